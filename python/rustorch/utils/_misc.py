@@ -1,0 +1,50 @@
+"""Small helpers shared by rustorch's Python layer (private)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import rustorch
+from rustorch import Tensor
+
+_LEGACY_TENSOR_NAMES = {
+    "float32": "FloatTensor",
+    "float64": "DoubleTensor",
+    "int64": "LongTensor",
+    "int32": "IntTensor",
+    "uint8": "ByteTensor",
+    "bool": "BoolTensor",
+}
+
+
+def dtype_name(dtype: Any) -> str:
+    """``rustorch.float32`` -> ``'float32'``."""
+    return str(dtype).rsplit(".", 1)[-1]
+
+
+def typename(obj: Any) -> str:
+    """The type name PyTorch's ``torch.typename`` gives, e.g. ``'rustorch.FloatTensor'``."""
+    if isinstance(obj, Tensor):
+        legacy = _LEGACY_TENSOR_NAMES.get(dtype_name(obj.dtype), "Tensor")
+        return f"{rustorch.__name__}.{legacy}"
+    module = getattr(obj, "__module__", "") or ""
+    if hasattr(obj, "__qualname__"):
+        qualname = obj.__qualname__
+    elif hasattr(obj, "__name__"):
+        qualname = obj.__name__
+    else:
+        module = obj.__class__.__module__ or ""
+        qualname = obj.__class__.__qualname__
+    if module in {"", "builtins"}:
+        return qualname
+    return f"{module}.{qualname}"
+
+
+def is_dtype(obj: Any) -> bool:
+    """Whether ``obj`` is a rustorch dtype object."""
+    return type(obj) is type(rustorch.float32)
+
+
+def is_floating(t: Tensor) -> bool:
+    """Whether a tensor has a floating-point dtype."""
+    return dtype_name(t.dtype) in ("float32", "float64", "float16", "bfloat16")

@@ -1,0 +1,20 @@
+//! Per-tensor autograd state.
+
+use super::node::{Hook, Node};
+use crate::Tensor;
+use std::sync::{Arc, Weak};
+
+#[derive(Default)]
+pub struct AutogradMeta {
+    pub requires_grad: bool,
+    pub grad: Option<Tensor>,
+    /// The node that produced this tensor; `None` for leaves.
+    pub grad_fn: Option<Arc<Node>>,
+    /// Which output of `grad_fn` this tensor is.
+    pub output_nr: usize,
+    pub retains_grad: bool,
+    /// A leaf's accumulator, weak so the leaf does not keep its graph alive.
+    pub grad_accumulator: Weak<Node>,
+    /// Hooks of a leaf (run before accumulation); a non-leaf's hooks live on its `grad_fn`.
+    pub hooks: Vec<Hook>,
+}

@@ -1,0 +1,198 @@
+//! Define-by-run autograd: each op records a [`Node`] whose closure computes the vector-Jacobian
+//! product in tensor ops (so `create_graph=True` simply records again), and the engine walks
+//! the recorded graph in reverse topological order.
+
+pub mod engine;
+pub mod grad_mode;
+pub mod meta;
+pub mod node;
+pub mod saved;
+
+use crate::error::{Error, Result};
+use crate::Tensor;
+pub use grad_mode::{is_grad_enabled, set_grad_enabled, GradModeGuard};
+pub use node::{BackwardFn, Edge, Hook, Node};
+pub use saved::SavedTensor;
+use std::sync::Arc;
+
+/// Whether an op on `inputs` must record a graph node.
+#[inline]
+pub fn needs_grad(inputs: &[&Tensor]) -> bool {
+    is_grad_enabled() && inputs.iter().any(|t| t.requires_grad())
+}
+
+/// Records a single-output op: `output` gets a node named `name` whose backward maps the
+/// output's gradient to one optional gradient per input.
+pub fn record<F>(name: &'static str, inputs: &[&Tensor], output: &Tensor, mut backward: F)
+where
+    F: FnMut(&Tensor, &[bool]) -> Result<Vec<Option<Tensor>>> + Send + 'static,
+{
+    let edges = inputs.iter().map(|t| t.gradient_edge()).collect();
+    let node = Node::new(
+        name,
+        edges,
+        Box::new(move |grads: &[Option<Tensor>], needs: &[bool]| {
+            let g = grads[0].as_ref().expect("single-output nodes always receive a gradient");
+            backward(g, needs)
+        }),
+        vec![(output.shape().to_vec(), output.dtype())],
+    );
+    output.set_history(node, 0);
+}
+
+impl Tensor {
+    pub fn requires_grad(&self) -> bool {
+        self.0.meta.lock().requires_grad
+    }
+    /// `requires_grad_()`: only leaves of floating dtype may change it, as in PyTorch.
+    pub fn set_requires_grad(&self, on: bool) -> Result<()> {
+        let mut m = self.0.meta.lock();
+        if m.grad_fn.is_some() {
+            if !on {
+                return Err(Error::Runtime(
+                    "you can only change requires_grad flags of leaf variables. If you want to use a computed variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach().".into(),
+                ));
+            }
+            return Ok(());
+        }
+        if on && !self.dtype().is_float() {
+            return Err(Error::Runtime(
+                "only Tensors of floating point and complex dtype can require gradients".into(),
+            ));
+        }
+        m.requires_grad = on;
+        Ok(())
+    }
+    pub fn grad(&self) -> Option<Tensor> {
+        self.0.meta.lock().grad.clone()
+    }
+    pub fn set_grad(&self, g: Option<Tensor>) -> Result<()> {
+        if let Some(g) = &g {
+            if g.shape() != self.shape() {
+                return Err(Error::Runtime(format!(
+                    "assigned grad has data of a different size: {:?} vs {:?}",
+                    g.shape(),
+                    self.shape()
+                )));
+            }
+            if g.dtype() != self.dtype() {
+                return Err(Error::Type("assigned grad has data of a different type".into()));
+            }
+        }
+        self.0.meta.lock().grad = g;
+        Ok(())
+    }
+    pub fn grad_fn(&self) -> Option<Arc<Node>> {
+        self.0.meta.lock().grad_fn.clone()
+    }
+    pub fn output_nr(&self) -> usize {
+        self.0.meta.lock().output_nr
+    }
+    pub fn is_leaf(&self) -> bool {
+        self.0.meta.lock().grad_fn.is_none()
+    }
+    pub fn retains_grad(&self) -> bool {
+        self.0.meta.lock().retains_grad
+    }
+    /// Keeps the gradient of a non-leaf in `.grad` after backward (no-op on leaves).
+    pub fn retain_grad(&self) -> Result<()> {
+        let mut m = self.0.meta.lock();
+        if !m.requires_grad {
+            return Err(Error::Runtime("can't retain_grad on Tensor that has requires_grad=False".into()));
+        }
+        if m.grad_fn.is_none() || m.retains_grad {
+            return Ok(());
+        }
+        m.retains_grad = true;
+        let nr = m.output_nr;
+        m.grad_fn.as_ref().unwrap().retained.lock().push((nr, Arc::downgrade(&self.0)));
+        Ok(())
+    }
+    /// `register_hook`: runs on this tensor's gradient; may return a replacement.
+    pub fn register_hook(&self, hook: Hook) -> Result<()> {
+        let mut m = self.0.meta.lock();
+        if !m.requires_grad {
+            return Err(Error::Runtime("cannot register a hook on a tensor that doesn't require gradient".into()));
+        }
+        match &m.grad_fn {
+            Some(f) => f.register_pre_hook(m.output_nr, hook),
+            None => m.hooks.push(hook),
+        }
+        Ok(())
+    }
+    /// `detach_()`: drops the history in place.
+    pub fn detach_(&self) {
+        let mut m = self.0.meta.lock();
+        m.grad_fn = None;
+        m.requires_grad = false;
+        m.output_nr = 0;
+    }
+
+    /// The edge a gradient for this tensor flows along (its node, or its leaf accumulator).
+    pub(crate) fn gradient_edge(&self) -> Option<Edge> {
+        let m = self.0.meta.lock();
+        if let Some(f) = &m.grad_fn {
+            return Some(Edge { node: f.clone(), input_nr: m.output_nr });
+        }
+        if !m.requires_grad {
+            return None;
+        }
+        if let Some(acc) = m.grad_accumulator.upgrade() {
+            return Some(Edge { node: acc, input_nr: 0 });
+        }
+        drop(m);
+        let acc = Node::accumulator(self);
+        self.0.meta.lock().grad_accumulator = Arc::downgrade(&acc);
+        Some(Edge { node: acc, input_nr: 0 })
+    }
+
+    /// Makes this tensor output `output_nr` of `node`.
+    pub(crate) fn set_history(&self, node: Arc<Node>, output_nr: usize) {
+        let mut m = self.0.meta.lock();
+        m.requires_grad = true;
+        m.grad_fn = Some(node);
+        m.output_nr = output_nr;
+    }
+
+    /// A tensor sharing this one's history but holding its own copy of the data: what an
+    /// in-place op records as its input, since the original data is about to be overwritten.
+    pub(crate) fn snapshot_with_history(&self) -> Tensor {
+        let copy = self.detach().contiguous_copy();
+        let m = self.0.meta.lock();
+        {
+            let mut c = copy.0.meta.lock();
+            c.requires_grad = m.requires_grad;
+            c.grad_fn = m.grad_fn.clone();
+            c.output_nr = m.output_nr;
+        }
+        if m.grad_fn.is_none() && m.requires_grad {
+            // A leaf: route gradients to the leaf's own accumulator.
+            drop(m);
+            let edge = self.gradient_edge();
+            if let Some(e) = edge {
+                copy.0.meta.lock().grad_accumulator = Arc::downgrade(&e.node);
+            }
+        }
+        copy
+    }
+
+    /// `backward()`: accumulates d(self)/d(leaf) into every leaf's `.grad`.
+    pub fn backward(
+        &self,
+        gradient: Option<Tensor>,
+        retain_graph: bool,
+        create_graph: bool,
+        inputs: Option<Vec<Tensor>>,
+    ) -> Result<()> {
+        let g = match gradient {
+            Some(g) => g,
+            None => {
+                if self.numel() != 1 {
+                    return Err(Error::Runtime("grad can be implicitly created only for scalar outputs".into()));
+                }
+                crate::ops::creation::ones_like(self)
+            }
+        };
+        engine::backward(vec![(self.clone(), g)], retain_graph, create_graph, inputs)
+    }
+}

@@ -1,0 +1,122 @@
+//! Graph nodes: one per recorded op, holding its backward closure and edges to the nodes
+//! of its inputs.
+
+use crate::error::{Error, Result};
+use crate::tensor::dtype::DType;
+use crate::tensor::TensorImpl;
+use crate::Tensor;
+use parking_lot::Mutex;
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+/// Gradients w.r.t. a node's outputs in, gradients w.r.t. its inputs out (one per edge).
+/// The mask says which inputs need a gradient at all.
+pub type BackwardFn = Box<dyn FnMut(&[Option<Tensor>], &[bool]) -> Result<Vec<Option<Tensor>>> + Send>;
+/// A tensor hook: sees the gradient, may return a replacement.
+pub type Hook = Arc<dyn Fn(&Tensor) -> Result<Option<Tensor>> + Send + Sync>;
+
+/// Where a gradient goes: input slot `input_nr` of `node`.
+#[derive(Clone)]
+pub struct Edge {
+    pub node: Arc<Node>,
+    pub input_nr: usize,
+}
+
+static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+
+pub struct Node {
+    pub name: Cow<'static, str>,
+    /// Creation order; later nodes run first when several are ready (as PyTorch).
+    pub seq: u64,
+    pub next_edges: Vec<Option<Edge>>,
+    /// `None` once released after a backward without `retain_graph`.
+    pub(crate) backward: Mutex<Option<BackwardFn>>,
+    /// Set for `AccumulateGrad` nodes: the leaf receiving the gradient.
+    pub(crate) accumulate_into: Option<Tensor>,
+    /// Hooks of the tensors this node produced, keyed by output number.
+    pub(crate) pre_hooks: Mutex<Vec<(usize, Hook)>>,
+    /// Non-leaf outputs that asked `retain_grad()`.
+    pub(crate) retained: Mutex<Vec<(usize, Weak<TensorImpl>)>>,
+    /// Shape and dtype of each output, to stand in zeros for outputs that got no gradient.
+    pub(crate) outputs: Vec<(Vec<usize>, DType)>,
+}
+
+impl Node {
+    pub fn new(
+        name: impl Into<Cow<'static, str>>,
+        next_edges: Vec<Option<Edge>>,
+        backward: BackwardFn,
+        outputs: Vec<(Vec<usize>, DType)>,
+    ) -> Arc<Node> {
+        Arc::new(Node {
+            name: name.into(),
+            seq: SEQUENCE.fetch_add(1, Ordering::Relaxed),
+            next_edges,
+            backward: Mutex::new(Some(backward)),
+            accumulate_into: None,
+            pre_hooks: Mutex::new(vec![]),
+            retained: Mutex::new(vec![]),
+            outputs,
+        })
+    }
+
+    pub(crate) fn accumulator(leaf: &Tensor) -> Arc<Node> {
+        Arc::new(Node {
+            name: "AccumulateGrad".into(),
+            seq: SEQUENCE.fetch_add(1, Ordering::Relaxed),
+            next_edges: vec![],
+            backward: Mutex::new(None),
+            accumulate_into: Some(leaf.clone()),
+            pre_hooks: Mutex::new(vec![]),
+            retained: Mutex::new(vec![]),
+            outputs: vec![(leaf.shape().to_vec(), leaf.dtype())],
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn is_accumulator(&self) -> bool {
+        self.accumulate_into.is_some()
+    }
+    /// The leaf an `AccumulateGrad` node feeds.
+    pub fn variable(&self) -> Option<&Tensor> {
+        self.accumulate_into.as_ref()
+    }
+    pub fn num_outputs(&self) -> usize {
+        self.outputs.len()
+    }
+    pub fn register_pre_hook(&self, output_nr: usize, hook: Hook) {
+        self.pre_hooks.lock().push((output_nr, hook));
+    }
+
+    /// Runs the backward closure (released nodes raise PyTorch's second-backward error).
+    pub(crate) fn call(&self, grads: &[Option<Tensor>], retain: bool) -> Result<Vec<Option<Tensor>>> {
+        let mut slot = self.backward.lock();
+        let f = slot.as_mut().ok_or_else(|| {
+            Error::Runtime(
+                "Trying to backward through the graph a second time (or directly access saved tensors after they have already been freed). Saved intermediate values of the graph are freed when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to backward through the graph a second time or if you need to access saved tensors after calling backward.".into(),
+            )
+        })?;
+        let needs: Vec<bool> = self.next_edges.iter().map(|e| e.is_some()).collect();
+        let out = f(grads, &needs);
+        if !retain {
+            *slot = None;
+        }
+        out
+    }
+}
+
+impl Drop for Node {
+    /// Frees a long chain of nodes iteratively: the default recursive drop would overflow
+    /// the stack on a 100 000-op graph.
+    fn drop(&mut self) {
+        let mut stack: Vec<Arc<Node>> = self.next_edges.drain(..).flatten().map(|e| e.node).collect();
+        while let Some(node) = stack.pop() {
+            if let Ok(mut inner) = Arc::try_unwrap(node) {
+                stack.extend(inner.next_edges.drain(..).flatten().map(|e| e.node));
+            }
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! Elementwise kernels: the numeric traits the kernels are generic over, and the map/zip
+//! drivers with their contiguous, scalar, row-broadcast and general strided paths.
+
+use super::strided::{broadcast_strides, walk};
+use super::PAR_THRESHOLD;
+use crate::tensor::dtype::Element;
+use crate::tensor::layout::{numel, Layout};
+use rayon::prelude::*;
+
+/// Arithmetic every numeric dtype supports. Integer ops wrap on overflow (as PyTorch's do);
+/// integer division by zero is rejected by the op layer before a kernel runs.
+pub trait Num: Element {
+    fn add(self, o: Self) -> Self;
+    fn sub(self, o: Self) -> Self;
+    fn mul(self, o: Self) -> Self;
+    /// True division for floats; integer callers promote to float first.
+    fn div(self, o: Self) -> Self;
+    /// Python's floor division.
+    fn floor_div(self, o: Self) -> Self;
+    /// Python's modulo: the result has the divisor's sign.
+    fn rem(self, o: Self) -> Self;
+    fn pow(self, o: Self) -> Self;
+    fn neg(self) -> Self;
+    fn abs(self) -> Self;
+    fn zero() -> Self;
+    fn one() -> Self;
+    /// `max` that propagates NaN, like PyTorch's `maximum`.
+    fn max_nan(self, o: Self) -> Self;
+    fn min_nan(self, o: Self) -> Self;
+    fn is_nan(self) -> bool;
+}
+
+macro_rules! impl_num_int {
+    ($($t:ty),*) => {$(
+        impl Num for $t {
+            #[inline(always)] fn add(self, o: Self) -> Self { self.wrapping_add(o) }
+            #[inline(always)] fn sub(self, o: Self) -> Self { self.wrapping_sub(o) }
+            #[inline(always)] fn mul(self, o: Self) -> Self { self.wrapping_mul(o) }
+            #[inline(always)] fn div(self, o: Self) -> Self { if o == 0 { 0 } else { self.wrapping_div(o) } }
+            #[inline(always)] fn floor_div(self, o: Self) -> Self {
+                if o == 0 { return 0; }
+                let q = self.wrapping_div(o);
+                #[allow(unused_comparisons)]
+                if (self % o != 0) && ((self < 0) != (o < 0)) { q - 1 } else { q }
+            }
+            #[inline(always)] fn rem(self, o: Self) -> Self {
+                if o == 0 { return 0; }
+                let r = self.wrapping_rem(o);
+                #[allow(unused_comparisons)]
+                if r != 0 && ((r < 0) != (o < 0)) { r.wrapping_add(o) } else { r }
+            }
+            #[inline(always)] fn pow(self, o: Self) -> Self {
+                #[allow(unused_comparisons)]
+                if o < 0 { 0 } else { self.wrapping_pow(o as u32) }
+            }
+            #[inline(always)] fn neg(self) -> Self { (0 as $t).wrapping_sub(self) }
+            #[inline(always)] fn abs(self) -> Self {
+                #[allow(unused_comparisons)]
+                if self < 0 { self.neg() } else { self }
+            }
+            #[inline(always)] fn zero() -> Self { 0 }
+            #[inline(always)] fn one() -> Self { 1 }
+            #[inline(always)] fn max_nan(self, o: Self) -> Self { if self >= o { self } else { o } }
+            #[inline(always)] fn min_nan(self, o: Self) -> Self { if self <= o { self } else { o } }
+            #[inline(always)] fn is_nan(self) -> bool { false }
+        }
+    )*};
+}
+impl_num_int!(i64, i32, u8);
+
+/// Transcendental and rounding functions of the floating dtypes.
+pub trait Float: Num {
+    fn exp(self) -> Self;
+    fn ln(self) -> Self;
+    fn ln_1p(self) -> Self;
+    fn exp_m1(self) -> Self;
+    fn sqrt(self) -> Self;
+    fn sin(self) -> Self;
+    fn cos(self) -> Self;
+    fn tanh(self) -> Self;
+    fn erf(self) -> Self;
+    fn floor(self) -> Self;
+    fn ceil(self) -> Self;
+    fn round_even(self) -> Self;
+    fn trunc(self) -> Self;
+    fn is_inf(self) -> bool;
+    fn is_finite(self) -> bool;
+    fn lit(v: f64) -> Self;
+    fn infinity() -> Self;
+}
+
+macro_rules! impl_float {
+    ($t:ty, $erf:path) => {
+        impl Num for $t {
+            #[inline(always)] fn add(self, o: Self) -> Self { self + o }
+            #[inline(always)] fn sub(self, o: Self) -> Self { self - o }
+            #[inline(always)] fn mul(self, o: Self) -> Self { self * o }
+            #[inline(always)] fn div(self, o: Self) -> Self { self / o }
+            #[inline(always)] fn floor_div(self, o: Self) -> Self {
+                // PyTorch's div(rounding_mode='floor'): Python's float floor division.
+                if o == 0.0 { return self / o; }
+                let m = self % o;
+                let mut d = (self - m) / o;
+                if m != 0.0 && ((o < 0.0) != (m < 0.0)) { d -= 1.0; }
+                if d == 0.0 { return (0.0 as $t).copysign(self / o); }
+                let f = d.floor();
+                if d - f > 0.5 { f + 1.0 } else { f }
+            }
+            #[inline(always)] fn rem(self, o: Self) -> Self {
+                let r = self % o;
+                if r != 0.0 && ((r < 0.0) != (o < 0.0)) { r + o } else { r }
+            }
+            #[inline(always)] fn pow(self, o: Self) -> Self { self.powf(o) }
+            #[inline(always)] fn neg(self) -> Self { -self }
+            #[inline(always)] fn abs(self) -> Self { self.abs() }
+            #[inline(always)] fn zero() -> Self { 0.0 }
+            #[inline(always)] fn one() -> Self { 1.0 }
+            #[inline(always)] fn max_nan(self, o: Self) -> Self {
+                if self.is_nan() || o.is_nan() { <$t>::NAN } else if self >= o { self } else { o }
+            }
+            #[inline(always)] fn min_nan(self, o: Self) -> Self {
+                if self.is_nan() || o.is_nan() { <$t>::NAN } else if self <= o { self } else { o }
+            }
+            #[inline(always)] fn is_nan(self) -> bool { self.is_nan() }
+        }
+        impl Float for $t {
+            #[inline(always)] fn exp(self) -> Self { self.exp() }
+            #[inline(always)] fn ln(self) -> Self { self.ln() }
+            #[inline(always)] fn ln_1p(self) -> Self { self.ln_1p() }
+            #[inline(always)] fn exp_m1(self) -> Self { self.exp_m1() }
+            #[inline(always)] fn sqrt(self) -> Self { self.sqrt() }
+            #[inline(always)] fn sin(self) -> Self { self.sin() }
+            #[inline(always)] fn cos(self) -> Self { self.cos() }
+            #[inline(always)] fn tanh(self) -> Self { self.tanh() }
+            #[inline(always)] fn erf(self) -> Self { $erf(self) }
+            #[inline(always)] fn floor(self) -> Self { self.floor() }
+            #[inline(always)] fn ceil(self) -> Self { self.ceil() }
+            #[inline(always)] fn round_even(self) -> Self { self.round_ties_even() }
+            #[inline(always)] fn trunc(self) -> Self { self.trunc() }
+            #[inline(always)] fn is_inf(self) -> bool { self.is_infinite() }
+            #[inline(always)] fn is_finite(self) -> bool { self.is_finite() }
+            #[inline(always)] fn lit(v: f64) -> Self { v as $t }
+            #[inline(always)] fn infinity() -> Self { <$t>::INFINITY }
+        }
+    };
+}
+impl_float!(f32, libm::erff);
+impl_float!(f64, libm::erf);
+
+/// `f` applied to each element of a strided view (unary ops).
+pub fn map<A: Element, B: Element>(data: &[A], layout: &Layout, f: impl Fn(A) -> B + Sync) -> Vec<B> {
+    super::copy::gather_map(data, layout, f)
+}
+
+/// `f(a, b)` over two strided operands broadcast to `out_shape`.
+pub fn zip<A: Element, B: Element, C: Element>(
+    a: &[A],
+    la: &Layout,
+    b: &[B],
+    lb: &Layout,
+    out_shape: &[usize],
+    f: impl Fn(A, B) -> C + Sync,
+) -> Vec<C> {
+    let n = numel(out_shape);
+    let (ca, cb) = (la.is_contiguous(), lb.is_contiguous());
+    let (na, nb) = (la.numel(), lb.numel());
+    if ca && cb && na == n && nb == n {
+        let (sa, sb) = (&a[la.offset..la.offset + n], &b[lb.offset..lb.offset + n]);
+        let mut out = vec![C::default(); n];
+        let body = |(o, (x, y)): (&mut [C], (&[A], &[B]))| {
+            o.iter_mut().zip(x.iter().zip(y)).for_each(|(o, (&x, &y))| *o = f(x, y))
+        };
+        if n >= PAR_THRESHOLD {
+            out.par_chunks_mut(1 << 15).zip(sa.par_chunks(1 << 15).zip(sb.par_chunks(1 << 15))).for_each(body);
+        } else {
+            body((&mut out, (sa, sb)));
+        }
+        return out;
+    }
+    if nb == 1 && n > 0 && na == n {
+        let y = b[lb.offset];
+        return map(a, la, |x| f(x, y));
+    }
+    if na == 1 && n > 0 && nb == n {
+        let x = a[la.offset];
+        return map(b, lb, |y| f(x, y));
+    }
+    // Row broadcast (the bias-add shape): a is the full contiguous output, b a contiguous suffix.
+    if ca && cb && na == n && nb > 0 && la.shape == out_shape && out_shape.ends_with(&lb.shape) {
+        let (sa, sb) = (&a[la.offset..la.offset + n], &b[lb.offset..lb.offset + nb]);
+        let mut out = vec![C::default(); n];
+        let body = |(o, x): (&mut [C], &[A])| o.iter_mut().zip(x.iter().zip(sb)).for_each(|(o, (&x, &y))| *o = f(x, y));
+        if n >= PAR_THRESHOLD {
+            out.par_chunks_mut(nb).zip(sa.par_chunks(nb)).for_each(body);
+        } else {
+            out.chunks_mut(nb).zip(sa.chunks(nb)).for_each(body);
+        }
+        return out;
+    }
+    let sa = broadcast_strides(&la.shape, &la.strides, out_shape);
+    let sb = broadcast_strides(&lb.shape, &lb.strides, out_shape);
+    let mut out = vec![C::default(); n];
+    if n == 0 {
+        return out;
+    }
+    let rows = out_shape[0];
+    if n >= PAR_THRESHOLD && rows > 1 {
+        let row_len = n / rows;
+        out.par_chunks_mut(row_len).enumerate().for_each(|(r, o)| {
+            let oa = (la.offset as isize + r as isize * sa[0]) as usize;
+            let ob = (lb.offset as isize + r as isize * sb[0]) as usize;
+            let mut i = 0;
+            walk(&out_shape[1..], [&sa[1..], &sb[1..]], [oa, ob], |[x, y]| {
+                o[i] = f(a[x], b[y]);
+                i += 1;
+            });
+        });
+    } else {
+        let mut i = 0;
+        walk(out_shape, [&sa, &sb], [la.offset, lb.offset], |[x, y]| {
+            out[i] = f(a[x], b[y]);
+            i += 1;
+        });
+    }
+    out
+}
+
+/// `f(a, b, c)` over three strided operands broadcast to `out_shape` (where, lerp, clamp).
+pub fn zip3<A: Element, B: Element, C: Element, D: Element>(
+    (a, la): (&[A], &Layout),
+    (b, lb): (&[B], &Layout),
+    (c, lc): (&[C], &Layout),
+    out_shape: &[usize],
+    f: impl Fn(A, B, C) -> D,
+) -> Vec<D> {
+    let n = numel(out_shape);
+    let sa = broadcast_strides(&la.shape, &la.strides, out_shape);
+    let sb = broadcast_strides(&lb.shape, &lb.strides, out_shape);
+    let sc = broadcast_strides(&lc.shape, &lc.strides, out_shape);
+    let mut out = Vec::with_capacity(n);
+    walk(out_shape, [&sa, &sb, &sc], [la.offset, lb.offset, lc.offset], |[x, y, z]| {
+        out.push(f(a[x], b[y], c[z]));
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_style_int_division() {
+        assert_eq!(Num::floor_div(-7i64, 2), -4);
+        assert_eq!(Num::rem(-7i64, 2), 1);
+        assert_eq!(Num::rem(7i64, -2), -1);
+        assert_eq!(Num::rem(-7.5f64, 2.0), 0.5);
+        assert_eq!(Num::floor_div(-7.0f64, 2.0), -4.0);
+    }
+
+    #[test]
+    fn zip_row_broadcast_and_general() {
+        let a: Vec<f32> = (0..6).map(|v| v as f32).collect();
+        let la = Layout::contiguous(&[2, 3]);
+        let b = vec![10f32, 20., 30.];
+        let lb = Layout::contiguous(&[3]);
+        assert_eq!(zip(&a, &la, &b, &lb, &[2, 3], |x, y| x + y), vec![10., 21., 32., 13., 24., 35.]);
+        // Column broadcast goes through the strided walk.
+        let c = vec![1f32, 2.];
+        let lc = Layout::contiguous(&[2, 1]);
+        assert_eq!(zip(&a, &la, &c, &lc, &[2, 3], |x, y| x * y), vec![0., 1., 2., 6., 8., 10.]);
+    }
+}

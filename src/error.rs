@@ -1,0 +1,55 @@
+//! Typed errors carried from the kernels to the Python boundary.
+//!
+//! Each variant maps onto the Python exception PyTorch raises for the same fault, so the
+//! bindings translate without inspecting messages.
+
+use thiserror::Error;
+
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum Error {
+    /// Shape, dtype, device or state mismatches (`RuntimeError` in Python).
+    #[error("{0}")]
+    Runtime(String),
+    /// Out-of-range indices and dimensions (`IndexError`).
+    #[error("{0}")]
+    Index(String),
+    /// Wrong argument kinds (`TypeError`).
+    #[error("{0}")]
+    Type(String),
+    /// Arguments of the right kind with bad values (`ValueError`).
+    #[error("{0}")]
+    Value(String),
+    /// An op or dtype this engine does not provide (`NotImplementedError`).
+    #[error("{0}")]
+    NotImplemented(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Builds an [`Error::Runtime`] from a format string.
+#[macro_export]
+macro_rules! rt_err {
+    ($($arg:tt)*) => { $crate::error::Error::Runtime(format!($($arg)*)) };
+}
+
+/// Returns early with an [`Error::Runtime`].
+#[macro_export]
+macro_rules! bail {
+    ($($arg:tt)*) => { return Err($crate::rt_err!($($arg)*)) };
+}
+
+/// Normalises a possibly negative dimension against `ndim`, as PyTorch's `maybe_wrap_dim`.
+pub fn wrap_dim(dim: i64, ndim: usize) -> Result<usize> {
+    // A 0-d tensor accepts dims -1 and 0, as in PyTorch.
+    let n = ndim.max(1) as i64;
+    let d = if dim < 0 { dim + n } else { dim };
+    if d < 0 || d >= n {
+        return Err(Error::Index(format!(
+            "Dimension out of range (expected to be in range of [{}, {}], but got {})",
+            -n,
+            n - 1,
+            dim
+        )));
+    }
+    Ok(d as usize)
+}

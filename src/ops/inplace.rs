@@ -1,0 +1,141 @@
+//! In-place ops. Each computes its result out of place, then writes it into `self`'s
+//! storage and bumps the shared version counter; when autograd is recording, `self`'s
+//! history is rewired to the new node, and the op sees a copy of the old data so that
+//! what it saved is not the data being overwritten.
+
+use super::binary::{binary, BinaryOp};
+use super::{Operand, Scalar};
+use crate::autograd::{is_grad_enabled, needs_grad};
+use crate::cpu::copy::{copy_into, fill};
+use crate::error::{Error, Result};
+use crate::tensor::dtype::{Category, DType, Element};
+use crate::tensor::layout::fmt_shape;
+use crate::Tensor;
+
+impl Tensor {
+    /// PyTorch's refusal to modify a leaf that requires grad while recording.
+    pub(crate) fn check_inplace(&self) -> Result<()> {
+        if is_grad_enabled() && self.requires_grad() && self.is_leaf() {
+            return Err(Error::Runtime(
+                "a leaf Variable that requires grad is being used in an in-place operation.".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Writes `new` (same shape) into self and takes over its history.
+    pub(crate) fn assign_from(&self, new: &Tensor) -> Result<()> {
+        if new.shape() != self.shape() {
+            return Err(Error::Runtime(format!(
+                "output with shape {} doesn't match the broadcast shape {}",
+                fmt_shape(self.shape()),
+                fmt_shape(new.shape())
+            )));
+        }
+        if new.dtype().category() > self.dtype().category() {
+            return Err(Error::Runtime(format!(
+                "result type {} can't be cast to the desired output type {}",
+                cat_name(new.dtype()),
+                cat_name(self.dtype())
+            )));
+        }
+        let src = if new.shares_storage(self) { new.contiguous_copy() } else { new.clone() };
+        copy_into(self, &src);
+        self.storage().bump_version();
+        if is_grad_enabled() {
+            match new.grad_fn() {
+                Some(f) if self.dtype().is_float() => self.set_history(f, new.output_nr()),
+                _ if !self.is_leaf() => self.detach_(),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies `f` to self (or, when recording, to a snapshot carrying self's history) and
+    /// writes the result back into self.
+    pub fn apply_inplace(&self, others: &[&Tensor], f: impl FnOnce(&Tensor) -> Result<Tensor>) -> Result<()> {
+        self.check_inplace()?;
+        let mut inputs = vec![self];
+        inputs.extend_from_slice(others);
+        let new = if needs_grad(&inputs) { f(&self.snapshot_with_history())? } else { f(self)? };
+        self.assign_from(&new)
+    }
+
+    /// `add_`, `sub_`, `mul_`, `div_` and friends: `self = self op other`.
+    pub fn binary_(&self, op: BinaryOp, other: &Operand) -> Result<()> {
+        let others: Vec<&Tensor> = match other {
+            Operand::Tensor(t) => vec![t],
+            Operand::Scalar(_) => vec![],
+        };
+        self.apply_inplace(&others, |x| binary(op, &Operand::Tensor(x.clone()), other))
+    }
+
+    /// `copy_(src)`: broadcast and cast into self.
+    pub fn copy_(&self, src: &Tensor) -> Result<()> {
+        self.check_inplace()?;
+        let new = src.to_dtype(self.dtype()).expand_to(self.shape()).map_err(|_| {
+            Error::Runtime(format!(
+                "The size of tensor a ({}) must match the size of tensor b ({}) at non-singleton dimension 0",
+                self.shape().first().copied().unwrap_or(1),
+                src.shape().first().copied().unwrap_or(1)
+            ))
+        })?;
+        let src = if new.shares_storage(self) { new.contiguous_copy() } else { new.clone() };
+        copy_into(self, &src);
+        self.storage().bump_version();
+        if is_grad_enabled() {
+            match new.grad_fn() {
+                Some(f) => self.set_history(f, new.output_nr()),
+                None if !self.is_leaf() => self.detach_(),
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// `fill_(value)`.
+    pub fn fill_(&self, value: Scalar) -> Result<()> {
+        self.check_inplace()?;
+        crate::with_dtype!(self.dtype(), T, fill::<T>(self, match value {
+            Scalar::Int(i) => T::from_i64(i),
+            s => T::from_f64(s.to_f64()),
+        }));
+        self.storage().bump_version();
+        if is_grad_enabled() && !self.is_leaf() {
+            self.detach_();
+        }
+        Ok(())
+    }
+
+    pub fn zero_(&self) -> Result<()> {
+        self.fill_(Scalar::Int(0))
+    }
+
+    /// `self += g` with no recording: gradient accumulation.
+    pub(crate) fn add_assign_no_grad(&self, g: &Tensor) -> Result<()> {
+        let _guard = crate::autograd::GradModeGuard::new(false);
+        let new = self.add(g)?;
+        copy_into(self, &new);
+        self.storage().bump_version();
+        Ok(())
+    }
+}
+
+fn cat_name(d: DType) -> &'static str {
+    match d.category() {
+        Category::Floating => {
+            if d == DType::F64 {
+                "Double"
+            } else {
+                "Float"
+            }
+        }
+        Category::Integral => match d {
+            DType::I64 => "Long",
+            DType::I32 => "Int",
+            _ => "Byte",
+        },
+        Category::Bool => "Bool",
+    }
+}

@@ -1,0 +1,95 @@
+//! Joining tensors: `cat` and `stack`; the backward splits the gradient back.
+
+use crate::autograd::{needs_grad, Edge, Node};
+use crate::cpu::copy::copy_into;
+use crate::error::{wrap_dim, Error, Result};
+use crate::tensor::dtype::DType;
+use crate::tensor::layout::fmt_shape;
+use crate::Tensor;
+
+/// `cat(tensors, dim)`. Legacy 1-D empty tensors are skipped, as PyTorch does.
+pub fn cat(tensors: &[Tensor], dim: i64) -> Result<Tensor> {
+    if tensors.is_empty() {
+        return Err(Error::Runtime("torch.cat(): expected a non-empty list of Tensors".into()));
+    }
+    let parts: Vec<&Tensor> = tensors.iter().filter(|t| !(t.dim() == 1 && t.numel() == 0)).collect();
+    let Some(first) = parts.first() else {
+        return Ok(tensors[0].clone());
+    };
+    if first.dim() == 0 {
+        return Err(Error::Runtime("zero-dimensional tensor (at position 0) cannot be concatenated".into()));
+    }
+    let d = wrap_dim(dim, first.dim())?;
+    let dtype = parts.iter().map(|t| t.dtype()).reduce(DType::promote).unwrap();
+    let mut shape = first.shape().to_vec();
+    shape[d] = 0;
+    for (i, t) in parts.iter().enumerate() {
+        if t.dim() != first.dim() {
+            return Err(Error::Runtime(format!(
+                "Tensors must have same number of dimensions: got {} and {}",
+                first.dim(),
+                t.dim()
+            )));
+        }
+        for k in 0..t.dim() {
+            if k != d && t.shape()[k] != first.shape()[k] {
+                return Err(Error::Runtime(format!(
+                    "Sizes of tensors must match except in dimension {d}. Expected size {} but got size {} for tensor number {i} in the list.",
+                    first.shape()[k],
+                    t.shape()[k]
+                )));
+            }
+        }
+        shape[d] += t.shape()[d];
+    }
+    let out = crate::ops::creation::zeros(&shape, dtype);
+    let mut start = 0;
+    for t in &parts {
+        let n = t.shape()[d];
+        let dst = out.with_layout(out.layout().narrow(d as i64, start as i64, n)?);
+        copy_into(&dst, t);
+        start += n;
+    }
+    let refs: Vec<&Tensor> = parts.to_vec();
+    if needs_grad(&refs) {
+        let sizes: Vec<usize> = parts.iter().map(|t| t.shape()[d]).collect();
+        let dtypes: Vec<DType> = parts.iter().map(|t| t.dtype()).collect();
+        let edges: Vec<Option<Edge>> = parts.iter().map(|t| t.gradient_edge()).collect();
+        let node = Node::new(
+            "CatBackward0",
+            edges,
+            Box::new(move |g: &[Option<Tensor>], need: &[bool]| {
+                let g = g[0].as_ref().expect("cat has one output");
+                let pieces = g.split_sizes(&sizes, d as i64)?;
+                Ok(pieces
+                    .into_iter()
+                    .zip(need)
+                    .zip(&dtypes)
+                    .map(|((p, &n), &dt)| if n { Some(p.to_dtype(dt)) } else { None })
+                    .collect())
+            }),
+            vec![(shape.clone(), dtype)],
+        );
+        out.set_history(node, 0);
+    }
+    Ok(out)
+}
+
+/// `stack(tensors, dim)`: all the same shape, joined along a new dim.
+pub fn stack(tensors: &[Tensor], dim: i64) -> Result<Tensor> {
+    let Some(first) = tensors.first() else {
+        return Err(Error::Runtime("stack expects a non-empty TensorList".into()));
+    };
+    for (i, t) in tensors.iter().enumerate() {
+        if t.shape() != first.shape() {
+            return Err(Error::Runtime(format!(
+                "stack expects each tensor to be equal size, but got {} at entry 0 and {} at entry {i}",
+                fmt_shape(first.shape()),
+                fmt_shape(t.shape())
+            )));
+        }
+    }
+    let d = wrap_dim(dim, first.dim() + 1)? as i64;
+    let parts: Vec<Tensor> = tensors.iter().map(|t| t.unsqueeze(d)).collect::<Result<_>>()?;
+    cat(&parts, d)
+}

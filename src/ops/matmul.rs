@@ -1,0 +1,307 @@
+//! Matrix products with PyTorch's `matmul` broadcasting, and `einsum` built on them.
+
+use crate::autograd::{needs_grad, record, SavedTensor};
+use crate::cpu::matmul::batched;
+use crate::cpu::strided::{broadcast_strides, walk};
+use crate::error::{Error, Result};
+use crate::tensor::dtype::DType;
+use crate::tensor::layout::{broadcast_shapes, fmt_shape, Layout};
+use crate::Tensor;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+fn dtype_name(d: DType) -> &'static str {
+    match d {
+        DType::F32 => "float",
+        DType::F64 => "double",
+        DType::I64 => "long int",
+        DType::I32 => "int",
+        DType::U8 => "unsigned char",
+        DType::Bool => "bool",
+    }
+}
+
+/// `a @ b` for operands of at least 2 dims: batch dims broadcast, the last two multiply.
+fn matmul_nd(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let (ra, rb) = (a.dim(), b.dim());
+    let (m, ka) = (a.shape()[ra - 2], a.shape()[ra - 1]);
+    let (kb, n) = (b.shape()[rb - 2], b.shape()[rb - 1]);
+    if ka != kb {
+        return Err(Error::Runtime(format!(
+            "mat1 and mat2 shapes cannot be multiplied ({}x{} and {}x{})",
+            a.shape()[..ra - 1].iter().product::<usize>(),
+            ka,
+            kb,
+            n
+        )));
+    }
+    let batch = broadcast_shapes(&a.shape()[..ra - 2], &b.shape()[..rb - 2])?;
+    let sa = broadcast_strides(&a.shape()[..ra - 2], &a.strides()[..ra - 2], &batch);
+    let sb = broadcast_strides(&b.shape()[..rb - 2], &b.strides()[..rb - 2], &batch);
+    let (mut oa, mut ob) = (vec![], vec![]);
+    walk(&batch, [&sa, &sb], [a.offset(), b.offset()], |[x, y]| {
+        oa.push(x);
+        ob.push(y);
+    });
+    let mut shape = batch.clone();
+    shape.extend([m, n]);
+    let (as_, bs) = (a.strides(), b.strides());
+    let out = crate::with_numeric_dtype!(
+        a.dtype(),
+        T,
+        {
+            let v = batched(
+                a.storage().as_slice::<T>(),
+                &oa,
+                (as_[ra - 2], as_[ra - 1]),
+                b.storage().as_slice::<T>(),
+                &ob,
+                (bs[rb - 2], bs[rb - 1]),
+                (m, n, ka),
+            );
+            Tensor::from_vec(v, &shape)
+        },
+        return Err(Error::NotImplemented("\"addmm_impl_cpu_\" not implemented for 'Bool'".into()))
+    );
+    if needs_grad(&[a, b]) {
+        let (xa, xb) = (SavedTensor::new(a), SavedTensor::new(b));
+        let (sha, shb) = (a.shape().to_vec(), b.shape().to_vec());
+        let name = if ra == 2 && rb == 2 { "MmBackward0" } else { "BmmBackward0" };
+        record(name, &[a, b], &out, move |g, need| {
+            Ok(vec![
+                if need[0] { Some(g.matmul(&xb.unpack()?.transpose(-1, -2)?)?.sum_to(&sha)?) } else { None },
+                if need[1] { Some(xa.unpack()?.transpose(-1, -2)?.matmul(g)?.sum_to(&shb)?) } else { None },
+            ])
+        });
+    }
+    Ok(out)
+}
+
+impl Tensor {
+    /// `matmul` / `@` with PyTorch's rules for 1-D and batched operands.
+    pub fn matmul(&self, other: &Tensor) -> Result<Tensor> {
+        let (ra, rb) = (self.dim(), other.dim());
+        if ra == 0 || rb == 0 {
+            return Err(Error::Runtime(format!(
+                "both arguments to matmul need to be at least 1D, but they are {ra}D and {rb}D"
+            )));
+        }
+        if self.dtype() != other.dtype() {
+            return Err(Error::Runtime(format!(
+                "expected m1 and m2 to have the same dtype, but got: {} != {}",
+                dtype_name(self.dtype()),
+                dtype_name(other.dtype())
+            )));
+        }
+        match (ra, rb) {
+            (1, 1) => self.dot(other),
+            (1, _) => matmul_nd(&self.unsqueeze(0)?, other)?.squeeze(Some(&[-2])),
+            (_, 1) => matmul_nd(self, &other.unsqueeze(-1)?)?.squeeze(Some(&[-1])),
+            _ => matmul_nd(self, other),
+        }
+    }
+
+    pub fn mm(&self, other: &Tensor) -> Result<Tensor> {
+        if self.dim() != 2 || other.dim() != 2 {
+            return Err(Error::Runtime(format!(
+                "{} must be a matrix",
+                if self.dim() != 2 { "self" } else { "mat2" }
+            )));
+        }
+        self.matmul(other)
+    }
+
+    pub fn bmm(&self, other: &Tensor) -> Result<Tensor> {
+        if self.dim() != 3 || other.dim() != 3 {
+            return Err(Error::Runtime(format!(
+                "batch1 must be a 3D tensor, got {}D and {}D",
+                self.dim(),
+                other.dim()
+            )));
+        }
+        if self.shape()[0] != other.shape()[0] {
+            return Err(Error::Runtime(format!(
+                "Expected size for first two dimensions of batch2 tensor to be: [{}, {}] but got: [{}, {}].",
+                self.shape()[0],
+                self.shape()[2],
+                other.shape()[0],
+                other.shape()[1]
+            )));
+        }
+        self.matmul(other)
+    }
+
+    pub fn dot(&self, other: &Tensor) -> Result<Tensor> {
+        if self.dim() != 1 || other.dim() != 1 {
+            return Err(Error::Runtime(format!(
+                "1D tensors expected, but got {}D and {}D tensors",
+                self.dim(),
+                other.dim()
+            )));
+        }
+        if self.numel() != other.numel() {
+            return Err(Error::Runtime(format!(
+                "inconsistent tensor size, expected tensor [{}] and src [{}] to have the same number of elements, but got {} and {} elements respectively",
+                self.numel(),
+                other.numel(),
+                self.numel(),
+                other.numel()
+            )));
+        }
+        matmul_nd(&self.unsqueeze(0)?, &other.unsqueeze(-1)?)?.reshape(&[])
+    }
+
+    /// `addmm(input, m1, m2, beta, alpha)` = β·input + α·(m1 @ m2).
+    pub fn addmm(&self, m1: &Tensor, m2: &Tensor, beta: f64, alpha: f64) -> Result<Tensor> {
+        let p = m1.mm(m2)?;
+        let p = if alpha != 1.0 { p.mul_scalar(alpha)? } else { p };
+        if beta == 0.0 {
+            let shape = broadcast_shapes(self.shape(), p.shape())?;
+            if shape != p.shape() {
+                return Err(Error::Runtime(format!("addmm: input {} does not broadcast to {}", fmt_shape(self.shape()), fmt_shape(p.shape()))));
+            }
+            return Ok(p);
+        }
+        let s = if beta != 1.0 { self.mul_scalar(beta)? } else { self.clone() };
+        s.add(&p)
+    }
+
+    pub fn outer(&self, other: &Tensor) -> Result<Tensor> {
+        if self.dim() != 1 || other.dim() != 1 {
+            return Err(Error::Runtime("outer: expected 1-D tensors".into()));
+        }
+        self.unsqueeze(1)?.mul(&other.unsqueeze(0)?)
+    }
+}
+
+/// A view onto the diagonal of dims `d0`, `d1` (kept at `d0`'s place).
+fn diagonal_merge(t: &Tensor, d0: usize, d1: usize) -> Result<Tensor> {
+    let f = Arc::new(move |l: &Layout| -> Result<Layout> {
+        let mut l = l.clone();
+        if l.shape[d0] != l.shape[d1] {
+            return Err(Error::Runtime("einsum(): subscript repeated for dims of different sizes".into()));
+        }
+        l.strides[d0] += l.strides[d1];
+        l.shape.remove(d1);
+        l.strides.remove(d1);
+        Ok(l)
+    });
+    t.apply_view("DiagonalBackward0", f)
+}
+
+/// Brings one einsum operand to distinct subscripts: repeated ones become diagonals.
+fn distinct(mut t: Tensor, mut subs: Vec<char>) -> Result<(Tensor, Vec<char>)> {
+    loop {
+        let dup = (0..subs.len()).find_map(|i| (i + 1..subs.len()).find(|&j| subs[j] == subs[i]).map(|j| (i, j)));
+        match dup {
+            Some((i, j)) => {
+                t = diagonal_merge(&t, i, j)?;
+                subs.remove(j);
+            }
+            None => return Ok((t, subs)),
+        }
+    }
+}
+
+/// Sums away the subscripts of `t` not in `keep`.
+fn sum_unneeded(t: Tensor, subs: Vec<char>, keep: &[char]) -> Result<(Tensor, Vec<char>)> {
+    let dims: Vec<i64> = (0..subs.len()).filter(|&i| !keep.contains(&subs[i])).map(|i| i as i64).collect();
+    if dims.is_empty() {
+        return Ok((t, subs));
+    }
+    let rest = subs.into_iter().filter(|c| keep.contains(c)).collect();
+    Ok((t.sum_dims(Some(&dims), false, None)?, rest))
+}
+
+/// Contracts two operands over the subscripts not in `keep`, with one batched matmul.
+fn contract(a: Tensor, sa: Vec<char>, b: Tensor, sb: Vec<char>, keep: &[char]) -> Result<(Tensor, Vec<char>)> {
+    let (a, sa) = sum_unneeded(a, sa.clone(), &[keep, &sb].concat())?;
+    let (b, sb) = sum_unneeded(b, sb.clone(), &[keep, &sa].concat())?;
+    let batch: Vec<char> = sa.iter().filter(|c| sb.contains(c) && keep.contains(c)).copied().collect();
+    let contr: Vec<char> = sa.iter().filter(|c| sb.contains(c) && !keep.contains(c)).copied().collect();
+    let left: Vec<char> = sa.iter().filter(|c| !sb.contains(c)).copied().collect();
+    let right: Vec<char> = sb.iter().filter(|c| !sa.contains(c)).copied().collect();
+    let size = |t: &Tensor, s: &[char], c: char| t.shape()[s.iter().position(|&x| x == c).unwrap()];
+    let pos = |s: &[char], cs: &[char]| -> Vec<i64> { cs.iter().map(|c| s.iter().position(|x| x == c).unwrap() as i64).collect() };
+    let prod = |t: &Tensor, s: &[char], cs: &[char]| cs.iter().map(|&c| size(t, s, c)).product::<usize>() as i64;
+    for &c in &batch {
+        if size(&a, &sa, c) != size(&b, &sb, c) && size(&a, &sa, c) != 1 && size(&b, &sb, c) != 1 {
+            return Err(Error::Runtime(format!("einsum(): operands do not broadcast with remapped shapes (original->remapped): {:?} and {:?}", a.shape(), b.shape())));
+        }
+    }
+    let pa = a.permute(&[pos(&sa, &batch), pos(&sa, &left), pos(&sa, &contr)].concat())?;
+    let pb = b.permute(&[pos(&sb, &batch), pos(&sb, &contr), pos(&sb, &right)].concat())?;
+    let bsz = prod(&a, &sa, &batch);
+    let ra = pa.reshape(&[bsz, prod(&a, &sa, &left), prod(&a, &sa, &contr)])?;
+    let rb = pb.reshape(&[bsz, prod(&b, &sb, &contr), prod(&b, &sb, &right)])?;
+    let r = ra.matmul(&rb)?;
+    let mut shape: Vec<i64> = batch.iter().map(|&c| size(&a, &sa, c) as i64).collect();
+    shape.extend(left.iter().map(|&c| size(&a, &sa, c) as i64));
+    shape.extend(right.iter().map(|&c| size(&b, &sb, c) as i64));
+    Ok((r.reshape(&shape)?, [batch, left, right].concat()))
+}
+
+/// `einsum(equation, *operands)` over explicit subscripts (`->` optional; no `...`).
+pub fn einsum(equation: &str, operands: &[Tensor]) -> Result<Tensor> {
+    let eq: String = equation.chars().filter(|c| !c.is_whitespace()).collect();
+    if eq.contains("...") {
+        return Err(Error::NotImplemented("einsum(): ellipsis ('...') is not supported yet".into()));
+    }
+    let (lhs, rhs) = match eq.split_once("->") {
+        Some((l, r)) => (l.to_string(), Some(r.to_string())),
+        None => (eq.clone(), None),
+    };
+    let inputs: Vec<Vec<char>> = lhs.split(',').map(|s| s.chars().collect()).collect();
+    if inputs.len() != operands.len() {
+        return Err(Error::Runtime(format!(
+            "einsum(): more operands were provided than specified in the equation"
+        )
+        .replace("more", if inputs.len() > operands.len() { "fewer" } else { "more" })));
+    }
+    let mut counts: HashMap<char, usize> = HashMap::new();
+    for (subs, t) in inputs.iter().zip(operands) {
+        if subs.len() != t.dim() {
+            return Err(Error::Runtime(format!(
+                "einsum(): the number of subscripts in the equation ({}) does not match the number of dimensions ({}) for operand 0 and no ellipsis was given",
+                subs.len(),
+                t.dim()
+            )));
+        }
+        for &c in subs {
+            if !c.is_ascii_alphabetic() {
+                return Err(Error::Runtime(format!("einsum(): invalid subscript given at index 0 in the equation string, subscripts must be in [a-zA-Z], got {c}")));
+            }
+            *counts.entry(c).or_insert(0) += 1;
+        }
+    }
+    let output: Vec<char> = match rhs {
+        Some(r) => r.chars().collect(),
+        None => {
+            let mut o: Vec<char> = counts.iter().filter(|(_, &n)| n == 1).map(|(&c, _)| c).collect();
+            o.sort();
+            o
+        }
+    };
+    let mut acc: Option<(Tensor, Vec<char>)> = None;
+    for (i, (subs, t)) in inputs.iter().zip(operands).enumerate() {
+        let (t, s) = distinct(t.clone(), subs.clone())?;
+        // Subscripts still needed: the output's and those of operands not yet folded in.
+        let later: Vec<char> = inputs[i + 1..].iter().flatten().copied().collect();
+        let keep: Vec<char> = [output.clone(), later].concat();
+        acc = Some(match acc {
+            None => sum_unneeded(t, s, &keep)?,
+            Some((at, asub)) => contract(at, asub, t, s, &keep)?,
+        });
+    }
+    let (t, subs) = acc.ok_or_else(|| Error::Runtime("einsum(): must provide at least one operand".into()))?;
+    let (t, subs) = sum_unneeded(t, subs, &output)?;
+    let perm: Vec<i64> = output
+        .iter()
+        .map(|c| {
+            subs.iter().position(|x| x == c).map(|p| p as i64).ok_or_else(|| {
+                Error::Runtime(format!("einsum(): output subscript {c} does not appear in the equation for any input operand"))
+            })
+        })
+        .collect::<Result<_>>()?;
+    t.permute(&perm)
+}

@@ -1,0 +1,118 @@
+//! Ops: one file per family, each holding the public op (type promotion, dispatch to a
+//! kernel) and, beside it, its backward rule written in tensor ops.
+
+pub mod binary;
+pub mod convert;
+pub mod creation;
+pub mod index;
+pub mod inplace;
+pub mod join;
+pub mod matmul;
+pub mod random;
+pub mod reduce;
+pub mod sort;
+pub mod ternary;
+pub mod unary;
+pub mod view;
+
+use crate::tensor::dtype::{Category, DType};
+use crate::Tensor;
+
+/// A Python number taking part in an op. It never widens a tensor's dtype within its
+/// category (a float32 tensor times 2.5 stays float32), as PyTorch's "wrapped numbers".
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Scalar {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+}
+
+impl Scalar {
+    /// The dtype a wrapped number stands for in promotion (floats: the default float32).
+    pub fn dtype(self) -> DType {
+        match self {
+            Scalar::Bool(_) => DType::Bool,
+            Scalar::Int(_) => DType::I64,
+            Scalar::Float(_) => DType::F32,
+        }
+    }
+    pub fn to_f64(self) -> f64 {
+        match self {
+            Scalar::Bool(b) => b as u8 as f64,
+            Scalar::Int(i) => i as f64,
+            Scalar::Float(f) => f,
+        }
+    }
+    /// A 0-d tensor holding this number in `dtype`.
+    pub fn to_tensor(self, dtype: DType) -> Tensor {
+        match self {
+            Scalar::Int(i) if !dtype.is_float() => crate::with_dtype!(dtype, T, Tensor::scalar(<T as crate::Element>::from_i64(i))),
+            _ => crate::with_dtype!(dtype, T, Tensor::scalar(<T as crate::Element>::from_f64(self.to_f64()))),
+        }
+    }
+}
+
+impl From<f64> for Scalar {
+    fn from(v: f64) -> Scalar {
+        Scalar::Float(v)
+    }
+}
+impl From<i64> for Scalar {
+    fn from(v: i64) -> Scalar {
+        Scalar::Int(v)
+    }
+}
+
+/// PyTorch's `combine_categories`: the lower-priority participant only matters when it is
+/// of a higher category.
+fn combine(higher: Option<DType>, lower: Option<DType>) -> Option<DType> {
+    match (higher, lower) {
+        (None, l) => l,
+        (h, None) => h,
+        (Some(h), Some(l)) => {
+            if h.is_float() {
+                Some(h)
+            } else if h.category() == Category::Bool || l.is_float() || (l.category() > h.category()) {
+                Some(DType::promote(h, l))
+            } else {
+                Some(h)
+            }
+        }
+    }
+}
+
+/// PyTorch's `result_type` over tensors and wrapped numbers: dimensioned tensors dominate
+/// 0-d tensors, which dominate Python numbers, unless a lower class is of a higher category.
+pub fn result_type(tensors: &[&Tensor], scalars: &[Scalar]) -> DType {
+    let (mut dim, mut zero, mut wrapped): (Option<DType>, Option<DType>, Option<DType>) = (None, None, None);
+    let join = |acc: &mut Option<DType>, d: DType| *acc = Some(acc.map_or(d, |a| DType::promote(a, d)));
+    for t in tensors {
+        if t.dim() > 0 {
+            join(&mut dim, t.dtype())
+        } else {
+            join(&mut zero, t.dtype())
+        }
+    }
+    for s in scalars {
+        join(&mut wrapped, s.dtype());
+    }
+    combine(combine(dim, zero), wrapped).unwrap_or(DType::F32)
+}
+
+/// One side of a binary op.
+#[derive(Clone, Debug)]
+pub enum Operand {
+    Tensor(Tensor),
+    Scalar(Scalar),
+}
+
+impl From<&Tensor> for Operand {
+    fn from(t: &Tensor) -> Operand {
+        Operand::Tensor(t.clone())
+    }
+}
+impl From<Scalar> for Operand {
+    fn from(s: Scalar) -> Operand {
+        Operand::Scalar(s)
+    }
+}

@@ -1,0 +1,479 @@
+//! Reductions (sum, mean, prod, max/min, var/std, norm, logsumexp, all/any), the row-wise
+//! ops built on the same arrangement (softmax, log_softmax, cumsum), and their backwards.
+//!
+//! Every reduction permutes the reduced dims last and reads the input as `rows × len`
+//! contiguous runs; the kernels in `cpu::reduce` never see strides.
+
+use crate::autograd::{needs_grad, record, SavedTensor};
+use crate::cpu::elementwise::Num;
+use crate::cpu::reduce as k;
+use crate::error::{wrap_dim, Error, Result};
+use crate::tensor::dtype::{DType, Element};
+use crate::tensor::layout::Layout;
+use crate::Tensor;
+use std::borrow::Cow;
+
+/// How a reduction sees its input: the permutation, shapes and run sizes.
+struct Plan {
+    /// Reduced dims, sorted, deduplicated.
+    dims: Vec<usize>,
+    /// Input layout with kept dims first, reduced dims last.
+    permuted: Layout,
+    rows: usize,
+    len: usize,
+    /// Output shape with reduced dims kept as size 1.
+    keep_shape: Vec<usize>,
+    /// Output shape with reduced dims removed.
+    drop_shape: Vec<usize>,
+}
+
+impl Plan {
+    fn new(t: &Tensor, dims: Option<&[i64]>) -> Result<Plan> {
+        let n = t.dim();
+        let mut reduced = vec![false; n];
+        match dims {
+            None => reduced.iter_mut().for_each(|r| *r = true),
+            Some(ds) if ds.is_empty() => reduced.iter_mut().for_each(|r| *r = true),
+            Some(ds) => {
+                for &d in ds {
+                    let d = wrap_dim(d, n)?;
+                    if n > 0 {
+                        if reduced[d] {
+                            return Err(Error::Runtime(format!("dim {d} appears multiple times in the list of dims")));
+                        }
+                        reduced[d] = true;
+                    }
+                }
+            }
+        }
+        let l = t.layout();
+        let kept: Vec<usize> = (0..n).filter(|&d| !reduced[d]).collect();
+        let red: Vec<usize> = (0..n).filter(|&d| reduced[d]).collect();
+        let order: Vec<i64> = kept.iter().chain(&red).map(|&d| d as i64).collect();
+        let permuted = l.permute(&order)?;
+        let rows: usize = kept.iter().map(|&d| l.shape[d]).product();
+        let len: usize = red.iter().map(|&d| l.shape[d]).product();
+        let keep_shape = (0..n).map(|d| if reduced[d] { 1 } else { l.shape[d] }).collect();
+        let drop_shape = kept.iter().map(|&d| l.shape[d]).collect();
+        Ok(Plan { dims: red, permuted, rows, len, keep_shape, drop_shape })
+    }
+    fn data<'a, T: Element>(&self, t: &'a Tensor) -> Cow<'a, [T]> {
+        let s = t.storage().as_slice::<T>();
+        if self.permuted.is_contiguous() {
+            Cow::Borrowed(&s[self.permuted.offset..self.permuted.offset + self.rows * self.len])
+        } else {
+            Cow::Owned(crate::cpu::copy::gather(s, &self.permuted))
+        }
+    }
+    fn out_shape(&self, keepdim: bool) -> &[usize] {
+        if keepdim {
+            &self.keep_shape
+        } else {
+            &self.drop_shape
+        }
+    }
+}
+
+/// Broadcasts a reduction's gradient (shape with or without the reduced dims) back to `shape`.
+fn expand_back(g: &Tensor, keep_shape: &[usize], shape: &[usize]) -> Result<Tensor> {
+    let ks: Vec<i64> = keep_shape.iter().map(|&v| v as i64).collect();
+    g.reshape(&ks)?.expand_to(shape)
+}
+
+fn float_only(op: &str, dtype: DType) -> Result<()> {
+    if dtype.is_float() {
+        Ok(())
+    } else {
+        Err(Error::Runtime(format!(
+            "{op}(): could not infer output dtype. Input dtype must be either a floating point or complex dtype. Got: {}",
+            match dtype {
+                DType::I64 => "Long",
+                DType::I32 => "Int",
+                DType::U8 => "Byte",
+                _ => "Bool",
+            }
+        )))
+    }
+}
+
+impl Tensor {
+    /// `sum(dim=None, keepdim=False, dtype=None)`; integer and bool sums give int64.
+    pub fn sum_dims(&self, dims: Option<&[i64]>, keepdim: bool, dtype: Option<DType>) -> Result<Tensor> {
+        let out_dtype = dtype.unwrap_or(if self.dtype().is_float() { self.dtype() } else { DType::I64 });
+        let x = self.to_dtype(out_dtype);
+        let plan = Plan::new(&x, dims)?;
+        let out = crate::with_numeric_dtype!(
+            out_dtype,
+            T,
+            Tensor::from_vec(k::sum_rows::<T>(&plan.data::<T>(&x), plan.rows, plan.len), plan.out_shape(keepdim)),
+            return Err(Error::Runtime("sum to bool is not supported".into()))
+        );
+        if needs_grad(&[&x]) {
+            let (ks, shape) = (plan.keep_shape.clone(), x.shape().to_vec());
+            let name = if dims.is_none() { "SumBackward0" } else { "SumBackward1" };
+            record(name, &[&x], &out, move |g, _| Ok(vec![Some(expand_back(g, &ks, &shape)?)]));
+        }
+        Ok(out)
+    }
+    pub fn sum(&self) -> Result<Tensor> {
+        self.sum_dims(None, false, None)
+    }
+
+    /// Sums a broadcast gradient back to `shape` (leading dims and size-1 dims).
+    pub fn sum_to(&self, shape: &[usize]) -> Result<Tensor> {
+        if self.shape() == shape {
+            return Ok(self.clone());
+        }
+        let lead = self.dim() - shape.len();
+        let mut dims: Vec<i64> = (0..lead as i64).collect();
+        for (i, &s) in shape.iter().enumerate() {
+            if s == 1 && self.shape()[lead + i] != 1 {
+                dims.push((lead + i) as i64);
+            }
+        }
+        let r = if dims.is_empty() { self.clone() } else { self.sum_dims(Some(&dims), true, None)? };
+        let target: Vec<i64> = shape.iter().map(|&s| s as i64).collect();
+        r.reshape(&target)
+    }
+
+    pub fn mean_dims(&self, dims: Option<&[i64]>, keepdim: bool, dtype: Option<DType>) -> Result<Tensor> {
+        let x = match dtype {
+            Some(d) => self.to_dtype(d),
+            None => self.clone(),
+        };
+        float_only("mean", x.dtype())?;
+        let plan = Plan::new(&x, dims)?;
+        let n = plan.len as f64;
+        let s = x.sum_dims(dims, keepdim, None)?;
+        s.div_scalar(n)
+    }
+
+    pub fn prod_dims(&self, dim: Option<i64>, keepdim: bool) -> Result<Tensor> {
+        let out_dtype = if self.dtype().is_float() { self.dtype() } else { DType::I64 };
+        let x = self.to_dtype(out_dtype);
+        let dims_v = dim.map(|d| vec![d]);
+        let plan = Plan::new(&x, dims_v.as_deref())?;
+        let out = crate::with_numeric_dtype!(
+            out_dtype,
+            T,
+            Tensor::from_vec(k::prod_rows::<T>(&plan.data::<T>(&x), plan.rows, plan.len), plan.out_shape(keepdim)),
+            unreachable!()
+        );
+        if needs_grad(&[&x]) {
+            let (sx, so) = (SavedTensor::new(&x), SavedTensor::new(&out));
+            let (ks, shape) = (plan.keep_shape.clone(), x.shape().to_vec());
+            let dims: Vec<i64> = plan.dims.iter().map(|&d| d as i64).collect();
+            record(if dim.is_none() { "ProdBackward0" } else { "ProdBackward1" }, &[&x], &out, move |g, _| {
+                // Exact with zeros: one zero gets the product of the others, two or more give 0.
+                let x = sx.unpack()?;
+                let is_zero = x.eq_scalar(0.0)?;
+                let zeros = is_zero.to_dtype(x.dtype()).sum_dims(Some(&dims), true, None)?;
+                let prod = expand_back(&so.unpack()?, &ks, &shape)?;
+                let g = expand_back(g, &ks, &shape)?;
+                let no_zero = prod.div(&x)?;
+                let others = x.where_scalar(&is_zero, 1.0)?.prod_keep(&dims)?.expand_to(&shape)?;
+                let one_zero = others.where_scalar(&is_zero.bitwise_not()?, 0.0)?;
+                let d = no_zero
+                    .where_(&zeros.eq_scalar(0.0)?.expand_to(&shape)?, &one_zero.where_scalar(&zeros.eq_scalar(1.0)?.bitwise_not()?.expand_to(&shape)?, 0.0)?)?;
+                Ok(vec![Some(g.mul(&d)?)])
+            });
+        }
+        Ok(out)
+    }
+    fn prod_keep(&self, dims: &[i64]) -> Result<Tensor> {
+        let mut r = self.clone();
+        for &d in dims {
+            r = r.prod_dims(Some(d), true)?;
+        }
+        Ok(r)
+    }
+
+    /// `max(dim)` / `min(dim)`: values and int64 indices; the gradient goes to the index.
+    pub fn max_min_dim(&self, dim: i64, keepdim: bool, want_max: bool) -> Result<(Tensor, Tensor)> {
+        let name = if want_max { "max" } else { "min" };
+        let plan = Plan::new(self, Some(&[dim]))?;
+        if plan.len == 0 {
+            return Err(Error::Index(format!(
+                "{name}(): Expected reduction dim {dim} to have non-zero size."
+            )));
+        }
+        let shape = plan.out_shape(keepdim).to_vec();
+        let (vals, idx) = if self.dtype() == DType::Bool {
+            let (v, i) = self.to_dtype_raw(DType::U8).max_min_dim(dim, keepdim, want_max)?;
+            (v.to_dtype_raw(DType::Bool), i)
+        } else {
+            crate::with_numeric_dtype!(
+                self.dtype(),
+                T,
+                {
+                    let r = k::arg_extreme_rows::<T>(&plan.data::<T>(self), plan.len, want_max);
+                    let (v, i): (Vec<T>, Vec<i64>) = r.into_iter().unzip();
+                    (Tensor::from_vec(v, &shape), Tensor::from_vec(i, &shape))
+                },
+                unreachable!()
+            )
+        };
+        if needs_grad(&[self]) {
+            let (ks, in_shape) = (plan.keep_shape.clone(), self.shape().to_vec());
+            let d = wrap_dim(dim, self.dim())? as i64;
+            let idx_k = idx.detach();
+            let idx_keep: Vec<i64> = ks.iter().map(|&v| v as i64).collect();
+            record(if want_max { "MaxBackward0" } else { "MinBackward0" }, &[self], &vals, move |g, _| {
+                let gk = g.reshape(&idx_keep)?;
+                let ik = idx_k.reshape(&idx_keep)?;
+                let z = crate::ops::creation::zeros(&in_shape, g.dtype());
+                Ok(vec![Some(z.scatter(d, &ik, &gk, false)?)])
+            });
+        }
+        Ok((vals, idx))
+    }
+
+    /// `amax`/`amin` (and full `max()`/`min()`): ties share the gradient evenly.
+    pub fn amax_amin(&self, dims: Option<&[i64]>, keepdim: bool, want_max: bool, name: &'static str) -> Result<Tensor> {
+        let plan = Plan::new(self, dims)?;
+        if plan.len == 0 {
+            return Err(Error::Index(format!(
+                "{}(): Expected reduction dim to be specified for input.numel() == 0. Specify the reduction dim with the 'dim' argument.",
+                if want_max { "max" } else { "min" }
+            )));
+        }
+        let out = if self.dtype() == DType::Bool {
+            self.to_dtype_raw(DType::U8).amax_amin(dims, keepdim, want_max, name)?.to_dtype_raw(DType::Bool)
+        } else {
+            crate::with_numeric_dtype!(
+                self.dtype(),
+                T,
+                {
+                    let r = k::arg_extreme_rows::<T>(&plan.data::<T>(self), plan.len, want_max);
+                    Tensor::from_vec(r.into_iter().map(|p| p.0).collect::<Vec<T>>(), plan.out_shape(keepdim))
+                },
+                unreachable!()
+            )
+        };
+        if needs_grad(&[self]) {
+            let (sx, so) = (SavedTensor::new(self), SavedTensor::new(&out));
+            let (ks, shape) = (plan.keep_shape.clone(), self.shape().to_vec());
+            let dims: Vec<i64> = plan.dims.iter().map(|&d| d as i64).collect();
+            record(name, &[self], &out, move |g, _| {
+                let x = sx.unpack()?;
+                let hit = x.eq(&expand_back(&so.unpack()?.detach(), &ks, &shape)?)?.to_dtype(g.dtype());
+                let count = hit.sum_dims(Some(&dims), true, None)?;
+                let share = expand_back(g, &ks, &shape)?.div(&count.expand_to(&shape)?)?;
+                Ok(vec![Some(share.mul(&hit)?)])
+            });
+        }
+        Ok(out)
+    }
+
+    /// `argmax`/`argmin`; `dim=None` looks at the flattened tensor.
+    pub fn argmax_argmin(&self, dim: Option<i64>, keepdim: bool, want_max: bool) -> Result<Tensor> {
+        match dim {
+            Some(d) => Ok(self.detach().max_min_dim(d, keepdim, want_max)?.1),
+            None => {
+                if self.numel() == 0 {
+                    return Err(Error::Runtime(format!(
+                        "{}(): Expected reduction dim to be specified for input.numel() == 0.",
+                        if want_max { "argmax" } else { "argmin" }
+                    )));
+                }
+                let flat = self.detach().reshape(&[-1])?;
+                let (_, i) = flat.max_min_dim(0, false, want_max)?;
+                if keepdim {
+                    let ones: Vec<i64> = vec![1; self.dim()];
+                    i.reshape(&ones)
+                } else {
+                    Ok(i)
+                }
+            }
+        }
+    }
+
+    /// `var(dim, correction, keepdim)`.
+    pub fn var_dims(&self, dims: Option<&[i64]>, correction: f64, keepdim: bool) -> Result<Tensor> {
+        float_only("var", self.dtype())?;
+        let plan = Plan::new(self, dims)?;
+        let out = crate::with_float_dtype!(
+            self.dtype(),
+            T,
+            Tensor::from_vec(k::var_rows::<T>(&plan.data::<T>(self), plan.rows, plan.len, correction), plan.out_shape(keepdim)),
+            unreachable!()
+        );
+        if needs_grad(&[self]) {
+            let sx = SavedTensor::new(self);
+            let (ks, shape) = (plan.keep_shape.clone(), self.shape().to_vec());
+            let dims: Vec<i64> = plan.dims.iter().map(|&d| d as i64).collect();
+            let denom = (plan.len as f64 - correction).max(0.0);
+            record("VarBackward0", &[self], &out, move |g, _| {
+                let x = sx.unpack()?;
+                let mean = x.mean_dims(Some(&dims), true, None)?;
+                let d = x.sub(&mean)?.mul_scalar(2.0 / denom)?;
+                Ok(vec![Some(expand_back(g, &ks, &shape)?.mul(&d)?)])
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn std_dims(&self, dims: Option<&[i64]>, correction: f64, keepdim: bool) -> Result<Tensor> {
+        self.var_dims(dims, correction, keepdim)?.sqrt()
+    }
+
+    /// `norm(p, dim, keepdim)`: p = 2 (default), 1, inf, -inf, 0 or any positive p. The
+    /// gradient at a zero norm is 0, as PyTorch's `norm_backward`.
+    pub fn norm(&self, p: f64, dims: Option<&[i64]>, keepdim: bool) -> Result<Tensor> {
+        let x = self.to_dtype(self.dtype().to_float());
+        let out = {
+            let _g = crate::autograd::GradModeGuard::new(false);
+            let a = x.abs()?;
+            if p == f64::INFINITY {
+                a.amax_amin(dims, keepdim, true, "AmaxBackward0")?
+            } else if p == f64::NEG_INFINITY {
+                a.amax_amin(dims, keepdim, false, "AminBackward0")?
+            } else if p == 0.0 {
+                a.ne(&crate::ops::creation::zeros(&[], x.dtype()))?.to_dtype(x.dtype()).sum_dims(dims, keepdim, None)?
+            } else if p == 1.0 {
+                a.sum_dims(dims, keepdim, None)?
+            } else if p == 2.0 {
+                a.mul(&a)?.sum_dims(dims, keepdim, None)?.sqrt()?
+            } else {
+                a.pow_scalar(p)?.sum_dims(dims, keepdim, None)?.pow_scalar(1.0 / p)?
+            }
+        };
+        if needs_grad(&[&x]) {
+            let (sx, so) = (SavedTensor::new(&x), SavedTensor::new(&out));
+            let plan = Plan::new(&x, dims)?;
+            let (ks, shape) = (plan.keep_shape.clone(), x.shape().to_vec());
+            let rdims: Vec<i64> = plan.dims.iter().map(|&d| d as i64).collect();
+            record("NormBackward1", &[&x], &out, move |g, _| {
+                let x = sx.unpack()?;
+                let n = expand_back(&so.unpack()?, &ks, &shape)?;
+                let g = expand_back(g, &ks, &shape)?;
+                let d = if p == 0.0 {
+                    x.mul_scalar(0.0)?
+                } else if p == 1.0 {
+                    x.sign()?
+                } else if p.is_infinite() {
+                    let hit = x.abs()?.eq(&n)?.to_dtype(x.dtype());
+                    let count = hit.sum_dims(Some(&rdims), true, None)?.expand_to(&shape)?;
+                    x.sign()?.mul(&hit)?.div(&count)?
+                } else if p == 2.0 {
+                    x.div(&n)?.where_scalar(&n.eq_scalar(0.0)?, 0.0)?
+                } else {
+                    let num = x.mul(&x.abs()?.pow_scalar(p - 2.0)?)?;
+                    num.div(&n.pow_scalar(p - 1.0)?)?.where_scalar(&n.eq_scalar(0.0)?, 0.0)?
+                };
+                Ok(vec![Some(g.mul(&d)?)])
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn logsumexp(&self, dims: &[i64], keepdim: bool) -> Result<Tensor> {
+        let x = self.to_dtype(self.dtype().to_float());
+        let plan = Plan::new(&x, Some(dims))?;
+        let out = crate::with_float_dtype!(
+            x.dtype(),
+            T,
+            Tensor::from_vec(k::logsumexp_rows::<T>(&plan.data::<T>(&x), plan.rows, plan.len), plan.out_shape(keepdim)),
+            unreachable!()
+        );
+        if needs_grad(&[&x]) {
+            let (sx, so) = (SavedTensor::new(&x), SavedTensor::new(&out));
+            let (ks, shape) = (plan.keep_shape.clone(), x.shape().to_vec());
+            record("LogsumexpBackward0", &[&x], &out, move |g, _| {
+                let w = sx.unpack()?.sub(&expand_back(&so.unpack()?, &ks, &shape)?)?.exp()?;
+                Ok(vec![Some(expand_back(g, &ks, &shape)?.mul(&w)?)])
+            });
+        }
+        Ok(out)
+    }
+
+    /// Runs `f` on `dim`'s rows made contiguous, and returns the result in `self`'s shape.
+    fn along_dim<T: Element>(&self, dim: usize, f: impl FnOnce(&[T], usize) -> Vec<T>) -> Result<Tensor> {
+        let n = self.dim();
+        let mut order: Vec<i64> = (0..n as i64).filter(|&d| d != dim as i64).collect();
+        order.push(dim as i64);
+        let pl = self.layout().permute(&order)?;
+        let data = self.storage().as_slice::<T>();
+        let rows: Cow<[T]> = if pl.is_contiguous() {
+            Cow::Borrowed(&data[pl.offset..pl.offset + pl.numel()])
+        } else {
+            Cow::Owned(crate::cpu::copy::gather(data, &pl))
+        };
+        let out = f(&rows, self.shape().get(dim).copied().unwrap_or(1));
+        let t = Tensor::from_vec(out, &pl.shape);
+        if dim + 1 == n || n == 0 {
+            return Ok(t);
+        }
+        // Move the last dim back to `dim`, then make it contiguous.
+        let mut back: Vec<i64> = (0..n as i64 - 1).collect();
+        back.insert(dim, n as i64 - 1);
+        Ok(t.with_layout(t.layout().permute(&back)?).contiguous_copy())
+    }
+
+    pub fn softmax(&self, dim: i64) -> Result<Tensor> {
+        self.softmax_impl(dim, false)
+    }
+    pub fn log_softmax(&self, dim: i64) -> Result<Tensor> {
+        self.softmax_impl(dim, true)
+    }
+    fn softmax_impl(&self, dim: i64, log: bool) -> Result<Tensor> {
+        let x = self.to_dtype(self.dtype().to_float());
+        let d = wrap_dim(dim, x.dim())?;
+        let out = crate::with_float_dtype!(
+            x.dtype(),
+            T,
+            x.along_dim::<T>(d, |rows, len| {
+                let mut o = vec![T::zero(); rows.len()];
+                k::softmax_rows(rows, &mut o, len, log);
+                o
+            })?,
+            unreachable!()
+        );
+        if needs_grad(&[&x]) {
+            let so = std::sync::Arc::new(std::sync::OnceLock::<SavedTensor>::new());
+            let so2 = so.clone();
+            let di = d as i64;
+            record(if log { "LogSoftmaxBackward0" } else { "SoftmaxBackward0" }, &[&x], &out, move |g, _| {
+                let y = so2.get().expect("saved after recording").unpack()?;
+                let gi = if log {
+                    g.sub(&y.exp()?.mul(&g.sum_dims(Some(&[di]), true, None)?)?)?
+                } else {
+                    y.mul(&g.sub(&g.mul(&y)?.sum_dims(Some(&[di]), true, None)?)?)?
+                };
+                Ok(vec![Some(gi)])
+            });
+            let _ = so.set(SavedTensor::new(&out));
+        }
+        Ok(out)
+    }
+
+    pub fn cumsum(&self, dim: i64, dtype: Option<DType>) -> Result<Tensor> {
+        let out_dtype = dtype.unwrap_or(if self.dtype().is_float() { self.dtype() } else { DType::I64 });
+        let x = self.to_dtype(out_dtype);
+        let d = wrap_dim(dim, x.dim())?;
+        let out = crate::with_numeric_dtype!(out_dtype, T, x.along_dim::<T>(d, |rows, len| k::cumsum_rows(rows, len))?, unreachable!());
+        if needs_grad(&[&x]) {
+            let di = d as i64;
+            record("CumsumBackward0", &[&x], &out, move |g, _| {
+                // Reverse cumulative sum: total − cumsum + g.
+                let total = g.sum_dims(Some(&[di]), true, None)?;
+                Ok(vec![Some(total.sub(&g.cumsum(di, None)?)?.add(g)?)])
+            });
+        }
+        Ok(out)
+    }
+
+    /// `all` / `any` over dims (bool result).
+    pub fn all_any(&self, dims: Option<&[i64]>, keepdim: bool, all: bool) -> Result<Tensor> {
+        let plan = Plan::new(self, dims)?;
+        let v: Vec<bool> = crate::with_dtype!(self.dtype(), T, {
+            let data = plan.data::<T>(self);
+            if plan.len == 0 {
+                vec![all; plan.rows]
+            } else {
+                k::per_row(&data, plan.len, |r| if all { r.iter().all(|v| v.is_nonzero()) } else { r.iter().any(|v| v.is_nonzero()) })
+            }
+        });
+        Ok(Tensor::from_vec(v, plan.out_shape(keepdim)))
+    }
+}

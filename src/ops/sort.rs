@@ -1,0 +1,87 @@
+//! Ordering ops: `sort`, `argsort`, `topk`. The kernels find indices; values are gathered
+//! with them, so the gradient is gather's (scattered back to the chosen positions).
+
+use crate::error::{wrap_dim, Error, Result};
+use crate::tensor::dtype::Element;
+use crate::Tensor;
+use std::cmp::Ordering;
+
+/// Total order with NaN above everything, as PyTorch sorts.
+fn cmp_nan_last<T: Element>(a: &T, b: &T) -> Ordering {
+    match a.partial_cmp(b) {
+        Some(o) => o,
+        None => {
+            let (an, bn) = (a != a, b != b);
+            an.cmp(&bn)
+        }
+    }
+}
+
+impl Tensor {
+    /// Indices ordering each row along `dim`, first `k` of them (stable).
+    fn order_indices(&self, dim: usize, descending: bool, k: usize) -> Result<Tensor> {
+        let n = self.dim();
+        let mut order: Vec<i64> = (0..n as i64).filter(|&d| d != dim as i64).collect();
+        order.push(dim as i64);
+        let moved = self.detach().permute(&order)?;
+        let len = self.shape().get(dim).copied().unwrap_or(1);
+        let idx: Vec<i64> = crate::with_dtype!(self.dtype(), T, {
+            let data = moved.contiguous_data::<T>();
+            let mut out = Vec::with_capacity(data.len() / len.max(1) * k);
+            for row in data.chunks(len.max(1)) {
+                let mut ix: Vec<usize> = (0..row.len()).collect();
+                ix.sort_by(|&a, &b| {
+                    let o = cmp_nan_last(&row[a], &row[b]);
+                    if descending {
+                        o.reverse()
+                    } else {
+                        o
+                    }
+                });
+                out.extend(ix[..k.min(ix.len())].iter().map(|&i| i as i64));
+            }
+            out
+        });
+        let mut shape = moved.shape().to_vec();
+        if let Some(last) = shape.last_mut() {
+            *last = k;
+        }
+        let t = Tensor::from_vec(idx, &shape);
+        if n == 0 {
+            return Ok(t);
+        }
+        let mut back: Vec<i64> = (0..n as i64 - 1).collect();
+        back.insert(dim, n as i64 - 1);
+        Ok(t.permute(&back)?.contiguous_copy())
+    }
+
+    /// `sort(dim, descending)` → (values, indices).
+    pub fn sort(&self, dim: i64, descending: bool) -> Result<(Tensor, Tensor)> {
+        let d = wrap_dim(dim, self.dim())?;
+        let len = self.shape().get(d).copied().unwrap_or(1);
+        let idx = self.order_indices(d, descending, len)?;
+        if self.dim() == 0 {
+            return Ok((self.clone(), Tensor::scalar(0i64)));
+        }
+        Ok((self.gather(d as i64, &idx)?, idx))
+    }
+
+    pub fn argsort(&self, dim: i64, descending: bool) -> Result<Tensor> {
+        Ok(self.sort(dim, descending)?.1)
+    }
+
+    /// `topk(k, dim, largest, sorted)` → (values, indices); always sorted.
+    pub fn topk(&self, k: usize, dim: i64, largest: bool) -> Result<(Tensor, Tensor)> {
+        let d = wrap_dim(dim, self.dim())?;
+        let len = self.shape().get(d).copied().unwrap_or(1);
+        if k > len {
+            return Err(Error::Runtime("selected index k out of range".into()));
+        }
+        let idx = self.order_indices(d, largest, k)?;
+        if self.dim() == 0 {
+            return Ok((self.clone(), Tensor::scalar(0i64)));
+        }
+        Ok((self.gather(d as i64, &idx)?, idx))
+    }
+}
+

@@ -1,0 +1,97 @@
+//! `where` and the ops composed from it (masked_fill), plus `lerp`.
+
+use super::{result_type, Operand, Scalar};
+use crate::autograd::{needs_grad, record};
+use crate::cpu::elementwise::zip3;
+use crate::error::{Error, Result};
+use crate::tensor::dtype::DType;
+use crate::tensor::layout::broadcast_shapes;
+use crate::Tensor;
+
+/// `where(cond, a, b)`: `a` where `cond` holds, else `b`, all broadcast together.
+pub fn where_(cond: &Tensor, a: &Operand, b: &Operand) -> Result<Tensor> {
+    if cond.dtype() != DType::Bool && cond.dtype() != DType::U8 {
+        return Err(Error::Runtime(format!(
+            "where expected condition to be a boolean tensor, but got a tensor with dtype {}",
+            crate::tensor::dtype::DType::name(cond.dtype()).replace("float32", "Float").replace("float64", "Double")
+        )));
+    }
+    let (mut ts, mut ss) = (vec![], vec![]);
+    for o in [a, b] {
+        match o {
+            Operand::Tensor(t) => ts.push(t),
+            Operand::Scalar(s) => ss.push(*s),
+        }
+    }
+    let dtype = result_type(&ts, &ss);
+    let to_t = |o: &Operand| match o {
+        Operand::Tensor(t) => t.to_dtype(dtype),
+        Operand::Scalar(s) => s.to_tensor(dtype),
+    };
+    let (ta, tb) = (to_t(a), to_t(b));
+    let c = cond.to_dtype_raw(DType::Bool);
+    let shape = broadcast_shapes(&broadcast_shapes(c.shape(), ta.shape())?, tb.shape())?;
+    let out = crate::with_dtype!(dtype, T, {
+        let v = zip3(
+            (c.storage().as_slice::<bool>(), c.layout()),
+            (ta.storage().as_slice::<T>(), ta.layout()),
+            (tb.storage().as_slice::<T>(), tb.layout()),
+            &shape,
+            |c, x, y| if c { x } else { y },
+        );
+        Tensor::from_vec(v, &shape)
+    });
+    if needs_grad(&[&ta, &tb]) {
+        let (sa, sb) = (ta.shape().to_vec(), tb.shape().to_vec());
+        record("WhereBackward0", &[&ta, &tb], &out, move |g, n| {
+            let zero = Operand::Scalar(Scalar::Float(0.0));
+            let gt = Operand::Tensor(g.clone());
+            Ok(vec![
+                if n[0] { Some(where_(&c, &gt, &zero)?.sum_to(&sa)?) } else { None },
+                if n[1] { Some(where_(&c, &zero, &gt)?.sum_to(&sb)?) } else { None },
+            ])
+        });
+    }
+    Ok(out)
+}
+
+impl Tensor {
+    /// `self` where `cond`, else `other`.
+    pub fn where_(&self, cond: &Tensor, other: &Tensor) -> Result<Tensor> {
+        where_(cond, &Operand::Tensor(self.clone()), &Operand::Tensor(other.clone()))
+    }
+    /// `masked_fill(mask, value)`: `value` where `mask`, else self (dtype of self kept).
+    pub fn where_scalar(&self, mask: &Tensor, value: f64) -> Result<Tensor> {
+        let v = Scalar::Float(value).to_tensor(self.dtype());
+        where_(mask, &Operand::Tensor(v), &Operand::Tensor(self.clone()))
+    }
+    /// `masked_fill(mask, value)` with a PyTorch scalar; the mask must broadcast to self.
+    pub fn masked_fill(&self, mask: &Tensor, value: Scalar) -> Result<Tensor> {
+        if mask.dtype() != DType::Bool {
+            return Err(Error::Runtime(format!(
+                "masked_fill_ only supports boolean masks, but got mask with dtype {}",
+                mask.dtype().name()
+            )));
+        }
+        let shape = broadcast_shapes(self.shape(), mask.shape())?;
+        if shape != self.shape() {
+            return Err(Error::Runtime(format!(
+                "The size of tensor a ({}) must match the size of tensor b ({}) at non-singleton dimension 0",
+                self.shape().first().copied().unwrap_or(1),
+                shape[0]
+            )));
+        }
+        let v = value.to_tensor(self.dtype());
+        let out = where_(mask, &Operand::Tensor(v), &Operand::Tensor(self.clone()))?;
+        Ok(out)
+    }
+    /// `lerp(end, weight)`: `self + weight·(end − self)`.
+    pub fn lerp(&self, end: &Tensor, weight: &Operand) -> Result<Tensor> {
+        let diff = end.sub(self)?;
+        let step = match weight {
+            Operand::Tensor(w) => diff.mul(w)?,
+            Operand::Scalar(s) => diff.mul_scalar(s.to_f64())?,
+        };
+        self.add(&step)
+    }
+}

@@ -1,0 +1,262 @@
+//! View ops: new layouts over the same storage, no copy. Each backward maps the gradient
+//! back to the input's shape; index-like views (narrow, select, slicing) share one rule:
+//! the gradient is embedded into zeros through the same view.
+
+use crate::autograd::{needs_grad, record};
+use crate::error::{wrap_dim, Error, Result};
+use crate::tensor::layout::{fmt_shape, infer_shape, Layout};
+use crate::Tensor;
+use std::sync::Arc;
+
+/// A layout transformation that defines a view, independent of the input's strides.
+pub type ViewFn = Arc<dyn Fn(&Layout) -> Result<Layout> + Send + Sync>;
+
+impl Tensor {
+    /// Applies an index-like view `f`, recording its backward under `name`.
+    pub fn apply_view(&self, name: &'static str, f: ViewFn) -> Result<Tensor> {
+        let out = self.with_layout(f(self.layout())?);
+        if needs_grad(&[self]) {
+            let shape = self.shape().to_vec();
+            record(name, &[self], &out, move |g, _| Ok(vec![Some(embed_view(g, &shape, f.clone())?)]));
+        }
+        Ok(out)
+    }
+
+    /// `view(*shape)`: errors where PyTorch does when no strides can express it.
+    pub fn view(&self, shape: &[i64]) -> Result<Tensor> {
+        let shape = infer_shape(shape, self.numel())?;
+        let strides = self.layout().view_strides(&shape).ok_or_else(|| {
+            Error::Runtime(
+                "view size is not compatible with input tensor's size and stride (at least one dimension spans across two contiguous subspaces). Use .reshape(...) instead.".into(),
+            )
+        })?;
+        Ok(self.reshape_to("ViewBackward0", Layout { shape, strides, offset: self.offset() }))
+    }
+
+    /// `reshape(*shape)`: a view when possible, else a copy.
+    pub fn reshape(&self, shape: &[i64]) -> Result<Tensor> {
+        let shape = infer_shape(shape, self.numel())?;
+        if shape == self.shape() {
+            return Ok(self.clone());
+        }
+        match self.layout().view_strides(&shape) {
+            Some(strides) => Ok(self.reshape_to("ViewBackward0", Layout { shape, strides, offset: self.offset() })),
+            None => {
+                let c = self.clone_tensor();
+                let l = Layout::contiguous(&shape);
+                Ok(c.reshape_to("UnsafeViewBackward0", l))
+            }
+        }
+    }
+
+    fn reshape_to(&self, name: &'static str, layout: Layout) -> Tensor {
+        let out = self.with_layout(layout);
+        if needs_grad(&[self]) {
+            let shape: Vec<i64> = self.shape().iter().map(|&s| s as i64).collect();
+            record(name, &[self], &out, move |g, _| Ok(vec![Some(g.reshape(&shape)?)]));
+        }
+        out
+    }
+
+    pub fn transpose(&self, d0: i64, d1: i64) -> Result<Tensor> {
+        let out = self.with_layout(self.layout().transpose(d0, d1)?);
+        if needs_grad(&[self]) {
+            record("TransposeBackward0", &[self], &out, move |g, _| Ok(vec![Some(g.transpose(d0, d1)?)]));
+        }
+        Ok(out)
+    }
+
+    /// `t()`: transpose of a ≤2-D tensor.
+    pub fn t(&self) -> Result<Tensor> {
+        if self.dim() > 2 {
+            return Err(Error::Runtime(format!(
+                "t() expects a tensor with <= 2 dimensions, but self is {}D",
+                self.dim()
+            )));
+        }
+        if self.dim() < 2 {
+            return Ok(self.clone());
+        }
+        self.transpose(0, 1)
+    }
+
+    pub fn permute(&self, dims: &[i64]) -> Result<Tensor> {
+        let out = self.with_layout(self.layout().permute(dims)?);
+        if needs_grad(&[self]) {
+            let n = dims.len();
+            let mut inverse = vec![0i64; n];
+            for (i, &d) in dims.iter().enumerate() {
+                inverse[wrap_dim(d, n)?] = i as i64;
+            }
+            record("PermuteBackward0", &[self], &out, move |g, _| Ok(vec![Some(g.permute(&inverse)?)]));
+        }
+        Ok(out)
+    }
+
+    pub fn squeeze(&self, dims: Option<&[i64]>) -> Result<Tensor> {
+        let l = self.layout().squeeze(dims)?;
+        Ok(self.reshape_to(if dims.is_none() { "SqueezeBackward0" } else { "SqueezeBackward1" }, l))
+    }
+
+    pub fn unsqueeze(&self, dim: i64) -> Result<Tensor> {
+        let l = self.layout().unsqueeze(dim)?;
+        Ok(self.reshape_to("UnsqueezeBackward0", l))
+    }
+
+    /// `expand(*sizes)`: broadcasting view; backward sums over the broadcast dims.
+    pub fn expand(&self, shape: &[i64]) -> Result<Tensor> {
+        let l = self.layout().expand(shape)?;
+        if l.shape == self.shape() {
+            return Ok(self.clone());
+        }
+        let out = self.with_layout(l);
+        if needs_grad(&[self]) {
+            let shape = self.shape().to_vec();
+            record("ExpandBackward0", &[self], &out, move |g, _| Ok(vec![Some(g.sum_to(&shape)?)]));
+        }
+        Ok(out)
+    }
+
+    pub fn expand_to(&self, shape: &[usize]) -> Result<Tensor> {
+        let s: Vec<i64> = shape.iter().map(|&v| v as i64).collect();
+        self.expand(&s)
+    }
+
+    pub fn flatten(&self, start: i64, end: i64) -> Result<Tensor> {
+        if self.dim() == 0 {
+            return self.reshape(&[1]);
+        }
+        let n = self.dim();
+        let (s, e) = (wrap_dim(start, n)?, wrap_dim(end, n)?);
+        if s > e {
+            return Err(Error::Runtime("flatten() has invalid args: start_dim cannot come after end_dim".into()));
+        }
+        if s == e {
+            return Ok(self.clone());
+        }
+        let mut shape: Vec<i64> = self.shape()[..s].iter().map(|&v| v as i64).collect();
+        shape.push(self.shape()[s..=e].iter().product::<usize>() as i64);
+        shape.extend(self.shape()[e + 1..].iter().map(|&v| v as i64));
+        self.reshape(&shape)
+    }
+
+    pub fn unflatten(&self, dim: i64, sizes: &[i64]) -> Result<Tensor> {
+        let d = wrap_dim(dim, self.dim())?;
+        let inner = infer_shape(sizes, self.shape()[d]).map_err(|_| {
+            Error::Runtime(format!(
+                "unflatten: Provided sizes {sizes:?} don't multiply up to the size of dim {dim} ({}) in the input tensor",
+                self.shape()[d]
+            ))
+        })?;
+        let mut shape: Vec<i64> = self.shape()[..d].iter().map(|&v| v as i64).collect();
+        shape.extend(inner.iter().map(|&v| v as i64));
+        shape.extend(self.shape()[d + 1..].iter().map(|&v| v as i64));
+        self.view(&shape)
+    }
+
+    pub fn narrow(&self, dim: i64, start: i64, length: usize) -> Result<Tensor> {
+        self.apply_view("SliceBackward0", Arc::new(move |l: &Layout| l.narrow(dim, start, length)))
+    }
+
+    pub fn select(&self, dim: i64, index: i64) -> Result<Tensor> {
+        self.apply_view("SelectBackward0", Arc::new(move |l: &Layout| l.select(dim, index)))
+    }
+
+    /// Python slice semantics `start:stop:step` along `dim` (bounds clamped, step > 0).
+    pub fn slice(&self, dim: i64, start: Option<i64>, stop: Option<i64>, step: i64) -> Result<Tensor> {
+        if step <= 0 {
+            return Err(Error::Value("step must be greater than zero".into()));
+        }
+        let d = wrap_dim(dim, self.dim())?;
+        self.apply_view(
+            "SliceBackward0",
+            Arc::new(move |l: &Layout| {
+                let size = l.shape[d] as i64;
+                let clamp = |v: i64| if v < 0 { (v + size).max(0) } else { v.min(size) };
+                let s = start.map_or(0, clamp);
+                let e = stop.map_or(size, clamp);
+                let len = if e > s { ((e - s) + step - 1) / step } else { 0 };
+                Ok(l.slice(d, s as usize, len as usize, step as usize))
+            }),
+        )
+    }
+
+    pub fn unbind(&self, dim: i64) -> Result<Vec<Tensor>> {
+        let d = wrap_dim(dim, self.dim())?;
+        (0..self.shape()[d]).map(|i| self.select(d as i64, i as i64)).collect()
+    }
+
+    /// `split(split_size_or_sections, dim)`.
+    pub fn split_sizes(&self, sizes: &[usize], dim: i64) -> Result<Vec<Tensor>> {
+        let d = wrap_dim(dim, self.dim())?;
+        let total: usize = sizes.iter().sum();
+        if total != self.shape()[d] {
+            return Err(Error::Runtime(format!(
+                "split_with_sizes expects split_sizes to sum exactly to {} (input tensor's size at dimension {d}), but got split_sizes={sizes:?}",
+                self.shape()[d]
+            )));
+        }
+        let mut start = 0;
+        let mut out = Vec::with_capacity(sizes.len());
+        for &s in sizes {
+            out.push(self.narrow(d as i64, start as i64, s)?);
+            start += s;
+        }
+        Ok(out)
+    }
+
+    pub fn split(&self, size: usize, dim: i64) -> Result<Vec<Tensor>> {
+        let d = wrap_dim(dim, self.dim())?;
+        let n = self.shape()[d];
+        if size == 0 && n != 0 {
+            return Err(Error::Runtime("split_size can only be 0 if dimension size is 0, but got dimension size of ".to_string() + &n.to_string()));
+        }
+        let mut sizes = vec![];
+        let mut left = n;
+        while left > 0 {
+            sizes.push(size.min(left));
+            left -= size.min(left);
+        }
+        if sizes.is_empty() {
+            sizes.push(0);
+        }
+        self.split_sizes(&sizes, d as i64)
+    }
+
+    pub fn chunk(&self, chunks: usize, dim: i64) -> Result<Vec<Tensor>> {
+        if chunks == 0 {
+            return Err(Error::Runtime("chunk expects `chunks` to be greater than 0, got: 0".into()));
+        }
+        let d = wrap_dim(dim, self.dim())?;
+        let n = self.shape()[d];
+        self.split(n.div_ceil(chunks).max(if n == 0 { 0 } else { 1 }), d as i64)
+    }
+
+    /// A view with explicit sizes/strides/offset (PyTorch's `as_strided`), bounds-checked.
+    pub fn as_strided(&self, shape: &[usize], strides: &[isize], offset: usize) -> Result<Tensor> {
+        let l = Layout { shape: shape.to_vec(), strides: strides.to_vec(), offset };
+        let (lo, hi) = l.storage_span();
+        if l.numel() > 0 && (hi > self.storage().len() || lo > hi) || strides.iter().any(|&s| s < 0) || shape.len() != strides.len() {
+            return Err(Error::Runtime(format!(
+                "setStorage: sizes {}, strides {:?}, storage offset {offset} are out of bounds for storage of size {}",
+                fmt_shape(shape),
+                strides,
+                self.storage().len()
+            )));
+        }
+        Ok(self.with_layout(l))
+    }
+}
+
+/// The gradient of an index-like view: zeros of the input's shape with `g` written through
+/// the same view. Differentiable: its own backward applies the view to the gradient.
+pub fn embed_view(g: &Tensor, input_shape: &[usize], f: ViewFn) -> Result<Tensor> {
+    let out = crate::ops::creation::zeros(input_shape, g.dtype());
+    let dst = out.with_layout(f(out.layout())?);
+    let src = if g.shares_storage(&out) { g.contiguous_copy() } else { g.clone() };
+    crate::cpu::copy::copy_into(&dst, &src);
+    if needs_grad(&[g]) {
+        record("SliceBackwardBackward0", &[g], &out, move |gg, _| Ok(vec![Some(gg.apply_view("SliceBackward0", f.clone())?)]));
+    }
+    Ok(out)
+}

@@ -1,0 +1,291 @@
+//! Element types, their Rust representations, and PyTorch's type promotion.
+
+use std::fmt;
+
+/// The element type of a tensor. Names follow PyTorch (`float32`, `int64`, …).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DType {
+    Bool,
+    U8,
+    I32,
+    I64,
+    F32,
+    F64,
+}
+
+/// Promotion category, PyTorch's order: bool < integral < floating.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Category {
+    Bool,
+    Integral,
+    Floating,
+}
+
+impl DType {
+    pub const ALL: [DType; 6] = [DType::Bool, DType::U8, DType::I32, DType::I64, DType::F32, DType::F64];
+
+    pub fn size(self) -> usize {
+        match self {
+            DType::Bool | DType::U8 => 1,
+            DType::I32 | DType::F32 => 4,
+            DType::I64 | DType::F64 => 8,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::Bool => "bool",
+            DType::U8 => "uint8",
+            DType::I32 => "int32",
+            DType::I64 => "int64",
+            DType::F32 => "float32",
+            DType::F64 => "float64",
+        }
+    }
+    /// PyTorch's legacy type name (`FloatTensor`) used in some error messages.
+    pub fn legacy_name(self) -> &'static str {
+        match self {
+            DType::Bool => "BoolTensor",
+            DType::U8 => "ByteTensor",
+            DType::I32 => "IntTensor",
+            DType::I64 => "LongTensor",
+            DType::F32 => "FloatTensor",
+            DType::F64 => "DoubleTensor",
+        }
+    }
+    pub fn from_name(name: &str) -> Option<DType> {
+        Some(match name {
+            "bool" => DType::Bool,
+            "uint8" => DType::U8,
+            "int32" | "int" => DType::I32,
+            "int64" | "long" => DType::I64,
+            "float32" | "float" => DType::F32,
+            "float64" | "double" => DType::F64,
+            _ => return None,
+        })
+    }
+    pub fn is_float(self) -> bool {
+        matches!(self, DType::F32 | DType::F64)
+    }
+    pub fn category(self) -> Category {
+        match self {
+            DType::Bool => Category::Bool,
+            DType::F32 | DType::F64 => Category::Floating,
+            _ => Category::Integral,
+        }
+    }
+    /// The dtype both operands are computed in, following PyTorch's `promote_types`.
+    pub fn promote(a: DType, b: DType) -> DType {
+        use DType::*;
+        if a == b {
+            return a;
+        }
+        match (a, b) {
+            (F64, _) | (_, F64) => F64,
+            (F32, _) | (_, F32) => F32,
+            (I64, _) | (_, I64) => I64,
+            (I32, _) | (_, I32) => I32,
+            (U8, _) | (_, U8) => U8,
+            _ => Bool,
+        }
+    }
+    /// The dtype a float-valued op (exp, true division, mean) computes in: ints go to float32.
+    pub fn to_float(self) -> DType {
+        if self.is_float() {
+            self
+        } else {
+            DType::F32
+        }
+    }
+}
+
+impl fmt::Display for DType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "torch.{}", self.name())
+    }
+}
+
+/// A Rust type that can be a tensor element.
+pub trait Element: Copy + Send + Sync + PartialOrd + fmt::Debug + Default + 'static {
+    const DTYPE: DType;
+    fn to_f64(self) -> f64;
+    fn to_i64(self) -> i64;
+    fn from_f64(v: f64) -> Self;
+    fn from_i64(v: i64) -> Self;
+    fn from_bool(v: bool) -> Self;
+    fn is_nonzero(self) -> bool;
+}
+
+macro_rules! impl_element_num {
+    ($t:ty, $dt:expr) => {
+        impl Element for $t {
+            const DTYPE: DType = $dt;
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline(always)]
+            fn to_i64(self) -> i64 {
+                self as i64
+            }
+            #[inline(always)]
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+            #[inline(always)]
+            fn from_i64(v: i64) -> Self {
+                v as $t
+            }
+            #[inline(always)]
+            fn from_bool(v: bool) -> Self {
+                v as u8 as $t
+            }
+            #[inline(always)]
+            fn is_nonzero(self) -> bool {
+                self != (0 as $t)
+            }
+        }
+    };
+}
+impl_element_num!(f32, DType::F32);
+impl_element_num!(f64, DType::F64);
+impl_element_num!(i64, DType::I64);
+impl_element_num!(i32, DType::I32);
+impl_element_num!(u8, DType::U8);
+
+impl Element for bool {
+    const DTYPE: DType = DType::Bool;
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self as u8 as f64
+    }
+    #[inline(always)]
+    fn to_i64(self) -> i64 {
+        self as i64
+    }
+    #[inline(always)]
+    fn from_f64(v: f64) -> Self {
+        v != 0.0
+    }
+    #[inline(always)]
+    fn from_i64(v: i64) -> Self {
+        v != 0
+    }
+    #[inline(always)]
+    fn from_bool(v: bool) -> Self {
+        v
+    }
+    #[inline(always)]
+    fn is_nonzero(self) -> bool {
+        self
+    }
+}
+
+/// Converts one element to another dtype with C cast semantics (float→int truncates), as
+/// PyTorch's `to(dtype)` does.
+#[inline(always)]
+pub fn cast<A: Element, B: Element>(a: A) -> B {
+    if B::DTYPE.is_float() || A::DTYPE.is_float() {
+        B::from_f64(a.to_f64())
+    } else {
+        B::from_i64(a.to_i64())
+    }
+}
+
+/// Runs `$body` with `$T` bound to the Rust element type of `$dtype`.
+#[macro_export]
+macro_rules! with_dtype {
+    ($dtype:expr, $T:ident, $body:expr) => {
+        match $dtype {
+            $crate::DType::F32 => {
+                type $T = f32;
+                $body
+            }
+            $crate::DType::F64 => {
+                type $T = f64;
+                $body
+            }
+            $crate::DType::I64 => {
+                type $T = i64;
+                $body
+            }
+            $crate::DType::I32 => {
+                type $T = i32;
+                $body
+            }
+            $crate::DType::U8 => {
+                type $T = u8;
+                $body
+            }
+            $crate::DType::Bool => {
+                type $T = bool;
+                $body
+            }
+        }
+    };
+}
+
+/// Like [`with_dtype!`] for numeric dtypes; `bool` takes the `$on_bool` arm.
+#[macro_export]
+macro_rules! with_numeric_dtype {
+    ($dtype:expr, $T:ident, $body:expr, $on_bool:expr) => {
+        match $dtype {
+            $crate::DType::F32 => {
+                type $T = f32;
+                $body
+            }
+            $crate::DType::F64 => {
+                type $T = f64;
+                $body
+            }
+            $crate::DType::I64 => {
+                type $T = i64;
+                $body
+            }
+            $crate::DType::I32 => {
+                type $T = i32;
+                $body
+            }
+            $crate::DType::U8 => {
+                type $T = u8;
+                $body
+            }
+            $crate::DType::Bool => $on_bool,
+        }
+    };
+}
+
+/// Like [`with_dtype!`] for the floating dtypes; others take the `$other` arm.
+#[macro_export]
+macro_rules! with_float_dtype {
+    ($dtype:expr, $T:ident, $body:expr, $other:expr) => {
+        match $dtype {
+            $crate::DType::F32 => {
+                type $T = f32;
+                $body
+            }
+            $crate::DType::F64 => {
+                type $T = f64;
+                $body
+            }
+            _ => $other,
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn promotion_follows_pytorch() {
+        assert_eq!(DType::promote(DType::I64, DType::F32), DType::F32);
+        assert_eq!(DType::promote(DType::F32, DType::F64), DType::F64);
+        assert_eq!(DType::promote(DType::I32, DType::I64), DType::I64);
+        assert_eq!(DType::promote(DType::Bool, DType::U8), DType::U8);
+    }
+    #[test]
+    fn cast_truncates_like_c() {
+        assert_eq!(cast::<f32, i64>(-2.7), -2);
+        assert!(cast::<f64, bool>(0.5));
+        assert_eq!(cast::<i64, f32>(3), 3.0);
+    }
+}

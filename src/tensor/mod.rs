@@ -1,0 +1,127 @@
+//! The `Tensor` handle: a cheap `Arc` over shared storage, a layout, and autograd metadata.
+
+pub mod device;
+pub mod dtype;
+pub mod layout;
+pub mod storage;
+
+use crate::autograd::meta::AutogradMeta;
+use crate::error::Result;
+use device::Device;
+use dtype::{DType, Element};
+use layout::Layout;
+use parking_lot::Mutex;
+use std::borrow::Cow;
+use std::sync::Arc;
+use storage::Storage;
+
+/// A strided view over a shared [`Storage`], with autograd metadata.
+///
+/// Cloning a `Tensor` clones the handle (like assigning a Python variable), not the data.
+#[derive(Clone)]
+pub struct Tensor(pub(crate) Arc<TensorImpl>);
+
+pub struct TensorImpl {
+    pub(crate) storage: Arc<Storage>,
+    pub(crate) layout: Layout,
+    pub(crate) meta: Mutex<AutogradMeta>,
+}
+
+impl Tensor {
+    /// A tensor viewing `storage` through `layout`, with no autograd history.
+    pub fn from_parts(storage: Arc<Storage>, layout: Layout) -> Tensor {
+        Tensor(Arc::new(TensorImpl { storage, layout, meta: Mutex::new(AutogradMeta::default()) }))
+    }
+    /// A contiguous tensor owning `data`, which must hold `shape`'s element count.
+    pub fn from_vec<T: Element>(data: Vec<T>, shape: &[usize]) -> Tensor {
+        debug_assert_eq!(data.len(), layout::numel(shape));
+        Tensor::from_parts(Arc::new(Storage::from_vec(data)), Layout::contiguous(shape))
+    }
+    /// A 0-d tensor.
+    pub fn scalar<T: Element>(v: T) -> Tensor {
+        Tensor::from_vec(vec![v], &[])
+    }
+
+    pub fn shape(&self) -> &[usize] {
+        &self.0.layout.shape
+    }
+    pub fn strides(&self) -> &[isize] {
+        &self.0.layout.strides
+    }
+    pub fn layout(&self) -> &Layout {
+        &self.0.layout
+    }
+    pub fn offset(&self) -> usize {
+        self.0.layout.offset
+    }
+    pub fn dtype(&self) -> DType {
+        self.0.storage.dtype()
+    }
+    pub fn device(&self) -> Device {
+        Device::Cpu
+    }
+    pub fn numel(&self) -> usize {
+        self.0.layout.numel()
+    }
+    pub fn dim(&self) -> usize {
+        self.0.layout.ndim()
+    }
+    pub fn is_contiguous(&self) -> bool {
+        self.0.layout.is_contiguous()
+    }
+    pub fn storage(&self) -> &Arc<Storage> {
+        &self.0.storage
+    }
+    /// Whether two handles view the same storage.
+    pub fn shares_storage(&self, other: &Tensor) -> bool {
+        Arc::ptr_eq(&self.0.storage, &other.0.storage)
+    }
+    /// Whether two handles are the same tensor object.
+    pub fn same(&self, other: &Tensor) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+    pub fn data_ptr(&self) -> usize {
+        self.0.storage.as_ptr() as usize + self.offset() * self.dtype().size()
+    }
+    /// A new handle on the same data and layout with no autograd history (PyTorch's `detach`).
+    pub fn detach(&self) -> Tensor {
+        Tensor::from_parts(self.0.storage.clone(), self.0.layout.clone())
+    }
+    /// A new handle sharing storage with `self`, viewed through `layout`, no history.
+    pub(crate) fn with_layout(&self, layout: Layout) -> Tensor {
+        Tensor::from_parts(self.0.storage.clone(), layout)
+    }
+
+    /// The elements in row-major order, borrowed when already contiguous in dtype `T`.
+    ///
+    /// Panics if `T` is not the tensor's dtype (an engine bug; callers dispatch on dtype).
+    pub fn contiguous_data<T: Element>(&self) -> Cow<'_, [T]> {
+        let l = &self.0.layout;
+        if l.is_contiguous() {
+            let n = l.numel();
+            Cow::Borrowed(&self.0.storage.as_slice::<T>()[l.offset..l.offset + n])
+        } else {
+            Cow::Owned(crate::cpu::copy::gather::<T>(self.0.storage.as_slice::<T>(), l))
+        }
+    }
+    /// The elements converted to `T`, in row-major order.
+    pub fn to_vec<T: Element>(&self) -> Vec<T> {
+        crate::cpu::copy::to_vec_as::<T>(self)
+    }
+    /// The single element of a one-element tensor, as `f64`.
+    pub fn item_f64(&self) -> Result<f64> {
+        if self.numel() != 1 {
+            crate::bail!(
+                "a Tensor with {} elements cannot be converted to Scalar",
+                self.numel()
+            );
+        }
+        Ok(self.to_vec::<f64>()[0])
+    }
+}
+
+impl std::fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tensor(shape={:?}, dtype={})", self.shape(), self.dtype())
+    }
+}

@@ -1,0 +1,575 @@
+"""Elementwise ops: arithmetic with broadcasting and promotion, comparisons, bitwise,
+unary math, activations, clamp/where/maximum/minimum/lerp."""
+
+import math
+import operator
+
+import numpy as np
+import pytest
+from conftest import (
+    LAYOUTS,
+    assert_values,
+    check_op,
+    dtype_name,
+    make_tensor,
+    need_nn,
+    rand_array,
+    rt,
+    to_np,
+)
+
+BCAST_SHAPES = [
+    ((3, 4), (3, 4)),
+    ((3, 1), (1, 4)),
+    ((4,), (3, 4)),
+    ((2, 1, 4), (3, 1)),
+    ((0, 4), (4,)),
+    ((), (3,)),
+    ((2, 3), ()),
+    ((1,), (0,)),
+]
+
+# ---------------------------------------------------------------- binary arithmetic ---
+
+
+def _np_floordiv(a, b):
+    return np.floor_divide(a, b)
+
+
+def _np_truediv(a, b):
+    out = np.true_divide(a, b)
+    if a.dtype.kind in "iub" and b.dtype.kind in "iub":
+        out = out.astype(np.float32)
+    return out
+
+
+BINARY = {
+    "add": (operator.add, np.add),
+    "sub": (operator.sub, np.subtract),
+    "mul": (operator.mul, np.multiply),
+    "truediv": (operator.truediv, _np_truediv),
+    "floordiv": (operator.floordiv, _np_floordiv),
+    "mod": (operator.mod, np.mod),
+    "pow": (operator.pow, np.power),
+}
+
+
+def _operands(op, sa, sb, dtype):
+    a = rand_array(sa, dtype, seed=1, positive=(op == "pow" and dtype.startswith("float")))
+    b = rand_array(sb, dtype, seed=2, positive=op in ("truediv", "floordiv", "mod"))
+    if op == "pow":
+        if dtype.startswith("float"):
+            b = rand_array(sb, dtype, seed=2, low=-2.0, high=2.0)
+        else:
+            b = rand_array(sb, dtype, seed=2, low=0, high=4)
+            a = rand_array(sa, dtype, seed=1, low=-3 if dtype != "uint8" else 0, high=4)
+    if op in ("floordiv", "mod") and dtype != "uint8":
+        b = b * np.where(rand_array(sb, "bool", seed=3), 1, -1).astype(b.dtype)  # mixed signs
+    return a, b
+
+
+@pytest.mark.parametrize("shapes", BCAST_SHAPES, ids=[f"{a}-{b}" for a, b in BCAST_SHAPES])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64", "int32", "uint8"])
+@pytest.mark.parametrize("op", list(BINARY))
+def test_binary_tensor_tensor(op, dtype, shapes):
+    fn, np_fn = BINARY[op]
+    a, b = _operands(op, *shapes, dtype)
+    expected = "float32" if (op == "truediv" and dtype not in ("float32", "float64")) else dtype
+    check_op(lambda lib, x, y: fn(x, y), a, b, np_fn=np_fn, out_dtype=expected)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS[1:])
+@pytest.mark.parametrize("op", list(BINARY))
+def test_binary_non_contiguous(op, layout):
+    fn, np_fn = BINARY[op]
+    a, b = _operands(op, (3, 4), (3, 4), "float32")
+    check_op(lambda lib, x, y: fn(x, y), a, b, np_fn=np_fn, layout=layout)
+
+
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "truediv", "pow"])
+def test_binary_grad_with_broadcasting(op):
+    fn, np_fn = BINARY[op]
+    a, b = _operands(op, (2, 1, 4), (3, 1), "float64")
+    check_op(lambda lib, x, y: fn(x, y), a, b, np_fn=np_fn, grad=True)
+
+
+@pytest.mark.parametrize(
+    "name, np_fn",
+    [("add", np.add), ("sub", np.subtract), ("mul", np.multiply), ("div", np.true_divide),
+     ("pow", np.power), ("maximum", np.maximum), ("minimum", np.minimum),
+     ("remainder", np.mod), ("floor_divide", np.floor_divide)],
+)
+def test_named_binary_functions_and_methods(name, np_fn):
+    a = rand_array((3, 4), "float32", positive=True)
+    b = rand_array((4,), "float32", seed=9, positive=True)
+    check_op(lambda lib, x, y: getattr(lib, name)(x, y), a, b, np_fn=np_fn)
+    check_op(lambda lib, x, y: getattr(x, name)(y), a, b, np_fn=np_fn)
+
+
+def test_add_sub_alpha():
+    a, b = rand_array((3,), "float32"), rand_array((3,), "float32", seed=2)
+    check_op(lambda lib, x, y: lib.add(x, y, alpha=2), a, b, np_fn=lambda x, y: x + 2 * y)
+    check_op(lambda lib, x, y: x.sub(y, alpha=0.5), a, b, np_fn=lambda x, y: x - 0.5 * y)
+
+
+def test_div_rounding_mode():
+    a = np.array([-7.0, -3.5, 3.5, 7.0], np.float32)
+    b = np.array([2.0, 2.0, -2.0, 3.0], np.float32)
+    check_op(lambda lib, x, y: lib.div(x, y, rounding_mode="floor"), a, b,
+             np_fn=lambda x, y: np.floor(x / y))
+    check_op(lambda lib, x, y: x.div(y, rounding_mode="trunc"), a, b,
+             np_fn=lambda x, y: np.trunc(x / y))
+
+
+# ---------------------------------------------------------------- scalars -------------
+
+SCALARS = [2, 3, 2.5, -1.5, 0.5]
+
+
+@pytest.mark.parametrize(
+    "op, dtype, scalar",
+    [
+        (op, dtype, scalar)
+        for op in BINARY
+        for dtype in ["float32", "float64", "int64", "int32"]
+        for scalar in SCALARS
+        # integers to negative integer powers are an error in PyTorch
+        if not (op == "pow" and dtype.startswith("int") and isinstance(scalar, int) and scalar < 0)
+    ],
+)
+def test_binary_tensor_scalar_and_reverse(op, dtype, scalar):
+    fn, np_fn = BINARY[op]
+    is_int = dtype.startswith("int")
+    a = rand_array((3, 4), dtype, positive=True)
+    # result dtype: a Python scalar never upcasts within a category; a float scalar turns
+    # an integer tensor into the default float dtype; true division always gives floats.
+    float_result = isinstance(scalar, float) or op == "truediv"
+    expected = ("float32" if is_int else dtype) if float_result else dtype
+    scalar_np = np.asarray(scalar, dtype=np.float64 if isinstance(scalar, float) else np.int64)
+
+    def ref(x, rev=False):
+        xs = x.astype(np.float64) if float_result else x
+        s = scalar_np.astype(xs.dtype)
+        out = np_fn(s, xs) if rev else np_fn(xs, s)
+        return out
+
+    check_op(lambda lib, x: fn(x, scalar), a, np_fn=ref, out_dtype=expected,
+             rtol=1e-5, atol=1e-5)
+    if op == "pow" and is_int and isinstance(scalar, int):
+        b = rand_array((3, 4), dtype, low=0, high=4)
+    else:
+        b = a
+    check_op(lambda lib, x: fn(scalar, x), b, np_fn=lambda x: ref(x, rev=True),
+             out_dtype=expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "make, op, expected",
+    [
+        (lambda L: L.tensor([1, 2, 3]), lambda L, x: x + 2.5, "float32"),
+        (lambda L: L.tensor([1, 2, 3]), lambda L, x: x * 1.0, "float32"),
+        (lambda L: L.tensor([1, 2, 3]), lambda L, x: x / 2, "float32"),
+        (lambda L: L.tensor([1, 2, 3]), lambda L, x: x // 2, "int64"),
+        (lambda L: L.tensor([1, 2, 3]), lambda L, x: x ** 2, "int64"),
+        (lambda L: L.tensor([1, 2, 3]), lambda L, x: x ** 0.5, "float32"),
+        (lambda L: L.tensor([1.0, 2.0]), lambda L, x: x * 2.5, "float32"),
+        (lambda L: L.tensor([1.0, 2.0], dtype=L.float64), lambda L, x: x + 1, "float64"),
+        (lambda L: L.tensor([1, 2], dtype=L.int32), lambda L, x: x + 2, "int32"),
+        (lambda L: L.tensor([1, 2], dtype=L.uint8), lambda L, x: x + 1, "uint8"),
+        (lambda L: L.tensor([True, False]), lambda L, x: x + 1, "int64"),
+        (lambda L: L.tensor([True, False]), lambda L, x: x * 2.5, "float32"),
+        (lambda L: L.tensor([True, False]), lambda L, x: x & True, "bool"),
+        (lambda L: L.tensor([1.0]), lambda L, x: x + L.tensor([1.0], dtype=L.float64), "float64"),
+        (lambda L: L.tensor([1], dtype=L.int32), lambda L, x: x + L.tensor([1]), "int64"),
+        (lambda L: L.tensor([1]), lambda L, x: x + L.tensor([1.0]), "float32"),
+        (lambda L: L.tensor([1]), lambda L, x: x * L.tensor([1.0], dtype=L.float64), "float64"),
+        (lambda L: L.tensor([1], dtype=L.uint8), lambda L, x: x + L.tensor([1]), "int64"),
+        (lambda L: L.tensor([1], dtype=L.uint8), lambda L, x: x + L.tensor([1], dtype=L.int32),
+         "int32"),
+        (lambda L: L.tensor([True]), lambda L, x: x + L.tensor([1], dtype=L.int32), "int32"),
+        (lambda L: L.tensor([True]), lambda L, x: x + L.tensor([1.0], dtype=L.float64), "float64"),
+        (lambda L: L.tensor([1], dtype=L.int32), lambda L, x: x / L.tensor([2], dtype=L.int32),
+         "float32"),
+        (lambda L: L.tensor([1, 2]), lambda L, x: x / L.tensor([2, 4]), "float32"),
+        (lambda L: L.tensor([1.0, 2.0]), lambda L, x: x < 1.5, "bool"),
+        # a 0-d tensor only takes part in promotion if it is of a higher category
+        (lambda L: L.tensor([1.0, 2.0]), lambda L, x: x + L.tensor(1.5, dtype=L.float64), "float32"),
+        (lambda L: L.tensor([1, 2], dtype=L.int32), lambda L, x: x + L.tensor(1), "int32"),
+        (lambda L: L.tensor([1, 2]), lambda L, x: x + L.tensor(1.5, dtype=L.float64), "float64"),
+    ],
+)
+def test_type_promotion(make, op, expected):
+    out = check_op(lambda lib: op(lib, make(lib)))
+    assert dtype_name(out.dtype) == expected
+
+
+def test_python_scalar_keeps_float32_values():
+    x = rt.tensor([0.1, 0.2], dtype=rt.float32)
+    y = x * 2.5
+    assert y.dtype == rt.float32
+    assert np.array_equal(to_np(y), np.array([0.1, 0.2], np.float32) * np.float32(2.5))
+
+
+def test_integer_division_semantics():
+    # floor division and Python-style modulo (sign of the divisor) for negative integers
+    a = np.array([-7, -3, 3, 7, 0, -1], np.int64)
+    b = np.array([2, -2, -3, 3, 5, 4], np.int64)
+    check_op(lambda lib, x, y: x // y, a, b, np_fn=np.floor_divide, out_dtype="int64")
+    check_op(lambda lib, x, y: x % y, a, b, np_fn=np.mod, out_dtype="int64")
+    check_op(lambda lib, x, y: x / y, a, b, np_fn=lambda x, y: (x / y).astype(np.float32),
+             out_dtype="float32")
+
+
+def test_float_division_by_zero():
+    a = np.array([1.0, -1.0, 0.0], np.float32)
+    b = np.zeros(3, np.float32)
+    check_op(lambda lib, x, y: x / y, a, b, np_fn=np.true_divide)
+
+
+def test_uint8_wraps_around():
+    a = np.array([3, 250], np.uint8)
+    check_op(lambda lib, x: x + 10, a, np_fn=lambda x: x + np.uint8(10), out_dtype="uint8")
+    check_op(lambda lib, x: x - 5, a, np_fn=lambda x: x - np.uint8(5), out_dtype="uint8")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64", "int32"])
+def test_unary_minus_and_pos(dtype):
+    a = rand_array((3, 4), dtype)
+    check_op(lambda lib, x: -x, a, np_fn=np.negative, out_dtype=dtype)
+    check_op(lambda lib, x: +x, a, np_fn=lambda x: x, out_dtype=dtype)
+
+
+# ---------------------------------------------------------------- comparisons ---------
+
+CMP = [
+    (operator.eq, np.equal, "eq"), (operator.ne, np.not_equal, "ne"),
+    (operator.lt, np.less, "lt"), (operator.le, np.less_equal, "le"),
+    (operator.gt, np.greater, "gt"), (operator.ge, np.greater_equal, "ge"),
+]
+
+
+@pytest.mark.parametrize("shapes", BCAST_SHAPES[:6])
+@pytest.mark.parametrize("dtype", ["float32", "int64", "int32", "uint8", "bool"])
+@pytest.mark.parametrize("op, np_op, name", CMP, ids=[c[2] for c in CMP])
+def test_comparisons(op, np_op, name, dtype, shapes):
+    a = rand_array(shapes[0], dtype, seed=1, low=0 if dtype != "bool" else None, high=3)
+    b = rand_array(shapes[1], dtype, seed=2, low=0 if dtype != "bool" else None, high=3)
+    check_op(lambda lib, x, y: op(x, y), a, b, np_fn=np_op, out_dtype="bool")
+    check_op(lambda lib, x, y: getattr(lib, name)(x, y), a, b, np_fn=np_op, out_dtype="bool")
+    if dtype != "bool":
+        check_op(lambda lib, x: op(x, 1), a, np_fn=lambda x: np_op(x, 1), out_dtype="bool")
+        check_op(lambda lib, x: op(1.5, x), a, np_fn=lambda x: np_op(1.5, x), out_dtype="bool")
+
+
+def test_comparison_mixed_dtypes_and_nan():
+    a = np.array([1.0, np.nan, 2.0], np.float32)
+    b = np.array([1, 1, 3], np.int64)
+    for op, np_op, _ in CMP:
+        check_op(lambda lib, x, y, op=op: op(x, y), a, b, np_fn=np_op, out_dtype="bool")
+
+
+def test_equal_whole_tensor():
+    a = rt.tensor([1.0, 2.0])
+    assert rt.equal(a, rt.tensor([1.0, 2.0])) is True
+    assert rt.equal(a, rt.tensor([1.0, 3.0])) is False
+    assert rt.equal(a, rt.tensor([1.0, 2.0, 3.0])) is False
+
+
+# ---------------------------------------------------------------- bitwise -------------
+
+BITWISE = [(operator.and_, np.bitwise_and), (operator.or_, np.bitwise_or),
+           (operator.xor, np.bitwise_xor)]
+
+
+@pytest.mark.parametrize("dtype", ["bool", "int64", "int32", "uint8"])
+@pytest.mark.parametrize("op, np_op", BITWISE, ids=["and", "or", "xor"])
+def test_bitwise(op, np_op, dtype):
+    a = rand_array((3, 4), dtype, seed=1, low=0 if dtype != "bool" else None, high=16)
+    b = rand_array((4,), dtype, seed=2, low=0 if dtype != "bool" else None, high=16)
+    check_op(lambda lib, x, y: op(x, y), a, b, np_fn=np_op, out_dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", ["bool", "int64", "int32", "uint8"])
+def test_invert(dtype):
+    a = rand_array((3, 4), dtype, low=0 if dtype != "bool" else None, high=16)
+    check_op(lambda lib, x: ~x, a, np_fn=np.invert, out_dtype=dtype)
+    if dtype == "bool":
+        check_op(lambda lib, x: lib.logical_not(x), a, np_fn=np.logical_not, out_dtype="bool")
+
+
+# ---------------------------------------------------------------- unary math ----------
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+# name -> (numpy reference, domain: None | "positive" | "gt-1", differentiable)
+UNARY = {
+    "abs": (np.abs, None, True),
+    "neg": (np.negative, None, True),
+    "exp": (np.exp, None, True),
+    "log": (np.log, "positive", True),
+    "log1p": (np.log1p, "positive", True),
+    "expm1": (np.expm1, None, True),
+    "sqrt": (np.sqrt, "positive", True),
+    "rsqrt": (lambda x: 1 / np.sqrt(x), "positive", True),
+    "sin": (np.sin, None, True),
+    "cos": (np.cos, None, True),
+    "tanh": (np.tanh, None, True),
+    "sigmoid": (_sigmoid, None, True),
+    "relu": (lambda x: np.maximum(x, 0).astype(x.dtype), None, True),
+    "sign": (np.sign, None, True),
+    "floor": (np.floor, None, False),
+    "ceil": (np.ceil, None, False),
+    "round": (np.round, None, False),
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", list(UNARY))
+def test_unary_function_and_method(name, dtype, layout):
+    np_fn, domain, _ = UNARY[name]
+    a = rand_array((3, 4), dtype, positive=domain == "positive") * (3 if name == "round" else 1)
+    check_op(lambda lib, x: getattr(lib, name)(x), a, np_fn=np_fn, layout=layout,
+             out_dtype=dtype)
+    check_op(lambda lib, x: getattr(x, name)(), a, np_fn=np_fn, layout=layout, out_dtype=dtype)
+
+
+@pytest.mark.parametrize("name", [n for n, v in UNARY.items() if v[2]])
+def test_unary_grad(name):
+    np_fn, domain, _ = UNARY[name]
+    a = rand_array((2, 3), "float64", positive=domain == "positive")
+    check_op(lambda lib, x: getattr(lib, name)(x), a, np_fn=np_fn, grad=True)
+
+
+@pytest.mark.parametrize("name", list(UNARY))
+def test_unary_zero_size_and_0d(name):
+    np_fn = UNARY[name][0]
+    for shape in [(0,), (2, 0), ()]:
+        a = rand_array(shape, "float32", positive=True)
+        check_op(lambda lib, x: getattr(lib, name)(x), a, np_fn=np_fn)
+
+
+@pytest.mark.parametrize("name", ["abs", "neg", "sign", "floor", "ceil", "round", "relu"])
+@pytest.mark.parametrize("dtype", ["int64", "int32"])
+def test_unary_int_keeps_dtype(name, dtype):
+    a = rand_array((3, 4), dtype)
+    check_op(lambda lib, x: getattr(lib, name)(x), a, np_fn=UNARY[name][0], out_dtype=dtype)
+
+
+@pytest.mark.parametrize("name", ["exp", "log", "sqrt", "sin", "sigmoid", "tanh"])
+@pytest.mark.parametrize("dtype", ["int64", "int32", "uint8", "bool"])
+def test_unary_int_promotes_to_float32(name, dtype):
+    a = rand_array((3, 4), dtype, positive=True)
+    check_op(lambda lib, x: getattr(lib, name)(x), a,
+             np_fn=lambda x: UNARY[name][0](x.astype(np.float32)), out_dtype="float32")
+
+
+def test_round_half_to_even_and_decimals():
+    a = np.array([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 0.49, 3.7], np.float32)
+    check_op(lambda lib, x: lib.round(x), a, np_fn=np.round)
+    b = np.array([1.2345, -2.5551, 0.125, 12.3449, 1e-4], np.float64)
+    for d in (0, 1, 2, 3):
+        check_op(lambda lib, x, d=d: lib.round(x, decimals=d), b, np_fn=lambda x, d=d: np.round(x, d))
+        check_op(lambda lib, x, d=d: x.round(decimals=d), b, np_fn=lambda x, d=d: np.round(x, d))
+
+
+def test_special_values():
+    a = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-30, -1e30], np.float32)
+    # (sign is left out: torch.sign(nan) is 0, NumPy's is nan)
+    for name in ["exp", "tanh", "sigmoid", "abs", "relu", "floor", "expm1"]:
+        check_op(lambda lib, x, n=name: getattr(lib, n)(x), a, np_fn=UNARY[name][0])
+    check_op(lambda lib, x: lib.isnan(x), a, np_fn=np.isnan, out_dtype="bool")
+    check_op(lambda lib, x: lib.isinf(x), a, np_fn=np.isinf, out_dtype="bool")
+    check_op(lambda lib, x: x.isnan(), a, np_fn=np.isnan, out_dtype="bool")
+    check_op(lambda lib, x: x.isinf(), a, np_fn=np.isinf, out_dtype="bool")
+    check_op(lambda lib, x: lib.isfinite(x), a, np_fn=np.isfinite, out_dtype="bool")
+
+
+def test_isnan_isinf_on_ints():
+    a = np.array([1, 2, 3], np.int64)
+    check_op(lambda lib, x: lib.isnan(x), a, np_fn=np.isnan, out_dtype="bool")
+    check_op(lambda lib, x: lib.isinf(x), a, np_fn=np.isinf, out_dtype="bool")
+
+
+def test_sigmoid_is_stable_for_large_inputs():
+    a = np.array([-1000.0, -50.0, 0.0, 50.0, 1000.0], np.float32)
+    out = check_op(lambda lib, x: lib.sigmoid(x), a, np_fn=_sigmoid)
+    assert np.isfinite(to_np(out)).all()
+
+
+# ---------------------------------------------------------------- activations ---------
+
+SQRT2 = math.sqrt(2.0)
+
+
+def _gelu(x):
+    erf = np.vectorize(math.erf)
+    return (0.5 * x * (1.0 + erf(x / SQRT2))).astype(x.dtype)
+
+
+def _gelu_tanh(x):
+    return (0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))).astype(x.dtype)
+
+
+def _softplus(x, beta=1.0, threshold=20.0):
+    bx = beta * x
+    out = np.where(bx > threshold, x, np.log1p(np.exp(np.minimum(bx, threshold))) / beta)
+    return out.astype(x.dtype)
+
+
+ACTIVATIONS = [
+    ("gelu", {}, _gelu),
+    ("gelu", {"approximate": "none"}, _gelu),
+    ("gelu", {"approximate": "tanh"}, _gelu_tanh),
+    ("silu", {}, lambda x: x * _sigmoid(x)),
+    ("softplus", {}, _softplus),
+    ("softplus", {"beta": 2.0}, lambda x: _softplus(x, 2.0)),
+    ("softplus", {"beta": 0.5, "threshold": 1.0}, lambda x: _softplus(x, 0.5, 1.0)),
+    ("relu", {}, lambda x: np.maximum(x, 0)),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name, kwargs, ref", ACTIVATIONS,
+                         ids=[f"{a[0]}{a[1]}" for a in ACTIVATIONS])
+def test_nn_functional_activations(name, kwargs, ref, dtype):
+    need_nn()
+    a = rand_array((4, 5), dtype) * 3
+    check_op(lambda lib, x: getattr(lib.nn.functional, name)(x, **kwargs), a, np_fn=ref,
+             out_dtype=dtype, layout="transposed")
+    if dtype == "float64":
+        check_op(lambda lib, x: getattr(lib.nn.functional, name)(x, **kwargs), a, np_fn=ref,
+                 grad=True)
+
+
+# ---------------------------------------------------------------- clamp & co ----------
+
+CLAMP = [
+    ({"min": -0.5}, lambda x: np.maximum(x, -0.5)),
+    ({"max": 0.5}, lambda x: np.minimum(x, 0.5)),
+    ({"min": -0.5, "max": 0.5}, lambda x: np.clip(x, -0.5, 0.5)),
+    ({"min": 0.5, "max": -0.5}, lambda x: np.full_like(x, -0.5)),  # min > max: all max
+]
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "strided"])
+@pytest.mark.parametrize("kwargs, ref", CLAMP, ids=["min", "max", "both", "min>max"])
+def test_clamp_scalar_bounds(kwargs, ref, layout):
+    a = rand_array((3, 4), "float32")
+    check_op(lambda lib, x: lib.clamp(x, **kwargs), a, np_fn=ref, layout=layout)
+    check_op(lambda lib, x: x.clamp(**kwargs), a, np_fn=ref, layout=layout)
+    check_op(lambda lib, x: lib.clip(x, **kwargs), a, np_fn=ref, layout=layout)
+    check_op(lambda lib, x: x.clip(**kwargs), a, np_fn=ref, layout=layout)
+    check_op(lambda lib, x: lib.clamp(x, **kwargs), a.astype(np.float64), np_fn=ref, grad=True)
+
+
+def test_clamp_positional_and_tensor_bounds():
+    a = rand_array((3, 4), "float64")
+    lo = rand_array((4,), "float64", seed=5) - 0.5
+    hi = lo + 1.0
+    check_op(lambda lib, x: lib.clamp(x, -0.3, 0.3), a, np_fn=lambda x: np.clip(x, -0.3, 0.3))
+    check_op(lambda lib, x, lo_, hi_: lib.clamp(x, min=lo_, max=hi_), a, lo, hi,
+             np_fn=lambda x, lo_, hi_: np.clip(x, lo_, hi_), grad=True)
+    check_op(lambda lib, x, lo_: x.clamp(min=lo_), a, lo, np_fn=np.maximum, grad=True)
+    check_op(lambda lib, x, hi_: x.clamp(max=hi_), a, hi, np_fn=np.minimum, grad=True)
+
+
+@pytest.mark.parametrize("dtype", ["int64", "int32"])
+def test_clamp_int(dtype):
+    a = rand_array((3, 4), dtype)
+    check_op(lambda lib, x: x.clamp(-2, 3), a, np_fn=lambda x: np.clip(x, -2, 3), out_dtype=dtype)
+    check_op(lambda lib, x: x.clamp(min=0), a, np_fn=lambda x: np.maximum(x, 0), out_dtype=dtype)
+
+
+@pytest.mark.parametrize(
+    "shapes", [((3, 4), (3, 4), (3, 4)), ((3, 1), (1, 4), (4,)), ((4,), (3, 4), ()),
+               ((0, 4), (4,), (1,))]
+)
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64"])
+def test_where(shapes, dtype):
+    c = rand_array(shapes[0], "bool", seed=1)
+    x = rand_array(shapes[1], dtype, seed=2)
+    y = rand_array(shapes[2], dtype, seed=3)
+    check_op(lambda lib, c_, x_, y_: lib.where(c_, x_, y_), c, x, y, np_fn=np.where,
+             out_dtype=dtype)
+    check_op(lambda lib, c_, x_, y_: x_.where(c_, y_), c, x, y, np_fn=np.where, out_dtype=dtype)
+
+
+def test_where_scalar_and_grad():
+    c = rand_array((3, 4), "bool", seed=1)
+    x = rand_array((3, 4), "float32", seed=2)
+    check_op(lambda lib, c_, x_: lib.where(c_, x_, 0.0), c, x,
+             np_fn=lambda c_, x_: np.where(c_, x_, np.float32(0)), out_dtype="float32")
+    check_op(lambda lib, c_, x_: lib.where(c_, -1.5, x_), c, x,
+             np_fn=lambda c_, x_: np.where(c_, np.float32(-1.5), x_), out_dtype="float32")
+    x64 = x.astype(np.float64)
+    y64 = rand_array((4,), "float64", seed=4)
+    check_op(lambda lib, x_, y_: lib.where(x_ > 0, x_, y_), x64, y64,
+             np_fn=lambda x_, y_: np.where(x_ > 0, x_, y_), grad=True)
+
+
+def test_where_mixed_dtype_promotes():
+    c = rand_array((4,), "bool")
+    x = rand_array((4,), "int64")
+    y = rand_array((4,), "float32")
+    check_op(lambda lib, c_, x_, y_: lib.where(c_, x_, y_), c, x, y,
+             np_fn=lambda c_, x_, y_: np.where(c_, x_, y_).astype(np.float32),
+             out_dtype="float32")
+
+
+@pytest.mark.parametrize("name, np_fn", [("maximum", np.maximum), ("minimum", np.minimum)])
+@pytest.mark.parametrize("shapes", BCAST_SHAPES[:5])
+def test_maximum_minimum(name, np_fn, shapes):
+    a = rand_array(shapes[0], "float64", seed=1)
+    b = rand_array(shapes[1], "float64", seed=2)
+    check_op(lambda lib, x, y: getattr(lib, name)(x, y), a, b, np_fn=np_fn, grad=True)
+    ai = rand_array(shapes[0], "int32", seed=1)
+    bi = rand_array(shapes[1], "int64", seed=2)
+    check_op(lambda lib, x, y: getattr(lib, name)(x, y), ai, bi, np_fn=np_fn, out_dtype="int64")
+
+
+def test_maximum_propagates_nan():
+    a = np.array([1.0, np.nan, 3.0, np.nan], np.float32)
+    b = np.array([np.nan, 2.0, 1.0, np.nan], np.float32)
+    check_op(lambda lib, x, y: lib.maximum(x, y), a, b, np_fn=np.maximum)
+    check_op(lambda lib, x, y: lib.minimum(x, y), a, b, np_fn=np.minimum)
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.25, 0.5, 0.75, 1.0, 1.5])
+def test_lerp_scalar_weight(weight):
+    s = rand_array((3, 4), "float64", seed=1)
+    e = rand_array((4,), "float64", seed=2)
+    ref = lambda s_, e_: s_ + weight * (e_ - s_)  # noqa: E731
+    check_op(lambda lib, s_, e_: lib.lerp(s_, e_, weight), s, e, np_fn=ref, grad=True)
+    check_op(lambda lib, s_, e_: s_.lerp(e_, weight), s.astype(np.float32), e.astype(np.float32),
+             np_fn=ref)
+
+
+def test_lerp_tensor_weight():
+    s = rand_array((3, 4), "float64", seed=1)
+    e = rand_array((3, 4), "float64", seed=2)
+    w = rand_array((4,), "float64", seed=3, low=0.0, high=1.0)
+    check_op(lambda lib, s_, e_, w_: lib.lerp(s_, e_, w_), s, e, w,
+             np_fn=lambda s_, e_, w_: s_ + w_ * (e_ - s_), grad=True)
+
+
+def test_pow_forms():
+    a = rand_array((3, 4), "float64", positive=True)
+    b = rand_array((3, 4), "float64", seed=4, low=-1, high=2)
+    check_op(lambda lib, x, y: lib.pow(x, y), a, b, np_fn=np.power, grad=True)
+    check_op(lambda lib, x: lib.pow(x, 3), a, np_fn=lambda x: x**3, grad=True)
+    check_op(lambda lib, x: lib.pow(2.0, x), a, np_fn=lambda x: 2.0**x, grad=True)
+    check_op(lambda lib, x: x.pow(0.5), a, np_fn=np.sqrt, grad=True)
+    neg = -a
+    check_op(lambda lib, x: x**2, neg, np_fn=lambda x: x**2, grad=True)  # negative base
+
+
+def test_elementwise_result_is_a_new_tensor():
+    a = rand_array((3, 4), "float32")
+    x = make_tensor(rt, a).t()
+    y = x.exp()
+    y.zero_()
+    assert_values(to_np(x), a.T)
