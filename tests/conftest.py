@@ -6,6 +6,9 @@ Every test module does ``from conftest import rt, ...``; ``rt`` is the library u
 * with ``RUSTORCH_TEST_ORACLE=torch`` it is PyTorch itself, which is how the suite is
   validated: every test must pass when PyTorch is tested against itself and NumPy.
 
+``RUSTORCH_TEST_NO_TORCH=1`` hides PyTorch as a *reference* (NumPy references only), as on
+a machine without PyTorch.
+
 Reference values come from NumPy (always present) and, where installed, PyTorch.
 ``check_op`` is the one helper that compares an op against PyTorch, forward and backward.
 """
@@ -29,6 +32,9 @@ else:
 try:  # PyTorch is an optional reference.
     import torch as torch_or_none
 except ImportError:  # pragma: no cover - depends on the environment
+    torch_or_none = None
+if os.environ.get("RUSTORCH_TEST_NO_TORCH", "") not in ("", "0"):
+    # Pretend PyTorch is absent (NumPy references only); exercises the skip paths.
     torch_or_none = None
 
 LIB_NAME = rt.__name__  # "rustorch", or "torch" under the oracle
@@ -151,7 +157,8 @@ def build_input(lib, arr, dtype, layout, requires_grad=False):
         leaf = make_tensor(lib, arr, dtype, requires_grad)
         return leaf, leaf
     if layout == "transposed":
-        leaf = make_tensor(lib, np.ascontiguousarray(np.swapaxes(arr, -1, -2)), dtype, requires_grad)
+        swapped = np.ascontiguousarray(np.swapaxes(arr, -1, -2))
+        leaf = make_tensor(lib, swapped, dtype, requires_grad)
         return leaf, leaf.transpose(-1, -2)
     if layout == "strided":
         big = np.zeros(arr.shape[:-1] + (2 * arr.shape[-1],), dtype=arr.dtype)
@@ -247,7 +254,8 @@ def assert_matches_numpy(rt_out, ref, rtol=None, atol=None, out_dtype=None, msg=
         return
     if is_tensor(rt_out):
         if out_dtype is not None:
-            assert dtype_name(rt_out.dtype) == out_dtype, f"{msg} dtype {rt_out.dtype} != {out_dtype}"
+            got = dtype_name(rt_out.dtype)
+            assert got == out_dtype, f"{msg} dtype {got} != {out_dtype}"
         assert_values(to_np(rt_out), np.asarray(ref), rtol, atol, msg)
     else:
         assert_values(np.asarray(rt_out), np.asarray(ref), rtol, atol, msg)

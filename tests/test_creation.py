@@ -67,7 +67,7 @@ def test_tensor_from_python_infers_dtype(data, expected_dtype):
     ref = np.array(data, dtype=NP_DTYPES[expected_dtype])
     assert tuple(t.shape) == ref.shape
     assert_values(to_np(t), ref)
-    check_op(lambda lib: lib.tensor(data))
+    check_op(lambda lib: lib.tensor(data), np_fn=lambda: ref)
 
 
 @pytest.mark.parametrize("name", DTYPE_NAMES)
@@ -259,7 +259,8 @@ def test_arange(args, kwargs, expected_dtype):
     assert dtype_name(t.dtype) == expected_dtype
     ref = np.arange(*args, dtype=NP_DTYPES[expected_dtype])
     assert_values(to_np(t), ref, rtol=1e-6, atol=1e-6)
-    check_op(lambda lib: lib.arange(*args, **{k: lib_dtype(lib, v) for k, v in kwargs.items()}))
+    check_op(lambda lib: lib.arange(*args, **{k: lib_dtype(lib, v) for k, v in kwargs.items()}),
+             np_fn=lambda: ref, rtol=1e-6, atol=1e-6)
 
 
 def test_arange_end_kwarg_and_step():

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from conftest import (
     LAYOUTS,
+    assert_matches_torch,
     assert_values,
     check_op,
     dtype_name,
@@ -16,6 +17,7 @@ from conftest import (
     rand_array,
     rt,
     to_np,
+    torch_or_none,
 )
 
 BCAST_SHAPES = [
@@ -193,14 +195,17 @@ def test_binary_tensor_scalar_and_reverse(op, dtype, scalar):
         (lambda L: L.tensor([1, 2]), lambda L, x: x / L.tensor([2, 4]), "float32"),
         (lambda L: L.tensor([1.0, 2.0]), lambda L, x: x < 1.5, "bool"),
         # a 0-d tensor only takes part in promotion if it is of a higher category
-        (lambda L: L.tensor([1.0, 2.0]), lambda L, x: x + L.tensor(1.5, dtype=L.float64), "float32"),
+        (lambda L: L.tensor([1.0, 2.0]), lambda L, x: x + L.tensor(1.5, dtype=L.float64),
+         "float32"),
         (lambda L: L.tensor([1, 2], dtype=L.int32), lambda L, x: x + L.tensor(1), "int32"),
         (lambda L: L.tensor([1, 2]), lambda L, x: x + L.tensor(1.5, dtype=L.float64), "float64"),
     ],
 )
 def test_type_promotion(make, op, expected):
-    out = check_op(lambda lib: op(lib, make(lib)))
+    out = op(rt, make(rt))
     assert dtype_name(out.dtype) == expected
+    if torch_or_none is not None:
+        assert_matches_torch(out, op(torch_or_none, make(torch_or_none)))
 
 
 def test_python_scalar_keeps_float32_values():
@@ -372,7 +377,8 @@ def test_round_half_to_even_and_decimals():
     check_op(lambda lib, x: lib.round(x), a, np_fn=np.round)
     b = np.array([1.2345, -2.5551, 0.125, 12.3449, 1e-4], np.float64)
     for d in (0, 1, 2, 3):
-        check_op(lambda lib, x, d=d: lib.round(x, decimals=d), b, np_fn=lambda x, d=d: np.round(x, d))
+        check_op(lambda lib, x, d=d: lib.round(x, decimals=d), b,
+                 np_fn=lambda x, d=d: np.round(x, d))
         check_op(lambda lib, x, d=d: x.round(decimals=d), b, np_fn=lambda x, d=d: np.round(x, d))
 
 

@@ -380,17 +380,32 @@ def _value(lib, v):
 
 
 SETITEMS = [
-    (0, 1.5), (-1, np.arange(5.0, dtype=np.float32)), ((1, 2), np.float32(-3) * np.ones(5, np.float32)),
-    ((1, 2, 3), 9.0), (S(None, None, 2), 7), ((ALL, S(1, 4, 2)), rand_array((3, 2, 5), "float32", 1)),
-    ((Ellipsis, 1), rand_array((3, 4), "float32", 2)), ((Ellipsis, 1), rand_array((4,), "float32", 3)),
-    ((ALL, ALL, 0), rand_array((3, 1), "float32", 4)), (Ellipsis, rand_array((5,), "float32", 5)),
-    ((None, 0), 2.0), ([0, 2], 3.0), (T([2, 0]), rand_array((2, 4, 5), "float32", 6)),
-    (T([2, 0]), rand_array((4, 1), "float32", 7)), (([0, 1], [1, 2]), rand_array((5,), "float32", 8)),
-    ((ALL, [0, 3]), rand_array((3, 2, 5), "float32", 9)), ((ALL, T([3, 1]), 0), -5.0),
-    (MIdx(_MASK_34), 0.0), (MIdx(_MASK_34), rand_array((5,), "float32", 10)),
-    (MIdx(_MASK_345), -1), ((ALL, MIdx([True, False, True, False])), 4.5),
-    (1, rand_array((4, 5), "float64", 11)), ((0, 0), np.arange(5)), (S(1, 2), 1),
-    (S(5, None), 3.0), (1, True),
+    (0, 1.5),
+    (-1, np.arange(5.0, dtype=np.float32)),
+    ((1, 2), np.float32(-3) * np.ones(5, np.float32)),
+    ((1, 2, 3), 9.0),
+    (S(None, None, 2), 7),
+    ((ALL, S(1, 4, 2)), rand_array((3, 2, 5), "float32", 1)),
+    ((Ellipsis, 1), rand_array((3, 4), "float32", 2)),
+    ((Ellipsis, 1), rand_array((4,), "float32", 3)),
+    ((ALL, ALL, 0), rand_array((3, 1), "float32", 4)),
+    (Ellipsis, rand_array((5,), "float32", 5)),
+    ((None, 0), 2.0),
+    ([0, 2], 3.0),
+    (T([2, 0]), rand_array((2, 4, 5), "float32", 6)),
+    (T([2, 0]), rand_array((4, 1), "float32", 7)),
+    (([0, 1], [1, 2]), rand_array((5,), "float32", 8)),
+    ((ALL, [0, 3]), rand_array((3, 2, 5), "float32", 9)),
+    ((ALL, T([3, 1]), 0), -5.0),
+    (MIdx(_MASK_34), 0.0),
+    (MIdx(_MASK_34), rand_array((5,), "float32", 10)),
+    (MIdx(_MASK_345), -1),
+    ((ALL, MIdx([True, False, True, False])), 4.5),
+    (1, rand_array((4, 5), "float64", 11)),  # value of another dtype is cast
+    ((0, 0), np.arange(5)),  # int64 value into float32
+    (S(1, 2), 1),
+    (S(5, None), 3.0),  # empty selection
+    (1, True),
 ]
 
 
@@ -430,7 +445,8 @@ def test_setitem_on_view_writes_through_to_base():
 
 @pytest.mark.parametrize(
     "idx, value",
-    [((0,), 1.5), ((ALL, [0, 2]), rand_array((3, 2), "float64", 1)), ((MIdx([True, False, True]),), 2.0),
+    [((0,), 1.5), ((ALL, [0, 2]), rand_array((3, 2), "float64", 1)),
+     ((MIdx([True, False, True]),), 2.0),
      ((S(None, None, 2), 1), rand_array((2,), "float64", 2)), ((Ellipsis, T([3, 1])), 0.5)],
 )
 def test_setitem_grad_vs_torch(idx, value):

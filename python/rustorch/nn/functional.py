@@ -7,8 +7,8 @@ formulas follow PyTorch's kernels (e.g. ``binary_cross_entropy`` clamps its logs
 gradients agree with PyTorch to floating-point rounding.
 
 Functions whose ``inplace=True`` PyTorch honours are in place here when the core tensor has
-the matching in-place method (``relu_``); otherwise the result is computed out of place
-(same values; the input is left unchanged).
+the matching in-place method (``relu_``, ``leaky_relu_``, ``elu_``, ``hardtanh_``);
+otherwise the result is computed out of place (same values; the input is left unchanged).
 """
 
 from __future__ import annotations
@@ -236,11 +236,19 @@ def relu6(input: Tensor, inplace: bool = False) -> Tensor:
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     r"""Apply :math:`\max(0, x) + \text{negative\_slope} * \min(0, x)` element-wise."""
+    if inplace:
+        method = _inplace_method(input, "leaky_relu_")
+        if method is not None:
+            return method(negative_slope)
     return rustorch.where(input > 0, input, input * negative_slope)
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     r"""Apply the Exponential Linear Unit element-wise: ``x if x > 0 else alpha*(exp(x)-1)``."""
+    if inplace:
+        method = _inplace_method(input, "elu_")
+        if method is not None:
+            return method(alpha)
     negative = (rustorch.exp(input.clamp(max=0.0)) - 1) * alpha
     return rustorch.where(input > 0, input, negative)
 
@@ -309,6 +317,10 @@ def hardtanh(
     r"""Clamp the input element-wise to ``[min_val, max_val]``."""
     if min_val > max_val:
         raise ValueError("min_val cannot be greater than max_val")
+    if inplace:
+        method = _inplace_method(input, "hardtanh_")
+        if method is not None:
+            return method(min_val, max_val)
     return input.clamp(min=min_val, max=max_val)
 
 

@@ -11,7 +11,7 @@ __all__ = ["Parameter", "Buffer"]
 
 
 def _rebuild_parameter(data: Tensor, requires_grad: bool) -> Parameter:
-    """Unpickling helper: ``Parameter(data, requires_grad)`` (``torch._utils._rebuild_parameter``)."""
+    """Unpickling helper: ``Parameter(data, requires_grad)`` (``torch._utils``' counterpart)."""
     return Parameter(data, requires_grad)
 
 
@@ -53,7 +53,9 @@ class Parameter(Tensor):
         return result
 
     def __repr__(self) -> str:
-        return "Parameter containing:\n" + super().__repr__()
+        # print the data as a plain tensor (``tensor(...)``) with this parameter's flag
+        alias = Tensor._make_subclass(Tensor, self, self.requires_grad)
+        return "Parameter containing:\n" + Tensor.__repr__(alias)
 
     def __reduce_ex__(self, proto: Any) -> tuple:
         # The data travels as a plain tensor (the core pickles those), so loading never needs

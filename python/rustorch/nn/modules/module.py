@@ -23,7 +23,7 @@ _EXTRA_STATE_KEY_SUFFIX = "_extra_state"
 
 
 class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
-    """What :meth:`Module.load_state_dict` returns (``torch.nn.modules.module._IncompatibleKeys``)."""
+    """What :meth:`Module.load_state_dict` returns (PyTorch's ``_IncompatibleKeys``)."""
 
     __slots__ = ()
 
@@ -63,7 +63,10 @@ def _device_str(device: Any) -> str:
 
 
 def _parse_to(*args: Any, **kwargs: Any) -> tuple[Any, Any, bool]:
-    """Parse ``Module.to``'s arguments like ``torch._C._nn._parse_to``: (device, dtype, non_blocking)."""
+    """Parse ``Module.to``'s arguments as ``torch._C._nn._parse_to`` does.
+
+    Returns ``(device, dtype, non_blocking)``.
+    """
     device = kwargs.pop("device", None)
     dtype = kwargs.pop("dtype", None)
     non_blocking = bool(kwargs.pop("non_blocking", False))
@@ -879,7 +882,6 @@ class Module:
                     )
 
         load(self, state_dict)
-        del load
 
         if strict:
             if len(unexpected_keys) > 0:

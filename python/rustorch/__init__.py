@@ -1,0 +1,216 @@
+"""rustorch: a Rust tensor engine with autograd and a PyTorch-shaped API.
+
+``import rustorch as torch`` and write PyTorch. Tensors, their ops and the autograd engine
+live in the Rust extension ``rustorch._C``; this package adds the Python-level pieces
+PyTorch also keeps in Python (``Size``, ``device``, grad-mode context managers, ``nn``,
+``optim``, data loading) and module-level functions that forward to tensor methods.
+"""
+
+from __future__ import annotations
+
+import builtins as _builtins
+from typing import Any
+
+from . import _C
+from ._C import (
+    Tensor,
+    arange,
+    as_tensor,
+    cat,
+    dtype,
+    einsum,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    initial_seed,
+    linspace,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    randperm,
+    result_type,
+    stack,
+    tensor,
+    where,
+    zeros,
+    zeros_like,
+)
+from ._C import manual_seed as _manual_seed
+
+float32: dtype = _C.float32
+float64: dtype = _C.float64
+int64: dtype = _C.int64
+int32: dtype = _C.int32
+uint8: dtype = _C.uint8
+bool: dtype = _C.bool  # noqa: A001 - PyTorch's name
+float = float32  # noqa: A001
+double = float64
+long = int64
+int = int32  # noqa: A001
+
+
+class Size(tuple):
+    """``torch.Size``: a tuple of ints that prints as ``rustorch.Size([2, 3])``."""
+
+    def __repr__(self) -> str:
+        return f"rustorch.Size({list(self)})"
+
+    def numel(self) -> _builtins.int:
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+
+class device:
+    """``torch.device``: only ``cpu`` is available in this build."""
+
+    def __init__(self, type: Any, index: _builtins.int | None = None) -> None:  # noqa: A002
+        if isinstance(type, device):
+            type, index = type.type, type.index
+        text = str(type)
+        if ":" in text:
+            text, idx = text.split(":", 1)
+            index = _builtins.int(idx)
+        if text not in ("cpu", "cuda", "mps", "meta"):
+            raise RuntimeError(f"Expected one of cpu, cuda, mps device type at start of device string: {type}")
+        self.type = text
+        self.index = index
+
+    def __repr__(self) -> str:
+        if self.index is None:
+            return f"device(type='{self.type}')"
+        return f"device(type='{self.type}', index={self.index})"
+
+    def __str__(self) -> str:
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __eq__(self, other: object) -> _builtins.bool:
+        return isinstance(other, device) and (self.type, self.index) == (other.type, other.index)
+
+    def __hash__(self) -> _builtins.int:
+        return hash((self.type, self.index))
+
+
+class Generator:
+    """A seedable generator object (``torch.Generator``). Sampling ops here draw from the
+    global generator; a ``Generator`` hands out seeds for code that asks for one."""
+
+    def __init__(self, device: Any = "cpu") -> None:
+        self._seed = 67280421310721
+
+    def manual_seed(self, seed: _builtins.int) -> Generator:
+        self._seed = _builtins.int(seed)
+        return self
+
+    def initial_seed(self) -> _builtins.int:
+        return self._seed
+
+    def seed(self) -> _builtins.int:
+        return self._seed
+
+
+default_generator = Generator()
+
+
+def manual_seed(seed: _builtins.int) -> Generator:
+    """Seeds the global generator (xoshiro256**, see ``rustorch._C``); returns it."""
+    _manual_seed(_builtins.int(seed))
+    default_generator.manual_seed(seed)
+    return default_generator
+
+
+def seed() -> _builtins.int:
+    return initial_seed()
+
+
+def is_tensor(obj: Any) -> _builtins.bool:
+    return isinstance(obj, Tensor)
+
+
+def is_floating_point(t: Tensor) -> _builtins.bool:
+    return t.is_floating_point()
+
+
+def numel(t: Tensor) -> _builtins.int:
+    return t.numel()
+
+
+def get_default_dtype() -> dtype:
+    return float32
+
+
+def _forward_to_method(name: str) -> Any:
+    def fn(input: Any, *args: Any, **kwargs: Any) -> Any:
+        kwargs.pop("out", None)
+        return getattr(input, name)(*args, **kwargs)
+
+    fn.__name__ = name
+    fn.__doc__ = f"``rustorch.{name}(input, ...)``: same as ``input.{name}(...)`` (PyTorch's signature)."
+    return fn
+
+
+_METHOD_FUNCTIONS = """
+abs absolute neg negative exp log log1p expm1 sqrt rsqrt sin cos tanh sigmoid erf reciprocal
+square relu sign floor ceil trunc round isnan isinf isfinite clamp clip lerp masked_fill
+sum mean prod max min amax amin argmax argmin var std norm logsumexp softmax log_softmax
+cumsum all any matmul mm bmm dot outer addmm view_as reshape transpose swapaxes t permute
+squeeze unsqueeze flatten unflatten narrow select unbind split chunk gather scatter
+scatter_add index_select masked_select nonzero sort argsort topk maximum minimum eq ne lt
+le gt ge equal bitwise_and bitwise_or bitwise_xor bitwise_not logical_not logical_and
+logical_or floor_divide remainder true_divide div divide mul multiply sub subtract
+repeat_interleave_unsupported clone detach numpy_unsupported silu gelu softplus
+""".split()
+for _name in _METHOD_FUNCTIONS:
+    if not _name.endswith("_unsupported"):
+        globals()[_name] = _forward_to_method(_name)
+
+
+def add(input: Any, other: Any, *, alpha: Any = None, out: Any = None) -> Tensor:
+    """``rustorch.add(input, other, alpha=1)``; ``input`` may be a number."""
+    if not isinstance(input, Tensor):
+        return other.mul(alpha).add(input) if alpha is not None else other.__radd__(input)
+    return input.add(other, alpha=alpha)
+
+
+def pow(input: Any, exponent: Any, *, out: Any = None) -> Tensor:  # noqa: A001
+    """``rustorch.pow``; either side may be a number."""
+    if not isinstance(input, Tensor):
+        return exponent.__rpow__(input)
+    return input.pow(exponent)
+
+
+def reshape(input: Tensor, shape: Any) -> Tensor:
+    return input.reshape(shape)
+
+
+def from_dlpack(ext: Any) -> Tensor:
+    """Imports a CPU DLPack-capable array; memory is shared where NumPy can view it."""
+    import numpy as np
+
+    return from_numpy(np.from_dlpack(ext))
+
+
+from . import autograd, backends, cuda, return_types  # noqa: E402
+from .autograd.grad_mode import (  # noqa: E402
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+
+_C._set_python_types(Size, return_types)
+
+from . import nn, optim, utils, vision  # noqa: E402
+from .serialization import load, save  # noqa: E402
+
+__version__ = "0.1.0"

@@ -1,0 +1,217 @@
+//! Autograd bindings: grad mode, `backward`/`grad`, graph nodes as `grad_fn` objects,
+//! and custom Python `Function`s recorded as engine nodes.
+
+use super::convert::tensor_arg;
+use super::tensor::{py_err_to_rust, PyTensor};
+use crate::autograd::{self as ag, Node};
+use crate::Tensor;
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple};
+use std::sync::Arc;
+
+/// A graph node as Python sees it (`tensor.grad_fn`).
+#[pyclass(name = "Node", module = "rustorch.autograd.graph", frozen)]
+pub struct PyNode {
+    node: Arc<Node>,
+}
+
+impl PyNode {
+    pub fn new(node: Arc<Node>) -> PyNode {
+        PyNode { node }
+    }
+}
+
+#[pymethods]
+impl PyNode {
+    fn name(&self) -> String {
+        self.node.name().to_string()
+    }
+    #[getter]
+    fn next_functions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let items: Vec<(Option<PyNode>, usize)> = self
+            .node
+            .next_edges
+            .iter()
+            .map(|e| match e {
+                Some(e) => (Some(PyNode::new(e.node.clone())), e.input_nr),
+                None => (None, 0),
+            })
+            .collect();
+        PyTuple::new(py, items)
+    }
+    /// The leaf an `AccumulateGrad` node feeds.
+    #[getter]
+    fn variable(&self) -> Option<PyTensor> {
+        self.node.variable().map(|t| PyTensor::new(t.clone()))
+    }
+    fn register_prehook(&self, hook: Py<PyAny>) -> super::tensor::RemovableHandle {
+        let active = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let h = super::tensor::py_hook(hook, active.clone());
+        for nr in 0..self.node.num_outputs() {
+            self.node.register_pre_hook(nr, h.clone());
+        }
+        super::tensor::RemovableHandle::from_flag(active)
+    }
+    fn __repr__(&self) -> String {
+        format!("<{} object at {:#x}>", self.node.name(), Arc::as_ptr(&self.node) as usize)
+    }
+    fn __eq__(&self, other: PyRef<'_, PyNode>) -> bool {
+        Arc::ptr_eq(&self.node, &other.node)
+    }
+    fn __hash__(&self) -> isize {
+        Arc::as_ptr(&self.node) as isize
+    }
+}
+
+pub fn tensor_seq(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Tensor>> {
+    if let Ok(t) = obj.cast::<PyTensor>() {
+        return Ok(vec![t.get().inner.clone()]);
+    }
+    obj.try_iter()?.map(|t| tensor_arg(&t?, "autograd")).collect()
+}
+
+pub fn tensor_seq_opt(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<Tensor>>> {
+    match obj {
+        None => Ok(None),
+        Some(o) if o.is_none() => Ok(None),
+        Some(o) => tensor_seq(o).map(Some),
+    }
+}
+
+/// Pairs outputs with their gradients (ones for scalars when none is given).
+fn roots(outputs: Vec<Tensor>, grads: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(Tensor, Tensor)>> {
+    let grads: Vec<Option<Tensor>> = match grads {
+        None => vec![None; outputs.len()],
+        Some(g) if g.is_none() => vec![None; outputs.len()],
+        Some(g) => {
+            if let Ok(t) = g.cast::<PyTensor>() {
+                vec![Some(t.get().inner.clone())]
+            } else {
+                g.try_iter()?
+                    .map(|x| {
+                        let x = x?;
+                        if x.is_none() {
+                            Ok(None)
+                        } else {
+                            tensor_arg(&x, "grad_outputs").map(Some)
+                        }
+                    })
+                    .collect::<PyResult<_>>()?
+            }
+        }
+    };
+    if grads.len() != outputs.len() {
+        return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+            "grad requires one gradient per output: got {} outputs and {} gradients",
+            outputs.len(),
+            grads.len()
+        )));
+    }
+    outputs
+        .into_iter()
+        .zip(grads)
+        .map(|(o, g)| {
+            let g = match g {
+                Some(g) => g,
+                None => {
+                    if o.numel() != 1 {
+                        return Err(pyo3::exceptions::PyRuntimeError::new_err("grad can be implicitly created only for scalar outputs"));
+                    }
+                    crate::ops::creation::ones_like(&o)
+                }
+            };
+            Ok((o, g))
+        })
+        .collect()
+}
+
+#[pyfunction]
+#[pyo3(signature = (tensors, grad_tensors=None, retain_graph=None, create_graph=false, inputs=None))]
+pub fn backward(tensors: &Bound<'_, PyAny>, grad_tensors: Option<&Bound<'_, PyAny>>, retain_graph: Option<bool>, create_graph: bool, inputs: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    let r = roots(tensor_seq(tensors)?, grad_tensors)?;
+    Ok(ag::engine::backward(r, retain_graph.unwrap_or(create_graph), create_graph, tensor_seq_opt(inputs)?)?)
+}
+
+#[pyfunction]
+#[pyo3(signature = (outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=false, allow_unused=None, materialize_grads=false))]
+#[allow(clippy::too_many_arguments)]
+pub fn grad<'py>(py: Python<'py>, outputs: &Bound<'py, PyAny>, inputs: &Bound<'py, PyAny>, grad_outputs: Option<&Bound<'py, PyAny>>, retain_graph: Option<bool>, create_graph: bool, allow_unused: Option<bool>, materialize_grads: bool) -> PyResult<Bound<'py, PyTuple>> {
+    let r = roots(tensor_seq(outputs)?, grad_outputs)?;
+    let ins = tensor_seq(inputs)?;
+    let gs = ag::engine::grad(r, &ins, retain_graph.unwrap_or(create_graph), create_graph, allow_unused.unwrap_or(materialize_grads))?;
+    let out: Vec<Option<PyTensor>> = gs
+        .into_iter()
+        .zip(&ins)
+        .map(|(g, i)| match g {
+            Some(g) => Some(PyTensor::new(g)),
+            None if materialize_grads => Some(PyTensor::new(crate::ops::creation::zeros_like(i))),
+            None => None,
+        })
+        .collect();
+    PyTuple::new(py, out)
+}
+
+#[pyfunction]
+pub fn is_grad_enabled() -> bool {
+    ag::is_grad_enabled()
+}
+#[pyfunction]
+pub fn _set_grad_enabled(on: bool) {
+    ag::set_grad_enabled(on)
+}
+#[pyfunction]
+pub fn is_inference_mode_enabled() -> bool {
+    ag::grad_mode::is_inference_mode()
+}
+#[pyfunction]
+pub fn _set_inference_mode(on: bool) {
+    ag::grad_mode::set_inference_mode(on)
+}
+
+/// Records a Python `Function` call: `outputs` become the outputs of a node whose backward
+/// calls `backward(*grads)` and gets one gradient (or None) per entry of `inputs`.
+#[pyfunction]
+pub fn _record_function(name: String, inputs: &Bound<'_, PyList>, outputs: &Bound<'_, PyList>, backward: Py<PyAny>) -> PyResult<()> {
+    let inputs: Vec<Option<Tensor>> = inputs
+        .iter()
+        .map(|o| if o.is_none() { Ok(None) } else { tensor_arg(&o, "Function.apply").map(Some) })
+        .collect::<PyResult<_>>()?;
+    let outs: Vec<Tensor> = outputs.iter().map(|o| tensor_arg(&o, "Function.apply")).collect::<PyResult<_>>()?;
+    let edges = inputs.iter().map(|t| t.as_ref().and_then(|t| t.gradient_edge())).collect();
+    let meta = outs.iter().map(|t| (t.shape().to_vec(), t.dtype())).collect();
+    let n_in = inputs.len();
+    let f: ag::BackwardFn = Box::new(move |grads: &[Option<Tensor>], _needs: &[bool]| {
+        Python::attach(|py| {
+            let args: Vec<Py<PyAny>> = grads
+                .iter()
+                .map(|g| match g {
+                    Some(g) => Bound::new(py, PyTensor::new(g.clone())).map(|b| b.into_any().unbind()),
+                    None => Ok(py.None()),
+                })
+                .collect::<PyResult<_>>()
+                .map_err(py_err_to_rust)?;
+            let r = backward.call1(py, PyTuple::new(py, args).map_err(py_err_to_rust)?).map_err(py_err_to_rust)?;
+            let r = r.bind(py);
+            let items: Vec<Bound<'_, PyAny>> = if r.cast::<PyTuple>().is_ok() || r.cast::<PyList>().is_ok() {
+                r.try_iter().map_err(py_err_to_rust)?.collect::<PyResult<_>>().map_err(py_err_to_rust)?
+            } else {
+                vec![r.clone()]
+            };
+            if items.len() != n_in {
+                return Err(crate::Error::Runtime(format!(
+                    "function backward returned an incorrect number of gradients (expected {n_in}, got {})",
+                    items.len()
+                )));
+            }
+            items
+                .iter()
+                .map(|g| if g.is_none() { Ok(None) } else { tensor_arg(g, "backward").map(Some).map_err(py_err_to_rust) })
+                .collect()
+        })
+    });
+    let node = Node::new(name, edges, f, meta);
+    for (i, t) in outs.iter().enumerate() {
+        t.set_history(node.clone(), i);
+    }
+    Ok(())
+}

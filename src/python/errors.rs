@@ -1,0 +1,17 @@
+//! Rust errors to Python exceptions: each variant to the exception PyTorch raises.
+
+use crate::error::Error;
+use pyo3::exceptions::{PyIndexError, PyNotImplementedError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::PyErr;
+
+impl From<Error> for PyErr {
+    fn from(e: Error) -> PyErr {
+        match e {
+            Error::Runtime(m) => PyRuntimeError::new_err(m),
+            Error::Index(m) => PyIndexError::new_err(m),
+            Error::Type(m) => PyTypeError::new_err(m),
+            Error::Value(m) => PyValueError::new_err(m),
+            Error::NotImplemented(m) => PyNotImplementedError::new_err(m),
+        }
+    }
+}

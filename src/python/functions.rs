@@ -1,0 +1,302 @@
+//! Module-level functions of `rustorch._C`: creation, joining, random, einsum.
+
+use super::convert::*;
+use super::tensor::PyTensor;
+use crate::ops::{creation, random, Operand};
+use crate::tensor::dtype::DType;
+use crate::Tensor;
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+
+type R = PyResult<PyTensor>;
+
+/// Applies the keyword arguments every creation function takes (dtype handled by caller).
+fn finish(t: Tensor, kwargs: Option<&Bound<'_, PyDict>>) -> R {
+    if let Some(kw) = kwargs {
+        if let Some(dev) = kw.get_item("device")? {
+            if !dev.is_none() {
+                let s = dev.str()?.to_string();
+                crate::Device::parse(&s.replace("device(type='", "").replace("')", ""))?;
+            }
+        }
+        if let Some(rg) = kw.get_item("requires_grad")? {
+            if rg.extract::<bool>()? {
+                t.set_requires_grad(true)?;
+            }
+        }
+    }
+    Ok(PyTensor::new(t))
+}
+
+fn kw_dtype(kwargs: Option<&Bound<'_, PyDict>>, default: DType) -> PyResult<DType> {
+    match kwargs.map(|k| k.get_item("dtype")).transpose()?.flatten() {
+        Some(d) if !d.is_none() => dtype_arg(&d),
+        _ => Ok(default),
+    }
+}
+
+fn check_kwargs(kwargs: Option<&Bound<'_, PyDict>>, fname: &str) -> PyResult<()> {
+    if let Some(kw) = kwargs {
+        for k in kw.keys() {
+            let k: String = k.extract()?;
+            if !matches!(k.as_str(), "dtype" | "device" | "requires_grad" | "layout" | "pin_memory" | "memory_format" | "out" | "generator") {
+                return Err(PyTypeError::new_err(format!("{fname}() got an unexpected keyword argument '{k}'")));
+            }
+        }
+    }
+    Ok(())
+}
+
+macro_rules! filled {
+    ($name:ident, $f:expr) => {
+        #[pyfunction]
+        #[pyo3(signature = (*size, **kwargs))]
+        pub fn $name(size: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> R {
+            check_kwargs(kwargs, stringify!($name))?;
+            let shape = size_args(size)?;
+            let dtype = kw_dtype(kwargs, DType::F32)?;
+            finish(($f)(&shape, dtype)?, kwargs)
+        }
+    };
+}
+filled!(zeros, |s: &[usize], d| Ok::<_, PyErr>(creation::zeros(s, d)));
+filled!(ones, |s: &[usize], d| Ok::<_, PyErr>(creation::ones(s, d)));
+filled!(empty, |s: &[usize], d| Ok::<_, PyErr>(creation::zeros(s, d)));
+filled!(rand, |s: &[usize], d| random::rand(s, d).map_err(PyErr::from));
+filled!(randn, |s: &[usize], d| random::randn(s, d).map_err(PyErr::from));
+
+#[pyfunction]
+#[pyo3(signature = (size, fill_value, **kwargs))]
+pub fn full(size: &Bound<'_, PyAny>, fill_value: &Bound<'_, PyAny>, kwargs: Option<&Bound<'_, PyDict>>) -> R {
+    check_kwargs(kwargs, "full")?;
+    let s = scalar_arg(fill_value).ok_or_else(|| PyTypeError::new_err("full(): fill_value must be a number"))?;
+    let dtype = kw_dtype(kwargs, s.dtype())?;
+    let shape = sizes_from(int_list(size)?)?;
+    let t = match s {
+        crate::Scalar::Int(_) if !dtype.is_float() => s.to_tensor(dtype).expand_to(&shape)?.contiguous(),
+        _ => creation::full(&shape, s.to_f64(), dtype),
+    };
+    finish(t, kwargs)
+}
+
+macro_rules! like {
+    ($name:ident, $f:expr) => {
+        #[pyfunction]
+        #[pyo3(signature = (input, **kwargs))]
+        pub fn $name(input: PyRef<'_, PyTensor>, kwargs: Option<&Bound<'_, PyDict>>) -> R {
+            check_kwargs(kwargs, stringify!($name))?;
+            let dtype = kw_dtype(kwargs, input.inner.dtype())?;
+            finish(($f)(input.inner.shape(), dtype)?, kwargs)
+        }
+    };
+}
+like!(zeros_like, |s: &[usize], d| Ok::<_, PyErr>(creation::zeros(s, d)));
+like!(ones_like, |s: &[usize], d| Ok::<_, PyErr>(creation::ones(s, d)));
+like!(empty_like, |s: &[usize], d| Ok::<_, PyErr>(creation::zeros(s, d)));
+like!(rand_like, |s: &[usize], d| random::rand(s, d).map_err(PyErr::from));
+like!(randn_like, |s: &[usize], d| random::randn(s, d).map_err(PyErr::from));
+
+#[pyfunction]
+#[pyo3(signature = (input, fill_value, **kwargs))]
+pub fn full_like(input: PyRef<'_, PyTensor>, fill_value: f64, kwargs: Option<&Bound<'_, PyDict>>) -> R {
+    let dtype = kw_dtype(kwargs, input.inner.dtype())?;
+    finish(creation::full(input.inner.shape(), fill_value, dtype), kwargs)
+}
+
+/// `tensor(data, dtype=None, device=None, requires_grad=False)`: always copies.
+#[pyfunction]
+#[pyo3(signature = (data, **kwargs))]
+pub fn tensor(data: &Bound<'_, PyAny>, kwargs: Option<&Bound<'_, PyDict>>) -> R {
+    check_kwargs(kwargs, "tensor")?;
+    let dtype = match kwargs.map(|k| k.get_item("dtype")).transpose()?.flatten() {
+        Some(d) if !d.is_none() => Some(dtype_arg(&d)?),
+        _ => None,
+    };
+    let t = data_to_tensor(data, dtype)?;
+    if kwargs.and_then(|k| k.get_item("requires_grad").ok().flatten()).map(|v| v.extract::<bool>()).transpose()?.unwrap_or(false) && !t.dtype().is_float() {
+        return Err(pyo3::exceptions::PyRuntimeError::new_err("Only Tensors of floating point and complex dtype can require gradients"));
+    }
+    finish(t, kwargs)
+}
+
+/// `as_tensor(data, dtype=None)`: no copy for a tensor or NumPy array of the right dtype.
+#[pyfunction]
+#[pyo3(signature = (data, dtype=None, device=None))]
+pub fn as_tensor(data: &Bound<'_, PyAny>, dtype: Option<&Bound<'_, PyAny>>, device: Option<&Bound<'_, PyAny>>) -> R {
+    let _ = device;
+    let dtype = opt_dtype(dtype)?;
+    if let Ok(t) = data.cast::<PyTensor>() {
+        let t = &t.get().inner;
+        return Ok(PyTensor::new(t.to_dtype(dtype.unwrap_or(t.dtype()))));
+    }
+    if data.cast::<numpy::PyUntypedArray>().is_ok() {
+        let t = super::numpy::from_array(data, false)?;
+        return Ok(PyTensor::new(t.to_dtype(dtype.unwrap_or(t.dtype()))));
+    }
+    Ok(PyTensor::new(data_to_tensor(data, dtype)?))
+}
+
+/// `arange(end)`, `arange(start, end, step=1)`; int64 for integer arguments.
+#[pyfunction]
+#[pyo3(signature = (*args, **kwargs))]
+pub fn arange(args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> R {
+    check_kwargs(kwargs, "arange")?;
+    let mut nums = vec![];
+    for a in args.iter() {
+        nums.push(scalar_arg(&a).ok_or_else(|| PyTypeError::new_err("arange(): arguments must be numbers"))?);
+    }
+    if let Some(kw) = kwargs {
+        for key in ["start", "end", "step"] {
+            if let Some(v) = kw.get_item(key)? {
+                let _ = v;
+                return Err(PyTypeError::new_err("arange(): pass start, end, step positionally"));
+            }
+        }
+    }
+    let all_int = nums.iter().all(|s| matches!(s, crate::Scalar::Int(_) | crate::Scalar::Bool(_)));
+    let f: Vec<f64> = nums.iter().map(|s| s.to_f64()).collect();
+    let (start, end, step) = match f.len() {
+        1 => (0.0, f[0], 1.0),
+        2 => (f[0], f[1], 1.0),
+        3 => (f[0], f[1], f[2]),
+        _ => return Err(PyTypeError::new_err("arange() takes 1 to 3 positional arguments")),
+    };
+    let dtype = kw_dtype(kwargs, if all_int { DType::I64 } else { DType::F32 })?;
+    finish(creation::arange(start, end, step, dtype)?, kwargs)
+}
+
+#[pyfunction]
+#[pyo3(signature = (start, end, steps, **kwargs))]
+pub fn linspace(start: f64, end: f64, steps: i64, kwargs: Option<&Bound<'_, PyDict>>) -> R {
+    if steps < 0 {
+        return Err(pyo3::exceptions::PyRuntimeError::new_err("number of steps must be non-negative"));
+    }
+    let dtype = kw_dtype(kwargs, DType::F32)?;
+    finish(creation::linspace(start, end, steps as usize, dtype), kwargs)
+}
+
+#[pyfunction]
+#[pyo3(signature = (n, m=None, **kwargs))]
+pub fn eye(n: i64, m: Option<i64>, kwargs: Option<&Bound<'_, PyDict>>) -> R {
+    let m = m.unwrap_or(n);
+    if n < 0 || m < 0 {
+        return Err(pyo3::exceptions::PyRuntimeError::new_err(format!("n must be greater or equal to 0, got {n}")));
+    }
+    let dtype = kw_dtype(kwargs, DType::F32)?;
+    finish(creation::eye(n as usize, m as usize, dtype), kwargs)
+}
+
+/// `randint(low=0, high, size)`.
+#[pyfunction]
+#[pyo3(signature = (*args, **kwargs))]
+pub fn randint(args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> R {
+    let (low, high, size) = match args.len() {
+        2 => (0i64, args.get_item(0)?.extract::<i64>()?, args.get_item(1)?),
+        3 => (args.get_item(0)?.extract::<i64>()?, args.get_item(1)?.extract::<i64>()?, args.get_item(2)?),
+        _ => {
+            let kw = kwargs.ok_or_else(|| PyTypeError::new_err("randint() missing required argument 'size'"))?;
+            let size = kw.get_item("size")?.ok_or_else(|| PyTypeError::new_err("randint() missing required argument 'size'"))?;
+            let high = if args.len() == 1 { args.get_item(0)?.extract()? } else { kw.get_item("high")?.map(|v| v.extract()).transpose()?.unwrap_or(0) };
+            (kw.get_item("low")?.map(|v| v.extract()).transpose()?.unwrap_or(0), high, size)
+        }
+    };
+    let shape = sizes_from(int_list(&size)?)?;
+    let dtype = kw_dtype(kwargs, DType::I64)?;
+    finish(random::randint(low, high, &shape, dtype)?, kwargs)
+}
+
+#[pyfunction]
+#[pyo3(signature = (n, **kwargs))]
+pub fn randperm(n: i64, kwargs: Option<&Bound<'_, PyDict>>) -> R {
+    if n < 0 {
+        return Err(pyo3::exceptions::PyRuntimeError::new_err(format!("n must be non-negative, got{n}")));
+    }
+    let dtype = kw_dtype(kwargs, DType::I64)?;
+    finish(random::randperm(n as usize, dtype), kwargs)
+}
+
+#[pyfunction]
+pub fn manual_seed(seed: i64) {
+    random::manual_seed(seed as u64);
+}
+
+#[pyfunction]
+pub fn initial_seed() -> u64 {
+    random::initial_seed()
+}
+
+fn tensor_list(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<Tensor>> {
+    if obj.cast::<PyTensor>().is_ok() {
+        return Err(PyTypeError::new_err(format!("{what}(): argument 'tensors' must be tuple of Tensors, not Tensor")));
+    }
+    obj.try_iter()?.map(|t| tensor_arg(&t?, what)).collect()
+}
+
+#[pyfunction]
+#[pyo3(signature = (tensors, dim=0))]
+pub fn cat(tensors: &Bound<'_, PyAny>, dim: i64) -> R {
+    Ok(PyTensor::new(crate::ops::join::cat(&tensor_list(tensors, "cat")?, dim)?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (tensors, dim=0))]
+pub fn stack(tensors: &Bound<'_, PyAny>, dim: i64) -> R {
+    Ok(PyTensor::new(crate::ops::join::stack(&tensor_list(tensors, "stack")?, dim)?))
+}
+
+/// `where(condition, input, other)`; inputs may be numbers.
+#[pyfunction]
+#[pyo3(name = "where", signature = (condition, input=None, other=None))]
+pub fn where_(py: Python<'_>, condition: PyRef<'_, PyTensor>, input: Option<&Bound<'_, PyAny>>, other: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+    match (input, other) {
+        (Some(a), Some(b)) => {
+            let r = crate::ops::ternary::where_(&condition.inner, &operand(a)?, &operand(b)?)?;
+            Ok(Bound::new(py, PyTensor::new(r))?.into_any().unbind())
+        }
+        (None, None) => {
+            let nz = condition.inner.nonzero()?;
+            let cols: Vec<PyTensor> = (0..condition.inner.dim() as i64)
+                .map(|k| nz.select(1, k).map(|c| PyTensor::new(c.contiguous())))
+                .collect::<crate::Result<_>>()?;
+            Ok(PyTuple::new(py, cols)?.into_any().unbind())
+        }
+        _ => Err(PyTypeError::new_err("where() takes 1 or 3 arguments")),
+    }
+}
+
+#[pyfunction]
+#[pyo3(signature = (equation, *operands))]
+pub fn einsum(equation: &str, operands: &Bound<'_, PyTuple>) -> R {
+    let ops: Vec<Tensor> = if operands.len() == 1 && operands.get_item(0)?.cast::<PyTensor>().is_err() {
+        tensor_list(&operands.get_item(0)?, "einsum")?
+    } else {
+        operands.iter().map(|o| tensor_arg(&o, "einsum")).collect::<PyResult<_>>()?
+    };
+    Ok(PyTensor::new(crate::ops::matmul::einsum(equation, &ops)?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (input, num_classes=-1))]
+pub fn one_hot(input: PyRef<'_, PyTensor>, num_classes: i64) -> R {
+    Ok(PyTensor::new(input.inner.one_hot(num_classes)?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (input, end, weight))]
+pub fn lerp(input: PyRef<'_, PyTensor>, end: PyRef<'_, PyTensor>, weight: &Bound<'_, PyAny>) -> R {
+    Ok(PyTensor::new(input.inner.lerp(&end.inner, &operand(weight)?)?))
+}
+
+#[pyfunction]
+pub fn result_type(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> PyResult<PyDType> {
+    let (mut ts, mut ss) = (vec![], vec![]);
+    for o in [a, b] {
+        match operand(o)? {
+            Operand::Tensor(t) => ts.push(t),
+            Operand::Scalar(s) => ss.push(s),
+        }
+    }
+    let refs: Vec<&Tensor> = ts.iter().collect();
+    Ok(PyDType(crate::ops::result_type(&refs, &ss)))
+}

@@ -1,0 +1,41 @@
+//! PyO3 bindings: the `rustorch._C` extension module. Thin: argument conversion and
+//! forwarding only; all math lives in the core.
+
+mod autograd;
+mod convert;
+mod errors;
+mod functions;
+mod numpy;
+mod tensor;
+mod tensor_methods;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+#[pyo3(name = "_C")]
+fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<tensor::PyTensor>()?;
+    m.add_class::<convert::PyDType>()?;
+    m.add_class::<autograd::PyNode>()?;
+    m.add_class::<tensor::RemovableHandle>()?;
+    for d in crate::DType::ALL {
+        m.add(d.name(), convert::PyDType(d))?;
+    }
+    m.add_function(wrap_pyfunction!(tensor::_set_python_types, m)?)?;
+    m.add_function(wrap_pyfunction!(numpy::from_numpy, m)?)?;
+    macro_rules! add_fns {
+        ($($f:path),* $(,)?) => { $( m.add_function(wrap_pyfunction!($f, m)?)?; )* };
+    }
+    add_fns!(
+        functions::zeros, functions::ones, functions::empty, functions::rand, functions::randn,
+        functions::full, functions::zeros_like, functions::ones_like, functions::empty_like,
+        functions::rand_like, functions::randn_like, functions::full_like, functions::tensor,
+        functions::as_tensor, functions::arange, functions::linspace, functions::eye,
+        functions::randint, functions::randperm, functions::manual_seed, functions::initial_seed,
+        functions::cat, functions::stack, functions::where_, functions::einsum, functions::one_hot,
+        functions::lerp, functions::result_type,
+        autograd::backward, autograd::grad, autograd::is_grad_enabled, autograd::_set_grad_enabled,
+        autograd::is_inference_mode_enabled, autograd::_set_inference_mode, autograd::_record_function,
+    );
+    Ok(())
+}

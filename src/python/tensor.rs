@@ -1,0 +1,573 @@
+//! The `rustorch.Tensor` class: a thin handle; every method forwards to the Rust core.
+
+use super::convert::*;
+use super::numpy::array_interface;
+use crate::autograd::Hook;
+use crate::ops::binary::{binary, BinaryOp};
+use crate::ops::Operand;
+use crate::tensor::dtype::DType;
+use crate::Tensor;
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::BoundObject;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyList, PyTuple, PyType};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+#[pyclass(name = "Tensor", module = "rustorch", subclass, frozen, weakref, dict)]
+pub struct PyTensor {
+    pub inner: Tensor,
+}
+
+impl PyTensor {
+    pub fn new(inner: Tensor) -> PyTensor {
+        PyTensor { inner }
+    }
+}
+
+pub type R = PyResult<PyTensor>;
+
+fn wrap(r: crate::Result<Tensor>) -> R {
+    Ok(PyTensor::new(r?))
+}
+
+static SIZE_TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static RETURN_TYPES: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// `rustorch.Size(shape)`, the tuple subclass defined in Python.
+pub fn size_obj<'py>(py: Python<'py>, shape: &[usize]) -> PyResult<Bound<'py, PyAny>> {
+    let t = PyTuple::new(py, shape)?;
+    match SIZE_TYPE.get(py) {
+        Some(ty) => ty.bind(py).call1((t,)),
+        None => Ok(t.into_any()),
+    }
+}
+
+#[pyfunction]
+pub fn _set_python_types(py: Python<'_>, size: Bound<'_, PyType>, return_types: Bound<'_, PyAny>) -> PyResult<()> {
+    let _ = SIZE_TYPE.set(py, size.unbind());
+    let _ = RETURN_TYPES.set(py, return_types.unbind());
+    Ok(())
+}
+
+/// A `torch.return_types.NAME(values, indices)` named tuple.
+pub fn values_indices(py: Python<'_>, name: &str, v: Tensor, i: Tensor) -> PyResult<Py<PyAny>> {
+    let pair = (PyTensor::new(v), PyTensor::new(i));
+    match RETURN_TYPES.get(py) {
+        Some(rt) => Ok(rt.bind(py).getattr(name)?.call1(pair)?.unbind()),
+        None => Ok(pair.into_pyobject(py)?.into_any().unbind()),
+    }
+}
+
+pub fn correction_arg(unbiased: Option<bool>, correction: Option<f64>) -> f64 {
+    match (correction, unbiased) {
+        (Some(c), _) => c,
+        (None, Some(false)) => 0.0,
+        _ => 1.0,
+    }
+}
+
+/// Hook handles: `remove()` disables the hook.
+#[pyclass(module = "rustorch.utils.hooks")]
+pub struct RemovableHandle {
+    active: Arc<AtomicBool>,
+}
+
+impl RemovableHandle {
+    pub fn from_flag(active: Arc<AtomicBool>) -> RemovableHandle {
+        RemovableHandle { active }
+    }
+}
+
+#[pymethods]
+impl RemovableHandle {
+    fn remove(&self) {
+        self.active.store(false, Ordering::Relaxed);
+    }
+}
+
+pub fn py_err_to_rust(e: PyErr) -> crate::Error {
+    Python::attach(|py| {
+        let msg = e.value(py).to_string();
+        if e.is_instance_of::<PyTypeError>(py) {
+            crate::Error::Type(msg)
+        } else if e.is_instance_of::<PyValueError>(py) {
+            crate::Error::Value(msg)
+        } else {
+            crate::Error::Runtime(msg)
+        }
+    })
+}
+
+/// A Python callable as an engine hook (called with the GIL).
+pub fn py_hook(f: Py<PyAny>, active: Arc<AtomicBool>) -> Hook {
+    Arc::new(move |g: &Tensor| {
+        if !active.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        Python::attach(|py| {
+            let r = f.call1(py, (PyTensor::new(g.clone()),)).map_err(py_err_to_rust)?;
+            let r = r.bind(py);
+            if r.is_none() {
+                Ok(None)
+            } else {
+                tensor_arg(r, "hook").map(Some).map_err(py_err_to_rust)
+            }
+        })
+    })
+}
+
+impl PyTensor {
+    fn bin(&self, op: BinaryOp, other: &Bound<'_, PyAny>) -> R {
+        wrap(binary(op, &Operand::Tensor(self.inner.clone()), &operand(other)?))
+    }
+    fn rbin(&self, op: BinaryOp, other: &Bound<'_, PyAny>) -> R {
+        wrap(binary(op, &operand(other)?, &Operand::Tensor(self.inner.clone())))
+    }
+}
+
+#[pymethods]
+impl PyTensor {
+    /// `Tensor(data)` / `Tensor(*sizes)`: float32, as PyTorch's legacy constructor.
+    #[new]
+    #[pyo3(signature = (*args))]
+    fn py_new(args: &Bound<'_, PyTuple>) -> PyResult<Self> {
+        if args.is_empty() {
+            return Ok(PyTensor::new(crate::ops::creation::zeros(&[0], DType::F32)));
+        }
+        let first = args.get_item(0)?;
+        if let Ok(t) = first.cast::<PyTensor>() {
+            return Ok(PyTensor::new(t.get().inner.detach()));
+        }
+        if args.len() == 1 && (first.cast::<PyList>().is_ok() || first.hasattr("__array_interface__")?) {
+            return Ok(PyTensor::new(data_to_tensor(&first, Some(DType::F32))?));
+        }
+        Ok(PyTensor::new(crate::ops::creation::zeros(&size_args(args)?, DType::F32)))
+    }
+
+    /// `Tensor._make_subclass(cls, data, requires_grad)`: a `cls` instance sharing `data`.
+    #[staticmethod]
+    #[pyo3(signature = (cls, data, require_grad=false))]
+    fn _make_subclass<'py>(cls: &Bound<'py, PyType>, data: &Bound<'py, PyTensor>, require_grad: bool) -> PyResult<Bound<'py, PyAny>> {
+        let py = cls.py();
+        let obj = py.get_type::<PyTensor>().call_method1("__new__", (cls, data))?;
+        obj.cast::<PyTensor>()?.get().inner.set_requires_grad(require_grad)?;
+        Ok(obj)
+    }
+
+    // ---- metadata -------------------------------------------------------------------------
+    #[getter]
+    fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        size_obj(py, self.inner.shape())
+    }
+    #[pyo3(signature = (dim=None))]
+    fn size<'py>(&self, py: Python<'py>, dim: Option<i64>) -> PyResult<Bound<'py, PyAny>> {
+        match dim {
+            None => size_obj(py, self.inner.shape()),
+            Some(d) => {
+                let d = crate::error::wrap_dim(d, self.inner.dim())?;
+                Ok(self.inner.shape().get(d).copied().unwrap_or(1).into_pyobject(py)?.into_any())
+            }
+        }
+    }
+    #[getter]
+    fn dtype(&self) -> PyDType {
+        PyDType(self.inner.dtype())
+    }
+    #[getter]
+    fn device<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        py.import("rustorch")?.getattr("device")?.call1(("cpu",))
+    }
+    #[getter]
+    fn is_cuda(&self) -> bool {
+        false
+    }
+    #[getter]
+    fn ndim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn ndimension(&self) -> usize {
+        self.inner.dim()
+    }
+    fn numel(&self) -> usize {
+        self.inner.numel()
+    }
+    fn nelement(&self) -> usize {
+        self.inner.numel()
+    }
+    fn element_size(&self) -> usize {
+        self.inner.dtype().size()
+    }
+    #[pyo3(signature = (dim=None))]
+    fn stride<'py>(&self, py: Python<'py>, dim: Option<i64>) -> PyResult<Bound<'py, PyAny>> {
+        match dim {
+            None => Ok(PyTuple::new(py, self.inner.strides())?.into_any()),
+            Some(d) => {
+                let d = crate::error::wrap_dim(d, self.inner.dim())?;
+                Ok(self.inner.strides()[d].into_pyobject(py)?.into_any())
+            }
+        }
+    }
+    fn storage_offset(&self) -> usize {
+        self.inner.offset()
+    }
+    fn data_ptr(&self) -> usize {
+        self.inner.data_ptr()
+    }
+    fn is_contiguous(&self) -> bool {
+        self.inner.is_contiguous()
+    }
+    fn is_floating_point(&self) -> bool {
+        self.inner.dtype().is_float()
+    }
+    fn __len__(&self) -> PyResult<usize> {
+        if self.inner.dim() == 0 {
+            return Err(PyTypeError::new_err("len() of a 0-d tensor"));
+        }
+        Ok(self.inner.shape()[0])
+    }
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        if self.inner.dim() == 0 {
+            return Err(PyTypeError::new_err("iteration over a 0-d tensor"));
+        }
+        let parts: Vec<PyTensor> = self.inner.unbind(0)?.into_iter().map(PyTensor::new).collect();
+        PyList::new(py, parts)?.try_iter().map(|i| i.into_any())
+    }
+    fn __hash__(slf: &Bound<'_, Self>) -> isize {
+        slf.as_ptr() as isize
+    }
+    #[getter]
+    fn __array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        array_interface(py, &self.inner)
+    }
+
+    // ---- autograd state -------------------------------------------------------------------
+    #[getter]
+    fn get_requires_grad(&self) -> bool {
+        self.inner.requires_grad()
+    }
+    #[setter]
+    fn set_requires_grad(&self, v: bool) -> PyResult<()> {
+        Ok(self.inner.set_requires_grad(v)?)
+    }
+    #[pyo3(signature = (requires_grad=true))]
+    fn requires_grad_(slf: &Bound<'_, Self>, requires_grad: bool) -> PyResult<Py<PyAny>> {
+        slf.get().inner.set_requires_grad(requires_grad)?;
+        Ok(slf.clone().into_any().unbind())
+    }
+    #[getter]
+    fn get_grad(&self) -> Option<PyTensor> {
+        self.inner.grad().map(PyTensor::new)
+    }
+    #[setter]
+    fn set_grad(&self, g: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let g = match g {
+            Some(g) if !g.is_none() => Some(tensor_arg(g, "grad")?),
+            _ => None,
+        };
+        Ok(self.inner.set_grad(g)?)
+    }
+    #[getter]
+    fn grad_fn(&self) -> Option<super::autograd::PyNode> {
+        self.inner.grad_fn().map(super::autograd::PyNode::new)
+    }
+    #[getter]
+    fn is_leaf(&self) -> bool {
+        self.inner.is_leaf()
+    }
+    #[getter]
+    fn retains_grad(&self) -> bool {
+        self.inner.retains_grad()
+    }
+    #[getter]
+    fn output_nr(&self) -> usize {
+        self.inner.output_nr()
+    }
+    fn retain_grad(&self) -> PyResult<()> {
+        Ok(self.inner.retain_grad()?)
+    }
+    #[getter]
+    fn data(&self) -> PyTensor {
+        PyTensor::new(self.inner.detach())
+    }
+    #[setter]
+    fn set_data(&self, _v: &Bound<'_, PyAny>) -> PyResult<()> {
+        Err(pyo3::exceptions::PyNotImplementedError::new_err(
+            "assigning to Tensor.data is not supported; use `t.data.copy_(new)` (same shape) or create a new tensor",
+        ))
+    }
+    fn detach(&self) -> PyTensor {
+        PyTensor::new(self.inner.detach())
+    }
+    fn detach_(slf: &Bound<'_, Self>) -> Py<PyAny> {
+        slf.get().inner.detach_();
+        slf.clone().into_any().unbind()
+    }
+    fn register_hook(&self, hook: Py<PyAny>) -> PyResult<RemovableHandle> {
+        let active = Arc::new(AtomicBool::new(true));
+        self.inner.register_hook(py_hook(hook, active.clone()))?;
+        Ok(RemovableHandle { active })
+    }
+    #[pyo3(signature = (gradient=None, retain_graph=None, create_graph=false, inputs=None))]
+    fn backward(&self, py: Python<'_>, gradient: Option<&Bound<'_, PyAny>>, retain_graph: Option<bool>, create_graph: bool, inputs: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let g = match gradient {
+            Some(g) if !g.is_none() => Some(tensor_like(g)?),
+            _ => None,
+        };
+        let inputs = super::autograd::tensor_seq_opt(inputs)?;
+        let t = self.inner.clone();
+        let retain = retain_graph.unwrap_or(create_graph);
+        let _ = py;
+        Ok(t.backward(g, retain, create_graph, inputs)?)
+    }
+
+    // ---- conversion -----------------------------------------------------------------------
+    fn item<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        if self.inner.numel() != 1 {
+            return Err(PyRuntimeError::new_err(format!(
+                "a Tensor with {} elements cannot be converted to Scalar",
+                self.inner.numel()
+            )));
+        }
+        scalar_to_py(py, &self.inner, 0)
+    }
+    fn tolist<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        tolist(py, &self.inner)
+    }
+    fn numpy<'py>(slf: &Bound<'py, Self>, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        if slf.get().inner.requires_grad() {
+            return Err(PyRuntimeError::new_err(
+                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.",
+            ));
+        }
+        py.import("numpy")?.call_method1("asarray", (slf,))
+    }
+    fn __float__(&self) -> PyResult<f64> {
+        Ok(self.inner.item_f64()?)
+    }
+    fn __int__(&self) -> PyResult<i64> {
+        let v = self.inner.item_f64()?;
+        Ok(v as i64)
+    }
+    fn __index__(&self) -> PyResult<i64> {
+        if self.inner.dtype().is_float() || self.inner.numel() != 1 {
+            return Err(PyTypeError::new_err("only integer tensors of a single element can be converted to an index"));
+        }
+        Ok(self.inner.to_vec::<i64>()[0])
+    }
+    fn __bool__(&self) -> PyResult<bool> {
+        if self.inner.numel() != 1 {
+            return Err(PyRuntimeError::new_err(format!(
+                "Boolean value of Tensor with {} values is ambiguous",
+                if self.inner.numel() == 0 { "no" } else { "more than one" }
+            )));
+        }
+        Ok(self.inner.item_f64()? != 0.0)
+    }
+    /// `to(dtype)`, `to(device)`, `to(other)`, `to(device, dtype)`; CPU is the only device.
+    #[pyo3(signature = (*args, **kwargs))]
+    fn to(slf: &Bound<'_, Self>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+        let mut dtype = None;
+        let mut copy = false;
+        let mut consider = |o: &Bound<'_, PyAny>| -> PyResult<()> {
+            if o.is_none() {
+                return Ok(());
+            }
+            if let Ok(t) = o.cast::<PyTensor>() {
+                dtype = Some(t.get().inner.dtype());
+            } else if let Ok(d) = dtype_arg(o) {
+                dtype = Some(d);
+            } else {
+                let s = o.str()?.to_string();
+                crate::Device::parse(&s.replace("device(type='", "").replace("')", ""))?;
+            }
+            Ok(())
+        };
+        for a in args.iter() {
+            consider(&a)?;
+        }
+        if let Some(kw) = kwargs {
+            for (k, v) in kw.iter() {
+                match k.extract::<String>()?.as_str() {
+                    "dtype" | "device" => consider(&v)?,
+                    "copy" => copy = v.extract()?,
+                    "non_blocking" | "memory_format" => {}
+                    other => return Err(PyTypeError::new_err(format!("to() got an unexpected keyword argument '{other}'"))),
+                }
+            }
+        }
+        let t = &slf.get().inner;
+        let d = dtype.unwrap_or(t.dtype());
+        if d == t.dtype() && !copy {
+            return Ok(slf.clone().into_any().unbind());
+        }
+        let out = if d == t.dtype() { t.clone_tensor() } else { t.to_dtype(d) };
+        Ok(Bound::new(slf.py(), PyTensor::new(out))?.into_any().unbind())
+    }
+    #[pyo3(signature = (dtype=None))]
+    fn r#type(slf: &Bound<'_, Self>, dtype: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        match dtype {
+            None => Ok(format!("torch.{}", slf.get().inner.dtype().legacy_name()).into_pyobject(py)?.into_any().unbind()),
+            Some(d) => {
+                let d = dtype_arg(d)?;
+                Ok(Bound::new(py, PyTensor::new(slf.get().inner.to_dtype(d)))?.into_any().unbind())
+            }
+        }
+    }
+    fn type_as(&self, other: PyRef<'_, PyTensor>) -> PyTensor {
+        PyTensor::new(self.inner.to_dtype(other.inner.dtype()))
+    }
+    fn float(&self) -> PyTensor {
+        PyTensor::new(self.inner.to_dtype(DType::F32))
+    }
+    fn double(&self) -> PyTensor {
+        PyTensor::new(self.inner.to_dtype(DType::F64))
+    }
+    fn long(&self) -> PyTensor {
+        PyTensor::new(self.inner.to_dtype(DType::I64))
+    }
+    fn int(&self) -> PyTensor {
+        PyTensor::new(self.inner.to_dtype(DType::I32))
+    }
+    fn byte(&self) -> PyTensor {
+        PyTensor::new(self.inner.to_dtype(DType::U8))
+    }
+    fn bool(&self) -> PyTensor {
+        PyTensor::new(self.inner.to_dtype(DType::Bool))
+    }
+    fn cpu(slf: &Bound<'_, Self>) -> Py<PyAny> {
+        slf.clone().into_any().unbind()
+    }
+    fn contiguous(&self) -> PyTensor {
+        PyTensor::new(self.inner.contiguous())
+    }
+    #[pyo3(signature = (*, memory_format=None))]
+    fn clone(&self, memory_format: Option<&Bound<'_, PyAny>>) -> PyTensor {
+        let _ = memory_format;
+        PyTensor::new(self.inner.clone_tensor())
+    }
+    fn __reduce__<'py>(slf: &Bound<'py, Self>, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let t = &slf.get().inner;
+        let data = py.import("numpy")?.call_method1("ascontiguousarray", (slf.call_method0("detach")?,))?.call_method0("tobytes")?;
+        let rebuild = py.import("rustorch._utils")?.getattr("_rebuild_tensor")?;
+        let args = (data, t.dtype().name(), PyTuple::new(py, t.shape())?, t.requires_grad());
+        Ok((rebuild, args).into_pyobject(py)?.into_any())
+    }
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        slf.py().import("rustorch._tensor_str")?.getattr("_str")?.call1((slf,))?.extract()
+    }
+    fn new_zeros(&self, size: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        Ok(PyTensor::new(crate::ops::creation::zeros(&sizes_from(int_list(size)?)?, self.inner.dtype())))
+    }
+    fn new_ones(&self, size: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        Ok(PyTensor::new(crate::ops::creation::ones(&sizes_from(int_list(size)?)?, self.inner.dtype())))
+    }
+    fn new_empty(&self, size: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        self.new_zeros(size)
+    }
+    fn new_full(&self, size: &Bound<'_, PyAny>, fill_value: f64) -> PyResult<PyTensor> {
+        Ok(PyTensor::new(crate::ops::creation::full(&sizes_from(int_list(size)?)?, fill_value, self.inner.dtype())))
+    }
+    fn new_tensor(&self, data: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        Ok(PyTensor::new(data_to_tensor(data, Some(self.inner.dtype()))?))
+    }
+
+    // ---- operators ------------------------------------------------------------------------
+    fn __add__(&self, o: &Bound<'_, PyAny>) -> R { self.bin(BinaryOp::Add, o) }
+    fn __radd__(&self, o: &Bound<'_, PyAny>) -> R { self.rbin(BinaryOp::Add, o) }
+    fn __sub__(&self, o: &Bound<'_, PyAny>) -> R { self.bin(BinaryOp::Sub, o) }
+    fn __rsub__(&self, o: &Bound<'_, PyAny>) -> R { self.rbin(BinaryOp::Sub, o) }
+    fn __mul__(&self, o: &Bound<'_, PyAny>) -> R { self.bin(BinaryOp::Mul, o) }
+    fn __rmul__(&self, o: &Bound<'_, PyAny>) -> R { self.rbin(BinaryOp::Mul, o) }
+    fn __truediv__(&self, o: &Bound<'_, PyAny>) -> R { self.bin(BinaryOp::Div, o) }
+    fn __rtruediv__(&self, o: &Bound<'_, PyAny>) -> R { self.rbin(BinaryOp::Div, o) }
+    fn __floordiv__(&self, o: &Bound<'_, PyAny>) -> R { self.bin(BinaryOp::FloorDiv, o) }
+    fn __rfloordiv__(&self, o: &Bound<'_, PyAny>) -> R { self.rbin(BinaryOp::FloorDiv, o) }
+    fn __mod__(&self, o: &Bound<'_, PyAny>) -> R { self.bin(BinaryOp::Rem, o) }
+    fn __rmod__(&self, o: &Bound<'_, PyAny>) -> R { self.rbin(BinaryOp::Rem, o) }
+    fn __pow__(&self, o: &Bound<'_, PyAny>, _m: Option<&Bound<'_, PyAny>>) -> R { self.bin(BinaryOp::Pow, o) }
+    fn __rpow__(&self, o: &Bound<'_, PyAny>, _m: Option<&Bound<'_, PyAny>>) -> R { self.rbin(BinaryOp::Pow, o) }
+    fn __and__(&self, o: &Bound<'_, PyAny>) -> R { self.bin(BinaryOp::BitAnd, o) }
+    fn __rand__(&self, o: &Bound<'_, PyAny>) -> R { self.rbin(BinaryOp::BitAnd, o) }
+    fn __or__(&self, o: &Bound<'_, PyAny>) -> R { self.bin(BinaryOp::BitOr, o) }
+    fn __ror__(&self, o: &Bound<'_, PyAny>) -> R { self.rbin(BinaryOp::BitOr, o) }
+    fn __xor__(&self, o: &Bound<'_, PyAny>) -> R { self.bin(BinaryOp::BitXor, o) }
+    fn __rxor__(&self, o: &Bound<'_, PyAny>) -> R { self.rbin(BinaryOp::BitXor, o) }
+    fn __eq__(&self, o: &Bound<'_, PyAny>) -> R { self.bin(BinaryOp::Eq, o) }
+    fn __ne__(&self, o: &Bound<'_, PyAny>) -> R { self.bin(BinaryOp::Ne, o) }
+    fn __lt__(&self, o: &Bound<'_, PyAny>) -> R { self.bin(BinaryOp::Lt, o) }
+    fn __le__(&self, o: &Bound<'_, PyAny>) -> R { self.bin(BinaryOp::Le, o) }
+    fn __gt__(&self, o: &Bound<'_, PyAny>) -> R { self.bin(BinaryOp::Gt, o) }
+    fn __ge__(&self, o: &Bound<'_, PyAny>) -> R { self.bin(BinaryOp::Ge, o) }
+    fn __matmul__(&self, o: &Bound<'_, PyAny>) -> R { wrap(self.inner.matmul(&tensor_arg(o, "matmul")?)) }
+    fn __rmatmul__(&self, o: &Bound<'_, PyAny>) -> R { wrap(tensor_arg(o, "matmul")?.matmul(&self.inner)) }
+    fn __neg__(&self) -> R { wrap(self.inner.neg()) }
+    fn __pos__(&self) -> PyTensor { PyTensor::new(self.inner.clone()) }
+    fn __abs__(&self) -> R { wrap(self.inner.abs()) }
+    fn __invert__(&self) -> R { wrap(self.inner.bitwise_not()) }
+    fn __iadd__(&self, o: &Bound<'_, PyAny>) -> PyResult<()> { Ok(self.inner.binary_(BinaryOp::Add, &operand(o)?)?) }
+    fn __isub__(&self, o: &Bound<'_, PyAny>) -> PyResult<()> { Ok(self.inner.binary_(BinaryOp::Sub, &operand(o)?)?) }
+    fn __imul__(&self, o: &Bound<'_, PyAny>) -> PyResult<()> { Ok(self.inner.binary_(BinaryOp::Mul, &operand(o)?)?) }
+    fn __itruediv__(&self, o: &Bound<'_, PyAny>) -> PyResult<()> { Ok(self.inner.binary_(BinaryOp::Div, &operand(o)?)?) }
+    fn __ifloordiv__(&self, o: &Bound<'_, PyAny>) -> PyResult<()> { Ok(self.inner.binary_(BinaryOp::FloorDiv, &operand(o)?)?) }
+    fn __imod__(&self, o: &Bound<'_, PyAny>) -> PyResult<()> { Ok(self.inner.binary_(BinaryOp::Rem, &operand(o)?)?) }
+    fn __ipow__(&self, o: &Bound<'_, PyAny>, _m: Option<&Bound<'_, PyAny>>) -> PyResult<()> { Ok(self.inner.binary_(BinaryOp::Pow, &operand(o)?)?) }
+    fn __iand__(&self, o: &Bound<'_, PyAny>) -> PyResult<()> { Ok(self.inner.binary_(BinaryOp::BitAnd, &operand(o)?)?) }
+    fn __ior__(&self, o: &Bound<'_, PyAny>) -> PyResult<()> { Ok(self.inner.binary_(BinaryOp::BitOr, &operand(o)?)?) }
+    fn __ixor__(&self, o: &Bound<'_, PyAny>) -> PyResult<()> { Ok(self.inner.binary_(BinaryOp::BitXor, &operand(o)?)?) }
+
+    // ---- indexing -------------------------------------------------------------------------
+    fn __getitem__(&self, idx: &Bound<'_, PyAny>) -> R {
+        wrap(self.inner.index(&index_items(idx)?))
+    }
+    fn __setitem__(&self, idx: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let v = match scalar_arg(value) {
+            Some(s) => s.to_tensor(self.inner.dtype()),
+            None => tensor_like(value)?,
+        };
+        Ok(self.inner.index_put_(&index_items(idx)?, &v)?)
+    }
+    fn __contains__(&self, v: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let eq = binary(BinaryOp::Eq, &Operand::Tensor(self.inner.clone()), &operand(v)?)?;
+        Ok(eq.all_any(None, false, false)?.to_vec::<bool>()[0])
+    }
+}
+
+/// Element `i` (row-major) of `t` as a Python number of the matching type.
+pub fn scalar_to_py<'py>(py: Python<'py>, t: &Tensor, i: usize) -> PyResult<Bound<'py, PyAny>> {
+    let t = t.reshape(&[-1])?;
+    let one = t.narrow(0, i as i64, 1)?;
+    Ok(match t.dtype() {
+        DType::F32 | DType::F64 => one.to_vec::<f64>()[0].into_pyobject(py)?.into_any(),
+        DType::Bool => one.to_vec::<bool>()[0].into_pyobject(py)?.to_owned().into_any(),
+        _ => one.to_vec::<i64>()[0].into_pyobject(py)?.into_any(),
+    })
+}
+
+/// `tolist()`: nested lists of Python numbers.
+pub fn tolist<'py>(py: Python<'py>, t: &Tensor) -> PyResult<Bound<'py, PyAny>> {
+    fn build<'py, T: Copy + IntoPyObject<'py>>(py: Python<'py>, v: &[T], shape: &[usize]) -> PyResult<Bound<'py, PyAny>> {
+        if shape.is_empty() {
+            return Ok(v[0].into_pyobject(py).map_err(Into::into)?.into_any().into_bound());
+        }
+        let step = shape[1..].iter().product::<usize>();
+        let items: Vec<Bound<'py, PyAny>> = (0..shape[0])
+            .map(|i| build(py, &v[i * step..(i + 1) * step.max(0)], &shape[1..]))
+            .collect::<PyResult<_>>()?;
+        Ok(PyList::new(py, items)?.into_any())
+    }
+    let shape = t.shape().to_vec();
+    match t.dtype() {
+        DType::F32 | DType::F64 => build(py, &t.to_vec::<f64>(), &shape),
+        DType::Bool => build(py, &t.to_vec::<bool>(), &shape),
+        _ => build(py, &t.to_vec::<i64>(), &shape),
+    }
+}
+
+pub(crate) use correction_arg as correction;
+pub(crate) use values_indices as named_pair;
