@@ -307,6 +307,7 @@ def test_dataloader_workers_preserve_order(persistent):
     assert len(list(loader)) == len(expected)
 
 
+@pytest.mark.filterwarnings("ignore:This DataLoader will create")
 def test_dataloader_workers_run_in_parallel_and_worker_info():
     seen = set()
     lock = threading.Lock()

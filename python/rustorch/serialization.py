@@ -122,7 +122,7 @@ class _Encoder:
     def encode(self, obj: Any, path: list[str]) -> Any:
         if isinstance(obj, Tensor):
             t = obj.detach()
-            arr = np.ascontiguousarray(t.numpy())
+            arr = np.asarray(t.numpy(), order="C")
             name = self._add_array(arr, path, "tensor")
             node: dict[str, Any] = {"$tensor": name}
             if _is_parameter(obj):
@@ -132,7 +132,7 @@ class _Encoder:
                 node["requires_grad"] = True
             return node
         if isinstance(obj, np.ndarray):
-            name = self._add_array(np.ascontiguousarray(obj), path, "ndarray")
+            name = self._add_array(np.asarray(obj, order="C"), path, "ndarray")
             return {"$ndarray": name}
         if obj is None or isinstance(obj, (bool, str)):
             return obj
@@ -202,7 +202,7 @@ def save(
     chunks: list[bytes] = []
     for name, arr in encoder.arrays.items():
         code = _NUMPY_TO_CODE[arr.dtype]
-        data = np.ascontiguousarray(arr, dtype=_CODE_TO_NUMPY[code]).tobytes()
+        data = np.asarray(arr, dtype=_CODE_TO_NUMPY[code], order="C").tobytes()
         header[name] = {
             "dtype": code,
             "shape": [int(s) for s in arr.shape],

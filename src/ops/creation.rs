@@ -43,7 +43,7 @@ pub fn arange(start: f64, end: f64, step: f64, dtype: DType) -> Result<Tensor> {
 /// `linspace`: symmetric from both ends so the last value is exactly `end`, as PyTorch.
 pub fn linspace(start: f64, end: f64, steps: usize, dtype: DType) -> Tensor {
     let step = if steps > 1 { (end - start) / (steps - 1) as f64 } else { 0.0 };
-    let half = steps / 2;
+    let half = if steps == 1 { 1 } else { steps / 2 };
     crate::with_dtype!(dtype, T, {
         let v: Vec<T> = (0..steps)
             .map(|i| {

@@ -46,19 +46,32 @@ fn resolve(t: &Tensor, items: &[IndexItem]) -> Result<Resolved> {
     }
     let mut v = t.clone();
     let mut d = 0usize;
+    // `orig` is the dim of `t` the next item indexes: errors name it, as PyTorch's do.
+    let mut orig = 0usize;
     let mut advanced = vec![];
     for it in items {
         match it {
-            IndexItem::Int(i) => v = v.select(d as i64, *i)?,
+            IndexItem::Int(i) => {
+                let size = v.shape()[d] as i64;
+                if *i < -size || *i >= size {
+                    return Err(Error::Index(format!("index {i} is out of bounds for dimension {orig} with size {size}")));
+                }
+                v = v.select(d as i64, *i)?;
+                orig += 1;
+            }
             IndexItem::Slice(s, e, step) => {
                 v = v.slice(d as i64, *s, *e, *step)?;
                 d += 1;
+                orig += 1;
             }
             IndexItem::NewAxis => {
                 v = v.unsqueeze(d as i64)?;
                 d += 1;
             }
-            IndexItem::Ellipsis => d += t.dim() - consumed,
+            IndexItem::Ellipsis => {
+                d += t.dim() - consumed;
+                orig += t.dim() - consumed;
+            }
             IndexItem::Tensor(x) if x.dtype() == DType::Bool || x.dtype() == DType::U8 => {
                 // A mask over k dims is the k index tensors of its nonzero entries.
                 for (k, &s) in x.shape().iter().enumerate() {
@@ -67,7 +80,7 @@ fn resolve(t: &Tensor, items: &[IndexItem]) -> Result<Resolved> {
                             "The shape of the mask {} at index {k} does not match the shape of the indexed tensor {} at index {}",
                             fmt_shape(x.shape()),
                             fmt_shape(v.shape()),
-                            d + k
+                            orig + k
                         )));
                     }
                 }
@@ -82,13 +95,20 @@ fn resolve(t: &Tensor, items: &[IndexItem]) -> Result<Resolved> {
                     d += 1;
                 }
                 d += x.dim();
+                orig += x.dim();
             }
             IndexItem::Tensor(x) => {
                 if x.dtype().is_float() {
                     return Err(Error::Index("tensors used as indices must be long, int, byte or bool tensors".into()));
                 }
-                advanced.push((d, x.to_dtype_raw(DType::I64)));
+                let x = x.to_dtype_raw(DType::I64);
+                let size = v.shape()[d] as i64;
+                if let Some(&bad) = x.to_vec::<i64>().iter().find(|&&i| i < -size || i >= size) {
+                    return Err(Error::Index(format!("index {bad} is out of bounds for dimension {orig} with size {size}")));
+                }
+                advanced.push((d, x));
                 d += 1;
+                orig += 1;
             }
         }
     }
@@ -283,6 +303,7 @@ impl Tensor {
     /// `self[items] = value`, in place (bumps the version; rewires history when autograd
     /// is recording, as PyTorch's `CopySlices`).
     pub fn index_put_(&self, items: &[IndexItem], value: &Tensor) -> Result<()> {
+        self.check_inplace()?;
         let recording = needs_grad(&[self, value]);
         let r = resolve(self, items)?;
         if !recording && r.advanced.is_empty() {
@@ -297,7 +318,6 @@ impl Tensor {
                     fmt_shape(src.shape())
                 )));
             }
-            self.check_inplace()?;
             crate::cpu::copy::copy_into(&r.view, &src);
             self.storage().bump_version();
             return Ok(());
@@ -339,6 +359,11 @@ impl Tensor {
     pub fn gather(&self, dim: i64, index: &Tensor) -> Result<Tensor> {
         let d = wrap_dim(dim, self.dim())?;
         check_index_like("gather", self, d, index, None)?;
+        if self.dim() == 0 {
+            // A 0-d input behaves as a 1-element vector.
+            let shape: Vec<i64> = index.shape().iter().map(|&s| s as i64).collect();
+            return self.reshape(&[1])?.gather(0, &index.reshape(&[-1])?)?.reshape(&shape);
+        }
         let idx = index.to_dtype_raw(DType::I64);
         let l = self.layout();
         let mut sstr = l.strides.clone();
@@ -369,7 +394,7 @@ impl Tensor {
             Tensor::from_vec(v, &shape)
         });
         if let Some(i) = bad {
-            return Err(Error::Index(format!("index {i} is out of bounds for dimension {d} with size {size}")));
+            return Err(Error::Runtime(format!("index {i} is out of bounds for dimension {d} with size {size}")));
         }
         if needs_grad(&[self]) {
             let (shape, dtype) = (self.shape().to_vec(), self.dtype());
@@ -385,6 +410,10 @@ impl Tensor {
     pub fn scatter(&self, dim: i64, index: &Tensor, src: &Tensor, accumulate: bool) -> Result<Tensor> {
         let d = wrap_dim(dim, self.dim())?;
         check_index_like(if accumulate { "scatter_add" } else { "scatter" }, self, d, index, Some(src))?;
+        if self.dim() == 0 {
+            let src1 = if src.dim() == 0 { src.clone() } else { src.reshape(&[-1])? };
+            return self.reshape(&[1])?.scatter(0, &index.reshape(&[-1])?, &src1, accumulate)?.reshape(&[]);
+        }
         let idx = index.to_dtype_raw(DType::I64);
         let srcc = src.to_dtype(self.dtype());
         let out = self.contiguous_copy();
@@ -417,7 +446,7 @@ impl Tensor {
             });
         });
         if let Some(i) = bad {
-            return Err(Error::Index(format!("index {i} is out of bounds for dimension {d} with size {size}")));
+            return Err(Error::Runtime(format!("index {i} is out of bounds for dimension {d} with size {size}")));
         }
         if needs_grad(&[self, &srcc]) {
             let idx = idx.detach();
@@ -527,7 +556,7 @@ fn check_index_like(op: &str, t: &Tensor, d: usize, index: &Tensor, src: Option<
     if index.dtype() != DType::I64 {
         return Err(Error::Runtime(format!("{op}(): Expected dtype int64 for index")));
     }
-    if index.dim() != t.dim() && !(t.dim() == 0 && index.dim() <= 1) {
+    if (t.dim() == 0 && index.dim() > 1) || (t.dim() > 0 && index.dim() != t.dim()) {
         return Err(Error::Runtime(format!(
             "Index tensor must have the same number of dimensions as {} tensor",
             if op == "gather" { "input" } else { "self" }

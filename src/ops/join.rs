@@ -50,11 +50,13 @@ pub fn cat(tensors: &[Tensor], dim: i64) -> Result<Tensor> {
         copy_into(&dst, t);
         start += n;
     }
-    let refs: Vec<&Tensor> = parts.to_vec();
+    let refs: Vec<&Tensor> = tensors.iter().collect();
     if needs_grad(&refs) {
-        let sizes: Vec<usize> = parts.iter().map(|t| t.shape()[d]).collect();
-        let dtypes: Vec<DType> = parts.iter().map(|t| t.dtype()).collect();
-        let edges: Vec<Option<Edge>> = parts.iter().map(|t| t.gradient_edge()).collect();
+        // Legacy empty 1-D inputs took no part; their gradient is an empty tensor.
+        let skipped: Vec<bool> = tensors.iter().map(|t| t.dim() == 1 && t.numel() == 0).collect();
+        let sizes: Vec<usize> = tensors.iter().zip(&skipped).map(|(t, &s)| if s { 0 } else { t.shape()[d] }).collect();
+        let dtypes: Vec<DType> = tensors.iter().map(|t| t.dtype()).collect();
+        let edges: Vec<Option<Edge>> = tensors.iter().map(|t| t.gradient_edge()).collect();
         let node = Node::new(
             "CatBackward0",
             edges,
@@ -65,7 +67,12 @@ pub fn cat(tensors: &[Tensor], dim: i64) -> Result<Tensor> {
                     .into_iter()
                     .zip(need)
                     .zip(&dtypes)
-                    .map(|((p, &n), &dt)| if n { Some(p.to_dtype(dt)) } else { None })
+                    .zip(&skipped)
+                    .map(|(((p, &n), &dt), &s)| match (n, s) {
+                        (false, _) => None,
+                        (true, true) => Some(crate::ops::creation::zeros(&[0], dt)),
+                        (true, false) => Some(p.to_dtype(dt)),
+                    })
                     .collect())
             }),
             vec![(shape.clone(), dtype)],

@@ -1,7 +1,7 @@
 //! Matrix products with PyTorch's `matmul` broadcasting, and `einsum` built on them.
 
 use crate::autograd::{needs_grad, record, SavedTensor};
-use crate::cpu::matmul::batched;
+use crate::cpu::matmul::{batched, GemmElem, MatRef};
 use crate::cpu::strided::{broadcast_strides, walk};
 use crate::error::{Error, Result};
 use crate::tensor::dtype::DType;
@@ -151,19 +151,63 @@ impl Tensor {
         matmul_nd(&self.unsqueeze(0)?, &other.unsqueeze(-1)?)?.reshape(&[])
     }
 
-    /// `addmm(input, m1, m2, beta, alpha)` = β·input + α·(m1 @ m2).
+    /// `addmm(input, m1, m2, beta, alpha)` = β·input + α·(m1 @ m2), one fused kernel: the
+    /// output starts as β·input broadcast and gemm accumulates into it (`nn.Linear`'s op).
     pub fn addmm(&self, m1: &Tensor, m2: &Tensor, beta: f64, alpha: f64) -> Result<Tensor> {
-        let p = m1.mm(m2)?;
-        let p = if alpha != 1.0 { p.mul_scalar(alpha)? } else { p };
-        if beta == 0.0 {
-            let shape = broadcast_shapes(self.shape(), p.shape())?;
-            if shape != p.shape() {
-                return Err(Error::Runtime(format!("addmm: input {} does not broadcast to {}", fmt_shape(self.shape()), fmt_shape(p.shape()))));
-            }
-            return Ok(p);
+        if m1.dim() != 2 || m2.dim() != 2 {
+            return Err(Error::Runtime(format!("{} must be a matrix", if m1.dim() != 2 { "mat1" } else { "mat2" })));
         }
-        let s = if beta != 1.0 { self.mul_scalar(beta)? } else { self.clone() };
-        s.add(&p)
+        let (m, k, n) = (m1.shape()[0], m1.shape()[1], m2.shape()[1]);
+        if m2.shape()[0] != k {
+            return Err(Error::Runtime(format!("mat1 and mat2 shapes cannot be multiplied ({m}x{k} and {}x{n})", m2.shape()[0])));
+        }
+        if m1.dtype() != m2.dtype() || self.dtype() != m1.dtype() {
+            return Err(Error::Runtime(format!(
+                "expected m1 and m2 to have the same dtype, but got: {} != {}",
+                dtype_name(m1.dtype()),
+                dtype_name(if m1.dtype() != m2.dtype() { m2.dtype() } else { self.dtype() })
+            )));
+        }
+        let shape = [m, n];
+        if broadcast_shapes(self.shape(), &shape)? != shape {
+            return Err(Error::Runtime(format!("addmm: input {} does not broadcast to {}", fmt_shape(self.shape()), fmt_shape(&shape))));
+        }
+        let out = crate::with_numeric_dtype!(
+            m1.dtype(),
+            T,
+            {
+                // β = 0 ignores the input entirely (NaN in it does not leak), as PyTorch.
+                let mut buf: Vec<T> = if beta == 0.0 {
+                    vec![<T as crate::Element>::from_f64(0.0); m * n]
+                } else {
+                    let _g = crate::autograd::GradModeGuard::new(false);
+                    let b = if beta != 1.0 { self.mul_scalar(beta)? } else { self.clone() };
+                    b.expand_to(&shape)?.to_vec::<T>()
+                };
+                let ma = MatRef { offset: m1.offset(), rs: m1.strides()[0], cs: m1.strides()[1] };
+                let mb = MatRef { offset: m2.offset(), rs: m2.strides()[0], cs: m2.strides()[1] };
+                let one = <T as crate::Element>::from_f64(1.0);
+                T::gemm(
+                    m1.storage().as_slice::<T>(), ma, m2.storage().as_slice::<T>(), mb, &mut buf, m, n, k,
+                    one, <T as crate::Element>::from_f64(alpha), rayon::current_num_threads(),
+                );
+                Tensor::from_vec(buf, &shape)
+            },
+            return Err(Error::NotImplemented("\"addmm_impl_cpu_\" not implemented for 'Bool'".into()))
+        );
+        if needs_grad(&[self, m1, m2]) {
+            let (x1, x2) = (SavedTensor::new(m1), SavedTensor::new(m2));
+            let bias_shape = self.shape().to_vec();
+            record("AddmmBackward0", &[self, m1, m2], &out, move |g, need| {
+                let ga = |t: Tensor| if alpha != 1.0 { t.mul_scalar(alpha) } else { Ok(t) };
+                Ok(vec![
+                    if need[0] { Some(g.mul_scalar(beta)?.sum_to(&bias_shape)?) } else { None },
+                    if need[1] { Some(ga(g.mm(&x2.unpack()?.t()?)?)?) } else { None },
+                    if need[2] { Some(ga(x1.unpack()?.t()?.mm(g)?)?) } else { None },
+                ])
+            });
+        }
+        Ok(out)
     }
 
     pub fn outer(&self, other: &Tensor) -> Result<Tensor> {
@@ -224,9 +268,23 @@ fn contract(a: Tensor, sa: Vec<char>, b: Tensor, sb: Vec<char>, keep: &[char]) -
     let size = |t: &Tensor, s: &[char], c: char| t.shape()[s.iter().position(|&x| x == c).unwrap()];
     let pos = |s: &[char], cs: &[char]| -> Vec<i64> { cs.iter().map(|c| s.iter().position(|x| x == c).unwrap() as i64).collect() };
     let prod = |t: &Tensor, s: &[char], cs: &[char]| cs.iter().map(|&c| size(t, s, c)).product::<usize>() as i64;
+    let (mut a, mut b) = (a, b);
     for &c in &batch {
-        if size(&a, &sa, c) != size(&b, &sb, c) && size(&a, &sa, c) != 1 && size(&b, &sb, c) != 1 {
-            return Err(Error::Runtime(format!("einsum(): operands do not broadcast with remapped shapes (original->remapped): {:?} and {:?}", a.shape(), b.shape())));
+        let (x, y) = (size(&a, &sa, c), size(&b, &sb, c));
+        if x != y {
+            if x != 1 && y != 1 {
+                return Err(Error::Runtime(format!("einsum(): operands do not broadcast with remapped shapes (original->remapped): {:?} and {:?}", a.shape(), b.shape())));
+            }
+            let grow = |t: &Tensor, s: &[char], to: usize| -> Result<Tensor> {
+                let mut shape: Vec<i64> = t.shape().iter().map(|&v| v as i64).collect();
+                shape[s.iter().position(|&q| q == c).unwrap()] = to as i64;
+                t.expand(&shape)
+            };
+            if x == 1 {
+                a = grow(&a, &sa, y)?;
+            } else {
+                b = grow(&b, &sb, x)?;
+            }
         }
     }
     let pa = a.permute(&[pos(&sa, &batch), pos(&sa, &left), pos(&sa, &contr)].concat())?;
@@ -241,16 +299,50 @@ fn contract(a: Tensor, sa: Vec<char>, b: Tensor, sb: Vec<char>, keep: &[char]) -
     Ok((r.reshape(&shape)?, [batch, left, right].concat()))
 }
 
-/// `einsum(equation, *operands)` over explicit subscripts (`->` optional; no `...`).
+/// Rewrites `...` as fresh subscripts, right-aligned across operands (they broadcast); an
+/// implicit output puts them first, as PyTorch does.
+fn expand_ellipsis(lhs: &str, rhs: Option<String>, operands: &[Tensor]) -> Result<(String, Option<String>)> {
+    if !lhs.contains("...") {
+        return Ok((lhs.to_string(), rhs));
+    }
+    let used: Vec<char> = lhs.chars().chain(rhs.iter().flat_map(|r| r.chars().collect::<Vec<_>>())).collect();
+    let pool: Vec<char> = ('A'..='Z').chain('a'..='z').filter(|c| !used.contains(c)).collect();
+    let parts: Vec<&str> = lhs.split(',').collect();
+    let mut counts = vec![0usize; parts.len()];
+    for (i, p) in parts.iter().enumerate() {
+        if p.contains("...") {
+            let explicit = p.len() - 3;
+            let nd = operands.get(i).map(|t| t.dim()).unwrap_or(0);
+            counts[i] = nd.checked_sub(explicit).ok_or_else(|| Error::Runtime("einsum(): the number of subscripts in the equation does not match the number of dimensions".into()))?;
+        }
+    }
+    let kmax = counts.iter().copied().max().unwrap_or(0);
+    let letters: String = pool[..kmax].iter().collect();
+    let new_lhs: Vec<String> = parts.iter().zip(&counts).map(|(p, &k)| p.replace("...", &letters[kmax - k..])).collect();
+    let new_rhs = match rhs {
+        Some(r) => Some(r.replace("...", &letters)),
+        None => {
+            let mut once: Vec<char> = vec![];
+            for c in lhs.chars().filter(|c| c.is_ascii_alphabetic()) {
+                if lhs.chars().filter(|&x| x == c).count() == 1 {
+                    once.push(c);
+                }
+            }
+            once.sort();
+            Some(format!("{letters}{}", once.into_iter().collect::<String>()))
+        }
+    };
+    Ok((new_lhs.join(","), new_rhs))
+}
+
+/// `einsum(equation, *operands)` (`->` optional; `...` broadcasts).
 pub fn einsum(equation: &str, operands: &[Tensor]) -> Result<Tensor> {
     let eq: String = equation.chars().filter(|c| !c.is_whitespace()).collect();
-    if eq.contains("...") {
-        return Err(Error::NotImplemented("einsum(): ellipsis ('...') is not supported yet".into()));
-    }
     let (lhs, rhs) = match eq.split_once("->") {
         Some((l, r)) => (l.to_string(), Some(r.to_string())),
         None => (eq.clone(), None),
     };
+    let (lhs, rhs) = expand_ellipsis(&lhs, rhs, operands)?;
     let inputs: Vec<Vec<char>> = lhs.split(',').map(|s| s.chars().collect()).collect();
     if inputs.len() != operands.len() {
         return Err(Error::Runtime(format!(

@@ -144,8 +144,16 @@ impl Tensor {
         float_only("mean", x.dtype())?;
         let plan = Plan::new(&x, dims)?;
         let n = plan.len as f64;
-        let s = x.sum_dims(dims, keepdim, None)?;
-        s.div_scalar(n)
+        let out = {
+            let _g = crate::autograd::GradModeGuard::new(false);
+            x.sum_dims(dims, keepdim, None)?.div_scalar(n)?
+        };
+        if needs_grad(&[&x]) {
+            let (ks, shape) = (plan.keep_shape.clone(), x.shape().to_vec());
+            let name = if dims.is_none() { "MeanBackward0" } else { "MeanBackward1" };
+            record(name, &[&x], &out, move |g, _| Ok(vec![Some(expand_back(&g.div_scalar(n)?, &ks, &shape)?)]));
+        }
+        Ok(out)
     }
 
     pub fn prod_dims(&self, dim: Option<i64>, keepdim: bool) -> Result<Tensor> {
@@ -320,7 +328,13 @@ impl Tensor {
     /// `norm(p, dim, keepdim)`: p = 2 (default), 1, inf, -inf, 0 or any positive p. The
     /// gradient at a zero norm is 0, as PyTorch's `norm_backward`.
     pub fn norm(&self, p: f64, dims: Option<&[i64]>, keepdim: bool) -> Result<Tensor> {
-        let x = self.to_dtype(self.dtype().to_float());
+        if !self.dtype().is_float() {
+            return Err(Error::Runtime(format!(
+                "linalg.vector_norm: Expected a floating point or complex tensor as input. Got {}",
+                match self.dtype() { DType::I64 => "Long", DType::I32 => "Int", DType::U8 => "Byte", _ => "Bool" }
+            )));
+        }
+        let x = self.clone();
         let out = {
             let _g = crate::autograd::GradModeGuard::new(false);
             let a = x.abs()?;

@@ -77,7 +77,11 @@ impl Tensor {
         if self.dim() < 2 {
             return Ok(self.clone());
         }
-        self.transpose(0, 1)
+        let out = self.with_layout(self.layout().transpose(0, 1)?);
+        if needs_grad(&[self]) {
+            record("TBackward0", &[self], &out, |g, _| Ok(vec![Some(g.t()?)]));
+        }
+        Ok(out)
     }
 
     pub fn permute(&self, dims: &[i64]) -> Result<Tensor> {
@@ -124,6 +128,8 @@ impl Tensor {
 
     pub fn flatten(&self, start: i64, end: i64) -> Result<Tensor> {
         if self.dim() == 0 {
+            wrap_dim(start, 0)?;
+            wrap_dim(end, 0)?;
             return self.reshape(&[1]);
         }
         let n = self.dim();
@@ -141,6 +147,7 @@ impl Tensor {
     }
 
     pub fn unflatten(&self, dim: i64, sizes: &[i64]) -> Result<Tensor> {
+        self.require_dims("unflatten")?;
         let d = wrap_dim(dim, self.dim())?;
         let inner = infer_shape(sizes, self.shape()[d]).map_err(|_| {
             Error::Runtime(format!(
@@ -167,6 +174,9 @@ impl Tensor {
         if step <= 0 {
             return Err(Error::Value("step must be greater than zero".into()));
         }
+        if self.dim() == 0 {
+            return Err(Error::Index("slice() cannot be applied to a 0-dim tensor.".into()));
+        }
         let d = wrap_dim(dim, self.dim())?;
         self.apply_view(
             "SliceBackward0",
@@ -182,12 +192,14 @@ impl Tensor {
     }
 
     pub fn unbind(&self, dim: i64) -> Result<Vec<Tensor>> {
+        self.require_dims("unbind")?;
         let d = wrap_dim(dim, self.dim())?;
         (0..self.shape()[d]).map(|i| self.select(d as i64, i as i64)).collect()
     }
 
     /// `split(split_size_or_sections, dim)`.
     pub fn split_sizes(&self, sizes: &[usize], dim: i64) -> Result<Vec<Tensor>> {
+        self.require_dims("split_with_sizes")?;
         let d = wrap_dim(dim, self.dim())?;
         let total: usize = sizes.iter().sum();
         if total != self.shape()[d] {
@@ -206,6 +218,7 @@ impl Tensor {
     }
 
     pub fn split(&self, size: usize, dim: i64) -> Result<Vec<Tensor>> {
+        self.require_dims("split")?;
         let d = wrap_dim(dim, self.dim())?;
         let n = self.shape()[d];
         if size == 0 && n != 0 {
@@ -224,12 +237,25 @@ impl Tensor {
     }
 
     pub fn chunk(&self, chunks: usize, dim: i64) -> Result<Vec<Tensor>> {
+        self.require_dims("chunk")?;
         if chunks == 0 {
             return Err(Error::Runtime("chunk expects `chunks` to be greater than 0, got: 0".into()));
         }
         let d = wrap_dim(dim, self.dim())?;
         let n = self.shape()[d];
-        self.split(n.div_ceil(chunks).max(if n == 0 { 0 } else { 1 }), d as i64)
+        if n == 0 {
+            // PyTorch gives `chunks` empty pieces for an empty dim.
+            return self.split_sizes(&vec![0; chunks], d as i64);
+        }
+        self.split(n.div_ceil(chunks), d as i64)
+    }
+
+    /// PyTorch's refusal of dim-wise ops on 0-d tensors.
+    fn require_dims(&self, op: &str) -> Result<()> {
+        if self.dim() == 0 {
+            return Err(Error::Runtime(format!("{op}() cannot be applied to a 0-dim tensor.")));
+        }
+        Ok(())
     }
 
     /// A view with explicit sizes/strides/offset (PyTorch's `as_strided`), bounds-checked.

@@ -51,11 +51,6 @@ pub fn dtype_arg(obj: &Bound<'_, PyAny>) -> PyResult<DType> {
     if obj.is(py.get_type::<PyInt>()) {
         return Ok(DType::I64);
     }
-    if let Ok(s) = obj.extract::<String>() {
-        if let Some(d) = DType::from_name(s.trim_start_matches("torch.").trim_start_matches("rustorch.")) {
-            return Ok(d);
-        }
-    }
     Err(PyTypeError::new_err(format!("expected a dtype, got {}", obj.get_type().name()?)))
 }
 

@@ -40,7 +40,7 @@ fn check_kwargs(kwargs: Option<&Bound<'_, PyDict>>, fname: &str) -> PyResult<()>
     if let Some(kw) = kwargs {
         for k in kw.keys() {
             let k: String = k.extract()?;
-            if !matches!(k.as_str(), "dtype" | "device" | "requires_grad" | "layout" | "pin_memory" | "memory_format" | "out" | "generator") {
+            if !matches!(k.as_str(), "dtype" | "device" | "requires_grad" | "layout" | "pin_memory" | "memory_format" | "out" | "generator" | "start" | "end" | "step") {
                 return Err(PyTypeError::new_err(format!("{fname}() got an unexpected keyword argument '{k}'")));
             }
         }
@@ -142,26 +142,27 @@ pub fn as_tensor(data: &Bound<'_, PyAny>, dtype: Option<&Bound<'_, PyAny>>, devi
 #[pyo3(signature = (*args, **kwargs))]
 pub fn arange(args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> R {
     check_kwargs(kwargs, "arange")?;
-    let mut nums = vec![];
-    for a in args.iter() {
-        nums.push(scalar_arg(&a).ok_or_else(|| PyTypeError::new_err("arange(): arguments must be numbers"))?);
-    }
-    if let Some(kw) = kwargs {
-        for key in ["start", "end", "step"] {
-            if let Some(v) = kw.get_item(key)? {
-                let _ = v;
-                return Err(PyTypeError::new_err("arange(): pass start, end, step positionally"));
-            }
+    let num = |a: &Bound<'_, PyAny>| scalar_arg(a).ok_or_else(|| PyTypeError::new_err("arange(): arguments must be numbers"));
+    let pos: Vec<crate::Scalar> = args.iter().map(|a| num(&a)).collect::<PyResult<_>>()?;
+    let kw = |k: &str| -> PyResult<Option<crate::Scalar>> {
+        match kwargs.map(|d| d.get_item(k)).transpose()?.flatten() {
+            Some(v) => num(&v).map(Some),
+            None => Ok(None),
         }
-    }
-    let all_int = nums.iter().all(|s| matches!(s, crate::Scalar::Int(_) | crate::Scalar::Bool(_)));
-    let f: Vec<f64> = nums.iter().map(|s| s.to_f64()).collect();
-    let (start, end, step) = match f.len() {
-        1 => (0.0, f[0], 1.0),
-        2 => (f[0], f[1], 1.0),
-        3 => (f[0], f[1], f[2]),
-        _ => return Err(PyTypeError::new_err("arange() takes 1 to 3 positional arguments")),
     };
+    let one = crate::Scalar::Int(1);
+    let zero = crate::Scalar::Int(0);
+    // arange(end) | arange(start, end[, step]), each also by keyword.
+    let (start, end, step) = match (pos.len(), kw("end")?) {
+        (0, Some(e)) => (kw("start")?.unwrap_or(zero), e, kw("step")?.unwrap_or(one)),
+        (1, Some(e)) => (pos[0], e, kw("step")?.unwrap_or(one)),
+        (1, None) => (zero, pos[0], kw("step")?.unwrap_or(one)),
+        (2, None) => (pos[0], pos[1], kw("step")?.unwrap_or(one)),
+        (3, None) => (pos[0], pos[1], pos[2]),
+        _ => return Err(PyTypeError::new_err("arange() received an invalid combination of arguments")),
+    };
+    let all_int = [start, end, step].iter().all(|s| matches!(s, crate::Scalar::Int(_) | crate::Scalar::Bool(_)));
+    let (start, end, step) = (start.to_f64(), end.to_f64(), step.to_f64());
     let dtype = kw_dtype(kwargs, if all_int { DType::I64 } else { DType::F32 })?;
     finish(creation::arange(start, end, step, dtype)?, kwargs)
 }

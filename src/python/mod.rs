@@ -3,6 +3,7 @@
 
 mod autograd;
 mod convert;
+mod dlpack;
 mod errors;
 mod functions;
 mod numpy;

@@ -362,8 +362,8 @@ impl PyTensor {
     fn __bool__(&self) -> PyResult<bool> {
         if self.inner.numel() != 1 {
             return Err(PyRuntimeError::new_err(format!(
-                "Boolean value of Tensor with {} values is ambiguous",
-                if self.inner.numel() == 0 { "no" } else { "more than one" }
+                "Boolean value of Tensor with {} is ambiguous",
+                if self.inner.numel() == 0 { "no values" } else { "more than one value" }
             )));
         }
         Ok(self.inner.item_f64()? != 0.0)
@@ -422,29 +422,35 @@ impl PyTensor {
     fn type_as(&self, other: PyRef<'_, PyTensor>) -> PyTensor {
         PyTensor::new(self.inner.to_dtype(other.inner.dtype()))
     }
-    fn float(&self) -> PyTensor {
-        PyTensor::new(self.inner.to_dtype(DType::F32))
+    fn float(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        to_or_self(slf, DType::F32)
     }
-    fn double(&self) -> PyTensor {
-        PyTensor::new(self.inner.to_dtype(DType::F64))
+    fn double(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        to_or_self(slf, DType::F64)
     }
-    fn long(&self) -> PyTensor {
-        PyTensor::new(self.inner.to_dtype(DType::I64))
+    fn long(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        to_or_self(slf, DType::I64)
     }
-    fn int(&self) -> PyTensor {
-        PyTensor::new(self.inner.to_dtype(DType::I32))
+    fn int(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        to_or_self(slf, DType::I32)
     }
-    fn byte(&self) -> PyTensor {
-        PyTensor::new(self.inner.to_dtype(DType::U8))
+    fn byte(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        to_or_self(slf, DType::U8)
     }
-    fn bool(&self) -> PyTensor {
-        PyTensor::new(self.inner.to_dtype(DType::Bool))
+    fn bool(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        to_or_self(slf, DType::Bool)
     }
     fn cpu(slf: &Bound<'_, Self>) -> Py<PyAny> {
         slf.clone().into_any().unbind()
     }
-    fn contiguous(&self) -> PyTensor {
-        PyTensor::new(self.inner.contiguous())
+    #[pyo3(signature = (memory_format=None))]
+    fn contiguous(slf: &Bound<'_, Self>, memory_format: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        let _ = memory_format;
+        let t = &slf.get().inner;
+        if t.is_contiguous() {
+            return Ok(slf.clone().into_any().unbind());
+        }
+        Ok(Bound::new(slf.py(), PyTensor::new(t.contiguous()))?.into_any().unbind())
     }
     #[pyo3(signature = (*, memory_format=None))]
     fn clone(&self, memory_format: Option<&Bound<'_, PyAny>>) -> PyTensor {
@@ -536,6 +542,15 @@ impl PyTensor {
         let eq = binary(BinaryOp::Eq, &Operand::Tensor(self.inner.clone()), &operand(v)?)?;
         Ok(eq.all_any(None, false, false)?.to_vec::<bool>()[0])
     }
+}
+
+/// `self` when already of `dtype` (PyTorch returns the same object), else a converted copy.
+fn to_or_self(slf: &Bound<'_, PyTensor>, dtype: DType) -> PyResult<Py<PyAny>> {
+    let t = &slf.get().inner;
+    if t.dtype() == dtype {
+        return Ok(slf.clone().into_any().unbind());
+    }
+    Ok(Bound::new(slf.py(), PyTensor::new(t.to_dtype(dtype)))?.into_any().unbind())
 }
 
 /// Element `i` (row-major) of `t` as a Python number of the matching type.

@@ -362,7 +362,12 @@ impl PyTensor {
     }
     fn unsqueeze(&self, dim: i64) -> R { wrap(self.inner.unsqueeze(dim)) }
     #[pyo3(signature = (*sizes))]
-    fn expand(&self, sizes: &Bound<'_, PyTuple>) -> R { wrap(self.inner.expand(&shape_args(sizes)?)) }
+    fn expand(&self, sizes: &Bound<'_, PyTuple>) -> R {
+        if sizes.is_empty() {
+            return Err(PyTypeError::new_err("expand() missing 1 required positional arguments: \"size\""));
+        }
+        wrap(self.inner.expand(&shape_args(sizes)?))
+    }
     fn expand_as(&self, other: PyRef<'_, PyTensor>) -> R { wrap(self.inner.expand_to(other.inner.shape())) }
     #[pyo3(signature = (*sizes))]
     fn repeat(&self, sizes: &Bound<'_, PyTuple>) -> R {
@@ -371,7 +376,12 @@ impl PyTensor {
     #[pyo3(signature = (start_dim=0, end_dim=-1))]
     fn flatten(&self, start_dim: i64, end_dim: i64) -> R { wrap(self.inner.flatten(start_dim, end_dim)) }
     fn unflatten(&self, dim: i64, sizes: &Bound<'_, PyAny>) -> R { wrap(self.inner.unflatten(dim, &int_list(sizes)?)) }
-    fn narrow(&self, dim: i64, start: i64, length: usize) -> R { wrap(self.inner.narrow(dim, start, length)) }
+    fn narrow(&self, dim: i64, start: i64, length: i64) -> R {
+        if length < 0 {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err("narrow(): length must be non-negative."));
+        }
+        wrap(self.inner.narrow(dim, start, length as usize))
+    }
     fn select(&self, dim: i64, index: i64) -> R { wrap(self.inner.select(dim, index)) }
     #[pyo3(signature = (dim=0))]
     fn unbind(&self, py: Python<'_>, dim: i64) -> PyResult<Py<PyAny>> { wrap_list(py, self.inner.unbind(dim)) }
@@ -385,12 +395,12 @@ impl PyTensor {
         wrap_list(py, self.inner.split(n.max(0) as usize, dim))
     }
     #[pyo3(signature = (chunks, dim=0))]
-    fn chunk(&self, py: Python<'_>, chunks: usize, dim: i64) -> PyResult<Py<PyAny>> { wrap_list(py, self.inner.chunk(chunks, dim)) }
+    fn chunk(&self, py: Python<'_>, chunks: i64, dim: i64) -> PyResult<Py<PyAny>> { wrap_list(py, self.inner.chunk(chunks.max(0) as usize, dim)) }
     #[pyo3(signature = (size, stride, storage_offset=None))]
-    fn as_strided(&self, size: &Bound<'_, PyAny>, stride: &Bound<'_, PyAny>, storage_offset: Option<usize>) -> R {
+    fn as_strided(&self, size: &Bound<'_, PyAny>, stride: &Bound<'_, PyAny>, storage_offset: Option<i64>) -> R {
         let size = sizes_from(int_list(size)?)?;
         let stride: Vec<isize> = int_list(stride)?.into_iter().map(|v| v as isize).collect();
-        wrap(self.inner.as_strided(&size, &stride, storage_offset.unwrap_or(self.inner.offset())))
+        wrap(self.inner.as_strided(&size, &stride, storage_offset.map(|o| o.max(0) as usize).unwrap_or(self.inner.offset())))
     }
 
     // ---- gathering and ordering -----------------------------------------------------------
@@ -445,9 +455,12 @@ impl PyTensor {
         wrap(self.inner.argsort(dim, descending))
     }
     #[pyo3(signature = (k, dim=-1, largest=true, sorted=true))]
-    fn topk(&self, py: Python<'_>, k: usize, dim: i64, largest: bool, sorted: bool) -> PyResult<Py<PyAny>> {
+    fn topk(&self, py: Python<'_>, k: i64, dim: i64, largest: bool, sorted: bool) -> PyResult<Py<PyAny>> {
         let _ = sorted;
-        let (v, i) = self.inner.topk(k, dim, largest)?;
+        if k < 0 {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err("selected index k out of range"));
+        }
+        let (v, i) = self.inner.topk(k as usize, dim, largest)?;
         named_pair(py, "topk", v, i)
     }
 

@@ -184,8 +184,11 @@ impl Element for bool {
 /// PyTorch's `to(dtype)` does.
 #[inline(always)]
 pub fn cast<A: Element, B: Element>(a: A) -> B {
-    if B::DTYPE.is_float() || A::DTYPE.is_float() {
+    if B::DTYPE.is_float() || B::DTYPE == DType::Bool {
         B::from_f64(a.to_f64())
+    } else if A::DTYPE.is_float() {
+        // Through int64, so out-of-range values wrap into small integer types as in C/NumPy.
+        B::from_i64(a.to_f64() as i64)
     } else {
         B::from_i64(a.to_i64())
     }

@@ -32,7 +32,7 @@ pub fn numel(shape: &[usize]) -> usize {
 pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
     let n = a.len().max(b.len());
     let mut out = vec![0; n];
-    for i in 0..n {
+    for i in (0..n).rev() {
         let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
         let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
         out[i] = if da == db || db == 1 {
@@ -134,7 +134,7 @@ impl Layout {
         let size = self.shape[d] as i64;
         let start = if start < 0 { start + size } else { start };
         if start < 0 || start > size || start + length as i64 > size {
-            return Err(Error::Index(format!(
+            return Err(Error::Runtime(format!(
                 "start ({start}) + length ({length}) exceeds dimension size ({size})."
             )));
         }

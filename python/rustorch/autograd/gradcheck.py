@@ -32,12 +32,15 @@ def _numerical_jacobian(fn: Callable[..., Any], inputs: tuple[Any, ...], eps: fl
         flat = x.detach().reshape(-1)
         cols = [np.zeros((x.numel(), o.size)) for o in outs0]
         for j in range(x.numel()):
+            # Perturb under no_grad, evaluate with recording on (fn may itself differentiate).
             with no_grad():
                 orig = flat[j].item()
                 flat[j] = orig + eps
-                plus = [o.detach().numpy().astype(np.float64).ravel() for o in _as_tuple(fn(*inputs))]
+            plus = [o.detach().numpy().astype(np.float64).ravel() for o in _as_tuple(fn(*inputs))]
+            with no_grad():
                 flat[j] = orig - eps
-                minus = [o.detach().numpy().astype(np.float64).ravel() for o in _as_tuple(fn(*inputs))]
+            minus = [o.detach().numpy().astype(np.float64).ravel() for o in _as_tuple(fn(*inputs))]
+            with no_grad():
                 flat[j] = orig
             for k in range(len(outs0)):
                 cols[k][j] = (plus[k] - minus[k]) / (2 * eps)

@@ -35,11 +35,19 @@ def _enable_grad() -> Any:
     return enable_grad() if enable_grad is not None else contextlib.nullcontext()
 
 
-def _step_wrapper(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Run optimizer ``step`` bodies under ``no_grad`` with the step pre/post hooks."""
+def _step_wrapper(func: Callable[..., Any], no_grad: bool) -> Callable[..., Any]:
+    """Wrap an optimizer's ``step``: run the step pre/post hooks around it and, for the
+    built-in optimizers, run the update under ``no_grad`` (PyTorch's
+    ``_use_grad_for_differentiable``). A ``step`` reached through ``super().step()`` from an
+    outer wrapped ``step`` runs bare, so hooks fire once per call."""
 
     @functools.wraps(func)
     def wrapper(self: Optimizer, *args: Any, **kwargs: Any) -> Any:
+        if self.__dict__.get("_rustorch_in_step", False):
+            if no_grad:
+                with rustorch.no_grad():
+                    return func(self, *args, **kwargs)
+            return func(self, *args, **kwargs)
         for pre_hook in list(self._optimizer_step_pre_hooks.values()):
             result = pre_hook(self, args, kwargs)
             if result is not None:
@@ -50,8 +58,15 @@ def _step_wrapper(func: Callable[..., Any]) -> Callable[..., Any]:
                         f"{func} must return None or a tuple of (new_args, new_kwargs), "
                         f"but got {result}."
                     )
-        with rustorch.no_grad():
-            out = func(self, *args, **kwargs)
+        self.__dict__["_rustorch_in_step"] = True
+        try:
+            if no_grad:
+                with rustorch.no_grad():
+                    out = func(self, *args, **kwargs)
+            else:
+                out = func(self, *args, **kwargs)
+        finally:
+            self.__dict__["_rustorch_in_step"] = False
         for post_hook in list(self._optimizer_step_post_hooks.values()):
             post_hook(self, args, kwargs)
         return out
@@ -84,7 +99,8 @@ class Optimizer:
         super().__init_subclass__(**kwargs)
         step = cls.__dict__.get("step")
         if step is not None and not getattr(step, "_is_step_wrapper", False):
-            cls.step = _step_wrapper(step)  # type: ignore[method-assign]
+            builtin = cls.__module__.startswith("rustorch.optim")
+            cls.step = _step_wrapper(step, no_grad=builtin)  # type: ignore[method-assign]
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
         self.defaults = defaults

@@ -326,8 +326,8 @@ class RandomCrop:
             )
         if w == tw and h == th:
             return 0, 0, h, w
-        i = int(rustorch.randint(0, h - th + 1, size=(1,)).item())
-        j = int(rustorch.randint(0, w - tw + 1, size=(1,)).item())
+        i = int(rustorch.randint(0, h - th + 1, (1,)).item())
+        j = int(rustorch.randint(0, w - tw + 1, (1,)).item())
         return i, j, th, tw
 
     def __init__(

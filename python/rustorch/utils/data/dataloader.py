@@ -158,10 +158,12 @@ def _tensor_dataset_batch(dataset: Any, indices: Sequence[int]) -> Optional[list
     if type(ds) is not TensorDataset or len(idx) == 0:
         return None
     n = len(ds)
-    for i in idx:
-        if not -n <= i < n:
-            raise IndexError(f"index {i} is out of bounds for dimension 0 with size {n}")
-    index = rustorch.tensor([i + n if i < 0 else i for i in idx], dtype=rustorch.int64)
+    positions = np.asarray(idx, dtype=np.int64)
+    if positions.min() < -n or positions.max() >= n:
+        bad = next(i for i in idx if not -n <= i < n)
+        raise IndexError(f"index {bad} is out of bounds for dimension 0 with size {n}")
+    positions[positions < 0] += n
+    index = rustorch.from_numpy(positions)
     return [t[index] for t in ds.tensors]
 
 

@@ -1,0 +1,256 @@
+"""rustorch.save / rustorch.load (safetensors format) and pickling of modules.
+
+Round trips run under any library (PyTorch's own ``save``/``load`` under the oracle); the
+format checks (header layout, no pickle, error messages) only apply to rustorch.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import pickle
+import struct
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+from conftest import LIB_NAME, assert_values, make_tensor, rt, to_np
+
+IS_RUSTORCH = LIB_NAME != "torch"
+only_rustorch = pytest.mark.skipif(not IS_RUSTORCH, reason="format of rustorch.save only")
+
+
+def roundtrip(obj, via="path", tmp_path=None):
+    if via == "path":
+        path = str(tmp_path / "obj.bin")
+        rt.save(obj, path)
+        return rt.load(path)
+    buf = io.BytesIO()
+    rt.save(obj, buf)
+    buf.seek(0)
+    return rt.load(buf)
+
+
+def assert_same_tensor(a, b):
+    assert isinstance(a, rt.Tensor)
+    assert a.dtype == b.dtype and tuple(a.shape) == tuple(b.shape)
+    assert_values(to_np(a), to_np(b), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("via", ["path", "buffer"])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64", "int32", "uint8", "bool"])
+def test_tensor_round_trip(tmp_path, via, dtype):
+    rng = np.random.default_rng(0)
+    arr = (rng.standard_normal((3, 4)) * 10).astype(dtype)
+    t = make_tensor(rt, arr, dtype)
+    assert_same_tensor(roundtrip(t, via, tmp_path), t)
+
+
+def test_special_tensors_round_trip(tmp_path):
+    scalar = rt.tensor(3.5)
+    assert_same_tensor(roundtrip(scalar, tmp_path=tmp_path), scalar)
+    empty = rt.zeros(0, 3)
+    assert_same_tensor(roundtrip(empty, tmp_path=tmp_path), empty)
+    base = rt.arange(12.0).reshape(3, 4)
+    view = base.t()  # non-contiguous
+    assert_same_tensor(roundtrip(view, tmp_path=tmp_path), view)
+    leaf = rt.ones(2, requires_grad=True)
+    back = roundtrip(leaf, tmp_path=tmp_path)
+    assert back.requires_grad and back.is_leaf
+
+
+def test_state_dict_round_trip(tmp_path):
+    rt.manual_seed(0)
+    model = rt.nn.Sequential(rt.nn.Linear(4, 8), rt.nn.ReLU(), rt.nn.Linear(8, 2))
+    model.register_buffer("steps", rt.tensor([3]))
+    sd = model.state_dict()
+    back = roundtrip(sd, tmp_path=tmp_path)
+    assert isinstance(back, OrderedDict) and list(back) == list(sd)
+    for k in sd:
+        assert_same_tensor(back[k], sd[k])
+    fresh = rt.nn.Sequential(rt.nn.Linear(4, 8), rt.nn.ReLU(), rt.nn.Linear(8, 2))
+    fresh.register_buffer("steps", rt.tensor([0]))
+    fresh.load_state_dict(back)
+    x = rt.randn(5, 4)
+    assert_values(to_np(fresh(x)), to_np(model(x)))
+
+
+def test_optimizer_state_dict_round_trip(tmp_path):
+    rt.manual_seed(1)
+    model = rt.nn.Linear(3, 2)
+    opt = rt.optim.Adam(model.parameters(), lr=0.01, betas=(0.8, 0.9), amsgrad=True)
+    for _ in range(3):
+        opt.zero_grad()
+        model(rt.randn(4, 3)).pow(2).sum().backward()
+        opt.step()
+    sd = opt.state_dict()
+    back = roundtrip(sd, tmp_path=tmp_path)
+    assert sorted(back["state"]) == [0, 1]
+    assert back["param_groups"] == sd["param_groups"]
+    assert isinstance(back["param_groups"][0]["betas"], tuple)
+    for pid, st in sd["state"].items():
+        assert list(back["state"][pid]) == list(st)
+        for k, v in st.items():
+            assert_same_tensor(back["state"][pid][k], v)
+    opt2 = rt.optim.Adam(model.parameters(), lr=0.01, betas=(0.8, 0.9), amsgrad=True)
+    opt2.load_state_dict(back)
+    assert float(opt2.state[model.weight]["step"].item()) == 3.0
+
+
+def test_nested_python_values_round_trip(tmp_path):
+    obj = {
+        "epoch": 7,
+        "loss": 0.25,
+        "best": float("inf"),
+        "nan": float("nan"),
+        "name": "run-1",
+        "flags": [True, False, None],
+        "pair": (1, "two", 3.0),
+        "tensors": [rt.ones(2), {"inner": rt.zeros(1, dtype=rt.int64)}],
+        1: "int key",
+        (2, "b"): "tuple key",
+    }
+    back = roundtrip(obj, tmp_path=tmp_path)
+    assert back["epoch"] == 7 and back["loss"] == 0.25 and back["best"] == math.inf
+    assert math.isnan(back["nan"]) and back["name"] == "run-1"
+    assert back["flags"] == [True, False, None]
+    assert back["pair"] == (1, "two", 3.0)
+    assert_same_tensor(back["tensors"][0], obj["tensors"][0])
+    assert_same_tensor(back["tensors"][1]["inner"], obj["tensors"][1]["inner"])
+    assert back[1] == "int key" and back[(2, "b")] == "tuple key"
+
+
+def test_parameters_round_trip(tmp_path):
+    p = rt.nn.Parameter(rt.ones(2, 2))
+    frozen = rt.nn.Parameter(rt.zeros(2), requires_grad=False)
+    back = roundtrip({"p": p, "frozen": frozen}, tmp_path=tmp_path)
+    assert isinstance(back["p"], rt.nn.Parameter) and back["p"].requires_grad
+    assert isinstance(back["frozen"], rt.nn.Parameter) and not back["frozen"].requires_grad
+
+
+@only_rustorch
+def test_file_is_safetensors(tmp_path):
+    rt.manual_seed(0)
+    model = rt.nn.Linear(3, 2)
+    path = str(tmp_path / "model.safetensors")
+    rt.save(model.state_dict(), path)
+    raw = open(path, "rb").read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    assert (8 + n) % 8 == 0, "header padded to 8 bytes"
+    header = json.loads(raw[8:8 + n])
+    assert set(header) == {"weight", "bias", "__metadata__"}
+    assert header["weight"]["dtype"] == "F32" and header["weight"]["shape"] == [2, 3]
+    begin, end = header["weight"]["data_offsets"]
+    w = np.frombuffer(raw[8 + n + begin:8 + n + end], dtype="<f4").reshape(2, 3)
+    assert_values(w, to_np(model.weight))
+    assert header["__metadata__"]["format"] == "pt"
+    assert all(isinstance(v, str) for v in header["__metadata__"].values())
+    assert b"\x80" not in raw[8:8 + n], "no pickle anywhere in the header"
+    try:
+        from safetensors.numpy import load_file
+    except ImportError:
+        return
+    loaded = load_file(path)
+    assert_values(loaded["bias"], to_np(model.bias))
+
+
+@only_rustorch
+def test_load_plain_safetensors_file(tmp_path):
+    a = np.arange(6, dtype=np.float64).reshape(2, 3)
+    b = np.array([1, 0, 1], dtype=np.uint8)
+    header = {
+        "b": {"dtype": "U8", "shape": [3], "data_offsets": [48, 51]},
+        "a": {"dtype": "F64", "shape": [2, 3], "data_offsets": [0, 48]},
+    }
+    hb = json.dumps(header).encode()
+    path = tmp_path / "plain.safetensors"
+    path.write_bytes(struct.pack("<Q", len(hb)) + hb + a.tobytes() + b.tobytes())
+    out = rt.load(str(path))
+    assert list(out) == ["a", "b"]
+    assert_values(to_np(out["a"]), a)
+    assert_values(to_np(out["b"]), b)
+
+
+@only_rustorch
+def test_load_errors_name_the_file(tmp_path):
+    path = tmp_path / "bad.bin"
+    path.write_bytes(b"\x01\x02")
+    with pytest.raises(RuntimeError, match="bad.bin: not a safetensors file: expected at least 8"):
+        rt.load(str(path))
+    path.write_bytes(struct.pack("<Q", 1000) + b"{}")
+    with pytest.raises(RuntimeError, match="bad.bin: .*header length 1000 exceeds"):
+        rt.load(str(path))
+    path.write_bytes(struct.pack("<Q", 4) + b"{{{{")
+    with pytest.raises(RuntimeError, match="header is not valid JSON"):
+        rt.load(str(path))
+    good = tmp_path / "good.bin"
+    rt.save({"w": rt.ones(4)}, str(good))
+    raw = good.read_bytes()
+    (tmp_path / "trunc.bin").write_bytes(raw[:-4])
+    with pytest.raises(RuntimeError, match="trunc.bin: corrupt file: tensor 'w'"):
+        rt.load(str(tmp_path / "trunc.bin"))
+    (tmp_path / "pickled.bin").write_bytes(pickle.dumps({"a": 1}, protocol=4))
+    with pytest.raises(RuntimeError, match="pickled.bin: this looks like a pickle file"):
+        rt.load(str(tmp_path / "pickled.bin"))
+    torch = pytest.importorskip("torch")
+    torch.save({"w": torch.ones(2)}, str(tmp_path / "torch.pt"))
+    with pytest.raises(RuntimeError, match="torch.pt: this looks like a PyTorch zip checkpoint"):
+        rt.load(str(tmp_path / "torch.pt"))
+
+
+@only_rustorch
+def test_load_never_runs_code(tmp_path):
+    class Exploit:
+        def __reduce__(self):
+            return (exec, ("raise SystemExit('executed')",))
+
+    path = tmp_path / "evil.bin"
+    path.write_bytes(pickle.dumps(Exploit()))
+    with pytest.raises(RuntimeError):
+        rt.load(str(path))
+
+
+@only_rustorch
+def test_save_rejects_unsupported_objects(tmp_path):
+    with pytest.raises(TypeError, match=r"save its state_dict\(\) instead"):
+        rt.save(rt.nn.Linear(2, 2), str(tmp_path / "m.bin"))
+    with pytest.raises(TypeError, match="cannot save object of type object at 'x'"):
+        rt.save({"x": object()}, str(tmp_path / "o.bin"))
+
+
+@only_rustorch
+def test_map_location(tmp_path):
+    path = str(tmp_path / "t.bin")
+    rt.save({"w": rt.ones(2)}, path)
+    assert_same_tensor(rt.load(path, map_location="cpu")["w"], rt.ones(2))
+    seen = []
+    out = rt.load(path, map_location=lambda t, loc: seen.append(loc) or t)
+    assert seen == ["cpu"] and tuple(out["w"].shape) == (2,)
+
+
+def test_numpy_array_round_trip(tmp_path):
+    if not IS_RUSTORCH:
+        pytest.skip("torch.load(weights_only=True) refuses NumPy arrays")
+    arr = np.arange(5, dtype=np.int32)
+    back = roundtrip({"arr": arr, "scalar": np.float64(2.5)}, tmp_path=tmp_path)
+    assert isinstance(back["arr"], np.ndarray) and back["arr"].dtype == np.int32
+    assert_values(back["arr"], arr)
+    assert back["scalar"] == 2.5
+
+
+def test_pickle_whole_model():
+    rt.manual_seed(2)
+    model = rt.nn.Sequential(rt.nn.Linear(3, 4), rt.nn.GELU(), rt.nn.Linear(4, 2))
+    blob = pickle.dumps(model)
+    back = pickle.loads(blob)
+    x = rt.randn(2, 3)
+    assert_values(to_np(back(x)), to_np(model(x)))
+    assert isinstance(back[0].weight, rt.nn.Parameter)
+    back(x).sum().backward()
+    assert back[0].weight.grad is not None
+    opt = rt.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model(x).sum().backward()
+    opt.step()
+    opt_back = pickle.loads(pickle.dumps(opt))
+    assert opt_back.param_groups[0]["lr"] == 0.1
