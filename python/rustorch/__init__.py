@@ -80,7 +80,9 @@ class device:
             text, idx = text.split(":", 1)
             index = _builtins.int(idx)
         if text not in ("cpu", "cuda", "mps", "meta"):
-            raise RuntimeError(f"Expected one of cpu, cuda, mps device type at start of device string: {type}")
+            raise RuntimeError(
+                f"Expected one of cpu, cuda, mps device type at start of device string: {type}"
+            )
         self.type = text
         self.index = index
 
@@ -153,7 +155,9 @@ def _forward_to_method(name: str) -> Any:
         return getattr(input, name)(*args, **kwargs)
 
     fn.__name__ = name
-    fn.__doc__ = f"``rustorch.{name}(input, ...)``: same as ``input.{name}(...)`` (PyTorch's signature)."
+    fn.__doc__ = (
+        f"``rustorch.{name}(input, ...)``: same as ``input.{name}(...)`` (PyTorch's signature)."
+    )
     return fn
 
 

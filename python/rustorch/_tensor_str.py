@@ -104,7 +104,9 @@ def _tensor(t: Any, indent: int, summarize: bool, fmt: _Formatter) -> str:
     n = t.shape[0]
     if summarize and n > 2 * EDGEITEMS:
         rows = [_tensor(t[i], indent + 1, summarize, fmt) for i in range(EDGEITEMS)]
-        rows += ["..."] + [_tensor(t[i], indent + 1, summarize, fmt) for i in range(n - EDGEITEMS, n)]
+        rows += ["..."] + [
+            _tensor(t[i], indent + 1, summarize, fmt) for i in range(n - EDGEITEMS, n)
+        ]
     else:
         rows = [_tensor(t[i], indent + 1, summarize, fmt) for i in range(n)]
     return "[" + ("," + "\n" * (d - 1) + " " * (indent + 1)).join(rows) + "]"

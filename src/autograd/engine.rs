@@ -35,7 +35,9 @@ pub fn backward(
         None => Sink::Accumulate(None),
         Some(inputs) => {
             if inputs.is_empty() {
-                return Err(Error::Runtime("'inputs' argument to backward() cannot be empty.".into()));
+                return Err(Error::Runtime(
+                    "'inputs' argument to backward() cannot be empty.".into(),
+                ));
             }
             let mut only = HashSet::new();
             for t in &inputs {
@@ -48,7 +50,11 @@ pub fn backward(
                         t.retain_grad()?;
                         only.insert(id(&e.node));
                     }
-                    None => return Err(Error::Runtime("One of the differentiated Tensors does not require grad".into())),
+                    None => {
+                        return Err(Error::Runtime(
+                            "One of the differentiated Tensors does not require grad".into(),
+                        ))
+                    }
                 }
             }
             Sink::Accumulate(Some(only))
@@ -69,12 +75,17 @@ pub fn grad(
     let root_edges = root_edges(outputs)?;
     let mut targets = HashMap::new();
     for (i, t) in inputs.iter().enumerate() {
-        let e = t
-            .gradient_edge()
-            .ok_or_else(|| Error::Runtime("One of the differentiated Tensors does not require grad".into()))?;
+        let e = t.gradient_edge().ok_or_else(|| {
+            Error::Runtime("One of the differentiated Tensors does not require grad".into())
+        })?;
         targets.insert((id(&e.node), e.input_nr), i);
     }
-    let mut captured = execute(root_edges, retain_graph, create_graph, Sink::Capture(targets))?;
+    let mut captured = execute(
+        root_edges,
+        retain_graph,
+        create_graph,
+        Sink::Capture(targets),
+    )?;
     let mut out = Vec::with_capacity(inputs.len());
     for i in 0..inputs.len() {
         let g = captured.remove(&i);
@@ -99,9 +110,15 @@ fn root_edges(roots: Vec<(Tensor, Tensor)>) -> Result<Vec<(Edge, Tensor)>> {
             )));
         }
         let e = t.gradient_edge().ok_or_else(|| {
-            Error::Runtime(format!("element {i} of tensors does not require grad and does not have a grad_fn"))
+            Error::Runtime(format!(
+                "element {i} of tensors does not require grad and does not have a grad_fn"
+            ))
         })?;
-        let g = if g.dtype() != t.dtype() { g.to_dtype(t.dtype()) } else { g };
+        let g = if g.dtype() != t.dtype() {
+            g.to_dtype(t.dtype())
+        } else {
+            g
+        };
         out.push((e, g));
     }
     Ok(out)
@@ -178,16 +195,22 @@ fn execute(
         if !is_needed(&e.node) {
             continue;
         }
-        let buf = buffers.entry(id(&e.node)).or_insert_with(|| vec![None; e.node.num_outputs()]);
+        let buf = buffers
+            .entry(id(&e.node))
+            .or_insert_with(|| vec![None; e.node.num_outputs()]);
         add_grad(&mut buf[e.input_nr], g)?;
-        if deps.get(&id(&e.node)).copied().unwrap_or(0) == 0 && !ready.iter().any(|r: &Ready| Arc::ptr_eq(&r.1, &e.node)) {
+        if deps.get(&id(&e.node)).copied().unwrap_or(0) == 0
+            && !ready.iter().any(|r: &Ready| Arc::ptr_eq(&r.1, &e.node))
+        {
             ready.push(Ready(e.node.seq, e.node.clone()));
         }
     }
 
     let mut captured = HashMap::new();
     while let Some(Ready(_, node)) = ready.pop() {
-        let mut grads = buffers.remove(&id(&node)).unwrap_or_else(|| vec![None; node.num_outputs()]);
+        let mut grads = buffers
+            .remove(&id(&node))
+            .unwrap_or_else(|| vec![None; node.num_outputs()]);
         for (nr, hook) in node.pre_hooks.lock().iter() {
             if let Some(g) = &grads[*nr] {
                 if let Some(new) = hook(g)? {
@@ -252,10 +275,14 @@ fn execute(
                 continue;
             }
             if let Some(g) = g {
-                let buf = buffers.entry(id(&e.node)).or_insert_with(|| vec![None; e.node.num_outputs()]);
+                let buf = buffers
+                    .entry(id(&e.node))
+                    .or_insert_with(|| vec![None; e.node.num_outputs()]);
                 add_grad(&mut buf[e.input_nr], g)?;
             }
-            let d = deps.get_mut(&id(&e.node)).expect("every needed edge was counted");
+            let d = deps
+                .get_mut(&id(&e.node))
+                .expect("every needed edge was counted");
             *d -= 1;
             if *d == 0 {
                 ready.push(Ready(e.node.seq, e.node.clone()));
@@ -269,11 +296,16 @@ fn execute(
 fn needed_nodes(roots: &[(Edge, Tensor)], targets: &HashSet<NodeId>) -> HashSet<NodeId> {
     let mut needed = HashSet::new();
     let mut done = HashSet::new();
-    let mut stack: Vec<(Arc<Node>, bool)> = roots.iter().map(|(e, _)| (e.node.clone(), false)).collect();
+    let mut stack: Vec<(Arc<Node>, bool)> =
+        roots.iter().map(|(e, _)| (e.node.clone(), false)).collect();
     while let Some((n, expanded)) = stack.pop() {
         let nid = id(&n);
         if expanded {
-            let any_child = n.next_edges.iter().flatten().any(|e| needed.contains(&id(&e.node)));
+            let any_child = n
+                .next_edges
+                .iter()
+                .flatten()
+                .any(|e| needed.contains(&id(&e.node)));
             if any_child || targets.contains(&nid) {
                 needed.insert(nid);
             }

@@ -32,7 +32,9 @@ where
         name,
         edges,
         Box::new(move |grads: &[Option<Tensor>], needs: &[bool]| {
-            let g = grads[0].as_ref().expect("single-output nodes always receive a gradient");
+            let g = grads[0]
+                .as_ref()
+                .expect("single-output nodes always receive a gradient");
             backward(g, needs)
         }),
         vec![(output.shape().to_vec(), output.dtype())],
@@ -76,7 +78,9 @@ impl Tensor {
                 )));
             }
             if g.dtype() != self.dtype() {
-                return Err(Error::Type("assigned grad has data of a different type".into()));
+                return Err(Error::Type(
+                    "assigned grad has data of a different type".into(),
+                ));
             }
         }
         self.0.meta.lock().grad = g;
@@ -98,21 +102,30 @@ impl Tensor {
     pub fn retain_grad(&self) -> Result<()> {
         let mut m = self.0.meta.lock();
         if !m.requires_grad {
-            return Err(Error::Runtime("can't retain_grad on Tensor that has requires_grad=False".into()));
+            return Err(Error::Runtime(
+                "can't retain_grad on Tensor that has requires_grad=False".into(),
+            ));
         }
         if m.grad_fn.is_none() || m.retains_grad {
             return Ok(());
         }
         m.retains_grad = true;
         let nr = m.output_nr;
-        m.grad_fn.as_ref().unwrap().retained.lock().push((nr, Arc::downgrade(&self.0)));
+        m.grad_fn
+            .as_ref()
+            .unwrap()
+            .retained
+            .lock()
+            .push((nr, Arc::downgrade(&self.0)));
         Ok(())
     }
     /// `register_hook`: runs on this tensor's gradient; may return a replacement.
     pub fn register_hook(&self, hook: Hook) -> Result<()> {
         let mut m = self.0.meta.lock();
         if !m.requires_grad {
-            return Err(Error::Runtime("cannot register a hook on a tensor that doesn't require gradient".into()));
+            return Err(Error::Runtime(
+                "cannot register a hook on a tensor that doesn't require gradient".into(),
+            ));
         }
         match &m.grad_fn {
             Some(f) => f.register_pre_hook(m.output_nr, hook),
@@ -132,18 +145,27 @@ impl Tensor {
     pub(crate) fn gradient_edge(&self) -> Option<Edge> {
         let m = self.0.meta.lock();
         if let Some(f) = &m.grad_fn {
-            return Some(Edge { node: f.clone(), input_nr: m.output_nr });
+            return Some(Edge {
+                node: f.clone(),
+                input_nr: m.output_nr,
+            });
         }
         if !m.requires_grad {
             return None;
         }
         if let Some(acc) = m.grad_accumulator.upgrade() {
-            return Some(Edge { node: acc, input_nr: 0 });
+            return Some(Edge {
+                node: acc,
+                input_nr: 0,
+            });
         }
         drop(m);
         let acc = Node::accumulator(self);
         self.0.meta.lock().grad_accumulator = Arc::downgrade(&acc);
-        Some(Edge { node: acc, input_nr: 0 })
+        Some(Edge {
+            node: acc,
+            input_nr: 0,
+        })
     }
 
     /// Makes this tensor output `output_nr` of `node`.
@@ -188,7 +210,9 @@ impl Tensor {
             Some(g) => g,
             None => {
                 if self.numel() != 1 {
-                    return Err(Error::Runtime("grad can be implicitly created only for scalar outputs".into()));
+                    return Err(Error::Runtime(
+                        "grad can be implicitly created only for scalar outputs".into(),
+                    ));
                 }
                 crate::ops::creation::ones_like(self)
             }

@@ -12,7 +12,8 @@ use std::sync::{Arc, Weak};
 
 /// Gradients w.r.t. a node's outputs in, gradients w.r.t. its inputs out (one per edge).
 /// The mask says which inputs need a gradient at all.
-pub type BackwardFn = Box<dyn FnMut(&[Option<Tensor>], &[bool]) -> Result<Vec<Option<Tensor>>> + Send>;
+pub type BackwardFn =
+    Box<dyn FnMut(&[Option<Tensor>], &[bool]) -> Result<Vec<Option<Tensor>>> + Send>;
 /// A tensor hook: sees the gradient, may return a replacement.
 pub type Hook = Arc<dyn Fn(&Tensor) -> Result<Option<Tensor>> + Send + Sync>;
 
@@ -92,7 +93,11 @@ impl Node {
     }
 
     /// Runs the backward closure (released nodes raise PyTorch's second-backward error).
-    pub(crate) fn call(&self, grads: &[Option<Tensor>], retain: bool) -> Result<Vec<Option<Tensor>>> {
+    pub(crate) fn call(
+        &self,
+        grads: &[Option<Tensor>],
+        retain: bool,
+    ) -> Result<Vec<Option<Tensor>>> {
         let mut slot = self.backward.lock();
         let f = slot.as_mut().ok_or_else(|| {
             Error::Runtime(
@@ -112,7 +117,12 @@ impl Drop for Node {
     /// Frees a long chain of nodes iteratively: the default recursive drop would overflow
     /// the stack on a 100 000-op graph.
     fn drop(&mut self) {
-        let mut stack: Vec<Arc<Node>> = self.next_edges.drain(..).flatten().map(|e| e.node).collect();
+        let mut stack: Vec<Arc<Node>> = self
+            .next_edges
+            .drain(..)
+            .flatten()
+            .map(|e| e.node)
+            .collect();
         while let Some(node) = stack.pop() {
             if let Ok(mut inner) = Arc::try_unwrap(node) {
                 stack.extend(inner.next_edges.drain(..).flatten().map(|e| e.node));

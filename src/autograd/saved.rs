@@ -29,7 +29,13 @@ impl SavedTensor {
                 output_nr: meta.output_nr,
                 version,
             },
-            None => SavedTensor { data: t.clone(), leaf: meta.requires_grad, grad_fn: None, output_nr: 0, version },
+            None => SavedTensor {
+                data: t.clone(),
+                leaf: meta.requires_grad,
+                grad_fn: None,
+                output_nr: 0,
+                version,
+            },
         }
     }
 

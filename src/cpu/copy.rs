@@ -15,7 +15,11 @@ pub fn gather<T: Element>(data: &[T], layout: &Layout) -> Vec<T> {
 }
 
 /// Gathers and converts each element with `f`; parallel over the leading dim when large.
-pub fn gather_map<A: Element, B: Element>(data: &[A], layout: &Layout, f: impl Fn(A) -> B + Sync) -> Vec<B> {
+pub fn gather_map<A: Element, B: Element>(
+    data: &[A],
+    layout: &Layout,
+    f: impl Fn(A) -> B + Sync,
+) -> Vec<B> {
     let n = layout.numel();
     let mut out = vec![B::default(); n];
     if n == 0 {
@@ -24,9 +28,9 @@ pub fn gather_map<A: Element, B: Element>(data: &[A], layout: &Layout, f: impl F
     if layout.is_contiguous() {
         let src = &data[layout.offset..layout.offset + n];
         if n >= PAR_THRESHOLD {
-            out.par_chunks_mut(1 << 16).zip(src.par_chunks(1 << 16)).for_each(|(o, s)| {
-                o.iter_mut().zip(s).for_each(|(o, &s)| *o = f(s))
-            });
+            out.par_chunks_mut(1 << 16)
+                .zip(src.par_chunks(1 << 16))
+                .for_each(|(o, s)| o.iter_mut().zip(s).for_each(|(o, &s)| *o = f(s)));
         } else {
             out.iter_mut().zip(src).for_each(|(o, &s)| *o = f(s));
         }
@@ -56,7 +60,11 @@ pub fn gather_map<A: Element, B: Element>(data: &[A], layout: &Layout, f: impl F
 /// A tensor's elements converted to `T`, row-major.
 pub fn to_vec_as<T: Element>(t: &Tensor) -> Vec<T> {
     let l = t.layout();
-    crate::with_dtype!(t.dtype(), S, gather_map(t.storage().as_slice::<S>(), l, cast::<S, T>))
+    crate::with_dtype!(
+        t.dtype(),
+        S,
+        gather_map(t.storage().as_slice::<S>(), l, cast::<S, T>)
+    )
 }
 
 /// Writes `src` (broadcast to `dst`'s shape, cast to its dtype) into `dst`'s strided view.
@@ -73,9 +81,14 @@ pub fn copy_into(dst: &Tensor, src: &Tensor) {
         let d: &mut [D] = unsafe { dst.storage().as_mut_slice::<D>() };
         crate::with_dtype!(src.dtype(), S, {
             let s: &[S] = src.storage().as_slice::<S>();
-            walk(&dl.shape, [&dl.strides, &sstrides], [dl.offset, sl.offset], |[od, os]| {
-                d[od] = cast::<S, D>(s[os]);
-            });
+            walk(
+                &dl.shape,
+                [&dl.strides, &sstrides],
+                [dl.offset, sl.offset],
+                |[od, os]| {
+                    d[od] = cast::<S, D>(s[os]);
+                },
+            );
         })
     });
 }

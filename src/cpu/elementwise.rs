@@ -92,55 +92,166 @@ pub trait Float: Num {
 macro_rules! impl_float {
     ($t:ty, $erf:path) => {
         impl Num for $t {
-            #[inline(always)] fn add(self, o: Self) -> Self { self + o }
-            #[inline(always)] fn sub(self, o: Self) -> Self { self - o }
-            #[inline(always)] fn mul(self, o: Self) -> Self { self * o }
-            #[inline(always)] fn div(self, o: Self) -> Self { self / o }
-            #[inline(always)] fn floor_div(self, o: Self) -> Self {
+            #[inline(always)]
+            fn add(self, o: Self) -> Self {
+                self + o
+            }
+            #[inline(always)]
+            fn sub(self, o: Self) -> Self {
+                self - o
+            }
+            #[inline(always)]
+            fn mul(self, o: Self) -> Self {
+                self * o
+            }
+            #[inline(always)]
+            fn div(self, o: Self) -> Self {
+                self / o
+            }
+            #[inline(always)]
+            fn floor_div(self, o: Self) -> Self {
                 // PyTorch's div(rounding_mode='floor'): Python's float floor division.
-                if o == 0.0 { return self / o; }
+                if o == 0.0 {
+                    return self / o;
+                }
                 let m = self % o;
                 let mut d = (self - m) / o;
-                if m != 0.0 && ((o < 0.0) != (m < 0.0)) { d -= 1.0; }
-                if d == 0.0 { return (0.0 as $t).copysign(self / o); }
+                if m != 0.0 && ((o < 0.0) != (m < 0.0)) {
+                    d -= 1.0;
+                }
+                if d == 0.0 {
+                    return (0.0 as $t).copysign(self / o);
+                }
                 let f = d.floor();
-                if d - f > 0.5 { f + 1.0 } else { f }
+                if d - f > 0.5 {
+                    f + 1.0
+                } else {
+                    f
+                }
             }
-            #[inline(always)] fn rem(self, o: Self) -> Self {
+            #[inline(always)]
+            fn rem(self, o: Self) -> Self {
                 let r = self % o;
-                if r != 0.0 && ((r < 0.0) != (o < 0.0)) { r + o } else { r }
+                if r != 0.0 && ((r < 0.0) != (o < 0.0)) {
+                    r + o
+                } else {
+                    r
+                }
             }
-            #[inline(always)] fn pow(self, o: Self) -> Self { self.powf(o) }
-            #[inline(always)] fn neg(self) -> Self { -self }
-            #[inline(always)] fn abs(self) -> Self { self.abs() }
-            #[inline(always)] fn zero() -> Self { 0.0 }
-            #[inline(always)] fn one() -> Self { 1.0 }
-            #[inline(always)] fn max_nan(self, o: Self) -> Self {
-                if self.is_nan() || o.is_nan() { <$t>::NAN } else if self >= o { self } else { o }
+            #[inline(always)]
+            fn pow(self, o: Self) -> Self {
+                self.powf(o)
             }
-            #[inline(always)] fn min_nan(self, o: Self) -> Self {
-                if self.is_nan() || o.is_nan() { <$t>::NAN } else if self <= o { self } else { o }
+            #[inline(always)]
+            fn neg(self) -> Self {
+                -self
             }
-            #[inline(always)] fn is_nan(self) -> bool { self.is_nan() }
+            #[inline(always)]
+            fn abs(self) -> Self {
+                self.abs()
+            }
+            #[inline(always)]
+            fn zero() -> Self {
+                0.0
+            }
+            #[inline(always)]
+            fn one() -> Self {
+                1.0
+            }
+            #[inline(always)]
+            fn max_nan(self, o: Self) -> Self {
+                if self.is_nan() || o.is_nan() {
+                    <$t>::NAN
+                } else if self >= o {
+                    self
+                } else {
+                    o
+                }
+            }
+            #[inline(always)]
+            fn min_nan(self, o: Self) -> Self {
+                if self.is_nan() || o.is_nan() {
+                    <$t>::NAN
+                } else if self <= o {
+                    self
+                } else {
+                    o
+                }
+            }
+            #[inline(always)]
+            fn is_nan(self) -> bool {
+                self.is_nan()
+            }
         }
         impl Float for $t {
-            #[inline(always)] fn exp(self) -> Self { self.exp() }
-            #[inline(always)] fn ln(self) -> Self { self.ln() }
-            #[inline(always)] fn ln_1p(self) -> Self { self.ln_1p() }
-            #[inline(always)] fn exp_m1(self) -> Self { self.exp_m1() }
-            #[inline(always)] fn sqrt(self) -> Self { self.sqrt() }
-            #[inline(always)] fn sin(self) -> Self { self.sin() }
-            #[inline(always)] fn cos(self) -> Self { self.cos() }
-            #[inline(always)] fn tanh(self) -> Self { self.tanh() }
-            #[inline(always)] fn erf(self) -> Self { $erf(self) }
-            #[inline(always)] fn floor(self) -> Self { self.floor() }
-            #[inline(always)] fn ceil(self) -> Self { self.ceil() }
-            #[inline(always)] fn round_even(self) -> Self { self.round_ties_even() }
-            #[inline(always)] fn trunc(self) -> Self { self.trunc() }
-            #[inline(always)] fn is_inf(self) -> bool { self.is_infinite() }
-            #[inline(always)] fn is_finite(self) -> bool { self.is_finite() }
-            #[inline(always)] fn lit(v: f64) -> Self { v as $t }
-            #[inline(always)] fn infinity() -> Self { <$t>::INFINITY }
+            #[inline(always)]
+            fn exp(self) -> Self {
+                self.exp()
+            }
+            #[inline(always)]
+            fn ln(self) -> Self {
+                self.ln()
+            }
+            #[inline(always)]
+            fn ln_1p(self) -> Self {
+                self.ln_1p()
+            }
+            #[inline(always)]
+            fn exp_m1(self) -> Self {
+                self.exp_m1()
+            }
+            #[inline(always)]
+            fn sqrt(self) -> Self {
+                self.sqrt()
+            }
+            #[inline(always)]
+            fn sin(self) -> Self {
+                self.sin()
+            }
+            #[inline(always)]
+            fn cos(self) -> Self {
+                self.cos()
+            }
+            #[inline(always)]
+            fn tanh(self) -> Self {
+                self.tanh()
+            }
+            #[inline(always)]
+            fn erf(self) -> Self {
+                $erf(self)
+            }
+            #[inline(always)]
+            fn floor(self) -> Self {
+                self.floor()
+            }
+            #[inline(always)]
+            fn ceil(self) -> Self {
+                self.ceil()
+            }
+            #[inline(always)]
+            fn round_even(self) -> Self {
+                self.round_ties_even()
+            }
+            #[inline(always)]
+            fn trunc(self) -> Self {
+                self.trunc()
+            }
+            #[inline(always)]
+            fn is_inf(self) -> bool {
+                self.is_infinite()
+            }
+            #[inline(always)]
+            fn is_finite(self) -> bool {
+                self.is_finite()
+            }
+            #[inline(always)]
+            fn lit(v: f64) -> Self {
+                v as $t
+            }
+            #[inline(always)]
+            fn infinity() -> Self {
+                <$t>::INFINITY
+            }
         }
     };
 }
@@ -148,7 +259,11 @@ impl_float!(f32, libm::erff);
 impl_float!(f64, libm::erf);
 
 /// `f` applied to each element of a strided view (unary ops).
-pub fn map<A: Element, B: Element>(data: &[A], layout: &Layout, f: impl Fn(A) -> B + Sync) -> Vec<B> {
+pub fn map<A: Element, B: Element>(
+    data: &[A],
+    layout: &Layout,
+    f: impl Fn(A) -> B + Sync,
+) -> Vec<B> {
     super::copy::gather_map(data, layout, f)
 }
 
@@ -168,10 +283,14 @@ pub fn zip<A: Element, B: Element, C: Element>(
         let (sa, sb) = (&a[la.offset..la.offset + n], &b[lb.offset..lb.offset + n]);
         let mut out = vec![C::default(); n];
         let body = |(o, (x, y)): (&mut [C], (&[A], &[B]))| {
-            o.iter_mut().zip(x.iter().zip(y)).for_each(|(o, (&x, &y))| *o = f(x, y))
+            o.iter_mut()
+                .zip(x.iter().zip(y))
+                .for_each(|(o, (&x, &y))| *o = f(x, y))
         };
         if n >= PAR_THRESHOLD {
-            out.par_chunks_mut(1 << 15).zip(sa.par_chunks(1 << 15).zip(sb.par_chunks(1 << 15))).for_each(body);
+            out.par_chunks_mut(1 << 15)
+                .zip(sa.par_chunks(1 << 15).zip(sb.par_chunks(1 << 15)))
+                .for_each(body);
         } else {
             body((&mut out, (sa, sb)));
         }
@@ -189,7 +308,11 @@ pub fn zip<A: Element, B: Element, C: Element>(
     if ca && cb && na == n && nb > 0 && la.shape == out_shape && out_shape.ends_with(&lb.shape) {
         let (sa, sb) = (&a[la.offset..la.offset + n], &b[lb.offset..lb.offset + nb]);
         let mut out = vec![C::default(); n];
-        let body = |(o, x): (&mut [C], &[A])| o.iter_mut().zip(x.iter().zip(sb)).for_each(|(o, (&x, &y))| *o = f(x, y));
+        let body = |(o, x): (&mut [C], &[A])| {
+            o.iter_mut()
+                .zip(x.iter().zip(sb))
+                .for_each(|(o, (&x, &y))| *o = f(x, y))
+        };
         if n >= PAR_THRESHOLD {
             out.par_chunks_mut(nb).zip(sa.par_chunks(nb)).for_each(body);
         } else {
@@ -238,9 +361,14 @@ pub fn zip3<A: Element, B: Element, C: Element, D: Element>(
     let sb = broadcast_strides(&lb.shape, &lb.strides, out_shape);
     let sc = broadcast_strides(&lc.shape, &lc.strides, out_shape);
     let mut out = Vec::with_capacity(n);
-    walk(out_shape, [&sa, &sb, &sc], [la.offset, lb.offset, lc.offset], |[x, y, z]| {
-        out.push(f(a[x], b[y], c[z]));
-    });
+    walk(
+        out_shape,
+        [&sa, &sb, &sc],
+        [la.offset, lb.offset, lc.offset],
+        |[x, y, z]| {
+            out.push(f(a[x], b[y], c[z]));
+        },
+    );
     out
 }
 
@@ -263,10 +391,16 @@ mod tests {
         let la = Layout::contiguous(&[2, 3]);
         let b = vec![10f32, 20., 30.];
         let lb = Layout::contiguous(&[3]);
-        assert_eq!(zip(&a, &la, &b, &lb, &[2, 3], |x, y| x + y), vec![10., 21., 32., 13., 24., 35.]);
+        assert_eq!(
+            zip(&a, &la, &b, &lb, &[2, 3], |x, y| x + y),
+            vec![10., 21., 32., 13., 24., 35.]
+        );
         // Column broadcast goes through the strided walk.
         let c = vec![1f32, 2.];
         let lc = Layout::contiguous(&[2, 1]);
-        assert_eq!(zip(&a, &la, &c, &lc, &[2, 3], |x, y| x * y), vec![0., 1., 2., 6., 8., 10.]);
+        assert_eq!(
+            zip(&a, &la, &c, &lc, &[2, 3], |x, y| x * y),
+            vec![0., 1., 2., 6., 8., 10.]
+        );
     }
 }

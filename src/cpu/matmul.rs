@@ -20,7 +20,19 @@ const PAR_FLOPS: usize = 1 << 18;
 pub trait GemmElem: Num {
     /// `out[m×n] (contiguous) = alpha·out + beta·a·b`. `out` starts zeroed when `alpha` is 0.
     #[allow(clippy::too_many_arguments)]
-    fn gemm(a: &[Self], ma: MatRef, b: &[Self], mb: MatRef, out: &mut [Self], m: usize, n: usize, k: usize, alpha: Self, beta: Self, threads: usize);
+    fn gemm(
+        a: &[Self],
+        ma: MatRef,
+        b: &[Self],
+        mb: MatRef,
+        out: &mut [Self],
+        m: usize,
+        n: usize,
+        k: usize,
+        alpha: Self,
+        beta: Self,
+        threads: usize,
+    );
 }
 
 macro_rules! impl_gemm_float {
@@ -93,9 +105,29 @@ pub fn batched<T: GemmElem + Element>(
     }
     let threads = rayon::current_num_threads();
     let one = |(i, o): (usize, &mut [T])| {
-        let ma = MatRef { offset: a_offsets[i], rs: a_rs, cs: a_cs };
-        let mb = MatRef { offset: b_offsets[i], rs: b_rs, cs: b_cs };
-        T::gemm(a, ma, b, mb, o, m, n, k, T::zero(), T::one(), if batches > 1 { 1 } else { threads });
+        let ma = MatRef {
+            offset: a_offsets[i],
+            rs: a_rs,
+            cs: a_cs,
+        };
+        let mb = MatRef {
+            offset: b_offsets[i],
+            rs: b_rs,
+            cs: b_cs,
+        };
+        T::gemm(
+            a,
+            ma,
+            b,
+            mb,
+            o,
+            m,
+            n,
+            k,
+            T::zero(),
+            T::one(),
+            if batches > 1 { 1 } else { threads },
+        );
     };
     if batches > 1 && batches * m * n * k >= PAR_FLOPS {
         out.par_chunks_mut(m * n).enumerate().for_each(one);
@@ -118,6 +150,9 @@ mod tests {
         assert_eq!(out, vec![19., 22., 43., 50.]);
         let ai = [1i64, 2, 3, 4];
         let bi = [5i64, 6, 7, 8];
-        assert_eq!(batched(&ai, &[0], (2, 1), &bi, &[0], (2, 1), (2, 2, 2)), vec![19, 22, 43, 50]);
+        assert_eq!(
+            batched(&ai, &[0], (2, 1), &bi, &[0], (2, 1), (2, 2, 2)),
+            vec![19, 22, 43, 50]
+        );
     }
 }

@@ -19,7 +19,8 @@ pub fn pairwise_sum<T: Num>(x: &[T]) -> T {
                 acc[k] = acc[k].add(c[k]);
             }
         }
-        let mut s = ((acc[0].add(acc[1])).add(acc[2].add(acc[3]))).add((acc[4].add(acc[5])).add(acc[6].add(acc[7])));
+        let mut s = ((acc[0].add(acc[1])).add(acc[2].add(acc[3])))
+            .add((acc[4].add(acc[5])).add(acc[6].add(acc[7])));
         for &v in rest {
             s = s.add(v);
         }
@@ -31,7 +32,11 @@ pub fn pairwise_sum<T: Num>(x: &[T]) -> T {
 }
 
 /// Applies `f` to each of the `rows` runs of `len` elements; parallel when the work is large.
-pub fn per_row<T: Element, R: Send>(data: &[T], len: usize, f: impl Fn(&[T]) -> R + Sync + Send) -> Vec<R> {
+pub fn per_row<T: Element, R: Send>(
+    data: &[T],
+    len: usize,
+    f: impl Fn(&[T]) -> R + Sync + Send,
+) -> Vec<R> {
     if len == 0 {
         let rows = if data.is_empty() { 0 } else { data.len() };
         return (0..rows).map(|_| f(&[])).collect();
@@ -49,7 +54,9 @@ pub fn sum_rows<T: Num>(data: &[T], rows: usize, len: usize) -> Vec<T> {
         return vec![T::zero(); rows];
     }
     if rows == 1 && len >= PAR_THRESHOLD * 4 {
-        let chunk = len.div_ceil(rayon::current_num_threads() * 4).max(PAR_THRESHOLD);
+        let chunk = len
+            .div_ceil(rayon::current_num_threads() * 4)
+            .max(PAR_THRESHOLD);
         let chunk = (chunk + 7) & !7;
         let parts: Vec<T> = data.par_chunks(chunk).map(pairwise_sum).collect();
         return vec![pairwise_sum(&parts)];
@@ -109,7 +116,9 @@ pub fn logsumexp_rows<T: Float>(data: &[T], rows: usize, len: usize) -> Vec<T> {
         return vec![T::lit(f64::NEG_INFINITY); rows];
     }
     per_row(data, len, |r| {
-        let m = r.iter().fold(T::lit(f64::NEG_INFINITY), |a, &b| if b > a { b } else { a });
+        let m = r
+            .iter()
+            .fold(T::lit(f64::NEG_INFINITY), |a, &b| if b > a { b } else { a });
         if m.is_inf() {
             // All -inf gives -inf; any +inf gives +inf: no shift (it would make NaN).
             return r.iter().fold(T::zero(), |a, &b| a.add(b.exp())).ln();
@@ -125,13 +134,17 @@ pub fn softmax_rows<T: Float>(data: &[T], out: &mut [T], len: usize, log: bool) 
         return;
     }
     let body = |(o, r): (&mut [T], &[T])| {
-        let m = r.iter().fold(T::lit(f64::NEG_INFINITY), |a, &b| if b > a { b } else { a });
+        let m = r
+            .iter()
+            .fold(T::lit(f64::NEG_INFINITY), |a, &b| if b > a { b } else { a });
         let m = if m.is_inf() { T::zero() } else { m };
         if log {
             let s = r.iter().fold(T::zero(), |a, &b| a.add(b.sub(m).exp()));
             // (x − m) − ln s, not x − (m + ln s): the shift cancels exactly first.
             let ls = s.ln();
-            o.iter_mut().zip(r).for_each(|(o, &x)| *o = x.sub(m).sub(ls));
+            o.iter_mut()
+                .zip(r)
+                .for_each(|(o, &x)| *o = x.sub(m).sub(ls));
         } else {
             let mut s = T::zero();
             for (o, &x) in o.iter_mut().zip(r) {
@@ -143,7 +156,9 @@ pub fn softmax_rows<T: Float>(data: &[T], out: &mut [T], len: usize, log: bool) 
         }
     };
     if data.len() >= PAR_THRESHOLD {
-        out.par_chunks_mut(len).zip(data.par_chunks(len)).for_each(body);
+        out.par_chunks_mut(len)
+            .zip(data.par_chunks(len))
+            .for_each(body);
     } else {
         out.chunks_mut(len).zip(data.chunks(len)).for_each(body);
     }
@@ -179,7 +194,10 @@ mod tests {
 
     #[test]
     fn argmax_takes_first_tie_and_nan() {
-        assert_eq!(arg_extreme_rows(&[1.0f32, 3.0, 3.0], 3, true), vec![(3.0, 1)]);
+        assert_eq!(
+            arg_extreme_rows(&[1.0f32, 3.0, 3.0], 3, true),
+            vec![(3.0, 1)]
+        );
         let r = arg_extreme_rows(&[1.0f64, f64::NAN, 3.0], 3, true);
         assert!(r[0].0.is_nan() && r[0].1 == 1);
     }

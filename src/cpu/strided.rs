@@ -3,7 +3,10 @@
 //! a contiguous or merely broadcast tensor runs as a few long inner loops.
 
 /// Merges adjacent dims where every operand is contiguous across them, and drops size-1 dims.
-pub fn coalesce<const N: usize>(shape: &[usize], strides: [&[isize]; N]) -> (Vec<usize>, [Vec<isize>; N]) {
+pub fn coalesce<const N: usize>(
+    shape: &[usize],
+    strides: [&[isize]; N],
+) -> (Vec<usize>, [Vec<isize>; N]) {
     let mut out_shape: Vec<usize> = Vec::with_capacity(shape.len());
     let mut out_strides: [Vec<isize>; N] = std::array::from_fn(|_| Vec::with_capacity(shape.len()));
     for d in 0..shape.len() {
@@ -11,7 +14,8 @@ pub fn coalesce<const N: usize>(shape: &[usize], strides: [&[isize]; N]) -> (Vec
             continue;
         }
         if let Some(&last) = out_shape.last() {
-            let mergeable = (0..N).all(|k| *out_strides[k].last().unwrap() == strides[k][d] * shape[d] as isize);
+            let mergeable = (0..N)
+                .all(|k| *out_strides[k].last().unwrap() == strides[k][d] * shape[d] as isize);
             if mergeable {
                 *out_shape.last_mut().unwrap() = last * shape[d];
                 for k in 0..N {
@@ -81,10 +85,20 @@ pub fn walk<const N: usize>(
 }
 
 /// Strides of `shape_in` broadcast to `shape_out` (0 where broadcast), right-aligned.
-pub fn broadcast_strides(shape_in: &[usize], strides_in: &[isize], shape_out: &[usize]) -> Vec<isize> {
+pub fn broadcast_strides(
+    shape_in: &[usize],
+    strides_in: &[isize],
+    shape_out: &[usize],
+) -> Vec<isize> {
     let lead = shape_out.len() - shape_in.len();
     (0..shape_out.len())
-        .map(|d| if d < lead || shape_in[d - lead] == 1 { 0 } else { strides_in[d - lead] })
+        .map(|d| {
+            if d < lead || shape_in[d - lead] == 1 {
+                0
+            } else {
+                strides_in[d - lead]
+            }
+        })
         .collect()
 }
 

@@ -98,7 +98,12 @@ fn arith_kernel<T: Num>(op: BinaryOp, a: &Tensor, b: &Tensor, shape: &[usize]) -
     }
 }
 
-fn compare_kernel<T: crate::Element>(op: BinaryOp, a: &Tensor, b: &Tensor, shape: &[usize]) -> Vec<bool> {
+fn compare_kernel<T: crate::Element>(
+    op: BinaryOp,
+    a: &Tensor,
+    b: &Tensor,
+    shape: &[usize],
+) -> Vec<bool> {
     let (da, la) = (a.storage().as_slice::<T>(), a.layout());
     let (db, lb) = (b.storage().as_slice::<T>(), b.layout());
     match op {
@@ -145,21 +150,32 @@ fn forward(op: BinaryOp, a: &Tensor, b: &Tensor, dtype: DType) -> Result<Tensor>
         return Err(Error::Runtime("ZeroDivisionError".into()));
     }
     if op == Pow && !dtype.is_float() && b.to_vec::<i64>().iter().any(|&e| e < 0) {
-        return Err(Error::Runtime("Integers to negative integer powers are not allowed.".into()));
+        return Err(Error::Runtime(
+            "Integers to negative integer powers are not allowed.".into(),
+        ));
     }
     if dtype == DType::Bool {
         // bool + bool is logical or, bool * bool logical and: compute in uint8, then back.
         let r = forward(op, &a, &b, DType::U8)?;
         return Ok(r.to_dtype_raw(DType::Bool));
     }
-    let out = crate::with_numeric_dtype!(dtype, T, Tensor::from_vec(arith_kernel::<T>(op, &a, &b, &shape), &shape), unreachable!());
+    let out = crate::with_numeric_dtype!(
+        dtype,
+        T,
+        Tensor::from_vec(arith_kernel::<T>(op, &a, &b, &shape), &shape),
+        unreachable!()
+    );
     Ok(out)
 }
 
 /// The gradient `g` summed to `shape` and cast to `dtype`, as an input of that shape needs it.
 fn fit(g: Tensor, shape: &[usize], dtype: DType) -> Result<Tensor> {
     let g = g.sum_to(shape)?;
-    Ok(if g.dtype() != dtype { g.to_dtype(dtype) } else { g })
+    Ok(if g.dtype() != dtype {
+        g.to_dtype(dtype)
+    } else {
+        g
+    })
 }
 
 /// `a op b` for tensors and/or Python numbers, with autograd.
@@ -192,22 +208,55 @@ pub fn binary(op: BinaryOp, a: &Operand, b: &Operand) -> Result<Tensor> {
     match op {
         Add => record("AddBackward0", &[&ta, &tb], &out, move |g, n| {
             Ok(vec![
-                if n[0] { Some(fit(g.clone(), &sa, da)?) } else { None },
-                if n[1] { Some(fit(g.clone(), &sb, db)?) } else { None },
+                if n[0] {
+                    Some(fit(g.clone(), &sa, da)?)
+                } else {
+                    None
+                },
+                if n[1] {
+                    Some(fit(g.clone(), &sb, db)?)
+                } else {
+                    None
+                },
             ])
         }),
-        Sub => record(if reverse_scalar { "RsubBackward1" } else { "SubBackward0" }, &[&ta, &tb], &out, move |g, n| {
-            Ok(vec![
-                if n[0] { Some(fit(g.clone(), &sa, da)?) } else { None },
-                if n[1] { Some(fit(g.neg()?, &sb, db)?) } else { None },
-            ])
-        }),
+        Sub => record(
+            if reverse_scalar {
+                "RsubBackward1"
+            } else {
+                "SubBackward0"
+            },
+            &[&ta, &tb],
+            &out,
+            move |g, n| {
+                Ok(vec![
+                    if n[0] {
+                        Some(fit(g.clone(), &sa, da)?)
+                    } else {
+                        None
+                    },
+                    if n[1] {
+                        Some(fit(g.neg()?, &sb, db)?)
+                    } else {
+                        None
+                    },
+                ])
+            },
+        ),
         Mul => {
             let (xa, xb) = (SavedTensor::new(&ta), SavedTensor::new(&tb));
             record("MulBackward0", &[&ta, &tb], &out, move |g, n| {
                 Ok(vec![
-                    if n[0] { Some(fit(g.mul(&xb.unpack()?)?, &sa, da)?) } else { None },
-                    if n[1] { Some(fit(g.mul(&xa.unpack()?)?, &sb, db)?) } else { None },
+                    if n[0] {
+                        Some(fit(g.mul(&xb.unpack()?)?, &sa, da)?)
+                    } else {
+                        None
+                    },
+                    if n[1] {
+                        Some(fit(g.mul(&xa.unpack()?)?, &sb, db)?)
+                    } else {
+                        None
+                    },
                 ])
             })
         }
@@ -216,7 +265,11 @@ pub fn binary(op: BinaryOp, a: &Operand, b: &Operand) -> Result<Tensor> {
             record("DivBackward0", &[&ta, &tb], &out, move |g, n| {
                 let b = xb.unpack()?;
                 Ok(vec![
-                    if n[0] { Some(fit(g.div(&b)?, &sa, da)?) } else { None },
+                    if n[0] {
+                        Some(fit(g.div(&b)?, &sa, da)?)
+                    } else {
+                        None
+                    },
                     if n[1] {
                         // d(a/b)/db = -a / b²
                         let a = xa.unpack()?;
@@ -229,7 +282,11 @@ pub fn binary(op: BinaryOp, a: &Operand, b: &Operand) -> Result<Tensor> {
         }
         Pow => {
             let (xa, xb) = (SavedTensor::new(&ta), SavedTensor::new(&tb));
-            let name = if matches!(b, Operand::Scalar(_)) { "PowBackward0" } else { "PowBackward1" };
+            let name = if matches!(b, Operand::Scalar(_)) {
+                "PowBackward0"
+            } else {
+                "PowBackward1"
+            };
             record(name, &[&ta, &tb], &out, move |g, n| {
                 let (a, b) = (xa.unpack()?, xb.unpack()?);
                 Ok(vec![
@@ -255,16 +312,30 @@ pub fn binary(op: BinaryOp, a: &Operand, b: &Operand) -> Result<Tensor> {
         }
         Maximum | Minimum => {
             let (xa, xb) = (SavedTensor::new(&ta), SavedTensor::new(&tb));
-            let name = if op == Maximum { "MaximumBackward0" } else { "MinimumBackward0" };
+            let name = if op == Maximum {
+                "MaximumBackward0"
+            } else {
+                "MinimumBackward0"
+            };
             record(name, &[&ta, &tb], &out, move |g, n| {
                 // Ties split the gradient evenly, as PyTorch.
                 let (a, b) = (xa.unpack()?, xb.unpack()?);
                 let wins = if op == Maximum { a.gt(&b)? } else { a.lt(&b)? };
                 let ties = a.eq(&b)?;
-                let w_a = wins.to_dtype(g.dtype()).add(&ties.to_dtype(g.dtype()).mul_scalar(0.5)?)?;
+                let w_a = wins
+                    .to_dtype(g.dtype())
+                    .add(&ties.to_dtype(g.dtype()).mul_scalar(0.5)?)?;
                 Ok(vec![
-                    if n[0] { Some(fit(g.mul(&w_a)?, &sa, da)?) } else { None },
-                    if n[1] { Some(fit(g.mul(&w_a.rsub_scalar(1.0)?)?, &sb, db)?) } else { None },
+                    if n[0] {
+                        Some(fit(g.mul(&w_a)?, &sa, da)?)
+                    } else {
+                        None
+                    },
+                    if n[1] {
+                        Some(fit(g.mul(&w_a.rsub_scalar(1.0)?)?, &sb, db)?)
+                    } else {
+                        None
+                    },
                 ])
             })
         }
@@ -272,7 +343,11 @@ pub fn binary(op: BinaryOp, a: &Operand, b: &Operand) -> Result<Tensor> {
             let (xa, xb) = (SavedTensor::new(&ta), SavedTensor::new(&tb));
             record("RemainderBackward0", &[&ta, &tb], &out, move |g, n| {
                 Ok(vec![
-                    if n[0] { Some(fit(g.clone(), &sa, da)?) } else { None },
+                    if n[0] {
+                        Some(fit(g.clone(), &sa, da)?)
+                    } else {
+                        None
+                    },
                     if n[1] {
                         let q = xa.unpack()?.floor_divide(&xb.unpack()?)?;
                         Some(fit(g.mul(&q)?.neg()?, &sb, db)?)
@@ -285,7 +360,11 @@ pub fn binary(op: BinaryOp, a: &Operand, b: &Operand) -> Result<Tensor> {
         FloorDiv => record("FloorDivideBackward0", &[&ta, &tb], &out, move |g, n| {
             let z = g.mul_scalar(0.0)?;
             Ok(vec![
-                if n[0] { Some(fit(z.clone(), &sa, da)?) } else { None },
+                if n[0] {
+                    Some(fit(z.clone(), &sa, da)?)
+                } else {
+                    None
+                },
                 if n[1] { Some(fit(z, &sb, db)?) } else { None },
             ])
         }),
@@ -327,11 +406,16 @@ tensor_scalar_ops!(
 impl Tensor {
     /// `s - self`.
     pub fn rsub_scalar(&self, s: f64) -> Result<Tensor> {
-        binary(Sub, &Operand::Scalar(Scalar::Float(s)), &Operand::Tensor(self.clone()))
+        binary(
+            Sub,
+            &Operand::Scalar(Scalar::Float(s)),
+            &Operand::Tensor(self.clone()),
+        )
     }
     /// Logical and of two bool tensors (used by backward rules).
     pub fn logical_and(&self, other: &Tensor) -> Result<Tensor> {
-        self.to_dtype_raw(DType::Bool).bitwise_and(&other.to_dtype_raw(DType::Bool))
+        self.to_dtype_raw(DType::Bool)
+            .bitwise_and(&other.to_dtype_raw(DType::Bool))
     }
     /// `to(dtype)` without recording history (kernel-internal casts).
     pub(crate) fn to_dtype_raw(&self, dtype: DType) -> Tensor {

@@ -16,7 +16,9 @@ impl Tensor {
         let out = self.cast_copy(dtype);
         if needs_grad(&[self]) && dtype.is_float() {
             let src = self.dtype();
-            record("ToCopyBackward0", &[self], &out, move |g, _| Ok(vec![Some(g.to_dtype(src))]));
+            record("ToCopyBackward0", &[self], &out, move |g, _| {
+                Ok(vec![Some(g.to_dtype(src))])
+            });
         }
         out
     }
@@ -55,7 +57,9 @@ impl Tensor {
     pub fn clone_tensor(&self) -> Tensor {
         let out = self.contiguous_copy();
         if needs_grad(&[self]) {
-            record("CloneBackward0", &[self], &out, |g, _| Ok(vec![Some(g.clone())]));
+            record("CloneBackward0", &[self], &out, |g, _| {
+                Ok(vec![Some(g.clone())])
+            });
         }
         out
     }

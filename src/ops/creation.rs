@@ -6,10 +6,18 @@ use crate::tensor::layout::numel;
 use crate::Tensor;
 
 pub fn full(shape: &[usize], value: f64, dtype: DType) -> Tensor {
-    crate::with_dtype!(dtype, T, Tensor::from_vec(vec![T::from_f64(value); numel(shape)], shape))
+    crate::with_dtype!(
+        dtype,
+        T,
+        Tensor::from_vec(vec![T::from_f64(value); numel(shape)], shape)
+    )
 }
 pub fn zeros(shape: &[usize], dtype: DType) -> Tensor {
-    crate::with_dtype!(dtype, T, Tensor::from_vec(vec![T::default(); numel(shape)], shape))
+    crate::with_dtype!(
+        dtype,
+        T,
+        Tensor::from_vec(vec![T::default(); numel(shape)], shape)
+    )
 }
 pub fn ones(shape: &[usize], dtype: DType) -> Tensor {
     full(shape, 1.0, dtype)
@@ -28,26 +36,40 @@ pub fn arange(start: f64, end: f64, step: f64, dtype: DType) -> Result<Tensor> {
         return Err(Error::Runtime("step must be nonzero".into()));
     }
     if !(start.is_finite() && end.is_finite()) {
-        return Err(Error::Runtime(format!("unsupported range: {start} -> {end}")));
+        return Err(Error::Runtime(format!(
+            "unsupported range: {start} -> {end}"
+        )));
     }
     if (step > 0.0 && end < start) || (step < 0.0 && end > start) {
-        return Err(Error::Runtime("upper bound and larger bound inconsistent with step sign".into()));
+        return Err(Error::Runtime(
+            "upper bound and larger bound inconsistent with step sign".into(),
+        ));
     }
     let n = ((end - start) / step).ceil().max(0.0) as usize;
     Ok(crate::with_dtype!(dtype, T, {
-        let v: Vec<T> = (0..n).map(|i| T::from_f64(start + i as f64 * step)).collect();
+        let v: Vec<T> = (0..n)
+            .map(|i| T::from_f64(start + i as f64 * step))
+            .collect();
         Tensor::from_vec(v, &[n])
     }))
 }
 
 /// `linspace`: symmetric from both ends so the last value is exactly `end`, as PyTorch.
 pub fn linspace(start: f64, end: f64, steps: usize, dtype: DType) -> Tensor {
-    let step = if steps > 1 { (end - start) / (steps - 1) as f64 } else { 0.0 };
+    let step = if steps > 1 {
+        (end - start) / (steps - 1) as f64
+    } else {
+        0.0
+    };
     let half = if steps == 1 { 1 } else { steps / 2 };
     crate::with_dtype!(dtype, T, {
         let v: Vec<T> = (0..steps)
             .map(|i| {
-                let x = if i < half { start + step * i as f64 } else { end - step * (steps - 1 - i) as f64 };
+                let x = if i < half {
+                    start + step * i as f64
+                } else {
+                    end - step * (steps - 1 - i) as f64
+                };
                 T::from_f64(x)
             })
             .collect();

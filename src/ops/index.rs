@@ -8,7 +8,6 @@ use crate::tensor::dtype::{DType, Element};
 use crate::tensor::layout::{broadcast_shapes, fmt_shape, Layout};
 use crate::Tensor;
 
-
 /// One component of a subscript, as Python passes it.
 #[derive(Clone, Debug)]
 pub enum IndexItem {
@@ -35,8 +34,15 @@ fn resolve(t: &Tensor, items: &[IndexItem]) -> Result<Resolved> {
             _ => 0,
         })
         .sum();
-    if items.iter().filter(|i| matches!(i, IndexItem::Ellipsis)).count() > 1 {
-        return Err(Error::Index("an index can only have a single ellipsis ('...')".into()));
+    if items
+        .iter()
+        .filter(|i| matches!(i, IndexItem::Ellipsis))
+        .count()
+        > 1
+    {
+        return Err(Error::Index(
+            "an index can only have a single ellipsis ('...')".into(),
+        ));
     }
     if consumed > t.dim() {
         return Err(Error::Index(format!(
@@ -54,7 +60,9 @@ fn resolve(t: &Tensor, items: &[IndexItem]) -> Result<Resolved> {
             IndexItem::Int(i) => {
                 let size = v.shape()[d] as i64;
                 if *i < -size || *i >= size {
-                    return Err(Error::Index(format!("index {i} is out of bounds for dimension {orig} with size {size}")));
+                    return Err(Error::Index(format!(
+                        "index {i} is out of bounds for dimension {orig} with size {size}"
+                    )));
                 }
                 v = v.select(d as i64, *i)?;
                 orig += 1;
@@ -99,12 +107,16 @@ fn resolve(t: &Tensor, items: &[IndexItem]) -> Result<Resolved> {
             }
             IndexItem::Tensor(x) => {
                 if x.dtype().is_float() {
-                    return Err(Error::Index("tensors used as indices must be long, int, byte or bool tensors".into()));
+                    return Err(Error::Index(
+                        "tensors used as indices must be long, int, byte or bool tensors".into(),
+                    ));
                 }
                 let x = x.to_dtype_raw(DType::I64);
                 let size = v.shape()[d] as i64;
                 if let Some(&bad) = x.to_vec::<i64>().iter().find(|&&i| i < -size || i >= size) {
-                    return Err(Error::Index(format!("index {bad} is out of bounds for dimension {orig} with size {size}")));
+                    return Err(Error::Index(format!(
+                        "index {bad} is out of bounds for dimension {orig} with size {size}"
+                    )));
                 }
                 advanced.push((d, x));
                 d += 1;
@@ -140,7 +152,9 @@ fn advanced_offsets(l: &Layout, idx: &[Tensor], shape: &[usize]) -> Result<Vec<i
             i += 1;
         });
         if let Some(v) = bad {
-            return Err(Error::Index(format!("index {v} is out of bounds for dimension {d} with size {size}")));
+            return Err(Error::Index(format!(
+                "index {v} is out of bounds for dimension {d} with size {size}"
+            )));
         }
     }
     Ok(offs)
@@ -160,19 +174,29 @@ fn arrange(r: Resolved) -> Result<Advanced> {
     let dims: Vec<usize> = r.advanced.iter().map(|(d, _)| *d).collect();
     let mut index_shape: Vec<usize> = vec![];
     for (_, x) in &r.advanced {
-        index_shape = broadcast_shapes(&index_shape, x.shape()).map_err(|_| {
-            Error::Index(format!(
+        index_shape =
+            broadcast_shapes(&index_shape, x.shape()).map_err(|_| {
+                Error::Index(format!(
                 "shape mismatch: indexing tensors could not be broadcast together with shapes {}",
                 r.advanced.iter().map(|(_, x)| fmt_shape(x.shape())).collect::<Vec<_>>().join(", ")
             ))
-        })?;
+            })?;
     }
     let adjacent = dims.windows(2).all(|w| w[1] == w[0] + 1);
     let place = if adjacent { dims[0] } else { 0 };
     let mut order: Vec<i64> = dims.iter().map(|&d| d as i64).collect();
-    order.extend((0..r.view.dim()).filter(|d| !dims.contains(d)).map(|d| d as i64));
+    order.extend(
+        (0..r.view.dim())
+            .filter(|d| !dims.contains(d))
+            .map(|d| d as i64),
+    );
     let front = r.view.permute(&order)?;
-    Ok(Advanced { front, indices: r.advanced.into_iter().map(|(_, x)| x).collect(), index_shape, place })
+    Ok(Advanced {
+        front,
+        indices: r.advanced.into_iter().map(|(_, x)| x).collect(),
+        index_shape,
+        place,
+    })
 }
 
 /// Gathers `front[idx0[b], idx1[b], …, rest…]` into a contiguous `index_shape + rest` tensor.
@@ -188,7 +212,9 @@ fn gather_front(a: &Advanced) -> Result<Tensor> {
         let src = a.front.storage().as_slice::<T>();
         let mut v: Vec<T> = Vec::with_capacity(shape.iter().product());
         for &o in &offs {
-            walk(rest_shape, [rest_strides], [o as usize], |[s]| v.push(src[s]));
+            walk(rest_shape, [rest_strides], [o as usize], |[s]| {
+                v.push(src[s])
+            });
         }
         Tensor::from_vec(v, &shape)
     });
@@ -198,7 +224,12 @@ fn gather_front(a: &Advanced) -> Result<Tensor> {
         let index_shape = a.index_shape.clone();
         record("IndexBackward0", &[&a.front], &out, move |g, _| {
             let z = crate::ops::creation::zeros(&fshape, fdtype);
-            let adv = Advanced { front: z, indices: indices.clone(), index_shape: index_shape.clone(), place: 0 };
+            let adv = Advanced {
+                front: z,
+                indices: indices.clone(),
+                index_shape: index_shape.clone(),
+                place: 0,
+            };
             Ok(vec![Some(put_front(&adv, g, true)?)])
         });
     }
@@ -247,22 +278,36 @@ fn put_front(a: &Advanced, values: &Tensor, accumulate: bool) -> Result<Tensor> 
         let indices: Vec<Tensor> = a.indices.iter().map(|t| t.detach()).collect();
         let index_shape = a.index_shape.clone();
         let vshape = vals.shape().to_vec();
-        record(if accumulate { "IndexPutBackward0" } else { "IndexPutBackward0" }, &[&a.front, &vals], &base, move |g, n| {
-            let adv = Advanced { front: g.clone(), indices: indices.clone(), index_shape: index_shape.clone(), place: 0 };
-            Ok(vec![
-                if n[0] {
-                    if accumulate {
-                        Some(g.clone())
+        record(
+            "IndexPutBackward0",
+            &[&a.front, &vals],
+            &base,
+            move |g, n| {
+                let adv = Advanced {
+                    front: g.clone(),
+                    indices: indices.clone(),
+                    index_shape: index_shape.clone(),
+                    place: 0,
+                };
+                Ok(vec![
+                    if n[0] {
+                        if accumulate {
+                            Some(g.clone())
+                        } else {
+                            let z = crate::ops::creation::zeros(&[], g.dtype());
+                            Some(put_front(&adv, &z, false)?)
+                        }
                     } else {
-                        let z = crate::ops::creation::zeros(&[], g.dtype());
-                        Some(put_front(&adv, &z, false)?)
-                    }
-                } else {
-                    None
-                },
-                if n[1] { Some(gather_front(&adv)?.sum_to(&vshape)?) } else { None },
-            ])
-        });
+                        None
+                    },
+                    if n[1] {
+                        Some(gather_front(&adv)?.sum_to(&vshape)?)
+                    } else {
+                        None
+                    },
+                ])
+            },
+        );
     }
     Ok(base)
 }
@@ -307,7 +352,11 @@ impl Tensor {
         let recording = needs_grad(&[self, value]);
         let r = resolve(self, items)?;
         if !recording && r.advanced.is_empty() {
-            let src = if value.shares_storage(self) { value.contiguous_copy() } else { value.clone() };
+            let src = if value.shares_storage(self) {
+                value.contiguous_copy()
+            } else {
+                value.clone()
+            };
             let s = broadcast_shapes(r.view.shape(), src.shape())?;
             if s != r.view.shape() {
                 return Err(Error::Runtime(format!(
@@ -329,9 +378,8 @@ impl Tensor {
     /// Functional `index_put`: a copy of self with `value` written at `items`.
     pub fn index_put(&self, items: &[IndexItem], value: &Tensor) -> Result<Tensor> {
         // Index a same-shaped arange to find the flat positions the subscript selects.
-        let pos = crate::ops::creation::arange(0.0, self.numel() as f64, 1.0, DType::I64)?.reshape(
-            &self.shape().iter().map(|&s| s as i64).collect::<Vec<_>>(),
-        )?;
+        let pos = crate::ops::creation::arange(0.0, self.numel() as f64, 1.0, DType::I64)?
+            .reshape(&self.shape().iter().map(|&s| s as i64).collect::<Vec<_>>())?;
         let r = resolve(&pos, items)?;
         let sel = if r.advanced.is_empty() {
             r.view.contiguous_copy()
@@ -341,7 +389,12 @@ impl Tensor {
             place_index_dims(gather_front(&a)?, k, a.place)?.contiguous_copy()
         };
         let flat = self.reshape(&[-1])?;
-        let adv = Advanced { front: flat, indices: vec![sel.reshape(&[-1])?], index_shape: vec![sel.numel()], place: 0 };
+        let adv = Advanced {
+            front: flat,
+            indices: vec![sel.reshape(&[-1])?],
+            index_shape: vec![sel.numel()],
+            place: 0,
+        };
         let s = broadcast_shapes(sel.shape(), value.shape())?;
         if s != sel.shape() {
             return Err(Error::Runtime(format!(
@@ -362,7 +415,10 @@ impl Tensor {
         if self.dim() == 0 {
             // A 0-d input behaves as a 1-element vector.
             let shape: Vec<i64> = index.shape().iter().map(|&s| s as i64).collect();
-            return self.reshape(&[1])?.gather(0, &index.reshape(&[-1])?)?.reshape(&shape);
+            return self
+                .reshape(&[1])?
+                .gather(0, &index.reshape(&[-1])?)?
+                .reshape(&shape);
         }
         let idx = index.to_dtype_raw(DType::I64);
         let l = self.layout();
@@ -378,41 +434,71 @@ impl Tensor {
         let out = crate::with_dtype!(self.dtype(), T, {
             let src = self.storage().as_slice::<T>();
             let mut v: Vec<T> = Vec::with_capacity(idx.numel());
-            let sstr_k: Vec<isize> = if shape.is_empty() { vec![] } else { sstr.clone() };
-            walk(&shape, [idx.strides(), &sstr_k], [idx.offset(), l.offset], |[io, so]| {
-                let mut i = ix[io];
-                if i < 0 {
-                    i += size;
-                }
-                if i < 0 || i >= size {
-                    bad.get_or_insert(ix[io]);
-                    v.push(T::default());
-                } else {
-                    v.push(src[(so as isize + i as isize * stride_d) as usize]);
-                }
-            });
+            let sstr_k: Vec<isize> = if shape.is_empty() {
+                vec![]
+            } else {
+                sstr.clone()
+            };
+            walk(
+                &shape,
+                [idx.strides(), &sstr_k],
+                [idx.offset(), l.offset],
+                |[io, so]| {
+                    // gather takes no negative indices (unlike indexing), as PyTorch.
+                    let i = ix[io];
+                    if i < 0 || i >= size {
+                        bad.get_or_insert(ix[io]);
+                        v.push(T::default());
+                    } else {
+                        v.push(src[(so as isize + i as isize * stride_d) as usize]);
+                    }
+                },
+            );
             Tensor::from_vec(v, &shape)
         });
         if let Some(i) = bad {
-            return Err(Error::Runtime(format!("index {i} is out of bounds for dimension {d} with size {size}")));
+            return Err(Error::Runtime(format!(
+                "index {i} is out of bounds for dimension {d} with size {size}"
+            )));
         }
         if needs_grad(&[self]) {
             let (shape, dtype) = (self.shape().to_vec(), self.dtype());
             let idx = idx.detach();
             record("GatherBackward0", &[self], &out, move |g, _| {
-                Ok(vec![Some(crate::ops::creation::zeros(&shape, dtype).scatter(d as i64, &idx, g, true)?)])
+                Ok(vec![Some(
+                    crate::ops::creation::zeros(&shape, dtype).scatter(d as i64, &idx, g, true)?,
+                )])
             });
         }
         Ok(out)
     }
 
     /// `scatter(dim, index, src)` / `scatter_add` (with `accumulate`), out of place.
-    pub fn scatter(&self, dim: i64, index: &Tensor, src: &Tensor, accumulate: bool) -> Result<Tensor> {
+    pub fn scatter(
+        &self,
+        dim: i64,
+        index: &Tensor,
+        src: &Tensor,
+        accumulate: bool,
+    ) -> Result<Tensor> {
         let d = wrap_dim(dim, self.dim())?;
-        check_index_like(if accumulate { "scatter_add" } else { "scatter" }, self, d, index, Some(src))?;
+        check_index_like(
+            if accumulate { "scatter_add" } else { "scatter" },
+            self,
+            d,
+            index,
+            Some(src),
+        )?;
         if self.dim() == 0 {
-            let src1 = if src.dim() == 0 { src.clone() } else { src.reshape(&[-1])? };
-            return self.reshape(&[1])?.scatter(0, &index.reshape(&[-1])?, &src1, accumulate)?.reshape(&[]);
+            let src1 = if src.dim() == 0 {
+                src.clone()
+            } else {
+                src.reshape(&[-1])?
+            };
+            return self
+                .reshape(&[1])?
+                .scatter(0, &index.reshape(&[-1])?, &src1, accumulate)?
+                .reshape(&[]);
         }
         let idx = index.to_dtype_raw(DType::I64);
         let srcc = src.to_dtype(self.dtype());
@@ -425,48 +511,73 @@ impl Tensor {
         let size = self.shape().get(d).copied().unwrap_or(1) as i64;
         let stride_d = l.strides.get(d).copied().unwrap_or(0);
         let shape = idx.shape().to_vec();
-        let sstr = if srcc.dim() == 0 { vec![0; shape.len()] } else { srcc.strides().to_vec() };
+        let sstr = if srcc.dim() == 0 {
+            vec![0; shape.len()]
+        } else {
+            srcc.strides().to_vec()
+        };
         let ix = idx.storage().as_slice::<i64>();
         let mut bad = None;
         crate::with_dtype!(out.dtype(), T, {
             // SAFETY: `out` is a fresh copy nothing else references.
             let dst: &mut [T] = unsafe { out.storage().as_mut_slice::<T>() };
             let s = srcc.storage().as_slice::<T>();
-            walk(&shape, [idx.strides(), &ostr, &sstr], [idx.offset(), 0, srcc.offset()], |[io, oo, so]| {
-                let mut i = ix[io];
-                if i < 0 {
-                    i += size;
-                }
-                if i < 0 || i >= size {
-                    bad.get_or_insert(ix[io]);
-                    return;
-                }
-                let at = (oo as isize + i as isize * stride_d) as usize;
-                dst[at] = if accumulate { add_elem(dst[at], s[so]) } else { s[so] };
-            });
+            walk(
+                &shape,
+                [idx.strides(), &ostr, &sstr],
+                [idx.offset(), 0, srcc.offset()],
+                |[io, oo, so]| {
+                    let i = ix[io];
+                    if i < 0 || i >= size {
+                        bad.get_or_insert(ix[io]);
+                        return;
+                    }
+                    let at = (oo as isize + i as isize * stride_d) as usize;
+                    dst[at] = if accumulate {
+                        add_elem(dst[at], s[so])
+                    } else {
+                        s[so]
+                    };
+                },
+            );
         });
         if let Some(i) = bad {
-            return Err(Error::Runtime(format!("index {i} is out of bounds for dimension {d} with size {size}")));
+            return Err(Error::Runtime(format!(
+                "index {i} is out of bounds for dimension {d} with size {size}"
+            )));
         }
         if needs_grad(&[self, &srcc]) {
             let idx = idx.detach();
             let src_scalar = srcc.dim() == 0 && index.dim() > 0;
-            record(if accumulate { "ScatterAddBackward0" } else { "ScatterBackward0" }, &[self, &srcc], &out, move |g, n| {
-                let zero = crate::ops::creation::zeros(&[], g.dtype());
-                Ok(vec![
-                    if n[0] {
-                        Some(if accumulate { g.clone() } else { g.scatter(d as i64, &idx, &zero, false)? })
-                    } else {
-                        None
-                    },
-                    if n[1] {
-                        let gs = g.gather(d as i64, &idx)?;
-                        Some(if src_scalar { gs.sum()? } else { gs })
-                    } else {
-                        None
-                    },
-                ])
-            });
+            record(
+                if accumulate {
+                    "ScatterAddBackward0"
+                } else {
+                    "ScatterBackward0"
+                },
+                &[self, &srcc],
+                &out,
+                move |g, n| {
+                    let zero = crate::ops::creation::zeros(&[], g.dtype());
+                    Ok(vec![
+                        if n[0] {
+                            Some(if accumulate {
+                                g.clone()
+                            } else {
+                                g.scatter(d as i64, &idx, &zero, false)?
+                            })
+                        } else {
+                            None
+                        },
+                        if n[1] {
+                            let gs = g.gather(d as i64, &idx)?;
+                            Some(if src_scalar { gs.sum()? } else { gs })
+                        } else {
+                            None
+                        },
+                    ])
+                },
+            );
         }
         Ok(out)
     }
@@ -474,10 +585,14 @@ impl Tensor {
     /// `index_select(dim, index)` with a 1-D index.
     pub fn index_select(&self, dim: i64, index: &Tensor) -> Result<Tensor> {
         if index.dim() > 1 {
-            return Err(Error::Index("index_select(): Index is supposed to be a vector".into()));
+            return Err(Error::Index(
+                "index_select(): Index is supposed to be a vector".into(),
+            ));
         }
         if index.dtype() != DType::I64 && index.dtype() != DType::I32 {
-            return Err(Error::Runtime("index_select(): Expected dtype int32 or int64 for index".into()));
+            return Err(Error::Runtime(
+                "index_select(): Expected dtype int32 or int64 for index".into(),
+            ));
         }
         let d = wrap_dim(dim, self.dim())?;
         let mut items = vec![IndexItem::Slice(None, None, 1); d];
@@ -491,7 +606,10 @@ impl Tensor {
     /// `masked_select(mask)`: the selected elements, 1-D.
     pub fn masked_select(&self, mask: &Tensor) -> Result<Tensor> {
         if mask.dtype() != DType::Bool {
-            return Err(Error::Runtime(format!("masked_select: expected BoolTensor for mask, got {}", mask.dtype().name())));
+            return Err(Error::Runtime(format!(
+                "masked_select: expected BoolTensor for mask, got {}",
+                mask.dtype().name()
+            )));
         }
         let shape = broadcast_shapes(self.shape(), mask.shape())?;
         let x = self.expand_to(&shape)?;
@@ -503,7 +621,14 @@ impl Tensor {
     pub fn nonzero(&self) -> Result<Tensor> {
         let shape = self.shape().to_vec();
         let nd = shape.len();
-        let flags: Vec<bool> = crate::with_dtype!(self.dtype(), T, self.to_vec::<T>().into_iter().map(|v| v.is_nonzero()).collect());
+        let flags: Vec<bool> = crate::with_dtype!(
+            self.dtype(),
+            T,
+            self.to_vec::<T>()
+                .into_iter()
+                .map(|v| v.is_nonzero())
+                .collect()
+        );
         let mut out: Vec<i64> = vec![];
         let mut count = 0;
         let mut idx = vec![0usize; nd];
@@ -528,16 +653,24 @@ impl Tensor {
     /// `one_hot(num_classes)`: int64 indices to an int64 one-hot tensor.
     pub fn one_hot(&self, num_classes: i64) -> Result<Tensor> {
         if self.dtype() != DType::I64 {
-            return Err(Error::Runtime("one_hot is only applicable to index tensor of type LongTensor.".into()));
+            return Err(Error::Runtime(
+                "one_hot is only applicable to index tensor of type LongTensor.".into(),
+            ));
         }
         let v = self.to_vec::<i64>();
         if v.iter().any(|&x| x < 0) {
             return Err(Error::Runtime("Class values must be non-negative.".into()));
         }
         let max = v.iter().copied().max().unwrap_or(-1);
-        let n = if num_classes < 0 { max + 1 } else { num_classes };
+        let n = if num_classes < 0 {
+            max + 1
+        } else {
+            num_classes
+        };
         if max >= n {
-            return Err(Error::Runtime("Class values must be smaller than num_classes.".into()));
+            return Err(Error::Runtime(
+                "Class values must be smaller than num_classes.".into(),
+            ));
         }
         let n = n as usize;
         let mut out = vec![0i64; v.len() * n];
@@ -552,9 +685,17 @@ impl Tensor {
 
 /// PyTorch's checks for gather/scatter: same rank, index no larger than self (and src)
 /// outside `dim`.
-fn check_index_like(op: &str, t: &Tensor, d: usize, index: &Tensor, src: Option<&Tensor>) -> Result<()> {
+fn check_index_like(
+    op: &str,
+    t: &Tensor,
+    d: usize,
+    index: &Tensor,
+    src: Option<&Tensor>,
+) -> Result<()> {
     if index.dtype() != DType::I64 {
-        return Err(Error::Runtime(format!("{op}(): Expected dtype int64 for index")));
+        return Err(Error::Runtime(format!(
+            "{op}(): Expected dtype int64 for index"
+        )));
     }
     if (t.dim() == 0 && index.dim() > 1) || (t.dim() > 0 && index.dim() != t.dim()) {
         return Err(Error::Runtime(format!(
@@ -583,4 +724,3 @@ fn check_index_like(op: &str, t: &Tensor, d: usize, index: &Tensor, src: Option<
     }
     Ok(())
 }
-

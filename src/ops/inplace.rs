@@ -39,7 +39,11 @@ impl Tensor {
                 cat_name(self.dtype())
             )));
         }
-        let src = if new.shares_storage(self) { new.contiguous_copy() } else { new.clone() };
+        let src = if new.shares_storage(self) {
+            new.contiguous_copy()
+        } else {
+            new.clone()
+        };
         copy_into(self, &src);
         self.storage().bump_version();
         if is_grad_enabled() {
@@ -54,11 +58,19 @@ impl Tensor {
 
     /// Applies `f` to self (or, when recording, to a snapshot carrying self's history) and
     /// writes the result back into self.
-    pub fn apply_inplace(&self, others: &[&Tensor], f: impl FnOnce(&Tensor) -> Result<Tensor>) -> Result<()> {
+    pub fn apply_inplace(
+        &self,
+        others: &[&Tensor],
+        f: impl FnOnce(&Tensor) -> Result<Tensor>,
+    ) -> Result<()> {
         self.check_inplace()?;
         let mut inputs = vec![self];
         inputs.extend_from_slice(others);
-        let new = if needs_grad(&inputs) { f(&self.snapshot_with_history())? } else { f(self)? };
+        let new = if needs_grad(&inputs) {
+            f(&self.snapshot_with_history())?
+        } else {
+            f(self)?
+        };
         self.assign_from(&new)
     }
 
@@ -81,7 +93,11 @@ impl Tensor {
                 src.shape().first().copied().unwrap_or(1)
             ))
         })?;
-        let src = if new.shares_storage(self) { new.contiguous_copy() } else { new.clone() };
+        let src = if new.shares_storage(self) {
+            new.contiguous_copy()
+        } else {
+            new.clone()
+        };
         copy_into(self, &src);
         self.storage().bump_version();
         if is_grad_enabled() {
@@ -97,10 +113,17 @@ impl Tensor {
     /// `fill_(value)`.
     pub fn fill_(&self, value: Scalar) -> Result<()> {
         self.check_inplace()?;
-        crate::with_dtype!(self.dtype(), T, fill::<T>(self, match value {
-            Scalar::Int(i) => T::from_i64(i),
-            s => T::from_f64(s.to_f64()),
-        }));
+        crate::with_dtype!(
+            self.dtype(),
+            T,
+            fill::<T>(
+                self,
+                match value {
+                    Scalar::Int(i) => T::from_i64(i),
+                    s => T::from_f64(s.to_f64()),
+                }
+            )
+        );
         self.storage().bump_version();
         if is_grad_enabled() && !self.is_leaf() {
             self.detach_();

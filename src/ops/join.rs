@@ -10,17 +10,28 @@ use crate::Tensor;
 /// `cat(tensors, dim)`. Legacy 1-D empty tensors are skipped, as PyTorch does.
 pub fn cat(tensors: &[Tensor], dim: i64) -> Result<Tensor> {
     if tensors.is_empty() {
-        return Err(Error::Runtime("torch.cat(): expected a non-empty list of Tensors".into()));
+        return Err(Error::Runtime(
+            "torch.cat(): expected a non-empty list of Tensors".into(),
+        ));
     }
-    let parts: Vec<&Tensor> = tensors.iter().filter(|t| !(t.dim() == 1 && t.numel() == 0)).collect();
+    let parts: Vec<&Tensor> = tensors
+        .iter()
+        .filter(|t| !(t.dim() == 1 && t.numel() == 0))
+        .collect();
     let Some(first) = parts.first() else {
         return Ok(tensors[0].clone());
     };
     if first.dim() == 0 {
-        return Err(Error::Runtime("zero-dimensional tensor (at position 0) cannot be concatenated".into()));
+        return Err(Error::Runtime(
+            "zero-dimensional tensor (at position 0) cannot be concatenated".into(),
+        ));
     }
     let d = wrap_dim(dim, first.dim())?;
-    let dtype = parts.iter().map(|t| t.dtype()).reduce(DType::promote).unwrap();
+    let dtype = parts
+        .iter()
+        .map(|t| t.dtype())
+        .reduce(DType::promote)
+        .unwrap();
     let mut shape = first.shape().to_vec();
     shape[d] = 0;
     for (i, t) in parts.iter().enumerate() {
@@ -53,8 +64,15 @@ pub fn cat(tensors: &[Tensor], dim: i64) -> Result<Tensor> {
     let refs: Vec<&Tensor> = tensors.iter().collect();
     if needs_grad(&refs) {
         // Legacy empty 1-D inputs took no part; their gradient is an empty tensor.
-        let skipped: Vec<bool> = tensors.iter().map(|t| t.dim() == 1 && t.numel() == 0).collect();
-        let sizes: Vec<usize> = tensors.iter().zip(&skipped).map(|(t, &s)| if s { 0 } else { t.shape()[d] }).collect();
+        let skipped: Vec<bool> = tensors
+            .iter()
+            .map(|t| t.dim() == 1 && t.numel() == 0)
+            .collect();
+        let sizes: Vec<usize> = tensors
+            .iter()
+            .zip(&skipped)
+            .map(|(t, &s)| if s { 0 } else { t.shape()[d] })
+            .collect();
         let dtypes: Vec<DType> = tensors.iter().map(|t| t.dtype()).collect();
         let edges: Vec<Option<Edge>> = tensors.iter().map(|t| t.gradient_edge()).collect();
         let node = Node::new(
@@ -85,7 +103,9 @@ pub fn cat(tensors: &[Tensor], dim: i64) -> Result<Tensor> {
 /// `stack(tensors, dim)`: all the same shape, joined along a new dim.
 pub fn stack(tensors: &[Tensor], dim: i64) -> Result<Tensor> {
     let Some(first) = tensors.first() else {
-        return Err(Error::Runtime("stack expects a non-empty TensorList".into()));
+        return Err(Error::Runtime(
+            "stack expects a non-empty TensorList".into(),
+        ));
     };
     for (i, t) in tensors.iter().enumerate() {
         if t.shape() != first.shape() {
@@ -97,6 +117,9 @@ pub fn stack(tensors: &[Tensor], dim: i64) -> Result<Tensor> {
         }
     }
     let d = wrap_dim(dim, first.dim() + 1)? as i64;
-    let parts: Vec<Tensor> = tensors.iter().map(|t| t.unsqueeze(d)).collect::<Result<_>>()?;
+    let parts: Vec<Tensor> = tensors
+        .iter()
+        .map(|t| t.unsqueeze(d))
+        .collect::<Result<_>>()?;
     cat(&parts, d)
 }

@@ -61,16 +61,30 @@ fn matmul_nd(a: &Tensor, b: &Tensor) -> Result<Tensor> {
             );
             Tensor::from_vec(v, &shape)
         },
-        return Err(Error::NotImplemented("\"addmm_impl_cpu_\" not implemented for 'Bool'".into()))
+        return Err(Error::NotImplemented(
+            "\"addmm_impl_cpu_\" not implemented for 'Bool'".into()
+        ))
     );
     if needs_grad(&[a, b]) {
         let (xa, xb) = (SavedTensor::new(a), SavedTensor::new(b));
         let (sha, shb) = (a.shape().to_vec(), b.shape().to_vec());
-        let name = if ra == 2 && rb == 2 { "MmBackward0" } else { "BmmBackward0" };
+        let name = if ra == 2 && rb == 2 {
+            "MmBackward0"
+        } else {
+            "BmmBackward0"
+        };
         record(name, &[a, b], &out, move |g, need| {
             Ok(vec![
-                if need[0] { Some(g.matmul(&xb.unpack()?.transpose(-1, -2)?)?.sum_to(&sha)?) } else { None },
-                if need[1] { Some(xa.unpack()?.transpose(-1, -2)?.matmul(g)?.sum_to(&shb)?) } else { None },
+                if need[0] {
+                    Some(g.matmul(&xb.unpack()?.transpose(-1, -2)?)?.sum_to(&sha)?)
+                } else {
+                    None
+                },
+                if need[1] {
+                    Some(xa.unpack()?.transpose(-1, -2)?.matmul(g)?.sum_to(&shb)?)
+                } else {
+                    None
+                },
             ])
         });
     }
@@ -155,22 +169,36 @@ impl Tensor {
     /// output starts as β·input broadcast and gemm accumulates into it (`nn.Linear`'s op).
     pub fn addmm(&self, m1: &Tensor, m2: &Tensor, beta: f64, alpha: f64) -> Result<Tensor> {
         if m1.dim() != 2 || m2.dim() != 2 {
-            return Err(Error::Runtime(format!("{} must be a matrix", if m1.dim() != 2 { "mat1" } else { "mat2" })));
+            return Err(Error::Runtime(format!(
+                "{} must be a matrix",
+                if m1.dim() != 2 { "mat1" } else { "mat2" }
+            )));
         }
         let (m, k, n) = (m1.shape()[0], m1.shape()[1], m2.shape()[1]);
         if m2.shape()[0] != k {
-            return Err(Error::Runtime(format!("mat1 and mat2 shapes cannot be multiplied ({m}x{k} and {}x{n})", m2.shape()[0])));
+            return Err(Error::Runtime(format!(
+                "mat1 and mat2 shapes cannot be multiplied ({m}x{k} and {}x{n})",
+                m2.shape()[0]
+            )));
         }
         if m1.dtype() != m2.dtype() || self.dtype() != m1.dtype() {
             return Err(Error::Runtime(format!(
                 "expected m1 and m2 to have the same dtype, but got: {} != {}",
                 dtype_name(m1.dtype()),
-                dtype_name(if m1.dtype() != m2.dtype() { m2.dtype() } else { self.dtype() })
+                dtype_name(if m1.dtype() != m2.dtype() {
+                    m2.dtype()
+                } else {
+                    self.dtype()
+                })
             )));
         }
         let shape = [m, n];
         if broadcast_shapes(self.shape(), &shape)? != shape {
-            return Err(Error::Runtime(format!("addmm: input {} does not broadcast to {}", fmt_shape(self.shape()), fmt_shape(&shape))));
+            return Err(Error::Runtime(format!(
+                "addmm: input {} does not broadcast to {}",
+                fmt_shape(self.shape()),
+                fmt_shape(&shape)
+            )));
         }
         let out = crate::with_numeric_dtype!(
             m1.dtype(),
@@ -181,29 +209,70 @@ impl Tensor {
                     vec![<T as crate::Element>::from_f64(0.0); m * n]
                 } else {
                     let _g = crate::autograd::GradModeGuard::new(false);
-                    let b = if beta != 1.0 { self.mul_scalar(beta)? } else { self.clone() };
+                    let b = if beta != 1.0 {
+                        self.mul_scalar(beta)?
+                    } else {
+                        self.clone()
+                    };
                     b.expand_to(&shape)?.to_vec::<T>()
                 };
-                let ma = MatRef { offset: m1.offset(), rs: m1.strides()[0], cs: m1.strides()[1] };
-                let mb = MatRef { offset: m2.offset(), rs: m2.strides()[0], cs: m2.strides()[1] };
+                let ma = MatRef {
+                    offset: m1.offset(),
+                    rs: m1.strides()[0],
+                    cs: m1.strides()[1],
+                };
+                let mb = MatRef {
+                    offset: m2.offset(),
+                    rs: m2.strides()[0],
+                    cs: m2.strides()[1],
+                };
                 let one = <T as crate::Element>::from_f64(1.0);
                 T::gemm(
-                    m1.storage().as_slice::<T>(), ma, m2.storage().as_slice::<T>(), mb, &mut buf, m, n, k,
-                    one, <T as crate::Element>::from_f64(alpha), rayon::current_num_threads(),
+                    m1.storage().as_slice::<T>(),
+                    ma,
+                    m2.storage().as_slice::<T>(),
+                    mb,
+                    &mut buf,
+                    m,
+                    n,
+                    k,
+                    one,
+                    <T as crate::Element>::from_f64(alpha),
+                    rayon::current_num_threads(),
                 );
                 Tensor::from_vec(buf, &shape)
             },
-            return Err(Error::NotImplemented("\"addmm_impl_cpu_\" not implemented for 'Bool'".into()))
+            return Err(Error::NotImplemented(
+                "\"addmm_impl_cpu_\" not implemented for 'Bool'".into()
+            ))
         );
         if needs_grad(&[self, m1, m2]) {
             let (x1, x2) = (SavedTensor::new(m1), SavedTensor::new(m2));
             let bias_shape = self.shape().to_vec();
             record("AddmmBackward0", &[self, m1, m2], &out, move |g, need| {
-                let ga = |t: Tensor| if alpha != 1.0 { t.mul_scalar(alpha) } else { Ok(t) };
+                let ga = |t: Tensor| {
+                    if alpha != 1.0 {
+                        t.mul_scalar(alpha)
+                    } else {
+                        Ok(t)
+                    }
+                };
                 Ok(vec![
-                    if need[0] { Some(g.mul_scalar(beta)?.sum_to(&bias_shape)?) } else { None },
-                    if need[1] { Some(ga(g.mm(&x2.unpack()?.t()?)?)?) } else { None },
-                    if need[2] { Some(ga(x1.unpack()?.t()?.mm(g)?)?) } else { None },
+                    if need[0] {
+                        Some(g.mul_scalar(beta)?.sum_to(&bias_shape)?)
+                    } else {
+                        None
+                    },
+                    if need[1] {
+                        Some(ga(g.mm(&x2.unpack()?.t()?)?)?)
+                    } else {
+                        None
+                    },
+                    if need[2] {
+                        Some(ga(x1.unpack()?.t()?.mm(g)?)?)
+                    } else {
+                        None
+                    },
                 ])
             });
         }
@@ -223,7 +292,9 @@ fn diagonal_merge(t: &Tensor, d0: usize, d1: usize) -> Result<Tensor> {
     let f = Arc::new(move |l: &Layout| -> Result<Layout> {
         let mut l = l.clone();
         if l.shape[d0] != l.shape[d1] {
-            return Err(Error::Runtime("einsum(): subscript repeated for dims of different sizes".into()));
+            return Err(Error::Runtime(
+                "einsum(): subscript repeated for dims of different sizes".into(),
+            ));
         }
         l.strides[d0] += l.strides[d1];
         l.shape.remove(d1);
@@ -236,7 +307,11 @@ fn diagonal_merge(t: &Tensor, d0: usize, d1: usize) -> Result<Tensor> {
 /// Brings one einsum operand to distinct subscripts: repeated ones become diagonals.
 fn distinct(mut t: Tensor, mut subs: Vec<char>) -> Result<(Tensor, Vec<char>)> {
     loop {
-        let dup = (0..subs.len()).find_map(|i| (i + 1..subs.len()).find(|&j| subs[j] == subs[i]).map(|j| (i, j)));
+        let dup = (0..subs.len()).find_map(|i| {
+            (i + 1..subs.len())
+                .find(|&j| subs[j] == subs[i])
+                .map(|j| (i, j))
+        });
         match dup {
             Some((i, j)) => {
                 t = diagonal_merge(&t, i, j)?;
@@ -249,7 +324,10 @@ fn distinct(mut t: Tensor, mut subs: Vec<char>) -> Result<(Tensor, Vec<char>)> {
 
 /// Sums away the subscripts of `t` not in `keep`.
 fn sum_unneeded(t: Tensor, subs: Vec<char>, keep: &[char]) -> Result<(Tensor, Vec<char>)> {
-    let dims: Vec<i64> = (0..subs.len()).filter(|&i| !keep.contains(&subs[i])).map(|i| i as i64).collect();
+    let dims: Vec<i64> = (0..subs.len())
+        .filter(|&i| !keep.contains(&subs[i]))
+        .map(|i| i as i64)
+        .collect();
     if dims.is_empty() {
         return Ok((t, subs));
     }
@@ -258,16 +336,36 @@ fn sum_unneeded(t: Tensor, subs: Vec<char>, keep: &[char]) -> Result<(Tensor, Ve
 }
 
 /// Contracts two operands over the subscripts not in `keep`, with one batched matmul.
-fn contract(a: Tensor, sa: Vec<char>, b: Tensor, sb: Vec<char>, keep: &[char]) -> Result<(Tensor, Vec<char>)> {
+fn contract(
+    a: Tensor,
+    sa: Vec<char>,
+    b: Tensor,
+    sb: Vec<char>,
+    keep: &[char],
+) -> Result<(Tensor, Vec<char>)> {
     let (a, sa) = sum_unneeded(a, sa.clone(), &[keep, &sb].concat())?;
     let (b, sb) = sum_unneeded(b, sb.clone(), &[keep, &sa].concat())?;
-    let batch: Vec<char> = sa.iter().filter(|c| sb.contains(c) && keep.contains(c)).copied().collect();
-    let contr: Vec<char> = sa.iter().filter(|c| sb.contains(c) && !keep.contains(c)).copied().collect();
+    let batch: Vec<char> = sa
+        .iter()
+        .filter(|c| sb.contains(c) && keep.contains(c))
+        .copied()
+        .collect();
+    let contr: Vec<char> = sa
+        .iter()
+        .filter(|c| sb.contains(c) && !keep.contains(c))
+        .copied()
+        .collect();
     let left: Vec<char> = sa.iter().filter(|c| !sb.contains(c)).copied().collect();
     let right: Vec<char> = sb.iter().filter(|c| !sa.contains(c)).copied().collect();
     let size = |t: &Tensor, s: &[char], c: char| t.shape()[s.iter().position(|&x| x == c).unwrap()];
-    let pos = |s: &[char], cs: &[char]| -> Vec<i64> { cs.iter().map(|c| s.iter().position(|x| x == c).unwrap() as i64).collect() };
-    let prod = |t: &Tensor, s: &[char], cs: &[char]| cs.iter().map(|&c| size(t, s, c)).product::<usize>() as i64;
+    let pos = |s: &[char], cs: &[char]| -> Vec<i64> {
+        cs.iter()
+            .map(|c| s.iter().position(|x| x == c).unwrap() as i64)
+            .collect()
+    };
+    let prod = |t: &Tensor, s: &[char], cs: &[char]| {
+        cs.iter().map(|&c| size(t, s, c)).product::<usize>() as i64
+    };
     let (mut a, mut b) = (a, b);
     for &c in &batch {
         let (x, y) = (size(&a, &sa, c), size(&b, &sb, c));
@@ -301,12 +399,22 @@ fn contract(a: Tensor, sa: Vec<char>, b: Tensor, sb: Vec<char>, keep: &[char]) -
 
 /// Rewrites `...` as fresh subscripts, right-aligned across operands (they broadcast); an
 /// implicit output puts them first, as PyTorch does.
-fn expand_ellipsis(lhs: &str, rhs: Option<String>, operands: &[Tensor]) -> Result<(String, Option<String>)> {
+fn expand_ellipsis(
+    lhs: &str,
+    rhs: Option<String>,
+    operands: &[Tensor],
+) -> Result<(String, Option<String>)> {
     if !lhs.contains("...") {
         return Ok((lhs.to_string(), rhs));
     }
-    let used: Vec<char> = lhs.chars().chain(rhs.iter().flat_map(|r| r.chars().collect::<Vec<_>>())).collect();
-    let pool: Vec<char> = ('A'..='Z').chain('a'..='z').filter(|c| !used.contains(c)).collect();
+    let used: Vec<char> = lhs
+        .chars()
+        .chain(rhs.iter().flat_map(|r| r.chars().collect::<Vec<_>>()))
+        .collect();
+    let pool: Vec<char> = ('A'..='Z')
+        .chain('a'..='z')
+        .filter(|c| !used.contains(c))
+        .collect();
     let parts: Vec<&str> = lhs.split(',').collect();
     let mut counts = vec![0usize; parts.len()];
     for (i, p) in parts.iter().enumerate() {
@@ -318,7 +426,11 @@ fn expand_ellipsis(lhs: &str, rhs: Option<String>, operands: &[Tensor]) -> Resul
     }
     let kmax = counts.iter().copied().max().unwrap_or(0);
     let letters: String = pool[..kmax].iter().collect();
-    let new_lhs: Vec<String> = parts.iter().zip(&counts).map(|(p, &k)| p.replace("...", &letters[kmax - k..])).collect();
+    let new_lhs: Vec<String> = parts
+        .iter()
+        .zip(&counts)
+        .map(|(p, &k)| p.replace("...", &letters[kmax - k..]))
+        .collect();
     let new_rhs = match rhs {
         Some(r) => Some(r.replace("...", &letters)),
         None => {
@@ -345,10 +457,14 @@ pub fn einsum(equation: &str, operands: &[Tensor]) -> Result<Tensor> {
     let (lhs, rhs) = expand_ellipsis(&lhs, rhs, operands)?;
     let inputs: Vec<Vec<char>> = lhs.split(',').map(|s| s.chars().collect()).collect();
     if inputs.len() != operands.len() {
+        let which = if inputs.len() > operands.len() {
+            "fewer"
+        } else {
+            "more"
+        };
         return Err(Error::Runtime(format!(
-            "einsum(): more operands were provided than specified in the equation"
-        )
-        .replace("more", if inputs.len() > operands.len() { "fewer" } else { "more" })));
+            "einsum(): {which} operands were provided than specified in the equation"
+        )));
     }
     let mut counts: HashMap<char, usize> = HashMap::new();
     for (subs, t) in inputs.iter().zip(operands) {
@@ -369,7 +485,11 @@ pub fn einsum(equation: &str, operands: &[Tensor]) -> Result<Tensor> {
     let output: Vec<char> = match rhs {
         Some(r) => r.chars().collect(),
         None => {
-            let mut o: Vec<char> = counts.iter().filter(|(_, &n)| n == 1).map(|(&c, _)| c).collect();
+            let mut o: Vec<char> = counts
+                .iter()
+                .filter(|(_, &n)| n == 1)
+                .map(|(&c, _)| c)
+                .collect();
             o.sort();
             o
         }
@@ -385,7 +505,8 @@ pub fn einsum(equation: &str, operands: &[Tensor]) -> Result<Tensor> {
             Some((at, asub)) => contract(at, asub, t, s, &keep)?,
         });
     }
-    let (t, subs) = acc.ok_or_else(|| Error::Runtime("einsum(): must provide at least one operand".into()))?;
+    let (t, subs) =
+        acc.ok_or_else(|| Error::Runtime("einsum(): must provide at least one operand".into()))?;
     let (t, subs) = sum_unneeded(t, subs, &output)?;
     let perm: Vec<i64> = output
         .iter()

@@ -46,8 +46,14 @@ impl Scalar {
     /// A 0-d tensor holding this number in `dtype`.
     pub fn to_tensor(self, dtype: DType) -> Tensor {
         match self {
-            Scalar::Int(i) if !dtype.is_float() => crate::with_dtype!(dtype, T, Tensor::scalar(<T as crate::Element>::from_i64(i))),
-            _ => crate::with_dtype!(dtype, T, Tensor::scalar(<T as crate::Element>::from_f64(self.to_f64()))),
+            Scalar::Int(i) if !dtype.is_float() => {
+                crate::with_dtype!(dtype, T, Tensor::scalar(<T as crate::Element>::from_i64(i)))
+            }
+            _ => crate::with_dtype!(
+                dtype,
+                T,
+                Tensor::scalar(<T as crate::Element>::from_f64(self.to_f64()))
+            ),
         }
     }
 }
@@ -72,7 +78,10 @@ fn combine(higher: Option<DType>, lower: Option<DType>) -> Option<DType> {
         (Some(h), Some(l)) => {
             if h.is_float() {
                 Some(h)
-            } else if h.category() == Category::Bool || l.is_float() || (l.category() > h.category()) {
+            } else if h.category() == Category::Bool
+                || l.is_float()
+                || (l.category() > h.category())
+            {
                 Some(DType::promote(h, l))
             } else {
                 Some(h)
@@ -84,8 +93,10 @@ fn combine(higher: Option<DType>, lower: Option<DType>) -> Option<DType> {
 /// PyTorch's `result_type` over tensors and wrapped numbers: dimensioned tensors dominate
 /// 0-d tensors, which dominate Python numbers, unless a lower class is of a higher category.
 pub fn result_type(tensors: &[&Tensor], scalars: &[Scalar]) -> DType {
-    let (mut dim, mut zero, mut wrapped): (Option<DType>, Option<DType>, Option<DType>) = (None, None, None);
-    let join = |acc: &mut Option<DType>, d: DType| *acc = Some(acc.map_or(d, |a| DType::promote(a, d)));
+    let (mut dim, mut zero, mut wrapped): (Option<DType>, Option<DType>, Option<DType>) =
+        (None, None, None);
+    let join =
+        |acc: &mut Option<DType>, d: DType| *acc = Some(acc.map_or(d, |a| DType::promote(a, d)));
     for t in tensors {
         if t.dim() > 0 {
             join(&mut dim, t.dtype())

@@ -29,7 +29,10 @@ impl Generator {
             z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
             z ^ (z >> 31)
         };
-        Generator { s: [next(), next(), next(), next()], seed }
+        Generator {
+            s: [next(), next(), next(), next()],
+            seed,
+        }
     }
     pub fn next_u64(&mut self) -> u64 {
         let r = self.s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
@@ -87,7 +90,11 @@ fn uniform_values(n: usize, dtype: DType, lo: f64, hi: f64) -> Tensor {
         crate::with_dtype!(dtype, T, {
             let v: Vec<T> = (0..n)
                 .map(|_| {
-                    let u = if dtype == DType::F64 { g.next_f64() } else { g.next_f32() };
+                    let u = if dtype == DType::F64 {
+                        g.next_f64()
+                    } else {
+                        g.next_f32()
+                    };
                     T::from_f64(lo + (hi - lo) * u)
                 })
                 .collect();
@@ -109,7 +116,11 @@ fn normal_values(n: usize, dtype: DType, mean: f64, std: f64) -> Tensor {
             v.push(mean + std * r * th.sin());
         }
         v.truncate(n);
-        crate::with_dtype!(dtype, T, Tensor::from_vec(v.into_iter().map(T::from_f64).collect::<Vec<T>>(), &[n]))
+        crate::with_dtype!(
+            dtype,
+            T,
+            Tensor::from_vec(v.into_iter().map(T::from_f64).collect::<Vec<T>>(), &[n])
+        )
     })
 }
 
@@ -117,18 +128,23 @@ fn float_dtype(op: &str, dtype: DType) -> Result<()> {
     if dtype.is_float() {
         Ok(())
     } else {
-        Err(Error::Runtime(format!("\"{op}\" not implemented for '{}'", dtype.name())))
+        Err(Error::Runtime(format!(
+            "\"{op}\" not implemented for '{}'",
+            dtype.name()
+        )))
     }
 }
 
 pub fn rand(shape: &[usize], dtype: DType) -> Result<Tensor> {
     float_dtype("check_uniform_bounds", dtype)?;
-    uniform_values(numel(shape), dtype, 0.0, 1.0).reshape(&shape.iter().map(|&s| s as i64).collect::<Vec<_>>())
+    uniform_values(numel(shape), dtype, 0.0, 1.0)
+        .reshape(&shape.iter().map(|&s| s as i64).collect::<Vec<_>>())
 }
 
 pub fn randn(shape: &[usize], dtype: DType) -> Result<Tensor> {
     float_dtype("normal_kernel_cpu", dtype)?;
-    normal_values(numel(shape), dtype, 0.0, 1.0).reshape(&shape.iter().map(|&s| s as i64).collect::<Vec<_>>())
+    normal_values(numel(shape), dtype, 0.0, 1.0)
+        .reshape(&shape.iter().map(|&s| s as i64).collect::<Vec<_>>())
 }
 
 pub fn randint(low: i64, high: i64, shape: &[usize], dtype: DType) -> Result<Tensor> {
@@ -138,7 +154,11 @@ pub fn randint(low: i64, high: i64, shape: &[usize], dtype: DType) -> Result<Ten
         )));
     }
     let span = (high - low) as u64;
-    let v: Vec<i64> = with_generator(|g| (0..numel(shape)).map(|_| low + g.below(span) as i64).collect());
+    let v: Vec<i64> = with_generator(|g| {
+        (0..numel(shape))
+            .map(|_| low + g.below(span) as i64)
+            .collect()
+    });
     Ok(Tensor::from_vec(v, shape).to_dtype_raw(dtype))
 }
 
@@ -159,7 +179,9 @@ impl Tensor {
     pub fn uniform_(&self, a: f64, b: f64) -> Result<()> {
         float_dtype("check_uniform_bounds", self.dtype())?;
         if a > b {
-            return Err(Error::Runtime(format!("uniform_ expects to return a [from, to) range, but found from={a} > to={b}")));
+            return Err(Error::Runtime(format!(
+                "uniform_ expects to return a [from, to) range, but found from={a} > to={b}"
+            )));
         }
         let v = uniform_values(self.numel(), self.dtype(), a, b);
         self.fill_from(&v)
@@ -168,7 +190,9 @@ impl Tensor {
     pub fn normal_(&self, mean: f64, std: f64) -> Result<()> {
         float_dtype("normal_kernel_cpu", self.dtype())?;
         if std < 0.0 {
-            return Err(Error::Runtime(format!("normal expects std >= 0.0, but found std {std}")));
+            return Err(Error::Runtime(format!(
+                "normal expects std >= 0.0, but found std {std}"
+            )));
         }
         let v = normal_values(self.numel(), self.dtype(), mean, std);
         self.fill_from(&v)
@@ -176,7 +200,9 @@ impl Tensor {
     /// `bernoulli_(p)`: each element 1 with probability p, else 0.
     pub fn bernoulli_(&self, p: f64) -> Result<()> {
         if !(0.0..=1.0).contains(&p) {
-            return Err(Error::Runtime(format!("bernoulli_ expects p to be in [0, 1], but got p={p}")));
+            return Err(Error::Runtime(format!(
+                "bernoulli_ expects p to be in [0, 1], but got p={p}"
+            )));
         }
         let u = uniform_values(self.numel(), DType::F64, 0.0, 1.0);
         let m: Vec<bool> = u.to_vec::<f64>().into_iter().map(|x| x < p).collect();

@@ -32,15 +32,18 @@ impl Plan {
         let n = t.dim();
         let mut reduced = vec![false; n];
         match dims {
-            None => reduced.iter_mut().for_each(|r| *r = true),
-            Some(ds) if ds.is_empty() => reduced.iter_mut().for_each(|r| *r = true),
+            None | Some([]) => reduced.iter_mut().for_each(|r| *r = true),
             Some(ds) => {
+                let mut seen = vec![false; n.max(1)];
                 for &d in ds {
                     let d = wrap_dim(d, n)?;
+                    if seen[d] {
+                        return Err(Error::Runtime(format!(
+                            "dim {d} appears multiple times in the list of dims"
+                        )));
+                    }
+                    seen[d] = true;
                     if n > 0 {
-                        if reduced[d] {
-                            return Err(Error::Runtime(format!("dim {d} appears multiple times in the list of dims")));
-                        }
                         reduced[d] = true;
                     }
                 }
@@ -53,9 +56,18 @@ impl Plan {
         let permuted = l.permute(&order)?;
         let rows: usize = kept.iter().map(|&d| l.shape[d]).product();
         let len: usize = red.iter().map(|&d| l.shape[d]).product();
-        let keep_shape = (0..n).map(|d| if reduced[d] { 1 } else { l.shape[d] }).collect();
+        let keep_shape = (0..n)
+            .map(|d| if reduced[d] { 1 } else { l.shape[d] })
+            .collect();
         let drop_shape = kept.iter().map(|&d| l.shape[d]).collect();
-        Ok(Plan { dims: red, permuted, rows, len, keep_shape, drop_shape })
+        Ok(Plan {
+            dims: red,
+            permuted,
+            rows,
+            len,
+            keep_shape,
+            drop_shape,
+        })
     }
     fn data<'a, T: Element>(&self, t: &'a Tensor) -> Cow<'a, [T]> {
         let s = t.storage().as_slice::<T>();
@@ -98,20 +110,38 @@ fn float_only(op: &str, dtype: DType) -> Result<()> {
 
 impl Tensor {
     /// `sum(dim=None, keepdim=False, dtype=None)`; integer and bool sums give int64.
-    pub fn sum_dims(&self, dims: Option<&[i64]>, keepdim: bool, dtype: Option<DType>) -> Result<Tensor> {
-        let out_dtype = dtype.unwrap_or(if self.dtype().is_float() { self.dtype() } else { DType::I64 });
+    pub fn sum_dims(
+        &self,
+        dims: Option<&[i64]>,
+        keepdim: bool,
+        dtype: Option<DType>,
+    ) -> Result<Tensor> {
+        let out_dtype = dtype.unwrap_or(if self.dtype().is_float() {
+            self.dtype()
+        } else {
+            DType::I64
+        });
         let x = self.to_dtype(out_dtype);
         let plan = Plan::new(&x, dims)?;
         let out = crate::with_numeric_dtype!(
             out_dtype,
             T,
-            Tensor::from_vec(k::sum_rows::<T>(&plan.data::<T>(&x), plan.rows, plan.len), plan.out_shape(keepdim)),
+            Tensor::from_vec(
+                k::sum_rows::<T>(&plan.data::<T>(&x), plan.rows, plan.len),
+                plan.out_shape(keepdim)
+            ),
             return Err(Error::Runtime("sum to bool is not supported".into()))
         );
         if needs_grad(&[&x]) {
             let (ks, shape) = (plan.keep_shape.clone(), x.shape().to_vec());
-            let name = if dims.is_none() { "SumBackward0" } else { "SumBackward1" };
-            record(name, &[&x], &out, move |g, _| Ok(vec![Some(expand_back(g, &ks, &shape)?)]));
+            let name = if dims.is_none() {
+                "SumBackward0"
+            } else {
+                "SumBackward1"
+            };
+            record(name, &[&x], &out, move |g, _| {
+                Ok(vec![Some(expand_back(g, &ks, &shape)?)])
+            });
         }
         Ok(out)
     }
@@ -131,12 +161,21 @@ impl Tensor {
                 dims.push((lead + i) as i64);
             }
         }
-        let r = if dims.is_empty() { self.clone() } else { self.sum_dims(Some(&dims), true, None)? };
+        let r = if dims.is_empty() {
+            self.clone()
+        } else {
+            self.sum_dims(Some(&dims), true, None)?
+        };
         let target: Vec<i64> = shape.iter().map(|&s| s as i64).collect();
         r.reshape(&target)
     }
 
-    pub fn mean_dims(&self, dims: Option<&[i64]>, keepdim: bool, dtype: Option<DType>) -> Result<Tensor> {
+    pub fn mean_dims(
+        &self,
+        dims: Option<&[i64]>,
+        keepdim: bool,
+        dtype: Option<DType>,
+    ) -> Result<Tensor> {
         let x = match dtype {
             Some(d) => self.to_dtype(d),
             None => self.clone(),
@@ -150,41 +189,73 @@ impl Tensor {
         };
         if needs_grad(&[&x]) {
             let (ks, shape) = (plan.keep_shape.clone(), x.shape().to_vec());
-            let name = if dims.is_none() { "MeanBackward0" } else { "MeanBackward1" };
-            record(name, &[&x], &out, move |g, _| Ok(vec![Some(expand_back(&g.div_scalar(n)?, &ks, &shape)?)]));
+            let name = if dims.is_none() {
+                "MeanBackward0"
+            } else {
+                "MeanBackward1"
+            };
+            record(name, &[&x], &out, move |g, _| {
+                Ok(vec![Some(expand_back(&g.div_scalar(n)?, &ks, &shape)?)])
+            });
         }
         Ok(out)
     }
 
     pub fn prod_dims(&self, dim: Option<i64>, keepdim: bool) -> Result<Tensor> {
-        let out_dtype = if self.dtype().is_float() { self.dtype() } else { DType::I64 };
+        let out_dtype = if self.dtype().is_float() {
+            self.dtype()
+        } else {
+            DType::I64
+        };
         let x = self.to_dtype(out_dtype);
         let dims_v = dim.map(|d| vec![d]);
         let plan = Plan::new(&x, dims_v.as_deref())?;
         let out = crate::with_numeric_dtype!(
             out_dtype,
             T,
-            Tensor::from_vec(k::prod_rows::<T>(&plan.data::<T>(&x), plan.rows, plan.len), plan.out_shape(keepdim)),
+            Tensor::from_vec(
+                k::prod_rows::<T>(&plan.data::<T>(&x), plan.rows, plan.len),
+                plan.out_shape(keepdim)
+            ),
             unreachable!()
         );
         if needs_grad(&[&x]) {
             let (sx, so) = (SavedTensor::new(&x), SavedTensor::new(&out));
             let (ks, shape) = (plan.keep_shape.clone(), x.shape().to_vec());
             let dims: Vec<i64> = plan.dims.iter().map(|&d| d as i64).collect();
-            record(if dim.is_none() { "ProdBackward0" } else { "ProdBackward1" }, &[&x], &out, move |g, _| {
-                // Exact with zeros: one zero gets the product of the others, two or more give 0.
-                let x = sx.unpack()?;
-                let is_zero = x.eq_scalar(0.0)?;
-                let zeros = is_zero.to_dtype(x.dtype()).sum_dims(Some(&dims), true, None)?;
-                let prod = expand_back(&so.unpack()?, &ks, &shape)?;
-                let g = expand_back(g, &ks, &shape)?;
-                let no_zero = prod.div(&x)?;
-                let others = x.where_scalar(&is_zero, 1.0)?.prod_keep(&dims)?.expand_to(&shape)?;
-                let one_zero = others.where_scalar(&is_zero.bitwise_not()?, 0.0)?;
-                let d = no_zero
-                    .where_(&zeros.eq_scalar(0.0)?.expand_to(&shape)?, &one_zero.where_scalar(&zeros.eq_scalar(1.0)?.bitwise_not()?.expand_to(&shape)?, 0.0)?)?;
-                Ok(vec![Some(g.mul(&d)?)])
-            });
+            record(
+                if dim.is_none() {
+                    "ProdBackward0"
+                } else {
+                    "ProdBackward1"
+                },
+                &[&x],
+                &out,
+                move |g, _| {
+                    // Exact with zeros: one zero gets the product of the others, two or more give 0.
+                    let x = sx.unpack()?;
+                    let is_zero = x.eq_scalar(0.0)?;
+                    let zeros = is_zero
+                        .to_dtype(x.dtype())
+                        .sum_dims(Some(&dims), true, None)?;
+                    let prod = expand_back(&so.unpack()?, &ks, &shape)?;
+                    let g = expand_back(g, &ks, &shape)?;
+                    let no_zero = prod.div(&x)?;
+                    let others = x
+                        .where_scalar(&is_zero, 1.0)?
+                        .prod_keep(&dims)?
+                        .expand_to(&shape)?;
+                    let one_zero = others.where_scalar(&is_zero.bitwise_not()?, 0.0)?;
+                    let d = no_zero.where_(
+                        &zeros.eq_scalar(0.0)?.expand_to(&shape)?,
+                        &one_zero.where_scalar(
+                            &zeros.eq_scalar(1.0)?.bitwise_not()?.expand_to(&shape)?,
+                            0.0,
+                        )?,
+                    )?;
+                    Ok(vec![Some(g.mul(&d)?)])
+                },
+            );
         }
         Ok(out)
     }
@@ -207,7 +278,9 @@ impl Tensor {
         }
         let shape = plan.out_shape(keepdim).to_vec();
         let (vals, idx) = if self.dtype() == DType::Bool {
-            let (v, i) = self.to_dtype_raw(DType::U8).max_min_dim(dim, keepdim, want_max)?;
+            let (v, i) = self
+                .to_dtype_raw(DType::U8)
+                .max_min_dim(dim, keepdim, want_max)?;
             (v.to_dtype_raw(DType::Bool), i)
         } else {
             crate::with_numeric_dtype!(
@@ -226,18 +299,33 @@ impl Tensor {
             let d = wrap_dim(dim, self.dim())? as i64;
             let idx_k = idx.detach();
             let idx_keep: Vec<i64> = ks.iter().map(|&v| v as i64).collect();
-            record(if want_max { "MaxBackward0" } else { "MinBackward0" }, &[self], &vals, move |g, _| {
-                let gk = g.reshape(&idx_keep)?;
-                let ik = idx_k.reshape(&idx_keep)?;
-                let z = crate::ops::creation::zeros(&in_shape, g.dtype());
-                Ok(vec![Some(z.scatter(d, &ik, &gk, false)?)])
-            });
+            record(
+                if want_max {
+                    "MaxBackward0"
+                } else {
+                    "MinBackward0"
+                },
+                &[self],
+                &vals,
+                move |g, _| {
+                    let gk = g.reshape(&idx_keep)?;
+                    let ik = idx_k.reshape(&idx_keep)?;
+                    let z = crate::ops::creation::zeros(&in_shape, g.dtype());
+                    Ok(vec![Some(z.scatter(d, &ik, &gk, false)?)])
+                },
+            );
         }
         Ok((vals, idx))
     }
 
     /// `amax`/`amin` (and full `max()`/`min()`): ties share the gradient evenly.
-    pub fn amax_amin(&self, dims: Option<&[i64]>, keepdim: bool, want_max: bool, name: &'static str) -> Result<Tensor> {
+    pub fn amax_amin(
+        &self,
+        dims: Option<&[i64]>,
+        keepdim: bool,
+        want_max: bool,
+        name: &'static str,
+    ) -> Result<Tensor> {
         let plan = Plan::new(self, dims)?;
         if plan.len == 0 {
             return Err(Error::Index(format!(
@@ -246,14 +334,19 @@ impl Tensor {
             )));
         }
         let out = if self.dtype() == DType::Bool {
-            self.to_dtype_raw(DType::U8).amax_amin(dims, keepdim, want_max, name)?.to_dtype_raw(DType::Bool)
+            self.to_dtype_raw(DType::U8)
+                .amax_amin(dims, keepdim, want_max, name)?
+                .to_dtype_raw(DType::Bool)
         } else {
             crate::with_numeric_dtype!(
                 self.dtype(),
                 T,
                 {
                     let r = k::arg_extreme_rows::<T>(&plan.data::<T>(self), plan.len, want_max);
-                    Tensor::from_vec(r.into_iter().map(|p| p.0).collect::<Vec<T>>(), plan.out_shape(keepdim))
+                    Tensor::from_vec(
+                        r.into_iter().map(|p| p.0).collect::<Vec<T>>(),
+                        plan.out_shape(keepdim),
+                    )
                 },
                 unreachable!()
             )
@@ -264,7 +357,9 @@ impl Tensor {
             let dims: Vec<i64> = plan.dims.iter().map(|&d| d as i64).collect();
             record(name, &[self], &out, move |g, _| {
                 let x = sx.unpack()?;
-                let hit = x.eq(&expand_back(&so.unpack()?.detach(), &ks, &shape)?)?.to_dtype(g.dtype());
+                let hit = x
+                    .eq(&expand_back(&so.unpack()?.detach(), &ks, &shape)?)?
+                    .to_dtype(g.dtype());
                 let count = hit.sum_dims(Some(&dims), true, None)?;
                 let share = expand_back(g, &ks, &shape)?.div(&count.expand_to(&shape)?)?;
                 Ok(vec![Some(share.mul(&hit)?)])
@@ -303,7 +398,10 @@ impl Tensor {
         let out = crate::with_float_dtype!(
             self.dtype(),
             T,
-            Tensor::from_vec(k::var_rows::<T>(&plan.data::<T>(self), plan.rows, plan.len, correction), plan.out_shape(keepdim)),
+            Tensor::from_vec(
+                k::var_rows::<T>(&plan.data::<T>(self), plan.rows, plan.len, correction),
+                plan.out_shape(keepdim)
+            ),
             unreachable!()
         );
         if needs_grad(&[self]) {
@@ -331,7 +429,12 @@ impl Tensor {
         if !self.dtype().is_float() {
             return Err(Error::Runtime(format!(
                 "linalg.vector_norm: Expected a floating point or complex tensor as input. Got {}",
-                match self.dtype() { DType::I64 => "Long", DType::I32 => "Int", DType::U8 => "Byte", _ => "Bool" }
+                match self.dtype() {
+                    DType::I64 => "Long",
+                    DType::I32 => "Int",
+                    DType::U8 => "Byte",
+                    _ => "Bool",
+                }
             )));
         }
         let x = self.clone();
@@ -343,13 +446,17 @@ impl Tensor {
             } else if p == f64::NEG_INFINITY {
                 a.amax_amin(dims, keepdim, false, "AminBackward0")?
             } else if p == 0.0 {
-                a.ne(&crate::ops::creation::zeros(&[], x.dtype()))?.to_dtype(x.dtype()).sum_dims(dims, keepdim, None)?
+                a.ne(&crate::ops::creation::zeros(&[], x.dtype()))?
+                    .to_dtype(x.dtype())
+                    .sum_dims(dims, keepdim, None)?
             } else if p == 1.0 {
                 a.sum_dims(dims, keepdim, None)?
             } else if p == 2.0 {
                 a.mul(&a)?.sum_dims(dims, keepdim, None)?.sqrt()?
             } else {
-                a.pow_scalar(p)?.sum_dims(dims, keepdim, None)?.pow_scalar(1.0 / p)?
+                a.pow_scalar(p)?
+                    .sum_dims(dims, keepdim, None)?
+                    .pow_scalar(1.0 / p)?
             }
         };
         if needs_grad(&[&x]) {
@@ -373,7 +480,8 @@ impl Tensor {
                     x.div(&n)?.where_scalar(&n.eq_scalar(0.0)?, 0.0)?
                 } else {
                     let num = x.mul(&x.abs()?.pow_scalar(p - 2.0)?)?;
-                    num.div(&n.pow_scalar(p - 1.0)?)?.where_scalar(&n.eq_scalar(0.0)?, 0.0)?
+                    num.div(&n.pow_scalar(p - 1.0)?)?
+                        .where_scalar(&n.eq_scalar(0.0)?, 0.0)?
                 };
                 Ok(vec![Some(g.mul(&d)?)])
             });
@@ -387,14 +495,20 @@ impl Tensor {
         let out = crate::with_float_dtype!(
             x.dtype(),
             T,
-            Tensor::from_vec(k::logsumexp_rows::<T>(&plan.data::<T>(&x), plan.rows, plan.len), plan.out_shape(keepdim)),
+            Tensor::from_vec(
+                k::logsumexp_rows::<T>(&plan.data::<T>(&x), plan.rows, plan.len),
+                plan.out_shape(keepdim)
+            ),
             unreachable!()
         );
         if needs_grad(&[&x]) {
             let (sx, so) = (SavedTensor::new(&x), SavedTensor::new(&out));
             let (ks, shape) = (plan.keep_shape.clone(), x.shape().to_vec());
             record("LogsumexpBackward0", &[&x], &out, move |g, _| {
-                let w = sx.unpack()?.sub(&expand_back(&so.unpack()?, &ks, &shape)?)?.exp()?;
+                let w = sx
+                    .unpack()?
+                    .sub(&expand_back(&so.unpack()?, &ks, &shape)?)?
+                    .exp()?;
                 Ok(vec![Some(expand_back(g, &ks, &shape)?.mul(&w)?)])
             });
         }
@@ -402,7 +516,11 @@ impl Tensor {
     }
 
     /// Runs `f` on `dim`'s rows made contiguous, and returns the result in `self`'s shape.
-    fn along_dim<T: Element>(&self, dim: usize, f: impl FnOnce(&[T], usize) -> Vec<T>) -> Result<Tensor> {
+    fn along_dim<T: Element>(
+        &self,
+        dim: usize,
+        f: impl FnOnce(&[T], usize) -> Vec<T>,
+    ) -> Result<Tensor> {
         let n = self.dim();
         let mut order: Vec<i64> = (0..n as i64).filter(|&d| d != dim as i64).collect();
         order.push(dim as i64);
@@ -447,25 +565,43 @@ impl Tensor {
             let so = std::sync::Arc::new(std::sync::OnceLock::<SavedTensor>::new());
             let so2 = so.clone();
             let di = d as i64;
-            record(if log { "LogSoftmaxBackward0" } else { "SoftmaxBackward0" }, &[&x], &out, move |g, _| {
-                let y = so2.get().expect("saved after recording").unpack()?;
-                let gi = if log {
-                    g.sub(&y.exp()?.mul(&g.sum_dims(Some(&[di]), true, None)?)?)?
+            record(
+                if log {
+                    "LogSoftmaxBackward0"
                 } else {
-                    y.mul(&g.sub(&g.mul(&y)?.sum_dims(Some(&[di]), true, None)?)?)?
-                };
-                Ok(vec![Some(gi)])
-            });
+                    "SoftmaxBackward0"
+                },
+                &[&x],
+                &out,
+                move |g, _| {
+                    let y = so2.get().expect("saved after recording").unpack()?;
+                    let gi = if log {
+                        g.sub(&y.exp()?.mul(&g.sum_dims(Some(&[di]), true, None)?)?)?
+                    } else {
+                        y.mul(&g.sub(&g.mul(&y)?.sum_dims(Some(&[di]), true, None)?)?)?
+                    };
+                    Ok(vec![Some(gi)])
+                },
+            );
             let _ = so.set(SavedTensor::new(&out));
         }
         Ok(out)
     }
 
     pub fn cumsum(&self, dim: i64, dtype: Option<DType>) -> Result<Tensor> {
-        let out_dtype = dtype.unwrap_or(if self.dtype().is_float() { self.dtype() } else { DType::I64 });
+        let out_dtype = dtype.unwrap_or(if self.dtype().is_float() {
+            self.dtype()
+        } else {
+            DType::I64
+        });
         let x = self.to_dtype(out_dtype);
         let d = wrap_dim(dim, x.dim())?;
-        let out = crate::with_numeric_dtype!(out_dtype, T, x.along_dim::<T>(d, |rows, len| k::cumsum_rows(rows, len))?, unreachable!());
+        let out = crate::with_numeric_dtype!(
+            out_dtype,
+            T,
+            x.along_dim::<T>(d, k::cumsum_rows)?,
+            unreachable!()
+        );
         if needs_grad(&[&x]) {
             let di = d as i64;
             record("CumsumBackward0", &[&x], &out, move |g, _| {
@@ -485,9 +621,21 @@ impl Tensor {
             if plan.len == 0 {
                 vec![all; plan.rows]
             } else {
-                k::per_row(&data, plan.len, |r| if all { r.iter().all(|v| v.is_nonzero()) } else { r.iter().any(|v| v.is_nonzero()) })
+                k::per_row(&data, plan.len, |r| {
+                    if all {
+                        r.iter().all(|v| v.is_nonzero())
+                    } else {
+                        r.iter().any(|v| v.is_nonzero())
+                    }
+                })
             }
         });
-        Ok(Tensor::from_vec(v, plan.out_shape(keepdim)))
+        let out = Tensor::from_vec(v, plan.out_shape(keepdim));
+        // uint8 inputs give uint8 results, PyTorch's legacy rule.
+        Ok(if self.dtype() == DType::U8 {
+            out.to_dtype_raw(DType::U8)
+        } else {
+            out
+        })
     }
 }

@@ -11,8 +11,9 @@ fn cmp_nan_last<T: Element>(a: &T, b: &T) -> Ordering {
     match a.partial_cmp(b) {
         Some(o) => o,
         None => {
-            let (an, bn) = (a != a, b != b);
-            an.cmp(&bn)
+            // Only NaN is unordered with itself.
+            let is_nan = |v: &T| v.partial_cmp(v).is_none();
+            is_nan(a).cmp(&is_nan(b))
         }
     }
 }
@@ -84,4 +85,3 @@ impl Tensor {
         Ok((self.gather(d as i64, &idx)?, idx))
     }
 }
-

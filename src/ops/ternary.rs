@@ -13,7 +13,9 @@ pub fn where_(cond: &Tensor, a: &Operand, b: &Operand) -> Result<Tensor> {
     if cond.dtype() != DType::Bool && cond.dtype() != DType::U8 {
         return Err(Error::Runtime(format!(
             "where expected condition to be a boolean tensor, but got a tensor with dtype {}",
-            crate::tensor::dtype::DType::name(cond.dtype()).replace("float32", "Float").replace("float64", "Double")
+            crate::tensor::dtype::DType::name(cond.dtype())
+                .replace("float32", "Float")
+                .replace("float64", "Double")
         )));
     }
     let (mut ts, mut ss) = (vec![], vec![]);
@@ -47,8 +49,16 @@ pub fn where_(cond: &Tensor, a: &Operand, b: &Operand) -> Result<Tensor> {
             let zero = Operand::Scalar(Scalar::Float(0.0));
             let gt = Operand::Tensor(g.clone());
             Ok(vec![
-                if n[0] { Some(where_(&c, &gt, &zero)?.sum_to(&sa)?) } else { None },
-                if n[1] { Some(where_(&c, &zero, &gt)?.sum_to(&sb)?) } else { None },
+                if n[0] {
+                    Some(where_(&c, &gt, &zero)?.sum_to(&sa)?)
+                } else {
+                    None
+                },
+                if n[1] {
+                    Some(where_(&c, &zero, &gt)?.sum_to(&sb)?)
+                } else {
+                    None
+                },
             ])
         });
     }
@@ -58,7 +68,11 @@ pub fn where_(cond: &Tensor, a: &Operand, b: &Operand) -> Result<Tensor> {
 impl Tensor {
     /// `self` where `cond`, else `other`.
     pub fn where_(&self, cond: &Tensor, other: &Tensor) -> Result<Tensor> {
-        where_(cond, &Operand::Tensor(self.clone()), &Operand::Tensor(other.clone()))
+        where_(
+            cond,
+            &Operand::Tensor(self.clone()),
+            &Operand::Tensor(other.clone()),
+        )
     }
     /// `masked_fill(mask, value)`: `value` where `mask`, else self (dtype of self kept).
     pub fn where_scalar(&self, mask: &Tensor, value: f64) -> Result<Tensor> {

@@ -7,7 +7,7 @@ use crate::cpu::elementwise::{map, Float, Num};
 use crate::error::{Error, Result};
 use crate::tensor::dtype::{DType, Element};
 use crate::Tensor;
-use std::f64::consts::{FRAC_2_SQRT_PI, FRAC_1_SQRT_2, PI};
+use std::f64::consts::{FRAC_1_SQRT_2, FRAC_2_SQRT_PI, PI};
 use std::sync::{Arc, OnceLock};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -55,12 +55,21 @@ fn float_kernel<T: Float>(op: UnaryOp, x: &[T], l: &crate::tensor::layout::Layou
         }
         Gelu { tanh: true } => {
             let (k, c) = (T::lit((2.0 / PI).sqrt()), T::lit(0.044715));
-            map(x, l, move |v: T| half.mul(v).mul(one.add(k.mul(v.add(c.mul(v).mul(v).mul(v))).tanh())))
+            map(x, l, move |v: T| {
+                half.mul(v)
+                    .mul(one.add(k.mul(v.add(c.mul(v).mul(v).mul(v))).tanh()))
+            })
         }
         Silu => map(x, l, |v: T| v.div(one.add(v.neg().exp()))),
         Softplus { beta, threshold } => {
             let (b, t) = (T::lit(beta), T::lit(threshold));
-            map(x, l, move |v: T| if v.mul(b) > t { v } else { v.mul(b).exp().ln_1p().div(b) })
+            map(x, l, move |v: T| {
+                if v.mul(b) > t {
+                    v
+                } else {
+                    v.mul(b).exp().ln_1p().div(b)
+                }
+            })
         }
         LeakyRelu { slope } => {
             let s = T::lit(slope);
@@ -68,7 +77,11 @@ fn float_kernel<T: Float>(op: UnaryOp, x: &[T], l: &crate::tensor::layout::Layou
         }
         Elu { alpha } => {
             let a = T::lit(alpha);
-            map(x, l, move |v: T| if v > T::zero() { v } else { a.mul(v.exp_m1()) })
+            map(
+                x,
+                l,
+                move |v: T| if v > T::zero() { v } else { a.mul(v.exp_m1()) },
+            )
         }
     }
 }
@@ -80,7 +93,10 @@ impl Tensor {
         let out = crate::with_float_dtype!(
             x.dtype(),
             T,
-            Tensor::from_vec(float_kernel::<T>(op, x.storage().as_slice::<T>(), x.layout()), x.shape()),
+            Tensor::from_vec(
+                float_kernel::<T>(op, x.storage().as_slice::<T>(), x.layout()),
+                x.shape()
+            ),
             unreachable!()
         );
         if needs_grad(&[&x]) {
@@ -147,8 +163,16 @@ fn record_unary_backward(op: UnaryOp, x: &Tensor, out: &Tensor) {
             }
             Gelu { tanh: false } => {
                 let x = sx.unpack()?;
-                let cdf = x.mul_scalar(FRAC_1_SQRT_2)?.unary(Erf)?.add_scalar(1.0)?.mul_scalar(0.5)?;
-                let pdf = x.mul(&x)?.mul_scalar(-0.5)?.unary(Exp)?.mul_scalar(1.0 / (2.0 * PI).sqrt())?;
+                let cdf = x
+                    .mul_scalar(FRAC_1_SQRT_2)?
+                    .unary(Erf)?
+                    .add_scalar(1.0)?
+                    .mul_scalar(0.5)?;
+                let pdf = x
+                    .mul(&x)?
+                    .mul_scalar(-0.5)?
+                    .unary(Exp)?
+                    .mul_scalar(1.0 / (2.0 * PI).sqrt())?;
                 g.mul(&cdf.add(&x.mul(&pdf)?)?)?
             }
             Gelu { tanh: true } => {
@@ -157,9 +181,16 @@ fn record_unary_backward(op: UnaryOp, x: &Tensor, out: &Tensor) {
                 let x3 = x.mul(&x)?.mul(&x)?;
                 let inner = x.add(&x3.mul_scalar(0.044715)?)?.mul_scalar(k)?;
                 let t = inner.unary(Tanh)?;
-                let dinner = x.mul(&x)?.mul_scalar(3.0 * 0.044715)?.add_scalar(1.0)?.mul_scalar(k)?;
+                let dinner = x
+                    .mul(&x)?
+                    .mul_scalar(3.0 * 0.044715)?
+                    .add_scalar(1.0)?
+                    .mul_scalar(k)?;
                 let left = t.add_scalar(1.0)?.mul_scalar(0.5)?;
-                let right = x.mul_scalar(0.5)?.mul(&t.mul(&t)?.rsub_scalar(1.0)?)?.mul(&dinner)?;
+                let right = x
+                    .mul_scalar(0.5)?
+                    .mul(&t.mul(&t)?.rsub_scalar(1.0)?)?
+                    .mul(&dinner)?;
                 g.mul(&left.add(&right)?)?
             }
             Silu => {
@@ -175,7 +206,12 @@ fn record_unary_backward(op: UnaryOp, x: &Tensor, out: &Tensor) {
             }
             LeakyRelu { slope } => {
                 let x = sx.unpack()?;
-                g.mul(&x.gt_scalar(0.0)?.to_dtype(g.dtype()).mul_scalar(1.0 - slope)?.add_scalar(slope)?)?
+                g.mul(
+                    &x.gt_scalar(0.0)?
+                        .to_dtype(g.dtype())
+                        .mul_scalar(1.0 - slope)?
+                        .add_scalar(slope)?,
+                )?
             }
             Elu { alpha } => {
                 let x = sx.unpack()?;
@@ -214,7 +250,12 @@ enum SameTypeOp {
     Relu,
 }
 
-fn same_type_kernel<T: Num>(op: SameTypeOp, x: &[T], l: &crate::tensor::layout::Layout, round: impl Fn(T) -> T + Sync) -> Vec<T> {
+fn same_type_kernel<T: Num>(
+    op: SameTypeOp,
+    x: &[T],
+    l: &crate::tensor::layout::Layout,
+    round: impl Fn(T) -> T + Sync,
+) -> Vec<T> {
     match op {
         SameTypeOp::Neg => map(x, l, |v: T| v.neg()),
         SameTypeOp::Abs => map(x, l, |v: T| v.abs()),
@@ -227,7 +268,13 @@ fn same_type_kernel<T: Num>(op: SameTypeOp, x: &[T], l: &crate::tensor::layout::
                 v
             }
         }),
-        SameTypeOp::Relu => map(x, l, |v: T| if v > T::zero() || v.is_nan() { v } else { T::zero() }),
+        SameTypeOp::Relu => map(x, l, |v: T| {
+            if v > T::zero() || v.is_nan() {
+                v
+            } else {
+                T::zero()
+            }
+        }),
         _ => map(x, l, round),
     }
 }
@@ -321,11 +368,15 @@ impl Tensor {
             return self.same_type(SameTypeOp::Round);
         }
         let k = 10f64.powi(decimals as i32);
-        self.mul_scalar(k)?.same_type(SameTypeOp::Round)?.div_scalar(k)
+        self.mul_scalar(k)?
+            .same_type(SameTypeOp::Round)?
+            .div_scalar(k)
     }
 
     pub fn gelu(&self, approximate_tanh: bool) -> Result<Tensor> {
-        self.unary(Gelu { tanh: approximate_tanh })
+        self.unary(Gelu {
+            tanh: approximate_tanh,
+        })
     }
     pub fn softplus(&self, beta: f64, threshold: f64) -> Result<Tensor> {
         self.unary(Softplus { beta, threshold })
@@ -348,7 +399,13 @@ impl Tensor {
         self.float_predicate(|v| v.is_finite())
     }
     fn float_predicate(&self, f: impl Fn(f64) -> bool + Sync) -> Tensor {
-        let v = crate::with_dtype!(self.dtype(), T, map(self.storage().as_slice::<T>(), self.layout(), |x: T| f(x.to_f64())));
+        let v = crate::with_dtype!(
+            self.dtype(),
+            T,
+            map(self.storage().as_slice::<T>(), self.layout(), |x: T| f(
+                x.to_f64()
+            ))
+        );
         Tensor::from_vec(v, self.shape())
     }
 
@@ -356,11 +413,28 @@ impl Tensor {
     pub fn bitwise_not(&self) -> Result<Tensor> {
         let l = self.layout();
         Ok(match self.dtype() {
-            DType::Bool => Tensor::from_vec(map(self.storage().as_slice::<bool>(), l, |v: bool| !v), self.shape()),
-            DType::U8 => Tensor::from_vec(map(self.storage().as_slice::<u8>(), l, |v: u8| !v), self.shape()),
-            DType::I32 => Tensor::from_vec(map(self.storage().as_slice::<i32>(), l, |v: i32| !v), self.shape()),
-            DType::I64 => Tensor::from_vec(map(self.storage().as_slice::<i64>(), l, |v: i64| !v), self.shape()),
-            d => return Err(Error::Runtime(format!("\"bitwise_not_cpu\" not implemented for '{}'", if d == DType::F32 { "Float" } else { "Double" }))),
+            DType::Bool => Tensor::from_vec(
+                map(self.storage().as_slice::<bool>(), l, |v: bool| !v),
+                self.shape(),
+            ),
+            DType::U8 => Tensor::from_vec(
+                map(self.storage().as_slice::<u8>(), l, |v: u8| !v),
+                self.shape(),
+            ),
+            DType::I32 => Tensor::from_vec(
+                map(self.storage().as_slice::<i32>(), l, |v: i32| !v),
+                self.shape(),
+            ),
+            DType::I64 => Tensor::from_vec(
+                map(self.storage().as_slice::<i64>(), l, |v: i64| !v),
+                self.shape(),
+            ),
+            d => {
+                return Err(Error::Runtime(format!(
+                    "\"bitwise_not_cpu\" not implemented for '{}'",
+                    if d == DType::F32 { "Float" } else { "Double" }
+                )))
+            }
         })
     }
 
@@ -370,12 +444,25 @@ impl Tensor {
         self.clamp_impl(min, max, "ClampBackward1", true)
     }
     pub fn hardtanh(&self, min: f64, max: f64) -> Result<Tensor> {
-        self.clamp_impl(Some(Scalar::Float(min)), Some(Scalar::Float(max)), "HardtanhBackward0", false)
+        self.clamp_impl(
+            Some(Scalar::Float(min)),
+            Some(Scalar::Float(max)),
+            "HardtanhBackward0",
+            false,
+        )
     }
 
-    fn clamp_impl(&self, min: Option<Scalar>, max: Option<Scalar>, name: &'static str, closed: bool) -> Result<Tensor> {
+    fn clamp_impl(
+        &self,
+        min: Option<Scalar>,
+        max: Option<Scalar>,
+        name: &'static str,
+        closed: bool,
+    ) -> Result<Tensor> {
         if min.is_none() && max.is_none() {
-            return Err(Error::Runtime("torch.clamp: At least one of 'min' or 'max' must not be None".into()));
+            return Err(Error::Runtime(
+                "torch.clamp: At least one of 'min' or 'max' must not be None".into(),
+            ));
         }
         let scalars: Vec<Scalar> = min.iter().chain(max.iter()).copied().collect();
         let dtype = result_type(&[self], &scalars);
@@ -401,7 +488,9 @@ impl Tensor {
                 });
                 Tensor::from_vec(v, x.shape())
             },
-            return Err(Error::Runtime("\"clamp_cpu\" not implemented for 'Bool'".into()))
+            return Err(Error::Runtime(
+                "\"clamp_cpu\" not implemented for 'Bool'".into()
+            ))
         );
         if needs_grad(&[&x]) {
             let sx = SavedTensor::new(&x);
@@ -409,10 +498,18 @@ impl Tensor {
                 let x = sx.unpack()?;
                 let mut keep = crate::ops::creation::ones(x.shape(), DType::Bool);
                 if let Some(l) = lo {
-                    keep = keep.logical_and(&if closed { x.ge_scalar(l)? } else { x.gt_scalar(l)? })?;
+                    keep = keep.logical_and(&if closed {
+                        x.ge_scalar(l)?
+                    } else {
+                        x.gt_scalar(l)?
+                    })?;
                 }
                 if let Some(h) = hi {
-                    keep = keep.logical_and(&if closed { x.le_scalar(h)? } else { x.lt_scalar(h)? })?;
+                    keep = keep.logical_and(&if closed {
+                        x.le_scalar(h)?
+                    } else {
+                        x.lt_scalar(h)?
+                    })?;
                 }
                 Ok(vec![Some(g.mul(&keep.to_dtype(g.dtype()))?)])
             });

@@ -17,7 +17,9 @@ impl Tensor {
         let out = self.with_layout(f(self.layout())?);
         if needs_grad(&[self]) {
             let shape = self.shape().to_vec();
-            record(name, &[self], &out, move |g, _| Ok(vec![Some(embed_view(g, &shape, f.clone())?)]));
+            record(name, &[self], &out, move |g, _| {
+                Ok(vec![Some(embed_view(g, &shape, f.clone())?)])
+            });
         }
         Ok(out)
     }
@@ -30,7 +32,14 @@ impl Tensor {
                 "view size is not compatible with input tensor's size and stride (at least one dimension spans across two contiguous subspaces). Use .reshape(...) instead.".into(),
             )
         })?;
-        Ok(self.reshape_to("ViewBackward0", Layout { shape, strides, offset: self.offset() }))
+        Ok(self.reshape_to(
+            "ViewBackward0",
+            Layout {
+                shape,
+                strides,
+                offset: self.offset(),
+            },
+        ))
     }
 
     /// `reshape(*shape)`: a view when possible, else a copy.
@@ -40,7 +49,14 @@ impl Tensor {
             return Ok(self.clone());
         }
         match self.layout().view_strides(&shape) {
-            Some(strides) => Ok(self.reshape_to("ViewBackward0", Layout { shape, strides, offset: self.offset() })),
+            Some(strides) => Ok(self.reshape_to(
+                "ViewBackward0",
+                Layout {
+                    shape,
+                    strides,
+                    offset: self.offset(),
+                },
+            )),
             None => {
                 let c = self.clone_tensor();
                 let l = Layout::contiguous(&shape);
@@ -53,7 +69,9 @@ impl Tensor {
         let out = self.with_layout(layout);
         if needs_grad(&[self]) {
             let shape: Vec<i64> = self.shape().iter().map(|&s| s as i64).collect();
-            record(name, &[self], &out, move |g, _| Ok(vec![Some(g.reshape(&shape)?)]));
+            record(name, &[self], &out, move |g, _| {
+                Ok(vec![Some(g.reshape(&shape)?)])
+            });
         }
         out
     }
@@ -61,7 +79,9 @@ impl Tensor {
     pub fn transpose(&self, d0: i64, d1: i64) -> Result<Tensor> {
         let out = self.with_layout(self.layout().transpose(d0, d1)?);
         if needs_grad(&[self]) {
-            record("TransposeBackward0", &[self], &out, move |g, _| Ok(vec![Some(g.transpose(d0, d1)?)]));
+            record("TransposeBackward0", &[self], &out, move |g, _| {
+                Ok(vec![Some(g.transpose(d0, d1)?)])
+            });
         }
         Ok(out)
     }
@@ -92,14 +112,23 @@ impl Tensor {
             for (i, &d) in dims.iter().enumerate() {
                 inverse[wrap_dim(d, n)?] = i as i64;
             }
-            record("PermuteBackward0", &[self], &out, move |g, _| Ok(vec![Some(g.permute(&inverse)?)]));
+            record("PermuteBackward0", &[self], &out, move |g, _| {
+                Ok(vec![Some(g.permute(&inverse)?)])
+            });
         }
         Ok(out)
     }
 
     pub fn squeeze(&self, dims: Option<&[i64]>) -> Result<Tensor> {
         let l = self.layout().squeeze(dims)?;
-        Ok(self.reshape_to(if dims.is_none() { "SqueezeBackward0" } else { "SqueezeBackward1" }, l))
+        Ok(self.reshape_to(
+            if dims.is_none() {
+                "SqueezeBackward0"
+            } else {
+                "SqueezeBackward1"
+            },
+            l,
+        ))
     }
 
     pub fn unsqueeze(&self, dim: i64) -> Result<Tensor> {
@@ -116,7 +145,9 @@ impl Tensor {
         let out = self.with_layout(l);
         if needs_grad(&[self]) {
             let shape = self.shape().to_vec();
-            record("ExpandBackward0", &[self], &out, move |g, _| Ok(vec![Some(g.sum_to(&shape)?)]));
+            record("ExpandBackward0", &[self], &out, move |g, _| {
+                Ok(vec![Some(g.sum_to(&shape)?)])
+            });
         }
         Ok(out)
     }
@@ -135,7 +166,9 @@ impl Tensor {
         let n = self.dim();
         let (s, e) = (wrap_dim(start, n)?, wrap_dim(end, n)?);
         if s > e {
-            return Err(Error::Runtime("flatten() has invalid args: start_dim cannot come after end_dim".into()));
+            return Err(Error::Runtime(
+                "flatten() has invalid args: start_dim cannot come after end_dim".into(),
+            ));
         }
         if s == e {
             return Ok(self.clone());
@@ -162,30 +195,54 @@ impl Tensor {
     }
 
     pub fn narrow(&self, dim: i64, start: i64, length: usize) -> Result<Tensor> {
-        self.apply_view("SliceBackward0", Arc::new(move |l: &Layout| l.narrow(dim, start, length)))
+        self.apply_view(
+            "SliceBackward0",
+            Arc::new(move |l: &Layout| l.narrow(dim, start, length)),
+        )
     }
 
     pub fn select(&self, dim: i64, index: i64) -> Result<Tensor> {
-        self.apply_view("SelectBackward0", Arc::new(move |l: &Layout| l.select(dim, index)))
+        self.apply_view(
+            "SelectBackward0",
+            Arc::new(move |l: &Layout| l.select(dim, index)),
+        )
     }
 
     /// Python slice semantics `start:stop:step` along `dim` (bounds clamped, step > 0).
-    pub fn slice(&self, dim: i64, start: Option<i64>, stop: Option<i64>, step: i64) -> Result<Tensor> {
+    pub fn slice(
+        &self,
+        dim: i64,
+        start: Option<i64>,
+        stop: Option<i64>,
+        step: i64,
+    ) -> Result<Tensor> {
         if step <= 0 {
             return Err(Error::Value("step must be greater than zero".into()));
         }
         if self.dim() == 0 {
-            return Err(Error::Index("slice() cannot be applied to a 0-dim tensor.".into()));
+            return Err(Error::Index(
+                "slice() cannot be applied to a 0-dim tensor.".into(),
+            ));
         }
         let d = wrap_dim(dim, self.dim())?;
         self.apply_view(
             "SliceBackward0",
             Arc::new(move |l: &Layout| {
                 let size = l.shape[d] as i64;
-                let clamp = |v: i64| if v < 0 { (v + size).max(0) } else { v.min(size) };
+                let clamp = |v: i64| {
+                    if v < 0 {
+                        (v + size).max(0)
+                    } else {
+                        v.min(size)
+                    }
+                };
                 let s = start.map_or(0, clamp);
                 let e = stop.map_or(size, clamp);
-                let len = if e > s { ((e - s) + step - 1) / step } else { 0 };
+                let len = if e > s {
+                    ((e - s) + step - 1) / step
+                } else {
+                    0
+                };
                 Ok(l.slice(d, s as usize, len as usize, step as usize))
             }),
         )
@@ -194,7 +251,9 @@ impl Tensor {
     pub fn unbind(&self, dim: i64) -> Result<Vec<Tensor>> {
         self.require_dims("unbind")?;
         let d = wrap_dim(dim, self.dim())?;
-        (0..self.shape()[d]).map(|i| self.select(d as i64, i as i64)).collect()
+        (0..self.shape()[d])
+            .map(|i| self.select(d as i64, i as i64))
+            .collect()
     }
 
     /// `split(split_size_or_sections, dim)`.
@@ -222,7 +281,11 @@ impl Tensor {
         let d = wrap_dim(dim, self.dim())?;
         let n = self.shape()[d];
         if size == 0 && n != 0 {
-            return Err(Error::Runtime("split_size can only be 0 if dimension size is 0, but got dimension size of ".to_string() + &n.to_string()));
+            return Err(Error::Runtime(
+                "split_size can only be 0 if dimension size is 0, but got dimension size of "
+                    .to_string()
+                    + &n.to_string(),
+            ));
         }
         let mut sizes = vec![];
         let mut left = n;
@@ -239,7 +302,9 @@ impl Tensor {
     pub fn chunk(&self, chunks: usize, dim: i64) -> Result<Vec<Tensor>> {
         self.require_dims("chunk")?;
         if chunks == 0 {
-            return Err(Error::Runtime("chunk expects `chunks` to be greater than 0, got: 0".into()));
+            return Err(Error::Runtime(
+                "chunk expects `chunks` to be greater than 0, got: 0".into(),
+            ));
         }
         let d = wrap_dim(dim, self.dim())?;
         let n = self.shape()[d];
@@ -253,16 +318,25 @@ impl Tensor {
     /// PyTorch's refusal of dim-wise ops on 0-d tensors.
     fn require_dims(&self, op: &str) -> Result<()> {
         if self.dim() == 0 {
-            return Err(Error::Runtime(format!("{op}() cannot be applied to a 0-dim tensor.")));
+            return Err(Error::Runtime(format!(
+                "{op}() cannot be applied to a 0-dim tensor."
+            )));
         }
         Ok(())
     }
 
     /// A view with explicit sizes/strides/offset (PyTorch's `as_strided`), bounds-checked.
     pub fn as_strided(&self, shape: &[usize], strides: &[isize], offset: usize) -> Result<Tensor> {
-        let l = Layout { shape: shape.to_vec(), strides: strides.to_vec(), offset };
+        let l = Layout {
+            shape: shape.to_vec(),
+            strides: strides.to_vec(),
+            offset,
+        };
         let (lo, hi) = l.storage_span();
-        if l.numel() > 0 && (hi > self.storage().len() || lo > hi) || strides.iter().any(|&s| s < 0) || shape.len() != strides.len() {
+        if l.numel() > 0 && (hi > self.storage().len() || lo > hi)
+            || strides.iter().any(|&s| s < 0)
+            || shape.len() != strides.len()
+        {
             return Err(Error::Runtime(format!(
                 "setStorage: sizes {}, strides {:?}, storage offset {offset} are out of bounds for storage of size {}",
                 fmt_shape(shape),
@@ -279,10 +353,16 @@ impl Tensor {
 pub fn embed_view(g: &Tensor, input_shape: &[usize], f: ViewFn) -> Result<Tensor> {
     let out = crate::ops::creation::zeros(input_shape, g.dtype());
     let dst = out.with_layout(f(out.layout())?);
-    let src = if g.shares_storage(&out) { g.contiguous_copy() } else { g.clone() };
+    let src = if g.shares_storage(&out) {
+        g.contiguous_copy()
+    } else {
+        g.clone()
+    };
     crate::cpu::copy::copy_into(&dst, &src);
     if needs_grad(&[g]) {
-        record("SliceBackwardBackward0", &[g], &out, move |gg, _| Ok(vec![Some(gg.apply_view("SliceBackward0", f.clone())?)]));
+        record("SliceBackwardBackward0", &[g], &out, move |gg, _| {
+            Ok(vec![Some(gg.apply_view("SliceBackward0", f.clone())?)])
+        });
     }
     Ok(out)
 }

@@ -53,7 +53,11 @@ impl PyNode {
         super::tensor::RemovableHandle::from_flag(active)
     }
     fn __repr__(&self) -> String {
-        format!("<{} object at {:#x}>", self.node.name(), Arc::as_ptr(&self.node) as usize)
+        format!(
+            "<{} object at {:#x}>",
+            self.node.name(),
+            Arc::as_ptr(&self.node) as usize
+        )
     }
     fn __eq__(&self, other: PyRef<'_, PyNode>) -> bool {
         Arc::ptr_eq(&self.node, &other.node)
@@ -67,7 +71,9 @@ pub fn tensor_seq(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Tensor>> {
     if let Ok(t) = obj.cast::<PyTensor>() {
         return Ok(vec![t.get().inner.clone()]);
     }
-    obj.try_iter()?.map(|t| tensor_arg(&t?, "autograd")).collect()
+    obj.try_iter()?
+        .map(|t| tensor_arg(&t?, "autograd"))
+        .collect()
 }
 
 pub fn tensor_seq_opt(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<Tensor>>> {
@@ -79,7 +85,10 @@ pub fn tensor_seq_opt(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<Ten
 }
 
 /// Pairs outputs with their gradients (ones for scalars when none is given).
-fn roots(outputs: Vec<Tensor>, grads: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(Tensor, Tensor)>> {
+fn roots(
+    outputs: Vec<Tensor>,
+    grads: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Vec<(Tensor, Tensor)>> {
     let grads: Vec<Option<Tensor>> = match grads {
         None => vec![None; outputs.len()],
         Some(g) if g.is_none() => vec![None; outputs.len()],
@@ -115,7 +124,9 @@ fn roots(outputs: Vec<Tensor>, grads: Option<&Bound<'_, PyAny>>) -> PyResult<Vec
                 Some(g) => g,
                 None => {
                     if o.numel() != 1 {
-                        return Err(pyo3::exceptions::PyRuntimeError::new_err("grad can be implicitly created only for scalar outputs"));
+                        return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                            "grad can be implicitly created only for scalar outputs",
+                        ));
                     }
                     crate::ops::creation::ones_like(&o)
                 }
@@ -127,18 +138,44 @@ fn roots(outputs: Vec<Tensor>, grads: Option<&Bound<'_, PyAny>>) -> PyResult<Vec
 
 #[pyfunction]
 #[pyo3(signature = (tensors, grad_tensors=None, retain_graph=None, create_graph=false, inputs=None))]
-pub fn backward(tensors: &Bound<'_, PyAny>, grad_tensors: Option<&Bound<'_, PyAny>>, retain_graph: Option<bool>, create_graph: bool, inputs: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+pub fn backward(
+    tensors: &Bound<'_, PyAny>,
+    grad_tensors: Option<&Bound<'_, PyAny>>,
+    retain_graph: Option<bool>,
+    create_graph: bool,
+    inputs: Option<&Bound<'_, PyAny>>,
+) -> PyResult<()> {
     let r = roots(tensor_seq(tensors)?, grad_tensors)?;
-    Ok(ag::engine::backward(r, retain_graph.unwrap_or(create_graph), create_graph, tensor_seq_opt(inputs)?)?)
+    Ok(ag::engine::backward(
+        r,
+        retain_graph.unwrap_or(create_graph),
+        create_graph,
+        tensor_seq_opt(inputs)?,
+    )?)
 }
 
 #[pyfunction]
 #[pyo3(signature = (outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=false, allow_unused=None, materialize_grads=false))]
 #[allow(clippy::too_many_arguments)]
-pub fn grad<'py>(py: Python<'py>, outputs: &Bound<'py, PyAny>, inputs: &Bound<'py, PyAny>, grad_outputs: Option<&Bound<'py, PyAny>>, retain_graph: Option<bool>, create_graph: bool, allow_unused: Option<bool>, materialize_grads: bool) -> PyResult<Bound<'py, PyTuple>> {
+pub fn grad<'py>(
+    py: Python<'py>,
+    outputs: &Bound<'py, PyAny>,
+    inputs: &Bound<'py, PyAny>,
+    grad_outputs: Option<&Bound<'py, PyAny>>,
+    retain_graph: Option<bool>,
+    create_graph: bool,
+    allow_unused: Option<bool>,
+    materialize_grads: bool,
+) -> PyResult<Bound<'py, PyTuple>> {
     let r = roots(tensor_seq(outputs)?, grad_outputs)?;
     let ins = tensor_seq(inputs)?;
-    let gs = ag::engine::grad(r, &ins, retain_graph.unwrap_or(create_graph), create_graph, allow_unused.unwrap_or(materialize_grads))?;
+    let gs = ag::engine::grad(
+        r,
+        &ins,
+        retain_graph.unwrap_or(create_graph),
+        create_graph,
+        allow_unused.unwrap_or(materialize_grads),
+    )?;
     let out: Vec<Option<PyTensor>> = gs
         .into_iter()
         .zip(&ins)
@@ -171,32 +208,60 @@ pub fn _set_inference_mode(on: bool) {
 /// Records a Python `Function` call: `outputs` become the outputs of a node whose backward
 /// calls `backward(*grads)` and gets one gradient (or None) per entry of `inputs`.
 #[pyfunction]
-pub fn _record_function(name: String, inputs: &Bound<'_, PyList>, outputs: &Bound<'_, PyList>, backward: Py<PyAny>) -> PyResult<()> {
+pub fn _record_function(
+    name: String,
+    inputs: &Bound<'_, PyList>,
+    outputs: &Bound<'_, PyList>,
+    backward: Py<PyAny>,
+) -> PyResult<()> {
     let inputs: Vec<Option<Tensor>> = inputs
         .iter()
-        .map(|o| if o.is_none() { Ok(None) } else { tensor_arg(&o, "Function.apply").map(Some) })
+        .map(|o| {
+            if o.is_none() {
+                Ok(None)
+            } else {
+                tensor_arg(&o, "Function.apply").map(Some)
+            }
+        })
         .collect::<PyResult<_>>()?;
-    let outs: Vec<Tensor> = outputs.iter().map(|o| tensor_arg(&o, "Function.apply")).collect::<PyResult<_>>()?;
-    let edges = inputs.iter().map(|t| t.as_ref().and_then(|t| t.gradient_edge())).collect();
-    let meta = outs.iter().map(|t| (t.shape().to_vec(), t.dtype())).collect();
+    let outs: Vec<Tensor> = outputs
+        .iter()
+        .map(|o| tensor_arg(&o, "Function.apply"))
+        .collect::<PyResult<_>>()?;
+    let edges = inputs
+        .iter()
+        .map(|t| t.as_ref().and_then(|t| t.gradient_edge()))
+        .collect();
+    let meta = outs
+        .iter()
+        .map(|t| (t.shape().to_vec(), t.dtype()))
+        .collect();
     let n_in = inputs.len();
     let f: ag::BackwardFn = Box::new(move |grads: &[Option<Tensor>], _needs: &[bool]| {
         Python::attach(|py| {
             let args: Vec<Py<PyAny>> = grads
                 .iter()
                 .map(|g| match g {
-                    Some(g) => Bound::new(py, PyTensor::new(g.clone())).map(|b| b.into_any().unbind()),
+                    Some(g) => {
+                        Bound::new(py, PyTensor::new(g.clone())).map(|b| b.into_any().unbind())
+                    }
                     None => Ok(py.None()),
                 })
                 .collect::<PyResult<_>>()
                 .map_err(py_err_to_rust)?;
-            let r = backward.call1(py, PyTuple::new(py, args).map_err(py_err_to_rust)?).map_err(py_err_to_rust)?;
+            let r = backward
+                .call1(py, PyTuple::new(py, args).map_err(py_err_to_rust)?)
+                .map_err(py_err_to_rust)?;
             let r = r.bind(py);
-            let items: Vec<Bound<'_, PyAny>> = if r.cast::<PyTuple>().is_ok() || r.cast::<PyList>().is_ok() {
-                r.try_iter().map_err(py_err_to_rust)?.collect::<PyResult<_>>().map_err(py_err_to_rust)?
-            } else {
-                vec![r.clone()]
-            };
+            let items: Vec<Bound<'_, PyAny>> =
+                if r.cast::<PyTuple>().is_ok() || r.cast::<PyList>().is_ok() {
+                    r.try_iter()
+                        .map_err(py_err_to_rust)?
+                        .collect::<PyResult<_>>()
+                        .map_err(py_err_to_rust)?
+                } else {
+                    vec![r.clone()]
+                };
             if items.len() != n_in {
                 return Err(crate::Error::Runtime(format!(
                     "function backward returned an incorrect number of gradients (expected {n_in}, got {})",
@@ -205,7 +270,13 @@ pub fn _record_function(name: String, inputs: &Bound<'_, PyList>, outputs: &Boun
             }
             items
                 .iter()
-                .map(|g| if g.is_none() { Ok(None) } else { tensor_arg(g, "backward").map(Some).map_err(py_err_to_rust) })
+                .map(|g| {
+                    if g.is_none() {
+                        Ok(None)
+                    } else {
+                        tensor_arg(g, "backward").map(Some).map_err(py_err_to_rust)
+                    }
+                })
                 .collect()
         })
     });

@@ -31,7 +31,7 @@ impl PyDType {
     fn itemsize(&self) -> usize {
         self.0.size()
     }
-    fn __reduce__(&self) -> (String, ) {
+    fn __reduce__(&self) -> (String,) {
         (self.0.name().to_string(),)
     }
 }
@@ -51,7 +51,10 @@ pub fn dtype_arg(obj: &Bound<'_, PyAny>) -> PyResult<DType> {
     if obj.is(py.get_type::<PyInt>()) {
         return Ok(DType::I64);
     }
-    Err(PyTypeError::new_err(format!("expected a dtype, got {}", obj.get_type().name()?)))
+    Err(PyTypeError::new_err(format!(
+        "expected a dtype, got {}",
+        obj.get_type().name()?
+    )))
 }
 
 pub fn opt_dtype(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<DType>> {
@@ -74,13 +77,21 @@ pub fn scalar_arg(obj: &Bound<'_, PyAny>) -> Option<Scalar> {
         return obj.extract::<f64>().ok().map(Scalar::Float);
     }
     // NumPy scalars and other numbers: ints first (so int64 stays integral), then floats.
-    if obj.hasattr("__index__").unwrap_or(false) && !obj.hasattr("shape").map(|_| false).unwrap_or(false) {
-        if let Ok(i) = obj.call_method0("__index__").and_then(|v| v.extract::<i64>()) {
+    if obj.hasattr("__index__").unwrap_or(false)
+        && !obj.hasattr("shape").map(|_| false).unwrap_or(false)
+    {
+        if let Ok(i) = obj
+            .call_method0("__index__")
+            .and_then(|v| v.extract::<i64>())
+        {
             return Some(Scalar::Int(i));
         }
     }
     if obj.hasattr("__float__").unwrap_or(false) && obj.cast::<PyTensor>().is_err() {
-        if let Ok(f) = obj.call_method0("__float__").and_then(|v| v.extract::<f64>()) {
+        if let Ok(f) = obj
+            .call_method0("__float__")
+            .and_then(|v| v.extract::<f64>())
+        {
             return Some(Scalar::Float(f));
         }
     }
@@ -102,12 +113,17 @@ pub fn operand(obj: &Bound<'_, PyAny>) -> PyResult<Operand> {
 }
 
 pub fn tensor_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Tensor> {
-    obj.cast::<PyTensor>().map(|t| t.get().inner.clone()).map_err(|_| {
-        PyTypeError::new_err(format!(
-            "{what}: expected Tensor as argument, but got {}",
-            obj.get_type().name().map(|n| n.to_string()).unwrap_or_default()
-        ))
-    })
+    obj.cast::<PyTensor>()
+        .map(|t| t.get().inner.clone())
+        .map_err(|_| {
+            PyTypeError::new_err(format!(
+                "{what}: expected Tensor as argument, but got {}",
+                obj.get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            ))
+        })
 }
 
 /// A tensor, or anything `tensor()` accepts (for arguments PyTorch also converts).
@@ -119,8 +135,11 @@ pub fn tensor_like(obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
 }
 
 fn int_of(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
-    if obj.is_instance_of::<PyFloat>() || obj.is_instance_of::<PyBool>() && false {
-        return Err(PyTypeError::new_err(format!("expected int, got {}", obj.get_type().name()?)));
+    if obj.is_instance_of::<PyFloat>() {
+        return Err(PyTypeError::new_err(format!(
+            "expected int, got {}",
+            obj.get_type().name()?
+        )));
     }
     if let Ok(t) = obj.cast::<PyTensor>() {
         let t = &t.get().inner;
@@ -130,7 +149,15 @@ fn int_of(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
     }
     obj.call_method0("__index__")
         .and_then(|v| v.extract::<i64>())
-        .map_err(|_| PyTypeError::new_err(format!("expected int, got {}", obj.get_type().name().map(|n| n.to_string()).unwrap_or_default())))
+        .map_err(|_| {
+            PyTypeError::new_err(format!(
+                "expected int, got {}",
+                obj.get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            ))
+        })
 }
 
 /// `*size` arguments: ints as varargs, or one tuple/list/Size.
@@ -206,7 +233,11 @@ fn index_item(o: &Bound<'_, PyAny>) -> PyResult<IndexItem> {
         if step <= 0 {
             return Err(PyValueError::new_err("step must be greater than zero"));
         }
-        return Ok(IndexItem::Slice(opt_int(&s.getattr("start")?)?, opt_int(&s.getattr("stop")?)?, step));
+        return Ok(IndexItem::Slice(
+            opt_int(&s.getattr("start")?)?,
+            opt_int(&s.getattr("stop")?)?,
+            step,
+        ));
     }
     if let Ok(t) = o.cast::<PyTensor>() {
         let t = t.get().inner.clone();
@@ -267,7 +298,9 @@ fn flatten(obj: &Bound<'_, PyAny>, depth: usize, out: &mut Flat) -> PyResult<()>
         let t = &t.get().inner;
         return flatten_tensor(t, depth, out);
     }
-    if obj.hasattr("__array_interface__")? && !obj.hasattr("__float__")? || obj.hasattr("shape")? && obj.hasattr("dtype")? && obj.getattr("shape")?.len()? > 0 {
+    if obj.hasattr("__array_interface__")? && !obj.hasattr("__float__")?
+        || obj.hasattr("shape")? && obj.hasattr("dtype")? && obj.getattr("shape")?.len()? > 0
+    {
         let t = super::numpy::from_array(obj, true)?;
         return flatten_tensor(&t, depth, out);
     }
@@ -280,7 +313,7 @@ fn flatten(obj: &Bound<'_, PyAny>, depth: usize, out: &mut Flat) -> PyResult<()>
     if !out.values.is_empty() && out.shape.len() != depth {
         return Err(PyValueError::new_err("inconsistent nesting of sequences"));
     }
-    let kind = if obj.is_instance_of::<PyBool>() || obj.get_type().name()?.to_string() == "bool_" {
+    let kind = if obj.is_instance_of::<PyBool>() || obj.get_type().name()? == "bool_" {
         DType::Bool
     } else if obj.is_instance_of::<PyFloat>() {
         DType::F32
@@ -316,7 +349,9 @@ fn flatten_tensor(t: &Tensor, depth: usize, out: &mut Flat) -> PyResult<()> {
     if out.shape.len() == depth {
         out.shape.extend_from_slice(t.shape());
     } else if out.shape[depth..] != *t.shape() {
-        return Err(PyValueError::new_err("expected tensors of equal shape in sequence"));
+        return Err(PyValueError::new_err(
+            "expected tensors of equal shape in sequence",
+        ));
     }
     out.kind = out.kind.max(t.dtype());
     out.ints.extend(t.to_vec::<i64>());
@@ -330,7 +365,11 @@ pub fn data_to_tensor(obj: &Bound<'_, PyAny>, dtype: Option<DType>) -> PyResult<
         let t = t.get().inner.detach();
         return Ok(t.to_dtype_raw(dtype.unwrap_or(t.dtype())).contiguous_copy());
     }
-    if obj.hasattr("__array_interface__")? && obj.cast::<PyList>().is_err() && !obj.is_instance_of::<PyFloat>() && !obj.is_instance_of::<PyInt>() {
+    if obj.hasattr("__array_interface__")?
+        && obj.cast::<PyList>().is_err()
+        && !obj.is_instance_of::<PyFloat>()
+        && !obj.is_instance_of::<PyInt>()
+    {
         let t = super::numpy::from_array(obj, true)?;
         let t = t.contiguous_copy();
         return Ok(match dtype {
@@ -338,12 +377,23 @@ pub fn data_to_tensor(obj: &Bound<'_, PyAny>, dtype: Option<DType>) -> PyResult<
             None => t,
         });
     }
-    let mut flat = Flat { shape: vec![], values: vec![], ints: vec![], kind: DType::Bool };
+    let mut flat = Flat {
+        shape: vec![],
+        values: vec![],
+        ints: vec![],
+        kind: DType::Bool,
+    };
     flatten(obj, 0, &mut flat)?;
-    let kind = if flat.values.is_empty() && flat.kind == DType::Bool { DType::F32 } else { flat.kind };
+    let kind = if flat.values.is_empty() && flat.kind == DType::Bool {
+        DType::F32
+    } else {
+        flat.kind
+    };
     // Inferred floats are float32 (the default dtype); inferred ints int64.
     let inferred = match kind {
-        DType::F64 | DType::F32 if obj.cast::<PyTensor>().is_err() && flat_has_only_python(obj) => DType::F32,
+        DType::F64 | DType::F32 if obj.cast::<PyTensor>().is_err() && flat_has_only_python(obj) => {
+            DType::F32
+        }
         k => k,
     };
     let target = dtype.unwrap_or(inferred);
@@ -358,10 +408,18 @@ pub fn data_to_tensor(obj: &Bound<'_, PyAny>, dtype: Option<DType>) -> PyResult<
 /// Whether nested data is plain Python numbers (whose floats default to float32).
 fn flat_has_only_python(obj: &Bound<'_, PyAny>) -> bool {
     if let Ok(l) = obj.cast::<PyList>() {
-        return l.iter().next().map(|o| flat_has_only_python(&o)).unwrap_or(true);
+        return l
+            .iter()
+            .next()
+            .map(|o| flat_has_only_python(&o))
+            .unwrap_or(true);
     }
     if let Ok(t) = obj.cast::<PyTuple>() {
-        return t.iter().next().map(|o| flat_has_only_python(&o)).unwrap_or(true);
+        return t
+            .iter()
+            .next()
+            .map(|o| flat_has_only_python(&o))
+            .unwrap_or(true);
     }
     obj.cast::<PyTensor>().is_err()
 }

@@ -62,7 +62,8 @@ unsafe extern "C" fn capsule_destructor(capsule: *mut ffi::PyObject) {
     // consumer renames it ("used_dltensor") and takes over calling the deleter.
     unsafe {
         if ffi::PyCapsule_IsValid(capsule, CAPSULE_NAME.as_ptr()) == 1 {
-            let m = ffi::PyCapsule_GetPointer(capsule, CAPSULE_NAME.as_ptr()) as *mut DLManagedTensor;
+            let m =
+                ffi::PyCapsule_GetPointer(capsule, CAPSULE_NAME.as_ptr()) as *mut DLManagedTensor;
             if let Some(d) = (*m).deleter {
                 d(m);
             }
@@ -79,7 +80,11 @@ fn dl_dtype(d: DType) -> DLDataType {
         DType::U8 => (1, 8),
         DType::Bool => (6, 8),
     };
-    DLDataType { code, bits, lanes: 1 }
+    DLDataType {
+        code,
+        bits,
+        lanes: 1,
+    }
 }
 
 #[pymethods]
@@ -106,7 +111,10 @@ impl PyTensor {
             managed: DLManagedTensor {
                 dl_tensor: DLTensor {
                     data: t.data_ptr() as *mut c_void,
-                    device: DLDevice { device_type: K_DL_CPU, device_id: 0 },
+                    device: DLDevice {
+                        device_type: K_DL_CPU,
+                        device_id: 0,
+                    },
                     ndim: shape.len() as i32,
                     dtype: dl_dtype(t.dtype()),
                     shape: std::ptr::null_mut(),
@@ -131,7 +139,13 @@ impl PyTensor {
         };
         // SAFETY: creating a capsule over a pointer that stays valid until the deleter runs;
         // the name is a static C string, as the capsule API requires.
-        let cap = unsafe { ffi::PyCapsule_New(managed as *mut c_void, CAPSULE_NAME.as_ptr(), Some(capsule_destructor)) };
+        let cap = unsafe {
+            ffi::PyCapsule_New(
+                managed as *mut c_void,
+                CAPSULE_NAME.as_ptr(),
+                Some(capsule_destructor),
+            )
+        };
         if cap.is_null() {
             // SAFETY: the capsule was not created, so we still own the export.
             unsafe { deleter(managed) };

@@ -40,8 +40,23 @@ fn check_kwargs(kwargs: Option<&Bound<'_, PyDict>>, fname: &str) -> PyResult<()>
     if let Some(kw) = kwargs {
         for k in kw.keys() {
             let k: String = k.extract()?;
-            if !matches!(k.as_str(), "dtype" | "device" | "requires_grad" | "layout" | "pin_memory" | "memory_format" | "out" | "generator" | "start" | "end" | "step") {
-                return Err(PyTypeError::new_err(format!("{fname}() got an unexpected keyword argument '{k}'")));
+            if !matches!(
+                k.as_str(),
+                "dtype"
+                    | "device"
+                    | "requires_grad"
+                    | "layout"
+                    | "pin_memory"
+                    | "memory_format"
+                    | "out"
+                    | "generator"
+                    | "start"
+                    | "end"
+                    | "step"
+            ) {
+                return Err(PyTypeError::new_err(format!(
+                    "{fname}() got an unexpected keyword argument '{k}'"
+                )));
             }
         }
     }
@@ -60,21 +75,34 @@ macro_rules! filled {
         }
     };
 }
-filled!(zeros, |s: &[usize], d| Ok::<_, PyErr>(creation::zeros(s, d)));
+filled!(zeros, |s: &[usize], d| Ok::<_, PyErr>(creation::zeros(
+    s, d
+)));
 filled!(ones, |s: &[usize], d| Ok::<_, PyErr>(creation::ones(s, d)));
-filled!(empty, |s: &[usize], d| Ok::<_, PyErr>(creation::zeros(s, d)));
-filled!(rand, |s: &[usize], d| random::rand(s, d).map_err(PyErr::from));
-filled!(randn, |s: &[usize], d| random::randn(s, d).map_err(PyErr::from));
+filled!(empty, |s: &[usize], d| Ok::<_, PyErr>(creation::zeros(
+    s, d
+)));
+filled!(rand, |s: &[usize], d| random::rand(s, d)
+    .map_err(PyErr::from));
+filled!(randn, |s: &[usize], d| random::randn(s, d)
+    .map_err(PyErr::from));
 
 #[pyfunction]
 #[pyo3(signature = (size, fill_value, **kwargs))]
-pub fn full(size: &Bound<'_, PyAny>, fill_value: &Bound<'_, PyAny>, kwargs: Option<&Bound<'_, PyDict>>) -> R {
+pub fn full(
+    size: &Bound<'_, PyAny>,
+    fill_value: &Bound<'_, PyAny>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> R {
     check_kwargs(kwargs, "full")?;
-    let s = scalar_arg(fill_value).ok_or_else(|| PyTypeError::new_err("full(): fill_value must be a number"))?;
+    let s = scalar_arg(fill_value)
+        .ok_or_else(|| PyTypeError::new_err("full(): fill_value must be a number"))?;
     let dtype = kw_dtype(kwargs, s.dtype())?;
     let shape = sizes_from(int_list(size)?)?;
     let t = match s {
-        crate::Scalar::Int(_) if !dtype.is_float() => s.to_tensor(dtype).expand_to(&shape)?.contiguous(),
+        crate::Scalar::Int(_) if !dtype.is_float() => {
+            s.to_tensor(dtype).expand_to(&shape)?.contiguous()
+        }
         _ => creation::full(&shape, s.to_f64(), dtype),
     };
     finish(t, kwargs)
@@ -91,17 +119,32 @@ macro_rules! like {
         }
     };
 }
-like!(zeros_like, |s: &[usize], d| Ok::<_, PyErr>(creation::zeros(s, d)));
-like!(ones_like, |s: &[usize], d| Ok::<_, PyErr>(creation::ones(s, d)));
-like!(empty_like, |s: &[usize], d| Ok::<_, PyErr>(creation::zeros(s, d)));
-like!(rand_like, |s: &[usize], d| random::rand(s, d).map_err(PyErr::from));
-like!(randn_like, |s: &[usize], d| random::randn(s, d).map_err(PyErr::from));
+like!(zeros_like, |s: &[usize], d| Ok::<_, PyErr>(
+    creation::zeros(s, d)
+));
+like!(ones_like, |s: &[usize], d| Ok::<_, PyErr>(creation::ones(
+    s, d
+)));
+like!(empty_like, |s: &[usize], d| Ok::<_, PyErr>(
+    creation::zeros(s, d)
+));
+like!(rand_like, |s: &[usize], d| random::rand(s, d)
+    .map_err(PyErr::from));
+like!(randn_like, |s: &[usize], d| random::randn(s, d)
+    .map_err(PyErr::from));
 
 #[pyfunction]
 #[pyo3(signature = (input, fill_value, **kwargs))]
-pub fn full_like(input: PyRef<'_, PyTensor>, fill_value: f64, kwargs: Option<&Bound<'_, PyDict>>) -> R {
+pub fn full_like(
+    input: PyRef<'_, PyTensor>,
+    fill_value: f64,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> R {
     let dtype = kw_dtype(kwargs, input.inner.dtype())?;
-    finish(creation::full(input.inner.shape(), fill_value, dtype), kwargs)
+    finish(
+        creation::full(input.inner.shape(), fill_value, dtype),
+        kwargs,
+    )
 }
 
 /// `tensor(data, dtype=None, device=None, requires_grad=False)`: always copies.
@@ -114,8 +157,16 @@ pub fn tensor(data: &Bound<'_, PyAny>, kwargs: Option<&Bound<'_, PyDict>>) -> R 
         _ => None,
     };
     let t = data_to_tensor(data, dtype)?;
-    if kwargs.and_then(|k| k.get_item("requires_grad").ok().flatten()).map(|v| v.extract::<bool>()).transpose()?.unwrap_or(false) && !t.dtype().is_float() {
-        return Err(pyo3::exceptions::PyRuntimeError::new_err("Only Tensors of floating point and complex dtype can require gradients"));
+    if kwargs
+        .and_then(|k| k.get_item("requires_grad").ok().flatten())
+        .map(|v| v.extract::<bool>())
+        .transpose()?
+        .unwrap_or(false)
+        && !t.dtype().is_float()
+    {
+        return Err(pyo3::exceptions::PyRuntimeError::new_err(
+            "Only Tensors of floating point and complex dtype can require gradients",
+        ));
     }
     finish(t, kwargs)
 }
@@ -123,7 +174,11 @@ pub fn tensor(data: &Bound<'_, PyAny>, kwargs: Option<&Bound<'_, PyDict>>) -> R 
 /// `as_tensor(data, dtype=None)`: no copy for a tensor or NumPy array of the right dtype.
 #[pyfunction]
 #[pyo3(signature = (data, dtype=None, device=None))]
-pub fn as_tensor(data: &Bound<'_, PyAny>, dtype: Option<&Bound<'_, PyAny>>, device: Option<&Bound<'_, PyAny>>) -> R {
+pub fn as_tensor(
+    data: &Bound<'_, PyAny>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
+) -> R {
     let _ = device;
     let dtype = opt_dtype(dtype)?;
     if let Ok(t) = data.cast::<PyTensor>() {
@@ -142,7 +197,9 @@ pub fn as_tensor(data: &Bound<'_, PyAny>, dtype: Option<&Bound<'_, PyAny>>, devi
 #[pyo3(signature = (*args, **kwargs))]
 pub fn arange(args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> R {
     check_kwargs(kwargs, "arange")?;
-    let num = |a: &Bound<'_, PyAny>| scalar_arg(a).ok_or_else(|| PyTypeError::new_err("arange(): arguments must be numbers"));
+    let num = |a: &Bound<'_, PyAny>| {
+        scalar_arg(a).ok_or_else(|| PyTypeError::new_err("arange(): arguments must be numbers"))
+    };
     let pos: Vec<crate::Scalar> = args.iter().map(|a| num(&a)).collect::<PyResult<_>>()?;
     let kw = |k: &str| -> PyResult<Option<crate::Scalar>> {
         match kwargs.map(|d| d.get_item(k)).transpose()?.flatten() {
@@ -159,9 +216,15 @@ pub fn arange(args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> 
         (1, None) => (zero, pos[0], kw("step")?.unwrap_or(one)),
         (2, None) => (pos[0], pos[1], kw("step")?.unwrap_or(one)),
         (3, None) => (pos[0], pos[1], pos[2]),
-        _ => return Err(PyTypeError::new_err("arange() received an invalid combination of arguments")),
+        _ => {
+            return Err(PyTypeError::new_err(
+                "arange() received an invalid combination of arguments",
+            ))
+        }
     };
-    let all_int = [start, end, step].iter().all(|s| matches!(s, crate::Scalar::Int(_) | crate::Scalar::Bool(_)));
+    let all_int = [start, end, step]
+        .iter()
+        .all(|s| matches!(s, crate::Scalar::Int(_) | crate::Scalar::Bool(_)));
     let (start, end, step) = (start.to_f64(), end.to_f64(), step.to_f64());
     let dtype = kw_dtype(kwargs, if all_int { DType::I64 } else { DType::F32 })?;
     finish(creation::arange(start, end, step, dtype)?, kwargs)
@@ -171,10 +234,15 @@ pub fn arange(args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> 
 #[pyo3(signature = (start, end, steps, **kwargs))]
 pub fn linspace(start: f64, end: f64, steps: i64, kwargs: Option<&Bound<'_, PyDict>>) -> R {
     if steps < 0 {
-        return Err(pyo3::exceptions::PyRuntimeError::new_err("number of steps must be non-negative"));
+        return Err(pyo3::exceptions::PyRuntimeError::new_err(
+            "number of steps must be non-negative",
+        ));
     }
     let dtype = kw_dtype(kwargs, DType::F32)?;
-    finish(creation::linspace(start, end, steps as usize, dtype), kwargs)
+    finish(
+        creation::linspace(start, end, steps as usize, dtype),
+        kwargs,
+    )
 }
 
 #[pyfunction]
@@ -182,7 +250,9 @@ pub fn linspace(start: f64, end: f64, steps: i64, kwargs: Option<&Bound<'_, PyDi
 pub fn eye(n: i64, m: Option<i64>, kwargs: Option<&Bound<'_, PyDict>>) -> R {
     let m = m.unwrap_or(n);
     if n < 0 || m < 0 {
-        return Err(pyo3::exceptions::PyRuntimeError::new_err(format!("n must be greater or equal to 0, got {n}")));
+        return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+            "n must be greater or equal to 0, got {n}"
+        )));
     }
     let dtype = kw_dtype(kwargs, DType::F32)?;
     finish(creation::eye(n as usize, m as usize, dtype), kwargs)
@@ -194,12 +264,34 @@ pub fn eye(n: i64, m: Option<i64>, kwargs: Option<&Bound<'_, PyDict>>) -> R {
 pub fn randint(args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> R {
     let (low, high, size) = match args.len() {
         2 => (0i64, args.get_item(0)?.extract::<i64>()?, args.get_item(1)?),
-        3 => (args.get_item(0)?.extract::<i64>()?, args.get_item(1)?.extract::<i64>()?, args.get_item(2)?),
+        3 => (
+            args.get_item(0)?.extract::<i64>()?,
+            args.get_item(1)?.extract::<i64>()?,
+            args.get_item(2)?,
+        ),
         _ => {
-            let kw = kwargs.ok_or_else(|| PyTypeError::new_err("randint() missing required argument 'size'"))?;
-            let size = kw.get_item("size")?.ok_or_else(|| PyTypeError::new_err("randint() missing required argument 'size'"))?;
-            let high = if args.len() == 1 { args.get_item(0)?.extract()? } else { kw.get_item("high")?.map(|v| v.extract()).transpose()?.unwrap_or(0) };
-            (kw.get_item("low")?.map(|v| v.extract()).transpose()?.unwrap_or(0), high, size)
+            let kw = kwargs.ok_or_else(|| {
+                PyTypeError::new_err("randint() missing required argument 'size'")
+            })?;
+            let size = kw.get_item("size")?.ok_or_else(|| {
+                PyTypeError::new_err("randint() missing required argument 'size'")
+            })?;
+            let high = if args.len() == 1 {
+                args.get_item(0)?.extract()?
+            } else {
+                kw.get_item("high")?
+                    .map(|v| v.extract())
+                    .transpose()?
+                    .unwrap_or(0)
+            };
+            (
+                kw.get_item("low")?
+                    .map(|v| v.extract())
+                    .transpose()?
+                    .unwrap_or(0),
+                high,
+                size,
+            )
         }
     };
     let shape = sizes_from(int_list(&size)?)?;
@@ -211,7 +303,9 @@ pub fn randint(args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) ->
 #[pyo3(signature = (n, **kwargs))]
 pub fn randperm(n: i64, kwargs: Option<&Bound<'_, PyDict>>) -> R {
     if n < 0 {
-        return Err(pyo3::exceptions::PyRuntimeError::new_err(format!("n must be non-negative, got{n}")));
+        return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+            "n must be non-negative, got{n}"
+        )));
     }
     let dtype = kw_dtype(kwargs, DType::I64)?;
     finish(random::randperm(n as usize, dtype), kwargs)
@@ -229,7 +323,9 @@ pub fn initial_seed() -> u64 {
 
 fn tensor_list(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<Tensor>> {
     if obj.cast::<PyTensor>().is_ok() {
-        return Err(PyTypeError::new_err(format!("{what}(): argument 'tensors' must be tuple of Tensors, not Tensor")));
+        return Err(PyTypeError::new_err(format!(
+            "{what}(): argument 'tensors' must be tuple of Tensors, not Tensor"
+        )));
     }
     obj.try_iter()?.map(|t| tensor_arg(&t?, what)).collect()
 }
@@ -237,19 +333,30 @@ fn tensor_list(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<Tensor>> {
 #[pyfunction]
 #[pyo3(signature = (tensors, dim=0))]
 pub fn cat(tensors: &Bound<'_, PyAny>, dim: i64) -> R {
-    Ok(PyTensor::new(crate::ops::join::cat(&tensor_list(tensors, "cat")?, dim)?))
+    Ok(PyTensor::new(crate::ops::join::cat(
+        &tensor_list(tensors, "cat")?,
+        dim,
+    )?))
 }
 
 #[pyfunction]
 #[pyo3(signature = (tensors, dim=0))]
 pub fn stack(tensors: &Bound<'_, PyAny>, dim: i64) -> R {
-    Ok(PyTensor::new(crate::ops::join::stack(&tensor_list(tensors, "stack")?, dim)?))
+    Ok(PyTensor::new(crate::ops::join::stack(
+        &tensor_list(tensors, "stack")?,
+        dim,
+    )?))
 }
 
 /// `where(condition, input, other)`; inputs may be numbers.
 #[pyfunction]
 #[pyo3(name = "where", signature = (condition, input=None, other=None))]
-pub fn where_(py: Python<'_>, condition: PyRef<'_, PyTensor>, input: Option<&Bound<'_, PyAny>>, other: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+pub fn where_(
+    py: Python<'_>,
+    condition: PyRef<'_, PyTensor>,
+    input: Option<&Bound<'_, PyAny>>,
+    other: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Py<PyAny>> {
     match (input, other) {
         (Some(a), Some(b)) => {
             let r = crate::ops::ternary::where_(&condition.inner, &operand(a)?, &operand(b)?)?;
@@ -269,11 +376,15 @@ pub fn where_(py: Python<'_>, condition: PyRef<'_, PyTensor>, input: Option<&Bou
 #[pyfunction]
 #[pyo3(signature = (equation, *operands))]
 pub fn einsum(equation: &str, operands: &Bound<'_, PyTuple>) -> R {
-    let ops: Vec<Tensor> = if operands.len() == 1 && operands.get_item(0)?.cast::<PyTensor>().is_err() {
-        tensor_list(&operands.get_item(0)?, "einsum")?
-    } else {
-        operands.iter().map(|o| tensor_arg(&o, "einsum")).collect::<PyResult<_>>()?
-    };
+    let ops: Vec<Tensor> =
+        if operands.len() == 1 && operands.get_item(0)?.cast::<PyTensor>().is_err() {
+            tensor_list(&operands.get_item(0)?, "einsum")?
+        } else {
+            operands
+                .iter()
+                .map(|o| tensor_arg(&o, "einsum"))
+                .collect::<PyResult<_>>()?
+        };
     Ok(PyTensor::new(crate::ops::matmul::einsum(equation, &ops)?))
 }
 
@@ -286,7 +397,9 @@ pub fn one_hot(input: PyRef<'_, PyTensor>, num_classes: i64) -> R {
 #[pyfunction]
 #[pyo3(signature = (input, end, weight))]
 pub fn lerp(input: PyRef<'_, PyTensor>, end: PyRef<'_, PyTensor>, weight: &Bound<'_, PyAny>) -> R {
-    Ok(PyTensor::new(input.inner.lerp(&end.inner, &operand(weight)?)?))
+    Ok(PyTensor::new(
+        input.inner.lerp(&end.inner, &operand(weight)?)?,
+    ))
 }
 
 #[pyfunction]

@@ -20,7 +20,9 @@ fn dtype_of(array: &Bound<'_, PyUntypedArray>) -> PyResult<DType> {
     let size: usize = d.getattr("itemsize")?.extract()?;
     let native: String = d.getattr("byteorder")?.extract()?;
     if native == ">" {
-        return Err(PyTypeError::new_err("can't convert a non-native byte order NumPy array"));
+        return Err(PyTypeError::new_err(
+            "can't convert a non-native byte order NumPy array",
+        ));
     }
     Ok(match (kind.as_str(), size) {
         ("f", 4) => DType::F32,
@@ -43,14 +45,19 @@ pub fn from_array(obj: &Bound<'_, PyAny>, _copy_ok: bool) -> PyResult<Tensor> {
     let py = obj.py();
     let arr = match obj.cast::<PyUntypedArray>() {
         Ok(a) => a.clone(),
-        Err(_) => py.import("numpy")?.call_method1("asarray", (obj,))?.cast_into::<PyUntypedArray>()?,
+        Err(_) => py
+            .import("numpy")?
+            .call_method1("asarray", (obj,))?
+            .cast_into::<PyUntypedArray>()?,
     };
     let dtype = dtype_of(&arr)?;
     let item = dtype.size() as isize;
     let shape: Vec<usize> = arr.shape().to_vec();
     let byte_strides: Vec<isize> = arr.strides().to_vec();
     if byte_strides.iter().any(|s| s % item != 0) {
-        return Err(PyRuntimeError::new_err("given numpy array strides not a multiple of the element byte size"));
+        return Err(PyRuntimeError::new_err(
+            "given numpy array strides not a multiple of the element byte size",
+        ));
     }
     let strides: Vec<isize> = byte_strides.iter().map(|s| s / item).collect();
     // SAFETY: reading the data pointer of a live ndarray through NumPy's C struct.
@@ -68,7 +75,11 @@ pub fn from_array(obj: &Bound<'_, PyAny>, _copy_ok: bool) -> PyResult<Tensor> {
             }
         }
     }
-    let len = if numel == 0 { 0 } else { (hi - lo + 1) as usize };
+    let len = if numel == 0 {
+        0
+    } else {
+        (hi - lo + 1) as usize
+    };
     let start = data.wrapping_offset(lo * item);
     let owner: Py<PyAny> = arr.clone().into_any().unbind();
     let ptr = NonNull::new(start).unwrap_or(NonNull::dangling());
@@ -76,7 +87,11 @@ pub fn from_array(obj: &Bound<'_, PyAny>, _copy_ok: bool) -> PyResult<Tensor> {
     // and strides), the dtype matches NumPy's, and the array object (the owner) keeps the
     // buffer alive for the storage's lifetime.
     let storage = unsafe { Storage::from_foreign(ptr, len, dtype, Box::new(owner)) };
-    let layout = Layout { shape, strides, offset: (-lo) as usize };
+    let layout = Layout {
+        shape,
+        strides,
+        offset: (-lo) as usize,
+    };
     Ok(Tensor::from_parts(Arc::new(storage), layout))
 }
 
@@ -108,7 +123,10 @@ pub fn array_interface<'py>(py: Python<'py>, t: &Tensor) -> PyResult<Bound<'py, 
 #[pyfunction]
 pub fn from_numpy(array: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
     if array.cast::<PyUntypedArray>().is_err() {
-        return Err(PyTypeError::new_err(format!("expected np.ndarray (got {})", array.get_type().name()?)));
+        return Err(PyTypeError::new_err(format!(
+            "expected np.ndarray (got {})",
+            array.get_type().name()?
+        )));
     }
     Ok(PyTensor::new(from_array(array, false)?))
 }

@@ -9,9 +9,9 @@ use crate::tensor::dtype::DType;
 use crate::Tensor;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::BoundObject;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyTuple, PyType};
+use pyo3::BoundObject;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -45,7 +45,11 @@ pub fn size_obj<'py>(py: Python<'py>, shape: &[usize]) -> PyResult<Bound<'py, Py
 }
 
 #[pyfunction]
-pub fn _set_python_types(py: Python<'_>, size: Bound<'_, PyType>, return_types: Bound<'_, PyAny>) -> PyResult<()> {
+pub fn _set_python_types(
+    py: Python<'_>,
+    size: Bound<'_, PyType>,
+    return_types: Bound<'_, PyAny>,
+) -> PyResult<()> {
     let _ = SIZE_TYPE.set(py, size.unbind());
     let _ = RETURN_TYPES.set(py, return_types.unbind());
     Ok(())
@@ -107,7 +111,9 @@ pub fn py_hook(f: Py<PyAny>, active: Arc<AtomicBool>) -> Hook {
             return Ok(None);
         }
         Python::attach(|py| {
-            let r = f.call1(py, (PyTensor::new(g.clone()),)).map_err(py_err_to_rust)?;
+            let r = f
+                .call1(py, (PyTensor::new(g.clone()),))
+                .map_err(py_err_to_rust)?;
             let r = r.bind(py);
             if r.is_none() {
                 Ok(None)
@@ -120,10 +126,18 @@ pub fn py_hook(f: Py<PyAny>, active: Arc<AtomicBool>) -> Hook {
 
 impl PyTensor {
     fn bin(&self, op: BinaryOp, other: &Bound<'_, PyAny>) -> R {
-        wrap(binary(op, &Operand::Tensor(self.inner.clone()), &operand(other)?))
+        wrap(binary(
+            op,
+            &Operand::Tensor(self.inner.clone()),
+            &operand(other)?,
+        ))
     }
     fn rbin(&self, op: BinaryOp, other: &Bound<'_, PyAny>) -> R {
-        wrap(binary(op, &operand(other)?, &Operand::Tensor(self.inner.clone())))
+        wrap(binary(
+            op,
+            &operand(other)?,
+            &Operand::Tensor(self.inner.clone()),
+        ))
     }
 }
 
@@ -140,19 +154,33 @@ impl PyTensor {
         if let Ok(t) = first.cast::<PyTensor>() {
             return Ok(PyTensor::new(t.get().inner.detach()));
         }
-        if args.len() == 1 && (first.cast::<PyList>().is_ok() || first.hasattr("__array_interface__")?) {
+        if args.len() == 1
+            && (first.cast::<PyList>().is_ok() || first.hasattr("__array_interface__")?)
+        {
             return Ok(PyTensor::new(data_to_tensor(&first, Some(DType::F32))?));
         }
-        Ok(PyTensor::new(crate::ops::creation::zeros(&size_args(args)?, DType::F32)))
+        Ok(PyTensor::new(crate::ops::creation::zeros(
+            &size_args(args)?,
+            DType::F32,
+        )))
     }
 
     /// `Tensor._make_subclass(cls, data, requires_grad)`: a `cls` instance sharing `data`.
     #[staticmethod]
     #[pyo3(signature = (cls, data, require_grad=false))]
-    fn _make_subclass<'py>(cls: &Bound<'py, PyType>, data: &Bound<'py, PyTensor>, require_grad: bool) -> PyResult<Bound<'py, PyAny>> {
+    fn _make_subclass<'py>(
+        cls: &Bound<'py, PyType>,
+        data: &Bound<'py, PyTensor>,
+        require_grad: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let py = cls.py();
-        let obj = py.get_type::<PyTensor>().call_method1("__new__", (cls, data))?;
-        obj.cast::<PyTensor>()?.get().inner.set_requires_grad(require_grad)?;
+        let obj = py
+            .get_type::<PyTensor>()
+            .call_method1("__new__", (cls, data))?;
+        obj.cast::<PyTensor>()?
+            .get()
+            .inner
+            .set_requires_grad(require_grad)?;
         Ok(obj)
     }
 
@@ -167,7 +195,14 @@ impl PyTensor {
             None => size_obj(py, self.inner.shape()),
             Some(d) => {
                 let d = crate::error::wrap_dim(d, self.inner.dim())?;
-                Ok(self.inner.shape().get(d).copied().unwrap_or(1).into_pyobject(py)?.into_any())
+                Ok(self
+                    .inner
+                    .shape()
+                    .get(d)
+                    .copied()
+                    .unwrap_or(1)
+                    .into_pyobject(py)?
+                    .into_any())
             }
         }
     }
@@ -234,7 +269,12 @@ impl PyTensor {
         if self.inner.dim() == 0 {
             return Err(PyTypeError::new_err("iteration over a 0-d tensor"));
         }
-        let parts: Vec<PyTensor> = self.inner.unbind(0)?.into_iter().map(PyTensor::new).collect();
+        let parts: Vec<PyTensor> = self
+            .inner
+            .unbind(0)?
+            .into_iter()
+            .map(PyTensor::new)
+            .collect();
         PyList::new(py, parts)?.try_iter().map(|i| i.into_any())
     }
     fn __hash__(slf: &Bound<'_, Self>) -> isize {
@@ -313,7 +353,14 @@ impl PyTensor {
         Ok(RemovableHandle { active })
     }
     #[pyo3(signature = (gradient=None, retain_graph=None, create_graph=false, inputs=None))]
-    fn backward(&self, py: Python<'_>, gradient: Option<&Bound<'_, PyAny>>, retain_graph: Option<bool>, create_graph: bool, inputs: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    fn backward(
+        &self,
+        py: Python<'_>,
+        gradient: Option<&Bound<'_, PyAny>>,
+        retain_graph: Option<bool>,
+        create_graph: bool,
+        inputs: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         let g = match gradient {
             Some(g) if !g.is_none() => Some(tensor_like(g)?),
             _ => None,
@@ -355,7 +402,9 @@ impl PyTensor {
     }
     fn __index__(&self) -> PyResult<i64> {
         if self.inner.dtype().is_float() || self.inner.numel() != 1 {
-            return Err(PyTypeError::new_err("only integer tensors of a single element can be converted to an index"));
+            return Err(PyTypeError::new_err(
+                "only integer tensors of a single element can be converted to an index",
+            ));
         }
         Ok(self.inner.to_vec::<i64>()[0])
     }
@@ -363,14 +412,22 @@ impl PyTensor {
         if self.inner.numel() != 1 {
             return Err(PyRuntimeError::new_err(format!(
                 "Boolean value of Tensor with {} is ambiguous",
-                if self.inner.numel() == 0 { "no values" } else { "more than one value" }
+                if self.inner.numel() == 0 {
+                    "no values"
+                } else {
+                    "more than one value"
+                }
             )));
         }
         Ok(self.inner.item_f64()? != 0.0)
     }
     /// `to(dtype)`, `to(device)`, `to(other)`, `to(device, dtype)`; CPU is the only device.
     #[pyo3(signature = (*args, **kwargs))]
-    fn to(slf: &Bound<'_, Self>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+    fn to(
+        slf: &Bound<'_, Self>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
         let mut dtype = None;
         let mut copy = false;
         let mut consider = |o: &Bound<'_, PyAny>| -> PyResult<()> {
@@ -396,7 +453,11 @@ impl PyTensor {
                     "dtype" | "device" => consider(&v)?,
                     "copy" => copy = v.extract()?,
                     "non_blocking" | "memory_format" => {}
-                    other => return Err(PyTypeError::new_err(format!("to() got an unexpected keyword argument '{other}'"))),
+                    other => {
+                        return Err(PyTypeError::new_err(format!(
+                            "to() got an unexpected keyword argument '{other}'"
+                        )))
+                    }
                 }
             }
         }
@@ -405,17 +466,28 @@ impl PyTensor {
         if d == t.dtype() && !copy {
             return Ok(slf.clone().into_any().unbind());
         }
-        let out = if d == t.dtype() { t.clone_tensor() } else { t.to_dtype(d) };
-        Ok(Bound::new(slf.py(), PyTensor::new(out))?.into_any().unbind())
+        let out = if d == t.dtype() {
+            t.clone_tensor()
+        } else {
+            t.to_dtype(d)
+        };
+        Ok(Bound::new(slf.py(), PyTensor::new(out))?
+            .into_any()
+            .unbind())
     }
     #[pyo3(signature = (dtype=None))]
     fn r#type(slf: &Bound<'_, Self>, dtype: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
         let py = slf.py();
         match dtype {
-            None => Ok(format!("torch.{}", slf.get().inner.dtype().legacy_name()).into_pyobject(py)?.into_any().unbind()),
+            None => Ok(format!("torch.{}", slf.get().inner.dtype().legacy_name())
+                .into_pyobject(py)?
+                .into_any()
+                .unbind()),
             Some(d) => {
                 let d = dtype_arg(d)?;
-                Ok(Bound::new(py, PyTensor::new(slf.get().inner.to_dtype(d)))?.into_any().unbind())
+                Ok(Bound::new(py, PyTensor::new(slf.get().inner.to_dtype(d)))?
+                    .into_any()
+                    .unbind())
             }
         }
     }
@@ -444,13 +516,18 @@ impl PyTensor {
         slf.clone().into_any().unbind()
     }
     #[pyo3(signature = (memory_format=None))]
-    fn contiguous(slf: &Bound<'_, Self>, memory_format: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+    fn contiguous(
+        slf: &Bound<'_, Self>,
+        memory_format: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
         let _ = memory_format;
         let t = &slf.get().inner;
         if t.is_contiguous() {
             return Ok(slf.clone().into_any().unbind());
         }
-        Ok(Bound::new(slf.py(), PyTensor::new(t.contiguous()))?.into_any().unbind())
+        Ok(Bound::new(slf.py(), PyTensor::new(t.contiguous()))?
+            .into_any()
+            .unbind())
     }
     #[pyo3(signature = (*, memory_format=None))]
     fn clone(&self, memory_format: Option<&Bound<'_, PyAny>>) -> PyTensor {
@@ -459,73 +536,182 @@ impl PyTensor {
     }
     fn __reduce__<'py>(slf: &Bound<'py, Self>, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let t = &slf.get().inner;
-        let data = py.import("numpy")?.call_method1("ascontiguousarray", (slf.call_method0("detach")?,))?.call_method0("tobytes")?;
+        let data = py
+            .import("numpy")?
+            .call_method1("ascontiguousarray", (slf.call_method0("detach")?,))?
+            .call_method0("tobytes")?;
         let rebuild = py.import("rustorch._utils")?.getattr("_rebuild_tensor")?;
-        let args = (data, t.dtype().name(), PyTuple::new(py, t.shape())?, t.requires_grad());
+        let args = (
+            data,
+            t.dtype().name(),
+            PyTuple::new(py, t.shape())?,
+            t.requires_grad(),
+        );
         Ok((rebuild, args).into_pyobject(py)?.into_any())
     }
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
-        slf.py().import("rustorch._tensor_str")?.getattr("_str")?.call1((slf,))?.extract()
+        slf.py()
+            .import("rustorch._tensor_str")?
+            .getattr("_str")?
+            .call1((slf,))?
+            .extract()
     }
     fn new_zeros(&self, size: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
-        Ok(PyTensor::new(crate::ops::creation::zeros(&sizes_from(int_list(size)?)?, self.inner.dtype())))
+        Ok(PyTensor::new(crate::ops::creation::zeros(
+            &sizes_from(int_list(size)?)?,
+            self.inner.dtype(),
+        )))
     }
     fn new_ones(&self, size: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
-        Ok(PyTensor::new(crate::ops::creation::ones(&sizes_from(int_list(size)?)?, self.inner.dtype())))
+        Ok(PyTensor::new(crate::ops::creation::ones(
+            &sizes_from(int_list(size)?)?,
+            self.inner.dtype(),
+        )))
     }
     fn new_empty(&self, size: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
         self.new_zeros(size)
     }
     fn new_full(&self, size: &Bound<'_, PyAny>, fill_value: f64) -> PyResult<PyTensor> {
-        Ok(PyTensor::new(crate::ops::creation::full(&sizes_from(int_list(size)?)?, fill_value, self.inner.dtype())))
+        Ok(PyTensor::new(crate::ops::creation::full(
+            &sizes_from(int_list(size)?)?,
+            fill_value,
+            self.inner.dtype(),
+        )))
     }
     fn new_tensor(&self, data: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
-        Ok(PyTensor::new(data_to_tensor(data, Some(self.inner.dtype()))?))
+        Ok(PyTensor::new(data_to_tensor(
+            data,
+            Some(self.inner.dtype()),
+        )?))
     }
 
     // ---- operators ------------------------------------------------------------------------
-    fn __add__(&self, o: &Bound<'_, PyAny>) -> R { self.bin(BinaryOp::Add, o) }
-    fn __radd__(&self, o: &Bound<'_, PyAny>) -> R { self.rbin(BinaryOp::Add, o) }
-    fn __sub__(&self, o: &Bound<'_, PyAny>) -> R { self.bin(BinaryOp::Sub, o) }
-    fn __rsub__(&self, o: &Bound<'_, PyAny>) -> R { self.rbin(BinaryOp::Sub, o) }
-    fn __mul__(&self, o: &Bound<'_, PyAny>) -> R { self.bin(BinaryOp::Mul, o) }
-    fn __rmul__(&self, o: &Bound<'_, PyAny>) -> R { self.rbin(BinaryOp::Mul, o) }
-    fn __truediv__(&self, o: &Bound<'_, PyAny>) -> R { self.bin(BinaryOp::Div, o) }
-    fn __rtruediv__(&self, o: &Bound<'_, PyAny>) -> R { self.rbin(BinaryOp::Div, o) }
-    fn __floordiv__(&self, o: &Bound<'_, PyAny>) -> R { self.bin(BinaryOp::FloorDiv, o) }
-    fn __rfloordiv__(&self, o: &Bound<'_, PyAny>) -> R { self.rbin(BinaryOp::FloorDiv, o) }
-    fn __mod__(&self, o: &Bound<'_, PyAny>) -> R { self.bin(BinaryOp::Rem, o) }
-    fn __rmod__(&self, o: &Bound<'_, PyAny>) -> R { self.rbin(BinaryOp::Rem, o) }
-    fn __pow__(&self, o: &Bound<'_, PyAny>, _m: Option<&Bound<'_, PyAny>>) -> R { self.bin(BinaryOp::Pow, o) }
-    fn __rpow__(&self, o: &Bound<'_, PyAny>, _m: Option<&Bound<'_, PyAny>>) -> R { self.rbin(BinaryOp::Pow, o) }
-    fn __and__(&self, o: &Bound<'_, PyAny>) -> R { self.bin(BinaryOp::BitAnd, o) }
-    fn __rand__(&self, o: &Bound<'_, PyAny>) -> R { self.rbin(BinaryOp::BitAnd, o) }
-    fn __or__(&self, o: &Bound<'_, PyAny>) -> R { self.bin(BinaryOp::BitOr, o) }
-    fn __ror__(&self, o: &Bound<'_, PyAny>) -> R { self.rbin(BinaryOp::BitOr, o) }
-    fn __xor__(&self, o: &Bound<'_, PyAny>) -> R { self.bin(BinaryOp::BitXor, o) }
-    fn __rxor__(&self, o: &Bound<'_, PyAny>) -> R { self.rbin(BinaryOp::BitXor, o) }
-    fn __eq__(&self, o: &Bound<'_, PyAny>) -> R { self.bin(BinaryOp::Eq, o) }
-    fn __ne__(&self, o: &Bound<'_, PyAny>) -> R { self.bin(BinaryOp::Ne, o) }
-    fn __lt__(&self, o: &Bound<'_, PyAny>) -> R { self.bin(BinaryOp::Lt, o) }
-    fn __le__(&self, o: &Bound<'_, PyAny>) -> R { self.bin(BinaryOp::Le, o) }
-    fn __gt__(&self, o: &Bound<'_, PyAny>) -> R { self.bin(BinaryOp::Gt, o) }
-    fn __ge__(&self, o: &Bound<'_, PyAny>) -> R { self.bin(BinaryOp::Ge, o) }
-    fn __matmul__(&self, o: &Bound<'_, PyAny>) -> R { wrap(self.inner.matmul(&tensor_arg(o, "matmul")?)) }
-    fn __rmatmul__(&self, o: &Bound<'_, PyAny>) -> R { wrap(tensor_arg(o, "matmul")?.matmul(&self.inner)) }
-    fn __neg__(&self) -> R { wrap(self.inner.neg()) }
-    fn __pos__(&self) -> PyTensor { PyTensor::new(self.inner.clone()) }
-    fn __abs__(&self) -> R { wrap(self.inner.abs()) }
-    fn __invert__(&self) -> R { wrap(self.inner.bitwise_not()) }
-    fn __iadd__(&self, o: &Bound<'_, PyAny>) -> PyResult<()> { Ok(self.inner.binary_(BinaryOp::Add, &operand(o)?)?) }
-    fn __isub__(&self, o: &Bound<'_, PyAny>) -> PyResult<()> { Ok(self.inner.binary_(BinaryOp::Sub, &operand(o)?)?) }
-    fn __imul__(&self, o: &Bound<'_, PyAny>) -> PyResult<()> { Ok(self.inner.binary_(BinaryOp::Mul, &operand(o)?)?) }
-    fn __itruediv__(&self, o: &Bound<'_, PyAny>) -> PyResult<()> { Ok(self.inner.binary_(BinaryOp::Div, &operand(o)?)?) }
-    fn __ifloordiv__(&self, o: &Bound<'_, PyAny>) -> PyResult<()> { Ok(self.inner.binary_(BinaryOp::FloorDiv, &operand(o)?)?) }
-    fn __imod__(&self, o: &Bound<'_, PyAny>) -> PyResult<()> { Ok(self.inner.binary_(BinaryOp::Rem, &operand(o)?)?) }
-    fn __ipow__(&self, o: &Bound<'_, PyAny>, _m: Option<&Bound<'_, PyAny>>) -> PyResult<()> { Ok(self.inner.binary_(BinaryOp::Pow, &operand(o)?)?) }
-    fn __iand__(&self, o: &Bound<'_, PyAny>) -> PyResult<()> { Ok(self.inner.binary_(BinaryOp::BitAnd, &operand(o)?)?) }
-    fn __ior__(&self, o: &Bound<'_, PyAny>) -> PyResult<()> { Ok(self.inner.binary_(BinaryOp::BitOr, &operand(o)?)?) }
-    fn __ixor__(&self, o: &Bound<'_, PyAny>) -> PyResult<()> { Ok(self.inner.binary_(BinaryOp::BitXor, &operand(o)?)?) }
+    fn __add__(&self, o: &Bound<'_, PyAny>) -> R {
+        self.bin(BinaryOp::Add, o)
+    }
+    fn __radd__(&self, o: &Bound<'_, PyAny>) -> R {
+        self.rbin(BinaryOp::Add, o)
+    }
+    fn __sub__(&self, o: &Bound<'_, PyAny>) -> R {
+        self.bin(BinaryOp::Sub, o)
+    }
+    fn __rsub__(&self, o: &Bound<'_, PyAny>) -> R {
+        self.rbin(BinaryOp::Sub, o)
+    }
+    fn __mul__(&self, o: &Bound<'_, PyAny>) -> R {
+        self.bin(BinaryOp::Mul, o)
+    }
+    fn __rmul__(&self, o: &Bound<'_, PyAny>) -> R {
+        self.rbin(BinaryOp::Mul, o)
+    }
+    fn __truediv__(&self, o: &Bound<'_, PyAny>) -> R {
+        self.bin(BinaryOp::Div, o)
+    }
+    fn __rtruediv__(&self, o: &Bound<'_, PyAny>) -> R {
+        self.rbin(BinaryOp::Div, o)
+    }
+    fn __floordiv__(&self, o: &Bound<'_, PyAny>) -> R {
+        self.bin(BinaryOp::FloorDiv, o)
+    }
+    fn __rfloordiv__(&self, o: &Bound<'_, PyAny>) -> R {
+        self.rbin(BinaryOp::FloorDiv, o)
+    }
+    fn __mod__(&self, o: &Bound<'_, PyAny>) -> R {
+        self.bin(BinaryOp::Rem, o)
+    }
+    fn __rmod__(&self, o: &Bound<'_, PyAny>) -> R {
+        self.rbin(BinaryOp::Rem, o)
+    }
+    fn __pow__(&self, o: &Bound<'_, PyAny>, _m: Option<&Bound<'_, PyAny>>) -> R {
+        self.bin(BinaryOp::Pow, o)
+    }
+    fn __rpow__(&self, o: &Bound<'_, PyAny>, _m: Option<&Bound<'_, PyAny>>) -> R {
+        self.rbin(BinaryOp::Pow, o)
+    }
+    fn __and__(&self, o: &Bound<'_, PyAny>) -> R {
+        self.bin(BinaryOp::BitAnd, o)
+    }
+    fn __rand__(&self, o: &Bound<'_, PyAny>) -> R {
+        self.rbin(BinaryOp::BitAnd, o)
+    }
+    fn __or__(&self, o: &Bound<'_, PyAny>) -> R {
+        self.bin(BinaryOp::BitOr, o)
+    }
+    fn __ror__(&self, o: &Bound<'_, PyAny>) -> R {
+        self.rbin(BinaryOp::BitOr, o)
+    }
+    fn __xor__(&self, o: &Bound<'_, PyAny>) -> R {
+        self.bin(BinaryOp::BitXor, o)
+    }
+    fn __rxor__(&self, o: &Bound<'_, PyAny>) -> R {
+        self.rbin(BinaryOp::BitXor, o)
+    }
+    fn __eq__(&self, o: &Bound<'_, PyAny>) -> R {
+        self.bin(BinaryOp::Eq, o)
+    }
+    fn __ne__(&self, o: &Bound<'_, PyAny>) -> R {
+        self.bin(BinaryOp::Ne, o)
+    }
+    fn __lt__(&self, o: &Bound<'_, PyAny>) -> R {
+        self.bin(BinaryOp::Lt, o)
+    }
+    fn __le__(&self, o: &Bound<'_, PyAny>) -> R {
+        self.bin(BinaryOp::Le, o)
+    }
+    fn __gt__(&self, o: &Bound<'_, PyAny>) -> R {
+        self.bin(BinaryOp::Gt, o)
+    }
+    fn __ge__(&self, o: &Bound<'_, PyAny>) -> R {
+        self.bin(BinaryOp::Ge, o)
+    }
+    fn __matmul__(&self, o: &Bound<'_, PyAny>) -> R {
+        wrap(self.inner.matmul(&tensor_arg(o, "matmul")?))
+    }
+    fn __rmatmul__(&self, o: &Bound<'_, PyAny>) -> R {
+        wrap(tensor_arg(o, "matmul")?.matmul(&self.inner))
+    }
+    fn __neg__(&self) -> R {
+        wrap(self.inner.neg())
+    }
+    fn __pos__(&self) -> PyTensor {
+        PyTensor::new(self.inner.clone())
+    }
+    fn __abs__(&self) -> R {
+        wrap(self.inner.abs())
+    }
+    fn __invert__(&self) -> R {
+        wrap(self.inner.bitwise_not())
+    }
+    fn __iadd__(&self, o: &Bound<'_, PyAny>) -> PyResult<()> {
+        Ok(self.inner.binary_(BinaryOp::Add, &operand(o)?)?)
+    }
+    fn __isub__(&self, o: &Bound<'_, PyAny>) -> PyResult<()> {
+        Ok(self.inner.binary_(BinaryOp::Sub, &operand(o)?)?)
+    }
+    fn __imul__(&self, o: &Bound<'_, PyAny>) -> PyResult<()> {
+        Ok(self.inner.binary_(BinaryOp::Mul, &operand(o)?)?)
+    }
+    fn __itruediv__(&self, o: &Bound<'_, PyAny>) -> PyResult<()> {
+        Ok(self.inner.binary_(BinaryOp::Div, &operand(o)?)?)
+    }
+    fn __ifloordiv__(&self, o: &Bound<'_, PyAny>) -> PyResult<()> {
+        Ok(self.inner.binary_(BinaryOp::FloorDiv, &operand(o)?)?)
+    }
+    fn __imod__(&self, o: &Bound<'_, PyAny>) -> PyResult<()> {
+        Ok(self.inner.binary_(BinaryOp::Rem, &operand(o)?)?)
+    }
+    fn __ipow__(&self, o: &Bound<'_, PyAny>, _m: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        Ok(self.inner.binary_(BinaryOp::Pow, &operand(o)?)?)
+    }
+    fn __iand__(&self, o: &Bound<'_, PyAny>) -> PyResult<()> {
+        Ok(self.inner.binary_(BinaryOp::BitAnd, &operand(o)?)?)
+    }
+    fn __ior__(&self, o: &Bound<'_, PyAny>) -> PyResult<()> {
+        Ok(self.inner.binary_(BinaryOp::BitOr, &operand(o)?)?)
+    }
+    fn __ixor__(&self, o: &Bound<'_, PyAny>) -> PyResult<()> {
+        Ok(self.inner.binary_(BinaryOp::BitXor, &operand(o)?)?)
+    }
 
     // ---- indexing -------------------------------------------------------------------------
     fn __getitem__(&self, idx: &Bound<'_, PyAny>) -> R {
@@ -539,7 +725,11 @@ impl PyTensor {
         Ok(self.inner.index_put_(&index_items(idx)?, &v)?)
     }
     fn __contains__(&self, v: &Bound<'_, PyAny>) -> PyResult<bool> {
-        let eq = binary(BinaryOp::Eq, &Operand::Tensor(self.inner.clone()), &operand(v)?)?;
+        let eq = binary(
+            BinaryOp::Eq,
+            &Operand::Tensor(self.inner.clone()),
+            &operand(v)?,
+        )?;
         Ok(eq.all_any(None, false, false)?.to_vec::<bool>()[0])
     }
 }
@@ -550,7 +740,9 @@ fn to_or_self(slf: &Bound<'_, PyTensor>, dtype: DType) -> PyResult<Py<PyAny>> {
     if t.dtype() == dtype {
         return Ok(slf.clone().into_any().unbind());
     }
-    Ok(Bound::new(slf.py(), PyTensor::new(t.to_dtype(dtype)))?.into_any().unbind())
+    Ok(Bound::new(slf.py(), PyTensor::new(t.to_dtype(dtype)))?
+        .into_any()
+        .unbind())
 }
 
 /// Element `i` (row-major) of `t` as a Python number of the matching type.
@@ -559,20 +751,31 @@ pub fn scalar_to_py<'py>(py: Python<'py>, t: &Tensor, i: usize) -> PyResult<Boun
     let one = t.narrow(0, i as i64, 1)?;
     Ok(match t.dtype() {
         DType::F32 | DType::F64 => one.to_vec::<f64>()[0].into_pyobject(py)?.into_any(),
-        DType::Bool => one.to_vec::<bool>()[0].into_pyobject(py)?.to_owned().into_any(),
+        DType::Bool => one.to_vec::<bool>()[0]
+            .into_pyobject(py)?
+            .to_owned()
+            .into_any(),
         _ => one.to_vec::<i64>()[0].into_pyobject(py)?.into_any(),
     })
 }
 
 /// `tolist()`: nested lists of Python numbers.
 pub fn tolist<'py>(py: Python<'py>, t: &Tensor) -> PyResult<Bound<'py, PyAny>> {
-    fn build<'py, T: Copy + IntoPyObject<'py>>(py: Python<'py>, v: &[T], shape: &[usize]) -> PyResult<Bound<'py, PyAny>> {
+    fn build<'py, T: Copy + IntoPyObject<'py>>(
+        py: Python<'py>,
+        v: &[T],
+        shape: &[usize],
+    ) -> PyResult<Bound<'py, PyAny>> {
         if shape.is_empty() {
-            return Ok(v[0].into_pyobject(py).map_err(Into::into)?.into_any().into_bound());
+            return Ok(v[0]
+                .into_pyobject(py)
+                .map_err(Into::into)?
+                .into_any()
+                .into_bound());
         }
         let step = shape[1..].iter().product::<usize>();
         let items: Vec<Bound<'py, PyAny>> = (0..shape[0])
-            .map(|i| build(py, &v[i * step..(i + 1) * step.max(0)], &shape[1..]))
+            .map(|i| build(py, &v[i * step..(i + 1) * step], &shape[1..]))
             .collect::<PyResult<_>>()?;
         Ok(PyList::new(py, items)?.into_any())
     }

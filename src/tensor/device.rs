@@ -23,8 +23,12 @@ impl Device {
         }
         match kind {
             "cpu" => Ok(Device::Cpu),
-            "cuda" => Err(Error::Runtime("Torch not compiled with CUDA enabled".into())),
-            "mps" => Err(Error::Runtime("The MPS backend is not available on this machine".into())),
+            "cuda" => Err(Error::Runtime(
+                "Torch not compiled with CUDA enabled".into(),
+            )),
+            "mps" => Err(Error::Runtime(
+                "The MPS backend is not available on this machine".into(),
+            )),
             _ => Err(Error::Runtime(format!(
                 "Expected one of cpu, cuda, mps device type at start of device string: {s}"
             ))),

@@ -22,7 +22,14 @@ pub enum Category {
 }
 
 impl DType {
-    pub const ALL: [DType; 6] = [DType::Bool, DType::U8, DType::I32, DType::I64, DType::F32, DType::F64];
+    pub const ALL: [DType; 6] = [
+        DType::Bool,
+        DType::U8,
+        DType::I32,
+        DType::I64,
+        DType::F32,
+        DType::F64,
+    ];
 
     pub fn size(self) -> usize {
         match self {

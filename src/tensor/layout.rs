@@ -33,8 +33,16 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
     let n = a.len().max(b.len());
     let mut out = vec![0; n];
     for i in (0..n).rev() {
-        let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
-        let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
+        let da = if i + a.len() >= n {
+            a[i + a.len() - n]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= n {
+            b[i + b.len() - n]
+        } else {
+            1
+        };
         out[i] = if da == db || db == 1 {
             da
         } else if da == 1 {
@@ -50,7 +58,11 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
 
 impl Layout {
     pub fn contiguous(shape: &[usize]) -> Layout {
-        Layout { shape: shape.to_vec(), strides: contiguous_strides(shape), offset: 0 }
+        Layout {
+            shape: shape.to_vec(),
+            strides: contiguous_strides(shape),
+            offset: 0,
+        }
     }
     pub fn ndim(&self) -> usize {
         self.shape.len()
@@ -112,11 +124,17 @@ impl Layout {
             )));
         }
         let mut seen = vec![false; n];
-        let mut l = Layout { shape: Vec::with_capacity(n), strides: Vec::with_capacity(n), offset: self.offset };
+        let mut l = Layout {
+            shape: Vec::with_capacity(n),
+            strides: Vec::with_capacity(n),
+            offset: self.offset,
+        };
         for &d in dims {
             let d = wrap_dim(d, n)?;
             if seen[d] {
-                return Err(Error::Runtime("permute(): duplicate dims are not allowed.".into()));
+                return Err(Error::Runtime(
+                    "permute(): duplicate dims are not allowed.".into(),
+                ));
             }
             seen[d] = true;
             l.shape.push(self.shape[d]);
@@ -128,7 +146,9 @@ impl Layout {
     pub fn narrow(&self, dim: i64, start: i64, length: usize) -> Result<Layout> {
         let n = self.ndim();
         if n == 0 {
-            return Err(Error::Runtime("narrow() cannot be applied to a 0-dim tensor.".into()));
+            return Err(Error::Runtime(
+                "narrow() cannot be applied to a 0-dim tensor.".into(),
+            ));
         }
         let d = wrap_dim(dim, n)?;
         let size = self.shape[d] as i64;
@@ -158,7 +178,9 @@ impl Layout {
     pub fn select(&self, dim: i64, index: i64) -> Result<Layout> {
         let n = self.ndim();
         if n == 0 {
-            return Err(Error::Index("select() cannot be applied to a 0-dim tensor.".into()));
+            return Err(Error::Index(
+                "select() cannot be applied to a 0-dim tensor.".into(),
+            ));
         }
         let d = wrap_dim(dim, n)?;
         let size = self.shape[d] as i64;
@@ -178,7 +200,11 @@ impl Layout {
     pub fn unsqueeze(&self, dim: i64) -> Result<Layout> {
         let d = wrap_dim(dim, self.ndim() + 1)?;
         let mut l = self.clone();
-        let stride = if d < self.ndim() { self.strides[d] * self.shape[d] as isize } else { 1 };
+        let stride = if d < self.ndim() {
+            self.strides[d] * self.shape[d] as isize
+        } else {
+            1
+        };
         l.shape.insert(d, 1);
         l.strides.insert(d, stride);
         Ok(l)
@@ -204,12 +230,14 @@ impl Layout {
                 }
             }
         }
-        let mut l = Layout { shape: vec![], strides: vec![], offset: self.offset };
-        for i in 0..n {
-            if !drop[i] {
-                l.shape.push(self.shape[i]);
-                l.strides.push(self.strides[i]);
-            }
+        let mut l = Layout {
+            shape: vec![],
+            strides: vec![],
+            offset: self.offset,
+        };
+        for (i, _) in drop.iter().enumerate().filter(|(_, &d)| !d) {
+            l.shape.push(self.shape[i]);
+            l.strides.push(self.strides[i]);
         }
         Ok(l)
     }
@@ -224,7 +252,11 @@ impl Layout {
             )));
         }
         let lead = n - self.ndim();
-        let mut l = Layout { shape: vec![0; n], strides: vec![0; n], offset: self.offset };
+        let mut l = Layout {
+            shape: vec![0; n],
+            strides: vec![0; n],
+            offset: self.offset,
+        };
         for i in 0..n {
             let want = shape[i];
             if i < lead {
@@ -272,7 +304,8 @@ impl Layout {
                 || (self.shape[td - 1] != 1
                     && self.strides[td - 1] != tensor_numel as isize * chunk_base_stride);
             if at_chunk_end {
-                while view_d >= 0 && (view_numel < tensor_numel || new_shape[view_d as usize] == 1) {
+                while view_d >= 0 && (view_numel < tensor_numel || new_shape[view_d as usize] == 1)
+                {
                     new_strides[view_d as usize] = view_numel as isize * chunk_base_stride;
                     view_numel *= new_shape[view_d as usize];
                     view_d -= 1;
@@ -334,12 +367,24 @@ pub fn infer_shape(shape: &[i64], numel: usize) -> Result<Vec<usize>> {
 }
 
 fn fmt_shape_i64(s: &[i64]) -> String {
-    format!("[{}]", s.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", "))
+    format!(
+        "[{}]",
+        s.iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 /// `[2, 3]` as PyTorch prints shapes in messages.
 pub fn fmt_shape(s: &[usize]) -> String {
-    format!("[{}]", s.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", "))
+    format!(
+        "[{}]",
+        s.iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 #[cfg(test)]
@@ -360,8 +405,13 @@ mod tests {
     #[test]
     fn broadcast_error_names_dim() {
         let e = broadcast_shapes(&[2, 3], &[2, 4]).unwrap_err();
-        assert!(e.to_string().contains("tensor a (3) must match the size of tensor b (4) at non-singleton dimension 1"));
-        assert_eq!(broadcast_shapes(&[5, 1, 3], &[4, 1]).unwrap(), vec![5, 4, 3]);
+        assert!(e.to_string().contains(
+            "tensor a (3) must match the size of tensor b (4) at non-singleton dimension 1"
+        ));
+        assert_eq!(
+            broadcast_shapes(&[5, 1, 3], &[4, 1]).unwrap(),
+            vec![5, 4, 3]
+        );
     }
 
     #[test]

@@ -30,7 +30,11 @@ pub struct TensorImpl {
 impl Tensor {
     /// A tensor viewing `storage` through `layout`, with no autograd history.
     pub fn from_parts(storage: Arc<Storage>, layout: Layout) -> Tensor {
-        Tensor(Arc::new(TensorImpl { storage, layout, meta: Mutex::new(AutogradMeta::default()) }))
+        Tensor(Arc::new(TensorImpl {
+            storage,
+            layout,
+            meta: Mutex::new(AutogradMeta::default()),
+        }))
     }
     /// A contiguous tensor owning `data`, which must hold `shape`'s element count.
     pub fn from_vec<T: Element>(data: Vec<T>, shape: &[usize]) -> Tensor {
@@ -101,7 +105,10 @@ impl Tensor {
             let n = l.numel();
             Cow::Borrowed(&self.0.storage.as_slice::<T>()[l.offset..l.offset + n])
         } else {
-            Cow::Owned(crate::cpu::copy::gather::<T>(self.0.storage.as_slice::<T>(), l))
+            Cow::Owned(crate::cpu::copy::gather::<T>(
+                self.0.storage.as_slice::<T>(),
+                l,
+            ))
         }
     }
     /// The elements converted to `T`, in row-major order.
@@ -122,6 +129,11 @@ impl Tensor {
 
 impl std::fmt::Debug for Tensor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Tensor(shape={:?}, dtype={})", self.shape(), self.dtype())
+        write!(
+            f,
+            "Tensor(shape={:?}, dtype={})",
+            self.shape(),
+            self.dtype()
+        )
     }
 }

@@ -31,7 +31,13 @@ impl Storage {
         let len = v.len();
         // An empty Vec's pointer is dangling but aligned, which is all a zero-length slice needs.
         let ptr = NonNull::new(v.as_mut_ptr() as *mut u8).expect("Vec pointer is never null");
-        Storage { ptr, len, dtype: T::DTYPE, _owner: Box::new(v), version: AtomicU64::new(0) }
+        Storage {
+            ptr,
+            len,
+            dtype: T::DTYPE,
+            _owner: Box::new(v),
+            version: AtomicU64::new(0),
+        }
     }
 
     /// Wraps foreign memory.
@@ -45,7 +51,13 @@ impl Storage {
         dtype: DType,
         owner: Box<dyn Any + Send + Sync>,
     ) -> Storage {
-        Storage { ptr, len, dtype, _owner: owner, version: AtomicU64::new(0) }
+        Storage {
+            ptr,
+            len,
+            dtype,
+            _owner: owner,
+            version: AtomicU64::new(0),
+        }
     }
 
     pub fn len(&self) -> usize {

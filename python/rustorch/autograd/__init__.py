@@ -43,7 +43,9 @@ def grad(
     (``torch.autograd.grad``)."""
     if is_grads_batched:
         raise NotImplementedError("is_grads_batched is not supported")
-    return _C.grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused, materialize_grads)
+    return _C.grad(
+        outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused, materialize_grads
+    )
 
 
 __all__ = [

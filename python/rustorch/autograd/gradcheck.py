@@ -21,7 +21,9 @@ def _differentiable(inputs: Sequence[Any]) -> list[int]:
     return [i for i, t in enumerate(inputs) if isinstance(t, _C.Tensor) and t.requires_grad]
 
 
-def _numerical_jacobian(fn: Callable[..., Any], inputs: tuple[Any, ...], eps: float) -> list[list[np.ndarray]]:
+def _numerical_jacobian(
+    fn: Callable[..., Any], inputs: tuple[Any, ...], eps: float
+) -> list[list[np.ndarray]]:
     """jac[i][k]: d out_k / d input_i as a (numel_in, numel_out) array."""
     from .grad_mode import no_grad
 
@@ -119,4 +121,6 @@ def gradgradcheck(
         gs = _C.grad(list(o), diff, list(grad_outputs), create_graph=True, allow_unused=True)
         return tuple(g if g is not None else _C.zeros_like(d) for g, d in zip(gs, diff))
 
-    return gradcheck(first_grads, inputs, eps=eps, atol=atol, rtol=rtol, raise_exception=raise_exception)
+    return gradcheck(
+        first_grads, inputs, eps=eps, atol=atol, rtol=rtol, raise_exception=raise_exception
+    )
