@@ -14,7 +14,11 @@ fn main() -> Result<()> {
 
     // Views share storage: the transpose is a new layout over the same buffer.
     let xt = x.transpose(0, 1)?;
-    println!("x^T strides {:?}, contiguous: {}", xt.strides(), xt.is_contiguous());
+    println!(
+        "x^T strides {:?}, contiguous: {}",
+        xt.strides(),
+        xt.is_contiguous()
+    );
 
     // Matrix product reads the transposed operand through its strides.
     let gram = x.matmul(&xt)?;
@@ -32,6 +36,10 @@ fn main() -> Result<()> {
     let out = xd.matmul(&w)?;
     let loss = out.mul(&out)?.sum()?;
     loss.backward(None, false, false, None)?;
-    println!("loss = {}, dloss/dw = {:?}", loss.item_f64()?, w.grad().unwrap().to_vec::<f64>());
+    println!(
+        "loss = {}, dloss/dw = {:?}",
+        loss.item_f64()?,
+        w.grad().unwrap().to_vec::<f64>()
+    );
     Ok(())
 }

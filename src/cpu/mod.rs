@@ -2,6 +2,7 @@
 
 pub mod copy;
 pub mod elementwise;
+pub mod fused;
 pub mod matmul;
 pub mod reduce;
 pub mod strided;

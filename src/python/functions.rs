@@ -414,3 +414,113 @@ pub fn result_type(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> PyResult<PyDTy
     let refs: Vec<&Tensor> = ts.iter().collect();
     Ok(PyDType(crate::ops::result_type(&refs, &ss)))
 }
+
+/// Fused `cross_entropy` for 2-D logits and int64 class targets (used by `nn.functional`).
+#[pyfunction]
+#[pyo3(signature = (input, target, weight=None, ignore_index=-100, label_smoothing=0.0, reduction="mean"))]
+pub fn _cross_entropy(
+    input: PyRef<'_, PyTensor>,
+    target: PyRef<'_, PyTensor>,
+    weight: Option<PyRef<'_, PyTensor>>,
+    ignore_index: i64,
+    label_smoothing: f64,
+    reduction: &str,
+) -> R {
+    let r = crate::ops::loss::Reduction::parse(reduction)?;
+    let w = weight.as_ref().map(|w| &w.inner);
+    Ok(PyTensor::new(crate::ops::loss::cross_entropy(
+        &input.inner,
+        &target.inner,
+        w,
+        ignore_index,
+        label_smoothing,
+        r,
+    )?))
+}
+
+fn tensors(list: &Bound<'_, PyAny>) -> PyResult<Vec<Tensor>> {
+    list.try_iter()?
+        .map(|t| tensor_arg(&t?, "optimizer"))
+        .collect()
+}
+
+/// Fused SGD step over a parameter group; returns the momentum buffers.
+#[pyfunction]
+#[pyo3(signature = (params, grads, momentum_buffers, *, lr, momentum, dampening, weight_decay, nesterov, maximize))]
+#[allow(clippy::too_many_arguments)]
+pub fn _sgd_step(
+    py: Python<'_>,
+    params: &Bound<'_, PyAny>,
+    grads: &Bound<'_, PyAny>,
+    momentum_buffers: &Bound<'_, PyAny>,
+    lr: f64,
+    momentum: f64,
+    dampening: f64,
+    weight_decay: f64,
+    nesterov: bool,
+    maximize: bool,
+) -> PyResult<Py<PyAny>> {
+    let bufs: Vec<Option<Tensor>> = momentum_buffers
+        .try_iter()?
+        .map(|b| {
+            let b = b?;
+            if b.is_none() {
+                Ok(None)
+            } else {
+                tensor_arg(&b, "optimizer").map(Some)
+            }
+        })
+        .collect::<PyResult<_>>()?;
+    let o = crate::ops::optim::SgdConfig {
+        lr,
+        momentum,
+        dampening,
+        weight_decay,
+        nesterov,
+        maximize,
+    };
+    let out = crate::ops::optim::sgd_step(&tensors(params)?, &tensors(grads)?, &bufs, &o)?;
+    let items: Vec<Option<PyTensor>> = out.into_iter().map(|b| b.map(PyTensor::new)).collect();
+    Ok(pyo3::types::PyList::new(py, items)?.into_any().unbind())
+}
+
+/// Fused Adam/AdamW step over a parameter group (`steps`: step numbers after increment).
+#[pyfunction]
+#[pyo3(signature = (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *, lr, beta1, beta2, eps, weight_decay, amsgrad, maximize, decoupled))]
+#[allow(clippy::too_many_arguments)]
+pub fn _adam_step(
+    params: &Bound<'_, PyAny>,
+    grads: &Bound<'_, PyAny>,
+    exp_avgs: &Bound<'_, PyAny>,
+    exp_avg_sqs: &Bound<'_, PyAny>,
+    max_exp_avg_sqs: &Bound<'_, PyAny>,
+    steps: Vec<f64>,
+    lr: f64,
+    beta1: f64,
+    beta2: f64,
+    eps: f64,
+    weight_decay: f64,
+    amsgrad: bool,
+    maximize: bool,
+    decoupled: bool,
+) -> PyResult<()> {
+    let o = crate::ops::optim::AdamConfig {
+        lr,
+        beta1,
+        beta2,
+        eps,
+        weight_decay,
+        amsgrad,
+        maximize,
+        decoupled,
+    };
+    Ok(crate::ops::optim::adam_step(
+        &tensors(params)?,
+        &tensors(grads)?,
+        &tensors(exp_avgs)?,
+        &tensors(exp_avg_sqs)?,
+        &tensors(max_exp_avg_sqs)?,
+        &steps,
+        &o,
+    )?)
+}

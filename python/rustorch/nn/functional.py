@@ -509,6 +509,17 @@ def _cross_entropy_indices(
     smoothing ``(1 - ls) * nll + ls / C * smooth`` where ``smooth`` is the (weighted) sum
     of ``-log p`` over classes, normalised like the NLL term for ``mean``.
     """
+    if (
+        input.dim() == 2
+        and target.dim() == 1
+        and target.dtype == rustorch.int64
+        and input.dtype.is_floating_point
+        and (weight is None or weight.dtype == input.dtype)
+    ):
+        # 2-D logits: the fused Rust kernel (log-softmax + NLL in one pass).
+        return rustorch._C._cross_entropy(
+            input, target, weight, ignore_index, label_smoothing, reduction
+        )
     class_dim = _class_dim(input)
     logp = rustorch.log_softmax(input, class_dim)
     nll, w = _nll_from_log_probs(logp, target, weight, ignore_index, reduction)

@@ -245,6 +245,31 @@ def _adam_update(
     ``addcmul_``/``addcdiv_`` are spelled with ``mul``/``div``/``add_`` in the same order
     of operations (``value * t1 * t2``, ``value * t1 / t2``).
     """
+    if params and all(
+        t.is_contiguous() and t.dtype.is_floating_point for t in (*params, *exp_avgs, *exp_avg_sqs)
+    ):
+        # One fused Rust call updates every parameter and its moments in place.
+        steps = []
+        for step_t in state_steps:
+            step_t.add_(1)
+            steps.append(_get_scalar_value(step_t))
+        rustorch._C._adam_step(
+            params,
+            grads,
+            exp_avgs,
+            exp_avg_sqs,
+            max_exp_avg_sqs if amsgrad else [],
+            steps,
+            lr=lr,
+            beta1=beta1,
+            beta2=beta2,
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            maximize=maximize,
+            decoupled=decoupled_weight_decay,
+        )
+        return
     for i, param in enumerate(params):
         grad = grads[i] if not maximize else -grads[i]
         exp_avg = exp_avgs[i]

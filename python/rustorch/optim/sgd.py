@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
+import rustorch
 from rustorch import Tensor
 
 from .optimizer import Optimizer, ParamsT, _enable_grad
@@ -172,6 +173,21 @@ def _sgd_update(
     ``momentum_buffers[i]`` is ``None`` before the first step; it is replaced by the new
     buffer (a clone of the gradient), as in PyTorch.
     """
+    if params and all(p.is_contiguous() and p.dtype.is_floating_point for p in params):
+        # One fused Rust call updates every parameter in place.
+        new_bufs = rustorch._C._sgd_step(
+            params,
+            grads,
+            momentum_buffers,
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+            maximize=maximize,
+        )
+        momentum_buffers[:] = new_bufs
+        return
     for i, param in enumerate(params):
         grad = grads[i] if not maximize else -grads[i]
         if weight_decay != 0:

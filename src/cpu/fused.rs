@@ -1,0 +1,138 @@
+//! Fused kernels for the training loop: optimizer updates (one pass per parameter, in
+//! place) and cross-entropy over logits rows. The formulas keep PyTorch's order of
+//! operations so float32 trajectories match its single-tensor implementations.
+
+use super::elementwise::Float;
+
+/// Hyper-parameters of SGD.
+#[derive(Clone, Copy, Debug)]
+pub struct SgdOptions {
+    pub lr: f64,
+    pub momentum: f64,
+    pub dampening: f64,
+    pub weight_decay: f64,
+    pub nesterov: bool,
+    pub maximize: bool,
+}
+
+/// One SGD step on a parameter. `buf` is the momentum buffer; `first` says it has just
+/// been created and must be set to the gradient (as PyTorch clones the first gradient).
+pub fn sgd<T: Float>(p: &mut [T], g: &[T], buf: Option<&mut [T]>, first: bool, o: &SgdOptions) {
+    let (wd, m, damp, lr) = (
+        T::lit(o.weight_decay),
+        T::lit(o.momentum),
+        T::lit(1.0 - o.dampening),
+        T::lit(-o.lr),
+    );
+    match buf {
+        None => {
+            for (p, &g) in p.iter_mut().zip(g) {
+                let mut g = if o.maximize { g.neg() } else { g };
+                if o.weight_decay != 0.0 {
+                    g = g.add(wd.mul(*p));
+                }
+                *p = p.add(lr.mul(g));
+            }
+        }
+        Some(buf) => {
+            for ((p, &g), b) in p.iter_mut().zip(g).zip(buf.iter_mut()) {
+                let mut g = if o.maximize { g.neg() } else { g };
+                if o.weight_decay != 0.0 {
+                    g = g.add(wd.mul(*p));
+                }
+                *b = if first { g } else { b.mul(m).add(damp.mul(g)) };
+                let d = if o.nesterov { g.add(m.mul(*b)) } else { *b };
+                *p = p.add(lr.mul(d));
+            }
+        }
+    }
+}
+
+/// Hyper-parameters of Adam / AdamW (`decoupled`) for one step.
+#[derive(Clone, Copy, Debug)]
+pub struct AdamOptions {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+    pub amsgrad: bool,
+    pub maximize: bool,
+    pub decoupled: bool,
+}
+
+/// One Adam step on a parameter at step number `step` (1-based).
+pub fn adam<T: Float>(
+    p: &mut [T],
+    g: &[T],
+    m: &mut [T],
+    v: &mut [T],
+    mut vmax: Option<&mut [T]>,
+    step: f64,
+    o: &AdamOptions,
+) {
+    let bc1 = 1.0 - o.beta1.powf(step);
+    let bc2 = 1.0 - o.beta2.powf(step);
+    let step_size = T::lit(-(o.lr / bc1));
+    let bc2_sqrt = T::lit(bc2.sqrt());
+    let w = 1.0 - o.beta1;
+    let (wt, one_minus_w) = (T::lit(w), T::lit(1.0 - w));
+    let (b2, one_minus_b2) = (T::lit(o.beta2), T::lit(1.0 - o.beta2));
+    let (wd, decay, eps) = (
+        T::lit(o.weight_decay),
+        T::lit(1.0 - o.lr * o.weight_decay),
+        T::lit(o.eps),
+    );
+    for i in 0..p.len() {
+        let mut gi = if o.maximize { g[i].neg() } else { g[i] };
+        if o.weight_decay != 0.0 {
+            if o.decoupled {
+                p[i] = p[i].mul(decay);
+            } else {
+                gi = gi.add(wd.mul(p[i]));
+            }
+        }
+        // exp_avg.lerp_(grad, 1 - beta1), PyTorch's two-sided lerp.
+        m[i] = if w.abs() < 0.5 {
+            m[i].add(wt.mul(gi.sub(m[i])))
+        } else {
+            gi.sub(gi.sub(m[i]).mul(one_minus_w))
+        };
+        v[i] = v[i].mul(b2).add(gi.mul(one_minus_b2).mul(gi));
+        let second = match vmax.as_deref_mut() {
+            Some(mx) => {
+                mx[i] = mx[i].max_nan(v[i]);
+                mx[i]
+            }
+            None => v[i],
+        };
+        let denom = second.sqrt().div(bc2_sqrt).add(eps);
+        p[i] = p[i].add(m[i].mul(step_size).div(denom));
+    }
+}
+
+/// Cross-entropy of one row of logits against class `t`, with optional class weights and
+/// label smoothing `eps`: `(1-eps)·w_t·(lse − x_t) + eps/C·Σ_c w_c·(lse − x_c)`.
+/// Returns (loss, lse).
+pub fn cross_entropy_row<T: Float>(x: &[T], t: usize, weight: Option<&[T]>, eps: f64) -> (T, T) {
+    let mx = x
+        .iter()
+        .fold(T::lit(f64::NEG_INFINITY), |a, &b| if b > a { b } else { a });
+    let shift = if mx.is_inf() { T::zero() } else { mx };
+    let s = x.iter().fold(T::zero(), |a, &b| a.add(b.sub(shift).exp()));
+    let lse = shift.add(s.ln());
+    let w = |c: usize| weight.map_or(T::one(), |w| w[c]);
+    let nll = w(t).mul(lse.sub(x[t]));
+    if eps == 0.0 {
+        return (nll, lse);
+    }
+    let c = x.len() as f64;
+    let smooth = x
+        .iter()
+        .enumerate()
+        .fold(T::zero(), |a, (k, &v)| a.add(w(k).mul(lse.sub(v))));
+    (
+        T::lit(1.0 - eps).mul(nll).add(T::lit(eps / c).mul(smooth)),
+        lse,
+    )
+}
