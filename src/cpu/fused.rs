@@ -61,6 +61,9 @@ pub struct AdamOptions {
     pub decoupled: bool,
 }
 
+/// Elements per parallel work item of the fused updates.
+const CHUNK: usize = 1 << 14;
+
 /// One Adam step on a parameter at step number `step` (1-based).
 pub fn adam<T: Float>(
     p: &mut [T],
@@ -83,6 +86,34 @@ pub fn adam<T: Float>(
         T::lit(1.0 - o.lr * o.weight_decay),
         T::lit(o.eps),
     );
+    if p.len() >= 2 * CHUNK {
+        // Split every state buffer into the same chunks and update them in parallel.
+        use rayon::prelude::*;
+        let vmax_chunks: Vec<Option<&mut [T]>> = match vmax {
+            Some(mx) => mx.chunks_mut(CHUNK).map(Some).collect(),
+            None => (0..p.len().div_ceil(CHUNK)).map(|_| None).collect(),
+        };
+        p.par_chunks_mut(CHUNK)
+            .zip(g.par_chunks(CHUNK))
+            .zip(m.par_chunks_mut(CHUNK))
+            .zip(v.par_chunks_mut(CHUNK))
+            .zip(vmax_chunks)
+            .for_each(|((((p, g), m), v), mx)| adam(p, g, m, v, mx, step, o));
+        return;
+    }
+    if !o.amsgrad && !o.maximize && (o.weight_decay == 0.0 || o.decoupled) && w.abs() < 0.5 {
+        // The common case as one branch-free loop, so it vectorises (sqrt and div dominate).
+        if o.weight_decay != 0.0 {
+            p.iter_mut().for_each(|p| *p = p.mul(decay));
+        }
+        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+            *m = m.add(wt.mul(g.sub(*m)));
+            *v = v.mul(b2).add(g.mul(one_minus_b2).mul(g));
+            let denom = v.sqrt().div(bc2_sqrt).add(eps);
+            *p = p.add(m.mul(step_size).div(denom));
+        }
+        return;
+    }
     for i in 0..p.len() {
         let mut gi = if o.maximize { g[i].neg() } else { g[i] };
         if o.weight_decay != 0.0 {

@@ -64,6 +64,21 @@ pub fn sum_rows<T: Num>(data: &[T], rows: usize, len: usize) -> Vec<T> {
     per_row(data, len, pairwise_sum)
 }
 
+/// Column sums of a row-major `n × inner` block, summing whole rows at a time so the inner
+/// loop vectorises.
+pub fn sum_leading<T: Num>(data: &[T], inner: usize) -> Vec<T> {
+    let mut acc = vec![T::zero(); inner];
+    if inner == 0 {
+        return acc;
+    }
+    for row in data.chunks(inner) {
+        for (a, &v) in acc.iter_mut().zip(row) {
+            *a = a.add(v);
+        }
+    }
+    acc
+}
+
 pub fn prod_rows<T: Num>(data: &[T], rows: usize, len: usize) -> Vec<T> {
     if len == 0 {
         return vec![T::one(); rows];

@@ -259,7 +259,12 @@ impl Tensor {
                 };
                 Ok(vec![
                     if need[0] {
-                        Some(g.mul_scalar(beta)?.sum_to(&bias_shape)?)
+                        let gb = if beta != 1.0 {
+                            g.mul_scalar(beta)?
+                        } else {
+                            g.clone()
+                        };
+                        Some(gb.sum_to(&bias_shape)?)
                     } else {
                         None
                     },

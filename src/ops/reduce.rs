@@ -123,13 +123,23 @@ impl Tensor {
         });
         let x = self.to_dtype(out_dtype);
         let plan = Plan::new(&x, dims)?;
+        // Reducing the leading dims of a contiguous tensor (bias gradients): accumulate whole
+        // rows instead of transposing the input first.
+        let leading = x.is_contiguous()
+            && plan.rows > 1
+            && plan.dims.iter().enumerate().all(|(i, &d)| i == d);
         let out = crate::with_numeric_dtype!(
             out_dtype,
             T,
-            Tensor::from_vec(
-                k::sum_rows::<T>(&plan.data::<T>(&x), plan.rows, plan.len),
-                plan.out_shape(keepdim)
-            ),
+            {
+                let v = if leading {
+                    let data = &x.storage().as_slice::<T>()[x.offset()..x.offset() + x.numel()];
+                    k::sum_leading::<T>(data, plan.rows)
+                } else {
+                    k::sum_rows::<T>(&plan.data::<T>(&x), plan.rows, plan.len)
+                };
+                Tensor::from_vec(v, plan.out_shape(keepdim))
+            },
             return Err(Error::Runtime("sum to bool is not supported".into()))
         );
         if needs_grad(&[&x]) {

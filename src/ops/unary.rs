@@ -333,9 +333,40 @@ impl Tensor {
                     SameTypeOp::Neg => g.neg()?,
                     SameTypeOp::Abs => g.mul(&sx.unpack()?.sign()?)?,
                     // relu passes no gradient at 0 (a `max(x, 0)` rule would pass half).
-                    SameTypeOp::Relu => g.where_scalar(&sx.unpack()?.le_scalar(0.0)?, 0.0)?,
+                    SameTypeOp::Relu => g.threshold_backward(&sx.unpack()?)?,
                     _ => g.mul_scalar(0.0)?,
                 })])
+            });
+        }
+        Ok(out)
+    }
+
+    /// `g` where `x > 0`, else 0: relu's gradient in one pass. Differentiable in `g`.
+    pub fn threshold_backward(&self, x: &Tensor) -> Result<Tensor> {
+        let shape = crate::tensor::layout::broadcast_shapes(self.shape(), x.shape())?;
+        let xs = x.to_dtype_raw(self.dtype());
+        let out = crate::with_numeric_dtype!(
+            self.dtype(),
+            T,
+            {
+                let v = crate::cpu::elementwise::zip(
+                    self.storage().as_slice::<T>(),
+                    self.layout(),
+                    xs.storage().as_slice::<T>(),
+                    xs.layout(),
+                    &shape,
+                    |g: T, x: T| if x > T::zero() { g } else { T::zero() },
+                );
+                Tensor::from_vec(v, &shape)
+            },
+            return Err(Error::Runtime(
+                "threshold_backward: bool gradients are not supported".into()
+            ))
+        );
+        if needs_grad(&[self]) {
+            let x = x.detach();
+            record("ThresholdBackwardBackward0", &[self], &out, move |gg, _| {
+                Ok(vec![Some(gg.threshold_backward(&x)?)])
             });
         }
         Ok(out)

@@ -152,6 +152,15 @@ def linear(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tens
     Shapes as in ``torch.nn.functional.linear``: input ``(*, in_features)``, weight
     ``(out_features, in_features)`` or ``(in_features)``, bias ``(out_features)`` or ``()``.
     """
+    if (
+        input.dim() == 2
+        and weight.dim() == 2
+        and bias is not None
+        and bias.dim() <= 1
+        and bias.dtype == input.dtype == weight.dtype
+    ):
+        # One fused kernel (gemm accumulating onto the broadcast bias), as PyTorch's addmm.
+        return rustorch.addmm(bias, input, weight.t())
     if weight.dim() == 1:
         out = rustorch.matmul(input, weight)
     else:
