@@ -890,6 +890,8 @@ def header(libs: dict[str, Any], cfg: Config) -> str:
 
     torch_mod = libs.get("torch")
     threads = torch_mod.get_num_threads() if not isinstance(torch_mod, BaseException) else "n/a"
+    if cfg.torch_threads > 0:
+        threads = f"{threads} (set by --torch-threads, not the default)"
     load = _loadavg()
     mode = "quick" if cfg.quick else "full"
     return (

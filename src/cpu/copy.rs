@@ -30,9 +30,9 @@ pub fn gather_map<A: Element, B: Element>(
         if n >= PAR_THRESHOLD {
             out.par_chunks_mut(1 << 16)
                 .zip(src.par_chunks(1 << 16))
-                .for_each(|(o, s)| o.iter_mut().zip(s).for_each(|(o, &s)| *o = f(s)));
+                .for_each(|(o, s)| map_contiguous(s, o, &f));
         } else {
-            out.iter_mut().zip(src).for_each(|(o, &s)| *o = f(s));
+            map_contiguous(src, &mut out, &f);
         }
         return out;
     }
@@ -55,6 +55,13 @@ pub fn gather_map<A: Element, B: Element>(
         });
     }
     out
+}
+
+crate::simd_dispatch! {
+    /// `out[i] = f(src[i])` over contiguous slices (the loop every unary op runs).
+    pub fn map_contiguous<A: Element, B: Element, F: Fn(A) -> B>(src: &[A], out: &mut [B], f: &F) -> () {
+        out.iter_mut().zip(src).for_each(|(o, &s)| *o = f(s));
+    }
 }
 
 /// A tensor's elements converted to `T`, row-major.

@@ -90,7 +90,7 @@ pub trait Float: Num {
 }
 
 macro_rules! impl_float {
-    ($t:ty, $erf:path) => {
+    ($t:ty, $erf:path, $exp:path) => {
         impl Num for $t {
             #[inline(always)]
             fn add(self, o: Self) -> Self {
@@ -186,7 +186,7 @@ macro_rules! impl_float {
         impl Float for $t {
             #[inline(always)]
             fn exp(self) -> Self {
-                self.exp()
+                $exp(self)
             }
             #[inline(always)]
             fn ln(self) -> Self {
@@ -255,8 +255,8 @@ macro_rules! impl_float {
         }
     };
 }
-impl_float!(f32, libm::erff);
-impl_float!(f64, libm::erf);
+impl_float!(f32, libm::erff, super::math::exp_f32);
+impl_float!(f64, libm::erf, f64::exp);
 
 /// `f` applied to each element of a strided view (unary ops).
 pub fn map<A: Element, B: Element>(
@@ -265,6 +265,13 @@ pub fn map<A: Element, B: Element>(
     f: impl Fn(A) -> B + Sync,
 ) -> Vec<B> {
     super::copy::gather_map(data, layout, f)
+}
+
+crate::simd_dispatch! {
+    /// `out[i] = f(a[i], b[i])` over contiguous slices (the loop every binary op runs).
+    pub fn zip_contiguous<A: Element, B: Element, C: Element, F: Fn(A, B) -> C>(a: &[A], b: &[B], out: &mut [C], f: &F) -> () {
+        out.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (&x, &y))| *o = f(x, y));
+    }
 }
 
 /// `f(a, b)` over two strided operands broadcast to `out_shape`.
@@ -282,11 +289,7 @@ pub fn zip<A: Element, B: Element, C: Element>(
     if ca && cb && na == n && nb == n {
         let (sa, sb) = (&a[la.offset..la.offset + n], &b[lb.offset..lb.offset + n]);
         let mut out = vec![C::default(); n];
-        let body = |(o, (x, y)): (&mut [C], (&[A], &[B]))| {
-            o.iter_mut()
-                .zip(x.iter().zip(y))
-                .for_each(|(o, (&x, &y))| *o = f(x, y))
-        };
+        let body = |(o, (x, y)): (&mut [C], (&[A], &[B]))| zip_contiguous(x, y, o, &f);
         if n >= PAR_THRESHOLD {
             out.par_chunks_mut(1 << 15)
                 .zip(sa.par_chunks(1 << 15).zip(sb.par_chunks(1 << 15)))

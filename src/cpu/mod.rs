@@ -3,6 +3,7 @@
 pub mod copy;
 pub mod elementwise;
 pub mod fused;
+pub mod math;
 pub mod matmul;
 pub mod reduce;
 pub mod strided;

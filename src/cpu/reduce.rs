@@ -6,29 +6,31 @@ use super::PAR_THRESHOLD;
 use crate::tensor::dtype::Element;
 use rayon::prelude::*;
 
-/// Pairwise summation: error grows with log(n), not n, so float32 sums of 10^7 terms stay
-/// accurate. The 8 accumulators of the base case also let the compiler vectorise.
-pub fn pairwise_sum<T: Num>(x: &[T]) -> T {
-    const BASE: usize = 128;
-    if x.len() <= BASE {
-        let mut acc = [T::zero(); 8];
-        let chunks = x.chunks_exact(8);
-        let rest = chunks.remainder();
-        for c in chunks {
-            for k in 0..8 {
-                acc[k] = acc[k].add(c[k]);
+crate::simd_dispatch! {
+    /// Pairwise summation: error grows with log(n), not n, so float32 sums of 10^7 terms stay
+    /// accurate. The 8 accumulators of the base case let the compiler vectorise.
+    pub fn pairwise_sum<T: Num>(x: &[T]) -> T {
+        const BASE: usize = 128;
+        if x.len() <= BASE {
+            let mut acc = [T::zero(); 8];
+            let chunks = x.chunks_exact(8);
+            let rest = chunks.remainder();
+            for c in chunks {
+                for k in 0..8 {
+                    acc[k] = acc[k].add(c[k]);
+                }
             }
+            let mut s = ((acc[0].add(acc[1])).add(acc[2].add(acc[3])))
+                .add((acc[4].add(acc[5])).add(acc[6].add(acc[7])));
+            for &v in rest {
+                s = s.add(v);
+            }
+            return s;
         }
-        let mut s = ((acc[0].add(acc[1])).add(acc[2].add(acc[3])))
-            .add((acc[4].add(acc[5])).add(acc[6].add(acc[7])));
-        for &v in rest {
-            s = s.add(v);
-        }
-        return s;
+        // Split on a multiple of 8 so the halves keep the vector-friendly base case.
+        let mid = (x.len() / 2 + 7) & !7;
+        pairwise_sum(&x[..mid]).add(pairwise_sum(&x[mid..]))
     }
-    // Split on a multiple of 8 so the halves keep the vector-friendly base case.
-    let mid = (x.len() / 2 + 7) & !7;
-    pairwise_sum(&x[..mid]).add(pairwise_sum(&x[mid..]))
 }
 
 /// Applies `f` to each of the `rows` runs of `len` elements; parallel when the work is large.
