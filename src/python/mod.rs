@@ -12,6 +12,13 @@ mod tensor_methods;
 
 use pyo3::prelude::*;
 
+/// The extension allocates through mimalloc: it keeps freed pages mapped and reuses them, so
+/// the large temporaries of elementwise ops do not page-fault on every call as they do when
+/// the system allocator hands big blocks back to the kernel. (Only the Python extension;
+/// Rust embedders keep their own global allocator.)
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[pymodule]
 #[pyo3(name = "_C")]
 fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
