@@ -199,6 +199,41 @@ fn arrange(r: Resolved) -> Result<Advanced> {
     })
 }
 
+/// The `rest` block at each offset, concatenated. Blocks that are contiguous in memory (a
+/// batch of samples) are copied as slices, in parallel when large.
+fn gather_rows<T: Element>(
+    src: &[T],
+    offs: &[isize],
+    rest_shape: &[usize],
+    rest_strides: &[isize],
+) -> Vec<T> {
+    let rest = Layout {
+        shape: rest_shape.to_vec(),
+        strides: rest_strides.to_vec(),
+        offset: 0,
+    };
+    let n = rest.numel();
+    if rest.is_contiguous() && n > 0 {
+        let mut v = vec![T::default(); offs.len() * n];
+        let copy =
+            |(dst, &o): (&mut [T], &isize)| dst.copy_from_slice(&src[o as usize..o as usize + n]);
+        if v.len() >= crate::cpu::PAR_THRESHOLD {
+            use rayon::prelude::*;
+            v.par_chunks_mut(n).zip(offs.par_iter()).for_each(copy);
+        } else {
+            v.chunks_mut(n).zip(offs.iter()).for_each(copy);
+        }
+        return v;
+    }
+    let mut v: Vec<T> = Vec::with_capacity(offs.len() * n);
+    for &o in offs {
+        walk(rest_shape, [rest_strides], [o as usize], |[s]| {
+            v.push(src[s])
+        });
+    }
+    v
+}
+
 /// Gathers `front[idx0[b], idx1[b], …, rest…]` into a contiguous `index_shape + rest` tensor.
 fn gather_front(a: &Advanced) -> Result<Tensor> {
     let k = a.indices.len();
@@ -209,13 +244,12 @@ fn gather_front(a: &Advanced) -> Result<Tensor> {
     let mut shape = a.index_shape.clone();
     shape.extend_from_slice(rest_shape);
     let out = crate::with_dtype!(a.front.dtype(), T, {
-        let src = a.front.storage().as_slice::<T>();
-        let mut v: Vec<T> = Vec::with_capacity(shape.iter().product());
-        for &o in &offs {
-            walk(rest_shape, [rest_strides], [o as usize], |[s]| {
-                v.push(src[s])
-            });
-        }
+        let v = gather_rows::<T>(
+            a.front.storage().as_slice::<T>(),
+            &offs,
+            rest_shape,
+            rest_strides,
+        );
         Tensor::from_vec(v, &shape)
     });
     if needs_grad(&[&a.front]) {
