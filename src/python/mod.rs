@@ -8,7 +8,8 @@ mod errors;
 mod functions;
 mod numpy;
 mod tensor;
-mod tensor_methods;
+mod tensor_math;
+mod tensor_shape;
 
 use pyo3::prelude::*;
 

@@ -1,0 +1,435 @@
+//! `Tensor` shape and data-movement methods: views, gathering and ordering, in-place ops.
+//! Each forwards to the core.
+
+use super::convert::*;
+use super::tensor::{named_pair, PyTensor, R};
+use crate::ops::binary::BinaryOp;
+
+use super::tensor_math::{wrap, wrap_list};
+use crate::ops::unary::UnaryOp;
+use crate::ops::Scalar;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple};
+
+#[pymethods]
+impl PyTensor {
+    // ---- views ----------------------------------------------------------------------------
+    #[pyo3(signature = (*shape))]
+    fn view(&self, shape: &Bound<'_, PyTuple>) -> R {
+        if shape.len() == 1 {
+            let a = shape.get_item(0)?;
+            if a.cast::<PyTensor>().is_err() {
+                if let Ok(d) = dtype_arg(&a) {
+                    if d != self.inner.dtype() {
+                        return Err(pyo3::exceptions::PyNotImplementedError::new_err(
+                            "view(dtype) reinterpretation is not supported",
+                        ));
+                    }
+                    return Ok(PyTensor::new(self.inner.clone()));
+                }
+            }
+        }
+        wrap(self.inner.view(&shape_args(shape)?))
+    }
+    fn view_as(&self, other: PyRef<'_, PyTensor>) -> R {
+        let s: Vec<i64> = other.inner.shape().iter().map(|&v| v as i64).collect();
+        wrap(self.inner.view(&s))
+    }
+    #[pyo3(signature = (*shape))]
+    fn reshape(&self, shape: &Bound<'_, PyTuple>) -> R {
+        wrap(self.inner.reshape(&shape_args(shape)?))
+    }
+    fn reshape_as(&self, other: PyRef<'_, PyTensor>) -> R {
+        let s: Vec<i64> = other.inner.shape().iter().map(|&v| v as i64).collect();
+        wrap(self.inner.reshape(&s))
+    }
+    fn transpose(&self, dim0: i64, dim1: i64) -> R {
+        wrap(self.inner.transpose(dim0, dim1))
+    }
+    fn swapaxes(&self, dim0: i64, dim1: i64) -> R {
+        wrap(self.inner.transpose(dim0, dim1))
+    }
+    fn t(&self) -> R {
+        wrap(self.inner.t())
+    }
+    #[getter(T)]
+    fn big_t(&self) -> R {
+        let n = self.inner.dim() as i64;
+        wrap(self.inner.permute(&(0..n).rev().collect::<Vec<_>>()))
+    }
+    #[getter(mT)]
+    fn m_t(&self) -> R {
+        if self.inner.dim() < 2 {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "tensor.mT is only supported on matrices or batches of matrices. Got 1-D tensor.",
+            ));
+        }
+        wrap(self.inner.transpose(-2, -1))
+    }
+    #[pyo3(signature = (*dims))]
+    fn permute(&self, dims: &Bound<'_, PyTuple>) -> R {
+        wrap(self.inner.permute(&shape_args(dims)?))
+    }
+    #[pyo3(signature = (dim=None))]
+    fn squeeze(&self, dim: Option<&Bound<'_, PyAny>>) -> R {
+        wrap(self.inner.squeeze(dims_arg(dim)?.as_deref()))
+    }
+    fn unsqueeze(&self, dim: i64) -> R {
+        wrap(self.inner.unsqueeze(dim))
+    }
+    #[pyo3(signature = (*sizes))]
+    fn expand(&self, sizes: &Bound<'_, PyTuple>) -> R {
+        if sizes.is_empty() {
+            return Err(PyTypeError::new_err(
+                "expand() missing 1 required positional arguments: \"size\"",
+            ));
+        }
+        wrap(self.inner.expand(&shape_args(sizes)?))
+    }
+    fn expand_as(&self, other: PyRef<'_, PyTensor>) -> R {
+        wrap(self.inner.expand_to(other.inner.shape()))
+    }
+    #[pyo3(signature = (*sizes))]
+    fn repeat(&self, sizes: &Bound<'_, PyTuple>) -> R {
+        wrap(repeat(&self.inner, &shape_args(sizes)?))
+    }
+    #[pyo3(signature = (start_dim=0, end_dim=-1))]
+    fn flatten(&self, start_dim: i64, end_dim: i64) -> R {
+        wrap(self.inner.flatten(start_dim, end_dim))
+    }
+    fn unflatten(&self, dim: i64, sizes: &Bound<'_, PyAny>) -> R {
+        wrap(self.inner.unflatten(dim, &int_list(sizes)?))
+    }
+    fn narrow(&self, dim: i64, start: i64, length: i64) -> R {
+        if length < 0 {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "narrow(): length must be non-negative.",
+            ));
+        }
+        wrap(self.inner.narrow(dim, start, length as usize))
+    }
+    fn select(&self, dim: i64, index: i64) -> R {
+        wrap(self.inner.select(dim, index))
+    }
+    #[pyo3(signature = (dim=0))]
+    fn unbind(&self, py: Python<'_>, dim: i64) -> PyResult<Py<PyAny>> {
+        wrap_list(py, self.inner.unbind(dim))
+    }
+    #[pyo3(signature = (split_size_or_sections, dim=0))]
+    fn split(
+        &self,
+        py: Python<'_>,
+        split_size_or_sections: &Bound<'_, PyAny>,
+        dim: i64,
+    ) -> PyResult<Py<PyAny>> {
+        if split_size_or_sections.cast::<PyList>().is_ok()
+            || split_size_or_sections.cast::<PyTuple>().is_ok()
+        {
+            let s = sizes_from(int_list(split_size_or_sections)?)?;
+            return wrap_list(py, self.inner.split_sizes(&s, dim));
+        }
+        let n: i64 = split_size_or_sections.extract()?;
+        wrap_list(py, self.inner.split(n.max(0) as usize, dim))
+    }
+    #[pyo3(signature = (chunks, dim=0))]
+    fn chunk(&self, py: Python<'_>, chunks: i64, dim: i64) -> PyResult<Py<PyAny>> {
+        wrap_list(py, self.inner.chunk(chunks.max(0) as usize, dim))
+    }
+    #[pyo3(signature = (size, stride, storage_offset=None))]
+    fn as_strided(
+        &self,
+        size: &Bound<'_, PyAny>,
+        stride: &Bound<'_, PyAny>,
+        storage_offset: Option<i64>,
+    ) -> R {
+        let size = sizes_from(int_list(size)?)?;
+        let stride: Vec<isize> = int_list(stride)?.into_iter().map(|v| v as isize).collect();
+        wrap(
+            self.inner.as_strided(
+                &size,
+                &stride,
+                storage_offset
+                    .map(|o| o.max(0) as usize)
+                    .unwrap_or(self.inner.offset()),
+            ),
+        )
+    }
+
+    // ---- gathering and ordering -----------------------------------------------------------
+    fn gather(&self, dim: i64, index: PyRef<'_, PyTensor>) -> R {
+        wrap(self.inner.gather(dim, &index.inner))
+    }
+    #[pyo3(signature = (dim, index, src=None, *, value=None, reduce=None))]
+    fn scatter(
+        &self,
+        dim: i64,
+        index: PyRef<'_, PyTensor>,
+        src: Option<&Bound<'_, PyAny>>,
+        value: Option<&Bound<'_, PyAny>>,
+        reduce: Option<&str>,
+    ) -> R {
+        let src = Self::scatter_src(&self.inner, src, value)?;
+        let acc = match reduce {
+            None => false,
+            Some("add") => true,
+            Some(r) => {
+                return Err(PyValueError::new_err(format!(
+                    "reduce argument must be either add or multiply, got {r}"
+                )))
+            }
+        };
+        wrap(self.inner.scatter(dim, &index.inner, &src, acc))
+    }
+    #[pyo3(signature = (dim, index, src=None, *, value=None, reduce=None))]
+    fn scatter_(
+        slf: &Bound<'_, Self>,
+        dim: i64,
+        index: PyRef<'_, PyTensor>,
+        src: Option<&Bound<'_, PyAny>>,
+        value: Option<&Bound<'_, PyAny>>,
+        reduce: Option<&str>,
+    ) -> PyResult<Py<PyAny>> {
+        let me = slf.get();
+        let new = me.scatter(dim, index, src, value, reduce)?;
+        me.inner.apply_inplace(&[], |_| Ok(new.inner.clone()))?;
+        Ok(slf.clone().into_any().unbind())
+    }
+    fn scatter_add(&self, dim: i64, index: PyRef<'_, PyTensor>, src: PyRef<'_, PyTensor>) -> R {
+        wrap(self.inner.scatter(dim, &index.inner, &src.inner, true))
+    }
+    fn scatter_add_(
+        slf: &Bound<'_, Self>,
+        dim: i64,
+        index: PyRef<'_, PyTensor>,
+        src: PyRef<'_, PyTensor>,
+    ) -> PyResult<Py<PyAny>> {
+        let me = slf.get();
+        me.inner.apply_inplace(&[&src.inner], |x| {
+            x.scatter(dim, &index.inner, &src.inner, true)
+        })?;
+        Ok(slf.clone().into_any().unbind())
+    }
+    fn index_select(&self, dim: i64, index: PyRef<'_, PyTensor>) -> R {
+        wrap(self.inner.index_select(dim, &index.inner))
+    }
+    fn masked_select(&self, mask: PyRef<'_, PyTensor>) -> R {
+        wrap(self.inner.masked_select(&mask.inner))
+    }
+    #[pyo3(signature = (*, as_tuple=false))]
+    fn nonzero(&self, py: Python<'_>, as_tuple: bool) -> PyResult<Py<PyAny>> {
+        let nz = self.inner.nonzero()?;
+        if as_tuple {
+            let cols: Vec<crate::Tensor> = (0..self.inner.dim().max(1) as i64)
+                .map(|k| {
+                    if self.inner.dim() == 0 {
+                        nz.reshape(&[-1])
+                    } else {
+                        nz.select(1, k).map(|c| c.contiguous())
+                    }
+                })
+                .collect::<crate::Result<_>>()?;
+            return wrap_list(py, Ok(cols));
+        }
+        Ok(Bound::new(py, PyTensor::new(nz))?.into_any().unbind())
+    }
+    #[pyo3(signature = (dim=-1, descending=false, stable=false))]
+    fn sort(
+        &self,
+        py: Python<'_>,
+        dim: i64,
+        descending: bool,
+        stable: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let _ = stable;
+        let (v, i) = self.inner.sort(dim, descending)?;
+        named_pair(py, "sort", v, i)
+    }
+    #[pyo3(signature = (dim=-1, descending=false, stable=false))]
+    fn argsort(&self, dim: i64, descending: bool, stable: bool) -> R {
+        let _ = stable;
+        wrap(self.inner.argsort(dim, descending))
+    }
+    #[pyo3(signature = (k, dim=-1, largest=true, sorted=true))]
+    fn topk(
+        &self,
+        py: Python<'_>,
+        k: i64,
+        dim: i64,
+        largest: bool,
+        sorted: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let _ = sorted;
+        if k < 0 {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "selected index k out of range",
+            ));
+        }
+        let (v, i) = self.inner.topk(k as usize, dim, largest)?;
+        named_pair(py, "topk", v, i)
+    }
+
+    // ---- in place -------------------------------------------------------------------------
+    #[pyo3(signature = (other, *, alpha=None))]
+    fn add_(
+        slf: &Bound<'_, Self>,
+        other: &Bound<'_, PyAny>,
+        alpha: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        slf.get()
+            .inner
+            .binary_(BinaryOp::Add, &Self::scaled(other, alpha)?)?;
+        Ok(slf.clone().into_any().unbind())
+    }
+    #[pyo3(signature = (other, *, alpha=None))]
+    fn sub_(
+        slf: &Bound<'_, Self>,
+        other: &Bound<'_, PyAny>,
+        alpha: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        slf.get()
+            .inner
+            .binary_(BinaryOp::Sub, &Self::scaled(other, alpha)?)?;
+        Ok(slf.clone().into_any().unbind())
+    }
+    fn mul_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        slf.get().inner.binary_(BinaryOp::Mul, &operand(other)?)?;
+        Ok(slf.clone().into_any().unbind())
+    }
+    fn div_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        slf.get().inner.binary_(BinaryOp::Div, &operand(other)?)?;
+        Ok(slf.clone().into_any().unbind())
+    }
+    fn pow_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        slf.get().inner.binary_(BinaryOp::Pow, &operand(other)?)?;
+        Ok(slf.clone().into_any().unbind())
+    }
+    #[pyo3(signature = (src, non_blocking=false))]
+    fn copy_(
+        slf: &Bound<'_, Self>,
+        src: &Bound<'_, PyAny>,
+        non_blocking: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let _ = non_blocking;
+        slf.get().inner.copy_(&tensor_like(src)?)?;
+        Ok(slf.clone().into_any().unbind())
+    }
+    fn fill_(slf: &Bound<'_, Self>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let v = match scalar_arg(value) {
+            Some(s) => s,
+            None => Scalar::Float(tensor_arg(value, "fill_")?.item_f64()?),
+        };
+        slf.get().inner.fill_(v)?;
+        Ok(slf.clone().into_any().unbind())
+    }
+    fn zero_(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        slf.get().inner.zero_()?;
+        Ok(slf.clone().into_any().unbind())
+    }
+    #[pyo3(signature = (min=None, max=None))]
+    fn clamp_(
+        slf: &Bound<'_, Self>,
+        min: Option<&Bound<'_, PyAny>>,
+        max: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let me = slf.get();
+        let new = me.clamp(min, max)?;
+        me.inner.apply_inplace(&[], |_| Ok(new.inner.clone()))?;
+        Ok(slf.clone().into_any().unbind())
+    }
+    #[pyo3(signature = (min=None, max=None))]
+    fn clip_(
+        slf: &Bound<'_, Self>,
+        min: Option<&Bound<'_, PyAny>>,
+        max: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        Self::clamp_(slf, min, max)
+    }
+    fn masked_fill_(
+        slf: &Bound<'_, Self>,
+        mask: PyRef<'_, PyTensor>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<Py<PyAny>> {
+        let me = slf.get();
+        let v = match scalar_arg(value) {
+            Some(s) => s,
+            None => Scalar::Float(tensor_arg(value, "masked_fill_")?.item_f64()?),
+        };
+        me.inner
+            .apply_inplace(&[], |x| x.masked_fill(&mask.inner, v))?;
+        Ok(slf.clone().into_any().unbind())
+    }
+    #[pyo3(signature = (a=0.0, b=1.0))]
+    fn uniform_(slf: &Bound<'_, Self>, a: f64, b: f64) -> PyResult<Py<PyAny>> {
+        slf.get().inner.uniform_(a, b)?;
+        Ok(slf.clone().into_any().unbind())
+    }
+    #[pyo3(signature = (mean=0.0, std=1.0))]
+    fn normal_(slf: &Bound<'_, Self>, mean: f64, std: f64) -> PyResult<Py<PyAny>> {
+        slf.get().inner.normal_(mean, std)?;
+        Ok(slf.clone().into_any().unbind())
+    }
+    #[pyo3(signature = (p=0.5))]
+    fn bernoulli_(slf: &Bound<'_, Self>, p: f64) -> PyResult<Py<PyAny>> {
+        slf.get().inner.bernoulli_(p)?;
+        Ok(slf.clone().into_any().unbind())
+    }
+    fn relu_(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        Self::unary_(slf, |x| x.relu())
+    }
+    fn sigmoid_(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        Self::unary_(slf, |x| x.sigmoid())
+    }
+    fn tanh_(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        Self::unary_(slf, |x| x.tanh())
+    }
+    fn exp_(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        Self::unary_(slf, |x| x.exp())
+    }
+    fn sqrt_(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        Self::unary_(slf, |x| x.sqrt())
+    }
+    fn neg_(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        Self::unary_(slf, |x| x.neg())
+    }
+    fn abs_(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        Self::unary_(slf, |x| x.abs())
+    }
+    #[pyo3(signature = (negative_slope=0.01))]
+    fn leaky_relu_(slf: &Bound<'_, Self>, negative_slope: f64) -> PyResult<Py<PyAny>> {
+        Self::unary_(slf, |x| x.leaky_relu(negative_slope))
+    }
+    #[pyo3(signature = (alpha=1.0))]
+    fn elu_(slf: &Bound<'_, Self>, alpha: f64) -> PyResult<Py<PyAny>> {
+        Self::unary_(slf, |x| x.unary(UnaryOp::Elu { alpha }))
+    }
+    #[pyo3(signature = (min_val=-1.0, max_val=1.0))]
+    fn hardtanh_(slf: &Bound<'_, Self>, min_val: f64, max_val: f64) -> PyResult<Py<PyAny>> {
+        Self::unary_(slf, |x| x.hardtanh(min_val, max_val))
+    }
+}
+
+/// `repeat(*sizes)`: tiles the tensor (expand of an unsqueezed view, then reshape).
+fn repeat(t: &crate::Tensor, reps: &[i64]) -> crate::Result<crate::Tensor> {
+    if reps.len() < t.dim() {
+        return Err(crate::Error::Runtime(
+            "Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor".into(),
+        ));
+    }
+    let lead = reps.len() - t.dim();
+    let mut shape: Vec<i64> = vec![1; lead];
+    shape.extend(t.shape().iter().map(|&s| s as i64));
+    let x = t.reshape(&shape)?;
+    let mut inter: Vec<i64> = vec![];
+    let mut expand: Vec<i64> = vec![];
+    let mut out: Vec<i64> = vec![];
+    for (&r, &s) in reps.iter().zip(&shape) {
+        inter.extend([1, s]);
+        expand.extend([r, s]);
+        out.push(r * s);
+    }
+    x.reshape(&inter)?
+        .expand(&expand)?
+        .contiguous()
+        .reshape(&out)
+}
