@@ -9,10 +9,18 @@ PyTorch also keeps in Python (``Size``, ``device``, grad-mode context managers, 
 from __future__ import annotations
 
 import builtins as _builtins
+import threading as _threading
 from typing import Any
 
 from . import _C
-from ._C import (
+
+# Kernels split work OpenMP-style: the thread that issues ops runs one part itself instead of
+# parking while pool threads wake up (see src/cpu/threads.rs). Only Python's main thread
+# qualifies, since the pool's thread must live as long as the process.
+if _threading.current_thread() is _threading.main_thread():
+    _C._use_calling_thread_in_pool()
+
+from ._C import (  # noqa: E402
     Tensor,
     arange,
     as_tensor,
@@ -25,6 +33,7 @@ from ._C import (
     from_numpy,
     full,
     full_like,
+    get_num_threads,
     initial_seed,
     linspace,
     ones,

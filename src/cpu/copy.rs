@@ -2,12 +2,13 @@
 //! casting, and writing a buffer into a strided destination.
 
 use super::strided::{broadcast_strides, walk};
-use super::PAR_THRESHOLD;
+use super::{write_new_vec, PAR_THRESHOLD};
 use crate::tensor::dtype::{cast, Element};
 use crate::tensor::layout::Layout;
 use crate::tensor::storage::Storage;
 use crate::Tensor;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// The elements of `layout` over `data`, contiguous, in row-major order.
 pub fn gather<T: Element>(data: &[T], layout: &Layout) -> Vec<T> {
@@ -21,21 +22,26 @@ pub fn gather_map<A: Element, B: Element>(
     f: impl Fn(A) -> B + Sync,
 ) -> Vec<B> {
     let n = layout.numel();
-    let mut out = vec![B::default(); n];
     if n == 0 {
-        return out;
+        return Vec::new();
     }
     if layout.is_contiguous() {
         let src = &data[layout.offset..layout.offset + n];
-        if n >= PAR_THRESHOLD {
-            out.par_chunks_mut(1 << 16)
-                .zip(src.par_chunks(1 << 16))
-                .for_each(|(o, s)| map_contiguous(s, o, &f));
-        } else {
-            map_contiguous(src, &mut out, &f);
-        }
-        return out;
+        // SAFETY: the chunks of `out` cover it and pair with chunks of `src` of the same
+        // length, and `map_contiguous` writes every element of its output chunk.
+        return unsafe {
+            write_new_vec(n, |out| {
+                if n >= PAR_THRESHOLD {
+                    out.par_chunks_mut(1 << 16)
+                        .zip(src.par_chunks(1 << 16))
+                        .for_each(|(o, s)| map_contiguous(s, o, &f));
+                } else {
+                    map_contiguous(src, out, &f);
+                }
+            })
+        };
     }
+    let mut out = vec![B::default(); n];
     let rows = layout.shape[0];
     if n >= PAR_THRESHOLD && rows > 1 {
         let row_len = n / rows;
@@ -58,9 +64,12 @@ pub fn gather_map<A: Element, B: Element>(
 }
 
 crate::simd_dispatch! {
-    /// `out[i] = f(src[i])` over contiguous slices (the loop every unary op runs).
-    pub fn map_contiguous<A: Element, B: Element, F: Fn(A) -> B>(src: &[A], out: &mut [B], f: &F) -> () {
-        out.iter_mut().zip(src).for_each(|(o, &s)| *o = f(s));
+    /// `out[i] = f(src[i])` over contiguous slices (the loop every unary op runs); writes
+    /// every element of `out` when the slices have the same length.
+    pub fn map_contiguous<A: Element, B: Element, F: Fn(A) -> B>(src: &[A], out: &mut [MaybeUninit<B>], f: &F) -> () {
+        out.iter_mut().zip(src).for_each(|(o, &s)| {
+            o.write(f(s));
+        });
     }
 }
 
@@ -81,6 +90,9 @@ pub fn copy_into(dst: &Tensor, src: &Tensor) {
     debug_assert!(!dst.shares_storage(src));
     let dl = dst.layout();
     let sl = src.layout();
+    if dl.numel() == 0 {
+        return;
+    }
     let sstrides = broadcast_strides(&sl.shape, &sl.strides, &dl.shape);
     crate::with_dtype!(dst.dtype(), D, {
         // SAFETY: dst's storage is distinct from src's (asserted above) and this is the only
@@ -88,6 +100,24 @@ pub fn copy_into(dst: &Tensor, src: &Tensor) {
         let d: &mut [D] = unsafe { dst.storage().as_mut_slice::<D>() };
         crate::with_dtype!(src.dtype(), S, {
             let s: &[S] = src.storage().as_slice::<S>();
+            if dl.is_contiguous() && sl.is_contiguous() && sl.shape == dl.shape {
+                let n = dl.numel();
+                let (d, s) = (
+                    &mut d[dl.offset..dl.offset + n],
+                    &s[sl.offset..sl.offset + n],
+                );
+                let body = |(d, s): (&mut [D], &[S])| {
+                    d.iter_mut().zip(s).for_each(|(d, &s)| *d = cast::<S, D>(s))
+                };
+                if n >= PAR_THRESHOLD {
+                    d.par_chunks_mut(1 << 16)
+                        .zip(s.par_chunks(1 << 16))
+                        .for_each(body);
+                } else {
+                    body((d, s));
+                }
+                return;
+            }
             walk(
                 &dl.shape,
                 [&dl.strides, &sstrides],

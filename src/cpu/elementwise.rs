@@ -2,10 +2,11 @@
 //! drivers with their contiguous, scalar, row-broadcast and general strided paths.
 
 use super::strided::{broadcast_strides, walk};
-use super::PAR_THRESHOLD;
+use super::{write_new_vec, PAR_THRESHOLD};
 use crate::tensor::dtype::Element;
 use crate::tensor::layout::{numel, Layout};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Arithmetic every numeric dtype supports. Integer ops wrap on overflow (as PyTorch's do);
 /// integer division by zero is rejected by the op layer before a kernel runs.
@@ -269,8 +270,11 @@ pub fn map<A: Element, B: Element>(
 
 crate::simd_dispatch! {
     /// `out[i] = f(a[i], b[i])` over contiguous slices (the loop every binary op runs).
-    pub fn zip_contiguous<A: Element, B: Element, C: Element, F: Fn(A, B) -> C>(a: &[A], b: &[B], out: &mut [C], f: &F) -> () {
-        out.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (&x, &y))| *o = f(x, y));
+    /// Writes every element of `out` when the three slices have the same length.
+    pub fn zip_contiguous<A: Element, B: Element, C: Element, F: Fn(A, B) -> C>(a: &[A], b: &[B], out: &mut [MaybeUninit<C>], f: &F) -> () {
+        out.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (&x, &y))| {
+            o.write(f(x, y));
+        });
     }
 }
 
@@ -288,16 +292,20 @@ pub fn zip<A: Element, B: Element, C: Element>(
     let (na, nb) = (la.numel(), lb.numel());
     if ca && cb && na == n && nb == n {
         let (sa, sb) = (&a[la.offset..la.offset + n], &b[lb.offset..lb.offset + n]);
-        let mut out = vec![C::default(); n];
-        let body = |(o, (x, y)): (&mut [C], (&[A], &[B]))| zip_contiguous(x, y, o, &f);
-        if n >= PAR_THRESHOLD {
-            out.par_chunks_mut(1 << 15)
-                .zip(sa.par_chunks(1 << 15).zip(sb.par_chunks(1 << 15)))
-                .for_each(body);
-        } else {
-            body((&mut out, (sa, sb)));
-        }
-        return out;
+        // SAFETY: the chunks of `out` cover it and pair with chunks of `sa` and `sb` of the
+        // same length, and `zip_contiguous` writes every element of its output chunk.
+        return unsafe {
+            write_new_vec(n, |out| {
+                if n >= PAR_THRESHOLD {
+                    out.par_chunks_mut(1 << 15)
+                        .zip(sa.par_chunks(1 << 15))
+                        .zip(sb.par_chunks(1 << 15))
+                        .for_each(|((o, x), y)| zip_contiguous(x, y, o, &f));
+                } else {
+                    zip_contiguous(sa, sb, out, &f);
+                }
+            })
+        };
     }
     if nb == 1 && n > 0 && na == n {
         let y = b[lb.offset];
@@ -310,18 +318,19 @@ pub fn zip<A: Element, B: Element, C: Element>(
     // Row broadcast (the bias-add shape): a is the full contiguous output, b a contiguous suffix.
     if ca && cb && na == n && nb > 0 && la.shape == out_shape && out_shape.ends_with(&lb.shape) {
         let (sa, sb) = (&a[la.offset..la.offset + n], &b[lb.offset..lb.offset + nb]);
-        let mut out = vec![C::default(); n];
-        let body = |(o, x): (&mut [C], &[A])| {
-            o.iter_mut()
-                .zip(x.iter().zip(sb))
-                .for_each(|(o, (&x, &y))| *o = f(x, y))
+        let body = |(o, x): (&mut [MaybeUninit<C>], &[A])| zip_contiguous(x, sb, o, &f);
+        // SAFETY: `n` is a multiple of `nb`, so the `nb`-long chunks of `out` cover it, each
+        // paired with an `nb`-long chunk of `sa` and all of `sb`, and `zip_contiguous` writes
+        // every element of its output chunk.
+        return unsafe {
+            write_new_vec(n, |out| {
+                if n >= PAR_THRESHOLD {
+                    out.par_chunks_mut(nb).zip(sa.par_chunks(nb)).for_each(body);
+                } else {
+                    out.chunks_mut(nb).zip(sa.chunks(nb)).for_each(body);
+                }
+            })
         };
-        if n >= PAR_THRESHOLD {
-            out.par_chunks_mut(nb).zip(sa.par_chunks(nb)).for_each(body);
-        } else {
-            out.chunks_mut(nb).zip(sa.chunks(nb)).for_each(body);
-        }
-        return out;
     }
     let sa = broadcast_strides(&la.shape, &la.strides, out_shape);
     let sb = broadcast_strides(&lb.shape, &lb.strides, out_shape);

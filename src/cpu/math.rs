@@ -15,7 +15,8 @@ pub fn exp_f32(x: f32) -> f32 {
     // Adding and subtracting 1.5·2^23 rounds to the nearest integer without a libm call.
     const ROUND: f32 = 12_582_912.0;
     let xc = x.clamp(-104.0, 89.0);
-    let n = (xc * LOG2E + ROUND) - ROUND;
+    let shifted = xc * LOG2E + ROUND;
+    let n = shifted - ROUND;
     let r = (xc - n * LN2_HI) - n * LN2_LO;
     let mut p = 1.0 / 5040.0;
     p = p * r + 1.0 / 720.0;
@@ -26,11 +27,13 @@ pub fn exp_f32(x: f32) -> f32 {
     p = p * r + 1.0;
     p = p * r + 1.0;
     // 2^n as two normal factors (n ∈ [-150, 129] after the clamp).
-    let ni = n as i32;
+    // `n` read from the low mantissa bits of `shifted` (an integer plus 1.5·2^23), as
+    // `n as i32` would not vectorise (it saturates and maps NaN to 0 lane by lane).
+    let ni = (shifted.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
     let n1 = ni >> 1;
-    let n2 = ni - n1;
-    let s1 = f32::from_bits(((n1 + 127).clamp(0, 255) as u32) << 23);
-    let s2 = f32::from_bits(((n2 + 127).clamp(0, 255) as u32) << 23);
+    let n2 = ni.wrapping_sub(n1);
+    let s1 = f32::from_bits((n1.wrapping_add(127).clamp(0, 255) as u32) << 23);
+    let s2 = f32::from_bits((n2.wrapping_add(127).clamp(0, 255) as u32) << 23);
     let y = p * s1 * s2;
     let y = if x > 88.722_84 { f32::INFINITY } else { y };
     let y = if x < -103.972_08 { 0.0 } else { y };
@@ -41,9 +44,12 @@ pub fn exp_f32(x: f32) -> f32 {
     }
 }
 
-/// Defines `$name`, a function whose body is compiled twice — for the baseline target and
-/// with AVX2+FMA — and which runs the best copy the CPU supports. The shipped wheel targets
-/// plain x86-64, so this is how hot loops get wide vectors.
+/// Defines `$name`, a function whose body is compiled three times — for the baseline target,
+/// with AVX2+FMA and with AVX-512 — and which runs the best copy the CPU supports. The shipped
+/// wheel targets plain x86-64, so this is how hot loops get wide vectors.
+///
+/// The copies compute the same values: Rust never contracts `a * b + c` into a fused
+/// multiply-add on its own, so only the vector width differs.
 #[macro_export]
 macro_rules! simd_dispatch {
     (
@@ -54,17 +60,41 @@ macro_rules! simd_dispatch {
         pub fn $name<$($g: $bound),*>($($arg: $ty),*) -> $ret {
             #[cfg(target_arch = "x86_64")]
             {
+                #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+                unsafe fn avx512<$($g: $bound),*>($($arg: $ty),*) -> $ret $body
                 #[target_feature(enable = "avx2,fma")]
-                unsafe fn wide<$($g: $bound),*>($($arg: $ty),*) -> $ret $body
-                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                    // SAFETY: the CPU was just checked to support the features `wide` uses.
-                    return unsafe { wide::<$($g),*>($($arg),*) };
+                unsafe fn avx2<$($g: $bound),*>($($arg: $ty),*) -> $ret $body
+                if $crate::cpu::math::has_avx512() {
+                    // SAFETY: the CPU was checked to support every feature `avx512` enables.
+                    return unsafe { avx512::<$($g),*>($($arg),*) };
+                }
+                if $crate::cpu::math::has_avx2() {
+                    // SAFETY: the CPU was checked to support the features `avx2` enables.
+                    return unsafe { avx2::<$($g),*>($($arg),*) };
                 }
             }
             fn base<$($g: $bound),*>($($arg: $ty),*) -> $ret $body
             base::<$($g),*>($($arg),*)
         }
     };
+}
+
+/// Whether this CPU runs the AVX-512 copies of `simd_dispatch!` functions (F, BW, DQ, VL).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub fn has_avx512() -> bool {
+    std::is_x86_feature_detected!("avx512f")
+        && std::is_x86_feature_detected!("avx512bw")
+        && std::is_x86_feature_detected!("avx512dq")
+        && std::is_x86_feature_detected!("avx512vl")
+        && has_avx2()
+}
+
+/// Whether this CPU runs the AVX2+FMA copies of `simd_dispatch!` functions.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub fn has_avx2() -> bool {
+    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
 }
 
 #[cfg(test)]

@@ -8,13 +8,13 @@ use rayon::prelude::*;
 
 /// Independent partial sums in the base case: four 8-lane vectors, so the adds pipeline
 /// instead of waiting on one accumulator's latency.
-const LANES: usize = 32;
+const LANES: usize = 64;
 
 crate::simd_dispatch! {
     /// Pairwise summation: error grows with log(n), not n, so float32 sums of 10^7 terms stay
     /// accurate. The base case keeps `LANES` partial sums, which the compiler vectorises.
     pub fn pairwise_sum<T: Num>(x: &[T]) -> T {
-        const BASE: usize = 1024;
+        const BASE: usize = 4096;
         if x.len() <= BASE {
             let mut acc = [T::zero(); LANES];
             let chunks = x.chunks_exact(LANES);
@@ -67,7 +67,7 @@ pub fn sum_rows<T: Num>(data: &[T], rows: usize, len: usize) -> Vec<T> {
     }
     if rows == 1 && len >= PAR_THRESHOLD * 4 {
         let chunk = len
-            .div_ceil(rayon::current_num_threads() * 4)
+            .div_ceil(rayon::current_num_threads() * 8)
             .max(PAR_THRESHOLD);
         let chunk = (chunk + 7) & !7;
         let parts: Vec<T> = data.par_chunks(chunk).map(pairwise_sum).collect();

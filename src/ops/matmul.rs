@@ -21,6 +21,27 @@ fn dtype_name(d: DType) -> &'static str {
     }
 }
 
+/// Whether `t` is a matrix stored column-major (a transposed contiguous matrix, such as
+/// `nn.Linear`'s `weight.t()`), with both dims above 1 so the layout is unambiguous.
+fn is_column_major(t: &Tensor) -> bool {
+    let (sh, st) = (t.shape(), t.strides());
+    t.dim() == 2 && sh[0] > 1 && sh[1] > 1 && st[0] == 1 && st[1] == sh[0] as isize
+}
+
+/// `a @ b` for a gradient, laid out like the operand it belongs to: for a column-major
+/// operand it is computed as `(bᵀ @ aᵀ)ᵀ`, so the gradient that reaches `weight` through
+/// `weight.t()`'s backward is contiguous and accumulates without a strided copy (PyTorch's
+/// `mm_mat2_backward` does the same).
+fn grad_product(a: &Tensor, b: &Tensor, column_major: bool) -> Result<Tensor> {
+    if column_major {
+        b.transpose(-1, -2)?
+            .matmul(&a.transpose(-1, -2)?)?
+            .transpose(-1, -2)
+    } else {
+        a.matmul(b)
+    }
+}
+
 /// `a @ b` for operands of at least 2 dims: batch dims broadcast, the last two multiply.
 fn matmul_nd(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let (ra, rb) = (a.dim(), b.dim());
@@ -73,15 +94,18 @@ fn matmul_nd(a: &Tensor, b: &Tensor) -> Result<Tensor> {
         } else {
             "BmmBackward0"
         };
+        let (cma, cmb) = (is_column_major(a), is_column_major(b));
         record(name, &[a, b], &out, move |g, need| {
             Ok(vec![
                 if need[0] {
-                    Some(g.matmul(&xb.unpack()?.transpose(-1, -2)?)?.sum_to(&sha)?)
+                    let bt = xb.unpack()?.transpose(-1, -2)?;
+                    Some(grad_product(g, &bt, cma)?.sum_to(&sha)?)
                 } else {
                     None
                 },
                 if need[1] {
-                    Some(xa.unpack()?.transpose(-1, -2)?.matmul(g)?.sum_to(&shb)?)
+                    let at = xa.unpack()?.transpose(-1, -2)?;
+                    Some(grad_product(&at, g, cmb)?.sum_to(&shb)?)
                 } else {
                     None
                 },
@@ -249,6 +273,7 @@ impl Tensor {
         if needs_grad(&[self, m1, m2]) {
             let (x1, x2) = (SavedTensor::new(m1), SavedTensor::new(m2));
             let bias_shape = self.shape().to_vec();
+            let (cm1, cm2) = (is_column_major(m1), is_column_major(m2));
             record("AddmmBackward0", &[self, m1, m2], &out, move |g, need| {
                 let ga = |t: Tensor| {
                     if alpha != 1.0 {
@@ -269,12 +294,12 @@ impl Tensor {
                         None
                     },
                     if need[1] {
-                        Some(ga(g.mm(&x2.unpack()?.t()?)?)?)
+                        Some(ga(grad_product(g, &x2.unpack()?.t()?, cm1)?)?)
                     } else {
                         None
                     },
                     if need[2] {
-                        Some(ga(x1.unpack()?.t()?.mm(g)?)?)
+                        Some(ga(grad_product(&x1.unpack()?.t()?, g, cm2)?)?)
                     } else {
                         None
                     },

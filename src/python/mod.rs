@@ -20,6 +20,19 @@ use pyo3::prelude::*;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Makes the calling thread (Python's main thread) a worker of the kernels' thread pool;
+/// see `crate::cpu::threads::use_calling_thread_in_pool`.
+#[pyfunction]
+fn _use_calling_thread_in_pool() -> bool {
+    crate::cpu::threads::use_calling_thread_in_pool()
+}
+
+/// The number of threads parallel CPU kernels use (PyTorch's `get_num_threads`).
+#[pyfunction]
+fn get_num_threads() -> usize {
+    rayon::current_num_threads()
+}
+
 #[pymodule]
 #[pyo3(name = "_C")]
 fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -74,6 +87,8 @@ fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
         autograd::is_inference_mode_enabled,
         autograd::_set_inference_mode,
         autograd::_record_function,
+        _use_calling_thread_in_pool,
+        get_num_threads,
     );
     Ok(())
 }
