@@ -57,7 +57,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 LIBS = ("rustorch", "torch")
-SECTIONS = ("matmul", "elementwise", "overhead", "autograd", "mlp", "mem")
+SECTIONS = ("matmul", "elementwise", "overhead", "autograd", "mlp", "accuracy", "mem")
 DEFAULT_DATA_DIR = "/usr/share/datasets/fashion-mnist"
 CHILD_MARKER = "BENCH_CHILD_RESULT "
 MiB = 1024.0 * 1024.0
@@ -80,6 +80,7 @@ class Config:
     overhead_calls: int = 200_000  # total calls of ``x + x`` per library
     autograd_iters: int = 20_000  # total backward iterations per library
     epochs_mlp: int = 1
+    epochs_accuracy: int = 10
     mlp_samples: int = 60_000
     warmup_batches: int = 50
     batch_size: int = 64
@@ -94,7 +95,10 @@ class Config:
             cfg.repeat, cfg.block_s, cfg.warmup_calls = 3, 0.05, 2
             cfg.overhead_calls, cfg.autograd_iters = 50_000, 5_000
             cfg.mlp_samples, cfg.warmup_batches, cfg.mlp_timeout_s = 15_000, 20, 15.0
+            cfg.epochs_accuracy = 2
         cfg.epochs_mlp = max(1, args.epochs_mlp)
+        if args.epochs_accuracy:
+            cfg.epochs_accuracy = args.epochs_accuracy
         if args.mlp_samples:
             cfg.mlp_samples = args.mlp_samples
         if args.mlp_timeout is not None:
@@ -704,7 +708,7 @@ def bench_mlp(libs: dict[str, Any], cfg: Config) -> list[Row]:
         test = "test acc" if data.real else "test acc (random labels)"
         acc = make_row(
             "mlp",
-            f"MLP {title}, {test} after {_epoch_label(n, cfg.epochs_mlp)}",
+            f"MLP {title}, {test} after {_epoch_label(n, cfg.epochs_mlp)} (own seeded init)",
             pick("acc"),
             fmt=lambda a: f"{a * 100:.2f} %",
             ratio=lambda rt, th: (rt - th) * 100,
@@ -715,6 +719,90 @@ def bench_mlp(libs: dict[str, Any], cfg: Config) -> list[Row]:
                 wall.cells[lib] += f" (extrapolated: cut at {cfg.mlp_timeout_s:g} s)"
                 acc.cells[lib] += " (partial epoch)"
         rows += [wall, best, acc]
+    return rows
+
+
+# ---- accuracy from the same start ---------------------------------------------------
+
+
+class _SharedShuffle:
+    """A sampler drawing each epoch's permutation from its own NumPy generator: two loaders
+    built with the same seed visit the samples in the same order, whatever the library."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.rng = n, np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        return iter(self.rng.permutation(self.n).tolist())
+
+
+def _same_start_models(libs: dict[str, Any], kind: str, seed: int) -> dict[str, Any]:
+    """(model, optimizer) per library: torch's model as built under ``seed``, and a rustorch
+    model loaded with the same initial weights."""
+    torch, rt = libs["torch"], libs["rustorch"]
+    torch.manual_seed(seed)
+    pairs = {"torch": build_mlp(torch, kind)}
+    model, opt = build_mlp(rt, kind)
+    start = pairs["torch"][0].state_dict()
+    model.load_state_dict({k: rt.from_numpy(v.numpy().copy()) for k, v in start.items()})
+    pairs["rustorch"] = (model, opt)  # the optimizer holds the parameters, now overwritten
+    return pairs
+
+
+def bench_accuracy(libs: dict[str, Any], cfg: Config) -> list[Row]:
+    """Test accuracy per epoch when both libraries start from the same weights and see the
+    batches in the same order: any gap is the engine's numerics, not the seed's luck."""
+    if any(isinstance(libs[lib], BaseException) for lib in LIBS):
+        raise RuntimeError("needs both libraries")
+    data = load_data(cfg)
+    epochs = cfg.epochs_accuracy
+    rows = []
+    for kind, title in (("sgd", "784-128-10 SGD"), ("adam", "784-128-256-10 Adam")):
+        curves: dict[str, list[float]] = {}
+        for lib, (model, opt) in _same_start_models(libs, kind, seed=0).items():
+            mod = libs[lib]
+            dataset = mod.utils.data.TensorDataset(
+                mod.from_numpy(data.x_train), mod.from_numpy(data.y_train)
+            )
+            loader = mod.utils.data.DataLoader(
+                dataset, batch_size=cfg.batch_size, sampler=_SharedShuffle(len(dataset), 1)
+            )
+            loss_fn = mod.nn.CrossEntropyLoss()
+            log(f"accuracy {kind}: {lib}, {epochs} epoch(s) from the shared start")
+            curves[lib] = []
+            for _ in range(epochs):
+                _train(loader, model, opt, loss_fn)
+                curves[lib].append(evaluate(mod, model, data.x_test, data.y_test))
+            log(f"  {lib}: {[round(a * 100, 2) for a in curves[lib]]}")
+        for at in sorted({1, epochs}):
+            rows.append(
+                make_row(
+                    "accuracy",
+                    f"MLP {title}, test acc after {at} epoch{'s' if at > 1 else ''}, same start",
+                    {lib: curves[lib][at - 1] for lib in LIBS},
+                    fmt=lambda a: f"{a * 100:.2f} %",
+                    ratio=lambda rt, th: (rt - th) * 100,
+                    ratio_fmt=lambda d: f"Δ {d:+.2f} pp",
+                    data={"curves": curves},
+                )
+            )
+        if kind == "adam":
+            best = {lib: max(c) for lib, c in curves.items()}
+            rows.append(
+                make_row(
+                    "accuracy",
+                    f"MLP {title}, test acc after {epochs} epochs (goal: rustorch ≥ 88 %)",
+                    {lib: curves[lib][-1] for lib in LIBS},
+                    fmt=lambda a: f"{a * 100:.2f} %",
+                    ratio=lambda rt, th: rt * 100,
+                    ratio_fmt=lambda a: f"{a:.2f} %",
+                    goal=(">=", 88.0),
+                    data={"best": best},
+                )
+            )
     return rows
 
 
@@ -922,6 +1010,7 @@ BENCHES: dict[str, Callable[[dict[str, Any], Config], list[Row]]] = {
     "overhead": bench_overhead,
     "autograd": bench_autograd,
     "mlp": bench_mlp,
+    "accuracy": bench_accuracy,
     "mem": bench_mem,
 }
 
@@ -939,6 +1028,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     )
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     p.add_argument("--epochs-mlp", type=int, default=1, help="epochs timed per MLP (default 1)")
+    p.add_argument(
+        "--epochs-accuracy", type=int, default=0, help="epochs of the accuracy runs (default 10)"
+    )
     p.add_argument(
         "--mlp-samples", type=int, default=0, help="training samples per epoch (default 60000)"
     )
