@@ -3,6 +3,7 @@
 //! operations so float32 trajectories match its single-tensor implementations.
 
 use super::elementwise::Float;
+use rayon::prelude::*;
 
 /// Hyper-parameters of SGD.
 #[derive(Clone, Copy, Debug)]
@@ -18,6 +19,19 @@ pub struct SgdOptions {
 /// One SGD step on a parameter. `buf` is the momentum buffer; `first` says it has just
 /// been created and must be set to the gradient (as PyTorch clones the first gradient).
 pub fn sgd<T: Float>(p: &mut [T], g: &[T], buf: Option<&mut [T]>, first: bool, o: &SgdOptions) {
+    if let Some(part) = parallel_part(p.len()) {
+        let bufs = parts_of(buf, p.len(), part);
+        p.par_chunks_mut(part)
+            .zip(g.par_chunks(part))
+            .zip(bufs)
+            .for_each(|((p, g), b)| sgd_part(p, g, b, first, o));
+    } else {
+        sgd_part(p, g, buf, first, o);
+    }
+}
+
+/// [`sgd`] over one contiguous part of a parameter, on the calling thread.
+fn sgd_part<T: Float>(p: &mut [T], g: &[T], buf: Option<&mut [T]>, first: bool, o: &SgdOptions) {
     let (wd, m, damp, lr) = (
         T::lit(o.weight_decay),
         T::lit(o.momentum),
@@ -61,11 +75,51 @@ pub struct AdamOptions {
     pub decoupled: bool,
 }
 
-/// Elements per parallel work item of the fused updates.
-const CHUNK: usize = 1 << 14;
+/// Parameters from this many elements on are updated by every thread, each taking one
+/// contiguous part in order: the rows the row-split product that computed the gradient gave
+/// the same thread (see `cpu::matmul`), so each core updates data already in its cache
+/// (reading a gradient another core wrote tripled the step's time on two cores).
+const PAR_MIN: usize = 1 << 15;
+
+/// The part length of a parallel update of `n` elements, or None to stay on this thread.
+fn parallel_part(n: usize) -> Option<usize> {
+    let threads = rayon::current_num_threads();
+    (threads > 1 && n >= PAR_MIN).then(|| n.div_ceil(threads))
+}
+
+/// An optional state buffer cut like the parameter into `part`-long pieces (Nones if absent).
+fn parts_of<T>(buf: Option<&mut [T]>, n: usize, part: usize) -> Vec<Option<&mut [T]>> {
+    match buf {
+        Some(b) => b.chunks_mut(part).map(Some).collect(),
+        None => (0..n.div_ceil(part)).map(|_| None).collect(),
+    }
+}
 
 /// One Adam step on a parameter at step number `step` (1-based).
 pub fn adam<T: Float>(
+    p: &mut [T],
+    g: &[T],
+    m: &mut [T],
+    v: &mut [T],
+    vmax: Option<&mut [T]>,
+    step: f64,
+    o: &AdamOptions,
+) {
+    if let Some(part) = parallel_part(p.len()) {
+        let vmax_parts = parts_of(vmax, p.len(), part);
+        p.par_chunks_mut(part)
+            .zip(g.par_chunks(part))
+            .zip(m.par_chunks_mut(part))
+            .zip(v.par_chunks_mut(part))
+            .zip(vmax_parts)
+            .for_each(|((((p, g), m), v), mx)| adam_part(p, g, m, v, mx, step, o));
+    } else {
+        adam_part(p, g, m, v, vmax, step, o);
+    }
+}
+
+/// [`adam`] over one contiguous part of a parameter, on the calling thread.
+fn adam_part<T: Float>(
     p: &mut [T],
     g: &[T],
     m: &mut [T],
@@ -86,21 +140,6 @@ pub fn adam<T: Float>(
         T::lit(1.0 - o.lr * o.weight_decay),
         T::lit(o.eps),
     );
-    if p.len() >= 2 * CHUNK {
-        // Split every state buffer into the same chunks and update them in parallel.
-        use rayon::prelude::*;
-        let vmax_chunks: Vec<Option<&mut [T]>> = match vmax {
-            Some(mx) => mx.chunks_mut(CHUNK).map(Some).collect(),
-            None => (0..p.len().div_ceil(CHUNK)).map(|_| None).collect(),
-        };
-        p.par_chunks_mut(CHUNK)
-            .zip(g.par_chunks(CHUNK))
-            .zip(m.par_chunks_mut(CHUNK))
-            .zip(v.par_chunks_mut(CHUNK))
-            .zip(vmax_chunks)
-            .for_each(|((((p, g), m), v), mx)| adam(p, g, m, v, mx, step, o));
-        return;
-    }
     if !o.amsgrad && !o.maximize && (o.weight_decay == 0.0 || o.decoupled) && w.abs() < 0.5 {
         // The common case as one branch-free loop, so it vectorises (sqrt and div dominate).
         if o.weight_decay != 0.0 {

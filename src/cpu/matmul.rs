@@ -17,14 +17,58 @@ pub struct MatRef {
 /// From this many multiply-adds on, `gemm` parallelises a product itself.
 const PAR_FLOPS: usize = 1 << 23;
 
-/// Between this many multiply-adds and `PAR_FLOPS`, a product is split by rows into one
+/// Between this many multiply-adds and `PAR_FLOPS`, a product is split into one
 /// single-threaded `gemm` per thread. At the sizes of small models (64×784×128) `gemm`'s own
 /// parallel scheme costs more than it saves (measured: 137 µs on one thread, 195 µs on two),
-/// while halves of the rows run side by side in 80 µs.
+/// while halves run side by side in 80 µs.
 const SPLIT_FLOPS: usize = 1 << 19;
 
-/// The fewest rows a row-split part gets (a multiple of the micro-kernels' row blocks).
-const SPLIT_MIN_ROWS: usize = 16;
+/// The fewest rows or columns a split part gets (a multiple of the micro-kernels' blocks).
+const SPLIT_MIN: usize = 16;
+
+/// How a mid-size product is shared between threads: by rows of `out` (each thread reads
+/// its rows of `a`) or by columns (each reads its columns of `b`), whichever keeps the
+/// largest operand's parts apart. For `nn.Linear` that gives each thread the same rows of
+/// `weight` in the forward product, in the weight-gradient product and in the optimizer
+/// step, so the weights never travel between cores' caches.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Split {
+    Rows(usize),
+    Cols(usize),
+}
+
+fn split_plan(m: usize, n: usize, k: usize, threads: usize) -> Option<Split> {
+    if threads < 2 || !(SPLIT_FLOPS..PAR_FLOPS).contains(&(m * n * k)) {
+        return None;
+    }
+    let b_largest = n > m && k > m;
+    if b_largest && n >= 2 * SPLIT_MIN {
+        Some(Split::Cols(n.div_ceil(threads).next_multiple_of(SPLIT_MIN)))
+    } else if m >= 2 * SPLIT_MIN {
+        Some(Split::Rows(m.div_ceil(threads).next_multiple_of(SPLIT_MIN)))
+    } else {
+        None
+    }
+}
+
+/// A pointer to an output buffer that threads writing disjoint parts of it may share.
+#[derive(Clone, Copy)]
+struct SharedOut<T>(*mut T);
+// SAFETY: only used to hand disjoint column ranges of one buffer to different threads.
+unsafe impl<T> Send for SharedOut<T> {}
+// SAFETY: as above; no two threads write the same element.
+unsafe impl<T> Sync for SharedOut<T> {}
+
+impl<T> SharedOut<T> {
+    /// The pointer `count` elements further on.
+    ///
+    /// # Safety
+    /// The result must stay within the buffer, as for `pointer::add`.
+    unsafe fn add(self, count: usize) -> Self {
+        // SAFETY: the caller keeps the offset within the buffer.
+        SharedOut(unsafe { self.0.add(count) })
+    }
+}
 
 pub trait GemmElem: Num {
     /// `out[m×n] (contiguous) = alpha·out + beta·a·b`. `out` starts zeroed when `alpha` is 0.
@@ -51,32 +95,49 @@ macro_rules! impl_gemm_float {
                 if m == 0 || n == 0 {
                     return;
                 }
-                debug_assert!(out.len() >= m * n);
-                let macs = m * n * k;
-                if threads > 1 && (SPLIT_FLOPS..PAR_FLOPS).contains(&macs) && m >= 2 * SPLIT_MIN_ROWS {
-                    let rows = m.div_ceil(threads).next_multiple_of(SPLIT_MIN_ROWS);
-                    out[..m * n].par_chunks_mut(rows * n).enumerate().for_each(|(i, part)| {
-                        let first = MatRef { offset: (ma.offset as isize + (i * rows) as isize * ma.rs) as usize, ..ma };
-                        Self::gemm(a, first, b, mb, part, part.len() / n, n, k, alpha, beta, 1);
-                    });
-                    return;
-                }
-                let par = if threads > 1 && m * n * k >= PAR_FLOPS {
-                    gemm::Parallelism::Rayon(threads)
-                } else {
-                    gemm::Parallelism::None
-                };
-                // SAFETY: the op layer checked the shapes, so every (row, col) the strides reach
-                // lies within `a`, `b` (their layouts' spans) and `out` (m×n contiguous); `out`
-                // is a fresh buffer that aliases neither operand.
-                unsafe {
+                assert!(out.len() >= m * n);
+                // Writes `rows × cols` of `out` starting at element `at` (row stride n).
+                // SAFETY (for callers): the op layer checked the shapes, so every (row, col)
+                // the strides reach lies within `a`, `b` (their layouts' spans) and the
+                // `out` block (asserted above to fit); `out` is a fresh buffer aliasing
+                // neither operand.
+                let run = |at: SharedOut<Self>, ma: MatRef, mb: MatRef, rows: usize, cols: usize, par| unsafe {
                     gemm::gemm(
-                        m, n, k,
-                        out.as_mut_ptr(), 1, n as isize, alpha != 0.0,
+                        rows, cols, k,
+                        at.0, 1, n as isize, alpha != 0.0,
                         a.as_ptr().add(ma.offset), ma.cs, ma.rs,
                         b.as_ptr().add(mb.offset), mb.cs, mb.rs,
                         alpha, beta, false, false, false, par,
-                    );
+                    )
+                };
+                let base = SharedOut(out.as_mut_ptr());
+                match split_plan(m, n, k, threads) {
+                    Some(Split::Rows(rows)) => {
+                        (0..m.div_ceil(rows)).into_par_iter().for_each(|i| {
+                            let (r0, r1) = (i * rows, ((i + 1) * rows).min(m));
+                            let ma = MatRef { offset: (ma.offset as isize + r0 as isize * ma.rs) as usize, ..ma };
+                            // SAFETY: the parts cover disjoint row ranges of `out`.
+                            let at = unsafe { base.add(r0 * n) };
+                            run(at, ma, mb, r1 - r0, n, gemm::Parallelism::None);
+                        });
+                    }
+                    Some(Split::Cols(cols)) => {
+                        (0..n.div_ceil(cols)).into_par_iter().for_each(|i| {
+                            let (c0, c1) = (i * cols, ((i + 1) * cols).min(n));
+                            let mb = MatRef { offset: (mb.offset as isize + c0 as isize * mb.cs) as usize, ..mb };
+                            // SAFETY: the parts cover disjoint column ranges of `out`.
+                            let at = unsafe { base.add(c0) };
+                            run(at, ma, mb, m, c1 - c0, gemm::Parallelism::None);
+                        });
+                    }
+                    None => {
+                        let par = if threads > 1 && m * n * k >= PAR_FLOPS {
+                            gemm::Parallelism::Rayon(threads)
+                        } else {
+                            gemm::Parallelism::None
+                        };
+                        run(base, ma, mb, m, n, par);
+                    }
                 }
             }
         }
@@ -172,5 +233,58 @@ mod tests {
             batched(&ai, &[0], (2, 1), &bi, &[0], (2, 1), (2, 2, 2)),
             vec![19, 22, 43, 50]
         );
+    }
+
+    /// Split products (by rows and by columns, parts of uneven size, a transposed `b`,
+    /// accumulating into `out`) equal the plain loop.
+    #[test]
+    fn split_products_match_the_naive_product() {
+        let cases = [
+            (70, 500, 130, false),
+            (64, 150, 784, true),
+            (200, 90, 80, true),
+        ];
+        for (m, n, k, b_transposed) in cases {
+            let expect = split_plan(m, n, k, 2);
+            assert!(expect.is_some(), "{m}x{n}x{k} is not split");
+            let a: Vec<f64> = (0..m * k).map(|i| ((i * 7919) % 13) as f64 - 6.0).collect();
+            let b: Vec<f64> = (0..k * n)
+                .map(|i| ((i * 104_729) % 11) as f64 - 5.0)
+                .collect();
+            let ma = MatRef {
+                offset: 0,
+                rs: k as isize,
+                cs: 1,
+            };
+            let mb = if b_transposed {
+                MatRef {
+                    offset: 0,
+                    rs: 1,
+                    cs: k as isize,
+                }
+            } else {
+                MatRef {
+                    offset: 0,
+                    rs: n as isize,
+                    cs: 1,
+                }
+            };
+            let bt = |p: usize, j: usize| b[p * mb.rs as usize + j * mb.cs as usize];
+            let start: Vec<f64> = (0..m * n).map(|i| (i % 5) as f64).collect();
+            let mut out = start.clone();
+            f64::gemm(&a, ma, &b, mb, &mut out, m, n, k, 1.0, 2.0, 2);
+            for i in 0..m {
+                for j in 0..n {
+                    let dot: f64 = (0..k).map(|p| a[i * k + p] * bt(p, j)).sum();
+                    assert_eq!(
+                        out[i * n + j],
+                        start[i * n + j] + 2.0 * dot,
+                        "{m}x{n}x{k} at {i},{j}"
+                    );
+                }
+            }
+        }
+        assert!(matches!(split_plan(64, 128, 784, 2), Some(Split::Cols(64))));
+        assert!(matches!(split_plan(128, 784, 64, 2), Some(Split::Rows(64))));
     }
 }
