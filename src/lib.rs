@@ -13,6 +13,8 @@
 
 pub mod autograd;
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod error;
 pub mod ops;
 pub mod tensor;

@@ -3,6 +3,7 @@
 
 mod autograd;
 mod convert;
+mod cuda;
 mod dlpack;
 mod errors;
 mod functions;
@@ -89,6 +90,9 @@ fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
         autograd::_record_function,
         _use_calling_thread_in_pool,
         get_num_threads,
+        cuda::_cuda_is_available,
+        cuda::_cuda_device_count,
+        cuda::_cuda_get_device_name,
     );
     Ok(())
 }
