@@ -21,6 +21,7 @@ pub fn use_calling_thread_in_pool() -> bool {
     threads > 1
         && rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
+            .thread_name(|i| format!("rustorch-{i}"))
             .use_current_thread()
             .build_global()
             .is_ok()
