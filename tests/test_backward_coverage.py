@@ -49,6 +49,15 @@ def _index_put(x, v):
     return y
 
 
+def _view_inplace(x):
+    """An in-place op on a view of a non-leaf: the base's history becomes CopySlices and
+    the view's an AsStridedBackward0 of the new base."""
+    y = x * 1.0
+    v = y[1:3]
+    v.mul_(x[0])
+    return v * y.sum()
+
+
 IDX = rt.tensor([[0, 2, 1], [1, 0, 2]])
 # name -> (function of the inputs, inputs factory, gradcheck kwargs)
 CASES = {
@@ -59,6 +68,7 @@ CASES = {
         lambda: [_x(3), _x(2, 4, seed=1), _x(4, 3, seed=2)],
     ),
     "AmaxBackward0": (lambda x: x.amax(1), lambda: [_x(3, 4)]),
+    "AsStridedBackward0": (_view_inplace, lambda: [_x(4, 3)]),
     "AminBackward0": (lambda x: x.amin(1), lambda: [_x(3, 4)]),
     "BmmBackward0": (lambda x, y: x.bmm(y), lambda: [_x(2, 3, 4), _x(2, 4, 2, seed=1)]),
     "CatBackward0": (lambda x, y: rt.cat([x, y], 1), lambda: [_x(2, 3), _x(2, 2, seed=1)]),

@@ -1,6 +1,7 @@
 //! Per-tensor autograd state.
 
 use super::node::{Hook, Node};
+use crate::tensor::TensorImpl;
 use crate::Tensor;
 use std::sync::{Arc, Weak};
 
@@ -17,4 +18,8 @@ pub struct AutogradMeta {
     pub grad_accumulator: Weak<Node>,
     /// Hooks of a leaf (run before accumulation); a non-leaf's hooks live on its `grad_fn`.
     pub hooks: Vec<Hook>,
+    /// For a view, the tensor whose storage it views (the root of a chain of views), weak so
+    /// that a view does not keep its base's graph alive: an in-place op on the view rewires
+    /// the base's history (see `ops::inplace`).
+    pub view_base: Option<Weak<TensorImpl>>,
 }

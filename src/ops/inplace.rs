@@ -4,13 +4,15 @@
 //! what it saved is not the data being overwritten.
 
 use super::binary::{binary, BinaryOp};
+use super::view::{embed_view, ViewFn};
 use super::{Operand, Scalar};
-use crate::autograd::{is_grad_enabled, needs_grad};
+use crate::autograd::{is_grad_enabled, needs_grad, record};
 use crate::cpu::copy::{copy_into, fill};
 use crate::error::{Error, Result};
 use crate::tensor::dtype::{Category, DType, Element};
-use crate::tensor::layout::fmt_shape;
+use crate::tensor::layout::{fmt_shape, Layout};
 use crate::Tensor;
+use std::sync::Arc;
 
 impl Tensor {
     /// PyTorch's refusal to modify a leaf that requires grad while recording.
@@ -44,9 +46,10 @@ impl Tensor {
         } else {
             new.clone()
         };
+        let rebased = self.rebase_view_history(new)?;
         copy_into(self, &src);
         self.storage().bump_version();
-        if is_grad_enabled() {
+        if is_grad_enabled() && !rebased {
             match new.grad_fn() {
                 Some(f) if self.dtype().is_float() => self.set_history(f, new.output_nr()),
                 _ if !self.is_leaf() => self.detach_(),
@@ -54,6 +57,74 @@ impl Tensor {
             }
         }
         Ok(())
+    }
+
+    /// When `self` is a view of a base that takes part in autograd, makes writing `new`
+    /// into it visible to the base's gradient, as PyTorch's `CopySlices`: the base's history
+    /// becomes "the old base with this region replaced by `new`", and `self` becomes that
+    /// region of the new base. Returns whether it did (false when recording is off, `self`
+    /// is no view, or neither the base nor `new` requires grad).
+    fn rebase_view_history(&self, new: &Tensor) -> Result<bool> {
+        if !is_grad_enabled() || !self.dtype().is_float() {
+            return Ok(false);
+        }
+        let Some(base) = self.view_base() else {
+            return Ok(false);
+        };
+        if !(base.requires_grad() || new.requires_grad()) {
+            return Ok(false);
+        }
+        if base.is_leaf() && base.requires_grad() {
+            return Err(Error::Runtime(
+                "a view of a leaf Variable that requires grad is being used in an in-place operation.".into(),
+            ));
+        }
+        let bl = base.layout();
+        let Some(offset) = self.offset().checked_sub(bl.offset) else {
+            return Ok(false);
+        };
+        if !bl.is_contiguous() {
+            return Ok(false);
+        }
+        // The region `self` covers, in the coordinates of a contiguous tensor of base's shape.
+        let region = Layout {
+            shape: self.shape().to_vec(),
+            strides: self.strides().to_vec(),
+            offset,
+        };
+        let view: ViewFn = Arc::new(move |_| Ok(region.clone()));
+        let base_shape = base.shape().to_vec();
+        let (in_region, shape) = (view.clone(), base_shape.clone());
+        record("CopySlices", &[&base, new], &base, move |g, need| {
+            let g = if g.is_contiguous() && g.offset() == 0 {
+                g.clone()
+            } else {
+                g.contiguous_copy()
+            };
+            let outside = if need[0] {
+                let mask = crate::ops::creation::ones(&shape, g.dtype());
+                let hole = mask.with_layout(in_region(mask.layout())?);
+                crate::with_float_dtype!(
+                    g.dtype(),
+                    T,
+                    fill::<T>(&hole, T::from_f64(0.0)),
+                    unreachable!()
+                );
+                Some(g.mul(&mask)?)
+            } else {
+                None
+            };
+            let inside = if need[1] {
+                Some(g.apply_view("AsStridedBackward0", in_region.clone())?)
+            } else {
+                None
+            };
+            Ok(vec![outside, inside])
+        });
+        record("AsStridedBackward0", &[&base], self, move |g, _| {
+            Ok(vec![Some(embed_view(g, &base_shape, view.clone())?)])
+        });
+        Ok(true)
     }
 
     /// Applies `f` to self (or, when recording, to a snapshot carrying self's history) and
@@ -98,9 +169,10 @@ impl Tensor {
         } else {
             new.clone()
         };
+        let rebased = self.rebase_view_history(&new)?;
         copy_into(self, &src);
         self.storage().bump_version();
-        if is_grad_enabled() {
+        if is_grad_enabled() && !rebased {
             match new.grad_fn() {
                 Some(f) => self.set_history(f, new.output_nr()),
                 None if !self.is_leaf() => self.detach_(),
@@ -124,8 +196,11 @@ impl Tensor {
                 }
             )
         );
+        // A constant written into a view of a base with history: that region of the base
+        // stops depending on its inputs.
+        let rebased = self.rebase_view_history(&self.detach())?;
         self.storage().bump_version();
-        if is_grad_enabled() && !self.is_leaf() {
+        if is_grad_enabled() && !self.is_leaf() && !rebased {
             self.detach_();
         }
         Ok(())

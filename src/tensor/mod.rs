@@ -91,9 +91,19 @@ impl Tensor {
     pub fn detach(&self) -> Tensor {
         Tensor::from_parts(self.0.storage.clone(), self.0.layout.clone())
     }
-    /// A new handle sharing storage with `self`, viewed through `layout`, no history.
+    /// A new handle sharing storage with `self`, viewed through `layout`, no history; it
+    /// remembers `self`'s base (or `self`) as its own.
     pub(crate) fn with_layout(&self, layout: Layout) -> Tensor {
-        Tensor::from_parts(self.0.storage.clone(), layout)
+        let view = Tensor::from_parts(self.0.storage.clone(), layout);
+        let base = self.view_base().unwrap_or_else(|| self.clone());
+        view.0.meta.lock().view_base = Some(Arc::downgrade(&base.0));
+        view
+    }
+
+    /// The tensor this one is a view of, while it is alive.
+    pub(crate) fn view_base(&self) -> Option<Tensor> {
+        let m = self.0.meta.lock();
+        m.view_base.as_ref().and_then(|w| w.upgrade()).map(Tensor)
     }
 
     /// The elements in row-major order, borrowed when already contiguous in dtype `T`.

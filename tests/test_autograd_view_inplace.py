@@ -1,0 +1,101 @@
+"""In-place ops on views of tensors with history reach the base's gradient (PyTorch's
+``CopySlices``): the gradients match PyTorch's and finite differences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import rt
+
+try:
+    import torch
+except ImportError:  # the comparison with PyTorch needs the wheel; gradcheck does not
+    torch = None
+
+
+def _scale_slice(m, x):
+    y = x * 2
+    y[1:3].mul_(3)
+    return (y * y).sum()
+
+
+def _exp_row_of_reshaped(m, x):
+    y = x * 2
+    y.view(2, 3)[0].exp_()
+    return (y * y).sum()
+
+
+def _add_into_column(m, x):
+    y = x.reshape(2, 3) + 1
+    y[:, 1].add_(x.reshape(2, 3)[:, 0] * 5)
+    return (y**2).sum()
+
+
+def _zero_a_slice(m, x):
+    y = x * 3
+    y[2:].zero_()
+    return (y * x).sum()
+
+
+def _copy_into_transposed_view(m, x):
+    y = (x * 1).reshape(2, 3)
+    y.t()[1:].copy_((x[:4] * x[2:]).reshape(2, 2))
+    return (y.sin()).sum()
+
+
+def _relu_inplace_on_view_then_use_view(m, x):
+    y = x - 0.1
+    v = y[1:5]
+    v.relu_()
+    return (v * 2).sum() + y.sum()
+
+
+CASES = {
+    "scale_slice": _scale_slice,
+    "exp_row_of_reshaped": _exp_row_of_reshaped,
+    "add_into_column": _add_into_column,
+    "zero_a_slice": _zero_a_slice,
+    "copy_into_transposed_view": _copy_into_transposed_view,
+    "relu_inplace_on_view_then_use_view": _relu_inplace_on_view_then_use_view,
+}
+
+X = np.array([0.3, -1.2, 0.8, 1.5, -0.4, 0.9])
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_gradcheck(name):
+    f = CASES[name]
+    x = rt.tensor(X, dtype=rt.float64, requires_grad=True)
+    assert rt.autograd.gradcheck(lambda t: f(rt, t), (x,))
+
+
+@pytest.mark.skipif(torch is None, reason="needs the PyTorch wheel")
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_matches_torch(name):
+    f = CASES[name]
+    grads = []
+    for m in (rt, torch):
+        x = m.tensor(X, dtype=m.float64, requires_grad=True)
+        loss = f(m, x)
+        loss.backward()
+        grads.append((float(loss.item()), np.array(x.grad.tolist())))
+    (l_rt, g_rt), (l_th, g_th) = grads
+    assert l_rt == pytest.approx(l_th, rel=1e-12)
+    np.testing.assert_allclose(g_rt, g_th, rtol=1e-12, atol=1e-12)
+
+
+def test_base_history_is_copyslices():
+    x = rt.tensor(X, requires_grad=True)
+    y = x * 2
+    v = y[1:3]
+    v.mul_(3)
+    assert y.grad_fn.name().endswith("CopySlices")
+
+
+def test_view_of_leaf_requiring_grad_raises():
+    x = rt.tensor(X, requires_grad=True)
+    with pytest.raises(RuntimeError, match="view of a leaf Variable"):
+        x[1:3].mul_(2)
+    with rt.no_grad():
+        x[1:3].mul_(2)  # allowed without recording, as in PyTorch
+    np.testing.assert_allclose(np.array(x.tolist()), X * np.array([1, 2, 2, 1, 1, 1]))
