@@ -21,6 +21,12 @@ pub fn needs_grad(inputs: &[&Tensor]) -> bool {
     is_grad_enabled() && inputs.iter().any(|t| t.requires_grad())
 }
 
+/// One input's gradient in a backward rule, computed only when the engine needs it
+/// (`need` is that input's flag): `grad_if(need[1], || g.mul(&a))?`.
+pub fn grad_if(need: bool, grad: impl FnOnce() -> Result<Tensor>) -> Result<Option<Tensor>> {
+    need.then(grad).transpose()
+}
+
 /// Records a single-output op: `output` gets a node named `name` whose backward maps the
 /// output's gradient to one optional gradient per input.
 pub fn record<F>(name: &'static str, inputs: &[&Tensor], output: &Tensor, mut backward: F)

@@ -2,7 +2,7 @@
 //! backward rules (gradients summed back to each input's shape).
 
 use super::{result_type, Operand, Scalar};
-use crate::autograd::{needs_grad, record, SavedTensor};
+use crate::autograd::{grad_if, needs_grad, record, SavedTensor};
 use crate::cpu::elementwise::{zip, Num};
 use crate::error::{Error, Result};
 use crate::tensor::dtype::DType;
@@ -208,16 +208,8 @@ pub fn binary(op: BinaryOp, a: &Operand, b: &Operand) -> Result<Tensor> {
     match op {
         Add => record("AddBackward0", &[&ta, &tb], &out, move |g, n| {
             Ok(vec![
-                if n[0] {
-                    Some(fit(g.clone(), &sa, da)?)
-                } else {
-                    None
-                },
-                if n[1] {
-                    Some(fit(g.clone(), &sb, db)?)
-                } else {
-                    None
-                },
+                grad_if(n[0], || fit(g.clone(), &sa, da))?,
+                grad_if(n[1], || fit(g.clone(), &sb, db))?,
             ])
         }),
         Sub => record(
@@ -230,16 +222,8 @@ pub fn binary(op: BinaryOp, a: &Operand, b: &Operand) -> Result<Tensor> {
             &out,
             move |g, n| {
                 Ok(vec![
-                    if n[0] {
-                        Some(fit(g.clone(), &sa, da)?)
-                    } else {
-                        None
-                    },
-                    if n[1] {
-                        Some(fit(g.neg()?, &sb, db)?)
-                    } else {
-                        None
-                    },
+                    grad_if(n[0], || fit(g.clone(), &sa, da))?,
+                    grad_if(n[1], || fit(g.neg()?, &sb, db))?,
                 ])
             },
         ),
@@ -247,16 +231,8 @@ pub fn binary(op: BinaryOp, a: &Operand, b: &Operand) -> Result<Tensor> {
             let (xa, xb) = (SavedTensor::new(&ta), SavedTensor::new(&tb));
             record("MulBackward0", &[&ta, &tb], &out, move |g, n| {
                 Ok(vec![
-                    if n[0] {
-                        Some(fit(g.mul(&xb.unpack()?)?, &sa, da)?)
-                    } else {
-                        None
-                    },
-                    if n[1] {
-                        Some(fit(g.mul(&xa.unpack()?)?, &sb, db)?)
-                    } else {
-                        None
-                    },
+                    grad_if(n[0], || fit(g.mul(&xb.unpack()?)?, &sa, da))?,
+                    grad_if(n[1], || fit(g.mul(&xa.unpack()?)?, &sb, db))?,
                 ])
             })
         }
@@ -265,18 +241,12 @@ pub fn binary(op: BinaryOp, a: &Operand, b: &Operand) -> Result<Tensor> {
             record("DivBackward0", &[&ta, &tb], &out, move |g, n| {
                 let b = xb.unpack()?;
                 Ok(vec![
-                    if n[0] {
-                        Some(fit(g.div(&b)?, &sa, da)?)
-                    } else {
-                        None
-                    },
-                    if n[1] {
+                    grad_if(n[0], || fit(g.div(&b)?, &sa, da))?,
+                    grad_if(n[1], || {
                         // d(a/b)/db = -a / b²
                         let a = xa.unpack()?;
-                        Some(fit(g.mul(&a)?.div(&b.mul(&b)?)?.neg()?, &sb, db)?)
-                    } else {
-                        None
-                    },
+                        fit(g.mul(&a)?.div(&b.mul(&b)?)?.neg()?, &sb, db)
+                    })?,
                 ])
             })
         }
@@ -290,23 +260,19 @@ pub fn binary(op: BinaryOp, a: &Operand, b: &Operand) -> Result<Tensor> {
             record(name, &[&ta, &tb], &out, move |g, n| {
                 let (a, b) = (xa.unpack()?, xb.unpack()?);
                 Ok(vec![
-                    if n[0] {
+                    grad_if(n[0], || {
                         // b·a^(b-1), with the 0^0 case masked to 0 as PyTorch's pow_backward.
                         let d = b.mul(&a.pow(&b.sub_scalar(1.0)?)?)?;
                         let d = d.where_scalar(&b.eq_scalar(0.0)?, 0.0)?;
-                        Some(fit(g.mul(&d)?, &sa, da)?)
-                    } else {
-                        None
-                    },
-                    if n[1] {
+                        fit(g.mul(&d)?, &sa, da)
+                    })?,
+                    grad_if(n[1], || {
                         // a^b·ln(a), taken as 0 where a = 0 and b ≥ 0.
                         let d = a.pow(&b)?.mul(&a.log()?)?;
                         let zero_base = a.eq_scalar(0.0)?.logical_and(&b.ge_scalar(0.0)?)?;
                         let d = d.where_scalar(&zero_base, 0.0)?;
-                        Some(fit(g.mul(&d)?, &sb, db)?)
-                    } else {
-                        None
-                    },
+                        fit(g.mul(&d)?, &sb, db)
+                    })?,
                 ])
             })
         }
@@ -326,16 +292,8 @@ pub fn binary(op: BinaryOp, a: &Operand, b: &Operand) -> Result<Tensor> {
                     .to_dtype(g.dtype())
                     .add(&ties.to_dtype(g.dtype()).mul_scalar(0.5)?)?;
                 Ok(vec![
-                    if n[0] {
-                        Some(fit(g.mul(&w_a)?, &sa, da)?)
-                    } else {
-                        None
-                    },
-                    if n[1] {
-                        Some(fit(g.mul(&w_a.rsub_scalar(1.0)?)?, &sb, db)?)
-                    } else {
-                        None
-                    },
+                    grad_if(n[0], || fit(g.mul(&w_a)?, &sa, da))?,
+                    grad_if(n[1], || fit(g.mul(&w_a.rsub_scalar(1.0)?)?, &sb, db))?,
                 ])
             })
         }
@@ -343,28 +301,18 @@ pub fn binary(op: BinaryOp, a: &Operand, b: &Operand) -> Result<Tensor> {
             let (xa, xb) = (SavedTensor::new(&ta), SavedTensor::new(&tb));
             record("RemainderBackward0", &[&ta, &tb], &out, move |g, n| {
                 Ok(vec![
-                    if n[0] {
-                        Some(fit(g.clone(), &sa, da)?)
-                    } else {
-                        None
-                    },
-                    if n[1] {
+                    grad_if(n[0], || fit(g.clone(), &sa, da))?,
+                    grad_if(n[1], || {
                         let q = xa.unpack()?.floor_divide(&xb.unpack()?)?;
-                        Some(fit(g.mul(&q)?.neg()?, &sb, db)?)
-                    } else {
-                        None
-                    },
+                        fit(g.mul(&q)?.neg()?, &sb, db)
+                    })?,
                 ])
             })
         }
         FloorDiv => record("FloorDivideBackward0", &[&ta, &tb], &out, move |g, n| {
             let z = g.mul_scalar(0.0)?;
             Ok(vec![
-                if n[0] {
-                    Some(fit(z.clone(), &sa, da)?)
-                } else {
-                    None
-                },
+                grad_if(n[0], || fit(z.clone(), &sa, da))?,
                 if n[1] { Some(fit(z, &sb, db)?) } else { None },
             ])
         }),

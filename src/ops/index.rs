@@ -1,7 +1,7 @@
 //! Indexing: `x[...]` (basic indices as views, advanced indices as gathers), `x[...] = v`,
 //! and the gather/scatter family with their backward rules.
 
-use crate::autograd::{needs_grad, record};
+use crate::autograd::{grad_if, needs_grad, record};
 use crate::cpu::strided::{broadcast_strides, walk};
 use crate::error::{wrap_dim, Error, Result};
 use crate::tensor::dtype::{DType, Element};
@@ -334,11 +334,7 @@ fn put_front(a: &Advanced, values: &Tensor, accumulate: bool) -> Result<Tensor> 
                     } else {
                         None
                     },
-                    if n[1] {
-                        Some(gather_front(&adv)?.sum_to(&vshape)?)
-                    } else {
-                        None
-                    },
+                    grad_if(n[1], || gather_front(&adv)?.sum_to(&vshape))?,
                 ])
             },
         );
@@ -603,12 +599,10 @@ impl Tensor {
                         } else {
                             None
                         },
-                        if n[1] {
+                        grad_if(n[1], || {
                             let gs = g.gather(d as i64, &idx)?;
-                            Some(if src_scalar { gs.sum()? } else { gs })
-                        } else {
-                            None
-                        },
+                            Ok(if src_scalar { gs.sum()? } else { gs })
+                        })?,
                     ])
                 },
             );

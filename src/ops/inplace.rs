@@ -6,7 +6,7 @@
 use super::binary::{binary, BinaryOp};
 use super::view::{embed_view, ViewFn};
 use super::{Operand, Scalar};
-use crate::autograd::{is_grad_enabled, needs_grad, record};
+use crate::autograd::{grad_if, is_grad_enabled, needs_grad, record};
 use crate::cpu::copy::{copy_into, fill};
 use crate::error::{Error, Result};
 use crate::tensor::dtype::{Category, DType, Element};
@@ -101,7 +101,7 @@ impl Tensor {
             } else {
                 g.contiguous_copy()
             };
-            let outside = if need[0] {
+            let outside = grad_if(need[0], || {
                 let mask = crate::ops::creation::ones(&shape, g.dtype());
                 let hole = mask.with_layout(in_region(mask.layout())?);
                 crate::with_float_dtype!(
@@ -110,15 +110,11 @@ impl Tensor {
                     fill::<T>(&hole, T::from_f64(0.0)),
                     unreachable!()
                 );
-                Some(g.mul(&mask)?)
-            } else {
-                None
-            };
-            let inside = if need[1] {
-                Some(g.apply_view("AsStridedBackward0", in_region.clone())?)
-            } else {
-                None
-            };
+                g.mul(&mask)
+            })?;
+            let inside = grad_if(need[1], || {
+                g.apply_view("AsStridedBackward0", in_region.clone())
+            })?;
             Ok(vec![outside, inside])
         });
         record("AsStridedBackward0", &[&base], self, move |g, _| {

@@ -1,6 +1,6 @@
 //! Matrix products with PyTorch's `matmul` broadcasting, and `einsum` built on them.
 
-use crate::autograd::{needs_grad, record, SavedTensor};
+use crate::autograd::{grad_if, needs_grad, record, SavedTensor};
 use crate::cpu::matmul::{batched, GemmElem, MatRef};
 use crate::cpu::strided::{broadcast_strides, walk};
 use crate::error::{Error, Result};
@@ -97,18 +97,14 @@ fn matmul_nd(a: &Tensor, b: &Tensor) -> Result<Tensor> {
         let (cma, cmb) = (is_column_major(a), is_column_major(b));
         record(name, &[a, b], &out, move |g, need| {
             Ok(vec![
-                if need[0] {
+                grad_if(need[0], || {
                     let bt = xb.unpack()?.transpose(-1, -2)?;
-                    Some(grad_product(g, &bt, cma)?.sum_to(&sha)?)
-                } else {
-                    None
-                },
-                if need[1] {
+                    grad_product(g, &bt, cma)?.sum_to(&sha)
+                })?,
+                grad_if(need[1], || {
                     let at = xa.unpack()?.transpose(-1, -2)?;
-                    Some(grad_product(&at, g, cmb)?.sum_to(&shb)?)
-                } else {
-                    None
-                },
+                    grad_product(&at, g, cmb)?.sum_to(&shb)
+                })?,
             ])
         });
     }
@@ -283,26 +279,16 @@ impl Tensor {
                     }
                 };
                 Ok(vec![
-                    if need[0] {
+                    grad_if(need[0], || {
                         let gb = if beta != 1.0 {
                             g.mul_scalar(beta)?
                         } else {
                             g.clone()
                         };
-                        Some(gb.sum_to(&bias_shape)?)
-                    } else {
-                        None
-                    },
-                    if need[1] {
-                        Some(ga(grad_product(g, &x2.unpack()?.t()?, cm1)?)?)
-                    } else {
-                        None
-                    },
-                    if need[2] {
-                        Some(ga(grad_product(&x1.unpack()?.t()?, g, cm2)?)?)
-                    } else {
-                        None
-                    },
+                        gb.sum_to(&bias_shape)
+                    })?,
+                    grad_if(need[1], || ga(grad_product(g, &x2.unpack()?.t()?, cm1)?))?,
+                    grad_if(need[2], || ga(grad_product(&x1.unpack()?.t()?, g, cm2)?))?,
                 ])
             });
         }

@@ -1,7 +1,7 @@
 //! `where` and the ops composed from it (masked_fill), plus `lerp`.
 
 use super::{result_type, Operand, Scalar};
-use crate::autograd::{needs_grad, record};
+use crate::autograd::{grad_if, needs_grad, record};
 use crate::cpu::elementwise::zip3;
 use crate::error::{Error, Result};
 use crate::tensor::dtype::DType;
@@ -49,16 +49,8 @@ pub fn where_(cond: &Tensor, a: &Operand, b: &Operand) -> Result<Tensor> {
             let zero = Operand::Scalar(Scalar::Float(0.0));
             let gt = Operand::Tensor(g.clone());
             Ok(vec![
-                if n[0] {
-                    Some(where_(&c, &gt, &zero)?.sum_to(&sa)?)
-                } else {
-                    None
-                },
-                if n[1] {
-                    Some(where_(&c, &zero, &gt)?.sum_to(&sb)?)
-                } else {
-                    None
-                },
+                grad_if(n[0], || where_(&c, &gt, &zero)?.sum_to(&sa))?,
+                grad_if(n[1], || where_(&c, &zero, &gt)?.sum_to(&sb))?,
             ])
         });
     }

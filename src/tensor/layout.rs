@@ -349,7 +349,7 @@ pub fn infer_shape(shape: &[i64], numel: usize) -> Result<Vec<usize>> {
             if known == 0 || !numel.is_multiple_of(known) {
                 return Err(Error::Runtime(format!(
                     "shape '{}' is invalid for input of size {numel}",
-                    fmt_shape_i64(shape)
+                    fmt_shape(shape)
                 )));
             }
             out[i] = numel / known;
@@ -358,7 +358,7 @@ pub fn infer_shape(shape: &[i64], numel: usize) -> Result<Vec<usize>> {
             if known != numel {
                 return Err(Error::Runtime(format!(
                     "shape '{}' is invalid for input of size {numel}",
-                    fmt_shape_i64(shape)
+                    fmt_shape(shape)
                 )));
             }
         }
@@ -366,18 +366,8 @@ pub fn infer_shape(shape: &[i64], numel: usize) -> Result<Vec<usize>> {
     Ok(out)
 }
 
-fn fmt_shape_i64(s: &[i64]) -> String {
-    format!(
-        "[{}]",
-        s.iter()
-            .map(|v| v.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
-}
-
 /// `[2, 3]` as PyTorch prints shapes in messages.
-pub fn fmt_shape(s: &[usize]) -> String {
+pub fn fmt_shape<T: std::fmt::Display>(s: &[T]) -> String {
     format!(
         "[{}]",
         s.iter()
