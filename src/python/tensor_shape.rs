@@ -12,6 +12,31 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 
+/// In-place forms of argument-free unary ops: `relu_()` runs `relu` and writes back into
+/// `self`, returning `self`.
+macro_rules! unary_inplace_methods {
+    ($($name:ident => $op:ident),* $(,)?) => {
+        #[pymethods]
+        impl PyTensor {
+            $(
+                fn $name(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+                    Self::unary_(slf, |x| x.$op())
+                }
+            )*
+        }
+    };
+}
+
+unary_inplace_methods!(
+    relu_ => relu,
+    sigmoid_ => sigmoid,
+    tanh_ => tanh,
+    exp_ => exp,
+    sqrt_ => sqrt,
+    neg_ => neg,
+    abs_ => abs,
+);
+
 #[pymethods]
 impl PyTensor {
     // ---- views ----------------------------------------------------------------------------
@@ -373,27 +398,6 @@ impl PyTensor {
     fn bernoulli_(slf: &Bound<'_, Self>, p: f64) -> PyResult<Py<PyAny>> {
         slf.get().inner.bernoulli_(p)?;
         Ok(slf.clone().into_any().unbind())
-    }
-    fn relu_(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
-        Self::unary_(slf, |x| x.relu())
-    }
-    fn sigmoid_(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
-        Self::unary_(slf, |x| x.sigmoid())
-    }
-    fn tanh_(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
-        Self::unary_(slf, |x| x.tanh())
-    }
-    fn exp_(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
-        Self::unary_(slf, |x| x.exp())
-    }
-    fn sqrt_(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
-        Self::unary_(slf, |x| x.sqrt())
-    }
-    fn neg_(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
-        Self::unary_(slf, |x| x.neg())
-    }
-    fn abs_(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
-        Self::unary_(slf, |x| x.abs())
     }
     #[pyo3(signature = (negative_slope=0.01))]
     fn leaky_relu_(slf: &Bound<'_, Self>, negative_slope: f64) -> PyResult<Py<PyAny>> {
