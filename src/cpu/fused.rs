@@ -3,7 +3,7 @@
 //! operations so float32 trajectories match its single-tensor implementations.
 
 use super::elementwise::Float;
-use rayon::prelude::*;
+use super::team;
 
 /// Hyper-parameters of SGD.
 #[derive(Clone, Copy, Debug)]
@@ -21,10 +21,8 @@ pub struct SgdOptions {
 pub fn sgd<T: Float>(p: &mut [T], g: &[T], buf: Option<&mut [T]>, first: bool, o: &SgdOptions) {
     if let Some(part) = parallel_part(p.len()) {
         let bufs = parts_of(buf, p.len(), part);
-        p.par_chunks_mut(part)
-            .zip(g.par_chunks(part))
-            .zip(bufs)
-            .for_each(|((p, g), b)| sgd_part(p, g, b, first, o));
+        let items = p.chunks_mut(part).zip(g.chunks(part)).zip(bufs).collect();
+        team::for_each_part(items, |((p, g), b)| sgd_part(p, g, b, first, o));
     } else {
         sgd_part(p, g, buf, first, o);
     }
@@ -83,7 +81,7 @@ const PAR_MIN: usize = 1 << 15;
 
 /// The part length of a parallel update of `n` elements, or None to stay on this thread.
 fn parallel_part(n: usize) -> Option<usize> {
-    let threads = rayon::current_num_threads();
+    let threads = team::parts();
     (threads > 1 && n >= PAR_MIN).then(|| n.div_ceil(threads))
 }
 
@@ -107,12 +105,16 @@ pub fn adam<T: Float>(
 ) {
     if let Some(part) = parallel_part(p.len()) {
         let vmax_parts = parts_of(vmax, p.len(), part);
-        p.par_chunks_mut(part)
-            .zip(g.par_chunks(part))
-            .zip(m.par_chunks_mut(part))
-            .zip(v.par_chunks_mut(part))
+        let items = p
+            .chunks_mut(part)
+            .zip(g.chunks(part))
+            .zip(m.chunks_mut(part))
+            .zip(v.chunks_mut(part))
             .zip(vmax_parts)
-            .for_each(|((((p, g), m), v), mx)| adam_part(p, g, m, v, mx, step, o));
+            .collect();
+        team::for_each_part(items, |((((p, g), m), v), mx)| {
+            adam_part(p, g, m, v, mx, step, o)
+        });
     } else {
         adam_part(p, g, m, v, vmax, step, o);
     }

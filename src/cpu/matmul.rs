@@ -3,6 +3,7 @@
 //! time; integer dtypes use a plain loop, as they are rare and PyTorch has no BLAS for them.
 
 use super::elementwise::Num;
+use super::team;
 use crate::tensor::dtype::Element;
 use rayon::prelude::*;
 
@@ -113,7 +114,7 @@ macro_rules! impl_gemm_float {
                 let base = SharedOut(out.as_mut_ptr());
                 match split_plan(m, n, k, threads) {
                     Some(Split::Rows(rows)) => {
-                        (0..m.div_ceil(rows)).into_par_iter().for_each(|i| {
+                        team::for_each_part((0..m.div_ceil(rows)).collect(), |i| {
                             let (r0, r1) = (i * rows, ((i + 1) * rows).min(m));
                             let ma = MatRef { offset: (ma.offset as isize + r0 as isize * ma.rs) as usize, ..ma };
                             // SAFETY: the parts cover disjoint row ranges of `out`.
@@ -122,7 +123,7 @@ macro_rules! impl_gemm_float {
                         });
                     }
                     Some(Split::Cols(cols)) => {
-                        (0..n.div_ceil(cols)).into_par_iter().for_each(|i| {
+                        team::for_each_part((0..n.div_ceil(cols)).collect(), |i| {
                             let (c0, c1) = (i * cols, ((i + 1) * cols).min(n));
                             let mb = MatRef { offset: (mb.offset as isize + c0 as isize * mb.cs) as usize, ..mb };
                             // SAFETY: the parts cover disjoint column ranges of `out`.

@@ -7,6 +7,7 @@ pub mod math;
 pub mod matmul;
 pub mod reduce;
 pub mod strided;
+pub mod team;
 pub mod threads;
 
 /// Below this many elements a kernel runs on the calling thread: handing a small tensor to

@@ -1,0 +1,304 @@
+//! A fork-join team for the short parallel sections of small models: one part per thread,
+//! part 0 on the caller, part `i` always on helper `i - 1`, and helpers that spin between
+//! jobs instead of sleeping.
+//!
+//! Rayon parks an idle worker on a futex after a few rounds of `sched_yield`. Between the
+//! ops of a small model's training step (tens of microseconds of Python apart) its worker is
+//! always asleep, so every split product paid a futex wake-up, a context switch, and the
+//! caller's own sleep and wake-up while it waited for the late half: a third of the main
+//! thread's time in the 784-128-10 MLP's epoch. OpenMP, which PyTorch uses, spins instead;
+//! so do these helpers, for [`SPIN`] after their last job (yielding the core now and then so
+//! that other runnable threads are not starved), before they park.
+//!
+//! Because part `i` always runs on the same thread, the same rows of a weight stay in one
+//! core's cache across the forward product, the weight-gradient product and the optimizer
+//! step. A call that finds the team busy (a nested call, or another thread's) runs its parts
+//! on the rayon pool instead.
+
+use rayon::prelude::*;
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+/// How long a helper keeps spinning for the next job before it parks.
+const SPIN: Duration = Duration::from_millis(2);
+
+/// A helper that has spun this long yields its core between checks.
+const YIELD_AFTER: Duration = Duration::from_micros(50);
+
+/// A part's work, with its lifetime erased while it sits in a helper's slot.
+type Job = *const (dyn Fn(usize) + Sync);
+
+/// One helper's mailbox.
+struct Slot {
+    /// The current job; written by the caller before it bumps `posted`.
+    job: UnsafeCell<Option<Job>>,
+    /// Jobs posted so far.
+    posted: AtomicU64,
+    /// Jobs finished so far.
+    finished: AtomicU64,
+    /// Set while the helper is parked (or about to park).
+    sleeping: AtomicBool,
+    /// A panic from the last job, handed back to the caller.
+    panic: UnsafeCell<Option<Box<dyn std::any::Any + Send>>>,
+    thread: OnceLock<Thread>,
+}
+
+// SAFETY: `job` is written only by the caller that holds the team (`busy`) before it
+// publishes the job with a release store of `posted`, and read only by the helper after it
+// sees that store (acquire); `panic` is written by the helper before its release store of
+// `finished`, and read by the caller after it sees that store. No two threads touch either
+// cell at the same time.
+unsafe impl Sync for Slot {}
+// SAFETY: as above; the raw job pointer is only dereferenced while the caller keeps the
+// closure alive (it waits for `finished` before returning).
+unsafe impl Send for Slot {}
+
+struct Team {
+    slots: Vec<Arc<Slot>>,
+    busy: AtomicBool,
+}
+
+fn team() -> Option<&'static Team> {
+    static TEAM: OnceLock<Option<Team>> = OnceLock::new();
+    TEAM.get_or_init(|| {
+        let helpers = rayon::current_num_threads().saturating_sub(1);
+        let mut slots = Vec::with_capacity(helpers);
+        for i in 0..helpers {
+            let slot = Arc::new(Slot {
+                job: UnsafeCell::new(None),
+                posted: AtomicU64::new(0),
+                finished: AtomicU64::new(0),
+                sleeping: AtomicBool::new(false),
+                panic: UnsafeCell::new(None),
+                thread: OnceLock::new(),
+            });
+            let mine = Arc::clone(&slot);
+            let handle = std::thread::Builder::new()
+                .name(format!("rustorch-team-{}", i + 1))
+                .spawn(move || helper_loop(&mine, i + 1))
+                .ok()?;
+            let _ = slot.thread.set(handle.thread().clone());
+            slots.push(slot);
+        }
+        (helpers > 0).then(|| Team {
+            slots,
+            busy: AtomicBool::new(false),
+        })
+    })
+    .as_ref()
+}
+
+fn helper_loop(slot: &Slot, part: usize) {
+    let mut seen = 0u64;
+    loop {
+        let idle_since = Instant::now();
+        let mut spins = 0u32;
+        loop {
+            if slot.posted.load(Ordering::Acquire) != seen {
+                break;
+            }
+            spins = spins.wrapping_add(1);
+            if !spins.is_multiple_of(64) {
+                std::hint::spin_loop();
+                continue;
+            }
+            let idle = idle_since.elapsed();
+            if idle < YIELD_AFTER {
+                std::hint::spin_loop();
+            } else if idle < SPIN {
+                std::thread::yield_now();
+            } else {
+                slot.sleeping.store(true, Ordering::SeqCst);
+                if slot.posted.load(Ordering::SeqCst) == seen {
+                    // Spurious wake-ups are fine: the loop checks `posted` again.
+                    std::thread::park();
+                }
+                slot.sleeping.store(false, Ordering::SeqCst);
+            }
+        }
+        seen = slot.posted.load(Ordering::Acquire);
+        // SAFETY: the caller wrote the job before publishing `posted` (acquired above) and
+        // keeps the closure alive until it sees `finished` reach `seen`.
+        let job = unsafe { (*slot.job.get()).expect("a posted job") };
+        // SAFETY: see above; the closure outlives this call.
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { (*job)(part) }));
+        if let Err(payload) = result {
+            // SAFETY: only this helper writes `panic`, before the release store below.
+            unsafe { *slot.panic.get() = Some(payload) };
+        }
+        slot.finished.store(seen, Ordering::Release);
+    }
+}
+
+/// Waits (spinning, then yielding) until every helper in `slots` finished the job posted
+/// as number `ticket`, and rethrows the first panic among them.
+fn wait_for(slots: &[Arc<Slot>], ticket: &[u64]) {
+    let start = Instant::now();
+    for (slot, &t) in slots.iter().zip(ticket) {
+        let mut spins = 0u32;
+        while slot.finished.load(Ordering::Acquire) != t {
+            spins = spins.wrapping_add(1);
+            if spins.is_multiple_of(64) && start.elapsed() > YIELD_AFTER {
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    }
+}
+
+/// Releases the team and collects the helpers' panics once they all finished, even when
+/// the caller's own part unwinds (the helpers still borrow its closure until then).
+struct Joined<'a> {
+    team: &'a Team,
+    used: usize,
+    tickets: Vec<u64>,
+}
+
+impl Drop for Joined<'_> {
+    fn drop(&mut self) {
+        let slots = &self.team.slots[..self.used];
+        wait_for(slots, &self.tickets);
+        let panic = slots.iter().find_map(|s| {
+            // SAFETY: the helper finished (waited for above) and wrote `panic` before that.
+            unsafe { (*s.panic.get()).take() }
+        });
+        self.team.busy.store(false, Ordering::Release);
+        if let Some(payload) = panic {
+            if !std::thread::panicking() {
+                std::panic::resume_unwind(payload);
+            }
+        }
+    }
+}
+
+/// How many parts [`for_each_part`] runs side by side: the pool's thread count.
+pub fn parts() -> usize {
+    rayon::current_num_threads()
+}
+
+/// Runs `f` on each item, item `i` on thread `i` of the team (item 0 on the caller), and
+/// returns when all are done. More items than threads, or a team already in use, run on
+/// the rayon pool instead.
+pub fn for_each_part<I: Send>(items: Vec<I>, f: impl Fn(I) + Sync) {
+    let n = items.len();
+    if n <= 1 {
+        items.into_iter().for_each(f);
+        return;
+    }
+    let team = match team() {
+        Some(t)
+            if n <= t.slots.len() + 1
+                && t.busy
+                    .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok() =>
+        {
+            t
+        }
+        _ => {
+            items.into_par_iter().for_each(&f);
+            return;
+        }
+    };
+    let cells: Vec<TakeOnce<I>> = items.into_iter().map(TakeOnce::new).collect();
+    let job = |i: usize| f(cells[i].take());
+    let job_ref: &(dyn Fn(usize) + Sync) = &job;
+    // SAFETY: erases the closure's lifetime so it fits a slot; `Joined` below waits for every
+    // helper to finish with it before this frame (and the closure) goes away, unwinding or not.
+    let job_ptr: Job = unsafe { std::mem::transmute(job_ref) };
+    let used = n - 1;
+    let mut tickets = Vec::with_capacity(used);
+    for slot in &team.slots[..used] {
+        // SAFETY: this caller holds the team (`busy`), and the helper finished its previous
+        // job (every call waits for that), so nobody else reads or writes the cell now.
+        unsafe { *slot.job.get() = Some(job_ptr) };
+        let ticket = slot.posted.load(Ordering::Relaxed) + 1;
+        slot.posted.store(ticket, Ordering::SeqCst);
+        if slot.sleeping.load(Ordering::SeqCst) {
+            if let Some(t) = slot.thread.get() {
+                t.unpark();
+            }
+        }
+        tickets.push(ticket);
+    }
+    let _joined = Joined {
+        team,
+        used,
+        tickets,
+    };
+    job(0);
+}
+
+/// An item handed to exactly one thread.
+struct TakeOnce<I>(UnsafeCell<Option<I>>);
+
+// SAFETY: each cell is taken by exactly one thread (item `i` by the thread running part
+// `i`), and the items themselves are `Send`.
+unsafe impl<I: Send> Sync for TakeOnce<I> {}
+
+impl<I> TakeOnce<I> {
+    fn new(item: I) -> Self {
+        TakeOnce(UnsafeCell::new(Some(item)))
+    }
+
+    fn take(&self) -> I {
+        // SAFETY: see the `Sync` impl: part `i` is run once, by one thread.
+        unsafe { (*self.0.get()).take() }.expect("each part runs once")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[test]
+    fn every_item_runs_once() {
+        for round in 0..200 {
+            let n = parts().max(2);
+            let hits: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
+            for_each_part((0..n).collect(), |i| {
+                hits[i].fetch_add(1, Ordering::Relaxed);
+            });
+            assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
+            if round % 50 == 0 {
+                // Let the helpers park, then check that they wake up again.
+                std::thread::sleep(SPIN * 2);
+            }
+        }
+    }
+
+    #[test]
+    fn a_panicking_part_reaches_the_caller_and_the_team_stays_usable() {
+        let n = parts().max(2);
+        let r = std::panic::catch_unwind(|| {
+            for_each_part((0..n).collect(), |i| {
+                if i == n - 1 {
+                    panic!("part {i} fails");
+                }
+            })
+        });
+        assert!(r.is_err());
+        let sum = AtomicUsize::new(0);
+        for_each_part((0..n).collect(), |i| {
+            sum.fetch_add(i + 1, Ordering::Relaxed);
+        });
+        assert_eq!(sum.load(Ordering::Relaxed), n * (n + 1) / 2);
+    }
+
+    #[test]
+    fn nested_calls_fall_back_to_the_pool() {
+        let n = parts().max(2);
+        let total = AtomicUsize::new(0);
+        for_each_part((0..n).collect(), |_| {
+            for_each_part((0..n).collect(), |j| {
+                total.fetch_add(j, Ordering::Relaxed);
+            });
+        });
+        assert_eq!(total.load(Ordering::Relaxed), n * n * (n - 1) / 2);
+    }
+}
