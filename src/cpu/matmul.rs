@@ -6,6 +6,7 @@ use super::elementwise::Num;
 use super::team;
 use crate::tensor::dtype::Element;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// A strided matrix operand: element offset, row stride, column stride.
 #[derive(Clone, Copy, Debug)]
@@ -72,7 +73,26 @@ impl<T> SharedOut<T> {
 }
 
 pub trait GemmElem: Num {
-    /// `out[m×n] (contiguous) = alpha·out + beta·a·b`. `out` starts zeroed when `alpha` is 0.
+    /// `out[m×n] (row-major) = alpha·out + beta·a·b`, or `beta·a·b` when `alpha` is `None`.
+    ///
+    /// # Safety
+    /// `out` points to `m·n` writable elements aliasing neither operand, initialised unless
+    /// `alpha` is `None` (then they are only written, every one of them); every (row, col)
+    /// that `ma`/`mb` reach lies within `a`/`b`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm_raw(
+        a: &[Self],
+        ma: MatRef,
+        b: &[Self],
+        mb: MatRef,
+        out: *mut Self,
+        mnk: (usize, usize, usize),
+        alpha: Option<Self>,
+        beta: Self,
+        threads: usize,
+    );
+
+    /// `out[m×n] = alpha·out + beta·a·b`. The op layer checked the operands' shapes.
     #[allow(clippy::too_many_arguments)]
     fn gemm(
         a: &[Self],
@@ -80,38 +100,81 @@ pub trait GemmElem: Num {
         b: &[Self],
         mb: MatRef,
         out: &mut [Self],
-        m: usize,
-        n: usize,
-        k: usize,
+        (m, n, k): (usize, usize, usize),
         alpha: Self,
         beta: Self,
         threads: usize,
-    );
+    ) {
+        assert!(out.len() >= m * n);
+        // SAFETY: `out` is an initialised, exclusively borrowed slice of at least m·n.
+        unsafe {
+            Self::gemm_raw(
+                a,
+                ma,
+                b,
+                mb,
+                out.as_mut_ptr(),
+                (m, n, k),
+                Some(alpha),
+                beta,
+                threads,
+            )
+        }
+    }
+
+    /// `out[m×n] = beta·a·b`, writing every element of a possibly uninitialised `out` (a
+    /// fresh output is not zero-filled first: that `memset` was 4% of an MLP's epoch).
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_into(
+        a: &[Self],
+        ma: MatRef,
+        b: &[Self],
+        mb: MatRef,
+        out: &mut [MaybeUninit<Self>],
+        (m, n, k): (usize, usize, usize),
+        beta: Self,
+        threads: usize,
+    ) {
+        assert!(out.len() >= m * n);
+        // SAFETY: `out` is exclusively borrowed and at least m·n long; with no `alpha` it is
+        // only written.
+        unsafe {
+            Self::gemm_raw(
+                a,
+                ma,
+                b,
+                mb,
+                out.as_mut_ptr().cast(),
+                (m, n, k),
+                None,
+                beta,
+                threads,
+            )
+        }
+    }
 }
 
 macro_rules! impl_gemm_float {
     ($($t:ty),*) => {$(
         impl GemmElem for $t {
-            fn gemm(a: &[Self], ma: MatRef, b: &[Self], mb: MatRef, out: &mut [Self], m: usize, n: usize, k: usize, alpha: Self, beta: Self, threads: usize) {
+            unsafe fn gemm_raw(a: &[Self], ma: MatRef, b: &[Self], mb: MatRef, out: *mut Self, (m, n, k): (usize, usize, usize), alpha: Option<Self>, beta: Self, threads: usize) {
                 if m == 0 || n == 0 {
                     return;
                 }
-                assert!(out.len() >= m * n);
-                // Writes `rows × cols` of `out` starting at element `at` (row stride n).
-                // SAFETY (for callers): the op layer checked the shapes, so every (row, col)
-                // the strides reach lies within `a`, `b` (their layouts' spans) and the
-                // `out` block (asserted above to fit); `out` is a fresh buffer aliasing
-                // neither operand.
+                // Writes `rows × cols` of `out` starting at `at` (row stride n); with
+                // `read_dst` false, `gemm` only writes `out` (zeros when k is 0).
+                // SAFETY (for callers): see the trait's contract; the parts below cover
+                // disjoint blocks of `out`.
                 let run = |at: SharedOut<Self>, ma: MatRef, mb: MatRef, rows: usize, cols: usize, par| unsafe {
                     gemm::gemm(
                         rows, cols, k,
-                        at.0, 1, n as isize, alpha != 0.0,
+                        at.0, 1, n as isize, alpha.is_some(),
                         a.as_ptr().add(ma.offset), ma.cs, ma.rs,
                         b.as_ptr().add(mb.offset), mb.cs, mb.rs,
-                        alpha, beta, false, false, false, par,
+                        alpha.unwrap_or(0.0), beta, false, false, false, par,
                     )
                 };
-                let base = SharedOut(out.as_mut_ptr());
+                let base = SharedOut(out);
                 match split_plan(m, n, k, threads) {
                     Some(Split::Rows(rows)) => {
                         team::for_each_part((0..m.div_ceil(rows)).collect(), |i| {
@@ -149,7 +212,7 @@ impl_gemm_float!(f32, f64);
 macro_rules! impl_gemm_int {
     ($($t:ty),*) => {$(
         impl GemmElem for $t {
-            fn gemm(a: &[Self], ma: MatRef, b: &[Self], mb: MatRef, out: &mut [Self], m: usize, n: usize, k: usize, alpha: Self, beta: Self, _threads: usize) {
+            unsafe fn gemm_raw(a: &[Self], ma: MatRef, b: &[Self], mb: MatRef, out: *mut Self, (m, n, k): (usize, usize, usize), alpha: Option<Self>, beta: Self, _threads: usize) {
                 let at = |i: usize, p: usize| a[(ma.offset as isize + i as isize * ma.rs + p as isize * ma.cs) as usize];
                 let bt = |p: usize, j: usize| b[(mb.offset as isize + p as isize * mb.rs + j as isize * mb.cs) as usize];
                 for i in 0..m {
@@ -158,8 +221,15 @@ macro_rules! impl_gemm_int {
                         for p in 0..k {
                             acc = acc.add(at(i, p).mul(bt(p, j)));
                         }
-                        let o = &mut out[i * n + j];
-                        *o = alpha.mul(*o).add(beta.mul(acc));
+                        // SAFETY: i·n + j < m·n, within `out` by the caller's contract, and
+                        // `out` is read only when `alpha` says it is initialised.
+                        unsafe {
+                            let o = out.add(i * n + j);
+                            *o = match alpha {
+                                Some(alpha) => alpha.mul(*o).add(beta.mul(acc)),
+                                None => beta.mul(acc),
+                            };
+                        }
                     }
                 }
             }
@@ -179,12 +249,11 @@ pub fn batched<T: GemmElem + Element>(
     (m, n, k): (usize, usize, usize),
 ) -> Vec<T> {
     let batches = a_offsets.len();
-    let mut out = vec![T::zero(); batches * m * n];
     if m * n == 0 {
-        return out;
+        return Vec::new();
     }
     let threads = rayon::current_num_threads();
-    let one = |(i, o): (usize, &mut [T])| {
+    let one = |(i, o): (usize, &mut [MaybeUninit<T>])| {
         let ma = MatRef {
             offset: a_offsets[i],
             rs: a_rs,
@@ -195,26 +264,27 @@ pub fn batched<T: GemmElem + Element>(
             rs: b_rs,
             cs: b_cs,
         };
-        T::gemm(
+        T::gemm_into(
             a,
             ma,
             b,
             mb,
             o,
-            m,
-            n,
-            k,
-            T::zero(),
+            (m, n, k),
             T::one(),
             if batches > 1 { 1 } else { threads },
         );
     };
-    if batches > 1 && batches * m * n * k >= PAR_FLOPS {
-        out.par_chunks_mut(m * n).enumerate().for_each(one);
-    } else {
-        out.chunks_mut(m * n).enumerate().for_each(one);
+    // SAFETY: the chunks cover the whole vector, and `gemm_into` writes every element of each.
+    unsafe {
+        super::write_new_vec(batches * m * n, |out| {
+            if batches > 1 && batches * m * n * k >= PAR_FLOPS {
+                out.par_chunks_mut(m * n).enumerate().for_each(one);
+            } else {
+                out.chunks_mut(m * n).enumerate().for_each(one);
+            }
+        })
     }
-    out
 }
 
 #[cfg(test)]
@@ -273,7 +343,7 @@ mod tests {
             let bt = |p: usize, j: usize| b[p * mb.rs as usize + j * mb.cs as usize];
             let start: Vec<f64> = (0..m * n).map(|i| (i % 5) as f64).collect();
             let mut out = start.clone();
-            f64::gemm(&a, ma, &b, mb, &mut out, m, n, k, 1.0, 2.0, 2);
+            f64::gemm(&a, ma, &b, mb, &mut out, (m, n, k), 1.0, 2.0, 2);
             for i in 0..m {
                 for j in 0..n {
                     let dot: f64 = (0..k).map(|p| a[i * k + p] * bt(p, j)).sum();
@@ -287,5 +357,35 @@ mod tests {
         }
         assert!(matches!(split_plan(64, 128, 784, 2), Some(Split::Cols(64))));
         assert!(matches!(split_plan(128, 784, 64, 2), Some(Split::Rows(64))));
+    }
+
+    /// A fresh output is only written: NaN left in the buffer never shows (as it would if
+    /// `gemm` read it), including the gemv shapes, k = 0 and split products.
+    #[test]
+    fn gemm_into_writes_every_element_without_reading() {
+        for (m, n, k) in [(1, 7, 5), (6, 1, 5), (3, 4, 0), (64, 128, 784), (5, 9, 3)] {
+            let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 - 3.0).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 - 2.0).collect();
+            let ma = MatRef {
+                offset: 0,
+                rs: k as isize,
+                cs: 1,
+            };
+            let mb = MatRef {
+                offset: 0,
+                rs: n as isize,
+                cs: 1,
+            };
+            let mut out = vec![MaybeUninit::new(f32::NAN); m * n];
+            f32::gemm_into(&a, ma, &b, mb, &mut out, (m, n, k), 1.0, 2);
+            for i in 0..m {
+                for j in 0..n {
+                    // SAFETY: the buffer was initialised (with NaN) before the product.
+                    let got = unsafe { out[i * n + j].assume_init() };
+                    let dot: f32 = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
+                    assert_eq!(got, dot, "{m}x{n}x{k} at {i},{j}");
+                }
+            }
+        }
     }
 }

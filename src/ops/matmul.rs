@@ -224,18 +224,6 @@ impl Tensor {
             m1.dtype(),
             T,
             {
-                // β = 0 ignores the input entirely (NaN in it does not leak), as PyTorch.
-                let mut buf: Vec<T> = if beta == 0.0 {
-                    vec![<T as crate::Element>::from_f64(0.0); m * n]
-                } else {
-                    let _g = crate::autograd::GradModeGuard::new(false);
-                    let b = if beta != 1.0 {
-                        self.mul_scalar(beta)?
-                    } else {
-                        self.clone()
-                    };
-                    b.expand_to(&shape)?.to_vec::<T>()
-                };
                 let ma = MatRef {
                     offset: m1.offset(),
                     rs: m1.strides()[0],
@@ -246,20 +234,29 @@ impl Tensor {
                     rs: m2.strides()[0],
                     cs: m2.strides()[1],
                 };
-                let one = <T as crate::Element>::from_f64(1.0);
-                T::gemm(
-                    m1.storage().as_slice::<T>(),
-                    ma,
-                    m2.storage().as_slice::<T>(),
-                    mb,
-                    &mut buf,
-                    m,
-                    n,
-                    k,
-                    one,
-                    <T as crate::Element>::from_f64(alpha),
-                    rayon::current_num_threads(),
-                );
+                let (a, b) = (m1.storage().as_slice::<T>(), m2.storage().as_slice::<T>());
+                let alpha_t = <T as crate::Element>::from_f64(alpha);
+                let threads = rayon::current_num_threads();
+                let buf: Vec<T> = if beta == 0.0 {
+                    // β = 0 ignores the input entirely (NaN in it does not leak), as PyTorch.
+                    // SAFETY: `gemm_into` writes all m·n elements.
+                    unsafe {
+                        crate::cpu::write_new_vec(m * n, |out| {
+                            T::gemm_into(a, ma, b, mb, out, (m, n, k), alpha_t, threads)
+                        })
+                    }
+                } else {
+                    let _g = crate::autograd::GradModeGuard::new(false);
+                    let input = if beta != 1.0 {
+                        self.mul_scalar(beta)?
+                    } else {
+                        self.clone()
+                    };
+                    let mut buf = input.expand_to(&shape)?.to_vec::<T>();
+                    let one = <T as crate::Element>::from_f64(1.0);
+                    T::gemm(a, ma, b, mb, &mut buf, (m, n, k), one, alpha_t, threads);
+                    buf
+                };
                 Tensor::from_vec(buf, &shape)
             },
             return Err(Error::NotImplemented(
