@@ -3,10 +3,12 @@
 
 use crate::autograd::{grad_if, needs_grad, record};
 use crate::cpu::strided::{broadcast_strides, walk};
+use crate::cpu::team;
 use crate::error::{wrap_dim, Error, Result};
 use crate::tensor::dtype::{DType, Element};
 use crate::tensor::layout::{broadcast_shapes, fmt_shape, Layout};
 use crate::Tensor;
+use std::mem::MaybeUninit;
 
 /// One component of a subscript, as Python passes it.
 #[derive(Clone, Debug)]
@@ -214,16 +216,26 @@ fn gather_rows<T: Element>(
     };
     let n = rest.numel();
     if rest.is_contiguous() && n > 0 {
-        let mut v = vec![T::default(); offs.len() * n];
-        let copy =
-            |(dst, &o): (&mut [T], &isize)| dst.copy_from_slice(&src[o as usize..o as usize + n]);
-        if v.len() >= crate::cpu::PAR_THRESHOLD {
-            use rayon::prelude::*;
-            v.par_chunks_mut(n).zip(offs.par_iter()).for_each(copy);
-        } else {
-            v.chunks_mut(n).zip(offs.iter()).for_each(copy);
-        }
-        return v;
+        let copy = |(dst, offs): (&mut [MaybeUninit<T>], &[isize])| {
+            for (dst, &o) in dst.chunks_mut(n).zip(offs) {
+                let row = &src[o as usize..o as usize + n];
+                for (d, &s) in dst.iter_mut().zip(row) {
+                    d.write(s);
+                }
+            }
+        };
+        // SAFETY: the parts cover every row of the output, and each row is written whole.
+        return unsafe {
+            crate::cpu::write_new_vec(offs.len() * n, |v| {
+                if v.len() >= crate::cpu::PAR_THRESHOLD {
+                    let rows = offs.len().div_ceil(team::parts());
+                    let items = v.chunks_mut(rows * n).zip(offs.chunks(rows)).collect();
+                    team::for_each_part(items, copy);
+                } else {
+                    copy((v, offs));
+                }
+            })
+        };
     }
     let mut v: Vec<T> = Vec::with_capacity(offs.len() * n);
     for &o in offs {
