@@ -7,7 +7,7 @@ Run it from the repository root with the rustorch build you want to measure impo
     python benches/bench.py                        # full run, about 3 minutes on 2 cores
     python benches/bench.py --quick                # shorter: fewer repeats, 1/4-epoch MLP
     python benches/bench.py --only matmul,overhead # a subset (``--only`` may be repeated)
-    python benches/bench.py --only mlp --epochs-mlp 3 --json /tmp/bench.json
+    python benches/bench.py --only mlp --epochs-mlp 5 --json /tmp/bench.json
 
 Sections (names for ``--only``):
 
@@ -15,7 +15,7 @@ Sections (names for ``--only``):
 * ``elementwise`` ``a + b`` and ``exp(a)`` on 1e6 and 1e7 float32 elements, ``sum`` on 1e7
 * ``overhead``    per-call cost of ``x + x`` on a 4-element tensor
 * ``autograd``    per-iteration cost of ``(x * 2 + 1).sum().backward()`` on 4 elements
-* ``mlp``         one training epoch (batch 64, 60k samples) of a 784-128-10 ReLU MLP with
+* ``mlp``         training epochs (median of 3; batch 64, 60k samples) of a 784-128-10 ReLU MLP with
                   SGD(lr=0.01) and of a 784-128-256-10 ReLU MLP with Adam(lr=1e-3), plus
                   test accuracy after training
 * ``mem``         peak RSS of the SGD-MLP epoch, each library in its own subprocess
@@ -79,7 +79,7 @@ class Config:
     warmup_calls: int = 3
     overhead_calls: int = 200_000  # total calls of ``x + x`` per library
     autograd_iters: int = 20_000  # total backward iterations per library
-    epochs_mlp: int = 1
+    epochs_mlp: int = 3  # the median epoch is reported
     epochs_accuracy: int = 10
     mlp_samples: int = 60_000
     warmup_batches: int = 50
@@ -95,8 +95,9 @@ class Config:
             cfg.repeat, cfg.block_s, cfg.warmup_calls = 3, 0.05, 2
             cfg.overhead_calls, cfg.autograd_iters = 50_000, 5_000
             cfg.mlp_samples, cfg.warmup_batches, cfg.mlp_timeout_s = 15_000, 20, 15.0
-            cfg.epochs_accuracy = 2
-        cfg.epochs_mlp = max(1, args.epochs_mlp)
+            cfg.epochs_accuracy, cfg.epochs_mlp = 2, 1
+        if args.epochs_mlp:
+            cfg.epochs_mlp = args.epochs_mlp
         if args.epochs_accuracy:
             cfg.epochs_accuracy = args.epochs_accuracy
         if args.mlp_samples:
@@ -1027,7 +1028,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
         help=f"run only these sections (comma-separated or repeated): {', '.join(SECTIONS)}",
     )
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    p.add_argument("--epochs-mlp", type=int, default=1, help="epochs timed per MLP (default 1)")
+    p.add_argument(
+        "--epochs-mlp", type=int, default=0, help="epochs timed per MLP (default 3, median)"
+    )
     p.add_argument(
         "--epochs-accuracy", type=int, default=0, help="epochs of the accuracy runs (default 10)"
     )
