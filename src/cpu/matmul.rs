@@ -16,6 +16,24 @@ pub struct MatRef {
     pub cs: isize,
 }
 
+impl MatRef {
+    /// Whether every element of a `rows × cols` matrix read through this reference lies
+    /// within a buffer of `len` elements (strides are never negative here).
+    fn fits(&self, rows: usize, cols: usize, len: usize) -> bool {
+        if rows == 0 || cols == 0 {
+            return true;
+        }
+        let (Ok(rs), Ok(cs)) = (usize::try_from(self.rs), usize::try_from(self.cs)) else {
+            return false;
+        };
+        (rows - 1)
+            .checked_mul(rs)
+            .zip((cols - 1).checked_mul(cs))
+            .and_then(|(r, c)| r.checked_add(c)?.checked_add(self.offset))
+            .is_some_and(|last| last < len)
+    }
+}
+
 /// From this many multiply-adds on, `gemm` parallelises a product itself.
 const PAR_FLOPS: usize = 1 << 23;
 
@@ -56,7 +74,8 @@ fn split_plan(m: usize, n: usize, k: usize, threads: usize) -> Option<Split> {
 /// A pointer to an output buffer that threads writing disjoint parts of it may share.
 #[derive(Clone, Copy)]
 struct SharedOut<T>(*mut T);
-// SAFETY: only used to hand disjoint column ranges of one buffer to different threads.
+// SAFETY: only used to hand disjoint blocks (row or column ranges) of one buffer to
+// different threads.
 unsafe impl<T> Send for SharedOut<T> {}
 // SAFETY: as above; no two threads write the same element.
 unsafe impl<T> Sync for SharedOut<T> {}
@@ -105,8 +124,9 @@ pub trait GemmElem: Num {
         beta: Self,
         threads: usize,
     ) {
-        assert!(out.len() >= m * n);
-        // SAFETY: `out` is an initialised, exclusively borrowed slice of at least m·n.
+        assert!(out.len() >= m * n && ma.fits(m, k, a.len()) && mb.fits(k, n, b.len()));
+        // SAFETY: `out` is an initialised, exclusively borrowed slice of at least m·n, and
+        // the operands' elements lie within `a` and `b` (asserted above).
         unsafe {
             Self::gemm_raw(
                 a,
@@ -135,9 +155,9 @@ pub trait GemmElem: Num {
         beta: Self,
         threads: usize,
     ) {
-        assert!(out.len() >= m * n);
-        // SAFETY: `out` is exclusively borrowed and at least m·n long; with no `alpha` it is
-        // only written.
+        assert!(out.len() >= m * n && ma.fits(m, k, a.len()) && mb.fits(k, n, b.len()));
+        // SAFETY: `out` is exclusively borrowed and at least m·n long (with no `alpha` it is
+        // only written), and the operands' elements lie within `a` and `b` (asserted above).
         unsafe {
             Self::gemm_raw(
                 a,
@@ -180,7 +200,7 @@ macro_rules! impl_gemm_float {
                         team::for_each_part((0..m.div_ceil(rows)).collect(), |i| {
                             let (r0, r1) = (i * rows, ((i + 1) * rows).min(m));
                             let ma = MatRef { offset: (ma.offset as isize + r0 as isize * ma.rs) as usize, ..ma };
-                            // SAFETY: the parts cover disjoint row ranges of `out`.
+                            // SAFETY: r0 < m, so the part starts within `out`; parts cover disjoint rows.
                             let at = unsafe { base.add(r0 * n) };
                             run(at, ma, mb, r1 - r0, n, gemm::Parallelism::None);
                         });
@@ -189,7 +209,7 @@ macro_rules! impl_gemm_float {
                         team::for_each_part((0..n.div_ceil(cols)).collect(), |i| {
                             let (c0, c1) = (i * cols, ((i + 1) * cols).min(n));
                             let mb = MatRef { offset: (mb.offset as isize + c0 as isize * mb.cs) as usize, ..mb };
-                            // SAFETY: the parts cover disjoint column ranges of `out`.
+                            // SAFETY: c0 < n, so the part starts within `out`; parts cover disjoint columns.
                             let at = unsafe { base.add(c0) };
                             run(at, ma, mb, m, c1 - c0, gemm::Parallelism::None);
                         });
@@ -387,5 +407,35 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn operand_bounds_are_checked() {
+        let row_major = MatRef {
+            offset: 2,
+            rs: 4,
+            cs: 1,
+        };
+        assert!(row_major.fits(3, 4, 14));
+        assert!(!row_major.fits(3, 4, 13));
+        assert!(row_major.fits(0, 4, 0));
+        let broadcast = MatRef {
+            offset: 0,
+            rs: 0,
+            cs: 1,
+        };
+        assert!(broadcast.fits(1000, 3, 3));
+        assert!(!MatRef {
+            offset: 0,
+            rs: -1,
+            cs: 1
+        }
+        .fits(2, 2, 100));
+        assert!(!MatRef {
+            offset: 0,
+            rs: isize::MAX,
+            cs: 1
+        }
+        .fits(3, 2, usize::MAX));
     }
 }

@@ -43,6 +43,7 @@ struct Slot {
     sleeping: AtomicBool,
     /// A panic from the last job, handed back to the caller.
     panic: UnsafeCell<Option<Box<dyn std::any::Any + Send>>>,
+    /// The helper, to unpark; set as soon as it is spawned, before the team is published.
     thread: OnceLock<Thread>,
 }
 
@@ -155,18 +156,21 @@ fn wait_for(slots: &[Arc<Slot>], ticket: &[u64]) {
 /// the caller's own part unwinds (the helpers still borrow its closure until then).
 struct Joined<'a> {
     team: &'a Team,
-    used: usize,
+    /// The job number posted to each helper used so far, in slot order.
     tickets: Vec<u64>,
 }
 
 impl Drop for Joined<'_> {
     fn drop(&mut self) {
-        let slots = &self.team.slots[..self.used];
+        let slots = &self.team.slots[..self.tickets.len()];
         wait_for(slots, &self.tickets);
-        let panic = slots.iter().find_map(|s| {
+        // Every slot's payload is taken, so none is left to resurface in a later call.
+        let mut panic = None;
+        for slot in slots {
             // SAFETY: the helper finished (waited for above) and wrote `panic` before that.
-            unsafe { (*s.panic.get()).take() }
-        });
+            let payload = unsafe { (*slot.panic.get()).take() };
+            panic = panic.or(payload);
+        }
         self.team.busy.store(false, Ordering::Release);
         if let Some(payload) = panic {
             if !std::thread::panicking() {
@@ -207,30 +211,31 @@ pub fn for_each_part<I: Send>(items: Vec<I>, f: impl Fn(I) + Sync) {
     let cells: Vec<TakeOnce<I>> = items.into_iter().map(TakeOnce::new).collect();
     let job = |i: usize| f(cells[i].take());
     let job_ref: &(dyn Fn(usize) + Sync) = &job;
-    // SAFETY: erases the closure's lifetime so it fits a slot; `Joined` below waits for every
-    // helper to finish with it before this frame (and the closure) goes away, unwinding or not.
+    // SAFETY: erases the closure's lifetime so it fits a slot; `joined` (declared after the
+    // closure, so dropped before it) waits for every helper to finish with it before this
+    // frame goes away, unwinding or not.
     let job_ptr: Job = unsafe { std::mem::transmute(job_ref) };
-    let used = n - 1;
-    let mut tickets = Vec::with_capacity(used);
-    for slot in &team.slots[..used] {
+    // Built before any job is posted, so that whatever happens next the helpers are waited
+    // for before the closure goes away.
+    let mut joined = Joined {
+        team,
+        tickets: Vec::with_capacity(n - 1),
+    };
+    for slot in &team.slots[..n - 1] {
         // SAFETY: this caller holds the team (`busy`), and the helper finished its previous
         // job (every call waits for that), so nobody else reads or writes the cell now.
         unsafe { *slot.job.get() = Some(job_ptr) };
         let ticket = slot.posted.load(Ordering::Relaxed) + 1;
         slot.posted.store(ticket, Ordering::SeqCst);
+        joined.tickets.push(ticket);
         if slot.sleeping.load(Ordering::SeqCst) {
             if let Some(t) = slot.thread.get() {
                 t.unpark();
             }
         }
-        tickets.push(ticket);
     }
-    let _joined = Joined {
-        team,
-        used,
-        tickets,
-    };
     job(0);
+    drop(joined);
 }
 
 /// An item handed to exactly one thread.
@@ -288,6 +293,20 @@ mod tests {
             sum.fetch_add(i + 1, Ordering::Relaxed);
         });
         assert_eq!(sum.load(Ordering::Relaxed), n * (n + 1) / 2);
+    }
+
+    /// When several parts panic, one panic reaches the caller and none is left behind to
+    /// resurface from a later call that succeeds.
+    #[test]
+    fn every_panic_of_a_call_is_collected() {
+        let n = parts().max(2);
+        let r = std::panic::catch_unwind(|| {
+            for_each_part((0..n).collect(), |i| panic!("part {i} fails"))
+        });
+        assert!(r.is_err());
+        for _ in 0..3 {
+            for_each_part((0..n).collect(), |_| {});
+        }
     }
 
     #[test]
