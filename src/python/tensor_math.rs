@@ -502,6 +502,16 @@ impl PyTensor {
 }
 
 impl PyTensor {
+    /// `slf op= other`, returning `slf` itself (as PyTorch's in-place methods do).
+    pub(super) fn binary_in_place(
+        slf: &Bound<'_, Self>,
+        op: BinaryOp,
+        other: Operand,
+    ) -> PyResult<Py<PyAny>> {
+        slf.get().inner.binary_(op, &other)?;
+        Ok(slf.clone().into_any().unbind())
+    }
+
     pub(super) fn scaled(
         other: &Bound<'_, PyAny>,
         alpha: Option<&Bound<'_, PyAny>>,

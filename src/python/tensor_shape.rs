@@ -301,10 +301,7 @@ impl PyTensor {
         other: &Bound<'_, PyAny>,
         alpha: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        slf.get()
-            .inner
-            .binary_(BinaryOp::Add, &Self::scaled(other, alpha)?)?;
-        Ok(slf.clone().into_any().unbind())
+        Self::binary_in_place(slf, BinaryOp::Add, Self::scaled(other, alpha)?)
     }
     #[pyo3(signature = (other, *, alpha=None))]
     fn sub_(
@@ -312,22 +309,16 @@ impl PyTensor {
         other: &Bound<'_, PyAny>,
         alpha: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        slf.get()
-            .inner
-            .binary_(BinaryOp::Sub, &Self::scaled(other, alpha)?)?;
-        Ok(slf.clone().into_any().unbind())
+        Self::binary_in_place(slf, BinaryOp::Sub, Self::scaled(other, alpha)?)
     }
     fn mul_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        slf.get().inner.binary_(BinaryOp::Mul, &operand(other)?)?;
-        Ok(slf.clone().into_any().unbind())
+        Self::binary_in_place(slf, BinaryOp::Mul, operand(other)?)
     }
     fn div_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        slf.get().inner.binary_(BinaryOp::Div, &operand(other)?)?;
-        Ok(slf.clone().into_any().unbind())
+        Self::binary_in_place(slf, BinaryOp::Div, operand(other)?)
     }
     fn pow_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        slf.get().inner.binary_(BinaryOp::Pow, &operand(other)?)?;
-        Ok(slf.clone().into_any().unbind())
+        Self::binary_in_place(slf, BinaryOp::Pow, operand(other)?)
     }
     #[pyo3(signature = (src, non_blocking=false))]
     fn copy_(
