@@ -7,11 +7,12 @@
 //! a.set_requires_grad(true).unwrap();
 //! let loss = a.matmul(&a).unwrap().sum().unwrap();
 //! loss.backward(None, false, false, None).unwrap();
-//! assert_eq!(a.grad().unwrap().to_vec::<f32>(), vec![7.0, 11.0, 9.0, 13.0]);
+//! assert_eq!(a.grad().unwrap().to_vec::<f32>().unwrap(), vec![7.0, 11.0, 9.0, 13.0]);
 //! assert_eq!(a.dtype(), DType::F32);
 //! ```
 
 pub mod autograd;
+pub mod backend;
 pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;

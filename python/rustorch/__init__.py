@@ -79,21 +79,25 @@ class Size(tuple):
 
 
 class device:
-    """``torch.device``: only ``cpu`` is available in this build."""
+    """``torch.device``: ``device("cpu")``, ``device("cuda")``, ``device("cuda:1")``,
+    ``device("cuda", 1)`` or ``device(1)`` (a CUDA ordinal). The string is parsed by the
+    engine, with PyTorch's errors; a bare ``"cuda"`` keeps ``index=None``."""
 
     def __init__(self, type: Any, index: _builtins.int | None = None) -> None:  # noqa: A002
         if isinstance(type, device):
             type, index = type.type, type.index
-        text = str(type)
-        if ":" in text:
-            text, idx = text.split(":", 1)
-            index = _builtins.int(idx)
-        if text not in ("cpu", "cuda", "mps", "meta"):
+        elif isinstance(type, _builtins.int) and not isinstance(type, _builtins.bool):
+            type, index = "cuda", type
+        kind, parsed = _C._parse_device(str(type))
+        if parsed is not None and index is not None:
             raise RuntimeError(
-                f"Expected one of cpu, cuda, mps device type at start of device string: {type}"
+                "type (string) must not include an index because index was passed "
+                f"explicitly: {type}"
             )
-        self.type = text
-        self.index = index
+        if index is not None and index < 0:
+            raise RuntimeError(f"Device index must not be negative, got {index}")
+        self.type: str = kind
+        self.index: _builtins.int | None = parsed if parsed is not None else index
 
     def __repr__(self) -> str:
         if self.index is None:
@@ -108,6 +112,9 @@ class device:
 
     def __hash__(self) -> _builtins.int:
         return hash((self.type, self.index))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (device, (self.type, self.index))
 
 
 class Generator:

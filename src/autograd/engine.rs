@@ -114,11 +114,7 @@ fn root_edges(roots: Vec<(Tensor, Tensor)>) -> Result<Vec<(Edge, Tensor)>> {
                 "element {i} of tensors does not require grad and does not have a grad_fn"
             ))
         })?;
-        let g = if g.dtype() != t.dtype() {
-            g.to_dtype(t.dtype())
-        } else {
-            g
-        };
+        let g = g.to_dtype(t.dtype())?;
         out.push((e, g));
     }
     Ok(out)
@@ -223,7 +219,7 @@ fn execute(
                 let t = Tensor(t);
                 let g = if create_graph { g.clone() } else { g.detach() };
                 let new = match t.grad() {
-                    None => g.contiguous_copy(),
+                    None => g.contiguous_copy()?,
                     Some(old) => old.add(&g)?,
                 };
                 t.0.meta.lock().grad = Some(new);
@@ -253,9 +249,9 @@ fn execute(
             vec![None; node.next_edges.len()]
         } else {
             if node.num_outputs() > 1 {
-                for (g, (shape, dtype)) in grads.iter_mut().zip(&node.outputs) {
+                for (g, meta) in grads.iter_mut().zip(&node.outputs) {
                     if g.is_none() {
-                        *g = Some(crate::ops::creation::zeros(shape, *dtype));
+                        *g = Some(meta.zeros()?);
                     }
                 }
             }
@@ -340,7 +336,7 @@ fn accumulate_grad(leaf: &Tensor, mut g: Tensor, create_graph: bool) -> Result<(
         )));
     }
     if g.dtype() != leaf.dtype() {
-        g = g.to_dtype(leaf.dtype());
+        g = g.to_dtype(leaf.dtype())?;
     }
     let old = leaf.grad();
     let new = match old {
@@ -348,7 +344,7 @@ fn accumulate_grad(leaf: &Tensor, mut g: Tensor, create_graph: bool) -> Result<(
             if create_graph {
                 g
             } else {
-                g.detach().into_owned_contiguous()
+                g.detach().into_owned_contiguous()?
             }
         }
         Some(old) if !create_graph && !old.requires_grad() => {

@@ -11,7 +11,7 @@ pub mod saved;
 use crate::error::{Error, Result};
 use crate::Tensor;
 pub use grad_mode::{is_grad_enabled, set_grad_enabled, GradModeGuard};
-pub use node::{BackwardFn, Edge, Hook, Node};
+pub use node::{BackwardFn, Edge, Hook, Node, OutputMeta};
 pub use saved::SavedTensor;
 use std::sync::Arc;
 
@@ -43,7 +43,7 @@ where
                 .expect("single-output nodes always receive a gradient");
             backward(g, needs)
         }),
-        vec![(output.shape().to_vec(), output.dtype())],
+        vec![OutputMeta::of(output)],
     );
     output.set_history(node, 0);
 }
@@ -184,8 +184,8 @@ impl Tensor {
 
     /// A tensor sharing this one's history but holding its own copy of the data: what an
     /// in-place op records as its input, since the original data is about to be overwritten.
-    pub(crate) fn snapshot_with_history(&self) -> Tensor {
-        let copy = self.detach().contiguous_copy();
+    pub(crate) fn snapshot_with_history(&self) -> Result<Tensor> {
+        let copy = self.detach().contiguous_copy()?;
         let m = self.0.meta.lock();
         {
             let mut c = copy.0.meta.lock();
@@ -201,7 +201,7 @@ impl Tensor {
                 copy.0.meta.lock().grad_accumulator = Arc::downgrade(&e.node);
             }
         }
-        copy
+        Ok(copy)
     }
 
     /// `backward()`: accumulates d(self)/d(leaf) into every leaf's `.grad`.
@@ -220,7 +220,7 @@ impl Tensor {
                         "grad can be implicitly created only for scalar outputs".into(),
                     ));
                 }
-                crate::ops::creation::ones_like(self)
+                crate::ops::creation::ones_like(self)?
             }
         };
         engine::backward(vec![(self.clone(), g)], retain_graph, create_graph, inputs)

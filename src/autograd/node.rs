@@ -2,6 +2,7 @@
 //! of its inputs.
 
 use crate::error::{Error, Result};
+use crate::tensor::device::Device;
 use crate::tensor::dtype::DType;
 use crate::tensor::TensorImpl;
 use crate::Tensor;
@@ -24,6 +25,29 @@ pub struct Edge {
     pub input_nr: usize,
 }
 
+/// What a node knows of one of its outputs: enough to make zeros standing in for a
+/// gradient that never arrived, on the right device.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputMeta {
+    pub shape: Vec<usize>,
+    pub dtype: DType,
+    pub device: Device,
+}
+
+impl OutputMeta {
+    pub fn of(t: &Tensor) -> OutputMeta {
+        OutputMeta {
+            shape: t.shape().to_vec(),
+            dtype: t.dtype(),
+            device: t.device(),
+        }
+    }
+    /// Zeros of this output's shape, dtype and device.
+    pub fn zeros(&self) -> Result<Tensor> {
+        crate::ops::creation::zeros(&self.shape, self.dtype, self.device)
+    }
+}
+
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
 pub struct Node {
@@ -39,8 +63,9 @@ pub struct Node {
     pub(crate) pre_hooks: Mutex<Vec<(usize, Hook)>>,
     /// Non-leaf outputs that asked `retain_grad()`.
     pub(crate) retained: Mutex<Vec<(usize, Weak<TensorImpl>)>>,
-    /// Shape and dtype of each output, to stand in zeros for outputs that got no gradient.
-    pub(crate) outputs: Vec<(Vec<usize>, DType)>,
+    /// Each output's shape, dtype and device, to stand in zeros for outputs that got no
+    /// gradient.
+    pub(crate) outputs: Vec<OutputMeta>,
 }
 
 impl Node {
@@ -48,7 +73,7 @@ impl Node {
         name: impl Into<Cow<'static, str>>,
         next_edges: Vec<Option<Edge>>,
         backward: BackwardFn,
-        outputs: Vec<(Vec<usize>, DType)>,
+        outputs: Vec<OutputMeta>,
     ) -> Arc<Node> {
         Arc::new(Node {
             name: name.into(),
@@ -71,7 +96,7 @@ impl Node {
             accumulate_into: Some(leaf.clone()),
             pre_hooks: Mutex::new(vec![]),
             retained: Mutex::new(vec![]),
-            outputs: vec![(leaf.shape().to_vec(), leaf.dtype())],
+            outputs: vec![OutputMeta::of(leaf)],
         })
     }
 

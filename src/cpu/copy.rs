@@ -5,8 +5,6 @@ use super::strided::{broadcast_strides, walk};
 use super::{write_new_vec, PAR_THRESHOLD};
 use crate::tensor::dtype::{cast, Element};
 use crate::tensor::layout::Layout;
-use crate::tensor::storage::Storage;
-use crate::Tensor;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
@@ -73,77 +71,46 @@ crate::simd_dispatch! {
     }
 }
 
-/// A tensor's elements converted to `T`, row-major.
-pub fn to_vec_as<T: Element>(t: &Tensor) -> Vec<T> {
-    let l = t.layout();
-    crate::with_dtype!(
-        t.dtype(),
-        S,
-        gather_map(t.storage().as_slice::<S>(), l, cast::<S, T>)
-    )
-}
-
-/// Writes `src` (broadcast to `dst`'s shape, cast to its dtype) into `dst`'s strided view.
+/// Writes `src` (broadcast to `dl`'s shape, cast to `D`) into `dst`'s strided view `dl`.
 ///
-/// `src` must not share storage with `dst`; callers copy it first if it does.
-pub fn copy_into(dst: &Tensor, src: &Tensor) {
-    debug_assert!(!dst.shares_storage(src));
-    let dl = dst.layout();
-    let sl = src.layout();
+/// `src` must not alias `dst`; callers copy it first if it does.
+pub fn copy_into<D: Element, S: Element>(dst: &mut [D], dl: &Layout, s: &[S], sl: &Layout) {
     if dl.numel() == 0 {
         return;
     }
-    let sstrides = broadcast_strides(&sl.shape, &sl.strides, &dl.shape);
-    crate::with_dtype!(dst.dtype(), D, {
-        // SAFETY: dst's storage is distinct from src's (asserted above) and this is the only
-        // writer; every offset walked lies inside dst's layout span, which lies in its storage.
-        let d: &mut [D] = unsafe { dst.storage().as_mut_slice::<D>() };
-        crate::with_dtype!(src.dtype(), S, {
-            let s: &[S] = src.storage().as_slice::<S>();
-            if dl.is_contiguous() && sl.is_contiguous() && sl.shape == dl.shape {
-                let n = dl.numel();
-                let (d, s) = (
-                    &mut d[dl.offset..dl.offset + n],
-                    &s[sl.offset..sl.offset + n],
-                );
-                let body = |(d, s): (&mut [D], &[S])| {
-                    d.iter_mut().zip(s).for_each(|(d, &s)| *d = cast::<S, D>(s))
-                };
-                if n >= PAR_THRESHOLD {
-                    d.par_chunks_mut(1 << 16)
-                        .zip(s.par_chunks(1 << 16))
-                        .for_each(body);
-                } else {
-                    body((d, s));
-                }
-                return;
-            }
-            walk(
-                &dl.shape,
-                [&dl.strides, &sstrides],
-                [dl.offset, sl.offset],
-                |[od, os]| {
-                    d[od] = cast::<S, D>(s[os]);
-                },
-            );
-        })
-    });
-}
-
-/// Fills `dst`'s strided view with one value.
-pub fn fill<T: Element>(dst: &Tensor, value: T) {
-    let l = dst.layout();
-    // SAFETY: the engine holds no other slice of this storage during the fill; offsets stay
-    // inside the layout's span.
-    let d: &mut [T] = unsafe { dst.storage().as_mut_slice::<T>() };
-    if l.is_contiguous() {
-        d[l.offset..l.offset + l.numel()].fill(value);
-    } else {
-        walk(&l.shape, [&l.strides], [l.offset], |[o]| d[o] = value);
+    if dl.is_contiguous() && sl.is_contiguous() && sl.shape == dl.shape {
+        let n = dl.numel();
+        let (d, s) = (
+            &mut dst[dl.offset..dl.offset + n],
+            &s[sl.offset..sl.offset + n],
+        );
+        let body =
+            |(d, s): (&mut [D], &[S])| d.iter_mut().zip(s).for_each(|(d, &s)| *d = cast::<S, D>(s));
+        if n >= PAR_THRESHOLD {
+            d.par_chunks_mut(1 << 16)
+                .zip(s.par_chunks(1 << 16))
+                .for_each(body);
+        } else {
+            body((d, s));
+        }
+        return;
     }
+    let sstrides = broadcast_strides(&sl.shape, &sl.strides, &dl.shape);
+    walk(
+        &dl.shape,
+        [&dl.strides, &sstrides],
+        [dl.offset, sl.offset],
+        |[od, os]| {
+            dst[od] = cast::<S, D>(s[os]);
+        },
+    );
 }
 
-/// A new contiguous storage with `t`'s elements cast to dtype `T`.
-pub fn cast_storage<T: Element>(t: &Tensor) -> Storage {
-    Storage::from_vec(to_vec_as::<T>(t))
+/// Fills the strided view `l` of `dst` with one value.
+pub fn fill<T: Element>(dst: &mut [T], l: &Layout, value: T) {
+    if l.is_contiguous() {
+        dst[l.offset..l.offset + l.numel()].fill(value);
+    } else {
+        walk(&l.shape, [&l.strides], [l.offset], |[o]| dst[o] = value);
+    }
 }

@@ -2,19 +2,10 @@
 //! place) and cross-entropy over logits rows. The formulas keep PyTorch's order of
 //! operations so float32 trajectories match its single-tensor implementations.
 
-use super::elementwise::Float;
 use super::team;
-
-/// Hyper-parameters of SGD.
-#[derive(Clone, Copy, Debug)]
-pub struct SgdOptions {
-    pub lr: f64,
-    pub momentum: f64,
-    pub dampening: f64,
-    pub weight_decay: f64,
-    pub nesterov: bool,
-    pub maximize: bool,
-}
+use crate::backend::num::Float;
+use crate::backend::{AdamOptions, SgdOptions};
+use crate::error::{Error, Result};
 
 /// One SGD step on a parameter. `buf` is the momentum buffer; `first` says it has just
 /// been created and must be set to the gradient (as PyTorch clones the first gradient).
@@ -58,19 +49,6 @@ fn sgd_part<T: Float>(p: &mut [T], g: &[T], buf: Option<&mut [T]>, first: bool, 
             }
         }
     }
-}
-
-/// Hyper-parameters of Adam / AdamW (`decoupled`) for one step.
-#[derive(Clone, Copy, Debug)]
-pub struct AdamOptions {
-    pub lr: f64,
-    pub beta1: f64,
-    pub beta2: f64,
-    pub eps: f64,
-    pub weight_decay: f64,
-    pub amsgrad: bool,
-    pub maximize: bool,
-    pub decoupled: bool,
 }
 
 /// Parameters from this many elements on are updated by every thread, each taking one
@@ -218,4 +196,33 @@ pub fn cross_entropy_row<T: Float>(x: &[T], t: usize, weight: Option<&[T]>, eps:
         T::lit(1.0 - eps).mul(nll).add(T::lit(eps / c).mul(smooth)),
         lse,
     )
+}
+
+/// Cross-entropy of each `c`-long row of `x` against its class in `target`: (loss per row,
+/// the target class's weight per row), both 0 for rows whose target is `ignore_index`.
+pub fn cross_entropy_rows<T: Float>(
+    x: &[T],
+    c: usize,
+    target: &[i64],
+    weight: Option<&[T]>,
+    ignore_index: i64,
+    eps: f64,
+) -> Result<(Vec<T>, Vec<T>)> {
+    if let Some(&bad) = target
+        .iter()
+        .find(|&&t| t != ignore_index && (t < 0 || t >= c as i64))
+    {
+        return Err(Error::Index(format!("Target {bad} is out of bounds.")));
+    }
+    let mut losses = vec![T::zero(); target.len()];
+    let mut row_w = vec![T::zero(); target.len()];
+    for (i, &t) in target.iter().enumerate() {
+        if t == ignore_index {
+            continue;
+        }
+        let t = t as usize;
+        losses[i] = cross_entropy_row(&x[i * c..(i + 1) * c], t, weight, eps).0;
+        row_w[i] = weight.map_or(T::one(), |w| w[t]);
+    }
+    Ok((losses, row_w))
 }

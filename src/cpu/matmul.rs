@@ -2,8 +2,9 @@
 //! their strides (a transposed operand is never copied) and picks its SIMD kernel at run
 //! time; integer dtypes use a plain loop, as they are rare and PyTorch has no BLAS for them.
 
-use super::elementwise::Num;
 use super::team;
+use crate::backend::num::Num;
+use crate::backend::MatBatch;
 use crate::tensor::dtype::Element;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
@@ -258,41 +259,40 @@ macro_rules! impl_gemm_int {
 }
 impl_gemm_int!(i64, i32, u8);
 
-/// Batched product: for each batch b, `out[b] = a[b] @ b[b]` with per-batch element offsets.
+/// The `i`-th matrix of a batch as a gemm operand.
+fn mat(batch: &MatBatch, i: usize) -> MatRef {
+    MatRef {
+        offset: batch.offsets[i],
+        rs: batch.rs,
+        cs: batch.cs,
+    }
+}
+
+/// Batched product: for each matrix pair `i`, `out[i] = alpha · a[i] @ b[i]`.
 pub fn batched<T: GemmElem + Element>(
     a: &[T],
-    a_offsets: &[usize],
-    (a_rs, a_cs): (isize, isize),
+    ma: &MatBatch,
     b: &[T],
-    b_offsets: &[usize],
-    (b_rs, b_cs): (isize, isize),
+    mb: &MatBatch,
     (m, n, k): (usize, usize, usize),
+    alpha: T,
 ) -> Vec<T> {
-    let batches = a_offsets.len();
+    let batches = ma.offsets.len();
     if m * n == 0 {
         return Vec::new();
     }
     let threads = rayon::current_num_threads();
     let one = |(i, o): (usize, &mut [MaybeUninit<T>])| {
-        let ma = MatRef {
-            offset: a_offsets[i],
-            rs: a_rs,
-            cs: a_cs,
-        };
-        let mb = MatRef {
-            offset: b_offsets[i],
-            rs: b_rs,
-            cs: b_cs,
-        };
+        let per_product = if batches > 1 { 1 } else { threads };
         T::gemm_into(
             a,
-            ma,
+            mat(ma, i),
             b,
-            mb,
+            mat(mb, i),
             o,
             (m, n, k),
-            T::one(),
-            if batches > 1 { 1 } else { threads },
+            alpha,
+            per_product,
         );
     };
     // SAFETY: the chunks cover the whole vector, and `gemm_into` writes every element of each.
@@ -307,6 +307,40 @@ pub fn batched<T: GemmElem + Element>(
     }
 }
 
+/// Batched product added into `out`: for each pair `i`, `out[i] += alpha · a[i] @ b[i]`.
+pub fn batched_acc<T: GemmElem + Element>(
+    a: &[T],
+    ma: &MatBatch,
+    b: &[T],
+    mb: &MatBatch,
+    (m, n, k): (usize, usize, usize),
+    alpha: T,
+    out: &mut [T],
+) {
+    let batches = ma.offsets.len();
+    if m * n == 0 {
+        return;
+    }
+    let threads = if batches > 1 {
+        1
+    } else {
+        rayon::current_num_threads()
+    };
+    for (i, o) in out.chunks_mut(m * n).enumerate().take(batches) {
+        T::gemm(
+            a,
+            mat(ma, i),
+            b,
+            mat(mb, i),
+            o,
+            (m, n, k),
+            T::one(),
+            alpha,
+            threads,
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,13 +350,23 @@ mod tests {
         // a = [[1,2],[3,4]]; b^T stored row-major as [[5,7],[6,8]] means b = [[5,6],[7,8]].
         let a = [1.0f64, 2., 3., 4.];
         let bt = [5.0f64, 7., 6., 8.];
-        let out = batched(&a, &[0], (2, 1), &bt, &[0], (1, 2), (2, 2, 2));
+        let row_major = MatBatch {
+            offsets: vec![0],
+            rs: 2,
+            cs: 1,
+        };
+        let col_major = MatBatch {
+            offsets: vec![0],
+            rs: 1,
+            cs: 2,
+        };
+        let out = batched(&a, &row_major, &bt, &col_major, (2, 2, 2), 1.0);
         assert_eq!(out, vec![19., 22., 43., 50.]);
         let ai = [1i64, 2, 3, 4];
         let bi = [5i64, 6, 7, 8];
         assert_eq!(
-            batched(&ai, &[0], (2, 1), &bi, &[0], (2, 1), (2, 2, 2)),
-            vec![19, 22, 43, 50]
+            batched(&ai, &row_major, &bi, &row_major, (2, 2, 2), 2),
+            vec![38, 44, 86, 100]
         );
     }
 

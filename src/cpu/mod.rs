@@ -1,14 +1,21 @@
-//! CPU kernels. They see slices, layouts and dtypes — never autograd.
+//! The CPU backend ([`Cpu`]) and its kernels. They see slices, layouts and dtypes — never
+//! autograd.
 
+mod backend;
 pub mod copy;
 pub mod elementwise;
 pub mod fused;
+pub mod index;
 pub mod math;
 pub mod matmul;
+pub mod random;
 pub mod reduce;
+pub mod sort;
 pub mod strided;
 pub mod team;
 pub mod threads;
+
+pub use backend::{dtype_label, Cpu};
 
 /// Below this many elements a kernel runs on the calling thread: handing a small tensor to
 /// the rayon pool costs more than computing it.

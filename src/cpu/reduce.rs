@@ -1,8 +1,8 @@
 //! Reduction kernels over contiguous rows: the op layer arranges the reduced dims last, so
 //! every kernel here sees `rows` runs of `len` contiguous elements.
 
-use super::elementwise::{Float, Num};
 use super::PAR_THRESHOLD;
+use crate::backend::num::{Float, Num};
 use crate::tensor::dtype::Element;
 use rayon::prelude::*;
 

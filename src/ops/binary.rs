@@ -3,179 +3,56 @@
 
 use super::{result_type, Operand, Scalar};
 use crate::autograd::{grad_if, needs_grad, record, SavedTensor};
-use crate::cpu::elementwise::{zip, Num};
+use crate::backend::op::BinaryKind;
 use crate::error::{Error, Result};
+use crate::tensor::device::Device;
 use crate::tensor::dtype::DType;
 use crate::tensor::layout::broadcast_shapes;
+use crate::tensor::storage::Storage;
 use crate::Tensor;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BinaryOp {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    FloorDiv,
-    Rem,
-    Pow,
-    Maximum,
-    Minimum,
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    BitAnd,
-    BitOr,
-    BitXor,
-}
-
+pub use crate::backend::BinaryOp;
 use BinaryOp::*;
 
-impl BinaryOp {
-    fn is_comparison(self) -> bool {
-        matches!(self, Eq | Ne | Lt | Le | Gt | Ge)
-    }
-    fn is_bitwise(self) -> bool {
-        matches!(self, BitAnd | BitOr | BitXor)
-    }
-    fn kernel_name(self) -> &'static str {
-        match self {
-            Add => "add",
-            Sub => "sub",
-            Mul => "mul",
-            Div => "div",
-            FloorDiv => "floor_divide",
-            Rem => "remainder",
-            Pow => "pow",
-            Maximum => "maximum",
-            Minimum => "minimum",
-            Eq => "eq",
-            Ne => "ne",
-            Lt => "lt",
-            Le => "le",
-            Gt => "gt",
-            Ge => "ge",
-            BitAnd => "bitwise_and",
-            BitOr => "bitwise_or",
-            BitXor => "bitwise_xor",
-        }
-    }
-}
-
 /// The dtype `op` computes in, or PyTorch's error for a dtype it does not take.
-fn compute_dtype(op: BinaryOp, promoted: DType) -> Result<DType> {
+fn compute_dtype(op: BinaryOp, promoted: DType, device: Device) -> Result<DType> {
     match op {
         Div => Ok(promoted.to_float()),
         Sub if promoted == DType::Bool => Err(Error::Runtime(
             "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or `logical_xor()` operator instead.".into(),
         )),
         BitAnd | BitOr | BitXor if promoted.is_float() => Err(Error::Runtime(format!(
-            "\"{}_cpu\" not implemented for '{}'",
-            op.kernel_name(),
-            if promoted == DType::F32 { "Float" } else { "Double" }
+            "\"{}_{}\" not implemented for '{}'",
+            op.kernel(),
+            device.kind(),
+            crate::cpu::dtype_label(promoted)
         ))),
         _ => Ok(promoted),
     }
 }
 
-/// Elementwise `a op b` on same-dtype operands (already cast), broadcast to `shape`.
-fn arith_kernel<T: Num>(op: BinaryOp, a: &Tensor, b: &Tensor, shape: &[usize]) -> Vec<T> {
-    let (da, la) = (a.storage().as_slice::<T>(), a.layout());
-    let (db, lb) = (b.storage().as_slice::<T>(), b.layout());
-    match op {
-        Add => zip(da, la, db, lb, shape, |x, y| x.add(y)),
-        Sub => zip(da, la, db, lb, shape, |x, y| x.sub(y)),
-        Mul => zip(da, la, db, lb, shape, |x, y| x.mul(y)),
-        Div => zip(da, la, db, lb, shape, |x, y| x.div(y)),
-        FloorDiv => zip(da, la, db, lb, shape, |x, y| x.floor_div(y)),
-        Rem => zip(da, la, db, lb, shape, |x, y| x.rem(y)),
-        Pow => zip(da, la, db, lb, shape, |x, y| x.pow(y)),
-        Maximum => zip(da, la, db, lb, shape, |x, y| x.max_nan(y)),
-        Minimum => zip(da, la, db, lb, shape, |x, y| x.min_nan(y)),
-        _ => unreachable!("comparisons and bitwise ops have their own kernels"),
-    }
-}
-
-fn compare_kernel<T: crate::Element>(
-    op: BinaryOp,
-    a: &Tensor,
-    b: &Tensor,
-    shape: &[usize],
-) -> Vec<bool> {
-    let (da, la) = (a.storage().as_slice::<T>(), a.layout());
-    let (db, lb) = (b.storage().as_slice::<T>(), b.layout());
-    match op {
-        Eq => zip(da, la, db, lb, shape, |x, y| x == y),
-        Ne => zip(da, la, db, lb, shape, |x, y| x != y),
-        Lt => zip(da, la, db, lb, shape, |x, y| x < y),
-        Le => zip(da, la, db, lb, shape, |x, y| x <= y),
-        Gt => zip(da, la, db, lb, shape, |x, y| x > y),
-        Ge => zip(da, la, db, lb, shape, |x, y| x >= y),
-        _ => unreachable!(),
-    }
-}
-
-macro_rules! bitwise_kernel {
-    ($T:ty, $op:expr, $a:expr, $b:expr, $shape:expr) => {{
-        let (da, la) = ($a.storage().as_slice::<$T>(), $a.layout());
-        let (db, lb) = ($b.storage().as_slice::<$T>(), $b.layout());
-        match $op {
-            BitAnd => zip(da, la, db, lb, $shape, |x, y| x & y),
-            BitOr => zip(da, la, db, lb, $shape, |x, y| x | y),
-            _ => zip(da, la, db, lb, $shape, |x, y| x ^ y),
-        }
-    }};
-}
-
-/// Runs the kernel of `op` on `a`, `b` cast to `dtype`; no autograd.
-fn forward(op: BinaryOp, a: &Tensor, b: &Tensor, dtype: DType) -> Result<Tensor> {
+/// Runs `op` on `a`, `b` cast to `dtype`, broadcast together; no autograd.
+pub(crate) fn binary_raw(op: BinaryOp, a: &Tensor, b: &Tensor, dtype: DType) -> Result<Tensor> {
     let shape = broadcast_shapes(a.shape(), b.shape())?;
-    let a = a.to_dtype_raw(dtype);
-    let b = b.to_dtype_raw(dtype);
-    if op.is_comparison() {
-        let out = crate::with_dtype!(dtype, T, compare_kernel::<T>(op, &a, &b, &shape));
-        return Ok(Tensor::from_vec(out, &shape));
-    }
-    if op.is_bitwise() {
-        return Ok(match dtype {
-            DType::Bool => Tensor::from_vec(bitwise_kernel!(bool, op, a, b, &shape), &shape),
-            DType::U8 => Tensor::from_vec(bitwise_kernel!(u8, op, a, b, &shape), &shape),
-            DType::I32 => Tensor::from_vec(bitwise_kernel!(i32, op, a, b, &shape), &shape),
-            _ => Tensor::from_vec(bitwise_kernel!(i64, op, a, b, &shape), &shape),
-        });
-    }
-    if matches!(op, FloorDiv | Rem) && !dtype.is_float() && b.to_vec::<i64>().contains(&0) {
-        return Err(Error::Runtime("ZeroDivisionError".into()));
-    }
-    if op == Pow && !dtype.is_float() && b.to_vec::<i64>().iter().any(|&e| e < 0) {
-        return Err(Error::Runtime(
-            "Integers to negative integer powers are not allowed.".into(),
-        ));
-    }
-    if dtype == DType::Bool {
+    let a = a.to_dtype_raw(dtype)?;
+    let b = b.to_dtype_raw(dtype)?;
+    if dtype == DType::Bool && op.kind() == BinaryKind::Arith {
         // bool + bool is logical or, bool * bool logical and: compute in uint8, then back.
-        let r = forward(op, &a, &b, DType::U8)?;
-        return Ok(r.to_dtype_raw(DType::Bool));
+        return binary_raw(op, &a, &b, DType::U8)?.to_dtype_raw(DType::Bool);
     }
-    let out = crate::with_numeric_dtype!(
+    let s = Storage::binary(
+        (a.storage(), a.layout()),
+        (b.storage(), b.layout()),
         dtype,
-        T,
-        Tensor::from_vec(arith_kernel::<T>(op, &a, &b, &shape), &shape),
-        unreachable!()
-    );
-    Ok(out)
+        &shape,
+        op,
+    )?;
+    Ok(Tensor::from_storage(s, &shape))
 }
 
 /// The gradient `g` summed to `shape` and cast to `dtype`, as an input of that shape needs it.
 fn fit(g: Tensor, shape: &[usize], dtype: DType) -> Result<Tensor> {
-    let g = g.sum_to(shape)?;
-    Ok(if g.dtype() != dtype {
-        g.to_dtype(dtype)
-    } else {
-        g
-    })
+    g.sum_to(shape)?.to_dtype(dtype)
 }
 
 /// `a op b` for tensors and/or Python numbers, with autograd.
@@ -192,14 +69,19 @@ pub fn binary(op: BinaryOp, a: &Operand, b: &Operand) -> Result<Tensor> {
         (ts, ss)
     };
     let promoted = result_type(&ts, &ss);
-    let dtype = compute_dtype(op, promoted)?;
+    let device = ts
+        .iter()
+        .map(|t| t.device())
+        .find(|d| d.is_cuda())
+        .unwrap_or(Device::Cpu);
+    let dtype = compute_dtype(op, promoted, device)?;
     let as_tensor = |o: &Operand| match o {
         Operand::Tensor(t) => t.clone(),
         Operand::Scalar(s) => s.to_tensor(dtype),
     };
     let (ta, tb) = (as_tensor(a), as_tensor(b));
-    let out = forward(op, &ta, &tb, dtype)?;
-    if op.is_comparison() || op.is_bitwise() || !dtype.is_float() || !needs_grad(&[&ta, &tb]) {
+    let out = binary_raw(op, &ta, &tb, dtype)?;
+    if op.kind() != BinaryKind::Arith || !dtype.is_float() || !needs_grad(&[&ta, &tb]) {
         return Ok(out);
     }
     let (sa, da) = (ta.shape().to_vec(), ta.dtype());
@@ -289,8 +171,8 @@ pub fn binary(op: BinaryOp, a: &Operand, b: &Operand) -> Result<Tensor> {
                 let wins = if op == Maximum { a.gt(&b)? } else { a.lt(&b)? };
                 let ties = a.eq(&b)?;
                 let w_a = wins
-                    .to_dtype(g.dtype())
-                    .add(&ties.to_dtype(g.dtype()).mul_scalar(0.5)?)?;
+                    .to_dtype(g.dtype())?
+                    .add(&ties.to_dtype(g.dtype())?.mul_scalar(0.5)?)?;
                 Ok(vec![
                     grad_if(n[0], || fit(g.mul(&w_a)?, &sa, da))?,
                     grad_if(n[1], || fit(g.mul(&w_a.rsub_scalar(1.0)?)?, &sb, db))?,
@@ -321,6 +203,52 @@ pub fn binary(op: BinaryOp, a: &Operand, b: &Operand) -> Result<Tensor> {
     Ok(out)
 }
 
+/// `add`/`sub` with `alpha`: `a op alpha·b`, as PyTorch's `add(other, alpha=)`.
+pub fn binary_alpha(
+    op: BinaryOp,
+    a: &Operand,
+    b: &Operand,
+    alpha: Option<Scalar>,
+) -> Result<Tensor> {
+    let b = match (alpha, b) {
+        (None, _) => b.clone(),
+        (Some(al), _) if al.to_f64() == 1.0 => b.clone(),
+        (Some(al), Operand::Tensor(t)) => Operand::Tensor(binary(
+            Mul,
+            &Operand::Tensor(t.clone()),
+            &Operand::Scalar(al),
+        )?),
+        (Some(al), Operand::Scalar(s)) => Operand::Scalar(match (*s, al) {
+            (Scalar::Int(x), Scalar::Int(y)) => Scalar::Int(x.wrapping_mul(y)),
+            _ => Scalar::Float(s.to_f64() * al.to_f64()),
+        }),
+    };
+    binary(op, a, &b)
+}
+
+/// `div(a, b, rounding_mode)`: true division (`None`), or the quotient rounded toward zero
+/// (`"trunc"`) or down (`"floor"`) in the promoted dtype.
+pub fn div_rounded(a: &Operand, b: &Operand, rounding_mode: Option<&str>) -> Result<Tensor> {
+    match rounding_mode {
+        None => binary(Div, a, b),
+        Some("floor") => binary(FloorDiv, a, b),
+        Some("trunc") => {
+            let (mut ts, mut ss) = (vec![], vec![]);
+            for o in [a, b] {
+                match o {
+                    Operand::Tensor(t) => ts.push(t),
+                    Operand::Scalar(s) => ss.push(*s),
+                }
+            }
+            let dtype = result_type(&ts, &ss);
+            binary(Div, a, b)?.trunc()?.to_dtype(dtype)
+        }
+        Some(m) => Err(Error::Value(format!(
+            "div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{m}'"
+        ))),
+    }
+}
+
 macro_rules! tensor_tensor_ops {
     ($($name:ident => $op:expr),* $(,)?) => {
         impl Tensor {
@@ -347,7 +275,7 @@ macro_rules! tensor_scalar_ops {
 }
 tensor_scalar_ops!(
     add_scalar => Add, sub_scalar => Sub, mul_scalar => Mul, div_scalar => Div,
-    pow_scalar => Pow, eq_scalar => Eq, gt_scalar => Gt, ge_scalar => Ge, lt_scalar => Lt,
+    pow_scalar => Pow, eq_scalar => Eq, ne_scalar => Ne, gt_scalar => Gt, ge_scalar => Ge, lt_scalar => Lt,
     le_scalar => Le,
 );
 
@@ -360,17 +288,43 @@ impl Tensor {
             &Operand::Tensor(self.clone()),
         )
     }
-    /// Logical and of two bool tensors (used by backward rules).
-    pub fn logical_and(&self, other: &Tensor) -> Result<Tensor> {
-        self.to_dtype_raw(DType::Bool)
-            .bitwise_and(&other.to_dtype_raw(DType::Bool))
-    }
     /// `to(dtype)` without recording history (kernel-internal casts).
-    pub(crate) fn to_dtype_raw(&self, dtype: DType) -> Tensor {
+    pub(crate) fn to_dtype_raw(&self, dtype: DType) -> Result<Tensor> {
         if self.dtype() == dtype {
-            self.clone()
+            Ok(self.clone())
         } else {
             self.cast_copy(dtype)
         }
+    }
+}
+
+impl Tensor {
+    /// Whether each element is nonzero (true for bool `true`), as a bool tensor.
+    fn truthy(&self) -> Result<Tensor> {
+        if self.dtype() == DType::Bool {
+            return Ok(self.clone());
+        }
+        binary_raw(
+            Ne,
+            self,
+            &Scalar::Int(0).to_tensor(self.dtype()),
+            self.dtype(),
+        )
+    }
+    /// `logical_and`: both nonzero, a bool tensor.
+    pub fn logical_and(&self, other: &Tensor) -> Result<Tensor> {
+        binary_raw(BitAnd, &self.truthy()?, &other.truthy()?, DType::Bool)
+    }
+    /// `logical_or`: either nonzero.
+    pub fn logical_or(&self, other: &Tensor) -> Result<Tensor> {
+        binary_raw(BitOr, &self.truthy()?, &other.truthy()?, DType::Bool)
+    }
+    /// `logical_xor`: exactly one nonzero.
+    pub fn logical_xor(&self, other: &Tensor) -> Result<Tensor> {
+        binary_raw(BitXor, &self.truthy()?, &other.truthy()?, DType::Bool)
+    }
+    /// `logical_not`: zero elements.
+    pub fn logical_not(&self) -> Result<Tensor> {
+        binary_raw(BitXor, &self.truthy()?, &Tensor::scalar(true), DType::Bool)
     }
 }

@@ -1,66 +1,84 @@
-//! Copies and dtype conversions: `to(dtype)`, `contiguous`, `clone`.
+//! Copies, dtype conversions and device moves: `to(dtype)`, `to(device)`, `contiguous`,
+//! `clone`.
 
 use crate::autograd::{needs_grad, record};
-use crate::cpu::copy::cast_storage;
+use crate::error::Result;
+use crate::tensor::device::Device;
 use crate::tensor::dtype::DType;
-use crate::tensor::layout::Layout;
 use crate::Tensor;
 use std::sync::Arc;
 
 impl Tensor {
     /// `to(dtype)`: the same tensor when the dtype already matches, else a converted copy.
-    pub fn to_dtype(&self, dtype: DType) -> Tensor {
+    pub fn to_dtype(&self, dtype: DType) -> Result<Tensor> {
         if dtype == self.dtype() {
-            return self.clone();
+            return Ok(self.clone());
         }
-        let out = self.cast_copy(dtype);
+        let out = self.cast_copy(dtype)?;
         if needs_grad(&[self]) && dtype.is_float() {
             let src = self.dtype();
             record("ToCopyBackward0", &[self], &out, move |g, _| {
-                Ok(vec![Some(g.to_dtype(src))])
+                Ok(vec![Some(g.to_dtype(src)?)])
             });
         }
-        out
+        Ok(out)
+    }
+
+    /// `to(device)`: the same tensor when it is already there, else a copy on `device`
+    /// whose gradient flows back to this one's device.
+    pub fn to_device(&self, device: Device) -> Result<Tensor> {
+        if device == self.device() {
+            return Ok(self.clone());
+        }
+        let storage = self.storage().to_device(self.layout(), device)?;
+        let out = Tensor::from_storage(storage, self.shape());
+        if needs_grad(&[self]) {
+            let src = self.device();
+            record("ToCopyBackward0", &[self], &out, move |g, _| {
+                Ok(vec![Some(g.to_device(src)?)])
+            });
+        }
+        Ok(out)
     }
 
     /// A contiguous copy in `dtype`, with no history.
-    pub(crate) fn cast_copy(&self, dtype: DType) -> Tensor {
-        let storage = crate::with_dtype!(dtype, T, cast_storage::<T>(self));
-        Tensor::from_parts(Arc::new(storage), Layout::contiguous(self.shape()))
+    pub(crate) fn cast_copy(&self, dtype: DType) -> Result<Tensor> {
+        let storage = self.storage().cast(self.layout(), dtype)?;
+        Ok(Tensor::from_storage(storage, self.shape()))
     }
 
     /// A contiguous copy with no history.
-    pub(crate) fn contiguous_copy(&self) -> Tensor {
+    pub(crate) fn contiguous_copy(&self) -> Result<Tensor> {
         self.cast_copy(self.dtype())
     }
 
     /// This tensor if it is contiguous and alone on its storage, else a contiguous copy: a
     /// buffer the caller may keep and later update in place (accumulated gradients).
-    pub(crate) fn into_owned_contiguous(self) -> Tensor {
+    pub(crate) fn into_owned_contiguous(self) -> Result<Tensor> {
         let whole = self.offset() == 0 && self.numel() == self.storage().len();
         if self.is_contiguous() && whole && Arc::strong_count(self.storage()) == 1 {
-            self
+            Ok(self)
         } else {
             self.contiguous_copy()
         }
     }
 
     /// `contiguous()`: self when already contiguous.
-    pub fn contiguous(&self) -> Tensor {
+    pub fn contiguous(&self) -> Result<Tensor> {
         if self.is_contiguous() {
-            return self.clone();
+            return Ok(self.clone());
         }
         self.clone_tensor()
     }
 
     /// `clone()`: a contiguous copy that stays in the graph (gradient flows through).
-    pub fn clone_tensor(&self) -> Tensor {
-        let out = self.contiguous_copy();
+    pub fn clone_tensor(&self) -> Result<Tensor> {
+        let out = self.contiguous_copy()?;
         if needs_grad(&[self]) {
             record("CloneBackward0", &[self], &out, |g, _| {
                 Ok(vec![Some(g.clone())])
             });
         }
-        out
+        Ok(out)
     }
 }

@@ -1,37 +1,34 @@
-//! Creation ops: filled tensors, ranges, identity.
+//! Creation ops: filled tensors, ranges, identity, on any device.
 
 use crate::error::{Error, Result};
-use crate::tensor::dtype::{DType, Element};
+use crate::tensor::device::Device;
+use crate::tensor::dtype::{DType, Element, Scalar};
 use crate::tensor::layout::numel;
+use crate::tensor::storage::Storage;
 use crate::Tensor;
 
-pub fn full(shape: &[usize], value: f64, dtype: DType) -> Tensor {
-    crate::with_dtype!(
-        dtype,
-        T,
-        Tensor::from_vec(vec![T::from_f64(value); numel(shape)], shape)
-    )
+pub fn full(shape: &[usize], value: Scalar, dtype: DType, device: Device) -> Result<Tensor> {
+    let s = Storage::full(device, numel(shape), dtype, value)?;
+    Ok(Tensor::from_storage(s, shape))
 }
-pub fn zeros(shape: &[usize], dtype: DType) -> Tensor {
-    crate::with_dtype!(
-        dtype,
-        T,
-        Tensor::from_vec(vec![T::default(); numel(shape)], shape)
-    )
+pub fn zeros(shape: &[usize], dtype: DType, device: Device) -> Result<Tensor> {
+    full(shape, Scalar::Int(0), dtype, device)
 }
-pub fn ones(shape: &[usize], dtype: DType) -> Tensor {
-    full(shape, 1.0, dtype)
+pub fn ones(shape: &[usize], dtype: DType, device: Device) -> Result<Tensor> {
+    full(shape, Scalar::Int(1), dtype, device)
 }
-pub fn zeros_like(t: &Tensor) -> Tensor {
-    zeros(t.shape(), t.dtype())
+/// Zeros of `t`'s shape, dtype and device.
+pub fn zeros_like(t: &Tensor) -> Result<Tensor> {
+    zeros(t.shape(), t.dtype(), t.device())
 }
-pub fn ones_like(t: &Tensor) -> Tensor {
-    ones(t.shape(), t.dtype())
+/// Ones of `t`'s shape, dtype and device.
+pub fn ones_like(t: &Tensor) -> Result<Tensor> {
+    ones(t.shape(), t.dtype(), t.device())
 }
 
 /// `arange(start, end, step)`: `ceil((end - start) / step)` values, computed as
 /// `start + i * step` (not by repeated addition) as PyTorch does.
-pub fn arange(start: f64, end: f64, step: f64, dtype: DType) -> Result<Tensor> {
+pub fn arange(start: f64, end: f64, step: f64, dtype: DType, device: Device) -> Result<Tensor> {
     if step == 0.0 {
         return Err(Error::Runtime("step must be nonzero".into()));
     }
@@ -46,16 +43,22 @@ pub fn arange(start: f64, end: f64, step: f64, dtype: DType) -> Result<Tensor> {
         ));
     }
     let n = ((end - start) / step).ceil().max(0.0) as usize;
-    Ok(crate::with_dtype!(dtype, T, {
+    crate::with_dtype!(dtype, T, {
         let v: Vec<T> = (0..n)
             .map(|i| T::from_f64(start + i as f64 * step))
             .collect();
-        Tensor::from_vec(v, &[n])
-    }))
+        Tensor::from_vec(v, &[n]).to_device(device)
+    })
 }
 
 /// `linspace`: symmetric from both ends so the last value is exactly `end`, as PyTorch.
-pub fn linspace(start: f64, end: f64, steps: usize, dtype: DType) -> Tensor {
+pub fn linspace(
+    start: f64,
+    end: f64,
+    steps: usize,
+    dtype: DType,
+    device: Device,
+) -> Result<Tensor> {
     let step = if steps > 1 {
         (end - start) / (steps - 1) as f64
     } else {
@@ -73,16 +76,16 @@ pub fn linspace(start: f64, end: f64, steps: usize, dtype: DType) -> Tensor {
                 T::from_f64(x)
             })
             .collect();
-        Tensor::from_vec(v, &[steps])
+        Tensor::from_vec(v, &[steps]).to_device(device)
     })
 }
 
-pub fn eye(n: usize, m: usize, dtype: DType) -> Tensor {
+pub fn eye(n: usize, m: usize, dtype: DType, device: Device) -> Result<Tensor> {
     crate::with_dtype!(dtype, T, {
         let mut v = vec![T::default(); n * m];
         for i in 0..n.min(m) {
             v[i * m + i] = T::from_f64(1.0);
         }
-        Tensor::from_vec(v, &[n, m])
+        Tensor::from_vec(v, &[n, m]).to_device(device)
     })
 }

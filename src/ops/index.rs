@@ -1,14 +1,14 @@
 //! Indexing: `x[...]` (basic indices as views, advanced indices as gathers), `x[...] = v`,
 //! and the gather/scatter family with their backward rules.
 
+use super::binary::{binary_raw, BinaryOp};
+use super::Scalar;
 use crate::autograd::{grad_if, needs_grad, record};
-use crate::cpu::strided::{broadcast_strides, walk};
-use crate::cpu::team;
 use crate::error::{wrap_dim, Error, Result};
-use crate::tensor::dtype::{DType, Element};
-use crate::tensor::layout::{broadcast_shapes, fmt_shape, Layout};
+use crate::tensor::device::Device;
+use crate::tensor::dtype::DType;
+use crate::tensor::layout::{broadcast_shapes, fmt_shape};
 use crate::Tensor;
-use std::mem::MaybeUninit;
 
 /// One component of a subscript, as Python passes it.
 #[derive(Clone, Debug)]
@@ -94,7 +94,7 @@ fn resolve(t: &Tensor, items: &[IndexItem]) -> Result<Resolved> {
                         )));
                     }
                 }
-                let nz = x.nonzero()?;
+                let nz = on_device_of(x, t)?.nonzero()?;
                 for k in 0..x.dim() {
                     advanced.push((d + k, nz.select(1, k as i64)?));
                 }
@@ -113,14 +113,8 @@ fn resolve(t: &Tensor, items: &[IndexItem]) -> Result<Resolved> {
                         "tensors used as indices must be long, int, byte or bool tensors".into(),
                     ));
                 }
-                let x = x.to_dtype_raw(DType::I64);
-                let size = v.shape()[d] as i64;
-                if let Some(&bad) = x.to_vec::<i64>().iter().find(|&&i| i < -size || i >= size) {
-                    return Err(Error::Index(format!(
-                        "index {bad} is out of bounds for dimension {orig} with size {size}"
-                    )));
-                }
-                advanced.push((d, x));
+                // Bounds are checked by the kernel as it reads the indices.
+                advanced.push((d, on_device_of(x, t)?.to_dtype_raw(DType::I64)?));
                 d += 1;
                 orig += 1;
             }
@@ -129,37 +123,16 @@ fn resolve(t: &Tensor, items: &[IndexItem]) -> Result<Resolved> {
     Ok(Resolved { view: v, advanced })
 }
 
-/// Per-entry element offsets of advanced indices over the leading dims of `l`, each index
-/// bounds-checked against its dim.
-fn advanced_offsets(l: &Layout, idx: &[Tensor], shape: &[usize]) -> Result<Vec<isize>> {
-    let n: usize = shape.iter().product();
-    let mut offs = vec![l.offset as isize; n];
-    for (d, ix) in idx.iter().enumerate() {
-        let size = l.shape[d] as i64;
-        let stride = l.strides[d];
-        let data = ix.storage().as_slice::<i64>();
-        let st = broadcast_strides(ix.shape(), ix.strides(), shape);
-        let mut i = 0;
-        let mut bad = None;
-        walk(shape, [&st], [ix.offset()], |[o]| {
-            let mut v = data[o];
-            if v < 0 {
-                v += size;
-            }
-            if v < 0 || v >= size {
-                bad.get_or_insert(data[o]);
-            } else {
-                offs[i] += v as isize * stride;
-            }
-            i += 1;
-        });
-        if let Some(v) = bad {
-            return Err(Error::Index(format!(
-                "index {v} is out of bounds for dimension {d} with size {size}"
-            )));
-        }
+/// An index tensor on the device of the tensor it indexes: CPU indices go to the GPU, as
+/// PyTorch allows; GPU indices of a CPU tensor are refused, as in PyTorch.
+fn on_device_of(index: &Tensor, t: &Tensor) -> Result<Tensor> {
+    match (index.device(), t.device()) {
+        (a, b) if a == b => Ok(index.clone()),
+        (Device::Cpu, d) => index.to_device(d),
+        (_, d) => Err(Error::Runtime(format!(
+            "indices should be either on cpu or on the same device as the indexed tensor ({d})"
+        ))),
     }
-    Ok(offs)
 }
 
 /// The view with its advanced dims moved to the front, the broadcast index shape, and
@@ -201,75 +174,25 @@ fn arrange(r: Resolved) -> Result<Advanced> {
     })
 }
 
-/// The `rest` block at each offset, concatenated. Blocks that are contiguous in memory (a
-/// batch of samples) are copied as slices, in parallel when large.
-fn gather_rows<T: Element>(
-    src: &[T],
-    offs: &[isize],
-    rest_shape: &[usize],
-    rest_strides: &[isize],
-) -> Vec<T> {
-    let rest = Layout {
-        shape: rest_shape.to_vec(),
-        strides: rest_strides.to_vec(),
-        offset: 0,
-    };
-    let n = rest.numel();
-    if rest.is_contiguous() && n > 0 {
-        let copy = |(dst, offs): (&mut [MaybeUninit<T>], &[isize])| {
-            for (dst, &o) in dst.chunks_mut(n).zip(offs) {
-                let row = &src[o as usize..o as usize + n];
-                for (d, &s) in dst.iter_mut().zip(row) {
-                    d.write(s);
-                }
-            }
-        };
-        // SAFETY: the parts cover every row of the output, and each row is written whole.
-        return unsafe {
-            crate::cpu::write_new_vec(offs.len() * n, |v| {
-                if v.len() >= crate::cpu::PAR_THRESHOLD {
-                    let rows = offs.len().div_ceil(team::parts());
-                    let items = v.chunks_mut(rows * n).zip(offs.chunks(rows)).collect();
-                    team::for_each_part(items, copy);
-                } else {
-                    copy((v, offs));
-                }
-            })
-        };
-    }
-    let mut v: Vec<T> = Vec::with_capacity(offs.len() * n);
-    for &o in offs {
-        walk(rest_shape, [rest_strides], [o as usize], |[s]| {
-            v.push(src[s])
-        });
-    }
-    v
-}
-
 /// Gathers `front[idx0[b], idx1[b], …, rest…]` into a contiguous `index_shape + rest` tensor.
 fn gather_front(a: &Advanced) -> Result<Tensor> {
     let k = a.indices.len();
     let l = a.front.layout();
-    let offs = advanced_offsets(l, &a.indices, &a.index_shape)?;
-    let rest_shape = &l.shape[k..];
-    let rest_strides = &l.strides[k..];
     let mut shape = a.index_shape.clone();
-    shape.extend_from_slice(rest_shape);
-    let out = crate::with_dtype!(a.front.dtype(), T, {
-        let v = gather_rows::<T>(
-            a.front.storage().as_slice::<T>(),
-            &offs,
-            rest_shape,
-            rest_strides,
-        );
-        Tensor::from_vec(v, &shape)
-    });
+    shape.extend_from_slice(&l.shape[k..]);
+    let views: Vec<_> = a
+        .indices
+        .iter()
+        .map(|t| (&**t.storage(), t.layout()))
+        .collect();
+    let out = Tensor::from_storage(a.front.storage().index(l, &views, &a.index_shape)?, &shape);
     if needs_grad(&[&a.front]) {
         let (fshape, fdtype) = (a.front.shape().to_vec(), a.front.dtype());
         let indices: Vec<Tensor> = a.indices.iter().map(|t| t.detach()).collect();
         let index_shape = a.index_shape.clone();
+        let fdevice = a.front.device();
         record("IndexBackward0", &[&a.front], &out, move |g, _| {
-            let z = crate::ops::creation::zeros(&fshape, fdtype);
+            let z = crate::ops::creation::zeros(&fshape, fdtype, fdevice)?;
             let adv = Advanced {
                 front: z,
                 indices: indices.clone(),
@@ -286,12 +209,11 @@ fn gather_front(a: &Advanced) -> Result<Tensor> {
 /// written (or added, with `accumulate`) at the indexed places; differentiable.
 fn put_front(a: &Advanced, values: &Tensor, accumulate: bool) -> Result<Tensor> {
     let k = a.indices.len();
-    let base = a.front.contiguous_copy();
+    let base = a.front.contiguous_copy()?;
     let l = base.layout().clone();
-    let offs = advanced_offsets(&l, &a.indices, &a.index_shape)?;
     let mut shape = a.index_shape.clone();
     shape.extend_from_slice(&l.shape[k..]);
-    let vals = values.to_dtype(base.dtype());
+    let vals = values.to_dtype(base.dtype())?;
     broadcast_shapes(&shape, vals.shape()).and_then(|s| {
         if s == shape {
             Ok(())
@@ -303,23 +225,18 @@ fn put_front(a: &Advanced, values: &Tensor, accumulate: bool) -> Result<Tensor> 
             )))
         }
     })?;
-    let vstr = broadcast_strides(vals.shape(), vals.strides(), &shape);
-    let rest_n: usize = l.shape[k..].iter().product();
-    crate::with_dtype!(base.dtype(), T, {
-        // SAFETY: `base` is a fresh copy that nothing else references yet.
-        let dst: &mut [T] = unsafe { base.storage().as_mut_slice::<T>() };
-        let src = vals.storage().as_slice::<T>();
-        let mut src_offs = Vec::with_capacity(shape.iter().product());
-        walk(&shape, [&vstr], [vals.offset()], |[o]| src_offs.push(o));
-        for (b, &o) in offs.iter().enumerate() {
-            let mut j = b * rest_n;
-            walk(&l.shape[k..], [&l.strides[k..]], [o as usize], |[d]| {
-                let v = src[src_offs[j]];
-                dst[d] = if accumulate { add_elem(dst[d], v) } else { v };
-                j += 1;
-            });
-        }
-    });
+    let views: Vec<_> = a
+        .indices
+        .iter()
+        .map(|t| (&**t.storage(), t.layout()))
+        .collect();
+    base.storage().index_put(
+        &l,
+        &views,
+        &a.index_shape,
+        (vals.storage(), vals.layout()),
+        accumulate,
+    )?;
     if needs_grad(&[&a.front, &vals]) {
         let indices: Vec<Tensor> = a.indices.iter().map(|t| t.detach()).collect();
         let index_shape = a.index_shape.clone();
@@ -340,7 +257,7 @@ fn put_front(a: &Advanced, values: &Tensor, accumulate: bool) -> Result<Tensor> 
                         if accumulate {
                             Some(g.clone())
                         } else {
-                            let z = crate::ops::creation::zeros(&[], g.dtype());
+                            let z = Scalar::Int(0).to_tensor(g.dtype());
                             Some(put_front(&adv, &z, false)?)
                         }
                     } else {
@@ -352,14 +269,6 @@ fn put_front(a: &Advanced, values: &Tensor, accumulate: bool) -> Result<Tensor> 
         );
     }
     Ok(base)
-}
-
-fn add_elem<T: Element>(a: T, b: T) -> T {
-    if T::DTYPE.is_float() {
-        T::from_f64(a.to_f64() + b.to_f64())
-    } else {
-        T::from_i64(a.to_i64().wrapping_add(b.to_i64()))
-    }
 }
 
 /// Moves the index dims of an advanced result from the front to `place`.
@@ -395,7 +304,7 @@ impl Tensor {
         let r = resolve(self, items)?;
         if !recording && r.advanced.is_empty() {
             let src = if value.shares_storage(self) {
-                value.contiguous_copy()
+                value.contiguous_copy()?
             } else {
                 value.clone()
             };
@@ -409,7 +318,9 @@ impl Tensor {
                     fmt_shape(src.shape())
                 )));
             }
-            crate::cpu::copy::copy_into(&r.view, &src);
+            r.view
+                .storage()
+                .copy_from(r.view.layout(), (src.storage(), src.layout()))?;
             self.storage().bump_version();
             return Ok(());
         }
@@ -420,15 +331,16 @@ impl Tensor {
     /// Functional `index_put`: a copy of self with `value` written at `items`.
     pub fn index_put(&self, items: &[IndexItem], value: &Tensor) -> Result<Tensor> {
         // Index a same-shaped arange to find the flat positions the subscript selects.
-        let pos = crate::ops::creation::arange(0.0, self.numel() as f64, 1.0, DType::I64)?
-            .reshape(&self.shape().iter().map(|&s| s as i64).collect::<Vec<_>>())?;
+        let pos =
+            crate::ops::creation::arange(0.0, self.numel() as f64, 1.0, DType::I64, self.device())?
+                .reshape(&self.shape().iter().map(|&s| s as i64).collect::<Vec<_>>())?;
         let r = resolve(&pos, items)?;
         let sel = if r.advanced.is_empty() {
-            r.view.contiguous_copy()
+            r.view.contiguous_copy()?
         } else {
             let a = arrange(r)?;
             let k = a.index_shape.len();
-            place_index_dims(gather_front(&a)?, k, a.place)?.contiguous_copy()
+            place_index_dims(gather_front(&a)?, k, a.place)?.contiguous_copy()?
         };
         let flat = self.reshape(&[-1])?;
         let adv = Advanced {
@@ -450,6 +362,30 @@ impl Tensor {
         put_front(&adv, &v, false)?.reshape(&shape)
     }
 
+    /// `index_put(indices, values, accumulate)`: a copy of self with `values` written (or
+    /// added) at the places the int64 index tensors select in self's leading dims.
+    pub fn index_put_indices(
+        &self,
+        indices: &[Tensor],
+        values: &Tensor,
+        accumulate: bool,
+    ) -> Result<Tensor> {
+        let mut index_shape: Vec<usize> = vec![];
+        for x in indices {
+            index_shape = broadcast_shapes(&index_shape, x.shape())?;
+        }
+        let adv = Advanced {
+            front: self.clone(),
+            indices: indices
+                .iter()
+                .map(|x| on_device_of(x, self)?.to_dtype_raw(DType::I64))
+                .collect::<Result<_>>()?,
+            index_shape,
+            place: 0,
+        };
+        put_front(&adv, values, accumulate)
+    }
+
     /// `gather(dim, index)`.
     pub fn gather(&self, dim: i64, index: &Tensor) -> Result<Tensor> {
         let d = wrap_dim(dim, self.dim())?;
@@ -462,53 +398,17 @@ impl Tensor {
                 .gather(0, &index.reshape(&[-1])?)?
                 .reshape(&shape);
         }
-        let idx = index.to_dtype_raw(DType::I64);
-        let l = self.layout();
-        let mut sstr = l.strides.clone();
-        if !sstr.is_empty() {
-            sstr[d] = 0;
-        }
-        let size = self.shape().get(d).copied().unwrap_or(1) as i64;
-        let stride_d = l.strides.get(d).copied().unwrap_or(0);
-        let ix = idx.storage().as_slice::<i64>();
-        let shape = idx.shape().to_vec();
-        let mut bad = None;
-        let out = crate::with_dtype!(self.dtype(), T, {
-            let src = self.storage().as_slice::<T>();
-            let mut v: Vec<T> = Vec::with_capacity(idx.numel());
-            let sstr_k: Vec<isize> = if shape.is_empty() {
-                vec![]
-            } else {
-                sstr.clone()
-            };
-            walk(
-                &shape,
-                [idx.strides(), &sstr_k],
-                [idx.offset(), l.offset],
-                |[io, so]| {
-                    // gather takes no negative indices (unlike indexing), as PyTorch.
-                    let i = ix[io];
-                    if i < 0 || i >= size {
-                        bad.get_or_insert(ix[io]);
-                        v.push(T::default());
-                    } else {
-                        v.push(src[(so as isize + i as isize * stride_d) as usize]);
-                    }
-                },
-            );
-            Tensor::from_vec(v, &shape)
-        });
-        if let Some(i) = bad {
-            return Err(Error::Runtime(format!(
-                "index {i} is out of bounds for dimension {d} with size {size}"
-            )));
-        }
+        let s = self
+            .storage()
+            .gather(self.layout(), d, (index.storage(), index.layout()))?;
+        let out = Tensor::from_storage(s, index.shape());
         if needs_grad(&[self]) {
-            let (shape, dtype) = (self.shape().to_vec(), self.dtype());
-            let idx = idx.detach();
+            let (shape, dtype, device) = (self.shape().to_vec(), self.dtype(), self.device());
+            let idx = index.detach();
             record("GatherBackward0", &[self], &out, move |g, _| {
                 Ok(vec![Some(
-                    crate::ops::creation::zeros(&shape, dtype).scatter(d as i64, &idx, g, true)?,
+                    crate::ops::creation::zeros(&shape, dtype, device)?
+                        .scatter(d as i64, &idx, g, true)?,
                 )])
             });
         }
@@ -542,54 +442,17 @@ impl Tensor {
                 .scatter(0, &index.reshape(&[-1])?, &src1, accumulate)?
                 .reshape(&[]);
         }
-        let idx = index.to_dtype_raw(DType::I64);
-        let srcc = src.to_dtype(self.dtype());
-        let out = self.contiguous_copy();
-        let l = out.layout().clone();
-        let mut ostr = l.strides.clone();
-        if !ostr.is_empty() {
-            ostr[d] = 0;
-        }
-        let size = self.shape().get(d).copied().unwrap_or(1) as i64;
-        let stride_d = l.strides.get(d).copied().unwrap_or(0);
-        let shape = idx.shape().to_vec();
-        let sstr = if srcc.dim() == 0 {
-            vec![0; shape.len()]
-        } else {
-            srcc.strides().to_vec()
-        };
-        let ix = idx.storage().as_slice::<i64>();
-        let mut bad = None;
-        crate::with_dtype!(out.dtype(), T, {
-            // SAFETY: `out` is a fresh copy nothing else references.
-            let dst: &mut [T] = unsafe { out.storage().as_mut_slice::<T>() };
-            let s = srcc.storage().as_slice::<T>();
-            walk(
-                &shape,
-                [idx.strides(), &ostr, &sstr],
-                [idx.offset(), 0, srcc.offset()],
-                |[io, oo, so]| {
-                    let i = ix[io];
-                    if i < 0 || i >= size {
-                        bad.get_or_insert(ix[io]);
-                        return;
-                    }
-                    let at = (oo as isize + i as isize * stride_d) as usize;
-                    dst[at] = if accumulate {
-                        add_elem(dst[at], s[so])
-                    } else {
-                        s[so]
-                    };
-                },
-            );
-        });
-        if let Some(i) = bad {
-            return Err(Error::Runtime(format!(
-                "index {i} is out of bounds for dimension {d} with size {size}"
-            )));
-        }
+        let srcc = src.to_dtype(self.dtype())?;
+        let out = self.contiguous_copy()?;
+        out.storage().scatter(
+            out.layout(),
+            d,
+            (index.storage(), index.layout()),
+            (srcc.storage(), srcc.layout()),
+            accumulate,
+        )?;
         if needs_grad(&[self, &srcc]) {
-            let idx = idx.detach();
+            let idx = index.detach();
             let src_scalar = srcc.dim() == 0 && index.dim() > 0;
             record(
                 if accumulate {
@@ -600,7 +463,7 @@ impl Tensor {
                 &[self, &srcc],
                 &out,
                 move |g, n| {
-                    let zero = crate::ops::creation::zeros(&[], g.dtype());
+                    let zero = Scalar::Int(0).to_tensor(g.dtype());
                     Ok(vec![
                         if n[0] {
                             Some(if accumulate {
@@ -654,72 +517,43 @@ impl Tensor {
         let shape = broadcast_shapes(self.shape(), mask.shape())?;
         let x = self.expand_to(&shape)?;
         let m = mask.expand_to(&shape)?;
-        x.index(&[IndexItem::Tensor(m.contiguous_copy())])
+        x.index(&[IndexItem::Tensor(m.contiguous_copy()?)])
     }
 
     /// `nonzero()`: an `n × ndim` int64 tensor of the nonzero positions, row-major order.
+    /// (On a GPU the count is read back to size the result, as PyTorch does.)
     pub fn nonzero(&self) -> Result<Tensor> {
-        let shape = self.shape().to_vec();
-        let nd = shape.len();
-        let flags: Vec<bool> = crate::with_dtype!(
-            self.dtype(),
-            T,
-            self.to_vec::<T>()
-                .into_iter()
-                .map(|v| v.is_nonzero())
-                .collect()
-        );
-        let mut out: Vec<i64> = vec![];
-        let mut count = 0;
-        let mut idx = vec![0usize; nd];
-        for (i, f) in flags.iter().enumerate() {
-            if i > 0 {
-                for d in (0..nd).rev() {
-                    idx[d] += 1;
-                    if idx[d] < shape[d] {
-                        break;
-                    }
-                    idx[d] = 0;
-                }
-            }
-            if *f {
-                out.extend(idx.iter().map(|&v| v as i64));
-                count += 1;
-            }
-        }
-        Ok(Tensor::from_vec(out, &[count, nd]))
+        let (s, count) = self.storage().nonzero(self.layout())?;
+        Ok(Tensor::from_storage(s, &[count, self.dim()]))
     }
 
-    /// `one_hot(num_classes)`: int64 indices to an int64 one-hot tensor.
+    /// `one_hot(num_classes)`: int64 indices to an int64 one-hot tensor, built as
+    /// `index == arange(num_classes)`.
     pub fn one_hot(&self, num_classes: i64) -> Result<Tensor> {
         if self.dtype() != DType::I64 {
             return Err(Error::Runtime(
                 "one_hot is only applicable to index tensor of type LongTensor.".into(),
             ));
         }
-        let v = self.to_vec::<i64>();
-        if v.iter().any(|&x| x < 0) {
+        let (lo, hi) = if self.numel() == 0 {
+            (0, -1)
+        } else {
+            let lo = self.amax_amin(None, false, false, "AminBackward0")?;
+            let hi = self.amax_amin(None, false, true, "AmaxBackward0")?;
+            (lo.to_vec::<i64>()?[0], hi.to_vec::<i64>()?[0])
+        };
+        if lo < 0 {
             return Err(Error::Runtime("Class values must be non-negative.".into()));
         }
-        let max = v.iter().copied().max().unwrap_or(-1);
-        let n = if num_classes < 0 {
-            max + 1
-        } else {
-            num_classes
-        };
-        if max >= n {
+        let n = if num_classes < 0 { hi + 1 } else { num_classes };
+        if hi >= n {
             return Err(Error::Runtime(
                 "Class values must be smaller than num_classes.".into(),
             ));
         }
-        let n = n as usize;
-        let mut out = vec![0i64; v.len() * n];
-        for (i, &c) in v.iter().enumerate() {
-            out[i * n + c as usize] = 1;
-        }
-        let mut shape = self.shape().to_vec();
-        shape.push(n);
-        Ok(Tensor::from_vec(out, &shape))
+        let classes = crate::ops::creation::arange(0.0, n as f64, 1.0, DType::I64, self.device())?;
+        binary_raw(BinaryOp::Eq, &self.unsqueeze(-1)?, &classes, DType::I64)?
+            .to_dtype_raw(DType::I64)
     }
 }
 

@@ -3,13 +3,12 @@
 //! history is rewired to the new node, and the op sees a copy of the old data so that
 //! what it saved is not the data being overwritten.
 
-use super::binary::{binary, BinaryOp};
+use super::binary::{binary_alpha, BinaryOp};
 use super::view::{embed_view, ViewFn};
 use super::{Operand, Scalar};
 use crate::autograd::{grad_if, is_grad_enabled, needs_grad, record};
-use crate::cpu::copy::{copy_into, fill};
 use crate::error::{Error, Result};
-use crate::tensor::dtype::{Category, DType, Element};
+use crate::tensor::dtype::{Category, DType};
 use crate::tensor::layout::{fmt_shape, Layout};
 use crate::Tensor;
 use std::sync::Arc;
@@ -42,12 +41,12 @@ impl Tensor {
             )));
         }
         let src = if new.shares_storage(self) {
-            new.contiguous_copy()
+            new.contiguous_copy()?
         } else {
             new.clone()
         };
         let rebased = self.rebase_view_history(new)?;
-        copy_into(self, &src);
+        self.write(&src)?;
         self.storage().bump_version();
         if is_grad_enabled() && !rebased {
             match new.grad_fn() {
@@ -99,17 +98,12 @@ impl Tensor {
             let g = if g.is_contiguous() && g.offset() == 0 {
                 g.clone()
             } else {
-                g.contiguous_copy()
+                g.contiguous_copy()?
             };
             let outside = grad_if(need[0], || {
-                let mask = crate::ops::creation::ones(&shape, g.dtype());
-                let hole = mask.with_layout(in_region(mask.layout())?);
-                crate::with_float_dtype!(
-                    g.dtype(),
-                    T,
-                    fill::<T>(&hole, T::from_f64(0.0)),
-                    unreachable!()
-                );
+                let mask = crate::ops::creation::ones(&shape, g.dtype(), g.device())?;
+                mask.storage()
+                    .fill(&in_region(mask.layout())?, Scalar::Int(0))?;
                 g.mul(&mask)
             })?;
             let inside = grad_if(need[1], || {
@@ -134,7 +128,7 @@ impl Tensor {
         let mut inputs = vec![self];
         inputs.extend_from_slice(others);
         let new = if needs_grad(&inputs) {
-            f(&self.snapshot_with_history())?
+            f(&self.snapshot_with_history()?)?
         } else {
             f(self)?
         };
@@ -143,17 +137,29 @@ impl Tensor {
 
     /// `add_`, `sub_`, `mul_`, `div_` and friends: `self = self op other`.
     pub fn binary_(&self, op: BinaryOp, other: &Operand) -> Result<()> {
+        self.binary_alpha_(op, other, None)
+    }
+
+    /// `add_(other, alpha=)` / `sub_`: `self = self op alpha·other`.
+    pub fn binary_alpha_(
+        &self,
+        op: BinaryOp,
+        other: &Operand,
+        alpha: Option<Scalar>,
+    ) -> Result<()> {
         let others: Vec<&Tensor> = match other {
             Operand::Tensor(t) => vec![t],
             Operand::Scalar(_) => vec![],
         };
-        self.apply_inplace(&others, |x| binary(op, &Operand::Tensor(x.clone()), other))
+        self.apply_inplace(&others, |x| {
+            binary_alpha(op, &Operand::Tensor(x.clone()), other, alpha)
+        })
     }
 
     /// `copy_(src)`: broadcast and cast into self.
     pub fn copy_(&self, src: &Tensor) -> Result<()> {
         self.check_inplace()?;
-        let new = src.to_dtype(self.dtype()).expand_to(self.shape()).map_err(|_| {
+        let new = src.to_dtype(self.dtype())?.expand_to(self.shape()).map_err(|_| {
             Error::Runtime(format!(
                 "The size of tensor a ({}) must match the size of tensor b ({}) at non-singleton dimension 0",
                 self.shape().first().copied().unwrap_or(1),
@@ -161,12 +167,12 @@ impl Tensor {
             ))
         })?;
         let src = if new.shares_storage(self) {
-            new.contiguous_copy()
+            new.contiguous_copy()?
         } else {
             new.clone()
         };
         let rebased = self.rebase_view_history(&new)?;
-        copy_into(self, &src);
+        self.write(&src)?;
         self.storage().bump_version();
         if is_grad_enabled() && !rebased {
             match new.grad_fn() {
@@ -181,17 +187,7 @@ impl Tensor {
     /// `fill_(value)`.
     pub fn fill_(&self, value: Scalar) -> Result<()> {
         self.check_inplace()?;
-        crate::with_dtype!(
-            self.dtype(),
-            T,
-            fill::<T>(
-                self,
-                match value {
-                    Scalar::Int(i) => T::from_i64(i),
-                    s => T::from_f64(s.to_f64()),
-                }
-            )
-        );
+        self.storage().fill(self.layout(), value)?;
         // A constant written into a view of a base with history: that region of the base
         // stops depending on its inputs.
         let rebased = self.rebase_view_history(&self.detach())?;
@@ -210,26 +206,26 @@ impl Tensor {
     pub(crate) fn add_assign_no_grad(&self, g: &Tensor) -> Result<()> {
         let _guard = crate::autograd::GradModeGuard::new(false);
         let new = self.add(g)?;
-        copy_into(self, &new);
+        self.write(&new)?;
         self.storage().bump_version();
         Ok(())
+    }
+
+    /// Copies `src` (broadcast, cast, from any device; not aliasing self) into self's view.
+    fn write(&self, src: &Tensor) -> Result<()> {
+        self.storage()
+            .copy_from(self.layout(), (src.storage(), src.layout()))
     }
 }
 
 fn cat_name(d: DType) -> &'static str {
     match d.category() {
-        Category::Floating => {
-            if d == DType::F64 {
-                "Double"
-            } else {
-                "Float"
-            }
-        }
-        Category::Integral => match d {
-            DType::I64 => "Long",
-            DType::I32 => "Int",
-            _ => "Byte",
-        },
+        Category::Floating => crate::cpu::dtype_label(if d == DType::F64 {
+            DType::F64
+        } else {
+            DType::F32
+        }),
+        Category::Integral => crate::cpu::dtype_label(d),
         Category::Bool => "Bool",
     }
 }

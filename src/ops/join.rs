@@ -1,7 +1,6 @@
 //! Joining tensors: `cat` and `stack`; the backward splits the gradient back.
 
-use crate::autograd::{needs_grad, Edge, Node};
-use crate::cpu::copy::copy_into;
+use crate::autograd::{needs_grad, Edge, Node, OutputMeta};
 use crate::error::{wrap_dim, Error, Result};
 use crate::tensor::dtype::DType;
 use crate::tensor::layout::fmt_shape;
@@ -51,14 +50,21 @@ pub fn cat(tensors: &[Tensor], dim: i64) -> Result<Tensor> {
                 )));
             }
         }
+        if t.device() != first.device() {
+            return Err(Error::Runtime(format!(
+                "Expected all tensors to be on the same device, but found at least two devices, {} and {}!",
+                first.device(),
+                t.device()
+            )));
+        }
         shape[d] += t.shape()[d];
     }
-    let out = crate::ops::creation::zeros(&shape, dtype);
+    let out = crate::ops::creation::zeros(&shape, dtype, first.device())?;
     let mut start = 0;
     for t in &parts {
         let n = t.shape()[d];
-        let dst = out.with_layout(out.layout().narrow(d as i64, start as i64, n)?);
-        copy_into(&dst, t);
+        let dst = out.layout().narrow(d as i64, start as i64, n)?;
+        out.storage().copy_from(&dst, (t.storage(), t.layout()))?;
         start += n;
     }
     let refs: Vec<&Tensor> = tensors.iter().collect();
@@ -81,19 +87,20 @@ pub fn cat(tensors: &[Tensor], dim: i64) -> Result<Tensor> {
             Box::new(move |g: &[Option<Tensor>], need: &[bool]| {
                 let g = g[0].as_ref().expect("cat has one output");
                 let pieces = g.split_sizes(&sizes, d as i64)?;
-                Ok(pieces
+                pieces
                     .into_iter()
                     .zip(need)
                     .zip(&dtypes)
                     .zip(&skipped)
                     .map(|(((p, &n), &dt), &s)| match (n, s) {
                         (false, _) => None,
-                        (true, true) => Some(crate::ops::creation::zeros(&[0], dt)),
+                        (true, true) => Some(crate::ops::creation::zeros(&[0], dt, p.device())),
                         (true, false) => Some(p.to_dtype(dt)),
                     })
-                    .collect())
+                    .map(Option::transpose)
+                    .collect()
             }),
-            vec![(shape.clone(), dtype)],
+            vec![OutputMeta::of(&out)],
         );
         out.set_history(node, 0);
     }

@@ -1,12 +1,11 @@
 //! Fused cross-entropy over class indices: log-softmax and NLL in one pass over the logits,
 //! with PyTorch's `weight`, `ignore_index`, `label_smoothing` and `reduction`. The backward
-//! is written in tensor ops (softmax times a per-row coefficient, minus a constant target
-//! distribution), so it stays differentiable.
+//! is written in tensor ops (softmax times a per-row coefficient, minus the target
+//! distribution), so it stays differentiable and runs on any device.
 
 use crate::autograd::{needs_grad, record, SavedTensor};
-use crate::cpu::fused::cross_entropy_row;
 use crate::error::{Error, Result};
-use crate::tensor::dtype::{DType, Element};
+use crate::tensor::dtype::DType;
 use crate::Tensor;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,80 +65,57 @@ pub fn cross_entropy(
             "label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}"
         )));
     }
-    let tv = target.to_vec::<i64>();
-    if let Some(&bad) = tv
-        .iter()
-        .find(|&&t| t != ignore_index && (t < 0 || t >= c as i64))
-    {
-        return Err(Error::Index(format!("Target {bad} is out of bounds.")));
-    }
-    let dtype = input.dtype();
-    let (losses, wsum, coef, dist) = crate::with_float_dtype!(
-        dtype,
-        T,
-        {
-            let x = input.contiguous_data::<T>();
-            let w: Option<Vec<T>> = weight.map(|w| w.to_vec::<T>());
-            let wsum_all: f64 = w
-                .as_ref()
-                .map_or(c as f64, |w| w.iter().map(|v| v.to_f64()).sum());
-            let mut losses = vec![T::default(); n];
-            let mut wsum = 0.0f64;
-            // Per-row coefficient of softmax in the gradient, and the subtracted distribution.
-            let mut coef = vec![T::default(); n];
-            let mut dist = vec![T::default(); n * c];
-            let eps = label_smoothing;
-            for i in 0..n {
-                let t = tv[i];
-                if t == ignore_index {
-                    continue;
-                }
-                let t = t as usize;
-                let row = &x[i * c..(i + 1) * c];
-                let (l, _) = cross_entropy_row(row, t, w.as_deref(), eps);
-                losses[i] = l;
-                let wt = w.as_ref().map_or(1.0, |w| w[t].to_f64());
-                wsum += wt;
-                coef[i] = T::from_f64((1.0 - eps) * wt + eps / c as f64 * wsum_all);
-                for k in 0..c {
-                    let wk = w.as_ref().map_or(1.0, |w| w[k].to_f64());
-                    let hit = if k == t { (1.0 - eps) * wt } else { 0.0 };
-                    dist[i * c + k] = T::from_f64(hit + eps / c as f64 * wk);
-                }
-            }
-            (
-                Tensor::from_vec(losses, &[n]),
-                wsum,
-                Tensor::from_vec(coef, &[n, 1]),
-                Tensor::from_vec(dist, &[n, c]),
-            )
-        },
-        unreachable!()
-    );
-    let out = {
-        let _g = crate::autograd::GradModeGuard::new(false);
-        match reduction {
-            Reduction::None => losses,
-            Reduction::Sum => losses.sum()?,
-            Reduction::Mean => losses.sum()?.div_scalar(wsum)?,
-        }
+    let x = input.contiguous()?;
+    let weight = weight.map(|w| w.to_dtype(x.dtype())).transpose()?;
+    let (losses, row_w) = x.storage().cross_entropy(
+        x.layout(),
+        (target.storage(), target.layout()),
+        weight.as_ref().map(|w| (&**w.storage(), w.layout())),
+        ignore_index,
+        label_smoothing,
+    )?;
+    let losses = Tensor::from_storage(losses, &[n]);
+    let row_w = Tensor::from_storage(row_w, &[n]);
+    let _g = crate::autograd::GradModeGuard::new(false);
+    // The weight of the rows counted (0 for ignored ones): the mean divides by its sum.
+    let wsum = row_w.sum()?;
+    let out = match reduction {
+        Reduction::None => losses,
+        Reduction::Sum => losses.sum()?,
+        Reduction::Mean => losses.sum()?.div(&wsum)?,
     };
+    drop(_g);
     if needs_grad(&[input]) {
         let sx = SavedTensor::new(input);
-        let scale = if reduction == Reduction::Mean {
-            1.0 / wsum
-        } else {
-            1.0
-        };
+        let target = target.detach();
+        let weight = weight.map(|w| w.detach());
+        let ignore = crate::ops::Scalar::Int(ignore_index).to_tensor(DType::I64);
         record("NllLossBackward0", &[input], &out, move |g, _| {
-            let p = sx.unpack()?.softmax(1)?;
-            let d = p.mul(&coef)?.sub(&dist)?;
-            let g = if reduction == Reduction::None {
-                g.unsqueeze(1)?
-            } else {
-                g.clone()
+            // d loss_i / d x_i = coef_i · softmax(x_i) − dist_i, where the target
+            // distribution puts (1−ε)·w_t on the target and ε/C·w_k on every class k.
+            let x = sx.unpack()?;
+            let (dtype, device) = (x.dtype(), x.device());
+            let eps = label_smoothing;
+            let valid = target.ne(&ignore)?.to_dtype(dtype)?;
+            let classes = crate::ops::creation::arange(0.0, c as f64, 1.0, DType::I64, device)?;
+            let hit = target.unsqueeze(1)?.eq(&classes)?.to_dtype(dtype)?;
+            let w_all = match &weight {
+                Some(w) => w.unsqueeze(0)?,
+                None => crate::ops::creation::ones(&[1, c], dtype, device)?,
             };
-            Ok(vec![Some(d.mul(&g)?.mul_scalar(scale)?)])
+            let spread = w_all.mul_scalar(eps / c as f64)?;
+            let dist = hit
+                .mul(&row_w.unsqueeze(1)?)?
+                .mul_scalar(1.0 - eps)?
+                .add(&spread.mul(&valid.unsqueeze(1)?)?)?;
+            let coef = dist.sum_dims(Some(&[1]), true, None)?;
+            let d = x.softmax(1)?.mul(&coef)?.sub(&dist)?;
+            let g = match reduction {
+                Reduction::None => g.unsqueeze(1)?,
+                Reduction::Sum => g.clone(),
+                Reduction::Mean => g.div(&wsum)?,
+            };
+            Ok(vec![Some(d.mul(&g)?)])
         });
     }
     Ok(out)

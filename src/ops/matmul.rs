@@ -1,11 +1,12 @@
 //! Matrix products with PyTorch's `matmul` broadcasting, and `einsum` built on them.
 
 use crate::autograd::{grad_if, needs_grad, record, SavedTensor};
-use crate::cpu::matmul::{batched, GemmElem, MatRef};
+use crate::backend::MatBatch;
 use crate::cpu::strided::{broadcast_strides, walk};
 use crate::error::{Error, Result};
 use crate::tensor::dtype::DType;
 use crate::tensor::layout::{broadcast_shapes, fmt_shape, Layout};
+use crate::tensor::storage::Storage;
 use crate::Tensor;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -67,25 +68,24 @@ fn matmul_nd(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let mut shape = batch.clone();
     shape.extend([m, n]);
     let (as_, bs) = (a.strides(), b.strides());
-    let out = crate::with_numeric_dtype!(
-        a.dtype(),
-        T,
-        {
-            let v = batched(
-                a.storage().as_slice::<T>(),
-                &oa,
-                (as_[ra - 2], as_[ra - 1]),
-                b.storage().as_slice::<T>(),
-                &ob,
-                (bs[rb - 2], bs[rb - 1]),
-                (m, n, ka),
-            );
-            Tensor::from_vec(v, &shape)
-        },
-        return Err(Error::NotImplemented(
-            "\"addmm_impl_cpu_\" not implemented for 'Bool'".into()
-        ))
-    );
+    let ma = MatBatch {
+        offsets: oa,
+        rs: as_[ra - 2],
+        cs: as_[ra - 1],
+    };
+    let mb = MatBatch {
+        offsets: ob,
+        rs: bs[rb - 2],
+        cs: bs[rb - 1],
+    };
+    let s = Storage::matmul(
+        (a.storage(), &ma),
+        (b.storage(), &mb),
+        (m, n, ka),
+        1.0,
+        None,
+    )?;
+    let out = Tensor::from_storage(s, &shape);
     if needs_grad(&[a, b]) {
         let (xa, xb) = (SavedTensor::new(a), SavedTensor::new(b));
         let (sha, shb) = (a.shape().to_vec(), b.shape().to_vec());
@@ -220,49 +220,33 @@ impl Tensor {
                 fmt_shape(&shape)
             )));
         }
-        let out = crate::with_numeric_dtype!(
-            m1.dtype(),
-            T,
-            {
-                let ma = MatRef {
-                    offset: m1.offset(),
-                    rs: m1.strides()[0],
-                    cs: m1.strides()[1],
-                };
-                let mb = MatRef {
-                    offset: m2.offset(),
-                    rs: m2.strides()[0],
-                    cs: m2.strides()[1],
-                };
-                let (a, b) = (m1.storage().as_slice::<T>(), m2.storage().as_slice::<T>());
-                let alpha_t = <T as crate::Element>::from_f64(alpha);
-                let threads = rayon::current_num_threads();
-                let buf: Vec<T> = if beta == 0.0 {
-                    // β = 0 ignores the input entirely (NaN in it does not leak), as PyTorch.
-                    // SAFETY: `gemm_into` writes all m·n elements.
-                    unsafe {
-                        crate::cpu::write_new_vec(m * n, |out| {
-                            T::gemm_into(a, ma, b, mb, out, (m, n, k), alpha_t, threads)
-                        })
-                    }
-                } else {
-                    let _g = crate::autograd::GradModeGuard::new(false);
-                    let input = if beta != 1.0 {
-                        self.mul_scalar(beta)?
-                    } else {
-                        self.clone()
-                    };
-                    let mut buf = input.expand_to(&shape)?.to_vec::<T>();
-                    let one = <T as crate::Element>::from_f64(1.0);
-                    T::gemm(a, ma, b, mb, &mut buf, (m, n, k), one, alpha_t, threads);
-                    buf
-                };
-                Tensor::from_vec(buf, &shape)
-            },
-            return Err(Error::NotImplemented(
-                "\"addmm_impl_cpu_\" not implemented for 'Bool'".into()
-            ))
-        );
+        let mat = |t: &Tensor| MatBatch {
+            offsets: vec![t.offset()],
+            rs: t.strides()[0],
+            cs: t.strides()[1],
+        };
+        // β = 0 ignores the input entirely (NaN in it does not leak), as PyTorch; otherwise
+        // the product accumulates into a fresh copy of β·input.
+        let acc = if beta == 0.0 {
+            None
+        } else {
+            let _g = crate::autograd::GradModeGuard::new(false);
+            let input = if beta != 1.0 {
+                self.mul_scalar(beta)?
+            } else {
+                self.clone()
+            };
+            let input = input.expand_to(&shape)?;
+            Some(input.storage().cast(input.layout(), m1.dtype())?)
+        };
+        let s = Storage::matmul(
+            (m1.storage(), &mat(m1)),
+            (m2.storage(), &mat(m2)),
+            (m, n, k),
+            alpha,
+            acc,
+        )?;
+        let out = Tensor::from_storage(s, &shape);
         if needs_grad(&[self, m1, m2]) {
             let (x1, x2) = (SavedTensor::new(m1), SavedTensor::new(m2));
             let bias_shape = self.shape().to_vec();

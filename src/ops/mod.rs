@@ -20,54 +20,12 @@ pub mod view;
 use crate::tensor::dtype::{Category, DType};
 use crate::Tensor;
 
-/// A Python number taking part in an op. It never widens a tensor's dtype within its
-/// category (a float32 tensor times 2.5 stays float32), as PyTorch's "wrapped numbers".
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Scalar {
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-}
+pub use crate::tensor::dtype::Scalar;
 
 impl Scalar {
-    /// The dtype a wrapped number stands for in promotion (floats: the default float32).
-    pub fn dtype(self) -> DType {
-        match self {
-            Scalar::Bool(_) => DType::Bool,
-            Scalar::Int(_) => DType::I64,
-            Scalar::Float(_) => DType::F32,
-        }
-    }
-    pub fn to_f64(self) -> f64 {
-        match self {
-            Scalar::Bool(b) => b as u8 as f64,
-            Scalar::Int(i) => i as f64,
-            Scalar::Float(f) => f,
-        }
-    }
-    /// A 0-d tensor holding this number in `dtype`.
+    /// A 0-d CPU tensor holding this number in `dtype`.
     pub fn to_tensor(self, dtype: DType) -> Tensor {
-        match self {
-            Scalar::Int(i) if !dtype.is_float() => {
-                crate::with_dtype!(dtype, T, Tensor::scalar(<T as crate::Element>::from_i64(i)))
-            }
-            _ => crate::with_dtype!(
-                dtype,
-                T,
-                Tensor::scalar(<T as crate::Element>::from_f64(self.to_f64()))
-            ),
-        }
-    }
-}
-
-impl From<f64> for Scalar {
-    fn from(v: f64) -> Scalar {
-        Scalar::Float(v)
-    }
-}
-impl From<i64> for Scalar {
-    fn from(v: i64) -> Scalar {
-        Scalar::Int(v)
+        crate::with_dtype!(dtype, T, Tensor::scalar(self.to_elem::<T>()))
     }
 }
 

@@ -1,11 +1,11 @@
 //! Fused optimizer updates: one call updates every parameter of a group in place, instead
 //! of a Python loop of small tensor ops per parameter (`torch.optim`'s "foreach/fused" idea).
 
-use crate::cpu::fused::{adam, sgd, AdamOptions, SgdOptions};
 use crate::error::{Error, Result};
+use crate::tensor::storage::{Run, Storage};
 use crate::Tensor;
 
-pub use crate::cpu::fused::{AdamOptions as AdamConfig, SgdOptions as SgdConfig};
+pub use crate::backend::{AdamOptions, SgdOptions};
 
 /// Checks that `t` can be updated in place by a fused kernel alongside `others`.
 fn check_target(what: &str, t: &Tensor, like: &Tensor, others: &[&Tensor]) -> Result<()> {
@@ -31,14 +31,9 @@ fn check_target(what: &str, t: &Tensor, like: &Tensor, others: &[&Tensor]) -> Re
     Ok(())
 }
 
-/// The contiguous element range of `t` in its storage, writable.
-///
-/// # Safety
-/// The caller ensures no other slice of `t`'s storage is alive (checked by `check_target`).
-#[allow(clippy::mut_from_ref)]
-unsafe fn slice_mut<T: crate::Element>(t: &Tensor) -> &mut [T] {
-    let s = t.storage().as_mut_slice::<T>();
-    &mut s[t.offset()..t.offset() + t.numel()]
+/// `t`'s elements as a contiguous run of its storage: (storage, offset, length).
+fn run(t: &Tensor) -> Run<'_> {
+    (t.storage(), t.offset(), t.numel())
 }
 
 /// SGD over a parameter group. `bufs[i]` is the momentum buffer (None before the first
@@ -51,29 +46,18 @@ pub fn sgd_step(
 ) -> Result<Vec<Option<Tensor>>> {
     let mut out = Vec::with_capacity(params.len());
     for (i, (p, g)) in params.iter().zip(grads).enumerate() {
-        let g = g.to_dtype_raw(p.dtype()).contiguous();
+        let g = g.to_dtype_raw(p.dtype())?.contiguous()?;
         let buf = match (o.momentum != 0.0, bufs.get(i).cloned().flatten()) {
             (false, _) => None,
             (true, Some(b)) => Some((b, false)),
-            (true, None) => Some((crate::ops::creation::zeros(p.shape(), p.dtype()), true)),
+            (true, None) => Some((crate::ops::creation::zeros_like(p)?, true)),
         };
         check_target("parameter", p, p, &[&g])?;
         if let Some((b, _)) = &buf {
             check_target("momentum buffer", b, p, &[&g, p])?;
         }
-        crate::with_float_dtype!(
-            p.dtype(),
-            T,
-            {
-                let gs = &g.storage().as_slice::<T>()[g.offset()..g.offset() + g.numel()];
-                // SAFETY: parameter and buffer were checked contiguous and not sharing storage
-                // with each other or the gradient, so these are the only live slices of them.
-                let ps = unsafe { slice_mut::<T>(p) };
-                let bs = buf.as_ref().map(|(b, _)| unsafe { slice_mut::<T>(b) });
-                sgd(ps, gs, bs, buf.as_ref().is_some_and(|(_, first)| *first), o);
-            },
-            unreachable!()
-        );
+        let first = buf.as_ref().is_some_and(|(_, first)| *first);
+        Storage::sgd_step(run(p), run(&g), buf.as_ref().map(|(b, _)| run(b)), first, o)?;
         p.storage().bump_version();
         out.push(buf.map(|(b, _)| b));
     }
@@ -92,7 +76,7 @@ pub fn adam_step(
     o: &AdamOptions,
 ) -> Result<()> {
     for (i, (p, g)) in params.iter().zip(grads).enumerate() {
-        let g = g.to_dtype_raw(p.dtype()).contiguous();
+        let g = g.to_dtype_raw(p.dtype())?.contiguous()?;
         let (m, v) = (&exp_avgs[i], &exp_avg_sqs[i]);
         let mx = if o.amsgrad {
             max_exp_avg_sqs.get(i)
@@ -105,27 +89,7 @@ pub fn adam_step(
         if let Some(mx) = mx {
             check_target("max_exp_avg_sq", mx, p, &[&g, m, v, p])?;
         }
-        crate::with_float_dtype!(
-            p.dtype(),
-            T,
-            {
-                let gs = &g.storage().as_slice::<T>()[g.offset()..g.offset() + g.numel()];
-                // SAFETY: every state tensor was checked contiguous and distinct from the
-                // others and from the gradient, so each mutable slice is the only one alive.
-                unsafe {
-                    adam(
-                        slice_mut::<T>(p),
-                        gs,
-                        slice_mut::<T>(m),
-                        slice_mut::<T>(v),
-                        mx.map(|x| slice_mut::<T>(x)),
-                        steps[i],
-                        o,
-                    );
-                }
-            },
-            unreachable!()
-        );
+        Storage::adam_step(run(p), run(&g), run(m), run(v), mx.map(run), steps[i], o)?;
         for t in [p, m, v] {
             t.storage().bump_version();
         }

@@ -2,16 +2,14 @@
 //! ops built on the same arrangement (softmax, log_softmax, cumsum), and their backwards.
 //!
 //! Every reduction permutes the reduced dims last and reads the input as `rows × len`
-//! contiguous runs; the kernels in `cpu::reduce` never see strides.
+//! runs (see [`ReduceOp`]); the backends decide how to read them.
 
 use crate::autograd::{needs_grad, record, SavedTensor};
-use crate::cpu::elementwise::Num;
-use crate::cpu::reduce as k;
+use crate::backend::{ReduceOp, ScanOp};
 use crate::error::{wrap_dim, Error, Result};
-use crate::tensor::dtype::{DType, Element};
+use crate::tensor::dtype::DType;
 use crate::tensor::layout::Layout;
 use crate::Tensor;
-use std::borrow::Cow;
 
 /// How a reduction sees its input: the permutation, shapes and run sizes.
 struct Plan {
@@ -69,13 +67,12 @@ impl Plan {
             drop_shape,
         })
     }
-    fn data<'a, T: Element>(&self, t: &'a Tensor) -> Cow<'a, [T]> {
-        let s = t.storage().as_slice::<T>();
-        if self.permuted.is_contiguous() {
-            Cow::Borrowed(&s[self.permuted.offset..self.permuted.offset + self.rows * self.len])
-        } else {
-            Cow::Owned(crate::cpu::copy::gather(s, &self.permuted))
-        }
+    /// `op` of each row of `t` (the tensor the plan was made for), shaped as the result.
+    fn reduce(&self, t: &Tensor, op: ReduceOp, keepdim: bool) -> Result<Tensor> {
+        let s = t
+            .storage()
+            .reduce(&self.permuted, self.rows, self.len, op)?;
+        Ok(Tensor::from_storage(s, self.out_shape(keepdim)))
     }
     fn out_shape(&self, keepdim: bool) -> &[usize] {
         if keepdim {
@@ -121,27 +118,12 @@ impl Tensor {
         } else {
             DType::I64
         });
-        let x = self.to_dtype(out_dtype);
+        if out_dtype == DType::Bool {
+            return Err(Error::Runtime("sum to bool is not supported".into()));
+        }
+        let x = self.to_dtype(out_dtype)?;
         let plan = Plan::new(&x, dims)?;
-        // Reducing the leading dims of a contiguous tensor (bias gradients): accumulate whole
-        // rows instead of transposing the input first.
-        let leading = x.is_contiguous()
-            && plan.rows > 1
-            && plan.dims.iter().enumerate().all(|(i, &d)| i == d);
-        let out = crate::with_numeric_dtype!(
-            out_dtype,
-            T,
-            {
-                let v = if leading {
-                    let data = &x.storage().as_slice::<T>()[x.offset()..x.offset() + x.numel()];
-                    k::sum_leading::<T>(data, plan.rows)
-                } else {
-                    k::sum_rows::<T>(&plan.data::<T>(&x), plan.rows, plan.len)
-                };
-                Tensor::from_vec(v, plan.out_shape(keepdim))
-            },
-            return Err(Error::Runtime("sum to bool is not supported".into()))
-        );
+        let out = plan.reduce(&x, ReduceOp::Sum, keepdim)?;
         if needs_grad(&[&x]) {
             let (ks, shape) = (plan.keep_shape.clone(), x.shape().to_vec());
             let name = if dims.is_none() {
@@ -187,7 +169,7 @@ impl Tensor {
         dtype: Option<DType>,
     ) -> Result<Tensor> {
         let x = match dtype {
-            Some(d) => self.to_dtype(d),
+            Some(d) => self.to_dtype(d)?,
             None => self.clone(),
         };
         float_only("mean", x.dtype())?;
@@ -217,18 +199,10 @@ impl Tensor {
         } else {
             DType::I64
         };
-        let x = self.to_dtype(out_dtype);
+        let x = self.to_dtype(out_dtype)?;
         let dims_v = dim.map(|d| vec![d]);
         let plan = Plan::new(&x, dims_v.as_deref())?;
-        let out = crate::with_numeric_dtype!(
-            out_dtype,
-            T,
-            Tensor::from_vec(
-                k::prod_rows::<T>(&plan.data::<T>(&x), plan.rows, plan.len),
-                plan.out_shape(keepdim)
-            ),
-            unreachable!()
-        );
+        let out = plan.reduce(&x, ReduceOp::Prod, keepdim)?;
         if needs_grad(&[&x]) {
             let (sx, so) = (SavedTensor::new(&x), SavedTensor::new(&out));
             let (ks, shape) = (plan.keep_shape.clone(), x.shape().to_vec());
@@ -246,7 +220,7 @@ impl Tensor {
                     let x = sx.unpack()?;
                     let is_zero = x.eq_scalar(0.0)?;
                     let zeros = is_zero
-                        .to_dtype(x.dtype())
+                        .to_dtype(x.dtype())?
                         .sum_dims(Some(&dims), true, None)?;
                     let prod = expand_back(&so.unpack()?, &ks, &shape)?;
                     let g = expand_back(g, &ks, &shape)?;
@@ -289,19 +263,16 @@ impl Tensor {
         let shape = plan.out_shape(keepdim).to_vec();
         let (vals, idx) = if self.dtype() == DType::Bool {
             let (v, i) = self
-                .to_dtype_raw(DType::U8)
+                .to_dtype_raw(DType::U8)?
                 .max_min_dim(dim, keepdim, want_max)?;
-            (v.to_dtype_raw(DType::Bool), i)
+            (v.to_dtype_raw(DType::Bool)?, i)
         } else {
-            crate::with_numeric_dtype!(
-                self.dtype(),
-                T,
-                {
-                    let r = k::arg_extreme_rows::<T>(&plan.data::<T>(self), plan.len, want_max);
-                    let (v, i): (Vec<T>, Vec<i64>) = r.into_iter().unzip();
-                    (Tensor::from_vec(v, &shape), Tensor::from_vec(i, &shape))
-                },
-                unreachable!()
+            let (v, i) =
+                self.storage()
+                    .arg_reduce(&plan.permuted, plan.rows, plan.len, want_max)?;
+            (
+                Tensor::from_storage(v, &shape),
+                Tensor::from_storage(i, &shape),
             )
         };
         if needs_grad(&[self]) {
@@ -320,7 +291,7 @@ impl Tensor {
                 move |g, _| {
                     let gk = g.reshape(&idx_keep)?;
                     let ik = idx_k.reshape(&idx_keep)?;
-                    let z = crate::ops::creation::zeros(&in_shape, g.dtype());
+                    let z = crate::ops::creation::zeros(&in_shape, g.dtype(), g.device())?;
                     Ok(vec![Some(z.scatter(d, &ik, &gk, false)?)])
                 },
             );
@@ -344,22 +315,19 @@ impl Tensor {
             )));
         }
         let out = if self.dtype() == DType::Bool {
-            self.to_dtype_raw(DType::U8)
+            self.to_dtype_raw(DType::U8)?
                 .amax_amin(dims, keepdim, want_max, name)?
-                .to_dtype_raw(DType::Bool)
+                .to_dtype_raw(DType::Bool)?
         } else {
-            crate::with_numeric_dtype!(
-                self.dtype(),
-                T,
-                {
-                    let r = k::arg_extreme_rows::<T>(&plan.data::<T>(self), plan.len, want_max);
-                    Tensor::from_vec(
-                        r.into_iter().map(|p| p.0).collect::<Vec<T>>(),
-                        plan.out_shape(keepdim),
-                    )
+            plan.reduce(
+                self,
+                if want_max {
+                    ReduceOp::Max
+                } else {
+                    ReduceOp::Min
                 },
-                unreachable!()
-            )
+                keepdim,
+            )?
         };
         if needs_grad(&[self]) {
             let (sx, so) = (SavedTensor::new(self), SavedTensor::new(&out));
@@ -369,7 +337,7 @@ impl Tensor {
                 let x = sx.unpack()?;
                 let hit = x
                     .eq(&expand_back(&so.unpack()?.detach(), &ks, &shape)?)?
-                    .to_dtype(g.dtype());
+                    .to_dtype(g.dtype())?;
                 let count = hit.sum_dims(Some(&dims), true, None)?;
                 let share = expand_back(g, &ks, &shape)?.div(&count.expand_to(&shape)?)?;
                 Ok(vec![Some(share.mul(&hit)?)])
@@ -405,15 +373,7 @@ impl Tensor {
     pub fn var_dims(&self, dims: Option<&[i64]>, correction: f64, keepdim: bool) -> Result<Tensor> {
         float_only("var", self.dtype())?;
         let plan = Plan::new(self, dims)?;
-        let out = crate::with_float_dtype!(
-            self.dtype(),
-            T,
-            Tensor::from_vec(
-                k::var_rows::<T>(&plan.data::<T>(self), plan.rows, plan.len, correction),
-                plan.out_shape(keepdim)
-            ),
-            unreachable!()
-        );
+        let out = plan.reduce(self, ReduceOp::Var { correction }, keepdim)?;
         if needs_grad(&[self]) {
             let sx = SavedTensor::new(self);
             let (ks, shape) = (plan.keep_shape.clone(), self.shape().to_vec());
@@ -456,8 +416,8 @@ impl Tensor {
             } else if p == f64::NEG_INFINITY {
                 a.amax_amin(dims, keepdim, false, "AminBackward0")?
             } else if p == 0.0 {
-                a.ne(&crate::ops::creation::zeros(&[], x.dtype()))?
-                    .to_dtype(x.dtype())
+                a.ne_scalar(0.0)?
+                    .to_dtype(x.dtype())?
                     .sum_dims(dims, keepdim, None)?
             } else if p == 1.0 {
                 a.sum_dims(dims, keepdim, None)?
@@ -483,7 +443,7 @@ impl Tensor {
                 } else if p == 1.0 {
                     x.sign()?
                 } else if p.is_infinite() {
-                    let hit = x.abs()?.eq(&n)?.to_dtype(x.dtype());
+                    let hit = x.abs()?.eq(&n)?.to_dtype(x.dtype())?;
                     let count = hit.sum_dims(Some(&rdims), true, None)?.expand_to(&shape)?;
                     x.sign()?.mul(&hit)?.div(&count)?
                 } else if p == 2.0 {
@@ -500,17 +460,9 @@ impl Tensor {
     }
 
     pub fn logsumexp(&self, dims: &[i64], keepdim: bool) -> Result<Tensor> {
-        let x = self.to_dtype(self.dtype().to_float());
+        let x = self.to_dtype(self.dtype().to_float())?;
         let plan = Plan::new(&x, Some(dims))?;
-        let out = crate::with_float_dtype!(
-            x.dtype(),
-            T,
-            Tensor::from_vec(
-                k::logsumexp_rows::<T>(&plan.data::<T>(&x), plan.rows, plan.len),
-                plan.out_shape(keepdim)
-            ),
-            unreachable!()
-        );
+        let out = plan.reduce(&x, ReduceOp::LogSumExp, keepdim)?;
         if needs_grad(&[&x]) {
             let (sx, so) = (SavedTensor::new(&x), SavedTensor::new(&out));
             let (ks, shape) = (plan.keep_shape.clone(), x.shape().to_vec());
@@ -525,31 +477,23 @@ impl Tensor {
         Ok(out)
     }
 
-    /// Runs `f` on `dim`'s rows made contiguous, and returns the result in `self`'s shape.
-    fn along_dim<T: Element>(
-        &self,
-        dim: usize,
-        f: impl FnOnce(&[T], usize) -> Vec<T>,
-    ) -> Result<Tensor> {
+    /// `op` of each row along `dim`, in `self`'s shape (contiguous).
+    fn scan_dim(&self, dim: usize, op: ScanOp) -> Result<Tensor> {
         let n = self.dim();
         let mut order: Vec<i64> = (0..n as i64).filter(|&d| d != dim as i64).collect();
         order.push(dim as i64);
         let pl = self.layout().permute(&order)?;
-        let data = self.storage().as_slice::<T>();
-        let rows: Cow<[T]> = if pl.is_contiguous() {
-            Cow::Borrowed(&data[pl.offset..pl.offset + pl.numel()])
-        } else {
-            Cow::Owned(crate::cpu::copy::gather(data, &pl))
-        };
-        let out = f(&rows, self.shape().get(dim).copied().unwrap_or(1));
-        let t = Tensor::from_vec(out, &pl.shape);
+        let len = self.shape().get(dim).copied().unwrap_or(1);
+        let rows = self.numel().checked_div(len).unwrap_or(0);
+        let s = self.storage().scan(&pl, rows, len, op)?;
+        let t = Tensor::from_storage(s, &pl.shape);
         if dim + 1 == n || n == 0 {
             return Ok(t);
         }
         // Move the last dim back to `dim`, then make it contiguous.
         let mut back: Vec<i64> = (0..n as i64 - 1).collect();
         back.insert(dim, n as i64 - 1);
-        Ok(t.with_layout(t.layout().permute(&back)?).contiguous_copy())
+        t.with_layout(t.layout().permute(&back)?).contiguous_copy()
     }
 
     pub fn softmax(&self, dim: i64) -> Result<Tensor> {
@@ -559,18 +503,16 @@ impl Tensor {
         self.softmax_impl(dim, true)
     }
     fn softmax_impl(&self, dim: i64, log: bool) -> Result<Tensor> {
-        let x = self.to_dtype(self.dtype().to_float());
+        let x = self.to_dtype(self.dtype().to_float())?;
         let d = wrap_dim(dim, x.dim())?;
-        let out = crate::with_float_dtype!(
-            x.dtype(),
-            T,
-            x.along_dim::<T>(d, |rows, len| {
-                let mut o = vec![T::zero(); rows.len()];
-                k::softmax_rows(rows, &mut o, len, log);
-                o
-            })?,
-            unreachable!()
-        );
+        let out = x.scan_dim(
+            d,
+            if log {
+                ScanOp::LogSoftmax
+            } else {
+                ScanOp::Softmax
+            },
+        )?;
         if needs_grad(&[&x]) {
             let so = std::sync::Arc::new(std::sync::OnceLock::<SavedTensor>::new());
             let so2 = so.clone();
@@ -604,14 +546,9 @@ impl Tensor {
         } else {
             DType::I64
         });
-        let x = self.to_dtype(out_dtype);
+        let x = self.to_dtype(out_dtype)?;
         let d = wrap_dim(dim, x.dim())?;
-        let out = crate::with_numeric_dtype!(
-            out_dtype,
-            T,
-            x.along_dim::<T>(d, k::cumsum_rows)?,
-            unreachable!()
-        );
+        let out = x.scan_dim(d, ScanOp::Cumsum)?;
         if needs_grad(&[&x]) {
             let di = d as i64;
             record("CumsumBackward0", &[&x], &out, move |g, _| {
@@ -626,26 +563,16 @@ impl Tensor {
     /// `all` / `any` over dims (bool result).
     pub fn all_any(&self, dims: Option<&[i64]>, keepdim: bool, all: bool) -> Result<Tensor> {
         let plan = Plan::new(self, dims)?;
-        let v: Vec<bool> = crate::with_dtype!(self.dtype(), T, {
-            let data = plan.data::<T>(self);
-            if plan.len == 0 {
-                vec![all; plan.rows]
-            } else {
-                k::per_row(&data, plan.len, |r| {
-                    if all {
-                        r.iter().all(|v| v.is_nonzero())
-                    } else {
-                        r.iter().any(|v| v.is_nonzero())
-                    }
-                })
-            }
-        });
-        let out = Tensor::from_vec(v, plan.out_shape(keepdim));
+        let out = plan.reduce(
+            self,
+            if all { ReduceOp::All } else { ReduceOp::Any },
+            keepdim,
+        )?;
         // uint8 inputs give uint8 results, PyTorch's legacy rule.
-        Ok(if self.dtype() == DType::U8 {
+        if self.dtype() == DType::U8 {
             out.to_dtype_raw(DType::U8)
         } else {
-            out
-        })
+            Ok(out)
+        }
     }
 }

@@ -2,21 +2,7 @@
 //! with them, so the gradient is gather's (scattered back to the chosen positions).
 
 use crate::error::{wrap_dim, Error, Result};
-use crate::tensor::dtype::Element;
 use crate::Tensor;
-use std::cmp::Ordering;
-
-/// Total order with NaN above everything, as PyTorch sorts.
-fn cmp_nan_last<T: Element>(a: &T, b: &T) -> Ordering {
-    match a.partial_cmp(b) {
-        Some(o) => o,
-        None => {
-            // Only NaN is unordered with itself.
-            let is_nan = |v: &T| v.partial_cmp(v).is_none();
-            is_nan(a).cmp(&is_nan(b))
-        }
-    }
-}
 
 impl Tensor {
     /// Indices ordering each row along `dim`, first `k` of them (stable).
@@ -26,34 +12,21 @@ impl Tensor {
         order.push(dim as i64);
         let moved = self.detach().permute(&order)?;
         let len = self.shape().get(dim).copied().unwrap_or(1);
-        let idx: Vec<i64> = crate::with_dtype!(self.dtype(), T, {
-            let data = moved.contiguous_data::<T>();
-            let mut out = Vec::with_capacity(data.len() / len.max(1) * k);
-            for row in data.chunks(len.max(1)) {
-                let mut ix: Vec<usize> = (0..row.len()).collect();
-                ix.sort_by(|&a, &b| {
-                    let o = cmp_nan_last(&row[a], &row[b]);
-                    if descending {
-                        o.reverse()
-                    } else {
-                        o
-                    }
-                });
-                out.extend(ix[..k.min(ix.len())].iter().map(|&i| i as i64));
-            }
-            out
-        });
+        let rows = self.numel().checked_div(len).unwrap_or(0);
+        let idx = self
+            .storage()
+            .sort(moved.layout(), rows, len, descending, k)?;
         let mut shape = moved.shape().to_vec();
         if let Some(last) = shape.last_mut() {
             *last = k;
         }
-        let t = Tensor::from_vec(idx, &shape);
+        let t = Tensor::from_storage(idx, &shape);
         if n == 0 {
             return Ok(t);
         }
         let mut back: Vec<i64> = (0..n as i64 - 1).collect();
         back.insert(dim, n as i64 - 1);
-        Ok(t.permute(&back)?.contiguous_copy())
+        t.permute(&back)?.contiguous_copy()
     }
 
     /// `sort(dim, descending)` → (values, indices).
@@ -62,7 +35,10 @@ impl Tensor {
         let len = self.shape().get(d).copied().unwrap_or(1);
         let idx = self.order_indices(d, descending, len)?;
         if self.dim() == 0 {
-            return Ok((self.clone(), Tensor::scalar(0i64)));
+            return Ok((
+                self.clone(),
+                crate::ops::creation::zeros(&[], crate::DType::I64, self.device())?,
+            ));
         }
         Ok((self.gather(d as i64, &idx)?, idx))
     }
@@ -80,7 +56,10 @@ impl Tensor {
         }
         let idx = self.order_indices(d, largest, k)?;
         if self.dim() == 0 {
-            return Ok((self.clone(), Tensor::scalar(0i64)));
+            return Ok((
+                self.clone(),
+                crate::ops::creation::zeros(&[], crate::DType::I64, self.device())?,
+            ));
         }
         Ok((self.gather(d as i64, &idx)?, idx))
     }

@@ -2,10 +2,10 @@
 
 use super::{result_type, Operand, Scalar};
 use crate::autograd::{grad_if, needs_grad, record};
-use crate::cpu::elementwise::zip3;
 use crate::error::{Error, Result};
 use crate::tensor::dtype::DType;
 use crate::tensor::layout::broadcast_shapes;
+use crate::tensor::storage::Storage;
 use crate::Tensor;
 
 /// `where(cond, a, b)`: `a` where `cond` holds, else `b`, all broadcast together.
@@ -13,9 +13,7 @@ pub fn where_(cond: &Tensor, a: &Operand, b: &Operand) -> Result<Tensor> {
     if cond.dtype() != DType::Bool && cond.dtype() != DType::U8 {
         return Err(Error::Runtime(format!(
             "where expected condition to be a boolean tensor, but got a tensor with dtype {}",
-            crate::tensor::dtype::DType::name(cond.dtype())
-                .replace("float32", "Float")
-                .replace("float64", "Double")
+            crate::cpu::dtype_label(cond.dtype())
         )));
     }
     let (mut ts, mut ss) = (vec![], vec![]);
@@ -28,21 +26,19 @@ pub fn where_(cond: &Tensor, a: &Operand, b: &Operand) -> Result<Tensor> {
     let dtype = result_type(&ts, &ss);
     let to_t = |o: &Operand| match o {
         Operand::Tensor(t) => t.to_dtype(dtype),
-        Operand::Scalar(s) => s.to_tensor(dtype),
+        Operand::Scalar(s) => Ok(s.to_tensor(dtype)),
     };
-    let (ta, tb) = (to_t(a), to_t(b));
-    let c = cond.to_dtype_raw(DType::Bool);
+    let (ta, tb) = (to_t(a)?, to_t(b)?);
+    let c = cond.to_dtype_raw(DType::Bool)?;
     let shape = broadcast_shapes(&broadcast_shapes(c.shape(), ta.shape())?, tb.shape())?;
-    let out = crate::with_dtype!(dtype, T, {
-        let v = zip3(
-            (c.storage().as_slice::<bool>(), c.layout()),
-            (ta.storage().as_slice::<T>(), ta.layout()),
-            (tb.storage().as_slice::<T>(), tb.layout()),
-            &shape,
-            |c, x, y| if c { x } else { y },
-        );
-        Tensor::from_vec(v, &shape)
-    });
+    let s = Storage::where_(
+        (c.storage(), c.layout()),
+        (ta.storage(), ta.layout()),
+        (tb.storage(), tb.layout()),
+        dtype,
+        &shape,
+    )?;
+    let out = Tensor::from_storage(s, &shape);
     if needs_grad(&[&ta, &tb]) {
         let (sa, sb) = (ta.shape().to_vec(), tb.shape().to_vec());
         record("WhereBackward0", &[&ta, &tb], &out, move |g, n| {

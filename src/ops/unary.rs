@@ -1,104 +1,38 @@
 //! Unary elementwise ops (math functions, activations, rounding, clamp) and their backward
 //! rules. Float functions of integer tensors compute in float32, as PyTorch.
 
+use super::binary::{binary_raw, BinaryOp};
 use super::{result_type, Scalar};
 use crate::autograd::{needs_grad, record, SavedTensor};
-use crate::cpu::elementwise::{map, Float, Num};
+use crate::backend::op::Domain;
 use crate::error::{Error, Result};
-use crate::tensor::dtype::{DType, Element};
+use crate::tensor::dtype::DType;
 use crate::Tensor;
 use std::f64::consts::{FRAC_1_SQRT_2, FRAC_2_SQRT_PI, PI};
 use std::sync::{Arc, OnceLock};
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum UnaryOp {
-    Exp,
-    Log,
-    Log1p,
-    Expm1,
-    Sqrt,
-    Rsqrt,
-    Sin,
-    Cos,
-    Tanh,
-    Sigmoid,
-    Erf,
-    Reciprocal,
-    Gelu { tanh: bool },
-    Silu,
-    Softplus { beta: f64, threshold: f64 },
-    LeakyRelu { slope: f64 },
-    Elu { alpha: f64 },
-}
-
+pub use crate::backend::UnaryOp;
 use UnaryOp::*;
 
-fn float_kernel<T: Float>(op: UnaryOp, x: &[T], l: &crate::tensor::layout::Layout) -> Vec<T> {
-    let one = T::one();
-    let half = T::lit(0.5);
-    match op {
-        Exp => map(x, l, |v: T| v.exp()),
-        Log => map(x, l, |v: T| v.ln()),
-        Log1p => map(x, l, |v: T| v.ln_1p()),
-        Expm1 => map(x, l, |v: T| v.exp_m1()),
-        Sqrt => map(x, l, |v: T| v.sqrt()),
-        Rsqrt => map(x, l, |v: T| one.div(v.sqrt())),
-        Sin => map(x, l, |v: T| v.sin()),
-        Cos => map(x, l, |v: T| v.cos()),
-        Tanh => map(x, l, |v: T| v.tanh()),
-        Sigmoid => map(x, l, |v: T| one.div(one.add(v.neg().exp()))),
-        Erf => map(x, l, |v: T| v.erf()),
-        Reciprocal => map(x, l, |v: T| one.div(v)),
-        Gelu { tanh: false } => {
-            let k = T::lit(FRAC_1_SQRT_2);
-            map(x, l, move |v: T| half.mul(v).mul(one.add(v.mul(k).erf())))
-        }
-        Gelu { tanh: true } => {
-            let (k, c) = (T::lit((2.0 / PI).sqrt()), T::lit(0.044715));
-            map(x, l, move |v: T| {
-                half.mul(v)
-                    .mul(one.add(k.mul(v.add(c.mul(v).mul(v).mul(v))).tanh()))
-            })
-        }
-        Silu => map(x, l, |v: T| v.div(one.add(v.neg().exp()))),
-        Softplus { beta, threshold } => {
-            let (b, t) = (T::lit(beta), T::lit(threshold));
-            map(x, l, move |v: T| {
-                if v.mul(b) > t {
-                    v
-                } else {
-                    v.mul(b).exp().ln_1p().div(b)
-                }
-            })
-        }
-        LeakyRelu { slope } => {
-            let s = T::lit(slope);
-            map(x, l, move |v: T| if v > T::zero() { v } else { v.mul(s) })
-        }
-        Elu { alpha } => {
-            let a = T::lit(alpha);
-            map(
-                x,
-                l,
-                move |v: T| if v > T::zero() { v } else { a.mul(v.exp_m1()) },
-            )
-        }
-    }
-}
-
 impl Tensor {
-    /// A float unary op with its backward.
+    /// `op` of each element with no history, in the tensor's own dtype.
+    fn map_raw(&self, op: UnaryOp) -> Result<Tensor> {
+        let s = self.storage().unary(self.layout(), op)?;
+        Ok(Tensor::from_storage(s, self.shape()))
+    }
+
+    /// `op` with its backward. Float-valued ops compute integer inputs in float32; the
+    /// others keep the dtype.
     pub fn unary(&self, op: UnaryOp) -> Result<Tensor> {
-        let x = self.to_dtype(self.dtype().to_float());
-        let out = crate::with_float_dtype!(
-            x.dtype(),
-            T,
-            Tensor::from_vec(
-                float_kernel::<T>(op, x.storage().as_slice::<T>(), x.layout()),
-                x.shape()
-            ),
-            unreachable!()
-        );
+        if let Clamp { lo, hi } = op {
+            let bound = |v: f64| v.is_finite().then_some(Scalar::Float(v));
+            return self.clamp(bound(lo), bound(hi));
+        }
+        if op.domain() == Domain::Numeric {
+            return self.same_type(op);
+        }
+        let x = self.to_dtype(self.dtype().to_float())?;
+        let out = x.map_raw(op)?;
         if needs_grad(&[&x]) {
             record_unary_backward(op, &x, &out);
         }
@@ -126,11 +60,13 @@ fn record_unary_backward(op: UnaryOp, x: &Tensor, out: &Tensor) {
         Sigmoid => "SigmoidBackward0",
         Erf => "ErfBackward0",
         Reciprocal => "ReciprocalBackward0",
-        Gelu { .. } => "GeluBackward0",
+        Gelu | GeluTanh => "GeluBackward0",
         Silu => "SiluBackward0",
         Softplus { .. } => "SoftplusBackward0",
         LeakyRelu { .. } => "LeakyReluBackward0",
         Elu { .. } => "EluBackward0",
+        // The dtype-keeping ops record their own rules (see `same_type`, `clamp_impl`).
+        Neg | Abs | Sign | Floor | Ceil | Round | Trunc | Relu | Clamp { .. } => return,
     };
     record(name, &[x], out, move |g, _| {
         let d = match op {
@@ -161,7 +97,7 @@ fn record_unary_backward(op: UnaryOp, x: &Tensor, out: &Tensor) {
                 let r = result()?;
                 g.mul(&r.mul(&r)?)?.neg()?
             }
-            Gelu { tanh: false } => {
+            Gelu => {
                 let x = sx.unpack()?;
                 let cdf = x
                     .mul_scalar(FRAC_1_SQRT_2)?
@@ -175,7 +111,7 @@ fn record_unary_backward(op: UnaryOp, x: &Tensor, out: &Tensor) {
                     .mul_scalar(1.0 / (2.0 * PI).sqrt())?;
                 g.mul(&cdf.add(&x.mul(&pdf)?)?)?
             }
-            Gelu { tanh: true } => {
+            GeluTanh => {
                 let x = sx.unpack()?;
                 let k = (2.0 / PI).sqrt();
                 let x3 = x.mul(&x)?.mul(&x)?;
@@ -208,7 +144,7 @@ fn record_unary_backward(op: UnaryOp, x: &Tensor, out: &Tensor) {
                 let x = sx.unpack()?;
                 g.mul(
                     &x.gt_scalar(0.0)?
-                        .to_dtype(g.dtype())
+                        .to_dtype(g.dtype())?
                         .mul_scalar(1.0 - slope)?
                         .add_scalar(slope)?,
                 )?
@@ -217,6 +153,11 @@ fn record_unary_backward(op: UnaryOp, x: &Tensor, out: &Tensor) {
                 let x = sx.unpack()?;
                 let neg = g.mul(&x.unary(Exp)?.mul_scalar(alpha)?)?;
                 g.where_(&x.gt_scalar(0.0)?, &neg)?
+            }
+            Neg | Abs | Sign | Floor | Ceil | Round | Trunc | Relu | Clamp { .. } => {
+                return Err(Error::Runtime(format!(
+                    "internal error: {op:?} records its backward in `same_type`"
+                )))
             }
         };
         Ok(vec![Some(d)])
@@ -237,103 +178,41 @@ float_unary_methods!(
     silu => Silu,
 );
 
-/// Ops that keep the dtype: negation, absolute value, sign, rounding, relu.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum SameTypeOp {
-    Neg,
-    Abs,
-    Sign,
-    Floor,
-    Ceil,
-    Round,
-    Trunc,
-    Relu,
-}
-
-fn same_type_kernel<T: Num>(
-    op: SameTypeOp,
-    x: &[T],
-    l: &crate::tensor::layout::Layout,
-    round: impl Fn(T) -> T + Sync,
-) -> Vec<T> {
-    match op {
-        SameTypeOp::Neg => map(x, l, |v: T| v.neg()),
-        SameTypeOp::Abs => map(x, l, |v: T| v.abs()),
-        SameTypeOp::Sign => map(x, l, |v: T| {
-            if v > T::zero() {
-                T::one()
-            } else if v < T::zero() {
-                T::one().neg()
-            } else {
-                v
-            }
-        }),
-        SameTypeOp::Relu => map(x, l, |v: T| {
-            if v > T::zero() || v.is_nan() {
-                v
-            } else {
-                T::zero()
-            }
-        }),
-        _ => map(x, l, round),
-    }
-}
-
 impl Tensor {
-    fn same_type(&self, op: SameTypeOp) -> Result<Tensor> {
+    /// An op that keeps the dtype (negation, absolute value, sign, rounding, relu), with
+    /// its backward.
+    fn same_type(&self, op: UnaryOp) -> Result<Tensor> {
         if self.dtype() == DType::Bool {
             return match op {
-                SameTypeOp::Neg => Err(Error::Runtime(
+                Neg => Err(Error::Runtime(
                     "Negation, the `-` operator, on a bool tensor is not supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.".into(),
                 )),
-                SameTypeOp::Abs | SameTypeOp::Sign | SameTypeOp::Relu => {
-                    Ok(self.to_dtype_raw(DType::U8).same_type(op)?.to_dtype_raw(DType::Bool))
-                }
-                _ => Ok(self.contiguous_copy()),
+                Abs | Sign | Relu => self
+                    .to_dtype_raw(DType::U8)?
+                    .same_type(op)?
+                    .to_dtype_raw(DType::Bool),
+                _ => self.contiguous_copy(),
             };
         }
-        let out = crate::with_numeric_dtype!(
-            self.dtype(),
-            T,
-            {
-                let data = self.storage().as_slice::<T>();
-                let l = self.layout();
-                let v: Vec<T> = if T::DTYPE.is_float() {
-                    let round = |v: T| {
-                        let f = v.to_f64();
-                        T::from_f64(match op {
-                            SameTypeOp::Floor => f.floor(),
-                            SameTypeOp::Ceil => f.ceil(),
-                            SameTypeOp::Round => f.round_ties_even(),
-                            _ => f.trunc(),
-                        })
-                    };
-                    same_type_kernel(op, data, l, round)
-                } else {
-                    same_type_kernel(op, data, l, |v: T| v)
-                };
-                Tensor::from_vec(v, self.shape())
-            },
-            unreachable!()
-        );
+        let out = self.map_raw(op)?;
         if needs_grad(&[self]) {
             let sx = SavedTensor::new(self);
             let name = match op {
-                SameTypeOp::Neg => "NegBackward0",
-                SameTypeOp::Abs => "AbsBackward0",
-                SameTypeOp::Sign => "SignBackward0",
-                SameTypeOp::Floor => "FloorBackward0",
-                SameTypeOp::Ceil => "CeilBackward0",
-                SameTypeOp::Round => "RoundBackward0",
-                SameTypeOp::Trunc => "TruncBackward0",
-                SameTypeOp::Relu => "ReluBackward0",
+                Neg => "NegBackward0",
+                Abs => "AbsBackward0",
+                Sign => "SignBackward0",
+                Floor => "FloorBackward0",
+                Ceil => "CeilBackward0",
+                Round => "RoundBackward0",
+                Trunc => "TruncBackward0",
+                _ => "ReluBackward0",
             };
             record(name, &[self], &out, move |g, _| {
                 Ok(vec![Some(match op {
-                    SameTypeOp::Neg => g.neg()?,
-                    SameTypeOp::Abs => g.mul(&sx.unpack()?.sign()?)?,
+                    Neg => g.neg()?,
+                    Abs => g.mul(&sx.unpack()?.sign()?)?,
                     // relu passes no gradient at 0 (a `max(x, 0)` rule would pass half).
-                    SameTypeOp::Relu => g.threshold_backward(&sx.unpack()?)?,
+                    Relu => g.threshold_backward(&sx.unpack()?)?,
                     _ => g.mul_scalar(0.0)?,
                 })])
             });
@@ -343,26 +222,12 @@ impl Tensor {
 
     /// `g` where `x > 0`, else 0: relu's gradient in one pass. Differentiable in `g`.
     pub fn threshold_backward(&self, x: &Tensor) -> Result<Tensor> {
-        let shape = crate::tensor::layout::broadcast_shapes(self.shape(), x.shape())?;
-        let xs = x.to_dtype_raw(self.dtype());
-        let out = crate::with_numeric_dtype!(
-            self.dtype(),
-            T,
-            {
-                let v = crate::cpu::elementwise::zip(
-                    self.storage().as_slice::<T>(),
-                    self.layout(),
-                    xs.storage().as_slice::<T>(),
-                    xs.layout(),
-                    &shape,
-                    |g: T, x: T| if x > T::zero() { g } else { T::zero() },
-                );
-                Tensor::from_vec(v, &shape)
-            },
+        if self.dtype() == DType::Bool {
             return Err(Error::Runtime(
-                "threshold_backward: bool gradients are not supported".into()
-            ))
-        );
+                "threshold_backward: bool gradients are not supported".into(),
+            ));
+        }
+        let out = binary_raw(BinaryOp::ThresholdBackward, self, x, self.dtype())?;
         if needs_grad(&[self]) {
             let x = x.detach();
             record("ThresholdBackwardBackward0", &[self], &out, move |gg, _| {
@@ -373,41 +238,37 @@ impl Tensor {
     }
 
     pub fn neg(&self) -> Result<Tensor> {
-        self.same_type(SameTypeOp::Neg)
+        self.same_type(Neg)
     }
     pub fn abs(&self) -> Result<Tensor> {
-        self.same_type(SameTypeOp::Abs)
+        self.same_type(Abs)
     }
     pub fn sign(&self) -> Result<Tensor> {
-        self.same_type(SameTypeOp::Sign)
+        self.same_type(Sign)
     }
     pub fn floor(&self) -> Result<Tensor> {
-        self.same_type(SameTypeOp::Floor)
+        self.same_type(Floor)
     }
     pub fn ceil(&self) -> Result<Tensor> {
-        self.same_type(SameTypeOp::Ceil)
+        self.same_type(Ceil)
     }
     pub fn trunc(&self) -> Result<Tensor> {
-        self.same_type(SameTypeOp::Trunc)
+        self.same_type(Trunc)
     }
     pub fn relu(&self) -> Result<Tensor> {
-        self.same_type(SameTypeOp::Relu)
+        self.same_type(Relu)
     }
     /// `round(decimals=0)`: half to even, as PyTorch.
     pub fn round(&self, decimals: i64) -> Result<Tensor> {
         if decimals == 0 {
-            return self.same_type(SameTypeOp::Round);
+            return self.same_type(Round);
         }
         let k = 10f64.powi(decimals as i32);
-        self.mul_scalar(k)?
-            .same_type(SameTypeOp::Round)?
-            .div_scalar(k)
+        self.mul_scalar(k)?.same_type(Round)?.div_scalar(k)
     }
 
     pub fn gelu(&self, approximate_tanh: bool) -> Result<Tensor> {
-        self.unary(Gelu {
-            tanh: approximate_tanh,
-        })
+        self.unary(if approximate_tanh { GeluTanh } else { Gelu })
     }
     pub fn softplus(&self, beta: f64, threshold: f64) -> Result<Tensor> {
         self.unary(Softplus { beta, threshold })
@@ -419,54 +280,51 @@ impl Tensor {
         self.unary(Elu { alpha })
     }
 
-    /// `isnan()` / `isinf()` / `isfinite()`: bool masks.
-    pub fn isnan(&self) -> Tensor {
-        self.float_predicate(|v| v.is_nan())
+    /// `isnan()`: `x != x`, false for integers.
+    pub fn isnan(&self) -> Result<Tensor> {
+        binary_raw(BinaryOp::Ne, self, self, self.dtype())
     }
-    pub fn isinf(&self) -> Tensor {
-        self.float_predicate(|v| v.is_infinite())
+    /// `isinf()`: `|x| == ∞`.
+    pub fn isinf(&self) -> Result<Tensor> {
+        if !self.dtype().is_float() {
+            return binary_raw(BinaryOp::Ne, self, self, self.dtype());
+        }
+        let inf = Scalar::Float(f64::INFINITY).to_tensor(self.dtype());
+        binary_raw(BinaryOp::Eq, &self.map_raw(Abs)?, &inf, self.dtype())
     }
-    pub fn isfinite(&self) -> Tensor {
-        self.float_predicate(|v| v.is_finite())
-    }
-    fn float_predicate(&self, f: impl Fn(f64) -> bool + Sync) -> Tensor {
-        let v = crate::with_dtype!(
+    /// `isfinite()`: `x - x == 0`, which fails for ±∞ and NaN alone.
+    pub fn isfinite(&self) -> Result<Tensor> {
+        if !self.dtype().is_float() {
+            return binary_raw(BinaryOp::Eq, self, self, self.dtype());
+        }
+        let zero = binary_raw(BinaryOp::Sub, self, self, self.dtype())?;
+        binary_raw(
+            BinaryOp::Eq,
+            &zero,
+            &Scalar::Int(0).to_tensor(self.dtype()),
             self.dtype(),
-            T,
-            map(self.storage().as_slice::<T>(), self.layout(), |x: T| f(
-                x.to_f64()
-            ))
-        );
-        Tensor::from_vec(v, self.shape())
+        )
     }
 
-    /// `~x`: logical not for bool, bitwise not for integers.
+    /// `~x`: logical not for bool, bitwise not for integers (an xor with all bits set).
     pub fn bitwise_not(&self) -> Result<Tensor> {
-        let l = self.layout();
-        Ok(match self.dtype() {
-            DType::Bool => Tensor::from_vec(
-                map(self.storage().as_slice::<bool>(), l, |v: bool| !v),
-                self.shape(),
-            ),
-            DType::U8 => Tensor::from_vec(
-                map(self.storage().as_slice::<u8>(), l, |v: u8| !v),
-                self.shape(),
-            ),
-            DType::I32 => Tensor::from_vec(
-                map(self.storage().as_slice::<i32>(), l, |v: i32| !v),
-                self.shape(),
-            ),
-            DType::I64 => Tensor::from_vec(
-                map(self.storage().as_slice::<i64>(), l, |v: i64| !v),
-                self.shape(),
-            ),
-            d => {
+        let ones = match self.dtype() {
+            DType::Bool => Scalar::Bool(true),
+            d if d.is_float() => {
                 return Err(Error::Runtime(format!(
-                    "\"bitwise_not_cpu\" not implemented for '{}'",
-                    if d == DType::F32 { "Float" } else { "Double" }
+                    "\"bitwise_not_{}\" not implemented for '{}'",
+                    self.device().kind(),
+                    crate::cpu::dtype_label(d)
                 )))
             }
-        })
+            _ => Scalar::Int(-1),
+        };
+        binary_raw(
+            BinaryOp::BitXor,
+            self,
+            &ones.to_tensor(self.dtype()),
+            self.dtype(),
+        )
     }
 
     /// `clamp(min, max)` with number bounds; `hardtanh` is the same with an open-interval
@@ -497,37 +355,23 @@ impl Tensor {
         }
         let scalars: Vec<Scalar> = min.iter().chain(max.iter()).copied().collect();
         let dtype = result_type(&[self], &scalars);
-        let x = self.to_dtype(dtype);
+        if dtype == DType::Bool {
+            return Err(Error::Runtime(format!(
+                "\"clamp_{}\" not implemented for 'Bool'",
+                self.device().kind()
+            )));
+        }
+        let x = self.to_dtype(dtype)?;
         let (lo, hi) = (min.map(|s| s.to_f64()), max.map(|s| s.to_f64()));
-        let out = crate::with_numeric_dtype!(
-            dtype,
-            T,
-            {
-                let (lo, hi) = (lo.map(T::from_f64), hi.map(T::from_f64));
-                let v = map(x.storage().as_slice::<T>(), x.layout(), move |v: T| {
-                    if v.is_nan() {
-                        return v;
-                    }
-                    let v = match lo {
-                        Some(l) if v < l => l,
-                        _ => v,
-                    };
-                    match hi {
-                        Some(h) if v > h => h,
-                        _ => v,
-                    }
-                });
-                Tensor::from_vec(v, x.shape())
-            },
-            return Err(Error::Runtime(
-                "\"clamp_cpu\" not implemented for 'Bool'".into()
-            ))
-        );
+        let out = x.map_raw(Clamp {
+            lo: lo.unwrap_or(f64::NEG_INFINITY),
+            hi: hi.unwrap_or(f64::INFINITY),
+        })?;
         if needs_grad(&[&x]) {
             let sx = SavedTensor::new(&x);
             record(name, &[&x], &out, move |g, _| {
                 let x = sx.unpack()?;
-                let mut keep = crate::ops::creation::ones(x.shape(), DType::Bool);
+                let mut keep = crate::ops::creation::ones(x.shape(), DType::Bool, x.device())?;
                 if let Some(l) = lo {
                     keep = keep.logical_and(&if closed {
                         x.ge_scalar(l)?
@@ -542,8 +386,26 @@ impl Tensor {
                         x.lt_scalar(h)?
                     })?;
                 }
-                Ok(vec![Some(g.mul(&keep.to_dtype(g.dtype()))?)])
+                Ok(vec![Some(g.mul(&keep.to_dtype(g.dtype())?)?)])
             });
+        }
+        Ok(out)
+    }
+
+    /// `clamp(min, max)` with tensor bounds (broadcast): `minimum(maximum(x, min), max)`,
+    /// with the gradient of each `where` it is built from.
+    pub fn clamp_tensor(&self, min: Option<&Tensor>, max: Option<&Tensor>) -> Result<Tensor> {
+        if min.is_none() && max.is_none() {
+            return Err(Error::Runtime(
+                "torch.clamp: At least one of 'min' or 'max' must not be None".into(),
+            ));
+        }
+        let mut out = self.clone();
+        if let Some(lo) = min {
+            out = out.maximum(lo)?;
+        }
+        if let Some(hi) = max {
+            out = out.minimum(hi)?;
         }
         Ok(out)
     }

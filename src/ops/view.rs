@@ -4,6 +4,7 @@
 
 use crate::autograd::{needs_grad, record};
 use crate::error::{wrap_dim, Error, Result};
+use crate::tensor::dtype::DType;
 use crate::tensor::layout::{fmt_shape, infer_shape, Layout};
 use crate::Tensor;
 use std::sync::Arc;
@@ -58,7 +59,7 @@ impl Tensor {
                 },
             )),
             None => {
-                let c = self.clone_tensor();
+                let c = self.clone_tensor()?;
                 let l = Layout::contiguous(&shape);
                 Ok(c.reshape_to("UnsafeViewBackward0", l))
             }
@@ -344,21 +345,64 @@ impl Tensor {
                 self.storage().len()
             )));
         }
-        Ok(self.with_layout(l))
+        let out = self.with_layout(l.clone());
+        if needs_grad(&[self]) {
+            let (input, n) = (self.layout().clone(), self.storage().len());
+            record("AsStridedBackward0", &[self], &out, move |g, _| {
+                // Sum the gradient into the storage positions the view reads (overlapping
+                // views add up), then read it back through the input's own layout.
+                let (dtype, device) = (g.dtype(), g.device());
+                let pos = crate::ops::creation::arange(0.0, n as f64, 1.0, DType::I64, device)?
+                    .as_strided(&l.shape, &l.strides, l.offset)?;
+                let flat = crate::ops::creation::zeros(&[n], dtype, device)?.index_put_indices(
+                    &[pos.reshape(&[-1])?],
+                    &g.reshape(&[-1])?,
+                    true,
+                )?;
+                let gx = flat
+                    .as_strided(&input.shape, &input.strides, input.offset)?
+                    .contiguous()?;
+                Ok(vec![Some(gx)])
+            });
+        }
+        Ok(out)
+    }
+}
+
+impl Tensor {
+    /// `repeat(*sizes)`: tiles the tensor (an expand of an unsqueezed view, made contiguous,
+    /// so the gradient sums over the tiles).
+    pub fn repeat(&self, reps: &[i64]) -> Result<Tensor> {
+        if reps.len() < self.dim() {
+            return Err(Error::Runtime(
+                "Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor".into(),
+            ));
+        }
+        let lead = reps.len() - self.dim();
+        let mut shape: Vec<i64> = vec![1; lead];
+        shape.extend(self.shape().iter().map(|&s| s as i64));
+        let x = self.reshape(&shape)?;
+        let mut inter: Vec<i64> = vec![];
+        let mut expand: Vec<i64> = vec![];
+        let mut out: Vec<i64> = vec![];
+        for (&r, &s) in reps.iter().zip(&shape) {
+            inter.extend([1, s]);
+            expand.extend([r, s]);
+            out.push(r * s);
+        }
+        x.reshape(&inter)?
+            .expand(&expand)?
+            .contiguous()?
+            .reshape(&out)
     }
 }
 
 /// The gradient of an index-like view: zeros of the input's shape with `g` written through
 /// the same view. Differentiable: its own backward applies the view to the gradient.
 pub fn embed_view(g: &Tensor, input_shape: &[usize], f: ViewFn) -> Result<Tensor> {
-    let out = crate::ops::creation::zeros(input_shape, g.dtype());
-    let dst = out.with_layout(f(out.layout())?);
-    let src = if g.shares_storage(&out) {
-        g.contiguous_copy()
-    } else {
-        g.clone()
-    };
-    crate::cpu::copy::copy_into(&dst, &src);
+    let out = crate::ops::creation::zeros(input_shape, g.dtype(), g.device())?;
+    let dst = f(out.layout())?;
+    out.storage().copy_from(&dst, (g.storage(), g.layout()))?;
     if needs_grad(&[g]) {
         record("SliceBackwardBackward0", &[g], &out, move |gg, _| {
             Ok(vec![Some(gg.apply_view("SliceBackward0", f.clone())?)])

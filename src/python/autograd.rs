@@ -128,7 +128,7 @@ fn roots(
                             "grad can be implicitly created only for scalar outputs",
                         ));
                     }
-                    crate::ops::creation::ones_like(&o)
+                    crate::ops::creation::ones_like(&o)?
                 }
             };
             Ok((o, g))
@@ -180,11 +180,13 @@ pub fn grad<'py>(
         .into_iter()
         .zip(&ins)
         .map(|(g, i)| match g {
-            Some(g) => Some(PyTensor::new(g)),
-            None if materialize_grads => Some(PyTensor::new(crate::ops::creation::zeros_like(i))),
-            None => None,
+            Some(g) => Ok(Some(PyTensor::new(g))),
+            None if materialize_grads => {
+                Ok(Some(PyTensor::new(crate::ops::creation::zeros_like(i)?)))
+            }
+            None => Ok(None),
         })
-        .collect();
+        .collect::<crate::Result<_>>()?;
     PyTuple::new(py, out)
 }
 
@@ -232,10 +234,7 @@ pub fn _record_function(
         .iter()
         .map(|t| t.as_ref().and_then(|t| t.gradient_edge()))
         .collect();
-    let meta = outs
-        .iter()
-        .map(|t| (t.shape().to_vec(), t.dtype()))
-        .collect();
+    let meta = outs.iter().map(ag::OutputMeta::of).collect();
     let n_in = inputs.len();
     let f: ag::BackwardFn = Box::new(move |grads: &[Option<Tensor>], _needs: &[bool]| {
         Python::attach(|py| {

@@ -3,6 +3,7 @@
 use super::tensor::PyTensor;
 use crate::ops::index::IndexItem;
 use crate::ops::{Operand, Scalar};
+use crate::tensor::device::Device;
 use crate::tensor::dtype::DType;
 use crate::Tensor;
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -55,6 +56,53 @@ pub fn dtype_arg(obj: &Bound<'_, PyAny>) -> PyResult<DType> {
         "expected a dtype, got {}",
         obj.get_type().name()?
     )))
+}
+
+/// A device argument as PyTorch takes it: a `rustorch.device` (or anything with `type` and
+/// `index`), a string (`"cpu"`, `"cuda"`, `"cuda:1"`), or an int (a CUDA ordinal).
+pub fn device_arg(obj: &Bound<'_, PyAny>) -> PyResult<Device> {
+    if obj.is_instance_of::<PyInt>() && !obj.is_instance_of::<PyBool>() {
+        let i: i64 = obj.extract()?;
+        return usize::try_from(i).map(Device::Cuda).map_err(|_| {
+            pyo3::exceptions::PyRuntimeError::new_err(format!(
+                "Device index must not be negative, got {i}"
+            ))
+        });
+    }
+    if let Ok(text) = obj.extract::<String>() {
+        return Ok(Device::parse(&text, crate::backend::current_cuda_device())?);
+    }
+    if let (Ok(kind), Ok(index)) = (obj.getattr("type"), obj.getattr("index")) {
+        let kind: String = kind.extract()?;
+        let text = match index.extract::<Option<usize>>()? {
+            Some(i) => format!("{kind}:{i}"),
+            None => kind,
+        };
+        return Ok(Device::parse(&text, crate::backend::current_cuda_device())?);
+    }
+    Err(PyTypeError::new_err(format!(
+        "expected a device, got {}",
+        obj.get_type().name()?
+    )))
+}
+
+pub fn opt_device(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Device>> {
+    match obj {
+        None => Ok(None),
+        Some(o) if o.is_none() => Ok(None),
+        Some(o) => device_arg(o).map(Some),
+    }
+}
+
+/// `_C._parse_device("cuda:1")` → `("cuda", 1)`: the one parser behind `rustorch.device`.
+#[pyfunction]
+pub fn _parse_device(text: &str) -> PyResult<(&'static str, Option<usize>)> {
+    let d = Device::parse(text, usize::MAX)?;
+    // A bare "cuda" keeps no index, as `torch.device("cuda").index is None`.
+    Ok(match d {
+        Device::Cuda(usize::MAX) => ("cuda", None),
+        d => (d.kind(), d.index()),
+    })
 }
 
 pub fn opt_dtype(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<DType>> {
@@ -144,7 +192,7 @@ fn int_of(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
     if let Ok(t) = obj.cast::<PyTensor>() {
         let t = &t.get().inner;
         if t.numel() == 1 && !t.dtype().is_float() {
-            return Ok(t.to_vec::<i64>()[0]);
+            return Ok(t.to_vec::<i64>()?[0]);
         }
     }
     obj.call_method0("__index__")
@@ -242,7 +290,7 @@ fn index_item(o: &Bound<'_, PyAny>) -> PyResult<IndexItem> {
     if let Ok(t) = o.cast::<PyTensor>() {
         let t = t.get().inner.clone();
         if t.dim() == 0 && !t.dtype().is_float() && t.dtype() != DType::Bool {
-            return Ok(IndexItem::Int(t.to_vec::<i64>()[0]));
+            return Ok(IndexItem::Int(t.to_vec::<i64>()?[0]));
         }
         return Ok(IndexItem::Tensor(t));
     }
@@ -354,8 +402,8 @@ fn flatten_tensor(t: &Tensor, depth: usize, out: &mut Flat) -> PyResult<()> {
         ));
     }
     out.kind = out.kind.max(t.dtype());
-    out.ints.extend(t.to_vec::<i64>());
-    out.values.extend(t.to_vec::<f64>());
+    out.ints.extend(t.to_vec::<i64>()?);
+    out.values.extend(t.to_vec::<f64>()?);
     Ok(())
 }
 
@@ -363,7 +411,9 @@ fn flatten_tensor(t: &Tensor, depth: usize, out: &mut Flat) -> PyResult<()> {
 pub fn data_to_tensor(obj: &Bound<'_, PyAny>, dtype: Option<DType>) -> PyResult<Tensor> {
     if let Ok(t) = obj.cast::<PyTensor>() {
         let t = t.get().inner.detach();
-        return Ok(t.to_dtype_raw(dtype.unwrap_or(t.dtype())).contiguous_copy());
+        return Ok(t
+            .to_dtype_raw(dtype.unwrap_or(t.dtype()))?
+            .contiguous_copy()?);
     }
     if obj.hasattr("__array_interface__")?
         && obj.cast::<PyList>().is_err()
@@ -371,9 +421,9 @@ pub fn data_to_tensor(obj: &Bound<'_, PyAny>, dtype: Option<DType>) -> PyResult<
         && !obj.is_instance_of::<PyInt>()
     {
         let t = super::numpy::from_array(obj, true)?;
-        let t = t.contiguous_copy();
+        let t = t.contiguous_copy()?;
         return Ok(match dtype {
-            Some(d) => t.to_dtype_raw(d),
+            Some(d) => t.to_dtype_raw(d)?,
             None => t,
         });
     }
@@ -402,7 +452,7 @@ pub fn data_to_tensor(obj: &Bound<'_, PyAny>, dtype: Option<DType>) -> PyResult<
     } else {
         Tensor::from_vec(flat.ints, &flat.shape).to_dtype_raw(target)
     };
-    Ok(t)
+    Ok(t?)
 }
 
 /// Whether nested data is plain Python numbers (whose floats default to float32).

@@ -3,6 +3,7 @@
 //! (or, if never consumed, the capsule's destructor) releases it.
 
 use super::tensor::PyTensor;
+use crate::tensor::device::Device;
 use crate::tensor::dtype::DType;
 use crate::Tensor;
 use pyo3::ffi;
@@ -50,6 +51,15 @@ struct Export {
 
 const CAPSULE_NAME: &CStr = c"dltensor";
 const K_DL_CPU: i32 = 1;
+const K_DL_CUDA: i32 = 2;
+
+/// DLPack's (device type, device id) of a device.
+fn dl_device_of(d: Device) -> (i32, i32) {
+    match d {
+        Device::Cpu => (K_DL_CPU, 0),
+        Device::Cuda(i) => (K_DL_CUDA, i as i32),
+    }
+}
 
 unsafe extern "C" fn deleter(m: *mut DLManagedTensor) {
     // SAFETY: `manager_ctx` is the `Box<Export>` leaked in `__dlpack__`; DLPack calls the
@@ -111,9 +121,12 @@ impl PyTensor {
             managed: DLManagedTensor {
                 dl_tensor: DLTensor {
                     data: t.data_ptr() as *mut c_void,
-                    device: DLDevice {
-                        device_type: K_DL_CPU,
-                        device_id: 0,
+                    device: {
+                        let (device_type, device_id) = dl_device_of(t.device());
+                        DLDevice {
+                            device_type,
+                            device_id,
+                        }
                     },
                     ndim: shape.len() as i32,
                     dtype: dl_dtype(t.dtype()),
@@ -156,6 +169,6 @@ impl PyTensor {
     }
 
     fn __dlpack_device__(&self) -> (i32, i32) {
-        (K_DL_CPU, 0)
+        dl_device_of(self.inner.device())
     }
 }

@@ -3,6 +3,7 @@
 use super::convert::*;
 use super::tensor::PyTensor;
 use crate::ops::{creation, random, Operand};
+use crate::tensor::device::Device;
 use crate::tensor::dtype::DType;
 use crate::Tensor;
 use pyo3::exceptions::PyTypeError;
@@ -11,19 +12,15 @@ use pyo3::types::{PyDict, PyTuple};
 
 type R = PyResult<PyTensor>;
 
-/// Applies the keyword arguments every creation function takes (dtype handled by caller).
+/// Applies `requires_grad=` of a creation function's keyword arguments.
 fn finish(t: Tensor, kwargs: Option<&Bound<'_, PyDict>>) -> R {
-    if let Some(kw) = kwargs {
-        if let Some(dev) = kw.get_item("device")? {
-            if !dev.is_none() {
-                let s = dev.str()?.to_string();
-                crate::Device::parse(&s.replace("device(type='", "").replace("')", ""))?;
-            }
-        }
-        if let Some(rg) = kw.get_item("requires_grad")? {
-            if rg.extract::<bool>()? {
-                t.set_requires_grad(true)?;
-            }
+    if let Some(rg) = kwargs
+        .map(|k| k.get_item("requires_grad"))
+        .transpose()?
+        .flatten()
+    {
+        if rg.extract::<bool>()? {
+            t.set_requires_grad(true)?;
         }
     }
     Ok(PyTensor::new(t))
@@ -34,6 +31,18 @@ fn kw_dtype(kwargs: Option<&Bound<'_, PyDict>>, default: DType) -> PyResult<DTyp
         Some(d) if !d.is_none() => dtype_arg(&d),
         _ => Ok(default),
     }
+}
+
+/// The `device=` of a creation function, `default` when absent or None.
+fn kw_device(kwargs: Option<&Bound<'_, PyDict>>, default: Device) -> PyResult<Device> {
+    Ok(opt_device(
+        kwargs
+            .map(|k| k.get_item("device"))
+            .transpose()?
+            .flatten()
+            .as_ref(),
+    )?
+    .unwrap_or(default))
 }
 
 fn check_kwargs(kwargs: Option<&Bound<'_, PyDict>>, fname: &str) -> PyResult<()> {
@@ -63,6 +72,8 @@ fn check_kwargs(kwargs: Option<&Bound<'_, PyDict>>, fname: &str) -> PyResult<()>
     Ok(())
 }
 
+type Maker = fn(&[usize], DType, Device) -> crate::Result<Tensor>;
+
 macro_rules! filled {
     ($name:ident, $f:expr) => {
         #[pyfunction]
@@ -71,21 +82,17 @@ macro_rules! filled {
             check_kwargs(kwargs, stringify!($name))?;
             let shape = size_args(size)?;
             let dtype = kw_dtype(kwargs, DType::F32)?;
-            finish(($f)(&shape, dtype)?, kwargs)
+            let device = kw_device(kwargs, Device::Cpu)?;
+            let make: Maker = $f;
+            finish(make(&shape, dtype, device)?, kwargs)
         }
     };
 }
-filled!(zeros, |s: &[usize], d| Ok::<_, PyErr>(creation::zeros(
-    s, d
-)));
-filled!(ones, |s: &[usize], d| Ok::<_, PyErr>(creation::ones(s, d)));
-filled!(empty, |s: &[usize], d| Ok::<_, PyErr>(creation::zeros(
-    s, d
-)));
-filled!(rand, |s: &[usize], d| random::rand(s, d)
-    .map_err(PyErr::from));
-filled!(randn, |s: &[usize], d| random::randn(s, d)
-    .map_err(PyErr::from));
+filled!(zeros, creation::zeros);
+filled!(ones, creation::ones);
+filled!(empty, creation::zeros);
+filled!(rand, random::rand);
+filled!(randn, random::randn);
 
 #[pyfunction]
 #[pyo3(signature = (size, fill_value, **kwargs))]
@@ -98,14 +105,9 @@ pub fn full(
     let s = scalar_arg(fill_value)
         .ok_or_else(|| PyTypeError::new_err("full(): fill_value must be a number"))?;
     let dtype = kw_dtype(kwargs, s.dtype())?;
+    let device = kw_device(kwargs, Device::Cpu)?;
     let shape = sizes_from(int_list(size)?)?;
-    let t = match s {
-        crate::Scalar::Int(_) if !dtype.is_float() => {
-            s.to_tensor(dtype).expand_to(&shape)?.contiguous()
-        }
-        _ => creation::full(&shape, s.to_f64(), dtype),
-    };
-    finish(t, kwargs)
+    finish(creation::full(&shape, s, dtype, device)?, kwargs)
 }
 
 macro_rules! like {
@@ -115,34 +117,32 @@ macro_rules! like {
         pub fn $name(input: PyRef<'_, PyTensor>, kwargs: Option<&Bound<'_, PyDict>>) -> R {
             check_kwargs(kwargs, stringify!($name))?;
             let dtype = kw_dtype(kwargs, input.inner.dtype())?;
-            finish(($f)(input.inner.shape(), dtype)?, kwargs)
+            let device = kw_device(kwargs, input.inner.device())?;
+            let make: Maker = $f;
+            finish(make(input.inner.shape(), dtype, device)?, kwargs)
         }
     };
 }
-like!(zeros_like, |s: &[usize], d| Ok::<_, PyErr>(
-    creation::zeros(s, d)
-));
-like!(ones_like, |s: &[usize], d| Ok::<_, PyErr>(creation::ones(
-    s, d
-)));
-like!(empty_like, |s: &[usize], d| Ok::<_, PyErr>(
-    creation::zeros(s, d)
-));
-like!(rand_like, |s: &[usize], d| random::rand(s, d)
-    .map_err(PyErr::from));
-like!(randn_like, |s: &[usize], d| random::randn(s, d)
-    .map_err(PyErr::from));
+like!(zeros_like, creation::zeros);
+like!(ones_like, creation::ones);
+like!(empty_like, creation::zeros);
+like!(rand_like, random::rand);
+like!(randn_like, random::randn);
 
 #[pyfunction]
 #[pyo3(signature = (input, fill_value, **kwargs))]
 pub fn full_like(
     input: PyRef<'_, PyTensor>,
-    fill_value: f64,
+    fill_value: &Bound<'_, PyAny>,
     kwargs: Option<&Bound<'_, PyDict>>,
 ) -> R {
+    check_kwargs(kwargs, "full_like")?;
+    let s = scalar_arg(fill_value)
+        .ok_or_else(|| PyTypeError::new_err("full_like(): fill_value must be a number"))?;
     let dtype = kw_dtype(kwargs, input.inner.dtype())?;
+    let device = kw_device(kwargs, input.inner.device())?;
     finish(
-        creation::full(input.inner.shape(), fill_value, dtype),
+        creation::full(input.inner.shape(), s, dtype, device)?,
         kwargs,
     )
 }
@@ -168,10 +168,12 @@ pub fn tensor(data: &Bound<'_, PyAny>, kwargs: Option<&Bound<'_, PyDict>>) -> R 
             "Only Tensors of floating point and complex dtype can require gradients",
         ));
     }
-    finish(t, kwargs)
+    let device = kw_device(kwargs, t.device())?;
+    finish(t.to_device(device)?, kwargs)
 }
 
-/// `as_tensor(data, dtype=None)`: no copy for a tensor or NumPy array of the right dtype.
+/// `as_tensor(data, dtype=None, device=None)`: no copy for a tensor or NumPy array of the
+/// right dtype and device.
 #[pyfunction]
 #[pyo3(signature = (data, dtype=None, device=None))]
 pub fn as_tensor(
@@ -179,17 +181,17 @@ pub fn as_tensor(
     dtype: Option<&Bound<'_, PyAny>>,
     device: Option<&Bound<'_, PyAny>>,
 ) -> R {
-    let _ = device;
     let dtype = opt_dtype(dtype)?;
-    if let Ok(t) = data.cast::<PyTensor>() {
-        let t = &t.get().inner;
-        return Ok(PyTensor::new(t.to_dtype(dtype.unwrap_or(t.dtype()))));
-    }
-    if data.cast::<numpy::PyUntypedArray>().is_ok() {
-        let t = super::numpy::from_array(data, false)?;
-        return Ok(PyTensor::new(t.to_dtype(dtype.unwrap_or(t.dtype()))));
-    }
-    Ok(PyTensor::new(data_to_tensor(data, dtype)?))
+    let device = opt_device(device)?;
+    let t = if let Ok(t) = data.cast::<PyTensor>() {
+        t.get().inner.clone()
+    } else if data.cast::<numpy::PyUntypedArray>().is_ok() {
+        super::numpy::from_array(data, false)?
+    } else {
+        data_to_tensor(data, dtype)?
+    };
+    let t = t.to_dtype(dtype.unwrap_or(t.dtype()))?;
+    Ok(PyTensor::new(t.to_device(device.unwrap_or(t.device()))?))
 }
 
 /// `arange(end)`, `arange(start, end, step=1)`; int64 for integer arguments.
@@ -227,7 +229,8 @@ pub fn arange(args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> 
         .all(|s| matches!(s, crate::Scalar::Int(_) | crate::Scalar::Bool(_)));
     let (start, end, step) = (start.to_f64(), end.to_f64(), step.to_f64());
     let dtype = kw_dtype(kwargs, if all_int { DType::I64 } else { DType::F32 })?;
-    finish(creation::arange(start, end, step, dtype)?, kwargs)
+    let device = kw_device(kwargs, Device::Cpu)?;
+    finish(creation::arange(start, end, step, dtype, device)?, kwargs)
 }
 
 #[pyfunction]
@@ -239,8 +242,9 @@ pub fn linspace(start: f64, end: f64, steps: i64, kwargs: Option<&Bound<'_, PyDi
         ));
     }
     let dtype = kw_dtype(kwargs, DType::F32)?;
+    let device = kw_device(kwargs, Device::Cpu)?;
     finish(
-        creation::linspace(start, end, steps as usize, dtype),
+        creation::linspace(start, end, steps as usize, dtype, device)?,
         kwargs,
     )
 }
@@ -255,9 +259,12 @@ pub fn eye(n: i64, m: Option<i64>, kwargs: Option<&Bound<'_, PyDict>>) -> R {
         )));
     }
     let dtype = kw_dtype(kwargs, DType::F32)?;
-    finish(creation::eye(n as usize, m as usize, dtype), kwargs)
+    let device = kw_device(kwargs, Device::Cpu)?;
+    finish(
+        creation::eye(n as usize, m as usize, dtype, device)?,
+        kwargs,
+    )
 }
-
 /// `randint(low=0, high, size)`.
 #[pyfunction]
 #[pyo3(signature = (*args, **kwargs))]
@@ -296,7 +303,8 @@ pub fn randint(args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) ->
     };
     let shape = sizes_from(int_list(&size)?)?;
     let dtype = kw_dtype(kwargs, DType::I64)?;
-    finish(random::randint(low, high, &shape, dtype)?, kwargs)
+    let device = kw_device(kwargs, Device::Cpu)?;
+    finish(random::randint(low, high, &shape, dtype, device)?, kwargs)
 }
 
 #[pyfunction]
@@ -308,12 +316,14 @@ pub fn randperm(n: i64, kwargs: Option<&Bound<'_, PyDict>>) -> R {
         )));
     }
     let dtype = kw_dtype(kwargs, DType::I64)?;
-    finish(random::randperm(n as usize, dtype), kwargs)
+    let device = kw_device(kwargs, Device::Cpu)?;
+    finish(random::randperm(n as usize, dtype, device)?, kwargs)
 }
 
+/// Seeds the CPU generator and every GPU's.
 #[pyfunction]
-pub fn manual_seed(seed: i64) {
-    random::manual_seed(seed as u64);
+pub fn manual_seed(seed: i64) -> PyResult<()> {
+    Ok(random::manual_seed(seed as u64)?)
 }
 
 #[pyfunction]
@@ -365,7 +375,7 @@ pub fn where_(
         (None, None) => {
             let nz = condition.inner.nonzero()?;
             let cols: Vec<PyTensor> = (0..condition.inner.dim() as i64)
-                .map(|k| nz.select(1, k).map(|c| PyTensor::new(c.contiguous())))
+                .map(|k| Ok(PyTensor::new(nz.select(1, k)?.contiguous()?)))
                 .collect::<crate::Result<_>>()?;
             Ok(PyTuple::new(py, cols)?.into_any().unbind())
         }
@@ -388,18 +398,11 @@ pub fn einsum(equation: &str, operands: &Bound<'_, PyTuple>) -> R {
     Ok(PyTensor::new(crate::ops::matmul::einsum(equation, &ops)?))
 }
 
+/// `one_hot(input, num_classes=-1)` (`nn.functional.one_hot`).
 #[pyfunction]
 #[pyo3(signature = (input, num_classes=-1))]
 pub fn one_hot(input: PyRef<'_, PyTensor>, num_classes: i64) -> R {
     Ok(PyTensor::new(input.inner.one_hot(num_classes)?))
-}
-
-#[pyfunction]
-#[pyo3(signature = (input, end, weight))]
-pub fn lerp(input: PyRef<'_, PyTensor>, end: PyRef<'_, PyTensor>, weight: &Bound<'_, PyAny>) -> R {
-    Ok(PyTensor::new(
-        input.inner.lerp(&end.inner, &operand(weight)?)?,
-    ))
 }
 
 #[pyfunction]
@@ -471,7 +474,7 @@ pub fn _sgd_step(
             }
         })
         .collect::<PyResult<_>>()?;
-    let o = crate::ops::optim::SgdConfig {
+    let o = crate::ops::optim::SgdOptions {
         lr,
         momentum,
         dampening,
@@ -504,7 +507,7 @@ pub fn _adam_step(
     maximize: bool,
     decoupled: bool,
 ) -> PyResult<()> {
-    let o = crate::ops::optim::AdamConfig {
+    let o = crate::ops::optim::AdamOptions {
         lr,
         beta1,
         beta2,

@@ -76,7 +76,7 @@ fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
         functions::where_,
         functions::einsum,
         functions::one_hot,
-        functions::lerp,
+        convert::_parse_device,
         functions::result_type,
         functions::_cross_entropy,
         functions::_sgd_step,

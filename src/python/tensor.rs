@@ -4,7 +4,8 @@ use super::convert::*;
 use super::numpy::array_interface;
 use crate::autograd::Hook;
 use crate::ops::binary::{binary, BinaryOp};
-use crate::ops::Operand;
+use crate::ops::{Operand, Scalar};
+use crate::tensor::device::Device;
 use crate::tensor::dtype::DType;
 use crate::Tensor;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
@@ -125,6 +126,15 @@ pub fn py_hook(f: Py<PyAny>, active: Arc<AtomicBool>) -> Hook {
 }
 
 impl PyTensor {
+    /// A tensor of `size` filled with `value`, of self's dtype and device (`new_*`).
+    fn new_filled(&self, size: &Bound<'_, PyAny>, value: Scalar) -> R {
+        Ok(PyTensor::new(crate::ops::creation::full(
+            &sizes_from(int_list(size)?)?,
+            value,
+            self.inner.dtype(),
+            self.inner.device(),
+        )?))
+    }
     fn bin(&self, op: BinaryOp, other: &Bound<'_, PyAny>) -> R {
         wrap(binary(
             op,
@@ -148,7 +158,11 @@ impl PyTensor {
     #[pyo3(signature = (*args))]
     fn py_new(args: &Bound<'_, PyTuple>) -> PyResult<Self> {
         if args.is_empty() {
-            return Ok(PyTensor::new(crate::ops::creation::zeros(&[0], DType::F32)));
+            return Ok(PyTensor::new(crate::ops::creation::zeros(
+                &[0],
+                DType::F32,
+                Device::Cpu,
+            )?));
         }
         let first = args.get_item(0)?;
         if let Ok(t) = first.cast::<PyTensor>() {
@@ -162,7 +176,8 @@ impl PyTensor {
         Ok(PyTensor::new(crate::ops::creation::zeros(
             &size_args(args)?,
             DType::F32,
-        )))
+            Device::Cpu,
+        )?))
     }
 
     /// `Tensor._make_subclass(cls, data, requires_grad)`: a `cls` instance sharing `data`.
@@ -210,13 +225,22 @@ impl PyTensor {
     fn dtype(&self) -> PyDType {
         PyDType(self.inner.dtype())
     }
-    #[getter]
-    fn device<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        py.import("rustorch")?.getattr("device")?.call1(("cpu",))
+    #[getter(device)]
+    fn device_getter<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        device_obj(py, self.inner.device())
     }
     #[getter]
     fn is_cuda(&self) -> bool {
-        false
+        self.inner.device().is_cuda()
+    }
+    #[getter]
+    fn is_cpu(&self) -> bool {
+        !self.inner.device().is_cuda()
+    }
+    /// The CUDA ordinal, or -1 for a CPU tensor.
+    #[pyo3(name = "get_device")]
+    fn device_index(&self) -> i64 {
+        self.inner.device().index().map_or(-1, |i| i as i64)
     }
     #[getter]
     fn ndim(&self) -> usize {
@@ -282,6 +306,7 @@ impl PyTensor {
     }
     #[getter]
     fn __array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        host_only(&self.inner)?;
         array_interface(py, &self.inner)
     }
 
@@ -386,6 +411,7 @@ impl PyTensor {
         tolist(py, &self.inner)
     }
     fn numpy<'py>(slf: &Bound<'py, Self>, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        host_only(&slf.get().inner)?;
         if slf.get().inner.requires_grad() {
             return Err(PyRuntimeError::new_err(
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.",
@@ -406,7 +432,7 @@ impl PyTensor {
                 "only integer tensors of a single element can be converted to an index",
             ));
         }
-        Ok(self.inner.to_vec::<i64>()[0])
+        Ok(self.inner.to_vec::<i64>()?[0])
     }
     fn __bool__(&self) -> PyResult<bool> {
         if self.inner.numel() != 1 {
@@ -421,7 +447,8 @@ impl PyTensor {
         }
         Ok(self.inner.item_f64()? != 0.0)
     }
-    /// `to(dtype)`, `to(device)`, `to(other)`, `to(device, dtype)`; CPU is the only device.
+    /// `to(dtype)`, `to(device)`, `to(other)`, `to(device, dtype)`; the same tensor when
+    /// nothing changes (unless `copy=True`).
     #[pyo3(signature = (*args, **kwargs))]
     fn to(
         slf: &Bound<'_, Self>,
@@ -429,6 +456,7 @@ impl PyTensor {
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
         let mut dtype = None;
+        let mut device = None;
         let mut copy = false;
         let mut consider = |o: &Bound<'_, PyAny>| -> PyResult<()> {
             if o.is_none() {
@@ -436,11 +464,11 @@ impl PyTensor {
             }
             if let Ok(t) = o.cast::<PyTensor>() {
                 dtype = Some(t.get().inner.dtype());
+                device = Some(t.get().inner.device());
             } else if let Ok(d) = dtype_arg(o) {
                 dtype = Some(d);
             } else {
-                let s = o.str()?.to_string();
-                crate::Device::parse(&s.replace("device(type='", "").replace("')", ""))?;
+                device = Some(device_arg(o)?);
             }
             Ok(())
         };
@@ -462,18 +490,42 @@ impl PyTensor {
             }
         }
         let t = &slf.get().inner;
-        let d = dtype.unwrap_or(t.dtype());
-        if d == t.dtype() && !copy {
+        let (d, dev) = (dtype.unwrap_or(t.dtype()), device.unwrap_or(t.device()));
+        if d == t.dtype() && dev == t.device() && !copy {
             return Ok(slf.clone().into_any().unbind());
         }
-        let out = if d == t.dtype() {
-            t.clone_tensor()
+        let moved = t.to_device(dev)?.to_dtype(d)?;
+        let out = if moved.same(t) {
+            t.clone_tensor()?
         } else {
-            t.to_dtype(d)
+            moved
         };
         Ok(Bound::new(slf.py(), PyTensor::new(out))?
             .into_any()
             .unbind())
+    }
+    /// `cuda(device=None)`: a copy on a GPU (the current one by default), or self if there.
+    #[pyo3(signature = (device=None, non_blocking=false))]
+    fn cuda(
+        slf: &Bound<'_, Self>,
+        device: Option<&Bound<'_, PyAny>>,
+        non_blocking: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let _ = non_blocking;
+        let dev = match opt_device(device)? {
+            Some(d @ Device::Cuda(_)) => d,
+            Some(d) => {
+                return Err(PyRuntimeError::new_err(format!(
+                    "Invalid device, must be cuda device, got {d}"
+                )))
+            }
+            None => Device::Cuda(crate::backend::current_cuda_device()),
+        };
+        to_device_or_self(slf, dev)
+    }
+    /// `cpu()`: a copy in host memory, or self if there.
+    fn cpu(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        to_device_or_self(slf, Device::Cpu)
     }
     #[pyo3(signature = (dtype=None))]
     fn r#type(slf: &Bound<'_, Self>, dtype: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
@@ -485,14 +537,14 @@ impl PyTensor {
                 .unbind()),
             Some(d) => {
                 let d = dtype_arg(d)?;
-                Ok(Bound::new(py, PyTensor::new(slf.get().inner.to_dtype(d)))?
+                Ok(Bound::new(py, PyTensor::new(slf.get().inner.to_dtype(d)?))?
                     .into_any()
                     .unbind())
             }
         }
     }
-    fn type_as(&self, other: PyRef<'_, PyTensor>) -> PyTensor {
-        PyTensor::new(self.inner.to_dtype(other.inner.dtype()))
+    fn type_as(&self, other: PyRef<'_, PyTensor>) -> R {
+        wrap(self.inner.to_dtype(other.inner.dtype()))
     }
     fn float(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
         to_or_self(slf, DType::F32)
@@ -512,9 +564,6 @@ impl PyTensor {
     fn bool(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
         to_or_self(slf, DType::Bool)
     }
-    fn cpu(slf: &Bound<'_, Self>) -> Py<PyAny> {
-        slf.clone().into_any().unbind()
-    }
     #[pyo3(signature = (memory_format=None))]
     fn contiguous(
         slf: &Bound<'_, Self>,
@@ -525,20 +574,23 @@ impl PyTensor {
         if t.is_contiguous() {
             return Ok(slf.clone().into_any().unbind());
         }
-        Ok(Bound::new(slf.py(), PyTensor::new(t.contiguous()))?
+        Ok(Bound::new(slf.py(), PyTensor::new(t.contiguous()?))?
             .into_any()
             .unbind())
     }
     #[pyo3(signature = (*, memory_format=None))]
-    fn clone(&self, memory_format: Option<&Bound<'_, PyAny>>) -> PyTensor {
+    fn clone(&self, memory_format: Option<&Bound<'_, PyAny>>) -> R {
         let _ = memory_format;
-        PyTensor::new(self.inner.clone_tensor())
+        wrap(self.inner.clone_tensor())
     }
     fn __reduce__<'py>(slf: &Bound<'py, Self>, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let t = &slf.get().inner;
         let data = py
             .import("numpy")?
-            .call_method1("ascontiguousarray", (slf.call_method0("detach")?,))?
+            .call_method1(
+                "ascontiguousarray",
+                (slf.call_method0("detach")?.call_method0("cpu")?,),
+            )?
             .call_method0("tobytes")?;
         let rebuild = py.import("rustorch._utils")?.getattr("_rebuild_tensor")?;
         let args = (
@@ -546,6 +598,7 @@ impl PyTensor {
             t.dtype().name(),
             PyTuple::new(py, t.shape())?,
             t.requires_grad(),
+            t.device().to_string(),
         );
         Ok((rebuild, args).into_pyobject(py)?.into_any())
     }
@@ -557,32 +610,26 @@ impl PyTensor {
             .extract()
     }
     fn new_zeros(&self, size: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
-        Ok(PyTensor::new(crate::ops::creation::zeros(
-            &sizes_from(int_list(size)?)?,
-            self.inner.dtype(),
-        )))
+        self.new_filled(size, Scalar::Int(0))
     }
     fn new_ones(&self, size: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
-        Ok(PyTensor::new(crate::ops::creation::ones(
-            &sizes_from(int_list(size)?)?,
-            self.inner.dtype(),
-        )))
+        self.new_filled(size, Scalar::Int(1))
     }
     fn new_empty(&self, size: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
         self.new_zeros(size)
     }
-    fn new_full(&self, size: &Bound<'_, PyAny>, fill_value: f64) -> PyResult<PyTensor> {
-        Ok(PyTensor::new(crate::ops::creation::full(
-            &sizes_from(int_list(size)?)?,
-            fill_value,
-            self.inner.dtype(),
-        )))
+    fn new_full(
+        &self,
+        size: &Bound<'_, PyAny>,
+        fill_value: &Bound<'_, PyAny>,
+    ) -> PyResult<PyTensor> {
+        let v = scalar_arg(fill_value)
+            .ok_or_else(|| PyTypeError::new_err("new_full(): fill_value must be a number"))?;
+        self.new_filled(size, v)
     }
     fn new_tensor(&self, data: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
-        Ok(PyTensor::new(data_to_tensor(
-            data,
-            Some(self.inner.dtype()),
-        )?))
+        let t = data_to_tensor(data, Some(self.inner.dtype()))?;
+        Ok(PyTensor::new(t.to_device(self.inner.device())?))
     }
 
     // ---- operators ------------------------------------------------------------------------
@@ -730,7 +777,37 @@ impl PyTensor {
             &Operand::Tensor(self.inner.clone()),
             &operand(v)?,
         )?;
-        Ok(eq.all_any(None, false, false)?.to_vec::<bool>()[0])
+        Ok(eq.all_any(None, false, false)?.to_vec::<bool>()?[0])
+    }
+}
+
+/// PyTorch's refusal to hand GPU memory to NumPy.
+fn host_only(t: &Tensor) -> PyResult<()> {
+    match t.device() {
+        Device::Cpu => Ok(()),
+        d => Err(PyTypeError::new_err(format!(
+            "can't convert {d} device type tensor to numpy. Use Tensor.cpu() to copy the tensor to host memory first."
+        ))),
+    }
+}
+
+/// `self` when already on `device`, else a copy there.
+fn to_device_or_self(slf: &Bound<'_, PyTensor>, device: Device) -> PyResult<Py<PyAny>> {
+    let t = &slf.get().inner;
+    if t.device() == device {
+        return Ok(slf.clone().into_any().unbind());
+    }
+    Ok(Bound::new(slf.py(), PyTensor::new(t.to_device(device)?))?
+        .into_any()
+        .unbind())
+}
+
+/// A `rustorch.device` object for `d`.
+pub fn device_obj(py: Python<'_>, d: Device) -> PyResult<Bound<'_, PyAny>> {
+    let cls = py.import("rustorch")?.getattr("device")?;
+    match d.index() {
+        Some(i) => cls.call1((d.kind(), i)),
+        None => cls.call1((d.kind(),)),
     }
 }
 
@@ -740,7 +817,7 @@ fn to_or_self(slf: &Bound<'_, PyTensor>, dtype: DType) -> PyResult<Py<PyAny>> {
     if t.dtype() == dtype {
         return Ok(slf.clone().into_any().unbind());
     }
-    Ok(Bound::new(slf.py(), PyTensor::new(t.to_dtype(dtype)))?
+    Ok(Bound::new(slf.py(), PyTensor::new(t.to_dtype(dtype)?))?
         .into_any()
         .unbind())
 }
@@ -750,12 +827,12 @@ pub fn scalar_to_py<'py>(py: Python<'py>, t: &Tensor, i: usize) -> PyResult<Boun
     let t = t.reshape(&[-1])?;
     let one = t.narrow(0, i as i64, 1)?;
     Ok(match t.dtype() {
-        DType::F32 | DType::F64 => one.to_vec::<f64>()[0].into_pyobject(py)?.into_any(),
-        DType::Bool => one.to_vec::<bool>()[0]
+        DType::F32 | DType::F64 => one.to_vec::<f64>()?[0].into_pyobject(py)?.into_any(),
+        DType::Bool => one.to_vec::<bool>()?[0]
             .into_pyobject(py)?
             .to_owned()
             .into_any(),
-        _ => one.to_vec::<i64>()[0].into_pyobject(py)?.into_any(),
+        _ => one.to_vec::<i64>()?[0].into_pyobject(py)?.into_any(),
     })
 }
 
@@ -781,9 +858,9 @@ pub fn tolist<'py>(py: Python<'py>, t: &Tensor) -> PyResult<Bound<'py, PyAny>> {
     }
     let shape = t.shape().to_vec();
     match t.dtype() {
-        DType::F32 | DType::F64 => build(py, &t.to_vec::<f64>(), &shape),
-        DType::Bool => build(py, &t.to_vec::<bool>(), &shape),
-        _ => build(py, &t.to_vec::<i64>(), &shape),
+        DType::F32 | DType::F64 => build(py, &t.to_vec::<f64>()?, &shape),
+        DType::Bool => build(py, &t.to_vec::<bool>()?, &shape),
+        _ => build(py, &t.to_vec::<i64>()?, &shape),
     }
 }
 

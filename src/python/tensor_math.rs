@@ -3,7 +3,7 @@
 
 use super::convert::*;
 use super::tensor::{named_pair, PyTensor, R};
-use crate::ops::binary::{binary, BinaryOp};
+use crate::ops::binary::{binary, binary_alpha, div_rounded, BinaryOp};
 
 use crate::ops::{Operand, Scalar};
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -44,18 +44,20 @@ impl PyTensor {
     // ---- arithmetic -----------------------------------------------------------------------
     #[pyo3(signature = (other, *, alpha=None))]
     fn add(&self, other: &Bound<'_, PyAny>, alpha: Option<&Bound<'_, PyAny>>) -> R {
-        wrap(binary(
+        wrap(binary_alpha(
             BinaryOp::Add,
             &self.me(),
-            &Self::scaled(other, alpha)?,
+            &operand(other)?,
+            opt_scalar(alpha)?,
         ))
     }
     #[pyo3(signature = (other, *, alpha=None))]
     fn sub(&self, other: &Bound<'_, PyAny>, alpha: Option<&Bound<'_, PyAny>>) -> R {
-        wrap(binary(
+        wrap(binary_alpha(
             BinaryOp::Sub,
             &self.me(),
-            &Self::scaled(other, alpha)?,
+            &operand(other)?,
+            opt_scalar(alpha)?,
         ))
     }
     #[pyo3(signature = (other, *, alpha=None))]
@@ -71,23 +73,7 @@ impl PyTensor {
     /// `div(other, rounding_mode=None|'trunc'|'floor')`.
     #[pyo3(signature = (other, *, rounding_mode=None))]
     fn div(&self, other: &Bound<'_, PyAny>, rounding_mode: Option<&str>) -> R {
-        let o = operand(other)?;
-        match rounding_mode {
-            None => wrap(binary(BinaryOp::Div, &self.me(), &o)),
-            Some("floor") => wrap(binary(BinaryOp::FloorDiv, &self.me(), &o)),
-            Some("trunc") => {
-                let q = binary(BinaryOp::Div, &self.me(), &o)?.trunc()?;
-                let dtype = crate::ops::result_type(&[&self.inner], &[]);
-                let dtype = match &o {
-                    Operand::Tensor(t) => crate::DType::promote(dtype, t.dtype()),
-                    Operand::Scalar(s) => crate::ops::result_type(&[&self.inner], &[*s]),
-                };
-                Ok(PyTensor::new(q.to_dtype(dtype)))
-            }
-            Some(m) => Err(PyValueError::new_err(format!(
-                "div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{m}'"
-            ))),
-        }
+        wrap(div_rounded(&self.me(), &operand(other)?, rounding_mode))
     }
     #[pyo3(signature = (other, *, rounding_mode=None))]
     fn divide(&self, other: &Bound<'_, PyAny>, rounding_mode: Option<&str>) -> R {
@@ -137,7 +123,7 @@ impl PyTensor {
             .inner
             .eq(&o.inner)?
             .all_any(None, false, true)?
-            .to_vec::<bool>()[0])
+            .to_vec::<bool>()?[0])
     }
     fn bitwise_and(&self, o: &Bound<'_, PyAny>) -> R {
         wrap(binary(BinaryOp::BitAnd, &self.me(), &operand(o)?))
@@ -152,14 +138,16 @@ impl PyTensor {
         wrap(self.inner.bitwise_not())
     }
     fn logical_not(&self) -> R {
-        wrap(self.inner.to_dtype(crate::DType::Bool).bitwise_not())
+        wrap(self.inner.logical_not())
     }
     fn logical_and(&self, o: PyRef<'_, PyTensor>) -> R {
         wrap(self.inner.logical_and(&o.inner))
     }
     fn logical_or(&self, o: PyRef<'_, PyTensor>) -> R {
-        let b = crate::DType::Bool;
-        wrap(self.inner.to_dtype(b).bitwise_or(&o.inner.to_dtype(b)))
+        wrap(self.inner.logical_or(&o.inner))
+    }
+    fn logical_xor(&self, o: PyRef<'_, PyTensor>) -> R {
+        wrap(self.inner.logical_xor(&o.inner))
     }
 
     // ---- unary math and activations -------------------------------------------------------
@@ -262,14 +250,14 @@ impl PyTensor {
     fn round(&self, decimals: i64) -> R {
         wrap(self.inner.round(decimals))
     }
-    fn isnan(&self) -> PyTensor {
-        PyTensor::new(self.inner.isnan())
+    fn isnan(&self) -> R {
+        wrap(self.inner.isnan())
     }
-    fn isinf(&self) -> PyTensor {
-        PyTensor::new(self.inner.isinf())
+    fn isinf(&self) -> R {
+        wrap(self.inner.isinf())
     }
-    fn isfinite(&self) -> PyTensor {
-        PyTensor::new(self.inner.isfinite())
+    fn isfinite(&self) -> R {
+        wrap(self.inner.isfinite())
     }
     /// `clamp(min=None, max=None)`; bounds may be numbers or tensors.
     #[pyo3(signature = (min=None, max=None))]
@@ -281,14 +269,11 @@ impl PyTensor {
         let is_t =
             |o: Option<&Bound<'_, PyAny>>| o.map(|v| v.cast::<PyTensor>().is_ok()).unwrap_or(false);
         if is_t(min) || is_t(max) {
-            let mut r = self.inner.clone();
-            if let Some(m) = min.filter(|m| !m.is_none()) {
-                r = r.maximum(&tensor_like(m)?)?;
-            }
-            if let Some(m) = max.filter(|m| !m.is_none()) {
-                r = r.minimum(&tensor_like(m)?)?;
-            }
-            return Ok(PyTensor::new(r));
+            let bound = |o: Option<&Bound<'_, PyAny>>| -> PyResult<Option<crate::Tensor>> {
+                o.filter(|m| !m.is_none()).map(tensor_like).transpose()
+            };
+            let (lo, hi) = (bound(min)?, bound(max)?);
+            return wrap(self.inner.clamp_tensor(lo.as_ref(), hi.as_ref()));
         }
         wrap(self.inner.clamp(opt_scalar(min)?, opt_scalar(max)?))
     }
@@ -343,7 +328,7 @@ impl PyTensor {
     #[pyo3(signature = (dim=None, keepdim=false, *, dtype=None))]
     fn prod(&self, dim: Option<i64>, keepdim: bool, dtype: Option<&Bound<'_, PyAny>>) -> R {
         let x = match opt_dtype(dtype)? {
-            Some(d) => self.inner.to_dtype(d),
+            Some(d) => self.inner.to_dtype(d)?,
             None => self.inner.clone(),
         };
         wrap(x.prod_dims(dim, keepdim))
@@ -444,7 +429,7 @@ impl PyTensor {
     #[pyo3(signature = (dim, dtype=None))]
     fn softmax(&self, dim: i64, dtype: Option<&Bound<'_, PyAny>>) -> R {
         let x = match opt_dtype(dtype)? {
-            Some(d) => self.inner.to_dtype(d),
+            Some(d) => self.inner.to_dtype(d)?,
             None => self.inner.clone(),
         };
         wrap(x.softmax(dim))
@@ -452,7 +437,7 @@ impl PyTensor {
     #[pyo3(signature = (dim, dtype=None))]
     fn log_softmax(&self, dim: i64, dtype: Option<&Bound<'_, PyAny>>) -> R {
         let x = match opt_dtype(dtype)? {
-            Some(d) => self.inner.to_dtype(d),
+            Some(d) => self.inner.to_dtype(d)?,
             None => self.inner.clone(),
         };
         wrap(x.log_softmax(dim))
@@ -512,28 +497,6 @@ impl PyTensor {
         Ok(slf.clone().into_any().unbind())
     }
 
-    pub(super) fn scaled(
-        other: &Bound<'_, PyAny>,
-        alpha: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Operand> {
-        let o = operand(other)?;
-        let Some(a) = alpha else { return Ok(o) };
-        let a = scalar_arg(a).ok_or_else(|| PyTypeError::new_err("alpha must be a number"))?;
-        if a.to_f64() == 1.0 {
-            return Ok(o);
-        }
-        Ok(match o {
-            Operand::Tensor(t) => Operand::Tensor(binary(
-                BinaryOp::Mul,
-                &Operand::Tensor(t),
-                &Operand::Scalar(a),
-            )?),
-            Operand::Scalar(s) => Operand::Scalar(match (s, a) {
-                (Scalar::Int(x), Scalar::Int(y)) => Scalar::Int(x.wrapping_mul(y)),
-                _ => Scalar::Float(s.to_f64() * a.to_f64()),
-            }),
-        })
-    }
     pub(super) fn unary_(
         slf: &Bound<'_, Self>,
         f: impl FnOnce(&crate::Tensor) -> crate::Result<crate::Tensor>,

@@ -5,7 +5,7 @@ use super::convert::*;
 use super::tensor::{named_pair, PyTensor, R};
 use crate::ops::binary::BinaryOp;
 
-use super::tensor_math::{wrap, wrap_list};
+use super::tensor_math::{opt_scalar, wrap, wrap_list};
 use crate::ops::unary::UnaryOp;
 use crate::ops::Scalar;
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -117,7 +117,7 @@ impl PyTensor {
     }
     #[pyo3(signature = (*sizes))]
     fn repeat(&self, sizes: &Bound<'_, PyTuple>) -> R {
-        wrap(repeat(&self.inner, &shape_args(sizes)?))
+        wrap(self.inner.repeat(&shape_args(sizes)?))
     }
     #[pyo3(signature = (start_dim=0, end_dim=-1))]
     fn flatten(&self, start_dim: i64, end_dim: i64) -> R {
@@ -250,7 +250,7 @@ impl PyTensor {
                     if self.inner.dim() == 0 {
                         nz.reshape(&[-1])
                     } else {
-                        nz.select(1, k).map(|c| c.contiguous())
+                        nz.select(1, k)?.contiguous()
                     }
                 })
                 .collect::<crate::Result<_>>()?;
@@ -301,7 +301,10 @@ impl PyTensor {
         other: &Bound<'_, PyAny>,
         alpha: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        Self::binary_in_place(slf, BinaryOp::Add, Self::scaled(other, alpha)?)
+        slf.get()
+            .inner
+            .binary_alpha_(BinaryOp::Add, &operand(other)?, opt_scalar(alpha)?)?;
+        Ok(slf.clone().into_any().unbind())
     }
     #[pyo3(signature = (other, *, alpha=None))]
     fn sub_(
@@ -309,7 +312,10 @@ impl PyTensor {
         other: &Bound<'_, PyAny>,
         alpha: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        Self::binary_in_place(slf, BinaryOp::Sub, Self::scaled(other, alpha)?)
+        slf.get()
+            .inner
+            .binary_alpha_(BinaryOp::Sub, &operand(other)?, opt_scalar(alpha)?)?;
+        Ok(slf.clone().into_any().unbind())
     }
     fn mul_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         Self::binary_in_place(slf, BinaryOp::Mul, operand(other)?)
@@ -402,29 +408,4 @@ impl PyTensor {
     fn hardtanh_(slf: &Bound<'_, Self>, min_val: f64, max_val: f64) -> PyResult<Py<PyAny>> {
         Self::unary_(slf, |x| x.hardtanh(min_val, max_val))
     }
-}
-
-/// `repeat(*sizes)`: tiles the tensor (expand of an unsqueezed view, then reshape).
-fn repeat(t: &crate::Tensor, reps: &[i64]) -> crate::Result<crate::Tensor> {
-    if reps.len() < t.dim() {
-        return Err(crate::Error::Runtime(
-            "Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor".into(),
-        ));
-    }
-    let lead = reps.len() - t.dim();
-    let mut shape: Vec<i64> = vec![1; lead];
-    shape.extend(t.shape().iter().map(|&s| s as i64));
-    let x = t.reshape(&shape)?;
-    let mut inter: Vec<i64> = vec![];
-    let mut expand: Vec<i64> = vec![];
-    let mut out: Vec<i64> = vec![];
-    for (&r, &s) in reps.iter().zip(&shape) {
-        inter.extend([1, s]);
-        expand.extend([r, s]);
-        out.push(r * s);
-    }
-    x.reshape(&inter)?
-        .expand(&expand)?
-        .contiguous()
-        .reshape(&out)
 }

@@ -201,6 +201,52 @@ pub fn cast<A: Element, B: Element>(a: A) -> B {
     }
 }
 
+/// A Python number taking part in an op. It never widens a tensor's dtype within its
+/// category (a float32 tensor times 2.5 stays float32), as PyTorch's "wrapped numbers".
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Scalar {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+}
+
+impl Scalar {
+    /// The dtype a wrapped number stands for in promotion (floats: the default float32).
+    pub fn dtype(self) -> DType {
+        match self {
+            Scalar::Bool(_) => DType::Bool,
+            Scalar::Int(_) => DType::I64,
+            Scalar::Float(_) => DType::F32,
+        }
+    }
+    pub fn to_f64(self) -> f64 {
+        match self {
+            Scalar::Bool(b) => b as u8 as f64,
+            Scalar::Int(i) => i as f64,
+            Scalar::Float(f) => f,
+        }
+    }
+    /// The number as an element of type `T` (integers exactly, floats with C casts).
+    pub fn to_elem<T: Element>(self) -> T {
+        match self {
+            Scalar::Int(i) if !T::DTYPE.is_float() => T::from_i64(i),
+            Scalar::Bool(b) => T::from_bool(b),
+            _ => cast::<f64, T>(self.to_f64()),
+        }
+    }
+}
+
+impl From<f64> for Scalar {
+    fn from(v: f64) -> Scalar {
+        Scalar::Float(v)
+    }
+}
+impl From<i64> for Scalar {
+    fn from(v: i64) -> Scalar {
+        Scalar::Int(v)
+    }
+}
+
 /// Runs `$body` with `$T` bound to the Rust element type of `$dtype`.
 #[macro_export]
 macro_rules! with_dtype {

@@ -8,10 +8,9 @@ pub mod storage;
 use crate::autograd::meta::AutogradMeta;
 use crate::error::Result;
 use device::Device;
-use dtype::{DType, Element};
+use dtype::{cast, DType, Element};
 use layout::Layout;
 use parking_lot::Mutex;
-use std::borrow::Cow;
 use std::sync::Arc;
 use storage::Storage;
 
@@ -41,6 +40,11 @@ impl Tensor {
         debug_assert_eq!(data.len(), layout::numel(shape));
         Tensor::from_parts(Arc::new(Storage::from_vec(data)), Layout::contiguous(shape))
     }
+    /// A contiguous tensor of `shape` over all of `storage`.
+    pub fn from_storage(storage: Storage, shape: &[usize]) -> Tensor {
+        debug_assert_eq!(storage.len(), layout::numel(shape));
+        Tensor::from_parts(Arc::new(storage), Layout::contiguous(shape))
+    }
     /// A 0-d tensor.
     pub fn scalar<T: Element>(v: T) -> Tensor {
         Tensor::from_vec(vec![v], &[])
@@ -62,7 +66,7 @@ impl Tensor {
         self.0.storage.dtype()
     }
     pub fn device(&self) -> Device {
-        Device::Cpu
+        self.0.storage.device()
     }
     pub fn numel(&self) -> usize {
         self.0.layout.numel()
@@ -84,8 +88,9 @@ impl Tensor {
     pub fn same(&self, other: &Tensor) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
+    /// The address of the first element (a device address for a GPU tensor).
     pub fn data_ptr(&self) -> usize {
-        self.0.storage.as_ptr() as usize + self.offset() * self.dtype().size()
+        self.0.storage.data_ptr() + self.offset() * self.dtype().size()
     }
     /// A new handle on the same data and layout with no autograd history (PyTorch's `detach`).
     pub fn detach(&self) -> Tensor {
@@ -106,24 +111,18 @@ impl Tensor {
         m.view_base.as_ref().and_then(|w| w.upgrade()).map(Tensor)
     }
 
-    /// The elements in row-major order, borrowed when already contiguous in dtype `T`.
-    ///
-    /// Panics if `T` is not the tensor's dtype (an engine bug; callers dispatch on dtype).
-    pub fn contiguous_data<T: Element>(&self) -> Cow<'_, [T]> {
-        let l = &self.0.layout;
-        if l.is_contiguous() {
-            let n = l.numel();
-            Cow::Borrowed(&self.0.storage.as_slice::<T>()[l.offset..l.offset + n])
-        } else {
-            Cow::Owned(crate::cpu::copy::gather::<T>(
-                self.0.storage.as_slice::<T>(),
-                l,
-            ))
-        }
-    }
-    /// The elements converted to `T`, in row-major order.
-    pub fn to_vec<T: Element>(&self) -> Vec<T> {
-        crate::cpu::copy::to_vec_as::<T>(self)
+    /// The elements converted to `T`, in row-major order, copied to the host. A GPU reports
+    /// here the failed checks of the kernels that produced them.
+    pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
+        let host = self.0.storage.download(self.layout())?;
+        Ok(crate::with_dtype!(
+            host.dtype(),
+            S,
+            host.as_slice::<S>()
+                .iter()
+                .map(|&v| cast::<S, T>(v))
+                .collect()
+        ))
     }
     /// The single element of a one-element tensor, as `f64`.
     pub fn item_f64(&self) -> Result<f64> {
@@ -133,7 +132,7 @@ impl Tensor {
                 self.numel()
             );
         }
-        Ok(self.to_vec::<f64>()[0])
+        Ok(self.to_vec::<f64>()?[0])
     }
 }
 

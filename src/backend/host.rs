@@ -1,0 +1,125 @@
+//! `HostBuffer`: a flat run of elements in host memory — the CPU backend's buffer, and what
+//! the other backends copy to and from.
+//!
+//! The memory is either owned (a `Vec<T>` the buffer allocated) or foreign (memory of another
+//! library, e.g. a NumPy array, kept alive by `owner`). Either way the buffer hands out raw
+//! element slices; it never reallocates, so pointers stay valid for its whole life.
+
+use crate::tensor::dtype::{DType, Element};
+use std::any::Any;
+use std::ptr::NonNull;
+
+pub struct HostBuffer {
+    ptr: NonNull<u8>,
+    len: usize,
+    dtype: DType,
+    /// Keeps the memory alive: the `Vec<T>` itself, or a foreign owner.
+    _owner: Box<dyn Any + Send + Sync>,
+}
+
+// SAFETY: the buffer is plain data owned by `_owner` (Send + Sync); concurrent writes through
+// shared storages are the caller's race exactly as in PyTorch, and the engine itself only writes
+// into buffers it has just allocated or through copies that never alias their source.
+unsafe impl Send for HostBuffer {}
+// SAFETY: see `Send` above.
+unsafe impl Sync for HostBuffer {}
+
+impl HostBuffer {
+    pub fn from_vec<T: Element>(mut v: Vec<T>) -> HostBuffer {
+        let len = v.len();
+        // An empty Vec's pointer is dangling but aligned, which is all a zero-length slice needs.
+        let ptr = NonNull::new(v.as_mut_ptr() as *mut u8).expect("Vec pointer is never null");
+        HostBuffer {
+            ptr,
+            len,
+            dtype: T::DTYPE,
+            _owner: Box::new(v),
+        }
+    }
+
+    /// Wraps foreign memory.
+    ///
+    /// # Safety
+    /// `ptr` must point to `len` initialised, properly aligned elements of `dtype` that stay
+    /// valid and are not freed for as long as `owner` is alive.
+    pub unsafe fn from_foreign(
+        ptr: NonNull<u8>,
+        len: usize,
+        dtype: DType,
+        owner: Box<dyn Any + Send + Sync>,
+    ) -> HostBuffer {
+        HostBuffer {
+            ptr,
+            len,
+            dtype,
+            _owner: owner,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// The elements, read-only.
+    ///
+    /// Panics (an engine bug, never user input) if `T` is not this buffer's dtype.
+    pub fn as_slice<T: Element>(&self) -> &[T] {
+        assert_eq!(T::DTYPE, self.dtype, "buffer dtype mismatch");
+        // SAFETY: ptr/len describe initialised elements of T (checked dtype) kept alive by _owner.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr() as *const T, self.len) }
+    }
+
+    /// The elements, writable.
+    ///
+    /// # Safety
+    /// The caller must ensure no other slice of this buffer is alive while the returned one
+    /// is written (the engine writes only into fresh buffers or via non-aliasing copies).
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn as_mut_slice<T: Element>(&self) -> &mut [T] {
+        assert_eq!(T::DTYPE, self.dtype, "buffer dtype mismatch");
+        // SAFETY: as `as_slice`, with exclusivity promised by the caller.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr() as *mut T, self.len) }
+    }
+
+    /// A buffer of `n` elements of `dtype`, zero-filled (a destination for device reads).
+    pub fn zeros(dtype: DType, n: usize) -> HostBuffer {
+        crate::with_dtype!(dtype, T, HostBuffer::from_vec(vec![T::default(); n]))
+    }
+
+    /// The raw bytes, writable (a destination for device reads).
+    ///
+    /// # Safety
+    /// As [`HostBuffer::as_mut_slice`]; and bytes written for a bool buffer must be 0 or 1.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn as_mut_bytes(&self) -> &mut [u8] {
+        // SAFETY: the buffer holds `len` elements of `dtype.size()` bytes; exclusivity and
+        // valid bool bytes are promised by the caller.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len * self.dtype.size()) }
+    }
+
+    /// The raw bytes (for transfers to a device).
+    pub fn as_bytes(&self) -> &[u8] {
+        // SAFETY: the buffer holds `len` initialised elements of `dtype.size()` bytes each.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len * self.dtype.size()) }
+    }
+}
+
+impl Clone for HostBuffer {
+    /// A copy that owns its elements.
+    fn clone(&self) -> HostBuffer {
+        crate::with_dtype!(
+            self.dtype(),
+            T,
+            HostBuffer::from_vec(self.as_slice::<T>().to_vec())
+        )
+    }
+}

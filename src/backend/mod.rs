@@ -1,0 +1,283 @@
+//! The device seam: what every backend provides, one method per op family.
+//!
+//! An op file (`src/ops`) does type promotion, shape checks and the `record(...)` of its
+//! backward, then asks its tensors' [`Storage`](crate::tensor::storage::Storage) to run the
+//! family's method; the storage matches on its device once and calls [`Backend`]'s method
+//! of that device (`crate::cpu::Cpu`, `crate::cuda::Cuda`, or the stub in [`no_cuda`] in a
+//! build without the `cuda` feature). Kernels see buffers, layouts and dtypes — never a
+//! `Tensor`, never autograd.
+//!
+//! Conventions every method follows:
+//! - operands arrive in the dtype the op computes in (the op layer casts first);
+//! - results are fresh contiguous buffers in row-major order, unless the method writes into
+//!   a destination it is given;
+//! - a check that needs an operand's values (an index in range, a nonzero integer divisor)
+//!   is the kernel's: the CPU reports it at once, a GPU raises a flag that the next read
+//!   from the device reports, as PyTorch's device-side asserts do.
+
+pub mod host;
+pub mod no_cuda;
+pub mod num;
+pub mod op;
+
+use crate::error::Result;
+use crate::tensor::dtype::{DType, Scalar};
+use crate::tensor::layout::Layout;
+pub use host::HostBuffer;
+pub use no_cuda::{Cuda, CudaBuffer};
+pub use op::{BinaryOp, ReduceOp, ScanOp, UnaryOp};
+
+/// The number of GPUs tensors can be placed on.
+pub fn cuda_device_count() -> usize {
+    no_cuda::device_count()
+}
+
+/// The CUDA device a bare `"cuda"` means (`torch.cuda.current_device()`).
+pub fn current_cuda_device() -> usize {
+    no_cuda::current_device()
+}
+
+/// An elementwise operand: a strided view of a buffer, or one value standing for a
+/// broadcast 0-d tensor (a Python number, or a 0-d CPU tensor next to GPU tensors, which
+/// PyTorch allows).
+pub enum Arg<'a, B> {
+    Buf(&'a B, &'a Layout),
+    Scalar(Scalar),
+}
+
+impl<B> Clone for Arg<'_, B> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<B> Copy for Arg<'_, B> {}
+
+/// The matrices of a batched product: each one's element offset, and the row and column
+/// strides they share. Strides are never negative.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MatBatch {
+    pub offsets: Vec<usize>,
+    pub rs: isize,
+    pub cs: isize,
+}
+
+/// A contiguous run of a buffer: what the fused optimizer steps update in place.
+pub struct Span<'a, B> {
+    pub buf: &'a B,
+    pub offset: usize,
+    pub len: usize,
+}
+
+/// Hyper-parameters of one SGD step.
+#[derive(Clone, Copy, Debug)]
+pub struct SgdOptions {
+    pub lr: f64,
+    pub momentum: f64,
+    pub dampening: f64,
+    pub weight_decay: f64,
+    pub nesterov: bool,
+    pub maximize: bool,
+}
+
+/// Hyper-parameters of one Adam / AdamW (`decoupled`) step.
+#[derive(Clone, Copy, Debug)]
+pub struct AdamOptions {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+    pub amsgrad: bool,
+    pub maximize: bool,
+    pub decoupled: bool,
+}
+
+/// The random distributions a backend samples.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Distribution {
+    /// Uniform in `[lo, hi)`; float dtypes.
+    Uniform { lo: f64, hi: f64 },
+    /// Normal with `mean`, `std`; float dtypes.
+    Normal { mean: f64, std: f64 },
+    /// Uniform integers in `[low, high)`; int64.
+    RandInt { low: i64, high: i64 },
+    /// `true` with probability `p`; bool.
+    Bernoulli { p: f64 },
+}
+
+/// One backend: its buffer type and a method for each op family.
+pub trait Backend {
+    /// Device memory holding one storage's elements (all of one dtype).
+    type Buffer: Send + Sync + 'static;
+
+    // ---- memory ----------------------------------------------------------------------------
+    /// `n` elements of `dtype`, all `value`, on device `device`.
+    fn full(device: usize, n: usize, dtype: DType, value: Scalar) -> Result<Self::Buffer>;
+    /// A copy of a host buffer on device `device`.
+    fn upload(device: usize, host: &HostBuffer) -> Result<Self::Buffer>;
+    /// The elements of the view `l` of `buf`, contiguous, in host memory. This is where a
+    /// device reports the failed checks of earlier kernels.
+    fn download(buf: &Self::Buffer, l: &Layout) -> Result<HostBuffer>;
+    /// The view `l` of `x` as a fresh contiguous buffer of `dtype` (C cast semantics).
+    fn cast(x: &Self::Buffer, l: &Layout, dtype: DType) -> Result<Self::Buffer>;
+    /// Writes `src` (broadcast to `dl`'s shape, cast to `dst`'s dtype) into the view `dl` of
+    /// `dst`. A buffer `src` never aliases `dst`.
+    fn copy_into(dst: &Self::Buffer, dl: &Layout, src: Arg<'_, Self::Buffer>) -> Result<()>;
+
+    // ---- elementwise -------------------------------------------------------------------------
+    /// `op` of each element of the view (float ops get a float dtype).
+    fn unary(x: &Self::Buffer, l: &Layout, op: UnaryOp) -> Result<Self::Buffer>;
+    /// `op` of `a` and `b` (of dtype `dtype`) broadcast to `shape`; comparisons give bool.
+    fn binary(
+        a: Arg<'_, Self::Buffer>,
+        b: Arg<'_, Self::Buffer>,
+        dtype: DType,
+        shape: &[usize],
+        op: BinaryOp,
+    ) -> Result<Self::Buffer>;
+    /// `a` where the bool `cond` holds, else `b` (both of `dtype`), broadcast to `shape`.
+    fn where_(
+        cond: Arg<'_, Self::Buffer>,
+        a: Arg<'_, Self::Buffer>,
+        b: Arg<'_, Self::Buffer>,
+        dtype: DType,
+        shape: &[usize],
+    ) -> Result<Self::Buffer>;
+
+    // ---- rows: `l` is a layout whose last dims hold each row's `len` elements --------------
+    /// One value per row (bool for `All`/`Any`, else the input's dtype).
+    fn reduce(
+        x: &Self::Buffer,
+        l: &Layout,
+        rows: usize,
+        len: usize,
+        op: ReduceOp,
+    ) -> Result<Self::Buffer>;
+    /// Each row's max (or min) and its int64 index: NaN wins, the first of ties.
+    fn arg_reduce(
+        x: &Self::Buffer,
+        l: &Layout,
+        rows: usize,
+        len: usize,
+        max: bool,
+    ) -> Result<(Self::Buffer, Self::Buffer)>;
+    /// Each row mapped to a row (softmax, log-softmax, cumsum), contiguous `rows × len`.
+    fn scan(
+        x: &Self::Buffer,
+        l: &Layout,
+        rows: usize,
+        len: usize,
+        op: ScanOp,
+    ) -> Result<Self::Buffer>;
+    /// int64 indices of each row's first `k` elements in sorted order (stable, NaN last
+    /// ascending and first descending), contiguous `rows × k`.
+    fn sort(
+        x: &Self::Buffer,
+        l: &Layout,
+        rows: usize,
+        len: usize,
+        descending: bool,
+        k: usize,
+    ) -> Result<Self::Buffer>;
+
+    // ---- products ------------------------------------------------------------------------------
+    /// For each matrix pair, `alpha · a @ b` (`m × k` by `k × n`), added into `acc`'s
+    /// matching `m × n` block when given (a contiguous buffer the call consumes), else into
+    /// a fresh one.
+    #[allow(clippy::too_many_arguments)]
+    fn matmul(
+        a: &Self::Buffer,
+        ma: &MatBatch,
+        b: &Self::Buffer,
+        mb: &MatBatch,
+        mnk: (usize, usize, usize),
+        alpha: f64,
+        acc: Option<Self::Buffer>,
+    ) -> Result<Self::Buffer>;
+
+    // ---- indexing ------------------------------------------------------------------------------
+    /// Advanced indexing: `l`'s first `indices.len()` dims are indexed by int64 index
+    /// tensors broadcast to `index_shape` (negative indices wrap); the result is
+    /// `index_shape + l.shape[k..]`. Out-of-range indices fail with PyTorch's `IndexError`.
+    fn index(
+        src: &Self::Buffer,
+        l: &Layout,
+        indices: &[(&Self::Buffer, &Layout)],
+        index_shape: &[usize],
+    ) -> Result<Self::Buffer>;
+    /// Writes (or adds, with `accumulate`) `values`, broadcast to `index_shape +
+    /// l.shape[k..]`, at the places `index` reads; `dst` is contiguous and fresh.
+    fn index_put(
+        dst: &Self::Buffer,
+        l: &Layout,
+        indices: &[(&Self::Buffer, &Layout)],
+        index_shape: &[usize],
+        values: Arg<'_, Self::Buffer>,
+        accumulate: bool,
+    ) -> Result<()>;
+    /// `out[i][j][k] = src[i][idx[i][j][k]][k]` along `dim` (for dim 1); the result has
+    /// the index's shape. No negative indices, as PyTorch's `gather`.
+    fn gather(
+        src: &Self::Buffer,
+        sl: &Layout,
+        dim: usize,
+        idx: &Self::Buffer,
+        il: &Layout,
+    ) -> Result<Self::Buffer>;
+    /// `dst[i][idx[i][j][k]][k] = src[i][j][k]` (or `+=`), in place; `dst` is contiguous.
+    #[allow(clippy::too_many_arguments)]
+    fn scatter(
+        dst: &Self::Buffer,
+        dl: &Layout,
+        dim: usize,
+        idx: &Self::Buffer,
+        il: &Layout,
+        src: Arg<'_, Self::Buffer>,
+        accumulate: bool,
+    ) -> Result<()>;
+    /// The int64 `[count, ndim]` positions of the nonzero elements, row-major order.
+    fn nonzero(x: &Self::Buffer, l: &Layout) -> Result<(Self::Buffer, usize)>;
+
+    // ---- random ----------------------------------------------------------------------------------
+    /// `n` samples of `dist` in `dtype` from the device's generator.
+    fn random(device: usize, n: usize, dtype: DType, dist: Distribution) -> Result<Self::Buffer>;
+    /// A random permutation of `0..n` (int64).
+    fn randperm(device: usize, n: usize) -> Result<Self::Buffer>;
+    /// Reseeds the generator of device `device`.
+    fn manual_seed(device: usize, seed: u64) -> Result<()>;
+
+    // ---- fused training kernels -----------------------------------------------------------------
+    /// Cross-entropy of each row of the contiguous `n × c` logits against int64 class
+    /// indices, with optional class weights and label smoothing: (loss per row, the
+    /// target's weight per row, 0 where the target is `ignore_index`).
+    #[allow(clippy::too_many_arguments)]
+    fn cross_entropy(
+        x: &Self::Buffer,
+        l: &Layout,
+        target: &Self::Buffer,
+        tl: &Layout,
+        weight: Option<(&Self::Buffer, &Layout)>,
+        ignore_index: i64,
+        label_smoothing: f64,
+    ) -> Result<(Self::Buffer, Self::Buffer)>;
+    /// One SGD step on a parameter; `buf` is the momentum buffer (`first`: just created,
+    /// to be set to the gradient).
+    fn sgd_step(
+        p: Span<'_, Self::Buffer>,
+        g: Span<'_, Self::Buffer>,
+        buf: Option<Span<'_, Self::Buffer>>,
+        first: bool,
+        o: &SgdOptions,
+    ) -> Result<()>;
+    /// One Adam/AdamW step at 1-based step number `step`.
+    #[allow(clippy::too_many_arguments)]
+    fn adam_step(
+        p: Span<'_, Self::Buffer>,
+        g: Span<'_, Self::Buffer>,
+        m: Span<'_, Self::Buffer>,
+        v: Span<'_, Self::Buffer>,
+        vmax: Option<Span<'_, Self::Buffer>>,
+        step: f64,
+        o: &AdamOptions,
+    ) -> Result<()>;
+}

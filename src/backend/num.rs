@@ -1,0 +1,357 @@
+//! The arithmetic of tensor elements: what each op computes on one element (or a pair),
+//! with PyTorch's semantics (Python-style integer division and modulo, NaN-propagating
+//! `maximum`, wrapping integer overflow). The CPU kernels run these functions; the CUDA
+//! kernels in `src/cuda/kernels` implement the same formulas, and tests compare the two.
+
+use crate::tensor::dtype::Element;
+
+/// Arithmetic every numeric dtype supports. Integer ops wrap on overflow (as PyTorch's do);
+/// integer division by zero is rejected by the op layer before a kernel runs.
+pub trait Num: Element {
+    fn add(self, o: Self) -> Self;
+    fn sub(self, o: Self) -> Self;
+    fn mul(self, o: Self) -> Self;
+    /// True division for floats; integer callers promote to float first.
+    fn div(self, o: Self) -> Self;
+    /// Python's floor division.
+    fn floor_div(self, o: Self) -> Self;
+    /// Python's modulo: the result has the divisor's sign.
+    fn rem(self, o: Self) -> Self;
+    fn pow(self, o: Self) -> Self;
+    fn neg(self) -> Self;
+    fn abs(self) -> Self;
+    fn zero() -> Self;
+    fn one() -> Self;
+    /// `max` that propagates NaN, like PyTorch's `maximum`.
+    fn max_nan(self, o: Self) -> Self;
+    fn min_nan(self, o: Self) -> Self;
+    fn is_nan(self) -> bool;
+    /// Rounding, the identity for integers.
+    fn floor(self) -> Self;
+    fn ceil(self) -> Self;
+    /// Half to even, as PyTorch's `round`.
+    fn round_even(self) -> Self;
+    fn trunc(self) -> Self;
+}
+
+macro_rules! impl_num_int {
+    ($($t:ty),*) => {$(
+        impl Num for $t {
+            #[inline(always)] fn add(self, o: Self) -> Self { self.wrapping_add(o) }
+            #[inline(always)] fn sub(self, o: Self) -> Self { self.wrapping_sub(o) }
+            #[inline(always)] fn mul(self, o: Self) -> Self { self.wrapping_mul(o) }
+            #[inline(always)] fn div(self, o: Self) -> Self { if o == 0 { 0 } else { self.wrapping_div(o) } }
+            #[inline(always)] fn floor_div(self, o: Self) -> Self {
+                if o == 0 { return 0; }
+                let q = self.wrapping_div(o);
+                #[allow(unused_comparisons)]
+                if (self % o != 0) && ((self < 0) != (o < 0)) { q - 1 } else { q }
+            }
+            #[inline(always)] fn rem(self, o: Self) -> Self {
+                if o == 0 { return 0; }
+                let r = self.wrapping_rem(o);
+                #[allow(unused_comparisons)]
+                if r != 0 && ((r < 0) != (o < 0)) { r.wrapping_add(o) } else { r }
+            }
+            #[inline(always)] fn pow(self, o: Self) -> Self {
+                #[allow(unused_comparisons)]
+                if o < 0 { 0 } else { self.wrapping_pow(o as u32) }
+            }
+            #[inline(always)] fn neg(self) -> Self { (0 as $t).wrapping_sub(self) }
+            #[inline(always)] fn abs(self) -> Self {
+                #[allow(unused_comparisons)]
+                if self < 0 { self.neg() } else { self }
+            }
+            #[inline(always)] fn zero() -> Self { 0 }
+            #[inline(always)] fn one() -> Self { 1 }
+            #[inline(always)] fn max_nan(self, o: Self) -> Self { if self >= o { self } else { o } }
+            #[inline(always)] fn min_nan(self, o: Self) -> Self { if self <= o { self } else { o } }
+            #[inline(always)] fn is_nan(self) -> bool { false }
+            #[inline(always)] fn floor(self) -> Self { self }
+            #[inline(always)] fn ceil(self) -> Self { self }
+            #[inline(always)] fn round_even(self) -> Self { self }
+            #[inline(always)] fn trunc(self) -> Self { self }
+        }
+    )*};
+}
+impl_num_int!(i64, i32, u8);
+
+/// Transcendental and rounding functions of the floating dtypes.
+pub trait Float: Num {
+    fn exp(self) -> Self;
+    fn ln(self) -> Self;
+    fn ln_1p(self) -> Self;
+    fn exp_m1(self) -> Self;
+    fn sqrt(self) -> Self;
+    fn sin(self) -> Self;
+    fn cos(self) -> Self;
+    fn tanh(self) -> Self;
+    fn erf(self) -> Self;
+    fn is_inf(self) -> bool;
+    fn is_finite(self) -> bool;
+    fn lit(v: f64) -> Self;
+    fn infinity() -> Self;
+}
+
+macro_rules! impl_float {
+    ($t:ty, $erf:path, $exp:path) => {
+        impl Num for $t {
+            #[inline(always)]
+            fn add(self, o: Self) -> Self {
+                self + o
+            }
+            #[inline(always)]
+            fn sub(self, o: Self) -> Self {
+                self - o
+            }
+            #[inline(always)]
+            fn mul(self, o: Self) -> Self {
+                self * o
+            }
+            #[inline(always)]
+            fn div(self, o: Self) -> Self {
+                self / o
+            }
+            #[inline(always)]
+            fn floor_div(self, o: Self) -> Self {
+                // PyTorch's div(rounding_mode='floor'): Python's float floor division.
+                if o == 0.0 {
+                    return self / o;
+                }
+                let m = self % o;
+                let mut d = (self - m) / o;
+                if m != 0.0 && ((o < 0.0) != (m < 0.0)) {
+                    d -= 1.0;
+                }
+                if d == 0.0 {
+                    return (0.0 as $t).copysign(self / o);
+                }
+                let f = d.floor();
+                if d - f > 0.5 {
+                    f + 1.0
+                } else {
+                    f
+                }
+            }
+            #[inline(always)]
+            fn rem(self, o: Self) -> Self {
+                let r = self % o;
+                if r != 0.0 && ((r < 0.0) != (o < 0.0)) {
+                    r + o
+                } else {
+                    r
+                }
+            }
+            #[inline(always)]
+            fn pow(self, o: Self) -> Self {
+                self.powf(o)
+            }
+            #[inline(always)]
+            fn neg(self) -> Self {
+                -self
+            }
+            #[inline(always)]
+            fn abs(self) -> Self {
+                self.abs()
+            }
+            #[inline(always)]
+            fn zero() -> Self {
+                0.0
+            }
+            #[inline(always)]
+            fn one() -> Self {
+                1.0
+            }
+            #[inline(always)]
+            fn max_nan(self, o: Self) -> Self {
+                if self.is_nan() || o.is_nan() {
+                    <$t>::NAN
+                } else if self >= o {
+                    self
+                } else {
+                    o
+                }
+            }
+            #[inline(always)]
+            fn min_nan(self, o: Self) -> Self {
+                if self.is_nan() || o.is_nan() {
+                    <$t>::NAN
+                } else if self <= o {
+                    self
+                } else {
+                    o
+                }
+            }
+            #[inline(always)]
+            fn is_nan(self) -> bool {
+                self.is_nan()
+            }
+            #[inline(always)]
+            fn floor(self) -> Self {
+                self.floor()
+            }
+            #[inline(always)]
+            fn ceil(self) -> Self {
+                self.ceil()
+            }
+            #[inline(always)]
+            fn round_even(self) -> Self {
+                self.round_ties_even()
+            }
+            #[inline(always)]
+            fn trunc(self) -> Self {
+                self.trunc()
+            }
+        }
+        impl Float for $t {
+            #[inline(always)]
+            fn exp(self) -> Self {
+                $exp(self)
+            }
+            #[inline(always)]
+            fn ln(self) -> Self {
+                self.ln()
+            }
+            #[inline(always)]
+            fn ln_1p(self) -> Self {
+                self.ln_1p()
+            }
+            #[inline(always)]
+            fn exp_m1(self) -> Self {
+                self.exp_m1()
+            }
+            #[inline(always)]
+            fn sqrt(self) -> Self {
+                self.sqrt()
+            }
+            #[inline(always)]
+            fn sin(self) -> Self {
+                self.sin()
+            }
+            #[inline(always)]
+            fn cos(self) -> Self {
+                self.cos()
+            }
+            #[inline(always)]
+            fn tanh(self) -> Self {
+                self.tanh()
+            }
+            #[inline(always)]
+            fn erf(self) -> Self {
+                $erf(self)
+            }
+            #[inline(always)]
+            fn is_inf(self) -> bool {
+                self.is_infinite()
+            }
+            #[inline(always)]
+            fn is_finite(self) -> bool {
+                self.is_finite()
+            }
+            #[inline(always)]
+            fn lit(v: f64) -> Self {
+                v as $t
+            }
+            #[inline(always)]
+            fn infinity() -> Self {
+                <$t>::INFINITY
+            }
+        }
+    };
+}
+impl_float!(f32, libm::erff, exp_f32);
+impl_float!(f64, libm::erf, f64::exp);
+
+/// Bitwise logic, for the integer dtypes and bool (where it is logical).
+pub trait Bits: Element {
+    fn and(self, o: Self) -> Self;
+    fn or(self, o: Self) -> Self;
+    fn xor(self, o: Self) -> Self;
+}
+
+macro_rules! impl_bits {
+    ($($t:ty),*) => {$(
+        impl Bits for $t {
+            #[inline(always)] fn and(self, o: Self) -> Self { self & o }
+            #[inline(always)] fn or(self, o: Self) -> Self { self | o }
+            #[inline(always)] fn xor(self, o: Self) -> Self { self ^ o }
+        }
+    )*};
+}
+impl_bits!(bool, u8, i32, i64);
+
+/// `exp` for float32, within about 2 ulp of the correctly rounded result.
+///
+/// Cody–Waite reduction `x = n·ln2 + r` (|r| ≤ ln2/2), a degree-7 Taylor polynomial for
+/// `e^r`, and `2^n` built from exponent bits in two factors so results that are subnormal
+/// in float32 come out right. Every step is a select or an arithmetic op, so loops over it
+/// vectorise.
+#[inline(always)]
+pub fn exp_f32(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    // Adding and subtracting 1.5·2^23 rounds to the nearest integer without a libm call.
+    const ROUND: f32 = 12_582_912.0;
+    let xc = x.clamp(-104.0, 89.0);
+    let shifted = xc * LOG2E + ROUND;
+    let n = shifted - ROUND;
+    let r = (xc - n * LN2_HI) - n * LN2_LO;
+    let mut p = 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    // 2^n as two normal factors (n ∈ [-150, 129] after the clamp).
+    // `n` read from the low mantissa bits of `shifted` (an integer plus 1.5·2^23), as
+    // `n as i32` would not vectorise (it saturates and maps NaN to 0 lane by lane).
+    let ni = (shifted.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
+    let n1 = ni >> 1;
+    let n2 = ni.wrapping_sub(n1);
+    let s1 = f32::from_bits((n1.wrapping_add(127).clamp(0, 255) as u32) << 23);
+    let s2 = f32::from_bits((n2.wrapping_add(127).clamp(0, 255) as u32) << 23);
+    let y = p * s1 * s2;
+    let y = if x > 88.722_84 { f32::INFINITY } else { y };
+    let y = if x < -103.972_08 { 0.0 } else { y };
+    if x.is_nan() {
+        x
+    } else {
+        y
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_style_int_division() {
+        assert_eq!(Num::floor_div(-7i64, 2), -4);
+        assert_eq!(Num::rem(-7i64, 2), 1);
+        assert_eq!(Num::rem(7i64, -2), -1);
+        assert_eq!(Num::rem(-7.5f64, 2.0), 0.5);
+        assert_eq!(Num::floor_div(-7.0f64, 2.0), -4.0);
+    }
+
+    #[test]
+    fn exp_f32_matches_std_across_the_range() {
+        let mut worst = 0.0f64;
+        let mut x = -103.0f32;
+        while x < 88.0 {
+            let (a, b) = (exp_f32(x) as f64, (x as f64).exp());
+            if b > 1e-37 {
+                worst = worst.max(((a - b) / b).abs());
+            }
+            x += 0.0137;
+        }
+        assert!(worst < 3e-7, "worst relative error {worst}");
+        assert_eq!(exp_f32(100.0), f32::INFINITY);
+        assert_eq!(exp_f32(-200.0), 0.0);
+        assert!(exp_f32(f32::NAN).is_nan());
+        assert_eq!(exp_f32(f32::NEG_INFINITY), 0.0);
+        assert_eq!(exp_f32(0.0), 1.0);
+    }
+}

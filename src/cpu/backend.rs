@@ -1,0 +1,680 @@
+//! The CPU backend: each op family of [`Backend`] on host buffers, dispatching on the dtype
+//! to the generic kernels of this directory.
+
+use super::copy::{copy_into, fill, gather, gather_map};
+use super::elementwise::{map, zip, zip3};
+use super::{fused, index, matmul, random, reduce, sort};
+use crate::backend::num::{Float, Num};
+use crate::backend::op::{BinaryKind, MapFn, ZipFn};
+use crate::backend::{
+    AdamOptions, Arg, Backend, BinaryOp, Distribution, HostBuffer, MatBatch, ReduceOp, ScanOp,
+    SgdOptions, Span, UnaryOp,
+};
+use crate::error::{Error, Result};
+use crate::tensor::dtype::{cast, DType, Element, Scalar};
+use crate::tensor::layout::Layout;
+use std::borrow::Cow;
+
+/// The CPU backend.
+pub struct Cpu;
+
+/// PyTorch's name of a dtype in "not implemented for" messages.
+pub fn dtype_label(d: DType) -> &'static str {
+    match d {
+        DType::Bool => "Bool",
+        DType::U8 => "Byte",
+        DType::I32 => "Int",
+        DType::I64 => "Long",
+        DType::F32 => "Float",
+        DType::F64 => "Double",
+    }
+}
+
+fn not_implemented(op: &str, d: DType) -> Error {
+    Error::NotImplemented(format!(
+        "\"{op}_cpu\" not implemented for '{}'",
+        dtype_label(d)
+    ))
+}
+
+/// An operand as a buffer and layout: a scalar becomes a one-element buffer viewed as 0-d,
+/// which the kernels broadcast like any other operand.
+fn materialize<'a>(a: Arg<'a, HostBuffer>, dtype: DType) -> (Cow<'a, HostBuffer>, Cow<'a, Layout>) {
+    match a {
+        Arg::Buf(b, l) => (Cow::Borrowed(b), Cow::Borrowed(l)),
+        Arg::Scalar(s) => (
+            Cow::Owned(crate::with_dtype!(
+                dtype,
+                T,
+                HostBuffer::from_vec(vec![s.to_elem::<T>()])
+            )),
+            Cow::Owned(Layout::contiguous(&[])),
+        ),
+    }
+}
+
+/// Runs a unary element function over a strided view.
+struct MapKernel<'a, T> {
+    data: &'a [T],
+    l: &'a Layout,
+}
+impl<T: Element> MapFn<T> for MapKernel<'_, T> {
+    type Out = HostBuffer;
+    fn call<F: Fn(T) -> T + Sync + Send + Copy>(self, f: F) -> HostBuffer {
+        HostBuffer::from_vec(map(self.data, self.l, f))
+    }
+}
+
+/// Runs a binary element function over two strided views broadcast to `shape`.
+struct ZipKernel<'a, T> {
+    a: (&'a [T], &'a Layout),
+    b: (&'a [T], &'a Layout),
+    shape: &'a [usize],
+}
+impl<T: Element, C: Element> ZipFn<T, C> for ZipKernel<'_, T> {
+    type Out = HostBuffer;
+    fn call<F: Fn(T, T) -> C + Sync + Send + Copy>(self, f: F) -> HostBuffer {
+        HostBuffer::from_vec(zip(self.a.0, self.a.1, self.b.0, self.b.1, self.shape, f))
+    }
+}
+
+/// The elements of a `rows × len` arrangement (each row's elements in the layout's last
+/// dims), contiguous.
+fn rows_of<'a, T: Element>(data: &'a [T], l: &Layout) -> Cow<'a, [T]> {
+    if l.is_contiguous() {
+        Cow::Borrowed(&data[l.offset..l.offset + l.numel()])
+    } else {
+        Cow::Owned(gather(data, l))
+    }
+}
+
+/// Whether a `rows × len` arrangement is a contiguous `len × rows` block: a reduction over
+/// the leading dims of a contiguous tensor (bias gradients), which is summed a whole row at
+/// a time instead of being transposed first.
+fn is_leading_block(l: &Layout, rows: usize) -> bool {
+    if rows < 2 {
+        return false;
+    }
+    let mut prod = 1;
+    let Some(k) = (0..=l.shape.len()).find(|&k| {
+        if k > 0 {
+            prod *= l.shape[k - 1];
+        }
+        prod == rows
+    }) else {
+        return false;
+    };
+    let swapped = Layout {
+        shape: [&l.shape[k..], &l.shape[..k]].concat(),
+        strides: [&l.strides[k..], &l.strides[..k]].concat(),
+        offset: l.offset,
+    };
+    swapped.is_contiguous()
+}
+
+/// The range of a `Span`, as a slice.
+fn span<'a, T: Element>(s: &Span<'a, HostBuffer>) -> &'a [T] {
+    &s.buf.as_slice::<T>()[s.offset..s.offset + s.len]
+}
+
+/// The range of a `Span`, writable.
+///
+/// # Safety
+/// No other slice of the span's buffer may be alive while the result is (the op layer
+/// checks that the updated tensors share no storage).
+#[allow(clippy::mut_from_ref)]
+unsafe fn span_mut<'a, T: Element>(s: &Span<'a, HostBuffer>) -> &'a mut [T] {
+    // SAFETY: exclusivity is the caller's promise.
+    let all = unsafe { s.buf.as_mut_slice::<T>() };
+    &mut all[s.offset..s.offset + s.len]
+}
+
+impl Backend for Cpu {
+    type Buffer = HostBuffer;
+
+    fn full(_: usize, n: usize, dtype: DType, value: Scalar) -> Result<HostBuffer> {
+        Ok(crate::with_dtype!(
+            dtype,
+            T,
+            HostBuffer::from_vec(vec![value.to_elem::<T>(); n])
+        ))
+    }
+
+    fn upload(_: usize, host: &HostBuffer) -> Result<HostBuffer> {
+        Ok(host.clone())
+    }
+
+    fn download(buf: &HostBuffer, l: &Layout) -> Result<HostBuffer> {
+        Ok(crate::with_dtype!(
+            buf.dtype(),
+            T,
+            HostBuffer::from_vec(gather(buf.as_slice::<T>(), l))
+        ))
+    }
+
+    fn cast(x: &HostBuffer, l: &Layout, dtype: DType) -> Result<HostBuffer> {
+        Ok(crate::with_dtype!(dtype, D, {
+            crate::with_dtype!(
+                x.dtype(),
+                S,
+                HostBuffer::from_vec(gather_map(x.as_slice::<S>(), l, cast::<S, D>))
+            )
+        }))
+    }
+
+    fn copy_into(dst: &HostBuffer, dl: &Layout, src: Arg<'_, HostBuffer>) -> Result<()> {
+        crate::with_dtype!(dst.dtype(), D, {
+            // SAFETY: the op layer hands in a source that does not alias `dst` (it copies an
+            // overlapping one first) and holds no other slice of `dst` during the copy.
+            let d: &mut [D] = unsafe { dst.as_mut_slice::<D>() };
+            match src {
+                Arg::Scalar(s) => fill(d, dl, s.to_elem::<D>()),
+                Arg::Buf(s, sl) => {
+                    crate::with_dtype!(s.dtype(), S, copy_into(d, dl, s.as_slice::<S>(), sl))
+                }
+            }
+        });
+        Ok(())
+    }
+
+    fn unary(x: &HostBuffer, l: &Layout, op: UnaryOp) -> Result<HostBuffer> {
+        let d = x.dtype();
+        match d {
+            DType::F32 => Ok(op.map_float(MapKernel {
+                data: x.as_slice::<f32>(),
+                l,
+            })),
+            DType::F64 => Ok(op.map_float(MapKernel {
+                data: x.as_slice::<f64>(),
+                l,
+            })),
+            _ => crate::with_numeric_dtype!(
+                d,
+                T,
+                op.map_numeric(MapKernel {
+                    data: x.as_slice::<T>(),
+                    l,
+                }),
+                None
+            )
+            .ok_or_else(|| not_implemented(op.kernel(), d)),
+        }
+    }
+
+    fn binary(
+        a: Arg<'_, HostBuffer>,
+        b: Arg<'_, HostBuffer>,
+        dtype: DType,
+        shape: &[usize],
+        op: BinaryOp,
+    ) -> Result<HostBuffer> {
+        let (ab, al) = materialize(a, dtype);
+        let (bb, bl) = materialize(b, dtype);
+        if let (Some(check), false) = (op.int_rhs_check(), dtype.is_float()) {
+            let bad = crate::with_dtype!(dtype, T, {
+                let mut bad = false;
+                super::strided::walk(&bl.shape, [&bl.strides], [bl.offset], |[o]| {
+                    bad |= !check.holds(bb.as_slice::<T>()[o].to_i64())
+                });
+                bad
+            });
+            if bad {
+                return Err(Error::Runtime(check.message().into()));
+            }
+        }
+        let unsupported = || not_implemented(op.kernel(), dtype);
+        match op.kind() {
+            BinaryKind::Arith => crate::with_numeric_dtype!(
+                dtype,
+                T,
+                op.map_arith::<T, _>(ZipKernel {
+                    a: (ab.as_slice::<T>(), &al),
+                    b: (bb.as_slice::<T>(), &bl),
+                    shape,
+                })
+                .ok_or_else(unsupported),
+                Err(unsupported())
+            ),
+            BinaryKind::Compare => crate::with_dtype!(
+                dtype,
+                T,
+                op.map_compare::<T, _>(ZipKernel {
+                    a: (ab.as_slice::<T>(), &al),
+                    b: (bb.as_slice::<T>(), &bl),
+                    shape,
+                })
+                .ok_or_else(unsupported)
+            ),
+            BinaryKind::Bitwise => {
+                macro_rules! bits {
+                    ($T:ty) => {
+                        op.map_bitwise::<$T, _>(ZipKernel {
+                            a: (ab.as_slice::<$T>(), &al),
+                            b: (bb.as_slice::<$T>(), &bl),
+                            shape,
+                        })
+                        .ok_or_else(unsupported)
+                    };
+                }
+                match dtype {
+                    DType::Bool => bits!(bool),
+                    DType::U8 => bits!(u8),
+                    DType::I32 => bits!(i32),
+                    DType::I64 => bits!(i64),
+                    _ => Err(unsupported()),
+                }
+            }
+        }
+    }
+
+    fn where_(
+        cond: Arg<'_, HostBuffer>,
+        a: Arg<'_, HostBuffer>,
+        b: Arg<'_, HostBuffer>,
+        dtype: DType,
+        shape: &[usize],
+    ) -> Result<HostBuffer> {
+        let (cb, cl) = materialize(cond, DType::Bool);
+        let (ab, al) = materialize(a, dtype);
+        let (bb, bl) = materialize(b, dtype);
+        Ok(crate::with_dtype!(
+            dtype,
+            T,
+            HostBuffer::from_vec(zip3(
+                (cb.as_slice::<bool>(), &cl),
+                (ab.as_slice::<T>(), &al),
+                (bb.as_slice::<T>(), &bl),
+                shape,
+                |c, x, y| if c { x } else { y },
+            ))
+        ))
+    }
+
+    fn reduce(
+        x: &HostBuffer,
+        l: &Layout,
+        rows: usize,
+        len: usize,
+        op: ReduceOp,
+    ) -> Result<HostBuffer> {
+        let dtype = x.dtype();
+        let unsupported = || not_implemented(op.kernel(), dtype);
+        if let ReduceOp::All | ReduceOp::Any = op {
+            let all = op == ReduceOp::All;
+            return Ok(HostBuffer::from_vec(crate::with_dtype!(dtype, T, {
+                let data = rows_of(x.as_slice::<T>(), l);
+                if len == 0 {
+                    vec![all; rows]
+                } else {
+                    reduce::per_row(&data, len, |r| {
+                        if all {
+                            r.iter().all(|v| v.is_nonzero())
+                        } else {
+                            r.iter().any(|v| v.is_nonzero())
+                        }
+                    })
+                }
+            })));
+        }
+        fn numeric<T: Num>(
+            data: &[T],
+            l: &Layout,
+            rows: usize,
+            len: usize,
+            op: ReduceOp,
+        ) -> Option<Vec<T>> {
+            Some(match op {
+                ReduceOp::Sum if is_leading_block(l, rows) => {
+                    reduce::sum_leading(&data[l.offset..l.offset + l.numel()], rows)
+                }
+                ReduceOp::Sum => reduce::sum_rows(&rows_of(data, l), rows, len),
+                ReduceOp::Prod => reduce::prod_rows(&rows_of(data, l), rows, len),
+                ReduceOp::Max | ReduceOp::Min => {
+                    reduce::arg_extreme_rows(&rows_of(data, l), len, op == ReduceOp::Max)
+                        .into_iter()
+                        .map(|p| p.0)
+                        .collect()
+                }
+                _ => return None,
+            })
+        }
+        fn float<T: Float>(
+            data: &[T],
+            l: &Layout,
+            rows: usize,
+            len: usize,
+            op: ReduceOp,
+        ) -> Option<Vec<T>> {
+            Some(match op {
+                ReduceOp::Var { correction } => {
+                    reduce::var_rows(&rows_of(data, l), rows, len, correction)
+                }
+                ReduceOp::LogSumExp => reduce::logsumexp_rows(&rows_of(data, l), rows, len),
+                _ => return numeric(data, l, rows, len, op),
+            })
+        }
+        match dtype {
+            DType::F32 => float(x.as_slice::<f32>(), l, rows, len, op).map(HostBuffer::from_vec),
+            DType::F64 => float(x.as_slice::<f64>(), l, rows, len, op).map(HostBuffer::from_vec),
+            _ => crate::with_numeric_dtype!(
+                dtype,
+                T,
+                numeric(x.as_slice::<T>(), l, rows, len, op).map(HostBuffer::from_vec),
+                None
+            ),
+        }
+        .ok_or_else(unsupported)
+    }
+
+    fn arg_reduce(
+        x: &HostBuffer,
+        l: &Layout,
+        _rows: usize,
+        len: usize,
+        max: bool,
+    ) -> Result<(HostBuffer, HostBuffer)> {
+        crate::with_numeric_dtype!(
+            x.dtype(),
+            T,
+            {
+                let r = reduce::arg_extreme_rows::<T>(&rows_of(x.as_slice::<T>(), l), len, max);
+                let (v, i): (Vec<T>, Vec<i64>) = r.into_iter().unzip();
+                Ok((HostBuffer::from_vec(v), HostBuffer::from_vec(i)))
+            },
+            Err(not_implemented(
+                if max { "max" } else { "min" },
+                DType::Bool
+            ))
+        )
+    }
+
+    fn scan(
+        x: &HostBuffer,
+        l: &Layout,
+        _rows: usize,
+        len: usize,
+        op: ScanOp,
+    ) -> Result<HostBuffer> {
+        let dtype = x.dtype();
+        match op {
+            ScanOp::Cumsum => crate::with_numeric_dtype!(
+                dtype,
+                T,
+                Ok(HostBuffer::from_vec(reduce::cumsum_rows(
+                    &rows_of(x.as_slice::<T>(), l),
+                    len
+                ))),
+                Err(not_implemented("cumsum", dtype))
+            ),
+            ScanOp::Softmax | ScanOp::LogSoftmax => crate::with_float_dtype!(
+                dtype,
+                T,
+                {
+                    let rows = rows_of(x.as_slice::<T>(), l);
+                    let mut o = vec![T::zero(); rows.len()];
+                    reduce::softmax_rows(&rows, &mut o, len, op == ScanOp::LogSoftmax);
+                    Ok(HostBuffer::from_vec(o))
+                },
+                Err(not_implemented(op.kernel(), dtype))
+            ),
+        }
+    }
+
+    fn sort(
+        x: &HostBuffer,
+        l: &Layout,
+        _rows: usize,
+        len: usize,
+        descending: bool,
+        k: usize,
+    ) -> Result<HostBuffer> {
+        Ok(HostBuffer::from_vec(crate::with_dtype!(
+            x.dtype(),
+            T,
+            sort::sort_rows(&rows_of(x.as_slice::<T>(), l), len, descending, k)
+        )))
+    }
+
+    fn matmul(
+        a: &HostBuffer,
+        ma: &MatBatch,
+        b: &HostBuffer,
+        mb: &MatBatch,
+        (m, n, k): (usize, usize, usize),
+        alpha: f64,
+        acc: Option<HostBuffer>,
+    ) -> Result<HostBuffer> {
+        crate::with_numeric_dtype!(
+            a.dtype(),
+            T,
+            {
+                let (a, b) = (a.as_slice::<T>(), b.as_slice::<T>());
+                let alpha = T::from_f64(alpha);
+                Ok(match acc {
+                    None => HostBuffer::from_vec(matmul::batched(a, ma, b, mb, (m, n, k), alpha)),
+                    Some(acc) => {
+                        // SAFETY: `acc` was handed over by value: no other slice of it exists.
+                        let out = unsafe { acc.as_mut_slice::<T>() };
+                        matmul::batched_acc(a, ma, b, mb, (m, n, k), alpha, out);
+                        acc
+                    }
+                })
+            },
+            Err(Error::NotImplemented(
+                "\"addmm_impl_cpu_\" not implemented for 'Bool'".into()
+            ))
+        )
+    }
+
+    fn index(
+        src: &HostBuffer,
+        l: &Layout,
+        indices: &[(&HostBuffer, &Layout)],
+        index_shape: &[usize],
+    ) -> Result<HostBuffer> {
+        let idx: Vec<(&[i64], &Layout)> = indices
+            .iter()
+            .map(|(b, il)| (b.as_slice::<i64>(), *il))
+            .collect();
+        let offs = index::advanced_offsets(l, &idx, index_shape)?;
+        let k = indices.len();
+        let rest = Layout {
+            shape: l.shape[k..].to_vec(),
+            strides: l.strides[k..].to_vec(),
+            offset: 0,
+        };
+        Ok(crate::with_dtype!(
+            src.dtype(),
+            T,
+            HostBuffer::from_vec(index::gather_rows(src.as_slice::<T>(), &offs, &rest))
+        ))
+    }
+
+    fn index_put(
+        dst: &HostBuffer,
+        l: &Layout,
+        indices: &[(&HostBuffer, &Layout)],
+        index_shape: &[usize],
+        values: Arg<'_, HostBuffer>,
+        accumulate: bool,
+    ) -> Result<()> {
+        let idx: Vec<(&[i64], &Layout)> = indices
+            .iter()
+            .map(|(b, il)| (b.as_slice::<i64>(), *il))
+            .collect();
+        let offs = index::advanced_offsets(l, &idx, index_shape)?;
+        let k = indices.len();
+        let rest = Layout {
+            shape: l.shape[k..].to_vec(),
+            strides: l.strides[k..].to_vec(),
+            offset: 0,
+        };
+        let (vb, vl) = materialize(values, dst.dtype());
+        crate::with_dtype!(dst.dtype(), T, {
+            // SAFETY: `dst` is a fresh copy the op layer made for this call.
+            let d = unsafe { dst.as_mut_slice::<T>() };
+            index::put_rows(
+                d,
+                &offs,
+                index_shape,
+                &rest,
+                vb.as_slice::<T>(),
+                &vl,
+                accumulate,
+            );
+        });
+        Ok(())
+    }
+
+    fn gather(
+        src: &HostBuffer,
+        sl: &Layout,
+        dim: usize,
+        idx: &HostBuffer,
+        il: &Layout,
+    ) -> Result<HostBuffer> {
+        Ok(crate::with_dtype!(
+            src.dtype(),
+            T,
+            HostBuffer::from_vec(index::gather_dim(
+                src.as_slice::<T>(),
+                sl,
+                dim,
+                idx.as_slice::<i64>(),
+                il
+            )?)
+        ))
+    }
+
+    fn scatter(
+        dst: &HostBuffer,
+        dl: &Layout,
+        dim: usize,
+        idx: &HostBuffer,
+        il: &Layout,
+        src: Arg<'_, HostBuffer>,
+        accumulate: bool,
+    ) -> Result<()> {
+        let (sb, sl) = materialize(src, dst.dtype());
+        crate::with_dtype!(dst.dtype(), T, {
+            // SAFETY: `dst` is a fresh copy the op layer made for this call.
+            let d = unsafe { dst.as_mut_slice::<T>() };
+            index::scatter_dim(
+                d,
+                dl,
+                dim,
+                idx.as_slice::<i64>(),
+                il,
+                sb.as_slice::<T>(),
+                &sl,
+                accumulate,
+            )
+        })
+    }
+
+    fn nonzero(x: &HostBuffer, l: &Layout) -> Result<(HostBuffer, usize)> {
+        let (v, count) = crate::with_dtype!(x.dtype(), T, index::nonzero(x.as_slice::<T>(), l));
+        Ok((HostBuffer::from_vec(v), count))
+    }
+
+    fn random(_: usize, n: usize, dtype: DType, dist: Distribution) -> Result<HostBuffer> {
+        Ok(crate::with_dtype!(
+            dtype,
+            T,
+            HostBuffer::from_vec(random::sample::<T>(n, dist))
+        ))
+    }
+
+    fn randperm(_: usize, n: usize) -> Result<HostBuffer> {
+        Ok(HostBuffer::from_vec(random::randperm(n)))
+    }
+
+    fn manual_seed(_: usize, seed: u64) -> Result<()> {
+        random::manual_seed(seed);
+        Ok(())
+    }
+
+    fn cross_entropy(
+        x: &HostBuffer,
+        l: &Layout,
+        target: &HostBuffer,
+        tl: &Layout,
+        weight: Option<(&HostBuffer, &Layout)>,
+        ignore_index: i64,
+        label_smoothing: f64,
+    ) -> Result<(HostBuffer, HostBuffer)> {
+        let c = l.shape.get(1).copied().unwrap_or(1);
+        let t = rows_of(target.as_slice::<i64>(), tl);
+        crate::with_float_dtype!(
+            x.dtype(),
+            T,
+            {
+                let w: Option<Vec<T>> = weight.map(|(w, wl)| gather(w.as_slice::<T>(), wl));
+                let (losses, row_w) = fused::cross_entropy_rows(
+                    &rows_of(x.as_slice::<T>(), l),
+                    c,
+                    &t,
+                    w.as_deref(),
+                    ignore_index,
+                    label_smoothing,
+                )?;
+                Ok((HostBuffer::from_vec(losses), HostBuffer::from_vec(row_w)))
+            },
+            Err(not_implemented("cross_entropy", x.dtype()))
+        )
+    }
+
+    fn sgd_step(
+        p: Span<'_, HostBuffer>,
+        g: Span<'_, HostBuffer>,
+        buf: Option<Span<'_, HostBuffer>>,
+        first: bool,
+        o: &SgdOptions,
+    ) -> Result<()> {
+        crate::with_float_dtype!(
+            p.buf.dtype(),
+            T,
+            {
+                // SAFETY: the op layer checked that parameter, gradient and buffer share no
+                // storage, so these are the only live slices of them.
+                let (ps, bs) =
+                    unsafe { (span_mut::<T>(&p), buf.as_ref().map(|b| span_mut::<T>(b))) };
+                fused::sgd(ps, span::<T>(&g), bs, first, o);
+                Ok(())
+            },
+            Err(not_implemented("sgd", p.buf.dtype()))
+        )
+    }
+
+    fn adam_step(
+        p: Span<'_, HostBuffer>,
+        g: Span<'_, HostBuffer>,
+        m: Span<'_, HostBuffer>,
+        v: Span<'_, HostBuffer>,
+        vmax: Option<Span<'_, HostBuffer>>,
+        step: f64,
+        o: &AdamOptions,
+    ) -> Result<()> {
+        crate::with_float_dtype!(
+            p.buf.dtype(),
+            T,
+            {
+                // SAFETY: the op layer checked that every state tensor is distinct from the
+                // others and from the gradient, so each mutable slice is the only one alive.
+                unsafe {
+                    fused::adam(
+                        span_mut::<T>(&p),
+                        span::<T>(&g),
+                        span_mut::<T>(&m),
+                        span_mut::<T>(&v),
+                        vmax.as_ref().map(|x| span_mut::<T>(x)),
+                        step,
+                        o,
+                    );
+                }
+                Ok(())
+            },
+            Err(not_implemented("adam", p.buf.dtype()))
+        )
+    }
+}
