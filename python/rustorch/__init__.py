@@ -53,6 +53,8 @@ from ._C import (  # noqa: E402
 )
 from ._C import manual_seed as _manual_seed
 
+float16: dtype = _C.float16
+bfloat16: dtype = _C.bfloat16
 float32: dtype = _C.float32
 float64: dtype = _C.float64
 int64: dtype = _C.int64
@@ -61,6 +63,7 @@ uint8: dtype = _C.uint8
 bool: dtype = _C.bool  # noqa: A001 - PyTorch's name
 float = float32  # noqa: A001
 double = float64
+half = float16
 long = int64
 int = int32  # noqa: A001
 

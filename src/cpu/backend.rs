@@ -25,6 +25,8 @@ pub fn dtype_label(d: DType) -> &'static str {
         DType::U8 => "Byte",
         DType::I32 => "Int",
         DType::I64 => "Long",
+        DType::F16 => "Half",
+        DType::BF16 => "BFloat16",
         DType::F32 => "Float",
         DType::F64 => "Double",
     }
@@ -51,6 +53,63 @@ fn materialize<'a>(a: Arg<'a, HostBuffer>, dtype: DType) -> (Cow<'a, HostBuffer>
             Cow::Owned(Layout::contiguous(&[])),
         ),
     }
+}
+
+/// The view `l` of a 16-bit float buffer widened to a contiguous float32 buffer: the CPU
+/// computes the 16-bit types in float32 and rounds each result once, as PyTorch's CPU
+/// kernels do.
+fn widen(x: &HostBuffer, l: &Layout) -> (HostBuffer, Layout) {
+    let w = crate::with_dtype!(
+        x.dtype(),
+        S,
+        HostBuffer::from_vec(gather_map(x.as_slice::<S>(), l, cast::<S, f32>))
+    );
+    (w, Layout::contiguous(&l.shape))
+}
+
+/// A float32 result rounded back to the 16-bit type `dtype` (other results pass through).
+fn narrow(r: HostBuffer, dtype: DType) -> HostBuffer {
+    if r.dtype() != DType::F32 || dtype == DType::F32 {
+        return r;
+    }
+    Cpu::cast(&r, &Layout::contiguous(&[r.len()]), dtype).unwrap_or(r)
+}
+
+/// A whole 16-bit buffer widened in place of order (offsets into it stay valid).
+fn widen_all(x: &HostBuffer) -> HostBuffer {
+    widen(x, &Layout::contiguous(&[x.len()])).0
+}
+
+/// The layout of a span's elements.
+fn span_layout(s: &Span<'_, HostBuffer>) -> Layout {
+    Layout {
+        shape: vec![s.len],
+        strides: vec![1],
+        offset: s.offset,
+    }
+}
+
+/// A float32 copy of a 16-bit span (for the fused updates, which run in float32).
+fn widen_span(s: &Span<'_, HostBuffer>) -> HostBuffer {
+    widen(s.buf, &span_layout(s)).0
+}
+
+/// A span over all of a buffer.
+fn whole(b: &HostBuffer) -> Span<'_, HostBuffer> {
+    Span {
+        buf: b,
+        offset: 0,
+        len: b.len(),
+    }
+}
+
+/// Writes an updated float32 copy back into its 16-bit span.
+fn write_back(s: &Span<'_, HostBuffer>, w: &HostBuffer) -> Result<()> {
+    Cpu::copy_into(
+        s.buf,
+        &span_layout(s),
+        Arg::Buf(w, &Layout::contiguous(&[s.len])),
+    )
 }
 
 /// Runs a unary element function over a strided view.
@@ -179,6 +238,10 @@ impl Backend for Cpu {
 
     fn unary(x: &HostBuffer, l: &Layout, op: UnaryOp) -> Result<HostBuffer> {
         let d = x.dtype();
+        if d.is_half() {
+            let (w, wl) = widen(x, l);
+            return Ok(narrow(Self::unary(&w, &wl, op)?, d));
+        }
         match d {
             DType::F32 => Ok(op.map_float(MapKernel {
                 data: x.as_slice::<f32>(),
@@ -210,6 +273,17 @@ impl Backend for Cpu {
     ) -> Result<HostBuffer> {
         let (ab, al) = materialize(a, dtype);
         let (bb, bl) = materialize(b, dtype);
+        if dtype.is_half() {
+            let ((wa, wal), (wb, wbl)) = (widen(&ab, &al), widen(&bb, &bl));
+            let r = Self::binary(
+                Arg::Buf(&wa, &wal),
+                Arg::Buf(&wb, &wbl),
+                DType::F32,
+                shape,
+                op,
+            )?;
+            return Ok(narrow(r, dtype));
+        }
         if let (Some(check), false) = (op.int_rhs_check(), dtype.is_float()) {
             let bad = crate::with_dtype!(dtype, T, {
                 let mut bad = false;
@@ -299,6 +373,11 @@ impl Backend for Cpu {
     ) -> Result<HostBuffer> {
         let dtype = x.dtype();
         let unsupported = || not_implemented(op.kernel(), dtype);
+        if dtype.is_half() && !matches!(op, ReduceOp::All | ReduceOp::Any) {
+            // Accumulated in float32, as PyTorch does for the 16-bit types.
+            let (w, wl) = widen(x, l);
+            return Ok(narrow(Self::reduce(&w, &wl, rows, len, op)?, dtype));
+        }
         if let ReduceOp::All | ReduceOp::Any = op {
             let all = op == ReduceOp::All;
             return Ok(HostBuffer::from_vec(crate::with_dtype!(dtype, T, {
@@ -373,6 +452,11 @@ impl Backend for Cpu {
         len: usize,
         max: bool,
     ) -> Result<(HostBuffer, HostBuffer)> {
+        if x.dtype().is_half() {
+            let (w, wl) = widen(x, l);
+            let (v, i) = Self::arg_reduce(&w, &wl, _rows, len, max)?;
+            return Ok((narrow(v, x.dtype()), i));
+        }
         crate::with_numeric_dtype!(
             x.dtype(),
             T,
@@ -396,6 +480,10 @@ impl Backend for Cpu {
         op: ScanOp,
     ) -> Result<HostBuffer> {
         let dtype = x.dtype();
+        if dtype.is_half() {
+            let (w, wl) = widen(x, l);
+            return Ok(narrow(Self::scan(&w, &wl, _rows, len, op)?, dtype));
+        }
         match op {
             ScanOp::Cumsum => crate::with_numeric_dtype!(
                 dtype,
@@ -444,6 +532,19 @@ impl Backend for Cpu {
         alpha: f64,
         acc: Option<HostBuffer>,
     ) -> Result<HostBuffer> {
+        if a.dtype().is_half() {
+            let (wa, wb) = (widen_all(a), widen_all(b));
+            let r = Self::matmul(
+                &wa,
+                ma,
+                &wb,
+                mb,
+                (m, n, k),
+                alpha,
+                acc.as_ref().map(widen_all),
+            )?;
+            return Ok(narrow(r, a.dtype()));
+        }
         crate::with_numeric_dtype!(
             a.dtype(),
             T,
@@ -604,6 +705,20 @@ impl Backend for Cpu {
         label_smoothing: f64,
     ) -> Result<(HostBuffer, HostBuffer)> {
         let c = l.shape.get(1).copied().unwrap_or(1);
+        if x.dtype().is_half() {
+            let (w, wl) = widen(x, l);
+            let ww = weight.map(|(b, bl)| widen(b, bl));
+            let (losses, row_w) = Self::cross_entropy(
+                &w,
+                &wl,
+                target,
+                tl,
+                ww.as_ref().map(|(b, bl)| (b, bl)),
+                ignore_index,
+                label_smoothing,
+            )?;
+            return Ok((narrow(losses, x.dtype()), narrow(row_w, x.dtype())));
+        }
         let t = rows_of(target.as_slice::<i64>(), tl);
         crate::with_float_dtype!(
             x.dtype(),
@@ -631,6 +746,16 @@ impl Backend for Cpu {
         first: bool,
         o: &SgdOptions,
     ) -> Result<()> {
+        if p.buf.dtype().is_half() {
+            let (wp, wg) = (widen_span(&p), widen_span(&g));
+            let wb = buf.as_ref().map(widen_span);
+            Self::sgd_step(whole(&wp), whole(&wg), wb.as_ref().map(whole), first, o)?;
+            write_back(&p, &wp)?;
+            if let (Some(b), Some(wb)) = (&buf, &wb) {
+                write_back(b, wb)?;
+            }
+            return Ok(());
+        }
         crate::with_float_dtype!(
             p.buf.dtype(),
             T,
@@ -655,6 +780,31 @@ impl Backend for Cpu {
         step: f64,
         o: &AdamOptions,
     ) -> Result<()> {
+        if p.buf.dtype().is_half() {
+            let (wp, wg, wm, wv) = (
+                widen_span(&p),
+                widen_span(&g),
+                widen_span(&m),
+                widen_span(&v),
+            );
+            let wx = vmax.as_ref().map(widen_span);
+            Self::adam_step(
+                whole(&wp),
+                whole(&wg),
+                whole(&wm),
+                whole(&wv),
+                wx.as_ref().map(whole),
+                step,
+                o,
+            )?;
+            for (s, w) in [(&p, &wp), (&m, &wm), (&v, &wv)] {
+                write_back(s, w)?;
+            }
+            if let (Some(x), Some(wx)) = (&vmax, &wx) {
+                write_back(x, wx)?;
+            }
+            return Ok(());
+        }
         crate::with_float_dtype!(
             p.buf.dtype(),
             T,

@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 fn dtype_name(d: DType) -> &'static str {
     match d {
+        DType::F16 => "c10::Half",
+        DType::BF16 => "c10::BFloat16",
         DType::F32 => "float",
         DType::F64 => "double",
         DType::I64 => "long int",

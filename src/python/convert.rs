@@ -349,7 +349,7 @@ fn flatten(obj: &Bound<'_, PyAny>, depth: usize, out: &mut Flat) -> PyResult<()>
     if obj.hasattr("__array_interface__")? && !obj.hasattr("__float__")?
         || obj.hasattr("shape")? && obj.hasattr("dtype")? && obj.getattr("shape")?.len()? > 0
     {
-        let t = super::numpy::from_array(obj, true)?;
+        let t = super::numpy::from_array(obj)?;
         return flatten_tensor(&t, depth, out);
     }
     if out.shape.len() > depth {
@@ -420,7 +420,7 @@ pub fn data_to_tensor(obj: &Bound<'_, PyAny>, dtype: Option<DType>) -> PyResult<
         && !obj.is_instance_of::<PyFloat>()
         && !obj.is_instance_of::<PyInt>()
     {
-        let t = super::numpy::from_array(obj, true)?;
+        let t = super::numpy::from_array(obj)?;
         let t = t.contiguous_copy()?;
         return Ok(match dtype {
             Some(d) => t.to_dtype_raw(d)?,

@@ -83,6 +83,8 @@ unsafe extern "C" fn capsule_destructor(capsule: *mut ffi::PyObject) {
 
 fn dl_dtype(d: DType) -> DLDataType {
     let (code, bits) = match d {
+        DType::F16 => (2, 16),
+        DType::BF16 => (4, 16),
         DType::F32 => (2, 32),
         DType::F64 => (2, 64),
         DType::I64 => (0, 64),

@@ -186,7 +186,7 @@ pub fn as_tensor(
     let t = if let Ok(t) = data.cast::<PyTensor>() {
         t.get().inner.clone()
     } else if data.cast::<numpy::PyUntypedArray>().is_ok() {
-        super::numpy::from_array(data, false)?
+        super::numpy::from_array(data)?
     } else {
         data_to_tensor(data, dtype)?
     };

@@ -25,6 +25,7 @@ fn dtype_of(array: &Bound<'_, PyUntypedArray>) -> PyResult<DType> {
         ));
     }
     Ok(match (kind.as_str(), size) {
+        ("f", 2) => DType::F16,
         ("f", 4) => DType::F32,
         ("f", 8) => DType::F64,
         ("i", 8) => DType::I64,
@@ -33,7 +34,7 @@ fn dtype_of(array: &Bound<'_, PyUntypedArray>) -> PyResult<DType> {
         ("b", 1) => DType::Bool,
         _ => {
             return Err(PyTypeError::new_err(format!(
-                "can't convert np.ndarray of type numpy.{}. The only supported types are: float64, float32, int64, int32, uint8, and bool.",
+                "can't convert np.ndarray of type numpy.{}. The only supported types are: float64, float32, float16, int64, int32, uint8, and bool.",
                 d.getattr("name")?
             )))
         }
@@ -41,7 +42,7 @@ fn dtype_of(array: &Bound<'_, PyUntypedArray>) -> PyResult<DType> {
 }
 
 /// A tensor over a NumPy array's memory (anything `np.asarray` accepts is converted first).
-pub fn from_array(obj: &Bound<'_, PyAny>, _copy_ok: bool) -> PyResult<Tensor> {
+pub fn from_array(obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
     let py = obj.py();
     let arr = match obj.cast::<PyUntypedArray>() {
         Ok(a) => a.clone(),
@@ -95,22 +96,25 @@ pub fn from_array(obj: &Bound<'_, PyAny>, _copy_ok: bool) -> PyResult<Tensor> {
     Ok(Tensor::from_parts(Arc::new(storage), layout))
 }
 
-fn typestr(d: DType) -> &'static str {
-    match d {
+/// NumPy's type string of a dtype; NumPy has no bfloat16, as PyTorch says.
+fn typestr(d: DType) -> PyResult<&'static str> {
+    Ok(match d {
+        DType::BF16 => return Err(PyTypeError::new_err("Got unsupported ScalarType BFloat16")),
+        DType::F16 => "<f2",
         DType::F32 => "<f4",
         DType::F64 => "<f8",
         DType::I64 => "<i8",
         DType::I32 => "<i4",
         DType::U8 => "|u1",
         DType::Bool => "|b1",
-    }
+    })
 }
 
 /// The `__array_interface__` dict of a tensor (version 3), pointing at its storage.
 pub fn array_interface<'py>(py: Python<'py>, t: &Tensor) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("shape", PyTuple::new(py, t.shape())?)?;
-    d.set_item("typestr", typestr(t.dtype()))?;
+    d.set_item("typestr", typestr(t.dtype())?)?;
     d.set_item("data", (t.data_ptr(), false))?;
     let item = t.dtype().size() as isize;
     let strides: Vec<isize> = t.strides().iter().map(|s| s * item).collect();
@@ -128,5 +132,5 @@ pub fn from_numpy(array: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
             array.get_type().name()?
         )));
     }
-    Ok(PyTensor::new(from_array(array, false)?))
+    Ok(PyTensor::new(from_array(array)?))
 }

@@ -552,6 +552,12 @@ impl PyTensor {
     fn double(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
         to_or_self(slf, DType::F64)
     }
+    fn half(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        to_or_self(slf, DType::F16)
+    }
+    fn bfloat16(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        to_or_self(slf, DType::BF16)
+    }
     fn long(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
         to_or_self(slf, DType::I64)
     }
@@ -827,7 +833,7 @@ pub fn scalar_to_py<'py>(py: Python<'py>, t: &Tensor, i: usize) -> PyResult<Boun
     let t = t.reshape(&[-1])?;
     let one = t.narrow(0, i as i64, 1)?;
     Ok(match t.dtype() {
-        DType::F32 | DType::F64 => one.to_vec::<f64>()?[0].into_pyobject(py)?.into_any(),
+        d if d.is_float() => one.to_vec::<f64>()?[0].into_pyobject(py)?.into_any(),
         DType::Bool => one.to_vec::<bool>()?[0]
             .into_pyobject(py)?
             .to_owned()
@@ -858,7 +864,7 @@ pub fn tolist<'py>(py: Python<'py>, t: &Tensor) -> PyResult<Bound<'py, PyAny>> {
     }
     let shape = t.shape().to_vec();
     match t.dtype() {
-        DType::F32 | DType::F64 => build(py, &t.to_vec::<f64>()?, &shape),
+        d if d.is_float() => build(py, &t.to_vec::<f64>()?, &shape),
         DType::Bool => build(py, &t.to_vec::<bool>()?, &shape),
         _ => build(py, &t.to_vec::<i64>()?, &shape),
     }

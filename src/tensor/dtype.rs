@@ -9,6 +9,10 @@ pub enum DType {
     U8,
     I32,
     I64,
+    /// IEEE half precision (`torch.float16`); the CPU computes it in float32.
+    F16,
+    /// bfloat16 (`torch.bfloat16`): float32's exponent with 8 bits of mantissa.
+    BF16,
     F32,
     F64,
 }
@@ -22,11 +26,13 @@ pub enum Category {
 }
 
 impl DType {
-    pub const ALL: [DType; 6] = [
+    pub const ALL: [DType; 8] = [
         DType::Bool,
         DType::U8,
         DType::I32,
         DType::I64,
+        DType::F16,
+        DType::BF16,
         DType::F32,
         DType::F64,
     ];
@@ -34,6 +40,7 @@ impl DType {
     pub fn size(self) -> usize {
         match self {
             DType::Bool | DType::U8 => 1,
+            DType::F16 | DType::BF16 => 2,
             DType::I32 | DType::F32 => 4,
             DType::I64 | DType::F64 => 8,
         }
@@ -44,6 +51,8 @@ impl DType {
             DType::U8 => "uint8",
             DType::I32 => "int32",
             DType::I64 => "int64",
+            DType::F16 => "float16",
+            DType::BF16 => "bfloat16",
             DType::F32 => "float32",
             DType::F64 => "float64",
         }
@@ -55,6 +64,8 @@ impl DType {
             DType::U8 => "ByteTensor",
             DType::I32 => "IntTensor",
             DType::I64 => "LongTensor",
+            DType::F16 => "HalfTensor",
+            DType::BF16 => "BFloat16Tensor",
             DType::F32 => "FloatTensor",
             DType::F64 => "DoubleTensor",
         }
@@ -65,18 +76,24 @@ impl DType {
             "uint8" => DType::U8,
             "int32" | "int" => DType::I32,
             "int64" | "long" => DType::I64,
+            "float16" | "half" => DType::F16,
+            "bfloat16" => DType::BF16,
             "float32" | "float" => DType::F32,
             "float64" | "double" => DType::F64,
             _ => return None,
         })
     }
     pub fn is_float(self) -> bool {
-        matches!(self, DType::F32 | DType::F64)
+        matches!(self, DType::F16 | DType::BF16 | DType::F32 | DType::F64)
+    }
+    /// The 16-bit float types, which the CPU backend computes in float32.
+    pub fn is_half(self) -> bool {
+        matches!(self, DType::F16 | DType::BF16)
     }
     pub fn category(self) -> Category {
         match self {
             DType::Bool => Category::Bool,
-            DType::F32 | DType::F64 => Category::Floating,
+            d if d.is_float() => Category::Floating,
             _ => Category::Integral,
         }
     }
@@ -89,6 +106,10 @@ impl DType {
         match (a, b) {
             (F64, _) | (_, F64) => F64,
             (F32, _) | (_, F32) => F32,
+            // Neither 16-bit type holds the other: they meet in float32, as in PyTorch.
+            (F16, BF16) | (BF16, F16) => F32,
+            (F16, _) | (_, F16) => F16,
+            (BF16, _) | (_, BF16) => BF16,
             (I64, _) | (_, I64) => I64,
             (I32, _) | (_, I32) => I32,
             (U8, _) | (_, U8) => U8,
@@ -158,6 +179,41 @@ impl_element_num!(f64, DType::F64);
 impl_element_num!(i64, DType::I64);
 impl_element_num!(i32, DType::I32);
 impl_element_num!(u8, DType::U8);
+
+macro_rules! impl_element_half {
+    ($t:ty, $dt:expr) => {
+        impl Element for $t {
+            const DTYPE: DType = $dt;
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                self.to_f64()
+            }
+            #[inline(always)]
+            fn to_i64(self) -> i64 {
+                self.to_f64() as i64
+            }
+            #[inline(always)]
+            fn from_f64(v: f64) -> Self {
+                // Through float32, as PyTorch converts doubles to 16-bit floats.
+                <$t>::from_f32(v as f32)
+            }
+            #[inline(always)]
+            fn from_i64(v: i64) -> Self {
+                <$t>::from_f32(v as f64 as f32)
+            }
+            #[inline(always)]
+            fn from_bool(v: bool) -> Self {
+                <$t>::from_f32(v as u8 as f32)
+            }
+            #[inline(always)]
+            fn is_nonzero(self) -> bool {
+                self.to_f32() != 0.0
+            }
+        }
+    };
+}
+impl_element_half!(half::f16, DType::F16);
+impl_element_half!(half::bf16, DType::BF16);
 
 impl Element for bool {
     const DTYPE: DType = DType::Bool;
@@ -260,6 +316,14 @@ macro_rules! with_dtype {
                 type $T = f64;
                 $body
             }
+            $crate::DType::F16 => {
+                type $T = half::f16;
+                $body
+            }
+            $crate::DType::BF16 => {
+                type $T = half::bf16;
+                $body
+            }
             $crate::DType::I64 => {
                 type $T = i64;
                 $body
@@ -280,7 +344,8 @@ macro_rules! with_dtype {
     };
 }
 
-/// Like [`with_dtype!`] for numeric dtypes; `bool` takes the `$on_bool` arm.
+/// Like [`with_dtype!`] for the dtypes with arithmetic kernels; `bool` and the 16-bit
+/// floats (which the CPU computes in float32) take the `$other` arm.
 #[macro_export]
 macro_rules! with_numeric_dtype {
     ($dtype:expr, $T:ident, $body:expr, $on_bool:expr) => {
@@ -305,12 +370,13 @@ macro_rules! with_numeric_dtype {
                 type $T = u8;
                 $body
             }
-            $crate::DType::Bool => $on_bool,
+            $crate::DType::Bool | $crate::DType::F16 | $crate::DType::BF16 => $on_bool,
         }
     };
 }
 
-/// Like [`with_dtype!`] for the floating dtypes; others take the `$other` arm.
+/// Like [`with_dtype!`] for float32 and float64; others (the 16-bit floats included) take
+/// the `$other` arm.
 #[macro_export]
 macro_rules! with_float_dtype {
     ($dtype:expr, $T:ident, $body:expr, $other:expr) => {

@@ -377,6 +377,54 @@ pub fn fmt_shape<T: std::fmt::Display>(s: &[T]) -> String {
     )
 }
 
+/// Merges adjacent dims where every operand is contiguous across them, and drops size-1 dims.
+pub fn coalesce<const N: usize>(
+    shape: &[usize],
+    strides: [&[isize]; N],
+) -> (Vec<usize>, [Vec<isize>; N]) {
+    let mut out_shape: Vec<usize> = Vec::with_capacity(shape.len());
+    let mut out_strides: [Vec<isize>; N] = std::array::from_fn(|_| Vec::with_capacity(shape.len()));
+    for d in 0..shape.len() {
+        if shape[d] == 1 {
+            continue;
+        }
+        if let Some(&last) = out_shape.last() {
+            let mergeable = (0..N)
+                .all(|k| *out_strides[k].last().unwrap() == strides[k][d] * shape[d] as isize);
+            if mergeable {
+                *out_shape.last_mut().unwrap() = last * shape[d];
+                for k in 0..N {
+                    *out_strides[k].last_mut().unwrap() = strides[k][d];
+                }
+                continue;
+            }
+        }
+        out_shape.push(shape[d]);
+        for k in 0..N {
+            out_strides[k].push(strides[k][d]);
+        }
+    }
+    (out_shape, out_strides)
+}
+
+/// Strides of `shape_in` broadcast to `shape_out` (0 where broadcast), right-aligned.
+pub fn broadcast_strides(
+    shape_in: &[usize],
+    strides_in: &[isize],
+    shape_out: &[usize],
+) -> Vec<isize> {
+    let lead = shape_out.len() - shape_in.len();
+    (0..shape_out.len())
+        .map(|d| {
+            if d < lead || shape_in[d - lead] == 1 {
+                0
+            } else {
+                strides_in[d - lead]
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -423,6 +471,14 @@ mod tests {
         let e = Layout::contiguous(&[3, 1]).expand(&[2, 3, 5]).unwrap();
         assert_eq!(e.strides, vec![0, 1, 0]);
         assert!(l.select(0, 3).is_err());
+    }
+
+    #[test]
+    fn coalesce_merges_contiguous_dims() {
+        let (s, [st]) = coalesce(&[2, 3, 4], [&[12, 4, 1]]);
+        assert_eq!((s, st), (vec![24], vec![1]));
+        let (s, [a, b]) = coalesce(&[2, 3], [&[3, 1], &[0, 1]]);
+        assert_eq!((s, a, b), (vec![2, 3], vec![3, 1], vec![0, 1]));
     }
 
     #[test]
