@@ -8,6 +8,7 @@ Run it from the repository root with the rustorch build you want to measure impo
     python benches/bench.py --quick                # shorter: fewer repeats, 1/4-epoch MLP
     python benches/bench.py --only matmul,overhead # a subset (``--only`` may be repeated)
     python benches/bench.py --only mlp --epochs-mlp 5 --json /tmp/bench.json
+    python benches/bench.py --device cuda --quick  # the GPU suite instead (bench_cuda.py)
 
 Sections (names for ``--only``):
 
@@ -1052,6 +1053,13 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     )
     p.add_argument("--repeat", type=int, default=0, help="timed blocks per micro-benchmark")
     p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="Fashion-MNIST IDX .gz folder")
+    p.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="cuda: run the GPU suite of bench_cuda.py instead, with the other options passed "
+        "on to it (see --device cuda --help)",
+    )
     p.add_argument("--child", choices=["mem"], help=argparse.SUPPRESS)
     p.add_argument("--lib", choices=LIBS, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -1069,7 +1077,29 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     return args
 
 
+def _device_and_rest(argv: list[str]) -> tuple[str, list[str]]:
+    """``--device`` (default ``cpu``) and the other options, untouched."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    known, rest = pre.parse_known_args(argv)
+    return known.device, rest
+
+
+def run_cuda(argv: list[str]) -> int:
+    """``--device cuda``: the GPU suite (``bench_cuda.main``) with the remaining options."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    import bench_cuda
+
+    return bench_cuda.main(argv)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    device, rest = _device_and_rest(argv)
+    if device == "cuda":
+        return run_cuda(rest)
     args = parse_args(argv)
     cfg = Config.from_args(args)
     if args.child == "mem":

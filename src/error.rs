@@ -22,6 +22,10 @@ pub enum Error {
     /// An op or dtype this engine does not provide (`NotImplementedError`).
     #[error("{0}")]
     NotImplemented(String),
+    /// A device allocation that failed even after the cache was freed
+    /// (`torch.cuda.OutOfMemoryError`, a `RuntimeError`).
+    #[error("{0}")]
+    OutOfMemory(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

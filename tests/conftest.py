@@ -52,6 +52,29 @@ NP_DTYPES = {
 }
 LAYOUTS = ("contiguous", "transposed", "strided", "expanded")
 
+# Every op test runs on every device: modules of op tests declare
+# ``pytestmark = pytest.mark.usefixtures("device")``, which runs each of their tests once per
+# entry here; ``check_op`` builds the library's inputs on the current one (the PyTorch
+# oracle stays on the CPU). Without a GPU the CUDA runs skip, saying so.
+DEVICES = ("cpu", "cuda")
+_current_device = "cpu"
+
+
+def current_device() -> str:
+    """The device the running test's ``check_op`` calls use."""
+    return _current_device
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    """The device of an op test (see ``DEVICES``)."""
+    global _current_device
+    if request.param == "cuda" and not rt.cuda.is_available():
+        pytest.skip("CUDA is not available: no NVIDIA GPU and driver on this machine")
+    _current_device = request.param
+    yield request.param
+    _current_device = "cpu"
+
 
 # --------------------------------------------------------------------------------------
 # small utilities
@@ -98,7 +121,10 @@ def to_np(t) -> np.ndarray:
     if isinstance(t, np.ndarray):
         return t.copy()
     if hasattr(t, "detach"):
-        return np.array(t.detach().numpy(), copy=True)
+        t = t.detach().cpu()
+        if dtype_name(t.dtype) == "bfloat16":  # NumPy has no bfloat16 (nor PyTorch's numpy())
+            t = t.float()
+        return np.array(t.numpy(), copy=True)
     return np.asarray(t)
 
 
@@ -179,7 +205,7 @@ def build_input(lib, arr, dtype, layout, requires_grad=False):
 # comparisons
 # --------------------------------------------------------------------------------------
 
-_TOL = {"float32": (1e-5, 1e-5), "float64": (1e-9, 1e-11)}
+_TOL = {"float32": (1e-5, 1e-5), "float64": (1e-9, 1e-11), "float16": (2e-3, 2e-3)}
 
 
 def _tols(name, rtol, atol):
@@ -313,8 +339,11 @@ def check_op(fn, *inputs, dtype=None, grad=False, np_fn=None, layout="contiguous
                 args.append(x)
         return leaves, args
 
-    rt_leaves, rt_args = build(rt, grad)
-    rt_out = fn(rt, *rt_args)
+    # The library under test creates everything on the current device (inputs, and whatever
+    # ``fn`` creates itself), as PyTorch's ``with torch.device(...)`` does.
+    with rt.device(_current_device):
+        rt_leaves, rt_args = build(rt, grad)
+        rt_out = fn(rt, *rt_args)
     compared = False
 
     if out_dtype is not None:
@@ -335,7 +364,8 @@ def check_op(fn, *inputs, dtype=None, grad=False, np_fn=None, layout="contiguous
         assert_matches_torch(rt_out, t_out, rtol=rtol, atol=atol, msg="vs torch:")
         compared = True
         if grad:
-            did_rt = _backprop(rt, rt_out, seed)
+            with rt.device(_current_device):
+                did_rt = _backprop(rt, rt_out, seed)
             did_t = _backprop(torch_or_none, t_out, seed)
             assert did_rt == did_t, "requires_grad of outputs differs from torch"
             for i, (a, b) in enumerate(zip(rt_leaves, t_leaves)):

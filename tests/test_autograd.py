@@ -6,6 +6,9 @@ import numpy as np
 import pytest
 from conftest import assert_values, check_op, make_tensor, rand_array, rt, to_np
 
+# Every test here runs on each device of conftest.DEVICES (CUDA runs skip without a GPU).
+pytestmark = pytest.mark.usefixtures("device")
+
 
 def leaf(a, requires_grad=True):
     return make_tensor(rt, np.asarray(a, dtype=np.float64), requires_grad=requires_grad)

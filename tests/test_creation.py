@@ -15,6 +15,9 @@ from conftest import (
     to_np,
 )
 
+# Every test here runs on each device of conftest.DEVICES (CUDA runs skip without a GPU).
+pytestmark = pytest.mark.usefixtures("device")
+
 # ---------------------------------------------------------------- dtypes -------------
 
 

@@ -15,7 +15,7 @@ import pytest
 from conftest import LIB_NAME, rt
 
 HAS_GPU = rt.cuda.is_available()
-DRIVER_GPUS = getattr(rt.cuda, "_driver_device_count", rt.cuda.device_count)()
+DRIVER_GPUS = rt.cuda.device_count()
 needs_driver_gpu = pytest.mark.skipif(DRIVER_GPUS == 0, reason="needs a CUDA GPU and driver")
 needs_no_gpu = pytest.mark.skipif(HAS_GPU, reason="checks the behaviour without a GPU")
 
@@ -46,7 +46,7 @@ def test_get_device_name_without_gpu_raises():
 
 @needs_no_gpu
 def test_synchronize_without_gpu_raises():
-    with pytest.raises((RuntimeError, AssertionError), match="CUDA"):
+    with pytest.raises((RuntimeError, AssertionError), match="CUDA|NVIDIA"):
         rt.cuda.synchronize()
 
 
@@ -104,7 +104,9 @@ def test_device_strings_parse():
     ids=["to-str", "to-indexed", "to-device", "ones-device", "zeros-device-obj"],
 )
 def test_cuda_tensors_raise_without_gpu(make):
-    with pytest.raises((RuntimeError, AssertionError), match="CUDA"):
+    # PyTorch's CPU build says "not compiled with CUDA"; a CUDA build without a driver says
+    # it found no NVIDIA driver.
+    with pytest.raises((RuntimeError, AssertionError), match="CUDA|NVIDIA"):
         make()
 
 

@@ -20,6 +20,9 @@ from conftest import (
     torch_or_none,
 )
 
+# Every test here runs on each device of conftest.DEVICES (CUDA runs skip without a GPU).
+pytestmark = pytest.mark.usefixtures("device")
+
 BCAST_SHAPES = [
     ((3, 4), (3, 4)),
     ((3, 1), (1, 4)),

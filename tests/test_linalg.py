@@ -4,6 +4,9 @@ import numpy as np
 import pytest
 from conftest import assert_values, check_op, make_tensor, rand_array, rt, to_np
 
+# Every test here runs on each device of conftest.DEVICES (CUDA runs skip without a GPU).
+pytestmark = pytest.mark.usefixtures("device")
+
 MATMUL_SHAPES = [
     ((3,), (3,)),
     ((3,), (3, 4)),

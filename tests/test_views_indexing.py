@@ -14,6 +14,9 @@ from conftest import (
     to_np,
 )
 
+# Every test here runs on each device of conftest.DEVICES (CUDA runs skip without a GPU).
+pytestmark = pytest.mark.usefixtures("device")
+
 ITEMSIZE = {"float32": 4, "float64": 8, "int64": 8, "int32": 4, "uint8": 1, "bool": 1}
 
 

@@ -119,6 +119,28 @@ class device:
     def __reduce__(self) -> tuple[Any, ...]:
         return (device, (self.type, self.index))
 
+    def __enter__(self) -> device:
+        """``with device("cuda"):`` makes this the default device of creation functions
+        inside the block, as PyTorch's device context manager."""
+        self._previous = _C._set_default_device(str(self))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        _C._set_default_device(self.__dict__.pop("_previous", "cpu"))
+
+
+_Device = device
+
+
+def set_default_device(device: Any) -> None:
+    """The device creation functions use when given none (per thread; None resets to CPU)."""
+    _C._set_default_device("cpu" if device is None else str(_Device(device)))
+
+
+def get_default_device() -> _Device:
+    """The device creation functions use when given none."""
+    return _Device(_C._get_default_device())
+
 
 class Generator:
     """A seedable generator object (``torch.Generator``). Sampling ops here draw from the
@@ -142,7 +164,8 @@ default_generator = Generator()
 
 
 def manual_seed(seed: _builtins.int) -> Generator:
-    """Seeds the global generator (xoshiro256**, see ``rustorch._C``); returns it."""
+    """Seeds the CPU generator (xoshiro256**, see ``rustorch._C``) and every GPU's
+    (Philox), as PyTorch; returns the CPU one."""
     _manual_seed(_builtins.int(seed))
     default_generator.manual_seed(seed)
     return default_generator
@@ -166,6 +189,18 @@ def numel(t: Tensor) -> _builtins.int:
 
 def get_default_dtype() -> dtype:
     return float32
+
+
+def set_float32_matmul_precision(precision: str) -> None:
+    """``"highest"`` (float32 products in full precision, the default) or ``"high"`` /
+    ``"medium"`` (CUDA float32 products may use TF32), as PyTorch."""
+    if precision not in ("highest", "high", "medium"):
+        raise RuntimeError(f"Invalid precision: {precision}")
+    _C._cuda_set_allow_tf32(precision != "highest")
+
+
+def get_float32_matmul_precision() -> str:
+    return "high" if _C._cuda_get_allow_tf32() else "highest"
 
 
 def _forward_to_method(name: str) -> Any:
@@ -221,7 +256,7 @@ def from_dlpack(ext: Any) -> Tensor:
     return from_numpy(np.from_dlpack(ext))
 
 
-from . import autograd, backends, cuda, return_types  # noqa: E402
+from . import accelerator, autograd, backends, cuda, return_types  # noqa: E402
 from .autograd.grad_mode import (  # noqa: E402
     enable_grad,
     inference_mode,

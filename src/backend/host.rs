@@ -13,6 +13,8 @@ pub struct HostBuffer {
     ptr: NonNull<u8>,
     len: usize,
     dtype: DType,
+    /// Page-locked (`Tensor.is_pinned()`), allocated through a GPU driver.
+    pinned: bool,
     /// Keeps the memory alive: the `Vec<T>` itself, or a foreign owner.
     _owner: Box<dyn Any + Send + Sync>,
 }
@@ -33,6 +35,7 @@ impl HostBuffer {
             ptr,
             len,
             dtype: T::DTYPE,
+            pinned: false,
             _owner: Box::new(v),
         }
     }
@@ -52,8 +55,32 @@ impl HostBuffer {
             ptr,
             len,
             dtype,
+            pinned: false,
             _owner: owner,
         }
+    }
+
+    /// Wraps page-locked memory.
+    ///
+    /// # Safety
+    /// As [`HostBuffer::from_foreign`].
+    pub unsafe fn from_pinned(
+        ptr: NonNull<u8>,
+        len: usize,
+        dtype: DType,
+        owner: Box<dyn Any + Send + Sync>,
+    ) -> HostBuffer {
+        // SAFETY: forwarded from the caller.
+        let base = unsafe { HostBuffer::from_foreign(ptr, len, dtype, owner) };
+        HostBuffer {
+            pinned: true,
+            ..base
+        }
+    }
+
+    /// Whether the memory is page-locked.
+    pub fn is_pinned(&self) -> bool {
+        self.pinned
     }
 
     pub fn len(&self) -> usize {
@@ -121,5 +148,11 @@ impl Clone for HostBuffer {
             T,
             HostBuffer::from_vec(self.as_slice::<T>().to_vec())
         )
+    }
+}
+
+impl std::fmt::Debug for HostBuffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HostBuffer({} x {})", self.len, self.dtype)
     }
 }

@@ -16,25 +16,49 @@
 //!   from the device reports, as PyTorch's device-side asserts do.
 
 pub mod host;
+#[cfg(not(feature = "cuda"))]
 pub mod no_cuda;
 pub mod num;
 pub mod op;
 
+#[cfg(feature = "cuda")]
+pub use crate::cuda::{Cuda, CudaBuffer};
 use crate::error::Result;
 use crate::tensor::dtype::{DType, Scalar};
 use crate::tensor::layout::Layout;
 pub use host::HostBuffer;
+#[cfg(not(feature = "cuda"))]
 pub use no_cuda::{Cuda, CudaBuffer};
 pub use op::{BinaryOp, ReduceOp, ScanOp, UnaryOp};
 
+#[cfg(feature = "cuda")]
+use crate::cuda as gpu;
+#[cfg(not(feature = "cuda"))]
+use no_cuda as gpu;
+
 /// The number of GPUs tensors can be placed on.
 pub fn cuda_device_count() -> usize {
-    no_cuda::device_count()
+    gpu::device_count()
 }
 
 /// The CUDA device a bare `"cuda"` means (`torch.cuda.current_device()`).
 pub fn current_cuda_device() -> usize {
-    no_cuda::current_device()
+    gpu::current_device()
+}
+
+/// `len` zeroed elements of `dtype` in page-locked host memory (`Tensor.pin_memory()`).
+pub fn pinned_host(len: usize, dtype: DType) -> Result<HostBuffer> {
+    #[cfg(feature = "cuda")]
+    {
+        crate::cuda::event::pinned_host(len, dtype)
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        let _ = (len, dtype);
+        Err(crate::error::Error::Runtime(
+            "Cannot access accelerator device when none is available.".into(),
+        ))
+    }
 }
 
 /// An elementwise operand: a strided view of a buffer, or one value standing for a

@@ -88,9 +88,7 @@ pub trait Float: Num {
     fn tanh(self) -> Self;
     fn erf(self) -> Self;
     fn is_inf(self) -> bool;
-    fn is_finite(self) -> bool;
     fn lit(v: f64) -> Self;
-    fn infinity() -> Self;
 }
 
 macro_rules! impl_float {
@@ -245,16 +243,8 @@ macro_rules! impl_float {
                 self.is_infinite()
             }
             #[inline(always)]
-            fn is_finite(self) -> bool {
-                self.is_finite()
-            }
-            #[inline(always)]
             fn lit(v: f64) -> Self {
                 v as $t
-            }
-            #[inline(always)]
-            fn infinity() -> Self {
-                <$t>::INFINITY
             }
         }
     };

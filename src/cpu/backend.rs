@@ -18,24 +18,10 @@ use std::borrow::Cow;
 /// The CPU backend.
 pub struct Cpu;
 
-/// PyTorch's name of a dtype in "not implemented for" messages.
-pub fn dtype_label(d: DType) -> &'static str {
-    match d {
-        DType::Bool => "Bool",
-        DType::U8 => "Byte",
-        DType::I32 => "Int",
-        DType::I64 => "Long",
-        DType::F16 => "Half",
-        DType::BF16 => "BFloat16",
-        DType::F32 => "Float",
-        DType::F64 => "Double",
-    }
-}
-
 fn not_implemented(op: &str, d: DType) -> Error {
     Error::NotImplemented(format!(
         "\"{op}_cpu\" not implemented for '{}'",
-        dtype_label(d)
+        d.scalar_name()
     ))
 }
 

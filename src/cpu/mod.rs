@@ -15,7 +15,7 @@ pub mod strided;
 pub mod team;
 pub mod threads;
 
-pub use backend::{dtype_label, Cpu};
+pub use backend::Cpu;
 
 /// Below this many elements a kernel runs on the calling thread: handing a small tensor to
 /// the rayon pool costs more than computing it.

@@ -7,7 +7,10 @@ use super::kernels;
 use super::loader;
 use crate::error::{Error, Result};
 use crate::DType;
+use parking_lot::Mutex;
+use std::collections::HashMap;
 use std::ffi::{c_char, CStr, CString};
+use std::path::PathBuf;
 
 /// The output of one compilation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -141,12 +144,7 @@ fn c_chars_to_string(raw: &[c_char]) -> String {
 pub fn compile(source_name: &str, src: &str, arch: &str) -> Result<Compiled> {
     let real = is_real_arch(arch)?;
     if !nvrtc_available() {
-        return Err(Error::Runtime(
-            "NVRTC (libnvrtc.so.12) could not be opened: install the CUDA 12 toolkit or \
-             `pip install nvidia-cuda-nvrtc-cu12`, and point RUSTORCH_NVRTC_PATH or \
-             LD_LIBRARY_PATH at the directory holding libnvrtc.so.12"
-                .into(),
-        ));
+        return Err(loader::missing(loader::NVRTC));
     }
     let c_src = CString::new(src)
         .map_err(|_| Error::Value(format!("CUDA source {source_name} contains a NUL byte")))?;
@@ -180,13 +178,101 @@ pub fn compile(source_name: &str, src: &str, arch: &str) -> Result<Compiled> {
     })
 }
 
-/// Every kernel file instantiated for every dtype: (file name, dtype, full source).
-pub fn all_kernel_sources() -> Vec<(&'static str, DType, String)> {
+/// NVRTC's version, `(major, minor)`.
+fn nvrtc_version() -> Result<(i32, i32)> {
+    let (mut major, mut minor) = (0, 0);
+    // SAFETY: two valid out-pointers; NVRTC was opened (checked by the caller).
+    let r = unsafe { cudarc::nvrtc::sys::nvrtcVersion(&mut major, &mut minor) };
+    if r != cudarc::nvrtc::sys::nvrtcResult::NVRTC_SUCCESS {
+        return Err(Error::Runtime(format!("NVRTC: nvrtcVersion failed: {r:?}")));
+    }
+    Ok((major, minor))
+}
+
+/// FNV-1a over the parts: a stable key for the on-disk cache (it must not change between
+/// processes or Rust versions, as `DefaultHasher` may).
+fn fnv1a(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for &b in *p {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h ^= 0xff;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// Where compiled kernels are kept between processes: `$RUSTORCH_KERNEL_CACHE`, else
+/// `$XDG_CACHE_HOME/rustorch/kernels`, else `~/.cache/rustorch/kernels`; `None` when none
+/// can be named (then only the in-memory cache is used).
+fn cache_dir() -> Option<PathBuf> {
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    var("RUSTORCH_KERNEL_CACHE")
+        .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("rustorch").join("kernels")))
+        .or_else(|| var("HOME").map(|d| d.join(".cache").join("rustorch").join("kernels")))
+}
+
+/// The compiled image of `src` for `arch` (a cubin for `sm_NN`), NUL-terminated for the
+/// driver's loader: from memory, else from the disk cache, else compiled (and then stored
+/// in both). The key covers the source, the architecture, the options and NVRTC's version.
+pub fn compile_cached(source_name: &str, src: &str, arch: &str) -> Result<Vec<u8>> {
+    static MEMORY: Mutex<Option<HashMap<u64, Vec<u8>>>> = Mutex::new(None);
+    if !nvrtc_available() {
+        return Err(loader::missing(loader::NVRTC));
+    }
+    let (major, minor) = nvrtc_version()?;
+    let version = format!("{major}.{minor}");
+    let options = default_options(arch).join(" ");
+    let key = fnv1a(&[
+        src.as_bytes(),
+        arch.as_bytes(),
+        options.as_bytes(),
+        version.as_bytes(),
+    ]);
+    if let Some(image) = MEMORY.lock().get_or_insert_with(HashMap::new).get(&key) {
+        return Ok(image.clone());
+    }
+    let file = cache_dir().map(|d| d.join(format!("{key:016x}.{arch}.bin")));
+    let cached = file.as_ref().and_then(|f| std::fs::read(f).ok());
+    let image = match cached {
+        Some(image) => image,
+        None => {
+            let mut image = compile(source_name, src, arch)?.as_bytes().to_vec();
+            image.push(0);
+            if let Some(f) = &file {
+                // Written to a temporary name, then renamed: a reader never sees half a file.
+                // A cache that cannot be written only costs the next process a compile.
+                if let Some(dir) = f.parent() {
+                    let _ = std::fs::create_dir_all(dir);
+                }
+                let tmp = f.with_extension(format!("tmp{}", std::process::id()));
+                if std::fs::write(&tmp, &image).is_ok() {
+                    let _ = std::fs::rename(&tmp, f);
+                }
+            }
+            image
+        }
+    };
+    MEMORY
+        .lock()
+        .get_or_insert_with(HashMap::new)
+        .insert(key, image.clone());
+    Ok(image)
+}
+
+/// Every kernel file instantiated for every dtype it takes: (file, dtype, full source).
+pub fn all_kernel_sources() -> Vec<(&'static kernels::KernelFile, DType, String)> {
     let mut out = Vec::new();
-    for file in &kernels::FILES {
-        for dtype in kernels::DTYPES {
+    for file in kernels::FILES {
+        for dtype in file.dtypes() {
             if let Ok(src) = kernels::instantiate(file, dtype) {
-                out.push((file.name, dtype, src));
+                out.push((file, dtype, src));
             }
         }
     }
@@ -206,11 +292,13 @@ mod tests {
         let required = std::env::var("RUSTORCH_REQUIRE_NVRTC").is_ok_and(|v| v == "1");
         assert!(
             !required,
-            "RUSTORCH_REQUIRE_NVRTC=1 but NVRTC (libnvrtc.so.12) could not be opened: \
-             `pip install nvidia-cuda-nvrtc-cu12` and set RUSTORCH_NVRTC_PATH or \
-             LD_LIBRARY_PATH to its lib/ directory"
+            "RUSTORCH_REQUIRE_NVRTC=1 but NVRTC could not be opened: {}",
+            loader::missing(loader::NVRTC)
         );
-        eprintln!("{test}: skipped, NVRTC (libnvrtc.so.12) is not loadable here");
+        eprintln!(
+            "{test}: skipped, NVRTC ({}) is not loadable here",
+            loader::NVRTC
+        );
         false
     }
 
@@ -220,13 +308,11 @@ mod tests {
             return;
         }
         let sources = all_kernel_sources();
-        assert_eq!(sources.len(), kernels::FILES.len() * kernels::DTYPES.len());
-        let files: std::collections::HashMap<_, _> =
-            kernels::FILES.iter().map(|f| (f.name, f)).collect();
-        let files = &files;
+        let expected: usize = kernels::FILES.iter().map(|f| f.dtypes().len()).sum();
+        assert_eq!(sources.len(), expected);
         let jobs: Vec<_> = sources
             .iter()
-            .flat_map(|s| ["compute_80", "sm_80", "sm_90"].map(|arch| (s, arch)))
+            .flat_map(|s| ["sm_80", "sm_90"].map(|arch| (s, arch)))
             .collect();
         // NVRTC programs are independent, so the compilations run on two threads.
         let failures: Vec<String> = std::thread::scope(|scope| {
@@ -235,28 +321,28 @@ mod tests {
                 .map(|chunk| {
                     scope.spawn(move || {
                         let mut bad = Vec::new();
-                        for ((name, dtype, src), arch) in chunk {
-                            let out = match compile(name, src, arch) {
+                        for ((file, dtype, src), arch) in chunk {
+                            let out = match compile(file.name, src, arch) {
                                 Ok(out) => out,
                                 Err(e) => {
-                                    bad.push(format!("{name} {dtype:?} {arch}: {e}"));
+                                    bad.push(format!("{} {dtype:?} {arch}: {e}", file.name));
                                     continue;
                                 }
                             };
-                            assert_eq!(matches!(out, Compiled::Cubin(_)), arch.starts_with("sm_"));
-                            // Every declared kernel is in the output under its dtype's name.
+                            assert!(matches!(out, Compiled::Cubin(_)));
+                            // Every declared kernel is in the cubin under its dtype's name.
                             let bytes = out.as_bytes();
-                            for k in files[name].kernels {
-                                let sym = kernels::kernel_name(k, *dtype).unwrap();
-                                let found = match &out {
-                                    Compiled::Ptx(p) => p.contains(&format!(".entry {sym}(")),
-                                    Compiled::Cubin(_) => {
-                                        let needle = format!("\0{sym}\0");
-                                        bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
-                                    }
-                                };
-                                if !found {
-                                    bad.push(format!("{name} {dtype:?} {arch}: no kernel {sym}"));
+                            for (k, ds) in file.kernels {
+                                if !ds.contains(dtype) {
+                                    continue;
+                                }
+                                let sym = kernels::kernel_name(k, *dtype);
+                                let needle = format!("\0{sym}\0");
+                                if !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                                    bad.push(format!(
+                                        "{} {dtype:?} {arch}: no kernel {sym}",
+                                        file.name
+                                    ));
                                 }
                             }
                         }
@@ -268,9 +354,15 @@ mod tests {
         });
         assert!(failures.is_empty(), "{}", failures.join("\n\n"));
         eprintln!(
-            "compiled {} kernel sources for compute_80, sm_80 and sm_90",
+            "compiled {} kernel sources for sm_80 and sm_90",
             sources.len()
         );
+    }
+
+    #[test]
+    fn compile_cache_keys_are_stable() {
+        assert_eq!(fnv1a(&[b"abc"]), fnv1a(&[b"abc"]));
+        assert_ne!(fnv1a(&[b"ab", b"c"]), fnv1a(&[b"a", b"bc"]));
     }
 
     #[test]

@@ -40,6 +40,15 @@ fn probe() -> &'static Result<usize> {
     })
 }
 
+/// The number of CUDA devices, or PyTorch's error when there is no usable driver or none.
+pub fn device_count_checked() -> Result<usize> {
+    let n = probe().clone()?;
+    if n == 0 {
+        return Err(Error::Runtime("No CUDA GPUs are available".into()));
+    }
+    Ok(n)
+}
+
 /// Whether a CUDA driver is installed and sees at least one device
 /// (`torch.cuda.is_available()`).
 pub fn is_available() -> bool {

@@ -25,7 +25,7 @@ fn compute_dtype(op: BinaryOp, promoted: DType, device: Device) -> Result<DType>
             "\"{}_{}\" not implemented for '{}'",
             op.kernel(),
             device.kind(),
-            crate::cpu::dtype_label(promoted)
+            promoted.scalar_name()
         ))),
         _ => Ok(promoted),
     }

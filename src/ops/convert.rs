@@ -41,6 +41,26 @@ impl Tensor {
         Ok(out)
     }
 
+    /// `pin_memory()`: a copy in page-locked host memory (self when already pinned), so
+    /// that copies to a GPU run at full speed. The gradient flows through, as in PyTorch.
+    pub fn pin_memory(&self) -> Result<Tensor> {
+        if self.is_pinned() {
+            return Ok(self.clone());
+        }
+        let out = Tensor::from_storage(self.storage().pin_memory(self.layout())?, self.shape());
+        if needs_grad(&[self]) {
+            record("ToCopyBackward0", &[self], &out, |g, _| {
+                Ok(vec![Some(g.clone())])
+            });
+        }
+        Ok(out)
+    }
+
+    /// `is_pinned()`: whether the storage is page-locked host memory.
+    pub fn is_pinned(&self) -> bool {
+        self.storage().is_pinned()
+    }
+
     /// A contiguous copy in `dtype`, with no history.
     pub(crate) fn cast_copy(&self, dtype: DType) -> Result<Tensor> {
         let storage = self.storage().cast(self.layout(), dtype)?;

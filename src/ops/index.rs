@@ -536,6 +536,11 @@ impl Tensor {
             ));
         }
         let (lo, hi) = if self.numel() == 0 {
+            if num_classes <= 0 {
+                return Err(Error::Runtime(
+                    "Can not infer total number of classes from empty tensor.".into(),
+                ));
+            }
             (0, -1)
         } else {
             let lo = self.amax_amin(None, false, false, "AminBackward0")?;

@@ -218,14 +218,10 @@ impl Tensor {
     }
 }
 
+/// PyTorch's name of a dtype's category in cast errors ("Float" for any float).
 fn cat_name(d: DType) -> &'static str {
     match d.category() {
-        Category::Floating => crate::cpu::dtype_label(if d == DType::F64 {
-            DType::F64
-        } else {
-            DType::F32
-        }),
-        Category::Integral => crate::cpu::dtype_label(d),
-        Category::Bool => "Bool",
+        Category::Floating if d != DType::F64 => "Float",
+        _ => d.scalar_name(),
     }
 }

@@ -95,12 +95,7 @@ fn float_only(op: &str, dtype: DType) -> Result<()> {
     } else {
         Err(Error::Runtime(format!(
             "{op}(): could not infer output dtype. Input dtype must be either a floating point or complex dtype. Got: {}",
-            match dtype {
-                DType::I64 => "Long",
-                DType::I32 => "Int",
-                DType::U8 => "Byte",
-                _ => "Bool",
-            }
+            dtype.scalar_name()
         )))
     }
 }
@@ -399,12 +394,7 @@ impl Tensor {
         if !self.dtype().is_float() {
             return Err(Error::Runtime(format!(
                 "linalg.vector_norm: Expected a floating point or complex tensor as input. Got {}",
-                match self.dtype() {
-                    DType::I64 => "Long",
-                    DType::I32 => "Int",
-                    DType::U8 => "Byte",
-                    _ => "Bool",
-                }
+                self.dtype().scalar_name()
             )));
         }
         let x = self.clone();

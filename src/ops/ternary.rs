@@ -13,7 +13,7 @@ pub fn where_(cond: &Tensor, a: &Operand, b: &Operand) -> Result<Tensor> {
     if cond.dtype() != DType::Bool && cond.dtype() != DType::U8 {
         return Err(Error::Runtime(format!(
             "where expected condition to be a boolean tensor, but got a tensor with dtype {}",
-            crate::cpu::dtype_label(cond.dtype())
+            cond.dtype().scalar_name()
         )));
     }
     let (mut ts, mut ss) = (vec![], vec![]);

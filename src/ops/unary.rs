@@ -314,7 +314,7 @@ impl Tensor {
                 return Err(Error::Runtime(format!(
                     "\"bitwise_not_{}\" not implemented for '{}'",
                     self.device().kind(),
-                    crate::cpu::dtype_label(d)
+                    d.scalar_name()
                 )))
             }
             _ => Scalar::Int(-1),

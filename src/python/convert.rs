@@ -35,6 +35,16 @@ impl PyDType {
     fn __reduce__(&self) -> (String,) {
         (self.0.name().to_string(),)
     }
+    /// PyTorch's scalar type name (`"Float"`, `"Long"`), as its messages print dtypes.
+    #[getter]
+    fn _scalar_name(&self) -> &'static str {
+        self.0.scalar_name()
+    }
+    /// PyTorch's legacy tensor type name (`"FloatTensor"`).
+    #[getter]
+    fn _legacy_name(&self) -> &'static str {
+        self.0.legacy_name()
+    }
 }
 
 /// A dtype argument: a `rustorch.dtype`, or Python's `float`/`int`/`bool` as PyTorch accepts.

@@ -6,6 +6,13 @@ use pyo3::exceptions::{
 };
 use pyo3::PyErr;
 
+pyo3::create_exception!(
+    rustorch,
+    OutOfMemoryError,
+    PyRuntimeError,
+    "A device allocation failed even after the cache was freed (`torch.cuda.OutOfMemoryError`)."
+);
+
 impl From<Error> for PyErr {
     fn from(e: Error) -> PyErr {
         match e {
@@ -14,6 +21,7 @@ impl From<Error> for PyErr {
             Error::Type(m) => PyTypeError::new_err(m),
             Error::Value(m) => PyValueError::new_err(m),
             Error::NotImplemented(m) => PyNotImplementedError::new_err(m),
+            Error::OutOfMemory(m) => OutOfMemoryError::new_err(m),
         }
     }
 }

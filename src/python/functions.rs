@@ -33,6 +33,30 @@ fn kw_dtype(kwargs: Option<&Bound<'_, PyDict>>, default: DType) -> PyResult<DTyp
     }
 }
 
+thread_local! {
+    /// The device creation functions use when given none (`torch.set_default_device`);
+    /// per thread, as PyTorch's.
+    static DEFAULT_DEVICE: std::cell::Cell<Device> = const { std::cell::Cell::new(Device::Cpu) };
+}
+
+/// The device creation functions use when given none.
+pub fn default_device() -> Device {
+    DEFAULT_DEVICE.with(|d| d.get())
+}
+
+/// `_C._set_default_device(device)`; returns the previous default as a string.
+#[pyfunction]
+pub fn _set_default_device(device: &Bound<'_, PyAny>) -> PyResult<String> {
+    let d = opt_device(Some(device))?.unwrap_or(Device::Cpu);
+    Ok(DEFAULT_DEVICE.with(|c| c.replace(d)).to_string())
+}
+
+/// `_C._get_default_device()`, as a string.
+#[pyfunction]
+pub fn _get_default_device() -> String {
+    default_device().to_string()
+}
+
 /// The `device=` of a creation function, `default` when absent or None.
 fn kw_device(kwargs: Option<&Bound<'_, PyDict>>, default: Device) -> PyResult<Device> {
     Ok(opt_device(
@@ -82,7 +106,7 @@ macro_rules! filled {
             check_kwargs(kwargs, stringify!($name))?;
             let shape = size_args(size)?;
             let dtype = kw_dtype(kwargs, DType::F32)?;
-            let device = kw_device(kwargs, Device::Cpu)?;
+            let device = kw_device(kwargs, default_device())?;
             let make: Maker = $f;
             finish(make(&shape, dtype, device)?, kwargs)
         }
@@ -105,7 +129,7 @@ pub fn full(
     let s = scalar_arg(fill_value)
         .ok_or_else(|| PyTypeError::new_err("full(): fill_value must be a number"))?;
     let dtype = kw_dtype(kwargs, s.dtype())?;
-    let device = kw_device(kwargs, Device::Cpu)?;
+    let device = kw_device(kwargs, default_device())?;
     let shape = sizes_from(int_list(size)?)?;
     finish(creation::full(&shape, s, dtype, device)?, kwargs)
 }
@@ -168,7 +192,7 @@ pub fn tensor(data: &Bound<'_, PyAny>, kwargs: Option<&Bound<'_, PyDict>>) -> R 
             "Only Tensors of floating point and complex dtype can require gradients",
         ));
     }
-    let device = kw_device(kwargs, t.device())?;
+    let device = kw_device(kwargs, default_device())?;
     finish(t.to_device(device)?, kwargs)
 }
 
@@ -191,7 +215,9 @@ pub fn as_tensor(
         data_to_tensor(data, dtype)?
     };
     let t = t.to_dtype(dtype.unwrap_or(t.dtype()))?;
-    Ok(PyTensor::new(t.to_device(device.unwrap_or(t.device()))?))
+    let fresh = !data.is_instance_of::<PyTensor>() && data.cast::<numpy::PyUntypedArray>().is_err();
+    let target = device.unwrap_or(if fresh { default_device() } else { t.device() });
+    Ok(PyTensor::new(t.to_device(target)?))
 }
 
 /// `arange(end)`, `arange(start, end, step=1)`; int64 for integer arguments.
@@ -229,7 +255,7 @@ pub fn arange(args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> 
         .all(|s| matches!(s, crate::Scalar::Int(_) | crate::Scalar::Bool(_)));
     let (start, end, step) = (start.to_f64(), end.to_f64(), step.to_f64());
     let dtype = kw_dtype(kwargs, if all_int { DType::I64 } else { DType::F32 })?;
-    let device = kw_device(kwargs, Device::Cpu)?;
+    let device = kw_device(kwargs, default_device())?;
     finish(creation::arange(start, end, step, dtype, device)?, kwargs)
 }
 
@@ -242,7 +268,7 @@ pub fn linspace(start: f64, end: f64, steps: i64, kwargs: Option<&Bound<'_, PyDi
         ));
     }
     let dtype = kw_dtype(kwargs, DType::F32)?;
-    let device = kw_device(kwargs, Device::Cpu)?;
+    let device = kw_device(kwargs, default_device())?;
     finish(
         creation::linspace(start, end, steps as usize, dtype, device)?,
         kwargs,
@@ -259,7 +285,7 @@ pub fn eye(n: i64, m: Option<i64>, kwargs: Option<&Bound<'_, PyDict>>) -> R {
         )));
     }
     let dtype = kw_dtype(kwargs, DType::F32)?;
-    let device = kw_device(kwargs, Device::Cpu)?;
+    let device = kw_device(kwargs, default_device())?;
     finish(
         creation::eye(n as usize, m as usize, dtype, device)?,
         kwargs,
@@ -303,7 +329,7 @@ pub fn randint(args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) ->
     };
     let shape = sizes_from(int_list(&size)?)?;
     let dtype = kw_dtype(kwargs, DType::I64)?;
-    let device = kw_device(kwargs, Device::Cpu)?;
+    let device = kw_device(kwargs, default_device())?;
     finish(random::randint(low, high, &shape, dtype, device)?, kwargs)
 }
 
@@ -316,7 +342,7 @@ pub fn randperm(n: i64, kwargs: Option<&Bound<'_, PyDict>>) -> R {
         )));
     }
     let dtype = kw_dtype(kwargs, DType::I64)?;
-    let device = kw_device(kwargs, Device::Cpu)?;
+    let device = kw_device(kwargs, default_device())?;
     finish(random::randperm(n as usize, dtype, device)?, kwargs)
 }
 

@@ -41,6 +41,11 @@ fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<convert::PyDType>()?;
     m.add_class::<autograd::PyNode>()?;
     m.add_class::<tensor::RemovableHandle>()?;
+    m.add_class::<cuda::PyEvent>()?;
+    m.add(
+        "OutOfMemoryError",
+        m.py().get_type::<errors::OutOfMemoryError>(),
+    )?;
     for d in crate::DType::ALL {
         m.add(d.name(), convert::PyDType(d))?;
     }
@@ -77,6 +82,8 @@ fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
         functions::einsum,
         functions::one_hot,
         convert::_parse_device,
+        functions::_set_default_device,
+        functions::_get_default_device,
         functions::result_type,
         functions::_cross_entropy,
         functions::_sgd_step,
@@ -93,6 +100,18 @@ fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
         cuda::_cuda_is_available,
         cuda::_cuda_device_count,
         cuda::_cuda_get_device_name,
+        cuda::_cuda_set_search_path,
+        cuda::_cuda_current_device,
+        cuda::_cuda_set_device,
+        cuda::_cuda_synchronize,
+        cuda::_cuda_device_properties,
+        cuda::_cuda_memory_stats,
+        cuda::_cuda_reset_peak_memory_stats,
+        cuda::_cuda_empty_cache,
+        cuda::_cuda_mem_get_info,
+        cuda::_cuda_manual_seed,
+        cuda::_cuda_get_allow_tf32,
+        cuda::_cuda_set_allow_tf32,
     );
     Ok(())
 }

@@ -161,7 +161,7 @@ impl PyTensor {
             return Ok(PyTensor::new(crate::ops::creation::zeros(
                 &[0],
                 DType::F32,
-                Device::Cpu,
+                super::functions::default_device(),
             )?));
         }
         let first = args.get_item(0)?;
@@ -176,7 +176,7 @@ impl PyTensor {
         Ok(PyTensor::new(crate::ops::creation::zeros(
             &size_args(args)?,
             DType::F32,
-            Device::Cpu,
+            super::functions::default_device(),
         )?))
     }
 
@@ -522,6 +522,21 @@ impl PyTensor {
             None => Device::Cuda(crate::backend::current_cuda_device()),
         };
         to_device_or_self(slf, dev)
+    }
+    /// `pin_memory()`: a copy in page-locked host memory (self when already pinned).
+    #[pyo3(signature = (device=None))]
+    fn pin_memory(slf: &Bound<'_, Self>, device: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        let _ = device;
+        let t = &slf.get().inner;
+        if t.is_pinned() {
+            return Ok(slf.clone().into_any().unbind());
+        }
+        Ok(Bound::new(slf.py(), PyTensor::new(t.pin_memory()?))?
+            .into_any()
+            .unbind())
+    }
+    fn is_pinned(&self) -> bool {
+        self.inner.is_pinned()
     }
     /// `cpu()`: a copy in host memory, or self if there.
     fn cpu(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {

@@ -57,6 +57,20 @@ impl DType {
             DType::F64 => "float64",
         }
     }
+    /// PyTorch's scalar type name (`Float`, `Long`), as its "not implemented for" and
+    /// promotion messages print dtypes.
+    pub fn scalar_name(self) -> &'static str {
+        match self {
+            DType::Bool => "Bool",
+            DType::U8 => "Byte",
+            DType::I32 => "Int",
+            DType::I64 => "Long",
+            DType::F16 => "Half",
+            DType::BF16 => "BFloat16",
+            DType::F32 => "Float",
+            DType::F64 => "Double",
+        }
+    }
     /// PyTorch's legacy type name (`FloatTensor`) used in some error messages.
     pub fn legacy_name(self) -> &'static str {
         match self {

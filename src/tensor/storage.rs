@@ -251,6 +251,24 @@ impl Storage {
         }
     }
 
+    /// Whether this is page-locked host memory.
+    pub fn is_pinned(&self) -> bool {
+        self.host().is_some_and(HostBuffer::is_pinned)
+    }
+
+    /// The CPU view `l` copied into page-locked host memory (`Tensor.pin_memory()`).
+    pub fn pin_memory(&self, l: &Layout) -> Result<Storage> {
+        let Buffer::Cpu(b) = &self.buffer else {
+            return Err(Error::Runtime(format!(
+                "cannot pin '{}' only dense CPU tensors can be pinned",
+                self.device()
+            )));
+        };
+        let host = crate::backend::pinned_host(l.numel(), b.dtype())?;
+        Cpu::copy_into(&host, &Layout::contiguous(&l.shape), Arg::Buf(b, l))?;
+        Ok(Storage::from_host(host))
+    }
+
     /// The elements of the view `l` in host memory, contiguous.
     pub fn download(&self, l: &Layout) -> Result<HostBuffer> {
         match &self.buffer {

@@ -1,5 +1,5 @@
 """``rustorch.backends``: which accelerator backends exist in this build."""
 
-from . import mps
+from . import cuda, mps
 
-__all__ = ["mps"]
+__all__ = ["cuda", "mps"]

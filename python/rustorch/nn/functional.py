@@ -249,7 +249,7 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
         method = _inplace_method(input, "leaky_relu_")
         if method is not None:
             return method(negative_slope)
-    return rustorch.where(input > 0, input, input * negative_slope)
+    return input.leaky_relu(negative_slope)
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
@@ -258,8 +258,7 @@ def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
         method = _inplace_method(input, "elu_")
         if method is not None:
             return method(alpha)
-    negative = (rustorch.exp(input.clamp(max=0.0)) - 1) * alpha
-    return rustorch.where(input > 0, input, negative)
+    return input.elu(alpha)
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
@@ -323,14 +322,15 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
 def hardtanh(
     input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False
 ) -> Tensor:
-    r"""Clamp the input element-wise to ``[min_val, max_val]``."""
+    r"""Clamp the input element-wise to ``[min_val, max_val]``; the gradient passes inside
+    the open interval only, as PyTorch's ``hardtanh_backward``."""
     if min_val > max_val:
         raise ValueError("min_val cannot be greater than max_val")
     if inplace:
         method = _inplace_method(input, "hardtanh_")
         if method is not None:
             return method(min_val, max_val)
-    return input.clamp(min=min_val, max=max_val)
+    return input.hardtanh(min_val, max_val)
 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
@@ -338,25 +338,7 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
 
     ``num_classes=-1`` infers it as one more than the largest value, as PyTorch does.
     """
-    core = getattr(rustorch, "one_hot", None)
-    if core is not None and core is not one_hot:
-        return core(tensor, num_classes)
-    if dtype_name(tensor.dtype) != "int64":
-        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
-    if _numel(tensor) == 0:
-        if num_classes <= 0:
-            raise RuntimeError("Can not infer total number of classes from empty tensor.")
-    else:
-        lo = int(tensor.min().item())
-        hi = int(tensor.max().item())
-        if lo < 0:
-            raise RuntimeError("Class values must be non-negative.")
-        if num_classes == -1:
-            num_classes = hi + 1
-        elif hi >= num_classes:
-            raise RuntimeError("Class values must be smaller than num_classes.")
-    classes = rustorch.arange(num_classes)
-    return (tensor.unsqueeze(-1) == classes).to(rustorch.int64)
+    return rustorch._C.one_hot(tensor, num_classes)
 
 
 # ---------------------------------------------------------------------------- losses
@@ -615,14 +597,7 @@ def cross_entropy(
 
 
 def _legacy_scalar_name(t: Tensor) -> str:
-    return {
-        "int64": "Long",
-        "int32": "Int",
-        "uint8": "Byte",
-        "bool": "Bool",
-        "float32": "Float",
-        "float64": "Double",
-    }.get(dtype_name(t.dtype), dtype_name(t.dtype))
+    return str(t.dtype._scalar_name)
 
 
 def nll_loss(

@@ -7,15 +7,6 @@ from typing import Any
 import rustorch
 from rustorch import Tensor
 
-_LEGACY_TENSOR_NAMES = {
-    "float32": "FloatTensor",
-    "float64": "DoubleTensor",
-    "int64": "LongTensor",
-    "int32": "IntTensor",
-    "uint8": "ByteTensor",
-    "bool": "BoolTensor",
-}
-
 
 def dtype_name(dtype: Any) -> str:
     """``rustorch.float32`` -> ``'float32'``."""
@@ -25,8 +16,7 @@ def dtype_name(dtype: Any) -> str:
 def typename(obj: Any) -> str:
     """The type name PyTorch's ``torch.typename`` gives, e.g. ``'rustorch.FloatTensor'``."""
     if isinstance(obj, Tensor):
-        legacy = _LEGACY_TENSOR_NAMES.get(dtype_name(obj.dtype), "Tensor")
-        return f"{rustorch.__name__}.{legacy}"
+        return f"{rustorch.__name__}.{obj.dtype._legacy_name}"
     module = getattr(obj, "__module__", "") or ""
     if hasattr(obj, "__qualname__"):
         qualname = obj.__qualname__

@@ -1,35 +1,164 @@
-// Elementwise binary ops. For each op NAME two kernels:
-//   NAME_<dtype>(out, a, b, n)                      a, b, out contiguous with n elements
-//   NAME_strided_<dtype>(out, a, b, n, ndim, sizes, a_strides, b_strides, a_offset, b_offset)
-//       out contiguous over the broadcast shape `sizes`; a and b read through their own
-//       strides (0 along broadcast dimensions) and element offsets.
+// Binary ops, one kernel per `BinaryOp` (src/backend/op.rs gives each variant's CPU formula;
+// these are the same formulas), and `where`. The output is contiguous over the broadcast
+// shape; each operand is read through its view, or is a number (bit 1 of `mode`: `a` is
+// the scalar `as`, bit 2: `b` is `bs`):
+//   NAME_<dtype>(out, a, b, n, ndim, sizes, a_view, b_view, as, bs, mode, err)
+// Comparisons write bool (0/1 bytes). Integer floor division and remainder by zero, and
+// integer powers with negative exponents, record an error in `err` (see common.cuh) and
+// write 0.
+//   where_<dtype>(out, cond, a, b, n, ndim, sizes, c_view, a_view, b_view, cs, as, bs, mode)
+//       out[i] = cond ? a : b; mode bits 1, 2, 4: cond, a, b are scalars.
 
-__device__ __forceinline__ acc_t rt_add(acc_t x, acc_t y) { return x + y; }
-__device__ __forceinline__ acc_t rt_sub(acc_t x, acc_t y) { return x - y; }
-__device__ __forceinline__ acc_t rt_mul(acc_t x, acc_t y) { return x * y; }
-__device__ __forceinline__ acc_t rt_div(acc_t x, acc_t y) { return x / y; }
-__device__ __forceinline__ acc_t rt_maximum(acc_t x, acc_t y) { return rt_max_nan(x, y); }
-__device__ __forceinline__ acc_t rt_minimum(acc_t x, acc_t y) { return rt_min_nan(x, y); }
-__device__ __forceinline__ acc_t rt_powop(acc_t x, acc_t y) { return rt_pow(x, y); }
+#define RT_OPERANDS                                                                            \
+    const acc_t x = (mode & 1) ? rt_scalar(as) : rt_load(a, rt_offset(i, ndim, sizes, av));   \
+    const acc_t y = (mode & 2) ? rt_scalar(bs) : rt_load(b, rt_offset(i, ndim, sizes, bv));
 
-#define RT_BINARY(NAME, FN)                                                                 \
-    KERNEL(NAME)(scalar_t* out, const scalar_t* a, const scalar_t* b, long long n) {        \
-        RT_GRID_LOOP(i, n) { rt_store(out, i, FN(rt_load(a, i), rt_load(b, i))); }          \
-    }                                                                                       \
-    KERNEL(NAME##_strided)(scalar_t* out, const scalar_t* a, const scalar_t* b, long long n, \
-                           int ndim, Dims sizes, Dims a_strides, Dims b_strides,            \
-                           long long a_offset, long long b_offset) {                        \
-        RT_GRID_LOOP(i, n) {                                                                \
-            const long long ia = a_offset + rt_strided_offset(i, ndim, sizes, a_strides);   \
-            const long long ib = b_offset + rt_strided_offset(i, ndim, sizes, b_strides);   \
-            rt_store(out, i, FN(rt_load(a, ia), rt_load(b, ib)));                           \
-        }                                                                                   \
+#define RT_BINARY_SIGNATURE(NAME, OUT)                                                         \
+    KERNEL(NAME)(OUT* out, const scalar_t* a, const scalar_t* b, long long n, int ndim,        \
+                 Dims sizes, RtView av, RtView bv, RtScalar as, RtScalar bs, int mode,         \
+                 RtError* err)
+
+// An op whose result has the operands' dtype.
+#define RT_ARITH(NAME, EXPR)                                                                   \
+    RT_BINARY_SIGNATURE(NAME, scalar_t) {                                                      \
+        (void)err;                                                                             \
+        RT_GRID_LOOP(i, n) {                                                                   \
+            RT_OPERANDS                                                                        \
+            rt_store(out, i, (EXPR));                                                          \
+        }                                                                                      \
     }
 
-RT_BINARY(add, rt_add)
-RT_BINARY(sub, rt_sub)
-RT_BINARY(mul, rt_mul)
-RT_BINARY(div, rt_div)
-RT_BINARY(maximum, rt_maximum)
-RT_BINARY(minimum, rt_minimum)
-RT_BINARY(pow, rt_powop)
+// A comparison: a bool result.
+#define RT_COMPARE(NAME, EXPR)                                                                 \
+    RT_BINARY_SIGNATURE(NAME, unsigned char) {                                                 \
+        (void)err;                                                                             \
+        RT_GRID_LOOP(i, n) {                                                                   \
+            RT_OPERANDS                                                                        \
+            out[i] = (unsigned char)((EXPR) ? 1 : 0);                                          \
+        }                                                                                      \
+    }
+
+#if RT_FLOAT
+// Python's float floor division, as the CPU's `Num::floor_div`.
+__device__ __forceinline__ acc_t rt_floor_div(acc_t x, acc_t y) {
+    if (y == (acc_t)0) return x / y;
+    const acc_t m = rt_fmod(x, y);
+    acc_t d = (x - m) / y;
+    if (m != (acc_t)0 && ((y < (acc_t)0) != (m < (acc_t)0))) d -= (acc_t)1;
+    if (d == (acc_t)0) {
+        const acc_t q = x / y;
+        return (q < (acc_t)0 || (q == (acc_t)0 && 1 / q < 0)) ? -(acc_t)0 : (acc_t)0;
+    }
+    acc_t f = rt_floor(d);
+    if (d - f > (acc_t)0.5) f += (acc_t)1;
+    return f;
+}
+// Python's modulo: the result takes the divisor's sign.
+__device__ __forceinline__ acc_t rt_rem(acc_t x, acc_t y) {
+    const acc_t r = rt_fmod(x, y);
+    return (r != (acc_t)0 && ((r < (acc_t)0) != (y < (acc_t)0))) ? r + y : r;
+}
+#define RT_DIV_OP(x, y) ((x) / (y))
+#define RT_FLOORDIV(x, y) rt_floor_div(x, y)
+#define RT_REM(x, y) rt_rem(x, y)
+#define RT_POW(x, y) rt_pow(x, y)
+#elif RT_INTEGRAL
+// Integer arithmetic wraps, as the CPU's (and PyTorch's); the unsigned type holds the bits.
+typedef unsigned long long rt_bits;
+// Truncating division that wraps (MIN / -1 == MIN) instead of trapping.
+__device__ __forceinline__ acc_t rt_div_trunc(acc_t x, acc_t y) {
+#if RT_UNSIGNED
+    return x / y;
+#else
+    if (y == (acc_t)-1) return (acc_t)((rt_bits)0 - (rt_bits)x);
+    return x / y;
+#endif
+}
+__device__ __forceinline__ acc_t rt_int_floor_div(acc_t x, acc_t y, RtError* err) {
+    if (y == 0) {
+        rt_fail(err, RT_ERR_ZERO_DIV, 0, 0, 0);
+        return 0;
+    }
+    const acc_t q = rt_div_trunc(x, y);
+    const acc_t r = (acc_t)((rt_bits)x - (rt_bits)q * (rt_bits)y);
+    return (r != 0 && ((x < 0) != (y < 0))) ? (acc_t)(q - 1) : q;
+}
+__device__ __forceinline__ acc_t rt_int_rem(acc_t x, acc_t y, RtError* err) {
+    if (y == 0) {
+        rt_fail(err, RT_ERR_ZERO_DIV, 0, 0, 0);
+        return 0;
+    }
+    const acc_t q = rt_div_trunc(x, y);
+    const acc_t r = (acc_t)((rt_bits)x - (rt_bits)q * (rt_bits)y);
+    return (r != 0 && ((r < 0) != (y < 0))) ? (acc_t)((rt_bits)r + (rt_bits)y) : r;
+}
+__device__ __forceinline__ acc_t rt_int_pow(acc_t x, acc_t y, RtError* err) {
+    if (y < 0) {
+        rt_fail(err, RT_ERR_NEG_POW, (long long)y, 0, 0);
+        return 0;
+    }
+    rt_bits base = (rt_bits)x, result = 1;
+    unsigned long long e = (unsigned long long)y;
+    while (e) {
+        if (e & 1) result *= base;
+        base *= base;
+        e >>= 1;
+    }
+    return (acc_t)result;
+}
+// Integer true division is never launched (the op layer computes it in float); it is
+// defined, as the CPU's `Num::div`, so every arithmetic op has every numeric dtype.
+#define RT_DIV_OP(x, y) ((y) == 0 ? (acc_t)0 : rt_div_trunc(x, y))
+#define RT_FLOORDIV(x, y) rt_int_floor_div(x, y, err)
+#define RT_REM(x, y) rt_int_rem(x, y, err)
+#define RT_POW(x, y) rt_int_pow(x, y, err)
+#endif
+
+#if RT_FLOAT || RT_INTEGRAL
+#if RT_INTEGRAL
+#define RT_WRAP(e) (acc_t)(e)
+#else
+#define RT_WRAP(e) (e)
+#endif
+RT_ARITH(add, RT_WRAP(x + y))
+RT_ARITH(sub, RT_WRAP(x - y))
+RT_ARITH(mul, RT_WRAP(x * y))
+// True division (integer operands are promoted to float by the op layer first).
+RT_ARITH(div, RT_DIV_OP(x, y))
+RT_ARITH(floor_divide, RT_FLOORDIV(x, y))
+RT_ARITH(remainder, RT_REM(x, y))
+RT_ARITH(pow, RT_POW(x, y))
+RT_ARITH(maximum, rt_max_nan(x, y))
+RT_ARITH(minimum, rt_min_nan(x, y))
+// relu's backward: the gradient x where y > 0.
+RT_ARITH(threshold_backward, y > (acc_t)0 ? x : (acc_t)0)
+#endif
+
+RT_COMPARE(eq, x == y)
+RT_COMPARE(ne, x != y)
+RT_COMPARE(lt, x < y)
+RT_COMPARE(le, x <= y)
+RT_COMPARE(gt, x > y)
+RT_COMPARE(ge, x >= y)
+
+#if RT_INTEGRAL || RT_BOOL
+RT_ARITH(bitwise_and, (acc_t)(x & y))
+RT_ARITH(bitwise_or, (acc_t)(x | y))
+RT_ARITH(bitwise_xor, (acc_t)(x ^ y))
+#endif
+
+KERNEL(where)(scalar_t* out, const unsigned char* c, const scalar_t* a, const scalar_t* b,
+              long long n, int ndim, Dims sizes, RtView cv, RtView av, RtView bv, RtScalar cs,
+              RtScalar as, RtScalar bs, int mode) {
+    RT_GRID_LOOP(i, n) {
+        const bool take_a =
+            (mode & 1) ? cs.i != 0 : c[rt_offset(i, ndim, sizes, cv)] != 0;
+        scalar_t v;
+        if (take_a) {
+            v = (mode & 2) ? rt_from_acc(rt_scalar(as)) : a[rt_offset(i, ndim, sizes, av)];
+        } else {
+            v = (mode & 4) ? rt_from_acc(rt_scalar(bs)) : b[rt_offset(i, ndim, sizes, bv)];
+        }
+        out[i] = v;
+    }
+}

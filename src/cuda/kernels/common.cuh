@@ -1,11 +1,123 @@
 // Helpers shared by every rustorch CUDA kernel file. The Rust side (src/cuda/kernels/mod.rs)
 // compiles each kernel file once per element type as
-//     <dtype prefix> + common.cuh + <kernel file>
-// where the prefix defines
-//     scalar_t   the element type in memory (float, double; later __half, __nv_bfloat16)
-//     acc_t      the type arithmetic is done in (float for float and the 16-bit types)
-//     RT_SUFFIX  the dtype tag appended to every kernel name (f32, f64, ...)
-// NVRTC offers no standard headers here, so nothing is #included.
+//     <dtype prelude> + common.cuh + <kernel file>
+// where the prelude defines RT_SUFFIX (the dtype tag appended to every kernel name: f32,
+// f64, f16, bf16, i64, i32, u8, b8) and one RT_DTYPE_<TAG> macro. From those this file
+// defines
+//     scalar_t   the element type in memory
+//     acc_t      the type arithmetic is done in (float for the 16-bit float types)
+//     RT_FLOAT / RT_INTEGRAL / RT_BOOL / RT_HALF   what kind of dtype it is (0 or 1)
+// NVRTC offers no standard headers here, so nothing is #included when compiling for a GPU:
+// the 16-bit float types are plain 16-bit structs converted with inline PTX.
+//
+// The same sources also compile as host C++ (no __CUDACC__) with the shim below, so that the
+// tests can run every kernel on the CPU and compare it with the CPU backend
+// (src/cuda/host_check.rs): a block's threads run as OS threads, `__syncthreads` is a
+// barrier and `__shared__` arrays are statics (blocks run one after another). Kernels
+// therefore use shared memory and `__syncthreads` to cooperate, never warp shuffles.
+
+#if !defined(__CUDACC__)
+// ---- host shim: kernels as plain C++ functions, the launch grid run as loops ----------------
+#include <cmath>
+#include <cstring>
+struct dim3 {
+    unsigned x, y, z;
+};
+extern thread_local dim3 blockIdx, threadIdx, blockDim, gridDim;
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __restrict__
+#define __shared__ static
+void rt_shim_sync();
+void rt_shim_lock();
+void rt_shim_unlock();
+#define __syncthreads() rt_shim_sync()
+// Atomics under one lock: slow, and exactly what the GPU guarantees.
+template <typename T>
+inline T atomicAdd(T* p, T v) {
+    rt_shim_lock();
+    T old = *p;
+    *p = old + v;
+    rt_shim_unlock();
+    return old;
+}
+template <typename T>
+inline T atomicCAS(T* p, T cmp, T v) {
+    rt_shim_lock();
+    T old = *p;
+    if (old == cmp) *p = v;
+    rt_shim_unlock();
+    return old;
+}
+template <typename T>
+inline T atomicMax(T* p, T v) {
+    rt_shim_lock();
+    T old = *p;
+    if (v > old) *p = v;
+    rt_shim_unlock();
+    return old;
+}
+inline float __int_as_float(int i) {
+    float f;
+    memcpy(&f, &i, 4);
+    return f;
+}
+inline int __float_as_int(float f) {
+    int i;
+    memcpy(&i, &f, 4);
+    return i;
+}
+inline double __longlong_as_double(long long i) {
+    double d;
+    memcpy(&d, &i, 8);
+    return d;
+}
+inline unsigned __float_as_uint(float f) {
+    unsigned i;
+    memcpy(&i, &f, 4);
+    return i;
+}
+inline float __uint_as_float(unsigned i) {
+    float f;
+    memcpy(&f, &i, 4);
+    return f;
+}
+using std::ceil;
+using std::cos;
+using std::erf;
+using std::exp;
+using std::expm1;
+using std::floor;
+using std::fmod;
+using std::log;
+using std::log1p;
+using std::pow;
+using std::sin;
+using std::sqrt;
+using std::tanh;
+using std::trunc;
+#define ceilf std::ceil
+#define cosf std::cos
+#define erff std::erf
+#define expf std::exp
+#define expm1f std::expm1
+#define floorf std::floor
+#define fmodf std::fmod
+#define logf std::log
+#define log1pf std::log1p
+#define powf std::pow
+#define rintf std::rint
+#define sinf std::sin
+#define sqrtf std::sqrt
+#define tanhf std::tanh
+#define truncf std::trunc
+#define fabsf std::fabs
+using std::fabs;
+using std::copysign;
+using std::rint;
+#endif
 
 #define RT_CAT2(a, b) a##_##b
 #define RT_CAT(a, b) RT_CAT2(a, b)
@@ -18,90 +130,215 @@
 // Largest block the shared-memory reductions accept (blockDim.x must be a power of two).
 #define RT_MAX_BLOCK 1024
 
+// ---- the 16-bit float types ------------------------------------------------------------------
+struct rt_half {
+    unsigned short bits;
+};
+struct rt_bf16 {
+    unsigned short bits;
+};
+
+__device__ __forceinline__ float rt_half_to_float(rt_half h) {
+#if defined(__CUDACC__)
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h.bits));
+    return f;
+#else
+    // IEEE binary16 to binary32, exactly (subnormals included).
+    unsigned sign = (unsigned)(h.bits & 0x8000) << 16;
+    unsigned exp = (h.bits >> 10) & 0x1f;
+    unsigned man = h.bits & 0x3ff;
+    if (exp == 0) {
+        float f = (float)man * (1.0f / 16777216.0f);  // man * 2^-24
+        return sign ? -f : f;
+    }
+    if (exp == 31) return __uint_as_float(sign | 0x7f800000 | (man << 13));
+    return __uint_as_float(sign | ((exp + 112) << 23) | (man << 13));
+#endif
+}
+__device__ __forceinline__ rt_half rt_float_to_half(float f) {
+    rt_half h;
+#if defined(__CUDACC__)
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h.bits) : "f"(f));
+#else
+    // Round to nearest even, as the PTX conversion does.
+    unsigned x = __float_as_uint(f);
+    unsigned sign = (x >> 16) & 0x8000;
+    unsigned absx = x & 0x7fffffff;
+    if (absx > 0x7f800000) {
+        h.bits = (unsigned short)(sign | 0x7e00);  // NaN
+    } else if (absx >= 0x477ff000) {
+        h.bits = (unsigned short)(sign | 0x7c00);  // overflow to infinity
+    } else if (absx < 0x38800000) {
+        // Subnormal (or zero) in half: scale to an integer count of 2^-24 and round.
+        float a = __uint_as_float(absx) * 16777216.0f;
+        h.bits = (unsigned short)(sign | (unsigned)rint(a));
+    } else {
+        unsigned mant = absx & 0x7fffff;
+        unsigned e = (absx >> 23) - 112;
+        unsigned r = (e << 10) | (mant >> 13);
+        unsigned rest = mant & 0x1fff;
+        if (rest > 0x1000 || (rest == 0x1000 && (r & 1))) r += 1;
+        h.bits = (unsigned short)(sign | r);
+    }
+#endif
+    return h;
+}
+__device__ __forceinline__ float rt_bf16_to_float(rt_bf16 b) {
+    return __uint_as_float((unsigned)b.bits << 16);
+}
+__device__ __forceinline__ rt_bf16 rt_float_to_bf16(float f) {
+    rt_bf16 b;
+#if defined(__CUDACC__)
+    asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(b.bits) : "f"(f));
+#else
+    unsigned x = __float_as_uint(f);
+    if ((x & 0x7fffffff) > 0x7f800000) {
+        b.bits = (unsigned short)((x >> 16) | 0x40);  // quiet NaN
+    } else {
+        unsigned lsb = (x >> 16) & 1;
+        b.bits = (unsigned short)((x + 0x7fff + lsb) >> 16);
+    }
+#endif
+    return b;
+}
+
+// ---- the instantiation's types ---------------------------------------------------------------
+#if defined(RT_DTYPE_F32)
+typedef float scalar_t;
+typedef float acc_t;
+#define RT_FLOAT 1
+#elif defined(RT_DTYPE_F64)
+typedef double scalar_t;
+typedef double acc_t;
+#define RT_FLOAT 1
+#elif defined(RT_DTYPE_F16)
+typedef rt_half scalar_t;
+typedef float acc_t;
+#define RT_FLOAT 1
+#define RT_HALF 1
+#elif defined(RT_DTYPE_BF16)
+typedef rt_bf16 scalar_t;
+typedef float acc_t;
+#define RT_FLOAT 1
+#define RT_HALF 1
+#elif defined(RT_DTYPE_I64)
+typedef long long scalar_t;
+typedef long long acc_t;
+#define RT_INTEGRAL 1
+#elif defined(RT_DTYPE_I32)
+typedef int scalar_t;
+typedef int acc_t;
+#define RT_INTEGRAL 1
+#elif defined(RT_DTYPE_U8)
+typedef unsigned char scalar_t;
+typedef unsigned char acc_t;
+#define RT_INTEGRAL 1
+#define RT_UNSIGNED 1
+#elif defined(RT_DTYPE_B8)
+typedef unsigned char scalar_t;
+typedef unsigned char acc_t;
+#define RT_BOOL 1
+#else
+#error "no RT_DTYPE_* defined"
+#endif
+#ifndef RT_FLOAT
+#define RT_FLOAT 0
+#endif
+#ifndef RT_HALF
+#define RT_HALF 0
+#endif
+#ifndef RT_INTEGRAL
+#define RT_INTEGRAL 0
+#endif
+#ifndef RT_BOOL
+#define RT_BOOL 0
+#endif
+#ifndef RT_UNSIGNED
+#define RT_UNSIGNED 0
+#endif
+
+// Loads and stores between the memory type and the arithmetic type. A bool store keeps
+// 0 or 1.
+__device__ __forceinline__ acc_t rt_to_acc(scalar_t v) {
+#if defined(RT_DTYPE_F16)
+    return rt_half_to_float(v);
+#elif defined(RT_DTYPE_BF16)
+    return rt_bf16_to_float(v);
+#else
+    return v;
+#endif
+}
+__device__ __forceinline__ scalar_t rt_from_acc(acc_t v) {
+#if defined(RT_DTYPE_F16)
+    return rt_float_to_half(v);
+#elif defined(RT_DTYPE_BF16)
+    return rt_float_to_bf16(v);
+#elif defined(RT_DTYPE_B8)
+    return (scalar_t)(v != 0);
+#else
+    return v;
+#endif
+}
+__device__ __forceinline__ acc_t rt_load(const scalar_t* p, long long i) { return rt_to_acc(p[i]); }
+__device__ __forceinline__ void rt_store(scalar_t* p, long long i, acc_t v) {
+    p[i] = rt_from_acc(v);
+}
+
+// Values of this instantiation's type from the two common intermediates of a cast, with C
+// cast semantics (float to integer truncates through int64, as the CPU backend's `cast`).
+__device__ __forceinline__ scalar_t rt_from_f64(double v) {
+#if RT_BOOL
+    return (scalar_t)(v != 0.0);
+#elif RT_FLOAT
+    return rt_from_acc((acc_t)v);
+#else
+    return (scalar_t)(long long)v;
+#endif
+}
+__device__ __forceinline__ scalar_t rt_from_i64(long long v) {
+#if RT_BOOL
+    return (scalar_t)(v != 0);
+#elif RT_FLOAT
+    return rt_from_acc((acc_t)(double)v);
+#else
+    return (scalar_t)v;
+#endif
+}
+
+// A scalar kernel argument: every number travels as both an f64 and an i64 (the Rust side
+// fills both), and the kernel takes the one that is exact for its dtype.
+struct RtScalar {
+    double f;
+    long long i;
+};
+__device__ __forceinline__ acc_t rt_scalar(RtScalar s) {
+#if RT_FLOAT
+    return (acc_t)s.f;
+#elif RT_BOOL
+    return (acc_t)(s.i != 0);
+#else
+    return (acc_t)s.i;
+#endif
+}
+
+// ---- indexing ----------------------------------------------------------------------------------
 // Sizes or strides of up to RT_MAX_DIMS dimensions, passed to kernels by value.
 struct Dims {
     long long v[RT_MAX_DIMS];
+};
+
+// One operand of a strided kernel: where it starts and how it steps along each dim of the
+// iteration shape (0 along broadcast dims).
+struct RtView {
+    Dims strides;
+    long long offset;
 };
 
 // Grid-stride loop over [0, n) with 64-bit indices.
 #define RT_GRID_LOOP(i, n)                                                              \
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n);        \
          i += (long long)blockDim.x * gridDim.x)
-
-__device__ __forceinline__ acc_t rt_load(const scalar_t* p, long long i) {
-    return static_cast<acc_t>(p[i]);
-}
-__device__ __forceinline__ void rt_store(scalar_t* p, long long i, acc_t v) {
-    p[i] = static_cast<scalar_t>(v);
-}
-
-// Math on the arithmetic type, one overload per precision, so kernels read the same for
-// every dtype and never depend on headers.
-__device__ __forceinline__ float rt_exp(float x) { return expf(x); }
-__device__ __forceinline__ double rt_exp(double x) { return exp(x); }
-__device__ __forceinline__ float rt_log(float x) { return logf(x); }
-__device__ __forceinline__ double rt_log(double x) { return log(x); }
-__device__ __forceinline__ float rt_log1p(float x) { return log1pf(x); }
-__device__ __forceinline__ double rt_log1p(double x) { return log1p(x); }
-__device__ __forceinline__ float rt_sqrt(float x) { return sqrtf(x); }
-__device__ __forceinline__ double rt_sqrt(double x) { return sqrt(x); }
-__device__ __forceinline__ float rt_sin(float x) { return sinf(x); }
-__device__ __forceinline__ double rt_sin(double x) { return sin(x); }
-__device__ __forceinline__ float rt_cos(float x) { return cosf(x); }
-__device__ __forceinline__ double rt_cos(double x) { return cos(x); }
-__device__ __forceinline__ float rt_tanh(float x) { return tanhf(x); }
-__device__ __forceinline__ double rt_tanh(double x) { return tanh(x); }
-__device__ __forceinline__ float rt_erf(float x) { return erff(x); }
-__device__ __forceinline__ double rt_erf(double x) { return erf(x); }
-__device__ __forceinline__ float rt_pow(float x, float y) { return powf(x, y); }
-__device__ __forceinline__ double rt_pow(double x, double y) { return pow(x, y); }
-__device__ __forceinline__ float rt_abs(float x) { return fabsf(x); }
-__device__ __forceinline__ double rt_abs(double x) { return fabs(x); }
-__device__ __forceinline__ bool rt_isnan(float x) { return x != x; }
-__device__ __forceinline__ bool rt_isnan(double x) { return x != x; }
-__device__ __forceinline__ float rt_neg_inf(float) { return __int_as_float(0xff800000); }
-__device__ __forceinline__ double rt_neg_inf(double) {
-    return __longlong_as_double(0xfff0000000000000LL);
-}
-__device__ __forceinline__ float rt_nan(float) { return __int_as_float(0x7fc00000); }
-__device__ __forceinline__ double rt_nan(double) {
-    return __longlong_as_double(0x7ff8000000000000LL);
-}
-
-// `maximum` / `minimum` that propagate NaN, as PyTorch's (and the CPU kernels') do.
-__device__ __forceinline__ acc_t rt_max_nan(acc_t a, acc_t b) {
-    if (rt_isnan(a) || rt_isnan(b)) return rt_nan(a);
-    return a >= b ? a : b;
-}
-__device__ __forceinline__ acc_t rt_min_nan(acc_t a, acc_t b) {
-    if (rt_isnan(a) || rt_isnan(b)) return rt_nan(a);
-    return a <= b ? a : b;
-}
-
-struct RtSum {
-    __device__ __forceinline__ acc_t operator()(acc_t a, acc_t b) const { return a + b; }
-};
-struct RtMax {
-    __device__ __forceinline__ acc_t operator()(acc_t a, acc_t b) const {
-        return rt_max_nan(a, b);
-    }
-};
-
-// Tree reduction of one value per thread over the block through shared memory `smem`
-// (RT_MAX_BLOCK entries); blockDim.x must be a power of two. Every thread of the block must
-// call it (it synchronises) and every thread gets the result.
-template <typename Op>
-__device__ __forceinline__ acc_t rt_block_reduce(acc_t v, acc_t* smem, Op op) {
-    const unsigned t = threadIdx.x;
-    __syncthreads();  // a previous reduction may still be reading smem[0]
-    smem[t] = v;
-    __syncthreads();
-    for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
-        if (t < s) smem[t] = op(smem[t], smem[t + s]);
-        __syncthreads();
-    }
-    return smem[0];
-}
 
 // Element offset of the `i`-th element (row-major order over `sizes`) of a strided view of
 // `ndim` <= RT_MAX_DIMS dimensions. The loop is unrolled over all RT_MAX_DIMS slots so the
@@ -120,4 +357,136 @@ __device__ __forceinline__ long long rt_strided_offset(long long i, int ndim, co
         }
     }
     return off;
+}
+__device__ __forceinline__ long long rt_offset(long long i, int ndim, const Dims& sizes,
+                                               const RtView& v) {
+    return v.offset + rt_strided_offset(i, ndim, sizes, v.strides);
+}
+
+// ---- failed checks ---------------------------------------------------------------------------
+// A check on operand values that fails inside a kernel (an index out of range, an integer
+// division by zero) is recorded here; the host reads and clears the record at its next
+// read from the device and raises the matching exception (src/cuda/device.rs).
+struct RtError {
+    int code;
+    int dim;
+    long long value;
+    long long bound;
+};
+#define RT_ERR_INDEX 1        // IndexError: index {value} out of bounds for dimension {dim} with size {bound}
+#define RT_ERR_GATHER 2       // RuntimeError, same message (gather/scatter)
+#define RT_ERR_ZERO_DIV 3     // RuntimeError: ZeroDivisionError
+#define RT_ERR_NEG_POW 4      // RuntimeError: integers to negative integer powers
+#define RT_ERR_TARGET 5       // IndexError: Target {value} is out of bounds.
+__device__ __forceinline__ void rt_fail(RtError* e, int code, long long value, long long bound,
+                                        int dim) {
+    if (atomicCAS(&e->code, 0, code) == 0) {
+        e->value = value;
+        e->bound = bound;
+        e->dim = dim;
+    }
+}
+
+// ---- math on the arithmetic type -------------------------------------------------------------
+// One overload per precision, so kernels read the same for every dtype.
+__device__ __forceinline__ float rt_exp(float x) { return expf(x); }
+__device__ __forceinline__ double rt_exp(double x) { return exp(x); }
+__device__ __forceinline__ float rt_expm1(float x) { return expm1f(x); }
+__device__ __forceinline__ double rt_expm1(double x) { return expm1(x); }
+__device__ __forceinline__ float rt_log(float x) { return logf(x); }
+__device__ __forceinline__ double rt_log(double x) { return log(x); }
+__device__ __forceinline__ float rt_log1p(float x) { return log1pf(x); }
+__device__ __forceinline__ double rt_log1p(double x) { return log1p(x); }
+__device__ __forceinline__ float rt_sqrt(float x) { return sqrtf(x); }
+__device__ __forceinline__ double rt_sqrt(double x) { return sqrt(x); }
+__device__ __forceinline__ float rt_sin(float x) { return sinf(x); }
+__device__ __forceinline__ double rt_sin(double x) { return sin(x); }
+__device__ __forceinline__ float rt_cos(float x) { return cosf(x); }
+__device__ __forceinline__ double rt_cos(double x) { return cos(x); }
+__device__ __forceinline__ float rt_tanh(float x) { return tanhf(x); }
+__device__ __forceinline__ double rt_tanh(double x) { return tanh(x); }
+__device__ __forceinline__ float rt_erf(float x) { return erff(x); }
+__device__ __forceinline__ double rt_erf(double x) { return erf(x); }
+__device__ __forceinline__ float rt_pow(float x, float y) { return powf(x, y); }
+__device__ __forceinline__ double rt_pow(double x, double y) { return pow(x, y); }
+__device__ __forceinline__ float rt_floor(float x) { return floorf(x); }
+__device__ __forceinline__ double rt_floor(double x) { return floor(x); }
+__device__ __forceinline__ float rt_ceil(float x) { return ceilf(x); }
+__device__ __forceinline__ double rt_ceil(double x) { return ceil(x); }
+__device__ __forceinline__ float rt_trunc(float x) { return truncf(x); }
+__device__ __forceinline__ double rt_trunc(double x) { return trunc(x); }
+// Half to even, as PyTorch's round (rint rounds in the current mode, which is to nearest).
+__device__ __forceinline__ float rt_round(float x) { return rintf(x); }
+__device__ __forceinline__ double rt_round(double x) { return rint(x); }
+__device__ __forceinline__ float rt_fmod(float x, float y) { return fmodf(x, y); }
+__device__ __forceinline__ double rt_fmod(double x, double y) { return fmod(x, y); }
+__device__ __forceinline__ float rt_fabs(float x) { return fabsf(x); }
+__device__ __forceinline__ double rt_fabs(double x) { return fabs(x); }
+__device__ __forceinline__ bool rt_isnan(float x) { return x != x; }
+__device__ __forceinline__ bool rt_isnan(double x) { return x != x; }
+__device__ __forceinline__ bool rt_isnan(long long) { return false; }
+__device__ __forceinline__ bool rt_isnan(int) { return false; }
+__device__ __forceinline__ bool rt_isnan(unsigned char) { return false; }
+__device__ __forceinline__ float rt_inf(float) { return __int_as_float(0x7f800000); }
+__device__ __forceinline__ double rt_inf(double) {
+    return __longlong_as_double(0x7ff0000000000000LL);
+}
+__device__ __forceinline__ float rt_nan(float) { return __int_as_float(0x7fc00000); }
+__device__ __forceinline__ double rt_nan(double) {
+    return __longlong_as_double(0x7ff8000000000000LL);
+}
+// The lowest and highest values of the arithmetic type (±inf for floats): identities of max
+// and min.
+__device__ __forceinline__ acc_t rt_lowest() {
+#if RT_FLOAT
+    return -rt_inf((acc_t)0);
+#elif defined(RT_DTYPE_I64)
+    return (acc_t)(-9223372036854775807LL - 1);
+#elif defined(RT_DTYPE_I32)
+    return (acc_t)(-2147483647 - 1);
+#else
+    return (acc_t)0;
+#endif
+}
+__device__ __forceinline__ acc_t rt_highest() {
+#if RT_FLOAT
+    return rt_inf((acc_t)0);
+#elif defined(RT_DTYPE_I64)
+    return (acc_t)9223372036854775807LL;
+#elif defined(RT_DTYPE_I32)
+    return (acc_t)2147483647;
+#else
+    return (acc_t)255;
+#endif
+}
+
+// `maximum` / `minimum` that propagate NaN, as PyTorch's (and the CPU kernels') do.
+__device__ __forceinline__ acc_t rt_max_nan(acc_t a, acc_t b) {
+#if RT_FLOAT
+    if (rt_isnan(a) || rt_isnan(b)) return rt_nan(a);
+#endif
+    return a >= b ? a : b;
+}
+__device__ __forceinline__ acc_t rt_min_nan(acc_t a, acc_t b) {
+#if RT_FLOAT
+    if (rt_isnan(a) || rt_isnan(b)) return rt_nan(a);
+#endif
+    return a <= b ? a : b;
+}
+
+// ---- block reductions ------------------------------------------------------------------------
+// Tree reduction of one value per thread over the block through shared memory `smem`
+// (blockDim.x entries); blockDim.x must be a power of two. Every thread of the block must
+// call it (it synchronises) and every thread gets the result.
+template <typename T, typename Op>
+__device__ __forceinline__ T rt_block_reduce(T v, T* smem, Op op) {
+    const unsigned t = threadIdx.x;
+    __syncthreads();  // a previous reduction may still be reading smem[0]
+    smem[t] = v;
+    __syncthreads();
+    for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
+        if (t < s) smem[t] = op(smem[t], smem[t + s]);
+        __syncthreads();
+    }
+    return smem[0];
 }

@@ -5,143 +5,191 @@
 //! `KERNEL(name)` macro, which appends the dtype tag (`add` becomes `add_f32`). The full
 //! source of one instantiation is [`dtype_prelude`] + `common.cuh` + the file (see
 //! [`instantiate`]), so every (kernel, dtype) pair has its own unmangled `extern "C"` symbol.
-//! float32 and float64 are instantiated now; float16 and bfloat16 are for later (they need
-//! NVRTC's bundled `cuda_fp16.h` / `cuda_bf16.h`).
+//! The kernels need no CUDA headers: the 16-bit floats are 16-bit structs converted with
+//! inline PTX (a pip-installed NVRTC may come without `cuda_fp16.h`).
+//!
+//! Each op enum names its kernels ([`UnaryOp::kernel`], [`BinaryOp::kernel`], …); the tests
+//! below fail when a variant has no kernel in its file, and `nvrtc`'s test compiles every
+//! file for every dtype it declares and finds each kernel's symbol in the output.
 
+use crate::backend::op::{BinaryKind, Domain};
+use crate::backend::{BinaryOp, ReduceOp, ScanOp, UnaryOp};
 use crate::error::{Error, Result};
 use crate::DType;
 
-/// Helpers shared by every kernel file (math overloads, grid-stride loop, block reduction).
+/// Helpers shared by every kernel file (types, conversions, indexing, math, reductions).
 pub const COMMON: &str = include_str!("common.cuh");
 
 /// One kernel source file.
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 pub struct KernelFile {
     /// The file name, used as NVRTC's program name in its diagnostics.
     pub name: &'static str,
     /// The CUDA C source, without the dtype prelude and `common.cuh`.
     pub source: &'static str,
-    /// The kernels the file defines, without the dtype tag.
-    pub kernels: &'static [&'static str],
+    /// The kernels the file defines (without the dtype tag), each with the dtypes it is
+    /// defined for.
+    pub kernels: &'static [(&'static str, &'static [DType])],
 }
 
-/// Elementwise binary ops, contiguous and broadcasting (strided) forms.
-pub const BINARY: KernelFile = KernelFile {
-    name: "binary.cu",
-    source: include_str!("binary.cu"),
-    kernels: &[
-        "add",
-        "add_strided",
-        "sub",
-        "sub_strided",
-        "mul",
-        "mul_strided",
-        "div",
-        "div_strided",
-        "maximum",
-        "maximum_strided",
-        "minimum",
-        "minimum_strided",
-        "pow",
-        "pow_strided",
-    ],
-};
-
-/// Elementwise unary ops on contiguous buffers.
-pub const UNARY: KernelFile = KernelFile {
-    name: "unary.cu",
-    source: include_str!("unary.cu"),
-    kernels: &[
-        "neg", "abs", "exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "relu",
-        "gelu", "silu", "softplus",
-    ],
-};
-
-/// Fill a contiguous buffer with one value.
-pub const FILL: KernelFile = KernelFile {
-    name: "fill.cu",
-    source: include_str!("fill.cu"),
-    kernels: &["fill"],
-};
-
-/// Strided view to contiguous buffer (up to 8 dimensions).
-pub const GATHER: KernelFile = KernelFile {
-    name: "gather.cu",
-    source: include_str!("gather.cu"),
-    kernels: &["strided_copy"],
-};
-
-/// Row-wise sum and max, one block per row.
-pub const REDUCE: KernelFile = KernelFile {
-    name: "reduce.cu",
-    source: include_str!("reduce.cu"),
-    kernels: &["sum_rows", "max_rows"],
-};
-
-/// Row softmax and log_softmax, one block per row.
-pub const SOFTMAX: KernelFile = KernelFile {
-    name: "softmax.cu",
-    source: include_str!("softmax.cu"),
-    kernels: &["softmax_rows", "log_softmax_rows"],
-};
-
-/// Fused SGD and Adam/AdamW updates (the formulas of `crate::cpu::fused`).
-pub const OPTIM: KernelFile = KernelFile {
-    name: "optim.cu",
-    source: include_str!("optim.cu"),
-    kernels: &["sgd", "adam"],
-};
-
-/// Every kernel file.
-pub const FILES: [KernelFile; 7] = [BINARY, UNARY, FILL, GATHER, REDUCE, SOFTMAX, OPTIM];
-
-/// The element types the kernels are instantiated for.
-pub const DTYPES: [DType; 2] = [DType::F32, DType::F64];
-
-/// The tag `dtype`'s kernels carry (`"f32"` for `add_f32`), or `None` if the kernels are not
-/// instantiated for it.
-pub fn dtype_tag(dtype: DType) -> Option<&'static str> {
-    match dtype {
-        DType::F32 => Some("f32"),
-        DType::F64 => Some("f64"),
-        _ => None,
+impl KernelFile {
+    /// The dtypes the file is instantiated for (those of any of its kernels).
+    pub fn dtypes(&self) -> Vec<DType> {
+        DType::ALL
+            .into_iter()
+            .filter(|d| self.kernels.iter().any(|(_, ds)| ds.contains(d)))
+            .collect()
     }
 }
 
-fn unsupported(dtype: DType) -> Error {
-    Error::NotImplemented(format!(
-        "CUDA kernels are not implemented for dtype {}",
-        dtype.name()
-    ))
+pub const ALL: &[DType] = &DType::ALL;
+pub const NUMERIC: &[DType] = &[
+    DType::U8,
+    DType::I32,
+    DType::I64,
+    DType::F16,
+    DType::BF16,
+    DType::F32,
+    DType::F64,
+];
+pub const FLOATS: &[DType] = &[DType::F16, DType::BF16, DType::F32, DType::F64];
+pub const INTEGRAL_BOOL: &[DType] = &[DType::Bool, DType::U8, DType::I32, DType::I64];
+pub const INT64: &[DType] = &[DType::I64];
+pub const FLOAT_BOOL: &[DType] = &[DType::Bool, DType::F16, DType::BF16, DType::F32, DType::F64];
+
+/// `kernel_file!(NAME = "file.cu", [DTYPES: "k1", "k2"; OTHER: "k3"])`.
+macro_rules! kernel_file {
+    ($(#[$m:meta])* $NAME:ident = $file:literal, [$($ds:ident: $($k:literal),*);* $(;)?]) => {
+        $(#[$m])*
+        pub static $NAME: KernelFile = KernelFile {
+            name: $file,
+            source: include_str!($file),
+            kernels: &[$($(($k, $ds)),*),*],
+        };
+    };
 }
 
-/// The definitions that make a kernel file `dtype`'s instantiation: `scalar_t`, `acc_t` and
-/// the `RT_SUFFIX` tag.
-///
-/// # Errors
-/// [`Error::NotImplemented`] for dtypes the kernels are not written for.
-pub fn dtype_prelude(dtype: DType) -> Result<String> {
-    let (scalar, acc) = match dtype {
-        DType::F32 => ("float", "float"),
-        DType::F64 => ("double", "double"),
-        _ => return Err(unsupported(dtype)),
-    };
-    let tag = dtype_tag(dtype).ok_or_else(|| unsupported(dtype))?;
-    Ok(format!(
-        "// rustorch kernel instantiation for {}\n\
-         typedef {scalar} scalar_t;\ntypedef {acc} acc_t;\n#define RT_SUFFIX {tag}\n",
-        dtype.name()
-    ))
+kernel_file!(
+    /// Fills, strided copies and casts (the cast kernels are named by their source dtype).
+    COPY = "copy.cu",
+    [ALL: "fill", "copy_from_b8", "copy_from_u8", "copy_from_i32", "copy_from_i64",
+        "copy_from_f16", "copy_from_bf16", "copy_from_f32", "copy_from_f64"]
+);
+
+kernel_file!(
+    /// Unary ops: one kernel per [`UnaryOp`].
+    UNARY = "unary.cu",
+    [NUMERIC: "neg", "abs", "sign", "floor", "ceil", "round", "trunc", "relu", "clamp";
+     FLOATS: "exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid",
+        "erf", "reciprocal", "gelu", "gelu_tanh", "silu", "softplus", "leaky_relu", "elu"]
+);
+
+kernel_file!(
+    /// Binary ops: one kernel per [`BinaryOp`], and `where`.
+    BINARY = "binary.cu",
+    [NUMERIC: "add", "sub", "mul", "div", "floor_divide", "remainder", "pow", "maximum",
+        "minimum", "threshold_backward";
+     ALL: "eq", "ne", "lt", "le", "gt", "ge", "where";
+     INTEGRAL_BOOL: "bitwise_and", "bitwise_or", "bitwise_xor"]
+);
+
+kernel_file!(
+    /// Row reductions ([`ReduceOp`]) and the arg-extremes.
+    REDUCE = "reduce.cu",
+    [NUMERIC: "sum_rows", "prod_rows", "max_rows", "min_rows", "argmax_rows", "argmin_rows",
+        "sum_cols";
+     FLOATS: "var_rows", "logsumexp_rows";
+     ALL: "all_rows", "any_rows"]
+);
+
+kernel_file!(
+    /// Row scans ([`ScanOp`]).
+    SCAN = "scan.cu",
+    [FLOATS: "softmax_rows", "log_softmax_rows"; NUMERIC: "cumsum_rows"]
+);
+
+kernel_file!(
+    /// Advanced indexing, gather/scatter along a dim, nonzero.
+    INDEX = "index.cu",
+    [INT64: "index_offsets";
+     ALL: "index_gather", "index_put", "gather_dim", "scatter_dim", "nonzero_count",
+        "nonzero_write"]
+);
+
+kernel_file!(
+    /// Row sorts (indices of each row in order).
+    SORT = "sort.cu",
+    [ALL: "sort_rows", "sort_tiles", "sort_step", "sort_merge"]
+);
+
+kernel_file!(
+    /// Random sampling (Philox4x32-10, counter-based).
+    RANDOM = "random.cu",
+    [FLOATS: "uniform", "normal"; FLOAT_BOOL: "bernoulli"; INT64: "randint"]
+);
+
+kernel_file!(
+    /// Fused cross-entropy of logits rows.
+    LOSS = "loss.cu",
+    [FLOATS: "cross_entropy_rows"]
+);
+
+kernel_file!(
+    /// A plain batched matrix product, for the integer dtypes (floats use cuBLAS).
+    GEMM = "gemm.cu",
+    [NUMERIC: "gemm"]
+);
+
+kernel_file!(
+    /// Fused optimizer updates (the formulas of `crate::cpu::fused`).
+    OPTIM = "optim.cu",
+    [FLOATS: "sgd", "adam"]
+);
+
+/// Every kernel file.
+pub static FILES: [&KernelFile; 11] = [
+    &COPY, &UNARY, &BINARY, &REDUCE, &SCAN, &INDEX, &SORT, &RANDOM, &LOSS, &GEMM, &OPTIM,
+];
+
+/// The tag `dtype`'s kernels carry (`"f32"` for `add_f32`).
+pub fn dtype_tag(dtype: DType) -> &'static str {
+    match dtype {
+        DType::Bool => "b8",
+        DType::U8 => "u8",
+        DType::I32 => "i32",
+        DType::I64 => "i64",
+        DType::F16 => "f16",
+        DType::BF16 => "bf16",
+        DType::F32 => "f32",
+        DType::F64 => "f64",
+    }
+}
+
+/// The definitions that make a kernel file `dtype`'s instantiation (see `common.cuh`).
+pub fn dtype_prelude(dtype: DType) -> String {
+    let tag = dtype_tag(dtype);
+    format!(
+        "// rustorch kernel instantiation for {}\n#define RT_SUFFIX {tag}\n#define RT_DTYPE_{} 1\n",
+        dtype.name(),
+        tag.to_uppercase()
+    )
 }
 
 /// The full source of `file` instantiated for `dtype`: prelude, `common.cuh`, the file.
 ///
 /// # Errors
-/// [`Error::NotImplemented`] for dtypes the kernels are not written for.
+/// [`Error::NotImplemented`] for a dtype the file is not written for.
 pub fn instantiate(file: &KernelFile, dtype: DType) -> Result<String> {
+    if !file.dtypes().contains(&dtype) {
+        return Err(Error::NotImplemented(format!(
+            "CUDA kernels of {} are not implemented for dtype {}",
+            file.name,
+            dtype.name()
+        )));
+    }
     Ok(format!(
         "{}\n{COMMON}\n// ---- {} ----\n{}",
-        dtype_prelude(dtype)?,
+        dtype_prelude(dtype),
         file.name,
         file.source
     ))
@@ -149,12 +197,50 @@ pub fn instantiate(file: &KernelFile, dtype: DType) -> Result<String> {
 
 /// The symbol of kernel `base` (as listed in [`KernelFile::kernels`]) for `dtype`:
 /// `kernel_name("add", DType::F32)` is `"add_f32"`.
-///
-/// # Errors
-/// [`Error::NotImplemented`] for dtypes the kernels are not written for.
-pub fn kernel_name(base: &str, dtype: DType) -> Result<String> {
-    let tag = dtype_tag(dtype).ok_or_else(|| unsupported(dtype))?;
-    Ok(format!("{base}_{tag}"))
+pub fn kernel_name(base: &str, dtype: DType) -> String {
+    format!("{base}_{}", dtype_tag(dtype))
+}
+
+/// The dtypes a unary op runs on: floats for the float ops, every numeric dtype otherwise.
+pub fn unary_dtypes(op: UnaryOp) -> &'static [DType] {
+    match op.domain() {
+        Domain::Float => FLOATS,
+        Domain::Numeric => NUMERIC,
+    }
+}
+
+/// The dtypes a binary op runs on.
+pub fn binary_dtypes(op: BinaryOp) -> &'static [DType] {
+    match op.kind() {
+        BinaryKind::Arith => NUMERIC,
+        BinaryKind::Compare => ALL,
+        BinaryKind::Bitwise => INTEGRAL_BOOL,
+    }
+}
+
+/// The dtypes a reduction runs on.
+pub fn reduce_dtypes(op: ReduceOp) -> &'static [DType] {
+    match op {
+        ReduceOp::All | ReduceOp::Any => ALL,
+        _ if op.domain() == Domain::Float => FLOATS,
+        _ => NUMERIC,
+    }
+}
+
+/// The dtypes a row scan runs on.
+pub fn scan_dtypes(op: ScanOp) -> &'static [DType] {
+    match op.domain() {
+        Domain::Float => FLOATS,
+        Domain::Numeric => NUMERIC,
+    }
+}
+
+/// Whether `file` defines kernel `base` for `dtype` (declared in its list, for a dtype it
+/// is instantiated for). The compile test checks the declarations against the output.
+pub fn has_kernel(file: &KernelFile, base: &str, dtype: DType) -> bool {
+    file.kernels
+        .iter()
+        .any(|(k, ds)| *k == base && ds.contains(&dtype))
 }
 
 #[cfg(test)]
@@ -164,18 +250,13 @@ mod tests {
 
     #[test]
     fn kernel_names_are_unique_and_declared_in_their_file() {
-        let mut seen = HashSet::new();
         for file in FILES {
-            for k in file.kernels {
-                for d in DTYPES {
-                    assert!(
-                        seen.insert(kernel_name(k, d).unwrap()),
-                        "duplicate kernel {k}"
-                    );
-                }
-                // Declared either directly or through a macro instantiation `RT_...(name, ...)`.
+            let mut seen = HashSet::new();
+            for (k, _) in file.kernels {
+                assert!(seen.insert(*k), "{} lists {k} twice", file.name);
+                // Declared directly, or through an instantiation macro `RT_...(name, ...)`.
                 let direct = format!("KERNEL({k})");
-                let via_macro = format!("({}, ", k.trim_end_matches("_strided"));
+                let via_macro = format!("({k},");
                 assert!(
                     file.source.contains(&direct) || file.source.contains(&via_macro),
                     "{} does not define {k}",
@@ -185,14 +266,41 @@ mod tests {
         }
     }
 
+    /// Every variant of every op enum has a kernel in its file for every dtype it runs on.
+    #[test]
+    fn every_op_variant_has_a_cuda_kernel() {
+        for &op in UnaryOp::ALL {
+            for &d in unary_dtypes(op) {
+                assert!(has_kernel(&UNARY, op.kernel(), d), "{op:?} {d:?}");
+            }
+        }
+        for &op in BinaryOp::ALL {
+            for &d in binary_dtypes(op) {
+                assert!(has_kernel(&BINARY, op.kernel(), d), "{op:?} {d:?}");
+            }
+        }
+        for &op in ReduceOp::ALL {
+            for &d in reduce_dtypes(op) {
+                assert!(has_kernel(&REDUCE, op.kernel(), d), "{op:?} {d:?}");
+            }
+        }
+        for &op in ScanOp::ALL {
+            for &d in scan_dtypes(op) {
+                assert!(has_kernel(&SCAN, op.kernel(), d), "{op:?} {d:?}");
+            }
+        }
+    }
+
     #[test]
     fn instantiation_has_prelude_common_and_body() {
-        let src = instantiate(&FILL, DType::F64).unwrap();
-        assert!(src.contains("typedef double scalar_t;"));
+        let src = instantiate(&COPY, DType::F64).unwrap();
+        assert!(src.contains("#define RT_DTYPE_F64 1"));
         assert!(src.contains("#define RT_SUFFIX f64"));
-        assert!(src.contains("rt_block_reduce"));
+        assert!(src.contains("rt_strided_offset"));
         assert!(src.contains("KERNEL(fill)"));
-        assert!(instantiate(&FILL, DType::I64).is_err());
-        assert!(!src.lines().any(|l| l.trim_start().starts_with("#include")));
+        assert!(instantiate(&OPTIM, DType::I64).is_err());
+        // Nothing is included on the GPU side (only the host shim includes headers).
+        let device_part = src.split("#if !defined(__CUDACC__)").collect::<Vec<_>>();
+        assert!(device_part.len() == 2);
     }
 }

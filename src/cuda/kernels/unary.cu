@@ -1,55 +1,81 @@
-// Elementwise unary ops on contiguous buffers: NAME_<dtype>(out, x, n). (Strided inputs are
-// made contiguous first by the gather kernel.) Formulas follow the CPU kernels in
-// src/ops/unary.rs, so results agree to rounding.
+// Unary ops, one kernel per `UnaryOp` (src/backend/op.rs gives each variant's CPU formula;
+// these are the same formulas, in the same order of operations). The output is
+// contiguous; the input is read through its view:
+//   NAME_<dtype>(out, in, n, ndim, sizes, in_view, p0, p1)
+// p0 and p1 carry the op's parameters (`UnaryOp::params`). The numeric ops are defined for
+// every numeric dtype, the float ones for the float dtypes (16-bit types compute in float).
 
-__device__ __forceinline__ acc_t rt_one() { return static_cast<acc_t>(1); }
-
-__device__ __forceinline__ acc_t rt_neg(acc_t x) { return -x; }
-__device__ __forceinline__ acc_t rt_absop(acc_t x) { return rt_abs(x); }
-__device__ __forceinline__ acc_t rt_expop(acc_t x) { return rt_exp(x); }
-__device__ __forceinline__ acc_t rt_logop(acc_t x) { return rt_log(x); }
-__device__ __forceinline__ acc_t rt_sqrtop(acc_t x) { return rt_sqrt(x); }
-__device__ __forceinline__ acc_t rt_rsqrt(acc_t x) { return rt_one() / rt_sqrt(x); }
-__device__ __forceinline__ acc_t rt_sinop(acc_t x) { return rt_sin(x); }
-__device__ __forceinline__ acc_t rt_cosop(acc_t x) { return rt_cos(x); }
-__device__ __forceinline__ acc_t rt_tanhop(acc_t x) { return rt_tanh(x); }
-__device__ __forceinline__ acc_t rt_sigmoid(acc_t x) { return rt_one() / (rt_one() + rt_exp(-x)); }
-// relu keeps NaN, as PyTorch's does.
-__device__ __forceinline__ acc_t rt_relu(acc_t x) {
-    return (x > static_cast<acc_t>(0) || rt_isnan(x)) ? x : static_cast<acc_t>(0);
+// A parameter as the arithmetic type: integer types saturate (and take NaN as 0), as Rust's
+// `as` does on the CPU.
+__device__ __forceinline__ acc_t rt_param(double v) {
+#if RT_FLOAT
+    return (acc_t)v;
+#else
+    if (v != v) return (acc_t)0;
+    if (v <= (double)rt_lowest()) return rt_lowest();
+    if (v >= (double)rt_highest()) return rt_highest();
+    return (acc_t)v;
+#endif
 }
-// gelu, exact (erf) form: x/2 * (1 + erf(x / sqrt(2))).
-__device__ __forceinline__ acc_t rt_gelu(acc_t x) {
-    const acc_t k = static_cast<acc_t>(0.70710678118654752440);  // 1/sqrt(2)
-    return static_cast<acc_t>(0.5) * x * (rt_one() + rt_erf(x * k));
-}
-__device__ __forceinline__ acc_t rt_silu(acc_t x) { return x / (rt_one() + rt_exp(-x)); }
 
-#define RT_UNARY(NAME, FN)                                                  \
-    KERNEL(NAME)(scalar_t* out, const scalar_t* x, long long n) {           \
-        RT_GRID_LOOP(i, n) { rt_store(out, i, FN(rt_load(x, i))); }         \
+#define RT_UNARY(NAME, EXPR)                                                                   \
+    KERNEL(NAME)(scalar_t* out, const scalar_t* in, long long n, int ndim, Dims sizes,         \
+                 RtView iv, double p0d, double p1d) {                                          \
+        const acc_t p0 = rt_param(p0d);                                                        \
+        const acc_t p1 = rt_param(p1d);                                                        \
+        (void)p0;                                                                              \
+        (void)p1;                                                                              \
+        RT_GRID_LOOP(i, n) {                                                                   \
+            const acc_t x = rt_load(in, rt_offset(i, ndim, sizes, iv));                        \
+            rt_store(out, i, (EXPR));                                                          \
+        }                                                                                      \
     }
 
-RT_UNARY(neg, rt_neg)
-RT_UNARY(abs, rt_absop)
-RT_UNARY(exp, rt_expop)
-RT_UNARY(log, rt_logop)
-RT_UNARY(sqrt, rt_sqrtop)
-RT_UNARY(rsqrt, rt_rsqrt)
-RT_UNARY(sin, rt_sinop)
-RT_UNARY(cos, rt_cosop)
-RT_UNARY(tanh, rt_tanhop)
-RT_UNARY(sigmoid, rt_sigmoid)
-RT_UNARY(relu, rt_relu)
-RT_UNARY(gelu, rt_gelu)
-RT_UNARY(silu, rt_silu)
+#define ZERO ((acc_t)0)
+#define ONE ((acc_t)1)
 
-// softplus(x) = log1p(exp(beta x)) / beta, or x where beta x > threshold.
-KERNEL(softplus)(scalar_t* out, const scalar_t* x, long long n, double beta, double threshold) {
-    const acc_t b = static_cast<acc_t>(beta);
-    const acc_t t = static_cast<acc_t>(threshold);
-    RT_GRID_LOOP(i, n) {
-        const acc_t v = rt_load(x, i);
-        rt_store(out, i, v * b > t ? v : rt_log1p(rt_exp(v * b)) / b);
-    }
-}
+#if RT_FLOAT
+#define RT_ROUNDING(f) f(x)
+#else
+#define RT_ROUNDING(f) x
+#endif
+
+// Numeric ops.
+RT_UNARY(neg, (acc_t)(ZERO - x))
+RT_UNARY(abs, x < ZERO ? (acc_t)(ZERO - x) : x)
+RT_UNARY(sign, x > ZERO ? ONE : (x < ZERO ? (acc_t)(ZERO - ONE) : x))
+RT_UNARY(floor, RT_ROUNDING(rt_floor))
+RT_UNARY(ceil, RT_ROUNDING(rt_ceil))
+RT_UNARY(round, RT_ROUNDING(rt_round))
+RT_UNARY(trunc, RT_ROUNDING(rt_trunc))
+RT_UNARY(relu, (x > ZERO || rt_isnan(x)) ? x : ZERO)
+// Bounds in turn (the upper one wins when lo > hi); NaN stays NaN.
+RT_UNARY(clamp, rt_isnan(x) ? x : ((x < p0 ? p0 : x) > p1 ? p1 : (x < p0 ? p0 : x)))
+
+#if RT_FLOAT
+#define RT_HALF_C ((acc_t)0.5)
+#define RT_FRAC_1_SQRT_2 ((acc_t)0.70710678118654752440)
+#define RT_SQRT_2_OVER_PI ((acc_t)0.79788456080286535588)
+RT_UNARY(exp, rt_exp(x))
+RT_UNARY(log, rt_log(x))
+RT_UNARY(log1p, rt_log1p(x))
+RT_UNARY(expm1, rt_expm1(x))
+RT_UNARY(sqrt, rt_sqrt(x))
+RT_UNARY(rsqrt, ONE / rt_sqrt(x))
+RT_UNARY(sin, rt_sin(x))
+RT_UNARY(cos, rt_cos(x))
+RT_UNARY(tanh, rt_tanh(x))
+RT_UNARY(sigmoid, ONE / (ONE + rt_exp(-x)))
+RT_UNARY(erf, rt_erf(x))
+RT_UNARY(reciprocal, ONE / x)
+RT_UNARY(gelu, RT_HALF_C * x * (ONE + rt_erf(x * RT_FRAC_1_SQRT_2)))
+RT_UNARY(gelu_tanh,
+         RT_HALF_C * x * (ONE + rt_tanh(RT_SQRT_2_OVER_PI * (x + (acc_t)0.044715 * x * x * x))))
+RT_UNARY(silu, x / (ONE + rt_exp(-x)))
+// p0 = beta, p1 = threshold.
+RT_UNARY(softplus, x * p0 > p1 ? x : rt_log1p(rt_exp(x * p0)) / p0)
+// p0 = negative slope.
+RT_UNARY(leaky_relu, x > ZERO ? x : x * p0)
+// p0 = alpha.
+RT_UNARY(elu, x > ZERO ? x : p0 * rt_expm1(x))
+#endif

@@ -1,0 +1,186 @@
+//! The CUDA backend: each op family of [`Backend`] on device buffers. The work is done by
+//! the family modules beside this one; this file only routes.
+
+use super::buffer::CudaBuffer;
+use super::device::{gpu, DeviceApi};
+use super::{elementwise, fused, index, matmul, random, reduce};
+use crate::backend::{
+    AdamOptions, Arg, Backend, BinaryOp, Distribution, HostBuffer, MatBatch, ReduceOp, ScanOp,
+    SgdOptions, Span, UnaryOp,
+};
+use crate::error::Result;
+use crate::tensor::dtype::{DType, Scalar};
+use crate::tensor::layout::Layout;
+use std::sync::Arc;
+
+/// The CUDA backend.
+pub struct Cuda;
+
+/// Device `ordinal` as the families take it.
+fn dev(ordinal: usize) -> Result<Arc<dyn DeviceApi>> {
+    Ok(gpu(ordinal)?)
+}
+
+impl Backend for Cuda {
+    type Buffer = CudaBuffer;
+
+    fn full(device: usize, n: usize, dtype: DType, value: Scalar) -> Result<CudaBuffer> {
+        elementwise::full(&dev(device)?, n, dtype, value)
+    }
+    fn upload(device: usize, host: &HostBuffer) -> Result<CudaBuffer> {
+        elementwise::upload(&dev(device)?, host)
+    }
+    fn download(buf: &CudaBuffer, l: &Layout) -> Result<HostBuffer> {
+        elementwise::download(buf, l)
+    }
+    fn cast(x: &CudaBuffer, l: &Layout, dtype: DType) -> Result<CudaBuffer> {
+        elementwise::cast(x, l, dtype)
+    }
+    fn copy_into(dst: &CudaBuffer, dl: &Layout, src: Arg<'_, CudaBuffer>) -> Result<()> {
+        elementwise::copy_into(dst, dl, src)
+    }
+    fn unary(x: &CudaBuffer, l: &Layout, op: UnaryOp) -> Result<CudaBuffer> {
+        elementwise::unary(x, l, op)
+    }
+    fn binary(
+        a: Arg<'_, CudaBuffer>,
+        b: Arg<'_, CudaBuffer>,
+        dtype: DType,
+        shape: &[usize],
+        op: BinaryOp,
+    ) -> Result<CudaBuffer> {
+        elementwise::binary(a, b, dtype, shape, op)
+    }
+    fn where_(
+        cond: Arg<'_, CudaBuffer>,
+        a: Arg<'_, CudaBuffer>,
+        b: Arg<'_, CudaBuffer>,
+        dtype: DType,
+        shape: &[usize],
+    ) -> Result<CudaBuffer> {
+        elementwise::where_(cond, a, b, dtype, shape)
+    }
+    fn reduce(
+        x: &CudaBuffer,
+        l: &Layout,
+        rows: usize,
+        len: usize,
+        op: ReduceOp,
+    ) -> Result<CudaBuffer> {
+        reduce::reduce(x, l, rows, len, op)
+    }
+    fn arg_reduce(
+        x: &CudaBuffer,
+        l: &Layout,
+        rows: usize,
+        len: usize,
+        max: bool,
+    ) -> Result<(CudaBuffer, CudaBuffer)> {
+        reduce::arg_reduce(x, l, rows, len, max)
+    }
+    fn scan(x: &CudaBuffer, l: &Layout, rows: usize, len: usize, op: ScanOp) -> Result<CudaBuffer> {
+        reduce::scan(x, l, rows, len, op)
+    }
+    fn sort(
+        x: &CudaBuffer,
+        l: &Layout,
+        rows: usize,
+        len: usize,
+        descending: bool,
+        k: usize,
+    ) -> Result<CudaBuffer> {
+        index::sort(x, l, rows, len, descending, k)
+    }
+    fn matmul(
+        a: &CudaBuffer,
+        ma: &MatBatch,
+        b: &CudaBuffer,
+        mb: &MatBatch,
+        mnk: (usize, usize, usize),
+        alpha: f64,
+        acc: Option<CudaBuffer>,
+    ) -> Result<CudaBuffer> {
+        matmul::matmul(a, ma, b, mb, mnk, alpha, acc)
+    }
+    fn index(
+        src: &CudaBuffer,
+        l: &Layout,
+        indices: &[(&CudaBuffer, &Layout)],
+        index_shape: &[usize],
+    ) -> Result<CudaBuffer> {
+        index::index(src, l, indices, index_shape)
+    }
+    fn index_put(
+        dst: &CudaBuffer,
+        l: &Layout,
+        indices: &[(&CudaBuffer, &Layout)],
+        index_shape: &[usize],
+        values: Arg<'_, CudaBuffer>,
+        accumulate: bool,
+    ) -> Result<()> {
+        index::index_put(dst, l, indices, index_shape, values, accumulate)
+    }
+    fn gather(
+        src: &CudaBuffer,
+        sl: &Layout,
+        dim: usize,
+        idx: &CudaBuffer,
+        il: &Layout,
+    ) -> Result<CudaBuffer> {
+        index::gather(src, sl, dim, idx, il)
+    }
+    fn scatter(
+        dst: &CudaBuffer,
+        dl: &Layout,
+        dim: usize,
+        idx: &CudaBuffer,
+        il: &Layout,
+        src: Arg<'_, CudaBuffer>,
+        accumulate: bool,
+    ) -> Result<()> {
+        index::scatter(dst, dl, dim, idx, il, src, accumulate)
+    }
+    fn nonzero(x: &CudaBuffer, l: &Layout) -> Result<(CudaBuffer, usize)> {
+        index::nonzero(x, l)
+    }
+    fn random(device: usize, n: usize, dtype: DType, dist: Distribution) -> Result<CudaBuffer> {
+        random::random(&dev(device)?, n, dtype, dist)
+    }
+    fn randperm(device: usize, n: usize) -> Result<CudaBuffer> {
+        random::randperm(&dev(device)?, n)
+    }
+    fn manual_seed(device: usize, seed: u64) -> Result<()> {
+        random::manual_seed(device, seed)
+    }
+    fn cross_entropy(
+        x: &CudaBuffer,
+        l: &Layout,
+        target: &CudaBuffer,
+        tl: &Layout,
+        weight: Option<(&CudaBuffer, &Layout)>,
+        ignore_index: i64,
+        label_smoothing: f64,
+    ) -> Result<(CudaBuffer, CudaBuffer)> {
+        fused::cross_entropy(x, l, target, tl, weight, ignore_index, label_smoothing)
+    }
+    fn sgd_step(
+        p: Span<'_, CudaBuffer>,
+        g: Span<'_, CudaBuffer>,
+        buf: Option<Span<'_, CudaBuffer>>,
+        first: bool,
+        o: &SgdOptions,
+    ) -> Result<()> {
+        fused::sgd_step(p, g, buf, first, o)
+    }
+    fn adam_step(
+        p: Span<'_, CudaBuffer>,
+        g: Span<'_, CudaBuffer>,
+        m: Span<'_, CudaBuffer>,
+        v: Span<'_, CudaBuffer>,
+        vmax: Option<Span<'_, CudaBuffer>>,
+        step: f64,
+        o: &AdamOptions,
+    ) -> Result<()> {
+        fused::adam_step(p, g, m, v, vmax, step, o)
+    }
+}

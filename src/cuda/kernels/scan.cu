@@ -1,0 +1,272 @@
+// Row scans (`ScanOp`) over a `rows × len` view, written as a contiguous `rows × len` output
+// (src/cuda/reduce.rs). The input is read as in reduce.cu: row r's element j at
+// base(r) + j * cs, base(r) from the kept dims (`nk`, `ks`, `kv`); a block takes tiles of W
+// rows with L lanes each, lane-fast or row-fast (`row_fast`), as described there.
+//
+//   softmax_rows / log_softmax_rows(out, x, rows, len, nk, ks, kv, cs, lanes, row_fast)
+//       floats; whole rows: the max (NaN skipped, 0 when infinite, as the CPU), the sum of
+//       exp(x - m), then softmax = exp(x - m) * (1 / s), log_softmax = (x - m) - ln s
+//   cumsum_rows(out, x, rows, len, nk, ks, kv, cs, lanes, row_fast, parts, chunk, carry, flags)
+//       numeric; inclusive prefix sums (integers wrap, the 16-bit types accumulate in float).
+//       Each lane sums RT_SCAN_K consecutive elements, the lanes' totals are scanned in shared
+//       memory, and a running carry moves along the row L * RT_SCAN_K elements at a time.
+//       A long row may be cut into `parts` runs of `chunk` elements scanned by different
+//       blocks: `carry` (not null) then holds the inclusive scan of the runs' sums (rows ×
+//       parts, the arithmetic type), and run p starts from carry[r * parts + p - 1]. The host
+//       computes it with reduce.cu's sum_rows (partials) and this kernel over those partials:
+//       RT_IN_ACC reads contiguous arithmetic-type rows, RT_OUT_ACC writes them.
+
+#define RT_IN_ACC 1
+#define RT_OUT_ACC 2
+#define RT_SCAN_K 4
+
+// ---- geometry (the same helpers are in reduce.cu: each file compiles on its own) ------------
+struct RtTile {
+    int L;            // lanes per row
+    int W;            // rows per tile
+    int lane;         // this thread's lane
+    int rit;          // this thread's row within the tile
+    int step;         // shared-memory distance between neighbouring lanes of a row
+    int slot0;        // shared-memory slot of lane 0 of this thread's row
+    long long tiles;  // tiles covering `rows`
+};
+
+__device__ __forceinline__ RtTile rt_tile(long long rows, int lanes, int row_fast) {
+    RtTile g;
+    const int b = (int)blockDim.x;
+    const int t = (int)threadIdx.x;
+    g.L = lanes < 1 ? 1 : (lanes < b ? lanes : b);
+    g.W = b / g.L;
+    if (row_fast) {
+        g.rit = t % g.W;
+        g.lane = t / g.W;
+        g.step = g.W;
+        g.slot0 = g.rit;
+    } else {
+        g.rit = t / g.L;
+        g.lane = t % g.L;
+        g.step = 1;
+        g.slot0 = g.rit * g.L;
+    }
+    g.tiles = (rows + g.W - 1) / g.W;
+    return g;
+}
+
+__device__ __forceinline__ long long rt_row_base(long long r, int nk, const Dims& ks,
+                                                 const RtView& kv) {
+    if (nk <= 1) return kv.offset + r * kv.strides.v[0];
+    return rt_offset(r, nk, ks, kv);
+}
+
+template <typename A, typename Op>
+__device__ __forceinline__ A rt_tile_reduce(A v, A* smem, const RtTile& g, Op op) {
+    const int t = (int)threadIdx.x;
+    __syncthreads();
+    smem[t] = v;
+    __syncthreads();
+    for (int s = g.L / 2; s > 0; s >>= 1) {
+        if (g.lane < s) smem[t] = op(smem[t], smem[t + s * g.step]);
+        __syncthreads();
+    }
+    return smem[g.slot0];
+}
+
+// 16 bytes of elements, for vector loads.
+template <typename T>
+struct alignas(16) RtVec {
+    T v[16 / sizeof(T)];
+};
+
+// Folds f(element) over this lane's columns of [0, len): lane, then every L-th; contiguous
+// rows are read as aligned 16-byte vectors after a scalar head (reduce.cu's rt_fold).
+template <typename F, typename Op>
+__device__ __forceinline__ acc_t rt_fold_row(const scalar_t* p, long long cs, long long len,
+                                             int lane, int L, acc_t init, F f, Op op) {
+    acc_t a0 = init;
+    acc_t a1 = init;
+    if (cs == 1) {
+        const int V = (int)(16 / sizeof(scalar_t));
+        const unsigned long long addr = (unsigned long long)p;
+        const long long head = (long long)(((16 - (addr & 15)) & 15) / sizeof(scalar_t));
+        const long long ja = head < len ? head : len;
+        for (long long j = lane; j < ja; j += L) a0 = op(a0, f(rt_load(p, j)));
+        const long long nvec = (len - ja) / V;
+        const RtVec<scalar_t>* pv = reinterpret_cast<const RtVec<scalar_t>*>(p + ja);
+        long long k = lane;
+        for (; k + L < nvec; k += 2 * (long long)L) {
+            const RtVec<scalar_t> u = pv[k];
+            const RtVec<scalar_t> w = pv[k + L];
+#pragma unroll
+            for (int e = 0; e < V; ++e) {
+                a0 = op(a0, f(rt_to_acc(u.v[e])));
+                a1 = op(a1, f(rt_to_acc(w.v[e])));
+            }
+        }
+        if (k < nvec) {
+            const RtVec<scalar_t> u = pv[k];
+#pragma unroll
+            for (int e = 0; e < V; ++e) a0 = op(a0, f(rt_to_acc(u.v[e])));
+        }
+        for (long long j = ja + nvec * V + lane; j < len; j += L) a1 = op(a1, f(rt_load(p, j)));
+    } else {
+        acc_t a2 = init;
+        acc_t a3 = init;
+        long long j = lane;
+        for (; j + 3 * (long long)L < len; j += 4 * (long long)L) {
+            const acc_t v0 = rt_load(p, j * cs);
+            const acc_t v1 = rt_load(p, (j + L) * cs);
+            const acc_t v2 = rt_load(p, (j + 2 * (long long)L) * cs);
+            const acc_t v3 = rt_load(p, (j + 3 * (long long)L) * cs);
+            a0 = op(a0, f(v0));
+            a1 = op(a1, f(v1));
+            a2 = op(a2, f(v2));
+            a3 = op(a3, f(v3));
+        }
+        for (; j < len; j += L) a0 = op(a0, f(rt_load(p, j * cs)));
+        a0 = op(a0, a2);
+        a1 = op(a1, a3);
+    }
+    return op(a0, a1);
+}
+
+__device__ __forceinline__ acc_t rt_wadd(acc_t a, acc_t b) {
+#if RT_INTEGRAL && !RT_UNSIGNED
+    return (acc_t)((unsigned long long)a + (unsigned long long)b);
+#else
+    return (acc_t)(a + b);
+#endif
+}
+
+struct RtAdd {
+    __device__ acc_t operator()(acc_t a, acc_t b) const { return rt_wadd(a, b); }
+};
+
+#if RT_FLOAT
+// ---- softmax / log_softmax ------------------------------------------------------------------
+struct RtMaxSkipNan {
+    __device__ acc_t operator()(acc_t a, acc_t b) const { return b > a ? b : a; }
+};
+
+template <bool LOG>
+__device__ __forceinline__ void rt_softmax_rows(scalar_t* out, const scalar_t* x, long long rows,
+                                                long long len, int nk, const Dims& ks,
+                                                const RtView& kv, long long cs, int lanes,
+                                                int row_fast) {
+    __shared__ acc_t smem[RT_MAX_BLOCK];
+    const RtTile g = rt_tile(rows, lanes, row_fast);
+    const acc_t inf = rt_inf((acc_t)0);
+    for (long long tile = blockIdx.x; tile < g.tiles; tile += gridDim.x) {
+        const long long r = tile * g.W + g.rit;
+        const bool live = r < rows;
+        const scalar_t* p = x + (live ? rt_row_base(r, nk, ks, kv) : 0);
+        const long long n = live ? len : 0;
+        acc_t m = rt_fold_row(p, cs, n, g.lane, g.L, -inf, [](acc_t v) { return v; },
+                              RtMaxSkipNan());
+        m = rt_tile_reduce(m, smem, g, RtMaxSkipNan());
+        if (m == inf || m == -inf) m = (acc_t)0;
+        acc_t s = rt_fold_row(p, cs, n, g.lane, g.L, (acc_t)0,
+                              [&](acc_t v) { return rt_exp(v - m); }, RtAdd());
+        s = rt_tile_reduce(s, smem, g, RtAdd());
+        scalar_t* o = out + r * len;
+        if (LOG) {
+            const acc_t ls = rt_log(s);
+            for (long long j = g.lane; j < n; j += g.L) {
+                rt_store(o, j, (rt_load(p, j * cs) - m) - ls);
+            }
+        } else {
+            const acc_t inv = (acc_t)1 / s;
+            for (long long j = g.lane; j < n; j += g.L) {
+                rt_store(o, j, rt_exp(rt_load(p, j * cs) - m) * inv);
+            }
+        }
+    }
+}
+
+KERNEL(softmax_rows)(scalar_t* out, const scalar_t* x, long long rows, long long len, int nk,
+                     Dims ks, RtView kv, long long cs, int lanes, int row_fast) {
+    rt_softmax_rows<false>(out, x, rows, len, nk, ks, kv, cs, lanes, row_fast);
+}
+KERNEL(log_softmax_rows)(scalar_t* out, const scalar_t* x, long long rows, long long len, int nk,
+                         Dims ks, RtView kv, long long cs, int lanes, int row_fast) {
+    rt_softmax_rows<true>(out, x, rows, len, nk, ks, kv, cs, lanes, row_fast);
+}
+#endif  // RT_FLOAT
+
+#if !RT_BOOL
+// ---- cumsum -----------------------------------------------------------------------------------
+template <typename T, typename Load, typename Store>
+__device__ __forceinline__ void rt_cumsum_rows(const T* x, long long rows, long long len, int nk,
+                                               const Dims& ks, const RtView& kv, long long cs,
+                                               int lanes, int row_fast, long long parts,
+                                               long long chunk, const acc_t* carry, Load load,
+                                               Store store) {
+    __shared__ acc_t smem[RT_MAX_BLOCK];
+    const int t = (int)threadIdx.x;
+    const RtTile g = rt_tile(rows, lanes, row_fast);
+    const long long items = g.tiles * parts;
+    const long long span = (long long)g.L * RT_SCAN_K;
+    for (long long item = blockIdx.x; item < items; item += gridDim.x) {
+        const long long tile = item / parts;
+        const long long part = item - tile * parts;
+        const long long r = tile * g.W + g.rit;
+        const bool live = r < rows;
+        const long long j0 = part * chunk;
+        const long long j1 = j0 + chunk < len ? j0 + chunk : len;
+        const T* p = x + (live ? rt_row_base(r, nk, ks, kv) : 0);
+        acc_t c = (acc_t)0;
+        if (live && carry != nullptr && part > 0) c = carry[r * parts + part - 1];
+        // j0 and j1 are the same for the whole block, so every thread runs every round.
+        for (long long b = j0; b < j1; b += span) {
+            const long long jb = b + (long long)g.lane * RT_SCAN_K;
+            acc_t loc[RT_SCAN_K];
+            acc_t run = (acc_t)0;
+#pragma unroll
+            for (int k = 0; k < RT_SCAN_K; ++k) {
+                const long long j = jb + k;
+                if (live && j < j1) run = rt_wadd(run, load(p, j * cs));
+                loc[k] = run;
+            }
+            // Inclusive scan of the lanes' totals (Hillis-Steele).
+            __syncthreads();
+            smem[t] = run;
+            __syncthreads();
+            for (int off = 1; off < g.L; off <<= 1) {
+                const acc_t add = g.lane >= off ? smem[t - off * g.step] : (acc_t)0;
+                __syncthreads();
+                smem[t] = rt_wadd(add, smem[t]);
+                __syncthreads();
+            }
+            const acc_t before = rt_wadd(c, g.lane > 0 ? smem[t - g.step] : (acc_t)0);
+            c = rt_wadd(c, smem[g.slot0 + (g.L - 1) * g.step]);
+            if (live) {
+#pragma unroll
+                for (int k = 0; k < RT_SCAN_K; ++k) {
+                    const long long j = jb + k;
+                    if (j < j1) store(r * len + j, rt_wadd(before, loc[k]));
+                }
+            }
+        }
+    }
+}
+
+KERNEL(cumsum_rows)(void* out, const void* x, long long rows, long long len, int nk, Dims ks,
+                    RtView kv, long long cs, int lanes, int row_fast, long long parts,
+                    long long chunk, const void* carry, int flags) {
+    const acc_t* cy = (const acc_t*)carry;
+    auto store = [&](long long i, acc_t v) {
+        if (flags & RT_OUT_ACC) {
+            ((acc_t*)out)[i] = v;
+        } else {
+            rt_store((scalar_t*)out, i, v);
+        }
+    };
+    if (flags & RT_IN_ACC) {
+        rt_cumsum_rows((const acc_t*)x, rows, len, nk, ks, kv, cs, lanes, row_fast, parts, chunk,
+                       cy, [](const acc_t* p, long long i) { return p[i]; }, store);
+    } else {
+        rt_cumsum_rows((const scalar_t*)x, rows, len, nk, ks, kv, cs, lanes, row_fast, parts,
+                       chunk, cy, [](const scalar_t* p, long long i) { return rt_load(p, i); },
+                       store);
+    }
+}
+#endif  // !RT_BOOL
