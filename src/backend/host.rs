@@ -27,6 +27,7 @@ unsafe impl Send for HostBuffer {}
 unsafe impl Sync for HostBuffer {}
 
 impl HostBuffer {
+    #[inline]
     pub fn from_vec<T: Element>(mut v: Vec<T>) -> HostBuffer {
         let len = v.len();
         // An empty Vec's pointer is dangling but aligned, which is all a zero-length slice needs.
@@ -83,12 +84,14 @@ impl HostBuffer {
         self.pinned
     }
 
+    #[inline]
     pub fn len(&self) -> usize {
         self.len
     }
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+    #[inline]
     pub fn dtype(&self) -> DType {
         self.dtype
     }
@@ -99,6 +102,7 @@ impl HostBuffer {
     /// The elements, read-only.
     ///
     /// Panics (an engine bug, never user input) if `T` is not this buffer's dtype.
+    #[inline]
     pub fn as_slice<T: Element>(&self) -> &[T] {
         assert_eq!(T::DTYPE, self.dtype, "buffer dtype mismatch");
         // SAFETY: ptr/len describe initialised elements of T (checked dtype) kept alive by _owner.
@@ -111,6 +115,7 @@ impl HostBuffer {
     /// The caller must ensure no other slice of this buffer is alive while the returned one
     /// is written (the engine writes only into fresh buffers or via non-aliasing copies).
     #[allow(clippy::mut_from_ref)]
+    #[inline]
     pub unsafe fn as_mut_slice<T: Element>(&self) -> &mut [T] {
         assert_eq!(T::DTYPE, self.dtype, "buffer dtype mismatch");
         // SAFETY: as `as_slice`, with exclusivity promised by the caller.

@@ -27,6 +27,7 @@ fn not_implemented(op: &str, d: DType) -> Error {
 
 /// An operand as a buffer and layout: a scalar becomes a one-element buffer viewed as 0-d,
 /// which the kernels broadcast like any other operand.
+#[inline]
 fn materialize<'a>(a: Arg<'a, HostBuffer>, dtype: DType) -> (Cow<'a, HostBuffer>, Cow<'a, Layout>) {
     match a {
         Arg::Buf(b, l) => (Cow::Borrowed(b), Cow::Borrowed(l)),

@@ -34,11 +34,23 @@ fn compute_dtype(op: BinaryOp, promoted: DType, device: Device) -> Result<DType>
 /// Runs `op` on `a`, `b` cast to `dtype`, broadcast together; no autograd.
 pub(crate) fn binary_raw(op: BinaryOp, a: &Tensor, b: &Tensor, dtype: DType) -> Result<Tensor> {
     let shape = broadcast_shapes(a.shape(), b.shape())?;
-    let a = a.to_dtype_raw(dtype)?;
-    let b = b.to_dtype_raw(dtype)?;
+    // Operands already in `dtype` are used as they are (no handle clones on the hot path).
+    let (ca, cb);
+    let a = if a.dtype() == dtype {
+        a
+    } else {
+        ca = a.cast_copy(dtype)?;
+        &ca
+    };
+    let b = if b.dtype() == dtype {
+        b
+    } else {
+        cb = b.cast_copy(dtype)?;
+        &cb
+    };
     if dtype == DType::Bool && op.kind() == BinaryKind::Arith {
         // bool + bool is logical or, bool * bool logical and: compute in uint8, then back.
-        return binary_raw(op, &a, &b, DType::U8)?.to_dtype_raw(DType::Bool);
+        return binary_raw(op, a, b, DType::U8)?.to_dtype_raw(DType::Bool);
     }
     let s = Storage::binary(
         (a.storage(), a.layout()),
@@ -47,7 +59,7 @@ pub(crate) fn binary_raw(op: BinaryOp, a: &Tensor, b: &Tensor, dtype: DType) -> 
         &shape,
         op,
     )?;
-    Ok(Tensor::from_storage(s, &shape))
+    Ok(Tensor::from_storage(s, shape))
 }
 
 /// The gradient `g` summed to `shape` and cast to `dtype`, as an input of that shape needs it.
@@ -57,23 +69,21 @@ fn fit(g: Tensor, shape: &[usize], dtype: DType) -> Result<Tensor> {
 
 /// `a op b` for tensors and/or Python numbers, with autograd.
 pub fn binary(op: BinaryOp, a: &Operand, b: &Operand) -> Result<Tensor> {
-    let (ts, ss): (Vec<&Tensor>, Vec<Scalar>) = {
-        let mut ts = vec![];
-        let mut ss = vec![];
-        for o in [a, b] {
-            match o {
-                Operand::Tensor(t) => ts.push(t),
-                Operand::Scalar(s) => ss.push(*s),
-            }
-        }
-        (ts, ss)
+    use Operand::{Scalar as S, Tensor as T};
+    // Promotion over the tensors and the numbers, without allocating (this is the hot path
+    // of every small op).
+    let (promoted, device) = match (a, b) {
+        (T(x), T(y)) => (
+            result_type(&[x, y], &[]),
+            if x.device().is_cuda() {
+                x.device()
+            } else {
+                y.device()
+            },
+        ),
+        (T(x), S(s)) | (S(s), T(x)) => (result_type(&[x], &[*s]), x.device()),
+        (S(s), S(t)) => (result_type(&[], &[*s, *t]), Device::Cpu),
     };
-    let promoted = result_type(&ts, &ss);
-    let device = ts
-        .iter()
-        .map(|t| t.device())
-        .find(|d| d.is_cuda())
-        .unwrap_or(Device::Cpu);
     let dtype = compute_dtype(op, promoted, device)?;
     let as_tensor = |o: &Operand| match o {
         Operand::Tensor(t) => t.clone(),

@@ -185,7 +185,10 @@ fn gather_front(a: &Advanced) -> Result<Tensor> {
         .iter()
         .map(|t| (&**t.storage(), t.layout()))
         .collect();
-    let out = Tensor::from_storage(a.front.storage().index(l, &views, &a.index_shape)?, &shape);
+    let out = Tensor::from_storage(
+        a.front.storage().index(l, &views, &a.index_shape)?,
+        shape.as_slice(),
+    );
     if needs_grad(&[&a.front]) {
         let (fshape, fdtype) = (a.front.shape().to_vec(), a.front.dtype());
         let indices: Vec<Tensor> = a.indices.iter().map(|t| t.detach()).collect();
@@ -524,7 +527,7 @@ impl Tensor {
     /// (On a GPU the count is read back to size the result, as PyTorch does.)
     pub fn nonzero(&self) -> Result<Tensor> {
         let (s, count) = self.storage().nonzero(self.layout())?;
-        Ok(Tensor::from_storage(s, &[count, self.dim()]))
+        Ok(Tensor::from_storage(s, [count, self.dim()]))
     }
 
     /// `one_hot(num_classes)`: int64 indices to an int64 one-hot tensor, built as

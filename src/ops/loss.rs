@@ -74,8 +74,8 @@ pub fn cross_entropy(
         ignore_index,
         label_smoothing,
     )?;
-    let losses = Tensor::from_storage(losses, &[n]);
-    let row_w = Tensor::from_storage(row_w, &[n]);
+    let losses = Tensor::from_storage(losses, [n]);
+    let row_w = Tensor::from_storage(row_w, [n]);
     let _g = crate::autograd::GradModeGuard::new(false);
     // The weight of the rows counted (0 for ignored ones): the mean divides by its sum.
     let wsum = row_w.sum()?;
@@ -91,14 +91,25 @@ pub fn cross_entropy(
         let weight = weight.map(|w| w.detach());
         let ignore = crate::ops::Scalar::Int(ignore_index).to_tensor(DType::I64);
         record("NllLossBackward0", &[input], &out, move |g, _| {
-            // d loss_i / d x_i = coef_i · softmax(x_i) − dist_i, where the target
-            // distribution puts (1−ε)·w_t on the target and ε/C·w_k on every class k.
             let x = sx.unpack()?;
             let (dtype, device) = (x.dtype(), x.device());
-            let eps = label_smoothing;
-            let valid = target.ne(&ignore)?.to_dtype(dtype)?;
+            // The upstream gradient per row (`[n]` or 0-d), with the mean's divisor folded in.
+            let g = match reduction {
+                Reduction::Mean => g.div(&wsum)?,
+                _ => g.clone(),
+            };
             let classes = crate::ops::creation::arange(0.0, c as f64, 1.0, DType::I64, device)?;
             let hit = target.unsqueeze(1)?.eq(&classes)?.to_dtype(dtype)?;
+            let eps = label_smoothing;
+            if eps == 0.0 {
+                // d loss_i / d x_i = w_i · (softmax(x_i) − onehot(t_i)), with w_i = 0 for
+                // ignored rows: the common case in a handful of ops.
+                let rw = row_w.mul(&g)?.unsqueeze(1)?;
+                return Ok(vec![Some(x.softmax(1)?.sub(&hit)?.mul(&rw)?)]);
+            }
+            // With label smoothing: d loss_i / d x_i = coef_i · softmax(x_i) − dist_i, where
+            // the target distribution puts (1−ε)·w_t on the target and ε/C·w_k on every class.
+            let valid = target.ne(&ignore)?.to_dtype(dtype)?;
             let w_all = match &weight {
                 Some(w) => w.unsqueeze(0)?,
                 None => crate::ops::creation::ones(&[1, c], dtype, device)?,
@@ -112,8 +123,7 @@ pub fn cross_entropy(
             let d = x.softmax(1)?.mul(&coef)?.sub(&dist)?;
             let g = match reduction {
                 Reduction::None => g.unsqueeze(1)?,
-                Reduction::Sum => g.clone(),
-                Reduction::Mean => g.div(&wsum)?,
+                _ => g,
             };
             Ok(vec![Some(d.mul(&g)?)])
         });

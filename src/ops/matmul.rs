@@ -87,7 +87,7 @@ fn matmul_nd(a: &Tensor, b: &Tensor) -> Result<Tensor> {
         1.0,
         None,
     )?;
-    let out = Tensor::from_storage(s, &shape);
+    let out = Tensor::from_storage(s, shape.as_slice());
     if needs_grad(&[a, b]) {
         let (xa, xb) = (SavedTensor::new(a), SavedTensor::new(b));
         let (sha, shb) = (a.shape().to_vec(), b.shape().to_vec());
@@ -248,7 +248,7 @@ impl Tensor {
             alpha,
             acc,
         )?;
-        let out = Tensor::from_storage(s, &shape);
+        let out = Tensor::from_storage(s, shape);
         if needs_grad(&[self, m1, m2]) {
             let (x1, x2) = (SavedTensor::new(m1), SavedTensor::new(m2));
             let bias_shape = self.shape().to_vec();

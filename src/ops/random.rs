@@ -83,7 +83,7 @@ pub fn randint(
 
 /// A random permutation of `0..n`.
 pub fn randperm(n: usize, dtype: DType, device: Device) -> Result<Tensor> {
-    Tensor::from_storage(Storage::randperm(device, n)?, &[n]).to_dtype_raw(dtype)
+    Tensor::from_storage(Storage::randperm(device, n)?, [n]).to_dtype_raw(dtype)
 }
 
 impl Tensor {

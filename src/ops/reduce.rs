@@ -266,8 +266,8 @@ impl Tensor {
                 self.storage()
                     .arg_reduce(&plan.permuted, plan.rows, plan.len, want_max)?;
             (
-                Tensor::from_storage(v, &shape),
-                Tensor::from_storage(i, &shape),
+                Tensor::from_storage(v, shape.as_slice()),
+                Tensor::from_storage(i, shape.as_slice()),
             )
         };
         if needs_grad(&[self]) {
@@ -476,7 +476,7 @@ impl Tensor {
         let len = self.shape().get(dim).copied().unwrap_or(1);
         let rows = self.numel().checked_div(len).unwrap_or(0);
         let s = self.storage().scan(&pl, rows, len, op)?;
-        let t = Tensor::from_storage(s, &pl.shape);
+        let t = Tensor::from_storage(s, pl.shape.as_slice());
         if dim + 1 == n || n == 0 {
             return Ok(t);
         }

@@ -20,7 +20,7 @@ impl Tensor {
         if let Some(last) = shape.last_mut() {
             *last = k;
         }
-        let t = Tensor::from_storage(idx, &shape);
+        let t = Tensor::from_storage(idx, shape.as_slice());
         if n == 0 {
             return Ok(t);
         }

@@ -38,7 +38,7 @@ pub fn where_(cond: &Tensor, a: &Operand, b: &Operand) -> Result<Tensor> {
         dtype,
         &shape,
     )?;
-    let out = Tensor::from_storage(s, &shape);
+    let out = Tensor::from_storage(s, shape.as_slice());
     if needs_grad(&[&ta, &tb]) {
         let (sa, sb) = (ta.shape().to_vec(), tb.shape().to_vec());
         record("WhereBackward0", &[&ta, &tb], &out, move |g, n| {

@@ -28,6 +28,7 @@ pub struct TensorImpl {
 
 impl Tensor {
     /// A tensor viewing `storage` through `layout`, with no autograd history.
+    #[inline]
     pub fn from_parts(storage: Arc<Storage>, layout: Layout) -> Tensor {
         Tensor(Arc::new(TensorImpl {
             storage,
@@ -41,30 +42,44 @@ impl Tensor {
         Tensor::from_parts(Arc::new(Storage::from_vec(data)), Layout::contiguous(shape))
     }
     /// A contiguous tensor of `shape` over all of `storage`.
-    pub fn from_storage(storage: Storage, shape: &[usize]) -> Tensor {
-        debug_assert_eq!(storage.len(), layout::numel(shape));
-        Tensor::from_parts(Arc::new(storage), Layout::contiguous(shape))
+    #[inline]
+    pub fn from_storage(storage: Storage, shape: impl Into<Vec<usize>>) -> Tensor {
+        let shape = shape.into();
+        debug_assert_eq!(storage.len(), layout::numel(&shape));
+        let strides = layout::contiguous_strides(&shape);
+        Tensor::from_parts(
+            Arc::new(storage),
+            Layout {
+                shape,
+                strides,
+                offset: 0,
+            },
+        )
     }
     /// A 0-d tensor.
     pub fn scalar<T: Element>(v: T) -> Tensor {
         Tensor::from_vec(vec![v], &[])
     }
 
+    #[inline]
     pub fn shape(&self) -> &[usize] {
         &self.0.layout.shape
     }
     pub fn strides(&self) -> &[isize] {
         &self.0.layout.strides
     }
+    #[inline]
     pub fn layout(&self) -> &Layout {
         &self.0.layout
     }
     pub fn offset(&self) -> usize {
         self.0.layout.offset
     }
+    #[inline]
     pub fn dtype(&self) -> DType {
         self.0.storage.dtype()
     }
+    #[inline]
     pub fn device(&self) -> Device {
         self.0.storage.device()
     }

@@ -62,6 +62,7 @@ fn device_mismatch(a: Device, b: Device) -> Error {
 
 /// The device an elementwise op over `views` runs on. A 0-d CPU tensor joins any device
 /// (it is read as a number); any other pair of devices must match.
+#[inline]
 fn elementwise_device(views: &[View<'_>]) -> Result<Device> {
     let mut dev: Option<Device> = None;
     for (s, l) in views {
@@ -102,6 +103,7 @@ fn scalar_of(s: &Storage, l: &Layout) -> Scalar {
     })
 }
 
+#[inline]
 fn cpu_arg<'a>((s, l): View<'a>) -> Arg<'a, HostBuffer> {
     match &s.buffer {
         Buffer::Cpu(b) => Arg::Buf(b, l),
@@ -116,6 +118,7 @@ fn cuda_arg<'a>((s, l): View<'a>) -> Arg<'a, CudaBuffer> {
     }
 }
 
+#[inline]
 fn host_of(s: &Storage) -> &HostBuffer {
     match &s.buffer {
         Buffer::Cpu(b) => b,
@@ -150,6 +153,7 @@ fn cuda_span((s, offset, len): Run<'_>) -> Span<'_, CudaBuffer> {
 }
 
 impl Storage {
+    #[inline]
     fn new(buffer: Buffer) -> Storage {
         Storage {
             buffer,
@@ -157,6 +161,7 @@ impl Storage {
         }
     }
 
+    #[inline]
     pub fn from_host(b: HostBuffer) -> Storage {
         Storage::new(Buffer::Cpu(b))
     }
@@ -179,18 +184,21 @@ impl Storage {
         Storage::from_host(unsafe { HostBuffer::from_foreign(ptr, len, dtype, owner) })
     }
 
+    #[inline]
     pub fn device(&self) -> Device {
         match &self.buffer {
             Buffer::Cpu(_) => Device::Cpu,
             Buffer::Cuda(b) => Device::Cuda(b.device()),
         }
     }
+    #[inline]
     pub fn dtype(&self) -> DType {
         match &self.buffer {
             Buffer::Cpu(b) => b.dtype(),
             Buffer::Cuda(b) => b.dtype(),
         }
     }
+    #[inline]
     pub fn len(&self) -> usize {
         match &self.buffer {
             Buffer::Cpu(b) => b.len(),
@@ -316,11 +324,13 @@ impl Storage {
 
     // ---- elementwise -------------------------------------------------------------------------
 
+    #[inline]
     pub fn unary(&self, l: &Layout, op: UnaryOp) -> Result<Storage> {
         map_buffer!(self, b, B => B::unary(b, l, op))
     }
 
     /// `op` of `a` and `b` (both of `dtype`) broadcast to `shape`.
+    #[inline]
     pub fn binary(
         a: View<'_>,
         b: View<'_>,
@@ -337,6 +347,7 @@ impl Storage {
     }
 
     /// `a` where the bool `cond`, else `b`.
+    #[inline]
     pub fn where_(
         cond: View<'_>,
         a: View<'_>,

@@ -490,3 +490,122 @@ __device__ __forceinline__ T rt_block_reduce(T v, T* smem, Op op) {
     }
     return smem[0];
 }
+
+// ---- rows × len views (reduce.cu, scan.cu) --------------------------------------------------
+// Row r's element j is at base(r) + j * cs. A block takes tiles of W rows, L lanes per row
+// (W * L = blockDim.x), lane-fast or row-fast; see reduce.cu for the geometry.
+struct RtTile {
+    int L;            // lanes per row
+    int W;            // rows per tile
+    int lane;         // this thread's lane
+    int rit;          // this thread's row within the tile
+    int step;         // shared-memory distance between neighbouring lanes of a row
+    int slot0;        // shared-memory slot of lane 0 of this thread's row
+    long long tiles;  // tiles covering `rows`
+};
+
+__device__ __forceinline__ RtTile rt_tile(long long rows, int lanes, int row_fast) {
+    RtTile g;
+    const int b = (int)blockDim.x;
+    const int t = (int)threadIdx.x;
+    g.L = lanes < 1 ? 1 : (lanes < b ? lanes : b);
+    g.W = b / g.L;
+    if (row_fast) {
+        g.rit = t % g.W;
+        g.lane = t / g.W;
+        g.step = g.W;
+        g.slot0 = g.rit;
+    } else {
+        g.rit = t / g.L;
+        g.lane = t % g.L;
+        g.step = 1;
+        g.slot0 = g.rit * g.L;
+    }
+    g.tiles = (rows + g.W - 1) / g.W;
+    return g;
+}
+
+// Offset of row r's first element.
+__device__ __forceinline__ long long rt_row_base(long long r, int nk, const Dims& ks,
+                                                 const RtView& kv) {
+    if (nk <= 1) return kv.offset + r * kv.strides.v[0];
+    return rt_offset(r, nk, ks, kv);
+}
+
+// Combines the values of each row's lanes (every thread of the block must call it); each
+// thread gets its row's result.
+template <typename A, typename Op>
+__device__ __forceinline__ A rt_tile_reduce(A v, A* smem, const RtTile& g, Op op) {
+    const int t = (int)threadIdx.x;
+    __syncthreads();  // a previous reduction may still be reading smem
+    smem[t] = v;
+    __syncthreads();
+    for (int s = g.L / 2; s > 0; s >>= 1) {
+        if (g.lane < s) smem[t] = op(smem[t], smem[t + s * g.step]);
+        __syncthreads();
+    }
+    return smem[g.slot0];
+}
+
+// 16 bytes of elements, for vector loads.
+template <typename T>
+struct alignas(16) RtVec {
+    T v[16 / sizeof(T)];
+};
+
+// Folds f(element, j) with `op` over this lane's columns of [j0, j1): j0 + lane, then every
+// L-th. `p` points at the row's element 0. Contiguous rows (cs == 1) are read as aligned
+// 16-byte vectors (the lane takes every L-th vector) after a scalar head up to the first
+// aligned element; two accumulators (four when strided) keep several loads in flight.
+template <typename T, typename A, typename F, typename Op>
+__device__ __forceinline__ A rt_fold(const T* p, long long cs, long long j0, long long j1, int lane,
+                                     int L, A init, F f, Op op) {
+    A a0 = init;
+    A a1 = init;
+    if (cs == 1) {
+        const int V = (int)(16 / sizeof(T));
+        const unsigned long long addr = (unsigned long long)(p + j0);
+        const long long head = (long long)(((16 - (addr & 15)) & 15) / sizeof(T));
+        const long long ja = j0 + head < j1 ? j0 + head : j1;
+        for (long long j = j0 + lane; j < ja; j += L) a0 = op(a0, f(p[j], j));
+        const long long nvec = (j1 - ja) / V;
+        const RtVec<T>* pv = reinterpret_cast<const RtVec<T>*>(p + ja);
+        long long k = lane;
+        for (; k + L < nvec; k += 2 * (long long)L) {
+            const RtVec<T> u = pv[k];
+            const RtVec<T> w = pv[k + L];
+            const long long ju = ja + k * V;
+            const long long jw = ju + (long long)L * V;
+#pragma unroll
+            for (int e = 0; e < V; ++e) {
+                a0 = op(a0, f(u.v[e], ju + e));
+                a1 = op(a1, f(w.v[e], jw + e));
+            }
+        }
+        if (k < nvec) {
+            const RtVec<T> u = pv[k];
+            const long long ju = ja + k * V;
+#pragma unroll
+            for (int e = 0; e < V; ++e) a0 = op(a0, f(u.v[e], ju + e));
+        }
+        for (long long j = ja + nvec * V + lane; j < j1; j += L) a1 = op(a1, f(p[j], j));
+    } else {
+        A a2 = init;
+        A a3 = init;
+        long long j = j0 + lane;
+        for (; j + 3 * (long long)L < j1; j += 4 * (long long)L) {
+            const T v0 = p[j * cs];
+            const T v1 = p[(j + L) * cs];
+            const T v2 = p[(j + 2 * (long long)L) * cs];
+            const T v3 = p[(j + 3 * (long long)L) * cs];
+            a0 = op(a0, f(v0, j));
+            a1 = op(a1, f(v1, j + L));
+            a2 = op(a2, f(v2, j + 2 * (long long)L));
+            a3 = op(a3, f(v3, j + 3 * (long long)L));
+        }
+        for (; j < j1; j += L) a0 = op(a0, f(p[j * cs], j));
+        a0 = op(a0, a2);
+        a1 = op(a1, a3);
+    }
+    return op(a0, a1);
+}

@@ -20,113 +20,13 @@
 #define RT_OUT_ACC 2
 #define RT_SCAN_K 4
 
-// ---- geometry (the same helpers are in reduce.cu: each file compiles on its own) ------------
-struct RtTile {
-    int L;            // lanes per row
-    int W;            // rows per tile
-    int lane;         // this thread's lane
-    int rit;          // this thread's row within the tile
-    int step;         // shared-memory distance between neighbouring lanes of a row
-    int slot0;        // shared-memory slot of lane 0 of this thread's row
-    long long tiles;  // tiles covering `rows`
-};
-
-__device__ __forceinline__ RtTile rt_tile(long long rows, int lanes, int row_fast) {
-    RtTile g;
-    const int b = (int)blockDim.x;
-    const int t = (int)threadIdx.x;
-    g.L = lanes < 1 ? 1 : (lanes < b ? lanes : b);
-    g.W = b / g.L;
-    if (row_fast) {
-        g.rit = t % g.W;
-        g.lane = t / g.W;
-        g.step = g.W;
-        g.slot0 = g.rit;
-    } else {
-        g.rit = t / g.L;
-        g.lane = t % g.L;
-        g.step = 1;
-        g.slot0 = g.rit * g.L;
-    }
-    g.tiles = (rows + g.W - 1) / g.W;
-    return g;
-}
-
-__device__ __forceinline__ long long rt_row_base(long long r, int nk, const Dims& ks,
-                                                 const RtView& kv) {
-    if (nk <= 1) return kv.offset + r * kv.strides.v[0];
-    return rt_offset(r, nk, ks, kv);
-}
-
-template <typename A, typename Op>
-__device__ __forceinline__ A rt_tile_reduce(A v, A* smem, const RtTile& g, Op op) {
-    const int t = (int)threadIdx.x;
-    __syncthreads();
-    smem[t] = v;
-    __syncthreads();
-    for (int s = g.L / 2; s > 0; s >>= 1) {
-        if (g.lane < s) smem[t] = op(smem[t], smem[t + s * g.step]);
-        __syncthreads();
-    }
-    return smem[g.slot0];
-}
-
-// 16 bytes of elements, for vector loads.
-template <typename T>
-struct alignas(16) RtVec {
-    T v[16 / sizeof(T)];
-};
-
-// Folds f(element) over this lane's columns of [0, len): lane, then every L-th; contiguous
-// rows are read as aligned 16-byte vectors after a scalar head (reduce.cu's rt_fold).
+// Folds f(element) over this lane's columns of [0, len) (common.cuh's rt_fold on elements
+// converted to the arithmetic type).
 template <typename F, typename Op>
 __device__ __forceinline__ acc_t rt_fold_row(const scalar_t* p, long long cs, long long len,
                                              int lane, int L, acc_t init, F f, Op op) {
-    acc_t a0 = init;
-    acc_t a1 = init;
-    if (cs == 1) {
-        const int V = (int)(16 / sizeof(scalar_t));
-        const unsigned long long addr = (unsigned long long)p;
-        const long long head = (long long)(((16 - (addr & 15)) & 15) / sizeof(scalar_t));
-        const long long ja = head < len ? head : len;
-        for (long long j = lane; j < ja; j += L) a0 = op(a0, f(rt_load(p, j)));
-        const long long nvec = (len - ja) / V;
-        const RtVec<scalar_t>* pv = reinterpret_cast<const RtVec<scalar_t>*>(p + ja);
-        long long k = lane;
-        for (; k + L < nvec; k += 2 * (long long)L) {
-            const RtVec<scalar_t> u = pv[k];
-            const RtVec<scalar_t> w = pv[k + L];
-#pragma unroll
-            for (int e = 0; e < V; ++e) {
-                a0 = op(a0, f(rt_to_acc(u.v[e])));
-                a1 = op(a1, f(rt_to_acc(w.v[e])));
-            }
-        }
-        if (k < nvec) {
-            const RtVec<scalar_t> u = pv[k];
-#pragma unroll
-            for (int e = 0; e < V; ++e) a0 = op(a0, f(rt_to_acc(u.v[e])));
-        }
-        for (long long j = ja + nvec * V + lane; j < len; j += L) a1 = op(a1, f(rt_load(p, j)));
-    } else {
-        acc_t a2 = init;
-        acc_t a3 = init;
-        long long j = lane;
-        for (; j + 3 * (long long)L < len; j += 4 * (long long)L) {
-            const acc_t v0 = rt_load(p, j * cs);
-            const acc_t v1 = rt_load(p, (j + L) * cs);
-            const acc_t v2 = rt_load(p, (j + 2 * (long long)L) * cs);
-            const acc_t v3 = rt_load(p, (j + 3 * (long long)L) * cs);
-            a0 = op(a0, f(v0));
-            a1 = op(a1, f(v1));
-            a2 = op(a2, f(v2));
-            a3 = op(a3, f(v3));
-        }
-        for (; j < len; j += L) a0 = op(a0, f(rt_load(p, j * cs)));
-        a0 = op(a0, a2);
-        a1 = op(a1, a3);
-    }
-    return op(a0, a1);
+    return rt_fold(
+        p, cs, 0, len, lane, L, init, [&](scalar_t v, long long) { return f(rt_to_acc(v)); }, op);
 }
 
 __device__ __forceinline__ acc_t rt_wadd(acc_t a, acc_t b) {
