@@ -70,6 +70,30 @@ CASES = {
     "AmaxBackward0": (lambda x: x.amax(1), lambda: [_x(3, 4)]),
     "AsStridedBackward0": (_view_inplace, lambda: [_x(4, 3)]),
     "AminBackward0": (lambda x: x.amin(1), lambda: [_x(3, 4)]),
+    "AvgPoolBackward0": (
+        lambda x: rt.nn.functional.avg_pool2d(x, 3, 2, 1, count_include_pad=False),
+        lambda: [_x(1, 2, 5, 5)],
+    ),
+    "AvgPoolBackwardBackward0": (
+        _first_grad(lambda x: rt.nn.functional.avg_pool2d(x, 2, 1) ** 2),
+        lambda: [_x(1, 2, 4, 4)],
+    ),
+    "Col2ImBackward0": (
+        lambda x: rt.nn.functional.fold(x, (4, 5), (2, 2), padding=1, stride=2),
+        lambda: [_x(1, 8, 9)],
+    ),
+    "ConstantPadNdBackward0": (
+        lambda x: rt.nn.functional.pad(x, (1, -1, 2, 0)),
+        lambda: [_x(3, 4)],
+    ),
+    "Im2ColBackward0": (
+        lambda x: rt.nn.functional.unfold(x, (2, 3), dilation=(1, 2), padding=1),
+        lambda: [_x(1, 2, 4, 5)],
+    ),
+    "MaxPoolBackward0": (
+        lambda x: rt.nn.functional.max_pool2d(x, 3, 2, 1, dilation=1, ceil_mode=True),
+        lambda: [_x(1, 2, 6, 5)],
+    ),
     "BmmBackward0": (lambda x, y: x.bmm(y), lambda: [_x(2, 3, 4), _x(2, 4, 2, seed=1)]),
     "CatBackward0": (lambda x, y: rt.cat([x, y], 1), lambda: [_x(2, 3), _x(2, 2, seed=1)]),
     "CeilBackward0": (lambda x: x.ceil() + x, lambda: [_x(3, 4)]),

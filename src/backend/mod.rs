@@ -129,6 +129,66 @@ pub enum Distribution {
     Bernoulli { p: f64 },
 }
 
+/// The sliding windows of a convolution or a pooling over the trailing 1–3 spatial dims of
+/// an `[n, c, *input]` tensor. Output position `o` of spatial dim `d` covers the input
+/// positions `o·stride[d] − padding[d] + k·dilation[d]` for `k < kernel[d]` (those outside
+/// `0..input[d]` are padding); with `adaptive`, it covers `⌊o·in/out⌋ .. ⌈(o+1)·in/out⌉`
+/// and `kernel`, `stride`, `padding`, `dilation` are unused. All vectors have one entry per
+/// spatial dim.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub input: Vec<usize>,
+    pub output: Vec<usize>,
+    pub kernel: Vec<usize>,
+    pub stride: Vec<usize>,
+    pub padding: Vec<usize>,
+    pub dilation: Vec<usize>,
+    pub adaptive: bool,
+}
+
+impl Window {
+    /// Elements of one input plane.
+    pub fn input_numel(&self) -> usize {
+        self.input.iter().product()
+    }
+    /// Elements of one output plane.
+    pub fn output_numel(&self) -> usize {
+        self.output.iter().product()
+    }
+    /// Positions in one window (`∏ kernel`).
+    pub fn kernel_numel(&self) -> usize {
+        self.kernel.iter().product()
+    }
+    /// The same windows over exactly three spatial dims, leading dims of size 1 added (what
+    /// the kernels loop over).
+    pub fn to_3d(&self) -> Window {
+        let pad = 3 - self.input.len();
+        let ext = |v: &[usize], fill: usize| {
+            let mut r = vec![fill; pad];
+            r.extend_from_slice(v);
+            r
+        };
+        Window {
+            input: ext(&self.input, 1),
+            output: ext(&self.output, 1),
+            kernel: ext(&self.kernel, 1),
+            stride: ext(&self.stride, 1),
+            padding: ext(&self.padding, 0),
+            dilation: ext(&self.dilation, 1),
+            adaptive: self.adaptive,
+        }
+    }
+}
+
+/// How an average pooling divides each window's sum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AvgDivisor {
+    /// Count padding positions (up to the padded border) in the divisor.
+    pub count_include_pad: bool,
+    /// Divide by this instead (PyTorch's `divisor_override`).
+    pub divisor_override: Option<i64>,
+}
+
 /// One backend: its buffer type and a method for each op family.
 pub trait Backend {
     /// Device memory holding one storage's elements (all of one dtype).
@@ -304,4 +364,29 @@ pub trait Backend {
         step: f64,
         o: &AdamOptions,
     ) -> Result<()>;
+
+    // ---- sliding windows (convolution, pooling) ------------------------------------------------
+    /// im2col: the view `l` (`[n, c, *w.input]`) to a contiguous `[n, c·∏kernel, ∏output]`
+    /// buffer, row `ci·∏kernel + k` holding input channel `ci` at window position `k` for
+    /// every output position (zero where the window is in the padding).
+    fn unfold(x: &Self::Buffer, l: &Layout, w: &Window) -> Result<Self::Buffer>;
+    /// col2im, the adjoint of [`Backend::unfold`]: the view `l` (`[n, c·∏kernel,
+    /// ∏output]`) to a contiguous `[n, c, *w.input]` buffer, summing where windows overlap
+    /// (padding positions are dropped).
+    fn fold(cols: &Self::Buffer, l: &Layout, w: &Window) -> Result<Self::Buffer>;
+    /// Max pooling of the view `l` (`[n, c, *w.input]`): the contiguous `[n, c, *w.output]`
+    /// maxima (NaN wins) and their int64 flat indices within the input plane (the first of
+    /// ties).
+    fn max_pool(x: &Self::Buffer, l: &Layout, w: &Window) -> Result<(Self::Buffer, Self::Buffer)>;
+    /// Average pooling of the view `l` (`[n, c, *w.input]`) to a contiguous
+    /// `[n, c, *w.output]` buffer, accumulating 16-bit floats in float32.
+    fn avg_pool(x: &Self::Buffer, l: &Layout, w: &Window, d: AvgDivisor) -> Result<Self::Buffer>;
+    /// The adjoint of [`Backend::avg_pool`]: the gradient view `l` (`[n, c, *w.output]`) to a
+    /// contiguous `[n, c, *w.input]` buffer.
+    fn avg_pool_backward(
+        g: &Self::Buffer,
+        l: &Layout,
+        w: &Window,
+        d: AvgDivisor,
+    ) -> Result<Self::Buffer>;
 }

@@ -2,8 +2,8 @@
 //! way to make one answers with PyTorch's error for a CPU-only build.
 
 use super::{
-    AdamOptions, Arg, Backend, BinaryOp, Distribution, HostBuffer, MatBatch, ReduceOp, ScanOp,
-    SgdOptions, Span, UnaryOp,
+    AdamOptions, Arg, AvgDivisor, Backend, BinaryOp, Distribution, HostBuffer, MatBatch, ReduceOp,
+    ScanOp, SgdOptions, Span, UnaryOp, Window,
 };
 use crate::error::{Error, Result};
 use crate::tensor::dtype::{DType, Scalar};
@@ -218,5 +218,25 @@ impl Backend for Cuda {
         _: &AdamOptions,
     ) -> Result<()> {
         match *p.buf {}
+    }
+    fn unfold(x: &CudaBuffer, _: &Layout, _: &Window) -> Result<CudaBuffer> {
+        match *x {}
+    }
+    fn fold(cols: &CudaBuffer, _: &Layout, _: &Window) -> Result<CudaBuffer> {
+        match *cols {}
+    }
+    fn max_pool(x: &CudaBuffer, _: &Layout, _: &Window) -> Result<(CudaBuffer, CudaBuffer)> {
+        match *x {}
+    }
+    fn avg_pool(x: &CudaBuffer, _: &Layout, _: &Window, _: AvgDivisor) -> Result<CudaBuffer> {
+        match *x {}
+    }
+    fn avg_pool_backward(
+        g: &CudaBuffer,
+        _: &Layout,
+        _: &Window,
+        _: AvgDivisor,
+    ) -> Result<CudaBuffer> {
+        match *g {}
     }
 }

@@ -3,12 +3,12 @@
 
 use super::copy::{copy_into, fill, gather, gather_map};
 use super::elementwise::{map, zip, zip3};
-use super::{fused, index, matmul, random, reduce, sort};
+use super::{fused, index, matmul, random, reduce, sort, window};
 use crate::backend::num::{Float, Num};
 use crate::backend::op::{BinaryKind, MapFn, ZipFn};
 use crate::backend::{
-    AdamOptions, Arg, Backend, BinaryOp, Distribution, HostBuffer, MatBatch, ReduceOp, ScanOp,
-    SgdOptions, Span, UnaryOp,
+    AdamOptions, Arg, AvgDivisor, Backend, BinaryOp, Distribution, HostBuffer, MatBatch, ReduceOp,
+    ScanOp, SgdOptions, Span, UnaryOp, Window,
 };
 use crate::error::{Error, Result};
 use crate::tensor::dtype::{cast, DType, Element, Scalar};
@@ -812,6 +812,89 @@ impl Backend for Cpu {
                 Ok(())
             },
             Err(not_implemented("adam", p.buf.dtype()))
+        )
+    }
+
+    fn unfold(x: &HostBuffer, l: &Layout, w: &Window) -> Result<HostBuffer> {
+        Ok(crate::with_dtype!(
+            x.dtype(),
+            T,
+            HostBuffer::from_vec(window::unfold(x.as_slice::<T>(), l, w))
+        ))
+    }
+    fn fold(cols: &HostBuffer, l: &Layout, w: &Window) -> Result<HostBuffer> {
+        let dtype = cols.dtype();
+        if dtype.is_half() {
+            let (c, cl) = widen(cols, l);
+            return Ok(narrow(Self::fold(&c, &cl, w)?, dtype));
+        }
+        crate::with_numeric_dtype!(
+            dtype,
+            T,
+            Ok(HostBuffer::from_vec(window::fold(
+                cols.as_slice::<T>(),
+                l,
+                w
+            ))),
+            Err(not_implemented("col2im", dtype))
+        )
+    }
+    fn max_pool(x: &HostBuffer, l: &Layout, w: &Window) -> Result<(HostBuffer, HostBuffer)> {
+        let dtype = x.dtype();
+        if dtype.is_half() {
+            let (c, cl) = widen(x, l);
+            let (v, i) = Self::max_pool(&c, &cl, w)?;
+            return Ok((narrow(v, dtype), i));
+        }
+        crate::with_numeric_dtype!(
+            dtype,
+            T,
+            {
+                let (v, i) = window::max_pool(x.as_slice::<T>(), l, w);
+                Ok((HostBuffer::from_vec(v), HostBuffer::from_vec(i)))
+            },
+            Err(not_implemented("max_pool", dtype))
+        )
+    }
+    fn avg_pool(x: &HostBuffer, l: &Layout, w: &Window, d: AvgDivisor) -> Result<HostBuffer> {
+        let dtype = x.dtype();
+        if dtype.is_half() {
+            let (c, cl) = widen(x, l);
+            return Ok(narrow(Self::avg_pool(&c, &cl, w, d)?, dtype));
+        }
+        crate::with_float_dtype!(
+            dtype,
+            T,
+            Ok(HostBuffer::from_vec(window::avg_pool(
+                x.as_slice::<T>(),
+                l,
+                w,
+                d
+            ))),
+            Err(not_implemented("avg_pool", dtype))
+        )
+    }
+    fn avg_pool_backward(
+        g: &HostBuffer,
+        l: &Layout,
+        w: &Window,
+        d: AvgDivisor,
+    ) -> Result<HostBuffer> {
+        let dtype = g.dtype();
+        if dtype.is_half() {
+            let (c, cl) = widen(g, l);
+            return Ok(narrow(Self::avg_pool_backward(&c, &cl, w, d)?, dtype));
+        }
+        crate::with_float_dtype!(
+            dtype,
+            T,
+            Ok(HostBuffer::from_vec(window::avg_pool_backward(
+                g.as_slice::<T>(),
+                l,
+                w,
+                d
+            ))),
+            Err(not_implemented("avg_pool_backward", dtype))
         )
     }
 }

@@ -14,6 +14,7 @@ pub mod sort;
 pub mod strided;
 pub mod team;
 pub mod threads;
+pub mod window;
 
 pub use backend::Cpu;
 

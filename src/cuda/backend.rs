@@ -3,10 +3,10 @@
 
 use super::buffer::CudaBuffer;
 use super::device::{gpu, DeviceApi};
-use super::{elementwise, fused, index, matmul, random, reduce};
+use super::{elementwise, fused, index, matmul, random, reduce, window};
 use crate::backend::{
-    AdamOptions, Arg, Backend, BinaryOp, Distribution, HostBuffer, MatBatch, ReduceOp, ScanOp,
-    SgdOptions, Span, UnaryOp,
+    AdamOptions, Arg, AvgDivisor, Backend, BinaryOp, Distribution, HostBuffer, MatBatch, ReduceOp,
+    ScanOp, SgdOptions, Span, UnaryOp, Window,
 };
 use crate::error::Result;
 use crate::tensor::dtype::{DType, Scalar};
@@ -182,5 +182,25 @@ impl Backend for Cuda {
         o: &AdamOptions,
     ) -> Result<()> {
         fused::adam_step(p, g, m, v, vmax, step, o)
+    }
+    fn unfold(x: &CudaBuffer, l: &Layout, w: &Window) -> Result<CudaBuffer> {
+        window::unfold(x, l, w)
+    }
+    fn fold(cols: &CudaBuffer, l: &Layout, w: &Window) -> Result<CudaBuffer> {
+        window::fold(cols, l, w)
+    }
+    fn max_pool(x: &CudaBuffer, l: &Layout, w: &Window) -> Result<(CudaBuffer, CudaBuffer)> {
+        window::max_pool(x, l, w)
+    }
+    fn avg_pool(x: &CudaBuffer, l: &Layout, w: &Window, d: AvgDivisor) -> Result<CudaBuffer> {
+        window::avg_pool(x, l, w, d)
+    }
+    fn avg_pool_backward(
+        g: &CudaBuffer,
+        l: &Layout,
+        w: &Window,
+        d: AvgDivisor,
+    ) -> Result<CudaBuffer> {
+        window::avg_pool_backward(g, l, w, d)
     }
 }

@@ -26,6 +26,7 @@ pub mod nvrtc;
 mod random;
 mod reduce;
 pub mod runtime;
+mod window;
 
 pub use backend::Cuda;
 pub use buffer::CudaBuffer;

@@ -2,6 +2,7 @@
 //! kernel) and, beside it, its backward rule written in tensor ops.
 
 pub mod binary;
+pub mod conv;
 pub mod convert;
 pub mod creation;
 pub mod index;
@@ -10,6 +11,8 @@ pub mod join;
 pub mod loss;
 pub mod matmul;
 pub mod optim;
+pub mod pad;
+pub mod pool;
 pub mod random;
 pub mod reduce;
 pub mod sort;

@@ -7,6 +7,7 @@ mod cuda;
 mod dlpack;
 mod errors;
 mod functions;
+mod nn;
 mod numpy;
 mod tensor;
 mod tensor_math;
@@ -86,6 +87,15 @@ fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
         functions::_get_default_device,
         functions::result_type,
         functions::_cross_entropy,
+        nn::_conv,
+        nn::_conv_transpose,
+        nn::_unfold,
+        nn::_fold,
+        nn::_max_pool,
+        nn::_avg_pool,
+        nn::_adaptive_max_pool,
+        nn::_adaptive_avg_pool,
+        nn::_pad,
         functions::_sgd_step,
         functions::_adam_step,
         autograd::backward,

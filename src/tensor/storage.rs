@@ -12,8 +12,8 @@ use super::device::Device;
 use super::dtype::{DType, Element, Scalar};
 use super::layout::Layout;
 use crate::backend::{
-    AdamOptions, Arg, Backend, BinaryOp, Cuda, CudaBuffer, Distribution, HostBuffer, MatBatch,
-    ReduceOp, ScanOp, SgdOptions, Span, UnaryOp,
+    AdamOptions, Arg, AvgDivisor, Backend, BinaryOp, Cuda, CudaBuffer, Distribution, HostBuffer,
+    MatBatch, ReduceOp, ScanOp, SgdOptions, Span, UnaryOp, Window,
 };
 use crate::cpu::Cpu;
 use crate::error::{Error, Result};
@@ -412,6 +412,42 @@ impl Storage {
         k: usize,
     ) -> Result<Storage> {
         map_buffer!(self, b, B => B::sort(b, l, rows, len, descending, k))
+    }
+
+    // ---- sliding windows ---------------------------------------------------------------------
+
+    /// im2col of the view `l` (`[n, c, *w.input]`): contiguous `[n, c·∏kernel, ∏output]`.
+    pub fn unfold(&self, l: &Layout, w: &Window) -> Result<Storage> {
+        map_buffer!(self, b, B => B::unfold(b, l, w))
+    }
+
+    /// col2im of the view `l` (`[n, c·∏kernel, ∏output]`): contiguous `[n, c, *w.input]`.
+    pub fn fold(&self, l: &Layout, w: &Window) -> Result<Storage> {
+        map_buffer!(self, b, B => B::fold(b, l, w))
+    }
+
+    /// Max pooling of the view `l`: (maxima, int64 flat indices within each input plane).
+    pub fn max_pool(&self, l: &Layout, w: &Window) -> Result<(Storage, Storage)> {
+        Ok(match &self.buffer {
+            Buffer::Cpu(b) => {
+                let (v, i) = Cpu::max_pool(b, l, w)?;
+                (Storage::from_host(v), Storage::from_host(i))
+            }
+            Buffer::Cuda(b) => {
+                let (v, i) = Cuda::max_pool(b, l, w)?;
+                (Storage::new(Buffer::Cuda(v)), Storage::new(Buffer::Cuda(i)))
+            }
+        })
+    }
+
+    /// Average pooling of the view `l`.
+    pub fn avg_pool(&self, l: &Layout, w: &Window, d: AvgDivisor) -> Result<Storage> {
+        map_buffer!(self, b, B => B::avg_pool(b, l, w, d))
+    }
+
+    /// The adjoint of [`Storage::avg_pool`], from the gradient view `l` of its output.
+    pub fn avg_pool_backward(&self, l: &Layout, w: &Window, d: AvgDivisor) -> Result<Storage> {
+        map_buffer!(self, b, B => B::avg_pool_backward(b, l, w, d))
     }
 
     // ---- products ------------------------------------------------------------------------------

@@ -716,3 +716,10 @@ def kl_div(
             reduced = reduced / _shape(input)[0]
         return reduced
     return _reduce(loss, reduction)
+
+
+# Convolution, pooling, fold/unfold and padding live in their own module.
+from rustorch.nn._functional_conv import *  # noqa: E402, F403
+from rustorch.nn._functional_conv import __all__ as _conv_all  # noqa: E402
+
+__all__ += _conv_all

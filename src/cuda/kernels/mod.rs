@@ -146,9 +146,15 @@ kernel_file!(
     [FLOATS: "sgd", "adam"]
 );
 
+kernel_file!(
+    /// Sliding windows: im2col / col2im, max and average pooling (and its adjoint).
+    WINDOW = "window.cu",
+    [ALL: "im2col"; NUMERIC: "col2im", "max_pool"; FLOATS: "avg_pool", "avg_pool_backward"]
+);
+
 /// Every kernel file.
-pub static FILES: [&KernelFile; 11] = [
-    &COPY, &UNARY, &BINARY, &REDUCE, &SCAN, &INDEX, &SORT, &RANDOM, &LOSS, &GEMM, &OPTIM,
+pub static FILES: [&KernelFile; 12] = [
+    &COPY, &UNARY, &BINARY, &REDUCE, &SCAN, &INDEX, &SORT, &RANDOM, &LOSS, &GEMM, &OPTIM, &WINDOW,
 ];
 
 /// The tag `dtype`'s kernels carry (`"f32"` for `add_f32`).

@@ -1,0 +1,428 @@
+"""Convolution, pooling, fold/unfold and padding of ``torch.nn.functional``.
+
+Each function normalises its arguments as PyTorch does (an int or a tuple per spatial dim,
+``stride=None`` meaning the kernel size) and calls one op of the Rust core, where the
+shape checks, the messages and the backward rules live. ``max_unpool*`` and ``lp_pool*``
+are composed from core ops exactly as PyTorch composes them.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence, Union
+
+import rustorch
+from rustorch import Tensor
+from rustorch.nn.modules.utils import _ntuple
+
+_C = rustorch._C
+
+_Size = Union[int, Sequence[int]]
+
+__all__ = [
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "unfold",
+    "fold",
+    "max_pool1d",
+    "max_pool2d",
+    "max_pool3d",
+    "max_pool1d_with_indices",
+    "max_pool2d_with_indices",
+    "max_pool3d_with_indices",
+    "avg_pool1d",
+    "avg_pool2d",
+    "avg_pool3d",
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool3d",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool3d",
+    "adaptive_max_pool1d_with_indices",
+    "adaptive_max_pool2d_with_indices",
+    "adaptive_max_pool3d_with_indices",
+    "max_unpool1d",
+    "max_unpool2d",
+    "max_unpool3d",
+    "lp_pool1d",
+    "lp_pool2d",
+    "lp_pool3d",
+    "pad",
+]
+
+
+def _list(v: _Size, n: int) -> list[int]:
+    return [int(x) for x in _ntuple(n)(v)]
+
+
+def _stride(stride: Optional[_Size], kernel_size: _Size, n: int) -> list[int]:
+    if stride is None or (not isinstance(stride, int) and len(stride) == 0):
+        return _list(kernel_size, n)
+    return _list(stride, n)
+
+
+def _conv_list(v: _Size, n: int, what: str) -> list[int]:
+    """A per-dim convolution argument, with PyTorch's message for a wrong length (the core
+    reads the number of spatial dims from these lists, so a wrong one must stop here)."""
+    out = _list(v, n)
+    if len(out) != n:
+        raise RuntimeError(
+            f"expected {what} to be a single integer value or a list of {n} values to match "
+            f"the convolution dimensions, but got {what}={out}"
+        )
+    return out
+
+
+_WORDS = {1: "one", 2: "two", 3: "three"}
+
+
+def _pool_list(name: str, what: str, v: Optional[_Size], n: int) -> None:
+    """PyTorch's message for a pooling argument of the wrong length."""
+    if v is None or isinstance(v, int) or len(v) in (1, n) or (what == "stride" and len(v) == 0):
+        return
+    if name == "max_pool1d":
+        kinds = "None, an int, list of ints, or" if what == "stride" else "an int, list of ints or"
+        raise RuntimeError(
+            f"max_pool1d() {what} must be {kinds} tuple of ints of size 1 but got size {len(v)}"
+        )
+    if name == "avg_pool1d":
+        raise RuntimeError(f"avg_pool1d() argument '{what}' should contain one int (got {len(v)})")
+    verb = "be either" if what == "dilation" else "either be"
+    if name == "avg_pool3d" and what == "kernel_size":
+        verb = "be"
+    omitted = " omitted," if what == "stride" else ""
+    raise RuntimeError(
+        f"{name}: {what} must {verb}{omitted} a single int, or a tuple of {_WORDS[n]} ints"
+    )
+
+
+# ---------------------------------------------------------------------------- convolution
+
+
+def _conv(n: int, input: Tensor, weight: Tensor, bias: Optional[Tensor], stride: _Size,
+          padding: Union[str, _Size], dilation: _Size, groups: int) -> Tensor:
+    pad = padding if isinstance(padding, str) else _conv_list(padding, n, "padding")
+    return _C._conv(f"conv{n}d", input, weight, bias, _conv_list(stride, n, "stride"), pad,
+                    _conv_list(dilation, n, "dilation"), int(groups))
+
+
+def conv1d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: _Size = 1,
+           padding: Union[str, _Size] = 0, dilation: _Size = 1, groups: int = 1) -> Tensor:
+    """``torch.nn.functional.conv1d``: input ``[N, C, L]`` (or unbatched ``[C, L]``)."""
+    return _conv(1, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: _Size = 1,
+           padding: Union[str, _Size] = 0, dilation: _Size = 1, groups: int = 1) -> Tensor:
+    """``torch.nn.functional.conv2d``; ``padding`` may be ``'same'`` or ``'valid'``."""
+    return _conv(2, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv3d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: _Size = 1,
+           padding: Union[str, _Size] = 0, dilation: _Size = 1, groups: int = 1) -> Tensor:
+    """``torch.nn.functional.conv3d``: input ``[N, C, D, H, W]`` (or unbatched)."""
+    return _conv(3, input, weight, bias, stride, padding, dilation, groups)
+
+
+def _conv_transpose(n: int, input: Tensor, weight: Tensor, bias: Optional[Tensor],
+                    stride: _Size, padding: _Size, output_padding: _Size, groups: int,
+                    dilation: _Size) -> Tensor:
+    return _C._conv_transpose(f"conv_transpose{n}d", input, weight, bias,
+                              _conv_list(stride, n, "stride"), _conv_list(padding, n, "padding"),
+                              _conv_list(output_padding, n, "output_padding"), int(groups),
+                              _conv_list(dilation, n, "dilation"))
+
+
+def conv_transpose1d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
+                     stride: _Size = 1, padding: _Size = 0, output_padding: _Size = 0,
+                     groups: int = 1, dilation: _Size = 1) -> Tensor:
+    """``torch.nn.functional.conv_transpose1d`` (weight ``[C_in, C_out/groups, k]``)."""
+    return _conv_transpose(1, input, weight, bias, stride, padding, output_padding, groups,
+                           dilation)
+
+
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
+                     stride: _Size = 1, padding: _Size = 0, output_padding: _Size = 0,
+                     groups: int = 1, dilation: _Size = 1) -> Tensor:
+    """``torch.nn.functional.conv_transpose2d`` (weight ``[C_in, C_out/groups, kh, kw]``)."""
+    return _conv_transpose(2, input, weight, bias, stride, padding, output_padding, groups,
+                           dilation)
+
+
+def conv_transpose3d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
+                     stride: _Size = 1, padding: _Size = 0, output_padding: _Size = 0,
+                     groups: int = 1, dilation: _Size = 1) -> Tensor:
+    """``torch.nn.functional.conv_transpose3d``."""
+    return _conv_transpose(3, input, weight, bias, stride, padding, output_padding, groups,
+                           dilation)
+
+
+def unfold(input: Tensor, kernel_size: _Size, dilation: _Size = 1, padding: _Size = 0,
+           stride: _Size = 1) -> Tensor:
+    """``torch.nn.functional.unfold`` (im2col): ``[N, C, H, W]`` to ``[N, C·kh·kw, L]``."""
+    return _C._unfold(input, _list(kernel_size, 2), _list(dilation, 2), _list(padding, 2),
+                      _list(stride, 2))
+
+
+def fold(input: Tensor, output_size: _Size, kernel_size: _Size, dilation: _Size = 1,
+         padding: _Size = 0, stride: _Size = 1) -> Tensor:
+    """``torch.nn.functional.fold`` (col2im): sums the blocks back into ``output_size``."""
+    return _C._fold(input, _list(output_size, 2), _list(kernel_size, 2), _list(dilation, 2),
+                    _list(padding, 2), _list(stride, 2))
+
+
+# ---------------------------------------------------------------------------- pooling
+
+
+def _max_pool(n: int, input: Tensor, kernel_size: _Size, stride: Optional[_Size],
+              padding: _Size, dilation: _Size, ceil_mode: bool) -> tuple[Tensor, Tensor]:
+    for what, v in (("kernel_size", kernel_size), ("stride", stride), ("padding", padding),
+                    ("dilation", dilation)):
+        _pool_list(f"max_pool{n}d", what, v, n)
+    return _C._max_pool(f"max_pool{n}d", input, _list(kernel_size, n),
+                        _stride(stride, kernel_size, n), _list(padding, n),
+                        _list(dilation, n), bool(ceil_mode))
+
+
+def max_pool1d_with_indices(input: Tensor, kernel_size: _Size, stride: Optional[_Size] = None,
+                            padding: _Size = 0, dilation: _Size = 1, ceil_mode: bool = False,
+                            return_indices: bool = False) -> tuple[Tensor, Tensor]:
+    """``torch.nn.functional.max_pool1d_with_indices``: (values, flat indices)."""
+    return _max_pool(1, input, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def max_pool2d_with_indices(input: Tensor, kernel_size: _Size, stride: Optional[_Size] = None,
+                            padding: _Size = 0, dilation: _Size = 1, ceil_mode: bool = False,
+                            return_indices: bool = False) -> tuple[Tensor, Tensor]:
+    """``torch.nn.functional.max_pool2d_with_indices``: (values, flat indices)."""
+    return _max_pool(2, input, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def max_pool3d_with_indices(input: Tensor, kernel_size: _Size, stride: Optional[_Size] = None,
+                            padding: _Size = 0, dilation: _Size = 1, ceil_mode: bool = False,
+                            return_indices: bool = False) -> tuple[Tensor, Tensor]:
+    """``torch.nn.functional.max_pool3d_with_indices``: (values, flat indices)."""
+    return _max_pool(3, input, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def max_pool1d(input: Tensor, kernel_size: _Size, stride: Optional[_Size] = None,
+               padding: _Size = 0, dilation: _Size = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> Union[Tensor, tuple[Tensor, Tensor]]:
+    """``torch.nn.functional.max_pool1d``; the indices are flat within each plane."""
+    out = _max_pool(1, input, kernel_size, stride, padding, dilation, ceil_mode)
+    return out if return_indices else out[0]
+
+
+def max_pool2d(input: Tensor, kernel_size: _Size, stride: Optional[_Size] = None,
+               padding: _Size = 0, dilation: _Size = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> Union[Tensor, tuple[Tensor, Tensor]]:
+    """``torch.nn.functional.max_pool2d``; NaN propagates, ties go to the first position."""
+    out = _max_pool(2, input, kernel_size, stride, padding, dilation, ceil_mode)
+    return out if return_indices else out[0]
+
+
+def max_pool3d(input: Tensor, kernel_size: _Size, stride: Optional[_Size] = None,
+               padding: _Size = 0, dilation: _Size = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> Union[Tensor, tuple[Tensor, Tensor]]:
+    """``torch.nn.functional.max_pool3d``."""
+    out = _max_pool(3, input, kernel_size, stride, padding, dilation, ceil_mode)
+    return out if return_indices else out[0]
+
+
+def _avg_pool(n: int, input: Tensor, kernel_size: _Size, stride: Optional[_Size],
+              padding: _Size, ceil_mode: bool, count_include_pad: bool,
+              divisor_override: Optional[int]) -> Tensor:
+    for what, v in (("kernel_size", kernel_size), ("stride", stride), ("padding", padding)):
+        _pool_list(f"avg_pool{n}d", what, v, n)
+    return _C._avg_pool(f"avg_pool{n}d", input, _list(kernel_size, n),
+                        _stride(stride, kernel_size, n), _list(padding, n), bool(ceil_mode),
+                        bool(count_include_pad),
+                        None if divisor_override is None else int(divisor_override))
+
+
+def avg_pool1d(input: Tensor, kernel_size: _Size, stride: Optional[_Size] = None,
+               padding: _Size = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Tensor:
+    """``torch.nn.functional.avg_pool1d``."""
+    return _avg_pool(1, input, kernel_size, stride, padding, ceil_mode, count_include_pad, None)
+
+
+def avg_pool2d(input: Tensor, kernel_size: _Size, stride: Optional[_Size] = None,
+               padding: _Size = 0, ceil_mode: bool = False, count_include_pad: bool = True,
+               divisor_override: Optional[int] = None) -> Tensor:
+    """``torch.nn.functional.avg_pool2d`` (PyTorch's divisor rule, ``divisor_override``)."""
+    return _avg_pool(2, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     divisor_override)
+
+
+def avg_pool3d(input: Tensor, kernel_size: _Size, stride: Optional[_Size] = None,
+               padding: _Size = 0, ceil_mode: bool = False, count_include_pad: bool = True,
+               divisor_override: Optional[int] = None) -> Tensor:
+    """``torch.nn.functional.avg_pool3d``."""
+    return _avg_pool(3, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     divisor_override)
+
+
+def _output_size(v: Union[None, int, Sequence[Optional[int]]], n: int) -> list[int]:
+    """An adaptive pool's output size; ``None`` keeps the input's size (``-1`` to the core)."""
+    return [-1 if x is None else int(x) for x in _ntuple(n)(v)]
+
+
+def adaptive_avg_pool1d(input: Tensor, output_size: _Size) -> Tensor:
+    """``torch.nn.functional.adaptive_avg_pool1d``."""
+    return _C._adaptive_avg_pool("adaptive_avg_pool1d", input, _output_size(output_size, 1))
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size: _Size) -> Tensor:
+    """``torch.nn.functional.adaptive_avg_pool2d``; ``None`` entries keep the input size."""
+    return _C._adaptive_avg_pool("adaptive_avg_pool2d", input, _output_size(output_size, 2))
+
+
+def adaptive_avg_pool3d(input: Tensor, output_size: _Size) -> Tensor:
+    """``torch.nn.functional.adaptive_avg_pool3d``."""
+    return _C._adaptive_avg_pool("adaptive_avg_pool3d", input, _output_size(output_size, 3))
+
+
+def adaptive_max_pool1d_with_indices(input: Tensor, output_size: _Size,
+                                     return_indices: bool = False) -> tuple[Tensor, Tensor]:
+    """``torch.nn.functional.adaptive_max_pool1d_with_indices``."""
+    return _C._adaptive_max_pool("adaptive_max_pool1d", input, _output_size(output_size, 1))
+
+
+def adaptive_max_pool2d_with_indices(input: Tensor, output_size: _Size,
+                                     return_indices: bool = False) -> tuple[Tensor, Tensor]:
+    """``torch.nn.functional.adaptive_max_pool2d_with_indices``."""
+    return _C._adaptive_max_pool("adaptive_max_pool2d", input, _output_size(output_size, 2))
+
+
+def adaptive_max_pool3d_with_indices(input: Tensor, output_size: _Size,
+                                     return_indices: bool = False) -> tuple[Tensor, Tensor]:
+    """``torch.nn.functional.adaptive_max_pool3d_with_indices``."""
+    return _C._adaptive_max_pool("adaptive_max_pool3d", input, _output_size(output_size, 3))
+
+
+def adaptive_max_pool1d(input: Tensor, output_size: _Size,
+                        return_indices: bool = False) -> Union[Tensor, tuple[Tensor, Tensor]]:
+    """``torch.nn.functional.adaptive_max_pool1d``."""
+    out = adaptive_max_pool1d_with_indices(input, output_size)
+    return out if return_indices else out[0]
+
+
+def adaptive_max_pool2d(input: Tensor, output_size: _Size,
+                        return_indices: bool = False) -> Union[Tensor, tuple[Tensor, Tensor]]:
+    """``torch.nn.functional.adaptive_max_pool2d``."""
+    out = adaptive_max_pool2d_with_indices(input, output_size)
+    return out if return_indices else out[0]
+
+
+def adaptive_max_pool3d(input: Tensor, output_size: _Size,
+                        return_indices: bool = False) -> Union[Tensor, tuple[Tensor, Tensor]]:
+    """``torch.nn.functional.adaptive_max_pool3d``."""
+    out = adaptive_max_pool3d_with_indices(input, output_size)
+    return out if return_indices else out[0]
+
+
+def _unpool_size(n: int, input: Tensor, kernel_size: _Size, stride: Optional[_Size],
+                 padding: _Size, output_size: Optional[Sequence[int]]) -> list[int]:
+    """PyTorch's ``_unpool_output_size``."""
+    k, s, p = _list(kernel_size, n), _stride(stride, kernel_size, n), _list(padding, n)
+    spatial = list(input.shape[-n:])
+    default = [(spatial[d] - 1) * s[d] + k[d] - 2 * p[d] for d in range(n)]
+    if output_size is None:
+        return default
+    out = list(output_size)
+    if len(out) == n + 2:
+        out = out[2:]
+    elif len(out) == n + 1:
+        out = out[1:]
+    if len(out) != n:
+        raise ValueError(
+            f"output_size should be a sequence containing {n} or {n + 2} elements, "
+            f"but it has a length of '{len(out)}'"
+        )
+    for d in range(n):
+        lo, hi = default[d] - s[d], default[d] + s[d]
+        if not lo < out[d] < hi:
+            raise ValueError(
+                f'invalid output_size "{out}" (dim {d} must be between {lo} and {hi})'
+            )
+    return [int(v) for v in out]
+
+
+def _max_unpool(n: int, input: Tensor, indices: Tensor, kernel_size: _Size,
+                stride: Optional[_Size], padding: _Size,
+                output_size: Optional[Sequence[int]]) -> Tensor:
+    size = _unpool_size(n, input, kernel_size, stride, padding, output_size)
+    lead = list(input.shape[:-n])
+    plane = 1
+    for v in size:
+        plane *= v
+    flat = input.reshape(lead + [-1])
+    out = rustorch.zeros(lead + [plane], dtype=input.dtype, device=input.device)
+    out = out.scatter(-1, indices.reshape(lead + [-1]), flat)
+    return out.reshape(lead + size)
+
+
+def max_unpool1d(input: Tensor, indices: Tensor, kernel_size: _Size,
+                 stride: Optional[_Size] = None, padding: _Size = 0,
+                 output_size: Optional[Sequence[int]] = None) -> Tensor:
+    """``torch.nn.functional.max_unpool1d``: values scattered to their pooled indices."""
+    return _max_unpool(1, input, indices, kernel_size, stride, padding, output_size)
+
+
+def max_unpool2d(input: Tensor, indices: Tensor, kernel_size: _Size,
+                 stride: Optional[_Size] = None, padding: _Size = 0,
+                 output_size: Optional[Sequence[int]] = None) -> Tensor:
+    """``torch.nn.functional.max_unpool2d``."""
+    return _max_unpool(2, input, indices, kernel_size, stride, padding, output_size)
+
+
+def max_unpool3d(input: Tensor, indices: Tensor, kernel_size: _Size,
+                 stride: Optional[_Size] = None, padding: _Size = 0,
+                 output_size: Optional[Sequence[int]] = None) -> Tensor:
+    """``torch.nn.functional.max_unpool3d``."""
+    return _max_unpool(3, input, indices, kernel_size, stride, padding, output_size)
+
+
+def _lp_pool(n: int, input: Tensor, norm_type: float, kernel_size: _Size,
+             stride: Optional[_Size], ceil_mode: bool) -> Tensor:
+    """PyTorch's composition: ``(sign(a)·relu(|a|)·∏k)^(1/p)`` with ``a`` the average of x^p."""
+    k = _list(kernel_size, n)
+    out = _avg_pool(n, input.pow(norm_type), k, stride, 0, ceil_mode, True, None)
+    size = 1
+    for v in k:
+        size *= v
+    return (out.sign() * out.abs().relu()).mul(size).pow(1.0 / norm_type)
+
+
+def lp_pool1d(input: Tensor, norm_type: float, kernel_size: int,
+              stride: Optional[_Size] = None, ceil_mode: bool = False) -> Tensor:
+    """``torch.nn.functional.lp_pool1d``."""
+    return _lp_pool(1, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+def lp_pool2d(input: Tensor, norm_type: float, kernel_size: _Size,
+              stride: Optional[_Size] = None, ceil_mode: bool = False) -> Tensor:
+    """``torch.nn.functional.lp_pool2d``."""
+    return _lp_pool(2, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+def lp_pool3d(input: Tensor, norm_type: float, kernel_size: _Size,
+              stride: Optional[_Size] = None, ceil_mode: bool = False) -> Tensor:
+    """``torch.nn.functional.lp_pool3d``."""
+    return _lp_pool(3, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+# ---------------------------------------------------------------------------- padding
+
+
+def pad(input: Tensor, pad: Sequence[int], mode: str = "constant",
+        value: Optional[float] = None) -> Tensor:
+    """``torch.nn.functional.pad``: ``pad`` holds (left, right) pairs from the last dim
+    backwards; modes ``constant`` (negative pads crop), ``reflect``, ``replicate``,
+    ``circular``."""
+    return _C._pad(input, [int(v) for v in pad], mode, None if value is None else float(value))

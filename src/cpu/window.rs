@@ -1,0 +1,340 @@
+//! Sliding-window kernels: im2col / col2im (the convolutions' data movement) and max /
+//! average pooling. Every kernel sees its windows over three spatial dims
+//! ([`Window::to_3d`]) and works plane by plane (one `(n, c)` pair), the planes split over
+//! the rayon pool when the tensor is large.
+
+use super::PAR_THRESHOLD;
+use crate::backend::num::Num;
+use crate::backend::{AvgDivisor, Window};
+use crate::tensor::dtype::Element;
+use crate::tensor::layout::Layout;
+use rayon::prelude::*;
+
+/// One spatial dim of a window: where output position `o`'s window starts and what it spans.
+#[derive(Clone, Copy)]
+struct Axis {
+    input: usize,
+    kernel: usize,
+    stride: isize,
+    padding: isize,
+    dilation: isize,
+    adaptive: bool,
+    output: usize,
+}
+
+impl Axis {
+    /// The window of output position `o`: its first input position (may be negative, in
+    /// the padding), the step between its positions, and its number of positions.
+    #[inline]
+    fn window(&self, o: usize) -> (isize, isize, usize) {
+        if self.adaptive {
+            let start = o * self.input / self.output;
+            let end = ((o + 1) * self.input).div_ceil(self.output);
+            (start as isize, 1, end - start)
+        } else {
+            (
+                o as isize * self.stride - self.padding,
+                self.dilation,
+                self.kernel,
+            )
+        }
+    }
+}
+
+/// The three axes of `w` (leading axes of size 1 where it has fewer spatial dims).
+fn axes(w: &Window) -> [Axis; 3] {
+    let w = w.to_3d();
+    std::array::from_fn(|d| Axis {
+        input: w.input[d],
+        kernel: w.kernel[d],
+        stride: w.stride[d] as isize,
+        padding: w.padding[d] as isize,
+        dilation: w.dilation[d] as isize,
+        adaptive: w.adaptive,
+        output: w.output[d],
+    })
+}
+
+/// The strides of `l` (`[n, c, *spatial]`) as (n, c, three spatial strides).
+fn strides(l: &Layout) -> (isize, isize, [isize; 3]) {
+    let s = &l.strides;
+    let sp = &s[2..];
+    let mut sp3 = [0isize; 3];
+    sp3[3 - sp.len()..].copy_from_slice(sp);
+    (s[0], s[1], sp3)
+}
+
+/// Runs `f(plane, out)` for each `chunk`-element plane of `out`, in parallel when large.
+fn per_plane<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+    if chunk == 0 {
+        return;
+    }
+    if out.len() >= PAR_THRESHOLD && out.len() > chunk {
+        out.par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(p, o)| f(p, o));
+    } else {
+        out.chunks_mut(chunk).enumerate().for_each(|(p, o)| f(p, o));
+    }
+}
+
+/// Calls `f(out_index, z, y, x)` for each input position of each output's window, in
+/// order, with `z`, `y`, `x` signed input coordinates (outside the input in the padding).
+#[inline]
+fn each_window(a: &[Axis; 3], mut f: impl FnMut(usize, isize, isize, isize)) {
+    let mut o = 0;
+    for oz in 0..a[0].output {
+        let (z0, dz, kz) = a[0].window(oz);
+        for oy in 0..a[1].output {
+            let (y0, dy, ky) = a[1].window(oy);
+            for ox in 0..a[2].output {
+                let (x0, dx, kx) = a[2].window(ox);
+                for i in 0..kz as isize {
+                    for j in 0..ky as isize {
+                        for k in 0..kx as isize {
+                            f(o, z0 + i * dz, y0 + j * dy, x0 + k * dx);
+                        }
+                    }
+                }
+                o += 1;
+            }
+        }
+    }
+}
+
+/// Whether signed position `v` lies inside an axis of `n` positions.
+#[inline(always)]
+fn inside(v: isize, n: usize) -> bool {
+    v >= 0 && (v as usize) < n
+}
+
+/// im2col: `[n, c, *input]` (any strides) to contiguous `[n, c·∏kernel, ∏output]`.
+pub fn unfold<T: Element>(x: &[T], l: &Layout, w: &Window) -> Vec<T> {
+    let a = axes(w);
+    let (sn, sc, s) = strides(l);
+    let c = l.shape[1];
+    let (kn, on) = (w.kernel_numel(), w.output_numel());
+    let mut out = vec![T::default(); l.shape[0] * c * kn * on];
+    per_plane(&mut out, kn * on, |p, o| {
+        let base = l.offset as isize + (p / c) as isize * sn + (p % c) as isize * sc;
+        // Row k of the plane is window position k; walk the output positions in order.
+        for kz in 0..a[0].kernel {
+            for ky in 0..a[1].kernel {
+                for kx in 0..a[2].kernel {
+                    let row = (kz * a[1].kernel + ky) * a[2].kernel + kx;
+                    let dst = &mut o[row * on..(row + 1) * on];
+                    let mut i = 0;
+                    for oz in 0..a[0].output {
+                        let z =
+                            oz as isize * a[0].stride - a[0].padding + kz as isize * a[0].dilation;
+                        for oy in 0..a[1].output {
+                            let y = oy as isize * a[1].stride - a[1].padding
+                                + ky as isize * a[1].dilation;
+                            let zy_in = inside(z, a[0].input) && inside(y, a[1].input);
+                            let zy = base + z * s[0] + y * s[1];
+                            for ox in 0..a[2].output {
+                                let xx = ox as isize * a[2].stride - a[2].padding
+                                    + kx as isize * a[2].dilation;
+                                if zy_in && inside(xx, a[2].input) {
+                                    dst[i] = x[(zy + xx * s[2]) as usize];
+                                }
+                                i += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    });
+    out
+}
+
+/// col2im: `[n, c·∏kernel, ∏output]` (any strides) to contiguous `[n, c, *input]`, summing
+/// overlapping windows.
+pub fn fold<T: Num>(cols: &[T], l: &Layout, w: &Window) -> Vec<T> {
+    let a = axes(w);
+    let kn = w.kernel_numel();
+    let (n, c) = (l.shape[0], l.shape[1] / kn);
+    let plane_in = w.input_numel();
+    let (sn, sr, sl) = (l.strides[0], l.strides[1], l.strides[2]);
+    let mut out = vec![T::zero(); n * c * plane_in];
+    per_plane(&mut out, plane_in, |p, o| {
+        let base = l.offset as isize + (p / c) as isize * sn + ((p % c) * kn) as isize * sr;
+        let mut oi = 0;
+        for oz in 0..a[0].output {
+            for oy in 0..a[1].output {
+                for ox in 0..a[2].output {
+                    let mut k = 0;
+                    for kz in 0..a[0].kernel {
+                        let z =
+                            oz as isize * a[0].stride - a[0].padding + kz as isize * a[0].dilation;
+                        for ky in 0..a[1].kernel {
+                            let y = oy as isize * a[1].stride - a[1].padding
+                                + ky as isize * a[1].dilation;
+                            for kx in 0..a[2].kernel {
+                                let xx = ox as isize * a[2].stride - a[2].padding
+                                    + kx as isize * a[2].dilation;
+                                if inside(z, a[0].input)
+                                    && inside(y, a[1].input)
+                                    && inside(xx, a[2].input)
+                                {
+                                    let at = ((z as usize * a[1].input + y as usize) * a[2].input)
+                                        + xx as usize;
+                                    let v =
+                                        cols[(base + k as isize * sr + oi as isize * sl) as usize];
+                                    o[at] = o[at].add(v);
+                                }
+                                k += 1;
+                            }
+                        }
+                    }
+                    oi += 1;
+                }
+            }
+        }
+    });
+    out
+}
+
+/// Max pooling: the maxima of each window (NaN wins, padding never does) and their flat
+/// indices in the input plane (the first of ties).
+pub fn max_pool<T: Num>(x: &[T], l: &Layout, w: &Window) -> (Vec<T>, Vec<i64>) {
+    let a = axes(w);
+    let (sn, sc, s) = strides(l);
+    let c = l.shape[1];
+    let on = w.output_numel();
+    let planes = l.shape[0] * c;
+    let mut vals = vec![T::zero(); planes * on];
+    let mut idx = vec![0i64; planes * on];
+    let mut both: Vec<(&mut [T], &mut [i64])> = vals
+        .chunks_mut(on.max(1))
+        .zip(idx.chunks_mut(on.max(1)))
+        .collect();
+    let plane = |p: usize, (vo, io): &mut (&mut [T], &mut [i64])| {
+        let base = l.offset as isize + (p / c) as isize * sn + (p % c) as isize * sc;
+        let mut best: Option<(T, i64)> = None;
+        let mut cur = 0;
+        each_window(&a, |o, z, y, xx| {
+            if o != cur {
+                let (v, i) = best.take().unwrap_or((T::zero(), -1));
+                vo[cur] = v;
+                io[cur] = i;
+                cur = o;
+            }
+            if inside(z, a[0].input) && inside(y, a[1].input) && inside(xx, a[2].input) {
+                let v = x[(base + z * s[0] + y * s[1] + xx * s[2]) as usize];
+                let better = match best {
+                    None => true,
+                    Some((b, _)) => !b.is_nan() && (v > b || v.is_nan()),
+                };
+                if better {
+                    let flat = (z as usize * a[1].input + y as usize) * a[2].input + xx as usize;
+                    best = Some((v, flat as i64));
+                }
+            }
+        });
+        if on > 0 {
+            let (v, i) = best.unwrap_or((T::zero(), -1));
+            vo[cur] = v;
+            io[cur] = i;
+        }
+    };
+    if planes * on >= PAR_THRESHOLD {
+        both.par_iter_mut()
+            .enumerate()
+            .for_each(|(p, b)| plane(p, b));
+    } else {
+        both.iter_mut().enumerate().for_each(|(p, b)| plane(p, b));
+    }
+    (vals, idx)
+}
+
+/// The divisor of output `(oz, oy, ox)`'s window under `d` (PyTorch's rule: with
+/// `count_include_pad` the window clipped to the padded input, else to the input).
+#[inline]
+fn divisor(a: &[Axis; 3], o: [usize; 3], d: AvgDivisor) -> f64 {
+    if let Some(v) = d.divisor_override {
+        return v as f64;
+    }
+    let mut padded = 1usize;
+    let mut valid = 1usize;
+    for (ax, &oi) in a.iter().zip(&o) {
+        let (start, step, k) = ax.window(oi);
+        if ax.adaptive {
+            padded *= k;
+            valid *= k;
+            continue;
+        }
+        let end = (start + (k as isize - 1) * step + 1).min(ax.input as isize + ax.padding);
+        padded *= (end - start).max(0) as usize;
+        valid *= (end.min(ax.input as isize) - start.max(0)).max(0) as usize;
+    }
+    if d.count_include_pad {
+        padded as f64
+    } else {
+        valid as f64
+    }
+}
+
+/// The output coordinates of flat output index `o`.
+#[inline]
+fn coords(a: &[Axis; 3], o: usize) -> [usize; 3] {
+    [
+        o / (a[1].output * a[2].output),
+        (o / a[2].output) % a[1].output,
+        o % a[2].output,
+    ]
+}
+
+/// Average pooling.
+pub fn avg_pool<T: Num>(x: &[T], l: &Layout, w: &Window, d: AvgDivisor) -> Vec<T> {
+    let a = axes(w);
+    let (sn, sc, s) = strides(l);
+    let c = l.shape[1];
+    let on = w.output_numel();
+    let mut out = vec![T::zero(); l.shape[0] * c * on];
+    per_plane(&mut out, on, |p, vo| {
+        let base = l.offset as isize + (p / c) as isize * sn + (p % c) as isize * sc;
+        let mut acc = 0f64;
+        let mut cur = 0;
+        let finish = |acc: f64, o: usize| T::from_f64(acc / divisor(&a, coords(&a, o), d));
+        each_window(&a, |o, z, y, xx| {
+            if o != cur {
+                vo[cur] = finish(acc, cur);
+                acc = 0.0;
+                cur = o;
+            }
+            if inside(z, a[0].input) && inside(y, a[1].input) && inside(xx, a[2].input) {
+                acc += x[(base + z * s[0] + y * s[1] + xx * s[2]) as usize].to_f64();
+            }
+        });
+        vo[cur] = finish(acc, cur);
+    });
+    out
+}
+
+/// The adjoint of [`avg_pool`]: each output's gradient over its divisor, added to every
+/// input position of its window.
+pub fn avg_pool_backward<T: Num>(g: &[T], l: &Layout, w: &Window, d: AvgDivisor) -> Vec<T> {
+    let a = axes(w);
+    let (sn, sc, s) = strides(l);
+    let c = l.shape[1];
+    let plane_in = w.input_numel();
+    let mut out = vec![0f64; l.shape[0] * c * plane_in];
+    per_plane(&mut out, plane_in, |p, io| {
+        let base = l.offset as isize + (p / c) as isize * sn + (p % c) as isize * sc;
+        let (mut cur, mut v) = (usize::MAX, 0.0);
+        each_window(&a, |o, z, y, xx| {
+            if o != cur {
+                let [oz, oy, ox] = coords(&a, o);
+                let at = base + oz as isize * s[0] + oy as isize * s[1] + ox as isize * s[2];
+                v = g[at as usize].to_f64() / divisor(&a, [oz, oy, ox], d);
+                cur = o;
+            }
+            if inside(z, a[0].input) && inside(y, a[1].input) && inside(xx, a[2].input) {
+                io[(z as usize * a[1].input + y as usize) * a[2].input + xx as usize] += v;
+            }
+        });
+    });
+    out.into_iter().map(T::from_f64).collect()
+}

@@ -1,0 +1,584 @@
+//! Convolutions, written as products around two data-movement primitives: `im2col`
+//! (PyTorch's `F.unfold`) and `col2im` (`F.fold`), each the other's backward. A
+//! convolution is `weight @ im2col(input)` per group; a transposed convolution is
+//! `col2im(weightᵀ @ input)`. Their gradients come from the product's and the primitives'
+//! rules, so they hold to any order and run on every backend that has the two kernels.
+
+use crate::autograd::{needs_grad, record};
+use crate::backend::Window;
+use crate::error::{Error, Result};
+use crate::tensor::layout::fmt_shape;
+use crate::Tensor;
+
+/// The `(a x b x c)` form PyTorch prints sizes in, in convolution messages.
+fn fmt_x(v: &[usize]) -> String {
+    format!(
+        "({})",
+        v.iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(" x ")
+    )
+}
+
+/// Converts per-dim values to sizes, failing with `what` when one is below `min`.
+fn sizes(v: &[i64], min: i64, what: &str) -> Result<Vec<usize>> {
+    if v.iter().any(|&x| x < min) {
+        return Err(Error::Runtime(what.into()));
+    }
+    Ok(v.iter().map(|&x| x as usize).collect())
+}
+
+impl Tensor {
+    /// im2col: `[n, c, *w.input]` to `[n, c·∏kernel, ∏output]`, zeros where a window is in
+    /// the padding (`F.unfold` for two spatial dims).
+    pub fn im2col(&self, w: &Window) -> Result<Tensor> {
+        let (n, c) = (self.shape()[0], self.shape()[1]);
+        let s = self.storage().unfold(self.layout(), w)?;
+        let out = Tensor::from_storage(s, [n, c * w.kernel_numel(), w.output_numel()]);
+        if needs_grad(&[self]) {
+            let w = w.clone();
+            record("Im2ColBackward0", &[self], &out, move |g, _| {
+                Ok(vec![Some(g.col2im(&w)?)])
+            });
+        }
+        Ok(out)
+    }
+
+    /// col2im: `[n, c·∏kernel, ∏output]` to `[n, c, *w.input]`, summing where windows
+    /// overlap (`F.fold` for two spatial dims).
+    pub fn col2im(&self, w: &Window) -> Result<Tensor> {
+        let n = self.shape()[0];
+        let c = self.shape()[1] / w.kernel_numel();
+        let s = self.storage().fold(self.layout(), w)?;
+        let mut shape = vec![n, c];
+        shape.extend_from_slice(&w.input);
+        let out = Tensor::from_storage(s, shape);
+        if needs_grad(&[self]) {
+            let w = w.clone();
+            record("Col2ImBackward0", &[self], &out, move |g, _| {
+                Ok(vec![Some(g.im2col(&w)?)])
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// A convolution's padding: per spatial dim, or PyTorch's `'same'` / `'valid'`.
+#[derive(Clone, Debug)]
+pub enum ConvPadding {
+    Explicit(Vec<i64>),
+    Same,
+    Valid,
+}
+
+/// The options of a convolution, per spatial dim (PyTorch's `stride`, `padding`,
+/// `dilation`, `groups`; `output_padding` for transposed ones).
+#[derive(Clone, Debug)]
+pub struct ConvOptions {
+    pub stride: Vec<i64>,
+    pub padding: ConvPadding,
+    pub dilation: Vec<i64>,
+    pub groups: i64,
+    pub output_padding: Vec<i64>,
+}
+
+/// The checked sizes of a convolution call.
+struct ConvShape {
+    /// The input, with its batch dim (added for an unbatched input).
+    input: Tensor,
+    batched: bool,
+    groups: usize,
+    stride: Vec<usize>,
+    padding: Vec<usize>,
+    dilation: Vec<usize>,
+    output_padding: Vec<usize>,
+}
+
+/// PyTorch's checks on a convolution's operands, with its messages; `name` is `conv2d` etc.
+fn check_conv(
+    name: &str,
+    input: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    o: &ConvOptions,
+    transposed: bool,
+) -> Result<ConvShape> {
+    let k = o.stride.len();
+    if input.dim() != k + 1 && input.dim() != k + 2 {
+        return Err(Error::Runtime(format!(
+            "Expected {}D (unbatched) or {}D (batched) input to {name}, but got input of size: {}",
+            k + 1,
+            k + 2,
+            fmt_shape(input.shape())
+        )));
+    }
+    let batched = input.dim() == k + 2;
+    let input = if batched {
+        input.clone()
+    } else {
+        input.unsqueeze(0)?
+    };
+    if weight.dim() != k + 2 {
+        return Err(Error::Runtime(format!(
+            "Expected {}-dimensional input for {}-dimensional weight {}, but got {}-dimensional input of size {} instead",
+            weight.dim(),
+            weight.dim(),
+            fmt_shape(weight.shape()),
+            input.dim(),
+            fmt_shape(input.shape())
+        )));
+    }
+    for (t, what) in [(weight, "weight")]
+        .into_iter()
+        .chain(bias.map(|b| (b, "bias")))
+    {
+        if t.dtype() != input.dtype() {
+            return Err(Error::Runtime(format!(
+                "Input type ({}) and {what} type ({}) should be the same",
+                input.dtype().scalar_name().to_lowercase(),
+                t.dtype().scalar_name().to_lowercase()
+            )));
+        }
+        if t.device() != input.device() {
+            return Err(Error::Runtime(format!(
+                "Input type ({}) and {what} type ({}) should be the same or input should be a MKLDNN tensor and {what} is a dense tensor",
+                input.device(),
+                t.device()
+            )));
+        }
+    }
+    if !input.dtype().is_float() {
+        return Err(Error::NotImplemented(format!(
+            "\"{name}\" not implemented for '{}'",
+            input.dtype().scalar_name()
+        )));
+    }
+    let stride = sizes(&o.stride, 1, "non-positive stride is not supported")?;
+    let padding = match &o.padding {
+        ConvPadding::Explicit(p) => sizes(p, 0, "negative padding is not supported")?,
+        _ => vec![0; k],
+    };
+    let dilation = sizes(&o.dilation, 1, "dilation should be greater than zero")?;
+    let output_padding = sizes(
+        &o.output_padding,
+        0,
+        "negative output_padding is not supported",
+    )?;
+    if o.groups <= 0 {
+        return Err(Error::Runtime(
+            "non-positive groups is not supported".into(),
+        ));
+    }
+    let groups = o.groups as usize;
+    let (ws, xs) = (weight.shape(), input.shape());
+    let out_ch = ws[0];
+    if out_ch % groups != 0 && !transposed {
+        return Err(Error::Runtime(format!(
+            "Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, but got weight of size {} instead",
+            fmt_shape(ws)
+        )));
+    }
+    let expect_in = if transposed { ws[0] } else { ws[1] * groups };
+    if xs[1] != expect_in {
+        return Err(Error::Runtime(if transposed {
+            format!(
+                "Given transposed=1, weight of size {}, expected input{} to have {} channels, but got {} channels instead",
+                fmt_shape(ws),
+                fmt_shape(xs),
+                expect_in,
+                xs[1]
+            )
+        } else {
+            format!(
+                "Given groups={groups}, weight of size {}, expected input{} to have {} channels, but got {} channels instead",
+                fmt_shape(ws),
+                fmt_shape(xs),
+                expect_in,
+                xs[1]
+            )
+        }));
+    }
+    if transposed && ws[0] % groups != 0 {
+        return Err(Error::Runtime(format!(
+            "Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, but got weight of size {} instead",
+            fmt_shape(ws)
+        )));
+    }
+    let bias_len = if transposed { ws[1] * groups } else { out_ch };
+    if let Some(b) = bias {
+        if b.shape() != [bias_len] {
+            return Err(Error::Runtime(format!(
+                "Given weight of size {}, expected bias to be 1-dimensional with {bias_len} elements, but got bias of size {} instead",
+                fmt_shape(ws),
+                fmt_shape(b.shape())
+            )));
+        }
+    }
+    if !transposed {
+        let padded: Vec<usize> = (0..k).map(|d| xs[2 + d] + 2 * padding[d]).collect();
+        let kernel: Vec<usize> = (0..k).map(|d| dilation[d] * (ws[2 + d] - 1) + 1).collect();
+        if padded.iter().zip(&kernel).any(|(p, kk)| kk > p) {
+            return Err(Error::Runtime(format!(
+                "Calculated padded input size per channel: {}. Kernel size: {}. Kernel size can't be greater than actual input size",
+                fmt_x(&padded),
+                fmt_x(&kernel)
+            )));
+        }
+    } else {
+        for d in 0..k {
+            if output_padding[d] >= stride[d] && output_padding[d] >= dilation[d] {
+                return Err(Error::Runtime(format!(
+                    "output padding must be smaller than either stride or dilation, but got output_padding_{d}: {} stride: {} dilation: {}",
+                    output_padding[d], stride[d], dilation[d]
+                )));
+            }
+        }
+    }
+    Ok(ConvShape {
+        input,
+        batched,
+        groups,
+        stride,
+        padding,
+        dilation,
+        output_padding,
+    })
+}
+
+/// `bias` viewed to broadcast over `[n, c, *spatial]` (k spatial dims) and added.
+fn add_bias(y: Tensor, bias: Option<&Tensor>, k: usize) -> Result<Tensor> {
+    match bias {
+        None => Ok(y),
+        Some(b) => {
+            let mut shape = vec![1, -1];
+            shape.extend(std::iter::repeat_n(1, k));
+            y.add(&b.view(&shape)?)
+        }
+    }
+}
+
+/// `conv1d/2d/3d(input, weight, bias, stride, padding, dilation, groups)` over
+/// `o.stride.len()` spatial dims, `name` naming the op in messages. Symmetric explicit
+/// padding only (`'same'` with an even kernel pads the input first, as PyTorch does).
+pub fn conv(
+    name: &str,
+    input: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    o: &ConvOptions,
+) -> Result<Tensor> {
+    if let ConvPadding::Same = o.padding {
+        return conv_same(name, input, weight, bias, o);
+    }
+    let s = check_conv(name, input, weight, bias, o, false)?;
+    let k = o.stride.len();
+    let x = &s.input;
+    let (n, cin) = (x.shape()[0], x.shape()[1]);
+    let ws = weight.shape();
+    let cout = ws[0];
+    let g = s.groups;
+    let kernel = ws[2..].to_vec();
+    let input_sp = x.shape()[2..].to_vec();
+    let output: Vec<usize> = (0..k)
+        .map(|d| {
+            (input_sp[d] + 2 * s.padding[d] - s.dilation[d] * (kernel[d] - 1) - 1) / s.stride[d] + 1
+        })
+        .collect();
+    let w = Window {
+        input: input_sp,
+        output: output.clone(),
+        kernel,
+        stride: s.stride,
+        padding: s.padding,
+        dilation: s.dilation,
+        adaptive: false,
+    };
+    let ck = cin / g * w.kernel_numel();
+    let l = w.output_numel() as i64;
+    // A 1×1 window with unit stride and no padding reads the input as it is.
+    let pointwise = w.kernel_numel() == 1
+        && w.stride.iter().all(|&v| v == 1)
+        && w.padding.iter().all(|&v| v == 0);
+    let cols = if pointwise {
+        x.reshape(&[n as i64, cin as i64, l])?
+    } else {
+        x.im2col(&w)?
+    };
+    let y = weight
+        .reshape(&[g as i64, (cout / g) as i64, ck as i64])?
+        .matmul(&cols.view(&[n as i64, g as i64, ck as i64, l])?)?;
+    let mut shape = vec![n as i64, cout as i64];
+    shape.extend(output.iter().map(|&v| v as i64));
+    let y = add_bias(y.reshape(&shape)?, bias, k)?;
+    if s.batched {
+        Ok(y)
+    } else {
+        y.squeeze(Some(&[0]))
+    }
+}
+
+/// `padding='same'`: each side gets half of `dilation·(kernel−1)`; an odd total puts the
+/// extra position on the right by padding the input first, as PyTorch does.
+fn conv_same(
+    name: &str,
+    input: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    o: &ConvOptions,
+) -> Result<Tensor> {
+    let k = o.stride.len();
+    if o.stride.iter().any(|&s| s != 1) {
+        return Err(Error::Runtime(
+            "padding='same' is not supported for strided convolutions".into(),
+        ));
+    }
+    if weight.dim() != k + 2 || o.dilation.iter().any(|&d| d < 1) {
+        // Let the general checks word the error.
+        let o = ConvOptions {
+            padding: ConvPadding::Valid,
+            ..o.clone()
+        };
+        return conv(name, input, weight, bias, &o);
+    }
+    let total: Vec<i64> = (0..k)
+        .map(|d| o.dilation[d] * (weight.shape()[2 + d] as i64 - 1))
+        .collect();
+    let left: Vec<i64> = total.iter().map(|t| t / 2).collect();
+    let mut x = input.clone();
+    if total.iter().any(|t| t % 2 != 0) {
+        let mut pads = Vec::with_capacity(2 * k);
+        for d in (0..k).rev() {
+            pads.extend([0, total[d] % 2]);
+        }
+        x = x.pad(&pads, crate::ops::pad::PadMode::Constant, 0.0)?;
+    }
+    let o = ConvOptions {
+        padding: ConvPadding::Explicit(left),
+        ..o.clone()
+    };
+    conv(name, &x, weight, bias, &o)
+}
+
+/// `conv_transpose1d/2d/3d(input, weight, bias, stride, padding, output_padding, groups,
+/// dilation)`: the gradient of `conv` with respect to its input, as an op.
+pub fn conv_transpose(
+    name: &str,
+    input: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    o: &ConvOptions,
+) -> Result<Tensor> {
+    let s = check_conv(name, input, weight, bias, o, true)?;
+    let k = o.stride.len();
+    let x = &s.input;
+    let (n, cin) = (x.shape()[0], x.shape()[1]);
+    let ws = weight.shape();
+    let g = s.groups;
+    let cout = ws[1] * g;
+    let kernel = ws[2..].to_vec();
+    let input_sp = x.shape()[2..].to_vec();
+    let mut output = Vec::with_capacity(k);
+    for d in 0..k {
+        let full = (input_sp[d] - 1) * s.stride[d]
+            + s.dilation[d] * (kernel[d] - 1)
+            + s.output_padding[d]
+            + 1;
+        if full <= 2 * s.padding[d] {
+            return Err(Error::Runtime(format!(
+                "Given input size per channel: {}. Calculated output size per channel: ({}). Output size is too small",
+                fmt_x(&input_sp),
+                (0..k)
+                    .map(|d| {
+                        ((input_sp[d] as i64 - 1) * s.stride[d] as i64
+                            + (s.dilation[d] * (kernel[d] - 1)) as i64
+                            + s.output_padding[d] as i64
+                            + 1
+                            - 2 * s.padding[d] as i64)
+                            .to_string()
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" x ")
+            )));
+        }
+        output.push(full - 2 * s.padding[d]);
+    }
+    // The convolution whose input gradient this is: from the output back to the input.
+    let w = Window {
+        input: output.clone(),
+        output: input_sp,
+        kernel,
+        stride: s.stride,
+        padding: s.padding,
+        dilation: s.dilation,
+        adaptive: false,
+    };
+    let kn = w.kernel_numel();
+    let l = w.output_numel() as i64;
+    let wt = weight
+        .reshape(&[g as i64, (cin / g) as i64, ((cout / g) * kn) as i64])?
+        .transpose(1, 2)?;
+    let cols = wt
+        .matmul(&x.reshape(&[n as i64, g as i64, (cin / g) as i64, l])?)?
+        .reshape(&[n as i64, (cout * kn) as i64, l])?;
+    let y = add_bias(cols.col2im(&w)?, bias, k)?;
+    if s.batched {
+        Ok(y)
+    } else {
+        y.squeeze(Some(&[0]))
+    }
+}
+
+/// Sizes of the windows of `F.unfold`/`F.fold` (two spatial dims), checked as PyTorch.
+fn unfold_window(
+    name: &str,
+    input: &[usize],
+    kernel: &[i64],
+    dilation: &[i64],
+    padding: &[i64],
+    stride: &[i64],
+) -> Result<Window> {
+    let positive = |v: &[i64], what: &str| {
+        if v.iter().any(|&x| x <= 0) {
+            Err(Error::Runtime(format!(
+                "{name}: {what} should be greater than zero, but got {}",
+                fmt_shape(v)
+            )))
+        } else {
+            Ok(v.iter().map(|&x| x as usize).collect::<Vec<_>>())
+        }
+    };
+    let kernel = positive(kernel, "kernel size")?;
+    let dilation = positive(dilation, "dilation")?;
+    let stride = positive(stride, "stride")?;
+    if padding.iter().any(|&x| x < 0) {
+        return Err(Error::Runtime(format!(
+            "{name}: padding should be non-negative, but got {}",
+            fmt_shape(padding)
+        )));
+    }
+    let padding: Vec<usize> = padding.iter().map(|&x| x as usize).collect();
+    let mut output = Vec::with_capacity(kernel.len());
+    for d in 0..kernel.len() {
+        let span = (input[d] + 2 * padding[d]) as i64 - (dilation[d] * (kernel[d] - 1)) as i64 - 1;
+        if span < 0 {
+            return Err(Error::Runtime(format!(
+                "Given input with spatial size {}, kernel_size={}, dilation={}, padding={}, calculated shape of the array of sliding blocks as {}, but its components must be at least one.",
+                fmt_shape(input),
+                fmt_shape(&kernel),
+                fmt_shape(&dilation),
+                fmt_shape(&padding),
+                fmt_shape(
+                    &(0..kernel.len())
+                        .map(|d| {
+                            ((input[d] + 2 * padding[d]) as i64
+                                - (dilation[d] * (kernel[d] - 1)) as i64
+                                - 1)
+                                .div_euclid(stride[d] as i64)
+                                + 1
+                        })
+                        .collect::<Vec<_>>()
+                )
+            )));
+        }
+        output.push(span as usize / stride[d] + 1);
+    }
+    Ok(Window {
+        input: input.to_vec(),
+        output,
+        kernel,
+        stride,
+        padding,
+        dilation,
+        adaptive: false,
+    })
+}
+
+/// `F.unfold(input, kernel_size, dilation, padding, stride)`: `[n, c, h, w]` (or unbatched
+/// `[c, h, w]`) to `[n, c·kh·kw, L]`.
+pub fn unfold(
+    input: &Tensor,
+    kernel: &[i64],
+    dilation: &[i64],
+    padding: &[i64],
+    stride: &[i64],
+) -> Result<Tensor> {
+    if input.dim() != 3 && input.dim() != 4 {
+        return Err(Error::Runtime(format!(
+            "Input Error: Only 3D or 4D input Tensors are supported (got {}D)",
+            input.dim()
+        )));
+    }
+    let batched = input.dim() == 4;
+    let x = if batched {
+        input.clone()
+    } else {
+        input.unsqueeze(0)?
+    };
+    let w = unfold_window("im2col", &x.shape()[2..], kernel, dilation, padding, stride)?;
+    let y = x.im2col(&w)?;
+    if batched {
+        Ok(y)
+    } else {
+        y.squeeze(Some(&[0]))
+    }
+}
+
+/// `F.fold(input, output_size, kernel_size, dilation, padding, stride)`: `[n, c·kh·kw, L]`
+/// (or unbatched `[c·kh·kw, L]`) to `[n, c, *output_size]`, summing overlaps.
+pub fn fold(
+    input: &Tensor,
+    output_size: &[i64],
+    kernel: &[i64],
+    dilation: &[i64],
+    padding: &[i64],
+    stride: &[i64],
+) -> Result<Tensor> {
+    if input.dim() != 2 && input.dim() != 3 {
+        return Err(Error::Runtime(format!(
+            "Input Error: Only unbatched (2D) or batched (3D) input Tensors are supported (got {}D)",
+            input.dim()
+        )));
+    }
+    if output_size.iter().any(|&v| v <= 0) {
+        return Err(Error::Runtime(format!(
+            "Expected output spatial size to be positive, but got: output_size={}",
+            fmt_shape(output_size)
+        )));
+    }
+    let batched = input.dim() == 3;
+    let x = if batched {
+        input.clone()
+    } else {
+        input.unsqueeze(0)?
+    };
+    let out: Vec<usize> = output_size.iter().map(|&v| v as usize).collect();
+    let w = unfold_window("col2im", &out, kernel, dilation, padding, stride)?;
+    let kn = w.kernel_numel();
+    if x.shape()[1] % kn != 0 {
+        return Err(Error::Runtime(format!(
+            "Expected size of input's dimension 1 to be divisible by the product of kernel_size, but got input.size(1)={} and kernel_size={}",
+            x.shape()[1],
+            fmt_shape(kernel)
+        )));
+    }
+    if x.shape()[2] != w.output_numel() {
+        return Err(Error::Runtime(format!(
+            "Given output_size={}, kernel_size={}, dilation={}, padding={}, stride={}, expected size of input's dimension 2 to match the calculated number of sliding blocks {}, but got input.size(2)={}.",
+            fmt_shape(output_size),
+            fmt_shape(kernel),
+            fmt_shape(dilation),
+            fmt_shape(padding),
+            fmt_shape(stride),
+            w.output.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(" * ")
+                + &format!(" = {}", w.output_numel()),
+            x.shape()[2]
+        )));
+    }
+    let y = x.col2im(&w)?;
+    if batched {
+        Ok(y)
+    } else {
+        y.squeeze(Some(&[0]))
+    }
+}

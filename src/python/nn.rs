@@ -1,0 +1,218 @@
+//! `rustorch._C` functions behind `nn.functional`'s convolution, pooling, fold and pad:
+//! argument conversion only (Python passes per-dim lists; `name` is the op's PyTorch name
+//! for messages).
+
+use super::tensor::PyTensor;
+use crate::backend::AvgDivisor;
+use crate::ops::conv::{ConvOptions, ConvPadding};
+use crate::ops::pad::PadMode;
+use crate::ops::pool::PoolOptions;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+type R = PyResult<PyTensor>;
+type R2 = PyResult<(PyTensor, PyTensor)>;
+
+/// `padding` as `nn.functional` takes it: a list of ints, `'same'` or `'valid'`.
+fn conv_padding(obj: &Bound<'_, PyAny>) -> PyResult<ConvPadding> {
+    if let Ok(s) = obj.extract::<String>() {
+        return match s.as_str() {
+            "same" => Ok(ConvPadding::Same),
+            "valid" => Ok(ConvPadding::Valid),
+            _ => Err(PyValueError::new_err(format!(
+                "Invalid padding string '{s}', should be one of ['valid', 'same']"
+            ))),
+        };
+    }
+    Ok(ConvPadding::Explicit(obj.extract()?))
+}
+
+/// `conv{k}d(input, weight, bias, stride, padding, dilation, groups)`.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+pub fn _conv(
+    name: &str,
+    input: PyRef<'_, PyTensor>,
+    weight: PyRef<'_, PyTensor>,
+    bias: Option<PyRef<'_, PyTensor>>,
+    stride: Vec<i64>,
+    padding: &Bound<'_, PyAny>,
+    dilation: Vec<i64>,
+    groups: i64,
+) -> R {
+    let o = ConvOptions {
+        output_padding: vec![0; stride.len()],
+        stride,
+        padding: conv_padding(padding)?,
+        dilation,
+        groups,
+    };
+    let b = bias.as_ref().map(|b| &b.inner);
+    Ok(PyTensor::new(crate::ops::conv::conv(
+        name,
+        &input.inner,
+        &weight.inner,
+        b,
+        &o,
+    )?))
+}
+
+/// `conv_transpose{k}d(input, weight, bias, stride, padding, output_padding, groups,
+/// dilation)`.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+pub fn _conv_transpose(
+    name: &str,
+    input: PyRef<'_, PyTensor>,
+    weight: PyRef<'_, PyTensor>,
+    bias: Option<PyRef<'_, PyTensor>>,
+    stride: Vec<i64>,
+    padding: Vec<i64>,
+    output_padding: Vec<i64>,
+    groups: i64,
+    dilation: Vec<i64>,
+) -> R {
+    let o = ConvOptions {
+        stride,
+        padding: ConvPadding::Explicit(padding),
+        dilation,
+        groups,
+        output_padding,
+    };
+    let b = bias.as_ref().map(|b| &b.inner);
+    Ok(PyTensor::new(crate::ops::conv::conv_transpose(
+        name,
+        &input.inner,
+        &weight.inner,
+        b,
+        &o,
+    )?))
+}
+
+/// `unfold(input, kernel_size, dilation, padding, stride)`.
+#[pyfunction]
+pub fn _unfold(
+    input: PyRef<'_, PyTensor>,
+    kernel_size: Vec<i64>,
+    dilation: Vec<i64>,
+    padding: Vec<i64>,
+    stride: Vec<i64>,
+) -> R {
+    Ok(PyTensor::new(crate::ops::conv::unfold(
+        &input.inner,
+        &kernel_size,
+        &dilation,
+        &padding,
+        &stride,
+    )?))
+}
+
+/// `fold(input, output_size, kernel_size, dilation, padding, stride)`.
+#[pyfunction]
+pub fn _fold(
+    input: PyRef<'_, PyTensor>,
+    output_size: Vec<i64>,
+    kernel_size: Vec<i64>,
+    dilation: Vec<i64>,
+    padding: Vec<i64>,
+    stride: Vec<i64>,
+) -> R {
+    Ok(PyTensor::new(crate::ops::conv::fold(
+        &input.inner,
+        &output_size,
+        &kernel_size,
+        &dilation,
+        &padding,
+        &stride,
+    )?))
+}
+
+/// `max_pool{k}d(..., return_indices=True)`: (values, indices).
+#[pyfunction]
+pub fn _max_pool(
+    name: &str,
+    input: PyRef<'_, PyTensor>,
+    kernel_size: Vec<i64>,
+    stride: Vec<i64>,
+    padding: Vec<i64>,
+    dilation: Vec<i64>,
+    ceil_mode: bool,
+) -> R2 {
+    let o = PoolOptions {
+        kernel: kernel_size,
+        stride,
+        padding,
+        dilation,
+        ceil_mode,
+    };
+    let (v, i) = crate::ops::pool::max_pool(name, &input.inner, &o)?;
+    Ok((PyTensor::new(v), PyTensor::new(i)))
+}
+
+/// `avg_pool{k}d(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+/// divisor_override)`.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+pub fn _avg_pool(
+    name: &str,
+    input: PyRef<'_, PyTensor>,
+    kernel_size: Vec<i64>,
+    stride: Vec<i64>,
+    padding: Vec<i64>,
+    ceil_mode: bool,
+    count_include_pad: bool,
+    divisor_override: Option<i64>,
+) -> R {
+    let o = PoolOptions {
+        dilation: vec![1; kernel_size.len()],
+        kernel: kernel_size,
+        stride,
+        padding,
+        ceil_mode,
+    };
+    let d = AvgDivisor {
+        count_include_pad,
+        divisor_override,
+    };
+    Ok(PyTensor::new(crate::ops::pool::avg_pool(
+        name,
+        &input.inner,
+        &o,
+        d,
+    )?))
+}
+
+/// `adaptive_max_pool{k}d(..., return_indices=True)`: (values, indices).
+#[pyfunction]
+pub fn _adaptive_max_pool(name: &str, input: PyRef<'_, PyTensor>, output_size: Vec<i64>) -> R2 {
+    let (v, i) = crate::ops::pool::adaptive_max_pool(name, &input.inner, &output_size)?;
+    Ok((PyTensor::new(v), PyTensor::new(i)))
+}
+
+/// `adaptive_avg_pool{k}d(input, output_size)`.
+#[pyfunction]
+pub fn _adaptive_avg_pool(name: &str, input: PyRef<'_, PyTensor>, output_size: Vec<i64>) -> R {
+    Ok(PyTensor::new(crate::ops::pool::adaptive_avg_pool(
+        name,
+        &input.inner,
+        &output_size,
+    )?))
+}
+
+/// `pad(input, pad, mode, value)`.
+#[pyfunction]
+#[pyo3(signature = (input, pad, mode="constant", value=None))]
+pub fn _pad(input: PyRef<'_, PyTensor>, pad: Vec<i64>, mode: &str, value: Option<f64>) -> R {
+    let mode = PadMode::parse(mode)?;
+    if mode != PadMode::Constant && value.is_some_and(|v| v != 0.0) {
+        return Err(PyValueError::new_err(format!(
+            "Padding mode \"{}\" doesn't take in value argument",
+            mode.name()
+        )));
+    }
+    Ok(PyTensor::new(input.inner.pad(
+        &pad,
+        mode,
+        value.unwrap_or(0.0),
+    )?))
+}
