@@ -134,11 +134,20 @@ fn check_conv(
         .chain(bias.map(|b| (b, "bias")))
     {
         if t.dtype() != input.dtype() {
-            return Err(Error::Runtime(format!(
-                "Input type ({}) and {what} type ({}) should be the same",
-                input.dtype().scalar_name().to_lowercase(),
-                t.dtype().scalar_name().to_lowercase()
-            )));
+            // PyTorch's CPU wording: the weight's through its dispatch, the bias's its own.
+            return Err(Error::Runtime(if what == "weight" {
+                format!(
+                    "expected scalar type {} but found {}",
+                    input.dtype().scalar_name(),
+                    t.dtype().scalar_name()
+                )
+            } else {
+                format!(
+                    "Input type ({}) and {what} type ({}) should be the same",
+                    input.dtype().scalar_name().to_lowercase(),
+                    t.dtype().scalar_name().to_lowercase()
+                )
+            }));
         }
         if t.device() != input.device() {
             return Err(Error::Runtime(format!(
@@ -159,7 +168,22 @@ fn check_conv(
         ConvPadding::Explicit(p) => sizes(p, 0, "negative padding is not supported")?,
         _ => vec![0; k],
     };
-    let dilation = sizes(&o.dilation, 1, "dilation should be greater than zero")?;
+    // PyTorch runs a 1d convolution as a 2d one of height 1, and its messages say so.
+    let as_2d = |v: &[i64], one: i64| -> Vec<i64> {
+        if k == 1 {
+            vec![one, v[0]]
+        } else {
+            v.to_vec()
+        }
+    };
+    let dilation = sizes(
+        &o.dilation,
+        1,
+        &format!(
+            "dilation should be greater than zero, but got {}",
+            fmt_shape(&as_2d(&o.dilation, 1))
+        ),
+    )?;
     let output_padding = sizes(
         &o.output_padding,
         0,
@@ -175,7 +199,7 @@ fn check_conv(
     let out_ch = ws[0];
     if out_ch % groups != 0 && !transposed {
         return Err(Error::Runtime(format!(
-            "Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, but got weight of size {} instead",
+            "Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, but got weight of size [{}] instead",
             fmt_shape(ws)
         )));
     }
@@ -201,7 +225,7 @@ fn check_conv(
     }
     if transposed && ws[0] % groups != 0 {
         return Err(Error::Runtime(format!(
-            "Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, but got weight of size {} instead",
+            "Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, but got weight of size [{}] instead",
             fmt_shape(ws)
         )));
     }
@@ -226,13 +250,26 @@ fn check_conv(
             )));
         }
     } else {
-        for d in 0..k {
-            if output_padding[d] >= stride[d] && output_padding[d] >= dilation[d] {
-                return Err(Error::Runtime(format!(
-                    "output padding must be smaller than either stride or dilation, but got output_padding_{d}: {} stride: {} dilation: {}",
-                    output_padding[d], stride[d], dilation[d]
-                )));
-            }
+        if (0..k).any(|d| output_padding[d] >= stride[d] && output_padding[d] >= dilation[d]) {
+            let names: &[&str] = match k {
+                3 => &["depth", "height", "width"],
+                _ => &["height", "width"],
+            };
+            let named = |what: &str, v: &[usize], one: i64| {
+                let v: Vec<i64> = v.iter().map(|&x| x as i64).collect();
+                names
+                    .iter()
+                    .zip(as_2d(&v, one))
+                    .map(|(n, x)| format!("{what}_{n}: {x}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            return Err(Error::Runtime(format!(
+                "output padding must be smaller than either stride or dilation, but got {} {} {}",
+                named("output_padding", &output_padding, 0),
+                named("stride", &stride, 1),
+                named("dilation", &dilation, 1)
+            )));
         }
     }
     Ok(ConvShape {
@@ -385,9 +422,10 @@ pub fn conv_transpose(
             + s.output_padding[d]
             + 1;
         if full <= 2 * s.padding[d] {
+            let (lead_in, lead_out) = if k == 1 { ("1 x ", "1 x ") } else { ("", "") };
             return Err(Error::Runtime(format!(
-                "Given input size per channel: {}. Calculated output size per channel: ({}). Output size is too small",
-                fmt_x(&input_sp),
+                "Given input size per channel: ({lead_in}{}. Calculated output size per channel: ({lead_out}{}). Output size is too small",
+                &fmt_x(&input_sp)[1..],
                 (0..k)
                     .map(|d| {
                         ((input_sp[d] as i64 - 1) * s.stride[d] as i64
@@ -429,69 +467,103 @@ pub fn conv_transpose(
     }
 }
 
-/// Sizes of the windows of `F.unfold`/`F.fold` (two spatial dims), checked as PyTorch.
-fn unfold_window(
-    name: &str,
-    input: &[usize],
+/// `(a, b)`, the form PyTorch prints sizes in, in `im2col`/`col2im` messages.
+fn fmt_tuple<T: std::fmt::Display>(v: &[T]) -> String {
+    format!(
+        "({})",
+        v.iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// PyTorch's checks on the arguments of `im2col` (`F.unfold`) and `col2im` (`F.fold`),
+/// in each one's order, with its messages.
+fn check_block_args(
     kernel: &[i64],
     dilation: &[i64],
     padding: &[i64],
     stride: &[i64],
-) -> Result<Window> {
-    let positive = |v: &[i64], what: &str| {
-        if v.iter().any(|&x| x <= 0) {
-            Err(Error::Runtime(format!(
-                "{name}: {what} should be greater than zero, but got {}",
-                fmt_shape(v)
-            )))
-        } else {
-            Ok(v.iter().map(|&x| x as usize).collect::<Vec<_>>())
+    fold: bool,
+) -> Result<()> {
+    let hw = |what: &str, v: &[i64]| format!("{what}_height: {} {what}_width: {}", v[0], v[1]);
+    let checks: [(bool, String); 4] = [
+        (
+            kernel.iter().all(|&v| v > 0),
+            format!(
+                "kernel size should be greater than zero, but got {}",
+                hw("kernel", kernel)
+            ),
+        ),
+        (
+            dilation.iter().all(|&v| v > 0),
+            format!(
+                "dilation should be greater than zero, but got {}",
+                hw("dilation", dilation)
+            ),
+        ),
+        (
+            padding.iter().all(|&v| v >= 0),
+            format!(
+                "padding should be non-negative, but got {}",
+                hw("pad", padding)
+            ),
+        ),
+        (
+            stride.iter().all(|&v| v > 0),
+            format!(
+                "stride should be greater than zero, but got {}",
+                hw("stride", stride)
+            ),
+        ),
+    ];
+    // col2im checks the stride second; im2col last.
+    let order: [usize; 4] = if fold { [0, 3, 1, 2] } else { [0, 1, 2, 3] };
+    for i in order {
+        if !checks[i].0 {
+            return Err(Error::Runtime(checks[i].1.clone()));
         }
-    };
-    let kernel = positive(kernel, "kernel size")?;
-    let dilation = positive(dilation, "dilation")?;
-    let stride = positive(stride, "stride")?;
-    if padding.iter().any(|&x| x < 0) {
-        return Err(Error::Runtime(format!(
-            "{name}: padding should be non-negative, but got {}",
-            fmt_shape(padding)
-        )));
     }
-    let padding: Vec<usize> = padding.iter().map(|&x| x as usize).collect();
-    let mut output = Vec::with_capacity(kernel.len());
-    for d in 0..kernel.len() {
-        let span = (input[d] + 2 * padding[d]) as i64 - (dilation[d] * (kernel[d] - 1)) as i64 - 1;
-        if span < 0 {
-            return Err(Error::Runtime(format!(
-                "Given input with spatial size {}, kernel_size={}, dilation={}, padding={}, calculated shape of the array of sliding blocks as {}, but its components must be at least one.",
-                fmt_shape(input),
-                fmt_shape(&kernel),
-                fmt_shape(&dilation),
-                fmt_shape(&padding),
-                fmt_shape(
-                    &(0..kernel.len())
-                        .map(|d| {
-                            ((input[d] + 2 * padding[d]) as i64
-                                - (dilation[d] * (kernel[d] - 1)) as i64
-                                - 1)
-                                .div_euclid(stride[d] as i64)
-                                + 1
-                        })
-                        .collect::<Vec<_>>()
-                )
-            )));
-        }
-        output.push(span as usize / stride[d] + 1);
-    }
-    Ok(Window {
-        input: input.to_vec(),
-        output,
-        kernel,
-        stride,
-        padding,
-        dilation,
+    Ok(())
+}
+
+/// The number of sliding blocks along each dim (PyTorch's `div_rtn` arithmetic; may be
+/// below one).
+fn blocks(
+    input: &[i64],
+    kernel: &[i64],
+    dilation: &[i64],
+    padding: &[i64],
+    stride: &[i64],
+) -> Vec<i64> {
+    (0..kernel.len())
+        .map(|d| {
+            (input[d] + 2 * padding[d] - dilation[d] * (kernel[d] - 1) - 1).div_euclid(stride[d])
+                + 1
+        })
+        .collect()
+}
+
+/// The windows of an unfold/fold over `input` (its spatial sizes), after the checks.
+fn block_window(
+    input: &[i64],
+    output: &[i64],
+    kernel: &[i64],
+    dilation: &[i64],
+    padding: &[i64],
+    stride: &[i64],
+) -> Window {
+    let u = |v: &[i64]| v.iter().map(|&x| x as usize).collect::<Vec<_>>();
+    Window {
+        input: u(input),
+        output: u(output),
+        kernel: u(kernel),
+        stride: u(stride),
+        padding: u(padding),
+        dilation: u(dilation),
         adaptive: false,
-    })
+    }
 }
 
 /// `F.unfold(input, kernel_size, dilation, padding, stride)`: `[n, c, h, w]` (or unbatched
@@ -503,10 +575,13 @@ pub fn unfold(
     padding: &[i64],
     stride: &[i64],
 ) -> Result<Tensor> {
-    if input.dim() != 3 && input.dim() != 4 {
+    check_block_args(kernel, dilation, padding, stride, false)?;
+    let skip = usize::from(input.dim() == 4);
+    let nonzero = input.shape()[skip..].iter().all(|&v| v > 0);
+    if (input.dim() != 3 && input.dim() != 4) || !nonzero {
         return Err(Error::Runtime(format!(
-            "Input Error: Only 3D or 4D input Tensors are supported (got {}D)",
-            input.dim()
+            "Expected 3D or 4D (batch mode) tensor with possibly 0 batch size and other non-zero dimensions for input, but got: {}",
+            fmt_shape(input.shape())
         )));
     }
     let batched = input.dim() == 4;
@@ -515,7 +590,19 @@ pub fn unfold(
     } else {
         input.unsqueeze(0)?
     };
-    let w = unfold_window("im2col", &x.shape()[2..], kernel, dilation, padding, stride)?;
+    let spatial: Vec<i64> = x.shape()[2..].iter().map(|&v| v as i64).collect();
+    let out = blocks(&spatial, kernel, dilation, padding, stride);
+    if out.iter().any(|&v| v < 1) {
+        return Err(Error::Runtime(format!(
+            "Given input with spatial size {}, kernel_size={}, dilation={}, padding={}, calculated shape of the array of sliding blocks as {}, but its components must be at least one.",
+            fmt_tuple(&spatial),
+            fmt_tuple(kernel),
+            fmt_tuple(dilation),
+            fmt_tuple(padding),
+            fmt_tuple(&out)
+        )));
+    }
+    let w = block_window(&spatial, &out, kernel, dilation, padding, stride);
     let y = x.im2col(&w)?;
     if batched {
         Ok(y)
@@ -534,16 +621,13 @@ pub fn fold(
     padding: &[i64],
     stride: &[i64],
 ) -> Result<Tensor> {
-    if input.dim() != 2 && input.dim() != 3 {
+    check_block_args(kernel, dilation, padding, stride, true)?;
+    let xs = input.shape();
+    let nonzero = xs.len() >= 2 && xs[xs.len() - 2..].iter().all(|&v| v > 0);
+    if (input.dim() != 2 && input.dim() != 3) || !nonzero {
         return Err(Error::Runtime(format!(
-            "Input Error: Only unbatched (2D) or batched (3D) input Tensors are supported (got {}D)",
-            input.dim()
-        )));
-    }
-    if output_size.iter().any(|&v| v <= 0) {
-        return Err(Error::Runtime(format!(
-            "Expected output spatial size to be positive, but got: output_size={}",
-            fmt_shape(output_size)
+            "Expected 2D or 3D (batch mode) tensor for input with possibly 0 batch size and non-zero dimensions for input, but got: {}",
+            fmt_shape(xs)
         )));
     }
     let batched = input.dim() == 3;
@@ -552,29 +636,39 @@ pub fn fold(
     } else {
         input.unsqueeze(0)?
     };
-    let out: Vec<usize> = output_size.iter().map(|&v| v as usize).collect();
-    let w = unfold_window("col2im", &out, kernel, dilation, padding, stride)?;
-    let kn = w.kernel_numel();
+    let kn = (kernel[0] * kernel[1]) as usize;
     if x.shape()[1] % kn != 0 {
         return Err(Error::Runtime(format!(
-            "Expected size of input's dimension 1 to be divisible by the product of kernel_size, but got input.size(1)={} and kernel_size={}",
+            "Expected size of input's dimension 1 to be divisible by the product of kernel_size, but got input.size(1)={} and kernel_size={}.",
             x.shape()[1],
-            fmt_shape(kernel)
+            fmt_tuple(kernel)
         )));
     }
-    if x.shape()[2] != w.output_numel() {
+    let out = blocks(output_size, kernel, dilation, padding, stride);
+    let args = format!(
+        "Given output_size={}, kernel_size={}, dilation={}, padding={}, stride={}",
+        fmt_tuple(output_size),
+        fmt_tuple(kernel),
+        fmt_tuple(dilation),
+        fmt_tuple(padding),
+        fmt_tuple(stride)
+    );
+    if x.shape()[2] as i64 != out[0] * out[1] {
         return Err(Error::Runtime(format!(
-            "Given output_size={}, kernel_size={}, dilation={}, padding={}, stride={}, expected size of input's dimension 2 to match the calculated number of sliding blocks {}, but got input.size(2)={}.",
-            fmt_shape(output_size),
-            fmt_shape(kernel),
-            fmt_shape(dilation),
-            fmt_shape(padding),
-            fmt_shape(stride),
-            w.output.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(" * ")
-                + &format!(" = {}", w.output_numel()),
+            "{args}, expected size of input's dimension 2 to match the calculated number of sliding blocks {} * {} = {}, but got input.size(2)={}.",
+            out[0],
+            out[1],
+            out[0] * out[1],
             x.shape()[2]
         )));
     }
+    if out.iter().any(|&v| v < 1) {
+        return Err(Error::Runtime(format!(
+            "{args}, calculated shape of the array of sliding blocks as {}, which is too small (non-positive)",
+            fmt_tuple(&out)
+        )));
+    }
+    let w = block_window(output_size, &out, kernel, dilation, padding, stride);
     let y = x.col2im(&w)?;
     if batched {
         Ok(y)

@@ -10,6 +10,7 @@ pub mod inplace;
 pub mod join;
 pub mod loss;
 pub mod matmul;
+pub mod norm;
 pub mod optim;
 pub mod pad;
 pub mod pool;

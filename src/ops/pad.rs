@@ -43,8 +43,8 @@ impl PadMode {
     }
 }
 
-/// The source position of output position `i` of a dim of `n` padded by `left`.
-fn source(mode: PadMode, i: i64, left: i64, n: i64) -> i64 {
+/// The source position of output position `i` of a dim of `n` padded by `left` and `right`.
+fn source(mode: PadMode, i: i64, left: i64, right: i64, n: i64) -> i64 {
     let j = i - left;
     match mode {
         PadMode::Reflect => {
@@ -56,7 +56,12 @@ fn source(mode: PadMode, i: i64, left: i64, n: i64) -> i64 {
             }
         }
         PadMode::Replicate => j.clamp(0, n - 1),
-        PadMode::Circular => j.rem_euclid(n),
+        // PyTorch crops negative pads first and wraps within what is left.
+        PadMode::Circular => {
+            let start = (-left).max(0);
+            let kept = n - start - (-right).max(0);
+            start + (i - left.max(0)).rem_euclid(kept)
+        }
         PadMode::Constant => j,
     }
 }
@@ -84,9 +89,13 @@ impl Tensor {
         // PyTorch pads only the trailing 1–3 dims of a (batched or unbatched) input.
         if !(1..=3).contains(&k) || self.dim() < k + 1 || self.dim() > k + 2 {
             return Err(Error::NotImplemented(format!(
-                "Only 2D, 3D, 4D, 5D padding with non-constant padding are supported for now (got {}D input with padding of length {})",
-                self.dim(),
-                pads.len()
+                "Padding size {} is not supported for {}D input tensor.\n\
+                 Supported combinations for non-constant padding:\n  \
+                 - 2D or 3D input: padding size = 2 (pads last dimension)\n  \
+                 - 3D or 4D input: padding size = 4 (pads last 2 dimensions)\n  \
+                 - 4D or 5D input: padding size = 6 (pads last 3 dimensions)",
+                pads.len(),
+                self.dim()
             )));
         }
         let mut x = self.clone();
@@ -99,10 +108,17 @@ impl Tensor {
                 PadMode::Circular => l > n || r > n,
                 _ => n == 0,
             };
+            let len = n + l + r;
+            if len <= 0 && k == 1 && mode != PadMode::Circular && n > 0 {
+                return Err(Error::Runtime(format!(
+                    "input (W: {n}) is too small. Calculated output W: {len}"
+                )));
+            }
             if bad || l < -n || r < -n {
                 return Err(Error::Runtime(match mode {
                     PadMode::Reflect => format!(
-                        "Argument #4: Padding size should be less than the corresponding input dimension, but got: padding ({l}, {r}) at dimension {d} of input {}",
+                        "Argument #{}: Padding size should be less than the corresponding input dimension, but got: padding ({l}, {r}) at dimension {d} of input {}",
+                        4 + 2 * p,
                         fmt_shape(self.shape())
                     ),
                     PadMode::Circular => "Padding value causes wrapping around more than once.".into(),
@@ -113,13 +129,17 @@ impl Tensor {
                     ),
                 }));
             }
-            let len = n + l + r;
             if len <= 0 {
                 return Err(Error::Runtime(format!(
                     "The input size {n}, plus negative padding {l} and {r} resulted in a negative output size, which is invalid. Check dimension {d} of your input."
                 )));
             }
-            let idx: Vec<i64> = (0..len).map(|i| source(mode, i, l, n)).collect();
+            if mode == PadMode::Circular && n - (-l).max(0) - (-r).max(0) <= 0 {
+                return Err(Error::Runtime(
+                    "Negative padding value is resulting in an empty dimension".into(),
+                ));
+            }
+            let idx: Vec<i64> = (0..len).map(|i| source(mode, i, l, r, n)).collect();
             let idx = Tensor::from_vec(idx, &[len as usize]).to_device(x.device())?;
             x = x.index_select(d as i64, &idx)?;
         }
@@ -136,15 +156,16 @@ impl Tensor {
             let d = self.dim() - 1 - p;
             let (l, r) = (pads[2 * p], pads[2 * p + 1]);
             let n = self.shape()[d] as i64;
-            let len = n + l + r;
-            if len < 0 {
-                return Err(Error::Runtime(format!(
-                    "The input size {n}, plus negative padding {l} and {r} resulted in a negative output size, which is invalid. Check dimension {d} of your input."
-                )));
-            }
-            // Crop the negative sides.
+            // Crop the negative sides. PyTorch narrows first, so a crop past the far end
+            // fails there (a negative output size implies one).
             let (cl, cr) = ((-l).max(0), (-r).max(0));
-            x = x.narrow(d as i64, cl, (n - cl - cr).max(0) as usize)?;
+            if n - cl - cr < 0 {
+                return Err(Error::Runtime(
+                    "narrow(): length must be non-negative.".into(),
+                ));
+            }
+            let len = n + l + r;
+            x = x.narrow(d as i64, cl, (n - cl - cr) as usize)?;
             shape[d] = len as usize;
             place[d] = l.max(0);
         }

@@ -28,15 +28,45 @@ fn output_size(input: i64, k: i64, pad: i64, stride: i64, dil: i64, ceil: bool) 
     out
 }
 
+/// PyTorch's message for an input of the wrong rank: its 1d, 2d and 3d pools are separate
+/// kernels, each with its own wording (those of an input that needs no gradient).
+fn rank_message(name: &str, k: usize, shape: &[usize]) -> String {
+    let s = fmt_shape(shape);
+    match name {
+        "max_pool1d" => format!(
+            "max_pool1d: Expected 2D or 3D (batch mode) tensor with optional 0 dim batch size for input, but got:{s}"
+        ),
+        "max_pool2d" | "max_pool3d" | "avg_pool3d" => format!(
+            "non-empty {}D or {}D (batch mode) tensor expected for input",
+            k + 1,
+            k + 2
+        ),
+        "avg_pool1d" | "adaptive_avg_pool1d" | "adaptive_max_pool1d" => format!(
+            "Expected 2 to 3 dimensions, but got {}-dimensional tensor for argument #1 'self' (while checking arguments for {name})",
+            shape.len()
+        ),
+        "adaptive_avg_pool2d" | "adaptive_avg_pool3d" => format!(
+            "{name}(): Expected {}D or {}D tensor, but got {s}",
+            k + 1,
+            k + 2
+        ),
+        "adaptive_max_pool2d" | "adaptive_max_pool3d" => format!(
+            "{name}(): Expected {}D or {}D tensor, but got: {s}",
+            k + 1,
+            k + 2
+        ),
+        _ => format!(
+            "Expected {}D or {}D (batch mode) tensor with optional 0 dim batch size for input, but got:{s}",
+            k + 1,
+            k + 2
+        ),
+    }
+}
+
 /// The input with a batch dim (added when unbatched), after PyTorch's rank check.
 fn batched(name: &str, x: &Tensor, k: usize) -> Result<(Tensor, bool)> {
     if x.dim() != k + 1 && x.dim() != k + 2 {
-        return Err(Error::Runtime(format!(
-            "{name}: Expected {}D or {}D (batch mode) tensor for input with possibly 0 batch size and non-zero dimensions for input, but got: {}",
-            k + 1,
-            k + 2,
-            fmt_shape(x.shape())
-        )));
+        return Err(Error::Runtime(rank_message(name, k, x.shape())));
     }
     if x.shape()[x.dim() - k..].contains(&0) {
         return Err(Error::Runtime(format!(
@@ -51,81 +81,182 @@ fn batched(name: &str, x: &Tensor, k: usize) -> Result<(Tensor, bool)> {
     })
 }
 
-/// Checks fixed-window options against the input and builds the windows.
-fn fixed_window(name: &str, x: &Tensor, o: &PoolOptions, max: bool) -> Result<Window> {
-    let k = o.kernel.len();
-    let list = |v: &[i64]| {
-        v.iter()
-            .map(|x| x.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
+/// `max_pool1d`'s own checks (PyTorch gives it a separate kernel with its own messages).
+fn check_max_pool1d(o: &PoolOptions, input: i64) -> Result<()> {
+    let (k, s, p, d) = (o.kernel[0], o.stride[0], o.padding[0], o.dilation[0]);
+    let fail = |m: String| Err(Error::Runtime(format!("max_pool1d() {m}")));
+    if k <= 0 {
+        return fail(format!(
+            "kernel_size must be greater than zero, but got {k}"
+        ));
+    }
+    if s <= 0 {
+        return fail(format!("stride must be greater than zero, but got {s}"));
+    }
+    if p < 0 {
+        return fail(format!("padding must be non-negative, but got {p}"));
+    }
+    if p > k / 2 {
+        return fail(format!(
+            "padding should be at most half of kernel size, but got padding={p} and kernel_size={k}"
+        ));
+    }
+    if d <= 0 {
+        return fail(format!("dilation must be greater than zero, but got {d}"));
+    }
+    let out = output_size(input, k, p, s, d, o.ceil_mode);
+    if out <= 0 {
+        return fail(format!("Invalid computed output size: {out}"));
+    }
+    Ok(())
+}
+
+/// PyTorch's `pooling_output_shape` and `pool2d/3d_shape_check` checks, in their order and
+/// with their messages; `avg_pool1d` is PyTorch's 2d kernel over a height of 1, so its
+/// messages name that height too. `x` is batched.
+fn check_pool(name: &str, x: &Tensor, o: &PoolOptions, dilation: &[i64]) -> Result<()> {
+    let fail = |m: String| Err(Error::Runtime(m));
+    for (d, &dl) in dilation.iter().enumerate() {
+        let (k, s, p) = (o.kernel[d], o.stride[d], o.padding[d]);
+        if s == 0 {
+            return fail("stride should not be zero".into());
+        }
+        if p < 0 {
+            return fail(format!("pad must be non-negative, but got pad: {p}"));
+        }
+        if p > ((k - 1) * dl + 1) / 2 {
+            return fail(format!(
+                "pad should be at most half of effective kernel size, but got pad={p}, kernel_size={k} and dilation={dl}"
+            ));
+        }
+    }
+    // The per-dim values as PyTorch's kernel sees them (a height of 1 prepended in 1d).
+    let lift = |v: &[i64], one: i64| -> Vec<i64> {
+        if v.len() == 1 {
+            vec![one, v[0]]
+        } else {
+            v.to_vec()
+        }
     };
-    if o.kernel.iter().any(|&v| v <= 0) {
-        return Err(Error::Runtime(format!(
-            "{name}: kernel_size must be greater than zero, but got {}",
-            list(&o.kernel)
-        )));
+    let input: Vec<i64> = x.shape()[2..].iter().map(|&v| v as i64).collect();
+    let (kernel, stride, padding, dil, input) = (
+        lift(&o.kernel, 1),
+        lift(&o.stride, 1),
+        lift(&o.padding, 0),
+        lift(dilation, 1),
+        lift(&input, 1),
+    );
+    let labels: &[&str] = if kernel.len() == 3 {
+        &["T", "H", "W"]
+    } else {
+        &["H", "W"]
+    };
+    let named = |prefix: &str, v: &[i64]| {
+        labels
+            .iter()
+            .zip(v)
+            .map(|(l, x)| format!("{prefix}{l}: {x}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    if kernel.iter().any(|&v| v <= 0) {
+        return fail(format!(
+            "kernel size should be greater than zero, but got {}",
+            named("k", &kernel)
+        ));
     }
-    if o.stride.iter().any(|&v| v <= 0) {
-        return Err(Error::Runtime(format!(
-            "{name}: stride should be greater than zero, but got {}",
-            list(&o.stride)
-        )));
+    if stride.iter().any(|&v| v <= 0) {
+        return fail(format!(
+            "stride should be greater than zero, but got {}",
+            named("d", &stride)
+        ));
     }
-    if o.dilation.iter().any(|&v| v <= 0) {
-        return Err(Error::Runtime(format!(
-            "{name}: dilation should be greater than zero, but got {}",
-            list(&o.dilation)
-        )));
+    if dil.iter().any(|&v| v <= 0) {
+        return fail(format!(
+            "dilation should be greater than zero, but got {}",
+            named("dilation", &dil)
+        ));
     }
-    if o.padding.iter().any(|&v| v < 0) {
-        return Err(Error::Runtime(format!(
-            "{name}: pad must be non-negative, but got {}",
-            list(&o.padding)
-        )));
+    if name == "avg_pool3d" && (0..3).any(|d| input[d] < kernel[d]) {
+        return fail(format!(
+            "input image ({}) smaller than kernel size ({})",
+            named("", &input),
+            named("k", &kernel)
+        ));
     }
-    if (0..k).any(|d| o.padding[d] * 2 > o.kernel[d]) {
-        return Err(Error::Runtime(format!(
-            "{name}: pad should be at most half of effective kernel size, but got pad={}, kernel_size={} and dilation={}",
-            list(&o.padding),
-            list(&o.kernel),
-            list(&o.dilation)
-        )));
+    if (0..kernel.len()).any(|d| padding[d] > kernel[d] / 2) {
+        return fail(if kernel.len() == 3 {
+            format!(
+                "pad should be smaller than or equal to half of kernel size, but got kT: {} kW: {} kH: {} padT: {} padW: {} padH: {}",
+                kernel[0], kernel[2], kernel[1], padding[0], padding[2], padding[1]
+            )
+        } else {
+            format!(
+                "pad should be smaller than or equal to half of kernel size, but got padW = {}, padH = {}, kW = {}, kH = {}",
+                padding[1], padding[0], kernel[1], kernel[0]
+            )
+        });
     }
-    let input: Vec<usize> = x.shape()[2..].to_vec();
-    let output: Vec<i64> = (0..k)
+    let output: Vec<i64> = (0..kernel.len())
         .map(|d| {
-            let dil = if max { o.dilation[d] } else { 1 };
             output_size(
-                input[d] as i64,
-                o.kernel[d],
-                o.padding[d],
-                o.stride[d],
-                dil,
+                input[d],
+                kernel[d],
+                padding[d],
+                stride[d],
+                dil[d],
                 o.ceil_mode,
             )
         })
         .collect();
     if output.iter().any(|&v| v < 1) {
-        let fmt = |v: &mut dyn Iterator<Item = i64>| {
-            v.map(|x| x.to_string()).collect::<Vec<_>>().join("x")
+        let c = x.shape()[1];
+        let join = |v: &[i64]| {
+            v.iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join("x")
         };
-        return Err(Error::Runtime(format!(
-            "{name}: Given input size: ({}x{}). Calculated output size: ({}x{}). Output size is too small",
-            x.shape()[1],
-            fmt(&mut input.iter().map(|&v| v as i64)),
-            x.shape()[1],
-            fmt(&mut output.iter().copied())
-        )));
+        return fail(format!(
+            "Given input size: ({c}x{}). Calculated output size: ({c}x{}). Output size is too small",
+            join(&input),
+            join(&output)
+        ));
     }
+    Ok(())
+}
+
+/// Checks fixed-window options against the input (PyTorch's checks and messages) and builds
+/// the windows.
+fn fixed_window(name: &str, x: &Tensor, o: &PoolOptions, max: bool) -> Result<Window> {
+    let k = o.kernel.len();
+    let dilation = if max { o.dilation.clone() } else { vec![1; k] };
+    if name == "max_pool1d" {
+        check_max_pool1d(o, x.shape()[2] as i64)?;
+    } else {
+        check_pool(name, x, o, &dilation)?;
+    }
+    let input: Vec<usize> = x.shape()[2..].to_vec();
+    let output: Vec<usize> = (0..k)
+        .map(|d| {
+            output_size(
+                input[d] as i64,
+                o.kernel[d],
+                o.padding[d],
+                o.stride[d],
+                dilation[d],
+                o.ceil_mode,
+            ) as usize
+        })
+        .collect();
     let u = |v: &[i64]| v.iter().map(|&x| x as usize).collect::<Vec<_>>();
     Ok(Window {
         input,
-        output: u(&output),
+        output,
         kernel: u(&o.kernel),
         stride: u(&o.stride),
         padding: u(&o.padding),
-        dilation: if max { u(&o.dilation) } else { vec![1; k] },
+        dilation: u(&dilation),
         adaptive: false,
     })
 }
@@ -135,9 +266,30 @@ fn adaptive_window(name: &str, x: &Tensor, output: &[i64]) -> Result<Window> {
     let k = output.len();
     let input: Vec<usize> = x.shape()[2..].to_vec();
     if output.iter().any(|&v| v < -1) {
+        if name.starts_with("adaptive_max") {
+            let mut shape: Vec<i64> = x.shape()[..2].iter().map(|&v| v as i64).collect();
+            shape.extend_from_slice(output);
+            let neg = output.iter().find(|&&v| v < -1).copied().unwrap_or(-2);
+            return Err(Error::Runtime(format!(
+                "Trying to create tensor with negative dimension {neg}: {}",
+                fmt_shape(&shape)
+            )));
+        }
+        // PyTorch's 1d adaptive average is its 2d kernel over a height of 1, and its 3d
+        // message lacks a space; both are copied.
+        let (op, list) = match output.len() {
+            1 => (
+                "adaptive_avg_pool2d".to_string(),
+                format!("1, {}", output[0]),
+            ),
+            2 => (name.to_string(), format!("{}, {}", output[0], output[1])),
+            _ => (
+                name.to_string(),
+                format!("{}, {},{}", output[0], output[1], output[2]),
+            ),
+        };
         return Err(Error::Runtime(format!(
-            "{name}: elements of output_size must be greater than or equal to 0 but received {}",
-            fmt_shape(output)
+            "{op}: elements of output_size must be greater than or equal to 0 but received {{{list}}}"
         )));
     }
     let output: Vec<usize> = (0..k)

@@ -8,6 +8,7 @@ mod dlpack;
 mod errors;
 mod functions;
 mod nn;
+mod norm;
 mod numpy;
 mod tensor;
 mod tensor_math;
@@ -55,6 +56,7 @@ fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
     macro_rules! add_fns {
         ($($f:path),* $(,)?) => { $( m.add_function(wrap_pyfunction!($f, m)?)?; )* };
     }
+    norm::register(m)?;
     add_fns!(
         functions::zeros,
         functions::ones,

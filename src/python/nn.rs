@@ -7,7 +7,7 @@ use crate::backend::AvgDivisor;
 use crate::ops::conv::{ConvOptions, ConvPadding};
 use crate::ops::pad::PadMode;
 use crate::ops::pool::PoolOptions;
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 
 type R = PyResult<PyTensor>;
@@ -19,8 +19,8 @@ fn conv_padding(obj: &Bound<'_, PyAny>) -> PyResult<ConvPadding> {
         return match s.as_str() {
             "same" => Ok(ConvPadding::Same),
             "valid" => Ok(ConvPadding::Valid),
-            _ => Err(PyValueError::new_err(format!(
-                "Invalid padding string '{s}', should be one of ['valid', 'same']"
+            _ => Err(PyRuntimeError::new_err(format!(
+                "Invalid padding string: '{s}'"
             ))),
         };
     }
@@ -205,7 +205,7 @@ pub fn _adaptive_avg_pool(name: &str, input: PyRef<'_, PyTensor>, output_size: V
 pub fn _pad(input: PyRef<'_, PyTensor>, pad: Vec<i64>, mode: &str, value: Option<f64>) -> R {
     let mode = PadMode::parse(mode)?;
     if mode != PadMode::Constant && value.is_some_and(|v| v != 0.0) {
-        return Err(PyValueError::new_err(format!(
+        return Err(PyRuntimeError::new_err(format!(
             "Padding mode \"{}\" doesn't take in value argument",
             mode.name()
         )));

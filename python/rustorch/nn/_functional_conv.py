@@ -334,23 +334,20 @@ def _unpool_size(n: int, input: Tensor, kernel_size: _Size, stride: Optional[_Si
     default = [(spatial[d] - 1) * s[d] + k[d] - 2 * p[d] for d in range(n)]
     if output_size is None:
         return default
-    out = list(output_size)
-    if len(out) == n + 2:
-        out = out[2:]
-    elif len(out) == n + 1:
-        out = out[1:]
-    if len(out) != n:
+    if len(output_size) == n + 2:
+        output_size = output_size[2:]
+    if len(output_size) != n:
         raise ValueError(
             f"output_size should be a sequence containing {n} or {n + 2} elements, "
-            f"but it has a length of '{len(out)}'"
+            f"but it has a length of '{len(output_size)}'"
         )
     for d in range(n):
         lo, hi = default[d] - s[d], default[d] + s[d]
-        if not lo < out[d] < hi:
+        if not lo < output_size[d] < hi:
             raise ValueError(
-                f'invalid output_size "{out}" (dim {d} must be between {lo} and {hi})'
+                f'invalid output_size "{output_size}" (dim {d} must be between {lo} and {hi})'
             )
-    return [int(v) for v in out]
+    return [int(v) for v in output_size]
 
 
 def _max_unpool(n: int, input: Tensor, indices: Tensor, kernel_size: _Size,

@@ -723,3 +723,10 @@ from rustorch.nn._functional_conv import *  # noqa: E402, F403
 from rustorch.nn._functional_conv import __all__ as _conv_all  # noqa: E402
 
 __all__ += _conv_all
+
+
+# Normalization and feature-map dropout live in their own module.
+from rustorch.nn._functional_norm import *  # noqa: E402, F403
+from rustorch.nn._functional_norm import __all__ as _norm_all  # noqa: E402
+
+__all__ += _norm_all

@@ -1,0 +1,557 @@
+//! Normalization layers: batch, instance, layer, group, RMS and local response norm.
+//!
+//! Each is a composite of differentiable tensor ops (reductions, `rsqrt`, broadcasting
+//! arithmetic), so every device runs it and autograd, double backward included, comes from
+//! the primitives' rules; no norm records a node of its own. The statistics come from one
+//! `mean` and one biased `var` reduction; the normalisation is folded the way PyTorch's CPU
+//! kernels fold it, so the rounding follows theirs:
+//!
+//! * batch, instance and group norm: `y = x·scale + shift` with the small per-channel
+//!   `scale = w/√(var+ε)` and `shift = b − mean·scale` (two passes over `x`);
+//! * layer norm: `y = (x·rstd − mean·rstd)·w + b` (`w`, `b` have the normalised shape).
+//!
+//! Running statistics are updated in place with no history (PyTorch's buffers are not part
+//! of the graph): `r ← momentum·stat + (1 − momentum)·r`, the variance unbiased.
+
+use super::binary::div_rounded;
+use super::creation;
+use super::join::cat;
+use super::{Operand, Scalar};
+use crate::autograd::{is_grad_enabled, GradModeGuard};
+use crate::error::{wrap_dim, Error, Result};
+use crate::tensor::dtype::DType;
+use crate::tensor::layout::fmt_shape;
+use crate::Tensor;
+
+/// Refuses integer and bool inputs as PyTorch's kernel dispatch does
+/// (`"batch_norm" not implemented for 'Long'`).
+fn float_input(kernel: &str, x: &Tensor) -> Result<()> {
+    if x.dtype().is_float() {
+        Ok(())
+    } else {
+        Err(Error::NotImplemented(format!(
+            "\"{kernel}\" not implemented for '{}'",
+            x.dtype().scalar_name()
+        )))
+    }
+}
+
+/// PyTorch's CPU check that parameters share the input's dtype (its kernels do not promote;
+/// a float64 weight on a float32 input would otherwise give a float64 result). PyTorch
+/// words it two ways: a float32 input asks for float32 parameters, any other input for
+/// one shared dtype.
+fn same_dtype(x: &Tensor, params: &[Option<&Tensor>]) -> Result<()> {
+    if params.iter().flatten().all(|p| p.dtype() == x.dtype()) {
+        return Ok(());
+    }
+    Err(Error::Runtime(if x.dtype() == DType::F32 {
+        "mixed dtype (CPU): expect parameter to have scalar type of Float".into()
+    } else {
+        "mixed dtype (CPU): all inputs must share same datatype.".into()
+    }))
+}
+
+/// `v` (one value per channel) shaped `[C, 1, …, 1]` to broadcast against an input of
+/// `ndim` dims whose channel dim is 1.
+fn per_channel(v: &Tensor, ndim: usize) -> Result<Tensor> {
+    let mut shape = vec![1i64; ndim.saturating_sub(1).max(1)];
+    shape[0] = v.numel() as i64;
+    v.reshape(&shape)
+}
+
+/// `x·scale + shift`, `scale = w/√(var+ε)`, `shift = b − mean·scale`; `mean`, `var`, `w`, `b`
+/// already broadcast against `x` and are small (per channel or per group).
+fn scale_shift(
+    x: &Tensor,
+    mean: &Tensor,
+    var: &Tensor,
+    eps: f64,
+    w: Option<Tensor>,
+    b: Option<Tensor>,
+) -> Result<Tensor> {
+    let invstd = var.add_scalar(eps)?.rsqrt()?;
+    let scale = match w {
+        Some(w) => invstd.mul(&w)?,
+        None => invstd,
+    };
+    let centred = mean.mul(&scale)?;
+    let shift = match b {
+        Some(b) => b.sub(&centred)?,
+        None => centred.neg()?,
+    };
+    x.mul(&scale)?.add(&shift)
+}
+
+/// `running ← momentum·stat + (1 − momentum)·running`, in place, unrecorded.
+fn update_running(running: &Tensor, stat: &Tensor, momentum: f64) -> Result<()> {
+    let _no_grad = GradModeGuard::new(false);
+    let new = stat
+        .detach()
+        .mul_scalar(momentum)?
+        .add(&running.mul_scalar(1.0 - momentum)?)?;
+    running.copy_(&new)
+}
+
+/// The (optional) running statistics of batch and instance norm.
+#[derive(Clone, Copy, Default)]
+pub struct RunningStats<'a> {
+    pub mean: Option<&'a Tensor>,
+    pub var: Option<&'a Tensor>,
+    /// Weight of the new batch's statistic (PyTorch's `momentum`; the module passes
+    /// `1/num_batches_tracked` for a cumulative average).
+    pub momentum: f64,
+}
+
+/// The optional per-channel (or per-element) affine parameters.
+#[derive(Clone, Copy, Default)]
+pub struct Affine<'a> {
+    pub weight: Option<&'a Tensor>,
+    pub bias: Option<&'a Tensor>,
+}
+
+/// PyTorch's `check_dims_match_num_input_features` over the optional per-channel tensors.
+fn check_per_channel(
+    channels: usize,
+    running: &RunningStats,
+    affine: &Affine,
+    use_running: bool,
+    mult: usize,
+) -> Result<()> {
+    let items = [
+        ("running_mean", running.mean),
+        ("running_var", running.var),
+        ("weight", affine.weight),
+        ("bias", affine.bias),
+    ];
+    for (i, (name, t)) in items.into_iter().enumerate() {
+        match t {
+            Some(t) if i < 2 && is_grad_enabled() && t.requires_grad() => {
+                return Err(Error::Runtime(format!(
+                    "The function 'native_batch_norm' is not differentiable with respect to argument '{name}'. This input cannot have requires_grad True."
+                )))
+            }
+            Some(t) if t.numel() * mult != channels => {
+                return Err(Error::Runtime(format!(
+                    "{name} should contain {channels} elements not {}",
+                    t.numel() * mult
+                )))
+            }
+            None if i < 2 && use_running => {
+                return Err(Error::Runtime(format!(
+                    "{name} must be defined in evaluation mode"
+                )))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// `batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)`.
+///
+/// Training normalises with the batch's statistics over every dim but the channel dim 1
+/// (biased variance) and, when running statistics are given, updates them in place with
+/// the unbiased variance; evaluation normalises with the running statistics.
+pub fn batch_norm(
+    input: &Tensor,
+    running: RunningStats,
+    affine: Affine,
+    training: bool,
+    eps: f64,
+) -> Result<Tensor> {
+    float_input("batch_norm", input)?;
+    let channels = input.shape()[wrap_dim(1, input.dim())?];
+    check_per_channel(channels, &running, &affine, !training, 1)?;
+    same_dtype(
+        input,
+        &[running.mean, running.var, affine.weight, affine.bias],
+    )?;
+    if input.numel() == 0 {
+        // PyTorch's empty-batch path: a fresh tensor still connected to the parameters.
+        let mut out = input.mul_scalar(1.0)?;
+        if let Some(w) = affine.weight.filter(|w| w.numel() > 0) {
+            out = out.mul(&w.reshape(&[-1])?.select(0, 0)?)?;
+        }
+        if let Some(b) = affine.bias.filter(|b| b.numel() > 0) {
+            out = out.add(&b.reshape(&[-1])?.select(0, 0)?)?;
+        }
+        return Ok(out);
+    }
+    let nd = input.dim();
+    let pc = |t: Option<&Tensor>| t.map(|t| per_channel(t, nd)).transpose();
+    let (w, b) = (pc(affine.weight)?, pc(affine.bias)?);
+    if !training {
+        // Running statistics are buffers, not differentiable inputs (as in PyTorch).
+        let stat = |t: Option<&Tensor>| pc(t.map(|t| t.detach()).as_ref());
+        let present = "checked by check_per_channel in evaluation mode";
+        let (mean, var) = (
+            stat(running.mean)?.expect(present),
+            stat(running.var)?.expect(present),
+        );
+        return scale_shift(input, &mean, &var, eps, w, b);
+    }
+    let dims: Vec<i64> = (0..nd as i64).filter(|&d| d != 1).collect();
+    let mean = input.mean_dims(Some(&dims), true, None)?;
+    let var = input.var_dims(Some(&dims), 0.0, true)?;
+    let out = scale_shift(input, &mean, &var, eps, w, b)?;
+    let n = (input.numel() / channels) as f64;
+    let per = |s: &Tensor, r: &Tensor| s.reshape(&[channels as i64])?.reshape(&shape_of(r));
+    if let Some(rm) = running.mean {
+        update_running(rm, &per(&mean, rm)?, running.momentum)?;
+    }
+    if let Some(rv) = running.var {
+        let unbiased = {
+            let _no_grad = GradModeGuard::new(false);
+            var.mul_scalar(n / (n - 1.0))?
+        };
+        update_running(rv, &per(&unbiased, rv)?, running.momentum)?;
+    }
+    Ok(out)
+}
+
+fn shape_of(t: &Tensor) -> Vec<i64> {
+    t.shape().iter().map(|&s| s as i64).collect()
+}
+
+/// `instance_norm(input, running_mean, running_var, weight, bias, use_input_stats,
+/// momentum, eps)`: batch norm of each (sample, channel) slice on its own.
+///
+/// With `use_input_stats` each slice is normalised with its own statistics and the running
+/// statistics, if given, move towards their batch average (PyTorch runs batch norm on the
+/// input viewed as `[1, N·C, …]` with the running statistics repeated N times, then
+/// averages the N copies back); otherwise the running statistics normalise, per channel.
+pub fn instance_norm(
+    input: &Tensor,
+    running: RunningStats,
+    affine: Affine,
+    use_input_stats: bool,
+    eps: f64,
+) -> Result<Tensor> {
+    if !use_input_stats && (running.mean.is_none() || running.var.is_none()) {
+        return Err(Error::Runtime(
+            "Expected running_mean and running_var to be defined when use_input_stats is false"
+                .into(),
+        ));
+    }
+    float_input("batch_norm", input)?;
+    let channels = input.shape()[wrap_dim(1, input.dim())?];
+    let batch = input.shape()[0];
+    // PyTorch's messages count the repeated copies: N·C expected, N·numel given.
+    check_per_channel(batch * channels, &running, &affine, false, batch)?;
+    same_dtype(
+        input,
+        &[running.mean, running.var, affine.weight, affine.bias],
+    )?;
+    if !use_input_stats {
+        return batch_norm(input, running, affine, false, eps);
+    }
+    if input.numel() == 0 {
+        return batch_norm(input, RunningStats::default(), affine, true, eps);
+    }
+    let nd = input.dim();
+    let pc = |t: Option<&Tensor>| t.map(|t| per_channel(t, nd)).transpose();
+    let dims: Vec<i64> = (2..nd as i64).collect();
+    let mean = input.mean_dims(Some(&dims), true, None)?;
+    let var = input.var_dims(Some(&dims), 0.0, true)?;
+    let out = scale_shift(
+        input,
+        &mean,
+        &var,
+        eps,
+        pc(affine.weight)?,
+        pc(affine.bias)?,
+    )?;
+    let n = (input.numel() / (batch * channels)) as f64;
+    let nc = [batch as i64, channels as i64];
+    let batch_average = |s: &Tensor, r: &Tensor| -> Result<Tensor> {
+        let _no_grad = GradModeGuard::new(false);
+        s.reshape(&nc)?
+            .mean_dims(Some(&[0]), false, None)?
+            .reshape(&shape_of(r))
+    };
+    if let Some(rm) = running.mean {
+        update_running(rm, &batch_average(&mean, rm)?, running.momentum)?;
+    }
+    if let Some(rv) = running.var {
+        let unbiased = {
+            let _no_grad = GradModeGuard::new(false);
+            var.mul_scalar(n / (n - 1.0))?
+        };
+        update_running(rv, &batch_average(&unbiased, rv)?, running.momentum)?;
+    }
+    Ok(out)
+}
+
+/// PyTorch's `_check_layer_norm_inputs` (and the RMS norm twin, whose message lacks the
+/// comma after `*`). Returns the dims to normalise over.
+fn normalized_dims(
+    input: &Tensor,
+    normalized_shape: &[usize],
+    params: &[(&str, Option<&Tensor>)],
+    rms: bool,
+) -> Result<Vec<i64>> {
+    let k = normalized_shape.len();
+    if k == 0 {
+        return Err(Error::Runtime(format!(
+            "Expected normalized_shape to be at least 1-dimensional, i.e., containing at least one element, but got normalized_shape = {}",
+            fmt_shape(normalized_shape)
+        )));
+    }
+    for (name, p) in params {
+        if let Some(p) = p {
+            if p.shape() != normalized_shape {
+                return Err(Error::Runtime(format!(
+                    "Expected {name} to be of same shape as normalized_shape, but got {name} of shape {} and normalized_shape = {}",
+                    fmt_shape(p.shape()),
+                    fmt_shape(normalized_shape)
+                )));
+            }
+        }
+    }
+    let nd = input.dim();
+    if nd < k || input.shape()[nd - k..] != *normalized_shape {
+        let inner = fmt_shape(normalized_shape);
+        let inner = &inner[1..inner.len() - 1];
+        let star = if rms { "*" } else { "*, " };
+        return Err(Error::Runtime(format!(
+            "Given normalized_shape={}, expected input with shape [{star}{inner}], but got input of size{}",
+            fmt_shape(normalized_shape),
+            fmt_shape(input.shape())
+        )));
+    }
+    Ok(((nd - k) as i64..nd as i64).collect())
+}
+
+/// `layer_norm(input, normalized_shape, weight, bias, eps)`: each sample normalised over its
+/// last `normalized_shape.len()` dims (biased variance), then scaled and shifted
+/// element-wise.
+pub fn layer_norm(
+    input: &Tensor,
+    normalized_shape: &[usize],
+    affine: Affine,
+    eps: f64,
+) -> Result<Tensor> {
+    let dims = normalized_dims(
+        input,
+        normalized_shape,
+        &[("weight", affine.weight), ("bias", affine.bias)],
+        false,
+    )?;
+    float_input("LayerNormKernelImpl", input)?;
+    same_dtype(input, &[affine.weight, affine.bias])?;
+    let mean = input.mean_dims(Some(&dims), true, None)?;
+    let rstd = input
+        .var_dims(Some(&dims), 0.0, true)?
+        .add_scalar(eps)?
+        .rsqrt()?;
+    let mut out = input.mul(&rstd)?.sub(&mean.mul(&rstd)?)?;
+    if let Some(w) = affine.weight {
+        out = out.mul(w)?;
+    }
+    if let Some(b) = affine.bias {
+        out = out.add(b)?;
+    }
+    Ok(out)
+}
+
+/// `group_norm(input, num_groups, weight, bias, eps)`: the channels of each sample split
+/// into `num_groups` groups, each normalised over its channels and positions; the affine
+/// parameters are per channel.
+pub fn group_norm(input: &Tensor, num_groups: usize, affine: Affine, eps: f64) -> Result<Tensor> {
+    let nd = input.dim();
+    if nd < 2 {
+        return Err(Error::Runtime(format!(
+            "Expected at least 2 dimensions for input tensor but received {nd}"
+        )));
+    }
+    let channels = input.shape()[1];
+    if num_groups == 0 || !channels.is_multiple_of(num_groups) {
+        return Err(Error::Runtime(format!(
+            "Expected number of channels in input to be divisible by num_groups, but got input of shape {} and num_groups={num_groups}",
+            fmt_shape(input.shape())
+        )));
+    }
+    for (name, p) in [("weight", affine.weight), ("bias", affine.bias)] {
+        if let Some(p) = p {
+            if p.dim() != 1 || p.numel() != channels {
+                // PyTorch's message shows the weight's shape for both (`[0]` when absent).
+                let shown = affine.weight.map_or(vec![0], |w| w.shape().to_vec());
+                return Err(Error::Runtime(format!(
+                    "Expected {name} to be a vector of size equal to the number of channels in input, but got {name} of shape {} and input of shape {}",
+                    fmt_shape(&shown),
+                    fmt_shape(input.shape())
+                )));
+            }
+        }
+    }
+    float_input("GroupNormKernelImpl", input)?;
+    same_dtype(input, &[affine.weight, affine.bias])?;
+    let per_group = channels / num_groups;
+    // [N, G, C/G, *]: splitting a dim is always a view, whatever the strides.
+    let grouped = input.unflatten(1, &[num_groups as i64, per_group as i64])?;
+    let dims: Vec<i64> = (2..nd as i64 + 1).collect();
+    let mean = grouped.mean_dims(Some(&dims), true, None)?;
+    let var = grouped.var_dims(Some(&dims), 0.0, true)?;
+    // Affine parameters as [G, C/G, 1, …] against [N, G, C/G, *].
+    let pg = |t: Option<&Tensor>| {
+        t.map(|t| {
+            let mut shape = vec![1i64; nd];
+            shape[0] = num_groups as i64;
+            shape[1] = per_group as i64;
+            t.reshape(&shape)
+        })
+        .transpose()
+    };
+    let out = scale_shift(
+        &grouped,
+        &mean,
+        &var,
+        eps,
+        pg(affine.weight)?,
+        pg(affine.bias)?,
+    )?;
+    out.reshape(&shape_of(input))
+}
+
+/// The machine epsilon of a float dtype (`torch.finfo(dtype).eps`).
+fn finfo_eps(dtype: DType) -> f64 {
+    match dtype {
+        DType::F64 => f64::EPSILON,
+        DType::F16 => 0.0009765625,
+        DType::BF16 => 0.0078125,
+        _ => f32::EPSILON as f64,
+    }
+}
+
+/// `rms_norm(input, normalized_shape, weight, eps)`: `x / √(mean(x²) + ε) · w` over the last
+/// `normalized_shape.len()` dims; `eps=None` is the dtype's machine epsilon, as PyTorch.
+pub fn rms_norm(
+    input: &Tensor,
+    normalized_shape: &[usize],
+    weight: Option<&Tensor>,
+    eps: Option<f64>,
+) -> Result<Tensor> {
+    let dims = normalized_dims(input, normalized_shape, &[("weight", weight)], true)?;
+    float_input("rms_norm", input)?;
+    let eps = eps.unwrap_or_else(|| finfo_eps(input.dtype()));
+    let rms = input
+        .mul(input)?
+        .mean_dims(Some(&dims), true, None)?
+        .add_scalar(eps)?
+        .rsqrt()?;
+    let out = input.mul(&rms)?;
+    match weight {
+        // PyTorch keeps the input's dtype whatever the weight's.
+        Some(w) if w.dtype() != input.dtype() => out.mul(w)?.to_dtype(input.dtype()),
+        Some(w) => out.mul(w),
+        None => Ok(out),
+    }
+}
+
+/// `local_response_norm(input, size, alpha, beta, k)`: each element divided by
+/// `(k + alpha·avg(x²))^beta`, the average over a window of `size` neighbouring channels
+/// (zero-padded `size/2` before and `(size−1)/2` after, divided by `size` as PyTorch's
+/// average pool with padding counted). The window sum adds shifted slices in the pool's
+/// order.
+pub fn local_response_norm(
+    input: &Tensor,
+    size: usize,
+    alpha: f64,
+    beta: f64,
+    k: f64,
+) -> Result<Tensor> {
+    let nd = input.dim();
+    if nd < 3 {
+        return Err(Error::Value(format!(
+            "Expected 3D or higher dimensionality                          input (got {nd} dimensions)"
+        )));
+    }
+    if size == 0 {
+        // The message of the average pool PyTorch runs the window through.
+        let kernel = if nd == 3 {
+            "kH: 0 kW: 1"
+        } else {
+            "kT: 0 kH: 1 kW: 1"
+        };
+        return Err(Error::Runtime(format!(
+            "kernel size should be greater than zero, but got {kernel}"
+        )));
+    }
+    if input.numel() == 0 {
+        return Ok(input.clone());
+    }
+    let channels = input.shape()[1];
+    let zeros = |c: usize| {
+        let mut shape = input.shape().to_vec();
+        shape[1] = c;
+        creation::zeros(&shape, input.dtype(), input.device())
+    };
+    let squares = input.mul(input)?;
+    let (before, after) = (size / 2, (size - 1) / 2);
+    let mut parts = Vec::with_capacity(3);
+    if before > 0 {
+        parts.push(zeros(before)?);
+    }
+    parts.push(squares);
+    if after > 0 {
+        parts.push(zeros(after)?);
+    }
+    let padded = if parts.len() == 1 {
+        parts.pop().unwrap()
+    } else {
+        cat(&parts, 1)?
+    };
+    let mut window = padded.narrow(1, 0, channels)?;
+    for j in 1..size {
+        window = window.add(&padded.narrow(1, j as i64, channels)?)?;
+    }
+    let average = if input.dtype().is_float() {
+        window.div_scalar(size as f64)?
+    } else {
+        // PyTorch's integer average pool divides with truncation.
+        let size = Operand::Scalar(Scalar::Int(size as i64));
+        div_rounded(&Operand::Tensor(window), &size, Some("trunc"))?
+    };
+    let div = average.mul_scalar(alpha)?.add_scalar(k)?.pow_scalar(beta)?;
+    input.div(&div)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(v: &[f64], shape: &[usize]) -> Tensor {
+        Tensor::from_vec(v.to_vec(), shape)
+    }
+
+    #[test]
+    fn batch_norm_updates_running_stats_with_unbiased_variance() {
+        let x = t(&[1.0, 2.0, 3.0, 5.0], &[2, 2]);
+        let rm = t(&[0.0, 0.0], &[2]);
+        let rv = t(&[1.0, 1.0], &[2]);
+        let running = RunningStats {
+            mean: Some(&rm),
+            var: Some(&rv),
+            momentum: 0.5,
+        };
+        let y = batch_norm(&x, running, Affine::default(), true, 0.0).unwrap();
+        // Channel 0 holds {1, 3}: mean 2, biased var 1, unbiased var 2.
+        let y = y.to_vec::<f64>().unwrap();
+        assert!(y
+            .iter()
+            .zip([-1.0, -1.0, 1.0, 1.0])
+            .all(|(a, b)| (a - b).abs() < 1e-12));
+        assert_eq!(rm.to_vec::<f64>().unwrap(), vec![1.0, 1.75]);
+        assert_eq!(rv.to_vec::<f64>().unwrap(), vec![1.5, 2.75]);
+    }
+
+    #[test]
+    fn layer_norm_rejects_a_mismatched_shape() {
+        let x = t(&[0.0; 6], &[2, 3]);
+        let e = layer_norm(&x, &[4], Affine::default(), 1e-5).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Given normalized_shape=[4], expected input with shape [*, 4], but got input of size[2, 3]"
+        );
+    }
+}

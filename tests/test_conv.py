@@ -1,0 +1,720 @@
+"""Convolutions against PyTorch: ``F.conv1d/2d/3d``, ``F.conv_transpose1d/2d/3d`` and the
+``nn.Conv*d`` / ``nn.ConvTranspose*d`` modules.
+
+Forward values and the gradients of input, weight and bias are compared in float64 (1e-10
+relative) and float32 (1e-5) over strides, paddings (ints, tuples, ``'same'`` with even
+kernels, ``'valid'``), dilations, groups (depthwise included), unbatched inputs and
+non-contiguous / channels-last views; finite-difference gradcheck and gradgradcheck in
+float64; modules from PyTorch's weights (same outputs), with PyTorch's state-dict keys,
+``repr``, initialisation bounds and error messages.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pytest
+from conftest import LIB_NAME, current_device, need_torch, rt, to_np
+
+pytestmark = pytest.mark.usefixtures("device")
+
+if not hasattr(rt, "nn") or not hasattr(rt.nn, "Conv2d"):
+    pytest.skip(f"{LIB_NAME} has no convolution modules", allow_module_level=True)
+
+nn = rt.nn
+F = rt.nn.functional
+
+# (rtol, atol) per dtype: float64 to 1e-10 relative, float32 to 1e-5.
+TOL = {"float64": (1e-10, 1e-11), "float32": (1e-5, 1e-5)}
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _arr(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+def _leaf(lib, arr, dtype, device, layout, requires_grad):
+    """``(leaf, value)``: ``value`` holds ``arr`` in the memory ``layout`` over ``leaf``.
+
+    ``channels_last`` stores the channel dim (1) last and permutes back; ``strided`` takes
+    every other element of a twice-as-wide last dim; ``transposed`` swaps the last two.
+    """
+    dt = getattr(lib, dtype)
+    arr = np.asarray(arr)
+    nd = arr.ndim
+    if layout == "contiguous" or nd < 2:
+        leaf = lib.tensor(arr, dtype=dt, device=device).requires_grad_(requires_grad)
+        return leaf, leaf
+    if layout == "channels_last":
+        order = (0, *range(2, nd), 1)
+        leaf = lib.tensor(np.ascontiguousarray(arr.transpose(order)), dtype=dt, device=device)
+        leaf.requires_grad_(requires_grad)
+        back = [0] * nd
+        for i, o in enumerate(order):
+            back[o] = i
+        return leaf, leaf.permute(*back)
+    if layout == "strided":
+        big = np.zeros(arr.shape[:-1] + (2 * arr.shape[-1],))
+        big[..., ::2] = arr
+        big[..., 1::2] = 1e3  # junk in the gaps, so reading them shows
+        leaf = lib.tensor(big, dtype=dt, device=device).requires_grad_(requires_grad)
+        return leaf, leaf[..., ::2]
+    if layout == "transposed":
+        leaf = lib.tensor(np.ascontiguousarray(np.swapaxes(arr, -1, -2)), dtype=dt, device=device)
+        leaf.requires_grad_(requires_grad)
+        return leaf, leaf.transpose(-1, -2)
+    raise ValueError(layout)
+
+
+def _flat(out):
+    return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
+def _close(a, b, dtype, msg):
+    rtol, atol = TOL[dtype]
+    assert tuple(a.shape) == tuple(b.shape), f"{msg}: shape {tuple(a.shape)} != {tuple(b.shape)}"
+    assert str(a.dtype).rsplit(".", 1)[-1] == str(b.dtype).rsplit(".", 1)[-1], msg
+    an, bn = to_np(a), to_np(b)
+    if bn.dtype.kind in "fc":
+        np.testing.assert_allclose(an, bn, rtol=rtol, atol=atol, err_msg=msg)
+    else:
+        np.testing.assert_array_equal(an, bn, err_msg=msg)
+
+
+def compare(fn, arrays, dtype="float64", grad=True, layouts=None, seed=7):
+    """Run ``fn(lib, *tensors)`` in the library under test (on the test's device) and in
+    PyTorch, on tensors holding ``arrays`` (``None`` passes through); compare every output
+    and, with ``grad``, the gradients of every tensor input for a random upstream gradient.
+    ``layouts`` gives each input's memory layout (default: contiguous)."""
+    torch = need_torch()
+    layouts = layouts or ["contiguous"] * len(arrays)
+    results = {}
+    for lib, device in ((rt, current_device()), (torch, "cpu")):
+        leaves, values = [], []
+        for a, lay in zip(arrays, layouts):
+            if a is None:
+                leaves.append(None)
+                values.append(None)
+                continue
+            leaf, val = _leaf(lib, a, dtype, device, lay, grad)
+            leaves.append(leaf)
+            values.append(val)
+        out = fn(lib, *values)
+        if grad:
+            rng = np.random.default_rng(seed)
+            total = None
+            for o in _flat(out):
+                if not o.dtype.is_floating_point:
+                    continue
+                g = lib.tensor(rng.standard_normal(tuple(o.shape)), dtype=o.dtype, device=device)
+                term = (o * g).sum()
+                total = term if total is None else total + term
+            total.backward()
+        results[lib] = (out, leaves)
+    (ours, our_leaves), (theirs, their_leaves) = results[rt], results[torch]
+    ours, theirs = _flat(ours), _flat(theirs)
+    assert len(ours) == len(theirs)
+    for i, (a, b) in enumerate(zip(ours, theirs)):
+        _close(a, b, dtype, f"output {i}")
+    if grad:
+        for i, (a, b) in enumerate(zip(our_leaves, their_leaves)):
+            if b is None:
+                continue
+            assert a.grad is not None, f"input {i} got no gradient"
+            _close(a.grad, b.grad, dtype, f"grad of input {i}")
+    return ours
+
+
+def _sorted_sets(text):
+    """Set literals in a message with their items sorted (a set's printed order depends on
+    the interpreter's string hashes when the module was compiled)."""
+    return re.sub(
+        r"\{([^{}]*)\}", lambda m: "{" + ", ".join(sorted(m.group(1).split(", "))) + "}", text
+    )
+
+
+def expect_torch_error(fn, exc=None):
+    """Assert the library raises PyTorch's exception type and message for ``fn(lib)``.
+
+    PyTorch's own message is the reference (with its library name replaced by ours)."""
+    torch = need_torch()
+    with pytest.raises(Exception) as theirs:
+        fn(torch)
+    etype = exc or type(theirs.value)
+    assert isinstance(theirs.value, etype)
+    with pytest.raises(etype) as ours:
+        fn(rt)
+    expected = str(theirs.value).replace("torch.", f"{LIB_NAME}.")
+    assert _sorted_sets(str(ours.value)) == _sorted_sets(expected)
+
+
+def _gradcheck_device():
+    if current_device() != "cpu":
+        pytest.skip("rustorch.autograd.gradcheck builds its probes on the CPU")
+
+
+def _x(*shape, seed=0):
+    return rt.tensor(_arr(*shape, seed=seed), dtype=rt.float64, requires_grad=True)
+
+
+# ---------------------------------------------------------------------------- F.conv*d
+
+CONV_CASES = [
+    # (input shape, weight shape, kwargs)
+    ((2, 4, 11), (6, 4, 3), dict(stride=2, padding=1)),
+    ((2, 4, 11), (6, 2, 4), dict(padding="same", dilation=2, groups=2)),
+    ((3, 2, 9), (5, 2, 3), dict(padding="valid", dilation=3)),
+    ((2, 4, 10), (4, 1, 5), dict(groups=4, padding=(2,))),
+    ((2, 3, 9, 8), (5, 3, 3, 3), {}),
+    ((2, 3, 9, 8), (5, 3, 3, 2), dict(stride=(2, 1), padding=(1, 2), dilation=(1, 2))),
+    ((2, 4, 7, 7), (6, 2, 3, 3), dict(groups=2, padding=1)),
+    ((2, 4, 7, 6), (8, 1, 3, 3), dict(groups=4, stride=2, padding=1)),  # depthwise
+    ((2, 3, 5, 6), (5, 3, 1, 1), {}),  # pointwise
+    ((2, 3, 7, 6), (5, 3, 1, 1), dict(stride=2)),
+    ((1, 3, 8, 7), (4, 3, 4, 2), dict(padding="same", dilation=(1, 3))),  # even kernels
+    ((2, 2, 6, 7), (3, 2, 3, 5), dict(padding="same")),
+    ((2, 2, 6, 7), (3, 2, 3, 5), dict(padding="valid", stride=(1, 2))),
+    ((1, 2, 9, 9), (3, 2, 5, 5), dict(padding=2, stride=3)),
+    ((1, 1, 13, 11), (2, 1, 3, 3), dict(padding=(0, 3), dilation=(3, 1), stride=(2, 3))),
+    ((1, 2, 5, 6, 4), (4, 2, 2, 3, 2), dict(stride=(1, 2, 1), padding=(1, 0, 1))),
+    ((2, 4, 5, 4, 5), (2, 2, 2, 3, 2), dict(groups=2, dilation=2, padding="same")),
+    ((1, 3, 4, 5, 6), (3, 1, 3, 3, 3), dict(groups=3, stride=2, padding=1)),
+]
+
+
+def _conv_fn(nd):
+    return lambda lib, x, w, b, **kw: getattr(lib.nn.functional, f"conv{nd}d")(x, w, b, **kw)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: f"{c[0]}-{c[1]}-{c[2]}")
+def test_conv_matches_torch(case, dtype):
+    xs, ws, kw = case
+    nd = len(xs) - 2
+    x, w, b = _arr(*xs), _arr(*ws, seed=1), _arr(ws[0], seed=2)
+    fn = _conv_fn(nd)
+    compare(lambda lib, x, w, b: fn(lib, x, w, b, **kw), [x, w, b], dtype)
+
+
+@pytest.mark.parametrize("case", CONV_CASES[::3], ids=lambda c: f"{c[0]}-{c[1]}")
+def test_conv_without_bias(case):
+    xs, ws, kw = case
+    fn = _conv_fn(len(xs) - 2)
+    compare(lambda lib, x, w: fn(lib, x, w, None, **kw), [_arr(*xs), _arr(*ws, seed=1)])
+
+
+@pytest.mark.parametrize(
+    "xs, ws, kw",
+    [
+        ((4, 9), (6, 4, 3), dict(padding=1)),
+        ((3, 7, 7), (5, 3, 3, 3), dict(stride=2)),
+        ((4, 6, 5), (4, 1, 2, 2), dict(groups=4, padding="same")),
+        ((2, 4, 4, 4), (3, 2, 2, 2, 2), {}),
+    ],
+)
+def test_conv_unbatched_input(xs, ws, kw):
+    fn = _conv_fn(len(xs) - 1)
+    out = compare(
+        lambda lib, x, w, b: fn(lib, x, w, b, **kw),
+        [_arr(*xs), _arr(*ws, seed=1), _arr(ws[0], seed=2)],
+    )
+    assert out[0].dim() == len(xs)
+
+
+@pytest.mark.parametrize("layout", ["channels_last", "strided", "transposed"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_conv2d_non_contiguous_inputs(layout, dtype):
+    kw = dict(stride=(1, 2), padding=1, groups=2)
+    compare(
+        lambda lib, x, w, b: lib.nn.functional.conv2d(x, w, b, **kw),
+        [_arr(2, 4, 7, 9), _arr(6, 2, 3, 3, seed=1), _arr(6, seed=2)],
+        dtype,
+        layouts=[layout, layout, "contiguous"],
+    )
+
+
+def test_conv3d_channels_last_input():
+    compare(
+        lambda lib, x, w, b: lib.nn.functional.conv3d(x, w, b, padding=1),
+        [_arr(2, 3, 4, 5, 3), _arr(4, 3, 3, 3, 3, seed=1), _arr(4, seed=2)],
+        layouts=["channels_last", "channels_last", "contiguous"],
+    )
+
+
+def test_conv1d_expanded_batch_input():
+    """An input expanded over the batch (stride 0) reads the same values per sample."""
+
+    def fn(lib, x, w, b):
+        return lib.nn.functional.conv1d(x.expand(3, 2, 8), w, b, padding=2)
+
+    compare(fn, [_arr(1, 2, 8), _arr(4, 2, 5, seed=1), _arr(4, seed=2)])
+
+
+def test_conv2d_result_of_larger_graph():
+    """The conv sits inside a graph: its input is a computed view, its output is reused."""
+
+    def fn(lib, x, w, b):
+        h = lib.nn.functional.conv2d(x[:, :, 1:, ::2].tanh(), w, b, padding=1)
+        return lib.nn.functional.conv2d(h.relu() * h, w.transpose(0, 1)[:, :3], None)
+
+    compare(fn, [_arr(2, 3, 9, 12), _arr(3, 3, 3, 3, seed=1), _arr(3, seed=2)])
+
+
+# ---------------------------------------------------------------------------- F.conv_transpose*d
+
+TRANSPOSED_CASES = [
+    ((2, 4, 5), (4, 3, 3), dict(stride=2, padding=1, output_padding=1)),
+    ((2, 4, 6), (4, 2, 4), dict(groups=2, dilation=2, stride=3, output_padding=2)),
+    ((2, 4, 5, 4), (4, 3, 3, 2), dict(stride=(2, 3), padding=(1, 0), output_padding=(1, 2))),
+    ((2, 4, 5, 5), (4, 3, 3, 3), dict(groups=2, stride=2, dilation=2, output_padding=1)),
+    ((1, 3, 4, 6), (3, 1, 3, 3), dict(groups=3, padding=1)),
+    ((2, 2, 3, 3), (2, 5, 1, 1), {}),
+    ((1, 2, 3, 4, 3), (2, 2, 2, 2, 3), dict(stride=2, padding=1)),
+    ((1, 4, 3, 2, 3), (4, 1, 3, 2, 2), dict(groups=2, stride=(1, 2, 2), output_padding=(0, 1, 1))),
+]
+
+
+def _convt_fn(nd):
+    return lambda lib, x, w, b, **kw: getattr(lib.nn.functional, f"conv_transpose{nd}d")(
+        x, w, b, **kw
+    )
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("case", TRANSPOSED_CASES, ids=lambda c: f"{c[0]}-{c[1]}-{c[2]}")
+def test_conv_transpose_matches_torch(case, dtype):
+    xs, ws, kw = case
+    nd = len(xs) - 2
+    groups = kw.get("groups", 1)
+    fn = _convt_fn(nd)
+    compare(
+        lambda lib, x, w, b: fn(lib, x, w, b, **kw),
+        [_arr(*xs), _arr(*ws, seed=1), _arr(ws[1] * groups, seed=2)],
+        dtype,
+    )
+
+
+def test_conv_transpose_without_bias_unbatched_and_channels_last():
+    fn = _convt_fn(2)
+    compare(
+        lambda lib, x, w: fn(lib, x, w, None, stride=2, padding=1),
+        [_arr(3, 4, 5), _arr(3, 2, 3, 3, seed=1)],
+    )
+    compare(
+        lambda lib, x, w, b: fn(lib, x, w, b, stride=2, output_padding=1),
+        [_arr(2, 3, 4, 5), _arr(3, 2, 3, 3, seed=1), _arr(2, seed=2)],
+        layouts=["channels_last", "strided", "contiguous"],
+    )
+
+
+def test_conv_transpose_is_the_adjoint_of_conv():
+    """<conv(x, w), y> == <x, conv_transpose(y, w)> for the same options."""
+    x, w, y = _arr(2, 3, 9, 8), _arr(4, 3, 3, 2, seed=1), _arr(2, 4, 5, 4, seed=2)
+    kw = dict(stride=2, padding=1, dilation=(1, 2))
+    X, W, Y = (rt.tensor(a, dtype=rt.float64, device=current_device()) for a in (x, w, y))
+    lhs = (F.conv2d(X, W, None, **kw) * Y).sum().item()
+    rhs = (X * F.conv_transpose2d(Y, W, None, output_padding=(0, 1), **kw)).sum().item()
+    assert F.conv2d(X, W, None, **kw).shape == Y.shape
+    assert abs(lhs - rhs) <= 1e-10 * max(1.0, abs(lhs))
+
+
+# ---------------------------------------------------------------------------- gradcheck
+
+
+@pytest.mark.parametrize(
+    "fn, shapes",
+    [
+        (lambda x, w, b: F.conv1d(x, w, b, stride=2, padding=1), [(1, 2, 7), (3, 2, 3), (3,)]),
+        (
+            lambda x, w, b: F.conv2d(x, w, b, padding="same", dilation=(1, 2), groups=2),
+            [(1, 4, 4, 5), (2, 2, 2, 2), (2,)],
+        ),
+        (
+            lambda x, w, b: F.conv3d(x, w, b, stride=(1, 2, 1)),
+            [(1, 1, 3, 4, 3), (2, 1, 2, 2, 2), (2,)],
+        ),
+        (
+            lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1),
+            [(1, 2, 3, 3), (2, 2, 3, 2), (2,)],
+        ),
+        (
+            lambda x, w, b: F.conv_transpose1d(x, w, b, stride=2, groups=2, dilation=2),
+            [(1, 2, 4), (2, 1, 3), (2,)],
+        ),
+    ],
+)
+def test_conv_gradcheck_and_gradgradcheck(fn, shapes):
+    _gradcheck_device()
+    inputs = tuple(_x(*s, seed=i) for i, s in enumerate(shapes))
+    assert rt.autograd.gradcheck(fn, inputs)
+    assert rt.autograd.gradgradcheck(fn, inputs)
+
+
+# ---------------------------------------------------------------------------- F errors
+
+
+def test_conv_wrong_channel_count_message():
+    def fn(lib):
+        x = lib.zeros(64, 1, 32, 32)
+        w = lib.zeros(6, 3, 5, 5)
+        return lib.nn.functional.conv2d(x, w)
+
+    with pytest.raises(
+        RuntimeError,
+        match=re.escape(
+            "Given groups=1, weight of size [6, 3, 5, 5], expected input[64, 1, 32, 32] to "
+            "have 3 channels, but got 1 channels instead"
+        ),
+    ):
+        fn(rt)
+    expect_torch_error(fn, RuntimeError)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        # kernel larger than the (padded) input
+        lambda lib: lib.nn.functional.conv2d(lib.zeros(1, 3, 4, 4), lib.zeros(6, 3, 5, 5)),
+        lambda lib: lib.nn.functional.conv2d(
+            lib.zeros(1, 3, 4, 4), lib.zeros(6, 3, 3, 3), dilation=2
+        ),
+        lambda lib: lib.nn.functional.conv1d(lib.zeros(1, 3, 4), lib.zeros(6, 3, 5), padding=0),
+        # non-positive stride, negative padding, bad dilation
+        lambda lib: lib.nn.functional.conv2d(
+            lib.zeros(1, 3, 8, 8), lib.zeros(6, 3, 3, 3), stride=0
+        ),
+        lambda lib: lib.nn.functional.conv2d(
+            lib.zeros(1, 3, 8, 8), lib.zeros(6, 3, 3, 3), stride=(1, -1)
+        ),
+        lambda lib: lib.nn.functional.conv2d(
+            lib.zeros(1, 3, 8, 8), lib.zeros(6, 3, 3, 3), padding=-1
+        ),
+        lambda lib: lib.nn.functional.conv1d(lib.zeros(1, 3, 8), lib.zeros(6, 3, 3), dilation=0),
+        # input rank
+        lambda lib: lib.nn.functional.conv2d(lib.zeros(3, 8), lib.zeros(6, 3, 3, 3)),
+        lambda lib: lib.nn.functional.conv1d(lib.zeros(1, 1, 3, 8), lib.zeros(6, 3, 3)),
+        lambda lib: lib.nn.functional.conv3d(lib.zeros(2, 3, 8, 8), lib.zeros(6, 3, 3, 3, 3)),
+        # groups
+        lambda lib: lib.nn.functional.conv2d(
+            lib.zeros(1, 4, 8, 8), lib.zeros(6, 2, 3, 3), groups=4
+        ),
+        lambda lib: lib.nn.functional.conv2d(
+            lib.zeros(1, 4, 8, 8), lib.zeros(6, 2, 3, 3), groups=3
+        ),
+        # bias of the wrong length
+        lambda lib: lib.nn.functional.conv2d(
+            lib.zeros(1, 3, 8, 8), lib.zeros(6, 3, 3, 3), lib.zeros(5)
+        ),
+        # padding strings
+        lambda lib: lib.nn.functional.conv2d(
+            lib.zeros(1, 3, 8, 8), lib.zeros(6, 3, 3, 3), padding="same", stride=2
+        ),
+        lambda lib: lib.nn.functional.conv2d(
+            lib.zeros(1, 3, 8, 8), lib.zeros(6, 3, 3, 3), padding="full"
+        ),
+        # per-dim arguments of the wrong length
+        lambda lib: lib.nn.functional.conv2d(
+            lib.zeros(1, 3, 8, 8), lib.zeros(6, 3, 3, 3), stride=(1, 2, 3)
+        ),
+        lambda lib: lib.nn.functional.conv1d(
+            lib.zeros(1, 3, 8), lib.zeros(6, 3, 3), padding=(1, 1)
+        ),
+        lambda lib: lib.nn.functional.conv2d(
+            lib.zeros(1, 3, 8, 8), lib.zeros(6, 3, 3, 3), dilation=(1, 2, 3)
+        ),
+        lambda lib: lib.nn.functional.conv_transpose2d(
+            lib.zeros(1, 3, 8, 8), lib.zeros(3, 3, 3, 3), output_padding=(1, 2, 3)
+        ),
+        lambda lib: lib.nn.functional.conv2d(
+            lib.zeros(1, 3, 8, 8), lib.zeros(6, 3, 3, 3), groups=0
+        ),
+        # dtypes
+        lambda lib: lib.nn.functional.conv2d(
+            lib.zeros(1, 3, 8, 8), lib.zeros(6, 3, 3, 3), lib.zeros(6, dtype=lib.float64)
+        ),
+        lambda lib: lib.nn.functional.conv_transpose2d(
+            lib.zeros(1, 3, 8, 8, dtype=lib.float64), lib.zeros(3, 3, 3, 3)
+        ),
+        lambda lib: lib.nn.functional.conv2d(
+            lib.zeros(1, 3, 8, 8, dtype=lib.float64), lib.zeros(6, 3, 3, 3)
+        ),
+        # transposed: channels, output padding, output too small
+        lambda lib: lib.nn.functional.conv_transpose2d(
+            lib.zeros(1, 3, 4, 4), lib.zeros(4, 2, 3, 3)
+        ),
+        lambda lib: lib.nn.functional.conv_transpose2d(
+            lib.zeros(1, 4, 4, 4), lib.zeros(4, 2, 3, 3), stride=2, output_padding=2
+        ),
+        lambda lib: lib.nn.functional.conv_transpose1d(
+            lib.zeros(1, 4, 1), lib.zeros(4, 2, 1), padding=1
+        ),
+        lambda lib: lib.nn.functional.conv_transpose2d(lib.zeros(4, 4), lib.zeros(4, 2, 3, 3)),
+    ],
+)
+def test_conv_errors_match_torch(build):
+    expect_torch_error(build)
+
+
+# ---------------------------------------------------------------------------- modules
+
+
+def _both(cls_name, *args, **kwargs):
+    """The library's module and PyTorch's, ours holding PyTorch's initial parameters."""
+    torch = need_torch()
+    theirs = getattr(torch.nn, cls_name)(*args, **kwargs).double()
+    ours = getattr(nn, cls_name)(*args, **kwargs).double()
+    state = {k: rt.tensor(v.detach().numpy()) for k, v in theirs.state_dict().items()}
+    result = ours.load_state_dict(state)
+    assert not result.missing_keys and not result.unexpected_keys
+    return ours.to(current_device()), theirs
+
+
+MODULE_CASES = [
+    ("Conv1d", (4, 6, 3), dict(stride=2, padding=1), (2, 4, 11)),
+    ("Conv1d", (4, 6, 4), dict(padding="same", padding_mode="circular", groups=2), (2, 4, 9)),
+    ("Conv2d", (3, 6, 5), {}, (2, 3, 12, 12)),
+    (
+        "Conv2d",
+        (4, 8, (3, 2)),
+        dict(stride=(2, 1), padding=(1, 2), dilation=2, groups=4),
+        (2, 4, 9, 9),
+    ),
+    ("Conv2d", (3, 4, 3), dict(padding="valid", bias=False), (3, 7, 6)),
+    ("Conv2d", (3, 4, 4), dict(padding="same", padding_mode="reflect"), (2, 3, 7, 8)),
+    ("Conv3d", (2, 4, 3), dict(padding=1, padding_mode="replicate"), (1, 2, 4, 5, 4)),
+    ("Conv3d", (2, 2, (2, 3, 1)), dict(stride=(1, 2, 1), groups=2), (1, 2, 4, 5, 3)),
+    ("ConvTranspose1d", (4, 6, 3), dict(stride=2, padding=1, output_padding=1), (2, 4, 5)),
+    (
+        "ConvTranspose2d",
+        (4, 6, 3),
+        dict(stride=2, groups=2, dilation=2, output_padding=1),
+        (2, 4, 5, 4),
+    ),
+    ("ConvTranspose2d", (3, 2, (2, 3)), dict(bias=False, padding=(0, 1)), (3, 4, 4)),
+    ("ConvTranspose3d", (2, 3, 2), dict(stride=2, padding=(1, 0, 1)), (1, 2, 3, 3, 2)),
+]
+
+
+@pytest.mark.parametrize("case", MODULE_CASES, ids=lambda c: f"{c[0]}{c[1]}{c[2]}")
+def test_module_same_start_matches_torch(case):
+    torch = need_torch()
+    name, args, kw, xs = case
+    ours, theirs = _both(name, *args, **kw)
+    x = _arr(*xs)
+    xo = rt.tensor(x, device=current_device()).requires_grad_(True)
+    xt = torch.tensor(x).requires_grad_(True)
+    yo, yt = ours(xo), theirs(xt)
+    _close(yo, yt, "float64", "forward")
+    g = _arr(*yt.shape, seed=3)
+    (yo * rt.tensor(g, device=current_device())).sum().backward()
+    (yt * torch.tensor(g)).sum().backward()
+    _close(xo.grad, xt.grad, "float64", "input grad")
+    for (ko, po), (kt, pt) in zip(ours.named_parameters(), theirs.named_parameters()):
+        assert ko == kt
+        _close(po.grad, pt.grad, "float64", f"grad of {ko}")
+
+
+@pytest.mark.parametrize("case", MODULE_CASES, ids=lambda c: f"{c[0]}{c[1]}{c[2]}")
+def test_module_state_dict_repr_and_shapes_match_torch(case):
+    torch = need_torch()
+    name, args, kw, _ = case
+    ours = getattr(nn, name)(*args, **kw)
+    theirs = getattr(torch.nn, name)(*args, **kw)
+    assert list(ours.state_dict().keys()) == list(theirs.state_dict().keys())
+    for k, v in theirs.state_dict().items():
+        assert tuple(ours.state_dict()[k].shape) == tuple(v.shape), k
+    assert repr(ours) == repr(theirs)
+    for attr in (
+        "in_channels",
+        "out_channels",
+        "kernel_size",
+        "stride",
+        "padding",
+        "dilation",
+        "groups",
+        "padding_mode",
+        "output_padding",
+        "transposed",
+        "_reversed_padding_repeated_twice",
+    ):
+        assert getattr(ours, attr) == getattr(theirs, attr), attr
+
+
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize("padding", [(1, 2), 2, "same", "valid"])
+def test_conv2d_padding_modes_match_torch(mode, padding):
+    torch = need_torch()
+    ours, theirs = _both("Conv2d", 3, 4, (3, 4), padding=padding, padding_mode=mode)
+    x = _arr(2, 3, 6, 7)
+    xo = rt.tensor(x, device=current_device()).requires_grad_(True)
+    xt = torch.tensor(x).requires_grad_(True)
+    yo, yt = ours(xo), theirs(xt)
+    _close(yo, yt, "float64", "forward")
+    yo.pow(2).sum().backward()
+    yt.pow(2).sum().backward()
+    _close(xo.grad, xt.grad, "float64", "input grad")
+    _close(ours.weight.grad, theirs.weight.grad, "float64", "weight grad")
+    assert repr(ours) == repr(theirs)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_conv1d_and_conv3d_padding_modes_match_torch(mode):
+    torch = need_torch()
+    for name, shape in (("Conv1d", (2, 2, 7)), ("Conv3d", (1, 2, 4, 5, 4))):
+        ours, theirs = _both(name, 2, 3, 3, padding=1, padding_mode=mode)
+        x = _arr(*shape)
+        _close(
+            ours(rt.tensor(x, device=current_device())),
+            theirs(torch.tensor(x)),
+            "float64",
+            f"{name} {mode}",
+        )
+
+
+@pytest.mark.parametrize(
+    "name, args, kw, xs, output_size",
+    [
+        ("ConvTranspose2d", (3, 2, 3), dict(stride=2, padding=1), (1, 3, 4, 5), [8, 10]),
+        ("ConvTranspose2d", (3, 2, 3), dict(stride=2, padding=1), (1, 3, 4, 5), [1, 2, 7, 9]),
+        ("ConvTranspose2d", (3, 2, 3), dict(stride=3), (3, 4, 5), (13, 17)),
+        ("ConvTranspose1d", (2, 2, 4), dict(stride=3, dilation=2), (2, 2, 5), [21]),
+        ("ConvTranspose3d", (2, 2, 2), dict(stride=(2, 1, 3)), (1, 2, 3, 3, 2), [7, 4, 6]),
+    ],
+)
+def test_conv_transpose_output_size_matches_torch(name, args, kw, xs, output_size):
+    torch = need_torch()
+    ours, theirs = _both(name, *args, **kw)
+    x = _arr(*xs)
+    yo = ours(rt.tensor(x, device=current_device()), output_size=output_size)
+    yt = theirs(torch.tensor(x), output_size=output_size)
+    _close(yo, yt, "float64", "forward")
+    assert list(yo.shape[-len(yt.shape) + 1 :]) == list(yt.shape[1:])
+
+
+@pytest.mark.parametrize(
+    "output_size",
+    [[20, 20], [6, 6], [1, 8, 8], [1, 1, 1, 1, 8]],
+)
+def test_conv_transpose_bad_output_size_matches_torch(output_size):
+    def fn(lib):
+        m = lib.nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1)
+        return m(lib.zeros(1, 3, 4, 5), output_size=output_size)
+
+    expect_torch_error(fn, ValueError)
+
+
+@pytest.mark.parametrize(
+    "ctor",
+    [
+        lambda lib: lib.nn.Conv2d(4, 6, 3, groups=0),
+        lambda lib: lib.nn.Conv2d(4, 6, 3, groups=3),
+        lambda lib: lib.nn.Conv2d(4, 6, 3, groups=4),
+        lambda lib: lib.nn.Conv1d(4, 6, 3, padding="full"),
+        lambda lib: lib.nn.Conv2d(4, 6, 3, padding="same", stride=2),
+        lambda lib: lib.nn.Conv3d(4, 6, 3, padding_mode="mirror"),
+        lambda lib: lib.nn.ConvTranspose2d(4, 6, 3, padding_mode="reflect"),
+        lambda lib: lib.nn.ConvTranspose1d(4, 6, 3, groups=4),
+    ],
+)
+def test_module_constructor_errors_match_torch(ctor):
+    expect_torch_error(ctor, ValueError)
+
+
+def test_module_forward_errors_match_torch():
+    expect_torch_error(lambda lib: lib.nn.Conv2d(3, 6, 5)(lib.zeros(64, 1, 32, 32)), RuntimeError)
+    expect_torch_error(lambda lib: lib.nn.Conv2d(3, 6, 5)(lib.zeros(1, 3, 4, 4)), RuntimeError)
+    expect_torch_error(lambda lib: lib.nn.Conv1d(3, 6, 5)(lib.zeros(3, 4, 4, 5)), RuntimeError)
+    expect_torch_error(
+        lambda lib: lib.nn.Conv2d(3, 6, 3, padding=3, padding_mode="reflect")(
+            lib.zeros(1, 3, 3, 3)
+        ),
+        RuntimeError,
+    )
+
+
+@pytest.mark.parametrize(
+    "name, args, kw",
+    [
+        ("Conv2d", (3, 6, 5), {}),
+        ("Conv1d", (8, 16, 3), dict(groups=4)),
+        ("Conv3d", (2, 4, (1, 2, 3)), {}),
+        ("ConvTranspose2d", (4, 6, 3), dict(groups=2)),
+        ("ConvTranspose1d", (16, 8, 5), {}),
+    ],
+)
+def test_module_init_matches_torch_bounds(name, args, kw):
+    """Weight and bias are U(-b, b) with PyTorch's b = 1/sqrt(fan_in) (kaiming_uniform_ with
+    a=sqrt(5)); fan_in is computed from the weight as PyTorch computes it."""
+    torch = need_torch()
+    ours = getattr(nn, name)(*args, **kw)
+    theirs = getattr(torch.nn, name)(*args, **kw)
+    fan_ours, _ = nn.init._calculate_fan_in_and_fan_out(ours.weight)
+    fan_theirs, _ = torch.nn.init._calculate_fan_in_and_fan_out(theirs.weight)
+    assert fan_ours == fan_theirs
+    bound = 1 / math.sqrt(fan_theirs)
+    for p_ours, p_theirs in ((ours.weight, theirs.weight), (ours.bias, theirs.bias)):
+        w = to_np(p_ours).ravel()
+        assert p_ours.requires_grad and isinstance(p_ours, nn.Parameter)
+        assert w.shape == to_np(p_theirs).ravel().shape
+        assert np.all(np.abs(w) <= bound + 1e-7)
+        assert len(np.unique(w)) == len(w)  # really random
+        if w.size >= 100:
+            # a uniform sample of this size reaches close to both ends, with mean ~0 and
+            # std b/sqrt(3)
+            assert np.abs(w).max() > 0.9 * bound
+            assert abs(w.mean()) < 0.2 * bound
+            assert abs(w.std() - bound / math.sqrt(3)) < 0.15 * bound
+
+
+def test_module_init_is_seeded():
+    rt.manual_seed(0)
+    a = to_np(nn.Conv2d(3, 4, 3).weight)
+    rt.manual_seed(0)
+    b = to_np(nn.Conv2d(3, 4, 3).weight)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_module_dtype_device_kwargs_and_reset():
+    m = nn.Conv2d(2, 3, 3, dtype=rt.float64)
+    assert m.weight.dtype == rt.float64 and m.bias.dtype == rt.float64
+    before = to_np(m.weight)
+    m.reset_parameters()
+    assert not np.array_equal(before, to_np(m.weight))
+    y = m(rt.zeros(1, 2, 5, 5, dtype=rt.float64))
+    assert y.shape == (1, 3, 3, 3)
+    # with no input the output is the bias
+    np.testing.assert_allclose(to_np(y)[0, :, 1, 1], to_np(m.bias), rtol=0, atol=0)
+
+
+def test_lenet_style_stack_matches_torch():
+    """LeNet's conv stack from PyTorch's weights: same logits and gradients."""
+    torch = need_torch()
+
+    def build(lib):
+        return lib.nn.Sequential(
+            lib.nn.Conv2d(3, 6, 5),
+            lib.nn.ReLU(),
+            lib.nn.MaxPool2d(2),
+            lib.nn.Conv2d(6, 16, 5),
+            lib.nn.ReLU(),
+            lib.nn.MaxPool2d(2),
+            lib.nn.Flatten(),
+            lib.nn.Linear(16 * 5 * 5, 10),
+        )
+
+    theirs = build(torch).double()
+    ours = build(rt).double()
+    ours.load_state_dict({k: rt.tensor(v.detach().numpy()) for k, v in theirs.state_dict().items()})
+    ours.to(current_device())
+    x = _arr(4, 3, 32, 32)
+    yo = ours(rt.tensor(x, device=current_device()))
+    yt = theirs(torch.tensor(x))
+    _close(yo, yt, "float64", "logits")
+    yo.sum().backward()
+    yt.sum().backward()
+    for (k, po), (_, pt) in zip(ours.named_parameters(), theirs.named_parameters()):
+        _close(po.grad, pt.grad, "float64", f"grad of {k}")

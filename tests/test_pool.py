@@ -1,0 +1,603 @@
+"""Pooling, padding and fold/unfold against PyTorch.
+
+``F.max_pool*`` (stride, padding, dilation, ``ceil_mode``, ``return_indices``),
+``F.avg_pool*`` (``ceil_mode``, ``count_include_pad`` both ways, ``divisor_override``),
+adaptive pools with non-divisible sizes, ``max_unpool*``, ``lp_pool*``, ``F.pad`` in its
+four modes (1d/2d/3d, negative constant pads), ``F.unfold``/``F.fold``; forward values,
+indices and gradients in float64 (1e-10) and float32 (1e-5), gradcheck/gradgradcheck in
+float64, the modules (``repr`` and outputs equal PyTorch's) and PyTorch's error messages.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import LIB_NAME, current_device, need_torch, rt, to_np
+from test_conv import _arr, _close, _gradcheck_device, _x, compare, expect_torch_error
+
+pytestmark = pytest.mark.usefixtures("device")
+
+if not hasattr(rt, "nn") or not hasattr(rt.nn, "MaxPool2d"):
+    pytest.skip(f"{LIB_NAME} has no pooling modules", allow_module_level=True)
+
+nn = rt.nn
+F = rt.nn.functional
+
+
+def _distinct(*shape, seed=0):
+    """Values with no ties (max pooling's argmax is then unique)."""
+    n = int(np.prod(shape))
+    return np.random.default_rng(seed).permutation(n).reshape(shape) / n - 0.5
+
+
+# ---------------------------------------------------------------------------- max pooling
+
+MAX_CASES = [
+    # (spatial dims, input shape, kwargs)
+    (1, (2, 3, 11), dict(kernel_size=3)),
+    (1, (2, 3, 11), dict(kernel_size=3, stride=2, padding=1, dilation=2, ceil_mode=True)),
+    (1, (3, 10), dict(kernel_size=4, stride=3, padding=2, ceil_mode=True)),  # unbatched
+    (2, (2, 3, 8, 9), dict(kernel_size=2)),
+    (2, (2, 3, 9, 8), dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 1))),
+    (2, (2, 2, 9, 10), dict(kernel_size=3, stride=2, padding=1, dilation=(2, 1), ceil_mode=True)),
+    (2, (1, 2, 7, 7), dict(kernel_size=3, stride=2, ceil_mode=True)),
+    (2, (1, 2, 6, 6), dict(kernel_size=2, stride=1)),  # overlapping windows
+    (2, (3, 7, 5), dict(kernel_size=2, ceil_mode=True)),  # unbatched
+    (3, (1, 2, 5, 6, 7), dict(kernel_size=2)),
+    (
+        3,
+        (1, 2, 5, 6, 7),
+        dict(kernel_size=(3, 2, 3), stride=(2, 1, 2), padding=1, dilation=(1, 2, 1)),
+    ),
+    (3, (2, 5, 5, 4), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),  # unbatched
+]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("case", MAX_CASES, ids=lambda c: f"{c[0]}d-{c[1]}-{c[2]}")
+def test_max_pool_matches_torch(case, dtype):
+    nd, xs, kw = case
+
+    def fn(lib, x):
+        return getattr(lib.nn.functional, f"max_pool{nd}d")(x, return_indices=True, **kw)
+
+    values, indices = compare(fn, [_distinct(*xs)], dtype)
+    assert str(indices.dtype).endswith("int64")
+
+    def fn_values_only(lib, x):
+        return getattr(lib.nn.functional, f"max_pool{nd}d")(x, **kw)
+
+    compare(fn_values_only, [_distinct(*xs)], dtype)
+
+
+@pytest.mark.parametrize("layout", ["channels_last", "strided", "transposed"])
+def test_max_and_avg_pool2d_non_contiguous(layout):
+    x = _distinct(2, 3, 8, 10)
+    compare(
+        lambda lib, x: lib.nn.functional.max_pool2d(x, 3, 2, 1, return_indices=True),
+        [x],
+        layouts=[layout],
+    )
+    compare(
+        lambda lib, x: lib.nn.functional.avg_pool2d(x, 3, 2, 1, ceil_mode=True),
+        [x],
+        layouts=[layout],
+    )
+
+
+def test_max_pool_with_indices_functions_and_ties():
+    """``max_poolNd_with_indices`` returns both; within a window a tie goes to the first
+    position, and -inf / NaN follow PyTorch."""
+    compare(lambda lib, x: lib.nn.functional.max_pool2d_with_indices(x, 2), [_distinct(1, 2, 4, 4)])
+    compare(lambda lib, x: lib.nn.functional.max_pool1d_with_indices(x, 3, 1), [_distinct(2, 7)])
+    x = np.zeros((1, 1, 4, 4))
+    x[0, 0, 1, 1] = x[0, 0, 0, 0] = 1.0
+    x[0, 0, 2:, 2:] = -np.inf
+    x[0, 0, 3, 0] = np.nan
+    compare(lambda lib, x: lib.nn.functional.max_pool2d(x, 2, return_indices=True), [x], grad=False)
+
+
+# ---------------------------------------------------------------------------- avg pooling
+
+AVG_CASES = [
+    ((2, 3, 11), dict(kernel_size=3)),
+    ((2, 3, 11), dict(kernel_size=4, stride=2, padding=2, ceil_mode=True)),
+    ((2, 3, 11), dict(kernel_size=4, stride=2, padding=2, ceil_mode=True, count_include_pad=False)),
+    ((2, 3, 8, 9), dict(kernel_size=2)),
+    ((2, 3, 9, 8), dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 1))),
+    (
+        (2, 3, 9, 8),
+        dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 1), count_include_pad=False),
+    ),
+    ((1, 2, 7, 7), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
+    (
+        (1, 2, 7, 7),
+        dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+    ),
+    ((1, 2, 7, 6), dict(kernel_size=3, stride=2, padding=1, divisor_override=5)),
+    ((1, 2, 5, 6, 7), dict(kernel_size=2)),
+    ((1, 2, 5, 6, 7), dict(kernel_size=(3, 2, 3), stride=(2, 1, 2), padding=1, ceil_mode=True)),
+    ((1, 2, 5, 6, 7), dict(kernel_size=3, stride=2, padding=1, count_include_pad=False)),
+    ((1, 2, 5, 6, 7), dict(kernel_size=3, padding=1, divisor_override=2)),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("case", AVG_CASES, ids=lambda c: f"{c[0]}-{c[1]}")
+def test_avg_pool_matches_torch(case, dtype):
+    xs, kw = case
+    nd = len(xs) - 2
+
+    def fn(lib, x):
+        return getattr(lib.nn.functional, f"avg_pool{nd}d")(x, **kw)
+
+    compare(fn, [_arr(*xs)], dtype)
+
+
+def test_avg_pool_unbatched():
+    compare(lambda lib, x: lib.nn.functional.avg_pool2d(x, 3, 2, 1, True, False), [_arr(3, 7, 8)])
+    compare(lambda lib, x: lib.nn.functional.avg_pool1d(x, 2, 1, 1), [_arr(3, 7)])
+    compare(lambda lib, x: lib.nn.functional.avg_pool3d(x, 2, ceil_mode=True), [_arr(2, 5, 4, 5)])
+
+
+# ---------------------------------------------------------------------------- adaptive
+
+ADAPTIVE_CASES = [
+    # (spatial dims, input shape, output_size)
+    (1, (2, 3, 10), 4),
+    (1, (2, 3, 7), 7),
+    (1, (3, 9), 5),  # unbatched
+    (2, (2, 3, 10, 9), (4, 5)),
+    (2, (2, 3, 5, 7), 3),
+    (2, (2, 3, 5, 7), (None, 3)),
+    (2, (2, 3, 5, 7), (8, 9)),  # larger than the input: overlapping windows
+    (2, (3, 11, 6), (4, None)),  # unbatched
+    (3, (1, 2, 5, 6, 7), (3, 2, 4)),
+    (3, (2, 5, 6, 7), (2, None, 3)),  # unbatched
+]
+
+
+@pytest.mark.parametrize("kind", ["avg", "max"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("case", ADAPTIVE_CASES, ids=lambda c: f"{c[0]}d-{c[1]}-{c[2]}")
+def test_adaptive_pool_matches_torch(case, kind, dtype):
+    nd, xs, out = case
+
+    def fn(lib, x):
+        f = getattr(lib.nn.functional, f"adaptive_{kind}_pool{nd}d")
+        return f(x, out, return_indices=True) if kind == "max" else f(x, out)
+
+    compare(fn, [_distinct(*xs)], dtype)
+
+
+def test_adaptive_pools_to_one_are_global_pools():
+    x = _arr(2, 3, 5, 7)
+    X = rt.tensor(x, device=current_device())
+    np.testing.assert_allclose(
+        to_np(F.adaptive_avg_pool2d(X, 1)), x.mean(axis=(2, 3), keepdims=True), rtol=1e-12
+    )
+    np.testing.assert_array_equal(
+        to_np(F.adaptive_max_pool2d(X, (1, 1))), x.max(axis=(2, 3), keepdims=True)
+    )
+
+
+# ---------------------------------------------------------------------------- unpool, lp
+
+
+@pytest.mark.parametrize(
+    "nd, xs, kw, output_size",
+    [
+        (1, (2, 3, 9), dict(kernel_size=3), None),
+        (1, (2, 3, 10), dict(kernel_size=3, stride=3), [10]),
+        (2, (2, 3, 8, 8), dict(kernel_size=2), None),
+        (2, (1, 2, 9, 7), dict(kernel_size=(3, 2), stride=(2, 2), padding=(1, 0)), [9, 7]),
+        (2, (1, 2, 9, 7), dict(kernel_size=2), [1, 2, 9, 7]),
+        (2, (3, 6, 6), dict(kernel_size=2, stride=1), None),  # unbatched, overlapping
+        (3, (1, 2, 4, 6, 5), dict(kernel_size=2), [4, 6, 5]),
+    ],
+)
+def test_max_unpool_matches_torch(nd, xs, kw, output_size):
+    def fn(lib, x):
+        Fl = lib.nn.functional
+        y, idx = getattr(Fl, f"max_pool{nd}d")(x, return_indices=True, **kw)
+        z = getattr(Fl, f"max_unpool{nd}d")(y * 2, idx, output_size=output_size, **kw)
+        return z, idx
+
+    compare(fn, [_distinct(*xs)])
+
+
+@pytest.mark.parametrize(
+    "nd, xs, p, kw",
+    [
+        (1, (2, 3, 9), 2.0, dict(kernel_size=3)),
+        (1, (2, 3, 10), 3, dict(kernel_size=3, stride=2, ceil_mode=True)),
+        (2, (2, 3, 8, 7), 2, dict(kernel_size=2)),
+        (2, (1, 2, 9, 7), 1.5, dict(kernel_size=(3, 2), stride=(2, 1))),
+        (2, (1, 2, 9, 7), 1, dict(kernel_size=3, stride=2, ceil_mode=True)),
+        (3, (1, 2, 4, 6, 5), 2, dict(kernel_size=2)),
+    ],
+)
+def test_lp_pool_matches_torch(nd, xs, p, kw):
+    x = np.abs(_arr(*xs)) + 0.1  # fractional powers of positive values
+
+    def fn(lib, x):
+        f = getattr(lib.nn.functional, f"lp_pool{nd}d", None)
+        if f is None:
+            pytest.skip(f"{lib.__name__} has no lp_pool{nd}d")
+        return f(x, p, **kw)
+
+    compare(fn, [x])
+
+
+# ---------------------------------------------------------------------------- F.pad
+
+PAD_CASES = [
+    ((2, 3, 7), (2, 3)),
+    ((2, 3, 7), (0, 6)),
+    ((3, 7), (1, 1)),
+    ((2, 3, 5, 6), (1, 2, 3, 4)),
+    ((3, 5, 6), (5, 0, 0, 4)),
+    ((1, 2, 4, 5, 6), (1, 2, 3, 1, 0, 3)),
+    ((2, 4, 5, 6), (3, 1, 2, 2, 3, 0)),
+]
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize("case", PAD_CASES, ids=lambda c: f"{c[0]}-{c[1]}")
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_pad_matches_torch(case, mode, dtype):
+    xs, pads = case
+    if mode == "reflect":  # reflect needs each pad below its dim's size
+        pads = tuple(min(p, xs[-1 - i // 2] - 1) for i, p in enumerate(pads))
+    if mode == "circular":
+        pads = tuple(min(p, xs[-1 - i // 2]) for i, p in enumerate(pads))
+    compare(lambda lib, x: lib.nn.functional.pad(x, pads, mode=mode), [_arr(*xs)], dtype)
+
+
+@pytest.mark.parametrize(
+    "xs, pads, value",
+    [
+        ((3, 4), (-1, 2), 0.0),
+        ((3, 4), (1, -2, -1, 3), 1.5),
+        ((2, 3, 4, 5), (-2, -2, 0, 0, 1, 1, 1, 0), -2.0),
+        ((5,), (-4, 0), 7.0),
+        ((2, 3), (0, 0, 0, 0), 3.0),
+        ((2, 3, 4), (1, 2), None),
+    ],
+)
+def test_pad_constant_negative_and_values(xs, pads, value):
+    compare(lambda lib, x: lib.nn.functional.pad(x, pads, value=value), [_arr(*xs)])
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_pad_non_constant_negative_pads(mode):
+    compare(lambda lib, x: lib.nn.functional.pad(x, (-1, 2), mode=mode), [_arr(1, 2, 5)])
+    compare(lambda lib, x: lib.nn.functional.pad(x, (2, -2, -1, 1), mode=mode), [_arr(2, 4, 5)])
+
+
+def test_pad_integer_and_bool_constant():
+    torch = need_torch()
+    for dt, value in (("int64", 2.7), ("int32", -3.0), ("bool", 0.5), ("uint8", 4.0)):
+        a = (np.arange(6).reshape(2, 3) % 2).astype(np.int64)
+        ours = F.pad(rt.tensor(a, dtype=getattr(rt, dt)), (1, 2, 0, 1), value=value)
+        theirs = torch.nn.functional.pad(
+            torch.tensor(a, dtype=getattr(torch, dt)), (1, 2, 0, 1), value=value
+        )
+        _close(ours, theirs, "float64", dt)
+
+
+@pytest.mark.parametrize("layout", ["channels_last", "strided", "transposed"])
+def test_pad_non_contiguous(layout):
+    for mode in ("constant", "reflect", "circular"):
+        compare(
+            lambda lib, x, mode=mode: lib.nn.functional.pad(x, (1, 2, 2, 1), mode=mode),
+            [_arr(2, 3, 5, 6)],
+            layouts=[layout],
+        )
+
+
+# ---------------------------------------------------------------------------- unfold / fold
+
+FOLD_CASES = [
+    ((2, 3, 6, 7), dict(kernel_size=2)),
+    ((2, 3, 6, 7), dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 0), dilation=(1, 2))),
+    ((1, 2, 9, 8), dict(kernel_size=3, stride=3)),
+    ((3, 5, 5), dict(kernel_size=2, padding=1, dilation=2)),  # unbatched
+]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("case", FOLD_CASES, ids=lambda c: f"{c[0]}-{c[1]}")
+def test_unfold_fold_match_torch(case, dtype):
+    xs, kw = case
+    out = compare(lambda lib, x: lib.nn.functional.unfold(x, **kw), [_arr(*xs)], dtype)
+    compare(
+        lambda lib, c: lib.nn.functional.fold(c, xs[-2:], **kw),
+        [_arr(*out[0].shape, seed=4)],
+        dtype,
+    )
+    # round trip: fold(unfold(x)) == x * (number of blocks covering each position)
+    compare(
+        lambda lib, x: lib.nn.functional.fold(lib.nn.functional.unfold(x, **kw), xs[-2:], **kw),
+        [_arr(*xs)],
+        dtype,
+    )
+
+
+def test_fold_of_unfold_is_x_times_coverage():
+    x = _arr(2, 3, 6, 7)
+    X = rt.tensor(x, device=current_device())
+    kw = dict(kernel_size=(2, 3), stride=1)
+    y = F.fold(F.unfold(X, **kw), (6, 7), **kw)
+    cover = F.fold(F.unfold(rt.ones(1, 1, 6, 7, dtype=rt.float64), **kw), (6, 7), **kw)
+    np.testing.assert_allclose(to_np(y), x * to_np(cover), rtol=1e-12)
+    assert to_np(cover)[0, 0, 0, 0] == 1 and to_np(cover)[0, 0, 2, 2] == 6
+
+
+def test_unfold_non_contiguous():
+    compare(
+        lambda lib, x: lib.nn.functional.unfold(x, 3, padding=1, stride=2),
+        [_arr(2, 3, 7, 6)],
+        layouts=["channels_last"],
+    )
+
+
+# ---------------------------------------------------------------------------- gradcheck
+
+
+@pytest.mark.parametrize(
+    "fn, shape",
+    [
+        (lambda x: F.max_pool2d(x, 2, 1, ceil_mode=True), (1, 2, 4, 5)),
+        (lambda x: F.max_pool1d(x, 3, 2, 1, dilation=2), (2, 7)),
+        (lambda x: F.max_pool3d(x, 2, 1, 1), (1, 1, 3, 3, 2)),
+        (lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False), (1, 2, 5, 4)),
+        (lambda x: F.avg_pool1d(x, 2, 1, 1), (1, 2, 5)),
+        (lambda x: F.avg_pool3d(x, 2, 1, divisor_override=3), (1, 1, 3, 3, 3)),
+        (lambda x: F.adaptive_avg_pool2d(x, (3, 2)), (1, 2, 5, 5)),
+        (lambda x: F.adaptive_avg_pool1d(x, 3), (2, 7)),
+        (lambda x: F.adaptive_max_pool2d(x, (2, 3)), (1, 2, 5, 4)),
+        (lambda x: F.adaptive_max_pool3d(x, 2), (1, 1, 3, 3, 3)),
+        (lambda x: F.pad(x, (1, 2, -1, 1), value=0.5), (2, 3, 4)),
+        (lambda x: F.pad(x, (2, 1, 1, 2), mode="reflect"), (1, 3, 4)),
+        (lambda x: F.pad(x, (2, 3), mode="replicate"), (2, 3)),
+        (lambda x: F.pad(x, (1, 1, 2, 0, 1, 2), mode="circular"), (1, 1, 2, 3, 2)),
+        (lambda x: F.unfold(x, 2, padding=1, stride=(1, 2)), (1, 2, 3, 4)),
+        (lambda x: F.fold(x, (4, 3), 2, padding=(0, 1)), (1, 8, 12)),
+        (lambda x: F.lp_pool2d(x * x + 1, 2, 2), (1, 2, 4, 4)),
+    ],
+)
+def test_pool_pad_fold_gradcheck_and_gradgradcheck(fn, shape):
+    _gradcheck_device()
+    # distinct values well apart, so finite differences never swap a window's maximum
+    x = rt.tensor(_distinct(*shape) * 10, dtype=rt.float64, requires_grad=True)
+    assert rt.autograd.gradcheck(fn, (x,))
+    assert rt.autograd.gradgradcheck(fn, (x,))
+
+
+def test_max_unpool_gradcheck():
+    _gradcheck_device()
+    x = rt.tensor(_distinct(1, 2, 4, 4), dtype=rt.float64)
+    _, idx = F.max_pool2d(x, 2, return_indices=True)
+    y = _x(1, 2, 2, 2)
+    assert rt.autograd.gradcheck(lambda v: F.max_unpool2d(v, idx, 2), (y,))
+    assert rt.autograd.gradgradcheck(lambda v: F.max_unpool2d(v, idx, 2), (y,))
+
+
+# ---------------------------------------------------------------------------- modules
+
+MODULES = [
+    ("MaxPool1d", (3,), dict(stride=2, padding=1), (2, 3, 9)),
+    ("MaxPool2d", (2,), {}, (2, 3, 8, 8)),
+    (
+        "MaxPool2d",
+        ((3, 2),),
+        dict(stride=1, padding=1, dilation=(1, 2), ceil_mode=True),
+        (1, 2, 7, 8),
+    ),
+    ("MaxPool3d", (2,), dict(stride=1), (1, 2, 4, 4, 3)),
+    ("AvgPool1d", (3,), dict(stride=2, padding=1, count_include_pad=False), (2, 3, 9)),
+    (
+        "AvgPool2d",
+        (3,),
+        dict(stride=2, padding=1, ceil_mode=True, divisor_override=4),
+        (2, 3, 9, 9),
+    ),
+    ("AvgPool3d", ((2, 1, 2),), {}, (1, 2, 4, 4, 4)),
+    ("AdaptiveAvgPool1d", (4,), {}, (2, 3, 9)),
+    ("AdaptiveAvgPool2d", ((5, None),), {}, (2, 3, 9, 7)),
+    ("AdaptiveAvgPool3d", (2,), {}, (1, 2, 5, 4, 3)),
+    ("AdaptiveMaxPool1d", (4,), {}, (2, 3, 9)),
+    ("AdaptiveMaxPool2d", ((3, 4),), {}, (2, 3, 9, 7)),
+    ("AdaptiveMaxPool3d", (2,), dict(return_indices=True), (1, 2, 5, 4, 3)),
+    ("LPPool1d", (2, 3), dict(stride=2), (2, 3, 9)),
+    ("LPPool2d", (1.5, 2), {}, (2, 3, 8, 8)),
+    ("ZeroPad1d", ((1, 2),), {}, (2, 3, 5)),
+    ("ZeroPad2d", (2,), {}, (2, 3, 5, 5)),
+    ("ZeroPad3d", ((1, 0, 2, 1, 0, 1),), {}, (1, 2, 3, 3, 3)),
+    ("ConstantPad1d", (2, 3.5), {}, (2, 3, 5)),
+    ("ConstantPad2d", ((1, -1, 2, 0), -1.0), {}, (2, 3, 5, 5)),
+    ("ConstantPad3d", (1, 0.5), {}, (1, 2, 3, 3, 3)),
+    ("ReflectionPad1d", ((3, 1),), {}, (2, 3, 5)),
+    ("ReflectionPad2d", (2,), {}, (3, 5, 4)),
+    ("ReflectionPad3d", ((1, 2, 0, 1, 2, 1),), {}, (1, 2, 3, 4, 3)),
+    ("ReplicationPad1d", (4,), {}, (2, 3, 5)),
+    ("ReplicationPad2d", ((1, 2, 3, 0),), {}, (2, 3, 5, 5)),
+    ("ReplicationPad3d", (2,), {}, (1, 2, 3, 3, 3)),
+    ("CircularPad1d", ((3, 1),), {}, (2, 3, 5)),
+    ("CircularPad2d", (2,), {}, (2, 3, 5, 5)),
+    ("CircularPad3d", ((1, 2, 0, 1, 2, 1),), {}, (1, 2, 3, 4, 3)),
+    ("Unfold", ((2, 3),), dict(stride=(1, 2), padding=1), (2, 3, 6, 7)),
+    ("Fold", ((4, 5), 2), dict(stride=1), (2, 12, 12)),
+]
+
+
+@pytest.mark.parametrize("case", MODULES, ids=lambda c: f"{c[0]}{c[1]}{c[2]}")
+def test_modules_match_torch(case):
+    torch = need_torch()
+    name, args, kw, xs = case
+    if not hasattr(torch.nn, name):
+        pytest.skip(f"this PyTorch has no nn.{name}")
+    ours = getattr(nn, name)(*args, **kw)
+    theirs = getattr(torch.nn, name)(*args, **kw)
+    assert repr(ours) == repr(theirs)
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == []
+    x = np.abs(_distinct(*xs)) + 0.1 if name.startswith("LP") else _distinct(*xs)
+
+    def fn(lib, x):
+        m = ours if lib is rt else theirs
+        return m(x)
+
+    compare(fn, [x])
+
+
+def test_max_unpool_modules_match_torch():
+    torch = need_torch()
+    for nd, xs in ((1, (2, 3, 8)), (2, (2, 3, 6, 8)), (3, (1, 2, 4, 4, 6))):
+        pool_o = getattr(nn, f"MaxPool{nd}d")(2, return_indices=True)
+        pool_t = getattr(torch.nn, f"MaxPool{nd}d")(2, return_indices=True)
+        unpool_o = getattr(nn, f"MaxUnpool{nd}d")(2)
+        unpool_t = getattr(torch.nn, f"MaxUnpool{nd}d")(2)
+        assert repr(unpool_o) == repr(unpool_t)
+        assert repr(pool_o) == repr(pool_t)
+
+        def fn(lib, x, ours=(pool_o, unpool_o), theirs=(pool_t, unpool_t)):
+            pool, unpool = ours if lib is rt else theirs
+            return unpool(*pool(x))
+
+        compare(fn, [_distinct(*xs)])
+
+
+def test_pooling_module_attributes_match_torch():
+    torch = need_torch()
+    for name, args, kw in (
+        ("MaxPool2d", (3,), dict(stride=None, padding=1)),
+        ("AvgPool1d", (3,), dict(stride=None)),
+        ("AvgPool2d", ((3, 2),), {}),
+        ("MaxUnpool2d", (3,), dict(stride=2)),
+        ("LPPool2d", (2, 3), {}),
+        ("AdaptiveMaxPool2d", ((2, None),), {}),
+    ):
+        ours, theirs = getattr(nn, name)(*args, **kw), getattr(torch.nn, name)(*args, **kw)
+        for attr in (
+            "kernel_size",
+            "stride",
+            "padding",
+            "dilation",
+            "ceil_mode",
+            "count_include_pad",
+            "divisor_override",
+            "return_indices",
+            "norm_type",
+            "output_size",
+        ):
+            if hasattr(theirs, attr):
+                assert getattr(ours, attr) == getattr(theirs, attr), (name, attr)
+
+
+def test_circular_pad_module_rank_error_matches_torch():
+    expect_torch_error(lambda lib: lib.nn.CircularPad2d(1)(lib.zeros(3, 4)), ValueError)
+    expect_torch_error(lambda lib: lib.nn.CircularPad1d(1)(lib.zeros(1, 2, 3, 4)), ValueError)
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        # output too small
+        lambda lib: lib.nn.functional.max_pool2d(lib.zeros(1, 1, 2, 2), 3),
+        lambda lib: lib.nn.functional.max_pool2d(lib.zeros(1, 3, 2, 9), (3, 2)),
+        lambda lib: lib.nn.functional.max_pool3d(lib.zeros(1, 3, 2, 9, 9), (3, 2, 2)),
+        lambda lib: lib.nn.functional.avg_pool2d(lib.zeros(1, 1, 2, 2), 3),
+        lambda lib: lib.nn.functional.avg_pool1d(lib.zeros(2, 3, 2), 3),
+        # stride
+        lambda lib: lib.nn.functional.max_pool2d(lib.zeros(1, 1, 4, 4), 2, stride=0),
+        lambda lib: lib.nn.functional.max_pool2d(lib.zeros(1, 1, 9, 9), 2, stride=(1, -2)),
+        lambda lib: lib.nn.functional.avg_pool2d(lib.zeros(1, 1, 4, 4), 2, stride=0),
+        lambda lib: lib.nn.functional.max_pool3d(lib.zeros(1, 1, 4, 4, 4), 2, stride=-1),
+        # padding
+        lambda lib: lib.nn.functional.max_pool2d(lib.zeros(1, 1, 4, 4), 2, padding=-1),
+        lambda lib: lib.nn.functional.max_pool2d(lib.zeros(1, 1, 4, 4), 2, padding=2),
+        lambda lib: lib.nn.functional.max_pool2d(lib.zeros(1, 1, 9, 9), (2, 3), padding=(1, 2)),
+        lambda lib: lib.nn.functional.avg_pool2d(lib.zeros(1, 1, 4, 4), 2, padding=2),
+        lambda lib: lib.nn.functional.avg_pool3d(lib.zeros(1, 1, 4, 4, 4), 2, padding=-1),
+        lambda lib: lib.nn.functional.max_pool3d(lib.zeros(1, 1, 9, 9, 9), 2, padding=(0, 1, 2)),
+        lambda lib: lib.nn.functional.avg_pool3d(lib.zeros(1, 3, 2, 9, 9), (3, 2, 2)),
+        lambda lib: lib.nn.functional.max_pool2d(lib.zeros(1, 1, 9, 9), 2, dilation=3, padding=2),
+        # kernel, dilation, divisor
+        lambda lib: lib.nn.functional.max_pool2d(lib.zeros(1, 1, 9, 9), 0, stride=1),
+        lambda lib: lib.nn.functional.max_pool2d(lib.zeros(1, 1, 4, 4), 2, dilation=0),
+        lambda lib: lib.nn.functional.avg_pool2d(lib.zeros(1, 1, 4, 4), 2, divisor_override=0),
+        # per-dim arguments of the wrong length
+        lambda lib: lib.nn.functional.max_pool2d(lib.zeros(1, 1, 4, 4), (2, 2, 2)),
+        lambda lib: lib.nn.functional.max_pool2d(lib.zeros(1, 1, 4, 4), 2, stride=(1, 2, 3)),
+        lambda lib: lib.nn.functional.max_pool2d(lib.zeros(1, 1, 4, 4), 2, dilation=(1, 2, 3)),
+        lambda lib: lib.nn.functional.avg_pool2d(lib.zeros(1, 1, 4, 4), 2, padding=(1, 2, 3)),
+        lambda lib: lib.nn.functional.max_pool3d(lib.zeros(1, 1, 4, 4, 4), (2, 2)),
+        lambda lib: lib.nn.functional.avg_pool3d(lib.zeros(1, 1, 4, 4, 4), (2, 2)),
+        lambda lib: lib.nn.functional.max_pool1d(lib.zeros(1, 1, 4), 2, stride=(1, 2)),
+        lambda lib: lib.nn.functional.avg_pool1d(lib.zeros(1, 1, 4), (2, 2)),
+        # max_pool1d's own checks
+        lambda lib: lib.nn.functional.max_pool1d(lib.zeros(1, 3, 2), 3),
+        lambda lib: lib.nn.functional.max_pool1d(lib.zeros(1, 3, 9), 2, stride=0),
+        lambda lib: lib.nn.functional.max_pool1d(lib.zeros(1, 3, 9), 2, padding=2),
+        lambda lib: lib.nn.functional.max_pool1d(lib.zeros(1, 3, 9), 2, dilation=0),
+        # rank
+        lambda lib: lib.nn.functional.avg_pool1d(lib.zeros(4), 2),
+        lambda lib: lib.nn.functional.avg_pool3d(lib.zeros(4, 4, 4), 2),
+        lambda lib: lib.nn.functional.adaptive_max_pool1d(lib.zeros(1, 1, 1, 4), 2),
+        lambda lib: lib.nn.functional.adaptive_max_pool3d(lib.zeros(4, 4, 4), 2),
+        lambda lib: lib.nn.functional.max_pool2d(lib.zeros(4, 4), 2),
+        lambda lib: lib.nn.functional.max_pool3d(lib.zeros(1, 1, 1, 4, 4, 4), 2),
+        lambda lib: lib.nn.functional.max_pool1d(lib.zeros(4, 4, 4, 4), 2),
+        lambda lib: lib.nn.functional.adaptive_avg_pool2d(lib.zeros(4, 4), 2),
+        lambda lib: lib.nn.functional.adaptive_max_pool2d(lib.zeros(4), 2),
+        lambda lib: lib.nn.functional.adaptive_avg_pool3d(lib.zeros(4, 4, 4), 2),
+        lambda lib: lib.nn.functional.adaptive_avg_pool2d(lib.zeros(1, 1, 4, 4), -2),
+        # unpool
+        lambda lib: lib.nn.functional.max_unpool2d(
+            lib.zeros(1, 1, 2, 2), lib.zeros(1, 1, 2, 2, dtype=lib.int64), 2, output_size=(9, 9)
+        ),
+        lambda lib: lib.nn.functional.max_unpool2d(
+            lib.zeros(1, 1, 2, 2), lib.zeros(1, 1, 2, 2, dtype=lib.int64), 2, output_size=(1, 1, 1)
+        ),
+    ],
+)
+def test_pool_errors_match_torch(build):
+    expect_torch_error(build)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda lib: lib.nn.functional.pad(lib.zeros(1, 2, 3), (3, 3), mode="reflect"),
+        lambda lib: lib.nn.functional.pad(lib.zeros(1, 2, 3, 3), (1, 1, 3, 0), mode="reflect"),
+        lambda lib: lib.nn.functional.pad(lib.zeros(1, 2, 3), (3, 4), mode="circular"),
+        lambda lib: lib.nn.functional.pad(lib.zeros(1, 2, 3), (1,)),
+        lambda lib: lib.nn.functional.pad(lib.zeros(3), (1, 1, 1, 1)),
+        lambda lib: lib.nn.functional.pad(lib.zeros(3), (1, 1), mode="reflect"),
+        lambda lib: lib.nn.functional.pad(lib.zeros(3, 4), (1, 1, 1, 1), mode="replicate"),
+        lambda lib: lib.nn.functional.pad(lib.zeros(1, 2, 3), (1, 1), mode="foo"),
+        lambda lib: lib.nn.functional.pad(lib.zeros(1, 2, 3), (1, 1), mode="reflect", value=1.0),
+        lambda lib: lib.nn.functional.pad(lib.zeros(1, 2, 3), (-2, -2)),
+        lambda lib: lib.nn.functional.pad(lib.zeros(1, 2, 3), (-4, 1), mode="replicate"),
+        lambda lib: lib.nn.functional.unfold(lib.zeros(1, 1, 3, 3), 4),
+        lambda lib: lib.nn.functional.unfold(lib.zeros(1, 1, 3, 3), 0),
+        lambda lib: lib.nn.functional.fold(lib.zeros(1, 4, 5), (3, 3), 2),
+        lambda lib: lib.nn.functional.fold(lib.zeros(1, 5, 4), (3, 3), 2),
+        lambda lib: lib.nn.functional.fold(lib.zeros(5, 4, 4, 4), (3, 3), 2),
+        lambda lib: lib.nn.functional.fold(lib.zeros(1, 4, 5), (1, 1), 2),
+        lambda lib: lib.nn.functional.fold(lib.zeros(1, 4, 5), (3, 3), 2, stride=0),
+        lambda lib: lib.nn.functional.fold(lib.zeros(1, 4, 5), (3, 3), 2, padding=-1),
+        lambda lib: lib.nn.functional.unfold(lib.zeros(1, 1, 3, 3), 2, dilation=0),
+        lambda lib: lib.nn.functional.unfold(lib.zeros(1, 1, 3, 3), 2, padding=(-1, 0)),
+        lambda lib: lib.nn.functional.unfold(lib.zeros(1, 1, 1, 3, 3), 2),
+        lambda lib: lib.nn.functional.unfold(lib.zeros(1, 1, 3, 3), (4, 1)),
+        lambda lib: lib.nn.functional.pad(lib.zeros(1, 2, 3), (1, 1, 0, -4)),
+        lambda lib: lib.nn.functional.pad(lib.zeros(1, 2, 3), (-2, -2), mode="reflect"),
+    ],
+)
+def test_pad_and_fold_errors_match_torch(build):
+    expect_torch_error(build)
