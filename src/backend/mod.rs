@@ -366,9 +366,9 @@ pub trait Backend {
     ) -> Result<()>;
 
     // ---- sliding windows (convolution, pooling) ------------------------------------------------
-    /// im2col: the view `l` (`[n, c, *w.input]`) to a contiguous `[n, c·∏kernel, ∏output]`
-    /// buffer, row `ci·∏kernel + k` holding input channel `ci` at window position `k` for
-    /// every output position (zero where the window is in the padding).
+    /// im2col: the view `l` (`[n, c, *w.input]`) to a contiguous `[c·∏kernel, n, ∏output]`
+    /// buffer, row block `ci·∏kernel + k` holding input channel `ci` at window position `k`
+    /// for every image and output position (zero where the window is in the padding).
     fn unfold(x: &Self::Buffer, l: &Layout, w: &Window) -> Result<Self::Buffer>;
     /// col2im, the adjoint of [`Backend::unfold`]: the view `l` (`[n, c·∏kernel,
     /// ∏output]`) to a contiguous `[n, c, *w.input]` buffer, summing where windows overlap

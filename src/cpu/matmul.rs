@@ -52,13 +52,23 @@ const SPLIT_MIN: usize = 16;
 /// largest operand's parts apart. For `nn.Linear` that gives each thread the same rows of
 /// `weight` in the forward product, in the weight-gradient product and in the optimizer
 /// step, so the weights never travel between cores' caches.
+///
+/// A product with a long shared dim and a small output (a convolution's weight gradient:
+/// a few output channels by a few window positions, summed over every image and output
+/// position) is split along `k` instead: each thread multiplies its slice of `k` into its
+/// own `m × n` block and the blocks are added, which `gemm`'s own scheme (by rows and
+/// columns of the output) cannot share out.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Split {
     Rows(usize),
     Cols(usize),
+    Depth(usize),
 }
 
 fn split_plan(m: usize, n: usize, k: usize, threads: usize) -> Option<Split> {
+    if threads >= 2 && m * n * k >= SPLIT_FLOPS && k >= 16 * m.max(n) {
+        return Some(Split::Depth(k.div_ceil(threads)));
+    }
     if threads < 2 || !(SPLIT_FLOPS..PAR_FLOPS).contains(&(m * n * k)) {
         return None;
     }
@@ -214,6 +224,38 @@ macro_rules! impl_gemm_float {
                             let at = unsafe { base.add(c0) };
                             run(at, ma, mb, m, c1 - c0, gemm::Parallelism::None);
                         });
+                    }
+                    Some(Split::Depth(depth)) => {
+                        // Part 0 writes `out` as a whole product would; the others write
+                        // their own blocks, added in after the join.
+                        let parts = k.div_ceil(depth);
+                        let mut partial: Vec<Vec<Self>> = (1..parts).map(|_| vec![0.0; m * n]).collect();
+                        let blocks: Vec<SharedOut<Self>> = std::iter::once(base)
+                            .chain(partial.iter_mut().map(|v| SharedOut(v.as_mut_ptr())))
+                            .collect();
+                        team::for_each_part((0..parts).collect(), |i| {
+                            let (p0, p1) = (i * depth, ((i + 1) * depth).min(k));
+                            let ma = MatRef { offset: (ma.offset as isize + p0 as isize * ma.cs) as usize, ..ma };
+                            let mb = MatRef { offset: (mb.offset as isize + p0 as isize * mb.rs) as usize, ..mb };
+                            // SAFETY: part i writes only block i (`out` for part 0, its own
+                            // m·n vector otherwise); p0 < k keeps the operands in bounds.
+                            unsafe {
+                                gemm::gemm(
+                                    m, n, p1 - p0,
+                                    blocks[i].0, 1, n as isize, i == 0 && alpha.is_some(),
+                                    a.as_ptr().add(ma.offset), ma.cs, ma.rs,
+                                    b.as_ptr().add(mb.offset), mb.cs, mb.rs,
+                                    if i == 0 { alpha.unwrap_or(0.0) } else { 0.0 }, beta,
+                                    false, false, false, gemm::Parallelism::None,
+                                )
+                            }
+                        });
+                        for p in &partial {
+                            for (j, v) in p.iter().enumerate() {
+                                // SAFETY: j < m·n, within `out`, which part 0 initialised.
+                                unsafe { *out.add(j) += *v };
+                            }
+                        }
                     }
                     None => {
                         let par = if threads > 1 && m * n * k >= PAR_FLOPS {
@@ -378,6 +420,8 @@ mod tests {
             (70, 500, 130, false),
             (64, 150, 784, true),
             (200, 90, 80, true),
+            (6, 75, 5001, true),
+            (16, 40, 1200, false),
         ];
         for (m, n, k, b_transposed) in cases {
             let expect = split_plan(m, n, k, 2);
@@ -427,7 +471,14 @@ mod tests {
     /// `gemm` read it), including the gemv shapes, k = 0 and split products.
     #[test]
     fn gemm_into_writes_every_element_without_reading() {
-        for (m, n, k) in [(1, 7, 5), (6, 1, 5), (3, 4, 0), (64, 128, 784), (5, 9, 3)] {
+        for (m, n, k) in [
+            (1, 7, 5),
+            (6, 1, 5),
+            (3, 4, 0),
+            (64, 128, 784),
+            (5, 9, 3),
+            (6, 75, 4000),
+        ] {
             let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 - 3.0).collect();
             let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 - 2.0).collect();
             let ma = MatRef {

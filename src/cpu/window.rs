@@ -108,45 +108,99 @@ fn inside(v: isize, n: usize) -> bool {
     v >= 0 && (v as usize) < n
 }
 
-/// im2col: `[n, c, *input]` (any strides) to contiguous `[n, c·∏kernel, ∏output]`.
+/// The output positions `lo..hi` of an axis whose input position `o·stride + base` lies in
+/// the input (`base` = window offset − padding), clipped to `0..output`.
+#[inline]
+fn valid_range(ax: &Axis, base: isize) -> (usize, usize) {
+    let (s, n) = (ax.stride, ax.input as isize);
+    // o·s + base ≥ 0  ⇔  o ≥ ⌈−base / s⌉;  o·s + base < n  ⇔  o ≤ ⌊(n − 1 − base) / s⌋.
+    let lo = (((-base).max(0) as usize).div_ceil(s as usize) as isize).min(ax.output as isize);
+    let hi = if n - 1 - base < 0 {
+        0
+    } else {
+        ((n - 1 - base) / s + 1).min(ax.output as isize)
+    };
+    (lo as usize, hi.max(lo) as usize)
+}
+
+/// im2col: `[n, c, *input]` (any strides) to a contiguous `[c·∏kernel, n, ∏output]`
+/// buffer: row block `ci·∏kernel + k` holds channel `ci` at window position `k` for every
+/// image and output position, so one product covers the whole batch.
 pub fn unfold<T: Element>(x: &[T], l: &Layout, w: &Window) -> Vec<T> {
     let a = axes(w);
     let (sn, sc, s) = strides(l);
-    let c = l.shape[1];
+    let (n, c) = (l.shape[0], l.shape[1]);
     let (kn, on) = (w.kernel_numel(), w.output_numel());
-    let mut out = vec![T::default(); l.shape[0] * c * kn * on];
-    per_plane(&mut out, kn * on, |p, o| {
-        let base = l.offset as isize + (p / c) as isize * sn + (p % c) as isize * sc;
-        // Row k of the plane is window position k; walk the output positions in order.
-        for kz in 0..a[0].kernel {
-            for ky in 0..a[1].kernel {
-                for kx in 0..a[2].kernel {
-                    let row = (kz * a[1].kernel + ky) * a[2].kernel + kx;
-                    let dst = &mut o[row * on..(row + 1) * on];
-                    let mut i = 0;
-                    for oz in 0..a[0].output {
-                        let z =
-                            oz as isize * a[0].stride - a[0].padding + kz as isize * a[0].dilation;
-                        for oy in 0..a[1].output {
-                            let y = oy as isize * a[1].stride - a[1].padding
-                                + ky as isize * a[1].dilation;
-                            let zy_in = inside(z, a[0].input) && inside(y, a[1].input);
-                            let zy = base + z * s[0] + y * s[1];
-                            for ox in 0..a[2].output {
-                                let xx = ox as isize * a[2].stride - a[2].padding
-                                    + kx as isize * a[2].dilation;
-                                if zy_in && inside(xx, a[2].input) {
-                                    dst[i] = x[(zy + xx * s[2]) as usize];
-                                }
-                                i += 1;
-                            }
-                        }
+    let total = c * kn * n * on;
+    let row = |r: usize, dst: &mut [std::mem::MaybeUninit<T>]| {
+        // Row r is (channel·window position, image).
+        let (ck, img) = (r / n, r % n);
+        let (ci, k) = (ck / kn, ck % kn);
+        let (kz, ky, kx) = (
+            k / (a[1].kernel * a[2].kernel),
+            (k / a[2].kernel) % a[1].kernel,
+            k % a[2].kernel,
+        );
+        let base = l.offset as isize + img as isize * sn + ci as isize * sc;
+        let xb = kx as isize * a[2].dilation - a[2].padding;
+        let (lo, hi) = valid_range(&a[2], xb);
+        let ow = a[2].output;
+        let zero = T::default();
+        let mut i = 0;
+        for oz in 0..a[0].output {
+            let z = oz as isize * a[0].stride - a[0].padding + kz as isize * a[0].dilation;
+            for oy in 0..a[1].output {
+                let y = oy as isize * a[1].stride - a[1].padding + ky as isize * a[1].dilation;
+                let out = &mut dst[i..i + ow];
+                i += ow;
+                if !(inside(z, a[0].input) && inside(y, a[1].input)) {
+                    out.iter_mut().for_each(|v| {
+                        v.write(zero);
+                    });
+                    continue;
+                }
+                out[..lo].iter_mut().for_each(|v| {
+                    v.write(zero);
+                });
+                out[hi..].iter_mut().for_each(|v| {
+                    v.write(zero);
+                });
+                let start = base + z * s[0] + y * s[1] + (lo as isize * a[2].stride + xb) * s[2];
+                let step = a[2].stride * s[2];
+                if step == 1 {
+                    let src = &x[start as usize..start as usize + (hi - lo)];
+                    for (v, &e) in out[lo..hi].iter_mut().zip(src) {
+                        v.write(e);
+                    }
+                } else {
+                    for (j, v) in out[lo..hi].iter_mut().enumerate() {
+                        v.write(x[(start + j as isize * step) as usize]);
                     }
                 }
             }
         }
-    });
-    out
+    };
+    // SAFETY: every row writes each of its `on` elements exactly once (zeros outside
+    // `lo..hi` or outside the input, the input's values inside), so all `total` are set.
+    unsafe {
+        super::write_new_vec(total, |out| {
+            if on == 0 {
+                return;
+            }
+            if total >= PAR_THRESHOLD {
+                let rows_per = (PAR_THRESHOLD / on).max(1);
+                out.par_chunks_mut(rows_per * on)
+                    .enumerate()
+                    .for_each(|(b, chunk)| {
+                        for (j, r) in chunk.chunks_mut(on).enumerate() {
+                            row(b * rows_per + j, r);
+                        }
+                    });
+            } else {
+                out.chunks_mut(on).enumerate().for_each(|(r, o)| row(r, o));
+            }
+        })
+    }
 }
 
 /// col2im: `[n, c·∏kernel, ∏output]` (any strides) to contiguous `[n, c, *input]`, summing

@@ -116,7 +116,7 @@ fn divisor_args(args: &mut Args, d: AvgDivisor) {
         .arg(d.divisor_override.unwrap_or(0));
 }
 
-/// im2col: the view `l` (`[n, c, *w.input]`) to a contiguous `[n, c·∏kernel, ∏output]`.
+/// im2col: the view `l` (`[n, c, *w.input]`) to a contiguous `[c·∏kernel, n, ∏output]`.
 pub fn unfold(x: &CudaBuffer, l: &Layout, w: &Window) -> Result<CudaBuffer> {
     let k = kernel("im2col", x.dtype())?;
     let xv = plane_view("unfold", l, w)?;

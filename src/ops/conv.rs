@@ -7,7 +7,7 @@
 use crate::autograd::{needs_grad, record};
 use crate::backend::Window;
 use crate::error::{Error, Result};
-use crate::tensor::layout::fmt_shape;
+use crate::tensor::layout::{fmt_shape, Layout};
 use crate::Tensor;
 
 /// The `(a x b x c)` form PyTorch prints sizes in, in convolution messages.
@@ -32,10 +32,19 @@ fn sizes(v: &[i64], min: i64, what: &str) -> Result<Vec<usize>> {
 impl Tensor {
     /// im2col: `[n, c, *w.input]` to `[n, c·∏kernel, ∏output]`, zeros where a window is in
     /// the padding (`F.unfold` for two spatial dims).
+    ///
+    /// The result is a view of a `[c·∏kernel, n, ∏output]` buffer (the batch inside each
+    /// row block), so a convolution's product covers the whole batch at once.
     pub fn im2col(&self, w: &Window) -> Result<Tensor> {
         let (n, c) = (self.shape()[0], self.shape()[1]);
         let s = self.storage().unfold(self.layout(), w)?;
-        let out = Tensor::from_storage(s, [n, c * w.kernel_numel(), w.output_numel()]);
+        let (ck, l) = (c * w.kernel_numel(), w.output_numel());
+        let layout = Layout {
+            shape: vec![n, ck, l],
+            strides: vec![l as isize, (n * l) as isize, 1],
+            offset: 0,
+        };
+        let out = Tensor::from_parts(std::sync::Arc::new(s), layout);
         if needs_grad(&[self]) {
             let w = w.clone();
             record("Im2ColBackward0", &[self], &out, move |g, _| {
@@ -342,12 +351,22 @@ pub fn conv(
     } else {
         x.im2col(&w)?
     };
+    // One product per group over the whole batch: [cout/g, ck] @ [ck, n·L].
+    let (gi, nl) = (g as i64, n as i64 * l);
     let y = weight
-        .reshape(&[g as i64, (cout / g) as i64, ck as i64])?
-        .matmul(&cols.view(&[n as i64, g as i64, ck as i64, l])?)?;
+        .reshape(&[gi, (cout / g) as i64, ck as i64])?
+        .matmul(&cols.permute(&[1, 0, 2])?.reshape(&[gi, ck as i64, nl])?)?;
     let mut shape = vec![n as i64, cout as i64];
     shape.extend(output.iter().map(|&v| v as i64));
-    let y = add_bias(y.reshape(&shape)?, bias, k)?;
+    let y = y
+        .reshape(&[cout as i64, n as i64, l])?
+        .permute(&[1, 0, 2])?
+        .reshape(&shape)?;
+    // The bias add writes a contiguous result; without one, copy to PyTorch's layout.
+    let y = match bias {
+        Some(_) => add_bias(y, bias, k)?,
+        None => y.contiguous()?,
+    };
     if s.batched {
         Ok(y)
     } else {
@@ -456,9 +475,15 @@ pub fn conv_transpose(
     let wt = weight
         .reshape(&[g as i64, (cin / g) as i64, ((cout / g) * kn) as i64])?
         .transpose(1, 2)?;
+    // One product per group over the whole batch: [(cout/g)·K, cin/g] @ [cin/g, n·L].
+    let xt = x
+        .reshape(&[n as i64, cin as i64, l])?
+        .permute(&[1, 0, 2])?
+        .reshape(&[g as i64, (cin / g) as i64, n as i64 * l])?;
     let cols = wt
-        .matmul(&x.reshape(&[n as i64, g as i64, (cin / g) as i64, l])?)?
-        .reshape(&[n as i64, (cout * kn) as i64, l])?;
+        .matmul(&xt)?
+        .reshape(&[(cout * kn) as i64, n as i64, l])?
+        .permute(&[1, 0, 2])?;
     let y = add_bias(cols.col2im(&w)?, bias, k)?;
     if s.batched {
         Ok(y)

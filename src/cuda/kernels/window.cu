@@ -6,7 +6,8 @@
 // in the CPU's order (output positions ascending).
 //
 //   im2col(out, x, total, channels, w, xv)
-//       out [n, c*K, L] (contiguous, K = prod kernel, L = prod output) from x, read through
+//       out [c*K, n, L] (contiguous, K = prod kernel, L = prod output: the batch inside each
+//       row block, so one product covers the whole batch) from x, read through
 //       xv = (strides n, c, z, y, x; offset); 0 where the window is in the padding
 //   col2im(out, cols, total, channels, w, cv)
 //       out [n, c, *input] (contiguous), the sum of cols (strides n, row, column in cv) over
@@ -121,12 +122,14 @@ KERNEL(im2col)(scalar_t* out, const scalar_t* x, long long total, long long chan
     const long long K = w.k[0] * w.k[1] * w.k[2];
     RT_GRID_LOOP(i, total) {
         const long long r = i / L;
+        const long long n = total / (channels * K * L);
+        const long long ck = r / n;
         long long o[3], k[3];
         rt_coords3(i - r * L, w.out, o);
-        rt_coords3(r % K, w.k, k);
+        rt_coords3(ck % K, w.k, k);
         scalar_t v{};
         bool in = true;
-        long long off = rt_plane(r / K, channels, xv);
+        long long off = rt_plane((r - ck * n) * channels + ck / K, channels, xv);
 #pragma unroll
         for (int d = 0; d < 3; ++d) {
             const long long p = o[d] * w.stride[d] - w.pad[d] + k[d] * w.dil[d];
