@@ -204,7 +204,8 @@ pub fn unfold<T: Element>(x: &[T], l: &Layout, w: &Window) -> Vec<T> {
 }
 
 /// col2im: `[n, c·∏kernel, ∏output]` (any strides) to contiguous `[n, c, *input]`, summing
-/// overlapping windows.
+/// overlapping windows: each plane adds its window positions' rows in turn, over the output
+/// positions whose input position is inside (the adjoint of [`unfold`]'s row walk).
 pub fn fold<T: Num>(cols: &[T], l: &Layout, w: &Window) -> Vec<T> {
     let a = axes(w);
     let kn = w.kernel_numel();
@@ -214,35 +215,33 @@ pub fn fold<T: Num>(cols: &[T], l: &Layout, w: &Window) -> Vec<T> {
     let mut out = vec![T::zero(); n * c * plane_in];
     per_plane(&mut out, plane_in, |p, o| {
         let base = l.offset as isize + (p / c) as isize * sn + ((p % c) * kn) as isize * sr;
-        let mut oi = 0;
-        for oz in 0..a[0].output {
-            for oy in 0..a[1].output {
-                for ox in 0..a[2].output {
-                    let mut k = 0;
-                    for kz in 0..a[0].kernel {
-                        let z =
-                            oz as isize * a[0].stride - a[0].padding + kz as isize * a[0].dilation;
-                        for ky in 0..a[1].kernel {
-                            let y = oy as isize * a[1].stride - a[1].padding
-                                + ky as isize * a[1].dilation;
-                            for kx in 0..a[2].kernel {
-                                let xx = ox as isize * a[2].stride - a[2].padding
-                                    + kx as isize * a[2].dilation;
-                                if inside(z, a[0].input)
-                                    && inside(y, a[1].input)
-                                    && inside(xx, a[2].input)
-                                {
-                                    let at = ((z as usize * a[1].input + y as usize) * a[2].input)
-                                        + xx as usize;
-                                    let v =
-                                        cols[(base + k as isize * sr + oi as isize * sl) as usize];
-                                    o[at] = o[at].add(v);
-                                }
-                                k += 1;
-                            }
-                        }
+        // Window positions last to first: each input element then receives its terms in
+        // ascending output order, the order the GPU's gather sums them in.
+        for k in (0..kn).rev() {
+            let (kz, ky, kx) = (
+                k / (a[1].kernel * a[2].kernel),
+                (k / a[2].kernel) % a[1].kernel,
+                k % a[2].kernel,
+            );
+            let row = base + k as isize * sr;
+            let xb = kx as isize * a[2].dilation - a[2].padding;
+            let (lo, hi) = valid_range(&a[2], xb);
+            let mut oi = 0isize;
+            for oz in 0..a[0].output {
+                let z = oz as isize * a[0].stride - a[0].padding + kz as isize * a[0].dilation;
+                for oy in 0..a[1].output {
+                    let y = oy as isize * a[1].stride - a[1].padding + ky as isize * a[1].dilation;
+                    let at = oi;
+                    oi += a[2].output as isize;
+                    if !(inside(z, a[0].input) && inside(y, a[1].input)) {
+                        continue;
                     }
-                    oi += 1;
+                    let dst = (z as usize * a[1].input + y as usize) * a[2].input;
+                    for ox in lo..hi {
+                        let xx = (ox as isize * a[2].stride + xb) as usize;
+                        let v = cols[(row + (at + ox as isize) * sl) as usize];
+                        o[dst + xx] = o[dst + xx].add(v);
+                    }
                 }
             }
         }
@@ -250,8 +249,28 @@ pub fn fold<T: Num>(cols: &[T], l: &Layout, w: &Window) -> Vec<T> {
     out
 }
 
+/// The window positions `lo..hi` of output `o` along `ax` that fall inside the input, with
+/// the window's first input position and step.
+#[inline]
+fn window_inside(ax: &Axis, o: usize) -> (isize, isize, usize, usize) {
+    let (start, step, k) = ax.window(o);
+    let n = ax.input as isize;
+    let lo = if start >= 0 {
+        0
+    } else {
+        ((-start) as usize).div_ceil(step as usize)
+    };
+    let hi = if start >= n {
+        0
+    } else {
+        (((n - 1 - start) / step) as usize + 1).min(k)
+    };
+    (start, step, lo.min(k), hi.max(lo.min(k)))
+}
+
 /// Max pooling: the maxima of each window (NaN wins, padding never does) and their flat
-/// indices in the input plane (the first of ties).
+/// indices in the input plane (the first of ties; 0 and -1 for a window wholly in the
+/// padding).
 pub fn max_pool<T: Num>(x: &[T], l: &Layout, w: &Window) -> (Vec<T>, Vec<i64>) {
     let a = axes(w);
     let (sn, sc, s) = strides(l);
@@ -260,45 +279,52 @@ pub fn max_pool<T: Num>(x: &[T], l: &Layout, w: &Window) -> (Vec<T>, Vec<i64>) {
     let planes = l.shape[0] * c;
     let mut vals = vec![T::zero(); planes * on];
     let mut idx = vec![0i64; planes * on];
-    let mut both: Vec<(&mut [T], &mut [i64])> = vals
-        .chunks_mut(on.max(1))
-        .zip(idx.chunks_mut(on.max(1)))
-        .collect();
-    let plane = |p: usize, (vo, io): &mut (&mut [T], &mut [i64])| {
+    let plane = |p: usize, vo: &mut [T], io: &mut [i64]| {
         let base = l.offset as isize + (p / c) as isize * sn + (p % c) as isize * sc;
-        let mut best: Option<(T, i64)> = None;
-        let mut cur = 0;
-        each_window(&a, |o, z, y, xx| {
-            if o != cur {
-                let (v, i) = best.take().unwrap_or((T::zero(), -1));
-                vo[cur] = v;
-                io[cur] = i;
-                cur = o;
-            }
-            if inside(z, a[0].input) && inside(y, a[1].input) && inside(xx, a[2].input) {
-                let v = x[(base + z * s[0] + y * s[1] + xx * s[2]) as usize];
-                let better = match best {
-                    None => true,
-                    Some((b, _)) => !b.is_nan() && (v > b || v.is_nan()),
-                };
-                if better {
-                    let flat = (z as usize * a[1].input + y as usize) * a[2].input + xx as usize;
-                    best = Some((v, flat as i64));
+        let mut o = 0;
+        for oz in 0..a[0].output {
+            let (z0, dz, zl, zh) = window_inside(&a[0], oz);
+            for oy in 0..a[1].output {
+                let (y0, dy, yl, yh) = window_inside(&a[1], oy);
+                for ox in 0..a[2].output {
+                    let (x0, dx, xl, xh) = window_inside(&a[2], ox);
+                    let (mut best, mut at) = (T::zero(), -1i64);
+                    'window: for i in zl..zh {
+                        let z = z0 + i as isize * dz;
+                        for j in yl..yh {
+                            let y = y0 + j as isize * dy;
+                            let row = base + z * s[0] + y * s[1];
+                            let flat = (z as usize * a[1].input + y as usize) * a[2].input;
+                            for k in xl..xh {
+                                let xx = x0 + k as isize * dx;
+                                let v = x[(row + xx * s[2]) as usize];
+                                if at < 0 || v > best || v.is_nan() {
+                                    best = v;
+                                    at = (flat + xx as usize) as i64;
+                                    if v.is_nan() {
+                                        break 'window;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    vo[o] = best;
+                    io[o] = at;
+                    o += 1;
                 }
             }
-        });
-        if on > 0 {
-            let (v, i) = best.unwrap_or((T::zero(), -1));
-            vo[cur] = v;
-            io[cur] = i;
         }
     };
-    if planes * on >= PAR_THRESHOLD {
-        both.par_iter_mut()
-            .enumerate()
-            .for_each(|(p, b)| plane(p, b));
-    } else {
-        both.iter_mut().enumerate().for_each(|(p, b)| plane(p, b));
+    if on > 0 {
+        let chunks = vals.chunks_mut(on).zip(idx.chunks_mut(on)).enumerate();
+        if planes * on >= PAR_THRESHOLD {
+            chunks
+                .collect::<Vec<_>>()
+                .into_par_iter()
+                .for_each(|(p, (v, i))| plane(p, v, i));
+        } else {
+            chunks.for_each(|(p, (v, i))| plane(p, v, i));
+        }
     }
     (vals, idx)
 }
