@@ -718,3 +718,71 @@ def test_lenet_style_stack_matches_torch():
     yt.sum().backward()
     for (k, po), (_, pt) in zip(ours.named_parameters(), theirs.named_parameters()):
         _close(po.grad, pt.grad, "float64", f"grad of {k}")
+
+
+# ---------------------------------------------------------------------------- pixel shuffle
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "strided"])
+@pytest.mark.parametrize(
+    "shape,r,up",
+    [
+        ((2, 8, 3, 5), 2, True),
+        ((18, 2, 4), 3, True),
+        ((2, 1, 3, 4, 6), 2, False),
+        ((3, 6, 9), 3, False),
+    ],
+)
+def test_pixel_shuffle_matches_torch(shape, r, up, layout):
+    torch = need_torch()
+    dev = current_device()
+    arr = _arr(*shape)
+    name = "pixel_shuffle" if up else "pixel_unshuffle"
+    ours, ours_v = _leaf(rt, arr, "float64", dev, layout, True)
+    ref, ref_v = _leaf(torch, arr, "float64", "cpu", layout, True)
+    y, yt = getattr(F, name)(ours_v, r), getattr(torch.nn.functional, name)(ref_v, r)
+    _close(y, yt, "float64", name)
+    assert y.is_contiguous()
+    g = _arr(*yt.shape, seed=1)
+    y.backward(rt.tensor(g, device=dev))
+    yt.backward(torch.tensor(g))
+    _close(ours.grad, ref.grad, "float64", f"{name} grad")
+    module = (nn.PixelShuffle if up else nn.PixelUnshuffle)(r)
+    ref_module = (torch.nn.PixelShuffle if up else torch.nn.PixelUnshuffle)(r)
+    assert repr(module) == repr(ref_module)
+    _close(module(ours_v), ref_module(ref_v), "float64", f"{name} module")
+
+
+@pytest.mark.parametrize(
+    "name,shape,r",
+    [
+        ("pixel_shuffle", (2, 3), 2),
+        ("pixel_shuffle", (1, 5, 2, 2), 2),
+        ("pixel_shuffle", (1, 4, 2, 2), 0),
+        ("pixel_unshuffle", (1, 4, 5, 2), 2),
+        ("pixel_unshuffle", (1, 4, 4, 3), 2),
+        ("pixel_unshuffle", (1, 4, 4, 4), -1),
+        ("pixel_unshuffle", (4, 4), 2),
+    ],
+)
+def test_pixel_shuffle_errors_match_torch(name, shape, r):
+    torch = need_torch()
+    with pytest.raises(RuntimeError) as want:
+        getattr(torch.nn.functional, name)(torch.zeros(shape), r)
+    with pytest.raises(RuntimeError, match=re.escape(str(want.value))):
+        getattr(F, name)(rt.zeros(shape, device=current_device()), r)
+
+
+def test_cudnn_flags_exist_as_in_torch():
+    torch = need_torch()
+    for flag in ("enabled", "benchmark", "deterministic", "allow_tf32"):
+        assert isinstance(getattr(rt.backends.cudnn, flag), bool)
+    rt.backends.cudnn.benchmark = True
+    try:
+        x, w = rt.ones(1, 1, 4, 4), rt.ones(1, 1, 3, 3)
+        assert F.conv2d(x, w).sum().item() == 36.0
+    finally:
+        rt.backends.cudnn.benchmark = False
+    if not torch.cuda.is_available():
+        assert rt.backends.cudnn.is_available() is torch.backends.cudnn.is_available()
+        assert rt.backends.cudnn.version() == torch.backends.cudnn.version()

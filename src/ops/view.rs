@@ -410,3 +410,67 @@ pub fn embed_view(g: &Tensor, input_shape: &[usize], f: ViewFn) -> Result<Tensor
     }
     Ok(out)
 }
+
+impl Tensor {
+    /// `pixel_shuffle(upscale_factor)`: `[*, c·r², h, w]` to `[*, c, h·r, w·r]` (a reshape,
+    /// a permute and a copy, as PyTorch).
+    pub fn pixel_shuffle(&self, r: i64) -> Result<Tensor> {
+        self.shuffle_pixels("pixel_shuffle", "upscale_factor", r, true)
+    }
+
+    /// `pixel_unshuffle(downscale_factor)`: `[*, c, h·r, w·r]` to `[*, c·r², h, w]`.
+    pub fn pixel_unshuffle(&self, r: i64) -> Result<Tensor> {
+        self.shuffle_pixels("pixel_unshuffle", "downscale_factor", r, false)
+    }
+
+    fn shuffle_pixels(&self, name: &str, what: &str, r: i64, up: bool) -> Result<Tensor> {
+        let d = self.dim();
+        if d < 3 {
+            return Err(Error::Runtime(format!(
+                "{name} expects input to have at least 3 dimensions, but got input with {d} dimension(s)"
+            )));
+        }
+        if r <= 0 {
+            return Err(Error::Runtime(format!(
+                "{name} expects a positive {what}, but got {r}"
+            )));
+        }
+        let lead: Vec<i64> = self.shape()[..d - 3].iter().map(|&v| v as i64).collect();
+        let [c, h, w] = [0, 1, 2].map(|i| self.shape()[d - 3 + i] as i64);
+        let b = lead.len() as i64;
+        let dims = |tail: &[i64]| {
+            let mut v: Vec<i64> = (0..b).collect();
+            v.extend(tail.iter().map(|t| t + b));
+            v
+        };
+        let shape = |tail: &[i64]| {
+            let mut v = lead.clone();
+            v.extend_from_slice(tail);
+            v
+        };
+        if up {
+            if c % (r * r) != 0 {
+                return Err(Error::Runtime(format!(
+                    "{name} expects its input's 'channel' dimension to be divisible by the square of {what}, but input.size(-3)={c} is not divisible by {}",
+                    r * r
+                )));
+            }
+            let oc = c / (r * r);
+            self.reshape(&shape(&[oc, r, r, h, w]))?
+                .permute(&dims(&[0, 3, 1, 4, 2]))?
+                .reshape(&shape(&[oc, h * r, w * r]))
+        } else {
+            for (size, dim, side) in [(h, -2, "height"), (w, -1, "width")] {
+                if size % r != 0 {
+                    return Err(Error::Runtime(format!(
+                        "{name} expects {side} to be divisible by {what}, but input.size({dim})={size} is not divisible by {r}"
+                    )));
+                }
+            }
+            let (oh, ow) = (h / r, w / r);
+            self.reshape(&shape(&[c, oh, r, ow, r]))?
+                .permute(&dims(&[0, 2, 4, 1, 3]))?
+                .reshape(&shape(&[c * r * r, oh, ow]))
+        }
+    }
+}

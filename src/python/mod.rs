@@ -98,6 +98,8 @@ fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
         nn::_adaptive_max_pool,
         nn::_adaptive_avg_pool,
         nn::_pad,
+        nn::pixel_shuffle,
+        nn::pixel_unshuffle,
         functions::_sgd_step,
         functions::_adam_step,
         autograd::backward,

@@ -216,3 +216,17 @@ pub fn _pad(input: PyRef<'_, PyTensor>, pad: Vec<i64>, mode: &str, value: Option
         value.unwrap_or(0.0),
     )?))
 }
+
+/// `pixel_shuffle(input, upscale_factor)`.
+#[pyfunction]
+pub fn pixel_shuffle(input: PyRef<'_, PyTensor>, upscale_factor: i64) -> R {
+    Ok(PyTensor::new(input.inner.pixel_shuffle(upscale_factor)?))
+}
+
+/// `pixel_unshuffle(input, downscale_factor)`.
+#[pyfunction]
+pub fn pixel_unshuffle(input: PyRef<'_, PyTensor>, downscale_factor: i64) -> R {
+    Ok(PyTensor::new(
+        input.inner.pixel_unshuffle(downscale_factor)?,
+    ))
+}

@@ -1,5 +1,5 @@
 """``rustorch.backends``: which accelerator backends exist in this build."""
 
-from . import cuda, mps
+from . import cuda, cudnn, mps
 
-__all__ = ["cuda", "mps"]
+__all__ = ["cuda", "cudnn", "mps"]

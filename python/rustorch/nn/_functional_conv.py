@@ -52,6 +52,8 @@ __all__ = [
     "lp_pool2d",
     "lp_pool3d",
     "pad",
+    "pixel_shuffle",
+    "pixel_unshuffle",
 ]
 
 
@@ -423,3 +425,16 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant",
     backwards; modes ``constant`` (negative pads crop), ``reflect``, ``replicate``,
     ``circular``."""
     return _C._pad(input, [int(v) for v in pad], mode, None if value is None else float(value))
+
+
+# ---------------------------------------------------------------------------- pixel shuffle
+
+
+def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
+    """``torch.nn.functional.pixel_shuffle``: ``[*, C·r², H, W]`` to ``[*, C, H·r, W·r]``."""
+    return _C.pixel_shuffle(input, int(upscale_factor))
+
+
+def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
+    """``torch.nn.functional.pixel_unshuffle``: ``[*, C, H·r, W·r]`` to ``[*, C·r², H, W]``."""
+    return _C.pixel_unshuffle(input, int(downscale_factor))

@@ -52,6 +52,7 @@ from .padding import (
     ZeroPad2d,
     ZeroPad3d,
 )
+from .pixelshuffle import PixelShuffle, PixelUnshuffle
 from .pooling import (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
@@ -149,6 +150,8 @@ __all__ = [
     "ZeroPad1d",
     "ZeroPad2d",
     "ZeroPad3d",
+    "PixelShuffle",
+    "PixelUnshuffle",
     "ConstantPad1d",
     "ConstantPad2d",
     "ConstantPad3d",

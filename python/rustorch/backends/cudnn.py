@@ -1,0 +1,28 @@
+"""``rustorch.backends.cudnn``: PyTorch's cuDNN switches.
+
+rustorch does not call cuDNN yet: convolutions on a GPU run as im2col + cuBLAS products,
+which are deterministic and need no algorithm search. So ``is_available()`` is False, and
+the flags are kept (so scripts that set them run unchanged) without changing what runs:
+``benchmark`` and ``allow_tf32`` have nothing to choose, ``deterministic`` already holds,
+and ``enabled = False`` asks for what already happens.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+enabled: bool = True
+benchmark: bool = False
+benchmark_limit: int = 10
+deterministic: bool = False
+allow_tf32: bool = True
+
+
+def is_available() -> bool:
+    """False: this build does not use cuDNN."""
+    return False
+
+
+def version() -> Optional[int]:
+    """None, as PyTorch answers when cuDNN is unavailable."""
+    return None
