@@ -16,6 +16,7 @@ pub mod pad;
 pub mod pool;
 pub mod random;
 pub mod reduce;
+pub mod resample;
 pub mod sort;
 pub mod ternary;
 pub mod unary;

@@ -100,6 +100,7 @@ fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
         nn::_pad,
         nn::pixel_shuffle,
         nn::pixel_unshuffle,
+        nn::_resample,
         functions::_sgd_step,
         functions::_adam_step,
         autograd::backward,

@@ -230,3 +230,23 @@ pub fn pixel_unshuffle(input: PyRef<'_, PyTensor>, downscale_factor: i64) -> R {
         input.inner.pixel_unshuffle(downscale_factor)?,
     ))
 }
+
+/// `interpolate(input, size, ...)` once the output size is known: `scales` are the user's
+/// scale factors when they set the source mapping (PyTorch's `recompute_scale_factor`).
+#[pyfunction]
+#[pyo3(signature = (input, output_size, scales, mode, align_corners))]
+pub fn _resample(
+    input: PyRef<'_, PyTensor>,
+    output_size: Vec<usize>,
+    scales: Option<Vec<f64>>,
+    mode: &str,
+    align_corners: bool,
+) -> R {
+    let mode = crate::ops::resample::Resample::parse(mode)?;
+    Ok(PyTensor::new(input.inner.resample(
+        &output_size,
+        scales.as_deref(),
+        mode,
+        align_corners,
+    )?))
+}

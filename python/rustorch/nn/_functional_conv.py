@@ -8,6 +8,7 @@ are composed from core ops exactly as PyTorch composes them.
 
 from __future__ import annotations
 
+import math
 from typing import Optional, Sequence, Union
 
 import rustorch
@@ -54,6 +55,10 @@ __all__ = [
     "pad",
     "pixel_shuffle",
     "pixel_unshuffle",
+    "interpolate",
+    "upsample",
+    "upsample_nearest",
+    "upsample_bilinear",
 ]
 
 
@@ -438,3 +443,105 @@ def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
 def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
     """``torch.nn.functional.pixel_unshuffle``: ``[*, C, H·r, W·r]`` to ``[*, C·r², H, W]``."""
     return _C.pixel_unshuffle(input, int(downscale_factor))
+
+
+# ---------------------------------------------------------------------------- resampling
+
+_MODE_DIMS = {"linear": 3, "bilinear": 4, "bicubic": 4, "trilinear": 5}
+
+
+def interpolate(input: Tensor, size: Optional[_Size] = None,
+                scale_factor: Union[None, float, Sequence[float]] = None,
+                mode: str = "nearest", align_corners: Optional[bool] = None,
+                recompute_scale_factor: Optional[bool] = None,
+                antialias: bool = False) -> Tensor:
+    """``torch.nn.functional.interpolate``: PyTorch's argument rules and source-coordinate
+    mapping for ``nearest``, ``nearest-exact``, ``linear``, ``bilinear``, ``bicubic``,
+    ``trilinear`` and ``area`` (adaptive average pooling). ``antialias=True`` is not
+    supported (NotImplementedError)."""
+    if mode in ("nearest", "area", "nearest-exact"):
+        if align_corners is not None:
+            raise ValueError(
+                "align_corners option can only be set with the interpolating modes: "
+                "linear | bilinear | bicubic | trilinear"
+            )
+    elif align_corners is None:
+        align_corners = False
+    dim = input.dim() - 2
+    scales: Optional[list[float]] = None
+    if size is not None and scale_factor is not None:
+        raise ValueError("only one of size or scale_factor should be defined")
+    elif size is not None:
+        if isinstance(size, (list, tuple)):
+            if len(size) != dim:
+                raise ValueError(
+                    "Input and output must have the same number of spatial dimensions, but got "
+                    f"input with spatial dimensions of {list(input.shape[2:])} and output size "
+                    f"of {size}. Please provide input tensor in (N, C, d1, d2, ...,dK) format "
+                    "and output size in (o1, o2, ...,oK) format."
+                )
+            output_size = [int(v) for v in size]
+        else:
+            output_size = [int(size)] * dim
+    elif scale_factor is not None:
+        if isinstance(scale_factor, (list, tuple)):
+            if len(scale_factor) != dim:
+                raise ValueError(
+                    "Input and scale_factor must have the same number of spatial dimensions, "
+                    f"but got input with spatial dimensions of {list(input.shape[2:])} and "
+                    f"scale_factor of shape {scale_factor}. Please provide input tensor in "
+                    "(N, C, d1, d2, ...,dK) format and scale_factor in (s1, s2, ...,sK) format."
+                )
+            scales = [float(v) for v in scale_factor]
+        else:
+            scales = [float(scale_factor)] * dim
+        output_size = [int(input.shape[i + 2] * scales[i]) for i in range(dim)]
+    else:
+        raise ValueError("either size or scale_factor should be defined")
+    if recompute_scale_factor and size is not None:
+        raise ValueError("recompute_scale_factor is not meaningful with an explicit size.")
+    if recompute_scale_factor or mode == "area":
+        if scales is not None:
+            output_size = [math.floor(float(input.shape[i + 2]) * scales[i]) for i in range(dim)]
+        scales = None
+    if antialias:
+        if not (mode in ("bilinear", "bicubic") and input.dim() == 4):
+            raise ValueError(
+                "Anti-alias option is restricted to bilinear and bicubic modes and requires a "
+                "4-D tensor as input"
+            )
+        raise NotImplementedError("rustorch: interpolate(antialias=True) is not implemented")
+    if input.dim() not in (3, 4, 5) or mode not in (
+        "nearest", "area", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear"
+    ):
+        raise NotImplementedError(
+            "Input Error: Only 3D, 4D and 5D input Tensors supported"
+            f" (got {input.dim()}D) for the modes: nearest | linear | bilinear | bicubic | "
+            f"trilinear | lanczos | area | nearest-exact (got {mode})"
+        )
+    if mode in _MODE_DIMS and input.dim() != _MODE_DIMS[mode]:
+        raise NotImplementedError(
+            f"Got {input.dim()}D input, but {mode} mode needs {_MODE_DIMS[mode]}D input"
+        )
+    if mode == "area":
+        return _C._adaptive_avg_pool(f"adaptive_avg_pool{dim}d", input, output_size)
+    return _C._resample(input, output_size, scales, mode, bool(align_corners))
+
+
+def upsample(input: Tensor, size: Optional[_Size] = None,
+             scale_factor: Union[None, float, Sequence[float]] = None, mode: str = "nearest",
+             align_corners: Optional[bool] = None) -> Tensor:
+    """``torch.nn.functional.upsample`` (deprecated in PyTorch): ``interpolate``."""
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input: Tensor, size: Optional[_Size] = None,
+                     scale_factor: Optional[float] = None) -> Tensor:
+    """``torch.nn.functional.upsample_nearest``: ``interpolate(mode='nearest')``."""
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input: Tensor, size: Optional[_Size] = None,
+                      scale_factor: Optional[float] = None) -> Tensor:
+    """``torch.nn.functional.upsample_bilinear``: bilinear with ``align_corners=True``."""
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)

@@ -73,6 +73,7 @@ from .pooling import (
     MaxUnpool2d,
     MaxUnpool3d,
 )
+from .upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 
 __all__ = [
     "Module",
@@ -152,6 +153,9 @@ __all__ = [
     "ZeroPad3d",
     "PixelShuffle",
     "PixelUnshuffle",
+    "Upsample",
+    "UpsamplingNearest2d",
+    "UpsamplingBilinear2d",
     "ConstantPad1d",
     "ConstantPad2d",
     "ConstantPad3d",

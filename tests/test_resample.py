@@ -1,0 +1,104 @@
+"""``F.interpolate`` / ``nn.Upsample`` against PyTorch: every mode, sizes and scale factors
+(with and without ``recompute_scale_factor``), ``align_corners``, gradients, gradcheck and
+PyTorch's argument errors."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from conftest import current_device, need_torch, rt
+
+pytestmark = pytest.mark.usefixtures("device")
+
+F = rt.nn.functional
+
+CASES = [
+    # (input shape, mode, kwargs)
+    ((2, 3, 7), "nearest", {"size": 12}),
+    ((2, 3, 7), "nearest", {"scale_factor": 1.7}),
+    ((2, 3, 7), "nearest-exact", {"size": 4}),
+    ((2, 3, 7), "linear", {"size": 11}),
+    ((2, 3, 7), "linear", {"size": 5, "align_corners": True}),
+    ((1, 2, 5, 6), "nearest", {"scale_factor": (2, 0.5)}),
+    ((1, 2, 5, 6), "nearest-exact", {"scale_factor": 1.5}),
+    ((1, 2, 5, 6), "bilinear", {"size": (9, 4)}),
+    ((1, 2, 5, 6), "bilinear", {"scale_factor": 2.3}),
+    ((1, 2, 5, 6), "bilinear", {"scale_factor": 2.3, "recompute_scale_factor": True}),
+    ((1, 2, 5, 6), "bilinear", {"size": (9, 4), "align_corners": True}),
+    ((1, 2, 5, 6), "bicubic", {"size": (8, 11)}),
+    ((1, 2, 5, 6), "bicubic", {"scale_factor": 0.6, "align_corners": True}),
+    ((1, 2, 5, 6), "area", {"size": (3, 4)}),
+    ((1, 2, 5, 6), "area", {"scale_factor": 0.5}),
+    ((1, 1, 3, 4, 5), "trilinear", {"size": (5, 3, 7)}),
+    ((1, 1, 3, 4, 5), "nearest", {"scale_factor": 2}),
+    ((1, 2, 5, 6), "bilinear", {"size": (5, 6)}),
+]
+
+
+@pytest.mark.parametrize("shape,mode,kw", CASES)
+def test_interpolate_matches_torch(shape, mode, kw):
+    torch = need_torch()
+    arr = np.random.default_rng(0).standard_normal(shape)
+    x = rt.tensor(arr, device=current_device(), requires_grad=True)
+    xt = torch.tensor(arr, requires_grad=True)
+    y = F.interpolate(x, mode=mode, **kw)
+    yt = torch.nn.functional.interpolate(xt, mode=mode, **kw)
+    assert tuple(y.shape) == tuple(yt.shape)
+    np.testing.assert_allclose(y.detach().cpu().numpy(), yt.detach().numpy(), rtol=1e-10,
+                               atol=1e-12)
+    g = np.random.default_rng(1).standard_normal(tuple(yt.shape))
+    y.backward(rt.tensor(g, device=current_device()))
+    yt.backward(torch.tensor(g))
+    np.testing.assert_allclose(x.grad.cpu().numpy(), xt.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_upsample_modules_match_torch(dtype):
+    torch = need_torch()
+    arr = np.random.default_rng(2).standard_normal((2, 3, 4, 5))
+    x = rt.tensor(arr, dtype=getattr(rt, dtype), device=current_device())
+    xt = torch.tensor(arr, dtype=getattr(torch, dtype))
+    tol = 1e-5 if dtype == "float32" else 1e-10
+    for ours, ref in [
+        (rt.nn.Upsample(scale_factor=2, mode="bilinear"),
+         torch.nn.Upsample(scale_factor=2, mode="bilinear")),
+        (rt.nn.Upsample(size=(7, 3)), torch.nn.Upsample(size=(7, 3))),
+        (rt.nn.UpsamplingNearest2d(scale_factor=3), torch.nn.UpsamplingNearest2d(scale_factor=3)),
+        (rt.nn.UpsamplingBilinear2d(size=6), torch.nn.UpsamplingBilinear2d(size=6)),
+    ]:
+        assert repr(ours) == repr(ref)
+        np.testing.assert_allclose(ours(x).cpu().numpy(), ref(xt).numpy(), rtol=tol, atol=tol)
+
+
+def test_interpolate_gradcheck():
+    x = rt.tensor(np.random.default_rng(3).standard_normal((1, 1, 3, 4)), requires_grad=True)
+    for mode in ("bilinear", "bicubic", "nearest"):
+        assert rt.autograd.gradcheck(lambda t, m=mode: F.interpolate(t, size=(5, 3), mode=m), (x,))
+    assert rt.autograd.gradgradcheck(
+        lambda t: F.interpolate(t, scale_factor=1.5, mode="bilinear"), (x,)
+    )
+
+
+@pytest.mark.parametrize(
+    "shape,kw",
+    [
+        ((1, 2, 4, 4), {"size": 3, "mode": "nearest", "align_corners": True}),
+        ((1, 2, 4, 4), {"size": 3, "scale_factor": 2}),
+        ((1, 2, 4, 4), {}),
+        ((1, 2, 4, 4), {"size": (3, 3, 3)}),
+        ((1, 2, 4, 4), {"scale_factor": (2, 2, 2)}),
+        ((1, 2, 4, 4), {"size": 3, "recompute_scale_factor": True}),
+        ((1, 2, 4), {"size": 3, "mode": "bilinear"}),
+        ((1, 2, 4, 4), {"size": 3, "mode": "trilinear"}),
+        ((1, 2, 4, 4), {"size": 3, "mode": "linear"}),
+        ((2, 4), {"size": 3}),
+    ],
+)
+def test_interpolate_errors_match_torch(shape, kw):
+    torch = need_torch()
+    with pytest.raises(Exception) as want:
+        torch.nn.functional.interpolate(torch.zeros(shape), **kw)
+    with pytest.raises(type(want.value), match=re.escape(str(want.value))):
+        F.interpolate(rt.zeros(shape, device=current_device()), **kw)
