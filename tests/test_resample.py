@@ -102,3 +102,55 @@ def test_interpolate_errors_match_torch(shape, kw):
         torch.nn.functional.interpolate(torch.zeros(shape), **kw)
     with pytest.raises(type(want.value), match=re.escape(str(want.value))):
         F.interpolate(rt.zeros(shape, device=current_device()), **kw)
+
+
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_affine_grid_matches_torch(align_corners):
+    torch = need_torch()
+    theta = np.random.default_rng(4).standard_normal((2, 2, 3))
+    t = rt.tensor(theta, device=current_device(), requires_grad=True)
+    tt = torch.tensor(theta, requires_grad=True)
+    g = F.affine_grid(t, (2, 3, 4, 5), align_corners=align_corners)
+    gt = torch.nn.functional.affine_grid(tt, (2, 3, 4, 5), align_corners=align_corners)
+    np.testing.assert_allclose(g.detach().cpu().numpy(), gt.detach().numpy(), rtol=1e-12,
+                               atol=1e-12)
+    g.sum().backward()
+    gt.sum().backward()
+    np.testing.assert_allclose(t.grad.cpu().numpy(), tt.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+@pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_grid_sample_matches_torch(mode, padding_mode, align_corners):
+    torch = need_torch()
+    rng = np.random.default_rng(5)
+    arr = rng.standard_normal((2, 3, 5, 6))
+    # Points inside and well outside [-1, 1], away from ties of nearest rounding.
+    grid = rng.uniform(-1.6, 1.6, (2, 4, 7, 2))
+    x = rt.tensor(arr, device=current_device(), requires_grad=True)
+    g = rt.tensor(grid, device=current_device(), requires_grad=True)
+    xt = torch.tensor(arr, requires_grad=True)
+    gt = torch.tensor(grid, requires_grad=True)
+    kw = {"mode": mode, "padding_mode": padding_mode, "align_corners": align_corners}
+    y = F.grid_sample(x, g, **kw)
+    yt = torch.nn.functional.grid_sample(xt, gt, **kw)
+    np.testing.assert_allclose(y.detach().cpu().numpy(), yt.detach().numpy(), rtol=1e-10,
+                               atol=1e-12)
+    w = rng.standard_normal(tuple(yt.shape))
+    y.backward(rt.tensor(w, device=current_device()))
+    yt.backward(torch.tensor(w))
+    np.testing.assert_allclose(x.grad.cpu().numpy(), xt.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(g.grad.cpu().numpy(), gt.grad.numpy(), rtol=1e-9, atol=1e-10)
+
+
+def test_grid_sample_errors_match_torch():
+    torch = need_torch()
+    for kw in ({"mode": "cubic"}, {"padding_mode": "wrap"}):
+        with pytest.raises(ValueError) as want:
+            torch.nn.functional.grid_sample(torch.zeros(1, 1, 2, 2), torch.zeros(1, 2, 2, 2),
+                                            align_corners=False, **kw)
+        with pytest.raises(ValueError, match=re.escape(str(want.value))):
+            F.grid_sample(rt.zeros(1, 1, 2, 2), rt.zeros(1, 2, 2, 2), align_corners=False, **kw)
+    with pytest.raises(RuntimeError, match="Nx2x3"):
+        F.affine_grid(rt.zeros(2, 3, 3), (2, 1, 4, 4), align_corners=False)

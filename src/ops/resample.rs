@@ -6,6 +6,7 @@
 //! and every backend runs it.
 
 use crate::error::{Error, Result};
+use crate::ops::Scalar;
 use crate::tensor::dtype::DType;
 use crate::Tensor;
 
@@ -172,4 +173,192 @@ impl Tensor {
         }
         x.contiguous()
     }
+}
+
+/// How `grid_sample` treats grid points outside the input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GridPadding {
+    Zeros,
+    Border,
+    Reflection,
+}
+
+impl GridPadding {
+    pub fn parse(s: &str) -> Result<GridPadding> {
+        Ok(match s {
+            "zeros" => GridPadding::Zeros,
+            "border" => GridPadding::Border,
+            "reflection" => GridPadding::Reflection,
+            _ => {
+                return Err(Error::Value(format!(
+                    "nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or 'reflection', but got: '{s}'"
+                )))
+            }
+        })
+    }
+}
+
+/// `affine_grid(theta [n, 2, 3], size [n, c, h, w], align_corners)`: the `[n, h, w, 2]`
+/// sampling grid of the affine maps, as `base @ thetaᵀ` (differentiable in `theta`).
+pub fn affine_grid(theta: &Tensor, size: &[usize], align_corners: bool) -> Result<Tensor> {
+    if size.len() != 4 || theta.dim() != 3 || theta.shape() != [size[0], 2, 3] {
+        return Err(Error::Runtime(format!(
+            "Expected a batch of 2D affine matrices of shape Nx2x3 for size {}. Got {}.",
+            crate::tensor::layout::fmt_shape(size),
+            crate::tensor::layout::fmt_shape(theta.shape())
+        )));
+    }
+    if !theta.dtype().is_float() {
+        return Err(Error::Runtime(format!(
+            "Expected theta to have floating point type, but got {}",
+            theta.dtype().name()
+        )));
+    }
+    let (n, h, w) = (size[0], size[2], size[3]);
+    // The normalised coordinates of the pixel centres (or corners), as PyTorch's linspace.
+    let coords = |len: usize| -> Vec<f64> {
+        (0..len)
+            .map(|i| {
+                if len <= 1 {
+                    0.0
+                } else if align_corners {
+                    -1.0 + 2.0 * i as f64 / (len - 1) as f64
+                } else {
+                    (-1.0 + 2.0 * i as f64 / (len - 1) as f64) * (len - 1) as f64 / len as f64
+                }
+            })
+            .collect()
+    };
+    let (xs, ys) = (coords(w), coords(h));
+    let mut base = Vec::with_capacity(h * w * 3);
+    for y in &ys {
+        for x in &xs {
+            base.extend([*x, *y, 1.0]);
+        }
+    }
+    let base = Tensor::from_vec(base, &[1, h * w, 3])
+        .to_dtype(theta.dtype())?
+        .to_device(theta.device())?;
+    base.matmul(&theta.transpose(1, 2)?)?
+        .view(&[n as i64, h as i64, w as i64, 2])
+}
+
+/// PyTorch's `reflect_coordinates` on a tensor of unnormalised positions, reflecting over
+/// `[twice_low / 2, twice_high / 2]`.
+fn reflect(x: &Tensor, twice_low: f64, twice_high: f64) -> Result<Tensor> {
+    if twice_low == twice_high {
+        return x.mul_scalar(0.0);
+    }
+    let min = twice_low / 2.0;
+    let span = (twice_high - twice_low) / 2.0;
+    let d = x.sub_scalar(min)?.abs()?;
+    let extra = d.remainder(&Scalar::Float(span).to_tensor(d.dtype()))?;
+    let flips = d.div_scalar(span)?.floor()?;
+    let even = flips
+        .remainder(&Scalar::Float(2.0).to_tensor(d.dtype()))?
+        .eq_scalar(0.0)?;
+    extra
+        .add_scalar(min)?
+        .where_(&even, &extra.rsub_scalar(span + min)?)
+}
+
+/// `grid_sample(input [n, c, h, w], grid [n, ho, wo, 2], mode, padding_mode,
+/// align_corners)` for `bilinear` and `nearest` modes: each output reads the input at its
+/// grid point (x, y in [-1, 1]); gradients reach both the input (through the gathers) and
+/// the grid (through the bilinear weights).
+pub fn grid_sample(
+    input: &Tensor,
+    grid: &Tensor,
+    bilinear: bool,
+    padding: GridPadding,
+    align_corners: bool,
+) -> Result<Tensor> {
+    if input.dim() != 4 || grid.dim() != 4 || grid.shape()[3] != 2 {
+        return Err(Error::Runtime(format!(
+            "grid_sampler(): expected 4D input and grid with same number of dimensions, but got input with sizes {} and grid with sizes {}",
+            crate::tensor::layout::fmt_shape(input.shape()),
+            crate::tensor::layout::fmt_shape(grid.shape())
+        )));
+    }
+    if input.shape()[0] != grid.shape()[0] {
+        return Err(Error::Runtime(format!(
+            "grid_sampler(): expected grid and input to have same batch size, but got input with sizes {} and grid with sizes {}",
+            crate::tensor::layout::fmt_shape(input.shape()),
+            crate::tensor::layout::fmt_shape(grid.shape())
+        )));
+    }
+    if grid.dtype() != input.dtype() || !input.dtype().is_float() {
+        return Err(Error::Runtime(format!(
+            "grid_sampler(): expected input and grid to have same dtype, but input has {} and grid has {}",
+            input.dtype().name(),
+            grid.dtype().name()
+        )));
+    }
+    let [n, c, h, w] = [0, 1, 2, 3].map(|i| input.shape()[i]);
+    let (ho, wo) = (grid.shape()[1], grid.shape()[2]);
+    let l = (ho * wo) as i64;
+    // Unnormalise, then apply the padding mode to the coordinates.
+    let coord = |i: i64, size: usize| -> Result<Tensor> {
+        let g = grid.select(3, i)?.reshape(&[n as i64, 1, l])?;
+        let s = size as f64;
+        let x = if align_corners {
+            g.add_scalar(1.0)?.mul_scalar((s - 1.0) / 2.0)?
+        } else {
+            g.add_scalar(1.0)?
+                .mul_scalar(s)?
+                .sub_scalar(1.0)?
+                .div_scalar(2.0)?
+        };
+        let clip = |t: Tensor| t.clamp(Some(Scalar::Float(0.0)), Some(Scalar::Float(s - 1.0)));
+        match padding {
+            GridPadding::Zeros => Ok(x),
+            GridPadding::Border => clip(x),
+            GridPadding::Reflection => clip(if align_corners {
+                reflect(&x, 0.0, 2.0 * (s - 1.0))?
+            } else {
+                reflect(&x, -1.0, 2.0 * s - 1.0)?
+            }),
+        }
+    };
+    let (ix, iy) = (coord(0, w)?, coord(1, h)?);
+    let flat = input.reshape(&[n as i64, c as i64, (h * w) as i64])?;
+    // The input at integer positions (x, y) (float tensors), zero outside, times `weight`.
+    let tap = |x: &Tensor, y: &Tensor, weight: Tensor| -> Result<Tensor> {
+        let inside = x
+            .ge_scalar(0.0)?
+            .logical_and(&x.le_scalar(w as f64 - 1.0)?)?
+            .logical_and(&y.ge_scalar(0.0)?)?
+            .logical_and(&y.le_scalar(h as f64 - 1.0)?)?;
+        let xc = x.clamp(
+            Some(Scalar::Float(0.0)),
+            Some(Scalar::Float(w as f64 - 1.0)),
+        )?;
+        let yc = y.clamp(
+            Some(Scalar::Float(0.0)),
+            Some(Scalar::Float(h as f64 - 1.0)),
+        )?;
+        let idx = yc
+            .mul_scalar(w as f64)?
+            .add(&xc)?
+            .to_dtype(DType::I64)?
+            .expand(&[n as i64, c as i64, l])?;
+        let v = flat.gather(2, &idx)?;
+        let mask = inside.to_dtype(input.dtype())?;
+        v.mul(&weight.mul(&mask)?)
+    };
+    let out = if bilinear {
+        let (x0, y0) = (ix.detach().floor()?, iy.detach().floor()?);
+        let (x1, y1) = (x0.add_scalar(1.0)?, y0.add_scalar(1.0)?);
+        let (wx1, wy1) = (ix.sub(&x0)?, iy.sub(&y0)?);
+        let (wx0, wy0) = (wx1.rsub_scalar(1.0)?, wy1.rsub_scalar(1.0)?);
+        tap(&x0, &y0, wx0.mul(&wy0)?)?
+            .add(&tap(&x1, &y0, wx1.mul(&wy0)?)?)?
+            .add(&tap(&x0, &y1, wx0.mul(&wy1)?)?)?
+            .add(&tap(&x1, &y1, wx1.mul(&wy1)?)?)?
+    } else {
+        // Weight 1 still tied to the grid, so the grid gets PyTorch's zero gradient.
+        let one = ix.mul_scalar(0.0)?.add_scalar(1.0)?;
+        tap(&ix.detach().round(0)?, &iy.detach().round(0)?, one)?
+    };
+    out.reshape(&[n as i64, c as i64, ho as i64, wo as i64])
 }

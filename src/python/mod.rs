@@ -101,6 +101,8 @@ fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
         nn::pixel_shuffle,
         nn::pixel_unshuffle,
         nn::_resample,
+        nn::_affine_grid,
+        nn::_grid_sample,
         functions::_sgd_step,
         functions::_adam_step,
         autograd::backward,

@@ -250,3 +250,32 @@ pub fn _resample(
         align_corners,
     )?))
 }
+
+/// `affine_grid(theta, size, align_corners)`.
+#[pyfunction]
+pub fn _affine_grid(theta: PyRef<'_, PyTensor>, size: Vec<usize>, align_corners: bool) -> R {
+    Ok(PyTensor::new(crate::ops::resample::affine_grid(
+        &theta.inner,
+        &size,
+        align_corners,
+    )?))
+}
+
+/// `grid_sample(input, grid, mode, padding_mode, align_corners)` (bilinear or nearest).
+#[pyfunction]
+pub fn _grid_sample(
+    input: PyRef<'_, PyTensor>,
+    grid: PyRef<'_, PyTensor>,
+    bilinear: bool,
+    padding_mode: &str,
+    align_corners: bool,
+) -> R {
+    let padding = crate::ops::resample::GridPadding::parse(padding_mode)?;
+    Ok(PyTensor::new(crate::ops::resample::grid_sample(
+        &input.inner,
+        &grid.inner,
+        bilinear,
+        padding,
+        align_corners,
+    )?))
+}

@@ -9,6 +9,7 @@ are composed from core ops exactly as PyTorch composes them.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Optional, Sequence, Union
 
 import rustorch
@@ -59,6 +60,8 @@ __all__ = [
     "upsample",
     "upsample_nearest",
     "upsample_bilinear",
+    "affine_grid",
+    "grid_sample",
 ]
 
 
@@ -545,3 +548,39 @@ def upsample_bilinear(input: Tensor, size: Optional[_Size] = None,
                       scale_factor: Optional[float] = None) -> Tensor:
     """``torch.nn.functional.upsample_bilinear``: bilinear with ``align_corners=True``."""
     return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+
+
+def _default_align_corners(align_corners: Optional[bool]) -> bool:
+    if align_corners is None:
+        warnings.warn(
+            "Default grid_sample and affine_grid behavior has changed to align_corners=False "
+            "since 1.3.0. Please specify align_corners=True if the old behavior is desired. "
+            "See the documentation of grid_sample for details.",
+            stacklevel=3,
+        )
+        return False
+    return bool(align_corners)
+
+
+def affine_grid(theta: Tensor, size: Sequence[int],
+                align_corners: Optional[bool] = None) -> Tensor:
+    """``torch.nn.functional.affine_grid`` for 2-D maps: ``theta [N, 2, 3]`` and
+    ``size (N, C, H, W)`` to a ``[N, H, W, 2]`` sampling grid."""
+    return _C._affine_grid(theta, [int(v) for v in size],
+                           _default_align_corners(align_corners))
+
+
+def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear",
+                padding_mode: str = "zeros", align_corners: Optional[bool] = None) -> Tensor:
+    """``torch.nn.functional.grid_sample`` for 4-D inputs with ``bilinear`` or ``nearest``
+    sampling and ``zeros``/``border``/``reflection`` padding (``bicubic`` is not supported:
+    NotImplementedError)."""
+    if mode not in ("bilinear", "nearest", "bicubic"):
+        raise ValueError(
+            "nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or "
+            f"'bicubic', but got: '{mode}'"
+        )
+    if mode == "bicubic":
+        raise NotImplementedError("rustorch: grid_sample(mode='bicubic') is not implemented")
+    return _C._grid_sample(input, grid, mode == "bilinear", padding_mode,
+                           _default_align_corners(align_corners))
