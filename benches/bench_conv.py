@@ -9,6 +9,9 @@ Rows (issue 12's targets in the goal column):
 * one conv layer 64→128 3×3 on 28×28, batch 32, forward + backward (GFLOP/s, higher is better)
 * LeNet's first layer 3→6 5×5 on 32×32, batch 64, forward + backward (GFLOP/s)
 * a LeNet epoch (batch 64, SGD momentum 0.9, Fashion-MNIST padded to 3×32×32; wall time)
+* LeNet test accuracy after one epoch from the same start (PyTorch's initial weights copied
+  into rustorch, the same batches in the same order): the engines' numerics, not seed luck
+* peak RSS of a LeNet epoch, each library alone in a subprocess
 
 Micro rows interleave the two libraries block by block and keep the fastest block.
 """
@@ -80,7 +83,7 @@ def bench_layer(libs, name, shape, blocks):
     return name, f"{r:.1f} GFLOP/s", f"{t:.1f} GFLOP/s", r / t
 
 
-def _load_fashion(limit):
+def _load_fashion(limit, split="train"):
     def read(name, offset):
         with gzip.open(os.path.join(DATA, name)) as f:
             return np.frombuffer(f.read(), np.uint8, offset=offset)
@@ -88,10 +91,12 @@ def _load_fashion(limit):
     if not os.path.exists(os.path.join(DATA, "train-images-idx3-ubyte.gz")):
         rng = np.random.default_rng(0)
         return rng.random((limit, 3, 32, 32), np.float32), rng.integers(0, 10, limit)
-    x = read("train-images-idx3-ubyte.gz", 16).reshape(-1, 28, 28)[:limit].astype(np.float32)
-    y = read("train-labels-idx1-ubyte.gz", 8)[:limit].astype(np.int64)
-    x = np.pad(x / 255.0, ((0, 0), (2, 2), (2, 2)))  # 32×32, three channels
-    return np.repeat(x[:, None], 3, axis=1).astype(np.float32), y
+    prefix = "train" if split == "train" else "t10k"
+    x = read(f"{prefix}-images-idx3-ubyte.gz", 16).reshape(-1, 28, 28)[:limit]
+    x = x.astype(np.float32)
+    y = read(f"{prefix}-labels-idx1-ubyte.gz", 8)[:limit].astype(np.int64)
+    x = np.pad(x / np.float32(255.0), ((0, 0), (2, 2), (2, 2)))  # 32×32, three channels
+    return np.repeat(x[:, None], 3, axis=1), y
 
 
 def _lenet(lib):
@@ -103,9 +108,9 @@ def _lenet(lib):
     )
 
 
-def lenet_epoch(lib, x, y, batch=64):
+def lenet_epoch(lib, x, y, batch=64, model=None):
     lib.manual_seed(0)
-    model = _lenet(lib)
+    model = model if model is not None else _lenet(lib)
     opt = lib.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     loss_fn = lib.nn.CrossEntropyLoss()
     xs, ys = lib.tensor(x), lib.tensor(y)
@@ -116,6 +121,61 @@ def lenet_epoch(lib, x, y, batch=64):
         loss.backward()
         opt.step()
     return time.perf_counter() - t0
+
+
+def same_start_accuracy(libs, x, y, xt, yt):
+    """Test accuracy of both libraries after one epoch from PyTorch's initial weights."""
+    torch, rt = libs["torch"], libs["rustorch"]
+    torch.manual_seed(0)
+    ref = _lenet(torch)
+    ours = _lenet(rt)
+    ours.load_state_dict({k: rt.tensor(v.detach().numpy()) for k, v in ref.state_dict().items()})
+    acc = {}
+    for name, lib, model in (("torch", torch, ref), ("rustorch", rt, ours)):
+        lenet_epoch(lib, x, y, model=model)
+        model.eval()
+        with lib.no_grad():
+            pred = model(lib.tensor(xt)).argmax(1).numpy()
+        acc[name] = 100.0 * float((pred == yt).mean())
+    return acc
+
+
+def _status_kib(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def epoch_memory(lib_name, limit):
+    """(peak RSS during a LeNet epoch, its growth over the RSS before it), in MiB, with only
+    `lib_name` imported: run in a subprocess; the peak is reset once the data is loaded
+    (Linux's `clear_refs` 5), so the data preparation does not count."""
+    import importlib
+
+    lib = importlib.import_module(lib_name)
+    x, y = _load_fashion(limit)
+    base = _status_kib("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    lenet_epoch(lib, x, y)
+    peak = _status_kib("VmHWM")
+    return peak / 1024, (peak - base) / 1024
+
+
+def peak_rss(lib_name, limit):
+    """`epoch_memory` of `lib_name` in a fresh subprocess."""
+    import subprocess
+
+    code = (
+        "import sys; sys.path.insert(0, 'benches'); import bench_conv as b; "
+        f"print(*b.epoch_memory('{lib_name}', {limit}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    peak, growth = out.stdout.strip().splitlines()[-1].split()
+    return float(peak), float(growth)
 
 
 def main() -> None:
@@ -139,10 +199,22 @@ def main() -> None:
     r, t = statistics.median(times["rustorch"]), statistics.median(times["torch"])
     rows.append((f"LeNet epoch ({len(x)} samples, batch 64, SGD momentum)", f"{r:.2f} s",
                  f"{t:.2f} s", r / t, "≤ 0.5"))
+    xt, yt = _load_fashion(10000, "test")
+    acc = same_start_accuracy(libs, x, y, xt, yt)
+    diff = acc["rustorch"] - acc["torch"]
+    rows.append(("LeNet test accuracy after 1 epoch, same start", f"{acc['rustorch']:.2f} %",
+                 f"{acc['torch']:.2f} %", diff, "|Δ| ≤ 0.5 pp"))
+    mem = {k: peak_rss(k, len(x)) for k in libs}
+    rows.append(("peak RSS during a LeNet epoch (subprocess, data loaded)",
+                 f"{mem['rustorch'][0]:.0f} MiB", f"{mem['torch'][0]:.0f} MiB",
+                 mem["rustorch"][0] / mem["torch"][0], "≤ 1.0"))
+    rows.append(("  of which the epoch's own growth", f"{mem['rustorch'][1]:.0f} MiB",
+                 f"{mem['torch'][1]:.0f} MiB", mem["rustorch"][1] / mem["torch"][1], "—"))
     print("| benchmark | rustorch | torch | ratio | goal |")
     print("|---|---:|---:|---:|:---:|")
     for name, a, b, ratio, goal in rows:
-        print(f"| {name} | {a} | {b} | {ratio:.2f}× | {goal} |")
+        cell = f"Δ {ratio:+.2f} pp" if "pp" in goal else f"{ratio:.2f}×"
+        print(f"| {name} | {a} | {b} | {cell} | {goal} |")
     print("\nRates: rustorch ÷ torch (higher is better); LeNet epoch: rustorch ÷ torch time "
           "(lower is better).")
 
