@@ -9,6 +9,8 @@ Rows (issue 12's targets in the goal column):
 * one conv layer 64→128 3×3 on 28×28, batch 32, forward + backward (GFLOP/s, higher is better)
 * LeNet's first layer 3→6 5×5 on 32×32, batch 64, forward + backward (GFLOP/s)
 * a LeNet epoch (batch 64, SGD momentum 0.9, Fashion-MNIST padded to 3×32×32; wall time)
+* a DCGAN training step at 64×64, batch 64 (one discriminator and one generator update; the
+  PyTorch tutorial's networks)
 * LeNet test accuracy after one epoch from the same start (PyTorch's initial weights copied
   into rustorch, the same batches in the same order): the engines' numerics, not seed luck
 * peak RSS of a LeNet epoch, each library alone in a subprocess
@@ -123,6 +125,58 @@ def lenet_epoch(lib, x, y, batch=64, model=None):
     return time.perf_counter() - t0
 
 
+def _dcgan(lib, nz=100, ngf=64, ndf=64):
+    nn = lib.nn
+    g = nn.Sequential(
+        nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 8),
+        nn.ReLU(True),
+        nn.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 4),
+        nn.ReLU(True),
+        nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 2),
+        nn.ReLU(True),
+        nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True),
+        nn.ConvTranspose2d(ngf, 3, 4, 2, 1, bias=False), nn.Tanh(),
+    )
+    d = nn.Sequential(
+        nn.Conv2d(3, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 2),
+        nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 4),
+        nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(ndf * 4, ndf * 8, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 8),
+        nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False), nn.Sigmoid(),
+    )
+    return g, d
+
+
+def dcgan_step_time(lib, steps, batch=64, nz=100):
+    """Median seconds of one DCGAN step (D on real and fake, then G), as the tutorial."""
+    lib.manual_seed(0)
+    g, d = _dcgan(lib, nz)
+    opt_d = lib.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_g = lib.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    bce = lib.nn.BCELoss()
+    real = lib.rand(batch, 3, 64, 64) * 2 - 1
+    ones, zeros = lib.ones(batch), lib.zeros(batch)
+    times = []
+    for _ in range(steps + 1):
+        t0 = time.perf_counter()
+        d.zero_grad()
+        loss_real = bce(d(real).view(-1), ones)
+        loss_real.backward()
+        fake = g(lib.randn(batch, nz, 1, 1))
+        loss_fake = bce(d(fake.detach()).view(-1), zeros)
+        loss_fake.backward()
+        opt_d.step()
+        g.zero_grad()
+        loss_g = bce(d(fake).view(-1), ones)
+        loss_g.backward()
+        opt_g.step()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times[1:])
+
+
 def same_start_accuracy(libs, x, y, xt, yt):
     """Test accuracy of both libraries after one epoch from PyTorch's initial weights."""
     torch, rt = libs["torch"], libs["rustorch"]
@@ -199,6 +253,10 @@ def main() -> None:
     r, t = statistics.median(times["rustorch"]), statistics.median(times["torch"])
     rows.append((f"LeNet epoch ({len(x)} samples, batch 64, SGD momentum)", f"{r:.2f} s",
                  f"{t:.2f} s", r / t, "≤ 0.5"))
+    steps = 2 if args.quick else 5
+    dc = {k: dcgan_step_time(lib, steps) for k, lib in libs.items()}
+    rows.append(("DCGAN step, 64×64, batch 64 (D and G updates)", f"{dc['rustorch']:.2f} s",
+                 f"{dc['torch']:.2f} s", dc["rustorch"] / dc["torch"], "≤ 0.8"))
     xt, yt = _load_fashion(10000, "test")
     acc = same_start_accuracy(libs, x, y, xt, yt)
     diff = acc["rustorch"] - acc["torch"]
