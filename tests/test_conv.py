@@ -786,3 +786,21 @@ def test_cudnn_flags_exist_as_in_torch():
     if not torch.cuda.is_available():
         assert rt.backends.cudnn.is_available() is torch.backends.cudnn.is_available()
         assert rt.backends.cudnn.version() == torch.backends.cudnn.version()
+
+
+@pytest.mark.parametrize(
+    "name,x_shape,w_shape",
+    [
+        ("conv2d", (1, 3, 5, 5), (6, 3, 0, 3)),
+        ("conv_transpose2d", (1, 3, 5, 5), (3, 6, 0, 3)),
+        ("conv3d", (1, 2, 4, 4, 4), (2, 2, 2, 0, 2)),
+        ("conv1d", (1, 3, 5), (6, 3, 0)),
+    ],
+)
+def test_empty_kernel_is_refused_as_torch(name, x_shape, w_shape):
+    torch = need_torch()
+    with pytest.raises(RuntimeError) as want:
+        getattr(torch.nn.functional, name)(torch.zeros(x_shape), torch.zeros(w_shape))
+    dev = current_device()
+    with pytest.raises(RuntimeError, match=re.escape(str(want.value))):
+        getattr(F, name)(rt.zeros(x_shape, device=dev), rt.zeros(w_shape, device=dev))

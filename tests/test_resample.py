@@ -94,6 +94,9 @@ def test_interpolate_gradcheck():
         ((1, 2, 4, 4), {"size": 3, "mode": "trilinear"}),
         ((1, 2, 4, 4), {"size": 3, "mode": "linear"}),
         ((2, 4), {"size": 3}),
+        ((1, 1, 4, 4), {"size": 0}),
+        ((1, 1, 4, 4), {"scale_factor": -1.0}),
+        ((1, 1, 3, 4, 4), {"size": (2, 0, 3)}),
     ],
 )
 def test_interpolate_errors_match_torch(shape, kw):
@@ -154,3 +157,18 @@ def test_grid_sample_errors_match_torch():
             F.grid_sample(rt.zeros(1, 1, 2, 2), rt.zeros(1, 2, 2, 2), align_corners=False, **kw)
     with pytest.raises(RuntimeError, match="Nx2x3"):
         F.affine_grid(rt.zeros(2, 3, 3), (2, 1, 4, 4), align_corners=False)
+
+
+def test_grid_sample_and_affine_grid_gradcheck():
+    rng = np.random.default_rng(6)
+    x = rt.tensor(rng.standard_normal((1, 2, 3, 4)), requires_grad=True)
+    g = rt.tensor(rng.uniform(-1.2, 1.2, (1, 2, 3, 2)), requires_grad=True)
+    for padding_mode in ("zeros", "border", "reflection"):
+        assert rt.autograd.gradcheck(
+            lambda a, b, p=padding_mode: F.grid_sample(a, b, padding_mode=p, align_corners=False),
+            (x, g),
+        )
+    theta = rt.tensor(rng.standard_normal((2, 2, 3)), requires_grad=True)
+    assert rt.autograd.gradcheck(
+        lambda t: F.affine_grid(t, (2, 1, 3, 4), align_corners=True), (theta,)
+    )

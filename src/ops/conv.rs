@@ -138,6 +138,20 @@ fn check_conv(
             fmt_shape(input.shape())
         )));
     }
+    if weight.shape()[2..].contains(&0) {
+        // PyTorch's wording: 3-D kernels as `d x h x w (TxHxW)`, others as 2-D (a 1-D
+        // kernel is 1 × w).
+        let ks = &weight.shape()[2..];
+        let got = if k == 3 {
+            format!(": {} x {} x {} (TxHxW)", ks[0], ks[1], ks[2])
+        } else {
+            let h = if k == 2 { ks[0] } else { 1 };
+            format!(" kernel_height: {h} kernel_width: {}", ks[k - 1])
+        };
+        return Err(Error::Runtime(format!(
+            "kernel size should be greater than zero, but got{got}"
+        )));
+    }
     for (t, what) in [(weight, "weight")]
         .into_iter()
         .chain(bias.map(|b| (b, "bias")))

@@ -95,7 +95,7 @@ impl Tensor {
     /// as PyTorch does when `recompute_scale_factor` is not set).
     pub fn resample(
         &self,
-        output: &[usize],
+        output: &[i64],
         scales: Option<&[f64]>,
         mode: Resample,
         align_corners: bool,
@@ -114,21 +114,21 @@ impl Tensor {
                 self.dtype().scalar_name()
             )));
         }
-        if output.contains(&0) || self.shape()[2..].contains(&0) {
-            return Err(Error::Runtime(format!(
-                "Input and output sizes should be greater than 0, but got input ({}) and output ({})",
-                self.shape()[2..]
-                    .iter()
-                    .map(|v| v.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                output
-                    .iter()
-                    .map(|v| v.to_string())
+        if output.iter().any(|&v| v <= 0) || self.shape()[2..].contains(&0) {
+            let names = ["D", "H", "W"];
+            let fmt = |v: &mut dyn Iterator<Item = i64>| {
+                v.zip(&names[3usize.saturating_sub(k)..])
+                    .map(|(x, n)| format!("{n}: {x}"))
                     .collect::<Vec<_>>()
                     .join(", ")
+            };
+            return Err(Error::Runtime(format!(
+                "Input and output sizes should be greater than 0, but got input ({}) output ({})",
+                fmt(&mut self.shape()[2..].iter().map(|&v| v as i64)),
+                fmt(&mut output.iter().copied())
             )));
         }
+        let output: Vec<usize> = output.iter().map(|&v| v as usize).collect();
         let mut x = self.clone();
         let device = self.device();
         let dtype = if self.dtype().is_float() {

@@ -237,7 +237,7 @@ pub fn pixel_unshuffle(input: PyRef<'_, PyTensor>, downscale_factor: i64) -> R {
 #[pyo3(signature = (input, output_size, scales, mode, align_corners))]
 pub fn _resample(
     input: PyRef<'_, PyTensor>,
-    output_size: Vec<usize>,
+    output_size: Vec<i64>,
     scales: Option<Vec<f64>>,
     mode: &str,
     align_corners: bool,
