@@ -86,6 +86,10 @@ CASES = {
         lambda x: rt.nn.functional.pad(x, (1, -1, 2, 0)),
         lambda: [_x(3, 4)],
     ),
+    "ConvolutionBackward0": (
+        lambda x, w, b: rt.nn.functional.conv2d(x, w, b, padding=(1, 0)),
+        lambda: [_x(2, 2, 4, 5), _x(3, 2, 3, 2, seed=1), _x(3, seed=2)],
+    ),
     "Im2ColBackward0": (
         lambda x: rt.nn.functional.unfold(x, (2, 3), dilation=(1, 2), padding=1),
         lambda: [_x(1, 2, 4, 5)],

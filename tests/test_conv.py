@@ -237,6 +237,62 @@ def test_conv2d_non_contiguous_inputs(layout, dtype):
     )
 
 
+# Stride-1, single-group 2-D convolutions with few channels run on the CPU's direct kernel:
+# LeNet's layers, output rows spanning several vectors with a partial last one, channel
+# blocks of 8 with a remainder, a kernel as large as the input, padding on both axes.
+DIRECT_CASES = [
+    ((3, 3, 32, 32), (6, 3, 5, 5), {}),
+    ((2, 6, 14, 14), (16, 6, 5, 5), {}),
+    ((2, 5, 9, 37), (19, 5, 3, 4), dict(padding=(2, 1))),
+    ((1, 1, 5, 3), (3, 1, 5, 3), {}),
+    ((2, 2, 6, 17), (4, 2, 1, 1), dict(padding=1)),
+]
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "strided"])
+@pytest.mark.parametrize("case", DIRECT_CASES, ids=lambda c: f"{c[0]}-{c[1]}")
+def test_direct_conv2d_matches_torch(case, layout):
+    xs, ws, kw = case
+    compare(
+        lambda lib, x, w, b: lib.nn.functional.conv2d(x, w, b, **kw),
+        [_arr(*xs), _arr(*ws, seed=1), _arr(ws[0], seed=2)],
+        layouts=[layout, layout, "contiguous"],
+    )
+
+
+def test_direct_conv2d_infinite_input_gradients_match_torch():
+    """An infinity at the start of an input row: the weight gradient has NaN and infinite
+    entries exactly where PyTorch's does (the direct kernel's padded lanes must not spread
+    it)."""
+    x = _arr(2, 3, 12, 12)
+    x[1, 2, 5, 0] = np.inf
+    x[0, 1, 7, 3] = -np.inf
+    compare(
+        lambda lib, x, w, b: lib.nn.functional.conv2d(x, w, b, padding=(0, 1)),
+        [x, _arr(4, 3, 3, 3, seed=1), _arr(4, seed=2)],
+    )
+
+
+@pytest.mark.parametrize("case", DIRECT_CASES, ids=lambda c: f"{c[0]}-{c[1]}")
+def test_direct_conv2d_float32_against_float64(case):
+    """Float32 output and gradients against PyTorch's float64 ones. (PyTorch's own float32
+    weight gradient of LeNet's first layer is five times further from them than ours: a sum of
+    thousands of terms, so comparing the two float32 results at 1e-5 tests round-off.)"""
+    torch = need_torch()
+    xs, ws, kw = case
+    arrays = [_arr(*xs), _arr(*ws, seed=1), _arr(ws[0], seed=2)]
+    up = _arr(*tuple(torch.nn.functional.conv2d(*map(torch.tensor, arrays), **kw).shape), seed=3)
+    results = {}
+    for lib, dt, device in ((rt, "float32", current_device()), (torch, "float64", "cpu")):
+        dtype = getattr(lib, dt)
+        ts = [lib.tensor(a, dtype=dtype, device=device, requires_grad=True) for a in arrays]
+        y = lib.nn.functional.conv2d(*ts, **kw)
+        (y * lib.tensor(up, dtype=y.dtype, device=device)).sum().backward()
+        results[lib] = [to_np(v).astype(np.float64) for v in (y, *(t.grad for t in ts))]
+    for what, a, b in zip(["output", "input grad", "weight grad", "bias grad"], *results.values()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=2e-6 * np.abs(b).max(), err_msg=what)
+
+
 def test_conv3d_channels_last_input():
     compare(
         lambda lib, x, w, b: lib.nn.functional.conv3d(x, w, b, padding=1),
@@ -329,6 +385,7 @@ def test_conv_transpose_is_the_adjoint_of_conv():
     "fn, shapes",
     [
         (lambda x, w, b: F.conv1d(x, w, b, stride=2, padding=1), [(1, 2, 7), (3, 2, 3), (3,)]),
+        (lambda x, w, b: F.conv2d(x, w, b, padding=(1, 0)), [(2, 2, 4, 5), (3, 2, 3, 2), (3,)]),
         (
             lambda x, w, b: F.conv2d(x, w, b, padding="same", dilation=(1, 2), groups=2),
             [(1, 4, 4, 5), (2, 2, 2, 2), (2,)],

@@ -389,4 +389,45 @@ pub trait Backend {
         w: &Window,
         d: AvgDivisor,
     ) -> Result<Self::Buffer>;
+
+    // ---- direct convolution (few channels) -----------------------------------------------------
+    /// A direct 2-D convolution of the view `xl` (`[n, cin, h, w]`) with `wl` (`[cout, cin,
+    /// kh, kw]`), stride 1, no dilation, one group, `padding` zeros on each side, plus the
+    /// bias: a contiguous `[n, cout, oh, ow]` buffer. `None` where this backend has no direct
+    /// kernel that beats im2col and a product for these sizes (the caller then uses those).
+    fn conv2d_direct(
+        _x: &Self::Buffer,
+        _xl: &Layout,
+        _w: &Self::Buffer,
+        _wl: &Layout,
+        _bias: Option<(&Self::Buffer, &Layout)>,
+        _padding: [usize; 2],
+    ) -> Result<Option<Self::Buffer>> {
+        Ok(None)
+    }
+    /// The input gradient of [`Backend::conv2d_direct`]: the output gradient view `gl`
+    /// (`[n, cout, oh, ow]`) against the weight view `wl`, a contiguous `[n, cin, h, w]`
+    /// buffer; `None` where this backend has no direct kernel for it.
+    fn conv2d_direct_input_grad(
+        _g: &Self::Buffer,
+        _gl: &Layout,
+        _w: &Self::Buffer,
+        _wl: &Layout,
+        _padding: [usize; 2],
+    ) -> Result<Option<Self::Buffer>> {
+        Ok(None)
+    }
+    /// The weight gradient of [`Backend::conv2d_direct`]: the input view `xl` against the
+    /// output gradient view `gl` (`[n, cout, oh, ow]`), a contiguous `[cout, cin, *kernel]`
+    /// buffer; `None` where the forward would have answered `None`.
+    fn conv2d_direct_weight_grad(
+        _x: &Self::Buffer,
+        _xl: &Layout,
+        _g: &Self::Buffer,
+        _gl: &Layout,
+        _kernel: [usize; 2],
+        _padding: [usize; 2],
+    ) -> Result<Option<Self::Buffer>> {
+        Ok(None)
+    }
 }

@@ -3,7 +3,7 @@
 
 use super::copy::{copy_into, fill, gather, gather_map};
 use super::elementwise::{map, zip, zip3};
-use super::{fused, index, matmul, random, reduce, sort, window};
+use super::{conv, fused, index, matmul, random, reduce, sort, window};
 use crate::backend::num::{Float, Num};
 use crate::backend::op::{BinaryKind, MapFn, ZipFn};
 use crate::backend::{
@@ -896,5 +896,97 @@ impl Backend for Cpu {
             ))),
             Err(not_implemented("avg_pool_backward", dtype))
         )
+    }
+
+    fn conv2d_direct(
+        x: &HostBuffer,
+        xl: &Layout,
+        w: &HostBuffer,
+        wl: &Layout,
+        bias: Option<(&HostBuffer, &Layout)>,
+        padding: [usize; 2],
+    ) -> Result<Option<HostBuffer>> {
+        let (ws, dtype) = (&wl.shape, x.dtype());
+        if !conv::fits(ws[1], ws[0], ws[2], ws[3]) {
+            return Ok(None);
+        }
+        macro_rules! run {
+            ($t:ty) => {
+                HostBuffer::from_vec(conv::forward(
+                    x.as_slice::<$t>(),
+                    xl,
+                    w.as_slice::<$t>(),
+                    wl,
+                    bias.map(|(b, l)| (b.as_slice::<$t>(), l)),
+                    padding,
+                ))
+            };
+        }
+        Ok(match dtype {
+            DType::F32 => Some(run!(f32)),
+            DType::F64 => Some(run!(f64)),
+            _ => None,
+        })
+    }
+
+    fn conv2d_direct_input_grad(
+        g: &HostBuffer,
+        gl: &Layout,
+        w: &HostBuffer,
+        wl: &Layout,
+        padding: [usize; 2],
+    ) -> Result<Option<HostBuffer>> {
+        let ws = &wl.shape;
+        // The turned-around weight has the channel counts swapped.
+        if !conv::fits(ws[0], ws[1], ws[2], ws[3]) || padding[0] >= ws[2] || padding[1] >= ws[3] {
+            return Ok(None);
+        }
+        macro_rules! run {
+            ($t:ty) => {
+                HostBuffer::from_vec(conv::input_grad(
+                    g.as_slice::<$t>(),
+                    gl,
+                    w.as_slice::<$t>(),
+                    wl,
+                    padding,
+                ))
+            };
+        }
+        Ok(match g.dtype() {
+            DType::F32 => Some(run!(f32)),
+            DType::F64 => Some(run!(f64)),
+            _ => None,
+        })
+    }
+
+    fn conv2d_direct_weight_grad(
+        x: &HostBuffer,
+        xl: &Layout,
+        g: &HostBuffer,
+        gl: &Layout,
+        kernel: [usize; 2],
+        padding: [usize; 2],
+    ) -> Result<Option<HostBuffer>> {
+        if !conv::fits(xl.shape[1], gl.shape[1], kernel[0], kernel[1]) {
+            return Ok(None);
+        }
+        macro_rules! run {
+            ($t:ty) => {
+                conv::weight_grad(
+                    x.as_slice::<$t>(),
+                    xl,
+                    g.as_slice::<$t>(),
+                    gl,
+                    kernel,
+                    padding,
+                )
+                .map(HostBuffer::from_vec)
+            };
+        }
+        Ok(match x.dtype() {
+            DType::F32 => run!(f32),
+            DType::F64 => run!(f64),
+            _ => None,
+        })
     }
 }

@@ -2,6 +2,7 @@
 //! autograd.
 
 mod backend;
+pub mod conv;
 pub mod copy;
 pub mod elementwise;
 pub mod fused;

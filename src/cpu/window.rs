@@ -6,6 +6,7 @@
 use super::PAR_THRESHOLD;
 use crate::backend::num::Num;
 use crate::backend::{AvgDivisor, Window};
+use crate::simd_dispatch;
 use crate::tensor::dtype::Element;
 use crate::tensor::layout::Layout;
 use rayon::prelude::*;
@@ -237,6 +238,15 @@ pub fn fold<T: Num>(cols: &[T], l: &Layout, w: &Window) -> Vec<T> {
                         continue;
                     }
                     let dst = (z as usize * a[1].input + y as usize) * a[2].input;
+                    if sl == 1 && a[2].stride == 1 && hi > lo {
+                        // Unit steps on both sides: a slice add the compiler vectorizes.
+                        let src = &cols[(row + at + lo as isize) as usize..][..hi - lo];
+                        let d = &mut o[dst + (lo as isize + xb) as usize..][..hi - lo];
+                        for (d, &v) in d.iter_mut().zip(src) {
+                            *d = d.add(v);
+                        }
+                        continue;
+                    }
                     for ox in lo..hi {
                         let xx = (ox as isize * a[2].stride + xb) as usize;
                         let v = cols[(row + (at + ox as isize) * sl) as usize];
@@ -279,15 +289,58 @@ pub fn max_pool<T: Num>(x: &[T], l: &Layout, w: &Window) -> (Vec<T>, Vec<i64>) {
     let planes = l.shape[0] * c;
     let mut vals = vec![T::zero(); planes * on];
     let mut idx = vec![0i64; planes * on];
+    // Each axis's windows once, not once per output (their divisions dominate small windows).
+    let tables: [Vec<(isize, isize, usize, usize)>; 3] =
+        std::array::from_fn(|d| (0..a[d].output).map(|o| window_inside(&a[d], o)).collect());
+    // Two spatial dims whose every window lies wholly inside the input (no padding, no
+    // partial window from `ceil_mode`): each output row takes its windows' positions in scan
+    // order across the whole row, without branches.
+    let inside_2d = !w.adaptive
+        && a[0].output == 1
+        && a[0].kernel == 1
+        && (1..3).all(|d| {
+            a[d].padding == 0
+                && a[d].output > 0
+                && (a[d].output as isize - 1) * a[d].stride
+                    + (a[d].kernel as isize - 1) * a[d].dilation
+                    < a[d].input as isize
+        })
+        && s[2] > 0;
     let plane = |p: usize, vo: &mut [T], io: &mut [i64]| {
         let base = l.offset as isize + (p / c) as isize * sn + (p % c) as isize * sc;
+        if inside_2d {
+            let (ay, ax) = (&a[1], &a[2]);
+            let mut vals = vec![T::zero(); ax.output];
+            let step = (ax.stride * s[2]) as usize;
+            for (oy, (vr, ir)) in vo
+                .chunks_mut(ax.output)
+                .zip(io.chunks_mut(ax.output))
+                .enumerate()
+            {
+                for ky in 0..ay.kernel as isize {
+                    let y = oy as isize * ay.stride + ky * ay.dilation;
+                    for kx in 0..ax.kernel as isize {
+                        let start = (base + y * s[1] + kx * ax.dilation * s[2]) as usize;
+                        let at0 = (y as usize * ax.input) as i64 + (kx * ax.dilation) as i64;
+                        let src = x[start..].iter().step_by(step);
+                        if ky == 0 && kx == 0 {
+                            vr.iter_mut().zip(src).for_each(|(v, &e)| *v = e);
+                            for (o, i) in ir.iter_mut().enumerate() {
+                                *i = at0 + o as i64 * ax.stride as i64;
+                            }
+                        } else {
+                            vals.iter_mut().zip(src).for_each(|(v, &e)| *v = e);
+                            fold_max(&vals, vr, ir, at0, ax.stride as i64);
+                        }
+                    }
+                }
+            }
+            return;
+        }
         let mut o = 0;
-        for oz in 0..a[0].output {
-            let (z0, dz, zl, zh) = window_inside(&a[0], oz);
-            for oy in 0..a[1].output {
-                let (y0, dy, yl, yh) = window_inside(&a[1], oy);
-                for ox in 0..a[2].output {
-                    let (x0, dx, xl, xh) = window_inside(&a[2], ox);
+        for &(z0, dz, zl, zh) in &tables[0] {
+            for &(y0, dy, yl, yh) in &tables[1] {
+                for &(x0, dx, xl, xh) in &tables[2] {
                     let (mut best, mut at) = (T::zero(), -1i64);
                     'window: for i in zl..zh {
                         let z = z0 + i as isize * dz;
@@ -327,6 +380,19 @@ pub fn max_pool<T: Num>(x: &[T], l: &Layout, w: &Window) -> (Vec<T>, Vec<i64>) {
         }
     }
     (vals, idx)
+}
+
+simd_dispatch! {
+    /// One window position's values for a row of outputs (`vals[o]` at flat index
+    /// `at0 + o·step`) folded into the row's running maxima and their indices: the first
+    /// maximum wins, and the first NaN over everything. Branch-free, so it vectorizes.
+    pub fn fold_max<T: Num>(vals: &[T], best: &mut [T], at: &mut [i64], at0: i64, step: i64) -> () {
+        for (o, ((b, i), &v)) in best.iter_mut().zip(at.iter_mut()).zip(vals).enumerate() {
+            let take = (v > *b) | (v.is_nan() & !b.is_nan());
+            *b = if take { v } else { *b };
+            *i = if take { at0 + o as i64 * step } else { *i };
+        }
+    }
 }
 
 /// The divisor of output `(oz, oy, ox)`'s window under `d` (PyTorch's rule: with

@@ -4,7 +4,7 @@
 //! `col2im(weightᵀ @ input)`. Their gradients come from the product's and the primitives'
 //! rules, so they hold to any order and run on every backend that has the two kernels.
 
-use crate::autograd::{needs_grad, record};
+use crate::autograd::{grad_if, is_grad_enabled, needs_grad, record, SavedTensor};
 use crate::backend::Window;
 use crate::error::{Error, Result};
 use crate::tensor::layout::{fmt_shape, Layout};
@@ -354,6 +354,15 @@ pub fn conv(
         dilation: s.dilation,
         adaptive: false,
     };
+    if k == 2 && g == 1 && w.stride == [1, 1] && w.dilation == [1, 1] {
+        if let Some(y) = conv2d_direct(x, weight, bias, &w)? {
+            return if s.batched {
+                Ok(y)
+            } else {
+                y.squeeze(Some(&[0]))
+            };
+        }
+    }
     let ck = cin / g * w.kernel_numel();
     let l = w.output_numel() as i64;
     // A 1×1 window with unit stride and no padding reads the input as it is.
@@ -386,6 +395,106 @@ pub fn conv(
     } else {
         y.squeeze(Some(&[0]))
     }
+}
+
+/// A stride-1, undilated, single-group 2-D convolution of `x` (batched) on the backend's
+/// direct kernel, or `None` where the backend has none for these sizes. Its backward: the
+/// input gradient as a transposed convolution, the weight gradient on the direct kernel
+/// (im2col and a product when the backward is itself recorded, so it differentiates
+/// again), the bias gradient as a sum.
+fn conv2d_direct(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    w: &Window,
+) -> Result<Option<Tensor>> {
+    let padding = [w.padding[0], w.padding[1]];
+    let Some(s) = x.storage().conv2d_direct(
+        x.layout(),
+        (weight.storage(), weight.layout()),
+        bias.map(|b| (&**b.storage(), b.layout())),
+        padding,
+    )?
+    else {
+        return Ok(None);
+    };
+    let (n, cout) = (x.shape()[0], weight.shape()[0]);
+    let out = Tensor::from_storage(s, vec![n, cout, w.output[0], w.output[1]]);
+    let mut inputs = vec![x, weight];
+    inputs.extend(bias);
+    if needs_grad(&inputs) {
+        let (xs, ws) = (SavedTensor::new(x), SavedTensor::new(weight));
+        let w = w.clone();
+        record("ConvolutionBackward0", &inputs, &out, move |g, need| {
+            let mut grads = vec![
+                grad_if(need[0], || direct_input_grad(g, &ws.unpack()?, &w))?,
+                grad_if(need[1], || direct_weight_grad(&xs.unpack()?, g, &w))?,
+            ];
+            if need.len() > 2 {
+                grads.push(grad_if(need[2], || {
+                    g.sum_dims(Some(&[0, 2, 3]), false, None)
+                })?);
+            }
+            Ok(grads)
+        });
+    }
+    Ok(Some(out))
+}
+
+/// The input gradient of [`conv2d_direct`]: on the backend's kernel, or — when the backward
+/// is being recorded, or the backend has no kernel — as a transposed convolution.
+fn direct_input_grad(g: &Tensor, weight: &Tensor, w: &Window) -> Result<Tensor> {
+    let padding = [w.padding[0], w.padding[1]];
+    if !is_grad_enabled() {
+        if let Some(s) = g.storage().conv2d_direct_input_grad(
+            g.layout(),
+            (weight.storage(), weight.layout()),
+            padding,
+        )? {
+            let shape = vec![g.shape()[0], weight.shape()[1], w.input[0], w.input[1]];
+            return Ok(Tensor::from_storage(s, shape));
+        }
+    }
+    let o = ConvOptions {
+        stride: vec![1, 1],
+        padding: ConvPadding::Explicit(padding.map(|p| p as i64).to_vec()),
+        dilation: vec![1, 1],
+        groups: 1,
+        output_padding: vec![0, 0],
+    };
+    conv_transpose("conv_transpose2d", g, weight, None, &o)
+}
+
+/// The weight gradient of [`conv2d_direct`]: on the backend's kernel, or — when the backward
+/// is being recorded, or the backend has no kernel — as `g·im2col(x)ᵀ` summed over the batch.
+fn direct_weight_grad(x: &Tensor, g: &Tensor, w: &Window) -> Result<Tensor> {
+    let (cout, cin) = (g.shape()[1], x.shape()[1]);
+    let kernel = [w.kernel[0], w.kernel[1]];
+    let shape = [cout as i64, cin as i64, kernel[0] as i64, kernel[1] as i64];
+    if !is_grad_enabled() {
+        let padding = [w.padding[0], w.padding[1]];
+        if let Some(s) = x.storage().conv2d_direct_weight_grad(
+            x.layout(),
+            (g.storage(), g.layout()),
+            kernel,
+            padding,
+        )? {
+            return Ok(Tensor::from_storage(s, shape.map(|v| v as usize).to_vec()));
+        }
+    }
+    let (n, l) = (x.shape()[0] as i64, w.output_numel() as i64);
+    let ck = shape[1] * shape[2] * shape[3];
+    // [cout, n·L] @ [n·L, cin·kh·kw]; im2col's [c·K, n, L] buffer makes the second a view.
+    let gm = g
+        .reshape(&[n, shape[0], l])?
+        .permute(&[1, 0, 2])?
+        .reshape(&[shape[0], n * l])?;
+    let cols = x
+        .im2col(w)?
+        .permute(&[1, 0, 2])?
+        .reshape(&[ck, n * l])?
+        .transpose(0, 1)?;
+    gm.matmul(&cols)?.reshape(&shape)
 }
 
 /// `padding='same'`: each side gets half of `dilation·(kernel−1)`; an odd total puts the

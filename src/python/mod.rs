@@ -23,6 +23,17 @@ use pyo3::prelude::*;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's `mi_option_purge_delay` (its place in the v3 `mi_option_e` enum, which the
+/// sys crate does not name).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// How long freed memory stays mapped before mimalloc returns it to the kernel. Its default
+/// (one second) purges, once a second, every block a training loop has freed a moment ago
+/// and is about to take again, so each step re-faults and re-zeroes tens of megabytes of
+/// huge pages; ten seconds keeps a loop's working set mapped and still returns memory that
+/// a program has stopped using.
+const PURGE_DELAY_MS: std::ffi::c_long = 10_000;
+
 /// Makes the calling thread (Python's main thread) a worker of the kernels' thread pool;
 /// see `crate::cpu::threads::use_calling_thread_in_pool`.
 #[pyfunction]
@@ -39,6 +50,9 @@ fn get_num_threads() -> usize {
 #[pymodule]
 #[pyo3(name = "_C")]
 fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // SAFETY: `mi_option_set` only stores an integer option; mimalloc reads it on its next
+    // purge, and this runs once, while Python holds the import lock.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
     m.add_class::<tensor::PyTensor>()?;
     m.add_class::<convert::PyDType>()?;
     m.add_class::<autograd::PyNode>()?;

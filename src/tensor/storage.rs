@@ -426,6 +426,91 @@ impl Storage {
         map_buffer!(self, b, B => B::fold(b, l, w))
     }
 
+    /// A direct 2-D convolution of the view `l` (`[n, cin, h, w]`) with the weight view
+    /// `wl`, stride 1, `padding` on each side, plus the bias: a contiguous `[n, cout, oh,
+    /// ow]`, or `None` where the backend has no direct kernel for these sizes.
+    pub fn conv2d_direct(
+        &self,
+        l: &Layout,
+        w: (&Storage, &Layout),
+        bias: Option<(&Storage, &Layout)>,
+        padding: [usize; 2],
+    ) -> Result<Option<Storage>> {
+        let mut all = vec![self, w.0];
+        all.extend(bias.map(|b| b.0));
+        Ok(match same_device(&all)? {
+            Device::Cpu => Cpu::conv2d_direct(
+                host_of(self),
+                l,
+                host_of(w.0),
+                w.1,
+                bias.map(|(b, bl)| (host_of(b), bl)),
+                padding,
+            )?
+            .map(Storage::from_host),
+            Device::Cuda(_) => Cuda::conv2d_direct(
+                cuda_of(self),
+                l,
+                cuda_of(w.0),
+                w.1,
+                bias.map(|(b, bl)| (cuda_of(b), bl)),
+                padding,
+            )?
+            .map(|b| Storage::new(Buffer::Cuda(b))),
+        })
+    }
+
+    /// The input gradient of [`Storage::conv2d_direct`]: the output gradient view `l`
+    /// against the weight `w`, a contiguous `[n, cin, h, w]`, or `None` as there.
+    pub fn conv2d_direct_input_grad(
+        &self,
+        l: &Layout,
+        w: (&Storage, &Layout),
+        padding: [usize; 2],
+    ) -> Result<Option<Storage>> {
+        Ok(match same_device(&[self, w.0])? {
+            Device::Cpu => {
+                Cpu::conv2d_direct_input_grad(host_of(self), l, host_of(w.0), w.1, padding)?
+                    .map(Storage::from_host)
+            }
+            Device::Cuda(_) => {
+                Cuda::conv2d_direct_input_grad(cuda_of(self), l, cuda_of(w.0), w.1, padding)?
+                    .map(|b| Storage::new(Buffer::Cuda(b)))
+            }
+        })
+    }
+
+    /// The weight gradient of [`Storage::conv2d_direct`]: the input view `l` against the
+    /// output gradient `g`, a contiguous `[cout, cin, *kernel]`, or `None` as there.
+    pub fn conv2d_direct_weight_grad(
+        &self,
+        l: &Layout,
+        g: (&Storage, &Layout),
+        kernel: [usize; 2],
+        padding: [usize; 2],
+    ) -> Result<Option<Storage>> {
+        Ok(match same_device(&[self, g.0])? {
+            Device::Cpu => Cpu::conv2d_direct_weight_grad(
+                host_of(self),
+                l,
+                host_of(g.0),
+                g.1,
+                kernel,
+                padding,
+            )?
+            .map(Storage::from_host),
+            Device::Cuda(_) => Cuda::conv2d_direct_weight_grad(
+                cuda_of(self),
+                l,
+                cuda_of(g.0),
+                g.1,
+                kernel,
+                padding,
+            )?
+            .map(|b| Storage::new(Buffer::Cuda(b))),
+        })
+    }
+
     /// Max pooling of the view `l`: (maxima, int64 flat indices within each input plane).
     pub fn max_pool(&self, l: &Layout, w: &Window) -> Result<(Storage, Storage)> {
         Ok(match &self.buffer {
