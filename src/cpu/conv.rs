@@ -381,12 +381,13 @@ fn weight_grad_block<T: Fma, const CB: usize>(
         for ky in 0..g.kh {
             for kx in 0..g.kw {
                 let (xs, _) = xp[(ci * g.ph + ky) * pitch + kx..][..span].as_chunks::<LANES>();
+                // Every row cut to one length, so the loop indexes them unchecked.
+                let nv = xs.len();
+                let rows: [&[[T; LANES]]; CB] = std::array::from_fn(|c| &grows[c][..nv]);
                 let mut acc = [[T::zero(); LANES]; CB];
                 for (j, xv) in xs.iter().enumerate() {
-                    for (a, gr) in acc.iter_mut().zip(&grows) {
-                        let Some(gv) = gr.get(j) else {
-                            continue;
-                        };
+                    for (a, gr) in acc.iter_mut().zip(&rows) {
+                        let gv = &gr[j];
                         for ((a, &gv), &xv) in a.iter_mut().zip(gv).zip(xv) {
                             *a = a.fma(gv, xv);
                         }
