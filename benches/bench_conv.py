@@ -9,6 +9,8 @@ Rows (issue 12's targets in the goal column):
 * one conv layer 64→128 3×3 on 28×28, batch 32, forward + backward (GFLOP/s, higher is better)
 * LeNet's first layer 3→6 5×5 on 32×32, batch 64, forward + backward (GFLOP/s)
 * a LeNet epoch (batch 64, SGD momentum 0.9, Fashion-MNIST padded to 3×32×32; wall time)
+* a Keras-style CNN epoch (Conv 32, Conv 64, max-pool, dropout, dense 128; batch 64, Adam)
+  on Fashion-MNIST at 1×28×28 — a quarter epoch, timed for both libraries
 * a DCGAN training step at 64×64, batch 64 (one discriminator and one generator update; the
   PyTorch tutorial's networks)
 * LeNet test accuracy after one epoch from the same start (PyTorch's initial weights copied
@@ -118,6 +120,31 @@ def lenet_epoch(lib, x, y, batch=64, model=None):
     xs, ys = lib.tensor(x), lib.tensor(y)
     t0 = time.perf_counter()
     for i in tqdm(range(0, len(x), batch), desc=f"LeNet {lib.__name__}", file=sys.stderr):
+        opt.zero_grad()
+        loss = loss_fn(model(xs[i:i + batch]), ys[i:i + batch])
+        loss.backward()
+        opt.step()
+    return time.perf_counter() - t0
+
+
+def _keras_cnn(lib):
+    nn = lib.nn
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Dropout(0.25), nn.Flatten(), nn.Linear(64 * 12 * 12, 128), nn.ReLU(),
+        nn.Dropout(0.5), nn.Linear(128, 10),
+    )
+
+
+def cnn_epoch(lib, x, y, batch=64):
+    """Seconds of one pass of the Keras-style CNN (examples/cnn.py) over `x` (1×28×28)."""
+    lib.manual_seed(0)
+    model = _keras_cnn(lib)
+    opt = lib.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = lib.nn.CrossEntropyLoss()
+    xs, ys = lib.tensor(x), lib.tensor(y)
+    t0 = time.perf_counter()
+    for i in tqdm(range(0, len(x), batch), desc=f"CNN {lib.__name__}", file=sys.stderr):
         opt.zero_grad()
         loss = loss_fn(model(xs[i:i + batch]), ys[i:i + batch])
         loss.backward()
@@ -253,6 +280,12 @@ def main() -> None:
     r, t = statistics.median(times["rustorch"]), statistics.median(times["torch"])
     rows.append((f"LeNet epoch ({len(x)} samples, batch 64, SGD momentum)", f"{r:.2f} s",
                  f"{t:.2f} s", r / t, "≤ 0.5"))
+    # The CNN's data: the same images unpadded, one channel, a quarter epoch.
+    xc = np.ascontiguousarray(x[: len(x) // 4, :1, 2:30, 2:30])
+    cnn = {k: cnn_epoch(lib, xc, y[: len(xc)]) for k, lib in libs.items()}
+    rows.append((f"Keras-style CNN, {len(xc)} samples (batch 64, Adam)",
+                 f"{cnn['rustorch']:.2f} s", f"{cnn['torch']:.2f} s",
+                 cnn["rustorch"] / cnn["torch"], "≤ 0.6"))
     steps = 2 if args.quick else 5
     dc = {k: dcgan_step_time(lib, steps) for k, lib in libs.items()}
     rows.append(("DCGAN step, 64×64, batch 64 (D and G updates)", f"{dc['rustorch']:.2f} s",
@@ -273,8 +306,8 @@ def main() -> None:
     for name, a, b, ratio, goal in rows:
         cell = f"Δ {ratio:+.2f} pp" if "pp" in goal else f"{ratio:.2f}×"
         print(f"| {name} | {a} | {b} | {cell} | {goal} |")
-    print("\nRates: rustorch ÷ torch (higher is better); LeNet epoch: rustorch ÷ torch time "
-          "(lower is better).")
+    print("\nRates: rustorch ÷ torch (higher is better); epochs and steps: rustorch ÷ torch "
+          "time (lower is better).")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@
 //! zero-padded to whole vectors) with shifted input rows, image by image, and adds the parts'
 //! partial sums in a fixed order, so a run is repeatable.
 
-use super::copy::{copy_into, gather};
+use super::copy::gather;
 use super::PAR_THRESHOLD;
 use crate::backend::num::Num;
 use crate::simd_dispatch;
@@ -106,8 +106,8 @@ impl Geom {
     }
 }
 
-/// The view `l` (`[n, c, h, w]`) copied into zeroed `rows × cols` planes at `(top, left)`,
-/// with `slack` zeros after the last.
+/// The view `l` (`[n, c, h, w]`) copied into `rows × cols` planes at `(top, left)`, zeros
+/// around it and `slack` zeros after the last plane; each element written once.
 fn padded<T: Num>(
     x: &[T],
     l: &Layout,
@@ -117,19 +117,28 @@ fn padded<T: Num>(
     cols: usize,
     slack: usize,
 ) -> Vec<T> {
-    let (n, c) = (l.shape[0], l.shape[1]);
-    let mut out = vec![T::zero(); n * c * rows * cols + slack];
-    let dl = Layout {
-        shape: l.shape.clone(),
-        strides: vec![
-            (c * rows * cols) as isize,
-            (rows * cols) as isize,
-            cols as isize,
-            1,
-        ],
-        offset: top * cols + left,
-    };
-    copy_into(&mut out, &dl, x, l);
+    let (n, c, h, w) = (l.shape[0], l.shape[1], l.shape[2], l.shape[3]);
+    let s = &l.strides;
+    let zero = T::zero();
+    let mut out = Vec::with_capacity(n * c * rows * cols + slack);
+    for img in 0..n {
+        for ch in 0..c {
+            out.extend(std::iter::repeat_n(zero, top * cols));
+            let plane = l.offset as isize + img as isize * s[0] + ch as isize * s[1];
+            for y in 0..h {
+                out.extend(std::iter::repeat_n(zero, left));
+                let row = plane + y as isize * s[2];
+                if s[3] == 1 {
+                    out.extend_from_slice(&x[row as usize..][..w]);
+                } else {
+                    out.extend((0..w as isize).map(|i| x[(row + i * s[3]) as usize]));
+                }
+                out.extend(std::iter::repeat_n(zero, cols - left - w));
+            }
+            out.extend(std::iter::repeat_n(zero, (rows - top - h) * cols));
+        }
+    }
+    out.extend(std::iter::repeat_n(zero, slack));
     out
 }
 
@@ -296,7 +305,8 @@ pub fn weight_grad<T: Fma>(
     let pitch = (g.ow + g.kw - 1).div_ceil(LANES) * LANES;
     // A row of slack: the last plane's shifted reads run up to `kw − 1` past its end.
     let xp = padded(x, xl, padding[0], padding[1], g.ph, pitch, pitch);
-    if !xp.iter().all(|v| v.finite()) {
+    // A fold without an early exit, so it vectorizes.
+    if !xp.iter().fold(true, |ok, v| ok & v.finite()) {
         return None;
     }
     let gp = padded(gr, gl, 0, 0, g.oh, pitch, 0);
