@@ -293,6 +293,16 @@ def test_direct_conv2d_float32_against_float64(case):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=2e-6 * np.abs(b).max(), err_msg=what)
 
 
+def test_conv2d_tiled_over_the_batch_matches_torch():
+    """A batch whose patch matrix exceeds the tile bound (41 MB per image in float64, 64 MiB
+    per tile) runs image by image; outputs and gradients are those of one pass."""
+    kw = dict(stride=(1, 2), padding=2, groups=2)
+    compare(
+        lambda lib, x, w, b: lib.nn.functional.conv2d(x, w, b, **kw),
+        [_arr(3, 16, 161, 160), _arr(4, 8, 5, 5, seed=1), _arr(4, seed=2)],
+    )
+
+
 def test_conv3d_channels_last_input():
     compare(
         lambda lib, x, w, b: lib.nn.functional.conv3d(x, w, b, padding=1),
