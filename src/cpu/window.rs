@@ -238,11 +238,13 @@ pub fn fold<T: Num>(cols: &[T], l: &Layout, w: &Window) -> Vec<T> {
                         continue;
                     }
                     let dst = (z as usize * a[1].input + y as usize) * a[2].input;
-                    if sl == 1 && a[2].stride == 1 && hi > lo {
-                        // Unit steps on both sides: a slice add the compiler vectorizes.
+                    if sl == 1 && hi > lo {
+                        // Contiguous columns: one slice walk, no per-element index checks
+                        // (a plain slice add, which vectorizes, for unit stride).
                         let src = &cols[(row + at + lo as isize) as usize..][..hi - lo];
-                        let d = &mut o[dst + (lo as isize + xb) as usize..][..hi - lo];
-                        for (d, &v) in d.iter_mut().zip(src) {
+                        let first = (lo as isize * a[2].stride + xb) as usize;
+                        let d = o[dst + first..].iter_mut().step_by(a[2].stride as usize);
+                        for (d, &v) in d.zip(src) {
                             *d = d.add(v);
                         }
                         continue;
