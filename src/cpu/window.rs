@@ -243,9 +243,16 @@ pub fn fold<T: Num>(cols: &[T], l: &Layout, w: &Window) -> Vec<T> {
                         // (a plain slice add, which vectorizes, for unit stride).
                         let src = &cols[(row + at + lo as isize) as usize..][..hi - lo];
                         let first = (lo as isize * a[2].stride + xb) as usize;
-                        let d = o[dst + first..].iter_mut().step_by(a[2].stride as usize);
-                        for (d, &v) in d.zip(src) {
-                            *d = d.add(v);
+                        if a[2].stride == 1 {
+                            let d = &mut o[dst + first..][..hi - lo];
+                            for (d, &v) in d.iter_mut().zip(src) {
+                                *d = d.add(v);
+                            }
+                        } else {
+                            let d = o[dst + first..].iter_mut().step_by(a[2].stride as usize);
+                            for (d, &v) in d.zip(src) {
+                                *d = d.add(v);
+                            }
                         }
                         continue;
                     }

@@ -438,40 +438,42 @@ fn conv_im2col(
         let w = w.clone();
         record("ConvolutionBackward0", &inputs, &y, move |g, need| {
             let (x, weight) = (xs.unpack()?, ws.unpack()?);
-            if is_grad_enabled() {
-                // Recorded: the whole batch, as differentiable ops on the saved tensors.
-                let mut grads = vec![
-                    grad_if(need[0], || input_grad_products(g, &weight, &w, groups))?,
-                    grad_if(need[1], || {
-                        weight_grad_products(&patches(&x, &w)?, g, &w, groups)
-                    })?,
-                ];
-                if need.len() > 2 {
-                    grads.push(grad_if(need[2], || bias_grad(g, k))?);
+            // A recorded backward takes the whole batch at once, as differentiable ops on
+            // the saved tensors; otherwise the forward's tiles, each gradient view made once.
+            let recorded = is_grad_enabled();
+            let ts = if recorded { vec![(0, n)] } else { ts.clone() };
+            let whole = ts.len() == 1;
+            let (mut gx, mut gw): (Vec<Tensor>, Option<Tensor>) = (Vec::new(), None);
+            for &(b, len) in &ts {
+                let tile = |t: &Tensor| {
+                    if whole {
+                        Ok(t.clone())
+                    } else {
+                        t.narrow(0, b as i64, len)
+                    }
+                };
+                let rows = grad_rows(&tile(g)?, groups, &w)?;
+                if need[0] {
+                    gx.push(input_grad_products(&rows, len, &weight, &w, groups)?);
                 }
-                return Ok(grads);
+                if need[1] {
+                    let cols = match (&kept, recorded) {
+                        (Some(cols), false) => cols.clone(),
+                        _ => patches(&tile(&x)?, &w)?,
+                    };
+                    let part = weight_grad_products(&cols, &rows, &w, groups)?;
+                    gw = Some(match gw {
+                        None => part,
+                        Some(s) => s.add(&part)?,
+                    });
+                }
             }
-            let mut grads = vec![
-                grad_if(need[0], || {
-                    by_tiles(g, &ts, |gt| input_grad_products(gt, &weight, &w, groups))
-                })?,
-                grad_if(need[1], || {
-                    if let Some(cols) = &kept {
-                        return weight_grad_products(cols, g, &w, groups);
-                    }
-                    let mut sum: Option<Tensor> = None;
-                    for &(b, len) in &ts {
-                        let (b, xt) = (b as i64, x.narrow(0, b as i64, len)?);
-                        let cols = patches(&xt, &w)?;
-                        let part = weight_grad_products(&cols, &g.narrow(0, b, len)?, &w, groups)?;
-                        sum = Some(match sum {
-                            None => part,
-                            Some(s) => s.add(&part)?,
-                        });
-                    }
-                    sum.ok_or_else(|| Error::Runtime("convolution: an empty batch".into()))
-                })?,
-            ];
+            let gx = match gx.len() {
+                0 => None,
+                1 => gx.pop(),
+                _ => Some(crate::ops::join::cat(&gx, 0)?),
+            };
+            let mut grads = vec![gx, gw];
             if need.len() > 2 {
                 grads.push(grad_if(need[2], || bias_grad(g, k))?);
             }
@@ -523,10 +525,26 @@ fn conv_products(cols: &Tensor, weight: &Tensor, w: &Window, groups: usize) -> R
         .reshape(&shape)
 }
 
-/// The input gradient of a convolution: `weightᵀ @ g` per group, folded back onto the input
-/// (`col2im`), as a `[n, cin, *input]` tensor.
-fn input_grad_products(g: &Tensor, weight: &Tensor, w: &Window, groups: usize) -> Result<Tensor> {
+/// The output gradient `g` (`[n, cout, *output]`) as one row block per group,
+/// `[g, cout/g, n·L]`: the operand both gradient products take.
+fn grad_rows(g: &Tensor, groups: usize, w: &Window) -> Result<Tensor> {
     let (n, cout) = (g.shape()[0] as i64, g.shape()[1] as i64);
+    let (gi, l) = (groups as i64, w.output_numel() as i64);
+    g.reshape(&[n, cout, l])?
+        .permute(&[1, 0, 2])?
+        .reshape(&[gi, cout / gi, n * l])
+}
+
+/// The input gradient of a convolution: `weightᵀ @ rows` per group ([`grad_rows`] of `n`
+/// images), folded back onto the input (`col2im`), as a `[n, cin, *input]` tensor.
+fn input_grad_products(
+    rows: &Tensor,
+    n: usize,
+    weight: &Tensor,
+    w: &Window,
+    groups: usize,
+) -> Result<Tensor> {
+    let (n, cout) = (n as i64, weight.shape()[0] as i64);
     let cin = (weight.shape()[1] * groups) as i64;
     let (gi, kn, l) = (
         groups as i64,
@@ -536,12 +554,8 @@ fn input_grad_products(g: &Tensor, weight: &Tensor, w: &Window, groups: usize) -
     let wt = weight
         .reshape(&[gi, cout / gi, cin / gi * kn])?
         .transpose(1, 2)?;
-    let gm = g
-        .reshape(&[n, cout, l])?
-        .permute(&[1, 0, 2])?
-        .reshape(&[gi, cout / gi, n * l])?;
     let cols = wt
-        .matmul(&gm)?
+        .matmul(rows)?
         .reshape(&[cin * kn, n, l])?
         .permute(&[1, 0, 2])?;
     if pointwise(w) {
@@ -553,23 +567,21 @@ fn input_grad_products(g: &Tensor, weight: &Tensor, w: &Window, groups: usize) -
     }
 }
 
-/// The weight gradient of a convolution: `g @ colsᵀ` per group over the patch matrix `cols`
-/// (`[n, cin·K, L]`), summed over the batch, as a `[cout, cin/g, *kernel]` tensor.
-fn weight_grad_products(cols: &Tensor, g: &Tensor, w: &Window, groups: usize) -> Result<Tensor> {
-    let (n, cout) = (g.shape()[0] as i64, g.shape()[1] as i64);
+/// The weight gradient of a convolution: `rows @ colsᵀ` per group ([`grad_rows`] against
+/// the patch matrix `cols`, `[n, cin·K, L]`), summed over the batch, as a
+/// `[cout, cin/g, *kernel]` tensor.
+fn weight_grad_products(cols: &Tensor, rows: &Tensor, w: &Window, groups: usize) -> Result<Tensor> {
+    let n = cols.shape()[0] as i64;
+    let cout = rows.shape()[0] as i64 * rows.shape()[1] as i64;
     let (gi, l) = (groups as i64, w.output_numel() as i64);
     let ck = (cols.shape()[1] / groups) as i64;
-    let gm = g
-        .reshape(&[n, cout, l])?
-        .permute(&[1, 0, 2])?
-        .reshape(&[gi, cout / gi, n * l])?;
     let cm = cols
         .permute(&[1, 0, 2])?
         .reshape(&[gi, ck, n * l])?
         .transpose(1, 2)?;
     let mut shape = vec![cout, ck / w.kernel_numel() as i64];
     shape.extend(w.kernel.iter().map(|&v| v as i64));
-    gm.matmul(&cm)?.reshape(&shape)
+    rows.matmul(&cm)?.reshape(&shape)
 }
 
 /// A stride-1, undilated, single-group 2-D convolution of `x` (batched) on the backend's
@@ -630,7 +642,7 @@ fn direct_input_grad(g: &Tensor, weight: &Tensor, w: &Window) -> Result<Tensor> 
             return Ok(Tensor::from_storage(s, shape));
         }
     }
-    input_grad_products(g, weight, w, 1)
+    input_grad_products(&grad_rows(g, 1, w)?, g.shape()[0], weight, w, 1)
 }
 
 /// The weight gradient of [`conv2d_direct`]: on the backend's kernel, or — when the backward
@@ -649,7 +661,7 @@ fn direct_weight_grad(x: &Tensor, g: &Tensor, w: &Window) -> Result<Tensor> {
             return Ok(Tensor::from_storage(s, shape));
         }
     }
-    weight_grad_products(&patches(x, w)?, g, w, 1)
+    weight_grad_products(&patches(x, w)?, &grad_rows(g, 1, w)?, w, 1)
 }
 
 /// `padding='same'`: each side gets half of `dilation·(kernel−1)`; an odd total puts the
