@@ -112,19 +112,24 @@ def _lenet(lib):
     )
 
 
-def lenet_epoch(lib, x, y, batch=64, model=None):
-    lib.manual_seed(0)
-    model = model if model is not None else _lenet(lib)
-    opt = lib.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+def _train(lib, model, opt, x, y, batch, desc):
+    """Seconds of one pass over `x` in batches (cross-entropy, `opt`), with a tqdm bar."""
     loss_fn = lib.nn.CrossEntropyLoss()
     xs, ys = lib.tensor(x), lib.tensor(y)
     t0 = time.perf_counter()
-    for i in tqdm(range(0, len(x), batch), desc=f"LeNet {lib.__name__}", file=sys.stderr):
+    for i in tqdm(range(0, len(x), batch), desc=f"{desc} {lib.__name__}", file=sys.stderr):
         opt.zero_grad()
         loss = loss_fn(model(xs[i:i + batch]), ys[i:i + batch])
         loss.backward()
         opt.step()
     return time.perf_counter() - t0
+
+
+def lenet_epoch(lib, x, y, batch=64, model=None):
+    lib.manual_seed(0)
+    model = model if model is not None else _lenet(lib)
+    opt = lib.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    return _train(lib, model, opt, x, y, batch, "LeNet")
 
 
 def _keras_cnn(lib):
@@ -141,15 +146,7 @@ def cnn_epoch(lib, x, y, batch=64):
     lib.manual_seed(0)
     model = _keras_cnn(lib)
     opt = lib.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = lib.nn.CrossEntropyLoss()
-    xs, ys = lib.tensor(x), lib.tensor(y)
-    t0 = time.perf_counter()
-    for i in tqdm(range(0, len(x), batch), desc=f"CNN {lib.__name__}", file=sys.stderr):
-        opt.zero_grad()
-        loss = loss_fn(model(xs[i:i + batch]), ys[i:i + batch])
-        loss.backward()
-        opt.step()
-    return time.perf_counter() - t0
+    return _train(lib, model, opt, x, y, batch, "CNN")
 
 
 def _dcgan(lib, nz=100, ngf=64, ndf=64):

@@ -10,6 +10,7 @@
 //! partial sums in a fixed order, so a run is repeatable.
 
 use super::copy::gather;
+use super::window::per_plane;
 use super::PAR_THRESHOLD;
 use crate::backend::num::Num;
 use crate::simd_dispatch;
@@ -68,6 +69,52 @@ pub fn fits(cin: usize, cout: usize, kh: usize, kw: usize) -> bool {
         let _ = (cin, cout, kh, kw);
         false
     }
+}
+
+/// Runs `$call` for each block of up to [`BLOCK`] of `$cout` output channels, with `$co`
+/// the block's first channel and `$cb` its size as a constant (one instantiation per size).
+macro_rules! by_blocks {
+    ($cout:expr, |$co:ident, $cb:ident| $call:expr) => {{
+        let mut $co = 0;
+        while $co < $cout {
+            let size = ($cout - $co).min(BLOCK);
+            match size {
+                8 => {
+                    const $cb: usize = 8;
+                    $call
+                }
+                7 => {
+                    const $cb: usize = 7;
+                    $call
+                }
+                6 => {
+                    const $cb: usize = 6;
+                    $call
+                }
+                5 => {
+                    const $cb: usize = 5;
+                    $call
+                }
+                4 => {
+                    const $cb: usize = 4;
+                    $call
+                }
+                3 => {
+                    const $cb: usize = 3;
+                    $call
+                }
+                2 => {
+                    const $cb: usize = 2;
+                    $call
+                }
+                _ => {
+                    const $cb: usize = 1;
+                    $call
+                }
+            }
+            $co += size;
+        }
+    }};
 }
 
 /// The sizes of one direct convolution: `[n, cin, h, w]` with `[cout, cin, kh, kw]`, the
@@ -142,20 +189,6 @@ fn padded<T: Num>(
     out
 }
 
-/// Runs `f(i, chunk)` over the `len`-element chunks of `out`, in parallel when large.
-fn per_chunk<T: Send>(out: &mut [T], len: usize, f: impl Fn(usize, &mut [T]) + Sync) {
-    if len == 0 {
-        return;
-    }
-    if out.len() >= PAR_THRESHOLD && out.len() > len {
-        out.par_chunks_mut(len)
-            .enumerate()
-            .for_each(|(i, o)| f(i, o));
-    } else {
-        out.chunks_mut(len).enumerate().for_each(|(i, o)| f(i, o));
-    }
-}
-
 /// The convolution of the view `xl` (`[n, cin, h, w]`) with `wl` (`[cout, cin, kh, kw]`),
 /// stride 1, `padding` zeros on each side, plus `bias`: a contiguous `[n, cout, oh, ow]`.
 pub fn forward<T: Fma>(
@@ -172,7 +205,7 @@ pub fn forward<T: Fma>(
     let bias = bias.map(|(b, l)| gather(b, l));
     let plane_in = g.cin * g.ph * g.pw;
     let mut out = vec![T::zero(); g.n * g.cout * g.oh * g.ow];
-    per_chunk(&mut out, g.cout * g.oh * g.ow, |img, o| {
+    per_plane(&mut out, g.cout * g.oh * g.ow, |img, o| {
         forward_image(
             &xp[img * plane_in..][..plane_in],
             &w,
@@ -187,21 +220,7 @@ pub fn forward<T: Fma>(
 simd_dispatch! {
     /// One image's output planes, a block of output channels at a time.
     pub fn forward_image<T: Fma>(xp: &[T], w: &[T], bias: Option<&[T]>, g: &Geom, out: &mut [T]) -> () {
-        let mut co = 0;
-        while co < g.cout {
-            let cb = (g.cout - co).min(BLOCK);
-            match cb {
-                8 => forward_block::<T, 8>(xp, w, bias, g, co, out),
-                7 => forward_block::<T, 7>(xp, w, bias, g, co, out),
-                6 => forward_block::<T, 6>(xp, w, bias, g, co, out),
-                5 => forward_block::<T, 5>(xp, w, bias, g, co, out),
-                4 => forward_block::<T, 4>(xp, w, bias, g, co, out),
-                3 => forward_block::<T, 3>(xp, w, bias, g, co, out),
-                2 => forward_block::<T, 2>(xp, w, bias, g, co, out),
-                _ => forward_block::<T, 1>(xp, w, bias, g, co, out),
-            }
-            co += cb;
-        }
+        by_blocks!(g.cout, |co, CB| forward_block::<T, CB>(xp, w, bias, g, co, out));
     }
 }
 
@@ -355,21 +374,7 @@ pub fn weight_grad<T: Fma>(
 simd_dispatch! {
     /// One image's terms of the weight gradient, added to the per-lane sums `dw`.
     pub fn weight_grad_image<T: Fma>(xp: &[T], gp: &[T], g: &Geom, pitch: usize, dw: &mut [[T; LANES]]) -> () {
-        let mut co = 0;
-        while co < g.cout {
-            let cb = (g.cout - co).min(BLOCK);
-            match cb {
-                8 => weight_grad_block::<T, 8>(xp, gp, g, pitch, co, dw),
-                7 => weight_grad_block::<T, 7>(xp, gp, g, pitch, co, dw),
-                6 => weight_grad_block::<T, 6>(xp, gp, g, pitch, co, dw),
-                5 => weight_grad_block::<T, 5>(xp, gp, g, pitch, co, dw),
-                4 => weight_grad_block::<T, 4>(xp, gp, g, pitch, co, dw),
-                3 => weight_grad_block::<T, 3>(xp, gp, g, pitch, co, dw),
-                2 => weight_grad_block::<T, 2>(xp, gp, g, pitch, co, dw),
-                _ => weight_grad_block::<T, 1>(xp, gp, g, pitch, co, dw),
-            }
-            co += cb;
-        }
+        by_blocks!(g.cout, |co, CB| weight_grad_block::<T, CB>(xp, gp, g, pitch, co, dw));
     }
 }
 

@@ -66,7 +66,7 @@ fn strides(l: &Layout) -> (isize, isize, [isize; 3]) {
 }
 
 /// Runs `f(plane, out)` for each `chunk`-element plane of `out`, in parallel when large.
-fn per_plane<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+pub(crate) fn per_plane<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(usize, &mut [T]) + Sync) {
     if chunk == 0 {
         return;
     }
