@@ -303,6 +303,14 @@ def test_conv2d_tiled_over_the_batch_matches_torch():
     )
 
 
+def test_conv2d_empty_batch_gives_zero_gradients_as_torch():
+    """An empty batch: an empty output and zero (not missing) weight and bias gradients."""
+    compare(
+        lambda lib, x, w, b: lib.nn.functional.conv2d(x, w, b, padding=1),
+        [np.zeros((0, 64, 9, 9)), _arr(8, 64, 3, 3, seed=1), _arr(8, seed=2)],
+    )
+
+
 def test_conv3d_channels_last_input():
     compare(
         lambda lib, x, w, b: lib.nn.functional.conv3d(x, w, b, padding=1),

@@ -377,7 +377,11 @@ const TILE_BYTES: usize = 64 << 20;
 /// `[0, n)` cut into runs of images (first, count) whose patch matrices, `per_image` bytes
 /// each, fit [`TILE_BYTES`] together (one image at least).
 fn tiles(n: usize, per_image: usize) -> Vec<(usize, usize)> {
-    let nt = (TILE_BYTES / per_image.max(1)).clamp(1, n.max(1));
+    if n == 0 {
+        // One empty tile, so an empty batch still gets its (zero) gradients.
+        return vec![(0, 0)];
+    }
+    let nt = (TILE_BYTES / per_image.max(1)).clamp(1, n);
     (0..n).step_by(nt).map(|b| (b, nt.min(n - b))).collect()
 }
 
