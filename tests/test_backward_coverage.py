@@ -98,6 +98,10 @@ CASES = {
         lambda x: rt.nn.functional.max_pool2d(x, 3, 2, 1, dilation=1, ceil_mode=True),
         lambda: [_x(1, 2, 6, 5)],
     ),
+    "NativeBatchNormBackward0": (
+        lambda x, w, b: rt.nn.functional.batch_norm(x, None, None, w, b, training=True),
+        lambda: [_x(3, 2, 4), _x(2, seed=1), _x(2, seed=2)],
+    ),
     "BmmBackward0": (lambda x, y: x.bmm(y), lambda: [_x(2, 3, 4), _x(2, 4, 2, seed=1)]),
     "CatBackward0": (lambda x, y: rt.cat([x, y], 1), lambda: [_x(2, 3), _x(2, 2, seed=1)]),
     "CeilBackward0": (lambda x: x.ceil() + x, lambda: [_x(3, 4)]),

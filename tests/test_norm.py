@@ -77,6 +77,47 @@ def test_batch_norm_training_matches_torch(shape, dtype, layout):
              grad=grad, layout=layout)
 
 
+@pytest.mark.parametrize("layout", ["contiguous", "transposed"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_batch_norm_large_input_matches_torch(dtype, layout):
+    """Inputs past the kernels' parallel threshold (channels split over threads, runs longer
+    than a summation block), forward, running statistics and gradients in both dtypes."""
+    shape = (6, 5, 37, 41)
+
+    def fn(lib, x, w, b):
+        rm = lib.zeros(5, dtype=x.dtype) + 0.5
+        rv = lib.ones(5, dtype=x.dtype)
+        out = lib.nn.functional.batch_norm(x, rm, rv, w, b, training=True, momentum=0.2)
+        return out, rm, rv
+
+    check_op(fn, rand(*shape, shift=2.0), rand(5, seed=1), rand(5, seed=2), dtype=dtype,
+             grad=True, layout=layout, grad_rtol=1e-4 if dtype == "float32" else None,
+             grad_atol=1e-4 if dtype == "float32" else None)
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_batch_norm_16_bit_matches_torch(dtype, training):
+    """The 16-bit types normalise in float32 and round once, as PyTorch's CPU kernel."""
+    torch = need_torch()
+    x, w, b = rand(4, 3, 5, 6, shift=1.0), rand(3, seed=1), rand(3, seed=2)
+    outs = []
+    for lib in (rt, torch):
+        d = getattr(lib, dtype)
+        xs, ws, bs = (lib.tensor(a, dtype=d) for a in (x, w, b))
+        if lib is rt:
+            xs, ws, bs = (t.to(current_device()) for t in (xs, ws, bs))
+        rm = (lib.zeros(3) + 0.25).to(d)
+        rv = (lib.ones(3) * 2.0).to(d)
+        if lib is rt:
+            rm, rv = rm.to(current_device()), rv.to(current_device())
+        out = lib.nn.functional.batch_norm(xs, rm, rv, ws, bs, training=training, momentum=0.3)
+        assert out.dtype == d
+        outs.append([t.float().cpu().numpy() for t in (out, rm, rv)])
+    for ours, theirs in zip(*outs):
+        np.testing.assert_allclose(ours, theirs, rtol=2e-2, atol=2e-2)
+
+
 @pytest.mark.parametrize("affine", [True, False])
 def test_batch_norm_eval_uses_running_stats(affine):
     def fn(lib, x, rm, rv, w, b):

@@ -430,4 +430,26 @@ pub trait Backend {
     ) -> Result<Option<Self::Buffer>> {
         Ok(None)
     }
+
+    // ---- batch norm (over a contiguous `[n, c, s]`: channel `ch` is the runs
+    // `(i·c + ch)·s ..` of `s` elements; per-channel values are in the accumulation dtype,
+    // float32 for the 16-bit types) --------------------------------------------------------
+
+    /// Per channel, the mean and the biased variance of `x` (two passes).
+    fn channel_stats(x: &Self::Buffer, dims: [usize; 3]) -> Result<(Self::Buffer, Self::Buffer)>;
+    /// Per channel, `Σ g` and `Σ g·(x − mean)`.
+    fn channel_grad_sums(
+        g: &Self::Buffer,
+        x: &Self::Buffer,
+        mean: &Self::Buffer,
+        dims: [usize; 3],
+    ) -> Result<(Self::Buffer, Self::Buffer)>;
+    /// `(x − center)·a + b`, plus `y·d` when `y = Some((y, d))`, per channel: a contiguous
+    /// buffer of `x`'s dtype.
+    fn channel_affine(
+        x: &Self::Buffer,
+        k: [&Self::Buffer; 3],
+        y: Option<(&Self::Buffer, &Self::Buffer)>,
+        dims: [usize; 3],
+    ) -> Result<Self::Buffer>;
 }

@@ -3,7 +3,7 @@
 
 use super::copy::{copy_into, fill, gather, gather_map};
 use super::elementwise::{map, zip, zip3};
-use super::{conv, fused, index, matmul, random, reduce, sort, window};
+use super::{conv, fused, index, matmul, norm, random, reduce, sort, window};
 use crate::backend::num::{Float, Num};
 use crate::backend::op::{BinaryKind, MapFn, ZipFn};
 use crate::backend::{
@@ -60,6 +60,15 @@ fn narrow(r: HostBuffer, dtype: DType) -> HostBuffer {
         return r;
     }
     Cpu::cast(&r, &Layout::contiguous(&[r.len()]), dtype).unwrap_or(r)
+}
+
+/// A 16-bit buffer widened to float32 (others borrowed as they are).
+fn half_widened(x: &HostBuffer) -> Cow<'_, HostBuffer> {
+    if x.dtype().is_half() {
+        Cow::Owned(widen_all(x))
+    } else {
+        Cow::Borrowed(x)
+    }
 }
 
 /// A whole 16-bit buffer widened in place of order (offsets into it stay valid).
@@ -988,5 +997,62 @@ impl Backend for Cpu {
             DType::F64 => run!(f64),
             _ => None,
         })
+    }
+
+    fn channel_stats(x: &HostBuffer, dims: [usize; 3]) -> Result<(HostBuffer, HostBuffer)> {
+        let x = half_widened(x);
+        crate::with_float_dtype!(
+            x.dtype(),
+            T,
+            {
+                let (m, v) = norm::stats(x.as_slice::<T>(), dims);
+                Ok((HostBuffer::from_vec(m), HostBuffer::from_vec(v)))
+            },
+            Err(not_implemented("batch_norm", x.dtype()))
+        )
+    }
+    fn channel_grad_sums(
+        g: &HostBuffer,
+        x: &HostBuffer,
+        mean: &HostBuffer,
+        dims: [usize; 3],
+    ) -> Result<(HostBuffer, HostBuffer)> {
+        let (g, x) = (half_widened(g), half_widened(x));
+        crate::with_float_dtype!(
+            x.dtype(),
+            T,
+            {
+                let (sg, sgx) =
+                    norm::grad_sums(g.as_slice::<T>(), x.as_slice(), mean.as_slice(), dims);
+                Ok((HostBuffer::from_vec(sg), HostBuffer::from_vec(sgx)))
+            },
+            Err(not_implemented("batch_norm_backward", x.dtype()))
+        )
+    }
+    fn channel_affine(
+        x: &HostBuffer,
+        [center, a, b]: [&HostBuffer; 3],
+        y: Option<(&HostBuffer, &HostBuffer)>,
+        dims: [usize; 3],
+    ) -> Result<HostBuffer> {
+        let dtype = x.dtype();
+        let xw = half_widened(x);
+        let yw = y.map(|(y, _)| half_widened(y));
+        let out = crate::with_float_dtype!(
+            xw.dtype(),
+            T,
+            {
+                let k = norm::Coefficients {
+                    center: center.as_slice::<T>(),
+                    a: a.as_slice(),
+                    b: b.as_slice(),
+                    d: y.map_or(&[][..], |(_, d)| d.as_slice()),
+                };
+                let ys = yw.as_ref().map_or(&[][..], |y| y.as_slice::<T>());
+                HostBuffer::from_vec(norm::affine(xw.as_slice::<T>(), ys, &k, dims))
+            },
+            return Err(not_implemented("batch_norm", dtype))
+        );
+        Ok(narrow(out, dtype))
     }
 }

@@ -9,6 +9,7 @@ pub mod fused;
 pub mod index;
 pub mod math;
 pub mod matmul;
+pub mod norm;
 pub mod random;
 pub mod reduce;
 pub mod sort;

@@ -3,7 +3,7 @@
 
 use super::buffer::CudaBuffer;
 use super::device::{gpu, DeviceApi};
-use super::{elementwise, fused, index, matmul, random, reduce, window};
+use super::{elementwise, fused, index, matmul, norm, random, reduce, window};
 use crate::backend::{
     AdamOptions, Arg, AvgDivisor, Backend, BinaryOp, Distribution, HostBuffer, MatBatch, ReduceOp,
     ScanOp, SgdOptions, Span, UnaryOp, Window,
@@ -202,5 +202,24 @@ impl Backend for Cuda {
         d: AvgDivisor,
     ) -> Result<CudaBuffer> {
         window::avg_pool_backward(g, l, w, d)
+    }
+    fn channel_stats(x: &CudaBuffer, dims: [usize; 3]) -> Result<(CudaBuffer, CudaBuffer)> {
+        norm::stats(x, dims)
+    }
+    fn channel_grad_sums(
+        g: &CudaBuffer,
+        x: &CudaBuffer,
+        mean: &CudaBuffer,
+        dims: [usize; 3],
+    ) -> Result<(CudaBuffer, CudaBuffer)> {
+        norm::grad_sums(g, x, mean, dims)
+    }
+    fn channel_affine(
+        x: &CudaBuffer,
+        k: [&CudaBuffer; 3],
+        y: Option<(&CudaBuffer, &CudaBuffer)>,
+        dims: [usize; 3],
+    ) -> Result<CudaBuffer> {
+        norm::affine(x, k, y, dims)
     }
 }

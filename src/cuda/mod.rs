@@ -22,6 +22,7 @@ mod index;
 pub mod kernels;
 pub mod loader;
 mod matmul;
+mod norm;
 pub mod nvrtc;
 mod random;
 mod reduce;

@@ -1,12 +1,19 @@
 //! Normalization layers: batch, instance, layer, group, RMS and local response norm.
 //!
-//! Each is a composite of differentiable tensor ops (reductions, `rsqrt`, broadcasting
-//! arithmetic), so every device runs it and autograd, double backward included, comes from
-//! the primitives' rules; no norm records a node of its own. The statistics come from one
-//! `mean` and one biased `var` reduction; the normalisation is folded the way PyTorch's CPU
-//! kernels fold it, so the rounding follows theirs:
+//! Batch norm in training, and in evaluation when no gradient is wanted, runs on the
+//! backends' batch-norm kernels: one statistics pass (two reads: the mean, then the squared
+//! deviations), one per-channel affine pass `(x − mean)·w/√(var+ε) + b`, and a node
+//! (`NativeBatchNormBackward0`, PyTorch's name) whose backward is one pass of per-channel
+//! sums and one affine pass for the input gradient. A recorded backward (`create_graph`)
+//! computes the same formulas as differentiable ops, so it differentiates again.
 //!
-//! * batch, instance and group norm: `y = x·scale + shift` with the small per-channel
+//! The other norms (and batch norm in evaluation with gradients) are composites of
+//! differentiable tensor ops (reductions, `rsqrt`, broadcasting arithmetic), so every device
+//! runs them and autograd, double backward included, comes from the primitives' rules. Their
+//! statistics come from one `mean` and one biased `var` reduction; the normalisation is
+//! folded the way PyTorch's CPU kernels fold it, so the rounding follows theirs:
+//!
+//! * instance and group norm: `y = x·scale + shift` with the small per-channel
 //!   `scale = w/√(var+ε)` and `shift = b − mean·scale` (two passes over `x`);
 //! * layer norm: `y = (x·rstd − mean·rstd)·w + b` (`w`, `b` have the normalised shape).
 //!
@@ -17,7 +24,7 @@ use super::binary::div_rounded;
 use super::creation;
 use super::join::cat;
 use super::{Operand, Scalar};
-use crate::autograd::{is_grad_enabled, GradModeGuard};
+use crate::autograd::{grad_if, is_grad_enabled, needs_grad, record, GradModeGuard, SavedTensor};
 use crate::error::{wrap_dim, Error, Result};
 use crate::tensor::dtype::DType;
 use crate::tensor::layout::fmt_shape;
@@ -180,7 +187,18 @@ pub fn batch_norm(
     let nd = input.dim();
     let pc = |t: Option<&Tensor>| t.map(|t| per_channel(t, nd)).transpose();
     let (w, b) = (pc(affine.weight)?, pc(affine.bias)?);
-    if !training {
+    let mut params = vec![input];
+    params.extend(affine.weight);
+    params.extend(affine.bias);
+    if !training && !needs_grad(&params) {
+        let present = "checked by check_per_channel in evaluation mode";
+        let (rm, rv) = (running.mean.expect(present), running.var.expect(present));
+        return eval_fused(input, rm, rv, affine, eps);
+    }
+    if training {
+        return train_fused(input, running, affine, eps);
+    }
+    {
         // Running statistics are buffers, not differentiable inputs (as in PyTorch).
         let stat = |t: Option<&Tensor>| pc(t.map(|t| t.detach()).as_ref());
         let present = "checked by check_per_channel in evaluation mode";
@@ -188,25 +206,225 @@ pub fn batch_norm(
             stat(running.mean)?.expect(present),
             stat(running.var)?.expect(present),
         );
-        return scale_shift(input, &mean, &var, eps, w, b);
+        scale_shift(input, &mean, &var, eps, w, b)
     }
-    let dims: Vec<i64> = (0..nd as i64).filter(|&d| d != 1).collect();
-    let mean = input.mean_dims(Some(&dims), true, None)?;
-    let var = input.var_dims(Some(&dims), 0.0, true)?;
-    let out = scale_shift(input, &mean, &var, eps, w, b)?;
-    let n = (input.numel() / channels) as f64;
-    let per = |s: &Tensor, r: &Tensor| s.reshape(&[channels as i64])?.reshape(&shape_of(r));
-    if let Some(rm) = running.mean {
-        update_running(rm, &per(&mean, rm)?, running.momentum)?;
+}
+
+/// The dtype batch norm's per-channel values are computed in: float32 for the 16-bit
+/// types (as PyTorch's `save_mean`/`save_invstd`), the input's otherwise.
+fn acc_dtype(d: DType) -> DType {
+    if d == DType::F64 {
+        DType::F64
+    } else {
+        DType::F32
     }
-    if let Some(rv) = running.var {
-        let unbiased = {
-            let _no_grad = GradModeGuard::new(false);
-            var.mul_scalar(n / (n - 1.0))?
+}
+
+/// `t` laid out contiguously from offset 0, as the batch-norm kernels read it (a copy
+/// outside the graph when it is not).
+fn dense(t: &Tensor) -> Result<Tensor> {
+    if t.is_contiguous() && t.layout().offset == 0 {
+        return Ok(t.clone());
+    }
+    let _off = GradModeGuard::new(false);
+    t.detach().clone_tensor()
+}
+
+/// `[n, c, s]`: a batch-norm input's batch, channels and positions per channel and image.
+fn channel_dims(x: &Tensor) -> [usize; 3] {
+    let (n, c) = (x.shape()[0], x.shape()[1]);
+    [n, c, x.numel() / (n * c).max(1)]
+}
+
+/// A per-channel parameter (weight or bias) as a detached `[c]` tensor of `dtype`.
+fn channel_param(p: Option<&Tensor>, dtype: DType) -> Result<Option<Tensor>> {
+    p.map(|p| dense(&p.detach().reshape(&[-1])?.to_dtype(dtype)?))
+        .transpose()
+}
+
+/// `(x − center)·a + b` (+ `y·d`) on the backend's affine kernel, shaped as `like`.
+fn channel_affine(
+    x: &Tensor,
+    [center, a, b]: [&Tensor; 3],
+    y: Option<(&Tensor, &Tensor)>,
+    like: &Tensor,
+) -> Result<Tensor> {
+    let dims = channel_dims(x);
+    let s = x.storage().channel_affine(
+        [center.storage(), a.storage(), b.storage()],
+        y.map(|(y, d)| (&**y.storage(), &**d.storage())),
+        dims,
+    )?;
+    Ok(Tensor::from_storage(s, like.shape().to_vec()))
+}
+
+/// Evaluation with no gradient wanted: one affine pass with the running statistics.
+fn eval_fused(
+    input: &Tensor,
+    rm: &Tensor,
+    rv: &Tensor,
+    affine: Affine,
+    eps: f64,
+) -> Result<Tensor> {
+    let _off = GradModeGuard::new(false);
+    let acc = acc_dtype(input.dtype());
+    let c = input.shape()[1];
+    let x = dense(input)?;
+    let mean = channel_param(Some(rm), acc)?.expect("given");
+    let invstd = channel_param(Some(rv), acc)?
+        .expect("given")
+        .add_scalar(eps)?
+        .rsqrt()?;
+    let a = match channel_param(affine.weight, acc)? {
+        Some(w) => invstd.mul(&w)?,
+        None => invstd,
+    };
+    let b = match channel_param(affine.bias, acc)? {
+        Some(b) => b,
+        None => creation::zeros(&[c], acc, input.device())?,
+    };
+    channel_affine(&x, [&mean, &a, &b], None, input)
+}
+
+/// Training: the batch's statistics (one pass on the backend's kernel), one affine pass,
+/// the running statistics updated, and a `NativeBatchNormBackward0` node.
+fn train_fused(input: &Tensor, running: RunningStats, affine: Affine, eps: f64) -> Result<Tensor> {
+    let acc = acc_dtype(input.dtype());
+    let [n, c, s] = channel_dims(input);
+    let (x, out, mean, invstd, weight) = {
+        let _off = GradModeGuard::new(false);
+        let x = dense(input)?;
+        let (ms, vs) = x.storage().channel_stats([n, c, s])?;
+        let (mean, var) = (Tensor::from_storage(ms, [c]), Tensor::from_storage(vs, [c]));
+        let invstd = var.add_scalar(eps)?.rsqrt()?;
+        let weight = channel_param(affine.weight, acc)?;
+        let a = match &weight {
+            Some(w) => invstd.mul(w)?,
+            None => invstd.clone(),
         };
-        update_running(rv, &per(&unbiased, rv)?, running.momentum)?;
+        let b = match channel_param(affine.bias, acc)? {
+            Some(b) => b,
+            None => creation::zeros(&[c], acc, input.device())?,
+        };
+        let out = channel_affine(&x, [&mean, &a, &b], None, input)?;
+        let m = (n * s) as f64;
+        if let Some(rm) = running.mean {
+            update_running(rm, &mean.reshape(&shape_of(rm))?, running.momentum)?;
+        }
+        if let Some(rv) = running.var {
+            let unbiased = var.mul_scalar(m / (m - 1.0))?;
+            update_running(rv, &unbiased.reshape(&shape_of(rv))?, running.momentum)?;
+        }
+        (x, out, mean, invstd, weight)
+    };
+    let mut inputs = vec![input];
+    inputs.extend(affine.weight);
+    inputs.extend(affine.bias);
+    if !needs_grad(&inputs) {
+        return Ok(out);
     }
+    let (has_w, has_b) = (affine.weight.is_some(), affine.bias.is_some());
+    let (w_dtype, b_dtype) = (
+        affine.weight.map(|w| (w.dtype(), w.shape().to_vec())),
+        affine.bias.map(|b| (b.dtype(), b.shape().to_vec())),
+    );
+    let saved_x = SavedTensor::new(input);
+    let saved_w = affine.weight.map(SavedTensor::new);
+    // The input's copy the statistics were taken from, when it had to be made.
+    let copy = (!std::sync::Arc::ptr_eq(&x.0, &input.0)).then_some(x);
+    record("NativeBatchNormBackward0", &inputs, &out, move |g, need| {
+        let x = match &copy {
+            Some(x) => x.clone(),
+            None => saved_x.unpack()?,
+        };
+        let (gx, gw, gb) = if is_grad_enabled() {
+            let w = saved_w.as_ref().map(|w| w.unpack()).transpose()?;
+            let x = saved_x.unpack()?;
+            batch_norm_backward_recorded(&x, w.as_ref(), g, eps, need)?
+        } else {
+            let gd = dense(g)?;
+            let (ps, qs) =
+                gd.storage()
+                    .channel_grad_sums(x.storage(), mean.storage(), [n, c, s])?;
+            let (sum_g, sum_gx) = (Tensor::from_storage(ps, [c]), Tensor::from_storage(qs, [c]));
+            let gx = grad_if(need[0], || {
+                // gx = k·(g − Σg/M − (x − mean)·invstd²·Σg(x−mean)/M), k = w·invstd.
+                let m = (n * s) as f64;
+                let k = match &weight {
+                    Some(w) => invstd.mul(w)?,
+                    None => invstd.clone(),
+                };
+                let a = k
+                    .mul(&invstd)?
+                    .mul(&invstd)?
+                    .mul(&sum_gx)?
+                    .mul_scalar(-1.0 / m)?;
+                let d = k.mul(&sum_g)?.mul_scalar(-1.0 / m)?;
+                channel_affine(&x, [&mean, &a, &d], Some((&gd, &k)), &x)
+            })?;
+            let gw = sum_gx.mul(&invstd)?;
+            (gx, Some(gw), Some(sum_g))
+        };
+        let mut grads = vec![gx];
+        let shaped =
+            |t: Option<Tensor>, like: &Option<(DType, Vec<usize>)>| -> Result<Option<Tensor>> {
+                match (t, like) {
+                    (Some(t), Some((dtype, shape))) => {
+                        let dims: Vec<i64> = shape.iter().map(|&v| v as i64).collect();
+                        Some(t.reshape(&dims)?.to_dtype(*dtype)).transpose()
+                    }
+                    _ => Ok(None),
+                }
+            };
+        if has_w {
+            grads.push(if need[1] { shaped(gw, &w_dtype)? } else { None });
+        }
+        if has_b {
+            let at = 1 + usize::from(has_w);
+            grads.push(if need[at] {
+                shaped(gb, &b_dtype)?
+            } else {
+                None
+            });
+        }
+        Ok(grads)
+    });
     Ok(out)
+}
+
+/// Batch norm's gradients as differentiable ops on the saved input (a backward being
+/// recorded): `x̂ = (x − mean)·invstd`, `gb = Σg`, `gw = Σg·x̂`,
+/// `gx = (g − gb/M − x̂·gw/M)·invstd·w`, the statistics recomputed from `x` so that the
+/// gradients differentiate through them.
+fn batch_norm_backward_recorded(
+    x: &Tensor,
+    w: Option<&Tensor>,
+    g: &Tensor,
+    eps: f64,
+    need: &[bool],
+) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    let nd = x.dim();
+    let dims: Vec<i64> = (0..nd as i64).filter(|&d| d != 1).collect();
+    let m = (x.numel() / x.shape()[1]) as f64;
+    let mean = x.mean_dims(Some(&dims), true, None)?;
+    let invstd = x
+        .var_dims(Some(&dims), 0.0, true)?
+        .add_scalar(eps)?
+        .rsqrt()?;
+    let xhat = x.sub(&mean)?.mul(&invstd)?;
+    let gb = g.sum_dims(Some(&dims), true, None)?;
+    let gw = g.mul(&xhat)?.sum_dims(Some(&dims), true, None)?;
+    let gx = grad_if(need[0], || {
+        let k = match w {
+            Some(w) => invstd.mul(&per_channel(w, nd)?)?,
+            None => invstd.clone(),
+        };
+        g.sub(&gb.mul_scalar(1.0 / m)?)?
+            .sub(&xhat.mul(&gw.mul_scalar(1.0 / m)?)?)?
+            .mul(&k)
+    })?;
+    let flat = |t: Tensor| t.reshape(&[-1]);
+    Ok((gx, Some(flat(gw)?), Some(flat(gb)?)))
 }
 
 fn shape_of(t: &Tensor) -> Vec<i64> {

@@ -535,6 +535,68 @@ impl Storage {
         map_buffer!(self, b, B => B::avg_pool_backward(b, l, w, d))
     }
 
+    // ---- batch norm (contiguous `[n, c, s]` storages from offset 0; see `Backend`) -----------
+
+    /// Per channel: the mean and the biased variance.
+    pub fn channel_stats(&self, dims: [usize; 3]) -> Result<(Storage, Storage)> {
+        Ok(match &self.buffer {
+            Buffer::Cpu(b) => {
+                let (m, v) = Cpu::channel_stats(b, dims)?;
+                (Storage::from_host(m), Storage::from_host(v))
+            }
+            Buffer::Cuda(b) => {
+                let (m, v) = Cuda::channel_stats(b, dims)?;
+                (Storage::new(Buffer::Cuda(m)), Storage::new(Buffer::Cuda(v)))
+            }
+        })
+    }
+
+    /// Per channel of this gradient against `x`: `Σ g` and `Σ g·(x − mean)`.
+    pub fn channel_grad_sums(
+        &self,
+        x: &Storage,
+        mean: &Storage,
+        dims: [usize; 3],
+    ) -> Result<(Storage, Storage)> {
+        Ok(match same_device(&[self, x, mean])? {
+            Device::Cpu => {
+                let (p, q) =
+                    Cpu::channel_grad_sums(host_of(self), host_of(x), host_of(mean), dims)?;
+                (Storage::from_host(p), Storage::from_host(q))
+            }
+            Device::Cuda(_) => {
+                let (p, q) =
+                    Cuda::channel_grad_sums(cuda_of(self), cuda_of(x), cuda_of(mean), dims)?;
+                (Storage::new(Buffer::Cuda(p)), Storage::new(Buffer::Cuda(q)))
+            }
+        })
+    }
+
+    /// `(self − center)·a + b`, plus `y·d` when `y = Some((y, d))`, per channel.
+    pub fn channel_affine(
+        &self,
+        [center, a, b]: [&Storage; 3],
+        y: Option<(&Storage, &Storage)>,
+        dims: [usize; 3],
+    ) -> Result<Storage> {
+        let mut all = vec![self, center, a, b];
+        all.extend(y.iter().flat_map(|(y, d)| [*y, *d]));
+        Ok(match same_device(&all)? {
+            Device::Cpu => Storage::from_host(Cpu::channel_affine(
+                host_of(self),
+                [host_of(center), host_of(a), host_of(b)],
+                y.map(|(y, d)| (host_of(y), host_of(d))),
+                dims,
+            )?),
+            Device::Cuda(_) => Storage::new(Buffer::Cuda(Cuda::channel_affine(
+                cuda_of(self),
+                [cuda_of(center), cuda_of(a), cuda_of(b)],
+                y.map(|(y, d)| (cuda_of(y), cuda_of(d))),
+                dims,
+            )?)),
+        })
+    }
+
     // ---- products ------------------------------------------------------------------------------
 
     /// Batched `alpha · a @ b`, added into `acc` when given.

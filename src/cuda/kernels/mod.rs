@@ -152,9 +152,16 @@ kernel_file!(
     [ALL: "im2col"; NUMERIC: "col2im", "max_pool"; FLOATS: "avg_pool", "avg_pool_backward"]
 );
 
+kernel_file!(
+    /// Batch norm: per-channel statistics, the backward's sums, the per-channel affine pass.
+    NORM = "norm.cu",
+    [FLOATS: "channel_stats", "channel_grad_sums", "channel_affine"]
+);
+
 /// Every kernel file.
-pub static FILES: [&KernelFile; 12] = [
+pub static FILES: [&KernelFile; 13] = [
     &COPY, &UNARY, &BINARY, &REDUCE, &SCAN, &INDEX, &SORT, &RANDOM, &LOSS, &GEMM, &OPTIM, &WINDOW,
+    &NORM,
 ];
 
 /// The tag `dtype`'s kernels carry (`"f32"` for `add_f32`).
