@@ -293,6 +293,35 @@ def test_direct_conv2d_float32_against_float64(case):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=2e-6 * np.abs(b).max(), err_msg=what)
 
 
+# Batches with enough tiles of images for the tiled im2col path on two threads (several
+# images per tile, one image per tile, an uneven last tile), every dimensionality.
+TILED_CASES = [
+    ("conv2d", (37, 4, 11, 11), (7, 4, 3, 3), dict(stride=2, padding=1)),
+    ("conv2d", (5, 3, 18, 18), (40, 3, 3, 3), {}),
+    ("conv1d", (30, 3, 50), (4, 3, 5), dict(dilation=2, padding=3)),
+    ("conv3d", (9, 2, 6, 7, 8), (3, 2, 3, 3, 3), dict(padding=1)),
+    ("conv_transpose2d", (17, 6, 8, 8), (6, 4, 4, 4), dict(stride=2, padding=1)),
+    ("conv_transpose1d", (60, 3, 20), (3, 5, 3), dict(stride=3, output_padding=1)),
+    ("conv_transpose3d", (17, 2, 4, 4, 4), (2, 3, 3, 3, 3), dict(stride=2, padding=1)),
+]
+
+
+@pytest.mark.parametrize(
+    "case,layout",
+    [(c, lay) for c in TILED_CASES for lay in ("contiguous", "channels_last", "strided")
+     if lay != "channels_last" or len(c[1]) == 4],  # channels_last is a 4-D layout
+    ids=lambda v: v if isinstance(v, str) else f"{v[0]}-{v[1]}",
+)
+def test_tiled_convolutions_match_torch(case, layout):
+    name, xs, ws, kw = case
+    bias = ws[1] if name.startswith("conv_transpose") else ws[0]
+    compare(
+        lambda lib, x, w, b: getattr(lib.nn.functional, name)(x, w, b, **kw),
+        [_arr(*xs), _arr(*ws, seed=1), _arr(bias, seed=2)],
+        layouts=[layout, layout, "contiguous"],
+    )
+
+
 def test_conv2d_tiled_over_the_batch_matches_torch():
     """A batch whose patch matrix exceeds the tile bound (41 MB per image in float64, 64 MiB
     per tile) runs image by image; outputs and gradients are those of one pass."""

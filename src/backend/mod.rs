@@ -431,6 +431,44 @@ pub trait Backend {
         Ok(None)
     }
 
+    /// A single-group convolution as im2col and products a tile of images at a time, the
+    /// tiles shared between threads: `x` (view `xl`, `[n, cin, *input]`) with the
+    /// contiguous weight `w` (`[cout, cin·K]`) and bias, a contiguous `[n, cout, *output]`.
+    /// `None` where this backend has no such path, or the batch has too few tiles to gain.
+    fn conv_tiled(
+        _x: &Self::Buffer,
+        _xl: &Layout,
+        _w: &Self::Buffer,
+        _bias: Option<&Self::Buffer>,
+        _win: &Window,
+    ) -> Result<Option<Self::Buffer>> {
+        Ok(None)
+    }
+    /// The input gradient of [`Backend::conv_tiled`]: the contiguous output gradient `g`
+    /// (`[n, cout, *output]`, `n` images) through `w`, a contiguous `[n, cin, *input]`;
+    /// `None` as there.
+    fn conv_tiled_input_grad(
+        _g: &Self::Buffer,
+        _n: usize,
+        _w: &Self::Buffer,
+        _cin: usize,
+        _win: &Window,
+    ) -> Result<Option<Self::Buffer>> {
+        Ok(None)
+    }
+    /// The weight gradient of [`Backend::conv_tiled`]: the contiguous output gradient `g`
+    /// (`cout` channels) against `x`'s patches, a contiguous `[cout, cin·K]`; `None` as
+    /// there.
+    fn conv_tiled_weight_grad(
+        _x: &Self::Buffer,
+        _xl: &Layout,
+        _g: &Self::Buffer,
+        _cout: usize,
+        _win: &Window,
+    ) -> Result<Option<Self::Buffer>> {
+        Ok(None)
+    }
+
     // ---- batch norm (over a contiguous `[n, c, s]`: channel `ch` is the runs
     // `(i·c + ch)·s ..` of `s` elements; per-channel values are in the accumulation dtype,
     // float32 for the 16-bit types) --------------------------------------------------------

@@ -3,7 +3,7 @@
 
 use super::copy::{copy_into, fill, gather, gather_map};
 use super::elementwise::{map, zip, zip3};
-use super::{conv, fused, index, matmul, norm, random, reduce, sort, window};
+use super::{conv, fused, im2col, index, matmul, norm, random, reduce, sort, window};
 use crate::backend::num::{Float, Num};
 use crate::backend::op::{BinaryKind, MapFn, ZipFn};
 use crate::backend::{
@@ -999,6 +999,77 @@ impl Backend for Cpu {
         })
     }
 
+    fn conv_tiled(
+        x: &HostBuffer,
+        xl: &Layout,
+        w: &HostBuffer,
+        bias: Option<&HostBuffer>,
+        win: &Window,
+    ) -> Result<Option<HostBuffer>> {
+        let Some(tiles) = im2col::Tiles::new(xl.shape[0], win.output_numel()) else {
+            return Ok(None);
+        };
+        Ok(crate::with_float_dtype!(
+            x.dtype(),
+            T,
+            Some(HostBuffer::from_vec(im2col::forward(
+                x.as_slice::<T>(),
+                xl,
+                w.as_slice(),
+                bias.map(|b| b.as_slice()),
+                win,
+                tiles
+            ))),
+            None
+        ))
+    }
+    fn conv_tiled_input_grad(
+        g: &HostBuffer,
+        n: usize,
+        w: &HostBuffer,
+        cin: usize,
+        win: &Window,
+    ) -> Result<Option<HostBuffer>> {
+        let Some(tiles) = im2col::Tiles::new(n, win.output_numel()) else {
+            return Ok(None);
+        };
+        Ok(crate::with_float_dtype!(
+            g.dtype(),
+            T,
+            Some(HostBuffer::from_vec(im2col::input_grad(
+                g.as_slice::<T>(),
+                w.as_slice(),
+                cin,
+                win,
+                tiles
+            ))),
+            None
+        ))
+    }
+    fn conv_tiled_weight_grad(
+        x: &HostBuffer,
+        xl: &Layout,
+        g: &HostBuffer,
+        cout: usize,
+        win: &Window,
+    ) -> Result<Option<HostBuffer>> {
+        let Some(tiles) = im2col::Tiles::new(xl.shape[0], win.output_numel()) else {
+            return Ok(None);
+        };
+        Ok(crate::with_float_dtype!(
+            x.dtype(),
+            T,
+            Some(HostBuffer::from_vec(im2col::weight_grad(
+                x.as_slice::<T>(),
+                xl,
+                g.as_slice(),
+                cout,
+                win,
+                tiles
+            ))),
+            None
+        ))
+    }
     fn channel_stats(x: &HostBuffer, dims: [usize; 3]) -> Result<(HostBuffer, HostBuffer)> {
         let x = half_widened(x);
         crate::with_float_dtype!(

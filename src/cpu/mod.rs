@@ -6,6 +6,7 @@ pub mod conv;
 pub mod copy;
 pub mod elementwise;
 pub mod fused;
+pub mod im2col;
 pub mod index;
 pub mod math;
 pub mod matmul;

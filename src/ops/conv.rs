@@ -3,7 +3,15 @@
 //! convolution is `weight @ im2col(input)` per group; a transposed convolution is
 //! `col2im(weightᵀ @ input)`. Their gradients come from the product's and the primitives'
 //! rules, so they hold to any order and run on every backend that has the two kernels.
+//!
+//! Where the backend has faster kernels for a shape, a convolution records one
+//! `ConvolutionBackward0` node around them instead, trying in turn: the direct kernels
+//! (stride 1, few channels), the tiled im2col path (single group, a batch with enough tiles
+//! of images to share between the threads; transposed convolutions too), then im2col and
+//! one product per group over tiles of the batch. A recorded backward (`create_graph`)
+//! computes the gradients as differentiable products, so they differentiate again.
 
+use super::dense;
 use crate::autograd::{grad_if, is_grad_enabled, needs_grad, record, GradModeGuard, SavedTensor};
 use crate::backend::Window;
 use crate::error::{Error, Result};
@@ -360,12 +368,167 @@ pub fn conv(
             };
         }
     }
-    let y = conv_im2col(x, weight, bias, &w, g)?;
+    let y = match (g == 1)
+        .then(|| conv_tiled(x, weight, bias, &w))
+        .transpose()?
+    {
+        Some(Some(y)) => y,
+        _ => conv_im2col(x, weight, bias, &w, g)?,
+    };
     if s.batched {
         Ok(y)
     } else {
         y.squeeze(Some(&[0]))
     }
+}
+
+/// `[n, c, *spatial]` as a shape.
+fn nc_shape(n: usize, c: usize, spatial: &[usize]) -> Vec<usize> {
+    let mut shape = vec![n, c];
+    shape.extend_from_slice(spatial);
+    shape
+}
+
+/// A single-group convolution on the backend's tiled im2col path (tiles of images shared
+/// between threads, each tile's patches multiplied in cache), or `None` where it has none
+/// for this batch. Its backward runs on the same path.
+fn conv_tiled(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    w: &Window,
+) -> Result<Option<Tensor>> {
+    let Some(out) = tiled_forward(x, weight, bias, w)? else {
+        return Ok(None);
+    };
+    let mut inputs = vec![x, weight];
+    inputs.extend(bias);
+    if needs_grad(&inputs) {
+        let (xs, ws) = (SavedTensor::new(x), SavedTensor::new(weight));
+        let w = w.clone();
+        record("ConvolutionBackward0", &inputs, &out, move |g, need| {
+            let (x, weight) = (xs.unpack()?, ws.unpack()?);
+            let mut grads = vec![
+                grad_if(need[0], || tiled_input_grad(g, &weight, &w))?,
+                grad_if(need[1], || tiled_weight_grad(&x, g, &w))?,
+            ];
+            if need.len() > 2 {
+                grads.push(grad_if(need[2], || bias_grad(g, w.input.len()))?);
+            }
+            Ok(grads)
+        });
+    }
+    Ok(Some(out))
+}
+
+/// The forward of [`conv_tiled`], unrecorded: `None` where the backend has no tiled path
+/// for this batch.
+fn tiled_forward(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    w: &Window,
+) -> Result<Option<Tensor>> {
+    let _off = GradModeGuard::new(false);
+    let (wd, bd) = (dense(weight)?, bias.map(dense).transpose()?);
+    let s = x.storage().conv_tiled(
+        x.layout(),
+        wd.storage(),
+        bd.as_ref().map(|b| &**b.storage()),
+        w,
+    )?;
+    let shape = nc_shape(x.shape()[0], weight.shape()[0], &w.output);
+    Ok(s.map(|s| Tensor::from_storage(s, shape)))
+}
+
+/// A single-group convolution's output on the tiled path, or — when the backward is being
+/// recorded, or the backend has none — as products over the patch matrix.
+fn tiled_conv_grad(x: &Tensor, weight: &Tensor, w: &Window) -> Result<Tensor> {
+    if !is_grad_enabled() {
+        if let Some(y) = tiled_forward(x, weight, None, w)? {
+            return Ok(y);
+        }
+    }
+    conv_products(&patches(x, w)?, weight, w, 1)
+}
+
+/// The input gradient of a single-group convolution (`g`: `[n, cout, *output]`, `weight`:
+/// `[cout, cin, *kernel]`) on the tiled path, or — recorded, or without one — as products
+/// and col2im.
+fn tiled_input_grad(g: &Tensor, weight: &Tensor, w: &Window) -> Result<Tensor> {
+    let (n, cin) = (g.shape()[0], weight.shape()[1]);
+    if !is_grad_enabled() {
+        let (gd, wd) = (dense(g)?, dense(weight)?);
+        if let Some(s) = gd
+            .storage()
+            .conv_tiled_input_grad(n, wd.storage(), cin, w)?
+        {
+            return Ok(Tensor::from_storage(s, nc_shape(n, cin, &w.input)));
+        }
+    }
+    input_grad_products(&grad_rows(g, 1, w)?, n, weight, w, 1)
+}
+
+/// The weight gradient of a single-group convolution on the tiled path, or — recorded, or
+/// without one — as products over the patch matrix.
+fn tiled_weight_grad(x: &Tensor, g: &Tensor, w: &Window) -> Result<Tensor> {
+    let cout = g.shape()[1];
+    if !is_grad_enabled() {
+        let gd = dense(g)?;
+        if let Some(s) = x
+            .storage()
+            .conv_tiled_weight_grad(x.layout(), gd.storage(), cout, w)?
+        {
+            return Ok(Tensor::from_storage(
+                s,
+                nc_shape(cout, x.shape()[1], &w.kernel),
+            ));
+        }
+    }
+    weight_grad_products(&patches(x, w)?, &grad_rows(g, 1, w)?, w, 1)
+}
+
+/// A single-group transposed convolution on the tiled path — the input gradient of the
+/// convolution `w` describes, from the output back to the input — or `None` where the
+/// backend has none for this batch. Its backward: that convolution's forward (input
+/// gradient) and its weight gradient with the roles of input and gradient swapped.
+fn conv_transpose_tiled(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    w: &Window,
+) -> Result<Option<Tensor>> {
+    let y = {
+        let _off = GradModeGuard::new(false);
+        let (n, cout) = (x.shape()[0], weight.shape()[1]);
+        let (xd, wd) = (dense(x)?, dense(weight)?);
+        let Some(s) = xd
+            .storage()
+            .conv_tiled_input_grad(n, wd.storage(), cout, w)?
+        else {
+            return Ok(None);
+        };
+        let y = Tensor::from_storage(s, nc_shape(n, cout, &w.input));
+        add_bias(y, bias, w.input.len())?
+    };
+    let mut inputs = vec![x, weight];
+    inputs.extend(bias);
+    if needs_grad(&inputs) {
+        let (xs, ws) = (SavedTensor::new(x), SavedTensor::new(weight));
+        let w = w.clone();
+        record("ConvolutionBackward0", &inputs, &y, move |g, need| {
+            let (x, weight) = (xs.unpack()?, ws.unpack()?);
+            let mut grads = vec![
+                grad_if(need[0], || tiled_conv_grad(g, &weight, &w))?,
+                grad_if(need[1], || tiled_weight_grad(g, &x, &w))?,
+            ];
+            if need.len() > 2 {
+                grads.push(grad_if(need[2], || bias_grad(g, w.input.len()))?);
+            }
+            Ok(grads)
+        });
+    }
+    Ok(Some(y))
 }
 
 /// At most this many bytes of patch matrix at a time: a convolution over a batch of large
@@ -764,6 +927,15 @@ pub fn conv_transpose(
         dilation: s.dilation,
         adaptive: false,
     };
+    if g == 1 {
+        if let Some(y) = conv_transpose_tiled(x, weight, bias, &w)? {
+            return if s.batched {
+                Ok(y)
+            } else {
+                y.squeeze(Some(&[0]))
+            };
+        }
+    }
     let kn = w.kernel_numel();
     let l = w.output_numel() as i64;
     let wt = weight

@@ -92,3 +92,13 @@ impl From<Scalar> for Operand {
         Operand::Scalar(s)
     }
 }
+
+/// `t` laid out contiguously from offset 0, as kernels that read raw buffers need it (a
+/// copy outside the graph when it is not).
+pub(crate) fn dense(t: &Tensor) -> crate::error::Result<Tensor> {
+    if t.is_contiguous() && t.layout().offset == 0 {
+        return Ok(t.clone());
+    }
+    let _off = crate::autograd::GradModeGuard::new(false);
+    t.detach().clone_tensor()
+}

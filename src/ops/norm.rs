@@ -22,6 +22,7 @@
 
 use super::binary::div_rounded;
 use super::creation;
+use super::dense;
 use super::join::cat;
 use super::{Operand, Scalar};
 use crate::autograd::{grad_if, is_grad_enabled, needs_grad, record, GradModeGuard, SavedTensor};
@@ -218,16 +219,6 @@ fn acc_dtype(d: DType) -> DType {
     } else {
         DType::F32
     }
-}
-
-/// `t` laid out contiguously from offset 0, as the batch-norm kernels read it (a copy
-/// outside the graph when it is not).
-fn dense(t: &Tensor) -> Result<Tensor> {
-    if t.is_contiguous() && t.layout().offset == 0 {
-        return Ok(t.clone());
-    }
-    let _off = GradModeGuard::new(false);
-    t.detach().clone_tensor()
 }
 
 /// `[n, c, s]`: a batch-norm input's batch, channels and positions per channel and image.

@@ -535,6 +535,61 @@ impl Storage {
         map_buffer!(self, b, B => B::avg_pool_backward(b, l, w, d))
     }
 
+    /// [`Backend::conv_tiled`] on this storage's device.
+    pub fn conv_tiled(
+        &self,
+        l: &Layout,
+        w: &Storage,
+        bias: Option<&Storage>,
+        win: &Window,
+    ) -> Result<Option<Storage>> {
+        let mut all = vec![self, w];
+        all.extend(bias);
+        Ok(match same_device(&all)? {
+            Device::Cpu => Cpu::conv_tiled(host_of(self), l, host_of(w), bias.map(host_of), win)?
+                .map(Storage::from_host),
+            Device::Cuda(_) => {
+                Cuda::conv_tiled(cuda_of(self), l, cuda_of(w), bias.map(cuda_of), win)?
+                    .map(|b| Storage::new(Buffer::Cuda(b)))
+            }
+        })
+    }
+
+    /// [`Backend::conv_tiled_input_grad`] of this (contiguous) gradient of `n` images.
+    pub fn conv_tiled_input_grad(
+        &self,
+        n: usize,
+        w: &Storage,
+        cin: usize,
+        win: &Window,
+    ) -> Result<Option<Storage>> {
+        Ok(match same_device(&[self, w])? {
+            Device::Cpu => Cpu::conv_tiled_input_grad(host_of(self), n, host_of(w), cin, win)?
+                .map(Storage::from_host),
+            Device::Cuda(_) => Cuda::conv_tiled_input_grad(cuda_of(self), n, cuda_of(w), cin, win)?
+                .map(|b| Storage::new(Buffer::Cuda(b))),
+        })
+    }
+
+    /// [`Backend::conv_tiled_weight_grad`]: this input view against the contiguous gradient
+    /// `g` of `cout` channels.
+    pub fn conv_tiled_weight_grad(
+        &self,
+        l: &Layout,
+        g: &Storage,
+        cout: usize,
+        win: &Window,
+    ) -> Result<Option<Storage>> {
+        Ok(match same_device(&[self, g])? {
+            Device::Cpu => Cpu::conv_tiled_weight_grad(host_of(self), l, host_of(g), cout, win)?
+                .map(Storage::from_host),
+            Device::Cuda(_) => {
+                Cuda::conv_tiled_weight_grad(cuda_of(self), l, cuda_of(g), cout, win)?
+                    .map(|b| Storage::new(Buffer::Cuda(b)))
+            }
+        })
+    }
+
     // ---- batch norm (contiguous `[n, c, s]` storages from offset 0; see `Backend`) -----------
 
     /// Per channel: the mean and the biased variance.

@@ -1,0 +1,238 @@
+//! Convolutions as im2col and products, a tile of images at a time, the tiles shared out
+//! between the threads: each tile's patch matrix is built, multiplied (one single-threaded
+//! product) and, for the input gradient, folded back while it is still in the core's cache.
+//! No patch matrix of the whole batch is made, and the products write the `[n, c, …]`
+//! layout directly instead of a `[c, n, …]` one that needs a permuting copy.
+//!
+//! A tile holds enough images for its product to be [`MIN_COLS`] columns wide (one image
+//! when its output has that many positions). The weight gradient sums its tiles in a fixed
+//! order (each thread its run of tiles, the runs added in order), so runs repeat.
+
+use super::matmul::{GemmElem, MatRef};
+use super::window::{fold, unfold};
+use crate::backend::Window;
+use crate::tensor::layout::Layout;
+use rayon::prelude::*;
+
+/// The narrowest product a tile makes (columns: images × output positions).
+const MIN_COLS: usize = 256;
+
+/// A batch of `n` images cut into tiles of `per` images (the last may be shorter).
+#[derive(Clone, Copy, Debug)]
+pub struct Tiles {
+    n: usize,
+    per: usize,
+}
+
+impl Tiles {
+    /// Tiles for `n` images of `l` output positions each, or `None` when there would be
+    /// too few to keep every thread busy (the whole-batch product is then faster).
+    pub fn new(n: usize, l: usize) -> Option<Tiles> {
+        let per = MIN_COLS.div_ceil(l.max(1)).clamp(1, n.max(1));
+        let count = n.div_ceil(per);
+        (l > 0 && count >= 2 * rayon::current_num_threads()).then_some(Tiles { n, per })
+    }
+
+    fn count(&self) -> usize {
+        self.n.div_ceil(self.per)
+    }
+
+    /// Tile `i`'s first image and its number of images.
+    fn tile(&self, i: usize) -> (usize, usize) {
+        let b = i * self.per;
+        (b, self.per.min(self.n - b))
+    }
+}
+
+/// The view `l` narrowed to images `b..b + t`.
+fn narrowed(l: &Layout, b: usize, t: usize) -> Layout {
+    let mut v = l.clone();
+    v.shape[0] = t;
+    v.offset = (l.offset as isize + b as isize * l.strides[0]) as usize;
+    v
+}
+
+/// A dense row-major matrix with `cols` columns.
+fn dense(cols: usize) -> MatRef {
+    MatRef {
+        offset: 0,
+        rs: cols as isize,
+        cs: 1,
+    }
+}
+
+/// `g` (contiguous `[n, c, l]`) images `b..b + t` as one `[c, t·l]` matrix (a copy when
+/// `t > 1`).
+fn grad_tile<T: Copy>(
+    g: &[T],
+    c: usize,
+    l: usize,
+    b: usize,
+    t: usize,
+) -> std::borrow::Cow<'_, [T]> {
+    let at = b * c * l;
+    if t == 1 {
+        return std::borrow::Cow::Borrowed(&g[at..at + c * l]);
+    }
+    let mut m = Vec::with_capacity(c * t * l);
+    for ch in 0..c {
+        for i in 0..t {
+            m.extend_from_slice(&g[at + (i * c + ch) * l..][..l]);
+        }
+    }
+    std::borrow::Cow::Owned(m)
+}
+
+/// The convolution of `x` (`[n, cin, *input]`, any strides) with `w` (contiguous `[cout,
+/// cin·K]`), plus `bias`: a contiguous `[n, cout, *output]`.
+pub fn forward<T: GemmElem>(
+    x: &[T],
+    xl: &Layout,
+    w: &[T],
+    bias: Option<&[T]>,
+    win: &Window,
+    tiles: Tiles,
+) -> Vec<T> {
+    let (n, cin) = (xl.shape[0], xl.shape[1]);
+    let ck = cin * win.kernel_numel();
+    let cout = w.len() / ck.max(1);
+    let l = win.output_numel();
+    let mut out = vec![T::zero(); n * cout * l];
+    out.par_chunks_mut(tiles.per * cout * l)
+        .enumerate()
+        .for_each(|(i, o)| {
+            let (b, t) = tiles.tile(i);
+            let cols = unfold(x, &narrowed(xl, b, t), win);
+            let dims = (cout, t * l, ck);
+            if t == 1 {
+                T::gemm(
+                    w,
+                    dense(ck),
+                    &cols,
+                    dense(t * l),
+                    o,
+                    dims,
+                    T::zero(),
+                    T::one(),
+                    1,
+                );
+            } else {
+                let mut p = vec![T::zero(); cout * t * l];
+                T::gemm(
+                    w,
+                    dense(ck),
+                    &cols,
+                    dense(t * l),
+                    &mut p,
+                    dims,
+                    T::zero(),
+                    T::one(),
+                    1,
+                );
+                for (j, dst) in o.chunks_mut(l).enumerate() {
+                    let (img, ch) = (j / cout, j % cout);
+                    dst.copy_from_slice(&p[(ch * t + img) * l..][..l]);
+                }
+            }
+            if let Some(bias) = bias {
+                for (j, dst) in o.chunks_mut(l).enumerate() {
+                    let bv = bias[j % cout];
+                    dst.iter_mut().for_each(|v| *v = v.add(bv));
+                }
+            }
+        });
+    out
+}
+
+/// The input gradient of [`forward`]: `g` (contiguous `[n, cout, *output]`) through `w`
+/// (contiguous `[cout, cin·K]`), folded back: a contiguous `[n, cin, *input]`.
+pub fn input_grad<T: GemmElem>(g: &[T], w: &[T], cin: usize, win: &Window, tiles: Tiles) -> Vec<T> {
+    let kn = win.kernel_numel();
+    let ck = cin * kn;
+    let cout = w.len() / ck.max(1);
+    let (l, plane) = (win.output_numel(), cin * win.input_numel());
+    let mut out = vec![T::zero(); tiles.n * plane];
+    out.par_chunks_mut(tiles.per * plane)
+        .enumerate()
+        .for_each(|(i, o)| {
+            let (b, t) = tiles.tile(i);
+            let gt = grad_tile(g, cout, l, b, t);
+            // wᵀ @ g: `[cin·K, t·l]`, read by the fold as `[t, cin·K, l]`.
+            let wt = MatRef {
+                offset: 0,
+                rs: 1,
+                cs: ck as isize,
+            };
+            let mut cols = vec![T::zero(); ck * t * l];
+            T::gemm(
+                w,
+                wt,
+                &gt,
+                dense(t * l),
+                &mut cols,
+                (ck, t * l, cout),
+                T::zero(),
+                T::one(),
+                1,
+            );
+            let cl = Layout {
+                shape: vec![t, ck, l],
+                strides: vec![l as isize, (t * l) as isize, 1],
+                offset: 0,
+            };
+            o.copy_from_slice(&fold(&cols, &cl, win));
+        });
+    out
+}
+
+/// The weight gradient of [`forward`]: `g` (contiguous `[n, cout, *output]`) against the
+/// patches of `x` (`[n, cin, *input]`, any strides), summed over the batch: a contiguous
+/// `[cout, cin·K]`.
+pub fn weight_grad<T: GemmElem>(
+    x: &[T],
+    xl: &Layout,
+    g: &[T],
+    cout: usize,
+    win: &Window,
+    tiles: Tiles,
+) -> Vec<T> {
+    let ck = xl.shape[1] * win.kernel_numel();
+    let l = win.output_numel();
+    let count = tiles.count();
+    let parts = rayon::current_num_threads().clamp(1, count);
+    let sums: Vec<Vec<T>> = (0..parts)
+        .into_par_iter()
+        .map(|p| {
+            let mut acc = vec![T::zero(); cout * ck];
+            for i in (p * count / parts)..((p + 1) * count / parts) {
+                let (b, t) = tiles.tile(i);
+                let cols = unfold(x, &narrowed(xl, b, t), win);
+                let gt = grad_tile(g, cout, l, b, t);
+                // g @ colsᵀ: `[cout, t·l] @ [t·l, cin·K]`, added into the part's sum.
+                let ct = MatRef {
+                    offset: 0,
+                    rs: 1,
+                    cs: (t * l) as isize,
+                };
+                T::gemm(
+                    &gt,
+                    dense(t * l),
+                    &cols,
+                    ct,
+                    &mut acc,
+                    (cout, ck, t * l),
+                    T::one(),
+                    T::one(),
+                    1,
+                );
+            }
+            acc
+        })
+        .collect();
+    let mut sums = sums.into_iter();
+    let mut total = sums.next().unwrap_or_else(|| vec![T::zero(); cout * ck]);
+    for s in sums {
+        total.iter_mut().zip(&s).for_each(|(a, &b)| *a = a.add(b));
+    }
+    total
+}
