@@ -173,6 +173,16 @@ pub fn unfold<T: Element>(x: &[T], l: &Layout, w: &Window) -> Vec<T> {
                     for (v, &e) in out[lo..hi].iter_mut().zip(src) {
                         v.write(e);
                     }
+                } else if step == 2 && hi > lo {
+                    // Every other element (stride-2 windows): pairs of one checked slice,
+                    // which the compiler turns into vector loads and shuffles.
+                    let n = hi - lo;
+                    let src = &x[start as usize..][..2 * n - 1];
+                    let pairs = src.chunks_exact(2);
+                    for (v, p) in out[lo..hi - 1].iter_mut().zip(pairs) {
+                        v.write(p[0]);
+                    }
+                    out[hi - 1].write(src[2 * n - 2]);
                 } else {
                     for (j, v) in out[lo..hi].iter_mut().enumerate() {
                         v.write(x[(start + j as isize * step) as usize]);

@@ -796,7 +796,8 @@ fn conv2d_direct(
 }
 
 /// The input gradient of [`conv2d_direct`]: on the backend's kernel, or — when the backward
-/// is being recorded, or the backend has no kernel — as products and col2im.
+/// is being recorded, or the backend has no kernel — on the tiled path or as products and
+/// col2im.
 fn direct_input_grad(g: &Tensor, weight: &Tensor, w: &Window) -> Result<Tensor> {
     let padding = [w.padding[0], w.padding[1]];
     if !is_grad_enabled() {
@@ -809,11 +810,12 @@ fn direct_input_grad(g: &Tensor, weight: &Tensor, w: &Window) -> Result<Tensor> 
             return Ok(Tensor::from_storage(s, shape));
         }
     }
-    input_grad_products(&grad_rows(g, 1, w)?, g.shape()[0], weight, w, 1)
+    tiled_input_grad(g, weight, w)
 }
 
 /// The weight gradient of [`conv2d_direct`]: on the backend's kernel, or — when the backward
-/// is being recorded, or the backend has no kernel — as products over the patch matrix.
+/// is being recorded, or the backend has no kernel — on the tiled path or as products over
+/// the patch matrix.
 fn direct_weight_grad(x: &Tensor, g: &Tensor, w: &Window) -> Result<Tensor> {
     let kernel = [w.kernel[0], w.kernel[1]];
     if !is_grad_enabled() {
@@ -828,7 +830,7 @@ fn direct_weight_grad(x: &Tensor, g: &Tensor, w: &Window) -> Result<Tensor> {
             return Ok(Tensor::from_storage(s, shape));
         }
     }
-    weight_grad_products(&patches(x, w)?, &grad_rows(g, 1, w)?, w, 1)
+    tiled_weight_grad(x, g, w)
 }
 
 /// `padding='same'`: each side gets half of `dilation·(kernel−1)`; an odd total puts the
