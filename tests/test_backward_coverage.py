@@ -102,6 +102,14 @@ CASES = {
         lambda x, w, b: rt.nn.functional.batch_norm(x, None, None, w, b, training=True),
         lambda: [_x(3, 2, 4), _x(2, seed=1), _x(2, seed=2)],
     ),
+    "NativeGroupNormBackward0": (
+        lambda x, w, b: rt.nn.functional.group_norm(x, 2, w, b),
+        lambda: [_x(2, 4, 3), _x(4, seed=1), _x(4, seed=2)],
+    ),
+    "NativeLayerNormBackward0": (
+        lambda x, w, b: rt.nn.functional.layer_norm(x, [3, 4], w, b),
+        lambda: [_x(2, 3, 4), _x(3, 4, seed=1), _x(3, 4, seed=2)],
+    ),
     "BmmBackward0": (lambda x, y: x.bmm(y), lambda: [_x(2, 3, 4), _x(2, 4, 2, seed=1)]),
     "CatBackward0": (lambda x, y: rt.cat([x, y], 1), lambda: [_x(2, 3), _x(2, 2, seed=1)]),
     "CeilBackward0": (lambda x: x.ceil() + x, lambda: [_x(3, 4)]),

@@ -1,21 +1,19 @@
 //! Normalization layers: batch, instance, layer, group, RMS and local response norm.
 //!
-//! Batch norm in training, and in evaluation when no gradient is wanted, runs on the
-//! backends' batch-norm kernels: one statistics pass (two reads: the mean, then the squared
-//! deviations), one per-channel affine pass `(x − mean)·w/√(var+ε) + b`, and a node
-//! (`NativeBatchNormBackward0`, PyTorch's name) whose backward is one pass of per-channel
-//! sums and one affine pass for the input gradient. A recorded backward (`create_graph`)
+//! Batch, instance, group and layer norm run on the backends' batch-norm kernels (see
+//! [`train_fused`]): one statistics pass (two reads: the mean, then the squared deviations),
+//! one per-channel affine pass `(x − mean)·w/√(var+ε) + b`, and a node (`NativeBatchNorm`,
+//! `NativeGroupNorm`, `NativeLayerNormBackward0`, PyTorch's names) whose backward is one pass
+//! of per-channel sums and one affine pass for the input gradient. Instance, group and layer
+//! norm are batch norm over a `[1, rows, …]` view of their input (a row per sample and
+//! channel, per sample and group, or per normalised slice); group and layer norm apply their
+//! affine parameters afterwards, by broadcasting. A recorded backward (`create_graph`)
 //! computes the same formulas as differentiable ops, so it differentiates again.
 //!
-//! The other norms (and batch norm in evaluation with gradients) are composites of
-//! differentiable tensor ops (reductions, `rsqrt`, broadcasting arithmetic), so every device
-//! runs them and autograd, double backward included, comes from the primitives' rules. Their
-//! statistics come from one `mean` and one biased `var` reduction; the normalisation is
-//! folded the way PyTorch's CPU kernels fold it, so the rounding follows theirs:
-//!
-//! * instance and group norm: `y = x·scale + shift` with the small per-channel
-//!   `scale = w/√(var+ε)` and `shift = b − mean·scale` (two passes over `x`);
-//! * layer norm: `y = (x·rstd − mean·rstd)·w + b` (`w`, `b` have the normalised shape).
+//! Batch norm in evaluation normalises with the running statistics in one affine pass when
+//! no gradient is wanted, and otherwise (like RMS and local response norm) is a composite of
+//! differentiable tensor ops, folded as PyTorch's CPU kernel folds it:
+//! `y = x·scale + shift` with `scale = w/√(var+ε)` and `shift = b − mean·scale`.
 //!
 //! Running statistics are updated in place with no history (PyTorch's buffers are not part
 //! of the graph): `r ← momentum·stat + (1 − momentum)·r`, the variance unbiased.
@@ -197,7 +195,17 @@ pub fn batch_norm(
         return eval_fused(input, rm, rv, affine, eps);
     }
     if training {
-        return train_fused(input, running, affine, eps);
+        let (out, mean, var) = train_fused("NativeBatchNormBackward0", input, affine, eps)?;
+        let _off = GradModeGuard::new(false);
+        let m = (input.numel() / channels) as f64;
+        if let Some(rm) = running.mean {
+            update_running(rm, &mean.reshape(&shape_of(rm))?, running.momentum)?;
+        }
+        if let Some(rv) = running.var {
+            let unbiased = var.mul_scalar(m / (m - 1.0))?;
+            update_running(rv, &unbiased.reshape(&shape_of(rv))?, running.momentum)?;
+        }
+        return Ok(out);
     }
     {
         // Running statistics are buffers, not differentiable inputs (as in PyTorch).
@@ -277,12 +285,20 @@ fn eval_fused(
     channel_affine(&x, [&mean, &a, &b], None, input)
 }
 
-/// Training: the batch's statistics (one pass on the backend's kernel), one affine pass,
-/// the running statistics updated, and a `NativeBatchNormBackward0` node.
-fn train_fused(input: &Tensor, running: RunningStats, affine: Affine, eps: f64) -> Result<Tensor> {
+/// Normalisation of each channel of `input` (`[n, c, …]`) by its own statistics: one pass
+/// for the statistics on the backend's kernel, one affine pass, and a node named `name`
+/// (one sums pass and one affine pass backward). Returns the output and the per-channel
+/// mean and biased variance (detached, in [`acc_dtype`]). Batch norm is this over the
+/// batch; instance, group and layer norm are it over a `[1, rows, …]` view of their input.
+fn train_fused(
+    name: &'static str,
+    input: &Tensor,
+    affine: Affine,
+    eps: f64,
+) -> Result<(Tensor, Tensor, Tensor)> {
     let acc = acc_dtype(input.dtype());
     let [n, c, s] = channel_dims(input);
-    let (x, out, mean, invstd, weight) = {
+    let (x, out, mean, var, invstd, weight) = {
         let _off = GradModeGuard::new(false);
         let x = dense(input)?;
         let (ms, vs) = x.storage().channel_stats([n, c, s])?;
@@ -298,21 +314,14 @@ fn train_fused(input: &Tensor, running: RunningStats, affine: Affine, eps: f64) 
             None => creation::zeros(&[c], acc, input.device())?,
         };
         let out = channel_affine(&x, [&mean, &a, &b], None, input)?;
-        let m = (n * s) as f64;
-        if let Some(rm) = running.mean {
-            update_running(rm, &mean.reshape(&shape_of(rm))?, running.momentum)?;
-        }
-        if let Some(rv) = running.var {
-            let unbiased = var.mul_scalar(m / (m - 1.0))?;
-            update_running(rv, &unbiased.reshape(&shape_of(rv))?, running.momentum)?;
-        }
-        (x, out, mean, invstd, weight)
+        (x, out, mean, var, invstd, weight)
     };
+    let stats = (mean.clone(), var);
     let mut inputs = vec![input];
     inputs.extend(affine.weight);
     inputs.extend(affine.bias);
     if !needs_grad(&inputs) {
-        return Ok(out);
+        return Ok((out, stats.0, stats.1));
     }
     let (has_w, has_b) = (affine.weight.is_some(), affine.bias.is_some());
     let (w_dtype, b_dtype) = (
@@ -323,7 +332,7 @@ fn train_fused(input: &Tensor, running: RunningStats, affine: Affine, eps: f64) 
     let saved_w = affine.weight.map(SavedTensor::new);
     // The input's copy the statistics were taken from, when it had to be made.
     let copy = (!std::sync::Arc::ptr_eq(&x.0, &input.0)).then_some(x);
-    record("NativeBatchNormBackward0", &inputs, &out, move |g, need| {
+    record(name, &inputs, &out, move |g, need| {
         let x = match &copy {
             Some(x) => x.clone(),
             None => saved_x.unpack()?,
@@ -380,7 +389,7 @@ fn train_fused(input: &Tensor, running: RunningStats, affine: Affine, eps: f64) 
         }
         Ok(grads)
     });
-    Ok(out)
+    Ok((out, stats.0, stats.1))
 }
 
 /// Batch norm's gradients as differentiable ops on the saved input (a backward being
@@ -457,19 +466,21 @@ pub fn instance_norm(
     if input.numel() == 0 {
         return batch_norm(input, RunningStats::default(), affine, true, eps);
     }
-    let nd = input.dim();
-    let pc = |t: Option<&Tensor>| t.map(|t| per_channel(t, nd)).transpose();
-    let dims: Vec<i64> = (2..nd as i64).collect();
-    let mean = input.mean_dims(Some(&dims), true, None)?;
-    let var = input.var_dims(Some(&dims), 0.0, true)?;
-    let out = scale_shift(
-        input,
-        &mean,
-        &var,
-        eps,
-        pc(affine.weight)?,
-        pc(affine.bias)?,
-    )?;
+    // Batch norm over `[1, N·C, *]`: each (sample, channel) slice a channel of its own, the
+    // affine parameters repeated for each sample (their gradients summed back by `repeat`).
+    let rows = batch * channels;
+    let x = input.reshape(&[1, rows as i64, (input.numel() / rows) as i64])?;
+    let rep = |t: Option<&Tensor>| {
+        t.map(|t| t.reshape(&[-1])?.repeat(&[batch as i64]))
+            .transpose()
+    };
+    let (w, b) = (rep(affine.weight)?, rep(affine.bias)?);
+    let both = Affine {
+        weight: w.as_ref(),
+        bias: b.as_ref(),
+    };
+    let (out, mean, var) = train_fused("NativeBatchNormBackward0", &x, both, eps)?;
+    let out = out.reshape(&shape_of(input))?;
     let n = (input.numel() / (batch * channels)) as f64;
     let nc = [batch as i64, channels as i64];
     let batch_average = |s: &Tensor, r: &Tensor| -> Result<Tensor> {
@@ -548,12 +559,12 @@ pub fn layer_norm(
     )?;
     float_input("LayerNormKernelImpl", input)?;
     same_dtype(input, &[affine.weight, affine.bias])?;
-    let mean = input.mean_dims(Some(&dims), true, None)?;
-    let rstd = input
-        .var_dims(Some(&dims), 0.0, true)?
-        .add_scalar(eps)?
-        .rsqrt()?;
-    let mut out = input.mul(&rstd)?.sub(&mean.mul(&rstd)?)?;
+    // Each row of `[1, rows, normalised elements]` is a channel of its own.
+    let inner: usize = dims.iter().map(|&d| input.shape()[d as usize]).product();
+    let rows = input.numel().checked_div(inner).unwrap_or(0);
+    let x = input.reshape(&[1, rows as i64, inner as i64])?;
+    let (y, _, _) = train_fused("NativeLayerNormBackward0", &x, Affine::default(), eps)?;
+    let mut out = y.reshape(&shape_of(input))?;
     if let Some(w) = affine.weight {
         out = out.mul(w)?;
     }
@@ -595,31 +606,20 @@ pub fn group_norm(input: &Tensor, num_groups: usize, affine: Affine, eps: f64) -
     }
     float_input("GroupNormKernelImpl", input)?;
     same_dtype(input, &[affine.weight, affine.bias])?;
-    let per_group = channels / num_groups;
-    // [N, G, C/G, *]: splitting a dim is always a view, whatever the strides.
-    let grouped = input.unflatten(1, &[num_groups as i64, per_group as i64])?;
-    let dims: Vec<i64> = (2..nd as i64 + 1).collect();
-    let mean = grouped.mean_dims(Some(&dims), true, None)?;
-    let var = grouped.var_dims(Some(&dims), 0.0, true)?;
-    // Affine parameters as [G, C/G, 1, …] against [N, G, C/G, *].
-    let pg = |t: Option<&Tensor>| {
-        t.map(|t| {
-            let mut shape = vec![1i64; nd];
-            shape[0] = num_groups as i64;
-            shape[1] = per_group as i64;
-            t.reshape(&shape)
-        })
-        .transpose()
-    };
-    let out = scale_shift(
-        &grouped,
-        &mean,
-        &var,
-        eps,
-        pg(affine.weight)?,
-        pg(affine.bias)?,
-    )?;
-    out.reshape(&shape_of(input))
+    // Each (sample, group) is a channel of `[1, N·G, C/G·positions]`; the per-channel affine
+    // parameters follow, broadcast against `[N, C, *]`.
+    let rows = input.shape()[0] * num_groups;
+    let per_row: usize = input.shape()[1..].iter().product::<usize>() / num_groups;
+    let x = input.reshape(&[1, rows as i64, per_row as i64])?;
+    let (y, _, _) = train_fused("NativeGroupNormBackward0", &x, Affine::default(), eps)?;
+    let mut out = y.reshape(&shape_of(input))?;
+    if let Some(w) = affine.weight {
+        out = out.mul(&per_channel(w, nd)?)?;
+    }
+    if let Some(b) = affine.bias {
+        out = out.add(&per_channel(b, nd)?)?;
+    }
+    Ok(out)
 }
 
 /// The machine epsilon of a float dtype (`torch.finfo(dtype).eps`).
