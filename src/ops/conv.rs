@@ -401,23 +401,15 @@ fn conv_tiled(
     let Some(out) = tiled_forward(x, weight, bias, w)? else {
         return Ok(None);
     };
-    let mut inputs = vec![x, weight];
-    inputs.extend(bias);
-    if needs_grad(&inputs) {
-        let (xs, ws) = (SavedTensor::new(x), SavedTensor::new(weight));
-        let w = w.clone();
-        record("ConvolutionBackward0", &inputs, &out, move |g, need| {
-            let (x, weight) = (xs.unpack()?, ws.unpack()?);
-            let mut grads = vec![
-                grad_if(need[0], || tiled_input_grad(g, &weight, &w))?,
-                grad_if(need[1], || tiled_weight_grad(&x, g, &w))?,
-            ];
-            if need.len() > 2 {
-                grads.push(grad_if(need[2], || bias_grad(g, w.input.len()))?);
-            }
-            Ok(grads)
-        });
-    }
+    record_conv(
+        x,
+        weight,
+        bias,
+        &out,
+        w,
+        tiled_input_grad,
+        tiled_weight_grad,
+    );
     Ok(Some(out))
 }
 
@@ -511,24 +503,46 @@ fn conv_transpose_tiled(
         let y = Tensor::from_storage(s, nc_shape(n, cout, &w.input));
         add_bias(y, bias, w.input.len())?
     };
+    // Its input gradient is that convolution's forward; its weight gradient that
+    // convolution's, with the roles of input and gradient swapped.
+    record_conv(x, weight, bias, &y, w, tiled_conv_grad, |x, g, w| {
+        tiled_weight_grad(g, x, w)
+    });
+    Ok(Some(y))
+}
+
+/// A convolution's gradient with respect to one of its operands, from the output gradient
+/// `g`, the other operand and the window.
+type ConvGrad = fn(&Tensor, &Tensor, &Window) -> Result<Tensor>;
+
+/// Records `out`'s `ConvolutionBackward0` node over `(x, weight, bias)` when a gradient is
+/// wanted: `input_grad(g, weight, w)`, `weight_grad(x, g, w)`, the bias gradient a sum.
+fn record_conv(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    out: &Tensor,
+    w: &Window,
+    input_grad: ConvGrad,
+    weight_grad: ConvGrad,
+) {
     let mut inputs = vec![x, weight];
     inputs.extend(bias);
-    if needs_grad(&inputs) {
-        let (xs, ws) = (SavedTensor::new(x), SavedTensor::new(weight));
-        let w = w.clone();
-        record("ConvolutionBackward0", &inputs, &y, move |g, need| {
-            let (x, weight) = (xs.unpack()?, ws.unpack()?);
-            let mut grads = vec![
-                grad_if(need[0], || tiled_conv_grad(g, &weight, &w))?,
-                grad_if(need[1], || tiled_weight_grad(g, &x, &w))?,
-            ];
-            if need.len() > 2 {
-                grads.push(grad_if(need[2], || bias_grad(g, w.input.len()))?);
-            }
-            Ok(grads)
-        });
+    if !needs_grad(&inputs) {
+        return;
     }
-    Ok(Some(y))
+    let (xs, ws) = (SavedTensor::new(x), SavedTensor::new(weight));
+    let w = w.clone();
+    record("ConvolutionBackward0", &inputs, out, move |g, need| {
+        let mut grads = vec![
+            grad_if(need[0], || input_grad(g, &ws.unpack()?, &w))?,
+            grad_if(need[1], || weight_grad(&xs.unpack()?, g, &w))?,
+        ];
+        if need.len() > 2 {
+            grads.push(grad_if(need[2], || bias_grad(g, w.input.len()))?);
+        }
+        Ok(grads)
+    });
 }
 
 /// At most this many bytes of patch matrix at a time: a convolution over a batch of large
@@ -774,24 +788,15 @@ fn conv2d_direct(
     };
     let (n, cout) = (x.shape()[0], weight.shape()[0]);
     let out = Tensor::from_storage(s, vec![n, cout, w.output[0], w.output[1]]);
-    let mut inputs = vec![x, weight];
-    inputs.extend(bias);
-    if needs_grad(&inputs) {
-        let (xs, ws) = (SavedTensor::new(x), SavedTensor::new(weight));
-        let w = w.clone();
-        record("ConvolutionBackward0", &inputs, &out, move |g, need| {
-            let mut grads = vec![
-                grad_if(need[0], || direct_input_grad(g, &ws.unpack()?, &w))?,
-                grad_if(need[1], || direct_weight_grad(&xs.unpack()?, g, &w))?,
-            ];
-            if need.len() > 2 {
-                grads.push(grad_if(need[2], || {
-                    g.sum_dims(Some(&[0, 2, 3]), false, None)
-                })?);
-            }
-            Ok(grads)
-        });
-    }
+    record_conv(
+        x,
+        weight,
+        bias,
+        &out,
+        w,
+        direct_input_grad,
+        direct_weight_grad,
+    );
     Ok(Some(out))
 }
 
