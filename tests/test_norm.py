@@ -185,6 +185,23 @@ def test_layer_norm_matches_torch(affine, dtype, layout):
              grad=dtype == "float64", layout=layout)
 
 
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape,groups", [((6, 12, 23, 19), 4), ((0, 6, 5), 3)])
+def test_group_norm_large_or_empty_input_matches_torch(shape, groups, dtype, affine):
+    """Past the kernels' parallel threshold (and an empty batch): values and gradients,
+    with and without the affine parameters, in both dtypes."""
+    c = shape[1]
+
+    def fn(lib, x, w, b):
+        return lib.nn.functional.group_norm(x, groups, w if affine else None,
+                                            b if affine else None)
+
+    tol = 1e-4 if dtype == "float32" else None
+    check_op(fn, rand(*shape, shift=1.5), rand(c, seed=1), rand(c, seed=2), dtype=dtype,
+             grad=True, grad_rtol=tol, grad_atol=tol)
+
+
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("shape,groups", [((2, 6, 4), 3), ((3, 4, 3, 2), 2), ((4, 6), 6),

@@ -606,20 +606,175 @@ pub fn group_norm(input: &Tensor, num_groups: usize, affine: Affine, eps: f64) -
     }
     float_input("GroupNormKernelImpl", input)?;
     same_dtype(input, &[affine.weight, affine.bias])?;
-    // Each (sample, group) is a channel of `[1, N·G, C/G·positions]`; the per-channel affine
-    // parameters follow, broadcast against `[N, C, *]`.
-    let rows = input.shape()[0] * num_groups;
-    let per_row: usize = input.shape()[1..].iter().product::<usize>() / num_groups;
-    let x = input.reshape(&[1, rows as i64, per_row as i64])?;
-    let (y, _, _) = train_fused("NativeGroupNormBackward0", &x, Affine::default(), eps)?;
-    let mut out = y.reshape(&shape_of(input))?;
-    if let Some(w) = affine.weight {
-        out = out.mul(&per_channel(w, nd)?)?;
+    group_norm_fused(input, num_groups, affine, eps)
+}
+
+/// Group norm on the batch-norm kernels: statistics per (sample, group) over the input
+/// viewed as `[1, N·G, C/G·positions]`, then one affine pass over `[1, N·C, positions]`
+/// with each (sample, channel)'s coefficients (its group's statistics, its channel's
+/// parameters); backward, one sums pass per (sample, channel) and one affine pass.
+fn group_norm_fused(input: &Tensor, groups: usize, affine: Affine, eps: f64) -> Result<Tensor> {
+    let acc = acc_dtype(input.dtype());
+    let (n, c) = (input.shape()[0], input.shape()[1]);
+    let s: usize = input.shape()[2..].iter().product();
+    let cg = c / groups;
+    let dims = [1, n * c, s];
+    let dev = input.device();
+    // Per (sample, group) values `[n·groups]` repeated for each channel of the group.
+    let spread = move |t: &Tensor| -> Result<Tensor> {
+        dense(
+            &t.reshape(&[n as i64, groups as i64, 1])?
+                .expand(&[n as i64, groups as i64, cg as i64])?
+                .reshape(&[(n * c) as i64])?,
+        )
+    };
+    // Per-channel values `[c]` repeated for each sample.
+    let per_sample = |t: &Tensor| t.repeat(&[n as i64]);
+    let (x, out, center, invstd, wr) = {
+        let _off = GradModeGuard::new(false);
+        let x = dense(input)?;
+        let (ms, vs) = x.storage().channel_stats([1, n * groups, cg * s])?;
+        let mean = Tensor::from_storage(ms, [n * groups]);
+        let invstd = Tensor::from_storage(vs, [n * groups])
+            .add_scalar(eps)?
+            .rsqrt()?;
+        let wr = match channel_param(affine.weight, acc)? {
+            Some(w) => per_sample(&w)?,
+            None => creation::ones(&[n * c], acc, dev)?,
+        };
+        let b = match channel_param(affine.bias, acc)? {
+            Some(b) => per_sample(&b)?,
+            None => creation::zeros(&[n * c], acc, dev)?,
+        };
+        let center = spread(&mean)?;
+        let a = spread(&invstd)?.mul(&wr)?;
+        let s =
+            x.storage()
+                .channel_affine([center.storage(), a.storage(), b.storage()], None, dims)?;
+        let out = Tensor::from_storage(s, input.shape().to_vec());
+        (x, out, center, invstd, wr)
+    };
+    let mut inputs = vec![input];
+    inputs.extend(affine.weight);
+    inputs.extend(affine.bias);
+    if !needs_grad(&inputs) {
+        return Ok(out);
     }
-    if let Some(b) = affine.bias {
-        out = out.add(&per_channel(b, nd)?)?;
-    }
+    let (has_w, has_b) = (affine.weight.is_some(), affine.bias.is_some());
+    let like = |t: Option<&Tensor>| t.map(|t| (t.dtype(), shape_of(t)));
+    let (w_like, b_like) = (like(affine.weight), like(affine.bias));
+    let saved_x = SavedTensor::new(input);
+    let saved_w = affine.weight.map(SavedTensor::new);
+    record("NativeGroupNormBackward0", &inputs, &out, move |g, need| {
+        let (gx, gw, gb) = if is_grad_enabled() {
+            let w = saved_w.as_ref().map(|w| w.unpack()).transpose()?;
+            group_norm_backward_recorded(&saved_x.unpack()?, w.as_ref(), g, groups, eps, need[0])?
+        } else {
+            let gd = dense(g)?;
+            let (ps, qs) = gd
+                .storage()
+                .channel_grad_sums(x.storage(), center.storage(), dims)?;
+            let (sum_g, sum_gx) = (
+                Tensor::from_storage(ps, [n * c]),
+                Tensor::from_storage(qs, [n * c]),
+            );
+            let inv = spread(&invstd)?;
+            let over_samples = |t: Tensor| {
+                t.reshape(&[n as i64, c as i64])?
+                    .sum_dims(Some(&[0]), false, None)
+            };
+            let gx = grad_if(need[0], || {
+                // gx = invstd·(w·g − A/M − (x − mean)·invstd²·B/M) with the group sums
+                // A = Σ w·Σg, B = Σ w·Σg(x − mean) over the group's channels.
+                let m = (cg * s) as f64;
+                let by_group = |t: Tensor| -> Result<Tensor> {
+                    t.reshape(&[n as i64, groups as i64, cg as i64])?
+                        .sum_dims(Some(&[2]), false, None)?
+                        .reshape(&[(n * groups) as i64])
+                };
+                let a_sum = by_group(wr.mul(&sum_g)?)?;
+                let b_sum = by_group(wr.mul(&sum_gx)?)?;
+                let a2 = spread(
+                    &invstd
+                        .mul(&invstd)?
+                        .mul(&invstd)?
+                        .mul(&b_sum)?
+                        .mul_scalar(-1.0 / m)?,
+                )?;
+                let b2 = spread(&invstd.mul(&a_sum)?.mul_scalar(-1.0 / m)?)?;
+                let d2 = inv.mul(&wr)?;
+                let s = x.storage().channel_affine(
+                    [center.storage(), a2.storage(), b2.storage()],
+                    Some((gd.storage(), d2.storage())),
+                    dims,
+                )?;
+                Ok(Tensor::from_storage(s, x.shape().to_vec()))
+            })?;
+            (
+                gx,
+                Some(over_samples(sum_gx.mul(&inv)?)?),
+                Some(over_samples(sum_g)?),
+            )
+        };
+        let shaped =
+            |t: Option<Tensor>, like: &Option<(DType, Vec<i64>)>| -> Result<Option<Tensor>> {
+                match (t, like) {
+                    (Some(t), Some((dtype, shape))) => {
+                        Some(t.reshape(shape)?.to_dtype(*dtype)).transpose()
+                    }
+                    _ => Ok(None),
+                }
+            };
+        let mut grads = vec![gx];
+        if has_w {
+            grads.push(if need[1] { shaped(gw, &w_like)? } else { None });
+        }
+        if has_b {
+            let at = 1 + usize::from(has_w);
+            grads.push(if need[at] { shaped(gb, &b_like)? } else { None });
+        }
+        Ok(grads)
+    });
     Ok(out)
+}
+
+/// Group norm's gradients as differentiable ops on the saved input (a backward being
+/// recorded), over `[n, groups, c/groups, positions]`: `x̂ = (x − mean)·invstd`,
+/// `gb = Σg`, `gw = Σg·x̂` per channel, `h = g·w`, `gx = invstd·(h − mean(h) − x̂·mean(h·x̂))`
+/// per group.
+fn group_norm_backward_recorded(
+    x: &Tensor,
+    w: Option<&Tensor>,
+    g: &Tensor,
+    groups: usize,
+    eps: f64,
+    need_x: bool,
+) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    let (n, c) = (x.shape()[0] as i64, x.shape()[1] as i64);
+    let s = (x.numel() as i64).checked_div(n * c).unwrap_or(0);
+    let four = [n, groups as i64, c / groups as i64, s];
+    let (xg, gg) = (x.reshape(&four)?, g.reshape(&four)?);
+    let within = [2i64, 3];
+    let mean = xg.mean_dims(Some(&within), true, None)?;
+    let invstd = xg
+        .var_dims(Some(&within), 0.0, true)?
+        .add_scalar(eps)?
+        .rsqrt()?;
+    let xhat = xg.sub(&mean)?.mul(&invstd)?;
+    let per_channel_sum = |t: &Tensor| t.sum_dims(Some(&[0, 3]), false, None)?.reshape(&[-1]);
+    let gw = per_channel_sum(&gg.mul(&xhat)?)?;
+    let gb = per_channel_sum(&gg)?;
+    let gx = grad_if(need_x, || {
+        let h = match w {
+            Some(w) => gg.mul(&w.reshape(&[1, groups as i64, c / groups as i64, 1])?)?,
+            None => gg.clone(),
+        };
+        h.sub(&h.mean_dims(Some(&within), true, None)?)?
+            .sub(&xhat.mul(&h.mul(&xhat)?.mean_dims(Some(&within), true, None)?)?)?
+            .mul(&invstd)?
+            .reshape(&shape_of(x))
+    })?;
+    Ok((gx, Some(gw), Some(gb)))
 }
 
 /// The machine epsilon of a float dtype (`torch.finfo(dtype).eps`).
