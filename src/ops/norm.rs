@@ -4,11 +4,13 @@
 //! [`train_fused`]): one statistics pass (two reads: the mean, then the squared deviations),
 //! one per-channel affine pass `(x − mean)·w/√(var+ε) + b`, and a node (`NativeBatchNorm`,
 //! `NativeGroupNorm`, `NativeLayerNormBackward0`, PyTorch's names) whose backward is one pass
-//! of per-channel sums and one affine pass for the input gradient. Instance, group and layer
-//! norm are batch norm over a `[1, rows, …]` view of their input (a row per sample and
-//! channel, per sample and group, or per normalised slice); group and layer norm apply their
-//! affine parameters afterwards, by broadcasting. A recorded backward (`create_graph`)
-//! computes the same formulas as differentiable ops, so it differentiates again.
+//! of per-channel sums and one affine pass for the input gradient. Instance and layer norm
+//! are batch norm over a `[1, rows, …]` view of their input (a row per sample and channel,
+//! or per normalised slice; layer norm applies its elementwise parameters afterwards, by
+//! broadcasting). Group norm takes its statistics per (sample, group) and applies them with
+//! its per-channel parameters in one affine pass per (sample, channel). A recorded backward
+//! (`create_graph`) computes the same formulas as differentiable ops, so it differentiates
+//! again.
 //!
 //! Batch norm in evaluation normalises with the running statistics in one affine pass when
 //! no gradient is wanted, and otherwise (like RMS and local response norm) is a composite of
