@@ -325,25 +325,21 @@ fn train_fused(
     if !needs_grad(&inputs) {
         return Ok((out, stats.0, stats.1));
     }
-    let (has_w, has_b) = (affine.weight.is_some(), affine.bias.is_some());
-    let (w_dtype, b_dtype) = (
-        affine.weight.map(|w| (w.dtype(), w.shape().to_vec())),
-        affine.bias.map(|b| (b.dtype(), b.shape().to_vec())),
-    );
+    let (w_like, b_like) = (param_like(affine.weight), param_like(affine.bias));
     let saved_x = SavedTensor::new(input);
     let saved_w = affine.weight.map(SavedTensor::new);
     // The input's copy the statistics were taken from, when it had to be made.
     let copy = (!std::sync::Arc::ptr_eq(&x.0, &input.0)).then_some(x);
     record(name, &inputs, &out, move |g, need| {
-        let x = match &copy {
-            Some(x) => x.clone(),
-            None => saved_x.unpack()?,
-        };
         let (gx, gw, gb) = if is_grad_enabled() {
             let w = saved_w.as_ref().map(|w| w.unpack()).transpose()?;
             let x = saved_x.unpack()?;
             batch_norm_backward_recorded(&x, w.as_ref(), g, eps, need)?
         } else {
+            let x = match &copy {
+                Some(x) => x.clone(),
+                None => saved_x.unpack()?,
+            };
             let gd = dense(g)?;
             let (ps, qs) =
                 gd.storage()
@@ -367,31 +363,36 @@ fn train_fused(
             let gw = sum_gx.mul(&invstd)?;
             (gx, Some(gw), Some(sum_g))
         };
-        let mut grads = vec![gx];
-        let shaped =
-            |t: Option<Tensor>, like: &Option<(DType, Vec<usize>)>| -> Result<Option<Tensor>> {
-                match (t, like) {
-                    (Some(t), Some((dtype, shape))) => {
-                        let dims: Vec<i64> = shape.iter().map(|&v| v as i64).collect();
-                        Some(t.reshape(&dims)?.to_dtype(*dtype)).transpose()
-                    }
-                    _ => Ok(None),
-                }
-            };
-        if has_w {
-            grads.push(if need[1] { shaped(gw, &w_dtype)? } else { None });
-        }
-        if has_b {
-            let at = 1 + usize::from(has_w);
-            grads.push(if need[at] {
-                shaped(gb, &b_dtype)?
-            } else {
-                None
-            });
-        }
-        Ok(grads)
+        norm_grads([gx, gw, gb], need, [&w_like, &b_like])
     });
     Ok((out, stats.0, stats.1))
+}
+
+/// An optional norm parameter's dtype and shape, in which its gradient is given back.
+type ParamLike = Option<(DType, Vec<i64>)>;
+
+fn param_like(p: Option<&Tensor>) -> ParamLike {
+    p.map(|p| (p.dtype(), shape_of(p)))
+}
+
+/// A norm node's gradients in input order: the input's, then the weight's and the bias's
+/// (for those given, where needed), each in its parameter's dtype and shape.
+fn norm_grads(
+    [gx, gw, gb]: [Option<Tensor>; 3],
+    need: &[bool],
+    [w, b]: [&ParamLike; 2],
+) -> Result<Vec<Option<Tensor>>> {
+    let mut grads = vec![gx];
+    for (t, like) in [(gw, w), (gb, b)] {
+        if let Some((dtype, shape)) = like {
+            let wanted = need[grads.len()];
+            grads.push(match t.filter(|_| wanted) {
+                Some(t) => Some(t.reshape(shape)?.to_dtype(*dtype)?),
+                None => None,
+            });
+        }
+    }
+    Ok(grads)
 }
 
 /// Batch norm's gradients as differentiable ops on the saved input (a backward being
@@ -662,9 +663,7 @@ fn group_norm_fused(input: &Tensor, groups: usize, affine: Affine, eps: f64) -> 
     if !needs_grad(&inputs) {
         return Ok(out);
     }
-    let (has_w, has_b) = (affine.weight.is_some(), affine.bias.is_some());
-    let like = |t: Option<&Tensor>| t.map(|t| (t.dtype(), shape_of(t)));
-    let (w_like, b_like) = (like(affine.weight), like(affine.bias));
+    let (w_like, b_like) = (param_like(affine.weight), param_like(affine.bias));
     let saved_x = SavedTensor::new(input);
     let saved_w = affine.weight.map(SavedTensor::new);
     record("NativeGroupNormBackward0", &inputs, &out, move |g, need| {
@@ -718,24 +717,7 @@ fn group_norm_fused(input: &Tensor, groups: usize, affine: Affine, eps: f64) -> 
                 Some(over_samples(sum_g)?),
             )
         };
-        let shaped =
-            |t: Option<Tensor>, like: &Option<(DType, Vec<i64>)>| -> Result<Option<Tensor>> {
-                match (t, like) {
-                    (Some(t), Some((dtype, shape))) => {
-                        Some(t.reshape(shape)?.to_dtype(*dtype)).transpose()
-                    }
-                    _ => Ok(None),
-                }
-            };
-        let mut grads = vec![gx];
-        if has_w {
-            grads.push(if need[1] { shaped(gw, &w_like)? } else { None });
-        }
-        if has_b {
-            let at = 1 + usize::from(has_w);
-            grads.push(if need[at] { shaped(gb, &b_like)? } else { None });
-        }
-        Ok(grads)
+        norm_grads([gx, gw, gb], need, [&w_like, &b_like])
     });
     Ok(out)
 }
