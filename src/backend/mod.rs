@@ -189,6 +189,94 @@ pub struct AvgDivisor {
     pub divisor_override: Option<i64>,
 }
 
+/// The cell a recurrent layer repeats (`nn.RNN` with tanh or relu, `nn.LSTM`, `nn.GRU`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RnnCell {
+    Tanh,
+    Relu,
+    Lstm,
+    Gru,
+}
+
+impl RnnCell {
+    /// Blocks of `hidden` in a step's projections, in PyTorch's order (LSTM: i f g o; GRU:
+    /// r z n).
+    pub fn gates(self) -> usize {
+        match self {
+            RnnCell::Tanh | RnnCell::Relu => 1,
+            RnnCell::Lstm => 4,
+            RnnCell::Gru => 3,
+        }
+    }
+    /// The tag of its CUDA kernels (`rnn_forward_{tag}`, `rnn_backward_{tag}`).
+    pub fn tag(self) -> &'static str {
+        match self {
+            RnnCell::Tanh => "tanh",
+            RnnCell::Relu => "relu",
+            RnnCell::Lstm => "lstm",
+            RnnCell::Gru => "gru",
+        }
+    }
+}
+
+/// One recurrent layer's run over a sequence: `steps` time steps of `batch` rows of
+/// `hidden` units, taken last to first when `reverse`. With `active`, only the first
+/// `active[t]` rows are live at step `t` (a packed sequence, sorted longest first); the
+/// others carry their state through the step unchanged.
+#[derive(Clone, Copy, Debug)]
+pub struct RnnRun<'a> {
+    pub cell: RnnCell,
+    pub steps: usize,
+    pub batch: usize,
+    pub hidden: usize,
+    pub reverse: bool,
+    pub active: Option<&'a [usize]>,
+}
+
+impl RnnRun<'_> {
+    /// The time steps in the order they are taken.
+    pub fn order(&self) -> impl Iterator<Item = usize> {
+        let (n, rev) = (self.steps, self.reverse);
+        (0..n).map(move |s| if rev { n - 1 - s } else { s })
+    }
+    /// The step whose state step `t` starts from (`None`: the initial state).
+    pub fn previous(&self, t: usize) -> Option<usize> {
+        if self.reverse {
+            (t + 1 < self.steps).then_some(t + 1)
+        } else {
+            t.checked_sub(1)
+        }
+    }
+    /// The live rows at step `t`.
+    pub fn live(&self, t: usize) -> usize {
+        self.active.map_or(self.batch, |a| a[t].min(self.batch))
+    }
+}
+
+/// What a recurrent layer's forward keeps for its backward (contiguous buffers).
+pub struct RnnSaved<B> {
+    /// `[steps, batch, G·hidden]`: the activated gates (LSTM: i f g o, GRU: r z n; unused
+    /// for the plain RNN).
+    pub gates: B,
+    /// `[steps, batch, hidden]`: the hidden state after each step (the layer's output).
+    pub h: B,
+    /// `[steps, batch, hidden]`: LSTM's cell state after each step; GRU's `h·W_hnᵀ + b_hn`.
+    pub extra: Option<B>,
+}
+
+/// The gradients a recurrent layer's backward gives back.
+pub struct RnnGrads<B> {
+    /// `[steps, batch, G·hidden]`: w.r.t. the input projections `x·W_ihᵀ + b_ih`.
+    pub gates: B,
+    /// GRU only: w.r.t. the hidden projections `h·W_hhᵀ + b_hh` (they differ from the
+    /// input projections' in the n gate); the others share [`RnnGrads::gates`].
+    pub hidden_gates: Option<B>,
+    /// `[batch, hidden]`: w.r.t. the initial hidden state.
+    pub h0: B,
+    /// `[batch, hidden]`: w.r.t. LSTM's initial cell state.
+    pub c0: Option<B>,
+}
+
 /// One backend: its buffer type and a method for each op family.
 pub trait Backend {
     /// Device memory holding one storage's elements (all of one dtype).
@@ -490,4 +578,33 @@ pub trait Backend {
         y: Option<(&Self::Buffer, &Self::Buffer)>,
         dims: [usize; 3],
     ) -> Result<Self::Buffer>;
+
+    // ---- recurrent layers ------------------------------------------------------------------
+
+    /// One recurrent layer over a whole sequence. `gates` (consumed) holds the input
+    /// projections `x·W_ihᵀ + b_ih` of every step (`[steps, batch, G·hidden]`); each step
+    /// adds `h·W_hhᵀ + b_hh` (`w_hh` contiguous `[G·hidden, hidden]`) and applies the cell,
+    /// starting from `h0` (and LSTM's `c0`), each `[batch, hidden]`.
+    fn rnn_forward(
+        run: &RnnRun<'_>,
+        gates: Self::Buffer,
+        w_hh: &Self::Buffer,
+        b_hh: Option<&Self::Buffer>,
+        h0: &Self::Buffer,
+        c0: Option<&Self::Buffer>,
+    ) -> Result<RnnSaved<Self::Buffer>>;
+    /// Backward through time of [`Backend::rnn_forward`]: from the gradients of the outputs
+    /// (`dout`, `[steps, batch, hidden]`) and of the final states (`dh_n`, `dc_n`), where
+    /// given, the gradients w.r.t. the projections and the initial states.
+    #[allow(clippy::too_many_arguments)]
+    fn rnn_backward(
+        run: &RnnRun<'_>,
+        saved: RnnSaved<&Self::Buffer>,
+        w_hh: &Self::Buffer,
+        h0: &Self::Buffer,
+        c0: Option<&Self::Buffer>,
+        dout: Option<&Self::Buffer>,
+        dh_n: Option<&Self::Buffer>,
+        dc_n: Option<&Self::Buffer>,
+    ) -> Result<RnnGrads<Self::Buffer>>;
 }

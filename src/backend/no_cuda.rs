@@ -3,7 +3,7 @@
 
 use super::{
     AdamOptions, Arg, AvgDivisor, Backend, BinaryOp, Distribution, HostBuffer, MatBatch, ReduceOp,
-    ScanOp, SgdOptions, Span, UnaryOp, Window,
+    RnnGrads, RnnRun, RnnSaved, ScanOp, SgdOptions, Span, UnaryOp, Window,
 };
 use crate::error::{Error, Result};
 use crate::tensor::dtype::{DType, Scalar};
@@ -257,5 +257,27 @@ impl Backend for Cuda {
         _: [usize; 3],
     ) -> Result<CudaBuffer> {
         match *x {}
+    }
+    fn rnn_forward(
+        _: &RnnRun<'_>,
+        gates: CudaBuffer,
+        _: &CudaBuffer,
+        _: Option<&CudaBuffer>,
+        _: &CudaBuffer,
+        _: Option<&CudaBuffer>,
+    ) -> Result<RnnSaved<CudaBuffer>> {
+        match gates {}
+    }
+    fn rnn_backward(
+        _: &RnnRun<'_>,
+        _: RnnSaved<&CudaBuffer>,
+        w_hh: &CudaBuffer,
+        _: &CudaBuffer,
+        _: Option<&CudaBuffer>,
+        _: Option<&CudaBuffer>,
+        _: Option<&CudaBuffer>,
+        _: Option<&CudaBuffer>,
+    ) -> Result<RnnGrads<CudaBuffer>> {
+        match *w_hh {}
     }
 }

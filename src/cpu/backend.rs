@@ -3,12 +3,12 @@
 
 use super::copy::{copy_into, fill, gather, gather_map};
 use super::elementwise::{map, zip, zip3};
-use super::{conv, fused, im2col, index, matmul, norm, random, reduce, sort, window};
+use super::{conv, fused, im2col, index, matmul, norm, random, reduce, rnn, sort, window};
 use crate::backend::num::{Float, Num};
 use crate::backend::op::{BinaryKind, MapFn, ZipFn};
 use crate::backend::{
     AdamOptions, Arg, AvgDivisor, Backend, BinaryOp, Distribution, HostBuffer, MatBatch, ReduceOp,
-    ScanOp, SgdOptions, Span, UnaryOp, Window,
+    RnnGrads, RnnRun, RnnSaved, ScanOp, SgdOptions, Span, UnaryOp, Window,
 };
 use crate::error::{Error, Result};
 use crate::tensor::dtype::{cast, DType, Element, Scalar};
@@ -88,6 +88,11 @@ fn span_layout(s: &Span<'_, HostBuffer>) -> Layout {
 /// A float32 copy of a 16-bit span (for the fused updates, which run in float32).
 fn widen_span(s: &Span<'_, HostBuffer>) -> HostBuffer {
     widen(s.buf, &span_layout(s)).0
+}
+
+/// An optional buffer's elements, empty when absent.
+fn or_empty<T: Element>(b: Option<&HostBuffer>) -> &[T] {
+    b.map_or(&[][..], |b| b.as_slice())
 }
 
 /// A span over all of a buffer.
@@ -1125,5 +1130,72 @@ impl Backend for Cpu {
             return Err(not_implemented("batch_norm", dtype))
         );
         Ok(narrow(out, dtype))
+    }
+
+    fn rnn_forward(
+        run: &RnnRun<'_>,
+        gates: HostBuffer,
+        w_hh: &HostBuffer,
+        b_hh: Option<&HostBuffer>,
+        h0: &HostBuffer,
+        c0: Option<&HostBuffer>,
+    ) -> Result<RnnSaved<HostBuffer>> {
+        crate::with_float_dtype!(
+            gates.dtype(),
+            T,
+            {
+                // SAFETY: `gates` was handed over by value: no other slice of it exists.
+                let g = unsafe { gates.as_mut_slice::<T>() };
+                let f = rnn::forward(
+                    run,
+                    g,
+                    w_hh.as_slice(),
+                    b_hh.map_or(&[][..], |b| b.as_slice()),
+                    h0.as_slice(),
+                    c0.map_or(&[][..], |c| c.as_slice()),
+                );
+                Ok(RnnSaved {
+                    gates,
+                    h: HostBuffer::from_vec(f.h),
+                    extra: f.extra.map(HostBuffer::from_vec),
+                })
+            },
+            Err(not_implemented("rnn", gates.dtype()))
+        )
+    }
+    fn rnn_backward(
+        run: &RnnRun<'_>,
+        saved: RnnSaved<&HostBuffer>,
+        w_hh: &HostBuffer,
+        h0: &HostBuffer,
+        c0: Option<&HostBuffer>,
+        dout: Option<&HostBuffer>,
+        dh_n: Option<&HostBuffer>,
+        dc_n: Option<&HostBuffer>,
+    ) -> Result<RnnGrads<HostBuffer>> {
+        crate::with_float_dtype!(
+            w_hh.dtype(),
+            T,
+            {
+                let s = rnn::Saved {
+                    gates: saved.gates.as_slice::<T>(),
+                    h: saved.h.as_slice(),
+                    extra: or_empty(saved.extra),
+                    h0: h0.as_slice(),
+                    c0: or_empty(c0),
+                    dout: or_empty(dout),
+                    dh_n: or_empty(dh_n),
+                    dc_n: or_empty(dc_n),
+                };
+                let b = rnn::backward(run, &s, w_hh.as_slice());
+                Ok(RnnGrads {
+                    gates: HostBuffer::from_vec(b.dgates),
+                    hidden_gates: b.dhidden_gates.map(HostBuffer::from_vec),
+                    h0: HostBuffer::from_vec(b.dh0),
+                    c0: b.dc0.map(HostBuffer::from_vec),
+                })
+            },
+            Err(not_implemented("rnn_backward", w_hh.dtype()))
+        )
     }
 }

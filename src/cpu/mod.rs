@@ -13,6 +13,7 @@ pub mod matmul;
 pub mod norm;
 pub mod random;
 pub mod reduce;
+pub mod rnn;
 pub mod sort;
 pub mod strided;
 pub mod team;

@@ -3,10 +3,10 @@
 
 use super::buffer::CudaBuffer;
 use super::device::{gpu, DeviceApi};
-use super::{elementwise, fused, index, matmul, norm, random, reduce, window};
+use super::{elementwise, fused, index, matmul, norm, random, reduce, rnn, window};
 use crate::backend::{
     AdamOptions, Arg, AvgDivisor, Backend, BinaryOp, Distribution, HostBuffer, MatBatch, ReduceOp,
-    ScanOp, SgdOptions, Span, UnaryOp, Window,
+    RnnGrads, RnnRun, RnnSaved, ScanOp, SgdOptions, Span, UnaryOp, Window,
 };
 use crate::error::Result;
 use crate::tensor::dtype::{DType, Scalar};
@@ -221,5 +221,27 @@ impl Backend for Cuda {
         dims: [usize; 3],
     ) -> Result<CudaBuffer> {
         norm::affine(x, k, y, dims)
+    }
+    fn rnn_forward(
+        run: &RnnRun<'_>,
+        gates: CudaBuffer,
+        w_hh: &CudaBuffer,
+        b_hh: Option<&CudaBuffer>,
+        h0: &CudaBuffer,
+        c0: Option<&CudaBuffer>,
+    ) -> Result<RnnSaved<CudaBuffer>> {
+        rnn::forward(run, gates, w_hh, b_hh, h0, c0)
+    }
+    fn rnn_backward(
+        run: &RnnRun<'_>,
+        saved: RnnSaved<&CudaBuffer>,
+        w_hh: &CudaBuffer,
+        h0: &CudaBuffer,
+        c0: Option<&CudaBuffer>,
+        dout: Option<&CudaBuffer>,
+        dh_n: Option<&CudaBuffer>,
+        dc_n: Option<&CudaBuffer>,
+    ) -> Result<RnnGrads<CudaBuffer>> {
+        rnn::backward(run, saved, w_hh, h0, c0, dout, dh_n, dc_n)
     }
 }

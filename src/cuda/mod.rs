@@ -26,6 +26,7 @@ mod norm;
 pub mod nvrtc;
 mod random;
 mod reduce;
+mod rnn;
 pub mod runtime;
 mod window;
 

@@ -17,6 +17,7 @@ pub mod pool;
 pub mod random;
 pub mod reduce;
 pub mod resample;
+pub mod rnn;
 pub mod sort;
 pub mod ternary;
 pub mod unary;

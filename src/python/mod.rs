@@ -118,6 +118,7 @@ fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
         nn::_resample,
         nn::_affine_grid,
         nn::_grid_sample,
+        nn::_rnn_layer,
         functions::_sgd_step,
         functions::_adam_step,
         autograd::backward,

@@ -3,10 +3,11 @@
 //! for messages).
 
 use super::tensor::PyTensor;
-use crate::backend::AvgDivisor;
+use crate::backend::{AvgDivisor, RnnCell};
 use crate::ops::conv::{ConvOptions, ConvPadding};
 use crate::ops::pad::PadMode;
 use crate::ops::pool::PoolOptions;
+use crate::ops::rnn::{self, RnnWeights};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 
@@ -278,4 +279,49 @@ pub fn _grid_sample(
         padding,
         align_corners,
     )?))
+}
+
+/// One layer and direction of `nn.RNN`/`nn.LSTM`/`nn.GRU` (`mode`: PyTorch's `RNN_TANH`,
+/// `RNN_RELU`, `LSTM`, `GRU`) over a `[steps, batch, input]` input: (output, h_n, c_n).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+pub fn _rnn_layer(
+    mode: &str,
+    input: PyRef<'_, PyTensor>,
+    w_ih: PyRef<'_, PyTensor>,
+    w_hh: PyRef<'_, PyTensor>,
+    b_ih: Option<PyRef<'_, PyTensor>>,
+    b_hh: Option<PyRef<'_, PyTensor>>,
+    w_hr: Option<PyRef<'_, PyTensor>>,
+    hx: PyRef<'_, PyTensor>,
+    cx: Option<PyRef<'_, PyTensor>>,
+    batch_sizes: Option<Vec<usize>>,
+    reverse: bool,
+) -> PyResult<(PyTensor, PyTensor, Option<PyTensor>)> {
+    let cell = match mode {
+        "RNN_TANH" => RnnCell::Tanh,
+        "RNN_RELU" => RnnCell::Relu,
+        "LSTM" => RnnCell::Lstm,
+        "GRU" => RnnCell::Gru,
+        _ => return Err(PyRuntimeError::new_err(format!("Unknown mode: {mode}"))),
+    };
+    let inner = |t: &Option<PyRef<'_, PyTensor>>| t.as_ref().map(|t| t.inner.clone());
+    let (b_ih, b_hh, w_hr, cx) = (inner(&b_ih), inner(&b_hh), inner(&w_hr), inner(&cx));
+    let w = RnnWeights {
+        w_ih: &w_ih.inner,
+        w_hh: &w_hh.inner,
+        b_ih: b_ih.as_ref(),
+        b_hh: b_hh.as_ref(),
+        w_hr: w_hr.as_ref(),
+    };
+    let (out, h, c) = rnn::rnn_layer(
+        cell,
+        &input.inner,
+        w,
+        &hx.inner,
+        cx.as_ref(),
+        batch_sizes.as_deref(),
+        reverse,
+    )?;
+    Ok((PyTensor::new(out), PyTensor::new(h), c.map(PyTensor::new)))
 }

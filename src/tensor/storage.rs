@@ -13,7 +13,7 @@ use super::dtype::{DType, Element, Scalar};
 use super::layout::Layout;
 use crate::backend::{
     AdamOptions, Arg, AvgDivisor, Backend, BinaryOp, Cuda, CudaBuffer, Distribution, HostBuffer,
-    MatBatch, ReduceOp, ScanOp, SgdOptions, Span, UnaryOp, Window,
+    MatBatch, ReduceOp, RnnGrads, RnnRun, RnnSaved, ScanOp, SgdOptions, Span, UnaryOp, Window,
 };
 use crate::cpu::Cpu;
 use crate::error::{Error, Result};
@@ -130,6 +130,27 @@ fn cuda_of(s: &Storage) -> &CudaBuffer {
     match &s.buffer {
         Buffer::Cuda(b) => b,
         Buffer::Cpu(_) => unreachable!("checked to be on a GPU"),
+    }
+}
+
+/// A recurrent layer's saved buffers as storages.
+fn saved_storages<B>(s: RnnSaved<B>, wrap: impl Fn(B) -> Buffer) -> RnnSaved<Storage> {
+    let st = |b| Storage::new(wrap(b));
+    RnnSaved {
+        gates: st(s.gates),
+        h: st(s.h),
+        extra: s.extra.map(st),
+    }
+}
+
+/// A recurrent layer's gradient buffers as storages.
+fn grad_storages<B>(g: RnnGrads<B>, wrap: impl Fn(B) -> Buffer) -> RnnGrads<Storage> {
+    let st = |b| Storage::new(wrap(b));
+    RnnGrads {
+        gates: st(g.gates),
+        hidden_gates: g.hidden_gates.map(st),
+        h0: st(g.h0),
+        c0: g.c0.map(st),
     }
 }
 
@@ -649,6 +670,104 @@ impl Storage {
                 y.map(|(y, d)| (cuda_of(y), cuda_of(d))),
                 dims,
             )?)),
+        })
+    }
+
+    // ---- recurrent layers (contiguous storages from offset 0; see `Backend`) ----------------
+
+    /// One recurrent layer over a sequence; `gates` (the input projections) is consumed.
+    pub fn rnn_forward(
+        run: &RnnRun<'_>,
+        gates: Storage,
+        w_hh: &Storage,
+        b_hh: Option<&Storage>,
+        h0: &Storage,
+        c0: Option<&Storage>,
+    ) -> Result<RnnSaved<Storage>> {
+        let mut all = vec![&gates, w_hh, h0];
+        all.extend(b_hh);
+        all.extend(c0);
+        same_device(&all)?;
+        Ok(match gates.buffer {
+            Buffer::Cpu(g) => {
+                let r = Cpu::rnn_forward(
+                    run,
+                    g,
+                    host_of(w_hh),
+                    b_hh.map(host_of),
+                    host_of(h0),
+                    c0.map(host_of),
+                )?;
+                saved_storages(r, Buffer::Cpu)
+            }
+            Buffer::Cuda(g) => {
+                let r = Cuda::rnn_forward(
+                    run,
+                    g,
+                    cuda_of(w_hh),
+                    b_hh.map(cuda_of),
+                    cuda_of(h0),
+                    c0.map(cuda_of),
+                )?;
+                saved_storages(r, Buffer::Cuda)
+            }
+        })
+    }
+
+    /// Backward through time of [`Storage::rnn_forward`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn rnn_backward(
+        run: &RnnRun<'_>,
+        saved: RnnSaved<&Storage>,
+        w_hh: &Storage,
+        h0: &Storage,
+        c0: Option<&Storage>,
+        dout: Option<&Storage>,
+        dh_n: Option<&Storage>,
+        dc_n: Option<&Storage>,
+    ) -> Result<RnnGrads<Storage>> {
+        let mut all = vec![saved.gates, saved.h, w_hh, h0];
+        all.extend(saved.extra);
+        all.extend(c0.into_iter().chain(dout).chain(dh_n).chain(dc_n));
+        Ok(match same_device(&all)? {
+            Device::Cpu => {
+                let of = host_of;
+                let s = RnnSaved {
+                    gates: of(saved.gates),
+                    h: of(saved.h),
+                    extra: saved.extra.map(of),
+                };
+                let r = Cpu::rnn_backward(
+                    run,
+                    s,
+                    of(w_hh),
+                    of(h0),
+                    c0.map(of),
+                    dout.map(of),
+                    dh_n.map(of),
+                    dc_n.map(of),
+                )?;
+                grad_storages(r, Buffer::Cpu)
+            }
+            Device::Cuda(_) => {
+                let of = cuda_of;
+                let s = RnnSaved {
+                    gates: of(saved.gates),
+                    h: of(saved.h),
+                    extra: saved.extra.map(of),
+                };
+                let r = Cuda::rnn_backward(
+                    run,
+                    s,
+                    of(w_hh),
+                    of(h0),
+                    c0.map(of),
+                    dout.map(of),
+                    dh_n.map(of),
+                    dc_n.map(of),
+                )?;
+                grad_storages(r, Buffer::Cuda)
+            }
         })
     }
 

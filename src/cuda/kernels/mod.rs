@@ -158,10 +158,16 @@ kernel_file!(
     [FLOATS: "channel_stats", "channel_grad_sums", "channel_affine"]
 );
 
+kernel_file!(
+    /// Recurrent layers: the fused cell update of one step, and its backward.
+    RNN = "rnn.cu",
+    [FLOATS: "rnn_cell_forward", "rnn_cell_backward"]
+);
+
 /// Every kernel file.
-pub static FILES: [&KernelFile; 13] = [
+pub static FILES: [&KernelFile; 14] = [
     &COPY, &UNARY, &BINARY, &REDUCE, &SCAN, &INDEX, &SORT, &RANDOM, &LOSS, &GEMM, &OPTIM, &WINDOW,
-    &NORM,
+    &NORM, &RNN,
 ];
 
 /// The tag `dtype`'s kernels carry (`"f32"` for `add_f32`).

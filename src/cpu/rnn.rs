@@ -1,0 +1,502 @@
+//! Recurrent layers on the CPU: the time loop of one layer and direction, with each step's
+//! recurrent product and its cell update done by the same thread for the same rows.
+//!
+//! A step splits the batch's live rows between the team's threads; each thread multiplies
+//! its rows of the previous hidden state by `W_hhᵀ` (one single-threaded `gemm` into its
+//! rows of the step's gates) and at once applies the cell to those rows, so a step costs one
+//! hand-off, and the gates a thread just wrote are still in its cache. Backward through
+//! time is the same shape: per step and rows, the cell's backward and then the rows'
+//! product with `W_hh` that carries the gradient to the previous step. Nothing is allocated
+//! per step; the weight gradients are single products over all steps, left to the op layer.
+//!
+//! The element functions keep PyTorch's formulas (`sigmoid = 1/(1 + e^{−x})`, the cell
+//! updates of `nn.LSTM`, `nn.GRU`, `nn.RNN`), in `simd_dispatch!` loops over a row's units.
+
+use super::matmul::{GemmElem, MatRef};
+use super::team;
+use crate::backend::num::Float;
+use crate::backend::{RnnCell, RnnRun};
+use crate::simd_dispatch;
+
+/// From this many multiply-adds per step's product on, a step's rows are shared between
+/// the team's threads (below, the hand-off costs more than it saves).
+const SPLIT_FLOPS: usize = 1 << 18;
+/// The fewest rows a part gets (a multiple of the `gemm` micro-kernels' row blocks).
+const SPLIT_MIN_ROWS: usize = 8;
+
+/// The row ranges `[r0, r1)` the first `live` rows of a step are split into.
+fn row_parts(live: usize, flops_per_row: usize) -> Vec<(usize, usize)> {
+    if live == 0 {
+        return Vec::new();
+    }
+    let threads = team::parts();
+    let parts = if live * flops_per_row >= SPLIT_FLOPS {
+        threads.min(live / SPLIT_MIN_ROWS).max(1)
+    } else {
+        1
+    };
+    let per = live
+        .div_ceil(parts)
+        .next_multiple_of(SPLIT_MIN_ROWS)
+        .min(live);
+    (0..live)
+        .step_by(per)
+        .map(|r0| (r0, (r0 + per).min(live)))
+        .collect()
+}
+
+/// Consecutive pieces of `s` of `rows[i].1 − rows[i].0` rows of `width` each, from row 0.
+fn split_rows<'b, T>(
+    mut s: &'b mut [T],
+    width: usize,
+    rows: &[(usize, usize)],
+) -> Vec<&'b mut [T]> {
+    let mut out = Vec::with_capacity(rows.len());
+    for &(r0, r1) in rows {
+        let (head, tail) = std::mem::take(&mut s).split_at_mut((r1 - r0) * width);
+        out.push(head);
+        s = tail;
+    }
+    out
+}
+
+/// Step `t`'s block of `n` elements of `buf`, writable, and the block of step `prev` (or
+/// `init` when there is none), readable.
+fn step_and_prev<'b, T>(
+    buf: &'b mut [T],
+    t: usize,
+    prev: Option<usize>,
+    n: usize,
+    init: &'b [T],
+) -> (&'b mut [T], &'b [T]) {
+    match prev {
+        None => (&mut buf[t * n..][..n], init),
+        Some(p) if p < t => {
+            let (lo, hi) = buf.split_at_mut(t * n);
+            (&mut hi[..n], &lo[p * n..][..n])
+        }
+        Some(p) => {
+            let (lo, hi) = buf.split_at_mut(p * n);
+            (&mut lo[t * n..][..n], &hi[..n])
+        }
+    }
+}
+
+#[inline(always)]
+fn sigmoid<T: Float>(x: T) -> T {
+    T::one().div(T::one().add(x.neg().exp()))
+}
+
+simd_dispatch! {
+    /// Forward of whole rows of one step: `g` holds each row's gates with the recurrent
+    /// product added (and, for GRU, `hw` that product alone, its n block still without
+    /// `b_hn`); `b_hh` is added here. Writes the activated gates back into `g`, the new
+    /// state into `h` (and LSTM's cell state into `extra`; GRU keeps `h·W_hnᵀ + b_hn` there).
+    pub fn cell_rows<T: Float>(cell: RnnCell, g: &mut [T], hw: &[T], b_hh: &[T], h_prev: &[T], c_prev: &[T], h: &mut [T], extra: &mut [T], hidden: usize) -> () {
+        let gh = cell.gates() * hidden;
+        for (r, (g, h)) in g.chunks_exact_mut(gh).zip(h.chunks_exact_mut(hidden)).enumerate() {
+            if !b_hh.is_empty() && cell != RnnCell::Gru {
+                for (v, &b) in g.iter_mut().zip(b_hh) {
+                    *v = v.add(b);
+                }
+            }
+            let row = r * hidden..(r + 1) * hidden;
+            match cell {
+                RnnCell::Tanh => {
+                    for (h, &v) in h.iter_mut().zip(g.iter()) {
+                        *h = v.tanh();
+                    }
+                }
+                RnnCell::Relu => {
+                    for (h, &v) in h.iter_mut().zip(g.iter()) {
+                        // relu(NaN) is NaN, as PyTorch's.
+                        *h = if v > T::zero() || v != v { v } else { T::zero() };
+                    }
+                }
+                RnnCell::Lstm => {
+                    let (gi, rest) = g.split_at_mut(hidden);
+                    let (gf, rest) = rest.split_at_mut(hidden);
+                    let (gg, go) = rest.split_at_mut(hidden);
+                    let c = &mut extra[row.clone()];
+                    let cp = &c_prev[row];
+                    for j in 0..hidden {
+                        let (i, f) = (sigmoid(gi[j]), sigmoid(gf[j]));
+                        let (u, o) = (gg[j].tanh(), sigmoid(go[j]));
+                        let cn = f.mul(cp[j]).add(i.mul(u));
+                        (gi[j], gf[j], gg[j], go[j]) = (i, f, u, o);
+                        c[j] = cn;
+                        h[j] = o.mul(cn.tanh());
+                    }
+                }
+                RnnCell::Gru => {
+                    let hw = &hw[r * gh..][..gh];
+                    let (gr, rest) = g.split_at_mut(hidden);
+                    let (gz, gn) = rest.split_at_mut(hidden);
+                    let hn = &mut extra[row.clone()];
+                    let hp = &h_prev[row];
+                    let bias = |k: usize, j: usize| if b_hh.is_empty() { T::zero() } else { b_hh[k * hidden + j] };
+                    for j in 0..hidden {
+                        let rr = sigmoid(gr[j].add(hw[j]).add(bias(0, j)));
+                        let z = sigmoid(gz[j].add(hw[hidden + j]).add(bias(1, j)));
+                        let hnj = hw[2 * hidden + j].add(bias(2, j));
+                        let n = gn[j].add(rr.mul(hnj)).tanh();
+                        (gr[j], gz[j], gn[j]) = (rr, z, n);
+                        hn[j] = hnj;
+                        h[j] = T::one().sub(z).mul(n).add(z.mul(hp[j]));
+                    }
+                }
+            }
+        }
+    }
+}
+
+simd_dispatch! {
+    /// Backward of whole rows of one step. `dh` holds the gradient w.r.t. the rows' new
+    /// hidden state (from later steps; `dout` adds the output's) and is overwritten with
+    /// the part of the previous state's gradient that does not go through `W_hh`; `dc`
+    /// likewise for LSTM's cell state. Writes the gradients w.r.t. the input projections
+    /// into `dgx` and, for GRU, w.r.t. the hidden projections into `dgh`.
+    pub fn cell_rows_backward<T: Float>(cell: RnnCell, g: &[T], h: &[T], extra: &[T], extra_prev: &[T], h_prev: &[T], dout: &[T], dh: &mut [T], dc: &mut [T], dgx: &mut [T], dgh: &mut [T], hidden: usize) -> () {
+        let gh = cell.gates() * hidden;
+        for (r, (dgx, dh)) in dgx.chunks_exact_mut(gh).zip(dh.chunks_exact_mut(hidden)).enumerate() {
+            let row = r * hidden..(r + 1) * hidden;
+            if !dout.is_empty() {
+                for (d, &o) in dh.iter_mut().zip(&dout[row.clone()]) {
+                    *d = d.add(o);
+                }
+            }
+            let g = &g[r * gh..][..gh];
+            match cell {
+                RnnCell::Tanh | RnnCell::Relu => {
+                    for ((d, dh), &y) in dgx.iter_mut().zip(dh.iter_mut()).zip(&h[row]) {
+                        *d = if cell == RnnCell::Tanh {
+                            dh.mul(T::one().sub(y.mul(y)))
+                        } else if y > T::zero() {
+                            *dh
+                        } else {
+                            T::zero()
+                        };
+                        *dh = T::zero();
+                    }
+                }
+                RnnCell::Lstm => {
+                    let (c, cp, dc) = (&extra[row.clone()], &extra_prev[row.clone()], &mut dc[row]);
+                    for j in 0..hidden {
+                        let (i, f, u, o) = (g[j], g[hidden + j], g[2 * hidden + j], g[3 * hidden + j]);
+                        let tc = c[j].tanh();
+                        let dct = dc[j].add(dh[j].mul(o).mul(T::one().sub(tc.mul(tc))));
+                        dgx[j] = dct.mul(u).mul(i).mul(T::one().sub(i));
+                        dgx[hidden + j] = dct.mul(cp[j]).mul(f).mul(T::one().sub(f));
+                        dgx[2 * hidden + j] = dct.mul(i).mul(T::one().sub(u.mul(u)));
+                        dgx[3 * hidden + j] = dh[j].mul(tc).mul(o).mul(T::one().sub(o));
+                        dc[j] = dct.mul(f);
+                        dh[j] = T::zero();
+                    }
+                }
+                RnnCell::Gru => {
+                    let (hn, hp) = (&extra[row.clone()], &h_prev[row]);
+                    let dgh = &mut dgh[r * gh..][..gh];
+                    for j in 0..hidden {
+                        let (rr, z, n) = (g[j], g[hidden + j], g[2 * hidden + j]);
+                        let d = dh[j];
+                        let dan = d.mul(T::one().sub(z)).mul(T::one().sub(n.mul(n)));
+                        let dar = dan.mul(hn[j]).mul(rr).mul(T::one().sub(rr));
+                        let daz = d.mul(hp[j].sub(n)).mul(z).mul(T::one().sub(z));
+                        (dgx[j], dgx[hidden + j], dgx[2 * hidden + j]) = (dar, daz, dan);
+                        (dgh[j], dgh[hidden + j], dgh[2 * hidden + j]) = (dar, daz, dan.mul(rr));
+                        dh[j] = d.mul(z);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The first `n` elements of an operand (an absent, empty one stays empty).
+fn head<T>(v: &[T], n: usize) -> &[T] {
+    if v.is_empty() {
+        v
+    } else {
+        &v[..n]
+    }
+}
+
+/// Rows `r0..r1` of a matrix `w` wide (an absent, empty operand stays empty).
+fn rows_of<T>(v: &[T], r0: usize, r1: usize, w: usize) -> &[T] {
+    if v.is_empty() {
+        v
+    } else {
+        &v[r0 * w..r1 * w]
+    }
+}
+
+/// `W_hh` (`[G·hidden, hidden]`, row-major) read as the `hidden × G·hidden` matrix `W_hhᵀ`.
+fn w_hh_transposed(hidden: usize) -> MatRef {
+    MatRef {
+        offset: 0,
+        rs: 1,
+        cs: hidden as isize,
+    }
+}
+
+/// Rows `r0..` of a row-major matrix `width` wide.
+fn rows_from(r0: usize, width: usize) -> MatRef {
+    MatRef {
+        offset: r0 * width,
+        rs: width as isize,
+        cs: 1,
+    }
+}
+
+/// What [`forward`] writes: the activated gates in place of the projections, the hidden
+/// state of every step, and LSTM's cell states or GRU's `h·W_hnᵀ + b_hn`.
+pub struct Forward<T> {
+    pub h: Vec<T>,
+    pub extra: Option<Vec<T>>,
+}
+
+/// One layer over the whole sequence: `gates` (`[steps, batch, G·hidden]`) holds the input
+/// projections and receives the activated gates.
+pub fn forward<T: Float + GemmElem>(
+    run: &RnnRun<'_>,
+    gates: &mut [T],
+    w_hh: &[T],
+    b_hh: &[T],
+    h0: &[T],
+    c0: &[T],
+) -> Forward<T> {
+    let (cell, b, hd) = (run.cell, run.batch, run.hidden);
+    let gh = cell.gates() * hd;
+    let bh = b * hd;
+    // Operands may sit at the start of longer storages.
+    let (h0, c0) = (head(h0, bh), head(c0, bh));
+    let mut h = vec![T::zero(); run.steps * bh];
+    let keeps_extra = matches!(cell, RnnCell::Lstm | RnnCell::Gru);
+    let mut extra = vec![T::zero(); if keeps_extra { run.steps * bh } else { 0 }];
+    // GRU's recurrent product, kept apart from the input projection (its n block is
+    // scaled by r before the sum).
+    let mut hw = vec![T::zero(); if cell == RnnCell::Gru { bh * 3 } else { 0 }];
+    for t in run.order() {
+        let prev = run.previous(t);
+        let live = run.live(t);
+        let (h_t, h_prev) = step_and_prev(&mut h, t, prev, bh, h0);
+        let (x_t, x_prev) = if keeps_extra {
+            let init = if cell == RnnCell::Lstm { c0 } else { &[][..] };
+            step_and_prev(&mut extra, t, prev, bh, init)
+        } else {
+            (&mut [][..], &[][..])
+        };
+        let g_t = &mut gates[t * b * gh..][..b * gh];
+        let parts = row_parts(live, gh * hd);
+        let items: Vec<_> = split_rows(g_t, gh, &parts)
+            .into_iter()
+            .zip(split_rows(h_t, hd, &parts))
+            .zip(split_rows(
+                if keeps_extra {
+                    &mut x_t[..]
+                } else {
+                    &mut [][..]
+                },
+                if keeps_extra { hd } else { 0 },
+                &parts,
+            ))
+            .zip(split_rows(
+                &mut hw,
+                if cell == RnnCell::Gru { gh } else { 0 },
+                &parts,
+            ))
+            .zip(&parts)
+            .collect();
+        team::for_each_part(items, |((((g, h), x), hw), &(r0, r1))| {
+            let m = r1 - r0;
+            let out: &mut [T] = if cell == RnnCell::Gru {
+                &mut *hw
+            } else {
+                &mut *g
+            };
+            if cell == RnnCell::Gru {
+                out.fill(T::zero());
+            }
+            T::gemm(
+                h_prev,
+                rows_from(r0, hd),
+                w_hh,
+                w_hh_transposed(hd),
+                out,
+                (m, gh, hd),
+                T::one(),
+                T::one(),
+                1,
+            );
+            let cp = if cell == RnnCell::Lstm {
+                &x_prev[r0 * hd..r1 * hd]
+            } else {
+                &[][..]
+            };
+            let hp = if cell == RnnCell::Gru {
+                &h_prev[r0 * hd..r1 * hd]
+            } else {
+                &[][..]
+            };
+            cell_rows(cell, g, hw, b_hh, hp, cp, h, x, hd);
+        });
+        // Rows past their sequence's end carry their state through the step.
+        h_t[live * hd..].copy_from_slice(&h_prev[live * hd..]);
+        if cell == RnnCell::Lstm {
+            x_t[live * hd..].copy_from_slice(&x_prev[live * hd..]);
+        }
+    }
+    Forward {
+        h,
+        extra: keeps_extra.then_some(extra),
+    }
+}
+
+/// What [`backward`] gives back.
+pub struct Backward<T> {
+    pub dgates: Vec<T>,
+    pub dhidden_gates: Option<Vec<T>>,
+    pub dh0: Vec<T>,
+    pub dc0: Option<Vec<T>>,
+}
+
+/// The inputs of [`backward`]: the forward's saved buffers and the gradients arriving.
+pub struct Saved<'a, T> {
+    pub gates: &'a [T],
+    pub h: &'a [T],
+    pub extra: &'a [T],
+    pub h0: &'a [T],
+    pub c0: &'a [T],
+    pub dout: &'a [T],
+    pub dh_n: &'a [T],
+    pub dc_n: &'a [T],
+}
+
+/// Backward through time of [`forward`].
+pub fn backward<T: Float + GemmElem>(
+    run: &RnnRun<'_>,
+    s: &Saved<'_, T>,
+    w_hh: &[T],
+) -> Backward<T> {
+    let (cell, b, hd) = (run.cell, run.batch, run.hidden);
+    let gh = cell.gates() * hd;
+    let bh = b * hd;
+    let mut dgx = vec![T::zero(); run.steps * b * gh];
+    let mut dgh = vec![
+        T::zero();
+        if cell == RnnCell::Gru {
+            run.steps * b * gh
+        } else {
+            0
+        }
+    ];
+    let (h0, c0) = (head(s.h0, bh), head(s.c0, bh));
+    let dout = head(s.dout, run.steps * bh);
+    let mut dh = if s.dh_n.is_empty() {
+        vec![T::zero(); bh]
+    } else {
+        s.dh_n[..bh].to_vec()
+    };
+    let lstm = cell == RnnCell::Lstm;
+    let mut dc = if !lstm {
+        Vec::new()
+    } else if s.dc_n.is_empty() {
+        vec![T::zero(); bh]
+    } else {
+        s.dc_n[..bh].to_vec()
+    };
+    for t in run.order().collect::<Vec<_>>().into_iter().rev() {
+        let prev = run.previous(t);
+        let live = run.live(t);
+        let h_t = &s.h[t * bh..][..bh];
+        let h_prev = match prev {
+            Some(p) => &s.h[p * bh..][..bh],
+            None => h0,
+        };
+        let (x_t, x_prev) = match cell {
+            RnnCell::Lstm => (
+                &s.extra[t * bh..][..bh],
+                match prev {
+                    Some(p) => &s.extra[p * bh..][..bh],
+                    None => c0,
+                },
+            ),
+            RnnCell::Gru => (&s.extra[t * bh..][..bh], &[][..]),
+            _ => (&[][..], &[][..]),
+        };
+        let dout_t = if dout.is_empty() {
+            &[][..]
+        } else {
+            &dout[t * bh..][..bh]
+        };
+        let g_t = &s.gates[t * b * gh..][..b * gh];
+        let dgx_t = &mut dgx[t * b * gh..][..b * gh];
+        let dgh_t: &mut [T] = if cell == RnnCell::Gru {
+            &mut dgh[t * b * gh..][..b * gh]
+        } else {
+            &mut [][..]
+        };
+        let parts = row_parts(live, gh * hd);
+        let items: Vec<_> = split_rows(&mut dh, hd, &parts)
+            .into_iter()
+            .zip(split_rows(
+                if lstm { &mut dc[..] } else { &mut [][..] },
+                if lstm { hd } else { 0 },
+                &parts,
+            ))
+            .zip(split_rows(dgx_t, gh, &parts))
+            .zip(split_rows(
+                dgh_t,
+                if cell == RnnCell::Gru { gh } else { 0 },
+                &parts,
+            ))
+            .zip(&parts)
+            .collect();
+        team::for_each_part(items, |((((dh, dc), dgx), dgh), &(r0, r1))| {
+            let rows = |v, w| rows_of(v, r0, r1, w);
+            cell_rows_backward(
+                cell,
+                &g_t[r0 * gh..r1 * gh],
+                rows(h_t, hd),
+                rows(x_t, hd),
+                rows(x_prev, hd),
+                if cell == RnnCell::Gru {
+                    rows(h_prev, hd)
+                } else {
+                    &[][..]
+                },
+                rows(dout_t, hd),
+                dh,
+                dc,
+                dgx,
+                dgh,
+                hd,
+            );
+            let dg: &[T] = if cell == RnnCell::Gru { dgh } else { dgx };
+            // dh_prev (rows) += dg (rows × G·hidden) @ W_hh (G·hidden × hidden).
+            T::gemm(
+                dg,
+                rows_from(0, gh),
+                w_hh,
+                rows_from(0, hd),
+                dh,
+                (r1 - r0, hd, gh),
+                T::one(),
+                T::one(),
+                1,
+            );
+        });
+        // Rows past their sequence's end passed their state through: so does the gradient.
+        if !dout_t.is_empty() {
+            for (d, &o) in dh[live * hd..].iter_mut().zip(&dout_t[live * hd..]) {
+                *d = d.add(o);
+            }
+        }
+    }
+    Backward {
+        dgates: dgx,
+        dhidden_gates: (cell == RnnCell::Gru).then_some(dgh),
+        dh0: dh,
+        dc0: lstm.then_some(dc),
+    }
+}

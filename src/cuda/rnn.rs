@@ -1,0 +1,177 @@
+//! Recurrent layers on a GPU (`kernels/rnn.cu`), with the CPU's contract
+//! (`crate::cpu::rnn`): per step, the recurrent product through cuBLAS and one fused cell
+//! kernel; back through time, one cell-backward kernel and the product carrying the
+//! gradient to the previous step, accumulated into the state gradient in place.
+
+use super::buffer::CudaBuffer;
+use super::device::{Args, Kernel};
+use super::elementwise::{cast, full, launch_elementwise};
+use super::kernels::{self, RNN};
+use super::matmul::matmul;
+use crate::backend::{MatBatch, RnnCell, RnnGrads, RnnRun, RnnSaved};
+use crate::error::{Error, Result};
+use crate::tensor::dtype::{DType, Scalar};
+use crate::tensor::layout::Layout;
+
+/// Kernel `name` of `rnn.cu` for `dtype`, or PyTorch's error for a dtype it lacks.
+fn kernel(name: &'static str, dtype: DType) -> Result<Kernel> {
+    if !kernels::has_kernel(&RNN, name, dtype) {
+        return Err(Error::NotImplemented(format!(
+            "\"rnn_cuda\" not implemented for '{}'",
+            dtype.scalar_name()
+        )));
+    }
+    Ok(Kernel { file: &RNN, name })
+}
+
+/// The cell's code in the kernels' `cell` argument.
+fn code(cell: RnnCell) -> i32 {
+    match cell {
+        RnnCell::Tanh => 0,
+        RnnCell::Relu => 1,
+        RnnCell::Lstm => 2,
+        RnnCell::Gru => 3,
+    }
+}
+
+/// One matrix of a buffer, row-major from element `offset`, rows `rs` apart.
+fn rows(offset: usize, rs: usize) -> MatBatch {
+    MatBatch {
+        offsets: vec![offset],
+        rs: rs as isize,
+        cs: 1,
+    }
+}
+
+/// A device pointer to element `at` of an optional buffer (null when absent).
+fn ptr(b: Option<&CudaBuffer>, at: usize) -> u64 {
+    b.map_or(0, |b| b.ptr_at(at))
+}
+
+/// See [`crate::backend::Backend::rnn_forward`].
+pub fn forward(
+    run: &RnnRun<'_>,
+    gates: CudaBuffer,
+    w_hh: &CudaBuffer,
+    b_hh: Option<&CudaBuffer>,
+    h0: &CudaBuffer,
+    c0: Option<&CudaBuffer>,
+) -> Result<RnnSaved<CudaBuffer>> {
+    let (cell, b, hd) = (run.cell, run.batch, run.hidden);
+    let dtype = gates.dtype();
+    let k = kernel("rnn_cell_forward", dtype)?;
+    let dev = gates.dev().clone();
+    let (gh, bh) = (cell.gates() * hd, b * hd);
+    let h = CudaBuffer::alloc(&dev, run.steps * bh, dtype)?;
+    let extra = match cell {
+        RnnCell::Lstm | RnnCell::Gru => Some(CudaBuffer::alloc(&dev, run.steps * bh, dtype)?),
+        _ => None,
+    };
+    // W_hh ([G·hidden, hidden], row-major) read as W_hhᵀ.
+    let w_t = MatBatch {
+        offsets: vec![0],
+        rs: 1,
+        cs: hd as isize,
+    };
+    for t in run.order() {
+        let (h_src, at) = match run.previous(t) {
+            Some(p) => (&h, p * bh),
+            None => (h0, 0),
+        };
+        let c_prev = match run.previous(t) {
+            Some(p) => ptr(extra.as_ref(), p * bh),
+            None => ptr(c0, 0),
+        };
+        let hw = matmul(h_src, &rows(at, hd), w_hh, &w_t, (b, gh, hd), 1.0, None)?;
+        let g_at = t * b * gh;
+        let mut args = Args::new();
+        args.arg(gates.ptr_at(g_at))
+            .arg(hw.device_ptr())
+            .arg(ptr(b_hh, 0))
+            .arg(h_src.ptr_at(at))
+            .arg(c_prev)
+            .arg(h.ptr_at(t * bh))
+            .arg(ptr(extra.as_ref(), t * bh))
+            .arg(code(cell))
+            .arg(run.live(t) as i64)
+            .arg(b as i64)
+            .arg(hd as i64);
+        launch_elementwise(&dev, k, dtype, bh, &mut args)?;
+    }
+    Ok(RnnSaved { gates, h, extra })
+}
+
+/// See [`crate::backend::Backend::rnn_backward`].
+#[allow(clippy::too_many_arguments)]
+pub fn backward(
+    run: &RnnRun<'_>,
+    saved: RnnSaved<&CudaBuffer>,
+    w_hh: &CudaBuffer,
+    h0: &CudaBuffer,
+    c0: Option<&CudaBuffer>,
+    dout: Option<&CudaBuffer>,
+    dh_n: Option<&CudaBuffer>,
+    dc_n: Option<&CudaBuffer>,
+) -> Result<RnnGrads<CudaBuffer>> {
+    let (cell, b, hd) = (run.cell, run.batch, run.hidden);
+    let dtype = w_hh.dtype();
+    let k = kernel("rnn_cell_backward", dtype)?;
+    let dev = w_hh.dev().clone();
+    let (gh, bh) = (cell.gates() * hd, b * hd);
+    let gru = cell == RnnCell::Gru;
+    let lstm = cell == RnnCell::Lstm;
+    let dgx = CudaBuffer::alloc(&dev, run.steps * b * gh, dtype)?;
+    let dgh = if gru {
+        Some(CudaBuffer::alloc(&dev, run.steps * b * gh, dtype)?)
+    } else {
+        None
+    };
+    let state = |g: Option<&CudaBuffer>| match g {
+        Some(g) => cast(g, &Layout::contiguous(&[bh]), dtype),
+        None => full(&dev, bh, dtype, Scalar::Float(0.0)),
+    };
+    let mut dh = state(dh_n)?;
+    let dc = if lstm { Some(state(dc_n)?) } else { None };
+    let order: Vec<usize> = run.order().collect();
+    for &t in order.iter().rev() {
+        let prev = run.previous(t);
+        let (h_prev, c_prev) = match prev {
+            Some(p) => (saved.h.ptr_at(p * bh), ptr(saved.extra, p * bh)),
+            None => (h0.ptr_at(0), ptr(c0, 0)),
+        };
+        let g_at = t * b * gh;
+        let mut args = Args::new();
+        args.arg(saved.gates.ptr_at(g_at))
+            .arg(saved.h.ptr_at(t * bh))
+            .arg(ptr(saved.extra, t * bh))
+            .arg(if lstm { c_prev } else { 0 })
+            .arg(h_prev)
+            .arg(ptr(dout, t * bh))
+            .arg(dh.device_ptr())
+            .arg(ptr(dc.as_ref(), 0))
+            .arg(dgx.ptr_at(g_at))
+            .arg(ptr(dgh.as_ref(), g_at))
+            .arg(code(cell))
+            .arg(run.live(t) as i64)
+            .arg(b as i64)
+            .arg(hd as i64);
+        launch_elementwise(&dev, k, dtype, bh, &mut args)?;
+        // dh_prev += dg·W_hh (carried rows have zero gate gradients).
+        let dg = dgh.as_ref().unwrap_or(&dgx);
+        dh = matmul(
+            dg,
+            &rows(g_at, gh),
+            w_hh,
+            &rows(0, hd),
+            (b, hd, gh),
+            1.0,
+            Some(dh),
+        )?;
+    }
+    Ok(RnnGrads {
+        gates: dgx,
+        hidden_gates: dgh,
+        h0: dh,
+        c0: dc,
+    })
+}
