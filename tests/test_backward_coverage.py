@@ -60,7 +60,26 @@ def _view_inplace(x):
 
 IDX = rt.tensor([[0, 2, 1], [1, 0, 2]])
 # name -> (function of the inputs, inputs factory, gradcheck kwargs)
+def _rnn(mode, gates):
+    """One recurrent layer over a packed batch, all three outputs flattened together."""
+
+    def f(x, wi, wh, bi, bh, h0):
+        c0 = h0 * 0.5 if mode == "LSTM" else None
+        out, h, c = rt._C._rnn_layer(mode, x, wi, wh, bi, bh, None, h0, c0, [2, 2, 1], True)
+        return rt.cat([out.reshape(-1), h.reshape(-1)] + ([c.reshape(-1)] if c is not None else []))
+
+    def make():
+        return [_x(3, 2, 2), _x(2 * gates, 2, seed=1), _x(2 * gates, 2, seed=2),
+                _x(2 * gates, seed=3), _x(2 * gates, seed=4), _x(2, 2, seed=5)]
+
+    return f, make
+
+
 CASES = {
+    "RnnTanhBackward0": _rnn("RNN_TANH", 1),
+    "RnnReluBackward0": _rnn("RNN_RELU", 1),
+    "LstmBackward0": _rnn("LSTM", 4),
+    "GruBackward0": _rnn("GRU", 3),
     "AbsBackward0": (lambda x: x.abs(), lambda: [_x(3, 4)]),
     "AddBackward0": (lambda x, y: x + y, lambda: [_x(3, 4), _x(4, seed=1)]),
     "AddmmBackward0": (

@@ -183,9 +183,11 @@ class RNNBase(Module):
     # ---- argument checks (PyTorch's messages) ---------------------------------------------
 
     def check_input(self, input: Tensor, batch_sizes: Tensor | None) -> None:
-        if input.dtype != self._flat_weights[0].dtype:
+        w_dtype = self._flat_weights[0].dtype
+        if input.dtype != w_dtype:
             raise ValueError(
-                f"input must have the type {self._flat_weights[0].dtype}, got type {input.dtype}"
+                f"RNN input dtype ({input.dtype}) does not match weight dtype ({w_dtype}). "
+                f"Convert input: input.to({w_dtype}), or convert model: model.to({input.dtype})"
             )
         expected_input_dim = 2 if batch_sizes is not None else 3
         if input.dim() != expected_input_dim:
@@ -376,12 +378,6 @@ class RNN(RNNBase):
                 f"Unknown nonlinearity '{self.nonlinearity}'. Select from 'tanh' or 'relu'."
             )
         super().__init__(mode, *args, **kwargs)
-
-    def extra_repr(self) -> str:
-        s = super().extra_repr()
-        if self.nonlinearity != "tanh":
-            s += f", nonlinearity={self.nonlinearity}"
-        return s
 
     def forward(self, input: Tensor | PackedSequence, hx: Tensor | None = None) -> tuple[Any, Tensor]:
         """Run the layers; ``input`` is ``[T, B, input_size]`` (``[B, T, …]`` with ``batch_first``), ``[T, input_size]`` unbatched, or packed."""
