@@ -264,6 +264,17 @@ pub struct RnnSaved<B> {
     pub extra: Option<B>,
 }
 
+impl<B> RnnSaved<B> {
+    /// The same buffers, borrowed.
+    pub fn as_ref(&self) -> RnnSaved<&B> {
+        RnnSaved {
+            gates: &self.gates,
+            h: &self.h,
+            extra: self.extra.as_ref(),
+        }
+    }
+}
+
 /// The gradients a recurrent layer's backward gives back.
 pub struct RnnGrads<B> {
     /// `[steps, batch, G·hidden]`: w.r.t. the input projections `x·W_ihᵀ + b_ih`.

@@ -175,3 +175,111 @@ pub fn backward(
         c0: dc,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::host_check::testing::*;
+    use super::super::host_check::{available, HostDevice};
+    use super::*;
+    use crate::backend::{Backend, HostBuffer};
+    use crate::cpu::Cpu;
+
+    /// Forward and backward through time, run on the host, against the CPU backend: each
+    /// cell, both directions, a packed batch whose sequences end at different steps.
+    #[test]
+    fn rnn_kernels_match_the_cpu() {
+        if !available("rnn") {
+            return;
+        }
+        let dev = HostDevice::open();
+        let (steps, batch, hd) = (3, 5, 4);
+        let active = [5, 3, 1];
+        for dtype in [DType::F32, DType::F64] {
+            // Values in [-3, 3): scale them down so the cells do not saturate.
+            let small = |n: usize, seed: u64| {
+                let h = data(dtype, n, seed, false);
+                let v: Vec<f64> = as_f64(&h).iter().map(|x| x * 0.3).collect();
+                Cpu::cast(&HostBuffer::from_vec(v), &Layout::contiguous(&[n]), dtype).unwrap()
+            };
+            for cell in [RnnCell::Tanh, RnnCell::Relu, RnnCell::Lstm, RnnCell::Gru] {
+                for reverse in [false, true] {
+                    let what = format!("{dtype:?} {cell:?} reverse={reverse}");
+                    let run = RnnRun {
+                        cell,
+                        steps,
+                        batch,
+                        hidden: hd,
+                        reverse,
+                        active: Some(&active),
+                    };
+                    let gh = cell.gates() * hd;
+                    let (bh, lstm) = (batch * hd, cell == RnnCell::Lstm);
+                    let gates = small(steps * batch * gh, 1);
+                    let (w, b, h0, c0) =
+                        (small(gh * hd, 2), small(gh, 3), small(bh, 4), small(bh, 5));
+                    let (dout, dh, dc) = (small(steps * bh, 6), small(bh, 7), small(bh, 8));
+                    let c0c = lstm.then_some(&c0);
+                    let want =
+                        Cpu::rnn_forward(&run, gates.clone(), &w, Some(&b), &h0, c0c).unwrap();
+                    let d = |h: &HostBuffer| put(&dev, h);
+                    let (wd, bd, h0d, c0d) = (d(&w), d(&b), d(&h0), d(&c0));
+                    let got = forward(&run, d(&gates), &wd, Some(&bd), &h0d, lstm.then_some(&c0d))
+                        .unwrap();
+                    let tolerance = 16.0 * tol(dtype);
+                    assert_close(
+                        &format!("h {what}"),
+                        &get(&got.h),
+                        &as_f64(&want.h),
+                        tolerance,
+                    );
+                    if let (Some(g), Some(w)) = (&got.extra, &want.extra) {
+                        assert_close(&format!("extra {what}"), &get(g), &as_f64(w), tolerance);
+                    }
+
+                    let dcc = lstm.then_some(&dc);
+                    let wg = Cpu::rnn_backward(
+                        &run,
+                        want.as_ref(),
+                        &w,
+                        &h0,
+                        c0c,
+                        Some(&dout),
+                        Some(&dh),
+                        dcc,
+                    )
+                    .unwrap();
+                    let (doutd, dhd, dcd) = (d(&dout), d(&dh), d(&dc));
+                    let gg = backward(
+                        &run,
+                        got.as_ref(),
+                        &wd,
+                        &h0d,
+                        lstm.then_some(&c0d),
+                        Some(&doutd),
+                        Some(&dhd),
+                        lstm.then_some(&dcd),
+                    )
+                    .unwrap();
+                    assert_close(
+                        &format!("dgates {what}"),
+                        &get(&gg.gates),
+                        &as_f64(&wg.gates),
+                        tolerance,
+                    );
+                    assert_close(
+                        &format!("dh0 {what}"),
+                        &get(&gg.h0),
+                        &as_f64(&wg.h0),
+                        tolerance,
+                    );
+                    if let (Some(g), Some(w)) = (&gg.hidden_gates, &wg.hidden_gates) {
+                        assert_close(&format!("dhidden {what}"), &get(g), &as_f64(w), tolerance);
+                    }
+                    if let (Some(g), Some(w)) = (&gg.c0, &wg.c0) {
+                        assert_close(&format!("dc0 {what}"), &get(g), &as_f64(w), tolerance);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -32,6 +32,7 @@ KERNEL(rnn_cell_forward)(scalar_t* gates, const scalar_t* hw, const scalar_t* b_
         if (r >= live) {
             h[i] = h_prev[i];
             if (cell == 2) extra[i] = c_prev[i];
+            if (cell == 3) rt_store(extra, i, zero);  // unused; zero as the CPU leaves it
             continue;
         }
         scalar_t* g = gates + r * gh;
