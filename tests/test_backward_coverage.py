@@ -59,6 +59,8 @@ def _view_inplace(x):
 
 
 IDX = rt.tensor([[0, 2, 1], [1, 0, 2]])
+
+
 # name -> (function of the inputs, inputs factory, gradcheck kwargs)
 def _rnn(mode, gates):
     """One recurrent layer over a packed batch, all three outputs flattened together."""
@@ -69,8 +71,14 @@ def _rnn(mode, gates):
         return rt.cat([out.reshape(-1), h.reshape(-1)] + ([c.reshape(-1)] if c is not None else []))
 
     def make():
-        return [_x(3, 2, 2), _x(2 * gates, 2, seed=1), _x(2 * gates, 2, seed=2),
-                _x(2 * gates, seed=3), _x(2 * gates, seed=4), _x(2, 2, seed=5)]
+        return [
+            _x(3, 2, 2),
+            _x(2 * gates, 2, seed=1),
+            _x(2 * gates, 2, seed=2),
+            _x(2 * gates, seed=3),
+            _x(2 * gates, seed=4),
+            _x(2, 2, seed=5),
+        ]
 
     return f, make
 

@@ -48,7 +48,9 @@ def flat(out):
 
 
 def close(ours, theirs, tol, what):
-    np.testing.assert_allclose(to_np(ours), theirs.detach().numpy(), rtol=tol, atol=tol, err_msg=what)
+    np.testing.assert_allclose(
+        to_np(ours), theirs.detach().numpy(), rtol=tol, atol=tol, err_msg=what
+    )
 
 
 def compare(theirs, ours, t_args, r_args, t_leaves, r_leaves, tol):
@@ -82,7 +84,9 @@ OPTIONS = [
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("opts", OPTIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default")
+@pytest.mark.parametrize(
+    "opts", OPTIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default"
+)
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_layer_matches_torch(mode, opts, dtype):
     torch = need_torch()
@@ -232,7 +236,11 @@ def test_layer_gradcheck_and_gradgradcheck(mode, reverse):
     H, I, B, T = 3, 2, 3, 3
 
     def leaf(*shape, seed):
-        return rt.tensor(rand(*shape, seed=seed) * 0.6, dtype=rt.float64).to(current_device()).requires_grad_()
+        return (
+            rt.tensor(rand(*shape, seed=seed) * 0.6, dtype=rt.float64)
+            .to(current_device())
+            .requires_grad_()
+        )
 
     x, wi, wh = leaf(T, B, I, seed=1), leaf(gates * H, I, seed=2), leaf(gates * H, H, seed=3)
     bi, bh, h0 = leaf(gates * H, seed=4), leaf(gates * H, seed=5), leaf(B, H, seed=6)
@@ -240,7 +248,9 @@ def test_layer_gradcheck_and_gradgradcheck(mode, reverse):
     sizes = [3, 2, 1]
 
     def f(x, wi, wh, bi, bh, h0, *c):
-        out, h, cn = rt._C._rnn_layer(mode, x, wi, wh, bi, bh, None, h0, c[0] if c else None, sizes, reverse)
+        out, h, cn = rt._C._rnn_layer(
+            mode, x, wi, wh, bi, bh, None, h0, c[0] if c else None, sizes, reverse
+        )
         parts = [out.reshape(-1), h.reshape(-1)] + ([cn.reshape(-1)] if cn is not None else [])
         return rt.cat(parts)
 
@@ -253,8 +263,10 @@ def test_fused_layer_matches_its_composite_with_packed_batches():
     """The same layer with and without a recorded backward (the latter differentiates the
     composite form), on a packed batch where sequences end at different steps."""
     x = rt.tensor(rand(4, 3, 2), dtype=rt.float64).to(current_device()).requires_grad_()
-    w = [rt.tensor(rand(*s, seed=i), dtype=rt.float64).to(current_device()).requires_grad_()
-         for i, s in enumerate([(12, 2), (12, 3), (12,), (12,)], start=1)]
+    w = [
+        rt.tensor(rand(*s, seed=i), dtype=rt.float64).to(current_device()).requires_grad_()
+        for i, s in enumerate([(12, 2), (12, 3), (12,), (12,)], start=1)
+    ]
     h0 = rt.zeros(3, 3, dtype=rt.float64, device=current_device())
     c0 = rt.zeros(3, 3, dtype=rt.float64, device=current_device())
     args = ("LSTM", x, *w, None, h0, c0, [3, 2, 2, 1], True)
@@ -283,8 +295,12 @@ def test_errors_match_torch():
 
     _same_error(lambda lib: layer(lib)(lib.zeros(5, 2, 3)))
     _same_error(lambda lib: layer(lib)(lib.zeros(5, 2, 2, 4)))
-    _same_error(lambda lib: layer(lib)(lib.zeros(5, 2, 4), (lib.zeros(2, 3, 3), lib.zeros(2, 2, 3))))
-    _same_error(lambda lib: layer(lib)(lib.zeros(5, 2, 4), (lib.zeros(2, 2, 3), lib.zeros(1, 2, 3))))
+    _same_error(
+        lambda lib: layer(lib)(lib.zeros(5, 2, 4), (lib.zeros(2, 3, 3), lib.zeros(2, 2, 3)))
+    )
+    _same_error(
+        lambda lib: layer(lib)(lib.zeros(5, 2, 4), (lib.zeros(2, 2, 3), lib.zeros(1, 2, 3)))
+    )
     _same_error(lambda lib: layer(lib)(lib.zeros(5, 2, 4), (lib.zeros(2, 3), lib.zeros(2, 3))))
     _same_error(lambda lib: layer(lib, "GRU")(lib.zeros(5, 2, 4), lib.zeros(2, 5, 3)))
     _same_error(lambda lib: layer(lib, "GRU")(lib.zeros(5, 2, 4, dtype=lib.float64)))

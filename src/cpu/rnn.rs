@@ -87,12 +87,44 @@ fn sigmoid<T: Float>(x: T) -> T {
     T::one().div(T::one().add(x.neg().exp()))
 }
 
+/// Some rows of one step, for [`cell_rows`]: `g` holds each row's gates with the recurrent
+/// product added (and, for GRU, `hw` that product alone, its n block still without `b_hn`);
+/// `b_hh` is added in the cell. The activated gates go back into `g`, the new state into
+/// `h` (and LSTM's cell state into `extra`; GRU keeps `h·W_hnᵀ + b_hn` there). `h_prev` is
+/// read by GRU, `c_prev` by LSTM; operands a cell does not use are empty.
+pub struct StepRows<'a, T> {
+    pub g: &'a mut [T],
+    pub hw: &'a [T],
+    pub b_hh: &'a [T],
+    pub h_prev: &'a [T],
+    pub c_prev: &'a [T],
+    pub h: &'a mut [T],
+    pub extra: &'a mut [T],
+}
+
+/// Some rows of one step going back, for [`cell_rows_backward`]: the forward's activated
+/// gates `g`, new states `h` and `extra`, the previous `extra_prev` (LSTM) and `h_prev`
+/// (GRU), the output's gradient `dout` (empty when none). `dh` holds the gradient w.r.t.
+/// the rows' new hidden state and becomes the part of the previous state's gradient that
+/// does not go through `W_hh`; `dc` likewise for LSTM's cell state. The gradients w.r.t.
+/// the input projections go into `dgx` and, for GRU, w.r.t. the hidden ones into `dgh`.
+pub struct StepRowsBack<'a, T> {
+    pub g: &'a [T],
+    pub h: &'a [T],
+    pub extra: &'a [T],
+    pub extra_prev: &'a [T],
+    pub h_prev: &'a [T],
+    pub dout: &'a [T],
+    pub dh: &'a mut [T],
+    pub dc: &'a mut [T],
+    pub dgx: &'a mut [T],
+    pub dgh: &'a mut [T],
+}
+
 simd_dispatch! {
-    /// Forward of whole rows of one step: `g` holds each row's gates with the recurrent
-    /// product added (and, for GRU, `hw` that product alone, its n block still without
-    /// `b_hn`); `b_hh` is added here. Writes the activated gates back into `g`, the new
-    /// state into `h` (and LSTM's cell state into `extra`; GRU keeps `h·W_hnᵀ + b_hn` there).
-    pub fn cell_rows<T: Float>(cell: RnnCell, g: &mut [T], hw: &[T], b_hh: &[T], h_prev: &[T], c_prev: &[T], h: &mut [T], extra: &mut [T], hidden: usize) -> () {
+    /// The cell's forward over whole rows of one step (see [`StepRows`]).
+    pub fn cell_rows<T: Float>(cell: RnnCell, rows: StepRows<'_, T>, hidden: usize) -> () {
+        let StepRows { g, hw, b_hh, h_prev, c_prev, h, extra } = rows;
         let gh = cell.gates() * hidden;
         for (r, (g, h)) in g.chunks_exact_mut(gh).zip(h.chunks_exact_mut(hidden)).enumerate() {
             if !b_hh.is_empty() && cell != RnnCell::Gru {
@@ -110,7 +142,7 @@ simd_dispatch! {
                 RnnCell::Relu => {
                     for (h, &v) in h.iter_mut().zip(g.iter()) {
                         // relu(NaN) is NaN, as PyTorch's.
-                        *h = if v > T::zero() || v != v { v } else { T::zero() };
+                        *h = if v > T::zero() || v.is_nan() { v } else { T::zero() };
                     }
                 }
                 RnnCell::Lstm => {
@@ -151,12 +183,9 @@ simd_dispatch! {
 }
 
 simd_dispatch! {
-    /// Backward of whole rows of one step. `dh` holds the gradient w.r.t. the rows' new
-    /// hidden state (from later steps; `dout` adds the output's) and is overwritten with
-    /// the part of the previous state's gradient that does not go through `W_hh`; `dc`
-    /// likewise for LSTM's cell state. Writes the gradients w.r.t. the input projections
-    /// into `dgx` and, for GRU, w.r.t. the hidden projections into `dgh`.
-    pub fn cell_rows_backward<T: Float>(cell: RnnCell, g: &[T], h: &[T], extra: &[T], extra_prev: &[T], h_prev: &[T], dout: &[T], dh: &mut [T], dc: &mut [T], dgx: &mut [T], dgh: &mut [T], hidden: usize) -> () {
+    /// The cell's backward over whole rows of one step (see [`StepRowsBack`]).
+    pub fn cell_rows_backward<T: Float>(cell: RnnCell, rows: StepRowsBack<'_, T>, hidden: usize) -> () {
+        let StepRowsBack { g, h, extra, extra_prev, h_prev, dout, dh, dc, dgx, dgh } = rows;
         let gh = cell.gates() * hidden;
         for (r, (dgx, dh)) in dgx.chunks_exact_mut(gh).zip(dh.chunks_exact_mut(hidden)).enumerate() {
             let row = r * hidden..(r + 1) * hidden;
@@ -338,7 +367,16 @@ pub fn forward<T: Float + GemmElem>(
             } else {
                 &[][..]
             };
-            cell_rows(cell, g, hw, b_hh, hp, cp, h, x, hd);
+            let rows = StepRows {
+                g,
+                hw,
+                b_hh,
+                h_prev: hp,
+                c_prev: cp,
+                h,
+                extra: x,
+            };
+            cell_rows(cell, rows, hd);
         });
         // Rows past their sequence's end carry their state through the step.
         h_t[live * hd..].copy_from_slice(&h_prev[live * hd..]);
@@ -454,24 +492,23 @@ pub fn backward<T: Float + GemmElem>(
             .collect();
         team::for_each_part(items, |((((dh, dc), dgx), dgh), &(r0, r1))| {
             let rows = |v, w| rows_of(v, r0, r1, w);
-            cell_rows_backward(
-                cell,
-                &g_t[r0 * gh..r1 * gh],
-                rows(h_t, hd),
-                rows(x_t, hd),
-                rows(x_prev, hd),
-                if cell == RnnCell::Gru {
+            let back = StepRowsBack {
+                g: &g_t[r0 * gh..r1 * gh],
+                h: rows(h_t, hd),
+                extra: rows(x_t, hd),
+                extra_prev: rows(x_prev, hd),
+                h_prev: if cell == RnnCell::Gru {
                     rows(h_prev, hd)
                 } else {
                     &[][..]
                 },
-                rows(dout_t, hd),
-                dh,
+                dout: rows(dout_t, hd),
+                dh: &mut *dh,
                 dc,
-                dgx,
-                dgh,
-                hd,
-            );
+                dgx: &mut *dgx,
+                dgh: &mut *dgh,
+            };
+            cell_rows_backward(cell, back, hd);
             let dg: &[T] = if cell == RnnCell::Gru { dgh } else { dgx };
             // dh_prev (rows) += dg (rows × G·hidden) @ W_hh (G·hidden × hidden).
             T::gemm(

@@ -17,7 +17,7 @@ import warnings
 from typing import Any
 
 import rustorch
-from rustorch import Tensor, _C
+from rustorch import _C, Tensor
 from rustorch.nn import functional as F
 from rustorch.nn import init
 from rustorch.nn.parameter import Parameter
@@ -108,7 +108,9 @@ class RNNBase(Module):
         if num_layers <= 0:
             raise ValueError("num_layers must be greater than zero")
         if proj_size < 0:
-            raise ValueError("proj_size should be a positive integer or zero to disable projections")
+            raise ValueError(
+                "proj_size should be a positive integer or zero to disable projections"
+            )
         if proj_size >= hidden_size:
             raise ValueError("proj_size has to be smaller than hidden_size")
         if mode not in _GATES:
@@ -159,7 +161,10 @@ class RNNBase(Module):
         """A no-op kept for PyTorch compatibility (cuDNN's packed weight buffer)."""
 
     def reset_parameters(self) -> None:
-        """Every weight and bias from :math:`\\mathcal{U}(-1/\\sqrt{H}, 1/\\sqrt{H})`, in registration order."""
+        """Every weight and bias from :math:`\\mathcal{U}(-1/\\sqrt{H}, 1/\\sqrt{H})`.
+
+        Drawn in registration order from the global RNG, as PyTorch does.
+        """
         stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
         for weight in self.parameters():
             init.uniform_(weight, -stdv, stdv)
@@ -212,7 +217,10 @@ class RNNBase(Module):
         return (self.num_layers * num_directions, mini_batch, hidden)
 
     def check_hidden_size(
-        self, hx: Tensor, expected_hidden_size: tuple[int, int, int], msg: str = "Expected hidden size {}, got {}"
+        self,
+        hx: Tensor,
+        expected_hidden_size: tuple[int, int, int],
+        msg: str = "Expected hidden size {}, got {}",
     ) -> None:
         if tuple(hx.size()) != expected_hidden_size:
             raise RuntimeError(msg.format(expected_hidden_size, list(hx.size())))
@@ -287,7 +295,9 @@ class RNNBase(Module):
             is_batched = True
         else:
             if input.dim() not in (2, 3):
-                raise ValueError(f"{name}: Expected input to be 2D or 3D, got {input.dim()}D instead")
+                raise ValueError(
+                    f"{name}: Expected input to be 2D or 3D, got {input.dim()}D instead"
+                )
             is_batched = input.dim() == 3
             batch_dim = 0 if self.batch_first else 1
             if not is_batched:
@@ -341,8 +351,12 @@ class RNNBase(Module):
             assert batch_sizes is not None
             steps = len(batch_sizes)
             rows = out.reshape(steps * batch, out.size(-1))
-            index = rustorch.tensor(_pack_index(batch_sizes, batch), dtype=rustorch.int64, device=out.device)
-            result = PackedSequence(rows.index_select(0, index), bs_tensor, sorted_indices, unsorted_indices)
+            index = rustorch.tensor(
+                _pack_index(batch_sizes, batch), dtype=rustorch.int64, device=out.device
+            )
+            result = PackedSequence(
+                rows.index_select(0, index), bs_tensor, sorted_indices, unsorted_indices
+            )
             return result, h_n, c_n
         if self.batch_first:
             out = out.transpose(0, 1)
@@ -379,8 +393,14 @@ class RNN(RNNBase):
             )
         super().__init__(mode, *args, **kwargs)
 
-    def forward(self, input: Tensor | PackedSequence, hx: Tensor | None = None) -> tuple[Any, Tensor]:
-        """Run the layers; ``input`` is ``[T, B, input_size]`` (``[B, T, …]`` with ``batch_first``), ``[T, input_size]`` unbatched, or packed."""
+    def forward(
+        self, input: Tensor | PackedSequence, hx: Tensor | None = None
+    ) -> tuple[Any, Tensor]:
+        """Run the layers over ``input``.
+
+        ``input`` is ``[T, B, input_size]`` (``[B, T, …]`` with ``batch_first``),
+        ``[T, input_size]`` unbatched, or a :class:`PackedSequence`.
+        """
         out, h_n, _ = self._forward(input, hx)
         return out, h_n
 
@@ -397,7 +417,9 @@ class LSTM(RNNBase):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__("LSTM", *args, **kwargs)
 
-    def get_expected_cell_size(self, input: Tensor, batch_sizes: Tensor | None) -> tuple[int, int, int]:
+    def get_expected_cell_size(
+        self, input: Tensor, batch_sizes: Tensor | None
+    ) -> tuple[int, int, int]:
         if batch_sizes is not None:
             mini_batch = int(batch_sizes[0])
         else:
@@ -427,7 +449,9 @@ class GRU(RNNBase):
             raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
         super().__init__("GRU", *args, **kwargs)
 
-    def forward(self, input: Tensor | PackedSequence, hx: Tensor | None = None) -> tuple[Any, Tensor]:
+    def forward(
+        self, input: Tensor | PackedSequence, hx: Tensor | None = None
+    ) -> tuple[Any, Tensor]:
         """Run the layers; see :class:`RNN` for the input forms."""
         out, h_n, _ = self._forward(input, hx)
         return out, h_n
@@ -452,8 +476,12 @@ class RNNCellBase(Module):
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.bias = bias
-        self.weight_ih = Parameter(rustorch.empty((num_chunks * hidden_size, input_size), **factory_kwargs))
-        self.weight_hh = Parameter(rustorch.empty((num_chunks * hidden_size, hidden_size), **factory_kwargs))
+        self.weight_ih = Parameter(
+            rustorch.empty((num_chunks * hidden_size, input_size), **factory_kwargs)
+        )
+        self.weight_hh = Parameter(
+            rustorch.empty((num_chunks * hidden_size, hidden_size), **factory_kwargs)
+        )
         if bias:
             self.bias_ih = Parameter(rustorch.empty(num_chunks * hidden_size, **factory_kwargs))
             self.bias_hh = Parameter(rustorch.empty(num_chunks * hidden_size, **factory_kwargs))
@@ -507,7 +535,8 @@ class RNNCellBase(Module):
                 )
             if t.size(1) != self.hidden_size:
                 raise RuntimeError(
-                    f"hidden0 has inconsistent hidden_size: got {t.size(1)}, expected {self.hidden_size}"
+                    f"hidden0 has inconsistent hidden_size: got {t.size(1)}, "
+                    f"expected {self.hidden_size}"
                 )
             states.append(t)
         _, h, c = _C._rnn_layer(
@@ -530,7 +559,10 @@ class RNNCellBase(Module):
 
 
 class RNNCell(RNNCellBase):
-    r"""An Elman RNN cell with tanh or ReLU (``torch.nn.RNNCell``): :math:`h' = \tanh(x W_{ih}^T + b_{ih} + h W_{hh}^T + b_{hh})`."""
+    r"""An Elman RNN cell with tanh or ReLU (``torch.nn.RNNCell``).
+
+    :math:`h' = \tanh(x W_{ih}^T + b_{ih} + h W_{hh}^T + b_{hh})`.
+    """
 
     def __init__(
         self,
@@ -545,7 +577,7 @@ class RNNCell(RNNCellBase):
         self.nonlinearity = nonlinearity
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
-        """One step: ``input`` ``[B, input_size]`` (or ``[input_size]``), ``hx`` ``[B, hidden_size]``."""
+        """One step: ``input`` ``[B, input_size]`` (or ``[input_size]``), ``hx`` ``[B, H]``."""
         if self.nonlinearity == "tanh":
             mode = "RNN_TANH"
         elif self.nonlinearity == "relu":
@@ -559,11 +591,18 @@ class LSTMCell(RNNCellBase):
     """A long short-term memory cell (``torch.nn.LSTMCell``); ``forward`` returns ``(h', c')``."""
 
     def __init__(
-        self, input_size: int, hidden_size: int, bias: bool = True, device: Any = None, dtype: Any = None
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
     ) -> None:
         super().__init__(input_size, hidden_size, bias, num_chunks=4, device=device, dtype=dtype)
 
-    def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None
+    ) -> tuple[Tensor, Tensor]:
         """One step from ``(h, c)`` (zeros when ``hx`` is None)."""
         h0, c0 = (None, None) if hx is None else hx
         h, c = self._step("LSTM", input, h0, c0)
@@ -575,7 +614,12 @@ class GRUCell(RNNCellBase):
     """A gated recurrent unit cell (``torch.nn.GRUCell``)."""
 
     def __init__(
-        self, input_size: int, hidden_size: int, bias: bool = True, device: Any = None, dtype: Any = None
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
     ) -> None:
         super().__init__(input_size, hidden_size, bias, num_chunks=3, device=device, dtype=dtype)
 

@@ -34,7 +34,7 @@ class _PackedSequenceBase(NamedTuple):
 
 
 class PackedSequence(_PackedSequenceBase):
-    """Holds the data and ``batch_sizes`` of a packed sequence (``torch.nn.utils.rnn.PackedSequence``).
+    """The data and ``batch_sizes`` of a packed sequence (``nn.utils.rnn.PackedSequence``).
 
     Made by :func:`pack_padded_sequence` or :func:`pack_sequence`, never by hand; the
     recurrent layers accept it in place of a padded input and give their output back packed.
@@ -102,7 +102,9 @@ def invert_permutation(permutation: Tensor | None) -> Tensor | None:
     if permutation is None:
         return None
     output = rustorch.empty_like(permutation)
-    output.scatter_(0, permutation, rustorch.arange(0, permutation.numel(), device=permutation.device))
+    output.scatter_(
+        0, permutation, rustorch.arange(0, permutation.numel(), device=permutation.device)
+    )
     return output
 
 
@@ -123,7 +125,7 @@ def pack_padded_sequence(
     batch_first: bool = False,
     enforce_sorted: bool = True,
 ) -> PackedSequence:
-    """Pack a padded batch of variable-length sequences (``torch.nn.utils.rnn.pack_padded_sequence``).
+    """Pack a padded batch of variable-length sequences (``nn.utils.rnn.pack_padded_sequence``).
 
     ``input`` is ``[T, B, *]`` (``[B, T, *]`` with ``batch_first``); ``lengths`` (a list or a
     1-D CPU int64 tensor) gives each sequence's length. With ``enforce_sorted`` the lengths
@@ -142,7 +144,8 @@ def pack_padded_sequence(
                 raise RuntimeError(
                     "`lengths` array must be sorted in decreasing order when `enforce_sorted` is "
                     "True. You can pass `enforce_sorted=False` to pack_padded_sequence and/or "
-                    "pack_sequence to sidestep this requirement if you do not need ONNX exportability."
+                    "pack_sequence to sidestep this requirement if you do not need ONNX "
+                    "exportability."
                 )
         sorted_indices = None
         order = list(range(len(lens)))
@@ -159,7 +162,10 @@ def pack_padded_sequence(
         )
     sorted_lens = [lens[i] for i in order]
     if sorted_lens and sorted_lens[-1] <= 0:
-        raise RuntimeError("Length of all samples has to be greater than 0, but found an element in 'lengths' that is <= 0")
+        raise RuntimeError(
+            "Length of all samples has to be greater than 0, but found an element in "
+            "'lengths' that is <= 0"
+        )
     if sorted_lens and sorted_lens[0] > steps:
         raise RuntimeError(
             f"Expected sequence length to be at most {steps}, but got {sorted_lens[0]}"
@@ -169,9 +175,13 @@ def pack_padded_sequence(
     max_len = sorted_lens[0] if sorted_lens else 0
     batch_sizes = [sum(1 for n in sorted_lens if n > t) for t in range(max_len)]
     rows = input.reshape(steps * batch, *input.shape[2:])
-    index = rustorch.tensor(_pack_index(batch_sizes, batch), dtype=rustorch.int64, device=input.device)
+    index = rustorch.tensor(
+        _pack_index(batch_sizes, batch), dtype=rustorch.int64, device=input.device
+    )
     data = rows.index_select(0, index)
-    return PackedSequence(data, rustorch.tensor(batch_sizes, dtype=rustorch.int64), sorted_indices, None)
+    return PackedSequence(
+        data, rustorch.tensor(batch_sizes, dtype=rustorch.int64), sorted_indices, None
+    )
 
 
 def _padded(
@@ -206,7 +216,7 @@ def pad_packed_sequence(
     padding_value: float = 0.0,
     total_length: int | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """Unpack a :class:`PackedSequence` into a padded batch and the lengths (``torch.nn.utils.rnn.pad_packed_sequence``).
+    """A :class:`PackedSequence` as a padded batch and lengths (``pad_packed_sequence``).
 
     The batch comes back in its original order (``unsorted_indices`` applied); ``total_length``
     pads to that many steps.
@@ -229,12 +239,16 @@ def pad_sequence(
     padding_value: float = 0.0,
     padding_side: str = "right",
 ) -> Tensor:
-    """Stack variable-length tensors ``[L_i, *]`` into ``[T, B, *]`` padded with ``padding_value`` (``torch.nn.utils.rnn.pad_sequence``).
+    """Stack tensors ``[L_i, *]`` into ``[T, B, *]`` padded (``nn.utils.rnn.pad_sequence``).
+
+    The padding is ``padding_value``.
 
     ``batch_first`` gives ``[B, T, *]``; ``padding_side='left'`` puts the padding first.
     """
     if padding_side not in ("left", "right"):
-        raise ValueError(f"Expected padding_side to be one of left or right, but got {padding_side}.")
+        raise ValueError(
+            f"Expected padding_side to be one of left or right, but got {padding_side}."
+        )
     seqs = list(sequences.unbind(0)) if isinstance(sequences, Tensor) else list(sequences)
     if not seqs:
         raise RuntimeError("received an empty list of sequences")
@@ -266,6 +280,6 @@ def pack_sequence(sequences: Sequence[Tensor], enforce_sorted: bool = True) -> P
 
 
 def unpack_sequence(packed_sequences: PackedSequence) -> list[Tensor]:
-    """The list of tensors a :class:`PackedSequence` holds (``torch.nn.utils.rnn.unpack_sequence``)."""
+    """The tensors a :class:`PackedSequence` holds (``nn.utils.rnn.unpack_sequence``)."""
     padded, lengths = pad_packed_sequence(packed_sequences, batch_first=True)
     return unpad_sequence(padded, lengths, batch_first=True)
