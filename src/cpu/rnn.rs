@@ -121,6 +121,155 @@ pub struct StepRowsBack<'a, T> {
     pub dgh: &'a mut [T],
 }
 
+/// `sigmoid` of each element, in place (a one-slice loop, which vectorises).
+#[inline(always)]
+fn sigmoid_all<T: Float>(v: &mut [T]) {
+    for x in v {
+        *x = sigmoid(*x);
+    }
+}
+
+/// `tanh` of each element, in place.
+#[inline(always)]
+fn tanh_all<T: Float>(v: &mut [T]) {
+    for x in v {
+        *x = x.tanh();
+    }
+}
+
+/// One LSTM row: the gates `g` (i f g o) activated in place, the new cell state `c` from
+/// `cp`, and the hidden state `h`. The activations run as one-slice passes (vectorised),
+/// the updates as passes over the row's few operands.
+#[inline(always)]
+fn lstm_units<T: Float>(g: &mut [T], cp: &[T], c: &mut [T], h: &mut [T], hidden: usize) {
+    let (ifg, o) = g.split_at_mut(3 * hidden);
+    let (i_f, u) = ifg.split_at_mut(2 * hidden);
+    sigmoid_all(i_f);
+    tanh_all(u);
+    sigmoid_all(o);
+    let (i, f) = i_f.split_at(hidden);
+    for ((c, &cp), ((&i, &f), &u)) in c.iter_mut().zip(cp).zip(i.iter().zip(f).zip(&*u)) {
+        *c = f.mul(cp).add(i.mul(u));
+    }
+    h.copy_from_slice(c);
+    tanh_all(h);
+    for (h, &o) in h.iter_mut().zip(&*o) {
+        *h = o.mul(*h);
+    }
+}
+
+/// One GRU row: `g` (r z n input projections) activated in place with the recurrent
+/// product `hw` and `b_hh`, `hn = hw_n + b_hn` kept for backward, the new state `h` from
+/// `hp`. In passes of a few operands each, which vectorise.
+#[inline(always)]
+fn gru_units<T: Float>(
+    g: &mut [T],
+    hw: &[T],
+    b: &[T],
+    hp: &[T],
+    hn: &mut [T],
+    h: &mut [T],
+    hidden: usize,
+) {
+    let (rz, n) = g.split_at_mut(2 * hidden);
+    for ((v, &w), &b) in rz.iter_mut().zip(&hw[..2 * hidden]).zip(&b[..2 * hidden]) {
+        *v = v.add(w).add(b);
+    }
+    sigmoid_all(rz);
+    for ((o, &w), &b) in hn.iter_mut().zip(&hw[2 * hidden..]).zip(&b[2 * hidden..]) {
+        *o = w.add(b);
+    }
+    let (r, z) = rz.split_at(hidden);
+    for ((n, &r), &hn) in n.iter_mut().zip(r).zip(&*hn) {
+        *n = n.add(r.mul(hn));
+    }
+    tanh_all(n);
+    for ((h, &z), (&n, &hp)) in h.iter_mut().zip(z).zip(n.iter().zip(hp)) {
+        *h = T::one().sub(z).mul(n).add(z.mul(hp));
+    }
+}
+
+/// One LSTM row back: from the activated gates `g`, the cell states `c` and `cp`, and the
+/// state gradients `dh`, `dc` (in: w.r.t. the new state; out: `dh` zero, `dc` w.r.t. `cp`),
+/// the gate gradients `dgx` (i f g o). In passes of a few operands each.
+#[inline(always)]
+fn lstm_units_backward<T: Float>(
+    g: &[T],
+    c: &[T],
+    cp: &[T],
+    dh: &mut [T],
+    dc: &mut [T],
+    dgx: &mut [T],
+    hidden: usize,
+) {
+    let one = T::one();
+    let (gi, rest) = g.split_at(hidden);
+    let (gf, rest) = rest.split_at(hidden);
+    let (gg, go) = rest.split_at(hidden);
+    let (di, rest) = dgx.split_at_mut(hidden);
+    let (df, rest) = rest.split_at_mut(hidden);
+    let (dg, d_o) = rest.split_at_mut(hidden);
+    d_o.copy_from_slice(c);
+    tanh_all(d_o);
+    // dc += dh·o·(1 − tanh²c), then d_o = dh·tanh(c)·o·(1 − o).
+    for ((dc, &dh), (&o, &tc)) in dc.iter_mut().zip(&*dh).zip(go.iter().zip(&*d_o)) {
+        *dc = dc.add(dh.mul(o).mul(one.sub(tc.mul(tc))));
+    }
+    for ((d, &dh), &o) in d_o.iter_mut().zip(&*dh).zip(go) {
+        *d = dh.mul(*d).mul(o).mul(one.sub(o));
+    }
+    for ((d, &dc), (&u, &i)) in di.iter_mut().zip(&*dc).zip(gg.iter().zip(gi)) {
+        *d = dc.mul(u).mul(i).mul(one.sub(i));
+    }
+    for ((d, &dc), (&cp, &f)) in df.iter_mut().zip(&*dc).zip(cp.iter().zip(gf)) {
+        *d = dc.mul(cp).mul(f).mul(one.sub(f));
+    }
+    for ((d, &dc), (&i, &u)) in dg.iter_mut().zip(&*dc).zip(gi.iter().zip(gg)) {
+        *d = dc.mul(i).mul(one.sub(u.mul(u)));
+    }
+    for (dc, &f) in dc.iter_mut().zip(gf) {
+        *dc = dc.mul(f);
+    }
+    dh.fill(T::zero());
+}
+
+/// One GRU row back: from the activated gates `g` (r z n), `hn = hw_n + b_hn`, the previous
+/// state `hp` and `dh` (in: w.r.t. the new state; out: the part w.r.t. `hp` not through
+/// `W_hh`), the gradients w.r.t. the input projections `dgx` and the hidden ones `dgh`.
+#[inline(always)]
+fn gru_units_backward<T: Float>(
+    g: &[T],
+    hn: &[T],
+    hp: &[T],
+    dh: &mut [T],
+    dgx: &mut [T],
+    dgh: &mut [T],
+    hidden: usize,
+) {
+    let one = T::one();
+    let (gr, rest) = g.split_at(hidden);
+    let (gz, gn) = rest.split_at(hidden);
+    let (xr, rest) = dgx.split_at_mut(hidden);
+    let (xz, xn) = rest.split_at_mut(hidden);
+    for ((d, &dh), (&z, &n)) in xn.iter_mut().zip(&*dh).zip(gz.iter().zip(gn)) {
+        *d = dh.mul(one.sub(z)).mul(one.sub(n.mul(n)));
+    }
+    for ((d, &dn), (&hn, &r)) in xr.iter_mut().zip(&*xn).zip(hn.iter().zip(gr)) {
+        *d = dn.mul(hn).mul(r).mul(one.sub(r));
+    }
+    for ((d, &dh), ((&hp, &n), &z)) in xz.iter_mut().zip(&*dh).zip(hp.iter().zip(gn).zip(gz)) {
+        *d = dh.mul(hp.sub(n)).mul(z).mul(one.sub(z));
+    }
+    let (hrz, hnn) = dgh.split_at_mut(2 * hidden);
+    hrz.copy_from_slice(&dgx[..2 * hidden]);
+    for ((d, &dn), &r) in hnn.iter_mut().zip(&dgx[2 * hidden..]).zip(gr) {
+        *d = dn.mul(r);
+    }
+    for (dh, &z) in dh.iter_mut().zip(gz) {
+        *dh = dh.mul(z);
+    }
+}
+
 simd_dispatch! {
     /// The cell's forward over whole rows of one step (see [`StepRows`]).
     pub fn cell_rows<T: Float>(cell: RnnCell, rows: StepRows<'_, T>, hidden: usize) -> () {
@@ -146,36 +295,11 @@ simd_dispatch! {
                     }
                 }
                 RnnCell::Lstm => {
-                    let (gi, rest) = g.split_at_mut(hidden);
-                    let (gf, rest) = rest.split_at_mut(hidden);
-                    let (gg, go) = rest.split_at_mut(hidden);
-                    let c = &mut extra[row.clone()];
-                    let cp = &c_prev[row];
-                    for j in 0..hidden {
-                        let (i, f) = (sigmoid(gi[j]), sigmoid(gf[j]));
-                        let (u, o) = (gg[j].tanh(), sigmoid(go[j]));
-                        let cn = f.mul(cp[j]).add(i.mul(u));
-                        (gi[j], gf[j], gg[j], go[j]) = (i, f, u, o);
-                        c[j] = cn;
-                        h[j] = o.mul(cn.tanh());
-                    }
+                    lstm_units(g, &c_prev[row.clone()], &mut extra[row], h, hidden);
                 }
                 RnnCell::Gru => {
                     let hw = &hw[r * gh..][..gh];
-                    let (gr, rest) = g.split_at_mut(hidden);
-                    let (gz, gn) = rest.split_at_mut(hidden);
-                    let hn = &mut extra[row.clone()];
-                    let hp = &h_prev[row];
-                    let bias = |k: usize, j: usize| if b_hh.is_empty() { T::zero() } else { b_hh[k * hidden + j] };
-                    for j in 0..hidden {
-                        let rr = sigmoid(gr[j].add(hw[j]).add(bias(0, j)));
-                        let z = sigmoid(gz[j].add(hw[hidden + j]).add(bias(1, j)));
-                        let hnj = hw[2 * hidden + j].add(bias(2, j));
-                        let n = gn[j].add(rr.mul(hnj)).tanh();
-                        (gr[j], gz[j], gn[j]) = (rr, z, n);
-                        hn[j] = hnj;
-                        h[j] = T::one().sub(z).mul(n).add(z.mul(hp[j]));
-                    }
+                    gru_units(g, hw, b_hh, &h_prev[row.clone()], &mut extra[row], h, hidden);
                 }
             }
         }
@@ -209,32 +333,11 @@ simd_dispatch! {
                     }
                 }
                 RnnCell::Lstm => {
-                    let (c, cp, dc) = (&extra[row.clone()], &extra_prev[row.clone()], &mut dc[row]);
-                    for j in 0..hidden {
-                        let (i, f, u, o) = (g[j], g[hidden + j], g[2 * hidden + j], g[3 * hidden + j]);
-                        let tc = c[j].tanh();
-                        let dct = dc[j].add(dh[j].mul(o).mul(T::one().sub(tc.mul(tc))));
-                        dgx[j] = dct.mul(u).mul(i).mul(T::one().sub(i));
-                        dgx[hidden + j] = dct.mul(cp[j]).mul(f).mul(T::one().sub(f));
-                        dgx[2 * hidden + j] = dct.mul(i).mul(T::one().sub(u.mul(u)));
-                        dgx[3 * hidden + j] = dh[j].mul(tc).mul(o).mul(T::one().sub(o));
-                        dc[j] = dct.mul(f);
-                        dh[j] = T::zero();
-                    }
+                    lstm_units_backward(g, &extra[row.clone()], &extra_prev[row.clone()], dh, &mut dc[row], dgx, hidden);
                 }
                 RnnCell::Gru => {
-                    let (hn, hp) = (&extra[row.clone()], &h_prev[row]);
                     let dgh = &mut dgh[r * gh..][..gh];
-                    for j in 0..hidden {
-                        let (rr, z, n) = (g[j], g[hidden + j], g[2 * hidden + j]);
-                        let d = dh[j];
-                        let dan = d.mul(T::one().sub(z)).mul(T::one().sub(n.mul(n)));
-                        let dar = dan.mul(hn[j]).mul(rr).mul(T::one().sub(rr));
-                        let daz = d.mul(hp[j].sub(n)).mul(z).mul(T::one().sub(z));
-                        (dgx[j], dgx[hidden + j], dgx[2 * hidden + j]) = (dar, daz, dan);
-                        (dgh[j], dgh[hidden + j], dgh[2 * hidden + j]) = (dar, daz, dan.mul(rr));
-                        dh[j] = d.mul(z);
-                    }
+                    gru_units_backward(g, &extra[row.clone()], &h_prev[row], dh, dgx, dgh, hidden);
                 }
             }
         }

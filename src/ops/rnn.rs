@@ -14,6 +14,7 @@
 //! The 16-bit float types compute in float32, as PyTorch's CPU kernels; the results are
 //! given back in the input's dtype.
 
+use super::creation;
 use super::join::{cat, stack};
 use crate::autograd::engine;
 use crate::autograd::{grad_if, is_grad_enabled, needs_grad, GradModeGuard, SavedTensor};
@@ -223,7 +224,8 @@ pub fn rnn_layer(
     // GRU's b_hn is scaled by the reset gate, so its b_hh stays apart; the others add both
     // biases to the projections once.
     let (bias, step_bias) = match (cell, b_ih, b_hh) {
-        (RnnCell::Gru, bi, bh) => (bi, bh),
+        (RnnCell::Gru, bi, Some(bh)) => (bi, Some(bh)),
+        (RnnCell::Gru, bi, None) => (bi, Some(creation::zeros(&[gh], cdt, input.device())?)),
         (_, Some(bi), Some(bh)) => (Some(bi.add(&bh)?), None),
         (_, bi, bh) => (bi.or(bh), None),
     };
