@@ -88,6 +88,10 @@ CASES = {
     "RnnReluBackward0": _rnn("RNN_RELU", 1),
     "LstmBackward0": _rnn("LSTM", 4),
     "GruBackward0": _rnn("GRU", 3),
+    "EmbeddingBackward0": (
+        lambda w: rt.nn.functional.embedding(rt.tensor([[1, 3, 1], [0, 2, 3]]), w),
+        lambda: [_x(4, 3)],
+    ),
     "AbsBackward0": (lambda x: x.abs(), lambda: [_x(3, 4)]),
     "AddBackward0": (lambda x, y: x + y, lambda: [_x(3, 4), _x(4, seed=1)]),
     "AddmmBackward0": (

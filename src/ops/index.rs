@@ -565,6 +565,66 @@ impl Tensor {
     }
 }
 
+/// `F.embedding(input, weight, padding_idx, scale_grad_by_freq)`: the rows of the 2-D
+/// `weight` the int64/int32 `indices` name, shaped `indices.shape + [embedding_dim]`.
+///
+/// Its node (`EmbeddingBackward0`) adds each output row's gradient into the row it came
+/// from, none into `padding_idx`'s, each divided by how often its index occurs in the batch
+/// with `scale_grad_by_freq` (PyTorch's `embedding_dense_backward`), written in tensor ops
+/// so that it differentiates again. `indices` get no gradient.
+pub fn embedding(
+    weight: &Tensor,
+    indices: &Tensor,
+    padding_idx: Option<i64>,
+    scale_grad_by_freq: bool,
+) -> Result<Tensor> {
+    if !matches!(indices.dtype(), DType::I64 | DType::I32) {
+        return Err(Error::Runtime(format!(
+            "Expected tensor for argument #1 'indices' to have one of the following scalar types: Long, Int; but got torch.{} instead (while checking arguments for embedding)",
+            indices.dtype().legacy_name()
+        )));
+    }
+    if weight.dim() != 2 {
+        return Err(Error::Runtime("'weight' must be 2-D".into()));
+    }
+    let flat = indices.reshape(&[-1])?.to_dtype(DType::I64)?;
+    let rows = {
+        let _off = crate::autograd::GradModeGuard::new(false);
+        weight.index_select(0, &flat).map_err(|e| match e {
+            Error::Index(_) => Error::Index("index out of range in self".into()),
+            e => e,
+        })?
+    };
+    let mut shape: Vec<i64> = indices.shape().iter().map(|&d| d as i64).collect();
+    shape.push(weight.shape()[1] as i64);
+    let out = rows.reshape(&shape)?;
+    if !needs_grad(&[weight]) {
+        return Ok(out);
+    }
+    let (num, dim) = (weight.shape()[0], weight.shape()[1]);
+    let (wdtype, device) = (weight.dtype(), weight.device());
+    record("EmbeddingBackward0", &[weight], &out, move |g, _| {
+        let mut g = g.reshape(&[-1, dim as i64])?;
+        if let Some(p) = padding_idx {
+            let keep = flat.ne_scalar(p as f64)?.unsqueeze(1)?;
+            g = g.mul(&keep.to_dtype(g.dtype())?)?;
+        }
+        if scale_grad_by_freq {
+            let ones = crate::ops::creation::ones(&[flat.numel()], g.dtype(), device)?;
+            let counts = crate::ops::creation::zeros(&[num], g.dtype(), device)?
+                .index_put_indices(std::slice::from_ref(&flat), &ones, true)?;
+            g = g.div(&counts.index_select(0, &flat)?.unsqueeze(1)?)?;
+        }
+        let zeros = crate::ops::creation::zeros(&[num, dim], wdtype, device)?;
+        Ok(vec![Some(zeros.index_put_indices(
+            std::slice::from_ref(&flat),
+            &g.to_dtype(wdtype)?,
+            true,
+        )?)])
+    });
+    Ok(out)
+}
+
 /// PyTorch's checks for gather/scatter: same rank, index no larger than self (and src)
 /// outside `dim`.
 fn check_index_like(

@@ -431,6 +431,24 @@ pub fn one_hot(input: PyRef<'_, PyTensor>, num_classes: i64) -> R {
     Ok(PyTensor::new(input.inner.one_hot(num_classes)?))
 }
 
+/// `embedding(input, weight, padding_idx, scale_grad_by_freq)` (`nn.functional.embedding`,
+/// which renormalises `max_norm` rows first).
+#[pyfunction]
+#[pyo3(signature = (input, weight, padding_idx=None, scale_grad_by_freq=false))]
+pub fn _embedding(
+    input: PyRef<'_, PyTensor>,
+    weight: PyRef<'_, PyTensor>,
+    padding_idx: Option<i64>,
+    scale_grad_by_freq: bool,
+) -> R {
+    Ok(PyTensor::new(crate::ops::index::embedding(
+        &weight.inner,
+        &input.inner,
+        padding_idx,
+        scale_grad_by_freq,
+    )?))
+}
+
 #[pyfunction]
 pub fn result_type(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> PyResult<PyDType> {
     let (mut ts, mut ss) = (vec![], vec![]);

@@ -99,6 +99,7 @@ fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
         functions::where_,
         functions::einsum,
         functions::one_hot,
+        functions::_embedding,
         convert::_parse_device,
         functions::_set_default_device,
         functions::_get_default_device,

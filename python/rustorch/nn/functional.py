@@ -730,3 +730,10 @@ from rustorch.nn._functional_norm import *  # noqa: E402, F403
 from rustorch.nn._functional_norm import __all__ as _norm_all  # noqa: E402
 
 __all__ += _norm_all
+
+
+# Embeddings live in their own module.
+from rustorch.nn._functional_sparse import *  # noqa: E402, F403
+from rustorch.nn._functional_sparse import __all__ as _sparse_all  # noqa: E402
+
+__all__ += _sparse_all
