@@ -54,6 +54,34 @@ pub fn where_(cond: &Tensor, a: &Operand, b: &Operand) -> Result<Tensor> {
 }
 
 impl Tensor {
+    /// `triu(diagonal)` (`upper`) or `tril(diagonal)`: the elements of the last two dims on
+    /// and above (below) diagonal `diagonal`, zeros elsewhere; as `where` on a mask built from
+    /// the positions, so its gradient is the same mask.
+    pub fn triangle(&self, diagonal: i64, upper: bool) -> Result<Tensor> {
+        let name = if upper { "triu" } else { "tril" };
+        if self.dim() < 2 {
+            return Err(Error::Runtime(format!(
+                "{name}: input tensor must have at least 2 dimensions"
+            )));
+        }
+        let (r, c) = (self.shape()[self.dim() - 2], self.shape()[self.dim() - 1]);
+        let pos =
+            |n: usize| crate::ops::creation::arange(0.0, n as f64, 1.0, DType::I64, self.device());
+        // col − row: 0 on the main diagonal, k on the k-th above it.
+        let offset = pos(c)?.unsqueeze(0)?.sub(&pos(r)?.unsqueeze(1)?)?;
+        let mask = if upper {
+            offset.ge_scalar(diagonal as f64)?
+        } else {
+            offset.le_scalar(diagonal as f64)?
+        };
+        let zero = crate::ops::creation::zeros(&[], self.dtype(), self.device())?;
+        where_(
+            &mask,
+            &Operand::Tensor(self.clone()),
+            &Operand::Tensor(zero),
+        )
+    }
+
     /// `self` where `cond`, else `other`.
     pub fn where_(&self, cond: &Tensor, other: &Tensor) -> Result<Tensor> {
         where_(

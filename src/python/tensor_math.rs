@@ -291,6 +291,14 @@ impl PyTensor {
         };
         wrap(self.inner.masked_fill(&mask.inner, v))
     }
+    #[pyo3(signature = (diagonal=0))]
+    fn triu(&self, diagonal: i64) -> R {
+        wrap(self.inner.triangle(diagonal, true))
+    }
+    #[pyo3(signature = (diagonal=0))]
+    fn tril(&self, diagonal: i64) -> R {
+        wrap(self.inner.triangle(diagonal, false))
+    }
     #[pyo3(name = "where")]
     fn where_(&self, condition: PyRef<'_, PyTensor>, other: &Bound<'_, PyAny>) -> R {
         wrap(crate::ops::ternary::where_(

@@ -381,6 +381,20 @@ impl PyTensor {
             .apply_inplace(&[], |x| x.masked_fill(&mask.inner, v))?;
         Ok(slf.clone().into_any().unbind())
     }
+    #[pyo3(signature = (diagonal=0))]
+    fn triu_(slf: &Bound<'_, Self>, diagonal: i64) -> PyResult<Py<PyAny>> {
+        slf.get()
+            .inner
+            .apply_inplace(&[], |x| x.triangle(diagonal, true))?;
+        Ok(slf.clone().into_any().unbind())
+    }
+    #[pyo3(signature = (diagonal=0))]
+    fn tril_(slf: &Bound<'_, Self>, diagonal: i64) -> PyResult<Py<PyAny>> {
+        slf.get()
+            .inner
+            .apply_inplace(&[], |x| x.triangle(diagonal, false))?;
+        Ok(slf.clone().into_any().unbind())
+    }
     #[pyo3(signature = (a=0.0, b=1.0))]
     fn uniform_(slf: &Bound<'_, Self>, a: f64, b: f64) -> PyResult<Py<PyAny>> {
         slf.get().inner.uniform_(a, b)?;

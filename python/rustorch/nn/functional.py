@@ -737,3 +737,10 @@ from rustorch.nn._functional_sparse import *  # noqa: E402, F403
 from rustorch.nn._functional_sparse import __all__ as _sparse_all  # noqa: E402
 
 __all__ += _sparse_all
+
+
+# Attention lives in its own module.
+from rustorch.nn._functional_attention import *  # noqa: E402, F403
+from rustorch.nn._functional_attention import __all__ as _attention_all  # noqa: E402
+
+__all__ += _attention_all

@@ -1,0 +1,265 @@
+"""Attention and the Transformer: ``F.scaled_dot_product_attention``,
+``nn.MultiheadAttention``, the encoder/decoder layers and stacks, ``nn.Transformer``, and
+``triu``/``tril``.
+
+Modules are built in both libraries from the same PyTorch weights (``state_dict`` through
+NumPy) and compared on outputs, attention weights and every gradient, for each option and
+mask kind, on every device; float64 gradients pass gradcheck and gradgradcheck.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import current_device, need_torch, rt, to_np
+
+pytestmark = [
+    pytest.mark.usefixtures("device"),
+    # PyTorch advises on its nested-tensor fast path and mask types; not about us.
+    pytest.mark.filterwarnings("ignore::UserWarning"),
+]
+
+
+def rand(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+def pair(torch, arr, requires_grad=True, dtype="float64"):
+    t = torch.tensor(arr, dtype=getattr(torch, dtype), requires_grad=requires_grad)
+    r = rt.tensor(arr, dtype=getattr(rt, dtype)).to(current_device())
+    return t, r.requires_grad_(requires_grad)
+
+
+def close(ours, theirs, tol=1e-10, what=""):
+    np.testing.assert_allclose(to_np(ours), theirs.detach().numpy(), rtol=tol, atol=tol,
+                               err_msg=what)
+
+
+def twin(torch, make):
+    """``make(lib.nn)`` in both libraries, ours with PyTorch's weights, float64."""
+    torch.manual_seed(0)
+    theirs = make(torch.nn).double()
+    ours = make(rt.nn).double()
+    ours.load_state_dict({k: rt.tensor(v.detach().numpy()) for k, v in theirs.state_dict().items()})
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    return theirs, ours.to(current_device())
+
+
+def backward_both(t_outs, r_outs, t_leaves, r_leaves, theirs=None, ours=None, tol=1e-10):
+    t_loss, r_loss = 0, 0
+    for i, (a, b) in enumerate(zip(t_outs, r_outs)):
+        if a is None:
+            assert b is None
+            continue
+        close(b, a, tol, f"output {i}")
+        w = rand(*a.shape, seed=20 + i)
+        t_loss = t_loss + (a * need_torch().tensor(w)).sum()
+        r_loss = r_loss + (b * rt.tensor(w).to(b.device)).sum()
+    t_loss.backward()
+    r_loss.backward()
+    for i, (a, b) in enumerate(zip(t_leaves, r_leaves)):
+        close(b.grad, a.grad, tol, f"grad of input {i}")
+    if theirs is not None:
+        for (n, p), (_, q) in zip(theirs.named_parameters(), ours.named_parameters()):
+            close(q.grad, p.grad, tol, f"grad of {n}")
+
+
+# ------------------------------------------------------------------------ triu / tril
+
+
+@pytest.mark.parametrize("diagonal", [-2, 0, 1, 4])
+def test_triu_tril_match_torch(diagonal):
+    torch = need_torch()
+    t, r = pair(torch, rand(2, 4, 5))
+    for name in ("triu", "tril"):
+        a = getattr(torch, name)(t, diagonal)
+        b = getattr(rt, name)(r, diagonal)
+        backward_both([a], [b], [t], [r])
+        t.grad = None
+        r.grad = None
+    x = rt.ones(3, 3, dtype=rt.bool).to(current_device())
+    assert x.tril().dtype == rt.bool and int(x.tril().sum()) == 6
+    y = rt.tensor(rand(3, 3)).to(current_device())
+    y.triu_(1)
+    assert np.all(np.tril(to_np(y)) == 0)
+    with pytest.raises(RuntimeError, match="at least 2 dimensions"):
+        rt.triu(rt.zeros(3))
+
+
+# ------------------------------------------------------------ scaled_dot_product_attention
+
+SDPA_CASES = {
+    "plain": {},
+    "bool mask": {"mask": "bool"},
+    "float mask": {"mask": "float"},
+    "causal": {"is_causal": True},
+    "scale": {"scale": 0.3},
+}
+
+
+@pytest.mark.parametrize("case", list(SDPA_CASES))
+def test_sdpa_matches_torch(case):
+    torch = need_torch()
+    opts = dict(SDPA_CASES[case])
+    tq, rq = pair(torch, rand(2, 3, 5, 4, seed=1))
+    tk, rk = pair(torch, rand(2, 3, 6, 4, seed=2))
+    tv, rv = pair(torch, rand(2, 3, 6, 7, seed=3))
+    kind = opts.pop("mask", None)
+    if kind == "bool":
+        m = rand(5, 6, seed=4) > -0.5
+        m[:, 0] = True  # every query attends somewhere
+        opts["attn_mask"] = (torch.tensor(m), rt.tensor(m).to(current_device()))
+    elif kind == "float":
+        m = rand(2, 1, 5, 6, seed=4)
+        opts["attn_mask"] = (torch.tensor(m), rt.tensor(m).to(current_device()))
+    t_opts = {k: (v[0] if isinstance(v, tuple) else v) for k, v in opts.items()}
+    r_opts = {k: (v[1] if isinstance(v, tuple) else v) for k, v in opts.items()}
+    if case == "causal":
+        tk, rk = pair(torch, rand(2, 3, 5, 4, seed=2))
+        tv, rv = pair(torch, rand(2, 3, 5, 7, seed=3))
+    a = torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, **t_opts)
+    b = rt.nn.functional.scaled_dot_product_attention(rq, rk, rv, **r_opts)
+    backward_both([a], [b], [tq, tk, tv], [rq, rk, rv])
+
+
+def test_sdpa_grouped_query_attention():
+    torch = need_torch()
+    tq, rq = pair(torch, rand(2, 4, 5, 3, seed=1))
+    tk, rk = pair(torch, rand(2, 2, 6, 3, seed=2))
+    tv, rv = pair(torch, rand(2, 2, 6, 3, seed=3))
+    a = torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, enable_gqa=True)
+    b = rt.nn.functional.scaled_dot_product_attention(rq, rk, rv, enable_gqa=True)
+    backward_both([a], [b], [tq, tk, tv], [rq, rk, rv])
+
+
+def test_sdpa_gradcheck_and_gradgradcheck():
+    q = rt.tensor(rand(1, 2, 3, 2, seed=1)).to(current_device()).requires_grad_()
+    k = rt.tensor(rand(1, 2, 4, 2, seed=2)).to(current_device()).requires_grad_()
+    v = rt.tensor(rand(1, 2, 4, 2, seed=3)).to(current_device()).requires_grad_()
+    mask = rt.tensor(rand(3, 4, seed=4)).to(current_device())
+
+    def f(q, k, v):
+        return rt.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+    assert rt.autograd.gradcheck(f, (q, k, v))
+    assert rt.autograd.gradgradcheck(f, (q, k, v))
+
+
+# ------------------------------------------------------------------- MultiheadAttention
+
+MHA_CASES = {
+    "default": ({}, {}),
+    "batch_first": ({"batch_first": True}, {}),
+    "kdim_vdim": ({"kdim": 5, "vdim": 3}, {}),
+    "bias_kv_zero_attn": ({"add_bias_kv": True, "add_zero_attn": True}, {}),
+    "no_bias": ({"bias": False}, {}),
+    "padding_mask": ({}, {"key_padding_mask": "bool"}),
+    "bool_attn_mask": ({}, {"attn_mask": "bool"}),
+    "float_3d_mask": ({}, {"attn_mask": "float3"}),
+    "per_head_weights": ({}, {"average_attn_weights": False}),
+    "no_weights": ({}, {"need_weights": False}),
+}
+
+
+@pytest.mark.parametrize("case", list(MHA_CASES))
+def test_multihead_attention_matches_torch(case):
+    torch = need_torch()
+    ctor, call = MHA_CASES[case]
+    E, H, L, S, N = 8, 2, 4, 5, 3
+    theirs, ours = twin(torch, lambda nn: nn.MultiheadAttention(E, H, **ctor))
+    bf = ctor.get("batch_first", False)
+    kd, vd = ctor.get("kdim", E), ctor.get("vdim", E)
+
+    def shape(n, d):
+        return (N, n, d) if bf else (n, N, d)
+
+    tq, rq = pair(torch, rand(*shape(L, E), seed=1))
+    tk, rk = pair(torch, rand(*shape(S, kd), seed=2))
+    tv, rv = pair(torch, rand(*shape(S, vd), seed=3))
+    t_kw, r_kw = {}, {}
+    for name, value in call.items():
+        if value == "bool" and name == "key_padding_mask":
+            m = np.zeros((N, S), bool)
+            m[0, -2:] = True
+            m[2, 0] = True
+            t_kw[name], r_kw[name] = torch.tensor(m), rt.tensor(m).to(current_device())
+        elif value == "bool":
+            m = np.triu(np.ones((L, S), bool), 1)
+            t_kw[name], r_kw[name] = torch.tensor(m), rt.tensor(m).to(current_device())
+        elif value == "float3":
+            m = rand(N * H, L, S, seed=9)
+            t_kw[name], r_kw[name] = torch.tensor(m), rt.tensor(m).to(current_device())
+        else:
+            t_kw[name] = r_kw[name] = value
+    a_out, a_w = theirs(tq, tk, tv, **t_kw)
+    b_out, b_w = ours(rq, rk, rv, **r_kw)
+    backward_both([a_out, a_w], [b_out, b_w], [tq, tk, tv], [rq, rk, rv], theirs, ours)
+
+
+def test_multihead_self_attention_unbatched_and_repr():
+    torch = need_torch()
+    theirs, ours = twin(torch, lambda nn: nn.MultiheadAttention(6, 3))
+    tx, rx = pair(torch, rand(4, 6))
+    a_out, a_w = theirs(tx, tx, tx)
+    b_out, b_w = ours(rx, rx, rx)
+    backward_both([a_out, a_w], [b_out, b_w], [tx], [rx], theirs, ours)
+    assert repr(ours) == repr(theirs)
+
+
+# ------------------------------------------------------------------------- Transformer
+
+
+@pytest.mark.parametrize(
+    "opts",
+    [{}, {"norm_first": True}, {"activation": "gelu", "batch_first": True}, {"bias": False}],
+    ids=["post_norm", "norm_first", "gelu_batch_first", "no_bias"],
+)
+def test_encoder_matches_torch(opts):
+    torch = need_torch()
+
+    def make(nn):
+        layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, **opts)
+        return nn.TransformerEncoder(layer, 2, norm=nn.LayerNorm(8))
+
+    theirs, ours = twin(torch, make)
+    shape = (3, 5, 8) if opts.get("batch_first") else (5, 3, 8)
+    tx, rx = pair(torch, rand(*shape))
+    mask = torch.nn.Transformer.generate_square_subsequent_mask(5, dtype=torch.float64)
+    rmask = rt.nn.Transformer.generate_square_subsequent_mask(5, dtype=rt.float64)
+    close(rmask, mask, 0, "causal mask")
+    pad = np.zeros((3, 5), bool)
+    pad[1, -1] = True
+    a = theirs(tx, mask=mask, src_key_padding_mask=torch.tensor(pad))
+    b = ours(rx, mask=rmask.to(current_device()),
+             src_key_padding_mask=rt.tensor(pad).to(current_device()))
+    backward_both([a], [b], [tx], [rx], theirs, ours)
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_transformer_matches_torch(norm_first):
+    torch = need_torch()
+
+    def make(nn):
+        return nn.Transformer(8, 2, 2, 2, 16, dropout=0.0, norm_first=norm_first)
+
+    theirs, ours = twin(torch, make)
+    ts, rs = pair(torch, rand(6, 2, 8, seed=1))
+    tt, rtgt = pair(torch, rand(4, 2, 8, seed=2))
+    mask = torch.nn.Transformer.generate_square_subsequent_mask(4, dtype=torch.float64)
+    rmask = rt.nn.Transformer.generate_square_subsequent_mask(4, dtype=rt.float64)
+    a = theirs(ts, tt, tgt_mask=mask)
+    b = ours(rs, rtgt, tgt_mask=rmask.to(current_device()))
+    backward_both([a], [b], [ts, tt], [rs, rtgt], theirs, ours)
+    assert repr(ours) == repr(theirs)
+
+
+def test_transformer_errors_match_torch():
+    torch = need_torch()
+    for lib in (torch, rt):
+        m = lib.nn.Transformer(8, 2, 1, 1, 16)
+        with pytest.raises(RuntimeError, match="the batch number of src and tgt must be equal"):
+            m(lib.zeros(3, 2, 8), lib.zeros(3, 4, 8))
+        with pytest.raises(RuntimeError, match="feature number of src and tgt"):
+            m(lib.zeros(3, 2, 8), lib.zeros(3, 2, 6))
+        with pytest.raises(AssertionError, match="embed_dim must be divisible by num_heads"):
+            lib.nn.MultiheadAttention(7, 2)
