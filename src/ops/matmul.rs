@@ -133,6 +133,16 @@ impl Tensor {
             (1, 1) => self.dot(other),
             (1, _) => matmul_nd(&self.unsqueeze(0)?, other)?.squeeze(Some(&[-2])),
             (_, 1) => matmul_nd(self, &other.unsqueeze(-1)?)?.squeeze(Some(&[-1])),
+            (3.., 2) => {
+                // Fold the batch into the rows, as PyTorch does: one product, and a weight
+                // gradient that is one product too, instead of a product per batch entry
+                // summed over the batch.
+                let k = self.shape()[ra - 1] as i64;
+                let mut shape: Vec<i64> =
+                    self.shape()[..ra - 1].iter().map(|&d| d as i64).collect();
+                shape.push(other.shape()[1] as i64);
+                matmul_nd(&self.reshape(&[-1, k])?, other)?.reshape(&shape)
+            }
             _ => matmul_nd(self, other),
         }
     }

@@ -153,14 +153,19 @@ def linear(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tens
     ``(out_features, in_features)`` or ``(in_features)``, bias ``(out_features)`` or ``()``.
     """
     if (
-        input.dim() == 2
+        input.dim() >= 2
         and weight.dim() == 2
         and bias is not None
         and bias.dim() <= 1
         and bias.dtype == input.dtype == weight.dtype
     ):
-        # One fused kernel (gemm accumulating onto the broadcast bias), as PyTorch's addmm.
-        return rustorch.addmm(bias, input, weight.t())
+        # One fused kernel (gemm accumulating onto the broadcast bias), as PyTorch's addmm;
+        # leading dims folded into the rows, as PyTorch's linear folds them.
+        if input.dim() == 2:
+            return rustorch.addmm(bias, input, weight.t())
+        rows = input.reshape(-1, input.shape[-1])
+        out = rustorch.addmm(bias, rows, weight.t())
+        return out.reshape(*input.shape[:-1], weight.shape[0])
     if weight.dim() == 1:
         out = rustorch.matmul(input, weight)
     else:
