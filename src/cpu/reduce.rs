@@ -155,40 +155,65 @@ pub fn logsumexp_rows<T: Float>(data: &[T], rows: usize, len: usize) -> Vec<T> {
     })
 }
 
-/// Softmax (or log-softmax) of each contiguous row, written into `out`.
+/// Lanes of the running maxima in [`softmax_block`].
+const MAX_LANES: usize = 16;
+
+crate::simd_dispatch! {
+    /// Softmax (or log-softmax) of the contiguous rows of `data` into `out`: the row's
+    /// maximum in lanes, `e^{x − max}` in one pass, its sum in lanes ([`pairwise_sum`]),
+    /// then the scaling pass; each pass vectorises.
+    pub fn softmax_block<T: Float>(data: &[T], out: &mut [T], len: usize, log: bool) -> () {
+        for (o, r) in out.chunks_exact_mut(len).zip(data.chunks_exact(len)) {
+            let mut lanes = [T::lit(f64::NEG_INFINITY); MAX_LANES];
+            let chunks = r.chunks_exact(MAX_LANES);
+            let rest = chunks.remainder();
+            for c in chunks {
+                for k in 0..MAX_LANES {
+                    if c[k] > lanes[k] {
+                        lanes[k] = c[k];
+                    }
+                }
+            }
+            let m = lanes
+                .iter()
+                .chain(rest)
+                .fold(T::lit(f64::NEG_INFINITY), |a, &b| if b > a { b } else { a });
+            let m = if m.is_inf() { T::zero() } else { m };
+            for (o, &x) in o.iter_mut().zip(r) {
+                *o = x.sub(m).exp();
+            }
+            let s = pairwise_sum(o);
+            if log {
+                // (x − m) − ln s, not x − (m + ln s): the shift cancels exactly first.
+                let ls = s.ln();
+                for (o, &x) in o.iter_mut().zip(r) {
+                    *o = x.sub(m).sub(ls);
+                }
+            } else {
+                let inv = T::one().div(s);
+                for o in o.iter_mut() {
+                    *o = o.mul(inv);
+                }
+            }
+        }
+    }
+}
+
+/// Softmax (or log-softmax) of each contiguous row, written into `out`; large inputs are
+/// split into one block of whole rows per thread.
 pub fn softmax_rows<T: Float>(data: &[T], out: &mut [T], len: usize, log: bool) {
     if len == 0 {
         return;
     }
-    let body = |(o, r): (&mut [T], &[T])| {
-        let m = r
-            .iter()
-            .fold(T::lit(f64::NEG_INFINITY), |a, &b| if b > a { b } else { a });
-        let m = if m.is_inf() { T::zero() } else { m };
-        if log {
-            let s = r.iter().fold(T::zero(), |a, &b| a.add(b.sub(m).exp()));
-            // (x − m) − ln s, not x − (m + ln s): the shift cancels exactly first.
-            let ls = s.ln();
-            o.iter_mut()
-                .zip(r)
-                .for_each(|(o, &x)| *o = x.sub(m).sub(ls));
-        } else {
-            let mut s = T::zero();
-            for (o, &x) in o.iter_mut().zip(r) {
-                *o = x.sub(m).exp();
-                s = s.add(*o);
-            }
-            let inv = T::one().div(s);
-            o.iter_mut().for_each(|o| *o = o.mul(inv));
-        }
-    };
-    if data.len() >= PAR_THRESHOLD {
-        out.par_chunks_mut(len)
-            .zip(data.par_chunks(len))
-            .for_each(body);
+    let rows = data.len() / len;
+    let parts = if data.len() >= PAR_THRESHOLD {
+        super::team::parts().min(rows).max(1)
     } else {
-        out.chunks_mut(len).zip(data.chunks(len)).for_each(body);
-    }
+        1
+    };
+    let block = rows.div_ceil(parts) * len;
+    let items: Vec<_> = out.chunks_mut(block).zip(data.chunks(block)).collect();
+    super::team::for_each_part(items, |(o, d)| softmax_block(d, o, len, log));
 }
 
 /// Inclusive prefix sums of each row.
