@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Recurrent-layer benchmark of rustorch against PyTorch (CPU), side by side in one process.
 
-    python benches/bench_rnn.py [--steps N]
+    python benches/bench_rnn.py [--steps N] [--accuracy]
 
 The documents' RNN over Fashion-MNIST rows (28 steps of 28 features, batch 64, a 2-layer
 recurrent layer of hidden size 128, a linear head on the last step, Adam, cross-entropy) as
 an LSTM, a GRU and an ``nn.RNN``: the mean time of a training step over ``--steps`` batches
 (the best of two blocks), and the projected epoch of 938 batches. Both libraries start
 from the same weights and see the same batches. Prints a Markdown table with the ratio
-(rustorch ÷ torch, lower is better).
+(rustorch ÷ torch, lower is better). ``--accuracy`` then trains the LSTM for one whole
+epoch in both libraries from PyTorch's initial weights over the same batches and prints
+both test accuracies (the same-start check).
 """
 
 from __future__ import annotations
@@ -86,12 +88,41 @@ def step_ms(lib, kind: str, state: dict, data: list) -> float:
     return best * 1e3
 
 
+def test_images() -> tuple[np.ndarray, np.ndarray]:
+    import gzip
+
+    root = "/usr/share/datasets/fashion-mnist"
+    with gzip.open(f"{root}/t10k-images-idx3-ubyte.gz") as f:
+        images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)
+    with gzip.open(f"{root}/t10k-labels-idx1-ubyte.gz") as f:
+        labels = np.frombuffer(f.read(), np.uint8, offset=8)
+    return (images.astype(np.float32) / 255.0 - 0.2860) / 0.3530, labels.astype(np.int64)
+
+
+def same_start_accuracy(lib, state: dict, data: list, test: tuple) -> float:
+    """Test accuracy (%) after one epoch over `data` from the weights `state`."""
+    model = build(lib, "LSTM", state)
+    opt = lib.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = lib.nn.CrossEntropyLoss()
+    for x, y in data:
+        opt.zero_grad()
+        loss_fn(model(lib.tensor(x)), lib.tensor(y)).backward()
+        opt.step()
+    correct = 0
+    with lib.no_grad():
+        for i in range(0, len(test[0]), 1000):
+            pred = model(lib.tensor(test[0][i : i + 1000])).argmax(1)
+            correct += int((pred == lib.tensor(test[1][i : i + 1000])).sum())
+    return 100.0 * correct / len(test[0])
+
+
 def main() -> None:
     import rustorch
     import torch
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--accuracy", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     data = batches(args.steps)
@@ -105,6 +136,14 @@ def main() -> None:
         theirs = step_ms(torch, kind, state, data)
         print(f"| {kind} | {ours:.2f} ms | {theirs:.2f} ms | {ours * EPOCH_BATCHES / 1e3:.1f} s | "
               f"{theirs * EPOCH_BATCHES / 1e3:.1f} s | {ours / theirs:.2f}× |")
+    if args.accuracy:
+        torch.manual_seed(0)
+        state = {k: v.numpy().copy() for k, v in build(torch, "LSTM", None).state_dict().items()}
+        epoch, test = batches(EPOCH_BATCHES), test_images()
+        ours = same_start_accuracy(rustorch, state, epoch, test)
+        theirs = same_start_accuracy(torch, state, epoch, test)
+        print(f"\nSame start, one epoch of the LSTM: rustorch {ours:.2f}%, torch {theirs:.2f}% "
+              f"(difference {ours - theirs:+.2f} points)")
 
 
 if __name__ == "__main__":
