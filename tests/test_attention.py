@@ -263,3 +263,27 @@ def test_transformer_errors_match_torch():
             m(lib.zeros(3, 2, 8), lib.zeros(3, 2, 6))
         with pytest.raises(AssertionError, match="embed_dim must be divisible by num_heads"):
             lib.nn.MultiheadAttention(7, 2)
+
+
+# -------------------------------------------------- glu, normalize, cosine_similarity
+
+
+@pytest.mark.parametrize(
+    "name,args",
+    [("glu", (0,)), ("glu", (-1,)), ("normalize", ()), ("normalize", (1.0, 0)),
+     ("cosine_similarity", ())],
+)
+def test_small_functionals_match_torch(name, args):
+    torch = need_torch()
+    tx, rx = pair(torch, rand(4, 6))
+    ty, ry = pair(torch, rand(4, 6, seed=1))
+    if name == "cosine_similarity":
+        a = torch.nn.functional.cosine_similarity(tx, ty)
+        b = rt.nn.functional.cosine_similarity(rx, ry)
+        backward_both([a], [b], [tx, ty], [rx, ry])
+    else:
+        a = getattr(torch.nn.functional, name)(tx, *args)
+        b = getattr(rt.nn.functional, name)(rx, *args)
+        backward_both([a], [b], [tx], [rx])
+    with pytest.raises(RuntimeError, match="Halving dimension must be even"):
+        rt.nn.functional.glu(rt.zeros(3, 5))

@@ -22,6 +22,9 @@ from rustorch import Tensor
 from rustorch.utils._misc import dtype_name
 
 __all__ = [
+    "glu",
+    "normalize",
+    "cosine_similarity",
     "linear",
     "bilinear",
     "dropout",
@@ -271,6 +274,38 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     if approximate not in ("none", "tanh"):
         raise RuntimeError("approximate argument must be either none or tanh.")
     return rustorch.gelu(input, approximate=approximate)
+
+
+def glu(input: Tensor, dim: int = -1) -> Tensor:
+    r"""Gated linear unit: :math:`a \otimes \sigma(b)` for the two halves ``a``, ``b`` of
+    ``input`` along ``dim`` (``torch.nn.functional.glu``)."""
+    if input.dim() == 0:
+        raise RuntimeError("glu does not support scalars because halving size must be even")
+    size = input.shape[dim]
+    if size % 2:
+        raise RuntimeError(
+            f"Halving dimension must be even, but dimension {dim % input.dim()} is size {size}"
+        )
+    a, b = input.chunk(2, dim)
+    return a * b.sigmoid()
+
+
+def normalize(
+    input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out: Optional[Tensor] = None
+) -> Tensor:
+    r""":math:`v / \max(\lVert v \rVert_p, \epsilon)` along ``dim``, as PyTorch's
+    ``torch.nn.functional.normalize`` (the same composition)."""
+    denom = input.norm(p, dim, keepdim=True).clamp(min=eps).expand_as(input)
+    return input / denom
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    r"""Cosine similarity along ``dim`` of ``x1`` and ``x2`` broadcast together
+    (``torch.nn.functional.cosine_similarity``): each input is divided by its norm clamped
+    to ``eps`` before the dot product, as ATen does."""
+    n1 = x1.norm(2, dim, keepdim=True).clamp(min=eps)
+    n2 = x2.norm(2, dim, keepdim=True).clamp(min=eps)
+    return ((x1 / n1) * (x2 / n2)).sum(dim)
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
