@@ -23,20 +23,12 @@ from rustorch.nn import init
 from rustorch.nn.parameter import Parameter
 from rustorch.nn.utils.rnn import PackedSequence, _pack_index, _padded
 
+from .linear import _factory_kwargs
 from .module import Module
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
 _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
-
-
-def _factory_kwargs(device: Any, dtype: Any) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {}
-    if device is not None:
-        kwargs["device"] = device
-    if dtype is not None:
-        kwargs["dtype"] = dtype
-    return kwargs
 
 
 def _apply_permutation(tensor: Tensor, permutation: Tensor, dim: int = 1) -> Tensor:

@@ -15,6 +15,7 @@ from rustorch.nn import functional as F
 from rustorch.nn import init
 from rustorch.nn.parameter import Parameter
 
+from .linear import _factory_kwargs
 from .module import Module
 
 __all__ = ["Embedding", "EmbeddingBag"]
@@ -91,7 +92,7 @@ class Embedding(Module):
         device: Any = None,
         dtype: Any = None,
     ) -> None:
-        factory_kwargs = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
+        factory_kwargs = _factory_kwargs(device, dtype)
         super().__init__()
         _refuse_sparse(sparse)
         self.num_embeddings = num_embeddings
@@ -200,7 +201,7 @@ class EmbeddingBag(Module):
         device: Any = None,
         dtype: Any = None,
     ) -> None:
-        factory_kwargs = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
+        factory_kwargs = _factory_kwargs(device, dtype)
         super().__init__()
         _refuse_sparse(sparse)
         self.num_embeddings = num_embeddings

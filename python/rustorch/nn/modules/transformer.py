@@ -21,7 +21,7 @@ from rustorch.nn.parameter import Parameter
 
 from .container import ModuleList
 from .dropout import Dropout
-from .linear import Linear
+from .linear import Linear, _factory_kwargs
 from .module import Module
 from .normalization import LayerNorm
 
@@ -33,10 +33,6 @@ __all__ = [
     "TransformerEncoderLayer",
     "TransformerDecoderLayer",
 ]
-
-
-def _factory_kwargs(device: Any, dtype: Any) -> dict[str, Any]:
-    return {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
 
 
 class NonDynamicallyQuantizableLinear(Linear):
