@@ -287,3 +287,31 @@ def test_small_functionals_match_torch(name, args):
         backward_both([a], [b], [tx], [rx])
     with pytest.raises(RuntimeError, match="Halving dimension must be even"):
         rt.nn.functional.glu(rt.zeros(3, 5))
+
+
+# ---------------------------------------------------------------------- repeat_interleave
+
+
+@pytest.mark.parametrize(
+    "repeats,kw",
+    [(2, {}), (2, {"dim": 1}), (3, {"dim": 0}), ("tensor", {"dim": 1}), ("tensor1", {"dim": -1})],
+)
+def test_repeat_interleave_matches_torch(repeats, kw):
+    torch = need_torch()
+    tx, rx = pair(torch, rand(2, 3))
+    if repeats == "tensor":
+        t_rep, r_rep = torch.tensor([1, 0, 2]), rt.tensor([1, 0, 2]).to(current_device())
+    elif repeats == "tensor1":
+        t_rep, r_rep = torch.tensor([2]), rt.tensor([2]).to(current_device())
+    else:
+        t_rep = r_rep = repeats
+    a = tx.repeat_interleave(t_rep, **kw)
+    b = rx.repeat_interleave(r_rep, **kw)
+    backward_both([a], [b], [tx], [rx])
+    counts = [2, 0, 1]
+    np.testing.assert_array_equal(
+        to_np(rt.repeat_interleave(rt.tensor(counts))),
+        torch.repeat_interleave(torch.tensor(counts)).numpy(),
+    )
+    with pytest.raises(RuntimeError, match="same size as input along dim"):
+        rx.repeat_interleave(rt.tensor([1, 2]).to(current_device()), dim=1)

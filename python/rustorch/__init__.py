@@ -224,11 +224,22 @@ squeeze unsqueeze flatten unflatten narrow select unbind split chunk gather scat
 scatter_add index_select masked_select nonzero sort argsort topk maximum minimum eq ne lt
 le gt ge equal bitwise_and bitwise_or bitwise_xor bitwise_not logical_not logical_and
 logical_or floor_divide remainder true_divide div divide mul multiply sub subtract
-repeat_interleave_unsupported clone detach numpy_unsupported silu gelu softplus triu tril
+clone detach numpy_unsupported silu gelu softplus triu tril
 """.split()
 for _name in _METHOD_FUNCTIONS:
     if not _name.endswith("_unsupported"):
         globals()[_name] = _forward_to_method(_name)
+
+
+def repeat_interleave(
+    input: Tensor, repeats: Any = None, dim: Any = None, *, output_size: Any = None
+) -> Tensor:
+    """``rustorch.repeat_interleave``; with ``repeats`` omitted, ``input`` holds the counts and
+    the result repeats each index that many times (PyTorch's one-argument form)."""
+    if repeats is None:
+        positions = arange(input.numel(), device=input.device)
+        return positions.repeat_interleave(input, output_size=output_size)
+    return input.repeat_interleave(repeats, dim, output_size=output_size)
 
 
 def add(input: Any, other: Any, *, alpha: Any = None, out: Any = None) -> Tensor:

@@ -397,6 +397,91 @@ impl Tensor {
     }
 }
 
+/// How many times `repeat_interleave` repeats each element: one count for all, or one per
+/// element along the dim.
+pub enum Repeats<'a> {
+    All(i64),
+    Each(&'a Tensor),
+}
+
+impl Tensor {
+    /// `repeat_interleave(repeats, dim=None, output_size=None)`: each element (of the
+    /// flattened tensor when `dim` is None) `repeats` times in a row along `dim`. A single
+    /// count is an expand of an unsqueezed view (the gradient sums the copies); per-element
+    /// counts (read on the host, as PyTorch syncs for them) select with an index.
+    pub fn repeat_interleave(
+        &self,
+        repeats: Repeats<'_>,
+        dim: Option<i64>,
+        output_size: Option<usize>,
+    ) -> Result<Tensor> {
+        let (x, d) = match dim {
+            None => (self.reshape(&[-1])?, 0),
+            Some(d) => (self.clone(), crate::error::wrap_dim(d, self.dim().max(1))?),
+        };
+        let x = if x.dim() == 0 { x.reshape(&[1])? } else { x };
+        let n = x.shape()[d];
+        let counts: Vec<i64> = match repeats {
+            Repeats::All(r) => {
+                if r < 0 {
+                    return Err(Error::Runtime("repeats can not be negative".into()));
+                }
+                let mut shape: Vec<i64> = x.shape().iter().map(|&s| s as i64).collect();
+                let mut out = shape.clone();
+                out[d] *= r;
+                shape.insert(d + 1, r);
+                let total = out[d] as usize;
+                if output_size.is_some_and(|o| o != total) {
+                    return Err(Error::Runtime(
+                        "allocated size does not match required size".into(),
+                    ));
+                }
+                return x.unsqueeze(d as i64 + 1)?.expand(&shape)?.reshape(&out);
+            }
+            Repeats::Each(t) => {
+                if t.dim() > 1 {
+                    return Err(Error::Runtime(
+                        "repeats must be 0-dim or 1-dim tensor".into(),
+                    ));
+                }
+                if t.dtype().is_float() || t.dtype() == crate::DType::Bool {
+                    return Err(Error::Runtime(format!(
+                        "repeat_interleave: repeats has to be Long or Int tensor, but got {}",
+                        t.dtype().name()
+                    )));
+                }
+                let v = t.to_dtype(crate::DType::I64)?.to_vec::<i64>()?;
+                if v.len() == 1 {
+                    return x.repeat_interleave(Repeats::All(v[0]), Some(d as i64), output_size);
+                }
+                v
+            }
+        };
+        if counts.len() != n {
+            return Err(Error::Runtime(format!(
+                "repeats must have the same size as input along dim, but got repeats.size(0) = {} and input.size({d}) = {n}",
+                counts.len()
+            )));
+        }
+        if counts.iter().any(|&c| c < 0) {
+            return Err(Error::Runtime("repeats can not be negative".into()));
+        }
+        let index: Vec<i64> = counts
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &c)| std::iter::repeat_n(i as i64, c as usize))
+            .collect();
+        if output_size.is_some_and(|o| o != index.len()) {
+            return Err(Error::Runtime(
+                "allocated size does not match required size".into(),
+            ));
+        }
+        let len = index.len();
+        let index = Tensor::from_vec(index, &[len]).to_device(x.device())?;
+        x.index_select(d as i64, &index)
+    }
+}
+
 /// The gradient of an index-like view: zeros of the input's shape with `g` written through
 /// the same view. Differentiable: its own backward applies the view to the gradient.
 pub fn embed_view(g: &Tensor, input_shape: &[usize], f: ViewFn) -> Result<Tensor> {

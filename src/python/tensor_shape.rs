@@ -119,6 +119,26 @@ impl PyTensor {
     fn repeat(&self, sizes: &Bound<'_, PyTuple>) -> R {
         wrap(self.inner.repeat(&shape_args(sizes)?))
     }
+    #[pyo3(signature = (repeats, dim=None, *, output_size=None))]
+    fn repeat_interleave(
+        &self,
+        repeats: &Bound<'_, PyAny>,
+        dim: Option<i64>,
+        output_size: Option<usize>,
+    ) -> R {
+        let r = match repeats.extract::<PyRef<'_, PyTensor>>() {
+            Ok(t) => {
+                let t = t.inner.clone();
+                return wrap(self.inner.repeat_interleave(
+                    crate::ops::view::Repeats::Each(&t),
+                    dim,
+                    output_size,
+                ));
+            }
+            Err(_) => crate::ops::view::Repeats::All(repeats.extract::<i64>()?),
+        };
+        wrap(self.inner.repeat_interleave(r, dim, output_size))
+    }
     #[pyo3(signature = (start_dim=0, end_dim=-1))]
     fn flatten(&self, start_dim: i64, end_dim: i64) -> R {
         wrap(self.inner.flatten(start_dim, end_dim))
