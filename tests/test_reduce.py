@@ -375,6 +375,21 @@ def test_softmax_stable_for_large_inputs(name, ref):
     assert np.isfinite(to_np(out)).all()
 
 
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("shape, dim", [((0, 5), 1), ((3, 0), 1), ((0, 5), 0), ((4, 1000), 1)])
+def test_softmax_empty_and_long_rows(name, shape, dim):
+    # Empty rows, no rows, and rows long enough to be shared between threads.
+    a = rand_array(shape, "float32") * 3
+    ref = _softmax if name == "softmax" else _log_softmax
+
+    def expected(x):
+        if x.size == 0:
+            return np.zeros(x.shape, np.float32)
+        return ref(x.astype(np.float64), dim).astype(np.float32)
+
+    check_op(lambda lib, x: getattr(lib, name)(x, dim), a, np_fn=expected)
+
+
 def test_softmax_dtype_kwarg():
     a = rand_array((2, 3), "float32")
     check_op(lambda lib, x: lib.softmax(x, dim=1, dtype=lib.float64), a,

@@ -202,10 +202,10 @@ crate::simd_dispatch! {
 /// Softmax (or log-softmax) of each contiguous row, written into `out`; large inputs are
 /// split into one block of whole rows per thread.
 pub fn softmax_rows<T: Float>(data: &[T], out: &mut [T], len: usize, log: bool) {
-    if len == 0 {
+    let rows = data.len().checked_div(len).unwrap_or(0);
+    if rows == 0 {
         return;
     }
-    let rows = data.len() / len;
     let parts = if data.len() >= PAR_THRESHOLD {
         super::team::parts().min(rows).max(1)
     } else {

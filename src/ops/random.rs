@@ -132,4 +132,80 @@ impl Tensor {
         self.storage().bump_version();
         Ok(())
     }
+
+    /// `multinomial(num_samples, replacement=False)`: indices drawn from each row of the
+    /// 1-D or 2-D weights `self` (int64, `[rows, num_samples]` or `[num_samples]`).
+    ///
+    /// With replacement, each draw is the number of cumulative probabilities at or below a
+    /// uniform sample (inverse transform); without, the rows' `num_samples` largest
+    /// `p / e` for exponential samples `e` (the exponential-race trick PyTorch uses too), so
+    /// both run on any device from existing kernels. Draws come from the device's generator
+    /// but not in PyTorch's order: seeded runs repeat, yet differ from PyTorch's.
+    pub fn multinomial(&self, num_samples: usize, replacement: bool) -> Result<Tensor> {
+        if !(1..=2).contains(&self.dim()) {
+            return Err(Error::Runtime("prob_dist must be 1 or 2 dim".into()));
+        }
+        if !self.dtype().is_float() {
+            return Err(Error::Runtime(format!(
+                "multinomial only supports floating-point dtypes for input, got: {}",
+                self.dtype().scalar_name()
+            )));
+        }
+        if num_samples == 0 {
+            return Err(Error::Runtime("cannot sample n_sample <= 0 samples".into()));
+        }
+        let categories = self.shape()[self.dim() - 1];
+        if !replacement && num_samples > categories {
+            return Err(Error::Runtime(
+                "cannot sample n_sample > prob_dist.size(-1) samples without replacement".into(),
+            ));
+        }
+        let _off = crate::autograd::GradModeGuard::new(false);
+        let p = self
+            .reshape(&[-1, categories as i64])?
+            .to_dtype(DType::F64)?;
+        let rows = p.shape()[0];
+        let bad = p
+            .lt_scalar(0.0)?
+            .logical_or(&p.isfinite()?.logical_not()?)?;
+        if any_true(&bad)? {
+            return Err(Error::Runtime(
+                "probability tensor contains either `inf`, `nan` or element < 0".into(),
+            ));
+        }
+        let total = p.sum_dims(Some(&[1]), true, None)?;
+        if any_true(&total.le_scalar(0.0)?)? {
+            return Err(Error::Runtime(
+                "invalid multinomial distribution (sum of probabilities <= 0)".into(),
+            ));
+        }
+        let out = if replacement {
+            let cdf = p.div(&total)?.cumsum(1, None)?; // [rows, categories]
+            let u = rand(&[rows, num_samples], DType::F64, self.device())?;
+            // Categories whose cumulative probability is at or below the draw come before it.
+            let below = cdf.unsqueeze(1)?.le(&u.unsqueeze(2)?)?;
+            below.sum_dims(Some(&[2]), false, Some(DType::I64))?.clamp(
+                None,
+                Some(crate::tensor::dtype::Scalar::Int((categories - 1) as i64)),
+            )?
+        } else {
+            // Zero weights lose every race, so they come last, as PyTorch returns them
+            // when a row has fewer positive weights than draws.
+            let e = rand(&[rows, categories], DType::F64, self.device())?
+                .rsub_scalar(1.0)?
+                .log()?
+                .neg()?;
+            p.div(&e)?.topk(num_samples, 1, true)?.1
+        };
+        if self.dim() == 1 {
+            out.reshape(&[num_samples as i64])
+        } else {
+            Ok(out)
+        }
+    }
+}
+
+/// Whether any element of a bool tensor holds (read back to the host).
+fn any_true(t: &Tensor) -> Result<bool> {
+    Ok(t.all_any(None, false, false)?.to_vec::<bool>()?[0])
 }

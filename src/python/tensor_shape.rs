@@ -425,6 +425,17 @@ impl PyTensor {
         slf.get().inner.normal_(mean, std)?;
         Ok(slf.clone().into_any().unbind())
     }
+    #[pyo3(signature = (num_samples, replacement=false, *, generator=None))]
+    fn multinomial(
+        &self,
+        num_samples: usize,
+        replacement: bool,
+        generator: Option<&Bound<'_, PyAny>>,
+    ) -> R {
+        // PyTorch's Generator objects are not modelled: the device's generator draws.
+        let _ = generator;
+        wrap(self.inner.multinomial(num_samples, replacement))
+    }
     #[pyo3(signature = (p=0.5))]
     fn bernoulli_(slf: &Bound<'_, Self>, p: f64) -> PyResult<Py<PyAny>> {
         slf.get().inner.bernoulli_(p)?;
