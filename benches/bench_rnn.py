@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Recurrent-layer benchmark of rustorch against PyTorch (CPU), side by side in one process.
 
-    python benches/bench_rnn.py [--steps N] [--accuracy]
+    python benches/bench_rnn.py [--steps N] [--accuracy] [--lm]
 
 The documents' RNN over Fashion-MNIST rows (28 steps of 28 features, batch 64, a 2-layer
 recurrent layer of hidden size 128, a linear head on the last step, Adam, cross-entropy) as
@@ -10,7 +10,9 @@ an LSTM, a GRU and an ``nn.RNN``: the mean time of a training step over ``--step
 from the same weights and see the same batches. Prints a Markdown table with the ratio
 (rustorch ÷ torch, lower is better). ``--accuracy`` then trains the LSTM for one whole
 epoch in both libraries from PyTorch's initial weights over the same batches and prints
-both test accuracies (the same-start check).
+both test accuracies (the same-start check). ``--lm`` adds PyTorch's word-language-model
+example's step (embedding 200, 2-layer LSTM of 200, 35 steps, batch 20, vocabulary 10 000,
+decoder tied to the embedding, gradient clipping 0.25, plain SGD) on random tokens.
 """
 
 from __future__ import annotations
@@ -116,6 +118,55 @@ def same_start_accuracy(lib, state: dict, data: list, test: tuple) -> float:
     return 100.0 * correct / len(test[0])
 
 
+def lm_step_ms(lib, state: dict | None, steps: int):
+    """Mean milliseconds of a word-language-model training step (best of two blocks)."""
+    nn = lib.nn
+    vocab, emb, bptt, batch = 10000, 200, 35, 20
+
+    class LM(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = nn.Embedding(vocab, emb)
+            self.rnn = nn.LSTM(emb, emb, 2, dropout=0.2)
+            self.decoder = nn.Linear(emb, vocab)
+            self.decoder.weight = self.encoder.weight  # tied weights
+            self.drop = nn.Dropout(0.2)
+
+        def forward(self, x, hidden):
+            out, hidden = self.rnn(self.drop(self.encoder(x)), hidden)
+            return self.decoder(self.drop(out)).view(-1, vocab), hidden
+
+    model = LM()
+    if state is None:
+        return model
+    model.load_state_dict({k: lib.tensor(v) for k, v in state.items()})
+    rng = np.random.default_rng(0)
+    data = [(lib.tensor(rng.integers(0, vocab, (bptt, batch))),
+             lib.tensor(rng.integers(0, vocab, bptt * batch))) for _ in range(steps)]
+    loss_fn = nn.CrossEntropyLoss()
+
+    def run(part):
+        hidden = (lib.zeros(2, batch, emb), lib.zeros(2, batch, emb))
+        for x, y in part:
+            hidden = tuple(h.detach() for h in hidden)
+            model.zero_grad()
+            out, hidden = model(x, hidden)
+            loss_fn(out, y).backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 0.25)
+            with lib.no_grad():
+                for p in model.parameters():
+                    p.add_(p.grad, alpha=-20.0)
+
+    model.train()
+    run(data[:2])
+    best = float("inf")
+    for _ in range(2):
+        t0 = time.perf_counter()
+        run(data)
+        best = min(best, (time.perf_counter() - t0) / len(data))
+    return best * 1e3
+
+
 def main() -> None:
     import rustorch
     import torch
@@ -123,6 +174,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--accuracy", action="store_true")
+    parser.add_argument("--lm", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     data = batches(args.steps)
@@ -136,6 +188,13 @@ def main() -> None:
         theirs = step_ms(torch, kind, state, data)
         print(f"| {kind} | {ours:.2f} ms | {theirs:.2f} ms | {ours * EPOCH_BATCHES / 1e3:.1f} s | "
               f"{theirs * EPOCH_BATCHES / 1e3:.1f} s | {ours / theirs:.2f}× |")
+    if args.lm:
+        torch.manual_seed(0)
+        state = {k: v.numpy().copy() for k, v in lm_step_ms(torch, None, 0).state_dict().items()}
+        ours = lm_step_ms(rustorch, state, 30)
+        theirs = lm_step_ms(torch, state, 30)
+        print(f"| word LM (LSTM 2×200, 35 steps, batch 20, vocab 10k, tied) | {ours:.2f} ms | "
+              f"{theirs:.2f} ms | | | {ours / theirs:.2f}× |")
     if args.accuracy:
         torch.manual_seed(0)
         state = {k: v.numpy().copy() for k, v in build(torch, "LSTM", None).state_dict().items()}

@@ -98,15 +98,24 @@ pub fn cross_entropy(
                 Reduction::Mean => g.div(&wsum)?,
                 _ => g.clone(),
             };
-            let classes = crate::ops::creation::arange(0.0, c as f64, 1.0, DType::I64, device)?;
-            let hit = target.unsqueeze(1)?.eq(&classes)?.to_dtype(dtype)?;
             let eps = label_smoothing;
             if eps == 0.0 {
                 // d loss_i / d x_i = w_i · (softmax(x_i) − onehot(t_i)), with w_i = 0 for
-                // ignored rows: the common case in a handful of ops.
-                let rw = row_w.mul(&g)?.unsqueeze(1)?;
-                return Ok(vec![Some(x.softmax(1)?.sub(&hit)?.mul(&rw)?)]);
+                // ignored rows: the scaled softmax, then −w_i added at each row's target (two
+                // passes over the logits, not a one-hot matrix; ignored rows add −0 at 0).
+                let rw = row_w.mul(&g)?.expand_to(&[n])?;
+                let d = x.softmax(1)?.mul(&rw.unsqueeze(1)?)?;
+                let zero = crate::ops::creation::zeros(&[], DType::I64, device)?;
+                let t = target.where_(&target.ne(&ignore)?, &zero)?;
+                let rows = crate::ops::creation::arange(0.0, n as f64, 1.0, DType::I64, device)?;
+                return Ok(vec![Some(d.index_put_indices(
+                    &[rows, t],
+                    &rw.neg()?,
+                    true,
+                )?)]);
             }
+            let classes = crate::ops::creation::arange(0.0, c as f64, 1.0, DType::I64, device)?;
+            let hit = target.unsqueeze(1)?.eq(&classes)?.to_dtype(dtype)?;
             // With label smoothing: d loss_i / d x_i = coef_i · softmax(x_i) − dist_i, where
             // the target distribution puts (1−ε)·w_t on the target and ε/C·w_k on every class.
             let valid = target.ne(&ignore)?.to_dtype(dtype)?;
