@@ -149,5 +149,8 @@ def test_errors_match_torch():
 
     same(lambda lib: lib.nn.functional.embedding(lib.tensor([1.0]), lib.zeros(3, 2)))
     same(lambda lib: lib.nn.functional.embedding(lib.tensor([3]), lib.zeros(3, 2)))
+    # Negative indices are out of range here (advanced indexing would wrap them).
+    same(lambda lib: lib.nn.functional.embedding(lib.tensor([-1]), lib.zeros(3, 2)))
+    same(lambda lib: lib.index_select(lib.zeros(3, 2), 0, lib.tensor([-1])))
     same(lambda lib: lib.nn.Embedding(3, 2, padding_idx=3))
     same(lambda lib: lib.nn.functional.embedding_bag(lib.tensor([1]), lib.zeros(3, 2), mode="min"))

@@ -208,15 +208,6 @@ impl RnnCell {
             RnnCell::Gru => 3,
         }
     }
-    /// The tag of its CUDA kernels (`rnn_forward_{tag}`, `rnn_backward_{tag}`).
-    pub fn tag(self) -> &'static str {
-        match self {
-            RnnCell::Tanh => "tanh",
-            RnnCell::Relu => "relu",
-            RnnCell::Lstm => "lstm",
-            RnnCell::Gru => "gru",
-        }
-    }
 }
 
 /// One recurrent layer's run over a sequence: `steps` time steps of `batch` rows of

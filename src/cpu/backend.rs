@@ -1189,10 +1189,10 @@ impl Backend for Cpu {
                 };
                 let b = rnn::backward(run, &s, w_hh.as_slice());
                 Ok(RnnGrads {
-                    gates: HostBuffer::from_vec(b.dgates),
-                    hidden_gates: b.dhidden_gates.map(HostBuffer::from_vec),
-                    h0: HostBuffer::from_vec(b.dh0),
-                    c0: b.dc0.map(HostBuffer::from_vec),
+                    gates: HostBuffer::from_vec(b.gates),
+                    hidden_gates: b.hidden_gates.map(HostBuffer::from_vec),
+                    h0: HostBuffer::from_vec(b.h0),
+                    c0: b.c0.map(HostBuffer::from_vec),
                 })
             },
             Err(not_implemented("rnn_backward", w_hh.dtype()))

@@ -172,7 +172,7 @@ crate::simd_dispatch! {
     }
 }
 
-/// Lanes of the running maxima and exponential sums in [`cross_entropy_row`].
+/// Lanes of the exponential sums in [`cross_entropy_row`].
 const CE_LANES: usize = 16;
 
 crate::simd_dispatch! {
@@ -181,20 +181,9 @@ crate::simd_dispatch! {
     /// Returns (loss, lse). The maximum and the sum of exponentials run in lanes, so they
     /// vectorise (a language model's rows are 10 000 logits long).
     pub fn cross_entropy_row<T: Float>(x: &[T], t: usize, weight: Option<&[T]>, eps: f64) -> (T, T) {
+        let mx = super::reduce::row_max(x);
         let chunks = x.chunks_exact(CE_LANES);
         let rest = chunks.remainder();
-        let mut lanes = [T::lit(f64::NEG_INFINITY); CE_LANES];
-        for c in chunks.clone() {
-            for k in 0..CE_LANES {
-                if c[k] > lanes[k] {
-                    lanes[k] = c[k];
-                }
-            }
-        }
-        let mx = lanes
-            .iter()
-            .chain(rest)
-            .fold(T::lit(f64::NEG_INFINITY), |a, &b| if b > a { b } else { a });
         let shift = if mx.is_inf() { T::zero() } else { mx };
         let mut sums = [T::zero(); CE_LANES];
         for c in chunks {

@@ -155,8 +155,29 @@ pub fn logsumexp_rows<T: Float>(data: &[T], rows: usize, len: usize) -> Vec<T> {
     })
 }
 
-/// Lanes of the running maxima in [`softmax_block`].
+/// Lanes of the running maxima in [`row_max`].
 const MAX_LANES: usize = 16;
+
+/// The largest element of a row (NaN ignored, −∞ for an empty row), kept in lanes so the
+/// loop vectorises inside the `simd_dispatch!` kernels that inline it (softmax,
+/// cross-entropy).
+#[inline(always)]
+pub fn row_max<T: Float>(r: &[T]) -> T {
+    let mut lanes = [T::lit(f64::NEG_INFINITY); MAX_LANES];
+    let chunks = r.chunks_exact(MAX_LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for k in 0..MAX_LANES {
+            if c[k] > lanes[k] {
+                lanes[k] = c[k];
+            }
+        }
+    }
+    lanes
+        .iter()
+        .chain(rest)
+        .fold(T::lit(f64::NEG_INFINITY), |a, &b| if b > a { b } else { a })
+}
 
 crate::simd_dispatch! {
     /// Softmax (or log-softmax) of the contiguous rows of `data` into `out`: the row's
@@ -164,20 +185,7 @@ crate::simd_dispatch! {
     /// then the scaling pass; each pass vectorises.
     pub fn softmax_block<T: Float>(data: &[T], out: &mut [T], len: usize, log: bool) -> () {
         for (o, r) in out.chunks_exact_mut(len).zip(data.chunks_exact(len)) {
-            let mut lanes = [T::lit(f64::NEG_INFINITY); MAX_LANES];
-            let chunks = r.chunks_exact(MAX_LANES);
-            let rest = chunks.remainder();
-            for c in chunks {
-                for k in 0..MAX_LANES {
-                    if c[k] > lanes[k] {
-                        lanes[k] = c[k];
-                    }
-                }
-            }
-            let m = lanes
-                .iter()
-                .chain(rest)
-                .fold(T::lit(f64::NEG_INFINITY), |a, &b| if b > a { b } else { a });
+            let m = row_max(r);
             let m = if m.is_inf() { T::zero() } else { m };
             for (o, &x) in o.iter_mut().zip(r) {
                 *o = x.sub(m).exp();

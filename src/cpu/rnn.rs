@@ -15,7 +15,7 @@
 use super::matmul::{GemmElem, MatRef};
 use super::team;
 use crate::backend::num::Float;
-use crate::backend::{RnnCell, RnnRun};
+use crate::backend::{RnnCell, RnnGrads, RnnRun};
 use crate::simd_dispatch;
 
 /// From this many multiply-adds per step's product on, a step's rows are shared between
@@ -493,14 +493,6 @@ pub fn forward<T: Float + GemmElem>(
     }
 }
 
-/// What [`backward`] gives back.
-pub struct Backward<T> {
-    pub dgates: Vec<T>,
-    pub dhidden_gates: Option<Vec<T>>,
-    pub dh0: Vec<T>,
-    pub dc0: Option<Vec<T>>,
-}
-
 /// The inputs of [`backward`]: the forward's saved buffers and the gradients arriving.
 pub struct Saved<'a, T> {
     pub gates: &'a [T],
@@ -518,7 +510,7 @@ pub fn backward<T: Float + GemmElem>(
     run: &RnnRun<'_>,
     s: &Saved<'_, T>,
     w_hh: &[T],
-) -> Backward<T> {
+) -> RnnGrads<Vec<T>> {
     let (cell, b, hd) = (run.cell, run.batch, run.hidden);
     let gh = cell.gates() * hd;
     let bh = b * hd;
@@ -633,10 +625,10 @@ pub fn backward<T: Float + GemmElem>(
             }
         }
     }
-    Backward {
-        dgates: dgx,
-        dhidden_gates: (cell == RnnCell::Gru).then_some(dgh),
-        dh0: dh,
-        dc0: lstm.then_some(dc),
+    RnnGrads {
+        gates: dgx,
+        hidden_gates: (cell == RnnCell::Gru).then_some(dgh),
+        h0: dh,
+        c0: lstm.then_some(dc),
     }
 }

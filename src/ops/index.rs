@@ -501,12 +501,29 @@ impl Tensor {
             ));
         }
         let d = wrap_dim(dim, self.dim())?;
-        let mut items = vec![IndexItem::Slice(None, None, 1); d];
-        items.push(IndexItem::Tensor(index.reshape(&[-1])?));
-        if self.dim() == 0 {
-            return self.reshape(&[1])?.index(&items)?.reshape(&[]);
+        let index = index.reshape(&[-1])?;
+        // Unlike advanced indexing, index_select takes no negative indices (PyTorch's
+        // "index out of range in self"; the shared index kernel would wrap them).
+        if index.numel() > 0
+            && index
+                .amax_amin(None, false, false, "AminBackward0")?
+                .to_dtype(DType::I64)?
+                .to_vec::<i64>()?[0]
+                < 0
+        {
+            return Err(Error::Index("index out of range in self".into()));
         }
-        self.index(&items)
+        let mut items = vec![IndexItem::Slice(None, None, 1); d];
+        items.push(IndexItem::Tensor(index));
+        let out = if self.dim() == 0 {
+            self.reshape(&[1])?.index(&items)?.reshape(&[])
+        } else {
+            self.index(&items)
+        };
+        out.map_err(|e| match e {
+            Error::Index(_) => Error::Index("index out of range in self".into()),
+            e => e,
+        })
     }
 
     /// `masked_select(mask)`: the selected elements, 1-D.
@@ -590,10 +607,7 @@ pub fn embedding(
     let flat = indices.reshape(&[-1])?.to_dtype(DType::I64)?;
     let rows = {
         let _off = crate::autograd::GradModeGuard::new(false);
-        weight.index_select(0, &flat).map_err(|e| match e {
-            Error::Index(_) => Error::Index("index out of range in self".into()),
-            e => e,
-        })?
+        weight.index_select(0, &flat)?
     };
     let mut shape: Vec<i64> = indices.shape().iter().map(|&d| d as i64).collect();
     shape.push(weight.shape()[1] as i64);

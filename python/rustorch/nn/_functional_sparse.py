@@ -40,10 +40,10 @@ def _renorm_(weight: Tensor, input: Tensor, max_norm: float, norm_type: float) -
         weight[idx] = rows * scale
 
 
-def _padding_idx(weight: Tensor, padding_idx: Optional[int]) -> Optional[int]:
+def _padding_idx(n: int, padding_idx: Optional[int]) -> Optional[int]:
+    """``padding_idx`` checked against a table of ``n`` rows, negative values wrapped."""
     if padding_idx is None:
         return None
-    n = weight.size(0)
     if padding_idx > 0:
         assert padding_idx < n, "Padding_idx must be within num_embeddings"
     elif padding_idx < 0:
@@ -68,7 +68,7 @@ def embedding(
     row's gradient by its index's count in the batch.
     """
     _no_sparse(sparse)
-    padding_idx = _padding_idx(weight, padding_idx)
+    padding_idx = _padding_idx(weight.size(0), padding_idx)
     if max_norm is not None:
         _renorm_(weight, input, max_norm, norm_type)
     return rustorch._C._embedding(input, weight, padding_idx, scale_grad_by_freq)
@@ -141,7 +141,7 @@ def embedding_bag(
             f"supported for mode='sum' (got mode='{mode}'). Please open a feature request on "
             "GitHub."
         )
-    padding_idx = _padding_idx(weight, padding_idx)
+    padding_idx = _padding_idx(weight.size(0), padding_idx)
     if padding_idx is not None:
         valid = valid & (index != padding_idx)
     if max_norm is not None:

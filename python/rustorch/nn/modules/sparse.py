@@ -13,6 +13,7 @@ import rustorch
 from rustorch import Tensor
 from rustorch.nn import functional as F
 from rustorch.nn import init
+from rustorch.nn._functional_sparse import _no_sparse, _padding_idx
 from rustorch.nn.parameter import Parameter
 
 from .linear import _factory_kwargs
@@ -21,23 +22,11 @@ from .module import Module
 __all__ = ["Embedding", "EmbeddingBag"]
 
 
-def _checked_padding_idx(padding_idx: Optional[int], num_embeddings: int) -> Optional[int]:
-    if padding_idx is None:
-        return None
-    if padding_idx > 0:
-        assert padding_idx < num_embeddings, "Padding_idx must be within num_embeddings"
-    elif padding_idx < 0:
-        assert padding_idx >= -num_embeddings, "Padding_idx must be within num_embeddings"
-        padding_idx = num_embeddings + padding_idx
-    return padding_idx
-
-
-def _refuse_sparse(sparse: bool) -> None:
-    if sparse:
-        raise NotImplementedError(
-            "sparse=True is not supported: rustorch has no sparse tensors; use sparse=False "
-            "(dense gradients)"
-        )
+def _zero_padding_row(module: Module) -> None:
+    """Zero the table's padding row (PyTorch's ``_fill_padding_idx_with_zero``)."""
+    if module.padding_idx is not None:
+        with rustorch.no_grad():
+            module.weight[module.padding_idx].fill_(0)
 
 
 def _table(
@@ -94,10 +83,10 @@ class Embedding(Module):
     ) -> None:
         factory_kwargs = _factory_kwargs(device, dtype)
         super().__init__()
-        _refuse_sparse(sparse)
+        _no_sparse(sparse)
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
-        self.padding_idx = _checked_padding_idx(padding_idx, num_embeddings)
+        self.padding_idx = _padding_idx(num_embeddings, padding_idx)
         self.max_norm = max_norm
         self.norm_type = norm_type
         self.scale_grad_by_freq = scale_grad_by_freq
@@ -110,9 +99,7 @@ class Embedding(Module):
         self._fill_padding_idx_with_zero()
 
     def _fill_padding_idx_with_zero(self) -> None:
-        if self.padding_idx is not None:
-            with rustorch.no_grad():
-                self.weight[self.padding_idx].fill_(0)
+        _zero_padding_row(self)
 
     def forward(self, input: Tensor) -> Tensor:
         """The rows ``input`` indexes: ``input.shape + (embedding_dim,)``."""
@@ -203,13 +190,13 @@ class EmbeddingBag(Module):
     ) -> None:
         factory_kwargs = _factory_kwargs(device, dtype)
         super().__init__()
-        _refuse_sparse(sparse)
+        _no_sparse(sparse)
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
         self.max_norm = max_norm
         self.norm_type = norm_type
         self.scale_grad_by_freq = scale_grad_by_freq
-        self.padding_idx = _checked_padding_idx(padding_idx, num_embeddings)
+        self.padding_idx = _padding_idx(num_embeddings, padding_idx)
         self.mode = mode
         self.sparse = sparse
         self.include_last_offset = include_last_offset
@@ -218,9 +205,7 @@ class EmbeddingBag(Module):
     def reset_parameters(self) -> None:
         """``normal_`` the table, then zero the padding row."""
         init.normal_(self.weight)
-        if self.padding_idx is not None:
-            with rustorch.no_grad():
-                self.weight[self.padding_idx].fill_(0)
+        _zero_padding_row(self)
 
     def forward(
         self,
