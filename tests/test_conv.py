@@ -239,9 +239,11 @@ def test_conv2d_non_contiguous_inputs(layout, dtype):
 
 # Stride-1, single-group 2-D convolutions with few channels run on the CPU's direct kernel:
 # LeNet's layers, output rows spanning several vectors with a partial last one, channel
-# blocks of 8 with a remainder, a kernel as large as the input, padding on both axes.
+# blocks with a remainder, a kernel as large as the input, padding on both axes, and a
+# batch large enough to be split between threads (an odd number of images).
 DIRECT_CASES = [
     ((3, 3, 32, 32), (6, 3, 5, 5), {}),
+    ((33, 4, 13, 15), (10, 4, 3, 5), dict(padding=(1, 2))),
     ((2, 6, 14, 14), (16, 6, 5, 5), {}),
     ((2, 5, 9, 37), (19, 5, 3, 4), dict(padding=(2, 1))),
     ((1, 1, 5, 3), (3, 1, 5, 3), {}),

@@ -468,6 +468,16 @@ pub trait Backend {
     /// maxima (NaN wins) and their int64 flat indices within the input plane (the first of
     /// ties).
     fn max_pool(x: &Self::Buffer, l: &Layout, w: &Window) -> Result<(Self::Buffer, Self::Buffer)>;
+    /// The gradient of [`Backend::max_pool`]: each output's gradient (the view `gl`,
+    /// `[n, c, *w.output]`) added at its window's argmax (`idx`, the contiguous indices the
+    /// forward returned) of a zeroed contiguous `[n, c, *w.input]` buffer, in ascending
+    /// output order where windows share an argmax. Float dtypes.
+    fn max_pool_backward(
+        g: &Self::Buffer,
+        gl: &Layout,
+        idx: &Self::Buffer,
+        w: &Window,
+    ) -> Result<Self::Buffer>;
     /// Average pooling of the view `l` (`[n, c, *w.input]`) to a contiguous
     /// `[n, c, *w.output]` buffer, accumulating 16-bit floats in float32.
     fn avg_pool(x: &Self::Buffer, l: &Layout, w: &Window, d: AvgDivisor) -> Result<Self::Buffer>;

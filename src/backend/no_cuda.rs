@@ -228,6 +228,14 @@ impl Backend for Cuda {
     fn max_pool(x: &CudaBuffer, _: &Layout, _: &Window) -> Result<(CudaBuffer, CudaBuffer)> {
         match *x {}
     }
+    fn max_pool_backward(
+        g: &CudaBuffer,
+        _: &Layout,
+        _: &CudaBuffer,
+        _: &Window,
+    ) -> Result<CudaBuffer> {
+        match *g {}
+    }
     fn avg_pool(x: &CudaBuffer, _: &Layout, _: &Window, _: AvgDivisor) -> Result<CudaBuffer> {
         match *x {}
     }

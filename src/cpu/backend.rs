@@ -870,6 +870,29 @@ impl Backend for Cpu {
             Err(not_implemented("max_pool", dtype))
         )
     }
+    fn max_pool_backward(
+        g: &HostBuffer,
+        gl: &Layout,
+        idx: &HostBuffer,
+        w: &Window,
+    ) -> Result<HostBuffer> {
+        let dtype = g.dtype();
+        if dtype.is_half() {
+            let (c, cl) = widen(g, gl);
+            return Ok(narrow(Self::max_pool_backward(&c, &cl, idx, w)?, dtype));
+        }
+        crate::with_float_dtype!(
+            dtype,
+            T,
+            Ok(HostBuffer::from_vec(window::max_pool_backward(
+                g.as_slice::<T>(),
+                gl,
+                idx.as_slice::<i64>(),
+                w
+            ))),
+            Err(not_implemented("max_pool_backward", dtype))
+        )
+    }
     fn avg_pool(x: &HostBuffer, l: &Layout, w: &Window, d: AvgDivisor) -> Result<HostBuffer> {
         let dtype = x.dtype();
         if dtype.is_half() {
@@ -952,7 +975,10 @@ impl Backend for Cpu {
     ) -> Result<Option<HostBuffer>> {
         let ws = &wl.shape;
         // The turned-around weight has the channel counts swapped.
-        if !conv::fits(ws[0], ws[1], ws[2], ws[3]) || padding[0] >= ws[2] || padding[1] >= ws[3] {
+        if !conv::fits_input_grad(ws[0], ws[1], ws[2], ws[3])
+            || padding[0] >= ws[2]
+            || padding[1] >= ws[3]
+        {
             return Ok(None);
         }
         macro_rules! run {

@@ -2,25 +2,26 @@
 //! im2col + gemm spends its time writing and packing a patch matrix whose inner dimension
 //! (`cin·kh·kw`) is too short to pay for it.
 //!
-//! Both kernels read a zero-padded copy of the input whose rows are long enough for whole
-//! vectors, so every load is a full vector and no output position needs a bounds test. The
-//! forward keeps a block of output channels in registers and slides one vector of output
-//! positions across a row; the weight gradient multiplies the output gradient's rows (also
-//! zero-padded to whole vectors) with shifted input rows, image by image, and adds the parts'
-//! partial sums in a fixed order, so a run is repeatable.
+//! The forward and the input gradient are one kernel, [`pitched_image`]: a correlation over
+//! a zero-padded copy of the input whose rows share one pitch with the positions computed,
+//! so that a vector of output positions runs across rows and every load is a whole vector
+//! with no bounds test. It keeps a block of output channels times a few vectors of positions
+//! in registers and broadcasts each weight once for all of them. The weight gradient
+//! multiplies the output gradient's rows (zero-padded to whole vectors) with shifted input
+//! rows, image by image, and adds the parts' partial sums in a fixed order, so a run is
+//! repeatable.
 
 use super::copy::gather;
 use super::window::per_plane;
-use super::PAR_THRESHOLD;
+use super::{team, PAR_THRESHOLD};
 use crate::backend::num::Num;
 use crate::simd_dispatch;
 use crate::tensor::layout::Layout;
-use rayon::prelude::*;
 
 /// Output positions per vector: one AVX-512 register of float32.
 const LANES: usize = 16;
 /// The most output channels one pass keeps in registers.
-const BLOCK: usize = 8;
+const BLOCK: usize = 6;
 
 /// The floats the direct kernels run on: a fused multiply-add (one instruction in the AVX2
 /// and AVX-512 copies, which are the only ones [`fits`] lets run).
@@ -56,13 +57,28 @@ impl Fma for f64 {
 /// Whether the direct kernels beat im2col + gemm for a convolution with these channels and
 /// kernel (stride 1, no dilation, one group); needs the vector copies (AVX2+FMA or
 /// AVX-512). Measured on 2 AVX-512 cores, layer forward + backward: LeNet's 3→6 5×5 went
-/// from 17 to 46 GFLOP/s and its 6→16 5×5 from 15 to 43; the latter's input gradient (a
-/// 16→6 5×5 correlation, 400 terms per output) ran slower direct (33) than as a product
-/// and col2im, hence the bound of 256 terms; 64→128 3×3 stays a product.
+/// from 17 to 46 GFLOP/s and its 6→16 5×5 from 15 to 43; 64→128 3×3 stays a product.
 pub fn fits(cin: usize, cout: usize, kh: usize, kw: usize) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         super::math::has_avx2() && cin * kh * kw <= 256 && cout <= 32
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (cin, cout, kh, kw);
+        false
+    }
+}
+
+/// Whether [`input_grad`] beats a product and col2im for the input gradient of a
+/// convolution with these channels and kernel (the correlation it runs has `cout` input
+/// channels and `cin` output channels). LeNet's 6→16 5×5 layer, batch 64, two threads: the
+/// input gradient (a 16→6 correlation, 400 terms per position) took 0.62 ms as a product and
+/// col2im, 0.45 ms here (PyTorch: 0.45 ms).
+pub fn fits_input_grad(cout: usize, cin: usize, kh: usize, kw: usize) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::math::has_avx2() && cout * kh * kw <= 512 && cin <= 32
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -117,8 +133,8 @@ macro_rules! by_blocks {
     }};
 }
 
-/// The sizes of one direct convolution: `[n, cin, h, w]` with `[cout, cin, kh, kw]`, the
-/// output `[n, cout, oh, ow]`, and the padded input planes `ph × pw`.
+/// The sizes of one weight gradient: `[n, cin, h, w]` with `[cout, cin, kh, kw]`, the
+/// output `[n, cout, oh, ow]`, and the padded input planes' rows `ph`.
 #[derive(Clone, Copy)]
 pub struct Geom {
     n: usize,
@@ -129,7 +145,6 @@ pub struct Geom {
     oh: usize,
     ow: usize,
     ph: usize,
-    pw: usize,
 }
 
 impl Geom {
@@ -147,14 +162,13 @@ impl Geom {
             oh,
             ow,
             ph: oh + w[2] - 1,
-            // Whole vectors of output positions, plus the window's reach.
-            pw: ow.div_ceil(LANES) * LANES + w[3] - 1,
         }
     }
 }
 
 /// The view `l` (`[n, c, h, w]`) copied into `rows × cols` planes at `(top, left)`, zeros
-/// around it and `slack` zeros after the last plane; each element written once.
+/// around it and `slack` zeros after the last plane; planes shared between threads when
+/// large.
 fn padded<T: Num>(
     x: &[T],
     l: &Layout,
@@ -164,33 +178,33 @@ fn padded<T: Num>(
     cols: usize,
     slack: usize,
 ) -> Vec<T> {
-    let (n, c, h, w) = (l.shape[0], l.shape[1], l.shape[2], l.shape[3]);
+    let (c, h, w) = (l.shape[1], l.shape[2], l.shape[3]);
     let s = &l.strides;
-    let zero = T::zero();
-    let mut out = Vec::with_capacity(n * c * rows * cols + slack);
-    for img in 0..n {
-        for ch in 0..c {
-            out.extend(std::iter::repeat_n(zero, top * cols));
-            let plane = l.offset as isize + img as isize * s[0] + ch as isize * s[1];
-            for y in 0..h {
-                out.extend(std::iter::repeat_n(zero, left));
-                let row = plane + y as isize * s[2];
-                if s[3] == 1 {
-                    out.extend_from_slice(&x[row as usize..][..w]);
-                } else {
-                    out.extend((0..w as isize).map(|i| x[(row + i * s[3]) as usize]));
+    let planes = l.shape[0] * c;
+    let mut out = vec![T::zero(); planes * rows * cols + slack];
+    per_plane(&mut out[..planes * rows * cols], rows * cols, |p, o| {
+        let plane = l.offset as isize + (p / c) as isize * s[0] + (p % c) as isize * s[1];
+        for (y, dst) in o[top * cols..].chunks_exact_mut(cols).take(h).enumerate() {
+            let row = plane + y as isize * s[2];
+            let dst = &mut dst[left..][..w];
+            if s[3] == 1 {
+                dst.copy_from_slice(&x[row as usize..][..w]);
+            } else {
+                for (i, d) in dst.iter_mut().enumerate() {
+                    *d = x[(row + i as isize * s[3]) as usize];
                 }
-                out.extend(std::iter::repeat_n(zero, cols - left - w));
             }
-            out.extend(std::iter::repeat_n(zero, (rows - top - h) * cols));
         }
-    }
-    out.extend(std::iter::repeat_n(zero, slack));
+    });
     out
 }
 
 /// The convolution of the view `xl` (`[n, cin, h, w]`) with `wl` (`[cout, cin, kh, kw]`),
 /// stride 1, `padding` zeros on each side, plus `bias`: a contiguous `[n, cout, oh, ow]`.
+///
+/// The padded input rows are `pitch = w + 2·padding` apart and the output positions are
+/// counted on the same pitch, so one vector of positions runs across rows (the
+/// `kw − 1` positions per row past the output's width are computed and dropped).
 pub fn forward<T: Fma>(
     x: &[T],
     xl: &Layout,
@@ -199,79 +213,34 @@ pub fn forward<T: Fma>(
     bias: Option<(&[T], &Layout)>,
     padding: [usize; 2],
 ) -> Vec<T> {
-    let g = Geom::new(&xl.shape, &wl.shape, padding);
-    let xp = padded(x, xl, padding[0], padding[1], g.ph, g.pw, 0);
-    let w = gather(w, wl);
+    let (n, cin, h, wd) = (xl.shape[0], xl.shape[1], xl.shape[2], xl.shape[3]);
+    let (cout, kh, kw) = (wl.shape[0], wl.shape[2], wl.shape[3]);
+    let rows = h + 2 * padding[0];
+    let pitch = wd + 2 * padding[1];
+    let (oh, ow) = (rows + 1 - kh, pitch + 1 - kw);
+    let mut out = vec![T::zero(); n * cout * oh * ow];
+    if out.is_empty() {
+        return out;
+    }
+    let g = Pitched::new(cin, cout, [kh, kw], pitch, rows * pitch, oh, ow);
+    let xp = padded(x, xl, padding[0], padding[1], rows, pitch, g.slack());
+    let w = pack_blocks(&gather(w, wl), cout, cin * kh * kw);
     let bias = bias.map(|(b, l)| gather(b, l));
-    let plane_in = g.cin * g.ph * g.pw;
-    let mut out = vec![T::zero(); g.n * g.cout * g.oh * g.ow];
-    per_plane(&mut out, g.cout * g.oh * g.ow, |img, o| {
-        forward_image(
-            &xp[img * plane_in..][..plane_in],
-            &w,
-            bias.as_deref(),
-            &g,
-            o,
-        )
+    per_plane(&mut out, cout * oh * ow, |img, o| {
+        pitched_image(g.image(&xp, img), &w, bias.as_deref(), &g, o)
     });
     out
-}
-
-simd_dispatch! {
-    /// One image's output planes, a block of output channels at a time.
-    pub fn forward_image<T: Fma>(xp: &[T], w: &[T], bias: Option<&[T]>, g: &Geom, out: &mut [T]) -> () {
-        by_blocks!(g.cout, |co, CB| forward_block::<T, CB>(xp, w, bias, g, co, out));
-    }
-}
-
-/// Output channels `co..co + CB` of one image: for each vector of output positions, the
-/// `CB` accumulators take every (input channel, kernel row, kernel column) term in turn.
-#[inline(always)]
-fn forward_block<T: Fma, const CB: usize>(
-    xp: &[T],
-    w: &[T],
-    bias: Option<&[T]>,
-    g: &Geom,
-    co: usize,
-    out: &mut [T],
-) {
-    let kk = g.cin * g.kh * g.kw;
-    // The block's weights side by side for each (input channel, kernel row, kernel column).
-    let packed: Vec<[T; CB]> = (0..kk)
-        .map(|k| std::array::from_fn(|c| w[(co + c) * kk + k]))
-        .collect();
-    let init: [T; CB] = std::array::from_fn(|c| bias.map_or(T::zero(), |b| b[co + c]));
-    for oy in 0..g.oh {
-        for ox in (0..g.ow).step_by(LANES) {
-            let mut acc: [[T; LANES]; CB] = std::array::from_fn(|c| [init[c]; LANES]);
-            for ci in 0..g.cin {
-                for ky in 0..g.kh {
-                    let row = &xp[(ci * g.ph + oy + ky) * g.pw + ox..][..LANES + g.kw - 1];
-                    let wr = &packed[(ci * g.kh + ky) * g.kw..][..g.kw];
-                    for (xs, wv) in row.windows(LANES).zip(wr) {
-                        let Some(xs) = xs.first_chunk::<LANES>() else {
-                            continue;
-                        };
-                        for (a, &wc) in acc.iter_mut().zip(wv) {
-                            for (a, &xv) in a.iter_mut().zip(xs) {
-                                *a = a.fma(wc, xv);
-                            }
-                        }
-                    }
-                }
-            }
-            let len = LANES.min(g.ow - ox);
-            for (c, a) in acc.iter().enumerate() {
-                out[((co + c) * g.oh + oy) * g.ow + ox..][..len].copy_from_slice(&a[..len]);
-            }
-        }
-    }
 }
 
 /// The gradient of [`forward`] with respect to its input: the output gradient view `gl`
 /// (`[n, cout, oh, ow]`) correlated with the weight turned around in both spatial dims and
 /// with its channel dims swapped, over `kernel − 1 − padding` zeros (at most the kernel's
 /// reach: `padding < kernel`): a contiguous `[n, cin, h, w]`.
+///
+/// The gradient planes are laid out with a row pitch of `w + padding`, so that a row's right
+/// border is the next row's left one and one vector of output positions runs across rows:
+/// without padding the result is written in place, with it, `padding` columns per row are
+/// computed and dropped.
 pub fn input_grad<T: Fma>(
     gr: &[T],
     gl: &Layout,
@@ -280,6 +249,12 @@ pub fn input_grad<T: Fma>(
     padding: [usize; 2],
 ) -> Vec<T> {
     let (cout, cin, kh, kw) = (wl.shape[0], wl.shape[1], wl.shape[2], wl.shape[3]);
+    let (n, oh, ow) = (gl.shape[0], gl.shape[2], gl.shape[3]);
+    let (h, wd) = (oh + kh - 1 - 2 * padding[0], ow + kw - 1 - 2 * padding[1]);
+    let mut out = vec![T::zero(); n * cin * h * wd];
+    if out.is_empty() || cout == 0 {
+        return out;
+    }
     let w = gather(w, wl);
     let mut turned = vec![T::zero(); w.len()];
     for co in 0..cout {
@@ -292,14 +267,235 @@ pub fn input_grad<T: Fma>(
             }
         }
     }
-    forward(
-        gr,
-        gl,
-        &turned,
-        &Layout::contiguous(&[cin, cout, kh, kw]),
-        None,
-        [kh - 1 - padding[0], kw - 1 - padding[1]],
-    )
+    let pitch = wd + padding[1];
+    let rows = h + kh - 1;
+    let g = Pitched::new(cout, cin, [kh, kw], pitch, rows * pitch, h, wd);
+    let (top, left) = (kh - 1 - padding[0], kw - 1 - padding[1]);
+    let xp = padded(gr, gl, top, left, rows, pitch, g.slack());
+    let turned = pack_blocks(&turned, cin, cout * kh * kw);
+    per_plane(&mut out, cin * h * wd, |img, o| {
+        pitched_image(g.image(&xp, img), &turned, None, &g, o)
+    });
+    out
+}
+
+/// The sizes of one pitched correlation (see [`pitched_image`]).
+#[derive(Clone, Copy)]
+pub struct Pitched {
+    cin: usize,
+    cout: usize,
+    kh: usize,
+    kw: usize,
+    /// The distance between rows, in the input and in the positions computed.
+    pitch: usize,
+    /// The elements of one input plane.
+    plane: usize,
+    /// The positions computed per output plane: `rows · pitch`.
+    npos: usize,
+    /// The leading positions of each row kept in the output (at most `pitch`).
+    width: usize,
+}
+
+impl Pitched {
+    fn new(
+        cin: usize,
+        cout: usize,
+        [kh, kw]: [usize; 2],
+        pitch: usize,
+        plane: usize,
+        rows: usize,
+        width: usize,
+    ) -> Pitched {
+        Pitched {
+            cin,
+            cout,
+            kh,
+            kw,
+            pitch,
+            plane,
+            npos: rows * pitch,
+            width,
+        }
+    }
+
+    /// How far one image's reads reach from its first element: whole vectors past the
+    /// last plane's last position, plus the window's reach.
+    fn reach(&self) -> usize {
+        self.cin.saturating_sub(1) * self.plane
+            + self.npos.div_ceil(LANES) * LANES
+            + (self.kh - 1) * self.pitch
+            + self.kw
+    }
+
+    /// The zeros to append after the last image so that its reads stay inside.
+    fn slack(&self) -> usize {
+        self.reach().saturating_sub(self.cin * self.plane)
+    }
+
+    /// Image `img`'s planes of the padded input `xp`, as far as they are read.
+    fn image<'a, T>(&self, xp: &'a [T], img: usize) -> &'a [T] {
+        &xp[img * self.cin * self.plane..][..self.reach()]
+    }
+}
+
+/// `w` (`[cout, kk]`) in the blocks of output channels the kernels take: block `co..co + cb`
+/// from `co·kk` on, its `cb` weights side by side for each of the `kk` terms.
+fn pack_blocks<T: Copy>(w: &[T], cout: usize, kk: usize) -> Vec<T> {
+    let mut out = Vec::with_capacity(cout * kk);
+    let mut co = 0;
+    while co < cout {
+        let cb = (cout - co).min(BLOCK);
+        for k in 0..kk {
+            out.extend((co..co + cb).map(|c| w[c * kk + k]));
+        }
+        co += cb;
+    }
+    out
+}
+
+simd_dispatch! {
+    /// One image of a correlation whose rows share one pitch: for each position
+    /// `q < npos`, `Σ w[c][ci][ky][kx] · xp[ci·plane + q + ky·pitch + kx]` (plus `bias[c]`),
+    /// stored at row `q / pitch`, column `q % pitch` of output plane `c` when the column
+    /// is below `width`; a block of output channels at a time, `w` as [`pack_blocks`] lays
+    /// it out.
+    pub fn pitched_image<T: Fma>(xp: &[T], w: &[T], bias: Option<&[T]>, g: &Pitched, out: &mut [T]) -> () {
+        by_blocks!(g.cout, |co, CB| pitched_block::<T, CB>(xp, w, bias, g, co, out));
+    }
+}
+
+/// Output channels `co..co + CB` of [`pitched_image`]: runs of `NV` vectors of positions,
+/// `CB · NV` accumulators (at most 18 of the 32 vector registers, so that none spills), then
+/// single vectors.
+#[inline(always)]
+fn pitched_block<T: Fma, const CB: usize>(
+    xp: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
+    g: &Pitched,
+    co: usize,
+    out: &mut [T],
+) {
+    let kk = g.cin * g.kh * g.kw;
+    let packed = w[co * kk..][..kk * CB].as_chunks::<CB>().0;
+    let rows: Vec<usize> = (0..g.cin * g.kh)
+        .map(|r| (r / g.kh) * g.plane + (r % g.kh) * g.pitch)
+        .collect();
+    let init: [T; CB] = std::array::from_fn(|c| bias.map_or(T::zero(), |b| b[co + c]));
+    let run = Run {
+        xp,
+        packed,
+        rows: &rows,
+        init,
+        g,
+        co,
+    };
+    let nvec = g.npos.div_ceil(LANES);
+    let mut v = 0;
+    if CB > 6 {
+        while v + 2 <= nvec {
+            run.vectors::<2>(v * LANES, out);
+            v += 2;
+        }
+    } else if CB > 4 {
+        while v + 3 <= nvec {
+            run.vectors::<3>(v * LANES, out);
+            v += 3;
+        }
+    } else {
+        while v + 4 <= nvec {
+            run.vectors::<4>(v * LANES, out);
+            v += 4;
+        }
+    }
+    while v < nvec {
+        run.vectors::<1>(v * LANES, out);
+        v += 1;
+    }
+}
+
+/// One block of output channels of [`pitched_image`] and what its runs share.
+struct Run<'a, T, const CB: usize> {
+    xp: &'a [T],
+    /// The block's weights side by side for each (input channel, kernel row, column).
+    packed: &'a [[T; CB]],
+    /// Where each (input channel, kernel row) pair's input rows start.
+    rows: &'a [usize],
+    init: [T; CB],
+    g: &'a Pitched,
+    co: usize,
+}
+
+impl<T: Fma, const CB: usize> Run<'_, T, CB> {
+    /// `NV` vectors of positions from `q0`: for each term, the `NV` input vectors are
+    /// loaded once and each weight is broadcast once for its `NV` multiply-adds.
+    #[inline(always)]
+    fn vectors<const NV: usize>(&self, q0: usize, out: &mut [T]) {
+        let g = self.g;
+        let mut acc: [[[T; LANES]; NV]; CB] = std::array::from_fn(|c| [[self.init[c]; LANES]; NV]);
+        let span = NV * LANES + g.kw - 1;
+        // One loop over the (input channel, kernel row) pairs, so that the accumulators stay
+        // in registers across it.
+        for (&row, wr) in self.rows.iter().zip(self.packed.chunks_exact(g.kw)) {
+            let seg = &self.xp[row + q0..][..span];
+            for (kx, wv) in wr.iter().enumerate() {
+                // Loaded ahead of the multiply-adds, so that they form one block in which
+                // each broadcast weight serves all `NV` vectors.
+                let xs: [[T; LANES]; NV] = std::array::from_fn(|nv| {
+                    let at = kx + nv * LANES;
+                    // SAFETY: `kx < kw` and `nv < NV`, so `at + LANES ≤ NV·LANES + kw − 1`,
+                    // the length of `seg`. (A checked index here would leave a panic path
+                    // in the loop, and the accumulators in memory.)
+                    let v = unsafe { seg.get_unchecked(at..at + LANES) };
+                    std::array::from_fn(|i| v[i])
+                });
+                for (a, &wc) in acc.iter_mut().zip(wv) {
+                    for (a, x) in a.iter_mut().zip(&xs) {
+                        for (a, &xv) in a.iter_mut().zip(x) {
+                            *a = a.fma(wc, xv);
+                        }
+                    }
+                }
+            }
+        }
+        let plane_out = g.npos / g.pitch * g.width;
+        for (c, a) in acc.iter().enumerate() {
+            let plane = &mut out[(self.co + c) * plane_out..][..plane_out];
+            for (nv, a) in a.iter().enumerate() {
+                // A copy, so that the stores' variable indexing never reaches `acc` (which
+                // would keep it in memory through the loop above).
+                let lanes: [T; LANES] = std::array::from_fn(|i| a[i]);
+                store_pitched(plane, &lanes, q0 + nv * LANES, g);
+            }
+        }
+    }
+}
+
+/// The lanes of `a` (positions `q..q + LANES` on the pitch of `g`, those below `npos`)
+/// stored in the output plane `plane` (rows `width` long), row segment by row segment.
+///
+/// A segment is stored as a whole vector where the plane has room for one: the lanes past
+/// it land on positions that come later in the plane, which later stores overwrite, so
+/// every store is one fixed-size copy rather than a call for a few elements.
+#[inline(always)]
+fn store_pitched<T: Num>(plane: &mut [T], a: &[T; LANES], q: usize, g: &Pitched) {
+    let len = LANES.min(g.npos.saturating_sub(q));
+    let mut wide = [T::zero(); 2 * LANES];
+    wide[..LANES].copy_from_slice(a);
+    let mut j = 0;
+    while j < len {
+        let (y, x) = ((q + j) / g.pitch, (q + j) % g.pitch);
+        let run = (g.pitch - x).min(len - j);
+        if x < g.width {
+            let keep = (g.width - x).min(run);
+            let at = y * g.width + x;
+            match plane.get_mut(at..at + LANES) {
+                Some(d) => d.copy_from_slice(&wide[j..][..LANES]),
+                None => plane[at..][..keep].copy_from_slice(&wide[j..][..keep]),
+            }
+        }
+        j += run;
+    }
 }
 
 /// The gradient of [`forward`] with respect to its weight: the input view `xl`
@@ -333,7 +529,7 @@ pub fn weight_grad<T: Fma>(
     let len = wshape.iter().product::<usize>();
     // Fixed parts of the batch, each summing its images; the parts are added in order.
     let parts = if g.n * plane_g >= PAR_THRESHOLD {
-        g.n.min(rayon::current_num_threads()).max(1)
+        g.n.min(team::parts()).max(1)
     } else {
         1
     };
@@ -350,11 +546,8 @@ pub fn weight_grad<T: Fma>(
         }
         dw
     };
-    let sums: Vec<Vec<[T; LANES]>> = if parts > 1 {
-        (0..parts).into_par_iter().map(part).collect()
-    } else {
-        vec![part(0)]
-    };
+    let mut sums: Vec<Vec<[T; LANES]>> = vec![Vec::new(); parts];
+    team::for_each_part(sums.iter_mut().enumerate().collect(), |(p, s)| *s = part(p));
     let mut sums = sums.into_iter();
     let mut dw = sums.next().unwrap_or_else(|| vec![[T::zero(); LANES]; len]);
     for s in sums {

@@ -3,13 +3,12 @@
 //! ([`Window::to_3d`]) and works plane by plane (one `(n, c)` pair), the planes split over
 //! the rayon pool when the tensor is large.
 
-use super::PAR_THRESHOLD;
+use super::{team, PAR_THRESHOLD};
 use crate::backend::num::Num;
 use crate::backend::{AvgDivisor, Window};
 use crate::simd_dispatch;
 use crate::tensor::dtype::Element;
 use crate::tensor::layout::Layout;
-use rayon::prelude::*;
 
 /// One spatial dim of a window: where output position `o`'s window starts and what it spans.
 #[derive(Clone, Copy)]
@@ -65,15 +64,22 @@ fn strides(l: &Layout) -> (isize, isize, [isize; 3]) {
     (s[0], s[1], sp3)
 }
 
-/// Runs `f(plane, out)` for each `chunk`-element plane of `out`, in parallel when large.
+/// Runs `f(plane, out)` for each `chunk`-element plane of `out`; when `out` is large, the
+/// planes in one contiguous run per thread of the team (whose helpers spin between the
+/// short sections of a small model's step rather than sleep).
 pub(crate) fn per_plane<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(usize, &mut [T]) + Sync) {
     if chunk == 0 {
         return;
     }
-    if out.len() >= PAR_THRESHOLD && out.len() > chunk {
-        out.par_chunks_mut(chunk)
-            .enumerate()
-            .for_each(|(p, o)| f(p, o));
+    let planes = out.len().div_ceil(chunk);
+    if out.len() >= PAR_THRESHOLD && planes > 1 {
+        let per = planes.div_ceil(team::parts().min(planes));
+        let runs: Vec<(usize, &mut [T])> = out.chunks_mut(per * chunk).enumerate().collect();
+        team::for_each_part(runs, |(r, o)| {
+            o.chunks_mut(chunk)
+                .enumerate()
+                .for_each(|(p, o)| f(r * per + p, o))
+        });
     } else {
         out.chunks_mut(chunk).enumerate().for_each(|(p, o)| f(p, o));
     }
@@ -198,18 +204,7 @@ pub fn unfold<T: Element>(x: &[T], l: &Layout, w: &Window) -> Vec<T> {
             if on == 0 {
                 return;
             }
-            if total >= PAR_THRESHOLD {
-                let rows_per = (PAR_THRESHOLD / on).max(1);
-                out.par_chunks_mut(rows_per * on)
-                    .enumerate()
-                    .for_each(|(b, chunk)| {
-                        for (j, r) in chunk.chunks_mut(on).enumerate() {
-                            row(b * rows_per + j, r);
-                        }
-                    });
-            } else {
-                out.chunks_mut(on).enumerate().for_each(|(r, o)| row(r, o));
-            }
+            per_plane(out, on, row);
         })
     }
 }
@@ -388,17 +383,64 @@ pub fn max_pool<T: Num>(x: &[T], l: &Layout, w: &Window) -> (Vec<T>, Vec<i64>) {
         }
     };
     if on > 0 {
-        let chunks = vals.chunks_mut(on).zip(idx.chunks_mut(on)).enumerate();
-        if planes * on >= PAR_THRESHOLD {
-            chunks
-                .collect::<Vec<_>>()
-                .into_par_iter()
-                .for_each(|(p, (v, i))| plane(p, v, i));
+        // The planes in one contiguous run per thread of the team, as `per_plane`.
+        let per = if planes * on >= PAR_THRESHOLD {
+            planes.div_ceil(team::parts().min(planes))
         } else {
-            chunks.for_each(|(p, (v, i))| plane(p, v, i));
-        }
+            planes
+        };
+        let runs: Vec<_> = vals
+            .chunks_mut(per * on)
+            .zip(idx.chunks_mut(per * on))
+            .enumerate()
+            .collect();
+        team::for_each_part(runs, |(r, (v, i))| {
+            for (p, (v, i)) in v.chunks_mut(on).zip(i.chunks_mut(on)).enumerate() {
+                plane(r * per + p, v, i);
+            }
+        });
     }
     (vals, idx)
+}
+
+/// The gradient of [`max_pool`]: each output's gradient `g` (view `gl`, `[n, c, *output]`)
+/// added at its window's argmax `idx` (contiguous, as [`max_pool`] returned it) of a zeroed
+/// `[n, c, *input]`, outputs in ascending order. An index outside the plane (a window wholly
+/// in the padding has -1) adds nothing.
+pub fn max_pool_backward<T: Num>(g: &[T], gl: &Layout, idx: &[i64], w: &Window) -> Vec<T> {
+    let a = axes(w);
+    let (sn, sc, s) = strides(gl);
+    let c = gl.shape[1];
+    let (lin, lout) = (w.input_numel(), w.output_numel());
+    let mut out = vec![T::zero(); gl.shape[0] * c * lin];
+    let dense = gl.is_contiguous();
+    per_plane(&mut out, lin, |p, o| {
+        let at = &idx[p * lout..][..lout];
+        let mut add = |i: i64, v: T| {
+            if let Some(d) = usize::try_from(i).ok().and_then(|i| o.get_mut(i)) {
+                *d = d.add(v);
+            }
+        };
+        if dense {
+            let gp = &g[gl.offset + p * lout..][..lout];
+            at.iter().zip(gp).for_each(|(&i, &v)| add(i, v));
+            return;
+        }
+        let base = gl.offset as isize + (p / c) as isize * sn + (p % c) as isize * sc;
+        let mut k = 0;
+        for oz in 0..a[0].output as isize {
+            for oy in 0..a[1].output as isize {
+                for ox in 0..a[2].output as isize {
+                    add(
+                        at[k],
+                        g[(base + oz * s[0] + oy * s[1] + ox * s[2]) as usize],
+                    );
+                    k += 1;
+                }
+            }
+        }
+    });
+    out
 }
 
 simd_dispatch! {

@@ -195,6 +195,14 @@ impl Backend for Cuda {
     fn avg_pool(x: &CudaBuffer, l: &Layout, w: &Window, d: AvgDivisor) -> Result<CudaBuffer> {
         window::avg_pool(x, l, w, d)
     }
+    fn max_pool_backward(
+        g: &CudaBuffer,
+        gl: &Layout,
+        idx: &CudaBuffer,
+        w: &Window,
+    ) -> Result<CudaBuffer> {
+        window::max_pool_backward(g, gl, idx, w)
+    }
     fn avg_pool_backward(
         g: &CudaBuffer,
         l: &Layout,

@@ -179,6 +179,30 @@ pub fn max_pool(x: &CudaBuffer, l: &Layout, w: &Window) -> Result<(CudaBuffer, C
     Ok((vals, idx))
 }
 
+/// The gradient of max pooling: each output's gradient (the view `gl`, `[n, c, *w.output]`)
+/// at its window's argmax (`idx`, contiguous, as [`max_pool`] returned it), gathered per
+/// input element in ascending output order.
+pub fn max_pool_backward(
+    g: &CudaBuffer,
+    gl: &Layout,
+    idx: &CudaBuffer,
+    w: &Window,
+) -> Result<CudaBuffer> {
+    let k = kernel("max_pool_backward", g.dtype())?;
+    let gv = plane_view("max_pool_backward", gl, w)?;
+    let dev = g.dev();
+    let c = gl.shape[1];
+    let total = gl.shape[0] * c * w.input_numel();
+    let out = CudaBuffer::alloc(dev, total, g.dtype())?;
+    let mut args = Args::new();
+    args.arg(out.device_ptr())
+        .arg(g.device_ptr())
+        .arg(idx.device_ptr());
+    geometry(&mut args, total, c, w, gv);
+    launch_elementwise(dev, k, g.dtype(), total, &mut args)?;
+    Ok(out)
+}
+
 /// Average pooling of the view `l` (`[n, c, *w.input]`) to a contiguous `[n, c, *w.output]`.
 pub fn avg_pool(x: &CudaBuffer, l: &Layout, w: &Window, d: AvgDivisor) -> Result<CudaBuffer> {
     let k = kernel("avg_pool", x.dtype())?;
@@ -399,6 +423,33 @@ mod tests {
                     let what = format!("max_pool {dtype:?} {w:?} {l:?}");
                     assert_close(&what, &get(&v), &as_f64(&wv), 0.0);
                     assert_close(&what, &get(&i), &as_f64(&wi), 0.0);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn max_pool_backward_matches_the_cpu() {
+        if !available("max_pool_backward") {
+            return;
+        }
+        let _turn = SERIAL.lock();
+        let dev = HostDevice::open();
+        let mut windows = fixed_windows();
+        windows.extend(adaptive_windows());
+        for dtype in FLOAT_DTYPES {
+            for w in &windows {
+                // Few distinct values: ties, and overlapping windows sharing an argmax.
+                let x = data(dtype, N * C * numel(&w.input), 3, false);
+                let xl = Layout::contiguous(&[&[N, C][..], &w.input].concat());
+                let (_, idx) = Cpu::max_pool(&x, &xl, w).unwrap();
+                let dev_idx = put(&dev, &idx);
+                for (l, len) in plane_layouts(&w.output) {
+                    let g = data(dtype, len, 13, false);
+                    let got = get(&max_pool_backward(&put(&dev, &g), &l, &dev_idx, w).unwrap());
+                    let want = as_f64(&Cpu::max_pool_backward(&g, &l, &idx, w).unwrap());
+                    let what = format!("max_pool_backward {dtype:?} {w:?} {l:?}");
+                    assert_close(&what, &got, &want, tol(dtype));
                 }
             }
         }

@@ -2,7 +2,7 @@
 //! (whose backward is its adjoint kernel) and their adaptive forms, with PyTorch's output
 //! sizes (`ceil_mode`) and checks.
 
-use crate::autograd::{needs_grad, record};
+use crate::autograd::{is_grad_enabled, needs_grad, record};
 use crate::backend::{AvgDivisor, Window};
 use crate::error::{Error, Result};
 use crate::tensor::layout::fmt_shape;
@@ -325,9 +325,17 @@ fn max_pool_window(x: &Tensor, w: &Window, unbatch: bool) -> Result<(Tensor, Ten
         let planes = (n * c) as i64;
         let (lin, lout) = (w.input_numel() as i64, w.output_numel() as i64);
         let idx = indices.reshape(&[planes, lout])?;
+        let w = w.clone();
         record("MaxPoolBackward0", &[x], &values, move |g, _| {
             // Each output's gradient lands on its window's argmax (summed where windows
-            // share one), as a scatter-add whose own backward is a gather.
+            // share one): one kernel pass, or, when the backward is recorded, a scatter-add
+            // whose own backward is a gather.
+            if !is_grad_enabled() {
+                let grad = g
+                    .storage()
+                    .max_pool_backward(g.layout(), idx.storage(), &w)?;
+                return Ok(vec![Some(Tensor::from_storage(grad, in_shape.clone()))]);
+            }
             let shape: Vec<i64> = in_shape.iter().map(|&v| v as i64).collect();
             let grad =
                 crate::ops::creation::zeros(&[planes as usize, lin as usize], dtype, device)?

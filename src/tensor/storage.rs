@@ -546,6 +546,22 @@ impl Storage {
         })
     }
 
+    /// The gradient of [`Storage::max_pool`], from the gradient view `l` of its output and
+    /// the indices it returned.
+    pub fn max_pool_backward(&self, l: &Layout, idx: &Storage, w: &Window) -> Result<Storage> {
+        Ok(match same_device(&[self, idx])? {
+            Device::Cpu => {
+                Storage::from_host(Cpu::max_pool_backward(host_of(self), l, host_of(idx), w)?)
+            }
+            Device::Cuda(_) => Storage::new(Buffer::Cuda(Cuda::max_pool_backward(
+                cuda_of(self),
+                l,
+                cuda_of(idx),
+                w,
+            )?)),
+        })
+    }
+
     /// Average pooling of the view `l`.
     pub fn avg_pool(&self, l: &Layout, w: &Window, d: AvgDivisor) -> Result<Storage> {
         map_buffer!(self, b, B => B::avg_pool(b, l, w, d))

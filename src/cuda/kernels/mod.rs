@@ -149,7 +149,7 @@ kernel_file!(
 kernel_file!(
     /// Sliding windows: im2col / col2im, max and average pooling (and its adjoint).
     WINDOW = "window.cu",
-    [ALL: "im2col"; NUMERIC: "col2im", "max_pool"; FLOATS: "avg_pool", "avg_pool_backward"]
+    [ALL: "im2col"; NUMERIC: "col2im", "max_pool"; FLOATS: "max_pool_backward", "avg_pool", "avg_pool_backward"]
 );
 
 kernel_file!(

@@ -15,6 +15,9 @@
 //   max_pool(out, idx, x, total, channels, w, xv)
 //       out [n, c, *output]: each window's maximum (NaN wins, the first of ties) and its flat
 //       index within the input plane in idx (0 and -1 for a window wholly in the padding)
+//   max_pool_backward(out, g, idx, total, channels, w, gv)
+//       out [n, c, *input]: the sum of g (read through gv) over the outputs whose window
+//       holds the element and whose argmax (idx, contiguous [n, c, *output]) it is
 //   avg_pool(out, x, total, channels, w, xv, count_include_pad, has_override, divisor_override)
 //       out [n, c, *output]: each window's sum (in acc_t) over its divisor
 //   avg_pool_backward(out, g, total, channels, w, gv, count_include_pad, has_override,
@@ -237,6 +240,30 @@ KERNEL(avg_pool)(scalar_t* out, const scalar_t* x, long long total, long long ch
             }
         }
         rt_store(out, i, acc / rt_divisor(w, o, count_include_pad, has_override, divisor_override));
+    }
+}
+
+KERNEL(max_pool_backward)(scalar_t* out, const scalar_t* g, const long long* idx,
+                          long long total, long long channels, RtWindow w, RtView gv) {
+    const long long P = w.in[0] * w.in[1] * w.in[2];
+    const long long L = w.out[0] * w.out[1] * w.out[2];
+    RT_GRID_LOOP(i, total) {
+        const long long p = i / P;
+        const long long flat = i - p * P;
+        long long c[3];
+        rt_coords3(flat, w.in, c);
+        const long long base = rt_plane(p, channels, gv);
+        acc_t acc = 0;
+        rt_covering(w, 0, c[0], [&](long long oz, long long) {
+            rt_covering(w, 1, c[1], [&](long long oy, long long) {
+                rt_covering(w, 2, c[2], [&](long long ox, long long) {
+                    if (idx[p * L + (oz * w.out[1] + oy) * w.out[2] + ox] != flat) return;
+                    acc = acc + rt_load(g, base + oz * gv.strides.v[2] + oy * gv.strides.v[3] +
+                                               ox * gv.strides.v[4]);
+                });
+            });
+        });
+        rt_store(out, i, acc);
     }
 }
 
