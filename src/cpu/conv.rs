@@ -90,10 +90,13 @@ pub fn fits_input_grad(cout: usize, cin: usize, kh: usize, kw: usize) -> bool {
 /// Runs `$call` for each block of up to [`BLOCK`] of `$cout` output channels, with `$co`
 /// the block's first channel and `$cb` its size as a constant (one instantiation per size).
 macro_rules! by_blocks {
-    ($cout:expr, |$co:ident, $cb:ident| $call:expr) => {{
+    ($cout:expr, |$co:ident, $cb:ident| $call:expr) => {
+        by_blocks!($cout, BLOCK, |$co, $cb| $call)
+    };
+    ($cout:expr, $block:expr, |$co:ident, $cb:ident| $call:expr) => {{
         let mut $co = 0;
         while $co < $cout {
-            let size = ($cout - $co).min(BLOCK);
+            let size = ($cout - $co).min($block);
             match size {
                 8 => {
                     const $cb: usize = 8;
@@ -518,8 +521,8 @@ pub fn weight_grad<T: Fma>(
     let wshape = [gl.shape[1], xl.shape[1], kernel[0], kernel[1]];
     let g = Geom::new(&xl.shape, &wshape, padding);
     let pitch = (g.ow + g.kw - 1).div_ceil(LANES) * LANES;
-    // A row of slack: the last plane's shifted reads run up to `kw − 1` past its end.
-    let xp = padded(x, xl, padding[0], padding[1], g.ph, pitch, pitch);
+    let slack = weight_grad_slack(pitch, g.kw);
+    let xp = padded(x, xl, padding[0], padding[1], g.ph, pitch, slack);
     // A fold without an early exit, so it vectorizes.
     if !xp.iter().fold(true, |ok, v| ok & v.finite()) {
         return None;
@@ -537,7 +540,7 @@ pub fn weight_grad<T: Fma>(
         let mut dw = vec![[T::zero(); LANES]; len];
         for img in (p * g.n / parts)..((p + 1) * g.n / parts) {
             weight_grad_image(
-                &xp[img * plane_x..][..plane_x + g.kw - 1],
+                &xp[img * plane_x..][..plane_x + slack],
                 &gp[img * plane_g..][..plane_g],
                 &g,
                 pitch,
@@ -565,17 +568,45 @@ pub fn weight_grad<T: Fma>(
 }
 
 simd_dispatch! {
-    /// One image's terms of the weight gradient, added to the per-lane sums `dw`.
+    /// One image's terms of the weight gradient, added to the per-lane sums `dw`: kernel
+    /// rows in groups of `KY` (all of them up to 5), output channels in blocks of at most
+    /// 16 / `KY`, so that a group's `CB · KY` sums stay in registers. `xp` holds
+    /// [`weight_grad_slack`] elements past the image's planes.
     pub fn weight_grad_image<T: Fma>(xp: &[T], gp: &[T], g: &Geom, pitch: usize, dw: &mut [[T; LANES]]) -> () {
-        by_blocks!(g.cout, |co, CB| weight_grad_block::<T, CB>(xp, gp, g, pitch, co, dw));
+        macro_rules! rows {
+            ($ky:literal) => {{
+                const KY: usize = $ky;
+                by_blocks!(g.cout, (16 / KY).min(BLOCK), |co, CB| {
+                    weight_grad_block::<T, CB, KY>(xp, gp, g, pitch, co, dw)
+                })
+            }};
+        }
+        match g.kh {
+            1 => rows!(1),
+            2 => rows!(2),
+            3 => rows!(3),
+            5 => rows!(5),
+            _ => rows!(4),
+        }
     }
 }
 
+/// The elements [`weight_grad_image`] reads past an image's padded planes: a last group of
+/// kernel rows may run up to 3 rows past the kernel (computed and dropped), each read a
+/// vector long, shifted by up to `kw − 1`.
+fn weight_grad_slack(pitch: usize, kw: usize) -> usize {
+    3 * pitch + kw + LANES
+}
+
 /// Weight-gradient terms of output channels `co..co + CB`: for each (input channel, kernel
-/// row, kernel column), the `CB` gradient planes dotted with the input plane shifted by that
-/// kernel position, a vector at a time, kept per lane.
+/// column) and group of `KY` kernel rows, the `CB` gradient planes dotted with the input
+/// plane shifted by each (row, column), a vector at a time, kept per lane. (Grouped by rows,
+/// not columns: the rows' loads lie a pitch apart, where the columns' overlap, and the
+/// compiler merges overlapping loads through memory.)
 #[inline(always)]
-fn weight_grad_block<T: Fma, const CB: usize>(
+// `j` indexes the `CB` gradient rows and the `KY` input rows alike.
+#[allow(clippy::needless_range_loop)]
+fn weight_grad_block<T: Fma, const CB: usize, const KY: usize>(
     xp: &[T],
     gp: &[T],
     g: &Geom,
@@ -584,29 +615,38 @@ fn weight_grad_block<T: Fma, const CB: usize>(
     dw: &mut [[T; LANES]],
 ) {
     let span = g.oh * pitch;
+    let nv = span / LANES;
+    // Every row cut to one length, so the loop indexes them unchecked.
     let grows: [&[[T; LANES]]; CB] =
-        std::array::from_fn(|c| gp[(co + c) * span..][..span].as_chunks::<LANES>().0);
+        std::array::from_fn(|c| &gp[(co + c) * span..][..span].as_chunks::<LANES>().0[..nv]);
     let kk = g.kh * g.kw;
     for ci in 0..g.cin {
-        for ky in 0..g.kh {
-            for kx in 0..g.kw {
-                let (xs, _) = xp[(ci * g.ph + ky) * pitch + kx..][..span].as_chunks::<LANES>();
-                // Every row cut to one length, so the loop indexes them unchecked.
-                let nv = xs.len();
-                let rows: [&[[T; LANES]]; CB] = std::array::from_fn(|c| &grows[c][..nv]);
-                let mut acc = [[T::zero(); LANES]; CB];
-                for (j, xv) in xs.iter().enumerate() {
-                    for (a, gr) in acc.iter_mut().zip(&rows) {
-                        let gv = &gr[j];
-                        for ((a, &gv), &xv) in a.iter_mut().zip(gv).zip(xv) {
-                            *a = a.fma(gv, xv);
+        for kx in 0..g.kw {
+            for ky0 in (0..g.kh).step_by(KY) {
+                let xrows: [&[T]; KY] =
+                    std::array::from_fn(|k| &xp[(ci * g.ph + ky0 + k) * pitch + kx..][..span]);
+                let mut acc = [[[T::zero(); LANES]; KY]; CB];
+                for j in 0..nv {
+                    let xs: [[T; LANES]; KY] = std::array::from_fn(|k| {
+                        // SAFETY: `j < nv`, so `(j + 1)·LANES ≤ span`, the row's length.
+                        let v = unsafe { xrows[k].get_unchecked(j * LANES..(j + 1) * LANES) };
+                        std::array::from_fn(|i| v[i])
+                    });
+                    let gs: [[T; LANES]; CB] = std::array::from_fn(|c| grows[c][j]);
+                    for (a, gv) in acc.iter_mut().zip(&gs) {
+                        for (a, xv) in a.iter_mut().zip(&xs) {
+                            for ((a, &gv), &xv) in a.iter_mut().zip(gv).zip(xv) {
+                                *a = a.fma(gv, xv);
+                            }
                         }
                     }
                 }
                 for (c, a) in acc.iter().enumerate() {
-                    let d = &mut dw[((co + c) * g.cin + ci) * kk + ky * g.kw + kx];
-                    for (d, &v) in d.iter_mut().zip(a) {
-                        *d = d.add(v);
+                    for (k, a) in a.iter().enumerate().take(g.kh - ky0) {
+                        let d = &mut dw[((co + c) * g.cin + ci) * kk + (ky0 + k) * g.kw + kx];
+                        for (d, &v) in d.iter_mut().zip(a) {
+                            *d = d.add(v);
+                        }
                     }
                 }
             }
