@@ -186,12 +186,18 @@ pub fn parts() -> usize {
 }
 
 /// Runs `f` on each item, item `i` on thread `i` of the team (item 0 on the caller), and
-/// returns when all are done. More items than threads, or a team already in use, run on
-/// the rayon pool instead.
+/// returns when all are done. More items than threads, a team already in use, or a caller
+/// that is itself a rayon worker (whose pool is already running the other threads' work:
+/// waking the team's helpers too would put more threads than cores to work) run on the
+/// rayon pool instead.
 pub fn for_each_part<I: Send>(items: Vec<I>, f: impl Fn(I) + Sync) {
     let n = items.len();
     if n <= 1 {
         items.into_iter().for_each(f);
+        return;
+    }
+    if rayon::current_thread_index().is_some() {
+        items.into_par_iter().for_each(&f);
         return;
     }
     let team = match team() {
