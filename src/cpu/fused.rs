@@ -20,13 +20,24 @@ pub fn sgd<T: Float>(p: &mut [T], g: &[T], buf: Option<&mut [T]>, first: bool, o
 }
 
 /// [`sgd`] over one contiguous part of a parameter, on the calling thread.
-fn sgd_part<T: Float>(p: &mut [T], g: &[T], buf: Option<&mut [T]>, first: bool, o: &SgdOptions) {
+fn sgd_part<T: Float>(
+    p: &mut [T],
+    g: &[T],
+    mut buf: Option<&mut [T]>,
+    first: bool,
+    o: &SgdOptions,
+) {
     let (wd, m, damp, lr) = (
         T::lit(o.weight_decay),
         T::lit(o.momentum),
         T::lit(1.0 - o.dampening),
         T::lit(-o.lr),
     );
+    if let Some(b) = buf.as_deref_mut().filter(|_| {
+        !first && !o.maximize && !o.nesterov && o.weight_decay == 0.0
+    }) {
+        return sgd_momentum_plain(p, g, b, &[m, damp, lr]);
+    }
     match buf {
         None => {
             for (p, &g) in p.iter_mut().zip(g) {
@@ -154,6 +165,19 @@ fn adam_part<T: Float>(
         };
         let denom = second.sqrt().div(bc2_sqrt).add(eps);
         p[i] = p[i].add(m[i].mul(step_size).div(denom));
+    }
+}
+
+crate::simd_dispatch! {
+    /// SGD with momentum in its common case (a momentum buffer past its first step, no
+    /// weight decay, no Nesterov, no maximize) as one branch-free loop, so it vectorises.
+    /// `c` = [momentum, 1 - dampening, -lr].
+    pub fn sgd_momentum_plain<T: Float>(p: &mut [T], g: &[T], buf: &mut [T], c: &[T; 3]) -> () {
+        let [m, damp, lr] = *c;
+        for ((p, &g), b) in p.iter_mut().zip(g).zip(buf.iter_mut()) {
+            *b = b.mul(m).add(damp.mul(g));
+            *p = p.add(lr.mul(*b));
+        }
     }
 }
 
