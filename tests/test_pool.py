@@ -97,6 +97,21 @@ def test_max_pool_with_indices_functions_and_ties():
     compare(lambda lib, x: lib.nn.functional.max_pool2d(x, 2, return_indices=True), [x], grad=False)
 
 
+def test_max_pool2d_2x2_ties_and_nans_everywhere():
+    """2×2, stride-2 windows (their own kernel): few distinct values, NaN and -inf at every
+    window position, an odd width; values and indices as PyTorch's (several NaNs in a
+    window: the last one's index, as PyTorch's ``val > max || isnan(val)``)."""
+    rng = np.random.default_rng(3)
+    x = rng.choice(np.array([0.0, 1.0, -np.inf, np.nan]), size=(3, 4, 6, 11), p=[.4, .4, .1, .1])
+    compare(lambda lib, x: lib.nn.functional.max_pool2d(x, 2, return_indices=True), [x],
+            grad=False)
+    # The general kernel: overlapping and adaptive windows, several NaNs in one window.
+    compare(lambda lib, x: lib.nn.functional.max_pool2d(x, 3, 1, 1, return_indices=True), [x],
+            grad=False)
+    compare(lambda lib, x: lib.nn.functional.adaptive_max_pool2d(x, (2, 3), return_indices=True),
+            [x], grad=False)
+
+
 # ---------------------------------------------------------------------------- avg pooling
 
 AVG_CASES = [

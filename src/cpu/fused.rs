@@ -33,9 +33,10 @@ fn sgd_part<T: Float>(
         T::lit(1.0 - o.dampening),
         T::lit(-o.lr),
     );
-    if let Some(b) = buf.as_deref_mut().filter(|_| {
-        !first && !o.maximize && !o.nesterov && o.weight_decay == 0.0
-    }) {
+    if let Some(b) = buf
+        .as_deref_mut()
+        .filter(|_| !first && !o.maximize && !o.nesterov && o.weight_decay == 0.0)
+    {
         return sgd_momentum_plain(p, g, b, &[m, damp, lr]);
     }
     match buf {

@@ -293,8 +293,8 @@ fn window_inside(ax: &Axis, o: usize) -> (isize, isize, usize, usize) {
 }
 
 /// Max pooling: the maxima of each window (NaN wins, padding never does) and their flat
-/// indices in the input plane (the first of ties; 0 and -1 for a window wholly in the
-/// padding).
+/// indices in the input plane (the first of ties, the last NaN, as PyTorch's
+/// `val > max || isnan(val)`; 0 and -1 for a window wholly in the padding).
 pub fn max_pool<T: Num>(x: &[T], l: &Layout, w: &Window) -> (Vec<T>, Vec<i64>) {
     let a = axes(w);
     let (sn, sc, s) = strides(l);
@@ -320,8 +320,20 @@ pub fn max_pool<T: Num>(x: &[T], l: &Layout, w: &Window) -> (Vec<T>, Vec<i64>) {
                     < a[d].input as isize
         })
         && s[2] > 0;
+    let pairs =
+        (1..3).all(|d| a[d].kernel == 2 && a[d].stride == 2 && a[d].dilation == 1) && s[2] == 1;
     let plane = |p: usize, vo: &mut [T], io: &mut [i64]| {
         let base = l.offset as isize + (p / c) as isize * sn + (p % c) as isize * sc;
+        if inside_2d && pairs {
+            // 2×2 windows, stride 2, unit-stride rows: each output row from two input rows.
+            let (ow, iw) = (a[2].output, a[2].input);
+            for (oy, (vr, ir)) in vo.chunks_mut(ow).zip(io.chunks_mut(ow)).enumerate() {
+                let row = |y: usize| &x[(base + (y as isize) * s[1]) as usize..][..2 * ow];
+                let flat = (2 * oy * iw) as i64;
+                max_pool_pairs(row(2 * oy), row(2 * oy + 1), vr, ir, flat, iw as i64);
+            }
+            return;
+        }
         if inside_2d {
             let (ay, ax) = (&a[1], &a[2]);
             let mut vals = vec![T::zero(); ax.output];
@@ -356,7 +368,7 @@ pub fn max_pool<T: Num>(x: &[T], l: &Layout, w: &Window) -> (Vec<T>, Vec<i64>) {
             for &(y0, dy, yl, yh) in &tables[1] {
                 for &(x0, dx, xl, xh) in &tables[2] {
                     let (mut best, mut at) = (T::zero(), -1i64);
-                    'window: for i in zl..zh {
+                    for i in zl..zh {
                         let z = z0 + i as isize * dz;
                         for j in yl..yh {
                             let y = y0 + j as isize * dy;
@@ -368,9 +380,6 @@ pub fn max_pool<T: Num>(x: &[T], l: &Layout, w: &Window) -> (Vec<T>, Vec<i64>) {
                                 if at < 0 || v > best || v.is_nan() {
                                     best = v;
                                     at = (flat + xx as usize) as i64;
-                                    if v.is_nan() {
-                                        break 'window;
-                                    }
                                 }
                             }
                         }
@@ -444,12 +453,34 @@ pub fn max_pool_backward<T: Num>(g: &[T], gl: &Layout, idx: &[i64], w: &Window) 
 }
 
 simd_dispatch! {
+    /// A row of 2×2, stride-2 max-pool windows over input rows `r0` and `r1` (at least
+    /// `2·best.len()` long; `r0[0]` at flat index `at0`, rows `w` apart): the maxima and
+    /// their flat indices, positions in scan order (the first maximum wins, the last NaN
+    /// over everything), as [`fold_max`]. Branch-free, so it vectorizes.
+    pub fn max_pool_pairs<T: Num>(r0: &[T], r1: &[T], best: &mut [T], at: &mut [i64], at0: i64, w: i64) -> () {
+        let n = best.len();
+        let pairs = r0[..2 * n].chunks_exact(2).zip(r1[..2 * n].chunks_exact(2));
+        for (o, ((b, i), (p0, p1))) in best.iter_mut().zip(at.iter_mut()).zip(pairs).enumerate() {
+            let (mut bv, mut off) = (p0[0], 0);
+            for (v, k) in [(p0[1], 1), (p1[0], w), (p1[1], w + 1)] {
+                let take = (v > bv) | v.is_nan();
+                bv = if take { v } else { bv };
+                off = if take { k } else { off };
+            }
+            *b = bv;
+            *i = at0 + 2 * o as i64 + off;
+        }
+    }
+}
+
+simd_dispatch! {
     /// One window position's values for a row of outputs (`vals[o]` at flat index
     /// `at0 + o·step`) folded into the row's running maxima and their indices: the first
-    /// maximum wins, and the first NaN over everything. Branch-free, so it vectorizes.
+    /// maximum wins, and the last NaN over everything (PyTorch's `val > max || isnan(val)`).
+    /// Branch-free, so it vectorizes.
     pub fn fold_max<T: Num>(vals: &[T], best: &mut [T], at: &mut [i64], at0: i64, step: i64) -> () {
         for (o, ((b, i), &v)) in best.iter_mut().zip(at.iter_mut()).zip(vals).enumerate() {
-            let take = (v > *b) | (v.is_nan() & !b.is_nan());
+            let take = (v > *b) | v.is_nan();
             *b = if take { v } else { *b };
             *i = if take { at0 + o as i64 * step } else { *i };
         }

@@ -13,7 +13,7 @@
 //       out [n, c, *input] (contiguous), the sum of cols (strides n, row, column in cv) over
 //       every (window position, output position) pair that lands on the element
 //   max_pool(out, idx, x, total, channels, w, xv)
-//       out [n, c, *output]: each window's maximum (NaN wins, the first of ties) and its flat
+//       out [n, c, *output]: each window's maximum (NaN wins: the last one; the first of ties) and its flat
 //       index within the input plane in idx (0 and -1 for a window wholly in the padding)
 //   max_pool_backward(out, g, idx, total, channels, w, gv)
 //       out [n, c, *input]: the sum of g (read through gv) over the outputs whose window
@@ -196,8 +196,9 @@ KERNEL(max_pool)(scalar_t* out, long long* idx, const scalar_t* x, long long tot
                     const scalar_t v =
                         x[base + z * xv.strides.v[2] + y * xv.strides.v[3] + xx * xv.strides.v[4]];
                     const acc_t va = rt_to_acc(v);
-                    // The first position wins ties; a NaN, once found, is kept.
-                    if (bi < 0 || (!rt_isnan(bv) && (va > bv || rt_isnan(va)))) {
+                    // The first position wins ties, the last NaN over everything (PyTorch's
+                    // `val > max || isnan(val)`).
+                    if (bi < 0 || va > bv || rt_isnan(va)) {
                         best = v;
                         bv = va;
                         bi = (z * w.in[1] + y) * w.in[2] + xx;
