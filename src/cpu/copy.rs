@@ -30,9 +30,9 @@ pub fn gather_map<A: Element, B: Element>(
         return unsafe {
             write_new_vec(n, |out| {
                 if n >= PAR_THRESHOLD {
-                    out.par_chunks_mut(1 << 16)
-                        .zip(src.par_chunks(1 << 16))
-                        .for_each(|(o, s)| map_contiguous(s, o, &f));
+                    let part = super::team_part(n);
+                    let parts = out.chunks_mut(part).zip(src.chunks(part));
+                    super::team::for_each_part(parts.collect(), |(o, s)| map_contiguous(s, o, &f));
                 } else {
                     map_contiguous(src, out, &f);
                 }

@@ -2,7 +2,8 @@
 //! drivers with their contiguous, scalar, row-broadcast and general strided paths.
 
 use super::strided::{broadcast_strides, walk};
-use super::{write_new_vec, PAR_THRESHOLD};
+use super::team;
+use super::{team_part, write_new_vec, PAR_THRESHOLD};
 use crate::tensor::dtype::Element;
 use crate::tensor::layout::{numel, Layout};
 use rayon::prelude::*;
@@ -46,10 +47,12 @@ pub fn zip<A: Element, B: Element, C: Element>(
         return unsafe {
             write_new_vec(n, |out| {
                 if n >= PAR_THRESHOLD {
-                    out.par_chunks_mut(1 << 15)
-                        .zip(sa.par_chunks(1 << 15))
-                        .zip(sb.par_chunks(1 << 15))
-                        .for_each(|((o, x), y)| zip_contiguous(x, y, o, &f));
+                    let part = team_part(n);
+                    let parts = out
+                        .chunks_mut(part)
+                        .zip(sa.chunks(part))
+                        .zip(sb.chunks(part));
+                    team::for_each_part(parts.collect(), |((o, x), y)| zip_contiguous(x, y, o, &f));
                 } else {
                     zip_contiguous(sa, sb, out, &f);
                 }

@@ -26,6 +26,13 @@ pub use backend::Cpu;
 /// the rayon pool costs more than computing it.
 pub const PAR_THRESHOLD: usize = 1 << 15;
 
+/// The length of each thread's part when a contiguous pass over `n` elements is split over
+/// the team: one contiguous part per thread (a multiple of 64 elements, whole cache lines),
+/// rather than many small rayon jobs that wake sleeping workers.
+pub fn team_part(n: usize) -> usize {
+    n.div_ceil(team::parts()).next_multiple_of(64).max(64)
+}
+
 /// A vector of `n` elements written by `fill`, with no zero-fill first: a fresh output
 /// filled with zeros and then overwritten costs a third more memory traffic (the `memset`
 /// was 16% of a large `a + b`).
