@@ -466,7 +466,7 @@ pub trait Backend {
     fn fold(cols: &Self::Buffer, l: &Layout, w: &Window) -> Result<Self::Buffer>;
     /// Max pooling of the view `l` (`[n, c, *w.input]`): the contiguous `[n, c, *w.output]`
     /// maxima (NaN wins) and their int64 flat indices within the input plane (the first of
-    /// ties).
+    /// ties, the last of several NaNs, as PyTorch).
     fn max_pool(x: &Self::Buffer, l: &Layout, w: &Window) -> Result<(Self::Buffer, Self::Buffer)>;
     /// The gradient of [`Backend::max_pool`]: each output's gradient (the view `gl`,
     /// `[n, c, *w.output]`) added at its window's argmax (`idx`, the contiguous indices the

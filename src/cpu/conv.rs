@@ -59,15 +59,7 @@ impl Fma for f64 {
 /// AVX-512). Measured on 2 AVX-512 cores, layer forward + backward: LeNet's 3→6 5×5 went
 /// from 17 to 46 GFLOP/s and its 6→16 5×5 from 15 to 43; 64→128 3×3 stays a product.
 pub fn fits(cin: usize, cout: usize, kh: usize, kw: usize) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        super::math::has_avx2() && cin * kh * kw <= 256 && cout <= 32
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (cin, cout, kh, kw);
-        false
-    }
+    vector_kernels_fit(cin * kh * kw, 256, cout)
 }
 
 /// Whether [`input_grad`] beats a product and col2im for the input gradient of a
@@ -76,13 +68,19 @@ pub fn fits(cin: usize, cout: usize, kh: usize, kw: usize) -> bool {
 /// input gradient (a 16→6 correlation, 400 terms per position) took 0.62 ms as a product and
 /// col2im, 0.45 ms here (PyTorch: 0.45 ms).
 pub fn fits_input_grad(cout: usize, cin: usize, kh: usize, kw: usize) -> bool {
+    vector_kernels_fit(cout * kh * kw, 512, cin)
+}
+
+/// The direct kernels' common bound: at most `bound` terms per output position and 32
+/// output channels, on a CPU with the vector copies (AVX2+FMA or AVX-512).
+fn vector_kernels_fit(terms: usize, bound: usize, outputs: usize) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        super::math::has_avx2() && cout * kh * kw <= 512 && cin <= 32
+        super::math::has_avx2() && terms <= bound && outputs <= 32
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (cin, cout, kh, kw);
+        let _ = (terms, bound, outputs);
         false
     }
 }

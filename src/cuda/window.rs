@@ -161,7 +161,8 @@ pub fn fold(cols: &CudaBuffer, l: &Layout, w: &Window) -> Result<CudaBuffer> {
 }
 
 /// Max pooling of the view `l` (`[n, c, *w.input]`): the contiguous `[n, c, *w.output]`
-/// maxima (NaN wins) and their int64 flat indices within the input plane (the first of ties).
+/// maxima (NaN wins) and their int64 flat indices within the input plane (the first of ties,
+/// the last of several NaNs, as PyTorch).
 pub fn max_pool(x: &CudaBuffer, l: &Layout, w: &Window) -> Result<(CudaBuffer, CudaBuffer)> {
     let k = kernel("max_pool", x.dtype())?;
     let xv = plane_view("max_pool", l, w)?;
