@@ -27,6 +27,17 @@ BATCH, STEPS, FEATURES, HIDDEN, CLASSES = 64, 28, 28, 128, 10
 EPOCH_BATCHES = 60000 // BATCH + 1
 
 
+def _best_ms_per_step(run, steps, warm):
+    """Milliseconds per step of `run(steps)`, the better of two passes after `warm` steps."""
+    run(steps[:warm])
+    best = float("inf")
+    for _ in range(2):
+        t0 = time.perf_counter()
+        run(steps)
+        best = min(best, (time.perf_counter() - t0) / len(steps))
+    return best * 1e3
+
+
 def batches(n: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Fashion-MNIST training batches when the dataset is installed, else random ones."""
     try:
@@ -81,13 +92,7 @@ def step_ms(lib, kind: str, state: dict, data: list) -> float:
             loss.backward()
             opt.step()
 
-    run(tensors[:3])
-    best = float("inf")
-    for _ in range(2):
-        t0 = time.perf_counter()
-        run(tensors)
-        best = min(best, (time.perf_counter() - t0) / len(tensors))
-    return best * 1e3
+    return _best_ms_per_step(run, tensors, warm=3)
 
 
 def test_images() -> tuple[np.ndarray, np.ndarray]:
@@ -158,13 +163,7 @@ def lm_step_ms(lib, state: dict | None, steps: int):
                     p.add_(p.grad, alpha=-20.0)
 
     model.train()
-    run(data[:2])
-    best = float("inf")
-    for _ in range(2):
-        t0 = time.perf_counter()
-        run(data)
-        best = min(best, (time.perf_counter() - t0) / len(data))
-    return best * 1e3
+    return _best_ms_per_step(run, data, warm=2)
 
 
 def main() -> None:
