@@ -84,6 +84,17 @@ def _rnn(mode, gates):
 
 
 CASES = {
+    "AcosBackward0": (lambda x: (x * 0.3).acos(), lambda: [_x(3, 4)]),
+    "AcoshBackward0": (lambda x: (x + 1.0).acosh(), lambda: [_x(3, 4, positive=True)]),
+    "AsinBackward0": (lambda x: (x * 0.3).asin(), lambda: [_x(3, 4)]),
+    "AsinhBackward0": (lambda x: x.asinh(), lambda: [_x(3, 4)]),
+    "AtanBackward0": (lambda x: x.atan(), lambda: [_x(3, 4)]),
+    "AtanhBackward0": (lambda x: (x * 0.3).atanh(), lambda: [_x(3, 4)]),
+    "CoshBackward0": (lambda x: x.cosh(), lambda: [_x(3, 4)]),
+    "Exp2Backward0": (lambda x: x.exp2(), lambda: [_x(3, 4)]),
+    "FmodBackward0": (lambda x, y: x.fmod(y), lambda: [_x(3, 4), _x(3, 4, seed=1, positive=True)]),
+    "Log10Backward0": (lambda x: x.log10(), lambda: [_x(3, 4, positive=True)]),
+    "Log2Backward0": (lambda x: x.log2(), lambda: [_x(3, 4, positive=True)]),
     "RnnTanhBackward0": _rnn("RNN_TANH", 1),
     "RnnReluBackward0": _rnn("RNN_RELU", 1),
     "LstmBackward0": _rnn("LSTM", 4),
@@ -204,6 +215,7 @@ CASES = {
     "SignBackward0": (lambda x: x.sign() + x, lambda: [_x(3, 4)]),
     "SiluBackward0": (lambda x: x.silu(), lambda: [_x(3, 4)]),
     "SinBackward0": (lambda x: x.sin(), lambda: [_x(3, 4)]),
+    "SinhBackward0": (lambda x: x.sinh(), lambda: [_x(3, 4)]),
     "SliceBackward0": (lambda x: x[:, 1::2], lambda: [_x(3, 5)]),
     "SliceBackwardBackward0": (_first_grad(lambda x: x[1:] ** 2), lambda: [_x(3, 4)]),
     "SoftmaxBackward0": (lambda x: x.softmax(1), lambda: [_x(3, 4)]),
@@ -215,6 +227,7 @@ CASES = {
     "SumBackward0": (lambda x: x.sum(), lambda: [_x(3, 4)]),
     "SumBackward1": (lambda x: x.sum(0), lambda: [_x(3, 4)]),
     "TBackward0": (lambda x: x.t(), lambda: [_x(3, 4)]),
+    "TanBackward0": (lambda x: x.tan(), lambda: [_x(3, 4)]),
     "TanhBackward0": (lambda x: x.tanh(), lambda: [_x(3, 4)]),
     "ThresholdBackwardBackward0": (_first_grad(lambda x: x.relu() * x), lambda: [_x(3, 4)]),
     "ToCopyBackward0": (

@@ -17,6 +17,8 @@ pub trait Num: Element {
     fn floor_div(self, o: Self) -> Self;
     /// Python's modulo: the result has the divisor's sign.
     fn rem(self, o: Self) -> Self;
+    /// The remainder with the dividend's sign (C's `fmod`), as PyTorch's `fmod`.
+    fn fmod(self, o: Self) -> Self;
     fn pow(self, o: Self) -> Self;
     fn neg(self) -> Self;
     fn abs(self) -> Self;
@@ -53,6 +55,7 @@ macro_rules! impl_num_int {
                 #[allow(unused_comparisons)]
                 if r != 0 && ((r < 0) != (o < 0)) { r.wrapping_add(o) } else { r }
             }
+            #[inline(always)] fn fmod(self, o: Self) -> Self { if o == 0 { 0 } else { self.wrapping_rem(o) } }
             #[inline(always)] fn pow(self, o: Self) -> Self {
                 #[allow(unused_comparisons)]
                 if o < 0 { 0 } else { self.wrapping_pow(o as u32) }
@@ -85,6 +88,18 @@ pub trait Float: Num {
     fn sqrt(self) -> Self;
     fn sin(self) -> Self;
     fn cos(self) -> Self;
+    fn tan(self) -> Self;
+    fn asin(self) -> Self;
+    fn acos(self) -> Self;
+    fn atan(self) -> Self;
+    fn sinh(self) -> Self;
+    fn cosh(self) -> Self;
+    fn asinh(self) -> Self;
+    fn acosh(self) -> Self;
+    fn atanh(self) -> Self;
+    fn log2(self) -> Self;
+    fn log10(self) -> Self;
+    fn exp2(self) -> Self;
     fn tanh(self) -> Self;
     fn erf(self) -> Self;
     fn is_inf(self) -> bool;
@@ -139,6 +154,10 @@ macro_rules! impl_float {
                 } else {
                     r
                 }
+            }
+            #[inline(always)]
+            fn fmod(self, o: Self) -> Self {
+                self % o
             }
             #[inline(always)]
             fn pow(self, o: Self) -> Self {
@@ -229,6 +248,54 @@ macro_rules! impl_float {
             #[inline(always)]
             fn cos(self) -> Self {
                 self.cos()
+            }
+            #[inline(always)]
+            fn tan(self) -> Self {
+                self.tan()
+            }
+            #[inline(always)]
+            fn asin(self) -> Self {
+                self.asin()
+            }
+            #[inline(always)]
+            fn acos(self) -> Self {
+                self.acos()
+            }
+            #[inline(always)]
+            fn atan(self) -> Self {
+                self.atan()
+            }
+            #[inline(always)]
+            fn sinh(self) -> Self {
+                self.sinh()
+            }
+            #[inline(always)]
+            fn cosh(self) -> Self {
+                self.cosh()
+            }
+            #[inline(always)]
+            fn asinh(self) -> Self {
+                self.asinh()
+            }
+            #[inline(always)]
+            fn acosh(self) -> Self {
+                self.acosh()
+            }
+            #[inline(always)]
+            fn atanh(self) -> Self {
+                self.atanh()
+            }
+            #[inline(always)]
+            fn log2(self) -> Self {
+                self.log2()
+            }
+            #[inline(always)]
+            fn log10(self) -> Self {
+                self.log10()
+            }
+            #[inline(always)]
+            fn exp2(self) -> Self {
+                self.exp2()
             }
             #[inline(always)]
             fn tanh(self) -> Self {

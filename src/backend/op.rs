@@ -139,6 +139,18 @@ unary_ops! {
         Rsqrt => "rsqrt", |x| T::one().div(x.sqrt());
         Sin => "sin", |x| x.sin();
         Cos => "cos", |x| x.cos();
+        Tan => "tan", |x| x.tan();
+        Asin => "asin", |x| x.asin();
+        Acos => "acos", |x| x.acos();
+        Atan => "atan", |x| x.atan();
+        Sinh => "sinh", |x| x.sinh();
+        Cosh => "cosh", |x| x.cosh();
+        Asinh => "asinh", |x| x.asinh();
+        Acosh => "acosh", |x| x.acosh();
+        Atanh => "atanh", |x| x.atanh();
+        Log2 => "log2", |x| x.log2();
+        Log10 => "log10", |x| x.log10();
+        Exp2 => "exp2", |x| x.exp2();
         Tanh => "tanh", |x| x.tanh();
         Sigmoid => "sigmoid", |x| T::one().div(T::one().add(x.neg().exp()));
         Erf => "erf", |x| x.erf();
@@ -241,6 +253,8 @@ binary_ops! {
         Div => "div", |x, y| x.div(y);
         FloorDiv => "floor_divide", |x, y| x.floor_div(y);
         Rem => "remainder", |x, y| x.rem(y);
+        /// The remainder with the dividend's sign (C's `fmod`).
+        Fmod => "fmod", |x, y| x.fmod(y);
         Pow => "pow", |x, y| x.pow(y);
         Maximum => "maximum", |x, y| x.max_nan(y);
         Minimum => "minimum", |x, y| x.min_nan(y);
@@ -267,7 +281,7 @@ impl BinaryOp {
     /// exponent); the backends check the right operand as part of the kernel.
     pub fn int_rhs_check(self) -> Option<IntRhsCheck> {
         match self {
-            BinaryOp::FloorDiv | BinaryOp::Rem => Some(IntRhsCheck::NonZero),
+            BinaryOp::FloorDiv | BinaryOp::Rem | BinaryOp::Fmod => Some(IntRhsCheck::NonZero),
             BinaryOp::Pow => Some(IntRhsCheck::NonNegative),
             _ => None,
         }

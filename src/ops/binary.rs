@@ -201,6 +201,18 @@ pub fn binary(op: BinaryOp, a: &Operand, b: &Operand) -> Result<Tensor> {
                 ])
             })
         }
+        Fmod => {
+            let (xa, xb) = (SavedTensor::new(&ta), SavedTensor::new(&tb));
+            record("FmodBackward0", &[&ta, &tb], &out, move |g, n| {
+                Ok(vec![
+                    grad_if(n[0], || fit(g.clone(), &sa, da))?,
+                    grad_if(n[1], || {
+                        let q = xa.unpack()?.div(&xb.unpack()?)?.trunc()?;
+                        fit(g.mul(&q)?.neg()?, &sb, db)
+                    })?,
+                ])
+            })
+        }
         FloorDiv => record("FloorDivideBackward0", &[&ta, &tb], &out, move |g, n| {
             let z = g.mul_scalar(0.0)?;
             Ok(vec![
@@ -269,7 +281,7 @@ macro_rules! tensor_tensor_ops {
     };
 }
 tensor_tensor_ops!(
-    add => Add, sub => Sub, mul => Mul, div => Div, floor_divide => FloorDiv, remainder => Rem,
+    add => Add, sub => Sub, mul => Mul, div => Div, floor_divide => FloorDiv, remainder => Rem, fmod => Fmod,
     pow => Pow, maximum => Maximum, minimum => Minimum, eq => Eq, ne => Ne, lt => Lt, le => Le,
     gt => Gt, ge => Ge, bitwise_and => BitAnd, bitwise_or => BitOr, bitwise_xor => BitXor,
 );

@@ -73,7 +73,7 @@ pub fn result_type(tensors: &[&Tensor], scalars: &[Scalar]) -> DType {
     for s in scalars {
         join(&mut wrapped, s.dtype());
     }
-    combine(combine(dim, zero), wrapped).unwrap_or(DType::F32)
+    combine(combine(dim, zero), wrapped).unwrap_or(DType::default_float())
 }
 
 /// One side of a binary op.

@@ -56,6 +56,18 @@ fn record_unary_backward(op: UnaryOp, x: &Tensor, out: &Tensor) {
         Rsqrt => "RsqrtBackward0",
         Sin => "SinBackward0",
         Cos => "CosBackward0",
+        Tan => "TanBackward0",
+        Asin => "AsinBackward0",
+        Acos => "AcosBackward0",
+        Atan => "AtanBackward0",
+        Sinh => "SinhBackward0",
+        Cosh => "CoshBackward0",
+        Asinh => "AsinhBackward0",
+        Acosh => "AcoshBackward0",
+        Atanh => "AtanhBackward0",
+        Log2 => "Log2Backward0",
+        Log10 => "Log10Backward0",
+        Exp2 => "Exp2Backward0",
         Tanh => "TanhBackward0",
         Sigmoid => "SigmoidBackward0",
         Erf => "ErfBackward0",
@@ -81,6 +93,40 @@ fn record_unary_backward(op: UnaryOp, x: &Tensor, out: &Tensor) {
             }
             Sin => g.mul(&sx.unpack()?.unary(Cos)?)?,
             Cos => g.mul(&sx.unpack()?.unary(Sin)?)?.neg()?,
+            Tan => {
+                let r = result()?;
+                g.mul(&r.mul(&r)?.add_scalar(1.0)?)?
+            }
+            Asin | Acos => {
+                let x = sx.unpack()?;
+                let d = g.mul(&x.mul(&x)?.rsub_scalar(1.0)?.unary(Rsqrt)?)?;
+                if op == Acos {
+                    d.neg()?
+                } else {
+                    d
+                }
+            }
+            Atan => {
+                let x = sx.unpack()?;
+                g.div(&x.mul(&x)?.add_scalar(1.0)?)?
+            }
+            Sinh => g.mul(&sx.unpack()?.unary(Cosh)?)?,
+            Cosh => g.mul(&sx.unpack()?.unary(Sinh)?)?,
+            Asinh => {
+                let x = sx.unpack()?;
+                g.mul(&x.mul(&x)?.add_scalar(1.0)?.unary(Rsqrt)?)?
+            }
+            Acosh => {
+                let x = sx.unpack()?;
+                g.mul(&x.mul(&x)?.sub_scalar(1.0)?.unary(Rsqrt)?)?
+            }
+            Atanh => {
+                let x = sx.unpack()?;
+                g.div(&x.mul(&x)?.rsub_scalar(1.0)?)?
+            }
+            Log2 => g.div(&sx.unpack()?.mul_scalar(std::f64::consts::LN_2)?)?,
+            Log10 => g.div(&sx.unpack()?.mul_scalar(std::f64::consts::LN_10)?)?,
+            Exp2 => g.mul(&result()?.mul_scalar(std::f64::consts::LN_2)?)?,
             Tanh => {
                 let r = result()?;
                 g.mul(&r.mul(&r)?.rsub_scalar(1.0)?)?
@@ -174,7 +220,9 @@ macro_rules! float_unary_methods {
 }
 float_unary_methods!(
     exp => Exp, log => Log, log1p => Log1p, expm1 => Expm1, sqrt => Sqrt, rsqrt => Rsqrt,
-    sin => Sin, cos => Cos, tanh => Tanh, sigmoid => Sigmoid, erf => Erf, reciprocal => Reciprocal,
+    sin => Sin, cos => Cos, tan => Tan, asin => Asin, acos => Acos, atan => Atan, sinh => Sinh,
+    cosh => Cosh, asinh => Asinh, acosh => Acosh, atanh => Atanh, log2 => Log2, log10 => Log10,
+    exp2 => Exp2, tanh => Tanh, sigmoid => Sigmoid, erf => Erf, reciprocal => Reciprocal,
     silu => Silu,
 );
 

@@ -54,7 +54,7 @@ pub fn dtype_arg(obj: &Bound<'_, PyAny>) -> PyResult<DType> {
     }
     let py = obj.py();
     if obj.is(py.get_type::<PyFloat>()) {
-        return Ok(DType::F32);
+        return Ok(DType::F64);
     }
     if obj.is(py.get_type::<PyBool>()) {
         return Ok(DType::Bool);
@@ -374,11 +374,11 @@ fn flatten(obj: &Bound<'_, PyAny>, depth: usize, out: &mut Flat) -> PyResult<()>
     let kind = if obj.is_instance_of::<PyBool>() || obj.get_type().name()? == "bool_" {
         DType::Bool
     } else if obj.is_instance_of::<PyFloat>() {
-        DType::F32
+        DType::default_float()
     } else {
         match scalar_arg(obj) {
             Some(Scalar::Int(_)) => DType::I64,
-            Some(Scalar::Float(_)) => DType::F32,
+            Some(Scalar::Float(_)) => DType::default_float(),
             Some(Scalar::Bool(_)) => DType::Bool,
             None => {
                 return Err(PyTypeError::new_err(format!(
@@ -445,14 +445,14 @@ pub fn data_to_tensor(obj: &Bound<'_, PyAny>, dtype: Option<DType>) -> PyResult<
     };
     flatten(obj, 0, &mut flat)?;
     let kind = if flat.values.is_empty() && flat.kind == DType::Bool {
-        DType::F32
+        DType::default_float()
     } else {
         flat.kind
     };
-    // Inferred floats are float32 (the default dtype); inferred ints int64.
+    // Inferred floats are the default dtype; inferred ints int64.
     let inferred = match kind {
         DType::F64 | DType::F32 if obj.cast::<PyTensor>().is_err() && flat_has_only_python(obj) => {
-            DType::F32
+            DType::default_float()
         }
         k => k,
     };

@@ -57,6 +57,24 @@ pub fn _get_default_device() -> String {
     default_device().to_string()
 }
 
+/// `_C._set_default_dtype(dtype)`: the default float dtype (`torch.set_default_dtype`).
+#[pyfunction]
+pub fn _set_default_dtype(d: &Bound<'_, PyAny>) -> PyResult<()> {
+    if DType::set_default_float(dtype_arg(d)?) {
+        Ok(())
+    } else {
+        Err(pyo3::exceptions::PyTypeError::new_err(
+            "only floating-point types are supported as the default type",
+        ))
+    }
+}
+
+/// `_C._get_default_dtype()`.
+#[pyfunction]
+pub fn _get_default_dtype() -> PyDType {
+    PyDType(DType::default_float())
+}
+
 /// The `device=` of a creation function, `default` when absent or None.
 fn kw_device(kwargs: Option<&Bound<'_, PyDict>>, default: Device) -> PyResult<Device> {
     Ok(opt_device(
@@ -105,7 +123,7 @@ macro_rules! filled {
         pub fn $name(size: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> R {
             check_kwargs(kwargs, stringify!($name))?;
             let shape = size_args(size)?;
-            let dtype = kw_dtype(kwargs, DType::F32)?;
+            let dtype = kw_dtype(kwargs, DType::default_float())?;
             let device = kw_device(kwargs, default_device())?;
             let make: Maker = $f;
             finish(make(&shape, dtype, device)?, kwargs)
@@ -254,7 +272,14 @@ pub fn arange(args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> 
         .iter()
         .all(|s| matches!(s, crate::Scalar::Int(_) | crate::Scalar::Bool(_)));
     let (start, end, step) = (start.to_f64(), end.to_f64(), step.to_f64());
-    let dtype = kw_dtype(kwargs, if all_int { DType::I64 } else { DType::F32 })?;
+    let dtype = kw_dtype(
+        kwargs,
+        if all_int {
+            DType::I64
+        } else {
+            DType::default_float()
+        },
+    )?;
     let device = kw_device(kwargs, default_device())?;
     finish(creation::arange(start, end, step, dtype, device)?, kwargs)
 }
@@ -267,7 +292,7 @@ pub fn linspace(start: f64, end: f64, steps: i64, kwargs: Option<&Bound<'_, PyDi
             "number of steps must be non-negative",
         ));
     }
-    let dtype = kw_dtype(kwargs, DType::F32)?;
+    let dtype = kw_dtype(kwargs, DType::default_float())?;
     let device = kw_device(kwargs, default_device())?;
     finish(
         creation::linspace(start, end, steps as usize, dtype, device)?,
@@ -284,7 +309,7 @@ pub fn eye(n: i64, m: Option<i64>, kwargs: Option<&Bound<'_, PyDict>>) -> R {
             "n must be greater or equal to 0, got {n}"
         )));
     }
-    let dtype = kw_dtype(kwargs, DType::F32)?;
+    let dtype = kw_dtype(kwargs, DType::default_float())?;
     let device = kw_device(kwargs, default_device())?;
     finish(
         creation::eye(n as usize, m as usize, dtype, device)?,
@@ -295,36 +320,31 @@ pub fn eye(n: i64, m: Option<i64>, kwargs: Option<&Bound<'_, PyDict>>) -> R {
 #[pyfunction]
 #[pyo3(signature = (*args, **kwargs))]
 pub fn randint(args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> R {
-    let (low, high, size) = match args.len() {
-        2 => (0i64, args.get_item(0)?.extract::<i64>()?, args.get_item(1)?),
-        3 => (
-            args.get_item(0)?.extract::<i64>()?,
-            args.get_item(1)?.extract::<i64>()?,
-            args.get_item(2)?,
-        ),
-        _ => {
-            let kw = kwargs.ok_or_else(|| {
-                PyTypeError::new_err("randint() missing required argument 'size'")
-            })?;
-            let size = kw.get_item("size")?.ok_or_else(|| {
-                PyTypeError::new_err("randint() missing required argument 'size'")
-            })?;
-            let high = if args.len() == 1 {
-                args.get_item(0)?.extract()?
-            } else {
-                kw.get_item("high")?
-                    .map(|v| v.extract())
-                    .transpose()?
-                    .unwrap_or(0)
-            };
-            (
-                kw.get_item("low")?
-                    .map(|v| v.extract())
-                    .transpose()?
-                    .unwrap_or(0),
-                high,
-                size,
-            )
+    let kw = |name: &str| -> PyResult<Option<Bound<'_, PyAny>>> {
+        Ok(kwargs.map(|k| k.get_item(name)).transpose()?.flatten())
+    };
+    let missing = || PyTypeError::new_err("randint() missing required argument 'size'");
+    // Positional: (high, size) or (low, high, size), the size possibly given as `size=`.
+    let mut pos: Vec<Bound<'_, PyAny>> = args.iter().collect();
+    let size = match kw("size")? {
+        Some(s) => s,
+        None if pos.len() >= 2 => pos.pop().ok_or_else(missing)?,
+        None => return Err(missing()),
+    };
+    let int = |v: Option<Bound<'_, PyAny>>, default: i64| -> PyResult<i64> {
+        v.map(|v| v.extract())
+            .transpose()
+            .map(|v| v.unwrap_or(default))
+    };
+    let (low, high) = match pos.len() {
+        0 => (int(kw("low")?, 0)?, int(kw("high")?, 0)?),
+        1 => (int(kw("low")?, 0)?, pos[0].extract()?),
+        2 => (pos[0].extract()?, pos[1].extract()?),
+        n => {
+            return Err(PyTypeError::new_err(format!(
+                "randint() takes at most 3 positional arguments ({} given)",
+                n + 1
+            )))
         }
     };
     let shape = sizes_from(int_list(&size)?)?;

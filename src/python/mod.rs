@@ -102,6 +102,8 @@ fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
         functions::_embedding,
         convert::_parse_device,
         functions::_set_default_device,
+        functions::_set_default_dtype,
+        functions::_get_default_dtype,
         functions::_get_default_device,
         functions::result_type,
         functions::_cross_entropy,

@@ -153,14 +153,14 @@ impl PyTensor {
 
 #[pymethods]
 impl PyTensor {
-    /// `Tensor(data)` / `Tensor(*sizes)`: float32, as PyTorch's legacy constructor.
+    /// `Tensor(data)` / `Tensor(*sizes)`: the default dtype, as PyTorch's legacy constructor.
     #[new]
     #[pyo3(signature = (*args))]
     fn py_new(args: &Bound<'_, PyTuple>) -> PyResult<Self> {
         if args.is_empty() {
             return Ok(PyTensor::new(crate::ops::creation::zeros(
                 &[0],
-                DType::F32,
+                DType::default_float(),
                 super::functions::default_device(),
             )?));
         }
@@ -171,11 +171,14 @@ impl PyTensor {
         if args.len() == 1
             && (first.cast::<PyList>().is_ok() || first.hasattr("__array_interface__")?)
         {
-            return Ok(PyTensor::new(data_to_tensor(&first, Some(DType::F32))?));
+            return Ok(PyTensor::new(data_to_tensor(
+                &first,
+                Some(DType::default_float()),
+            )?));
         }
         Ok(PyTensor::new(crate::ops::creation::zeros(
             &size_args(args)?,
-            DType::F32,
+            DType::default_float(),
             super::functions::default_device(),
         )?))
     }

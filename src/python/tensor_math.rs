@@ -88,6 +88,9 @@ impl PyTensor {
     fn remainder(&self, other: &Bound<'_, PyAny>) -> R {
         wrap(binary(BinaryOp::Rem, &self.me(), &operand(other)?))
     }
+    fn fmod(&self, other: &Bound<'_, PyAny>) -> R {
+        wrap(binary(BinaryOp::Fmod, &self.me(), &operand(other)?))
+    }
     fn pow(&self, exponent: &Bound<'_, PyAny>) -> R {
         wrap(binary(BinaryOp::Pow, &self.me(), &operand(exponent)?))
     }
@@ -189,6 +192,60 @@ impl PyTensor {
     }
     fn tanh(&self) -> R {
         wrap(self.inner.tanh())
+    }
+    fn tan(&self) -> R {
+        wrap(self.inner.tan())
+    }
+    fn asin(&self) -> R {
+        wrap(self.inner.asin())
+    }
+    fn acos(&self) -> R {
+        wrap(self.inner.acos())
+    }
+    fn atan(&self) -> R {
+        wrap(self.inner.atan())
+    }
+    fn sinh(&self) -> R {
+        wrap(self.inner.sinh())
+    }
+    fn cosh(&self) -> R {
+        wrap(self.inner.cosh())
+    }
+    fn asinh(&self) -> R {
+        wrap(self.inner.asinh())
+    }
+    fn acosh(&self) -> R {
+        wrap(self.inner.acosh())
+    }
+    fn atanh(&self) -> R {
+        wrap(self.inner.atanh())
+    }
+    fn log2(&self) -> R {
+        wrap(self.inner.log2())
+    }
+    fn log10(&self) -> R {
+        wrap(self.inner.log10())
+    }
+    fn exp2(&self) -> R {
+        wrap(self.inner.exp2())
+    }
+    fn arcsin(&self) -> R {
+        wrap(self.inner.asin())
+    }
+    fn arccos(&self) -> R {
+        wrap(self.inner.acos())
+    }
+    fn arctan(&self) -> R {
+        wrap(self.inner.atan())
+    }
+    fn arcsinh(&self) -> R {
+        wrap(self.inner.asinh())
+    }
+    fn arccosh(&self) -> R {
+        wrap(self.inner.acosh())
+    }
+    fn arctanh(&self) -> R {
+        wrap(self.inner.atanh())
     }
     fn sigmoid(&self) -> R {
         wrap(self.inner.sigmoid())

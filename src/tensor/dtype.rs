@@ -1,6 +1,10 @@
 //! Element types, their Rust representations, and PyTorch's type promotion.
 
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// `DType::ALL`'s index of the default float dtype.
+static DEFAULT_FLOAT: AtomicUsize = AtomicUsize::new(6);
 
 /// The element type of a tensor. Names follow PyTorch (`float32`, `int64`, …).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -36,6 +40,24 @@ impl DType {
         DType::F32,
         DType::F64,
     ];
+
+    /// The default float dtype (`torch.get_default_dtype()`): what Python floats, float
+    /// fills and float-valued ops of integer inputs produce. float32 until set.
+    pub fn default_float() -> DType {
+        DType::ALL[DEFAULT_FLOAT.load(Ordering::Relaxed)]
+    }
+
+    /// Sets the default float dtype for the whole process (`torch.set_default_dtype`);
+    /// false (and nothing changes) for a non-float dtype.
+    pub fn set_default_float(d: DType) -> bool {
+        match DType::ALL.iter().position(|&x| x == d) {
+            Some(i) if d.is_float() => {
+                DEFAULT_FLOAT.store(i, Ordering::Relaxed);
+                true
+            }
+            _ => false,
+        }
+    }
 
     pub fn size(self) -> usize {
         match self {
@@ -130,12 +152,13 @@ impl DType {
             _ => Bool,
         }
     }
-    /// The dtype a float-valued op (exp, true division, mean) computes in: ints go to float32.
+    /// The dtype a float-valued op (exp, true division, mean) computes in: ints go to the
+    /// default float dtype.
     pub fn to_float(self) -> DType {
         if self.is_float() {
             self
         } else {
-            DType::F32
+            DType::default_float()
         }
     }
 }
@@ -281,12 +304,12 @@ pub enum Scalar {
 }
 
 impl Scalar {
-    /// The dtype a wrapped number stands for in promotion (floats: the default float32).
+    /// The dtype a wrapped number stands for in promotion (floats: the default dtype).
     pub fn dtype(self) -> DType {
         match self {
             Scalar::Bool(_) => DType::Bool,
             Scalar::Int(_) => DType::I64,
-            Scalar::Float(_) => DType::F32,
+            Scalar::Float(_) => DType::default_float(),
         }
     }
     pub fn to_f64(self) -> f64 {

@@ -61,6 +61,7 @@ __device__ __forceinline__ acc_t rt_rem(acc_t x, acc_t y) {
 #define RT_DIV_OP(x, y) ((x) / (y))
 #define RT_FLOORDIV(x, y) rt_floor_div(x, y)
 #define RT_REM(x, y) rt_rem(x, y)
+#define RT_FMOD(x, y) rt_fmod(x, y)
 #define RT_POW(x, y) rt_pow(x, y)
 #elif RT_INTEGRAL
 // Integer arithmetic wraps, as the CPU's (and PyTorch's); the unsigned type holds the bits.
@@ -92,6 +93,14 @@ __device__ __forceinline__ acc_t rt_int_rem(acc_t x, acc_t y, RtError* err) {
     const acc_t r = (acc_t)((rt_bits)x - (rt_bits)q * (rt_bits)y);
     return (r != 0 && ((r < 0) != (y < 0))) ? (acc_t)((rt_bits)r + (rt_bits)y) : r;
 }
+__device__ __forceinline__ acc_t rt_int_fmod(acc_t x, acc_t y, RtError* err) {
+    if (y == 0) {
+        rt_fail(err, RT_ERR_ZERO_DIV, 0, 0, 0);
+        return 0;
+    }
+    const acc_t q = rt_div_trunc(x, y);
+    return (acc_t)((rt_bits)x - (rt_bits)q * (rt_bits)y);
+}
 __device__ __forceinline__ acc_t rt_int_pow(acc_t x, acc_t y, RtError* err) {
     if (y < 0) {
         rt_fail(err, RT_ERR_NEG_POW, (long long)y, 0, 0);
@@ -111,6 +120,7 @@ __device__ __forceinline__ acc_t rt_int_pow(acc_t x, acc_t y, RtError* err) {
 #define RT_DIV_OP(x, y) ((y) == 0 ? (acc_t)0 : rt_div_trunc(x, y))
 #define RT_FLOORDIV(x, y) rt_int_floor_div(x, y, err)
 #define RT_REM(x, y) rt_int_rem(x, y, err)
+#define RT_FMOD(x, y) rt_int_fmod(x, y, err)
 #define RT_POW(x, y) rt_int_pow(x, y, err)
 #endif
 
@@ -127,6 +137,7 @@ RT_ARITH(mul, RT_WRAP(x * y))
 RT_ARITH(div, RT_DIV_OP(x, y))
 RT_ARITH(floor_divide, RT_FLOORDIV(x, y))
 RT_ARITH(remainder, RT_REM(x, y))
+RT_ARITH(fmod, RT_FMOD(x, y))
 RT_ARITH(pow, RT_POW(x, y))
 RT_ARITH(maximum, rt_max_nan(x, y))
 RT_ARITH(minimum, rt_min_nan(x, y))
