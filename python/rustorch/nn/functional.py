@@ -784,3 +784,17 @@ from rustorch.nn._functional_attention import *  # noqa: E402, F403
 from rustorch.nn._functional_attention import __all__ as _attention_all  # noqa: E402
 
 __all__ += _attention_all
+
+
+# More activations live in their own module.
+from rustorch.nn._functional_activation import *  # noqa: E402, F403
+from rustorch.nn._functional_activation import __all__ as _activation_all  # noqa: E402
+
+__all__ += _activation_all
+
+
+# More losses live in their own module.
+from rustorch.nn._functional_loss import *  # noqa: E402, F403
+from rustorch.nn._functional_loss import __all__ as _loss_all  # noqa: E402
+
+__all__ += _loss_all

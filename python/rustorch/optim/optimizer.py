@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterable, Optional, Union
 
 import rustorch
 from rustorch import Tensor
+from rustorch.nn.parameter import is_lazy
 from rustorch.utils._misc import is_floating, typename
 from rustorch.utils.hooks import RemovableHandle
 
@@ -48,6 +49,7 @@ def _step_wrapper(func: Callable[..., Any], no_grad: bool) -> Callable[..., Any]
                 with rustorch.no_grad():
                     return func(self, *args, **kwargs)
             return func(self, *args, **kwargs)
+        self._resolve_lazy_params()
         for pre_hook in list(self._optimizer_step_pre_hooks.values()):
             result = pre_hook(self, args, kwargs)
             if result is not None:
@@ -161,6 +163,32 @@ class Optimizer:
         format_string += ")"
         return format_string
 
+    def _resolve_lazy_params(self) -> None:
+        """Replace materialised ``UninitializedParameter`` placeholders in ``param_groups``
+        (and ``state``) by the parameters that replaced them in their modules.
+
+        PyTorch materialises a lazy parameter in place, so an optimizer created before a
+        lazy module's first forward already holds the real parameter; rustorch creates a new
+        one (see ``rustorch.nn.parameter.UninitializedTensorMixin``), and this keeps the
+        optimizer pointing at it. A no-op unless a group ever held a placeholder.
+        """
+        if not self.__dict__.get("_has_lazy_params", False):
+            return
+        remaining = False
+        for group in self.param_groups:
+            params = group["params"]
+            for i, p in enumerate(params):
+                if not is_lazy(p):
+                    continue
+                new = p._resolved()
+                if new is not p:
+                    params[i] = new
+                    if p in self.state:
+                        self.state[new] = self.state.pop(p)
+                if is_lazy(new):
+                    remaining = True
+        self.__dict__["_has_lazy_params"] = remaining
+
     # ------------------------------------------------------------------ hooks ---------
 
     def register_step_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
@@ -224,6 +252,7 @@ class Optimizer:
         across ``param_groups``) to the per-parameter state dicts; ``param_groups`` holds each
         group's options with ``params`` replaced by those ids.
         """
+        self._resolve_lazy_params()
         for pre_hook in self._optimizer_state_dict_pre_hooks.values():
             pre_hook(self)
 
@@ -285,6 +314,7 @@ class Optimizer:
         Raises ``ValueError`` with PyTorch's messages when the number or the sizes of the
         parameter groups differ.
         """
+        self._resolve_lazy_params()
         # shallow copy, to be consistent with module API
         state_dict = state_dict.copy()
 
@@ -368,6 +398,7 @@ class Optimizer:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         r"""Reset the gradients of all optimized tensors (to ``None`` by default)."""
+        self._resolve_lazy_params()
         for group in self.param_groups:
             for p in group["params"]:
                 grad = p.grad
@@ -478,6 +509,8 @@ class Optimizer:
             raise ValueError("some parameters appear in more than one parameter group")
 
         self.param_groups.append(param_group)
+        if any(is_lazy(p) for p in param_group["params"]):
+            self.__dict__["_has_lazy_params"] = True
 
 
 def _get_scalar_value(x: Any) -> float:

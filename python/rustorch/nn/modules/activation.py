@@ -8,6 +8,7 @@ from typing import Optional
 import rustorch
 from rustorch import Tensor
 from rustorch.nn import functional as F
+from rustorch.nn.parameter import Parameter
 
 from .module import Module
 
@@ -24,6 +25,21 @@ __all__ = [
     "LogSoftmax",
     "Softplus",
     "Hardtanh",
+    "PReLU",
+    "GLU",
+    "LogSigmoid",
+    "Mish",
+    "Hardswish",
+    "Hardsigmoid",
+    "SELU",
+    "CELU",
+    "Softsign",
+    "Tanhshrink",
+    "Threshold",
+    "Softmin",
+    "Softmax2d",
+    "Hardshrink",
+    "Softshrink",
 ]
 
 
@@ -275,3 +291,255 @@ class LogSoftmax(Module):
     def extra_repr(self) -> str:
         """Return the extra representation of the module."""
         return f"dim={self.dim}"
+
+
+class _InplaceActivation(Module):
+    """An element-wise activation with PyTorch's ``inplace`` flag and repr."""
+
+    __constants__ = ["inplace"]
+    inplace: bool
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
+    def extra_repr(self) -> str:
+        """Return the extra representation of the module."""
+        return "inplace=True" if self.inplace else ""
+
+
+class PReLU(Module):
+    r"""``max(0, x) + a * min(0, x)`` with a learnable ``a`` (``torch.nn.PReLU``): one
+    shared ``weight`` or ``num_parameters`` of them (one per input channel, dim 1), all
+    initialised to ``init``."""
+
+    __constants__ = ["num_parameters"]
+    num_parameters: int
+
+    def __init__(
+        self, num_parameters: int = 1, init: float = 0.25, device: object = None,
+        dtype: object = None,
+    ) -> None:
+        kwargs = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
+        self.num_parameters = num_parameters
+        super().__init__()
+        self.init = init
+        self.weight = Parameter(rustorch.empty(num_parameters, **kwargs))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Fill ``weight`` with ``init``."""
+        with rustorch.no_grad():
+            self.weight.fill_(self.init)
+
+    def forward(self, input: Tensor) -> Tensor:
+        """Apply PReLU."""
+        return F.prelu(input, self.weight)
+
+    def extra_repr(self) -> str:
+        """Return the extra representation of the module."""
+        return f"num_parameters={self.num_parameters}"
+
+
+class GLU(Module):
+    r"""Gated linear unit ``a * sigmoid(b)`` over the halves of ``dim`` (``torch.nn.GLU``)."""
+
+    __constants__ = ["dim"]
+    dim: int
+
+    def __init__(self, dim: int = -1) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input: Tensor) -> Tensor:
+        """Apply GLU."""
+        return F.glu(input, self.dim)
+
+    def extra_repr(self) -> str:
+        """Return the extra representation of the module."""
+        return f"dim={self.dim}"
+
+
+class LogSigmoid(Module):
+    r"""Apply :math:`\log \sigma(x)` element-wise (``torch.nn.LogSigmoid``)."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        """Apply log-sigmoid."""
+        return F.logsigmoid(input)
+
+
+class Mish(_InplaceActivation):
+    r"""Apply :math:`x \tanh(\mathrm{softplus}(x))` element-wise (``torch.nn.Mish``)."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        """Apply Mish."""
+        return F.mish(input, inplace=self.inplace)
+
+
+class Hardswish(_InplaceActivation):
+    r"""Apply ``x * relu6(x + 3) / 6`` element-wise (``torch.nn.Hardswish``)."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        """Apply Hardswish."""
+        return F.hardswish(input, self.inplace)
+
+    def extra_repr(self) -> str:
+        """PyTorch prints no arguments for Hardswish."""
+        return ""
+
+
+class Hardsigmoid(_InplaceActivation):
+    r"""Apply ``relu6(x + 3) / 6`` element-wise (``torch.nn.Hardsigmoid``)."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        """Apply Hardsigmoid."""
+        return F.hardsigmoid(input, self.inplace)
+
+    def extra_repr(self) -> str:
+        """PyTorch prints no arguments for Hardsigmoid."""
+        return ""
+
+
+class SELU(_InplaceActivation):
+    r"""Apply the scaled ELU with PyTorch's ``alpha`` and ``scale`` (``torch.nn.SELU``)."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        """Apply SELU."""
+        return F.selu(input, self.inplace)
+
+
+class CELU(Module):
+    r"""Apply ``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))`` (``torch.nn.CELU``)."""
+
+    __constants__ = ["alpha", "inplace"]
+    alpha: float
+    inplace: bool
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
+        super().__init__()
+        self.alpha = alpha
+        self.inplace = inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        """Apply CELU."""
+        return F.celu(input, self.alpha, self.inplace)
+
+    def extra_repr(self) -> str:
+        """Return the extra representation of the module."""
+        inplace_str = ", inplace=True" if self.inplace else ""
+        return f"alpha={self.alpha}{inplace_str}"
+
+
+class Softsign(Module):
+    r"""Apply :math:`x / (1 + |x|)` element-wise (``torch.nn.Softsign``)."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        """Apply Softsign."""
+        return F.softsign(input)
+
+
+class Tanhshrink(Module):
+    r"""Apply :math:`x - \tanh(x)` element-wise (``torch.nn.Tanhshrink``)."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        """Apply Tanhshrink."""
+        return F.tanhshrink(input)
+
+
+class Threshold(Module):
+    r"""Replace ``x <= threshold`` by ``value`` (``torch.nn.Threshold``)."""
+
+    __constants__ = ["threshold", "value", "inplace"]
+    threshold: float
+    value: float
+    inplace: bool
+
+    def __init__(self, threshold: float, value: float, inplace: bool = False) -> None:
+        super().__init__()
+        self.threshold = threshold
+        self.value = value
+        self.inplace = inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        """Apply the threshold."""
+        return F.threshold(input, self.threshold, self.value, self.inplace)
+
+    def extra_repr(self) -> str:
+        """Return the extra representation of the module."""
+        inplace_str = ", inplace=True" if self.inplace else ""
+        return f"threshold={self.threshold}, value={self.value}{inplace_str}"
+
+
+class Softmin(Module):
+    r"""Apply ``softmax(-x)`` along ``dim`` (``torch.nn.Softmin``)."""
+
+    __constants__ = ["dim"]
+    dim: Optional[int]
+
+    def __init__(self, dim: Optional[int] = None) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        if not hasattr(self, "dim"):
+            self.dim = None
+
+    def forward(self, input: Tensor) -> Tensor:
+        """Apply softmin."""
+        return F.softmin(input, self.dim, _stacklevel=5)
+
+    def extra_repr(self) -> str:
+        """Return the extra representation of the module."""
+        return f"dim={self.dim}"
+
+
+class Softmax2d(Module):
+    r"""Softmax over the channels of a ``(N, C, H, W)`` or ``(C, H, W)`` input
+    (``torch.nn.Softmax2d``)."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        """Apply softmax over dim -3."""
+        if input.dim() not in (3, 4):
+            raise ValueError(
+                f"Softmax2d: expected input to be 3D or 4D, got {input.dim()}D instead"
+            )
+        return F.softmax(input, -3, _stacklevel=5)
+
+
+class Hardshrink(Module):
+    r"""``x`` where ``|x| > lambd``, else 0 (``torch.nn.Hardshrink``)."""
+
+    __constants__ = ["lambd"]
+    lambd: float
+
+    def __init__(self, lambd: float = 0.5) -> None:
+        super().__init__()
+        self.lambd = lambd
+
+    def forward(self, input: Tensor) -> Tensor:
+        """Apply Hardshrink."""
+        return F.hardshrink(input, self.lambd)
+
+    def extra_repr(self) -> str:
+        """Return the extra representation of the module."""
+        return f"{self.lambd}"
+
+
+class Softshrink(Module):
+    r"""Shrink towards 0 by ``lambd``, 0 inside ``[-lambd, lambd]`` (``torch.nn.Softshrink``)."""
+
+    __constants__ = ["lambd"]
+    lambd: float
+
+    def __init__(self, lambd: float = 0.5) -> None:
+        super().__init__()
+        self.lambd = lambd
+
+    def forward(self, input: Tensor) -> Tensor:
+        """Apply Softshrink."""
+        return F.softshrink(input, self.lambd)
+
+    def extra_repr(self) -> str:
+        """Return the extra representation of the module."""
+        return str(self.lambd)

@@ -11,7 +11,7 @@ from typing import Any, Callable, TypeVar
 
 import rustorch
 from rustorch import Tensor
-from rustorch.nn.parameter import Buffer, Parameter
+from rustorch.nn.parameter import Buffer, Parameter, UninitializedBuffer, is_lazy
 from rustorch.utils._misc import dtype_name, is_dtype, is_floating, typename
 from rustorch.utils.hooks import RemovableHandle
 
@@ -209,6 +209,8 @@ class Module:
             )
         else:
             self._buffers[name] = tensor
+            if is_lazy(tensor):
+                tensor._add_holder(self, name, "b")
             if persistent:
                 self._non_persistent_buffers_set.discard(name)
             else:
@@ -250,6 +252,8 @@ class Module:
             )
         else:
             self._parameters[name] = param
+            if is_lazy(param):
+                param._add_holder(self, name, "p")
 
     def add_module(self, name: str, module: Module | None) -> None:
         r"""Add a child module to the current module, accessible as an attribute.
@@ -325,6 +329,14 @@ class Module:
         for key, param in self._parameters.items():
             if param is None:
                 continue
+            if is_lazy(param):
+                # an uninitialised parameter stays one, with the converted dtype/device
+                with rustorch.no_grad():
+                    converted = fn(Tensor.detach(param))
+                new_lazy = param._converted(converted)
+                param._replace_in_holders(new_lazy)
+                self._parameters[key] = new_lazy
+                continue
             with rustorch.no_grad():
                 param_applied = fn(param)
             if param_applied is param:
@@ -338,6 +350,11 @@ class Module:
 
         for key, buf in self._buffers.items():
             if buf is not None:
+                if is_lazy(buf):
+                    new_lazy = buf._converted(fn(Tensor.detach(buf)))
+                    buf._replace_in_holders(new_lazy)
+                    self._buffers[key] = new_lazy
+                    continue
                 self._buffers[key] = fn(buf)
         return self
 
@@ -550,6 +567,11 @@ class Module:
             super().__setattr__("_non_persistent_buffers_set", set())
         if "_is_full_backward_hook" not in self.__dict__:
             super().__setattr__("_is_full_backward_hook", None)
+        # uninitialised (lazy) parameters and buffers: this module holds them again
+        for kind, store in (("p", self._parameters), ("b", self._buffers)):
+            for name, t in store.items():
+                if is_lazy(t):
+                    t._add_holder(self, name, kind)
 
     def __getattr__(self, name: str) -> Any:
         if "_parameters" in self.__dict__:
@@ -608,7 +630,12 @@ class Module:
                 modules[name] = value
             else:
                 buffers = self.__dict__.get("_buffers")
-                if isinstance(value, Buffer) or (buffers is not None and name in buffers):
+                if isinstance(value, UninitializedBuffer):
+                    if buffers is None:
+                        raise AttributeError("cannot assign buffer before Module.__init__() call")
+                    remove_from(self.__dict__, self._parameters, self._modules)
+                    self.register_buffer(name, value, value.__dict__.get("persistent", True))
+                elif isinstance(value, Buffer) or (buffers is not None and name in buffers):
                     if isinstance(value, Buffer):
                         persistent = value.persistent
                         value = value.data
@@ -775,13 +802,15 @@ class Module:
                         f"received {type(input_param)}"
                     )
                     continue
+                is_param_lazy = is_lazy(param)
                 if (
-                    len(param.shape) == 0
+                    not is_param_lazy
+                    and len(param.shape) == 0
                     and len(input_param.shape) == 1
                     and input_param.shape[0] == 1
                 ):
                     input_param = input_param[0]
-                if tuple(input_param.shape) != tuple(param.shape):
+                if not is_param_lazy and tuple(input_param.shape) != tuple(param.shape):
                     error_msgs.append(
                         f"size mismatch for {key}: copying a param with shape "
                         f"{input_param.shape} from checkpoint, "

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Iterable, Optional, Union
 
 import rustorch
 from rustorch import Tensor
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_"]
+__all__ = [
+    "clip_grad_norm",
+    "clip_grad_norm_",
+    "clip_grad_value_", "get_total_norm",
+    "clip_grads_with_norm_",
+]
 
 _tensor_or_tensors = Union[Tensor, Iterable[Tensor]]
 
@@ -126,3 +132,25 @@ def clip_grad_value_(
             g = p.grad
             if g is not None:
                 g.copy_(g.clamp(min=-clip_value, max=clip_value))
+
+
+def clip_grad_norm(
+    parameters: _tensor_or_tensors,
+    max_norm: float,
+    norm_type: float = 2.0,
+    error_if_nonfinite: bool = False,
+    foreach: Optional[bool] = None,
+) -> Tensor:
+    r"""Clip the gradient norm of an iterable of parameters.
+
+    .. warning::
+        This method is now deprecated in favor of :func:`rustorch.nn.utils.clip_grad_norm_`
+        (it warns with PyTorch's ``FutureWarning`` and calls it).
+    """
+    warnings.warn(
+        "`torch.nn.utils.clip_grad_norm` is now deprecated "
+        "in favor of `torch.nn.utils.clip_grad_norm_`.",
+        FutureWarning,
+        stacklevel=2,
+    )
+    return clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite, foreach)

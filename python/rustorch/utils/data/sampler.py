@@ -5,13 +5,14 @@ from __future__ import annotations
 import itertools
 from typing import Any, Generic, Iterable, Iterator, Optional, Sequence, Sized, TypeVar, Union
 
-from rustorch.utils._misc import randint_list, randperm_list
+from rustorch.utils._misc import _numpy_stream, randint_list, randperm_list
 
 __all__ = [
     "Sampler",
     "SequentialSampler",
     "RandomSampler",
     "SubsetRandomSampler",
+    "WeightedRandomSampler",
     "BatchSampler",
 ]
 
@@ -131,6 +132,89 @@ class SubsetRandomSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return len(self.indices)
+
+
+class WeightedRandomSampler(Sampler[int]):
+    r"""Samples elements from ``[0,..,len(weights)-1]`` with given probabilities (weights)
+    (``torch.utils.data.WeightedRandomSampler``).
+
+    Each pass draws ``rustorch.multinomial(weights, num_samples, replacement,
+    generator=generator)`` (weights held as float64, as PyTorch); the errors for a bad
+    ``num_samples`` / ``replacement`` / weights shape are PyTorch's, and negative or all-zero
+    weights raise from ``multinomial`` when iterating, as in PyTorch.
+
+    Args:
+        weights (sequence): a sequence of weights, not necessary summing up to one
+        num_samples (int): number of samples to draw
+        replacement (bool): if ``True``, samples are drawn with replacement.
+            If not, they are drawn without replacement, which means that when a
+            sample index is drawn for a row, it cannot be drawn again for that row.
+        generator (Generator): Generator used in sampling.
+    """
+
+    weights: Any
+    num_samples: int
+    replacement: bool
+
+    def __init__(
+        self,
+        weights: Sequence[float],
+        num_samples: int,
+        replacement: bool = True,
+        generator: Any = None,
+    ) -> None:
+        import rustorch
+
+        if (
+            not isinstance(num_samples, int)
+            or isinstance(num_samples, bool)
+            or num_samples <= 0
+        ):
+            raise ValueError(
+                f"num_samples should be a positive integer value, but got num_samples={num_samples}"
+            )
+        if not isinstance(replacement, bool):
+            raise ValueError(
+                f"replacement should be a boolean value, but got replacement={replacement}"
+            )
+        weights_tensor = rustorch.as_tensor(weights, dtype=rustorch.float64)
+        if len(weights_tensor.shape) != 1:
+            raise ValueError(
+                "weights should be a 1d sequence but given "
+                f"weights have shape {tuple(weights_tensor.shape)}"
+            )
+        self.weights = weights_tensor
+        self.num_samples = num_samples
+        self.replacement = replacement
+        self.generator = generator
+
+    def __iter__(self) -> Iterator[int]:
+        import rustorch
+
+        rng = _numpy_stream(self.generator)
+        if rng is None:
+            kwargs = {} if self.generator is None else {"generator": self.generator}
+            rand_tensor = rustorch.multinomial(
+                self.weights, self.num_samples, self.replacement, **kwargs
+            )
+            yield from iter(rand_tensor.tolist())
+            return
+        # rustorch's Generator only hands out seeds: draw from its NumPy stream (as the
+        # other samplers do), with multinomial's checks
+        w = self.weights.numpy()
+        if not (w >= 0).all() or not (w < float("inf")).all():
+            raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
+        if w.sum() <= 0:
+            raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
+        if not self.replacement and self.num_samples > int((w > 0).sum()):
+            raise RuntimeError(
+                "cannot sample n_sample > prob_dist.size(-1) samples without replacement"
+            )
+        draws = rng.choice(len(w), self.num_samples, replace=self.replacement, p=w / w.sum())
+        yield from (int(i) for i in draws)
+
+    def __len__(self) -> int:
+        return self.num_samples
 
 
 class BatchSampler(Sampler[list[int]]):
