@@ -1,5 +1,8 @@
-"""Vision datasets and transforms, mirroring ``torchvision`` (``datasets``, ``transforms``)."""
+"""Vision datasets, transforms, image I/O and grid utilities, mirroring ``torchvision``
+(``datasets``, ``transforms``, ``io``, ``utils``)."""
 
-from rustorch.vision import datasets, transforms
+from rustorch.vision import datasets, io, models, transforms, utils
 
-__all__ = ["datasets", "transforms"]
+__version__ = "0.1.0"  # rustorch.vision's own version (the torchvision API mirrored is 0.2x)
+
+__all__ = ["datasets", "io", "transforms", "utils", "__version__"]

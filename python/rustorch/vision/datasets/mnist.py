@@ -1,9 +1,11 @@
-"""MNIST and Fashion-MNIST, matching ``torchvision.datasets.MNIST`` / ``FashionMNIST``."""
+"""MNIST, Fashion-MNIST, KMNIST and EMNIST, matching ``torchvision.datasets``."""
 
 from __future__ import annotations
 
 import gzip
 import os
+import shutil
+import string
 import urllib.error
 from typing import Any, Callable, Optional, Union
 
@@ -15,7 +17,7 @@ from rustorch import Tensor
 from .utils import download_url, extract_archive
 from .vision import VisionDataset
 
-__all__ = ["MNIST", "FashionMNIST", "read_idx_file"]
+__all__ = ["MNIST", "FashionMNIST", "KMNIST", "EMNIST", "read_idx_file"]
 
 # IDX type codes (third byte of the magic number) -> big-endian NumPy dtypes
 _IDX_TYPES = {
@@ -285,3 +287,91 @@ class FashionMNIST(MNIST):
         "Bag",
         "Ankle boot",
     ]
+
+
+class KMNIST(MNIST):
+    """`Kuzushiji-MNIST <https://github.com/rois-codh/kmnist>`_ Dataset
+    (``torchvision.datasets.KMNIST``): MNIST's IDX files, layout and behaviour, with
+    cursive Japanese characters as the ten classes."""
+
+    mirrors = ["http://codh.rois.ac.jp/kmnist/dataset/kmnist/"]
+
+    resources = [
+        ("train-images-idx3-ubyte.gz", "bdb82020997e1d708af4cf47b453dcf7"),
+        ("train-labels-idx1-ubyte.gz", "e144d726b3acfaa3e44228e80efcd344"),
+        ("t10k-images-idx3-ubyte.gz", "5c965bf0a639b31b8f53240b1b52f4d7"),
+        ("t10k-labels-idx1-ubyte.gz", "7320c461ea6c1c855c0b718fb2a4b134"),
+    ]
+    classes = ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]
+
+
+class EMNIST(MNIST):
+    """`EMNIST <https://www.westernsydney.edu.au/bens/home/reproducible_research/emnist>`_
+    Dataset (``torchvision.datasets.EMNIST``).
+
+    Reads ``emnist-<split>-{train,test}-{images-idx3,labels-idx1}-ubyte`` (gzipped or not)
+    from ``root/EMNIST/raw`` (or ``root``). As in torchvision the images are returned as
+    stored in the files, i.e. transposed relative to MNIST's orientation.
+
+    Args:
+        root (str or ``pathlib.Path``): Root directory of the dataset.
+        split (string): ``byclass``, ``bymerge``, ``balanced``, ``letters``, ``digits`` or
+            ``mnist``.
+        train, transform, target_transform, download: as for :class:`MNIST`; ``download``
+            fetches NIST's ``gzip.zip`` (MD5-checked) and unpacks the split files.
+    """
+
+    url = "https://biometrics.nist.gov/cs_links/EMNIST/gzip.zip"
+    md5 = "58c8d27c78d21e728a6bc7b3cc06412e"
+    splits = ("byclass", "bymerge", "balanced", "letters", "digits", "mnist")
+    # Merged Classes assumes Same structure for both uppercase and lowercase version
+    _merged_classes = {"c", "i", "j", "k", "l", "m", "o", "p", "s", "u", "v", "w", "x", "y", "z"}
+    _all_classes = set(string.digits + string.ascii_letters)
+    classes_split_dict = {
+        "byclass": sorted(_all_classes),
+        "bymerge": sorted(_all_classes - _merged_classes),
+        "balanced": sorted(_all_classes - _merged_classes),
+        "letters": ["N/A"] + list(string.ascii_lowercase),
+        "digits": list(string.digits),
+        "mnist": list(string.digits),
+    }
+
+    def __init__(self, root: Union[str, os.PathLike], split: str, **kwargs: Any) -> None:
+        if not isinstance(split, str):
+            raise ValueError(f"Expected type str for argument split, but got type {type(split)}.")
+        if split not in self.splits:
+            raise ValueError(
+                f"Unknown value '{split}' for argument split. Valid values are "
+                f"{{{', '.join(repr(s) for s in self.splits)}}}."
+            )
+        self.split = split
+        self.classes = self.classes_split_dict[split]
+        super().__init__(root, **kwargs)
+
+    def _prefix(self, train: bool) -> str:
+        return f"emnist-{self.split}-{'train' if train else 'test'}"
+
+    def _file_names(self) -> tuple[str, str]:
+        prefix = self._prefix(self.train)
+        return f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"
+
+    def _check_exists(self) -> bool:
+        return all(
+            any(os.path.isfile(p) for p in self._candidates(f"{self._prefix(train)}-{kind}-ubyte"))
+            for train in (True, False)
+            for kind in ("images-idx3", "labels-idx1")
+        )
+
+    def download(self) -> None:
+        """Download NIST's ``gzip.zip`` (MD5-checked) and unpack the IDX files into
+        ``raw_folder``, unless the split's files are already there."""
+        if self._check_exists():
+            return
+        os.makedirs(self.raw_folder, exist_ok=True)
+        archive = download_url(self.url, root=self.raw_folder, md5=self.md5)
+        extract_archive(archive, self.raw_folder)
+        gzip_folder = os.path.join(self.raw_folder, "gzip")
+        for gzip_file in os.listdir(gzip_folder):
+            if gzip_file.endswith(".gz"):
+                extract_archive(os.path.join(gzip_folder, gzip_file), self.raw_folder)
+        shutil.rmtree(gzip_folder)

@@ -9,6 +9,7 @@ import shutil
 import tarfile
 import urllib.error
 import urllib.request
+import zipfile
 from typing import Optional
 
 __all__ = ["calculate_md5", "check_md5", "check_integrity", "download_url", "extract_archive"]
@@ -43,7 +44,8 @@ def download_url(
 ) -> str:
     """Download ``url`` into ``root/filename`` (skipped if already there with the right MD5).
 
-    Raises ``RuntimeError`` naming the file if the downloaded MD5 does not match.
+    Raises ``RuntimeError`` naming the URL when it cannot be fetched (no network, HTTP
+    error, bad URL), and naming the file if the downloaded MD5 does not match.
     """
     root = os.path.expanduser(root)
     if not filename:
@@ -56,8 +58,13 @@ def download_url(
 
     tmp = fpath + ".part"
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    with urllib.request.urlopen(request, timeout=60) as response, open(tmp, "wb") as fh:
-        shutil.copyfileobj(response, fh, length=1024 * 1024)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response, open(tmp, "wb") as fh:
+            shutil.copyfileobj(response, fh, length=1024 * 1024)
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise RuntimeError(f"Error downloading {url} to {fpath}: {e}") from e
     os.replace(tmp, fpath)
 
     if not check_integrity(fpath, md5):
@@ -66,7 +73,8 @@ def download_url(
 
 
 def extract_archive(from_path: str, to_path: Optional[str] = None) -> str:
-    """Extract a ``.tar.gz`` / ``.tgz`` archive or decompress a single ``.gz`` file."""
+    """Extract a ``.tar.gz`` / ``.tgz`` / ``.tar`` / ``.zip`` archive (refusing members that
+    would land outside ``to_path``) or decompress a single ``.gz`` file."""
     if to_path is None:
         to_path = os.path.dirname(from_path)
     if from_path.endswith((".tar.gz", ".tgz", ".tar")):
@@ -79,6 +87,15 @@ def extract_archive(from_path: str, to_path: Optional[str] = None) -> str:
                     if not target.startswith(os.path.realpath(to_path) + os.sep):
                         raise RuntimeError(f"{from_path}: unsafe path in archive: {member.name}")
                 tar.extractall(to_path)
+        return to_path
+    if from_path.endswith(".zip"):
+        with zipfile.ZipFile(from_path) as zf:
+            root = os.path.realpath(to_path)
+            for member in zf.namelist():
+                target = os.path.realpath(os.path.join(to_path, member))
+                if target != root and not target.startswith(root + os.sep):
+                    raise RuntimeError(f"{from_path}: unsafe path in archive: {member}")
+            zf.extractall(to_path)
         return to_path
     if from_path.endswith(".gz"):
         out = os.path.join(to_path, os.path.basename(from_path)[: -len(".gz")])
