@@ -126,6 +126,19 @@ def test_div_rounding_mode():
              np_fn=lambda x, y: np.trunc(x / y))
 
 
+def test_fmod_keeps_the_dividends_sign():
+    a = np.array([-7.0, -3.5, 3.5, 7.0, 5.25, -0.0], np.float32)
+    b = np.array([2.0, 2.0, -2.0, 3.0, -1.5, 3.0], np.float32)
+    check_op(lambda lib, x, y: lib.fmod(x, y), a, b, np_fn=np.fmod)
+    check_op(lambda lib, x, y: x.fmod(y), a, b, np_fn=np.fmod)
+    check_op(lambda lib, x: x.fmod(2.5), a, np_fn=lambda x: np.fmod(x, np.float32(2.5)))
+    ai = np.array([-7, -3, 3, 7, 9], np.int64)
+    bi = np.array([2, 2, -2, 3, -4], np.int64)
+    check_op(lambda lib, x, y: lib.fmod(x, y), ai, bi, np_fn=np.fmod, out_dtype="int64")
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        rt.fmod(rt.tensor([1, 2]), rt.tensor([1, 0]))
+
+
 # ---------------------------------------------------------------- scalars -------------
 
 SCALARS = [2, 3, 2.5, -1.5, 0.5]
@@ -312,7 +325,8 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-# name -> (numpy reference, domain: None | "positive" | "gt-1", differentiable)
+# name -> (numpy reference, domain: None | "positive" | "unit" (inside (-1, 1)) | "gt1"
+# (above 1), differentiable)
 UNARY = {
     "abs": (np.abs, None, True),
     "neg": (np.negative, None, True),
@@ -324,6 +338,24 @@ UNARY = {
     "rsqrt": (lambda x: 1 / np.sqrt(x), "positive", True),
     "sin": (np.sin, None, True),
     "cos": (np.cos, None, True),
+    "tan": (np.tan, None, True),
+    "asin": (np.arcsin, "unit", True),
+    "acos": (np.arccos, "unit", True),
+    "atan": (np.arctan, None, True),
+    "arcsin": (np.arcsin, "unit", True),
+    "arccos": (np.arccos, "unit", True),
+    "arctan": (np.arctan, None, True),
+    "sinh": (np.sinh, None, True),
+    "cosh": (np.cosh, None, True),
+    "asinh": (np.arcsinh, None, True),
+    "acosh": (np.arccosh, "gt1", True),
+    "atanh": (np.arctanh, "unit", True),
+    "arcsinh": (np.arcsinh, None, True),
+    "arccosh": (np.arccosh, "gt1", True),
+    "arctanh": (np.arctanh, "unit", True),
+    "log2": (np.log2, "positive", True),
+    "log10": (np.log10, "positive", True),
+    "exp2": (np.exp2, None, True),
     "tanh": (np.tanh, None, True),
     "sigmoid": (_sigmoid, None, True),
     "relu": (lambda x: np.maximum(x, 0).astype(x.dtype), None, True),
@@ -334,12 +366,22 @@ UNARY = {
 }
 
 
+def _in_domain(a, domain):
+    """``a`` mapped into the op's domain ("unit": inside (-1, 1); "gt1": above 1)."""
+    if domain == "unit":
+        return np.asarray(np.tanh(a) * 0.95, a.dtype)
+    if domain == "gt1":
+        return np.asarray(np.abs(a) + 1.05, a.dtype)
+    return a
+
+
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("name", list(UNARY))
 def test_unary_function_and_method(name, dtype, layout):
     np_fn, domain, _ = UNARY[name]
-    a = rand_array((3, 4), dtype, positive=domain == "positive") * (3 if name == "round" else 1)
+    a = _in_domain(rand_array((3, 4), dtype, positive=domain == "positive"), domain)
+    a = a * (3 if name == "round" else 1)
     check_op(lambda lib, x: getattr(lib, name)(x), a, np_fn=np_fn, layout=layout,
              out_dtype=dtype)
     check_op(lambda lib, x: getattr(x, name)(), a, np_fn=np_fn, layout=layout, out_dtype=dtype)
@@ -348,7 +390,7 @@ def test_unary_function_and_method(name, dtype, layout):
 @pytest.mark.parametrize("name", [n for n, v in UNARY.items() if v[2]])
 def test_unary_grad(name):
     np_fn, domain, _ = UNARY[name]
-    a = rand_array((2, 3), "float64", positive=domain == "positive")
+    a = _in_domain(rand_array((2, 3), "float64", positive=domain == "positive"), domain)
     check_op(lambda lib, x: getattr(lib, name)(x), a, np_fn=np_fn, grad=True)
 
 
@@ -356,7 +398,7 @@ def test_unary_grad(name):
 def test_unary_zero_size_and_0d(name):
     np_fn = UNARY[name][0]
     for shape in [(0,), (2, 0), ()]:
-        a = rand_array(shape, "float32", positive=True)
+        a = _in_domain(rand_array(shape, "float32", positive=True), UNARY[name][1])
         check_op(lambda lib, x: getattr(lib, name)(x), a, np_fn=np_fn)
 
 
@@ -367,7 +409,8 @@ def test_unary_int_keeps_dtype(name, dtype):
     check_op(lambda lib, x: getattr(lib, name)(x), a, np_fn=UNARY[name][0], out_dtype=dtype)
 
 
-@pytest.mark.parametrize("name", ["exp", "log", "sqrt", "sin", "sigmoid", "tanh"])
+@pytest.mark.parametrize("name", ["exp", "log", "sqrt", "sin", "sigmoid", "tanh", "tan", "atan",
+                                  "log2", "log10", "cosh"])
 @pytest.mark.parametrize("dtype", ["int64", "int32", "uint8", "bool"])
 def test_unary_int_promotes_to_float32(name, dtype):
     a = rand_array((3, 4), dtype, positive=True)

@@ -9,6 +9,7 @@ PyTorch also keeps in Python (``Size``, ``device``, grad-mode context managers, 
 from __future__ import annotations
 
 import builtins as _builtins
+import math as _math
 import threading as _threading
 from typing import Any
 
@@ -131,6 +132,12 @@ class device:
 
 _Device = device
 
+inf = _math.inf
+nan = _math.nan
+pi = _math.pi
+e = _math.e
+newaxis = None
+
 
 def set_default_device(device: Any) -> None:
     """The device creation functions use when given none (per thread; None resets to CPU)."""
@@ -188,7 +195,28 @@ def numel(t: Tensor) -> _builtins.int:
 
 
 def get_default_dtype() -> dtype:
-    return float32
+    """The default float dtype (float32 unless ``set_default_dtype`` changed it)."""
+    return _C._get_default_dtype()
+
+
+def set_default_dtype(d: dtype) -> None:
+    """``torch.set_default_dtype``: the dtype of Python floats, of float tensors created
+    without a dtype (``tensor([1.5])``, ``zeros``, ``rand``, ``nn`` parameters) and of
+    float-valued ops of integer tensors; for the whole process, as PyTorch. Only floating
+    dtypes are accepted (``TypeError`` otherwise)."""
+    _C._set_default_dtype(d)
+
+
+def isclose(input: Tensor, other: Tensor, rtol: _builtins.float = 1e-05,
+            atol: _builtins.float = 1e-08, equal_nan: _builtins.bool = False) -> Tensor:
+    """``torch.isclose``: ``|input − other| ≤ atol + rtol·|other|`` elementwise."""
+    return input.isclose(other, rtol=rtol, atol=atol, equal_nan=equal_nan)
+
+
+def allclose(input: Tensor, other: Tensor, rtol: _builtins.float = 1e-05,
+             atol: _builtins.float = 1e-08, equal_nan: _builtins.bool = False) -> _builtins.bool:
+    """``torch.allclose``: whether ``isclose`` holds everywhere."""
+    return input.allclose(other, rtol=rtol, atol=atol, equal_nan=equal_nan)
 
 
 def set_float32_matmul_precision(precision: str) -> None:
@@ -217,6 +245,8 @@ def _forward_to_method(name: str) -> Any:
 
 _METHOD_FUNCTIONS = """
 abs absolute neg negative exp log log1p expm1 sqrt rsqrt sin cos tanh sigmoid erf reciprocal
+tan asin acos atan arcsin arccos arctan sinh cosh asinh acosh atanh arcsinh arccosh arctanh
+log2 log10 exp2 fmod
 square relu sign floor ceil trunc round isnan isinf isfinite clamp clip lerp masked_fill
 sum mean prod max min amax amin argmax argmin var std norm logsumexp softmax log_softmax
 cumsum all any matmul mm bmm dot outer addmm view_as reshape transpose swapaxes t permute
@@ -279,7 +309,12 @@ from .autograd.grad_mode import (  # noqa: E402
 
 _C._set_python_types(Size, return_types)
 
-from . import nn, optim, utils, vision  # noqa: E402
+from . import nn, optim, testing, utils, version, vision  # noqa: E402
+from ._dtype_info import finfo, iinfo  # noqa: E402
+from ._legacy import CPU_TYPES as _CPU_TYPES  # noqa: E402
+from ._legacy import set_default_tensor_type  # noqa: E402
+
+globals().update(_CPU_TYPES)
 from .serialization import load, save  # noqa: E402
 
-__version__ = "0.1.0"
+__version__ = version.__version__

@@ -303,3 +303,18 @@ class StreamContext:
 
 def stream(stream: Stream | None) -> StreamContext:
     return StreamContext(stream)
+
+
+def is_bf16_supported(including_emulation: bool = True) -> bool:
+    """Whether bfloat16 tensors work on the current GPU: the CUDA backend has bfloat16
+    kernels for every GPU it runs on, so this is ``is_available()``."""
+    return is_available()
+
+
+def _legacy_types() -> None:
+    from ._legacy import CUDA_TYPES
+
+    globals().update(CUDA_TYPES)
+
+
+_legacy_types()

@@ -345,6 +345,48 @@ impl Tensor {
     pub fn logical_xor(&self, other: &Tensor) -> Result<Tensor> {
         binary_raw(BitXor, &self.truthy()?, &other.truthy()?, DType::Bool)
     }
+    /// `isclose(other, rtol, atol, equal_nan)`: `|a − b| ≤ atol + rtol·|b|` elementwise, as
+    /// PyTorch's: equal values (infinities included) are close, NaNs only with `equal_nan`,
+    /// and a non-finite difference is not. Both operands must have one dtype.
+    pub fn isclose(&self, other: &Tensor, rtol: f64, atol: f64, equal_nan: bool) -> Result<Tensor> {
+        if self.dtype() != other.dtype() {
+            return Err(Error::Runtime(format!(
+                "{} did not match {}",
+                self.dtype().scalar_name(),
+                other.dtype().scalar_name()
+            )));
+        }
+        if rtol < 0.0 || atol < 0.0 {
+            let (name, v) = if rtol < 0.0 {
+                ("rtol", rtol)
+            } else {
+                ("atol", atol)
+            };
+            return Err(Error::Value(format!(
+                "{name} must be greater than or equal to zero, but got {v}"
+            )));
+        }
+        let (a, b) = (self.detach(), other.detach());
+        let mut close = a.eq(&b)?;
+        if equal_nan && a.dtype().is_float() {
+            close = close.logical_or(&a.isnan()?.logical_and(&b.isnan()?)?)?;
+        }
+        if a.dtype() == DType::Bool {
+            return Ok(close);
+        }
+        let (a, b) = if a.dtype().is_float() {
+            (a, b)
+        } else {
+            (
+                a.to_dtype(DType::default_float())?,
+                b.to_dtype(DType::default_float())?,
+            )
+        };
+        let err = a.sub(&b)?.abs()?;
+        let allowed = b.abs()?.mul_scalar(rtol)?.add_scalar(atol)?;
+        close.logical_or(&err.isfinite()?.logical_and(&err.le(&allowed)?)?)
+    }
+
     /// `logical_not`: zero elements.
     pub fn logical_not(&self) -> Result<Tensor> {
         binary_raw(BitXor, &self.truthy()?, &Tensor::scalar(true), DType::Bool)

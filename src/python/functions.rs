@@ -69,6 +69,23 @@ pub fn _set_default_dtype(d: &Bound<'_, PyAny>) -> PyResult<()> {
     }
 }
 
+/// `_C._legacy_new(dtype, device, *args)`: the constructor of `torch.FloatTensor` and the
+/// other legacy tensor classes (see `tensor::legacy_new`).
+#[pyfunction]
+#[pyo3(signature = (dtype, device, *args))]
+pub fn _legacy_new(
+    dtype: &Bound<'_, PyAny>,
+    device: &Bound<'_, PyAny>,
+    args: &Bound<'_, PyTuple>,
+) -> R {
+    let device = opt_device(Some(device))?.unwrap_or(Device::Cpu);
+    Ok(PyTensor::new(super::tensor::legacy_new(
+        args,
+        dtype_arg(dtype)?,
+        device,
+    )?))
+}
+
 /// `_C._get_default_dtype()`.
 #[pyfunction]
 pub fn _get_default_dtype() -> PyDType {

@@ -104,6 +104,7 @@ fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
         functions::_set_default_device,
         functions::_set_default_dtype,
         functions::_get_default_dtype,
+        functions::_legacy_new,
         functions::_get_default_device,
         functions::result_type,
         functions::_cross_entropy,

@@ -56,6 +56,73 @@ pub fn _set_python_types(
     Ok(())
 }
 
+/// PyTorch's legacy constructor (`torch.Tensor(...)`, `torch.FloatTensor(...)`, `t.new(...)`)
+/// for `dtype` on `device`: no arguments, an empty 1-d tensor; sizes (ints or a
+/// `torch.Size`), an uninitialised tensor of that shape; a list, tuple or array, its data; a
+/// tensor, that tensor, which must have the dtype and device already.
+pub fn legacy_new(args: &Bound<'_, PyTuple>, dtype: DType, device: Device) -> PyResult<Tensor> {
+    let py = args.py();
+    if args.is_empty() {
+        return Ok(crate::ops::creation::zeros(&[0], dtype, device)?);
+    }
+    let first = args.get_item(0)?;
+    if let Ok(t) = first.cast::<PyTensor>() {
+        let t = &t.get().inner;
+        if args.len() > 1 || t.dtype() != dtype || t.device() != device {
+            return Err(PyTypeError::new_err(format!(
+                "expected {} on {device} (got {} on {})",
+                dtype.name(),
+                t.dtype().name(),
+                t.device()
+            )));
+        }
+        return Ok(t.detach());
+    }
+    let is_size = SIZE_TYPE
+        .get(py)
+        .is_some_and(|ty| first.is_instance(ty.bind(py)).unwrap_or(false));
+    let is_data = first.cast::<PyList>().is_ok()
+        || (first.cast::<PyTuple>().is_ok() && !is_size)
+        || first.hasattr("__array_interface__")?;
+    if args.len() == 1 && is_data {
+        return Ok(data_to_tensor(&first, Some(dtype))?.to_device(device)?);
+    }
+    Ok(crate::ops::creation::zeros(
+        &size_args(args)?,
+        dtype,
+        device,
+    )?)
+}
+
+/// PyTorch's legacy type name of a tensor: `torch.FloatTensor`, `torch.cuda.LongTensor`.
+fn legacy_type_name(t: &Tensor) -> String {
+    let cuda = if t.device().is_cuda() { "cuda." } else { "" };
+    format!("torch.{cuda}{}", t.dtype().legacy_name())
+}
+
+/// The argument of `t.type(...)`: a dtype, a legacy type name (`"torch.cuda.FloatTensor"`)
+/// or a legacy tensor class (`torch.LongTensor`, which carries `dtype` and `is_cuda`).
+/// Returns the dtype and, for the legacy forms, whether the type lives on CUDA.
+fn legacy_type_arg(obj: &Bound<'_, PyAny>) -> PyResult<(DType, Option<bool>)> {
+    if let Ok(name) = obj.extract::<String>() {
+        let rest = name.strip_prefix("torch.").unwrap_or(&name);
+        let (cuda, rest) = match rest.strip_prefix("cuda.") {
+            Some(r) => (true, r),
+            None => (false, rest),
+        };
+        return DType::ALL
+            .iter()
+            .find(|d| d.legacy_name() == rest)
+            .map(|&d| (d, Some(cuda)))
+            .ok_or_else(|| PyValueError::new_err(format!("invalid type: '{name}'")));
+    }
+    if obj.is_instance_of::<PyType>() && obj.hasattr("is_cuda")? {
+        let d = dtype_arg(&obj.getattr("dtype")?)?;
+        return Ok((d, Some(obj.getattr("is_cuda")?.extract()?)));
+    }
+    Ok((dtype_arg(obj)?, None))
+}
+
 /// A `torch.return_types.NAME(values, indices)` named tuple.
 pub fn values_indices(py: Python<'_>, name: &str, v: Tensor, i: Tensor) -> PyResult<Py<PyAny>> {
     let pair = (PyTensor::new(v), PyTensor::new(i));
@@ -153,34 +220,33 @@ impl PyTensor {
 
 #[pymethods]
 impl PyTensor {
-    /// `Tensor(data)` / `Tensor(*sizes)`: the default dtype, as PyTorch's legacy constructor.
+    /// `Tensor(data)` / `Tensor(*sizes)`: the default dtype, as PyTorch's legacy constructor
+    /// (a tensor argument is shared as it is: `_make_subclass` passes one of any dtype).
     #[new]
     #[pyo3(signature = (*args))]
     fn py_new(args: &Bound<'_, PyTuple>) -> PyResult<Self> {
-        if args.is_empty() {
-            return Ok(PyTensor::new(crate::ops::creation::zeros(
-                &[0],
-                DType::default_float(),
-                super::functions::default_device(),
-            )?));
-        }
-        let first = args.get_item(0)?;
-        if let Ok(t) = first.cast::<PyTensor>() {
+        if let Ok(Ok(t)) = args.get_item(0).map(|a| a.cast_into::<PyTensor>()) {
             return Ok(PyTensor::new(t.get().inner.detach()));
         }
-        if args.len() == 1
-            && (first.cast::<PyList>().is_ok() || first.hasattr("__array_interface__")?)
-        {
-            return Ok(PyTensor::new(data_to_tensor(
-                &first,
-                Some(DType::default_float()),
-            )?));
-        }
-        Ok(PyTensor::new(crate::ops::creation::zeros(
-            &size_args(args)?,
+        let device = super::functions::default_device();
+        Ok(PyTensor::new(legacy_new(
+            args,
             DType::default_float(),
-            super::functions::default_device(),
+            device,
         )?))
+    }
+
+    /// `t.new(*args, device=None)`: the legacy constructor with `t`'s dtype and device.
+    #[pyo3(name = "new", signature = (*args, device=None))]
+    fn legacy_new_like(&self, args: &Bound<'_, PyTuple>, device: Option<&Bound<'_, PyAny>>) -> R {
+        let device = opt_device(device)?.unwrap_or(self.inner.device());
+        Ok(PyTensor::new(legacy_new(args, self.inner.dtype(), device)?))
+    }
+
+    /// The number of elements of the storage under this tensor (`untyped_storage().nbytes()`
+    /// divided by the element size).
+    fn _storage_numel(&self) -> usize {
+        self.inner.storage().len()
     }
 
     /// `Tensor._make_subclass(cls, data, requires_grad)`: a `cls` instance sharing `data`.
@@ -549,15 +615,19 @@ impl PyTensor {
     fn r#type(slf: &Bound<'_, Self>, dtype: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
         let py = slf.py();
         match dtype {
-            None => Ok(format!("torch.{}", slf.get().inner.dtype().legacy_name())
+            None => Ok(legacy_type_name(&slf.get().inner)
                 .into_pyobject(py)?
                 .into_any()
                 .unbind()),
             Some(d) => {
-                let d = dtype_arg(d)?;
-                Ok(Bound::new(py, PyTensor::new(slf.get().inner.to_dtype(d)?))?
-                    .into_any()
-                    .unbind())
+                let (d, cuda) = legacy_type_arg(d)?;
+                let mut t = slf.get().inner.to_dtype(d)?;
+                match cuda {
+                    Some(true) if !t.device().is_cuda() => t = t.to_device(Device::Cuda(0))?,
+                    Some(false) if t.device().is_cuda() => t = t.to_device(Device::Cpu)?,
+                    _ => {}
+                }
+                Ok(Bound::new(py, PyTensor::new(t))?.into_any().unbind())
             }
         }
     }

@@ -88,6 +88,22 @@ impl PyTensor {
     fn remainder(&self, other: &Bound<'_, PyAny>) -> R {
         wrap(binary(BinaryOp::Rem, &self.me(), &operand(other)?))
     }
+    #[pyo3(signature = (other, rtol=1e-5, atol=1e-8, equal_nan=false))]
+    fn isclose(&self, other: PyRef<'_, PyTensor>, rtol: f64, atol: f64, equal_nan: bool) -> R {
+        wrap(self.inner.isclose(&other.inner, rtol, atol, equal_nan))
+    }
+    /// `allclose`: whether every element `isclose` (broadcasting the operands).
+    #[pyo3(signature = (other, rtol=1e-5, atol=1e-8, equal_nan=false))]
+    fn allclose(
+        &self,
+        other: PyRef<'_, PyTensor>,
+        rtol: f64,
+        atol: f64,
+        equal_nan: bool,
+    ) -> PyResult<bool> {
+        let close = self.inner.isclose(&other.inner, rtol, atol, equal_nan)?;
+        Ok(close.all_any(None, false, true)?.item_f64()? != 0.0)
+    }
     fn fmod(&self, other: &Bound<'_, PyAny>) -> R {
         wrap(binary(BinaryOp::Fmod, &self.me(), &operand(other)?))
     }

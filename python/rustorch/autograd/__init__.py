@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _C
+from .._legacy import Variable
 from . import graph
 from .function import Function, FunctionCtx
 from .grad_mode import (
@@ -50,6 +51,7 @@ def grad(
 
 __all__ = [
     "Function",
+    "Variable",
     "FunctionCtx",
     "backward",
     "enable_grad",

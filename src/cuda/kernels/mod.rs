@@ -80,14 +80,15 @@ kernel_file!(
     /// Unary ops: one kernel per [`UnaryOp`].
     UNARY = "unary.cu",
     [NUMERIC: "neg", "abs", "sign", "floor", "ceil", "round", "trunc", "relu", "clamp";
-     FLOATS: "exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid",
-        "erf", "reciprocal", "gelu", "gelu_tanh", "silu", "softplus", "leaky_relu", "elu"]
+     FLOATS: "exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "sin", "cos", "tan", "asin",
+        "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "log2", "log10", "exp2",
+        "tanh", "sigmoid", "erf", "reciprocal", "gelu", "gelu_tanh", "silu", "softplus", "leaky_relu", "elu"]
 );
 
 kernel_file!(
     /// Binary ops: one kernel per [`BinaryOp`], and `where`.
     BINARY = "binary.cu",
-    [NUMERIC: "add", "sub", "mul", "div", "floor_divide", "remainder", "pow", "maximum",
+    [NUMERIC: "add", "sub", "mul", "div", "floor_divide", "remainder", "fmod", "pow", "maximum",
         "minimum", "threshold_backward";
      ALL: "eq", "ne", "lt", "le", "gt", "ge", "where";
      INTEGRAL_BOOL: "bitwise_and", "bitwise_or", "bitwise_xor"]
