@@ -625,3 +625,23 @@ def test_elementwise_result_is_a_new_tensor():
     y = x.exp()
     y.zero_()
     assert_values(to_np(x), a.T)
+
+
+@pytest.mark.skipif(torch_or_none is None, reason="PyTorch (the oracle) is not installed")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gamma_functions_match_torch(dtype):
+    torch = torch_or_none
+    # (no negative integers: they are poles, where PyTorch's polygamma returns rounding noise)
+    a = np.concatenate([np.linspace(-4.7, 12.5, 70), [1e-6, 30.0, 150.0, 1e4, np.inf, np.nan]])
+    special = np.array([0.0, -0.0, -1.0, -2.0, 1.0, 2.0])
+    # (float64: PyTorch's trigamma is good to ~1e-10; ours, from ζ, to ~1e-14 of mpmath)
+    rtol = 1e-5 if dtype == "float32" else 1e-9
+    for values, ns in [(a, (0, 1, 2, 3)), (special, ())]:
+        x = rt.tensor(values, dtype=getattr(rt, dtype))
+        tx = torch.tensor(values, dtype=getattr(torch, dtype))
+        pairs = [(x.lgamma(), tx.lgamma()), (rt.digamma(x), torch.digamma(tx))]
+        pairs += [(rt.polygamma(n, x), torch.polygamma(n, tx)) for n in ns]
+        for got, want in pairs:
+            np.testing.assert_allclose(to_np(got), want.numpy(), rtol=rtol, atol=rtol)
+    with pytest.raises(RuntimeError, match="negative n"):
+        rt.polygamma(-1, x)

@@ -100,6 +100,12 @@ pub trait Float: Num {
     fn log2(self) -> Self;
     fn log10(self) -> Self;
     fn exp2(self) -> Self;
+    /// ln|Γ(x)|.
+    fn lgamma(self) -> Self;
+    /// ψ(x) = d/dx ln Γ(x).
+    fn digamma(self) -> Self;
+    /// ψ⁽ⁿ⁾(x), `polygamma(n, x)` for n ≥ 1 (`n` a whole number in `Self`).
+    fn polygamma(self, n: Self) -> Self;
     fn tanh(self) -> Self;
     fn erf(self) -> Self;
     fn is_inf(self) -> bool;
@@ -107,7 +113,7 @@ pub trait Float: Num {
 }
 
 macro_rules! impl_float {
-    ($t:ty, $erf:path, $exp:path, $tanh:path) => {
+    ($t:ty, $erf:path, $lgamma:path, $exp:path, $tanh:path) => {
         impl Num for $t {
             #[inline(always)]
             fn add(self, o: Self) -> Self {
@@ -298,6 +304,18 @@ macro_rules! impl_float {
                 self.exp2()
             }
             #[inline(always)]
+            fn lgamma(self) -> Self {
+                $lgamma(self)
+            }
+            #[inline(always)]
+            fn digamma(self) -> Self {
+                digamma_f64(self as f64) as $t
+            }
+            #[inline(always)]
+            fn polygamma(self, n: Self) -> Self {
+                polygamma_f64(n as f64, self as f64) as $t
+            }
+            #[inline(always)]
             fn tanh(self) -> Self {
                 $tanh(self)
             }
@@ -316,8 +334,109 @@ macro_rules! impl_float {
         }
     };
 }
-impl_float!(f32, libm::erff, exp_f32, tanh_f32);
-impl_float!(f64, libm::erf, f64::exp, f64::tanh);
+impl_float!(f32, libm::erff, libm::lgammaf, exp_f32, tanh_f32);
+impl_float!(f64, libm::erf, libm::lgamma, f64::exp, f64::tanh);
+
+/// ψ(x), the digamma function, as PyTorch's: −∞ at 0 (±0), NaN at the negative integers.
+/// Reflection below 0, the recurrence ψ(x) = ψ(x + 1) − 1/x up to x ≥ 6, then the
+/// asymptotic series (error below 1e-15 there). `src/cuda/kernels/common.cuh` has the same.
+pub fn digamma_f64(x: f64) -> f64 {
+    use std::f64::consts::PI;
+    if x == 0.0 {
+        return f64::NEG_INFINITY.copysign(-x);
+    }
+    if x < 0.0 {
+        if x == x.floor() {
+            return f64::NAN;
+        }
+        // ψ(1 − x) − ψ(x) = π cot(πx)
+        return digamma_f64(1.0 - x) - PI / (PI * x).tan();
+    }
+    let (mut x, mut acc) = (x, 0.0);
+    while x < 6.0 {
+        acc -= 1.0 / x;
+        x += 1.0;
+    }
+    let z = 1.0 / (x * x);
+    let series = z
+        * (1.0 / 12.0
+            - z * (1.0 / 120.0 - z * (1.0 / 252.0 - z * (1.0 / 240.0 - z * (1.0 / 132.0)))));
+    acc + x.ln() - 0.5 / x - series
+}
+
+/// ψ⁽ⁿ⁾(x) for n ≥ 1: (−1)ⁿ⁺¹ n! ζ(n + 1, x), as PyTorch's `polygamma`.
+/// `src/cuda/kernels/common.cuh` has the same.
+pub fn polygamma_f64(n: f64, x: f64) -> f64 {
+    if n == 1.0 && x == f64::INFINITY {
+        return 0.0; // (PyTorch computes n = 1 apart, with this limit; ζ gives NaN at ∞)
+    }
+    let sign = if n as i64 % 2 == 0 { -1.0 } else { 1.0 };
+    let factorial: f64 = (1..=n as i64).map(|k| k as f64).product();
+    sign * factorial * hurwitz_zeta(n + 1.0, x)
+}
+
+/// The Hurwitz zeta function ζ(s, q) = Σₖ (q + k)^−s for s > 1 (Cephes' `zeta`, which
+/// PyTorch uses): direct summation until q + k ≥ 9, then the Euler–Maclaurin tail.
+/// `src/cuda/kernels/common.cuh` has the same.
+pub fn hurwitz_zeta(s: f64, q: f64) -> f64 {
+    const A: [f64; 12] = [
+        12.0,
+        -720.0,
+        30240.0,
+        -1209600.0,
+        47900160.0,
+        -1.892_437_580_318_379_2e9,
+        7.472_424_96e10,
+        -2.950_130_727_918_164_2e12,
+        1.164_678_281_435_006_7e14,
+        -4.597_978_722_407_472_6e15,
+        1.815_210_540_194_354_7e17,
+        -7.166_165_256_175_667e18,
+    ];
+    if s == 1.0 {
+        return f64::INFINITY;
+    }
+    if s < 1.0 {
+        return f64::NAN;
+    }
+    if q <= 0.0 {
+        if q == q.floor() {
+            return f64::INFINITY;
+        }
+        if s != s.floor() {
+            return f64::NAN;
+        }
+    }
+    let mut sum = q.powf(-s);
+    let (mut a, mut b, mut i) = (q, 0.0, 0);
+    while i < 9 || a <= 9.0 {
+        i += 1;
+        a += 1.0;
+        b = a.powf(-s);
+        sum += b;
+        if (b / sum).abs() < f64::EPSILON {
+            return sum;
+        }
+    }
+    let w = a;
+    sum += b * w / (s - 1.0);
+    sum -= 0.5 * b;
+    let (mut fac, mut k) = (1.0, 0.0);
+    for c in A {
+        fac *= s + k;
+        b /= w;
+        let t = fac * b / c;
+        sum += t;
+        if (t / sum).abs() < f64::EPSILON {
+            break;
+        }
+        k += 1.0;
+        fac *= s + k;
+        b /= w;
+        k += 1.0;
+    }
+    sum
+}
 
 /// Bitwise logic, for the integer dtypes and bool (where it is logical).
 pub trait Bits: Element {

@@ -151,6 +151,8 @@ unary_ops! {
         Log2 => "log2", |x| x.log2();
         Log10 => "log10", |x| x.log10();
         Exp2 => "exp2", |x| x.exp2();
+        Lgamma => "lgamma", |x| x.lgamma();
+        Digamma => "digamma", |x| x.digamma();
         Tanh => "tanh", |x| x.tanh();
         Sigmoid => "sigmoid", |x| T::one().div(T::one().add(x.neg().exp()));
         Erf => "erf", |x| x.erf();
@@ -167,6 +169,8 @@ unary_ops! {
         Softplus { beta, threshold } => "softplus", |x| if x.mul(beta) > threshold { x } else { x.mul(beta).exp().ln_1p().div(beta) };
         LeakyRelu { slope } => "leaky_relu", |x| if x > T::zero() { x } else { x.mul(slope) };
         Elu { alpha } => "elu", |x| if x > T::zero() { x } else { alpha.mul(x.exp_m1()) };
+        /// ψ⁽ⁿ⁾(x) for n ≥ 1 (`digamma` is n = 0).
+        Polygamma { n } => "polygamma", |x| x.polygamma(n);
     }
 }
 

@@ -378,6 +378,7 @@ mod tests {
                 },
                 UnaryOp::LeakyRelu { .. } => UnaryOp::LeakyRelu { slope: 0.1 },
                 UnaryOp::Elu { .. } => UnaryOp::Elu { alpha: 0.7 },
+                UnaryOp::Polygamma { .. } => UnaryOp::Polygamma { n: 2.0 },
                 op => op,
             })
             .collect();

@@ -68,6 +68,9 @@ fn record_unary_backward(op: UnaryOp, x: &Tensor, out: &Tensor) {
         Log2 => "Log2Backward0",
         Log10 => "Log10Backward0",
         Exp2 => "Exp2Backward0",
+        Lgamma => "LgammaBackward0",
+        Digamma => "DigammaBackward0",
+        Polygamma { .. } => "PolygammaBackward0",
         Tanh => "TanhBackward0",
         Sigmoid => "SigmoidBackward0",
         Erf => "ErfBackward0",
@@ -127,6 +130,9 @@ fn record_unary_backward(op: UnaryOp, x: &Tensor, out: &Tensor) {
             Log2 => g.div(&sx.unpack()?.mul_scalar(std::f64::consts::LN_2)?)?,
             Log10 => g.div(&sx.unpack()?.mul_scalar(std::f64::consts::LN_10)?)?,
             Exp2 => g.mul(&result()?.mul_scalar(std::f64::consts::LN_2)?)?,
+            Lgamma => g.mul(&sx.unpack()?.unary(Digamma)?)?,
+            Digamma => g.mul(&sx.unpack()?.unary(Polygamma { n: 1.0 })?)?,
+            Polygamma { n } => g.mul(&sx.unpack()?.unary(Polygamma { n: n + 1.0 })?)?,
             Tanh => {
                 let r = result()?;
                 g.mul(&r.mul(&r)?.rsub_scalar(1.0)?)?
@@ -222,11 +228,23 @@ float_unary_methods!(
     exp => Exp, log => Log, log1p => Log1p, expm1 => Expm1, sqrt => Sqrt, rsqrt => Rsqrt,
     sin => Sin, cos => Cos, tan => Tan, asin => Asin, acos => Acos, atan => Atan, sinh => Sinh,
     cosh => Cosh, asinh => Asinh, acosh => Acosh, atanh => Atanh, log2 => Log2, log10 => Log10,
-    exp2 => Exp2, tanh => Tanh, sigmoid => Sigmoid, erf => Erf, reciprocal => Reciprocal,
+    exp2 => Exp2, lgamma => Lgamma, digamma => Digamma, tanh => Tanh, sigmoid => Sigmoid, erf => Erf, reciprocal => Reciprocal,
     silu => Silu,
 );
 
 impl Tensor {
+    /// `polygamma(n, x)`: ψ⁽ⁿ⁾(x), the n-th derivative of the digamma function (n = 0 is
+    /// `digamma`).
+    pub fn polygamma(&self, n: i64) -> Result<Tensor> {
+        match n {
+            ..0 => Err(Error::Runtime(
+                "polygamma(n, x) does not support negative n.".into(),
+            )),
+            0 => self.unary(Digamma),
+            n => self.unary(Polygamma { n: n as f64 }),
+        }
+    }
+
     /// An op that keeps the dtype (negation, absolute value, sign, rounding, relu), with
     /// its backward.
     fn same_type(&self, op: UnaryOp) -> Result<Tensor> {

@@ -209,6 +209,15 @@ impl PyTensor {
     fn tanh(&self) -> R {
         wrap(self.inner.tanh())
     }
+    fn lgamma(&self) -> R {
+        wrap(self.inner.lgamma())
+    }
+    fn digamma(&self) -> R {
+        wrap(self.inner.digamma())
+    }
+    fn polygamma(&self, n: i64) -> R {
+        wrap(self.inner.polygamma(n))
+    }
     fn tan(&self) -> R {
         wrap(self.inner.tan())
     }

@@ -53,6 +53,8 @@ unary_inplace_methods!(
     log2_ => log2,
     log10_ => log10,
     exp2_ => exp2,
+    lgamma_ => lgamma,
+    digamma_ => digamma,
     erf_ => erf,
     reciprocal_ => reciprocal,
     floor_ => floor,

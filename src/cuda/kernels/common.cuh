@@ -427,6 +427,80 @@ __device__ __forceinline__ float rt_log10(float x) { return log10f(x); }
 __device__ __forceinline__ double rt_log10(double x) { return log10(x); }
 __device__ __forceinline__ float rt_exp2(float x) { return exp2f(x); }
 __device__ __forceinline__ double rt_exp2(double x) { return exp2(x); }
+__device__ __forceinline__ float rt_lgamma(float x) { return lgammaf(x); }
+__device__ __forceinline__ double rt_lgamma(double x) { return lgamma(x); }
+// ψ(x) and ψ'(x) in double, as src/backend/num.rs's digamma_f64 / trigamma_f64.
+__device__ __forceinline__ double rt_digamma(double x) {
+    const double pi = 3.14159265358979323846;
+    if (x == 0.0) return copysign(__longlong_as_double(0x7ff0000000000000LL), -x);
+    double acc = 0.0;
+    if (x < 0.0) {
+        if (x == floor(x)) return __longlong_as_double(0x7ff8000000000000LL);
+        acc = -pi / tan(pi * x);
+        x = 1.0 - x;
+    }
+    while (x < 6.0) {
+        acc -= 1.0 / x;
+        x += 1.0;
+    }
+    const double z = 1.0 / (x * x);
+    const double series =
+        z * (1.0 / 12.0 - z * (1.0 / 120.0 - z * (1.0 / 252.0 - z * (1.0 / 240.0 - z / 132.0))));
+    return acc + log(x) - 0.5 / x - series;
+}
+__device__ __forceinline__ float rt_digamma(float x) { return (float)rt_digamma((double)x); }
+// ζ(s, q), Cephes' Hurwitz zeta, as src/backend/num.rs's hurwitz_zeta.
+__device__ __forceinline__ double rt_zeta(double s, double q) {
+    const double A[12] = {12.0, -720.0, 30240.0, -1209600.0, 47900160.0,
+                          -1.8924375803183791606e9, 7.47242496e10, -2.950130727918164224e12,
+                          1.1646782814350067249e14, -4.5979787224074726105e15,
+                          1.8152105401943546773e17, -7.1661652561756670113e18};
+    const double inf = __longlong_as_double(0x7ff0000000000000LL);
+    const double nan = __longlong_as_double(0x7ff8000000000000LL);
+    const double eps = 2.220446049250313e-16;
+    if (s == 1.0) return inf;
+    if (s < 1.0) return nan;
+    if (q <= 0.0) {
+        if (q == floor(q)) return inf;
+        if (s != floor(s)) return nan;
+    }
+    double sum = pow(q, -s), a = q, b = 0.0;
+    int i = 0;
+    while (i < 9 || a <= 9.0) {
+        i += 1;
+        a += 1.0;
+        b = pow(a, -s);
+        sum += b;
+        if (fabs(b / sum) < eps) return sum;
+    }
+    const double w = a;
+    sum += b * w / (s - 1.0);
+    sum -= 0.5 * b;
+    double fac = 1.0, k = 0.0;
+    for (int j = 0; j < 12; ++j) {
+        fac *= s + k;
+        b /= w;
+        const double t = fac * b / A[j];
+        sum += t;
+        if (fabs(t / sum) < eps) break;
+        k += 1.0;
+        fac *= s + k;
+        b /= w;
+        k += 1.0;
+    }
+    return sum;
+}
+// ψ⁽ⁿ⁾(x) = (−1)ⁿ⁺¹ n! ζ(n + 1, x), n ≥ 1.
+__device__ __forceinline__ double rt_polygamma(double x, double n) {
+    if (n == 1.0 && x == __longlong_as_double(0x7ff0000000000000LL)) return 0.0;
+    double factorial = 1.0;
+    for (long long k = 2; k <= (long long)n; ++k) factorial *= (double)k;
+    const double sign = ((long long)n % 2 == 0) ? -1.0 : 1.0;
+    return sign * factorial * rt_zeta(n + 1.0, x);
+}
+__device__ __forceinline__ float rt_polygamma(float x, float n) {
+    return (float)rt_polygamma((double)x, (double)n);
+}
 __device__ __forceinline__ float rt_tanh(float x) { return tanhf(x); }
 __device__ __forceinline__ double rt_tanh(double x) { return tanh(x); }
 __device__ __forceinline__ float rt_erf(float x) { return erff(x); }

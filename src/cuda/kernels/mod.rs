@@ -81,8 +81,9 @@ kernel_file!(
     UNARY = "unary.cu",
     [NUMERIC: "neg", "abs", "sign", "floor", "ceil", "round", "trunc", "relu", "clamp";
      FLOATS: "exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "sin", "cos", "tan", "asin",
-        "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "log2", "log10", "exp2",
-        "tanh", "sigmoid", "erf", "reciprocal", "gelu", "gelu_tanh", "silu", "softplus", "leaky_relu", "elu"]
+        "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "log2", "log10", "exp2", "lgamma",
+        "digamma",
+        "tanh", "sigmoid", "erf", "reciprocal", "gelu", "gelu_tanh", "silu", "softplus", "leaky_relu", "elu", "polygamma"]
 );
 
 kernel_file!(

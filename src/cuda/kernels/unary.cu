@@ -76,6 +76,8 @@ RT_UNARY(atanh, rt_atanh(x))
 RT_UNARY(log2, rt_log2(x))
 RT_UNARY(log10, rt_log10(x))
 RT_UNARY(exp2, rt_exp2(x))
+RT_UNARY(lgamma, rt_lgamma(x))
+RT_UNARY(digamma, rt_digamma(x))
 RT_UNARY(tanh, rt_tanh(x))
 RT_UNARY(sigmoid, ONE / (ONE + rt_exp(-x)))
 RT_UNARY(erf, rt_erf(x))
@@ -90,4 +92,6 @@ RT_UNARY(softplus, x * p0 > p1 ? x : rt_log1p(rt_exp(x * p0)) / p0)
 RT_UNARY(leaky_relu, x > ZERO ? x : x * p0)
 // p0 = alpha.
 RT_UNARY(elu, x > ZERO ? x : p0 * rt_expm1(x))
+// p0 = n (≥ 1).
+RT_UNARY(polygamma, rt_polygamma(x, p0))
 #endif
