@@ -246,7 +246,7 @@ def _forward_to_method(name: str) -> Any:
 _METHOD_FUNCTIONS = """
 abs absolute neg negative exp log log1p expm1 sqrt rsqrt sin cos tanh sigmoid erf reciprocal
 tan asin acos atan arcsin arccos arctan sinh cosh asinh acosh atanh arcsinh arccosh arctanh
-log2 log10 exp2 fmod
+log2 log10 exp2 fmod lgamma digamma
 square relu sign floor ceil trunc round isnan isinf isfinite clamp clip lerp masked_fill
 sum mean prod max min amax amin argmax argmin var std norm logsumexp softmax log_softmax
 cumsum all any matmul mm bmm dot outer addmm view_as reshape transpose swapaxes t permute
@@ -286,6 +286,11 @@ def pow(input: Any, exponent: Any, *, out: Any = None) -> Tensor:  # noqa: A001
     return input.pow(exponent)
 
 
+def polygamma(n: _builtins.int, input: Tensor) -> Tensor:
+    """``torch.polygamma(n, input)``: ψ⁽ⁿ⁾, the n-th derivative of ``digamma``."""
+    return input.polygamma(n)
+
+
 def reshape(input: Tensor, shape: Any) -> Tensor:
     return input.reshape(shape)
 
@@ -315,6 +320,9 @@ from ._legacy import CPU_TYPES as _CPU_TYPES  # noqa: E402
 from ._legacy import set_default_tensor_type  # noqa: E402
 
 globals().update(_CPU_TYPES)
+from . import amp, distributions, profiler  # noqa: E402
+from ._compile import compile  # noqa: E402, A004
+from ._tensor_str import get_printoptions, printoptions, set_printoptions  # noqa: E402
 from .serialization import load, save  # noqa: E402
 
 __version__ = version.__version__

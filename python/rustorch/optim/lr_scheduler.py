@@ -4,17 +4,19 @@ Each scheduler computes its learning rates with PyTorch's (chainable, recursive)
 in the same order of floating-point operations, so the ``lr`` sequences are identical to
 PyTorch's. ``step(epoch)`` uses the closed form where PyTorch does (with its deprecation
 warning); calling ``scheduler.step()`` before ``optimizer.step()`` warns as in PyTorch.
+
+This module holds the :class:`LRScheduler` base machinery and re-exports every scheduler,
+which live by concept in ``_schedulers_basic`` (multiplicative/step/linear/polynomial
+decays), ``_schedulers_cyclic`` (cosine, warm restarts, cyclic and 1cycle) and
+``_schedulers_composite`` (SequentialLR, ChainedScheduler, ReduceLROnPlateau).
+Learning rates are Python floats (PyTorch also allows tensor ``lr``s; rustorch does not).
 """
 
 from __future__ import annotations
 
-import math
-import types
 import warnings
-from bisect import bisect_right
-from collections import Counter
 from functools import wraps
-from typing import Any, Callable, Iterable, Optional, Union
+from typing import Any, Callable, Optional
 from weakref import ref
 
 from .optimizer import Optimizer
@@ -22,11 +24,19 @@ from .optimizer import Optimizer
 __all__ = [
     "LRScheduler",
     "LambdaLR",
+    "MultiplicativeLR",
     "StepLR",
     "MultiStepLR",
+    "ConstantLR",
+    "LinearLR",
     "ExponentialLR",
+    "PolynomialLR",
     "CosineAnnealingLR",
+    "CosineAnnealingWarmRestarts",
+    "CyclicLR",
     "OneCycleLR",
+    "SequentialLR",
+    "ChainedScheduler",
     "ReduceLROnPlateau",
 ]
 
@@ -225,513 +235,25 @@ class LRScheduler:
         self._last_lr: list[float] = _param_groups_val_list(self.optimizer, "lr")
 
 
-class LambdaLR(LRScheduler):
-    """Set each group's lr to ``initial_lr * lr_lambda(epoch)`` (``LambdaLR``)."""
-
-    def __init__(
-        self,
-        optimizer: Optimizer,
-        lr_lambda: Union[Callable[[int], float], list[Callable[[int], float]]],
-        last_epoch: int = -1,
-    ) -> None:
-        self.optimizer = optimizer
-        self.lr_lambdas: list[Callable[[int], float]]
-        if not isinstance(lr_lambda, list) and not isinstance(lr_lambda, tuple):
-            self.lr_lambdas = [lr_lambda] * len(optimizer.param_groups)
-        else:
-            if len(lr_lambda) != len(optimizer.param_groups):
-                raise ValueError(
-                    f"Expected {len(optimizer.param_groups)} lr_lambdas, but got {len(lr_lambda)}"
-                )
-            self.lr_lambdas = list(lr_lambda)
-        super().__init__(optimizer, last_epoch)
-
-    def state_dict(self) -> dict[str, Any]:
-        """Return the state of the scheduler; lambdas are saved only if they are objects."""
-        state_dict = {
-            key: value
-            for key, value in self.__dict__.items()
-            if key not in ("optimizer", "lr_lambdas")
-        }
-        state_dict["lr_lambdas"] = [None] * len(self.lr_lambdas)
-        for idx, fn in enumerate(self.lr_lambdas):
-            if not isinstance(fn, types.FunctionType):
-                state_dict["lr_lambdas"][idx] = fn.__dict__.copy()
-        return state_dict
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Load the scheduler's state."""
-        lr_lambdas = state_dict.pop("lr_lambdas")
-        self.__dict__.update(state_dict)
-        # Restore state_dict keys in order to prevent side effects
-        # https://github.com/pytorch/pytorch/issues/32756
-        state_dict["lr_lambdas"] = lr_lambdas
-        for idx, fn in enumerate(lr_lambdas):
-            if fn is not None:
-                self.lr_lambdas[idx].__dict__.update(fn)
-
-    def get_lr(self) -> list[float]:
-        """Compute the learning rate of each parameter group."""
-        _warn_get_lr_called_within_step(self)
-        return [
-            base_lr * lmbda(self.last_epoch)
-            for lmbda, base_lr in zip(self.lr_lambdas, self.base_lrs)
-        ]
-
-
-class StepLR(LRScheduler):
-    """Decays each group's lr by ``gamma`` every ``step_size`` epochs (``StepLR``)."""
-
-    def __init__(
-        self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1
-    ) -> None:
-        self.step_size = step_size
-        self.gamma = gamma
-        super().__init__(optimizer, last_epoch)
-
-    def get_lr(self) -> list[float]:
-        """Compute the learning rate of each parameter group."""
-        _warn_get_lr_called_within_step(self)
-        if (self.last_epoch == 0) or (self.last_epoch % self.step_size != 0):
-            return _param_groups_val_list(self.optimizer, "lr")
-        return [group["lr"] * self.gamma for group in self.optimizer.param_groups]
-
-    def _get_closed_form_lr(self) -> list[float]:
-        return [
-            base_lr * self.gamma ** (self.last_epoch // self.step_size)
-            for base_lr in self.base_lrs
-        ]
-
-
-class MultiStepLR(LRScheduler):
-    """Decays each group's lr by ``gamma`` at each of the ``milestones`` (``MultiStepLR``)."""
-
-    def __init__(
-        self,
-        optimizer: Optimizer,
-        milestones: Iterable[int],
-        gamma: float = 0.1,
-        last_epoch: int = -1,
-    ) -> None:
-        self.milestones = Counter(milestones)
-        self.gamma = gamma
-        super().__init__(optimizer, last_epoch)
-
-    def get_lr(self) -> list[float]:
-        """Compute the learning rate of each parameter group."""
-        _warn_get_lr_called_within_step(self)
-        if self.last_epoch not in self.milestones:
-            return _param_groups_val_list(self.optimizer, "lr")
-        return [
-            group["lr"] * self.gamma ** self.milestones[self.last_epoch]
-            for group in self.optimizer.param_groups
-        ]
-
-    def _get_closed_form_lr(self) -> list[float]:
-        milestones = sorted(self.milestones.elements())
-        return [
-            base_lr * self.gamma ** bisect_right(milestones, self.last_epoch)
-            for base_lr in self.base_lrs
-        ]
-
-
-class ExponentialLR(LRScheduler):
-    """Decays each group's lr by ``gamma`` every epoch (``ExponentialLR``)."""
-
-    def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
-        self.gamma = gamma
-        super().__init__(optimizer, last_epoch)
-
-    def get_lr(self) -> list[float]:
-        """Compute the learning rate of each parameter group."""
-        _warn_get_lr_called_within_step(self)
-        # when loading from a checkpoint, we don't want _initial_step (called from the
-        # constructor) to update the lr one more step ahead of itself.
-        if self._is_initial:
-            return _param_groups_val_list(self.optimizer, "lr")
-        return [group["lr"] * self.gamma for group in self.optimizer.param_groups]
-
-    def _get_closed_form_lr(self) -> list[float]:
-        return [base_lr * self.gamma**self.last_epoch for base_lr in self.base_lrs]
-
-
-class CosineAnnealingLR(LRScheduler):
-    r"""Cosine annealing from ``initial_lr`` to ``eta_min`` over ``T_max`` epochs.
-
-    Uses PyTorch's recursive form (so the values equal PyTorch's bit for bit, and other
-    changes of ``lr`` between steps are respected); ``step(epoch)`` uses the closed form.
-    """
-
-    def __init__(
-        self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1
-    ) -> None:
-        self.T_max = T_max
-        self.eta_min = eta_min
-        super().__init__(optimizer, last_epoch)
-
-    def get_lr(self) -> list[float]:
-        """Compute the learning rate of each parameter group."""
-        _warn_get_lr_called_within_step(self)
-        if self._is_initial:
-            return _param_groups_val_list(self.optimizer, "lr")
-        elif self._step_count == 1 and self.last_epoch > 0:
-            return [
-                self.eta_min
-                + (base_lr - self.eta_min)
-                * (1 + math.cos((self.last_epoch) * math.pi / self.T_max))
-                / 2
-                for base_lr, group in zip(self.base_lrs, self.optimizer.param_groups)
-            ]
-        elif (self.last_epoch - 1 - self.T_max) % (2 * self.T_max) == 0:
-            return [
-                group["lr"]
-                + (base_lr - self.eta_min) * (1 - math.cos(math.pi / self.T_max)) / 2
-                for base_lr, group in zip(self.base_lrs, self.optimizer.param_groups)
-            ]
-        return [
-            (1 + math.cos(math.pi * self.last_epoch / self.T_max))
-            / (1 + math.cos(math.pi * (self.last_epoch - 1) / self.T_max))
-            * (group["lr"] - self.eta_min)
-            + self.eta_min
-            for group in self.optimizer.param_groups
-        ]
-
-    def _get_closed_form_lr(self) -> list[float]:
-        return [
-            self.eta_min
-            + (base_lr - self.eta_min) * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
-            for base_lr in self.base_lrs
-        ]
-
-
-class OneCycleLR(LRScheduler):
-    r"""The 1cycle policy (``torch.optim.lr_scheduler.OneCycleLR``).
-
-    The lr rises from ``max_lr / div_factor`` to ``max_lr`` over ``pct_start`` of
-    ``total_steps`` (or ``epochs * steps_per_epoch``), then anneals (``'cos'`` or ``'linear'``)
-    to ``initial_lr / final_div_factor``; ``three_phase`` adds PyTorch's symmetric middle
-    phase. With ``cycle_momentum``, SGD's ``momentum`` or Adam's ``beta1`` cycles inversely
-    between ``max_momentum`` and ``base_momentum``. Call ``step()`` after every batch.
-    """
-
-    def __init__(
-        self,
-        optimizer: Optimizer,
-        max_lr: Union[float, list[float]],
-        total_steps: Optional[int] = None,
-        epochs: Optional[int] = None,
-        steps_per_epoch: Optional[int] = None,
-        pct_start: float = 0.3,
-        anneal_strategy: str = "cos",
-        cycle_momentum: bool = True,
-        base_momentum: Union[float, list[float]] = 0.85,
-        max_momentum: Union[float, list[float]] = 0.95,
-        div_factor: float = 25.0,
-        final_div_factor: float = 1e4,
-        three_phase: bool = False,
-        last_epoch: int = -1,
-    ) -> None:
-        # Validate optimizer
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
-        self.optimizer = optimizer
-
-        # Validate total_steps
-        if total_steps is not None:
-            if total_steps <= 0 or not isinstance(total_steps, int):
-                raise ValueError(f"Expected positive integer total_steps, but got {total_steps}")
-            self.total_steps = total_steps
-        elif epochs is not None and steps_per_epoch is not None:
-            if not isinstance(epochs, int) or epochs <= 0:
-                raise ValueError(f"Expected positive integer epochs, but got {epochs}")
-            if not isinstance(steps_per_epoch, int) or steps_per_epoch <= 0:
-                raise ValueError(
-                    f"Expected positive integer steps_per_epoch, but got {steps_per_epoch}"
-                )
-            self.total_steps = epochs * steps_per_epoch
-        else:
-            raise ValueError("You must define either total_steps OR (epochs AND steps_per_epoch)")
-
-        self._schedule_phases: list[dict[str, Any]]
-        if three_phase:
-            self._schedule_phases = [
-                {
-                    "end_step": float(pct_start * self.total_steps) - 1,
-                    "start_lr": "initial_lr",
-                    "end_lr": "max_lr",
-                    "start_momentum": "max_momentum",
-                    "end_momentum": "base_momentum",
-                },
-                {
-                    "end_step": float(2 * pct_start * self.total_steps) - 2,
-                    "start_lr": "max_lr",
-                    "end_lr": "initial_lr",
-                    "start_momentum": "base_momentum",
-                    "end_momentum": "max_momentum",
-                },
-                {
-                    "end_step": self.total_steps - 1,
-                    "start_lr": "initial_lr",
-                    "end_lr": "min_lr",
-                    "start_momentum": "max_momentum",
-                    "end_momentum": "max_momentum",
-                },
-            ]
-        else:
-            self._schedule_phases = [
-                {
-                    "end_step": float(pct_start * self.total_steps) - 1,
-                    "start_lr": "initial_lr",
-                    "end_lr": "max_lr",
-                    "start_momentum": "max_momentum",
-                    "end_momentum": "base_momentum",
-                },
-                {
-                    "end_step": self.total_steps - 1,
-                    "start_lr": "max_lr",
-                    "end_lr": "min_lr",
-                    "start_momentum": "base_momentum",
-                    "end_momentum": "max_momentum",
-                },
-            ]
-
-        # Validate pct_start
-        if pct_start < 0 or pct_start > 1 or not isinstance(pct_start, float):
-            raise ValueError(f"Expected float between 0 and 1 pct_start, but got {pct_start}")
-
-        # Validate anneal_strategy
-        if anneal_strategy not in ["cos", "linear"]:
-            raise ValueError(
-                "anneal_strategy must be one of 'cos' or 'linear', "
-                f"instead got {anneal_strategy}"
-            )
-        self._anneal_func_type = anneal_strategy
-
-        # Initialize learning rate variables
-        max_lrs = _format_param("max_lr", self.optimizer, max_lr)
-        if last_epoch == -1:
-            for idx, group in enumerate(self.optimizer.param_groups):
-                group["initial_lr"] = max_lrs[idx] / div_factor
-                group["max_lr"] = max_lrs[idx]
-                group["min_lr"] = group["initial_lr"] / final_div_factor
-
-        # Initialize momentum variables
-        self.cycle_momentum = cycle_momentum
-        if self.cycle_momentum:
-            if (
-                "momentum" not in self.optimizer.defaults
-                and "betas" not in self.optimizer.defaults
-            ):
-                raise ValueError(
-                    "optimizer must support momentum or beta1 with `cycle_momentum` option enabled"
-                )
-            self.use_beta1 = "betas" in self.optimizer.defaults
-            max_momentums = _format_param("max_momentum", optimizer, max_momentum)
-            base_momentums = _format_param("base_momentum", optimizer, base_momentum)
-            if last_epoch == -1:
-                for m_momentum, b_momentum, group in zip(
-                    max_momentums, base_momentums, optimizer.param_groups
-                ):
-                    if self.use_beta1:
-                        group["betas"] = (m_momentum, *group["betas"][1:])
-                    else:
-                        group["momentum"] = m_momentum
-                    group["max_momentum"] = m_momentum
-                    group["base_momentum"] = b_momentum
-
-        super().__init__(optimizer, last_epoch)
-
-    def _anneal_func(self, *args: Any) -> float:
-        if self._anneal_func_type == "cos":
-            return self._annealing_cos(*args)
-        if self._anneal_func_type == "linear":
-            return self._annealing_linear(*args)
-        raise ValueError(f"Unknown _anneal_func_type: {self._anneal_func_type}")
-
-    @staticmethod
-    def _annealing_cos(start: float, end: float, pct: float) -> float:
-        """Cosine anneal from `start` to `end` as pct goes from 0.0 to 1.0."""
-        cos_out = math.cos(math.pi * pct) + 1
-        return end + (start - end) / 2.0 * cos_out
-
-    @staticmethod
-    def _annealing_linear(start: float, end: float, pct: float) -> float:
-        """Linearly anneal from `start` to `end` as pct goes from 0.0 to 1.0."""
-        return (end - start) * pct + start
-
-    def get_lr(self) -> list[float]:
-        """Compute the learning rate of each parameter group."""
-        _warn_get_lr_called_within_step(self)
-        lrs = []
-        step_num = self.last_epoch
-
-        if step_num > self.total_steps:
-            raise ValueError(
-                f"Tried to step {step_num} times. The specified number of total steps is "
-                f"{self.total_steps}"
-            )
-
-        for group in self.optimizer.param_groups:
-            start_step = 0.0
-            computed_lr = 0.0
-            computed_momentum = 0.0
-            for i, phase in enumerate(self._schedule_phases):
-                end_step = phase["end_step"]
-                if step_num <= end_step or i == len(self._schedule_phases) - 1:
-                    pct = (step_num - start_step) / (end_step - start_step)
-                    computed_lr = self._anneal_func(
-                        group[phase["start_lr"]], group[phase["end_lr"]], pct
-                    )
-                    if self.cycle_momentum:
-                        computed_momentum = self._anneal_func(
-                            group[phase["start_momentum"]], group[phase["end_momentum"]], pct
-                        )
-                    break
-                start_step = phase["end_step"]
-
-            lrs.append(computed_lr)
-            if self.cycle_momentum:
-                if self.use_beta1:
-                    group["betas"] = (computed_momentum, *group["betas"][1:])
-                else:
-                    group["momentum"] = computed_momentum
-
-        return lrs
-
-
-class ReduceLROnPlateau(LRScheduler):
-    """Reduce the lr by ``factor`` when a metric has stopped improving (``ReduceLROnPlateau``).
-
-    ``step(metric)`` takes the monitored value (a number or 0-dim tensor); after more than
-    ``patience`` epochs without an improvement (``mode``/``threshold``/``threshold_mode``),
-    each group's lr becomes ``max(lr * factor, min_lr)`` (if that changes it by more than
-    ``eps``), followed by ``cooldown`` epochs of rest.
-    """
-
-    def __init__(
-        self,
-        optimizer: Optimizer,
-        mode: str = "min",
-        factor: float = 0.1,
-        patience: int = 10,
-        threshold: float = 1e-4,
-        threshold_mode: str = "rel",
-        cooldown: int = 0,
-        min_lr: Union[list[float], float] = 0,
-        eps: float = 1e-8,
-    ) -> None:
-        if factor >= 1.0:
-            raise ValueError("Factor should be < 1.0.")
-        self.factor = factor
-
-        # Attach optimizer
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
-        self.optimizer = optimizer
-
-        if isinstance(min_lr, (list, tuple)):
-            if len(min_lr) != len(optimizer.param_groups):
-                raise ValueError(
-                    f"expected {len(optimizer.param_groups)} min_lrs, got {len(min_lr)}"
-                )
-            self.default_min_lr: Optional[float] = None
-            self.min_lrs = list(min_lr)
-        else:
-            self.default_min_lr = min_lr
-            self.min_lrs = [min_lr] * len(optimizer.param_groups)
-
-        self.patience = patience
-        self.cooldown = cooldown
-        self.eps = eps
-        self.last_epoch = 0
-        self._last_lr = _param_groups_val_list(self.optimizer, "lr")
-        self._init_is_better(mode=mode, threshold=threshold, threshold_mode=threshold_mode)
-        self._reset()
-
-    def _reset(self) -> None:
-        """Reset num_bad_epochs counter and cooldown counter."""
-        self.best = self.mode_worse
-        self.cooldown_counter = 0
-        self.num_bad_epochs = 0
-
-    def step(self, metrics: Any, epoch: Optional[int] = None) -> None:  # type: ignore[override]
-        """Perform a step with the monitored ``metrics`` value."""
-        # convert `metrics` to float, in case it's a zero-dim Tensor
-        current = float(metrics)
-        if epoch is None:
-            epoch = self.last_epoch + 1
-        else:
-            warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
-        self.last_epoch = epoch
-
-        if self._is_better(current, self.best):
-            self.best = current
-            self.num_bad_epochs = 0
-        else:
-            self.num_bad_epochs += 1
-
-        if self.in_cooldown:
-            self.cooldown_counter -= 1
-            self.num_bad_epochs = 0  # ignore any bad epochs in cooldown
-
-        if self.num_bad_epochs > self.patience:
-            self._reduce_lr(epoch)
-            self.cooldown_counter = self.cooldown
-            self.num_bad_epochs = 0
-
-        self._last_lr = _param_groups_val_list(self.optimizer, "lr")
-
-    def _reduce_lr(self, epoch: int) -> None:
-        if len(self.optimizer.param_groups) != len(self.min_lrs):
-            if self.default_min_lr is None:
-                raise RuntimeError(
-                    "The number of param groups in the `optimizer` "
-                    f"({len(self.optimizer.param_groups)}) differs "
-                    f"from when `ReduceLROnPlateau` was initialized "
-                    f"({len(self.min_lrs)}), usually due to a new "
-                    "param group being added to the optimizer. Please "
-                    "modify the `min_lrs` field to match the length "
-                    "of the `optimizer` param groups."
-                )
-            self.min_lrs = [self.default_min_lr] * len(self.optimizer.param_groups)
-
-        for i, param_group in enumerate(self.optimizer.param_groups):
-            old_lr = float(param_group["lr"])
-            new_lr = max(old_lr * self.factor, self.min_lrs[i])
-            if old_lr - new_lr > self.eps:
-                param_group["lr"] = new_lr
-
-    @property
-    def in_cooldown(self) -> bool:
-        """Whether the scheduler is in its cooldown period."""
-        return self.cooldown_counter > 0
-
-    def _is_better(self, a: float, best: float) -> bool:
-        if self.mode == "min" and self.threshold_mode == "rel":
-            rel_epsilon = 1.0 - self.threshold
-            return a < best * rel_epsilon
-        elif self.mode == "min" and self.threshold_mode == "abs":
-            return a < best - self.threshold
-        elif self.mode == "max" and self.threshold_mode == "rel":
-            rel_epsilon = self.threshold + 1.0
-            return a > best * rel_epsilon
-        else:  # mode == 'max' and epsilon_mode == 'abs':
-            return a > best + self.threshold
-
-    def _init_is_better(self, mode: str, threshold: float, threshold_mode: str) -> None:
-        if mode not in {"min", "max"}:
-            raise ValueError("mode " + mode + " is unknown!")
-        if threshold_mode not in {"rel", "abs"}:
-            raise ValueError("threshold mode " + threshold_mode + " is unknown!")
-        # the worse value for the chosen mode
-        self.mode_worse = math.inf if mode == "min" else -math.inf
-        self.mode = mode
-        self.threshold = threshold
-        self.threshold_mode = threshold_mode
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Load the scheduler's state."""
-        self.__dict__.update(state_dict)
-        self._init_is_better(
-            mode=self.mode, threshold=self.threshold, threshold_mode=self.threshold_mode
-        )
+# The schedulers themselves (imported last: they subclass LRScheduler defined above).
+from ._schedulers_basic import (  # noqa: E402
+    ConstantLR,
+    ExponentialLR,
+    LambdaLR,
+    LinearLR,
+    MultiplicativeLR,
+    MultiStepLR,
+    PolynomialLR,
+    StepLR,
+)
+from ._schedulers_composite import (  # noqa: E402
+    ChainedScheduler,
+    ReduceLROnPlateau,
+    SequentialLR,
+)
+from ._schedulers_cyclic import (  # noqa: E402
+    CosineAnnealingLR,
+    CosineAnnealingWarmRestarts,
+    CyclicLR,
+    OneCycleLR,
+)

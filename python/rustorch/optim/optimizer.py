@@ -36,6 +36,12 @@ def _enable_grad() -> Any:
     return enable_grad() if enable_grad is not None else contextlib.nullcontext()
 
 
+# Set by ``rustorch.profiler`` while a profiler records (None otherwise): a callable
+# ``(name, args) -> context manager`` wrapped around each outer ``step`` call, named
+# ``Optimizer.step#SGD.step`` as PyTorch's profiler names it.
+_profiler_range: Callable[[str, tuple], Any] | None = None
+
+
 def _step_wrapper(func: Callable[..., Any], no_grad: bool) -> Callable[..., Any]:
     """Wrap an optimizer's ``step``: run the step pre/post hooks around it and, for the
     built-in optimizers, run the update under ``no_grad`` (PyTorch's
@@ -49,6 +55,12 @@ def _step_wrapper(func: Callable[..., Any], no_grad: bool) -> Callable[..., Any]
                 with rustorch.no_grad():
                     return func(self, *args, **kwargs)
             return func(self, *args, **kwargs)
+        if _profiler_range is not None:
+            with _profiler_range(f"Optimizer.step#{type(self).__name__}.step", ()):
+                return _run(self, *args, **kwargs)
+        return _run(self, *args, **kwargs)
+
+    def _run(self: Optimizer, *args: Any, **kwargs: Any) -> Any:
         self._resolve_lazy_params()
         for pre_hook in list(self._optimizer_step_pre_hooks.values()):
             result = pre_hook(self, args, kwargs)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Optional, Sequence, Union
 
 from rustorch import Tensor
 from rustorch.nn import functional as F
@@ -29,6 +29,7 @@ __all__ = [
     "GaussianNLLLoss",
     "TripletMarginLoss",
     "MultiMarginLoss",
+    "CTCLoss",
 ]
 
 
@@ -415,4 +416,44 @@ class MultiMarginLoss(_WeightedLoss):
         return F.multi_margin_loss(
             input, target, p=self.p, margin=self.margin, weight=self.weight,
             reduction=self.reduction,
+        )
+
+
+class CTCLoss(_Loss):
+    r"""The Connectionist Temporal Classification loss (``torch.nn.CTCLoss``).
+
+    ``forward(log_probs, targets, input_lengths, target_lengths)`` is
+    :func:`rustorch.nn.functional.ctc_loss` with this module's ``blank``, ``reduction``
+    (``'none'`` | ``'mean'`` | ``'sum'``; ``'mean'`` divides each loss by its target length)
+    and ``zero_infinity``; see there for the shapes, and for how the gradient follows
+    PyTorch's.
+    """
+
+    __constants__ = ["blank", "reduction"]
+    blank: int
+    zero_infinity: bool
+
+    def __init__(
+        self, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False
+    ) -> None:
+        super().__init__(reduction=reduction)
+        self.blank = blank
+        self.zero_infinity = zero_infinity
+
+    def forward(
+        self,
+        log_probs: Tensor,
+        targets: Tensor,
+        input_lengths: Union[Tensor, Sequence[int]],
+        target_lengths: Union[Tensor, Sequence[int]],
+    ) -> Tensor:
+        """Compute the loss."""
+        return F.ctc_loss(
+            log_probs,
+            targets,
+            input_lengths,
+            target_lengths,
+            self.blank,
+            self.reduction,
+            self.zero_infinity,
         )

@@ -21,6 +21,11 @@ T = TypeVar("T", bound="Module")
 
 _EXTRA_STATE_KEY_SUFFIX = "_extra_state"
 
+# Set by ``rustorch.profiler`` while a profiler records (None otherwise): a callable
+# ``(name, args) -> context manager`` that ``Module.__call__`` wraps around each call, so the
+# profiler shows one range per module call, named after the module's class.
+_profiler_range: Callable[[str, tuple], Any] | None = None
+
 
 class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
     """What :meth:`Module.load_state_dict` returns (PyTorch's ``_IncompatibleKeys``)."""
@@ -538,7 +543,13 @@ class Module:
                         continue
             raise
 
-    __call__: Callable[..., Any] = _call_impl
+    def _call_maybe_profiled(self, *args: Any, **kwargs: Any) -> Any:
+        if _profiler_range is None:
+            return self._call_impl(*args, **kwargs)
+        with _profiler_range(type(self).__name__, args):
+            return self._call_impl(*args, **kwargs)
+
+    __call__: Callable[..., Any] = _call_maybe_profiled
 
     # ------------------------------------------------------------------ attributes ----
 
