@@ -30,6 +30,9 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="/usr/share/datasets/fashion-mnist",
                         help="directory with the Fashion-MNIST IDX files")
+    parser.add_argument("--download", action="store_true",
+                        help="download Fashion-MNIST into --data when it is not there "
+                             "(checksums verified)")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -125,13 +128,12 @@ def main():
     args = parse_args()
     torch.manual_seed(args.seed)
 
-    # Download training data from open datasets.
+    # Training and test data (downloaded with --download, as torchvision's download=True).
     training_data = datasets.FashionMNIST(
-        root=args.data, train=True, download=False, transform=ToTensor()
+        root=args.data, train=True, download=args.download, transform=ToTensor()
     )
-    # Download test data from open datasets.
     test_data = datasets.FashionMNIST(
-        root=args.data, train=False, download=False, transform=ToTensor()
+        root=args.data, train=False, download=args.download, transform=ToTensor()
     )
     if args.limit is not None:
         training_data = Subset(training_data, range(min(args.limit, len(training_data))))

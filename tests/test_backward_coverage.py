@@ -162,6 +162,14 @@ CASES = {
     "CloneBackward0": (lambda x: x.clone(), lambda: [_x(3, 4)]),
     "CosBackward0": (lambda x: x.cos(), lambda: [_x(3, 4)]),
     "CumsumBackward0": (lambda x: x.cumsum(1), lambda: [_x(3, 4)]),
+    # Zeros in some rows: the gradient's special case at and after the first zero.
+    "CumprodBackward0": (
+        lambda x: (x * (x.abs() > 0.3)).cumprod(1),
+        lambda: [_x(3, 5)],
+    ),
+    "CummaxBackward0": (lambda x: x.cummax(1)[0], lambda: [_x(3, 5)]),
+    "CumminBackward0": (lambda x: x.cummin(0).values, lambda: [_x(3, 5)]),
+    "LogcumsumexpBackward0": (lambda x: x.logcumsumexp(1), lambda: [_x(3, 5)]),
     "DiagonalBackward0": (lambda x: rt.einsum("ii->i", x), lambda: [_x(3, 3)]),
     "DivBackward0": (lambda x, y: x / y, lambda: [_x(3, 4), _x(3, 4, seed=1, positive=True)]),
     "EluBackward0": (lambda x: x.elu(), lambda: [_x(3, 4)]),

@@ -25,7 +25,9 @@ from ._C import (  # noqa: E402
     Tensor,
     arange,
     as_tensor,
+    bucketize,
     cat,
+    cdist,
     dtype,
     einsum,
     empty,
@@ -37,6 +39,8 @@ from ._C import (  # noqa: E402
     get_num_threads,
     initial_seed,
     linspace,
+    meshgrid,
+    normal,
     ones,
     ones_like,
     rand,
@@ -46,6 +50,7 @@ from ._C import (  # noqa: E402
     randn_like,
     randperm,
     result_type,
+    searchsorted,
     stack,
     tensor,
     where,
@@ -247,9 +252,12 @@ _METHOD_FUNCTIONS = """
 abs absolute neg negative exp log log1p expm1 sqrt rsqrt sin cos tanh sigmoid erf reciprocal
 tan asin acos atan arcsin arccos arctan sinh cosh asinh acosh atanh arcsinh arccosh arctanh
 log2 log10 exp2 fmod lgamma digamma
+diagonal diag diag_embed trace ravel mv flip fliplr flipud roll rot90 kron cross index_add
+index_copy index_fill unique unique_consecutive
 square relu sign floor ceil trunc round isnan isinf isfinite clamp clip lerp masked_fill
 sum mean prod max min amax amin argmax argmin var std norm logsumexp softmax log_softmax
-cumsum all any matmul mm bmm dot outer addmm view_as reshape transpose swapaxes t permute
+cumsum cumprod cummax cummin logcumsumexp histc bincount
+all any matmul mm bmm dot outer addmm view_as reshape transpose swapaxes t permute
 squeeze unsqueeze flatten unflatten narrow select unbind split chunk gather scatter
 scatter_add index_select masked_select nonzero sort argsort topk maximum minimum eq ne lt
 le gt ge equal bitwise_and bitwise_or bitwise_xor bitwise_not logical_not logical_and
@@ -320,9 +328,22 @@ from ._legacy import CPU_TYPES as _CPU_TYPES  # noqa: E402
 from ._legacy import set_default_tensor_type  # noqa: E402
 
 globals().update(_CPU_TYPES)
-from . import amp, distributions, profiler  # noqa: E402
+from . import amp, distributions, linalg, profiler  # noqa: E402
 from ._compile import compile  # noqa: E402, A004
 from ._tensor_str import get_printoptions, printoptions, set_printoptions  # noqa: E402
+from .linalg._toplevel import (  # noqa: E402
+    cholesky,
+    cholesky_inverse,
+    cholesky_solve,
+    det,
+    inverse,
+    logdet,
+    matrix_power,
+    pinverse,
+    qr,
+    slogdet,
+    svd,
+)
 from .serialization import load, save  # noqa: E402
 
 __version__ = version.__version__

@@ -1,5 +1,5 @@
-"""Named tuples returned by ``max(dim)``, ``min(dim)``, ``sort``, ``topk`` (PyTorch's
-``torch.return_types``)."""
+"""Named tuples returned by ``max(dim)``, ``min(dim)``, ``sort``, ``topk``, ``cummax`` and
+``cummin`` (PyTorch's ``torch.return_types``)."""
 
 from __future__ import annotations
 
@@ -22,5 +22,15 @@ class sort(NamedTuple):
 
 
 class topk(NamedTuple):
+    values: Any
+    indices: Any
+
+
+class cummax(NamedTuple):
+    values: Any
+    indices: Any
+
+
+class cummin(NamedTuple):
     values: Any
     indices: Any

@@ -343,6 +343,30 @@ pub trait Backend {
         len: usize,
         op: ScanOp,
     ) -> Result<Self::Buffer>;
+    /// Each row's running max (or min) and the int64 index it was taken from (`cummax`,
+    /// `cummin`): NaN propagates and each NaN takes the index, ties take the last index;
+    /// both contiguous `rows × len`.
+    fn arg_scan(
+        x: &Self::Buffer,
+        l: &Layout,
+        rows: usize,
+        len: usize,
+        max: bool,
+    ) -> Result<(Self::Buffer, Self::Buffer)>;
+    /// For each element of the contiguous `rows × per_row` `values`, its insertion point in
+    /// row `r` of the contiguous sorted `seq` (`seq_rows × len`, `seq_rows` 1 or `rows`;
+    /// one row serves every value): the first position `>= v` (`right`: `> v`), as `out`
+    /// (int64 or int32). `seq` and `values` share a dtype.
+    #[allow(clippy::too_many_arguments)]
+    fn search_sorted(
+        seq: &Self::Buffer,
+        seq_rows: usize,
+        len: usize,
+        values: &Self::Buffer,
+        per_row: usize,
+        right: bool,
+        out: DType,
+    ) -> Result<Self::Buffer>;
     /// int64 indices of each row's first `k` elements in sorted order (stable, NaN last
     /// ascending and first descending), contiguous `rows × k`.
     fn sort(

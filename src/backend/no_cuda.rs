@@ -116,6 +116,26 @@ impl Backend for Cuda {
     fn scan(x: &CudaBuffer, _: &Layout, _: usize, _: usize, _: ScanOp) -> Result<CudaBuffer> {
         match *x {}
     }
+    fn arg_scan(
+        x: &CudaBuffer,
+        _: &Layout,
+        _: usize,
+        _: usize,
+        _: bool,
+    ) -> Result<(CudaBuffer, CudaBuffer)> {
+        match *x {}
+    }
+    fn search_sorted(
+        seq: &CudaBuffer,
+        _: usize,
+        _: usize,
+        _: &CudaBuffer,
+        _: usize,
+        _: bool,
+        _: DType,
+    ) -> Result<CudaBuffer> {
+        match *seq {}
+    }
     fn sort(
         x: &CudaBuffer,
         _: &Layout,

@@ -373,21 +373,34 @@ pub enum ScanOp {
     LogSoftmax,
     /// Inclusive prefix sums.
     Cumsum,
+    /// Inclusive prefix products (integers wrap).
+    Cumprod,
+    /// `log Σ_{k≤j} exp(x_k)`: a running maximum with rescaling, PyTorch's
+    /// `_log_add_exp_helper` (NaN propagates; equal infinities stay).
+    LogCumSumExp,
 }
 
 impl ScanOp {
-    pub const ALL: &'static [ScanOp] = &[ScanOp::Softmax, ScanOp::LogSoftmax, ScanOp::Cumsum];
+    pub const ALL: &'static [ScanOp] = &[
+        ScanOp::Softmax,
+        ScanOp::LogSoftmax,
+        ScanOp::Cumsum,
+        ScanOp::Cumprod,
+        ScanOp::LogCumSumExp,
+    ];
     /// The CUDA kernel in `scan.cu`.
     pub fn kernel(self) -> &'static str {
         match self {
             ScanOp::Softmax => "softmax_rows",
             ScanOp::LogSoftmax => "log_softmax_rows",
             ScanOp::Cumsum => "cumsum_rows",
+            ScanOp::Cumprod => "cumprod_rows",
+            ScanOp::LogCumSumExp => "logcumsumexp_rows",
         }
     }
     pub fn domain(self) -> Domain {
         match self {
-            ScanOp::Cumsum => Domain::Numeric,
+            ScanOp::Cumsum | ScanOp::Cumprod => Domain::Numeric,
             _ => Domain::Float,
         }
     }

@@ -3,7 +3,7 @@
 
 use super::copy::{copy_into, fill, gather, gather_map};
 use super::elementwise::{map, zip, zip3};
-use super::{conv, fused, im2col, index, matmul, norm, random, reduce, rnn, sort, window};
+use super::{conv, fused, im2col, index, matmul, norm, random, reduce, rnn, search, sort, window};
 use crate::backend::num::{Float, Num};
 use crate::backend::op::{BinaryKind, MapFn, ZipFn};
 use crate::backend::{
@@ -495,6 +495,24 @@ impl Backend for Cpu {
                 ))),
                 Err(not_implemented("cumsum", dtype))
             ),
+            ScanOp::Cumprod => crate::with_numeric_dtype!(
+                dtype,
+                T,
+                Ok(HostBuffer::from_vec(reduce::cumprod_rows(
+                    &rows_of(x.as_slice::<T>(), l),
+                    len
+                ))),
+                Err(not_implemented("cumprod", dtype))
+            ),
+            ScanOp::LogCumSumExp => crate::with_float_dtype!(
+                dtype,
+                T,
+                Ok(HostBuffer::from_vec(reduce::logcumsumexp_rows(
+                    &rows_of(x.as_slice::<T>(), l),
+                    len
+                ))),
+                Err(not_implemented("logcumsumexp_out", dtype))
+            ),
             ScanOp::Softmax | ScanOp::LogSoftmax => crate::with_float_dtype!(
                 dtype,
                 T,
@@ -507,6 +525,56 @@ impl Backend for Cpu {
                 Err(not_implemented(op.kernel(), dtype))
             ),
         }
+    }
+
+    fn arg_scan(
+        x: &HostBuffer,
+        l: &Layout,
+        _rows: usize,
+        len: usize,
+        max: bool,
+    ) -> Result<(HostBuffer, HostBuffer)> {
+        if x.dtype().is_half() {
+            // Widening is exact, so the running extremes come back unchanged.
+            let (w, wl) = widen(x, l);
+            let (v, i) = Self::arg_scan(&w, &wl, _rows, len, max)?;
+            return Ok((narrow(v, x.dtype()), i));
+        }
+        crate::with_numeric_dtype!(
+            x.dtype(),
+            T,
+            {
+                let (v, i) =
+                    reduce::cum_extreme_rows::<T>(&rows_of(x.as_slice::<T>(), l), len, max);
+                Ok((HostBuffer::from_vec(v), HostBuffer::from_vec(i)))
+            },
+            Err(not_implemented(
+                if max { "cummax" } else { "cummin" },
+                DType::Bool
+            ))
+        )
+    }
+
+    fn search_sorted(
+        seq: &HostBuffer,
+        _seq_rows: usize,
+        len: usize,
+        values: &HostBuffer,
+        per_row: usize,
+        right: bool,
+        out: DType,
+    ) -> Result<HostBuffer> {
+        crate::with_dtype!(seq.dtype(), T, {
+            let (s, v) = (seq.as_slice::<T>(), values.as_slice::<T>());
+            Ok(match out {
+                DType::I32 => {
+                    HostBuffer::from_vec(search::search_sorted::<T, i32>(s, len, v, per_row, right))
+                }
+                _ => {
+                    HostBuffer::from_vec(search::search_sorted::<T, i64>(s, len, v, per_row, right))
+                }
+            })
+        })
     }
 
     fn sort(

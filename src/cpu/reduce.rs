@@ -240,6 +240,88 @@ pub fn cumsum_rows<T: Num>(data: &[T], len: usize) -> Vec<T> {
     out
 }
 
+/// Inclusive prefix products of each row (integers wrap).
+pub fn cumprod_rows<T: Num>(data: &[T], len: usize) -> Vec<T> {
+    let mut out = data.to_vec();
+    if len == 0 {
+        return out;
+    }
+    for row in out.chunks_mut(len) {
+        let mut acc = T::one();
+        for v in row {
+            acc = acc.mul(*v);
+            *v = acc;
+        }
+    }
+    out
+}
+
+/// `log(e^x + e^y)` as PyTorch's `_log_add_exp_helper`: `max + log1p(e^(min − max))`, the
+/// running maximum rescaling the smaller term so nothing overflows. When both are the same
+/// infinity the formula would give `inf − inf` = NaN, so `x` is returned; NaN propagates
+/// (a NaN `y` is taken as both min and max).
+#[inline]
+pub fn log_add_exp<T: Float>(x: T, y: T) -> T {
+    let (lo, hi) = if y.is_nan() {
+        (y, y)
+    } else if y < x {
+        (y, x)
+    } else if x < y {
+        (x, y)
+    } else {
+        // Equal, or `x` NaN (std::min / std::max return their first argument then).
+        (x, x)
+    };
+    if lo != hi || !lo.is_inf() {
+        lo.sub(hi).exp().ln_1p().add(hi)
+    } else {
+        x
+    }
+}
+
+/// `log Σ_{k≤j} e^{x_k}` along each row, from −∞.
+pub fn logcumsumexp_rows<T: Float>(data: &[T], len: usize) -> Vec<T> {
+    let mut out = data.to_vec();
+    if len == 0 {
+        return out;
+    }
+    for row in out.chunks_mut(len) {
+        let mut acc = T::lit(f64::NEG_INFINITY);
+        for v in row {
+            acc = log_add_exp(*v, acc);
+            *v = acc;
+        }
+    }
+    out
+}
+
+/// Running max (or min) of each row and the int64 index it was taken from, as PyTorch's
+/// `cummax_cummin_helper`: an element replaces the running value when it is NaN or, the
+/// running value not being NaN, when it is `>=` (`<=`) it — so ties move the index to the
+/// last equal element, and each NaN moves it to itself.
+pub fn cum_extreme_rows<T: Num>(data: &[T], len: usize, want_max: bool) -> (Vec<T>, Vec<i64>) {
+    let mut vals = data.to_vec();
+    let mut idx = vec![0i64; data.len()];
+    if len == 0 {
+        return (vals, idx);
+    }
+    for (row, irow) in vals.chunks_mut(len).zip(idx.chunks_mut(len)) {
+        let mut best = row[0];
+        let mut at = 0i64;
+        for (j, (v, i)) in row.iter_mut().zip(irow.iter_mut()).enumerate() {
+            let x = *v;
+            let better = if want_max { x >= best } else { x <= best };
+            if x.is_nan() || (!best.is_nan() && better) {
+                best = x;
+                at = j as i64;
+            }
+            *v = best;
+            *i = at;
+        }
+    }
+    (vals, idx)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,5 +352,27 @@ mod tests {
         assert_eq!(o, [0.5, 0.5]);
         softmax_rows(&x, &mut o, 2, true);
         assert!((o[0] + std::f32::consts::LN_2).abs() < 1e-6);
+    }
+
+    #[test]
+    fn cumulative_extremes_take_the_last_tie_and_each_nan() {
+        let (v, i) = cum_extreme_rows(&[1.0f64, 3.0, 3.0, 2.0, f64::NAN, 5.0, f64::NAN], 7, true);
+        assert_eq!(&i, &[0, 1, 2, 2, 4, 4, 6]);
+        assert_eq!(&v[..4], &[1.0, 3.0, 3.0, 3.0]);
+        assert!(v[4..].iter().all(|x| x.is_nan()));
+        let (v, i) = cum_extreme_rows(&[2i32, 1, 1, 3, 1], 5, false);
+        assert_eq!((v, i), (vec![2, 1, 1, 1, 1], vec![0, 1, 2, 2, 4]));
+    }
+
+    #[test]
+    fn logcumsumexp_is_stable_and_keeps_infinities() {
+        let inf = f64::INFINITY;
+        let r = logcumsumexp_rows(&[-inf, 1e30, -inf, inf, 1.0], 5);
+        assert_eq!(r, vec![-inf, 1e30, 1e30, inf, inf]);
+        let r = logcumsumexp_rows(&[1000.0f32, 1000.0], 2);
+        assert!((r[1] - 1000.0 - std::f32::consts::LN_2).abs() < 1e-3);
+        assert!(logcumsumexp_rows(&[inf, inf, f64::NAN, 1.0], 4)[2..]
+            .iter()
+            .all(|x| x.is_nan()));
     }
 }

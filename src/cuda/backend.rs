@@ -3,7 +3,7 @@
 
 use super::buffer::CudaBuffer;
 use super::device::{gpu, DeviceApi};
-use super::{elementwise, fused, index, matmul, norm, random, reduce, rnn, window};
+use super::{elementwise, fused, index, matmul, norm, random, reduce, rnn, search, window};
 use crate::backend::{
     AdamOptions, Arg, AvgDivisor, Backend, BinaryOp, Distribution, HostBuffer, MatBatch, ReduceOp,
     RnnGrads, RnnRun, RnnSaved, ScanOp, SgdOptions, Span, UnaryOp, Window,
@@ -80,6 +80,26 @@ impl Backend for Cuda {
     }
     fn scan(x: &CudaBuffer, l: &Layout, rows: usize, len: usize, op: ScanOp) -> Result<CudaBuffer> {
         reduce::scan(x, l, rows, len, op)
+    }
+    fn arg_scan(
+        x: &CudaBuffer,
+        l: &Layout,
+        rows: usize,
+        len: usize,
+        max: bool,
+    ) -> Result<(CudaBuffer, CudaBuffer)> {
+        reduce::arg_scan(x, l, rows, len, max)
+    }
+    fn search_sorted(
+        seq: &CudaBuffer,
+        seq_rows: usize,
+        len: usize,
+        values: &CudaBuffer,
+        per_row: usize,
+        right: bool,
+        out: DType,
+    ) -> Result<CudaBuffer> {
+        search::search_sorted(seq, seq_rows, len, values, per_row, right, out)
     }
     fn sort(
         x: &CudaBuffer,

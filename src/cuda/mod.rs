@@ -28,6 +28,7 @@ mod random;
 mod reduce;
 mod rnn;
 pub mod runtime;
+mod search;
 mod window;
 
 pub use backend::Cuda;

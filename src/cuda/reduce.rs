@@ -26,7 +26,7 @@
 //! terms in another order than the CPU's pairwise and sequential sums.
 
 use super::buffer::CudaBuffer;
-use super::device::{Args, DeviceApi, Dims, Kernel, View, MAX_DIMS};
+use super::device::{grid_for, Args, DeviceApi, Dims, Kernel, View, MAX_DIMS};
 use super::elementwise;
 use super::kernels::{self, REDUCE, SCAN};
 use crate::backend::{ReduceOp, ScanOp};
@@ -489,6 +489,52 @@ fn arg_reduce_with(
     Ok((values, indices))
 }
 
+/// The row arguments of the one-thread-per-row kernels (cumprod, logcumsumexp, cummax,
+/// cummin): rows, len, nk, ks, kv, cs.
+fn push_row_walk(args: &mut Args, v: &RowsView) {
+    args.arg(v.rows as i64)
+        .arg(v.len as i64)
+        .arg(v.nk)
+        .arg(v.ks)
+        .arg(v.kv)
+        .arg(v.cs);
+}
+
+/// Each row's running max (or min) and the int64 index it came from, contiguous `rows ×
+/// len`, as the CPU's `cum_extreme_rows` (one thread per row: see `scan.cu`).
+pub fn arg_scan(
+    x: &CudaBuffer,
+    l: &Layout,
+    rows: usize,
+    len: usize,
+    max: bool,
+) -> Result<(CudaBuffer, CudaBuffer)> {
+    let dtype = x.dtype();
+    let name = if max { "cummax_rows" } else { "cummin_rows" };
+    if !kernels::has_kernel(&SCAN, name, dtype) {
+        return Err(not_implemented(
+            if max { "cummax" } else { "cummin" },
+            dtype,
+        ));
+    }
+    let dev = x.dev();
+    let values = CudaBuffer::alloc(dev, rows * len, dtype)?;
+    let indices = CudaBuffer::alloc(dev, rows * len, DType::I64)?;
+    if rows == 0 || len == 0 {
+        return Ok((values, indices));
+    }
+    let (v, packed) = rows_view(x, l, rows, len)?;
+    let src = packed.as_ref().unwrap_or(x);
+    let mut args = Args::new();
+    args.arg(values.device_ptr())
+        .arg(indices.device_ptr())
+        .arg(src.device_ptr());
+    push_row_walk(&mut args, &v);
+    let (grid, block) = grid_for(dev.as_ref(), rows);
+    dev.launch(kernel(&SCAN, name), dtype, grid, block, &mut args)?;
+    Ok((values, indices))
+}
+
 /// Each row mapped to a row (softmax, log-softmax, cumsum), contiguous `rows × len`.
 pub fn scan(x: &CudaBuffer, l: &Layout, rows: usize, len: usize, op: ScanOp) -> Result<CudaBuffer> {
     scan_with(&Tuning::for_device(x.dev().as_ref()), x, l, rows, len, op)
@@ -513,6 +559,14 @@ fn scan_with(
     }
     let (v, packed) = rows_view(x, l, rows, len)?;
     let src = packed.as_ref().unwrap_or(x);
+    if matches!(op, ScanOp::Cumprod | ScanOp::LogCumSumExp) {
+        let mut args = Args::new();
+        args.arg(out.device_ptr()).arg(src.device_ptr());
+        push_row_walk(&mut args, &v);
+        let (grid, block) = grid_for(dev.as_ref(), rows);
+        dev.launch(kernel(&SCAN, op.kernel()), dtype, grid, block, &mut args)?;
+        return Ok(out);
+    }
     if op != ScanOp::Cumsum {
         // A row's three passes (max, sum, output) stay in one block.
         let p = plan(t, &v, fold_unit(&v, dtype), false);
@@ -935,8 +989,14 @@ mod tests {
                     .filter(|d| kernels::scan_dtypes(op).contains(d))
                 {
                     for (k, c) in cases().iter().enumerate() {
-                        let host =
-                            data(dtype, c.n, k as u64 + 7, op != ScanOp::Cumsum || k % 2 == 0);
+                        let specials = op != ScanOp::Cumsum || k % 2 == 0;
+                        let host = data(dtype, c.n, k as u64 + 7, specials);
+                        // Products of values near 1 (no overflow, no underflow), as for prod.
+                        let host = if op == ScanOp::Cumprod {
+                            op_data(ReduceOp::Prod, dtype, c.n, k as u64 + 7)
+                        } else {
+                            host
+                        };
                         let got = scan_with(&t, &put(&dev, &host), &c.l, c.rows, c.len, op)
                             .unwrap_or_else(|e| panic!("{op:?} {dtype:?} {}: {e}", c.name));
                         let want = Cpu::scan(&host, &c.l, c.rows, c.len, op).unwrap();
@@ -963,6 +1023,58 @@ mod tests {
             .err()
             .unwrap();
         assert!(matches!(err, Error::NotImplemented(_)), "{err}");
+    }
+
+    #[test]
+    fn cumulative_extremes_match_the_cpu_with_ties_and_nan() {
+        if !available("cummax") {
+            return;
+        }
+        let _serial = SERIAL.lock();
+        let dev = HostDevice::open();
+        for dtype in DTYPES.into_iter().filter(|&d| d != DType::Bool) {
+            for (k, c) in cases().iter().enumerate() {
+                for (nan, max) in [(false, true), (false, false), (true, true), (true, false)] {
+                    let host = tie_data(dtype, c.n, k as u64 + 5, nan);
+                    let (v, i) = arg_scan(&put(&dev, &host), &c.l, c.rows, c.len, max)
+                        .unwrap_or_else(|e| panic!("{dtype:?} {}: {e}", c.name));
+                    let (wv, wi) = Cpu::arg_scan(&host, &c.l, c.rows, c.len, max).unwrap();
+                    let what = format!("cum max={max} nan={nan} {dtype:?} {}", c.name);
+                    assert_eq!(v.dtype(), dtype, "{what}");
+                    assert_close(&what, &get(&v), &as_f64(&wv), 0.0);
+                    assert_eq!(get(&i), as_f64(&wi), "{what}: indices");
+                }
+            }
+        }
+        let b = put(&dev, &HostBuffer::from_vec(vec![true]));
+        let l = Layout::contiguous(&[1, 1]);
+        assert!(matches!(
+            arg_scan(&b, &l, 1, 1, true),
+            Err(Error::NotImplemented(_))
+        ));
+    }
+
+    #[test]
+    fn cumprod_wraps_and_logcumsumexp_keeps_infinities() {
+        if !available("cumprod") {
+            return;
+        }
+        let _serial = SERIAL.lock();
+        let dev = HostDevice::open();
+        let l = Layout::contiguous(&[2, 40]);
+        let host = HostBuffer::from_vec((0..80).map(|i| i64::MAX - i).collect::<Vec<i64>>());
+        let got = scan(&put(&dev, &host), &l, 2, 40, ScanOp::Cumprod).unwrap();
+        let h = super::super::elementwise::download(&got, &Layout::contiguous(&[80])).unwrap();
+        let want = Cpu::scan(&host, &l, 2, 40, ScanOp::Cumprod).unwrap();
+        assert_eq!(h.as_slice::<i64>(), want.as_slice::<i64>());
+        let (inf, nan) = (f64::INFINITY, f64::NAN);
+        let host =
+            HostBuffer::from_vec(vec![-inf, 1e300, -inf, inf, 1.0, inf, inf, -inf, nan, 1.0]);
+        let l = Layout::contiguous(&[2, 5]);
+        let got = get(&scan(&put(&dev, &host), &l, 2, 5, ScanOp::LogCumSumExp).unwrap());
+        let want = as_f64(&Cpu::scan(&host, &l, 2, 5, ScanOp::LogCumSumExp).unwrap());
+        assert_close("logcumsumexp infinities", &got, &want, 0.0);
+        assert_eq!(&got[..5], &[-inf, 1e300, 1e300, inf, inf]);
     }
 
     #[test]

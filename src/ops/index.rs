@@ -680,3 +680,103 @@ fn check_index_like(
     }
     Ok(())
 }
+
+/// Which `index_*` update: add (scaled) source slices, copy them, or fill with a value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum IndexUpdate {
+    Add,
+    Copy,
+}
+
+impl Tensor {
+    /// `index_add(dim, index, source, alpha)` / `index_copy(dim, index, source)`: a copy of
+    /// self whose slices `index[i]` along `dim` have `source`'s slice `i` added (scaled by
+    /// `alpha`) or written. Differentiable in self and `source`.
+    pub fn index_update(
+        &self,
+        op: IndexUpdate,
+        dim: i64,
+        index: &Tensor,
+        source: &Tensor,
+        alpha: f64,
+    ) -> Result<Tensor> {
+        let name = if op == IndexUpdate::Add {
+            "index_add"
+        } else {
+            "index_copy"
+        };
+        crate::ops::rearrange::check_index_vector(name, index)?;
+        let d = wrap_dim(dim, self.dim())?;
+        let n = index.numel();
+        let src = if source.dim() == 0 {
+            source.reshape(&[1])?
+        } else {
+            source.clone()
+        };
+        let me = if self.dim() == 0 {
+            self.reshape(&[1])?
+        } else {
+            self.clone()
+        };
+        let mut want = me.shape().to_vec();
+        want[d] = n;
+        if src.shape() != want.as_slice() {
+            let without_d = |t: &Tensor| {
+                let s: Vec<usize> = t
+                    .shape()
+                    .iter()
+                    .enumerate()
+                    .filter(|&(i, _)| i != d)
+                    .map(|(_, &s)| s)
+                    .collect();
+                fmt_shape(&s)
+            };
+            return Err(Error::Runtime(if op == IndexUpdate::Add {
+                format!(
+                    "source tensor shape must match self tensor shape, excluding the specified dimension. Got self.shape = {:?} source.shape = {:?}",
+                    me.shape(),
+                    src.shape()
+                )
+            } else {
+                format!(
+                    "index_copy_(): Source/destination tensor must have same slice shapes. Destination slice shape: {} at dimension {d} and source slice shape: {} at dimension {d}.",
+                    without_d(&me),
+                    without_d(&src)
+                )
+            }));
+        }
+        let src = if op == IndexUpdate::Add && alpha != 1.0 {
+            src.mul_scalar(alpha)?
+        } else {
+            src
+        };
+        let src = src.to_dtype(self.dtype())?;
+        let front = me.transpose(0, d as i64)?;
+        let idx = index.reshape(&[-1])?;
+        let out = front
+            .index_put_indices(&[idx], &src.transpose(0, d as i64)?, op == IndexUpdate::Add)?
+            .transpose(0, d as i64)?;
+        let shape: Vec<i64> = self.shape().iter().map(|&s| s as i64).collect();
+        out.reshape(&shape)
+    }
+
+    /// `index_fill(dim, index, value)`: a copy of self with the slices `index` along `dim`
+    /// set to `value` (a number or a 0-d tensor, differentiable in both).
+    pub fn index_fill(&self, dim: i64, index: &Tensor, value: &Tensor) -> Result<Tensor> {
+        crate::ops::rearrange::check_index_vector("index_fill", index)?;
+        if value.dim() != 0 {
+            return Err(Error::Runtime(format!(
+                "index_fill_ only supports a 0-dimensional value tensor, but got tensor with {} dimension(s).",
+                value.dim()
+            )));
+        }
+        let d = wrap_dim(dim, self.dim().max(1))?;
+        let mut shape: Vec<i64> = self.shape().iter().map(|&s| s as i64).collect();
+        if shape.is_empty() {
+            shape.push(1);
+        }
+        shape[d] = index.numel() as i64;
+        let src = value.to_dtype(self.dtype())?.expand(&shape)?;
+        self.index_update(IndexUpdate::Copy, dim, index, &src, 1.0)
+    }
+}

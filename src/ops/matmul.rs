@@ -527,3 +527,70 @@ pub fn einsum(equation: &str, operands: &[Tensor]) -> Result<Tensor> {
         .collect::<Result<_>>()?;
     t.permute(&perm)
 }
+
+impl Tensor {
+    /// `mv(vec)`: matrix × vector.
+    pub fn mv(&self, vec: &Tensor) -> Result<Tensor> {
+        if self.dim() != 2 || vec.dim() != 1 {
+            return Err(Error::Runtime(format!(
+                "vector + matrix @ vector expected, got 1, {}, {}",
+                self.dim(),
+                vec.dim()
+            )));
+        }
+        if self.shape()[1] != vec.shape()[0] {
+            return Err(Error::Runtime(format!(
+                "size mismatch, got input ({}), mat ({}x{}), vec ({})",
+                self.shape()[0],
+                self.shape()[0],
+                self.shape()[1],
+                vec.shape()[0]
+            )));
+        }
+        self.matmul(vec)
+    }
+
+    /// `cdist(x2, p)`: the p-norm distances between the rows of two (batched) matrices,
+    /// `[.., P, M]` and `[.., R, M]` to `[.., P, R]`. Euclidean distances use
+    /// `|x|² + |y|² − 2x·y` (a product, as PyTorch's default for more than 25 rows),
+    /// clamped at 0; other `p` the norm of the differences. The gradient at a zero
+    /// distance is 0, as PyTorch's.
+    pub fn cdist(&self, x2: &Tensor, p: f64) -> Result<Tensor> {
+        if self.dim() < 2 || x2.dim() < 2 {
+            return Err(Error::Runtime(format!(
+                "cdist only supports at least 2D tensors, X1 got: {}D{}",
+                self.dim(),
+                if self.dim() >= 2 {
+                    format!(", X2 got: {}D", x2.dim())
+                } else {
+                    String::new()
+                }
+            )));
+        }
+        let (m1, m2) = (self.shape()[self.dim() - 1], x2.shape()[x2.dim() - 1]);
+        if m1 != m2 {
+            return Err(Error::Runtime(format!(
+                "X1 and X2 must have the same number of columns. X1: {m1} X2: {m2}"
+            )));
+        }
+        if p < 0.0 {
+            return Err(Error::Runtime(
+                "cdist only supports non-negative p values".into(),
+            ));
+        }
+        if p == 2.0 {
+            let sq = |t: &Tensor| t.mul(t)?.sum_dims(Some(&[-1]), true, None);
+            let cross = self.matmul(&x2.transpose(-2, -1)?)?;
+            let d2 = sq(self)?
+                .add(&sq(x2)?.transpose(-2, -1)?)?
+                .sub(&cross.mul_scalar(2.0)?)?
+                .clamp(Some(crate::ops::Scalar::Float(0.0)), None)?;
+            // sqrt with a zero gradient at 0 (where the distance has no derivative).
+            let zero = d2.eq_scalar(0.0)?;
+            let safe = d2.where_scalar(&zero, 1.0)?.sqrt()?;
+            return safe.where_scalar(&zero, 0.0);
+        }
+        let diff = self.unsqueeze(-2)?.sub(&x2.unsqueeze(-3)?)?;
+        diff.norm(p, Some(&[-1]), false)
+    }
+}

@@ -15,12 +15,15 @@ pub mod optim;
 pub mod pad;
 pub mod pool;
 pub mod random;
+pub mod rearrange;
 pub mod reduce;
 pub mod resample;
 pub mod rnn;
+pub mod search;
 pub mod sort;
 pub mod ternary;
 pub mod unary;
+pub mod unique;
 pub mod view;
 
 use crate::tensor::dtype::{Category, DType};

@@ -47,6 +47,30 @@ pub fn rand(shape: &[usize], dtype: DType, device: Device) -> Result<Tensor> {
     )
 }
 
+/// `normal(mean, std)`: one draw from N(mean, std²) per element of the broadcast of the two
+/// (float) tensors. Not differentiable, as PyTorch's (its gradients are zero).
+pub fn normal(mean: &Tensor, std: &Tensor) -> Result<Tensor> {
+    let shape = crate::tensor::layout::broadcast_shapes(mean.shape(), std.shape())?;
+    let dtype = DType::promote(mean.dtype(), std.dtype());
+    float_dtype("normal", dtype)?;
+    let (mean, std) = (
+        mean.detach().to_dtype(dtype)?,
+        std.detach().to_dtype(dtype)?,
+    );
+    let least = if std.numel() > 0 {
+        std.amax_amin(None, false, false, "AminBackward0")?
+            .item_f64()?
+    } else {
+        0.0
+    };
+    if least < 0.0 {
+        return Err(Error::Runtime(format!(
+            "normal expects all elements of std >= 0.0, but found std {least}"
+        )));
+    }
+    randn(&shape, dtype, mean.device())?.mul(&std)?.add(&mean)
+}
+
 pub fn randn(shape: &[usize], dtype: DType, device: Device) -> Result<Tensor> {
     float_dtype("normal_kernel_cpu", dtype)?;
     sample(

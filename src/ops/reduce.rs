@@ -471,7 +471,9 @@ impl Tensor {
     fn scan_dim(&self, dim: usize, op: ScanOp) -> Result<Tensor> {
         let n = self.dim();
         let mut order: Vec<i64> = (0..n as i64).filter(|&d| d != dim as i64).collect();
-        order.push(dim as i64);
+        if n > 0 {
+            order.push(dim as i64);
+        }
         let pl = self.layout().permute(&order)?;
         let len = self.shape().get(dim).copied().unwrap_or(1);
         let rows = self.numel().checked_div(len).unwrap_or(0);
@@ -564,5 +566,179 @@ impl Tensor {
         } else {
             Ok(out)
         }
+    }
+}
+
+/// Lowest finite value of a float dtype: stands for `log 0` in logcumsumexp's backward
+/// (−∞ would make `−∞ − (−∞)` = NaN where the output is −∞ too).
+fn lowest_finite(dtype: DType) -> f64 {
+    match dtype {
+        DType::F16 => half::f16::MIN.to_f64(),
+        DType::BF16 => half::bf16::MIN.to_f64(),
+        DType::F32 => f32::MIN as f64,
+        _ => f64::MIN,
+    }
+}
+
+/// `Σ_{k≥j} t_k` along `d`, as PyTorch's `reversed_cumsum` (flip, cumsum, flip): unlike
+/// `total − cumsum + t`, no cancellation when the tail is small against the total.
+fn reversed_cumsum(t: &Tensor, d: i64) -> Result<Tensor> {
+    t.flip(&[d])?.cumsum(d, None)?.flip(&[d])
+}
+
+/// A 1-element-or-less slice along the scan dim: every scan is the identity (or gradient).
+fn trivial_scan(t: &Tensor, d: usize) -> bool {
+    t.numel() <= 1 || t.shape().get(d).copied().unwrap_or(1) == 1
+}
+
+/// The cumulative scans beyond cumsum: `cumprod`, `cummax`/`cummin`, `logcumsumexp`.
+impl Tensor {
+    /// `cumprod(dim, dtype=None)`: integer and bool inputs multiply in int64, as cumsum.
+    pub fn cumprod(&self, dim: i64, dtype: Option<DType>) -> Result<Tensor> {
+        let out_dtype = dtype.unwrap_or(if self.dtype().is_float() {
+            self.dtype()
+        } else {
+            DType::I64
+        });
+        let x = self.to_dtype(out_dtype)?;
+        let d = wrap_dim(dim, x.dim())?;
+        let out = x.scan_dim(d, ScanOp::Cumprod)?;
+        if needs_grad(&[&x]) {
+            let sx = SavedTensor::new(&x);
+            let so = std::sync::Arc::new(std::sync::OnceLock::<SavedTensor>::new());
+            let so2 = so.clone();
+            let di = d as i64;
+            record("CumprodBackward0", &[&x], &out, move |g, _| {
+                let x = sx.unpack()?;
+                if trivial_scan(&x, d) {
+                    return Ok(vec![Some(g.clone())]);
+                }
+                let out = so2.get().expect("saved after recording").unpack()?;
+                // PyTorch's cumprod_backward, exact with zeros. Along each row, with k the
+                // first zero: out_j = Π_{m≤j} x_m, so for i < k the gradient is
+                // Σ_{j≥i} g_j·out_j / x_i (x_i ≠ 0 there); at k it is Σ_{j≥k} g_j·out'_j
+                // with out' the products with x_k taken as 1; after k every product holds
+                // x_k = 0 twice over (once for the output, once for the derivative): 0.
+                let is_zero = x.eq_scalar(0.0)?;
+                let zeros_so_far = is_zero.to_dtype(DType::I64)?.cumsum(di, None)?;
+                let before = zeros_so_far.eq_scalar(0.0)?;
+                let first = is_zero.logical_and(&zeros_so_far.eq_scalar(1.0)?)?;
+                let x_safe = x.where_scalar(&is_zero, 1.0)?;
+                let below = reversed_cumsum(&g.mul(&out)?, di)?.div(&x_safe)?;
+                let out_at_first = x.where_scalar(&first, 1.0)?.cumprod(di, None)?;
+                let at_first = reversed_cumsum(&g.mul(&out_at_first)?, di)?
+                    .where_scalar(&first.logical_not()?, 0.0)?;
+                Ok(vec![Some(below.where_(&before, &at_first)?)])
+            });
+            // Saved after recording, so a double backward sees the output's own history.
+            let _ = so.set(SavedTensor::new(&out));
+        }
+        Ok(out)
+    }
+
+    /// `cummax(dim)` / `cummin(dim)`: the running extreme and the int64 index it came from
+    /// (NaN propagates, ties take the last index, as PyTorch); the gradient goes to the
+    /// indices, summed where several outputs share one.
+    pub fn cummax_cummin(&self, dim: i64, want_max: bool) -> Result<(Tensor, Tensor)> {
+        let d = wrap_dim(dim, self.dim())?;
+        if self.dtype() == DType::Bool {
+            let (v, i) = self
+                .detach()
+                .to_dtype_raw(DType::U8)?
+                .cummax_cummin(dim, want_max)?;
+            return Ok((v.to_dtype_raw(DType::Bool)?, i));
+        }
+        let n = self.dim();
+        let mut order: Vec<i64> = (0..n as i64).filter(|&k| k != d as i64).collect();
+        if n > 0 {
+            order.push(d as i64);
+        }
+        let pl = self.layout().permute(&order)?;
+        let len = self.shape().get(d).copied().unwrap_or(1);
+        let rows = self.numel().checked_div(len).unwrap_or(0);
+        let (v, i) = self.storage().arg_scan(&pl, rows, len, want_max)?;
+        let (mut vals, mut idx) = (
+            Tensor::from_storage(v, pl.shape.as_slice()),
+            Tensor::from_storage(i, pl.shape.as_slice()),
+        );
+        if d + 1 != n && n > 0 {
+            // Move the scanned dim back from last to `d`, contiguous.
+            let mut back: Vec<i64> = (0..n as i64 - 1).collect();
+            back.insert(d, n as i64 - 1);
+            vals = vals
+                .with_layout(vals.layout().permute(&back)?)
+                .contiguous_copy()?;
+            idx = idx
+                .with_layout(idx.layout().permute(&back)?)
+                .contiguous_copy()?;
+        }
+        if needs_grad(&[self]) {
+            let shape = self.shape().to_vec();
+            let idx_k = idx.detach();
+            let di = d as i64;
+            record(
+                if want_max {
+                    "CummaxBackward0"
+                } else {
+                    "CumminBackward0"
+                },
+                &[self],
+                &vals,
+                move |g, _| {
+                    let z = crate::ops::creation::zeros(&shape, g.dtype(), g.device())?;
+                    if z.numel() == 0 {
+                        return Ok(vec![Some(z)]);
+                    }
+                    Ok(vec![Some(z.scatter(di, &idx_k, g, true)?)])
+                },
+            );
+        }
+        Ok((vals, idx))
+    }
+
+    /// `logcumsumexp(dim)`: floats only, as PyTorch.
+    pub fn logcumsumexp(&self, dim: i64) -> Result<Tensor> {
+        if !self.dtype().is_float() {
+            return Err(Error::NotImplemented(format!(
+                "\"logcumsumexp_out_{}\" not implemented for '{}'",
+                if self.device().is_cuda() {
+                    "cuda"
+                } else {
+                    "cpu"
+                },
+                self.dtype().scalar_name()
+            )));
+        }
+        let d = wrap_dim(dim, self.dim())?;
+        let out = self.scan_dim(d, ScanOp::LogCumSumExp)?;
+        if needs_grad(&[self]) {
+            let sx = SavedTensor::new(self);
+            let so = std::sync::Arc::new(std::sync::OnceLock::<SavedTensor>::new());
+            let so2 = so.clone();
+            let di = d as i64;
+            record("LogcumsumexpBackward0", &[self], &out, move |g, _| {
+                if g.dim() == 0 || g.numel() == 0 {
+                    return Ok(vec![Some(g.clone())]);
+                }
+                let x = sx.unpack()?;
+                let out = so2.get().expect("saved after recording").unpack()?;
+                // PyTorch's logcumsumexp_backward: Σ_{j≥i} g_j·e^{x_i − out_j}, with the
+                // positive and negative parts of g each summed in log space (a reversed
+                // logcumsumexp), so nothing overflows.
+                let lowest = lowest_finite(g.dtype());
+                let log_abs = g.abs()?.log()?;
+                let rev_lcse =
+                    |t: &Tensor| -> Result<Tensor> { t.flip(&[di])?.logcumsumexp(di)?.flip(&[di]) };
+                let part = |mask: Tensor| -> Result<Tensor> {
+                    let log_g = log_abs.where_scalar(&mask.logical_not()?, lowest)?;
+                    rev_lcse(&log_g.sub(&out)?)?.add(&x)?.exp()
+                };
+                let pos = part(g.gt_scalar(0.0)?)?;
+                let neg = part(g.lt_scalar(0.0)?)?;
+                Ok(vec![Some(pos.sub(&neg)?)])
+            });
+            let _ = so.set(SavedTensor::new(&out));
+        }
+        Ok(out)
     }
 }

@@ -482,6 +482,108 @@ impl Tensor {
     }
 }
 
+/// The view of the `offset` diagonal of dims `d1` and `d2` (already wrapped): those dims
+/// removed and the diagonal appended last, as PyTorch's `diagonal`.
+fn diagonal_view(d1: usize, d2: usize, offset: i64) -> ViewFn {
+    Arc::new(move |l: &Layout| {
+        let (n1, n2) = (l.shape[d1] as i64, l.shape[d2] as i64);
+        let len = if offset >= 0 {
+            n1.min(n2 - offset)
+        } else {
+            (n1 + offset).min(n2)
+        }
+        .max(0);
+        let mut start = l.offset as isize;
+        if len > 0 {
+            start += if offset >= 0 {
+                offset as isize * l.strides[d2]
+            } else {
+                -offset as isize * l.strides[d1]
+            };
+        }
+        let (mut shape, mut strides) = (vec![], vec![]);
+        for i in (0..l.shape.len()).filter(|&i| i != d1 && i != d2) {
+            shape.push(l.shape[i]);
+            strides.push(l.strides[i]);
+        }
+        shape.push(len as usize);
+        strides.push(l.strides[d1] + l.strides[d2]);
+        Ok(Layout {
+            shape,
+            strides,
+            offset: start as usize,
+        })
+    })
+}
+
+/// Wraps the two dims of a diagonal op over `ndim` dims, PyTorch's errors.
+fn diagonal_dims(dim1: i64, dim2: i64, ndim: usize) -> Result<(usize, usize)> {
+    let (d1, d2) = (wrap_dim(dim1, ndim)?, wrap_dim(dim2, ndim)?);
+    if d1 == d2 {
+        return Err(Error::Runtime(format!(
+            "diagonal dimensions cannot be identical {dim1}, {dim2}"
+        )));
+    }
+    Ok((d1, d2))
+}
+
+impl Tensor {
+    /// `diagonal(offset, dim1, dim2)`: a view of the `offset` diagonal of two dims, placed
+    /// last (above the main diagonal for `offset > 0`).
+    pub fn diagonal(&self, offset: i64, dim1: i64, dim2: i64) -> Result<Tensor> {
+        let (d1, d2) = diagonal_dims(dim1, dim2, self.dim())?;
+        self.apply_view("DiagonalBackward0", diagonal_view(d1, d2, offset))
+    }
+
+    /// `diag_embed(offset, dim1, dim2)`: matrices (in dims `dim1`, `dim2` of the result)
+    /// holding the last dim of `self` on their `offset` diagonal, zeros elsewhere.
+    pub fn diag_embed(&self, offset: i64, dim1: i64, dim2: i64) -> Result<Tensor> {
+        let nd = self.dim() + 1;
+        let (d1, d2) = diagonal_dims(dim1, dim2, nd)?;
+        let n = self.shape().last().copied().unwrap_or(1) + offset.unsigned_abs() as usize;
+        let mut batch: Vec<usize> = self.shape().to_vec();
+        batch.pop();
+        let mut shape = vec![];
+        let mut rest = batch.into_iter();
+        for i in 0..nd {
+            shape.push(if i == d1 || i == d2 {
+                n
+            } else {
+                rest.next().unwrap_or(1)
+            });
+        }
+        let src = if self.dim() == 0 {
+            self.reshape(&[1])?
+        } else {
+            self.clone()
+        };
+        embed_view(&src, &shape, diagonal_view(d1, d2, offset))
+    }
+
+    /// `diag(diagonal)`: a 1-D tensor on the `diagonal` diagonal of a square matrix, or the
+    /// `diagonal` diagonal of a matrix as a new 1-D tensor.
+    pub fn diag(&self, diagonal: i64) -> Result<Tensor> {
+        match self.dim() {
+            1 => self.diag_embed(diagonal, 0, 1),
+            2 => self.diagonal(diagonal, 0, 1)?.clone_tensor(),
+            d => Err(Error::Runtime(format!(
+                "diag(): Supports 1D or 2D tensors. Got {d}D"
+            ))),
+        }
+    }
+
+    /// `trace()`: the sum of a matrix's main diagonal.
+    pub fn trace(&self) -> Result<Tensor> {
+        if self.dim() != 2 {
+            return Err(Error::Runtime(format!(
+                "trace: expected a matrix, but got tensor with dim {}",
+                self.dim()
+            )));
+        }
+        self.diagonal(0, 0, 1)?.sum_dims(None, false, None)
+    }
+}
+
 /// The gradient of an index-like view: zeros of the input's shape with `g` written through
 /// the same view. Differentiable: its own backward applies the view to the gradient.
 pub fn embed_view(g: &Tensor, input_shape: &[usize], f: ViewFn) -> Result<Tensor> {

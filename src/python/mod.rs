@@ -12,6 +12,8 @@ mod norm;
 mod numpy;
 mod tensor;
 mod tensor_math;
+mod tensor_rearrange;
+mod tensor_scan;
 mod tensor_shape;
 
 use pyo3::prelude::*;
@@ -105,6 +107,9 @@ fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
         functions::_set_default_dtype,
         functions::_get_default_dtype,
         functions::_legacy_new,
+        tensor_rearrange::meshgrid,
+        tensor_rearrange::cdist,
+        tensor_rearrange::normal,
         functions::_get_default_device,
         functions::result_type,
         functions::_cross_entropy,
@@ -125,6 +130,8 @@ fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
         nn::_rnn_layer,
         functions::_sgd_step,
         functions::_adam_step,
+        tensor_scan::searchsorted,
+        tensor_scan::bucketize,
         autograd::backward,
         autograd::grad,
         autograd::is_grad_enabled,

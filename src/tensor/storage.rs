@@ -424,6 +424,60 @@ impl Storage {
         map_buffer!(self, b, B => B::scan(b, l, rows, len, op))
     }
 
+    /// Running max (or min) of each row and its int64 index (`cummax`, `cummin`).
+    pub fn arg_scan(
+        &self,
+        l: &Layout,
+        rows: usize,
+        len: usize,
+        max: bool,
+    ) -> Result<(Storage, Storage)> {
+        Ok(match &self.buffer {
+            Buffer::Cpu(b) => {
+                let (v, i) = Cpu::arg_scan(b, l, rows, len, max)?;
+                (Storage::from_host(v), Storage::from_host(i))
+            }
+            Buffer::Cuda(b) => {
+                let (v, i) = Cuda::arg_scan(b, l, rows, len, max)?;
+                (Storage::new(Buffer::Cuda(v)), Storage::new(Buffer::Cuda(i)))
+            }
+        })
+    }
+
+    /// Insertion points of the contiguous `values` (`per_row` per row) in the contiguous
+    /// sorted rows of `self` (`seq_rows × len`); see [`Backend::search_sorted`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn search_sorted(
+        &self,
+        seq_rows: usize,
+        len: usize,
+        values: &Storage,
+        per_row: usize,
+        right: bool,
+        out: DType,
+    ) -> Result<Storage> {
+        Ok(match same_device(&[self, values])? {
+            Device::Cpu => Storage::from_host(Cpu::search_sorted(
+                host_of(self),
+                seq_rows,
+                len,
+                host_of(values),
+                per_row,
+                right,
+                out,
+            )?),
+            Device::Cuda(_) => Storage::new(Buffer::Cuda(Cuda::search_sorted(
+                cuda_of(self),
+                seq_rows,
+                len,
+                cuda_of(values),
+                per_row,
+                right,
+                out,
+            )?)),
+        })
+    }
+
     pub fn sort(
         &self,
         l: &Layout,

@@ -107,7 +107,14 @@ kernel_file!(
 kernel_file!(
     /// Row scans ([`ScanOp`]).
     SCAN = "scan.cu",
-    [FLOATS: "softmax_rows", "log_softmax_rows"; NUMERIC: "cumsum_rows"]
+    [FLOATS: "softmax_rows", "log_softmax_rows", "logcumsumexp_rows";
+     NUMERIC: "cumsum_rows", "cumprod_rows", "cummax_rows", "cummin_rows"]
+);
+
+kernel_file!(
+    /// Sorted search (`searchsorted`, `bucketize`): a binary search per value.
+    SEARCH = "search.cu",
+    [NUMERIC: "search_sorted"]
 );
 
 kernel_file!(
@@ -167,9 +174,9 @@ kernel_file!(
 );
 
 /// Every kernel file.
-pub static FILES: [&KernelFile; 14] = [
+pub static FILES: [&KernelFile; 15] = [
     &COPY, &UNARY, &BINARY, &REDUCE, &SCAN, &INDEX, &SORT, &RANDOM, &LOSS, &GEMM, &OPTIM, &WINDOW,
-    &NORM, &RNN,
+    &NORM, &RNN, &SEARCH,
 ];
 
 /// The tag `dtype`'s kernels carry (`"f32"` for `add_f32`).

@@ -15,6 +15,19 @@
 //       parts, the arithmetic type), and run p starts from carry[r * parts + p - 1]. The host
 //       computes it with reduce.cu's sum_rows (partials) and this kernel over those partials:
 //       RT_IN_ACC reads contiguous arithmetic-type rows, RT_OUT_ACC writes them.
+//   cumprod_rows(out, x, rows, len, nk, ks, kv, cs)
+//       numeric; inclusive prefix products (integers wrap, the 16-bit types accumulate in
+//       float, as the CPU).
+//   logcumsumexp_rows(out, x, rows, len, nk, ks, kv, cs)
+//       floats; log of the running sum of exp, by rt_log_add_exp (PyTorch's
+//       _log_add_exp_helper: running max with rescaling, so nothing overflows).
+//   cummax_rows / cummin_rows(values, indices, x, rows, len, nk, ks, kv, cs)
+//       numeric; the running extreme and the int64 index it was taken from: an element
+//       replaces it when NaN or, the running value not being NaN, when >= (<=) it (ties
+//       take the last index, each NaN its own), as the CPU's cum_extreme_rows.
+//   These three run one thread per row (a grid-stride loop over rows), walking the row in
+//   order: simple and exact in the CPU's order of operations. They are not used on a hot
+//   path; a row-parallel scan (as cumsum_rows) would be the upgrade for long rows.
 
 #define RT_IN_ACC 1
 #define RT_OUT_ACC 2
@@ -170,3 +183,94 @@ KERNEL(cumsum_rows)(void* out, const void* x, long long rows, long long len, int
     }
 }
 #endif  // !RT_BOOL
+
+#if !RT_BOOL
+// ---- cumprod, cummax / cummin: one thread per row ---------------------------------------------
+__device__ __forceinline__ acc_t rt_wmul(acc_t a, acc_t b) {
+#if RT_INTEGRAL && !RT_UNSIGNED
+    return (acc_t)((unsigned long long)a * (unsigned long long)b);
+#else
+    return (acc_t)(a * b);
+#endif
+}
+
+KERNEL(cumprod_rows)(scalar_t* out, const scalar_t* x, long long rows, long long len, int nk,
+                     Dims ks, RtView kv, long long cs) {
+    RT_GRID_LOOP(r, rows) {
+        const scalar_t* p = x + rt_row_base(r, nk, ks, kv);
+        acc_t acc = (acc_t)1;
+        for (long long j = 0; j < len; ++j) {
+            acc = rt_wmul(acc, rt_load(p, j * cs));
+            rt_store(out, r * len + j, acc);
+        }
+    }
+}
+
+template <bool MAX>
+__device__ __forceinline__ void rt_cum_extreme_rows(scalar_t* values, long long* indices,
+                                                    const scalar_t* x, long long rows,
+                                                    long long len, int nk, const Dims& ks,
+                                                    const RtView& kv, long long cs) {
+    RT_GRID_LOOP(r, rows) {
+        const scalar_t* p = x + rt_row_base(r, nk, ks, kv);
+        acc_t best = len > 0 ? rt_load(p, 0) : (acc_t)0;
+        long long at = 0;
+        for (long long j = 0; j < len; ++j) {
+            const acc_t v = rt_load(p, j * cs);
+            const bool better = MAX ? v >= best : v <= best;
+            if (rt_isnan(v) || (!rt_isnan(best) && better)) {
+                best = v;
+                at = j;
+            }
+            rt_store(values, r * len + j, best);
+            indices[r * len + j] = at;
+        }
+    }
+}
+
+KERNEL(cummax_rows)(scalar_t* values, long long* indices, const scalar_t* x, long long rows,
+                    long long len, int nk, Dims ks, RtView kv, long long cs) {
+    rt_cum_extreme_rows<true>(values, indices, x, rows, len, nk, ks, kv, cs);
+}
+KERNEL(cummin_rows)(scalar_t* values, long long* indices, const scalar_t* x, long long rows,
+                    long long len, int nk, Dims ks, RtView kv, long long cs) {
+    rt_cum_extreme_rows<false>(values, indices, x, rows, len, nk, ks, kv, cs);
+}
+#endif  // !RT_BOOL
+
+#if RT_FLOAT
+// ---- logcumsumexp: one thread per row ---------------------------------------------------------
+// log(e^x + e^y) = max + log1p(e^(min - max)); equal infinities give x (the formula would
+// make inf - inf = NaN); a NaN y is both min and max, so NaN propagates.
+__device__ __forceinline__ acc_t rt_log_add_exp(acc_t x, acc_t y) {
+    acc_t lo, hi;
+    if (rt_isnan(y)) {
+        lo = y;
+        hi = y;
+    } else if (y < x) {
+        lo = y;
+        hi = x;
+    } else if (x < y) {
+        lo = x;
+        hi = y;
+    } else {
+        lo = x;
+        hi = x;
+    }
+    const acc_t inf = rt_inf((acc_t)0);
+    if (lo != hi || (lo != inf && lo != -inf)) return rt_log1p(rt_exp(lo - hi)) + hi;
+    return x;
+}
+
+KERNEL(logcumsumexp_rows)(scalar_t* out, const scalar_t* x, long long rows, long long len,
+                          int nk, Dims ks, RtView kv, long long cs) {
+    RT_GRID_LOOP(r, rows) {
+        const scalar_t* p = x + rt_row_base(r, nk, ks, kv);
+        acc_t acc = -rt_inf((acc_t)0);
+        for (long long j = 0; j < len; ++j) {
+            acc = rt_log_add_exp(rt_load(p, j * cs), acc);
+            rt_store(out, r * len + j, acc);
+        }
+    }
+}
+#endif  // RT_FLOAT
