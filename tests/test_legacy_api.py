@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import rt, to_np, torch_or_none
+from conftest import LIB_NAME, rt, to_np, torch_or_none
 
 torch = torch_or_none
 needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch (the oracle) is not installed")
@@ -281,3 +281,26 @@ def test_assert_allclose_is_deprecated_and_lenient_about_dtype():
         rt.testing.assert_allclose(rt.tensor([1.0, 2.0]), [1.0, 2.0])
     with pytest.warns(FutureWarning), pytest.raises(AssertionError):
         rt.testing.assert_allclose(rt.tensor([1.0, 2.0]), [1.0, 3.0])
+
+
+# ---------------------------------------------------------------- odds and ends ------
+
+@pytest.mark.skipif(LIB_NAME != "rustorch", reason="PyTorch has complex and sparse tensors")
+def test_complex_and_sparse_names_raise_not_implemented():
+    for fn in [lambda: rt.view_as_complex(rt.zeros(2, 2)), lambda: rt.polar(rt.ones(1), rt.ones(1)),
+               lambda: rt.sparse_coo_tensor([[0]], [1.0]), lambda: rt.zeros(2).to_sparse(),
+               lambda: rt.stft(rt.zeros(8), 4), lambda: rt.spmm(rt.zeros(1, 1), rt.zeros(1, 1))]:
+        with pytest.raises(NotImplementedError, match="not supported in rustorch"):
+            fn()
+
+
+def test_safe_globals_and_accelerator_device_index():
+    class Config:
+        pass
+
+    before = list(rt.serialization.get_safe_globals())
+    with rt.serialization.safe_globals([Config]):
+        assert Config in rt.serialization.get_safe_globals()
+    assert rt.serialization.get_safe_globals() == before
+    with rt.accelerator.device_index(None):
+        pass

@@ -58,6 +58,7 @@ from ._C import (  # noqa: E402
     zeros_like,
 )
 from ._C import manual_seed as _manual_seed
+from ._out import write_out as _write_out  # noqa: E402
 
 float16: dtype = _C.float16
 bfloat16: dtype = _C.bfloat16
@@ -238,12 +239,13 @@ def get_float32_matmul_precision() -> str:
 
 def _forward_to_method(name: str) -> Any:
     def fn(input: Any, *args: Any, **kwargs: Any) -> Any:
-        kwargs.pop("out", None)
-        return getattr(input, name)(*args, **kwargs)
+        out = kwargs.pop("out", None)
+        return _write_out(name, getattr(input, name)(*args, **kwargs), out)
 
     fn.__name__ = name
     fn.__doc__ = (
-        f"``rustorch.{name}(input, ...)``: same as ``input.{name}(...)`` (PyTorch's signature)."
+        f"``rustorch.{name}(input, ...)``: same as ``input.{name}(...)`` (PyTorch's signature);"
+        " ``out=`` gets the result (see ``rustorch._out``)."
     )
     return fn
 
@@ -283,15 +285,16 @@ def repeat_interleave(
 def add(input: Any, other: Any, *, alpha: Any = None, out: Any = None) -> Tensor:
     """``rustorch.add(input, other, alpha=1)``; ``input`` may be a number."""
     if not isinstance(input, Tensor):
-        return other.mul(alpha).add(input) if alpha is not None else other.__radd__(input)
-    return input.add(other, alpha=alpha)
+        r = other.mul(alpha).add(input) if alpha is not None else other.__radd__(input)
+    else:
+        r = input.add(other, alpha=alpha)
+    return _write_out("add", r, out)
 
 
 def pow(input: Any, exponent: Any, *, out: Any = None) -> Tensor:  # noqa: A001
     """``rustorch.pow``; either side may be a number."""
-    if not isinstance(input, Tensor):
-        return exponent.__rpow__(input)
-    return input.pow(exponent)
+    r = exponent.__rpow__(input) if not isinstance(input, Tensor) else input.pow(exponent)
+    return _write_out("pow", r, out)
 
 
 def polygamma(n: _builtins.int, input: Tensor) -> Tensor:
@@ -326,11 +329,23 @@ from . import nn, optim, testing, utils, version, vision  # noqa: E402
 from ._dtype_info import finfo, iinfo  # noqa: E402
 from ._legacy import CPU_TYPES as _CPU_TYPES  # noqa: E402
 from ._legacy import set_default_tensor_type  # noqa: E402
+from ._unsupported import (  # noqa: E402
+    complex,
+    istft,
+    polar,
+    sparse_coo_tensor,
+    sparse_csr_tensor,
+    spmm,
+    stft,
+    view_as_complex,
+    view_as_real,
+)
 
 globals().update(_CPU_TYPES)
 from . import amp, distributions, linalg, profiler  # noqa: E402
 from ._compile import compile  # noqa: E402, A004
 from ._tensor_str import get_printoptions, printoptions, set_printoptions  # noqa: E402
+from .amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402
 from .linalg._toplevel import (  # noqa: E402
     cholesky,
     cholesky_inverse,

@@ -37,3 +37,21 @@ def set_device_index(device: Any) -> None:
 def synchronize(device: Any = None) -> None:
     """Waits for the queued work of an accelerator device."""
     cuda.synchronize(device)
+
+
+class device_index:  # noqa: N801 - PyTorch's name
+    """``torch.accelerator.device_index(idx)``: a context manager making ``idx`` the current
+    accelerator device inside it (``None`` changes nothing), as ``cuda.device``."""
+
+    def __init__(self, device: Any) -> None:
+        self.idx = device
+        self.prev: int | None = None
+
+    def __enter__(self) -> None:
+        if self.idx is not None:
+            self.prev = cuda.current_device()
+            cuda.set_device(self.idx)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.prev is not None:
+            cuda.set_device(self.prev)

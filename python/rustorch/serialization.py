@@ -34,7 +34,38 @@ import numpy as np
 import rustorch
 from rustorch import Tensor
 
-__all__ = ["save", "load"]
+__all__ = ["add_safe_globals", "get_safe_globals", "load", "safe_globals", "save"]
+
+# ``torch.serialization``'s allowlist for ``weights_only`` unpickling. rustorch's files hold
+# tensors and plain data only and ``load`` never unpickles code, so the list changes nothing
+# here; it is kept so that code registering its classes runs unchanged.
+_SAFE_GLOBALS: list[Any] = []
+
+
+def add_safe_globals(safe_globals: list[Any]) -> None:
+    """``torch.serialization.add_safe_globals``: records the classes (no effect on ``load``,
+    which never unpickles code)."""
+    _SAFE_GLOBALS.extend(safe_globals)
+
+
+def get_safe_globals() -> list[Any]:
+    """The classes recorded by ``add_safe_globals``."""
+    return list(_SAFE_GLOBALS)
+
+
+class safe_globals:  # noqa: N801 - PyTorch's name
+    """``torch.serialization.safe_globals(list)``: ``add_safe_globals`` for the duration of a
+    ``with`` block."""
+
+    def __init__(self, safe_globals: list[Any]) -> None:
+        self.safe_globals = list(safe_globals)
+
+    def __enter__(self) -> None:
+        self.saved = list(_SAFE_GLOBALS)
+        _SAFE_GLOBALS.extend(self.safe_globals)
+
+    def __exit__(self, *exc: Any) -> None:
+        _SAFE_GLOBALS[:] = self.saved
 
 FILE_LIKE = Union[str, os.PathLike, BinaryIO, IO[bytes]]
 

@@ -15,6 +15,7 @@ use super::dense;
 use crate::autograd::{grad_if, is_grad_enabled, needs_grad, record, GradModeGuard, SavedTensor};
 use crate::backend::Window;
 use crate::error::{Error, Result};
+use crate::ops::autocast;
 use crate::tensor::layout::{fmt_shape, Layout};
 use crate::Tensor;
 
@@ -336,6 +337,9 @@ pub fn conv(
     bias: Option<&Tensor>,
     o: &ConvOptions,
 ) -> Result<Tensor> {
+    let (input, weight) = (&autocast::cast(input)?, &autocast::cast(weight)?);
+    let bias = bias.map(autocast::cast).transpose()?;
+    let bias = bias.as_ref();
     if let ConvPadding::Same = o.padding {
         return conv_same(name, input, weight, bias, o);
     }
@@ -889,6 +893,9 @@ pub fn conv_transpose(
     bias: Option<&Tensor>,
     o: &ConvOptions,
 ) -> Result<Tensor> {
+    let (input, weight) = (&autocast::cast(input)?, &autocast::cast(weight)?);
+    let bias = bias.map(autocast::cast).transpose()?;
+    let bias = bias.as_ref();
     let s = check_conv(name, input, weight, bias, o, true)?;
     let k = o.stride.len();
     let x = &s.input;

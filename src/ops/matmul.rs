@@ -4,6 +4,7 @@ use crate::autograd::{grad_if, needs_grad, record, SavedTensor};
 use crate::backend::MatBatch;
 use crate::cpu::strided::{broadcast_strides, walk};
 use crate::error::{Error, Result};
+use crate::ops::autocast;
 use crate::tensor::dtype::DType;
 use crate::tensor::layout::{broadcast_shapes, fmt_shape, Layout};
 use crate::tensor::storage::Storage;
@@ -116,6 +117,10 @@ fn matmul_nd(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 impl Tensor {
     /// `matmul` / `@` with PyTorch's rules for 1-D and batched operands.
     pub fn matmul(&self, other: &Tensor) -> Result<Tensor> {
+        autocast::cast(self)?.matmul_uncast(&autocast::cast(other)?)
+    }
+
+    fn matmul_uncast(&self, other: &Tensor) -> Result<Tensor> {
         let (ra, rb) = (self.dim(), other.dim());
         if ra == 0 || rb == 0 {
             return Err(Error::Runtime(format!(
@@ -200,6 +205,15 @@ impl Tensor {
     /// `addmm(input, m1, m2, beta, alpha)` = β·input + α·(m1 @ m2), one fused kernel: the
     /// output starts as β·input broadcast and gemm accumulates into it (`nn.Linear`'s op).
     pub fn addmm(&self, m1: &Tensor, m2: &Tensor, beta: f64, alpha: f64) -> Result<Tensor> {
+        let (input, m1, m2) = (
+            autocast::cast(self)?,
+            autocast::cast(m1)?,
+            autocast::cast(m2)?,
+        );
+        input.addmm_uncast(&m1, &m2, beta, alpha)
+    }
+
+    fn addmm_uncast(&self, m1: &Tensor, m2: &Tensor, beta: f64, alpha: f64) -> Result<Tensor> {
         if m1.dim() != 2 || m2.dim() != 2 {
             return Err(Error::Runtime(format!(
                 "{} must be a matrix",

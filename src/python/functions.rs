@@ -12,18 +12,41 @@ use pyo3::types::{PyDict, PyTuple};
 
 type R = PyResult<PyTensor>;
 
-/// Applies `requires_grad=` of a creation function's keyword arguments.
+/// The result of a creation function: `requires_grad=` applied, or written into `out=` (of
+/// the result's shape: rustorch does not resize tensors in place).
 fn finish(t: Tensor, kwargs: Option<&Bound<'_, PyDict>>) -> R {
-    if let Some(rg) = kwargs
-        .map(|k| k.get_item("requires_grad"))
-        .transpose()?
-        .flatten()
-    {
+    let kw = |name: &str| -> PyResult<Option<Bound<'_, PyAny>>> {
+        Ok(kwargs.map(|k| k.get_item(name)).transpose()?.flatten())
+    };
+    if let Some(rg) = kw("requires_grad")? {
         if rg.extract::<bool>()? {
             t.set_requires_grad(true)?;
         }
     }
-    Ok(PyTensor::new(t))
+    match kw("out")?.filter(|o| !o.is_none()) {
+        None => Ok(PyTensor::new(t)),
+        Some(out) => {
+            let out = out.cast::<PyTensor>().map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "argument 'out' must be Tensor, not {}",
+                    out.get_type()
+                        .name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default()
+                ))
+            })?;
+            let o = &out.get().inner;
+            if o.shape() != t.shape() {
+                return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+                    "out= has shape {:?} but the result has shape {:?}; rustorch does not resize tensors in place, so pass an out of the result's shape",
+                    o.shape(),
+                    t.shape()
+                )));
+            }
+            o.copy_(&t)?;
+            Ok(PyTensor::new(o.clone()))
+        }
+    }
 }
 
 fn kw_dtype(kwargs: Option<&Bound<'_, PyDict>>, default: DType) -> PyResult<DType> {
@@ -84,6 +107,41 @@ pub fn _legacy_new(
         dtype_arg(dtype)?,
         device,
     )?))
+}
+
+/// `_C._set_autocast(device_type, dtype)`: autocast on (`dtype`) or off (None) for "cpu" or
+/// "cuda" on this thread; returns the previous dtype (or None).
+#[pyfunction]
+pub fn _set_autocast(
+    device_type: &str,
+    dtype: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Option<PyDType>> {
+    let cuda = autocast_device(device_type)?;
+    let d = dtype.map(dtype_arg).transpose()?;
+    if let Some(d) = d {
+        if !matches!(d, DType::F16 | DType::BF16) {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+                "In {device_type} autocast, but the target dtype is not supported. Disabling autocast.\n{device_type} Autocast only supports dtypes of torch.bfloat16, torch.float16 currently."
+            )));
+        }
+    }
+    Ok(crate::ops::autocast::set_autocast(cuda, d).map(PyDType))
+}
+
+/// `_C._get_autocast(device_type)`: the autocast dtype on this thread, or None when off.
+#[pyfunction]
+pub fn _get_autocast(device_type: &str) -> PyResult<Option<PyDType>> {
+    Ok(crate::ops::autocast::autocast_dtype(autocast_device(device_type)?).map(PyDType))
+}
+
+fn autocast_device(device_type: &str) -> PyResult<bool> {
+    match device_type {
+        "cpu" => Ok(false),
+        "cuda" => Ok(true),
+        other => Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+            "User specified an unsupported autocast device_type '{other}'"
+        ))),
+    }
 }
 
 /// `_C._get_default_dtype()`.
@@ -446,11 +504,41 @@ pub fn where_(
     }
 }
 
+/// The letters of an einsum sublist (`[0, 1, Ellipsis]` → `"ab..."`): subscripts 0–25 are
+/// `a`–`z`, 26–51 `A`–`Z`, as PyTorch's.
+fn sublist_letters(list: &Bound<'_, PyAny>) -> PyResult<String> {
+    let mut out = String::new();
+    for item in list.try_iter()? {
+        let item = item?;
+        if item.is(list.py().Ellipsis()) {
+            out.push_str("...");
+            continue;
+        }
+        let i: i64 = item.extract()?;
+        out.push(match i {
+            0..=25 => (b'a' + i as u8) as char,
+            26..=51 => (b'A' + (i - 26) as u8) as char,
+            _ => {
+                return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                    "einsum(): subscript in subscript list is not within the valid range [0, 52), got {i}"
+                )))
+            }
+        });
+    }
+    Ok(out)
+}
+
+/// `einsum(equation, *operands)`, or the sublist form
+/// `einsum(op1, sublist1, op2, sublist2, ..., [out_sublist])`.
 #[pyfunction]
-#[pyo3(signature = (equation, *operands))]
-pub fn einsum(equation: &str, operands: &Bound<'_, PyTuple>) -> R {
-    let ops: Vec<Tensor> =
-        if operands.len() == 1 && operands.get_item(0)?.cast::<PyTensor>().is_err() {
+#[pyo3(signature = (*args))]
+pub fn einsum(args: &Bound<'_, PyTuple>) -> R {
+    let first = args
+        .get_item(0)
+        .map_err(|_| PyTypeError::new_err("einsum(): must specify the equation string and at least one operand, or at least one operand and its subscripts list"))?;
+    let (equation, ops): (String, Vec<Tensor>) = if let Ok(eq) = first.extract::<String>() {
+        let operands = args.get_slice(1, args.len());
+        let ops = if operands.len() == 1 && operands.get_item(0)?.cast::<PyTensor>().is_err() {
             tensor_list(&operands.get_item(0)?, "einsum")?
         } else {
             operands
@@ -458,6 +546,23 @@ pub fn einsum(equation: &str, operands: &Bound<'_, PyTuple>) -> R {
                 .map(|o| tensor_arg(&o, "einsum"))
                 .collect::<PyResult<_>>()?
         };
+        (eq, ops)
+    } else {
+        let (mut ops, mut inputs) = (vec![], vec![]);
+        let mut i = 0;
+        while i + 1 < args.len() {
+            ops.push(tensor_arg(&args.get_item(i)?, "einsum")?);
+            inputs.push(sublist_letters(&args.get_item(i + 1)?)?);
+            i += 2;
+        }
+        let mut eq = inputs.join(",");
+        if i < args.len() {
+            eq.push_str("->");
+            eq.push_str(&sublist_letters(&args.get_item(i)?)?);
+        }
+        (eq, ops)
+    };
+    let equation = equation.as_str();
     Ok(PyTensor::new(crate::ops::matmul::einsum(equation, &ops)?))
 }
 

@@ -107,6 +107,8 @@ fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
         functions::_set_default_dtype,
         functions::_get_default_dtype,
         functions::_legacy_new,
+        functions::_set_autocast,
+        functions::_get_autocast,
         tensor_rearrange::meshgrid,
         tensor_rearrange::cdist,
         tensor_rearrange::normal,
