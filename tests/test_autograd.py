@@ -89,6 +89,8 @@ def test_grad_fn_names(build, name):
     y = leaf(np.ones((2, 2)))
     out = build(rt, x, y)
     assert out.grad_fn.name() == name
+    assert type(out.grad_fn).__name__ == name  # the class is named after the node too
+    assert isinstance(out.grad_fn, rt.autograd.graph.Node)
 
 
 def test_next_functions():

@@ -6,37 +6,68 @@ use super::tensor::{py_err_to_rust, PyTensor};
 use crate::autograd::{self as ag, Node};
 use crate::Tensor;
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyTuple};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyList, PyTuple};
 use std::sync::Arc;
 
-/// A graph node as Python sees it (`tensor.grad_fn`).
-#[pyclass(name = "Node", module = "rustorch.autograd.graph", frozen)]
+/// A graph node as Python sees it (`tensor.grad_fn`): an instance of a subclass named
+/// after the node (`AddBackward0`), as PyTorch's `type(y.grad_fn).__name__`.
+#[pyclass(name = "Node", module = "rustorch.autograd.graph", frozen, subclass)]
 pub struct PyNode {
     node: Arc<Node>,
 }
 
+/// The `Node` subclass of each node name, made on first use.
+static NODE_TYPES: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
+
 impl PyNode {
-    pub fn new(node: Arc<Node>) -> PyNode {
-        PyNode { node }
+    /// The Python object of `node`: an instance of its name's `Node` subclass.
+    pub fn object(py: Python<'_>, node: Arc<Node>) -> PyResult<Py<PyAny>> {
+        let types = NODE_TYPES
+            .get_or_init(py, || PyDict::new(py).unbind())
+            .bind(py);
+        let name = node.name().to_string();
+        let ty = match types.get_item(&name)? {
+            Some(t) => t,
+            None => {
+                let attrs = PyDict::new(py);
+                attrs.set_item("__module__", "rustorch.autograd.graph")?;
+                let bases = PyTuple::new(py, [py.get_type::<PyNode>()])?;
+                let t =
+                    py.get_type::<pyo3::types::PyType>()
+                        .call1((name.as_str(), bases, attrs))?;
+                types.set_item(&name, &t)?;
+                t
+            }
+        };
+        Ok(ty.call1((PyNode { node },))?.unbind())
     }
 }
 
 #[pymethods]
 impl PyNode {
+    /// `Node(node)`: another handle on the same graph node (how the named subclasses are
+    /// instantiated).
+    #[new]
+    fn py_new(node: PyRef<'_, PyNode>) -> PyNode {
+        PyNode {
+            node: node.node.clone(),
+        }
+    }
     fn name(&self) -> String {
         self.node.name().to_string()
     }
     #[getter]
     fn next_functions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        let items: Vec<(Option<PyNode>, usize)> = self
+        let items: Vec<(Option<Py<PyAny>>, usize)> = self
             .node
             .next_edges
             .iter()
             .map(|e| match e {
-                Some(e) => (Some(PyNode::new(e.node.clone())), e.input_nr),
-                None => (None, 0),
+                Some(e) => Ok((Some(PyNode::object(py, e.node.clone())?), e.input_nr)),
+                None => Ok((None, 0)),
             })
-            .collect();
+            .collect::<PyResult<_>>()?;
         PyTuple::new(py, items)
     }
     /// The leaf an `AccumulateGrad` node feeds.

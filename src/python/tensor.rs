@@ -406,8 +406,11 @@ impl PyTensor {
         Ok(self.inner.set_grad(g)?)
     }
     #[getter]
-    fn grad_fn(&self) -> Option<super::autograd::PyNode> {
-        self.inner.grad_fn().map(super::autograd::PyNode::new)
+    fn grad_fn(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        self.inner
+            .grad_fn()
+            .map(|n| super::autograd::PyNode::object(py, n))
+            .transpose()
     }
     #[getter]
     fn is_leaf(&self) -> bool {
