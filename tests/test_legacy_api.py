@@ -296,11 +296,13 @@ def test_complex_and_sparse_names_raise_not_implemented():
 
 def test_safe_globals_and_accelerator_device_index():
     class Config:
-        pass
+        """A user class registered for loading."""
 
     before = list(rt.serialization.get_safe_globals())
     with rt.serialization.safe_globals([Config]):
         assert Config in rt.serialization.get_safe_globals()
     assert rt.serialization.get_safe_globals() == before
+    before_index = rt.accelerator.current_device_index() if rt.cuda.is_available() else None
     with rt.accelerator.device_index(None):
-        pass
+        inside = rt.accelerator.current_device_index() if rt.cuda.is_available() else None
+    assert inside == before_index  # None changes nothing

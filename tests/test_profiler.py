@@ -23,7 +23,7 @@ def _busy(us=200):
     """Spin for ``us`` microseconds so ranges have measurable length."""
     end = time.perf_counter() + us / 1e6
     while time.perf_counter() < end:
-        pass
+        continue
 
 
 def _check_times(events):
@@ -84,8 +84,8 @@ def test_record_function_as_decorator_and_outside_profiler():
         return x + 1
 
     assert f(1) == 2  # no profiler running: nothing recorded, no error
-    with profiler.record_function("lonely"):
-        pass
+    with profiler.record_function("lonely") as r:
+        assert r is not None
     with profiler.profile() as prof:
         for i in range(4):
             assert f(i) == i + 1

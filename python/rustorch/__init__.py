@@ -240,7 +240,8 @@ def get_float32_matmul_precision() -> str:
 def _forward_to_method(name: str) -> Any:
     def fn(input: Any, *args: Any, **kwargs: Any) -> Any:
         out = kwargs.pop("out", None)
-        return _write_out(name, getattr(input, name)(*args, **kwargs), out)
+        r = getattr(input, name)(*args, **kwargs)
+        return r if out is None else _write_out(name, r, out)
 
     fn.__name__ = name
     fn.__doc__ = (

@@ -138,6 +138,8 @@ def _set_hooks(on: bool) -> None:
 
     module_mod._profiler_range = _hook_range if on else None
     optimizer_mod._profiler_range = _hook_range if on else None
+    cls = module_mod.Module
+    cls.__call__ = cls._call_profiled if on else cls._call_impl  # type: ignore[method-assign]
 
 
 def _activate(c: _Collector) -> None:

@@ -22,8 +22,8 @@ T = TypeVar("T", bound="Module")
 _EXTRA_STATE_KEY_SUFFIX = "_extra_state"
 
 # Set by ``rustorch.profiler`` while a profiler records (None otherwise): a callable
-# ``(name, args) -> context manager`` that ``Module.__call__`` wraps around each call, so the
-# profiler shows one range per module call, named after the module's class.
+# ``(name, args) -> context manager`` that ``Module._call_profiled`` (then ``__call__``) wraps
+# around each call, so the profiler shows one range per module call, named after the class.
 _profiler_range: Callable[[str, tuple], Any] | None = None
 
 
@@ -543,13 +543,15 @@ class Module:
                         continue
             raise
 
-    def _call_maybe_profiled(self, *args: Any, **kwargs: Any) -> Any:
+    def _call_profiled(self, *args: Any, **kwargs: Any) -> Any:
+        """``__call__`` while a profiler records (it swaps this in and out, so calls made
+        without one pay nothing): the call inside a range named after the class."""
         if _profiler_range is None:
             return self._call_impl(*args, **kwargs)
         with _profiler_range(type(self).__name__, args):
             return self._call_impl(*args, **kwargs)
 
-    __call__: Callable[..., Any] = _call_maybe_profiled
+    __call__: Callable[..., Any] = _call_impl
 
     # ------------------------------------------------------------------ attributes ----
 
