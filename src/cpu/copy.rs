@@ -1,11 +1,10 @@
 //! Copies between layouts and dtypes: gathering a strided view into a contiguous buffer,
 //! casting, and writing a buffer into a strided destination.
 
-use super::strided::{broadcast_strides, walk};
+use super::strided::{broadcast_strides, walk_runs};
 use super::{write_new_vec, PAR_THRESHOLD};
 use crate::tensor::dtype::{cast, Element};
 use crate::tensor::layout::Layout;
-use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
 /// The elements of `layout` over `data`, contiguous, in row-major order.
@@ -39,26 +38,45 @@ pub fn gather_map<A: Element, B: Element>(
             })
         };
     }
-    let mut out = vec![B::default(); n];
-    let rows = layout.shape[0];
-    if n >= PAR_THRESHOLD && rows > 1 {
-        let row_len = n / rows;
-        out.par_chunks_mut(row_len).enumerate().for_each(|(r, o)| {
-            let off = (layout.offset as isize + r as isize * layout.strides[0]) as usize;
-            let mut i = 0;
-            walk(&layout.shape[1..], [&layout.strides[1..]], [off], |[s]| {
-                o[i] = f(data[s]);
-                i += 1;
-            });
-        });
-    } else {
-        let mut i = 0;
-        walk(&layout.shape, [&layout.strides], [layout.offset], |[s]| {
-            out[i] = f(data[s]);
-            i += 1;
-        });
+    // SAFETY: each part walks the indices of its own chunk of `out`, in order, and its
+    // runs cover that chunk exactly, so every element is written.
+    unsafe {
+        write_new_vec(n, |out| {
+            let part = |start: usize, o: &mut [MaybeUninit<B>]| {
+                let mut i = 0;
+                let range = start..start + o.len();
+                walk_runs(
+                    &layout.shape,
+                    [&layout.strides],
+                    [layout.offset],
+                    range,
+                    |[s], len, [st]| {
+                        let dst = &mut o[i..i + len];
+                        match st {
+                            1 => map_contiguous(&data[s..s + len], dst, &f),
+                            0 => {
+                                let v = f(data[s]);
+                                dst.iter_mut().for_each(|d| {
+                                    d.write(v);
+                                });
+                            }
+                            _ => dst.iter_mut().enumerate().for_each(|(j, d)| {
+                                d.write(f(data[(s as isize + j as isize * st) as usize]));
+                            }),
+                        }
+                        i += len;
+                    },
+                );
+            };
+            if n >= PAR_THRESHOLD {
+                let size = super::team_part(n);
+                let parts = out.chunks_mut(size).enumerate();
+                super::team::for_each_part(parts.collect(), |(p, o)| part(p * size, o));
+            } else {
+                part(0, out);
+            }
+        })
     }
-    out
 }
 
 crate::simd_dispatch! {
@@ -84,26 +102,40 @@ pub fn copy_into<D: Element, S: Element>(dst: &mut [D], dl: &Layout, s: &[S], sl
             &mut dst[dl.offset..dl.offset + n],
             &s[sl.offset..sl.offset + n],
         );
-        let body =
-            |(d, s): (&mut [D], &[S])| d.iter_mut().zip(s).for_each(|(d, &s)| *d = cast::<S, D>(s));
         if n >= PAR_THRESHOLD {
-            d.par_chunks_mut(1 << 16)
-                .zip(s.par_chunks(1 << 16))
-                .for_each(body);
+            let part = super::team_part(n);
+            let parts = d.chunks_mut(part).zip(s.chunks(part));
+            super::team::for_each_part(parts.collect(), |(d, s)| cast_contiguous(s, d));
         } else {
-            body((d, s));
+            cast_contiguous(s, d);
         }
         return;
     }
     let sstrides = broadcast_strides(&sl.shape, &sl.strides, &dl.shape);
-    walk(
+    let strides = [&dl.strides[..], &sstrides[..]];
+    walk_runs(
         &dl.shape,
-        [&dl.strides, &sstrides],
+        strides,
         [dl.offset, sl.offset],
-        |[od, os]| {
-            dst[od] = cast::<S, D>(s[os]);
+        0..dl.numel(),
+        |[od, os], len, st| match st {
+            [1, 1] => cast_contiguous(&s[os..os + len], &mut dst[od..od + len]),
+            [1, 0] => dst[od..od + len].fill(cast::<S, D>(s[os])),
+            [sd, ss] => {
+                for j in 0..len as isize {
+                    dst[(od as isize + j * sd) as usize] =
+                        cast::<S, D>(s[(os as isize + j * ss) as usize]);
+                }
+            }
         },
     );
+}
+
+crate::simd_dispatch! {
+    /// `dst[i] = src[i]` converted to `D`, over slices of the same length.
+    pub fn cast_contiguous<S: Element, D: Element>(src: &[S], dst: &mut [D]) -> () {
+        dst.iter_mut().zip(src).for_each(|(d, &s)| *d = cast::<S, D>(s));
+    }
 }
 
 /// Fills the strided view `l` of `dst` with one value.
@@ -111,6 +143,18 @@ pub fn fill<T: Element>(dst: &mut [T], l: &Layout, value: T) {
     if l.is_contiguous() {
         dst[l.offset..l.offset + l.numel()].fill(value);
     } else {
-        walk(&l.shape, [&l.strides], [l.offset], |[o]| dst[o] = value);
+        walk_runs(
+            &l.shape,
+            [&l.strides],
+            [l.offset],
+            0..l.numel(),
+            |[o], len, [st]| {
+                if st == 1 {
+                    dst[o..o + len].fill(value);
+                } else {
+                    (0..len as isize).for_each(|j| dst[(o as isize + j * st) as usize] = value);
+                }
+            },
+        );
     }
 }

@@ -1,12 +1,12 @@
 //! Elementwise kernels: the numeric traits the kernels are generic over, and the map/zip
 //! drivers with their contiguous, scalar, row-broadcast and general strided paths.
 
-use super::strided::{broadcast_strides, walk};
+use super::copy::map_contiguous;
+use super::strided::{broadcast_strides, walk, walk_runs};
 use super::team;
 use super::{team_part, write_new_vec, PAR_THRESHOLD};
 use crate::tensor::dtype::Element;
 use crate::tensor::layout::{numel, Layout};
-use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
 /// `f` applied to each element of a strided view (unary ops).
@@ -77,7 +77,11 @@ pub fn zip<A: Element, B: Element, C: Element>(
         return unsafe {
             write_new_vec(n, |out| {
                 if n >= PAR_THRESHOLD {
-                    out.par_chunks_mut(nb).zip(sa.par_chunks(nb)).for_each(body);
+                    let rows = (n / nb).div_ceil(team::parts());
+                    let parts = out.chunks_mut(rows * nb).zip(sa.chunks(rows * nb));
+                    team::for_each_part(parts.collect(), |(o, x)| {
+                        o.chunks_mut(nb).zip(x.chunks(nb)).for_each(body)
+                    });
                 } else {
                     out.chunks_mut(nb).zip(sa.chunks(nb)).for_each(body);
                 }
@@ -86,30 +90,43 @@ pub fn zip<A: Element, B: Element, C: Element>(
     }
     let sa = broadcast_strides(&la.shape, &la.strides, out_shape);
     let sb = broadcast_strides(&lb.shape, &lb.strides, out_shape);
-    let mut out = vec![C::default(); n];
-    if n == 0 {
-        return out;
+    // SAFETY: each part walks the indices of its own chunk of `out`, in order, and its runs
+    // cover that chunk exactly, so every element is written.
+    unsafe {
+        write_new_vec(n, |out| {
+            let part = |start: usize, o: &mut [MaybeUninit<C>]| {
+                let (mut i, range) = (0, start..start + o.len());
+                let offsets = [la.offset, lb.offset];
+                walk_runs(out_shape, [&sa, &sb], offsets, range, |[x, y], len, st| {
+                    let dst = &mut o[i..i + len];
+                    match st {
+                        [1, 1] => zip_contiguous(&a[x..x + len], &b[y..y + len], dst, &f),
+                        [1, 0] => {
+                            let y = b[y];
+                            map_contiguous(&a[x..x + len], dst, &|x| f(x, y));
+                        }
+                        [0, 1] => {
+                            let x = a[x];
+                            map_contiguous(&b[y..y + len], dst, &|y| f(x, y));
+                        }
+                        [sx, sy] => dst.iter_mut().enumerate().for_each(|(j, d)| {
+                            let j = j as isize;
+                            let (x, y) = (x as isize + j * sx, y as isize + j * sy);
+                            d.write(f(a[x as usize], b[y as usize]));
+                        }),
+                    }
+                    i += len;
+                });
+            };
+            if n >= PAR_THRESHOLD {
+                let size = team_part(n);
+                let parts = out.chunks_mut(size).enumerate();
+                team::for_each_part(parts.collect(), |(p, o)| part(p * size, o));
+            } else {
+                part(0, out);
+            }
+        })
     }
-    let rows = out_shape[0];
-    if n >= PAR_THRESHOLD && rows > 1 {
-        let row_len = n / rows;
-        out.par_chunks_mut(row_len).enumerate().for_each(|(r, o)| {
-            let oa = (la.offset as isize + r as isize * sa[0]) as usize;
-            let ob = (lb.offset as isize + r as isize * sb[0]) as usize;
-            let mut i = 0;
-            walk(&out_shape[1..], [&sa[1..], &sb[1..]], [oa, ob], |[x, y]| {
-                o[i] = f(a[x], b[y]);
-                i += 1;
-            });
-        });
-    } else {
-        let mut i = 0;
-        walk(out_shape, [&sa, &sb], [la.offset, lb.offset], |[x, y]| {
-            out[i] = f(a[x], b[y]);
-            i += 1;
-        });
-    }
-    out
 }
 
 /// `f(a, b, c)` over three strided operands broadcast to `out_shape` (where, lerp, clamp).

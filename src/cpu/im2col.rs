@@ -101,45 +101,47 @@ pub fn forward<T: GemmElem>(
     out.par_chunks_mut(tiles.per * cout * l)
         .enumerate()
         .for_each(|(i, o)| {
-            let (b, t) = tiles.tile(i);
-            let cols = unfold(x, &narrowed(xl, b, t), win);
-            let dims = (cout, t * l, ck);
-            if t == 1 {
-                T::gemm(
-                    w,
-                    dense(ck),
-                    &cols,
-                    dense(t * l),
-                    o,
-                    dims,
-                    T::zero(),
-                    T::one(),
-                    1,
-                );
-            } else {
-                let mut p = vec![T::zero(); cout * t * l];
-                T::gemm(
-                    w,
-                    dense(ck),
-                    &cols,
-                    dense(t * l),
-                    &mut p,
-                    dims,
-                    T::zero(),
-                    T::one(),
-                    1,
-                );
-                for (j, dst) in o.chunks_mut(l).enumerate() {
-                    let (img, ch) = (j / cout, j % cout);
-                    dst.copy_from_slice(&p[(ch * t + img) * l..][..l]);
+            super::team::as_part(|| {
+                let (b, t) = tiles.tile(i);
+                let cols = unfold(x, &narrowed(xl, b, t), win);
+                let dims = (cout, t * l, ck);
+                if t == 1 {
+                    T::gemm(
+                        w,
+                        dense(ck),
+                        &cols,
+                        dense(t * l),
+                        o,
+                        dims,
+                        T::zero(),
+                        T::one(),
+                        1,
+                    );
+                } else {
+                    let mut p = vec![T::zero(); cout * t * l];
+                    T::gemm(
+                        w,
+                        dense(ck),
+                        &cols,
+                        dense(t * l),
+                        &mut p,
+                        dims,
+                        T::zero(),
+                        T::one(),
+                        1,
+                    );
+                    for (j, dst) in o.chunks_mut(l).enumerate() {
+                        let (img, ch) = (j / cout, j % cout);
+                        dst.copy_from_slice(&p[(ch * t + img) * l..][..l]);
+                    }
                 }
-            }
-            if let Some(bias) = bias {
-                for (j, dst) in o.chunks_mut(l).enumerate() {
-                    let bv = bias[j % cout];
-                    dst.iter_mut().for_each(|v| *v = v.add(bv));
+                if let Some(bias) = bias {
+                    for (j, dst) in o.chunks_mut(l).enumerate() {
+                        let bv = bias[j % cout];
+                        dst.iter_mut().for_each(|v| *v = v.add(bv));
+                    }
                 }
-            }
+            })
         });
     out
 }
@@ -155,32 +157,34 @@ pub fn input_grad<T: GemmElem>(g: &[T], w: &[T], cin: usize, win: &Window, tiles
     out.par_chunks_mut(tiles.per * plane)
         .enumerate()
         .for_each(|(i, o)| {
-            let (b, t) = tiles.tile(i);
-            let gt = grad_tile(g, cout, l, b, t);
-            // wᵀ @ g: `[cin·K, t·l]`, read by the fold as `[t, cin·K, l]`.
-            let wt = MatRef {
-                offset: 0,
-                rs: 1,
-                cs: ck as isize,
-            };
-            let mut cols = vec![T::zero(); ck * t * l];
-            T::gemm(
-                w,
-                wt,
-                &gt,
-                dense(t * l),
-                &mut cols,
-                (ck, t * l, cout),
-                T::zero(),
-                T::one(),
-                1,
-            );
-            let cl = Layout {
-                shape: vec![t, ck, l],
-                strides: vec![l as isize, (t * l) as isize, 1],
-                offset: 0,
-            };
-            o.copy_from_slice(&fold(&cols, &cl, win));
+            super::team::as_part(|| {
+                let (b, t) = tiles.tile(i);
+                let gt = grad_tile(g, cout, l, b, t);
+                // wᵀ @ g: `[cin·K, t·l]`, read by the fold as `[t, cin·K, l]`.
+                let wt = MatRef {
+                    offset: 0,
+                    rs: 1,
+                    cs: ck as isize,
+                };
+                let mut cols = vec![T::zero(); ck * t * l];
+                T::gemm(
+                    w,
+                    wt,
+                    &gt,
+                    dense(t * l),
+                    &mut cols,
+                    (ck, t * l, cout),
+                    T::zero(),
+                    T::one(),
+                    1,
+                );
+                let cl = Layout {
+                    shape: vec![t, ck, l],
+                    strides: vec![l as isize, (t * l) as isize, 1],
+                    offset: 0,
+                };
+                o.copy_from_slice(&fold(&cols, &cl, win));
+            })
         });
     out
 }
@@ -203,30 +207,32 @@ pub fn weight_grad<T: GemmElem>(
     let sums: Vec<Vec<T>> = (0..parts)
         .into_par_iter()
         .map(|p| {
-            let mut acc = vec![T::zero(); cout * ck];
-            for i in (p * count / parts)..((p + 1) * count / parts) {
-                let (b, t) = tiles.tile(i);
-                let cols = unfold(x, &narrowed(xl, b, t), win);
-                let gt = grad_tile(g, cout, l, b, t);
-                // g @ colsᵀ: `[cout, t·l] @ [t·l, cin·K]`, added into the part's sum.
-                let ct = MatRef {
-                    offset: 0,
-                    rs: 1,
-                    cs: (t * l) as isize,
-                };
-                T::gemm(
-                    &gt,
-                    dense(t * l),
-                    &cols,
-                    ct,
-                    &mut acc,
-                    (cout, ck, t * l),
-                    T::one(),
-                    T::one(),
-                    1,
-                );
-            }
-            acc
+            super::team::as_part(|| {
+                let mut acc = vec![T::zero(); cout * ck];
+                for i in (p * count / parts)..((p + 1) * count / parts) {
+                    let (b, t) = tiles.tile(i);
+                    let cols = unfold(x, &narrowed(xl, b, t), win);
+                    let gt = grad_tile(g, cout, l, b, t);
+                    // g @ colsᵀ: `[cout, t·l] @ [t·l, cin·K]`, added into the part's sum.
+                    let ct = MatRef {
+                        offset: 0,
+                        rs: 1,
+                        cs: (t * l) as isize,
+                    };
+                    T::gemm(
+                        &gt,
+                        dense(t * l),
+                        &cols,
+                        ct,
+                        &mut acc,
+                        (cout, ck, t * l),
+                        T::one(),
+                        T::one(),
+                        1,
+                    );
+                }
+                acc
+            })
         })
         .collect();
     let mut sums = sums.into_iter();

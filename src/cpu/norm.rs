@@ -4,13 +4,12 @@
 //! gradient are. Statistics take two passes (the mean, then the squared deviations from
 //! it), as PyTorch's CPU kernel; each run is summed in `T` lanes a block at a time and the
 //! blocks in `f64`, so long channels keep float32's accuracy. Channels (statistics) and
-//! planes (affine) are split over the rayon pool when the tensor is large.
+//! planes (affine) are split over the thread team when the tensor is large.
 
 use super::window::per_plane;
 use super::PAR_THRESHOLD;
 use crate::backend::num::Float;
 use crate::simd_dispatch;
-use rayon::prelude::*;
 
 /// Elements summed in `T` lanes before their sum joins the `f64` total.
 const BLOCK: usize = 4096;
@@ -101,7 +100,7 @@ simd_dispatch! {
 /// `f(ch)` for each of `c` channels of a tensor of `total` elements, in parallel when large.
 fn per_channel<R: Send>(c: usize, total: usize, f: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
     if total >= PAR_THRESHOLD && c > 1 {
-        (0..c).into_par_iter().map(f).collect()
+        super::team::map_indices(c, f)
     } else {
         (0..c).map(f).collect()
     }

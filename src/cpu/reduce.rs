@@ -4,7 +4,6 @@
 use super::PAR_THRESHOLD;
 use crate::backend::num::{Float, Num};
 use crate::tensor::dtype::Element;
-use rayon::prelude::*;
 
 /// Independent partial sums in the base case: four 8-lane vectors, so the adds pipeline
 /// instead of waiting on one accumulator's latency.
@@ -54,7 +53,7 @@ pub fn per_row<T: Element, R: Send>(
         return (0..rows).map(|_| f(&[])).collect();
     }
     if data.len() >= PAR_THRESHOLD && data.len() / len > 1 {
-        data.par_chunks(len).map(f).collect()
+        super::team::map_indices(data.len() / len, |r| f(&data[r * len..(r + 1) * len]))
     } else {
         data.chunks(len).map(f).collect()
     }
@@ -66,11 +65,11 @@ pub fn sum_rows<T: Num>(data: &[T], rows: usize, len: usize) -> Vec<T> {
         return vec![T::zero(); rows];
     }
     if rows == 1 && len >= PAR_THRESHOLD * 4 {
-        let chunk = len
-            .div_ceil(rayon::current_num_threads() * 8)
-            .max(PAR_THRESHOLD);
-        let chunk = (chunk + 7) & !7;
-        let parts: Vec<T> = data.par_chunks(chunk).map(pairwise_sum).collect();
+        // One run per thread, each a multiple of the vector width, summed pairwise.
+        let chunk = super::team_part(len);
+        let parts = super::team::map_indices(len.div_ceil(chunk), |p| {
+            pairwise_sum(&data[p * chunk..((p + 1) * chunk).min(len)])
+        });
         return vec![pairwise_sum(&parts)];
     }
     per_row(data, len, pairwise_sum)

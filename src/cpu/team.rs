@@ -13,10 +13,13 @@
 //! Because part `i` always runs on the same thread, the same rows of a weight stay in one
 //! core's cache across the forward product, the weight-gradient product and the optimizer
 //! step. A call that finds the team busy (a nested call, or another thread's) runs its parts
-//! on the rayon pool instead.
+//! on the rayon pool instead, and so does a call made from inside rayon work: from a pool
+//! worker other than the caller's own thread, or from a closure that a rayon section runs
+//! through [`as_part`] (Python's main thread is the pool's worker 0, so its index alone
+//! cannot tell a top-level call from one inside a parallel section).
 
 use rayon::prelude::*;
-use std::cell::UnsafeCell;
+use std::cell::{Cell, UnsafeCell};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::Thread;
@@ -180,6 +183,33 @@ impl Drop for Joined<'_> {
     }
 }
 
+thread_local! {
+    /// Set while this thread runs one part of a parallel section (see [`as_part`]).
+    static IN_PART: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` as one part of a parallel section: a [`for_each_part`] inside it runs on the
+/// rayon pool instead of posting to the team, whose helpers would add threads to cores that
+/// the section's other parts already keep busy. Wrap the closures of rayon sections whose
+/// parts call kernels that split themselves (products, element-wise passes).
+pub fn as_part<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            IN_PART.set(self.0);
+        }
+    }
+    let _restore = Restore(IN_PART.replace(true));
+    f()
+}
+
+/// Whether a [`for_each_part`] called here must leave the team alone: the caller is a pool
+/// worker other than the one that issues the ops (worker 0, Python's main thread, when the
+/// pool was built with it), or runs inside a part of a parallel section.
+fn inside_parallel_work() -> bool {
+    IN_PART.get() || rayon::current_thread_index().is_some_and(|i| i > 0)
+}
+
 /// How many parts [`for_each_part`] runs side by side: the pool's thread count.
 pub fn parts() -> usize {
     rayon::current_num_threads()
@@ -187,17 +217,18 @@ pub fn parts() -> usize {
 
 /// Runs `f` on each item, item `i` on thread `i` of the team (item 0 on the caller), and
 /// returns when all are done. More items than threads, a team already in use, or a caller
-/// that is itself a rayon worker (whose pool is already running the other threads' work:
-/// waking the team's helpers too would put more threads than cores to work) run on the
-/// rayon pool instead.
+/// inside rayon work (whose pool is already running the other threads' work: waking the
+/// team's helpers too would put more threads than cores to work) run on the rayon pool
+/// instead.
 pub fn for_each_part<I: Send>(items: Vec<I>, f: impl Fn(I) + Sync) {
     let n = items.len();
     if n <= 1 {
         items.into_iter().for_each(f);
         return;
     }
-    if rayon::current_thread_index().is_some() {
-        items.into_par_iter().for_each(&f);
+    let on_pool = |items: Vec<I>| items.into_par_iter().for_each(|i| as_part(|| f(i)));
+    if inside_parallel_work() {
+        on_pool(items);
         return;
     }
     let team = match team() {
@@ -210,7 +241,7 @@ pub fn for_each_part<I: Send>(items: Vec<I>, f: impl Fn(I) + Sync) {
             t
         }
         _ => {
-            items.into_par_iter().for_each(&f);
+            on_pool(items);
             return;
         }
     };
@@ -242,6 +273,16 @@ pub fn for_each_part<I: Send>(items: Vec<I>, f: impl Fn(I) + Sync) {
     }
     job(0);
     drop(joined);
+}
+
+/// `f(i)` for every `i` in `0..n`, in order, the indices split into one run per thread.
+pub fn map_indices<R: Send>(n: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
+    let per = n.div_ceil(parts()).max(1);
+    let mut runs: Vec<Vec<R>> = (0..n.div_ceil(per)).map(|_| Vec::new()).collect();
+    for_each_part(runs.iter_mut().enumerate().collect(), |(p, run)| {
+        *run = (p * per..((p + 1) * per).min(n)).map(&f).collect();
+    });
+    runs.into_iter().flatten().collect()
 }
 
 /// An item handed to exactly one thread.

@@ -1,7 +1,7 @@
 //! Sliding-window kernels: im2col / col2im (the convolutions' data movement) and max /
 //! average pooling. Every kernel sees its windows over three spatial dims
 //! ([`Window::to_3d`]) and works plane by plane (one `(n, c)` pair), the planes split over
-//! the rayon pool when the tensor is large.
+//! the thread team when the tensor is large.
 
 use super::{team, PAR_THRESHOLD};
 use crate::backend::num::Num;
