@@ -343,6 +343,15 @@ pub trait Backend {
         len: usize,
         op: ScanOp,
     ) -> Result<Self::Buffer>;
+    /// The input gradient of softmax (`log` false) or log-softmax over rows of `len`
+    /// elements, from the op's output `y` and its gradient `g` (contiguous runs of the same
+    /// length and dtype): `y·(g − Σ_row g·y)`, or `g − e^y·Σ_row g`, contiguous.
+    fn softmax_backward(
+        y: Span<'_, Self::Buffer>,
+        g: Span<'_, Self::Buffer>,
+        len: usize,
+        log: bool,
+    ) -> Result<Self::Buffer>;
     /// Each row's running max (or min) and the int64 index it was taken from (`cummax`,
     /// `cummin`): NaN propagates and each NaN takes the index, ties take the last index;
     /// both contiguous `rows × len`.

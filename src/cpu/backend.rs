@@ -518,13 +518,37 @@ impl Backend for Cpu {
                 T,
                 {
                     let rows = rows_of(x.as_slice::<T>(), l);
-                    let mut o = vec![T::zero(); rows.len()];
-                    reduce::softmax_rows(&rows, &mut o, len, op == ScanOp::LogSoftmax);
-                    Ok(HostBuffer::from_vec(o))
+                    let log = op == ScanOp::LogSoftmax;
+                    Ok(HostBuffer::from_vec(reduce::softmax_rows(&rows, len, log)))
                 },
                 Err(not_implemented(op.kernel(), dtype))
             ),
         }
+    }
+
+    fn softmax_backward(
+        y: Span<'_, HostBuffer>,
+        g: Span<'_, HostBuffer>,
+        len: usize,
+        log: bool,
+    ) -> Result<HostBuffer> {
+        let dtype = y.buf.dtype();
+        if dtype.is_half() {
+            let (wy, wg) = (widen_span(&y), widen_span(&g));
+            let w = Self::softmax_backward(whole(&wy), whole(&wg), len, log)?;
+            return Self::cast(&w, &Layout::contiguous(&[w.len()]), dtype);
+        }
+        crate::with_float_dtype!(
+            dtype,
+            T,
+            Ok(HostBuffer::from_vec(reduce::softmax_backward_rows(
+                span::<T>(&y),
+                span::<T>(&g),
+                len,
+                log
+            ))),
+            Err(not_implemented("softmax_backward", dtype))
+        )
     }
 
     fn arg_scan(

@@ -4,6 +4,7 @@
 use super::PAR_THRESHOLD;
 use crate::backend::num::{Float, Num};
 use crate::tensor::dtype::Element;
+use std::mem::MaybeUninit;
 
 /// Independent partial sums in the base case: four 8-lane vectors, so the adds pipeline
 /// instead of waiting on one accumulator's latency.
@@ -178,18 +179,35 @@ pub fn row_max<T: Float>(r: &[T]) -> T {
         .fold(T::lit(f64::NEG_INFINITY), |a, &b| if b > a { b } else { a })
 }
 
+/// Rows up to this long sum their exponentials in lanes during the exponential pass; longer
+/// rows sum them pairwise in a pass of their own.
+const FUSED_SUM_LEN: usize = 4096;
+
 crate::simd_dispatch! {
-    /// Softmax (or log-softmax) of the contiguous rows of `data` into `out`: the row's
-    /// maximum in lanes, `e^{x − max}` in one pass, its sum in lanes ([`pairwise_sum`]),
-    /// then the scaling pass; each pass vectorises.
-    pub fn softmax_block<T: Float>(data: &[T], out: &mut [T], len: usize, log: bool) -> () {
+    /// Softmax (or log-softmax) of the contiguous rows of `data` into `out` (same length,
+    /// every element written): the row's maximum in lanes, `e^{x − max}` in one pass that
+    /// also sums the exponentials in lanes (pairwise in a pass of its own for rows longer
+    /// than [`FUSED_SUM_LEN`]), then the scaling pass; each pass vectorises.
+    pub fn softmax_block<T: Float>(data: &[T], out: &mut [MaybeUninit<T>], len: usize, log: bool) -> () {
         for (o, r) in out.chunks_exact_mut(len).zip(data.chunks_exact(len)) {
             let m = row_max(r);
             let m = if m.is_inf() { T::zero() } else { m };
-            for (o, &x) in o.iter_mut().zip(r) {
-                *o = x.sub(m).exp();
+            let mut lanes = [T::zero(); MAX_LANES];
+            let (oc, rc) = (o.chunks_exact_mut(MAX_LANES), r.chunks_exact(MAX_LANES));
+            let tail = rc.remainder().len();
+            for (o, r) in oc.zip(rc) {
+                for k in 0..MAX_LANES {
+                    let e = r[k].sub(m).exp();
+                    o[k].write(e);
+                    lanes[k] = lanes[k].add(e);
+                }
             }
-            let s = pairwise_sum(o);
+            for (o, &x) in o[len - tail..].iter_mut().zip(&r[len - tail..]) {
+                lanes[0] = lanes[0].add(*o.write(x.sub(m).exp()));
+            }
+            // SAFETY: the two loops above wrote every element of the row.
+            let o = unsafe { std::slice::from_raw_parts_mut(o.as_mut_ptr().cast::<T>(), len) };
+            let s = if len <= FUSED_SUM_LEN { pairwise_sum(&lanes) } else { pairwise_sum(o) };
             if log {
                 // (x − m) − ln s, not x − (m + ln s): the shift cancels exactly first.
                 let ls = s.ln();
@@ -206,12 +224,12 @@ crate::simd_dispatch! {
     }
 }
 
-/// Softmax (or log-softmax) of each contiguous row, written into `out`; large inputs are
+/// Softmax (or log-softmax) of each contiguous row of `len` elements; large inputs are
 /// split into one block of whole rows per thread.
-pub fn softmax_rows<T: Float>(data: &[T], out: &mut [T], len: usize, log: bool) {
+pub fn softmax_rows<T: Float>(data: &[T], len: usize, log: bool) -> Vec<T> {
     let rows = data.len().checked_div(len).unwrap_or(0);
     if rows == 0 {
-        return;
+        return vec![T::zero(); data.len()];
     }
     let parts = if data.len() >= PAR_THRESHOLD {
         super::team::parts().min(rows).max(1)
@@ -219,8 +237,69 @@ pub fn softmax_rows<T: Float>(data: &[T], out: &mut [T], len: usize, log: bool) 
         1
     };
     let block = rows.div_ceil(parts) * len;
-    let items: Vec<_> = out.chunks_mut(block).zip(data.chunks(block)).collect();
-    super::team::for_each_part(items, |(o, d)| softmax_block(d, o, len, log));
+    // SAFETY: the blocks cover the output, each paired with the same rows of `data`, and
+    // `softmax_block` writes every element of its block.
+    unsafe {
+        super::write_new_vec(data.len(), |out| {
+            let items: Vec<_> = out.chunks_mut(block).zip(data.chunks(block)).collect();
+            super::team::for_each_part(items, |(o, d)| softmax_block(d, o, len, log));
+        })
+    }
+}
+
+crate::simd_dispatch! {
+    /// The input gradient of softmax (`log` false) or log-softmax over the contiguous rows
+    /// of `len` elements, from the op's output `y` and its gradient `g`, into `out` (same
+    /// length, every element written): `y·(g − Σ g·y)`, or `g − e^y·Σ g`; one pass for the
+    /// row's sum, kept in lanes, and one for the output.
+    pub fn softmax_backward_block<T: Float>(y: &[T], g: &[T], out: &mut [MaybeUninit<T>], len: usize, log: bool) -> () {
+        let rows = out.chunks_exact_mut(len).zip(y.chunks_exact(len).zip(g.chunks_exact(len)));
+        for (o, (y, g)) in rows {
+            let mut lanes = [T::zero(); MAX_LANES];
+            let (yc, gc) = (y.chunks_exact(MAX_LANES), g.chunks_exact(MAX_LANES));
+            let tail = yc.remainder().len();
+            for (y, g) in yc.zip(gc) {
+                for k in 0..MAX_LANES {
+                    lanes[k] = lanes[k].add(if log { g[k] } else { g[k].mul(y[k]) });
+                }
+            }
+            for (&y, &g) in y[len - tail..].iter().zip(&g[len - tail..]) {
+                lanes[0] = lanes[0].add(if log { g } else { g.mul(y) });
+            }
+            let s = pairwise_sum(&lanes);
+            for (o, (&y, &g)) in o.iter_mut().zip(y.iter().zip(g)) {
+                o.write(if log { g.sub(y.exp().mul(s)) } else { y.mul(g.sub(s)) });
+            }
+        }
+    }
+}
+
+/// [`softmax_backward_block`] over `y.len() / len` rows, split into one block of whole rows
+/// per thread when large.
+pub fn softmax_backward_rows<T: Float>(y: &[T], g: &[T], len: usize, log: bool) -> Vec<T> {
+    let rows = y.len().checked_div(len).unwrap_or(0);
+    if rows == 0 {
+        return vec![T::zero(); y.len()];
+    }
+    let parts = if y.len() >= PAR_THRESHOLD {
+        super::team::parts().min(rows).max(1)
+    } else {
+        1
+    };
+    let block = rows.div_ceil(parts) * len;
+    // SAFETY: the blocks cover the output, each paired with the same rows of `y` and `g`,
+    // and `softmax_backward_block` writes every element of its block.
+    unsafe {
+        super::write_new_vec(y.len(), |out| {
+            let items: Vec<_> = out
+                .chunks_mut(block)
+                .zip(y.chunks(block).zip(g.chunks(block)))
+                .collect();
+            super::team::for_each_part(items, |(o, (y, g))| {
+                softmax_backward_block(y, g, o, len, log)
+            });
+        })
+    }
 }
 
 /// Inclusive prefix sums of each row.
@@ -346,11 +425,56 @@ mod tests {
     #[test]
     fn softmax_is_stable_for_large_inputs() {
         let x = [1000.0f32, 1000.0];
-        let mut o = [0.0f32; 2];
-        softmax_rows(&x, &mut o, 2, false);
-        assert_eq!(o, [0.5, 0.5]);
-        softmax_rows(&x, &mut o, 2, true);
+        assert_eq!(softmax_rows(&x, 2, false), [0.5, 0.5]);
+        let o = softmax_rows(&x, 2, true);
         assert!((o[0] + std::f32::consts::LN_2).abs() < 1e-6);
+        // Rows longer than the fused sum's bound, and rows with a tail past the lanes.
+        for len in [FUSED_SUM_LEN + 3, 37] {
+            let x: Vec<f64> = (0..2 * len).map(|i| (i % 11) as f64 * 0.3).collect();
+            for row in softmax_rows(&x, len, false).chunks(len) {
+                assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+            }
+        }
+    }
+
+    /// The fused backward against the composite formulas, for rows with and without a tail.
+    #[test]
+    fn softmax_backward_matches_the_formulas() {
+        for len in [37usize, 64] {
+            let x: Vec<f64> = (0..3 * len)
+                .map(|i| ((i * 7) % 13) as f64 * 0.25 - 1.0)
+                .collect();
+            let g: Vec<f64> = (0..3 * len)
+                .map(|i| ((i * 5) % 11) as f64 * 0.5 - 2.0)
+                .collect();
+            for log in [false, true] {
+                let y = softmax_rows(&x, len, log);
+                let got = softmax_backward_rows(&y, &g, len, log);
+                for r in 0..3 {
+                    let (y, g, got) = (
+                        &y[r * len..][..len],
+                        &g[r * len..][..len],
+                        &got[r * len..][..len],
+                    );
+                    let s: f64 = if log {
+                        g.iter().sum()
+                    } else {
+                        y.iter().zip(g).map(|(a, b)| a * b).sum()
+                    };
+                    for j in 0..len {
+                        let want = if log {
+                            g[j] - y[j].exp() * s
+                        } else {
+                            y[j] * (g[j] - s)
+                        };
+                        assert!(
+                            (got[j] - want).abs() < 1e-12,
+                            "len {len} log {log} row {r} col {j}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

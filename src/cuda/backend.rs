@@ -81,6 +81,14 @@ impl Backend for Cuda {
     fn scan(x: &CudaBuffer, l: &Layout, rows: usize, len: usize, op: ScanOp) -> Result<CudaBuffer> {
         reduce::scan(x, l, rows, len, op)
     }
+    fn softmax_backward(
+        y: Span<'_, CudaBuffer>,
+        g: Span<'_, CudaBuffer>,
+        len: usize,
+        log: bool,
+    ) -> Result<CudaBuffer> {
+        reduce::softmax_backward(y, g, len, log)
+    }
     fn arg_scan(
         x: &CudaBuffer,
         l: &Layout,

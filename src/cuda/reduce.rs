@@ -29,7 +29,7 @@ use super::buffer::CudaBuffer;
 use super::device::{grid_for, Args, DeviceApi, Dims, Kernel, View, MAX_DIMS};
 use super::elementwise;
 use super::kernels::{self, REDUCE, SCAN};
-use crate::backend::{ReduceOp, ScanOp};
+use crate::backend::{ReduceOp, ScanOp, Span};
 use crate::error::{Error, Result};
 use crate::tensor::dtype::{DType, Scalar};
 use crate::tensor::layout::{coalesce, Layout};
@@ -624,6 +624,51 @@ fn scan_with(
     Ok(out)
 }
 
+/// The input gradient of softmax (or log-softmax) over rows of `len`, from its output `y`
+/// and that output's gradient `g` (contiguous runs of one length and dtype); one block per
+/// row, as wide as the row.
+pub fn softmax_backward(
+    y: Span<'_, CudaBuffer>,
+    g: Span<'_, CudaBuffer>,
+    len: usize,
+    log: bool,
+) -> Result<CudaBuffer> {
+    let dtype = y.buf.dtype();
+    let name = if log {
+        "log_softmax_backward_rows"
+    } else {
+        "softmax_backward_rows"
+    };
+    if !kernels::has_kernel(&SCAN, name, dtype) {
+        return Err(not_implemented(name, dtype));
+    }
+    if g.len != y.len || g.buf.dtype() != dtype {
+        return Err(Error::Runtime(format!(
+            "softmax_backward: expected a gradient of {} elements of {}, got {} of {}",
+            y.len,
+            dtype.name(),
+            g.len,
+            g.buf.dtype().name()
+        )));
+    }
+    let dev = y.buf.dev();
+    let out = CudaBuffer::alloc(dev, y.len, dtype)?;
+    let rows = y.len.checked_div(len).unwrap_or(0);
+    if rows == 0 {
+        return Ok(out);
+    }
+    let mut args = Args::new();
+    args.arg(out.device_ptr())
+        .arg(y.buf.ptr_at(y.offset))
+        .arg(g.buf.ptr_at(g.offset))
+        .arg(rows as i64)
+        .arg(len as i64);
+    let block = len.next_power_of_two().clamp(32, 1024) as u32;
+    let grid = rows.min(dev.sm_count() as usize * 32).max(1) as u32;
+    dev.launch(kernel(&SCAN, name), dtype, grid, block, &mut args)?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::host_check::testing::*;
@@ -973,6 +1018,40 @@ mod tests {
             arg_reduce(&b, &l, 1, 1, true),
             Err(Error::NotImplemented(_))
         ));
+    }
+
+    /// The fused softmax backward against the CPU's, for every float dtype, rows shorter
+    /// and longer than a block, from the CPU's softmax of host data.
+    #[test]
+    fn softmax_backward_matches_the_cpu() {
+        if !available("scan") {
+            return;
+        }
+        let _serial = SERIAL.lock();
+        let dev = HostDevice::open();
+        fn span<B>(buf: &B, len: usize) -> Span<'_, B> {
+            Span {
+                buf,
+                offset: 0,
+                len,
+            }
+        }
+        for dtype in DTYPES.into_iter().filter(|d| d.is_float()) {
+            for (rows, len) in [(3usize, 5usize), (2, 1500), (0, 4)] {
+                let n = rows * len;
+                let l = Layout::contiguous(&[rows, len]);
+                for (op, log) in [(ScanOp::Softmax, false), (ScanOp::LogSoftmax, true)] {
+                    let y = Cpu::scan(&data(dtype, n, 3, false), &l, rows, len, op).unwrap();
+                    let g = data(dtype, n, 5, false);
+                    let want = Cpu::softmax_backward(span(&y, n), span(&g, n), len, log).unwrap();
+                    let (dy, dg) = (put(&dev, &y), put(&dev, &g));
+                    let got = softmax_backward(span(&dy, n), span(&dg, n), len, log)
+                        .unwrap_or_else(|e| panic!("{dtype:?} {rows}x{len} log {log}: {e}"));
+                    let what = format!("softmax_backward {dtype:?} {rows}x{len} log {log}");
+                    assert_close(&what, &get(&got), &as_f64(&want), red_tol(dtype, len));
+                }
+            }
+        }
     }
 
     #[test]

@@ -4,11 +4,12 @@
 //! Every reduction permutes the reduced dims last and reads the input as `rows × len`
 //! runs (see [`ReduceOp`]); the backends decide how to read them.
 
-use crate::autograd::{needs_grad, record, SavedTensor};
+use crate::autograd::{is_grad_enabled, needs_grad, record, SavedTensor};
 use crate::backend::{ReduceOp, ScanOp};
 use crate::error::{wrap_dim, Error, Result};
 use crate::tensor::dtype::DType;
 use crate::tensor::layout::Layout;
+use crate::tensor::storage::Storage;
 use crate::Tensor;
 
 /// How a reduction sees its input: the permutation, shapes and run sizes.
@@ -519,6 +520,19 @@ impl Tensor {
                 &out,
                 move |g, _| {
                     let y = so2.get().expect("saved after recording").unpack()?;
+                    let rows_last = di as usize + 1 == y.dim() && y.is_contiguous();
+                    if rows_last && !is_grad_enabled() {
+                        // One fused pass per row; a recorded backward (`create_graph`) takes
+                        // the differentiable composite below.
+                        let g = g.to_dtype(y.dtype())?.contiguous()?;
+                        let (yr, gr) = (
+                            (&**y.storage(), y.offset(), y.numel()),
+                            (&**g.storage(), g.offset(), g.numel()),
+                        );
+                        let len = y.shape()[di as usize];
+                        let s = Storage::softmax_backward(yr, gr, len, log)?;
+                        return Ok(vec![Some(Tensor::from_storage(s, y.shape()))]);
+                    }
                     let gi = if log {
                         g.sub(&y.exp()?.mul(&g.sum_dims(Some(&[di]), true, None)?)?)?
                     } else {

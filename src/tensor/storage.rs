@@ -424,6 +424,22 @@ impl Storage {
         map_buffer!(self, b, B => B::scan(b, l, rows, len, op))
     }
 
+    /// The input gradient of softmax (or log-softmax) over rows of `len`, from its output
+    /// `y` and that output's gradient `g` (contiguous runs); see [`Backend::softmax_backward`].
+    pub fn softmax_backward(y: Run<'_>, g: Run<'_>, len: usize, log: bool) -> Result<Storage> {
+        Ok(match same_device(&[y.0, g.0])? {
+            Device::Cpu => {
+                Storage::from_host(Cpu::softmax_backward(host_span(y), host_span(g), len, log)?)
+            }
+            Device::Cuda(_) => Storage::new(Buffer::Cuda(Cuda::softmax_backward(
+                cuda_span(y),
+                cuda_span(g),
+                len,
+                log,
+            )?)),
+        })
+    }
+
     /// Running max (or min) of each row and its int64 index (`cummax`, `cummin`).
     pub fn arg_scan(
         &self,

@@ -47,7 +47,9 @@ def scaled_dot_product_attention(
         if groups > 1:
             key = _repeat_heads(key, groups)
             value = _repeat_heads(value, groups)
-    attn = query.matmul(key.transpose(-2, -1)) * scale_factor
+    # The scale applied to the (L, E) query rather than the (L, S) scores: one pass over the
+    # smaller tensor, forward and backward (PyTorch's math path scales its operands too).
+    attn = (query * scale_factor).matmul(key.transpose(-2, -1))
     if is_causal:
         if attn_mask is not None:
             raise RuntimeError(

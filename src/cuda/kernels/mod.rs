@@ -107,7 +107,8 @@ kernel_file!(
 kernel_file!(
     /// Row scans ([`ScanOp`]).
     SCAN = "scan.cu",
-    [FLOATS: "softmax_rows", "log_softmax_rows", "logcumsumexp_rows";
+    [FLOATS: "softmax_rows", "log_softmax_rows", "logcumsumexp_rows", "softmax_backward_rows",
+        "log_softmax_backward_rows";
      NUMERIC: "cumsum_rows", "cumprod_rows", "cummax_rows", "cummin_rows"]
 );
 

@@ -6,6 +6,11 @@
 //   softmax_rows / log_softmax_rows(out, x, rows, len, nk, ks, kv, cs, lanes, row_fast)
 //       floats; whole rows: the max (NaN skipped, 0 when infinite, as the CPU), the sum of
 //       exp(x - m), then softmax = exp(x - m) * (1 / s), log_softmax = (x - m) - ln s
+//   softmax_backward_rows / log_softmax_backward_rows(out, y, g, rows, len)
+//       floats; the input gradient from the output y and its gradient g (both contiguous
+//       rows x len): y * (g - sum(g * y)), or g - exp(y) * sum(g), the row's sum a block tree
+//       reduction in acc_t. One block per row (grid-stride over rows), blockDim.x a power of
+//       two no larger than RT_MAX_BLOCK.
 //   cumsum_rows(out, x, rows, len, nk, ks, kv, cs, lanes, row_fast, parts, chunk, carry, flags)
 //       numeric; inclusive prefix sums (integers wrap, the 16-bit types accumulate in float).
 //       Each lane sums RT_SCAN_K consecutive elements, the lanes' totals are scanned in shared
@@ -102,6 +107,37 @@ KERNEL(softmax_rows)(scalar_t* out, const scalar_t* x, long long rows, long long
 KERNEL(log_softmax_rows)(scalar_t* out, const scalar_t* x, long long rows, long long len, int nk,
                          Dims ks, RtView kv, long long cs, int lanes, int row_fast) {
     rt_softmax_rows<true>(out, x, rows, len, nk, ks, kv, cs, lanes, row_fast);
+}
+
+template <bool LOG>
+__device__ __forceinline__ void rt_softmax_backward_rows(scalar_t* out, const scalar_t* y,
+                                                         const scalar_t* g, long long rows,
+                                                         long long len) {
+    __shared__ acc_t smem[RT_MAX_BLOCK];
+    for (long long r = blockIdx.x; r < rows; r += gridDim.x) {
+        const scalar_t* yr = y + r * len;
+        const scalar_t* gr = g + r * len;
+        acc_t s = (acc_t)0;
+        for (long long j = threadIdx.x; j < len; j += blockDim.x) {
+            s += LOG ? rt_load(gr, j) : rt_load(gr, j) * rt_load(yr, j);
+        }
+        s = rt_block_reduce(s, smem, RtAdd());
+        scalar_t* o = out + r * len;
+        for (long long j = threadIdx.x; j < len; j += blockDim.x) {
+            const acc_t yv = rt_load(yr, j);
+            const acc_t gv = rt_load(gr, j);
+            rt_store(o, j, LOG ? gv - rt_exp(yv) * s : yv * (gv - s));
+        }
+    }
+}
+
+KERNEL(softmax_backward_rows)(scalar_t* out, const scalar_t* y, const scalar_t* g,
+                              long long rows, long long len) {
+    rt_softmax_backward_rows<false>(out, y, g, rows, len);
+}
+KERNEL(log_softmax_backward_rows)(scalar_t* out, const scalar_t* y, const scalar_t* g,
+                                  long long rows, long long len) {
+    rt_softmax_backward_rows<true>(out, y, g, rows, len);
 }
 #endif  // RT_FLOAT
 
