@@ -83,12 +83,36 @@ pub fn sum_leading<T: Num>(data: &[T], inner: usize) -> Vec<T> {
     if inner == 0 {
         return acc;
     }
-    for row in data.chunks(inner) {
-        for (a, &v) in acc.iter_mut().zip(row) {
-            *a = a.add(v);
+    let rows = data.len() / inner;
+    if data.len() >= PAR_THRESHOLD && rows > 1 {
+        // One run of rows per thread into its own sums, added up at the end.
+        let per = rows.div_ceil(super::team::parts());
+        let parts = super::team::map_indices(rows.div_ceil(per), |p| {
+            let mut part = vec![T::zero(); inner];
+            add_rows_into(
+                &data[p * per * inner..((p + 1) * per).min(rows) * inner],
+                &mut part,
+            );
+            part
+        });
+        for part in parts {
+            add_rows_into(&part, &mut acc);
         }
+    } else {
+        add_rows_into(data, &mut acc);
     }
     acc
+}
+
+crate::simd_dispatch! {
+    /// Adds each `acc.len()`-long row of `data` into `acc`.
+    pub fn add_rows_into<T: Num>(data: &[T], acc: &mut [T]) -> () {
+        for row in data.chunks_exact(acc.len()) {
+            for (a, &v) in acc.iter_mut().zip(row) {
+                *a = a.add(v);
+            }
+        }
+    }
 }
 
 pub fn prod_rows<T: Num>(data: &[T], rows: usize, len: usize) -> Vec<T> {
@@ -433,6 +457,22 @@ mod tests {
             let x: Vec<f64> = (0..2 * len).map(|i| (i % 11) as f64 * 0.3).collect();
             for row in softmax_rows(&x, len, false).chunks(len) {
                 assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+            }
+        }
+    }
+
+    /// Column sums split between threads (a block past the parallel threshold, rows not a
+    /// multiple of the thread count) against plain sums.
+    #[test]
+    fn sum_leading_matches_plain_column_sums() {
+        for (rows, inner) in [(1001usize, 67usize), (3, 5)] {
+            let data: Vec<f64> = (0..rows * inner)
+                .map(|i| ((i * 31) % 17) as f64 - 8.0)
+                .collect();
+            let got = sum_leading(&data, inner);
+            for (c, &g) in got.iter().enumerate() {
+                let want: f64 = (0..rows).map(|r| data[r * inner + c]).sum();
+                assert_eq!(g, want, "{rows}x{inner} column {c}");
             }
         }
     }
