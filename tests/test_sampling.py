@@ -1,5 +1,5 @@
-"""``multinomial``: the frequencies of many draws against the distribution, the shapes and
-the errors against PyTorch, on every device."""
+"""``multinomial`` and ``Tensor.random_``: the frequencies of many draws against the
+distribution, the shapes, ranges and the errors against PyTorch, on every device."""
 
 from __future__ import annotations
 
@@ -49,3 +49,48 @@ def test_errors_match_torch():
         with pytest.raises(RuntimeError) as ours:
             make(rt)
         assert str(ours.value).replace(LIB_NAME + ".", "torch.") == str(theirs.value)
+
+
+# ---------------------------------------------------------------- random_ ----------------
+@pytest.mark.parametrize("args, kwargs, lo, hi", [
+    ((), {}, 0, 7), ((7,), {}, 0, 6), ((3, 9), {}, 3, 8), ((-4, 2), {}, -4, 1),
+    ((), {"from": 2, "to": 5}, 2, 4), ((3,), {"to": 6}, 3, 5),
+])
+def test_random_draws_every_integer_of_its_range_uniformly(args, kwargs, lo, hi):
+    # The overloads random_(), random_(to), random_(from, to) and the keywords; random_()
+    # on uint8 is [0, 255], so its case checks the range [0, 7] through `% 8` instead.
+    rt.manual_seed(0)
+    dtype = rt.uint8 if not args and not kwargs else rt.float32
+    x = rt.empty(40000, dtype=dtype).to(current_device())
+    assert x.random_(*args, **kwargs) is x
+    v = to_np(x).astype(np.int64)
+    if dtype == rt.uint8:
+        assert v.min() >= 0 and v.max() <= 255
+        v = v % 8
+    assert v.min() == lo and v.max() == hi
+    freq = np.bincount(v - lo) / len(v)
+    np.testing.assert_allclose(freq, 1.0 / (hi - lo + 1), atol=0.01)
+    assert x.dtype == dtype
+
+
+@pytest.mark.parametrize("name, top", [("float32", 2**24), ("float64", 2**53), ("int32", 2**31 - 1),
+                                       ("bool", 1), ("float16", 2**11), ("bfloat16", 2**8)])
+def test_random_default_range_is_the_dtype_exact_integers(name, top):
+    x = rt.empty(20000, dtype=getattr(rt, name)).to(current_device()).random_()
+    v = to_np(x.double()) if name in ("float16", "bfloat16") else to_np(x).astype(np.float64)
+    assert v.min() >= 0 and v.max() <= top and np.all(v == np.round(v))
+    # The draws spread over the whole range (their maximum is near the top).
+    assert v.max() >= top * 0.99
+
+
+def test_random_errors_match_pytorch():
+    need_torch()
+    import torch
+
+    for args in [(5, 3), (0,), (2, 2)]:
+        msgs = []
+        for lib in (torch, rt):
+            with pytest.raises(RuntimeError) as e:
+                lib.empty(3).random_(*args)
+            msgs.append(str(e.value))
+        assert msgs[0] == msgs[1], args

@@ -145,6 +145,40 @@ impl Tensor {
         };
         self.write_samples(dtype, Distribution::Bernoulli { p })
     }
+    /// `random_(from, to)`: integers drawn uniformly from `[from, to)`, stored in self's
+    /// dtype; `to` defaults to one past the largest integer the dtype holds exactly (2^24
+    /// for float32, 2^53 for float64, 2^11 for float16, 2^8 for bfloat16, the type's maximum
+    /// for integers, 1 for bool), as PyTorch's `random_()` and `random_(from)`.
+    pub fn random_(&self, from: i64, to: Option<i64>) -> Result<()> {
+        let top = match self.dtype() {
+            DType::Bool => 1,
+            DType::U8 => u8::MAX as i64,
+            DType::I32 => i32::MAX as i64,
+            // `[from, 2^63 − 1)`: the sampler's bound is exclusive and an i64.
+            DType::I64 => i64::MAX - 1,
+            DType::F16 => 1 << 11,
+            DType::BF16 => 1 << 8,
+            DType::F32 => 1 << 24,
+            DType::F64 => 1 << 53,
+        };
+        let high = to.unwrap_or(top + 1);
+        if from >= high {
+            return Err(Error::Runtime(format!(
+                "random_ expects 'from' to be less than 'to', but got from={from} >= to={high}"
+            )));
+        }
+        let draws = sample(
+            self.shape(),
+            DType::I64,
+            self.device(),
+            Distribution::RandInt { low: from, high },
+        )?
+        .to_dtype_raw(self.dtype())?;
+        self.storage()
+            .copy_from(self.layout(), (draws.storage(), draws.layout()))?;
+        self.storage().bump_version();
+        Ok(())
+    }
     /// Writes samples of `dist` in self's dtype into self (no history).
     fn fill_from(&self, dist: Distribution) -> Result<()> {
         self.write_samples(self.dtype(), dist)

@@ -462,6 +462,39 @@ impl PyTensor {
         let _ = generator;
         wrap(self.inner.multinomial(num_samples, replacement))
     }
+    /// `random_()`, `random_(to)`, `random_(from, to)` (PyTorch's three overloads; `to` may
+    /// be None, and both may be given by keyword). The generator is not modelled.
+    #[pyo3(signature = (*args, to=None, generator=None, **kwargs))]
+    fn random_(
+        slf: &Bound<'_, Self>,
+        args: &Bound<'_, PyTuple>,
+        to: Option<i64>,
+        generator: Option<&Bound<'_, PyAny>>,
+        kwargs: Option<&Bound<'_, pyo3::types::PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        let _ = generator;
+        let from_kw: Option<i64> = match kwargs {
+            Some(k) => match k.get_item("from")? {
+                Some(v) => Some(v.extract()?),
+                None => None,
+            },
+            None => None,
+        };
+        let given: Vec<Option<i64>> = args.extract()?;
+        let (from, to) = match (given.as_slice(), from_kw, to) {
+            ([], f, t) => (f.unwrap_or(0), t),
+            ([t], None, None) if from_kw.is_none() => (0, *t),
+            ([f], None, t) => (f.unwrap_or(0), t),
+            ([f, t], None, None) => (f.unwrap_or(0), *t),
+            _ => {
+                return Err(PyTypeError::new_err(
+                    "random_() received an invalid combination of arguments - expected (), (int to), or (int from, int to)",
+                ))
+            }
+        };
+        slf.get().inner.random_(from, to)?;
+        Ok(slf.clone().into_any().unbind())
+    }
     #[pyo3(signature = (p=0.5))]
     fn bernoulli_(slf: &Bound<'_, Self>, p: f64) -> PyResult<Py<PyAny>> {
         slf.get().inner.bernoulli_(p)?;
