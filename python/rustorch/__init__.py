@@ -51,6 +51,7 @@ from ._C import (  # noqa: E402
     randperm,
     result_type,
     searchsorted,
+    set_num_threads,
     stack,
     tensor,
     where,

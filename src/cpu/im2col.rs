@@ -26,11 +26,13 @@ pub struct Tiles {
 
 impl Tiles {
     /// Tiles for `n` images of `l` output positions each, or `None` when there would be
-    /// too few to keep every thread busy (the whole-batch product is then faster).
+    /// too few to keep every thread busy (the whole-batch product is then faster) or the
+    /// kernels may use one thread only.
     pub fn new(n: usize, l: usize) -> Option<Tiles> {
         let per = MIN_COLS.div_ceil(l.max(1)).clamp(1, n.max(1));
         let count = n.div_ceil(per);
-        (l > 0 && count >= 2 * rayon::current_num_threads()).then_some(Tiles { n, per })
+        let threads = super::team::parts();
+        (l > 0 && threads > 1 && count >= 2 * threads).then_some(Tiles { n, per })
     }
 
     fn count(&self) -> usize {
@@ -203,7 +205,7 @@ pub fn weight_grad<T: GemmElem>(
     let ck = xl.shape[1] * win.kernel_numel();
     let l = win.output_numel();
     let count = tiles.count();
-    let parts = rayon::current_num_threads().clamp(1, count);
+    let parts = super::team::parts().clamp(1, count);
     let sums: Vec<Vec<T>> = (0..parts)
         .into_par_iter()
         .map(|p| {

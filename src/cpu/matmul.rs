@@ -323,7 +323,7 @@ pub fn batched<T: GemmElem + Element>(
     if m * n == 0 {
         return Vec::new();
     }
-    let threads = rayon::current_num_threads();
+    let threads = team::parts();
     let one = |(i, o): (usize, &mut [MaybeUninit<T>])| {
         let per_product = if batches > 1 { 1 } else { threads };
         T::gemm_into(
@@ -340,7 +340,7 @@ pub fn batched<T: GemmElem + Element>(
     // SAFETY: the chunks cover the whole vector, and `gemm_into` writes every element of each.
     unsafe {
         super::write_new_vec(batches * m * n, |out| {
-            if batches > 1 && batches * m * n * k >= PAR_FLOPS {
+            if batches > 1 && batches * m * n * k >= PAR_FLOPS && threads > 1 {
                 out.par_chunks_mut(m * n).enumerate().for_each(one);
             } else {
                 out.chunks_mut(m * n).enumerate().for_each(one);
@@ -363,11 +363,7 @@ pub fn batched_acc<T: GemmElem + Element>(
     if m * n == 0 {
         return;
     }
-    let threads = if batches > 1 {
-        1
-    } else {
-        rayon::current_num_threads()
-    };
+    let threads = if batches > 1 { 1 } else { team::parts() };
     for (i, o) in out.chunks_mut(m * n).enumerate().take(batches) {
         T::gemm(
             a,

@@ -51,7 +51,7 @@ pub fn search_sorted<T: Element, I: Send + TryFrom<usize>>(
         // A position is at most `len`, which the op layer checked fits `I`.
         I::try_from(p).unwrap_or_else(|_| unreachable!("position {p} fits the output type"))
     };
-    if values.len() >= PAR_THRESHOLD / 4 {
+    if values.len() >= PAR_THRESHOLD / 4 && super::team::parts() > 1 {
         values.par_iter().enumerate().map(one).collect()
     } else {
         values.iter().enumerate().map(one).collect()

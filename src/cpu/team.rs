@@ -20,7 +20,7 @@
 
 use rayon::prelude::*;
 use std::cell::{Cell, UnsafeCell};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
@@ -210,9 +210,29 @@ fn inside_parallel_work() -> bool {
     IN_PART.get() || rayon::current_thread_index().is_some_and(|i| i > 0)
 }
 
-/// How many parts [`for_each_part`] runs side by side: the pool's thread count.
+/// The most threads a kernel may use (`set_num_threads`); 0 while unset.
+static LIMIT: AtomicUsize = AtomicUsize::new(0);
+
+/// Limits the threads every kernel uses to `n` (at least 1; PyTorch's `set_num_threads`).
+/// The pool itself keeps its threads: a limit above its size leaves it at its size.
+pub fn set_limit(n: usize) {
+    LIMIT.store(n.max(1), Ordering::Relaxed);
+}
+
+/// The thread count last set by [`set_limit`] (even above the pool's size), or the pool's
+/// size: what PyTorch's `get_num_threads` reports.
+pub fn limit() -> usize {
+    match LIMIT.load(Ordering::Relaxed) {
+        0 => rayon::current_num_threads(),
+        n => n,
+    }
+}
+
+/// How many parts [`for_each_part`] runs side by side: the pool's thread count, or the
+/// limit set by [`set_limit`] when lower. Kernels size their splits by it, and their rayon
+/// sections run on the calling thread alone when it is 1.
 pub fn parts() -> usize {
-    rayon::current_num_threads()
+    limit().min(rayon::current_num_threads())
 }
 
 /// Runs `f` on each item, item `i` on thread `i` of the team (item 0 on the caller), and

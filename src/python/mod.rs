@@ -55,10 +55,25 @@ fn _use_calling_thread_in_pool() -> bool {
     crate::cpu::threads::use_calling_thread_in_pool()
 }
 
-/// The number of threads parallel CPU kernels use (PyTorch's `get_num_threads`).
+/// The number of threads CPU kernels may use (PyTorch's `get_num_threads`): the last
+/// `set_num_threads`, or the pool's size.
 #[pyfunction]
 fn get_num_threads() -> usize {
-    rayon::current_num_threads()
+    crate::cpu::team::limit()
+}
+
+/// Limits the threads CPU kernels use (PyTorch's `set_num_threads`). The pool keeps its
+/// size: a number above it is reported back by `get_num_threads`, as PyTorch does, but the
+/// kernels stay at the pool's size (PyTorch would start more threads).
+#[pyfunction]
+fn set_num_threads(n: i64) -> PyResult<()> {
+    if n <= 0 {
+        return Err(pyo3::exceptions::PyRuntimeError::new_err(
+            "set_num_threads expects a positive integer",
+        ));
+    }
+    crate::cpu::team::set_limit(n as usize);
+    Ok(())
 }
 
 #[pymodule]
@@ -157,6 +172,7 @@ fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
         autograd::_record_function,
         _use_calling_thread_in_pool,
         get_num_threads,
+        set_num_threads,
         cuda::_cuda_is_available,
         cuda::_cuda_device_count,
         cuda::_cuda_get_device_name,
