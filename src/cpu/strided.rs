@@ -13,47 +13,16 @@ pub fn walk<const N: usize>(
     offsets0: [usize; N],
     mut f: impl FnMut([usize; N]),
 ) {
-    if shape.contains(&0) {
-        return;
-    }
-    let (shape, strides) = coalesce(shape, strides);
-    let nd = shape.len();
-    if nd == 0 {
-        f(offsets0);
-        return;
-    }
-    let inner = shape[nd - 1];
-    let inner_strides: [isize; N] = std::array::from_fn(|k| strides[k][nd - 1]);
-    let mut index = vec![0usize; nd - 1];
-    let mut base: [isize; N] = std::array::from_fn(|k| offsets0[k] as isize);
-    loop {
-        let mut off = base;
-        for _ in 0..inner {
+    let n: usize = shape.iter().product();
+    walk_runs(shape, strides, offsets0, 0..n, |start, len, step| {
+        let mut off: [isize; N] = std::array::from_fn(|k| start[k] as isize);
+        for _ in 0..len {
             f(std::array::from_fn(|k| off[k] as usize));
             for k in 0..N {
-                off[k] += inner_strides[k];
+                off[k] += step[k];
             }
         }
-        // Advance the outer multi-index like an odometer.
-        let mut d = nd - 1;
-        loop {
-            if d == 0 {
-                return;
-            }
-            d -= 1;
-            index[d] += 1;
-            for k in 0..N {
-                base[k] += strides[k][d];
-            }
-            if index[d] < shape[d] {
-                break;
-            }
-            for k in 0..N {
-                base[k] -= strides[k][d] * shape[d] as isize;
-            }
-            index[d] = 0;
-        }
-    }
+    });
 }
 
 /// Calls `f(offsets, len, inner_strides)` for each run of consecutive row-major indices
