@@ -87,10 +87,12 @@ def test_random_errors_match_pytorch():
     need_torch()
     import torch
 
-    for args in [(5, 3), (0,), (2, 2)]:
+    cases = [("float32", (5, 3)), ("float32", (0,)), ("float32", (2, 2)),
+             ("uint8", (0, 1000)), ("uint8", (-1, 5)), ("bool", (0, 3)), ("int32", (0, 2**40))]
+    for dtype, args in cases:
         msgs = []
         for lib in (torch, rt):
             with pytest.raises(RuntimeError) as e:
-                lib.empty(3).random_(*args)
+                lib.empty(3, dtype=getattr(lib, dtype)).random_(*args)
             msgs.append(str(e.value))
-        assert msgs[0] == msgs[1], args
+        assert msgs[0] == msgs[1], (dtype, args)

@@ -248,6 +248,17 @@ crate::simd_dispatch! {
     }
 }
 
+/// The elements in each thread's block of whole rows of `len` (all rows in one block when
+/// the work is small).
+fn thread_block(rows: usize, len: usize) -> usize {
+    let parts = if rows * len >= PAR_THRESHOLD {
+        super::team::parts().min(rows).max(1)
+    } else {
+        1
+    };
+    rows.div_ceil(parts) * len
+}
+
 /// Softmax (or log-softmax) of each contiguous row of `len` elements; large inputs are
 /// split into one block of whole rows per thread.
 pub fn softmax_rows<T: Float>(data: &[T], len: usize, log: bool) -> Vec<T> {
@@ -255,12 +266,7 @@ pub fn softmax_rows<T: Float>(data: &[T], len: usize, log: bool) -> Vec<T> {
     if rows == 0 {
         return vec![T::zero(); data.len()];
     }
-    let parts = if data.len() >= PAR_THRESHOLD {
-        super::team::parts().min(rows).max(1)
-    } else {
-        1
-    };
-    let block = rows.div_ceil(parts) * len;
+    let block = thread_block(rows, len);
     // SAFETY: the blocks cover the output, each paired with the same rows of `data`, and
     // `softmax_block` writes every element of its block.
     unsafe {
@@ -305,12 +311,7 @@ pub fn softmax_backward_rows<T: Float>(y: &[T], g: &[T], len: usize, log: bool) 
     if rows == 0 {
         return vec![T::zero(); y.len()];
     }
-    let parts = if y.len() >= PAR_THRESHOLD {
-        super::team::parts().min(rows).max(1)
-    } else {
-        1
-    };
-    let block = rows.div_ceil(parts) * len;
+    let block = thread_block(rows, len);
     // SAFETY: the blocks cover the output, each paired with the same rows of `y` and `g`,
     // and `softmax_backward_block` writes every element of its block.
     unsafe {

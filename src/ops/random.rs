@@ -167,6 +167,22 @@ impl Tensor {
                 "random_ expects 'from' to be less than 'to', but got from={from} >= to={high}"
             )));
         }
+        // Bounds an integer dtype cannot hold are PyTorch's errors, not wrapped draws.
+        let range = match self.dtype() {
+            DType::Bool => Some((0, 1, "bool")),
+            DType::U8 => Some((0, u8::MAX as i64, "unsigned char")),
+            DType::I32 => Some((i32::MIN as i64, i32::MAX as i64, "int")),
+            _ => None,
+        };
+        if let Some((lo, hi, name)) = range {
+            for (what, v) in [("from", from), ("to - 1", high - 1)] {
+                if !(lo..=hi).contains(&v) {
+                    return Err(Error::Runtime(format!(
+                        "{what} is out of bounds for {name}"
+                    )));
+                }
+            }
+        }
         let draws = sample(
             self.shape(),
             DType::I64,
