@@ -185,6 +185,52 @@ def test_layer_norm_matches_torch(affine, dtype, layout):
              grad=dtype == "float64", layout=layout)
 
 
+@pytest.mark.parametrize("affine", ["both", "weight", "none"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(67, 9, 96), (0, 5, 7), (3, 0, 7), (5, 4100)])
+def test_layer_norm_large_or_empty_input_matches_torch(shape, dtype, affine):
+    """Past the kernels' parallel threshold (rows in several threads' blocks, the weight's
+    and bias's gradients summed across them), an empty batch, and a row longer than a
+    summation block: values and gradients."""
+    n = shape[-1]
+
+    def fn(lib, x, w, b):
+        w = w if affine != "none" else None
+        b = b if affine == "both" else None
+        return lib.nn.functional.layer_norm(x, (n,), w, b)
+
+    tol = 1e-4 if dtype == "float32" else None
+    check_op(fn, rand(*shape, shift=3.0), rand(n, seed=1), rand(n, seed=2), dtype=dtype,
+             grad=True, grad_rtol=tol, grad_atol=tol)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_layer_norm_half_matches_float64(dtype):
+    """The 16-bit types compute in float32 and round each result once: the output and the
+    input's, weight's and bias's gradients agree with PyTorch's float64 layer norm of the
+    same (rounded) inputs to the 16-bit type's precision. (PyTorch's own float16 weight
+    gradient is further off, its partial sums being rounded: 9e-3 here against our 3e-3.)"""
+    torch = need_torch()
+    rel = 4e-3 if dtype == "float16" else 3e-2
+    arrays = (rand(6, 5, 16), rand(16, seed=1), rand(16, seed=2), rand(6, 5, 16, seed=3))
+    results = []
+    for lib, name in ((rt, dtype), (torch, "float64")):
+        with lib.device(current_device() if lib is rt else "cpu"):
+            ts = [make_tensor(lib, a, "float32").to(getattr(lib, dtype)).to(getattr(lib, name))
+                  for a in arrays]
+        x, w, b, g = ts
+        for t in (x, w, b):
+            t.requires_grad_(True)
+        y = lib.nn.functional.layer_norm(x, (16,), w, b)
+        y.backward(g)
+        outs = (y, x.grad, w.grad, b.grad)
+        assert all(str(t.dtype).endswith(name) for t in outs)
+        results.append([np.asarray(to_np(t.double())) for t in outs])
+    for ours, want in zip(*results):
+        scale = np.abs(want).max()
+        np.testing.assert_allclose(ours, want, rtol=0, atol=rel * scale)
+
+
 @pytest.mark.parametrize("affine", [True, False])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("shape,groups", [((6, 12, 23, 19), 4), ((0, 6, 5), 3)])

@@ -244,6 +244,10 @@ impl RnnRun<'_> {
     }
 }
 
+/// Layer norm's backward: the input's gradient, and (when asked for) the weight's and the
+/// bias's.
+pub type LayerNormGrads<B> = (B, Option<(B, B)>);
+
 /// What a recurrent layer's forward keeps for its backward (contiguous buffers).
 pub struct RnnSaved<B> {
     /// `[steps, batch, G·hidden]`: the activated gates (LSTM: i f g o, GRU: r z n; unused
@@ -623,6 +627,32 @@ pub trait Backend {
         y: Option<(&Self::Buffer, &Self::Buffer)>,
         dims: [usize; 3],
     ) -> Result<Self::Buffer>;
+
+    // ---- layer norm (over the contiguous `[rows, len]` at the start of a buffer; per-row
+    // statistics and the parameters' gradients in the accumulation dtype, as batch norm's) -
+
+    /// Each row normalised by its mean and biased variance, then scaled by `w` and shifted
+    /// by `b` (each `len` long, of `x`'s dtype, optional): the output (`x`'s dtype) and
+    /// each row's mean and `rstd = 1/√(var + ε)`.
+    fn layer_norm(
+        x: &Self::Buffer,
+        w: Option<&Self::Buffer>,
+        b: Option<&Self::Buffer>,
+        dims: [usize; 2],
+        eps: f64,
+    ) -> Result<[Self::Buffer; 3]>;
+    /// The input gradient of [`Backend::layer_norm`] from its output's gradient `g`, its
+    /// input `x` and its `[mean, rstd]`: `rstd·(g·w − mean(g·w) − x̂·mean(g·w·x̂))`,
+    /// `x̂ = (x − mean)·rstd`; with `params`, also the weight's and the bias's gradients
+    /// `(Σ g·x̂, Σ g)` over the rows.
+    fn layer_norm_backward(
+        g: &Self::Buffer,
+        x: &Self::Buffer,
+        stats: [&Self::Buffer; 2],
+        w: Option<&Self::Buffer>,
+        dims: [usize; 2],
+        params: bool,
+    ) -> Result<LayerNormGrads<Self::Buffer>>;
 
     // ---- recurrent layers ------------------------------------------------------------------
 

@@ -2,8 +2,8 @@
 //! way to make one answers with PyTorch's error for a CPU-only build.
 
 use super::{
-    AdamOptions, Arg, AvgDivisor, Backend, BinaryOp, Distribution, HostBuffer, MatBatch, ReduceOp,
-    RnnGrads, RnnRun, RnnSaved, ScanOp, SgdOptions, Span, UnaryOp, Window,
+    AdamOptions, Arg, AvgDivisor, Backend, BinaryOp, Distribution, HostBuffer, LayerNormGrads,
+    MatBatch, ReduceOp, RnnGrads, RnnRun, RnnSaved, ScanOp, SgdOptions, Span, UnaryOp, Window,
 };
 use crate::error::{Error, Result};
 use crate::tensor::dtype::{DType, Scalar};
@@ -293,6 +293,25 @@ impl Backend for Cuda {
         _: [usize; 3],
     ) -> Result<CudaBuffer> {
         match *x {}
+    }
+    fn layer_norm(
+        x: &CudaBuffer,
+        _: Option<&CudaBuffer>,
+        _: Option<&CudaBuffer>,
+        _: [usize; 2],
+        _: f64,
+    ) -> Result<[CudaBuffer; 3]> {
+        match *x {}
+    }
+    fn layer_norm_backward(
+        g: &CudaBuffer,
+        _: &CudaBuffer,
+        _: [&CudaBuffer; 2],
+        _: Option<&CudaBuffer>,
+        _: [usize; 2],
+        _: bool,
+    ) -> Result<LayerNormGrads<CudaBuffer>> {
+        match *g {}
     }
     fn rnn_forward(
         _: &RnnRun<'_>,

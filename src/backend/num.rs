@@ -47,7 +47,7 @@ macro_rules! impl_num_int {
                 if o == 0 { return 0; }
                 let q = self.wrapping_div(o);
                 #[allow(unused_comparisons)]
-                if (self % o != 0) && ((self < 0) != (o < 0)) { q - 1 } else { q }
+                if (self.wrapping_rem(o) != 0) && ((self < 0) != (o < 0)) { q - 1 } else { q }
             }
             #[inline(always)] fn rem(self, o: Self) -> Self {
                 if o == 0 { return 0; }

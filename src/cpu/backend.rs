@@ -7,8 +7,8 @@ use super::{conv, fused, im2col, index, matmul, norm, random, reduce, rnn, searc
 use crate::backend::num::{Float, Num};
 use crate::backend::op::{BinaryKind, MapFn, ZipFn};
 use crate::backend::{
-    AdamOptions, Arg, AvgDivisor, Backend, BinaryOp, Distribution, HostBuffer, MatBatch, ReduceOp,
-    RnnGrads, RnnRun, RnnSaved, ScanOp, SgdOptions, Span, UnaryOp, Window,
+    AdamOptions, Arg, AvgDivisor, Backend, BinaryOp, Distribution, HostBuffer, LayerNormGrads,
+    MatBatch, ReduceOp, RnnGrads, RnnRun, RnnSaved, ScanOp, SgdOptions, Span, UnaryOp, Window,
 };
 use crate::error::{Error, Result};
 use crate::tensor::dtype::{cast, DType, Element, Scalar};
@@ -1248,6 +1248,67 @@ impl Backend for Cpu {
             return Err(not_implemented("batch_norm", dtype))
         );
         Ok(narrow(out, dtype))
+    }
+
+    fn layer_norm(
+        x: &HostBuffer,
+        w: Option<&HostBuffer>,
+        b: Option<&HostBuffer>,
+        [rows, len]: [usize; 2],
+        eps: f64,
+    ) -> Result<[HostBuffer; 3]> {
+        let dtype = x.dtype();
+        let (xw, ww, bw) = (half_widened(x), w.map(half_widened), b.map(half_widened));
+        crate::with_float_dtype!(
+            xw.dtype(),
+            T,
+            {
+                let [y, mean, rstd] = norm::layer_norm(
+                    &xw.as_slice::<T>()[..rows * len],
+                    ww.as_ref().map_or(&[][..], |w| w.as_slice()),
+                    bw.as_ref().map_or(&[][..], |b| b.as_slice()),
+                    len,
+                    eps,
+                );
+                Ok([
+                    narrow(HostBuffer::from_vec(y), dtype),
+                    HostBuffer::from_vec(mean),
+                    HostBuffer::from_vec(rstd),
+                ])
+            },
+            Err(not_implemented("LayerNormKernelImpl", dtype))
+        )
+    }
+    fn layer_norm_backward(
+        g: &HostBuffer,
+        x: &HostBuffer,
+        [mean, rstd]: [&HostBuffer; 2],
+        w: Option<&HostBuffer>,
+        [rows, len]: [usize; 2],
+        params: bool,
+    ) -> Result<LayerNormGrads<HostBuffer>> {
+        let dtype = x.dtype();
+        let (gw, xw, ww) = (half_widened(g), half_widened(x), w.map(half_widened));
+        crate::with_float_dtype!(
+            xw.dtype(),
+            T,
+            {
+                let n = rows * len;
+                let (gx, sums) = norm::layer_norm_backward(
+                    &gw.as_slice::<T>()[..n],
+                    &xw.as_slice()[..n],
+                    [mean.as_slice(), rstd.as_slice()],
+                    ww.as_ref().map_or(&[][..], |w| w.as_slice()),
+                    len,
+                    params,
+                );
+                Ok((
+                    narrow(HostBuffer::from_vec(gx), dtype),
+                    sums.map(|(a, b)| (HostBuffer::from_vec(a), HostBuffer::from_vec(b))),
+                ))
+            },
+            Err(not_implemented("LayerNormBackwardKernelImpl", dtype))
+        )
     }
 
     fn rnn_forward(

@@ -250,7 +250,7 @@ crate::simd_dispatch! {
 
 /// The elements in each thread's block of whole rows of `len` (all rows in one block when
 /// the work is small).
-fn thread_block(rows: usize, len: usize) -> usize {
+pub(super) fn thread_block(rows: usize, len: usize) -> usize {
     let parts = if rows * len >= PAR_THRESHOLD {
         super::team::parts().min(rows).max(1)
     } else {

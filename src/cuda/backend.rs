@@ -5,8 +5,8 @@ use super::buffer::CudaBuffer;
 use super::device::{gpu, DeviceApi};
 use super::{elementwise, fused, index, matmul, norm, random, reduce, rnn, search, window};
 use crate::backend::{
-    AdamOptions, Arg, AvgDivisor, Backend, BinaryOp, Distribution, HostBuffer, MatBatch, ReduceOp,
-    RnnGrads, RnnRun, RnnSaved, ScanOp, SgdOptions, Span, UnaryOp, Window,
+    AdamOptions, Arg, AvgDivisor, Backend, BinaryOp, Distribution, HostBuffer, LayerNormGrads,
+    MatBatch, ReduceOp, RnnGrads, RnnRun, RnnSaved, ScanOp, SgdOptions, Span, UnaryOp, Window,
 };
 use crate::error::Result;
 use crate::tensor::dtype::{DType, Scalar};
@@ -257,6 +257,25 @@ impl Backend for Cuda {
         dims: [usize; 3],
     ) -> Result<CudaBuffer> {
         norm::affine(x, k, y, dims)
+    }
+    fn layer_norm(
+        x: &CudaBuffer,
+        w: Option<&CudaBuffer>,
+        b: Option<&CudaBuffer>,
+        dims: [usize; 2],
+        eps: f64,
+    ) -> Result<[CudaBuffer; 3]> {
+        norm::layer_norm(x, w, b, dims, eps)
+    }
+    fn layer_norm_backward(
+        g: &CudaBuffer,
+        x: &CudaBuffer,
+        stats: [&CudaBuffer; 2],
+        w: Option<&CudaBuffer>,
+        dims: [usize; 2],
+        params: bool,
+    ) -> Result<LayerNormGrads<CudaBuffer>> {
+        norm::layer_norm_backward(g, x, stats, w, dims, params)
     }
     fn rnn_forward(
         run: &RnnRun<'_>,

@@ -562,19 +562,104 @@ pub fn layer_norm(
     )?;
     float_input("LayerNormKernelImpl", input)?;
     same_dtype(input, &[affine.weight, affine.bias])?;
-    // Each row of `[1, rows, normalised elements]` is a channel of its own.
-    let inner: usize = dims.iter().map(|&d| input.shape()[d as usize]).product();
-    let rows = input.numel().checked_div(inner).unwrap_or(0);
-    let x = input.reshape(&[1, rows as i64, inner as i64])?;
-    let (y, _, _) = train_fused("NativeLayerNormBackward0", &x, Affine::default(), eps)?;
-    let mut out = y.reshape(&shape_of(input))?;
-    if let Some(w) = affine.weight {
-        out = out.mul(w)?;
+    let len: usize = normalized_shape.iter().product();
+    let rows = input.numel().checked_div(len).unwrap_or(0);
+    let param = |p: Option<&Tensor>| p.map(|p| dense(&p.detach())).transpose();
+    let (x, w, out, mean, rstd) = {
+        let _off = GradModeGuard::new(false);
+        let (x, w, b) = (dense(input)?, param(affine.weight)?, param(affine.bias)?);
+        let [y, mean, rstd] = x.storage().layer_norm(
+            w.as_ref().map(|t| &**t.storage()),
+            b.as_ref().map(|t| &**t.storage()),
+            [rows, len],
+            eps,
+        )?;
+        let out = Tensor::from_storage(y, input.shape().to_vec());
+        (x, w, out, mean, rstd)
+    };
+    let mut inputs = vec![input];
+    inputs.extend(affine.weight);
+    inputs.extend(affine.bias);
+    if !needs_grad(&inputs) {
+        return Ok(out);
     }
-    if let Some(b) = affine.bias {
-        out = out.add(b)?;
-    }
+    let (w_like, b_like) = (param_like(affine.weight), param_like(affine.bias));
+    let saved_x = SavedTensor::new(input);
+    let saved_w = affine.weight.map(SavedTensor::new);
+    // The input's copy the statistics were taken from, when it had to be made.
+    let copy = (!std::sync::Arc::ptr_eq(&x.0, &input.0)).then_some(x);
+    record("NativeLayerNormBackward0", &inputs, &out, move |g, need| {
+        let (gx, gw, gb) = if is_grad_enabled() {
+            let w = saved_w.as_ref().map(|w| w.unpack()).transpose()?;
+            layer_norm_backward_recorded(&saved_x.unpack()?, w.as_ref(), g, &dims, eps, need)?
+        } else {
+            let x = match &copy {
+                Some(x) => x.clone(),
+                None => saved_x.unpack()?,
+            };
+            let gd = dense(g)?;
+            let params = need.iter().skip(1).any(|&n| n);
+            let (gx, sums) = gd.storage().layer_norm_backward(
+                x.storage(),
+                [&mean, &rstd],
+                w.as_ref().map(|w| &**w.storage()),
+                [rows, len],
+                params,
+            )?;
+            let gx = Tensor::from_storage(gx, x.shape().to_vec());
+            let (gw, gb) = match sums {
+                Some((a, b)) => (
+                    Some(Tensor::from_storage(a, [len])),
+                    Some(Tensor::from_storage(b, [len])),
+                ),
+                None => (None, None),
+            };
+            (Some(gx), gw, gb)
+        };
+        norm_grads([gx, gw, gb], need, [&w_like, &b_like])
+    });
     Ok(out)
+}
+
+/// Layer norm's gradients as differentiable ops on the saved input (a backward being
+/// recorded), over the normalised `dims`: `x̂ = (x − mean)·rstd`, `gb = Σ g`,
+/// `gw = Σ g·x̂` over the leading dims, and with `p = g·w`,
+/// `gx = rstd·(p − mean(p) − x̂·mean(p·x̂))`, the statistics recomputed from `x` so that
+/// the gradients differentiate through them.
+fn layer_norm_backward_recorded(
+    x: &Tensor,
+    w: Option<&Tensor>,
+    g: &Tensor,
+    dims: &[i64],
+    eps: f64,
+    need: &[bool],
+) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    let mean = x.mean_dims(Some(dims), true, None)?;
+    let rstd = x
+        .var_dims(Some(dims), 0.0, true)?
+        .add_scalar(eps)?
+        .rsqrt()?;
+    let xhat = x.sub(&mean)?.mul(&rstd)?;
+    let lead: Vec<i64> = (0..dims[0]).collect();
+    let over_rows = |t: Tensor| -> Result<Tensor> {
+        if lead.is_empty() {
+            Ok(t)
+        } else {
+            t.sum_dims(Some(&lead), false, None)
+        }
+    };
+    let gb = over_rows(g.clone())?;
+    let gw = over_rows(g.mul(&xhat)?)?;
+    let gx = grad_if(need[0], || {
+        let p = match w {
+            Some(w) => g.mul(w)?,
+            None => g.clone(),
+        };
+        let a = p.mean_dims(Some(dims), true, None)?;
+        let c = p.mul(&xhat)?.mean_dims(Some(dims), true, None)?;
+        p.sub(&a)?.sub(&xhat.mul(&c)?)?.mul(&rstd)
+    })?;
+    Ok((gx, Some(gw), Some(gb)))
 }
 
 /// `group_norm(input, num_groups, weight, bias, eps)`: the channels of each sample split

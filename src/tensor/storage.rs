@@ -13,7 +13,8 @@ use super::dtype::{DType, Element, Scalar};
 use super::layout::Layout;
 use crate::backend::{
     AdamOptions, Arg, AvgDivisor, Backend, BinaryOp, Cuda, CudaBuffer, Distribution, HostBuffer,
-    MatBatch, ReduceOp, RnnGrads, RnnRun, RnnSaved, ScanOp, SgdOptions, Span, UnaryOp, Window,
+    LayerNormGrads, MatBatch, ReduceOp, RnnGrads, RnnRun, RnnSaved, ScanOp, SgdOptions, Span,
+    UnaryOp, Window,
 };
 use crate::cpu::Cpu;
 use crate::error::{Error, Result};
@@ -756,6 +757,72 @@ impl Storage {
                 y.map(|(y, d)| (cuda_of(y), cuda_of(d))),
                 dims,
             )?)),
+        })
+    }
+
+    // ---- layer norm (contiguous storages from offset 0; see `Backend`) ----------------------
+
+    /// Each row of `[rows, len]` normalised, scaled by `w` and shifted by `b`:
+    /// `[out, mean, rstd]`.
+    pub fn layer_norm(
+        &self,
+        w: Option<&Storage>,
+        b: Option<&Storage>,
+        dims: [usize; 2],
+        eps: f64,
+    ) -> Result<[Storage; 3]> {
+        let mut all = vec![self];
+        all.extend(w);
+        all.extend(b);
+        Ok(match same_device(&all)? {
+            Device::Cpu => {
+                Cpu::layer_norm(host_of(self), w.map(host_of), b.map(host_of), dims, eps)?
+                    .map(Storage::from_host)
+            }
+            Device::Cuda(_) => {
+                Cuda::layer_norm(cuda_of(self), w.map(cuda_of), b.map(cuda_of), dims, eps)?
+                    .map(|b| Storage::new(Buffer::Cuda(b)))
+            }
+        })
+    }
+
+    /// The input gradient of [`Storage::layer_norm`] from this output gradient, and with
+    /// `params` the weight's and the bias's.
+    pub fn layer_norm_backward(
+        &self,
+        x: &Storage,
+        [mean, rstd]: [&Storage; 2],
+        w: Option<&Storage>,
+        dims: [usize; 2],
+        params: bool,
+    ) -> Result<LayerNormGrads<Storage>> {
+        let mut all = vec![self, x, mean, rstd];
+        all.extend(w);
+        Ok(match same_device(&all)? {
+            Device::Cpu => {
+                let (gx, p) = Cpu::layer_norm_backward(
+                    host_of(self),
+                    host_of(x),
+                    [host_of(mean), host_of(rstd)],
+                    w.map(host_of),
+                    dims,
+                    params,
+                )?;
+                let p = p.map(|(a, b)| (Storage::from_host(a), Storage::from_host(b)));
+                (Storage::from_host(gx), p)
+            }
+            Device::Cuda(_) => {
+                let (gx, p) = Cuda::layer_norm_backward(
+                    cuda_of(self),
+                    cuda_of(x),
+                    [cuda_of(mean), cuda_of(rstd)],
+                    w.map(cuda_of),
+                    dims,
+                    params,
+                )?;
+                let cuda = |b| Storage::new(Buffer::Cuda(b));
+                (cuda(gx), p.map(|(a, b)| (cuda(a), cuda(b))))
+            }
         })
     }
 

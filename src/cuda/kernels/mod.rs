@@ -163,9 +163,11 @@ kernel_file!(
 );
 
 kernel_file!(
-    /// Batch norm: per-channel statistics, the backward's sums, the per-channel affine pass.
+    /// Batch norm: per-channel statistics, the backward's sums, the per-channel affine pass;
+    /// layer norm's rows, their input gradient and the parameters' column sums.
     NORM = "norm.cu",
-    [FLOATS: "channel_stats", "channel_grad_sums", "channel_affine"]
+    [FLOATS: "channel_stats", "channel_grad_sums", "channel_affine", "layer_norm_rows",
+     "layer_norm_backward_rows", "layer_norm_param_grads"]
 );
 
 kernel_file!(
