@@ -5,9 +5,52 @@
 //! library, e.g. a NumPy array, kept alive by `owner`). Either way the buffer hands out raw
 //! element slices; it never reallocates, so pointers stay valid for its whole life.
 
+use crate::error::{Error, Result};
 use crate::tensor::dtype::{DType, Element};
 use std::any::Any;
 use std::ptr::NonNull;
+use std::sync::OnceLock;
+
+/// The most bytes one tensor may ask of host memory: RAM plus swap (`/proc/meminfo`), and
+/// no more than a cgroup's `memory.max` where one is set: the bound Linux's default
+/// overcommit heuristic puts on one allocation. mimalloc reserves large blocks lazily and
+/// would hand out more, the process then being killed when the pages are touched; PyTorch's
+/// allocator gets the kernel's refusal instead. Unbounded where neither file is readable.
+fn host_limit() -> usize {
+    static LIMIT: OnceLock<usize> = OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        let kib = |info: &str, key: &str| -> Option<usize> {
+            let line = info.lines().find(|l| l.starts_with(key))?;
+            line[key.len()..].split_whitespace().next()?.parse().ok()
+        };
+        let machine = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|info| {
+                let total = kib(&info, "MemTotal:")? + kib(&info, "SwapTotal:").unwrap_or(0);
+                total.checked_mul(1024)
+            });
+        let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok());
+        machine
+            .into_iter()
+            .chain(cgroup)
+            .min()
+            .unwrap_or(usize::MAX)
+    })
+}
+
+/// PyTorch's CPU allocator error (a `RuntimeError`) for a request of `bytes` more than this
+/// machine could ever provide (see [`host_limit`]), checked before a large tensor's memory
+/// is allocated so that the request raises instead of aborting or being killed later.
+pub fn check_host_alloc(bytes: usize) -> Result<()> {
+    if bytes <= host_limit() {
+        return Ok(());
+    }
+    Err(Error::Runtime(format!(
+        "DefaultCPUAllocator: can't allocate memory: you tried to allocate {bytes} bytes. Error code 12 (Cannot allocate memory)"
+    )))
+}
 
 pub struct HostBuffer {
     ptr: NonNull<u8>,

@@ -26,7 +26,7 @@ pub use crate::cuda::{Cuda, CudaBuffer};
 use crate::error::Result;
 use crate::tensor::dtype::{DType, Scalar};
 use crate::tensor::layout::Layout;
-pub use host::HostBuffer;
+pub use host::{check_host_alloc, HostBuffer};
 #[cfg(not(feature = "cuda"))]
 pub use no_cuda::{Cuda, CudaBuffer};
 pub use op::{BinaryOp, ReduceOp, ScanOp, UnaryOp};

@@ -7,8 +7,9 @@ use super::{conv, fused, im2col, index, matmul, norm, random, reduce, rnn, searc
 use crate::backend::num::{Float, Num};
 use crate::backend::op::{BinaryKind, MapFn, ZipFn};
 use crate::backend::{
-    AdamOptions, Arg, AvgDivisor, Backend, BinaryOp, Distribution, HostBuffer, LayerNormGrads,
-    MatBatch, ReduceOp, RnnGrads, RnnRun, RnnSaved, ScanOp, SgdOptions, Span, UnaryOp, Window,
+    check_host_alloc, AdamOptions, Arg, AvgDivisor, Backend, BinaryOp, Distribution, HostBuffer,
+    LayerNormGrads, MatBatch, ReduceOp, RnnGrads, RnnRun, RnnSaved, ScanOp, SgdOptions, Span,
+    UnaryOp, Window,
 };
 use crate::error::{Error, Result};
 use crate::tensor::dtype::{cast, DType, Element, Scalar};
@@ -60,6 +61,14 @@ fn narrow(r: HostBuffer, dtype: DType) -> HostBuffer {
         return r;
     }
     Cpu::cast(&r, &Layout::contiguous(&[r.len()]), dtype).unwrap_or(r)
+}
+
+/// PyTorch's errors for a new buffer of `shape` and `dtype` whose size overflows or is more
+/// than the machine could allocate, checked before the kernels that fill whole outputs
+/// (creation, copies and casts, element-wise ops, sampling) allocate them.
+fn fits_in_memory(shape: &[usize], dtype: DType) -> Result<()> {
+    let n = crate::tensor::layout::checked_numel(shape, dtype.size())?;
+    check_host_alloc(n * dtype.size())
 }
 
 /// A 16-bit buffer widened to float32 (others borrowed as they are).
@@ -193,6 +202,7 @@ impl Backend for Cpu {
     type Buffer = HostBuffer;
 
     fn full(_: usize, n: usize, dtype: DType, value: Scalar) -> Result<HostBuffer> {
+        fits_in_memory(&[n], dtype)?;
         Ok(crate::with_dtype!(
             dtype,
             T,
@@ -205,6 +215,7 @@ impl Backend for Cpu {
     }
 
     fn download(buf: &HostBuffer, l: &Layout) -> Result<HostBuffer> {
+        fits_in_memory(&l.shape, buf.dtype())?;
         Ok(crate::with_dtype!(
             buf.dtype(),
             T,
@@ -213,6 +224,7 @@ impl Backend for Cpu {
     }
 
     fn cast(x: &HostBuffer, l: &Layout, dtype: DType) -> Result<HostBuffer> {
+        fits_in_memory(&l.shape, dtype)?;
         Ok(crate::with_dtype!(dtype, D, {
             crate::with_dtype!(
                 x.dtype(),
@@ -239,6 +251,7 @@ impl Backend for Cpu {
 
     fn unary(x: &HostBuffer, l: &Layout, op: UnaryOp) -> Result<HostBuffer> {
         let d = x.dtype();
+        fits_in_memory(&l.shape, d)?;
         if d.is_half() {
             let (w, wl) = widen(x, l);
             return Ok(narrow(Self::unary(&w, &wl, op)?, d));
@@ -272,6 +285,7 @@ impl Backend for Cpu {
         shape: &[usize],
         op: BinaryOp,
     ) -> Result<HostBuffer> {
+        fits_in_memory(shape, dtype)?;
         let (ab, al) = materialize(a, dtype);
         let (bb, bl) = materialize(b, dtype);
         if dtype.is_half() {
@@ -349,6 +363,7 @@ impl Backend for Cpu {
         dtype: DType,
         shape: &[usize],
     ) -> Result<HostBuffer> {
+        fits_in_memory(shape, dtype)?;
         let (cb, cl) = materialize(cond, DType::Bool);
         let (ab, al) = materialize(a, dtype);
         let (bb, bl) = materialize(b, dtype);
@@ -772,6 +787,7 @@ impl Backend for Cpu {
     }
 
     fn random(_: usize, n: usize, dtype: DType, dist: Distribution) -> Result<HostBuffer> {
+        fits_in_memory(&[n], dtype)?;
         Ok(crate::with_dtype!(
             dtype,
             T,

@@ -1,14 +1,16 @@
 //! Creation ops: filled tensors, ranges, identity, on any device.
 
+use crate::backend::check_host_alloc;
 use crate::error::{Error, Result};
 use crate::tensor::device::Device;
 use crate::tensor::dtype::{DType, Element, Scalar};
-use crate::tensor::layout::numel;
+use crate::tensor::layout::checked_numel;
 use crate::tensor::storage::Storage;
 use crate::Tensor;
 
 pub fn full(shape: &[usize], value: Scalar, dtype: DType, device: Device) -> Result<Tensor> {
-    let s = Storage::full(device, numel(shape), dtype, value)?;
+    value.check_fits(dtype)?;
+    let s = Storage::full(device, checked_numel(shape, dtype.size())?, dtype, value)?;
     Ok(Tensor::from_storage(s, shape))
 }
 pub fn zeros(shape: &[usize], dtype: DType, device: Device) -> Result<Tensor> {
@@ -24,6 +26,14 @@ pub fn zeros_like(t: &Tensor) -> Result<Tensor> {
 /// Ones of `t`'s shape, dtype and device.
 pub fn ones_like(t: &Tensor) -> Result<Tensor> {
     ones(t.shape(), t.dtype(), t.device())
+}
+
+/// The elements of a new tensor of `shape` built in host memory, once its size is known to
+/// be representable and within what the machine could allocate (PyTorch's errors otherwise).
+pub(crate) fn new_host_elements(shape: &[usize], dtype: DType) -> Result<usize> {
+    let n = checked_numel(shape, dtype.size())?;
+    check_host_alloc(n * dtype.size())?;
+    Ok(n)
 }
 
 /// `arange(start, end, step)`: `ceil((end - start) / step)` values, computed as
@@ -42,7 +52,12 @@ pub fn arange(start: f64, end: f64, step: f64, dtype: DType, device: Device) -> 
             "upper bound and larger bound inconsistent with step sign".into(),
         ));
     }
-    let n = ((end - start) / step).ceil().max(0.0) as usize;
+    let n = ((end - start) / step).ceil().max(0.0);
+    // PyTorch's bound: the count must be an int64 (and its storage's bytes an isize).
+    if n >= i64::MAX as f64 {
+        return Err(Error::Runtime("invalid size, possible overflow?".into()));
+    }
+    let n = new_host_elements(&[n as usize], dtype)?;
     crate::with_dtype!(dtype, T, {
         let v: Vec<T> = (0..n)
             .map(|i| T::from_f64(start + i as f64 * step))
@@ -64,6 +79,7 @@ pub fn linspace(
     } else {
         0.0
     };
+    new_host_elements(&[steps], dtype)?;
     let half = if steps == 1 { 1 } else { steps / 2 };
     crate::with_dtype!(dtype, T, {
         let v: Vec<T> = (0..steps)
@@ -81,6 +97,7 @@ pub fn linspace(
 }
 
 pub fn eye(n: usize, m: usize, dtype: DType, device: Device) -> Result<Tensor> {
+    new_host_elements(&[n, m], dtype)?;
     crate::with_dtype!(dtype, T, {
         let mut v = vec![T::default(); n * m];
         for i in 0..n.min(m) {

@@ -187,6 +187,7 @@ impl Tensor {
     /// `fill_(value)`.
     pub fn fill_(&self, value: Scalar) -> Result<()> {
         self.check_inplace()?;
+        value.check_fits(self.dtype())?;
         self.storage().fill(self.layout(), value)?;
         // A constant written into a view of a base with history: that region of the base
         // stops depending on its inputs.

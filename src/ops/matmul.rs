@@ -199,6 +199,13 @@ impl Tensor {
                 other.numel()
             )));
         }
+        if self.dtype() != other.dtype() {
+            return Err(Error::Runtime(format!(
+                "dot : expected both vectors to have same dtype, but found {} and {}",
+                self.dtype().scalar_name(),
+                other.dtype().scalar_name()
+            )));
+        }
         matmul_nd(&self.unsqueeze(0)?, &other.unsqueeze(-1)?)?.reshape(&[])
     }
 

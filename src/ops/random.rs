@@ -96,6 +96,7 @@ pub fn randint(
             "random_ expects 'from' to be less than 'to', but got from={low} >= to={high}"
         )));
     }
+    int_bounds(dtype, low, high)?;
     sample(
         shape,
         DType::I64,
@@ -105,8 +106,28 @@ pub fn randint(
     .to_dtype_raw(dtype)
 }
 
+/// PyTorch's errors for integer draws in `[from, high)` that a small integer `dtype` cannot
+/// hold (rather than wrapped draws).
+fn int_bounds(dtype: DType, from: i64, high: i64) -> Result<()> {
+    let (lo, hi, name) = match dtype {
+        DType::Bool => (0, 1, "bool"),
+        DType::U8 => (0, u8::MAX as i64, "unsigned char"),
+        DType::I32 => (i32::MIN as i64, i32::MAX as i64, "int"),
+        _ => return Ok(()),
+    };
+    for (what, v) in [("from", from), ("to - 1", high - 1)] {
+        if !(lo..=hi).contains(&v) {
+            return Err(Error::Runtime(format!(
+                "{what} is out of bounds for {name}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// A random permutation of `0..n`.
 pub fn randperm(n: usize, dtype: DType, device: Device) -> Result<Tensor> {
+    super::creation::new_host_elements(&[n], DType::I64)?;
     Tensor::from_storage(Storage::randperm(device, n)?, [n]).to_dtype_raw(dtype)
 }
 
@@ -167,22 +188,7 @@ impl Tensor {
                 "random_ expects 'from' to be less than 'to', but got from={from} >= to={high}"
             )));
         }
-        // Bounds an integer dtype cannot hold are PyTorch's errors, not wrapped draws.
-        let range = match self.dtype() {
-            DType::Bool => Some((0, 1, "bool")),
-            DType::U8 => Some((0, u8::MAX as i64, "unsigned char")),
-            DType::I32 => Some((i32::MIN as i64, i32::MAX as i64, "int")),
-            _ => None,
-        };
-        if let Some((lo, hi, name)) = range {
-            for (what, v) in [("from", from), ("to - 1", high - 1)] {
-                if !(lo..=hi).contains(&v) {
-                    return Err(Error::Runtime(format!(
-                        "{what} is out of bounds for {name}"
-                    )));
-                }
-            }
-        }
+        int_bounds(self.dtype(), from, high)?;
         let draws = sample(
             self.shape(),
             DType::I64,

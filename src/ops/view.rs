@@ -333,6 +333,21 @@ impl Tensor {
             strides: strides.to_vec(),
             offset,
         };
+        // PyTorch's storage size computation, overflow-checked: the last element's position.
+        let last = shape.iter().zip(strides).try_fold(offset, |a, (&d, &s)| {
+            let ext = d.checked_sub(1)?.checked_mul(s.unsigned_abs())?;
+            a.checked_add(ext)
+        });
+        let fits = |end: usize| {
+            end.checked_mul(self.dtype().size())
+                .is_some_and(|b| b <= isize::MAX as usize)
+        };
+        if !shape.contains(&0) && !last.is_some_and(|e| e.checked_add(1).is_some_and(fits)) {
+            return Err(Error::Runtime(format!(
+                "Storage size calculation overflowed with sizes={} and strides={strides:?}",
+                fmt_shape(shape)
+            )));
+        }
         let (lo, hi) = l.storage_span();
         if l.numel() > 0 && (hi > self.storage().len() || lo > hi)
             || strides.iter().any(|&s| s < 0)
@@ -388,7 +403,11 @@ impl Tensor {
         for (&r, &s) in reps.iter().zip(&shape) {
             inter.extend([1, s]);
             expand.extend([r, s]);
-            out.push(r * s);
+            out.push(r.checked_mul(s).ok_or_else(|| {
+                Error::Runtime(format!(
+                    "Storage size calculation overflowed with sizes={reps:?}"
+                ))
+            })?);
         }
         x.reshape(&inter)?
             .expand(&expand)?

@@ -6,7 +6,7 @@ use crate::ops::{Operand, Scalar};
 use crate::tensor::device::Device;
 use crate::tensor::dtype::DType;
 use crate::Tensor;
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyEllipsis, PyFloat, PyInt, PyList, PyNone, PySlice, PyTuple};
 
@@ -333,8 +333,18 @@ struct Flat {
     kind: DType,
 }
 
+/// PyTorch's bound on the nesting of `tensor()` data (deeper raises, rather than recursing
+/// until the stack overflows).
+const MAX_NESTING: usize = 128;
+
 fn flatten(obj: &Bound<'_, PyAny>, depth: usize, out: &mut Flat) -> PyResult<()> {
     let is_seq = obj.cast::<PyList>().is_ok() || obj.cast::<PyTuple>().is_ok();
+    if is_seq && depth >= MAX_NESTING {
+        return Err(PyValueError::new_err(format!(
+            "too many dimensions '{}'",
+            obj.get_type().name()?
+        )));
+    }
     if is_seq {
         let n = obj.len()?;
         if out.shape.len() == depth {
@@ -457,12 +467,40 @@ pub fn data_to_tensor(obj: &Bound<'_, PyAny>, dtype: Option<DType>) -> PyResult<
         k => k,
     };
     let target = dtype.unwrap_or(inferred);
+    check_int_range(&flat, kind.is_float(), target)?;
     let t = if kind.is_float() || target.is_float() {
         Tensor::from_vec(flat.values, &flat.shape).to_dtype_raw(target)
     } else {
         Tensor::from_vec(flat.ints, &flat.shape).to_dtype_raw(target)
     };
     Ok(t?)
+}
+
+/// PyTorch's check of Python numbers written into an integer tensor: a value the type
+/// cannot hold raises (unsigned types also take negatives down to `-max`, which wrap);
+/// floats into float types saturate to infinity instead, as there.
+fn check_int_range(flat: &Flat, floats: bool, target: DType) -> PyResult<()> {
+    let (lo, hi) = match target {
+        DType::U8 => (-255i64, 255i64),
+        DType::I32 => (i32::MIN as i64, i32::MAX as i64),
+        DType::I64 => (i64::MIN, i64::MAX),
+        _ => return Ok(()),
+    };
+    let fits = if floats {
+        let bound = 2f64.powi(63);
+        flat.values
+            .iter()
+            .all(|&v| v.is_nan() || (v >= lo as f64 && v <= hi as f64 && v >= -bound && v < bound))
+    } else {
+        flat.ints.iter().all(|v| (lo..=hi).contains(v))
+    };
+    if fits {
+        return Ok(());
+    }
+    Err(PyRuntimeError::new_err(format!(
+        "value cannot be converted to type {} without overflow",
+        target.name()
+    )))
 }
 
 /// Whether nested data is plain Python numbers (whose floats default to float32).

@@ -334,6 +334,10 @@ impl PyTensor {
     fn stride<'py>(&self, py: Python<'py>, dim: Option<i64>) -> PyResult<Bound<'py, PyAny>> {
         match dim {
             None => Ok(PyTuple::new(py, self.inner.strides())?.into_any()),
+            Some(d) if self.inner.dim() == 0 => Err(crate::error::Error::Index(format!(
+                "Dimension specified as {d} but tensor has no dimensions"
+            ))
+            .into()),
             Some(d) => {
                 let d = crate::error::wrap_dim(d, self.inner.dim())?;
                 Ok(self.inner.strides()[d].into_pyobject(py)?.into_any())
@@ -494,9 +498,15 @@ impl PyTensor {
     fn __float__(&self) -> PyResult<f64> {
         Ok(self.inner.item_f64()?)
     }
-    fn __int__(&self) -> PyResult<i64> {
+    /// Integer tensors give their value exactly; floats truncate as Python's `int(float)`
+    /// (NaN a `ValueError`, infinities an `OverflowError`, large values exact).
+    fn __int__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        if !self.inner.dtype().is_float() {
+            self.inner.item_f64()?; // the one-element check and its error
+            return Ok(self.inner.to_vec::<i64>()?[0].into_pyobject(py)?.into_any());
+        }
         let v = self.inner.item_f64()?;
-        Ok(v as i64)
+        pyo3::types::PyFloat::new(py, v).call_method0("__int__")
     }
     fn __index__(&self) -> PyResult<i64> {
         if self.inner.dtype().is_float() || self.inner.numel() != 1 {

@@ -320,6 +320,43 @@ impl Scalar {
         }
     }
     /// The number as an element of type `T` (integers exactly, floats with C casts).
+    /// PyTorch's `checked_convert` for a value written into a `dtype` tensor (`full`,
+    /// `fill_`): an integer outside the type's range (unsigned types also take negatives
+    /// down to `-max`, which wrap) or a finite float beyond a float type's largest value is
+    /// `RuntimeError: value cannot be converted to type T without overflow`, `T` the C++
+    /// type's name. Bools take anything; NaN and infinities pass.
+    pub fn check_fits(self, dtype: DType) -> crate::error::Result<()> {
+        let v = match self {
+            Scalar::Bool(_) => return Ok(()),
+            Scalar::Int(i) => i as f64,
+            Scalar::Float(f) if !f.is_finite() => return Ok(()),
+            Scalar::Float(f) => f,
+        };
+        let (lo, hi, name) = match dtype {
+            DType::Bool => return Ok(()),
+            DType::U8 => (-255.0, 255.0, "uint8_t"),
+            DType::I32 => (i32::MIN as f64, i32::MAX as f64, "int"),
+            DType::I64 => (i64::MIN as f64, i64::MAX as f64, "int64_t"),
+            DType::F16 => (-65504.0, 65504.0, "c10::Half"),
+            DType::BF16 => (-3.3895314e38, 3.3895314e38, "c10::BFloat16"),
+            DType::F32 => (f32::MIN as f64, f32::MAX as f64, "float"),
+            DType::F64 => return Ok(()),
+        };
+        // An int64 compares exactly with int64's own bounds; the others through f64.
+        let out = match (self, dtype) {
+            (Scalar::Int(_), DType::I64) => false,
+            (Scalar::Int(i), DType::I32) => i32::try_from(i).is_err(),
+            (Scalar::Float(f), DType::I64) => !(f >= -(2f64.powi(63)) && f < 2f64.powi(63)),
+            _ => v < lo || v > hi,
+        };
+        if out {
+            return Err(crate::error::Error::Runtime(format!(
+                "value cannot be converted to type {name} without overflow"
+            )));
+        }
+        Ok(())
+    }
+
     pub fn to_elem<T: Element>(self) -> T {
         match self {
             Scalar::Int(i) if !T::DTYPE.is_float() => T::from_i64(i),

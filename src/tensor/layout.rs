@@ -28,6 +28,28 @@ pub fn numel(shape: &[usize]) -> usize {
     shape.iter().product()
 }
 
+/// The elements of a new tensor of `shape` with `itemsize`-byte elements, or PyTorch's
+/// error when the storage's size in bytes does not fit in an `isize`.
+pub fn checked_numel(shape: &[usize], itemsize: usize) -> Result<usize> {
+    let n = if shape.contains(&0) {
+        Some(0)
+    } else {
+        shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
+    };
+    match n {
+        Some(n)
+            if n.checked_mul(itemsize)
+                .is_some_and(|b| b <= isize::MAX as usize) =>
+        {
+            Ok(n)
+        }
+        _ => Err(Error::Runtime(format!(
+            "Storage size calculation overflowed with sizes={}",
+            fmt_shape(shape)
+        ))),
+    }
+}
+
 /// The broadcast shape of two shapes, or PyTorch's error naming the first mismatching dim.
 pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
     let n = a.len().max(b.len());
@@ -153,7 +175,7 @@ impl Layout {
         let d = wrap_dim(dim, n)?;
         let size = self.shape[d] as i64;
         let start = if start < 0 { start + size } else { start };
-        if start < 0 || start > size || start + length as i64 > size {
+        if start < 0 || start > size || length as u64 > (size - start) as u64 {
             return Err(Error::Runtime(format!(
                 "start ({start}) + length ({length}) exceeds dimension size ({size})."
             )));

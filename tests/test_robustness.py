@@ -1,0 +1,109 @@
+"""Hostile sizes and values (issue 16): what used to abort, panic or wrap silently raises
+PyTorch's exception with PyTorch's message, and the process keeps working afterwards.
+
+Each case runs in both libraries: the exception type must match and PyTorch's message must
+contain ours (PyTorch prefixes some with the C++ location of its check, e.g.
+``[enforce fail at alloc_cpu.cpp:127] err == 0.``). Allocation cases ask for terabytes, more
+than any machine running the suite has, so PyTorch's allocator refuses them too.
+"""
+
+from __future__ import annotations
+
+import pytest
+from conftest import LIB_NAME, need_torch, rt, to_np
+
+# (name, call, the exception type PyTorch raises)
+RAISES = [
+    # Size arithmetic that used to wrap (`numel() == 0`) or panic ("capacity overflow").
+    ("zeros_overflow", lambda L: L.zeros(2**32, 2**32), RuntimeError),
+    ("eye_overflow", lambda L: L.eye(2**31, 2**31), RuntimeError),
+    ("linspace_overflow", lambda L: L.linspace(0, 1, 2**62), RuntimeError),
+    ("randperm_overflow", lambda L: L.randperm(2**62), RuntimeError),
+    ("arange_overflow", lambda L: L.arange(0, 10, 1e-20), RuntimeError),
+    ("narrow_overflow", lambda L: L.ones(3).narrow(0, 1, 2**63 - 1), RuntimeError),
+    ("as_strided_overflow", lambda L: L.ones(3).as_strided((2**61 + 1,), (8,)), RuntimeError),
+    # Allocations beyond the machine: raise instead of aborting or being killed later.
+    ("empty_huge", lambda L: L.empty(10**12), RuntimeError),
+    ("zeros_huge", lambda L: L.zeros(2**40), RuntimeError),
+    ("new_zeros_huge", lambda L: L.ones(2).new_zeros((2**40, 4)), RuntimeError),
+    ("full_huge", lambda L: L.full((2**20, 2**20, 2**3), 1.0), RuntimeError),
+    ("one_hot_huge", lambda L: L.nn.functional.one_hot(L.tensor([1]), 2**40), RuntimeError),
+    ("repeat_huge", lambda L: L.ones(2).repeat(2**40), RuntimeError),
+    ("contiguous_huge", lambda L: L.ones(1).expand(2**40).contiguous(), RuntimeError),
+    ("add_huge", lambda L: L.ones(1).expand(2**40) + 1, RuntimeError),
+    ("cast_huge", lambda L: L.ones(1).expand(2**40).double(), RuntimeError),
+    ("exp_huge", lambda L: L.ones(1).expand(2**40).exp(), RuntimeError),
+    ("where_huge", lambda L: L.where(L.ones(1, dtype=L.bool).expand(2**40), 1.0, 0.0),
+     RuntimeError),
+    ("rand_huge", lambda L: L.rand(2**40), RuntimeError),
+    # Values a dtype cannot hold (they used to wrap).
+    ("full_int32", lambda L: L.full((2,), 2**40, dtype=L.int32), RuntimeError),
+    ("full_uint8", lambda L: L.full((2,), 300, dtype=L.uint8), RuntimeError),
+    ("full_float32", lambda L: L.full((2,), 1e300, dtype=L.float32), RuntimeError),
+    ("full_float16", lambda L: L.full((2,), 70000.0, dtype=L.float16), RuntimeError),
+    ("fill_int32", lambda L: L.zeros(2, dtype=L.int32).fill_(2**40), RuntimeError),
+    ("tensor_uint8", lambda L: L.tensor([300], dtype=L.uint8), RuntimeError),
+    ("tensor_uint8_negative", lambda L: L.tensor([-300], dtype=L.uint8), RuntimeError),
+    ("tensor_int32", lambda L: L.tensor([[1, 2], [3, 2**40]], dtype=L.int32), RuntimeError),
+    ("tensor_int32_float", lambda L: L.tensor([1e20], dtype=L.int32), RuntimeError),
+    ("tensor_int32_0d", lambda L: L.tensor(2**31, dtype=L.int32), RuntimeError),
+    ("randint_int32", lambda L: L.randint(0, 2**40, (2,), dtype=L.int32), RuntimeError),
+    ("int_nan", lambda L: int(L.tensor(float("nan"))), ValueError),
+    ("int_inf", lambda L: int(L.tensor(float("inf"))), OverflowError),
+    # Used to panic.
+    ("stride_0d", lambda L: L.tensor(0.0).stride(0), IndexError),
+    ("dot_dtypes", lambda L: L.dot(L.ones(2), L.ones(2).double()), RuntimeError),
+    ("dot_dtypes_long", lambda L: L.dot(L.ones(2, dtype=L.long), L.ones(2)), RuntimeError),
+]
+
+
+@pytest.mark.parametrize("name,call,exc", RAISES, ids=[c[0] for c in RAISES])
+def test_raises_pytorchs_exception_and_keeps_working(name, call, exc):
+    torch = need_torch()
+    with pytest.raises(exc) as theirs:
+        call(torch)
+    with pytest.raises(exc) as ours:
+        call(rt)
+    ours_msg = str(ours.value).replace(LIB_NAME + ".", "torch.")
+    assert ours_msg and ours_msg in str(theirs.value), (ours_msg, str(theirs.value))
+    # A small op afterwards works and is right.
+    assert to_np(rt.arange(4.0).sum()) == 6.0
+
+
+def _nested(depth):
+    data = [0]
+    for _ in range(depth - 1):
+        data = [data]
+    return data
+
+
+def test_deep_nesting_raises_instead_of_overflowing_the_stack():
+    """PyTorch's bound on nesting: 128 levels build a tensor, deeper raises ValueError
+    (100 000 levels used to overflow the stack)."""
+    assert rt.tensor(_nested(128)).dim() == 128
+    for depth in (129, 100_000):
+        with pytest.raises(ValueError, match="too many dimensions 'list'"):
+            rt.tensor(_nested(depth))
+
+
+# (name, call): values PyTorch returns, where an operation used to panic or wrap.
+VALUES = [
+    ("floor_div_int64_min", lambda L: L.tensor([-(2**63), 7]) // -1),
+    ("floor_div_int32_min", lambda L: L.tensor([-(2**31), -7], dtype=L.int32) // -1),
+    ("remainder_int64_min", lambda L: L.tensor([-(2**63), 7]) % -1),
+    ("full_uint8_negative_wraps", lambda L: L.full((2,), -1, dtype=L.uint8)),
+    ("tensor_uint8_negative_wraps", lambda L: L.tensor([-255, -1], dtype=L.uint8)),
+    ("int_of_large_int64", lambda L: int(L.tensor(2**62 + 1))),
+    ("int_of_float", lambda L: (int(L.tensor(3.7)), int(L.tensor(-2.5)), int(L.tensor(1e30)))),
+]
+
+
+@pytest.mark.parametrize("name,call", VALUES, ids=[c[0] for c in VALUES])
+def test_values_match_pytorch(name, call):
+    torch = need_torch()
+    ours, theirs = call(rt), call(torch)
+    if isinstance(theirs, torch.Tensor):
+        assert str(ours.dtype).split(".")[-1] == str(theirs.dtype).split(".")[-1]
+        assert to_np(ours).tolist() == theirs.numpy().tolist()
+    else:
+        assert ours == theirs and type(ours) is type(theirs)
