@@ -9,6 +9,8 @@ than any machine running the suite has, so PyTorch's allocator refuses them too.
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 from conftest import LIB_NAME, need_torch, rt, to_np
 
@@ -54,6 +56,12 @@ RAISES = [
     ("stride_0d", lambda L: L.tensor(0.0).stride(0), IndexError),
     ("dot_dtypes", lambda L: L.dot(L.ones(2), L.ones(2).double()), RuntimeError),
     ("dot_dtypes_long", lambda L: L.dot(L.ones(2, dtype=L.long), L.ones(2)), RuntimeError),
+    # Arguments that used to be ignored.
+    ("pow_modulo", lambda L: pow(L.tensor(2), 2, 5), TypeError),
+    ("as_strided_negative_offset", lambda L: L.ones(2).as_strided((2,), (1,), -1),
+     RuntimeError),
+    ("nested_list_index_is_a_tuple", lambda L: _quiet(lambda: L.ones(3)[[[0, 1], [1, 0]]]),
+     IndexError),
 ]
 
 
@@ -68,6 +76,12 @@ def test_raises_pytorchs_exception_and_keeps_working(name, call, exc):
     assert ours_msg and ours_msg in str(theirs.value), (ours_msg, str(theirs.value))
     # A small op afterwards works and is right.
     assert to_np(rt.arange(4.0).sum()) == 6.0
+
+
+def _quiet(f):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return f()
 
 
 def _nested(depth):
@@ -95,15 +109,56 @@ VALUES = [
     ("tensor_uint8_negative_wraps", lambda L: L.tensor([-255, -1], dtype=L.uint8)),
     ("int_of_large_int64", lambda L: int(L.tensor(2**62 + 1))),
     ("int_of_float", lambda L: (int(L.tensor(3.7)), int(L.tensor(-2.5)), int(L.tensor(1e30)))),
+    # 0-d inputs (they used to select nothing, or fail).
+    ("index_true", lambda L: L.arange(3.0)[True]),
+    ("index_tensor_true", lambda L: L.arange(3.0)[L.tensor(True)]),
+    ("index_false", lambda L: L.arange(3.0)[L.tensor(False)]),
+    ("index_true_and_int", lambda L: L.arange(6.0).reshape(2, 3)[True, 1]),
+    ("setitem_true", lambda L: _set(L.zeros(3), True, 5.0)),
+    ("setitem_false", lambda L: _set(L.zeros(3), L.tensor(False), 5.0)),
+    ("nonzero_0d", lambda L: L.tensor(3).nonzero()),
+    ("nonzero_0d_unset", lambda L: L.tensor(0).nonzero()),
+    ("nonzero_tuple_0d", lambda L: L.tensor(3).nonzero(as_tuple=True)),
+    ("nonzero_tuple_0d_unset", lambda L: L.tensor(0).nonzero(as_tuple=True)),
+    ("where_0d", lambda L: L.where(L.tensor(True))),
+    ("sort_0d", lambda L: tuple(L.tensor(1.5).sort())),
+    ("argsort_0d", lambda L: L.tensor(1.5).argsort()),
+    ("topk_0d", lambda L: tuple(L.tensor(1.5).topk(1))),
+    ("softmax_0d", lambda L: L.tensor(1.5).softmax(0)),
+    ("cumsum_0d", lambda L: L.tensor(1.5).cumsum(0)),
+    # A short list holding sequences is a tuple of indices (PyTorch <= 2.13's rule).
+    ("nested_list_index", lambda L: L.arange(9.0).reshape(3, 3)[[[0, 1], [1, 0]]]),
+    ("flat_list_index", lambda L: L.arange(9.0).reshape(3, 3)[[0, 2, 2]]),
 ]
+
+
+def test_nested_list_index_warns_as_pytorch():
+    with pytest.warns(UserWarning, match="non-tuple sequence for multidimensional indexing"):
+        rt.arange(9.0).reshape(3, 3)[[[0, 1], [1, 0]]]
+
+
+def _set(x, index, value):
+    x[index] = value
+    return x
 
 
 @pytest.mark.parametrize("name,call", VALUES, ids=[c[0] for c in VALUES])
 def test_values_match_pytorch(name, call):
     torch = need_torch()
-    ours, theirs = call(rt), call(torch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PyTorch's deprecation warning for list indices
+        ours, theirs = call(rt), call(torch)
+    _same(ours, theirs, torch)
+
+
+def _same(ours, theirs, torch):
     if isinstance(theirs, torch.Tensor):
         assert str(ours.dtype).split(".")[-1] == str(theirs.dtype).split(".")[-1]
+        assert tuple(ours.shape) == tuple(theirs.shape)
         assert to_np(ours).tolist() == theirs.numpy().tolist()
+    elif isinstance(theirs, tuple):
+        assert isinstance(ours, tuple) and len(ours) == len(theirs)
+        for a, b in zip(ours, theirs):
+            _same(a, b, torch)
     else:
         assert ours == theirs and type(ours) is type(theirs)

@@ -94,15 +94,14 @@ fn resolve(t: &Tensor, items: &[IndexItem]) -> Result<Resolved> {
                         )));
                     }
                 }
-                let nz = on_device_of(x, t)?.nonzero()?;
-                for k in 0..x.dim() {
-                    advanced.push((d + k, nz.select(1, k as i64)?));
-                }
+                let nz = on_device_of(x, t)?.nonzero_tuple()?;
                 if x.dim() == 0 {
                     // A 0-d mask adds a dim of size 1 (true) or 0 (false).
                     v = v.unsqueeze(d as i64)?;
-                    advanced.push((d, nz.reshape(&[-1])?));
+                    advanced.extend(nz.into_iter().map(|i| (d, i)));
                     d += 1;
+                } else {
+                    advanced.extend(nz.into_iter().enumerate().map(|(k, i)| (d + k, i)));
                 }
                 d += x.dim();
                 orig += x.dim();
@@ -543,8 +542,26 @@ impl Tensor {
     /// `nonzero()`: an `n × ndim` int64 tensor of the nonzero positions, row-major order.
     /// (On a GPU the count is read back to size the result, as PyTorch does.)
     pub fn nonzero(&self) -> Result<Tensor> {
+        if self.dim() == 0 {
+            // PyTorch's `[1, 0]` for a set 0-d tensor, `[0, 0]` for an unset one.
+            return self.reshape(&[1])?.nonzero()?.narrow(1, 0, 0)?.contiguous();
+        }
         let (s, count) = self.storage().nonzero(self.layout())?;
         Ok(Tensor::from_storage(s, [count, self.dim()]))
+    }
+
+    /// `nonzero(as_tuple=True)` and one-argument `where`: one int64 index tensor per dim, a
+    /// 0-d tensor counting as 1-d (as PyTorch's).
+    pub fn nonzero_tuple(&self) -> Result<Vec<Tensor>> {
+        let x = if self.dim() == 0 {
+            self.reshape(&[1])?
+        } else {
+            self.clone()
+        };
+        let nz = x.nonzero()?;
+        (0..x.dim() as i64)
+            .map(|k| nz.select(1, k)?.contiguous())
+            .collect()
     }
 
     /// `one_hot(num_classes)`: int64 indices to an int64 one-hot tensor, built as

@@ -29,17 +29,22 @@ impl Tensor {
         t.permute(&back)?.contiguous_copy()
     }
 
+    /// A 0-d tensor sorted: itself (still in the graph, as PyTorch's view) and index 0.
+    fn zero_dim_order(&self) -> Result<(Tensor, Tensor)> {
+        Ok((
+            self.view(&[])?,
+            crate::ops::creation::zeros(&[], crate::DType::I64, self.device())?,
+        ))
+    }
+
     /// `sort(dim, descending)` → (values, indices).
     pub fn sort(&self, dim: i64, descending: bool) -> Result<(Tensor, Tensor)> {
         let d = wrap_dim(dim, self.dim())?;
         let len = self.shape().get(d).copied().unwrap_or(1);
-        let idx = self.order_indices(d, descending, len)?;
         if self.dim() == 0 {
-            return Ok((
-                self.clone(),
-                crate::ops::creation::zeros(&[], crate::DType::I64, self.device())?,
-            ));
+            return self.zero_dim_order();
         }
+        let idx = self.order_indices(d, descending, len)?;
         Ok((self.gather(d as i64, &idx)?, idx))
     }
 
@@ -54,13 +59,10 @@ impl Tensor {
         if k > len {
             return Err(Error::Runtime("selected index k out of range".into()));
         }
-        let idx = self.order_indices(d, largest, k)?;
-        if self.dim() == 0 {
-            return Ok((
-                self.clone(),
-                crate::ops::creation::zeros(&[], crate::DType::I64, self.device())?,
-            ));
+        if self.dim() == 0 && k == 1 {
+            return self.zero_dim_order();
         }
+        let idx = self.order_indices(d, largest, k)?;
         Ok((self.gather(d as i64, &idx)?, idx))
     }
 }

@@ -268,7 +268,36 @@ pub fn index_items(obj: &Bound<'_, PyAny>) -> PyResult<Vec<IndexItem>> {
     if let Ok(t) = obj.cast::<PyTuple>() {
         return t.iter().map(|o| index_item(&o)).collect();
     }
+    if let Ok(l) = obj.cast::<PyList>() {
+        if list_is_tuple(l) {
+            let py = obj.py();
+            let category = py.get_type::<pyo3::exceptions::PyUserWarning>();
+            PyErr::warn(
+                py,
+                &category,
+                c"Using a non-tuple sequence for multidimensional indexing is deprecated and will be changed in pytorch 2.9; use x[tuple(seq)] instead of x[seq]. In pytorch 2.9 this will be interpreted as tensor index, x[torch.tensor(seq)], which will result either in an error or a different result",
+                1,
+            )?;
+            return l.iter().map(|o| index_item(&o)).collect();
+        }
+    }
     Ok(vec![index_item(obj)?])
+}
+
+/// PyTorch's `treatSequenceAsTuple` for a list subscript: shorter than 32 and holding a
+/// tensor, a sequence, a slice, `...` or `None`, it is the tuple of its items (`x[[[0, 1],
+/// [1, 0]]]` is `x[[0, 1], [1, 0]]`, as PyTorch up to 2.13 does, with its deprecation
+/// warning); otherwise one index tensor.
+fn list_is_tuple(l: &Bound<'_, PyList>) -> bool {
+    l.len() < 32
+        && l.iter().any(|o| {
+            o.cast::<PyTensor>().is_ok()
+                || o.cast::<PyList>().is_ok()
+                || o.cast::<PyTuple>().is_ok()
+                || o.cast::<PySlice>().is_ok()
+                || o.is_instance_of::<PyEllipsis>()
+                || o.is_none()
+        })
 }
 
 fn opt_int(o: &Bound<'_, PyAny>) -> PyResult<Option<i64>> {

@@ -494,10 +494,11 @@ pub fn where_(
             Ok(Bound::new(py, PyTensor::new(r))?.into_any().unbind())
         }
         (None, None) => {
-            let nz = condition.inner.nonzero()?;
-            let cols: Vec<PyTensor> = (0..condition.inner.dim() as i64)
-                .map(|k| Ok(PyTensor::new(nz.select(1, k)?.contiguous()?)))
-                .collect::<crate::Result<_>>()?;
+            let cols = condition
+                .inner
+                .nonzero_tuple()?
+                .into_iter()
+                .map(PyTensor::new);
             Ok(PyTuple::new(py, cols)?.into_any().unbind())
         }
         _ => Err(PyTypeError::new_err("where() takes 1 or 3 arguments")),

@@ -776,7 +776,15 @@ impl PyTensor {
     fn __rmod__(&self, o: &Bound<'_, PyAny>) -> R {
         self.rbin(BinaryOp::Rem, o)
     }
-    fn __pow__(&self, o: &Bound<'_, PyAny>, _m: Option<&Bound<'_, PyAny>>) -> R {
+    /// `x ** o`; a three-argument `pow(x, o, m)` is Python's `TypeError`, as PyTorch's.
+    fn __pow__(&self, o: &Bound<'_, PyAny>, m: Option<&Bound<'_, PyAny>>) -> R {
+        if let Some(m) = m.filter(|m| !m.is_none()) {
+            return Err(PyTypeError::new_err(format!(
+                "unsupported operand type(s) for ** or pow(): 'Tensor', '{}', '{}'",
+                o.get_type().name()?,
+                m.get_type().name()?
+            )));
+        }
         self.bin(BinaryOp::Pow, o)
     }
     fn __rpow__(&self, o: &Bound<'_, PyAny>, _m: Option<&Bound<'_, PyAny>>) -> R {

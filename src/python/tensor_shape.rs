@@ -216,15 +216,15 @@ impl PyTensor {
     ) -> R {
         let size = sizes_from(int_list(size)?)?;
         let stride: Vec<isize> = int_list(stride)?.into_iter().map(|v| v as isize).collect();
-        wrap(
-            self.inner.as_strided(
-                &size,
-                &stride,
-                storage_offset
-                    .map(|o| o.max(0) as usize)
-                    .unwrap_or(self.inner.offset()),
-            ),
-        )
+        let offset = match storage_offset {
+            Some(o) => usize::try_from(o).map_err(|_| {
+                pyo3::exceptions::PyRuntimeError::new_err(format!(
+                    "Tensor: invalid storage offset {o}"
+                ))
+            })?,
+            None => self.inner.offset(),
+        };
+        wrap(self.inner.as_strided(&size, &stride, offset))
     }
 
     // ---- gathering and ordering -----------------------------------------------------------
@@ -289,19 +289,10 @@ impl PyTensor {
     }
     #[pyo3(signature = (*, as_tuple=false))]
     fn nonzero(&self, py: Python<'_>, as_tuple: bool) -> PyResult<Py<PyAny>> {
-        let nz = self.inner.nonzero()?;
         if as_tuple {
-            let cols: Vec<crate::Tensor> = (0..self.inner.dim().max(1) as i64)
-                .map(|k| {
-                    if self.inner.dim() == 0 {
-                        nz.reshape(&[-1])
-                    } else {
-                        nz.select(1, k)?.contiguous()
-                    }
-                })
-                .collect::<crate::Result<_>>()?;
-            return wrap_list(py, Ok(cols));
+            return wrap_list(py, self.inner.nonzero_tuple());
         }
+        let nz = self.inner.nonzero()?;
         Ok(Bound::new(py, PyTensor::new(nz))?.into_any().unbind())
     }
     #[pyo3(signature = (dim=-1, descending=false, stable=false))]
