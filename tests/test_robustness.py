@@ -162,3 +162,72 @@ def _same(ours, theirs, torch):
             _same(a, b, torch)
     else:
         assert ours == theirs and type(ours) is type(theirs)
+
+
+# In-place ops on an expanded tensor (several elements share one memory location): PyTorch
+# refuses those whose result differs between the elements (the last write would win) and
+# allows the fills.
+EXPANDED_INPLACE = [
+    ("add_", lambda L, x: x.add_(1)),
+    ("mul_", lambda L, x: x.mul_(L.arange(6.0).reshape(3, 2))),
+    ("exp_", lambda L, x: x.exp_()),
+    ("clamp_", lambda L, x: x.clamp_(0, 1)),
+    ("copy_", lambda L, x: x.copy_(L.arange(6.0).reshape(3, 2))),
+    ("scatter_", lambda L, x: x.scatter_(0, L.zeros(3, 2, dtype=L.long), 2.0)),
+    ("index_add_", lambda L, x: x.index_add_(0, L.tensor([0]), L.ones(1, 2))),
+    ("uniform_", lambda L, x: x.uniform_()),
+    ("normal_", lambda L, x: x.normal_()),
+    ("bernoulli_", lambda L, x: x.bernoulli_(0.5)),
+    ("random_", lambda L, x: x.random_()),
+    ("fill_", lambda L, x: x.fill_(2.0)),
+    ("zero_", lambda L, x: x.zero_()),
+    ("index_fill_", lambda L, x: x.index_fill_(0, L.tensor([0]), 3.0)),
+    ("masked_fill_", lambda L, x: x.masked_fill_(L.ones(3, 2, dtype=L.bool), 4.0)),
+]
+
+
+@pytest.mark.parametrize("name,op", EXPANDED_INPLACE, ids=[c[0] for c in EXPANDED_INPLACE])
+def test_inplace_on_expanded_tensor_matches_pytorch(name, op):
+    torch = need_torch()
+    results = []
+    for lib in (torch, rt):
+        base = lib.ones(2)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # PyTorch's deprecation of masked_fill_ here
+                op(lib, base.expand(3, 2))
+            results.append(("ok", to_np(base).tolist()))
+        except RuntimeError as e:
+            results.append(("raised", str(e)))
+    theirs, ours = results
+    assert ours[0] == theirs[0], (ours, theirs)
+    if theirs[0] == "raised" or name not in ("uniform_", "normal_", "bernoulli_", "random_"):
+        assert ours[1] == theirs[1]
+
+
+@pytest.mark.parametrize("op", ["uniform_", "normal_", "bernoulli_", "random_"])
+def test_random_fill_of_a_leaf_requiring_grad_raises(op):
+    torch = need_torch()
+    for lib in (torch, rt):
+        x = lib.zeros(3, requires_grad=True)
+        args = (0.5,) if op == "bernoulli_" else ()
+        with pytest.raises(RuntimeError, match="a leaf Variable that requires grad"):
+            getattr(x, op)(*args)
+        with lib.no_grad():
+            getattr(x, op)(*args)
+
+
+def test_fills_of_a_tensor_expanded_on_several_dims_match_pytorch():
+    """A memory location shared by filled and unfilled elements takes the fill (PyTorch's
+    kernels write only the filled ones), whatever the order of the writes."""
+    torch = need_torch()
+    mask = [[[i * 8 + j * 4 + k == 13 for k in range(4)] for j in range(2)] for i in range(3)]
+    results = []
+    for lib in (torch, rt):
+        a, b = lib.arange(2.0).reshape(1, 2, 1), lib.arange(2.0).reshape(1, 2, 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            a.expand(3, 2, 4).masked_fill_(lib.tensor(mask), 7.0)
+            b.expand(3, 2, 4).index_fill_(1, lib.tensor([1]), -1.0)
+        results.append((to_np(a).tolist(), to_np(b).tolist()))
+    assert results[1] == results[0]

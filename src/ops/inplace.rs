@@ -117,9 +117,101 @@ impl Tensor {
         Ok(true)
     }
 
+    /// PyTorch's `assert_no_internal_overlap`: an in-place op whose result differs between
+    /// elements may not write into a tensor in which several elements share one memory
+    /// location (an expanded dim), since the last write would win.
+    pub(crate) fn check_no_internal_overlap(&self) -> Result<()> {
+        if self
+            .shape()
+            .iter()
+            .zip(self.strides())
+            .any(|(&d, &s)| d > 1 && s == 0)
+        {
+            return Err(Error::Runtime(
+                "unsupported operation: more than one element of the written-to tensor refers to a single memory location. Please clone() the tensor before performing the operation.".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Applies `f` to self (or, when recording, to a snapshot carrying self's history) and
-    /// writes the result back into self.
+    /// writes the result back into self; refused on a tensor with internal overlap, as
+    /// PyTorch's in-place ops are (see [`Tensor::apply_fill_inplace`] for the fills it
+    /// allows there).
     pub fn apply_inplace(
+        &self,
+        others: &[&Tensor],
+        f: impl FnOnce(&Tensor) -> Result<Tensor>,
+    ) -> Result<()> {
+        self.check_no_internal_overlap()?;
+        self.apply_unchecked_inplace(others, f)
+    }
+
+    /// [`Tensor::apply_inplace`] for the fills PyTorch allows on a tensor with internal
+    /// overlap (`masked_fill_`, `index_fill_`): there only the elements the fill changed are
+    /// written, so that a memory location shared by a filled and an unfilled element takes
+    /// the fill's value whatever the order of the writes.
+    pub fn apply_fill_inplace(
+        &self,
+        others: &[&Tensor],
+        f: impl FnOnce(&Tensor) -> Result<Tensor>,
+    ) -> Result<()> {
+        let shared: Vec<usize> = (0..self.dim())
+            .filter(|&d| self.shape()[d] > 1 && self.strides()[d] == 0)
+            .collect();
+        if !shared.is_empty() {
+            return self.fill_shared_locations(&shared, f);
+        }
+        self.apply_unchecked_inplace(others, f)
+    }
+
+    /// A fill into a tensor whose expanded `shared` dims alias memory: each memory location
+    /// (an element of `self` with those dims narrowed to 1) takes the value of an element
+    /// the fill changed, if any, else keeps its own; written through the narrowed view,
+    /// which has no overlap.
+    fn fill_shared_locations(
+        &self,
+        shared: &[usize],
+        f: impl FnOnce(&Tensor) -> Result<Tensor>,
+    ) -> Result<()> {
+        self.check_inplace()?;
+        let new = f(&self.detach())?;
+        let changed = super::binary::binary(
+            BinaryOp::Ne,
+            &Operand::Tensor(new.clone()),
+            &Operand::Tensor(self.detach()),
+        )?;
+        // The aliased dims last, flattened into one: `[rest…, k]`.
+        let mut order: Vec<i64> = (0..self.dim())
+            .filter(|d| !shared.contains(d))
+            .map(|d| d as i64)
+            .collect();
+        order.extend(shared.iter().map(|&d| d as i64));
+        let mut flat: Vec<i64> = order[..order.len() - shared.len()]
+            .iter()
+            .map(|&d| self.shape()[d as usize] as i64)
+            .collect();
+        flat.push(-1);
+        let last = |t: &Tensor| t.permute(&order)?.reshape(&flat);
+        // The first changed element of each location (element 0, unchanged, when none).
+        let pick = last(&changed.to_dtype(DType::I64)?)?.argmax_argmin(Some(-1), true, true)?;
+        let value = last(&new)?.gather(-1, &pick)?;
+        let mut unique = self.clone();
+        for &d in shared {
+            unique = unique.narrow(d as i64, 0, 1)?;
+        }
+        let mut back = vec![0i64; order.len()];
+        for (i, &d) in order.iter().enumerate() {
+            back[d as usize] = i as i64;
+        }
+        // `value` is `[rest…, 1]`: back to `unique`'s shape.
+        let mut kept: Vec<i64> = flat[..flat.len() - 1].to_vec();
+        kept.extend(std::iter::repeat_n(1, shared.len()));
+        unique.copy_(&value.reshape(&kept)?.permute(&back)?)
+    }
+
+    /// The shared body of the two above.
+    fn apply_unchecked_inplace(
         &self,
         others: &[&Tensor],
         f: impl FnOnce(&Tensor) -> Result<Tensor>,
@@ -159,6 +251,7 @@ impl Tensor {
     /// `copy_(src)`: broadcast and cast into self.
     pub fn copy_(&self, src: &Tensor) -> Result<()> {
         self.check_inplace()?;
+        self.check_no_internal_overlap()?;
         let new = src.to_dtype(self.dtype())?.expand_to(self.shape()).map_err(|_| {
             Error::Runtime(format!(
                 "The size of tensor a ({}) must match the size of tensor b ({}) at non-singleton dimension 0",

@@ -171,6 +171,8 @@ impl Tensor {
     /// for float32, 2^53 for float64, 2^11 for float16, 2^8 for bfloat16, the type's maximum
     /// for integers, 1 for bool), as PyTorch's `random_()` and `random_(from)`.
     pub fn random_(&self, from: i64, to: Option<i64>) -> Result<()> {
+        self.check_inplace()?;
+        self.check_no_internal_overlap()?;
         let top = match self.dtype() {
             DType::Bool => 1,
             DType::U8 => u8::MAX as i64,
@@ -206,6 +208,8 @@ impl Tensor {
         self.write_samples(self.dtype(), dist)
     }
     fn write_samples(&self, dtype: DType, dist: Distribution) -> Result<()> {
+        self.check_inplace()?;
+        self.check_no_internal_overlap()?;
         let samples = sample(self.shape(), dtype, self.device(), dist)?;
         self.storage()
             .copy_from(self.layout(), (samples.storage(), samples.layout()))?;

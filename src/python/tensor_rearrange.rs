@@ -176,7 +176,7 @@ impl PyTensor {
         let v = fill_value(value, slf.get().inner.dtype())?;
         slf.get()
             .inner
-            .apply_inplace(&[&v], |x| x.index_fill(dim, &index.inner, &v))?;
+            .apply_fill_inplace(&[&v], |x| x.index_fill(dim, &index.inner, &v))?;
         Ok(slf.clone().into_any().unbind())
     }
     #[pyo3(signature = (sorted=true, return_inverse=false, return_counts=false, dim=None))]

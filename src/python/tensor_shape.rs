@@ -415,7 +415,7 @@ impl PyTensor {
             None => Scalar::Float(tensor_arg(value, "masked_fill_")?.item_f64()?),
         };
         me.inner
-            .apply_inplace(&[], |x| x.masked_fill(&mask.inner, v))?;
+            .apply_fill_inplace(&[], |x| x.masked_fill(&mask.inner, v))?;
         Ok(slf.clone().into_any().unbind())
     }
     #[pyo3(signature = (diagonal=0))]
