@@ -231,3 +231,36 @@ def test_fills_of_a_tensor_expanded_on_several_dims_match_pytorch():
             b.expand(3, 2, 4).index_fill_(1, lib.tensor([1]), -1.0)
         results.append((to_np(a).tolist(), to_np(b).tolist()))
     assert results[1] == results[0]
+
+
+@pytest.mark.parametrize("entry", ["from_numpy", "tensor"])
+def test_bool_arrays_with_other_bytes_read_as_pytorch(entry):
+    """A bool array holding bytes other than 0 and 1 (a uint8 array viewed as bool): sums,
+    casts, comparisons and negation agree with each other and with PyTorch's."""
+    import numpy as np
+
+    torch = need_torch()
+    results = []
+    for lib in (torch, rt):
+        t = getattr(lib, entry)(np.array([0, 2, 255, 1], dtype=np.uint8).view(bool))
+        results.append([to_np(v).tolist() for v in (t, t.sum(), t.int(), t == True, ~t)])  # noqa: E712
+    assert results[1] == results[0]
+
+
+def test_plain_bool_arrays_still_share_memory():
+    import numpy as np
+
+    a = np.array([True, False, True])
+    t = rt.from_numpy(a)
+    a[1] = True
+    assert to_np(t).tolist() == [True, True, True]
+
+
+@pytest.mark.parametrize("entry", ["from_numpy", "tensor"])
+def test_non_native_byte_order_raises_as_pytorch(entry):
+    import numpy as np
+
+    torch = need_torch()
+    for lib in (torch, rt):
+        with pytest.raises(ValueError, match="byte order different from the native byte order"):
+            getattr(lib, entry)(np.arange(3, dtype=">f4"))

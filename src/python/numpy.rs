@@ -8,7 +8,7 @@ use crate::tensor::layout::Layout;
 use crate::tensor::storage::Storage;
 use crate::Tensor;
 use numpy::{PyUntypedArray, PyUntypedArrayMethods};
-use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use std::ptr::NonNull;
@@ -20,8 +20,8 @@ fn dtype_of(array: &Bound<'_, PyUntypedArray>) -> PyResult<DType> {
     let size: usize = d.getattr("itemsize")?.extract()?;
     let native: String = d.getattr("byteorder")?.extract()?;
     if native == ">" {
-        return Err(PyTypeError::new_err(
-            "can't convert a non-native byte order NumPy array",
+        return Err(PyValueError::new_err(
+            "given numpy array has byte order different from the native byte order. Conversion between byte orders is currently not supported.",
         ));
     }
     Ok(match (kind.as_str(), size) {
@@ -84,15 +84,28 @@ pub fn from_array(obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
     let start = data.wrapping_offset(lo * item);
     let owner: Py<PyAny> = arr.clone().into_any().unbind();
     let ptr = NonNull::new(start).unwrap_or(NonNull::dangling());
-    // SAFETY: `ptr..ptr+len` elements lie within the array's buffer (computed from its shape
-    // and strides), the dtype matches NumPy's, and the array object (the owner) keeps the
-    // buffer alive for the storage's lifetime.
-    let storage = unsafe { Storage::from_foreign(ptr, len, dtype, Box::new(owner)) };
     let layout = Layout {
         shape,
         strides,
         offset: (-lo) as usize,
     };
+    if dtype == DType::Bool && len > 0 {
+        // SAFETY: `ptr..ptr+len` bytes lie within the array's buffer (as above); read only.
+        let bytes = unsafe { std::slice::from_raw_parts(ptr.as_ptr() as *const u8, len) };
+        if bytes.iter().any(|&b| b > 1) {
+            // Bytes other than 0 and 1 (a `uint8` array viewed as bool, a crafted file):
+            // a normalised copy, so that every op reads them as PyTorch's kernels do.
+            let fixed: Vec<bool> = bytes.iter().map(|&b| b != 0).collect();
+            return Ok(Tensor::from_parts(
+                Arc::new(Storage::from_vec(fixed)),
+                layout,
+            ));
+        }
+    }
+    // SAFETY: `ptr..ptr+len` elements lie within the array's buffer (computed from its shape
+    // and strides), the dtype matches NumPy's, and the array object (the owner) keeps the
+    // buffer alive for the storage's lifetime.
+    let storage = unsafe { Storage::from_foreign(ptr, len, dtype, Box::new(owner)) };
     Ok(Tensor::from_parts(Arc::new(storage), layout))
 }
 
