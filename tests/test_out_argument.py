@@ -58,3 +58,14 @@ def test_einsum_sublist_form_matches_the_string_form():
     c = rt.tensor(np.arange(24.0).reshape(2, 3, 4))
     np.testing.assert_allclose(to_np(rt.einsum(c, [Ellipsis, 1], [Ellipsis])),
                                to_np(rt.einsum("...j->...", c)))
+
+
+def test_normal_writes_out():
+    """``normal(mean, std, size, out=)`` fills ``out`` (it was accepted and ignored)."""
+    rt.manual_seed(0)
+    o = rt.zeros(4000)
+    rt.normal(2.0, 0.5, size=(4000,), out=o)
+    v = to_np(o)
+    assert abs(v.mean() - 2.0) < 0.05 and abs(v.std() - 0.5) < 0.05
+    with pytest.raises(RuntimeError, match="out= has shape"):
+        rt.normal(0.0, 1.0, size=(3,), out=rt.zeros(2))

@@ -14,7 +14,7 @@ type R = PyResult<PyTensor>;
 
 /// The result of a creation function: `requires_grad=` applied, or written into `out=` (of
 /// the result's shape: rustorch does not resize tensors in place).
-fn finish(t: Tensor, kwargs: Option<&Bound<'_, PyDict>>) -> R {
+pub(super) fn finish(t: Tensor, kwargs: Option<&Bound<'_, PyDict>>) -> R {
     let kw = |name: &str| -> PyResult<Option<Bound<'_, PyAny>>> {
         Ok(kwargs.map(|k| k.get_item(name)).transpose()?.flatten())
     };

@@ -255,6 +255,7 @@ pub fn meshgrid<'py>(
 #[pyo3(signature = (mean=None, std=None, size=None, *, generator=None, dtype=None, device=None, requires_grad=false, out=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn normal(
+    py: Python<'_>,
     mean: Option<&Bound<'_, PyAny>>,
     std: Option<&Bound<'_, PyAny>>,
     size: Option<&Bound<'_, PyAny>>,
@@ -264,7 +265,7 @@ pub fn normal(
     requires_grad: bool,
     out: Option<&Bound<'_, PyAny>>,
 ) -> R {
-    let _ = (generator, out);
+    let _ = generator;
     let tensor = |o: Option<&Bound<'_, PyAny>>| {
         o.and_then(|v| v.cast::<PyTensor>().ok().map(|t| t.get().inner.clone()))
     };
@@ -299,10 +300,12 @@ pub fn normal(
             crate::ops::random::normal(&base, &scalar(number(std, 1.0)?, &base))?
         }
     };
-    if requires_grad {
-        t.set_requires_grad(true)?;
+    let kwargs = pyo3::types::PyDict::new(py);
+    kwargs.set_item("requires_grad", requires_grad)?;
+    if let Some(out) = out {
+        kwargs.set_item("out", out)?;
     }
-    Ok(PyTensor::new(t))
+    super::functions::finish(t, Some(&kwargs))
 }
 
 /// `cdist(x1, x2, p=2.0, compute_mode=...)`.
