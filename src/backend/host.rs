@@ -41,7 +41,7 @@ fn host_limit() -> usize {
 }
 
 /// PyTorch's CPU allocator error (a `RuntimeError`) for a request of `bytes` more than this
-/// machine could ever provide (see [`host_limit`]), checked before a large tensor's memory
+/// machine could ever provide (see `host_limit`), checked before a large tensor's memory
 /// is allocated so that the request raises instead of aborting or being killed later.
 pub fn check_host_alloc(bytes: usize) -> Result<()> {
     if bytes <= host_limit() {

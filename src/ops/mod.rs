@@ -9,6 +9,7 @@ pub mod creation;
 pub mod index;
 pub mod inplace;
 pub mod join;
+pub mod layer_norm;
 pub mod loss;
 pub mod matmul;
 pub mod norm;

@@ -1,16 +1,15 @@
-//! Normalization layers: batch, instance, layer, group, RMS and local response norm.
+//! Normalization layers: batch, instance, group and local response norm here; layer and
+//! RMS norm in [`super::layer_norm`] (re-exported).
 //!
-//! Batch, instance, group and layer norm run on the backends' batch-norm kernels (see
+//! Batch, instance and group norm run on the backends' batch-norm kernels (see
 //! [`train_fused`]): one statistics pass (two reads: the mean, then the squared deviations),
 //! one per-channel affine pass `(x − mean)·w/√(var+ε) + b`, and a node (`NativeBatchNorm`,
-//! `NativeGroupNorm`, `NativeLayerNormBackward0`, PyTorch's names) whose backward is one pass
-//! of per-channel sums and one affine pass for the input gradient. Instance and layer norm
-//! are batch norm over a `[1, rows, …]` view of their input (a row per sample and channel,
-//! or per normalised slice; layer norm applies its elementwise parameters afterwards, by
-//! broadcasting). Group norm takes its statistics per (sample, group) and applies them with
-//! its per-channel parameters in one affine pass per (sample, channel). A recorded backward
-//! (`create_graph`) computes the same formulas as differentiable ops, so it differentiates
-//! again.
+//! `NativeGroupNorm`, PyTorch's names) whose backward is one pass of per-channel sums and
+//! one affine pass for the input gradient. Instance norm is batch norm over a `[1, rows, …]`
+//! view of its input (a row per sample and channel). Group norm takes its statistics per
+//! (sample, group) and applies them with its per-channel parameters in one affine pass per
+//! (sample, channel). A recorded backward (`create_graph`) computes the same formulas as
+//! differentiable ops, so it differentiates again.
 //!
 //! Batch norm in evaluation normalises with the running statistics in one affine pass when
 //! no gradient is wanted, and otherwise (like RMS and local response norm) is a composite of
@@ -31,9 +30,11 @@ use crate::tensor::dtype::DType;
 use crate::tensor::layout::fmt_shape;
 use crate::Tensor;
 
+pub use super::layer_norm::{layer_norm, rms_norm};
+
 /// Refuses integer and bool inputs as PyTorch's kernel dispatch does
 /// (`"batch_norm" not implemented for 'Long'`).
-fn float_input(kernel: &str, x: &Tensor) -> Result<()> {
+pub(super) fn float_input(kernel: &str, x: &Tensor) -> Result<()> {
     if x.dtype().is_float() {
         Ok(())
     } else {
@@ -48,7 +49,7 @@ fn float_input(kernel: &str, x: &Tensor) -> Result<()> {
 /// a float64 weight on a float32 input would otherwise give a float64 result). PyTorch
 /// words it two ways: a float32 input asks for float32 parameters, any other input for
 /// one shared dtype.
-fn same_dtype(x: &Tensor, params: &[Option<&Tensor>]) -> Result<()> {
+pub(super) fn same_dtype(x: &Tensor, params: &[Option<&Tensor>]) -> Result<()> {
     if params.iter().flatten().all(|p| p.dtype() == x.dtype()) {
         return Ok(());
     }
@@ -319,15 +320,15 @@ fn train_fused(
         (x, out, mean, var, invstd, weight)
     };
     let stats = (mean.clone(), var);
-    let mut inputs = vec![input];
-    inputs.extend(affine.weight);
-    inputs.extend(affine.bias);
-    if !needs_grad(&inputs) {
+    let Some(NormNode {
+        inputs,
+        like: [w_like, b_like],
+        x: saved_x,
+        w: saved_w,
+    }) = norm_node(input, &affine)
+    else {
         return Ok((out, stats.0, stats.1));
-    }
-    let (w_like, b_like) = (param_like(affine.weight), param_like(affine.bias));
-    let saved_x = SavedTensor::new(input);
-    let saved_w = affine.weight.map(SavedTensor::new);
+    };
     // The input's copy the statistics were taken from, when it had to be made.
     let copy = (!std::sync::Arc::ptr_eq(&x.0, &input.0)).then_some(x);
     record(name, &inputs, &out, move |g, need| {
@@ -369,7 +370,33 @@ fn train_fused(
 }
 
 /// An optional norm parameter's dtype and shape, in which its gradient is given back.
-type ParamLike = Option<(DType, Vec<i64>)>;
+pub(super) type ParamLike = Option<(DType, Vec<i64>)>;
+
+/// A norm node's differentiable inputs (the input, then the weight and bias given), the
+/// parameters' [`ParamLike`]s, and the input and weight its backward keeps.
+pub(super) struct NormNode<'a> {
+    pub(super) inputs: Vec<&'a Tensor>,
+    pub(super) like: [ParamLike; 2],
+    pub(super) x: SavedTensor,
+    pub(super) w: Option<SavedTensor>,
+}
+
+/// The [`NormNode`] of a norm of `input` with `affine`, or `None` when no gradient is
+/// wanted.
+pub(super) fn norm_node<'a>(input: &'a Tensor, affine: &Affine<'a>) -> Option<NormNode<'a>> {
+    let mut inputs = vec![input];
+    inputs.extend(affine.weight);
+    inputs.extend(affine.bias);
+    if !needs_grad(&inputs) {
+        return None;
+    }
+    Some(NormNode {
+        inputs,
+        like: [param_like(affine.weight), param_like(affine.bias)],
+        x: SavedTensor::new(input),
+        w: affine.weight.map(SavedTensor::new),
+    })
+}
 
 fn param_like(p: Option<&Tensor>) -> ParamLike {
     p.map(|p| (p.dtype(), shape_of(p)))
@@ -377,7 +404,7 @@ fn param_like(p: Option<&Tensor>) -> ParamLike {
 
 /// A norm node's gradients in input order: the input's, then the weight's and the bias's
 /// (for those given, where needed), each in its parameter's dtype and shape.
-fn norm_grads(
+pub(super) fn norm_grads(
     [gx, gw, gb]: [Option<Tensor>; 3],
     need: &[bool],
     [w, b]: [&ParamLike; 2],
@@ -505,163 +532,6 @@ pub fn instance_norm(
     Ok(out)
 }
 
-/// PyTorch's `_check_layer_norm_inputs` (and the RMS norm twin, whose message lacks the
-/// comma after `*`). Returns the dims to normalise over.
-fn normalized_dims(
-    input: &Tensor,
-    normalized_shape: &[usize],
-    params: &[(&str, Option<&Tensor>)],
-    rms: bool,
-) -> Result<Vec<i64>> {
-    let k = normalized_shape.len();
-    if k == 0 {
-        return Err(Error::Runtime(format!(
-            "Expected normalized_shape to be at least 1-dimensional, i.e., containing at least one element, but got normalized_shape = {}",
-            fmt_shape(normalized_shape)
-        )));
-    }
-    for (name, p) in params {
-        if let Some(p) = p {
-            if p.shape() != normalized_shape {
-                return Err(Error::Runtime(format!(
-                    "Expected {name} to be of same shape as normalized_shape, but got {name} of shape {} and normalized_shape = {}",
-                    fmt_shape(p.shape()),
-                    fmt_shape(normalized_shape)
-                )));
-            }
-        }
-    }
-    let nd = input.dim();
-    if nd < k || input.shape()[nd - k..] != *normalized_shape {
-        let inner = fmt_shape(normalized_shape);
-        let inner = &inner[1..inner.len() - 1];
-        let star = if rms { "*" } else { "*, " };
-        return Err(Error::Runtime(format!(
-            "Given normalized_shape={}, expected input with shape [{star}{inner}], but got input of size{}",
-            fmt_shape(normalized_shape),
-            fmt_shape(input.shape())
-        )));
-    }
-    Ok(((nd - k) as i64..nd as i64).collect())
-}
-
-/// `layer_norm(input, normalized_shape, weight, bias, eps)`: each sample normalised over its
-/// last `normalized_shape.len()` dims (biased variance), then scaled and shifted
-/// element-wise.
-pub fn layer_norm(
-    input: &Tensor,
-    normalized_shape: &[usize],
-    affine: Affine,
-    eps: f64,
-) -> Result<Tensor> {
-    let dims = normalized_dims(
-        input,
-        normalized_shape,
-        &[("weight", affine.weight), ("bias", affine.bias)],
-        false,
-    )?;
-    float_input("LayerNormKernelImpl", input)?;
-    same_dtype(input, &[affine.weight, affine.bias])?;
-    let len: usize = normalized_shape.iter().product();
-    let rows = input.numel().checked_div(len).unwrap_or(0);
-    let param = |p: Option<&Tensor>| p.map(|p| dense(&p.detach())).transpose();
-    let (x, w, out, mean, rstd) = {
-        let _off = GradModeGuard::new(false);
-        let (x, w, b) = (dense(input)?, param(affine.weight)?, param(affine.bias)?);
-        let [y, mean, rstd] = x.storage().layer_norm(
-            w.as_ref().map(|t| &**t.storage()),
-            b.as_ref().map(|t| &**t.storage()),
-            [rows, len],
-            eps,
-        )?;
-        let out = Tensor::from_storage(y, input.shape().to_vec());
-        (x, w, out, mean, rstd)
-    };
-    let mut inputs = vec![input];
-    inputs.extend(affine.weight);
-    inputs.extend(affine.bias);
-    if !needs_grad(&inputs) {
-        return Ok(out);
-    }
-    let (w_like, b_like) = (param_like(affine.weight), param_like(affine.bias));
-    let saved_x = SavedTensor::new(input);
-    let saved_w = affine.weight.map(SavedTensor::new);
-    // The input's copy the statistics were taken from, when it had to be made.
-    let copy = (!std::sync::Arc::ptr_eq(&x.0, &input.0)).then_some(x);
-    record("NativeLayerNormBackward0", &inputs, &out, move |g, need| {
-        let (gx, gw, gb) = if is_grad_enabled() {
-            let w = saved_w.as_ref().map(|w| w.unpack()).transpose()?;
-            layer_norm_backward_recorded(&saved_x.unpack()?, w.as_ref(), g, &dims, eps, need)?
-        } else {
-            let x = match &copy {
-                Some(x) => x.clone(),
-                None => saved_x.unpack()?,
-            };
-            let gd = dense(g)?;
-            let params = need.iter().skip(1).any(|&n| n);
-            let (gx, sums) = gd.storage().layer_norm_backward(
-                x.storage(),
-                [&mean, &rstd],
-                w.as_ref().map(|w| &**w.storage()),
-                [rows, len],
-                params,
-            )?;
-            let gx = Tensor::from_storage(gx, x.shape().to_vec());
-            let (gw, gb) = match sums {
-                Some((a, b)) => (
-                    Some(Tensor::from_storage(a, [len])),
-                    Some(Tensor::from_storage(b, [len])),
-                ),
-                None => (None, None),
-            };
-            (Some(gx), gw, gb)
-        };
-        norm_grads([gx, gw, gb], need, [&w_like, &b_like])
-    });
-    Ok(out)
-}
-
-/// Layer norm's gradients as differentiable ops on the saved input (a backward being
-/// recorded), over the normalised `dims`: `x̂ = (x − mean)·rstd`, `gb = Σ g`,
-/// `gw = Σ g·x̂` over the leading dims, and with `p = g·w`,
-/// `gx = rstd·(p − mean(p) − x̂·mean(p·x̂))`, the statistics recomputed from `x` so that
-/// the gradients differentiate through them.
-fn layer_norm_backward_recorded(
-    x: &Tensor,
-    w: Option<&Tensor>,
-    g: &Tensor,
-    dims: &[i64],
-    eps: f64,
-    need: &[bool],
-) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-    let mean = x.mean_dims(Some(dims), true, None)?;
-    let rstd = x
-        .var_dims(Some(dims), 0.0, true)?
-        .add_scalar(eps)?
-        .rsqrt()?;
-    let xhat = x.sub(&mean)?.mul(&rstd)?;
-    let lead: Vec<i64> = (0..dims[0]).collect();
-    let over_rows = |t: Tensor| -> Result<Tensor> {
-        if lead.is_empty() {
-            Ok(t)
-        } else {
-            t.sum_dims(Some(&lead), false, None)
-        }
-    };
-    let gb = over_rows(g.clone())?;
-    let gw = over_rows(g.mul(&xhat)?)?;
-    let gx = grad_if(need[0], || {
-        let p = match w {
-            Some(w) => g.mul(w)?,
-            None => g.clone(),
-        };
-        let a = p.mean_dims(Some(dims), true, None)?;
-        let c = p.mul(&xhat)?.mean_dims(Some(dims), true, None)?;
-        p.sub(&a)?.sub(&xhat.mul(&c)?)?.mul(&rstd)
-    })?;
-    Ok((gx, Some(gw), Some(gb)))
-}
-
 /// `group_norm(input, num_groups, weight, bias, eps)`: the channels of each sample split
 /// into `num_groups` groups, each normalised over its channels and positions; the affine
 /// parameters are per channel.
@@ -742,15 +612,15 @@ fn group_norm_fused(input: &Tensor, groups: usize, affine: Affine, eps: f64) -> 
         let out = Tensor::from_storage(s, input.shape().to_vec());
         (x, out, center, invstd, wr)
     };
-    let mut inputs = vec![input];
-    inputs.extend(affine.weight);
-    inputs.extend(affine.bias);
-    if !needs_grad(&inputs) {
+    let Some(NormNode {
+        inputs,
+        like: [w_like, b_like],
+        x: saved_x,
+        w: saved_w,
+    }) = norm_node(input, &affine)
+    else {
         return Ok(out);
-    }
-    let (w_like, b_like) = (param_like(affine.weight), param_like(affine.bias));
-    let saved_x = SavedTensor::new(input);
-    let saved_w = affine.weight.map(SavedTensor::new);
+    };
     record("NativeGroupNormBackward0", &inputs, &out, move |g, need| {
         let (gx, gw, gb) = if is_grad_enabled() {
             let w = saved_w.as_ref().map(|w| w.unpack()).transpose()?;
@@ -844,41 +714,6 @@ fn group_norm_backward_recorded(
             .reshape(&shape_of(x))
     })?;
     Ok((gx, Some(gw), Some(gb)))
-}
-
-/// The machine epsilon of a float dtype (`torch.finfo(dtype).eps`).
-fn finfo_eps(dtype: DType) -> f64 {
-    match dtype {
-        DType::F64 => f64::EPSILON,
-        DType::F16 => 0.0009765625,
-        DType::BF16 => 0.0078125,
-        _ => f32::EPSILON as f64,
-    }
-}
-
-/// `rms_norm(input, normalized_shape, weight, eps)`: `x / √(mean(x²) + ε) · w` over the last
-/// `normalized_shape.len()` dims; `eps=None` is the dtype's machine epsilon, as PyTorch.
-pub fn rms_norm(
-    input: &Tensor,
-    normalized_shape: &[usize],
-    weight: Option<&Tensor>,
-    eps: Option<f64>,
-) -> Result<Tensor> {
-    let dims = normalized_dims(input, normalized_shape, &[("weight", weight)], true)?;
-    float_input("rms_norm", input)?;
-    let eps = eps.unwrap_or_else(|| finfo_eps(input.dtype()));
-    let rms = input
-        .mul(input)?
-        .mean_dims(Some(&dims), true, None)?
-        .add_scalar(eps)?
-        .rsqrt()?;
-    let out = input.mul(&rms)?;
-    match weight {
-        // PyTorch keeps the input's dtype whatever the weight's.
-        Some(w) if w.dtype() != input.dtype() => out.mul(w)?.to_dtype(input.dtype()),
-        Some(w) => out.mul(w),
-        None => Ok(out),
-    }
 }
 
 /// `local_response_norm(input, size, alpha, beta, k)`: each element divided by
@@ -976,15 +811,5 @@ mod tests {
             .all(|(a, b)| (a - b).abs() < 1e-12));
         assert_eq!(rm.to_vec::<f64>().unwrap(), vec![1.0, 1.75]);
         assert_eq!(rv.to_vec::<f64>().unwrap(), vec![1.5, 2.75]);
-    }
-
-    #[test]
-    fn layer_norm_rejects_a_mismatched_shape() {
-        let x = t(&[0.0; 6], &[2, 3]);
-        let e = layer_norm(&x, &[4], Affine::default(), 1e-5).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "Given normalized_shape=[4], expected input with shape [*, 4], but got input of size[2, 3]"
-        );
     }
 }
