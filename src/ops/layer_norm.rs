@@ -6,7 +6,10 @@
 //! norm is a composite of tensor ops.
 
 use super::dense;
-use super::norm::{float_input, norm_grads, norm_node, same_dtype, Affine, NormNode};
+use super::norm::{
+    float_input, norm_grads, norm_node, normalized_input_grad, same_dtype, standardized, Affine,
+    NormNode,
+};
 use crate::autograd::{grad_if, is_grad_enabled, record, GradModeGuard};
 use crate::error::{Error, Result};
 use crate::tensor::dtype::DType;
@@ -142,12 +145,7 @@ fn layer_norm_backward_recorded(
     eps: f64,
     need: &[bool],
 ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-    let mean = x.mean_dims(Some(dims), true, None)?;
-    let rstd = x
-        .var_dims(Some(dims), 0.0, true)?
-        .add_scalar(eps)?
-        .rsqrt()?;
-    let xhat = x.sub(&mean)?.mul(&rstd)?;
+    let (xhat, rstd) = standardized(x, dims, eps)?;
     let lead: Vec<i64> = (0..dims[0]).collect();
     let over_rows = |t: Tensor| -> Result<Tensor> {
         if lead.is_empty() {
@@ -163,9 +161,7 @@ fn layer_norm_backward_recorded(
             Some(w) => g.mul(w)?,
             None => g.clone(),
         };
-        let a = p.mean_dims(Some(dims), true, None)?;
-        let c = p.mul(&xhat)?.mean_dims(Some(dims), true, None)?;
-        p.sub(&a)?.sub(&xhat.mul(&c)?)?.mul(&rstd)
+        normalized_input_grad(&p, &xhat, &rstd, dims)
     })?;
     Ok((gx, Some(gw), Some(gb)))
 }

@@ -436,12 +436,7 @@ fn batch_norm_backward_recorded(
     let nd = x.dim();
     let dims: Vec<i64> = (0..nd as i64).filter(|&d| d != 1).collect();
     let m = (x.numel() / x.shape()[1]) as f64;
-    let mean = x.mean_dims(Some(&dims), true, None)?;
-    let invstd = x
-        .var_dims(Some(&dims), 0.0, true)?
-        .add_scalar(eps)?
-        .rsqrt()?;
-    let xhat = x.sub(&mean)?.mul(&invstd)?;
+    let (xhat, invstd) = standardized(x, &dims, eps)?;
     let gb = g.sum_dims(Some(&dims), true, None)?;
     let gw = g.mul(&xhat)?.sum_dims(Some(&dims), true, None)?;
     let gx = grad_if(need[0], || {
@@ -455,6 +450,31 @@ fn batch_norm_backward_recorded(
     })?;
     let flat = |t: Tensor| t.reshape(&[-1]);
     Ok((gx, Some(flat(gw)?), Some(flat(gb)?)))
+}
+
+/// `(x̂, invstd)` over `dims` of `x` as differentiable ops: `x̂ = (x − mean)·invstd`,
+/// `invstd = 1/√(var + ε)` with the biased variance. The recorded backwards recompute the
+/// statistics this way so that their gradients differentiate through them.
+pub(super) fn standardized(x: &Tensor, dims: &[i64], eps: f64) -> Result<(Tensor, Tensor)> {
+    let mean = x.mean_dims(Some(dims), true, None)?;
+    let invstd = x
+        .var_dims(Some(dims), 0.0, true)?
+        .add_scalar(eps)?
+        .rsqrt()?;
+    Ok((x.sub(&mean)?.mul(&invstd)?, invstd))
+}
+
+/// The input gradient of a normalisation over `dims`, from `h = g·w` (the output gradient
+/// times the elementwise scale): `invstd·(h − mean(h) − x̂·mean(h·x̂))`.
+pub(super) fn normalized_input_grad(
+    h: &Tensor,
+    xhat: &Tensor,
+    invstd: &Tensor,
+    dims: &[i64],
+) -> Result<Tensor> {
+    let mean_h = h.mean_dims(Some(dims), true, None)?;
+    let mean_hx = h.mul(xhat)?.mean_dims(Some(dims), true, None)?;
+    h.sub(&mean_h)?.sub(&xhat.mul(&mean_hx)?)?.mul(invstd)
 }
 
 fn shape_of(t: &Tensor) -> Vec<i64> {
@@ -694,12 +714,7 @@ fn group_norm_backward_recorded(
     let four = [n, groups as i64, c / groups as i64, s];
     let (xg, gg) = (x.reshape(&four)?, g.reshape(&four)?);
     let within = [2i64, 3];
-    let mean = xg.mean_dims(Some(&within), true, None)?;
-    let invstd = xg
-        .var_dims(Some(&within), 0.0, true)?
-        .add_scalar(eps)?
-        .rsqrt()?;
-    let xhat = xg.sub(&mean)?.mul(&invstd)?;
+    let (xhat, invstd) = standardized(&xg, &within, eps)?;
     let per_channel_sum = |t: &Tensor| t.sum_dims(Some(&[0, 3]), false, None)?.reshape(&[-1]);
     let gw = per_channel_sum(&gg.mul(&xhat)?)?;
     let gb = per_channel_sum(&gg)?;
@@ -708,10 +723,7 @@ fn group_norm_backward_recorded(
             Some(w) => gg.mul(&w.reshape(&[1, groups as i64, c / groups as i64, 1])?)?,
             None => gg.clone(),
         };
-        h.sub(&h.mean_dims(Some(&within), true, None)?)?
-            .sub(&xhat.mul(&h.mul(&xhat)?.mean_dims(Some(&within), true, None)?)?)?
-            .mul(&invstd)?
-            .reshape(&shape_of(x))
+        normalized_input_grad(&h, &xhat, &invstd, &within)?.reshape(&shape_of(x))
     })?;
     Ok((gx, Some(gw), Some(gb)))
 }

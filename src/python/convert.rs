@@ -505,25 +505,21 @@ pub fn data_to_tensor(obj: &Bound<'_, PyAny>, dtype: Option<DType>) -> PyResult<
     Ok(t?)
 }
 
-/// PyTorch's check of Python numbers written into an integer tensor: a value the type
-/// cannot hold raises (unsigned types also take negatives down to `-max`, which wrap);
-/// floats into float types saturate to infinity instead, as there.
+/// PyTorch's check of Python numbers written into an integer tensor ([`Scalar::overflows`],
+/// with the dtype's Python name in the message); floats into float types saturate to
+/// infinity instead, as there.
 fn check_int_range(flat: &Flat, floats: bool, target: DType) -> PyResult<()> {
-    let (lo, hi) = match target {
-        DType::U8 => (-255i64, 255i64),
-        DType::I32 => (i32::MIN as i64, i32::MAX as i64),
-        DType::I64 => (i64::MIN, i64::MAX),
-        _ => return Ok(()),
-    };
-    let fits = if floats {
-        let bound = 2f64.powi(63);
+    if target.is_float() {
+        return Ok(());
+    }
+    let over = if floats {
         flat.values
             .iter()
-            .all(|&v| v.is_nan() || (v >= lo as f64 && v <= hi as f64 && v >= -bound && v < bound))
+            .any(|&v| Scalar::Float(v).overflows(target))
     } else {
-        flat.ints.iter().all(|v| (lo..=hi).contains(v))
+        flat.ints.iter().any(|&i| Scalar::Int(i).overflows(target))
     };
-    if fits {
+    if !over {
         return Ok(());
     }
     Err(PyRuntimeError::new_err(format!(

@@ -320,41 +320,52 @@ impl Scalar {
         }
     }
     /// The number as an element of type `T` (integers exactly, floats with C casts).
-    /// PyTorch's `checked_convert` for a value written into a `dtype` tensor (`full`,
-    /// `fill_`): an integer outside the type's range (unsigned types also take negatives
-    /// down to `-max`, which wrap) or a finite float beyond a float type's largest value is
-    /// `RuntimeError: value cannot be converted to type T without overflow`, `T` the C++
-    /// type's name. Bools take anything; NaN and infinities pass.
-    pub fn check_fits(self, dtype: DType) -> crate::error::Result<()> {
-        let v = match self {
-            Scalar::Bool(_) => return Ok(()),
-            Scalar::Int(i) => i as f64,
-            Scalar::Float(f) if !f.is_finite() => return Ok(()),
-            Scalar::Float(f) => f,
+    /// Whether this value overflows a `dtype` element (PyTorch's `c10::overflows`): an
+    /// integer outside the type's range (unsigned types also take negatives down to `-max`,
+    /// which wrap), a float beyond a float type's largest finite value, and any NaN or
+    /// infinity for an integer type. Bools take anything.
+    pub fn overflows(self, dtype: DType) -> bool {
+        let (lo, hi) = match dtype {
+            DType::Bool | DType::F64 => return false,
+            DType::U8 => (-255.0, 255.0),
+            DType::I32 => (i32::MIN as f64, i32::MAX as f64),
+            // `[-2^63, 2^63)`: every int64, and the floats that truncate into one.
+            DType::I64 => (-(2f64.powi(63)), 2f64.powi(63)),
+            DType::F16 => (-65504.0, 65504.0),
+            DType::BF16 => (-3.3895314e38, 3.3895314e38),
+            DType::F32 => (f32::MIN as f64, f32::MAX as f64),
         };
-        let (lo, hi, name) = match dtype {
-            DType::Bool => return Ok(()),
-            DType::U8 => (-255.0, 255.0, "uint8_t"),
-            DType::I32 => (i32::MIN as f64, i32::MAX as f64, "int"),
-            DType::I64 => (i64::MIN as f64, i64::MAX as f64, "int64_t"),
-            DType::F16 => (-65504.0, 65504.0, "c10::Half"),
-            DType::BF16 => (-3.3895314e38, 3.3895314e38, "c10::BFloat16"),
-            DType::F32 => (f32::MIN as f64, f32::MAX as f64, "float"),
-            DType::F64 => return Ok(()),
-        };
-        // An int64 compares exactly with int64's own bounds; the others through f64.
-        let out = match (self, dtype) {
-            (Scalar::Int(_), DType::I64) => false,
-            (Scalar::Int(i), DType::I32) => i32::try_from(i).is_err(),
-            (Scalar::Float(f), DType::I64) => !(f >= -(2f64.powi(63)) && f < 2f64.powi(63)),
-            _ => v < lo || v > hi,
-        };
-        if out {
-            return Err(crate::error::Error::Runtime(format!(
-                "value cannot be converted to type {name} without overflow"
-            )));
+        match self {
+            Scalar::Bool(_) => false,
+            Scalar::Int(_) if dtype == DType::I64 => false,
+            Scalar::Int(i) if dtype == DType::I32 => i32::try_from(i).is_err(),
+            Scalar::Int(i) => (i as f64) < lo || (i as f64) > hi,
+            Scalar::Float(f) if !f.is_finite() => !dtype.is_float(),
+            Scalar::Float(f) if dtype == DType::I64 => !(f >= lo && f < hi),
+            Scalar::Float(f) => f < lo || f > hi,
         }
-        Ok(())
+    }
+
+    /// PyTorch's `checked_convert` for a value written into a `dtype` tensor (`full`,
+    /// `fill_`): [`Scalar::overflows`] is `RuntimeError: value cannot be converted to type
+    /// T without overflow`, `T` the C++ type's name.
+    pub fn check_fits(self, dtype: DType) -> crate::error::Result<()> {
+        if !self.overflows(dtype) {
+            return Ok(());
+        }
+        let name = match dtype {
+            DType::Bool => "bool",
+            DType::U8 => "uint8_t",
+            DType::I32 => "int",
+            DType::I64 => "int64_t",
+            DType::F16 => "c10::Half",
+            DType::BF16 => "c10::BFloat16",
+            DType::F32 => "float",
+            DType::F64 => "double",
+        };
+        Err(crate::error::Error::Runtime(format!(
+            "value cannot be converted to type {name} without overflow"
+        )))
     }
 
     pub fn to_elem<T: Element>(self) -> T {
