@@ -39,14 +39,16 @@ if os.environ.get("RUSTORCH_TEST_NO_TORCH", "") not in ("", "0"):
 
 LIB_NAME = rt.__name__  # "rustorch", or "torch" under the oracle
 
-DTYPE_NAMES = ("float32", "float64", "int64", "int32", "uint8", "bool")
+DTYPE_NAMES = ("float32", "float64", "int64", "int32", "int16", "int8", "uint8", "bool")
 FLOAT_DTYPES = ("float32", "float64")
-INT_DTYPES = ("int64", "int32", "uint8")
+INT_DTYPES = ("int64", "int32", "int16", "int8", "uint8")
 NP_DTYPES = {
     "float32": np.float32,
     "float64": np.float64,
     "int64": np.int64,
     "int32": np.int32,
+    "int16": np.int16,
+    "int8": np.int8,
     "uint8": np.uint8,
     "bool": np.bool_,
 }

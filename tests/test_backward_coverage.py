@@ -143,6 +143,12 @@ CASES = {
         lambda x: rt.nn.functional.max_pool2d(x, 3, 2, 1, dilation=1, ceil_mode=True),
         lambda: [_x(1, 2, 6, 5)],
     ),
+    "RoiPoolBackward0": (
+        lambda x: rt.vision.ops.roi_pool(
+            x, rt.tensor([[0, 0.0, 0.0, 3.0, 2.0], [0, 1.0, 1.0, 4.0, 3.0]], dtype=rt.float64), 2
+        ),
+        lambda: [_x(1, 2, 4, 5)],
+    ),
     "NativeBatchNormBackward0": (
         lambda x, w, b: rt.nn.functional.batch_norm(x, None, None, w, b, training=True),
         lambda: [_x(3, 2, 4), _x(2, seed=1), _x(2, seed=2)],

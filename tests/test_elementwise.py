@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from conftest import (
     LAYOUTS,
+    NP_DTYPES,
     assert_matches_torch,
     assert_values,
     check_op,
@@ -74,7 +75,8 @@ def _operands(op, sa, sb, dtype):
 
 
 @pytest.mark.parametrize("shapes", BCAST_SHAPES, ids=[f"{a}-{b}" for a, b in BCAST_SHAPES])
-@pytest.mark.parametrize("dtype", ["float32", "float64", "int64", "int32", "uint8"])
+@pytest.mark.parametrize("dtype",
+                         ["float32", "float64", "int64", "int32", "int16", "int8", "uint8"])
 @pytest.mark.parametrize("op", list(BINARY))
 def test_binary_tensor_tensor(op, dtype, shapes):
     fn, np_fn = BINARY[op]
@@ -215,6 +217,22 @@ def test_binary_tensor_scalar_and_reverse(op, dtype, scalar):
          "float32"),
         (lambda L: L.tensor([1, 2], dtype=L.int32), lambda L, x: x + L.tensor(1), "int32"),
         (lambda L: L.tensor([1, 2]), lambda L, x: x + L.tensor(1.5, dtype=L.float64), "float64"),
+        # int8 and int16: uint8 and int8 hold neither each other and meet in int16
+        (lambda L: L.tensor([1], dtype=L.int8), lambda L, x: x + L.tensor([1], dtype=L.uint8),
+         "int16"),
+        (lambda L: L.tensor([1], dtype=L.uint8), lambda L, x: x * L.tensor([1], dtype=L.int8),
+         "int16"),
+        (lambda L: L.tensor([1], dtype=L.int8), lambda L, x: x + L.tensor([1], dtype=L.int16),
+         "int16"),
+        (lambda L: L.tensor([1], dtype=L.int16), lambda L, x: x + L.tensor([1], dtype=L.int32),
+         "int32"),
+        (lambda L: L.tensor([1], dtype=L.int8), lambda L, x: x + 300, "int8"),
+        (lambda L: L.tensor([1], dtype=L.int8), lambda L, x: x + L.tensor(7), "int8"),
+        (lambda L: L.tensor([1], dtype=L.int16), lambda L, x: x * 2.5, "float32"),
+        (lambda L: L.tensor([True]), lambda L, x: x + L.tensor([1], dtype=L.int8), "int8"),
+        (lambda L: L.tensor([1], dtype=L.int16), lambda L, x: x + L.tensor([1.0], dtype=L.float16),
+         "float16"),
+        (lambda L: L.tensor([1], dtype=L.int8), lambda L, x: x / 2, "float32"),
     ],
 )
 def test_type_promotion(make, op, expected):
@@ -302,7 +320,7 @@ BITWISE = [(operator.and_, np.bitwise_and), (operator.or_, np.bitwise_or),
            (operator.xor, np.bitwise_xor)]
 
 
-@pytest.mark.parametrize("dtype", ["bool", "int64", "int32", "uint8"])
+@pytest.mark.parametrize("dtype", ["bool", "int64", "int32", "int16", "int8", "uint8"])
 @pytest.mark.parametrize("op, np_op", BITWISE, ids=["and", "or", "xor"])
 def test_bitwise(op, np_op, dtype):
     a = rand_array((3, 4), dtype, seed=1, low=0 if dtype != "bool" else None, high=16)
@@ -310,7 +328,7 @@ def test_bitwise(op, np_op, dtype):
     check_op(lambda lib, x, y: op(x, y), a, b, np_fn=np_op, out_dtype=dtype)
 
 
-@pytest.mark.parametrize("dtype", ["bool", "int64", "int32", "uint8"])
+@pytest.mark.parametrize("dtype", ["bool", "int64", "int32", "int16", "int8", "uint8"])
 def test_invert(dtype):
     a = rand_array((3, 4), dtype, low=0 if dtype != "bool" else None, high=16)
     check_op(lambda lib, x: ~x, a, np_fn=np.invert, out_dtype=dtype)
@@ -645,3 +663,42 @@ def test_gamma_functions_match_torch(dtype):
             np.testing.assert_allclose(to_np(got), want.numpy(), rtol=rtol, atol=rtol)
     with pytest.raises(RuntimeError, match="negative n"):
         rt.polygamma(-1, x)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int16"])
+def test_small_signed_ints_wrap_and_divide_as_torch(dtype):
+    lo, hi = (-128, 127) if dtype == "int8" else (-32768, 32767)
+    a = np.array([hi, lo, -7, 7, 0, lo], NP_DTYPES[dtype])
+    b = np.array([2, -1, 2, -2, 3, 1], NP_DTYPES[dtype])
+    with np.errstate(over="ignore"):
+        check_op(lambda lib, x: x + 1, a, np_fn=lambda x: x + x.dtype.type(1), out_dtype=dtype)
+        check_op(lambda lib, x: x * 3, a, np_fn=lambda x: x * x.dtype.type(3), out_dtype=dtype)
+        check_op(lambda lib, x: -x, a, np_fn=np.negative, out_dtype=dtype)
+        check_op(lambda lib, x: x.abs(), a, np_fn=np.abs, out_dtype=dtype)
+    check_op(lambda lib, x, y: x // y, a[2:5], b[2:5], np_fn=np.floor_divide, out_dtype=dtype)
+    check_op(lambda lib, x, y: x % y, a[2:5], b[2:5], np_fn=np.mod, out_dtype=dtype)
+    check_op(lambda lib, x: x.sum(), a, np_fn=lambda x: x.astype(np.int64).sum(),
+             out_dtype="int64")
+    check_op(lambda lib, x: x.sort().values, a, np_fn=np.sort, out_dtype=dtype)
+    check_op(lambda lib, x: x.max(), a, np_fn=np.max, out_dtype=dtype)
+    check_op(lambda lib, x, y: x & y, a, b, np_fn=np.bitwise_and, out_dtype=dtype)
+    check_op(lambda lib, x, y: x ^ y, a, b, np_fn=np.bitwise_xor, out_dtype=dtype)
+    m = a.reshape(2, 3)
+    with np.errstate(over="ignore"):
+        check_op(lambda lib, x: x @ x.t(), m, np_fn=lambda x: x @ x.T, out_dtype=dtype)
+
+
+@pytest.mark.parametrize("make", [
+    lambda L: L.tensor(1.0) - L.tensor(True),
+    lambda L: L.tensor([1, 2]) - True,
+    lambda L: True - L.tensor([1.0]),
+    lambda L: L.sub(L.tensor([1.0]), L.tensor([True]), alpha=2),
+    lambda L: L.tensor([True]) - L.tensor([False]),
+])
+def test_subtraction_with_a_bool_raises(make):
+    with pytest.raises(RuntimeError, match="Subtraction, the `-` operator, with") as ours:
+        make(rt)
+    if torch_or_none is not None:
+        with pytest.raises(RuntimeError) as theirs:
+            make(torch_or_none)
+        assert str(ours.value) == str(theirs.value)

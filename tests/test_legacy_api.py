@@ -26,7 +26,8 @@ def restore_defaults():
 
 @needs_torch
 @pytest.mark.parametrize("name", ["FloatTensor", "DoubleTensor", "LongTensor", "IntTensor",
-                                  "ByteTensor", "BoolTensor", "HalfTensor", "BFloat16Tensor"])
+                                  "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor",
+                                  "HalfTensor", "BFloat16Tensor"])
 def test_typed_constructors_match_torch(name):
     ours, theirs = getattr(rt, name), getattr(torch, name)
     for args in [(), (2, 3), ([1, 0, 2],), ((1, 2),), (rt.Size([4]),)]:
@@ -188,7 +189,7 @@ def test_finfo_matches_torch(name):
 
 
 @needs_torch
-@pytest.mark.parametrize("name", ["uint8", "int32", "int64"])
+@pytest.mark.parametrize("name", ["uint8", "int8", "int16", "int32", "int64"])
 def test_iinfo_matches_torch(name):
     ours, theirs = rt.iinfo(getattr(rt, name)), torch.iinfo(getattr(torch, name))
     assert (ours.bits, ours.min, ours.max, ours.dtype) == (
@@ -306,3 +307,29 @@ def test_safe_globals_and_accelerator_device_index():
     with rt.accelerator.device_index(None):
         inside = rt.accelerator.current_device_index() if rt.cuda.is_available() else None
     assert inside == before_index  # None changes nothing
+
+
+@needs_torch
+@pytest.mark.parametrize("method, dtype", [("char", "int8"), ("short", "int16"),
+                                           ("byte", "uint8"), ("int", "int32")])
+def test_narrow_integer_conversions_match_torch(method, dtype):
+    values = [-200.7, -129.0, -1.5, 0.0, 127.9, 300.2, 40000.0]
+    ours = getattr(rt.tensor(values, dtype=rt.float64), method)()
+    theirs = getattr(torch.tensor(values, dtype=torch.float64), method)()
+    assert str(ours.dtype) == f"{rt.__name__}.{dtype}"
+    np.testing.assert_array_equal(to_np(ours), theirs.numpy())
+    assert ours.type() == theirs.type()
+    assert ours.element_size() == theirs.element_size()
+    same = getattr(ours, method)()
+    assert same.data_ptr() == ours.data_ptr()  # already of that dtype: self
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype, value", [("int8", 128), ("int8", -129), ("int16", 32768),
+                                          ("int16", 1e10)])
+def test_narrow_integer_fill_overflow_raises_as_torch(dtype, value):
+    with pytest.raises(RuntimeError) as ours:
+        rt.full((2,), value, dtype=getattr(rt, dtype))
+    with pytest.raises(RuntimeError) as theirs:
+        torch.full((2,), value, dtype=getattr(torch, dtype))
+    assert str(ours.value) == str(theirs.value)

@@ -267,3 +267,58 @@ def test_non_native_byte_order_raises_as_pytorch(entry):
     for lib in (torch, rt):
         with pytest.raises(ValueError, match="byte order different from the native byte order"):
             getattr(lib, entry)(np.arange(3, dtype=">f4"))
+
+
+# ---------------------------------------------------------------------------- fork()
+
+_FORK_SCRIPT = r"""
+import os, sys
+import {lib} as torch
+a = torch.randn(512, 512)
+(a @ a).sum()  # the parent's kernels have started their threads
+pid = os.fork()
+if pid == 0:
+    x = torch.randn(1000, 1000)
+    y = (x @ x).sum() + torch.randn(10**6).exp().sum() + torch.randn(2**20).sort().values[0]
+    os._exit(0 if bool(torch.isfinite(y)) else 3)
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+_FORK_LOADER_SCRIPT = r"""
+import {lib} as torch
+from {lib}.utils.data import DataLoader, Dataset
+
+class Products(Dataset):
+    def __len__(self):
+        return 6
+    def __getitem__(self, i):
+        x = torch.full((400, 400), float(i))
+        return (x @ x).mean()
+
+loader = DataLoader(Products(), batch_size=2, num_workers=2, multiprocessing_context="fork")
+got = torch.cat([b for b in loader]).tolist()
+assert got == [400.0 * i * i for i in range(6)], got
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork() on this platform")
+@pytest.mark.parametrize("script", [_FORK_SCRIPT, _FORK_LOADER_SCRIPT], ids=["fork", "loader"])
+def test_a_forked_child_runs_large_ops(script):
+    """A child made by fork() after the parent's kernels started their threads runs large
+    ops (on its one thread) instead of waiting for threads it does not have."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    code = script.replace("{lib}", LIB_NAME)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the hung child and its forked children
+        proc.communicate()
+        pytest.fail("the forked child hung")
+    assert proc.returncode == 0, err[-2000:]

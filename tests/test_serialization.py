@@ -39,7 +39,8 @@ def assert_same_tensor(a, b):
 
 
 @pytest.mark.parametrize("via", ["path", "buffer"])
-@pytest.mark.parametrize("dtype", ["float32", "float64", "int64", "int32", "uint8", "bool"])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64", "int32", "int16", "int8",
+                                   "uint8", "bool"])
 def test_tensor_round_trip(tmp_path, via, dtype):
     rng = np.random.default_rng(0)
     arr = (rng.standard_normal((3, 4)) * 10).astype(dtype)
@@ -153,6 +154,34 @@ def test_file_is_safetensors(tmp_path):
         return
     loaded = load_file(path)
     assert_values(loaded["bias"], to_np(model.bias))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_tensors_round_trip(tmp_path, dtype):
+    rt.manual_seed(0)
+    t = (rt.randn(3, 5) * 100).to(getattr(rt, dtype))
+    back = roundtrip({"w": t}, tmp_path=tmp_path)["w"]
+    assert back.dtype == t.dtype
+    assert_values(to_np(back.float()), to_np(t.float()), rtol=0, atol=0)
+
+
+@only_rustorch
+def test_half_tensors_are_safetensors_f16_and_bf16(tmp_path):
+    vals = np.array([1.5, -2.25, 3.0e4, 1e-3], np.float32)
+    path = str(tmp_path / "h.safetensors")
+    rt.save({"h": rt.tensor(vals).half(), "b": rt.tensor(vals).bfloat16()}, path)
+    raw = open(path, "rb").read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    assert header["h"]["dtype"] == "F16" and header["b"]["dtype"] == "BF16"
+    begin, end = header["b"]["data_offsets"]
+    bits = np.frombuffer(raw[8 + n + begin:8 + n + end], dtype="<u2")
+    # bfloat16 is the top half of the float32 holding the same value.
+    want = rt.tensor(vals).bfloat16().float().numpy().view(np.uint32) >> 16
+    np.testing.assert_array_equal(bits, want.astype(np.uint16))
+    begin, end = header["h"]["data_offsets"]
+    np.testing.assert_array_equal(np.frombuffer(raw[8 + n + begin:8 + n + end], "<f2"),
+                                  vals.astype(np.float16))
 
 
 @only_rustorch

@@ -17,7 +17,8 @@ from conftest import (
 # Every test here runs on each device of conftest.DEVICES (CUDA runs skip without a GPU).
 pytestmark = pytest.mark.usefixtures("device")
 
-ITEMSIZE = {"float32": 4, "float64": 8, "int64": 8, "int32": 4, "uint8": 1, "bool": 1}
+ITEMSIZE = {"float32": 4, "float64": 8, "int64": 8, "int32": 4, "int16": 2, "int8": 1, "uint8": 1,
+            "bool": 1}
 
 
 def base_tensor(shape=(2, 3, 4), dtype="float32"):

@@ -7,6 +7,7 @@ supported layouts; small CIFAR pickles), so nothing is downloaded.
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import pickle
 import struct
@@ -373,3 +374,83 @@ def test_download_is_skipped_when_files_exist(tmp_path):
     assert len(ds) == 7
     write_cifar(root)
     assert len(datasets.CIFAR10(root, download=True)) == 20
+
+
+# ---------------------------------------------------------------------------- SVHN (.mat)
+
+
+def test_svhn_reader(tmp_path):
+    sio = pytest.importorskip("scipy.io", reason="SVHN's .mat files are read with SciPy")
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (32, 32, 3, 5), dtype=np.uint8)  # the files' H x W x C x N
+    y = np.array([[10], [1], [9], [10], [3]], dtype=np.uint8)
+    sio.savemat(str(tmp_path / "test_32x32.mat"), {"X": x, "y": y})
+    ds = datasets.SVHN(str(tmp_path), split="test")
+    assert len(ds) == 5 and ds.data.shape == (5, 3, 32, 32)
+    assert ds.labels.tolist() == [0, 1, 9, 0, 3]  # label 10 is the digit 0
+    img, target = ds[2]
+    assert_values(img, x[:, :, :, 2])
+    assert target == 9
+    t, _ = datasets.SVHN(str(tmp_path), split="test", transform=transforms.ToTensor())[4]
+    assert_values(to_np(t), x[:, :, :, 4].transpose(2, 0, 1).astype(np.float32) / 255,
+                  rtol=1e-6, atol=1e-7)
+    assert "Split: test" in repr(ds)
+    with pytest.raises(ValueError, match="Unknown value 'dev' for argument split"):
+        datasets.SVHN(str(tmp_path), split="dev")
+    with pytest.raises(RuntimeError, match="train_32x32.mat is missing"):
+        datasets.SVHN(str(tmp_path), split="train")
+    sio.savemat(str(tmp_path / "extra_32x32.mat"), {"X": x[:16], "y": y})
+    with pytest.raises(RuntimeError, match="expected 'X' to be a 32 x 32 x 3 x N uint8 array"):
+        datasets.SVHN(str(tmp_path), split="extra")
+
+
+# ---------------------------------------------------------------------------- LSUN (LMDB)
+
+
+def _write_lmdb(path, images):
+    lmdb = pytest.importorskip("lmdb", reason="LSUN's databases are read with lmdb")
+    from PIL import Image
+
+    env = lmdb.open(str(path), map_size=1 << 24)
+    with env.begin(write=True) as txn:
+        for i, arr in enumerate(images):
+            buf = io.BytesIO()
+            Image.fromarray(arr).save(buf, format="PNG")  # lossless, so pixels compare exactly
+            txn.put(f"{i:040x}".encode(), buf.getvalue())
+    env.close()
+
+
+def test_lsun_reader(tmp_path):
+    pytest.importorskip("PIL", reason="LSUN's images are decoded with Pillow")
+    rng = np.random.default_rng(1)
+    bedrooms = [rng.integers(0, 256, (6, 8, 3), dtype=np.uint8) for _ in range(3)]
+    towers = [rng.integers(0, 256, (5, 7, 3), dtype=np.uint8) for _ in range(2)]
+    _write_lmdb(tmp_path / "bedroom_val_lmdb", bedrooms)
+    _write_lmdb(tmp_path / "tower_val_lmdb", towers)
+    ds = datasets.LSUN(str(tmp_path), classes=["bedroom_val", "tower_val"])
+    assert len(ds) == 5 and ds.classes == ["bedroom_val", "tower_val"]
+    for i, (arr, label) in enumerate([(b, 0) for b in bedrooms] + [(t, 1) for t in towers]):
+        img, target = ds[i]
+        assert target == label
+        assert_values(np.asarray(img), arr)
+    with pytest.raises(IndexError):
+        ds[5]
+    assert "Classes: ['bedroom_val', 'tower_val']" in repr(ds)
+    # (lmdb opens a database once per process: the single-class reader gets its own.)
+    _write_lmdb(tmp_path / "single", towers)
+    single = datasets.LSUNClass(str(tmp_path / "single"), transform=transforms.ToTensor())
+    t, none = single[1]
+    assert none is None and len(single) == 2
+    assert_values(to_np(t), towers[1].transpose(2, 0, 1).astype(np.float32) / 255,
+                  rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("classes, message", [
+    ("dev", "Unknown value 'dev' for argument classes"),
+    (["attic_train"], "Unknown value 'attic' for LSUN class"),
+    (["bedroom_dev"], "Unknown value 'dev' for postfix"),
+    (5, "Expected type str or Iterable for argument classes"),
+])
+def test_lsun_rejects_bad_classes(tmp_path, classes, message):
+    with pytest.raises(ValueError, match=message):
+        datasets.LSUN(str(tmp_path), classes=classes)

@@ -501,13 +501,16 @@ def test_weights_from_pytorch_checkpoint(torch_home, zip_format):
 @needs_torch
 def test_checkpoint_reader_dtypes_views_and_refusal():
     sd = {"f": torch.randn(3, 4), "t": torch.randn(4, 3).t(), "l": torch.arange(5),
-          "h": torch.randn(2).half(), "b": torch.tensor([True, False]), "s": torch.tensor(2.5)}
+          "h": torch.randn(2).half(), "b": torch.tensor([True, False]), "s": torch.tensor(2.5),
+          "i8": torch.tensor([-128, 5, 127], dtype=torch.int8),
+          "i16": torch.tensor([[-300], [32767]], dtype=torch.int16)}
     sd["v"] = sd["f"][1:, 2:]
     buf = io.BytesIO()
     torch.save(sd, buf)
     out = load_torch_checkpoint(buf.getvalue())
     for k, v in sd.items():
         assert tuple(out[k].shape) == tuple(v.shape), k
+        assert str(out[k].dtype).split(".")[-1] == str(v.dtype).split(".")[-1], k
         np.testing.assert_array_equal(_np(out[k]), v.numpy(), err_msg=k)
     buf = io.BytesIO()
     torch.save({"x": {1, 2}}, buf)  # a set: not a plain state dict

@@ -67,6 +67,8 @@ float32: dtype = _C.float32
 float64: dtype = _C.float64
 int64: dtype = _C.int64
 int32: dtype = _C.int32
+int16: dtype = _C.int16
+int8: dtype = _C.int8
 uint8: dtype = _C.uint8
 bool: dtype = _C.bool  # noqa: A001 - PyTorch's name
 float = float32  # noqa: A001
@@ -74,6 +76,7 @@ double = float64
 half = float16
 long = int64
 int = int32  # noqa: A001
+short = int16
 
 
 class Size(tuple):

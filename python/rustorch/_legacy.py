@@ -14,8 +14,7 @@ from typing import Any, Iterator
 from . import _C
 from ._C import Tensor
 
-# (class name, dtype name): the legacy classes of the dtypes rustorch has (int8 and int16,
-# CharTensor and ShortTensor, are not among them).
+# (class name, dtype name): the legacy classes of the dtypes rustorch has.
 _TYPES = (
     ("FloatTensor", "float32"),
     ("DoubleTensor", "float64"),
@@ -23,6 +22,8 @@ _TYPES = (
     ("BFloat16Tensor", "bfloat16"),
     ("LongTensor", "int64"),
     ("IntTensor", "int32"),
+    ("ShortTensor", "int16"),
+    ("CharTensor", "int8"),
     ("ByteTensor", "uint8"),
     ("BoolTensor", "bool"),
 )

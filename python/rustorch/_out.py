@@ -53,5 +53,6 @@ def write_out(name: str, result: Any, out: Any) -> Any:
 def _scalar_name(dtype: Any) -> str:
     return {
         "float32": "Float", "float64": "Double", "float16": "Half", "bfloat16": "BFloat16",
-        "int64": "Long", "int32": "Int", "uint8": "Byte", "bool": "Bool",
+        "int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
+        "bool": "Bool",
     }[str(dtype).split(".")[-1]]

@@ -4,7 +4,8 @@ A file is the standard `safetensors <https://github.com/huggingface/safetensors>
 
 * 8 bytes: little-endian unsigned 64-bit length ``N`` of the header;
 * ``N`` bytes: a UTF-8 JSON object (padded with spaces to a multiple of 8) mapping each
-  tensor name to ``{"dtype": "F32"|"F64"|"I64"|"I32"|"U8"|"BOOL", "shape": [...],
+  tensor name to ``{"dtype": "F32"|"F64"|"F16"|"BF16"|"I64"|"I32"|"I16"|"I8"|"U8"|"BOOL",
+  "shape": [...],
   "data_offsets": [begin, end]}`` (offsets relative to the byte buffer), plus
   ``"__metadata__"``: ``{"format": "pt", "rustorch.structure": "<JSON>"}``;
 * the byte buffer: every tensor's data, contiguous, little-endian, row-major.
@@ -77,22 +78,35 @@ _DTYPE_TO_CODE = {
     "float64": "F64",
     "int64": "I64",
     "int32": "I32",
+    "int16": "I16",
+    "int8": "I8",
     "uint8": "U8",
     "bool": "BOOL",
+    "float16": "F16",
+    "bfloat16": "BF16",
 }
+# NumPy has no bfloat16: its elements travel as their 16 bits (the top half of the float32
+# holding the same value), in a uint16 array.
 _CODE_TO_NUMPY = {
     "F32": np.dtype("<f4"),
     "F64": np.dtype("<f8"),
+    "F16": np.dtype("<f2"),
+    "BF16": np.dtype("<u2"),
     "I64": np.dtype("<i8"),
     "I32": np.dtype("<i4"),
+    "I16": np.dtype("<i2"),
+    "I8": np.dtype("i1"),
     "U8": np.dtype("u1"),
     "BOOL": np.dtype("?"),
 }
 _NUMPY_TO_CODE = {
     np.dtype("float32"): "F32",
     np.dtype("float64"): "F64",
+    np.dtype("float16"): "F16",
     np.dtype("int64"): "I64",
     np.dtype("int32"): "I32",
+    np.dtype("int16"): "I16",
+    np.dtype("int8"): "I8",
     np.dtype("uint8"): "U8",
     np.dtype("bool"): "BOOL",
 }
@@ -114,6 +128,7 @@ def _file_name(f: Any) -> str:
 class _Encoder:
     def __init__(self) -> None:
         self.arrays: "OrderedDict[str, np.ndarray]" = OrderedDict()
+        self.codes: dict[str, str] = {}  # each array's safetensors dtype
 
     def _name(self, path: list[str], default: str) -> str:
         base = ".".join(path) if path else default
@@ -124,15 +139,21 @@ class _Encoder:
             n += 1
         return name
 
-    def _add_array(self, arr: np.ndarray, path: list[str], what: str) -> str:
-        if arr.dtype not in _NUMPY_TO_CODE:
+    def _add_array(
+        self, arr: np.ndarray, path: list[str], what: str, code: Optional[str] = None
+    ) -> str:
+        """Adds ``arr`` under a new name; ``code`` is its safetensors dtype when that is not
+        its NumPy dtype's (bfloat16's bits in a uint16 array)."""
+        code = code or _NUMPY_TO_CODE.get(arr.dtype)
+        if code is None:
             raise TypeError(
                 f"rustorch.save: cannot save {what} of dtype {arr.dtype} at "
-                f"'{'.'.join(path) or '<root>'}' (supported: float32, float64, int64, int32, "
-                "uint8, bool)"
+                f"'{'.'.join(path) or '<root>'}' (supported: float32, float64, float16, int64, "
+                "int32, int16, int8, uint8, bool)"
             )
         name = self._name(path, what)
         self.arrays[name] = arr
+        self.codes[name] = code
         return name
 
     def key(self, k: Any) -> Any:
@@ -153,8 +174,11 @@ class _Encoder:
     def encode(self, obj: Any, path: list[str]) -> Any:
         if isinstance(obj, Tensor):
             t = obj.detach()
-            arr = np.asarray(t.numpy(), order="C")
-            name = self._add_array(arr, path, "tensor")
+            if _dtype_name(t.dtype) == "bfloat16":
+                bits = np.asarray(t.float().numpy(), order="C").view(np.uint32) >> 16
+                name = self._add_array(bits.astype(np.uint16), path, "tensor", "BF16")
+            else:
+                name = self._add_array(np.asarray(t.numpy(), order="C"), path, "tensor")
             node: dict[str, Any] = {"$tensor": name}
             if _is_parameter(obj):
                 node["parameter"] = True
@@ -232,7 +256,7 @@ def save(
     offset = 0
     chunks: list[bytes] = []
     for name, arr in encoder.arrays.items():
-        code = _NUMPY_TO_CODE[arr.dtype]
+        code = encoder.codes[name]
         data = np.asarray(arr, dtype=_CODE_TO_NUMPY[code], order="C").tobytes()
         header[name] = {
             "dtype": code,
@@ -313,7 +337,12 @@ class _Decoder:
         return arr.reshape(shape).astype(dtype.newbyteorder("="), copy=True)
 
     def tensor(self, tname: str) -> Tensor:
-        t = rustorch.from_numpy(self.array(tname))
+        arr = self.array(tname)
+        if self.header[tname]["dtype"] == "BF16":
+            f32 = (arr.astype(np.uint32) << 16).view(np.float32)
+            t = rustorch.from_numpy(f32).to(rustorch.bfloat16)
+        else:
+            t = rustorch.from_numpy(arr)
         loc = self.map_location
         if loc is None:
             return t

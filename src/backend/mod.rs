@@ -180,6 +180,27 @@ impl Window {
     }
 }
 
+/// RoI max pooling (torchvision's `roi_pool`) over a contiguous `[batch, channels, height,
+/// width]` input. Box `r` of the contiguous `[rois, 5]` boxes (batch index, x1, y1, x2, y2,
+/// in the input's dtype) covers, after scaling by `spatial_scale` and rounding half away
+/// from zero, the columns `x1..=x2` and rows `y1..=y2` (at least one of each); it is split
+/// into `pooled_h × pooled_w` bins, bin `(i, j)` rows `⌊i·bh⌋ .. ⌈(i+1)·bh⌉` (`bh` the box's
+/// height over `pooled_h`) from the box's top, clipped to the input, and columns likewise.
+/// The geometry is computed in the input's precision (float32 for the 16-bit floats), as
+/// torchvision's kernels compute it. A box whose batch index is outside the batch pools
+/// nothing (its bins are empty).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RoiPool {
+    pub batch: usize,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub rois: usize,
+    pub pooled_h: usize,
+    pub pooled_w: usize,
+    pub spatial_scale: f64,
+}
+
 /// How an average pooling divides each window's sum.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AvgDivisor {
@@ -525,6 +546,25 @@ pub trait Backend {
         l: &Layout,
         w: &Window,
         d: AvgDivisor,
+    ) -> Result<Self::Buffer>;
+
+    /// RoI max pooling ([`RoiPool`]) of the contiguous input `x` over the contiguous boxes
+    /// `rois`: the contiguous `[rois, channels, pooled_h, pooled_w]` maxima (0 for an empty
+    /// bin) and their int64 flat indices within the input plane (the first of ties; -1 for an
+    /// empty bin). Float dtypes.
+    fn roi_pool(
+        x: &Self::Buffer,
+        rois: &Self::Buffer,
+        p: &RoiPool,
+    ) -> Result<(Self::Buffer, Self::Buffer)>;
+    /// The gradient of [`Backend::roi_pool`]: each output's gradient (contiguous `g`, the
+    /// forward's output shape) added at its bin's argmax (`idx`) of a zeroed contiguous
+    /// `[batch, channels, height, width]` buffer, in the plane of its box's batch index.
+    fn roi_pool_backward(
+        g: &Self::Buffer,
+        idx: &Self::Buffer,
+        rois: &Self::Buffer,
+        p: &RoiPool,
     ) -> Result<Self::Buffer>;
 
     // ---- direct convolution (few channels) -----------------------------------------------------

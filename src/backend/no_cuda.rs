@@ -3,7 +3,8 @@
 
 use super::{
     AdamOptions, Arg, AvgDivisor, Backend, BinaryOp, Distribution, HostBuffer, LayerNormGrads,
-    MatBatch, ReduceOp, RnnGrads, RnnRun, RnnSaved, ScanOp, SgdOptions, Span, UnaryOp, Window,
+    MatBatch, ReduceOp, RnnGrads, RnnRun, RnnSaved, RoiPool, ScanOp, SgdOptions, Span, UnaryOp,
+    Window,
 };
 use crate::error::{Error, Result};
 use crate::tensor::dtype::{DType, Scalar};
@@ -266,6 +267,17 @@ impl Backend for Cuda {
     }
     fn avg_pool(x: &CudaBuffer, _: &Layout, _: &Window, _: AvgDivisor) -> Result<CudaBuffer> {
         match *x {}
+    }
+    fn roi_pool(x: &CudaBuffer, _: &CudaBuffer, _: &RoiPool) -> Result<(CudaBuffer, CudaBuffer)> {
+        match *x {}
+    }
+    fn roi_pool_backward(
+        g: &CudaBuffer,
+        _: &CudaBuffer,
+        _: &CudaBuffer,
+        _: &RoiPool,
+    ) -> Result<CudaBuffer> {
+        match *g {}
     }
     fn avg_pool_backward(
         g: &CudaBuffer,

@@ -77,7 +77,7 @@ macro_rules! impl_num_int {
         }
     )*};
 }
-impl_num_int!(i64, i32, u8);
+impl_num_int!(i64, i32, i16, i8, u8);
 
 /// Transcendental and rounding functions of the floating dtypes.
 pub trait Float: Num {
@@ -454,7 +454,7 @@ macro_rules! impl_bits {
         }
     )*};
 }
-impl_bits!(bool, u8, i32, i64);
+impl_bits!(bool, u8, i8, i16, i32, i64);
 
 /// `exp` for float32, within about 2 ulp of the correctly rounded result.
 ///

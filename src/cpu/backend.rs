@@ -3,13 +3,15 @@
 
 use super::copy::{copy_into, fill, gather, gather_map};
 use super::elementwise::{map, zip, zip3};
-use super::{conv, fused, im2col, index, matmul, norm, random, reduce, rnn, search, sort, window};
+use super::{
+    conv, fused, im2col, index, matmul, norm, random, reduce, rnn, roi, search, sort, window,
+};
 use crate::backend::num::{Float, Num};
 use crate::backend::op::{BinaryKind, MapFn, ZipFn};
 use crate::backend::{
     check_host_alloc, AdamOptions, Arg, AvgDivisor, Backend, BinaryOp, Distribution, HostBuffer,
-    LayerNormGrads, MatBatch, ReduceOp, RnnGrads, RnnRun, RnnSaved, ScanOp, SgdOptions, Span,
-    UnaryOp, Window,
+    LayerNormGrads, MatBatch, ReduceOp, RnnGrads, RnnRun, RnnSaved, RoiPool, ScanOp, SgdOptions,
+    Span, UnaryOp, Window,
 };
 use crate::error::{Error, Result};
 use crate::tensor::dtype::{cast, DType, Element, Scalar};
@@ -348,6 +350,8 @@ impl Backend for Cpu {
                 match dtype {
                     DType::Bool => bits!(bool),
                     DType::U8 => bits!(u8),
+                    DType::I8 => bits!(i8),
+                    DType::I16 => bits!(i16),
                     DType::I32 => bits!(i32),
                     DType::I64 => bits!(i64),
                     _ => Err(unsupported()),
@@ -999,6 +1003,50 @@ impl Backend for Cpu {
                 w
             ))),
             Err(not_implemented("max_pool_backward", dtype))
+        )
+    }
+    fn roi_pool(
+        x: &HostBuffer,
+        rois: &HostBuffer,
+        p: &RoiPool,
+    ) -> Result<(HostBuffer, HostBuffer)> {
+        let dtype = x.dtype();
+        if dtype.is_half() {
+            let (xw, rw) = (widen_all(x), widen_all(rois));
+            let (v, i) = Self::roi_pool(&xw, &rw, p)?;
+            return Ok((narrow(v, dtype), i));
+        }
+        crate::with_float_dtype!(
+            dtype,
+            T,
+            {
+                let (v, i) = roi::roi_pool(x.as_slice::<T>(), rois.as_slice::<T>(), p);
+                Ok((HostBuffer::from_vec(v), HostBuffer::from_vec(i)))
+            },
+            Err(not_implemented("roi_pool", dtype))
+        )
+    }
+    fn roi_pool_backward(
+        g: &HostBuffer,
+        idx: &HostBuffer,
+        rois: &HostBuffer,
+        p: &RoiPool,
+    ) -> Result<HostBuffer> {
+        let dtype = g.dtype();
+        if dtype.is_half() {
+            let (gw, rw) = (widen_all(g), widen_all(rois));
+            return Ok(narrow(Self::roi_pool_backward(&gw, idx, &rw, p)?, dtype));
+        }
+        crate::with_float_dtype!(
+            dtype,
+            T,
+            Ok(HostBuffer::from_vec(roi::roi_pool_backward(
+                g.as_slice::<T>(),
+                idx.as_slice::<i64>(),
+                rois.as_slice::<T>(),
+                p
+            ))),
+            Err(not_implemented("roi_pool_backward", dtype))
         )
     }
     fn avg_pool(x: &HostBuffer, l: &Layout, w: &Window, d: AvgDivisor) -> Result<HostBuffer> {

@@ -299,7 +299,7 @@ macro_rules! impl_gemm_int {
         }
     )*};
 }
-impl_gemm_int!(i64, i32, u8);
+impl_gemm_int!(i64, i32, i16, i8, u8);
 
 /// The `i`-th matrix of a batch as a gemm operand.
 fn mat(batch: &MatBatch, i: usize) -> MatRef {

@@ -14,6 +14,7 @@ pub mod norm;
 pub mod random;
 pub mod reduce;
 pub mod rnn;
+pub mod roi;
 pub mod search;
 pub mod sort;
 pub mod strided;

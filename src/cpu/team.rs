@@ -68,6 +68,7 @@ struct Team {
 fn team() -> Option<&'static Team> {
     static TEAM: OnceLock<Option<Team>> = OnceLock::new();
     TEAM.get_or_init(|| {
+        super::threads::watch_forks();
         let helpers = rayon::current_num_threads().saturating_sub(1);
         let mut slots = Vec::with_capacity(helpers);
         for i in 0..helpers {
@@ -229,9 +230,12 @@ pub fn limit() -> usize {
 }
 
 /// How many parts [`for_each_part`] runs side by side: the pool's thread count, or the
-/// limit set by [`set_limit`] when lower. Kernels size their splits by it, and their rayon
+/// limit set by [`set_limit`] when lower; 1 in a `fork()`ed child. Kernels size their splits by it, and their rayon
 /// sections run on the calling thread alone when it is 1.
 pub fn parts() -> usize {
+    if super::threads::in_forked_child() {
+        return 1;
+    }
     limit().min(rayon::current_num_threads())
 }
 
@@ -242,7 +246,7 @@ pub fn parts() -> usize {
 /// instead.
 pub fn for_each_part<I: Send>(items: Vec<I>, f: impl Fn(I) + Sync) {
     let n = items.len();
-    if n <= 1 {
+    if n <= 1 || super::threads::in_forked_child() {
         items.into_iter().for_each(f);
         return;
     }

@@ -3,10 +3,11 @@
 
 use super::buffer::CudaBuffer;
 use super::device::{gpu, DeviceApi};
-use super::{elementwise, fused, index, matmul, norm, random, reduce, rnn, search, window};
+use super::{elementwise, fused, index, matmul, norm, random, reduce, rnn, roi, search, window};
 use crate::backend::{
     AdamOptions, Arg, AvgDivisor, Backend, BinaryOp, Distribution, HostBuffer, LayerNormGrads,
-    MatBatch, ReduceOp, RnnGrads, RnnRun, RnnSaved, ScanOp, SgdOptions, Span, UnaryOp, Window,
+    MatBatch, ReduceOp, RnnGrads, RnnRun, RnnSaved, RoiPool, ScanOp, SgdOptions, Span, UnaryOp,
+    Window,
 };
 use crate::error::Result;
 use crate::tensor::dtype::{DType, Scalar};
@@ -238,6 +239,21 @@ impl Backend for Cuda {
         d: AvgDivisor,
     ) -> Result<CudaBuffer> {
         window::avg_pool_backward(g, l, w, d)
+    }
+    fn roi_pool(
+        x: &CudaBuffer,
+        rois: &CudaBuffer,
+        p: &RoiPool,
+    ) -> Result<(CudaBuffer, CudaBuffer)> {
+        roi::roi_pool(x, rois, p)
+    }
+    fn roi_pool_backward(
+        g: &CudaBuffer,
+        idx: &CudaBuffer,
+        rois: &CudaBuffer,
+        p: &RoiPool,
+    ) -> Result<CudaBuffer> {
+        roi::roi_pool_backward(g, idx, rois, p)
     }
     fn channel_stats(x: &CudaBuffer, dims: [usize; 3]) -> Result<(CudaBuffer, CudaBuffer)> {
         norm::stats(x, dims)

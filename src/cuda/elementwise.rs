@@ -106,6 +106,8 @@ fn copy_kernel(src: DType) -> Kernel {
     let name = match src {
         DType::Bool => "copy_from_b8",
         DType::U8 => "copy_from_u8",
+        DType::I8 => "copy_from_i8",
+        DType::I16 => "copy_from_i16",
         DType::I32 => "copy_from_i32",
         DType::I64 => "copy_from_i64",
         DType::F16 => "copy_from_f16",

@@ -779,6 +779,8 @@ mod tests {
             DType::F64,
             DType::I64,
             DType::I32,
+            DType::I16,
+            DType::I8,
             DType::U8,
             DType::Bool,
         ] {
@@ -927,6 +929,7 @@ mod tests {
             DType::BF16,
             DType::I64,
             DType::I32,
+            DType::I16,
             DType::Bool,
             DType::U8,
         ] {

@@ -27,6 +27,7 @@ pub mod nvrtc;
 mod random;
 mod reduce;
 mod rnn;
+mod roi;
 pub mod runtime;
 mod search;
 mod window;

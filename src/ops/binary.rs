@@ -18,9 +18,6 @@ use BinaryOp::*;
 fn compute_dtype(op: BinaryOp, promoted: DType, device: Device) -> Result<DType> {
     match op {
         Div => Ok(promoted.to_float()),
-        Sub if promoted == DType::Bool => Err(Error::Runtime(
-            "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or `logical_xor()` operator instead.".into(),
-        )),
         BitAnd | BitOr | BitXor if promoted.is_float() => Err(Error::Runtime(format!(
             "\"{}_{}\" not implemented for '{}'",
             op.kernel(),
@@ -28,6 +25,26 @@ fn compute_dtype(op: BinaryOp, promoted: DType, device: Device) -> Result<DType>
             promoted.scalar_name()
         ))),
         _ => Ok(promoted),
+    }
+}
+
+/// PyTorch's `sub_check`: no subtraction with a bool operand (a tensor or a Python bool).
+fn check_sub(op: BinaryOp, a: &Operand, b: &Operand) -> Result<()> {
+    let is_bool = |o: &Operand| match o {
+        Operand::Tensor(t) => t.dtype() == DType::Bool,
+        Operand::Scalar(s) => matches!(s, Scalar::Bool(_)),
+    };
+    if op != Sub {
+        return Ok(());
+    }
+    match (is_bool(a), is_bool(b)) {
+        (true, true) => Err(Error::Runtime(
+            "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or `logical_xor()` operator instead.".into(),
+        )),
+        (true, _) | (_, true) => Err(Error::Runtime(
+            "Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.".into(),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -84,6 +101,7 @@ pub fn binary(op: BinaryOp, a: &Operand, b: &Operand) -> Result<Tensor> {
         (T(x), S(s)) | (S(s), T(x)) => (result_type(&[x], &[*s]), x.device()),
         (S(s), S(t)) => (result_type(&[], &[*s, *t]), Device::Cpu),
     };
+    check_sub(op, a, b)?;
     let dtype = compute_dtype(op, promoted, device)?;
     let as_tensor = |o: &Operand| match o {
         Operand::Tensor(t) => t.clone(),
@@ -232,6 +250,7 @@ pub fn binary_alpha(
     b: &Operand,
     alpha: Option<Scalar>,
 ) -> Result<Tensor> {
+    check_sub(op, a, b)?;
     let b = match (alpha, b) {
         (None, _) => b.clone(),
         (Some(al), _) if al.to_f64() == 1.0 => b.clone(),

@@ -20,6 +20,8 @@ fn dtype_name(d: DType) -> &'static str {
         DType::F64 => "double",
         DType::I64 => "long int",
         DType::I32 => "int",
+        DType::I16 => "short int",
+        DType::I8 => "signed char",
         DType::U8 => "unsigned char",
         DType::Bool => "bool",
     }

@@ -21,6 +21,7 @@ pub mod rearrange;
 pub mod reduce;
 pub mod resample;
 pub mod rnn;
+pub mod roi;
 pub mod search;
 pub mod sort;
 pub mod ternary;

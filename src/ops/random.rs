@@ -112,6 +112,8 @@ fn int_bounds(dtype: DType, from: i64, high: i64) -> Result<()> {
     let (lo, hi, name) = match dtype {
         DType::Bool => (0, 1, "bool"),
         DType::U8 => (0, u8::MAX as i64, "unsigned char"),
+        DType::I8 => (i8::MIN as i64, i8::MAX as i64, "signed char"),
+        DType::I16 => (i16::MIN as i64, i16::MAX as i64, "short"),
         DType::I32 => (i32::MIN as i64, i32::MAX as i64, "int"),
         _ => return Ok(()),
     };
@@ -176,6 +178,8 @@ impl Tensor {
         let top = match self.dtype() {
             DType::Bool => 1,
             DType::U8 => u8::MAX as i64,
+            DType::I8 => i8::MAX as i64,
+            DType::I16 => i16::MAX as i64,
             DType::I32 => i32::MAX as i64,
             // `[from, 2^63 − 1)`: the sampler's bound is exclusive and an i64.
             DType::I64 => i64::MAX - 1,

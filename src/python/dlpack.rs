@@ -89,6 +89,8 @@ fn dl_dtype(d: DType) -> DLDataType {
         DType::F64 => (2, 64),
         DType::I64 => (0, 64),
         DType::I32 => (0, 32),
+        DType::I16 => (0, 16),
+        DType::I8 => (0, 8),
         DType::U8 => (1, 8),
         DType::Bool => (6, 8),
     };

@@ -154,6 +154,7 @@ fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
         nn::_adaptive_avg_pool,
         nn::_pad,
         nn::pixel_shuffle,
+        nn::_roi_pool,
         nn::pixel_unshuffle,
         nn::_resample,
         nn::_affine_grid,

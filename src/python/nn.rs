@@ -224,6 +224,24 @@ pub fn pixel_shuffle(input: PyRef<'_, PyTensor>, upscale_factor: i64) -> R {
     Ok(PyTensor::new(input.inner.pixel_shuffle(upscale_factor)?))
 }
 
+/// `torchvision.ops.roi_pool(input, boxes, output_size, spatial_scale)` with `boxes` already
+/// in the `[K, 5]` form.
+#[pyfunction]
+#[pyo3(signature = (input, rois, output_size, spatial_scale))]
+pub fn _roi_pool(
+    input: PyRef<'_, PyTensor>,
+    rois: PyRef<'_, PyTensor>,
+    output_size: (usize, usize),
+    spatial_scale: f64,
+) -> R {
+    Ok(PyTensor::new(crate::ops::roi::roi_pool(
+        &input.inner,
+        &rois.inner,
+        output_size,
+        spatial_scale,
+    )?))
+}
+
 /// `pixel_unshuffle(input, downscale_factor)`.
 #[pyfunction]
 pub fn pixel_unshuffle(input: PyRef<'_, PyTensor>, downscale_factor: i64) -> R {

@@ -30,11 +30,13 @@ fn dtype_of(array: &Bound<'_, PyUntypedArray>) -> PyResult<DType> {
         ("f", 8) => DType::F64,
         ("i", 8) => DType::I64,
         ("i", 4) => DType::I32,
+        ("i", 2) => DType::I16,
+        ("i", 1) => DType::I8,
         ("u", 1) => DType::U8,
         ("b", 1) => DType::Bool,
         _ => {
             return Err(PyTypeError::new_err(format!(
-                "can't convert np.ndarray of type numpy.{}. The only supported types are: float64, float32, float16, int64, int32, uint8, and bool.",
+                "can't convert np.ndarray of type numpy.{}. The only supported types are: float64, float32, float16, int64, int32, int16, int8, uint8, and bool.",
                 d.getattr("name")?
             )))
         }
@@ -118,6 +120,8 @@ fn typestr(d: DType) -> PyResult<&'static str> {
         DType::F64 => "<f8",
         DType::I64 => "<i8",
         DType::I32 => "<i4",
+        DType::I16 => "<i2",
+        DType::I8 => "|i1",
         DType::U8 => "|u1",
         DType::Bool => "|b1",
     })

@@ -665,6 +665,12 @@ impl PyTensor {
     fn int(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
         to_or_self(slf, DType::I32)
     }
+    fn short(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        to_or_self(slf, DType::I16)
+    }
+    fn char(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        to_or_self(slf, DType::I8)
+    }
     fn byte(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
         to_or_self(slf, DType::U8)
     }

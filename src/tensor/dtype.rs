@@ -4,13 +4,15 @@ use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// `DType::ALL`'s index of the default float dtype.
-static DEFAULT_FLOAT: AtomicUsize = AtomicUsize::new(6);
+static DEFAULT_FLOAT: AtomicUsize = AtomicUsize::new(DType::F32 as usize);
 
 /// The element type of a tensor. Names follow PyTorch (`float32`, `int64`, …).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DType {
     Bool,
     U8,
+    I8,
+    I16,
     I32,
     I64,
     /// IEEE half precision (`torch.float16`); the CPU computes it in float32.
@@ -30,9 +32,12 @@ pub enum Category {
 }
 
 impl DType {
-    pub const ALL: [DType; 8] = [
+    /// Every dtype, in declaration order (`ALL[d as usize] == d`).
+    pub const ALL: [DType; 10] = [
         DType::Bool,
         DType::U8,
+        DType::I8,
+        DType::I16,
         DType::I32,
         DType::I64,
         DType::F16,
@@ -61,8 +66,8 @@ impl DType {
 
     pub fn size(self) -> usize {
         match self {
-            DType::Bool | DType::U8 => 1,
-            DType::F16 | DType::BF16 => 2,
+            DType::Bool | DType::U8 | DType::I8 => 1,
+            DType::I16 | DType::F16 | DType::BF16 => 2,
             DType::I32 | DType::F32 => 4,
             DType::I64 | DType::F64 => 8,
         }
@@ -71,6 +76,8 @@ impl DType {
         match self {
             DType::Bool => "bool",
             DType::U8 => "uint8",
+            DType::I8 => "int8",
+            DType::I16 => "int16",
             DType::I32 => "int32",
             DType::I64 => "int64",
             DType::F16 => "float16",
@@ -85,6 +92,8 @@ impl DType {
         match self {
             DType::Bool => "Bool",
             DType::U8 => "Byte",
+            DType::I8 => "Char",
+            DType::I16 => "Short",
             DType::I32 => "Int",
             DType::I64 => "Long",
             DType::F16 => "Half",
@@ -98,6 +107,8 @@ impl DType {
         match self {
             DType::Bool => "BoolTensor",
             DType::U8 => "ByteTensor",
+            DType::I8 => "CharTensor",
+            DType::I16 => "ShortTensor",
             DType::I32 => "IntTensor",
             DType::I64 => "LongTensor",
             DType::F16 => "HalfTensor",
@@ -110,6 +121,8 @@ impl DType {
         Some(match name {
             "bool" => DType::Bool,
             "uint8" => DType::U8,
+            "int8" => DType::I8,
+            "int16" | "short" => DType::I16,
             "int32" | "int" => DType::I32,
             "int64" | "long" => DType::I64,
             "float16" | "half" => DType::F16,
@@ -148,6 +161,9 @@ impl DType {
             (BF16, _) | (_, BF16) => BF16,
             (I64, _) | (_, I64) => I64,
             (I32, _) | (_, I32) => I32,
+            // uint8 and int8 hold neither each other: they meet in int16, as in PyTorch.
+            (I16, _) | (_, I16) | (U8, I8) | (I8, U8) => I16,
+            (I8, _) | (_, I8) => I8,
             (U8, _) | (_, U8) => U8,
             _ => Bool,
         }
@@ -215,6 +231,8 @@ impl_element_num!(f32, DType::F32);
 impl_element_num!(f64, DType::F64);
 impl_element_num!(i64, DType::I64);
 impl_element_num!(i32, DType::I32);
+impl_element_num!(i16, DType::I16);
+impl_element_num!(i8, DType::I8);
 impl_element_num!(u8, DType::U8);
 
 macro_rules! impl_element_half {
@@ -328,6 +346,8 @@ impl Scalar {
         let (lo, hi) = match dtype {
             DType::Bool | DType::F64 => return false,
             DType::U8 => (-255.0, 255.0),
+            DType::I8 => (i8::MIN as f64, i8::MAX as f64),
+            DType::I16 => (i16::MIN as f64, i16::MAX as f64),
             DType::I32 => (i32::MIN as f64, i32::MAX as f64),
             // `[-2^63, 2^63)`: every int64, and the floats that truncate into one.
             DType::I64 => (-(2f64.powi(63)), 2f64.powi(63)),
@@ -356,6 +376,8 @@ impl Scalar {
         let name = match dtype {
             DType::Bool => "bool",
             DType::U8 => "uint8_t",
+            DType::I8 => "int8_t",
+            DType::I16 => "int16_t",
             DType::I32 => "int",
             DType::I64 => "int64_t",
             DType::F16 => "c10::Half",
@@ -417,6 +439,14 @@ macro_rules! with_dtype {
                 type $T = i32;
                 $body
             }
+            $crate::DType::I16 => {
+                type $T = i16;
+                $body
+            }
+            $crate::DType::I8 => {
+                type $T = i8;
+                $body
+            }
             $crate::DType::U8 => {
                 type $T = u8;
                 $body
@@ -449,6 +479,14 @@ macro_rules! with_numeric_dtype {
             }
             $crate::DType::I32 => {
                 type $T = i32;
+                $body
+            }
+            $crate::DType::I16 => {
+                type $T = i16;
+                $body
+            }
+            $crate::DType::I8 => {
+                type $T = i8;
                 $body
             }
             $crate::DType::U8 => {

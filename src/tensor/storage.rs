@@ -13,8 +13,8 @@ use super::dtype::{DType, Element, Scalar};
 use super::layout::Layout;
 use crate::backend::{
     AdamOptions, Arg, AvgDivisor, Backend, BinaryOp, Cuda, CudaBuffer, Distribution, HostBuffer,
-    LayerNormGrads, MatBatch, ReduceOp, RnnGrads, RnnRun, RnnSaved, ScanOp, SgdOptions, Span,
-    UnaryOp, Window,
+    LayerNormGrads, MatBatch, ReduceOp, RnnGrads, RnnRun, RnnSaved, RoiPool, ScanOp, SgdOptions,
+    Span, UnaryOp, Window,
 };
 use crate::cpu::Cpu;
 use crate::error::{Error, Result};
@@ -629,6 +629,40 @@ impl Storage {
                 l,
                 cuda_of(idx),
                 w,
+            )?)),
+        })
+    }
+
+    /// RoI max pooling of this contiguous `[batch, channels, height, width]` storage over the
+    /// contiguous `[rois, 5]` boxes: (maxima, int64 flat indices within each input plane).
+    pub fn roi_pool(&self, rois: &Storage, p: &RoiPool) -> Result<(Storage, Storage)> {
+        Ok(match same_device(&[self, rois])? {
+            Device::Cpu => {
+                let (v, i) = Cpu::roi_pool(host_of(self), host_of(rois), p)?;
+                (Storage::from_host(v), Storage::from_host(i))
+            }
+            Device::Cuda(_) => {
+                let (v, i) = Cuda::roi_pool(cuda_of(self), cuda_of(rois), p)?;
+                (Storage::new(Buffer::Cuda(v)), Storage::new(Buffer::Cuda(i)))
+            }
+        })
+    }
+
+    /// The gradient of [`Storage::roi_pool`] from this contiguous gradient of its output, the
+    /// indices it returned and its boxes.
+    pub fn roi_pool_backward(&self, idx: &Storage, rois: &Storage, p: &RoiPool) -> Result<Storage> {
+        Ok(match same_device(&[self, idx, rois])? {
+            Device::Cpu => Storage::from_host(Cpu::roi_pool_backward(
+                host_of(self),
+                host_of(idx),
+                host_of(rois),
+                p,
+            )?),
+            Device::Cuda(_) => Storage::new(Buffer::Cuda(Cuda::roi_pool_backward(
+                cuda_of(self),
+                cuda_of(idx),
+                cuda_of(rois),
+                p,
             )?)),
         })
     }

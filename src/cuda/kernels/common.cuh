@@ -2,7 +2,7 @@
 // compiles each kernel file once per element type as
 //     <dtype prelude> + common.cuh + <kernel file>
 // where the prelude defines RT_SUFFIX (the dtype tag appended to every kernel name: f32,
-// f64, f16, bf16, i64, i32, u8, b8) and one RT_DTYPE_<TAG> macro. From those this file
+// f64, f16, bf16, i64, i32, i16, i8, u8, b8) and one RT_DTYPE_<TAG> macro. From those this file
 // defines
 //     scalar_t   the element type in memory
 //     acc_t      the type arithmetic is done in (float for the 16-bit float types)
@@ -229,6 +229,14 @@ typedef long long acc_t;
 #elif defined(RT_DTYPE_I32)
 typedef int scalar_t;
 typedef int acc_t;
+#define RT_INTEGRAL 1
+#elif defined(RT_DTYPE_I16)
+typedef short scalar_t;
+typedef short acc_t;
+#define RT_INTEGRAL 1
+#elif defined(RT_DTYPE_I8)
+typedef signed char scalar_t;
+typedef signed char acc_t;
 #define RT_INTEGRAL 1
 #elif defined(RT_DTYPE_U8)
 typedef unsigned char scalar_t;
@@ -542,6 +550,10 @@ __device__ __forceinline__ acc_t rt_lowest() {
     return (acc_t)(-9223372036854775807LL - 1);
 #elif defined(RT_DTYPE_I32)
     return (acc_t)(-2147483647 - 1);
+#elif defined(RT_DTYPE_I16)
+    return (acc_t)(-32768);
+#elif defined(RT_DTYPE_I8)
+    return (acc_t)(-128);
 #else
     return (acc_t)0;
 #endif
@@ -553,6 +565,10 @@ __device__ __forceinline__ acc_t rt_highest() {
     return (acc_t)9223372036854775807LL;
 #elif defined(RT_DTYPE_I32)
     return (acc_t)2147483647;
+#elif defined(RT_DTYPE_I16)
+    return (acc_t)32767;
+#elif defined(RT_DTYPE_I8)
+    return (acc_t)127;
 #else
     return (acc_t)255;
 #endif
@@ -706,4 +722,37 @@ __device__ __forceinline__ A rt_fold(const T* p, long long cs, long long j0, lon
         a1 = op(a1, a3);
     }
     return op(a0, a1);
+}
+
+// `*p += v` atomically, with the CPU backend's `add_elem`: wrapping for integers, logical or
+// for bool, one rounding for the 16-bit floats. The 8- and 16-bit types have no atomic add of
+// their own: a compare-and-swap loop on the aligned 32-bit word holding the element (buffers
+// are allocated in whole 32-bit words, so the word is inside the allocation).
+__device__ __forceinline__ void rt_atomic_add(scalar_t* p, acc_t v) {
+#if defined(RT_DTYPE_F32) || defined(RT_DTYPE_F64) || defined(RT_DTYPE_I32)
+    atomicAdd(p, v);
+#elif defined(RT_DTYPE_I64)
+    atomicAdd((unsigned long long*)p, (unsigned long long)v);
+#else
+    const unsigned long long addr = (unsigned long long)p;
+    unsigned int* word = (unsigned int*)(addr & ~3ull);
+    const unsigned int shift = (unsigned int)(addr & 3ull) * 8u;
+    const unsigned int mask = (sizeof(scalar_t) == 2 ? 0xffffu : 0xffu) << shift;
+    unsigned int old = *(volatile unsigned int*)word;
+    unsigned int assumed;
+    do {
+        assumed = old;
+        const unsigned int bits = (assumed & mask) >> shift;
+#if RT_HALF
+        scalar_t cur;
+        cur.bits = (unsigned short)bits;
+        const unsigned int nbits = rt_from_acc(rt_to_acc(cur) + v).bits;
+#else
+        // u8, i8 and i16 wrap (the sum is cut to the type, the mask drops the sign
+        // extension); bool: 1 + 1 stores as 1 (rt_from_acc keeps 0 or 1), a logical or.
+        const unsigned int nbits = rt_from_acc((acc_t)(bits + v));
+#endif
+        old = atomicCAS(word, assumed, (assumed & ~mask) | ((nbits << shift) & mask));
+    } while (old != assumed);
+#endif
 }

@@ -58,38 +58,6 @@ __device__ __forceinline__ long long rt_at(const long long* c, int ndim, const R
     return off;
 }
 
-// `*p += v` atomically, with the CPU backend's `add_elem`: wrapping for integers, logical or
-// for bool, one rounding for the 16-bit floats. The 8- and 16-bit types have no atomic add of
-// their own: a compare-and-swap loop on the aligned 32-bit word holding the element (buffers
-// are allocated in whole 32-bit words, so the word is inside the allocation).
-__device__ __forceinline__ void rt_atomic_add(scalar_t* p, acc_t v) {
-#if defined(RT_DTYPE_F32) || defined(RT_DTYPE_F64) || defined(RT_DTYPE_I32)
-    atomicAdd(p, v);
-#elif defined(RT_DTYPE_I64)
-    atomicAdd((unsigned long long*)p, (unsigned long long)v);
-#else
-    const unsigned long long addr = (unsigned long long)p;
-    unsigned int* word = (unsigned int*)(addr & ~3ull);
-    const unsigned int shift = (unsigned int)(addr & 3ull) * 8u;
-    const unsigned int mask = (sizeof(scalar_t) == 2 ? 0xffffu : 0xffu) << shift;
-    unsigned int old = *(volatile unsigned int*)word;
-    unsigned int assumed;
-    do {
-        assumed = old;
-        const unsigned int bits = (assumed & mask) >> shift;
-#if RT_HALF
-        scalar_t cur;
-        cur.bits = (unsigned short)bits;
-        const unsigned int nbits = rt_from_acc(rt_to_acc(cur) + v).bits;
-#else
-        // u8 wraps; bool: 1 + 1 stores as 1 (rt_from_acc keeps 0 or 1), a logical or.
-        const unsigned int nbits = rt_from_acc((acc_t)(bits + v));
-#endif
-        old = atomicCAS(word, assumed, (assumed & ~mask) | ((nbits << shift) & mask));
-    } while (old != assumed);
-#endif
-}
-
 KERNEL(index_offsets)(long long* offs, long long n, int ndim, Dims sizes, int k, RtIndices ix,
                       long long base, RtError* err) {
     RT_GRID_LOOP(i, n) {

@@ -45,6 +45,8 @@ impl KernelFile {
 pub const ALL: &[DType] = &DType::ALL;
 pub const NUMERIC: &[DType] = &[
     DType::U8,
+    DType::I8,
+    DType::I16,
     DType::I32,
     DType::I64,
     DType::F16,
@@ -53,7 +55,14 @@ pub const NUMERIC: &[DType] = &[
     DType::F64,
 ];
 pub const FLOATS: &[DType] = &[DType::F16, DType::BF16, DType::F32, DType::F64];
-pub const INTEGRAL_BOOL: &[DType] = &[DType::Bool, DType::U8, DType::I32, DType::I64];
+pub const INTEGRAL_BOOL: &[DType] = &[
+    DType::Bool,
+    DType::U8,
+    DType::I8,
+    DType::I16,
+    DType::I32,
+    DType::I64,
+];
 pub const INT64: &[DType] = &[DType::I64];
 pub const FLOAT_BOOL: &[DType] = &[DType::Bool, DType::F16, DType::BF16, DType::F32, DType::F64];
 
@@ -72,7 +81,7 @@ macro_rules! kernel_file {
 kernel_file!(
     /// Fills, strided copies and casts (the cast kernels are named by their source dtype).
     COPY = "copy.cu",
-    [ALL: "fill", "copy_from_b8", "copy_from_u8", "copy_from_i32", "copy_from_i64",
+    [ALL: "fill", "copy_from_b8", "copy_from_u8", "copy_from_i8", "copy_from_i16", "copy_from_i32", "copy_from_i64",
         "copy_from_f16", "copy_from_bf16", "copy_from_f32", "copy_from_f64"]
 );
 
@@ -176,10 +185,16 @@ kernel_file!(
     [FLOATS: "rnn_cell_forward", "rnn_cell_backward"]
 );
 
+kernel_file!(
+    /// Region-of-interest max pooling (torchvision's `roi_pool`) and its gradient.
+    ROI = "roi.cu",
+    [FLOATS: "roi_pool", "roi_pool_backward"]
+);
+
 /// Every kernel file.
-pub static FILES: [&KernelFile; 15] = [
+pub static FILES: [&KernelFile; 16] = [
     &COPY, &UNARY, &BINARY, &REDUCE, &SCAN, &INDEX, &SORT, &RANDOM, &LOSS, &GEMM, &OPTIM, &WINDOW,
-    &NORM, &RNN, &SEARCH,
+    &NORM, &RNN, &SEARCH, &ROI,
 ];
 
 /// The tag `dtype`'s kernels carry (`"f32"` for `add_f32`).
@@ -187,6 +202,8 @@ pub fn dtype_tag(dtype: DType) -> &'static str {
     match dtype {
         DType::Bool => "b8",
         DType::U8 => "u8",
+        DType::I8 => "i8",
+        DType::I16 => "i16",
         DType::I32 => "i32",
         DType::I64 => "i64",
         DType::F16 => "f16",

@@ -56,8 +56,9 @@ __device__ __forceinline__ rt_key_t rt_sort_key(scalar_t s, int descending) {
     }
 #elif defined(RT_DTYPE_I64)
     k = (rt_key_t)s ^ 0x8000000000000000ull;
-#elif defined(RT_DTYPE_I32)
-    k = (rt_key_t)s ^ 0x80000000u;
+#elif defined(RT_DTYPE_I32) || defined(RT_DTYPE_I16) || defined(RT_DTYPE_I8)
+    // Sign-extended to 32 bits, then the sign bit flipped: unsigned order is signed order.
+    k = (rt_key_t)(int)s ^ 0x80000000u;
 #else
     k = (rt_key_t)s;
 #endif

@@ -18,7 +18,7 @@ tensor/parameter rebuild functions and the ``torch.*Storage`` type tags); any ot
 raises :class:`pickle.UnpicklingError` naming it, so no code from the file is ever executed.
 
 Supported storage types: float32/64, float16, bfloat16, int64, int32, int16, int8, uint8 and
-bool (int16/int8 are widened to int32, which rustorch has). Not supported (``RuntimeError``
+bool. Not supported (``RuntimeError``
 naming the type): complex and quantized storages, the ``_rebuild_tensor_v3`` and sparse/
 nested rebuilds, big-endian files, and the pre-0.4 tar layout.
 """
@@ -200,8 +200,6 @@ def _to_tensor(name: str, lazy: _LazyTensor) -> Any:
         f32 = (arr.astype(np.uint32) << 16).view(np.float32)
         t = rustorch.from_numpy(f32.copy(order="C")).to(rustorch.bfloat16)
     else:
-        if arr.dtype in (np.dtype("<i2"), np.dtype("i1")):
-            arr = arr.astype(np.int32)
         t = rustorch.from_numpy(arr.astype(arr.dtype.newbyteorder("="), order="C"))
     if lazy.parameter:
         from rustorch.nn.parameter import Parameter
