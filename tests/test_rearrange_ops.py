@@ -205,3 +205,50 @@ def test_normal_shapes_match_torch():
     for args in [(rt.zeros(2, 3), 1.0), (0.0, rt.ones(4)), (rt.zeros(3, 1), rt.ones(1, 2))]:
         targs = [torch.from_numpy(to_np(a)) if isinstance(a, rt.Tensor) else a for a in args]
         assert tuple(rt.normal(*args).shape) == tuple(torch.normal(*targs).shape)
+
+
+@pytest.mark.parametrize("src, dst", [(0, 2), (-1, 0), ((0, 1), (2, 0)), ([2, 0], [0, 1]),
+                                      ((), ())])
+def test_movedim_and_moveaxis(src, dst):
+    a = rand_array((2, 3, 4), "float64")
+    check_op(lambda lib, x: x.movedim(src, dst), a, grad=True)
+    check_op(lambda lib, x: lib.moveaxis(x, src, dst), a)
+
+
+@pytest.mark.parametrize("src, dst, exc, message", [
+    ((0, 0), (1, 2), RuntimeError, r"movedim: repeated dim in `source` \(\[0, 0\]\)"),
+    ((0, 1), (1,), RuntimeError, "should contain the same number of dims as destination"),
+    (5, 0, IndexError, "Dimension out of range"),
+])
+def test_movedim_errors(src, dst, exc, message):
+    with pytest.raises(exc, match=message):
+        rt.zeros(2, 3, 4).movedim(src, dst)
+
+
+@pytest.mark.parametrize("dim", [None, 0, -1, (0, 2), ()])
+@pytest.mark.parametrize("dtype", ["float32", "int8", "bool"])
+def test_count_nonzero(dim, dtype):
+    a = rand_array((3, 4, 2), dtype)
+    if dtype == "float32":
+        a[0, 1, 1] = np.nan  # NaN is nonzero
+        a[1, :, 0] = 0
+    check_op(lambda lib, x: lib.count_nonzero(x, dim) if dim is not None
+             else x.count_nonzero(), a)
+
+
+def test_take():
+    a = rand_array((3, 4), "float64")
+    idx = np.array([[0, 11], [-1, 5]], np.int64)
+    check_op(lambda lib, x, i: x.take(i), a, idx, grad=True)
+    check_op(lambda lib, x, i: lib.take(x, i), a, np.array(7, np.int64))
+    with pytest.raises(IndexError, match="out of range: tried to access index 12 on a tensor "
+                                         "of 12 elements"):
+        rt.zeros(3, 4).take(rt.tensor([12]))
+
+
+def test_zero_dim_flip_and_movedim_are_identities():
+    # (They panicked: a 0-d tensor's dim 0 was read from an empty shape.)
+    check_op(lambda lib, x: x.flip(0), np.array(2.5))
+    check_op(lambda lib, x: x.flip([-1]), np.array(2, np.int8))
+    check_op(lambda lib, x: x.movedim(0, 0), np.array(2.5))
+    check_op(lambda lib, x: x.movedim(-1, 0), np.array(7, np.int16))

@@ -488,6 +488,38 @@ impl Tensor {
     }
 
     /// `index_select(dim, index)` with a 1-D index.
+    /// `take(index)`: the elements of this tensor, read as 1-D, at `index` (int64), in the
+    /// index's shape; an index outside `[-numel, numel)` is PyTorch's `IndexError`.
+    pub fn take(&self, index: &Tensor) -> Result<Tensor> {
+        if index.dtype() != DType::I64 {
+            return Err(Error::Runtime(format!(
+                "take(): Expected a long tensor for index, but got {}",
+                index.dtype().scalar_name()
+            )));
+        }
+        let n = self.numel() as i64;
+        if index.numel() > 0 {
+            let lo = index.amax_amin(None, false, false, "min")?.item_f64()? as i64;
+            let hi = index.amax_amin(None, false, true, "max")?.item_f64()? as i64;
+            if let Some(bad) = [lo, hi].into_iter().find(|&v| v < -n || v >= n) {
+                return Err(Error::Index(format!(
+                    "out of range: tried to access index {bad} on a tensor of {n} elements."
+                )));
+            }
+        }
+        // Negative indices count from the end.
+        let flat = index.reshape(&[-1])?;
+        let flat = flat.add(
+            &flat
+                .lt_scalar(0.0)?
+                .to_dtype(DType::I64)?
+                .mul_scalar(n as f64)?
+                .to_dtype(DType::I64)?,
+        )?;
+        let shape: Vec<i64> = index.shape().iter().map(|&s| s as i64).collect();
+        self.reshape(&[-1])?.index_select(0, &flat)?.reshape(&shape)
+    }
+
     pub fn index_select(&self, dim: i64, index: &Tensor) -> Result<Tensor> {
         if index.dim() > 1 {
             return Err(Error::Index(

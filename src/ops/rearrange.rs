@@ -33,11 +33,13 @@ impl Tensor {
     /// PyTorch's).
     pub fn flip(&self, dims: &[i64]) -> Result<Tensor> {
         let mut out = self.clone();
-        for d in wrap_dims("flip", dims, self.dim())? {
+        let wrapped = wrap_dims("flip", dims, self.dim())?;
+        // A 0-d tensor's dim 0 (or -1) is itself: nothing to reverse.
+        for &d in wrapped.iter().filter(|_| self.dim() > 0) {
             let n = self.shape()[d];
             out = out.index_select(d as i64, &self.positions(n, |i| n - 1 - i)?)?;
         }
-        if dims.is_empty() {
+        if dims.is_empty() || self.dim() == 0 {
             out = out.clone_tensor()?;
         }
         Ok(out)
@@ -61,6 +63,13 @@ impl Tensor {
                 "shifts and dimensions must align. shifts: {}, dims:{}",
                 shifts.len(),
                 dims.len()
+            )));
+        }
+        if self.dim() == 0 {
+            // PyTorch wraps roll's dims without treating a 0-d tensor as 1-d.
+            return Err(Error::Index(format!(
+                "Dimension specified as {} but tensor has no dimensions",
+                dims[0]
             )));
         }
         let mut out = self.clone();

@@ -295,6 +295,26 @@ impl Tensor {
         Ok((vals, idx))
     }
 
+    /// `count_nonzero(dim=None)`: the int64 count of nonzero elements over `dims` (all when
+    /// `None`); a dim given twice is PyTorch's error.
+    pub fn count_nonzero(&self, dims: Option<&[i64]>) -> Result<Tensor> {
+        if let Some(ds) = dims {
+            let w = ds
+                .iter()
+                .map(|&d| wrap_dim(d, self.dim()))
+                .collect::<Result<Vec<usize>>>()?;
+            if let Some(i) = (1..w.len()).find(|&i| w[..i].contains(&w[i])) {
+                return Err(Error::Runtime(format!(
+                    "dim {} appears multiple times in the list of dims",
+                    w[i]
+                )));
+            }
+        }
+        self.detach()
+            .ne_scalar(0.0)?
+            .sum_dims(dims, false, Some(DType::I64))
+    }
+
     /// `amax`/`amin` (and full `max()`/`min()`): ties share the gradient evenly.
     pub fn amax_amin(
         &self,
@@ -496,8 +516,21 @@ impl Tensor {
         self.softmax_impl(dim, true)
     }
     fn softmax_impl(&self, dim: i64, log: bool) -> Result<Tensor> {
-        let x = self.to_dtype(self.dtype().to_float())?;
-        let d = wrap_dim(dim, x.dim())?;
+        let d = wrap_dim(dim, self.dim())?;
+        if !self.dtype().is_float() {
+            // PyTorch has no integer softmax kernel (pass `dtype=` to compute in a float);
+            // an empty input comes back as it is, as there.
+            if self.numel() == 0 {
+                return Ok(self.detach());
+            }
+            return Err(Error::NotImplemented(format!(
+                "\"{}softmax{}_kernel_impl\" not implemented for '{}'",
+                if log { "log_" } else { "" },
+                if d + 1 >= self.dim() { "_lastdim" } else { "" },
+                self.dtype().scalar_name()
+            )));
+        }
+        let x = self.clone();
         let out = x.scan_dim(
             d,
             if log {

@@ -120,6 +120,45 @@ impl Tensor {
         Ok(out)
     }
 
+    /// `movedim(source, destination)` (`moveaxis`): dims `source` moved to positions
+    /// `destination`, the others keeping their order; a permuted view.
+    pub fn movedim(&self, source: &[i64], destination: &[i64]) -> Result<Tensor> {
+        let n = self.dim();
+        if source.len() != destination.len() {
+            return Err(Error::Runtime(format!(
+                "movedim: Invalid source or destination dims: source ({:?} dims) should contain the same number of dims as destination ({:?} dims)",
+                source, destination
+            )));
+        }
+        let wrap = |ds: &[i64], what: &str| -> Result<Vec<usize>> {
+            let w = ds
+                .iter()
+                .map(|&d| wrap_dim(d, n))
+                .collect::<Result<Vec<usize>>>()?;
+            if (1..w.len()).any(|i| w[..i].contains(&w[i])) {
+                return Err(Error::Runtime(format!(
+                    "movedim: repeated dim in `{what}` ({ds:?})"
+                )));
+            }
+            Ok(w)
+        };
+        let (src, dst) = (wrap(source, "source")?, wrap(destination, "destination")?);
+        if n == 0 {
+            // A 0-d tensor's dim 0 (or -1) is itself.
+            return self.permute(&[]);
+        }
+        let mut perm: Vec<Option<i64>> = vec![None; n];
+        for (&s, &d) in src.iter().zip(&dst) {
+            perm[d] = Some(s as i64);
+        }
+        let mut rest = (0..n).filter(|d| !src.contains(d));
+        let perm: Vec<i64> = perm
+            .into_iter()
+            .map(|p| p.unwrap_or_else(|| rest.next().map_or(0, |d| d as i64)))
+            .collect();
+        self.permute(&perm)
+    }
+
     pub fn squeeze(&self, dims: Option<&[i64]>) -> Result<Tensor> {
         let l = self.layout().squeeze(dims)?;
         Ok(self.reshape_to(

@@ -205,6 +205,12 @@ fn int_of(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
             return Ok(t.to_vec::<i64>()?[0]);
         }
     }
+    if let Ok(i) = obj.cast::<PyInt>() {
+        // An int beyond int64: PyTorch's message for it.
+        return i
+            .extract::<i64>()
+            .map_err(|_| PyValueError::new_err("Overflow when unpacking long long"));
+    }
     obj.call_method0("__index__")
         .and_then(|v| v.extract::<i64>())
         .map_err(|_| {
@@ -226,14 +232,35 @@ pub fn shape_args(args: &Bound<'_, PyTuple>) -> PyResult<Vec<i64>> {
             return int_list(&a);
         }
     }
-    args.iter().map(|a| int_of(&a)).collect()
+    args.iter()
+        .enumerate()
+        .map(|(i, a)| size_of(&a, i))
+        .collect()
+}
+
+/// Item `i` of a size: an int, or PyTorch's `TypeError` for one beyond int64.
+fn size_of(obj: &Bound<'_, PyAny>, i: usize) -> PyResult<i64> {
+    int_of(obj).map_err(|e| {
+        if obj.is_instance_of::<PyInt>() && e.is_instance_of::<PyValueError>(obj.py()) {
+            PyTypeError::new_err(format!(
+                "argument 'size' failed to unpack the object at pos {} with error \"Overflow when unpacking long long\"",
+                i + 1
+            ))
+        } else {
+            e
+        }
+    })
 }
 
 pub fn int_list(obj: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
     if obj.cast::<PyTuple>().is_ok() || obj.cast::<PyList>().is_ok() {
-        return obj.try_iter()?.map(|a| int_of(&a?)).collect();
+        return obj
+            .try_iter()?
+            .enumerate()
+            .map(|(i, a)| size_of(&a?, i))
+            .collect();
     }
-    Ok(vec![int_of(obj)?])
+    Ok(vec![size_of(obj, 0)?])
 }
 
 /// Sizes, rejecting negatives as PyTorch does for creation functions.
@@ -254,12 +281,38 @@ pub fn sizes_from(s: Vec<i64>) -> PyResult<Vec<usize>> {
         .collect()
 }
 
-/// `dim` arguments: None, an int, or a tuple/list of ints.
+/// One dimension: an int (or an object with `__index__`), never a bool, which PyTorch's
+/// argument parser refuses for a dimension (`x.sum(True)` is a `TypeError` there).
+fn dim_of(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
+    if obj.is_instance_of::<PyBool>() {
+        return Err(PyTypeError::new_err("dim must be int, not bool"));
+    }
+    int_of(obj)
+}
+
+/// A dimension argument of a binding (see [`dim_of`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Dim(pub i64);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Dim {
+    type Error = PyErr;
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        dim_of(&obj).map(Dim)
+    }
+}
+
+/// `dim` arguments: None, an int (not a bool, see [`dim_of`]), or a tuple/list of ints
+/// (where PyTorch's parser takes bools as 0 and 1).
 pub fn dims_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<i64>>> {
     match obj {
         None => Ok(None),
         Some(o) if o.is_none() => Ok(None),
-        Some(o) => int_list(o).map(Some),
+        Some(o) if o.cast::<PyTuple>().is_ok() || o.cast::<PyList>().is_ok() => o
+            .try_iter()?
+            .map(|a| int_of(&a?))
+            .collect::<PyResult<Vec<i64>>>()
+            .map(Some),
+        Some(o) => Ok(Some(vec![dim_of(o)?])),
     }
 }
 

@@ -49,7 +49,7 @@ pub(super) fn finish(t: Tensor, kwargs: Option<&Bound<'_, PyDict>>) -> R {
     }
 }
 
-fn kw_dtype(kwargs: Option<&Bound<'_, PyDict>>, default: DType) -> PyResult<DType> {
+pub(super) fn kw_dtype(kwargs: Option<&Bound<'_, PyDict>>, default: DType) -> PyResult<DType> {
     match kwargs.map(|k| k.get_item("dtype")).transpose()?.flatten() {
         Some(d) if !d.is_none() => dtype_arg(&d),
         _ => Ok(default),
@@ -151,7 +151,7 @@ pub fn _get_default_dtype() -> PyDType {
 }
 
 /// The `device=` of a creation function, `default` when absent or None.
-fn kw_device(kwargs: Option<&Bound<'_, PyDict>>, default: Device) -> PyResult<Device> {
+pub(super) fn kw_device(kwargs: Option<&Bound<'_, PyDict>>, default: Device) -> PyResult<Device> {
     Ok(opt_device(
         kwargs
             .map(|k| k.get_item("device"))
@@ -162,7 +162,7 @@ fn kw_device(kwargs: Option<&Bound<'_, PyDict>>, default: Device) -> PyResult<De
     .unwrap_or(default))
 }
 
-fn check_kwargs(kwargs: Option<&Bound<'_, PyDict>>, fname: &str) -> PyResult<()> {
+pub(super) fn check_kwargs(kwargs: Option<&Bound<'_, PyDict>>, fname: &str) -> PyResult<()> {
     if let Some(kw) = kwargs {
         for k in kw.keys() {
             let k: String = k.extract()?;
@@ -462,20 +462,20 @@ fn tensor_list(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<Tensor>> {
 }
 
 #[pyfunction]
-#[pyo3(signature = (tensors, dim=0))]
-pub fn cat(tensors: &Bound<'_, PyAny>, dim: i64) -> R {
+#[pyo3(signature = (tensors, dim=Dim(0)))]
+pub fn cat(tensors: &Bound<'_, PyAny>, dim: Dim) -> R {
     Ok(PyTensor::new(crate::ops::join::cat(
         &tensor_list(tensors, "cat")?,
-        dim,
+        dim.0,
     )?))
 }
 
 #[pyfunction]
-#[pyo3(signature = (tensors, dim=0))]
-pub fn stack(tensors: &Bound<'_, PyAny>, dim: i64) -> R {
+#[pyo3(signature = (tensors, dim=Dim(0)))]
+pub fn stack(tensors: &Bound<'_, PyAny>, dim: Dim) -> R {
     Ok(PyTensor::new(crate::ops::join::stack(
         &tensor_list(tensors, "stack")?,
-        dim,
+        dim.0,
     )?))
 }
 

@@ -194,13 +194,22 @@ pub fn py_hook(f: Py<PyAny>, active: Arc<AtomicBool>) -> Hook {
 
 impl PyTensor {
     /// A tensor of `size` filled with `value`, of self's dtype and device (`new_*`).
-    fn new_filled(&self, size: &Bound<'_, PyAny>, value: Scalar) -> R {
-        Ok(PyTensor::new(crate::ops::creation::full(
-            &sizes_from(int_list(size)?)?,
-            value,
-            self.inner.dtype(),
-            self.inner.device(),
-        )?))
+    /// `new_*`'s tensor of `size` filled with `value`, in the `dtype` and on the `device`
+    /// of the keyword arguments (this tensor's by default), with `requires_grad`.
+    fn new_filled(
+        &self,
+        name: &str,
+        size: Vec<usize>,
+        value: Scalar,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> R {
+        super::functions::check_kwargs(kwargs, name)?;
+        let dtype = super::functions::kw_dtype(kwargs, self.inner.dtype())?;
+        let device = super::functions::kw_device(kwargs, self.inner.device())?;
+        super::functions::finish(
+            crate::ops::creation::full(&size, value, dtype, device)?,
+            kwargs,
+        )
     }
     fn bin(&self, op: BinaryOp, other: &Bound<'_, PyAny>) -> R {
         wrap(binary(
@@ -274,11 +283,11 @@ impl PyTensor {
         size_obj(py, self.inner.shape())
     }
     #[pyo3(signature = (dim=None))]
-    fn size<'py>(&self, py: Python<'py>, dim: Option<i64>) -> PyResult<Bound<'py, PyAny>> {
+    fn size<'py>(&self, py: Python<'py>, dim: Option<Dim>) -> PyResult<Bound<'py, PyAny>> {
         match dim {
             None => size_obj(py, self.inner.shape()),
             Some(d) => {
-                let d = crate::error::wrap_dim(d, self.inner.dim())?;
+                let d = crate::error::wrap_dim(d.0, self.inner.dim())?;
                 Ok(self
                     .inner
                     .shape()
@@ -331,15 +340,16 @@ impl PyTensor {
         self.inner.dtype().size()
     }
     #[pyo3(signature = (dim=None))]
-    fn stride<'py>(&self, py: Python<'py>, dim: Option<i64>) -> PyResult<Bound<'py, PyAny>> {
+    fn stride<'py>(&self, py: Python<'py>, dim: Option<Dim>) -> PyResult<Bound<'py, PyAny>> {
         match dim {
             None => Ok(PyTuple::new(py, self.inner.strides())?.into_any()),
             Some(d) if self.inner.dim() == 0 => Err(crate::error::Error::Index(format!(
-                "Dimension specified as {d} but tensor has no dimensions"
+                "Dimension specified as {} but tensor has no dimensions",
+                d.0
             ))
             .into()),
             Some(d) => {
-                let d = crate::error::wrap_dim(d, self.inner.dim())?;
+                let d = crate::error::wrap_dim(d.0, self.inner.dim())?;
                 Ok(self.inner.strides()[d].into_pyobject(py)?.into_any())
             }
         }
@@ -722,23 +732,30 @@ impl PyTensor {
             .call1((slf,))?
             .extract()
     }
-    fn new_zeros(&self, size: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
-        self.new_filled(size, Scalar::Int(0))
+    /// `new_zeros(*size, dtype=None, device=None, requires_grad=False, ...)`: this
+    /// tensor's dtype and device unless given.
+    #[pyo3(signature = (*size, **kwargs))]
+    fn new_zeros(&self, size: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> R {
+        self.new_filled("new_zeros", size_args(size)?, Scalar::Int(0), kwargs)
     }
-    fn new_ones(&self, size: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
-        self.new_filled(size, Scalar::Int(1))
+    #[pyo3(signature = (*size, **kwargs))]
+    fn new_ones(&self, size: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> R {
+        self.new_filled("new_ones", size_args(size)?, Scalar::Int(1), kwargs)
     }
-    fn new_empty(&self, size: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
-        self.new_zeros(size)
+    #[pyo3(signature = (*size, **kwargs))]
+    fn new_empty(&self, size: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> R {
+        self.new_filled("new_empty", size_args(size)?, Scalar::Int(0), kwargs)
     }
+    #[pyo3(signature = (size, fill_value, **kwargs))]
     fn new_full(
         &self,
         size: &Bound<'_, PyAny>,
         fill_value: &Bound<'_, PyAny>,
-    ) -> PyResult<PyTensor> {
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> R {
         let v = scalar_arg(fill_value)
             .ok_or_else(|| PyTypeError::new_err("new_full(): fill_value must be a number"))?;
-        self.new_filled(size, v)
+        self.new_filled("new_full", sizes_from(int_list(size)?)?, v, kwargs)
     }
     fn new_tensor(&self, data: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
         let t = data_to_tensor(data, Some(self.inner.dtype()))?;

@@ -416,12 +416,12 @@ impl PyTensor {
         )
     }
     #[pyo3(signature = (dim=None, keepdim=false, *, dtype=None))]
-    fn prod(&self, dim: Option<i64>, keepdim: bool, dtype: Option<&Bound<'_, PyAny>>) -> R {
+    fn prod(&self, dim: Option<Dim>, keepdim: bool, dtype: Option<&Bound<'_, PyAny>>) -> R {
         let x = match opt_dtype(dtype)? {
             Some(d) => self.inner.to_dtype(d)?,
             None => self.inner.clone(),
         };
-        wrap(x.prod_dims(dim, keepdim))
+        wrap(x.prod_dims(dim.map(|d| d.0), keepdim))
     }
     /// `max()` → tensor; `max(dim)` → (values, indices); `max(other)` → maximum.
     #[pyo3(signature = (dim=None, keepdim=false))]
@@ -457,12 +457,12 @@ impl PyTensor {
         )
     }
     #[pyo3(signature = (dim=None, keepdim=false))]
-    fn argmax(&self, dim: Option<i64>, keepdim: bool) -> R {
-        wrap(self.inner.argmax_argmin(dim, keepdim, true))
+    fn argmax(&self, dim: Option<Dim>, keepdim: bool) -> R {
+        wrap(self.inner.argmax_argmin(dim.map(|d| d.0), keepdim, true))
     }
     #[pyo3(signature = (dim=None, keepdim=false))]
-    fn argmin(&self, dim: Option<i64>, keepdim: bool) -> R {
-        wrap(self.inner.argmax_argmin(dim, keepdim, false))
+    fn argmin(&self, dim: Option<Dim>, keepdim: bool) -> R {
+        wrap(self.inner.argmax_argmin(dim.map(|d| d.0), keepdim, false))
     }
     #[pyo3(signature = (dim=None, unbiased=None, keepdim=false, *, correction=None))]
     fn var(
@@ -514,27 +514,30 @@ impl PyTensor {
     }
     #[pyo3(signature = (dim, keepdim=false))]
     fn logsumexp(&self, dim: &Bound<'_, PyAny>, keepdim: bool) -> R {
-        wrap(self.inner.logsumexp(&int_list(dim)?, keepdim))
+        wrap(
+            self.inner
+                .logsumexp(&dims_arg(Some(dim))?.unwrap_or_default(), keepdim),
+        )
     }
     #[pyo3(signature = (dim, dtype=None))]
-    fn softmax(&self, dim: i64, dtype: Option<&Bound<'_, PyAny>>) -> R {
+    fn softmax(&self, dim: Dim, dtype: Option<&Bound<'_, PyAny>>) -> R {
         let x = match opt_dtype(dtype)? {
             Some(d) => self.inner.to_dtype(d)?,
             None => self.inner.clone(),
         };
-        wrap(x.softmax(dim))
+        wrap(x.softmax(dim.0))
     }
     #[pyo3(signature = (dim, dtype=None))]
-    fn log_softmax(&self, dim: i64, dtype: Option<&Bound<'_, PyAny>>) -> R {
+    fn log_softmax(&self, dim: Dim, dtype: Option<&Bound<'_, PyAny>>) -> R {
         let x = match opt_dtype(dtype)? {
             Some(d) => self.inner.to_dtype(d)?,
             None => self.inner.clone(),
         };
-        wrap(x.log_softmax(dim))
+        wrap(x.log_softmax(dim.0))
     }
     #[pyo3(signature = (dim, *, dtype=None))]
-    fn cumsum(&self, dim: i64, dtype: Option<&Bound<'_, PyAny>>) -> R {
-        wrap(self.inner.cumsum(dim, opt_dtype(dtype)?))
+    fn cumsum(&self, dim: Dim, dtype: Option<&Bound<'_, PyAny>>) -> R {
+        wrap(self.inner.cumsum(dim.0, opt_dtype(dtype)?))
     }
     #[pyo3(signature = (dim=None, keepdim=false))]
     fn all(&self, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> R {

@@ -48,13 +48,13 @@ fn ints(obj: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
 
 #[pymethods]
 impl PyTensor {
-    #[pyo3(signature = (offset=0, dim1=0, dim2=1))]
-    fn diagonal(&self, offset: i64, dim1: i64, dim2: i64) -> R {
-        wrap(self.inner.diagonal(offset, dim1, dim2))
+    #[pyo3(signature = (offset=0, dim1=Dim(0), dim2=Dim(1)))]
+    fn diagonal(&self, offset: i64, dim1: Dim, dim2: Dim) -> R {
+        wrap(self.inner.diagonal(offset, dim1.0, dim2.0))
     }
-    #[pyo3(signature = (offset=0, dim1=-2, dim2=-1))]
-    fn diag_embed(&self, offset: i64, dim1: i64, dim2: i64) -> R {
-        wrap(self.inner.diag_embed(offset, dim1, dim2))
+    #[pyo3(signature = (offset=0, dim1=Dim(-2), dim2=Dim(-1)))]
+    fn diag_embed(&self, offset: i64, dim1: Dim, dim2: Dim) -> R {
+        wrap(self.inner.diag_embed(offset, dim1.0, dim2.0))
     }
     #[pyo3(signature = (diagonal=0))]
     fn diag(&self, diagonal: i64) -> R {
@@ -69,12 +69,31 @@ impl PyTensor {
     fn mv(&self, vec: PyRef<'_, PyTensor>) -> R {
         wrap(self.inner.mv(&vec.inner))
     }
+    /// `movedim(source, destination)`: each an int or a sequence of ints.
+    fn movedim(&self, source: &Bound<'_, PyAny>, destination: &Bound<'_, PyAny>) -> R {
+        let (s, d) = (
+            dims_arg(Some(source))?.unwrap_or_default(),
+            dims_arg(Some(destination))?.unwrap_or_default(),
+        );
+        wrap(self.inner.movedim(&s, &d))
+    }
+    /// `moveaxis`, NumPy's name for [`movedim`](Self::movedim).
+    fn moveaxis(&self, source: &Bound<'_, PyAny>, destination: &Bound<'_, PyAny>) -> R {
+        self.movedim(source, destination)
+    }
+    #[pyo3(signature = (dim=None))]
+    fn count_nonzero(&self, dim: Option<&Bound<'_, PyAny>>) -> R {
+        wrap(self.inner.count_nonzero(dims_arg(dim)?.as_deref()))
+    }
+    fn take(&self, index: PyRef<'_, PyTensor>) -> R {
+        wrap(self.inner.take(&index.inner))
+    }
     #[pyo3(signature = (*dims))]
     fn flip(&self, dims: &Bound<'_, PyTuple>) -> R {
         let dims = if dims.len() == 1 {
-            ints(&dims.get_item(0)?)?
+            dims_arg(Some(&dims.get_item(0)?))?.unwrap_or_default()
         } else {
-            int_list(dims)?
+            dims_arg(Some(dims.as_any()))?.unwrap_or_default()
         };
         wrap(self.inner.flip(&dims))
     }
@@ -110,73 +129,76 @@ impl PyTensor {
     /// `cross(other, dim=None)`: with no dim, the first dim of size 3 (PyTorch's deprecated
     /// default, without its warning).
     #[pyo3(signature = (other, dim=None))]
-    fn cross(&self, other: PyRef<'_, PyTensor>, dim: Option<i64>) -> R {
-        let dim = dim.unwrap_or_else(|| {
-            self.inner
-                .shape()
-                .iter()
-                .position(|&s| s == 3)
-                .map_or(-1, |d| d as i64)
-        });
+    fn cross(&self, other: PyRef<'_, PyTensor>, dim: Option<Dim>) -> R {
+        let dim = dim.map_or_else(
+            || {
+                self.inner
+                    .shape()
+                    .iter()
+                    .position(|&s| s == 3)
+                    .map_or(-1, |d| d as i64)
+            },
+            |d| d.0,
+        );
         wrap(self.inner.cross(&other.inner, dim))
     }
     #[pyo3(signature = (dim, index, source, *, alpha=1.0))]
     fn index_add(
         &self,
-        dim: i64,
+        dim: Dim,
         index: PyRef<'_, PyTensor>,
         source: PyRef<'_, PyTensor>,
         alpha: f64,
     ) -> R {
         wrap(
             self.inner
-                .index_update(IndexUpdate::Add, dim, &index.inner, &source.inner, alpha),
+                .index_update(IndexUpdate::Add, dim.0, &index.inner, &source.inner, alpha),
         )
     }
     #[pyo3(signature = (dim, index, source, *, alpha=1.0))]
     fn index_add_(
         slf: &Bound<'_, Self>,
-        dim: i64,
+        dim: Dim,
         index: PyRef<'_, PyTensor>,
         source: PyRef<'_, PyTensor>,
         alpha: f64,
     ) -> PyResult<Py<PyAny>> {
         slf.get().inner.apply_inplace(&[&source.inner], |x| {
-            x.index_update(IndexUpdate::Add, dim, &index.inner, &source.inner, alpha)
+            x.index_update(IndexUpdate::Add, dim.0, &index.inner, &source.inner, alpha)
         })?;
         Ok(slf.clone().into_any().unbind())
     }
-    fn index_copy(&self, dim: i64, index: PyRef<'_, PyTensor>, source: PyRef<'_, PyTensor>) -> R {
+    fn index_copy(&self, dim: Dim, index: PyRef<'_, PyTensor>, source: PyRef<'_, PyTensor>) -> R {
         wrap(
             self.inner
-                .index_update(IndexUpdate::Copy, dim, &index.inner, &source.inner, 1.0),
+                .index_update(IndexUpdate::Copy, dim.0, &index.inner, &source.inner, 1.0),
         )
     }
     fn index_copy_(
         slf: &Bound<'_, Self>,
-        dim: i64,
+        dim: Dim,
         index: PyRef<'_, PyTensor>,
         source: PyRef<'_, PyTensor>,
     ) -> PyResult<Py<PyAny>> {
         slf.get().inner.apply_inplace(&[&source.inner], |x| {
-            x.index_update(IndexUpdate::Copy, dim, &index.inner, &source.inner, 1.0)
+            x.index_update(IndexUpdate::Copy, dim.0, &index.inner, &source.inner, 1.0)
         })?;
         Ok(slf.clone().into_any().unbind())
     }
-    fn index_fill(&self, dim: i64, index: PyRef<'_, PyTensor>, value: &Bound<'_, PyAny>) -> R {
+    fn index_fill(&self, dim: Dim, index: PyRef<'_, PyTensor>, value: &Bound<'_, PyAny>) -> R {
         let v = fill_value(value, self.inner.dtype())?;
-        wrap(self.inner.index_fill(dim, &index.inner, &v))
+        wrap(self.inner.index_fill(dim.0, &index.inner, &v))
     }
     fn index_fill_(
         slf: &Bound<'_, Self>,
-        dim: i64,
+        dim: Dim,
         index: PyRef<'_, PyTensor>,
         value: &Bound<'_, PyAny>,
     ) -> PyResult<Py<PyAny>> {
         let v = fill_value(value, slf.get().inner.dtype())?;
         slf.get()
             .inner
-            .apply_fill_inplace(&[&v], |x| x.index_fill(dim, &index.inner, &v))?;
+            .apply_fill_inplace(&[&v], |x| x.index_fill(dim.0, &index.inner, &v))?;
         Ok(slf.clone().into_any().unbind())
     }
     #[pyo3(signature = (sorted=true, return_inverse=false, return_counts=false, dim=None))]
@@ -186,10 +208,15 @@ impl PyTensor {
         sorted: bool,
         return_inverse: bool,
         return_counts: bool,
-        dim: Option<i64>,
+        dim: Option<Dim>,
     ) -> PyResult<Py<PyAny>> {
         let _ = sorted; // always sorted, as PyTorch's CPU result
-        unique_result(py, self.inner.unique(dim)?, return_inverse, return_counts)
+        unique_result(
+            py,
+            self.inner.unique(dim.map(|d| d.0))?,
+            return_inverse,
+            return_counts,
+        )
     }
     #[pyo3(signature = (return_inverse=false, return_counts=false, dim=None))]
     fn unique_consecutive(
@@ -197,11 +224,11 @@ impl PyTensor {
         py: Python<'_>,
         return_inverse: bool,
         return_counts: bool,
-        dim: Option<i64>,
+        dim: Option<Dim>,
     ) -> PyResult<Py<PyAny>> {
         unique_result(
             py,
-            self.inner.unique_consecutive(dim)?,
+            self.inner.unique_consecutive(dim.map(|d| d.0))?,
             return_inverse,
             return_counts,
         )

@@ -2,7 +2,7 @@
 //! sorted search (`searchsorted`, `bucketize`) and the counts (`histc`, `bincount`):
 //! argument conversion only (`crate::ops::reduce`, `crate::ops::search`).
 
-use super::convert::{operand, opt_dtype};
+use super::convert::{operand, opt_dtype, Dim};
 use super::tensor::{values_indices, PyTensor, R};
 use crate::ops::search::{self, SearchOptions};
 use pyo3::prelude::*;
@@ -11,34 +11,34 @@ use pyo3::prelude::*;
 impl PyTensor {
     /// `cumprod(dim, *, dtype=None)`.
     #[pyo3(signature = (dim, *, dtype=None))]
-    fn cumprod(&self, dim: i64, dtype: Option<&Bound<'_, PyAny>>) -> R {
-        Ok(PyTensor::new(self.inner.cumprod(dim, opt_dtype(dtype)?)?))
+    fn cumprod(&self, dim: Dim, dtype: Option<&Bound<'_, PyAny>>) -> R {
+        Ok(PyTensor::new(self.inner.cumprod(dim.0, opt_dtype(dtype)?)?))
     }
     /// `cumprod_(dim, *, dtype=None)`, in place.
     #[pyo3(signature = (dim, *, dtype=None))]
     fn cumprod_(
         slf: &Bound<'_, Self>,
-        dim: i64,
+        dim: Dim,
         dtype: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let dtype = opt_dtype(dtype)?;
         slf.get()
             .inner
-            .apply_inplace(&[], |x| x.cumprod(dim, dtype))?;
+            .apply_inplace(&[], |x| x.cumprod(dim.0, dtype))?;
         Ok(slf.clone().into_any().unbind())
     }
     /// `cummax(dim)` → `torch.return_types.cummax(values, indices)`.
-    fn cummax(&self, py: Python<'_>, dim: i64) -> PyResult<Py<PyAny>> {
-        let (v, i) = self.inner.cummax_cummin(dim, true)?;
+    fn cummax(&self, py: Python<'_>, dim: Dim) -> PyResult<Py<PyAny>> {
+        let (v, i) = self.inner.cummax_cummin(dim.0, true)?;
         values_indices(py, "cummax", v, i)
     }
     /// `cummin(dim)` → `torch.return_types.cummin(values, indices)`.
-    fn cummin(&self, py: Python<'_>, dim: i64) -> PyResult<Py<PyAny>> {
-        let (v, i) = self.inner.cummax_cummin(dim, false)?;
+    fn cummin(&self, py: Python<'_>, dim: Dim) -> PyResult<Py<PyAny>> {
+        let (v, i) = self.inner.cummax_cummin(dim.0, false)?;
         values_indices(py, "cummin", v, i)
     }
-    fn logcumsumexp(&self, dim: i64) -> R {
-        Ok(PyTensor::new(self.inner.logcumsumexp(dim)?))
+    fn logcumsumexp(&self, dim: Dim) -> R {
+        Ok(PyTensor::new(self.inner.logcumsumexp(dim.0)?))
     }
     /// `histc(bins=100, min=0, max=0)`.
     #[pyo3(signature = (bins=100, min=0.0, max=0.0))]

@@ -95,11 +95,11 @@ impl PyTensor {
         let s: Vec<i64> = other.inner.shape().iter().map(|&v| v as i64).collect();
         wrap(self.inner.reshape(&s))
     }
-    fn transpose(&self, dim0: i64, dim1: i64) -> R {
-        wrap(self.inner.transpose(dim0, dim1))
+    fn transpose(&self, dim0: Dim, dim1: Dim) -> R {
+        wrap(self.inner.transpose(dim0.0, dim1.0))
     }
-    fn swapaxes(&self, dim0: i64, dim1: i64) -> R {
-        wrap(self.inner.transpose(dim0, dim1))
+    fn swapaxes(&self, dim0: Dim, dim1: Dim) -> R {
+        wrap(self.inner.transpose(dim0.0, dim1.0))
     }
     fn t(&self) -> R {
         wrap(self.inner.t())
@@ -126,8 +126,8 @@ impl PyTensor {
     fn squeeze(&self, dim: Option<&Bound<'_, PyAny>>) -> R {
         wrap(self.inner.squeeze(dims_arg(dim)?.as_deref()))
     }
-    fn unsqueeze(&self, dim: i64) -> R {
-        wrap(self.inner.unsqueeze(dim))
+    fn unsqueeze(&self, dim: Dim) -> R {
+        wrap(self.inner.unsqueeze(dim.0))
     }
     #[pyo3(signature = (*sizes))]
     fn expand(&self, sizes: &Bound<'_, PyTuple>) -> R {
@@ -149,7 +149,7 @@ impl PyTensor {
     fn repeat_interleave(
         &self,
         repeats: &Bound<'_, PyAny>,
-        dim: Option<i64>,
+        dim: Option<Dim>,
         output_size: Option<usize>,
     ) -> R {
         let r = match repeats.extract::<PyRef<'_, PyTensor>>() {
@@ -157,55 +157,58 @@ impl PyTensor {
                 let t = t.inner.clone();
                 return wrap(self.inner.repeat_interleave(
                     crate::ops::view::Repeats::Each(&t),
-                    dim,
+                    dim.map(|d| d.0),
                     output_size,
                 ));
             }
             Err(_) => crate::ops::view::Repeats::All(repeats.extract::<i64>()?),
         };
-        wrap(self.inner.repeat_interleave(r, dim, output_size))
+        wrap(
+            self.inner
+                .repeat_interleave(r, dim.map(|d| d.0), output_size),
+        )
     }
-    #[pyo3(signature = (start_dim=0, end_dim=-1))]
-    fn flatten(&self, start_dim: i64, end_dim: i64) -> R {
-        wrap(self.inner.flatten(start_dim, end_dim))
+    #[pyo3(signature = (start_dim=Dim(0), end_dim=Dim(-1)))]
+    fn flatten(&self, start_dim: Dim, end_dim: Dim) -> R {
+        wrap(self.inner.flatten(start_dim.0, end_dim.0))
     }
-    fn unflatten(&self, dim: i64, sizes: &Bound<'_, PyAny>) -> R {
-        wrap(self.inner.unflatten(dim, &int_list(sizes)?))
+    fn unflatten(&self, dim: Dim, sizes: &Bound<'_, PyAny>) -> R {
+        wrap(self.inner.unflatten(dim.0, &int_list(sizes)?))
     }
-    fn narrow(&self, dim: i64, start: i64, length: i64) -> R {
+    fn narrow(&self, dim: Dim, start: i64, length: i64) -> R {
         if length < 0 {
             return Err(pyo3::exceptions::PyRuntimeError::new_err(
                 "narrow(): length must be non-negative.",
             ));
         }
-        wrap(self.inner.narrow(dim, start, length as usize))
+        wrap(self.inner.narrow(dim.0, start, length as usize))
     }
-    fn select(&self, dim: i64, index: i64) -> R {
-        wrap(self.inner.select(dim, index))
+    fn select(&self, dim: Dim, index: i64) -> R {
+        wrap(self.inner.select(dim.0, index))
     }
-    #[pyo3(signature = (dim=0))]
-    fn unbind(&self, py: Python<'_>, dim: i64) -> PyResult<Py<PyAny>> {
-        wrap_list(py, self.inner.unbind(dim))
+    #[pyo3(signature = (dim=Dim(0)))]
+    fn unbind(&self, py: Python<'_>, dim: Dim) -> PyResult<Py<PyAny>> {
+        wrap_list(py, self.inner.unbind(dim.0))
     }
-    #[pyo3(signature = (split_size_or_sections, dim=0))]
+    #[pyo3(signature = (split_size_or_sections, dim=Dim(0)))]
     fn split(
         &self,
         py: Python<'_>,
         split_size_or_sections: &Bound<'_, PyAny>,
-        dim: i64,
+        dim: Dim,
     ) -> PyResult<Py<PyAny>> {
         if split_size_or_sections.cast::<PyList>().is_ok()
             || split_size_or_sections.cast::<PyTuple>().is_ok()
         {
             let s = sizes_from(int_list(split_size_or_sections)?)?;
-            return wrap_list(py, self.inner.split_sizes(&s, dim));
+            return wrap_list(py, self.inner.split_sizes(&s, dim.0));
         }
         let n: i64 = split_size_or_sections.extract()?;
-        wrap_list(py, self.inner.split(n.max(0) as usize, dim))
+        wrap_list(py, self.inner.split(n.max(0) as usize, dim.0))
     }
-    #[pyo3(signature = (chunks, dim=0))]
-    fn chunk(&self, py: Python<'_>, chunks: i64, dim: i64) -> PyResult<Py<PyAny>> {
-        wrap_list(py, self.inner.chunk(chunks.max(0) as usize, dim))
+    #[pyo3(signature = (chunks, dim=Dim(0)))]
+    fn chunk(&self, py: Python<'_>, chunks: i64, dim: Dim) -> PyResult<Py<PyAny>> {
+        wrap_list(py, self.inner.chunk(chunks.max(0) as usize, dim.0))
     }
     #[pyo3(signature = (size, stride, storage_offset=None))]
     fn as_strided(
@@ -228,13 +231,13 @@ impl PyTensor {
     }
 
     // ---- gathering and ordering -----------------------------------------------------------
-    fn gather(&self, dim: i64, index: PyRef<'_, PyTensor>) -> R {
-        wrap(self.inner.gather(dim, &index.inner))
+    fn gather(&self, dim: Dim, index: PyRef<'_, PyTensor>) -> R {
+        wrap(self.inner.gather(dim.0, &index.inner))
     }
     #[pyo3(signature = (dim, index, src=None, *, value=None, reduce=None))]
     fn scatter(
         &self,
-        dim: i64,
+        dim: Dim,
         index: PyRef<'_, PyTensor>,
         src: Option<&Bound<'_, PyAny>>,
         value: Option<&Bound<'_, PyAny>>,
@@ -250,12 +253,12 @@ impl PyTensor {
                 )))
             }
         };
-        wrap(self.inner.scatter(dim, &index.inner, &src, acc))
+        wrap(self.inner.scatter(dim.0, &index.inner, &src, acc))
     }
     #[pyo3(signature = (dim, index, src=None, *, value=None, reduce=None))]
     fn scatter_(
         slf: &Bound<'_, Self>,
-        dim: i64,
+        dim: Dim,
         index: PyRef<'_, PyTensor>,
         src: Option<&Bound<'_, PyAny>>,
         value: Option<&Bound<'_, PyAny>>,
@@ -266,23 +269,23 @@ impl PyTensor {
         me.inner.apply_inplace(&[], |_| Ok(new.inner.clone()))?;
         Ok(slf.clone().into_any().unbind())
     }
-    fn scatter_add(&self, dim: i64, index: PyRef<'_, PyTensor>, src: PyRef<'_, PyTensor>) -> R {
-        wrap(self.inner.scatter(dim, &index.inner, &src.inner, true))
+    fn scatter_add(&self, dim: Dim, index: PyRef<'_, PyTensor>, src: PyRef<'_, PyTensor>) -> R {
+        wrap(self.inner.scatter(dim.0, &index.inner, &src.inner, true))
     }
     fn scatter_add_(
         slf: &Bound<'_, Self>,
-        dim: i64,
+        dim: Dim,
         index: PyRef<'_, PyTensor>,
         src: PyRef<'_, PyTensor>,
     ) -> PyResult<Py<PyAny>> {
         let me = slf.get();
         me.inner.apply_inplace(&[&src.inner], |x| {
-            x.scatter(dim, &index.inner, &src.inner, true)
+            x.scatter(dim.0, &index.inner, &src.inner, true)
         })?;
         Ok(slf.clone().into_any().unbind())
     }
-    fn index_select(&self, dim: i64, index: PyRef<'_, PyTensor>) -> R {
-        wrap(self.inner.index_select(dim, &index.inner))
+    fn index_select(&self, dim: Dim, index: PyRef<'_, PyTensor>) -> R {
+        wrap(self.inner.index_select(dim.0, &index.inner))
     }
     fn masked_select(&self, mask: PyRef<'_, PyTensor>) -> R {
         wrap(self.inner.masked_select(&mask.inner))
@@ -295,29 +298,29 @@ impl PyTensor {
         let nz = self.inner.nonzero()?;
         Ok(Bound::new(py, PyTensor::new(nz))?.into_any().unbind())
     }
-    #[pyo3(signature = (dim=-1, descending=false, stable=false))]
+    #[pyo3(signature = (dim=Dim(-1), descending=false, stable=false))]
     fn sort(
         &self,
         py: Python<'_>,
-        dim: i64,
+        dim: Dim,
         descending: bool,
         stable: bool,
     ) -> PyResult<Py<PyAny>> {
         let _ = stable;
-        let (v, i) = self.inner.sort(dim, descending)?;
+        let (v, i) = self.inner.sort(dim.0, descending)?;
         named_pair(py, "sort", v, i)
     }
-    #[pyo3(signature = (dim=-1, descending=false, stable=false))]
-    fn argsort(&self, dim: i64, descending: bool, stable: bool) -> R {
+    #[pyo3(signature = (dim=Dim(-1), descending=false, stable=false))]
+    fn argsort(&self, dim: Dim, descending: bool, stable: bool) -> R {
         let _ = stable;
-        wrap(self.inner.argsort(dim, descending))
+        wrap(self.inner.argsort(dim.0, descending))
     }
-    #[pyo3(signature = (k, dim=-1, largest=true, sorted=true))]
+    #[pyo3(signature = (k, dim=Dim(-1), largest=true, sorted=true))]
     fn topk(
         &self,
         py: Python<'_>,
         k: i64,
-        dim: i64,
+        dim: Dim,
         largest: bool,
         sorted: bool,
     ) -> PyResult<Py<PyAny>> {
@@ -327,7 +330,7 @@ impl PyTensor {
                 "selected index k out of range",
             ));
         }
-        let (v, i) = self.inner.topk(k as usize, dim, largest)?;
+        let (v, i) = self.inner.topk(k as usize, dim.0, largest)?;
         named_pair(py, "topk", v, i)
     }
 
