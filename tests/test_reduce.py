@@ -481,3 +481,12 @@ def test_sum_of_ten_million_float32_values_is_accurate():
     y = x.view(1000, 10000).t()
     col = y.sum(dim=1)
     assert_values(to_np(col), np.full(10000, 1000 * float(np.float32(0.1))), rtol=1e-5)
+
+
+@pytest.mark.parametrize("fn", ["softmax", "log_softmax"])
+def test_softmax_rows_with_infinities_match_torch(fn):
+    # A row holding +inf is NaN throughout in PyTorch (inf - inf); it used to keep 0s here.
+    a = np.array([[np.inf, 1.0, 2.0], [-np.inf, -np.inf, -np.inf], [-np.inf, 0.0, 1.0],
+                  [1.0, np.nan, 2.0], [np.inf, np.inf, 0.0]], np.float32)
+    check_op(lambda lib, x: getattr(x, fn)(-1), a)
+    check_op(lambda lib, x: getattr(x, fn)(0), np.ascontiguousarray(a.T))

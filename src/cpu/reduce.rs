@@ -215,6 +215,14 @@ crate::simd_dispatch! {
     pub fn softmax_block<T: Float>(data: &[T], out: &mut [MaybeUninit<T>], len: usize, log: bool) -> () {
         for (o, r) in out.chunks_exact_mut(len).zip(data.chunks_exact(len)) {
             let m = row_max(r);
+            if m.is_inf() && m > T::zero() {
+                // A +inf in the row: `inf − inf` makes every result NaN, as in PyTorch.
+                o.iter_mut().for_each(|o| {
+                    o.write(T::lit(f64::NAN));
+                });
+                continue;
+            }
+            // An all −inf row shifts by 0 (its results are NaN all the same).
             let m = if m.is_inf() { T::zero() } else { m };
             let mut lanes = [T::zero(); MAX_LANES];
             let (oc, rc) = (o.chunks_exact_mut(MAX_LANES), r.chunks_exact(MAX_LANES));

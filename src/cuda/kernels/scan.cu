@@ -4,8 +4,9 @@
 // rows with L lanes each, lane-fast or row-fast (`row_fast`), as described there.
 //
 //   softmax_rows / log_softmax_rows(out, x, rows, len, nk, ks, kv, cs, lanes, row_fast)
-//       floats; whole rows: the max (NaN skipped, 0 when infinite, as the CPU), the sum of
-//       exp(x - m), then softmax = exp(x - m) * (1 / s), log_softmax = (x - m) - ln s
+//       floats; whole rows: the max (NaN skipped; a row holding +inf gives NaN throughout,
+//       an all -inf row shifts by 0, as the CPU), the sum of exp(x - m), then
+//       softmax = exp(x - m) * (1 / s), log_softmax = (x - m) - ln s
 //   softmax_backward_rows / log_softmax_backward_rows(out, y, g, rows, len)
 //       floats; the input gradient from the output y and its gradient g (both contiguous
 //       rows x len): y * (g - sum(g * y)), or g - exp(y) * sum(g), the row's sum a block tree
@@ -81,6 +82,9 @@ __device__ __forceinline__ void rt_softmax_rows(scalar_t* out, const scalar_t* x
         acc_t m = rt_fold_row(p, cs, n, g.lane, g.L, -inf, [](acc_t v) { return v; },
                               RtMaxSkipNan());
         m = rt_tile_reduce(m, smem, g, RtMaxSkipNan());
+        // A +inf in the row makes every result NaN (inf - inf), as in PyTorch; an all -inf
+        // row shifts by 0 (its results are NaN all the same).
+        const bool nan_row = m == inf;
         if (m == inf || m == -inf) m = (acc_t)0;
         acc_t s = rt_fold_row(p, cs, n, g.lane, g.L, (acc_t)0,
                               [&](acc_t v) { return rt_exp(v - m); }, RtAdd());
@@ -89,12 +93,12 @@ __device__ __forceinline__ void rt_softmax_rows(scalar_t* out, const scalar_t* x
         if (LOG) {
             const acc_t ls = rt_log(s);
             for (long long j = g.lane; j < n; j += g.L) {
-                rt_store(o, j, (rt_load(p, j * cs) - m) - ls);
+                rt_store(o, j, nan_row ? rt_nan(m) : (rt_load(p, j * cs) - m) - ls);
             }
         } else {
             const acc_t inv = (acc_t)1 / s;
             for (long long j = g.lane; j < n; j += g.L) {
-                rt_store(o, j, rt_exp(rt_load(p, j * cs) - m) * inv);
+                rt_store(o, j, nan_row ? rt_nan(m) : rt_exp(rt_load(p, j * cs) - m) * inv);
             }
         }
     }
