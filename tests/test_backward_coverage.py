@@ -149,6 +149,19 @@ CASES = {
         ),
         lambda: [_x(1, 2, 4, 5)],
     ),
+    "RoiAlignBackward0": (
+        lambda x: rt.vision.ops.roi_align(
+            x, rt.tensor([[0, 0.3, 0.2, 3.1, 2.6], [0, 1.0, 1.0, 4.5, 3.5]], dtype=rt.float64),
+            2, 1.0, 2, True,
+        ),
+        lambda: [_x(1, 2, 4, 5)],
+    ),
+    "RoiAlignBackwardBackward0": (
+        _first_grad(lambda x: rt.vision.ops.roi_align(
+            x, rt.tensor([[0, 0.3, 0.2, 3.1, 2.6]], dtype=rt.float64), 2, 1.0, -1, False,
+        ) ** 2),
+        lambda: [_x(1, 2, 4, 5)],
+    ),
     "NativeBatchNormBackward0": (
         lambda x, w, b: rt.nn.functional.batch_norm(x, None, None, w, b, training=True),
         lambda: [_x(3, 2, 4), _x(2, seed=1), _x(2, seed=2)],

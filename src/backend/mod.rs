@@ -201,6 +201,28 @@ pub struct RoiPool {
     pub spatial_scale: f64,
 }
 
+/// RoI Align (torchvision's `roi_align`): the input, box and bin geometry of [`RoiPool`]
+/// (`spatial_scale` included), with each bin the mean of a `grid_h × grid_w` grid of
+/// bilinear samples instead of a maximum. A box's corners are scaled, less half a pixel when
+/// `aligned`, and not rounded; without `aligned` its sides are at least 1. The grid has
+/// `sampling_ratio` samples per side, or, when that is not positive, `⌈side / pooled⌉`
+/// (capped at [`RoiAlign::MAX_GRID`]; never below 0). A sample more than one pixel outside
+/// the input adds 0 but is counted; one within a pixel of an edge reads the edge. Computed in
+/// the input's precision (float32 for the 16-bit floats), as torchvision's kernels.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RoiAlign {
+    pub pool: RoiPool,
+    pub sampling_ratio: i64,
+    pub aligned: bool,
+}
+
+impl RoiAlign {
+    /// The largest adaptive sampling grid side: a bin over 1024 input pixels (a box far
+    /// larger than any feature map, or garbage coordinates) is sampled 1024 times per side
+    /// rather than looping for ever, where torchvision's integer conversion is undefined.
+    pub const MAX_GRID: i64 = 1024;
+}
+
 /// How an average pooling divides each window's sum.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AvgDivisor {
@@ -566,6 +588,24 @@ pub trait Backend {
         rois: &Self::Buffer,
         p: &RoiPool,
     ) -> Result<Self::Buffer>;
+
+    /// RoI Align ([`RoiAlign`]) of the contiguous input `x` over the contiguous `[rois, 5]`
+    /// boxes: the contiguous `[rois, channels, pooled_h, pooled_w]` bin means. Float dtypes.
+    fn roi_align(x: &Self::Buffer, rois: &Self::Buffer, p: &RoiAlign) -> Result<Self::Buffer>;
+    /// The gradient of [`Backend::roi_align`]: each output's gradient (contiguous `g`), over
+    /// its bin's sample count, spread on the four pixels of each of its bilinear samples in
+    /// a zeroed contiguous `[batch, channels, height, width]` buffer.
+    fn roi_align_backward(
+        g: &Self::Buffer,
+        rois: &Self::Buffer,
+        p: &RoiAlign,
+    ) -> Result<Self::Buffer>;
+    /// Greedy non-maximum suppression (torchvision's `nms`) of the contiguous `[n, 4]` boxes
+    /// (x1, y1, x2, y2), already sorted by descending score: the positions kept, ascending.
+    /// A box is dropped when its IoU with a kept, higher box exceeds `iou_threshold`; IoU is
+    /// `inter / (area_a + area_b - inter)` in the boxes' precision (float32 for the 16-bit
+    /// floats), areas `(x2 - x1)·(y2 - y1)` unclamped, as torchvision computes it.
+    fn nms(boxes: &Self::Buffer, iou_threshold: f64) -> Result<Vec<usize>>;
 
     // ---- direct convolution (few channels) -----------------------------------------------------
     /// A direct 2-D convolution of the view `xl` (`[n, cin, h, w]`) with `wl` (`[cout, cin,

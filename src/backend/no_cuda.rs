@@ -3,8 +3,8 @@
 
 use super::{
     AdamOptions, Arg, AvgDivisor, Backend, BinaryOp, Distribution, HostBuffer, LayerNormGrads,
-    MatBatch, ReduceOp, RnnGrads, RnnRun, RnnSaved, RoiPool, ScanOp, SgdOptions, Span, UnaryOp,
-    Window,
+    MatBatch, ReduceOp, RnnGrads, RnnRun, RnnSaved, RoiAlign, RoiPool, ScanOp, SgdOptions, Span,
+    UnaryOp, Window,
 };
 use crate::error::{Error, Result};
 use crate::tensor::dtype::{DType, Scalar};
@@ -278,6 +278,15 @@ impl Backend for Cuda {
         _: &RoiPool,
     ) -> Result<CudaBuffer> {
         match *g {}
+    }
+    fn roi_align(x: &CudaBuffer, _: &CudaBuffer, _: &RoiAlign) -> Result<CudaBuffer> {
+        match *x {}
+    }
+    fn roi_align_backward(g: &CudaBuffer, _: &CudaBuffer, _: &RoiAlign) -> Result<CudaBuffer> {
+        match *g {}
+    }
+    fn nms(boxes: &CudaBuffer, _: f64) -> Result<Vec<usize>> {
+        match *boxes {}
     }
     fn avg_pool_backward(
         g: &CudaBuffer,

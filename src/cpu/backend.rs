@@ -10,8 +10,8 @@ use crate::backend::num::{Float, Num};
 use crate::backend::op::{BinaryKind, MapFn, ZipFn};
 use crate::backend::{
     check_host_alloc, AdamOptions, Arg, AvgDivisor, Backend, BinaryOp, Distribution, HostBuffer,
-    LayerNormGrads, MatBatch, ReduceOp, RnnGrads, RnnRun, RnnSaved, RoiPool, ScanOp, SgdOptions,
-    Span, UnaryOp, Window,
+    LayerNormGrads, MatBatch, ReduceOp, RnnGrads, RnnRun, RnnSaved, RoiAlign, RoiPool, ScanOp,
+    SgdOptions, Span, UnaryOp, Window,
 };
 use crate::error::{Error, Result};
 use crate::tensor::dtype::{cast, DType, Element, Scalar};
@@ -1047,6 +1047,52 @@ impl Backend for Cpu {
                 p
             ))),
             Err(not_implemented("roi_pool_backward", dtype))
+        )
+    }
+    fn roi_align(x: &HostBuffer, rois: &HostBuffer, p: &RoiAlign) -> Result<HostBuffer> {
+        let dtype = x.dtype();
+        if dtype.is_half() {
+            let (xw, rw) = (widen_all(x), widen_all(rois));
+            return Ok(narrow(Self::roi_align(&xw, &rw, p)?, dtype));
+        }
+        crate::with_float_dtype!(
+            dtype,
+            T,
+            Ok(HostBuffer::from_vec(roi::roi_align(
+                x.as_slice::<T>(),
+                rois.as_slice::<T>(),
+                p
+            ))),
+            Err(not_implemented("roi_align", dtype))
+        )
+    }
+    fn roi_align_backward(g: &HostBuffer, rois: &HostBuffer, p: &RoiAlign) -> Result<HostBuffer> {
+        let dtype = g.dtype();
+        if dtype.is_half() {
+            let (gw, rw) = (widen_all(g), widen_all(rois));
+            return Ok(narrow(Self::roi_align_backward(&gw, &rw, p)?, dtype));
+        }
+        crate::with_float_dtype!(
+            dtype,
+            T,
+            Ok(HostBuffer::from_vec(roi::roi_align_backward(
+                g.as_slice::<T>(),
+                rois.as_slice::<T>(),
+                p
+            ))),
+            Err(not_implemented("roi_align_backward", dtype))
+        )
+    }
+    fn nms(boxes: &HostBuffer, iou_threshold: f64) -> Result<Vec<usize>> {
+        let dtype = boxes.dtype();
+        if dtype.is_half() {
+            return Self::nms(&widen_all(boxes), iou_threshold);
+        }
+        crate::with_float_dtype!(
+            dtype,
+            T,
+            Ok(roi::nms(boxes.as_slice::<T>(), iou_threshold)),
+            Err(not_implemented("nms", dtype))
         )
     }
     fn avg_pool(x: &HostBuffer, l: &Layout, w: &Window, d: AvgDivisor) -> Result<HostBuffer> {

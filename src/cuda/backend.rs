@@ -6,8 +6,8 @@ use super::device::{gpu, DeviceApi};
 use super::{elementwise, fused, index, matmul, norm, random, reduce, rnn, roi, search, window};
 use crate::backend::{
     AdamOptions, Arg, AvgDivisor, Backend, BinaryOp, Distribution, HostBuffer, LayerNormGrads,
-    MatBatch, ReduceOp, RnnGrads, RnnRun, RnnSaved, RoiPool, ScanOp, SgdOptions, Span, UnaryOp,
-    Window,
+    MatBatch, ReduceOp, RnnGrads, RnnRun, RnnSaved, RoiAlign, RoiPool, ScanOp, SgdOptions, Span,
+    UnaryOp, Window,
 };
 use crate::error::Result;
 use crate::tensor::dtype::{DType, Scalar};
@@ -254,6 +254,15 @@ impl Backend for Cuda {
         p: &RoiPool,
     ) -> Result<CudaBuffer> {
         roi::roi_pool_backward(g, idx, rois, p)
+    }
+    fn roi_align(x: &CudaBuffer, rois: &CudaBuffer, p: &RoiAlign) -> Result<CudaBuffer> {
+        roi::roi_align(x, rois, p)
+    }
+    fn roi_align_backward(g: &CudaBuffer, rois: &CudaBuffer, p: &RoiAlign) -> Result<CudaBuffer> {
+        roi::roi_align_backward(g, rois, p)
+    }
+    fn nms(boxes: &CudaBuffer, iou_threshold: f64) -> Result<Vec<usize>> {
+        roi::nms(boxes, iou_threshold)
     }
     fn channel_stats(x: &CudaBuffer, dims: [usize; 3]) -> Result<(CudaBuffer, CudaBuffer)> {
         norm::stats(x, dims)

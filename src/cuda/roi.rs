@@ -1,16 +1,18 @@
-//! Region-of-interest kernels on the GPU (`kernels/roi.cu`), with the CPU backend's
-//! semantics (`crate::cpu::roi`): one thread per output bin forward; backward, one thread per
-//! output adding its gradient at its argmax with an atomic add (the boxes of one image
-//! overlap), so the sums' order, and so their last bits, can vary from run to run as
-//! torchvision's do.
+//! Detection kernels on the GPU (`kernels/roi.cu`), with the CPU backend's semantics
+//! (`crate::cpu::roi`): RoI pooling and alignment, one thread per output bin forward;
+//! backward, one thread per output adding its gradient at its argmax (or its samples'
+//! pixels) with atomic adds (the boxes of one image overlap), so the sums' order, and so
+//! their last bits, can vary from run to run as torchvision's do. NMS: one thread per
+//! 64-box word of the overlap mask, then the greedy scan of the mask on the host.
 
 use super::buffer::CudaBuffer;
 use super::device::{Args, Kernel, KernelArg};
-use super::elementwise::{full, launch_elementwise};
+use super::elementwise::{cast, download, full, launch_elementwise};
 use super::kernels::{self, ROI};
-use crate::backend::RoiPool;
+use crate::backend::{RoiAlign, RoiPool};
 use crate::error::{Error, Result};
 use crate::tensor::dtype::{DType, Scalar};
+use crate::tensor::layout::Layout;
 
 /// The geometry (`struct RtRoiPool` in `roi.cu`).
 #[repr(C)]
@@ -104,6 +106,111 @@ pub fn roi_pool_backward(
         .arg(total as i64);
     launch_elementwise(dev, k, g.dtype(), total, &mut args)?;
     Ok(out)
+}
+
+/// The geometry of RoI Align (`struct RtRoiAlign` in `roi.cu`).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct AlignArgs {
+    pool: RoiArgs,
+    sampling_ratio: i64,
+    aligned: i64,
+}
+// SAFETY: `#[repr(C)]` with the fields, order and sizes of `struct RtRoiAlign` (an
+// `RtRoiPool`, as `RoiArgs` above, then two long longs as i64), 8-byte aligned, no pointers.
+unsafe impl KernelArg for AlignArgs {}
+
+impl AlignArgs {
+    fn new(p: &RoiAlign) -> AlignArgs {
+        AlignArgs {
+            pool: RoiArgs::new(&p.pool),
+            sampling_ratio: p.sampling_ratio,
+            aligned: p.aligned as i64,
+        }
+    }
+}
+
+/// RoI Align of the contiguous `x` over the contiguous boxes `rois`: the
+/// `[rois, channels, pooled_h, pooled_w]` bin means.
+pub fn roi_align(x: &CudaBuffer, rois: &CudaBuffer, p: &RoiAlign) -> Result<CudaBuffer> {
+    let k = kernel("roi_align", x.dtype())?;
+    let dev = x.dev();
+    let q = &p.pool;
+    let total = q.rois * q.channels * q.pooled_h * q.pooled_w;
+    let out = CudaBuffer::alloc(dev, total, x.dtype())?;
+    let mut args = Args::new();
+    args.arg(out.device_ptr())
+        .arg(x.device_ptr())
+        .arg(rois.device_ptr())
+        .arg(AlignArgs::new(p))
+        .arg(total as i64);
+    launch_elementwise(dev, k, x.dtype(), total, &mut args)?;
+    Ok(out)
+}
+
+/// The gradient of [`roi_align`]: a zeroed `[batch, channels, height, width]` buffer with
+/// each output's gradient spread on its samples' pixels.
+pub fn roi_align_backward(g: &CudaBuffer, rois: &CudaBuffer, p: &RoiAlign) -> Result<CudaBuffer> {
+    let k = kernel("roi_align_backward", g.dtype())?;
+    let dev = g.dev();
+    let q = &p.pool;
+    let len = q.batch * q.channels * q.height * q.width;
+    // The sums are kept in float32 for the 16-bit floats (many small shares meet in a
+    // pixel), then rounded once, as the CPU does.
+    let acc = if g.dtype().is_half() {
+        DType::F32
+    } else {
+        g.dtype()
+    };
+    let out = full(dev, len, acc, Scalar::Int(0))?;
+    let total = q.rois * q.channels * q.pooled_h * q.pooled_w;
+    let mut args = Args::new();
+    args.arg(out.device_ptr())
+        .arg(g.device_ptr())
+        .arg(rois.device_ptr())
+        .arg(AlignArgs::new(p))
+        .arg(total as i64);
+    launch_elementwise(dev, k, g.dtype(), total, &mut args)?;
+    if acc == g.dtype() {
+        return Ok(out);
+    }
+    cast(&out, &Layout::contiguous(&[len]), g.dtype())
+}
+
+/// Greedy non-maximum suppression of the contiguous `[n, 4]` boxes sorted by score: the
+/// overlap mask computed on the device, scanned on the host.
+pub fn nms(boxes: &CudaBuffer, iou_threshold: f64) -> Result<Vec<usize>> {
+    let k = kernel("nms_mask", boxes.dtype())?;
+    let dev = boxes.dev();
+    let n = boxes.len() / 4;
+    let words = n.div_ceil(64);
+    let total = n * words;
+    if total == 0 {
+        return Ok(Vec::new());
+    }
+    let mask = CudaBuffer::alloc(dev, total, DType::I64)?;
+    let mut args = Args::new();
+    args.arg(mask.device_ptr())
+        .arg(boxes.device_ptr())
+        .arg(n as i64)
+        .arg(words as i64)
+        .arg(iou_threshold)
+        .arg(total as i64);
+    launch_elementwise(dev, k, boxes.dtype(), total, &mut args)?;
+    let mask = download(&mask, &Layout::contiguous(&[total]))?;
+    let mask = mask.as_slice::<i64>();
+    let mut removed = vec![0u64; words];
+    let mut keep = Vec::new();
+    for i in 0..n {
+        if removed[i / 64] >> (i % 64) & 1 != 0 {
+            continue;
+        }
+        keep.push(i);
+        for (r, &m) in removed.iter_mut().zip(&mask[i * words..(i + 1) * words]) {
+            *r |= m as u64;
+        }
+    }
+    Ok(keep)
 }
 
 #[cfg(test)]
@@ -205,6 +312,83 @@ mod tests {
                 let want = Cpu::roi_pool_backward(&g, &wi, &rois, &p).unwrap();
                 let what = format!("roi_pool_backward {dtype:?} {p:?}");
                 assert_close(&what, &get(&got), &as_f64(&want), tol(dtype));
+            }
+        }
+    }
+
+    #[test]
+    fn roi_align_and_its_backward_match_the_cpu() {
+        if !available("roi_align") {
+            return;
+        }
+        let dev = HostDevice::open();
+        for dtype in [DType::F32, DType::F64, DType::F16, DType::BF16] {
+            for (ph, pw, scale, ratio, aligned) in [
+                (3, 3, 1.0, -1, false),
+                (2, 4, 0.5, 2, true),
+                (1, 1, 1.0, 0, true),
+                (5, 2, 0.7, 3, false),
+            ] {
+                let p = RoiAlign {
+                    pool: RoiPool {
+                        batch: 2,
+                        channels: 3,
+                        height: 7,
+                        width: 9,
+                        rois: 10,
+                        pooled_h: ph,
+                        pooled_w: pw,
+                        spatial_scale: scale,
+                    },
+                    sampling_ratio: ratio,
+                    aligned,
+                };
+                let x = data(dtype, 2 * 3 * 7 * 9, 5, true);
+                let rois = boxes(dtype);
+                let got = roi_align(&put(&dev, &x), &put(&dev, &rois), &p).unwrap();
+                let want = Cpu::roi_align(&x, &rois, &p).unwrap();
+                let what = format!("roi_align {dtype:?} {p:?}");
+                assert_close(&what, &get(&got), &as_f64(&want), tol(dtype));
+                let g = data(dtype, 10 * 3 * ph * pw, 9, false);
+                let got = roi_align_backward(&put(&dev, &g), &put(&dev, &rois), &p).unwrap();
+                let want = Cpu::roi_align_backward(&g, &rois, &p).unwrap();
+                let what = format!("roi_align_backward {dtype:?} {p:?}");
+                assert_close(&what, &get(&got), &as_f64(&want), tol(dtype));
+            }
+        }
+    }
+
+    #[test]
+    fn nms_matches_the_cpu() {
+        if !available("nms_mask") {
+            return;
+        }
+        let dev = HostDevice::open();
+        for dtype in [DType::F32, DType::F64, DType::F16, DType::BF16] {
+            // 150 boxes (more than two mask words) on a 40×40 field, some identical, some
+            // empty, corners from the deterministic data.
+            let c = as_f64(&data(DType::F64, 150 * 4, 3, false));
+            let mut v = Vec::with_capacity(600);
+            for (i, q) in c.chunks_exact(4).enumerate() {
+                let (x, y) = ((q[0] * 7.0).abs() % 30.0, (q[1] * 11.0).abs() % 30.0);
+                let (w, h) = if i % 17 == 0 {
+                    (0.0, 0.0)
+                } else {
+                    (
+                        1.0 + (q[2] * 5.0).abs() % 9.0,
+                        1.0 + (q[3] * 3.0).abs() % 9.0,
+                    )
+                };
+                v.extend([x, y, x + w, y + h]);
+            }
+            v.extend_from_within(0..8);
+            let b = crate::with_dtype!(dtype, T, {
+                HostBuffer::from_vec(v.iter().map(|&x| T::from_f64(x)).collect::<Vec<T>>())
+            });
+            for threshold in [0.0, 0.3, 0.5, 0.9] {
+                let got = nms(&put(&dev, &b), threshold).unwrap();
+                let want = Cpu::nms(&b, threshold).unwrap();
+                assert_eq!(got, want, "nms {dtype:?} threshold {threshold}");
             }
         }
     }

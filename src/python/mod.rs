@@ -155,6 +155,8 @@ fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
         nn::_pad,
         nn::pixel_shuffle,
         nn::_roi_pool,
+        nn::_roi_align,
+        nn::_nms,
         nn::pixel_unshuffle,
         nn::_resample,
         nn::_affine_grid,

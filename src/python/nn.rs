@@ -242,6 +242,38 @@ pub fn _roi_pool(
     )?))
 }
 
+/// `torchvision.ops.roi_align(input, boxes, output_size, spatial_scale, sampling_ratio,
+/// aligned)` with `boxes` already in the `[K, 5]` form.
+#[pyfunction]
+#[pyo3(signature = (input, rois, output_size, spatial_scale, sampling_ratio, aligned))]
+pub fn _roi_align(
+    input: PyRef<'_, PyTensor>,
+    rois: PyRef<'_, PyTensor>,
+    output_size: (usize, usize),
+    spatial_scale: f64,
+    sampling_ratio: i64,
+    aligned: bool,
+) -> R {
+    Ok(PyTensor::new(crate::ops::roi::roi_align(
+        &input.inner,
+        &rois.inner,
+        output_size,
+        spatial_scale,
+        sampling_ratio,
+        aligned,
+    )?))
+}
+
+/// `torchvision.ops.nms(boxes, scores, iou_threshold)`.
+#[pyfunction]
+pub fn _nms(boxes: PyRef<'_, PyTensor>, scores: PyRef<'_, PyTensor>, iou_threshold: f64) -> R {
+    Ok(PyTensor::new(crate::ops::roi::nms(
+        &boxes.inner,
+        &scores.inner,
+        iou_threshold,
+    )?))
+}
+
 /// `pixel_unshuffle(input, downscale_factor)`.
 #[pyfunction]
 pub fn pixel_unshuffle(input: PyRef<'_, PyTensor>, downscale_factor: i64) -> R {

@@ -13,8 +13,8 @@ use super::dtype::{DType, Element, Scalar};
 use super::layout::Layout;
 use crate::backend::{
     AdamOptions, Arg, AvgDivisor, Backend, BinaryOp, Cuda, CudaBuffer, Distribution, HostBuffer,
-    LayerNormGrads, MatBatch, ReduceOp, RnnGrads, RnnRun, RnnSaved, RoiPool, ScanOp, SgdOptions,
-    Span, UnaryOp, Window,
+    LayerNormGrads, MatBatch, ReduceOp, RnnGrads, RnnRun, RnnSaved, RoiAlign, RoiPool, ScanOp,
+    SgdOptions, Span, UnaryOp, Window,
 };
 use crate::cpu::Cpu;
 use crate::error::{Error, Result};
@@ -665,6 +665,43 @@ impl Storage {
                 p,
             )?)),
         })
+    }
+
+    /// RoI Align of this contiguous `[batch, channels, height, width]` storage over the
+    /// contiguous `[rois, 5]` boxes.
+    pub fn roi_align(&self, rois: &Storage, p: &RoiAlign) -> Result<Storage> {
+        Ok(match same_device(&[self, rois])? {
+            Device::Cpu => Storage::from_host(Cpu::roi_align(host_of(self), host_of(rois), p)?),
+            Device::Cuda(_) => Storage::new(Buffer::Cuda(Cuda::roi_align(
+                cuda_of(self),
+                cuda_of(rois),
+                p,
+            )?)),
+        })
+    }
+
+    /// The gradient of [`Storage::roi_align`] from this contiguous gradient of its output and
+    /// its boxes.
+    pub fn roi_align_backward(&self, rois: &Storage, p: &RoiAlign) -> Result<Storage> {
+        Ok(match same_device(&[self, rois])? {
+            Device::Cpu => {
+                Storage::from_host(Cpu::roi_align_backward(host_of(self), host_of(rois), p)?)
+            }
+            Device::Cuda(_) => Storage::new(Buffer::Cuda(Cuda::roi_align_backward(
+                cuda_of(self),
+                cuda_of(rois),
+                p,
+            )?)),
+        })
+    }
+
+    /// Greedy non-maximum suppression of this contiguous `[n, 4]` storage of boxes sorted by
+    /// descending score: the positions kept.
+    pub fn nms(&self, iou_threshold: f64) -> Result<Vec<usize>> {
+        match &self.buffer {
+            Buffer::Cpu(b) => Cpu::nms(b, iou_threshold),
+            Buffer::Cuda(b) => Cuda::nms(b, iou_threshold),
+        }
     }
 
     /// Average pooling of the view `l`.

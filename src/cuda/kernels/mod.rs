@@ -186,9 +186,10 @@ kernel_file!(
 );
 
 kernel_file!(
-    /// Region-of-interest max pooling (torchvision's `roi_pool`) and its gradient.
+    /// The detection ops of torchvision: region-of-interest max pooling (`roi_pool`) and
+    /// alignment (`roi_align`) with their gradients, and the overlap mask of `nms`.
     ROI = "roi.cu",
-    [FLOATS: "roi_pool", "roi_pool_backward"]
+    [FLOATS: "roi_pool", "roi_pool_backward", "roi_align", "roi_align_backward", "nms_mask"]
 );
 
 /// Every kernel file.

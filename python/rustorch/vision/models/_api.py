@@ -384,7 +384,13 @@ def get_weight(name: str) -> WeightsEnum:
         raise ValueError(f"Invalid weight name provided: '{name}'.") from None
     from rustorch.vision import models
 
-    enum = models.__dict__.get(enum_name)
+    # as torchvision: the enums of the models package and of its sub-packages (detection)
+    namespaces = [models.__dict__] + [
+        m.__dict__ for m in models.__dict__.values()
+        if isinstance(m, ModuleType) and m.__name__.startswith(models.__name__ + ".")
+        and getattr(m, "__file__", "").endswith("__init__.py")
+    ]
+    enum = next((ns[enum_name] for ns in namespaces if enum_name in ns), None)
     if not (isinstance(enum, type) and issubclass(enum, WeightsEnum)):
         raise ValueError(
             f"The weight enum '{enum_name}' for the specific method couldn't be retrieved."

@@ -1,5 +1,10 @@
 """The evaluation preprocessing attached to pretrained weights (``weights.transforms()``),
-as ``torchvision.transforms._presets.ImageClassification``.
+as ``torchvision.transforms._presets``: ``ImageClassification`` and ``ObjectDetection``.
+
+``ObjectDetection`` only converts a PIL image or an integer tensor to ``[0, 1]`` floats
+(the detection models normalise and resize themselves).
+
+``ImageClassification``:
 
 Resize the shorter side to ``resize_size`` (bilinear, antialiased), center-crop
 ``crop_size``, scale to ``[0, 1]`` floats and normalise with ``mean``/``std``.
@@ -21,8 +26,9 @@ import rustorch
 from rustorch import Tensor
 from rustorch.nn import Module
 from rustorch.nn import functional as F
+from rustorch.vision.transforms import functional as TF
 
-__all__ = ["ImageClassification"]
+__all__ = ["ImageClassification", "ObjectDetection"]
 
 
 def _to_float_tensor(img: Any) -> Tensor:
@@ -125,4 +131,24 @@ class ImageClassification(Module):
             f"bilinear interpolation, followed by a central crop of ``crop_size="
             f"{self.crop_size}``. Finally the values are rescaled to ``[0.0, 1.0]`` and "
             f"normalized using ``mean={self.mean}`` and ``std={self.std}``."
+        )
+
+
+class ObjectDetection(Module):
+    """torchvision's ``ObjectDetection`` preset: a PIL image or a ``(..., C, H, W)`` tensor
+    -> ``float32`` in ``[0, 1]`` (integer images are divided by their dtype's maximum, as
+    ``convert_image_dtype``)."""
+
+    def forward(self, img: Any) -> Tensor:
+        if not isinstance(img, Tensor):
+            img = TF.pil_to_tensor(img)
+        return TF.convert_image_dtype(img, rustorch.float32)
+
+    def __repr__(self) -> str:
+        return self.__class__.__name__ + "()"
+
+    def describe(self) -> str:
+        return (
+            "Accepts ``PIL.Image``, batched ``(B, C, H, W)`` and single ``(C, H, W)`` image "
+            "tensors. The images are rescaled to ``[0.0, 1.0]``."
         )
