@@ -9,10 +9,9 @@
   for ``<hub dir>/checkpoints/<file name of the url>`` (hub dir: ``$TORCH_HOME/hub``,
   ``TORCH_HOME`` defaulting to ``$XDG_CACHE_HOME/torch`` or ``~/.cache/torch``), but it
   never downloads: a missing file raises ``RuntimeError`` naming the path to put it at. The
-  file may be a PyTorch checkpoint (zip or legacy layout, read by
-  :mod:`rustorch.vision.models._checkpoint` without unpickling arbitrary objects) or a
-  safetensors file written by :func:`rustorch.save`. As with torch.hub, a file already in
-  the cache is not hash-checked.
+  file may be a PyTorch checkpoint (zip or legacy layout) or a safetensors file, read by
+  :func:`rustorch.load` (``weights_only``: no code from the file runs). As with torch.hub,
+  a file already in the cache is not hash-checked.
 """
 
 from __future__ import annotations
@@ -173,19 +172,7 @@ def load_state_dict_from_url(
 def _load_checkpoint_file(path: str, map_location: Any = None) -> dict[str, Any]:
     import rustorch
 
-    from ._checkpoint import is_torch_checkpoint, load_torch_checkpoint
-
-    with open(path, "rb") as fh:
-        head = fh.read(8)
-    if is_torch_checkpoint(head):
-        obj = load_torch_checkpoint(path)
-        if map_location is not None:
-            obj = {
-                k: (v.to(str(map_location)) if isinstance(v, rustorch.Tensor) else v)
-                for k, v in obj.items()
-            } if isinstance(obj, dict) else obj
-    else:
-        obj = rustorch.load(path, map_location=map_location)
+    obj = rustorch.load(path, map_location=map_location)
     if not isinstance(obj, dict):
         raise RuntimeError(
             f"load_state_dict_from_url: {path} holds a {type(obj).__name__}, not a state dict"

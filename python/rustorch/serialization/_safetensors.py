@@ -1,4 +1,5 @@
-"""``rustorch.save`` / ``rustorch.load`` in the safetensors format.
+"""The safetensors format of ``rustorch.save`` (file names ending in ``.safetensors``) and
+``rustorch.load``.
 
 A file is the standard `safetensors <https://github.com/huggingface/safetensors>`_ layout:
 
@@ -17,8 +18,8 @@ pickle anywhere. Tensor names are the dotted key paths (``"fc1.weight"``,
 ``"state.0.exp_avg"``), so a saved ``state_dict`` is also a regular safetensors file that
 other tools read, and :func:`load` reads plain safetensors files (returning a ``dict``).
 
-Whole ``nn.Module`` objects are not saved this way (that needs pickle); save their
-``state_dict()`` -- or use :mod:`pickle` directly, which works for modules.
+Whole ``nn.Module`` objects are not saved this way (that needs pickle): the default,
+PyTorch's zip format (:mod:`._pytorch`), saves them.
 """
 
 from __future__ import annotations
@@ -28,45 +29,14 @@ import math
 import os
 import struct
 from collections import OrderedDict
-from typing import IO, Any, BinaryIO, Callable, Optional, Union
+from typing import IO, Any, BinaryIO, Optional, Union
 
 import numpy as np
 
 import rustorch
 from rustorch import Tensor
 
-__all__ = ["add_safe_globals", "get_safe_globals", "load", "safe_globals", "save"]
-
-# ``torch.serialization``'s allowlist for ``weights_only`` unpickling. rustorch's files hold
-# tensors and plain data only and ``load`` never unpickles code, so the list changes nothing
-# here; it is kept so that code registering its classes runs unchanged.
-_SAFE_GLOBALS: list[Any] = []
-
-
-def add_safe_globals(safe_globals: list[Any]) -> None:
-    """``torch.serialization.add_safe_globals``: records the classes (no effect on ``load``,
-    which never unpickles code)."""
-    _SAFE_GLOBALS.extend(safe_globals)
-
-
-def get_safe_globals() -> list[Any]:
-    """The classes recorded by ``add_safe_globals``."""
-    return list(_SAFE_GLOBALS)
-
-
-class safe_globals:  # noqa: N801 - PyTorch's name
-    """``torch.serialization.safe_globals(list)``: ``add_safe_globals`` for the duration of a
-    ``with`` block."""
-
-    def __init__(self, safe_globals: list[Any]) -> None:
-        self.safe_globals = list(safe_globals)
-
-    def __enter__(self) -> None:
-        self.saved = list(_SAFE_GLOBALS)
-        _SAFE_GLOBALS.extend(self.safe_globals)
-
-    def __exit__(self, *exc: Any) -> None:
-        _SAFE_GLOBALS[:] = self.saved
+__all__ = ["read_safetensors", "write_safetensors"]
 
 FILE_LIKE = Union[str, os.PathLike, BinaryIO, IO[bytes]]
 
@@ -235,20 +205,10 @@ def _is_module(obj: Any) -> bool:
     return module_cls is not None and isinstance(obj, module_cls)
 
 
-def save(
-    obj: Any,
-    f: FILE_LIKE,
-    pickle_module: Any = None,
-    pickle_protocol: Any = None,
-    _use_new_zipfile_serialization: bool = True,
-    _disable_byteorder_record: bool = False,
-) -> None:
-    """Save a tensor, a ``state_dict`` or any nesting of dicts/lists/tuples of tensors and
-    Python scalars to ``f`` (a path or a writable binary file) in the safetensors format.
-
-    The PyTorch-only arguments (``pickle_module``, ``pickle_protocol``, ...) are accepted
-    and ignored: no pickle is involved.
-    """
+def write_safetensors(obj: Any, f: FILE_LIKE, metadata: Optional[dict[str, str]] = None) -> None:
+    """Write a tensor, a ``state_dict`` or any nesting of dicts/lists/tuples of tensors and
+    Python scalars to ``f`` (a path or a writable binary file) in the safetensors format,
+    with ``metadata`` (strings) added to the header's ``__metadata__``."""
     encoder = _Encoder()
     structure = encoder.encode(obj, [])
 
@@ -265,7 +225,11 @@ def save(
         }
         chunks.append(data)
         offset += len(data)
+    for k, v in (metadata or {}).items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            raise TypeError(f"safetensors metadata must map str to str, got {k!r}: {v!r}")
     header["__metadata__"] = {
+        **(metadata or {}),
         "format": "pt",
         _STRUCTURE_KEY: json.dumps(
             {"version": _FORMAT_VERSION, "root": structure}, separators=(",", ":"),
@@ -404,18 +368,6 @@ class _Decoder:
         raise RuntimeError(f"{self.file}: corrupt structure node {str(node)[:80]!r}")
 
 
-def _read_all(f: FILE_LIKE) -> bytes:
-    if isinstance(f, (str, os.PathLike)):
-        with open(f, "rb") as fh:
-            return fh.read()
-    if isinstance(f, (bytes, bytearray)):
-        return bytes(f)
-    data = f.read()
-    if not isinstance(data, (bytes, bytearray)):
-        raise TypeError("rustorch.load: expected a path or a binary file object")
-    return bytes(data)
-
-
 def _parse_header(name: str, raw: bytes) -> tuple[dict[str, Any], int]:
     if len(raw) < 8:
         raise RuntimeError(
@@ -437,38 +389,10 @@ def _parse_header(name: str, raw: bytes) -> tuple[dict[str, Any], int]:
     return header, header_len
 
 
-def load(
-    f: FILE_LIKE,
-    map_location: Optional[Union[str, Callable, dict, Any]] = None,
-    pickle_module: Any = None,
-    *,
-    weights_only: Optional[bool] = None,
-    mmap: Optional[bool] = None,
-    **pickle_load_args: Any,
-) -> Any:
-    """Load an object saved with :func:`save` (or any safetensors file) from ``f``.
-
-    Never executes code from the file. ``map_location`` (a device string, a callable
-    ``fn(tensor, 'cpu')`` or a ``{'cpu': device}`` dict) moves the tensors; the other
-    PyTorch arguments are accepted and ignored. A file that is not in this format (e.g. a
-    PyTorch zip/pickle checkpoint) or is truncated/corrupt raises ``RuntimeError`` naming
-    the file and what was expected.
-    """
-    name = _file_name(f)
-    raw = _read_all(f)
-    try:
-        header, header_len = _parse_header(name, raw)
-    except RuntimeError:
-        if raw[:4] == b"PK\x03\x04" or (raw[:1] == b"\x80" and raw[1:2] in (b"\x02", b"\x03",
-                                                                         b"\x04", b"\x05")):
-            kind = "a PyTorch zip checkpoint" if raw[:2] == b"PK" else "a pickle file"
-            raise RuntimeError(
-                f"{name}: this looks like {kind}; rustorch.load only reads the safetensors "
-                "format written by rustorch.save (it never unpickles). Re-save the tensors "
-                "with rustorch.save or the safetensors library."
-            ) from None
-        raise
-
+def read_safetensors(name: str, raw: bytes, map_location: Any = None) -> Any:
+    """The object in the safetensors file ``name`` whose bytes are ``raw``: the saved nesting
+    for a file :func:`write_safetensors` wrote, a ``dict`` of tensors for any other."""
+    header, header_len = _parse_header(name, raw)
     buffer = memoryview(raw)[8 + header_len:]
     metadata = header.pop("__metadata__", None) or {}
     decoder = _Decoder(name, header, buffer, map_location)
