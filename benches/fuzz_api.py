@@ -235,6 +235,11 @@ def _call(lib: Any, case: dict) -> Any:
         return getattr(x, op)(tuple(args[0]), *args[1:])
     if op == "flip":
         return x.flip(args[0])
+    if op == "topk":
+        # Which of equal elements topk picks, and in what order, is unspecified in PyTorch
+        # (its CPU kernel's partial sort decides): compare the values the indices select.
+        values, indices = x.topk(*args)
+        return values, x.gather(args[1], indices) if x.dim() else x.reshape(-1)[indices]
     return getattr(x, op)(*args)
 
 

@@ -149,6 +149,10 @@ CASES = {
         ),
         lambda: [_x(1, 2, 4, 5)],
     ),
+    "Atan2Backward0": (
+        lambda a, b: rt.atan2(a, b),
+        lambda: [_x(3, 4), _x(4, seed=1, positive=True)],
+    ),
     "RoiAlignBackward0": (
         lambda x: rt.vision.ops.roi_align(
             x, rt.tensor([[0, 0.3, 0.2, 3.1, 2.6], [0, 1.0, 1.0, 4.5, 3.5]], dtype=rt.float64),

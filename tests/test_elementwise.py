@@ -141,6 +141,35 @@ def test_fmod_keeps_the_dividends_sign():
         rt.fmod(rt.tensor([1, 2]), rt.tensor([1, 0]))
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_atan2_values_quadrants_and_gradient(dtype):
+    y = np.array([[0.0, -0.0, 1.0, -1.0, 2.5, np.inf, np.nan],
+                  [1.0, 1.0, -3.0, -3.0, 0.0, -np.inf, 1.0]], np.float64)
+    x = np.array([0.0, -1.0, 0.0, -2.0, -np.inf, 1.0, 3.0], np.float64)  # broadcast
+    check_op(lambda lib, a, b: lib.atan2(a, b), y, x, dtype=dtype, np_fn=np.arctan2)
+    check_op(lambda lib, a, b: a.arctan2(b), y, x, dtype=dtype)
+    # the 16-bit floats compute in float32 and round once
+    for half in ("float16", "bfloat16"):
+        check_op(lambda lib, a, b, h=half: lib.atan2(a.to(getattr(lib, h)), b.to(getattr(lib, h)))
+                 .float(), y, x, dtype="float32")
+    a, b = np.random.default_rng(0).standard_normal((2, 3, 4))
+    if dtype == "float64":
+        check_op(lambda lib, p, q: lib.atan2(p, q), a, b, grad=True)
+
+
+def test_atan2_promotes_integers_in_place_and_refuses_numbers():
+    yi = np.array([1, -2, 3, 0], np.int64)
+    xi = np.array([2, 2, -1, 0], np.int32)
+    check_op(lambda lib, a, b: lib.atan2(a, b), yi, xi,
+             np_fn=lambda a, b: np.arctan2(a, b).astype(np.float32))
+    check_op(lambda lib, a, b: a.clone().atan2_(b), np.array([1.0, -2.0], np.float32),
+             np.array([3.0, 0.5], np.float32), np_fn=np.arctan2)
+    with pytest.raises(TypeError):
+        rt.atan2(rt.tensor([1.0]), 2.0)
+    with pytest.raises(RuntimeError, match="result type Float can't be cast"):
+        rt.tensor([1, 2]).atan2_(rt.tensor([1, 1]))
+
+
 # ---------------------------------------------------------------- scalars -------------
 
 SCALARS = [2, 3, 2.5, -1.5, 0.5]

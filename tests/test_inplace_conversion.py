@@ -266,6 +266,19 @@ def test_float_to_int_truncates_toward_zero():
     check_op(lambda lib, x: x.to(lib.int32), a, np_fn=lambda x: x.astype(np.int32))
 
 
+# NaN, the infinities and values beyond int32/int64: PyTorch's (x86's) conversion gives the
+# minimum of int64 (int64 targets) or of int32, whose low bits the narrower types keep.
+SPECIAL_FLOATS = np.array([np.nan, np.inf, -np.inf, 3e9, -3e9, 300.7, -300.7, 1e20, 70000.5,
+                           -129.5, 2.0**63, -(2.0**63), 2147483647.9, -2147483648.9], np.float64)
+
+
+@pytest.mark.parametrize("src", ["float32", "float64", "float16", "bfloat16"])
+@pytest.mark.parametrize("dst", ["int64", "int32", "int16", "int8", "uint8", "bool"])
+def test_float_to_int_of_nan_inf_and_out_of_range(src, dst):
+    check_op(lambda lib, x: x.to(getattr(lib, src)).to(getattr(lib, dst)), SPECIAL_FLOATS,
+             dtype="float64")
+
+
 # ---------------------------------------------------------------- python values -------
 
 

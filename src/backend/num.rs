@@ -19,6 +19,9 @@ pub trait Num: Element {
     fn rem(self, o: Self) -> Self;
     /// The remainder with the dividend's sign (C's `fmod`), as PyTorch's `fmod`.
     fn fmod(self, o: Self) -> Self;
+    /// The angle of the point `(o, self)`, C's `atan2(self, o)` (integers are promoted to
+    /// float before the op; their form goes through f64).
+    fn atan2(self, o: Self) -> Self;
     fn pow(self, o: Self) -> Self;
     fn neg(self) -> Self;
     fn abs(self) -> Self;
@@ -56,6 +59,7 @@ macro_rules! impl_num_int {
                 if r != 0 && ((r < 0) != (o < 0)) { r.wrapping_add(o) } else { r }
             }
             #[inline(always)] fn fmod(self, o: Self) -> Self { if o == 0 { 0 } else { self.wrapping_rem(o) } }
+            #[inline(always)] fn atan2(self, o: Self) -> Self { (self as f64).atan2(o as f64) as $t }
             #[inline(always)] fn pow(self, o: Self) -> Self {
                 #[allow(unused_comparisons)]
                 if o < 0 { 0 } else { self.wrapping_pow(o as u32) }
@@ -164,6 +168,10 @@ macro_rules! impl_float {
             #[inline(always)]
             fn fmod(self, o: Self) -> Self {
                 self % o
+            }
+            #[inline(always)]
+            fn atan2(self, o: Self) -> Self {
+                <$t>::atan2(self, o)
             }
             #[inline(always)]
             fn pow(self, o: Self) -> Self {

@@ -115,8 +115,8 @@ unary_ops! {
     numeric {
         Neg => "neg", |x| x.neg();
         Abs => "abs", |x| x.abs();
-        /// -1, 0 or 1 (NaN stays NaN, -0.0 stays -0.0).
-        Sign => "sign", |x| if x > T::zero() { T::one() } else if x < T::zero() { T::one().neg() } else { x };
+        /// 1, -1 or 0 (also for NaN and -0.0: `(0 < x) - (x < 0)`, as PyTorch).
+        Sign => "sign", |x| if x > T::zero() { T::one() } else if x < T::zero() { T::one().neg() } else { T::zero() };
         Floor => "floor", |x| x.floor();
         Ceil => "ceil", |x| x.ceil();
         Round => "round", |x| x.round_even();
@@ -259,6 +259,9 @@ binary_ops! {
         Rem => "remainder", |x, y| x.rem(y);
         /// The remainder with the dividend's sign (C's `fmod`).
         Fmod => "fmod", |x, y| x.fmod(y);
+        /// The angle of the point `(y, x)`, `atan2(x, y)` (integer inputs are promoted to
+        /// float first).
+        Atan2 => "atan2", |x, y| x.atan2(y);
         Pow => "pow", |x, y| x.pow(y);
         Maximum => "maximum", |x, y| x.max_nan(y);
         Minimum => "minimum", |x, y| x.min_nan(y);

@@ -277,9 +277,12 @@ mod tests {
             len,
         }
     }
-    /// The bits of a downloaded buffer (exact comparison, NaN included).
+    /// The bits of a downloaded buffer (exact comparison), every NaN as one: a NaN's sign
+    /// follows which operand the compiler puts first, which neither side specifies.
     fn bits(v: &[f64]) -> Vec<u64> {
-        v.iter().map(|x| x.to_bits()).collect()
+        v.iter()
+            .map(|x| if x.is_nan() { f64::NAN } else { *x }.to_bits())
+            .collect()
     }
 
     /// Gradient-like data: mixed magnitudes, with a NaN in the last position when `nan`.

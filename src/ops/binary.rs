@@ -17,13 +17,23 @@ use BinaryOp::*;
 /// The dtype `op` computes in, or PyTorch's error for a dtype it does not take.
 fn compute_dtype(op: BinaryOp, promoted: DType, device: Device) -> Result<DType> {
     match op {
-        Div => Ok(promoted.to_float()),
+        Div | Atan2 => Ok(promoted.to_float()),
         BitAnd | BitOr | BitXor if promoted.is_float() => Err(Error::Runtime(format!(
             "\"{}_{}\" not implemented for '{}'",
             op.kernel(),
             device.kind(),
             promoted.scalar_name()
         ))),
+        FloorDiv | Rem | Fmod if promoted == DType::Bool => {
+            // PyTorch's kernel names: `div_floor_cpu`, `remainder_cpu`, `fmod_cpu`.
+            let kernel = match op {
+                FloorDiv => format!("div_floor_{}", device.kind()),
+                _ => format!("{}_{}", op.kernel(), device.kind()),
+            };
+            Err(Error::NotImplemented(format!(
+                "\"{kernel}\" not implemented for 'Bool'"
+            )))
+        }
         _ => Ok(promoted),
     }
 }
@@ -231,6 +241,18 @@ pub fn binary(op: BinaryOp, a: &Operand, b: &Operand) -> Result<Tensor> {
                 ])
             })
         }
+        Atan2 => {
+            let (xa, xb) = (SavedTensor::new(&ta), SavedTensor::new(&tb));
+            record("Atan2Backward0", &[&ta, &tb], &out, move |g, n| {
+                // d atan2(a, b) = (b·da − a·db) / (a² + b²)
+                let (a, b) = (xa.unpack()?, xb.unpack()?);
+                let r = a.mul(&a)?.add(&b.mul(&b)?)?;
+                Ok(vec![
+                    grad_if(n[0], || fit(g.mul(&b)?.div(&r)?, &sa, da))?,
+                    grad_if(n[1], || fit(g.mul(&a)?.div(&r)?.neg()?, &sb, db))?,
+                ])
+            })
+        }
         FloorDiv => record("FloorDivideBackward0", &[&ta, &tb], &out, move |g, n| {
             let z = g.mul_scalar(0.0)?;
             Ok(vec![
@@ -300,7 +322,7 @@ macro_rules! tensor_tensor_ops {
     };
 }
 tensor_tensor_ops!(
-    add => Add, sub => Sub, mul => Mul, div => Div, floor_divide => FloorDiv, remainder => Rem, fmod => Fmod,
+    add => Add, sub => Sub, mul => Mul, div => Div, floor_divide => FloorDiv, remainder => Rem, fmod => Fmod, atan2 => Atan2,
     pow => Pow, maximum => Maximum, minimum => Minimum, eq => Eq, ne => Ne, lt => Lt, le => Le,
     gt => Gt, ge => Ge, bitwise_and => BitAnd, bitwise_or => BitOr, bitwise_xor => BitXor,
 );

@@ -364,6 +364,12 @@ impl Tensor {
 
     /// `argmax`/`argmin`; `dim=None` looks at the flattened tensor.
     pub fn argmax_argmin(&self, dim: Option<i64>, keepdim: bool, want_max: bool) -> Result<Tensor> {
+        if self.dtype() == DType::Bool {
+            return Err(Error::Runtime(format!(
+                "{}(): does not support bool input",
+                if want_max { "argmax" } else { "argmin" }
+            )));
+        }
         match dim {
             Some(d) => Ok(self.detach().max_min_dim(d, keepdim, want_max)?.1),
             None => {

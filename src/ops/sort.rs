@@ -54,6 +54,12 @@ impl Tensor {
 
     /// `topk(k, dim, largest, sorted)` → (values, indices); always sorted.
     pub fn topk(&self, k: usize, dim: i64, largest: bool) -> Result<(Tensor, Tensor)> {
+        if self.dtype() == crate::DType::Bool {
+            return Err(Error::Runtime(format!(
+                "topk does not support bool dtypes on {}",
+                self.device().kind().to_uppercase()
+            )));
+        }
         let d = wrap_dim(dim, self.dim())?;
         let len = self.shape().get(d).copied().unwrap_or(1);
         if k > len {

@@ -6,7 +6,7 @@ use super::{result_type, Scalar};
 use crate::autograd::{needs_grad, record, SavedTensor};
 use crate::backend::op::Domain;
 use crate::error::{Error, Result};
-use crate::tensor::dtype::DType;
+use crate::tensor::dtype::{DType, Element};
 use crate::Tensor;
 use std::f64::consts::{FRAC_1_SQRT_2, FRAC_2_SQRT_PI, PI};
 use std::sync::{Arc, OnceLock};
@@ -253,10 +253,22 @@ impl Tensor {
                 Neg => Err(Error::Runtime(
                     "Negation, the `-` operator, on a bool tensor is not supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.".into(),
                 )),
-                Abs | Sign | Relu => self
+                Sign => self
                     .to_dtype_raw(DType::U8)?
                     .same_type(op)?
                     .to_dtype_raw(DType::Bool),
+                Relu => Err(Error::Runtime(
+                    "Boolean inputs not supported for relu".into(),
+                )),
+                // PyTorch has no bool kernel for these (its CPU names are the vml ones).
+                Abs | Floor | Ceil | Round | Trunc => {
+                    let vml = op != Abs && matches!(self.device(), crate::Device::Cpu);
+                    let kernel = format!("{}{}", op.kernel(), if vml { "_vml" } else { "" });
+                    Err(Error::NotImplemented(format!(
+                        "\"{kernel}_{}\" not implemented for 'Bool'",
+                        self.device().kind()
+                    )))
+                }
                 _ => self.contiguous_copy(),
             };
         }
@@ -428,7 +440,19 @@ impl Tensor {
             )));
         }
         let x = self.to_dtype(dtype)?;
-        let (lo, hi) = (min.map(|s| s.to_f64()), max.map(|s| s.to_f64()));
+        // An integer bound is first converted to an integer dtype as PyTorch's: checked
+        // (int8 at 300 raises), and wrapping where that allows it (uint8 at -1 is 255).
+        let bound = |s: Scalar| -> Result<f64> {
+            match s {
+                Scalar::Int(_) if !dtype.is_float() => {
+                    s.check_fits(dtype)?;
+                    Ok(crate::with_dtype!(dtype, T, s.to_elem::<T>().to_f64()))
+                }
+                _ => Ok(s.to_f64()),
+            }
+        };
+        let lo = min.map(bound).transpose()?;
+        let hi = max.map(bound).transpose()?;
         let out = x.map_raw(Clamp {
             lo: lo.unwrap_or(f64::NEG_INFINITY),
             hi: hi.unwrap_or(f64::INFINITY),

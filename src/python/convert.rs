@@ -170,6 +170,16 @@ pub fn operand(obj: &Bound<'_, PyAny>) -> PyResult<Operand> {
     )))
 }
 
+/// PyTorch's `TypeError` for a method called without its varargs (`x.permute()`).
+pub fn require_args(args: &Bound<'_, PyTuple>, method: &str, arg: &str) -> PyResult<()> {
+    if args.is_empty() {
+        return Err(PyTypeError::new_err(format!(
+            "{method}() missing 1 required positional arguments: \"{arg}\""
+        )));
+    }
+    Ok(())
+}
+
 pub fn tensor_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Tensor> {
     obj.cast::<PyTensor>()
         .map(|t| t.get().inner.clone())

@@ -104,6 +104,13 @@ impl PyTensor {
         let close = self.inner.isclose(&other.inner, rtol, atol, equal_nan)?;
         Ok(close.all_any(None, false, true)?.item_f64()? != 0.0)
     }
+    /// `atan2(other)`: the angle of the point `(other, self)`; `other` a tensor, as PyTorch.
+    fn atan2(&self, other: &Bound<'_, PyAny>) -> R {
+        wrap(self.inner.atan2(&tensor_arg(other, "atan2")?))
+    }
+    fn arctan2(&self, other: &Bound<'_, PyAny>) -> R {
+        self.atan2(other)
+    }
     fn fmod(&self, other: &Bound<'_, PyAny>) -> R {
         wrap(binary(BinaryOp::Fmod, &self.me(), &operand(other)?))
     }

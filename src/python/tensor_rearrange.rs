@@ -90,6 +90,7 @@ impl PyTensor {
     }
     #[pyo3(signature = (*dims))]
     fn flip(&self, dims: &Bound<'_, PyTuple>) -> R {
+        require_args(dims, "flip", "dims")?;
         let dims = if dims.len() == 1 {
             dims_arg(Some(&dims.get_item(0)?))?.unwrap_or_default()
         } else {

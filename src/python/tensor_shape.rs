@@ -7,7 +7,7 @@ use crate::ops::binary::BinaryOp;
 
 use super::tensor_math::{opt_scalar, wrap, wrap_list};
 use crate::ops::unary::UnaryOp;
-use crate::ops::Scalar;
+use crate::ops::{Operand, Scalar};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
@@ -68,6 +68,11 @@ impl PyTensor {
     // ---- views ----------------------------------------------------------------------------
     #[pyo3(signature = (*shape))]
     fn view(&self, shape: &Bound<'_, PyTuple>) -> R {
+        if shape.is_empty() {
+            return Err(PyTypeError::new_err(
+                "view() received an invalid combination of arguments - got (), but expected one of:\n * (torch.dtype dtype)\n * (tuple of ints size)\n",
+            ));
+        }
         if shape.len() == 1 {
             let a = shape.get_item(0)?;
             if a.cast::<PyTensor>().is_err() {
@@ -89,6 +94,7 @@ impl PyTensor {
     }
     #[pyo3(signature = (*shape))]
     fn reshape(&self, shape: &Bound<'_, PyTuple>) -> R {
+        require_args(shape, "reshape", "shape")?;
         wrap(self.inner.reshape(&shape_args(shape)?))
     }
     fn reshape_as(&self, other: PyRef<'_, PyTensor>) -> R {
@@ -120,6 +126,7 @@ impl PyTensor {
     }
     #[pyo3(signature = (*dims))]
     fn permute(&self, dims: &Bound<'_, PyTuple>) -> R {
+        require_args(dims, "permute", "dims")?;
         wrap(self.inner.permute(&shape_args(dims)?))
     }
     #[pyo3(signature = (dim=None))]
@@ -131,11 +138,7 @@ impl PyTensor {
     }
     #[pyo3(signature = (*sizes))]
     fn expand(&self, sizes: &Bound<'_, PyTuple>) -> R {
-        if sizes.is_empty() {
-            return Err(PyTypeError::new_err(
-                "expand() missing 1 required positional arguments: \"size\"",
-            ));
-        }
+        require_args(sizes, "expand", "size")?;
         wrap(self.inner.expand(&shape_args(sizes)?))
     }
     fn expand_as(&self, other: PyRef<'_, PyTensor>) -> R {
@@ -143,6 +146,7 @@ impl PyTensor {
     }
     #[pyo3(signature = (*sizes))]
     fn repeat(&self, sizes: &Bound<'_, PyTuple>) -> R {
+        require_args(sizes, "repeat", "repeats")?;
         wrap(self.inner.repeat(&shape_args(sizes)?))
     }
     #[pyo3(signature = (repeats, dim=None, *, output_size=None))]
@@ -362,6 +366,13 @@ impl PyTensor {
     }
     fn div_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         Self::binary_in_place(slf, BinaryOp::Div, operand(other)?)
+    }
+    fn atan2_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let other = Operand::Tensor(tensor_arg(other, "atan2_")?);
+        Self::binary_in_place(slf, BinaryOp::Atan2, other)
+    }
+    fn arctan2_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        Self::atan2_(slf, other)
     }
     fn pow_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         Self::binary_in_place(slf, BinaryOp::Pow, operand(other)?)

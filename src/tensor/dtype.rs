@@ -196,6 +196,25 @@ pub trait Element: Copy + Send + Sync + PartialOrd + fmt::Debug + Default + 'sta
     fn is_nonzero(self) -> bool;
 }
 
+/// PyTorch's float-to-integer conversion (C's, as x86 computes it): toward zero, and NaN or
+/// a value outside the range gives the range's minimum (`0x80…0`). The range is int64's
+/// for int64 (`wide`) and int32's for the others, which keep the int32's low bits (so 300.7
+/// is 44 in uint8, 3e9 is 0).
+#[inline(always)]
+pub fn float_to_int(v: f64, wide: bool) -> i64 {
+    if wide {
+        if (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&v) {
+            v as i64
+        } else {
+            i64::MIN
+        }
+    } else if v > -2_147_483_649.0 && v < 2_147_483_648.0 {
+        v as i32 as i64
+    } else {
+        i32::MIN as i64
+    }
+}
+
 macro_rules! impl_element_num {
     ($t:ty, $dt:expr) => {
         impl Element for $t {
@@ -305,8 +324,7 @@ pub fn cast<A: Element, B: Element>(a: A) -> B {
     if B::DTYPE.is_float() || B::DTYPE == DType::Bool {
         B::from_f64(a.to_f64())
     } else if A::DTYPE.is_float() {
-        // Through int64, so out-of-range values wrap into small integer types as in C/NumPy.
-        B::from_i64(a.to_f64() as i64)
+        B::from_i64(float_to_int(a.to_f64(), B::DTYPE == DType::I64))
     } else {
         B::from_i64(a.to_i64())
     }

@@ -306,6 +306,17 @@ impl Layout {
                 }
             }
         }
+        // PyTorch's numel is an int64: a view of more elements than that is refused.
+        let fits = l.shape.contains(&0)
+            || l.shape
+                .iter()
+                .try_fold(1u64, |a, &d| a.checked_mul(d as u64))
+                .is_some_and(|n| n <= i64::MAX as u64);
+        if !fits {
+            return Err(Error::Runtime(
+                "numel: integer multiplication overflow".into(),
+            ));
+        }
         Ok(l)
     }
 

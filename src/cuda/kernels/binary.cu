@@ -63,6 +63,7 @@ __device__ __forceinline__ acc_t rt_rem(acc_t x, acc_t y) {
 #define RT_REM(x, y) rt_rem(x, y)
 #define RT_FMOD(x, y) rt_fmod(x, y)
 #define RT_POW(x, y) rt_pow(x, y)
+#define RT_ATAN2(x, y) rt_atan2(x, y)
 #elif RT_INTEGRAL
 // Integer arithmetic wraps, as the CPU's (and PyTorch's); the unsigned type holds the bits.
 typedef unsigned long long rt_bits;
@@ -122,6 +123,8 @@ __device__ __forceinline__ acc_t rt_int_pow(acc_t x, acc_t y, RtError* err) {
 #define RT_REM(x, y) rt_int_rem(x, y, err)
 #define RT_FMOD(x, y) rt_int_fmod(x, y, err)
 #define RT_POW(x, y) rt_int_pow(x, y, err)
+// Integers are promoted to float by the op layer first; this form goes through double.
+#define RT_ATAN2(x, y) (acc_t)rt_atan2((double)(x), (double)(y))
 #endif
 
 #if RT_FLOAT || RT_INTEGRAL
@@ -139,6 +142,7 @@ RT_ARITH(floor_divide, RT_FLOORDIV(x, y))
 RT_ARITH(remainder, RT_REM(x, y))
 RT_ARITH(fmod, RT_FMOD(x, y))
 RT_ARITH(pow, RT_POW(x, y))
+RT_ARITH(atan2, RT_ATAN2(x, y))
 RT_ARITH(maximum, rt_max_nan(x, y))
 RT_ARITH(minimum, rt_min_nan(x, y))
 // relu's backward: the gradient x where y > 0.

@@ -294,7 +294,7 @@ __device__ __forceinline__ void rt_store(scalar_t* p, long long i, acc_t v) {
 }
 
 // Values of this instantiation's type from the two common intermediates of a cast, with C
-// cast semantics (float to integer truncates through int64, as the CPU backend's `cast`).
+// cast semantics (float to integer truncates through int64, as `Element::from_f64`).
 __device__ __forceinline__ scalar_t rt_from_f64(double v) {
 #if RT_BOOL
     return (scalar_t)(v != 0.0);
@@ -302,6 +302,21 @@ __device__ __forceinline__ scalar_t rt_from_f64(double v) {
     return rt_from_acc((acc_t)v);
 #else
     return (scalar_t)(long long)v;
+#endif
+}
+// A float element converted to this dtype as PyTorch's casts do (x86's conversion): for the
+// integers, NaN or a value out of range gives the minimum (int64's range for int64, int32's
+// for the others, which keep the int32's low bits), as `float_to_int` in
+// src/tensor/dtype.rs.
+__device__ __forceinline__ scalar_t rt_cast_from_f64(double v) {
+#if RT_BOOL || RT_FLOAT
+    return rt_from_f64(v);
+#elif defined(RT_DTYPE_I64)
+    return (v >= -9223372036854775808.0 && v < 9223372036854775808.0)
+               ? (long long)v
+               : (long long)(-9223372036854775807LL - 1);
+#else
+    return (scalar_t)((v > -2147483649.0 && v < 2147483648.0) ? (int)v : (int)(-2147483647 - 1));
 #endif
 }
 __device__ __forceinline__ scalar_t rt_from_i64(long long v) {
@@ -418,6 +433,8 @@ __device__ __forceinline__ double rt_asin(double x) { return asin(x); }
 __device__ __forceinline__ float rt_acos(float x) { return acosf(x); }
 __device__ __forceinline__ double rt_acos(double x) { return acos(x); }
 __device__ __forceinline__ float rt_atan(float x) { return atanf(x); }
+__device__ __forceinline__ float rt_atan2(float y, float x) { return atan2f(y, x); }
+__device__ __forceinline__ double rt_atan2(double y, double x) { return atan2(y, x); }
 __device__ __forceinline__ double rt_atan(double x) { return atan(x); }
 __device__ __forceinline__ float rt_sinh(float x) { return sinhf(x); }
 __device__ __forceinline__ double rt_sinh(double x) { return sinh(x); }

@@ -25,10 +25,10 @@ KERNEL(fill)(scalar_t* out, long long n, int ndim, Dims sizes, RtView ov, RtScal
         }                                                                                      \
     }
 
-RT_COPY_FROM(copy_from_f32, float, rt_from_f64((double)v))
-RT_COPY_FROM(copy_from_f64, double, rt_from_f64(v))
-RT_COPY_FROM(copy_from_f16, rt_half, rt_from_f64((double)rt_half_to_float(v)))
-RT_COPY_FROM(copy_from_bf16, rt_bf16, rt_from_f64((double)rt_bf16_to_float(v)))
+RT_COPY_FROM(copy_from_f32, float, rt_cast_from_f64((double)v))
+RT_COPY_FROM(copy_from_f64, double, rt_cast_from_f64(v))
+RT_COPY_FROM(copy_from_f16, rt_half, rt_cast_from_f64((double)rt_half_to_float(v)))
+RT_COPY_FROM(copy_from_bf16, rt_bf16, rt_cast_from_f64((double)rt_bf16_to_float(v)))
 RT_COPY_FROM(copy_from_i64, long long, rt_from_i64(v))
 RT_COPY_FROM(copy_from_i32, int, rt_from_i64((long long)v))
 RT_COPY_FROM(copy_from_i16, short, rt_from_i64((long long)v))

@@ -98,8 +98,8 @@ kernel_file!(
 kernel_file!(
     /// Binary ops: one kernel per [`BinaryOp`], and `where`.
     BINARY = "binary.cu",
-    [NUMERIC: "add", "sub", "mul", "div", "floor_divide", "remainder", "fmod", "pow", "maximum",
-        "minimum", "threshold_backward";
+    [NUMERIC: "add", "sub", "mul", "div", "floor_divide", "remainder", "fmod", "atan2", "pow",
+        "maximum", "minimum", "threshold_backward";
      ALL: "eq", "ne", "lt", "le", "gt", "ge", "where";
      INTEGRAL_BOOL: "bitwise_and", "bitwise_or", "bitwise_xor"]
 );

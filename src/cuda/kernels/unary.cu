@@ -43,7 +43,8 @@ __device__ __forceinline__ acc_t rt_param(double v) {
 // Numeric ops.
 RT_UNARY(neg, (acc_t)(ZERO - x))
 RT_UNARY(abs, x < ZERO ? (acc_t)(ZERO - x) : x)
-RT_UNARY(sign, x > ZERO ? ONE : (x < ZERO ? (acc_t)(ZERO - ONE) : x))
+// 0 also for NaN and -0.0, as PyTorch.
+RT_UNARY(sign, x > ZERO ? ONE : (x < ZERO ? (acc_t)(ZERO - ONE) : ZERO))
 RT_UNARY(floor, RT_ROUNDING(rt_floor))
 RT_UNARY(ceil, RT_ROUNDING(rt_ceil))
 RT_UNARY(round, RT_ROUNDING(rt_round))
