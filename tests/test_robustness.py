@@ -61,6 +61,7 @@ RAISES = [
     ("flip_no_args", lambda L: L.ones(2).flip(), TypeError),
     ("view_no_args", lambda L: L.ones(2).view(), TypeError),
     ("expand_no_args", lambda L: L.ones(2).expand(), TypeError),
+    ("int_pow_negative_number", lambda L: L.tensor([2, 3]) ** -1, RuntimeError),
     # A view of more elements than an int64 counts (its numel used to wrap to 0).
     ("expand_numel_overflow", lambda L: L.ones(1).expand(2**62, 4), RuntimeError),
     ("expand_numel_2_63", lambda L: L.ones(1, 1).expand(2**62, 2), RuntimeError),
@@ -141,6 +142,12 @@ VALUES = [
     ("clamp_int8_bound", lambda L: L.tensor([7, -100], dtype=L.int8).clamp(max=-128)),
     ("sign_of_nan_and_negative_zero", lambda L: L.tensor([float("nan"), -0.0, 2.0]).sign()),
     ("sign_of_bool", lambda L: L.tensor([True, False]).sign()),
+    # Integer powers with a tensor of negative exponents: 0, 1 or ±1 (a number raises).
+    ("int_pow_negative_tensor_exponent",
+     lambda L: L.tensor([2, 1, -1, 0, -2, -1]) ** L.tensor([-1, -1, -1, -1, -2, -2])),
+    ("int8_pow_negative_tensor_exponent",
+     lambda L: L.tensor([2, -1], dtype=L.int8) ** L.tensor([-3, -3], dtype=L.int8)),
+    ("number_to_negative_tensor_powers", lambda L: 2 ** L.tensor([-1, 2])),
     ("max_of_bool_along_a_dim", lambda L: L.tensor([False, True]).max(0)),
     ("int_of_large_int64", lambda L: int(L.tensor(2**62 + 1))),
     ("int_of_float", lambda L: (int(L.tensor(3.7)), int(L.tensor(-2.5)), int(L.tensor(1e30)))),

@@ -60,9 +60,15 @@ macro_rules! impl_num_int {
             }
             #[inline(always)] fn fmod(self, o: Self) -> Self { if o == 0 { 0 } else { self.wrapping_rem(o) } }
             #[inline(always)] fn atan2(self, o: Self) -> Self { (self as f64).atan2(o as f64) as $t }
+            /// A negative exponent gives 1 for a base of 1, ±1 for -1 and 0 otherwise, as
+            /// PyTorch's integer pow with a tensor exponent.
             #[inline(always)] fn pow(self, o: Self) -> Self {
                 #[allow(unused_comparisons)]
-                if o < 0 { 0 } else { self.wrapping_pow(o as u32) }
+                if o < 0 {
+                    if self == 1 { 1 } else if self == (0 as $t).wrapping_sub(1) { if o & 1 == 1 { self } else { 1 } } else { 0 }
+                } else {
+                    self.wrapping_pow(o as u32)
+                }
             }
             #[inline(always)] fn neg(self) -> Self { (0 as $t).wrapping_sub(self) }
             #[inline(always)] fn abs(self) -> Self {

@@ -284,12 +284,11 @@ binary_ops! {
 }
 
 impl BinaryOp {
-    /// Integer forms of these ops fail on some right-hand values (a zero divisor, a negative
-    /// exponent); the backends check the right operand as part of the kernel.
+    /// Integer forms of these ops fail on some right-hand values (a zero divisor); the
+    /// backends check the right operand as part of the kernel.
     pub fn int_rhs_check(self) -> Option<IntRhsCheck> {
         match self {
             BinaryOp::FloorDiv | BinaryOp::Rem | BinaryOp::Fmod => Some(IntRhsCheck::NonZero),
-            BinaryOp::Pow => Some(IntRhsCheck::NonNegative),
             _ => None,
         }
     }
@@ -299,20 +298,17 @@ impl BinaryOp {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IntRhsCheck {
     NonZero,
-    NonNegative,
 }
 
 impl IntRhsCheck {
     pub fn holds(self, v: i64) -> bool {
         match self {
             IntRhsCheck::NonZero => v != 0,
-            IntRhsCheck::NonNegative => v >= 0,
         }
     }
     pub fn message(self) -> &'static str {
         match self {
             IntRhsCheck::NonZero => "ZeroDivisionError",
-            IntRhsCheck::NonNegative => "Integers to negative integer powers are not allowed.",
         }
     }
 }

@@ -200,9 +200,6 @@ pub fn check_error(code: i32, dim: i32, value: i64, bound: i64) -> Result<()> {
             "index {value} is out of bounds for dimension {dim} with size {bound}"
         ))),
         3 => Err(Error::Runtime("ZeroDivisionError".into())),
-        4 => Err(Error::Runtime(
-            "Integers to negative integer powers are not allowed.".into(),
-        )),
         5 => Err(Error::Index(format!("Target {value} is out of bounds."))),
         c => Err(Error::Runtime(format!(
             "CUDA error: device-side check {c} failed"

@@ -113,6 +113,13 @@ pub fn binary(op: BinaryOp, a: &Operand, b: &Operand) -> Result<Tensor> {
     };
     check_sub(op, a, b)?;
     let dtype = compute_dtype(op, promoted, device)?;
+    if op == Pow && !dtype.is_float() && matches!(b, S(Scalar::Int(e)) if *e < 0) {
+        // PyTorch refuses a negative number as an integer exponent (a tensor of them gives
+        // 0, 1 or -1 per element).
+        return Err(Error::Runtime(
+            "Integers to negative integer powers are not allowed.".into(),
+        ));
+    }
     let as_tensor = |o: &Operand| match o {
         Operand::Tensor(t) => t.clone(),
         Operand::Scalar(s) => s.to_tensor(dtype),

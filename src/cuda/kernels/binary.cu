@@ -102,9 +102,12 @@ __device__ __forceinline__ acc_t rt_int_fmod(acc_t x, acc_t y, RtError* err) {
     const acc_t q = rt_div_trunc(x, y);
     return (acc_t)((rt_bits)x - (rt_bits)q * (rt_bits)y);
 }
-__device__ __forceinline__ acc_t rt_int_pow(acc_t x, acc_t y, RtError* err) {
+// A negative exponent (a tensor's: the op layer refuses a negative number) gives 1 for a
+// base of 1, ±1 for -1 and 0 otherwise, as PyTorch's integer pow.
+__device__ __forceinline__ acc_t rt_int_pow(acc_t x, acc_t y) {
     if (y < 0) {
-        rt_fail(err, RT_ERR_NEG_POW, (long long)y, 0, 0);
+        if (x == 1) return 1;
+        if ((long long)x == -1) return (y & 1) ? x : (acc_t)1;
         return 0;
     }
     rt_bits base = (rt_bits)x, result = 1;
@@ -122,7 +125,7 @@ __device__ __forceinline__ acc_t rt_int_pow(acc_t x, acc_t y, RtError* err) {
 #define RT_FLOORDIV(x, y) rt_int_floor_div(x, y, err)
 #define RT_REM(x, y) rt_int_rem(x, y, err)
 #define RT_FMOD(x, y) rt_int_fmod(x, y, err)
-#define RT_POW(x, y) rt_int_pow(x, y, err)
+#define RT_POW(x, y) rt_int_pow(x, y)
 // Integers are promoted to float by the op layer first; this form goes through double.
 #define RT_ATAN2(x, y) (acc_t)rt_atan2((double)(x), (double)(y))
 #endif

@@ -399,7 +399,6 @@ struct RtError {
 #define RT_ERR_INDEX 1        // IndexError: index {value} out of bounds for dimension {dim} with size {bound}
 #define RT_ERR_GATHER 2       // RuntimeError, same message (gather/scatter)
 #define RT_ERR_ZERO_DIV 3     // RuntimeError: ZeroDivisionError
-#define RT_ERR_NEG_POW 4      // RuntimeError: integers to negative integer powers
 #define RT_ERR_TARGET 5       // IndexError: Target {value} is out of bounds.
 __device__ __forceinline__ void rt_fail(RtError* e, int code, long long value, long long bound,
                                         int dim) {
