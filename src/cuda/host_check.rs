@@ -19,6 +19,7 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// The C++ that turns the kernel sources into functions the host can launch: thread indices,
@@ -138,10 +139,19 @@ impl HostLib {
         );
         let so = dir.join(format!("{stem}.so"));
         if !so.is_file() {
-            let cpp = dir.join(format!("{stem}.cpp"));
+            // Tests on other threads (or processes) may build the same library at once: each
+            // build writes its own source and library, and the finished one is renamed into
+            // place atomically.
+            static BUILDS: AtomicU64 = AtomicU64::new(0);
+            let unique = format!(
+                "{stem}.{}.{}",
+                std::process::id(),
+                BUILDS.fetch_add(1, Ordering::Relaxed)
+            );
+            let cpp = dir.join(format!("{unique}.cpp"));
             std::fs::write(&cpp, &src).map_err(|e| Error::Runtime(e.to_string()))?;
             let cxx = compiler().ok_or_else(|| Error::Runtime("no C++ compiler".into()))?;
-            let tmp = dir.join(format!("{stem}.{}.tmp.so", std::process::id()));
+            let tmp = dir.join(format!("{unique}.tmp.so"));
             let out = std::process::Command::new(cxx)
                 .args([
                     "-std=c++17",
@@ -163,6 +173,7 @@ impl HostLib {
                     String::from_utf8_lossy(&out.stderr)
                 )));
             }
+            let _ = std::fs::remove_file(&cpp);
             std::fs::rename(&tmp, &so).map_err(|e| Error::Runtime(e.to_string()))?;
         }
         // SAFETY: a library this test just built from the kernel sources and the runtime

@@ -89,23 +89,39 @@ pub fn roi_pool_backward(
     p: &RoiPool,
 ) -> Result<CudaBuffer> {
     let k = kernel("roi_pool_backward", g.dtype())?;
-    let dev = g.dev();
-    let out = full(
-        dev,
-        p.batch * p.channels * p.height * p.width,
-        g.dtype(),
-        Scalar::Int(0),
-    )?;
     let total = p.rois * p.channels * p.pooled_h * p.pooled_w;
-    let mut args = Args::new();
-    args.arg(out.device_ptr())
-        .arg(g.device_ptr())
-        .arg(idx.device_ptr())
-        .arg(rois.device_ptr())
-        .arg(RoiArgs::new(p))
-        .arg(total as i64);
-    launch_elementwise(dev, k, g.dtype(), total, &mut args)?;
-    Ok(out)
+    let len = p.batch * p.channels * p.height * p.width;
+    scatter_in_acc(g, len, |out| {
+        let mut args = Args::new();
+        args.arg(out.device_ptr())
+            .arg(g.device_ptr())
+            .arg(idx.device_ptr())
+            .arg(rois.device_ptr())
+            .arg(RoiArgs::new(p))
+            .arg(total as i64);
+        launch_elementwise(g.dev(), k, g.dtype(), total, &mut args)
+    })
+}
+
+/// A gradient of `len` elements that `launch` scatters with atomic adds into a zeroed
+/// buffer of `g`'s accumulation type: the 16-bit floats sum in float32 (many shares may meet
+/// in a pixel, in any order), rounded once at the end, as the CPU does.
+fn scatter_in_acc(
+    g: &CudaBuffer,
+    len: usize,
+    launch: impl FnOnce(&CudaBuffer) -> Result<()>,
+) -> Result<CudaBuffer> {
+    let acc = if g.dtype().is_half() {
+        DType::F32
+    } else {
+        g.dtype()
+    };
+    let out = full(g.dev(), len, acc, Scalar::Int(0))?;
+    launch(&out)?;
+    if acc == g.dtype() {
+        return Ok(out);
+    }
+    cast(&out, &Layout::contiguous(&[len]), g.dtype())
 }
 
 /// The geometry of RoI Align (`struct RtRoiAlign` in `roi.cu`).
@@ -152,29 +168,17 @@ pub fn roi_align(x: &CudaBuffer, rois: &CudaBuffer, p: &RoiAlign) -> Result<Cuda
 /// each output's gradient spread on its samples' pixels.
 pub fn roi_align_backward(g: &CudaBuffer, rois: &CudaBuffer, p: &RoiAlign) -> Result<CudaBuffer> {
     let k = kernel("roi_align_backward", g.dtype())?;
-    let dev = g.dev();
     let q = &p.pool;
-    let len = q.batch * q.channels * q.height * q.width;
-    // The sums are kept in float32 for the 16-bit floats (many small shares meet in a
-    // pixel), then rounded once, as the CPU does.
-    let acc = if g.dtype().is_half() {
-        DType::F32
-    } else {
-        g.dtype()
-    };
-    let out = full(dev, len, acc, Scalar::Int(0))?;
     let total = q.rois * q.channels * q.pooled_h * q.pooled_w;
-    let mut args = Args::new();
-    args.arg(out.device_ptr())
-        .arg(g.device_ptr())
-        .arg(rois.device_ptr())
-        .arg(AlignArgs::new(p))
-        .arg(total as i64);
-    launch_elementwise(dev, k, g.dtype(), total, &mut args)?;
-    if acc == g.dtype() {
-        return Ok(out);
-    }
-    cast(&out, &Layout::contiguous(&[len]), g.dtype())
+    scatter_in_acc(g, q.batch * q.channels * q.height * q.width, |out| {
+        let mut args = Args::new();
+        args.arg(out.device_ptr())
+            .arg(g.device_ptr())
+            .arg(rois.device_ptr())
+            .arg(AlignArgs::new(p))
+            .arg(total as i64);
+        launch_elementwise(g.dev(), k, g.dtype(), total, &mut args)
+    })
 }
 
 /// Greedy non-maximum suppression of the contiguous `[n, 4]` boxes sorted by score: the

@@ -6,8 +6,9 @@
 //       input x [batch, c, h, w] (values > -FLT_MAX only, so NaNs never win; 0 for an empty
 //       bin), idx its flat index in the input plane (-1 for none)
 //   roi_pool_backward(gin, g, idx, rois, p, total)
-//       gin [batch, c, h, w] (zeroed by the caller): each output's gradient g added at its
-//       argmax, with atomic adds (boxes of one image overlap)
+//       gin [batch, c, h, w] in acc_t (zeroed by the caller; the 16-bit floats sum in
+//       float32, as the CPU does): each output's gradient g added at its argmax, with atomic
+//       adds (boxes of one image overlap)
 //   roi_align(out, x, rois, p, total)
 //       out [rois, c, ph, pw]: the mean of each bin's grid of bilinear samples of x
 //   roi_align_backward(gin, g, rois, p, total)
@@ -117,7 +118,7 @@ KERNEL(roi_pool)(scalar_t* out, long long* idx, const scalar_t* x, const scalar_
     }
 }
 
-KERNEL(roi_pool_backward)(scalar_t* gin, const scalar_t* g, const long long* idx,
+KERNEL(roi_pool_backward)(acc_t* gin, const scalar_t* g, const long long* idx,
                           const scalar_t* rois, RtRoiPool p, long long total) {
     RT_GRID_LOOP(o, total) {
         const long long at = idx[o];
@@ -126,7 +127,7 @@ KERNEL(roi_pool_backward)(scalar_t* gin, const scalar_t* g, const long long* idx
         const long long r = o / (p.pooled_h * p.pooled_w * p.channels);
         const long long image = rt_roi_image(rois, p, r);
         if (image < 0) continue;
-        rt_atomic_add(gin + (image * p.channels + c) * p.height * p.width + at, rt_to_acc(g[o]));
+        atomicAdd(gin + (image * p.channels + c) * p.height * p.width + at, rt_to_acc(g[o]));
     }
 }
 
