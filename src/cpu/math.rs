@@ -10,10 +10,10 @@
 macro_rules! simd_dispatch {
     (
         $(#[$meta:meta])*
-        pub fn $name:ident<$($g:ident: $bound:path),*>($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty $body:block
+        $vis:vis fn $name:ident<$($g:ident: $bound:path),*>($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty $body:block
     ) => {
         $(#[$meta])*
-        pub fn $name<$($g: $bound),*>($($arg: $ty),*) -> $ret {
+        $vis fn $name<$($g: $bound),*>($($arg: $ty),*) -> $ret {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]

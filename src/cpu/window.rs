@@ -9,6 +9,7 @@ use crate::backend::{AvgDivisor, Window};
 use crate::simd_dispatch;
 use crate::tensor::dtype::Element;
 use crate::tensor::layout::Layout;
+use std::mem::MaybeUninit;
 
 /// One spatial dim of a window: where output position `o`'s window starts and what it spans.
 #[derive(Clone, Copy)]
@@ -135,20 +136,40 @@ fn valid_range(ax: &Axis, base: isize) -> (usize, usize) {
 /// image and output position, so one product covers the whole batch.
 pub fn unfold<T: Element>(x: &[T], l: &Layout, w: &Window) -> Vec<T> {
     let a = axes(w);
-    let (sn, sc, s) = strides(l);
     let (n, c) = (l.shape[0], l.shape[1]);
     let (kn, on) = (w.kernel_numel(), w.output_numel());
     let total = c * kn * n * on;
-    let row = |r: usize, dst: &mut [std::mem::MaybeUninit<T>]| {
-        // Row r is (channel·window position, image).
-        let (ck, img) = (r / n, r % n);
-        let (ci, k) = (ck / kn, ck % kn);
-        let (kz, ky, kx) = (
-            k / (a[1].kernel * a[2].kernel),
-            (k / a[2].kernel) % a[1].kernel,
-            k % a[2].kernel,
-        );
-        let base = l.offset as isize + img as isize * sn + ci as isize * sc;
+    // SAFETY: every block of rows writes each of its `n·on` elements exactly once (see
+    // `unfold_rows`), so all `total` are set.
+    unsafe {
+        super::write_new_vec(total, |out| {
+            if on == 0 || n == 0 {
+                return;
+            }
+            per_plane(out, n * on, |ck, dst| {
+                let k = ck % kn;
+                let at = [
+                    k / (a[1].kernel * a[2].kernel),
+                    (k / a[2].kernel) % a[1].kernel,
+                    k % a[2].kernel,
+                ];
+                for (img, dst) in dst.chunks_exact_mut(on).enumerate() {
+                    unfold_row(x, l, &a, [img, ck / kn], at, dst);
+                }
+            });
+        })
+    }
+}
+
+simd_dispatch! {
+    /// The row of [`unfold`] of image `ic[0]`, channel `ic[1]` at window position `at`:
+    /// zeros outside the input or outside `lo..hi`, the input's values inside. Compiled per
+    /// instruction set, so the stride-2 gather (every other element) becomes vector loads
+    /// and shuffles.
+    fn unfold_row<T: Element>(x: &[T], l: &Layout, a: &[Axis; 3], ic: [usize; 2], at: [usize; 3], dst: &mut [MaybeUninit<T>]) -> () {
+        let (sn, sc, s) = strides(l);
+        let (kz, ky, kx) = (at[0], at[1], at[2]);
+        let base = l.offset as isize + ic[0] as isize * sn + ic[1] as isize * sc;
         let xb = kx as isize * a[2].dilation - a[2].padding;
         let (lo, hi) = valid_range(&a[2], xb);
         let ow = a[2].output;
@@ -180,8 +201,7 @@ pub fn unfold<T: Element>(x: &[T], l: &Layout, w: &Window) -> Vec<T> {
                         v.write(e);
                     }
                 } else if step == 2 && hi > lo {
-                    // Every other element (stride-2 windows): pairs of one checked slice,
-                    // which the compiler turns into vector loads and shuffles.
+                    // Every other element (stride-2 windows): pairs of one checked slice.
                     let n = hi - lo;
                     let src = &x[start as usize..][..2 * n - 1];
                     let pairs = src.chunks_exact(2);
@@ -196,16 +216,6 @@ pub fn unfold<T: Element>(x: &[T], l: &Layout, w: &Window) -> Vec<T> {
                 }
             }
         }
-    };
-    // SAFETY: every row writes each of its `on` elements exactly once (zeros outside
-    // `lo..hi` or outside the input, the input's values inside), so all `total` are set.
-    unsafe {
-        super::write_new_vec(total, |out| {
-            if on == 0 {
-                return;
-            }
-            per_plane(out, on, row);
-        })
     }
 }
 
@@ -217,9 +227,24 @@ pub fn fold<T: Num>(cols: &[T], l: &Layout, w: &Window) -> Vec<T> {
     let kn = w.kernel_numel();
     let (n, c) = (l.shape[0], l.shape[1] / kn);
     let plane_in = w.input_numel();
-    let (sn, sr, sl) = (l.strides[0], l.strides[1], l.strides[2]);
     let mut out = vec![T::zero(); n * c * plane_in];
+    // Added to the elements a stride-2 row skips, so that the row's additions are one
+    // interleaved pass: −0 leaves every value as it is (a NaN quiet). Hidden from the
+    // optimiser, which would otherwise drop the additions and scatter the others.
+    let skip = std::hint::black_box(T::zero().neg());
     per_plane(&mut out, plane_in, |p, o| {
+        fold_plane(cols, l, &a, c, p, o, skip)
+    });
+    out
+}
+
+simd_dispatch! {
+    /// Plane `p` of [`fold`] (image `p / c`, channel `p % c`) added into `o`. Compiled per
+    /// instruction set, so the stride-2 rows' additions (every other element, `skip` added
+    /// to the others) become vector shuffles and adds.
+    fn fold_plane<T: Num>(cols: &[T], l: &Layout, a: &[Axis; 3], c: usize, p: usize, o: &mut [T], skip: T) -> () {
+        let kn = a[0].kernel * a[1].kernel * a[2].kernel;
+        let (sn, sr, sl) = (l.strides[0], l.strides[1], l.strides[2]);
         let base = l.offset as isize + (p / c) as isize * sn + ((p % c) * kn) as isize * sr;
         // Window positions last to first: each input element then receives its terms in
         // ascending output order, the order the GPU's gather sums them in.
@@ -244,19 +269,30 @@ pub fn fold<T: Num>(cols: &[T], l: &Layout, w: &Window) -> Vec<T> {
                     }
                     let dst = (z as usize * a[1].input + y as usize) * a[2].input;
                     if sl == 1 && hi > lo {
-                        // Contiguous columns: one slice walk, no per-element index checks
-                        // (a plain slice add, which vectorizes, for unit stride).
+                        // Contiguous columns: one slice walk, no per-element index checks.
                         let src = &cols[(row + at + lo as isize) as usize..][..hi - lo];
                         let first = (lo as isize * a[2].stride + xb) as usize;
-                        if a[2].stride == 1 {
-                            let d = &mut o[dst + first..][..hi - lo];
-                            for (d, &v) in d.iter_mut().zip(src) {
-                                *d = d.add(v);
+                        match a[2].stride {
+                            1 => {
+                                let d = &mut o[dst + first..][..hi - lo];
+                                for (d, &v) in d.iter_mut().zip(src) {
+                                    *d = d.add(v);
+                                }
                             }
-                        } else {
-                            let d = o[dst + first..].iter_mut().step_by(a[2].stride as usize);
-                            for (d, &v) in d.zip(src) {
-                                *d = d.add(v);
+                            2 => {
+                                let m = hi - lo - 1;
+                                let d = &mut o[dst + first..][..2 * m + 1];
+                                for (d, &v) in d.chunks_exact_mut(2).zip(&src[..m]) {
+                                    d[0] = d[0].add(v);
+                                    d[1] = d[1].add(skip);
+                                }
+                                d[2 * m] = d[2 * m].add(src[m]);
+                            }
+                            step => {
+                                let d = o[dst + first..].iter_mut().step_by(step as usize);
+                                for (d, &v) in d.zip(src) {
+                                    *d = d.add(v);
+                                }
                             }
                         }
                         continue;
@@ -269,8 +305,7 @@ pub fn fold<T: Num>(cols: &[T], l: &Layout, w: &Window) -> Vec<T> {
                 }
             }
         }
-    });
-    out
+    }
 }
 
 /// The window positions `lo..hi` of output `o` along `ax` that fall inside the input, with
