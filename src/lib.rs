@@ -17,6 +17,7 @@ pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod error;
+pub mod nn;
 pub mod ops;
 pub mod tensor;
 
