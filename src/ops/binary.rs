@@ -94,182 +94,212 @@ fn fit(g: Tensor, shape: &[usize], dtype: DType) -> Result<Tensor> {
     g.sum_to(shape)?.to_dtype(dtype)
 }
 
+/// The tensor operands of a binary op, for a trace.
+fn operand_tensors<'a>(a: &'a Operand, b: &'a Operand) -> Vec<&'a Tensor> {
+    [a, b]
+        .into_iter()
+        .filter_map(|o| match o {
+            Operand::Tensor(t) => Some(t),
+            Operand::Scalar(_) => None,
+        })
+        .collect()
+}
+
+/// The number operands of a binary op (`a` or `b`), for a trace.
+fn operand_attrs(a: &Operand, b: &Operand) -> Vec<(&'static str, crate::ops::trace::Attr)> {
+    [("a", a), ("b", b)]
+        .into_iter()
+        .filter_map(|(name, o)| match o {
+            Operand::Scalar(s) => Some((name, crate::ops::trace::Attr::Float(s.to_f64()))),
+            Operand::Tensor(_) => None,
+        })
+        .collect()
+}
+
 /// `a op b` for tensors and/or Python numbers, with autograd.
 pub fn binary(op: BinaryOp, a: &Operand, b: &Operand) -> Result<Tensor> {
-    use Operand::{Scalar as S, Tensor as T};
-    // Promotion over the tensors and the numbers, without allocating (this is the hot path
-    // of every small op).
-    let (promoted, device) = match (a, b) {
-        (T(x), T(y)) => (
-            result_type(&[x, y], &[]),
-            if x.device().is_cuda() {
-                x.device()
-            } else {
-                y.device()
-            },
-        ),
-        (T(x), S(s)) | (S(s), T(x)) => (result_type(&[x], &[*s]), x.device()),
-        (S(s), S(t)) => (result_type(&[], &[*s, *t]), Device::Cpu),
-    };
-    check_sub(op, a, b)?;
-    let dtype = compute_dtype(op, promoted, device)?;
-    if op == Pow && !dtype.is_float() && matches!(b, S(Scalar::Int(e)) if *e < 0) {
-        // PyTorch refuses a negative number as an integer exponent (a tensor of them gives
-        // 0, 1 or -1 per element).
-        return Err(Error::Runtime(
-            "Integers to negative integer powers are not allowed.".into(),
-        ));
-    }
-    let as_tensor = |o: &Operand| match o {
-        Operand::Tensor(t) => t.clone(),
-        Operand::Scalar(s) => s.to_tensor(dtype),
-    };
-    let (ta, tb) = (as_tensor(a), as_tensor(b));
-    let out = binary_raw(op, &ta, &tb, dtype)?;
-    if op.kind() != BinaryKind::Arith || !dtype.is_float() || !needs_grad(&[&ta, &tb]) {
-        return Ok(out);
-    }
-    let (sa, da) = (ta.shape().to_vec(), ta.dtype());
-    let (sb, db) = (tb.shape().to_vec(), tb.dtype());
-    let reverse_scalar = matches!(a, Operand::Scalar(_));
-    match op {
-        Add => record("AddBackward0", &[&ta, &tb], &out, move |g, n| {
-            Ok(vec![
-                grad_if(n[0], || fit(g.clone(), &sa, da))?,
-                grad_if(n[1], || fit(g.clone(), &sb, db))?,
-            ])
-        }),
-        Sub => record(
-            if reverse_scalar {
-                "RsubBackward1"
-            } else {
-                "SubBackward0"
-            },
-            &[&ta, &tb],
-            &out,
-            move |g, n| {
-                Ok(vec![
-                    grad_if(n[0], || fit(g.clone(), &sa, da))?,
-                    grad_if(n[1], || fit(g.neg()?, &sb, db))?,
-                ])
-            },
-        ),
-        Mul => {
-            let (xa, xb) = (SavedTensor::new(&ta), SavedTensor::new(&tb));
-            record("MulBackward0", &[&ta, &tb], &out, move |g, n| {
-                Ok(vec![
-                    grad_if(n[0], || fit(g.mul(&xb.unpack()?)?, &sa, da))?,
-                    grad_if(n[1], || fit(g.mul(&xa.unpack()?)?, &sb, db))?,
-                ])
-            })
-        }
-        Div => {
-            let (xa, xb) = (SavedTensor::new(&ta), SavedTensor::new(&tb));
-            record("DivBackward0", &[&ta, &tb], &out, move |g, n| {
-                let b = xb.unpack()?;
-                Ok(vec![
-                    grad_if(n[0], || fit(g.div(&b)?, &sa, da))?,
-                    grad_if(n[1], || {
-                        // d(a/b)/db = -a / b²
-                        let a = xa.unpack()?;
-                        fit(g.mul(&a)?.div(&b.mul(&b)?)?.neg()?, &sb, db)
-                    })?,
-                ])
-            })
-        }
-        Pow => {
-            let (xa, xb) = (SavedTensor::new(&ta), SavedTensor::new(&tb));
-            let name = if matches!(b, Operand::Scalar(_)) {
-                "PowBackward0"
-            } else {
-                "PowBackward1"
+    crate::ops::trace::traced(
+        op.kernel(),
+        &operand_tensors(a, b),
+        || operand_attrs(a, b),
+        || {
+            use Operand::{Scalar as S, Tensor as T};
+            // Promotion over the tensors and the numbers, without allocating (this is the hot path
+            // of every small op).
+            let (promoted, device) = match (a, b) {
+                (T(x), T(y)) => (
+                    result_type(&[x, y], &[]),
+                    if x.device().is_cuda() {
+                        x.device()
+                    } else {
+                        y.device()
+                    },
+                ),
+                (T(x), S(s)) | (S(s), T(x)) => (result_type(&[x], &[*s]), x.device()),
+                (S(s), S(t)) => (result_type(&[], &[*s, *t]), Device::Cpu),
             };
-            record(name, &[&ta, &tb], &out, move |g, n| {
-                let (a, b) = (xa.unpack()?, xb.unpack()?);
-                Ok(vec![
-                    grad_if(n[0], || {
-                        // b·a^(b-1), with the 0^0 case masked to 0 as PyTorch's pow_backward.
-                        let d = b.mul(&a.pow(&b.sub_scalar(1.0)?)?)?;
-                        let d = d.where_scalar(&b.eq_scalar(0.0)?, 0.0)?;
-                        fit(g.mul(&d)?, &sa, da)
-                    })?,
-                    grad_if(n[1], || {
-                        // a^b·ln(a), taken as 0 where a = 0 and b ≥ 0.
-                        let d = a.pow(&b)?.mul(&a.log()?)?;
-                        let zero_base = a.eq_scalar(0.0)?.logical_and(&b.ge_scalar(0.0)?)?;
-                        let d = d.where_scalar(&zero_base, 0.0)?;
-                        fit(g.mul(&d)?, &sb, db)
-                    })?,
-                ])
-            })
-        }
-        Maximum | Minimum => {
-            let (xa, xb) = (SavedTensor::new(&ta), SavedTensor::new(&tb));
-            let name = if op == Maximum {
-                "MaximumBackward0"
-            } else {
-                "MinimumBackward0"
+            check_sub(op, a, b)?;
+            let dtype = compute_dtype(op, promoted, device)?;
+            if op == Pow && !dtype.is_float() && matches!(b, S(Scalar::Int(e)) if *e < 0) {
+                // PyTorch refuses a negative number as an integer exponent (a tensor of them gives
+                // 0, 1 or -1 per element).
+                return Err(Error::Runtime(
+                    "Integers to negative integer powers are not allowed.".into(),
+                ));
+            }
+            let as_tensor = |o: &Operand| match o {
+                Operand::Tensor(t) => t.clone(),
+                Operand::Scalar(s) => s.to_tensor(dtype),
             };
-            record(name, &[&ta, &tb], &out, move |g, n| {
-                // Ties split the gradient evenly, as PyTorch.
-                let (a, b) = (xa.unpack()?, xb.unpack()?);
-                let wins = if op == Maximum { a.gt(&b)? } else { a.lt(&b)? };
-                let ties = a.eq(&b)?;
-                let w_a = wins
-                    .to_dtype(g.dtype())?
-                    .add(&ties.to_dtype(g.dtype())?.mul_scalar(0.5)?)?;
-                Ok(vec![
-                    grad_if(n[0], || fit(g.mul(&w_a)?, &sa, da))?,
-                    grad_if(n[1], || fit(g.mul(&w_a.rsub_scalar(1.0)?)?, &sb, db))?,
-                ])
-            })
-        }
-        Rem => {
-            let (xa, xb) = (SavedTensor::new(&ta), SavedTensor::new(&tb));
-            record("RemainderBackward0", &[&ta, &tb], &out, move |g, n| {
-                Ok(vec![
-                    grad_if(n[0], || fit(g.clone(), &sa, da))?,
-                    grad_if(n[1], || {
-                        let q = xa.unpack()?.floor_divide(&xb.unpack()?)?;
-                        fit(g.mul(&q)?.neg()?, &sb, db)
-                    })?,
-                ])
-            })
-        }
-        Fmod => {
-            let (xa, xb) = (SavedTensor::new(&ta), SavedTensor::new(&tb));
-            record("FmodBackward0", &[&ta, &tb], &out, move |g, n| {
-                Ok(vec![
-                    grad_if(n[0], || fit(g.clone(), &sa, da))?,
-                    grad_if(n[1], || {
-                        let q = xa.unpack()?.div(&xb.unpack()?)?.trunc()?;
-                        fit(g.mul(&q)?.neg()?, &sb, db)
-                    })?,
-                ])
-            })
-        }
-        Atan2 => {
-            let (xa, xb) = (SavedTensor::new(&ta), SavedTensor::new(&tb));
-            record("Atan2Backward0", &[&ta, &tb], &out, move |g, n| {
-                // d atan2(a, b) = (b·da − a·db) / (a² + b²)
-                let (a, b) = (xa.unpack()?, xb.unpack()?);
-                let r = a.mul(&a)?.add(&b.mul(&b)?)?;
-                Ok(vec![
-                    grad_if(n[0], || fit(g.mul(&b)?.div(&r)?, &sa, da))?,
-                    grad_if(n[1], || fit(g.mul(&a)?.div(&r)?.neg()?, &sb, db))?,
-                ])
-            })
-        }
-        FloorDiv => record("FloorDivideBackward0", &[&ta, &tb], &out, move |g, n| {
-            let z = g.mul_scalar(0.0)?;
-            Ok(vec![
-                grad_if(n[0], || fit(z.clone(), &sa, da))?,
-                if n[1] { Some(fit(z, &sb, db)?) } else { None },
-            ])
-        }),
-        _ => {}
-    }
-    Ok(out)
+            let (ta, tb) = (as_tensor(a), as_tensor(b));
+            let out = binary_raw(op, &ta, &tb, dtype)?;
+            if op.kind() != BinaryKind::Arith || !dtype.is_float() || !needs_grad(&[&ta, &tb]) {
+                return Ok(out);
+            }
+            let (sa, da) = (ta.shape().to_vec(), ta.dtype());
+            let (sb, db) = (tb.shape().to_vec(), tb.dtype());
+            let reverse_scalar = matches!(a, Operand::Scalar(_));
+            match op {
+                Add => record("AddBackward0", &[&ta, &tb], &out, move |g, n| {
+                    Ok(vec![
+                        grad_if(n[0], || fit(g.clone(), &sa, da))?,
+                        grad_if(n[1], || fit(g.clone(), &sb, db))?,
+                    ])
+                }),
+                Sub => record(
+                    if reverse_scalar {
+                        "RsubBackward1"
+                    } else {
+                        "SubBackward0"
+                    },
+                    &[&ta, &tb],
+                    &out,
+                    move |g, n| {
+                        Ok(vec![
+                            grad_if(n[0], || fit(g.clone(), &sa, da))?,
+                            grad_if(n[1], || fit(g.neg()?, &sb, db))?,
+                        ])
+                    },
+                ),
+                Mul => {
+                    let (xa, xb) = (SavedTensor::new(&ta), SavedTensor::new(&tb));
+                    record("MulBackward0", &[&ta, &tb], &out, move |g, n| {
+                        Ok(vec![
+                            grad_if(n[0], || fit(g.mul(&xb.unpack()?)?, &sa, da))?,
+                            grad_if(n[1], || fit(g.mul(&xa.unpack()?)?, &sb, db))?,
+                        ])
+                    })
+                }
+                Div => {
+                    let (xa, xb) = (SavedTensor::new(&ta), SavedTensor::new(&tb));
+                    record("DivBackward0", &[&ta, &tb], &out, move |g, n| {
+                        let b = xb.unpack()?;
+                        Ok(vec![
+                            grad_if(n[0], || fit(g.div(&b)?, &sa, da))?,
+                            grad_if(n[1], || {
+                                // d(a/b)/db = -a / b²
+                                let a = xa.unpack()?;
+                                fit(g.mul(&a)?.div(&b.mul(&b)?)?.neg()?, &sb, db)
+                            })?,
+                        ])
+                    })
+                }
+                Pow => {
+                    let (xa, xb) = (SavedTensor::new(&ta), SavedTensor::new(&tb));
+                    let name = if matches!(b, Operand::Scalar(_)) {
+                        "PowBackward0"
+                    } else {
+                        "PowBackward1"
+                    };
+                    record(name, &[&ta, &tb], &out, move |g, n| {
+                        let (a, b) = (xa.unpack()?, xb.unpack()?);
+                        Ok(vec![
+                            grad_if(n[0], || {
+                                // b·a^(b-1), with the 0^0 case masked to 0 as PyTorch's pow_backward.
+                                let d = b.mul(&a.pow(&b.sub_scalar(1.0)?)?)?;
+                                let d = d.where_scalar(&b.eq_scalar(0.0)?, 0.0)?;
+                                fit(g.mul(&d)?, &sa, da)
+                            })?,
+                            grad_if(n[1], || {
+                                // a^b·ln(a), taken as 0 where a = 0 and b ≥ 0.
+                                let d = a.pow(&b)?.mul(&a.log()?)?;
+                                let zero_base =
+                                    a.eq_scalar(0.0)?.logical_and(&b.ge_scalar(0.0)?)?;
+                                let d = d.where_scalar(&zero_base, 0.0)?;
+                                fit(g.mul(&d)?, &sb, db)
+                            })?,
+                        ])
+                    })
+                }
+                Maximum | Minimum => {
+                    let (xa, xb) = (SavedTensor::new(&ta), SavedTensor::new(&tb));
+                    let name = if op == Maximum {
+                        "MaximumBackward0"
+                    } else {
+                        "MinimumBackward0"
+                    };
+                    record(name, &[&ta, &tb], &out, move |g, n| {
+                        // Ties split the gradient evenly, as PyTorch.
+                        let (a, b) = (xa.unpack()?, xb.unpack()?);
+                        let wins = if op == Maximum { a.gt(&b)? } else { a.lt(&b)? };
+                        let ties = a.eq(&b)?;
+                        let w_a = wins
+                            .to_dtype(g.dtype())?
+                            .add(&ties.to_dtype(g.dtype())?.mul_scalar(0.5)?)?;
+                        Ok(vec![
+                            grad_if(n[0], || fit(g.mul(&w_a)?, &sa, da))?,
+                            grad_if(n[1], || fit(g.mul(&w_a.rsub_scalar(1.0)?)?, &sb, db))?,
+                        ])
+                    })
+                }
+                Rem => {
+                    let (xa, xb) = (SavedTensor::new(&ta), SavedTensor::new(&tb));
+                    record("RemainderBackward0", &[&ta, &tb], &out, move |g, n| {
+                        Ok(vec![
+                            grad_if(n[0], || fit(g.clone(), &sa, da))?,
+                            grad_if(n[1], || {
+                                let q = xa.unpack()?.floor_divide(&xb.unpack()?)?;
+                                fit(g.mul(&q)?.neg()?, &sb, db)
+                            })?,
+                        ])
+                    })
+                }
+                Fmod => {
+                    let (xa, xb) = (SavedTensor::new(&ta), SavedTensor::new(&tb));
+                    record("FmodBackward0", &[&ta, &tb], &out, move |g, n| {
+                        Ok(vec![
+                            grad_if(n[0], || fit(g.clone(), &sa, da))?,
+                            grad_if(n[1], || {
+                                let q = xa.unpack()?.div(&xb.unpack()?)?.trunc()?;
+                                fit(g.mul(&q)?.neg()?, &sb, db)
+                            })?,
+                        ])
+                    })
+                }
+                Atan2 => {
+                    let (xa, xb) = (SavedTensor::new(&ta), SavedTensor::new(&tb));
+                    record("Atan2Backward0", &[&ta, &tb], &out, move |g, n| {
+                        // d atan2(a, b) = (b·da − a·db) / (a² + b²)
+                        let (a, b) = (xa.unpack()?, xb.unpack()?);
+                        let r = a.mul(&a)?.add(&b.mul(&b)?)?;
+                        Ok(vec![
+                            grad_if(n[0], || fit(g.mul(&b)?.div(&r)?, &sa, da))?,
+                            grad_if(n[1], || fit(g.mul(&a)?.div(&r)?.neg()?, &sb, db))?,
+                        ])
+                    })
+                }
+                FloorDiv => record("FloorDivideBackward0", &[&ta, &tb], &out, move |g, n| {
+                    let z = g.mul_scalar(0.0)?;
+                    Ok(vec![
+                        grad_if(n[0], || fit(z.clone(), &sa, da))?,
+                        if n[1] { Some(fit(z, &sb, db)?) } else { None },
+                    ])
+                }),
+                _ => {}
+            }
+            Ok(out)
+        },
+    )
 }
 
 /// `add`/`sub` with `alpha`: `a op alpha·b`, as PyTorch's `add(other, alpha=)`.

@@ -101,6 +101,40 @@ pub struct ConvOptions {
     pub output_padding: Vec<i64>,
 }
 
+impl ConvOptions {
+    /// The options a trace records with a convolution (`padding` as a list, or the string
+    /// `same` / `valid`).
+    fn trace_attrs(&self) -> Vec<(&'static str, crate::ops::trace::Attr)> {
+        let padding = match &self.padding {
+            ConvPadding::Explicit(p) => crate::ops::trace::Attr::Ints(p.clone()),
+            ConvPadding::Same => crate::ops::trace::Attr::Str("same".into()),
+            ConvPadding::Valid => crate::ops::trace::Attr::Str("valid".into()),
+        };
+        vec![
+            ("stride", crate::ops::trace::Attr::Ints(self.stride.clone())),
+            ("padding", padding),
+            (
+                "dilation",
+                crate::ops::trace::Attr::Ints(self.dilation.clone()),
+            ),
+            ("groups", crate::ops::trace::Attr::Int(self.groups)),
+            (
+                "output_padding",
+                crate::ops::trace::Attr::Ints(self.output_padding.clone()),
+            ),
+        ]
+    }
+}
+
+/// A convolution's tensor operands, for a trace.
+fn conv_inputs<'a>(
+    input: &'a Tensor,
+    weight: &'a Tensor,
+    bias: Option<&'a Tensor>,
+) -> Vec<&'a Tensor> {
+    [input, weight].into_iter().chain(bias).collect()
+}
+
 /// The checked sizes of a convolution call.
 struct ConvShape {
     /// The input, with its batch dim (added for an unbatched input).
@@ -337,53 +371,62 @@ pub fn conv(
     bias: Option<&Tensor>,
     o: &ConvOptions,
 ) -> Result<Tensor> {
-    let (input, weight) = (&autocast::cast(input)?, &autocast::cast(weight)?);
-    let bias = bias.map(autocast::cast).transpose()?;
-    let bias = bias.as_ref();
-    if let ConvPadding::Same = o.padding {
-        return conv_same(name, input, weight, bias, o);
-    }
-    let s = check_conv(name, input, weight, bias, o, false)?;
-    let k = o.stride.len();
-    let x = &s.input;
-    let g = s.groups;
-    let kernel = weight.shape()[2..].to_vec();
-    let input_sp = x.shape()[2..].to_vec();
-    let output: Vec<usize> = (0..k)
-        .map(|d| {
-            (input_sp[d] + 2 * s.padding[d] - s.dilation[d] * (kernel[d] - 1) - 1) / s.stride[d] + 1
-        })
-        .collect();
-    let w = Window {
-        input: input_sp,
-        output: output.clone(),
-        kernel,
-        stride: s.stride,
-        padding: s.padding,
-        dilation: s.dilation,
-        adaptive: false,
-    };
-    if k == 2 && g == 1 && w.stride == [1, 1] && w.dilation == [1, 1] {
-        if let Some(y) = conv2d_direct(x, weight, bias, &w)? {
-            return if s.batched {
+    crate::ops::trace::traced(
+        "conv",
+        &conv_inputs(input, weight, bias),
+        || o.trace_attrs(),
+        || {
+            let (input, weight) = (&autocast::cast(input)?, &autocast::cast(weight)?);
+            let bias = bias.map(autocast::cast).transpose()?;
+            let bias = bias.as_ref();
+            if let ConvPadding::Same = o.padding {
+                return conv_same(name, input, weight, bias, o);
+            }
+            let s = check_conv(name, input, weight, bias, o, false)?;
+            let k = o.stride.len();
+            let x = &s.input;
+            let g = s.groups;
+            let kernel = weight.shape()[2..].to_vec();
+            let input_sp = x.shape()[2..].to_vec();
+            let output: Vec<usize> = (0..k)
+                .map(|d| {
+                    (input_sp[d] + 2 * s.padding[d] - s.dilation[d] * (kernel[d] - 1) - 1)
+                        / s.stride[d]
+                        + 1
+                })
+                .collect();
+            let w = Window {
+                input: input_sp,
+                output: output.clone(),
+                kernel,
+                stride: s.stride,
+                padding: s.padding,
+                dilation: s.dilation,
+                adaptive: false,
+            };
+            if k == 2 && g == 1 && w.stride == [1, 1] && w.dilation == [1, 1] {
+                if let Some(y) = conv2d_direct(x, weight, bias, &w)? {
+                    return if s.batched {
+                        Ok(y)
+                    } else {
+                        y.squeeze(Some(&[0]))
+                    };
+                }
+            }
+            let y = match (g == 1)
+                .then(|| conv_tiled(x, weight, bias, &w))
+                .transpose()?
+            {
+                Some(Some(y)) => y,
+                _ => conv_im2col(x, weight, bias, &w, g)?,
+            };
+            if s.batched {
                 Ok(y)
             } else {
                 y.squeeze(Some(&[0]))
-            };
-        }
-    }
-    let y = match (g == 1)
-        .then(|| conv_tiled(x, weight, bias, &w))
-        .transpose()?
-    {
-        Some(Some(y)) => y,
-        _ => conv_im2col(x, weight, bias, &w, g)?,
-    };
-    if s.batched {
-        Ok(y)
-    } else {
-        y.squeeze(Some(&[0]))
-    }
+            }
+        },
+    )
 }
 
 /// `[n, c, *spatial]` as a shape.
@@ -893,83 +936,90 @@ pub fn conv_transpose(
     bias: Option<&Tensor>,
     o: &ConvOptions,
 ) -> Result<Tensor> {
-    let (input, weight) = (&autocast::cast(input)?, &autocast::cast(weight)?);
-    let bias = bias.map(autocast::cast).transpose()?;
-    let bias = bias.as_ref();
-    let s = check_conv(name, input, weight, bias, o, true)?;
-    let k = o.stride.len();
-    let x = &s.input;
-    let (n, cin) = (x.shape()[0], x.shape()[1]);
-    let ws = weight.shape();
-    let g = s.groups;
-    let cout = ws[1] * g;
-    let kernel = ws[2..].to_vec();
-    let input_sp = x.shape()[2..].to_vec();
-    let mut output = Vec::with_capacity(k);
-    for d in 0..k {
-        let full = (input_sp[d] - 1) * s.stride[d]
-            + s.dilation[d] * (kernel[d] - 1)
-            + s.output_padding[d]
-            + 1;
-        if full <= 2 * s.padding[d] {
-            let (lead_in, lead_out) = if k == 1 { ("1 x ", "1 x ") } else { ("", "") };
-            return Err(Error::Runtime(format!(
-                "Given input size per channel: ({lead_in}{}. Calculated output size per channel: ({lead_out}{}). Output size is too small",
-                &fmt_x(&input_sp)[1..],
-                (0..k)
-                    .map(|d| {
-                        ((input_sp[d] as i64 - 1) * s.stride[d] as i64
-                            + (s.dilation[d] * (kernel[d] - 1)) as i64
-                            + s.output_padding[d] as i64
-                            + 1
-                            - 2 * s.padding[d] as i64)
-                            .to_string()
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" x ")
-            )));
-        }
-        output.push(full - 2 * s.padding[d]);
-    }
-    // The convolution whose input gradient this is: from the output back to the input.
-    let w = Window {
-        input: output.clone(),
-        output: input_sp,
-        kernel,
-        stride: s.stride,
-        padding: s.padding,
-        dilation: s.dilation,
-        adaptive: false,
-    };
-    if g == 1 {
-        if let Some(y) = conv_transpose_tiled(x, weight, bias, &w)? {
-            return if s.batched {
+    crate::ops::trace::traced(
+        "conv_transpose",
+        &conv_inputs(input, weight, bias),
+        || o.trace_attrs(),
+        || {
+            let (input, weight) = (&autocast::cast(input)?, &autocast::cast(weight)?);
+            let bias = bias.map(autocast::cast).transpose()?;
+            let bias = bias.as_ref();
+            let s = check_conv(name, input, weight, bias, o, true)?;
+            let k = o.stride.len();
+            let x = &s.input;
+            let (n, cin) = (x.shape()[0], x.shape()[1]);
+            let ws = weight.shape();
+            let g = s.groups;
+            let cout = ws[1] * g;
+            let kernel = ws[2..].to_vec();
+            let input_sp = x.shape()[2..].to_vec();
+            let mut output = Vec::with_capacity(k);
+            for d in 0..k {
+                let full = (input_sp[d] - 1) * s.stride[d]
+                    + s.dilation[d] * (kernel[d] - 1)
+                    + s.output_padding[d]
+                    + 1;
+                if full <= 2 * s.padding[d] {
+                    let (lead_in, lead_out) = if k == 1 { ("1 x ", "1 x ") } else { ("", "") };
+                    return Err(Error::Runtime(format!(
+                    "Given input size per channel: ({lead_in}{}. Calculated output size per channel: ({lead_out}{}). Output size is too small",
+                    &fmt_x(&input_sp)[1..],
+                    (0..k)
+                        .map(|d| {
+                            ((input_sp[d] as i64 - 1) * s.stride[d] as i64
+                                + (s.dilation[d] * (kernel[d] - 1)) as i64
+                                + s.output_padding[d] as i64
+                                + 1
+                                - 2 * s.padding[d] as i64)
+                                .to_string()
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" x ")
+                )));
+                }
+                output.push(full - 2 * s.padding[d]);
+            }
+            // The convolution whose input gradient this is: from the output back to the input.
+            let w = Window {
+                input: output.clone(),
+                output: input_sp,
+                kernel,
+                stride: s.stride,
+                padding: s.padding,
+                dilation: s.dilation,
+                adaptive: false,
+            };
+            if g == 1 {
+                if let Some(y) = conv_transpose_tiled(x, weight, bias, &w)? {
+                    return if s.batched {
+                        Ok(y)
+                    } else {
+                        y.squeeze(Some(&[0]))
+                    };
+                }
+            }
+            let kn = w.kernel_numel();
+            let l = w.output_numel() as i64;
+            let wt = weight
+                .reshape(&[g as i64, (cin / g) as i64, ((cout / g) * kn) as i64])?
+                .transpose(1, 2)?;
+            // One product per group over the whole batch: [(cout/g)·K, cin/g] @ [cin/g, n·L].
+            let xt = x
+                .reshape(&[n as i64, cin as i64, l])?
+                .permute(&[1, 0, 2])?
+                .reshape(&[g as i64, (cin / g) as i64, n as i64 * l])?;
+            let cols = wt
+                .matmul(&xt)?
+                .reshape(&[(cout * kn) as i64, n as i64, l])?
+                .permute(&[1, 0, 2])?;
+            let y = add_bias(cols.col2im(&w)?, bias, k)?;
+            if s.batched {
                 Ok(y)
             } else {
                 y.squeeze(Some(&[0]))
-            };
-        }
-    }
-    let kn = w.kernel_numel();
-    let l = w.output_numel() as i64;
-    let wt = weight
-        .reshape(&[g as i64, (cin / g) as i64, ((cout / g) * kn) as i64])?
-        .transpose(1, 2)?;
-    // One product per group over the whole batch: [(cout/g)·K, cin/g] @ [cin/g, n·L].
-    let xt = x
-        .reshape(&[n as i64, cin as i64, l])?
-        .permute(&[1, 0, 2])?
-        .reshape(&[g as i64, (cin / g) as i64, n as i64 * l])?;
-    let cols = wt
-        .matmul(&xt)?
-        .reshape(&[(cout * kn) as i64, n as i64, l])?
-        .permute(&[1, 0, 2])?;
-    let y = add_bias(cols.col2im(&w)?, bias, k)?;
-    if s.batched {
-        Ok(y)
-    } else {
-        y.squeeze(Some(&[0]))
-    }
+            }
+        },
+    )
 }
 
 /// `(a, b)`, the form PyTorch prints sizes in, in `im2col`/`col2im` messages.

@@ -220,11 +220,15 @@ impl Tensor {
         let mut inputs = vec![self];
         inputs.extend_from_slice(others);
         let new = if needs_grad(&inputs) {
-            f(&self.snapshot_with_history()?)?
+            let snapshot = self.snapshot_with_history()?;
+            crate::ops::trace::alias(&snapshot, self);
+            f(&snapshot)?
         } else {
             f(self)?
         };
-        self.assign_from(&new)
+        self.assign_from(&new)?;
+        crate::ops::trace::alias(self, &new);
+        Ok(())
     }
 
     /// `add_`, `sub_`, `mul_`, `div_` and friends: `self = self op other`.

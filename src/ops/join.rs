@@ -8,103 +8,112 @@ use crate::Tensor;
 
 /// `cat(tensors, dim)`. Legacy 1-D empty tensors are skipped, as PyTorch does.
 pub fn cat(tensors: &[Tensor], dim: i64) -> Result<Tensor> {
-    if tensors.is_empty() {
-        return Err(Error::Runtime(
-            "torch.cat(): expected a non-empty list of Tensors".into(),
-        ));
-    }
-    let parts: Vec<&Tensor> = tensors
-        .iter()
-        .filter(|t| !(t.dim() == 1 && t.numel() == 0))
-        .collect();
-    let Some(first) = parts.first() else {
-        return Ok(tensors[0].clone());
-    };
-    if first.dim() == 0 {
-        return Err(Error::Runtime(
-            "zero-dimensional tensor (at position 0) cannot be concatenated".into(),
-        ));
-    }
-    let d = wrap_dim(dim, first.dim())?;
-    let dtype = parts
-        .iter()
-        .map(|t| t.dtype())
-        .reduce(DType::promote)
-        .unwrap();
-    let mut shape = first.shape().to_vec();
-    shape[d] = 0;
-    for (i, t) in parts.iter().enumerate() {
-        if t.dim() != first.dim() {
-            return Err(Error::Runtime(format!(
-                "Tensors must have same number of dimensions: got {} and {}",
-                first.dim(),
-                t.dim()
-            )));
-        }
-        for k in 0..t.dim() {
-            if k != d && t.shape()[k] != first.shape()[k] {
-                return Err(Error::Runtime(format!(
-                    "Sizes of tensors must match except in dimension {d}. Expected size {} but got size {} for tensor number {i} in the list.",
-                    first.shape()[k],
-                    t.shape()[k]
-                )));
+    crate::ops::trace::traced(
+        "cat",
+        &tensors.iter().collect::<Vec<_>>(),
+        || vec![("dim", crate::ops::trace::Attr::Int(dim))],
+        || {
+            if tensors.is_empty() {
+                return Err(Error::Runtime(
+                    "torch.cat(): expected a non-empty list of Tensors".into(),
+                ));
             }
-        }
-        if t.device() != first.device() {
-            return Err(Error::Runtime(format!(
-                "Expected all tensors to be on the same device, but found at least two devices, {} and {}!",
-                first.device(),
-                t.device()
-            )));
-        }
-        shape[d] += t.shape()[d];
-    }
-    let out = crate::ops::creation::zeros(&shape, dtype, first.device())?;
-    let mut start = 0;
-    for t in &parts {
-        let n = t.shape()[d];
-        let dst = out.layout().narrow(d as i64, start as i64, n)?;
-        out.storage().copy_from(&dst, (t.storage(), t.layout()))?;
-        start += n;
-    }
-    let refs: Vec<&Tensor> = tensors.iter().collect();
-    if needs_grad(&refs) {
-        // Legacy empty 1-D inputs took no part; their gradient is an empty tensor.
-        let skipped: Vec<bool> = tensors
-            .iter()
-            .map(|t| t.dim() == 1 && t.numel() == 0)
-            .collect();
-        let sizes: Vec<usize> = tensors
-            .iter()
-            .zip(&skipped)
-            .map(|(t, &s)| if s { 0 } else { t.shape()[d] })
-            .collect();
-        let dtypes: Vec<DType> = tensors.iter().map(|t| t.dtype()).collect();
-        let edges: Vec<Option<Edge>> = tensors.iter().map(|t| t.gradient_edge()).collect();
-        let node = Node::new(
-            "CatBackward0",
-            edges,
-            Box::new(move |g: &[Option<Tensor>], need: &[bool]| {
-                let g = g[0].as_ref().expect("cat has one output");
-                let pieces = g.split_sizes(&sizes, d as i64)?;
-                pieces
-                    .into_iter()
-                    .zip(need)
-                    .zip(&dtypes)
+            let parts: Vec<&Tensor> = tensors
+                .iter()
+                .filter(|t| !(t.dim() == 1 && t.numel() == 0))
+                .collect();
+            let Some(first) = parts.first() else {
+                return Ok(tensors[0].clone());
+            };
+            if first.dim() == 0 {
+                return Err(Error::Runtime(
+                    "zero-dimensional tensor (at position 0) cannot be concatenated".into(),
+                ));
+            }
+            let d = wrap_dim(dim, first.dim())?;
+            let dtype = parts
+                .iter()
+                .map(|t| t.dtype())
+                .reduce(DType::promote)
+                .unwrap();
+            let mut shape = first.shape().to_vec();
+            shape[d] = 0;
+            for (i, t) in parts.iter().enumerate() {
+                if t.dim() != first.dim() {
+                    return Err(Error::Runtime(format!(
+                        "Tensors must have same number of dimensions: got {} and {}",
+                        first.dim(),
+                        t.dim()
+                    )));
+                }
+                for k in 0..t.dim() {
+                    if k != d && t.shape()[k] != first.shape()[k] {
+                        return Err(Error::Runtime(format!(
+                        "Sizes of tensors must match except in dimension {d}. Expected size {} but got size {} for tensor number {i} in the list.",
+                        first.shape()[k],
+                        t.shape()[k]
+                    )));
+                    }
+                }
+                if t.device() != first.device() {
+                    return Err(Error::Runtime(format!(
+                    "Expected all tensors to be on the same device, but found at least two devices, {} and {}!",
+                    first.device(),
+                    t.device()
+                )));
+                }
+                shape[d] += t.shape()[d];
+            }
+            let out = crate::ops::creation::zeros(&shape, dtype, first.device())?;
+            let mut start = 0;
+            for t in &parts {
+                let n = t.shape()[d];
+                let dst = out.layout().narrow(d as i64, start as i64, n)?;
+                out.storage().copy_from(&dst, (t.storage(), t.layout()))?;
+                start += n;
+            }
+            let refs: Vec<&Tensor> = tensors.iter().collect();
+            if needs_grad(&refs) {
+                // Legacy empty 1-D inputs took no part; their gradient is an empty tensor.
+                let skipped: Vec<bool> = tensors
+                    .iter()
+                    .map(|t| t.dim() == 1 && t.numel() == 0)
+                    .collect();
+                let sizes: Vec<usize> = tensors
+                    .iter()
                     .zip(&skipped)
-                    .map(|(((p, &n), &dt), &s)| match (n, s) {
-                        (false, _) => None,
-                        (true, true) => Some(crate::ops::creation::zeros(&[0], dt, p.device())),
-                        (true, false) => Some(p.to_dtype(dt)),
-                    })
-                    .map(Option::transpose)
-                    .collect()
-            }),
-            vec![OutputMeta::of(&out)],
-        );
-        out.set_history(node, 0);
-    }
-    Ok(out)
+                    .map(|(t, &s)| if s { 0 } else { t.shape()[d] })
+                    .collect();
+                let dtypes: Vec<DType> = tensors.iter().map(|t| t.dtype()).collect();
+                let edges: Vec<Option<Edge>> = tensors.iter().map(|t| t.gradient_edge()).collect();
+                let node = Node::new(
+                    "CatBackward0",
+                    edges,
+                    Box::new(move |g: &[Option<Tensor>], need: &[bool]| {
+                        let g = g[0].as_ref().expect("cat has one output");
+                        let pieces = g.split_sizes(&sizes, d as i64)?;
+                        pieces
+                            .into_iter()
+                            .zip(need)
+                            .zip(&dtypes)
+                            .zip(&skipped)
+                            .map(|(((p, &n), &dt), &s)| match (n, s) {
+                                (false, _) => None,
+                                (true, true) => {
+                                    Some(crate::ops::creation::zeros(&[0], dt, p.device()))
+                                }
+                                (true, false) => Some(p.to_dtype(dt)),
+                            })
+                            .map(Option::transpose)
+                            .collect()
+                    }),
+                    vec![OutputMeta::of(&out)],
+                );
+                out.set_history(node, 0);
+            }
+            Ok(out)
+        },
+    )
 }
 
 /// `stack(tensors, dim)`: all the same shape, joined along a new dim.

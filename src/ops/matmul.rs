@@ -119,7 +119,9 @@ fn matmul_nd(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 impl Tensor {
     /// `matmul` / `@` with PyTorch's rules for 1-D and batched operands.
     pub fn matmul(&self, other: &Tensor) -> Result<Tensor> {
-        autocast::cast(self)?.matmul_uncast(&autocast::cast(other)?)
+        crate::ops::trace::traced("matmul", &[self, other], Vec::new, || {
+            autocast::cast(self)?.matmul_uncast(&autocast::cast(other)?)
+        })
     }
 
     fn matmul_uncast(&self, other: &Tensor) -> Result<Tensor> {
@@ -214,12 +216,24 @@ impl Tensor {
     /// `addmm(input, m1, m2, beta, alpha)` = β·input + α·(m1 @ m2), one fused kernel: the
     /// output starts as β·input broadcast and gemm accumulates into it (`nn.Linear`'s op).
     pub fn addmm(&self, m1: &Tensor, m2: &Tensor, beta: f64, alpha: f64) -> Result<Tensor> {
-        let (input, m1, m2) = (
-            autocast::cast(self)?,
-            autocast::cast(m1)?,
-            autocast::cast(m2)?,
-        );
-        input.addmm_uncast(&m1, &m2, beta, alpha)
+        crate::ops::trace::traced(
+            "addmm",
+            &[self, m1, m2],
+            || {
+                vec![
+                    ("beta", crate::ops::trace::Attr::Float(beta)),
+                    ("alpha", crate::ops::trace::Attr::Float(alpha)),
+                ]
+            },
+            || {
+                let (input, m1, m2) = (
+                    autocast::cast(self)?,
+                    autocast::cast(m1)?,
+                    autocast::cast(m2)?,
+                );
+                input.addmm_uncast(&m1, &m2, beta, alpha)
+            },
+        )
     }
 
     fn addmm_uncast(&self, m1: &Tensor, m2: &Tensor, beta: f64, alpha: f64) -> Result<Tensor> {

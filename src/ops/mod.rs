@@ -25,6 +25,7 @@ pub mod roi;
 pub mod search;
 pub mod sort;
 pub mod ternary;
+pub mod trace;
 pub mod unary;
 pub mod unique;
 pub mod view;

@@ -168,58 +168,80 @@ pub fn batch_norm(
     training: bool,
     eps: f64,
 ) -> Result<Tensor> {
-    float_input("batch_norm", input)?;
-    let channels = input.shape()[wrap_dim(1, input.dim())?];
-    check_per_channel(channels, &running, &affine, !training, 1)?;
-    same_dtype(
-        input,
-        &[running.mean, running.var, affine.weight, affine.bias],
-    )?;
-    if input.numel() == 0 {
-        // PyTorch's empty-batch path: a fresh tensor still connected to the parameters.
-        let mut out = input.mul_scalar(1.0)?;
-        if let Some(w) = affine.weight.filter(|w| w.numel() > 0) {
-            out = out.mul(&w.reshape(&[-1])?.select(0, 0)?)?;
-        }
-        if let Some(b) = affine.bias.filter(|b| b.numel() > 0) {
-            out = out.add(&b.reshape(&[-1])?.select(0, 0)?)?;
-        }
-        return Ok(out);
-    }
-    let nd = input.dim();
-    let pc = |t: Option<&Tensor>| t.map(|t| per_channel(t, nd)).transpose();
-    let (w, b) = (pc(affine.weight)?, pc(affine.bias)?);
-    let mut params = vec![input];
-    params.extend(affine.weight);
-    params.extend(affine.bias);
-    if !training && !needs_grad(&params) {
-        let present = "checked by check_per_channel in evaluation mode";
-        let (rm, rv) = (running.mean.expect(present), running.var.expect(present));
-        return eval_fused(input, rm, rv, affine, eps);
-    }
-    if training {
-        let (out, mean, var) = train_fused("NativeBatchNormBackward0", input, affine, eps)?;
-        let _off = GradModeGuard::new(false);
-        let m = (input.numel() / channels) as f64;
-        if let Some(rm) = running.mean {
-            update_running(rm, &mean.reshape(&shape_of(rm))?, running.momentum)?;
-        }
-        if let Some(rv) = running.var {
-            let unbiased = var.mul_scalar(m / (m - 1.0))?;
-            update_running(rv, &unbiased.reshape(&shape_of(rv))?, running.momentum)?;
-        }
-        return Ok(out);
-    }
-    {
-        // Running statistics are buffers, not differentiable inputs (as in PyTorch).
-        let stat = |t: Option<&Tensor>| pc(t.map(|t| t.detach()).as_ref());
-        let present = "checked by check_per_channel in evaluation mode";
-        let (mean, var) = (
-            stat(running.mean)?.expect(present),
-            stat(running.var)?.expect(present),
-        );
-        scale_shift(input, &mean, &var, eps, w, b)
-    }
+    let present = [running.mean, running.var, affine.weight, affine.bias];
+    let operands: Vec<&Tensor> = std::iter::once(input)
+        .chain(present.into_iter().flatten())
+        .collect();
+    crate::ops::trace::traced(
+        "batch_norm",
+        &operands,
+        || {
+            vec![
+                (
+                    "present",
+                    crate::ops::trace::Attr::Ints(
+                        present.iter().map(|t| t.is_some() as i64).collect(),
+                    ),
+                ),
+                ("training", crate::ops::trace::Attr::Int(training as i64)),
+                ("eps", crate::ops::trace::Attr::Float(eps)),
+            ]
+        },
+        || {
+            float_input("batch_norm", input)?;
+            let channels = input.shape()[wrap_dim(1, input.dim())?];
+            check_per_channel(channels, &running, &affine, !training, 1)?;
+            same_dtype(
+                input,
+                &[running.mean, running.var, affine.weight, affine.bias],
+            )?;
+            if input.numel() == 0 {
+                // PyTorch's empty-batch path: a fresh tensor still connected to the parameters.
+                let mut out = input.mul_scalar(1.0)?;
+                if let Some(w) = affine.weight.filter(|w| w.numel() > 0) {
+                    out = out.mul(&w.reshape(&[-1])?.select(0, 0)?)?;
+                }
+                if let Some(b) = affine.bias.filter(|b| b.numel() > 0) {
+                    out = out.add(&b.reshape(&[-1])?.select(0, 0)?)?;
+                }
+                return Ok(out);
+            }
+            let nd = input.dim();
+            let pc = |t: Option<&Tensor>| t.map(|t| per_channel(t, nd)).transpose();
+            let (w, b) = (pc(affine.weight)?, pc(affine.bias)?);
+            let mut params = vec![input];
+            params.extend(affine.weight);
+            params.extend(affine.bias);
+            if !training && !needs_grad(&params) {
+                let present = "checked by check_per_channel in evaluation mode";
+                let (rm, rv) = (running.mean.expect(present), running.var.expect(present));
+                return eval_fused(input, rm, rv, affine, eps);
+            }
+            if training {
+                let (out, mean, var) = train_fused("NativeBatchNormBackward0", input, affine, eps)?;
+                let _off = GradModeGuard::new(false);
+                let m = (input.numel() / channels) as f64;
+                if let Some(rm) = running.mean {
+                    update_running(rm, &mean.reshape(&shape_of(rm))?, running.momentum)?;
+                }
+                if let Some(rv) = running.var {
+                    let unbiased = var.mul_scalar(m / (m - 1.0))?;
+                    update_running(rv, &unbiased.reshape(&shape_of(rv))?, running.momentum)?;
+                }
+                return Ok(out);
+            }
+            {
+                // Running statistics are buffers, not differentiable inputs (as in PyTorch).
+                let stat = |t: Option<&Tensor>| pc(t.map(|t| t.detach()).as_ref());
+                let present = "checked by check_per_channel in evaluation mode";
+                let (mean, var) = (
+                    stat(running.mean)?.expect(present),
+                    stat(running.var)?.expect(present),
+                );
+                scale_shift(input, &mean, &var, eps, w, b)
+            }
+        },
+    )
 }
 
 /// The dtype batch norm's per-channel values are computed in: float32 for the 16-bit

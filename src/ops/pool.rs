@@ -18,6 +18,28 @@ pub struct PoolOptions {
     pub ceil_mode: bool,
 }
 
+impl PoolOptions {
+    /// The options a trace records with a pool.
+    fn trace_attrs(&self) -> Vec<(&'static str, crate::ops::trace::Attr)> {
+        vec![
+            ("kernel", crate::ops::trace::Attr::Ints(self.kernel.clone())),
+            ("stride", crate::ops::trace::Attr::Ints(self.stride.clone())),
+            (
+                "padding",
+                crate::ops::trace::Attr::Ints(self.padding.clone()),
+            ),
+            (
+                "dilation",
+                crate::ops::trace::Attr::Ints(self.dilation.clone()),
+            ),
+            (
+                "ceil_mode",
+                crate::ops::trace::Attr::Int(self.ceil_mode as i64),
+            ),
+        ]
+    }
+}
+
 /// PyTorch's `pooling_output_shape`.
 fn output_size(input: i64, k: i64, pad: i64, stride: i64, dil: i64, ceil: bool) -> i64 {
     let span = input + 2 * pad - dil * (k - 1) - 1 + if ceil { stride - 1 } else { 0 };
@@ -354,9 +376,24 @@ fn max_pool_window(x: &Tensor, w: &Window, unbatch: bool) -> Result<(Tensor, Ten
 /// `max_pool{k}d(input, kernel_size, stride, padding, dilation, ceil_mode,
 /// return_indices=True)`: the maxima and their flat indices within each input plane.
 pub fn max_pool(name: &str, input: &Tensor, o: &PoolOptions) -> Result<(Tensor, Tensor)> {
-    let (x, is_batched) = batched(name, input, o.kernel.len())?;
-    let w = fixed_window(name, &x, o, true)?;
-    max_pool_window(&x, &w, !is_batched)
+    // A trace records the maxima (the indices are for the backward and `return_indices`).
+    let mut indices = None;
+    let values = crate::ops::trace::traced(
+        "max_pool",
+        &[input],
+        || o.trace_attrs(),
+        || {
+            let (x, is_batched) = batched(name, input, o.kernel.len())?;
+            let w = fixed_window(name, &x, o, true)?;
+            let (v, i) = max_pool_window(&x, &w, !is_batched)?;
+            indices = Some(i);
+            Ok(v)
+        },
+    )?;
+    Ok((
+        values,
+        indices.expect("set by the pool that returned its values"),
+    ))
 }
 
 /// `adaptive_max_pool{k}d(input, output_size, return_indices=True)`.
@@ -406,31 +443,60 @@ fn avg_pool_adjoint(g: &Tensor, w: &Window, d: AvgDivisor) -> Result<Tensor> {
 /// `avg_pool{k}d(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
 /// divisor_override)`.
 pub fn avg_pool(name: &str, input: &Tensor, o: &PoolOptions, d: AvgDivisor) -> Result<Tensor> {
-    let (x, is_batched) = batched(name, input, o.kernel.len())?;
-    if d.divisor_override == Some(0) {
-        return Err(Error::Runtime("divisor must be not zero".into()));
-    }
-    let w = fixed_window(name, &x, o, false)?;
-    let y = avg_pool_window(&x, &w, d)?;
-    if is_batched {
-        Ok(y)
-    } else {
-        y.squeeze(Some(&[0]))
-    }
+    crate::ops::trace::traced(
+        "avg_pool",
+        &[input],
+        || {
+            let mut a = o.trace_attrs();
+            a.push((
+                "count_include_pad",
+                crate::ops::trace::Attr::Int(d.count_include_pad as i64),
+            ));
+            if let Some(v) = d.divisor_override {
+                a.push(("divisor_override", crate::ops::trace::Attr::Int(v)));
+            }
+            a
+        },
+        || {
+            let (x, is_batched) = batched(name, input, o.kernel.len())?;
+            if d.divisor_override == Some(0) {
+                return Err(Error::Runtime("divisor must be not zero".into()));
+            }
+            let w = fixed_window(name, &x, o, false)?;
+            let y = avg_pool_window(&x, &w, d)?;
+            if is_batched {
+                Ok(y)
+            } else {
+                y.squeeze(Some(&[0]))
+            }
+        },
+    )
 }
 
 /// `adaptive_avg_pool{k}d(input, output_size)`.
 pub fn adaptive_avg_pool(name: &str, input: &Tensor, output: &[i64]) -> Result<Tensor> {
-    let (x, is_batched) = batched(name, input, output.len())?;
-    let w = adaptive_window(name, &x, output)?;
-    let d = AvgDivisor {
-        count_include_pad: false,
-        divisor_override: None,
-    };
-    let y = avg_pool_window(&x, &w, d)?;
-    if is_batched {
-        Ok(y)
-    } else {
-        y.squeeze(Some(&[0]))
-    }
+    crate::ops::trace::traced(
+        "adaptive_avg_pool",
+        &[input],
+        || {
+            vec![(
+                "output_size",
+                crate::ops::trace::Attr::Ints(output.to_vec()),
+            )]
+        },
+        || {
+            let (x, is_batched) = batched(name, input, output.len())?;
+            let w = adaptive_window(name, &x, output)?;
+            let d = AvgDivisor {
+                count_include_pad: false,
+                divisor_override: None,
+            };
+            let y = avg_pool_window(&x, &w, d)?;
+            if is_batched {
+                Ok(y)
+            } else {
+                y.squeeze(Some(&[0]))
+            }
+        },
+    )
 }

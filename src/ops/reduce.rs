@@ -516,10 +516,20 @@ impl Tensor {
     }
 
     pub fn softmax(&self, dim: i64) -> Result<Tensor> {
-        self.softmax_impl(dim, false)
+        crate::ops::trace::traced(
+            "softmax",
+            &[self],
+            || vec![("dim", crate::ops::trace::Attr::Int(dim))],
+            || self.softmax_impl(dim, false),
+        )
     }
     pub fn log_softmax(&self, dim: i64) -> Result<Tensor> {
-        self.softmax_impl(dim, true)
+        crate::ops::trace::traced(
+            "log_softmax",
+            &[self],
+            || vec![("dim", crate::ops::trace::Attr::Int(dim))],
+            || self.softmax_impl(dim, true),
+        )
     }
     fn softmax_impl(&self, dim: i64, log: bool) -> Result<Tensor> {
         let d = wrap_dim(dim, self.dim())?;

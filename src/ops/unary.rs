@@ -24,19 +24,26 @@ impl Tensor {
     /// `op` with its backward. Float-valued ops compute integer inputs in float32; the
     /// others keep the dtype.
     pub fn unary(&self, op: UnaryOp) -> Result<Tensor> {
-        if let Clamp { lo, hi } = op {
-            let bound = |v: f64| v.is_finite().then_some(Scalar::Float(v));
-            return self.clamp(bound(lo), bound(hi));
-        }
-        if op.domain() == Domain::Numeric {
-            return self.same_type(op);
-        }
-        let x = self.to_dtype(self.dtype().to_float())?;
-        let out = x.map_raw(op)?;
-        if needs_grad(&[&x]) {
-            record_unary_backward(op, &x, &out);
-        }
-        Ok(out)
+        crate::ops::trace::traced(
+            op.kernel(),
+            &[self],
+            || op.trace_attrs(),
+            || {
+                if let Clamp { lo, hi } = op {
+                    let bound = |v: f64| v.is_finite().then_some(Scalar::Float(v));
+                    return self.clamp(bound(lo), bound(hi));
+                }
+                if op.domain() == Domain::Numeric {
+                    return self.same_type(op);
+                }
+                let x = self.to_dtype(self.dtype().to_float())?;
+                let out = x.map_raw(op)?;
+                if needs_grad(&[&x]) {
+                    record_unary_backward(op, &x, &out);
+                }
+                Ok(out)
+            },
+        )
     }
 }
 
@@ -248,54 +255,56 @@ impl Tensor {
     /// An op that keeps the dtype (negation, absolute value, sign, rounding, relu), with
     /// its backward.
     fn same_type(&self, op: UnaryOp) -> Result<Tensor> {
-        if self.dtype() == DType::Bool {
-            return match op {
-                Neg => Err(Error::Runtime(
-                    "Negation, the `-` operator, on a bool tensor is not supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.".into(),
-                )),
-                Sign => self
-                    .to_dtype_raw(DType::U8)?
-                    .same_type(op)?
-                    .to_dtype_raw(DType::Bool),
-                Relu => Err(Error::Runtime(
-                    "Boolean inputs not supported for relu".into(),
-                )),
-                // PyTorch has no bool kernel for these (its CPU names are the vml ones).
-                Abs | Floor | Ceil | Round | Trunc => {
-                    let vml = op != Abs && matches!(self.device(), crate::Device::Cpu);
-                    let kernel = format!("{}{}", op.kernel(), if vml { "_vml" } else { "" });
-                    Err(Error::NotImplemented(format!(
-                        "\"{kernel}_{}\" not implemented for 'Bool'",
-                        self.device().kind()
-                    )))
-                }
-                _ => self.contiguous_copy(),
-            };
-        }
-        let out = self.map_raw(op)?;
-        if needs_grad(&[self]) {
-            let sx = SavedTensor::new(self);
-            let name = match op {
-                Neg => "NegBackward0",
-                Abs => "AbsBackward0",
-                Sign => "SignBackward0",
-                Floor => "FloorBackward0",
-                Ceil => "CeilBackward0",
-                Round => "RoundBackward0",
-                Trunc => "TruncBackward0",
-                _ => "ReluBackward0",
-            };
-            record(name, &[self], &out, move |g, _| {
-                Ok(vec![Some(match op {
-                    Neg => g.neg()?,
-                    Abs => g.mul(&sx.unpack()?.sign()?)?,
-                    // relu passes no gradient at 0 (a `max(x, 0)` rule would pass half).
-                    Relu => g.threshold_backward(&sx.unpack()?)?,
-                    _ => g.mul_scalar(0.0)?,
-                })])
-            });
-        }
-        Ok(out)
+        crate::ops::trace::traced(op.kernel(), &[self], Vec::new, || {
+            if self.dtype() == DType::Bool {
+                return match op {
+                    Neg => Err(Error::Runtime(
+                        "Negation, the `-` operator, on a bool tensor is not supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.".into(),
+                    )),
+                    Sign => self
+                        .to_dtype_raw(DType::U8)?
+                        .same_type(op)?
+                        .to_dtype_raw(DType::Bool),
+                    Relu => Err(Error::Runtime(
+                        "Boolean inputs not supported for relu".into(),
+                    )),
+                    // PyTorch has no bool kernel for these (its CPU names are the vml ones).
+                    Abs | Floor | Ceil | Round | Trunc => {
+                        let vml = op != Abs && matches!(self.device(), crate::Device::Cpu);
+                        let kernel = format!("{}{}", op.kernel(), if vml { "_vml" } else { "" });
+                        Err(Error::NotImplemented(format!(
+                            "\"{kernel}_{}\" not implemented for 'Bool'",
+                            self.device().kind()
+                        )))
+                    }
+                    _ => self.contiguous_copy(),
+                };
+            }
+            let out = self.map_raw(op)?;
+            if needs_grad(&[self]) {
+                let sx = SavedTensor::new(self);
+                let name = match op {
+                    Neg => "NegBackward0",
+                    Abs => "AbsBackward0",
+                    Sign => "SignBackward0",
+                    Floor => "FloorBackward0",
+                    Ceil => "CeilBackward0",
+                    Round => "RoundBackward0",
+                    Trunc => "TruncBackward0",
+                    _ => "ReluBackward0",
+                };
+                record(name, &[self], &out, move |g, _| {
+                    Ok(vec![Some(match op {
+                        Neg => g.neg()?,
+                        Abs => g.mul(&sx.unpack()?.sign()?)?,
+                        // relu passes no gradient at 0 (a `max(x, 0)` rule would pass half).
+                        Relu => g.threshold_backward(&sx.unpack()?)?,
+                        _ => g.mul_scalar(0.0)?,
+                    })])
+                });
+            }
+            Ok(out)
+        })
     }
 
     /// `g` where `x > 0`, else 0: relu's gradient in one pass. Differentiable in `g`.
@@ -498,5 +507,21 @@ impl Tensor {
             out = out.minimum(hi)?;
         }
         Ok(out)
+    }
+}
+
+impl UnaryOp {
+    /// The parameters a trace records with the op (its kernel name says the rest).
+    fn trace_attrs(self) -> Vec<(&'static str, crate::ops::trace::Attr)> {
+        use crate::ops::trace::Attr::Float;
+        match self {
+            LeakyRelu { slope } => vec![("slope", Float(slope))],
+            Elu { alpha } => vec![("alpha", Float(alpha))],
+            Softplus { beta, threshold } => {
+                vec![("beta", Float(beta)), ("threshold", Float(threshold))]
+            }
+            Clamp { lo, hi } => vec![("min", Float(lo)), ("max", Float(hi))],
+            _ => Vec::new(),
+        }
     }
 }

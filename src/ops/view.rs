@@ -27,43 +27,57 @@ impl Tensor {
 
     /// `view(*shape)`: errors where PyTorch does when no strides can express it.
     pub fn view(&self, shape: &[i64]) -> Result<Tensor> {
-        let shape = infer_shape(shape, self.numel())?;
-        let strides = self.layout().view_strides(&shape).ok_or_else(|| {
-            Error::Runtime(
-                "view size is not compatible with input tensor's size and stride (at least one dimension spans across two contiguous subspaces). Use .reshape(...) instead.".into(),
-            )
-        })?;
-        Ok(self.reshape_to(
-            "ViewBackward0",
-            Layout {
-                shape,
-                strides,
-                offset: self.offset(),
+        crate::ops::trace::traced(
+            "reshape",
+            &[self],
+            || vec![("shape", crate::ops::trace::Attr::Ints(shape.to_vec()))],
+            || {
+                let shape = infer_shape(shape, self.numel())?;
+                let strides = self.layout().view_strides(&shape).ok_or_else(|| {
+                Error::Runtime(
+                    "view size is not compatible with input tensor's size and stride (at least one dimension spans across two contiguous subspaces). Use .reshape(...) instead.".into(),
+                )
+            })?;
+                Ok(self.reshape_to(
+                    "ViewBackward0",
+                    Layout {
+                        shape,
+                        strides,
+                        offset: self.offset(),
+                    },
+                ))
             },
-        ))
+        )
     }
 
     /// `reshape(*shape)`: a view when possible, else a copy.
     pub fn reshape(&self, shape: &[i64]) -> Result<Tensor> {
-        let shape = infer_shape(shape, self.numel())?;
-        if shape == self.shape() {
-            return Ok(self.clone());
-        }
-        match self.layout().view_strides(&shape) {
-            Some(strides) => Ok(self.reshape_to(
-                "ViewBackward0",
-                Layout {
-                    shape,
-                    strides,
-                    offset: self.offset(),
-                },
-            )),
-            None => {
-                let c = self.clone_tensor()?;
-                let l = Layout::contiguous(&shape);
-                Ok(c.reshape_to("UnsafeViewBackward0", l))
-            }
-        }
+        crate::ops::trace::traced(
+            "reshape",
+            &[self],
+            || vec![("shape", crate::ops::trace::Attr::Ints(shape.to_vec()))],
+            || {
+                let shape = infer_shape(shape, self.numel())?;
+                if shape == self.shape() {
+                    return Ok(self.clone());
+                }
+                match self.layout().view_strides(&shape) {
+                    Some(strides) => Ok(self.reshape_to(
+                        "ViewBackward0",
+                        Layout {
+                            shape,
+                            strides,
+                            offset: self.offset(),
+                        },
+                    )),
+                    None => {
+                        let c = self.clone_tensor()?;
+                        let l = Layout::contiguous(&shape);
+                        Ok(c.reshape_to("UnsafeViewBackward0", l))
+                    }
+                }
+            },
+        )
     }
 
     fn reshape_to(&self, name: &'static str, layout: Layout) -> Tensor {
@@ -78,46 +92,67 @@ impl Tensor {
     }
 
     pub fn transpose(&self, d0: i64, d1: i64) -> Result<Tensor> {
-        let out = self.with_layout(self.layout().transpose(d0, d1)?);
-        if needs_grad(&[self]) {
-            record("TransposeBackward0", &[self], &out, move |g, _| {
-                Ok(vec![Some(g.transpose(d0, d1)?)])
-            });
-        }
-        Ok(out)
+        crate::ops::trace::traced(
+            "transpose",
+            &[self],
+            || vec![("dims", crate::ops::trace::Attr::Ints(vec![d0, d1]))],
+            || {
+                let out = self.with_layout(self.layout().transpose(d0, d1)?);
+                if needs_grad(&[self]) {
+                    record("TransposeBackward0", &[self], &out, move |g, _| {
+                        Ok(vec![Some(g.transpose(d0, d1)?)])
+                    });
+                }
+                Ok(out)
+            },
+        )
     }
 
     /// `t()`: transpose of a ≤2-D tensor.
     pub fn t(&self) -> Result<Tensor> {
-        if self.dim() > 2 {
-            return Err(Error::Runtime(format!(
-                "t() expects a tensor with <= 2 dimensions, but self is {}D",
-                self.dim()
-            )));
-        }
-        if self.dim() < 2 {
-            return Ok(self.clone());
-        }
-        let out = self.with_layout(self.layout().transpose(0, 1)?);
-        if needs_grad(&[self]) {
-            record("TBackward0", &[self], &out, |g, _| Ok(vec![Some(g.t()?)]));
-        }
-        Ok(out)
+        crate::ops::trace::traced(
+            "transpose",
+            &[self],
+            || vec![("dims", crate::ops::trace::Attr::Ints(vec![0, 1]))],
+            || {
+                if self.dim() > 2 {
+                    return Err(Error::Runtime(format!(
+                        "t() expects a tensor with <= 2 dimensions, but self is {}D",
+                        self.dim()
+                    )));
+                }
+                if self.dim() < 2 {
+                    return Ok(self.clone());
+                }
+                let out = self.with_layout(self.layout().transpose(0, 1)?);
+                if needs_grad(&[self]) {
+                    record("TBackward0", &[self], &out, |g, _| Ok(vec![Some(g.t()?)]));
+                }
+                Ok(out)
+            },
+        )
     }
 
     pub fn permute(&self, dims: &[i64]) -> Result<Tensor> {
-        let out = self.with_layout(self.layout().permute(dims)?);
-        if needs_grad(&[self]) {
-            let n = dims.len();
-            let mut inverse = vec![0i64; n];
-            for (i, &d) in dims.iter().enumerate() {
-                inverse[wrap_dim(d, n)?] = i as i64;
-            }
-            record("PermuteBackward0", &[self], &out, move |g, _| {
-                Ok(vec![Some(g.permute(&inverse)?)])
-            });
-        }
-        Ok(out)
+        crate::ops::trace::traced(
+            "permute",
+            &[self],
+            || vec![("dims", crate::ops::trace::Attr::Ints(dims.to_vec()))],
+            || {
+                let out = self.with_layout(self.layout().permute(dims)?);
+                if needs_grad(&[self]) {
+                    let n = dims.len();
+                    let mut inverse = vec![0i64; n];
+                    for (i, &d) in dims.iter().enumerate() {
+                        inverse[wrap_dim(d, n)?] = i as i64;
+                    }
+                    record("PermuteBackward0", &[self], &out, move |g, _| {
+                        Ok(vec![Some(g.permute(&inverse)?)])
+                    });
+                }
+                Ok(out)
+            },
+        )
     }
 
     /// `movedim(source, destination)` (`moveaxis`): dims `source` moved to positions
@@ -198,25 +233,37 @@ impl Tensor {
     }
 
     pub fn flatten(&self, start: i64, end: i64) -> Result<Tensor> {
-        if self.dim() == 0 {
-            wrap_dim(start, 0)?;
-            wrap_dim(end, 0)?;
-            return self.reshape(&[1]);
-        }
-        let n = self.dim();
-        let (s, e) = (wrap_dim(start, n)?, wrap_dim(end, n)?);
-        if s > e {
-            return Err(Error::Runtime(
-                "flatten() has invalid args: start_dim cannot come after end_dim".into(),
-            ));
-        }
-        if s == e {
-            return Ok(self.clone());
-        }
-        let mut shape: Vec<i64> = self.shape()[..s].iter().map(|&v| v as i64).collect();
-        shape.push(self.shape()[s..=e].iter().product::<usize>() as i64);
-        shape.extend(self.shape()[e + 1..].iter().map(|&v| v as i64));
-        self.reshape(&shape)
+        crate::ops::trace::traced(
+            "flatten",
+            &[self],
+            || {
+                vec![
+                    ("start", crate::ops::trace::Attr::Int(start)),
+                    ("end", crate::ops::trace::Attr::Int(end)),
+                ]
+            },
+            || {
+                if self.dim() == 0 {
+                    wrap_dim(start, 0)?;
+                    wrap_dim(end, 0)?;
+                    return self.reshape(&[1]);
+                }
+                let n = self.dim();
+                let (s, e) = (wrap_dim(start, n)?, wrap_dim(end, n)?);
+                if s > e {
+                    return Err(Error::Runtime(
+                        "flatten() has invalid args: start_dim cannot come after end_dim".into(),
+                    ));
+                }
+                if s == e {
+                    return Ok(self.clone());
+                }
+                let mut shape: Vec<i64> = self.shape()[..s].iter().map(|&v| v as i64).collect();
+                shape.push(self.shape()[s..=e].iter().product::<usize>() as i64);
+                shape.extend(self.shape()[e + 1..].iter().map(|&v| v as i64));
+                self.reshape(&shape)
+            },
+        )
     }
 
     pub fn unflatten(&self, dim: i64, sizes: &[i64]) -> Result<Tensor> {

@@ -714,3 +714,52 @@ pub fn _adam_step(
         &o,
     )?)
 }
+
+/// `_C._trace_start()`: turns on the engine's op-recording mode on this thread
+/// (`rustorch.onnx.export` runs the model under it).
+#[pyfunction]
+pub fn _trace_start() {
+    crate::ops::trace::start();
+}
+
+/// One recorded op as Python sees it: its name, its inputs and output as `(id, tensor)`
+/// pairs, and its attributes.
+type TracedPy<'py> = (
+    &'static str,
+    Vec<(usize, PyTensor)>,
+    (usize, PyTensor),
+    Bound<'py, PyDict>,
+);
+
+/// `_C._trace_stop()`: turns the recording off and returns the ops it recorded, in order.
+#[pyfunction]
+pub fn _trace_stop(py: Python<'_>) -> PyResult<Vec<TracedPy<'_>>> {
+    use crate::ops::trace::{id, stop, Attr};
+    let pair = |t: &Tensor| (id(t), PyTensor::new(t.clone()));
+    stop()
+        .into_iter()
+        .map(|op| {
+            let attrs = PyDict::new(py);
+            for (k, v) in &op.attrs {
+                match v {
+                    Attr::Int(i) => attrs.set_item(k, i)?,
+                    Attr::Ints(v) => attrs.set_item(k, v)?,
+                    Attr::Float(f) => attrs.set_item(k, f)?,
+                    Attr::Str(s) => attrs.set_item(k, s)?,
+                }
+            }
+            Ok((
+                op.op,
+                op.inputs.iter().map(pair).collect(),
+                pair(&op.output),
+                attrs,
+            ))
+        })
+        .collect()
+}
+
+/// `_C._trace_id(tensor)`: the tensor's identity in a trace.
+#[pyfunction]
+pub fn _trace_id(t: PyRef<'_, PyTensor>) -> usize {
+    crate::ops::trace::id(&t.inner)
+}

@@ -1,0 +1,147 @@
+"""ONNX export: ``rustorch.onnx.export``, PyTorch's signature.
+
+The model runs once on the example ``args`` under the engine's op-recording mode (each op
+called from Python is recorded with its inputs, output and attributes; ops an op runs inside
+itself are not); :mod:`._ops` maps each record to ONNX operators, and the file is written with
+the ``onnx`` package (``pip install rustorch[onnx]``), which must be installed.
+
+Matches PyTorch: the model runs in evaluation mode (``training=TrainingMode.EVAL``) and is
+restored after; parameters and buffers become initializers under their ``state_dict``
+names (``export_params=False`` makes them graph inputs instead); ops over constants only are
+folded into constants (``do_constant_folding=True``); ``dynamic_axes`` names the axes that
+may change (a ``{input_or_output_name: {axis: name}}`` or ``{name: [axes]}`` dict).
+
+Differs: the trace records ops, not Python code, so shapes a model computes from a tensor's
+size are recorded as numbers (as PyTorch's tracer without ``dynamic_axes``); along a dynamic
+axis 0 a recorded reshape keeps its input's leading size (ONNX's ``0``). The recurrent
+layers and attention are not exportable yet: a model using an op without a mapping, or one
+the trace does not record, raises ``RuntimeError`` naming it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Any
+
+import rustorch
+
+from ._ops import GraphBuilder
+
+__all__ = ["export"]
+
+# PyTorch's other export arguments, accepted at their defaults only.
+_DEFAULT_ONLY = frozenset((
+    "training", "operator_export_type", "keep_initializers_as_inputs", "custom_opsets",
+    "export_modules_as_functions", "autograd_inlining", "dynamo", "external_data", "report",
+    "optimize", "verify", "profile", "dump_exported_program", "artifacts_dir", "fallback",
+    "dynamic_shapes",
+))
+
+
+def _as_tuple(args: Any) -> tuple:
+    if isinstance(args, rustorch.Tensor):
+        return (args,)
+    if isinstance(args, list):
+        return tuple(args)
+    if isinstance(args, tuple):
+        return args
+    raise TypeError(
+        "rustorch.onnx.export: args must be a Tensor or a tuple of Tensors, got "
+        f"{type(args).__name__}"
+    )
+
+
+def _outputs(out: Any) -> list:
+    if isinstance(out, rustorch.Tensor):
+        return [out]
+    if isinstance(out, (tuple, list)) and all(isinstance(o, rustorch.Tensor) for o in out):
+        return list(out)
+    raise RuntimeError(
+        "rustorch.onnx.export: the model must return a Tensor or a tuple of Tensors, got "
+        f"{type(out).__name__}"
+    )
+
+
+def export(
+    model: rustorch.nn.Module,
+    args: Any,
+    f: str | os.PathLike | io.IOBase,
+    *,
+    export_params: bool = True,
+    verbose: bool = False,
+    input_names: list[str] | None = None,
+    output_names: list[str] | None = None,
+    opset_version: int | None = None,
+    dynamic_axes: dict[str, Any] | None = None,
+    do_constant_folding: bool = True,
+    **kwargs: Any,
+) -> None:
+    """Export ``model`` run on ``args`` to the ONNX file (or binary file object) ``f``.
+
+    As ``torch.onnx.export`` (the TorchScript-based exporter's arguments); ``opset_version``
+    defaults to 17. Other keyword arguments PyTorch accepts (``training``,
+    ``operator_export_type``, ``dynamo``, ...) are accepted only at their defaults.
+    """
+    for name, value in kwargs.items():
+        if name not in _DEFAULT_ONLY:
+            raise TypeError(f"export() got an unexpected keyword argument '{name}'")
+        at_default = value in (None, False) or (name == "training" and str(value).endswith("EVAL"))
+        if not at_default:
+            raise NotImplementedError(f"rustorch.onnx.export: {name}={value!r} is not supported")
+    try:
+        import onnx
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "rustorch.onnx.export needs the onnx package: pip install rustorch[onnx]"
+        ) from e
+    opset = 17 if opset_version is None else int(opset_version)
+    inputs = _as_tuple(args)
+    # Float inputs are traced as fresh tensors that need a gradient, so that a tensor an op
+    # the trace does not record made from them still says so (its grad_fn names the op).
+    traced_inputs = []
+    for a in inputs:
+        if not isinstance(a, rustorch.Tensor):
+            raise TypeError(
+                f"rustorch.onnx.export: args must be Tensors, got {type(a).__name__}"
+            )
+        t = a.detach()
+        if t.is_floating_point():
+            t = t.clone().requires_grad_(True) * 1.0
+        traced_inputs.append(t)
+    was_training = model.training
+    model.eval()
+    try:
+        rustorch._C._trace_start()
+        try:
+            with rustorch.enable_grad():
+                out = model(*traced_inputs)
+        finally:
+            records = rustorch._C._trace_stop()
+    finally:
+        model.train(was_training)
+    outs = _outputs(out)
+    builder = GraphBuilder(opset, export_params, do_constant_folding)
+    in_names = list(input_names or [])
+    in_names += [f"input_{i}" if i else "input" for i in range(len(in_names), len(traced_inputs))]
+    for name, t in zip(in_names, traced_inputs):
+        builder.add_input(name, t)
+    seen = set()
+    for name, t in model.state_dict(keep_vars=True).items():
+        if rustorch._C._trace_id(t) not in seen:
+            seen.add(rustorch._C._trace_id(t))
+            builder.add_param(name, t)
+    for op, ins, (out_id, out_t), attrs in records:
+        builder.add_op(op, ins, out_id, out_t, attrs)
+    out_names = list(output_names or [])
+    out_names += [f"output_{i}" if i else "output" for i in range(len(out_names), len(outs))]
+    for name, t in zip(out_names, outs):
+        builder.add_output(name, t)
+    model_proto = builder.build(dynamic_axes or {}, onnx)
+    if verbose:
+        print(onnx.helper.printable_graph(model_proto.graph))
+    onnx.checker.check_model(model_proto)
+    if isinstance(f, (str, os.PathLike)):
+        onnx.save_model(model_proto, os.fspath(f))
+    else:
+        f.write(model_proto.SerializeToString())

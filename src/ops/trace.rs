@@ -1,0 +1,143 @@
+//! The op-recording mode: while a trace is on (this thread), each traced op called from
+//! outside another traced op is recorded with its input and output tensors and its
+//! attributes, in call order. `rustorch.onnx.export` runs a model once under it and maps
+//! the records to ONNX operators; ops a traced op runs inside itself are not recorded.
+//!
+//! An op is traced by running its body through [`traced`]; when no trace is on that is one
+//! thread-local read.
+
+use crate::error::Result;
+use crate::tensor::Tensor;
+use std::cell::{Cell, RefCell};
+
+/// An attribute of a recorded op.
+#[derive(Clone, Debug)]
+pub enum Attr {
+    Int(i64),
+    Ints(Vec<i64>),
+    Float(f64),
+    Str(String),
+}
+
+/// One recorded op: its name (the engine's, e.g. `conv`, `addmm`, `relu`), its tensor
+/// inputs and output, and its attributes.
+#[derive(Clone)]
+pub struct TracedOp {
+    pub op: &'static str,
+    pub inputs: Vec<Tensor>,
+    pub output: Tensor,
+    pub attrs: Vec<(&'static str, Attr)>,
+}
+
+thread_local! {
+    static TRACE: RefCell<Option<Vec<TracedOp>>> = const { RefCell::new(None) };
+    static DEPTH: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Starts recording on this thread (a trace already on is discarded).
+pub fn start() {
+    TRACE.with(|t| *t.borrow_mut() = Some(Vec::new()));
+    DEPTH.with(|d| d.set(0));
+}
+
+/// Stops recording and returns the ops recorded since [`start`] (none when it was off).
+pub fn stop() -> Vec<TracedOp> {
+    TRACE.with(|t| t.borrow_mut().take()).unwrap_or_default()
+}
+
+fn active() -> bool {
+    TRACE.with(|t| t.borrow().is_some())
+}
+
+/// Restores the depth when a traced op returns (or fails).
+struct Depth;
+
+impl Drop for Depth {
+    fn drop(&mut self) {
+        DEPTH.with(|d| d.set(d.get() - 1));
+    }
+}
+
+/// Runs the op `op` (`f`) over `inputs`; while a trace is on and no traced op encloses this
+/// one, records it with `attrs()`. The recorded tensors are kept alive by the trace, so a
+/// tensor's identity (its handle's address) is unique within it.
+pub fn traced(
+    op: &'static str,
+    inputs: &[&Tensor],
+    attrs: impl FnOnce() -> Vec<(&'static str, Attr)>,
+    f: impl FnOnce() -> Result<Tensor>,
+) -> Result<Tensor> {
+    if !active() {
+        return f();
+    }
+    let outer = DEPTH.with(|d| {
+        d.set(d.get() + 1);
+        d.get() == 1
+    });
+    let depth = Depth;
+    let out = f()?;
+    drop(depth);
+    if outer {
+        let rec = TracedOp {
+            op,
+            inputs: inputs.iter().map(|&t| t.clone()).collect(),
+            output: out.clone(),
+            attrs: attrs(),
+        };
+        TRACE.with(|t| {
+            if let Some(ops) = t.borrow_mut().as_mut() {
+                ops.push(rec);
+            }
+        });
+    }
+    Ok(out)
+}
+
+/// Records that the handle `to` now holds `from`'s value: an in-place op wrote `from` into
+/// `to`, or `to` is a snapshot of `from` (outside any traced op, as [`traced`] records).
+pub fn alias(to: &Tensor, from: &Tensor) {
+    if !active() || DEPTH.with(|d| d.get()) > 0 {
+        return;
+    }
+    let rec = TracedOp {
+        op: "alias",
+        inputs: vec![from.clone()],
+        output: to.clone(),
+        attrs: Vec::new(),
+    };
+    TRACE.with(|t| {
+        if let Some(ops) = t.borrow_mut().as_mut() {
+            ops.push(rec);
+        }
+    });
+}
+
+/// A tensor handle's identity within a trace.
+pub fn id(t: &Tensor) -> usize {
+    std::sync::Arc::as_ptr(&t.0) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_only_outermost_traced_ops_and_nothing_when_off() {
+        let x = Tensor::from_vec(vec![1.0f32, -2.0, 3.0, -4.0], &[2, 2]);
+        let _ = x.relu().unwrap();
+        assert!(stop().is_empty(), "no trace was on");
+        start();
+        let y = x.relu().unwrap();
+        // flatten runs reshape inside itself: one record.
+        let z = y.flatten(0, -1).unwrap();
+        let ops = stop();
+        let names: Vec<_> = ops.iter().map(|o| o.op).collect();
+        assert_eq!(names, ["relu", "flatten"]);
+        assert_eq!(id(&ops[0].inputs[0]), id(&x));
+        assert_eq!(id(&ops[0].output), id(&y));
+        assert_eq!(id(&ops[1].inputs[0]), id(&y));
+        assert_eq!(id(&ops[1].output), id(&z));
+        let _ = x.relu().unwrap();
+        assert!(stop().is_empty(), "the trace stopped");
+    }
+}

@@ -1,0 +1,193 @@
+"""``rustorch.onnx.export``: the documents' feed-forward models (MLP, LeNet, the Keras-style
+CNN, the convolutional autoencoder, the DCGAN generator and discriminator) exported, checked
+by ``onnx.checker`` and run in ONNX Runtime, whose outputs must match the library's own
+(float32, 1e-5), at the traced batch size and, along ``dynamic_axes``, at another.
+
+With ``RUSTORCH_TEST_ORACLE=torch`` the same tests run ``torch.onnx.export`` (its
+TorchScript exporter, ``dynamo=False``), which is how the expectations were checked.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from conftest import rt
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+nn = rt.nn
+
+
+def mlp():
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+
+
+def lenet():
+    return nn.Sequential(
+        nn.Conv2d(3, 6, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(),
+        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84),
+        nn.ReLU(), nn.Linear(84, 10),
+    )
+
+
+def keras_cnn():
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Dropout(0.25), nn.Flatten(), nn.Linear(64 * 12 * 12, 128), nn.ReLU(),
+        nn.Dropout(0.5), nn.Linear(128, 10), nn.LogSoftmax(dim=1),
+    )
+
+
+def autoencoder():
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
+        nn.ConvTranspose2d(32, 16, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
+        nn.ConvTranspose2d(16, 1, 3, stride=2, padding=1, output_padding=1), nn.Sigmoid(),
+    )
+
+
+def generator(nz=16, ngf=8):
+    return nn.Sequential(
+        nn.ConvTranspose2d(nz, ngf * 4, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 4),
+        nn.ReLU(True),
+        nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 2),
+        nn.ReLU(True),
+        nn.ConvTranspose2d(ngf * 2, 3, 4, 2, 1, bias=False), nn.Tanh(),
+    )
+
+
+def discriminator(ndf=8):
+    return nn.Sequential(
+        nn.Conv2d(3, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 2),
+        nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(ndf * 2, 1, 4, 1, 0, bias=False), nn.Sigmoid(),
+    )
+
+
+class Residual(nn.Module):
+    """Adds, scales, concatenates, pools adaptively and takes a softmax: ops beyond the
+    Sequential stacks."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding="same")
+        self.bn = nn.BatchNorm2d(4, affine=False)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(8, 3, bias=False)
+
+    def forward(self, x):
+        y = self.bn(self.conv(x)) * 0.5 + x
+        y = rt.cat([y, rt.nn.functional.gelu(x) - 1.0], dim=1)
+        y = self.pool(rt.nn.functional.avg_pool2d(y, 2)).flatten(1)
+        return rt.softmax(self.fc(y), dim=-1)
+
+
+MODELS = {
+    "mlp": (mlp, (1, 28, 28)),
+    "lenet": (lenet, (3, 32, 32)),
+    "keras_cnn": (keras_cnn, (1, 28, 28)),
+    "autoencoder": (autoencoder, (1, 28, 28)),
+    "generator": (generator, (16, 1, 1)),
+    "discriminator": (discriminator, (3, 16, 16)),
+    "residual": (Residual, (4, 8, 8)),
+}
+
+
+def export_bytes(model, args, **kw) -> bytes:
+    f = io.BytesIO()
+    if rt.__name__ == "torch":
+        kw.setdefault("dynamo", False)
+    rt.onnx.export(model, args, f, **kw)
+    return f.getvalue()
+
+
+def settle(model):
+    """Training-mode statistics for batch norm, so eval mode is not the identity."""
+    with rt.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_exported_model_runs_in_onnx_runtime_as_here(name):
+    make, shape = MODELS[name]
+    rt.manual_seed(0)
+    model = make()
+    settle(model)
+    model.train()  # exported in eval mode, and left as it was
+    data = export_bytes(model, (rt.randn(3, *shape),), input_names=["x"], output_names=["y"],
+                        dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
+    assert model.training
+    proto = onnx.load_from_string(data)
+    onnx.checker.check_model(proto)
+    assert [i.name for i in proto.graph.input] == ["x"]
+    assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    model.eval()
+    for batch in (3, 5):
+        x = rt.randn(batch, *shape)
+        with rt.no_grad():
+            want = model(x).numpy()
+        (got,) = session.run(None, {"x": x.numpy()})
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_parameters_are_named_initializers_or_inputs():
+    rt.manual_seed(0)
+    model = lenet()
+    proto = onnx.load_from_string(export_bytes(model, rt.randn(2, 3, 32, 32)))
+    names = {i.name for i in proto.graph.initializer}
+    assert {"0.weight", "0.bias", "7.weight", "11.bias"} <= names
+    weight = next(i for i in proto.graph.initializer if i.name == "0.weight")
+    np.testing.assert_array_equal(onnx.numpy_helper.to_array(weight),
+                                  model[0].weight.detach().numpy())
+    proto = onnx.load_from_string(export_bytes(model, rt.randn(2, 3, 32, 32),
+                                               export_params=False))
+    params = set(model.state_dict())
+    assert not params & {i.name for i in proto.graph.initializer}
+    assert params <= {i.name for i in proto.graph.input}
+
+
+def test_writes_a_file(tmp_path):
+    path = tmp_path / "mlp.onnx"
+    if rt.__name__ == "torch":
+        rt.onnx.export(mlp(), (rt.randn(2, 1, 28, 28),), str(path), dynamo=False)
+    else:
+        rt.onnx.export(mlp(), (rt.randn(2, 1, 28, 28),), str(path))
+    onnx.checker.check_model(onnx.load(str(path)))
+
+
+@pytest.mark.skipif(rt.__name__ == "torch", reason="PyTorch exports these ops")
+def test_ops_without_a_mapping_raise_naming_them():
+    class Angle(nn.Module):
+        def forward(self, x):
+            return rt.atan2(x, x + 1.0)
+
+    with pytest.raises(RuntimeError, match="no ONNX mapping for the op 'atan2'"):
+        export_bytes(Angle(), rt.randn(2, 3))
+
+    class Recurrent(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = nn.LSTM(4, 5)
+            self.fc = nn.Linear(5, 2)
+
+        def forward(self, x):
+            return self.fc(self.rnn(x)[0])
+
+    with pytest.raises(RuntimeError, match="does not record"):
+        export_bytes(Recurrent(), rt.randn(3, 2, 4))
+
+
+@pytest.mark.skipif(rt.__name__ == "torch", reason="rustorch's own argument checks")
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="dynamic_axes names 'z'"):
+        export_bytes(mlp(), rt.randn(2, 1, 28, 28), dynamic_axes={"z": [0]})
+    with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
+        export_bytes(mlp(), rt.randn(2, 1, 28, 28), colour=1)
