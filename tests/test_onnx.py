@@ -1,5 +1,6 @@
-"""``rustorch.onnx.export``: the documents' feed-forward models (MLP, LeNet, the Keras-style
-CNN, the convolutional autoencoder, the DCGAN generator and discriminator) exported, checked
+"""``rustorch.onnx.export``: the documents' models (MLP, LeNet, the Keras-style CNN, the
+convolutional autoencoder, the DCGAN generator and discriminator, the RNN over image rows as
+an LSTM, a bidirectional GRU and a relu RNN) exported, checked
 by ``onnx.checker`` and run in ONNX Runtime, whose outputs must match the library's own
 (float32, 1e-5), at the traced batch size and, along ``dynamic_axes``, at another.
 
@@ -86,6 +87,26 @@ class Residual(nn.Module):
         return rt.softmax(self.fc(y), dim=-1)
 
 
+class RowReader(nn.Module):
+    """The documents' RNN over image rows: a 2-layer recurrent layer, a linear head on the
+    last step (or, with ``use_state``, on the last layer's final hidden state)."""
+
+    def __init__(self, kind="LSTM", bidirectional=False, use_state=False, **kw):
+        super().__init__()
+        self.rnn = getattr(nn, kind)(12, 16, 2, batch_first=True, bidirectional=bidirectional,
+                                     **kw)
+        features = kw.get("proj_size") or 16
+        self.fc = nn.Linear(features * (2 if bidirectional and not use_state else 1), 10)
+        self.use_state = use_state
+
+    def forward(self, x):
+        out, state = self.rnn(x)
+        if self.use_state:
+            h = state[0] if isinstance(state, tuple) else state
+            return self.fc(h[-1])
+        return self.fc(out[:, -1, :])
+
+
 MODELS = {
     "mlp": (mlp, (1, 28, 28)),
     "lenet": (lenet, (3, 32, 32)),
@@ -94,6 +115,10 @@ MODELS = {
     "generator": (generator, (16, 1, 1)),
     "discriminator": (discriminator, (3, 16, 16)),
     "residual": (Residual, (4, 8, 8)),
+    "lstm": (RowReader, (7, 12)),
+    "lstm_state": (lambda: RowReader(use_state=True), (7, 12)),
+    "gru_bidirectional": (lambda: RowReader("GRU", bidirectional=True), (7, 12)),
+    "rnn_relu": (lambda: RowReader("RNN", nonlinearity="relu"), (7, 12)),
 }
 
 
@@ -172,17 +197,14 @@ def test_ops_without_a_mapping_raise_naming_them():
     with pytest.raises(RuntimeError, match="no ONNX mapping for the op 'atan2'"):
         export_bytes(Angle(), rt.randn(2, 3))
 
-    class Recurrent(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.rnn = nn.LSTM(4, 5)
-            self.fc = nn.Linear(5, 2)
-
+    class Running(nn.Module):
         def forward(self, x):
-            return self.fc(self.rnn(x)[0])
+            return rt.relu(x.cumsum(1))
 
-    with pytest.raises(RuntimeError, match="does not record"):
-        export_bytes(Recurrent(), rt.randn(3, 2, 4))
+    with pytest.raises(RuntimeError, match="made by CumsumBackward0, an op the exporter does"):
+        export_bytes(Running(), rt.randn(3, 4))
+    with pytest.raises(RuntimeError, match="proj_size has no ONNX form"):
+        export_bytes(RowReader(proj_size=8), rt.randn(3, 7, 12))
 
 
 @pytest.mark.skipif(rt.__name__ == "torch", reason="rustorch's own argument checks")

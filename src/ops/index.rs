@@ -20,6 +20,23 @@ pub enum IndexItem {
     Tensor(Tensor),
 }
 
+/// A subscript as a trace records it: per item a kind and three numbers (0: an integer
+/// `[i]`; 1: a slice `[start, stop, step]`, `i64::MIN`/`i64::MAX` for an open end; 2: `None`;
+/// 3: `...`; 4: a tensor, which the exporter refuses).
+fn index_attrs(items: &[IndexItem]) -> Vec<(&'static str, crate::ops::trace::Attr)> {
+    let flat = items
+        .iter()
+        .flat_map(|it| match it {
+            IndexItem::Int(i) => [0, *i, 0, 0],
+            IndexItem::Slice(a, b, c) => [1, a.unwrap_or(i64::MIN), b.unwrap_or(i64::MAX), *c],
+            IndexItem::NewAxis => [2, 0, 0, 0],
+            IndexItem::Ellipsis => [3, 0, 0, 0],
+            IndexItem::Tensor(_) => [4, 0, 0, 0],
+        })
+        .collect();
+    vec![("items", crate::ops::trace::Attr::Ints(flat))]
+}
+
 /// A subscript after basic indexing: the view, and advanced indices by dim of that view.
 struct Resolved {
     view: Tensor,
@@ -289,13 +306,20 @@ fn place_index_dims(t: Tensor, k: usize, place: usize) -> Result<Tensor> {
 impl Tensor {
     /// `self[items]`.
     pub fn index(&self, items: &[IndexItem]) -> Result<Tensor> {
-        let r = resolve(self, items)?;
-        if r.advanced.is_empty() {
-            return Ok(r.view);
-        }
-        let a = arrange(r)?;
-        let k = a.index_shape.len();
-        place_index_dims(gather_front(&a)?, k, a.place)
+        crate::ops::trace::traced(
+            "index",
+            &[self],
+            || index_attrs(items),
+            || {
+                let r = resolve(self, items)?;
+                if r.advanced.is_empty() {
+                    return Ok(r.view);
+                }
+                let a = arrange(r)?;
+                let k = a.index_shape.len();
+                place_index_dims(gather_front(&a)?, k, a.place)
+            },
+        )
     }
 
     /// `self[items] = value`, in place (bumps the version; rewires history when autograd

@@ -118,24 +118,31 @@ pub fn cat(tensors: &[Tensor], dim: i64) -> Result<Tensor> {
 
 /// `stack(tensors, dim)`: all the same shape, joined along a new dim.
 pub fn stack(tensors: &[Tensor], dim: i64) -> Result<Tensor> {
-    let Some(first) = tensors.first() else {
-        return Err(Error::Runtime(
-            "stack expects a non-empty TensorList".into(),
-        ));
-    };
-    for (i, t) in tensors.iter().enumerate() {
-        if t.shape() != first.shape() {
-            return Err(Error::Runtime(format!(
-                "stack expects each tensor to be equal size, but got {} at entry 0 and {} at entry {i}",
-                fmt_shape(first.shape()),
-                fmt_shape(t.shape())
-            )));
-        }
-    }
-    let d = wrap_dim(dim, first.dim() + 1)? as i64;
-    let parts: Vec<Tensor> = tensors
-        .iter()
-        .map(|t| t.unsqueeze(d))
-        .collect::<Result<_>>()?;
-    cat(&parts, d)
+    crate::ops::trace::traced(
+        "stack",
+        &tensors.iter().collect::<Vec<_>>(),
+        || vec![("dim", crate::ops::trace::Attr::Int(dim))],
+        || {
+            let Some(first) = tensors.first() else {
+                return Err(Error::Runtime(
+                    "stack expects a non-empty TensorList".into(),
+                ));
+            };
+            for (i, t) in tensors.iter().enumerate() {
+                if t.shape() != first.shape() {
+                    return Err(Error::Runtime(format!(
+                    "stack expects each tensor to be equal size, but got {} at entry 0 and {} at entry {i}",
+                    fmt_shape(first.shape()),
+                    fmt_shape(t.shape())
+                )));
+                }
+            }
+            let d = wrap_dim(dim, first.dim() + 1)? as i64;
+            let parts: Vec<Tensor> = tensors
+                .iter()
+                .map(|t| t.unsqueeze(d))
+                .collect::<Result<_>>()?;
+            cat(&parts, d)
+        },
+    )
 }

@@ -197,183 +197,236 @@ pub fn rnn_layer(
     batch_sizes: Option<&[usize]>,
     reverse: bool,
 ) -> Result<RnnOutput> {
-    if w.w_hr.is_some() {
-        return rnn_layer_composite(cell, input, w, h0, c0, batch_sizes, reverse);
-    }
-    check(cell, input, w, h0, c0, batch_sizes)?;
-    let dtype = input.dtype();
-    let cdt = compute_dtype(dtype);
-    let [steps, batch, features] = [input.shape()[0], input.shape()[1], input.shape()[2]];
-    let hidden = w.w_hh.shape()[1];
-    let gh = cell.gates() * hidden;
-    let sizes = batch_sizes.map(<[usize]>::to_vec);
-    let run = RnnRun {
-        cell,
-        steps,
-        batch,
-        hidden,
-        reverse,
-        active: sizes.as_deref(),
-    };
-    let _off = GradModeGuard::new(false);
-    let x = dense_in(input, cdt)?.reshape(&[(steps * batch) as i64, features as i64])?;
-    let w_ih = w.w_ih.to_dtype(cdt)?;
-    let w_hh = dense_in(w.w_hh, cdt)?;
-    let b_ih = w.b_ih.map(|b| b.to_dtype(cdt)).transpose()?;
-    let b_hh = w.b_hh.map(|b| dense_in(b, cdt)).transpose()?;
-    // GRU's b_hn is scaled by the reset gate, so its b_hh stays apart; the others add both
-    // biases to the projections once.
-    let (bias, step_bias) = match (cell, b_ih, b_hh) {
-        (RnnCell::Gru, bi, Some(bh)) => (bi, Some(bh)),
-        (RnnCell::Gru, bi, None) => (bi, Some(creation::zeros(&[gh], cdt, input.device())?)),
-        (_, Some(bi), Some(bh)) => (Some(bi.add(&bh)?), None),
-        (_, bi, bh) => (bi.or(bh), None),
-    };
-    let gates = projection(&x, &w_ih, bias)?;
-    let h0d = dense_in(h0, cdt)?;
-    let c0d = c0.map(|c| dense_in(c, cdt)).transpose()?;
-    let saved = Storage::rnn_forward(
-        &run,
-        gates,
-        w_hh.storage(),
-        step_bias.as_ref().map(|b| b.storage().as_ref()),
-        h0d.storage(),
-        c0d.as_ref().map(|c| c.storage().as_ref()),
-    )?;
-    let seq = [steps, batch, hidden];
-    let h_all = Tensor::from_storage(saved.h, seq);
-    let gates = Tensor::from_storage(saved.gates, [steps, batch, gh]);
-    let extra = saved.extra.map(|e| Tensor::from_storage(e, seq));
-    let last = if reverse { 0 } else { steps as i64 - 1 };
-    let h_n = h_all.select(0, last)?.contiguous_copy()?.to_dtype(dtype)?;
-    let c_n = match (cell, &extra) {
-        (RnnCell::Lstm, Some(c)) => Some(c.select(0, last)?.contiguous_copy()?.to_dtype(dtype)?),
-        _ => None,
-    };
-    // A handle of its own: the node's history goes on it, not on the buffer kept for
-    // backward (which would then hold its own node).
-    let out = if cdt == dtype {
-        h_all.detach()
-    } else {
-        h_all.to_dtype(dtype)?
-    };
-    drop(_off);
-
-    let mut inputs = vec![input, w.w_ih, w.w_hh];
-    inputs.extend(w.b_ih.into_iter().chain(w.b_hh));
-    inputs.push(h0);
-    inputs.extend(c0);
-    if !needs_grad(&inputs) {
-        return Ok((out, h_n, c_n));
-    }
-    let kinds: Vec<DType> = inputs.iter().map(|t| t.dtype()).collect();
-    let has_bias = (w.b_ih.is_some(), w.b_hh.is_some());
-    let originals: Vec<SavedTensor> = inputs.iter().map(|t| SavedTensor::new(t)).collect();
-    // The fast backward's operands, in the compute dtype; `h_all` shares its storage with
-    // the output when the dtypes agree, so an in-place change of the output is caught.
-    let kept_h = SavedTensor::new(&h_all);
-    let mut outputs = vec![out.clone(), h_n.clone()];
-    outputs.extend(c_n.clone());
-    let metas: Vec<OutputMeta> = outputs.iter().map(OutputMeta::of).collect();
-    let edges = inputs.iter().map(|t| t.gradient_edge()).collect();
-    let backward = move |grads: &[Option<Tensor>], need: &[bool]| -> Result<Vec<Option<Tensor>>> {
-        if is_grad_enabled() {
-            let orig: Vec<Tensor> = originals
-                .iter()
-                .map(SavedTensor::unpack)
-                .collect::<Result<_>>()?;
-            return composite_grads(
-                cell,
-                &orig,
-                has_bias,
-                grads,
-                sizes.as_deref(),
-                reverse,
-                need,
-            );
-        }
-        // Unpacking checks that no operand was changed in place since the forward.
-        for o in &originals {
-            o.unpack()?;
-        }
-        let h_all = kept_h.unpack()?;
-        let run = RnnRun {
-            cell,
-            steps,
-            batch,
-            hidden,
-            reverse,
-            active: sizes.as_deref(),
+    let operands: Vec<&Tensor> = [input, w.w_ih, w.w_hh]
+        .into_iter()
+        .chain(w.b_ih)
+        .chain(w.b_hh)
+        .chain(w.w_hr)
+        .chain([h0])
+        .chain(c0)
+        .collect();
+    let attrs = || {
+        let cell = match cell {
+            RnnCell::Tanh => "RNN_TANH",
+            RnnCell::Relu => "RNN_RELU",
+            RnnCell::Lstm => "LSTM",
+            RnnCell::Gru => "GRU",
         };
-        let in_cdt = |g: &Option<Tensor>| g.as_ref().map(|g| dense_in(g, cdt)).transpose();
-        let (dout, dh_n) = (in_cdt(&grads[0])?, in_cdt(&grads[1])?);
-        let dc_n = in_cdt(grads.get(2).unwrap_or(&None))?;
-        let saved = RnnSaved {
-            gates: gates.storage().as_ref(),
-            h: h_all.storage().as_ref(),
-            extra: extra.as_ref().map(|e| e.storage().as_ref()),
-        };
-        let c0d = c0d.clone();
-        let g = Storage::rnn_backward(
-            &run,
-            saved,
-            w_hh.storage(),
-            h0d.storage(),
-            c0d.as_ref().map(|c| c.storage().as_ref()),
-            storage_of(&dout),
-            storage_of(&dh_n),
-            storage_of(&dc_n),
-        )?;
-        let rows = [steps * batch, gh];
-        let dg = Tensor::from_storage(g.gates, rows);
-        let dgh = match g.hidden_gates {
-            Some(d) => Tensor::from_storage(d, rows),
-            None => dg.clone(),
-        };
-        // The state each step started from: h0, then the steps' outputs in run order.
-        let h_prev = || -> Result<Tensor> {
-            let h0r = h0d.unsqueeze(0)?;
-            let parts = if steps == 1 {
-                vec![h0r]
-            } else if reverse {
-                vec![h_all.narrow(0, 1, steps - 1)?, h0r]
-            } else {
-                vec![h0r, h_all.narrow(0, 0, steps - 1)?]
-            };
-            cat(&parts, 0)?.reshape(&[(steps * batch) as i64, hidden as i64])
-        };
-        let mut gs = vec![
-            grad_if(need[0], || {
-                dg.mm(&w_ih)?
-                    .reshape(&[steps as i64, batch as i64, features as i64])
-            })?,
-            grad_if(need[1], || dg.t()?.mm(&x))?,
-            grad_if(need[2], || dgh.t()?.mm(&h_prev()?))?,
+        let present = [
+            w.b_ih.is_some(),
+            w.b_hh.is_some(),
+            w.w_hr.is_some(),
+            c0.is_some(),
         ];
-        if has_bias.0 {
-            gs.push(grad_if(need[gs.len()], || {
-                dg.sum_dims(Some(&[0]), false, None)
-            })?);
-        }
-        if has_bias.1 {
-            gs.push(grad_if(need[gs.len()], || {
-                dgh.sum_dims(Some(&[0]), false, None)
-            })?);
-        }
-        gs.push(Some(Tensor::from_storage(g.h0, [batch, hidden])));
-        if let Some(dc0) = g.c0 {
-            gs.push(Some(Tensor::from_storage(dc0, [batch, hidden])));
-        }
-        gs.into_iter()
-            .zip(&kinds)
-            .map(|(g, &dt)| g.map(|g| g.to_dtype(dt)).transpose())
-            .collect()
+        vec![
+            ("mode", crate::ops::trace::Attr::Str(cell.into())),
+            ("reverse", crate::ops::trace::Attr::Int(reverse as i64)),
+            (
+                "packed",
+                crate::ops::trace::Attr::Int(batch_sizes.is_some() as i64),
+            ),
+            (
+                "present",
+                crate::ops::trace::Attr::Ints(present.iter().map(|&p| p as i64).collect()),
+            ),
+        ]
     };
-    let node = Node::new(rnn_node_name(cell), edges, Box::new(backward), metas);
-    for (i, t) in outputs.iter().enumerate() {
-        t.set_history(node.clone(), i);
-    }
-    Ok((out, h_n, c_n))
+    crate::ops::trace::traced_outputs(
+        "rnn",
+        &operands,
+        attrs,
+        || {
+            if w.w_hr.is_some() {
+                return rnn_layer_composite(cell, input, w, h0, c0, batch_sizes, reverse);
+            }
+            check(cell, input, w, h0, c0, batch_sizes)?;
+            let dtype = input.dtype();
+            let cdt = compute_dtype(dtype);
+            let [steps, batch, features] = [input.shape()[0], input.shape()[1], input.shape()[2]];
+            let hidden = w.w_hh.shape()[1];
+            let gh = cell.gates() * hidden;
+            let sizes = batch_sizes.map(<[usize]>::to_vec);
+            let run = RnnRun {
+                cell,
+                steps,
+                batch,
+                hidden,
+                reverse,
+                active: sizes.as_deref(),
+            };
+            let _off = GradModeGuard::new(false);
+            let x = dense_in(input, cdt)?.reshape(&[(steps * batch) as i64, features as i64])?;
+            let w_ih = w.w_ih.to_dtype(cdt)?;
+            let w_hh = dense_in(w.w_hh, cdt)?;
+            let b_ih = w.b_ih.map(|b| b.to_dtype(cdt)).transpose()?;
+            let b_hh = w.b_hh.map(|b| dense_in(b, cdt)).transpose()?;
+            // GRU's b_hn is scaled by the reset gate, so its b_hh stays apart; the others add both
+            // biases to the projections once.
+            let (bias, step_bias) = match (cell, b_ih, b_hh) {
+                (RnnCell::Gru, bi, Some(bh)) => (bi, Some(bh)),
+                (RnnCell::Gru, bi, None) => {
+                    (bi, Some(creation::zeros(&[gh], cdt, input.device())?))
+                }
+                (_, Some(bi), Some(bh)) => (Some(bi.add(&bh)?), None),
+                (_, bi, bh) => (bi.or(bh), None),
+            };
+            let gates = projection(&x, &w_ih, bias)?;
+            let h0d = dense_in(h0, cdt)?;
+            let c0d = c0.map(|c| dense_in(c, cdt)).transpose()?;
+            let saved = Storage::rnn_forward(
+                &run,
+                gates,
+                w_hh.storage(),
+                step_bias.as_ref().map(|b| b.storage().as_ref()),
+                h0d.storage(),
+                c0d.as_ref().map(|c| c.storage().as_ref()),
+            )?;
+            let seq = [steps, batch, hidden];
+            let h_all = Tensor::from_storage(saved.h, seq);
+            let gates = Tensor::from_storage(saved.gates, [steps, batch, gh]);
+            let extra = saved.extra.map(|e| Tensor::from_storage(e, seq));
+            let last = if reverse { 0 } else { steps as i64 - 1 };
+            let h_n = h_all.select(0, last)?.contiguous_copy()?.to_dtype(dtype)?;
+            let c_n = match (cell, &extra) {
+                (RnnCell::Lstm, Some(c)) => {
+                    Some(c.select(0, last)?.contiguous_copy()?.to_dtype(dtype)?)
+                }
+                _ => None,
+            };
+            // A handle of its own: the node's history goes on it, not on the buffer kept for
+            // backward (which would then hold its own node).
+            let out = if cdt == dtype {
+                h_all.detach()
+            } else {
+                h_all.to_dtype(dtype)?
+            };
+            drop(_off);
+
+            let mut inputs = vec![input, w.w_ih, w.w_hh];
+            inputs.extend(w.b_ih.into_iter().chain(w.b_hh));
+            inputs.push(h0);
+            inputs.extend(c0);
+            if !needs_grad(&inputs) {
+                return Ok((out, h_n, c_n));
+            }
+            let kinds: Vec<DType> = inputs.iter().map(|t| t.dtype()).collect();
+            let has_bias = (w.b_ih.is_some(), w.b_hh.is_some());
+            let originals: Vec<SavedTensor> = inputs.iter().map(|t| SavedTensor::new(t)).collect();
+            // The fast backward's operands, in the compute dtype; `h_all` shares its storage with
+            // the output when the dtypes agree, so an in-place change of the output is caught.
+            let kept_h = SavedTensor::new(&h_all);
+            let mut outputs = vec![out.clone(), h_n.clone()];
+            outputs.extend(c_n.clone());
+            let metas: Vec<OutputMeta> = outputs.iter().map(OutputMeta::of).collect();
+            let edges = inputs.iter().map(|t| t.gradient_edge()).collect();
+            let backward = move |grads: &[Option<Tensor>],
+                                 need: &[bool]|
+                  -> Result<Vec<Option<Tensor>>> {
+                if is_grad_enabled() {
+                    let orig: Vec<Tensor> = originals
+                        .iter()
+                        .map(SavedTensor::unpack)
+                        .collect::<Result<_>>()?;
+                    return composite_grads(
+                        cell,
+                        &orig,
+                        has_bias,
+                        grads,
+                        sizes.as_deref(),
+                        reverse,
+                        need,
+                    );
+                }
+                // Unpacking checks that no operand was changed in place since the forward.
+                for o in &originals {
+                    o.unpack()?;
+                }
+                let h_all = kept_h.unpack()?;
+                let run = RnnRun {
+                    cell,
+                    steps,
+                    batch,
+                    hidden,
+                    reverse,
+                    active: sizes.as_deref(),
+                };
+                let in_cdt = |g: &Option<Tensor>| g.as_ref().map(|g| dense_in(g, cdt)).transpose();
+                let (dout, dh_n) = (in_cdt(&grads[0])?, in_cdt(&grads[1])?);
+                let dc_n = in_cdt(grads.get(2).unwrap_or(&None))?;
+                let saved = RnnSaved {
+                    gates: gates.storage().as_ref(),
+                    h: h_all.storage().as_ref(),
+                    extra: extra.as_ref().map(|e| e.storage().as_ref()),
+                };
+                let c0d = c0d.clone();
+                let g = Storage::rnn_backward(
+                    &run,
+                    saved,
+                    w_hh.storage(),
+                    h0d.storage(),
+                    c0d.as_ref().map(|c| c.storage().as_ref()),
+                    storage_of(&dout),
+                    storage_of(&dh_n),
+                    storage_of(&dc_n),
+                )?;
+                let rows = [steps * batch, gh];
+                let dg = Tensor::from_storage(g.gates, rows);
+                let dgh = match g.hidden_gates {
+                    Some(d) => Tensor::from_storage(d, rows),
+                    None => dg.clone(),
+                };
+                // The state each step started from: h0, then the steps' outputs in run order.
+                let h_prev = || -> Result<Tensor> {
+                    let h0r = h0d.unsqueeze(0)?;
+                    let parts = if steps == 1 {
+                        vec![h0r]
+                    } else if reverse {
+                        vec![h_all.narrow(0, 1, steps - 1)?, h0r]
+                    } else {
+                        vec![h0r, h_all.narrow(0, 0, steps - 1)?]
+                    };
+                    cat(&parts, 0)?.reshape(&[(steps * batch) as i64, hidden as i64])
+                };
+                let mut gs = vec![
+                    grad_if(need[0], || {
+                        dg.mm(&w_ih)?
+                            .reshape(&[steps as i64, batch as i64, features as i64])
+                    })?,
+                    grad_if(need[1], || dg.t()?.mm(&x))?,
+                    grad_if(need[2], || dgh.t()?.mm(&h_prev()?))?,
+                ];
+                if has_bias.0 {
+                    gs.push(grad_if(need[gs.len()], || {
+                        dg.sum_dims(Some(&[0]), false, None)
+                    })?);
+                }
+                if has_bias.1 {
+                    gs.push(grad_if(need[gs.len()], || {
+                        dgh.sum_dims(Some(&[0]), false, None)
+                    })?);
+                }
+                gs.push(Some(Tensor::from_storage(g.h0, [batch, hidden])));
+                if let Some(dc0) = g.c0 {
+                    gs.push(Some(Tensor::from_storage(dc0, [batch, hidden])));
+                }
+                gs.into_iter()
+                    .zip(&kinds)
+                    .map(|(g, &dt)| g.map(|g| g.to_dtype(dt)).transpose())
+                    .collect()
+            };
+            let node = Node::new(rnn_node_name(cell), edges, Box::new(backward), metas);
+            for (i, t) in outputs.iter().enumerate() {
+                t.set_history(node.clone(), i);
+            }
+            Ok((out, h_n, c_n))
+        },
+        |(out, h, c): &RnnOutput| {
+            [out.clone(), h.clone()]
+                .into_iter()
+                .chain(c.clone())
+                .collect()
+        },
+    )
 }
 
 /// An optional tensor's storage.

@@ -20,12 +20,12 @@ pub enum Attr {
 }
 
 /// One recorded op: its name (the engine's, e.g. `conv`, `addmm`, `relu`), its tensor
-/// inputs and output, and its attributes.
+/// inputs and outputs, and its attributes.
 #[derive(Clone)]
 pub struct TracedOp {
     pub op: &'static str,
     pub inputs: Vec<Tensor>,
-    pub output: Tensor,
+    pub outputs: Vec<Tensor>,
     pub attrs: Vec<(&'static str, Attr)>,
 }
 
@@ -67,6 +67,18 @@ pub fn traced(
     attrs: impl FnOnce() -> Vec<(&'static str, Attr)>,
     f: impl FnOnce() -> Result<Tensor>,
 ) -> Result<Tensor> {
+    traced_outputs(op, inputs, attrs, f, |t| vec![t.clone()])
+}
+
+/// [`traced`] for an op with several outputs: `outputs` lists the tensors of its result
+/// that the record keeps.
+pub fn traced_outputs<R>(
+    op: &'static str,
+    inputs: &[&Tensor],
+    attrs: impl FnOnce() -> Vec<(&'static str, Attr)>,
+    f: impl FnOnce() -> Result<R>,
+    outputs: impl FnOnce(&R) -> Vec<Tensor>,
+) -> Result<R> {
     if !active() {
         return f();
     }
@@ -78,19 +90,22 @@ pub fn traced(
     let out = f()?;
     drop(depth);
     if outer {
-        let rec = TracedOp {
+        push(TracedOp {
             op,
             inputs: inputs.iter().map(|&t| t.clone()).collect(),
-            output: out.clone(),
+            outputs: outputs(&out),
             attrs: attrs(),
-        };
-        TRACE.with(|t| {
-            if let Some(ops) = t.borrow_mut().as_mut() {
-                ops.push(rec);
-            }
         });
     }
     Ok(out)
+}
+
+fn push(rec: TracedOp) {
+    TRACE.with(|t| {
+        if let Some(ops) = t.borrow_mut().as_mut() {
+            ops.push(rec);
+        }
+    });
 }
 
 /// Records that the handle `to` now holds `from`'s value: an in-place op wrote `from` into
@@ -99,16 +114,11 @@ pub fn alias(to: &Tensor, from: &Tensor) {
     if !active() || DEPTH.with(|d| d.get()) > 0 {
         return;
     }
-    let rec = TracedOp {
+    push(TracedOp {
         op: "alias",
         inputs: vec![from.clone()],
-        output: to.clone(),
+        outputs: vec![to.clone()],
         attrs: Vec::new(),
-    };
-    TRACE.with(|t| {
-        if let Some(ops) = t.borrow_mut().as_mut() {
-            ops.push(rec);
-        }
     });
 }
 
@@ -134,9 +144,9 @@ mod tests {
         let names: Vec<_> = ops.iter().map(|o| o.op).collect();
         assert_eq!(names, ["relu", "flatten"]);
         assert_eq!(id(&ops[0].inputs[0]), id(&x));
-        assert_eq!(id(&ops[0].output), id(&y));
+        assert_eq!(id(&ops[0].outputs[0]), id(&y));
         assert_eq!(id(&ops[1].inputs[0]), id(&y));
-        assert_eq!(id(&ops[1].output), id(&z));
+        assert_eq!(id(&ops[1].outputs[0]), id(&z));
         let _ = x.relu().unwrap();
         assert!(stop().is_empty(), "the trace stopped");
     }

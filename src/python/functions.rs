@@ -722,12 +722,12 @@ pub fn _trace_start() {
     crate::ops::trace::start();
 }
 
-/// One recorded op as Python sees it: its name, its inputs and output as `(id, tensor)`
+/// One recorded op as Python sees it: its name, its inputs and outputs as `(id, tensor)`
 /// pairs, and its attributes.
 type TracedPy<'py> = (
     &'static str,
     Vec<(usize, PyTensor)>,
-    (usize, PyTensor),
+    Vec<(usize, PyTensor)>,
     Bound<'py, PyDict>,
 );
 
@@ -751,7 +751,7 @@ pub fn _trace_stop(py: Python<'_>) -> PyResult<Vec<TracedPy<'_>>> {
             Ok((
                 op.op,
                 op.inputs.iter().map(pair).collect(),
-                pair(&op.output),
+                op.outputs.iter().map(pair).collect(),
                 attrs,
             ))
         })

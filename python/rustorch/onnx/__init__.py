@@ -13,9 +13,11 @@ may change (a ``{input_or_output_name: {axis: name}}`` or ``{name: [axes]}`` dic
 
 Differs: the trace records ops, not Python code, so shapes a model computes from a tensor's
 size are recorded as numbers (as PyTorch's tracer without ``dynamic_axes``); along a dynamic
-axis 0 a recorded reshape keeps its input's leading size (ONNX's ``0``). The recurrent
-layers and attention are not exportable yet: a model using an op without a mapping, or one
-the trace does not record, raises ``RuntimeError`` naming it.
+axis 0 a recorded reshape keeps its input's leading size (ONNX's ``0``). ``nn.RNN``,
+``nn.LSTM`` and ``nn.GRU`` export as ONNX's ``RNN``/``LSTM``/``GRU`` (one per layer and
+direction; not packed sequences, not ``proj_size``); attention and the Transformer are not
+exportable yet: a model using an op without a mapping, or one the trace does not record,
+raises ``RuntimeError`` naming it.
 """
 
 from __future__ import annotations
@@ -131,8 +133,8 @@ def export(
         if rustorch._C._trace_id(t) not in seen:
             seen.add(rustorch._C._trace_id(t))
             builder.add_param(name, t)
-    for op, ins, (out_id, out_t), attrs in records:
-        builder.add_op(op, ins, out_id, out_t, attrs)
+    for op, ins, results, attrs in records:
+        builder.add_op(op, ins, results, attrs)
     out_names = list(output_names or [])
     out_names += [f"output_{i}" if i else "output" for i in range(len(out_names), len(outs))]
     for name, t in zip(out_names, outs):

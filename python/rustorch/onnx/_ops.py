@@ -100,8 +100,15 @@ class GraphBuilder:
         self.constant.add(tid)
         return name
 
-    def add_op(self, op: str, ins: list, out_id: int, out: rustorch.Tensor,
-               attrs: dict[str, Any]) -> None:
+    def add_op(self, op: str, ins: list, outs: list, attrs: dict[str, Any]) -> None:
+        if op in _MULTI:
+            names = [self.value(tid, t, op) for tid, t in ins]
+            out_names = [self.fresh(op) for _ in outs]
+            _MULTI[op](self, names, ins, [t for _, t in outs], attrs, out_names)
+            for (tid, _), name in zip(outs, out_names):
+                self.names[tid] = name
+            return
+        ((out_id, out),) = outs
         if op == "alias":  # an in-place op wrote its result into the handle `out`
             (tid, t), = ins
             self.names[out_id] = self.value(tid, t, op)
@@ -336,6 +343,124 @@ def _cat(b: GraphBuilder, names, ins, out, a, name) -> None:
     b.node("Concat", names, name, axis=a["dim"])
 
 
+def _stack(b: GraphBuilder, names, ins, out, a, name) -> None:
+    axis = a["dim"] % out.dim()
+    axes = b.const(np.array([axis], np.int64), "axes")
+    b.node("Concat", [b.node("Unsqueeze", [n, axes]) for n in names], name, axis=axis)
+
+
+_OPEN = (-(2**63), 2**63 - 1)
+
+
+def _index(b: GraphBuilder, names, ins, out, a, name) -> None:
+    """Basic indexing (integers, slices, ``None``, ``...``) as one ``Slice``, then a
+    ``Squeeze`` of the integer-indexed dims and an ``Unsqueeze`` for each ``None``."""
+    flat = a["items"]
+    items = [flat[i:i + 4] for i in range(0, len(flat), 4)]
+    if any(k == 4 for k, *_ in items):
+        raise RuntimeError("rustorch.onnx.export: indexing with tensors has no ONNX mapping yet")
+    rank = ins[0][1].dim()
+    used = sum(1 for k, *_ in items if k in (0, 1))
+    expanded = []
+    for item in items:
+        if item[0] == 3:
+            expanded += [[1, _OPEN[0], _OPEN[1], 1]] * (rank - used)
+        else:
+            expanded.append(item)
+    expanded += [[1, _OPEN[0], _OPEN[1], 1]] * (rank - sum(1 for k, *_ in expanded if k in (0, 1)))
+    starts, ends, axes, steps, squeeze, unsqueeze = [], [], [], [], [], []
+    dim = out_dim = 0
+    for kind, x, y, z in expanded:
+        if kind == 2:
+            unsqueeze.append(out_dim)
+            out_dim += 1
+            continue
+        if kind == 0:
+            starts.append(x)
+            ends.append(x + 1 if x != -1 else _OPEN[1])
+            steps.append(1)
+            squeeze.append(dim)
+        else:
+            start = 0 if x == _OPEN[0] else x
+            starts.append(start)
+            ends.append(y)
+            steps.append(z)
+            out_dim += 1
+        axes.append(dim)
+        dim += 1
+    arrays = [np.array(v, np.int64) for v in (starts, ends, axes, steps)]
+    value = b.node("Slice", [names[0], *(b.const(v, "slice") for v in arrays)])
+    if squeeze:
+        value = b.node("Squeeze", [value, b.const(np.array(squeeze, np.int64), "axes")])
+    if unsqueeze:
+        value = b.node("Unsqueeze", [value, b.const(np.array(unsqueeze, np.int64), "axes")])
+    b.node("Identity", [value], name)
+
+
+# PyTorch's gate blocks in ONNX's order: LSTM (i f g o) -> (i o f c), GRU (r z n) -> (z r h).
+_GATES = {"LSTM": [0, 3, 1, 2], "GRU": [1, 0, 2], "RNN_TANH": [0], "RNN_RELU": [0]}
+
+
+def _rnn(b: GraphBuilder, names, ins, outs, a, out_names) -> None:
+    mode = a["mode"]
+    has_b_ih, has_b_hh, has_w_hr, has_c0 = a["present"]
+    if a["packed"]:
+        raise RuntimeError("rustorch.onnx.export: packed sequences have no ONNX mapping yet")
+    if has_w_hr:
+        raise RuntimeError("rustorch.onnx.export: LSTM with proj_size has no ONNX form")
+    it = iter(zip(names, ins))
+    x, _ = next(it)
+    (_, (w_ih_id, w_ih)), (_, (w_hh_id, w_hh)) = next(it), next(it)
+    b_ih = next(it)[1][1] if has_b_ih else None
+    b_hh = next(it)[1][1] if has_b_hh else None
+    h0_name, (h0_id, h0) = next(it)
+    c0_name, (c0_id, c0) = next(it) if has_c0 else ("", (None, None))
+    if w_ih_id not in b.constant or w_hh_id not in b.constant:
+        raise RuntimeError("rustorch.onnx.export: recurrent weights must be exported as "
+                           "constants (export_params=True)")
+    order = _GATES[mode]
+    hidden = w_hh.shape[1]
+
+    def gates(t):
+        v = _np(t)
+        return np.concatenate([v[g * hidden:(g + 1) * hidden] for g in order])[None]
+
+    dtype = _np(w_ih).dtype
+    zeros = rustorch.zeros(len(order) * hidden)
+    bias = np.concatenate([gates(b_ih if b_ih is not None else zeros),
+                           gates(b_hh if b_hh is not None else zeros)], axis=1).astype(dtype)
+
+    def state(name, tid, t):
+        # An all-zero constant state is ONNX's default (and keeps the batch dynamic).
+        if tid in b.constant and not _np(t).any():
+            return ""
+        return b.node("Unsqueeze", [name, b.const(np.array([0], np.int64), "axes")])
+
+    inputs = [x, b.const(gates(w_ih).astype(dtype), "W"), b.const(gates(w_hh).astype(dtype), "R"),
+              b.const(bias, "B"), "", state(h0_name, h0_id, h0)]
+    attrs: dict[str, Any] = {"hidden_size": hidden,
+                             "direction": "reverse" if a["reverse"] else "forward"}
+    onnx_op = {"LSTM": "LSTM", "GRU": "GRU"}.get(mode, "RNN")
+    if mode == "LSTM":
+        inputs.append(state(c0_name, c0_id, c0))
+    if mode == "GRU":
+        attrs["linear_before_reset"] = 1
+    if onnx_op == "RNN":
+        attrs["activations"] = ["Relu" if mode == "RNN_RELU" else "Tanh"]
+    while inputs and inputs[-1] == "":
+        inputs.pop()
+    y, y_h = b.fresh("Y"), b.fresh("Y_h")
+    node_outs = [y, y_h] + ([b.fresh("Y_c")] if mode == "LSTM" else [])
+    b.nodes.append((onnx_op, inputs, node_outs, attrs))
+    one, zero = (b.const(np.array([v], np.int64), "axes") for v in (1, 0))
+    b.node("Squeeze", [y, one], out_names[0])
+    b.node("Squeeze", [y_h, zero], out_names[1])
+    if mode == "LSTM":
+        b.node("Squeeze", [node_outs[2], zero], out_names[2])
+
+
+_MULTI: dict[str, Callable] = {"rnn": _rnn}
+
 _MAPPINGS: dict[str, Mapping] = {
     "conv": _conv,
     "conv_transpose": _conv_transpose,
@@ -379,4 +504,6 @@ _MAPPINGS: dict[str, Mapping] = {
     "softmax": _softmax("Softmax"),
     "log_softmax": _softmax("LogSoftmax"),
     "cat": _cat,
+    "stack": _stack,
+    "index": _index,
 }
