@@ -30,6 +30,8 @@ pub struct TracedOp {
 }
 
 thread_local! {
+    /// Whether a trace is on: the one read an untraced call pays.
+    static ON: Cell<bool> = const { Cell::new(false) };
     static TRACE: RefCell<Option<Vec<TracedOp>>> = const { RefCell::new(None) };
     static DEPTH: Cell<usize> = const { Cell::new(0) };
 }
@@ -37,16 +39,18 @@ thread_local! {
 /// Starts recording on this thread (a trace already on is discarded).
 pub fn start() {
     TRACE.with(|t| *t.borrow_mut() = Some(Vec::new()));
+    ON.with(|on| on.set(true));
     DEPTH.with(|d| d.set(0));
 }
 
 /// Stops recording and returns the ops recorded since [`start`] (none when it was off).
 pub fn stop() -> Vec<TracedOp> {
+    ON.with(|on| on.set(false));
     TRACE.with(|t| t.borrow_mut().take()).unwrap_or_default()
 }
 
 fn active() -> bool {
-    TRACE.with(|t| t.borrow().is_some())
+    ON.with(Cell::get)
 }
 
 /// Restores the depth when a traced op returns (or fails).

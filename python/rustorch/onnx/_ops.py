@@ -15,10 +15,22 @@ import rustorch
 
 
 def _np(t: rustorch.Tensor) -> np.ndarray:
-    t = t.detach()
-    if t.dtype == rustorch.bfloat16:
-        raise RuntimeError("rustorch.onnx.export: bfloat16 constants are not supported")
-    return t.cpu().numpy().copy()
+    _np_dtype(t)  # refuses bfloat16, which NumPy lacks
+    return t.detach().cpu().numpy().copy()
+
+
+_NUMPY = {
+    rustorch.float32: np.float32, rustorch.float64: np.float64, rustorch.float16: np.float16,
+    rustorch.int64: np.int64, rustorch.int32: np.int32, rustorch.int16: np.int16,
+    rustorch.int8: np.int8, rustorch.uint8: np.uint8, rustorch.bool: np.bool_,
+}
+
+
+def _np_dtype(t: rustorch.Tensor) -> np.dtype:
+    """The NumPy dtype of ``t``'s values (without copying them)."""
+    if t.dtype not in _NUMPY:
+        raise RuntimeError(f"rustorch.onnx.export: {t.dtype} constants are not supported")
+    return np.dtype(_NUMPY[t.dtype])
 
 
 def _onnx_type(onnx: Any, dtype: rustorch.dtype) -> int:
@@ -243,7 +255,7 @@ def _batch_norm(b: GraphBuilder, names, ins, out, a, name) -> None:
     x, rest = names[0], iter(names[1:])
     mean, var = next(rest), next(rest)
     channels = ins[0][1].shape[1]
-    dtype = _np(ins[1][1]).dtype
+    dtype = _np_dtype(ins[1][1])
     weight = next(rest) if has_weight else b.const(np.ones(channels, dtype))
     bias = next(rest) if has_bias else b.const(np.zeros(channels, dtype))
     b.node("BatchNormalization", [x, weight, bias, mean, var], name, epsilon=a["eps"])
@@ -287,7 +299,7 @@ def _addmm(b: GraphBuilder, names, ins, out, a, name) -> None:
 
 def _binary(onnx_op: str) -> Mapping:
     def mapping(b: GraphBuilder, names, ins, out, a, name) -> None:
-        dtype = _np(out).dtype if out.numel() else np.dtype(np.float32)
+        dtype = _np_dtype(out)
         scalar = {k: b.const(np.array(v, dtype)) for k, v in a.items()}
         operands = [scalar.get("a"), scalar.get("b")]
         it = iter(names)
@@ -315,7 +327,7 @@ def _elu(b: GraphBuilder, names, ins, out, a, name) -> None:
 def _gelu(b: GraphBuilder, names, ins, out, a, name) -> None:
     # x · (1 + erf(x / √2)) / 2, PyTorch's exact GELU (ONNX's Gelu needs opset 20).
     x = names[0]
-    dtype = _np(out).dtype
+    dtype = _np_dtype(out)
     scaled = b.node("Div", [x, b.const(np.array(math.sqrt(2.0), dtype))])
     one = b.node("Add", [b.node("Erf", [scaled]), b.const(np.array(1.0, dtype))])
     half = b.node("Mul", [x, b.const(np.array(0.5, dtype))])
@@ -327,7 +339,7 @@ def _silu(b: GraphBuilder, names, ins, out, a, name) -> None:
 
 
 def _clamp(b: GraphBuilder, names, ins, out, a, name) -> None:
-    dtype = _np(out).dtype
+    dtype = _np_dtype(out)
     bound = [b.const(np.array(a[k], dtype)) if math.isfinite(a[k]) else "" for k in ("min", "max")]
     b.node("Clip", [names[0], *bound], name)
 
@@ -425,7 +437,7 @@ def _rnn(b: GraphBuilder, names, ins, outs, a, out_names) -> None:
         v = _np(t)
         return np.concatenate([v[g * hidden:(g + 1) * hidden] for g in order])[None]
 
-    dtype = _np(w_ih).dtype
+    dtype = _np_dtype(w_ih)
     zeros = rustorch.zeros(len(order) * hidden)
     bias = np.concatenate([gates(b_ih if b_ih is not None else zeros),
                            gates(b_hh if b_hh is not None else zeros)], axis=1).astype(dtype)
