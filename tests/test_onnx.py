@@ -213,3 +213,129 @@ def test_bad_arguments():
         export_bytes(mlp(), rt.randn(2, 1, 28, 28), dynamic_axes={"z": [0]})
     with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
         export_bytes(mlp(), rt.randn(2, 1, 28, 28), colour=1)
+
+
+# -- attention and the Transformer ----------------------------------------------------------
+
+
+class TokenClassifier(nn.Module):
+    """The documents' Transformer encoder as a sequence classifier: token embedding plus a
+    learned position table, a 2-layer encoder, mean over positions, a linear head. With
+    ``pad``, token 0 is padding (a key padding mask built from the tokens)."""
+
+    def __init__(self, pad=False, norm_first=False, activation="relu"):
+        super().__init__()
+        self.embed = nn.Embedding(50, 16, padding_idx=0)
+        self.position = nn.Parameter(rt.randn(1, 32, 16) * 0.1)
+        layer = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.1, batch_first=True,
+                                           norm_first=norm_first, activation=activation)
+        self.encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        self.head = nn.Linear(16, 5)
+        self.pad = pad
+
+    def forward(self, tokens):
+        x = self.embed(tokens) + self.position[:, :tokens.shape[1]]
+        mask = tokens == 0 if self.pad else None
+        return self.head(self.encoder(x, src_key_padding_mask=mask).mean(1))
+
+
+class Attend(nn.Module):
+    """Multi-head attention (sequence first) from a query to a key that is also the value,
+    returning the output and the head-averaged weights."""
+
+    def __init__(self):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(16, 4)
+
+    def forward(self, query, key):
+        return self.attn(query, key, key)
+
+
+class Causal(nn.Module):
+    def forward(self, q, k, v):
+        return rt.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+
+def tokens(*shape):
+    return rt.randint(0, 50, shape)
+
+
+# name -> (model, inputs at the traced size, their dynamic axes, sizes to run at)
+ATTENTION = {
+    "transformer_classifier": (TokenClassifier, lambda n: (tokens(n, 7),), {0: "batch"}),
+    "transformer_padded_norm_first_gelu": (
+        lambda: TokenClassifier(pad=True, norm_first=True, activation="gelu"),
+        lambda n: (tokens(n, 7),), {0: "batch"},
+    ),
+    "multihead_attention": (
+        Attend, lambda n: (rt.randn(6, n, 16), rt.randn(4, n, 16)), {1: "batch"},
+    ),
+    "causal_attention": (
+        Causal, lambda n: tuple(rt.randn(n, 4, 6, 8) for _ in range(3)), {0: "batch"},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ATTENTION))
+def test_attention_exports_run_in_onnx_runtime_as_here(name):
+    make, inputs, axes = ATTENTION[name]
+    rt.manual_seed(0)
+    model = make()
+    args = inputs(3)
+    in_names = [f"in{i}" for i in range(len(args))]
+    out_names = ["out", "weights"] if name == "multihead_attention" else ["out"]
+    batch_axis = {"multihead_attention": {"out": {1: "batch"}, "weights": {0: "batch"}}}
+    dynamic = {n: axes for n in in_names}
+    dynamic.update(batch_axis.get(name, {n: {0: "batch"} for n in out_names}))
+    data = export_bytes(model, args, input_names=in_names, output_names=out_names,
+                        dynamic_axes=dynamic)
+    onnx.checker.check_model(onnx.load_from_string(data))
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    model.eval()
+    for batch in (3, 1, 5):
+        args = inputs(batch)
+        with rt.no_grad():
+            want = model(*args)
+        want = want if isinstance(want, tuple) else (want,)
+        got = session.run(None, {n: a.numpy() for n, a in zip(in_names, args)})
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w.numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(rt.__name__ == "torch", reason="PyTorch's TorchScript exporter writes "
+                    "the traced sequence length into multi-head attention's reshapes")
+def test_a_transformer_exports_with_dynamic_batch_and_sequence():
+    rt.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(16, 4, 32, batch_first=True)
+    model = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+    axes = {0: "batch", 1: "sequence"}
+    data = export_bytes(model, rt.randn(2, 5, 16), input_names=["x"], output_names=["y"],
+                        dynamic_axes={"x": axes, "y": axes})
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    model.eval()
+    for shape in ((2, 5, 16), (4, 9, 16), (1, 1, 16)):
+        x = rt.randn(*shape)
+        with rt.no_grad():
+            want = model(x).numpy()
+        (got,) = session.run(None, {"x": x.numpy()})
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(rt.__name__ == "torch", reason="PyTorch's tracer records sizes symbolically")
+def test_sizes_that_follow_a_dynamic_axis_raise():
+    rt.manual_seed(0)
+    model = TokenClassifier()
+    # The position table is sliced to the sequence length: a number in the trace.
+    with pytest.raises(RuntimeError, match="'index' takes its items from a size that follows"):
+        export_bytes(model, tokens(3, 7), input_names=["t"], dynamic_axes={"t": [0, 1]})
+
+    class Ramp(nn.Module):
+        def forward(self, x):
+            return x + rt.arange(x.shape[0], dtype=x.dtype)[:, None]
+
+    with pytest.raises(RuntimeError, match="reads a constant whose shape follows a dynamic"):
+        export_bytes(Ramp(), rt.randn(3, 4), input_names=["x"], dynamic_axes={"x": [0]})
+    # Without dynamic axes both export, at the traced sizes.
+    export_bytes(model, tokens(3, 7))
+    export_bytes(Ramp(), rt.randn(3, 4))

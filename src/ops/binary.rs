@@ -467,6 +467,8 @@ impl Tensor {
 
     /// `logical_not`: zero elements.
     pub fn logical_not(&self) -> Result<Tensor> {
-        binary_raw(BitXor, &self.truthy()?, &Tensor::scalar(true), DType::Bool)
+        crate::ops::trace::traced("logical_not", &[self], Vec::new, || {
+            binary_raw(BitXor, &self.truthy()?, &Tensor::scalar(true), DType::Bool)
+        })
     }
 }

@@ -668,6 +668,17 @@ pub fn embedding(
     padding_idx: Option<i64>,
     scale_grad_by_freq: bool,
 ) -> Result<Tensor> {
+    crate::ops::trace::traced("embedding", &[weight, indices], Vec::new, || {
+        embedding_untraced(weight, indices, padding_idx, scale_grad_by_freq)
+    })
+}
+
+fn embedding_untraced(
+    weight: &Tensor,
+    indices: &Tensor,
+    padding_idx: Option<i64>,
+    scale_grad_by_freq: bool,
+) -> Result<Tensor> {
     if !matches!(indices.dtype(), DType::I64 | DType::I32) {
         return Err(Error::Runtime(format!(
             "Expected tensor for argument #1 'indices' to have one of the following scalar types: Long, Int; but got torch.{} instead (while checking arguments for embedding)",

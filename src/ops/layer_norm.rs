@@ -65,6 +65,35 @@ pub fn layer_norm(
     affine: Affine,
     eps: f64,
 ) -> Result<Tensor> {
+    use crate::ops::trace::Attr;
+    let operands: Vec<&Tensor> = std::iter::once(input)
+        .chain(affine.weight)
+        .chain(affine.bias)
+        .collect();
+    let attrs = || {
+        vec![
+            ("dims", Attr::Int(normalized_shape.len() as i64)),
+            (
+                "present",
+                Attr::Ints(vec![
+                    affine.weight.is_some() as i64,
+                    affine.bias.is_some() as i64,
+                ]),
+            ),
+            ("eps", Attr::Float(eps)),
+        ]
+    };
+    crate::ops::trace::traced("layer_norm", &operands, attrs, || {
+        layer_norm_untraced(input, normalized_shape, affine, eps)
+    })
+}
+
+fn layer_norm_untraced(
+    input: &Tensor,
+    normalized_shape: &[usize],
+    affine: Affine,
+    eps: f64,
+) -> Result<Tensor> {
     let dims = normalized_dims(
         input,
         normalized_shape,

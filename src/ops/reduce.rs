@@ -101,9 +101,35 @@ fn float_only(op: &str, dtype: DType) -> Result<()> {
     }
 }
 
+/// A reduction's trace attributes: the dims (none: every dim) and `keepdim`.
+fn reduce_attrs(
+    dims: Option<&[i64]>,
+    keepdim: bool,
+) -> Vec<(&'static str, crate::ops::trace::Attr)> {
+    use crate::ops::trace::Attr;
+    let mut attrs = vec![("keepdim", Attr::Int(keepdim as i64))];
+    if let Some(d) = dims {
+        attrs.push(("dims", Attr::Ints(d.to_vec())));
+    }
+    attrs
+}
+
 impl Tensor {
     /// `sum(dim=None, keepdim=False, dtype=None)`; integer and bool sums give int64.
     pub fn sum_dims(
+        &self,
+        dims: Option<&[i64]>,
+        keepdim: bool,
+        dtype: Option<DType>,
+    ) -> Result<Tensor> {
+        crate::ops::trace::traced(
+            "sum",
+            &[self],
+            || reduce_attrs(dims, keepdim),
+            || self.sum_untraced(dims, keepdim, dtype),
+        )
+    }
+    fn sum_untraced(
         &self,
         dims: Option<&[i64]>,
         keepdim: bool,
@@ -159,6 +185,19 @@ impl Tensor {
     }
 
     pub fn mean_dims(
+        &self,
+        dims: Option<&[i64]>,
+        keepdim: bool,
+        dtype: Option<DType>,
+    ) -> Result<Tensor> {
+        crate::ops::trace::traced(
+            "mean",
+            &[self],
+            || reduce_attrs(dims, keepdim),
+            || self.mean_untraced(dims, keepdim, dtype),
+        )
+    }
+    fn mean_untraced(
         &self,
         dims: Option<&[i64]>,
         keepdim: bool,

@@ -10,6 +10,20 @@ use crate::Tensor;
 
 /// `where(cond, a, b)`: `a` where `cond` holds, else `b`, all broadcast together.
 pub fn where_(cond: &Tensor, a: &Operand, b: &Operand) -> Result<Tensor> {
+    let mut tensors = vec![cond];
+    let mut numbers = Vec::new();
+    for (name, o) in [("a", a), ("b", b)] {
+        match o {
+            Operand::Tensor(t) => tensors.push(t),
+            Operand::Scalar(s) => {
+                numbers.push((name, crate::ops::trace::Attr::Float(s.to_f64())));
+            }
+        }
+    }
+    crate::ops::trace::traced("where", &tensors, || numbers, || where_untraced(cond, a, b))
+}
+
+fn where_untraced(cond: &Tensor, a: &Operand, b: &Operand) -> Result<Tensor> {
     if cond.dtype() != DType::Bool && cond.dtype() != DType::U8 {
         return Err(Error::Runtime(format!(
             "where expected condition to be a boolean tensor, but got a tensor with dtype {}",

@@ -4,6 +4,7 @@
 
 use crate::autograd::{needs_grad, record};
 use crate::error::{wrap_dim, Error, Result};
+use crate::ops::trace::Attr;
 use crate::tensor::dtype::DType;
 use crate::tensor::layout::{fmt_shape, infer_shape, Layout};
 use crate::Tensor;
@@ -30,7 +31,7 @@ impl Tensor {
         crate::ops::trace::traced(
             "reshape",
             &[self],
-            || vec![("shape", crate::ops::trace::Attr::Ints(shape.to_vec()))],
+            || vec![("shape", Attr::Ints(shape.to_vec()))],
             || {
                 let shape = infer_shape(shape, self.numel())?;
                 let strides = self.layout().view_strides(&shape).ok_or_else(|| {
@@ -55,7 +56,7 @@ impl Tensor {
         crate::ops::trace::traced(
             "reshape",
             &[self],
-            || vec![("shape", crate::ops::trace::Attr::Ints(shape.to_vec()))],
+            || vec![("shape", Attr::Ints(shape.to_vec()))],
             || {
                 let shape = infer_shape(shape, self.numel())?;
                 if shape == self.shape() {
@@ -95,7 +96,7 @@ impl Tensor {
         crate::ops::trace::traced(
             "transpose",
             &[self],
-            || vec![("dims", crate::ops::trace::Attr::Ints(vec![d0, d1]))],
+            || vec![("dims", Attr::Ints(vec![d0, d1]))],
             || {
                 let out = self.with_layout(self.layout().transpose(d0, d1)?);
                 if needs_grad(&[self]) {
@@ -113,7 +114,7 @@ impl Tensor {
         crate::ops::trace::traced(
             "transpose",
             &[self],
-            || vec![("dims", crate::ops::trace::Attr::Ints(vec![0, 1]))],
+            || vec![("dims", Attr::Ints(vec![0, 1]))],
             || {
                 if self.dim() > 2 {
                     return Err(Error::Runtime(format!(
@@ -137,7 +138,7 @@ impl Tensor {
         crate::ops::trace::traced(
             "permute",
             &[self],
-            || vec![("dims", crate::ops::trace::Attr::Ints(dims.to_vec()))],
+            || vec![("dims", Attr::Ints(dims.to_vec()))],
             || {
                 let out = self.with_layout(self.layout().permute(dims)?);
                 if needs_grad(&[self]) {
@@ -195,36 +196,62 @@ impl Tensor {
     }
 
     pub fn squeeze(&self, dims: Option<&[i64]>) -> Result<Tensor> {
-        let l = self.layout().squeeze(dims)?;
-        Ok(self.reshape_to(
-            if dims.is_none() {
-                "SqueezeBackward0"
-            } else {
-                "SqueezeBackward1"
-            },
-            l,
-        ))
+        // The trace records the dims removed (size-1 dims of those asked for).
+        let removed = || {
+            let n = self.dim();
+            let asked: Vec<usize> = match dims {
+                None => (0..n).collect(),
+                Some(ds) => ds.iter().filter_map(|&d| wrap_dim(d, n).ok()).collect(),
+            };
+            let mut removed: Vec<i64> = asked
+                .into_iter()
+                .filter(|&d| self.shape()[d] == 1)
+                .map(|d| d as i64)
+                .collect();
+            removed.sort_unstable();
+            removed.dedup();
+            vec![("dims", Attr::Ints(removed))]
+        };
+        crate::ops::trace::traced("squeeze", &[self], removed, || {
+            let l = self.layout().squeeze(dims)?;
+            Ok(self.reshape_to(
+                if dims.is_none() {
+                    "SqueezeBackward0"
+                } else {
+                    "SqueezeBackward1"
+                },
+                l,
+            ))
+        })
     }
 
     pub fn unsqueeze(&self, dim: i64) -> Result<Tensor> {
-        let l = self.layout().unsqueeze(dim)?;
-        Ok(self.reshape_to("UnsqueezeBackward0", l))
+        let wrapped = || {
+            let d = wrap_dim(dim, self.dim() + 1).unwrap_or(0);
+            vec![("dim", Attr::Int(d as i64))]
+        };
+        crate::ops::trace::traced("unsqueeze", &[self], wrapped, || {
+            let l = self.layout().unsqueeze(dim)?;
+            Ok(self.reshape_to("UnsqueezeBackward0", l))
+        })
     }
 
     /// `expand(*sizes)`: broadcasting view; backward sums over the broadcast dims.
     pub fn expand(&self, shape: &[i64]) -> Result<Tensor> {
-        let l = self.layout().expand(shape)?;
-        if l.shape == self.shape() {
-            return Ok(self.clone());
-        }
-        let out = self.with_layout(l);
-        if needs_grad(&[self]) {
-            let shape = self.shape().to_vec();
-            record("ExpandBackward0", &[self], &out, move |g, _| {
-                Ok(vec![Some(g.sum_to(&shape)?)])
-            });
-        }
-        Ok(out)
+        crate::ops::trace::traced("expand", &[self], Vec::new, || {
+            let l = self.layout().expand(shape)?;
+            if l.shape == self.shape() {
+                return Ok(self.clone());
+            }
+            let out = self.with_layout(l);
+            if needs_grad(&[self]) {
+                let shape = self.shape().to_vec();
+                record("ExpandBackward0", &[self], &out, move |g, _| {
+                    Ok(vec![Some(g.sum_to(&shape)?)])
+                });
+            }
+            Ok(out)
+        })
     }
 
     pub fn expand_to(&self, shape: &[usize]) -> Result<Tensor> {
@@ -236,12 +263,7 @@ impl Tensor {
         crate::ops::trace::traced(
             "flatten",
             &[self],
-            || {
-                vec![
-                    ("start", crate::ops::trace::Attr::Int(start)),
-                    ("end", crate::ops::trace::Attr::Int(end)),
-                ]
-            },
+            || vec![("start", Attr::Int(start)), ("end", Attr::Int(end))],
             || {
                 if self.dim() == 0 {
                     wrap_dim(start, 0)?;
@@ -282,17 +304,27 @@ impl Tensor {
     }
 
     pub fn narrow(&self, dim: i64, start: i64, length: usize) -> Result<Tensor> {
-        self.apply_view(
-            "SliceBackward0",
-            Arc::new(move |l: &Layout| l.narrow(dim, start, length)),
-        )
+        // Recorded as the slice `start:start + length` (a negative start counts from the end).
+        let bounds = || {
+            let end = start.saturating_add(length as i64);
+            slice_attrs(dim, Some(start), (start >= 0 || end < 0).then_some(end), 1)
+        };
+        crate::ops::trace::traced("slice", &[self], bounds, || {
+            self.apply_view(
+                "SliceBackward0",
+                Arc::new(move |l: &Layout| l.narrow(dim, start, length)),
+            )
+        })
     }
 
     pub fn select(&self, dim: i64, index: i64) -> Result<Tensor> {
-        self.apply_view(
-            "SelectBackward0",
-            Arc::new(move |l: &Layout| l.select(dim, index)),
-        )
+        let attrs = || vec![("dim", Attr::Int(dim)), ("index", Attr::Int(index))];
+        crate::ops::trace::traced("select", &[self], attrs, || {
+            self.apply_view(
+                "SelectBackward0",
+                Arc::new(move |l: &Layout| l.select(dim, index)),
+            )
+        })
     }
 
     /// Python slice semantics `start:stop:step` along `dim` (bounds clamped, step > 0).
@@ -312,27 +344,30 @@ impl Tensor {
             ));
         }
         let d = wrap_dim(dim, self.dim())?;
-        self.apply_view(
-            "SliceBackward0",
-            Arc::new(move |l: &Layout| {
-                let size = l.shape[d] as i64;
-                let clamp = |v: i64| {
-                    if v < 0 {
-                        (v + size).max(0)
+        let bounds = || slice_attrs(dim, start, stop, step);
+        crate::ops::trace::traced("slice", &[self], bounds, || {
+            self.apply_view(
+                "SliceBackward0",
+                Arc::new(move |l: &Layout| {
+                    let size = l.shape[d] as i64;
+                    let clamp = |v: i64| {
+                        if v < 0 {
+                            (v + size).max(0)
+                        } else {
+                            v.min(size)
+                        }
+                    };
+                    let s = start.map_or(0, clamp);
+                    let e = stop.map_or(size, clamp);
+                    let len = if e > s {
+                        ((e - s) + step - 1) / step
                     } else {
-                        v.min(size)
-                    }
-                };
-                let s = start.map_or(0, clamp);
-                let e = stop.map_or(size, clamp);
-                let len = if e > s {
-                    ((e - s) + step - 1) / step
-                } else {
-                    0
-                };
-                Ok(l.slice(d, s as usize, len as usize, step as usize))
-            }),
-        )
+                        0
+                    };
+                    Ok(l.slice(d, s as usize, len as usize, step as usize))
+                }),
+            )
+        })
     }
 
     pub fn unbind(&self, dim: i64) -> Result<Vec<Tensor>> {
@@ -765,4 +800,20 @@ impl Tensor {
                 .reshape(&shape(&[c * r * r, oh, ow]))
         }
     }
+}
+
+/// A slice's trace attributes: Python's `start:stop:step` along `dim` (an open bound as
+/// `i64::MIN`/`i64::MAX`, ONNX `Slice`'s convention).
+fn slice_attrs(
+    dim: i64,
+    start: Option<i64>,
+    stop: Option<i64>,
+    step: i64,
+) -> Vec<(&'static str, Attr)> {
+    vec![
+        ("dim", Attr::Int(dim)),
+        ("start", Attr::Int(start.unwrap_or(i64::MIN))),
+        ("stop", Attr::Int(stop.unwrap_or(i64::MAX))),
+        ("step", Attr::Int(step)),
+    ]
 }

@@ -58,7 +58,16 @@ class GraphBuilder:
         self.initializers: dict[str, np.ndarray] = {}
         self.nodes: list[tuple[str, list[str], list[str], dict[str, Any]]] = []
         self.count = 0
-        self.batch: int | None = None
+        # Names of constants whose shape follows a dynamic axis -> the op that read them.
+        self.varying: dict[str, str] = {}
+        # The current op's dims that change along the dynamic axes (inputs, outputs), from a
+        # second trace with the dynamic axes one longer; empty sets without dynamic axes.
+        self.dyn_in: list[set[int]] = []
+        self.dyn_out: list[set[int]] = []
+        self.twin_in: list[tuple[int, ...]] = []
+        self.twin_out: list[tuple[int, ...]] = []
+        # Graph values read so far -> their shapes in both traces (sources of dynamic sizes).
+        self.shapes: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
         # Transposes of 2-D constants, emitted only where something other than Gemm reads them.
         self.transposed: dict[int, tuple[int, rustorch.Tensor]] = {}
 
@@ -81,8 +90,6 @@ class GraphBuilder:
     def add_input(self, name: str, t: rustorch.Tensor) -> None:
         self.names[rustorch._C._trace_id(t)] = name
         self.inputs.append((name, t))
-        if self.batch is None and t.dim() > 0:
-            self.batch = t.shape[0]
 
     def add_param(self, name: str, t: rustorch.Tensor) -> None:
         tid = rustorch._C._trace_id(t)
@@ -93,8 +100,9 @@ class GraphBuilder:
         else:
             self.inputs.append((name, t))
 
-    def value(self, tid: int, t: rustorch.Tensor, op: str) -> str:
-        """The name of an op's input: a known value, or a constant the model made itself."""
+    def value(self, tid: int, t: rustorch.Tensor, op: str, varies: bool = False) -> str:
+        """The name of an op's input: a known value, or a constant the model made itself
+        (``varies``: whose shape follows a dynamic axis, an error if a node reads it)."""
         if tid in self.names:
             return self.names[tid]
         if tid in self.transposed:
@@ -110,11 +118,48 @@ class GraphBuilder:
         name = self.const(_np(t))
         self.names[tid] = name
         self.constant.add(tid)
+        if varies:
+            self.varying[name] = op
         return name
 
-    def add_op(self, op: str, ins: list, outs: list, attrs: dict[str, Any]) -> None:
+    def scalar_operand(self, i: int, ins: list, out: rustorch.Tensor) -> str | None:
+        """A constant operand ``i`` of an element-wise op holding one value throughout, as a
+        0-d constant when broadcasting the other operands already gives the output's shape
+        (so a filled tensor shaped like the input, e.g. ``zeros(x.shape)``, stays dynamic)."""
+        tid, t = ins[i]
+        if tid in self.names or tid in self.transposed or t.requires_grad or t.numel() == 0:
+            return None
+        v = _np(t)
+        if not (v == v.flat[0]).all():
+            return None
+        shape: tuple[int, ...] = ()
+        for j, (_, u) in enumerate(ins):
+            if j != i:
+                shape = np.broadcast_shapes(shape, tuple(u.shape))
+        if shape != tuple(out.shape):
+            return None
+        return self.const(np.array(v.flat[0], v.dtype))
+
+    def set_twin(self, ins: list, outs: list, twin: tuple[list, list] | None) -> None:
+        """Records which dims of the op's inputs and outputs follow the dynamic axes."""
+        if twin is None:
+            self.dyn_in = [set() for _ in ins]
+            self.dyn_out = [set() for _ in outs]
+            self.twin_in = [tuple(t.shape) for _, t in ins]
+            self.twin_out = [tuple(t.shape) for _, t in outs]
+            return
+        self.twin_in = [tuple(t.shape) for _, t in twin[0]]
+        self.twin_out = [tuple(t.shape) for _, t in twin[1]]
+        self.dyn_in = [_changed(t.shape, s) for (_, t), s in zip(ins, self.twin_in)]
+        self.dyn_out = [_changed(t.shape, s) for (_, t), s in zip(outs, self.twin_out)]
+
+    def add_op(self, op: str, ins: list, outs: list, attrs: dict[str, Any],
+               twin: tuple[list, list] | None = None) -> None:
+        """Appends the nodes of one recorded op; ``twin`` is its record in a second trace
+        with the dynamic axes one longer (``None`` without dynamic axes)."""
+        self.set_twin(ins, outs, twin)
         if op in _MULTI:
-            names = [self.value(tid, t, op) for tid, t in ins]
+            names = [self.value(tid, t, op, bool(d)) for (tid, t), d in zip(ins, self.dyn_in)]
             out_names = [self.fresh(op) for _ in outs]
             _MULTI[op](self, names, ins, [t for _, t in outs], attrs, out_names)
             for (tid, _), name in zip(outs, out_names):
@@ -139,10 +184,19 @@ class GraphBuilder:
         if op == "addmm" and ins[2][0] in self.transposed:
             ins = [ins[0], ins[1], self.transposed[ins[2][0]]]
             attrs = {**attrs, "transB": 1}
-        names = [self.value(tid, t, op) for tid, t in ins]
-        if self.fold and ins and all(tid in self.constant for tid, _ in ins):
+        scalars = [self.scalar_operand(i, ins, out) if op in _ELEMENTWISE else None
+                   for i in range(len(ins))]
+        names = [s or self.value(tid, t, op, bool(d))
+                 for s, (tid, t), d in zip(scalars, ins, self.dyn_in)]
+        known = [s is not None or tid in self.constant for s, (tid, _) in zip(scalars, ins)]
+        for name, known_value, (_, t), twin_shape in zip(names, known, ins, self.twin_in):
+            if not known_value:
+                self.shapes[name] = (tuple(t.shape), twin_shape)
+        if self.fold and ins and all(known):
             self.names[out_id] = self.const(_np(out), op)
             self.constant.add(out_id)
+            if self.dyn_out[0]:
+                self.varying[self.names[out_id]] = op
             return
         mapping = _MAPPINGS.get(op)
         if mapping is None:
@@ -177,6 +231,13 @@ class GraphBuilder:
         nodes = [helper.make_node(op, i, o, **a) for op, i, o, a in self.nodes]
         # Initializers no node reads (a folded weight's original, a batch count) are dropped.
         used = {n for _, i, _, _ in self.nodes for n in i}
+        for name, op in self.varying.items():
+            if name in used:
+                raise RuntimeError(
+                    f"rustorch.onnx.export: '{op}' reads a constant whose shape follows a "
+                    "dynamic axis (a tensor made outside the traced ops from a size, e.g. "
+                    "zeros(x.shape)); it cannot be exported with these dynamic_axes"
+                )
         inits = [onnx.numpy_helper.from_array(v, n) for n, v in self.initializers.items()
                  if n in used]
         graph = helper.make_graph(
@@ -261,21 +322,85 @@ def _batch_norm(b: GraphBuilder, names, ins, out, a, name) -> None:
     b.node("BatchNormalization", [x, weight, bias, mean, var], name, epsilon=a["eps"])
 
 
+def _changed(shape: Any, other: tuple[int, ...]) -> set[int]:
+    """The dims where two traces' shapes differ."""
+    return {i for i, (x, y) in enumerate(zip(shape, other)) if x != y}
+
+
 def _reshape(b: GraphBuilder, names, ins, out, a, name) -> None:
+    """``Reshape`` to the output's shape; a dim that follows a dynamic axis becomes ONNX's
+    ``0`` (the input's size at that index) where it is the input's dim there in both traces,
+    else ``-1``, which one dim at most may need."""
+    src = ins[0][1]
     shape = list(out.shape)
-    src = ins[0][1]
-    # Along a dynamic batch, keep the input's leading size (ONNX's 0) where it carries over.
-    if b.batch is not None and src.dim() > 0 and shape and shape[0] == src.shape[0] == b.batch:
-        shape[0] = 0
-    b.node("Reshape", [names[0], b.const(np.array(shape, np.int64), "shape")], name)
+    free = []
+    for i in sorted(b.dyn_out[0]):
+        same = (i < src.dim() and i in b.dyn_in[0] and src.shape[i] == shape[i]
+                and b.twin_in[0][i] == b.twin_out[0][i])
+        if same:
+            shape[i] = 0
+        else:
+            free.append(i)
+    if len(free) <= 1:
+        if free:
+            shape[free[0]] = -1
+        b.node("Reshape", [names[0], b.const(np.array(shape, np.int64), "shape")], name)
+        return
+    # Several: the leading dims up to the last of them, read off a value that has them in
+    # both traces (the input of a flatten this reshape undoes, e.g. nn.Linear's on 3-D input).
+    k = free[-1] + 1
+    want = (tuple(out.shape[:k]), b.twin_out[0][:k])
+    source = next((n for n, (s, t) in reversed(b.shapes.items()) if (s[:k], t[:k]) == want),
+                  None)
+    if source is None:
+        raise RuntimeError(
+            f"rustorch.onnx.export: a reshape from {list(src.shape)} to {list(out.shape)} "
+            f"changes dims {free} with the dynamic axes, and no value has them"
+        )
+    lead = b.node("Shape", [source], start=0, end=k)
+    rest = b.const(np.array(shape[k:], np.int64), "shape")
+    b.node("Reshape", [names[0], b.node("Concat", [lead, rest], axis=0)], name)
 
 
-def _flatten(b: GraphBuilder, names, ins, out, a, name) -> None:
+def _expand(b: GraphBuilder, names, ins, out, a, name) -> None:
+    """``Expand``: 1 where the input's own size carries over (so it may follow a dynamic
+    axis), the output's size where the input broadcasts."""
     src = ins[0][1]
-    start = a["start"] % src.dim()
-    end = a["end"] % src.dim()
-    shape = [0] * start + [-1] + list(src.shape[end + 1:])
-    b.node("Reshape", [names[0], b.const(np.array(shape, np.int64), "shape")], name)
+    lead = out.dim() - src.dim()
+    shape = []
+    for i, d in enumerate(out.shape):
+        j = i - lead
+        if j >= 0 and src.shape[j] == d and (j in b.dyn_in[0]) == (i in b.dyn_out[0]):
+            shape.append(1)
+        elif i in b.dyn_out[0]:
+            raise RuntimeError(
+                f"rustorch.onnx.export: an expand from {list(src.shape)} to "
+                f"{list(out.shape)} broadcasts along a dynamic axis (dim {i})"
+            )
+        else:
+            shape.append(d)
+    b.node("Expand", [names[0], b.const(np.array(shape, np.int64), "shape")], name)
+
+
+def _slice(b: GraphBuilder, names, ins, out, a, name) -> None:
+    arrays = [np.array([a[k]], np.int64) for k in ("start", "stop", "dim", "step")]
+    b.node("Slice", [names[0], *(b.const(v, "slice") for v in arrays)], name)
+
+
+def _select(b: GraphBuilder, names, ins, out, a, name) -> None:
+    index = b.const(np.array(a["index"], np.int64), "index")
+    b.node("Gather", [names[0], index], name, axis=a["dim"])
+
+
+def _squeeze(b: GraphBuilder, names, ins, out, a, name) -> None:
+    if not a["dims"]:
+        b.node("Identity", names, name)
+        return
+    b.node("Squeeze", [names[0], b.const(np.array(a["dims"], np.int64), "axes")], name)
+
+
+def _unsqueeze(b: GraphBuilder, names, ins, out, a, name) -> None:
+    b.node("Unsqueeze", [names[0], b.const(np.array([a["dim"]], np.int64), "axes")], name)
 
 
 def _transpose(b: GraphBuilder, names, ins, out, a, name) -> None:
@@ -297,16 +422,73 @@ def _addmm(b: GraphBuilder, names, ins, out, a, name) -> None:
            transB=a.get("transB", 0))
 
 
+def _operands(b: GraphBuilder, names: list[str], a: dict, dtype: np.dtype) -> list[str]:
+    """The names of ``a op b``'s operands, a number among them as a constant of ``dtype``."""
+    scalar = {k: b.const(np.array(a[k], dtype)) for k in ("a", "b") if k in a}
+    it = iter(names)
+    return [scalar[k] if k in scalar else next(it) for k in ("a", "b")]
+
+
 def _binary(onnx_op: str) -> Mapping:
     def mapping(b: GraphBuilder, names, ins, out, a, name) -> None:
-        dtype = _np_dtype(out)
-        scalar = {k: b.const(np.array(v, dtype)) for k, v in a.items()}
-        operands = [scalar.get("a"), scalar.get("b")]
-        it = iter(names)
-        operands = [o if o is not None else next(it) for o in operands]
-        b.node(onnx_op, operands, name)
+        b.node(onnx_op, _operands(b, names, a, _np_dtype(out)), name)
 
     return mapping
+
+
+def _compare(onnx_op: str, negate: bool = False) -> Mapping:
+    """A comparison: a number compared in the tensor's dtype (refused where that would
+    change it, e.g. an integer tensor against 2.5)."""
+
+    def mapping(b: GraphBuilder, names, ins, out, a, name) -> None:
+        dtype = _np_dtype(ins[0][1])
+        for k in ("a", "b"):
+            if k in a and dtype.kind in "iub" and a[k] != int(a[k]):
+                raise RuntimeError(
+                    f"rustorch.onnx.export: comparing a {ins[0][1].dtype} tensor with "
+                    f"{a[k]} is not supported"
+                )
+        value = b.node(onnx_op, _operands(b, names, a, dtype))
+        b.node("Not" if negate else "Identity", [value], name)
+
+    return mapping
+
+
+def _where(b: GraphBuilder, names, ins, out, a, name) -> None:
+    b.node("Where", [names[0], *_operands(b, names[1:], a, _np_dtype(out))], name)
+
+
+def _reduce(onnx_op: str) -> Mapping:
+    """``sum``/``mean`` over ``dims`` (every dim without them), in the output's dtype."""
+
+    def mapping(b: GraphBuilder, names, ins, out, a, name) -> None:
+        x = names[0]
+        if ins[0][1].dtype != out.dtype:
+            x = b.node("Cast", [x], to=_onnx_type(_onnx(), out.dtype))
+        dims = a.get("dims") or []
+        attrs: dict[str, Any] = {"keepdims": a["keepdim"]}
+        inputs = [x]
+        if dims and (onnx_op == "ReduceSum" or b.opset >= 18):
+            inputs.append(b.const(np.array(dims, np.int64), "axes"))
+        elif dims:
+            attrs["axes"] = list(dims)
+        b.node(onnx_op, inputs, name, **attrs)
+
+    return mapping
+
+
+def _layer_norm(b: GraphBuilder, names, ins, out, a, name) -> None:
+    has_weight, has_bias = a["present"]
+    src = ins[0][1]
+    shape = tuple(src.shape[src.dim() - a["dims"]:])
+    x, rest = names[0], iter(names[1:])
+    scale = next(rest) if has_weight else b.const(np.ones(shape, _np_dtype(src)))
+    inputs = [x, scale] + ([next(rest)] if has_bias else [])
+    b.node("LayerNormalization", inputs, name, axis=-a["dims"], epsilon=a["eps"])
+
+
+def _embedding(b: GraphBuilder, names, ins, out, a, name) -> None:
+    b.node("Gather", names, name, axis=0)
 
 
 def _unary(onnx_op: str, **fixed: Any) -> Mapping:
@@ -471,7 +653,19 @@ def _rnn(b: GraphBuilder, names, ins, outs, a, out_names) -> None:
         b.node("Squeeze", [node_outs[2], zero], out_names[2])
 
 
+def _onnx() -> Any:
+    import onnx
+
+    return onnx
+
+
 _MULTI: dict[str, Callable] = {"rnn": _rnn}
+
+# Element-wise ops, whose uniform constant operands may be written as one number.
+_ELEMENTWISE = frozenset((
+    "add", "sub", "mul", "div", "pow", "maximum", "minimum", "where", "eq", "ne", "lt", "le",
+    "gt", "ge",
+))
 
 _MAPPINGS: dict[str, Mapping] = {
     "conv": _conv,
@@ -481,7 +675,24 @@ _MAPPINGS: dict[str, Mapping] = {
     "adaptive_avg_pool": _adaptive_avg_pool,
     "batch_norm": _batch_norm,
     "reshape": _reshape,
-    "flatten": _flatten,
+    "flatten": _reshape,
+    "expand": _expand,
+    "slice": _slice,
+    "select": _select,
+    "squeeze": _squeeze,
+    "unsqueeze": _unsqueeze,
+    "where": _where,
+    "logical_not": _unary("Not"),
+    "eq": _compare("Equal"),
+    "ne": _compare("Equal", negate=True),
+    "lt": _compare("Less"),
+    "le": _compare("LessOrEqual"),
+    "gt": _compare("Greater"),
+    "ge": _compare("GreaterOrEqual"),
+    "sum": _reduce("ReduceSum"),
+    "mean": _reduce("ReduceMean"),
+    "layer_norm": _layer_norm,
+    "embedding": _embedding,
     "transpose": _transpose,
     "permute": _permute,
     "addmm": _addmm,
