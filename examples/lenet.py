@@ -7,7 +7,7 @@ channels, so the network is exactly the documents' one, with ``import rustorch a
     python examples/lenet.py                        # 1 epoch on /usr/share/datasets/fashion-mnist
     python examples/lenet.py --epochs 3 --out pictures
     python examples/lenet.py --epochs 1 --limit 6000 --device cpu   # a quick run
-    python examples/lenet.py --save lenet.safetensors   # then: cargo run --release --example serve
+    python examples/lenet.py --save lenet.pt   # then: cargo run --release --example serve
 
 It prints the test accuracy after every epoch and writes ``lenet_loss.png`` (the training loss
 per batch and the test loss per epoch) to ``--out`` when matplotlib is installed.
@@ -48,9 +48,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", default=".", help="folder for the pictures")
     parser.add_argument("--save", default=None, metavar="PATH",
-                        help="save the trained weights (state dict) here: safetensors for a "
-                             "'.safetensors' name (what examples/serve.rs reads), else "
-                             "PyTorch's format")
+                        help="save the trained weights (state dict) here, in PyTorch's "
+                             "format (safetensors for a '.safetensors' name); "
+                             "examples/serve.rs reads either")
     return parser.parse_args()
 
 

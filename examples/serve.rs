@@ -1,24 +1,24 @@
 //! Serving a model from Rust with no Python: the LeNet-5 that `examples/lenet.py` trained,
 //! loaded from its saved state dict, classifying Fashion-MNIST's test images.
 //!
-//!     python examples/lenet.py --save lenet.safetensors
-//!     cargo run --release --example serve -- lenet.safetensors [/usr/share/datasets/fashion-mnist]
+//!     python examples/lenet.py --save lenet.pt
+//!     cargo run --release --example serve -- lenet.pt [/usr/share/datasets/fashion-mnist]
+//!
+//! (PyTorch's checkpoint format or, for a `.safetensors` name, safetensors.)
 //!
 //! It prints the test accuracy, which is the one `lenet.py` printed: the same weights, the
 //! same preprocessing (28×28 greyscale padded by 2 and repeated to three channels,
 //! normalised with Fashion-MNIST's mean and std) and the same ops.
 
 use flate2::read::GzDecoder;
-use rustorch::nn::{
-    load_safetensors, Conv2d, Flatten, Linear, MaxPool2d, Module, ReLU, Sequential,
-};
+use rustorch::nn::{load_state_dict, Conv2d, Flatten, Linear, MaxPool2d, Module, ReLU, Sequential};
 use rustorch::{Error, Result, Tensor};
 use std::io::Read;
 use std::time::Instant;
 
 /// The network of `examples/lenet.py`, its layers under the names its state dict uses.
 fn lenet(path: &str) -> Result<Sequential> {
-    let sd = load_safetensors(path)?;
+    let sd = load_state_dict(path)?;
     Ok(Sequential::new()
         .push(Conv2d::load(&sd, "features.0")?)
         .push(ReLU)
@@ -66,7 +66,7 @@ fn preprocess(pixels: &[u8], count: usize) -> Tensor {
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let weights = args.get(1).map_or("lenet.safetensors", String::as_str);
+    let weights = args.get(1).map_or("lenet.pt", String::as_str);
     let data = args
         .get(2)
         .map_or("/usr/share/datasets/fashion-mnist", String::as_str);

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Writes ``tests/data/nn_fixture.safetensors``: small PyTorch models' weights, inputs and
-outputs, the oracle of the Rust inference layers' test (``tests/nn_inference.rs``).
+outputs, the oracle of the Rust inference layers' test (``tests/nn_inference.rs``); and the
+same in PyTorch's checkpoint format (``nn_fixture_torch.pt`` by ``torch.save``,
+``nn_fixture_rustorch.pt`` by ``rustorch.save``) for the Rust loader of that format.
 
     python scripts/make_nn_fixture.py      # needs PyTorch (the CPU wheel in ../shared/wheels)
 
@@ -18,7 +20,10 @@ import torch
 from rustorch.utils.safetensors import save_file
 from torch import nn
 
-OUT = os.path.join(os.path.dirname(__file__), "..", "tests", "data", "nn_fixture.safetensors")
+DATA = os.path.join(os.path.dirname(__file__), "..", "tests", "data")
+OUT = os.path.join(DATA, "nn_fixture.safetensors")
+OUT_TORCH = os.path.join(DATA, "nn_fixture_torch.pt")
+OUT_RUSTORCH = os.path.join(DATA, "nn_fixture_rustorch.pt")
 
 
 def main() -> None:
@@ -94,6 +99,16 @@ def main() -> None:
 
     save_file({k: rustorch.tensor(v.detach().numpy()) for k, v in tensors.items()}, OUT)
     print(f"wrote {len(tensors)} tensors to {os.path.normpath(OUT)}")
+    # The same tensors in PyTorch's checkpoint format as torch.save writes it, nested in a
+    # training checkpoint beside a view that shares a weight's storage and plain values;
+    # and the CNN's as rustorch.save writes them.
+    weight = tensors["cnn.7.weight"]
+    torch.save({"model": tensors, "view": weight.t()[1:], "epoch": 3, "lr": 0.1,
+                "tag": "fixture", "flags": [True, None]}, OUT_TORCH)
+    cnn_only = {k: rustorch.tensor(v.detach().numpy()) for k, v in tensors.items()
+                if k.startswith("cnn.")}
+    rustorch.save(cnn_only, OUT_RUSTORCH)
+    print(f"wrote {os.path.normpath(OUT_TORCH)} and {os.path.normpath(OUT_RUSTORCH)}")
 
 
 if __name__ == "__main__":

@@ -4,18 +4,73 @@
 //! give PyTorch's outputs.
 
 use rustorch::nn::{
-    load_safetensors, AvgPool2d, BatchNorm2d, Conv2d, Embedding, Flatten, LayerNorm, Linear,
-    MaxPool2d, Module, MultiheadAttention, ReLU, Recurrent, Sequential, StateDict, Tanh,
-    TransformerEncoderLayer,
+    load_pytorch, load_safetensors, load_state_dict, AvgPool2d, BatchNorm2d, Conv2d, Embedding,
+    Flatten, LayerNorm, Linear, MaxPool2d, Module, MultiheadAttention, ReLU, Recurrent, Sequential,
+    StateDict, Tanh, TransformerEncoderLayer,
 };
 use rustorch::Tensor;
 
 fn fixture() -> StateDict {
-    load_safetensors(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/nn_fixture.safetensors"
-    ))
-    .expect("the fixture loads")
+    load_safetensors(data("nn_fixture.safetensors")).expect("the fixture loads")
+}
+
+fn data(name: &str) -> String {
+    format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Same dtype, shape and values (compared as float64; every fixture dtype converts exactly).
+fn assert_same(what: &str, got: &Tensor, want: &Tensor) {
+    assert_eq!(got.dtype(), want.dtype(), "{what}: dtype");
+    assert_eq!(got.shape(), want.shape(), "{what}: shape");
+    let as_f64 = |t: &Tensor| {
+        t.to_dtype(rustorch::DType::F64)
+            .unwrap()
+            .to_vec::<f64>()
+            .unwrap()
+    };
+    assert_eq!(as_f64(got), as_f64(want), "{what}: values");
+}
+
+#[test]
+fn pytorch_checkpoints_load_as_the_safetensors_they_match() {
+    let sd = fixture();
+    // torch.save of {"model": state, "view": weight.t()[1:], "epoch": 3, ...}.
+    let pt = load_pytorch(data("nn_fixture_torch.pt")).unwrap();
+    for key in sd.keys() {
+        let got = pt.get(&format!("model.{key}")).unwrap();
+        assert_same(key, got, sd.get(key).unwrap());
+    }
+    let want = sd.get("cnn.7.weight").unwrap().t().unwrap();
+    let want = want.narrow(0, 1, want.shape()[0] - 1).unwrap();
+    assert_same("view", pt.get("view").unwrap(), &want);
+    let expected: Vec<String> = sd
+        .keys()
+        .map(|k| format!("model.{k}"))
+        .chain(["view".to_string()])
+        .collect();
+    let mut keys: Vec<String> = pt.keys().map(str::to_string).collect();
+    keys.sort();
+    let mut expected = expected;
+    expected.sort();
+    assert_eq!(keys, expected, "only the tensors, under dotted keys");
+    // rustorch.save of the CNN's tensors, read by the format-sniffing loader; the model
+    // built from it gives PyTorch's output.
+    let rt = load_state_dict(data("nn_fixture_rustorch.pt")).unwrap();
+    let cnn: Vec<&str> = sd.keys().filter(|k| k.starts_with("cnn.")).collect();
+    assert_eq!(rt.keys().collect::<Vec<_>>(), cnn);
+    for key in cnn {
+        assert_same(key, rt.get(key).unwrap(), sd.get(key).unwrap());
+    }
+    let y = cnn_model(&rt)
+        .forward(rt.get("cnn.input").unwrap())
+        .unwrap();
+    assert_close(
+        "cnn from rustorch.save",
+        &y,
+        sd.get("cnn.expected").unwrap(),
+        1e-5,
+    );
+    assert!(load_state_dict(data("nn_fixture.safetensors")).is_ok());
 }
 
 /// `got` has `want`'s shape and values to `tol` (absolute, relative to `want`'s scale).
@@ -30,21 +85,27 @@ fn assert_close(what: &str, got: &Tensor, want: &Tensor, tol: f32) {
     }
 }
 
+/// The fixture's CNN (`cnn.*`), rebuilt from a state dict.
+fn cnn_model(sd: &StateDict) -> Sequential {
+    Sequential::new()
+        .push(Conv2d::load(sd, "cnn.0").unwrap().padding([1, 1]))
+        .push(BatchNorm2d::load(sd, "cnn.1").unwrap())
+        .push(ReLU)
+        .push(MaxPool2d::new([2, 2]))
+        .push(Conv2d::load(sd, "cnn.4").unwrap().stride([2, 2]).groups(2))
+        .push(AvgPool2d::new([2, 2]))
+        .push(Flatten::new())
+        .push(Linear::load(sd, "cnn.7").unwrap())
+        .push(Tanh)
+        .push(LayerNorm::load(sd, "cnn.9").unwrap())
+}
+
 #[test]
 fn a_cnn_matches_pytorch() {
     let sd = fixture();
-    let model = Sequential::new()
-        .push(Conv2d::load(&sd, "cnn.0").unwrap().padding([1, 1]))
-        .push(BatchNorm2d::load(&sd, "cnn.1").unwrap())
-        .push(ReLU)
-        .push(MaxPool2d::new([2, 2]))
-        .push(Conv2d::load(&sd, "cnn.4").unwrap().stride([2, 2]).groups(2))
-        .push(AvgPool2d::new([2, 2]))
-        .push(Flatten::new())
-        .push(Linear::load(&sd, "cnn.7").unwrap())
-        .push(Tanh)
-        .push(LayerNorm::load(&sd, "cnn.9").unwrap());
-    let y = model.forward(sd.get("cnn.input").unwrap()).unwrap();
+    let y = cnn_model(&sd)
+        .forward(sd.get("cnn.input").unwrap())
+        .unwrap();
     assert_close("cnn", &y, sd.get("cnn.expected").unwrap(), 1e-5);
 }
 

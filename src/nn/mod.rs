@@ -1,12 +1,13 @@
 //! Layers for inference from Rust, with no Python: PyTorch's modules as Rust types over the
 //! engine's ops, their weights loaded from a state dict the Python side saved
-//! (`rustorch.utils.safetensors.save_file(model.state_dict(), path)`, or `rustorch.save`
-//! to a `.safetensors` name), under PyTorch's parameter names.
+//! in PyTorch's checkpoint format (`rustorch.save(model.state_dict(), path)` or
+//! `torch.save`: [`load_pytorch`]) or as safetensors ([`load_safetensors`]; [`load_state_dict`]
+//! reads either), under PyTorch's parameter names.
 //!
 //! ```no_run
-//! use rustorch::nn::{load_safetensors, Conv2d, Linear, MaxPool2d, Module, Sequential, ReLU, Flatten};
+//! use rustorch::nn::{load_state_dict, Conv2d, Linear, MaxPool2d, Module, Sequential, ReLU, Flatten};
 //! # fn main() -> rustorch::Result<()> {
-//! let sd = load_safetensors("lenet.safetensors")?;
+//! let sd = load_state_dict("lenet.pt")?;
 //! let model = Sequential::new()
 //!     .push(Conv2d::load(&sd, "features.0")?)
 //!     .push(ReLU)
@@ -24,6 +25,7 @@
 
 mod attention;
 mod layers;
+mod pytorch;
 mod recurrent;
 mod safetensors;
 
@@ -31,6 +33,7 @@ pub use attention::{MultiheadAttention, TransformerEncoderLayer};
 pub use layers::{
     AvgPool2d, BatchNorm2d, Conv2d, Embedding, Flatten, LayerNorm, Linear, MaxPool2d,
 };
+pub use pytorch::{load_pytorch, load_state_dict, parse_pytorch};
 pub use recurrent::{Recurrent, RecurrentOutput};
 pub use safetensors::{load_safetensors, parse_safetensors};
 

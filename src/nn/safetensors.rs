@@ -113,7 +113,7 @@ fn tensor(entry: &Json, data: &[u8]) -> std::result::Result<Tensor, String> {
 }
 
 /// A tensor of `dtype` and `shape` from its little-endian bytes (`raw.len()` checked).
-fn from_le_bytes(raw: &[u8], dtype: DType, shape: &[usize]) -> Tensor {
+pub(super) fn from_le_bytes(raw: &[u8], dtype: DType, shape: &[usize]) -> Tensor {
     macro_rules! read {
         ($t:ty, $n:literal) => {
             Tensor::from_vec(
