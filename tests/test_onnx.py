@@ -327,15 +327,130 @@ def test_sizes_that_follow_a_dynamic_axis_raise():
     rt.manual_seed(0)
     model = TokenClassifier()
     # The position table is sliced to the sequence length: a number in the trace.
-    with pytest.raises(RuntimeError, match="'index' takes its items from a size that follows"):
+    with pytest.raises(RuntimeError, match="'index' takes its items from the inputs"):
         export_bytes(model, tokens(3, 7), input_names=["t"], dynamic_axes={"t": [0, 1]})
 
     class Ramp(nn.Module):
         def forward(self, x):
             return x + rt.arange(x.shape[0], dtype=x.dtype)[:, None]
 
-    with pytest.raises(RuntimeError, match="reads a constant whose shape follows a dynamic"):
+    with pytest.raises(RuntimeError, match="reads a constant of shape .3. that follows a"):
         export_bytes(Ramp(), rt.randn(3, 4), input_names=["x"], dynamic_axes={"x": [0]})
     # Without dynamic axes both export, at the traced sizes.
     export_bytes(model, tokens(3, 7))
     export_bytes(Ramp(), rt.randn(3, 4))
+
+    class Winner(nn.Module):
+        """argmax is not recorded: its result would be a constant."""
+
+        def forward(self, x):
+            return x * x.argmax(-1, keepdim=True)
+
+    with pytest.raises(RuntimeError, match="whose values change with the inputs"):
+        export_bytes(Winner(), rt.randn(3, 4))
+
+
+class MaskedEmbedding(nn.Module):
+    """Token embeddings zeroed at padding: a mask computed from the tokens and cast."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(50, 4)
+
+    def forward(self, tokens):
+        return self.embed(tokens) * (tokens != 0).float()[..., None]
+
+
+class KeepMask(nn.Module):
+    """Attention whose key padding mask is the inverse of an input mask (True = keep)."""
+
+    def __init__(self):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+
+    def forward(self, x, keep):
+        return self.attn(x, x, x, key_padding_mask=~keep, need_weights=False)[0]
+
+
+class Compare(nn.Module):
+    """Comparisons with numbers of other kinds: PyTorch's promotion (and integer wrap)."""
+
+    def forward(self, small, word, flag):
+        return rt.stack([small > -1, word < 3000000000, word < 2.5, flag == 2, ~small == 254])
+
+
+class ClassToken(nn.Module):
+    """A learned token expanded to the batch and put before the sequence (ViT's)."""
+
+    def __init__(self):
+        super().__init__()
+        self.token = nn.Parameter(rt.randn(1, 1, 4))
+
+    def forward(self, x):
+        return rt.cat([self.token.expand(x.shape[0], -1, -1), x], 1)
+
+
+class Regroup(nn.Module):
+    """Two dynamic axes of one size at tracing: (B, S, E) to (S·B, E) and back, the sizes
+    read from the right axes."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4, 4)
+
+    def forward(self, x):
+        b, s, e = x.shape
+        y = self.linear(x.transpose(0, 1).reshape(s * b, e))
+        return y.reshape(s, b, e).transpose(0, 1) + x.relu()
+
+
+def keep_mask(*shape):
+    keep = rt.rand(*shape) > 0.3
+    keep[:, 0] = True
+    return keep
+
+
+# name -> (model, inputs to trace with, other inputs to run at, dynamic axes per input)
+EDGES = {
+    "masked_embedding": (MaskedEmbedding, (tokens(2, 4),), [(tokens(2, 4),), (tokens(5, 3),)],
+                         [{0: "b", 1: "s"}]),
+    "keep_mask": (KeepMask, (rt.randn(2, 4, 8), keep_mask(2, 4)),
+                  [(rt.randn(2, 4, 8), keep_mask(2, 4)), (rt.randn(3, 6, 8), keep_mask(3, 6))],
+                  [{0: "b", 1: "s"}, {0: "b", 1: "s"}]),
+    "compare": (Compare, (rt.tensor([1, 255], dtype=rt.uint8), rt.tensor([1, 2**31 - 1],
+                dtype=rt.int32), rt.tensor([True, False])), [], [None, None, None]),
+    "class_token": (ClassToken, (rt.randn(1, 3, 4),), [(rt.randn(3, 5, 4),)],
+                    [{0: "b", 1: "s"}]),
+    "regroup_equal_sizes": (Regroup, (rt.randn(3, 3, 4),), [(rt.randn(2, 5, 4),),
+                            (rt.randn(5, 2, 4),)], [{0: "b", 1: "s"}]),
+}
+
+
+# What PyTorch's TorchScript exporter cannot do, for the oracle run.
+TORCH_CANNOT = {
+    "compare": "it refuses ~ on integers",
+    "keep_mask": "it writes the traced sequence length into attention's reshapes",
+}
+
+
+@pytest.mark.parametrize("name", sorted(EDGES))
+def test_masks_casts_comparisons_and_sizes_from_the_inputs(name):
+    if rt.__name__ == "torch" and name in TORCH_CANNOT:
+        pytest.skip(f"PyTorch's exporter: {TORCH_CANNOT[name]}")
+    make, args, others, axes = EDGES[name]
+    rt.manual_seed(0)
+    model = make()
+    in_names = [f"in{i}" for i in range(len(args))]
+    dynamic = {n: a for n, a in zip(in_names, axes) if a is not None}
+    if dynamic:
+        dynamic["out"] = {0: "b", 1: "s"}
+    data = export_bytes(model, args, input_names=in_names, output_names=["out"],
+                        dynamic_axes=dynamic)
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    model.eval()
+    for inputs in [args, *others]:
+        with rt.no_grad():
+            want = model(*inputs).numpy()
+        (got,) = session.run(None, {n: a.numpy() for n, a in zip(in_names, inputs)})
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

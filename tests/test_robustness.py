@@ -457,3 +457,55 @@ def test_new_tensors_take_sizes_and_keywords_as_pytorch(method, args):
                                           want.detach().float().numpy())
     with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
         getattr(rt.ones(1), method)(*args, colour=1)
+
+
+@pytest.mark.parametrize("call", [
+    lambda L, x: x.flip((True,)),
+    lambda L, x: x.roll(1, True),
+    lambda L, x: x.roll(1, (True,)),
+    lambda L, x: x.var(False, False),
+    lambda L, x: x.amax((True, 0)),
+    lambda L, x: L.zeros(),
+    lambda L, x: L.randn(),
+    lambda L, x: L.empty(2, size=(3,)),
+])
+def test_argument_types_pytorch_refuses(call):
+    """A bool first in a tuple of dims, ``var(bool, bool)``, a creation function without a
+    size (or with two): ``TypeError`` in both."""
+    torch = need_torch()
+    with pytest.raises(TypeError):
+        call(torch, torch.ones(2, 3))
+    with pytest.raises(TypeError):
+        call(rt, rt.ones(2, 3))
+
+
+def test_what_pytorch_accepts_beside_them():
+    torch = need_torch()
+    for L in (torch, rt):
+        x = L.arange(6.0).reshape(2, 3)
+        got = [x.flip((0, True)), x.var(False), L.zeros(size=(2, 3)), L.rand(size=[4]).shape]
+        if L is torch:
+            want = got
+        else:
+            for g, w in zip(got, want):
+                if isinstance(w, torch.Size):
+                    assert tuple(g) == tuple(w)
+                else:
+                    np.testing.assert_allclose(to_np(g), w.numpy())
+
+
+def test_empty_results_check_no_divisor_or_index():
+    """PyTorch checks divisors and indices element by element: with no element to compute
+    nothing is checked (an index into an empty dim is still refused)."""
+    torch = need_torch()
+    for L in (torch, rt):
+        x = L.zeros(0, 4, dtype=L.int8)
+        zero = L.zeros(4, dtype=L.int8)
+        for r in (L.fmod(x, zero), L.remainder(x, zero), x // zero):
+            assert tuple(r.shape) == (0, 4)
+        y = L.zeros(2, 0)
+        assert tuple(y[L.tensor([-1, 2, 7])].shape) == (3, 0)
+        with pytest.raises(IndexError):
+            L.zeros(0, 2)[L.tensor([5])]
+        with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+            L.fmod(L.ones(2, dtype=L.int8), L.zeros(2, dtype=L.int8))

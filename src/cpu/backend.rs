@@ -301,7 +301,8 @@ impl Backend for Cpu {
             )?;
             return Ok(narrow(r, dtype));
         }
-        if let (Some(check), false) = (op.int_rhs_check(), dtype.is_float()) {
+        let any = shape.iter().all(|&d| d > 0);
+        if let (Some(check), false, true) = (op.int_rhs_check(), dtype.is_float(), any) {
             let bad = crate::with_dtype!(dtype, T, {
                 let mut bad = false;
                 super::strided::walk(&bl.shape, [&bl.strides], [bl.offset], |[o]| {

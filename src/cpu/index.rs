@@ -23,6 +23,12 @@ pub fn advanced_offsets(
 ) -> Result<Vec<isize>> {
     let n: usize = shape.iter().product();
     let mut offs = vec![l.offset as isize; n];
+    let rest_empty = l.shape.get(indices.len()..).is_some_and(|r| r.contains(&0));
+    if rest_empty && l.shape[..indices.len()].iter().all(|&s| s > 0) {
+        // Nothing is read or written past the indices: PyTorch checks no index then (but
+        // it does refuse any index into an empty dim).
+        return Ok(offs);
+    }
     for (d, (data, il)) in indices.iter().enumerate() {
         let size = l.shape[d];
         let stride = l.strides[d];

@@ -76,9 +76,13 @@ pub fn parse_pytorch(bytes: &[u8], name: &str) -> Result<StateDict> {
     };
     let value = machine.run(entries[&pkl]).map_err(fail)?;
     let mut tensors = BTreeMap::new();
-    // Entries visited: a legitimate pickle spends bytes on each, while one that shares a
-    // dict many times over (or puts a dict in itself) could otherwise make the walk endless.
-    let mut budget = entries[&pkl].len();
+    // Entries visited and key bytes made: a legitimate pickle spends bytes on each entry and
+    // key, while one that shares a dict many times over (or puts a dict in itself, or reuses
+    // a long key at every level) could otherwise make the walk endless or its keys huge.
+    let mut budget = entries[&pkl]
+        .len()
+        .saturating_mul(64)
+        .saturating_add(1 << 20);
     flatten(&value, "", 0, &mut budget, &mut tensors).map_err(fail)?;
     Ok(StateDict::new(tensors, name))
 }
@@ -95,7 +99,7 @@ fn flatten(
         return Err("dicts nested too deeply".into());
     }
     *budget = budget
-        .checked_sub(1)
+        .checked_sub(1 + prefix.len())
         .ok_or("dicts shared or nested more often than the pickle's size allows")?;
     match v {
         Value::Tensor(t) => {
@@ -104,9 +108,9 @@ fn flatten(
         Value::Dict(d) => {
             for (k, v) in d.borrow().iter() {
                 let key = match k {
-                    Value::Str(s) => s.clone(),
+                    Value::Str(s) => s.to_string(),
                     Value::Int(i) => i.to_string(),
-                    _ => continue,
+                    _ => String::new(),
                 };
                 let key = if prefix.is_empty() {
                     key
@@ -177,6 +181,9 @@ fn zip_entries(b: &[u8]) -> std::result::Result<BTreeMap<String, &[u8]>, String>
     }
     let mut at = index(dir)?;
     let mut out = BTreeMap::new();
+    // Each entry's span (local header to data end): they must not overlap, so that the
+    // entries' bytes, copied, never add up to more than the file.
+    let mut spans = Vec::new();
     for _ in 0..count {
         if u32_at(b, at) != Some(0x0201_4b50) {
             return Err(format!("central directory entry at {at} is corrupt"));
@@ -228,7 +235,12 @@ fn zip_entries(b: &[u8]) -> std::result::Result<BTreeMap<String, &[u8]>, String>
             .filter(|&e| e <= b.len())
             .ok_or_else(|| format!("entry '{name}' ({size} bytes) lies past the file's end"))?;
         out.insert(name, &b[data..end]);
+        spans.push((local, end));
         at = extra_end + comment_len;
+    }
+    spans.sort_unstable();
+    if spans.windows(2).any(|w| w[1].0 < w[0].1) {
+        return Err("entries overlap".into());
     }
     Ok(out)
 }
@@ -243,7 +255,7 @@ enum Value {
     /// bytes): read past, never used.
     Other,
     Int(i64),
-    Str(String),
+    Str(Rc<str>),
     Tuple(Rc<Vec<Value>>),
     List(Rc<RefCell<Vec<Value>>>),
     Dict(Rc<RefCell<Vec<(Value, Value)>>>),
@@ -253,6 +265,45 @@ enum Value {
     Storage(Tensor),
     Tensor(Tensor),
     Mark,
+}
+
+impl Drop for Value {
+    /// Drops nested containers iteratively: a hostile pickle nests them a million deep at a
+    /// byte a level, which a recursive drop would overflow the stack on.
+    fn drop(&mut self) {
+        let mut pending = Vec::new();
+        self.release_children(&mut pending);
+        while let Some(mut v) = pending.pop() {
+            v.release_children(&mut pending);
+        }
+    }
+}
+
+impl Value {
+    /// Moves the items of a container this value alone holds into `out`.
+    fn release_children(&mut self, out: &mut Vec<Value>) {
+        match self {
+            Value::Tuple(t) => {
+                if let Some(items) = Rc::get_mut(t) {
+                    out.append(items);
+                }
+            }
+            Value::List(l) => {
+                if let Some(items) = Rc::get_mut(l) {
+                    out.append(items.get_mut());
+                }
+            }
+            Value::Dict(d) => {
+                if let Some(items) = Rc::get_mut(d) {
+                    for (k, v) in items.get_mut().drain(..) {
+                        out.push(k);
+                        out.push(v);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -368,7 +419,7 @@ impl Machine<'_> {
                     };
                     let n = index(uint(take(&mut at, width)?))?;
                     let s = take(&mut at, n)?;
-                    stack.push(Value::Str(text(s)?));
+                    stack.push(Value::Str(text(s)?.into()));
                 }
                 b'B' | b'C' | 0x8e => {
                     let width = match op {
@@ -448,10 +499,10 @@ impl Machine<'_> {
                 0x93 => {
                     let name = pop(&mut stack)?;
                     let module = pop(&mut stack)?;
-                    let (Value::Str(module), Value::Str(name)) = (module, name) else {
+                    let (Value::Str(module), Value::Str(name)) = (&module, &name) else {
                         return Err("STACK_GLOBAL of non-strings".into());
                     };
-                    stack.push(Value::Global(global(&module, &name)?));
+                    stack.push(Value::Global(global(module, name)?));
                 }
                 b'Q' => {
                     let pid = pop(&mut stack)?;
@@ -461,10 +512,10 @@ impl Machine<'_> {
                 b'R' => {
                     let args = pop(&mut stack)?;
                     let f = pop(&mut stack)?;
-                    let (Value::Global(f), Value::Tuple(args)) = (f, args) else {
+                    let (Value::Global(f), Value::Tuple(args)) = (&f, &args) else {
                         return Err("REDUCE of something not an allowed global".into());
                     };
-                    stack.push(call(f, &args)?);
+                    stack.push(call(*f, args)?);
                 }
                 b'b' => {
                     // BUILD: an ordered dict's attributes (the state dict's `_metadata`).
@@ -489,9 +540,10 @@ impl Machine<'_> {
         else {
             return Err("a persistent id that is not a storage's".into());
         };
-        if kind != "storage" {
+        if &**kind != "storage" {
             return Err(format!("a persistent id of kind '{kind}'"));
         }
+        let key: &str = key;
         if let Some(s) = self.storages.get(key) {
             return Ok(Value::Storage(s.clone()));
         }
@@ -509,7 +561,7 @@ impl Machine<'_> {
                 raw.len()
             ))?;
         let s = from_le_bytes(&raw[..bytes], *dtype, &[numel]);
-        self.storages.insert(key.clone(), s.clone());
+        self.storages.insert(key.to_string(), s.clone());
         Ok(Value::Storage(s))
     }
 }
@@ -681,6 +733,29 @@ mod tests {
         let past = zip(&[("m/data.pkl", &p), ("m/data/0", &floats())]);
         assert!(err(&past).contains("out of bounds"), "{}", err(&past));
         assert!(err(&zip(&[("x.txt", b"hi")])).contains("no <name>/data.pkl"));
+        // Sizes whose product overflows, with zero strides that keep every element in range.
+        let mut p = pickle("torch\nFloatStorage");
+        let at = p.windows(5).position(|w| w == b"K\x03\x85K\x01").unwrap();
+        let huge = b"\x8a\x05\x00\x00\x00\x00\x01\x8a\x05\x00\x00\x00\x00\x01\x86K\x00K\x00\x86";
+        p.splice(at..at + 6, huge.iter().copied());
+        let overflow = zip(&[("m/data.pkl", &p), ("m/data/0", &floats())]);
+        assert!(err(&overflow).contains("overflow"), "{}", err(&overflow));
+        // Two entries sharing their bytes.
+        let mut shared = zip(&[
+            ("m/data.pkl", &pickle("torch\nFloatStorage")),
+            ("m/data/0", &floats()),
+        ]);
+        let first = shared
+            .windows(4)
+            .rposition(|w| w == [0x50, 0x4b, 0x01, 0x02])
+            .unwrap();
+        shared[first + 42..first + 46].copy_from_slice(&0u32.to_le_bytes());
+        assert!(err(&shared).contains("overlap"), "{}", err(&shared));
+        // Tuples nested a million deep: dropped without recursion.
+        let mut p = b"\x80\x02K\x00".to_vec();
+        p.extend(std::iter::repeat_n(0x85u8, 1_000_000));
+        p.push(b'.');
+        assert!(err(&zip(&[("m/data.pkl", &p)])).contains("no dict of tensors"));
         // Deep nesting: a dict in a dict, 100 deep.
         let mut p = b"\x80\x02".to_vec();
         for _ in 0..100 {
@@ -691,9 +766,17 @@ mod tests {
         p.push(b'.');
         let deep = zip(&[("m/data.pkl", &p)]);
         assert!(err(&deep).contains("nested too deeply"));
-        // A dict holding itself twice: a walk of 2^64 paths unless bounded.
-        let twice = b"\x80\x02}q\x00(X\x01\x00\x00\x00ah\x00X\x01\x00\x00\x00bh\x00u.";
-        let cyclic = zip(&[("m/data.pkl", twice)]);
-        assert!(err(&cyclic).contains("more often than the pickle's size allows"));
+        // 40 dicts, each holding the next twice: 2^40 paths to walk unless bounded.
+        let mut p = b"\x80\x02}q\x28".to_vec();
+        for i in (0u8..40).rev() {
+            p.extend([b'}', b'q', i, b'(']);
+            p.extend(b"X\x01\x00\x00\x00ah");
+            p.push(i + 1);
+            p.extend(b"X\x01\x00\x00\x00bh");
+            p.extend([i + 1, b'u']);
+        }
+        p.push(b'.');
+        let shared = zip(&[("m/data.pkl", &p)]);
+        assert!(err(&shared).contains("more often than the pickle's size allows"));
     }
 }

@@ -110,7 +110,7 @@ fn operand_attrs(a: &Operand, b: &Operand) -> Vec<(&'static str, crate::ops::tra
     [("a", a), ("b", b)]
         .into_iter()
         .filter_map(|(name, o)| match o {
-            Operand::Scalar(s) => Some((name, crate::ops::trace::Attr::Float(s.to_f64()))),
+            Operand::Scalar(s) => Some((name, crate::ops::trace::Attr::from(*s))),
             Operand::Tensor(_) => None,
         })
         .collect()

@@ -14,14 +14,17 @@ impl Tensor {
         if dtype == self.dtype() {
             return Ok(self.clone());
         }
-        let out = self.cast_copy(dtype)?;
-        if needs_grad(&[self]) && dtype.is_float() {
-            let src = self.dtype();
-            record("ToCopyBackward0", &[self], &out, move |g, _| {
-                Ok(vec![Some(g.to_dtype(src)?)])
-            });
-        }
-        Ok(out)
+        let name = || vec![("dtype", crate::ops::trace::Attr::Str(dtype.name().into()))];
+        crate::ops::trace::traced("cast", &[self], name, || {
+            let out = self.cast_copy(dtype)?;
+            if needs_grad(&[self]) && dtype.is_float() {
+                let src = self.dtype();
+                record("ToCopyBackward0", &[self], &out, move |g, _| {
+                    Ok(vec![Some(g.to_dtype(src)?)])
+                });
+            }
+            Ok(out)
+        })
     }
 
     /// `to(device)`: the same tensor when it is already there, else a copy on `device`

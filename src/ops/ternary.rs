@@ -16,7 +16,7 @@ pub fn where_(cond: &Tensor, a: &Operand, b: &Operand) -> Result<Tensor> {
         match o {
             Operand::Tensor(t) => tensors.push(t),
             Operand::Scalar(s) => {
-                numbers.push((name, crate::ops::trace::Attr::Float(s.to_f64())));
+                numbers.push((name, crate::ops::trace::Attr::from(*s)));
             }
         }
     }

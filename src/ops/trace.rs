@@ -17,6 +17,18 @@ pub enum Attr {
     Ints(Vec<i64>),
     Float(f64),
     Str(String),
+    Bool(bool),
+}
+
+impl From<crate::ops::Scalar> for Attr {
+    /// A number operand, its kind kept (type promotion depends on it).
+    fn from(s: crate::ops::Scalar) -> Attr {
+        match s {
+            crate::ops::Scalar::Bool(b) => Attr::Bool(b),
+            crate::ops::Scalar::Int(i) => Attr::Int(i),
+            crate::ops::Scalar::Float(f) => Attr::Float(f),
+        }
+    }
 }
 
 /// One recorded op: its name (the engine's, e.g. `conv`, `addmm`, `relu`), its tensor

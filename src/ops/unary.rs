@@ -406,12 +406,14 @@ impl Tensor {
             }
             _ => Scalar::Int(-1),
         };
-        binary_raw(
-            BinaryOp::BitXor,
-            self,
-            &ones.to_tensor(self.dtype()),
-            self.dtype(),
-        )
+        crate::ops::trace::traced("bitwise_not", &[self], Vec::new, || {
+            binary_raw(
+                BinaryOp::BitXor,
+                self,
+                &ones.to_tensor(self.dtype()),
+                self.dtype(),
+            )
+        })
     }
 
     /// `clamp(min, max)` with number bounds; `hardtanh` is the same with an open-interval

@@ -463,6 +463,16 @@ impl Tensor {
             end.checked_mul(self.dtype().size())
                 .is_some_and(|b| b <= isize::MAX as usize)
         };
+        let numel_fits = shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .is_some_and(|n| n <= isize::MAX as usize);
+        if !numel_fits {
+            return Err(Error::Runtime(format!(
+                "numel: integer multiplication overflow (as_strided to sizes {})",
+                fmt_shape(shape)
+            )));
+        }
         if !shape.contains(&0) && !last.is_some_and(|e| e.checked_add(1).is_some_and(fits)) {
             return Err(Error::Runtime(format!(
                 "Storage size calculation overflowed with sizes={} and strides={strides:?}",

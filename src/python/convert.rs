@@ -311,15 +311,25 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Dim {
     }
 }
 
-/// `dim` arguments: None, an int (not a bool, see [`dim_of`]), or a tuple/list of ints
-/// (where PyTorch's parser takes bools as 0 and 1).
+/// `dim` arguments: None, an int, or a tuple/list of ints; not a bool, nor one first in
+/// the tuple (PyTorch's parser checks the first item's type: "must be tuple of ints, but
+/// found element of type bool at pos 0"; later bools are 0 and 1 there).
 pub fn dims_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<i64>>> {
     match obj {
         None => Ok(None),
         Some(o) if o.is_none() => Ok(None),
         Some(o) if o.cast::<PyTuple>().is_ok() || o.cast::<PyList>().is_ok() => o
             .try_iter()?
-            .map(|a| int_of(&a?))
+            .enumerate()
+            .map(|(i, a)| {
+                let a = a?;
+                if i == 0 && a.is_instance_of::<PyBool>() {
+                    return Err(PyTypeError::new_err(
+                        "argument 'dim' must be tuple of ints, but found element of type bool at pos 0",
+                    ));
+                }
+                int_of(&a)
+            })
             .collect::<PyResult<Vec<i64>>>()
             .map(Some),
         Some(o) => Ok(Some(vec![dim_of(o)?])),

@@ -191,13 +191,52 @@ pub(super) fn check_kwargs(kwargs: Option<&Bound<'_, PyDict>>, fname: &str) -> P
 
 type Maker = fn(&[usize], DType, Device) -> crate::Result<Tensor>;
 
+/// A creation function's size: its positional sizes or its `size=` keyword, exactly one
+/// (PyTorch: `zeros()` is a `TypeError`, `zeros(size=(2, 3))` a 2×3 tensor).
+fn size_or_kwarg(
+    size: &Bound<'_, PyTuple>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+    fname: &str,
+) -> PyResult<Vec<usize>> {
+    let keyword = match kwargs {
+        Some(kw) => kw.get_item("size")?,
+        None => None,
+    };
+    match (size.is_empty(), keyword) {
+        (false, None) => size_args(size),
+        (true, Some(k)) => sizes_from(int_list(&k)?),
+        (false, Some(_)) => Err(PyTypeError::new_err(format!(
+            "{fname}() got multiple values for argument 'size'"
+        ))),
+        (true, None) => Err(PyTypeError::new_err(format!(
+            "{fname}() missing 1 required positional arguments: \"size\""
+        ))),
+    }
+}
+
+/// `kwargs` less `key` (a copy, when it holds it).
+fn kwargs_without<'py>(
+    kwargs: Option<&Bound<'py, PyDict>>,
+    key: &str,
+) -> PyResult<Option<Bound<'py, PyDict>>> {
+    let Some(kw) = kwargs else { return Ok(None) };
+    if !kw.contains(key)? {
+        return Ok(Some(kw.clone()));
+    }
+    let rest = kw.copy()?;
+    rest.del_item(key)?;
+    Ok(Some(rest))
+}
+
 macro_rules! filled {
     ($name:ident, $f:expr) => {
         #[pyfunction]
         #[pyo3(signature = (*size, **kwargs))]
         pub fn $name(size: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> R {
+            let shape = size_or_kwarg(size, kwargs, stringify!($name))?;
+            let kwargs = kwargs_without(kwargs, "size")?;
+            let kwargs = kwargs.as_ref();
             check_kwargs(kwargs, stringify!($name))?;
-            let shape = size_args(size)?;
             let dtype = kw_dtype(kwargs, DType::default_float())?;
             let device = kw_device(kwargs, default_device())?;
             let make: Maker = $f;
@@ -746,6 +785,7 @@ pub fn _trace_stop(py: Python<'_>) -> PyResult<Vec<TracedPy<'_>>> {
                     Attr::Ints(v) => attrs.set_item(k, v)?,
                     Attr::Float(f) => attrs.set_item(k, f)?,
                     Attr::Str(s) => attrs.set_item(k, s)?,
+                    Attr::Bool(b) => attrs.set_item(k, b)?,
                 }
             }
             Ok((

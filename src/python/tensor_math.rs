@@ -641,9 +641,15 @@ impl PyTensor {
         dim: Option<&Bound<'_, PyAny>>,
         unbiased: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<(Option<Vec<i64>>, Option<bool>)> {
-        // `var(True)` is `var(unbiased=True)` in PyTorch's overloads.
+        // `var(True)` is `var(unbiased=True)` in PyTorch's overloads, which take no second
+        // `unbiased`.
         if let Some(d) = dim {
             if d.is_instance_of::<pyo3::types::PyBool>() {
+                if unbiased.is_some_and(|u| !u.is_none()) {
+                    return Err(PyTypeError::new_err(
+                        "received an invalid combination of arguments - got (bool, bool), but expected (tuple of ints dim, bool unbiased = True, bool keepdim = False) or (bool unbiased = True)",
+                    ));
+                }
                 return Ok((None, Some(d.extract()?)));
             }
         }

@@ -116,12 +116,12 @@ impl PyTensor {
     }
     #[pyo3(signature = (shifts, dims=None))]
     fn roll(&self, shifts: &Bound<'_, PyAny>, dims: Option<&Bound<'_, PyAny>>) -> R {
-        let dims = dims.map(ints).transpose()?.unwrap_or_default();
+        let dims = dims_arg(dims)?.unwrap_or_default();
         wrap(self.inner.roll(&ints(shifts)?, &dims))
     }
     #[pyo3(signature = (k=1, dims=None))]
     fn rot90(&self, k: i64, dims: Option<&Bound<'_, PyAny>>) -> R {
-        let dims = dims.map(ints).transpose()?.unwrap_or(vec![0, 1]);
+        let dims = dims_arg(dims)?.unwrap_or(vec![0, 1]);
         wrap(self.inner.rot90(k, &dims))
     }
     fn kron(&self, other: PyRef<'_, PyTensor>) -> R {

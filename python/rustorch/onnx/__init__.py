@@ -12,13 +12,15 @@ folded into constants (``do_constant_folding=True``); ``dynamic_axes`` names the
 may change (a ``{input_or_output_name: {axis: name}}`` or ``{name: [axes]}`` dict).
 
 Differs: the trace records ops, not Python code, so sizes a model computes from a tensor
-are recorded as numbers. With ``dynamic_axes`` the model is traced a second time with the
-named input axes one longer, and what changed tells which sizes follow them: a reshape's
-changing dims become ONNX's ``0`` (copied from its input), ``-1``, or the leading sizes of a
-value that has them (``Shape``); an expand keeps its input's own sizes. A size the model
-takes from a dynamic axis that cannot be written so (a slice to ``x.shape[1]``, a constant
-shaped like the input) raises ``RuntimeError`` naming the op rather than export a graph that
-only runs at the traced size (PyTorch's tracer records some of these symbolically).
+are recorded as numbers. So the model is traced a second time, on the inputs' values in
+another order and, along ``dynamic_axes``, longer (each axis name by its own amount), and
+what changed tells which sizes follow the dynamic axes: a reshape's or an expand's become
+ONNX's ``0``/``-1`` or sizes read with ``Shape`` off a value that has them. What cannot be
+written so raises ``RuntimeError`` naming the op rather than export a graph that is wrong on
+other inputs: a size taken from a dynamic axis into an op's attributes (a slice to
+``x.shape[1]``), a constant shaped after one (``zeros(x.shape)``, unless it holds one value
+and broadcasting restores its shape), a tensor that changes with the inputs but was made by
+an op the trace does not record (PyTorch's tracer records some of these symbolically).
 ``nn.RNN``, ``nn.LSTM`` and ``nn.GRU`` export as ONNX's ``RNN``/``LSTM``/``GRU`` (one per
 layer and direction; not packed sequences, not ``proj_size``); attention, ``nn.Embedding``,
 layer norm and the Transformer layers as the ONNX operators of their parts (``MatMul``,
@@ -31,6 +33,8 @@ from __future__ import annotations
 import io
 import os
 from typing import Any
+
+import numpy as np
 
 import rustorch
 
@@ -94,16 +98,39 @@ def _trace(model: rustorch.nn.Module, inputs: list) -> tuple[Any, list]:
     return out, records
 
 
-def _axes(spec: Any) -> list[int]:
-    if spec is None:
-        return []
-    return sorted(spec) if isinstance(spec, dict) else sorted(spec)
+# How much longer the second trace makes each dynamic axis: distinct odd amounts, so that
+# two axes of one size, or a size and its half, still tell apart.
+_GROWTHS = (3, 5, 7, 11, 13, 17, 19, 23)
 
 
-def _grow(t: rustorch.Tensor, axes: list[int]) -> rustorch.Tensor:
-    """``t`` one longer along each of ``axes`` (its first slice repeated at the end)."""
-    for axis in axes:
-        t = rustorch.cat([t, t.narrow(axis, 0, 1)], axis)
+def _growth(dynamic_axes: dict[str, Any], in_names: list[str]) -> dict[str, dict[int, int]]:
+    """Each input's dynamic axes -> how much longer to make them: one amount per axis name
+    (``{axis: name}``), or per axis index for a list of axes (``[0]`` on two inputs is
+    one batch)."""
+    keys: dict[Any, int] = {}
+    out: dict[str, dict[int, int]] = {}
+    for name in in_names:
+        spec = dynamic_axes.get(name)
+        if spec is None:
+            continue
+        named = spec.items() if isinstance(spec, dict) else ((a, None) for a in spec)
+        for axis, label in named:
+            key = label if label is not None else ("axis", axis)
+            if key not in keys:
+                keys[key] = _GROWTHS[len(keys) % len(_GROWTHS)]
+            out.setdefault(name, {})[axis] = keys[key]
+    return out
+
+
+def _other(t: rustorch.Tensor, growth: dict[int, int]) -> rustorch.Tensor:
+    """An input for the second trace: ``t``'s values in another order (so every value is
+    still one the model accepts, e.g. a token id), longer along its dynamic axes (its first
+    slice repeated)."""
+    if t.numel() > 1:
+        order = np.random.default_rng(0).permutation(t.numel())
+        t = t.reshape(-1)[rustorch.from_numpy(order)].reshape(t.shape)
+    for axis, n in growth.items():
+        t = rustorch.cat([t] + [t.narrow(axis, 0, 1)] * n, axis)
     return t
 
 
@@ -112,21 +139,23 @@ _SIZED = frozenset(("reshape", "flatten", "expand"))
 
 
 def _check_twins(records: list, twins: list) -> None:
-    """The second trace (dynamic axes one longer) must run the same ops, with the same
-    attributes where a mapping writes them into the graph."""
+    """The second trace must run the same ops, with the same attributes where a mapping
+    writes them into the graph."""
     ops, twin_ops = [r[0] for r in records], [r[0] for r in twins]
     if ops != twin_ops:
         raise RuntimeError(
-            "rustorch.onnx.export: the model runs other ops when its dynamic axes change size "
-            "(the trace records one run's ops); export it without these dynamic_axes"
+            "rustorch.onnx.export: the model runs other ops on other inputs (its control flow "
+            "depends on their values or on the dynamic axes' sizes); the trace records one "
+            "run's ops"
         )
     for (op, ins, _, attrs), (_, twin_ins, _, twin_attrs) in zip(records, twins):
         if op not in _SIZED and attrs != twin_attrs:
             key = next(k for k in attrs if attrs[k] != twin_attrs.get(k))
             raise RuntimeError(
-                f"rustorch.onnx.export: '{op}' takes its {key} from a size that follows a "
-                f"dynamic axis ({attrs[key]} here, {twin_attrs.get(key)} one longer); the "
-                "trace records numbers, so it cannot be exported with these dynamic_axes"
+                f"rustorch.onnx.export: '{op}' takes its {key} from the inputs ({attrs[key]} "
+                f"here, {twin_attrs.get(key)} with other inputs: a size that follows a "
+                "dynamic axis, or a value); the trace records numbers, so it cannot be "
+                "exported so"
             )
         if any(t.dim() != u.dim() for (_, t), (_, u) in zip(ins, twin_ins)):
             raise RuntimeError(
@@ -182,31 +211,30 @@ def export(
     try:
         traced_inputs = _traceable(inputs)
         out, records = _trace(model, traced_inputs)
-        twins = None
-        grown = [_grow(a, _axes(dynamic_axes.get(n))) for a, n in zip(inputs, in_names)]
-        if any(g is not a for g, a in zip(grown, inputs)):
-            try:
-                _, twins = _trace(model, _traceable(grown))
-            except Exception as e:
-                raise RuntimeError(
-                    "rustorch.onnx.export: the model failed with its dynamic axes one longer "
-                    f"(traced to see which sizes follow them): {e}"
-                ) from e
-            _check_twins(records, twins)
+        growth = _growth(dynamic_axes, in_names)
+        others = _traceable([_other(a, growth.get(n, {})) for a, n in zip(inputs, in_names)])
+        try:
+            _, twins = _trace(model, others)
+        except Exception as e:
+            raise RuntimeError(
+                "rustorch.onnx.export: the model failed on other inputs (traced a second "
+                "time, with other values and the dynamic axes longer, to tell which values "
+                f"and sizes follow the inputs): {e}"
+            ) from e
+        _check_twins(records, twins)
     finally:
         model.train(was_training)
     outs = _outputs(out)
     builder = GraphBuilder(opset, export_params, do_constant_folding)
-    for name, t in zip(in_names, traced_inputs):
-        builder.add_input(name, t)
+    for name, t, other in zip(in_names, traced_inputs, others):
+        builder.add_input(name, t, tuple(other.shape))
     seen = set()
     for name, t in model.state_dict(keep_vars=True).items():
         if rustorch._C._trace_id(t) not in seen:
             seen.add(rustorch._C._trace_id(t))
             builder.add_param(name, t)
-    for i, (op, ins, results, attrs) in enumerate(records):
-        twin = None if twins is None else (twins[i][1], twins[i][2])
-        builder.add_op(op, ins, results, attrs, twin)
+    for (op, ins, results, attrs), (_, twin_ins, twin_results, _) in zip(records, twins):
+        builder.add_op(op, ins, results, attrs, (twin_ins, twin_results))
     out_names = list(output_names or [])
     out_names += [f"output_{i}" if i else "output" for i in range(len(out_names), len(outs))]
     for name, t in zip(out_names, outs):

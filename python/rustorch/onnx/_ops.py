@@ -58,7 +58,8 @@ class GraphBuilder:
         self.initializers: dict[str, np.ndarray] = {}
         self.nodes: list[tuple[str, list[str], list[str], dict[str, Any]]] = []
         self.count = 0
-        # Names of constants whose shape follows a dynamic axis -> the op that read them.
+        # Names of constants that change with the inputs (shape or values) -> the error a
+        # node reading them raises.
         self.varying: dict[str, str] = {}
         # The current op's dims that change along the dynamic axes (inputs, outputs), from a
         # second trace with the dynamic axes one longer; empty sets without dynamic axes.
@@ -66,6 +67,9 @@ class GraphBuilder:
         self.dyn_out: list[set[int]] = []
         self.twin_in: list[tuple[int, ...]] = []
         self.twin_out: list[tuple[int, ...]] = []
+        self.twin_tensors: list[rustorch.Tensor | None] = []
+        self.current: list[tuple[int, ...]] = []  # the op's output shapes
+        self.operand_shapes: list[tuple[int, ...]] = []  # as broadcast, numbers as ()
         # Graph values read so far -> their shapes in both traces (sources of dynamic sizes).
         self.shapes: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
         # Transposes of 2-D constants, emitted only where something other than Gemm reads them.
@@ -87,9 +91,11 @@ class GraphBuilder:
         self.nodes.append((op, inputs, [output], attrs))
         return output
 
-    def add_input(self, name: str, t: rustorch.Tensor) -> None:
+    def add_input(self, name: str, t: rustorch.Tensor, twin_shape: tuple[int, ...]) -> None:
+        """A graph input; ``twin_shape`` is its shape in the second trace."""
         self.names[rustorch._C._trace_id(t)] = name
         self.inputs.append((name, t))
+        self.shapes[name] = (tuple(t.shape), twin_shape)
 
     def add_param(self, name: str, t: rustorch.Tensor) -> None:
         tid = rustorch._C._trace_id(t)
@@ -100,9 +106,12 @@ class GraphBuilder:
         else:
             self.inputs.append((name, t))
 
-    def value(self, tid: int, t: rustorch.Tensor, op: str, varies: bool = False) -> str:
-        """The name of an op's input: a known value, or a constant the model made itself
-        (``varies``: whose shape follows a dynamic axis, an error if a node reads it)."""
+    def value(self, tid: int, t: rustorch.Tensor, op: str,
+              twin: rustorch.Tensor | None = None) -> str:
+        """The name of an op's input: a known value, or a constant the model made itself;
+        ``twin`` is that tensor in the second trace, where it must be the same (else a
+        node reading it is an error: it was computed from the inputs by an op the trace does
+        not record, or shaped after a dynamic axis)."""
         if tid in self.names:
             return self.names[tid]
         if tid in self.transposed:
@@ -118,8 +127,9 @@ class GraphBuilder:
         name = self.const(_np(t))
         self.names[tid] = name
         self.constant.add(tid)
-        if varies:
-            self.varying[name] = op
+        reason = _differs(t, twin)
+        if reason:
+            self.varying[name] = f"'{op}' reads {reason}"
         return name
 
     def scalar_operand(self, i: int, ins: list, out: rustorch.Tensor) -> str | None:
@@ -132,22 +142,30 @@ class GraphBuilder:
         v = _np(t)
         if not (v == v.flat[0]).all():
             return None
+        twin = self.twin_tensors[i]
+        if twin is not None and not (twin.numel() > 0 and (_np(twin) == v.flat[0]).all()):
+            return None  # its value changes with the inputs
         shape: tuple[int, ...] = ()
-        for j, (_, u) in enumerate(ins):
+        for j, s in enumerate(self.operand_shapes):
             if j != i:
-                shape = np.broadcast_shapes(shape, tuple(u.shape))
+                shape = np.broadcast_shapes(shape, s)
         if shape != tuple(out.shape):
             return None
+        self.operand_shapes[i] = ()
         return self.const(np.array(v.flat[0], v.dtype))
 
     def set_twin(self, ins: list, outs: list, twin: tuple[list, list] | None) -> None:
         """Records which dims of the op's inputs and outputs follow the dynamic axes."""
+        self.operand_shapes = [tuple(t.shape) for _, t in ins]
+        self.current = [tuple(t.shape) for _, t in outs]
         if twin is None:
             self.dyn_in = [set() for _ in ins]
             self.dyn_out = [set() for _ in outs]
             self.twin_in = [tuple(t.shape) for _, t in ins]
             self.twin_out = [tuple(t.shape) for _, t in outs]
+            self.twin_tensors = [None for _ in ins]
             return
+        self.twin_tensors = [t for _, t in twin[0]]
         self.twin_in = [tuple(t.shape) for _, t in twin[0]]
         self.twin_out = [tuple(t.shape) for _, t in twin[1]]
         self.dyn_in = [_changed(t.shape, s) for (_, t), s in zip(ins, self.twin_in)]
@@ -155,11 +173,11 @@ class GraphBuilder:
 
     def add_op(self, op: str, ins: list, outs: list, attrs: dict[str, Any],
                twin: tuple[list, list] | None = None) -> None:
-        """Appends the nodes of one recorded op; ``twin`` is its record in a second trace
-        with the dynamic axes one longer (``None`` without dynamic axes)."""
+        """Appends the nodes of one recorded op; ``twin`` is its record in the second trace
+        (other input values, the dynamic axes longer)."""
         self.set_twin(ins, outs, twin)
         if op in _MULTI:
-            names = [self.value(tid, t, op, bool(d)) for (tid, t), d in zip(ins, self.dyn_in)]
+            names = [self.value(tid, t, op, u) for (tid, t), u in zip(ins, self.twin_tensors)]
             out_names = [self.fresh(op) for _ in outs]
             _MULTI[op](self, names, ins, [t for _, t in outs], attrs, out_names)
             for (tid, _), name in zip(outs, out_names):
@@ -168,14 +186,15 @@ class GraphBuilder:
         ((out_id, out),) = outs
         if op == "alias":  # an in-place op wrote its result into the handle `out`
             (tid, t), = ins
-            self.names[out_id] = self.value(tid, t, op)
+            self.names[out_id] = self.value(tid, t, op, self.twin_tensors[0])
             if tid in self.constant:
                 self.constant.add(out_id)
             else:
                 self.constant.discard(out_id)
             return
-        if any(tid == out_id for tid, _ in ins):
-            return  # the op returned its input (a reshape to the same shape)
+        same = [j for j, (tid, _) in enumerate(ins) if tid == out_id]
+        if same and self.twin_in[same[0]] == self.twin_out[0]:
+            return  # the op returned its input (a reshape to the same shape), in both traces
         if op == "transpose" and ins[0][1].dim() == 2 and ins[0][0] in self.constant:
             # A weight's transpose (nn.Linear's): Gemm reads the weight with transB.
             self.transposed[out_id] = ins[0]
@@ -186,17 +205,20 @@ class GraphBuilder:
             attrs = {**attrs, "transB": 1}
         scalars = [self.scalar_operand(i, ins, out) if op in _ELEMENTWISE else None
                    for i in range(len(ins))]
-        names = [s or self.value(tid, t, op, bool(d))
-                 for s, (tid, t), d in zip(scalars, ins, self.dyn_in)]
+        names = [s or self.value(tid, t, op, u)
+                 for s, (tid, t), u in zip(scalars, ins, self.twin_tensors)]
         known = [s is not None or tid in self.constant for s, (tid, _) in zip(scalars, ins)]
         for name, known_value, (_, t), twin_shape in zip(names, known, ins, self.twin_in):
             if not known_value:
                 self.shapes[name] = (tuple(t.shape), twin_shape)
-        if self.fold and ins and all(known):
+        inherited = next((self.varying[n] for n in names if n in self.varying), None)
+        # Constants fold, except one that follows a dynamic axis computed from fixed ones
+        # (a parameter expanded to the batch), whose op must run in the graph.
+        if self.fold and ins and all(known) and (not self.dyn_out[0] or inherited):
             self.names[out_id] = self.const(_np(out), op)
             self.constant.add(out_id)
-            if self.dyn_out[0]:
-                self.varying[self.names[out_id]] = op
+            if inherited:
+                self.varying[self.names[out_id]] = inherited
             return
         mapping = _MAPPINGS.get(op)
         if mapping is None:
@@ -231,13 +253,9 @@ class GraphBuilder:
         nodes = [helper.make_node(op, i, o, **a) for op, i, o, a in self.nodes]
         # Initializers no node reads (a folded weight's original, a batch count) are dropped.
         used = {n for _, i, _, _ in self.nodes for n in i}
-        for name, op in self.varying.items():
+        for name, error in self.varying.items():
             if name in used:
-                raise RuntimeError(
-                    f"rustorch.onnx.export: '{op}' reads a constant whose shape follows a "
-                    "dynamic axis (a tensor made outside the traced ops from a size, e.g. "
-                    "zeros(x.shape)); it cannot be exported with these dynamic_axes"
-                )
+                raise RuntimeError(f"rustorch.onnx.export: {error}")
         inits = [onnx.numpy_helper.from_array(v, n) for n, v in self.initializers.items()
                  if n in used]
         graph = helper.make_graph(
@@ -297,6 +315,11 @@ def _adaptive_avg_pool(b: GraphBuilder, names, ins, out, a, name) -> None:
     spatial = list(ins[0][1].shape[-len(size):])
     if all(s == 1 for s in size):
         b.node("GlobalAveragePool", names, name)
+    elif any(d >= ins[0][1].dim() - len(size) for d in b.dyn_in[0]):
+        raise RuntimeError(
+            "rustorch.onnx.export: adaptive_avg_pool to a size other than 1 over dims that "
+            "follow a dynamic axis has no ONNX form (its kernel depends on the size)"
+        )
     elif all(i % o == 0 for i, o in zip(spatial, size)):
         k = [i // o for i, o in zip(spatial, size)]
         b.node("AveragePool", names, name, kernel_shape=k, strides=k)
@@ -322,64 +345,96 @@ def _batch_norm(b: GraphBuilder, names, ins, out, a, name) -> None:
     b.node("BatchNormalization", [x, weight, bias, mean, var], name, epsilon=a["eps"])
 
 
+def _differs(t: rustorch.Tensor, twin: rustorch.Tensor | None) -> str:
+    """Why a constant made in the first trace is not one (``''`` when it is): ``twin`` is
+    the same tensor in the second trace."""
+    if twin is None:
+        return ""
+    if tuple(t.shape) != tuple(twin.shape):
+        return (
+            f"a constant of shape {list(t.shape)} that follows a dynamic axis (a tensor made "
+            "outside the traced ops from a size, e.g. zeros(x.shape)); it cannot be exported "
+            "with these dynamic_axes"
+        )
+    if t.dtype == twin.dtype and t.dtype != rustorch.bfloat16 and np.array_equal(
+            _np(t), _np(twin), equal_nan=t.is_floating_point()):
+        return ""
+    return (
+        f"a {t.dtype} tensor of shape {list(t.shape)} whose values change with the inputs "
+        "but that no recorded op made (an op the exporter does not record, e.g. argmax or "
+        "a cast, computed it from an input); it would be exported as a constant"
+    )
+
+
 def _changed(shape: Any, other: tuple[int, ...]) -> set[int]:
     """The dims where two traces' shapes differ."""
     return {i for i, (x, y) in enumerate(zip(shape, other)) if x != y}
 
 
+def _size_of(b: GraphBuilder, i: int, what: str) -> str:
+    """Output dim ``i``'s size, which follows a dynamic axis, read off a value computed
+    before that has a dim of the same size in both traces (``Shape`` then ``Gather``)."""
+    want = (b.current[0][i], b.twin_out[0][i])
+    for name, (shape, twin) in reversed(b.shapes.items()):
+        for j, size in enumerate(zip(shape, twin)):
+            if size == want:
+                index = b.const(np.array([j], np.int64), "index")
+                return b.node("Gather", [b.node("Shape", [name]), index], axis=0)
+    raise RuntimeError(
+        f"rustorch.onnx.export: {what} gives dim {i} a size that follows a dynamic axis "
+        "and that no value has"
+    )
+
+
+def _shape(b: GraphBuilder, dims: list[int | None], what: str) -> str:
+    """A shape input: the numbers of ``dims``, and for each ``None`` the size
+    :func:`_size_of` reads."""
+    if all(d is not None for d in dims):
+        return b.const(np.array(dims, np.int64), "shape")
+    pieces = [b.const(np.array([d], np.int64), "shape") if d is not None
+              else _size_of(b, i, what) for i, d in enumerate(dims)]
+    return b.node("Concat", pieces, axis=0)
+
+
 def _reshape(b: GraphBuilder, names, ins, out, a, name) -> None:
     """``Reshape`` to the output's shape; a dim that follows a dynamic axis becomes ONNX's
     ``0`` (the input's size at that index) where it is the input's dim there in both traces,
-    else ``-1``, which one dim at most may need."""
+    ``-1`` when it is the only one left, else a size read off another value."""
     src = ins[0][1]
-    shape = list(out.shape)
+    what = f"a reshape from {list(src.shape)} to {list(out.shape)}"
+    dims: list[int | None] = list(out.shape)
     free = []
     for i in sorted(b.dyn_out[0]):
-        same = (i < src.dim() and i in b.dyn_in[0] and src.shape[i] == shape[i]
+        same = (i < src.dim() and i in b.dyn_in[0] and src.shape[i] == dims[i]
                 and b.twin_in[0][i] == b.twin_out[0][i])
         if same:
-            shape[i] = 0
+            dims[i] = 0
         else:
             free.append(i)
-    if len(free) <= 1:
-        if free:
-            shape[free[0]] = -1
-        b.node("Reshape", [names[0], b.const(np.array(shape, np.int64), "shape")], name)
-        return
-    # Several: the leading dims up to the last of them, read off a value that has them in
-    # both traces (the input of a flatten this reshape undoes, e.g. nn.Linear's on 3-D input).
-    k = free[-1] + 1
-    want = (tuple(out.shape[:k]), b.twin_out[0][:k])
-    source = next((n for n, (s, t) in reversed(b.shapes.items()) if (s[:k], t[:k]) == want),
-                  None)
-    if source is None:
-        raise RuntimeError(
-            f"rustorch.onnx.export: a reshape from {list(src.shape)} to {list(out.shape)} "
-            f"changes dims {free} with the dynamic axes, and no value has them"
-        )
-    lead = b.node("Shape", [source], start=0, end=k)
-    rest = b.const(np.array(shape[k:], np.int64), "shape")
-    b.node("Reshape", [names[0], b.node("Concat", [lead, rest], axis=0)], name)
+    if len(free) == 1:
+        dims[free[0]] = -1
+    else:
+        for i in free:
+            dims[i] = None
+    b.node("Reshape", [names[0], _shape(b, dims, what)], name)
 
 
 def _expand(b: GraphBuilder, names, ins, out, a, name) -> None:
     """``Expand``: 1 where the input's own size carries over (so it may follow a dynamic
-    axis), the output's size where the input broadcasts."""
+    axis), the output's size where the input broadcasts (read off another value when it
+    follows a dynamic axis)."""
     src = ins[0][1]
     lead = out.dim() - src.dim()
-    shape = []
+    dims: list[int | None] = []
     for i, d in enumerate(out.shape):
         j = i - lead
-        if j >= 0 and src.shape[j] == d and (j in b.dyn_in[0]) == (i in b.dyn_out[0]):
-            shape.append(1)
-        elif i in b.dyn_out[0]:
-            raise RuntimeError(
-                f"rustorch.onnx.export: an expand from {list(src.shape)} to "
-                f"{list(out.shape)} broadcasts along a dynamic axis (dim {i})"
-            )
+        carried = (j >= 0 and src.shape[j] == d and b.twin_in[0][j] == b.twin_out[0][i])
+        if carried:
+            dims.append(1)
         else:
-            shape.append(d)
-    b.node("Expand", [names[0], b.const(np.array(shape, np.int64), "shape")], name)
+            dims.append(None if i in b.dyn_out[0] else d)
+    what = f"an expand from {list(src.shape)} to {list(out.shape)}"
+    b.node("Expand", [names[0], _shape(b, dims, what)], name)
 
 
 def _slice(b: GraphBuilder, names, ins, out, a, name) -> None:
@@ -423,8 +478,9 @@ def _addmm(b: GraphBuilder, names, ins, out, a, name) -> None:
 
 
 def _operands(b: GraphBuilder, names: list[str], a: dict, dtype: np.dtype) -> list[str]:
-    """The names of ``a op b``'s operands, a number among them as a constant of ``dtype``."""
-    scalar = {k: b.const(np.array(a[k], dtype)) for k in ("a", "b") if k in a}
+    """The names of ``a op b``'s operands, a number among them as a constant of ``dtype``
+    (an integer wrapped into it, as PyTorch casts a number to the op's dtype)."""
+    scalar = {k: b.const(np.array(a[k]).astype(dtype)) for k in ("a", "b") if k in a}
     it = iter(names)
     return [scalar[k] if k in scalar else next(it) for k in ("a", "b")]
 
@@ -437,17 +493,24 @@ def _binary(onnx_op: str) -> Mapping:
 
 
 def _compare(onnx_op: str, negate: bool = False) -> Mapping:
-    """A comparison: a number compared in the tensor's dtype (refused where that would
-    change it, e.g. an integer tensor against 2.5)."""
+    """A comparison, in PyTorch's promoted dtype: a tensor against a number of a higher
+    kind (an int tensor and a float, a bool tensor and an int) compares in float32 or
+    int64, else in the tensor's dtype, an integer wrapped into it (``uint8 > -1`` is
+    ``> 255``); two tensors of different dtypes compare in float64."""
 
     def mapping(b: GraphBuilder, names, ins, out, a, name) -> None:
-        dtype = _np_dtype(ins[0][1])
+        dtypes = {_np_dtype(t) for _, t in ins}
+        dtype = dtypes.pop() if len(dtypes) == 1 else np.dtype(np.float64)
         for k in ("a", "b"):
-            if k in a and dtype.kind in "iub" and a[k] != int(a[k]):
-                raise RuntimeError(
-                    f"rustorch.onnx.export: comparing a {ins[0][1].dtype} tensor with "
-                    f"{a[k]} is not supported"
-                )
+            if k not in a or isinstance(a[k], bool):
+                continue
+            if isinstance(a[k], float) and dtype.kind in "iub":
+                dtype = np.dtype(np.float32)
+            elif dtype.kind == "b":
+                dtype = np.dtype(np.int64)
+        names = [n if _np_dtype(t) == dtype else
+                 b.node("Cast", [n], to=_onnx().helper.np_dtype_to_tensor_dtype(dtype))
+                 for n, (_, t) in zip(names, ins)]
         value = b.node(onnx_op, _operands(b, names, a, dtype))
         b.node("Not" if negate else "Identity", [value], name)
 
@@ -481,10 +544,37 @@ def _layer_norm(b: GraphBuilder, names, ins, out, a, name) -> None:
     has_weight, has_bias = a["present"]
     src = ins[0][1]
     shape = tuple(src.shape[src.dim() - a["dims"]:])
+    if not has_weight and any(d >= src.dim() - a["dims"] for d in b.dyn_in[0]):
+        raise RuntimeError("rustorch.onnx.export: layer_norm without a weight over dims that "
+                           "follow a dynamic axis")
     x, rest = names[0], iter(names[1:])
     scale = next(rest) if has_weight else b.const(np.ones(shape, _np_dtype(src)))
     inputs = [x, scale] + ([next(rest)] if has_bias else [])
     b.node("LayerNormalization", inputs, name, axis=-a["dims"], epsilon=a["eps"])
+
+
+def _logical_not(b: GraphBuilder, names, ins, out, a, name) -> None:
+    x = names[0]
+    dtype = _np_dtype(ins[0][1])
+    if dtype.kind != "b":
+        x = b.node("Not", [b.node("Equal", [x, b.const(np.array(0, dtype))])])
+        b.node("Not", [x], name)
+        return
+    b.node("Not", [x], name)
+
+
+def _bitwise_not(b: GraphBuilder, names, ins, out, a, name) -> None:
+    """``~x``: ``Not`` for bools; for integers ``-1 - x`` (all bits set, less ``x``)."""
+    dtype = _np_dtype(out)
+    if dtype.kind == "b":
+        b.node("Not", names, name)
+        return
+    ones = np.array(-1).astype(dtype)
+    b.node("Sub", [b.const(ones), names[0]], name)
+
+
+def _cast(b: GraphBuilder, names, ins, out, a, name) -> None:
+    b.node("Cast", names, name, to=_onnx_type(_onnx(), out.dtype))
 
 
 def _embedding(b: GraphBuilder, names, ins, out, a, name) -> None:
@@ -682,7 +772,8 @@ _MAPPINGS: dict[str, Mapping] = {
     "squeeze": _squeeze,
     "unsqueeze": _unsqueeze,
     "where": _where,
-    "logical_not": _unary("Not"),
+    "logical_not": _logical_not,
+    "bitwise_not": _bitwise_not,
     "eq": _compare("Equal"),
     "ne": _compare("Equal", negate=True),
     "lt": _compare("Less"),
@@ -693,6 +784,7 @@ _MAPPINGS: dict[str, Mapping] = {
     "mean": _reduce("ReduceMean"),
     "layer_norm": _layer_norm,
     "embedding": _embedding,
+    "cast": _cast,
     "transpose": _transpose,
     "permute": _permute,
     "addmm": _addmm,
