@@ -509,3 +509,37 @@ def test_empty_results_check_no_divisor_or_index():
             L.zeros(0, 2)[L.tensor([5])]
         with pytest.raises(RuntimeError, match="ZeroDivisionError"):
             L.fmod(L.ones(2, dtype=L.int8), L.zeros(2, dtype=L.int8))
+
+
+@pytest.mark.parametrize("call", [
+    lambda L: L.tensor([True, False]) ** L.tensor([True, True]),
+    lambda L: True ** L.tensor([True]),
+    lambda L: L.zeros(0, dtype=L.int8).split(-1),
+    lambda L: L.ones(1).repeat(2, -1, 2),
+    lambda L: L.zeros(2, 0).index_select(0, L.tensor([0, 2])),
+])
+def test_refused_as_pytorch_refuses(call):
+    """Bool powers, a negative split size or repeat, an index past an empty result's dim:
+    the exception PyTorch raises."""
+    torch = need_torch()
+    with pytest.raises(Exception) as want:
+        call(torch)
+    with pytest.raises(type(want.value)):
+        call(rt)
+
+
+@pytest.mark.parametrize("call", [
+    lambda L: L.tensor([True, False]) ** True,
+    lambda L: L.tensor([True, False]) ** False,
+    lambda L: L.tensor(5, dtype=L.int32).topk(0)[0],
+    lambda L: L.tensor(5, dtype=L.int32).topk(1, largest=False)[1],
+    lambda L: L.zeros(1, 1, 0, dtype=L.int8).roll(0, 5),
+])
+def test_accepted_as_pytorch_accepts(call):
+    """A bool to the power 0 or 1, topk of a 0-d tensor, roll of an empty tensor (whose
+    dims PyTorch does not read): PyTorch's values."""
+    torch = need_torch()
+    want, got = call(torch), call(rt)
+    assert tuple(got.shape) == tuple(want.shape)
+    assert str(got.dtype).split(".")[-1] == str(want.dtype).split(".")[-1]
+    np.testing.assert_array_equal(to_np(got), want.numpy())

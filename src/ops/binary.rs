@@ -24,6 +24,9 @@ fn compute_dtype(op: BinaryOp, promoted: DType, device: Device) -> Result<DType>
             device.kind(),
             promoted.scalar_name()
         ))),
+        Pow if promoted == DType::Bool => Err(Error::NotImplemented(
+            "\"pow\" not implemented for 'Bool'".into(),
+        )),
         FloorDiv | Rem | Fmod if promoted == DType::Bool => {
             // PyTorch's kernel names: `div_floor_cpu`, `remainder_cpu`, `fmod_cpu`.
             let kernel = match op {
@@ -139,7 +142,13 @@ pub fn binary(op: BinaryOp, a: &Operand, b: &Operand) -> Result<Tensor> {
                 (S(s), S(t)) => (result_type(&[], &[*s, *t]), Device::Cpu),
             };
             check_sub(op, a, b)?;
-            let dtype = compute_dtype(op, promoted, device)?;
+            // PyTorch's pow with a number exponent of 0 or 1 is a fill or a copy, for bools too.
+            let trivial_pow = op == Pow && matches!(b, S(s) if matches!(s.to_f64(), 0.0 | 1.0));
+            let dtype = if trivial_pow {
+                promoted
+            } else {
+                compute_dtype(op, promoted, device)?
+            };
             if op == Pow && !dtype.is_float() && matches!(b, S(Scalar::Int(e)) if *e < 0) {
                 // PyTorch refuses a negative number as an integer exponent (a tensor of them gives
                 // 0, 1 or -1 per element).

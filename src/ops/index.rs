@@ -568,6 +568,16 @@ impl Tensor {
         {
             return Err(Error::Index("index out of range in self".into()));
         }
+        if self.numel() == 0 && index.numel() > 0 {
+            // The kernel reads nothing, so it checks nothing: PyTorch checks here.
+            let size = self.shape().get(d).copied().unwrap_or(1) as i64;
+            let high = index.to_dtype(DType::I64)?.to_vec::<i64>()?;
+            if let Some(v) = high.into_iter().find(|&v| v >= size) {
+                return Err(Error::Runtime(format!(
+                    "INDICES element is out of DATA bounds, id={v} axis_dim={size}"
+                )));
+            }
+        }
         let mut items = vec![IndexItem::Slice(None, None, 1); d];
         items.push(IndexItem::Tensor(index));
         let out = if self.dim() == 0 {

@@ -48,6 +48,10 @@ impl Tensor {
     /// `roll(shifts, dims)`: elements shifted along each dim, wrapping around; with no dims,
     /// over the flattened tensor (then restored to its shape).
     pub fn roll(&self, shifts: &[i64], dims: &[i64]) -> Result<Tensor> {
+        if self.numel() == 0 {
+            // PyTorch returns an empty tensor's copy before reading the arguments.
+            return self.contiguous_copy();
+        }
         if dims.is_empty() {
             if shifts.len() != 1 {
                 return Err(Error::Runtime(format!(

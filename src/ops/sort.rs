@@ -65,7 +65,8 @@ impl Tensor {
         if k > len {
             return Err(Error::Runtime("selected index k out of range".into()));
         }
-        if self.dim() == 0 && k == 1 {
+        if self.dim() == 0 {
+            // k is 0 or 1 here: PyTorch gives the element either way.
             return self.zero_dim_order();
         }
         let idx = self.order_indices(d, largest, k)?;

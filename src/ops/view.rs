@@ -519,6 +519,11 @@ impl Tensor {
     /// `repeat(*sizes)`: tiles the tensor (an expand of an unsqueezed view, made contiguous,
     /// so the gradient sums over the tiles).
     pub fn repeat(&self, reps: &[i64]) -> Result<Tensor> {
+        if let Some(&r) = reps.iter().find(|&&r| r < 0) {
+            return Err(Error::Runtime(format!(
+                "Trying to create tensor with negative dimension {r}: {reps:?}"
+            )));
+        }
         if reps.len() < self.dim() {
             return Err(Error::Runtime(
                 "Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor".into(),

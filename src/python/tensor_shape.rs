@@ -208,7 +208,12 @@ impl PyTensor {
             return wrap_list(py, self.inner.split_sizes(&s, dim.0));
         }
         let n: i64 = split_size_or_sections.extract()?;
-        wrap_list(py, self.inner.split(n.max(0) as usize, dim.0))
+        if n < 0 {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+                "split expects split_size be non-negative, but got split_size={n}"
+            )));
+        }
+        wrap_list(py, self.inner.split(n as usize, dim.0))
     }
     #[pyo3(signature = (chunks, dim=Dim(0)))]
     fn chunk(&self, py: Python<'_>, chunks: i64, dim: Dim) -> PyResult<Py<PyAny>> {
