@@ -543,3 +543,16 @@ def test_accepted_as_pytorch_accepts(call):
     assert tuple(got.shape) == tuple(want.shape)
     assert str(got.dtype).split(".")[-1] == str(want.dtype).split(".")[-1]
     np.testing.assert_array_equal(to_np(got), want.numpy())
+
+
+def test_cat_promotes_over_the_skipped_empty_inputs():
+    """Legacy 1-D empty inputs take no part in cat's shapes but do in its dtype."""
+    torch = need_torch()
+    for make in (
+        lambda L: L.cat([L.zeros(0, dtype=L.bool), L.zeros(0, dtype=L.int64)], 2),
+        lambda L: L.cat([L.zeros(0, dtype=L.int8), L.ones(2, 2, dtype=L.int16)]),
+        lambda L: L.cat([L.zeros(0), L.ones(2, 2, dtype=L.int64)]),
+    ):
+        want, got = make(torch), make(rt)
+        assert str(got.dtype).split(".")[-1] == str(want.dtype).split(".")[-1]
+        np.testing.assert_array_equal(to_np(got), want.numpy())

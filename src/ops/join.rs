@@ -18,12 +18,18 @@ pub fn cat(tensors: &[Tensor], dim: i64) -> Result<Tensor> {
                     "torch.cat(): expected a non-empty list of Tensors".into(),
                 ));
             }
+            // The result's dtype promotes over every input, the skipped ones too.
+            let dtype = tensors
+                .iter()
+                .map(|t| t.dtype())
+                .reduce(DType::promote)
+                .unwrap_or(DType::F32);
             let parts: Vec<&Tensor> = tensors
                 .iter()
                 .filter(|t| !(t.dim() == 1 && t.numel() == 0))
                 .collect();
             let Some(first) = parts.first() else {
-                return Ok(tensors[0].clone());
+                return crate::ops::creation::zeros(&[0], dtype, tensors[0].device());
             };
             if first.dim() == 0 {
                 return Err(Error::Runtime(
@@ -31,11 +37,6 @@ pub fn cat(tensors: &[Tensor], dim: i64) -> Result<Tensor> {
                 ));
             }
             let d = wrap_dim(dim, first.dim())?;
-            let dtype = parts
-                .iter()
-                .map(|t| t.dtype())
-                .reduce(DType::promote)
-                .unwrap();
             let mut shape = first.shape().to_vec();
             shape[d] = 0;
             for (i, t) in parts.iter().enumerate() {
