@@ -468,6 +468,8 @@ def test_new_tensors_take_sizes_and_keywords_as_pytorch(method, args):
     lambda L, x: L.zeros(),
     lambda L, x: L.randn(),
     lambda L, x: L.empty(2, size=(3,)),
+    lambda L, x: L.max(()),
+    lambda L, x: L.sum([1.0, 2.0]),
 ])
 def test_argument_types_pytorch_refuses(call):
     """A bool first in a tuple of dims, ``var(bool, bool)``, a creation function without a
@@ -556,3 +558,26 @@ def test_cat_promotes_over_the_skipped_empty_inputs():
         want, got = make(torch), make(rt)
         assert str(got.dtype).split(".")[-1] == str(want.dtype).split(".")[-1]
         np.testing.assert_array_equal(to_np(got), want.numpy())
+
+
+def test_inference_tensors_refuse_in_place_updates_outside_inference_mode():
+    """PyTorch's inference tensors: made in ``inference_mode`` (and their views), changed in
+    place only inside it; a clone is a normal tensor."""
+    torch = need_torch()
+    for L in (torch, rt):
+        with L.inference_mode():
+            a = L.ones(3)
+            a.add_(1)  # inside: allowed
+        assert a.is_inference() and a[1:].is_inference()
+        assert not L.ones(3).is_inference()
+        for update in (lambda t: t.add_(1), lambda t: t.fill_(0), lambda t: t.uniform_(),
+                       lambda t: t.__setitem__(0, 5.0), lambda t: t[1:].mul_(2)):
+            with pytest.raises(RuntimeError, match="Inplace update to inference tensor"):
+                update(a)
+        if L is rt:
+            # PyTorch writes the update, then raises; here nothing is written.
+            np.testing.assert_array_equal(to_np(a), [2.0, 2.0, 2.0])
+        b = a.clone()
+        assert not b.is_inference()
+        b.add_(1)
+        np.testing.assert_array_equal(to_np(b), to_np(a) + 1)

@@ -243,6 +243,11 @@ def get_float32_matmul_precision() -> str:
 
 def _forward_to_method(name: str) -> Any:
     def fn(input: Any, *args: Any, **kwargs: Any) -> Any:
+        if not isinstance(input, Tensor):
+            raise TypeError(
+                f"{name}(): argument 'input' (position 1) must be Tensor, not "
+                f"{type(input).__name__}"
+            )
         out = kwargs.pop("out", None)
         r = getattr(input, name)(*args, **kwargs)
         return r if out is None else _write_out(name, r, out)

@@ -16,6 +16,11 @@ use std::sync::Arc;
 impl Tensor {
     /// PyTorch's refusal to modify a leaf that requires grad while recording.
     pub(crate) fn check_inplace(&self) -> Result<()> {
+        if self.is_inference() && !crate::autograd::grad_mode::is_inference_mode() {
+            return Err(Error::Runtime(
+                "Inplace update to inference tensor outside InferenceMode is not allowed.You can make a clone to get a normal tensor before doing inplace update.See https://github.com/pytorch/rfcs/pull/17 for more details.".into(),
+            ));
+        }
         if is_grad_enabled() && self.requires_grad() && self.is_leaf() {
             return Err(Error::Runtime(
                 "a leaf Variable that requires grad is being used in an in-place operation.".into(),

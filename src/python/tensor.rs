@@ -430,6 +430,10 @@ impl PyTensor {
     fn is_leaf(&self) -> bool {
         self.inner.is_leaf()
     }
+    /// Whether this is an inference tensor (made in `inference_mode`, or a view of one).
+    fn is_inference(&self) -> bool {
+        self.inner.is_inference()
+    }
     #[getter]
     fn retains_grad(&self) -> bool {
         self.inner.retains_grad()

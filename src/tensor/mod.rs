@@ -24,17 +24,30 @@ pub struct TensorImpl {
     pub(crate) storage: Arc<Storage>,
     pub(crate) layout: Layout,
     pub(crate) meta: Mutex<AutogradMeta>,
+    /// Made in inference mode (PyTorch's inference tensor), or a view of one.
+    pub(crate) inference: bool,
 }
 
 impl Tensor {
-    /// A tensor viewing `storage` through `layout`, with no autograd history.
+    /// A tensor viewing `storage` through `layout`, with no autograd history (an inference
+    /// tensor when made in inference mode).
     #[inline]
     pub fn from_parts(storage: Arc<Storage>, layout: Layout) -> Tensor {
+        let inference = crate::autograd::grad_mode::is_inference_mode();
+        Tensor::from_parts_as(storage, layout, inference)
+    }
+    #[inline]
+    fn from_parts_as(storage: Arc<Storage>, layout: Layout, inference: bool) -> Tensor {
         Tensor(Arc::new(TensorImpl {
             storage,
             layout,
             meta: Mutex::new(AutogradMeta::default()),
+            inference,
         }))
+    }
+    /// Whether this is an inference tensor (made in inference mode, or a view of one).
+    pub fn is_inference(&self) -> bool {
+        self.0.inference
     }
     /// A contiguous tensor owning `data`, which must hold `shape`'s element count.
     pub fn from_vec<T: Element>(data: Vec<T>, shape: &[usize]) -> Tensor {
@@ -114,7 +127,7 @@ impl Tensor {
     /// A new handle sharing storage with `self`, viewed through `layout`, no history; it
     /// remembers `self`'s base (or `self`) as its own.
     pub(crate) fn with_layout(&self, layout: Layout) -> Tensor {
-        let view = Tensor::from_parts(self.0.storage.clone(), layout);
+        let view = Tensor::from_parts_as(self.0.storage.clone(), layout, self.0.inference);
         let base = self.view_base().unwrap_or_else(|| self.clone());
         view.0.meta.lock().view_base = Some(Arc::downgrade(&base.0));
         view
