@@ -9,6 +9,7 @@ from conftest import (
     dtype_name,
     make_tensor,
     need_nn,
+    need_torch,
     rand_array,
     rt,
     to_np,
@@ -359,3 +360,13 @@ def test_one_hot(num_classes):
              out_dtype="int64")
     if num_classes == -1:
         check_op(lambda lib, i: lib.nn.functional.one_hot(i), idx, np_fn=ref)
+
+
+def test_named_results_print_as_pytorch_prints_them():
+    """``sort``, ``topk``, ``max(dim)``, ``cummax``: PyTorch's ``return_types`` repr."""
+    torch = need_torch()
+    for call in (lambda L, x: x.sort(), lambda L, x: x.topk(2), lambda L, x: x.max(0),
+                 lambda L, x: x.min(0), lambda L, x: x.cummax(0), lambda L, x: x.cummin(0)):
+        want = repr(call(torch, torch.tensor([3.0, 1.0, 2.0])))
+        got = repr(call(rt, rt.tensor([3.0, 1.0, 2.0])))
+        assert got.replace("rustorch", "torch") == want
