@@ -38,7 +38,8 @@ import numpy as np
 
 import rustorch
 
-from ._ops import GraphBuilder
+from ._graph import GraphBuilder
+from ._ops import ELEMENTWISE, MAPPINGS, MULTI
 
 __all__ = ["export"]
 
@@ -225,7 +226,8 @@ def export(
     finally:
         model.train(was_training)
     outs = _outputs(out)
-    builder = GraphBuilder(opset, export_params, do_constant_folding)
+    builder = GraphBuilder(opset, export_params, do_constant_folding, MAPPINGS, MULTI,
+                           ELEMENTWISE)
     for name, t, other in zip(in_names, traced_inputs, others):
         builder.add_input(name, t, tuple(other.shape))
     seen = set()
