@@ -376,7 +376,8 @@ class Compare(nn.Module):
     """Comparisons with numbers of other kinds: PyTorch's promotion (and integer wrap)."""
 
     def forward(self, small, word, flag):
-        return rt.stack([small > -1, word < 3000000000, word < 2.5, flag == 2, ~small == 254])
+        return rt.stack([small > -1, word < 3000000000, word < 2.5, flag == 2, ~small == 254,
+                         rt.logical_not(word), rt.logical_not(flag)])
 
 
 class ClassToken(nn.Module):
@@ -417,7 +418,7 @@ EDGES = {
     "keep_mask": (KeepMask, (rt.randn(2, 4, 8), keep_mask(2, 4)),
                   [(rt.randn(2, 4, 8), keep_mask(2, 4)), (rt.randn(3, 6, 8), keep_mask(3, 6))],
                   [{0: "b", 1: "s"}, {0: "b", 1: "s"}]),
-    "compare": (Compare, (rt.tensor([1, 255], dtype=rt.uint8), rt.tensor([1, 2**31 - 1],
+    "compare": (Compare, (rt.tensor([1, 255], dtype=rt.uint8), rt.tensor([0, 2**31 - 1],
                 dtype=rt.int32), rt.tensor([True, False])), [], [None, None, None]),
     "class_token": (ClassToken, (rt.randn(1, 3, 4),), [(rt.randn(3, 5, 4),)],
                     [{0: "b", 1: "s"}]),

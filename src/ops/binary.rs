@@ -97,8 +97,8 @@ fn fit(g: Tensor, shape: &[usize], dtype: DType) -> Result<Tensor> {
     g.sum_to(shape)?.to_dtype(dtype)
 }
 
-/// The tensor operands of a binary op, for a trace.
-fn operand_tensors<'a>(a: &'a Operand, b: &'a Operand) -> Vec<&'a Tensor> {
+/// The tensor operands of a binary op (or `where`'s values), for a trace.
+pub(crate) fn operand_tensors<'a>(a: &'a Operand, b: &'a Operand) -> Vec<&'a Tensor> {
     [a, b]
         .into_iter()
         .filter_map(|o| match o {
@@ -108,8 +108,11 @@ fn operand_tensors<'a>(a: &'a Operand, b: &'a Operand) -> Vec<&'a Tensor> {
         .collect()
 }
 
-/// The number operands of a binary op (`a` or `b`), for a trace.
-fn operand_attrs(a: &Operand, b: &Operand) -> Vec<(&'static str, crate::ops::trace::Attr)> {
+/// The number operands of a binary op (or `where`'s values) as `a`/`b`, for a trace.
+pub(crate) fn operand_attrs(
+    a: &Operand,
+    b: &Operand,
+) -> Vec<(&'static str, crate::ops::trace::Attr)> {
     [("a", a), ("b", b)]
         .into_iter()
         .filter_map(|(name, o)| match o {

@@ -10,17 +10,15 @@ use crate::Tensor;
 
 /// `where(cond, a, b)`: `a` where `cond` holds, else `b`, all broadcast together.
 pub fn where_(cond: &Tensor, a: &Operand, b: &Operand) -> Result<Tensor> {
+    use super::binary::{operand_attrs, operand_tensors};
     let mut tensors = vec![cond];
-    let mut numbers = Vec::new();
-    for (name, o) in [("a", a), ("b", b)] {
-        match o {
-            Operand::Tensor(t) => tensors.push(t),
-            Operand::Scalar(s) => {
-                numbers.push((name, crate::ops::trace::Attr::from(*s)));
-            }
-        }
-    }
-    crate::ops::trace::traced("where", &tensors, || numbers, || where_untraced(cond, a, b))
+    tensors.extend(operand_tensors(a, b));
+    crate::ops::trace::traced(
+        "where",
+        &tensors,
+        || operand_attrs(a, b),
+        || where_untraced(cond, a, b),
+    )
 }
 
 fn where_untraced(cond: &Tensor, a: &Operand, b: &Operand) -> Result<Tensor> {

@@ -273,13 +273,12 @@ def _layer_norm(b: GraphBuilder, names, ins, out, a, name) -> None:
 
 
 def _logical_not(b: GraphBuilder, names, ins, out, a, name) -> None:
-    x = names[0]
+    """``Not`` of a bool; ``x == 0`` of a number."""
     dtype = _np_dtype(ins[0][1])
-    if dtype.kind != "b":
-        x = b.node("Not", [b.node("Equal", [x, b.const(np.array(0, dtype))])])
-        b.node("Not", [x], name)
-        return
-    b.node("Not", [x], name)
+    if dtype.kind == "b":
+        b.node("Not", names, name)
+    else:
+        b.node("Equal", [names[0], b.const(np.array(0, dtype))], name)
 
 
 def _bitwise_not(b: GraphBuilder, names, ins, out, a, name) -> None:
