@@ -16,6 +16,8 @@ pub mod backend;
 pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
+#[cfg(feature = "distributed")]
+pub mod distributed;
 pub mod error;
 pub mod nn;
 pub mod ops;

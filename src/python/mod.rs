@@ -4,6 +4,7 @@
 mod autograd;
 mod convert;
 mod cuda;
+mod distributed;
 mod dlpack;
 mod errors;
 mod functions;
@@ -90,6 +91,8 @@ fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<autograd::PyNode>()?;
     m.add_class::<tensor::RemovableHandle>()?;
     m.add_class::<cuda::PyEvent>()?;
+    m.add_class::<distributed::PyProcessGroup>()?;
+    m.add_class::<distributed::PyWork>()?;
     m.add(
         "OutOfMemoryError",
         m.py().get_type::<errors::OutOfMemoryError>(),
@@ -194,6 +197,9 @@ fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
         cuda::_cuda_manual_seed,
         cuda::_cuda_get_allow_tf32,
         cuda::_cuda_set_allow_tf32,
+        distributed::_mpi_available,
+        distributed::_mpi_finalize,
+        distributed::_mpi_abort,
     );
     Ok(())
 }

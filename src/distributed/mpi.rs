@@ -1,0 +1,893 @@
+//! Open MPI, opened at run time: the function table, the predefined handles, and the staged
+//! buffers and requests of nonblocking operations. The only unsafe code of the distributed
+//! layer lives here.
+//!
+//! Open MPI's handles (`MPI_Comm`, `MPI_Datatype`, `MPI_Op`, …) are pointers, and its
+//! predefined ones (`MPI_COMM_WORLD`, `MPI_FLOAT`, `MPI_SUM`, …) are the addresses of
+//! exported globals (`ompi_mpi_comm_world`, …): `mpi.h` defines them so, and they are stable
+//! across Open MPI 4 and 5 (`libmpi.so.40`). The library is opened with `RTLD_GLOBAL`,
+//! because Open MPI's own plugins resolve their symbols against it. Building needs no MPI;
+//! a machine without one gets a clear error when a process group is made.
+
+use crate::backend::BinaryOp;
+use crate::error::{Error, Result};
+use crate::tensor::dtype::DType;
+use crate::{Operand, Scalar, Tensor};
+use parking_lot::Mutex;
+use std::ffi::{c_char, c_int, c_void};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// An Open MPI handle (communicator, datatype, op, request, group, error handler).
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Handle(*mut c_void);
+
+// SAFETY: a handle is an opaque address that MPI interprets; every MPI call made with one is
+// serialised by `LOCK`, so moving or sharing the address between threads is harmless.
+unsafe impl Send for Handle {}
+// SAFETY: as `Send`.
+unsafe impl Sync for Handle {}
+
+impl Handle {
+    const NULL: Handle = Handle(std::ptr::null_mut());
+}
+
+/// `MPI_Status` as Open MPI lays it out (source, tag, error, cancelled, byte count), with
+/// room to spare.
+#[repr(C)]
+#[derive(Default)]
+struct Status {
+    source: c_int,
+    tag: c_int,
+    error: c_int,
+    cancelled: c_int,
+    ucount: usize,
+    _spare: [u64; 4],
+}
+
+type P = *mut c_void;
+type UserFn = unsafe extern "C" fn(P, P, *mut c_int, *mut Handle);
+
+/// The entry points used, by name.
+struct Api {
+    initialized: unsafe extern "C" fn(*mut c_int) -> c_int,
+    finalized: unsafe extern "C" fn(*mut c_int) -> c_int,
+    init_thread: unsafe extern "C" fn(*mut c_int, *mut P, c_int, *mut c_int) -> c_int,
+    finalize: unsafe extern "C" fn() -> c_int,
+    abort: unsafe extern "C" fn(Handle, c_int) -> c_int,
+    comm_rank: unsafe extern "C" fn(Handle, *mut c_int) -> c_int,
+    comm_size: unsafe extern "C" fn(Handle, *mut c_int) -> c_int,
+    comm_set_errhandler: unsafe extern "C" fn(Handle, Handle) -> c_int,
+    comm_group: unsafe extern "C" fn(Handle, *mut Handle) -> c_int,
+    group_incl: unsafe extern "C" fn(Handle, c_int, *const c_int, *mut Handle) -> c_int,
+    group_free: unsafe extern "C" fn(*mut Handle) -> c_int,
+    comm_create: unsafe extern "C" fn(Handle, Handle, *mut Handle) -> c_int,
+    comm_free: unsafe extern "C" fn(*mut Handle) -> c_int,
+    error_string: unsafe extern "C" fn(c_int, *mut c_char, *mut c_int) -> c_int,
+    op_create: unsafe extern "C" fn(UserFn, c_int, *mut Handle) -> c_int,
+    test: unsafe extern "C" fn(*mut Handle, *mut c_int, *mut Status) -> c_int,
+    ibarrier: unsafe extern "C" fn(Handle, *mut Handle) -> c_int,
+    #[allow(clippy::type_complexity)]
+    iallreduce: unsafe extern "C" fn(P, P, c_int, Handle, Handle, Handle, *mut Handle) -> c_int,
+    #[allow(clippy::type_complexity)]
+    ireduce: unsafe extern "C" fn(P, P, c_int, Handle, Handle, c_int, Handle, *mut Handle) -> c_int,
+    ibcast: unsafe extern "C" fn(P, c_int, Handle, c_int, Handle, *mut Handle) -> c_int,
+    #[allow(clippy::type_complexity)]
+    iallgather:
+        unsafe extern "C" fn(P, c_int, Handle, P, c_int, Handle, Handle, *mut Handle) -> c_int,
+    #[allow(clippy::type_complexity)]
+    igather: unsafe extern "C" fn(
+        P,
+        c_int,
+        Handle,
+        P,
+        c_int,
+        Handle,
+        c_int,
+        Handle,
+        *mut Handle,
+    ) -> c_int,
+    #[allow(clippy::type_complexity)]
+    iscatter: unsafe extern "C" fn(
+        P,
+        c_int,
+        Handle,
+        P,
+        c_int,
+        Handle,
+        c_int,
+        Handle,
+        *mut Handle,
+    ) -> c_int,
+    #[allow(clippy::type_complexity)]
+    ireduce_scatter_block:
+        unsafe extern "C" fn(P, P, c_int, Handle, Handle, Handle, *mut Handle) -> c_int,
+    #[allow(clippy::type_complexity)]
+    ialltoallv: unsafe extern "C" fn(
+        P,
+        *const c_int,
+        *const c_int,
+        Handle,
+        P,
+        *const c_int,
+        *const c_int,
+        Handle,
+        Handle,
+        *mut Handle,
+    ) -> c_int,
+    isend: unsafe extern "C" fn(P, c_int, Handle, c_int, c_int, Handle, *mut Handle) -> c_int,
+    irecv: unsafe extern "C" fn(P, c_int, Handle, c_int, c_int, Handle, *mut Handle) -> c_int,
+    /// Predefined handles.
+    world: Handle,
+    null_comm: Handle,
+    request_null: Handle,
+    errors_return: Handle,
+    types: Types,
+    ops: Ops,
+    _lib: libloading::Library,
+}
+
+struct Types {
+    u8: Handle,
+    i8: Handle,
+    i16: Handle,
+    u16: Handle,
+    i32: Handle,
+    i64: Handle,
+    f32: Handle,
+    f64: Handle,
+}
+
+struct Ops {
+    sum: Handle,
+    prod: Handle,
+    min: Handle,
+    max: Handle,
+    band: Handle,
+    bor: Handle,
+    bxor: Handle,
+}
+
+/// The shared library's file name, or `RUSTORCH_MPI_LIBRARY`.
+fn library_names() -> Vec<String> {
+    match std::env::var("RUSTORCH_MPI_LIBRARY") {
+        Ok(p) if !p.is_empty() => vec![p],
+        _ => vec!["libmpi.so.40".into(), "libmpi.so".into()],
+    }
+}
+
+#[cfg(unix)]
+fn open(name: &str) -> std::result::Result<libloading::Library, String> {
+    use libloading::os::unix::{Library, RTLD_GLOBAL, RTLD_NOW};
+    // SAFETY: opening Open MPI runs its library initialisers, which only set up its own
+    // state; the handle is kept in `Api` for the life of the process.
+    unsafe { Library::open(Some(name), RTLD_NOW | RTLD_GLOBAL) }
+        .map(Into::into)
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(not(unix))]
+fn open(_name: &str) -> std::result::Result<libloading::Library, String> {
+    Err("the MPI backend is only built for Unix".into())
+}
+
+fn load() -> std::result::Result<Api, String> {
+    let mut errors = vec![];
+    let mut found = None;
+    for name in library_names() {
+        match open(&name) {
+            Ok(lib) => {
+                found = Some((name, lib));
+                break;
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    let Some((name, lib)) = found else {
+        return Err(format!(
+            "could not open Open MPI's libmpi.so.40 ({}); install Open MPI (Debian: `apt-get install openmpi-bin`) or name the library in RUSTORCH_MPI_LIBRARY",
+            errors.join("; ")
+        ));
+    };
+    // SAFETY: each name is an Open MPI entry point of the C signature written in `Api` (from
+    // Open MPI's `mpi.h`); the library stays open inside `Api` while any pointer is used.
+    macro_rules! func {
+        ($sym:literal) => {
+            *unsafe { lib.get(concat!($sym, "\0").as_bytes()) }.map_err(|e| {
+                format!("{name} lacks {}: not an Open MPI library? ({e})", $sym)
+            })?
+        };
+    }
+    // SAFETY: a predefined handle is the address of the named exported global, which is what
+    // Open MPI's `mpi.h` passes for it; the address is only handed back to the library.
+    macro_rules! global {
+        ($sym:literal) => {
+            Handle(
+                *unsafe { lib.get::<*mut c_void>(concat!($sym, "\0").as_bytes()) }.map_err(
+                    |e| format!("{name} lacks {}: not an Open MPI library? ({e})", $sym),
+                )?,
+            )
+        };
+    }
+    Ok(Api {
+        initialized: func!("MPI_Initialized"),
+        finalized: func!("MPI_Finalized"),
+        init_thread: func!("MPI_Init_thread"),
+        finalize: func!("MPI_Finalize"),
+        abort: func!("MPI_Abort"),
+        comm_rank: func!("MPI_Comm_rank"),
+        comm_size: func!("MPI_Comm_size"),
+        comm_set_errhandler: func!("MPI_Comm_set_errhandler"),
+        comm_group: func!("MPI_Comm_group"),
+        group_incl: func!("MPI_Group_incl"),
+        group_free: func!("MPI_Group_free"),
+        comm_create: func!("MPI_Comm_create"),
+        comm_free: func!("MPI_Comm_free"),
+        error_string: func!("MPI_Error_string"),
+        op_create: func!("MPI_Op_create"),
+        test: func!("MPI_Test"),
+        ibarrier: func!("MPI_Ibarrier"),
+        iallreduce: func!("MPI_Iallreduce"),
+        ireduce: func!("MPI_Ireduce"),
+        ibcast: func!("MPI_Ibcast"),
+        iallgather: func!("MPI_Iallgather"),
+        igather: func!("MPI_Igather"),
+        iscatter: func!("MPI_Iscatter"),
+        ireduce_scatter_block: func!("MPI_Ireduce_scatter_block"),
+        ialltoallv: func!("MPI_Ialltoallv"),
+        isend: func!("MPI_Isend"),
+        irecv: func!("MPI_Irecv"),
+        world: global!("ompi_mpi_comm_world"),
+        null_comm: global!("ompi_mpi_comm_null"),
+        request_null: global!("ompi_request_null"),
+        errors_return: global!("ompi_mpi_errors_return"),
+        types: Types {
+            u8: global!("ompi_mpi_uint8_t"),
+            i8: global!("ompi_mpi_int8_t"),
+            i16: global!("ompi_mpi_int16_t"),
+            u16: global!("ompi_mpi_uint16_t"),
+            i32: global!("ompi_mpi_int32_t"),
+            i64: global!("ompi_mpi_int64_t"),
+            f32: global!("ompi_mpi_float"),
+            f64: global!("ompi_mpi_double"),
+        },
+        ops: Ops {
+            sum: global!("ompi_mpi_op_sum"),
+            prod: global!("ompi_mpi_op_prod"),
+            min: global!("ompi_mpi_op_min"),
+            max: global!("ompi_mpi_op_max"),
+            band: global!("ompi_mpi_op_band"),
+            bor: global!("ompi_mpi_op_bor"),
+            bxor: global!("ompi_mpi_op_bxor"),
+        },
+        _lib: lib,
+    })
+}
+
+fn api() -> Result<&'static Api> {
+    static API: OnceLock<std::result::Result<Api, String>> = OnceLock::new();
+    API.get_or_init(load)
+        .as_ref()
+        .map_err(|e| Error::Runtime(e.clone()))
+}
+
+/// Whether Open MPI can be opened (`is_mpi_available`); initialises nothing.
+pub fn available() -> bool {
+    api().is_ok()
+}
+
+/// Every MPI call is made under this lock (the library is initialised as
+/// `MPI_THREAD_SERIALIZED`); waits release it between tests so other threads progress.
+static LOCK: Mutex<()> = Mutex::new(());
+
+/// MPI's message for error code `code`.
+fn error_text(a: &Api, code: c_int) -> String {
+    let mut buf = [0 as c_char; 512];
+    let mut len: c_int = 0;
+    // SAFETY: Open MPI writes at most MPI_MAX_ERROR_STRING (256) bytes into `buf` and their
+    // count into `len`.
+    let rc = unsafe { (a.error_string)(code, buf.as_mut_ptr(), &mut len) };
+    if rc != 0 {
+        return format!("MPI error {code}");
+    }
+    let bytes: Vec<u8> = buf[..len.clamp(0, 511) as usize]
+        .iter()
+        .map(|&c| c as u8)
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn check(a: &Api, what: &str, rc: c_int) -> Result<()> {
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(Error::Runtime(format!("{what}: {}", error_text(a, rc))))
+    }
+}
+
+/// Initialises MPI once per process (serialised threads); answers the world's handle, this
+/// process's rank and the world's size. Errors return to the caller instead of aborting.
+pub fn init_world() -> Result<(Handle, usize, usize)> {
+    let a = api()?;
+    let _g = LOCK.lock();
+    let (mut inited, mut finished): (c_int, c_int) = (0, 0);
+    // SAFETY: both write one int.
+    unsafe {
+        (a.initialized)(&mut inited);
+        (a.finalized)(&mut finished);
+    }
+    if finished != 0 {
+        return Err(Error::Runtime(
+            "init_process_group: MPI was finalized in this process and cannot start again".into(),
+        ));
+    }
+    if inited == 0 {
+        let mut provided: c_int = 0;
+        // MPI_THREAD_SERIALIZED = 2 in Open MPI's enum (SINGLE, FUNNELED, SERIALIZED, MULTIPLE).
+        // SAFETY: null argc/argv are allowed by MPI-2 and later; `provided` is one int.
+        let rc = unsafe {
+            (a.init_thread)(
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                2,
+                &mut provided,
+            )
+        };
+        check(a, "MPI_Init_thread", rc)?;
+        if provided < 2 {
+            return Err(Error::Runtime(format!(
+                "init_process_group: this MPI provides thread level {provided}, rustorch needs MPI_THREAD_SERIALIZED (2)"
+            )));
+        }
+        // SAFETY: both handles are Open MPI's predefined globals.
+        check(a, "MPI_Comm_set_errhandler", unsafe {
+            (a.comm_set_errhandler)(a.world, a.errors_return)
+        })?;
+    }
+    let (rank, size) = rank_size(a, a.world)?;
+    Ok((a.world, rank, size))
+}
+
+fn rank_size(a: &Api, comm: Handle) -> Result<(usize, usize)> {
+    let (mut rank, mut size): (c_int, c_int) = (0, 0);
+    // SAFETY: `comm` is a live communicator; each call writes one int.
+    unsafe {
+        check(a, "MPI_Comm_rank", (a.comm_rank)(comm, &mut rank))?;
+        check(a, "MPI_Comm_size", (a.comm_size)(comm, &mut size))?;
+    }
+    Ok((rank as usize, size as usize))
+}
+
+/// A communicator over the world ranks `ranks` (collective over `parent`'s members). Ranks
+/// outside get `None`.
+pub fn create_comm(parent: Handle, ranks: &[usize]) -> Result<Option<(Handle, usize)>> {
+    let a = api()?;
+    let _g = LOCK.lock();
+    let ranks: Vec<c_int> = ranks.iter().map(|&r| r as c_int).collect();
+    let (mut group, mut sub, mut comm) = (Handle::NULL, Handle::NULL, Handle::NULL);
+    // SAFETY: `parent` is live; `ranks` holds `ranks.len()` ints that are ranks of `parent`
+    // (checked by the caller); each call writes one handle, and both groups are freed.
+    unsafe {
+        check(a, "MPI_Comm_group", (a.comm_group)(parent, &mut group))?;
+        let rc = (a.group_incl)(group, ranks.len() as c_int, ranks.as_ptr(), &mut sub);
+        (a.group_free)(&mut group);
+        check(a, "MPI_Group_incl", rc)?;
+        let rc = (a.comm_create)(parent, sub, &mut comm);
+        (a.group_free)(&mut sub);
+        check(a, "MPI_Comm_create", rc)?;
+    }
+    if comm == a.null_comm {
+        return Ok(None);
+    }
+    // SAFETY: `comm` was just created.
+    check(a, "MPI_Comm_set_errhandler", unsafe {
+        (a.comm_set_errhandler)(comm, a.errors_return)
+    })?;
+    let (rank, _) = rank_size(a, comm)?;
+    Ok(Some((comm, rank)))
+}
+
+/// Frees a communicator made by [`create_comm`].
+pub fn free_comm(mut comm: Handle) {
+    if let Ok(a) = api() {
+        let _g = LOCK.lock();
+        // SAFETY: `comm` came from MPI_Comm_create and is freed once (its owner is dropped).
+        unsafe { (a.comm_free)(&mut comm) };
+    }
+}
+
+/// Ends MPI in this process (at interpreter exit); a no-op if it never started.
+pub fn finalize() {
+    if let Ok(a) = api() {
+        let _g = LOCK.lock();
+        let (mut inited, mut finished): (c_int, c_int) = (0, 0);
+        // SAFETY: each call writes one int; MPI_Finalize runs at most once.
+        unsafe {
+            (a.initialized)(&mut inited);
+            (a.finalized)(&mut finished);
+            if inited != 0 && finished == 0 {
+                (a.finalize)();
+            }
+        }
+    }
+}
+
+/// Ends every rank of the job with `code` (an uncaught error on one rank); returns if MPI
+/// never started.
+pub fn abort(code: i32) {
+    if let Ok(a) = api() {
+        let mut inited: c_int = 0;
+        // SAFETY: writes one int; MPI_Abort on the world is always allowed once initialised.
+        unsafe {
+            (a.initialized)(&mut inited);
+            if inited != 0 {
+                (a.abort)(a.world, code);
+            }
+        }
+    }
+}
+
+/// An elementwise reduction MPI performs (the average is a sum divided afterwards).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reduction {
+    Sum,
+    Product,
+    Min,
+    Max,
+    Band,
+    Bor,
+    Bxor,
+}
+
+fn datatype(a: &Api, d: DType) -> Handle {
+    let t = &a.types;
+    match d {
+        DType::Bool | DType::U8 => t.u8,
+        DType::I8 => t.i8,
+        DType::I16 => t.i16,
+        DType::F16 | DType::BF16 => t.u16,
+        DType::I32 => t.i32,
+        DType::I64 => t.i64,
+        DType::F32 => t.f32,
+        DType::F64 => t.f64,
+    }
+}
+
+/// Elementwise `inout = in ∘ inout` over 16-bit floats, computed in float32 and rounded.
+macro_rules! half_op {
+    ($name:ident, $T:ty, $f:expr) => {
+        unsafe extern "C" fn $name(invec: P, inout: P, len: *mut c_int, _dt: *mut Handle) {
+            // SAFETY: MPI passes two buffers of `*len` elements of the datatype this op was
+            // made for (16-bit words holding `$T`), the second one writable and distinct.
+            let (a, b) = unsafe {
+                let n = (*len).max(0) as usize;
+                (
+                    std::slice::from_raw_parts(invec as *const $T, n),
+                    std::slice::from_raw_parts_mut(inout as *mut $T, n),
+                )
+            };
+            let f: fn(f32, f32) -> f32 = $f;
+            for (o, &i) in b.iter_mut().zip(a) {
+                *o = <$T>::from_f32(f(i.to_f32(), o.to_f32()));
+            }
+        }
+    };
+}
+half_op!(f16_sum, half::f16, |a, b| a + b);
+half_op!(f16_prod, half::f16, |a, b| a * b);
+half_op!(f16_min, half::f16, |a, b| if a.is_nan() || a < b { a } else { b });
+half_op!(f16_max, half::f16, |a, b| if a.is_nan() || a > b { a } else { b });
+half_op!(bf16_sum, half::bf16, |a, b| a + b);
+half_op!(bf16_prod, half::bf16, |a, b| a * b);
+half_op!(bf16_min, half::bf16, |a, b| if a.is_nan() || a < b { a } else { b });
+half_op!(bf16_max, half::bf16, |a, b| if a.is_nan() || a > b { a } else { b });
+
+/// The user-defined ops for 16-bit floats, made once.
+fn half_ops(a: &Api) -> Result<&'static [Handle; 8]> {
+    static OPS: OnceLock<std::result::Result<[Handle; 8], String>> = OnceLock::new();
+    OPS.get_or_init(|| {
+        let fns: [UserFn; 8] = [
+            f16_sum, f16_prod, f16_min, f16_max, bf16_sum, bf16_prod, bf16_min, bf16_max,
+        ];
+        let mut out = [Handle::NULL; 8];
+        for (o, f) in out.iter_mut().zip(fns) {
+            // SAFETY: `f` has MPI_User_function's signature and is commutative; MPI writes
+            // one handle.
+            let rc = unsafe { (a.op_create)(f, 1, o) };
+            if rc != 0 {
+                return Err(format!("MPI_Op_create: {}", error_text(a, rc)));
+            }
+        }
+        Ok(out)
+    })
+    .as_ref()
+    .map_err(|e| Error::Runtime(e.clone()))
+}
+
+/// The MPI op reducing `dtype` with `r` (the caller has checked that the pair is allowed).
+fn op_handle(a: &Api, dtype: DType, r: Reduction) -> Result<Handle> {
+    if dtype.is_half() {
+        let base = if dtype == DType::F16 { 0 } else { 4 };
+        let i = match r {
+            Reduction::Sum => 0,
+            Reduction::Product => 1,
+            Reduction::Min => 2,
+            Reduction::Max => 3,
+            _ => unreachable!("bitwise reductions of floats are refused before"),
+        };
+        return Ok(half_ops(a)?[base + i]);
+    }
+    let o = &a.ops;
+    Ok(match r {
+        Reduction::Sum => o.sum,
+        Reduction::Product => o.prod,
+        Reduction::Min => o.min,
+        Reduction::Max => o.max,
+        Reduction::Band => o.band,
+        Reduction::Bor => o.bor,
+        Reduction::Bxor => o.bxor,
+    })
+}
+
+/// A contiguous CPU tensor whose memory an operation reads or writes: the tensor itself,
+/// or a contiguous copy that is written back when the operation completes.
+pub struct Staged {
+    target: Tensor,
+    buf: Tensor,
+    write: bool,
+}
+
+impl Staged {
+    /// Stages `t` (on the CPU) for reading, and for writing if `write`.
+    pub fn new(t: &Tensor, write: bool) -> Result<Staged> {
+        let buf = if t.is_contiguous() {
+            t.detach()
+        } else {
+            t.contiguous()?.detach()
+        };
+        Ok(Staged {
+            target: t.clone(),
+            buf,
+            write,
+        })
+    }
+    fn ptr(&self) -> P {
+        let host = self
+            .buf
+            .storage()
+            .host()
+            .expect("staged tensors are checked to be on the CPU");
+        // The offset is within the buffer: a contiguous view of `numel` elements starts there.
+        host.as_ptr()
+            .wrapping_add(self.buf.offset() * self.buf.dtype().size()) as P
+    }
+    fn count(&self, what: &str) -> Result<c_int> {
+        c_int::try_from(self.buf.numel()).map_err(|_| {
+            Error::Runtime(format!(
+                "{what}: a tensor of {} elements is more than one MPI message holds (2^31 - 1)",
+                self.buf.numel()
+            ))
+        })
+    }
+    /// Writes the result back into the target, if it was copied.
+    fn finish(&self) -> Result<()> {
+        if !self.write {
+            return Ok(());
+        }
+        let t = &self.target;
+        if !self.buf.shares_storage(t) {
+            t.storage()
+                .copy_from(t.layout(), (self.buf.storage(), self.buf.layout()))?;
+        }
+        t.storage().bump_version();
+        Ok(())
+    }
+}
+
+/// An operation in flight: its MPI requests and the buffers they use, kept alive until it
+/// completes; dropping one waits for it.
+pub struct Request {
+    what: String,
+    reqs: Vec<Handle>,
+    staged: Vec<Staged>,
+    /// Count and displacement arrays MPI may read until completion.
+    _counts: Vec<Vec<c_int>>,
+    timeout: Duration,
+    /// Divides the written buffers on completion (an average is a sum over this many ranks).
+    divisor: Option<f64>,
+    source: Option<usize>,
+    done: bool,
+}
+
+impl Request {
+    fn new(what: &str, timeout: Duration) -> Request {
+        Request {
+            what: what.to_string(),
+            reqs: vec![],
+            staged: vec![],
+            _counts: vec![],
+            timeout,
+            divisor: None,
+            source: None,
+            done: false,
+        }
+    }
+
+    /// Whether every part has completed (`Work.is_completed()`); progresses MPI.
+    pub fn test(&mut self) -> Result<bool> {
+        if self.done {
+            return Ok(true);
+        }
+        let a = api()?;
+        let _g = LOCK.lock();
+        for r in self.reqs.iter_mut() {
+            if *r == a.request_null {
+                continue;
+            }
+            let mut flag: c_int = 0;
+            let mut st = Status::default();
+            // SAFETY: `r` is a live request (completed ones are reset to MPI_REQUEST_NULL by
+            // MPI_Test itself); `flag` and `st` are writable.
+            let rc = unsafe { (a.test)(r, &mut flag, &mut st) };
+            check(a, &self.what, rc)?;
+            if flag == 0 {
+                return Ok(false);
+            }
+            if st.source >= 0 {
+                self.source = Some(st.source as usize);
+            }
+        }
+        self.done = true;
+        Ok(true)
+    }
+
+    /// Waits for completion (at most the group's timeout), then writes copied buffers back.
+    pub fn wait(&mut self) -> Result<()> {
+        let start = Instant::now();
+        let mut spins = 0u32;
+        while !self.test()? {
+            if start.elapsed() > self.timeout {
+                return Err(Error::Runtime(format!(
+                    "{} timed out after {:.0} s: another rank did not take part (it may have failed or be stuck); the process group is no longer usable",
+                    self.what,
+                    self.timeout.as_secs_f64()
+                )));
+            }
+            spins += 1;
+            if spins > 1000 {
+                std::thread::sleep(Duration::from_micros(50));
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        for s in self.staged.drain(..) {
+            if let (Some(d), true) = (self.divisor, s.write) {
+                s.buf
+                    .binary_(BinaryOp::Div, &Operand::Scalar(Scalar::Float(d)))?;
+            }
+            s.finish()?;
+        }
+        Ok(())
+    }
+
+    /// Divides what the operation writes by `d` when it completes.
+    pub fn divide_by(mut self, d: f64) -> Request {
+        self.divisor = Some(d);
+        self
+    }
+
+    /// The sender of a completed receive.
+    pub fn source(&self) -> Option<usize> {
+        self.source
+    }
+}
+
+impl Drop for Request {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        if self.wait().is_err() {
+            // MPI may still write into the buffers: keep them alive for the process's life.
+            std::mem::forget(std::mem::take(&mut self.staged));
+        }
+    }
+}
+
+/// One nonblocking MPI operation over staged buffers.
+pub enum Call<'a> {
+    Barrier,
+    AllReduce(&'a Staged, Reduction),
+    /// (buffer, root, reduction, this rank is the root)
+    Reduce(&'a Staged, usize, Reduction, bool),
+    Broadcast(&'a Staged, usize),
+    /// (input, output of size × the input)
+    AllGather(&'a Staged, &'a Staged),
+    /// (input, output on the root, root)
+    Gather(&'a Staged, Option<&'a Staged>, usize),
+    /// (input on the root, output, root)
+    Scatter(Option<&'a Staged>, &'a Staged, usize),
+    /// (input of size × the output, output, reduction)
+    ReduceScatter(&'a Staged, &'a Staged, Reduction),
+    /// (input, its counts per rank, output, its counts per rank)
+    AllToAll(&'a Staged, Vec<usize>, &'a Staged, Vec<usize>),
+    /// (buffer, peer, tag)
+    Send(&'a Staged, usize, i32),
+    /// (buffer, peer or any, tag)
+    Recv(&'a Staged, Option<usize>, i32),
+}
+
+fn int(what: &str, n: usize) -> Result<c_int> {
+    c_int::try_from(n).map_err(|_| {
+        Error::Runtime(format!(
+            "{what}: {n} elements are more than one MPI message holds (2^31 - 1)"
+        ))
+    })
+}
+
+/// Starts `call` on `comm`; answers its request, and the count arrays MPI reads until it
+/// completes.
+fn start(comm: Handle, what: &str, call: Call<'_>) -> Result<(Handle, Vec<Vec<c_int>>)> {
+    let a = api()?;
+    let _g = LOCK.lock();
+    let mut req = a.request_null;
+    let rq: *mut Handle = &mut req;
+    let mut keep = vec![];
+    // SAFETY: every pointer is a staged contiguous CPU buffer of at least the count passed
+    // (the caller checked sizes and dtypes), or MPI_IN_PLACE / null where MPI allows them;
+    // the staged buffers are moved into the returned request's owner, which keeps them alive
+    // until MPI reports completion (or forever, if it never does).
+    let rc = unsafe {
+        match call {
+            Call::Barrier => (a.ibarrier)(comm, rq),
+            Call::AllReduce(s, r) => (a.iallreduce)(
+                1 as P,
+                s.ptr(),
+                s.count(what)?,
+                datatype(a, s.buf.dtype()),
+                op_handle(a, s.buf.dtype(), r)?,
+                comm,
+                rq,
+            ),
+            Call::Reduce(s, root, r, is_root) => {
+                let (send, recv) = if is_root {
+                    (1 as P, s.ptr())
+                } else {
+                    (s.ptr(), std::ptr::null_mut())
+                };
+                (a.ireduce)(
+                    send,
+                    recv,
+                    s.count(what)?,
+                    datatype(a, s.buf.dtype()),
+                    op_handle(a, s.buf.dtype(), r)?,
+                    root as c_int,
+                    comm,
+                    rq,
+                )
+            }
+            Call::Broadcast(s, root) => (a.ibcast)(
+                s.ptr(),
+                s.count(what)?,
+                datatype(a, s.buf.dtype()),
+                root as c_int,
+                comm,
+                rq,
+            ),
+            Call::AllGather(i, o) => {
+                let dt = datatype(a, i.buf.dtype());
+                let n = i.count(what)?;
+                o.count(what)?;
+                (a.iallgather)(i.ptr(), n, dt, o.ptr(), n, dt, comm, rq)
+            }
+            Call::Gather(i, o, root) => {
+                let dt = datatype(a, i.buf.dtype());
+                let n = i.count(what)?;
+                let out = match o {
+                    Some(o) => {
+                        o.count(what)?;
+                        o.ptr()
+                    }
+                    None => std::ptr::null_mut(),
+                };
+                (a.igather)(i.ptr(), n, dt, out, n, dt, root as c_int, comm, rq)
+            }
+            Call::Scatter(i, o, root) => {
+                let dt = datatype(a, o.buf.dtype());
+                let n = o.count(what)?;
+                let inp = match i {
+                    Some(i) => {
+                        i.count(what)?;
+                        i.ptr()
+                    }
+                    None => std::ptr::null_mut(),
+                };
+                (a.iscatter)(inp, n, dt, o.ptr(), n, dt, root as c_int, comm, rq)
+            }
+            Call::ReduceScatter(i, o, r) => {
+                i.count(what)?;
+                (a.ireduce_scatter_block)(
+                    i.ptr(),
+                    o.ptr(),
+                    o.count(what)?,
+                    datatype(a, o.buf.dtype()),
+                    op_handle(a, o.buf.dtype(), r)?,
+                    comm,
+                    rq,
+                )
+            }
+            Call::AllToAll(i, ic, o, oc) => {
+                i.count(what)?;
+                o.count(what)?;
+                let counts = |c: &[usize]| -> Result<(Vec<c_int>, Vec<c_int>)> {
+                    let mut displs = Vec::with_capacity(c.len());
+                    let mut at = 0usize;
+                    for &n in c {
+                        displs.push(int(what, at)?);
+                        at += n;
+                    }
+                    Ok((
+                        c.iter().map(|&n| int(what, n)).collect::<Result<_>>()?,
+                        displs,
+                    ))
+                };
+                let (sc, sd) = counts(&ic)?;
+                let (rc_, rd) = counts(&oc)?;
+                let dt = datatype(a, o.buf.dtype());
+                let rc = (a.ialltoallv)(
+                    i.ptr(),
+                    sc.as_ptr(),
+                    sd.as_ptr(),
+                    dt,
+                    o.ptr(),
+                    rc_.as_ptr(),
+                    rd.as_ptr(),
+                    dt,
+                    comm,
+                    rq,
+                );
+                // The arrays' heap memory stays where it is while the request owns them.
+                keep = vec![sc, sd, rc_, rd];
+                rc
+            }
+            Call::Send(s, peer, tag) => (a.isend)(
+                s.ptr(),
+                s.count(what)?,
+                datatype(a, s.buf.dtype()),
+                peer as c_int,
+                tag,
+                comm,
+                rq,
+            ),
+            Call::Recv(s, peer, tag) => (a.irecv)(
+                s.ptr(),
+                s.count(what)?,
+                datatype(a, s.buf.dtype()),
+                peer.map_or(-1, |p| p as c_int),
+                tag,
+                comm,
+                rq,
+            ),
+        }
+    };
+    check(a, what, rc)?;
+    Ok((req, keep))
+}
+
+/// Starts the call `make` builds over `staged` (the buffers it uses) on `comm`; the returned
+/// request owns the buffers until the call completes.
+pub fn launch(
+    comm: Handle,
+    what: &str,
+    staged: Vec<Staged>,
+    timeout: Duration,
+    make: impl FnOnce(&[Staged]) -> Call<'_>,
+) -> Result<Request> {
+    let (req, counts) = start(comm, what, make(&staged))?;
+    let mut r = Request::new(what, timeout);
+    r.reqs = vec![req];
+    r.staged = staged;
+    r._counts = counts;
+    Ok(r)
+}
