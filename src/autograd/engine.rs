@@ -339,20 +339,21 @@ fn accumulate_grad(leaf: &Tensor, mut g: Tensor, create_graph: bool) -> Result<(
         g = g.to_dtype(leaf.dtype())?;
     }
     let old = leaf.grad();
-    let new = match old {
+    match old {
         None => {
-            if create_graph {
+            let new = if create_graph {
                 g
             } else {
                 g.detach().into_owned_contiguous()?
-            }
+            };
+            leaf.0.meta.lock().grad = Some(new);
         }
-        Some(old) if !create_graph && !old.requires_grad() => {
-            old.add_assign_no_grad(&g)?;
-            return Ok(());
-        }
-        Some(old) => old.add(&g)?,
-    };
-    leaf.0.meta.lock().grad = Some(new);
+        Some(old) if !create_graph && !old.requires_grad() => old.add_assign_no_grad(&g)?,
+        Some(old) => leaf.0.meta.lock().grad = Some(old.add(&g)?),
+    }
+    let post = leaf.0.meta.lock().post_accumulate_hooks.clone();
+    for h in post {
+        h(leaf)?;
+    }
     Ok(())
 }

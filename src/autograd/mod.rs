@@ -11,7 +11,7 @@ pub mod saved;
 use crate::error::{Error, Result};
 use crate::Tensor;
 pub use grad_mode::{is_grad_enabled, set_grad_enabled, GradModeGuard};
-pub use node::{BackwardFn, Edge, Hook, Node, OutputMeta};
+pub use node::{BackwardFn, Edge, Hook, Node, OutputMeta, PostAccumulateHook};
 pub use saved::SavedTensor;
 use std::sync::Arc;
 
@@ -123,6 +123,23 @@ impl Tensor {
             .retained
             .lock()
             .push((nr, Arc::downgrade(&self.0)));
+        Ok(())
+    }
+    /// `register_post_accumulate_grad_hook`: runs with this leaf after each backward pass
+    /// has accumulated into its `.grad`.
+    pub fn register_post_accumulate_grad_hook(&self, hook: PostAccumulateHook) -> Result<()> {
+        let mut m = self.0.meta.lock();
+        if !m.requires_grad {
+            return Err(Error::Runtime(
+                "cannot register a hook on a tensor that doesn't require gradient".into(),
+            ));
+        }
+        if m.grad_fn.is_some() {
+            return Err(Error::Runtime(
+                "post accumulate grad hooks cannot be registered on non-leaf tensors".into(),
+            ));
+        }
+        m.post_accumulate_hooks.push(hook);
         Ok(())
     }
     /// `register_hook`: runs on this tensor's gradient; may return a replacement.

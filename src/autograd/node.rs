@@ -17,6 +17,8 @@ pub type BackwardFn =
     Box<dyn FnMut(&[Option<Tensor>], &[bool]) -> Result<Vec<Option<Tensor>>> + Send>;
 /// A tensor hook: sees the gradient, may return a replacement.
 pub type Hook = Arc<dyn Fn(&Tensor) -> Result<Option<Tensor>> + Send + Sync>;
+/// A hook called with a leaf once its `.grad` holds the new gradient.
+pub type PostAccumulateHook = Arc<dyn Fn(&Tensor) -> Result<()> + Send + Sync>;
 
 /// Where a gradient goes: input slot `input_nr` of `node`.
 #[derive(Clone)]

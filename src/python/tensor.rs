@@ -387,6 +387,12 @@ impl PyTensor {
     fn __hash__(slf: &Bound<'_, Self>) -> isize {
         slf.as_ptr() as isize
     }
+    /// The address of the tensor's implementation (PyTorch's `_cdata`): equal for two Python
+    /// wrappers of one tensor, such as a parameter and the leaf its `AccumulateGrad` feeds.
+    #[getter]
+    fn _cdata(&self) -> usize {
+        std::sync::Arc::as_ptr(&self.inner.0) as usize
+    }
     #[getter]
     fn __array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         host_only(&self.inner)?;
@@ -465,6 +471,24 @@ impl PyTensor {
     fn register_hook(&self, hook: Py<PyAny>) -> PyResult<RemovableHandle> {
         let active = Arc::new(AtomicBool::new(true));
         self.inner.register_hook(py_hook(hook, active.clone()))?;
+        Ok(RemovableHandle { active })
+    }
+    /// Calls `hook(tensor)` after each backward pass has accumulated into this leaf's
+    /// `.grad` (PyTorch's hook gets the same tensor; here a new wrapper of it).
+    fn register_post_accumulate_grad_hook(&self, hook: Py<PyAny>) -> PyResult<RemovableHandle> {
+        let active = Arc::new(AtomicBool::new(true));
+        let flag = active.clone();
+        self.inner
+            .register_post_accumulate_grad_hook(Arc::new(move |t: &Tensor| {
+                if !flag.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+                Python::attach(|py| {
+                    hook.call1(py, (PyTensor::new(t.clone()),))
+                        .map(drop)
+                        .map_err(py_err_to_rust)
+                })
+            }))?;
         Ok(RemovableHandle { active })
     }
     #[pyo3(signature = (gradient=None, retain_graph=None, create_graph=false, inputs=None))]

@@ -5,5 +5,9 @@ from rustorch.nn.parameter import Buffer, Parameter  # isort: skip
 from rustorch.nn import functional, init, utils
 from rustorch.nn.modules import *  # noqa: F403
 from rustorch.nn.modules import __all__ as _modules_all
+from rustorch.nn import parallel  # noqa: E402  (after the modules it wraps)
+from rustorch.nn.parallel import DataParallel  # noqa: E402
 
-__all__ = ["Parameter", "Buffer", "functional", "init", "utils", *_modules_all]
+__all__ = [
+    "Parameter", "Buffer", "DataParallel", "functional", "init", "parallel", "utils", *_modules_all
+]

@@ -7,6 +7,7 @@ from rustorch.utils.data._collate import (
     default_convert,
 )
 from rustorch.utils.data.dataloader import DataLoader, get_worker_info
+from rustorch.utils.data.distributed import DistributedSampler
 from rustorch.utils.data.dataset import (
     ChainDataset,
     ConcatDataset,
@@ -27,6 +28,7 @@ from rustorch.utils.data.sampler import (
 
 __all__ = [
     "BatchSampler",
+    "DistributedSampler",
     "ChainDataset",
     "ConcatDataset",
     "DataLoader",
