@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 import rustorch as torch
 import rustorch.distributed as dist
 from rustorch import nn
@@ -119,16 +118,30 @@ def test_world_size_that_disagrees_with_the_launcher():
 
 @needs_mpi
 def test_single_process_without_a_launcher():
-    p = subprocess.run([sys.executable, str(WORKERS / "scenarios.py"), "single"], env=_env(),
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable, str(WORKERS / "scenarios.py"), "single"],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 0, p.stderr
     assert "rank 0 of 1 gloo [1.0, 2.0]" in p.stdout
 
 
 @needs_mpi
 def test_launcher_sets_torchrun_environment():
-    cmd = [sys.executable, "-m", "rustorch.distributed.run", "--nproc-per-node", "2",
-           str(WORKERS / "scenarios.py"), "launched", "--flag", "x"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rustorch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        str(WORKERS / "scenarios.py"),
+        "launched",
+        "--flag",
+        "x",
+    ]
     p = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
     # the ranks' lines may interleave in mpirun's output: match them anywhere
@@ -148,7 +161,9 @@ def test_launcher_command_line():
         with pytest.raises(SystemExit, match="not found"):
             run.command(["--nproc-per-node", "2", "train.py"])
         return
-    cmd = run.command(["--nproc-per-node", "3", "--master-port", "1234", "-m", "pkg.train", "--lr", "1"])
+    cmd = run.command(
+        ["--nproc-per-node", "3", "--master-port", "1234", "-m", "pkg.train", "--lr", "1"]
+    )
     assert cmd[1:4] == ["-np", "3", "--oversubscribe"]
     assert "MASTER_PORT=1234" in cmd and cmd[-4:] == ["-m", "pkg.train", "--lr", "1"]
     with pytest.raises(SystemExit, match="mpirun -H"):
@@ -180,8 +195,10 @@ def test_names_match_pytorch():
             assert hasattr(tdist, name), name
 
 
-@pytest.mark.parametrize("n,replicas,drop_last", [(10, 3, False), (10, 3, True), (7, 2, False),
-                                                  (2, 4, False), (12, 4, True)])
+@pytest.mark.parametrize(
+    "n,replicas,drop_last",
+    [(10, 3, False), (10, 3, True), (7, 2, False), (2, 4, False), (12, 4, True)],
+)
 def test_distributed_sampler_against_pytorch(n, replicas, drop_last):
     tdata = pytest.importorskip("torch.utils.data")
     from rustorch.utils.data import DistributedSampler
@@ -189,9 +206,13 @@ def test_distributed_sampler_against_pytorch(n, replicas, drop_last):
     shares = []
     for rank in range(replicas):
         ours = DistributedSampler(range(n), replicas, rank, shuffle=False, drop_last=drop_last)
-        theirs = tdata.DistributedSampler(range(n), replicas, rank, shuffle=False, drop_last=drop_last)
+        theirs = tdata.DistributedSampler(
+            range(n), replicas, rank, shuffle=False, drop_last=drop_last
+        )
         assert list(ours) == list(theirs) and len(ours) == len(theirs)
-        shuffled = DistributedSampler(range(n), replicas, rank, shuffle=True, seed=5, drop_last=drop_last)
+        shuffled = DistributedSampler(
+            range(n), replicas, rank, shuffle=True, seed=5, drop_last=drop_last
+        )
         shuffled.set_epoch(2)
         shares.append(list(shuffled))
         assert len(shares[-1]) == len(theirs)

@@ -174,22 +174,22 @@ impl Group {
                 )));
             };
             if std::mem::replace(&mut seen[i], true) {
-                return Err(Error::Value(format!(
-                    "new_group: rank {r} is listed twice"
-                )));
+                return Err(Error::Value(format!("new_group: rank {r} is listed twice")));
             }
         }
         let local: Vec<usize> = ranks
             .iter()
             .map(|r| self.ranks.iter().position(|x| x == r).unwrap_or(0))
             .collect();
-        Ok(mpi::create_comm(self.comm, &local)?.map(|(comm, rank)| Group {
-            comm,
-            rank,
-            ranks: ranks.to_vec(),
-            timeout,
-            owned: true,
-        }))
+        Ok(
+            mpi::create_comm(self.comm, &local)?.map(|(comm, rank)| Group {
+                comm,
+                rank,
+                ranks: ranks.to_vec(),
+                timeout,
+                owned: true,
+            }),
+        )
     }
 
     pub fn rank(&self) -> usize {

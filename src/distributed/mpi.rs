@@ -194,9 +194,8 @@ fn load() -> std::result::Result<Api, String> {
     // Open MPI's `mpi.h`); the library stays open inside `Api` while any pointer is used.
     macro_rules! func {
         ($sym:literal) => {
-            *unsafe { lib.get(concat!($sym, "\0").as_bytes()) }.map_err(|e| {
-                format!("{name} lacks {}: not an Open MPI library? ({e})", $sym)
-            })?
+            *unsafe { lib.get(concat!($sym, "\0").as_bytes()) }
+                .map_err(|e| format!("{name} lacks {}: not an Open MPI library? ({e})", $sym))?
         };
     }
     // SAFETY: a predefined handle is the address of the named exported global, which is what
@@ -327,12 +326,7 @@ pub fn init_world() -> Result<(Handle, usize, usize)> {
         // MPI_THREAD_SERIALIZED = 2 in Open MPI's enum (SINGLE, FUNNELED, SERIALIZED, MULTIPLE).
         // SAFETY: null argc/argv are allowed by MPI-2 and later; `provided` is one int.
         let rc = unsafe {
-            (a.init_thread)(
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                2,
-                &mut provided,
-            )
+            (a.init_thread)(std::ptr::null_mut(), std::ptr::null_mut(), 2, &mut provided)
         };
         check(a, "MPI_Init_thread", rc)?;
         if provided < 2 {
@@ -476,12 +470,28 @@ macro_rules! half_op {
 }
 half_op!(f16_sum, half::f16, |a, b| a + b);
 half_op!(f16_prod, half::f16, |a, b| a * b);
-half_op!(f16_min, half::f16, |a, b| if a.is_nan() || a < b { a } else { b });
-half_op!(f16_max, half::f16, |a, b| if a.is_nan() || a > b { a } else { b });
+half_op!(f16_min, half::f16, |a, b| if a.is_nan() || a < b {
+    a
+} else {
+    b
+});
+half_op!(f16_max, half::f16, |a, b| if a.is_nan() || a > b {
+    a
+} else {
+    b
+});
 half_op!(bf16_sum, half::bf16, |a, b| a + b);
 half_op!(bf16_prod, half::bf16, |a, b| a * b);
-half_op!(bf16_min, half::bf16, |a, b| if a.is_nan() || a < b { a } else { b });
-half_op!(bf16_max, half::bf16, |a, b| if a.is_nan() || a > b { a } else { b });
+half_op!(bf16_min, half::bf16, |a, b| if a.is_nan() || a < b {
+    a
+} else {
+    b
+});
+half_op!(bf16_max, half::bf16, |a, b| if a.is_nan() || a > b {
+    a
+} else {
+    b
+});
 
 /// The user-defined ops for 16-bit floats, made once.
 fn half_ops(a: &Api) -> Result<&'static [Handle; 8]> {

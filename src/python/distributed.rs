@@ -16,8 +16,11 @@ fn op_arg(name: &str) -> PyResult<ReduceOp> {
 }
 
 fn timeout_arg(seconds: f64) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(seconds)
-        .map_err(|_| PyValueError::new_err(format!("timeout must be a positive number of seconds, got {seconds}")))
+    Duration::try_from_secs_f64(seconds).map_err(|_| {
+        PyValueError::new_err(format!(
+            "timeout must be a positive number of seconds, got {seconds}"
+        ))
+    })
 }
 
 /// A collective in flight.

@@ -10,11 +10,21 @@ import traceback
 from datetime import timedelta
 
 import numpy as np
-
 import rustorch as torch
 import rustorch.distributed as dist
 
-DTYPES = ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "bfloat16", "float32", "float64"]
+DTYPES = [
+    "bool",
+    "uint8",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "float16",
+    "bfloat16",
+    "float32",
+    "float64",
+]
 OPS = ["SUM", "AVG", "PRODUCT", "MIN", "MAX", "BAND", "BOR", "BXOR"]
 
 
@@ -45,8 +55,15 @@ def reduce_np(arrays, op: str, dtype: str) -> np.ndarray:
     if dtype == "bool":
         any_ = a.any(0)
         all_ = a.all(0)
-        return {"SUM": any_, "MAX": any_, "BOR": any_, "PRODUCT": all_, "MIN": all_,
-                "BAND": all_, "BXOR": np.bitwise_xor.reduce(a, 0)}[op]
+        return {
+            "SUM": any_,
+            "MAX": any_,
+            "BOR": any_,
+            "PRODUCT": all_,
+            "MIN": all_,
+            "BAND": all_,
+            "BXOR": np.bitwise_xor.reduce(a, 0),
+        }[op]
     if op == "SUM":
         return a.sum(0)
     if op == "AVG":
@@ -97,10 +114,12 @@ def run(rank: int, n: int) -> dict:
                 results[name] = traceback.format_exc()
             dist.barrier()  # keeps the ranks in step even when a case failed on one of them
             return f
+
         return deco
 
     for dtype in DTYPES:
         for op in OPS:
+
             @case(f"all_reduce-{dtype}-{op}")
             def _(dtype=dtype, op=op):
                 t = tensor(data(rank, dtype), dtype)
@@ -141,7 +160,11 @@ def run(rank: int, n: int) -> dict:
         mine = t.clone()
         dist.reduce(t, dst=1, op=dist.ReduceOp.MAX)
         if rank == 1:
-            close(t.numpy(), reduce_np([data(r, "float64") for r in range(n)], "MAX", "float64"), "float64")
+            close(
+                t.numpy(),
+                reduce_np([data(r, "float64") for r in range(n)], "MAX", "float64"),
+                "float64",
+            )
         else:
             close(t.numpy(), mine.numpy(), "float64")
 
@@ -185,7 +208,7 @@ def run(rank: int, n: int) -> dict:
         out = torch.empty(2, 3, dtype=torch.float64)
         dist.reduce_scatter_tensor(out, inp, op=dist.ReduceOp.AVG)
         want = sum(data(q, "float64", (n * 2, 3)) for q in range(n)) / n
-        close(out.numpy(), want[2 * rank:2 * rank + 2], "float64")
+        close(out.numpy(), want[2 * rank : 2 * rank + 2], "float64")
 
     @case("all_to_all")
     def _():
@@ -274,11 +297,29 @@ def run(rank: int, n: int) -> dict:
                 return
             raise AssertionError(f"no {kind.__name__} ({text})")
 
-        raises(ValueError, "world_size", lambda: dist.all_gather_into_tensor(torch.empty(3), torch.empty(2)))
-        raises(TypeError, "dtype", lambda: dist.all_gather_into_tensor(torch.empty(2 * n, dtype=torch.int64), torch.empty(2)))
-        raises(RuntimeError, "AVG", lambda: dist.all_reduce(torch.ones(2, dtype=torch.int64), op=dist.ReduceOp.AVG))
+        raises(
+            ValueError,
+            "world_size",
+            lambda: dist.all_gather_into_tensor(torch.empty(3), torch.empty(2)),
+        )
+        raises(
+            TypeError,
+            "dtype",
+            lambda: dist.all_gather_into_tensor(
+                torch.empty(2 * n, dtype=torch.int64), torch.empty(2)
+            ),
+        )
+        raises(
+            RuntimeError,
+            "AVG",
+            lambda: dist.all_reduce(torch.ones(2, dtype=torch.int64), op=dist.ReduceOp.AVG),
+        )
         raises(ValueError, "not part of group", lambda: dist.broadcast(torch.ones(2), src=n + 3))
-        raises(ValueError, "split sizes", lambda: dist.all_to_all_single(torch.empty(4), torch.empty(4), [1], [1]))
+        raises(
+            ValueError,
+            "split sizes",
+            lambda: dist.all_to_all_single(torch.empty(4), torch.empty(4), [1], [1]),
+        )
         raises(RuntimeError, "twice", lambda: dist.init_process_group("gloo"))
         raises(TypeError, "torch.Tensor", lambda: dist.all_reduce([1.0]))
 

@@ -9,7 +9,6 @@ import traceback
 from datetime import timedelta
 
 import numpy as np
-
 import rustorch as torch
 import rustorch.distributed as dist
 from rustorch import nn
@@ -17,15 +16,31 @@ from rustorch.nn.parallel import DistributedDataParallel as DDP
 
 
 def mlp() -> nn.Module:
-    return nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 256),
-                         nn.ReLU(), nn.Linear(256, 10))
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(784, 128),
+        nn.ReLU(),
+        nn.Linear(128, 256),
+        nn.ReLU(),
+        nn.Linear(256, 10),
+    )
 
 
 def lenet() -> nn.Module:
     return nn.Sequential(
-        nn.Conv2d(3, 6, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(),
-        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84),
-        nn.ReLU(), nn.Linear(84, 10))
+        nn.Conv2d(3, 6, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(400, 120),
+        nn.ReLU(),
+        nn.Linear(120, 84),
+        nn.ReLU(),
+        nn.Linear(84, 10),
+    )
 
 
 def batch(step: int, rank: int, shape, batch_size: int):
@@ -85,6 +100,7 @@ def run(rank: int, n: int) -> dict:
                 results[name] = traceback.format_exc()
             dist.barrier()
             return f
+
         return deco
 
     @case("mlp-sgd-200-steps")
@@ -200,7 +216,7 @@ def run(rank: int, n: int) -> dict:
         torch.manual_seed(rank)
         m = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Linear(8, 2))
         ddp = DDP(m)
-        for step in range(3):
+        for _ in range(3):
             x = torch.randn(6, 4) + rank
             ddp(x).sum().backward()
         # each training forward updates the statistics from the rank's own batch; an eval

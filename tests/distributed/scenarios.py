@@ -13,9 +13,19 @@ MODE = sys.argv[1]
 
 if MODE == "launched":
     # torchrun's variables exist before anything of rustorch is imported
-    print("env", os.environ["RANK"], os.environ["LOCAL_RANK"], os.environ["WORLD_SIZE"],
-          os.environ["LOCAL_WORLD_SIZE"], os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"],
-          "args", sys.argv[2:], flush=True)
+    # one string per line, one write: the ranks share mpirun's output
+    env = " ".join(
+        os.environ[k]
+        for k in (
+            "RANK",
+            "LOCAL_RANK",
+            "WORLD_SIZE",
+            "LOCAL_WORLD_SIZE",
+            "MASTER_ADDR",
+            "MASTER_PORT",
+        )
+    )
+    print(f"env {env} args {sys.argv[2:]}", flush=True)
 
 import rustorch as torch  # noqa: E402
 import rustorch.distributed as dist  # noqa: E402
@@ -44,5 +54,8 @@ elif MODE in ("single", "launched"):
     dist.init_process_group(None if MODE == "single" else "mpi")
     t = torch.tensor([1.0, 2.0]) * (dist.get_rank() + 1)
     dist.all_reduce(t)
-    print("rank", dist.get_rank(), "of", dist.get_world_size(), dist.get_backend(), t.tolist(), flush=True)
+    print(
+        f"rank {dist.get_rank()} of {dist.get_world_size()} {dist.get_backend()} {t.tolist()}",
+        flush=True,
+    )
     dist.destroy_process_group()

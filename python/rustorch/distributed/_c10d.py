@@ -25,8 +25,7 @@ from typing import Any, Callable, List, Optional, Sequence
 import numpy as np
 
 import rustorch
-from rustorch import _C
-from rustorch import Tensor
+from rustorch import _C, Tensor
 
 __all__ = [
     "Backend",
@@ -174,8 +173,12 @@ _GROUP_NAMESPACE = group
 class Work:
     """A collective in flight (``async_op=True``): ``wait()`` before using its tensors."""
 
-    def __init__(self, work: Any, after: Optional[Callable[[], Any]] = None,
-                 tensors: Optional[List[Tensor]] = None) -> None:
+    def __init__(
+        self,
+        work: Any,
+        after: Optional[Callable[[], Any]] = None,
+        tensors: Optional[List[Tensor]] = None,
+    ) -> None:
         self._work = work
         self._after = after
         self._tensors = tensors or []
@@ -286,7 +289,9 @@ def _install_exit_hooks() -> None:
 def _timeout_seconds(timeout: Optional[timedelta]) -> float:
     t = default_pg_timeout if timeout is None else timeout
     if not isinstance(t, timedelta):
-        raise TypeError(f"Expected timeout argument to be of type datetime.timedelta, got {type(t).__name__}")
+        raise TypeError(
+            f"Expected timeout argument to be of type datetime.timedelta, got {type(t).__name__}"
+        )
     return t.total_seconds()
 
 
@@ -349,7 +354,8 @@ def destroy_process_group(group: Optional[ProcessGroup] = None) -> None:
 def _default() -> ProcessGroup:
     if _world is None:
         raise ValueError(
-            "Default process group has not been initialized, please make sure to call init_process_group."
+            "Default process group has not been initialized, "
+            "please make sure to call init_process_group."
         )
     return _world
 
@@ -444,8 +450,12 @@ def _group_root(g: ProcessGroup, rank: Optional[int], group_rank: Optional[int],
     return g._ranks.index(rank)
 
 
-def _finish(work: Any, async_op: bool, after: Optional[Callable[[], Any]] = None,
-            tensors: Optional[List[Tensor]] = None) -> Optional[Work]:
+def _finish(
+    work: Any,
+    async_op: bool,
+    after: Optional[Callable[[], Any]] = None,
+    tensors: Optional[List[Tensor]] = None,
+) -> Optional[Work]:
     w = Work(work, after, tensors)
     if async_op:
         return w
@@ -455,11 +465,18 @@ def _finish(work: Any, async_op: bool, after: Optional[Callable[[], Any]] = None
 
 def _check_tensor(t: Any, what: str) -> None:
     if not isinstance(t, Tensor):
-        raise TypeError(f"{what}: Invalid function argument. Expected parameter `tensor` of type torch.Tensor, but got {type(t)} instead.")
+        raise TypeError(
+            f"{what}: Invalid function argument. Expected parameter `tensor` of type "
+            f"torch.Tensor, but got {type(t)} instead."
+        )
 
 
-def all_reduce(tensor: Tensor, op: Any = ReduceOp.SUM, group: Optional[ProcessGroup] = None,
-               async_op: bool = False) -> Optional[Work]:
+def all_reduce(
+    tensor: Tensor,
+    op: Any = ReduceOp.SUM,
+    group: Optional[ProcessGroup] = None,
+    async_op: bool = False,
+) -> Optional[Work]:
     """Reduces ``tensor`` over every rank of ``group``, in place, on all of them."""
     _check_tensor(tensor, "all_reduce")
     g = _resolve(group)
@@ -468,8 +485,13 @@ def all_reduce(tensor: Tensor, op: Any = ReduceOp.SUM, group: Optional[ProcessGr
     return _finish(g._pg.all_reduce(tensor, _op_name(op)), async_op, tensors=[tensor])
 
 
-def broadcast(tensor: Tensor, src: Optional[int] = None, group: Optional[ProcessGroup] = None,
-              async_op: bool = False, group_src: Optional[int] = None) -> Optional[Work]:
+def broadcast(
+    tensor: Tensor,
+    src: Optional[int] = None,
+    group: Optional[ProcessGroup] = None,
+    async_op: bool = False,
+    group_src: Optional[int] = None,
+) -> Optional[Work]:
     """Copies ``src``'s ``tensor`` into every rank's ``tensor``."""
     _check_tensor(tensor, "broadcast")
     g = _resolve(group)
@@ -479,9 +501,14 @@ def broadcast(tensor: Tensor, src: Optional[int] = None, group: Optional[Process
     return _finish(g._pg.broadcast(tensor, root), async_op, tensors=[tensor])
 
 
-def reduce(tensor: Tensor, dst: Optional[int] = None, op: Any = ReduceOp.SUM,
-           group: Optional[ProcessGroup] = None, async_op: bool = False,
-           group_dst: Optional[int] = None) -> Optional[Work]:
+def reduce(
+    tensor: Tensor,
+    dst: Optional[int] = None,
+    op: Any = ReduceOp.SUM,
+    group: Optional[ProcessGroup] = None,
+    async_op: bool = False,
+    group_dst: Optional[int] = None,
+) -> Optional[Work]:
     """Reduces ``tensor`` over every rank into ``dst``'s ``tensor``; the others keep theirs."""
     _check_tensor(tensor, "reduce")
     g = _resolve(group)
@@ -505,22 +532,28 @@ def _check_list(tensors: Sequence[Tensor], n: int, like: Tensor, what: str, name
                 f"{what}: every tensor of {name} must have {like.numel()} elements, got {t.numel()}"
             )
         if t.dtype != like.dtype:
-            raise TypeError(f"{what}: tensors must have the same dtype, got {t.dtype} and {like.dtype}")
+            raise TypeError(
+                f"{what}: tensors must have the same dtype, got {t.dtype} and {like.dtype}"
+            )
 
 
 def _scatter_flat(flat: Tensor, outs: Sequence[Tensor]) -> None:
     n = outs[0].numel() if outs else 0
     with rustorch.no_grad():
         for i, o in enumerate(outs):
-            o.copy_(flat[i * n:(i + 1) * n].view(o.shape))
+            o.copy_(flat[i * n : (i + 1) * n].view(o.shape))
 
 
 def _stack_flat(ins: Sequence[Tensor]) -> Tensor:
     return rustorch.cat([t.detach().reshape(-1) for t in ins]) if ins else rustorch.empty(0)
 
 
-def all_gather(tensor_list: List[Tensor], tensor: Tensor, group: Optional[ProcessGroup] = None,
-               async_op: bool = False) -> Optional[Work]:
+def all_gather(
+    tensor_list: List[Tensor],
+    tensor: Tensor,
+    group: Optional[ProcessGroup] = None,
+    async_op: bool = False,
+) -> Optional[Work]:
     """Every rank's ``tensor``, in rank order, into each rank's ``tensor_list``."""
     _check_tensor(tensor, "all_gather")
     g = _resolve(group)
@@ -532,9 +565,12 @@ def all_gather(tensor_list: List[Tensor], tensor: Tensor, group: Optional[Proces
     return _finish(w, async_op, lambda: _scatter_flat(flat, tensor_list), list(tensor_list))
 
 
-def all_gather_into_tensor(output_tensor: Tensor, input_tensor: Tensor,
-                           group: Optional[ProcessGroup] = None,
-                           async_op: bool = False) -> Optional[Work]:
+def all_gather_into_tensor(
+    output_tensor: Tensor,
+    input_tensor: Tensor,
+    group: Optional[ProcessGroup] = None,
+    async_op: bool = False,
+) -> Optional[Work]:
     """Every rank's ``input_tensor``, in rank order, into ``output_tensor`` (world size times
     as many elements: concatenated or stacked along dim 0)."""
     _check_tensor(output_tensor, "all_gather_into_tensor")
@@ -546,9 +582,14 @@ def all_gather_into_tensor(output_tensor: Tensor, input_tensor: Tensor,
     return _finish(w, async_op, tensors=[output_tensor])
 
 
-def gather(tensor: Tensor, gather_list: Optional[List[Tensor]] = None, dst: Optional[int] = None,
-           group: Optional[ProcessGroup] = None, async_op: bool = False,
-           group_dst: Optional[int] = None) -> Optional[Work]:
+def gather(
+    tensor: Tensor,
+    gather_list: Optional[List[Tensor]] = None,
+    dst: Optional[int] = None,
+    group: Optional[ProcessGroup] = None,
+    async_op: bool = False,
+    group_dst: Optional[int] = None,
+) -> Optional[Work]:
     """Every rank's ``tensor`` into ``dst``'s ``gather_list``."""
     _check_tensor(tensor, "gather")
     g = _resolve(group)
@@ -569,9 +610,14 @@ def gather(tensor: Tensor, gather_list: Optional[List[Tensor]] = None, dst: Opti
     return _finish(g._pg.gather(tensor, None, root), async_op)
 
 
-def scatter(tensor: Tensor, scatter_list: Optional[List[Tensor]] = None, src: Optional[int] = None,
-            group: Optional[ProcessGroup] = None, async_op: bool = False,
-            group_src: Optional[int] = None) -> Optional[Work]:
+def scatter(
+    tensor: Tensor,
+    scatter_list: Optional[List[Tensor]] = None,
+    src: Optional[int] = None,
+    group: Optional[ProcessGroup] = None,
+    async_op: bool = False,
+    group_src: Optional[int] = None,
+) -> Optional[Work]:
     """Rank i's ``tensor`` receives the i-th tensor of ``src``'s ``scatter_list``."""
     _check_tensor(tensor, "scatter")
     g = _resolve(group)
@@ -584,15 +630,21 @@ def scatter(tensor: Tensor, scatter_list: Optional[List[Tensor]] = None, src: Op
         if not scatter_list:
             raise ValueError("Argument ``scatter_list`` must be specified on source rank.")
         _check_list(scatter_list, g.size(), tensor, "scatter", "scatter_list")
-        return _finish(g._pg.scatter(tensor, _stack_flat(scatter_list), root), async_op,
-                       tensors=[tensor])
+        return _finish(
+            g._pg.scatter(tensor, _stack_flat(scatter_list), root), async_op, tensors=[tensor]
+        )
     if scatter_list:
         raise ValueError("Argument ``scatter_list`` must NOT be specified on non-source ranks.")
     return _finish(g._pg.scatter(tensor, None, root), async_op, tensors=[tensor])
 
 
-def reduce_scatter(output: Tensor, input_list: List[Tensor], op: Any = ReduceOp.SUM,
-                   group: Optional[ProcessGroup] = None, async_op: bool = False) -> Optional[Work]:
+def reduce_scatter(
+    output: Tensor,
+    input_list: List[Tensor],
+    op: Any = ReduceOp.SUM,
+    group: Optional[ProcessGroup] = None,
+    async_op: bool = False,
+) -> Optional[Work]:
     """Rank i's ``output`` receives the reduction of every rank's ``input_list[i]``."""
     _check_tensor(output, "reduce_scatter")
     g = _resolve(group)
@@ -603,9 +655,13 @@ def reduce_scatter(output: Tensor, input_list: List[Tensor], op: Any = ReduceOp.
     return _finish(w, async_op, tensors=[output])
 
 
-def reduce_scatter_tensor(output: Tensor, input: Tensor, op: Any = ReduceOp.SUM,
-                          group: Optional[ProcessGroup] = None,
-                          async_op: bool = False) -> Optional[Work]:
+def reduce_scatter_tensor(
+    output: Tensor,
+    input: Tensor,
+    op: Any = ReduceOp.SUM,
+    group: Optional[ProcessGroup] = None,
+    async_op: bool = False,
+) -> Optional[Work]:
     """Rank i's ``output`` receives the reduction of every rank's i-th part of ``input``
     (world size times ``output``'s elements)."""
     _check_tensor(output, "reduce_scatter_tensor")
@@ -617,11 +673,14 @@ def reduce_scatter_tensor(output: Tensor, input: Tensor, op: Any = ReduceOp.SUM,
     return _finish(w, async_op, tensors=[output])
 
 
-def all_to_all_single(output: Tensor, input: Tensor,
-                      output_split_sizes: Optional[List[int]] = None,
-                      input_split_sizes: Optional[List[int]] = None,
-                      group: Optional[ProcessGroup] = None,
-                      async_op: bool = False) -> Optional[Work]:
+def all_to_all_single(
+    output: Tensor,
+    input: Tensor,
+    output_split_sizes: Optional[List[int]] = None,
+    input_split_sizes: Optional[List[int]] = None,
+    group: Optional[ProcessGroup] = None,
+    async_op: bool = False,
+) -> Optional[Work]:
     """Splits ``input`` along dim 0 (evenly, or by ``input_split_sizes``), sends part i to
     rank i, and concatenates what arrives into ``output`` (split by ``output_split_sizes``)."""
     _check_tensor(output, "all_to_all_single")
@@ -637,48 +696,70 @@ def all_to_all_single(output: Tensor, input: Tensor,
             rows = t.shape[0] if t.dim() > 0 else 1
             if rows % n:
                 raise ValueError(
-                    f"all_to_all_single: the {name} tensor's dim 0 ({rows}) must divide by the world size ({n})"
+                    f"all_to_all_single: the {name} tensor's dim 0 ({rows}) must divide "
+                    f"by the world size ({n})"
                 )
             row = t.numel() // rows if rows else 0
             return [rows // n * row] * n
         return [int(s) * row for s in splits]
 
-    w = g._pg.all_to_all(output, input, counts(output, output_split_sizes, "output"),
-                         counts(input, input_split_sizes, "input"))
+    w = g._pg.all_to_all(
+        output,
+        input,
+        counts(output, output_split_sizes, "output"),
+        counts(input, input_split_sizes, "input"),
+    )
     return _finish(w, async_op, tensors=[output])
 
 
-def all_to_all(output_tensor_list: List[Tensor], input_tensor_list: List[Tensor],
-               group: Optional[ProcessGroup] = None, async_op: bool = False) -> Optional[Work]:
+def all_to_all(
+    output_tensor_list: List[Tensor],
+    input_tensor_list: List[Tensor],
+    group: Optional[ProcessGroup] = None,
+    async_op: bool = False,
+) -> Optional[Work]:
     """Sends ``input_tensor_list[i]`` to rank i and receives rank i's into
     ``output_tensor_list[i]``."""
     g = _resolve(group)
     if g is None:
         return None
     n = g.size()
-    for name, lst in (("output_tensor_list", output_tensor_list), ("input_tensor_list", input_tensor_list)):
+    for name, lst in (
+        ("output_tensor_list", output_tensor_list),
+        ("input_tensor_list", input_tensor_list),
+    ):
         if len(lst) != n:
-            raise ValueError(f"all_to_all: {name} must hold world_size ({n}) tensors, got {len(lst)}")
+            raise ValueError(
+                f"all_to_all: {name} must hold world_size ({n}) tensors, got {len(lst)}"
+            )
         for t in lst:
             _check_tensor(t, "all_to_all")
     flat_in = _stack_flat(input_tensor_list)
-    flat_out = rustorch.empty((sum(t.numel() for t in output_tensor_list),),
-                              dtype=output_tensor_list[0].dtype)
-    w = g._pg.all_to_all(flat_out, flat_in, [t.numel() for t in output_tensor_list],
-                         [t.numel() for t in input_tensor_list])
+    flat_out = rustorch.empty(
+        (sum(t.numel() for t in output_tensor_list),), dtype=output_tensor_list[0].dtype
+    )
+    w = g._pg.all_to_all(
+        flat_out,
+        flat_in,
+        [t.numel() for t in output_tensor_list],
+        [t.numel() for t in input_tensor_list],
+    )
 
     def unpack() -> None:
         at = 0
         with rustorch.no_grad():
             for o in output_tensor_list:
-                o.copy_(flat_out[at:at + o.numel()].view(o.shape))
+                o.copy_(flat_out[at : at + o.numel()].view(o.shape))
                 at += o.numel()
 
     return _finish(w, async_op, unpack, list(output_tensor_list))
 
 
-def barrier(group: Optional[ProcessGroup] = None, async_op: bool = False,
-            device_ids: Optional[List[int]] = None) -> Optional[Work]:
+def barrier(
+    group: Optional[ProcessGroup] = None,
+    async_op: bool = False,
+    device_ids: Optional[List[int]] = None,
+) -> Optional[Work]:
     """Blocks until every rank of ``group`` reaches it."""
     g = _resolve(group)
     if g is None:
@@ -686,8 +767,13 @@ def barrier(group: Optional[ProcessGroup] = None, async_op: bool = False,
     return _finish(g._pg.barrier(), async_op)
 
 
-def isend(tensor: Tensor, dst: Optional[int] = None, group: Optional[ProcessGroup] = None,
-          tag: int = 0, group_dst: Optional[int] = None) -> Optional[Work]:
+def isend(
+    tensor: Tensor,
+    dst: Optional[int] = None,
+    group: Optional[ProcessGroup] = None,
+    tag: int = 0,
+    group_dst: Optional[int] = None,
+) -> Optional[Work]:
     """Starts sending ``tensor`` to ``dst``; returns its ``Work``."""
     _check_tensor(tensor, "isend")
     g = _resolve(group)
@@ -697,8 +783,13 @@ def isend(tensor: Tensor, dst: Optional[int] = None, group: Optional[ProcessGrou
     return Work(g._pg.send(tensor, peer, int(tag)), tensors=[tensor])
 
 
-def irecv(tensor: Tensor, src: Optional[int] = None, group: Optional[ProcessGroup] = None,
-          tag: int = 0, group_src: Optional[int] = None) -> Optional[Work]:
+def irecv(
+    tensor: Tensor,
+    src: Optional[int] = None,
+    group: Optional[ProcessGroup] = None,
+    tag: int = 0,
+    group_src: Optional[int] = None,
+) -> Optional[Work]:
     """Starts receiving into ``tensor`` from ``src`` (any rank when None); returns its
     ``Work``."""
     _check_tensor(tensor, "irecv")
@@ -709,16 +800,26 @@ def irecv(tensor: Tensor, src: Optional[int] = None, group: Optional[ProcessGrou
     return Work(g._pg.recv(tensor, peer, int(tag)), tensors=[tensor])
 
 
-def send(tensor: Tensor, dst: Optional[int] = None, group: Optional[ProcessGroup] = None,
-         tag: int = 0, group_dst: Optional[int] = None) -> None:
+def send(
+    tensor: Tensor,
+    dst: Optional[int] = None,
+    group: Optional[ProcessGroup] = None,
+    tag: int = 0,
+    group_dst: Optional[int] = None,
+) -> None:
     """Sends ``tensor`` to ``dst`` and waits until it is on its way."""
     w = isend(tensor, dst, group, tag, group_dst)
     if w is not None:
         w.wait()
 
 
-def recv(tensor: Tensor, src: Optional[int] = None, group: Optional[ProcessGroup] = None,
-         tag: int = 0, group_src: Optional[int] = None) -> int:
+def recv(
+    tensor: Tensor,
+    src: Optional[int] = None,
+    group: Optional[ProcessGroup] = None,
+    tag: int = 0,
+    group_src: Optional[int] = None,
+) -> int:
     """Receives into ``tensor`` from ``src`` (any rank when None); returns the sender's
     global rank (-1 on a rank outside ``group``)."""
     g = _resolve(group)
@@ -731,6 +832,7 @@ def recv(tensor: Tensor, src: Optional[int] = None, group: Optional[ProcessGroup
 
 # ---- object collectives: pickled bytes in uint8 tensors ---------------------------------
 
+
 def _to_bytes(obj: Any) -> Tensor:
     return rustorch.from_numpy(np.frombuffer(pickle.dumps(obj), dtype=np.uint8).copy())
 
@@ -739,7 +841,9 @@ def _from_bytes(t: Tensor, n: int) -> Any:
     return pickle.loads(t[:n].numpy().tobytes())  # noqa: S301 - the peers are the job's own ranks
 
 
-def all_gather_object(object_list: List[Any], obj: Any, group: Optional[ProcessGroup] = None) -> None:
+def all_gather_object(
+    object_list: List[Any], obj: Any, group: Optional[ProcessGroup] = None
+) -> None:
     """Every rank's picklable ``obj``, in rank order, into ``object_list``."""
     g = _resolve(group)
     if g is None:
@@ -752,15 +856,20 @@ def all_gather_object(object_list: List[Any], obj: Any, group: Optional[ProcessG
     all_gather_into_tensor(sizes, rustorch.tensor([data.numel()]), group=g)
     longest = int(sizes.max())
     padded = rustorch.zeros(longest, dtype=rustorch.uint8)
-    padded[:data.numel()] = data
+    padded[: data.numel()] = data
     out = rustorch.empty(n * longest, dtype=rustorch.uint8)
     all_gather_into_tensor(out, padded, group=g)
     for i in range(n):
-        object_list[i] = _from_bytes(out[i * longest:(i + 1) * longest], int(sizes[i]))
+        object_list[i] = _from_bytes(out[i * longest : (i + 1) * longest], int(sizes[i]))
 
 
-def gather_object(obj: Any, object_gather_list: Optional[List[Any]] = None, dst: Optional[int] = None,
-                  group: Optional[ProcessGroup] = None, group_dst: Optional[int] = None) -> None:
+def gather_object(
+    obj: Any,
+    object_gather_list: Optional[List[Any]] = None,
+    dst: Optional[int] = None,
+    group: Optional[ProcessGroup] = None,
+    group_dst: Optional[int] = None,
+) -> None:
     """Every rank's picklable ``obj`` into ``dst``'s ``object_gather_list``."""
     g = _resolve(group)
     if g is None:
@@ -772,13 +881,20 @@ def gather_object(obj: Any, object_gather_list: Optional[List[Any]] = None, dst:
     root = _group_root(g, dst, group_dst, "gather_object")
     if g.rank() == root:
         if object_gather_list is None or len(object_gather_list) != g.size():
-            raise ValueError("gather_object: object_gather_list must hold world_size entries on the destination rank")
+            raise ValueError(
+                "gather_object: object_gather_list must hold world_size entries "
+                "on the destination rank"
+            )
         object_gather_list[:] = gathered
 
 
-def broadcast_object_list(object_list: List[Any], src: Optional[int] = None,
-                          group: Optional[ProcessGroup] = None, device: Any = None,
-                          group_src: Optional[int] = None) -> None:
+def broadcast_object_list(
+    object_list: List[Any],
+    src: Optional[int] = None,
+    group: Optional[ProcessGroup] = None,
+    device: Any = None,
+    group_src: Optional[int] = None,
+) -> None:
     """``src``'s picklable objects into every rank's ``object_list`` (same length)."""
     g = _resolve(group)
     if g is None:
@@ -786,7 +902,11 @@ def broadcast_object_list(object_list: List[Any], src: Optional[int] = None,
     if src is None and group_src is None:
         src = 0
     root = _group_root(g, src, group_src, "broadcast_object_list")
-    data = _to_bytes(list(object_list)) if g.rank() == root else rustorch.empty(0, dtype=rustorch.uint8)
+    data = (
+        _to_bytes(list(object_list))
+        if g.rank() == root
+        else rustorch.empty(0, dtype=rustorch.uint8)
+    )
     size = rustorch.tensor([data.numel()])
     broadcast(size, group=g, group_src=root)
     if g.rank() != root:
@@ -796,9 +916,13 @@ def broadcast_object_list(object_list: List[Any], src: Optional[int] = None,
         object_list[:] = _from_bytes(data, int(size))
 
 
-def scatter_object_list(scatter_object_output_list: List[Any], scatter_object_input_list: Optional[List[Any]] = None,
-                        src: Optional[int] = None, group: Optional[ProcessGroup] = None,
-                        group_src: Optional[int] = None) -> None:
+def scatter_object_list(
+    scatter_object_output_list: List[Any],
+    scatter_object_input_list: Optional[List[Any]] = None,
+    src: Optional[int] = None,
+    group: Optional[ProcessGroup] = None,
+    group_src: Optional[int] = None,
+) -> None:
     """Rank i's ``scatter_object_output_list[0]`` receives ``src``'s i-th object."""
     g = _resolve(group)
     if g is None:

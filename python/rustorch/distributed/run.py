@@ -20,7 +20,6 @@ import sys
 import uuid
 from typing import List, Optional
 
-
 # Each rank's first code: torchrun's variables from Open MPI's, then the script (or module)
 # as `__main__` with its own argv, before anything of rustorch is imported.
 _BOOT = (
@@ -44,8 +43,12 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m rustorch.distributed.run",
         description="Start data-parallel ranks through the MPI launcher (torchrun's flags).",
     )
-    p.add_argument("--nproc-per-node", "--nproc_per_node", default="1",
-                   help="ranks to start on this machine (a number, or 'cpu'/'auto')")
+    p.add_argument(
+        "--nproc-per-node",
+        "--nproc_per_node",
+        default="1",
+        help="ranks to start on this machine (a number, or 'cpu'/'auto')",
+    )
     p.add_argument("--nnodes", default="1", help="machines; only 1 (use mpirun -H for more)")
     p.add_argument("--node-rank", "--node_rank", type=int, default=0)
     p.add_argument("--master-addr", "--master_addr", default="127.0.0.1")
@@ -53,10 +56,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--standalone", action="store_true", help="accepted (a single machine)")
     p.add_argument("--run-id", "--run_id", default=None)
     p.add_argument("-m", "--module", action="store_true", help="run the script as a module")
-    p.add_argument("--no-python", "--no_python", action="store_true",
-                   help="run the script as a program, not through Python")
-    p.add_argument("--mpirun", default=os.environ.get("RUSTORCH_MPIRUN", "mpirun"),
-                   help="the MPI launcher to call")
+    p.add_argument(
+        "--no-python",
+        "--no_python",
+        action="store_true",
+        help="run the script as a program, not through Python",
+    )
+    p.add_argument(
+        "--mpirun",
+        default=os.environ.get("RUSTORCH_MPIRUN", "mpirun"),
+        help="the MPI launcher to call",
+    )
     p.add_argument("script", help="the training script (or module, or program)")
     p.add_argument("script_args", nargs=argparse.REMAINDER)
     return p

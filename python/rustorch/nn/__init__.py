@@ -2,11 +2,15 @@
 
 from rustorch.nn.parameter import Buffer, Parameter  # isort: skip
 
-from rustorch.nn import functional, init, utils
+from rustorch.nn import (
+    functional,
+    init,
+    parallel,
+    utils,
+)
 from rustorch.nn.modules import *  # noqa: F403
 from rustorch.nn.modules import __all__ as _modules_all
-from rustorch.nn import parallel  # noqa: E402  (after the modules it wraps)
-from rustorch.nn.parallel import DataParallel  # noqa: E402
+from rustorch.nn.parallel import DataParallel
 
 __all__ = [
     "Parameter", "Buffer", "DataParallel", "functional", "init", "parallel", "utils", *_modules_all

@@ -14,8 +14,13 @@ class DataParallel(Module):
     recommends ``DistributedDataParallel`` instead, and more than one ``device_ids`` raises
     ``NotImplementedError``."""
 
-    def __init__(self, module: Module, device_ids: Optional[Sequence[Any]] = None,
-                 output_device: Any = None, dim: int = 0) -> None:
+    def __init__(
+        self,
+        module: Module,
+        device_ids: Optional[Sequence[Any]] = None,
+        output_device: Any = None,
+        dim: int = 0,
+    ) -> None:
         super().__init__()
         if device_ids is not None and len(device_ids) > 1:
             raise NotImplementedError(

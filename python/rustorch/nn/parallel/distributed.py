@@ -77,7 +77,8 @@ class DistributedDataParallel(Module):
         self.process_group = process_group if process_group is not None else dist.group.WORLD
         if self.process_group is None:
             raise ValueError(
-                "Default process group has not been initialized, please make sure to call init_process_group."
+                "Default process group has not been initialized, "
+                "please make sure to call init_process_group."
             )
         self.device_ids = device_ids
         self.output_device = output_device
@@ -98,7 +99,8 @@ class DistributedDataParallel(Module):
                 params.append(p)
         if not params:
             raise RuntimeError(
-                "DistributedDataParallel is not needed when a module doesn't have any parameter that requires a gradient."
+                "DistributedDataParallel is not needed when a module doesn't have any "
+                "parameter that requires a gradient."
             )
         self._params = params
         self._verify_same_model()
@@ -126,19 +128,23 @@ class DistributedDataParallel(Module):
         for r, theirs in enumerate(everyone):
             if len(theirs) != len(mine):
                 raise RuntimeError(
-                    f"DDP expects same model across all ranks, but Rank {dist.get_rank(self.process_group)} "
+                    "DDP expects same model across all ranks, but Rank "
+                    f"{dist.get_rank(self.process_group)} "
                     f"has {len(mine)} params, while rank {r} has inconsistent {len(theirs)} params."
                 )
             for i, (a, b) in enumerate(zip(mine, theirs)):
                 if a != b:
                     raise RuntimeError(
-                        f"DDP expects same model across all ranks: parameter {i} is {a[0]} {a[1]} on "
+                        f"DDP expects same model across all ranks: parameter {i} is "
+                        f"{a[0]} {a[1]} on "
                         f"rank {dist.get_rank(self.process_group)} but {b[0]} {b[1]} on rank {r}"
                     )
 
     def _sync_from_first_rank(self, tensors: List[Tensor]) -> None:
         src = self._first_rank()
-        works = [dist.broadcast(t, src=src, group=self.process_group, async_op=True) for t in tensors]
+        works = [
+            dist.broadcast(t, src=src, group=self.process_group, async_op=True) for t in tensors
+        ]
         for w in works:
             w.wait()
 
@@ -173,11 +179,12 @@ class DistributedDataParallel(Module):
     def forward(self, *inputs: Any, **kwargs: Any) -> Any:
         if self._expect_sync and self._ready and len(self._ready) < len(self._params):
             raise RuntimeError(
-                "Expected to have finished reduction in the prior iteration before starting a new one. "
-                "This error indicates that your module has parameters that were not used in producing loss. "
-                "You can enable unused parameter detection by passing the keyword argument "
-                "`find_unused_parameters=True` to `torch.nn.parallel.DistributedDataParallel`, and by "
-                "making sure all `forward` function outputs participate in calculating loss."
+                "Expected to have finished reduction in the prior iteration before starting a "
+                "new one. This error indicates that your module has parameters that were not "
+                "used in producing loss. You can enable unused parameter detection by passing "
+                "the keyword argument `find_unused_parameters=True` to "
+                "`torch.nn.parallel.DistributedDataParallel`, and by making sure all `forward` "
+                "function outputs participate in calculating loss."
             )
         if self.broadcast_buffers and self.require_forward_param_sync:
             buffers = list(self.module.buffers())
@@ -212,7 +219,9 @@ class DistributedDataParallel(Module):
             for nxt, _ in fn.next_functions:
                 if nxt is not None:
                     stack.append(nxt)
-        self._used = rustorch.tensor([p._cdata in reached for p in self._params], dtype=rustorch.uint8)
+        self._used = rustorch.tensor(
+            [p._cdata in reached for p in self._params], dtype=rustorch.uint8
+        )
         for p in self._params:
             if p._cdata not in reached:
                 self._grad_ready(p)
@@ -237,7 +246,11 @@ class DistributedDataParallel(Module):
     def _launch(self, b: _Bucket) -> None:
         with rustorch.no_grad():
             parts = [
-                (q.grad.detach().reshape(-1) if q.grad is not None else rustorch.zeros(q.numel(), dtype=q.dtype))
+                (
+                    q.grad.detach().reshape(-1)
+                    if q.grad is not None
+                    else rustorch.zeros(q.numel(), dtype=q.dtype)
+                )
                 for q in b.params
             ]
             b.flat = rustorch.cat(parts) if len(parts) > 1 else parts[0].clone()
@@ -256,7 +269,7 @@ class DistributedDataParallel(Module):
                 at = 0
                 for q in b.params:
                     n = q.numel()
-                    avg = b.flat[at:at + n].view(q.shape)
+                    avg = b.flat[at : at + n].view(q.shape)
                     at += n
                     if used_anywhere is not None and not used_anywhere[index[q._cdata]]:
                         continue

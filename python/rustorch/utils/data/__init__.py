@@ -7,7 +7,6 @@ from rustorch.utils.data._collate import (
     default_convert,
 )
 from rustorch.utils.data.dataloader import DataLoader, get_worker_info
-from rustorch.utils.data.distributed import DistributedSampler
 from rustorch.utils.data.dataset import (
     ChainDataset,
     ConcatDataset,
@@ -17,6 +16,7 @@ from rustorch.utils.data.dataset import (
     TensorDataset,
     random_split,
 )
+from rustorch.utils.data.distributed import DistributedSampler
 from rustorch.utils.data.sampler import (
     BatchSampler,
     RandomSampler,

@@ -22,12 +22,19 @@ class DistributedSampler(Sampler[_T_co]):
     ``set_epoch`` each epoch; a NumPy stream of that seed, as the other samplers'
     ``generator``), pads it by repeating its start (or, with ``drop_last``, trims
     it) to a multiple of ``num_replicas``, and takes every ``num_replicas``-th index from
-    ``rank``. The order differs from PyTorch's for the same seed; the shares have PyTorch's sizes and are disjoint.
+    ``rank``. The order differs from PyTorch's for the same seed; the shares have PyTorch's
+    sizes and are disjoint.
     ``num_replicas`` and ``rank`` default to the default process group's."""
 
-    def __init__(self, dataset: Sized, num_replicas: Optional[int] = None,
-                 rank: Optional[int] = None, shuffle: bool = True, seed: int = 0,
-                 drop_last: bool = False) -> None:
+    def __init__(
+        self,
+        dataset: Sized,
+        num_replicas: Optional[int] = None,
+        rank: Optional[int] = None,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = False,
+    ) -> None:
         from rustorch import distributed as dist
 
         if num_replicas is None:
