@@ -265,3 +265,42 @@ def test_post_accumulate_grad_hook_against_pytorch():
         (w * 2).register_post_accumulate_grad_hook(lambda p: None)
     with pytest.raises(RuntimeError, match="doesn't require gradient"):
         torch.ones(2).register_post_accumulate_grad_hook(lambda p: None)
+
+
+FASHION = os.environ.get("RUSTORCH_FASHION_MNIST", "/usr/share/datasets/fashion-mnist")
+
+
+@needs_mpi
+@pytest.mark.skipif(
+    not os.path.exists(os.path.join(FASHION, "t10k-labels-idx1-ubyte"))
+    and not os.path.exists(os.path.join(FASHION, "t10k-labels-idx1-ubyte.gz")),
+    reason=f"Fashion-MNIST not found at {FASHION}",
+)
+def test_ddp_example(tmp_path):
+    cmd = [
+        sys.executable,
+        "-m",
+        "rustorch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        str(ROOT / "examples" / "ddp.py"),
+        "--data",
+        FASHION,
+        "--limit",
+        "1280",
+        "--test-limit",
+        "500",
+        "--out",
+        str(tmp_path),
+    ]
+    p = subprocess.run(
+        cmd, env=_env(), capture_output=True, text=True, timeout=300, cwd=ROOT / "examples"
+    )
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    m = re.search(
+        r"Final test accuracy: ([\d.]+)% on 500 images .* 2 ranks; "
+        r"weights identical on every rank: True",
+        p.stdout,
+    )
+    assert m, p.stdout[-2000:]
+    assert 30.0 < float(m.group(1)) <= 100.0  # 20 steps of Adam: well above chance (10%)

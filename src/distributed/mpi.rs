@@ -599,7 +599,9 @@ impl Staged {
 /// completes; dropping one waits for it.
 pub struct Request {
     what: String,
-    reqs: Vec<Handle>,
+    req: Handle,
+    /// The rest of an all-reduce that runs as a sequence of chunks.
+    rest: Option<Chunks>,
     staged: Vec<Staged>,
     /// Count and displacement arrays MPI may read until completion.
     _counts: Vec<Vec<c_int>>,
@@ -614,7 +616,8 @@ impl Request {
     fn new(what: &str, timeout: Duration) -> Request {
         Request {
             what: what.to_string(),
-            reqs: vec![],
+            req: Handle::NULL,
+            rest: None,
             staged: vec![],
             _counts: vec![],
             timeout,
@@ -631,21 +634,27 @@ impl Request {
         }
         let a = api()?;
         let _g = LOCK.lock();
-        for r in self.reqs.iter_mut() {
-            if *r == a.request_null {
-                continue;
-            }
+        if self.req != a.request_null {
             let mut flag: c_int = 0;
             let mut st = Status::default();
-            // SAFETY: `r` is a live request (completed ones are reset to MPI_REQUEST_NULL by
-            // MPI_Test itself); `flag` and `st` are writable.
-            let rc = unsafe { (a.test)(r, &mut flag, &mut st) };
+            // SAFETY: `req` is a live request (MPI_Test resets a completed one to
+            // MPI_REQUEST_NULL); `flag` and `st` are writable.
+            let rc = unsafe { (a.test)(&mut self.req, &mut flag, &mut st) };
             check(a, &self.what, rc)?;
             if flag == 0 {
                 return Ok(false);
             }
             if st.source >= 0 {
                 self.source = Some(st.source as usize);
+            }
+        }
+        if let Some(c) = &mut self.rest {
+            let total = self.staged[0].buf.numel();
+            if c.at < total {
+                let len = c.len.min(total - c.at);
+                self.req = iallreduce(a, c.comm, &self.staged[0], c.reduction, c.at, len)?;
+                c.at += len;
+                return Ok(false);
             }
         }
         self.done = true;
@@ -751,15 +760,12 @@ fn start(comm: Handle, what: &str, call: Call<'_>) -> Result<(Handle, Vec<Vec<c_
     let rc = unsafe {
         match call {
             Call::Barrier => (a.ibarrier)(comm, rq),
-            Call::AllReduce(s, r) => (a.iallreduce)(
-                1 as P,
-                s.ptr(),
-                s.count(what)?,
-                datatype(a, s.buf.dtype()),
-                op_handle(a, s.buf.dtype(), r)?,
-                comm,
-                rq,
-            ),
+            Call::AllReduce(s, r) => {
+                s.count(what)?;
+                let len = chunk_len(s).min(s.buf.numel());
+                *rq = iallreduce(a, comm, s, r, 0, len)?;
+                0
+            }
             Call::Reduce(s, root, r, is_root) => {
                 let (send, recv) = if is_root {
                     (1 as P, s.ptr())
@@ -894,10 +900,69 @@ pub fn launch(
     timeout: Duration,
     make: impl FnOnce(&[Staged]) -> Call<'_>,
 ) -> Result<Request> {
-    let (req, counts) = start(comm, what, make(&staged))?;
+    let call = make(&staged);
+    let rest = match &call {
+        Call::AllReduce(s, r) if s.buf.numel() > chunk_len(s) => Some(Chunks {
+            comm,
+            reduction: *r,
+            at: chunk_len(s),
+            len: chunk_len(s),
+        }),
+        _ => None,
+    };
+    let (req, counts) = start(comm, what, call)?;
     let mut r = Request::new(what, timeout);
-    r.reqs = vec![req];
+    r.req = req;
+    r.rest = rest;
     r.staged = staged;
     r._counts = counts;
     Ok(r)
+}
+
+/// The bytes of one all-reduce chunk. An all-reduce of a large tensor runs as a sequence of
+/// chunks, each started when the previous one completes: each chunk's reduction stays in the
+/// cache, which on a 2-core machine doubled the bandwidth of 64 MB and 256 MB all-reduces
+/// (Open MPI's own algorithms stream the whole buffer through memory at every step).
+const CHUNK_BYTES: usize = 2 << 20;
+
+fn chunk_len(s: &Staged) -> usize {
+    CHUNK_BYTES / s.buf.dtype().size()
+}
+
+/// Where a chunked all-reduce stands.
+struct Chunks {
+    comm: Handle,
+    reduction: Reduction,
+    /// The first element not started yet.
+    at: usize,
+    len: usize,
+}
+
+/// Starts the all-reduce of elements `start..start + len` of `s`, in place.
+fn iallreduce(
+    a: &Api,
+    comm: Handle,
+    s: &Staged,
+    r: Reduction,
+    start: usize,
+    len: usize,
+) -> Result<Handle> {
+    let mut req = a.request_null;
+    let dtype = s.buf.dtype();
+    // SAFETY: `start + len` is within the staged contiguous buffer (callers clamp it), whose
+    // owner (the request) keeps it alive until MPI completes; `len` fits an int (the whole
+    // buffer's count was checked); MPI_IN_PLACE is Open MPI's `(void *) 1`.
+    let rc = unsafe {
+        (a.iallreduce)(
+            1 as P,
+            s.ptr().cast::<u8>().add(start * dtype.size()).cast(),
+            len as c_int,
+            datatype(a, dtype),
+            op_handle(a, dtype, r)?,
+            comm,
+            &mut req,
+        )
+    };
+    check(a, "all_reduce", rc)?;
+    Ok(req)
 }

@@ -146,6 +146,24 @@ def run(rank: int, n: int) -> dict:
         close(base.numpy(), want.T, "float32")
         assert w.result()[0] is t
 
+    @case("all_reduce-large-chunked")
+    def _():
+        # larger than one 2 MB chunk, not a multiple of it: the all-reduce runs in pieces
+        for dtype, numel in (
+            ("float32", 3 * 2**19 + 7),
+            ("float16", 2**20 + 3),
+            ("int64", 2**18 + 5),
+        ):
+            base = np.arange(numel) % 7 + rank
+            t = torch.from_numpy(base.astype(np.float64)).to(getattr(torch, dtype))
+            w = dist.all_reduce(
+                t, op=dist.ReduceOp.AVG if dtype != "int64" else dist.ReduceOp.SUM, async_op=True
+            )
+            w.wait()
+            want = sum(np.arange(numel) % 7 + r for r in range(n))
+            want = want / n if dtype != "int64" else want
+            close(as_np(t), want, dtype)
+
     @case("broadcast")
     def _():
         for dtype in ("float32", "int64", "bfloat16", "bool"):

@@ -70,6 +70,8 @@ __all__ = [
     "send",
 ]
 
+_RING_ALLREDUCE = "OMPI_MCA_coll_libnbc_iallreduce_algorithm"
+
 #: PyTorch's default timeout for CPU process groups.
 default_pg_timeout = timedelta(minutes=30)
 
@@ -322,6 +324,9 @@ def init_process_group(
             "install Open MPI (Debian: apt-get install openmpi-bin)"
         )
     seconds = _timeout_seconds(timeout)
+    # Open MPI's nonblocking all-reduce as a ring (its automatic choice was a tree, 40%
+    # slower for the 2 MB chunks large all-reduces are cut into); a user's setting wins.
+    os.environ.setdefault(_RING_ALLREDUCE, "1")
     pg = _C._ProcessGroup.world(seconds)
     want_size = world_size if world_size != -1 else _env_int("WORLD_SIZE")
     want_rank = rank if rank != -1 else _env_int("RANK")
