@@ -451,3 +451,28 @@ pub fn finalize() {
 pub fn abort(code: i32) {
     mpi::abort(code)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reductions_per_dtype() {
+        for name in ["SUM", "AVG", "PRODUCT", "MIN", "MAX", "BAND", "BOR", "BXOR"] {
+            assert_eq!(ReduceOp::from_name(name).unwrap().name(), name);
+        }
+        assert!(ReduceOp::from_name("sum").is_none());
+        let r = |op: ReduceOp, d: DType| op.reduction("all_reduce", d);
+        // booleans reduce as any / all
+        assert_eq!(r(ReduceOp::Sum, DType::Bool), Ok(Reduction::Max));
+        assert_eq!(r(ReduceOp::Product, DType::Bool), Ok(Reduction::Min));
+        assert_eq!(r(ReduceOp::Bxor, DType::Bool), Ok(Reduction::Bxor));
+        // the average is a sum, divided afterwards, and only for floating point
+        assert_eq!(r(ReduceOp::Avg, DType::BF16), Ok(Reduction::Sum));
+        let e = r(ReduceOp::Avg, DType::I64).unwrap_err().to_string();
+        assert!(e.contains("ReduceOp.AVG") && e.contains("int64"), "{e}");
+        let e = r(ReduceOp::Band, DType::F32).unwrap_err().to_string();
+        assert!(e.contains("ReduceOp.BAND") && e.contains("float32"), "{e}");
+        assert_eq!(r(ReduceOp::Bor, DType::U8), Ok(Reduction::Bor));
+    }
+}
