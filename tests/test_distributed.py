@@ -107,6 +107,11 @@ def test_a_peer_that_never_joins_times_out():
     seconds = float(line.split()[2].rstrip("s:"))
     assert 1.9 <= seconds < 10, line
     assert "all_reduce timed out after 2 s" in line
+    # the group refuses further collectives (they could pair with the one still in flight),
+    # and both ranks still end normally
+    assert "then: barrier: an earlier operation on this rank timed out" in p.stdout
+    assert "rank 0 exits" in p.stdout and "rank 1 exits" in p.stdout
+    assert p.returncode == 0, p.stderr[-2000:]
 
 
 @needs_mpi

@@ -13,7 +13,8 @@ use crate::error::{Error, Result};
 use crate::tensor::device::Device;
 use crate::tensor::dtype::DType;
 use crate::Tensor;
-use mpi::{Call, Handle, Reduction, Request, Staged};
+use mpi::{Call, Comm, Reduction, Request, Staged};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// `torch.distributed.ReduceOp`.
@@ -94,12 +95,13 @@ pub struct Work {
 }
 
 impl Work {
-    /// Blocks until the operation completes (at most the group's timeout) and its results
-    /// are in the tensors.
-    pub fn wait(&mut self) -> Result<()> {
-        self.req.wait()
+    /// Blocks until the operation completes (at most `timeout`, or the group's) and its
+    /// results are in the tensors.
+    pub fn wait(&mut self, timeout: Option<Duration>) -> Result<()> {
+        self.req.wait(timeout)
     }
-    /// Whether the operation has completed, without blocking.
+    /// Whether the operation has completed with its results in the tensors, without
+    /// blocking.
     pub fn is_completed(&mut self) -> Result<bool> {
         self.req.test()
     }
@@ -111,22 +113,12 @@ impl Work {
 
 /// A process group: the world, or a subset of its ranks (`new_group`).
 pub struct Group {
-    comm: Handle,
+    comm: Arc<Comm>,
     /// This process's rank within the group.
     rank: usize,
     /// The world ranks of the members, in group-rank order.
     ranks: Vec<usize>,
     timeout: Duration,
-    /// Made by `new_group`, freed with the group.
-    owned: bool,
-}
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        if self.owned {
-            mpi::free_comm(self.comm);
-        }
-    }
 }
 
 fn on_cpu(what: &str, t: &Tensor) -> Result<()> {
@@ -135,6 +127,16 @@ fn on_cpu(what: &str, t: &Tensor) -> Result<()> {
         d => Err(Error::Runtime(format!(
             "{what}: the MPI backend takes CPU tensors, got a tensor on {d} (CUDA tensors need the NCCL backend)"
         ))),
+    }
+}
+
+/// Stages `input` for reading; a copy of it when it shares memory with `out` (MPI forbids
+/// overlapping send and receive buffers outside its in-place forms).
+fn input_of(input: &Tensor, out: &Tensor) -> Result<Staged> {
+    if input.shares_storage(out) {
+        Staged::copy_of(input)
+    } else {
+        Staged::new(input, false)
     }
 }
 
@@ -158,7 +160,6 @@ impl Group {
             rank,
             ranks: (0..size).collect(),
             timeout,
-            owned: false,
         })
     }
 
@@ -182,12 +183,11 @@ impl Group {
             .map(|r| self.ranks.iter().position(|x| x == r).unwrap_or(0))
             .collect();
         Ok(
-            mpi::create_comm(self.comm, &local)?.map(|(comm, rank)| Group {
+            mpi::create_comm(&self.comm, &local)?.map(|(comm, rank)| Group {
                 comm,
                 rank,
                 ranks: ranks.to_vec(),
                 timeout,
-                owned: true,
             }),
         )
     }
@@ -220,7 +220,7 @@ impl Group {
         make: impl FnOnce(&[Staged]) -> Call<'_>,
     ) -> Result<Work> {
         Ok(Work {
-            req: mpi::launch(self.comm, what, staged, self.timeout, make)?,
+            req: mpi::launch(&self.comm, what, staged, self.timeout, make)?,
         })
     }
 
@@ -286,7 +286,7 @@ impl Group {
                 out.numel()
             )));
         }
-        let staged = vec![Staged::new(t, false)?, Staged::new(out, true)?];
+        let staged = vec![input_of(t, out)?, Staged::new(out, true)?];
         self.launch(what, staged, |s| Call::AllGather(&s[0], &s[1]))
     }
 
@@ -312,7 +312,7 @@ impl Group {
                     out.numel()
                 )));
             }
-            staged.push(Staged::new(out, true)?);
+            staged = vec![input_of(t, out)?, Staged::new(out, true)?];
         }
         self.launch(what, staged, |s| Call::Gather(&s[0], s.get(1), root))
     }
@@ -340,7 +340,7 @@ impl Group {
                     input.numel()
                 )));
             }
-            staged.push(Staged::new(input, false)?);
+            staged.push(input_of(input, out)?);
         }
         self.launch(what, staged, |s| Call::Scatter(s.get(1), &s[0], root))
     }
@@ -361,7 +361,7 @@ impl Group {
                 input.numel()
             )));
         }
-        let staged = vec![Staged::new(input, false)?, Staged::new(out, true)?];
+        let staged = vec![input_of(input, out)?, Staged::new(out, true)?];
         let mut w = self.launch(what, staged, |s| Call::ReduceScatter(&s[0], &s[1], r))?;
         if op == ReduceOp::Avg {
             w.req = w.req.divide_by(self.size() as f64);
@@ -399,7 +399,7 @@ impl Group {
                 )));
             }
         }
-        let staged = vec![Staged::new(input, false)?, Staged::new(out, true)?];
+        let staged = vec![input_of(input, out)?, Staged::new(out, true)?];
         let (ic, oc) = (in_counts.to_vec(), out_counts.to_vec());
         self.launch(what, staged, |s| Call::AllToAll(&s[0], ic, &s[1], oc))
     }
@@ -440,6 +440,11 @@ impl Group {
 /// Whether Open MPI can be opened on this machine.
 pub fn is_mpi_available() -> bool {
     mpi::available()
+}
+
+/// The MPI library's version text.
+pub fn mpi_library_version() -> Result<String> {
+    mpi::library_version()
 }
 
 /// Ends MPI in this process (at interpreter exit).

@@ -15,7 +15,8 @@ use crate::tensor::dtype::DType;
 use crate::{Operand, Scalar, Tensor};
 use parking_lot::Mutex;
 use std::ffi::{c_char, c_int, c_void};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 /// An Open MPI handle (communicator, datatype, op, request, group, error handler).
@@ -66,6 +67,8 @@ struct Api {
     comm_free: unsafe extern "C" fn(*mut Handle) -> c_int,
     error_string: unsafe extern "C" fn(c_int, *mut c_char, *mut c_int) -> c_int,
     op_create: unsafe extern "C" fn(UserFn, c_int, *mut Handle) -> c_int,
+    query_thread: unsafe extern "C" fn(*mut c_int) -> c_int,
+    library_version: unsafe extern "C" fn(*mut c_char, *mut c_int) -> c_int,
     test: unsafe extern "C" fn(*mut Handle, *mut c_int, *mut Status) -> c_int,
     ibarrier: unsafe extern "C" fn(Handle, *mut Handle) -> c_int,
     #[allow(clippy::type_complexity)]
@@ -225,6 +228,8 @@ fn load() -> std::result::Result<Api, String> {
         comm_free: func!("MPI_Comm_free"),
         error_string: func!("MPI_Error_string"),
         op_create: func!("MPI_Op_create"),
+        query_thread: func!("MPI_Query_thread"),
+        library_version: func!("MPI_Get_library_version"),
         test: func!("MPI_Test"),
         ibarrier: func!("MPI_Ibarrier"),
         iallreduce: func!("MPI_Iallreduce"),
@@ -305,9 +310,69 @@ fn check(a: &Api, what: &str, rc: c_int) -> Result<()> {
     }
 }
 
-/// Initialises MPI once per process (serialised threads); answers the world's handle, this
-/// process's rank and the world's size. Errors return to the caller instead of aborting.
-pub fn init_world() -> Result<(Handle, usize, usize)> {
+/// Set once MPI_Finalize ran: later MPI calls (a group or request dropped at exit) are
+/// skipped, as Open MPI aborts the job on any call after it.
+static FINALIZED: AtomicBool = AtomicBool::new(false);
+
+/// Set when a wait timed out: a collective may still be in flight on this rank, so any new
+/// one could be matched with it on the other ranks. Further operations are refused.
+static BROKEN: AtomicBool = AtomicBool::new(false);
+
+fn usable(what: &str) -> Result<()> {
+    if FINALIZED.load(Ordering::Acquire) {
+        return Err(Error::Runtime(format!(
+            "{what}: MPI was finalized in this process"
+        )));
+    }
+    if BROKEN.load(Ordering::Acquire) {
+        return Err(Error::Runtime(format!(
+            "{what}: an earlier operation on this rank timed out, so the process group is no longer usable"
+        )));
+    }
+    Ok(())
+}
+
+/// The library's version text (`MPI_Get_library_version`, callable before MPI starts).
+pub fn library_version() -> Result<String> {
+    let a = api()?;
+    let mut buf = [0 as c_char; 1024];
+    let mut len: c_int = 0;
+    // SAFETY: Open MPI writes at most MPI_MAX_LIBRARY_VERSION_STRING (256) bytes and their
+    // count; the buffer holds 1024.
+    check(a, "MPI_Get_library_version", unsafe {
+        (a.library_version)(buf.as_mut_ptr(), &mut len)
+    })?;
+    let bytes: Vec<u8> = buf[..len.clamp(0, 1023) as usize]
+        .iter()
+        .map(|&c| c as u8)
+        .collect();
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// A communicator. The world is Open MPI's; one made by [`create_comm`] is freed when its
+/// last holder (its group, or an operation in flight on it) lets go.
+pub struct Comm {
+    handle: Handle,
+    owned: bool,
+}
+
+impl Drop for Comm {
+    fn drop(&mut self) {
+        if !self.owned || FINALIZED.load(Ordering::Acquire) {
+            return;
+        }
+        if let Ok(a) = api() {
+            let _g = LOCK.lock();
+            // SAFETY: the handle came from MPI_Comm_create and is freed once, here.
+            unsafe { (a.comm_free)(&mut self.handle) };
+        }
+    }
+}
+
+/// Initialises MPI once per process (serialised threads); answers the world's communicator,
+/// this process's rank and the world's size. Errors return to the caller instead of
+/// aborting. A library that someone else initialised must provide serialised threads too.
+pub fn init_world() -> Result<(Arc<Comm>, usize, usize)> {
     let a = api()?;
     let _g = LOCK.lock();
     let (mut inited, mut finished): (c_int, c_int) = (0, 0);
@@ -321,26 +386,35 @@ pub fn init_world() -> Result<(Handle, usize, usize)> {
             "init_process_group: MPI was finalized in this process and cannot start again".into(),
         ));
     }
+    let mut provided: c_int = 0;
     if inited == 0 {
-        let mut provided: c_int = 0;
         // MPI_THREAD_SERIALIZED = 2 in Open MPI's enum (SINGLE, FUNNELED, SERIALIZED, MULTIPLE).
         // SAFETY: null argc/argv are allowed by MPI-2 and later; `provided` is one int.
         let rc = unsafe {
             (a.init_thread)(std::ptr::null_mut(), std::ptr::null_mut(), 2, &mut provided)
         };
         check(a, "MPI_Init_thread", rc)?;
-        if provided < 2 {
-            return Err(Error::Runtime(format!(
-                "init_process_group: this MPI provides thread level {provided}, rustorch needs MPI_THREAD_SERIALIZED (2)"
-            )));
-        }
-        // SAFETY: both handles are Open MPI's predefined globals.
-        check(a, "MPI_Comm_set_errhandler", unsafe {
-            (a.comm_set_errhandler)(a.world, a.errors_return)
+    } else {
+        // SAFETY: writes one int.
+        check(a, "MPI_Query_thread", unsafe {
+            (a.query_thread)(&mut provided)
         })?;
     }
+    if provided < 2 {
+        return Err(Error::Runtime(format!(
+            "init_process_group: this MPI provides thread level {provided}, rustorch needs MPI_THREAD_SERIALIZED (2)"
+        )));
+    }
+    // SAFETY: both handles are Open MPI's predefined globals.
+    check(a, "MPI_Comm_set_errhandler", unsafe {
+        (a.comm_set_errhandler)(a.world, a.errors_return)
+    })?;
     let (rank, size) = rank_size(a, a.world)?;
-    Ok((a.world, rank, size))
+    let world = Comm {
+        handle: a.world,
+        owned: false,
+    };
+    Ok((Arc::new(world), rank, size))
 }
 
 fn rank_size(a: &Api, comm: Handle) -> Result<(usize, usize)> {
@@ -353,9 +427,10 @@ fn rank_size(a: &Api, comm: Handle) -> Result<(usize, usize)> {
     Ok((rank as usize, size as usize))
 }
 
-/// A communicator over the world ranks `ranks` (collective over `parent`'s members). Ranks
-/// outside get `None`.
-pub fn create_comm(parent: Handle, ranks: &[usize]) -> Result<Option<(Handle, usize)>> {
+/// A communicator over `parent`'s ranks `ranks` (collective over `parent`'s members, and
+/// not bounded by a timeout: MPI has no nonblocking form of it). Ranks outside get `None`.
+pub fn create_comm(parent: &Comm, ranks: &[usize]) -> Result<Option<(Arc<Comm>, usize)>> {
+    usable("new_group")?;
     let a = api()?;
     let _g = LOCK.lock();
     let ranks: Vec<c_int> = ranks.iter().map(|&r| r as c_int).collect();
@@ -363,46 +438,50 @@ pub fn create_comm(parent: Handle, ranks: &[usize]) -> Result<Option<(Handle, us
     // SAFETY: `parent` is live; `ranks` holds `ranks.len()` ints that are ranks of `parent`
     // (checked by the caller); each call writes one handle, and both groups are freed.
     unsafe {
-        check(a, "MPI_Comm_group", (a.comm_group)(parent, &mut group))?;
+        check(
+            a,
+            "MPI_Comm_group",
+            (a.comm_group)(parent.handle, &mut group),
+        )?;
         let rc = (a.group_incl)(group, ranks.len() as c_int, ranks.as_ptr(), &mut sub);
         (a.group_free)(&mut group);
         check(a, "MPI_Group_incl", rc)?;
-        let rc = (a.comm_create)(parent, sub, &mut comm);
+        let rc = (a.comm_create)(parent.handle, sub, &mut comm);
         (a.group_free)(&mut sub);
         check(a, "MPI_Comm_create", rc)?;
     }
     if comm == a.null_comm {
         return Ok(None);
     }
-    // SAFETY: `comm` was just created.
+    let comm = Comm {
+        handle: comm,
+        owned: true,
+    };
+    // SAFETY: the communicator was just created.
     check(a, "MPI_Comm_set_errhandler", unsafe {
-        (a.comm_set_errhandler)(comm, a.errors_return)
+        (a.comm_set_errhandler)(comm.handle, a.errors_return)
     })?;
-    let (rank, _) = rank_size(a, comm)?;
-    Ok(Some((comm, rank)))
+    let (rank, _) = rank_size(a, comm.handle)?;
+    Ok(Some((Arc::new(comm), rank)))
 }
 
-/// Frees a communicator made by [`create_comm`].
-pub fn free_comm(mut comm: Handle) {
-    if let Ok(a) = api() {
-        let _g = LOCK.lock();
-        // SAFETY: `comm` came from MPI_Comm_create and is freed once (its owner is dropped).
-        unsafe { (a.comm_free)(&mut comm) };
-    }
-}
-
-/// Ends MPI in this process (at interpreter exit); a no-op if it never started.
+/// Ends MPI in this process (at interpreter exit): first the operations whose handles were
+/// dropped unwaited, then MPI itself; a no-op if it never started.
 pub fn finalize() {
-    if let Ok(a) = api() {
-        let _g = LOCK.lock();
-        let (mut inited, mut finished): (c_int, c_int) = (0, 0);
-        // SAFETY: each call writes one int; MPI_Finalize runs at most once.
-        unsafe {
-            (a.initialized)(&mut inited);
-            (a.finalized)(&mut finished);
-            if inited != 0 && finished == 0 {
-                (a.finalize)();
-            }
+    let Ok(a) = api() else { return };
+    let orphans = std::mem::take(&mut *ORPHANS.lock());
+    for mut r in orphans {
+        let _ = r.wait(None);
+    }
+    let _g = LOCK.lock();
+    let (mut inited, mut finished): (c_int, c_int) = (0, 0);
+    // SAFETY: each call writes one int; MPI_Finalize runs at most once.
+    unsafe {
+        (a.initialized)(&mut inited);
+        (a.finalized)(&mut finished);
+        if inited != 0 && finished == 0 {
+            FINALIZED.store(true, Ordering::Release);
+            (a.finalize)();
         }
     }
 }
@@ -410,14 +489,16 @@ pub fn finalize() {
 /// Ends every rank of the job with `code` (an uncaught error on one rank); returns if MPI
 /// never started.
 pub fn abort(code: i32) {
-    if let Ok(a) = api() {
-        let mut inited: c_int = 0;
-        // SAFETY: writes one int; MPI_Abort on the world is always allowed once initialised.
-        unsafe {
-            (a.initialized)(&mut inited);
-            if inited != 0 {
-                (a.abort)(a.world, code);
-            }
+    let Ok(a) = api() else { return };
+    // Serialised with other threads' calls, unless one is stuck inside MPI: the job ends
+    // either way.
+    let _g = LOCK.try_lock_for(Duration::from_secs(2));
+    let mut inited: c_int = 0;
+    // SAFETY: writes one int; MPI_Abort on the world is always allowed once initialised.
+    unsafe {
+        (a.initialized)(&mut inited);
+        if inited != 0 {
+            (a.abort)(a.world, code);
         }
     }
 }
@@ -549,8 +630,12 @@ pub struct Staged {
 }
 
 impl Staged {
-    /// Stages `t` (on the CPU) for reading, and for writing if `write`.
+    /// Stages `t` (on the CPU) for reading, and for writing if `write`; an output whose
+    /// elements share memory (an expanded tensor) is refused, as PyTorch refuses it.
     pub fn new(t: &Tensor, write: bool) -> Result<Staged> {
+        if write {
+            t.check_no_internal_overlap()?;
+        }
         let buf = if t.is_contiguous() {
             t.detach()
         } else {
@@ -562,23 +647,20 @@ impl Staged {
             write,
         })
     }
+    /// Stages a copy of `t` for reading: an input that shares memory with an output.
+    pub fn copy_of(t: &Tensor) -> Result<Staged> {
+        let buf = t.detach().clone_tensor()?;
+        Ok(Staged {
+            target: buf.clone(),
+            buf,
+            write: false,
+        })
+    }
     fn ptr(&self) -> P {
-        let host = self
-            .buf
-            .storage()
-            .host()
-            .expect("staged tensors are checked to be on the CPU");
-        // The offset is within the buffer: a contiguous view of `numel` elements starts there.
-        host.as_ptr()
-            .wrapping_add(self.buf.offset() * self.buf.dtype().size()) as P
+        data_ptr(&self.buf)
     }
     fn count(&self, what: &str) -> Result<c_int> {
-        c_int::try_from(self.buf.numel()).map_err(|_| {
-            Error::Runtime(format!(
-                "{what}: a tensor of {} elements is more than one MPI message holds (2^31 - 1)",
-                self.buf.numel()
-            ))
-        })
+        int(what, self.buf.numel())
     }
     /// Writes the result back into the target, if it was copied.
     fn finish(&self) -> Result<()> {
@@ -595,89 +677,98 @@ impl Staged {
     }
 }
 
+/// The address of the first element of a contiguous CPU tensor.
+fn data_ptr(t: &Tensor) -> P {
+    let host = t
+        .storage()
+        .host()
+        .expect("staged tensors are checked to be on the CPU");
+    // The offset is within the buffer: a contiguous view of `numel` elements starts there.
+    host.as_ptr().wrapping_add(t.offset() * t.dtype().size()) as P
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    Running,
+    /// Complete, its results written.
+    Done,
+    /// A wait timed out: MPI may still use the buffers, which are kept forever.
+    Failed,
+}
+
 /// An operation in flight: its MPI requests and the buffers they use, kept alive until it
-/// completes; dropping one waits for it.
+/// completes. Dropping one before it completes hands it to the orphans, which later calls
+/// progress and finish (and `finalize` waits for): a dropped send must not block.
 pub struct Request {
     what: String,
-    req: Handle,
+    reqs: Vec<Handle>,
     /// The rest of an all-reduce that runs as a sequence of chunks.
-    rest: Option<Chunks>,
+    rest: Option<Arc<Mutex<Chunks>>>,
     staged: Vec<Staged>,
     /// Count and displacement arrays MPI may read until completion.
-    _counts: Vec<Vec<c_int>>,
+    counts: Vec<Vec<c_int>>,
     timeout: Duration,
     /// Divides the written buffers on completion (an average is a sum over this many ranks).
     divisor: Option<f64>,
     source: Option<usize>,
-    done: bool,
+    state: State,
+}
+
+/// Operations dropped before they completed.
+static ORPHANS: Mutex<Vec<Request>> = Mutex::new(Vec::new());
+
+/// Tests the orphans once, finishing and dropping those that completed.
+fn progress_orphans() {
+    let mut done = vec![];
+    {
+        let mut orphans = ORPHANS.lock();
+        let mut i = 0;
+        while i < orphans.len() {
+            match orphans[i].poll() {
+                Ok(false) => i += 1,
+                Ok(true) => done.push(orphans.swap_remove(i)),
+                Err(_) => {
+                    orphans[i].state = State::Failed;
+                    done.push(orphans.swap_remove(i));
+                }
+            }
+        }
+    }
+    drop(done); // outside the lock: dropping a failed one leaks its buffers, no MPI call
 }
 
 impl Request {
-    fn new(what: &str, timeout: Duration) -> Request {
-        Request {
-            what: what.to_string(),
-            req: Handle::NULL,
-            rest: None,
-            staged: vec![],
-            _counts: vec![],
-            timeout,
-            divisor: None,
-            source: None,
-            done: false,
+    /// Tests the requests; when all completed and chunks remain, starts the next one. When
+    /// everything completed, writes the results (average, copies back) and answers true.
+    fn poll(&mut self) -> Result<bool> {
+        match self.state {
+            State::Done => return Ok(true),
+            State::Failed => return Err(Error::Runtime(format!("{} failed earlier", self.what))),
+            State::Running => {}
         }
-    }
-
-    /// Whether every part has completed (`Work.is_completed()`); progresses MPI.
-    pub fn test(&mut self) -> Result<bool> {
-        if self.done {
-            return Ok(true);
-        }
-        let a = api()?;
-        let _g = LOCK.lock();
-        if self.req != a.request_null {
-            let mut flag: c_int = 0;
-            let mut st = Status::default();
-            // SAFETY: `req` is a live request (MPI_Test resets a completed one to
-            // MPI_REQUEST_NULL); `flag` and `st` are writable.
-            let rc = unsafe { (a.test)(&mut self.req, &mut flag, &mut st) };
-            check(a, &self.what, rc)?;
-            if flag == 0 {
-                return Ok(false);
-            }
-            if st.source >= 0 {
-                self.source = Some(st.source as usize);
-            }
-        }
-        if let Some(c) = &mut self.rest {
-            let total = self.staged[0].buf.numel();
-            if c.at < total {
-                let len = c.len.min(total - c.at);
-                self.req = iallreduce(a, c.comm, &self.staged[0], c.reduction, c.at, len)?;
-                c.at += len;
-                return Ok(false);
-            }
-        }
-        self.done = true;
-        Ok(true)
-    }
-
-    /// Waits for completion (at most the group's timeout), then writes copied buffers back.
-    pub fn wait(&mut self) -> Result<()> {
-        let start = Instant::now();
-        let mut spins = 0u32;
-        while !self.test()? {
-            if start.elapsed() > self.timeout {
-                return Err(Error::Runtime(format!(
-                    "{} timed out after {:.0} s: another rank did not take part (it may have failed or be stuck); the process group is no longer usable",
-                    self.what,
-                    self.timeout.as_secs_f64()
-                )));
-            }
-            spins += 1;
-            if spins > 1000 {
-                std::thread::sleep(Duration::from_micros(50));
+        usable(&self.what).or_else(|e| {
+            if FINALIZED.load(Ordering::Acquire) {
+                Err(e)
             } else {
-                std::thread::yield_now();
+                Ok(()) // a broken group may still finish what is in flight
+            }
+        })?;
+        let a = api()?;
+        {
+            let mut chunks = self.rest.as_ref().map(|c| c.lock());
+            let _g = LOCK.lock();
+            match test_all(a, &self.what, &mut self.reqs)? {
+                None => return Ok(false),
+                Some(source) => self.source = source.or(self.source),
+            }
+            if let Some(c) = chunks.as_deref_mut() {
+                if test_all(a, &self.what, &mut c.reqs)?.is_none() {
+                    return Ok(false);
+                }
+                if c.at < c.buf.numel() {
+                    c.start_next(a)?;
+                    return Ok(false);
+                }
             }
         }
         for s in self.staged.drain(..) {
@@ -686,6 +777,39 @@ impl Request {
                     .binary_(BinaryOp::Div, &Operand::Scalar(Scalar::Float(d)))?;
             }
             s.finish()?;
+        }
+        self.state = State::Done;
+        Ok(true)
+    }
+
+    /// Whether the operation completed and its results are in the tensors
+    /// (`Work.is_completed()`); never starts anything, so it cannot reorder collectives.
+    pub fn test(&mut self) -> Result<bool> {
+        self.poll()
+    }
+
+    /// Waits for completion (at most `timeout`, or the group's), with the results written.
+    /// A timeout leaves the process group unusable, as in PyTorch.
+    pub fn wait(&mut self, timeout: Option<Duration>) -> Result<()> {
+        let limit = timeout.unwrap_or(self.timeout);
+        let start = Instant::now();
+        let mut spins = 0u32;
+        while !self.poll()? {
+            if start.elapsed() > limit {
+                self.state = State::Failed;
+                BROKEN.store(true, Ordering::Release);
+                return Err(Error::Runtime(format!(
+                    "{} timed out after {:.0} s: another rank did not take part (it may have failed or be stuck); the process group is no longer usable",
+                    self.what,
+                    limit.as_secs_f64()
+                )));
+            }
+            spins += 1;
+            if spins > 1000 {
+                std::thread::sleep(Duration::from_micros(50));
+            } else {
+                std::thread::yield_now();
+            }
         }
         Ok(())
     }
@@ -700,16 +824,71 @@ impl Request {
     pub fn source(&self) -> Option<usize> {
         self.source
     }
+
+    /// Starts every remaining chunk now.
+    fn start_all_chunks(&mut self) -> Result<()> {
+        let Some(c) = &self.rest else {
+            return Ok(());
+        };
+        let a = api()?;
+        let mut c = c.lock();
+        let _g = LOCK.lock();
+        c.start_all(a)
+    }
+}
+
+/// Tests `reqs`: `None` while one is still running, else the source of the last completed
+/// receive among them (if any).
+fn test_all(a: &Api, what: &str, reqs: &mut [Handle]) -> Result<Option<Option<usize>>> {
+    let mut source = None;
+    for r in reqs.iter_mut() {
+        if *r == a.request_null {
+            continue;
+        }
+        let mut flag: c_int = 0;
+        let mut st = Status::default();
+        // SAFETY: `r` is a live request (MPI_Test resets a completed one to MPI_REQUEST_NULL);
+        // `flag` and `st` are writable; the caller holds LOCK.
+        let rc = unsafe { (a.test)(r, &mut flag, &mut st) };
+        check(a, what, rc)?;
+        if flag == 0 {
+            return Ok(None);
+        }
+        if st.source >= 0 {
+            source = Some(st.source as usize);
+        }
+    }
+    Ok(Some(source))
 }
 
 impl Drop for Request {
     fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        if self.wait().is_err() {
-            // MPI may still write into the buffers: keep them alive for the process's life.
-            std::mem::forget(std::mem::take(&mut self.staged));
+        let orphan = self.state == State::Running
+            && !FINALIZED.load(Ordering::Acquire)
+            && self.start_all_chunks().is_ok();
+        match self.state {
+            State::Done => {}
+            State::Running if orphan => {
+                let orphan = Request {
+                    what: std::mem::take(&mut self.what),
+                    reqs: std::mem::take(&mut self.reqs),
+                    rest: self.rest.take(),
+                    staged: std::mem::take(&mut self.staged),
+                    counts: std::mem::take(&mut self.counts),
+                    timeout: self.timeout,
+                    divisor: self.divisor,
+                    source: None,
+                    state: State::Running,
+                };
+                self.state = State::Done;
+                ORPHANS.lock().push(orphan);
+            }
+            _ => {
+                // MPI may still use the buffers and arrays: keep them for the process's life.
+                std::mem::forget(std::mem::take(&mut self.staged));
+                std::mem::forget(std::mem::take(&mut self.counts));
+                std::mem::forget(self.rest.take());
+            }
         }
     }
 }
@@ -763,7 +942,7 @@ fn start(comm: Handle, what: &str, call: Call<'_>) -> Result<(Handle, Vec<Vec<c_
             Call::AllReduce(s, r) => {
                 s.count(what)?;
                 let len = chunk_len(s).min(s.buf.numel());
-                *rq = iallreduce(a, comm, s, r, 0, len)?;
+                *rq = iallreduce(a, comm, &s.buf, r, 0, len)?;
                 0
             }
             Call::Reduce(s, root, r, is_root) => {
@@ -894,29 +1073,43 @@ fn start(comm: Handle, what: &str, call: Call<'_>) -> Result<(Handle, Vec<Vec<c_
 /// Starts the call `make` builds over `staged` (the buffers it uses) on `comm`; the returned
 /// request owns the buffers until the call completes.
 pub fn launch(
-    comm: Handle,
+    comm: &Arc<Comm>,
     what: &str,
     staged: Vec<Staged>,
     timeout: Duration,
     make: impl FnOnce(&[Staged]) -> Call<'_>,
 ) -> Result<Request> {
+    usable(what)?;
+    progress_orphans();
+    flush_chunks()?;
     let call = make(&staged);
     let rest = match &call {
-        Call::AllReduce(s, r) if s.buf.numel() > chunk_len(s) => Some(Chunks {
-            comm,
-            reduction: *r,
-            at: chunk_len(s),
-            len: chunk_len(s),
-        }),
+        Call::AllReduce(s, r) if s.buf.numel() > chunk_len(s) => {
+            let c = Arc::new(Mutex::new(Chunks {
+                comm: comm.clone(),
+                buf: s.buf.clone(),
+                reduction: *r,
+                at: chunk_len(s),
+                len: chunk_len(s),
+                reqs: vec![],
+            }));
+            TAILS.lock().push(Arc::downgrade(&c));
+            Some(c)
+        }
         _ => None,
     };
-    let (req, counts) = start(comm, what, call)?;
-    let mut r = Request::new(what, timeout);
-    r.req = req;
-    r.rest = rest;
-    r.staged = staged;
-    r._counts = counts;
-    Ok(r)
+    let (req, counts) = start(comm.handle, what, call)?;
+    Ok(Request {
+        what: what.to_string(),
+        reqs: vec![req],
+        rest,
+        staged,
+        counts,
+        timeout,
+        divisor: None,
+        source: None,
+        state: State::Running,
+    })
 }
 
 /// The bytes of one all-reduce chunk. An all-reduce of a large tensor runs as a sequence of
@@ -929,33 +1122,78 @@ fn chunk_len(s: &Staged) -> usize {
     CHUNK_BYTES / s.buf.dtype().size()
 }
 
-/// Where a chunked all-reduce stands.
+/// Where a chunked all-reduce stands: the chunks after its first.
+///
+/// A chunk starts when the one before it completes (seen by a wait or an `is_completed`),
+/// which happens at different times on different ranks. So that every rank still issues its
+/// collectives in one order, any new operation first starts all the chunks that remain of
+/// earlier all-reduces (`flush_chunks`): their chunks always come before it.
 struct Chunks {
-    comm: Handle,
+    /// Kept alive while chunks remain to be started on it.
+    comm: Arc<Comm>,
+    /// The staged buffer (sharing its memory).
+    buf: Tensor,
     reduction: Reduction,
     /// The first element not started yet.
     at: usize,
     len: usize,
+    /// The chunks started after the first.
+    reqs: Vec<Handle>,
+}
+
+impl Chunks {
+    /// Starts the next chunk; the caller holds LOCK.
+    fn start_next(&mut self, a: &Api) -> Result<()> {
+        let len = self.len.min(self.buf.numel() - self.at);
+        let r = iallreduce(a, self.comm.handle, &self.buf, self.reduction, self.at, len)?;
+        self.reqs.push(r);
+        self.at += len;
+        Ok(())
+    }
+    /// Starts every remaining chunk; the caller holds LOCK.
+    fn start_all(&mut self, a: &Api) -> Result<()> {
+        while self.at < self.buf.numel() {
+            self.start_next(a)?;
+        }
+        Ok(())
+    }
+}
+
+/// The chunked all-reduces that may still have chunks to start.
+static TAILS: Mutex<Vec<Weak<Mutex<Chunks>>>> = Mutex::new(Vec::new());
+
+/// Starts every remaining chunk of earlier all-reduces (see [`Chunks`]).
+fn flush_chunks() -> Result<()> {
+    let a = api()?;
+    let mut tails = TAILS.lock();
+    for t in tails.drain(..) {
+        if let Some(c) = t.upgrade() {
+            let mut c = c.lock();
+            let _g = LOCK.lock();
+            c.start_all(a)?;
+        }
+    }
+    Ok(())
 }
 
 /// Starts the all-reduce of elements `start..start + len` of `s`, in place.
 fn iallreduce(
     a: &Api,
     comm: Handle,
-    s: &Staged,
+    buf: &Tensor,
     r: Reduction,
     start: usize,
     len: usize,
 ) -> Result<Handle> {
     let mut req = a.request_null;
-    let dtype = s.buf.dtype();
+    let dtype = buf.dtype();
     // SAFETY: `start + len` is within the staged contiguous buffer (callers clamp it), whose
     // owner (the request) keeps it alive until MPI completes; `len` fits an int (the whole
     // buffer's count was checked); MPI_IN_PLACE is Open MPI's `(void *) 1`.
     let rc = unsafe {
         (a.iallreduce)(
             1 as P,
-            s.ptr().cast::<u8>().add(start * dtype.size()).cast(),
+            data_ptr(buf).cast::<u8>().add(start * dtype.size()).cast(),
             len as c_int,
             datatype(a, dtype),
             op_handle(a, dtype, r)?,

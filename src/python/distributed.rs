@@ -31,10 +31,13 @@ pub struct PyWork {
 
 #[pymethods]
 impl PyWork {
-    /// Blocks (without the GIL) until the operation completes or the group's timeout passes.
-    fn wait(&self, py: Python<'_>) -> PyResult<bool> {
+    /// Blocks (without the GIL) until the operation completes or `timeout` seconds (the
+    /// group's timeout when None) pass.
+    #[pyo3(signature = (timeout=None))]
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        let limit = timeout.map(timeout_arg).transpose()?;
         let work = self.work.clone();
-        py.detach(move || work.lock().wait())?;
+        py.detach(move || work.lock().wait(limit))?;
         Ok(true)
     }
     fn is_completed(&self) -> PyResult<bool> {
@@ -166,6 +169,12 @@ impl PyProcessGroup {
 #[pyfunction]
 pub fn _mpi_available() -> bool {
     distributed::is_mpi_available()
+}
+
+/// The MPI library's version text (`MPI_Get_library_version`).
+#[pyfunction]
+pub fn _mpi_library_version() -> PyResult<String> {
+    Ok(distributed::mpi_library_version()?)
 }
 
 /// Ends MPI in this process (registered with `atexit`).

@@ -164,6 +164,49 @@ def run(rank: int, n: int) -> dict:
             want = want / n if dtype != "int64" else want
             close(as_np(t), want, dtype)
 
+    @case("is_completed-polling-chunked")
+    def _():
+        # polling alone finishes a chunked all-reduce, with its average and its copy back
+        # into a non-contiguous tensor; a collective issued meanwhile on one rank only
+        # after some polling still pairs with the right one on the others
+        base = torch.from_numpy(
+            (np.arange(2**20 * 3, dtype=np.float64) % 5 + rank).astype(np.float32)
+        )
+        t = base.view(3, 2**20).t()
+        w = dist.all_reduce(t, op=dist.ReduceOp.AVG, async_op=True)
+        if rank == 0:
+            for _ in range(3):
+                w.is_completed()
+        small = torch.tensor([float(rank)])
+        dist.all_reduce(small)
+        while not w.is_completed():
+            pass
+        want = sum((np.arange(2**20 * 3) % 5 + r) for r in range(n)) / n
+        close(base.numpy(), want, "float32")
+        close(small.numpy(), np.array([sum(range(n))]), "float32")
+
+    @case("overlapping-and-expanded-buffers")
+    def _():
+        x = torch.arange(2 * n, dtype=torch.float32) + 100 * rank
+        dist.all_to_all_single(x, x)  # the input is copied first, as MPI needs
+        want = np.concatenate([np.arange(2 * rank, 2 * rank + 2) + 100 * r for r in range(n)])
+        close(x.numpy(), want, "float32")
+        out = torch.zeros(n * 2)
+        dist.all_gather_into_tensor(out, out[2 * rank : 2 * rank + 2])
+        close(out.numpy(), np.zeros(n * 2), "float32")
+        try:
+            dist.all_reduce(torch.zeros(1).expand(4))
+        except RuntimeError as e:
+            assert "single memory location" in str(e), e
+        else:
+            raise AssertionError("an expanded output was written")
+        try:
+            dist.new_group([0, 1], use_local_synchronization=True)
+        except ValueError as e:
+            assert "use_local_synchronization" in str(e), e
+        else:
+            raise AssertionError("no ValueError")
+
     @case("broadcast")
     def _():
         for dtype in ("float32", "int64", "bfloat16", "bool"):

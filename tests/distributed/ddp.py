@@ -191,6 +191,43 @@ def run(rank: int, n: int) -> dict:
         alone.only_rank0(alone.a(torch.full((2, 4), 1.0))).sum().backward()
         assert torch.allclose(g, alone.only_rank0.weight.grad / n, atol=1e-6)
 
+    @case("find_unused-collective-before-backward-no_sync")
+    def _():
+        class Heads(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a = nn.Linear(4, 3)
+                self.b = nn.Linear(3, 3)  # used in the no_sync step only
+                self.c = nn.Linear(3, 3)  # never used
+
+            def forward(self, x, use_b):
+                h = self.a(x)
+                return self.b(h) if use_b else h
+
+        torch.manual_seed(0)
+        m = Heads()
+        ddp = DDP(m, find_unused_parameters=True, bucket_cap_mb=0.0001)
+        x = torch.full((2, 4), float(rank + 1))
+        with ddp.no_sync():
+            ddp(x, True).sum().backward()
+        out = ddp(x, False)
+        ddp(x, False)  # a second forward before backward is no error
+        loss = out.sum()
+        logged = loss.detach().clone()
+        dist.all_reduce(logged)  # a collective between forward and backward
+        loss.backward()
+        assert m.c.weight.grad is None
+        assert m.b.weight.grad is not None and same_everywhere(m.b.weight.grad)
+        assert same_everywhere(m.a.weight.grad)
+        torch.manual_seed(0)
+        alone = Heads()
+        gb = []
+        for r in range(n):
+            alone.zero_grad(set_to_none=True)
+            alone(torch.full((2, 4), float(r + 1)), True).sum().backward()
+            gb.append(alone.b.weight.grad.clone())
+        assert torch.allclose(m.b.weight.grad, sum(gb) / n, atol=1e-6)
+
     @case("unused-without-detection-raises")
     def _():
         class Unused(nn.Module):

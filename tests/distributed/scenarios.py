@@ -44,10 +44,13 @@ elif MODE == "timeout":
             dist.all_reduce(torch.ones(3))
         except RuntimeError as e:
             print(f"raised after {time.time() - t0:.1f}s: {e}", flush=True)
-        # the group is unusable now; leave at once, as PyTorch advises after a timeout
-        os._exit(0)
-    time.sleep(4)
-    os._exit(0)
+        try:
+            dist.barrier()
+        except RuntimeError as e:
+            print(f"then: {e}", flush=True)
+    else:
+        time.sleep(4)
+    print(f"rank {dist.get_rank()} exits", flush=True)
 elif MODE == "wrong-size":
     dist.init_process_group("gloo", world_size=3)
 elif MODE in ("single", "launched"):

@@ -7,8 +7,10 @@ rustorch.distributed.run``); ``init_method``, ``MASTER_ADDR`` and ``MASTER_PORT`
 for their ranks and sizes but no rendezvous of its own is run. ``"nccl"`` (CUDA tensors) is
 not in this build yet and says so.
 
-Differences from PyTorch: every wait is bounded by the group's ``timeout`` (PyTorch's gloo
-also times out; its MPI backend does not); an uncaught exception on one rank ends every
+Differences from PyTorch: every collective's wait is bounded by the group's ``timeout``
+(PyTorch's gloo also times out; its MPI backend does not), after which the group refuses
+further collectives; ``new_group`` is not bounded (MPI has no nonblocking form of it) and
+refuses ``use_local_synchronization=True``; an uncaught exception on one rank ends every
 rank of the job through ``MPI_Abort`` instead of leaving its peers blocked.
 """
 
@@ -71,6 +73,19 @@ __all__ = [
 ]
 
 _RING_ALLREDUCE = "OMPI_MCA_coll_libnbc_iallreduce_algorithm"
+
+
+def _ring_is_safe(version: str) -> bool:
+    """Whether this Open MPI's nonblocking ring all-reduce handles in-place buffers, which
+    every all-reduce here uses: fixed in 4.0.7 and 4.1.2 (open-mpi/ompi#9483), wrong sums
+    before."""
+    import re
+
+    m = re.search(r"Open MPI v(\d+)\.(\d+)\.(\d+)", version)
+    if not m:
+        return False
+    v = tuple(int(x) for x in m.groups())
+    return v >= (4, 1, 2) or (4, 0, 7) <= v < (4, 1, 0)
 
 #: PyTorch's default timeout for CPU process groups.
 default_pg_timeout = timedelta(minutes=30)
@@ -188,20 +203,21 @@ class Work:
         self._value: Any = None
 
     def wait(self, timeout: Optional[timedelta] = None) -> bool:
-        """Blocks until the operation completes; raises ``RuntimeError`` if the group's
-        timeout passes first. ``timeout`` is accepted for PyTorch's signature."""
+        """Blocks until the operation completes; raises ``RuntimeError`` if ``timeout`` (the
+        group's when None) passes first, after which the group is no longer usable."""
         if not self._done:
             if self._work is not None:
-                self._work.wait()
+                self._work.wait(None if timeout is None else timeout.total_seconds())
             if self._after is not None:
                 self._value = self._after()
             self._done = True
         return True
 
     def is_completed(self) -> bool:
-        if self._done:
-            return True
-        return self._work is None or self._work.is_completed()
+        """Whether the operation completed, its results in the tensors (never blocks)."""
+        if not self._done and (self._work is None or self._work.is_completed()):
+            self.wait()
+        return self._done
 
     def is_success(self) -> bool:
         return self.is_completed()
@@ -324,9 +340,10 @@ def init_process_group(
             "install Open MPI (Debian: apt-get install openmpi-bin)"
         )
     seconds = _timeout_seconds(timeout)
-    # Open MPI's nonblocking all-reduce as a ring (its automatic choice was a tree, 40%
-    # slower for the 2 MB chunks large all-reduces are cut into); a user's setting wins.
-    os.environ.setdefault(_RING_ALLREDUCE, "1")
+    if _ring_is_safe(_C._mpi_library_version()):
+        # Open MPI's nonblocking all-reduce as a ring (its automatic choice was a tree, 40%
+        # slower for the 2 MB chunks large all-reduces are cut into); a user's setting wins.
+        os.environ.setdefault(_RING_ALLREDUCE, "1")
     pg = _C._ProcessGroup.world(seconds)
     want_size = world_size if world_size != -1 else _env_int("WORLD_SIZE")
     want_rank = rank if rank != -1 else _env_int("RANK")
@@ -432,6 +449,11 @@ def new_group(
     """A group of the global ``ranks`` (all ranks when None). Every rank of the world must
     call it, as in PyTorch; ranks outside get ``GroupMember.NON_GROUP_MEMBER``."""
     world = _default()
+    if use_local_synchronization:
+        raise ValueError(
+            "new_group: use_local_synchronization=True is not supported by the MPI backend "
+            "(every rank of the world takes part in making a group)"
+        )
     members = sorted(range(world.size()) if ranks is None else [int(r) for r in ranks])
     name = world._backend if backend is None else _backend_for(backend)
     t = timeout or world._timeout

@@ -51,10 +51,14 @@ class DistributedDataParallel(Module):
 
     ``no_sync()`` skips the averaging (gradients accumulate locally until a synchronised
     backward). ``find_unused_parameters=True`` walks the output's graph after forward, counts
-    parameters it does not reach as ready, and leaves ``.grad`` as ``None`` for those no rank
-    used. ``broadcast_buffers`` copies rank 0's buffers before each forward. Accepted for
-    PyTorch's signature and not used: ``device_ids``, ``output_device``, ``dim``,
-    ``check_reduction``, ``gradient_as_bucket_view``, ``static_graph``.
+    parameters it does not reach as ready when backward starts, and leaves ``.grad`` as
+    ``None`` for those no rank used (in this step or the ``no_sync`` steps before it).
+    ``broadcast_buffers`` copies rank 0's buffers before each forward. Gradients are
+    divided by the world size before they are summed, as PyTorch does. Large buckets
+    run as 2 MB chunks, of which the first starts during backward and the rest as the
+    earlier ones complete. Accepted for PyTorch's signature and not used: ``device_ids``,
+    ``output_device``, ``dim``, ``check_reduction``, ``gradient_as_bucket_view``,
+    ``static_graph``.
     """
 
     def __init__(
@@ -115,6 +119,9 @@ class DistributedDataParallel(Module):
         self._hooks = [p.register_post_accumulate_grad_hook(self._grad_ready) for p in params]
         self._ready: set = set()
         self._used: Optional[Tensor] = None
+        self._unused: List[Tensor] = []
+        # parameters used by the forwards since the last synchronised backward
+        self._locally_used: set = set()
 
     # ---- construction ----------------------------------------------------------------------
 
@@ -191,20 +198,31 @@ class DistributedDataParallel(Module):
             if buffers:
                 self._sync_from_first_rank(buffers)
         out = self.module(*inputs, **kwargs)
-        self._expect_sync = rustorch.is_grad_enabled() and self.require_backward_grad_sync
+        grad = rustorch.is_grad_enabled()
+        self._expect_sync = grad and self.require_backward_grad_sync
         self._reset()
-        if self._expect_sync and self.find_unused_parameters:
-            self._mark_unused(out)
+        if grad and self.find_unused_parameters:
+            reached = self._reached(out)
+            self._locally_used |= reached
+            if self._expect_sync:
+                # Marked ready at the first hook of backward, as PyTorch's reducer does: a
+                # collective issued here could cross one the user runs before backward.
+                self._unused = [p for p in self._params if p._cdata not in reached]
+                self._used = rustorch.tensor(
+                    [p._cdata in self._locally_used for p in self._params], dtype=rustorch.uint8
+                )
         return out
 
     def _reset(self) -> None:
         self._ready = set()
         self._next_bucket = 0
         self._used = None
+        self._unused = []
         for b in self._buckets:
             b.ready, b.flat, b.work = 0, None, None
 
-    def _mark_unused(self, out: Any) -> None:
+    def _reached(self, out: Any) -> set:
+        """The parameters (by `_cdata`) whose gradients the graph of `out` reaches."""
         reached = set()
         stack = [t.grad_fn for t in _tensors_in(out) if t.grad_fn is not None]
         seen = set()  # graph nodes hash and compare by the node, not by the Python wrapper
@@ -219,16 +237,19 @@ class DistributedDataParallel(Module):
             for nxt, _ in fn.next_functions:
                 if nxt is not None:
                     stack.append(nxt)
-        self._used = rustorch.tensor(
-            [p._cdata in reached for p in self._params], dtype=rustorch.uint8
-        )
-        for p in self._params:
-            if p._cdata not in reached:
-                self._grad_ready(p)
+        return reached
 
     # ---- backward ----------------------------------------------------------------------
 
     def _grad_ready(self, p: Tensor) -> None:
+        if not self._expect_sync:
+            return
+        unused, self._unused = self._unused, []
+        for q in unused:
+            self._mark_ready(q)
+        self._mark_ready(p)
+
+    def _mark_ready(self, p: Tensor) -> None:
         if not self._expect_sync or p._cdata in self._ready:
             return
         self._ready.add(p._cdata)
@@ -254,8 +275,12 @@ class DistributedDataParallel(Module):
                 for q in b.params
             ]
             b.flat = rustorch.cat(parts) if len(parts) > 1 else parts[0].clone()
-        op = dist.ReduceOp.AVG if b.flat.is_floating_point() else dist.ReduceOp.SUM
-        b.work = dist.all_reduce(b.flat, op=op, group=self.process_group, async_op=True)
+            if b.flat.is_floating_point():
+                # divided before the sum, as PyTorch does, so 16-bit sums do not overflow
+                b.flat.div_(dist.get_world_size(self.process_group))
+        b.work = dist.all_reduce(
+            b.flat, op=dist.ReduceOp.SUM, group=self.process_group, async_op=True
+        )
 
     def _finish(self) -> None:
         used_anywhere = None
@@ -279,3 +304,4 @@ class DistributedDataParallel(Module):
                         q.grad.copy_(avg)
                 b.flat, b.work = None, None
         self._expect_sync = False
+        self._locally_used = set()
