@@ -34,7 +34,9 @@ needs_mpi = pytest.mark.skipif(
 
 def _env() -> dict:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "python"), env.get("PYTHONPATH", "")])
+    # The rustorch this test session imported (the repository's python/ folder, or an install).
+    package_root = str(Path(torch.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     # Open MPI refuses to start as root unless told; CI's containers run as root.
     env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
     env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
