@@ -711,6 +711,8 @@ pub struct Request {
     /// Divides the written buffers on completion (an average is a sum over this many ranks).
     divisor: Option<f64>,
     source: Option<usize>,
+    /// A receive's size: a shorter message is an error (MPI would fill part of the tensor).
+    expect_bytes: Option<usize>,
     state: State,
 }
 
@@ -759,7 +761,17 @@ impl Request {
             let _g = LOCK.lock();
             match test_all(a, &self.what, &mut self.reqs)? {
                 None => return Ok(false),
-                Some(source) => self.source = source.or(self.source),
+                Some(Some((source, bytes))) => {
+                    self.source = Some(source);
+                    if let Some(want) = self.expect_bytes.filter(|&w| w != bytes) {
+                        self.state = State::Done;
+                        return Err(Error::Runtime(format!(
+                            "{}: received {bytes} bytes from rank {source}, but the tensor holds {want}: the sent tensor has another size or dtype",
+                            self.what
+                        )));
+                    }
+                }
+                Some(None) => {}
             }
             if let Some(c) = chunks.as_deref_mut() {
                 if test_all(a, &self.what, &mut c.reqs)?.is_none() {
@@ -837,9 +849,9 @@ impl Request {
     }
 }
 
-/// Tests `reqs`: `None` while one is still running, else the source of the last completed
-/// receive among them (if any).
-fn test_all(a: &Api, what: &str, reqs: &mut [Handle]) -> Result<Option<Option<usize>>> {
+/// Tests `reqs`: `None` while one is still running, else the source and byte count of the
+/// last completed receive among them (if any).
+fn test_all(a: &Api, what: &str, reqs: &mut [Handle]) -> Result<Option<Option<(usize, usize)>>> {
     let mut source = None;
     for r in reqs.iter_mut() {
         if *r == a.request_null {
@@ -855,7 +867,7 @@ fn test_all(a: &Api, what: &str, reqs: &mut [Handle]) -> Result<Option<Option<us
             return Ok(None);
         }
         if st.source >= 0 {
-            source = Some(st.source as usize);
+            source = Some((st.source as usize, st.ucount));
         }
     }
     Ok(Some(source))
@@ -878,6 +890,7 @@ impl Drop for Request {
                     timeout: self.timeout,
                     divisor: self.divisor,
                     source: None,
+                    expect_bytes: self.expect_bytes,
                     state: State::Running,
                 };
                 self.state = State::Done;
@@ -1083,6 +1096,10 @@ pub fn launch(
     progress_orphans();
     flush_chunks()?;
     let call = make(&staged);
+    let expect_bytes = match &call {
+        Call::Recv(s, ..) => Some(s.buf.numel() * s.buf.dtype().size()),
+        _ => None,
+    };
     let rest = match &call {
         Call::AllReduce(s, r) if s.buf.numel() > chunk_len(s) => {
             let c = Arc::new(Mutex::new(Chunks {
@@ -1108,6 +1125,7 @@ pub fn launch(
         timeout,
         divisor: None,
         source: None,
+        expect_bytes,
         state: State::Running,
     })
 }

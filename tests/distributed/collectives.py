@@ -309,6 +309,16 @@ def run(rank: int, n: int) -> dict:
             dist.irecv(r, src=0).wait()
             close(r.numpy(), np.arange(3), "int64")
             dist.send(torch.tensor([3.0, 4.0]), dst=0)
+        # a message shorter than the receiving tensor is an error, not a partly filled tensor
+        if rank == 0:
+            dist.send(torch.tensor([5.0, 6.0]), dst=1, tag=9)
+        elif rank == 1:
+            try:
+                dist.recv(torch.zeros(3), src=0, tag=9)
+            except RuntimeError as e:
+                assert "received 8 bytes from rank 0, but the tensor holds 12" in str(e), e
+            else:
+                raise AssertionError("a short message filled part of the tensor")
 
     @case("groups")
     def _():
