@@ -97,7 +97,8 @@ def _rank_main(args: argparse.Namespace) -> None:
             tdist.all_reduce(theirs)
             return time.perf_counter() - t0
 
-        time_ours(), time_theirs()  # warm-up: connections, buffers
+        for _ in range(3):  # warm-up: connections, buffers
+            time_ours(), time_theirs()
         t_ours = t_theirs = float("inf")
         for _ in range(reps if mb < 256 else max(2, reps // 2)):
             t_ours = min(t_ours, time_ours())
