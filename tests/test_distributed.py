@@ -311,3 +311,29 @@ def test_ddp_example(tmp_path):
     )
     assert m, p.stdout[-2000:]
     assert 30.0 < float(m.group(1)) <= 100.0  # 20 steps of Adam: well above chance (10%)
+
+
+@needs_mpi
+def test_ddp_wrapper_is_freed(tmp_path):
+    # the gradient hooks hold the wrapper weakly: a dropped DDP (and its model) is freed, and
+    # the model's hooks then do nothing
+    code = (
+        "import gc, weakref\n"
+        "import rustorch as torch, rustorch.distributed as dist\n"
+        "from rustorch import nn\n"
+        "dist.init_process_group('gloo')\n"
+        "m = nn.Linear(3, 2)\n"
+        "ddp = nn.parallel.DistributedDataParallel(m)\n"
+        "ddp(torch.ones(1, 3)).sum().backward()\n"
+        "r = weakref.ref(ddp)\n"
+        "del ddp\n"
+        "gc.collect()\n"
+        "assert r() is None, 'the DDP wrapper was kept alive'\n"
+        "m(torch.ones(1, 3)).sum().backward()\n"
+        "print('freed', m.weight.grad.shape)\n"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code], env=_env(), capture_output=True, text=True, timeout=120
+    )
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "freed rustorch.Size([2, 3])" in p.stdout, p.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import weakref
 from typing import Any, Dict, Iterator, List, Optional
 
 import rustorch
@@ -116,7 +117,16 @@ class DistributedDataParallel(Module):
                 self._bucket_of[p._cdata] = i
         self._expect_sync = False
         self._next_bucket = 0
-        self._hooks = [p.register_post_accumulate_grad_hook(self._grad_ready) for p in params]
+        # The hooks live in the engine, out of sight of Python's cycle collector: they hold
+        # the wrapper weakly, so that dropping it frees it (its hooks then do nothing).
+        ready = weakref.WeakMethod(self._grad_ready)
+
+        def hook(p: Tensor) -> None:
+            f = ready()
+            if f is not None:
+                f(p)
+
+        self._hooks = [p.register_post_accumulate_grad_hook(hook) for p in params]
         self._ready: set = set()
         self._used: Optional[Tensor] = None
         self._unused: List[Tensor] = []
