@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import sys
-import traceback
+import time
 from datetime import timedelta
 
 import numpy as np
 import rustorch as torch
 import rustorch.distributed as dist
+from _cases import case_runner
 
 DTYPES = [
     "bool",
@@ -105,17 +106,7 @@ def allowed(op: str, dtype: str) -> bool:
 def run(rank: int, n: int) -> dict:
     results = {}
 
-    def case(name):
-        def deco(f):
-            try:
-                f()
-                results[name] = "ok"
-            except Exception:  # noqa: BLE001 - reported per case
-                results[name] = traceback.format_exc()
-            dist.barrier()  # keeps the ranks in step even when a case failed on one of them
-            return f
-
-        return deco
+    case = case_runner(results)
 
     for dtype in DTYPES:
         for op in OPS:
@@ -179,8 +170,9 @@ def run(rank: int, n: int) -> dict:
                 w.is_completed()
         small = torch.tensor([float(rank)])
         dist.all_reduce(small)
-        while not w.is_completed():
-            pass
+        deadline = time.monotonic() + 60
+        while not w.is_completed():  # polling alone must finish it
+            assert time.monotonic() < deadline, "is_completed() never became true"
         want = sum((np.arange(2**20 * 3) % 5 + r) for r in range(n)) / n
         close(base.numpy(), want, "float32")
         close(small.numpy(), np.array([sum(range(n))]), "float32")

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import sys
-import traceback
 from datetime import timedelta
 
 import numpy as np
 import rustorch as torch
 import rustorch.distributed as dist
+from _cases import case_runner
 from rustorch import nn
 from rustorch.nn.parallel import DistributedDataParallel as DDP
 
@@ -91,17 +91,7 @@ def same_everywhere(t: torch.Tensor) -> bool:
 def run(rank: int, n: int) -> dict:
     results = {}
 
-    def case(name):
-        def deco(f):
-            try:
-                f()
-                results[name] = "ok"
-            except Exception:  # noqa: BLE001 - reported per case
-                results[name] = traceback.format_exc()
-            dist.barrier()
-            return f
-
-        return deco
+    case = case_runner(results)
 
     @case("mlp-sgd-200-steps")
     def _():

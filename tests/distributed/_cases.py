@@ -1,0 +1,28 @@
+"""The case runner the rank programs share: each case's outcome ("ok" or its traceback) goes
+into a dict that the program writes as JSON for tests/test_distributed.py."""
+
+from __future__ import annotations
+
+import traceback
+from typing import Callable
+
+import rustorch.distributed as dist
+
+
+def case_runner(results: dict) -> Callable:
+    """A decorator ``@case(name)`` that runs the function at once and records its outcome,
+    then waits at a barrier so the ranks stay in step even when a case failed on one."""
+
+    def case(name: str) -> Callable:
+        def deco(f: Callable) -> Callable:
+            try:
+                f()
+                results[name] = "ok"
+            except Exception:  # noqa: BLE001 - reported per case
+                results[name] = traceback.format_exc()
+            dist.barrier()
+            return f
+
+        return deco
+
+    return case
