@@ -7,6 +7,7 @@ gradients with the others after each backward, so all ranks hold the same weight
     python -m rustorch.distributed.run --nproc-per-node 2 examples/ddp.py
     mpirun -np 2 python examples/ddp.py --epochs 2           # the MPI launcher directly
     mpirun -H host1,host2 -np 4 python examples/ddp.py       # across machines
+    python examples/ddp.py --spawn 2    # no launcher: mp.spawn + MASTER_ADDR/MASTER_PORT
 
 Rank 0 shows a tqdm bar, prints the test accuracy after every epoch, and writes
 ``ddp_loss.png`` (training loss per batch, test loss per epoch) to ``--out`` when matplotlib
@@ -45,12 +46,21 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--test-limit", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=".")
+    parser.add_argument(
+        "--spawn",
+        type=int,
+        default=0,
+        help="start this many ranks with rustorch.multiprocessing.spawn (no launcher)",
+    )
     return parser.parse_args()
 
 
-def main():
-    args = parse_args()
-    dist.init_process_group("gloo")  # served by MPI; the ranks come from the launcher
+def train(rank: int, args: argparse.Namespace) -> None:
+    """One rank's training; ``rank`` is -1 under a launcher (which gives the ranks)."""
+    if rank < 0:
+        dist.init_process_group("gloo")  # served by MPI; the ranks come from the launcher
+    else:  # spawned: the ranks meet at MASTER_ADDR:MASTER_PORT, as in PyTorch's tutorial
+        dist.init_process_group("gloo", rank=rank, world_size=args.spawn)
     rank, world = dist.get_rank(), dist.get_world_size()
     torch.manual_seed(args.seed + rank)  # different starts: DDP copies rank 0's weights
 
@@ -108,6 +118,16 @@ def main():
             f"weights identical on every rank: {same})"
         )
     dist.destroy_process_group()
+
+
+def main() -> None:
+    args = parse_args()
+    if args.spawn:
+        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+        os.environ.setdefault("MASTER_PORT", "29512")
+        torch.multiprocessing.spawn(train, args=(args,), nprocs=args.spawn)
+    else:
+        train(-1, args)
 
 
 if __name__ == "__main__":

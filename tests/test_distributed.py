@@ -283,14 +283,17 @@ FASHION = os.environ.get("RUSTORCH_FASHION_MNIST", "/usr/share/datasets/fashion-
     and not os.path.exists(os.path.join(FASHION, "t10k-labels-idx1-ubyte.gz")),
     reason=f"Fashion-MNIST not found at {FASHION}",
 )
-def test_ddp_example(tmp_path):
+@pytest.mark.parametrize("launch", ["launcher", "spawn"])
+def test_ddp_example(tmp_path, launch):
+    # under torchrun's launcher, and started by mp.spawn meeting at MASTER_ADDR:MASTER_PORT
+    if launch == "launcher":
+        start = ["-m", "rustorch.distributed.run", "--nproc-per-node", "2"]
+        start += [str(ROOT / "examples" / "ddp.py")]
+    else:
+        start = [str(ROOT / "examples" / "ddp.py"), "--spawn", "2"]
     cmd = [
         sys.executable,
-        "-m",
-        "rustorch.distributed.run",
-        "--nproc-per-node",
-        "2",
-        str(ROOT / "examples" / "ddp.py"),
+        *start,
         "--data",
         FASHION,
         "--limit",

@@ -731,3 +731,35 @@ def test_subtraction_with_a_bool_raises(make):
         with pytest.raises(RuntimeError) as theirs:
             make(torch_or_none)
         assert str(ours.value) == str(theirs.value)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "int64", "bool", "uint8"])
+@pytest.mark.parametrize(
+    "name",
+    ["logical_not_", "logical_and_", "logical_or_", "logical_xor_", "bitwise_not_",
+     "bitwise_and_", "bitwise_or_", "bitwise_xor_"],
+)
+def test_logical_and_bitwise_in_place_keep_dtype(name, dtype):
+    # PyTorch's in-place logical ops write 0/1 in self's dtype; bitwise ones refuse floats
+    a_np, b_np = np.array([0, 1, 2, 0, 3]), np.array([1, 0, 2, 0, 1])
+    a = rt.tensor(a_np).to(getattr(rt, dtype))
+    b = rt.tensor(b_np).to(getattr(rt, dtype))
+    if name.startswith("bitwise") and dtype == "float32":
+        with pytest.raises(RuntimeError):
+            getattr(a, name)(*([] if name == "bitwise_not_" else [b]))
+        return
+    np_dtype = np.bool_ if dtype == "bool" else getattr(np, dtype)
+    a_ref, b_ref = a_np.astype(np_dtype), b_np.astype(np_dtype)
+    ref = {
+        "logical_not_": lambda: np.logical_not(a_ref),
+        "logical_and_": lambda: np.logical_and(a_ref, b_ref),
+        "logical_or_": lambda: np.logical_or(a_ref, b_ref),
+        "logical_xor_": lambda: np.logical_xor(a_ref, b_ref),
+        "bitwise_not_": lambda: np.invert(a_ref),
+        "bitwise_and_": lambda: np.bitwise_and(a_ref, b_ref),
+        "bitwise_or_": lambda: np.bitwise_or(a_ref, b_ref),
+        "bitwise_xor_": lambda: np.bitwise_xor(a_ref, b_ref),
+    }[name]().astype(np_dtype)
+    out = getattr(a, name)(*([] if name.endswith("not_") else [b]))
+    assert out is a and a.dtype == getattr(rt, dtype)
+    np.testing.assert_array_equal(a.numpy(), ref)

@@ -353,7 +353,7 @@ from ._unsupported import (  # noqa: E402
 )
 
 globals().update(_CPU_TYPES)
-from . import amp, distributed, distributions, linalg, onnx, profiler  # noqa: E402
+from . import amp, distributed, distributions, linalg, multiprocessing, onnx, profiler  # noqa: E402
 from ._compile import compile  # noqa: E402, A004
 from ._tensor_str import get_printoptions, printoptions, set_printoptions  # noqa: E402
 from .amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402

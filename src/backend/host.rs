@@ -5,10 +5,13 @@
 //! library, e.g. a NumPy array, kept alive by `owner`). Either way the buffer hands out raw
 //! element slices; it never reallocates, so pointers stay valid for its whole life.
 
+use super::shm::SharedRegion;
 use crate::error::{Error, Result};
 use crate::tensor::dtype::{DType, Element};
 use std::any::Any;
+use std::os::fd::{OwnedFd, RawFd};
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::OnceLock;
 
 /// The most bytes one tensor may ask of host memory: RAM plus swap (`/proc/meminfo`), and
@@ -53,13 +56,18 @@ pub fn check_host_alloc(bytes: usize) -> Result<()> {
 }
 
 pub struct HostBuffer {
-    ptr: NonNull<u8>,
+    /// The elements: in `_owner`'s memory, or in `shared` once the buffer moved there.
+    ptr: AtomicPtr<u8>,
     len: usize,
     dtype: DType,
     /// Page-locked (`Tensor.is_pinned()`), allocated through a GPU driver.
     pinned: bool,
-    /// Keeps the memory alive: the `Vec<T>` itself, or a foreign owner.
+    /// Keeps the memory alive: the `Vec<T>` itself, or a foreign owner. Kept after a move
+    /// into shared memory too, as slices taken before the move may still read it.
     _owner: Box<dyn Any + Send + Sync>,
+    /// The shared memory the elements live in (`share_memory_`, or received from another
+    /// process).
+    shared: OnceLock<SharedRegion>,
 }
 
 // SAFETY: the buffer is plain data owned by `_owner` (Send + Sync); concurrent writes through
@@ -76,11 +84,12 @@ impl HostBuffer {
         // An empty Vec's pointer is dangling but aligned, which is all a zero-length slice needs.
         let ptr = NonNull::new(v.as_mut_ptr() as *mut u8).expect("Vec pointer is never null");
         HostBuffer {
-            ptr,
+            ptr: AtomicPtr::new(ptr.as_ptr()),
             len,
             dtype: T::DTYPE,
             pinned: false,
             _owner: Box::new(v),
+            shared: OnceLock::new(),
         }
     }
 
@@ -96,11 +105,12 @@ impl HostBuffer {
         owner: Box<dyn Any + Send + Sync>,
     ) -> HostBuffer {
         HostBuffer {
-            ptr,
+            ptr: AtomicPtr::new(ptr.as_ptr()),
             len,
             dtype,
             pinned: false,
             _owner: owner,
+            shared: OnceLock::new(),
         }
     }
 
@@ -124,7 +134,60 @@ impl HostBuffer {
 
     /// Whether the memory is page-locked.
     pub fn is_pinned(&self) -> bool {
-        self.pinned
+        self.pinned && self.shared.get().is_none()
+    }
+
+    /// A buffer of `len` elements of `dtype` in the memory file `fd` received from another
+    /// process, which the buffer takes over.
+    pub fn from_shared_fd(fd: OwnedFd, len: usize, dtype: DType) -> Result<HostBuffer> {
+        let bytes = len.checked_mul(dtype.size()).ok_or_else(|| {
+            Error::Runtime(format!("a shared storage of {len} elements overflows"))
+        })?;
+        let region = SharedRegion::from_fd(fd, bytes)?;
+        let shared = OnceLock::new();
+        let ptr = region.ptr().as_ptr();
+        let _ = shared.set(region);
+        Ok(HostBuffer {
+            ptr: AtomicPtr::new(ptr),
+            len,
+            dtype,
+            pinned: false,
+            _owner: Box::new(()),
+            shared,
+        })
+    }
+
+    /// Moves the elements into shared memory that other processes can map (PyTorch's
+    /// `share_memory_`); a no-op if they are there already. Views of the buffer see the
+    /// move; a write made by another thread while the elements are copied may be lost, as
+    /// in PyTorch.
+    pub fn share_memory(&self) -> Result<()> {
+        if self.shared.get().is_some() {
+            return Ok(());
+        }
+        let region = SharedRegion::new(self.len * self.dtype.size())?;
+        let bytes = self.as_bytes();
+        // SAFETY: the region was just made with room for exactly these bytes, and nothing
+        // else views it yet.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), region.ptr().as_ptr(), bytes.len())
+        };
+        let ptr = region.ptr().as_ptr();
+        if self.shared.set(region).is_ok() {
+            self.ptr.store(ptr, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Whether the elements live in shared memory.
+    pub fn is_shared(&self) -> bool {
+        self.shared.get().is_some()
+    }
+
+    /// The descriptor of the shared memory file holding the elements (owned by the buffer;
+    /// duplicate it to hand it on).
+    pub fn shared_fd(&self) -> Option<RawFd> {
+        self.shared.get().map(SharedRegion::fd)
     }
 
     #[inline]
@@ -138,8 +201,9 @@ impl HostBuffer {
     pub fn dtype(&self) -> DType {
         self.dtype
     }
+    #[inline]
     pub fn as_ptr(&self) -> *mut u8 {
-        self.ptr.as_ptr()
+        self.ptr.load(Ordering::Acquire)
     }
 
     /// The elements, read-only.
@@ -149,7 +213,7 @@ impl HostBuffer {
     pub fn as_slice<T: Element>(&self) -> &[T] {
         assert_eq!(T::DTYPE, self.dtype, "buffer dtype mismatch");
         // SAFETY: ptr/len describe initialised elements of T (checked dtype) kept alive by _owner.
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr() as *const T, self.len) }
+        unsafe { std::slice::from_raw_parts(self.as_ptr() as *const T, self.len) }
     }
 
     /// The elements, writable.
@@ -162,7 +226,7 @@ impl HostBuffer {
     pub unsafe fn as_mut_slice<T: Element>(&self) -> &mut [T] {
         assert_eq!(T::DTYPE, self.dtype, "buffer dtype mismatch");
         // SAFETY: as `as_slice`, with exclusivity promised by the caller.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr() as *mut T, self.len) }
+        unsafe { std::slice::from_raw_parts_mut(self.as_ptr() as *mut T, self.len) }
     }
 
     /// A buffer of `n` elements of `dtype`, zero-filled (a destination for device reads).
@@ -178,13 +242,13 @@ impl HostBuffer {
     pub unsafe fn as_mut_bytes(&self) -> &mut [u8] {
         // SAFETY: the buffer holds `len` elements of `dtype.size()` bytes; exclusivity and
         // valid bool bytes are promised by the caller.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len * self.dtype.size()) }
+        unsafe { std::slice::from_raw_parts_mut(self.as_ptr(), self.len * self.dtype.size()) }
     }
 
     /// The raw bytes (for transfers to a device).
     pub fn as_bytes(&self) -> &[u8] {
         // SAFETY: the buffer holds `len` initialised elements of `dtype.size()` bytes each.
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len * self.dtype.size()) }
+        unsafe { std::slice::from_raw_parts(self.as_ptr(), self.len * self.dtype.size()) }
     }
 }
 

@@ -20,6 +20,7 @@ pub mod host;
 pub mod no_cuda;
 pub mod num;
 pub mod op;
+pub mod shm;
 
 #[cfg(feature = "cuda")]
 pub use crate::cuda::{Cuda, CudaBuffer};

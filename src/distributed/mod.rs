@@ -7,7 +7,9 @@
 //! peers failed gets an error instead of hanging. Tensors are used in place when contiguous;
 //! others travel through a contiguous copy that is written back on completion.
 
+mod ffi;
 mod mpi;
+mod rendezvous;
 
 use crate::error::{Error, Result};
 use crate::tensor::device::Device;
@@ -155,6 +157,24 @@ impl Group {
     /// The world group, initialising MPI if needed; `timeout` bounds every wait.
     pub fn world(timeout: Duration) -> Result<Group> {
         let (comm, rank, size) = mpi::init_world()?;
+        Ok(Group {
+            comm,
+            rank,
+            ranks: (0..size).collect(),
+            timeout,
+        })
+    }
+
+    /// The world of `size` separately started processes (no MPI launcher) whose rank 0
+    /// listens at `addr:port`, this process being rank `rank`; see [`rendezvous`].
+    pub fn join(
+        addr: &str,
+        port: u16,
+        rank: usize,
+        size: usize,
+        timeout: Duration,
+    ) -> Result<Group> {
+        let (comm, rank, size) = rendezvous::join(addr, port, rank, size, timeout)?;
         Ok(Group {
             comm,
             rank,
@@ -439,17 +459,18 @@ impl Group {
 
 /// Whether Open MPI can be opened on this machine.
 pub fn is_mpi_available() -> bool {
-    mpi::available()
+    ffi::available()
 }
 
 /// The MPI library's version text.
 pub fn mpi_library_version() -> Result<String> {
-    mpi::library_version()
+    ffi::library_version()
 }
 
-/// Ends MPI in this process (at interpreter exit).
+/// Ends MPI in this process (at interpreter exit), and the name server a rendezvous started.
 pub fn finalize() {
-    mpi::finalize()
+    mpi::finalize();
+    rendezvous::stop_server();
 }
 
 /// Ends every rank of the job (an uncaught error on this one).

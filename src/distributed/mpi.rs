@@ -1,314 +1,21 @@
-//! Open MPI, opened at run time: the function table, the predefined handles, and the staged
-//! buffers and requests of nonblocking operations. The only unsafe code of the distributed
-//! layer lives here.
-//!
-//! Open MPI's handles (`MPI_Comm`, `MPI_Datatype`, `MPI_Op`, …) are pointers, and its
-//! predefined ones (`MPI_COMM_WORLD`, `MPI_FLOAT`, `MPI_SUM`, …) are the addresses of
-//! exported globals (`ompi_mpi_comm_world`, …): `mpi.h` defines them so, and they are stable
-//! across Open MPI 4 and 5 (`libmpi.so.40`). The library is opened with `RTLD_GLOBAL`,
-//! because Open MPI's own plugins resolve their symbols against it. Building needs no MPI;
-//! a machine without one gets a clear error when a process group is made.
+//! Open MPI's communicators, the world (from a launcher, or joined by rendezvous), and the
+//! staged buffers and requests of nonblocking operations. With `ffi.rs`, the only unsafe
+//! code of the distributed layer.
 
+use super::ffi::{api, check, error_text, Api, Handle, Status, UserFn, P};
 use crate::backend::BinaryOp;
 use crate::error::{Error, Result};
 use crate::tensor::dtype::DType;
 use crate::{Operand, Scalar, Tensor};
 use parking_lot::Mutex;
-use std::ffi::{c_char, c_int, c_void};
+use std::ffi::c_int;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-/// An Open MPI handle (communicator, datatype, op, request, group, error handler).
-#[repr(transparent)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Handle(*mut c_void);
-
-// SAFETY: a handle is an opaque address that MPI interprets; every MPI call made with one is
-// serialised by `LOCK`, so moving or sharing the address between threads is harmless.
-unsafe impl Send for Handle {}
-// SAFETY: as `Send`.
-unsafe impl Sync for Handle {}
-
-impl Handle {
-    const NULL: Handle = Handle(std::ptr::null_mut());
-}
-
-/// `MPI_Status` as Open MPI lays it out (source, tag, error, cancelled, byte count), with
-/// room to spare.
-#[repr(C)]
-#[derive(Default)]
-struct Status {
-    source: c_int,
-    tag: c_int,
-    error: c_int,
-    cancelled: c_int,
-    ucount: usize,
-    _spare: [u64; 4],
-}
-
-type P = *mut c_void;
-type UserFn = unsafe extern "C" fn(P, P, *mut c_int, *mut Handle);
-
-/// The entry points used, by name.
-struct Api {
-    initialized: unsafe extern "C" fn(*mut c_int) -> c_int,
-    finalized: unsafe extern "C" fn(*mut c_int) -> c_int,
-    init_thread: unsafe extern "C" fn(*mut c_int, *mut P, c_int, *mut c_int) -> c_int,
-    finalize: unsafe extern "C" fn() -> c_int,
-    abort: unsafe extern "C" fn(Handle, c_int) -> c_int,
-    comm_rank: unsafe extern "C" fn(Handle, *mut c_int) -> c_int,
-    comm_size: unsafe extern "C" fn(Handle, *mut c_int) -> c_int,
-    comm_set_errhandler: unsafe extern "C" fn(Handle, Handle) -> c_int,
-    comm_group: unsafe extern "C" fn(Handle, *mut Handle) -> c_int,
-    group_incl: unsafe extern "C" fn(Handle, c_int, *const c_int, *mut Handle) -> c_int,
-    group_free: unsafe extern "C" fn(*mut Handle) -> c_int,
-    comm_create: unsafe extern "C" fn(Handle, Handle, *mut Handle) -> c_int,
-    comm_free: unsafe extern "C" fn(*mut Handle) -> c_int,
-    error_string: unsafe extern "C" fn(c_int, *mut c_char, *mut c_int) -> c_int,
-    op_create: unsafe extern "C" fn(UserFn, c_int, *mut Handle) -> c_int,
-    query_thread: unsafe extern "C" fn(*mut c_int) -> c_int,
-    library_version: unsafe extern "C" fn(*mut c_char, *mut c_int) -> c_int,
-    test: unsafe extern "C" fn(*mut Handle, *mut c_int, *mut Status) -> c_int,
-    ibarrier: unsafe extern "C" fn(Handle, *mut Handle) -> c_int,
-    #[allow(clippy::type_complexity)]
-    iallreduce: unsafe extern "C" fn(P, P, c_int, Handle, Handle, Handle, *mut Handle) -> c_int,
-    #[allow(clippy::type_complexity)]
-    ireduce: unsafe extern "C" fn(P, P, c_int, Handle, Handle, c_int, Handle, *mut Handle) -> c_int,
-    ibcast: unsafe extern "C" fn(P, c_int, Handle, c_int, Handle, *mut Handle) -> c_int,
-    #[allow(clippy::type_complexity)]
-    iallgather:
-        unsafe extern "C" fn(P, c_int, Handle, P, c_int, Handle, Handle, *mut Handle) -> c_int,
-    #[allow(clippy::type_complexity)]
-    igather: unsafe extern "C" fn(
-        P,
-        c_int,
-        Handle,
-        P,
-        c_int,
-        Handle,
-        c_int,
-        Handle,
-        *mut Handle,
-    ) -> c_int,
-    #[allow(clippy::type_complexity)]
-    iscatter: unsafe extern "C" fn(
-        P,
-        c_int,
-        Handle,
-        P,
-        c_int,
-        Handle,
-        c_int,
-        Handle,
-        *mut Handle,
-    ) -> c_int,
-    #[allow(clippy::type_complexity)]
-    ireduce_scatter_block:
-        unsafe extern "C" fn(P, P, c_int, Handle, Handle, Handle, *mut Handle) -> c_int,
-    #[allow(clippy::type_complexity)]
-    ialltoallv: unsafe extern "C" fn(
-        P,
-        *const c_int,
-        *const c_int,
-        Handle,
-        P,
-        *const c_int,
-        *const c_int,
-        Handle,
-        Handle,
-        *mut Handle,
-    ) -> c_int,
-    isend: unsafe extern "C" fn(P, c_int, Handle, c_int, c_int, Handle, *mut Handle) -> c_int,
-    irecv: unsafe extern "C" fn(P, c_int, Handle, c_int, c_int, Handle, *mut Handle) -> c_int,
-    /// Predefined handles.
-    world: Handle,
-    null_comm: Handle,
-    request_null: Handle,
-    errors_return: Handle,
-    types: Types,
-    ops: Ops,
-    _lib: libloading::Library,
-}
-
-struct Types {
-    u8: Handle,
-    i8: Handle,
-    i16: Handle,
-    u16: Handle,
-    i32: Handle,
-    i64: Handle,
-    f32: Handle,
-    f64: Handle,
-}
-
-struct Ops {
-    sum: Handle,
-    prod: Handle,
-    min: Handle,
-    max: Handle,
-    band: Handle,
-    bor: Handle,
-    bxor: Handle,
-}
-
-/// The shared library's file name, or `RUSTORCH_MPI_LIBRARY`.
-fn library_names() -> Vec<String> {
-    match std::env::var("RUSTORCH_MPI_LIBRARY") {
-        Ok(p) if !p.is_empty() => vec![p],
-        _ => vec!["libmpi.so.40".into(), "libmpi.so".into()],
-    }
-}
-
-#[cfg(unix)]
-fn open(name: &str) -> std::result::Result<libloading::Library, String> {
-    use libloading::os::unix::{Library, RTLD_GLOBAL, RTLD_NOW};
-    // SAFETY: opening Open MPI runs its library initialisers, which only set up its own
-    // state; the handle is kept in `Api` for the life of the process.
-    unsafe { Library::open(Some(name), RTLD_NOW | RTLD_GLOBAL) }
-        .map(Into::into)
-        .map_err(|e| e.to_string())
-}
-
-#[cfg(not(unix))]
-fn open(_name: &str) -> std::result::Result<libloading::Library, String> {
-    Err("the MPI backend is only built for Unix".into())
-}
-
-fn load() -> std::result::Result<Api, String> {
-    let mut errors = vec![];
-    let mut found = None;
-    for name in library_names() {
-        match open(&name) {
-            Ok(lib) => {
-                found = Some((name, lib));
-                break;
-            }
-            Err(e) => errors.push(e),
-        }
-    }
-    let Some((name, lib)) = found else {
-        return Err(format!(
-            "could not open Open MPI's libmpi.so.40 ({}); install Open MPI (Debian: `apt-get install openmpi-bin`) or name the library in RUSTORCH_MPI_LIBRARY",
-            errors.join("; ")
-        ));
-    };
-    // SAFETY: each name is an Open MPI entry point of the C signature written in `Api` (from
-    // Open MPI's `mpi.h`); the library stays open inside `Api` while any pointer is used.
-    macro_rules! func {
-        ($sym:literal) => {
-            *unsafe { lib.get(concat!($sym, "\0").as_bytes()) }
-                .map_err(|e| format!("{name} lacks {}: not an Open MPI library? ({e})", $sym))?
-        };
-    }
-    // SAFETY: a predefined handle is the address of the named exported global, which is what
-    // Open MPI's `mpi.h` passes for it; the address is only handed back to the library.
-    macro_rules! global {
-        ($sym:literal) => {
-            Handle(
-                *unsafe { lib.get::<*mut c_void>(concat!($sym, "\0").as_bytes()) }.map_err(
-                    |e| format!("{name} lacks {}: not an Open MPI library? ({e})", $sym),
-                )?,
-            )
-        };
-    }
-    Ok(Api {
-        initialized: func!("MPI_Initialized"),
-        finalized: func!("MPI_Finalized"),
-        init_thread: func!("MPI_Init_thread"),
-        finalize: func!("MPI_Finalize"),
-        abort: func!("MPI_Abort"),
-        comm_rank: func!("MPI_Comm_rank"),
-        comm_size: func!("MPI_Comm_size"),
-        comm_set_errhandler: func!("MPI_Comm_set_errhandler"),
-        comm_group: func!("MPI_Comm_group"),
-        group_incl: func!("MPI_Group_incl"),
-        group_free: func!("MPI_Group_free"),
-        comm_create: func!("MPI_Comm_create"),
-        comm_free: func!("MPI_Comm_free"),
-        error_string: func!("MPI_Error_string"),
-        op_create: func!("MPI_Op_create"),
-        query_thread: func!("MPI_Query_thread"),
-        library_version: func!("MPI_Get_library_version"),
-        test: func!("MPI_Test"),
-        ibarrier: func!("MPI_Ibarrier"),
-        iallreduce: func!("MPI_Iallreduce"),
-        ireduce: func!("MPI_Ireduce"),
-        ibcast: func!("MPI_Ibcast"),
-        iallgather: func!("MPI_Iallgather"),
-        igather: func!("MPI_Igather"),
-        iscatter: func!("MPI_Iscatter"),
-        ireduce_scatter_block: func!("MPI_Ireduce_scatter_block"),
-        ialltoallv: func!("MPI_Ialltoallv"),
-        isend: func!("MPI_Isend"),
-        irecv: func!("MPI_Irecv"),
-        world: global!("ompi_mpi_comm_world"),
-        null_comm: global!("ompi_mpi_comm_null"),
-        request_null: global!("ompi_request_null"),
-        errors_return: global!("ompi_mpi_errors_return"),
-        types: Types {
-            u8: global!("ompi_mpi_uint8_t"),
-            i8: global!("ompi_mpi_int8_t"),
-            i16: global!("ompi_mpi_int16_t"),
-            u16: global!("ompi_mpi_uint16_t"),
-            i32: global!("ompi_mpi_int32_t"),
-            i64: global!("ompi_mpi_int64_t"),
-            f32: global!("ompi_mpi_float"),
-            f64: global!("ompi_mpi_double"),
-        },
-        ops: Ops {
-            sum: global!("ompi_mpi_op_sum"),
-            prod: global!("ompi_mpi_op_prod"),
-            min: global!("ompi_mpi_op_min"),
-            max: global!("ompi_mpi_op_max"),
-            band: global!("ompi_mpi_op_band"),
-            bor: global!("ompi_mpi_op_bor"),
-            bxor: global!("ompi_mpi_op_bxor"),
-        },
-        _lib: lib,
-    })
-}
-
-fn api() -> Result<&'static Api> {
-    static API: OnceLock<std::result::Result<Api, String>> = OnceLock::new();
-    API.get_or_init(load)
-        .as_ref()
-        .map_err(|e| Error::Runtime(e.clone()))
-}
-
-/// Whether Open MPI can be opened (`is_mpi_available`); initialises nothing.
-pub fn available() -> bool {
-    api().is_ok()
-}
-
 /// Every MPI call is made under this lock (the library is initialised as
 /// `MPI_THREAD_SERIALIZED`); waits release it between tests so other threads progress.
 static LOCK: Mutex<()> = Mutex::new(());
-
-/// MPI's message for error code `code`.
-fn error_text(a: &Api, code: c_int) -> String {
-    let mut buf = [0 as c_char; 512];
-    let mut len: c_int = 0;
-    // SAFETY: Open MPI writes at most MPI_MAX_ERROR_STRING (256) bytes into `buf` and their
-    // count into `len`.
-    let rc = unsafe { (a.error_string)(code, buf.as_mut_ptr(), &mut len) };
-    if rc != 0 {
-        return format!("MPI error {code}");
-    }
-    let bytes: Vec<u8> = buf[..len.clamp(0, 511) as usize]
-        .iter()
-        .map(|&c| c as u8)
-        .collect();
-    String::from_utf8_lossy(&bytes).into_owned()
-}
-
-fn check(a: &Api, what: &str, rc: c_int) -> Result<()> {
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(Error::Runtime(format!("{what}: {}", error_text(a, rc))))
-    }
-}
 
 /// Set once MPI_Finalize ran: later MPI calls (a group or request dropped at exit) are
 /// skipped, as Open MPI aborts the job on any call after it.
@@ -332,23 +39,6 @@ fn usable(what: &str) -> Result<()> {
     Ok(())
 }
 
-/// The library's version text (`MPI_Get_library_version`, callable before MPI starts).
-pub fn library_version() -> Result<String> {
-    let a = api()?;
-    let mut buf = [0 as c_char; 1024];
-    let mut len: c_int = 0;
-    // SAFETY: Open MPI writes at most MPI_MAX_LIBRARY_VERSION_STRING (256) bytes and their
-    // count; the buffer holds 1024.
-    check(a, "MPI_Get_library_version", unsafe {
-        (a.library_version)(buf.as_mut_ptr(), &mut len)
-    })?;
-    let bytes: Vec<u8> = buf[..len.clamp(0, 1023) as usize]
-        .iter()
-        .map(|&c| c as u8)
-        .collect();
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
-}
-
 /// A communicator. The world is Open MPI's; one made by [`create_comm`] is freed when its
 /// last holder (its group, or an operation in flight on it) lets go.
 pub struct Comm {
@@ -369,12 +59,9 @@ impl Drop for Comm {
     }
 }
 
-/// Initialises MPI once per process (serialised threads); answers the world's communicator,
-/// this process's rank and the world's size. Errors return to the caller instead of
-/// aborting. A library that someone else initialised must provide serialised threads too.
-pub fn init_world() -> Result<(Arc<Comm>, usize, usize)> {
-    let a = api()?;
-    let _g = LOCK.lock();
+/// Starts MPI in this process once (serialised threads), or checks the thread level of a
+/// library someone else started. The caller holds `LOCK`.
+fn start_mpi(a: &Api) -> Result<()> {
     let (mut inited, mut finished): (c_int, c_int) = (0, 0);
     // SAFETY: both write one int.
     unsafe {
@@ -405,6 +92,23 @@ pub fn init_world() -> Result<(Arc<Comm>, usize, usize)> {
             "init_process_group: this MPI provides thread level {provided}, rustorch needs MPI_THREAD_SERIALIZED (2)"
         )));
     }
+    Ok(())
+}
+
+/// The world joined by rendezvous ([`join_world`]), kept for the life of the process so that
+/// a later `init_process_group` finds it again.
+static JOINED: OnceLock<(Arc<Comm>, usize, usize)> = OnceLock::new();
+
+/// The world's communicator, this process's rank and the world's size: the world joined by
+/// rendezvous if there is one, else the launcher's (`MPI_COMM_WORLD`), initialising MPI if
+/// needed. Errors return to the caller instead of aborting.
+pub fn init_world() -> Result<(Arc<Comm>, usize, usize)> {
+    if let Some(w) = JOINED.get() {
+        return Ok(w.clone());
+    }
+    let a = api()?;
+    let _g = LOCK.lock();
+    start_mpi(a)?;
     // SAFETY: both handles are Open MPI's predefined globals.
     check(a, "MPI_Comm_set_errhandler", unsafe {
         (a.comm_set_errhandler)(a.world, a.errors_return)
@@ -415,6 +119,113 @@ pub fn init_world() -> Result<(Arc<Comm>, usize, usize)> {
         owned: false,
     };
     Ok((Arc::new(world), rank, size))
+}
+
+/// How a process learns the MPI port that the world grows through during [`join_world`].
+pub enum PortExchange<'a> {
+    /// Rank 0 opens the port and hands its name to rank `k` when `k`'s turn comes.
+    Root(&'a mut dyn FnMut(usize, &str) -> Result<()>),
+    /// Every other rank receives the name when its turn comes.
+    Member(&'a mut dyn FnMut() -> Result<String>),
+}
+
+/// Makes one world of `size` processes that were started separately (no MPI launcher), each
+/// a singleton MPI job: rank 0 opens a port; rank by rank, the group built so far accepts the
+/// next process's connection and merges with it, so that each process ends with rank `rank`.
+/// Open MPI needs an `ompi-server` named in `OMPI_MCA_pmix_server_uri` before this runs.
+pub fn join_world(
+    rank: usize,
+    size: usize,
+    mut exchange: PortExchange<'_>,
+) -> Result<(Arc<Comm>, usize, usize)> {
+    if let Some(w) = JOINED.get() {
+        return Ok(w.clone());
+    }
+    let a = api()?;
+    let _g = LOCK.lock();
+    start_mpi(a)?;
+    let mut comm = a.comm_self;
+    let mut port = [0 as std::ffi::c_char; 1025];
+    // MPI_MAX_PORT_NAME is 1024 in Open MPI; the extra byte keeps a terminating zero.
+    let grow = |comm: &mut Handle, inter: Handle, high: c_int| -> Result<()> {
+        let (mut inter, mut merged) = (inter, Handle::NULL);
+        // SAFETY: `inter` was just made by accept/connect and is freed here; `comm` is
+        // COMM_SELF or a communicator this loop made, freed once it is replaced.
+        unsafe {
+            let rc = (a.intercomm_merge)(inter, high, &mut merged);
+            (a.comm_free)(&mut inter);
+            check(a, "MPI_Intercomm_merge", rc)?;
+            if *comm != a.comm_self {
+                (a.comm_free)(comm);
+            }
+        }
+        *comm = merged;
+        Ok(())
+    };
+    match &mut exchange {
+        PortExchange::Root(_) => {
+            // SAFETY: Open MPI writes at most MPI_MAX_PORT_NAME bytes with their zero.
+            check(a, "MPI_Open_port", unsafe {
+                (a.open_port)(a.info_null, port.as_mut_ptr())
+            })?;
+        }
+        PortExchange::Member(recv) => {
+            let name = std::ffi::CString::new(recv()?)
+                .map_err(|_| Error::Runtime("rendezvous: a malformed MPI port name".into()))?;
+            let mut inter = Handle::NULL;
+            // SAFETY: `name` is a zero-terminated port name from rank 0; writes one handle.
+            check(a, "MPI_Comm_connect", unsafe {
+                (a.comm_connect)(name.as_ptr(), a.info_null, 0, a.comm_self, &mut inter)
+            })?;
+            grow(&mut comm, inter, 1)?;
+        }
+    }
+    let mut result = Ok(());
+    for k in rank.max(1)..size {
+        if rank != 0 && k == rank {
+            continue;
+        }
+        if let PortExchange::Root(send) = &mut exchange {
+            // SAFETY: `port` holds the zero-terminated name MPI_Open_port wrote.
+            let name = unsafe { std::ffi::CStr::from_ptr(port.as_ptr()) };
+            if let Err(e) = send(k, &name.to_string_lossy()) {
+                result = Err(e);
+                break;
+            }
+        }
+        let mut inter = Handle::NULL;
+        // SAFETY: the port name is read at the root only (zero-terminated there, an empty
+        // string elsewhere); `comm` is live; writes one handle.
+        let rc = unsafe { (a.comm_accept)(port.as_ptr(), a.info_null, 0, comm, &mut inter) };
+        if let Err(e) = check(a, "MPI_Comm_accept", rc).and_then(|_| grow(&mut comm, inter, 0)) {
+            result = Err(e);
+            break;
+        }
+    }
+    if matches!(exchange, PortExchange::Root(_)) {
+        // SAFETY: the port this process opened, closed once.
+        unsafe { (a.close_port)(port.as_ptr()) };
+    }
+    result?;
+    // SAFETY: `comm` is the merged communicator.
+    check(a, "MPI_Comm_set_errhandler", unsafe {
+        (a.comm_set_errhandler)(comm, a.errors_return)
+    })?;
+    let (got_rank, got_size) = rank_size(a, comm)?;
+    if (got_rank, got_size) != (rank, size) {
+        return Err(Error::Runtime(format!(
+            "rendezvous: joined as rank {got_rank} of {got_size}, expected rank {rank} of {size}"
+        )));
+    }
+    let world = (
+        Arc::new(Comm {
+            handle: comm,
+            owned: false,
+        }),
+        rank,
+        size,
+    );
+    Ok(JOINED.get_or_init(|| world).clone())
 }
 
 fn rank_size(a: &Api, comm: Handle) -> Result<(usize, usize)> {
@@ -494,11 +305,12 @@ pub fn abort(code: i32) {
     // either way.
     let _g = LOCK.try_lock_for(Duration::from_secs(2));
     let mut inited: c_int = 0;
+    let world = JOINED.get().map_or(a.world, |w| w.0.handle);
     // SAFETY: writes one int; MPI_Abort on the world is always allowed once initialised.
     unsafe {
         (a.initialized)(&mut inited);
         if inited != 0 {
-            (a.abort)(a.world, code);
+            (a.abort)(world, code);
         }
     }
 }

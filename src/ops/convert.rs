@@ -64,6 +64,17 @@ impl Tensor {
         self.storage().is_pinned()
     }
 
+    /// `share_memory_()`: moves the storage (with every view of it) into shared memory that
+    /// other processes can map; a no-op when it is there already and for GPU tensors.
+    pub fn share_memory_(&self) -> Result<()> {
+        self.storage().share_memory()
+    }
+
+    /// `is_shared()`: whether the storage is in shared memory (always true on a GPU).
+    pub fn is_shared(&self) -> bool {
+        self.storage().is_shared()
+    }
+
     /// A contiguous copy in `dtype`, with no history.
     pub(crate) fn cast_copy(&self, dtype: DType) -> Result<Tensor> {
         let storage = self.storage().cast(self.layout(), dtype)?;

@@ -15,6 +15,19 @@ use pyo3::types::{PyBool, PyEllipsis, PyFloat, PyInt, PyList, PyNone, PySlice, P
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PyDType(pub DType);
 
+/// The one Python object of each dtype, so that `t.dtype is rustorch.float32` holds and a
+/// dtype pickles as the module global it is.
+pub fn dtype_object(py: Python<'_>, d: DType) -> Py<PyDType> {
+    static OBJECTS: pyo3::sync::PyOnceLock<Vec<Py<PyDType>>> = pyo3::sync::PyOnceLock::new();
+    let all = OBJECTS.get_or_init(py, || {
+        DType::ALL
+            .iter()
+            .map(|&d| Py::new(py, PyDType(d)).expect("a dtype object"))
+            .collect()
+    });
+    all[d as usize].clone_ref(py)
+}
+
 #[pymethods]
 impl PyDType {
     fn __repr__(&self) -> String {
@@ -32,8 +45,9 @@ impl PyDType {
     fn itemsize(&self) -> usize {
         self.0.size()
     }
-    fn __reduce__(&self) -> (String,) {
-        (self.0.name().to_string(),)
+    /// Pickles as its name, a global of the `rustorch` module (as PyTorch's dtypes do).
+    fn __reduce__(&self) -> &'static str {
+        self.0.name()
     }
     /// PyTorch's scalar type name (`"Float"`, `"Long"`), as its messages print dtypes.
     #[getter]

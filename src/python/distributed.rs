@@ -72,6 +72,23 @@ impl PyProcessGroup {
             group: Arc::new(group),
         })
     }
+    /// The world of separately started processes whose rank 0 listens at `addr:port`
+    /// (rendezvous without an MPI launcher).
+    #[staticmethod]
+    fn join(
+        py: Python<'_>,
+        addr: String,
+        port: u16,
+        rank: usize,
+        size: usize,
+        timeout: f64,
+    ) -> PyResult<PyProcessGroup> {
+        let t = timeout_arg(timeout)?;
+        let group = py.detach(move || Group::join(&addr, port, rank, size, t))?;
+        Ok(PyProcessGroup {
+            group: Arc::new(group),
+        })
+    }
     /// A group of world ranks `ranks` (collective); `None` on ranks outside it.
     fn subgroup(
         &self,

@@ -146,8 +146,8 @@ fn autocast_device(device_type: &str) -> PyResult<bool> {
 
 /// `_C._get_default_dtype()`.
 #[pyfunction]
-pub fn _get_default_dtype() -> PyDType {
-    PyDType(DType::default_float())
+pub fn _get_default_dtype(py: Python<'_>) -> Py<PyDType> {
+    super::convert::dtype_object(py, DType::default_float())
 }
 
 /// The `device=` of a creation function, `default` when absent or None.
@@ -632,7 +632,8 @@ pub fn _embedding(
 }
 
 #[pyfunction]
-pub fn result_type(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> PyResult<PyDType> {
+pub fn result_type(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> PyResult<Py<PyDType>> {
+    let py = a.py();
     let (mut ts, mut ss) = (vec![], vec![]);
     for o in [a, b] {
         match operand(o)? {
@@ -641,7 +642,10 @@ pub fn result_type(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> PyResult<PyDTy
         }
     }
     let refs: Vec<&Tensor> = ts.iter().collect();
-    Ok(PyDType(crate::ops::result_type(&refs, &ss)))
+    Ok(super::convert::dtype_object(
+        py,
+        crate::ops::result_type(&refs, &ss),
+    ))
 }
 
 /// Fused `cross_entropy` for 2-D logits and int64 class targets (used by `nn.functional`).

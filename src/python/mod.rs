@@ -11,6 +11,7 @@ mod functions;
 mod nn;
 mod norm;
 mod numpy;
+mod shared;
 mod tensor;
 mod tensor_math;
 mod tensor_rearrange;
@@ -98,7 +99,7 @@ fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.py().get_type::<errors::OutOfMemoryError>(),
     )?;
     for d in crate::DType::ALL {
-        m.add(d.name(), convert::PyDType(d))?;
+        m.add(d.name(), convert::dtype_object(m.py(), d))?;
     }
     m.add_function(wrap_pyfunction!(tensor::_set_python_types, m)?)?;
     m.add_function(wrap_pyfunction!(numpy::from_numpy, m)?)?;
@@ -201,6 +202,8 @@ fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
         distributed::_mpi_library_version,
         distributed::_mpi_finalize,
         distributed::_mpi_abort,
+        shared::_share_fd,
+        shared::_from_shared_fd,
     );
     Ok(())
 }

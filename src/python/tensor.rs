@@ -300,8 +300,8 @@ impl PyTensor {
         }
     }
     #[getter]
-    fn dtype(&self) -> PyDType {
-        PyDType(self.inner.dtype())
+    fn dtype(&self, py: Python<'_>) -> Py<PyDType> {
+        super::convert::dtype_object(py, self.inner.dtype())
     }
     #[getter(device)]
     fn device_getter<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
@@ -657,6 +657,16 @@ impl PyTensor {
     }
     fn is_pinned(&self) -> bool {
         self.inner.is_pinned()
+    }
+    /// `share_memory_()`: moves the storage into shared memory (a memory file other processes
+    /// map); a no-op when already shared and for CUDA tensors. Returns self.
+    fn share_memory_(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        slf.get().inner.share_memory_()?;
+        Ok(slf.clone().into_any().unbind())
+    }
+    /// `is_shared()`: whether the storage is in shared memory (always true for CUDA tensors).
+    fn is_shared(&self) -> bool {
+        self.inner.is_shared()
     }
     /// `cpu()`: a copy in host memory, or self if there.
     fn cpu(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {

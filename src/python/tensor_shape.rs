@@ -61,6 +61,8 @@ unary_inplace_methods!(
     ceil_ => ceil,
     trunc_ => trunc,
     sign_ => sign,
+    logical_not_ => logical_not,
+    bitwise_not_ => bitwise_not,
 );
 
 #[pymethods]
@@ -368,6 +370,27 @@ impl PyTensor {
     }
     fn mul_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         Self::binary_in_place(slf, BinaryOp::Mul, operand(other)?)
+    }
+    fn bitwise_and_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        Self::binary_in_place(slf, BinaryOp::BitAnd, operand(other)?)
+    }
+    fn bitwise_or_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        Self::binary_in_place(slf, BinaryOp::BitOr, operand(other)?)
+    }
+    fn bitwise_xor_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        Self::binary_in_place(slf, BinaryOp::BitXor, operand(other)?)
+    }
+    fn logical_and_(slf: &Bound<'_, Self>, other: PyRef<'_, PyTensor>) -> PyResult<Py<PyAny>> {
+        let o = other.inner.clone();
+        Self::unary_(slf, |x| x.logical_and(&o))
+    }
+    fn logical_or_(slf: &Bound<'_, Self>, other: PyRef<'_, PyTensor>) -> PyResult<Py<PyAny>> {
+        let o = other.inner.clone();
+        Self::unary_(slf, |x| x.logical_or(&o))
+    }
+    fn logical_xor_(slf: &Bound<'_, Self>, other: PyRef<'_, PyTensor>) -> PyResult<Py<PyAny>> {
+        let o = other.inner.clone();
+        Self::unary_(slf, |x| x.logical_xor(&o))
     }
     fn div_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         Self::binary_in_place(slf, BinaryOp::Div, operand(other)?)

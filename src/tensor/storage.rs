@@ -245,6 +245,29 @@ impl Storage {
         }
     }
 
+    /// Moves a CPU storage into shared memory other processes can map (`share_memory_`); a
+    /// no-op on a GPU, whose memory other processes reach through the driver.
+    pub fn share_memory(&self) -> Result<()> {
+        match &self.buffer {
+            Buffer::Cpu(b) => b.share_memory(),
+            Buffer::Cuda(_) => Ok(()),
+        }
+    }
+    /// Whether the storage is in shared memory (always, on a GPU, as PyTorch says).
+    pub fn is_shared(&self) -> bool {
+        match &self.buffer {
+            Buffer::Cpu(b) => b.is_shared(),
+            Buffer::Cuda(_) => true,
+        }
+    }
+    /// A CPU storage of `len` elements of `dtype` in the shared memory file `fd` (received from
+    /// another process), which it takes over.
+    pub fn from_shared_fd(fd: std::os::fd::OwnedFd, len: usize, dtype: DType) -> Result<Storage> {
+        Ok(Storage::from_host(HostBuffer::from_shared_fd(
+            fd, len, dtype,
+        )?))
+    }
+
     pub fn version(&self) -> u64 {
         self.version.load(Ordering::Relaxed)
     }

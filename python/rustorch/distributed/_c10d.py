@@ -3,8 +3,10 @@
 Backends: ``"mpi"`` (Open MPI, opened at run time) serves CPU tensors, and ``"gloo"`` — the
 CPU default, as in PyTorch — is accepted and served by the same MPI engine. The ranks are
 the processes an MPI launcher started (``mpirun -np N`` or ``python -m
-rustorch.distributed.run``); ``init_method``, ``MASTER_ADDR`` and ``MASTER_PORT`` are read
-for their ranks and sizes but no rendezvous of its own is run. ``"nccl"`` (CUDA tensors) is
+rustorch.distributed.run``), or processes started without one (``multiprocessing.spawn``, by
+hand, on several machines) that meet at ``MASTER_ADDR:MASTER_PORT`` (``init_method`` ``env://``
+or ``tcp://host:port``): rank 0 listens there and starts Open MPI's ``ompi-server``, and the
+others join one MPI world through it. ``"nccl"`` (CUDA tensors) is
 not in this build yet and says so.
 
 Differences from PyTorch: every collective's wait is bounded by the group's ``timeout``
@@ -304,6 +306,50 @@ def _install_exit_hooks() -> None:
     sys.excepthook = abort_job
 
 
+def _parse_init_method(
+    init_method: Optional[str],
+) -> tuple[Optional[int], Optional[int], Optional[str], Optional[int]]:
+    """``(rank, world_size, master_addr, master_port)`` from ``init_method`` (``env://``, the
+    default, or ``tcp://host:port``, each with optional ``?rank=&world_size=`` as PyTorch)."""
+    from urllib.parse import parse_qs, urlparse
+
+    url = urlparse(init_method or "env://")
+    query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+    q_rank = int(query["rank"]) if "rank" in query else None
+    q_size = int(query["world_size"]) if "world_size" in query else None
+    if url.scheme == "env":
+        port_text = os.environ.get("MASTER_PORT")
+        return q_rank, q_size, os.environ.get("MASTER_ADDR"), int(port_text) if port_text else None
+    if url.scheme == "tcp":
+        if not url.hostname or url.port is None:
+            raise ValueError(f"init_process_group: init_method {init_method!r} needs host:port")
+        return q_rank, q_size, url.hostname, url.port
+    raise ValueError(
+        f"init_process_group: init_method {init_method!r} is not supported here; use "
+        "'env://' (MASTER_ADDR, MASTER_PORT) or 'tcp://host:port'"
+    )
+
+
+def _join_without_launcher(
+    rank: Optional[int], size: int, addr: Optional[str], port: Optional[int], seconds: float
+) -> Any:
+    """The world of processes started without an MPI launcher (``multiprocessing.spawn``, by
+    hand): rank 0 listens at ``addr:port`` and the others join it (see the Rust
+    ``distributed::rendezvous``)."""
+    for value, what in ((addr, "MASTER_ADDR"), (port, "MASTER_PORT")):
+        if value is None:
+            raise ValueError(
+                "Error initializing torch.distributed using env:// rendezvous: environment "
+                f"variable {what} expected, but not set"
+            )
+    if rank is None:
+        raise ValueError(
+            "Error initializing torch.distributed using env:// rendezvous: environment "
+            "variable RANK expected, but not set"
+        )
+    return _C._ProcessGroup.join(str(addr), int(port), int(rank), int(size), seconds)
+
+
 def _timeout_seconds(timeout: Optional[timedelta]) -> float:
     t = default_pg_timeout if timeout is None else timeout
     if not isinstance(t, timedelta):
@@ -344,9 +390,13 @@ def init_process_group(
         # Open MPI's nonblocking all-reduce as a ring (its automatic choice was a tree, 40%
         # slower for the 2 MB chunks large all-reduces are cut into); a user's setting wins.
         os.environ.setdefault(_RING_ALLREDUCE, "1")
-    pg = _C._ProcessGroup.world(seconds)
-    want_size = world_size if world_size != -1 else _env_int("WORLD_SIZE")
-    want_rank = rank if rank != -1 else _env_int("RANK")
+    url_rank, url_size, addr, port = _parse_init_method(init_method)
+    want_size = world_size if world_size != -1 else url_size or _env_int("WORLD_SIZE")
+    want_rank = rank if rank != -1 else url_rank if url_rank is not None else _env_int("RANK")
+    if "OMPI_COMM_WORLD_SIZE" not in os.environ and want_size is not None and want_size > 1:
+        pg = _join_without_launcher(want_rank, want_size, addr, port, seconds)
+    else:
+        pg = _C._ProcessGroup.world(seconds)
     if want_size is not None and want_size != pg.size():
         raise ValueError(
             f"init_process_group: world_size={want_size}, but the MPI launcher started "

@@ -1079,7 +1079,13 @@ class Module:
                     grad.zero_()
 
     def share_memory(self: T) -> T:
-        r"""No-op kept for API compatibility (tensors here live in process memory)."""
+        r"""Move every parameter, gradient and buffer into shared memory
+        (``Tensor.share_memory_()``), so that processes given this module share them
+        (Hogwild-style training with ``rustorch.multiprocessing``), as PyTorch's."""
+        for t in itertools.chain(self.parameters(), self.buffers()):
+            t.share_memory_()
+            if t.grad is not None:
+                t.grad.share_memory_()
         return self
 
     # ------------------------------------------------------------------ repr ----------
