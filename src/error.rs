@@ -26,6 +26,28 @@ pub enum Error {
     /// (`torch.cuda.OutOfMemoryError`, a `RuntimeError`).
     #[error("{0}")]
     OutOfMemory(String),
+    /// An error raised by user code the engine called back (a Python hook, a custom
+    /// `Function`'s backward), carried unchanged through the engine so that the boundary
+    /// re-raises the original exception (its type and traceback), as PyTorch does.
+    #[error("{0}")]
+    Foreign(String, ForeignError),
+}
+
+/// The original error object of an [`Error::Foreign`] (e.g. a Python exception), opaque to
+/// the engine. Two are equal when they hold the same object.
+#[derive(Clone)]
+pub struct ForeignError(pub std::sync::Arc<dyn std::any::Any + Send + Sync>);
+
+impl PartialEq for ForeignError {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl std::fmt::Debug for ForeignError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ForeignError(..)")
+    }
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -581,3 +581,46 @@ def test_inference_tensors_refuse_in_place_updates_outside_inference_mode():
         assert not b.is_inference()
         b.add_(1)
         np.testing.assert_array_equal(to_np(b), to_np(a) + 1)
+
+
+class _HookError(Exception):
+    pass
+
+
+def _raise(exc: BaseException):
+    raise exc
+
+
+@pytest.mark.parametrize("exc", [ZeroDivisionError("in hook"), KeyError("k"), _HookError("own")])
+@pytest.mark.parametrize("where", ["tensor_hook", "post_accumulate", "function"])
+def test_exceptions_in_callbacks_reach_the_caller_unchanged(where, exc):
+    # PyTorch re-raises the callback's own exception (type and object), and the engine stays
+    # usable: the same graph shape backpropagates once the callback is gone
+    x = rt.ones(3, requires_grad=True)
+    handles = []
+    if where == "tensor_hook":
+        handles.append(x.register_hook(lambda g: _raise(exc)))
+        y = (x * 2).sum()
+    elif where == "post_accumulate":
+        handles.append(x.register_post_accumulate_grad_hook(lambda t: _raise(exc)))
+        y = (x * 2).sum()
+    else:
+
+        class Bad(rt.autograd.Function):
+            @staticmethod
+            def forward(ctx, a):
+                return a * 2
+
+            @staticmethod
+            def backward(ctx, g):
+                raise exc
+
+        y = Bad.apply(x).sum()
+    with pytest.raises(type(exc)) as info:
+        y.backward()
+    assert info.value is exc
+    for h in handles:
+        h.remove()
+    x.grad = None
+    (x * 3).sum().backward()
+    assert x.grad.tolist() == [3.0, 3.0, 3.0]

@@ -22,6 +22,10 @@ impl From<Error> for PyErr {
             Error::Value(m) => PyValueError::new_err(m),
             Error::NotImplemented(m) => PyNotImplementedError::new_err(m),
             Error::OutOfMemory(m) => OutOfMemoryError::new_err(m),
+            Error::Foreign(m, original) => match original.0.downcast_ref::<PyErr>() {
+                Some(e) => pyo3::Python::attach(|py| e.clone_ref(py)),
+                None => PyRuntimeError::new_err(m),
+            },
         }
     }
 }

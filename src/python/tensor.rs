@@ -159,17 +159,11 @@ impl RemovableHandle {
     }
 }
 
+/// A Python exception raised by a callback the engine ran, carried through the engine and
+/// re-raised unchanged at the boundary.
 pub fn py_err_to_rust(e: PyErr) -> crate::Error {
-    Python::attach(|py| {
-        let msg = e.value(py).to_string();
-        if e.is_instance_of::<PyTypeError>(py) {
-            crate::Error::Type(msg)
-        } else if e.is_instance_of::<PyValueError>(py) {
-            crate::Error::Value(msg)
-        } else {
-            crate::Error::Runtime(msg)
-        }
-    })
+    let msg = Python::attach(|py| e.value(py).to_string());
+    crate::Error::Foreign(msg, crate::error::ForeignError(Arc::new(e)))
 }
 
 /// A Python callable as an engine hook (called with the GIL).
