@@ -96,3 +96,62 @@ def test_random_errors_match_pytorch():
                 lib.empty(3, dtype=getattr(lib, dtype)).random_(*args)
             msgs.append(str(e.value))
         assert msgs[0] == msgs[1], (dtype, args)
+
+
+# ---- Generator objects ------------------------------------------------------------------
+
+_DRAWS = {
+    "rand": lambda g: rt.rand(5, generator=g),
+    "randn": lambda g: rt.randn(2, 3, generator=g),
+    "randint": lambda g: rt.randint(0, 100, (6,), generator=g),
+    "randperm": lambda g: rt.randperm(9, generator=g),
+    "normal": lambda g: rt.normal(0.0, 1.0, (4,), generator=g),
+    "normal_tensors": lambda g: rt.normal(rt.zeros(4), rt.ones(4), generator=g),
+    "uniform_": lambda g: rt.empty(5).uniform_(-1, 1, generator=g),
+    "normal_": lambda g: rt.empty(5).normal_(2.0, 0.5, generator=g),
+    "bernoulli_": lambda g: rt.empty(8).bernoulli_(0.5, generator=g),
+    "random_": lambda g: rt.empty(6).random_(0, 10, generator=g),
+    "multinomial": lambda g: rt.multinomial(rt.ones(6), 4, generator=g),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_DRAWS))
+def test_a_generator_repeats_its_draws_and_leaves_the_global_one_alone(name):
+    draw = _DRAWS[name]
+    g = rt.Generator().manual_seed(1234)
+    first = draw(g)
+    rt.rand(7)  # the global generator moves; g's stream must not
+    g.manual_seed(1234)
+    assert rt.equal(draw(g), first)
+    # drawing from g does not advance the global generator
+    rt.manual_seed(5)
+    plain = rt.rand(4)
+    rt.manual_seed(5)
+    draw(rt.Generator().manual_seed(99))
+    assert rt.equal(rt.rand(4), plain)
+
+
+def test_generator_state_round_trips():
+    g = rt.Generator()
+    assert g.manual_seed(7) is g and g.initial_seed() == 7
+    state = g.get_state()
+    assert state.dtype == rt.uint8
+    a = rt.randn(10, generator=g)
+    assert g.set_state(state) is g
+    assert rt.equal(rt.randn(10, generator=g), a)
+    assert g.device == rt.device("cpu")
+
+
+def test_manual_seed_returns_the_default_generator():
+    g = rt.manual_seed(11)
+    assert g is rt.default_generator and g.initial_seed() == 11 == rt.initial_seed()
+    a = rt.rand(3)
+    g.manual_seed(11)
+    assert rt.equal(rt.rand(3), a)
+
+
+def test_generator_argument_of_the_wrong_kind_raises():
+    with pytest.raises(TypeError):
+        rt.randn(2, generator=5)
+    with pytest.raises(RuntimeError):
+        rt.Generator().set_state(rt.zeros(3, dtype=rt.uint8))

@@ -159,32 +159,14 @@ def get_default_device() -> _Device:
     return _Device(_C._get_default_device())
 
 
-class Generator:
-    """A seedable generator object (``torch.Generator``). Sampling ops here draw from the
-    global generator; a ``Generator`` hands out seeds for code that asks for one."""
-
-    def __init__(self, device: Any = "cpu") -> None:
-        self._seed = 67280421310721
-
-    def manual_seed(self, seed: _builtins.int) -> Generator:
-        self._seed = _builtins.int(seed)
-        return self
-
-    def initial_seed(self) -> _builtins.int:
-        return self._seed
-
-    def seed(self) -> _builtins.int:
-        return self._seed
-
-
-default_generator = Generator()
+Generator = _C.Generator
+default_generator: Generator = _C._default_generator()
 
 
 def manual_seed(seed: _builtins.int) -> Generator:
     """Seeds the CPU generator (xoshiro256**, see ``rustorch._C``) and every GPU's
     (Philox), as PyTorch; returns the CPU one."""
     _manual_seed(_builtins.int(seed))
-    default_generator.manual_seed(seed)
     return default_generator
 
 

@@ -8,14 +8,20 @@
 use crate::backend::Distribution;
 use crate::tensor::dtype::{DType, Element};
 use parking_lot::Mutex;
+use std::cell::RefCell;
+use std::sync::{Arc, OnceLock};
 
 /// PyTorch's default seed.
 pub const DEFAULT_SEED: u64 = 67280421310721;
 
+#[derive(Clone)]
 pub struct Generator {
     s: [u64; 4],
     seed: u64,
 }
+
+/// The bytes of a generator's state: its seed, then the four state words (little-endian).
+pub const STATE_BYTES: usize = 40;
 
 impl Generator {
     pub fn new(seed: u64) -> Generator {
@@ -66,18 +72,65 @@ impl Generator {
     pub fn seed(&self) -> u64 {
         self.seed
     }
+    /// The state as bytes (`Generator.get_state()`).
+    pub fn state(&self) -> [u8; STATE_BYTES] {
+        let mut out = [0u8; STATE_BYTES];
+        for (i, w) in std::iter::once(self.seed).chain(self.s).enumerate() {
+            out[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+        }
+        out
+    }
+    /// A generator in the state `bytes` (from [`Generator::state`]); `None` if they are not
+    /// one (the wrong length, or the all-zero state xoshiro never leaves).
+    pub fn from_state(bytes: &[u8]) -> Option<Generator> {
+        if bytes.len() != STATE_BYTES {
+            return None;
+        }
+        let word = |i: usize| u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().expect("8"));
+        let s = [word(1), word(2), word(3), word(4)];
+        (s != [0; 4]).then_some(Generator { s, seed: word(0) })
+    }
 }
 
-static GLOBAL: Mutex<Option<Generator>> = Mutex::new(None);
+/// A generator that several holders draw from (the default one, or a `Generator` object).
+pub type SharedGenerator = Arc<Mutex<Generator>>;
 
-/// Runs `f` with the default CPU generator.
+/// The default CPU generator.
+pub fn default_generator() -> &'static SharedGenerator {
+    static GLOBAL: OnceLock<SharedGenerator> = OnceLock::new();
+    GLOBAL.get_or_init(|| Arc::new(Mutex::new(Generator::new(DEFAULT_SEED))))
+}
+
+thread_local! {
+    /// The generator a `generator=` argument put in place on this thread, if any.
+    static CURRENT: RefCell<Option<SharedGenerator>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with the CPU generator: the one [`using_generator`] put in place on this
+/// thread, else the default one.
 pub fn with_generator<R>(f: impl FnOnce(&mut Generator) -> R) -> R {
-    let mut g = GLOBAL.lock();
-    f(g.get_or_insert_with(|| Generator::new(DEFAULT_SEED)))
+    let current = CURRENT.with(|c| c.borrow().clone());
+    let g = current.as_ref().unwrap_or_else(|| default_generator());
+    let mut g = g.lock();
+    f(&mut g)
+}
+
+/// Runs `body` with `gen` as this thread's CPU generator (an op's `generator=` argument).
+/// Sampling kernels draw on the calling thread, so the ops inside `body` draw from `gen`.
+pub fn using_generator<R>(gen: &SharedGenerator, body: impl FnOnce() -> R) -> R {
+    struct Restore(Option<SharedGenerator>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            CURRENT.with(|c| *c.borrow_mut() = previous);
+        }
+    }
+    let _restore = Restore(CURRENT.with(|c| c.borrow_mut().replace(gen.clone())));
+    body()
 }
 
 pub fn manual_seed(seed: u64) {
-    *GLOBAL.lock() = Some(Generator::new(seed));
+    *default_generator().lock() = Generator::new(seed);
 }
 pub fn initial_seed() -> u64 {
     with_generator(|g| g.seed())

@@ -9,7 +9,9 @@ use crate::tensor::layout::numel;
 use crate::tensor::storage::Storage;
 use crate::Tensor;
 
-pub use crate::cpu::random::DEFAULT_SEED;
+pub use crate::cpu::random::{
+    default_generator, using_generator, Generator, SharedGenerator, DEFAULT_SEED, STATE_BYTES,
+};
 
 /// Seeds the generators of the CPU and every GPU.
 pub fn manual_seed(seed: u64) -> Result<()> {

@@ -1,6 +1,7 @@
 //! Module-level functions of `rustorch._C`: creation, joining, random, einsum.
 
 use super::convert::*;
+use super::generator::drawing_from_kw;
 use super::tensor::PyTensor;
 use crate::ops::{creation, random, Operand};
 use crate::tensor::device::Device;
@@ -247,8 +248,25 @@ macro_rules! filled {
 filled!(zeros, creation::zeros);
 filled!(ones, creation::ones);
 filled!(empty, creation::zeros);
-filled!(rand, random::rand);
-filled!(randn, random::randn);
+macro_rules! sampled {
+    ($name:ident, $f:expr) => {
+        #[pyfunction]
+        #[pyo3(signature = (*size, **kwargs))]
+        pub fn $name(size: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> R {
+            let shape = size_or_kwarg(size, kwargs, stringify!($name))?;
+            let kwargs = kwargs_without(kwargs, "size")?;
+            let kwargs = kwargs.as_ref();
+            check_kwargs(kwargs, stringify!($name))?;
+            let dtype = kw_dtype(kwargs, DType::default_float())?;
+            let device = kw_device(kwargs, default_device())?;
+            let make: Maker = $f;
+            let t = drawing_from_kw(kwargs, device, || Ok(make(&shape, dtype, device)?))?;
+            finish(t, kwargs)
+        }
+    };
+}
+sampled!(rand, random::rand);
+sampled!(randn, random::randn);
 
 #[pyfunction]
 #[pyo3(signature = (size, fill_value, **kwargs))]
@@ -464,7 +482,10 @@ pub fn randint(args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) ->
     let shape = sizes_from(int_list(&size)?)?;
     let dtype = kw_dtype(kwargs, DType::I64)?;
     let device = kw_device(kwargs, default_device())?;
-    finish(random::randint(low, high, &shape, dtype, device)?, kwargs)
+    let t = drawing_from_kw(kwargs, device, || {
+        Ok(random::randint(low, high, &shape, dtype, device)?)
+    })?;
+    finish(t, kwargs)
 }
 
 #[pyfunction]
@@ -477,13 +498,22 @@ pub fn randperm(n: i64, kwargs: Option<&Bound<'_, PyDict>>) -> R {
     }
     let dtype = kw_dtype(kwargs, DType::I64)?;
     let device = kw_device(kwargs, default_device())?;
-    finish(random::randperm(n as usize, dtype, device)?, kwargs)
+    let t = drawing_from_kw(kwargs, device, || {
+        Ok(random::randperm(n as usize, dtype, device)?)
+    })?;
+    finish(t, kwargs)
 }
 
 /// Seeds the CPU generator and every GPU's.
 #[pyfunction]
 pub fn manual_seed(seed: i64) -> PyResult<()> {
     Ok(random::manual_seed(seed as u64)?)
+}
+
+/// `torch.default_generator`.
+#[pyfunction]
+pub fn _default_generator() -> super::generator::PyGenerator {
+    super::generator::default_generator()
 }
 
 #[pyfunction]

@@ -8,6 +8,7 @@ mod distributed;
 mod dlpack;
 mod errors;
 mod functions;
+mod generator;
 mod nn;
 mod norm;
 mod numpy;
@@ -94,6 +95,7 @@ fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<cuda::PyEvent>()?;
     m.add_class::<distributed::PyProcessGroup>()?;
     m.add_class::<distributed::PyWork>()?;
+    m.add_class::<generator::PyGenerator>()?;
     m.add(
         "OutOfMemoryError",
         m.py().get_type::<errors::OutOfMemoryError>(),
@@ -203,6 +205,7 @@ fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
         distributed::_mpi_finalize,
         distributed::_mpi_abort,
         shared::_share_fd,
+        functions::_default_generator,
         shared::_from_shared_fd,
     );
     Ok(())

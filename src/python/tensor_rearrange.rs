@@ -293,7 +293,6 @@ pub fn normal(
     requires_grad: bool,
     out: Option<&Bound<'_, PyAny>>,
 ) -> R {
-    let _ = generator;
     let tensor = |o: Option<&Bound<'_, PyAny>>| {
         o.and_then(|v| v.cast::<PyTensor>().ok().map(|t| t.get().inner.clone()))
     };
@@ -303,31 +302,37 @@ pub fn normal(
             .map(|v| v.unwrap_or(d))
     };
     let scalar = |v: f64, like: &Tensor| crate::ops::Scalar::Float(v).to_tensor(like.dtype());
-    let t = match (tensor(mean), tensor(std)) {
-        (Some(m), Some(s)) => crate::ops::random::normal(&m, &s)?,
-        (Some(m), None) => crate::ops::random::normal(&m, &scalar(number(std, 1.0)?, &m))?,
-        (None, Some(s)) => crate::ops::random::normal(&scalar(number(mean, 0.0)?, &s), &s)?,
-        (None, None) => {
-            let size = size.ok_or_else(|| {
+    let on = match tensor(mean).or_else(|| tensor(std)) {
+        Some(t) => t.device(),
+        None => opt_device(device)?.unwrap_or(super::functions::default_device()),
+    };
+    let t = super::generator::drawing_from(generator, on, || {
+        Ok(match (tensor(mean), tensor(std)) {
+            (Some(m), Some(s)) => crate::ops::random::normal(&m, &s)?,
+            (Some(m), None) => crate::ops::random::normal(&m, &scalar(number(std, 1.0)?, &m))?,
+            (None, Some(s)) => crate::ops::random::normal(&scalar(number(mean, 0.0)?, &s), &s)?,
+            (None, None) => {
+                let size = size.ok_or_else(|| {
                 pyo3::exceptions::PyTypeError::new_err(
                     "normal() received an invalid combination of arguments: with a number for both mean and std, size is required",
                 )
             })?;
-            let shape = sizes_from(int_list(size)?)?;
-            let dt = dtype
-                .map(dtype_arg)
-                .transpose()?
-                .unwrap_or(DType::default_float());
-            let dev = opt_device(device)?.unwrap_or(super::functions::default_device());
-            let base = crate::ops::creation::full(
-                &shape,
-                crate::ops::Scalar::Float(number(mean, 0.0)?),
-                dt,
-                dev,
-            )?;
-            crate::ops::random::normal(&base, &scalar(number(std, 1.0)?, &base))?
-        }
-    };
+                let shape = sizes_from(int_list(size)?)?;
+                let dt = dtype
+                    .map(dtype_arg)
+                    .transpose()?
+                    .unwrap_or(DType::default_float());
+                let dev = opt_device(device)?.unwrap_or(super::functions::default_device());
+                let base = crate::ops::creation::full(
+                    &shape,
+                    crate::ops::Scalar::Float(number(mean, 0.0)?),
+                    dt,
+                    dev,
+                )?;
+                crate::ops::random::normal(&base, &scalar(number(std, 1.0)?, &base))?
+            }
+        })
+    })?;
     let kwargs = pyo3::types::PyDict::new(py);
     kwargs.set_item("requires_grad", requires_grad)?;
     if let Some(out) = out {

@@ -2,6 +2,7 @@
 //! Each forwards to the core.
 
 use super::convert::*;
+use super::generator::drawing_from;
 use super::tensor::{named_pair, PyTensor, R};
 use crate::ops::binary::BinaryOp;
 
@@ -474,14 +475,26 @@ impl PyTensor {
             .apply_inplace(&[], |x| x.triangle(diagonal, false))?;
         Ok(slf.clone().into_any().unbind())
     }
-    #[pyo3(signature = (a=0.0, b=1.0))]
-    fn uniform_(slf: &Bound<'_, Self>, a: f64, b: f64) -> PyResult<Py<PyAny>> {
-        slf.get().inner.uniform_(a, b)?;
+    #[pyo3(signature = (a=0.0, b=1.0, *, generator=None))]
+    fn uniform_(
+        slf: &Bound<'_, Self>,
+        a: f64,
+        b: f64,
+        generator: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let t = &slf.get().inner;
+        drawing_from(generator, t.device(), || Ok(t.uniform_(a, b)?))?;
         Ok(slf.clone().into_any().unbind())
     }
-    #[pyo3(signature = (mean=0.0, std=1.0))]
-    fn normal_(slf: &Bound<'_, Self>, mean: f64, std: f64) -> PyResult<Py<PyAny>> {
-        slf.get().inner.normal_(mean, std)?;
+    #[pyo3(signature = (mean=0.0, std=1.0, *, generator=None))]
+    fn normal_(
+        slf: &Bound<'_, Self>,
+        mean: f64,
+        std: f64,
+        generator: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let t = &slf.get().inner;
+        drawing_from(generator, t.device(), || Ok(t.normal_(mean, std)?))?;
         Ok(slf.clone().into_any().unbind())
     }
     #[pyo3(signature = (num_samples, replacement=false, *, generator=None))]
@@ -491,12 +504,14 @@ impl PyTensor {
         replacement: bool,
         generator: Option<&Bound<'_, PyAny>>,
     ) -> R {
-        // PyTorch's Generator objects are not modelled: the device's generator draws.
-        let _ = generator;
-        wrap(self.inner.multinomial(num_samples, replacement))
+        let t = &self.inner;
+        let out = drawing_from(generator, t.device(), || {
+            Ok(t.multinomial(num_samples, replacement)?)
+        })?;
+        wrap(Ok(out))
     }
     /// `random_()`, `random_(to)`, `random_(from, to)` (PyTorch's three overloads; `to` may
-    /// be None, and both may be given by keyword). The generator is not modelled.
+    /// be None, and both may be given by keyword).
     #[pyo3(signature = (*args, to=None, generator=None, **kwargs))]
     fn random_(
         slf: &Bound<'_, Self>,
@@ -505,7 +520,6 @@ impl PyTensor {
         generator: Option<&Bound<'_, PyAny>>,
         kwargs: Option<&Bound<'_, pyo3::types::PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        let _ = generator;
         let from_kw: Option<i64> = match kwargs {
             Some(k) => match k.get_item("from")? {
                 Some(v) => Some(v.extract()?),
@@ -525,12 +539,18 @@ impl PyTensor {
                 ))
             }
         };
-        slf.get().inner.random_(from, to)?;
+        let t = &slf.get().inner;
+        drawing_from(generator, t.device(), || Ok(t.random_(from, to)?))?;
         Ok(slf.clone().into_any().unbind())
     }
-    #[pyo3(signature = (p=0.5))]
-    fn bernoulli_(slf: &Bound<'_, Self>, p: f64) -> PyResult<Py<PyAny>> {
-        slf.get().inner.bernoulli_(p)?;
+    #[pyo3(signature = (p=0.5, *, generator=None))]
+    fn bernoulli_(
+        slf: &Bound<'_, Self>,
+        p: f64,
+        generator: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let t = &slf.get().inner;
+        drawing_from(generator, t.device(), || Ok(t.bernoulli_(p)?))?;
         Ok(slf.clone().into_any().unbind())
     }
     #[pyo3(signature = (negative_slope=0.01))]

@@ -16,7 +16,6 @@ import numpy as np
 
 import rustorch
 from rustorch import Tensor
-from rustorch.utils._misc import _numpy_stream
 
 __all__ = [
     "calculate_gain",
@@ -40,22 +39,11 @@ def _gen_kwargs(generator: Any) -> dict[str, Any]:
 
 
 def _uniform(tensor: Tensor, a: float, b: float, generator: Any) -> Tensor:
-    # rustorch's Generator only carries a seed: draw from its NumPy stand-in stream
-    rng = _numpy_stream(generator)
-    if rng is None:
-        return tensor.uniform_(a, b, **_gen_kwargs(generator))
-    values = rng.uniform(a, b, _shape(tensor)).astype(_np_dtype(tensor))
-    tensor.copy_(rustorch.from_numpy(values))
-    return tensor
+    return tensor.uniform_(a, b, **_gen_kwargs(generator))
 
 
 def _normal(tensor: Tensor, mean: float, std: float, generator: Any) -> Tensor:
-    rng = _numpy_stream(generator)
-    if rng is None:
-        return tensor.normal_(mean, std, **_gen_kwargs(generator))
-    values = rng.normal(mean, std, _shape(tensor)).astype(_np_dtype(tensor))
-    tensor.copy_(rustorch.from_numpy(values))
-    return tensor
+    return tensor.normal_(mean, std, **_gen_kwargs(generator))
 
 
 def _shape(t: Tensor) -> tuple[int, ...]:

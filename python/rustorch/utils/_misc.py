@@ -43,42 +43,11 @@ def is_floating(t: Tensor) -> bool:
 # ---------------------------------------------------------------------------- generators
 
 
-def _numpy_stream(generator: Any) -> Any:
-    """A NumPy RNG standing in for ``generator`` when the core cannot draw from it.
-
-    rustorch's ``Generator`` only hands out seeds (sampling ops draw from the global RNG and
-    ignore ``generator=``), so a generator without ``get_state`` gets a NumPy stream seeded
-    with its ``initial_seed()``; re-seeding it (``manual_seed`` with a new value) restarts
-    the stream. A real stateful generator (PyTorch's) returns ``None``: use it directly.
-    """
-    if generator is None or hasattr(generator, "get_state"):
-        return None
-    import numpy as np
-
-    seed = int(generator.initial_seed())
-    rng = getattr(generator, "_rustorch_numpy_rng", None)
-    if rng is None or getattr(generator, "_rustorch_numpy_seed", None) != seed:
-        rng = np.random.default_rng(seed)
-        generator._rustorch_numpy_rng = rng
-        generator._rustorch_numpy_seed = seed
-    return rng
-
-
 def randperm_list(n: int, generator: Any = None) -> list[int]:
     """``randperm(n, generator=generator).tolist()`` (global RNG when ``generator`` is None)."""
-    if generator is None:
-        return rustorch.randperm(n).tolist()
-    rng = _numpy_stream(generator)
-    if rng is not None:
-        return [int(i) for i in rng.permutation(n)]
     return rustorch.randperm(n, generator=generator).tolist()
 
 
 def randint_list(high: int, size: int, generator: Any = None) -> list[int]:
     """``randint(0, high, (size,), generator=generator).tolist()``."""
-    if generator is None:
-        return rustorch.randint(0, high, (size,)).tolist()
-    rng = _numpy_stream(generator)
-    if rng is not None:
-        return [int(i) for i in rng.integers(0, high, size)]
     return rustorch.randint(0, high, (size,), generator=generator).tolist()

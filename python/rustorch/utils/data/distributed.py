@@ -19,8 +19,7 @@ class DistributedSampler(Sampler[_T_co]):
     """The indices of ``dataset`` that rank ``rank`` of ``num_replicas`` reads, as
     ``torch.utils.data.distributed.DistributedSampler``: with ``shuffle`` every rank draws
     the same permutation from a generator seeded with ``seed + epoch`` (call
-    ``set_epoch`` each epoch; a NumPy stream of that seed, as the other samplers'
-    ``generator``), pads it by repeating its start (or, with ``drop_last``, trims
+    ``set_epoch`` each epoch), pads it by repeating its start (or, with ``drop_last``, trims
     it) to a multiple of ``num_replicas``, and takes every ``num_replicas``-th index from
     ``rank``. The order differs from PyTorch's for the same seed; the shares have PyTorch's
     sizes and are disjoint.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any, Generic, Iterable, Iterator, Optional, Sequence, Sized, TypeVar, Union
 
-from rustorch.utils._misc import _numpy_stream, randint_list, randperm_list
+from rustorch.utils._misc import randint_list, randperm_list
 
 __all__ = [
     "Sampler",
@@ -191,27 +191,11 @@ class WeightedRandomSampler(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         import rustorch
 
-        rng = _numpy_stream(self.generator)
-        if rng is None:
-            kwargs = {} if self.generator is None else {"generator": self.generator}
-            rand_tensor = rustorch.multinomial(
-                self.weights, self.num_samples, self.replacement, **kwargs
-            )
-            yield from iter(rand_tensor.tolist())
-            return
-        # rustorch's Generator only hands out seeds: draw from its NumPy stream (as the
-        # other samplers do), with multinomial's checks
-        w = self.weights.numpy()
-        if not (w >= 0).all() or not (w < float("inf")).all():
-            raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
-        if w.sum() <= 0:
-            raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
-        if not self.replacement and self.num_samples > int((w > 0).sum()):
-            raise RuntimeError(
-                "cannot sample n_sample > prob_dist.size(-1) samples without replacement"
-            )
-        draws = rng.choice(len(w), self.num_samples, replace=self.replacement, p=w / w.sum())
-        yield from (int(i) for i in draws)
+        kwargs = {} if self.generator is None else {"generator": self.generator}
+        rand_tensor = rustorch.multinomial(
+            self.weights, self.num_samples, self.replacement, **kwargs
+        )
+        yield from iter(rand_tensor.tolist())
 
     def __len__(self) -> int:
         return self.num_samples
