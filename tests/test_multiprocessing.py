@@ -52,9 +52,11 @@ def test_share_memory_moves_storage_and_views_follow():
     base = rt.arange(12, dtype=rt.float32)
     view = base[2:9:3]
     assert not base.is_shared() and not view.is_shared()
+    before = base.data_ptr()
     assert base.share_memory_() is base
     assert base.is_shared() and view.is_shared()
     np.testing.assert_array_equal(base.numpy(), np.arange(12, dtype=np.float32))
+    assert base.data_ptr() != before  # the elements moved into the shared memory
     base[5] = -7.0  # the view sees writes made through the base after the move
     assert view.tolist() == [2.0, -7.0, 8.0]
     ptr = base.data_ptr()
@@ -70,6 +72,18 @@ def test_share_memory_keeps_values_of_every_dtype(dtype):
     before = t.tolist()
     t.share_memory_()
     assert t.is_shared() and t.tolist() == before
+
+
+@pytest.mark.parametrize("dtype", ["float64", "int16", "bool"])
+def test_empty_tensors_share_and_travel(dtype):
+    t = rt.zeros(0, dtype=getattr(rt, dtype))
+    t.share_memory_()
+    assert t.is_shared() and t.numel() == 0
+    assert t.data_ptr() % 8 == 0  # aligned for every dtype, even with no memory behind it
+    from multiprocessing.reduction import ForkingPickler
+
+    back = ForkingPickler.loads(ForkingPickler.dumps(rt.zeros(2, 0, dtype=getattr(rt, dtype))))
+    assert tuple(back.shape) == (2, 0) and back.dtype == getattr(rt, dtype)
 
 
 def test_module_share_memory_shares_parameters_buffers_and_grads():
@@ -179,7 +193,7 @@ def test_spawn_without_join_returns_a_context(tmp_path):
 def test_spawn_reports_a_raised_exception():
     with pytest.raises(mp.ProcessRaisedException) as info:
         mp.spawn(mp_workers.fail_on_one, args=("boom from rank one",), nprocs=2)
-    assert info.value.error_index == 1
+    assert info.value.error_index == 1 and info.value.error_pid > 0
     assert "ValueError: boom from rank one" in str(info.value)
     assert "-- Process 1 terminated with the following error:" in str(info.value)
 
@@ -235,3 +249,39 @@ def test_rendezvous_needs_master_addr(monkeypatch):
     monkeypatch.delenv("OMPI_COMM_WORLD_SIZE", raising=False)
     with pytest.raises(ValueError, match="MASTER_ADDR expected, but not set"):
         rt.distributed.init_process_group("gloo", rank=0, world_size=2)
+
+
+@needs_mpi
+def test_spawned_ranks_init_again_after_destroy(tmp_path):
+    out = str(tmp_path / "twice")
+    mp.spawn(mp_workers.init_twice, args=(2, _free_port(), out), nprocs=2)
+    for r in range(2):
+        np.testing.assert_array_equal(np.load(f"{out}.{r}.npy"), [[3.0, 3.0], [5.0, 5.0]])
+
+
+def _ompi_servers() -> int:
+    count = 0
+    for entry in Path("/proc").iterdir():
+        try:
+            if (entry / "comm").read_text().strip() == "ompi-server":
+                count += 1
+        except OSError:
+            continue
+    return count
+
+
+@needs_mpi
+@pytest.mark.skipif(LIB_NAME != "rustorch", reason="rustorch's name server (PyTorch has none)")
+def test_a_failed_rendezvous_leaves_no_name_server(monkeypatch):
+    from datetime import timedelta
+
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", str(_free_port()))
+    monkeypatch.delenv("OMPI_COMM_WORLD_SIZE", raising=False)
+    before = _ompi_servers()
+    with pytest.raises(RuntimeError, match="timed out waiting for rank"):
+        rt.distributed.init_process_group(
+            "gloo", rank=0, world_size=2, timeout=timedelta(seconds=1)
+        )
+    assert not rt.distributed.is_initialized()
+    assert _ompi_servers() == before

@@ -207,11 +207,19 @@ fn execute(
         let mut grads = buffers
             .remove(&id(&node))
             .unwrap_or_else(|| vec![None; node.num_outputs()]);
-        for (nr, hook) in node.pre_hooks.lock().iter() {
-            if let Some(g) = &grads[*nr] {
+        let tensor_hooks = node.pre_hooks.lock().clone();
+        for (nr, hook) in tensor_hooks {
+            if let Some(g) = &grads[nr] {
                 if let Some(new) = hook(g)? {
-                    grads[*nr] = Some(new);
+                    grads[nr] = Some(new);
                 }
+            }
+        }
+        let node_hooks = node.node_pre_hooks.lock().clone();
+        for hook in node_hooks {
+            if let Some(new) = hook(&grads)? {
+                check_hook_count("prehook", new.len(), grads.len())?;
+                grads = new;
             }
         }
         for (nr, t) in node.retained.lock().iter() {
@@ -245,7 +253,7 @@ fn execute(
             continue;
         }
 
-        let outs = if grads.iter().all(|g| g.is_none()) {
+        let mut outs = if grads.iter().all(|g| g.is_none()) {
             vec![None; node.next_edges.len()]
         } else {
             if node.num_outputs() > 1 {
@@ -264,6 +272,13 @@ fn execute(
                 node.next_edges.len(),
                 outs.len()
             )));
+        }
+        let post_hooks = node.post_hooks.lock().clone();
+        for hook in post_hooks {
+            if let Some(new) = hook(&outs, &grads)? {
+                check_hook_count("hook", new.len(), outs.len())?;
+                outs = new;
+            }
         }
         for (e, g) in node.next_edges.iter().zip(outs) {
             let Some(e) = e else { continue };
@@ -286,6 +301,16 @@ fn execute(
         }
     }
     Ok(captured)
+}
+
+/// PyTorch's error for a node hook that returned the wrong number of gradients.
+fn check_hook_count(kind: &str, got: usize, expected: usize) -> Result<()> {
+    if got == expected {
+        return Ok(());
+    }
+    Err(Error::Runtime(format!(
+        "{kind} 'hook' has returned an incorrect number of values (got {got}, but expected {expected})"
+    )))
 }
 
 /// Nodes from which some target node can be reached (iterative post-order).

@@ -19,6 +19,15 @@ pub type BackwardFn =
 pub type Hook = Arc<dyn Fn(&Tensor) -> Result<Option<Tensor>> + Send + Sync>;
 /// A hook called with a leaf once its `.grad` holds the new gradient.
 pub type PostAccumulateHook = Arc<dyn Fn(&Tensor) -> Result<()> + Send + Sync>;
+/// A node's gradients (one per output or per input; `None` where there is none).
+pub type Grads = Vec<Option<Tensor>>;
+/// `grad_fn.register_prehook`: sees the gradients of the node's outputs before it runs, may
+/// return replacements.
+pub type NodePreHook = Arc<dyn Fn(&[Option<Tensor>]) -> Result<Option<Grads>> + Send + Sync>;
+/// `grad_fn.register_hook`: sees the gradients the node computed for its inputs and those of
+/// its outputs after it ran, may return replacements for the former.
+pub type NodePostHook =
+    Arc<dyn Fn(&[Option<Tensor>], &[Option<Tensor>]) -> Result<Option<Grads>> + Send + Sync>;
 
 /// Where a gradient goes: input slot `input_nr` of `node`.
 #[derive(Clone)]
@@ -63,6 +72,10 @@ pub struct Node {
     pub(crate) accumulate_into: Option<Tensor>,
     /// Hooks of the tensors this node produced, keyed by output number.
     pub(crate) pre_hooks: Mutex<Vec<(usize, Hook)>>,
+    /// The node's own pre-hooks (`register_prehook`), after its tensors' hooks.
+    pub(crate) node_pre_hooks: Mutex<Vec<NodePreHook>>,
+    /// The node's hooks on its results (`register_hook`).
+    pub(crate) post_hooks: Mutex<Vec<NodePostHook>>,
     /// Non-leaf outputs that asked `retain_grad()`.
     pub(crate) retained: Mutex<Vec<(usize, Weak<TensorImpl>)>>,
     /// Each output's shape, dtype and device, to stand in zeros for outputs that got no
@@ -84,6 +97,8 @@ impl Node {
             backward: Mutex::new(Some(backward)),
             accumulate_into: None,
             pre_hooks: Mutex::new(vec![]),
+            node_pre_hooks: Mutex::new(vec![]),
+            post_hooks: Mutex::new(vec![]),
             retained: Mutex::new(vec![]),
             outputs,
         })
@@ -97,6 +112,8 @@ impl Node {
             backward: Mutex::new(None),
             accumulate_into: Some(leaf.clone()),
             pre_hooks: Mutex::new(vec![]),
+            node_pre_hooks: Mutex::new(vec![]),
+            post_hooks: Mutex::new(vec![]),
             retained: Mutex::new(vec![]),
             outputs: vec![OutputMeta::of(leaf)],
         })
@@ -117,6 +134,14 @@ impl Node {
     }
     pub fn register_pre_hook(&self, output_nr: usize, hook: Hook) {
         self.pre_hooks.lock().push((output_nr, hook));
+    }
+    /// `register_prehook`: `hook` runs on the output gradients before the node does.
+    pub fn register_node_pre_hook(&self, hook: NodePreHook) {
+        self.node_pre_hooks.lock().push(hook);
+    }
+    /// `register_hook`: `hook` runs on the node's input gradients after it ran.
+    pub fn register_post_hook(&self, hook: NodePostHook) {
+        self.post_hooks.lock().push(hook);
     }
 
     /// Runs the backward closure (released nodes raise PyTorch's second-backward error).

@@ -66,13 +66,16 @@ pub struct HostBuffer {
     /// into shared memory too, as slices taken before the move may still read it.
     _owner: Box<dyn Any + Send + Sync>,
     /// The shared memory the elements live in (`share_memory_`, or received from another
-    /// process).
+    /// process). Set only after `ptr` points into it.
     shared: OnceLock<SharedRegion>,
+    /// Serialises moves into shared memory.
+    moving: parking_lot::Mutex<()>,
 }
 
-// SAFETY: the buffer is plain data owned by `_owner` (Send + Sync); concurrent writes through
-// shared storages are the caller's race exactly as in PyTorch, and the engine itself only writes
-// into buffers it has just allocated or through copies that never alias their source.
+// SAFETY: the buffer is plain data owned by `_owner` or `shared` (both Send + Sync); concurrent
+// writes through shared storages (from other threads, or other processes mapping shared
+// memory) are the caller's race exactly as in PyTorch, and the engine itself only writes into
+// buffers it has just allocated or through copies that never alias their source.
 unsafe impl Send for HostBuffer {}
 // SAFETY: see `Send` above.
 unsafe impl Sync for HostBuffer {}
@@ -90,6 +93,7 @@ impl HostBuffer {
             pinned: false,
             _owner: Box::new(v),
             shared: OnceLock::new(),
+            moving: parking_lot::Mutex::new(()),
         }
     }
 
@@ -111,6 +115,7 @@ impl HostBuffer {
             pinned: false,
             _owner: owner,
             shared: OnceLock::new(),
+            moving: parking_lot::Mutex::new(()),
         }
     }
 
@@ -154,14 +159,17 @@ impl HostBuffer {
             pinned: false,
             _owner: Box::new(()),
             shared,
+            moving: parking_lot::Mutex::new(()),
         })
     }
 
     /// Moves the elements into shared memory that other processes can map (PyTorch's
     /// `share_memory_`); a no-op if they are there already. Views of the buffer see the
     /// move; a write made by another thread while the elements are copied may be lost, as
-    /// in PyTorch.
+    /// in PyTorch. The old memory stays allocated until the buffer is dropped, since a slice
+    /// taken before the move may still read it.
     pub fn share_memory(&self) -> Result<()> {
+        let _moving = self.moving.lock();
         if self.shared.get().is_some() {
             return Ok(());
         }
@@ -172,10 +180,10 @@ impl HostBuffer {
         unsafe {
             std::ptr::copy_nonoverlapping(bytes.as_ptr(), region.ptr().as_ptr(), bytes.len())
         };
-        let ptr = region.ptr().as_ptr();
-        if self.shared.set(region).is_ok() {
-            self.ptr.store(ptr, Ordering::Release);
-        }
+        // The pointer moves before `shared` is published, so whoever sees the buffer shared
+        // (and hands its descriptor on) also writes into the shared memory.
+        self.ptr.store(region.ptr().as_ptr(), Ordering::Release);
+        let _ = self.shared.set(region);
         Ok(())
     }
 
@@ -212,7 +220,8 @@ impl HostBuffer {
     #[inline]
     pub fn as_slice<T: Element>(&self) -> &[T] {
         assert_eq!(T::DTYPE, self.dtype, "buffer dtype mismatch");
-        // SAFETY: ptr/len describe initialised elements of T (checked dtype) kept alive by _owner.
+        // SAFETY: ptr/len describe initialised elements of T (checked dtype) kept alive by
+        // `_owner` or `shared`, both dropped only with the buffer.
         unsafe { std::slice::from_raw_parts(self.as_ptr() as *const T, self.len) }
     }
 

@@ -72,10 +72,11 @@ impl SharedRegion {
 
     fn map(fd: OwnedFd, bytes: usize) -> Result<SharedRegion> {
         if bytes == 0 {
-            // Nothing to map; a dangling, page-aligned pointer serves a zero-length slice.
+            // Nothing to map; a dangling pointer aligned for every dtype (16 bytes) serves a
+            // zero-length slice.
             return Ok(SharedRegion {
                 fd,
-                ptr: NonNull::<[u8; 4096]>::dangling().cast(),
+                ptr: NonNull::<u128>::dangling().cast(),
                 bytes,
             });
         }
@@ -98,7 +99,7 @@ impl SharedRegion {
         Ok(SharedRegion { fd, ptr, bytes })
     }
 
-    /// The first byte (page-aligned, so aligned for every dtype).
+    /// The first byte (page-aligned when mapped, so aligned for every dtype).
     pub fn ptr(&self) -> NonNull<u8> {
         self.ptr
     }

@@ -121,6 +121,11 @@ pub fn init_world() -> Result<(Arc<Comm>, usize, usize)> {
     Ok((Arc::new(world), rank, size))
 }
 
+/// The world joined by rendezvous, if this process joined one.
+pub fn joined_world() -> Option<(Arc<Comm>, usize, usize)> {
+    JOINED.get().cloned()
+}
+
 /// How a process learns the MPI port that the world grows through during [`join_world`].
 pub enum PortExchange<'a> {
     /// Rank 0 opens the port and hands its name to rank `k` when `k`'s turn comes.
@@ -144,6 +149,13 @@ pub fn join_world(
     let a = api()?;
     let _g = LOCK.lock();
     start_mpi(a)?;
+    // Errors on these communicators return (and raise) instead of ending the process.
+    for c in [a.comm_self, a.world] {
+        // SAFETY: both are Open MPI's predefined communicators, live once MPI started.
+        check(a, "MPI_Comm_set_errhandler", unsafe {
+            (a.comm_set_errhandler)(c, a.errors_return)
+        })?;
+    }
     let mut comm = a.comm_self;
     let mut port = [0 as std::ffi::c_char; 1025];
     // MPI_MAX_PORT_NAME is 1024 in Open MPI; the extra byte keeps a terminating zero.

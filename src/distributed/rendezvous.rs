@@ -6,13 +6,15 @@
 //! which separately started MPI jobs connect; every other rank connects, says its rank and
 //! the world's size, and receives the server's address. Each then starts MPI pointed at that
 //! server, and the world grows one rank at a time through an MPI port whose name travels on
-//! the same sockets ([`mpi::join_world`]). The sockets carry nothing else: all data moves
-//! through MPI.
+//! the same sockets ([`mpi::join_world`]); rank 0 hands the port to a rank only once that
+//! rank reports MPI started, so that no MPI call waits on a process that failed before it.
+//! Every socket wait is bounded by the group's timeout. The sockets carry nothing else: all
+//! data moves through MPI.
 
 use super::mpi::{self, Comm, PortExchange};
 use crate::error::{Error, Result};
 use parking_lot::Mutex;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Arc;
@@ -21,12 +23,22 @@ use std::time::{Duration, Instant};
 /// The environment variable that points a singleton MPI process at `ompi-server`.
 const SERVER_URI: &str = "OMPI_MCA_pmix_server_uri";
 
+/// The first bytes of a rank's hello (anything else connecting to the port is ignored).
+const MAGIC: &[u8; 8] = b"RTRDV01\0";
+
 /// The name server rank 0 started, kept while MPI may need it: its shell parent ends it when
 /// this pipe closes, so it also ends when this process dies.
 static SERVER: Mutex<Option<(Child, ChildStdin)>> = Mutex::new(None);
 
 fn err(msg: String) -> Error {
     Error::Runtime(format!("init_process_group: {msg}"))
+}
+
+/// The time left before `deadline`, at least a millisecond (a zero timeout means none).
+fn left(deadline: Instant) -> Duration {
+    deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(1))
 }
 
 /// Writes one framed message: a status byte (0 ok, 1 error) and a length-prefixed text.
@@ -37,14 +49,21 @@ fn send(s: &mut TcpStream, ok: bool, text: &str) -> std::io::Result<()> {
     s.write_all(&buf)
 }
 
-/// Reads one framed message; an error message from the peer becomes an error here.
-fn recv(s: &mut TcpStream) -> Result<String> {
-    let io = |e: std::io::Error| err(format!("lost the connection to rank 0 ({e})"));
+/// Reads one framed message before `deadline`; an error message from the peer becomes an
+/// error here.
+fn recv(s: &mut TcpStream, peer: &str, deadline: Instant) -> Result<String> {
+    let io = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            err(format!("timed out waiting for {peer}"))
+        }
+        _ => err(format!("lost the connection to {peer} ({e})")),
+    };
+    s.set_read_timeout(Some(left(deadline))).map_err(io)?;
     let mut head = [0u8; 9];
     s.read_exact(&mut head).map_err(io)?;
     let len = u64::from_le_bytes(head[1..].try_into().expect("8 bytes")) as usize;
     if len > 1 << 16 {
-        return Err(err("a malformed rendezvous message".into()));
+        return Err(err(format!("a malformed rendezvous message from {peer}")));
     }
     let mut body = vec![0u8; len];
     s.read_exact(&mut body).map_err(io)?;
@@ -55,53 +74,88 @@ fn recv(s: &mut TcpStream) -> Result<String> {
     Ok(text)
 }
 
+/// Stops the name server when dropped, unless the rendezvous succeeded.
+struct ServerGuard {
+    armed: bool,
+}
+
+impl Drop for ServerGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            stop_server();
+        }
+    }
+}
+
+/// A fresh folder of this process's own for the server's address and log.
+fn private_dir() -> Result<std::path::PathBuf> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!(
+        "rustorch-ompi-server-{}-{nanos}",
+        std::process::id()
+    ));
+    std::fs::create_dir(&dir).map_err(|e| err(format!("cannot create {dir:?} ({e})")))?;
+    Ok(dir)
+}
+
 /// Starts `ompi-server` and answers the address it reports.
 fn start_server(deadline: Instant) -> Result<String> {
-    let dir = std::env::temp_dir().join(format!("rustorch-ompi-server-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| err(format!("cannot create {dir:?} ({e})")))?;
-    let uri_file = dir.join("uri");
-    let _ = std::fs::remove_file(&uri_file);
+    let dir = private_dir()?;
+    let (uri_file, log_file) = (dir.join("uri"), dir.join("log"));
     // The shell ends the server when its standard input closes (this process exited or
-    // finalized MPI).
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg("ompi-server --no-daemonize -r \"$0\" & pid=$!; read _; kill $pid 2>/dev/null")
+    // finalized MPI), and itself ends when the server does.
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(
+            "exec 3<&0; ompi-server --no-daemonize -r \"$0\" 2>\"$1\" & pid=$!; \
+             { read _ <&3; kill $pid 2>/dev/null; } & wait $pid",
+        )
         .arg(&uri_file)
+        .arg(&log_file)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null());
+    // A server started by a process whose MPI already runs must not take its settings.
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k.starts_with("PMIX_")
+            || (k.starts_with("OMPI_") && !k.starts_with("OMPI_ALLOW_RUN_AS_ROOT"))
+        {
+            cmd.env_remove(k.as_ref());
+        }
+    }
+    let mut child = cmd
         .spawn()
         .map_err(|e| err(format!("cannot start ompi-server ({e})")))?;
     let stdin = child.stdin.take().expect("piped");
-    loop {
+    let result = loop {
         if let Ok(uri) = std::fs::read_to_string(&uri_file) {
             let uri = uri.trim().to_string();
             if !uri.is_empty() {
                 *SERVER.lock() = Some((child, stdin));
-                let _ = std::fs::remove_dir_all(&dir);
-                return Ok(uri);
+                break Ok(uri);
             }
         }
         if let Ok(Some(_)) = child.try_wait() {
-            let mut text = String::new();
-            if let Some(e) = child.stderr.take() {
-                for line in BufReader::new(e).lines().map_while(|l| l.ok()).take(20) {
-                    text.push_str(&line);
-                    text.push('\n');
-                }
-            }
-            return Err(err(format!(
+            let log = std::fs::read_to_string(&log_file).unwrap_or_default();
+            let log: String = log.lines().take(20).collect::<Vec<_>>().join("\n");
+            break Err(err(format!(
                 "Open MPI's ompi-server did not start (install openmpi-bin; as root, set OMPI_ALLOW_RUN_AS_ROOT=1 and OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1): {}",
-                text.trim()
+                if log.trim().is_empty() { "ompi-server: command not found?" } else { log.trim() }
             )));
         }
         if Instant::now() >= deadline {
             drop(stdin);
             let _ = child.wait();
-            return Err(err("timed out waiting for ompi-server to start".into()));
+            break Err(err("timed out waiting for ompi-server to start".into()));
         }
         std::thread::sleep(Duration::from_millis(10));
-    }
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    result
 }
 
 /// Ends the name server rank 0 started, if any (at MPI's finalisation).
@@ -112,12 +166,26 @@ pub fn stop_server() {
     }
 }
 
-/// Reads a peer's hello: its rank and the world size it expects.
-fn hello(s: &mut TcpStream) -> std::io::Result<(u64, u64)> {
-    let mut b = [0u8; 16];
-    s.read_exact(&mut b)?;
+/// Reads a peer's hello: the magic bytes, its rank and the world size it expects; `None` for
+/// anything else (a port scanner, a health check), which is ignored.
+fn hello(s: &mut TcpStream, deadline: Instant) -> Option<(u64, u64)> {
+    s.set_read_timeout(Some(left(deadline).min(Duration::from_secs(2))))
+        .ok()?;
+    let mut b = [0u8; 24];
+    s.read_exact(&mut b).ok()?;
+    if &b[..8] != MAGIC {
+        return None;
+    }
     let n = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
-    Ok((n(0), n(8)))
+    Some((n(8), n(16)))
+}
+
+/// Sends `problem` to every connected rank and answers it as this rank's error.
+fn fail_all(peers: &mut [Option<TcpStream>], problem: String) -> Error {
+    for s in peers.iter_mut().flatten() {
+        let _ = send(s, false, &problem);
+    }
+    err(problem)
 }
 
 /// Rank 0: listens on `port`, starts the name server, and collects one connection per
@@ -139,10 +207,10 @@ fn serve(port: u16, size: usize, deadline: Instant) -> Result<(String, Vec<TcpSt
     while joined < size {
         match listener.accept() {
             Ok((mut s, _)) => {
-                s.set_nonblocking(false).map_err(|e| err(e.to_string()))?;
-                s.set_read_timeout(Some(Duration::from_secs(10)))
-                    .map_err(|e| err(e.to_string()))?;
-                let Ok((rank, want)) = hello(&mut s) else {
+                if s.set_nonblocking(false).is_err() {
+                    continue;
+                }
+                let Some((rank, want)) = hello(&mut s, deadline) else {
                     continue;
                 };
                 let problem = if want != size as u64 {
@@ -160,33 +228,36 @@ fn serve(port: u16, size: usize, deadline: Instant) -> Result<(String, Vec<TcpSt
                 };
                 if let Some(p) = problem {
                     let _ = send(&mut s, false, &p);
-                    stop_server();
-                    return Err(err(p));
+                    return Err(fail_all(&mut peers, p));
                 }
-                s.set_read_timeout(None).map_err(|e| err(e.to_string()))?;
                 peers[rank as usize] = Some(s);
                 joined += 1;
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 if Instant::now() >= deadline {
-                    stop_server();
                     let missing: Vec<String> = (1..size)
                         .filter(|&r| peers[r].is_none())
                         .map(|r| r.to_string())
                         .collect();
-                    return Err(err(format!(
+                    let p = format!(
                         "timed out waiting for rank(s) {} to connect to port {port}",
                         missing.join(", ")
-                    )));
+                    );
+                    return Err(fail_all(&mut peers, p));
                 }
                 std::thread::sleep(Duration::from_millis(5));
             }
-            Err(e) => return Err(err(format!("accepting a connection failed ({e})"))),
+            Err(e) => {
+                let p = format!("accepting a connection failed ({e})");
+                return Err(fail_all(&mut peers, p));
+            }
         }
     }
     let mut streams: Vec<TcpStream> = Vec::with_capacity(size);
     for (r, p) in peers.into_iter().enumerate().skip(1) {
         let mut s = p.expect("every rank joined");
+        s.set_write_timeout(Some(left(deadline)))
+            .map_err(|e| err(e.to_string()))?;
         send(&mut s, true, &uri).map_err(|e| err(format!("lost rank {r} ({e})")))?;
         streams.push(s);
     }
@@ -208,13 +279,16 @@ fn dial(
             .to_socket_addrs()
             .map_err(|e| err(format!("cannot resolve MASTER_ADDR {addr:?} ({e})")))?;
         for t in targets {
-            match TcpStream::connect_timeout(&t, Duration::from_secs(1)) {
+            match TcpStream::connect_timeout(&t, left(deadline).min(Duration::from_secs(1))) {
                 Ok(mut s) => {
-                    let mut b = (rank as u64).to_le_bytes().to_vec();
+                    let mut b = MAGIC.to_vec();
+                    b.extend_from_slice(&(rank as u64).to_le_bytes());
                     b.extend_from_slice(&(size as u64).to_le_bytes());
+                    s.set_write_timeout(Some(left(deadline)))
+                        .map_err(|e| err(e.to_string()))?;
                     s.write_all(&b)
                         .map_err(|e| err(format!("lost rank 0 ({e})")))?;
-                    let uri = recv(&mut s)?;
+                    let uri = recv(&mut s, "rank 0", deadline)?;
                     return Ok((uri, s));
                 }
                 Err(e) => last = e.to_string(),
@@ -231,7 +305,8 @@ fn dial(
 
 /// Joins rank `rank` of a world of `size` separately started processes whose rank 0 listens
 /// at `addr:port`; waits at most `timeout` for the others to arrive. Answers the world's
-/// communicator, rank and size.
+/// communicator, rank and size. A process that joined once keeps that world (a second
+/// `init_process_group` after `destroy_process_group` finds it again).
 pub fn join(
     addr: &str,
     port: u16,
@@ -244,18 +319,36 @@ pub fn join(
             "init_process_group: rank {rank} is outside a world of size {size}"
         )));
     }
+    if let Some(w) = mpi::joined_world() {
+        if (w.1, w.2) != (rank, size) {
+            return Err(err(format!(
+                "this process already joined a world as rank {} of {}; MPI cannot start again as rank {rank} of {size}",
+                w.1, w.2
+            )));
+        }
+        return Ok(w);
+    }
     let deadline = Instant::now() + timeout;
     if rank == 0 {
+        let mut guard = ServerGuard { armed: true };
         let (uri, mut peers) = serve(port, size, deadline)?;
         std::env::set_var(SERVER_URI, &uri);
         let mut hand_out = |k: usize, name: &str| -> Result<()> {
-            send(&mut peers[k - 1], true, name).map_err(|e| err(format!("lost rank {k} ({e})")))
+            let s = &mut peers[k - 1];
+            // rank k says MPI started before it is given the port
+            recv(s, &format!("rank {k}"), deadline)?;
+            send(s, true, name).map_err(|e| err(format!("lost rank {k} ({e})")))
         };
-        mpi::join_world(rank, size, PortExchange::Root(&mut hand_out))
+        let world = mpi::join_world(rank, size, PortExchange::Root(&mut hand_out))?;
+        guard.armed = false;
+        Ok(world)
     } else {
         let (uri, mut s) = dial(addr, port, rank, size, deadline)?;
         std::env::set_var(SERVER_URI, &uri);
-        let mut take = || recv(&mut s);
+        let mut take = || {
+            send(&mut s, true, "ready").map_err(|e| err(format!("lost rank 0 ({e})")))?;
+            recv(&mut s, "rank 0", deadline)
+        };
         mpi::join_world(rank, size, PortExchange::Member(&mut take))
     }
 }

@@ -114,9 +114,10 @@ pub fn _legacy_new(
 /// "cuda" on this thread; returns the previous dtype (or None).
 #[pyfunction]
 pub fn _set_autocast(
+    py: Python<'_>,
     device_type: &str,
     dtype: Option<&Bound<'_, PyAny>>,
-) -> PyResult<Option<PyDType>> {
+) -> PyResult<Option<Py<PyDType>>> {
     let cuda = autocast_device(device_type)?;
     let d = dtype.map(dtype_arg).transpose()?;
     if let Some(d) = d {
@@ -126,13 +127,16 @@ pub fn _set_autocast(
             )));
         }
     }
-    Ok(crate::ops::autocast::set_autocast(cuda, d).map(PyDType))
+    Ok(crate::ops::autocast::set_autocast(cuda, d).map(|d| super::convert::dtype_object(py, d)))
 }
 
 /// `_C._get_autocast(device_type)`: the autocast dtype on this thread, or None when off.
 #[pyfunction]
-pub fn _get_autocast(device_type: &str) -> PyResult<Option<PyDType>> {
-    Ok(crate::ops::autocast::autocast_dtype(autocast_device(device_type)?).map(PyDType))
+pub fn _get_autocast(py: Python<'_>, device_type: &str) -> PyResult<Option<Py<PyDType>>> {
+    Ok(
+        crate::ops::autocast::autocast_dtype(autocast_device(device_type)?)
+            .map(|d| super::convert::dtype_object(py, d)),
+    )
 }
 
 fn autocast_device(device_type: &str) -> PyResult<bool> {

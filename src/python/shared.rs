@@ -46,10 +46,11 @@ pub fn _from_shared_fd(
             "_from_shared_fd: invalid file descriptor {fd}"
         )));
     }
-    let dtype = dtype_arg(dtype)?;
-    // SAFETY: the caller hands over an open descriptor it owns (from `DupFd.detach()`),
-    // which nothing else closes.
+    // SAFETY: the caller (rustorch.multiprocessing's rebuild) hands over an open descriptor
+    // it owns, from `DupFd.detach()`, which nothing else closes; taken first so that it is
+    // closed on every error below.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let dtype = dtype_arg(dtype)?;
     let storage = Storage::from_shared_fd(fd, numel, dtype)?;
     let whole = Tensor::from_storage(storage, vec![numel]);
     Ok(PyTensor::new(whole.as_strided(&size, &stride, offset)?))

@@ -107,3 +107,20 @@ def join_world(rank: int, port: int, timeout_s: float, sizes: list) -> None:
     rt.distributed.init_process_group(
         "gloo", rank=rank, world_size=sizes[rank], timeout=timedelta(seconds=timeout_s)
     )
+
+
+def init_twice(rank: int, world: int, port: int, out: str) -> None:
+    """init, all_reduce, destroy, then init and all_reduce again in the same processes."""
+    import numpy as np
+
+    os.environ["MASTER_ADDR"] = "127.0.0.1"
+    os.environ["MASTER_PORT"] = str(port)
+    dist = rt.distributed
+    sums = []
+    for round_ in range(2):
+        dist.init_process_group("gloo", rank=rank, world_size=world)
+        x = rt.full((2,), float(rank + 1 + round_))
+        dist.all_reduce(x)
+        sums.append(x.tolist())
+        dist.destroy_process_group()
+    np.save(f"{out}.{rank}.npy", np.array(sums))

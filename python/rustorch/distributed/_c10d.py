@@ -306,6 +306,11 @@ def _install_exit_hooks() -> None:
     sys.excepthook = abort_job
 
 
+def _under_mpi_launcher() -> bool:
+    """Whether an MPI launcher started this process (``mpirun``, or ``srun`` with PMIx/PMI)."""
+    return any(k in os.environ for k in ("OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK"))
+
+
 def _parse_init_method(
     init_method: Optional[str],
 ) -> tuple[Optional[int], Optional[int], Optional[str], Optional[int]]:
@@ -393,7 +398,7 @@ def init_process_group(
     url_rank, url_size, addr, port = _parse_init_method(init_method)
     want_size = world_size if world_size != -1 else url_size or _env_int("WORLD_SIZE")
     want_rank = rank if rank != -1 else url_rank if url_rank is not None else _env_int("RANK")
-    if "OMPI_COMM_WORLD_SIZE" not in os.environ and want_size is not None and want_size > 1:
+    if not _under_mpi_launcher() and want_size is not None and want_size > 1:
         pg = _join_without_launcher(want_rank, want_size, addr, port, seconds)
     else:
         pg = _C._ProcessGroup.world(seconds)

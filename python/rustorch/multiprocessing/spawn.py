@@ -35,16 +35,16 @@ __all__ = [
 class ProcessException(Exception):
     """A child process of :func:`spawn` failed."""
 
-    __slots__ = ["error_index", "pid"]
+    __slots__ = ["error_index", "error_pid"]
 
-    def __init__(self, msg: str, error_index: int, pid: int) -> None:
+    def __init__(self, msg: str, error_index: int, error_pid: int) -> None:
         super().__init__(msg)
         self.msg = msg
         self.error_index = error_index
-        self.pid = pid
+        self.error_pid = error_pid
 
     def __reduce__(self) -> tuple:
-        return type(self), (self.msg, self.error_index, self.pid)
+        return type(self), (self.msg, self.error_index, self.error_pid)
 
 
 class ProcessRaisedException(ProcessException):
@@ -71,13 +71,25 @@ class ProcessExitedException(ProcessException):
     def __reduce__(self) -> tuple:
         return (
             type(self),
-            (self.msg, self.error_index, self.pid, self.exit_code, self.signal_name),
+            (self.msg, self.error_index, self.error_pid, self.exit_code, self.signal_name),
         )
+
+
+def _end_with_parent() -> None:
+    """Asks Linux to send this process SIGINT when its parent dies (as PyTorch's children)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGINT)  # PR_SET_PDEATHSIG
+        except (AttributeError, OSError):
+            pass
 
 
 def _wrap(fn: Callable[..., Any], i: int, args: tuple, error_file: str) -> None:
     """The child's entry: runs ``fn(i, *args)``; a raised exception's traceback goes to
     ``error_file`` and the process exits with code 1."""
+    _end_with_parent()
     try:
         fn(i, *args)
     except KeyboardInterrupt:
@@ -139,7 +151,10 @@ class ProcessContext:
         if not os.path.exists(path) or os.path.getsize(path) == 0:
             code = int(failed.exitcode)
             if code < 0:
-                name = signal.Signals(-code).name
+                try:
+                    name = signal.Signals(-code).name
+                except ValueError:
+                    name = f"<Unknown signal {-code}>"
                 raise ProcessExitedException(
                     f"process {error_index} terminated with signal {name}",
                     error_index,
@@ -206,7 +221,8 @@ def spawn(
     start_method: str = "spawn",
 ) -> Optional[ProcessContext]:
     """Spawns ``nprocs`` processes that run ``fn(i, *args)`` (``torch.multiprocessing.spawn``);
-    ``start_method`` other than ``"spawn"`` warns and goes to :func:`start_processes`."""
+    always with the ``spawn`` start method (another ``start_method`` warns, as PyTorch's; use
+    :func:`start_processes` for others)."""
     if start_method != "spawn":
         warnings.warn(
             f"This method only supports start_method=spawn (got: {start_method}).\n"
@@ -215,4 +231,4 @@ def spawn(
             FutureWarning,
             stacklevel=2,
         )
-    return start_processes(fn, args, nprocs, join, daemon, start_method)
+    return start_processes(fn, args, nprocs, join, daemon, start_method="spawn")
