@@ -581,3 +581,50 @@ def test_op_gradcheck(name):
     fn, spec = GRAD_OPS[name]
     xs = [leaf(a) for a in _inputs(spec)]
     assert rt.autograd.gradcheck(lambda *ts: fn(rt, *ts), tuple(xs), eps=1e-6, atol=1e-5)
+
+
+# ---- hooks on graph nodes (grad_fn.register_hook / register_prehook) --------------------
+
+
+def test_node_hooks_see_and_replace_gradients():
+    x = rt.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    w = rt.tensor([0.5, -1.0, 2.0], requires_grad=True)
+    y = x * w
+    seen = {}
+
+    def post(grad_inputs, grad_outputs):
+        seen["post"] = ([None if g is None else g.tolist() for g in grad_inputs],
+                        [g.tolist() for g in grad_outputs])
+        return (grad_inputs[0] * 10, grad_inputs[1])
+
+    def pre(grad_outputs):
+        seen["pre"] = [g.tolist() for g in grad_outputs]
+        return (grad_outputs[0] * 2,)
+
+    y.grad_fn.register_hook(post)
+    y.grad_fn.register_prehook(pre)
+    y.sum().backward()
+    assert seen["pre"] == [[1.0, 1.0, 1.0]]
+    # the node ran on the doubled output gradient; its input gradients were then replaced
+    assert seen["post"] == ([[1.0, -2.0, 4.0], [2.0, 4.0, 6.0]], [[2.0, 2.0, 2.0]])
+    assert x.grad.tolist() == [10.0, -20.0, 40.0]
+    assert w.grad.tolist() == [2.0, 4.0, 6.0]
+
+
+def test_removed_node_hooks_do_not_run_and_wrong_counts_raise():
+    x = rt.ones(2, requires_grad=True)
+    y = x * 3
+    calls = []
+    h = y.grad_fn.register_hook(lambda gi, go: calls.append(1))
+    h.remove()
+    y.sum().backward(retain_graph=True)
+    assert calls == [] and x.grad.tolist() == [3.0, 3.0]
+    handle = y.grad_fn.register_hook(lambda gi, go: (gi[0], gi[0], gi[0]))
+    with pytest.raises(RuntimeError, match=r"hook '<lambda>' has returned an incorrect number of "
+                       r"values \(got 3, but expected 2\)"):
+        y.sum().backward(retain_graph=True)
+    handle.remove()
+    # the constant 3 has no gradient: a hook may not invent one
+    y.grad_fn.register_hook(lambda gi, go: (gi[0], gi[0]))
+    with pytest.raises(RuntimeError, match="can't replace a None gradient with a non-None value"):
+        y.sum().backward(retain_graph=True)

@@ -592,7 +592,7 @@ def _raise(exc: BaseException):
 
 
 @pytest.mark.parametrize("exc", [ZeroDivisionError("in hook"), KeyError("k"), _HookError("own")])
-@pytest.mark.parametrize("where", ["tensor_hook", "post_accumulate", "function"])
+@pytest.mark.parametrize("where", ["tensor_hook", "post_accumulate", "function", "node_hook"])
 def test_exceptions_in_callbacks_reach_the_caller_unchanged(where, exc):
     # PyTorch re-raises the callback's own exception (type and object), and the engine stays
     # usable: the same graph shape backpropagates once the callback is gone
@@ -604,6 +604,9 @@ def test_exceptions_in_callbacks_reach_the_caller_unchanged(where, exc):
     elif where == "post_accumulate":
         handles.append(x.register_post_accumulate_grad_hook(lambda t: _raise(exc)))
         y = (x * 2).sum()
+    elif where == "node_hook":
+        y = (x * 2).sum()
+        handles.append(y.grad_fn.register_hook(lambda gi, go: _raise(exc)))
     else:
 
         class Bad(rt.autograd.Function):

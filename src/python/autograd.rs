@@ -8,7 +8,69 @@ use crate::Tensor;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyTuple};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+
+/// Gradients as the tuple a node hook receives (None where there is none).
+fn grads_tuple<'py>(
+    py: Python<'py>,
+    grads: &[Option<Tensor>],
+) -> crate::Result<Bound<'py, PyTuple>> {
+    let items = grads.iter().map(|g| match g {
+        Some(t) => PyTensor::new(t.clone())
+            .into_pyobject(py)
+            .map(|o| o.into_any()),
+        None => Ok(py.None().into_bound(py)),
+    });
+    let items: Vec<Bound<'py, PyAny>> = items.collect::<PyResult<_>>().map_err(py_err_to_rust)?;
+    PyTuple::new(py, items).map_err(py_err_to_rust)
+}
+
+/// A node hook's result, checked against the gradients it may replace as PyTorch checks it:
+/// None (keep them) or a sequence of as many tensors and Nones, with no tensor where there
+/// was none.
+fn checked_grads(
+    hook: &Bound<'_, PyAny>,
+    r: &Bound<'_, PyAny>,
+    old: &[Option<Tensor>],
+) -> crate::Result<Option<Vec<Option<Tensor>>>> {
+    if r.is_none() {
+        return Ok(None);
+    }
+    let items: Vec<Bound<'_, PyAny>> = r
+        .try_iter()
+        .and_then(|it| it.collect())
+        .map_err(py_err_to_rust)?;
+    items
+        .iter()
+        .map(|g| {
+            if g.is_none() {
+                Ok(None)
+            } else {
+                tensor_arg(g, "hook").map(Some).map_err(py_err_to_rust)
+            }
+        })
+        .collect::<crate::Result<Vec<_>>>()
+        .and_then(|new| {
+            if new.len() != old.len() {
+                let name = hook
+                    .getattr("__name__")
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|_| "hook".into());
+                return Err(crate::Error::Runtime(format!(
+                    "hook '{name}' has returned an incorrect number of values (got {}, but expected {})",
+                    new.len(),
+                    old.len()
+                )));
+            }
+            if new.iter().zip(old).any(|(n, o)| n.is_some() && o.is_none()) {
+                return Err(crate::Error::Runtime(
+                    "can't replace a None gradient with a non-None value".into(),
+                ));
+            }
+            Ok(Some(new))
+        })
+}
 
 /// A graph node as Python sees it (`tensor.grad_fn`): an instance of a subclass named
 /// after the node (`AddBackward0`), as PyTorch's `type(y.grad_fn).__name__`.
@@ -57,6 +119,46 @@ impl PyNode {
     fn name(&self) -> String {
         self.node.name().to_string()
     }
+    /// `register_prehook(hook)`: `hook(grad_outputs)` runs before the node's backward and may
+    /// return replacement gradients (a tuple of the same length), as PyTorch's.
+    fn register_prehook(&self, hook: Py<PyAny>) -> super::tensor::RemovableHandle {
+        let active = Arc::new(AtomicBool::new(true));
+        let flag = active.clone();
+        self.node
+            .register_node_pre_hook(Arc::new(move |grad_outputs| {
+                if !flag.load(Ordering::Relaxed) {
+                    return Ok(None);
+                }
+                Python::attach(|py| {
+                    let r = hook
+                        .call1(py, (grads_tuple(py, grad_outputs)?,))
+                        .map_err(py_err_to_rust)?;
+                    checked_grads(hook.bind(py), r.bind(py), grad_outputs)
+                })
+            }));
+        super::tensor::RemovableHandle::from_flag(active)
+    }
+    /// `register_hook(hook)`: `hook(grad_inputs, grad_outputs)` runs after the node's
+    /// backward and may return replacement `grad_inputs`, as PyTorch's.
+    fn register_hook(&self, hook: Py<PyAny>) -> super::tensor::RemovableHandle {
+        let active = Arc::new(AtomicBool::new(true));
+        let flag = active.clone();
+        self.node
+            .register_post_hook(Arc::new(move |grad_inputs, grad_outputs| {
+                if !flag.load(Ordering::Relaxed) {
+                    return Ok(None);
+                }
+                Python::attach(|py| {
+                    let args = (
+                        grads_tuple(py, grad_inputs)?,
+                        grads_tuple(py, grad_outputs)?,
+                    );
+                    let r = hook.call1(py, args).map_err(py_err_to_rust)?;
+                    checked_grads(hook.bind(py), r.bind(py), grad_inputs)
+                })
+            }));
+        super::tensor::RemovableHandle::from_flag(active)
+    }
     #[getter]
     fn next_functions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         let items: Vec<(Option<Py<PyAny>>, usize)> = self
@@ -74,14 +176,6 @@ impl PyNode {
     #[getter]
     fn variable(&self) -> Option<PyTensor> {
         self.node.variable().map(|t| PyTensor::new(t.clone()))
-    }
-    fn register_prehook(&self, hook: Py<PyAny>) -> super::tensor::RemovableHandle {
-        let active = Arc::new(std::sync::atomic::AtomicBool::new(true));
-        let h = super::tensor::py_hook(hook, active.clone());
-        for nr in 0..self.node.num_outputs() {
-            self.node.register_pre_hook(nr, h.clone());
-        }
-        super::tensor::RemovableHandle::from_flag(active)
     }
     fn __repr__(&self) -> String {
         format!(
