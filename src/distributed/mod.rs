@@ -156,13 +156,17 @@ fn same_dtype(what: &str, a: &Tensor, b: &Tensor) -> Result<()> {
 impl Group {
     /// The world group, initialising MPI if needed; `timeout` bounds every wait.
     pub fn world(timeout: Duration) -> Result<Group> {
-        let (comm, rank, size) = mpi::init_world()?;
-        Ok(Group {
+        Ok(Group::whole(mpi::init_world()?, timeout))
+    }
+
+    /// The group of every rank of a world's communicator.
+    fn whole((comm, rank, size): (Arc<Comm>, usize, usize), timeout: Duration) -> Group {
+        Group {
             comm,
             rank,
             ranks: (0..size).collect(),
             timeout,
-        })
+        }
     }
 
     /// The world of `size` separately started processes (no MPI launcher) whose rank 0
@@ -174,13 +178,10 @@ impl Group {
         size: usize,
         timeout: Duration,
     ) -> Result<Group> {
-        let (comm, rank, size) = rendezvous::join(addr, port, rank, size, timeout)?;
-        Ok(Group {
-            comm,
-            rank,
-            ranks: (0..size).collect(),
+        Ok(Group::whole(
+            rendezvous::join(addr, port, rank, size, timeout)?,
             timeout,
-        })
+        ))
     }
 
     /// A group of the world ranks `ranks` (every rank of `self` must call this, as with

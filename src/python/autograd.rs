@@ -26,6 +26,20 @@ fn grads_tuple<'py>(
     PyTuple::new(py, items).map_err(py_err_to_rust)
 }
 
+/// Gradients returned by Python code: each a tensor or None.
+fn optional_grads(items: &[Bound<'_, PyAny>], what: &str) -> crate::Result<Vec<Option<Tensor>>> {
+    items
+        .iter()
+        .map(|g| {
+            if g.is_none() {
+                Ok(None)
+            } else {
+                tensor_arg(g, what).map(Some).map_err(py_err_to_rust)
+            }
+        })
+        .collect()
+}
+
 /// A node hook's result, checked against the gradients it may replace as PyTorch checks it:
 /// None (keep them) or a sequence of as many tensors and Nones, with no tensor where there
 /// was none.
@@ -41,17 +55,7 @@ fn checked_grads(
         .try_iter()
         .and_then(|it| it.collect())
         .map_err(py_err_to_rust)?;
-    items
-        .iter()
-        .map(|g| {
-            if g.is_none() {
-                Ok(None)
-            } else {
-                tensor_arg(g, "hook").map(Some).map_err(py_err_to_rust)
-            }
-        })
-        .collect::<crate::Result<Vec<_>>>()
-        .and_then(|new| {
+    optional_grads(&items, "hook").and_then(|new| {
             if new.len() != old.len() {
                 let name = hook
                     .getattr("__name__")
@@ -392,16 +396,7 @@ pub fn _record_function(
                     items.len()
                 )));
             }
-            items
-                .iter()
-                .map(|g| {
-                    if g.is_none() {
-                        Ok(None)
-                    } else {
-                        tensor_arg(g, "backward").map(Some).map_err(py_err_to_rust)
-                    }
-                })
-                .collect()
+            optional_grads(&items, "backward")
         })
     });
     let node = Node::new(name, edges, f, meta);

@@ -233,8 +233,10 @@ fn kwargs_without<'py>(
     Ok(Some(rest))
 }
 
+/// A creation function of a size and keywords; `draws` says whether it samples (and so
+/// takes `generator=`).
 macro_rules! filled {
-    ($name:ident, $f:expr) => {
+    ($name:ident, $f:expr, draws = $draws:expr) => {
         #[pyfunction]
         #[pyo3(signature = (*size, **kwargs))]
         pub fn $name(size: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> R {
@@ -242,25 +244,12 @@ macro_rules! filled {
             let kwargs = kwargs_without(kwargs, "size")?;
             let kwargs = kwargs.as_ref();
             check_kwargs(kwargs, stringify!($name))?;
-            let dtype = kw_dtype(kwargs, DType::default_float())?;
-            let device = kw_device(kwargs, default_device())?;
-            let make: Maker = $f;
-            finish(make(&shape, dtype, device)?, kwargs)
-        }
-    };
-}
-filled!(zeros, creation::zeros);
-filled!(ones, creation::ones);
-filled!(empty, creation::zeros);
-macro_rules! sampled {
-    ($name:ident, $f:expr) => {
-        #[pyfunction]
-        #[pyo3(signature = (*size, **kwargs))]
-        pub fn $name(size: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> R {
-            let shape = size_or_kwarg(size, kwargs, stringify!($name))?;
-            let kwargs = kwargs_without(kwargs, "size")?;
-            let kwargs = kwargs.as_ref();
-            check_kwargs(kwargs, stringify!($name))?;
+            if !$draws && kwargs.is_some_and(|k| k.contains("generator").unwrap_or(false)) {
+                return Err(PyTypeError::new_err(format!(
+                    "{}() got an unexpected keyword argument 'generator'",
+                    stringify!($name)
+                )));
+            }
             let dtype = kw_dtype(kwargs, DType::default_float())?;
             let device = kw_device(kwargs, default_device())?;
             let make: Maker = $f;
@@ -269,8 +258,11 @@ macro_rules! sampled {
         }
     };
 }
-sampled!(rand, random::rand);
-sampled!(randn, random::randn);
+filled!(zeros, creation::zeros, draws = false);
+filled!(ones, creation::ones, draws = false);
+filled!(empty, creation::zeros, draws = false);
+filled!(rand, random::rand, draws = true);
+filled!(randn, random::randn, draws = true);
 
 #[pyfunction]
 #[pyo3(signature = (size, fill_value, **kwargs))]
