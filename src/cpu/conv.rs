@@ -18,7 +18,8 @@ use crate::backend::num::Num;
 use crate::simd_dispatch;
 use crate::tensor::layout::Layout;
 
-/// Output positions per vector: one AVX-512 register of float32.
+/// The widest vector the kernels use (one AVX-512 register of float32): the unit of their
+/// data layouts (row pitches, slack). Their register blocks use [`registers`]' width.
 const LANES: usize = 16;
 /// The most output channels one pass keeps in registers.
 const BLOCK: usize = 6;
@@ -365,9 +366,45 @@ simd_dispatch! {
     }
 }
 
+/// The vector registers of the copy running (32 with AVX-512, 16 with AVX2) and the
+/// elements of `T` one of them holds. The kernels' data layouts are cut for [`LANES`], the
+/// widest case, and their register blocks for these.
+fn registers<T>() -> (usize, usize) {
+    #[cfg(target_arch = "x86_64")]
+    let (count, bytes) = if super::math::has_avx512() {
+        (32, 64)
+    } else {
+        (16, 32)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let (count, bytes) = (16, 32);
+    (count, bytes / std::mem::size_of::<T>())
+}
+
+/// Calls `$call` with `$v` a constant equal to `$lanes` (16, 8 or 4: one register of
+/// float32 or float64 with AVX-512 or AVX2).
+macro_rules! by_lanes {
+    ($lanes:expr, |$v:ident| $call:expr) => {
+        match $lanes {
+            16 => {
+                const $v: usize = 16;
+                $call
+            }
+            8 => {
+                const $v: usize = 8;
+                $call
+            }
+            _ => {
+                const $v: usize = 4;
+                $call
+            }
+        }
+    };
+}
+
 /// Output channels `co..co + CB` of [`pitched_image`]: runs of `NV` vectors of positions,
-/// `CB · NV` accumulators (at most 18 of the 32 vector registers, so that none spills), then
-/// single vectors.
+/// `CB · NV` accumulators (at most 18 of 32 vector registers, or 12 of 16 with their
+/// inputs beside them, so that none spills), then single vectors.
 #[inline(always)]
 fn pitched_block<T: Fma, const CB: usize>(
     xp: &[T],
@@ -391,28 +428,29 @@ fn pitched_block<T: Fma, const CB: usize>(
         g,
         co,
     };
-    let nvec = g.npos.div_ceil(LANES);
-    let mut v = 0;
-    if CB > 6 {
-        while v + 2 <= nvec {
-            run.vectors::<2>(v * LANES, out);
-            v += 2;
+    // Measured on 2 AVX2 cores (LeNet's layers and their input gradients): the accumulators
+    // and one vector of inputs per run in 14 of the 16 registers.
+    let (regs, lanes) = registers::<T>();
+    let nv = if regs >= 32 { 18 / CB } else { 14 / (CB + 1) }.clamp(1, 4);
+    by_lanes!(lanes, |V| {
+        let nvec = g.npos.div_ceil(V);
+        let mut v = 0;
+        macro_rules! runs {
+            ($nv:literal) => {
+                while nvec - v >= $nv {
+                    run.vectors::<$nv, V>(v * V, out);
+                    v += $nv;
+                }
+            };
         }
-    } else if CB > 4 {
-        while v + 3 <= nvec {
-            run.vectors::<3>(v * LANES, out);
-            v += 3;
+        match nv {
+            4 => runs!(4),
+            3 => runs!(3),
+            2 => runs!(2),
+            _ => {}
         }
-    } else {
-        while v + 4 <= nvec {
-            run.vectors::<4>(v * LANES, out);
-            v += 4;
-        }
-    }
-    while v < nvec {
-        run.vectors::<1>(v * LANES, out);
-        v += 1;
-    }
+        runs!(1);
+    })
 }
 
 /// One block of output channels of [`pitched_image`] and what its runs share.
@@ -428,13 +466,13 @@ struct Run<'a, T, const CB: usize> {
 }
 
 impl<T: Fma, const CB: usize> Run<'_, T, CB> {
-    /// `NV` vectors of positions from `q0`: for each term, the `NV` input vectors are
+    /// `NV` vectors of `V` positions from `q0`: for each term, the `NV` input vectors are
     /// loaded once and each weight is broadcast once for its `NV` multiply-adds.
     #[inline(always)]
-    fn vectors<const NV: usize>(&self, q0: usize, out: &mut [T]) {
+    fn vectors<const NV: usize, const V: usize>(&self, q0: usize, out: &mut [T]) {
         let g = self.g;
-        let mut acc: [[[T; LANES]; NV]; CB] = std::array::from_fn(|c| [[self.init[c]; LANES]; NV]);
-        let span = NV * LANES + g.kw - 1;
+        let mut acc: [[[T; V]; NV]; CB] = std::array::from_fn(|c| [[self.init[c]; V]; NV]);
+        let span = NV * V + g.kw - 1;
         // One loop over the (input channel, kernel row) pairs, so that the accumulators stay
         // in registers across it.
         for (&row, wr) in self.rows.iter().zip(self.packed.chunks_exact(g.kw)) {
@@ -442,12 +480,12 @@ impl<T: Fma, const CB: usize> Run<'_, T, CB> {
             for (kx, wv) in wr.iter().enumerate() {
                 // Loaded ahead of the multiply-adds, so that they form one block in which
                 // each broadcast weight serves all `NV` vectors.
-                let xs: [[T; LANES]; NV] = std::array::from_fn(|nv| {
-                    let at = kx + nv * LANES;
-                    // SAFETY: `kx < kw` and `nv < NV`, so `at + LANES ≤ NV·LANES + kw − 1`,
+                let xs: [[T; V]; NV] = std::array::from_fn(|nv| {
+                    let at = kx + nv * V;
+                    // SAFETY: `kx < kw` and `nv < NV`, so `at + V ≤ NV·V + kw − 1`,
                     // the length of `seg`. (A checked index here would leave a panic path
                     // in the loop, and the accumulators in memory.)
-                    let v = unsafe { seg.get_unchecked(at..at + LANES) };
+                    let v = unsafe { seg.get_unchecked(at..at + V) };
                     std::array::from_fn(|i| v[i])
                 });
                 for (a, &wc) in acc.iter_mut().zip(wv) {
@@ -465,24 +503,24 @@ impl<T: Fma, const CB: usize> Run<'_, T, CB> {
             for (nv, a) in a.iter().enumerate() {
                 // A copy, so that the stores' variable indexing never reaches `acc` (which
                 // would keep it in memory through the loop above).
-                let lanes: [T; LANES] = std::array::from_fn(|i| a[i]);
-                store_pitched(plane, &lanes, q0 + nv * LANES, g);
+                let lanes: [T; V] = std::array::from_fn(|i| a[i]);
+                store_pitched(plane, &lanes, q0 + nv * V, g);
             }
         }
     }
 }
 
-/// The lanes of `a` (positions `q..q + LANES` on the pitch of `g`, those below `npos`)
+/// The lanes of `a` (positions `q..q + V` on the pitch of `g`, those below `npos`)
 /// stored in the output plane `plane` (rows `width` long), row segment by row segment.
 ///
 /// A segment is stored as a whole vector where the plane has room for one: the lanes past
 /// it land on positions that come later in the plane, which later stores overwrite, so
 /// every store is one fixed-size copy rather than a call for a few elements.
 #[inline(always)]
-fn store_pitched<T: Num>(plane: &mut [T], a: &[T; LANES], q: usize, g: &Pitched) {
-    let len = LANES.min(g.npos.saturating_sub(q));
+fn store_pitched<T: Num, const V: usize>(plane: &mut [T], a: &[T; V], q: usize, g: &Pitched) {
+    let len = V.min(g.npos.saturating_sub(q));
     let mut wide = [T::zero(); 2 * LANES];
-    wide[..LANES].copy_from_slice(a);
+    wide[..V].copy_from_slice(a);
     let mut j = 0;
     while j < len {
         let (y, x) = ((q + j) / g.pitch, (q + j) % g.pitch);
@@ -490,8 +528,8 @@ fn store_pitched<T: Num>(plane: &mut [T], a: &[T; LANES], q: usize, g: &Pitched)
         if x < g.width {
             let keep = (g.width - x).min(run);
             let at = y * g.width + x;
-            match plane.get_mut(at..at + LANES) {
-                Some(d) => d.copy_from_slice(&wide[j..][..LANES]),
+            match plane.get_mut(at..at + V) {
+                Some(d) => d.copy_from_slice(&wide[j..][..V]),
                 None => plane[at..][..keep].copy_from_slice(&wide[j..][..keep]),
             }
         }
@@ -568,15 +606,18 @@ pub fn weight_grad<T: Fma>(
 simd_dispatch! {
     /// One image's terms of the weight gradient, added to the per-lane sums `dw`: kernel
     /// rows in groups of `KY` (all of them up to 5), output channels in blocks of at most
-    /// 16 / `KY`, so that a group's `CB · KY` sums stay in registers. `xp` holds
+    /// 16 / `KY` (AVX-512) or 11 / `KY` (AVX2), so that a group's `CB · KY` sums stay in
+    /// registers. `xp` holds
     /// [`weight_grad_slack`] elements past the image's planes.
     pub fn weight_grad_image<T: Fma>(xp: &[T], gp: &[T], g: &Geom, pitch: usize, dw: &mut [[T; LANES]]) -> () {
+        let (regs, lanes) = registers::<T>();
+        let budget = if regs >= 32 { 16 } else { 11 };
         macro_rules! rows {
             ($ky:literal) => {{
                 const KY: usize = $ky;
-                by_blocks!(g.cout, (16 / KY).min(BLOCK), |co, CB| {
-                    weight_grad_block::<T, CB, KY>(xp, gp, g, pitch, co, dw)
-                })
+                by_lanes!(lanes, |V| by_blocks!(g.cout, (budget / KY).clamp(1, BLOCK), |co, CB| {
+                    weight_grad_block::<T, CB, KY, V>(xp, gp, g, pitch, co, dw)
+                }))
             }};
         }
         match g.kh {
@@ -604,7 +645,7 @@ fn weight_grad_slack(pitch: usize, kw: usize) -> usize {
 #[inline(always)]
 // `j` indexes the `CB` gradient rows and the `KY` input rows alike.
 #[allow(clippy::needless_range_loop)]
-fn weight_grad_block<T: Fma, const CB: usize, const KY: usize>(
+fn weight_grad_block<T: Fma, const CB: usize, const KY: usize, const V: usize>(
     xp: &[T],
     gp: &[T],
     g: &Geom,
@@ -613,24 +654,24 @@ fn weight_grad_block<T: Fma, const CB: usize, const KY: usize>(
     dw: &mut [[T; LANES]],
 ) {
     let span = g.oh * pitch;
-    let nv = span / LANES;
+    let nv = span / V;
     // Every row cut to one length, so the loop indexes them unchecked.
-    let grows: [&[[T; LANES]]; CB] =
-        std::array::from_fn(|c| &gp[(co + c) * span..][..span].as_chunks::<LANES>().0[..nv]);
+    let grows: [&[[T; V]]; CB] =
+        std::array::from_fn(|c| &gp[(co + c) * span..][..span].as_chunks::<V>().0[..nv]);
     let kk = g.kh * g.kw;
     for ci in 0..g.cin {
         for kx in 0..g.kw {
             for ky0 in (0..g.kh).step_by(KY) {
                 let xrows: [&[T]; KY] =
                     std::array::from_fn(|k| &xp[(ci * g.ph + ky0 + k) * pitch + kx..][..span]);
-                let mut acc = [[[T::zero(); LANES]; KY]; CB];
+                let mut acc = [[[T::zero(); V]; KY]; CB];
                 for j in 0..nv {
-                    let xs: [[T; LANES]; KY] = std::array::from_fn(|k| {
-                        // SAFETY: `j < nv`, so `(j + 1)·LANES ≤ span`, the row's length.
-                        let v = unsafe { xrows[k].get_unchecked(j * LANES..(j + 1) * LANES) };
+                    let xs: [[T; V]; KY] = std::array::from_fn(|k| {
+                        // SAFETY: `j < nv`, so `(j + 1)·V ≤ span`, the row's length.
+                        let v = unsafe { xrows[k].get_unchecked(j * V..(j + 1) * V) };
                         std::array::from_fn(|i| v[i])
                     });
-                    let gs: [[T; LANES]; CB] = std::array::from_fn(|c| grows[c][j]);
+                    let gs: [[T; V]; CB] = std::array::from_fn(|c| grows[c][j]);
                     for (a, gv) in acc.iter_mut().zip(&gs) {
                         for (a, xv) in a.iter_mut().zip(&xs) {
                             for ((a, &gv), &xv) in a.iter_mut().zip(gv).zip(xv) {
