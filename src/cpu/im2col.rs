@@ -9,10 +9,11 @@
 //! order (each thread its run of tiles, the runs added in order), so runs repeat.
 
 use super::matmul::{GemmElem, MatRef};
-use super::window::{fold, unfold};
+use super::window::{fold_into, unfold};
 use crate::backend::Window;
 use crate::tensor::layout::Layout;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// The narrowest product a tile makes (columns: images × output positions).
 const MIN_COLS: usize = 256;
@@ -86,7 +87,9 @@ fn grad_tile<T: Copy>(
 }
 
 /// The convolution of `x` (`[n, cin, *input]`, any strides) with `w` (contiguous `[cout,
-/// cin·K]`), plus `bias`: a contiguous `[n, cout, *output]`.
+/// cin·K]`), plus `bias`: a contiguous `[n, cout, *output]`. With a bias, a one-image tile's
+/// output starts as the bias and the product is added to it; without, the product only
+/// writes it (no zero-fill first).
 pub fn forward<T: GemmElem>(
     x: &[T],
     xl: &Layout,
@@ -99,57 +102,66 @@ pub fn forward<T: GemmElem>(
     let ck = cin * win.kernel_numel();
     let cout = w.len() / ck.max(1);
     let l = win.output_numel();
-    let mut out = vec![T::zero(); n * cout * l];
-    out.par_chunks_mut(tiles.per * cout * l)
-        .enumerate()
-        .for_each(|(i, o)| {
-            super::team::as_part(|| {
-                let (b, t) = tiles.tile(i);
-                let cols = unfold(x, &narrowed(xl, b, t), win);
-                let dims = (cout, t * l, ck);
-                if t == 1 {
-                    T::gemm(
-                        w,
-                        dense(ck),
-                        &cols,
-                        dense(t * l),
-                        o,
-                        dims,
-                        T::zero(),
-                        T::one(),
-                        1,
-                    );
-                } else {
-                    let mut p = vec![T::zero(); cout * t * l];
-                    T::gemm(
-                        w,
-                        dense(ck),
-                        &cols,
-                        dense(t * l),
-                        &mut p,
-                        dims,
-                        T::zero(),
-                        T::one(),
-                        1,
-                    );
+    let tile = |i: usize, o: &mut [MaybeUninit<T>]| {
+        let (b, t) = tiles.tile(i);
+        let cols = unfold(x, &narrowed(xl, b, t), win);
+        let dims = (cout, t * l, ck);
+        let (wm, cm) = (dense(ck), dense(t * l));
+        if t == 1 {
+            match bias {
+                Some(bias) => {
                     for (j, dst) in o.chunks_mut(l).enumerate() {
-                        let (img, ch) = (j / cout, j % cout);
-                        dst.copy_from_slice(&p[(ch * t + img) * l..][..l]);
+                        dst.iter_mut().for_each(|v| {
+                            v.write(bias[j]);
+                        });
                     }
+                    // SAFETY: every element was just written with its channel's bias.
+                    let o = unsafe { assume_init(o) };
+                    T::gemm(w, wm, &cols, cm, o, dims, T::one(), T::one(), 1);
                 }
-                if let Some(bias) = bias {
-                    for (j, dst) in o.chunks_mut(l).enumerate() {
-                        let bv = bias[j % cout];
-                        dst.iter_mut().for_each(|v| *v = v.add(bv));
-                    }
-                }
+                None => T::gemm_into(w, wm, &cols, cm, o, dims, T::one(), 1),
+            }
+            return;
+        }
+        // `[cout, t·l]` from the product, copied out image by image.
+        // SAFETY: `gemm_into` writes all `cout·t·l` elements.
+        let p = unsafe {
+            super::write_new_vec(cout * t * l, |p| {
+                T::gemm_into(w, wm, &cols, cm, p, dims, T::one(), 1)
             })
-        });
-    out
+        };
+        for (j, dst) in o.chunks_mut(l).enumerate() {
+            let (img, ch) = (j / cout, j % cout);
+            let bv = bias.map_or(T::zero(), |b| b[ch]);
+            for (d, &v) in dst.iter_mut().zip(&p[(ch * t + img) * l..][..l]) {
+                d.write(v.add(bv));
+            }
+        }
+    };
+    // SAFETY: the chunks cover the output, and each tile writes every element of its chunk
+    // (its images' `cout·l` outputs), by the product or by the copy.
+    unsafe {
+        super::write_new_vec(n * cout * l, |out| {
+            out.par_chunks_mut(tiles.per * cout * l)
+                .enumerate()
+                .for_each(|(i, o)| super::team::as_part(|| tile(i, o)))
+        })
+    }
+}
+
+/// `s` as initialised elements.
+///
+/// # Safety
+/// Every element of `s` must have been written.
+unsafe fn assume_init<T>(s: &mut [MaybeUninit<T>]) -> &mut [T] {
+    // SAFETY: `MaybeUninit<T>` has `T`'s layout, and the caller vouches for every element.
+    unsafe { &mut *(s as *mut [MaybeUninit<T>] as *mut [T]) }
 }
 
 /// The input gradient of [`forward`]: `g` (contiguous `[n, cout, *output]`) through `w`
-/// (contiguous `[cout, cin·K]`), folded back: a contiguous `[n, cin, *input]`.
+/// (contiguous `[cout, cin·K]`), folded back: a contiguous `[n, cin, *input]`. Each tile's
+/// patch gradients are only written by the product (no zero-fill) and folded straight into
+/// the tile's images.
 pub fn input_grad<T: GemmElem>(g: &[T], w: &[T], cin: usize, win: &Window, tiles: Tiles) -> Vec<T> {
     let kn = win.kernel_numel();
     let ck = cin * kn;
@@ -168,24 +180,18 @@ pub fn input_grad<T: GemmElem>(g: &[T], w: &[T], cin: usize, win: &Window, tiles
                     rs: 1,
                     cs: ck as isize,
                 };
-                let mut cols = vec![T::zero(); ck * t * l];
-                T::gemm(
-                    w,
-                    wt,
-                    &gt,
-                    dense(t * l),
-                    &mut cols,
-                    (ck, t * l, cout),
-                    T::zero(),
-                    T::one(),
-                    1,
-                );
+                // SAFETY: `gemm_into` writes all `ck·t·l` elements.
+                let cols = unsafe {
+                    super::write_new_vec(ck * t * l, |c| {
+                        T::gemm_into(w, wt, &gt, dense(t * l), c, (ck, t * l, cout), T::one(), 1)
+                    })
+                };
                 let cl = Layout {
                     shape: vec![t, ck, l],
                     strides: vec![l as isize, (t * l) as isize, 1],
                     offset: 0,
                 };
-                o.copy_from_slice(&fold(&cols, &cl, win));
+                fold_into(&cols, &cl, win, o);
             })
         });
     out

@@ -196,10 +196,7 @@ simd_dispatch! {
                 let start = base + z * s[0] + y * s[1] + (lo as isize * a[2].stride + xb) * s[2];
                 let step = a[2].stride * s[2];
                 if step == 1 {
-                    let src = &x[start as usize..start as usize + (hi - lo)];
-                    for (v, &e) in out[lo..hi].iter_mut().zip(src) {
-                        v.write(e);
-                    }
+                    copy_row(&mut out[lo..hi], &x[start as usize..start as usize + (hi - lo)]);
                 } else if step == 2 && hi > lo {
                     // Every other element (stride-2 windows): pairs of one checked slice.
                     let n = hi - lo;
@@ -219,23 +216,58 @@ simd_dispatch! {
     }
 }
 
+/// `src` written into `dst` (as long) in whole 8-element blocks, the last one overlapping
+/// the one before: a row of an image (a few dozen elements) then takes a few vector moves
+/// instead of a call to `memcpy`, which cost more than the copy (9% of a 32→64 3×3
+/// convolution's forward and backward).
+#[inline(always)]
+fn copy_row<T: Copy>(dst: &mut [MaybeUninit<T>], src: &[T]) {
+    const B: usize = 8;
+    let n = dst.len().min(src.len());
+    if n < B {
+        for (d, &s) in dst.iter_mut().zip(src) {
+            d.write(s);
+        }
+        return;
+    }
+    // One checked length per block, then a fixed-size move.
+    let block = |d: &mut [MaybeUninit<T>], s: &[T]| {
+        let (Some(d), Some(s)) = (d.first_chunk_mut::<B>(), s.first_chunk::<B>()) else {
+            unreachable!("blocks lie within both rows")
+        };
+        *d = s.map(MaybeUninit::new);
+    };
+    let mut i = 0;
+    while i + B <= n {
+        block(&mut dst[i..], &src[i..]);
+        i += B;
+    }
+    if i < n {
+        block(&mut dst[n - B..], &src[n - B..]);
+    }
+}
+
 /// col2im: `[n, c·∏kernel, ∏output]` (any strides) to contiguous `[n, c, *input]`, summing
 /// overlapping windows: each plane adds its window positions' rows in turn, over the output
 /// positions whose input position is inside (the adjoint of [`unfold`]'s row walk).
 pub fn fold<T: Num>(cols: &[T], l: &Layout, w: &Window) -> Vec<T> {
+    let (n, c) = (l.shape[0], l.shape[1] / w.kernel_numel());
+    let mut out = vec![T::zero(); n * c * w.input_numel()];
+    fold_into(cols, l, w, &mut out);
+    out
+}
+
+/// [`fold`] added into `out` (contiguous `[n, c, *input]`), so that a caller holding the
+/// destination (a tile of an input gradient) skips the copy.
+pub fn fold_into<T: Num>(cols: &[T], l: &Layout, w: &Window, out: &mut [T]) {
     let a = axes(w);
-    let kn = w.kernel_numel();
-    let (n, c) = (l.shape[0], l.shape[1] / kn);
+    let c = l.shape[1] / w.kernel_numel();
     let plane_in = w.input_numel();
-    let mut out = vec![T::zero(); n * c * plane_in];
     // Added to the elements a stride-2 row skips, so that the row's additions are one
     // interleaved pass: −0 leaves every value as it is (a NaN quiet). Hidden from the
     // optimiser, which would otherwise drop the additions and scatter the others.
     let skip = std::hint::black_box(T::zero().neg());
-    per_plane(&mut out, plane_in, |p, o| {
-        fold_plane(cols, l, &a, c, p, o, skip)
-    });
-    out
+    per_plane(out, plane_in, |p, o| fold_plane(cols, l, &a, c, p, o, skip));
 }
 
 simd_dispatch! {
