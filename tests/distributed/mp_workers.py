@@ -34,10 +34,12 @@ def report_received(q_in, q_out) -> None:  # noqa: ANN001
 
 
 def add_rank(rank: int, model) -> None:  # noqa: ANN001
-    """Hogwild-style: adds ``rank + 1`` to every parameter of the shared model in place."""
+    """Hogwild-style: adds ``rank + 1`` in place to row ``rank`` of every parameter of the
+    shared model. Each rank writes its own rows: two unsynchronised read-modify-writes of the
+    same element may lose one (as in PyTorch), which is not what the tests check."""
     with rt.no_grad():
         for p in model.parameters():
-            p.add_(rank + 1)
+            p[rank].add_(rank + 1)
 
 
 def fail_on_one(rank: int, message: str) -> None:
