@@ -71,6 +71,12 @@ int16: dtype = _C.int16
 int8: dtype = _C.int8
 uint8: dtype = _C.uint8
 bool: dtype = _C.bool  # noqa: A001 - PyTorch's name
+
+memory_format = _C.memory_format
+contiguous_format: memory_format = _C.contiguous_format
+preserve_format: memory_format = _C.preserve_format
+channels_last: memory_format = _C.channels_last
+channels_last_3d: memory_format = _C.channels_last_3d
 float = float32  # noqa: A001
 double = float64
 half = float16

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::tensor::device::Device;
 use crate::tensor::dtype::DType;
 use crate::tensor::layout::broadcast_shapes;
+use crate::tensor::memory_format::result_order;
 use crate::tensor::storage::Storage;
 use crate::Tensor;
 
@@ -62,7 +63,19 @@ fn check_sub(op: BinaryOp, a: &Operand, b: &Operand) -> Result<()> {
 }
 
 /// Runs `op` on `a`, `b` cast to `dtype`, broadcast together; no autograd.
+/// The result is laid out after its operands, as PyTorch's TensorIterator lays it out (see
+/// [`result_order`]): a channels-last or transposed operand gives a result in its order.
 pub(crate) fn binary_raw(op: BinaryOp, a: &Tensor, b: &Tensor, dtype: DType) -> Result<Tensor> {
+    let shape = broadcast_shapes(a.shape(), b.shape())?;
+    if let Some(order) = result_order(&shape, &[a.layout(), b.layout()]) {
+        let (a, b) = (a.ordered(&shape, &order), b.ordered(&shape, &order));
+        return Ok(binary_in_order(op, &a, &b, dtype)?.unordered(&order));
+    }
+    binary_in_order(op, a, b, dtype)
+}
+
+/// [`binary_raw`] with a row-major result.
+fn binary_in_order(op: BinaryOp, a: &Tensor, b: &Tensor, dtype: DType) -> Result<Tensor> {
     let shape = broadcast_shapes(a.shape(), b.shape())?;
     // Operands already in `dtype` are used as they are (no handle clones on the hot path).
     let (ca, cb);
@@ -80,7 +93,7 @@ pub(crate) fn binary_raw(op: BinaryOp, a: &Tensor, b: &Tensor, dtype: DType) -> 
     };
     if dtype == DType::Bool && op.kind() == BinaryKind::Arith {
         // bool + bool is logical or, bool * bool logical and: compute in uint8, then back.
-        return binary_raw(op, a, b, DType::U8)?.to_dtype_raw(DType::Bool);
+        return binary_in_order(op, a, b, DType::U8)?.to_dtype_raw(DType::Bool);
     }
     let s = Storage::binary(
         (a.storage(), a.layout()),

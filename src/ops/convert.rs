@@ -5,18 +5,26 @@ use crate::autograd::{needs_grad, record};
 use crate::error::Result;
 use crate::tensor::device::Device;
 use crate::tensor::dtype::DType;
+use crate::tensor::memory_format::MemoryFormat;
 use crate::Tensor;
 use std::sync::Arc;
 
 impl Tensor {
-    /// `to(dtype)`: the same tensor when the dtype already matches, else a converted copy.
+    /// `to(dtype)`: the same tensor when the dtype already matches, else a converted copy
+    /// laid out as this tensor (`preserve_format`).
     pub fn to_dtype(&self, dtype: DType) -> Result<Tensor> {
         if dtype == self.dtype() {
             return Ok(self.clone());
         }
+        self.to_copy(dtype, MemoryFormat::Preserve)
+    }
+
+    /// `to(dtype, memory_format=fmt, copy=True)`: always a copy, in `dtype` and laid out as
+    /// `fmt` says, whose gradient flows back (`ToCopyBackward0`) when `dtype` is a float.
+    pub fn to_copy(&self, dtype: DType, fmt: MemoryFormat) -> Result<Tensor> {
         let name = || vec![("dtype", crate::ops::trace::Attr::Str(dtype.name().into()))];
         crate::ops::trace::traced("cast", &[self], name, || {
-            let out = self.cast_copy(dtype)?;
+            let out = self.copy_as(fmt, |t| t.cast_copy(dtype))?;
             if needs_grad(&[self]) && dtype.is_float() {
                 let src = self.dtype();
                 record("ToCopyBackward0", &[self], &out, move |g, _| {
@@ -27,14 +35,16 @@ impl Tensor {
         })
     }
 
-    /// `to(device)`: the same tensor when it is already there, else a copy on `device`
-    /// whose gradient flows back to this one's device.
+    /// `to(device)`: the same tensor when it is already there, else a copy on `device` laid
+    /// out as this one, whose gradient flows back to this one's device.
     pub fn to_device(&self, device: Device) -> Result<Tensor> {
         if device == self.device() {
             return Ok(self.clone());
         }
-        let storage = self.storage().to_device(self.layout(), device)?;
-        let out = Tensor::from_storage(storage, self.shape());
+        let out = self.copy_as(MemoryFormat::Preserve, |t| {
+            let storage = t.storage().to_device(t.layout(), device)?;
+            Ok(Tensor::from_storage(storage, t.shape()))
+        })?;
         if needs_grad(&[self]) {
             let src = self.device();
             record("ToCopyBackward0", &[self], &out, move |g, _| {
@@ -42,6 +52,21 @@ impl Tensor {
             });
         }
         Ok(out)
+    }
+
+    /// `copy` (which makes a row-major copy of what it is given, with no history) applied to
+    /// this tensor's dims in the order a copy in `fmt` stores them, and read back in this
+    /// tensor's order: a copy laid out as PyTorch lays out `fmt`.
+    fn copy_as(
+        &self,
+        fmt: MemoryFormat,
+        copy: impl FnOnce(&Tensor) -> Result<Tensor>,
+    ) -> Result<Tensor> {
+        let Some((order, layout)) = self.layout().copy_layout(fmt)? else {
+            return copy(self);
+        };
+        let c = copy(&self.ordered(self.shape(), &order))?;
+        Ok(Tensor::from_parts(c.storage().clone(), layout))
     }
 
     /// `pin_memory()`: a copy in page-locked host memory (self when already pinned), so
@@ -105,9 +130,30 @@ impl Tensor {
         self.clone_tensor()
     }
 
-    /// `clone()`: a contiguous copy that stays in the graph (gradient flows through).
+    /// `contiguous(memory_format=fmt)`: self when already dense in `fmt`'s order, else a copy
+    /// that is (PyTorch refuses `preserve_format` here).
+    pub fn contiguous_as(&self, fmt: MemoryFormat) -> Result<Tensor> {
+        if fmt == MemoryFormat::Preserve {
+            return Err(crate::error::Error::Runtime(
+                "preserve memory format is unsupported by the contiguous operator".into(),
+            ));
+        }
+        if self.layout().is_contiguous_as(fmt) {
+            return Ok(self.clone());
+        }
+        self.clone_as(fmt)
+    }
+
+    /// A contiguous copy that stays in the graph (gradient flows through), for the engine's
+    /// own use; `clone()` is [`Tensor::clone_as`].
     pub fn clone_tensor(&self) -> Result<Tensor> {
-        let out = self.contiguous_copy()?;
+        self.clone_as(MemoryFormat::Contiguous)
+    }
+
+    /// `clone(memory_format=fmt)`: a copy laid out as `fmt` says (by default, PyTorch's
+    /// `preserve_format`, this tensor's own strides when it is dense) that stays in the graph.
+    pub fn clone_as(&self, fmt: MemoryFormat) -> Result<Tensor> {
+        let out = self.copy_as(fmt, |t| t.contiguous_copy())?;
         if needs_grad(&[self]) {
             record("CloneBackward0", &[self], &out, |g, _| {
                 Ok(vec![Some(g.clone())])

@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 use crate::tensor::device::Device;
 use crate::tensor::dtype::{DType, Element, Scalar};
 use crate::tensor::layout::checked_numel;
+use crate::tensor::memory_format::MemoryFormat;
 use crate::tensor::storage::Storage;
 use crate::Tensor;
 
@@ -18,6 +19,18 @@ pub fn zeros(shape: &[usize], dtype: DType, device: Device) -> Result<Tensor> {
 }
 pub fn ones(shape: &[usize], dtype: DType, device: Device) -> Result<Tensor> {
     full(shape, Scalar::Int(1), dtype, device)
+}
+/// `t`, a new tensor whose values do not depend on their positions (a fill, or independent
+/// draws), laid out as `fmt` asks; with `preserve_format`, as `like` is (PyTorch's `*_like`).
+pub fn in_format(t: Tensor, fmt: MemoryFormat, like: Option<&Tensor>) -> Result<Tensor> {
+    let layout = match (fmt, like) {
+        (MemoryFormat::Preserve, Some(l)) => l.layout().copy_layout(fmt)?.map(|(_, l)| l),
+        _ => fmt.new_layout(t.shape())?,
+    };
+    Ok(match layout {
+        Some(l) => Tensor::from_parts(t.storage().clone(), l),
+        None => t,
+    })
 }
 /// Zeros of `t`'s shape, dtype and device.
 pub fn zeros_like(t: &Tensor) -> Result<Tensor> {

@@ -5,6 +5,7 @@ use crate::autograd::{grad_if, needs_grad, record};
 use crate::error::{Error, Result};
 use crate::tensor::dtype::DType;
 use crate::tensor::layout::broadcast_shapes;
+use crate::tensor::memory_format::result_order;
 use crate::tensor::storage::Storage;
 use crate::Tensor;
 
@@ -43,14 +44,29 @@ fn where_untraced(cond: &Tensor, a: &Operand, b: &Operand) -> Result<Tensor> {
     let (ta, tb) = (to_t(a)?, to_t(b)?);
     let c = cond.to_dtype_raw(DType::Bool)?;
     let shape = broadcast_shapes(&broadcast_shapes(c.shape(), ta.shape())?, tb.shape())?;
+    // Laid out after the operands, condition first, as PyTorch's (see `result_order`).
+    let order = result_order(&shape, &[c.layout(), ta.layout(), tb.layout()]);
+    let view = |t: &Tensor| match &order {
+        Some(o) => t.ordered(&shape, o),
+        None => t.clone(),
+    };
+    let (vc, va, vb) = (view(&c), view(&ta), view(&tb));
+    let inner = match &order {
+        Some(o) => o.iter().map(|&d| shape[d]).collect(),
+        None => shape.clone(),
+    };
     let s = Storage::where_(
-        (c.storage(), c.layout()),
-        (ta.storage(), ta.layout()),
-        (tb.storage(), tb.layout()),
+        (vc.storage(), vc.layout()),
+        (va.storage(), va.layout()),
+        (vb.storage(), vb.layout()),
         dtype,
-        &shape,
+        &inner,
     )?;
-    let out = Tensor::from_storage(s, shape.as_slice());
+    let out = Tensor::from_storage(s, inner);
+    let out = match &order {
+        Some(o) => out.unordered(o),
+        None => out,
+    };
     if needs_grad(&[&ta, &tb]) {
         let (sa, sb) = (ta.shape().to_vec(), tb.shape().to_vec());
         record("WhereBackward0", &[&ta, &tb], &out, move |g, n| {

@@ -7,6 +7,7 @@ use crate::autograd::{needs_grad, record, SavedTensor};
 use crate::backend::op::Domain;
 use crate::error::{Error, Result};
 use crate::tensor::dtype::{DType, Element};
+use crate::tensor::memory_format::result_order;
 use crate::Tensor;
 use std::f64::consts::{FRAC_1_SQRT_2, FRAC_2_SQRT_PI, PI};
 use std::sync::{Arc, OnceLock};
@@ -16,7 +17,14 @@ use UnaryOp::*;
 
 impl Tensor {
     /// `op` of each element with no history, in the tensor's own dtype.
+    /// The result is laid out as the input (a transposed or channels-last input gives a
+    /// result in its order, computed in memory order), as PyTorch's.
     fn map_raw(&self, op: UnaryOp) -> Result<Tensor> {
+        if let Some(order) = result_order(self.shape(), &[self.layout()]) {
+            let v = self.ordered(self.shape(), &order);
+            let s = v.storage().unary(v.layout(), op)?;
+            return Ok(Tensor::from_storage(s, v.shape()).unordered(&order));
+        }
         let s = self.storage().unary(self.layout(), op)?;
         Ok(Tensor::from_storage(s, self.shape()))
     }

@@ -5,6 +5,7 @@ use crate::ops::index::IndexItem;
 use crate::ops::{Operand, Scalar};
 use crate::tensor::device::Device;
 use crate::tensor::dtype::DType;
+use crate::tensor::memory_format::MemoryFormat;
 use crate::Tensor;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -58,6 +59,56 @@ impl PyDType {
     #[getter]
     fn _legacy_name(&self) -> &'static str {
         self.0.legacy_name()
+    }
+}
+
+/// The `rustorch.memory_format` objects (`rustorch.channels_last`, …).
+#[pyclass(name = "memory_format", module = "rustorch", frozen, eq, hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PyMemoryFormat(pub MemoryFormat);
+
+/// The one Python object of each memory format (so that `is` compares them, and they
+/// pickle as the module globals they are).
+pub fn memory_format_object(py: Python<'_>, f: MemoryFormat) -> Py<PyMemoryFormat> {
+    static OBJECTS: pyo3::sync::PyOnceLock<Vec<Py<PyMemoryFormat>>> = pyo3::sync::PyOnceLock::new();
+    let all = OBJECTS.get_or_init(py, || {
+        MemoryFormat::ALL
+            .iter()
+            .map(|&f| Py::new(py, PyMemoryFormat(f)).expect("a memory format object"))
+            .collect()
+    });
+    all[f as usize].clone_ref(py)
+}
+
+#[pymethods]
+impl PyMemoryFormat {
+    fn __repr__(&self) -> String {
+        format!("rustorch.{}", self.0.name())
+    }
+    /// Pickles as its name, a global of the `rustorch` module (as PyTorch's do).
+    fn __reduce__(&self) -> &'static str {
+        self.0.name()
+    }
+}
+
+/// The `memory_format=` argument of `fname`, `default` when absent or None; PyTorch's
+/// `TypeError` for anything but a memory format.
+pub fn memory_format_arg(
+    obj: Option<&Bound<'_, PyAny>>,
+    fname: &str,
+    default: MemoryFormat,
+) -> PyResult<MemoryFormat> {
+    match obj.filter(|o| !o.is_none()) {
+        None => Ok(default),
+        Some(o) => o.cast::<PyMemoryFormat>().map(|f| f.get().0).map_err(|_| {
+            PyTypeError::new_err(format!(
+                "{fname}(): argument 'memory_format' must be torch.memory_format, not {}",
+                o.get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            ))
+        }),
     }
 }
 

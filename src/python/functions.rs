@@ -6,6 +6,7 @@ use super::tensor::PyTensor;
 use crate::ops::{creation, random, Operand};
 use crate::tensor::device::Device;
 use crate::tensor::dtype::DType;
+use crate::tensor::memory_format::MemoryFormat;
 use crate::Tensor;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -167,6 +168,19 @@ pub(super) fn kw_device(kwargs: Option<&Bound<'_, PyDict>>, default: Device) -> 
     .unwrap_or(default))
 }
 
+/// The `memory_format=` of a creation function, `default` when absent or None.
+fn kw_format(
+    kwargs: Option<&Bound<'_, PyDict>>,
+    fname: &str,
+    default: MemoryFormat,
+) -> PyResult<MemoryFormat> {
+    let f = kwargs
+        .map(|k| k.get_item("memory_format"))
+        .transpose()?
+        .flatten();
+    memory_format_arg(f.as_ref(), fname, default)
+}
+
 pub(super) fn check_kwargs(kwargs: Option<&Bound<'_, PyDict>>, fname: &str) -> PyResult<()> {
     if let Some(kw) = kwargs {
         for k in kw.keys() {
@@ -237,6 +251,9 @@ fn kwargs_without<'py>(
 /// takes `generator=`).
 macro_rules! filled {
     ($name:ident, $f:expr, draws = $draws:expr) => {
+        filled!($name, $f, draws = $draws, formats = false);
+    };
+    ($name:ident, $f:expr, draws = $draws:expr, formats = $formats:expr) => {
         #[pyfunction]
         #[pyo3(signature = (*size, **kwargs))]
         pub fn $name(size: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> R {
@@ -244,23 +261,26 @@ macro_rules! filled {
             let kwargs = kwargs_without(kwargs, "size")?;
             let kwargs = kwargs.as_ref();
             check_kwargs(kwargs, stringify!($name))?;
-            if !$draws && kwargs.is_some_and(|k| k.contains("generator").unwrap_or(false)) {
-                return Err(PyTypeError::new_err(format!(
-                    "{}() got an unexpected keyword argument 'generator'",
-                    stringify!($name)
-                )));
+            for (key, allowed) in [("generator", $draws), ("memory_format", $formats)] {
+                if !allowed && kwargs.is_some_and(|k| k.contains(key).unwrap_or(false)) {
+                    return Err(PyTypeError::new_err(format!(
+                        "{}() got an unexpected keyword argument '{key}'",
+                        stringify!($name)
+                    )));
+                }
             }
             let dtype = kw_dtype(kwargs, DType::default_float())?;
             let device = kw_device(kwargs, default_device())?;
             let make: Maker = $f;
             let t = drawing_from_kw(kwargs, device, || Ok(make(&shape, dtype, device)?))?;
-            finish(t, kwargs)
+            let f = kw_format(kwargs, stringify!($name), MemoryFormat::Contiguous)?;
+            finish(creation::in_format(t, f, None)?, kwargs)
         }
     };
 }
 filled!(zeros, creation::zeros, draws = false);
 filled!(ones, creation::ones, draws = false);
-filled!(empty, creation::zeros, draws = false);
+filled!(empty, creation::zeros, draws = false, formats = true);
 filled!(rand, random::rand, draws = true);
 filled!(randn, random::randn, draws = true);
 
@@ -289,7 +309,9 @@ macro_rules! like {
             let dtype = kw_dtype(kwargs, input.inner.dtype())?;
             let device = kw_device(kwargs, input.inner.device())?;
             let make: Maker = $f;
-            finish(make(input.inner.shape(), dtype, device)?, kwargs)
+            let t = make(input.inner.shape(), dtype, device)?;
+            let f = kw_format(kwargs, stringify!($name), MemoryFormat::Preserve)?;
+            finish(creation::in_format(t, f, Some(&input.inner))?, kwargs)
         }
     };
 }
@@ -311,10 +333,9 @@ pub fn full_like(
         .ok_or_else(|| PyTypeError::new_err("full_like(): fill_value must be a number"))?;
     let dtype = kw_dtype(kwargs, input.inner.dtype())?;
     let device = kw_device(kwargs, input.inner.device())?;
-    finish(
-        creation::full(input.inner.shape(), s, dtype, device)?,
-        kwargs,
-    )
+    let t = creation::full(input.inner.shape(), s, dtype, device)?;
+    let f = kw_format(kwargs, "full_like", MemoryFormat::Preserve)?;
+    finish(creation::in_format(t, f, Some(&input.inner))?, kwargs)
 }
 
 /// `tensor(data, dtype=None, device=None, requires_grad=False)`: always copies.

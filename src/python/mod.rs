@@ -103,6 +103,10 @@ fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
     for d in crate::DType::ALL {
         m.add(d.name(), convert::dtype_object(m.py(), d))?;
     }
+    m.add_class::<convert::PyMemoryFormat>()?;
+    for f in crate::tensor::memory_format::MemoryFormat::ALL {
+        m.add(f.name(), convert::memory_format_object(m.py(), f))?;
+    }
     m.add_function(wrap_pyfunction!(tensor::_set_python_types, m)?)?;
     m.add_function(wrap_pyfunction!(numpy::from_numpy, m)?)?;
     macro_rules! add_fns {

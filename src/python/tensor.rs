@@ -7,6 +7,7 @@ use crate::ops::binary::{binary, BinaryOp};
 use crate::ops::{Operand, Scalar};
 use crate::tensor::device::Device;
 use crate::tensor::dtype::DType;
+use crate::tensor::memory_format::MemoryFormat;
 use crate::Tensor;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -354,8 +355,12 @@ impl PyTensor {
     fn data_ptr(&self) -> usize {
         self.inner.data_ptr()
     }
-    fn is_contiguous(&self) -> bool {
-        self.inner.is_contiguous()
+    /// `is_contiguous(memory_format=torch.contiguous_format)`: whether the tensor is dense in
+    /// that format's order.
+    #[pyo3(signature = (memory_format=None))]
+    fn is_contiguous(&self, memory_format: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
+        let f = memory_format_arg(memory_format, "is_contiguous", MemoryFormat::Contiguous)?;
+        Ok(self.inner.layout().is_contiguous_as(f))
     }
     fn is_floating_point(&self) -> bool {
         self.inner.dtype().is_float()
@@ -572,6 +577,7 @@ impl PyTensor {
         let mut dtype = None;
         let mut device = None;
         let mut copy = false;
+        let mut format = MemoryFormat::Preserve;
         let mut consider = |o: &Bound<'_, PyAny>| -> PyResult<()> {
             if o.is_none() {
                 return Ok(());
@@ -594,7 +600,8 @@ impl PyTensor {
                 match k.extract::<String>()?.as_str() {
                     "dtype" | "device" => consider(&v)?,
                     "copy" => copy = v.extract()?,
-                    "non_blocking" | "memory_format" => {}
+                    "memory_format" => format = memory_format_arg(Some(&v), "to", format)?,
+                    "non_blocking" => {}
                     other => {
                         return Err(PyTypeError::new_err(format!(
                             "to() got an unexpected keyword argument '{other}'"
@@ -605,12 +612,15 @@ impl PyTensor {
         }
         let t = &slf.get().inner;
         let (d, dev) = (dtype.unwrap_or(t.dtype()), device.unwrap_or(t.device()));
-        if d == t.dtype() && dev == t.device() && !copy {
+        // As PyTorch, a format is kept when it is the one the strides suggest.
+        let laid_out = format == MemoryFormat::Preserve || t.layout().suggested_format() == format;
+        if d == t.dtype() && dev == t.device() && !copy && laid_out {
             return Ok(slf.clone().into_any().unbind());
         }
-        let moved = t.to_device(dev)?.to_dtype(d)?;
-        let out = if moved.same(t) {
-            t.clone_tensor()?
+        // A move keeps the layout; the cast (or the copy) then lays it out as asked.
+        let moved = t.to_device(dev)?;
+        let out = if moved.same(t) || d != t.dtype() || !laid_out {
+            moved.to_copy(d, format)?
         } else {
             moved
         };
@@ -724,19 +734,20 @@ impl PyTensor {
         slf: &Bound<'_, Self>,
         memory_format: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let _ = memory_format;
+        let f = memory_format_arg(memory_format, "contiguous", MemoryFormat::Contiguous)?;
         let t = &slf.get().inner;
-        if t.is_contiguous() {
+        let c = t.contiguous_as(f)?;
+        if c.same(t) {
             return Ok(slf.clone().into_any().unbind());
         }
-        Ok(Bound::new(slf.py(), PyTensor::new(t.contiguous()?))?
-            .into_any()
-            .unbind())
+        Ok(Bound::new(slf.py(), PyTensor::new(c))?.into_any().unbind())
     }
+    /// `clone(memory_format=torch.preserve_format)`: a copy with this tensor's strides when it
+    /// is dense (else its dims' order), or laid out as the format asks.
     #[pyo3(signature = (*, memory_format=None))]
     fn clone(&self, memory_format: Option<&Bound<'_, PyAny>>) -> R {
-        let _ = memory_format;
-        wrap(self.inner.clone_tensor())
+        let f = memory_format_arg(memory_format, "clone", MemoryFormat::Preserve)?;
+        wrap(self.inner.clone_as(f))
     }
     fn __reduce__<'py>(slf: &Bound<'py, Self>, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let t = &slf.get().inner;

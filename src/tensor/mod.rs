@@ -3,6 +3,7 @@
 pub mod device;
 pub mod dtype;
 pub mod layout;
+pub mod memory_format;
 pub mod storage;
 
 use crate::autograd::meta::AutogradMeta;
@@ -123,6 +124,18 @@ impl Tensor {
     /// A new handle on the same data and layout with no autograd history (PyTorch's `detach`).
     pub fn detach(&self) -> Tensor {
         Tensor::from_parts(self.0.storage.clone(), self.0.layout.clone())
+    }
+    /// This tensor broadcast to `shape` with its dims taken in `order`: a handle with no
+    /// history and no base, for kernels that make a result in that order.
+    pub(crate) fn ordered(&self, shape: &[usize], order: &[usize]) -> Tensor {
+        let l = self.layout().broadcast_to(shape).reordered(order);
+        Tensor::from_parts(self.0.storage.clone(), l)
+    }
+    /// A result made over dims taken in `order` (see [`Tensor::ordered`]), read back in the
+    /// original order; it must have no history yet.
+    pub(crate) fn unordered(self, order: &[usize]) -> Tensor {
+        let l = self.layout().unordered(order);
+        Tensor::from_parts(self.0.storage.clone(), l)
     }
     /// A new handle sharing storage with `self`, viewed through `layout`, no history; it
     /// remembers `self`'s base (or `self`) as its own.

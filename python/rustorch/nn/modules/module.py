@@ -70,12 +70,17 @@ def _device_str(device: Any) -> str:
 def _parse_to(*args: Any, **kwargs: Any) -> tuple[Any, Any, bool]:
     """Parse ``Module.to``'s arguments as ``torch._C._nn._parse_to`` does.
 
-    Returns ``(device, dtype, non_blocking)``.
+    Returns ``(device, dtype, non_blocking, memory_format)``.
     """
     device = kwargs.pop("device", None)
     dtype = kwargs.pop("dtype", None)
     non_blocking = bool(kwargs.pop("non_blocking", False))
-    kwargs.pop("memory_format", None)  # only one memory format exists here
+    memory_format = kwargs.pop("memory_format", None)
+    if memory_format is not None and not isinstance(memory_format, rustorch.memory_format):
+        raise TypeError(
+            "to() received an invalid combination of arguments - got memory_format of type "
+            f"{type(memory_format).__name__}"
+        )
     kwargs.pop("copy", None)
     if kwargs:
         raise TypeError(
@@ -102,7 +107,7 @@ def _parse_to(*args: Any, **kwargs: Any) -> tuple[Any, Any, bool]:
             )
     if device is not None:
         device = _device_str(device)
-    return device, dtype, non_blocking
+    return device, dtype, non_blocking, memory_format
 
 
 class Module:
@@ -377,11 +382,13 @@ class Module:
         r"""Move and/or cast the parameters and buffers (``torch.nn.Module.to``).
 
         Can be called as ``to(device=None, dtype=None, non_blocking=False)``,
-        ``to(dtype, non_blocking=False)`` or ``to(tensor, non_blocking=False)``. Only
-        floating point parameters and buffers are cast to ``dtype``; integral ones only move.
+        ``to(dtype, non_blocking=False)``, ``to(tensor, non_blocking=False)`` or
+        ``to(memory_format=torch.channels_last)``. Only floating point parameters and buffers
+        are cast to ``dtype``; integral ones only move. As PyTorch, ``memory_format`` lays out
+        the 4-d and 5-d parameters and buffers (a format for another rank raises).
         This method modifies the module in-place and returns it.
         """
-        device, dtype, _non_blocking = _parse_to(*args, **kwargs)
+        device, dtype, _non_blocking, memory_format = _parse_to(*args, **kwargs)
         if dtype is not None and not getattr(dtype, "is_floating_point", False):
             raise TypeError(
                 "nn.Module.to only accepts floating point or complex "
@@ -395,6 +402,8 @@ class Module:
             target_device = device
             if target_device is not None and str(t.device) == target_device:
                 target_device = None
+            if memory_format is not None and t.dim() in (4, 5):
+                return t.to(target_device, target_dtype, memory_format=memory_format)
             if target_device is None and target_dtype is None:
                 return t
             if target_device is None:
