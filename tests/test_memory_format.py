@@ -255,3 +255,20 @@ def test_a_channels_last_model_trains_as_a_contiguous_one():
         np.testing.assert_allclose(p.grad.numpy(), g.numpy(), rtol=1e-4, atol=1e-4)
     with pytest.raises(TypeError):
         net.to(memory_format="channels_last")
+
+
+@pytest.mark.skipif(not rustorch.cuda.is_available(), reason="no CUDA device on this machine")
+@pytest.mark.parametrize("source", ["channels_last", "permuted", "sliced_permuted"])
+def test_cuda_copies_and_results_keep_the_layout(source):
+    make = SOURCES[source]
+    t, x = make(torch), make(rustorch)
+    g = x.cuda()
+    assert g.stride() == t.cuda().stride()
+    for y, want in (
+        (g.exp(), t.exp()),
+        (g * 2 + g, t * 2 + t),
+        (g.double(), t.double()),
+        (g.clone(), t.clone()),
+    ):
+        assert y.stride() == want.stride()
+        np.testing.assert_allclose(y.cpu().numpy(), want.numpy(), rtol=1e-6, atol=1e-6)

@@ -627,3 +627,61 @@ def test_exceptions_in_callbacks_reach_the_caller_unchanged(where, exc):
     x.grad = None
     (x * 3).sum().backward()
     assert x.grad.tolist() == [3.0, 3.0, 3.0]
+
+
+def _capsule(name):
+    """A PyCapsule named `name` around a zeroed buffer (a forged or foreign capsule)."""
+    import ctypes
+
+    new = ctypes.pythonapi.PyCapsule_New
+    new.restype = ctypes.py_object
+    new.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+    buf = ctypes.create_string_buffer(128)
+    cap = new(ctypes.addressof(buf), name, None)
+    return cap, buf
+
+
+class _NotACapsule:
+    def __dlpack__(self, **_):
+        return 3
+
+    def __dlpack_device__(self):
+        return (1, 0)
+
+
+@pytest.mark.parametrize("kind", ["consumed", "int", "forged", "not_a_capsule"])
+def test_invalid_dlpack_inputs_raise_as_pytorch(kind):
+    torch = need_torch()
+
+    def arg():
+        if kind == "consumed":
+            cap = np.arange(4.0).__dlpack__()
+            np.from_dlpack(_Capsule(cap))
+            return cap, None
+        if kind == "int":
+            return 5, None
+        if kind == "forged":
+            return _capsule(b"not_dltensor")
+        return _NotACapsule(), None
+
+    for lib in (torch, rt):
+        value, _keep = arg()
+        with pytest.raises(RuntimeError, match="from_dlpack received an invalid capsule"):
+            lib.from_dlpack(value)
+    # The engine keeps working, and a fresh capsule imports (memory shared, as PyTorch).
+    a = np.arange(6.0)
+    t = rt.utils.dlpack.from_dlpack(a.__dlpack__())
+    a[0] = 7.0
+    assert t.tolist() == [7.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    assert np.from_dlpack(_Capsule(rt.utils.dlpack.to_dlpack(t))).tolist() == t.tolist()
+
+
+class _Capsule:
+    def __init__(self, cap):
+        self.cap = cap
+
+    def __dlpack__(self, **_):
+        return self.cap
+
+    def __dlpack_device__(self):
+        return (1, 0)

@@ -305,11 +305,37 @@ def reshape(input: Tensor, shape: Any) -> Tensor:
     return input.reshape(shape)
 
 
+class _DLPackCapsule:
+    """A bare DLPack capsule (PyTorch's legacy form of ``from_dlpack``'s argument) as an
+    object with the ``__dlpack__`` protocol, for NumPy to import."""
+
+    def __init__(self, capsule: Any) -> None:
+        self._capsule = capsule
+
+    def __dlpack__(self, **_: Any) -> Any:
+        return self._capsule
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return (1, 0)  # kDLCPU
+
+
 def from_dlpack(ext: Any) -> Tensor:
-    """Imports a CPU DLPack-capable array; memory is shared where NumPy can view it."""
+    """Imports a CPU array through DLPack (``torch.from_dlpack``): an object with
+    ``__dlpack__`` or a DLPack capsule, which can be consumed only once; memory is shared
+    where NumPy can view it. As PyTorch, anything else (an already consumed capsule, an
+    object whose ``__dlpack__`` returns no capsule) raises ``RuntimeError``."""
     import numpy as np
 
-    return from_numpy(np.from_dlpack(ext))
+    if type(ext).__name__ == "PyCapsule":
+        ext = _DLPackCapsule(ext)
+    try:
+        array = np.from_dlpack(ext)
+    except (AttributeError, TypeError, ValueError) as e:
+        raise RuntimeError(
+            "from_dlpack received an invalid capsule. Note that DLTensor capsules can be "
+            "consumed only once, so you might have already constructed a tensor from it once."
+        ) from e
+    return from_numpy(array)
 
 
 from . import accelerator, autograd, backends, cuda, return_types  # noqa: E402

@@ -1,5 +1,6 @@
-"""Utilities (``torch.utils``): ``rustorch.utils.data`` and ``rustorch.utils.hooks``."""
+"""Utilities (``torch.utils``): ``rustorch.utils.data``, ``rustorch.utils.hooks`` and
+``rustorch.utils.dlpack``."""
 
-from rustorch.utils import data, hooks
+from rustorch.utils import data, dlpack, hooks
 
-__all__ = ["data", "hooks"]
+__all__ = ["data", "dlpack", "hooks"]
