@@ -66,8 +66,9 @@ fn narrow(r: HostBuffer, dtype: DType) -> HostBuffer {
 }
 
 /// PyTorch's errors for a new buffer of `shape` and `dtype` whose size overflows or is more
-/// than the machine could allocate, checked before the kernels that fill whole outputs
-/// (creation, copies and casts, element-wise ops, sampling) allocate them.
+/// than the machine could allocate, checked before the kernels allocate their outputs
+/// (creation, copies and casts, element-wise ops, sampling, products, convolutions,
+/// patches, pooling, scans, sorts, gathers and indexing).
 fn fits_in_memory(shape: &[usize], dtype: DType) -> Result<()> {
     let n = crate::tensor::layout::checked_numel(shape, dtype.size())?;
     check_host_alloc(n * dtype.size())
@@ -393,6 +394,11 @@ impl Backend for Cpu {
         op: ReduceOp,
     ) -> Result<HostBuffer> {
         let dtype = x.dtype();
+        // A strided input is gathered into rows first (an expanded one can be far larger
+        // than its storage).
+        if !l.is_contiguous() {
+            fits_in_memory(&l.shape, dtype)?;
+        }
         let unsupported = || not_implemented(op.kernel(), dtype);
         if dtype.is_half() && !matches!(op, ReduceOp::All | ReduceOp::Any) {
             // Accumulated in float32, as PyTorch does for the 16-bit types.
@@ -473,6 +479,9 @@ impl Backend for Cpu {
         len: usize,
         max: bool,
     ) -> Result<(HostBuffer, HostBuffer)> {
+        if !l.is_contiguous() {
+            fits_in_memory(&l.shape, x.dtype())?;
+        }
         if x.dtype().is_half() {
             let (w, wl) = widen(x, l);
             let (v, i) = Self::arg_reduce(&w, &wl, _rows, len, max)?;
@@ -501,6 +510,7 @@ impl Backend for Cpu {
         op: ScanOp,
     ) -> Result<HostBuffer> {
         let dtype = x.dtype();
+        fits_in_memory(&l.shape, dtype)?;
         if dtype.is_half() {
             let (w, wl) = widen(x, l);
             return Ok(narrow(Self::scan(&w, &wl, _rows, len, op)?, dtype));
@@ -578,6 +588,7 @@ impl Backend for Cpu {
         len: usize,
         max: bool,
     ) -> Result<(HostBuffer, HostBuffer)> {
+        fits_in_memory(&l.shape, DType::I64)?;
         if x.dtype().is_half() {
             // Widening is exact, so the running extremes come back unchanged.
             let (w, wl) = widen(x, l);
@@ -629,6 +640,7 @@ impl Backend for Cpu {
         descending: bool,
         k: usize,
     ) -> Result<HostBuffer> {
+        fits_in_memory(&[_rows, k], DType::I64)?;
         Ok(HostBuffer::from_vec(crate::with_dtype!(
             x.dtype(),
             T,
@@ -645,6 +657,9 @@ impl Backend for Cpu {
         alpha: f64,
         acc: Option<HostBuffer>,
     ) -> Result<HostBuffer> {
+        if acc.is_none() {
+            fits_in_memory(&[ma.offsets.len().max(mb.offsets.len()), m, n], a.dtype())?;
+        }
         if a.dtype().is_half() {
             let (wa, wb) = (widen_all(a), widen_all(b));
             let r = Self::matmul(
@@ -686,6 +701,10 @@ impl Backend for Cpu {
         indices: &[(&HostBuffer, &Layout)],
         index_shape: &[usize],
     ) -> Result<HostBuffer> {
+        let mut out = index_shape.to_vec();
+        out.extend_from_slice(&l.shape[indices.len().min(l.shape.len())..]);
+        fits_in_memory(&out, src.dtype())?;
+        fits_in_memory(index_shape, DType::I64)?;
         let idx: Vec<(&[i64], &Layout)> = indices
             .iter()
             .map(|(b, il)| (b.as_slice::<i64>(), *il))
@@ -747,6 +766,7 @@ impl Backend for Cpu {
         idx: &HostBuffer,
         il: &Layout,
     ) -> Result<HostBuffer> {
+        fits_in_memory(&il.shape, src.dtype())?;
         Ok(crate::with_dtype!(
             src.dtype(),
             T,
@@ -943,6 +963,8 @@ impl Backend for Cpu {
     }
 
     fn unfold(x: &HostBuffer, l: &Layout, w: &Window) -> Result<HostBuffer> {
+        let (n, c) = (l.shape[0], l.shape[1]);
+        fits_in_memory(&[n, c, w.kernel_numel(), w.output_numel()], x.dtype())?;
         Ok(crate::with_dtype!(
             x.dtype(),
             T,
@@ -967,6 +989,7 @@ impl Backend for Cpu {
         )
     }
     fn max_pool(x: &HostBuffer, l: &Layout, w: &Window) -> Result<(HostBuffer, HostBuffer)> {
+        fits_in_memory(&[l.shape[0], l.shape[1], w.output_numel()], DType::I64)?;
         let dtype = x.dtype();
         if dtype.is_half() {
             let (c, cl) = widen(x, l);
@@ -1097,6 +1120,7 @@ impl Backend for Cpu {
         )
     }
     fn avg_pool(x: &HostBuffer, l: &Layout, w: &Window, d: AvgDivisor) -> Result<HostBuffer> {
+        fits_in_memory(&[l.shape[0], l.shape[1], w.output_numel()], x.dtype())?;
         let dtype = x.dtype();
         if dtype.is_half() {
             let (c, cl) = widen(x, l);
@@ -1150,6 +1174,9 @@ impl Backend for Cpu {
         if !conv::fits(ws[1], ws[0], ws[2], ws[3]) {
             return Ok(None);
         }
+        let (xs, p) = (&xl.shape, padding);
+        let out = |d: usize| (xs[d] + 2 * p[d - 2] + 1).saturating_sub(ws[d]);
+        fits_in_memory(&[xs[0], ws[0], out(2), out(3)], dtype)?;
         macro_rules! run {
             ($t:ty) => {
                 HostBuffer::from_vec(conv::forward(
@@ -1243,6 +1270,8 @@ impl Backend for Cpu {
         let Some(tiles) = im2col::Tiles::new(xl.shape[0], win.output_numel()) else {
             return Ok(None);
         };
+        let cout = w.len() / (xl.shape[1] * win.kernel_numel()).max(1);
+        fits_in_memory(&[xl.shape[0], cout, win.output_numel()], x.dtype())?;
         Ok(crate::with_float_dtype!(
             x.dtype(),
             T,
@@ -1264,6 +1293,7 @@ impl Backend for Cpu {
         cin: usize,
         win: &Window,
     ) -> Result<Option<HostBuffer>> {
+        fits_in_memory(&[n, cin, win.input_numel()], g.dtype())?;
         let Some(tiles) = im2col::Tiles::new(n, win.output_numel()) else {
             return Ok(None);
         };
