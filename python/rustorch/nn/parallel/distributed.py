@@ -219,7 +219,9 @@ class DistributedDataParallel(Module):
                 # collective issued here could cross one the user runs before backward.
                 self._unused = [p for p in self._params if p._cdata not in reached]
                 self._used = rustorch.tensor(
-                    [p._cdata in self._locally_used for p in self._params], dtype=rustorch.uint8
+                    [p._cdata in self._locally_used for p in self._params],
+                    dtype=rustorch.uint8,
+                    device=self._params[0].device,
                 )
         return out
 
@@ -280,7 +282,7 @@ class DistributedDataParallel(Module):
                 (
                     q.grad.detach().reshape(-1)
                     if q.grad is not None
-                    else rustorch.zeros(q.numel(), dtype=q.dtype)
+                    else rustorch.zeros(q.numel(), dtype=q.dtype, device=q.device)
                 )
                 for q in b.params
             ]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from . import _C
+from .. import _C
 
 OutOfMemoryError = _C.OutOfMemoryError
 
@@ -60,7 +60,7 @@ def _device_index(device: Any, optional: bool = True) -> int:
         return current_device()
     if isinstance(device, int) and not isinstance(device, bool):
         return device
-    from . import device as _device
+    from .. import device as _device
 
     d = _device(device)
     if d.type != "cuda":
@@ -312,7 +312,7 @@ def is_bf16_supported(including_emulation: bool = True) -> bool:
 
 
 def _legacy_types() -> None:
-    from ._legacy import CUDA_TYPES
+    from .._legacy import CUDA_TYPES
 
     globals().update(CUDA_TYPES)
 
