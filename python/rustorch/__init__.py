@@ -338,7 +338,7 @@ def from_dlpack(ext: Any) -> Tensor:
     return from_numpy(array)
 
 
-from . import accelerator, autograd, backends, cuda, return_types  # noqa: E402
+from . import accelerator, autograd, backends, cuda, futures, return_types  # noqa: E402
 from .autograd.grad_mode import (  # noqa: E402
     enable_grad,
     inference_mode,

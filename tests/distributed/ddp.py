@@ -55,10 +55,14 @@ def flat(model: nn.Module) -> torch.Tensor:
     return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
 
 
-def train_pair(make, shape, steps: int, batch_size: int, rank: int, n: int, opt="sgd"):
+def train_pair(
+    make, shape, steps: int, batch_size: int, rank: int, n: int, opt="sgd", hook=None
+):
     torch.manual_seed(rank)  # every rank starts elsewhere: DDP must copy rank 0's weights
     model = make()
-    ddp = DDP(model)
+    ddp = DDP(model, bucket_cap_mb=0.25 if hook else None)
+    if hook is not None:
+        ddp.register_comm_hook(None, hook)
     torch.manual_seed(0)
     ref = make()  # rank 0's start, trained by one process on every rank's batches
     assert torch.equal(flat(model), flat(ref)), "DDP did not broadcast rank 0's parameters"
@@ -263,6 +267,56 @@ def run(rank: int, n: int) -> dict:
         x = torch.randn(3, 4)
         assert torch.equal(dp(x), m(x))
         assert list(dp.state_dict()) == keys
+
+    @case("comm-hooks")
+    def _():
+        from rustorch.distributed.algorithms.ddp_comm_hooks import default_hooks as hooks
+
+        # PyTorch's all-reduce hook is what DDP does without one
+        model, ref = train_pair(mlp, (1, 28, 28), 30, 16, rank, n, hook=hooks.allreduce_hook)
+        d = (flat(model) - flat(ref)).abs().max().item()
+        assert d < 1e-4, f"allreduce_hook: max |DDP - one process| = {d}"
+        for h in (hooks.fp16_compress_hook, hooks.bf16_compress_hook):
+            model, ref = train_pair(mlp, (1, 28, 28), 10, 16, rank, n, hook=h)
+            d = (flat(model) - flat(ref)).abs().max().item()
+            assert 0 < d < 1e-2, f"{h.__name__}: max |DDP - one process| = {d}"
+            assert same_everywhere(flat(model))
+
+    @case("comm-hook-contract")
+    def _():
+        torch.manual_seed(0)
+        ddp = DDP(mlp(), bucket_cap_mb=0.25)
+        seen = []
+
+        def hook(state, bucket):
+            # the bucket holds this rank's own gradients, not yet averaged
+            seen.append((state, bucket.index(), bucket.is_last(), bucket.buffer().numel()))
+            for g, p in zip(bucket.gradients(), bucket.parameters()):
+                assert torch.equal(g, p.grad), "a gradient of the bucket is not the .grad"
+            fut = torch.futures.Future()
+            fut.set_result([torch.full_like(bucket.buffer(), float(bucket.index() + 1))])
+            return fut
+
+        ddp.register_comm_hook("state", hook)
+        x, y = batch(0, rank, (1, 28, 28), 4)
+        nn.CrossEntropyLoss()(ddp(x), y).backward()
+        nb = len(seen)
+        assert nb >= 2, seen
+        assert [s[1] for s in seen] == list(range(nb)) and [s[2] for s in seen][-1], seen
+        assert all(s[0] == "state" for s in seen)
+        sizes = sorted(p.numel() for p in ddp.module.parameters())
+        assert sum(s[3] for s in seen) == sum(sizes)
+        values = {float(v) for p in ddp.module.parameters() for v in p.grad.unique().tolist()}
+        assert values == {float(i + 1) for i in range(nb)}, values
+        for bad, kind in ((hook, RuntimeError), (3, TypeError)):
+            try:
+                DDP(mlp()).register_comm_hook(None, bad) if kind is TypeError else (
+                    ddp.register_comm_hook(None, bad)
+                )
+            except kind:
+                pass
+            else:
+                raise AssertionError(f"no {kind.__name__}")
 
     @case("distributed-sampler")
     def _():

@@ -15,8 +15,9 @@ import os as _os
 from ._c10d import *  # noqa: F403
 from ._c10d import __all__ as _c10d_all
 from ._c10d import default_pg_timeout, is_available  # noqa: F401
+from ._grad_bucket import GradBucket
 
-__all__ = list(_c10d_all) + ["is_available", "default_pg_timeout"]
+__all__ = list(_c10d_all) + ["GradBucket", "is_available", "default_pg_timeout"]
 
 _OMPI_ENV = {
     "RANK": "OMPI_COMM_WORLD_RANK",

@@ -242,6 +242,20 @@ class Work:
         self.wait()
         return list(self._tensors)
 
+    def get_future(self) -> "rustorch.futures.Future[List[Tensor]]":
+        """A ``Future`` completed with ``result()`` when the operation completes (waiting on
+        it waits for the operation)."""
+        fut: rustorch.futures.Future[List[Tensor]] = rustorch.futures.Future()
+
+        def drive() -> None:
+            value = self.result()
+            if not fut._done:
+                fut.set_result(value)
+
+        fut._drive = drive
+        fut._poll = self.is_completed
+        return fut
+
 
 _world: Optional[ProcessGroup] = None
 _group_count = 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import weakref
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import rustorch
 from rustorch import Tensor
@@ -117,6 +117,8 @@ class DistributedDataParallel(Module):
                 self._bucket_of[p._cdata] = i
         self._expect_sync = False
         self._next_bucket = 0
+        self._comm_hook: Optional[Callable[[Any, dist.GradBucket], Any]] = None
+        self._comm_state: Any = None
         # The hooks live in the engine, out of sight of Python's cycle collector: they hold
         # the wrapper weakly, so that dropping it frees it (its hooks then do nothing).
         ready = weakref.WeakMethod(self._grad_ready)
@@ -276,6 +278,23 @@ class DistributedDataParallel(Module):
         if self._next_bucket == len(self._buckets):
             self._finish()
 
+    def register_comm_hook(
+        self, state: Any, hook: Callable[[Any, "dist.GradBucket"], Any]
+    ) -> None:
+        """Averages each bucket with ``hook(state, bucket)`` instead of the built-in
+        all-reduce, as PyTorch's: ``bucket.buffer()`` holds the bucket's local gradients (not
+        divided by the world size), and the hook returns a ``Future`` whose value (a tensor,
+        or a list holding one) becomes the bucket's gradients. It runs as soon as the bucket's
+        gradients are in, during backward; ``rustorch.distributed.algorithms.ddp_comm_hooks.
+        default_hooks`` has PyTorch's built-in hooks. It can be registered once."""
+        if not callable(hook):
+            raise TypeError("Communication hook must be callable.")
+        if self._comm_hook is not None:
+            raise RuntimeError(
+                "register_comm_hook or register_builtin_comm_hook can only be called once."
+            )
+        self._comm_hook, self._comm_state = hook, state
+
     def _launch(self, b: _Bucket) -> None:
         with rustorch.no_grad():
             parts = [
@@ -287,6 +306,11 @@ class DistributedDataParallel(Module):
                 for q in b.params
             ]
             b.flat = rustorch.cat(parts) if len(parts) > 1 else parts[0].clone()
+            if self._comm_hook is not None:
+                i = self._buckets.index(b)
+                bucket = dist.GradBucket(i, b.flat, b.params, i == len(self._buckets) - 1)
+                b.work = self._comm_hook(self._comm_state, bucket)
+                return
             if b.flat.is_floating_point():
                 # divided before the sum, as PyTorch does, so 16-bit sums do not overflow
                 b.flat.div_(dist.get_world_size(self.process_group))
@@ -302,7 +326,19 @@ class DistributedDataParallel(Module):
         index = {p._cdata: i for i, p in enumerate(self._params)}
         with rustorch.no_grad():
             for b in self._buckets:
-                b.work.wait()
+                if self._comm_hook is None:
+                    b.work.wait()
+                else:
+                    value = b.work.wait()
+                    b.flat = value[0] if isinstance(value, (list, tuple)) else value
+                    if not isinstance(b.flat, Tensor) or b.flat.numel() != sum(
+                        q.numel() for q in b.params
+                    ):
+                        raise RuntimeError(
+                            "DDP communication hook: the future's value must be a tensor of "
+                            f"the bucket's {sum(q.numel() for q in b.params)} elements, got "
+                            f"{type(b.flat).__name__}"
+                        )
                 at = 0
                 for q in b.params:
                     n = q.numel()

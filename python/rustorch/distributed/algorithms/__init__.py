@@ -1,0 +1,1 @@
+"""``rustorch.distributed.algorithms``: DDP communication hooks (``ddp_comm_hooks``)."""
