@@ -134,7 +134,13 @@ def test_single_process_without_a_launcher():
         timeout=120,
     )
     assert p.returncode == 0, p.stderr
-    assert "rank 0 of 1 gloo [1.0, 2.0]" in p.stdout
+    # with no backend named, CUDA tensors go to NCCL where it and a GPU are available
+    default = (
+        "cpu:gloo,cuda:nccl"
+        if torch.cuda.is_available() and dist.is_nccl_available()
+        else "gloo"
+    )
+    assert f"rank 0 of 1 {default} [1.0, 2.0]" in p.stdout
 
 
 @needs_mpi

@@ -98,6 +98,8 @@ impl ReduceOp {
 /// A collective in flight (`torch.distributed.Work`): wait for it before using its tensors.
 pub struct Work {
     op: Pending,
+    /// The sender of an NCCL receive (MPI reports its own).
+    peer: Option<usize>,
 }
 
 enum Pending {
@@ -109,6 +111,7 @@ impl Work {
     fn mpi(req: Request) -> Work {
         Work {
             op: Pending::Mpi(req),
+            peer: None,
         }
     }
     /// Blocks until the operation completes (at most `timeout`, or the group's) and its
@@ -131,7 +134,7 @@ impl Work {
     pub fn source(&self) -> Option<usize> {
         match &self.op {
             Pending::Mpi(r) => r.source(),
-            Pending::Nccl(_) => None,
+            Pending::Nccl(_) => self.peer,
         }
     }
 }
@@ -305,12 +308,23 @@ impl Group {
         if let Some(c) = comms.iter().find(|c| c.device() == dev) {
             return Ok(Some(c.clone()));
         }
-        let id = if self.rank == 0 {
-            nccl::unique_id()?.0.to_vec()
-        } else {
-            vec![0u8; 128]
-        };
-        let id = Tensor::from_vec(id, &[128]);
+        // Every rank checks that it can join and rank 0 draws the id; then all agree (a
+        // minimum over MPI, bounded by the timeout) before any waits inside NCCL's set-up.
+        let mine = nccl::prepare(dev).and_then(|()| match self.rank {
+            0 => Ok(nccl::unique_id()?.0.to_vec()),
+            _ => Ok(vec![0u8; 128]),
+        });
+        let ok = Tensor::from_vec(vec![mine.is_ok() as u8], &[1]);
+        Work::mpi(self.launch(what, vec![Staged::new(&ok, true)?], |s| {
+            Call::AllReduce(&s[0], Reduction::Min)
+        })?)
+        .wait(None)?;
+        let id = Tensor::from_vec(mine?, &[128]);
+        if ok.to_vec::<u8>()?[0] == 0 {
+            return Err(Error::Runtime(format!(
+                "{what}: another rank could not set up NCCL on its GPU (its own error says why)"
+            )));
+        }
         let write = self.rank != 0;
         Work::mpi(self.launch(what, vec![Staged::new(&id, write)?], |s| {
             Call::Broadcast(&s[0], 0)
@@ -337,6 +351,7 @@ impl Group {
     ) -> Result<Work> {
         Ok(Work {
             op: Pending::Nccl(nccl::launch(comm, what, self.timeout, staged, make)?),
+            peer: None,
         })
     }
 
@@ -605,9 +620,11 @@ impl Group {
                     "{what}: the NCCL backend cannot receive from any source; name the sending rank"
                 )));
             };
-            return self.nccl(&c, what, vec![Staged::new(t, true)?], |s| {
+            let mut w = self.nccl(&c, what, vec![Staged::new(t, true)?], |s| {
                 nccl::Call::Recv(&s[0], src)
-            });
+            })?;
+            w.peer = Some(src);
+            return Ok(w);
         }
         self.cpu_served(what)?;
         Ok(Work::mpi(self.launch(

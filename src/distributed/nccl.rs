@@ -126,8 +126,12 @@ fn api() -> Result<&'static Api> {
         .map_err(|e| Error::Runtime(e.clone()))
 }
 
-/// `"2.21.5"` from NCCL's version code (`major*10000 + minor*100 + patch` since 2.9).
+/// `"2.21.5"` from NCCL's version code (`major*10000 + minor*100 + patch` since 2.9,
+/// `major*1000 + minor*100 + patch` before).
 fn version_text(code: c_int) -> String {
+    if code < 20900 {
+        return format!("{}.{}.{}", code / 1000, code % 1000 / 100, code % 100);
+    }
     let (major, rest) = (code / 10000, code % 10000);
     format!("{major}.{}.{}", rest / 100, rest % 100)
 }
@@ -141,6 +145,22 @@ pub fn available() -> bool {
 pub fn version() -> Result<(u32, u32, u32)> {
     let v = api()?.version as u32;
     Ok((v / 10000, v % 10000 / 100, v % 100))
+}
+
+/// What a rank checks before it joins a communicator on `device`, so that the ranks can
+/// agree that all will join (a rank that failed inside `ncclCommInitRank`'s wait would leave
+/// the others blocked in it): NCCL opens, the device opens, and communicators block
+/// (`NCCL_COMM_BLOCKING=0` makes NCCL's calls return before they are queued, which the
+/// events here cannot follow).
+pub(super) fn prepare(device: usize) -> Result<()> {
+    api()?;
+    gpu(device)?.bind()?;
+    if std::env::var("NCCL_COMM_BLOCKING").is_ok_and(|v| v.trim() == "0") {
+        return Err(Error::Runtime(
+            "NCCL_COMM_BLOCKING=0 (nonblocking communicators) is not supported by rustorch's NCCL backend; unset it".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// A fresh unique id (rank 0 draws it; it needs no GPU).
@@ -193,25 +213,20 @@ fn data_type(what: &str, dtype: DType) -> Result<c_int> {
     })
 }
 
-/// NCCL's reduction for `op` over `dtype` (`ncclRedOp_t`): booleans reduce as "any"/"all"
-/// (as on the MPI backend and in PyTorch), and NCCL has no bitwise reductions.
+/// NCCL's reduction for `op` over `dtype` (`ncclRedOp_t`), as PyTorch's `getNcclReduceOp`:
+/// a bool SUM is a MAX ("any"; bools travel as bytes, whose sum could wrap), a bool AVG is a
+/// `TypeError`, and NCCL has no bitwise reductions.
 fn red_op(what: &str, op: ReduceOp, dtype: DType) -> Result<c_int> {
     const SUM: c_int = 0;
     const PROD: c_int = 1;
     const MAX: c_int = 2;
     const MIN: c_int = 3;
     const AVG: c_int = 4;
-    if dtype == DType::Bool {
-        return match op {
-            ReduceOp::Sum | ReduceOp::Max | ReduceOp::Bor => Ok(MAX),
-            ReduceOp::Product | ReduceOp::Min | ReduceOp::Band => Ok(MIN),
-            _ => Err(Error::Value(format!(
-                "{what}: Cannot use ReduceOp.{} with boolean inputs",
-                op.name()
-            ))),
-        };
-    }
     match op {
+        ReduceOp::Sum if dtype == DType::Bool => Ok(MAX),
+        ReduceOp::Avg if dtype == DType::Bool => Err(Error::Type(format!(
+            "{what}: Cannot use ReduceOp.AVG with boolean inputs"
+        ))),
         ReduceOp::Sum => Ok(SUM),
         ReduceOp::Product => Ok(PROD),
         ReduceOp::Max => Ok(MAX),
@@ -241,7 +256,7 @@ pub(super) struct Comm {
 
 impl Comm {
     /// Joins the communicator of `size` ranks identified by `id` as rank `rank`, on CUDA
-    /// device `device` (every rank calls this with the same id).
+    /// device `device` (every rank calls this with the same id, after [`prepare`]).
     pub(super) fn join(device: usize, size: usize, rank: usize, id: UniqueId) -> Result<Comm> {
         let a = api()?;
         let gpu = gpu(device)?;
@@ -532,4 +547,33 @@ pub(super) fn launch(
         timeout,
         _keep: staged,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_and_reductions_as_pytorchs_nccl_backend() {
+        assert_eq!(data_type("x", DType::Bool), Ok(1));
+        assert_eq!(data_type("x", DType::BF16), Ok(9));
+        let e = data_type("all_reduce", DType::I16).unwrap_err();
+        assert!(
+            matches!(e, Error::Type(_)) && e.to_string().contains("int16"),
+            "{e}"
+        );
+        assert_eq!(red_op("x", ReduceOp::Sum, DType::Bool), Ok(2));
+        assert_eq!(red_op("x", ReduceOp::Product, DType::Bool), Ok(1));
+        assert_eq!(red_op("x", ReduceOp::Avg, DType::I32), Ok(4));
+        let e = red_op("x", ReduceOp::Avg, DType::Bool).unwrap_err();
+        assert!(matches!(e, Error::Type(_)), "{e}");
+        for op in [ReduceOp::Band, ReduceOp::Bor, ReduceOp::Bxor] {
+            for d in [DType::Bool, DType::I64, DType::F32] {
+                let e = red_op("x", op, d).unwrap_err();
+                assert!(matches!(e, Error::Value(_)) && e.to_string().contains("with NCCL"));
+            }
+        }
+        assert_eq!(version_text(23203), "2.32.3");
+        assert_eq!(version_text(2804), "2.8.4");
+    }
 }

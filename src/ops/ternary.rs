@@ -8,6 +8,7 @@ use crate::tensor::layout::broadcast_shapes;
 use crate::tensor::memory_format::result_order;
 use crate::tensor::storage::Storage;
 use crate::Tensor;
+use std::borrow::Cow;
 
 /// `where(cond, a, b)`: `a` where `cond` holds, else `b`, all broadcast together.
 pub fn where_(cond: &Tensor, a: &Operand, b: &Operand) -> Result<Tensor> {
@@ -46,11 +47,17 @@ fn where_untraced(cond: &Tensor, a: &Operand, b: &Operand) -> Result<Tensor> {
     let shape = broadcast_shapes(&broadcast_shapes(c.shape(), ta.shape())?, tb.shape())?;
     // Laid out after the operands, condition first, as PyTorch's (see `result_order`).
     let order = result_order(&shape, &[c.layout(), ta.layout(), tb.layout()]);
-    let view = |t: &Tensor| match &order {
-        Some(o) => t.ordered(&shape, o),
-        None => t.clone(),
-    };
-    let (vc, va, vb) = (view(&c), view(&ta), view(&tb));
+    fn view<'t>(t: &'t Tensor, shape: &[usize], order: &Option<Vec<usize>>) -> Cow<'t, Tensor> {
+        match order {
+            Some(o) => Cow::Owned(t.ordered(shape, o)),
+            None => Cow::Borrowed(t),
+        }
+    }
+    let (vc, va, vb) = (
+        view(&c, &shape, &order),
+        view(&ta, &shape, &order),
+        view(&tb, &shape, &order),
+    );
     let inner = match &order {
         Some(o) => o.iter().map(|&d| shape[d]).collect(),
         None => shape.clone(),

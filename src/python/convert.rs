@@ -16,18 +16,30 @@ use pyo3::types::{PyBool, PyEllipsis, PyFloat, PyInt, PyList, PyNone, PySlice, P
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PyDType(pub DType);
 
-/// The one Python object of each dtype, so that `t.dtype is rustorch.float32` holds and a
-/// dtype pickles as the module global it is.
-pub fn dtype_object(py: Python<'_>, d: DType) -> Py<PyDType> {
-    static OBJECTS: pyo3::sync::PyOnceLock<Vec<Py<PyDType>>> = pyo3::sync::PyOnceLock::new();
-    let all = OBJECTS.get_or_init(py, || {
-        DType::ALL
-            .iter()
-            .map(|&d| Py::new(py, PyDType(d)).expect("a dtype object"))
-            .collect()
-    });
-    all[d as usize].clone_ref(py)
+/// `pub fn $name(py, value) -> Py<$class>`: the one Python object of each value of `$enum`
+/// (every value in `$enum::ALL`, indexed by its discriminant), made on first use.
+macro_rules! singletons {
+    ($(#[$doc:meta])* $name:ident: $enum:ty => $class:ident) => {
+        $(#[$doc])*
+        pub fn $name(py: Python<'_>, value: $enum) -> Py<$class> {
+            static OBJECTS: pyo3::sync::PyOnceLock<Vec<Py<$class>>> =
+                pyo3::sync::PyOnceLock::new();
+            let all = OBJECTS.get_or_init(py, || {
+                <$enum>::ALL
+                    .iter()
+                    .map(|&v| Py::new(py, $class(v)).expect(stringify!($class)))
+                    .collect()
+            });
+            all[value as usize].clone_ref(py)
+        }
+    };
 }
+
+singletons!(
+    /// The one Python object of each dtype, so that `t.dtype is rustorch.float32` holds and
+    /// a dtype pickles as the module global it is.
+    dtype_object: DType => PyDType
+);
 
 #[pymethods]
 impl PyDType {
@@ -67,18 +79,11 @@ impl PyDType {
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PyMemoryFormat(pub MemoryFormat);
 
-/// The one Python object of each memory format (so that `is` compares them, and they
-/// pickle as the module globals they are).
-pub fn memory_format_object(py: Python<'_>, f: MemoryFormat) -> Py<PyMemoryFormat> {
-    static OBJECTS: pyo3::sync::PyOnceLock<Vec<Py<PyMemoryFormat>>> = pyo3::sync::PyOnceLock::new();
-    let all = OBJECTS.get_or_init(py, || {
-        MemoryFormat::ALL
-            .iter()
-            .map(|&f| Py::new(py, PyMemoryFormat(f)).expect("a memory format object"))
-            .collect()
-    });
-    all[f as usize].clone_ref(py)
-}
+singletons!(
+    /// The one Python object of each memory format (so that `is` compares them, and they
+    /// pickle as the module globals they are).
+    memory_format_object: MemoryFormat => PyMemoryFormat
+);
 
 #[pymethods]
 impl PyMemoryFormat {

@@ -25,9 +25,9 @@ def refusal(op: str, dtype: str):
     """The exception NCCL's backend raises for (op, dtype), as PyTorch's; None if allowed."""
     if dtype == "int16":
         return TypeError, "not supported for NCCL"
-    if dtype == "bool" and op in ("AVG", "BXOR"):
-        return ValueError, f"Cannot use ReduceOp.{op} with boolean inputs"
-    if dtype != "bool" and op in ("BAND", "BOR", "BXOR"):
+    if dtype == "bool" and op == "AVG":
+        return TypeError, "Cannot use ReduceOp.AVG with boolean inputs"
+    if op in ("BAND", "BOR", "BXOR"):
         return ValueError, f"Cannot use ReduceOp.{op} with NCCL"
     return None
 
