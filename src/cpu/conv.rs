@@ -23,6 +23,8 @@ use crate::tensor::layout::Layout;
 const LANES: usize = 16;
 /// The most output channels one pass keeps in registers.
 const BLOCK: usize = 6;
+// `by_blocks!` instantiates block sizes up to 8.
+const _: () = assert!(BLOCK <= 8);
 
 /// The floats the direct kernels run on: a fused multiply-add (one instruction in the AVX2
 /// and AVX-512 copies, which are the only ones [`fits`] lets run).
@@ -86,6 +88,23 @@ fn vector_kernels_fit(terms: usize, bound: usize, outputs: usize) -> bool {
     }
 }
 
+/// Calls `$call` with `$c` a constant equal to `$value`, one of the listed sizes (the last
+/// is taken for any value not listed before it): one instantiation of `$call` per size.
+macro_rules! with_const {
+    ($value:expr, [$($n:literal),+ ; $last:literal], |$c:ident| $call:expr) => {
+        match $value {
+            $($n => {
+                const $c: usize = $n;
+                $call
+            })+
+            _ => {
+                const $c: usize = $last;
+                $call
+            }
+        }
+    };
+}
+
 /// Runs `$call` for each block of up to [`BLOCK`] of `$cout` output channels, with `$co`
 /// the block's first channel and `$cb` its size as a constant (one instantiation per size).
 macro_rules! by_blocks {
@@ -96,40 +115,7 @@ macro_rules! by_blocks {
         let mut $co = 0;
         while $co < $cout {
             let size = ($cout - $co).min($block);
-            match size {
-                8 => {
-                    const $cb: usize = 8;
-                    $call
-                }
-                7 => {
-                    const $cb: usize = 7;
-                    $call
-                }
-                6 => {
-                    const $cb: usize = 6;
-                    $call
-                }
-                5 => {
-                    const $cb: usize = 5;
-                    $call
-                }
-                4 => {
-                    const $cb: usize = 4;
-                    $call
-                }
-                3 => {
-                    const $cb: usize = 3;
-                    $call
-                }
-                2 => {
-                    const $cb: usize = 2;
-                    $call
-                }
-                _ => {
-                    const $cb: usize = 1;
-                    $call
-                }
-            }
+            with_const!(size, [8, 7, 6, 5, 4, 3, 2; 1], |$cb| $call);
             $co += size;
         }
     }};
@@ -381,27 +367,6 @@ fn registers<T>() -> (usize, usize) {
     (count, bytes / std::mem::size_of::<T>())
 }
 
-/// Calls `$call` with `$v` a constant equal to `$lanes` (16, 8 or 4: one register of
-/// float32 or float64 with AVX-512 or AVX2).
-macro_rules! by_lanes {
-    ($lanes:expr, |$v:ident| $call:expr) => {
-        match $lanes {
-            16 => {
-                const $v: usize = 16;
-                $call
-            }
-            8 => {
-                const $v: usize = 8;
-                $call
-            }
-            _ => {
-                const $v: usize = 4;
-                $call
-            }
-        }
-    };
-}
-
 /// Output channels `co..co + CB` of [`pitched_image`]: runs of `NV` vectors of positions,
 /// `CB · NV` accumulators (at most 18 of 32 vector registers, or 12 of 16 with their
 /// inputs beside them, so that none spills), then single vectors.
@@ -432,7 +397,7 @@ fn pitched_block<T: Fma, const CB: usize>(
     // and one vector of inputs per run in 14 of the 16 registers.
     let (regs, lanes) = registers::<T>();
     let nv = if regs >= 32 { 18 / CB } else { 14 / (CB + 1) }.clamp(1, 4);
-    by_lanes!(lanes, |V| {
+    with_const!(lanes, [16, 8; 4], |V| {
         let nvec = g.npos.div_ceil(V);
         let mut v = 0;
         macro_rules! runs {
@@ -615,7 +580,7 @@ simd_dispatch! {
         macro_rules! rows {
             ($ky:literal) => {{
                 const KY: usize = $ky;
-                by_lanes!(lanes, |V| by_blocks!(g.cout, (budget / KY).clamp(1, BLOCK), |co, CB| {
+                with_const!(lanes, [16, 8; 4], |V| by_blocks!(g.cout, (budget / KY).clamp(1, BLOCK), |co, CB| {
                     weight_grad_block::<T, CB, KY, V>(xp, gp, g, pitch, co, dw)
                 }))
             }};
