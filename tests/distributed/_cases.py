@@ -3,6 +3,8 @@ into a dict that the program writes as JSON for tests/test_distributed.py."""
 
 from __future__ import annotations
 
+import json
+import sys
 import traceback
 from typing import Callable
 
@@ -26,3 +28,12 @@ def case_runner(results: dict) -> Callable:
         return deco
 
     return case
+
+
+def write_results(results: dict) -> None:
+    """Writes this rank's outcomes to ``<argv[1]>.<rank>`` for the test to read, waits for
+    the other ranks and leaves the process group."""
+    with open(f"{sys.argv[1]}.{dist.get_rank()}", "w") as f:
+        json.dump(results, f)
+    dist.barrier()
+    dist.destroy_process_group()

@@ -4,15 +4,13 @@ computes from every rank's inputs (NumPy). Run by tests/test_distributed.py unde
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from datetime import timedelta
 
 import numpy as np
 import rustorch as torch
 import rustorch.distributed as dist
-from _cases import case_runner
+from _cases import case_runner, write_results
 
 DTYPES = [
     "bool",
@@ -399,12 +397,7 @@ def run(rank: int, n: int) -> dict:
 def main() -> None:
     dist.init_process_group("gloo", timeout=timedelta(seconds=60))
     rank, n = dist.get_rank(), dist.get_world_size()
-    results = run(rank, n)
-    out = sys.argv[1]
-    with open(f"{out}.{rank}", "w") as f:
-        json.dump(results, f)
-    dist.barrier()
-    dist.destroy_process_group()
+    write_results(run(rank, n))
 
 
 if __name__ == "__main__":

@@ -3,14 +3,12 @@ batches. Run by tests/test_distributed.py under ``mpirun``; writes {case: "ok" |
 
 from __future__ import annotations
 
-import json
-import sys
 from datetime import timedelta
 
 import numpy as np
 import rustorch as torch
 import rustorch.distributed as dist
-from _cases import case_runner
+from _cases import case_runner, write_results
 from rustorch import nn
 from rustorch.nn.parallel import DistributedDataParallel as DDP
 
@@ -338,10 +336,7 @@ def run(rank: int, n: int) -> dict:
 def main() -> None:
     dist.init_process_group("gloo", timeout=timedelta(seconds=120))
     rank, n = dist.get_rank(), dist.get_world_size()
-    results = run(rank, n)
-    with open(f"{sys.argv[1]}.{rank}", "w") as f:
-        json.dump(results, f)
-    dist.destroy_process_group()
+    write_results(run(rank, n))
 
 
 if __name__ == "__main__":

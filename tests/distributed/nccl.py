@@ -7,14 +7,12 @@ writes {case: "ok" | error text} per rank."""
 
 from __future__ import annotations
 
-import json
-import sys
 from datetime import timedelta
 
 import numpy as np
 import rustorch as torch
 import rustorch.distributed as dist
-from _cases import case_runner
+from _cases import case_runner, write_results
 from collectives import DTYPES, OPS, close, data, reduce_np, wraps
 from ddp import batch, flat, mlp
 from rustorch import nn
@@ -213,11 +211,7 @@ def main() -> None:
     rank, n = dist.get_rank(), dist.get_world_size()
     torch.cuda.set_device(rank % torch.cuda.device_count())
     dev = torch.device("cuda", rank % torch.cuda.device_count())
-    results = run(rank, n, dev)
-    with open(f"{sys.argv[1]}.{rank}", "w") as f:
-        json.dump(results, f)
-    dist.barrier()
-    dist.destroy_process_group()
+    write_results(run(rank, n, dev))
 
 
 if __name__ == "__main__":
