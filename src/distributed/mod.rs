@@ -355,19 +355,17 @@ impl Group {
         })
     }
 
-    /// `barrier()`: over MPI when the group serves CPU tensors, else an NCCL all-reduce of
-    /// one element on the current CUDA device (as PyTorch's NCCL barrier).
-    pub fn barrier(&self) -> Result<Work> {
+    /// `barrier(device_ids=)`: over MPI when the group serves CPU tensors, else an NCCL
+    /// all-reduce of one element on `device` (the current CUDA device when `None`), as
+    /// PyTorch's NCCL barrier.
+    pub fn barrier(&self, device: Option<usize>) -> Result<Work> {
         if self.cpu {
             return Ok(Work::mpi(
                 self.launch("barrier", vec![], |_| Call::Barrier)?,
             ));
         }
-        let t = crate::ops::creation::zeros(
-            &[1],
-            DType::F32,
-            Device::Cuda(crate::cuda::current_device()),
-        )?;
+        let d = device.unwrap_or_else(crate::cuda::current_device);
+        let t = crate::ops::creation::zeros(&[1], DType::F32, Device::Cuda(d))?;
         self.all_reduce(&t, ReduceOp::Sum)
     }
 

@@ -119,8 +119,10 @@ impl PyProcessGroup {
     fn ranks(&self) -> Vec<usize> {
         self.group.ranks().to_vec()
     }
-    fn barrier(&self) -> PyResult<PyWork> {
-        work(self.group.barrier())
+    /// `device`: the CUDA device of an NCCL group's barrier (`device_ids[0]`).
+    #[pyo3(signature = (device=None))]
+    fn barrier(&self, device: Option<usize>) -> PyResult<PyWork> {
+        work(self.group.barrier(device))
     }
     fn all_reduce(&self, t: PyRef<'_, PyTensor>, op: &str) -> PyResult<PyWork> {
         work(self.group.all_reduce(&t.inner, op_arg(op)?))

@@ -164,6 +164,7 @@ def run(rank: int, n: int, dev: torch.device) -> dict:
         dist.all_reduce(t, group=everyone)
         close(host(t), np.full(2, float(n)), "float32")
         dist.barrier()
+        dist.barrier(device_ids=[dev.index])
 
     @case("errors")
     def _():

@@ -915,11 +915,13 @@ def barrier(
     async_op: bool = False,
     device_ids: Optional[List[int]] = None,
 ) -> Optional[Work]:
-    """Blocks until every rank of ``group`` reaches it."""
+    """Blocks until every rank of ``group`` reaches it. An NCCL-only group meets through a
+    one-element all-reduce on ``device_ids[0]`` (the current CUDA device by default)."""
     g = _resolve(group)
     if g is None:
         return None
-    return _finish(g._pg.barrier(), async_op)
+    device = int(device_ids[0]) if isinstance(device_ids, list) and device_ids else None
+    return _finish(g._pg.barrier(device), async_op)
 
 
 def isend(
