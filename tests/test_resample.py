@@ -122,7 +122,7 @@ def test_affine_grid_matches_torch(align_corners):
     np.testing.assert_allclose(t.grad.cpu().numpy(), tt.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+@pytest.mark.parametrize("mode", ["bilinear", "nearest", "bicubic"])
 @pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
 @pytest.mark.parametrize("align_corners", [False, True])
 def test_grid_sample_matches_torch(mode, padding_mode, align_corners):
@@ -163,11 +163,14 @@ def test_grid_sample_and_affine_grid_gradcheck():
     rng = np.random.default_rng(6)
     x = rt.tensor(rng.standard_normal((1, 2, 3, 4)), requires_grad=True)
     g = rt.tensor(rng.uniform(-1.2, 1.2, (1, 2, 3, 2)), requires_grad=True)
-    for padding_mode in ("zeros", "border", "reflection"):
-        assert rt.autograd.gradcheck(
-            lambda a, b, p=padding_mode: F.grid_sample(a, b, padding_mode=p, align_corners=False),
-            (x, g),
-        )
+    for mode in ("bilinear", "bicubic"):
+        for padding_mode in ("zeros", "border", "reflection"):
+            assert rt.autograd.gradcheck(
+                lambda a, b, p=padding_mode, m=mode: F.grid_sample(
+                    a, b, mode=m, padding_mode=p, align_corners=False
+                ),
+                (x, g),
+            )
     theta = rt.tensor(rng.standard_normal((2, 2, 3)), requires_grad=True)
     assert rt.autograd.gradcheck(
         lambda t: F.affine_grid(t, (2, 1, 3, 4), align_corners=True), (theta,)

@@ -175,6 +175,61 @@ impl Tensor {
     }
 }
 
+/// How `grid_sample` reads the input at a grid point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GridMode {
+    Bilinear,
+    Nearest,
+    /// PyTorch's cubic convolution (A = −0.75) over the 4×4 pixels around the point, each
+    /// tap's position put through the padding mode on its own.
+    Bicubic,
+}
+
+impl GridMode {
+    pub fn parse(s: &str) -> Result<GridMode> {
+        Ok(match s {
+            "bilinear" => GridMode::Bilinear,
+            "nearest" => GridMode::Nearest,
+            "bicubic" => GridMode::Bicubic,
+            _ => {
+                return Err(Error::Value(format!(
+                    "nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or 'bicubic', but got: '{s}'"
+                )))
+            }
+        })
+    }
+}
+
+/// The four weights of cubic convolution (PyTorch's `get_cubic_upsample_coefficients`,
+/// A = −0.75) at fractional offsets `t` from the second of four taps.
+fn cubic_weights(t: &Tensor) -> Result<[Tensor; 4]> {
+    const A: f64 = -0.75;
+    // |x| ≤ 1: ((A + 2)·x − (A + 3))·x² + 1
+    let near = |x: &Tensor| -> Result<Tensor> {
+        x.mul_scalar(A + 2.0)?
+            .sub_scalar(A + 3.0)?
+            .mul(x)?
+            .mul(x)?
+            .add_scalar(1.0)
+    };
+    // 1 < |x| < 2: ((A·x − 5A)·x + 8A)·x − 4A
+    let far = |x: &Tensor| -> Result<Tensor> {
+        x.mul_scalar(A)?
+            .sub_scalar(5.0 * A)?
+            .mul(x)?
+            .add_scalar(8.0 * A)?
+            .mul(x)?
+            .sub_scalar(4.0 * A)
+    };
+    let rest = t.rsub_scalar(1.0)?;
+    Ok([
+        far(&t.add_scalar(1.0)?)?,
+        near(t)?,
+        near(&rest)?,
+        far(&rest.add_scalar(1.0)?)?,
+    ])
+}
+
 /// How `grid_sample` treats grid points outside the input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GridPadding {
@@ -263,13 +318,13 @@ fn reflect(x: &Tensor, twice_low: f64, twice_high: f64) -> Result<Tensor> {
 }
 
 /// `grid_sample(input [n, c, h, w], grid [n, ho, wo, 2], mode, padding_mode,
-/// align_corners)` for `bilinear` and `nearest` modes: each output reads the input at its
-/// grid point (x, y in [-1, 1]); gradients reach both the input (through the gathers) and
-/// the grid (through the bilinear weights).
+/// align_corners)`: each output reads the input at its grid point (x, y in [-1, 1]);
+/// gradients reach both the input (through the gathers) and the grid (through the bilinear
+/// or bicubic weights).
 pub fn grid_sample(
     input: &Tensor,
     grid: &Tensor,
-    bilinear: bool,
+    mode: GridMode,
     padding: GridPadding,
     align_corners: bool,
 ) -> Result<Tensor> {
@@ -297,18 +352,22 @@ pub fn grid_sample(
     let [n, c, h, w] = [0, 1, 2, 3].map(|i| input.shape()[i]);
     let (ho, wo) = (grid.shape()[1], grid.shape()[2]);
     let l = (ho * wo) as i64;
-    // Unnormalise, then apply the padding mode to the coordinates.
-    let coord = |i: i64, size: usize| -> Result<Tensor> {
+    // Pixel coordinates of the grid points.
+    let unnormalise = |i: i64, size: usize| -> Result<Tensor> {
         let g = grid.select(3, i)?.reshape(&[n as i64, 1, l])?;
         let s = size as f64;
-        let x = if align_corners {
-            g.add_scalar(1.0)?.mul_scalar((s - 1.0) / 2.0)?
+        if align_corners {
+            g.add_scalar(1.0)?.mul_scalar((s - 1.0) / 2.0)
         } else {
             g.add_scalar(1.0)?
                 .mul_scalar(s)?
                 .sub_scalar(1.0)?
-                .div_scalar(2.0)?
-        };
+                .div_scalar(2.0)
+        }
+    };
+    // The padding mode applied to coordinates along a dim of `size` pixels.
+    let pad = |x: Tensor, size: usize| -> Result<Tensor> {
+        let s = size as f64;
         let clip = |t: Tensor| t.clamp(Some(Scalar::Float(0.0)), Some(Scalar::Float(s - 1.0)));
         match padding {
             GridPadding::Zeros => Ok(x),
@@ -320,7 +379,12 @@ pub fn grid_sample(
             }),
         }
     };
-    let (ix, iy) = (coord(0, w)?, coord(1, h)?);
+    let (ix, iy) = (unnormalise(0, w)?, unnormalise(1, h)?);
+    // Bilinear and nearest pad the point; bicubic pads each of its taps (as PyTorch).
+    let (ix, iy) = match mode {
+        GridMode::Bicubic => (ix, iy),
+        _ => (pad(ix, w)?, pad(iy, h)?),
+    };
     let flat = input.reshape(&[n as i64, c as i64, (h * w) as i64])?;
     // The input at integer positions (x, y) (float tensors), zero outside, times `weight`.
     let tap = |x: &Tensor, y: &Tensor, weight: Tensor| -> Result<Tensor> {
@@ -346,19 +410,40 @@ pub fn grid_sample(
         let mask = inside.to_dtype(input.dtype())?;
         v.mul(&weight.mul(&mask)?)
     };
-    let out = if bilinear {
-        let (x0, y0) = (ix.detach().floor()?, iy.detach().floor()?);
-        let (x1, y1) = (x0.add_scalar(1.0)?, y0.add_scalar(1.0)?);
-        let (wx1, wy1) = (ix.sub(&x0)?, iy.sub(&y0)?);
-        let (wx0, wy0) = (wx1.rsub_scalar(1.0)?, wy1.rsub_scalar(1.0)?);
-        tap(&x0, &y0, wx0.mul(&wy0)?)?
-            .add(&tap(&x1, &y0, wx1.mul(&wy0)?)?)?
-            .add(&tap(&x0, &y1, wx0.mul(&wy1)?)?)?
-            .add(&tap(&x1, &y1, wx1.mul(&wy1)?)?)?
-    } else {
-        // Weight 1 still tied to the grid, so the grid gets PyTorch's zero gradient.
-        let one = ix.mul_scalar(0.0)?.add_scalar(1.0)?;
-        tap(&ix.detach().round(0)?, &iy.detach().round(0)?, one)?
+    let out = match mode {
+        GridMode::Bilinear => {
+            let (x0, y0) = (ix.detach().floor()?, iy.detach().floor()?);
+            let (x1, y1) = (x0.add_scalar(1.0)?, y0.add_scalar(1.0)?);
+            let (wx1, wy1) = (ix.sub(&x0)?, iy.sub(&y0)?);
+            let (wx0, wy0) = (wx1.rsub_scalar(1.0)?, wy1.rsub_scalar(1.0)?);
+            tap(&x0, &y0, wx0.mul(&wy0)?)?
+                .add(&tap(&x1, &y0, wx1.mul(&wy0)?)?)?
+                .add(&tap(&x0, &y1, wx0.mul(&wy1)?)?)?
+                .add(&tap(&x1, &y1, wx1.mul(&wy1)?)?)?
+        }
+        GridMode::Nearest => {
+            // Weight 1 still tied to the grid, so the grid gets PyTorch's zero gradient.
+            let one = ix.mul_scalar(0.0)?.add_scalar(1.0)?;
+            tap(&ix.detach().round(0)?, &iy.detach().round(0)?, one)?
+        }
+        GridMode::Bicubic => {
+            let (x0, y0) = (ix.detach().floor()?, iy.detach().floor()?);
+            let wx = cubic_weights(&ix.sub(&x0)?)?;
+            let wy = cubic_weights(&iy.sub(&y0)?)?;
+            let mut acc: Option<Tensor> = None;
+            for (j, wyj) in wy.iter().enumerate() {
+                let yj = pad(y0.add_scalar(j as f64 - 1.0)?, h)?;
+                for (i, wxi) in wx.iter().enumerate() {
+                    let xi = pad(x0.add_scalar(i as f64 - 1.0)?, w)?;
+                    let t = tap(&xi, &yj, wxi.mul(wyj)?)?;
+                    acc = Some(match acc {
+                        None => t,
+                        Some(a) => a.add(&t)?,
+                    });
+                }
+            }
+            acc.expect("sixteen taps")
+        }
     };
     out.reshape(&[n as i64, c as i64, ho as i64, wo as i64])
 }

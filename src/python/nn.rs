@@ -317,15 +317,16 @@ pub fn _affine_grid(theta: PyRef<'_, PyTensor>, size: Vec<usize>, align_corners:
 pub fn _grid_sample(
     input: PyRef<'_, PyTensor>,
     grid: PyRef<'_, PyTensor>,
-    bilinear: bool,
+    mode: &str,
     padding_mode: &str,
     align_corners: bool,
 ) -> R {
+    let mode = crate::ops::resample::GridMode::parse(mode)?;
     let padding = crate::ops::resample::GridPadding::parse(padding_mode)?;
     Ok(PyTensor::new(crate::ops::resample::grid_sample(
         &input.inner,
         &grid.inner,
-        bilinear,
+        mode,
         padding,
         align_corners,
     )?))

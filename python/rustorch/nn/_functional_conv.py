@@ -640,15 +640,9 @@ def affine_grid(theta: Tensor, size: Sequence[int],
 
 def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear",
                 padding_mode: str = "zeros", align_corners: Optional[bool] = None) -> Tensor:
-    """``torch.nn.functional.grid_sample`` for 4-D inputs with ``bilinear`` or ``nearest``
-    sampling and ``zeros``/``border``/``reflection`` padding (``bicubic`` is not supported:
-    NotImplementedError)."""
-    if mode not in ("bilinear", "nearest", "bicubic"):
-        raise ValueError(
-            "nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or "
-            f"'bicubic', but got: '{mode}'"
-        )
-    if mode == "bicubic":
-        raise NotImplementedError("rustorch: grid_sample(mode='bicubic') is not implemented")
-    return _C._grid_sample(input, grid, mode == "bilinear", padding_mode,
+    """``torch.nn.functional.grid_sample`` for 4-D inputs with ``bilinear``, ``nearest`` or
+    ``bicubic`` sampling (cubic convolution, A = -0.75, each of the 16 taps padded on its own,
+    as PyTorch) and ``zeros``/``border``/``reflection`` padding; differentiable in the input
+    and the grid."""
+    return _C._grid_sample(input, grid, mode, padding_mode,
                            _default_align_corners(align_corners))
