@@ -314,7 +314,7 @@ def _nccl_usable() -> None:
 def _backend_for(backend: Optional[str]) -> tuple[str, bool, bool]:
     """``(name, serves CPU tensors, serves CUDA tensors)`` for a ``backend`` argument."""
     if backend is None:
-        if is_nccl_available() and rustorch.cuda.is_available():
+        if rustorch.cuda.is_available() and is_nccl_available():
             return "cpu:gloo,cuda:nccl", True, True
         return Backend.GLOO, True, False
     b = str(backend).lower()
