@@ -37,3 +37,13 @@ def write_results(results: dict) -> None:
         json.dump(results, f)
     dist.barrier()
     dist.destroy_process_group()
+
+
+def raises(kind: type, text: str, f: Callable) -> None:
+    """Asserts that ``f()`` raises ``kind`` with ``text`` in its message."""
+    try:
+        f()
+    except kind as e:
+        assert text in str(e), (text, str(e))
+        return
+    raise AssertionError(f"no {kind.__name__} ({text})")

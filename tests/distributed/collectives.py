@@ -10,7 +10,7 @@ from datetime import timedelta
 import numpy as np
 import rustorch as torch
 import rustorch.distributed as dist
-from _cases import case_runner, write_results
+from _cases import case_runner, raises, write_results
 
 DTYPES = [
     "bool",
@@ -350,14 +350,6 @@ def run(rank: int, n: int) -> dict:
 
     @case("errors")
     def _():
-        def raises(kind, text, f):
-            try:
-                f()
-            except kind as e:
-                assert text in str(e), (text, str(e))
-                return
-            raise AssertionError(f"no {kind.__name__} ({text})")
-
         raises(
             ValueError,
             "world_size",

@@ -12,7 +12,7 @@ from datetime import timedelta
 import numpy as np
 import rustorch as torch
 import rustorch.distributed as dist
-from _cases import case_runner, write_results
+from _cases import case_runner, raises, write_results
 from collectives import DTYPES, OPS, close, data, reduce_np, wraps
 from ddp import batch, flat, mlp
 from rustorch import nn
@@ -40,14 +40,6 @@ def run(rank: int, n: int, dev: torch.device) -> dict:
     def host(t: torch.Tensor) -> np.ndarray:
         t = t.cpu()
         return (t.float() if t.dtype in (torch.float16, torch.bfloat16) else t).numpy()
-
-    def raises(kind, text, f):
-        try:
-            f()
-        except kind as e:
-            assert text in str(e), (text, str(e))
-            return
-        raise AssertionError(f"no {kind.__name__} ({text})")
 
     for dtype in DTYPES:
         for op in OPS:
