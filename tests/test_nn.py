@@ -832,6 +832,54 @@ def test_cross_entropy_class_indices(reduction, weighted, ignore, smoothing):
     compare_with_torch(fn, arrays, grad_idx=(0,))
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cross_entropy_fused_backward_on_long_rows_and_special_logits(dtype):
+    """The backward's one-kernel path (no label smoothing, not recorded): a language model's
+    10 000-logit rows split between threads, ignored and weighted rows, and rows holding
+    NaN, +inf and only -inf, against PyTorch."""
+    torch = need_torch()
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((70, 10000)).astype(dtype) * 3
+    y = rng.integers(0, 10000, 70)
+    y[[3, 40]] = -100
+    w = (np.abs(rng.standard_normal(10000)) + 0.1).astype(dtype)
+    for weight in (None, w):
+        grads = []
+        for lib in (rt, torch):
+            xt = lib.tensor(x, requires_grad=True)
+            wt = None if weight is None else lib.tensor(weight)
+            loss = lib.nn.functional.cross_entropy(xt, lib.tensor(y), weight=wt)
+            (loss * 3.0).backward()
+            grads.append(to_np(xt.grad))
+        tol = 1e-6 if dtype == "float32" else 1e-13
+        np.testing.assert_allclose(grads[0], grads[1], rtol=tol, atol=tol)
+    inf = np.inf
+    special = np.array(
+        [[1.0, np.nan, 2.0], [-inf, -inf, -inf], [inf, 0.0, 1.0], [0.5, -inf, 3.0]], dtype
+    )
+    target = np.array([0, 1, 2, 1])
+    grads = []
+    for lib in (rt, torch):
+        xt = lib.tensor(special, requires_grad=True)
+        lib.nn.functional.cross_entropy(xt, lib.tensor(target), reduction="sum").backward()
+        grads.append(to_np(xt.grad))
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-6, atol=1e-7)
+
+
+def test_cross_entropy_gradgradcheck_without_smoothing():
+    """A recorded backward (create_graph=True) takes the composite path, which
+    differentiates again."""
+    x = rt.tensor(rand(4, 6, seed=12), dtype=rt.float64, requires_grad=True)
+    y = rt.tensor([0, 5, 2, -100])
+    w = rt.tensor(np.abs(rand(6, seed=13)) + 0.1, dtype=rt.float64)
+
+    def f(x):
+        return F.cross_entropy(x, y, weight=w)
+
+    assert rt.autograd.gradcheck(f, (x,))
+    assert rt.autograd.gradgradcheck(f, (x,))
+
+
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_cross_entropy_higher_dims_and_unbatched(reduction):
     x = rand(2, 4, 3, 2, seed=6)

@@ -515,6 +515,17 @@ pub trait Backend {
         ignore_index: i64,
         label_smoothing: f64,
     ) -> Result<(Self::Buffer, Self::Buffer)>;
+    /// The input gradient of [`cross_entropy`](Backend::cross_entropy) without label
+    /// smoothing, over the contiguous `n × c` logits: `scale_i·(softmax(x_i) − onehot(t_i))`
+    /// for row `i`, with `scale` (`n` elements, contiguous, `x`'s dtype) the row's weight
+    /// times the upstream gradient; a target outside `[0, c)` adds no one-hot term.
+    fn cross_entropy_backward(
+        x: &Self::Buffer,
+        l: &Layout,
+        target: &Self::Buffer,
+        tl: &Layout,
+        scale: &Self::Buffer,
+    ) -> Result<Self::Buffer>;
     /// One SGD step on a parameter; `buf` is the momentum buffer (`first`: just created,
     /// to be set to the gradient).
     fn sgd_step(

@@ -228,6 +228,15 @@ impl Backend for Cuda {
     ) -> Result<(CudaBuffer, CudaBuffer)> {
         match *x {}
     }
+    fn cross_entropy_backward(
+        x: &CudaBuffer,
+        _: &Layout,
+        _: &CudaBuffer,
+        _: &Layout,
+        _: &CudaBuffer,
+    ) -> Result<CudaBuffer> {
+        match *x {}
+    }
     fn sgd_step(
         p: Span<'_, CudaBuffer>,
         _: Span<'_, CudaBuffer>,

@@ -873,6 +873,45 @@ impl Backend for Cpu {
         )
     }
 
+    fn cross_entropy_backward(
+        x: &HostBuffer,
+        l: &Layout,
+        target: &HostBuffer,
+        tl: &Layout,
+        scale: &HostBuffer,
+    ) -> Result<HostBuffer> {
+        let c = l.shape.get(1).copied().unwrap_or(1);
+        if x.dtype().is_half() {
+            let (w, wl) = widen(x, l);
+            let ws = widen_all(scale);
+            let d = Self::cross_entropy_backward(&w, &wl, target, tl, &ws)?;
+            return Ok(narrow(d, x.dtype()));
+        }
+        let t = rows_of(target.as_slice::<i64>(), tl);
+        crate::with_float_dtype!(
+            x.dtype(),
+            T,
+            {
+                let s: &[T] = scale.as_slice();
+                if s.len() < t.len() || t.len() * c > l.numel() {
+                    return Err(Error::Runtime(format!(
+                        "cross_entropy_backward: {} targets and {} scales for logits of shape {:?}",
+                        t.len(),
+                        s.len(),
+                        l.shape
+                    )));
+                }
+                Ok(HostBuffer::from_vec(fused::cross_entropy_backward_rows(
+                    &rows_of(x.as_slice::<T>(), l),
+                    c,
+                    &t,
+                    s,
+                )))
+            },
+            Err(not_implemented("cross_entropy_backward", x.dtype()))
+        )
+    }
+
     fn sgd_step(
         p: Span<'_, HostBuffer>,
         g: Span<'_, HostBuffer>,

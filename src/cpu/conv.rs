@@ -104,6 +104,7 @@ macro_rules! with_const {
         }
     };
 }
+pub(crate) use with_const;
 
 /// Runs `$call` for each block of up to [`BLOCK`] of `$cout` output channels, with `$co`
 /// the block's first channel and `$cb` its size as a constant (one instantiation per size).
@@ -355,7 +356,7 @@ simd_dispatch! {
 /// The vector registers of the copy running (32 with AVX-512, 16 with AVX2) and the
 /// elements of `T` one of them holds. The kernels' data layouts are cut for [`LANES`], the
 /// widest case, and their register blocks for these.
-fn registers<T>() -> (usize, usize) {
+pub(crate) fn registers<T>() -> (usize, usize) {
     #[cfg(target_arch = "x86_64")]
     let (count, bytes) = if super::math::has_avx512() {
         (32, 64)

@@ -238,6 +238,81 @@ crate::simd_dispatch! {
     }
 }
 
+/// How many of `n` rows of logits (`len` elements in all) each thread takes: one contiguous
+/// block per thread for large inputs, all rows on the caller's thread for small ones.
+fn rows_per_part(len: usize, n: usize) -> usize {
+    let parts = if len >= super::PAR_THRESHOLD && n > 1 {
+        team::parts().min(n)
+    } else {
+        1
+    };
+    n.div_ceil(parts).max(1)
+}
+
+crate::simd_dispatch! {
+    /// The input gradient of one row's cross-entropy (no label smoothing): `out =
+    /// s·softmax(x) − s·onehot(t)`, `s` the row's weight times the upstream gradient, and
+    /// `t` skipped when outside the row (an ignored row has `s = 0`). The softmax is
+    /// PyTorch's: a row holding `+inf` gives NaN throughout.
+    pub fn cross_entropy_backward_row<T: Float>(x: &[T], t: i64, s: T, out: &mut [T]) -> () {
+        let mx = super::reduce::row_max(x);
+        if mx.is_inf() && mx > T::zero() {
+            out.fill(T::lit(f64::NAN));
+            return;
+        }
+        let shift = if mx.is_inf() { T::zero() } else { mx };
+        // The exponentials are written out as they are summed (in lanes, as the forward's),
+        // then scaled: one exponential per logit.
+        let mut sums = [T::zero(); CE_LANES];
+        let mut o_chunks = out.chunks_exact_mut(CE_LANES);
+        let mut x_chunks = x.chunks_exact(CE_LANES);
+        for (o, c) in (&mut o_chunks).zip(&mut x_chunks) {
+            for k in 0..CE_LANES {
+                let e = c[k].sub(shift).exp();
+                o[k] = e;
+                sums[k] = sums[k].add(e);
+            }
+        }
+        let mut rest = T::zero();
+        for (o, &v) in o_chunks.into_remainder().iter_mut().zip(x_chunks.remainder()) {
+            *o = v.sub(shift).exp();
+            rest = rest.add(*o);
+        }
+        let total = sums.iter().fold(T::zero(), |a, &b| a.add(b)).add(rest);
+        let k = s.div(total);
+        for o in out.iter_mut() {
+            *o = o.mul(k);
+        }
+        if let Some(o) = usize::try_from(t).ok().and_then(|t| out.get_mut(t)) {
+            *o = o.sub(s);
+        }
+    }
+}
+
+/// [`cross_entropy_backward_row`] over the `c`-long rows of `x`, with class `target[i]` and
+/// scale `scale[i]` for row `i`; large inputs one block of rows per thread.
+pub fn cross_entropy_backward_rows<T: Float>(
+    x: &[T],
+    c: usize,
+    target: &[i64],
+    scale: &[T],
+) -> Vec<T> {
+    let n = target.len();
+    let mut out = vec![T::zero(); n * c];
+    if c == 0 {
+        return out;
+    }
+    let per = rows_per_part(x.len(), n);
+    let items: Vec<_> = out.chunks_mut(per * c).enumerate().collect();
+    team::for_each_part(items, |(p, out)| {
+        for (i, o) in out.chunks_exact_mut(c).enumerate() {
+            let row = p * per + i;
+            cross_entropy_backward_row(&x[row * c..][..c], target[row], scale[row], o);
+        }
+    });
+    out
+}
+
 /// Cross-entropy of each `c`-long row of `x` against its class in `target`: (loss per row,
 /// the target class's weight per row), both 0 for rows whose target is `ignore_index`.
 pub fn cross_entropy_rows<T: Float>(
@@ -258,12 +333,7 @@ pub fn cross_entropy_rows<T: Float>(
     let mut losses = vec![T::zero(); n];
     let mut row_w = vec![T::zero(); n];
     // Large batches: one contiguous block of rows per thread.
-    let parts = if x.len() >= super::PAR_THRESHOLD && n > 1 {
-        team::parts().min(n)
-    } else {
-        1
-    };
-    let per = n.div_ceil(parts.max(1)).max(1);
+    let per = rows_per_part(x.len(), n);
     let items: Vec<_> = losses
         .chunks_mut(per)
         .zip(row_w.chunks_mut(per))

@@ -11,6 +11,7 @@ pub mod index;
 pub mod math;
 pub mod matmul;
 pub mod norm;
+pub mod panel;
 pub mod random;
 pub mod reduce;
 pub mod rnn;

@@ -1,18 +1,21 @@
 //! Recurrent layers on the CPU: the time loop of one layer and direction, with each step's
 //! recurrent product and its cell update done by the same thread for the same rows.
 //!
-//! A step splits the batch's live rows between the team's threads; each thread multiplies
-//! its rows of the previous hidden state by `W_hhᵀ` (one single-threaded `gemm` into its
-//! rows of the step's gates) and at once applies the cell to those rows, so a step costs one
-//! hand-off, and the gates a thread just wrote are still in its cache. Backward through
-//! time is the same shape: per step and rows, the cell's backward and then the rows'
-//! product with `W_hh` that carries the gradient to the previous step. Nothing is allocated
-//! per step; the weight gradients are single products over all steps, left to the op layer.
+//! A step splits the batch's live rows evenly between the team's threads; each thread
+//! multiplies its rows of the previous hidden state by `W_hhᵀ` (into its rows of the step's
+//! gates) and at once applies the cell to those rows, so a step costs one hand-off, and the
+//! gates a thread just wrote are still in its cache. Backward through time is the same
+//! shape: per step and rows, the cell's backward and then the rows' product with `W_hh`
+//! that carries the gradient to the previous step. `W_hhᵀ` (forward) and `W_hh` (backward)
+//! are packed once per call ([`PackedRhs`]), not at every step. Nothing is allocated per
+//! step; the weight gradients are single products over all steps, left to the op layer.
 //!
 //! The element functions keep PyTorch's formulas (`sigmoid = 1/(1 + e^{−x})`, the cell
 //! updates of `nn.LSTM`, `nn.GRU`, `nn.RNN`), in `simd_dispatch!` loops over a row's units.
 
-use super::matmul::{GemmElem, MatRef};
+use super::conv::Fma;
+use super::matmul::MatRef;
+use super::panel::{product, PackedRhs};
 use super::team;
 use crate::backend::num::Float;
 use crate::backend::{RnnCell, RnnGrads, RnnRun};
@@ -21,7 +24,7 @@ use crate::simd_dispatch;
 /// From this many multiply-adds per step's product on, a step's rows are shared between
 /// the team's threads (below, the hand-off costs more than it saves).
 const SPLIT_FLOPS: usize = 1 << 18;
-/// The fewest rows a part gets (a multiple of the `gemm` micro-kernels' row blocks).
+/// The fewest rows a part gets.
 const SPLIT_MIN_ROWS: usize = 8;
 
 /// The row ranges `[r0, r1)` the first `live` rows of a step are split into.
@@ -35,10 +38,7 @@ fn row_parts(live: usize, flops_per_row: usize) -> Vec<(usize, usize)> {
     } else {
         1
     };
-    let per = live
-        .div_ceil(parts)
-        .next_multiple_of(SPLIT_MIN_ROWS)
-        .min(live);
+    let per = live.div_ceil(parts);
     (0..live)
         .step_by(per)
         .map(|r0| (r0, (r0 + per).min(live)))
@@ -362,22 +362,25 @@ fn rows_of<T>(v: &[T], r0: usize, r1: usize, w: usize) -> &[T] {
     }
 }
 
-/// `W_hh` (`[G·hidden, hidden]`, row-major) read as the `hidden × G·hidden` matrix `W_hhᵀ`.
-fn w_hh_transposed(hidden: usize) -> MatRef {
-    MatRef {
+/// `W_hh` (`[G·hidden, hidden]`, row-major) packed as the `hidden × G·hidden` matrix
+/// `W_hhᵀ`, the forward's right operand.
+fn pack_w_hh_transposed<T: Fma>(w_hh: &[T], hidden: usize, gh: usize) -> PackedRhs<T> {
+    let mb = MatRef {
         offset: 0,
         rs: 1,
         cs: hidden as isize,
-    }
+    };
+    PackedRhs::new(w_hh, mb, hidden, gh)
 }
 
-/// Rows `r0..` of a row-major matrix `width` wide.
-fn rows_from(r0: usize, width: usize) -> MatRef {
-    MatRef {
-        offset: r0 * width,
-        rs: width as isize,
+/// `W_hh` packed as it is, the backward's right operand (`G·hidden × hidden`).
+fn pack_w_hh<T: Fma>(w_hh: &[T], hidden: usize, gh: usize) -> PackedRhs<T> {
+    let mb = MatRef {
+        offset: 0,
+        rs: hidden as isize,
         cs: 1,
-    }
+    };
+    PackedRhs::new(w_hh, mb, gh, hidden)
 }
 
 /// What [`forward`] writes: the activated gates in place of the projections, the hidden
@@ -389,7 +392,7 @@ pub struct Forward<T> {
 
 /// One layer over the whole sequence: `gates` (`[steps, batch, G·hidden]`) holds the input
 /// projections and receives the activated gates.
-pub fn forward<T: Float + GemmElem>(
+pub fn forward<T: Float + Fma>(
     run: &RnnRun<'_>,
     gates: &mut [T],
     w_hh: &[T],
@@ -408,6 +411,7 @@ pub fn forward<T: Float + GemmElem>(
     // GRU's recurrent product, kept apart from the input projection (its n block is
     // scaled by r before the sum).
     let mut hw = vec![T::zero(); if cell == RnnCell::Gru { bh * 3 } else { 0 }];
+    let w = pack_w_hh_transposed(w_hh, hd, gh);
     for t in run.order() {
         let prev = run.previous(t);
         let live = run.live(t);
@@ -446,20 +450,8 @@ pub fn forward<T: Float + GemmElem>(
             } else {
                 &mut *g
             };
-            if cell == RnnCell::Gru {
-                out.fill(T::zero());
-            }
-            T::gemm(
-                h_prev,
-                rows_from(r0, hd),
-                w_hh,
-                w_hh_transposed(hd),
-                out,
-                (m, gh, hd),
-                T::one(),
-                T::one(),
-                1,
-            );
+            // GRU's product starts from zero, the others add onto the input projections.
+            product(&h_prev[r0 * hd..], hd, m, &w, out, gh, cell != RnnCell::Gru);
             let cp = if cell == RnnCell::Lstm {
                 &x_prev[r0 * hd..r1 * hd]
             } else {
@@ -506,7 +498,7 @@ pub struct Saved<'a, T> {
 }
 
 /// Backward through time of [`forward`].
-pub fn backward<T: Float + GemmElem>(
+pub fn backward<T: Float + Fma>(
     run: &RnnRun<'_>,
     s: &Saved<'_, T>,
     w_hh: &[T],
@@ -525,6 +517,7 @@ pub fn backward<T: Float + GemmElem>(
     ];
     let (h0, c0) = (head(s.h0, bh), head(s.c0, bh));
     let dout = head(s.dout, run.steps * bh);
+    let w = pack_w_hh(w_hh, hd, gh);
     let mut dh = if s.dh_n.is_empty() {
         vec![T::zero(); bh]
     } else {
@@ -606,17 +599,7 @@ pub fn backward<T: Float + GemmElem>(
             cell_rows_backward(cell, back, hd);
             let dg: &[T] = if cell == RnnCell::Gru { dgh } else { dgx };
             // dh_prev (rows) += dg (rows × G·hidden) @ W_hh (G·hidden × hidden).
-            T::gemm(
-                dg,
-                rows_from(0, gh),
-                w_hh,
-                rows_from(0, hd),
-                dh,
-                (r1 - r0, hd, gh),
-                T::one(),
-                T::one(),
-                1,
-            );
+            product(dg, gh, r1 - r0, &w, dh, hd, true);
         });
         // Rows past their sequence's end passed their state through: so does the gradient.
         if !dout_t.is_empty() {

@@ -192,6 +192,15 @@ impl Backend for Cuda {
     ) -> Result<(CudaBuffer, CudaBuffer)> {
         fused::cross_entropy(x, l, target, tl, weight, ignore_index, label_smoothing)
     }
+    fn cross_entropy_backward(
+        x: &CudaBuffer,
+        l: &Layout,
+        target: &CudaBuffer,
+        tl: &Layout,
+        scale: &CudaBuffer,
+    ) -> Result<CudaBuffer> {
+        fused::cross_entropy_backward(x, l, target, tl, scale)
+    }
     fn sgd_step(
         p: Span<'_, CudaBuffer>,
         g: Span<'_, CudaBuffer>,

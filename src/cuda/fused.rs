@@ -76,21 +76,12 @@ pub fn cross_entropy(
             dtype.scalar_name()
         )));
     }
-    // As the CPU: rows are the targets, each `c` logits long.
-    let c = l.shape.get(1).copied().unwrap_or(1);
-    let rows = numel(&tl.shape);
-    if rows * c > numel(&l.shape) {
-        return Err(Error::Runtime(format!(
-            "cross_entropy: {rows} targets for logits of shape {:?}",
-            l.shape
-        )));
-    }
-    let (xs, x_off) = if l.is_contiguous() {
-        (Held::Borrowed(x), l.offset)
-    } else {
-        (Held::Owned(cast(x, l, dtype)?), 0)
-    };
-    let (ts, t_off, t_stride) = strided_1d(target, tl, DType::I64)?;
+    let CeRows {
+        x: (xs, x_off),
+        target: (ts, t_off, t_stride),
+        rows,
+        c,
+    } = ce_rows("cross_entropy", x, l, target, tl)?;
     let w = match weight {
         Some((wb, wl)) => {
             if numel(&wl.shape) != c {
@@ -126,15 +117,109 @@ pub fn cross_entropy(
         .arg(label_smoothing / c as f64)
         .arg(i32::from(label_smoothing != 0.0))
         .arg(dev.error_record());
-    // One block per row, as wide as the row (a power of two, 32 to 1024 threads).
+    launch_rows(x, "cross_entropy_rows", rows, c, &mut args)?;
+    Ok((losses, row_w))
+}
+
+/// The input gradient of [`cross_entropy`] without label smoothing (see
+/// `Backend::cross_entropy_backward`): `scale_i·(softmax(x_i) − onehot(t_i))` per row, `scale`
+/// contiguous from its first element.
+pub fn cross_entropy_backward(
+    x: &CudaBuffer,
+    l: &Layout,
+    target: &CudaBuffer,
+    tl: &Layout,
+    scale: &CudaBuffer,
+) -> Result<CudaBuffer> {
+    let dev = x.dev();
+    let dtype = x.dtype();
+    if !dtype.is_float() || scale.dtype() != dtype {
+        return Err(Error::NotImplemented(format!(
+            "\"cross_entropy_backward_cuda\" not implemented for '{}' with a '{}' scale",
+            dtype.scalar_name(),
+            scale.dtype().scalar_name()
+        )));
+    }
+    let CeRows {
+        x: (xs, x_off),
+        target: (ts, t_off, t_stride),
+        rows,
+        c,
+    } = ce_rows("cross_entropy_backward", x, l, target, tl)?;
+    if scale.len() < rows {
+        return Err(Error::Runtime(format!(
+            "cross_entropy_backward: {} scales for {rows} rows",
+            scale.len()
+        )));
+    }
+    let out = CudaBuffer::alloc(dev, rows * c, dtype)?;
+    if rows == 0 || c == 0 {
+        return Ok(out);
+    }
+    let mut args = Args::new();
+    args.arg(out.device_ptr())
+        .arg(xs.ptr_at(x_off))
+        .arg(rows as i64)
+        .arg(c as i64)
+        .arg(ts.ptr_at(t_off))
+        .arg(t_stride)
+        .arg(scale.device_ptr());
+    launch_rows(x, "cross_entropy_backward_rows", rows, c, &mut args)?;
+    Ok(out)
+}
+
+/// What both cross-entropy kernels read: the logits contiguous (buffer, offset), the
+/// targets (buffer, offset, stride), and the rows' count and length.
+struct CeRows<'a> {
+    x: (Held<'a>, usize),
+    target: (Held<'a>, usize, i64),
+    rows: usize,
+    c: usize,
+}
+
+/// The operands of `op` over the logits `x` (viewed through `l`) and the int64 `target`,
+/// whose elements are the rows, each `c` logits long (as the CPU's).
+fn ce_rows<'a>(
+    op: &str,
+    x: &'a CudaBuffer,
+    l: &Layout,
+    target: &'a CudaBuffer,
+    tl: &Layout,
+) -> Result<CeRows<'a>> {
+    let c = l.shape.get(1).copied().unwrap_or(1);
+    let rows = numel(&tl.shape);
+    if rows * c > numel(&l.shape) {
+        return Err(Error::Runtime(format!(
+            "{op}: {rows} targets for logits of shape {:?}",
+            l.shape
+        )));
+    }
+    let xs = if l.is_contiguous() {
+        (Held::Borrowed(x), l.offset)
+    } else {
+        (Held::Owned(cast(x, l, x.dtype())?), 0)
+    };
+    Ok(CeRows {
+        x: xs,
+        target: strided_1d(target, tl, DType::I64)?,
+        rows,
+        c,
+    })
+}
+
+/// Launches the `loss.cu` kernel `name` for `x`'s dtype: one block per row (grid-stride
+/// past 32 per multiprocessor), as wide as the row (a power of two, 32 to 1024 threads).
+fn launch_rows(
+    x: &CudaBuffer,
+    name: &'static str,
+    rows: usize,
+    c: usize,
+    args: &mut Args,
+) -> Result<()> {
+    let dev = x.dev();
     let block = c.next_power_of_two().clamp(32, 1024) as u32;
     let grid = rows.min(dev.sm_count() as usize * 32).max(1) as u32;
-    let k = Kernel {
-        file: &LOSS,
-        name: "cross_entropy_rows",
-    };
-    dev.launch(k, dtype, grid, block, &mut args)?;
-    Ok((losses, row_w))
+    dev.launch(Kernel { file: &LOSS, name }, x.dtype(), grid, block, args)
 }
 
 /// The device address of a span's first element.
@@ -562,6 +647,100 @@ mod tests {
         };
         assert_close(&format!("loss {what}"), &get(&gl), &as_f64(&wl_), t);
         assert_close(&format!("weight {what}"), &get(&gw), &as_f64(&ww), 0.0);
+    }
+
+    /// The CPU's gradient (a plain formula, checked below it) against the kernel's, for
+    /// every float dtype, rows shorter and longer than a block, strided logits and targets,
+    /// an ignored row (scale 0), and rows holding NaN, +inf and only -inf.
+    #[test]
+    fn cross_entropy_backward_matches_the_cpu() {
+        if !available("cross_entropy_backward") {
+            return;
+        }
+        let dev = HostDevice::open();
+        let check = |hx: &HostBuffer, l: &Layout, ht: &HostBuffer, tl: &Layout, hs: &HostBuffer| {
+            let (dx, dt, ds) = (put(&dev, hx), put(&dev, ht), put(&dev, hs));
+            let got = cross_entropy_backward(&dx, l, &dt, tl, &ds).unwrap();
+            let want = Cpu::cross_entropy_backward(hx, l, ht, tl, hs).unwrap();
+            let t = match hx.dtype() {
+                DType::F32 => 1e-5,
+                d => tol(d),
+            };
+            assert_close(
+                &format!("{:?} {l:?}", hx.dtype()),
+                &get(&got),
+                &as_f64(&want),
+                t,
+            );
+        };
+        for dtype in [DType::F32, DType::F64, DType::F16, DType::BF16] {
+            for (n, c) in [(5, 7), (3, 40), (4, 1), (9, 16)] {
+                let mut targets: Vec<i64> = (0..n as i64).map(|i| (i * 5 + 2) % c as i64).collect();
+                targets[n / 2] = -100;
+                let ht = HostBuffer::from_vec(targets);
+                let tl = Layout::contiguous(&[n]);
+                let hs = data(dtype, n, 4, false);
+                let mut sv = as_f64(&hs);
+                sv[n / 2] = 0.0;
+                let hs =
+                    Cpu::cast(&HostBuffer::from_vec(sv), &Layout::contiguous(&[n]), dtype).unwrap();
+                for (l, len) in layouts(&[n, c]) {
+                    check(&data(dtype, len, 3, false), &l, &ht, &tl, &hs);
+                }
+            }
+        }
+        let inf = f64::INFINITY;
+        let hx = HostBuffer::from_vec(vec![
+            1.0,
+            f64::NAN,
+            2.0, //
+            -inf,
+            -inf,
+            -inf, //
+            inf,
+            0.0,
+            1.0, //
+            0.5,
+            -inf,
+            3.0,
+        ]);
+        let ht = HostBuffer::from_vec(vec![0i64, 9, 1, 9, 2, 9, 1, 9]);
+        let tl = Layout {
+            shape: vec![4],
+            strides: vec![2],
+            offset: 0,
+        };
+        let hs = HostBuffer::from_vec(vec![0.5f64, 1.0, 2.0, -0.25]);
+        check(&hx, &Layout::contiguous(&[4, 3]), &ht, &tl, &hs);
+    }
+
+    /// The CPU's kernel against `s·(softmax(x) − onehot(t))` written out.
+    #[test]
+    fn cpu_cross_entropy_backward_is_the_formula() {
+        let (n, c) = (3, 5);
+        let x: Vec<f64> = (0..n * c)
+            .map(|i| ((i * 7) % 11) as f64 * 0.3 - 1.0)
+            .collect();
+        let t = [4i64, -100, 0];
+        let s = [0.5, 0.0, -2.0];
+        let got = Cpu::cross_entropy_backward(
+            &HostBuffer::from_vec(x.clone()),
+            &Layout::contiguous(&[n, c]),
+            &HostBuffer::from_vec(t.to_vec()),
+            &Layout::contiguous(&[n]),
+            &HostBuffer::from_vec(s.to_vec()),
+        )
+        .unwrap();
+        let mut want = Vec::new();
+        for r in 0..n {
+            let row = &x[r * c..][..c];
+            let total: f64 = row.iter().map(|v| v.exp()).sum();
+            for (k, v) in row.iter().enumerate() {
+                let hit = if t[r] == k as i64 { s[r] } else { 0.0 };
+                want.push(s[r] * v.exp() / total - hit);
+            }
+        }
+        assert_close("cpu", &as_f64(&got), &want, 1e-14);
     }
 
     #[test]

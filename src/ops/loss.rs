@@ -1,7 +1,9 @@
 //! Fused cross-entropy over class indices: log-softmax and NLL in one pass over the logits,
-//! with PyTorch's `weight`, `ignore_index`, `label_smoothing` and `reduction`. The backward
-//! is written in tensor ops (softmax times a per-row coefficient, minus the target
-//! distribution), so it stays differentiable and runs on any device.
+//! with PyTorch's `weight`, `ignore_index`, `label_smoothing` and `reduction`. Without label
+//! smoothing the backward is one kernel too (`scale·(softmax − onehot)` per row); with it,
+//! or when the backward is itself recorded (`create_graph=True`), it is written in tensor
+//! ops (softmax times a per-row coefficient, minus the target distribution), so it
+//! differentiates again.
 
 use crate::autograd::{needs_grad, record, SavedTensor};
 use crate::error::{Error, Result};
@@ -99,10 +101,22 @@ pub fn cross_entropy(
                 _ => g.clone(),
             };
             let eps = label_smoothing;
-            if eps == 0.0 {
+            if eps == 0.0 && !crate::autograd::is_grad_enabled() {
                 // d loss_i / d x_i = w_i · (softmax(x_i) − onehot(t_i)), with w_i = 0 for
-                // ignored rows: the scaled softmax, then −w_i added at each row's target (two
-                // passes over the logits, not a one-hot matrix; ignored rows add −0 at 0).
+                // ignored rows, as one kernel over the logits.
+                let scale = crate::ops::dense(&row_w.mul(&g)?.expand_to(&[n])?)?;
+                let xd = x.contiguous()?;
+                let d = xd.storage().cross_entropy_backward(
+                    xd.layout(),
+                    (target.storage(), target.layout()),
+                    scale.storage(),
+                )?;
+                return Ok(vec![Some(Tensor::from_storage(d, [n, c]))]);
+            }
+            if eps == 0.0 {
+                // Recorded (`create_graph=True`): the same formula in tensor ops, so that it
+                // differentiates again. The scaled softmax, then −w_i added at each row's
+                // target (not a one-hot matrix; ignored rows add −0 at 0).
                 let rw = row_w.mul(&g)?.expand_to(&[n])?;
                 let d = x.softmax(1)?.mul(&rw.unsqueeze(1)?)?;
                 let zero = crate::ops::creation::zeros(&[], DType::I64, device)?;

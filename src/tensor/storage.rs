@@ -1251,6 +1251,32 @@ impl Storage {
         })
     }
 
+    /// The input gradient of cross-entropy (see [`Backend::cross_entropy_backward`]);
+    /// `scale` is contiguous from its first element.
+    pub fn cross_entropy_backward(
+        &self,
+        l: &Layout,
+        target: View<'_>,
+        scale: &Storage,
+    ) -> Result<Storage> {
+        Ok(match same_device(&[self, target.0, scale])? {
+            Device::Cpu => Storage::from_host(Cpu::cross_entropy_backward(
+                host_of(self),
+                l,
+                host_of(target.0),
+                target.1,
+                host_of(scale),
+            )?),
+            Device::Cuda(_) => Storage::new(Buffer::Cuda(Cuda::cross_entropy_backward(
+                cuda_of(self),
+                l,
+                cuda_of(target.0),
+                target.1,
+                cuda_of(scale),
+            )?)),
+        })
+    }
+
     /// One SGD step: `p`, `g`, `buf` are contiguous runs `(storage, offset, len)`.
     pub fn sgd_step(
         p: Run<'_>,

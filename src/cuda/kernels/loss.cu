@@ -72,3 +72,41 @@ KERNEL(cross_entropy_rows)(scalar_t* losses, scalar_t* row_w, const scalar_t* x,
         }
     }
 }
+
+// The input gradient of cross_entropy_rows without label smoothing, with the CPU's formula
+// (`cross_entropy_backward_row` in src/cpu/fused.rs): for row r with scale s (the row's
+// weight times the upstream gradient) and target t,
+//     out_c = exp(x_c - shift) * (s / sum_c exp(x_c - shift)) - (c == t ? s : 0),
+// a target outside [0, C) adding nothing, and a row holding +inf giving NaN throughout.
+//
+//   cross_entropy_backward_rows_<dtype>(out, x, rows, cols, target, t_stride, scale)
+// `x` and `out` are contiguous rows x cols blocks, `scale` `rows` contiguous elements of x's
+// dtype, `target` int64 read with a stride. One block per row, as cross_entropy_rows.
+KERNEL(cross_entropy_backward_rows)(scalar_t* out, const scalar_t* x, long long rows,
+                                    long long cols, const long long* target,
+                                    long long t_stride, const scalar_t* scale) {
+    __shared__ acc_t smem[RT_MAX_BLOCK];
+    const acc_t zero = static_cast<acc_t>(0);
+    for (long long r = blockIdx.x; r < rows; r += gridDim.x) {
+        const scalar_t* row = x + r * cols;
+        scalar_t* o = out + r * cols;
+        acc_t mx = -rt_inf(zero);
+        for (long long c = threadIdx.x; c < cols; c += blockDim.x) mx = RtCeMax()(mx, rt_load(row, c));
+        mx = rt_block_reduce(mx, smem, RtCeMax());
+        if (mx == rt_inf(zero)) {
+            for (long long c = threadIdx.x; c < cols; c += blockDim.x) rt_store(o, c, rt_nan(zero));
+            continue;
+        }
+        const acc_t shift = mx == -rt_inf(zero) ? zero : mx;
+        acc_t s = zero;
+        for (long long c = threadIdx.x; c < cols; c += blockDim.x) s += rt_exp(rt_load(row, c) - shift);
+        s = rt_block_reduce(s, smem, RtCeSum());
+        const acc_t sc = rt_load(scale, r);
+        const acc_t k = sc / s;
+        const long long t = target[r * t_stride];
+        for (long long c = threadIdx.x; c < cols; c += blockDim.x) {
+            const acc_t v = rt_exp(rt_load(row, c) - shift) * k;
+            rt_store(o, c, c == t ? v - sc : v);
+        }
+    }
+}

@@ -150,7 +150,7 @@ kernel_file!(
 kernel_file!(
     /// Fused cross-entropy of logits rows.
     LOSS = "loss.cu",
-    [FLOATS: "cross_entropy_rows"]
+    [FLOATS: "cross_entropy_rows", "cross_entropy_backward_rows"]
 );
 
 kernel_file!(

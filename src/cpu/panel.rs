@@ -1,0 +1,191 @@
+//! Products with a right operand packed once and used many times: a recurrent layer
+//! multiplies by the same `W_hh` at every step, forward and back. The `gemm` crate packs its
+//! right operand again at each call, and for a step's few rows (a batch of 20 by `W_hhᵀ`,
+//! 200 × 800) that packing cost a quarter of the product. Here the operand is packed once
+//! per layer call into panels two vectors wide, and each step's product is a register block
+//! of rows × one panel, the panel's rows streamed from L1.
+
+use super::conv::{registers, with_const, Fma};
+use super::matmul::MatRef;
+use crate::simd_dispatch;
+
+/// A right operand `b` (`k × n`) packed in panels of `width` columns (two vectors of the
+/// running SIMD copy): panel `p` holds columns `p·width..(p + 1)·width` row after row, with
+/// zeros past column `n`.
+pub struct PackedRhs<T> {
+    data: Vec<T>,
+    k: usize,
+    n: usize,
+    width: usize,
+}
+
+impl<T: Fma> PackedRhs<T> {
+    /// Packs the `k × n` matrix read from `b` through `mb`.
+    pub fn new(b: &[T], mb: MatRef, k: usize, n: usize) -> Self {
+        let width = 2 * registers::<T>().1;
+        let mut data = vec![T::zero(); n.div_ceil(width) * k * width];
+        let (rs, cs) = (mb.rs as usize, mb.cs as usize);
+        // One source column at a time: for `W_hhᵀ` (the forward's operand) that is one
+        // contiguous row of `W_hh`.
+        for j in 0..n {
+            let (p, lane) = (j / width, j % width);
+            let panel = &mut data[p * k * width..][..k * width];
+            for (kk, v) in panel.iter_mut().skip(lane).step_by(width).enumerate() {
+                *v = b[mb.offset + kk * rs + j * cs];
+            }
+        }
+        Self { data, k, n, width }
+    }
+}
+
+/// The most rows one register block holds: with AVX-512 8 rows × 2 vectors (16 of 32
+/// registers), with AVX2 6 × 2 (12 of 16, beside the panel's two vectors and a broadcast).
+fn block_rows<T>() -> usize {
+    if registers::<T>().0 >= 32 {
+        8
+    } else {
+        6
+    }
+}
+
+/// `c = a·b`, or `c += a·b` with `accumulate`: `a` is `rows × b.k` with row pitch `lda`,
+/// `c` is `rows × b.n` with row pitch `ldc`, both row-major from their first element.
+pub fn product<T: Fma>(
+    a: &[T],
+    lda: usize,
+    rows: usize,
+    b: &PackedRhs<T>,
+    c: &mut [T],
+    ldc: usize,
+    accumulate: bool,
+) {
+    if rows == 0 || b.n == 0 {
+        return;
+    }
+    assert!(
+        lda >= b.k
+            && ldc >= b.n
+            && a.len() >= (rows - 1) * lda + b.k
+            && c.len() >= (rows - 1) * ldc + b.n,
+        "panel product: operands shorter than {rows} rows"
+    );
+    product_rows(a, lda, rows, b, c, ldc, accumulate);
+}
+
+simd_dispatch! {
+    /// [`product`] over its checked operands: for each panel, blocks of rows.
+    fn product_rows<T: Fma>(a: &[T], lda: usize, rows: usize, b: &PackedRhs<T>, c: &mut [T], ldc: usize, accumulate: bool) -> () {
+        let most = block_rows::<T>();
+        with_const!(b.width, [32, 16; 8], |W| {
+            for (p, panel) in b.data.chunks_exact(b.k * W).enumerate() {
+                let cols = (b.n - p * W).min(W);
+                let mut r0 = 0;
+                while r0 < rows {
+                    let size = (rows - r0).min(most);
+                    let block = Block { a: &a[r0 * lda..], lda, k: b.k, panel, cols, accumulate };
+                    let c = &mut c[r0 * ldc + p * W..];
+                    with_const!(size, [8, 7, 6, 5, 4, 3, 2; 1], |R| block.run::<W, R>(c, ldc));
+                    r0 += size;
+                }
+            }
+        });
+    }
+}
+
+/// One register block's operands: rows of `a` from its first, one panel of `W` columns
+/// (`cols` of them real).
+struct Block<'a, T> {
+    a: &'a [T],
+    lda: usize,
+    k: usize,
+    panel: &'a [T],
+    cols: usize,
+    accumulate: bool,
+}
+
+impl<T: Fma> Block<'_, T> {
+    /// `R` rows × the panel into `c` (rows at pitch `ldc`, the panel's first column first).
+    #[inline(always)]
+    fn run<const W: usize, const R: usize>(&self, c: &mut [T], ldc: usize) {
+        let (k, lda, cols) = (self.k, self.lda, self.cols);
+        assert!(
+            self.a.len() >= (R - 1) * lda + k
+                && self.panel.len() >= k * W
+                && c.len() >= (R - 1) * ldc + cols
+        );
+        let mut acc: [[T; W]; R] = std::array::from_fn(|r| {
+            let mut row = [T::zero(); W];
+            if self.accumulate {
+                row[..cols].copy_from_slice(&c[r * ldc..][..cols]);
+            }
+            row
+        });
+        for kk in 0..k {
+            // SAFETY: `kk < k`, and the panel holds `k·W` elements (asserted above). (A
+            // checked index would leave a panic path in the loop, and the accumulators in
+            // memory.)
+            let bv: [T; W] =
+                std::array::from_fn(|l| unsafe { *self.panel.get_unchecked(kk * W + l) });
+            for (r, acc) in acc.iter_mut().enumerate() {
+                // SAFETY: `r < R` and `kk < k`, so `r·lda + kk ≤ (R − 1)·lda + k − 1`,
+                // within `a` (asserted above).
+                let av = unsafe { *self.a.get_unchecked(r * lda + kk) };
+                for (x, &bl) in acc.iter_mut().zip(&bv) {
+                    *x = x.fma(av, bl);
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            // A copy, so that the store's variable length never reaches `acc`.
+            let row: [T; W] = *acc;
+            c[r * ldc..][..cols].copy_from_slice(&row[..cols]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every row count up to two blocks and a ragged last panel, with and without
+    /// accumulation, against a plain triple loop.
+    #[test]
+    fn matches_a_plain_product() {
+        let (k, n) = (37, 45);
+        let b: Vec<f64> = (0..k * n).map(|i| ((i * 7) % 13) as f64 - 6.0).collect();
+        // `b` read transposed: element (kk, j) at j·k + kk.
+        let packed = PackedRhs::new(
+            &b,
+            MatRef {
+                offset: 0,
+                rs: 1,
+                cs: k as isize,
+            },
+            k,
+            n,
+        );
+        for rows in 1..=17 {
+            let lda = k + 3;
+            let a: Vec<f64> = (0..rows * lda)
+                .map(|i| ((i * 5) % 11) as f64 - 5.0)
+                .collect();
+            for accumulate in [false, true] {
+                let ldc = n + 2;
+                let mut c: Vec<f64> = (0..rows * ldc).map(|i| i as f64).collect();
+                let before = c.clone();
+                product(&a, lda, rows, &packed, &mut c, ldc, accumulate);
+                for r in 0..rows {
+                    for j in 0..ldc {
+                        let want = if j >= n {
+                            before[r * ldc + j]
+                        } else {
+                            let dot: f64 = (0..k).map(|kk| a[r * lda + kk] * b[j * k + kk]).sum();
+                            dot + if accumulate { before[r * ldc + j] } else { 0.0 }
+                        };
+                        assert_eq!(c[r * ldc + j], want, "rows {rows}, ({r}, {j})");
+                    }
+                }
+            }
+        }
+    }
+}
