@@ -91,6 +91,7 @@ def test_triu_tril_match_torch(diagonal):
 SDPA_CASES = {
     "plain": {},
     "bool mask": {"mask": "bool"},
+    "masked row": {"mask": "masked_row"},
     "float mask": {"mask": "float"},
     "causal": {"is_causal": True},
     "scale": {"scale": 0.3},
@@ -105,9 +106,11 @@ def test_sdpa_matches_torch(case):
     tk, rk = pair(torch, rand(2, 3, 6, 4, seed=2))
     tv, rv = pair(torch, rand(2, 3, 6, 7, seed=3))
     kind = opts.pop("mask", None)
-    if kind == "bool":
+    if kind in ("bool", "masked_row"):
         m = rand(5, 6, seed=4) > -0.5
         m[:, 0] = True  # every query attends somewhere
+        if kind == "masked_row":
+            m[3] = False  # but this one: zeros and zero gradients (PyTorch's safe softmax)
         opts["attn_mask"] = (torch.tensor(m), rt.tensor(m).to(current_device()))
     elif kind == "float":
         m = rand(2, 1, 5, 6, seed=4)
@@ -143,6 +146,139 @@ def test_sdpa_gradcheck_and_gradgradcheck():
 
     assert rt.autograd.gradcheck(f, (q, k, v))
     assert rt.autograd.gradgradcheck(f, (q, k, v))
+
+
+# ------------------------------------------------ the fused attention weights (one node)
+
+WEIGHT_MASKS = ["none", "bool", "bool_batch", "float_grad", "causal", "masked_row"]
+
+
+def _weights_case(torch, kind, dtype, transposed):
+    """Scores (…, L, S) and the mask/causal options of one case, in both libraries."""
+    shape = (2, 3, 5, 7)
+    arr = rand(*shape, seed=8) * 3
+    if transposed:  # non-contiguous scores
+        t = torch.tensor(arr.swapaxes(-1, -2).copy(), dtype=getattr(torch, dtype))
+        t = t.transpose(-1, -2).requires_grad_()
+        r = rt.tensor(arr.swapaxes(-1, -2).copy(), dtype=getattr(rt, dtype))
+        r = r.to(current_device()).transpose(-1, -2).requires_grad_()
+    else:
+        t, r = pair(torch, arr, dtype=dtype)
+    tm = rm = None
+    if kind in ("bool", "masked_row"):
+        m = rand(5, 7, seed=9) > -0.3
+        m[:, 0] = True
+        if kind == "masked_row":
+            m[2] = False  # a query that sees nothing: NaN, as PyTorch
+        tm, rm = torch.tensor(m), rt.tensor(m).to(current_device())
+    elif kind == "bool_batch":
+        m = rand(2, 1, 1, 7, seed=9) > -0.3
+        m[..., 0] = True
+        tm, rm = torch.tensor(m), rt.tensor(m).to(current_device())
+    elif kind == "float_grad":
+        tm, rm = pair(torch, rand(3, 1, 7, seed=9), dtype=dtype)
+    return (t, tm), (r, rm)
+
+
+def _torch_weights(torch, t, tm, causal, scale, safe):
+    """PyTorch's math path between the two products: scale, mask, (safe) softmax."""
+    x = t * scale
+    if causal:
+        keep = torch.ones(x.shape[-2], x.shape[-1], dtype=torch.bool).tril()
+        x = x.masked_fill(~keep, float("-inf"))
+    if tm is not None:
+        x = x.masked_fill(~tm, float("-inf")) if tm.dtype == torch.bool else x + tm
+    return torch._safe_softmax(x, -1) if safe else x.softmax(-1)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("transposed", [False, True])
+@pytest.mark.parametrize("kind", WEIGHT_MASKS)
+def test_attention_weights_match_torch(kind, transposed, dtype):
+    torch = need_torch()
+    tol = 1e-12 if dtype == "float64" else 2e-6
+    for safe in (True, False):
+        (t, tm), (r, rm) = _weights_case(torch, kind, dtype, transposed)
+        causal = kind == "causal"
+        a = _torch_weights(torch, t, tm, causal, 0.4, safe)
+        b = rt._C._attention_softmax(r, rm, causal, 0.4, 0.0, safe)
+        leaves = ([t, tm], [r, rm]) if kind == "float_grad" else ([t], [r])
+        if kind == "masked_row" and not safe:
+            # softmax: NaN weights where every key is masked out, and NaN gradients there
+            # (PyTorch's masked_fill then zeroes them; our one node does not).
+            assert np.isnan(to_np(b)[:, :, 2]).all()
+            close(b[:, :, [0, 1, 3, 4]], a[:, :, [0, 1, 3, 4]], tol)
+            continue
+        backward_both([a], [b], *leaves, tol=tol)
+
+
+def test_attention_weights_gradcheck_with_mask_causal_and_dropout():
+    dev = current_device()
+    x = rt.tensor(rand(2, 3, 4, 5, seed=1)).to(dev).requires_grad_()
+    m = rt.tensor(rand(4, 5, seed=2)).to(dev).requires_grad_()
+
+    def masked(x, m):
+        return rt._C._attention_softmax(x, m, True, 0.7, 0.0, True)
+
+    assert rt.autograd.gradcheck(masked, (x, m))
+    assert rt.autograd.gradgradcheck(masked, (x, m))
+
+    def dropped(x):
+        rt.manual_seed(5)  # the same dropout mask at every evaluation
+        return rt._C._attention_softmax(x, None, False, 0.7, 0.3, False)
+
+    assert rt.autograd.gradcheck(dropped, (x,))
+    assert rt.autograd.gradgradcheck(dropped, (x,))
+
+
+def test_attention_weights_dropout_scales_survivors_and_drops_p():
+    """Dropout inside the fused op: each weight is 0 or the undropped weight / (1 − p),
+    about p of them are dropped, and the gradient flows only through the survivors."""
+    dev = current_device()
+    x = rt.tensor(rand(4, 8, 64, 64, seed=3)).to(dev).requires_grad_()
+    y = rt._C._attention_softmax(x, None, False, 0.5, 0.0, False)
+    rt.manual_seed(1)
+    d = rt._C._attention_softmax(x, None, False, 0.5, 0.25, False)
+    yn, dn = to_np(y), to_np(d)
+    kept = dn != 0
+    assert abs((~kept).mean() - 0.25) < 0.01
+    np.testing.assert_allclose(dn[kept], yn[kept] / 0.75, rtol=1e-12)
+    g = rand(*dn.shape, seed=4)
+    d.backward(rt.tensor(g).to(dev))
+    # The same gradient through the undropped weights with the survivors' upstream only.
+    x2 = x.detach().clone().requires_grad_()
+    y2 = rt._C._attention_softmax(x2, None, False, 0.5, 0.0, False)
+    y2.backward(rt.tensor(np.where(kept, g / 0.75, 0.0)).to(dev))
+    close(x.grad, need_torch().tensor(to_np(x2.grad)), 1e-12)
+    rt.manual_seed(1)
+    again = rt._C._attention_softmax(x, None, False, 0.5, 0.25, False)
+    assert np.array_equal(to_np(again), dn)
+    assert not (to_np(rt._C._attention_softmax(x, None, False, 0.5, 1.0, False)) != 0).any()
+
+
+def test_attention_weights_errors_match_torch():
+    torch = need_torch()
+    q = np.zeros((2, 3, 4))
+    for lib in (torch, rt):
+        t = lib.tensor(q, dtype=lib.float32)
+        sdpa = lib.nn.functional.scaled_dot_product_attention
+        with pytest.raises(RuntimeError, match=r"attn_mask dtype to be bool or float or to match "
+                           r"query dtype, but got attn_mask.dtype: long int and  query.dtype: "
+                           r"float instead"):
+            sdpa(t, t, t, attn_mask=lib.ones(3, 3, dtype=lib.int64))
+        with pytest.raises(RuntimeError, match="double and  query.dtype: float"):
+            sdpa(t, t, t, attn_mask=lib.ones(3, 3, dtype=lib.float64))
+        with pytest.raises(RuntimeError, match=r"The size of tensor a \(3\) must match the size "
+                           r"of tensor b \(2\) at non-singleton dimension 1"):
+            sdpa(t, t, t, attn_mask=lib.ones(2, 3, dtype=lib.bool))
+    with pytest.raises(RuntimeError, match=r"mask of shape \[2, 1, 3, 3\] does not broadcast to "
+                       r"the attention weights' shape \[2, 3, 3\]"):
+        rt._C._attention_softmax(rt.zeros(2, 3, 3), rt.ones(2, 1, 3, 3, dtype=rt.bool), False, 1.0,
+                                 0.0, True)
+    with pytest.raises(ValueError, match="dropout probability has to be between 0 and 1"):
+        rt._C._attention_softmax(rt.zeros(2, 3), None, False, 1.0, 1.5, True)
+    with pytest.raises(NotImplementedError, match="not implemented for 'Long'"):
+        rt._C._attention_softmax(rt.zeros(2, 3, dtype=rt.int64), None, False, 1.0, 0.0, True)
 
 
 # ------------------------------------------------------------------- MultiheadAttention

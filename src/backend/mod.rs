@@ -93,6 +93,20 @@ pub struct Span<'a, B> {
     pub len: usize,
 }
 
+/// The rows and options of [`Backend::attention_softmax`]: `rows × len` scores, each row
+/// `softmax(scale·x + mask)`. With `causal` (the query count `L`), row `r` is query
+/// `r mod L` and its keys past it are left out (−∞). A row with every key left out gives
+/// NaN, or zeros when `safe` (PyTorch's `_safe_softmax`, which its `scaled_dot_product_attention`
+/// uses).
+#[derive(Clone, Copy, Debug)]
+pub struct AttnRows {
+    pub rows: usize,
+    pub len: usize,
+    pub scale: f64,
+    pub causal: Option<usize>,
+    pub safe: bool,
+}
+
 /// Hyper-parameters of one SGD step.
 #[derive(Clone, Copy, Debug)]
 pub struct SgdOptions {
@@ -525,6 +539,28 @@ pub trait Backend {
         target: &Self::Buffer,
         tl: &Layout,
         scale: &Self::Buffer,
+    ) -> Result<Self::Buffer>;
+    /// The attention weights of the contiguous scores `x` (from element 0; see
+    /// [`AttnRows`]): `y`, and with dropout (`keep`: `rows × len` bools, contiguous, and
+    /// `1/(1 − p)`) also `out = keep·y/(1 − p)`. `mask` is additive, of `x`'s dtype, its
+    /// layout over the scores' shape with no negative stride. Returns `(y, out)`, `out`
+    /// only with dropout.
+    fn attention_softmax(
+        x: &Self::Buffer,
+        a: &AttnRows,
+        mask: Option<(&Self::Buffer, &Layout)>,
+        keep: Option<(&Self::Buffer, f64)>,
+    ) -> Result<(Self::Buffer, Option<Self::Buffer>)>;
+    /// The scores' gradient of [`attention_softmax`](Backend::attention_softmax) from its
+    /// weights `y` and the gradient `g` of its output (contiguous `rows × len`, from
+    /// element 0): `scale·y·(gd − Σ_row gd·y)` with `gd = g·keep/(1 − p)` under dropout.
+    fn attention_softmax_backward(
+        y: &Self::Buffer,
+        g: &Self::Buffer,
+        rows: usize,
+        len: usize,
+        keep: Option<(&Self::Buffer, f64)>,
+        scale: f64,
     ) -> Result<Self::Buffer>;
     /// One SGD step on a parameter; `buf` is the momentum buffer (`first`: just created,
     /// to be set to the gradient).

@@ -2,9 +2,9 @@
 //! way to make one answers with PyTorch's error for a CPU-only build.
 
 use super::{
-    AdamOptions, Arg, AvgDivisor, Backend, BinaryOp, Distribution, HostBuffer, LayerNormGrads,
-    MatBatch, ReduceOp, RnnGrads, RnnRun, RnnSaved, RoiAlign, RoiPool, ScanOp, SgdOptions, Span,
-    UnaryOp, Window,
+    AdamOptions, Arg, AttnRows, AvgDivisor, Backend, BinaryOp, Distribution, HostBuffer,
+    LayerNormGrads, MatBatch, ReduceOp, RnnGrads, RnnRun, RnnSaved, RoiAlign, RoiPool, ScanOp,
+    SgdOptions, Span, UnaryOp, Window,
 };
 use crate::error::{Error, Result};
 use crate::tensor::dtype::{DType, Scalar};
@@ -236,6 +236,24 @@ impl Backend for Cuda {
         _: &CudaBuffer,
     ) -> Result<CudaBuffer> {
         match *x {}
+    }
+    fn attention_softmax(
+        x: &CudaBuffer,
+        _: &AttnRows,
+        _: Option<(&CudaBuffer, &Layout)>,
+        _: Option<(&CudaBuffer, f64)>,
+    ) -> Result<(CudaBuffer, Option<CudaBuffer>)> {
+        match *x {}
+    }
+    fn attention_softmax_backward(
+        y: &CudaBuffer,
+        _: &CudaBuffer,
+        _: usize,
+        _: usize,
+        _: Option<(&CudaBuffer, f64)>,
+        _: f64,
+    ) -> Result<CudaBuffer> {
+        match *y {}
     }
     fn sgd_step(
         p: Span<'_, CudaBuffer>,

@@ -1,6 +1,7 @@
 //! The CPU backend ([`Cpu`]) and its kernels. They see slices, layouts and dtypes — never
 //! autograd.
 
+pub mod attention;
 mod backend;
 pub mod conv;
 pub mod copy;

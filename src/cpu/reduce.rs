@@ -180,7 +180,7 @@ pub fn logsumexp_rows<T: Float>(data: &[T], rows: usize, len: usize) -> Vec<T> {
 }
 
 /// Lanes of the running maxima in [`row_max`].
-const MAX_LANES: usize = 16;
+pub(super) const MAX_LANES: usize = 16;
 
 /// The largest element of a row (NaN ignored, −∞ for an empty row), kept in lanes so the
 /// loop vectorises inside the `simd_dispatch!` kernels that inline it (softmax,

@@ -3,11 +3,13 @@
 
 use super::buffer::CudaBuffer;
 use super::device::{gpu, DeviceApi};
-use super::{elementwise, fused, index, matmul, norm, random, reduce, rnn, roi, search, window};
+use super::{
+    attention, elementwise, fused, index, matmul, norm, random, reduce, rnn, roi, search, window,
+};
 use crate::backend::{
-    AdamOptions, Arg, AvgDivisor, Backend, BinaryOp, Distribution, HostBuffer, LayerNormGrads,
-    MatBatch, ReduceOp, RnnGrads, RnnRun, RnnSaved, RoiAlign, RoiPool, ScanOp, SgdOptions, Span,
-    UnaryOp, Window,
+    AdamOptions, Arg, AttnRows, AvgDivisor, Backend, BinaryOp, Distribution, HostBuffer,
+    LayerNormGrads, MatBatch, ReduceOp, RnnGrads, RnnRun, RnnSaved, RoiAlign, RoiPool, ScanOp,
+    SgdOptions, Span, UnaryOp, Window,
 };
 use crate::error::Result;
 use crate::tensor::dtype::{DType, Scalar};
@@ -200,6 +202,24 @@ impl Backend for Cuda {
         scale: &CudaBuffer,
     ) -> Result<CudaBuffer> {
         fused::cross_entropy_backward(x, l, target, tl, scale)
+    }
+    fn attention_softmax(
+        x: &CudaBuffer,
+        a: &AttnRows,
+        mask: Option<(&CudaBuffer, &Layout)>,
+        keep: Option<(&CudaBuffer, f64)>,
+    ) -> Result<(CudaBuffer, Option<CudaBuffer>)> {
+        attention::attention_softmax(x, a, mask, keep)
+    }
+    fn attention_softmax_backward(
+        y: &CudaBuffer,
+        g: &CudaBuffer,
+        rows: usize,
+        len: usize,
+        keep: Option<(&CudaBuffer, f64)>,
+        scale: f64,
+    ) -> Result<CudaBuffer> {
+        attention::attention_softmax_backward(y, g, rows, len, keep, scale)
     }
     fn sgd_step(
         p: Span<'_, CudaBuffer>,

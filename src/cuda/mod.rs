@@ -9,6 +9,7 @@
 //! tests also implement on the host to run the same kernels as C++ ([`host_check`]).
 
 pub mod allocator;
+mod attention;
 mod backend;
 pub mod blas;
 mod buffer;

@@ -5,27 +5,11 @@ use crate::backend::MatBatch;
 use crate::cpu::strided::{broadcast_strides, walk};
 use crate::error::{Error, Result};
 use crate::ops::autocast;
-use crate::tensor::dtype::DType;
 use crate::tensor::layout::{broadcast_shapes, fmt_shape, Layout};
 use crate::tensor::storage::Storage;
 use crate::Tensor;
 use std::collections::HashMap;
 use std::sync::Arc;
-
-fn dtype_name(d: DType) -> &'static str {
-    match d {
-        DType::F16 => "c10::Half",
-        DType::BF16 => "c10::BFloat16",
-        DType::F32 => "float",
-        DType::F64 => "double",
-        DType::I64 => "long int",
-        DType::I32 => "int",
-        DType::I16 => "short int",
-        DType::I8 => "signed char",
-        DType::U8 => "unsigned char",
-        DType::Bool => "bool",
-    }
-}
 
 /// Whether `t` is a matrix stored column-major (a transposed contiguous matrix, such as
 /// `nn.Linear`'s `weight.t()`), with both dims above 1 so the layout is unambiguous.
@@ -134,8 +118,8 @@ impl Tensor {
         if self.dtype() != other.dtype() {
             return Err(Error::Runtime(format!(
                 "expected m1 and m2 to have the same dtype, but got: {} != {}",
-                dtype_name(self.dtype()),
-                dtype_name(other.dtype())
+                self.dtype().cpp_name(),
+                other.dtype().cpp_name()
             )));
         }
         match (ra, rb) {
@@ -253,12 +237,13 @@ impl Tensor {
         if m1.dtype() != m2.dtype() || self.dtype() != m1.dtype() {
             return Err(Error::Runtime(format!(
                 "expected m1 and m2 to have the same dtype, but got: {} != {}",
-                dtype_name(m1.dtype()),
-                dtype_name(if m1.dtype() != m2.dtype() {
+                m1.dtype().cpp_name(),
+                if m1.dtype() != m2.dtype() {
                     m2.dtype()
                 } else {
                     self.dtype()
-                })
+                }
+                .cpp_name()
             )));
         }
         let shape = [m, n];

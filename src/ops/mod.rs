@@ -1,6 +1,7 @@
 //! Ops: one file per family, each holding the public op (type promotion, dispatch to a
 //! kernel) and, beside it, its backward rule written in tensor ops.
 
+pub mod attention;
 pub mod autocast;
 pub mod binary;
 pub mod conv;

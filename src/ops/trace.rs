@@ -61,7 +61,9 @@ pub fn stop() -> Vec<TracedOp> {
     TRACE.with(|t| t.borrow_mut().take()).unwrap_or_default()
 }
 
-fn active() -> bool {
+/// Whether a trace is on (this thread). An op the exporter has no mapping for runs as its
+/// composite then.
+pub fn tracing() -> bool {
     ON.with(Cell::get)
 }
 
@@ -95,7 +97,7 @@ pub fn traced_outputs<R>(
     f: impl FnOnce() -> Result<R>,
     outputs: impl FnOnce(&R) -> Vec<Tensor>,
 ) -> Result<R> {
-    if !active() {
+    if !tracing() {
         return f();
     }
     let outer = DEPTH.with(|d| {
@@ -127,7 +129,7 @@ fn push(rec: TracedOp) {
 /// Records that the handle `to` now holds `from`'s value: an in-place op wrote `from` into
 /// `to`, or `to` is a snapshot of `from` (outside any traced op, as [`traced`] records).
 pub fn alias(to: &Tensor, from: &Tensor) {
-    if !active() || DEPTH.with(|d| d.get()) > 0 {
+    if !tracing() || DEPTH.with(|d| d.get()) > 0 {
         return;
     }
     push(TracedOp {

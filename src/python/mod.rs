@@ -175,6 +175,7 @@ fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
         nn::_affine_grid,
         nn::_grid_sample,
         nn::_rnn_layer,
+        nn::_attention_softmax,
         functions::_sgd_step,
         functions::_adam_step,
         tensor_scan::searchsorted,

@@ -1,4 +1,5 @@
-//! `rustorch._C` functions behind `nn.functional`'s convolution, pooling, fold and pad:
+//! `rustorch._C` functions behind `nn.functional`'s convolution, pooling, fold, pad,
+//! recurrent layers and attention weights:
 //! argument conversion only (Python passes per-dim lists; `name` is the op's PyTorch name
 //! for messages).
 
@@ -375,4 +376,24 @@ pub fn _rnn_layer(
         reverse,
     )?;
     Ok((PyTensor::new(out), PyTensor::new(h), c.map(PyTensor::new)))
+}
+
+#[pyfunction]
+#[pyo3(signature = (scores, mask, is_causal, scale, dropout_p, safe))]
+pub fn _attention_softmax(
+    scores: PyRef<'_, PyTensor>,
+    mask: Option<PyRef<'_, PyTensor>>,
+    is_causal: bool,
+    scale: f64,
+    dropout_p: f64,
+    safe: bool,
+) -> R {
+    Ok(PyTensor::new(crate::ops::attention::attention_softmax(
+        &scores.inner,
+        mask.as_ref().map(|m| &m.inner),
+        is_causal,
+        scale,
+        dropout_p,
+        safe,
+    )?))
 }

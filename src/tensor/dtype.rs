@@ -102,6 +102,22 @@ impl DType {
             DType::F64 => "Double",
         }
     }
+    /// The C++ name of the element type (`long int`), as some of PyTorch's messages
+    /// print it.
+    pub fn cpp_name(self) -> &'static str {
+        match self {
+            DType::F16 => "c10::Half",
+            DType::BF16 => "c10::BFloat16",
+            DType::F32 => "float",
+            DType::F64 => "double",
+            DType::I64 => "long int",
+            DType::I32 => "int",
+            DType::I16 => "short int",
+            DType::I8 => "signed char",
+            DType::U8 => "unsigned char",
+            DType::Bool => "bool",
+        }
+    }
     /// PyTorch's legacy type name (`FloatTensor`) used in some error messages.
     pub fn legacy_name(self) -> &'static str {
         match self {

@@ -12,9 +12,9 @@ use super::device::Device;
 use super::dtype::{DType, Element, Scalar};
 use super::layout::Layout;
 use crate::backend::{
-    AdamOptions, Arg, AvgDivisor, Backend, BinaryOp, Cuda, CudaBuffer, Distribution, HostBuffer,
-    LayerNormGrads, MatBatch, ReduceOp, RnnGrads, RnnRun, RnnSaved, RoiAlign, RoiPool, ScanOp,
-    SgdOptions, Span, UnaryOp, Window,
+    AdamOptions, Arg, AttnRows, AvgDivisor, Backend, BinaryOp, Cuda, CudaBuffer, Distribution,
+    HostBuffer, LayerNormGrads, MatBatch, ReduceOp, RnnGrads, RnnRun, RnnSaved, RoiAlign, RoiPool,
+    ScanOp, SgdOptions, Span, UnaryOp, Window,
 };
 use crate::cpu::Cpu;
 use crate::error::{Error, Result};
@@ -1273,6 +1273,72 @@ impl Storage {
                 cuda_of(target.0),
                 target.1,
                 cuda_of(scale),
+            )?)),
+        })
+    }
+
+    /// The attention weights of these contiguous scores (see
+    /// [`Backend::attention_softmax`]): `(y, out)`, `out` only with dropout (`keep`: the
+    /// kept positions and `1/(1 − p)`).
+    pub fn attention_softmax(
+        &self,
+        a: &AttnRows,
+        mask: Option<View<'_>>,
+        keep: Option<(&Storage, f64)>,
+    ) -> Result<(Storage, Option<Storage>)> {
+        let mut all = vec![self];
+        all.extend(mask.map(|m| m.0));
+        all.extend(keep.map(|k| k.0));
+        Ok(match same_device(&all)? {
+            Device::Cpu => {
+                let (y, out) = Cpu::attention_softmax(
+                    host_of(self),
+                    a,
+                    mask.map(|(m, l)| (host_of(m), l)),
+                    keep.map(|(k, ks)| (host_of(k), ks)),
+                )?;
+                (Storage::from_host(y), out.map(Storage::from_host))
+            }
+            Device::Cuda(_) => {
+                let (y, out) = Cuda::attention_softmax(
+                    cuda_of(self),
+                    a,
+                    mask.map(|(m, l)| (cuda_of(m), l)),
+                    keep.map(|(k, ks)| (cuda_of(k), ks)),
+                )?;
+                let on = |b| Storage::new(Buffer::Cuda(b));
+                (on(y), out.map(on))
+            }
+        })
+    }
+
+    /// The scores' gradient of [`Storage::attention_softmax`] from its weights (this
+    /// storage) and the gradient `g` of its output.
+    pub fn attention_softmax_backward(
+        &self,
+        g: &Storage,
+        [rows, len]: [usize; 2],
+        keep: Option<(&Storage, f64)>,
+        scale: f64,
+    ) -> Result<Storage> {
+        let mut all = vec![self, g];
+        all.extend(keep.map(|k| k.0));
+        Ok(match same_device(&all)? {
+            Device::Cpu => Storage::from_host(Cpu::attention_softmax_backward(
+                host_of(self),
+                host_of(g),
+                rows,
+                len,
+                keep.map(|(k, ks)| (host_of(k), ks)),
+                scale,
+            )?),
+            Device::Cuda(_) => Storage::new(Buffer::Cuda(Cuda::attention_softmax_backward(
+                cuda_of(self),
+                cuda_of(g),
+                rows,
+                len,
+                keep.map(|(k, ks)| (cuda_of(k), ks)),
+                scale,
             )?)),
         })
     }

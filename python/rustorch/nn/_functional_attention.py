@@ -1,12 +1,13 @@
 """Attention of ``torch.nn.functional``: ``scaled_dot_product_attention`` and
 ``multi_head_attention_forward``.
 
-Both are compositions of the core's ops (products, ``masked_fill``, ``softmax``, ``dropout``)
-written as PyTorch's reference ("math") implementations, so they run on every device and
-differentiate to any order. PyTorch's semantics are kept: a boolean ``attn_mask`` of
+Both follow PyTorch's reference ("math") implementation: a product for the scores, the
+attention weights, a product with the values. The weights (scale, mask, softmax and dropout)
+are one fused op of the core, ``_C._attention_softmax`` (``src/ops/attention.rs``: one
+kernel pass per row on each backend, one more in backward; differentiable to any order), so
+both run on every device. PyTorch's semantics are kept: a boolean ``attn_mask`` of
 ``scaled_dot_product_attention`` marks the positions that *take part*, while the boolean
 masks of multi-head attention (``attn_mask``, ``key_padding_mask``) mark those *left out*.
-A fused attention kernel is not written yet.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import math
 from typing import Optional
 
 import rustorch
-from rustorch import Tensor
+from rustorch import _C, Tensor
 
 __all__ = ["scaled_dot_product_attention", "multi_head_attention_forward"]
 
@@ -38,35 +39,21 @@ def scaled_dot_product_attention(
     and value heads (dim −3) to the query's head count; ``dropout_p`` applies dropout to the
     attention weights (always, as PyTorch: pass 0 in evaluation).
     """
-    from rustorch.nn import functional as F
-
-    L, S = query.size(-2), key.size(-2)
     scale_factor = 1.0 / math.sqrt(query.size(-1)) if scale is None else scale
     if enable_gqa and query.dim() >= 3:
         groups = query.size(-3) // key.size(-3)
         if groups > 1:
             key = _repeat_heads(key, groups)
             value = _repeat_heads(value, groups)
-    # The scale applied to the (L, E) query rather than the (L, S) scores: one pass over the
-    # smaller tensor, forward and backward (PyTorch's math path scales its operands too).
-    attn = (query * scale_factor).matmul(key.transpose(-2, -1))
-    if is_causal:
-        if attn_mask is not None:
-            raise RuntimeError(
-                "_scaled_dot_product_attention: Explicit attn_mask should not be set when "
-                "is_causal=True"
-            )
-        keep = rustorch.ones(L, S, dtype=rustorch.bool, device=query.device).tril()
-        attn = attn.masked_fill(~keep, float("-inf"))
-    if attn_mask is not None:
-        if attn_mask.dtype == rustorch.bool:
-            attn = attn.masked_fill(~attn_mask, float("-inf"))
-        else:
-            attn = attn + attn_mask
-    attn = attn.softmax(-1)
-    if dropout_p > 0.0:
-        attn = F.dropout(attn, dropout_p, True)
-    return attn.matmul(value)
+    if is_causal and attn_mask is not None:
+        raise RuntimeError(
+            "_scaled_dot_product_attention: Explicit attn_mask should not be set when "
+            "is_causal=True"
+        )
+    scores = query.matmul(key.transpose(-2, -1))
+    # PyTorch's _safe_softmax: a query whose keys are all masked out gets zero weights.
+    weights = _C._attention_softmax(scores, attn_mask, is_causal, scale_factor, dropout_p, True)
+    return weights.matmul(value)
 
 
 def _repeat_heads(t: Tensor, groups: int) -> Tensor:
@@ -220,12 +207,12 @@ def multi_head_attention_forward(
 
     if not training:
         dropout_p = 0.0
-    weights = (q * math.sqrt(1.0 / head_dim)).matmul(k.transpose(-2, -1))
-    if attn_mask is not None:
-        weights = weights + attn_mask
-    weights = weights.softmax(-1)
-    if dropout_p > 0.0:
-        weights = F.dropout(weights, dropout_p, True)
+    scores = q.matmul(k.transpose(-2, -1))
+    # Returning the weights, PyTorch takes softmax (NaN where every key is masked out);
+    # without them, scaled_dot_product_attention's safe softmax (zeros there).
+    weights = _C._attention_softmax(
+        scores, attn_mask, False, math.sqrt(1.0 / head_dim), dropout_p, not need_weights
+    )
     out = weights.matmul(v)  # (N·H, L, head_dim)
     out = out.transpose(0, 1).reshape(tgt_len * bsz, embed_dim)
     out = F.linear(out, out_proj_weight, out_proj_bias).reshape(tgt_len, bsz, embed_dim)

@@ -1,4 +1,4 @@
-"""Normalization and feature-map dropout of ``torch.nn.functional``.
+"""Normalization and dropout of ``torch.nn.functional``.
 
 ``batch_norm``, ``instance_norm``, ``layer_norm``, ``group_norm``, ``rms_norm`` and
 ``local_response_norm`` are composites in the Rust core (``rustorch._C``), so they run on
@@ -7,7 +7,7 @@ Signatures, defaults, the argument checks PyTorch makes in Python (with their ex
 types and messages) and the running-statistics updates follow PyTorch; the other checks
 raise from the core with ATen's messages.
 
-The channel-wise dropouts (``dropout1d/2d/3d``, ``feature_alpha_dropout``) and
+``dropout``, the channel-wise dropouts (``dropout1d/2d/3d``, ``feature_alpha_dropout``) and
 ``alpha_dropout`` follow ATen's ``_dropout_impl``: one Bernoulli draw per element (or per
 sample and channel), survivors scaled by ``1/(1-p)``; the alpha variants keep SELU's mean
 and variance with the same affine correction as PyTorch.
@@ -30,6 +30,7 @@ __all__ = [
     "group_norm",
     "rms_norm",
     "local_response_norm",
+    "dropout",
     "dropout1d",
     "dropout2d",
     "dropout3d",
@@ -209,6 +210,17 @@ def _masked(input: Tensor, p: float, training: bool, inplace: bool, feature: boo
     if inplace:
         return input.mul_(keep * a).add_(b)
     return input * (keep * a) + b
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    r"""During training, randomly zero elements of the input with probability ``p``.
+
+    Survivors are scaled by :math:`\frac{1}{1-p}` (PyTorch's inverted dropout); the mask is
+    drawn on the input's device from its generator (``rustorch.rand``). Identity when not
+    training or ``p == 0``.
+    """
+    _check_p(p)
+    return _masked(input, p, training, inplace, feature=False, alpha=False)
 
 
 def dropout1d(input: Tensor, p: float = 0.5, training: bool = True,

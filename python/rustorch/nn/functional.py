@@ -27,7 +27,6 @@ __all__ = [
     "cosine_similarity",
     "linear",
     "bilinear",
-    "dropout",
     "relu",
     "relu6",
     "leaky_relu",
@@ -209,29 +208,6 @@ def bilinear(
     if bias is not None:
         out = out + bias
     return out.reshape(*lead, out_features)
-
-
-# ---------------------------------------------------------------------------- dropout
-
-
-def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
-    r"""During training, randomly zero elements of the input with probability ``p``.
-
-    Survivors are scaled by :math:`\frac{1}{1-p}` (PyTorch's inverted dropout); the mask is
-    drawn from the global RNG (``rustorch.rand``). Identity when not training or ``p == 0``.
-    """
-    if p < 0.0 or p > 1.0:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-    if not training or p == 0.0:
-        return input
-    if p == 1.0:
-        scale = rustorch.zeros((), dtype=input.dtype)
-    else:
-        keep = rustorch.rand(_shape(input)) < (1.0 - p)
-        scale = keep.to(input.dtype) / (1.0 - p)
-    if inplace:
-        return input.mul_(scale)
-    return input * scale
 
 
 # ---------------------------------------------------------------------------- activations
@@ -765,7 +741,7 @@ from rustorch.nn._functional_conv import __all__ as _conv_all  # noqa: E402
 __all__ += _conv_all
 
 
-# Normalization and feature-map dropout live in their own module.
+# Normalization and dropout live in their own module.
 from rustorch.nn._functional_norm import *  # noqa: E402, F403
 from rustorch.nn._functional_norm import __all__ as _norm_all  # noqa: E402
 

@@ -192,10 +192,17 @@ kernel_file!(
     [FLOATS: "roi_pool", "roi_pool_backward", "roi_align", "roi_align_backward", "nms_mask"]
 );
 
+kernel_file!(
+    /// Attention weights: scale, mask, softmax and dropout of each row of scores, and the
+    /// scores' gradient.
+    ATTENTION = "attention.cu",
+    [FLOATS: "attention_softmax_rows", "attention_softmax_backward_rows"]
+);
+
 /// Every kernel file.
-pub static FILES: [&KernelFile; 16] = [
+pub static FILES: [&KernelFile; 17] = [
     &COPY, &UNARY, &BINARY, &REDUCE, &SCAN, &INDEX, &SORT, &RANDOM, &LOSS, &GEMM, &OPTIM, &WINDOW,
-    &NORM, &RNN, &SEARCH, &ROI,
+    &NORM, &RNN, &SEARCH, &ROI, &ATTENTION,
 ];
 
 /// The tag `dtype`'s kernels carry (`"f32"` for `add_f32`).
