@@ -2,13 +2,17 @@
 //!
 //! Algorithm: xoshiro256** seeded through SplitMix64 (documented so seeded runs can be
 //! reproduced elsewhere); uniform floats take the top 24 (float32) or 53 (float64) bits;
-//! normals use the Box–Muller transform. Streams differ from PyTorch's (mt19937/Philox):
-//! a seeded run repeats itself, not PyTorch's numbers.
+//! normals use the Box–Muller transform. Uniform and Bernoulli draws of at least
+//! [`BULK_MIN`] elements come from [`LANES`] xoshiro256** streams run side by side (so that
+//! they vectorise), each seeded through SplitMix64 from one draw of the generator's own
+//! stream; element `i` comes from lane `i mod LANES`. Streams differ from PyTorch's
+//! (mt19937/Philox): a seeded run repeats itself, not PyTorch's numbers.
 
 use crate::backend::Distribution;
 use crate::tensor::dtype::{DType, Element};
 use parking_lot::Mutex;
 use std::cell::RefCell;
+use std::mem::MaybeUninit;
 use std::sync::{Arc, OnceLock};
 
 /// PyTorch's default seed.
@@ -28,10 +32,7 @@ impl Generator {
         let mut x = seed;
         let mut next = || {
             x = x.wrapping_add(0x9E3779B97F4A7C15);
-            let mut z = x;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
-            z ^ (z >> 31)
+            mix(x)
         };
         Generator {
             s: [next(), next(), next(), next()],
@@ -136,9 +137,107 @@ pub fn initial_seed() -> u64 {
     with_generator(|g| g.seed())
 }
 
+/// SplitMix64's output function.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
+    z ^ (z >> 31)
+}
+
+/// Streams of the bulk sampler.
+pub const LANES: usize = 8;
+/// Uniform and Bernoulli draws of fewer elements come from the generator's own stream.
+pub const BULK_MIN: usize = 256;
+
+/// [`LANES`] xoshiro256** states, word-major so that a step over the lanes vectorises.
+struct Lanes {
+    s: [[u64; LANES]; 4],
+}
+
+impl Lanes {
+    /// Lanes seeded through SplitMix64 from one draw each of `g`'s stream.
+    fn from(g: &mut Generator) -> Lanes {
+        let mut s = [[0; LANES]; 4];
+        for lane in 0..LANES {
+            let mut x = g.next_u64();
+            for word in &mut s {
+                x = x.wrapping_add(0x9E3779B97F4A7C15);
+                word[lane] = mix(x);
+            }
+        }
+        Lanes { s }
+    }
+
+    /// One xoshiro256** step of every lane (`·5` and `·9` as shifts and adds, which
+    /// vectorise without a 64-bit multiply).
+    #[inline(always)]
+    fn next(&mut self) -> [u64; LANES] {
+        let [s0, s1, s2, s3] = &mut self.s;
+        let mut r = [0; LANES];
+        for l in 0..LANES {
+            let x = s1[l].wrapping_add(s1[l] << 2).rotate_left(7);
+            r[l] = x.wrapping_add(x << 3);
+            let t = s1[l] << 17;
+            s2[l] ^= s0[l];
+            s3[l] ^= s1[l];
+            s1[l] ^= s2[l];
+            s0[l] ^= s3[l];
+            s2[l] ^= t;
+            s3[l] = s3[l].rotate_left(45);
+        }
+        r
+    }
+}
+
+crate::simd_dispatch! {
+    /// Fills `out` with `lo + span·u`, `u` uniform in [0, 1) from the top 24 (`wide` false)
+    /// or 53 bits of each lane's draw.
+    fn uniform_lanes<T: Element>(l: &mut Lanes, out: &mut [MaybeUninit<T>], lo: f64, span: f64, wide: bool) -> () {
+        for chunk in out.chunks_mut(LANES) {
+            let r = l.next();
+            for (o, &x) in chunk.iter_mut().zip(&r) {
+                let u = if wide {
+                    (x >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+                } else {
+                    ((x >> 40) as u32 as i32) as f64 * (1.0 / (1u64 << 24) as f64)
+                };
+                o.write(T::from_f64(lo + span * u));
+            }
+        }
+    }
+}
+
+crate::simd_dispatch! {
+    /// Fills `out` with Bernoulli draws: `true` when the top 53 bits of the lane's draw are
+    /// below `threshold` (`u < p` for the uniform `u` they make, without the float).
+    fn bernoulli_lanes<T: Element>(l: &mut Lanes, out: &mut [MaybeUninit<T>], threshold: u64) -> () {
+        for chunk in out.chunks_mut(LANES) {
+            let r = l.next();
+            for (o, &x) in chunk.iter_mut().zip(&r) {
+                o.write(T::from_bool((x >> 11) < threshold));
+            }
+        }
+    }
+}
+
 /// `n` samples of `dist` as elements of `T`, from the CPU generator.
 pub fn sample<T: Element>(n: usize, dist: Distribution) -> Vec<T> {
     with_generator(|g| match dist {
+        Distribution::Uniform { lo, hi } if n >= BULK_MIN => {
+            let mut lanes = Lanes::from(g);
+            let wide = T::DTYPE == DType::F64;
+            // SAFETY: `uniform_lanes` writes every element.
+            unsafe {
+                super::write_new_vec(n, |out| uniform_lanes(&mut lanes, out, lo, hi - lo, wide))
+            }
+        }
+        Distribution::Bernoulli { p } if n >= BULK_MIN => {
+            let mut lanes = Lanes::from(g);
+            // u = k·2⁻⁵³ < p exactly when the integer k < ⌈p·2⁵³⌉ (p·2⁵³ is exact).
+            let threshold = (p.clamp(0.0, 1.0) * (1u64 << 53) as f64).ceil() as u64;
+            // SAFETY: `bernoulli_lanes` writes every element.
+            unsafe { super::write_new_vec(n, |out| bernoulli_lanes(&mut lanes, out, threshold)) }
+        }
         Distribution::Uniform { lo, hi } => (0..n)
             .map(|_| {
                 let u = if T::DTYPE == DType::F64 {
@@ -199,5 +298,60 @@ mod tests {
         }
         let u = a.next_f32();
         assert!((0.0..1.0).contains(&u));
+    }
+
+    /// The bulk sampler: a seeded draw repeats, moves the generator on, and gives uniform,
+    /// uncorrelated values (mean, variance, the correlation of neighbours, which come from
+    /// different lanes, and of elements `LANES` apart, which come from one) and Bernoulli
+    /// draws at the rate `p`.
+    #[test]
+    fn bulk_draws_repeat_and_look_uniform() {
+        let n = 1 << 16;
+        let uniform = Distribution::Uniform { lo: 0.0, hi: 1.0 };
+        // A generator of its own: tests on other threads draw from the default one.
+        let seeded = || -> SharedGenerator { Arc::new(Mutex::new(Generator::new(11))) };
+        let gen = seeded();
+        let (a, b) = using_generator(&gen, || {
+            (sample::<f32>(n, uniform), sample::<f32>(n, uniform))
+        });
+        assert_eq!(a, using_generator(&seeded(), || sample::<f32>(n, uniform)));
+        assert_ne!(a, b);
+        let u: Vec<f64> = a.iter().map(|&v| v as f64).collect();
+        assert!(u.iter().all(|v| (0.0..1.0).contains(v)));
+        let mean = u.iter().sum::<f64>() / n as f64;
+        let var = u.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64;
+        assert!((mean - 0.5).abs() < 0.01, "mean {mean}");
+        assert!((var - 1.0 / 12.0).abs() < 0.002, "variance {var}");
+        for lag in [1, LANES] {
+            let c = (0..n - lag)
+                .map(|i| (u[i] - mean) * (u[i + lag] - mean))
+                .sum::<f64>()
+                / ((n - lag) as f64 * var);
+            assert!(c.abs() < 0.02, "correlation at lag {lag}: {c}");
+        }
+        let wide: Vec<f64> = sample(n, Distribution::Uniform { lo: -2.0, hi: 3.0 });
+        assert!(wide.iter().all(|v| (-2.0..3.0).contains(v)));
+        for p in [0.0, 0.1, 0.9, 1.0] {
+            let k: Vec<bool> = sample(n, Distribution::Bernoulli { p });
+            let rate = k.iter().filter(|&&b| b).count() as f64 / n as f64;
+            assert!((rate - p).abs() < 0.01, "p {p}: rate {rate}");
+        }
+    }
+
+    /// The integer threshold decides as `u < p` does, at and around p's own grid point.
+    #[test]
+    fn bernoulli_threshold_is_the_float_comparison() {
+        let mut g = Generator::new(3);
+        for p in [0.1, 0.25, 0.5, 1.0 / 3.0, 0.9999] {
+            let threshold = (p * (1u64 << 53) as f64).ceil() as u64;
+            let at = (p * (1u64 << 53) as f64) as u64;
+            let ks = (0..1000)
+                .map(|_| g.next_u64() >> 11)
+                .chain(at.saturating_sub(2)..at + 3);
+            for k in ks {
+                let u = k as f64 * (1.0 / (1u64 << 53) as f64);
+                assert_eq!(k < threshold, u < p, "p {p} k {k}");
+            }
+        }
     }
 }
