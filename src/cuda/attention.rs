@@ -4,7 +4,8 @@
 //! agree with the CPU's within rounding.
 
 use super::buffer::CudaBuffer;
-use super::device::{Args, Dims, Kernel, View, MAX_DIMS};
+use super::device::{Args, Dims, View, MAX_DIMS};
+use super::fused::launch_rows;
 use super::kernels::ATTENTION;
 use crate::backend::AttnRows;
 use crate::error::{Error, Result};
@@ -45,30 +46,6 @@ fn keep_arg(op: &str, keep: Option<(&CudaBuffer, f64)>, n: usize) -> Result<(u64
             Ok((k.device_ptr(), ks))
         }
     }
-}
-
-/// Launches `name` with one block per row (grid-stride past 32 per multiprocessor), as wide
-/// as the row (a power of two, 32 to 1024 threads).
-fn launch(
-    x: &CudaBuffer,
-    name: &'static str,
-    rows: usize,
-    len: usize,
-    args: &mut Args,
-) -> Result<()> {
-    let dev = x.dev();
-    let block = len.next_power_of_two().clamp(32, 1024) as u32;
-    let grid = rows.min(dev.sm_count() as usize * 32).max(1) as u32;
-    dev.launch(
-        Kernel {
-            file: &ATTENTION,
-            name,
-        },
-        x.dtype(),
-        grid,
-        block,
-        args,
-    )
 }
 
 /// See `Backend::attention_softmax`.
@@ -135,7 +112,14 @@ pub fn attention_softmax(
         .arg(a.safe as i32)
         .arg(kp)
         .arg(ks);
-    launch(x, "attention_softmax_rows", rows, len, &mut args)?;
+    launch_rows(
+        &ATTENTION,
+        x,
+        "attention_softmax_rows",
+        rows,
+        len,
+        &mut args,
+    )?;
     Ok((y, out))
 }
 
@@ -168,7 +152,14 @@ pub fn attention_softmax_backward(
         .arg(kp)
         .arg(ks)
         .arg(scale);
-    launch(y, "attention_softmax_backward_rows", rows, len, &mut args)?;
+    launch_rows(
+        &ATTENTION,
+        y,
+        "attention_softmax_backward_rows",
+        rows,
+        len,
+        &mut args,
+    )?;
     Ok(gx)
 }
 

@@ -9,7 +9,7 @@
 use super::buffer::CudaBuffer;
 use super::device::{Args, DeviceApi, Kernel};
 use super::elementwise::{cast, launch_elementwise};
-use super::kernels::{LOSS, OPTIM};
+use super::kernels::{KernelFile, LOSS, OPTIM};
 use crate::backend::{AdamOptions, SgdOptions, Span};
 use crate::error::{Error, Result};
 use crate::tensor::dtype::DType;
@@ -117,7 +117,7 @@ pub fn cross_entropy(
         .arg(label_smoothing / c as f64)
         .arg(i32::from(label_smoothing != 0.0))
         .arg(dev.error_record());
-    launch_rows(x, "cross_entropy_rows", rows, c, &mut args)?;
+    launch_rows(&LOSS, x, "cross_entropy_rows", rows, c, &mut args)?;
     Ok((losses, row_w))
 }
 
@@ -164,7 +164,7 @@ pub fn cross_entropy_backward(
         .arg(ts.ptr_at(t_off))
         .arg(t_stride)
         .arg(scale.device_ptr());
-    launch_rows(x, "cross_entropy_backward_rows", rows, c, &mut args)?;
+    launch_rows(&LOSS, x, "cross_entropy_backward_rows", rows, c, &mut args)?;
     Ok(out)
 }
 
@@ -207,9 +207,11 @@ fn ce_rows<'a>(
     })
 }
 
-/// Launches the `loss.cu` kernel `name` for `x`'s dtype: one block per row (grid-stride
+/// Launches the kernel `name` of `file` for `x`'s dtype: one block per row (grid-stride
 /// past 32 per multiprocessor), as wide as the row (a power of two, 32 to 1024 threads).
-fn launch_rows(
+/// The row kernels of `loss.cu` and `attention.cu` take this geometry.
+pub(super) fn launch_rows(
+    file: &'static KernelFile,
     x: &CudaBuffer,
     name: &'static str,
     rows: usize,
@@ -219,7 +221,7 @@ fn launch_rows(
     let dev = x.dev();
     let block = c.next_power_of_two().clamp(32, 1024) as u32;
     let grid = rows.min(dev.sm_count() as usize * 32).max(1) as u32;
-    dev.launch(Kernel { file: &LOSS, name }, x.dtype(), grid, block, args)
+    dev.launch(Kernel { file, name }, x.dtype(), grid, block, args)
 }
 
 /// The device address of a span's first element.
