@@ -324,6 +324,51 @@ def test_tiled_convolutions_match_torch(case, layout):
     )
 
 
+# One window over the whole input (a DCGAN discriminator's last layer, the transposed
+# convolution its generator starts with): the patch matrix is the input reshaped.
+WHOLE_WINDOW_CASES = [
+    ("conv2d", (64, 32, 4, 4), (1, 32, 4, 4), {}),
+    ("conv2d", (6, 8, 3, 5), (4, 4, 3, 5), dict(groups=2, stride=3)),
+    ("conv1d", (7, 3, 6), (5, 3, 6), {}),
+    ("conv3d", (3, 2, 2, 3, 2), (4, 2, 2, 3, 2), {}),
+    ("conv_transpose2d", (64, 20, 1, 1), (20, 16, 4, 4), {}),
+    ("conv_transpose2d", (5, 4, 1, 1), (4, 3, 3, 2), dict(groups=2, stride=2)),
+    ("conv_transpose1d", (9, 3, 1), (3, 2, 5), {}),
+    # Not whole: padding, or a window that does not cover the input.
+    ("conv2d", (4, 3, 4, 4), (2, 3, 4, 4), dict(padding=1)),
+    ("conv2d", (4, 3, 5, 4), (2, 3, 4, 4), {}),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize(
+    "case,layout",
+    [(c, lay) for c in WHOLE_WINDOW_CASES for lay in ("contiguous", "strided")],
+    ids=lambda v: v if isinstance(v, str) else f"{v[0]}-{v[1]}-{v[2]}",
+)
+def test_whole_window_convolutions_match_torch(case, layout, dtype):
+    name, xs, ws, kw = case
+    groups = kw.get("groups", 1)
+    bias = ws[1] * groups if name.startswith("conv_transpose") else ws[0]
+    compare(
+        lambda lib, x, w, b: getattr(lib.nn.functional, name)(x, w, b, **kw),
+        [_arr(*xs), _arr(*ws, seed=1), _arr(bias, seed=2)],
+        dtype,
+        layouts=[layout, layout, "contiguous"],
+    )
+
+
+def test_whole_window_convolutions_gradcheck_and_gradgradcheck():
+    _gradcheck_device()
+    for fn, shapes in [
+        (lambda x, w, b: F.conv2d(x, w, b), [(2, 3, 2, 3), (2, 3, 2, 3), (2,)]),
+        (lambda x, w, b: F.conv_transpose2d(x, w, b), [(2, 3, 1, 1), (3, 2, 2, 2), (2,)]),
+    ]:
+        inputs = tuple(_x(*s, seed=i) for i, s in enumerate(shapes))
+        assert rt.autograd.gradcheck(fn, inputs)
+        assert rt.autograd.gradgradcheck(fn, inputs)
+
+
 def test_conv2d_tiled_over_the_batch_matches_torch():
     """A batch whose patch matrix exceeds the tile bound (41 MB per image in float64, 64 MiB
     per tile) runs image by image; outputs and gradients are those of one pass."""

@@ -413,7 +413,7 @@ pub fn conv(
                     };
                 }
             }
-            let y = match (g == 1)
+            let y = match (g == 1 && !whole(&w))
                 .then(|| conv_tiled(x, weight, bias, &w))
                 .transpose()?
             {
@@ -717,22 +717,44 @@ fn bias_grad(g: &Tensor, k: usize) -> Result<Tensor> {
     g.sum_dims(Some(&dims), false, None)
 }
 
-/// Whether `w` reads its input as it is (a 1×1 window, unit stride, no padding): the patch
-/// matrix is then the input itself.
-fn pointwise(w: &Window) -> bool {
-    w.kernel_numel() == 1 && w.stride.iter().all(|&v| v == 1) && w.padding.iter().all(|&v| v == 0)
+/// Whether `w`'s patch matrix is its input reshaped: a 1×1 window at unit stride, or one
+/// window covering the whole input (a DCGAN discriminator's last 4×4 layer on 4×4 maps, the
+/// transposed convolution its generator starts with), with no padding.
+fn reshaped(w: &Window) -> bool {
+    let pointwise = w.kernel_numel() == 1 && w.stride.iter().all(|&v| v == 1);
+    whole(w) || (pointwise && w.padding.iter().all(|&v| v == 0))
+}
+
+/// Whether `w` is one unpadded window covering its whole input (one output position).
+/// The tiled path's rows would then be one element long; the products over the reshaped
+/// input run instead.
+fn whole(w: &Window) -> bool {
+    w.kernel == w.input && w.padding.iter().all(|&v| v == 0) && w.dilation.iter().all(|&v| v == 1)
 }
 
 /// `x`'s patch matrix `[n, cin·K, L]`.
 fn patches(x: &Tensor, w: &Window) -> Result<Tensor> {
-    if pointwise(w) {
+    if reshaped(w) {
         x.reshape(&[
             x.shape()[0] as i64,
-            x.shape()[1] as i64,
+            x.shape()[1] as i64 * w.kernel_numel() as i64,
             w.output_numel() as i64,
         ])
     } else {
         x.im2col(w)
+    }
+}
+
+/// The patch matrix `cols` (`[n, cin·K, L]`) folded back onto the input, summing where
+/// windows overlap: a `[n, cin, *input]` tensor.
+fn unpatched(cols: &Tensor, w: &Window) -> Result<Tensor> {
+    if reshaped(w) {
+        let (n, ck) = (cols.shape()[0], cols.shape()[1]);
+        let mut shape = vec![n as i64, (ck / w.kernel_numel()) as i64];
+        shape.extend(w.input.iter().map(|&v| v as i64));
+        cols.reshape(&shape)
+    } else {
+        cols.col2im(w)
     }
 }
 
@@ -786,13 +808,7 @@ fn input_grad_products(
         .matmul(rows)?
         .reshape(&[cin * kn, n, l])?
         .permute(&[1, 0, 2])?;
-    if pointwise(w) {
-        let mut shape = vec![n, cin];
-        shape.extend(w.input.iter().map(|&v| v as i64));
-        cols.reshape(&shape)
-    } else {
-        cols.col2im(w)
-    }
+    unpatched(&cols, w)
 }
 
 /// The weight gradient of a convolution: `rows @ colsᵀ` per group ([`grad_rows`] against
@@ -989,7 +1005,7 @@ pub fn conv_transpose(
                 dilation: s.dilation,
                 adaptive: false,
             };
-            if g == 1 {
+            if g == 1 && !whole(&w) {
                 if let Some(y) = conv_transpose_tiled(x, weight, bias, &w)? {
                     return if s.batched {
                         Ok(y)
@@ -1012,7 +1028,7 @@ pub fn conv_transpose(
                 .matmul(&xt)?
                 .reshape(&[(cout * kn) as i64, n as i64, l])?
                 .permute(&[1, 0, 2])?;
-            let y = add_bias(cols.col2im(&w)?, bias, k)?;
+            let y = add_bias(unpatched(&cols, &w)?, bias, k)?;
             if s.batched {
                 Ok(y)
             } else {
