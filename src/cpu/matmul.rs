@@ -193,7 +193,7 @@ pub trait GemmElem: Num {
 /// many rows, which the copy's one pass costs little.
 fn copies_rhs(mb: MatRef, (m, n, k): (usize, usize, usize), size: usize) -> bool {
     let column_major = mb.rs == 1 && mb.cs > 1 && n > 1 && k > 1;
-    column_major && ((mb.cs as usize * size) % 1024 == 0 || m >= 256)
+    column_major && ((mb.cs as usize * size).is_multiple_of(1024) || m >= 256)
 }
 
 /// The `k × n` matrix read from `b` through `mb` (column-major: `mb.rs == 1`) as a dense
