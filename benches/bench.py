@@ -363,6 +363,32 @@ def bench_matmul(libs: dict[str, Any], cfg: Config) -> list[Row]:
                 data=timing_data(timings),
             )
         )
+    # nn.Linear's forward, x @ weight.T: a column-major right operand, here with columns
+    # 1 KiB apart or more (k a multiple of 256), and a CNN head (Flatten → Linear(9216, 128)).
+    for m, k, n in ((64, 2048, 128), (32, 1024, 512), (64, 9216, 128), (700, 1024, 512)):
+        log(f"linear {m}x{k}x{n}")
+        x_np = rng.standard_normal((m, k), dtype=np.float32)
+        w_np = rng.standard_normal((n, k), dtype=np.float32)
+
+        def setup(mod: Any, x_np=x_np, w_np=w_np) -> Callable[[int], None]:
+            x, w = mod.from_numpy(x_np.copy()), mod.from_numpy(w_np.copy())
+            return repeat_calls(lambda: x @ w.t())
+
+        blocks, values = _per_lib(libs, setup)
+        timings = time_pair(blocks, cfg)
+        values.update(best_of(timings))
+        flops = 2.0 * m * k * n
+        rows.append(
+            make_row(
+                "matmul",
+                f"x @ w.T f32 [{m}, {k}] @ [{k}, {n}]",
+                values,
+                fmt=lambda s, flops=flops: f"{flops / s / 1e9:.1f} GFLOP/s",
+                ratio=speed_ratio,
+                goal=None,
+                data=timing_data(timings),
+            )
+        )
     return rows
 
 

@@ -186,14 +186,16 @@ pub trait GemmElem: Num {
 }
 
 /// Whether a product reads its right operand through a row-major copy ([`row_major`]):
-/// when that operand is column-major (`x @ weight.T`, `nn.Linear`'s forward), `gemm`
-/// neither packs it (below 8192 rows) nor reads it well when its columns lie a multiple of
-/// 1 KiB apart, and then loses to the copy by 2–6× (`[64, k] @ [k, 128]` with `k` 1024 to
-/// 4096: 0.5–2.1 ms, after the copy 0.22–0.77; PyTorch 0.11–0.54), nor for products of
-/// many rows, which the copy's one pass costs little.
+/// when that operand is column-major (`x @ weight.T`, `nn.Linear`'s forward) with columns a
+/// multiple of 1 KiB apart, `gemm` neither packs it (below 8192 rows) nor reads it well, and
+/// a product of few rows (each column read by one or two row blocks) along a long `k` loses
+/// to the copy by 2–6× (`[64, k] @ [k, 128]` with `k` 1024 to 4096: 0.5–2.1 ms, after the
+/// copy 0.22–0.77; PyTorch 0.11–0.54). With more rows, or a short `k` (a convolution's
+/// weight gradient over a tile of 256 positions), the columns stay in cache between row
+/// blocks and the copy cost 10–15% of a DCGAN layer's forward and backward.
 fn copies_rhs(mb: MatRef, (m, n, k): (usize, usize, usize), size: usize) -> bool {
-    let column_major = mb.rs == 1 && mb.cs > 1 && n > 1 && k > 1;
-    column_major && ((mb.cs as usize * size).is_multiple_of(1024) || m >= 256)
+    let column_major = mb.rs == 1 && mb.cs > 1 && n > 1;
+    column_major && (mb.cs as usize * size).is_multiple_of(1024) && m < 256 && k >= 512
 }
 
 /// The `k × n` matrix read from `b` through `mb` (column-major: `mb.rs == 1`) as a dense
@@ -523,14 +525,16 @@ mod tests {
     /// `gemm` read it), including the gemv shapes, k = 0 and split products.
     #[test]
     fn column_major_rhs_is_read_through_a_row_major_copy() {
-        // Columns 1 KiB apart (128 f64; the second copy large enough to share out), many
-        // rows, and neither; an offset into a longer buffer, an odd column count and a row
-        // count that is not a multiple of the tile.
+        // Columns 1 KiB apart (128 f64) along a long `k` (the second copy large enough to
+        // share out), and products that read the operand in place: many rows, a short `k`,
+        // columns not 1 KiB apart. An offset into a longer buffer, an odd column count and a
+        // row count that is not a multiple of the tile.
         for (m, n, k, cs) in [
-            (5, 37, 128, 128),
-            (3, 600, 120, 128),
-            (300, 9, 21, 23),
-            (7, 19, 40, 45),
+            (5, 37, 600, 640),
+            (3, 120, 1000, 1024),
+            (300, 9, 600, 640),
+            (7, 19, 100, 128),
+            (7, 19, 600, 645),
         ] {
             let size = std::mem::size_of::<f64>();
             let mb = MatRef {
@@ -538,7 +542,8 @@ mod tests {
                 rs: 1,
                 cs: cs as isize,
             };
-            assert_eq!(copies_rhs(mb, (m, n, k), size), cs == 128 || m >= 256);
+            let copied = cs % 128 == 0 && m < 256 && k >= 512;
+            assert_eq!(copies_rhs(mb, (m, n, k), size), copied);
             let b: Vec<f64> = (0..3 + n * cs)
                 .map(|i| ((i * 31) % 17) as f64 - 8.0)
                 .collect();
