@@ -335,33 +335,46 @@ def cost_ratio(rt: float, th: float) -> float:
 # --------------------------------------------------------------------------------------
 
 
+def _product_row(
+    libs: dict[str, Any],
+    cfg: Config,
+    name: str,
+    a_np: np.ndarray,
+    b_np: np.ndarray,
+    transposed: bool,
+    goal: Optional[tuple[str, float]],
+) -> Row:
+    """One product row: `a @ b`, or `a @ b.t()` with `transposed`; cells in GFLOP/s."""
+
+    def setup(mod: Any) -> Callable[[int], None]:
+        a, b = mod.from_numpy(a_np.copy()), mod.from_numpy(b_np.copy())
+        return repeat_calls(lambda: a @ (b.t() if transposed else b))
+
+    blocks, values = _per_lib(libs, setup)
+    timings = time_pair(blocks, cfg)
+    values.update(best_of(timings))
+    flops = 2.0 * a_np.shape[0] * a_np.shape[1] * b_np.shape[0 if transposed else 1]
+    return make_row(
+        "matmul",
+        name,
+        values,
+        fmt=lambda s: f"{flops / s / 1e9:.1f} GFLOP/s",
+        ratio=speed_ratio,
+        goal=goal,
+        data=timing_data(timings),
+    )
+
+
 def bench_matmul(libs: dict[str, Any], cfg: Config) -> list[Row]:
-    """float32 square matmul; cells in GFLOP/s, ratio = rustorch rate / torch rate."""
+    """float32 products; cells in GFLOP/s, ratio = rustorch rate / torch rate."""
     rows = []
     rng = np.random.default_rng(0)
     for n in (256, 1024, 2048):
         log(f"matmul n={n}")
         a_np = rng.standard_normal((n, n), dtype=np.float32)
         b_np = rng.standard_normal((n, n), dtype=np.float32)
-
-        def setup(mod: Any, a_np=a_np, b_np=b_np) -> Callable[[int], None]:
-            a, b = mod.from_numpy(a_np.copy()), mod.from_numpy(b_np.copy())
-            return repeat_calls(lambda: a @ b)
-
-        blocks, values = _per_lib(libs, setup)
-        timings = time_pair(blocks, cfg)
-        values.update(best_of(timings))
-        flops = 2.0 * n**3
         rows.append(
-            make_row(
-                "matmul",
-                f"matmul f32 {n}×{n}",
-                values,
-                fmt=lambda s, flops=flops: f"{flops / s / 1e9:.1f} GFLOP/s",
-                ratio=speed_ratio,
-                goal=(">=", 0.9),
-                data=timing_data(timings),
-            )
+            _product_row(libs, cfg, f"matmul f32 {n}×{n}", a_np, b_np, False, (">=", 0.9))
         )
     # nn.Linear's forward, x @ weight.T: a column-major right operand, here with columns
     # 1 KiB apart or more (k a multiple of 256), and a CNN head (Flatten → Linear(9216, 128)).
@@ -369,26 +382,8 @@ def bench_matmul(libs: dict[str, Any], cfg: Config) -> list[Row]:
         log(f"linear {m}x{k}x{n}")
         x_np = rng.standard_normal((m, k), dtype=np.float32)
         w_np = rng.standard_normal((n, k), dtype=np.float32)
-
-        def setup(mod: Any, x_np=x_np, w_np=w_np) -> Callable[[int], None]:
-            x, w = mod.from_numpy(x_np.copy()), mod.from_numpy(w_np.copy())
-            return repeat_calls(lambda: x @ w.t())
-
-        blocks, values = _per_lib(libs, setup)
-        timings = time_pair(blocks, cfg)
-        values.update(best_of(timings))
-        flops = 2.0 * m * k * n
-        rows.append(
-            make_row(
-                "matmul",
-                f"x @ w.T f32 [{m}, {k}] @ [{k}, {n}]",
-                values,
-                fmt=lambda s, flops=flops: f"{flops / s / 1e9:.1f} GFLOP/s",
-                ratio=speed_ratio,
-                goal=None,
-                data=timing_data(timings),
-            )
-        )
+        name = f"x @ w.T f32 [{m}, {k}] @ [{k}, {n}]"
+        rows.append(_product_row(libs, cfg, name, x_np, w_np, True, None))
     return rows
 
 
