@@ -324,6 +324,77 @@ def test_tiled_convolutions_match_torch(case, layout):
     )
 
 
+# 3×3 windows at unit stride with at least 16 channels each way, too many input channels
+# for the direct kernels (over 32), and enough images to tile:
+# the CPU runs them by Winograd's F(2×2, 3×3) (forward and input gradient), over odd
+# output sizes (a last row or column of blocks cut short), paddings 0–2 (the input gradient
+# pads by 2 − padding), an uneven last tile of images. Padding 3 and a 2-D stride are
+# controls that take im2col.
+WINOGRAD_CASES = [
+    ("conv2d", (8, 33, 30, 30), (16, 33, 3, 3), dict(padding=1)),
+    ("conv2d", (13, 34, 17, 23), (20, 34, 3, 3), {}),
+    ("conv2d", (10, 40, 20, 19), (16, 40, 3, 3), dict(padding=2)),
+    ("conv2d", (12, 33, 21, 20), (18, 33, 3, 3), dict(padding=(2, 0))),
+    ("conv_transpose2d", (8, 16, 24, 24), (16, 36, 3, 3), dict(padding=1)),
+    ("conv2d", (8, 33, 12, 12), (16, 33, 3, 3), dict(padding=3)),
+    ("conv2d", (8, 33, 30, 30), (16, 33, 3, 3), dict(stride=(1, 2))),
+]
+
+
+def _winograd_arrays(case):
+    name, xs, ws, _ = case
+    bias = ws[1] if name.startswith("conv_transpose") else ws[0]
+    return [_arr(*xs), _arr(*ws, seed=1), _arr(bias, seed=2)]
+
+
+@pytest.mark.parametrize(
+    "case,layout",
+    [(c, lay) for c in WINOGRAD_CASES for lay in ("contiguous", "channels_last", "strided")],
+    ids=lambda v: v if isinstance(v, str) else f"{v[0]}-{v[1]}-{v[3]}",
+)
+def test_winograd_convolutions_match_torch(case, layout):
+    name, _, _, kw = case
+    compare(
+        lambda lib, x, w, b: getattr(lib.nn.functional, name)(x, w, b, **kw),
+        _winograd_arrays(case),
+        layouts=[layout, layout, "contiguous"],
+    )
+
+
+@pytest.mark.parametrize("case", WINOGRAD_CASES, ids=lambda c: f"{c[0]}-{c[1]}-{c[3]}")
+def test_winograd_convolutions_float32_against_float64(case):
+    """Float32 output and gradients against PyTorch's float64 ones, to 1e-5 relative with
+    an absolute floor of 2e-6 of the largest value (the weight gradient sums thousands of
+    products, so two float32 results differ by more than 1e-5 in their small elements)."""
+    torch = need_torch()
+    name, _, _, kw = case
+    arrays = _winograd_arrays(case)
+    results = {}
+    for lib, dt, device in ((rt, "float32", current_device()), (torch, "float64", "cpu")):
+        dtype = getattr(lib, dt)
+        ts = [lib.tensor(a, dtype=dtype, device=device, requires_grad=True) for a in arrays]
+        y = getattr(lib.nn.functional, name)(*ts, **kw)
+        up = _arr(*tuple(y.shape), seed=3)
+        (y * lib.tensor(up, dtype=y.dtype, device=device)).sum().backward()
+        results[lib] = [to_np(v).astype(np.float64) for v in (y, *(t.grad for t in ts))]
+    for what, a, b in zip(["output", "input grad", "weight grad", "bias grad"], *results.values()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=2e-6 * np.abs(b).max(), err_msg=what)
+
+
+def test_winograd_convolution_with_non_finite_input_matches_torch():
+    """An infinity and a NaN in the input: the transforms would spread them to
+    neighbouring outputs, so the batch takes im2col and gives PyTorch's infinities and
+    NaNs in the same places."""
+    x = _arr(20, 33, 14, 14)
+    x[1, 3, 5, 6] = np.inf
+    x[16, 0, 0, 13] = np.nan
+    compare(
+        lambda lib, x, w: lib.nn.functional.conv2d(x, w, padding=1),
+        [x, _arr(16, 33, 3, 3, seed=1)],
+        grad=False,
+    )
+
+
 # One window over the whole input (a DCGAN discriminator's last layer, the transposed
 # convolution its generator starts with): the patch matrix is the input reshaped.
 WHOLE_WINDOW_CASES = [

@@ -5,7 +5,7 @@ use super::copy::{copy_into, fill, gather, gather_map};
 use super::elementwise::{map, zip, zip3};
 use super::{
     attention, conv, fused, im2col, index, matmul, norm, random, reduce, rnn, roi, search, sort,
-    window,
+    window, winograd,
 };
 use crate::backend::num::{Float, Num};
 use crate::backend::op::{BinaryKind, MapFn, ZipFn};
@@ -1413,11 +1413,27 @@ impl Backend for Cpu {
         bias: Option<&HostBuffer>,
         win: &Window,
     ) -> Result<Option<HostBuffer>> {
+        let cout = w.len() / (xl.shape[1] * win.kernel_numel()).max(1);
+        fits_in_memory(&[xl.shape[0], cout, win.output_numel()], x.dtype())?;
+        let winograd = crate::with_float_dtype!(
+            x.dtype(),
+            T,
+            winograd::forward(
+                x.as_slice::<T>(),
+                xl,
+                w.as_slice(),
+                bias.map(|b| b.as_slice()),
+                win
+            )
+            .map(HostBuffer::from_vec),
+            None
+        );
+        if winograd.is_some() {
+            return Ok(winograd);
+        }
         let Some(tiles) = im2col::Tiles::new(xl.shape[0], win.output_numel()) else {
             return Ok(None);
         };
-        let cout = w.len() / (xl.shape[1] * win.kernel_numel()).max(1);
-        fits_in_memory(&[xl.shape[0], cout, win.output_numel()], x.dtype())?;
         Ok(crate::with_float_dtype!(
             x.dtype(),
             T,
@@ -1440,6 +1456,16 @@ impl Backend for Cpu {
         win: &Window,
     ) -> Result<Option<HostBuffer>> {
         fits_in_memory(&[n, cin, win.input_numel()], g.dtype())?;
+        let winograd = crate::with_float_dtype!(
+            g.dtype(),
+            T,
+            winograd::input_grad(g.as_slice::<T>(), n, w.as_slice(), cin, win)
+                .map(HostBuffer::from_vec),
+            None
+        );
+        if winograd.is_some() {
+            return Ok(winograd);
+        }
         let Some(tiles) = im2col::Tiles::new(n, win.output_numel()) else {
             return Ok(None);
         };

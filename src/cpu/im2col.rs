@@ -36,12 +36,28 @@ impl Tiles {
         (l > 0 && threads > 1 && count >= 2 * threads).then_some(Tiles { n, per })
     }
 
+    /// Tiles of `per` images over `n`, whatever the thread count.
+    #[cfg(test)]
+    pub fn fixed(n: usize, per: usize) -> Tiles {
+        Tiles { n, per }
+    }
+
+    /// The batch's images.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Images per tile (the last tile may have fewer).
+    pub fn per(&self) -> usize {
+        self.per
+    }
+
     fn count(&self) -> usize {
         self.n.div_ceil(self.per)
     }
 
     /// Tile `i`'s first image and its number of images.
-    fn tile(&self, i: usize) -> (usize, usize) {
+    pub fn tile(&self, i: usize) -> (usize, usize) {
         let b = i * self.per;
         (b, self.per.min(self.n - b))
     }
@@ -153,7 +169,7 @@ pub fn forward<T: GemmElem>(
 ///
 /// # Safety
 /// Every element of `s` must have been written.
-unsafe fn assume_init<T>(s: &mut [MaybeUninit<T>]) -> &mut [T] {
+pub(super) unsafe fn assume_init<T>(s: &mut [MaybeUninit<T>]) -> &mut [T] {
     // SAFETY: `MaybeUninit<T>` has `T`'s layout, and the caller vouches for every element.
     unsafe { &mut *(s as *mut [MaybeUninit<T>] as *mut [T]) }
 }

@@ -23,6 +23,7 @@ pub mod strided;
 pub mod team;
 pub mod threads;
 pub mod window;
+pub mod winograd;
 
 pub use backend::Cpu;
 
