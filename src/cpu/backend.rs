@@ -1489,6 +1489,16 @@ impl Backend for Cpu {
         cout: usize,
         win: &Window,
     ) -> Result<Option<HostBuffer>> {
+        let winograd = crate::with_float_dtype!(
+            x.dtype(),
+            T,
+            winograd::weight_grad(x.as_slice::<T>(), xl, g.as_slice(), cout, win)
+                .map(HostBuffer::from_vec),
+            None
+        );
+        if winograd.is_some() {
+            return Ok(winograd);
+        }
         let Some(tiles) = im2col::Tiles::new(xl.shape[0], win.output_numel()) else {
             return Ok(None);
         };

@@ -52,7 +52,8 @@ impl Tiles {
         self.per
     }
 
-    fn count(&self) -> usize {
+    /// The number of tiles.
+    pub fn count(&self) -> usize {
         self.n.div_ceil(self.per)
     }
 

@@ -17,6 +17,7 @@
 use super::conv::Fma;
 use super::im2col::{assume_init, Tiles};
 use super::matmul::{GemmElem, MatRef};
+use crate::backend::num::Num;
 use crate::backend::Window;
 use crate::tensor::layout::Layout;
 use rayon::prelude::*;
@@ -163,6 +164,178 @@ fn input_grad_in<T: GemmElem + Fma>(
     run(g, &gl, &u, (cout, cin), plan, None, tiles)
 }
 
+/// The weight gradient of [`forward`]: `g` (contiguous `[n, cout, oh, ow]`) against `x`
+/// (`[n, cin, h, w]`, any strides), summed over the batch: a contiguous `[cout, cin, 3,
+/// 3]`, or `None` as there. In the transform domain it is sixteen products of the output
+/// gradient's blocks (`A·dy·Aᵀ`) by the input's (`Bᵀ·d·B`) over all blocks, taken back by
+/// `Gᵀ·…·G`. Each thread sums its run of tiles, and the runs are added in order, so a run
+/// repeats.
+pub fn weight_grad<T: GemmElem + Fma>(
+    x: &[T],
+    xl: &Layout,
+    g: &[T],
+    cout: usize,
+    win: &Window,
+) -> Option<Vec<T>> {
+    weight_grad_in(x, xl, g, cout, win, Tiles::new)
+}
+
+/// [`weight_grad`] with the batch cut by `tiles(n, blocks per image)`.
+fn weight_grad_in<T: GemmElem + Fma>(
+    x: &[T],
+    xl: &Layout,
+    g: &[T],
+    cout: usize,
+    win: &Window,
+    tiles: fn(usize, usize) -> Option<Tiles>,
+) -> Option<Vec<T>> {
+    let (n, cin) = (xl.shape[0], xl.shape[1]);
+    let plan = plan(win, cin, cout)?;
+    let tiles = tiles(n, plan.blocks())?;
+    let nb = plan.blocks();
+    let count = tiles.count();
+    let parts = super::team::parts().clamp(1, count);
+    let run = |part: usize| {
+        let mut s = Scratch::new(plan, (cin, cout), tiles.per());
+        let mut acc = vec![T::zero(); POS * cout * cin];
+        let mut finite = true;
+        for i in (part * count / parts)..((part + 1) * count / parts) {
+            let (b, t) = tiles.tile(i);
+            let p = t * nb;
+            finite &= inputs(x, xl, b, t, cin, plan, &mut s);
+            finite &= output_grads(g, b, t, cout, plan, &mut s);
+            // SAFETY: `output_grads` wrote the first `16·cout·p` elements.
+            let dm = unsafe { assume_init(&mut s.m[..POS * cout * p]) };
+            for pos in 0..POS {
+                // `[cout, p] @ [p, cin]`: the gradients' blocks by the inputs' transposed.
+                let vt = MatRef {
+                    offset: pos * cin * p,
+                    rs: 1,
+                    cs: p as isize,
+                };
+                T::gemm(
+                    dm,
+                    dense(pos * cout * p, p),
+                    &s.v,
+                    vt,
+                    &mut acc[pos * cout * cin..][..cout * cin],
+                    (cout, cin, p),
+                    T::one(),
+                    T::one(),
+                    1,
+                );
+            }
+        }
+        finite.then_some(acc)
+    };
+    let sums: Vec<Option<Vec<T>>> = (0..parts)
+        .into_par_iter()
+        .map(|part| super::team::as_part(|| run(part)))
+        .collect();
+    let mut sums = sums.into_iter();
+    let mut total = sums.next()??;
+    for part in sums {
+        total
+            .iter_mut()
+            .zip(&part?)
+            .for_each(|(a, &b)| *a = a.add(b));
+    }
+    Some(filter_grads(&total, cout, cin))
+}
+
+/// Transforms the output gradients of images `b..b + t` (`g`, contiguous `[n, cout, oh,
+/// ow]`) into `s.m` (`[16, cout, t·blocks]`): `A·dy·Aᵀ` of each 2×2 block, zeros past the
+/// output. Whether every value was finite.
+fn output_grads<T: Fma>(
+    g: &[T],
+    b: usize,
+    t: usize,
+    cout: usize,
+    plan: Plan,
+    s: &mut Scratch<T>,
+) -> bool {
+    let nb = plan.blocks();
+    let (p, l) = (t * nb, plan.oh * plan.ow);
+    // The output planes read as unpadded inputs: phase (a, b) holds row 2·i + a, column
+    // 2·j + b of the gradient, a block's four values at its index.
+    let unpadded = Plan {
+        h: plan.oh,
+        w: plan.ow,
+        py: 0,
+        px: 0,
+        ..plan
+    };
+    let mut finite = true;
+    for i in 0..t {
+        for k in 0..cout {
+            let at = ((b + i) * cout + k) * l;
+            finite &= phases(
+                g,
+                at as isize,
+                [plan.ow as isize, 1],
+                unpadded,
+                &mut s.plane,
+            );
+            let mut rows = s.m[k * p + i * nb..].chunks_mut(cout * p);
+            let mut dst: [&mut [MaybeUninit<T>]; POS] =
+                std::array::from_fn(|_| &mut rows.next().expect("16 rows")[..nb]);
+            grad_plane(&s.plane, plan.phase(), &mut dst);
+        }
+    }
+    finite
+}
+
+crate::simd_dispatch! {
+    /// `A·dy·Aᵀ` of every 2×2 block of an output gradient (four phase planes of `ph`, a
+    /// block's values at its index) into `dst` (sixteen rows of blocks). `A`'s rows: (1,0),
+    /// (1,1), (1,−1), (0,−1), applied to the block's rows, then to each result's columns.
+    fn grad_plane<T: Fma>(plane: &[T], ph: usize, dst: &mut [&mut [MaybeUninit<T>]; 16]) -> () {
+        let nb = dst[0].len();
+        let y = |phase: usize| &plane[phase * ph..][..nb];
+        let (y00, y01, y10, y11) = (y(0), y(1), y(2), y(3));
+        for q in 0..nb {
+            // A·dy: four rows of two.
+            let r = [
+                [y00[q], y01[q]],
+                [y00[q].add(y10[q]), y01[q].add(y11[q])],
+                [y00[q].sub(y10[q]), y01[q].sub(y11[q])],
+                [y10[q].neg(), y11[q].neg()],
+            ];
+            for (a, [c0, c1]) in r.into_iter().enumerate() {
+                dst[4 * a][q].write(c0);
+                dst[4 * a + 1][q].write(c0.add(c1));
+                dst[4 * a + 2][q].write(c0.sub(c1));
+                dst[4 * a + 3][q].write(c1.neg());
+            }
+        }
+    }
+}
+
+/// The weight gradient from its transform-domain sums `du` (`[16, cout, cin]`): `Gᵀ·du·G`
+/// per filter, a contiguous `[cout, cin, 3, 3]`. `Gᵀ`'s rows: (1,½,½,0), (0,½,−½,0),
+/// (0,½,½,1).
+fn filter_grads<T: Num>(du: &[T], cout: usize, cin: usize) -> Vec<T> {
+    let half = T::one().div(T::one().add(T::one()));
+    let back = |v: [T; 4]| {
+        let (s, d) = (v[1].add(v[2]).mul(half), v[1].sub(v[2]).mul(half));
+        [v[0].add(s), d, s.add(v[3])]
+    };
+    let mut out = vec![T::zero(); cout * cin * 9];
+    for (kc, f) in out.chunks_exact_mut(9).enumerate() {
+        let at = |r: usize, c: usize| du[(r * 4 + c) * cout * cin + kc];
+        // du·G: each of the four rows to three columns, then Gᵀ·(du·G) down each column.
+        let rows: [[T; 3]; 4] =
+            std::array::from_fn(|r| back([at(r, 0), at(r, 1), at(r, 2), at(r, 3)]));
+        for j in 0..3 {
+            let col = back([rows[0][j], rows[1][j], rows[2][j], rows[3][j]]);
+            for (i, v) in col.into_iter().enumerate() {
+                f[i * 3 + j] = v;
+            }
+        }
+    }
+    out
+}
+
 /// The filters in the transform domain, `G·g·Gᵀ`: `[16, cout', cin']` where the primed
 /// counts are `w`'s (`[cout, cin, 3, 3]`), or, `flipped`, the input gradient's: each
 /// filter turned 180° and the channel roles swapped. `None` if a weight is not finite.
@@ -212,12 +385,26 @@ fn dense(offset: usize, cols: usize) -> MatRef {
 struct Scratch<T> {
     /// The transformed inputs, `[16, cin, blocks]`.
     v: Vec<T>,
-    /// The products, `[16, cout, blocks]`.
+    /// The products, `[16, cout, blocks]` (or, for the weight gradient, the transformed
+    /// output gradients).
     m: Vec<MaybeUninit<T>>,
     /// One zero-padded input plane, as four phase planes ([`phases`]).
     plane: Vec<T>,
     /// Rows between the two halves of a transform.
     rows: Vec<T>,
+}
+
+impl<T: Num> Scratch<T> {
+    /// Room for tiles of `per` images of `plan` with these channels.
+    fn new(plan: Plan, (cin, cout): (usize, usize), per: usize) -> Scratch<T> {
+        let nb = plan.blocks();
+        Scratch {
+            v: vec![T::zero(); POS * cin * per * nb],
+            m: vec![MaybeUninit::uninit(); POS * cout * per * nb],
+            plane: vec![T::zero(); 4 * plan.phase()],
+            rows: vec![T::zero(); 8 * (nb + 1)],
+        }
+    }
 }
 
 /// The convolution by the transformed filters `u` (`[16, cout, cin]`) of `x` (`[n, cin,
@@ -234,14 +421,8 @@ fn run<T: GemmElem + Fma>(
 ) -> Option<Vec<T>> {
     let l = plan.oh * plan.ow;
     let nb = plan.blocks();
-    let most = tiles.per() * nb;
     let finite = AtomicBool::new(true);
-    let scratch = || Scratch {
-        v: vec![T::zero(); POS * cin * most],
-        m: vec![MaybeUninit::uninit(); POS * cout * most],
-        plane: vec![T::zero(); 4 * plan.phase()],
-        rows: vec![T::zero(); 8 * (nb + 1)],
-    };
+    let scratch = || Scratch::new(plan, (cin, cout), tiles.per());
     let tile = |s: &mut Scratch<T>, i: usize, o: &mut [MaybeUninit<T>]| {
         let (b, t) = tiles.tile(i);
         let p = t * nb;
@@ -579,6 +760,34 @@ mod tests {
                 &vec![0.0; cin],
             );
             close(&gx, &want);
+            // The weight gradient: each output gradient times the inputs its filter tap saw.
+            let gw = weight_grad_in(&x, &xl, &g, cout, &win, threes).expect("takes the path");
+            let mut want = vec![0.0; cout * cin * 9];
+            for i in 0..n {
+                for k in 0..cout {
+                    for c in 0..cin {
+                        for t in 0..9 {
+                            let (ky, kx) = (t / 3, t % 3);
+                            for oy in 0..oh {
+                                for ox in 0..ow {
+                                    let (yy, xx) = (
+                                        (oy + ky) as isize - pad[0] as isize,
+                                        (ox + kx) as isize - pad[1] as isize,
+                                    );
+                                    if yy >= 0 && xx >= 0 && (yy as usize) < h && (xx as usize) < w
+                                    {
+                                        want[(k * cin + c) * 9 + t] += g
+                                            [((i * cout + k) * oh + oy) * ow + ox]
+                                            * x[((i * cin + c) * h + yy as usize) * w
+                                                + xx as usize];
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            close(&gw, &want);
         }
     }
 
@@ -614,6 +823,12 @@ mod tests {
         let mut bad = wide.clone();
         bad[1 + 2 * 37] = f64::INFINITY;
         assert!(forward_in(&bad, &xl, &wt, None, &win, threes).is_none());
+        let g = values(n * cout * h * w, 7);
+        let mut badg = g.clone();
+        badg[301] = f64::NEG_INFINITY;
+        assert!(weight_grad_in(&wide, &xl, &g, cout, &win, threes).is_some());
+        assert!(weight_grad_in(&wide, &xl, &badg, cout, &win, threes).is_none());
+        assert!(weight_grad_in(&bad, &xl, &g, cout, &win, threes).is_none());
         let mut badw = wt.clone();
         badw[4] = f64::NAN;
         assert!(forward_in(&wide, &xl, &badw, None, &win, threes).is_none());
