@@ -290,8 +290,8 @@ def main() -> None:
     xt, yt = _load_fashion(10000, "test")
     acc = same_start_accuracy(libs, x, y, xt, yt)
     diff = acc["rustorch"] - acc["torch"]
-    rows.append(("LeNet test accuracy after 1 epoch, same start", f"{acc['rustorch']:.2f} %",
-                 f"{acc['torch']:.2f} %", diff, "\\|Δ\\| ≤ 0.5 pp"))
+    rows.append((f"LeNet test accuracy after {len(x)} samples, same start",
+                 f"{acc['rustorch']:.2f} %", f"{acc['torch']:.2f} %", diff, "\\|Δ\\| ≤ 0.5 pp"))
     mem = {k: peak_rss(k, len(x)) for k in libs}
     rows.append(("peak RSS during a LeNet epoch (subprocess, data loaded)",
                  f"{mem['rustorch'][0]:.0f} MiB", f"{mem['torch'][0]:.0f} MiB",

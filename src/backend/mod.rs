@@ -696,8 +696,9 @@ pub trait Backend {
         Ok(None)
     }
 
-    /// A single-group convolution as im2col and products a tile of images at a time, the
-    /// tiles shared between threads: `x` (view `xl`, `[n, cin, *input]`) with the
+    /// A single-group convolution as im2col and products (on the CPU, 3×3 unit-stride
+    /// windows by Winograd's F(2×2, 3×3)) a tile of images at a time, the tiles shared
+    /// between threads: `x` (view `xl`, `[n, cin, *input]`) with the
     /// contiguous weight `w` (`[cout, cin·K]`) and bias, a contiguous `[n, cout, *output]`.
     /// `None` where this backend has no such path, or the batch has too few tiles to gain.
     fn conv_tiled(
