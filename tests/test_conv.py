@@ -675,6 +675,13 @@ def test_conv_wrong_channel_count_message():
             lib.zeros(1, 4, 1), lib.zeros(4, 2, 1), padding=1
         ),
         lambda lib: lib.nn.functional.conv_transpose2d(lib.zeros(4, 4), lib.zeros(4, 2, 3, 3)),
+        # an empty plane in a non-empty batch (padding would make its output non-empty)
+        lambda lib: lib.nn.functional.conv2d(
+            lib.zeros(64, 33, 0, 8), lib.zeros(16, 33, 3, 3), padding=2
+        ),
+        lambda lib: lib.nn.functional.conv_transpose2d(
+            lib.zeros(2, 4, 5, 0), lib.zeros(4, 2, 3, 3)
+        ),
     ],
 )
 def test_conv_errors_match_torch(build):

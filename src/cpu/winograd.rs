@@ -10,9 +10,11 @@
 //! its cache. The input gradient is the same algorithm: the output gradient convolved with
 //! the filters flipped and transposed, padded by `2 − padding`.
 //!
-//! The transforms add and subtract neighbouring values. So an infinity or NaN would spread
-//! to outputs that a direct product leaves finite, or infinite where it gives NaN. Such
-//! inputs decline the path (`None`) and take im2col's, whose results are PyTorch's.
+//! The transforms add and subtract neighbouring values. So an infinity or NaN in the
+//! inputs, or a transform's sum overflowing, would spread to outputs that a direct product
+//! leaves finite, or give NaN where it gives an infinity. Any of these leaves a result that
+//! is not all finite: such a result is dropped (`None`), and the convolution takes im2col,
+//! whose results are PyTorch's.
 
 use super::conv::Fma;
 use super::im2col::{assume_init, Tiles};
@@ -47,9 +49,11 @@ struct Plan {
 
 impl Plan {
     /// The plan of a 3×3 convolution from `input` to `output` with `padding`, or `None`
-    /// when a padding is over 2 (the input gradient pads by `2 − padding`).
+    /// when a padding is over 2 (the input gradient pads by `2 − padding`) or a plane is
+    /// empty.
     fn new(input: &[usize], output: &[usize], padding: &[usize]) -> Option<Plan> {
-        (padding.iter().all(|&p| p <= 2) && output.iter().all(|&o| o > 0)).then(|| Plan {
+        let sizes = input.iter().chain(output).all(|&v| v > 0);
+        (padding.iter().all(|&p| p <= 2) && sizes).then(|| Plan {
             h: input[0],
             w: input[1],
             oh: output[0],
@@ -64,12 +68,16 @@ impl Plan {
     /// The input gradient's plan: from the output back to the input, padded by
     /// `2 − padding`.
     fn transposed(&self) -> Plan {
-        Plan::new(
-            &[self.oh, self.ow],
-            &[self.h, self.w],
-            &[2 - self.py, 2 - self.px],
-        )
-        .expect("a padding of at most 2 leaves one of at most 2")
+        Plan {
+            h: self.oh,
+            w: self.ow,
+            oh: self.h,
+            ow: self.w,
+            py: 2 - self.py,
+            px: 2 - self.px,
+            th: self.h.div_ceil(2),
+            tw: self.w.div_ceil(2),
+        }
     }
 
     /// Blocks per image as the products see them: `th` rows of `tw + 1`, the last of each
@@ -106,8 +114,8 @@ fn plan(win: &Window, cin: usize, cout: usize) -> Option<Plan> {
 
 /// The convolution of `x` (`[n, cin, h, w]`, any strides) with `w` (contiguous `[cout,
 /// cin, 3, 3]`), plus `bias`: a contiguous `[n, cout, oh, ow]`. `None` where the window
-/// does not take this path ([`plan`]), the batch has too few tiles to share, or a value is
-/// not finite.
+/// does not take this path ([`plan`]), the batch has too few tiles to share, or the result
+/// is not all finite.
 pub fn forward<T: GemmElem + Fma>(
     x: &[T],
     xl: &Layout,
@@ -198,12 +206,11 @@ fn weight_grad_in<T: GemmElem + Fma>(
     let run = |part: usize| {
         let mut s = Scratch::new(plan, (cin, cout), tiles.per());
         let mut acc = vec![T::zero(); POS * cout * cin];
-        let mut finite = true;
         for i in (part * count / parts)..((part + 1) * count / parts) {
             let (b, t) = tiles.tile(i);
             let p = t * nb;
-            finite &= inputs(x, xl, b, t, cin, plan, &mut s);
-            finite &= output_grads(g, b, t, cout, plan, &mut s);
+            inputs(x, xl, b, t, cin, plan, &mut s);
+            output_grads(g, b, t, cout, plan, &mut s);
             // SAFETY: `output_grads` wrote the first `16·cout·p` elements.
             let dm = unsafe { assume_init(&mut s.m[..POS * cout * p]) };
             for pos in 0..POS {
@@ -226,34 +233,30 @@ fn weight_grad_in<T: GemmElem + Fma>(
                 );
             }
         }
-        finite.then_some(acc)
+        acc
     };
-    let sums: Vec<Option<Vec<T>>> = (0..parts)
+    let sums: Vec<Vec<T>> = (0..parts)
         .into_par_iter()
         .map(|part| super::team::as_part(|| run(part)))
         .collect();
     let mut sums = sums.into_iter();
-    let mut total = sums.next()??;
+    let mut total = sums.next()?;
     for part in sums {
         total
             .iter_mut()
-            .zip(&part?)
+            .zip(&part)
             .for_each(|(a, &b)| *a = a.add(b));
     }
-    Some(filter_grads(&total, cout, cin))
+    // A non-finite input or gradient, or an overflowing transform, leaves a non-finite sum
+    // (a dropped block's zero gradient times an infinity is NaN).
+    let gw = filter_grads(&total, cout, cin);
+    gw.iter().fold(true, |ok, v| ok & v.finite()).then_some(gw)
 }
 
 /// Transforms the output gradients of images `b..b + t` (`g`, contiguous `[n, cout, oh,
 /// ow]`) into `s.m` (`[16, cout, t·blocks]`): `A·dy·Aᵀ` of each 2×2 block, zeros past the
-/// output. Whether every value was finite.
-fn output_grads<T: Fma>(
-    g: &[T],
-    b: usize,
-    t: usize,
-    cout: usize,
-    plan: Plan,
-    s: &mut Scratch<T>,
-) -> bool {
+/// output.
+fn output_grads<T: Fma>(g: &[T], b: usize, t: usize, cout: usize, plan: Plan, s: &mut Scratch<T>) {
     let nb = plan.blocks();
     let (p, l) = (t * nb, plan.oh * plan.ow);
     // The output planes read as unpadded inputs: phase (a, b) holds row 2·i + a, column
@@ -265,11 +268,10 @@ fn output_grads<T: Fma>(
         px: 0,
         ..plan
     };
-    let mut finite = true;
     for i in 0..t {
         for k in 0..cout {
             let at = ((b + i) * cout + k) * l;
-            finite &= phases(
+            phases(
                 g,
                 at as isize,
                 [plan.ow as isize, 1],
@@ -282,7 +284,6 @@ fn output_grads<T: Fma>(
             grad_plane(&s.plane, plan.phase(), &mut dst);
         }
     }
-    finite
 }
 
 crate::simd_dispatch! {
@@ -408,8 +409,8 @@ impl<T: Num> Scratch<T> {
 }
 
 /// The convolution by the transformed filters `u` (`[16, cout, cin]`) of `x` (`[n, cin,
-/// plan.h, plan.w]`, any strides), plus `bias`, tile by tile of images; `None` if an
-/// input value is not finite.
+/// plan.h, plan.w]`, any strides), plus `bias`, tile by tile of images; `None` if the
+/// result is not all finite.
 fn run<T: GemmElem + Fma>(
     x: &[T],
     xl: &Layout,
@@ -426,9 +427,7 @@ fn run<T: GemmElem + Fma>(
     let tile = |s: &mut Scratch<T>, i: usize, o: &mut [MaybeUninit<T>]| {
         let (b, t) = tiles.tile(i);
         let p = t * nb;
-        if !inputs(x, xl, b, t, cin, plan, s) {
-            finite.store(false, Ordering::Relaxed);
-        }
+        inputs(x, xl, b, t, cin, plan, s);
         for pos in 0..POS {
             T::gemm_into(
                 u,
@@ -451,7 +450,9 @@ fn run<T: GemmElem + Fma>(
                 at: k * p + img * nb,
                 stride: cout * p,
             };
-            output_plane(products, plan, bv, &mut s.rows, dst);
+            if !output_plane(products, plan, bv, &mut s.rows, dst) {
+                finite.store(false, Ordering::Relaxed);
+            }
         }
     };
     // SAFETY: the chunks cover the output, and each tile writes every element of its chunk
@@ -466,8 +467,7 @@ fn run<T: GemmElem + Fma>(
     finite.into_inner().then_some(out)
 }
 
-/// Transforms images `b..b + t` of `x` into `s.v` (`[16, cin, t·blocks]`); whether every
-/// value read was finite.
+/// Transforms images `b..b + t` of `x` into `s.v` (`[16, cin, t·blocks]`).
 fn inputs<T: Fma>(
     x: &[T],
     xl: &Layout,
@@ -476,30 +476,27 @@ fn inputs<T: Fma>(
     cin: usize,
     plan: Plan,
     s: &mut Scratch<T>,
-) -> bool {
+) {
     let st = &xl.strides;
     let nb = plan.blocks();
     let p = t * nb;
-    let mut finite = true;
     for i in 0..t {
         for c in 0..cin {
             let base = xl.offset as isize + (b + i) as isize * st[0] + c as isize * st[1];
-            finite &= phases(x, base, [st[2], st[3]], plan, &mut s.plane);
+            phases(x, base, [st[2], st[3]], plan, &mut s.plane);
             let mut rows = s.v[c * p + i * nb..].chunks_mut(cin * p);
             let mut dst: [&mut [T]; POS] =
                 std::array::from_fn(|_| &mut rows.next().expect("16 rows")[..nb]);
             input_plane(&s.plane, plan.phase(), plan.wide(), &mut s.rows, &mut dst);
         }
     }
-    finite
 }
 
 crate::simd_dispatch! {
     /// The plane at `at` (strides `sy`, `sx`), zero-padded, as its four phase planes: phase
     /// `(a, b)` holds padded row `2·i + a`, column `2·j + b` at `i·wide + j`, so a block's
     /// sixteen inputs are four phase planes read at its index and the next row's and column's.
-    /// Whether every value was finite.
-    fn phases<T: Fma>(x: &[T], at: isize, strides: [isize; 2], plan: Plan, plane: &mut [T]) -> bool {
+    fn phases<T: Fma>(x: &[T], at: isize, strides: [isize; 2], plan: Plan, plane: &mut [T]) -> () {
         let [sy, sx] = strides;
         plane.fill(T::zero());
         let (ph, wide) = (plan.phase(), plan.wide());
@@ -530,9 +527,6 @@ crate::simd_dispatch! {
                 }
             }
         }
-        // One pass over the whole plane (zeros included) vectorises where the short rows
-        // would not.
-        plane.iter().fold(true, |ok, v| ok & v.finite())
     }
 }
 
@@ -591,8 +585,9 @@ struct Products<'a, T> {
 crate::simd_dispatch! {
     /// `Aᵀ·m·A` of each block's sixteen products plus `bias` into the output plane `dst`
     /// (`oh × ow`): four values per block over the whole plane (into `rows`), then
-    /// interleaved into the output rows. `Aᵀ`'s rows: (1,1,1,0), (0,1,−1,−1).
-    fn output_plane<T: Fma>(pr: Products<'_, T>, plan: Plan, bias: T, rows: &mut [T], dst: &mut [MaybeUninit<T>]) -> () {
+    /// interleaved into the output rows. `Aᵀ`'s rows: (1,1,1,0), (0,1,−1,−1). Whether
+    /// every value was finite (the dropped blocks' included: one flat pass vectorises).
+    fn output_plane<T: Fma>(pr: Products<'_, T>, plan: Plan, bias: T, rows: &mut [T], dst: &mut [MaybeUninit<T>]) -> bool {
         let nb = plan.blocks();
         let m = |pos: usize| &pr.m[pr.at + pos * pr.stride..][..nb];
         let (m0, m1, m2, m3) = (m(0), m(1), m(2), m(3));
@@ -622,6 +617,9 @@ crate::simd_dispatch! {
             y2[q] = u[0].add(u[1]).add(u[2]).add(bias);
             y3[q] = u[1].sub(u[2]).sub(u[3]).add(bias);
         }
+        let finite = [&*y0, &*y1, &*y2, &*y3]
+            .iter()
+            .all(|y| y.iter().fold(true, |ok, v| ok & v.finite()));
         let (tw, ow) = (plan.tw, plan.ow);
         for (y, row) in dst.chunks_exact_mut(ow).enumerate() {
             let (ya, yb) = if y % 2 == 0 { (&*y0, &*y1) } else { (&*y2, &*y3) };
@@ -636,6 +634,7 @@ crate::simd_dispatch! {
                 last.write(ya[tw - 1]);
             }
         }
+        finite
     }
 }
 

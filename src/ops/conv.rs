@@ -289,6 +289,12 @@ fn check_conv(
             )
         }));
     }
+    if xs[0] != 0 && xs[1] != 0 && xs[2..].contains(&0) {
+        return Err(Error::Runtime(format!(
+            "Only zero batch or zero channel inputs are supported, but got input shape: {}",
+            fmt_shape(xs)
+        )));
+    }
     if transposed && ws[0] % groups != 0 {
         return Err(Error::Runtime(format!(
             "Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, but got weight of size [{}] instead",
