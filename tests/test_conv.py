@@ -338,6 +338,13 @@ WINOGRAD_CASES = [
     ("conv_transpose2d", (8, 16, 24, 24), (16, 36, 3, 3), dict(padding=1)),
     ("conv2d", (8, 33, 12, 12), (16, 33, 3, 3), dict(padding=3)),
     ("conv2d", (8, 33, 30, 30), (16, 33, 3, 3), dict(stride=(1, 2))),
+    # 4×4 windows at stride 2 (F(2×2, 2×2) over the input's four parity phases), with
+    # outputs of at least 16 a side; the last of them too small, a control.
+    ("conv2d", (16, 5, 32, 32), (16, 5, 4, 4), dict(stride=2, padding=1)),
+    ("conv2d", (16, 6, 35, 36), (17, 6, 4, 4), dict(stride=2, padding=(2, 1))),
+    ("conv2d", (16, 5, 30, 31), (16, 5, 4, 4), dict(stride=2, padding=3)),
+    ("conv_transpose2d", (16, 16, 16, 16), (16, 5, 4, 4), dict(stride=2, padding=1)),
+    ("conv2d", (16, 5, 28, 28), (16, 5, 4, 4), dict(stride=2, padding=1)),
 ]
 
 
