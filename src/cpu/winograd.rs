@@ -15,7 +15,8 @@
 //! As in [`super::im2col`], a batch runs a tile of images at a time. The tiles are shared
 //! between the threads; each tile's transforms and products run on one thread and stay in
 //! its cache. The input gradient is the same algorithm: the output gradient convolved with
-//! the filters flipped and transposed, padded by `r − 1 − padding`.
+//! the filters flipped and transposed, padded by `r − 1 − padding`; for the 4×4 windows
+//! that gives the phases' gradients, put back in place (depth to space).
 //!
 //! The transforms add and subtract neighbouring values. So an infinity or NaN in the
 //! inputs, or a transform's sum overflowing, would spread to outputs that a direct product
@@ -49,7 +50,8 @@ const MIN_CHANNELS: usize = 16;
 const MIN_PHASE_OUTPUT: usize = 16;
 
 /// One image plane's geometry for F(2×2, r×r): input `h × w`, output `oh × ow`, padding
-/// `py`, `px`, and the 2×2 output blocks, `th × tw` of them.
+/// `py`, `px`, and the 2×2 output blocks, `th × tw` of them. For the 4×4 windows the input
+/// is the phases, `(oh + 1) × (ow + 1)` unpadded ([`Source::Phases`] says where they are).
 #[derive(Clone, Copy, Debug)]
 struct Plan {
     r: usize,
@@ -129,7 +131,7 @@ impl Plan {
 /// columns `i·wide..(i + 1)·wide` of rows of `span`, so that a transform runs over the whole
 /// tile in one flat loop. A phase plane is `th + 1` such rows and one more element that the
 /// last block's transform reads: `ph`. (A row's dropped block reads the next image's first
-/// column.)
+/// column, or, for the last image, the first image's in the next row.)
 #[derive(Clone, Copy, Debug)]
 struct Strip {
     span: usize,

@@ -287,3 +287,60 @@ fn stride_two_windows_match_the_direct_convolution() {
     let win = window_stride2(32, 32, [1, 1]);
     assert!(forward_in(&x[..4 * 3 * 32 * 32], &xl, &wt, None, &win, threes).is_none());
 }
+
+#[test]
+fn stride_two_windows_on_a_strided_view_and_non_finite_values() {
+    let (n, cin, cout, h, w, pad) = (3, 4, 16, 34, 37, [0, 0]);
+    // Every other element of a twice-as-wide plane, from offset 1.
+    let wide = values(n * cin * h * 2 * w, 16);
+    let xl = Layout {
+        shape: vec![n, cin, h, w],
+        strides: vec![
+            (cin * h * 2 * w) as isize,
+            (h * 2 * w) as isize,
+            2 * w as isize,
+            2,
+        ],
+        offset: 1,
+    };
+    let at = |i: usize, c: usize, y: usize, xx: usize| 1 + ((i * cin + c) * h + y) * 2 * w + 2 * xx;
+    let dense = |v: &[f64]| -> Vec<f64> {
+        (0..n * cin * h * w)
+            .map(|e| v[at(e / (cin * h * w), e / (h * w) % cin, e / w % h, e % w)])
+            .collect()
+    };
+    let wt = values(cout * cin * 16, 17);
+    let win = window_stride2(h, w, pad);
+    let g = values(n * cout * win.output_numel(), 18);
+    let [y, _, gw] = naive_stride2(&dense(&wide), [n, cin, h, w], &wt, cout, pad, &g);
+    close(
+        &forward_in(&wide, &xl, &wt, None, &win, threes).expect("takes the path"),
+        &y,
+    );
+    close(
+        &weight_grad_in(&wide, &xl, &g, cout, &win, threes).expect("takes the path"),
+        &gw,
+    );
+    // An infinity in the last column, which no window reaches (the outputs are 16 × 17,
+    // the last block's right half past them): the forward still takes the path.
+    let mut unread = wide.clone();
+    unread[at(1, 2, 5, w - 1)] = f64::INFINITY;
+    let [y, ..] = naive_stride2(&dense(&unread), [n, cin, h, w], &wt, cout, pad, &g);
+    close(
+        &forward_in(&unread, &xl, &wt, None, &win, threes).expect("takes the path"),
+        &y,
+    );
+    // A non-finite input, output gradient or weight that a window reaches: declined.
+    let mut bad = wide.clone();
+    bad[at(2, 0, 7, 9)] = f64::NAN;
+    assert!(forward_in(&bad, &xl, &wt, None, &win, threes).is_none());
+    assert!(weight_grad_in(&bad, &xl, &g, cout, &win, threes).is_none());
+    let mut badg = g.clone();
+    badg[100] = f64::INFINITY;
+    assert!(input_grad_in(&badg, n, &wt, cin, &win, threes).is_none());
+    assert!(weight_grad_in(&wide, &xl, &badg, cout, &win, threes).is_none());
+    let mut badw = wt.clone();
+    badw[21] = f64::NEG_INFINITY;
+    assert!(forward_in(&wide, &xl, &badw, None, &win, threes).is_none());
+    assert!(input_grad_in(&g, n, &badw, cin, &win, threes).is_none());
+}

@@ -180,7 +180,8 @@ crate::simd_dispatch! {
                         .zip(src.iter().step_by(2))
                         .for_each(|(d, &v)| *d = v);
                 } else if sx > 0 {
-                    // A phase of a phase (`Source::Phases`): every fourth element.
+                    // Strided columns, such as a phase of a phase (`Source::Phases`, every
+                    // fourth element).
                     let step = 2 * sx as usize;
                     let src = &x[first as usize..][..step * (jb - ja - 1) + 1];
                     dst.iter_mut()
@@ -197,19 +198,19 @@ crate::simd_dispatch! {
 }
 
 crate::simd_dispatch! {
-    /// `Bᵀ·d·B` of every block of `plane` (four phase planes of `ph`, rows of `wide`) into
+    /// `Bᵀ·d·B` of every block of `plane` (four phase planes of `ph`, rows of `span`) into
     /// `dst` (sixteen rows of blocks), for r = 3. `Bᵀ` first combines each block's four
     /// rows — even and odd phase rows at its index and the next row's — into four (two
     /// phases each, in `rows`); then `B` combines each of those rows' four columns — even
     /// and odd at the block and the next one. `Bᵀ`'s rows: (1,0,−1,0), (0,1,1,0), (0,−1,1,0), (0,1,0,−1).
-    pub(super) fn input_plane_3<T: Fma>(plane: &[T], ph: usize, wide: usize, rows: &mut [T], dst: &mut [&mut [T]; 16]) -> () {
+    pub(super) fn input_plane_3<T: Fma>(plane: &[T], ph: usize, span: usize, rows: &mut [T], dst: &mut [&mut [T]; 16]) -> () {
         let nb = dst[0].len();
         let n1 = nb + 1;
         for (b, u) in rows.chunks_exact_mut(4 * n1).take(2).enumerate() {
             let p0 = &plane[b * ph..][..ph];
             let p1 = &plane[(2 + b) * ph..][..ph];
-            let (d0, d2) = (&p0[..n1], &p0[wide..][..n1]);
-            let (d1, d3) = (&p1[..n1], &p1[wide..][..n1]);
+            let (d0, d2) = (&p0[..n1], &p0[span..][..n1]);
+            let (d1, d3) = (&p1[..n1], &p1[span..][..n1]);
             let (u0, rest) = u.split_at_mut(n1);
             let (u1, rest) = rest.split_at_mut(n1);
             let (u2, u3) = rest.split_at_mut(n1);
@@ -244,13 +245,13 @@ crate::simd_dispatch! {
     /// rows: (1,−1,0), (0,1,0), (0,−1,1); a tile's rows are the even and odd phase rows at
     /// its index and the even one of the next row (three, for each column phase, in
     /// `rows`), then likewise its columns.
-    pub(super) fn input_plane_2<T: Fma>(plane: &[T], ph: usize, wide: usize, rows: &mut [T], dst: &mut [&mut [T]; 9]) -> () {
+    pub(super) fn input_plane_2<T: Fma>(plane: &[T], ph: usize, span: usize, rows: &mut [T], dst: &mut [&mut [T]; 9]) -> () {
         let nb = dst[0].len();
         let n1 = nb + 1;
         for (b, u) in rows.chunks_exact_mut(3 * n1).take(2).enumerate() {
             let p0 = &plane[b * ph..][..ph];
             let p1 = &plane[(2 + b) * ph..][..ph];
-            let (d0, d1, d2) = (&p0[..n1], &p1[..n1], &p0[wide..][..n1]);
+            let (d0, d1, d2) = (&p0[..n1], &p1[..n1], &p0[span..][..n1]);
             let (u0, rest) = u.split_at_mut(n1);
             let (u1, u2) = rest.split_at_mut(n1);
             let u2 = &mut u2[..n1];
@@ -277,7 +278,7 @@ crate::simd_dispatch! {
     }
 }
 
-/// One output channel's products for one image: product `pos` of block `q` is
+/// One output channel's products for a tile of images: product `pos` of block `q` is
 /// `m[at + pos·stride + q]`.
 #[derive(Clone, Copy)]
 pub(super) struct Products<'a, T> {
@@ -347,8 +348,8 @@ crate::simd_dispatch! {
 
 crate::simd_dispatch! {
     /// One image's blocks (columns `col..col + tw` of rows of `span`) of the four values
-    /// [`corners_3`] leaves in the four rows of `rows`, interleaved into its output plane
-    /// `dst` (`oh × ow`). Whether every value read was finite.
+    /// [`corners_3`] or [`corners_2`] leaves in the four rows of `rows`, interleaved into
+    /// its output plane `dst` (`oh × ow`). Whether every value written was finite.
     pub(super) fn scatter<T: Fma>(plan: Plan, rows: &[T], span: usize, col: usize, dst: &mut [MaybeUninit<T>]) -> bool {
         let nb = rows.len() / 4;
         let (y0, rest) = rows.split_at(nb);
@@ -359,7 +360,7 @@ crate::simd_dispatch! {
         for (y, row) in dst.chunks_exact_mut(ow).enumerate() {
             let (ya, yb) = if y % 2 == 0 { (y0, y1) } else { (y2, y3) };
             let at = y / 2 * span + col;
-            let (ya, yb) = (&ya[at..][..tw], &yb[at..][..tw]);
+            let (ya, yb) = (&ya[at..][..tw], &yb[at..][..ow / 2]);
             finite &= ya.iter().chain(yb).fold(true, |ok, v| ok & v.finite());
             let (pairs, rest) = row.split_at_mut(ow / 2 * 2);
             for ((pair, &a), &b) in pairs.chunks_exact_mut(2).zip(ya).zip(yb) {
