@@ -146,12 +146,10 @@ fn forward_and_input_grad_match_the_direct_convolution() {
     }
 }
 
-#[test]
-fn strided_input_and_declined_cases() {
-    let (n, cin, cout, h, w) = (4, 16, 16, 10, 10);
-    // Every other element of a twice-as-wide plane.
-    let wide = values(n * cin * h * 2 * w, 5);
-    let xl = Layout {
+/// An `[n, cin, h, w]` view of every other element of a twice-as-wide buffer, from offset
+/// 1: the view's layout and where its element `(i, c, y, x)` is in the buffer.
+fn every_other([n, cin, h, w]: [usize; 4]) -> (Layout, impl Fn(usize) -> usize) {
+    let layout = Layout {
         shape: vec![n, cin, h, w],
         strides: vec![
             (cin * h * 2 * w) as isize,
@@ -161,12 +159,21 @@ fn strided_input_and_declined_cases() {
         ],
         offset: 1,
     };
-    let x: Vec<f64> = (0..n * cin * h * w)
-        .map(|e| {
-            let (i, c, y, xx) = (e / (cin * h * w), e / (h * w) % cin, e / w % h, e % w);
-            wide[1 + ((i * cin + c) * h + y) * 2 * w + 2 * xx]
-        })
-        .collect();
+    // Element `e` of the dense `[n, cin, h, w]`: its plane, row and column in the buffer.
+    (layout, move |e: usize| 1 + e / w * 2 * w + 2 * (e % w))
+}
+
+/// The view's elements as a dense array.
+fn dense_of(buffer: &[f64], len: usize, at: &impl Fn(usize) -> usize) -> Vec<f64> {
+    (0..len).map(|e| buffer[at(e)]).collect()
+}
+
+#[test]
+fn strided_input_and_declined_cases() {
+    let (n, cin, cout, h, w) = (4, 16, 16, 10, 10);
+    let wide = values(n * cin * h * 2 * w, 5);
+    let (xl, at) = every_other([n, cin, h, w]);
+    let x = dense_of(&wide, n * cin * h * w, &at);
     let wt = values(cout * cin * 9, 6);
     let win = window(h, w, [1, 1]);
     let y = forward_in(&wide, &xl, &wt, None, &win, threes).expect("takes the path");
@@ -291,24 +298,10 @@ fn stride_two_windows_match_the_direct_convolution() {
 #[test]
 fn stride_two_windows_on_a_strided_view_and_non_finite_values() {
     let (n, cin, cout, h, w, pad) = (3, 4, 16, 34, 37, [0, 0]);
-    // Every other element of a twice-as-wide plane, from offset 1.
     let wide = values(n * cin * h * 2 * w, 16);
-    let xl = Layout {
-        shape: vec![n, cin, h, w],
-        strides: vec![
-            (cin * h * 2 * w) as isize,
-            (h * 2 * w) as isize,
-            2 * w as isize,
-            2,
-        ],
-        offset: 1,
-    };
-    let at = |i: usize, c: usize, y: usize, xx: usize| 1 + ((i * cin + c) * h + y) * 2 * w + 2 * xx;
-    let dense = |v: &[f64]| -> Vec<f64> {
-        (0..n * cin * h * w)
-            .map(|e| v[at(e / (cin * h * w), e / (h * w) % cin, e / w % h, e % w)])
-            .collect()
-    };
+    let (xl, at) = every_other([n, cin, h, w]);
+    let dense = |v: &[f64]| dense_of(v, n * cin * h * w, &at);
+    let at = |i: usize, c: usize, y: usize, xx: usize| at(((i * cin + c) * h + y) * w + xx);
     let wt = values(cout * cin * 16, 17);
     let win = window_stride2(h, w, pad);
     let g = values(n * cout * win.output_numel(), 18);
