@@ -166,8 +166,8 @@ impl Source {
 /// The plan of `win` with `cin` → `cout` channels and where its inputs come from, when it
 /// takes this path: a 2-D window at dilation 1 that is 3×3 at unit stride padded by at
 /// most 2, or 4×4 at stride 2 padded by at most 3 with outputs of at least
-/// [`MIN_PHASE_OUTPUT`] a side, and both of the products' channel
-/// counts at least [`MIN_CHANNELS`].
+/// [`MIN_PHASE_OUTPUT`] a side, and both of the products' channel counts at least
+/// [`MIN_CHANNELS`].
 fn plan(win: &Window, cin: usize, cout: usize) -> Option<(Plan, Source)> {
     if win.input.len() != 2 || win.dilation != [1, 1] || win.adaptive {
         return None;
@@ -273,29 +273,39 @@ fn input_grad_in<T: GemmElem + Fma>(
     Some(match source {
         Source::Planes => out,
         Source::Phases { h, w, py, px } => {
-            let (ph, pw) = (plan.oh, plan.ow);
-            let mut dx = vec![T::zero(); n * cin * h * w];
-            // Row `y` of channel `c` is phase `((y + py) % 2, ·)` of channel `c`, row
-            // `(y + py) / 2`; rows no window reaches (past the phases) keep a zero gradient.
-            dx.par_chunks_mut(h * w)
-                .enumerate()
-                .for_each(|(nc, plane)| {
-                    for (y, row) in plane.chunks_exact_mut(w).enumerate() {
-                        let (i, a) = ((y + py) / 2, (y + py) % 2);
-                        if i >= ph {
-                            continue;
-                        }
-                        for (xx, v) in row.iter_mut().enumerate() {
-                            let (j, b) = ((xx + px) / 2, (xx + px) % 2);
-                            if j < pw {
-                                *v = out[((nc * 4 + 2 * a + b) * ph + i) * pw + j];
-                            }
-                        }
-                    }
-                });
-            dx
+            put_back(&out, n * cin, [plan.oh, plan.ow], [h, w, py, px])
         }
     })
+}
+
+/// Depth to space: the phases' gradients `out` (`[planes, 4, ph, pw]`) as the input's
+/// (`[planes, h, w]`, padded by `py`, `px`). Row `y` of a plane is phase row `(y + py) / 2`
+/// of phase `(y + py) % 2`, and likewise its columns; what no window reaches (past the
+/// phases) keeps a zero gradient.
+fn put_back<T: Num>(
+    out: &[T],
+    planes: usize,
+    [ph, pw]: [usize; 2],
+    [h, w, py, px]: [usize; 4],
+) -> Vec<T> {
+    let mut dx = vec![T::zero(); planes * h * w];
+    dx.par_chunks_mut(h * w)
+        .enumerate()
+        .for_each(|(nc, plane)| {
+            for (y, row) in plane.chunks_exact_mut(w).enumerate() {
+                let (i, a) = ((y + py) / 2, (y + py) % 2);
+                if i >= ph {
+                    continue;
+                }
+                for (xx, v) in row.iter_mut().enumerate() {
+                    let (j, b) = ((xx + px) / 2, (xx + px) % 2);
+                    if j < pw {
+                        *v = out[((nc * 4 + 2 * a + b) * ph + i) * pw + j];
+                    }
+                }
+            }
+        });
+    dx
 }
 
 /// The weight gradient of [`forward`]: `g` (contiguous `[n, cout, oh, ow]`) against `x`
