@@ -1,13 +1,13 @@
 //! The CPU backend: each op family of [`Backend`] on host buffers, dispatching on the dtype
-//! to the generic kernels of this directory.
+//! to the generic kernels of this directory. The families with more than a line or two of
+//! dispatch (reductions, indexing, fused steps, attention, windows, convolutions,
+//! normalization, recurrent layers) are in the modules beside this file; this file routes to
+//! them and holds the rest, with the helpers they share.
 
 use super::copy::{copy_into, fill, gather, gather_map};
 use super::elementwise::{map, zip, zip3};
-use super::{
-    attention, conv, fused, im2col, index, matmul, norm, random, reduce, rnn, roi, search, sort,
-    window, winograd,
-};
-use crate::backend::num::{Float, Num};
+use super::{matmul, random, search, sort};
+
 use crate::backend::op::{BinaryKind, MapFn, ZipFn};
 use crate::backend::{
     check_host_alloc, AdamOptions, Arg, AttnRows, AvgDivisor, Backend, BinaryOp, Distribution,
@@ -18,6 +18,15 @@ use crate::error::{Error, Result};
 use crate::tensor::dtype::{cast, DType, Element, Scalar};
 use crate::tensor::layout::Layout;
 use std::borrow::Cow;
+
+mod attention;
+mod conv;
+mod fused;
+mod index;
+mod norm;
+mod reduce;
+mod rnn;
+mod window;
 
 /// The CPU backend.
 pub struct Cpu;
@@ -394,83 +403,7 @@ impl Backend for Cpu {
         len: usize,
         op: ReduceOp,
     ) -> Result<HostBuffer> {
-        let dtype = x.dtype();
-        // A strided input is gathered into rows first (an expanded one can be far larger
-        // than its storage).
-        if !l.is_contiguous() {
-            fits_in_memory(&l.shape, dtype)?;
-        }
-        let unsupported = || not_implemented(op.kernel(), dtype);
-        if dtype.is_half() && !matches!(op, ReduceOp::All | ReduceOp::Any) {
-            // Accumulated in float32, as PyTorch does for the 16-bit types.
-            let (w, wl) = widen(x, l);
-            return Ok(narrow(Self::reduce(&w, &wl, rows, len, op)?, dtype));
-        }
-        if let ReduceOp::All | ReduceOp::Any = op {
-            let all = op == ReduceOp::All;
-            return Ok(HostBuffer::from_vec(crate::with_dtype!(dtype, T, {
-                let data = rows_of(x.as_slice::<T>(), l);
-                if len == 0 {
-                    vec![all; rows]
-                } else {
-                    reduce::per_row(&data, len, |r| {
-                        if all {
-                            r.iter().all(|v| v.is_nonzero())
-                        } else {
-                            r.iter().any(|v| v.is_nonzero())
-                        }
-                    })
-                }
-            })));
-        }
-        fn numeric<T: Num>(
-            data: &[T],
-            l: &Layout,
-            rows: usize,
-            len: usize,
-            op: ReduceOp,
-        ) -> Option<Vec<T>> {
-            Some(match op {
-                ReduceOp::Sum if is_leading_block(l, rows) => {
-                    reduce::sum_leading(&data[l.offset..l.offset + l.numel()], rows)
-                }
-                ReduceOp::Sum => reduce::sum_rows(&rows_of(data, l), rows, len),
-                ReduceOp::Prod => reduce::prod_rows(&rows_of(data, l), rows, len),
-                ReduceOp::Max | ReduceOp::Min => {
-                    reduce::arg_extreme_rows(&rows_of(data, l), len, op == ReduceOp::Max)
-                        .into_iter()
-                        .map(|p| p.0)
-                        .collect()
-                }
-                _ => return None,
-            })
-        }
-        fn float<T: Float>(
-            data: &[T],
-            l: &Layout,
-            rows: usize,
-            len: usize,
-            op: ReduceOp,
-        ) -> Option<Vec<T>> {
-            Some(match op {
-                ReduceOp::Var { correction } => {
-                    reduce::var_rows(&rows_of(data, l), rows, len, correction)
-                }
-                ReduceOp::LogSumExp => reduce::logsumexp_rows(&rows_of(data, l), rows, len),
-                _ => return numeric(data, l, rows, len, op),
-            })
-        }
-        match dtype {
-            DType::F32 => float(x.as_slice::<f32>(), l, rows, len, op).map(HostBuffer::from_vec),
-            DType::F64 => float(x.as_slice::<f64>(), l, rows, len, op).map(HostBuffer::from_vec),
-            _ => crate::with_numeric_dtype!(
-                dtype,
-                T,
-                numeric(x.as_slice::<T>(), l, rows, len, op).map(HostBuffer::from_vec),
-                None
-            ),
-        }
-        .ok_or_else(unsupported)
+        reduce::reduce(x, l, rows, len, op)
     }
 
     fn arg_reduce(
@@ -480,27 +413,7 @@ impl Backend for Cpu {
         len: usize,
         max: bool,
     ) -> Result<(HostBuffer, HostBuffer)> {
-        if !l.is_contiguous() {
-            fits_in_memory(&l.shape, x.dtype())?;
-        }
-        if x.dtype().is_half() {
-            let (w, wl) = widen(x, l);
-            let (v, i) = Self::arg_reduce(&w, &wl, _rows, len, max)?;
-            return Ok((narrow(v, x.dtype()), i));
-        }
-        crate::with_numeric_dtype!(
-            x.dtype(),
-            T,
-            {
-                let r = reduce::arg_extreme_rows::<T>(&rows_of(x.as_slice::<T>(), l), len, max);
-                let (v, i): (Vec<T>, Vec<i64>) = r.into_iter().unzip();
-                Ok((HostBuffer::from_vec(v), HostBuffer::from_vec(i)))
-            },
-            Err(not_implemented(
-                if max { "max" } else { "min" },
-                DType::Bool
-            ))
-        )
+        reduce::arg_reduce(x, l, _rows, len, max)
     }
 
     fn scan(
@@ -510,51 +423,7 @@ impl Backend for Cpu {
         len: usize,
         op: ScanOp,
     ) -> Result<HostBuffer> {
-        let dtype = x.dtype();
-        fits_in_memory(&l.shape, dtype)?;
-        if dtype.is_half() {
-            let (w, wl) = widen(x, l);
-            return Ok(narrow(Self::scan(&w, &wl, _rows, len, op)?, dtype));
-        }
-        match op {
-            ScanOp::Cumsum => crate::with_numeric_dtype!(
-                dtype,
-                T,
-                Ok(HostBuffer::from_vec(reduce::cumsum_rows(
-                    &rows_of(x.as_slice::<T>(), l),
-                    len
-                ))),
-                Err(not_implemented("cumsum", dtype))
-            ),
-            ScanOp::Cumprod => crate::with_numeric_dtype!(
-                dtype,
-                T,
-                Ok(HostBuffer::from_vec(reduce::cumprod_rows(
-                    &rows_of(x.as_slice::<T>(), l),
-                    len
-                ))),
-                Err(not_implemented("cumprod", dtype))
-            ),
-            ScanOp::LogCumSumExp => crate::with_float_dtype!(
-                dtype,
-                T,
-                Ok(HostBuffer::from_vec(reduce::logcumsumexp_rows(
-                    &rows_of(x.as_slice::<T>(), l),
-                    len
-                ))),
-                Err(not_implemented("logcumsumexp_out", dtype))
-            ),
-            ScanOp::Softmax | ScanOp::LogSoftmax => crate::with_float_dtype!(
-                dtype,
-                T,
-                {
-                    let rows = rows_of(x.as_slice::<T>(), l);
-                    let log = op == ScanOp::LogSoftmax;
-                    Ok(HostBuffer::from_vec(reduce::softmax_rows(&rows, len, log)))
-                },
-                Err(not_implemented(op.kernel(), dtype))
-            ),
-        }
+        reduce::scan(x, l, _rows, len, op)
     }
 
     fn softmax_backward(
@@ -563,23 +432,7 @@ impl Backend for Cpu {
         len: usize,
         log: bool,
     ) -> Result<HostBuffer> {
-        let dtype = y.buf.dtype();
-        if dtype.is_half() {
-            let (wy, wg) = (widen_span(&y), widen_span(&g));
-            let w = Self::softmax_backward(whole(&wy), whole(&wg), len, log)?;
-            return Self::cast(&w, &Layout::contiguous(&[w.len()]), dtype);
-        }
-        crate::with_float_dtype!(
-            dtype,
-            T,
-            Ok(HostBuffer::from_vec(reduce::softmax_backward_rows(
-                span::<T>(&y),
-                span::<T>(&g),
-                len,
-                log
-            ))),
-            Err(not_implemented("softmax_backward", dtype))
-        )
+        reduce::softmax_backward(y, g, len, log)
     }
 
     fn arg_scan(
@@ -589,26 +442,7 @@ impl Backend for Cpu {
         len: usize,
         max: bool,
     ) -> Result<(HostBuffer, HostBuffer)> {
-        fits_in_memory(&l.shape, DType::I64)?;
-        if x.dtype().is_half() {
-            // Widening is exact, so the running extremes come back unchanged.
-            let (w, wl) = widen(x, l);
-            let (v, i) = Self::arg_scan(&w, &wl, _rows, len, max)?;
-            return Ok((narrow(v, x.dtype()), i));
-        }
-        crate::with_numeric_dtype!(
-            x.dtype(),
-            T,
-            {
-                let (v, i) =
-                    reduce::cum_extreme_rows::<T>(&rows_of(x.as_slice::<T>(), l), len, max);
-                Ok((HostBuffer::from_vec(v), HostBuffer::from_vec(i)))
-            },
-            Err(not_implemented(
-                if max { "cummax" } else { "cummin" },
-                DType::Bool
-            ))
-        )
+        reduce::arg_scan(x, l, _rows, len, max)
     }
 
     fn search_sorted(
@@ -702,26 +536,7 @@ impl Backend for Cpu {
         indices: &[(&HostBuffer, &Layout)],
         index_shape: &[usize],
     ) -> Result<HostBuffer> {
-        let mut out = index_shape.to_vec();
-        out.extend_from_slice(&l.shape[indices.len().min(l.shape.len())..]);
-        fits_in_memory(&out, src.dtype())?;
-        fits_in_memory(index_shape, DType::I64)?;
-        let idx: Vec<(&[i64], &Layout)> = indices
-            .iter()
-            .map(|(b, il)| (b.as_slice::<i64>(), *il))
-            .collect();
-        let offs = index::advanced_offsets(l, &idx, index_shape)?;
-        let k = indices.len();
-        let rest = Layout {
-            shape: l.shape[k..].to_vec(),
-            strides: l.strides[k..].to_vec(),
-            offset: 0,
-        };
-        Ok(crate::with_dtype!(
-            src.dtype(),
-            T,
-            HostBuffer::from_vec(index::gather_rows(src.as_slice::<T>(), &offs, &rest))
-        ))
+        index::index(src, l, indices, index_shape)
     }
 
     fn index_put(
@@ -732,32 +547,7 @@ impl Backend for Cpu {
         values: Arg<'_, HostBuffer>,
         accumulate: bool,
     ) -> Result<()> {
-        let idx: Vec<(&[i64], &Layout)> = indices
-            .iter()
-            .map(|(b, il)| (b.as_slice::<i64>(), *il))
-            .collect();
-        let offs = index::advanced_offsets(l, &idx, index_shape)?;
-        let k = indices.len();
-        let rest = Layout {
-            shape: l.shape[k..].to_vec(),
-            strides: l.strides[k..].to_vec(),
-            offset: 0,
-        };
-        let (vb, vl) = materialize(values, dst.dtype());
-        crate::with_dtype!(dst.dtype(), T, {
-            // SAFETY: `dst` is a fresh copy the op layer made for this call.
-            let d = unsafe { dst.as_mut_slice::<T>() };
-            index::put_rows(
-                d,
-                &offs,
-                index_shape,
-                &rest,
-                vb.as_slice::<T>(),
-                &vl,
-                accumulate,
-            );
-        });
-        Ok(())
+        index::index_put(dst, l, indices, index_shape, values, accumulate)
     }
 
     fn gather(
@@ -767,18 +557,7 @@ impl Backend for Cpu {
         idx: &HostBuffer,
         il: &Layout,
     ) -> Result<HostBuffer> {
-        fits_in_memory(&il.shape, src.dtype())?;
-        Ok(crate::with_dtype!(
-            src.dtype(),
-            T,
-            HostBuffer::from_vec(index::gather_dim(
-                src.as_slice::<T>(),
-                sl,
-                dim,
-                idx.as_slice::<i64>(),
-                il
-            )?)
-        ))
+        index::gather(src, sl, dim, idx, il)
     }
 
     fn scatter(
@@ -790,26 +569,11 @@ impl Backend for Cpu {
         src: Arg<'_, HostBuffer>,
         accumulate: bool,
     ) -> Result<()> {
-        let (sb, sl) = materialize(src, dst.dtype());
-        crate::with_dtype!(dst.dtype(), T, {
-            // SAFETY: `dst` is a fresh copy the op layer made for this call.
-            let d = unsafe { dst.as_mut_slice::<T>() };
-            index::scatter_dim(
-                d,
-                dl,
-                dim,
-                idx.as_slice::<i64>(),
-                il,
-                sb.as_slice::<T>(),
-                &sl,
-                accumulate,
-            )
-        })
+        index::scatter(dst, dl, dim, idx, il, src, accumulate)
     }
 
     fn nonzero(x: &HostBuffer, l: &Layout) -> Result<(HostBuffer, usize)> {
-        let (v, count) = crate::with_dtype!(x.dtype(), T, index::nonzero(x.as_slice::<T>(), l));
-        Ok((HostBuffer::from_vec(v), count))
+        index::nonzero(x, l)
     }
 
     fn random(_: usize, n: usize, dtype: DType, dist: Distribution) -> Result<HostBuffer> {
@@ -839,39 +603,7 @@ impl Backend for Cpu {
         ignore_index: i64,
         label_smoothing: f64,
     ) -> Result<(HostBuffer, HostBuffer)> {
-        let c = l.shape.get(1).copied().unwrap_or(1);
-        if x.dtype().is_half() {
-            let (w, wl) = widen(x, l);
-            let ww = weight.map(|(b, bl)| widen(b, bl));
-            let (losses, row_w) = Self::cross_entropy(
-                &w,
-                &wl,
-                target,
-                tl,
-                ww.as_ref().map(|(b, bl)| (b, bl)),
-                ignore_index,
-                label_smoothing,
-            )?;
-            return Ok((narrow(losses, x.dtype()), narrow(row_w, x.dtype())));
-        }
-        let t = rows_of(target.as_slice::<i64>(), tl);
-        crate::with_float_dtype!(
-            x.dtype(),
-            T,
-            {
-                let w: Option<Vec<T>> = weight.map(|(w, wl)| gather(w.as_slice::<T>(), wl));
-                let (losses, row_w) = fused::cross_entropy_rows(
-                    &rows_of(x.as_slice::<T>(), l),
-                    c,
-                    &t,
-                    w.as_deref(),
-                    ignore_index,
-                    label_smoothing,
-                )?;
-                Ok((HostBuffer::from_vec(losses), HostBuffer::from_vec(row_w)))
-            },
-            Err(not_implemented("cross_entropy", x.dtype()))
-        )
+        fused::cross_entropy(x, l, target, tl, weight, ignore_index, label_smoothing)
     }
 
     fn cross_entropy_backward(
@@ -881,36 +613,7 @@ impl Backend for Cpu {
         tl: &Layout,
         scale: &HostBuffer,
     ) -> Result<HostBuffer> {
-        let c = l.shape.get(1).copied().unwrap_or(1);
-        if x.dtype().is_half() {
-            let (w, wl) = widen(x, l);
-            let ws = widen_all(scale);
-            let d = Self::cross_entropy_backward(&w, &wl, target, tl, &ws)?;
-            return Ok(narrow(d, x.dtype()));
-        }
-        let t = rows_of(target.as_slice::<i64>(), tl);
-        crate::with_float_dtype!(
-            x.dtype(),
-            T,
-            {
-                let s: &[T] = scale.as_slice();
-                if s.len() < t.len() || t.len() * c > l.numel() {
-                    return Err(Error::Runtime(format!(
-                        "cross_entropy_backward: {} targets and {} scales for logits of shape {:?}",
-                        t.len(),
-                        s.len(),
-                        l.shape
-                    )));
-                }
-                Ok(HostBuffer::from_vec(fused::cross_entropy_backward_rows(
-                    &rows_of(x.as_slice::<T>(), l),
-                    c,
-                    &t,
-                    s,
-                )))
-            },
-            Err(not_implemented("cross_entropy_backward", x.dtype()))
-        )
+        fused::cross_entropy_backward(x, l, target, tl, scale)
     }
 
     fn attention_softmax(
@@ -919,48 +622,7 @@ impl Backend for Cpu {
         mask: Option<(&HostBuffer, &Layout)>,
         keep: Option<(&HostBuffer, f64)>,
     ) -> Result<(HostBuffer, Option<HostBuffer>)> {
-        let AttnRows { rows, len, .. } = *a;
-        let n = rows * len;
-        attention_operands("attention_softmax", x, n, keep)?;
-        if let Some((m, l)) = mask {
-            if m.dtype() != x.dtype()
-                || l.numel() != n
-                || l.shape.last() != Some(&len)
-                || l.strides.iter().any(|&s| s < 0)
-            {
-                return Err(Error::Runtime(format!(
-                    "attention_softmax: a mask of {} viewed as {:?} (strides {:?}) for {rows} rows of {len} scores of {}",
-                    m.dtype().name(),
-                    l.shape,
-                    l.strides,
-                    x.dtype().name()
-                )));
-            }
-        }
-        if x.dtype().is_half() {
-            let wm = mask.map(|(m, l)| (widen_all(m), l));
-            let (y, out) =
-                Self::attention_softmax(&widen_all(x), a, wm.as_ref().map(|(m, l)| (m, *l)), keep)?;
-            return Ok((narrow(y, x.dtype()), out.map(|o| narrow(o, x.dtype()))));
-        }
-        crate::with_float_dtype!(
-            x.dtype(),
-            T,
-            {
-                let rows = attention::Rows {
-                    a,
-                    scale: T::lit(a.scale),
-                    mask: mask.map(|(m, l)| (m.as_slice::<T>(), l)),
-                    keep: keep.map(|(k, ks)| (k.as_slice::<bool>(), T::lit(ks))),
-                };
-                let (y, out) = attention::attention_rows(&x.as_slice::<T>()[..n], &rows);
-                Ok((
-                    HostBuffer::from_vec(y),
-                    keep.map(|_| HostBuffer::from_vec(out)),
-                ))
-            },
-            Err(not_implemented("attention_softmax", x.dtype()))
-        )
+        attention::attention_softmax(x, a, mask, keep)
     }
 
     fn attention_softmax_backward(
@@ -971,52 +633,7 @@ impl Backend for Cpu {
         keep: Option<(&HostBuffer, f64)>,
         scale: f64,
     ) -> Result<HostBuffer> {
-        let n = rows * len;
-        attention_operands("attention_softmax_backward", y, n, keep)?;
-        attention_operands("attention_softmax_backward", g, n, None)?;
-        if g.dtype() != y.dtype() {
-            return Err(Error::Runtime(format!(
-                "attention_softmax_backward: a gradient of {} for weights of {}",
-                g.dtype().name(),
-                y.dtype().name()
-            )));
-        }
-        if y.dtype().is_half() {
-            let gx = Self::attention_softmax_backward(
-                &widen_all(y),
-                &widen_all(g),
-                rows,
-                len,
-                keep,
-                scale,
-            )?;
-            return Ok(narrow(gx, y.dtype()));
-        }
-        crate::with_float_dtype!(
-            y.dtype(),
-            T,
-            {
-                let a = AttnRows {
-                    rows,
-                    len,
-                    scale,
-                    causal: None,
-                    safe: false,
-                };
-                let rows = attention::Rows {
-                    a: &a,
-                    scale: T::lit(scale),
-                    mask: None,
-                    keep: keep.map(|(k, ks)| (k.as_slice::<bool>(), T::lit(ks))),
-                };
-                Ok(HostBuffer::from_vec(attention::attention_backward_rows(
-                    &y.as_slice::<T>()[..n],
-                    &g.as_slice::<T>()[..n],
-                    &rows,
-                )))
-            },
-            Err(not_implemented("attention_softmax_backward", y.dtype()))
-        )
+        attention::attention_softmax_backward(y, g, rows, len, keep, scale)
     }
 
     fn sgd_step(
@@ -1026,29 +643,7 @@ impl Backend for Cpu {
         first: bool,
         o: &SgdOptions,
     ) -> Result<()> {
-        if p.buf.dtype().is_half() {
-            let (wp, wg) = (widen_span(&p), widen_span(&g));
-            let wb = buf.as_ref().map(widen_span);
-            Self::sgd_step(whole(&wp), whole(&wg), wb.as_ref().map(whole), first, o)?;
-            write_back(&p, &wp)?;
-            if let (Some(b), Some(wb)) = (&buf, &wb) {
-                write_back(b, wb)?;
-            }
-            return Ok(());
-        }
-        crate::with_float_dtype!(
-            p.buf.dtype(),
-            T,
-            {
-                // SAFETY: the op layer checked that parameter, gradient and buffer share no
-                // storage, so these are the only live slices of them.
-                let (ps, bs) =
-                    unsafe { (span_mut::<T>(&p), buf.as_ref().map(|b| span_mut::<T>(b))) };
-                fused::sgd(ps, span::<T>(&g), bs, first, o);
-                Ok(())
-            },
-            Err(not_implemented("sgd", p.buf.dtype()))
-        )
+        fused::sgd_step(p, g, buf, first, o)
     }
 
     fn adam_step(
@@ -1060,97 +655,17 @@ impl Backend for Cpu {
         step: f64,
         o: &AdamOptions,
     ) -> Result<()> {
-        if p.buf.dtype().is_half() {
-            let (wp, wg, wm, wv) = (
-                widen_span(&p),
-                widen_span(&g),
-                widen_span(&m),
-                widen_span(&v),
-            );
-            let wx = vmax.as_ref().map(widen_span);
-            Self::adam_step(
-                whole(&wp),
-                whole(&wg),
-                whole(&wm),
-                whole(&wv),
-                wx.as_ref().map(whole),
-                step,
-                o,
-            )?;
-            for (s, w) in [(&p, &wp), (&m, &wm), (&v, &wv)] {
-                write_back(s, w)?;
-            }
-            if let (Some(x), Some(wx)) = (&vmax, &wx) {
-                write_back(x, wx)?;
-            }
-            return Ok(());
-        }
-        crate::with_float_dtype!(
-            p.buf.dtype(),
-            T,
-            {
-                // SAFETY: the op layer checked that every state tensor is distinct from the
-                // others and from the gradient, so each mutable slice is the only one alive.
-                unsafe {
-                    fused::adam(
-                        span_mut::<T>(&p),
-                        span::<T>(&g),
-                        span_mut::<T>(&m),
-                        span_mut::<T>(&v),
-                        vmax.as_ref().map(|x| span_mut::<T>(x)),
-                        step,
-                        o,
-                    );
-                }
-                Ok(())
-            },
-            Err(not_implemented("adam", p.buf.dtype()))
-        )
+        fused::adam_step(p, g, m, v, vmax, step, o)
     }
 
     fn unfold(x: &HostBuffer, l: &Layout, w: &Window) -> Result<HostBuffer> {
-        let (n, c) = (l.shape[0], l.shape[1]);
-        fits_in_memory(&[n, c, w.kernel_numel(), w.output_numel()], x.dtype())?;
-        Ok(crate::with_dtype!(
-            x.dtype(),
-            T,
-            HostBuffer::from_vec(window::unfold(x.as_slice::<T>(), l, w))
-        ))
+        window::unfold(x, l, w)
     }
     fn fold(cols: &HostBuffer, l: &Layout, w: &Window) -> Result<HostBuffer> {
-        let dtype = cols.dtype();
-        if dtype.is_half() {
-            let (c, cl) = widen(cols, l);
-            return Ok(narrow(Self::fold(&c, &cl, w)?, dtype));
-        }
-        crate::with_numeric_dtype!(
-            dtype,
-            T,
-            Ok(HostBuffer::from_vec(window::fold(
-                cols.as_slice::<T>(),
-                l,
-                w
-            ))),
-            Err(not_implemented("col2im", dtype))
-        )
+        window::fold(cols, l, w)
     }
     fn max_pool(x: &HostBuffer, l: &Layout, w: &Window) -> Result<(HostBuffer, HostBuffer)> {
-        fits_in_memory(&[l.shape[0], l.shape[1], w.output_numel()], DType::I64)?;
-        let dtype = x.dtype();
-        if dtype.is_half() {
-            let (c, cl) = widen(x, l);
-            let (v, i) = Self::max_pool(&c, &cl, w)?;
-            return Ok((narrow(v, dtype), i));
-        }
-        crate::with_numeric_dtype!(
-            dtype,
-            T,
-            {
-                let (v, i) = window::max_pool(x.as_slice::<T>(), l, w);
-                Ok((HostBuffer::from_vec(v), HostBuffer::from_vec(i)))
-            },
-            Err(not_implemented("max_pool", dtype))
-        )
+        window::max_pool(x, l, w)
     }
     fn max_pool_backward(
         g: &HostBuffer,
@@ -1158,43 +673,14 @@ impl Backend for Cpu {
         idx: &HostBuffer,
         w: &Window,
     ) -> Result<HostBuffer> {
-        let dtype = g.dtype();
-        if dtype.is_half() {
-            let (c, cl) = widen(g, gl);
-            return Ok(narrow(Self::max_pool_backward(&c, &cl, idx, w)?, dtype));
-        }
-        crate::with_float_dtype!(
-            dtype,
-            T,
-            Ok(HostBuffer::from_vec(window::max_pool_backward(
-                g.as_slice::<T>(),
-                gl,
-                idx.as_slice::<i64>(),
-                w
-            ))),
-            Err(not_implemented("max_pool_backward", dtype))
-        )
+        window::max_pool_backward(g, gl, idx, w)
     }
     fn roi_pool(
         x: &HostBuffer,
         rois: &HostBuffer,
         p: &RoiPool,
     ) -> Result<(HostBuffer, HostBuffer)> {
-        let dtype = x.dtype();
-        if dtype.is_half() {
-            let (xw, rw) = (widen_all(x), widen_all(rois));
-            let (v, i) = Self::roi_pool(&xw, &rw, p)?;
-            return Ok((narrow(v, dtype), i));
-        }
-        crate::with_float_dtype!(
-            dtype,
-            T,
-            {
-                let (v, i) = roi::roi_pool(x.as_slice::<T>(), rois.as_slice::<T>(), p);
-                Ok((HostBuffer::from_vec(v), HostBuffer::from_vec(i)))
-            },
-            Err(not_implemented("roi_pool", dtype))
-        )
+        window::roi_pool(x, rois, p)
     }
     fn roi_pool_backward(
         g: &HostBuffer,
@@ -1202,87 +688,19 @@ impl Backend for Cpu {
         rois: &HostBuffer,
         p: &RoiPool,
     ) -> Result<HostBuffer> {
-        let dtype = g.dtype();
-        if dtype.is_half() {
-            let (gw, rw) = (widen_all(g), widen_all(rois));
-            return Ok(narrow(Self::roi_pool_backward(&gw, idx, &rw, p)?, dtype));
-        }
-        crate::with_float_dtype!(
-            dtype,
-            T,
-            Ok(HostBuffer::from_vec(roi::roi_pool_backward(
-                g.as_slice::<T>(),
-                idx.as_slice::<i64>(),
-                rois.as_slice::<T>(),
-                p
-            ))),
-            Err(not_implemented("roi_pool_backward", dtype))
-        )
+        window::roi_pool_backward(g, idx, rois, p)
     }
     fn roi_align(x: &HostBuffer, rois: &HostBuffer, p: &RoiAlign) -> Result<HostBuffer> {
-        let dtype = x.dtype();
-        if dtype.is_half() {
-            let (xw, rw) = (widen_all(x), widen_all(rois));
-            return Ok(narrow(Self::roi_align(&xw, &rw, p)?, dtype));
-        }
-        crate::with_float_dtype!(
-            dtype,
-            T,
-            Ok(HostBuffer::from_vec(roi::roi_align(
-                x.as_slice::<T>(),
-                rois.as_slice::<T>(),
-                p
-            ))),
-            Err(not_implemented("roi_align", dtype))
-        )
+        window::roi_align(x, rois, p)
     }
     fn roi_align_backward(g: &HostBuffer, rois: &HostBuffer, p: &RoiAlign) -> Result<HostBuffer> {
-        let dtype = g.dtype();
-        if dtype.is_half() {
-            let (gw, rw) = (widen_all(g), widen_all(rois));
-            return Ok(narrow(Self::roi_align_backward(&gw, &rw, p)?, dtype));
-        }
-        crate::with_float_dtype!(
-            dtype,
-            T,
-            Ok(HostBuffer::from_vec(roi::roi_align_backward(
-                g.as_slice::<T>(),
-                rois.as_slice::<T>(),
-                p
-            ))),
-            Err(not_implemented("roi_align_backward", dtype))
-        )
+        window::roi_align_backward(g, rois, p)
     }
     fn nms(boxes: &HostBuffer, iou_threshold: f64) -> Result<Vec<usize>> {
-        let dtype = boxes.dtype();
-        if dtype.is_half() {
-            return Self::nms(&widen_all(boxes), iou_threshold);
-        }
-        crate::with_float_dtype!(
-            dtype,
-            T,
-            Ok(roi::nms(boxes.as_slice::<T>(), iou_threshold)),
-            Err(not_implemented("nms", dtype))
-        )
+        window::nms(boxes, iou_threshold)
     }
     fn avg_pool(x: &HostBuffer, l: &Layout, w: &Window, d: AvgDivisor) -> Result<HostBuffer> {
-        fits_in_memory(&[l.shape[0], l.shape[1], w.output_numel()], x.dtype())?;
-        let dtype = x.dtype();
-        if dtype.is_half() {
-            let (c, cl) = widen(x, l);
-            return Ok(narrow(Self::avg_pool(&c, &cl, w, d)?, dtype));
-        }
-        crate::with_float_dtype!(
-            dtype,
-            T,
-            Ok(HostBuffer::from_vec(window::avg_pool(
-                x.as_slice::<T>(),
-                l,
-                w,
-                d
-            ))),
-            Err(not_implemented("avg_pool", dtype))
-        )
+        window::avg_pool(x, l, w, d)
     }
     fn avg_pool_backward(
         g: &HostBuffer,
@@ -1290,22 +708,7 @@ impl Backend for Cpu {
         w: &Window,
         d: AvgDivisor,
     ) -> Result<HostBuffer> {
-        let dtype = g.dtype();
-        if dtype.is_half() {
-            let (c, cl) = widen(g, l);
-            return Ok(narrow(Self::avg_pool_backward(&c, &cl, w, d)?, dtype));
-        }
-        crate::with_float_dtype!(
-            dtype,
-            T,
-            Ok(HostBuffer::from_vec(window::avg_pool_backward(
-                g.as_slice::<T>(),
-                l,
-                w,
-                d
-            ))),
-            Err(not_implemented("avg_pool_backward", dtype))
-        )
+        window::avg_pool_backward(g, l, w, d)
     }
 
     fn conv2d_direct(
@@ -1316,30 +719,7 @@ impl Backend for Cpu {
         bias: Option<(&HostBuffer, &Layout)>,
         padding: [usize; 2],
     ) -> Result<Option<HostBuffer>> {
-        let (ws, dtype) = (&wl.shape, x.dtype());
-        if !conv::fits(ws[1], ws[0], ws[2], ws[3]) {
-            return Ok(None);
-        }
-        let (xs, p) = (&xl.shape, padding);
-        let out = |d: usize| (xs[d] + 2 * p[d - 2] + 1).saturating_sub(ws[d]);
-        fits_in_memory(&[xs[0], ws[0], out(2), out(3)], dtype)?;
-        macro_rules! run {
-            ($t:ty) => {
-                HostBuffer::from_vec(conv::forward(
-                    x.as_slice::<$t>(),
-                    xl,
-                    w.as_slice::<$t>(),
-                    wl,
-                    bias.map(|(b, l)| (b.as_slice::<$t>(), l)),
-                    padding,
-                ))
-            };
-        }
-        Ok(match dtype {
-            DType::F32 => Some(run!(f32)),
-            DType::F64 => Some(run!(f64)),
-            _ => None,
-        })
+        conv::conv2d_direct(x, xl, w, wl, bias, padding)
     }
 
     fn conv2d_direct_input_grad(
@@ -1349,30 +729,7 @@ impl Backend for Cpu {
         wl: &Layout,
         padding: [usize; 2],
     ) -> Result<Option<HostBuffer>> {
-        let ws = &wl.shape;
-        // The turned-around weight has the channel counts swapped.
-        if !conv::fits_input_grad(ws[0], ws[1], ws[2], ws[3])
-            || padding[0] >= ws[2]
-            || padding[1] >= ws[3]
-        {
-            return Ok(None);
-        }
-        macro_rules! run {
-            ($t:ty) => {
-                HostBuffer::from_vec(conv::input_grad(
-                    g.as_slice::<$t>(),
-                    gl,
-                    w.as_slice::<$t>(),
-                    wl,
-                    padding,
-                ))
-            };
-        }
-        Ok(match g.dtype() {
-            DType::F32 => Some(run!(f32)),
-            DType::F64 => Some(run!(f64)),
-            _ => None,
-        })
+        conv::conv2d_direct_input_grad(g, gl, w, wl, padding)
     }
 
     fn conv2d_direct_weight_grad(
@@ -1383,27 +740,7 @@ impl Backend for Cpu {
         kernel: [usize; 2],
         padding: [usize; 2],
     ) -> Result<Option<HostBuffer>> {
-        if !conv::fits(xl.shape[1], gl.shape[1], kernel[0], kernel[1]) {
-            return Ok(None);
-        }
-        macro_rules! run {
-            ($t:ty) => {
-                conv::weight_grad(
-                    x.as_slice::<$t>(),
-                    xl,
-                    g.as_slice::<$t>(),
-                    gl,
-                    kernel,
-                    padding,
-                )
-                .map(HostBuffer::from_vec)
-            };
-        }
-        Ok(match x.dtype() {
-            DType::F32 => run!(f32),
-            DType::F64 => run!(f64),
-            _ => None,
-        })
+        conv::conv2d_direct_weight_grad(x, xl, g, gl, kernel, padding)
     }
 
     fn conv_tiled(
@@ -1413,40 +750,7 @@ impl Backend for Cpu {
         bias: Option<&HostBuffer>,
         win: &Window,
     ) -> Result<Option<HostBuffer>> {
-        let cout = w.len() / (xl.shape[1] * win.kernel_numel()).max(1);
-        fits_in_memory(&[xl.shape[0], cout, win.output_numel()], x.dtype())?;
-        let winograd = crate::with_float_dtype!(
-            x.dtype(),
-            T,
-            winograd::forward(
-                x.as_slice::<T>(),
-                xl,
-                w.as_slice(),
-                bias.map(|b| b.as_slice()),
-                win
-            )
-            .map(HostBuffer::from_vec),
-            None
-        );
-        if winograd.is_some() {
-            return Ok(winograd);
-        }
-        let Some(tiles) = im2col::Tiles::new(xl.shape[0], win.output_numel()) else {
-            return Ok(None);
-        };
-        Ok(crate::with_float_dtype!(
-            x.dtype(),
-            T,
-            Some(HostBuffer::from_vec(im2col::forward(
-                x.as_slice::<T>(),
-                xl,
-                w.as_slice(),
-                bias.map(|b| b.as_slice()),
-                win,
-                tiles
-            ))),
-            None
-        ))
+        conv::conv_tiled(x, xl, w, bias, win)
     }
     fn conv_tiled_input_grad(
         g: &HostBuffer,
@@ -1455,32 +759,7 @@ impl Backend for Cpu {
         cin: usize,
         win: &Window,
     ) -> Result<Option<HostBuffer>> {
-        fits_in_memory(&[n, cin, win.input_numel()], g.dtype())?;
-        let winograd = crate::with_float_dtype!(
-            g.dtype(),
-            T,
-            winograd::input_grad(g.as_slice::<T>(), n, w.as_slice(), cin, win)
-                .map(HostBuffer::from_vec),
-            None
-        );
-        if winograd.is_some() {
-            return Ok(winograd);
-        }
-        let Some(tiles) = im2col::Tiles::new(n, win.output_numel()) else {
-            return Ok(None);
-        };
-        Ok(crate::with_float_dtype!(
-            g.dtype(),
-            T,
-            Some(HostBuffer::from_vec(im2col::input_grad(
-                g.as_slice::<T>(),
-                w.as_slice(),
-                cin,
-                win,
-                tiles
-            ))),
-            None
-        ))
+        conv::conv_tiled_input_grad(g, n, w, cin, win)
     }
     fn conv_tiled_weight_grad(
         x: &HostBuffer,
@@ -1489,44 +768,10 @@ impl Backend for Cpu {
         cout: usize,
         win: &Window,
     ) -> Result<Option<HostBuffer>> {
-        let winograd = crate::with_float_dtype!(
-            x.dtype(),
-            T,
-            winograd::weight_grad(x.as_slice::<T>(), xl, g.as_slice(), cout, win)
-                .map(HostBuffer::from_vec),
-            None
-        );
-        if winograd.is_some() {
-            return Ok(winograd);
-        }
-        let Some(tiles) = im2col::Tiles::new(xl.shape[0], win.output_numel()) else {
-            return Ok(None);
-        };
-        Ok(crate::with_float_dtype!(
-            x.dtype(),
-            T,
-            Some(HostBuffer::from_vec(im2col::weight_grad(
-                x.as_slice::<T>(),
-                xl,
-                g.as_slice(),
-                cout,
-                win,
-                tiles
-            ))),
-            None
-        ))
+        conv::conv_tiled_weight_grad(x, xl, g, cout, win)
     }
     fn channel_stats(x: &HostBuffer, dims: [usize; 3]) -> Result<(HostBuffer, HostBuffer)> {
-        let x = half_widened(x);
-        crate::with_float_dtype!(
-            x.dtype(),
-            T,
-            {
-                let (m, v) = norm::stats(x.as_slice::<T>(), dims);
-                Ok((HostBuffer::from_vec(m), HostBuffer::from_vec(v)))
-            },
-            Err(not_implemented("batch_norm", x.dtype()))
-        )
+        norm::channel_stats(x, dims)
     }
     fn channel_grad_sums(
         g: &HostBuffer,
@@ -1534,17 +779,7 @@ impl Backend for Cpu {
         mean: &HostBuffer,
         dims: [usize; 3],
     ) -> Result<(HostBuffer, HostBuffer)> {
-        let (g, x) = (half_widened(g), half_widened(x));
-        crate::with_float_dtype!(
-            x.dtype(),
-            T,
-            {
-                let (sg, sgx) =
-                    norm::grad_sums(g.as_slice::<T>(), x.as_slice(), mean.as_slice(), dims);
-                Ok((HostBuffer::from_vec(sg), HostBuffer::from_vec(sgx)))
-            },
-            Err(not_implemented("batch_norm_backward", x.dtype()))
-        )
+        norm::channel_grad_sums(g, x, mean, dims)
     }
     fn channel_affine(
         x: &HostBuffer,
@@ -1552,25 +787,7 @@ impl Backend for Cpu {
         y: Option<(&HostBuffer, &HostBuffer)>,
         dims: [usize; 3],
     ) -> Result<HostBuffer> {
-        let dtype = x.dtype();
-        let xw = half_widened(x);
-        let yw = y.map(|(y, _)| half_widened(y));
-        let out = crate::with_float_dtype!(
-            xw.dtype(),
-            T,
-            {
-                let k = norm::Coefficients {
-                    center: center.as_slice::<T>(),
-                    a: a.as_slice(),
-                    b: b.as_slice(),
-                    d: y.map_or(&[][..], |(_, d)| d.as_slice()),
-                };
-                let ys = yw.as_ref().map_or(&[][..], |y| y.as_slice::<T>());
-                HostBuffer::from_vec(norm::affine(xw.as_slice::<T>(), ys, &k, dims))
-            },
-            return Err(not_implemented("batch_norm", dtype))
-        );
-        Ok(narrow(out, dtype))
+        norm::channel_affine(x, [center, a, b], y, dims)
     }
 
     fn layer_norm(
@@ -1580,27 +797,7 @@ impl Backend for Cpu {
         [rows, len]: [usize; 2],
         eps: f64,
     ) -> Result<[HostBuffer; 3]> {
-        let dtype = x.dtype();
-        let (xw, ww, bw) = (half_widened(x), w.map(half_widened), b.map(half_widened));
-        crate::with_float_dtype!(
-            xw.dtype(),
-            T,
-            {
-                let [y, mean, rstd] = norm::layer_norm(
-                    &xw.as_slice::<T>()[..rows * len],
-                    ww.as_ref().map_or(&[][..], |w| w.as_slice()),
-                    bw.as_ref().map_or(&[][..], |b| b.as_slice()),
-                    len,
-                    eps,
-                );
-                Ok([
-                    narrow(HostBuffer::from_vec(y), dtype),
-                    HostBuffer::from_vec(mean),
-                    HostBuffer::from_vec(rstd),
-                ])
-            },
-            Err(not_implemented("LayerNormKernelImpl", dtype))
-        )
+        norm::layer_norm(x, w, b, [rows, len], eps)
     }
     fn layer_norm_backward(
         g: &HostBuffer,
@@ -1610,28 +807,7 @@ impl Backend for Cpu {
         [rows, len]: [usize; 2],
         params: bool,
     ) -> Result<LayerNormGrads<HostBuffer>> {
-        let dtype = x.dtype();
-        let (gw, xw, ww) = (half_widened(g), half_widened(x), w.map(half_widened));
-        crate::with_float_dtype!(
-            xw.dtype(),
-            T,
-            {
-                let n = rows * len;
-                let (gx, sums) = norm::layer_norm_backward(
-                    &gw.as_slice::<T>()[..n],
-                    &xw.as_slice()[..n],
-                    [mean.as_slice(), rstd.as_slice()],
-                    ww.as_ref().map_or(&[][..], |w| w.as_slice()),
-                    len,
-                    params,
-                );
-                Ok((
-                    narrow(HostBuffer::from_vec(gx), dtype),
-                    sums.map(|(a, b)| (HostBuffer::from_vec(a), HostBuffer::from_vec(b))),
-                ))
-            },
-            Err(not_implemented("LayerNormBackwardKernelImpl", dtype))
-        )
+        norm::layer_norm_backward(g, x, [mean, rstd], w, [rows, len], params)
     }
 
     fn rnn_forward(
@@ -1642,28 +818,7 @@ impl Backend for Cpu {
         h0: &HostBuffer,
         c0: Option<&HostBuffer>,
     ) -> Result<RnnSaved<HostBuffer>> {
-        crate::with_float_dtype!(
-            gates.dtype(),
-            T,
-            {
-                // SAFETY: `gates` was handed over by value: no other slice of it exists.
-                let g = unsafe { gates.as_mut_slice::<T>() };
-                let f = rnn::forward(
-                    run,
-                    g,
-                    w_hh.as_slice(),
-                    b_hh.map_or(&[][..], |b| b.as_slice()),
-                    h0.as_slice(),
-                    c0.map_or(&[][..], |c| c.as_slice()),
-                );
-                Ok(RnnSaved {
-                    gates,
-                    h: HostBuffer::from_vec(f.h),
-                    extra: f.extra.map(HostBuffer::from_vec),
-                })
-            },
-            Err(not_implemented("rnn", gates.dtype()))
-        )
+        rnn::rnn_forward(run, gates, w_hh, b_hh, h0, c0)
     }
     fn rnn_backward(
         run: &RnnRun<'_>,
@@ -1675,48 +830,6 @@ impl Backend for Cpu {
         dh_n: Option<&HostBuffer>,
         dc_n: Option<&HostBuffer>,
     ) -> Result<RnnGrads<HostBuffer>> {
-        crate::with_float_dtype!(
-            w_hh.dtype(),
-            T,
-            {
-                let s = rnn::Saved {
-                    gates: saved.gates.as_slice::<T>(),
-                    h: saved.h.as_slice(),
-                    extra: or_empty(saved.extra),
-                    h0: h0.as_slice(),
-                    c0: or_empty(c0),
-                    dout: or_empty(dout),
-                    dh_n: or_empty(dh_n),
-                    dc_n: or_empty(dc_n),
-                };
-                let b = rnn::backward(run, &s, w_hh.as_slice());
-                Ok(RnnGrads {
-                    gates: HostBuffer::from_vec(b.gates),
-                    hidden_gates: b.hidden_gates.map(HostBuffer::from_vec),
-                    h0: HostBuffer::from_vec(b.h0),
-                    c0: b.c0.map(HostBuffer::from_vec),
-                })
-            },
-            Err(not_implemented("rnn_backward", w_hh.dtype()))
-        )
+        rnn::rnn_backward(run, saved, w_hh, h0, c0, dout, dh_n, dc_n)
     }
-}
-
-/// Checks an operand of the attention kernels holds `n` elements, and the dropout flags
-/// `n` bools.
-fn attention_operands(
-    op: &str,
-    x: &HostBuffer,
-    n: usize,
-    keep: Option<(&HostBuffer, f64)>,
-) -> Result<()> {
-    let short = |b: &HostBuffer| b.len() < n;
-    if short(x) || keep.is_some_and(|(k, _)| k.dtype() != DType::Bool || short(k)) {
-        return Err(Error::Runtime(format!(
-            "{op}: expected {n} elements (and as many dropout flags), got {} of {}",
-            x.len(),
-            x.dtype().name()
-        )));
-    }
-    Ok(())
 }

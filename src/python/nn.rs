@@ -100,7 +100,7 @@ pub fn _unfold(
     padding: Vec<i64>,
     stride: Vec<i64>,
 ) -> R {
-    Ok(PyTensor::new(crate::ops::conv::unfold(
+    Ok(PyTensor::new(crate::ops::fold::unfold(
         &input.inner,
         &kernel_size,
         &dilation,
@@ -119,7 +119,7 @@ pub fn _fold(
     padding: Vec<i64>,
     stride: Vec<i64>,
 ) -> R {
-    Ok(PyTensor::new(crate::ops::conv::fold(
+    Ok(PyTensor::new(crate::ops::fold::fold(
         &input.inner,
         &output_size,
         &kernel_size,

@@ -1,0 +1,240 @@
+//! Reductions, scans and the softmax backward on host buffers.
+
+use super::{
+    fits_in_memory, is_leading_block, narrow, not_implemented, rows_of, span, whole, widen,
+    widen_span, Cpu,
+};
+use crate::backend::num::{Float, Num};
+use crate::backend::{Backend, HostBuffer, ReduceOp, ScanOp, Span};
+use crate::cpu::reduce;
+use crate::error::Result;
+use crate::tensor::dtype::{DType, Element};
+use crate::tensor::layout::Layout;
+
+/// [`Backend::reduce`](crate::backend::Backend::reduce) on host buffers.
+pub(super) fn reduce(
+    x: &HostBuffer,
+    l: &Layout,
+    rows: usize,
+    len: usize,
+    op: ReduceOp,
+) -> Result<HostBuffer> {
+    let dtype = x.dtype();
+    // A strided input is gathered into rows first (an expanded one can be far larger
+    // than its storage).
+    if !l.is_contiguous() {
+        fits_in_memory(&l.shape, dtype)?;
+    }
+    let unsupported = || not_implemented(op.kernel(), dtype);
+    if dtype.is_half() && !matches!(op, ReduceOp::All | ReduceOp::Any) {
+        // Accumulated in float32, as PyTorch does for the 16-bit types.
+        let (w, wl) = widen(x, l);
+        return Ok(narrow(Cpu::reduce(&w, &wl, rows, len, op)?, dtype));
+    }
+    if let ReduceOp::All | ReduceOp::Any = op {
+        let all = op == ReduceOp::All;
+        return Ok(HostBuffer::from_vec(crate::with_dtype!(dtype, T, {
+            let data = rows_of(x.as_slice::<T>(), l);
+            if len == 0 {
+                vec![all; rows]
+            } else {
+                reduce::per_row(&data, len, |r| {
+                    if all {
+                        r.iter().all(|v| v.is_nonzero())
+                    } else {
+                        r.iter().any(|v| v.is_nonzero())
+                    }
+                })
+            }
+        })));
+    }
+    fn numeric<T: Num>(
+        data: &[T],
+        l: &Layout,
+        rows: usize,
+        len: usize,
+        op: ReduceOp,
+    ) -> Option<Vec<T>> {
+        Some(match op {
+            ReduceOp::Sum if is_leading_block(l, rows) => {
+                reduce::sum_leading(&data[l.offset..l.offset + l.numel()], rows)
+            }
+            ReduceOp::Sum => reduce::sum_rows(&rows_of(data, l), rows, len),
+            ReduceOp::Prod => reduce::prod_rows(&rows_of(data, l), rows, len),
+            ReduceOp::Max | ReduceOp::Min => {
+                reduce::arg_extreme_rows(&rows_of(data, l), len, op == ReduceOp::Max)
+                    .into_iter()
+                    .map(|p| p.0)
+                    .collect()
+            }
+            _ => return None,
+        })
+    }
+    fn float<T: Float>(
+        data: &[T],
+        l: &Layout,
+        rows: usize,
+        len: usize,
+        op: ReduceOp,
+    ) -> Option<Vec<T>> {
+        Some(match op {
+            ReduceOp::Var { correction } => {
+                reduce::var_rows(&rows_of(data, l), rows, len, correction)
+            }
+            ReduceOp::LogSumExp => reduce::logsumexp_rows(&rows_of(data, l), rows, len),
+            _ => return numeric(data, l, rows, len, op),
+        })
+    }
+    match dtype {
+        DType::F32 => float(x.as_slice::<f32>(), l, rows, len, op).map(HostBuffer::from_vec),
+        DType::F64 => float(x.as_slice::<f64>(), l, rows, len, op).map(HostBuffer::from_vec),
+        _ => crate::with_numeric_dtype!(
+            dtype,
+            T,
+            numeric(x.as_slice::<T>(), l, rows, len, op).map(HostBuffer::from_vec),
+            None
+        ),
+    }
+    .ok_or_else(unsupported)
+}
+
+/// [`Backend::arg_reduce`](crate::backend::Backend::arg_reduce) on host buffers.
+pub(super) fn arg_reduce(
+    x: &HostBuffer,
+    l: &Layout,
+    _rows: usize,
+    len: usize,
+    max: bool,
+) -> Result<(HostBuffer, HostBuffer)> {
+    if !l.is_contiguous() {
+        fits_in_memory(&l.shape, x.dtype())?;
+    }
+    if x.dtype().is_half() {
+        let (w, wl) = widen(x, l);
+        let (v, i) = Cpu::arg_reduce(&w, &wl, _rows, len, max)?;
+        return Ok((narrow(v, x.dtype()), i));
+    }
+    crate::with_numeric_dtype!(
+        x.dtype(),
+        T,
+        {
+            let r = reduce::arg_extreme_rows::<T>(&rows_of(x.as_slice::<T>(), l), len, max);
+            let (v, i): (Vec<T>, Vec<i64>) = r.into_iter().unzip();
+            Ok((HostBuffer::from_vec(v), HostBuffer::from_vec(i)))
+        },
+        Err(not_implemented(
+            if max { "max" } else { "min" },
+            DType::Bool
+        ))
+    )
+}
+
+/// [`Backend::scan`](crate::backend::Backend::scan) on host buffers.
+pub(super) fn scan(
+    x: &HostBuffer,
+    l: &Layout,
+    _rows: usize,
+    len: usize,
+    op: ScanOp,
+) -> Result<HostBuffer> {
+    let dtype = x.dtype();
+    fits_in_memory(&l.shape, dtype)?;
+    if dtype.is_half() {
+        let (w, wl) = widen(x, l);
+        return Ok(narrow(Cpu::scan(&w, &wl, _rows, len, op)?, dtype));
+    }
+    match op {
+        ScanOp::Cumsum => crate::with_numeric_dtype!(
+            dtype,
+            T,
+            Ok(HostBuffer::from_vec(reduce::cumsum_rows(
+                &rows_of(x.as_slice::<T>(), l),
+                len
+            ))),
+            Err(not_implemented("cumsum", dtype))
+        ),
+        ScanOp::Cumprod => crate::with_numeric_dtype!(
+            dtype,
+            T,
+            Ok(HostBuffer::from_vec(reduce::cumprod_rows(
+                &rows_of(x.as_slice::<T>(), l),
+                len
+            ))),
+            Err(not_implemented("cumprod", dtype))
+        ),
+        ScanOp::LogCumSumExp => crate::with_float_dtype!(
+            dtype,
+            T,
+            Ok(HostBuffer::from_vec(reduce::logcumsumexp_rows(
+                &rows_of(x.as_slice::<T>(), l),
+                len
+            ))),
+            Err(not_implemented("logcumsumexp_out", dtype))
+        ),
+        ScanOp::Softmax | ScanOp::LogSoftmax => crate::with_float_dtype!(
+            dtype,
+            T,
+            {
+                let rows = rows_of(x.as_slice::<T>(), l);
+                let log = op == ScanOp::LogSoftmax;
+                Ok(HostBuffer::from_vec(reduce::softmax_rows(&rows, len, log)))
+            },
+            Err(not_implemented(op.kernel(), dtype))
+        ),
+    }
+}
+
+/// [`Backend::softmax_backward`](crate::backend::Backend::softmax_backward) on host buffers.
+pub(super) fn softmax_backward(
+    y: Span<'_, HostBuffer>,
+    g: Span<'_, HostBuffer>,
+    len: usize,
+    log: bool,
+) -> Result<HostBuffer> {
+    let dtype = y.buf.dtype();
+    if dtype.is_half() {
+        let (wy, wg) = (widen_span(&y), widen_span(&g));
+        let w = Cpu::softmax_backward(whole(&wy), whole(&wg), len, log)?;
+        return Cpu::cast(&w, &Layout::contiguous(&[w.len()]), dtype);
+    }
+    crate::with_float_dtype!(
+        dtype,
+        T,
+        Ok(HostBuffer::from_vec(reduce::softmax_backward_rows(
+            span::<T>(&y),
+            span::<T>(&g),
+            len,
+            log
+        ))),
+        Err(not_implemented("softmax_backward", dtype))
+    )
+}
+
+/// [`Backend::arg_scan`](crate::backend::Backend::arg_scan) on host buffers.
+pub(super) fn arg_scan(
+    x: &HostBuffer,
+    l: &Layout,
+    _rows: usize,
+    len: usize,
+    max: bool,
+) -> Result<(HostBuffer, HostBuffer)> {
+    fits_in_memory(&l.shape, DType::I64)?;
+    if x.dtype().is_half() {
+        // Widening is exact, so the running extremes come back unchanged.
+        let (w, wl) = widen(x, l);
+        let (v, i) = Cpu::arg_scan(&w, &wl, _rows, len, max)?;
+        return Ok((narrow(v, x.dtype()), i));
+    }
+    crate::with_numeric_dtype!(
+        x.dtype(),
+        T,
+        {
+            let (v, i) = reduce::cum_extreme_rows::<T>(&rows_of(x.as_slice::<T>(), l), len, max);
+            Ok((HostBuffer::from_vec(v), HostBuffer::from_vec(i)))
+        },
+        Err(not_implemented(
+            if max { "cummax" } else { "cummin" },
+            DType::Bool
+        ))
+    )
+}

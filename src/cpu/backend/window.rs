@@ -1,0 +1,239 @@
+//! Window ops on host buffers: im2col and col2im, pooling, and the detection ops (RoI pool
+//! and align, NMS).
+
+use super::{fits_in_memory, narrow, not_implemented, widen, widen_all, Cpu};
+use crate::backend::{AvgDivisor, Backend, HostBuffer, RoiAlign, RoiPool, Window};
+use crate::cpu::{roi, window};
+use crate::error::Result;
+use crate::tensor::dtype::DType;
+use crate::tensor::layout::Layout;
+
+/// [`Backend::unfold`](crate::backend::Backend::unfold) on host buffers.
+pub(super) fn unfold(x: &HostBuffer, l: &Layout, w: &Window) -> Result<HostBuffer> {
+    let (n, c) = (l.shape[0], l.shape[1]);
+    fits_in_memory(&[n, c, w.kernel_numel(), w.output_numel()], x.dtype())?;
+    Ok(crate::with_dtype!(
+        x.dtype(),
+        T,
+        HostBuffer::from_vec(window::unfold(x.as_slice::<T>(), l, w))
+    ))
+}
+
+/// [`Backend::fold`](crate::backend::Backend::fold) on host buffers.
+pub(super) fn fold(cols: &HostBuffer, l: &Layout, w: &Window) -> Result<HostBuffer> {
+    let dtype = cols.dtype();
+    if dtype.is_half() {
+        let (c, cl) = widen(cols, l);
+        return Ok(narrow(Cpu::fold(&c, &cl, w)?, dtype));
+    }
+    crate::with_numeric_dtype!(
+        dtype,
+        T,
+        Ok(HostBuffer::from_vec(window::fold(
+            cols.as_slice::<T>(),
+            l,
+            w
+        ))),
+        Err(not_implemented("col2im", dtype))
+    )
+}
+
+/// [`Backend::max_pool`](crate::backend::Backend::max_pool) on host buffers.
+pub(super) fn max_pool(x: &HostBuffer, l: &Layout, w: &Window) -> Result<(HostBuffer, HostBuffer)> {
+    fits_in_memory(&[l.shape[0], l.shape[1], w.output_numel()], DType::I64)?;
+    let dtype = x.dtype();
+    if dtype.is_half() {
+        let (c, cl) = widen(x, l);
+        let (v, i) = Cpu::max_pool(&c, &cl, w)?;
+        return Ok((narrow(v, dtype), i));
+    }
+    crate::with_numeric_dtype!(
+        dtype,
+        T,
+        {
+            let (v, i) = window::max_pool(x.as_slice::<T>(), l, w);
+            Ok((HostBuffer::from_vec(v), HostBuffer::from_vec(i)))
+        },
+        Err(not_implemented("max_pool", dtype))
+    )
+}
+
+/// [`Backend::max_pool_backward`](crate::backend::Backend::max_pool_backward) on host buffers.
+pub(super) fn max_pool_backward(
+    g: &HostBuffer,
+    gl: &Layout,
+    idx: &HostBuffer,
+    w: &Window,
+) -> Result<HostBuffer> {
+    let dtype = g.dtype();
+    if dtype.is_half() {
+        let (c, cl) = widen(g, gl);
+        return Ok(narrow(Cpu::max_pool_backward(&c, &cl, idx, w)?, dtype));
+    }
+    crate::with_float_dtype!(
+        dtype,
+        T,
+        Ok(HostBuffer::from_vec(window::max_pool_backward(
+            g.as_slice::<T>(),
+            gl,
+            idx.as_slice::<i64>(),
+            w
+        ))),
+        Err(not_implemented("max_pool_backward", dtype))
+    )
+}
+
+/// [`Backend::roi_pool`](crate::backend::Backend::roi_pool) on host buffers.
+pub(super) fn roi_pool(
+    x: &HostBuffer,
+    rois: &HostBuffer,
+    p: &RoiPool,
+) -> Result<(HostBuffer, HostBuffer)> {
+    let dtype = x.dtype();
+    if dtype.is_half() {
+        let (xw, rw) = (widen_all(x), widen_all(rois));
+        let (v, i) = Cpu::roi_pool(&xw, &rw, p)?;
+        return Ok((narrow(v, dtype), i));
+    }
+    crate::with_float_dtype!(
+        dtype,
+        T,
+        {
+            let (v, i) = roi::roi_pool(x.as_slice::<T>(), rois.as_slice::<T>(), p);
+            Ok((HostBuffer::from_vec(v), HostBuffer::from_vec(i)))
+        },
+        Err(not_implemented("roi_pool", dtype))
+    )
+}
+
+/// [`Backend::roi_pool_backward`](crate::backend::Backend::roi_pool_backward) on host buffers.
+pub(super) fn roi_pool_backward(
+    g: &HostBuffer,
+    idx: &HostBuffer,
+    rois: &HostBuffer,
+    p: &RoiPool,
+) -> Result<HostBuffer> {
+    let dtype = g.dtype();
+    if dtype.is_half() {
+        let (gw, rw) = (widen_all(g), widen_all(rois));
+        return Ok(narrow(Cpu::roi_pool_backward(&gw, idx, &rw, p)?, dtype));
+    }
+    crate::with_float_dtype!(
+        dtype,
+        T,
+        Ok(HostBuffer::from_vec(roi::roi_pool_backward(
+            g.as_slice::<T>(),
+            idx.as_slice::<i64>(),
+            rois.as_slice::<T>(),
+            p
+        ))),
+        Err(not_implemented("roi_pool_backward", dtype))
+    )
+}
+
+/// [`Backend::roi_align`](crate::backend::Backend::roi_align) on host buffers.
+pub(super) fn roi_align(x: &HostBuffer, rois: &HostBuffer, p: &RoiAlign) -> Result<HostBuffer> {
+    let dtype = x.dtype();
+    if dtype.is_half() {
+        let (xw, rw) = (widen_all(x), widen_all(rois));
+        return Ok(narrow(Cpu::roi_align(&xw, &rw, p)?, dtype));
+    }
+    crate::with_float_dtype!(
+        dtype,
+        T,
+        Ok(HostBuffer::from_vec(roi::roi_align(
+            x.as_slice::<T>(),
+            rois.as_slice::<T>(),
+            p
+        ))),
+        Err(not_implemented("roi_align", dtype))
+    )
+}
+
+/// [`Backend::roi_align_backward`](crate::backend::Backend::roi_align_backward) on host buffers.
+pub(super) fn roi_align_backward(
+    g: &HostBuffer,
+    rois: &HostBuffer,
+    p: &RoiAlign,
+) -> Result<HostBuffer> {
+    let dtype = g.dtype();
+    if dtype.is_half() {
+        let (gw, rw) = (widen_all(g), widen_all(rois));
+        return Ok(narrow(Cpu::roi_align_backward(&gw, &rw, p)?, dtype));
+    }
+    crate::with_float_dtype!(
+        dtype,
+        T,
+        Ok(HostBuffer::from_vec(roi::roi_align_backward(
+            g.as_slice::<T>(),
+            rois.as_slice::<T>(),
+            p
+        ))),
+        Err(not_implemented("roi_align_backward", dtype))
+    )
+}
+
+/// [`Backend::nms`](crate::backend::Backend::nms) on host buffers.
+pub(super) fn nms(boxes: &HostBuffer, iou_threshold: f64) -> Result<Vec<usize>> {
+    let dtype = boxes.dtype();
+    if dtype.is_half() {
+        return Cpu::nms(&widen_all(boxes), iou_threshold);
+    }
+    crate::with_float_dtype!(
+        dtype,
+        T,
+        Ok(roi::nms(boxes.as_slice::<T>(), iou_threshold)),
+        Err(not_implemented("nms", dtype))
+    )
+}
+
+/// [`Backend::avg_pool`](crate::backend::Backend::avg_pool) on host buffers.
+pub(super) fn avg_pool(
+    x: &HostBuffer,
+    l: &Layout,
+    w: &Window,
+    d: AvgDivisor,
+) -> Result<HostBuffer> {
+    fits_in_memory(&[l.shape[0], l.shape[1], w.output_numel()], x.dtype())?;
+    let dtype = x.dtype();
+    if dtype.is_half() {
+        let (c, cl) = widen(x, l);
+        return Ok(narrow(Cpu::avg_pool(&c, &cl, w, d)?, dtype));
+    }
+    crate::with_float_dtype!(
+        dtype,
+        T,
+        Ok(HostBuffer::from_vec(window::avg_pool(
+            x.as_slice::<T>(),
+            l,
+            w,
+            d
+        ))),
+        Err(not_implemented("avg_pool", dtype))
+    )
+}
+
+/// [`Backend::avg_pool_backward`](crate::backend::Backend::avg_pool_backward) on host buffers.
+pub(super) fn avg_pool_backward(
+    g: &HostBuffer,
+    l: &Layout,
+    w: &Window,
+    d: AvgDivisor,
+) -> Result<HostBuffer> {
+    let dtype = g.dtype();
+    if dtype.is_half() {
+        let (c, cl) = widen(g, l);
+        return Ok(narrow(Cpu::avg_pool_backward(&c, &cl, w, d)?, dtype));
+    }
+    crate::with_float_dtype!(
+        dtype,
+        T,
+        Ok(HostBuffer::from_vec(window::avg_pool_backward(
+            g.as_slice::<T>(),
+            l,
+            w,
+            d
+        ))),
+        Err(not_implemented("avg_pool_backward", dtype))
+    )
+}
