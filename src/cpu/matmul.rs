@@ -199,42 +199,68 @@ fn copies_rhs(mb: MatRef, (m, n, k): (usize, usize, usize), size: usize) -> bool
 }
 
 /// The `k × n` matrix read from `b` through `mb` (column-major: `mb.rs == 1`) as a dense
-/// row-major copy, made in tiles of 16 rows so that its reads (down `b`'s columns) and its
-/// writes (along the copy's rows) run over whole cache lines, the columns shared out between
-/// the threads when the copy is large.
-fn row_major<T: Copy + Send + Sync>(
+/// row-major copy, made [`GROUP`] columns at a time: the group's columns are read down
+/// together (one sequential stream each, which the prefetchers follow) a tile of rows at a
+/// time, and each row's segment of the copy is written whole. The groups are shared out
+/// between the threads when the copy is large.
+///
+/// (Reading a tile of one column, then the next column a whole column-stride away, left
+/// each read a cache miss: `[128, 9216]`'s transpose took 2.3 ms, the product after it
+/// 0.9 ms.)
+fn row_major<T: Copy + Default + Send + Sync>(
     b: &[T],
     mb: MatRef,
     k: usize,
     n: usize,
     threads: usize,
 ) -> Vec<T> {
-    const TILE: usize = 16;
+    const TILE: usize = 64;
     assert!(mb.rs == 1 && mb.fits(k, n, b.len()));
     let mut out: Vec<T> = Vec::with_capacity(k * n);
     let dst = SharedOut(out.as_mut_ptr());
-    let columns = |j0: usize, j1: usize| {
+    let group = |g: usize| {
+        let j0 = g * GROUP;
+        let width = GROUP.min(n - j0);
+        let cols: [usize; GROUP] = std::array::from_fn(|c| {
+            mb.offset + ((j0 + c.min(width - 1)) as isize * mb.cs) as usize
+        });
         for k0 in (0..k).step_by(TILE) {
             let len = TILE.min(k - k0);
-            for j in j0..j1 {
-                let col = mb.offset + (j as isize * mb.cs) as usize + k0;
-                for (i, &v) in b[col..col + len].iter().enumerate() {
-                    // SAFETY: (k0 + i, j) lies within the k × n copy, and each part writes
-                    // only its own columns.
-                    unsafe { dst.add((k0 + i) * n + j).0.write(v) };
+            let mut tile = [[T::default(); GROUP]; TILE];
+            for (c, &col) in cols.iter().enumerate().take(width) {
+                for (row, &v) in tile.iter_mut().zip(&b[col + k0..col + k0 + len]) {
+                    row[c] = v;
+                }
+            }
+            for (i, row) in tile.iter().enumerate().take(len) {
+                // SAFETY: row `k0 + i`, columns `j0..j0 + width`, lie within the k × n copy,
+                // and each group writes only its own columns.
+                let at = unsafe { dst.add((k0 + i) * n + j0) };
+                for (c, &v) in row.iter().enumerate().take(width) {
+                    // SAFETY: as above, `c < width`.
+                    unsafe { at.add(c).0.write(v) };
                 }
             }
         }
     };
-    let parts = if k * n >= 1 << 16 { threads.max(1) } else { 1 };
-    let per = n.div_ceil(parts).next_multiple_of(TILE);
-    team::for_each_part((0..n.div_ceil(per)).collect(), |p| {
-        columns(p * per, ((p + 1) * per).min(n))
+    let groups = n.div_ceil(GROUP);
+    let parts = if k * n >= 1 << 16 {
+        threads.max(1).min(groups)
+    } else {
+        1
+    };
+    team::for_each_part((0..parts).collect(), |p| {
+        for g in (p * groups / parts)..((p + 1) * groups / parts) {
+            group(g)
+        }
     });
-    // SAFETY: the parts together wrote every (row, column) of the k·n elements.
+    // SAFETY: the groups together wrote every (row, column) of the k·n elements.
     unsafe { out.set_len(k * n) };
     out
 }
+
+/// The columns [`row_major`] copies together: one row segment of 16 `f32` (a cache line).
+const GROUP: usize = 16;
 
 macro_rules! impl_gemm_float {
     ($($t:ty),*) => {$(
