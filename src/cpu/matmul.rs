@@ -198,6 +198,10 @@ fn copies_rhs(mb: MatRef, (m, n, k): (usize, usize, usize), size: usize) -> bool
     column_major && (mb.cs as usize * size).is_multiple_of(1024) && m < 256 && k >= 512
 }
 
+/// The columns [`row_major`] copies together: row segments of 16 elements (64 bytes of
+/// `f32`, a cache line's worth).
+const GROUP: usize = 16;
+
 /// The `k × n` matrix read from `b` through `mb` (column-major: `mb.rs == 1`) as a dense
 /// row-major copy, made [`GROUP`] columns at a time: the group's columns are read down
 /// together (one sequential stream each, which the prefetchers follow) a tile of rows at a
@@ -224,9 +228,10 @@ fn row_major<T: Copy + Default + Send + Sync>(
         let cols: [usize; GROUP] = std::array::from_fn(|c| {
             mb.offset + ((j0 + c.min(width - 1)) as isize * mb.cs) as usize
         });
+        // Only the entries a tile fills are read back, so one buffer serves every tile.
+        let mut tile = [[T::default(); GROUP]; TILE];
         for k0 in (0..k).step_by(TILE) {
             let len = TILE.min(k - k0);
-            let mut tile = [[T::default(); GROUP]; TILE];
             for (c, &col) in cols.iter().enumerate().take(width) {
                 for (row, &v) in tile.iter_mut().zip(&b[col + k0..col + k0 + len]) {
                     row[c] = v;
@@ -258,9 +263,6 @@ fn row_major<T: Copy + Default + Send + Sync>(
     unsafe { out.set_len(k * n) };
     out
 }
-
-/// The columns [`row_major`] copies together: one row segment of 16 `f32` (a cache line).
-const GROUP: usize = 16;
 
 macro_rules! impl_gemm_float {
     ($($t:ty),*) => {$(
@@ -561,6 +563,8 @@ mod tests {
             (300, 9, 600, 640),
             (7, 19, 100, 128),
             (7, 19, 600, 645),
+            // Three column groups over two threads: an uneven split.
+            (3, 40, 2000, 2048),
         ] {
             let size = std::mem::size_of::<f64>();
             let mb = MatRef {
