@@ -22,8 +22,8 @@ Sections (names for ``--only``):
 * ``epoch``      one epoch of that MLP (60000 samples, batch 64) from a ``DataLoader`` over a
                  ``TensorDataset`` of GPU tensors (``shuffle=True``); goal ≤ 1.0× PyTorch's
                  time; plus test accuracy after the epoch(s) when Fashion-MNIST is present
-* ``models``     training steps of further models (``MODEL_STEPS``: LeNet-5, an LSTM, a
-                 Transformer encoder layer), each skipped with a note while ``rustorch.nn``
+* ``models``     training steps of further models (``MODEL_STEPS``: LeNet-5, a 2-layer LSTM,
+                 a 2-layer Transformer encoder), each skipped with a note while ``rustorch.nn``
                  lacks the layers it needs
 
 Method: each row measures both libraries in the same process on the same GPU. Per library
@@ -829,14 +829,14 @@ def build_lenet(mod: Any) -> Any:
 
 
 def build_lstm(mod: Any) -> Any:
-    """An LSTM over the 28 rows of an image (28 features each), hidden 128, then a linear
-    classifier on the last step's output."""
+    """A 2-layer LSTM over the 28 rows of an image (28 features each), hidden 128, then a
+    linear classifier on the last step's output."""
     nn = mod.nn
 
     class LstmNet(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.lstm = nn.LSTM(28, 128, batch_first=True)
+            self.lstm = nn.LSTM(28, 128, num_layers=2, batch_first=True)
             self.head = nn.Linear(128, 10)
 
         def forward(self, x: Any) -> Any:
@@ -847,7 +847,7 @@ def build_lstm(mod: Any) -> Any:
 
 
 def build_transformer(mod: Any) -> Any:
-    """The 28 image rows as tokens: Linear(28, 128), one TransformerEncoderLayer (4 heads,
+    """The 28 image rows as tokens: Linear(28, 128), a 2-layer TransformerEncoder (4 heads,
     feed-forward 256), mean over tokens, Linear(128, 10)."""
     nn = mod.nn
 
@@ -855,9 +855,10 @@ def build_transformer(mod: Any) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.embed = nn.Linear(28, 128)
-            self.encoder = nn.TransformerEncoderLayer(
+            layer = nn.TransformerEncoderLayer(
                 d_model=128, nhead=4, dim_feedforward=256, dropout=0.0, batch_first=True
             )
+            self.encoder = nn.TransformerEncoder(layer, num_layers=2)
             self.head = nn.Linear(128, 10)
 
         def forward(self, x: Any) -> Any:
@@ -876,12 +877,12 @@ STEP_SPECS = (
 # note, until rustorch.nn has those layers). Each becomes a "models" row at batch 64.
 MODEL_STEPS: list[ModelSpec] = [
     ModelSpec("LeNet-5", build_lenet, (1, 28, 28), needs=("Conv2d", "MaxPool2d")),
-    ModelSpec("LSTM 28→128 over 28 steps", build_lstm, (28, 28), needs=("LSTM",)),
+    ModelSpec("2-layer LSTM 28→128 over 28 steps", build_lstm, (28, 28), needs=("LSTM",)),
     ModelSpec(
-        "Transformer encoder layer (d 128, 4 heads, 28 tokens)",
+        "2-layer Transformer encoder (d 128, 4 heads, 28 tokens)",
         build_transformer,
         (28, 28),
-        needs=("TransformerEncoderLayer",),
+        needs=("TransformerEncoder", "TransformerEncoderLayer"),
     ),
 ]
 

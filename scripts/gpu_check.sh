@@ -20,9 +20,10 @@
 #      checks `import rustorch` and rustorch.cuda.is_available() / get_device_name().
 #      WHEEL defaults to the newest target/wheels/rustorch-*.whl, else .whl/rustorch-*.whl
 #      (both are git-ignored: carry the folder to the GPU machine);
-#   3. the whole pytest suite (no -x; --timeout=120 per test with pytest-timeout; -n 4 with
-#      pytest-xdist, serial again if xdist itself breaks; --serial forces serial), under an
-#      overall time limit; prints the totals, failures and a summary of the skip reasons;
+#   3. the whole pytest suite (no -x; --timeout=120 per test with pytest-timeout; -n
+#      ${GPU_CHECK_WORKERS:-4} with pytest-xdist, serial again if xdist itself breaks; --serial
+#      forces serial), under an overall time limit; prints the totals, failures and a summary
+#      of the skip reasons;
 #   4. with --sanitizer: the CUDA tests (`pytest tests -k cuda`: tests/test_cuda*.py and every
 #      op test's [cuda] case, less the out-of-memory test, whose failed allocation memcheck
 #      would count) under `compute-sanitizer --tool memcheck --error-exitcode 1`, time-limited
@@ -52,6 +53,7 @@ cd "$(dirname "$0")/.." || exit 2
 PY=${PYTHON:-python3}
 OUT=${OUT:-./gpu-check-out}
 BUDGET=${GPU_CHECK_BUDGET:-460}
+WORKERS=${GPU_CHECK_WORKERS:-4}
 SITE=/tmp/rustorch-site
 export RUSTORCH_KERNEL_CACHE=${RUSTORCH_KERNEL_CACHE:-/tmp/rustorch-kernels}
 export PYTHONUNBUFFERED=1
@@ -243,8 +245,8 @@ if [ "$RUN_PYTEST" = 1 ] && [ "$RUSTORCH_OK" = 1 ]; then
   ARGS=("${PYTEST_BASE[@]}")
   MODE=serial
   if [ "$SERIAL" = 0 ] && has_module xdist; then
-    ARGS+=(-n 4)
-    MODE="xdist -n 4"
+    ARGS+=(-n "$WORKERS")
+    MODE="xdist -n $WORKERS"
   fi
   stage "pytest ${PYTEST_PATHS[*]} ($MODE, limit ${LIM} s)"
   : >"$OUT/pytest.log"
