@@ -35,7 +35,8 @@
 #   6. exits 1 if pytest failed (or timed out) or the sanitizer found errors, 2 if rustorch
 #      could not be installed or imported; the benchmark always runs and never sets it.
 # The stages' limits share GPU_CHECK_BUDGET seconds (default 460: the call ends inside
-# 8 minutes); each stage keeps enough back for those after it.
+# 8 minutes); each stage keeps enough back for those after it: GPU_CHECK_SANITIZER_S and
+# GPU_CHECK_BENCH_S seconds (default 150 each) for the sanitizer and the benchmark.
 #
 # Fashion-MNIST for the epoch row's accuracy: GPU_CHECK_DATA_DIR, else ./.data/fashion-mnist
 # (carry it: the four IDX .gz files, 30 MB), else the benchmark's default folder; the
@@ -54,6 +55,9 @@ PY=${PYTHON:-python3}
 OUT=${OUT:-./gpu-check-out}
 BUDGET=${GPU_CHECK_BUDGET:-460}
 WORKERS=${GPU_CHECK_WORKERS:-4}
+# seconds the pytest stage leaves for the sanitizer and the benchmark stages after it
+SAN_RESERVE=${GPU_CHECK_SANITIZER_S:-150}
+BENCH_RESERVE=${GPU_CHECK_BENCH_S:-150}
 SITE=/tmp/rustorch-site
 export RUSTORCH_KERNEL_CACHE=${RUSTORCH_KERNEL_CACHE:-/tmp/rustorch-kernels}
 export PYTHONUNBUFFERED=1
@@ -202,11 +206,20 @@ PYEOF
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
   fi
 fi
-say "MPI: $(mpi_line)"  # none: the rustorch.distributed tests skip
+# Open MPI 4 (the GPU image's own) refuses to start a singleton or mpirun without ssh or rsh
+# on the PATH, although every rank is local: any existing command satisfies the check.
+if [ -z "${OMPI_MCA_plm_rsh_agent:-}" ] && ! command -v ssh >/dev/null \
+  && ! command -v rsh >/dev/null; then
+  export OMPI_MCA_plm_rsh_agent=false
+fi
+say "MPI: $(mpi_line); ssh: $(command -v ssh || echo none); \
+OMPI_MCA_plm_rsh_agent=${OMPI_MCA_plm_rsh_agent:-unset}"  # none: the distributed tests skip
+say "memory: $(grep -E '^(MemTotal|MemAvailable|SwapTotal)' /proc/meminfo | tr -s ' ' | tr '\n' ' ')\
+vm.overcommit_memory=$(cat /proc/sys/vm/overcommit_memory 2>/dev/null || echo '?')"
 say "NCCL: $("$PY" -c 'import rustorch.cuda.nccl as n; print(n.version())' 2>&1 | tail -1)"
 
 # ---- 3. pytest ------------------------------------------------------------------------------
-PYTEST_BASE=(-q -rs -p no:cacheprovider)
+PYTEST_BASE=(-q -rfEs -p no:cacheprovider)
 if has_module pytest_timeout; then PYTEST_BASE+=(--timeout=120); fi
 if [ "$DRY" = 1 ]; then
   PYTEST_PATHS=(tests/test_cuda.py tests/test_cuda_runtime.py)
@@ -216,8 +229,8 @@ fi
 PYTEST_SUMMARY="not run"
 # reserve for the stages after pytest
 RESERVE=0
-[ "$SANITIZER" = 1 ] && RESERVE=$((RESERVE + 150))
-[ "$RUN_BENCH" = 1 ] && RESERVE=$((RESERVE + 150))
+[ "$SANITIZER" = 1 ] && RESERVE=$((RESERVE + SAN_RESERVE))
+[ "$RUN_BENCH" = 1 ] && RESERVE=$((RESERVE + BENCH_RESERVE))
 
 # totals LOGFILE: pytest's final counts line
 totals() {
@@ -294,7 +307,7 @@ if [ "$SANITIZER" = 1 ]; then
   if [ "$RUSTORCH_OK" != 1 ]; then
     SAN_SUMMARY="not run: no usable rustorch"
   else
-    LIM=$(limit 300 "$([ "$RUN_BENCH" = 1 ] && echo 150 || echo 0)")
+    LIM=$(limit 300 "$([ "$RUN_BENCH" = 1 ] && echo "$BENCH_RESERVE" || echo 0)")
     : >"$OUT/sanitizer.log"
     if [ -n "$SAN" ]; then
       WRAP=("$SAN" --tool memcheck --error-exitcode 1 --target-processes all --print-limit 200)
@@ -307,7 +320,7 @@ if [ "$SANITIZER" = 1 ]; then
       [ -n "$SAN" ] && say "$("$SAN" --version 2>&1 | tail -1)"
       START=$SECONDS
       # serial (no -n): memcheck follows one process tree; per-test timeout generous
-      SARGS=(-q -rs -p no:cacheprovider -k "$SAN_K")
+      SARGS=(-q -rfEs -p no:cacheprovider -k "$SAN_K")
       if has_module pytest_timeout; then SARGS+=(--timeout=240); fi
       timeout -s INT -k 30 "$LIM" "${WRAP[@]}" "$PY" -m pytest "${SARGS[@]}" \
         "${PYTEST_PATHS[@]}" >>"$OUT/sanitizer.log" 2>&1

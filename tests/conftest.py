@@ -90,6 +90,31 @@ def need_torch():
     return torch_or_none
 
 
+# The PyTorch release the suite's comparisons follow (the CPU wheel CI installs). The GPU
+# machines bring their own, older PyTorch; where a behaviour changed in between, the check
+# runs only against this release or a later one.
+ORACLE_TORCH = (2, 13)
+
+
+def torch_is_oracle() -> bool:
+    """Whether the installed PyTorch is at least :data:`ORACLE_TORCH`."""
+    if torch_or_none is None:
+        return False
+    major, minor = torch_or_none.__version__.split("+")[0].split(".")[:2]
+    return (int(major), int(minor)) >= ORACLE_TORCH
+
+
+def need_oracle_torch(what: str):
+    """Return the torch module, or skip where it predates :data:`ORACLE_TORCH` in ``what``."""
+    torch = need_torch()
+    if not torch_is_oracle():
+        pytest.skip(
+            f"PyTorch {torch.__version__} here predates {ORACLE_TORCH[0]}.{ORACLE_TORCH[1]} "
+            f"in {what}"
+        )
+    return torch
+
+
 def need_nn():
     """Return ``rt.nn.functional`` or skip (rustorch may not ship ``nn``)."""
     if not hasattr(rt, "nn") or not hasattr(rt.nn, "functional"):

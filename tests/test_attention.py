@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import current_device, need_torch, rt, to_np
+from conftest import current_device, need_torch, rt, to_np, torch_is_oracle
 
 pytestmark = [
     pytest.mark.usefixtures("device"),
@@ -386,7 +386,8 @@ def test_transformer_matches_torch(norm_first):
     a = theirs(ts, tt, tgt_mask=mask)
     b = ours(rs, rtgt, tgt_mask=rmask.to(current_device()))
     backward_both([a], [b], [ts, tt], [rs, rtgt], theirs, ours)
-    assert repr(ours) == repr(theirs)
+    if torch_is_oracle():  # (LayerNorm's repr shows bias= from PyTorch 2.13)
+        assert repr(ours) == repr(theirs)
 
 
 def test_transformer_errors_match_torch():

@@ -152,13 +152,8 @@ def expect_torch_error(fn, exc=None):
     assert _sorted_sets(str(ours.value)) == _sorted_sets(expected)
 
 
-def _gradcheck_device():
-    if current_device() != "cpu":
-        pytest.skip("rustorch.autograd.gradcheck builds its probes on the CPU")
-
-
-def _x(*shape, seed=0):
-    return rt.tensor(_arr(*shape, seed=seed), dtype=rt.float64, requires_grad=True)
+def _x(*shape, seed=0, device="cpu"):
+    return rt.tensor(_arr(*shape, seed=seed), dtype=rt.float64, device=device, requires_grad=True)
 
 
 # ---------------------------------------------------------------------------- F.conv*d
@@ -437,12 +432,11 @@ def test_whole_window_convolutions_match_torch(case, layout, dtype):
 
 
 def test_whole_window_convolutions_gradcheck_and_gradgradcheck():
-    _gradcheck_device()
     for fn, shapes in [
         (lambda x, w, b: F.conv2d(x, w, b), [(2, 3, 2, 3), (2, 3, 2, 3), (2,)]),
         (lambda x, w, b: F.conv_transpose2d(x, w, b), [(2, 3, 1, 1), (3, 2, 2, 2), (2,)]),
     ]:
-        inputs = tuple(_x(*s, seed=i) for i, s in enumerate(shapes))
+        inputs = tuple(_x(*s, seed=i, device=current_device()) for i, s in enumerate(shapes))
         assert rt.autograd.gradcheck(fn, inputs)
         assert rt.autograd.gradgradcheck(fn, inputs)
 
@@ -577,8 +571,7 @@ def test_conv_transpose_is_the_adjoint_of_conv():
     ],
 )
 def test_conv_gradcheck_and_gradgradcheck(fn, shapes):
-    _gradcheck_device()
-    inputs = tuple(_x(*s, seed=i) for i, s in enumerate(shapes))
+    inputs = tuple(_x(*s, seed=i, device=current_device()) for i, s in enumerate(shapes))
     assert rt.autograd.gradcheck(fn, inputs)
     assert rt.autograd.gradgradcheck(fn, inputs)
 

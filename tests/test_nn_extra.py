@@ -11,7 +11,15 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import assert_values, check_op, make_tensor, need_torch, rt, to_np
+from conftest import (
+    assert_values,
+    check_op,
+    make_tensor,
+    need_torch,
+    rt,
+    to_np,
+    torch_is_oracle,
+)
 
 nn = rt.nn
 F = rt.nn.functional
@@ -69,7 +77,8 @@ def test_lazy_module_matches_regular(name, make, ref, shape):
     torch = need_torch()
     m = make(rt)
     t_lazy = make(torch)
-    assert repr(m) == repr(t_lazy)
+    if torch_is_oracle() or "Norm" not in name:  # (the norms' reprs show bias= from 2.13)
+        assert repr(m) == repr(t_lazy)
     assert type(m).__name__ == name
     assert all(isinstance(p, nn.parameter.UninitializedParameter) for p in m.parameters())
     x_np = _x(shape, seed=1, scale=1.0).astype(np.float32)

@@ -101,6 +101,12 @@ fn private_dir() -> Result<std::path::PathBuf> {
     Ok(dir)
 }
 
+/// Whether an executable named `name` is in one of the `PATH` folders.
+fn on_path(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+}
+
 /// Starts `ompi-server` and answers the address it reports.
 fn start_server(deadline: Instant) -> Result<String> {
     let dir = private_dir()?;
@@ -126,6 +132,12 @@ fn start_server(deadline: Instant) -> Result<String> {
         {
             cmd.env_remove(k.as_ref());
         }
+    }
+    // Open MPI 4's server refuses to start when its remote launcher (ssh or rsh) is not on
+    // the PATH, as in many containers, although it launches nothing remote: any command
+    // that exists satisfies the check.
+    if !on_path("ssh") && !on_path("rsh") {
+        cmd.env("OMPI_MCA_plm_rsh_agent", "false");
     }
     let mut child = cmd
         .spawn()

@@ -383,7 +383,14 @@ impl Tensor {
                 fmt_shape(sel.shape())
             )));
         }
-        let v = value.expand_to(sel.shape())?.reshape(&[-1])?;
+        // A 0-d CPU value (a Python number) joins a GPU tensor, as PyTorch's; expanded, it
+        // would no longer read as a number, so it moves first.
+        let v = if value.dim() == 0 {
+            value.to_device(self.device())?
+        } else {
+            value.clone()
+        };
+        let v = v.expand_to(sel.shape())?.reshape(&[-1])?;
         let shape: Vec<i64> = self.shape().iter().map(|&s| s as i64).collect();
         put_front(&adv, &v, false)?.reshape(&shape)
     }
@@ -870,7 +877,11 @@ impl Tensor {
             shape.push(1);
         }
         shape[d] = index.numel() as i64;
-        let src = value.to_dtype(self.dtype())?.expand(&shape)?;
+        // Moved before it is expanded: a 0-d CPU value joins a GPU tensor only as a number.
+        let src = value
+            .to_device(self.device())?
+            .to_dtype(self.dtype())?
+            .expand(&shape)?;
         self.index_update(IndexUpdate::Copy, dim, index, &src, 1.0)
     }
 }

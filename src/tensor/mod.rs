@@ -126,9 +126,15 @@ impl Tensor {
         Tensor::from_parts(self.0.storage.clone(), self.0.layout.clone())
     }
     /// This tensor broadcast to `shape` with its dims taken in `order`: a handle with no
-    /// history and no base, for kernels that make a result in that order.
+    /// history and no base, for kernels that make a result in that order. A 0-d tensor stays
+    /// 0-d: the kernels broadcast it, and a 0-d CPU tensor must stay 0-d to join an op on a
+    /// GPU as a number.
     pub(crate) fn ordered(&self, shape: &[usize], order: &[usize]) -> Tensor {
-        let l = self.layout().broadcast_to(shape).reordered(order);
+        let l = if self.dim() == 0 {
+            self.layout().clone()
+        } else {
+            self.layout().broadcast_to(shape).reordered(order)
+        };
         Tensor::from_parts(self.0.storage.clone(), l)
     }
     /// A result made over dims taken in `order` (see [`Tensor::ordered`]), read back in the

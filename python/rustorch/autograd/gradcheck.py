@@ -1,7 +1,8 @@
 """Finite-difference gradient checks (``torch.autograd.gradcheck``/``gradgradcheck``).
 
 Central differences in float64 on every input element, compared with the analytical
-vector-Jacobian products from the engine, column by column of the Jacobian.
+vector-Jacobian products from the engine, column by column of the Jacobian. As PyTorch's,
+it runs ``func`` on the inputs' device (a GPU too); the Jacobians are compared on the host.
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ def _as_tuple(x: Any) -> tuple[Any, ...]:
     return tuple(x) if isinstance(x, (tuple, list)) else (x,)
 
 
+def _host(t: Any) -> np.ndarray:
+    """A tensor's values as a flat float64 NumPy array (copied to the host from a GPU)."""
+    return t.detach().cpu().numpy().astype(np.float64).ravel()
+
+
 def _differentiable(inputs: Sequence[Any]) -> list[int]:
     return [i for i, t in enumerate(inputs) if isinstance(t, _C.Tensor) and t.requires_grad]
 
@@ -27,7 +33,7 @@ def _numerical_jacobian(
     """jac[i][k]: d out_k / d input_i as a (numel_in, numel_out) array."""
     from .grad_mode import no_grad
 
-    outs0 = [o.detach().numpy().astype(np.float64).ravel() for o in _as_tuple(fn(*inputs))]
+    outs0 = [_host(o) for o in _as_tuple(fn(*inputs))]
     jac: list[list[np.ndarray]] = []
     for i in _differentiable(inputs):
         x = inputs[i]
@@ -38,10 +44,10 @@ def _numerical_jacobian(
             with no_grad():
                 orig = flat[j].item()
                 flat[j] = orig + eps
-            plus = [o.detach().numpy().astype(np.float64).ravel() for o in _as_tuple(fn(*inputs))]
+            plus = [_host(o) for o in _as_tuple(fn(*inputs))]
             with no_grad():
                 flat[j] = orig - eps
-            minus = [o.detach().numpy().astype(np.float64).ravel() for o in _as_tuple(fn(*inputs))]
+            minus = [_host(o) for o in _as_tuple(fn(*inputs))]
             with no_grad():
                 flat[j] = orig
             for k in range(len(outs0)):
@@ -58,12 +64,12 @@ def _analytical_jacobian(fn: Callable[..., Any], inputs: tuple[Any, ...]) -> lis
         if not o.requires_grad:
             continue
         for m in range(o.numel()):
-            g = _C.zeros(o.numel(), dtype=o.dtype)
+            g = _C.zeros(o.numel(), dtype=o.dtype, device=o.device)
             g[m] = 1.0
             grads = _C.grad([o], diff, [g.reshape(o.shape)], retain_graph=True, allow_unused=True)
             for i, gi in enumerate(grads):
                 if gi is not None:
-                    jac[i][k][:, m] = gi.detach().numpy().astype(np.float64).ravel()
+                    jac[i][k][:, m] = _host(gi)
     return jac
 
 
@@ -111,7 +117,9 @@ def gradgradcheck(
     outs = _as_tuple(func(*inputs))
     if grad_outputs is None:
         rng = np.random.default_rng(0)
-        grad_outputs = tuple(_C.tensor(rng.standard_normal(o.shape), dtype=o.dtype) for o in outs)
+        grad_outputs = tuple(
+            _C.tensor(rng.standard_normal(o.shape), dtype=o.dtype, device=o.device) for o in outs
+        )
     grad_outputs = _as_tuple(grad_outputs)
     diff_idx = _differentiable(inputs)
 
