@@ -315,8 +315,8 @@ GRADCHECK_CASES = {
     "batch_norm": (lambda x, w, b: rt.nn.functional.batch_norm(x, None, None, w, b, True),
                    (4, 3, 2), 3),
     "batch_norm_eval": (lambda x, w, b: rt.nn.functional.batch_norm(
-        x, rt.tensor([0.1, -0.2, 0.3], dtype=x.dtype), rt.tensor([0.5, 1.0, 2.0], dtype=x.dtype),
-        w, b, False), (4, 3, 2), 3),
+        x, rt.tensor([0.1, -0.2, 0.3], dtype=x.dtype, device=x.device),
+        rt.tensor([0.5, 1.0, 2.0], dtype=x.dtype, device=x.device), w, b, False), (4, 3, 2), 3),
     "instance_norm": (lambda x, w, b: rt.nn.functional.instance_norm(x, weight=w, bias=b),
                       (2, 3, 4), 3),
     "layer_norm": (lambda x, w, b: rt.nn.functional.layer_norm(x, [4], w, b), (3, 4), 4),

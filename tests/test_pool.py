@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import LIB_NAME, current_device, need_torch, rt, to_np
-from test_conv import _arr, _close, _gradcheck_device, _x, compare, expect_torch_error
+from test_conv import _arr, _close, _x, compare, expect_torch_error
 
 pytestmark = pytest.mark.usefixtures("device")
 
@@ -383,18 +383,18 @@ def test_unfold_non_contiguous():
     ],
 )
 def test_pool_pad_fold_gradcheck_and_gradgradcheck(fn, shape):
-    _gradcheck_device()
     # distinct values well apart, so finite differences never swap a window's maximum
-    x = rt.tensor(_distinct(*shape) * 10, dtype=rt.float64, requires_grad=True)
+    x = rt.tensor(
+        _distinct(*shape) * 10, dtype=rt.float64, device=current_device(), requires_grad=True
+    )
     assert rt.autograd.gradcheck(fn, (x,))
     assert rt.autograd.gradgradcheck(fn, (x,))
 
 
 def test_max_unpool_gradcheck():
-    _gradcheck_device()
-    x = rt.tensor(_distinct(1, 2, 4, 4), dtype=rt.float64)
+    x = rt.tensor(_distinct(1, 2, 4, 4), dtype=rt.float64, device=current_device())
     _, idx = F.max_pool2d(x, 2, return_indices=True)
-    y = _x(1, 2, 2, 2)
+    y = _x(1, 2, 2, 2, device=current_device())
     assert rt.autograd.gradcheck(lambda v: F.max_unpool2d(v, idx, 2), (y,))
     assert rt.autograd.gradgradcheck(lambda v: F.max_unpool2d(v, idx, 2), (y,))
 

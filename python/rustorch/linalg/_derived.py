@@ -153,12 +153,14 @@ def lstsq(
     ``residuals``/``rank``/``singular_values`` follow the CPU driver conventions: ``rank`` for
     every driver but ``gels``, ``singular_values`` for ``gelsd``/``gelss``, ``residuals``
     (squared column norms of ``A X - B``) when ``m > n``, every matrix has full rank and the
-    driver is not ``gelsy``."""
+    driver is not ``gelsy``. As PyTorch's, a GPU input takes ``gels`` only."""
     fname = "torch.linalg.lstsq"
     check_linalg(A, "linalg.lstsq", square=False)
     drivers = ("gels", "gelsy", "gelsd", "gelss")
     if driver is None:
         driver = "gelsy" if A.device.type == "cpu" else "gels"
+    if A.device.type != "cpu" and driver != "gels":
+        raise RuntimeError(f"{fname}: `driver` other than `gels` is not supported on CUDA")
     if driver not in drivers:
         raise RuntimeError(
             f"{fname}: parameter `driver` should be one of (gels, gelsy, gelsd, gelss)"
