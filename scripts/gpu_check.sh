@@ -219,7 +219,7 @@ vm.overcommit_memory=$(cat /proc/sys/vm/overcommit_memory 2>/dev/null || echo '?
 say "NCCL: $("$PY" -c 'import rustorch.cuda.nccl as n; print(n.version())' 2>&1 | tail -1)"
 
 # ---- 3. pytest ------------------------------------------------------------------------------
-PYTEST_BASE=(-q -rfEs -p no:cacheprovider)
+PYTEST_BASE=(-q -rfEs -p no:cacheprovider --continue-on-collection-errors)
 if has_module pytest_timeout; then PYTEST_BASE+=(--timeout=120); fi
 if [ "$DRY" = 1 ]; then
   PYTEST_PATHS=(tests/test_cuda.py tests/test_cuda_runtime.py)
@@ -320,7 +320,7 @@ if [ "$SANITIZER" = 1 ]; then
       [ -n "$SAN" ] && say "$("$SAN" --version 2>&1 | tail -1)"
       START=$SECONDS
       # serial (no -n): memcheck follows one process tree; per-test timeout generous
-      SARGS=(-q -rfEs -p no:cacheprovider -k "$SAN_K")
+      SARGS=(-q -rfEs -p no:cacheprovider --continue-on-collection-errors -k "$SAN_K")
       if has_module pytest_timeout; then SARGS+=(--timeout=240); fi
       timeout -s INT -k 30 "$LIM" "${WRAP[@]}" "$PY" -m pytest "${SARGS[@]}" \
         "${PYTEST_PATHS[@]}" >>"$OUT/sanitizer.log" 2>&1
