@@ -385,7 +385,7 @@ impl Tensor {
         }
         // A 0-d CPU value (a Python number) joins a GPU tensor, as PyTorch's; expanded, it
         // would no longer read as a number, so it moves first.
-        let v = if value.dim() == 0 {
+        let v = if value.dim() == 0 && value.device() == Device::Cpu {
             value.to_device(self.device())?
         } else {
             value.clone()
@@ -878,10 +878,12 @@ impl Tensor {
         }
         shape[d] = index.numel() as i64;
         // Moved before it is expanded: a 0-d CPU value joins a GPU tensor only as a number.
-        let src = value
-            .to_device(self.device())?
-            .to_dtype(self.dtype())?
-            .expand(&shape)?;
+        let value = if value.device() == Device::Cpu {
+            value.to_device(self.device())?
+        } else {
+            value.clone()
+        };
+        let src = value.to_dtype(self.dtype())?.expand(&shape)?;
         self.index_update(IndexUpdate::Copy, dim, index, &src, 1.0)
     }
 }
