@@ -504,6 +504,57 @@ mod tests {
     }
 
     #[test]
+    fn dense_binary_ops_cover_whole_steps_and_the_tail() {
+        // The dense loop takes four elements a step per thread: more elements than four
+        // steps of the host launch (8 blocks of 16 threads), an uneven tail, operands that
+        // start inside their buffers, and numbers on either side.
+        if !available("binary") {
+            return;
+        }
+        let dev = HostDevice::open();
+        let n = 4 * 128 * 2 + 37;
+        let shape = [n];
+        for op in [BinaryOp::Add, BinaryOp::Mul, BinaryOp::Lt] {
+            for dtype in [DType::F32, DType::F64, DType::BF16, DType::I64, DType::U8] {
+                let (a, b) = (data(dtype, n + 5, 3, true), data(dtype, n + 2, 4, true));
+                let (da, db) = (put(&dev, &a), put(&dev, &b));
+                let la = Layout::contiguous(&[n + 5]).narrow(0, 5, n).unwrap();
+                let lb = Layout::contiguous(&[n + 2]).narrow(0, 1, n).unwrap();
+                let s = if dtype.is_float() {
+                    Scalar::Float(0.25)
+                } else {
+                    Scalar::Int(2)
+                };
+                let cases = [
+                    (
+                        Arg::Buf(&da, &la),
+                        Arg::Buf(&db, &lb),
+                        Arg::Buf(&a, &la),
+                        Arg::Buf(&b, &lb),
+                    ),
+                    (
+                        Arg::Buf(&da, &la),
+                        Arg::Scalar(s),
+                        Arg::Buf(&a, &la),
+                        Arg::Scalar(s),
+                    ),
+                    (
+                        Arg::Scalar(s),
+                        Arg::Buf(&db, &lb),
+                        Arg::Scalar(s),
+                        Arg::Buf(&b, &lb),
+                    ),
+                ];
+                for (x, y, hx, hy) in cases {
+                    let got = get(&binary(x, y, dtype, &shape, op).unwrap());
+                    let want = as_f64(&Cpu::binary(hx, hy, dtype, &shape, op).unwrap());
+                    assert_close(&format!("dense {op:?} {dtype:?}"), &got, &want, tol(dtype));
+                }
+            }
+        }
+    }
+
+    #[test]
     fn integer_division_by_zero_is_reported_at_the_next_read() {
         if !available("zero division") {
             return;
