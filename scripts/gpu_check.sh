@@ -26,9 +26,11 @@
 #      of the skip reasons;
 #   4. with --sanitizer: the CUDA tests (`pytest tests -k cuda`: tests/test_cuda*.py and every
 #      op test's [cuda] case, less the out-of-memory test, whose failed allocation memcheck
-#      would count) under `compute-sanitizer --tool memcheck --error-exitcode 1`, time-limited
-#      (what ran until then is still reported). For a second call once the first passes:
-#      `--sanitizer --no-pytest` leaves the sanitizer the time the suite would take;
+#      would count) under `compute-sanitizer --tool memcheck --error-exitcode 1`, in
+#      GPU_CHECK_SANITIZER_SHARDS (default 8) serial pytest processes side by side, each over
+#      a share of the test files, time-limited (what ran until then is still reported). For
+#      a second call once the first passes: `--sanitizer --no-pytest` leaves the sanitizer
+#      the time the suite would take;
 #   5. `benches/bench.py --device cuda --quick` (--full-bench: without --quick), with a time
 #      budget of what is left; the table goes into results.md even if the run is cut short
 #      (from bench.json);
@@ -57,6 +59,8 @@ BUDGET=${GPU_CHECK_BUDGET:-460}
 WORKERS=${GPU_CHECK_WORKERS:-4}
 # seconds the pytest stage leaves for the sanitizer and the benchmark stages after it
 SAN_RESERVE=${GPU_CHECK_SANITIZER_S:-150}
+# processes the sanitizer stage runs side by side
+SAN_SHARDS=${GPU_CHECK_SANITIZER_SHARDS:-8}
 BENCH_RESERVE=${GPU_CHECK_BENCH_S:-150}
 SITE=/tmp/rustorch-site
 export RUSTORCH_KERNEL_CACHE=${RUSTORCH_KERNEL_CACHE:-/tmp/rustorch-kernels}
@@ -237,6 +241,12 @@ totals() {
   grep -aE '^(=+ )?(no tests ran|[0-9]+ (passed|failed|errors?|skipped|deselected|xfailed|xpassed|warnings?))' \
     "$1" | tail -1 | sed -E 's/^=+ //; s/ =+$//'
 }
+# sum_totals LOGFILE: the counts of all the pytest totals lines in it (one per process), added
+sum_totals() {
+  grep -aE '^(=+ )?[0-9]+ (passed|failed|errors?|skipped|deselected)' "$1" \
+    | grep -aoE '[0-9]+ (passed|failed|errors?|skipped|deselected|xfailed|xpassed)' \
+    | awk '{n[$2] += $1} END {for (k in n) printf "%s%d %s", (c++ ? ", " : ""), n[k], k}'
+}
 # skip_summary LOGFILE: skipped tests per reason, most first
 skip_summary() {
   grep -aE '^SKIPPED \[[0-9]+\]' "$1" \
@@ -319,12 +329,36 @@ if [ "$SANITIZER" = 1 ]; then
       stage "compute-sanitizer memcheck: pytest -k '$SAN_K' (limit ${LIM} s)"
       [ -n "$SAN" ] && say "$("$SAN" --version 2>&1 | tail -1)"
       START=$SECONDS
-      # serial (no -n): memcheck follows one process tree; per-test timeout generous
+      # A serial pytest per process (memcheck over xdist's workers did not get past their
+      # start-up in 200 s on an H200), SAN_SHARDS processes side by side, each over a share
+      # of the files that hold selected tests (largest first, each to the lightest share).
       SARGS=(-q -rfEs -p no:cacheprovider --continue-on-collection-errors -k "$SAN_K")
       if has_module pytest_timeout; then SARGS+=(--timeout=240); fi
-      timeout -s INT -k 30 "$LIM" "${WRAP[@]}" "$PY" -m pytest "${SARGS[@]}" \
-        "${PYTEST_PATHS[@]}" >>"$OUT/sanitizer.log" 2>&1
-      SAN_RC=$?
+      mapfile -t SHARDS < <("$PY" -m pytest --collect-only -q -p no:cacheprovider \
+        --continue-on-collection-errors -k "$SAN_K" "${PYTEST_PATHS[@]}" 2>/dev/null \
+        | grep -a '::' | sed 's/::.*//' | sort | uniq -c | sort -rn \
+        | awk -v n="$SAN_SHARDS" '{
+            k = 0; for (i = 1; i < n; i++) if (load[i] < load[k]) k = i
+            load[k] += $1; files[k] = files[k] " " $2
+          } END { for (i = 0; i < n; i++) if (files[i] != "") print files[i] }')
+      say "${#SHARDS[@]} processes: ${SHARDS[*]}"
+      PIDS=()
+      for k in "${!SHARDS[@]}"; do
+        # shellcheck disable=SC2086  # a shard is a space-separated list of test files
+        timeout -s INT -k 30 "$LIM" "${WRAP[@]}" "$PY" -m pytest "${SARGS[@]}" ${SHARDS[$k]} \
+          >"$OUT/sanitizer.$k.log" 2>&1 &
+        PIDS+=($!)
+      done
+      SAN_RC=0
+      for pid in "${PIDS[@]}"; do
+        wait "$pid"
+        rc=$?
+        [ "$rc" -gt "$SAN_RC" ] && SAN_RC=$rc
+      done
+      for k in "${!SHARDS[@]}"; do
+        cat "$OUT/sanitizer.$k.log" >>"$OUT/sanitizer.log"
+        rm -f "$OUT/sanitizer.$k.log"
+      done
       # memcheck's reports and the failures, then pytest's last lines
       grep -aE '^(========= (Invalid|Program hit|ERROR SUMMARY|Error)|FAILED|ERROR)' \
         "$OUT/sanitizer.log" | head -60 | tee -a "$LOG"
@@ -332,7 +366,7 @@ if [ "$SANITIZER" = 1 ]; then
       ERRORS=$(grep -aoE 'ERROR SUMMARY: [0-9]+ error' "$OUT/sanitizer.log" \
         | awk '{s += $3} END {print s + 0}')
       PROCS=$(grep -acE 'ERROR SUMMARY: [0-9]+ error' "$OUT/sanitizer.log")
-      STOTALS=$(totals "$OUT/sanitizer.log")
+      STOTALS=$(sum_totals "$OUT/sanitizer.log")
       SAN_SUMMARY="status $SAN_RC; memcheck errors: $ERRORS (in $PROCS process summaries);"
       SAN_SUMMARY+=" pytest: ${STOTALS:-no totals line} [$((SECONDS - START)) s]"
       case "$SAN_RC" in 124 | 130 | 137) SAN_SUMMARY+=" — TIMED OUT after ${LIM} s" ;; esac
