@@ -8,6 +8,7 @@
 //! when its output has that many positions). The weight gradient sums its tiles in a fixed
 //! order (each thread its run of tiles, the runs added in order), so runs repeat.
 
+use super::assume_init;
 use super::matmul::{GemmElem, MatRef};
 use super::window::{fold_into, unfold};
 use crate::backend::Window;
@@ -164,15 +165,6 @@ pub fn forward<T: GemmElem>(
                 .for_each(|(i, o)| super::team::as_part(|| tile(i, o)))
         })
     }
-}
-
-/// `s` as initialised elements.
-///
-/// # Safety
-/// Every element of `s` must have been written.
-pub(super) unsafe fn assume_init<T>(s: &mut [MaybeUninit<T>]) -> &mut [T] {
-    // SAFETY: `MaybeUninit<T>` has `T`'s layout, and the caller vouches for every element.
-    unsafe { &mut *(s as *mut [MaybeUninit<T>] as *mut [T]) }
 }
 
 /// The input gradient of [`forward`]: `g` (contiguous `[n, cout, *output]`) through `w`

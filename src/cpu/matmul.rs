@@ -57,7 +57,9 @@ const SPLIT_MIN: usize = 16;
 /// a few output channels by a few window positions, summed over every image and output
 /// position) is split along `k` instead: each thread multiplies its slice of `k` into its
 /// own `m × n` block and the blocks are added, which `gemm`'s own scheme (by rows and
-/// columns of the output) cannot share out.
+/// columns of the output) cannot share out. That pays from a `k` eight times the output's
+/// longer side: a word model's decoder input gradient, `[700, 10000] @ [10000, 200]`, took
+/// 8.3 ms under `gemm`'s scheme and 6.0 ms split along `k` (2 threads; PyTorch 13.4 ms).
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Split {
     Rows(usize),
@@ -66,7 +68,7 @@ enum Split {
 }
 
 fn split_plan(m: usize, n: usize, k: usize, threads: usize) -> Option<Split> {
-    if threads >= 2 && m * n * k >= SPLIT_FLOPS && k >= 16 * m.max(n) {
+    if threads >= 2 && m * n * k >= SPLIT_FLOPS && k >= 8 * m.max(n) {
         return Some(Split::Depth(k.div_ceil(threads)));
     }
     if threads < 2 || !(SPLIT_FLOPS..PAR_FLOPS).contains(&(m * n * k)) {

@@ -38,6 +38,15 @@ pub fn team_part(n: usize) -> usize {
     n.div_ceil(team::parts()).next_multiple_of(64).max(64)
 }
 
+/// `s` as initialised elements.
+///
+/// # Safety
+/// Every element of `s` must have been written.
+pub(crate) unsafe fn assume_init<T>(s: &mut [std::mem::MaybeUninit<T>]) -> &mut [T] {
+    // SAFETY: `MaybeUninit<T>` has `T`'s layout, and the caller vouches for every element.
+    unsafe { &mut *(s as *mut [std::mem::MaybeUninit<T>] as *mut [T]) }
+}
+
 /// A vector of `n` elements written by `fill`, with no zero-fill first: a fresh output
 /// filled with zeros and then overwritten costs a third more memory traffic (the `memset`
 /// was 16% of a large `a + b`).

@@ -113,13 +113,11 @@ impl<T: Fma> Block<'_, T> {
                 && self.panel.len() >= k * W
                 && c.len() >= (R - 1) * ldc + cols
         );
-        let mut acc: [[T; W]; R] = std::array::from_fn(|r| {
-            let mut row = [T::zero(); W];
-            if self.accumulate {
-                row[..cols].copy_from_slice(&c[r * ldc..][..cols]);
-            }
-            row
-        });
+        // The accumulators start at zero and `c` is added at the store, a whole panel's
+        // rows as fixed-size (vector) loads and stores: loading `c` into them first, at a
+        // variable length, made each row a `memmove` call and kept the block's setup out
+        // of line in the quick profile (no change measured in the release build).
+        let mut acc = [[T::zero(); W]; R];
         for kk in 0..k {
             // SAFETY: `kk < k`, and the panel holds `k·W` elements (asserted above). (A
             // checked index would leave a panic path in the loop, and the accumulators in
@@ -138,7 +136,14 @@ impl<T: Fma> Block<'_, T> {
         for (r, acc) in acc.iter().enumerate() {
             // A copy, so that the store's variable length never reaches `acc`.
             let row: [T; W] = *acc;
-            c[r * ldc..][..cols].copy_from_slice(&row[..cols]);
+            let put = |d: &mut T, v: T| *d = if self.accumulate { d.add(v) } else { v };
+            match c[r * ldc..].first_chunk_mut::<W>() {
+                Some(dst) if cols == W => dst.iter_mut().zip(row).for_each(|(d, v)| put(d, v)),
+                _ => c[r * ldc..][..cols]
+                    .iter_mut()
+                    .zip(row)
+                    .for_each(|(d, v)| put(d, v)),
+            }
         }
     }
 }

@@ -24,8 +24,9 @@
 //! is not all finite: such a result is dropped (`None`), and the convolution takes im2col,
 //! whose results are PyTorch's.
 
+use super::assume_init;
 use super::conv::Fma;
-use super::im2col::{assume_init, Tiles};
+use super::im2col::Tiles;
 use super::matmul::{GemmElem, MatRef};
 use crate::backend::num::Num;
 use crate::backend::Window;
