@@ -160,6 +160,9 @@ class GpuTiming:
     wall_ms: list[float]
     number: int  # calls per block
     event_note: str = ""  # why the events are not used, if they are not
+    # per-call host milliseconds to issue the calls (before the final synchronize): close to
+    # the per-call time when the host, not the GPU, sets the pace
+    enqueue_ms: list[float] = field(default_factory=list)
 
     @property
     def clock(self) -> str:
@@ -198,6 +201,7 @@ class GpuTiming:
             "event_ms": self.event_ms,
             "wall_ms": self.wall_ms,
             "event_note": self.event_note,
+            "enqueue_ms": self.enqueue_ms,
             "median_ms": self.median_s * 1e3,
             "spread": self.spread,
         }
@@ -238,9 +242,12 @@ def cuda_api(mod: Any) -> Any:
     return mod.cuda if DEVICE == "cuda" else _HostCuda
 
 
-def time_block(mod: Any, fn: Callable[[], Any], number: int, events: bool) -> tuple[float, float]:
-    """Per-call (event ms, host ms) of ``number`` calls of ``fn``; event ms is NaN when the
-    events are off or fail. Errors of ``fn`` propagate."""
+def time_block(
+    mod: Any, fn: Callable[[], Any], number: int, events: bool
+) -> tuple[float, float, float]:
+    """Per-call (event ms, host ms, enqueue ms) of ``number`` calls of ``fn``: the events'
+    time (NaN when they are off or fail), the host's until the GPU is done, and the host's
+    to issue the calls. Errors of ``fn`` propagate."""
     cuda = cuda_api(mod)
     start = end = None
     cuda.synchronize()
@@ -260,6 +267,7 @@ def time_block(mod: Any, fn: Callable[[], Any], number: int, events: bool) -> tu
                 start = end = None
         for _ in range(number):
             fn()
+        t_issued = time.perf_counter()
         if end is not None:
             try:
                 end.record()
@@ -276,7 +284,7 @@ def time_block(mod: Any, fn: Callable[[], Any], number: int, events: bool) -> tu
             ev = float(start.elapsed_time(end))
         except Exception:
             ev = math.nan
-    return ev / number, (t1 - t0) * 1e3 / number
+    return ev / number, (t1 - t0) * 1e3 / number, (t_issued - t0) * 1e3 / number
 
 
 # ``setup(mod)`` returns ``(fn, probe)``: ``fn()`` is the timed call, ``probe()`` (or None)
@@ -316,7 +324,7 @@ def time_pair(
                 except Exception as exc:
                     probes[lib] = exc
             # calibrate on a short block (after the warm-up, so no compile time in it)
-            _, per_call_ms = time_block(mod, fn, 3, events=False)
+            _, per_call_ms, _ = time_block(mod, fn, 3, events=False)
             number = max(min_number, math.ceil(cfg.block_ms / max(per_call_ms, 1e-4)))
             number = min(number, 100_000)
             fns[lib] = fn
@@ -334,7 +342,9 @@ def time_pair(
             if not isinstance(t, GpuTiming):
                 continue
             try:
-                ev, wall = time_block(ctx.libs[lib], fns[lib], t.number, events=not t.event_note)
+                ev, wall, issued = time_block(
+                    ctx.libs[lib], fns[lib], t.number, events=not t.event_note
+                )
             except Exception as exc:
                 traceback.print_exc(file=sys.stderr)
                 timings[lib] = exc
@@ -343,6 +353,7 @@ def time_pair(
                 t.event_note = "events failed"
             t.event_ms.append(ev)
             t.wall_ms.append(wall)
+            t.enqueue_ms.append(issued)
     for lib in live:
         t = timings[lib]
         if isinstance(t, GpuTiming) and not t.events_ok and not t.event_note:
@@ -804,6 +815,12 @@ def make_step(spec: ModelSpec, section: str, name: str) -> Callable[[Context], l
             goal=("<=", spec.goal),
             data={"batch": spec.batch, "loss_after_warmup": probes},
         )
+        # the host's time to issue a step: near the step's time, the host sets the pace
+        for lib, t in timings.items():
+            if isinstance(t, GpuTiming) and t.enqueue_ms:
+                issued = statistics.median(t.enqueue_ms)
+                log(f"  {lib}: a step issued in {issued:.3f} ms (host)")
+                row.cells[lib] += f" (host issues it in {issued:.3f})"
         return [annotate(row, timings, flags)]
 
     return run
