@@ -26,9 +26,10 @@
 #      of the skip reasons;
 #   4. with --sanitizer: the CUDA tests (`pytest tests -k cuda`: tests/test_cuda*.py and every
 #      op test's [cuda] case, less the out-of-memory test, whose failed allocation memcheck
-#      would count) under `compute-sanitizer --tool memcheck --error-exitcode 1`, in
-#      GPU_CHECK_SANITIZER_SHARDS (default 8) serial pytest processes side by side, each over
-#      a share of the test files, time-limited (what ran until then is still reported). For
+#      would count, and the import-time test, whose subprocess memcheck starts too;
+#      GPU_CHECK_SANITIZER_K replaces that -k expression) under `compute-sanitizer --tool
+#      memcheck --error-exitcode 1`, in GPU_CHECK_SANITIZER_SHARDS (default 8) serial pytest
+#      processes side by side, each over a share of the test files, time-limited (what ran until then is still reported). For
 #      a second call once the first passes: `--sanitizer --no-pytest` leaves the sanitizer
 #      the time the suite would take;
 #   5. `benches/bench.py --device cuda --quick` (--full-bench: without --quick), with a time
@@ -42,7 +43,8 @@
 #
 # Fashion-MNIST for the epoch row's accuracy: GPU_CHECK_DATA_DIR, else ./.data/fashion-mnist
 # (carry it: the four IDX .gz files, 30 MB), else the benchmark's default folder; the
-# benchmark uses random data of the same shape when none has the files, and says so.
+# benchmark uses random data of the same shape when none has the files, and says so. The
+# tests that train on it read the same folder (RUSTORCH_FASHION_MNIST, unless already set).
 #
 # --dry-run (on a machine without a GPU): installs nothing; uses the rustorch that
 # `python3 -c "import rustorch"` finds, else ./python with a built python/rustorch/_C*.so;
@@ -65,6 +67,15 @@ BENCH_RESERVE=${GPU_CHECK_BENCH_S:-150}
 SITE=/tmp/rustorch-site
 export RUSTORCH_KERNEL_CACHE=${RUSTORCH_KERNEL_CACHE:-/tmp/rustorch-kernels}
 export PYTHONUNBUFFERED=1
+if [ -z "${RUSTORCH_FASHION_MNIST:-}" ]; then
+  for d in "${GPU_CHECK_DATA_DIR:-}" .data/fashion-mnist; do
+    if [ -n "$d" ] && [ -f "$d/train-images-idx3-ubyte.gz" ]; then
+      RUSTORCH_FASHION_MNIST=$(cd "$d" && pwd)
+      export RUSTORCH_FASHION_MNIST
+      break
+    fi
+  done
+fi
 
 WHEEL=""
 DRY=0 SANITIZER=0 RUN_PYTEST=1 RUN_BENCH=1 QUICK=1 SERIAL=0
@@ -313,7 +324,7 @@ if [ "$SANITIZER" = 1 ]; then
     [ -n "$SAN" ] && break
     [ -x "$cand" ] && SAN=$cand
   done
-  SAN_K="cuda and not out_of_memory"
+  SAN_K=${GPU_CHECK_SANITIZER_K:-"cuda and not out_of_memory and not import_is_fast"}
   if [ "$RUSTORCH_OK" != 1 ]; then
     SAN_SUMMARY="not run: no usable rustorch"
   else

@@ -256,17 +256,54 @@ fn kernel(
     ma: &MatBatch,
     b: &CudaBuffer,
     mb: &MatBatch,
-    (m, n, k): (usize, usize, usize),
+    mnk: (usize, usize, usize),
     alpha: f64,
     accumulate: bool,
     out: &CudaBuffer,
 ) -> Result<()> {
-    let dtype = a.dtype();
     let offsets = |mx: &MatBatch| {
         let v: Vec<i64> = mx.offsets.iter().map(|&o| o as i64).collect();
         upload(dev, &HostBuffer::from_vec(v))
     };
     let (a_off, b_off) = (offsets(ma)?, offsets(mb)?);
+    let operands = GemmOperands {
+        a,
+        a_offsets: a_off.device_ptr(),
+        a_strides: (ma.rs, ma.cs),
+        b,
+        b_offsets: b_off.device_ptr(),
+        b_strides: (mb.rs, mb.cs),
+        batch: ma.offsets.len(),
+    };
+    launch_gemm(&operands, mnk, alpha, accumulate, out)
+}
+
+/// The operands of a batch of products for the `gemm` kernel: matrix `i` of `a` starts at
+/// the element offset held by the `i`-th `i64` at the device address `a_offsets` (likewise
+/// for `b`); strides are (row, column) in elements.
+pub struct GemmOperands<'a> {
+    pub a: &'a CudaBuffer,
+    pub a_offsets: u64,
+    pub a_strides: (isize, isize),
+    pub b: &'a CudaBuffer,
+    pub b_offsets: u64,
+    pub b_strides: (isize, isize),
+    pub batch: usize,
+}
+
+/// Launches the `gemm` kernel: `out[i] (+)= alpha · A_i @ B_i` for each matrix pair of `o`,
+/// `out` contiguous `batch × m × n`. One launch and no host-to-device copy when the
+/// offsets are already on the device, so a recurrent layer's small per-step products cost
+/// the host a kernel launch where a cuBLAS call costs several times that.
+pub fn launch_gemm(
+    o: &GemmOperands<'_>,
+    (m, n, k): (usize, usize, usize),
+    alpha: f64,
+    accumulate: bool,
+    out: &CudaBuffer,
+) -> Result<()> {
+    let dtype = o.a.dtype();
+    let dev = o.a.dev();
     // alpha as the CPU rounds it to the dtype (`T::from_f64`: float32 for the 16-bit types,
     // a saturating truncation for the integers).
     let alpha = match dtype {
@@ -274,24 +311,23 @@ fn kernel(
         DType::F32 | DType::F16 | DType::BF16 => Scalar::Float(alpha as f32 as f64),
         _ => Scalar::Int(crate::with_dtype!(dtype, T, T::from_f64(alpha).to_i64())),
     };
-    let batch = ma.offsets.len();
     let mut args = Args::new();
     args.arg(out.device_ptr())
-        .arg(a.device_ptr())
-        .arg(b.device_ptr())
-        .arg(a_off.device_ptr())
-        .arg(b_off.device_ptr())
-        .arg(batch as i64)
+        .arg(o.a.device_ptr())
+        .arg(o.b.device_ptr())
+        .arg(o.a_offsets)
+        .arg(o.b_offsets)
+        .arg(o.batch as i64)
         .arg(m as i64)
         .arg(n as i64)
         .arg(k as i64)
-        .arg(ma.rs as i64)
-        .arg(ma.cs as i64)
-        .arg(mb.rs as i64)
-        .arg(mb.cs as i64)
+        .arg(o.a_strides.0 as i64)
+        .arg(o.a_strides.1 as i64)
+        .arg(o.b_strides.0 as i64)
+        .arg(o.b_strides.1 as i64)
         .arg(super::device::KScalar::from(alpha))
         .arg(i32::from(accumulate));
-    let tiles = batch * m.div_ceil(KERNEL_TILE) * n.div_ceil(KERNEL_TILE);
+    let tiles = o.batch * m.div_ceil(KERNEL_TILE) * n.div_ceil(KERNEL_TILE);
     let grid = tiles.clamp(1, dev.sm_count() as usize * 32) as u32;
     let k = Kernel {
         file: &GEMM,
@@ -329,7 +365,6 @@ pub fn matmul(
             b.dtype().name()
         )));
     }
-    let dev = a.dev();
     let total = batch * m * n;
     let accumulate = acc.is_some();
     let out = match acc {
@@ -341,28 +376,45 @@ pub fn matmul(
                 acc.dtype().name()
             )))
         }
-        None => CudaBuffer::alloc(dev, total, dtype)?,
+        None => CudaBuffer::alloc(a.dev(), total, dtype)?,
     };
+    matmul_into(a, ma, b, mb, (m, n, k), alpha, accumulate, &out)?;
+    Ok(out)
+}
+
+/// [`matmul`] into `out`, which holds at least `batch × m × n` elements of the operands'
+/// dtype: written, or added to when `accumulate`.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_into(
+    a: &CudaBuffer,
+    ma: &MatBatch,
+    b: &CudaBuffer,
+    mb: &MatBatch,
+    (m, n, k): (usize, usize, usize),
+    alpha: f64,
+    accumulate: bool,
+    out: &CudaBuffer,
+) -> Result<()> {
+    let total = ma.offsets.len() * m * n;
     if total == 0 {
-        return Ok(out);
+        return Ok(());
     }
     if k == 0 {
         // Empty sums: zeros, or the accumulator unchanged.
         if !accumulate {
             copy_into(
-                &out,
+                out,
                 &Layout::contiguous(&[total]),
                 Arg::Scalar(Scalar::Int(0)),
             )?;
         }
-        return Ok(out);
+        return Ok(());
     }
     let beta = if accumulate { 1.0 } else { 0.0 };
-    if dtype.is_float() && cublas(a, ma, b, mb, (m, n, k), alpha, beta, &out)? {
-        return Ok(out);
+    if a.dtype().is_float() && cublas(a, ma, b, mb, (m, n, k), alpha, beta, out)? {
+        return Ok(());
     }
-    kernel(dev, a, ma, b, mb, (m, n, k), alpha, accumulate, &out)?;
-    Ok(out)
+    kernel(a.dev(), a, ma, b, mb, (m, n, k), alpha, accumulate, out)
 }
 
 #[cfg(test)]

@@ -1,17 +1,27 @@
 //! Recurrent layers on a GPU (`kernels/rnn.cu`), with the CPU's contract
-//! (`crate::cpu::rnn`): per step, the recurrent product through cuBLAS and one fused cell
-//! kernel; back through time, one cell-backward kernel and the product carrying the
-//! gradient to the previous step, accumulated into the state gradient in place.
+//! (`crate::cpu::rnn`): per step, the recurrent product and one fused cell kernel; back
+//! through time, one cell-backward kernel and the product carrying the gradient to the
+//! previous step, accumulated into the state gradient in place.
+//!
+//! A step's product is small (batch × gates·hidden × hidden) and the host issues the steps
+//! one by one, so what it costs the host sets the layer's pace. Up to [`KERNEL_MACS`]
+//! multiply-adds it runs as one launch of the `gemm` kernel, with the step's offsets
+//! uploaded once per layer; larger ones go to cuBLAS, whose call costs the host about
+//! three launches (an H200's host profile of the 2-layer LSTM step: half its time inside
+//! `cublasGemmStridedBatchedEx`) but whose kernels are far faster on large products.
 
 use super::buffer::CudaBuffer;
+use super::device::DeviceApi;
 use super::device::{Args, Kernel};
+use super::elementwise::upload;
 use super::elementwise::{cast, full, launch_elementwise};
 use super::kernels::{self, RNN};
-use super::matmul::matmul;
-use crate::backend::{MatBatch, RnnCell, RnnGrads, RnnRun, RnnSaved};
+use super::matmul::{launch_gemm, matmul_into, GemmOperands};
+use crate::backend::{HostBuffer, MatBatch, RnnCell, RnnGrads, RnnRun, RnnSaved};
 use crate::error::{Error, Result};
 use crate::tensor::dtype::{DType, Scalar};
 use crate::tensor::layout::Layout;
+use std::sync::Arc;
 
 /// Kernel `name` of `rnn.cu` for `dtype`, or PyTorch's error for a dtype it lacks.
 fn kernel(name: &'static str, dtype: DType) -> Result<Kernel> {
@@ -48,6 +58,99 @@ fn ptr(b: Option<&CudaBuffer>, at: usize) -> u64 {
     b.map_or(0, |b| b.ptr_at(at))
 }
 
+/// The most multiply-adds of a step's product that go to the `gemm` kernel (see the
+/// module's note); the 2-layer LSTM of the GPU benchmark (batch 64, hidden 128) has
+/// 64 · 512 · 128 = 2^22.
+const KERNEL_MACS: usize = 1 << 23;
+
+#[cfg(not(test))]
+fn kernel_macs() -> usize {
+    KERNEL_MACS
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The host tests run both routes: the `gemm` kernel and the general product.
+    static TEST_KERNEL_MACS: std::cell::Cell<usize> = const { std::cell::Cell::new(KERNEL_MACS) };
+}
+
+#[cfg(test)]
+fn kernel_macs() -> usize {
+    TEST_KERNEL_MACS.with(|c| c.get())
+}
+
+/// The per-step products of one layer, `A_slot @ B`: `A_slot` is the `m × k` matrix of a
+/// buffer from element `slot · stride`, rows `a_rs` apart; `B` the `k × n` matrix of a
+/// buffer from element 0, with (row, column) strides `b_strides`.
+struct StepProducts {
+    mnk: (usize, usize, usize),
+    stride: usize,
+    a_rs: usize,
+    b_strides: (isize, isize),
+    /// `[0, stride, 2·stride, …]` as `i64` on the device, one per slot, when the products
+    /// go to the `gemm` kernel; `None` when they go to cuBLAS.
+    offsets: Option<CudaBuffer>,
+}
+
+impl StepProducts {
+    fn new(
+        dev: &Arc<dyn DeviceApi>,
+        mnk: (usize, usize, usize),
+        slots: usize,
+        (stride, a_rs): (usize, usize),
+        b_strides: (isize, isize),
+    ) -> Result<StepProducts> {
+        let (m, n, k) = mnk;
+        let offsets = if m * n * k <= kernel_macs() {
+            let v: Vec<i64> = (0..slots.max(1)).map(|i| (i * stride) as i64).collect();
+            Some(upload(dev, &HostBuffer::from_vec(v))?)
+        } else {
+            None
+        };
+        Ok(StepProducts {
+            mnk,
+            stride,
+            a_rs,
+            b_strides,
+            offsets,
+        })
+    }
+
+    /// `a`'s matrix at `slot` times `b`, written into `out` or added to it (`accumulate`).
+    fn run(
+        &self,
+        a: &CudaBuffer,
+        slot: usize,
+        b: &CudaBuffer,
+        out: &CudaBuffer,
+        accumulate: bool,
+    ) -> Result<()> {
+        match &self.offsets {
+            Some(offsets) => {
+                let o = GemmOperands {
+                    a,
+                    a_offsets: offsets.ptr_at(slot),
+                    a_strides: (self.a_rs as isize, 1),
+                    b,
+                    b_offsets: offsets.ptr_at(0),
+                    b_strides: self.b_strides,
+                    batch: 1,
+                };
+                launch_gemm(&o, self.mnk, 1.0, accumulate, out)
+            }
+            None => {
+                let mb = MatBatch {
+                    offsets: vec![0],
+                    rs: self.b_strides.0,
+                    cs: self.b_strides.1,
+                };
+                let ma = rows(slot * self.stride, self.a_rs);
+                matmul_into(a, &ma, b, &mb, self.mnk, 1.0, accumulate, out)
+            }
+        }
+    }
+}
+
 /// See [`crate::backend::Backend::rnn_forward`].
 pub fn forward(
     run: &RnnRun<'_>,
@@ -67,22 +170,21 @@ pub fn forward(
         RnnCell::Lstm | RnnCell::Gru => Some(CudaBuffer::alloc(&dev, run.steps * bh, dtype)?),
         _ => None,
     };
-    // W_hh ([G·hidden, hidden], row-major) read as W_hhᵀ.
-    let w_t = MatBatch {
-        offsets: vec![0],
-        rs: 1,
-        cs: hd as isize,
-    };
+    // h_prev @ W_hhᵀ: W_hh ([G·hidden, hidden], row-major) read as W_hhᵀ; slot p is
+    // step p's h (h0 is slot 0 of its own buffer).
+    let products = StepProducts::new(&dev, (b, gh, hd), run.steps, (bh, hd), (1, hd as isize))?;
+    let hw = CudaBuffer::alloc(&dev, b * gh, dtype)?;
     for t in run.order() {
-        let (h_src, at) = match run.previous(t) {
-            Some(p) => (&h, p * bh),
+        let (h_src, slot) = match run.previous(t) {
+            Some(p) => (&h, p),
             None => (h0, 0),
         };
+        let at = slot * bh;
         let c_prev = match run.previous(t) {
             Some(p) => ptr(extra.as_ref(), p * bh),
             None => ptr(c0, 0),
         };
-        let hw = matmul(h_src, &rows(at, hd), w_hh, &w_t, (b, gh, hd), 1.0, None)?;
+        products.run(h_src, slot, w_hh, &hw, false)?;
         let g_at = t * b * gh;
         let mut args = Args::new();
         args.arg(gates.ptr_at(g_at))
@@ -130,7 +232,9 @@ pub fn backward(
         Some(g) => cast(g, &Layout::contiguous(&[bh]), dtype),
         None => full(&dev, bh, dtype, Scalar::Float(0.0)),
     };
-    let mut dh = state(dh_n)?;
+    let dh = state(dh_n)?;
+    // dg_t @ W_hh: slot t is step t's gate gradients.
+    let products = StepProducts::new(&dev, (b, hd, gh), run.steps, (b * gh, gh), (hd as isize, 1))?;
     let dc = if lstm { Some(state(dc_n)?) } else { None };
     let order: Vec<usize> = run.order().collect();
     for &t in order.iter().rev() {
@@ -157,16 +261,7 @@ pub fn backward(
             .arg(hd as i64);
         launch_elementwise(&dev, k, dtype, bh, &mut args)?;
         // dh_prev += dg·W_hh (carried rows have zero gate gradients).
-        let dg = dgh.as_ref().unwrap_or(&dgx);
-        dh = matmul(
-            dg,
-            &rows(g_at, gh),
-            w_hh,
-            &rows(0, hd),
-            (b, hd, gh),
-            1.0,
-            Some(dh),
-        )?;
+        products.run(dgh.as_ref().unwrap_or(&dgx), t, w_hh, &dh, true)?;
     }
     Ok(RnnGrads {
         gates: dgx,
@@ -194,7 +289,12 @@ mod tests {
         let dev = HostDevice::open();
         let (steps, batch, hd) = (3, 5, 4);
         let active = [5, 3, 1];
-        for dtype in [DType::F32, DType::F64] {
+        for (dtype, macs) in [
+            (DType::F32, KERNEL_MACS),
+            (DType::F64, KERNEL_MACS),
+            (DType::F64, 0),
+        ] {
+            TEST_KERNEL_MACS.with(|c| c.set(macs));
             // Values in [-3, 3): scale them down so the cells do not saturate.
             let small = |n: usize, seed: u64| {
                 let h = data(dtype, n, seed, false);
@@ -203,7 +303,7 @@ mod tests {
             };
             for cell in [RnnCell::Tanh, RnnCell::Relu, RnnCell::Lstm, RnnCell::Gru] {
                 for reverse in [false, true] {
-                    let what = format!("{dtype:?} {cell:?} reverse={reverse}");
+                    let what = format!("{dtype:?} {cell:?} reverse={reverse} kernel_macs={macs}");
                     let run = RnnRun {
                         cell,
                         steps,
