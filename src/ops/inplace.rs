@@ -1,15 +1,19 @@
 //! In-place ops. Each computes its result out of place, then writes it into `self`'s
-//! storage and bumps the shared version counter; when autograd is recording, `self`'s
+//! storage and bumps the shared version counter (`add_`/`sub_` of a tensor, where nothing
+//! records, write straight into it: [`Tensor::add_scaled_in_place`]); when autograd is recording, `self`'s
 //! history is rewired to the new node, and the op sees a copy of the old data so that
 //! what it saved is not the data being overwritten.
 
 use super::binary::{binary_alpha, BinaryOp};
+use super::optim::run;
 use super::view::{embed_view, ViewFn};
 use super::{Operand, Scalar};
 use crate::autograd::{grad_if, is_grad_enabled, needs_grad, record};
 use crate::error::{Error, Result};
 use crate::tensor::dtype::{Category, DType};
+use crate::backend::SgdOptions;
 use crate::tensor::layout::{fmt_shape, Layout};
+use crate::tensor::storage::Storage;
 use crate::Tensor;
 use std::sync::Arc;
 
@@ -248,6 +252,13 @@ impl Tensor {
         other: &Operand,
         alpha: Option<Scalar>,
     ) -> Result<()> {
+        if let (BinaryOp::Add | BinaryOp::Sub, Operand::Tensor(g)) = (op, other) {
+            let a = alpha.map_or(1.0, |a| a.to_f64());
+            let a = if op == BinaryOp::Sub { -a } else { a };
+            if self.add_scaled_in_place(g, a)? {
+                return Ok(());
+            }
+        }
         let others: Vec<&Tensor> = match other {
             Operand::Tensor(t) => vec![t],
             Operand::Scalar(_) => vec![],
@@ -305,9 +316,49 @@ impl Tensor {
         self.fill_(Scalar::Int(0))
     }
 
+    /// `self += alpha·g` in one pass over self's storage, where nothing is recorded and
+    /// the operands allow it: a float `self`, contiguous, and `g` of its dtype, shape and
+    /// device, contiguous, sharing no memory with it (the SGD kernel without momentum,
+    /// `p -= lr·g` with `lr = -alpha`). Returns false, having done nothing, otherwise; the
+    /// general path computes `self op alpha·g` out of place and copies it back, three
+    /// passes and two temporaries (a parameter update `p.add_(p.grad, alpha=-lr)` on an
+    /// 8 MB weight).
+    fn add_scaled_in_place(&self, g: &Tensor, alpha: f64) -> Result<bool> {
+        let fits = self.dtype().is_float()
+            && g.dtype() == self.dtype()
+            && g.shape() == self.shape()
+            && self.is_contiguous()
+            && g.is_contiguous()
+            && self.device() == g.device()
+            && !g.shares_storage(self)
+            && !needs_grad(&[self, g])
+            && !crate::ops::trace::tracing();
+        if !fits {
+            return Ok(false);
+        }
+        self.check_inplace()?;
+        let o = SgdOptions {
+            lr: -alpha,
+            momentum: 0.0,
+            dampening: 0.0,
+            weight_decay: 0.0,
+            nesterov: false,
+            maximize: false,
+        };
+        Storage::sgd_step(run(self), run(g), None, false, &o)?;
+        self.storage().bump_version();
+        if is_grad_enabled() && !self.is_leaf() {
+            self.detach_();
+        }
+        Ok(true)
+    }
+
     /// `self += g` with no recording: gradient accumulation.
     pub(crate) fn add_assign_no_grad(&self, g: &Tensor) -> Result<()> {
         let _guard = crate::autograd::GradModeGuard::new(false);
+        if self.add_scaled_in_place(g, 1.0)? {
+            return Ok(());
+        }
         let new = self.add(g)?;
         self.write(&new)?;
         self.storage().bump_version();

@@ -32,7 +32,7 @@ fn check_target(what: &str, t: &Tensor, like: &Tensor, others: &[&Tensor]) -> Re
 }
 
 /// `t`'s elements as a contiguous run of its storage: (storage, offset, length).
-fn run(t: &Tensor) -> Run<'_> {
+pub(crate) fn run(t: &Tensor) -> Run<'_> {
     (t.storage(), t.offset(), t.numel())
 }
 
