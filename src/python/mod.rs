@@ -14,6 +14,7 @@ mod norm;
 mod numpy;
 mod shared;
 mod tensor;
+mod tensor_convert;
 mod tensor_math;
 mod tensor_rearrange;
 mod tensor_scan;
