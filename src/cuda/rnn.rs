@@ -11,10 +11,8 @@
 //! `cublasGemmStridedBatchedEx`) but whose kernels are far faster on large products.
 
 use super::buffer::CudaBuffer;
-use super::device::DeviceApi;
-use super::device::{Args, Kernel};
-use super::elementwise::upload;
-use super::elementwise::{cast, full, launch_elementwise};
+use super::device::{Args, DeviceApi, Kernel};
+use super::elementwise::{cast, full, launch_elementwise, upload};
 use super::kernels::{self, RNN};
 use super::matmul::{launch_gemm, matmul_into, GemmOperands};
 use crate::backend::{HostBuffer, MatBatch, RnnCell, RnnGrads, RnnRun, RnnSaved};
@@ -175,14 +173,9 @@ pub fn forward(
     let products = StepProducts::new(&dev, (b, gh, hd), run.steps, (bh, hd), (1, hd as isize))?;
     let hw = CudaBuffer::alloc(&dev, b * gh, dtype)?;
     for t in run.order() {
-        let (h_src, slot) = match run.previous(t) {
-            Some(p) => (&h, p),
-            None => (h0, 0),
-        };
-        let at = slot * bh;
-        let c_prev = match run.previous(t) {
-            Some(p) => ptr(extra.as_ref(), p * bh),
-            None => ptr(c0, 0),
+        let (h_src, slot, c_prev) = match run.previous(t) {
+            Some(p) => (&h, p, ptr(extra.as_ref(), p * bh)),
+            None => (h0, 0, ptr(c0, 0)),
         };
         products.run(h_src, slot, w_hh, &hw, false)?;
         let g_at = t * b * gh;
@@ -190,7 +183,7 @@ pub fn forward(
         args.arg(gates.ptr_at(g_at))
             .arg(hw.device_ptr())
             .arg(ptr(b_hh, 0))
-            .arg(h_src.ptr_at(at))
+            .arg(h_src.ptr_at(slot * bh))
             .arg(c_prev)
             .arg(h.ptr_at(t * bh))
             .arg(ptr(extra.as_ref(), t * bh))

@@ -1,8 +1,8 @@
 //! In-place ops. Each computes its result out of place, then writes it into `self`'s
 //! storage and bumps the shared version counter (`add_`/`sub_` of a tensor, where nothing
-//! records, write straight into it: [`Tensor::add_scaled_in_place`]); when autograd is recording, `self`'s
-//! history is rewired to the new node, and the op sees a copy of the old data so that
-//! what it saved is not the data being overwritten.
+//! records, write straight into it: [`Tensor::add_scaled_in_place`]); when autograd is
+//! recording, `self`'s history is rewired to the new node, and the op sees a copy of the
+//! old data so that what it saved is not the data being overwritten.
 
 use super::binary::{binary_alpha, BinaryOp};
 use super::optim::run;
