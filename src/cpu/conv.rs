@@ -439,10 +439,18 @@ impl<T: Fma, const CB: usize> Run<'_, T, CB> {
         let g = self.g;
         let mut acc: [[[T; V]; NV]; CB] = std::array::from_fn(|c| [[self.init[c]; V]; NV]);
         let span = NV * V + g.kw - 1;
+        // The rows start in increasing order, so the last one reaches furthest. Checked here
+        // once: a checked slice per row left a panic path in the loop below, and the
+        // accumulators were stored to memory at each of its turns.
+        assert!(self
+            .rows
+            .last()
+            .is_none_or(|&r| r + q0 + span <= self.xp.len()));
         // One loop over the (input channel, kernel row) pairs, so that the accumulators stay
         // in registers across it.
         for (&row, wr) in self.rows.iter().zip(self.packed.chunks_exact(g.kw)) {
-            let seg = &self.xp[row + q0..][..span];
+            // SAFETY: `row ≤ rows.last()`, so `row + q0 + span ≤ xp.len()` (asserted above).
+            let seg = unsafe { self.xp.get_unchecked(row + q0..row + q0 + span) };
             for (kx, wv) in wr.iter().enumerate() {
                 // Loaded ahead of the multiply-adds, so that they form one block in which
                 // each broadcast weight serves all `NV` vectors.
