@@ -17,6 +17,7 @@ use super::{team, PAR_THRESHOLD};
 use crate::backend::num::Num;
 use crate::simd_dispatch;
 use crate::tensor::layout::Layout;
+use std::mem::MaybeUninit;
 
 /// The widest vector the kernels use (one AVX-512 register of float32): the unit of their
 /// data layouts (row pitches, slack). Their register blocks use [`registers`]' width.
@@ -157,7 +158,8 @@ impl Geom {
 
 /// The view `l` (`[n, c, h, w]`) copied into `rows × cols` planes at `(top, left)`, zeros
 /// around it and `slack` zeros after the last plane; planes shared between threads when
-/// large.
+/// large. Each element is written once: the copy and its borders, not zeros first and then
+/// the copy over them (that first pass ran on one thread, before the planes were shared out).
 fn padded<T: Num>(
     x: &[T],
     l: &Layout,
@@ -168,23 +170,44 @@ fn padded<T: Num>(
     slack: usize,
 ) -> Vec<T> {
     let (c, h, w) = (l.shape[1], l.shape[2], l.shape[3]);
+    assert!(
+        top + h <= rows && left + w <= cols,
+        "padded: the view does not fit the planes"
+    );
     let s = &l.strides;
     let planes = l.shape[0] * c;
-    let mut out = vec![T::zero(); planes * rows * cols + slack];
-    per_plane(&mut out[..planes * rows * cols], rows * cols, |p, o| {
+    let len = planes * rows * cols;
+    let zero = MaybeUninit::new(T::zero());
+    let mut out: Vec<T> = Vec::with_capacity(len + slack);
+    let (body, tail) = out.spare_capacity_mut()[..len + slack].split_at_mut(len);
+    tail.fill(zero);
+    per_plane(body, rows * cols, |p, o| {
         let plane = l.offset as isize + (p / c) as isize * s[0] + (p % c) as isize * s[1];
-        for (y, dst) in o[top * cols..].chunks_exact_mut(cols).take(h).enumerate() {
+        let (above, rest) = o.split_at_mut(top * cols);
+        let (inside, below) = rest.split_at_mut(h * cols);
+        above.fill(zero);
+        below.fill(zero);
+        for (y, dst) in inside.chunks_exact_mut(cols).enumerate() {
             let row = plane + y as isize * s[2];
-            let dst = &mut dst[left..][..w];
+            let (before, rest) = dst.split_at_mut(left);
+            let (dst, after) = rest.split_at_mut(w);
+            before.fill(zero);
+            after.fill(zero);
             if s[3] == 1 {
-                dst.copy_from_slice(&x[row as usize..][..w]);
+                for (d, &v) in dst.iter_mut().zip(&x[row as usize..][..w]) {
+                    d.write(v);
+                }
             } else {
                 for (i, d) in dst.iter_mut().enumerate() {
-                    *d = x[(row + i as isize * s[3]) as usize];
+                    d.write(x[(row + i as isize * s[3]) as usize]);
                 }
             }
         }
     });
+    // SAFETY: the `len + slack` elements are the planes, each written whole above (the rows
+    // above, inside and below the view; inside, the borders and the copied row), and the
+    // tail of zeros.
+    unsafe { out.set_len(len + slack) };
     out
 }
 
