@@ -12,7 +12,7 @@
 //! repeatable.
 
 use super::copy::gather;
-use super::window::per_plane;
+use super::window::{per_plane, zeroed_planes};
 use super::{team, PAR_THRESHOLD};
 use crate::backend::num::Num;
 use crate::simd_dispatch;
@@ -230,18 +230,17 @@ pub fn forward<T: Fma>(
     let rows = h + 2 * padding[0];
     let pitch = wd + 2 * padding[1];
     let (oh, ow) = (rows + 1 - kh, pitch + 1 - kw);
-    let mut out = vec![T::zero(); n * cout * oh * ow];
-    if out.is_empty() {
-        return out;
+    let len = n * cout * oh * ow;
+    if len == 0 {
+        return Vec::new();
     }
     let g = Pitched::new(cin, cout, [kh, kw], pitch, rows * pitch, oh, ow);
     let xp = padded(x, xl, padding[0], padding[1], rows, pitch, g.slack());
     let w = pack_blocks(&gather(w, wl), cout, cin * kh * kw);
     let bias = bias.map(|(b, l)| gather(b, l));
-    per_plane(&mut out, cout * oh * ow, |img, o| {
+    zeroed_planes(len, cout * oh * ow, |img, o| {
         pitched_image(g.image(&xp, img), &w, bias.as_deref(), &g, o)
-    });
-    out
+    })
 }
 
 /// The gradient of [`forward`] with respect to its input: the output gradient view `gl`
@@ -263,9 +262,9 @@ pub fn input_grad<T: Fma>(
     let (cout, cin, kh, kw) = (wl.shape[0], wl.shape[1], wl.shape[2], wl.shape[3]);
     let (n, oh, ow) = (gl.shape[0], gl.shape[2], gl.shape[3]);
     let (h, wd) = (oh + kh - 1 - 2 * padding[0], ow + kw - 1 - 2 * padding[1]);
-    let mut out = vec![T::zero(); n * cin * h * wd];
-    if out.is_empty() || cout == 0 {
-        return out;
+    let len = n * cin * h * wd;
+    if len == 0 || cout == 0 {
+        return vec![T::zero(); len];
     }
     let w = gather(w, wl);
     let mut turned = vec![T::zero(); w.len()];
@@ -285,10 +284,9 @@ pub fn input_grad<T: Fma>(
     let (top, left) = (kh - 1 - padding[0], kw - 1 - padding[1]);
     let xp = padded(gr, gl, top, left, rows, pitch, g.slack());
     let turned = pack_blocks(&turned, cin, cout * kh * kw);
-    per_plane(&mut out, cin * h * wd, |img, o| {
+    zeroed_planes(len, cin * h * wd, |img, o| {
         pitched_image(g.image(&xp, img), &turned, None, &g, o)
-    });
-    out
+    })
 }
 
 /// The sizes of one pitched correlation (see [`pitched_image`]).

@@ -6,7 +6,7 @@
 //! blocks in `f64`, so long channels keep float32's accuracy. Channels (statistics) and
 //! planes (affine) are split over the thread team when the tensor is large.
 
-use super::window::per_plane;
+use super::window::zeroed_planes;
 use super::PAR_THRESHOLD;
 use crate::backend::num::Float;
 use crate::backend::LayerNormGrads;
@@ -144,13 +144,11 @@ pub struct Coefficients<'a, T> {
 /// `(x − center)·a + b`, plus `y·d` when `y` is non-empty, per channel of `[n, c, s]`
 /// contiguous operands: a new contiguous buffer.
 pub fn affine<T: Float>(x: &[T], y: &[T], k: &Coefficients<T>, [n, c, s]: [usize; 3]) -> Vec<T> {
-    let mut out = vec![T::zero(); n * c * s];
     // Tasks of whole planes, at least a few thousand elements each.
     let planes = BLOCK.div_ceil(s.max(1));
-    per_plane(&mut out, planes * s, |t, o| {
+    zeroed_planes(n * c * s, planes * s, |t, o| {
         affine_planes(o, x, y, k, t * planes, c, s)
-    });
-    out
+    })
 }
 
 /// `Σ f(v)` over a row in `T` lanes, the lanes joining an `f64` total every [`BLOCK`]

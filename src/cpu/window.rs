@@ -86,6 +86,32 @@ pub(crate) fn per_plane<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(usize, 
     }
 }
 
+/// A new vector of `len` elements made plane by plane (`chunk` elements each, the last
+/// possibly shorter), shared out as [`per_plane`] does: each plane is zeroed by the thread
+/// that then runs `f(plane, elements)` on it. (`vec![0; len]` first zeroes the whole vector
+/// on the calling thread, a pass over memory before the planes are shared out.)
+pub(crate) fn zeroed_planes<T: Num>(
+    len: usize,
+    chunk: usize,
+    f: impl Fn(usize, &mut [T]) + Sync,
+) -> Vec<T> {
+    if chunk == 0 {
+        return vec![T::zero(); len];
+    }
+    let mut out: Vec<T> = Vec::with_capacity(len);
+    per_plane(&mut out.spare_capacity_mut()[..len], chunk, |p, o| {
+        o.fill(MaybeUninit::new(T::zero()));
+        // SAFETY: every element of `o` was written just above, and `MaybeUninit<T>` has
+        // the layout of `T`.
+        let o = unsafe { std::slice::from_raw_parts_mut(o.as_mut_ptr().cast::<T>(), o.len()) };
+        f(p, o)
+    });
+    // SAFETY: `per_plane` hands out every element of the `len` as part of some plane, each
+    // plane zeroed above.
+    unsafe { out.set_len(len) };
+    out
+}
+
 /// Calls `f(out_index, z, y, x)` for each input position of each output's window, in
 /// order, with `z`, `y`, `x` signed input coordinates (outside the input in the padding).
 #[inline]
@@ -488,9 +514,8 @@ pub fn max_pool_backward<T: Num>(g: &[T], gl: &Layout, idx: &[i64], w: &Window) 
     let (sn, sc, s) = strides(gl);
     let c = gl.shape[1];
     let (lin, lout) = (w.input_numel(), w.output_numel());
-    let mut out = vec![T::zero(); gl.shape[0] * c * lin];
     let dense = gl.is_contiguous();
-    per_plane(&mut out, lin, |p, o| {
+    zeroed_planes(gl.shape[0] * c * lin, lin, |p, o: &mut [T]| {
         let at = &idx[p * lout..][..lout];
         let mut add = |i: i64, v: T| {
             if let Some(d) = usize::try_from(i).ok().and_then(|i| o.get_mut(i)) {
@@ -515,8 +540,7 @@ pub fn max_pool_backward<T: Num>(g: &[T], gl: &Layout, idx: &[i64], w: &Window) 
                 }
             }
         }
-    });
-    out
+    })
 }
 
 simd_dispatch! {
@@ -597,8 +621,7 @@ pub fn avg_pool<T: Num>(x: &[T], l: &Layout, w: &Window, d: AvgDivisor) -> Vec<T
     let (sn, sc, s) = strides(l);
     let c = l.shape[1];
     let on = w.output_numel();
-    let mut out = vec![T::zero(); l.shape[0] * c * on];
-    per_plane(&mut out, on, |p, vo| {
+    zeroed_planes(l.shape[0] * c * on, on, |p, vo| {
         let base = l.offset as isize + (p / c) as isize * sn + (p % c) as isize * sc;
         let mut acc = 0f64;
         let mut cur = 0;
@@ -614,8 +637,7 @@ pub fn avg_pool<T: Num>(x: &[T], l: &Layout, w: &Window, d: AvgDivisor) -> Vec<T
             }
         });
         vo[cur] = finish(acc, cur);
-    });
-    out
+    })
 }
 
 /// The adjoint of [`avg_pool`]: each output's gradient over its divisor, added to every
