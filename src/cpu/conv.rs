@@ -178,37 +178,37 @@ fn padded<T: Num>(
     let planes = l.shape[0] * c;
     let len = planes * rows * cols;
     let zero = MaybeUninit::new(T::zero());
-    let mut out: Vec<T> = Vec::with_capacity(len + slack);
-    let (body, tail) = out.spare_capacity_mut()[..len + slack].split_at_mut(len);
-    tail.fill(zero);
-    per_plane(body, rows * cols, |p, o| {
-        let plane = l.offset as isize + (p / c) as isize * s[0] + (p % c) as isize * s[1];
-        let (above, rest) = o.split_at_mut(top * cols);
-        let (inside, below) = rest.split_at_mut(h * cols);
-        above.fill(zero);
-        below.fill(zero);
-        for (y, dst) in inside.chunks_exact_mut(cols).enumerate() {
-            let row = plane + y as isize * s[2];
-            let (before, rest) = dst.split_at_mut(left);
-            let (dst, after) = rest.split_at_mut(w);
-            before.fill(zero);
-            after.fill(zero);
-            if s[3] == 1 {
-                for (d, &v) in dst.iter_mut().zip(&x[row as usize..][..w]) {
-                    d.write(v);
-                }
-            } else {
-                for (i, d) in dst.iter_mut().enumerate() {
-                    d.write(x[(row + i as isize * s[3]) as usize]);
+    let fill = |out: &mut [MaybeUninit<T>]| {
+        let (body, tail) = out.split_at_mut(len);
+        tail.fill(zero);
+        per_plane(body, rows * cols, |p, o| {
+            let plane = l.offset as isize + (p / c) as isize * s[0] + (p % c) as isize * s[1];
+            let (above, rest) = o.split_at_mut(top * cols);
+            let (inside, below) = rest.split_at_mut(h * cols);
+            above.fill(zero);
+            below.fill(zero);
+            for (y, dst) in inside.chunks_exact_mut(cols).enumerate() {
+                let row = plane + y as isize * s[2];
+                let (before, rest) = dst.split_at_mut(left);
+                let (dst, after) = rest.split_at_mut(w);
+                before.fill(zero);
+                after.fill(zero);
+                if s[3] == 1 {
+                    for (d, &v) in dst.iter_mut().zip(&x[row as usize..][..w]) {
+                        d.write(v);
+                    }
+                } else {
+                    for (i, d) in dst.iter_mut().enumerate() {
+                        d.write(x[(row + i as isize * s[3]) as usize]);
+                    }
                 }
             }
-        }
-    });
-    // SAFETY: the `len + slack` elements are the planes, each written whole above (the rows
-    // above, inside and below the view; inside, the borders and the copied row), and the
-    // tail of zeros.
-    unsafe { out.set_len(len + slack) };
-    out
+        })
+    };
+    // SAFETY: `fill` writes every one of the `len + slack` elements: the tail of zeros, and
+    // each plane whole (the rows above, inside and below the view; inside, each row's
+    // borders and its copy).
+    unsafe { super::write_new_vec(len + slack, fill) }
 }
 
 /// The convolution of the view `xl` (`[n, cin, h, w]`) with `wl` (`[cout, cin, kh, kw]`),
