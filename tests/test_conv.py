@@ -270,6 +270,28 @@ def test_direct_conv2d_infinite_input_gradients_match_torch():
     )
 
 
+@pytest.mark.parametrize("padding", [0, 4])
+def test_direct_conv2d_reads_batch_views_in_place(padding):
+    """A batch sliced from a larger tensor is read where it lies (its layout is already the
+    kernels'), and the kernels' reads run a few elements past its last image into the next
+    one: NaNs there must not reach the output or the gradients."""
+    torch = need_torch()
+    full = _arr(7, 3, 16, 16)
+    full[5:] = np.nan
+    arrays = [_arr(6, 3, 5, 5, seed=1), _arr(6, seed=2)]
+    up = _arr(5, 6, 12 + 2 * padding, 12 + 2 * padding, seed=3)
+    results = {}
+    for lib in (rt, torch):
+        x = lib.tensor(full, requires_grad=True)
+        w, b = (lib.tensor(a, requires_grad=True) for a in arrays)
+        y = lib.nn.functional.conv2d(x[:5], w, b, padding=padding)
+        (y * lib.tensor(up)).sum().backward()
+        results[lib] = [to_np(v) for v in (y, x.grad, w.grad, b.grad)]
+    for what, a, b in zip(["output", "input grad", "weight grad", "bias grad"], *results.values()):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9, err_msg=what)
+        assert np.isfinite(a).all(), what
+
+
 @pytest.mark.parametrize("case", DIRECT_CASES, ids=lambda c: f"{c[0]}-{c[1]}")
 def test_direct_conv2d_float32_against_float64(case):
     """Float32 output and gradients against PyTorch's float64 ones. (PyTorch's own float32

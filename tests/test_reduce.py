@@ -483,6 +483,31 @@ def test_sum_of_ten_million_float32_values_is_accurate():
     assert_values(to_np(col), np.full(10000, 1000 * float(np.float32(0.1))), rtol=1e-5)
 
 
+# Sums whose kept dims lie between reduced ones in memory (a convolution's bias gradient
+# sums an NCHW tensor over N, H and W): read in place, not gathered kept-dims-first.
+MIDDLE_SUMS = [
+    ((64, 6, 28, 28), (0, 2, 3)),
+    ((5, 3, 4, 7), (0, 3)),
+    ((2, 3, 4, 5), (0, 1, 3)),
+    ((3, 1, 4, 5), (0, 2, 3)),
+    ((7, 4, 1), (0, 2)),
+    ((2, 0, 3), (0, 2)),
+    ((4, 5, 6), (-1, 0)),
+]
+
+
+@pytest.mark.parametrize("keepdim", [False, True])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64"])
+@pytest.mark.parametrize("shape,dims", MIDDLE_SUMS, ids=str)
+def test_sum_over_dims_around_the_kept_ones(shape, dims, dtype, keepdim):
+    a = rand_array(shape, dtype=dtype)
+    check_op(lambda lib, x: x.sum(dim=dims, keepdim=keepdim), a,
+             np_fn=lambda x: np.sum(x, axis=dims, keepdims=keepdim))
+    # A view whose memory is such a block only after its dims are permuted back.
+    check_op(lambda lib, x: x.permute(1, 0, *range(2, len(shape))).sum(dim=(1, len(shape) - 1)),
+             a, np_fn=lambda x: np.sum(x, axis=(0, len(shape) - 1)))
+
+
 @pytest.mark.parametrize("fn", ["softmax", "log_softmax"])
 def test_softmax_rows_with_infinities_match_torch(fn):
     # A row holding +inf is NaN throughout in PyTorch (inf - inf); it used to keep 0s here.

@@ -170,28 +170,37 @@ fn rows_of<'a, T: Element>(data: &'a [T], l: &Layout) -> Cow<'a, [T]> {
     }
 }
 
-/// Whether a `rows × len` arrangement is a contiguous `len × rows` block: a reduction over
-/// the leading dims of a contiguous tensor (bias gradients), which is summed a whole row at
-/// a time instead of being transposed first.
-fn is_leading_block(l: &Layout, rows: usize) -> bool {
-    if rows < 2 {
-        return false;
-    }
+/// Where a `rows × len` arrangement lies in memory as a contiguous `outer × rows × inner`
+/// block (`outer · inner = len`): the reduced dims split into a leading and a trailing run
+/// around the kept ones, as in a reduction over the leading dims (a bias gradient, where
+/// `inner` is one) or over the batch and the spatial dims of an NCHW tensor (a
+/// convolution's bias gradient). Such a sum is read in place instead of being gathered
+/// into rows first. Returns `(outer, inner)` for the smallest `outer` that fits, `None`
+/// when no split does.
+fn middle_block(l: &Layout, rows: usize) -> Option<(usize, usize)> {
     let mut prod = 1;
-    let Some(k) = (0..=l.shape.len()).find(|&k| {
+    // The kept dims: the leading ones whose sizes multiply to `rows`.
+    let k = (0..=l.shape.len()).find(|&k| {
         if k > 0 {
             prod *= l.shape[k - 1];
         }
         prod == rows
-    }) else {
-        return false;
-    };
-    let swapped = Layout {
-        shape: [&l.shape[k..], &l.shape[..k]].concat(),
-        strides: [&l.strides[k..], &l.strides[..k]].concat(),
-        offset: l.offset,
-    };
-    swapped.is_contiguous()
+    })?;
+    let reduced = l.shape.len() - k;
+    (0..=reduced).find_map(|j| {
+        let order = (k..k + j).chain(0..k).chain(k + j..l.shape.len());
+        let (shape, strides): (Vec<usize>, Vec<isize>) =
+            order.map(|d| (l.shape[d], l.strides[d])).unzip();
+        let moved = Layout {
+            shape,
+            strides,
+            offset: l.offset,
+        };
+        moved.is_contiguous().then(|| {
+            let outer: usize = l.shape[k..k + j].iter().product();
+            (outer, l.shape[k + j..].iter().product())
+        })
+    })
 }
 
 /// The range of a `Span`, as a slice.

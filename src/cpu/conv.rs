@@ -11,13 +11,15 @@
 //! rows, image by image, and adds the parts' partial sums in a fixed order, so a run is
 //! repeatable.
 
+mod planes;
+
 use super::copy::gather;
-use super::window::{per_plane, zeroed_planes};
+use super::window::zeroed_planes;
 use super::{team, PAR_THRESHOLD};
 use crate::backend::num::Num;
 use crate::simd_dispatch;
 use crate::tensor::layout::Layout;
-use std::mem::MaybeUninit;
+use planes::{padded, Planes};
 
 /// The widest vector the kernels use (one AVX-512 register of float32): the unit of their
 /// data layouts (row pitches, slack). Their register blocks use [`registers`]' width.
@@ -156,61 +158,6 @@ impl Geom {
     }
 }
 
-/// The view `l` (`[n, c, h, w]`) copied into `rows × cols` planes at `(top, left)`, zeros
-/// around it and `slack` zeros after the last plane; planes shared between threads when
-/// large. Each element is written once: the copy and its borders, not zeros first and then
-/// the copy over them (that first pass ran on one thread, before the planes were shared out).
-fn padded<T: Num>(
-    x: &[T],
-    l: &Layout,
-    top: usize,
-    left: usize,
-    rows: usize,
-    cols: usize,
-    slack: usize,
-) -> Vec<T> {
-    let (c, h, w) = (l.shape[1], l.shape[2], l.shape[3]);
-    assert!(
-        top + h <= rows && left + w <= cols,
-        "padded: the view does not fit the planes"
-    );
-    let s = &l.strides;
-    let planes = l.shape[0] * c;
-    let len = planes * rows * cols;
-    let zero = MaybeUninit::new(T::zero());
-    let fill = |out: &mut [MaybeUninit<T>]| {
-        let (body, tail) = out.split_at_mut(len);
-        tail.fill(zero);
-        per_plane(body, rows * cols, |p, o| {
-            let plane = l.offset as isize + (p / c) as isize * s[0] + (p % c) as isize * s[1];
-            let (above, rest) = o.split_at_mut(top * cols);
-            let (inside, below) = rest.split_at_mut(h * cols);
-            above.fill(zero);
-            below.fill(zero);
-            for (y, dst) in inside.chunks_exact_mut(cols).enumerate() {
-                let row = plane + y as isize * s[2];
-                let (before, rest) = dst.split_at_mut(left);
-                let (dst, after) = rest.split_at_mut(w);
-                before.fill(zero);
-                after.fill(zero);
-                if s[3] == 1 {
-                    for (d, &v) in dst.iter_mut().zip(&x[row as usize..][..w]) {
-                        d.write(v);
-                    }
-                } else {
-                    for (i, d) in dst.iter_mut().enumerate() {
-                        d.write(x[(row + i as isize * s[3]) as usize]);
-                    }
-                }
-            }
-        })
-    };
-    // SAFETY: `fill` writes every one of the `len + slack` elements: the tail of zeros, and
-    // each plane whole (the rows above, inside and below the view; inside, each row's
-    // borders and its copy).
-    unsafe { super::write_new_vec(len + slack, fill) }
-}
-
 /// The convolution of the view `xl` (`[n, cin, h, w]`) with `wl` (`[cout, cin, kh, kw]`),
 /// stride 1, `padding` zeros on each side, plus `bias`: a contiguous `[n, cout, oh, ow]`.
 ///
@@ -234,12 +181,13 @@ pub fn forward<T: Fma>(
     if len == 0 {
         return Vec::new();
     }
-    let g = Pitched::new(cin, cout, [kh, kw], pitch, rows * pitch, oh, ow);
-    let xp = padded(x, xl, padding[0], padding[1], rows, pitch, g.slack());
+    let g = Pitched::new(cin, cout, [kh, kw], pitch, rows * pitch, oh, ow)
+        .live(padding[0]..padding[0] + h);
+    let xp = Planes::new(x, xl, padding, [rows, pitch], g.reach());
     let w = pack_blocks(&gather(w, wl), cout, cin * kh * kw);
     let bias = bias.map(|(b, l)| gather(b, l));
     zeroed_planes(len, cout * oh * ow, |img, o| {
-        pitched_image(g.image(&xp, img), &w, bias.as_deref(), &g, o)
+        pitched_image(xp.image(img), &w, bias.as_deref(), &g, o)
     })
 }
 
@@ -280,12 +228,12 @@ pub fn input_grad<T: Fma>(
     }
     let pitch = wd + padding[1];
     let rows = h + kh - 1;
-    let g = Pitched::new(cout, cin, [kh, kw], pitch, rows * pitch, h, wd);
     let (top, left) = (kh - 1 - padding[0], kw - 1 - padding[1]);
-    let xp = padded(gr, gl, top, left, rows, pitch, g.slack());
+    let g = Pitched::new(cout, cin, [kh, kw], pitch, rows * pitch, h, wd).live(top..top + oh);
+    let xp = Planes::new(gr, gl, [top, left], [rows, pitch], g.reach());
     let turned = pack_blocks(&turned, cin, cout * kh * kw);
     zeroed_planes(len, cin * h * wd, |img, o| {
-        pitched_image(g.image(&xp, img), &turned, None, &g, o)
+        pitched_image(xp.image(img), &turned, None, &g, o)
     })
 }
 
@@ -304,6 +252,9 @@ pub struct Pitched {
     npos: usize,
     /// The leading positions of each row kept in the output (at most `pitch`).
     width: usize,
+    /// The input rows of each plane that may hold anything but zeros (the rest are
+    /// padding, whose terms the kernel skips where a whole run of positions meets only them).
+    live: [usize; 2],
 }
 
 impl Pitched {
@@ -325,6 +276,15 @@ impl Pitched {
             plane,
             npos: rows * pitch,
             width,
+            live: [0, plane / pitch.max(1)],
+        }
+    }
+
+    /// The same, with only input rows `live` of each plane holding anything but zeros.
+    fn live(self, live: std::ops::Range<usize>) -> Pitched {
+        Pitched {
+            live: [live.start, live.end],
+            ..self
         }
     }
 
@@ -335,16 +295,6 @@ impl Pitched {
             + self.npos.div_ceil(LANES) * LANES
             + (self.kh - 1) * self.pitch
             + self.kw
-    }
-
-    /// The zeros to append after the last image so that its reads stay inside.
-    fn slack(&self) -> usize {
-        self.reach().saturating_sub(self.cin * self.plane)
-    }
-
-    /// Image `img`'s planes of the padded input `xp`, as far as they are read.
-    fn image<'a, T>(&self, xp: &'a [T], img: usize) -> &'a [T] {
-        &xp[img * self.cin * self.plane..][..self.reach()]
     }
 }
 
@@ -467,26 +417,47 @@ impl<T: Fma, const CB: usize> Run<'_, T, CB> {
             .rows
             .last()
             .is_none_or(|&r| r + q0 + span <= self.xp.len()));
+        // The kernel rows that meet a live input row from some output row of this run; the
+        // others only meet padding (and, where a window wraps past the pitch, the next row's
+        // left border, padding too), whose terms are zero.
+        let (first, last) = (q0 / g.pitch, (q0 + NV * V - 1) / g.pitch);
+        let ky1 = g.live[1].saturating_sub(first).min(g.kh);
+        let ky0 = g.live[0].saturating_sub(last).min(ky1);
+        let by_channel = self
+            .rows
+            .chunks_exact(g.kh)
+            .zip(self.packed.chunks_exact(g.kh * g.kw));
         // One loop over the (input channel, kernel row) pairs, so that the accumulators stay
         // in registers across it.
-        for (&row, wr) in self.rows.iter().zip(self.packed.chunks_exact(g.kw)) {
-            // SAFETY: `row ≤ rows.last()`, so `row + q0 + span ≤ xp.len()` (asserted above).
-            let seg = unsafe { self.xp.get_unchecked(row + q0..row + q0 + span) };
-            for (kx, wv) in wr.iter().enumerate() {
-                // Loaded ahead of the multiply-adds, so that they form one block in which
-                // each broadcast weight serves all `NV` vectors.
-                let xs: [[T; V]; NV] = std::array::from_fn(|nv| {
-                    let at = kx + nv * V;
-                    // SAFETY: `kx < kw` and `nv < NV`, so `at + V ≤ NV·V + kw − 1`,
-                    // the length of `seg`. (A checked index here would leave a panic path
-                    // in the loop, and the accumulators in memory.)
-                    let v = unsafe { seg.get_unchecked(at..at + V) };
-                    std::array::from_fn(|i| v[i])
-                });
-                for (a, &wc) in acc.iter_mut().zip(wv) {
-                    for (a, x) in a.iter_mut().zip(&xs) {
-                        for (a, &xv) in a.iter_mut().zip(x) {
-                            *a = a.fma(wc, xv);
+        for (rows, ws) in by_channel {
+            // SAFETY: `ky0 ≤ ky1 ≤ kh`, the length of `rows`, and `ws` holds `kh · kw` weights.
+            // (Checked slices would leave a panic path in the loop, and the accumulators in
+            // memory.)
+            let (rows, ws) = unsafe {
+                (
+                    rows.get_unchecked(ky0..ky1),
+                    ws.get_unchecked(ky0 * g.kw..ky1 * g.kw),
+                )
+            };
+            for (&row, wr) in rows.iter().zip(ws.chunks_exact(g.kw)) {
+                // SAFETY: `row ≤ rows.last()`, so `row + q0 + span ≤ xp.len()` (asserted above).
+                let seg = unsafe { self.xp.get_unchecked(row + q0..row + q0 + span) };
+                for (kx, wv) in wr.iter().enumerate() {
+                    // Loaded ahead of the multiply-adds, so that they form one block in which
+                    // each broadcast weight serves all `NV` vectors.
+                    let xs: [[T; V]; NV] = std::array::from_fn(|nv| {
+                        let at = kx + nv * V;
+                        // SAFETY: `kx < kw` and `nv < NV`, so `at + V ≤ NV·V + kw − 1`,
+                        // the length of `seg`. (A checked index here would leave a panic path
+                        // in the loop, and the accumulators in memory.)
+                        let v = unsafe { seg.get_unchecked(at..at + V) };
+                        std::array::from_fn(|i| v[i])
+                    });
+                    for (a, &wc) in acc.iter_mut().zip(wv) {
+                        for (a, x) in a.iter_mut().zip(&xs) {
+                            for (a, &xv) in a.iter_mut().zip(x) {
+                                *a = a.fma(wc, xv);
+                            }
                         }
                     }
                 }
@@ -534,7 +505,9 @@ fn store_pitched<T: Num, const V: usize>(plane: &mut [T], a: &[T; V], q: usize, 
 
 /// The gradient of [`forward`] with respect to its weight: the input view `xl`
 /// (`[n, cin, h, w]`) against the output gradient view `gl` (`[n, cout, oh, ow]`), as a
-/// contiguous `[cout, cin, kh, kw]` — or `None` when the input holds an infinity or NaN.
+/// contiguous `[cout, cin, kh, kw]` — or `None` when what its terms read holds an infinity
+/// or NaN (the input, and when the input is read in place, the few elements of storage
+/// just past an image).
 ///
 /// Input and gradient planes share one row pitch (a whole number of vectors, at least a
 /// padded input row), so each weight's terms are a single dot product of the gradient plane
@@ -553,13 +526,10 @@ pub fn weight_grad<T: Fma>(
     let g = Geom::new(&xl.shape, &wshape, padding);
     let pitch = (g.ow + g.kw - 1).div_ceil(LANES) * LANES;
     let slack = weight_grad_slack(pitch, g.kw);
-    let xp = padded(x, xl, padding[0], padding[1], g.ph, pitch, slack);
-    // A fold without an early exit, so it vectorizes.
-    if !xp.iter().fold(true, |ok, v| ok & v.finite()) {
-        return None;
-    }
+    let plane_x = g.cin * g.ph * pitch;
+    let xp = Planes::new(x, xl, padding, [g.ph, pitch], plane_x + slack);
     let gp = padded(gr, gl, 0, 0, g.oh, pitch, 0);
-    let (plane_x, plane_g) = (g.cin * g.ph * pitch, g.cout * g.oh * pitch);
+    let plane_g = g.cout * g.oh * pitch;
     let len = wshape.iter().product::<usize>();
     // Fixed parts of the batch, each summing its images; the parts are added in order.
     let parts = if g.n * plane_g >= PAR_THRESHOLD {
@@ -570,19 +540,19 @@ pub fn weight_grad<T: Fma>(
     let part = |p: usize| {
         let mut dw = vec![[T::zero(); LANES]; len];
         for img in (p * g.n / parts)..((p + 1) * g.n / parts) {
-            weight_grad_image(
-                &xp[img * plane_x..][..plane_x + slack],
-                &gp[img * plane_g..][..plane_g],
-                &g,
-                pitch,
-                &mut dw,
-            );
+            let xi = xp.image(img);
+            // Everything the image's terms read, checked by the thread about to read it; a
+            // fold without an early exit, so it vectorizes.
+            if !xi.iter().fold(true, |ok, v| ok & v.finite()) {
+                return None;
+            }
+            weight_grad_image(xi, &gp[img * plane_g..][..plane_g], &g, pitch, &mut dw);
         }
-        dw
+        Some(dw)
     };
-    let mut sums: Vec<Vec<[T; LANES]>> = vec![Vec::new(); parts];
+    let mut sums: Vec<Option<Vec<[T; LANES]>>> = vec![None; parts];
     team::for_each_part(sums.iter_mut().enumerate().collect(), |(p, s)| *s = part(p));
-    let mut sums = sums.into_iter();
+    let mut sums = sums.into_iter().collect::<Option<Vec<_>>>()?.into_iter();
     let mut dw = sums.next().unwrap_or_else(|| vec![[T::zero(); LANES]; len]);
     for s in sums {
         for (d, v) in dw.iter_mut().zip(s) {

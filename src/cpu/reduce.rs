@@ -104,6 +104,41 @@ pub fn sum_leading<T: Num>(data: &[T], inner: usize) -> Vec<T> {
     acc
 }
 
+/// Sums of a row-major `outer × rows × inner` block over its first and last dims: `rows`
+/// sums of `outer · inner` elements each (per-channel sums of an NCHW tensor), each
+/// `inner`-long run summed pairwise in place, the runs added over `outer` in order.
+pub fn sum_middle<T: Num>(data: &[T], outer: usize, rows: usize, inner: usize) -> Vec<T> {
+    if rows == 0 || inner == 0 {
+        return vec![T::zero(); rows];
+    }
+    let block = rows * inner;
+    let part = |range: std::ops::Range<usize>| {
+        let mut acc = vec![T::zero(); rows];
+        for a in range {
+            for (s, run) in acc
+                .iter_mut()
+                .zip(data[a * block..][..block].chunks_exact(inner))
+            {
+                *s = s.add(pairwise_sum(run));
+            }
+        }
+        acc
+    };
+    if data.len() < PAR_THRESHOLD || outer < 2 {
+        return part(0..outer);
+    }
+    // One run of the outer index per thread into its own sums, added up in order.
+    let per = outer.div_ceil(super::team::parts());
+    let parts = super::team::map_indices(outer.div_ceil(per), |p| {
+        part(p * per..((p + 1) * per).min(outer))
+    });
+    let mut acc = vec![T::zero(); rows];
+    for part in parts {
+        add_rows_into(&part, &mut acc);
+    }
+    acc
+}
+
 crate::simd_dispatch! {
     /// Adds each `acc.len()`-long row of `data` into `acc`.
     pub fn add_rows_into<T: Num>(data: &[T], acc: &mut [T]) -> () {
@@ -443,6 +478,26 @@ mod tests {
         let s = sum_rows(&x, 1, x.len())[0] as f64;
         let exact = 0.1f32 as f64 * 1e7;
         assert!(((s - exact) / exact).abs() < 1e-4, "{s} vs {exact}");
+    }
+
+    #[test]
+    fn sum_middle_matches_plain_sums() {
+        // Small blocks on one thread; one large enough to be split between threads.
+        for (outer, rows, inner) in [(3, 4, 5), (2, 1, 7), (1, 3, 2), (64, 6, 784)] {
+            let data: Vec<f64> = (0..outer * rows * inner)
+                .map(|i| ((i * 7919) % 101) as f64 - 50.0)
+                .collect();
+            let want: Vec<f64> = (0..rows)
+                .map(|r| {
+                    (0..outer)
+                        .flat_map(|a| (0..inner).map(move |b| (a, b)))
+                        .map(|(a, b)| data[(a * rows + r) * inner + b])
+                        .sum()
+                })
+                .collect();
+            assert_eq!(sum_middle(&data, outer, rows, inner), want);
+        }
+        assert_eq!(sum_middle::<f32>(&[], 4, 3, 0), vec![0.0; 3]);
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Reductions, scans and the softmax backward on host buffers.
 
 use super::{
-    fits_in_memory, is_leading_block, narrow, not_implemented, rows_of, span, whole, widen,
-    widen_span, Cpu,
+    fits_in_memory, middle_block, narrow, not_implemented, rows_of, span, whole, widen, widen_span,
+    Cpu,
 };
 use crate::backend::num::{Float, Num};
 use crate::backend::{Backend, HostBuffer, ReduceOp, ScanOp, Span};
@@ -56,10 +56,17 @@ pub(super) fn reduce(
         op: ReduceOp,
     ) -> Option<Vec<T>> {
         Some(match op {
-            ReduceOp::Sum if is_leading_block(l, rows) => {
-                reduce::sum_leading(&data[l.offset..l.offset + l.numel()], rows)
+            ReduceOp::Sum => {
+                // The contiguous block such a layout spans.
+                let block = || &data[l.offset..l.offset + l.numel()];
+                match middle_block(l, rows) {
+                    Some((outer, 1)) if outer > 1 && rows > 1 => reduce::sum_leading(block(), rows),
+                    Some((outer, inner)) if outer > 1 => {
+                        reduce::sum_middle(block(), outer, rows, inner)
+                    }
+                    _ => reduce::sum_rows(&rows_of(data, l), rows, len),
+                }
             }
-            ReduceOp::Sum => reduce::sum_rows(&rows_of(data, l), rows, len),
             ReduceOp::Prod => reduce::prod_rows(&rows_of(data, l), rows, len),
             ReduceOp::Max | ReduceOp::Min => {
                 reduce::arg_extreme_rows(&rows_of(data, l), len, op == ReduceOp::Max)
