@@ -541,9 +541,8 @@ pub fn weight_grad<T: Fma>(
         let mut dw = vec![[T::zero(); LANES]; len];
         for img in (p * g.n / parts)..((p + 1) * g.n / parts) {
             let xi = xp.image(img);
-            // Everything the image's terms read, checked by the thread about to read it; a
-            // fold without an early exit, so it vectorizes.
-            if !xi.iter().fold(true, |ok, v| ok & v.finite()) {
+            // Everything the image's terms read, checked by the thread about to read it.
+            if !all_finite(xi) {
                 return None;
             }
             weight_grad_image(xi, &gp[img * plane_g..][..plane_g], &g, pitch, &mut dw);
@@ -566,6 +565,21 @@ pub fn weight_grad<T: Fma>(
             .map(|v| v.iter().fold(T::zero(), |s, &e| s.add(e)))
             .collect(),
     )
+}
+
+simd_dispatch! {
+    /// Whether no element of `x` is infinite or NaN: checked lane by lane without an early
+    /// exit, so that it vectorises.
+    fn all_finite<T: Fma>(x: &[T]) -> bool {
+        let (chunks, rest) = x.as_chunks::<LANES>();
+        let mut ok = [true; LANES];
+        for c in chunks {
+            for (ok, v) in ok.iter_mut().zip(c) {
+                *ok &= v.finite();
+            }
+        }
+        ok.iter().all(|&b| b) && rest.iter().all(|v| v.finite())
+    }
 }
 
 simd_dispatch! {

@@ -115,12 +115,7 @@ pub fn sum_middle<T: Num>(data: &[T], outer: usize, rows: usize, inner: usize) -
     let part = |range: std::ops::Range<usize>| {
         let mut acc = vec![T::zero(); rows];
         for a in range {
-            for (s, run) in acc
-                .iter_mut()
-                .zip(data[a * block..][..block].chunks_exact(inner))
-            {
-                *s = s.add(pairwise_sum(run));
-            }
+            add_run_sums(&data[a * block..][..block], inner, &mut acc);
         }
         acc
     };
@@ -137,6 +132,30 @@ pub fn sum_middle<T: Num>(data: &[T], outer: usize, rows: usize, inner: usize) -
         add_rows_into(&part, &mut acc);
     }
     acc
+}
+
+crate::simd_dispatch! {
+    /// Adds the sum of each `inner`-long run of `block` into the matching element of `acc`:
+    /// runs of a few hundred elements (a feature map's plane) in 16 partial sums, which
+    /// vectorise without [`pairwise_sum`]'s 64-wide base case leaving most of a short run
+    /// to a scalar tail; long ones pairwise.
+    pub fn add_run_sums<T: Num>(block: &[T], inner: usize, acc: &mut [T]) -> () {
+        for (s, run) in acc.iter_mut().zip(block.chunks_exact(inner)) {
+            let sum = if inner > 4096 {
+                pairwise_sum(run)
+            } else {
+                let (chunks, rest) = run.as_chunks::<16>();
+                let mut lanes = [T::zero(); 16];
+                for c in chunks {
+                    for (l, &v) in lanes.iter_mut().zip(c) {
+                        *l = l.add(v);
+                    }
+                }
+                lanes.iter().chain(rest).fold(T::zero(), |a, &v| a.add(v))
+            };
+            *s = s.add(sum);
+        }
+    }
 }
 
 crate::simd_dispatch! {
