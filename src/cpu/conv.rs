@@ -570,7 +570,7 @@ pub fn weight_grad<T: Fma>(
 simd_dispatch! {
     /// Whether no element of `x` is infinite or NaN: checked lane by lane without an early
     /// exit, so that it vectorises.
-    fn all_finite<T: Fma>(x: &[T]) -> bool {
+    pub(crate) fn all_finite<T: Fma>(x: &[T]) -> bool {
         let (chunks, rest) = x.as_chunks::<LANES>();
         let mut ok = [true; LANES];
         for c in chunks {

@@ -25,7 +25,7 @@
 //! whose results are PyTorch's.
 
 use super::assume_init;
-use super::conv::Fma;
+use super::conv::{all_finite, Fma};
 use super::im2col::Tiles;
 use super::matmul::{GemmElem, MatRef};
 use crate::backend::num::Num;
@@ -389,7 +389,7 @@ fn weight_grad_in<T: GemmElem + Fma>(
     // A non-finite input or gradient, or an overflowing transform, leaves a non-finite sum
     // (a dropped block's zero gradient times an infinity is NaN).
     let gw = merge(filter_grads(&total, cout, channels, plan.r), source);
-    gw.iter().fold(true, |ok, v| ok & v.finite()).then_some(gw)
+    all_finite(&gw).then_some(gw)
 }
 
 /// The filters `w` (`[cout, cin, 4, 4]`) as the phases see them, `[cout, 4·cin, 2, 2]`

@@ -4,7 +4,7 @@
 
 use super::{Plan, Strip};
 use crate::backend::num::Num;
-use crate::cpu::conv::Fma;
+use crate::cpu::conv::{all_finite, Fma};
 use std::mem::MaybeUninit;
 
 crate::simd_dispatch! {
@@ -121,7 +121,7 @@ pub(super) fn filters<T: Fma>(
     flipped: bool,
     r: usize,
 ) -> Option<Vec<T>> {
-    if !w.iter().fold(true, |ok, v| ok & v.finite()) {
+    if !all_finite(w) {
         return None;
     }
     let (rows, cols) = if flipped { (cin, cout) } else { (cout, cin) };
