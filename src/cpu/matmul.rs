@@ -346,12 +346,11 @@ macro_rules! impl_gemm_float {
                         }
                     }
                     None => {
-                        let par = if threads > 1 && m * n * k >= PAR_FLOPS {
-                            gemm::Parallelism::Rayon(threads)
+                        if threads > 1 && m * n * k >= PAR_FLOPS {
+                            team::quiet(|| run(base, ma, mb, m, n, gemm::Parallelism::Rayon(threads)));
                         } else {
-                            gemm::Parallelism::None
-                        };
-                        run(base, ma, mb, m, n, par);
+                            run(base, ma, mb, m, n, gemm::Parallelism::None);
+                        }
                     }
                 }
             }

@@ -47,6 +47,44 @@ pub(crate) unsafe fn assume_init<T>(s: &mut [std::mem::MaybeUninit<T>]) -> &mut 
     unsafe { &mut *(s as *mut [std::mem::MaybeUninit<T>] as *mut [T]) }
 }
 
+/// `s` filled with zeros, as initialised elements: for a block of an unwritten vector that
+/// is zeroed by the thread about to write it (while it is in that core's cache), rather
+/// than by a `vec![0; n]` of the whole vector on the calling thread beforehand.
+pub(crate) fn zero_init<T: crate::backend::num::Num>(
+    s: &mut [std::mem::MaybeUninit<T>],
+) -> &mut [T] {
+    s.fill(std::mem::MaybeUninit::new(T::zero()));
+    // SAFETY: every element was just written.
+    unsafe { assume_init(s) }
+}
+
+/// `s` as initialised elements, read-only.
+///
+/// # Safety
+/// Every element of `s` must have been written.
+pub(crate) unsafe fn assume_init_ref<T>(s: &[std::mem::MaybeUninit<T>]) -> &[T] {
+    // SAFETY: `MaybeUninit<T>` has `T`'s layout, and the caller vouches for every element.
+    unsafe { &*(s as *const [std::mem::MaybeUninit<T>] as *const [T]) }
+}
+
+/// A vector of `n` elements none of which is written yet (see [`vec_assume_init`]).
+pub(crate) fn uninit_vec<T>(n: usize) -> Vec<std::mem::MaybeUninit<T>> {
+    let mut v = Vec::with_capacity(n);
+    v.resize_with(n, std::mem::MaybeUninit::uninit);
+    v
+}
+
+/// `v` as a vector of `T`, in place.
+///
+/// # Safety
+/// Every element of `v` must have been written.
+pub(crate) unsafe fn vec_assume_init<T>(v: Vec<std::mem::MaybeUninit<T>>) -> Vec<T> {
+    let mut v = std::mem::ManuallyDrop::new(v);
+    // SAFETY: `MaybeUninit<T>` has `T`'s size and alignment, so the allocation holds
+    // `capacity` `T`s; the caller vouches for the first `len`; `v` is not dropped.
+    unsafe { Vec::from_raw_parts(v.as_mut_ptr().cast::<T>(), v.len(), v.capacity()) }
+}
+
 /// A vector of `n` elements written by `fill`, with no zero-fill first: a fresh output
 /// filled with zeros and then overwritten costs a third more memory traffic (the `memset`
 /// was 16% of a large `a + b`).

@@ -23,15 +23,22 @@ impl<T: Fma> PackedRhs<T> {
     /// Packs the `k × n` matrix read from `b` through `mb`.
     pub fn new(b: &[T], mb: MatRef, k: usize, n: usize) -> Self {
         let width = 2 * registers::<T>().1;
-        let mut data = vec![T::zero(); n.div_ceil(width) * k * width];
+        let panels = n.div_ceil(width);
         let (rs, cs) = (mb.rs as usize, mb.cs as usize);
-        // One source column at a time: for `W_hhᵀ` (the forward's operand) that is one
-        // contiguous row of `W_hh`.
-        for j in 0..n {
-            let (p, lane) = (j / width, j % width);
-            let panel = &mut data[p * k * width..][..k * width];
-            for (kk, v) in panel.iter_mut().skip(lane).step_by(width).enumerate() {
-                *v = b[mb.offset + kk * rs + j * cs];
+        // Written in order, panel row by panel row. The reads are a piece of one row of `b`
+        // (`W_hh`, the backward's operand), or one element of each of `width` columns (for
+        // `W_hhᵀ`, the forward's: rows of `W_hh`), whose cache lines the next rows reuse.
+        let mut data = Vec::with_capacity(panels * k * width);
+        for p in 0..panels {
+            let cols = p * width..((p + 1) * width).min(n);
+            for kk in 0..k {
+                let row = &b[mb.offset + kk * rs + cols.start * cs..];
+                if cs == 1 {
+                    data.extend_from_slice(&row[..cols.len()]);
+                } else {
+                    data.extend(row.iter().step_by(cs).take(cols.len()));
+                }
+                data.resize(data.len() + width - cols.len(), T::zero());
             }
         }
         Self { data, k, n, width }
@@ -153,22 +160,32 @@ mod tests {
     use super::*;
 
     /// Every row count up to two blocks and a ragged last panel, with and without
-    /// accumulation, against a plain triple loop.
+    /// accumulation, the operand read by rows and by columns, against a plain triple loop.
     #[test]
     fn matches_a_plain_product() {
         let (k, n) = (37, 45);
         let b: Vec<f64> = (0..k * n).map(|i| ((i * 7) % 13) as f64 - 6.0).collect();
-        // `b` read transposed: element (kk, j) at j·k + kk.
-        let packed = PackedRhs::new(
-            &b,
-            MatRef {
-                offset: 0,
-                rs: 1,
-                cs: k as isize,
-            },
-            k,
-            n,
-        );
+        // `b` read transposed (element (kk, j) at j·k + kk), and `bt`, its transpose, as it is.
+        let bt: Vec<f64> = (0..k * n).map(|i| b[(i % n) * k + i / n]).collect();
+        let by_columns = MatRef {
+            offset: 0,
+            rs: 1,
+            cs: k as isize,
+        };
+        let by_rows = MatRef {
+            offset: 0,
+            rs: n as isize,
+            cs: 1,
+        };
+        for packed in [
+            PackedRhs::new(&b, by_columns, k, n),
+            PackedRhs::new(&bt, by_rows, k, n),
+        ] {
+            check_products(&packed, &b, k, n);
+        }
+    }
+
+    fn check_products(packed: &PackedRhs<f64>, b: &[f64], k: usize, n: usize) {
         for rows in 1..=17 {
             let lda = k + 3;
             let a: Vec<f64> = (0..rows * lda)
@@ -178,7 +195,7 @@ mod tests {
                 let ldc = n + 2;
                 let mut c: Vec<f64> = (0..rows * ldc).map(|i| i as f64).collect();
                 let before = c.clone();
-                product(&a, lda, rows, &packed, &mut c, ldc, accumulate);
+                product(&a, lda, rows, packed, &mut c, ldc, accumulate);
                 for r in 0..rows {
                     for j in 0..ldc {
                         let want = if j >= n {

@@ -16,10 +16,11 @@
 use super::conv::Fma;
 use super::matmul::MatRef;
 use super::panel::{product, PackedRhs};
-use super::team;
+use super::{assume_init_ref, team, uninit_vec, vec_assume_init, zero_init};
 use crate::backend::num::Float;
 use crate::backend::{RnnCell, RnnGrads, RnnRun};
 use crate::simd_dispatch;
+use std::mem::MaybeUninit;
 
 /// From this many multiply-adds per step's product on, a step's rows are shared between
 /// the team's threads (below, the hand-off costs more than it saves).
@@ -60,17 +61,20 @@ fn split_rows<'b, T>(
     out
 }
 
-/// Step `t`'s block of `n` elements of `buf`, writable, and the block of step `prev` (or
-/// `init` when there is none), readable.
-fn step_and_prev<'b, T>(
-    buf: &'b mut [T],
+/// Step `t`'s block of `n` elements of `buf`, not yet written, and the block of step
+/// `prev` (or `init` when there is none), readable.
+///
+/// # Safety
+/// Step `prev`'s block must have been written.
+unsafe fn step_and_prev<'b, T>(
+    buf: &'b mut [MaybeUninit<T>],
     t: usize,
     prev: Option<usize>,
     n: usize,
     init: &'b [T],
-) -> (&'b mut [T], &'b [T]) {
-    match prev {
-        None => (&mut buf[t * n..][..n], init),
+) -> (&'b mut [MaybeUninit<T>], &'b [T]) {
+    let (cur, prev) = match prev {
+        None => return (&mut buf[t * n..][..n], init),
         Some(p) if p < t => {
             let (lo, hi) = buf.split_at_mut(t * n);
             (&mut hi[..n], &lo[p * n..][..n])
@@ -79,6 +83,15 @@ fn step_and_prev<'b, T>(
             let (lo, hi) = buf.split_at_mut(p * n);
             (&mut lo[t * n..][..n], &hi[..n])
         }
+    };
+    // SAFETY: the caller vouches that step `prev` wrote its block.
+    (cur, unsafe { assume_init_ref(prev) })
+}
+
+/// `dst` written with `src` (rows that carry their state through a step).
+fn write_copy<T: Copy>(dst: &mut [MaybeUninit<T>], src: &[T]) {
+    for (d, &v) in dst.iter_mut().zip(src) {
+        d.write(v);
     }
 }
 
@@ -405,9 +418,11 @@ pub fn forward<T: Float + Fma>(
     let bh = b * hd;
     // Operands may sit at the start of longer storages.
     let (h0, c0) = (head(h0, bh), head(c0, bh));
-    let mut h = vec![T::zero(); run.steps * bh];
+    // Each step writes its whole block of `h` and `extra`: the live rows zeroed by the thread
+    // that then runs the cell on them, the others carried over (GRU's `extra`: zeros).
+    let mut h = uninit_vec(run.steps * bh);
     let keeps_extra = matches!(cell, RnnCell::Lstm | RnnCell::Gru);
-    let mut extra = vec![T::zero(); if keeps_extra { run.steps * bh } else { 0 }];
+    let mut extra = uninit_vec(if keeps_extra { run.steps * bh } else { 0 });
     // GRU's recurrent product, kept apart from the input projection (its n block is
     // scaled by r before the sum).
     let mut hw = vec![T::zero(); if cell == RnnCell::Gru { bh * 3 } else { 0 }];
@@ -415,10 +430,13 @@ pub fn forward<T: Float + Fma>(
     for t in run.order() {
         let prev = run.previous(t);
         let live = run.live(t);
-        let (h_t, h_prev) = step_and_prev(&mut h, t, prev, bh, h0);
+        // SAFETY: `run.order()` runs step `prev` before step `t`, and every step writes its
+        // whole block (below).
+        let (h_t, h_prev) = unsafe { step_and_prev(&mut h, t, prev, bh, h0) };
         let (x_t, x_prev) = if keeps_extra {
             let init = if cell == RnnCell::Lstm { c0 } else { &[][..] };
-            step_and_prev(&mut extra, t, prev, bh, init)
+            // SAFETY: as for `h`.
+            unsafe { step_and_prev(&mut extra, t, prev, bh, init) }
         } else {
             (&mut [][..], &[][..])
         };
@@ -428,11 +446,7 @@ pub fn forward<T: Float + Fma>(
             .into_iter()
             .zip(split_rows(h_t, hd, &parts))
             .zip(split_rows(
-                if keeps_extra {
-                    &mut x_t[..]
-                } else {
-                    &mut [][..]
-                },
+                &mut x_t[..],
                 if keeps_extra { hd } else { 0 },
                 &parts,
             ))
@@ -444,6 +458,7 @@ pub fn forward<T: Float + Fma>(
             .zip(&parts)
             .collect();
         team::for_each_part(items, |((((g, h), x), hw), &(r0, r1))| {
+            let (h, x) = (zero_init(h), zero_init(x));
             let m = r1 - r0;
             let out: &mut [T] = if cell == RnnCell::Gru {
                 &mut *hw
@@ -474,14 +489,19 @@ pub fn forward<T: Float + Fma>(
             cell_rows(cell, rows, hd);
         });
         // Rows past their sequence's end carry their state through the step.
-        h_t[live * hd..].copy_from_slice(&h_prev[live * hd..]);
-        if cell == RnnCell::Lstm {
-            x_t[live * hd..].copy_from_slice(&x_prev[live * hd..]);
+        write_copy(&mut h_t[live * hd..], &h_prev[live * hd..]);
+        match cell {
+            RnnCell::Lstm => write_copy(&mut x_t[live * hd..], &x_prev[live * hd..]),
+            RnnCell::Gru => _ = zero_init(&mut x_t[live * hd..]),
+            _ => {}
         }
     }
-    Forward {
-        h,
-        extra: keeps_extra.then_some(extra),
+    // SAFETY: `run.order()` visits every step once, and each wrote its whole blocks.
+    unsafe {
+        Forward {
+            h: vec_assume_init(h),
+            extra: keeps_extra.then(|| vec_assume_init(extra)),
+        }
     }
 }
 
@@ -506,15 +526,14 @@ pub fn backward<T: Float + Fma>(
     let (cell, b, hd) = (run.cell, run.batch, run.hidden);
     let gh = cell.gates() * hd;
     let bh = b * hd;
-    let mut dgx = vec![T::zero(); run.steps * b * gh];
-    let mut dgh = vec![
-        T::zero();
-        if cell == RnnCell::Gru {
-            run.steps * b * gh
-        } else {
-            0
-        }
-    ];
+    // Each step writes its whole blocks of `dgx` and `dgh`, zeroed by the threads that then
+    // write the live rows (the others stay zero).
+    let mut dgx = uninit_vec(run.steps * b * gh);
+    let mut dgh = uninit_vec(if cell == RnnCell::Gru {
+        run.steps * b * gh
+    } else {
+        0
+    });
     let (h0, c0) = (head(s.h0, bh), head(s.c0, bh));
     let dout = head(s.dout, run.steps * bh);
     let w = pack_w_hh(w_hh, hd, gh);
@@ -557,11 +576,16 @@ pub fn backward<T: Float + Fma>(
         };
         let g_t = &s.gates[t * b * gh..][..b * gh];
         let dgx_t = &mut dgx[t * b * gh..][..b * gh];
-        let dgh_t: &mut [T] = if cell == RnnCell::Gru {
+        let dgh_t: &mut [MaybeUninit<T>] = if cell == RnnCell::Gru {
             &mut dgh[t * b * gh..][..b * gh]
         } else {
             &mut [][..]
         };
+        // The rows past the live ones (no part of the split below).
+        zero_init(&mut dgx_t[live * gh..]);
+        if cell == RnnCell::Gru {
+            zero_init(&mut dgh_t[live * gh..]);
+        }
         let parts = row_parts(live, gh * hd);
         let items: Vec<_> = split_rows(&mut dh, hd, &parts)
             .into_iter()
@@ -579,6 +603,7 @@ pub fn backward<T: Float + Fma>(
             .zip(&parts)
             .collect();
         team::for_each_part(items, |((((dh, dc), dgx), dgh), &(r0, r1))| {
+            let (dgx, dgh) = (zero_init(dgx), zero_init(dgh));
             let rows = |v, w| rows_of(v, r0, r1, w);
             let back = StepRowsBack {
                 g: &g_t[r0 * gh..r1 * gh],
@@ -608,6 +633,8 @@ pub fn backward<T: Float + Fma>(
             }
         }
     }
+    // SAFETY: `run.order()` visits every step once, and each wrote its whole blocks.
+    let (dgx, dgh) = unsafe { (vec_assume_init(dgx), vec_assume_init(dgh)) };
     RnnGrads {
         gates: dgx,
         hidden_gates: (cell == RnnCell::Gru).then_some(dgh),

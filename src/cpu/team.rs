@@ -31,6 +31,9 @@ const SPIN: Duration = Duration::from_millis(2);
 /// A helper that has spun this long yields its core between checks.
 const YIELD_AFTER: Duration = Duration::from_micros(50);
 
+/// Open [`quiet`] sections: while any is, idle helpers park at once instead of spinning.
+static QUIET: AtomicUsize = AtomicUsize::new(0);
+
 /// A part's work, with its lifetime erased while it sits in a helper's slot.
 type Job = *const (dyn Fn(usize) + Sync);
 
@@ -111,9 +114,10 @@ fn helper_loop(slot: &Slot, part: usize) {
                 continue;
             }
             let idle = idle_since.elapsed();
-            if idle < YIELD_AFTER {
+            let quiet = QUIET.load(Ordering::Relaxed) > 0;
+            if idle < YIELD_AFTER && !quiet {
                 std::hint::spin_loop();
-            } else if idle < SPIN {
+            } else if idle < SPIN && !quiet {
                 std::thread::yield_now();
             } else {
                 slot.sleeping.store(true, Ordering::SeqCst);
@@ -184,6 +188,22 @@ impl Drop for Joined<'_> {
     }
 }
 
+/// Runs `f` with the team's idle helpers parked instead of spinning: for work that
+/// another pool runs on every core (a product `gemm` splits on the rayon pool), where a
+/// spinning helper would take a core's time from that pool's thread. The helpers wake at
+/// the next job posted to them.
+pub fn quiet<R>(f: impl FnOnce() -> R) -> R {
+    struct Leave;
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            QUIET.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+    QUIET.fetch_add(1, Ordering::Relaxed);
+    let _leave = Leave;
+    f()
+}
+
 thread_local! {
     /// Set while this thread runs one part of a parallel section (see [`as_part`]).
     static IN_PART: Cell<bool> = const { Cell::new(false) };
@@ -192,7 +212,8 @@ thread_local! {
 /// Runs `f` as one part of a parallel section: a [`for_each_part`] inside it runs on the
 /// rayon pool instead of posting to the team, whose helpers would add threads to cores that
 /// the section's other parts already keep busy. Wrap the closures of rayon sections whose
-/// parts call kernels that split themselves (products, element-wise passes).
+/// parts call kernels that split themselves (products, element-wise passes). The team's
+/// idle helpers park meanwhile ([`quiet`]): the pool's threads have the cores.
 pub fn as_part<R>(f: impl FnOnce() -> R) -> R {
     struct Restore(bool);
     impl Drop for Restore {
@@ -201,7 +222,7 @@ pub fn as_part<R>(f: impl FnOnce() -> R) -> R {
         }
     }
     let _restore = Restore(IN_PART.replace(true));
-    f()
+    quiet(f)
 }
 
 /// Whether a [`for_each_part`] called here must leave the team alone: the caller is a pool

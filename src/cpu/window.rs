@@ -98,15 +98,7 @@ pub(crate) fn zeroed_planes<T: Num>(
     if chunk == 0 {
         return vec![T::zero(); len];
     }
-    let fill = |out: &mut [MaybeUninit<T>]| {
-        per_plane(out, chunk, |p, o| {
-            o.fill(MaybeUninit::new(T::zero()));
-            // SAFETY: every element of `o` was written just above, and `MaybeUninit<T>` has
-            // the layout of `T`.
-            let o = unsafe { std::slice::from_raw_parts_mut(o.as_mut_ptr().cast::<T>(), o.len()) };
-            f(p, o)
-        })
-    };
+    let fill = |out: &mut [MaybeUninit<T>]| per_plane(out, chunk, |p, o| f(p, super::zero_init(o)));
     // SAFETY: `per_plane` hands out every element as part of some plane, and `fill` zeroes
     // each plane before `f` sees it.
     unsafe { super::write_new_vec(len, fill) }

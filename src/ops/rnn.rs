@@ -375,17 +375,28 @@ pub fn rnn_layer(
                     Some(d) => Tensor::from_storage(d, rows),
                     None => dg.clone(),
                 };
-                // The state each step started from: h0, then the steps' outputs in run order.
-                let h_prev = || -> Result<Tensor> {
-                    let h0r = h0d.unsqueeze(0)?;
-                    let parts = if steps == 1 {
-                        vec![h0r]
-                    } else if reverse {
-                        vec![h_all.narrow(0, 1, steps - 1)?, h0r]
+                // Σ_t dg_tᵀ · h_{t−1}: the step that started from h0, and the others, whose
+                // states are the other steps' outputs, as two products (no copy of the states).
+                let dw_hh = || -> Result<Tensor> {
+                    let first = if reverse { steps - 1 } else { 0 };
+                    let from_h0 = dgh
+                        .narrow(0, (first * batch) as i64, batch)?
+                        .t()?
+                        .mm(&h0d)?;
+                    if steps == 1 {
+                        return Ok(from_h0);
+                    }
+                    let rest = (steps - 1) * batch;
+                    let (dg_rest, h_rest) = if reverse {
+                        (dgh.narrow(0, 0, rest)?, h_all.narrow(0, 1, steps - 1)?)
                     } else {
-                        vec![h0r, h_all.narrow(0, 0, steps - 1)?]
+                        (
+                            dgh.narrow(0, batch as i64, rest)?,
+                            h_all.narrow(0, 0, steps - 1)?,
+                        )
                     };
-                    cat(&parts, 0)?.reshape(&[(steps * batch) as i64, hidden as i64])
+                    let h_rest = h_rest.reshape(&[rest as i64, hidden as i64])?;
+                    dg_rest.t()?.mm(&h_rest)?.add(&from_h0)
                 };
                 let mut gs = vec![
                     grad_if(need[0], || {
@@ -393,7 +404,7 @@ pub fn rnn_layer(
                             .reshape(&[steps as i64, batch as i64, features as i64])
                     })?,
                     grad_if(need[1], || dg.t()?.mm(&x))?,
-                    grad_if(need[2], || dgh.t()?.mm(&h_prev()?))?,
+                    grad_if(need[2], dw_hh)?,
                 ];
                 if has_bias.0 {
                     gs.push(grad_if(need[gs.len()], || {
