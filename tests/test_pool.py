@@ -318,6 +318,12 @@ FOLD_CASES = [
     ((2, 3, 6, 7), dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 0), dilation=(1, 2))),
     ((1, 2, 9, 8), dict(kernel_size=3, stride=3)),
     ((3, 5, 5), dict(kernel_size=2, padding=1, dilation=2)),  # unbatched
+    # Short output rows go through a zero-bordered copy of each plane: every stride, a
+    # dilation, padding wider than the window's reach; rows of 32 or more walk the input.
+    ((5, 2, 11, 13), dict(kernel_size=(2, 3), stride=(3, 2), padding=(2, 1), dilation=(2, 3))),
+    ((2, 3, 9, 10), dict(kernel_size=2, stride=3, padding=3)),
+    ((64, 16, 8, 8), dict(kernel_size=4, stride=2, padding=1)),  # large enough for threads
+    ((2, 3, 5, 40), dict(kernel_size=3, padding=1)),
 ]
 
 

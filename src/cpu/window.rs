@@ -164,6 +164,17 @@ pub fn unfold<T: Element>(x: &[T], l: &Layout, w: &Window) -> Vec<T> {
             if on == 0 || n == 0 {
                 return;
             }
+            if let Some(pad) = Padded::for_rows(&a) {
+                // Every window position of one channel from its padded plane, image by image.
+                per_plane(out, kn * n * on, |ci, dst| {
+                    let mut buf = pad.buffer::<T>();
+                    for img in 0..n {
+                        pad.load(&mut buf, x, l, [img, ci]);
+                        unfold_taps(&buf, &pad, &a, [n, img], dst);
+                    }
+                });
+                return;
+            }
             per_plane(out, n * on, |ck, dst| {
                 let k = ck % kn;
                 let at = [
@@ -176,6 +187,109 @@ pub fn unfold<T: Element>(x: &[T], l: &Layout, w: &Window) -> Vec<T> {
                 }
             });
         })
+    }
+}
+
+/// A plane of two spatial dims copied inside a border of zeros as wide as the padding (plus
+/// a slack element, so that a strided row may read one past its last position): every
+/// window position then lies inside it, and [`unfold`] and [`fold`] walk rows of small
+/// outputs (the 8×8 and 4×4 maps of a DCGAN's deep layers) with no bounds or padding
+/// checks per row, which cost more than the rows' few elements.
+struct Padded {
+    /// The padded plane's rows and their length.
+    h: usize,
+    w: usize,
+    /// The padding above and left of the input.
+    top: usize,
+    left: usize,
+    /// The input plane's rows and their length.
+    ih: usize,
+    iw: usize,
+}
+
+impl Padded {
+    /// For windows over two spatial dims whose output rows are short (under 32 positions);
+    /// `None` otherwise (long rows walk the input in place).
+    fn for_rows(a: &[Axis; 3]) -> Option<Padded> {
+        let flat = a[0].input == 1 && a[0].kernel == 1 && a[0].output == 1;
+        let ok = flat
+            && !a[0].adaptive
+            && a[2].output < 32
+            && (1..3).all(|d| a[d].padding >= 0 && a[d].stride > 0 && a[d].dilation > 0);
+        ok.then(|| {
+            // The padding both sides, or as far as the last window reaches if further.
+            let span = |ax: &Axis| {
+                let reach = (ax.output.max(1) - 1) * ax.stride as usize
+                    + (ax.kernel.max(1) - 1) * ax.dilation as usize
+                    + 1;
+                (ax.input + 2 * ax.padding as usize).max(reach)
+            };
+            Padded {
+                h: span(&a[1]),
+                w: span(&a[2]),
+                top: a[1].padding as usize,
+                left: a[2].padding as usize,
+                ih: a[1].input,
+                iw: a[2].input,
+            }
+        })
+    }
+
+    /// A zeroed buffer for one plane.
+    fn buffer<T: Element>(&self) -> Vec<T> {
+        vec![T::default(); self.h * self.w + 1]
+    }
+
+    /// Copies plane `ic = [image, channel]` of `x` inside `buf`'s border.
+    fn load<T: Element>(&self, buf: &mut [T], x: &[T], l: &Layout, ic: [usize; 2]) {
+        let (sn, sc, s) = strides(l);
+        let (ih, iw) = (self.ih, self.iw);
+        let base = l.offset as isize + ic[0] as isize * sn + ic[1] as isize * sc;
+        for y in 0..ih {
+            let dst = &mut buf[(y + self.top) * self.w + self.left..][..iw];
+            let row = base + y as isize * s[1];
+            if s[2] == 1 {
+                dst.copy_from_slice(&x[row as usize..][..iw]);
+            } else {
+                for (j, d) in dst.iter_mut().enumerate() {
+                    *d = x[(row + j as isize * s[2]) as usize];
+                }
+            }
+        }
+    }
+}
+
+simd_dispatch! {
+    /// Image `ni[1]` (of `ni[0]`) of one channel's rows of [`unfold`] (`dst`, the channel's
+    /// `[∏kernel, n, ∏output]` block), read from its padded plane `buf`. Compiled per
+    /// instruction set, so the stride-2 gathers become vector loads and shuffles.
+    fn unfold_taps<T: Element>(buf: &[T], pad: &Padded, a: &[Axis; 3], ni: [usize; 2], dst: &mut [MaybeUninit<T>]) -> () {
+        let (oh, ow) = (a[1].output, a[2].output);
+        let on = oh * ow;
+        let (sy, sx) = (a[1].stride as usize, a[2].stride as usize);
+        let (dy, dx) = (a[1].dilation as usize, a[2].dilation as usize);
+        for ky in 0..a[1].kernel {
+            for kx in 0..a[2].kernel {
+                let k = ky * a[2].kernel + kx;
+                let out = &mut dst[(k * ni[0] + ni[1]) * on..][..on];
+                for (oy, row) in out.chunks_exact_mut(ow).enumerate() {
+                    let src = &buf[(oy * sy + ky * dy) * pad.w + kx * dx..];
+                    match sx {
+                        1 => copy_row(row, &src[..ow]),
+                        2 => {
+                            for (d, p) in row.iter_mut().zip(src[..2 * ow].chunks_exact(2)) {
+                                d.write(p[0]);
+                            }
+                        }
+                        _ => {
+                            for (d, v) in row.iter_mut().zip(src.iter().step_by(sx)) {
+                                d.write(*v);
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -285,7 +399,51 @@ pub fn fold_into<T: Num>(cols: &[T], l: &Layout, w: &Window, out: &mut [T]) {
     // interleaved pass: −0 leaves every value as it is (a NaN quiet). Hidden from the
     // optimiser, which would otherwise drop the additions and scatter the others.
     let skip = std::hint::black_box(T::zero().neg());
+    if let Some(pad) = Padded::for_rows(&a).filter(|_| l.strides[2] == 1) {
+        // Each plane's sums in a padded plane, its inside then added to the output.
+        per_plane(out, plane_in, |p, o| {
+            let mut buf = pad.buffer::<T>();
+            fold_taps(cols, l, &a, [c, p], &pad, &mut buf, skip);
+            for (y, o) in o.chunks_exact_mut(pad.iw).enumerate() {
+                let b = &buf[(y + pad.top) * pad.w + pad.left..][..pad.iw];
+                o.iter_mut().zip(b).for_each(|(o, &b)| *o = o.add(b));
+            }
+        });
+        return;
+    }
     per_plane(out, plane_in, |p, o| fold_plane(cols, l, &a, c, p, o, skip));
+}
+
+simd_dispatch! {
+    /// Plane `cp[1]` of [`fold`] (of `cp[0]` channels; `cols` with contiguous rows) summed
+    /// into its padded plane `buf`, in [`fold_plane`]'s order. Compiled per instruction set
+    /// as [`fold_plane`] is.
+    fn fold_taps<T: Num>(cols: &[T], l: &Layout, a: &[Axis; 3], cp: [usize; 2], pad: &Padded, buf: &mut [T], skip: T) -> () {
+        let (c, p) = (cp[0], cp[1]);
+        let (oh, ow) = (a[1].output, a[2].output);
+        let kn = a[1].kernel * a[2].kernel;
+        let (sy, sx) = (a[1].stride as usize, a[2].stride as usize);
+        let (dy, dx) = (a[1].dilation as usize, a[2].dilation as usize);
+        let base = l.offset as isize + (p / c) as isize * l.strides[0] + ((p % c) * kn) as isize * l.strides[1];
+        for k in (0..kn).rev() {
+            let (ky, kx) = (k / a[2].kernel, k % a[2].kernel);
+            let row = (base + k as isize * l.strides[1]) as usize;
+            for oy in 0..oh {
+                let src = &cols[row + oy * ow..][..ow];
+                let d = &mut buf[(oy * sy + ky * dy) * pad.w + kx * dx..];
+                match sx {
+                    1 => d[..ow].iter_mut().zip(src).for_each(|(d, &v)| *d = d.add(v)),
+                    2 => {
+                        for (d, &v) in d[..2 * ow].chunks_exact_mut(2).zip(src) {
+                            d[0] = d[0].add(v);
+                            d[1] = d[1].add(skip);
+                        }
+                    }
+                    _ => d.iter_mut().step_by(sx).zip(src).for_each(|(d, &v)| *d = d.add(v)),
+                }
+            }
+        }
+    }
 }
 
 simd_dispatch! {
