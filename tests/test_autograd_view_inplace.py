@@ -50,7 +50,22 @@ def _relu_inplace_on_view_then_use_view(m, x):
     return (v * 2).sum() + y.sum()
 
 
+def _activations_inplace_by_result(m, x):
+    # relu_, leaky_relu_, sigmoid_, tanh_ and exp_ keep their result for backward instead
+    # of a copy of their input: on whole tensors, on a transposed view, on a strided slice.
+    y = x * 1.5 - 0.2
+    m.nn.functional.leaky_relu(y, 0.1, inplace=True)
+    z = (x * 2).reshape(2, 3).t()
+    z.sigmoid_()
+    w = x + 0.3
+    w[::2].tanh_()
+    e = (x * 0.7).exp_()
+    r = (x - 0.5).relu_()
+    return (y * y).sum() + (z * x.reshape(2, 3).t()).sum() + (w * w).sum() + (r * x).sum() + e.sum()
+
+
 CASES = {
+    "activations_inplace_by_result": _activations_inplace_by_result,
     "scale_slice": _scale_slice,
     "exp_row_of_reshaped": _exp_row_of_reshaped,
     "add_into_column": _add_into_column,
@@ -99,3 +114,36 @@ def test_view_of_leaf_requiring_grad_raises():
     with rt.no_grad():
         x[1:3].mul_(2)  # allowed without recording, as in PyTorch
     np.testing.assert_allclose(np.array(x.tolist()), X * np.array([1, 2, 2, 1, 1, 1]))
+
+
+@pytest.mark.parametrize("op", ["relu_", "sigmoid_", "tanh_", "exp_"])
+def test_inplace_activation_gradgradcheck(op):
+    # The by-result backward is itself differentiable (its rule reads the saved result).
+    x = rt.tensor(X, dtype=rt.float64, requires_grad=True)
+
+    def f(t):
+        y = t * 1.3
+        getattr(y, op)()
+        return y * t
+
+    assert rt.autograd.gradgradcheck(f, (x,))
+
+
+def test_inplace_activation_names_match_torch():
+    x = rt.tensor(X, requires_grad=True)
+    assert (x * 1).relu_().grad_fn.name() == "ReluBackward0"
+    assert rt.nn.functional.leaky_relu(x * 1, 0.2, True).grad_fn.name() == "LeakyReluBackward1"
+    assert (x * 1).sigmoid_().grad_fn.name() == "SigmoidBackward0"
+
+
+@pytest.mark.skipif(torch is None, reason="needs the PyTorch wheel")
+def test_inplace_leaky_relu_negative_slope_backward_raises_as_torch():
+    messages = []
+    for m in (rt, torch):
+        x = m.tensor(X, dtype=m.float64, requires_grad=True)
+        y = x * 1.0
+        m.nn.functional.leaky_relu(y, -0.5, inplace=True)
+        with pytest.raises(RuntimeError) as e:
+            y.sum().backward()
+        messages.append(str(e.value).split(" File an issue")[0])
+    assert messages[0] == messages[1]

@@ -208,6 +208,9 @@ CASES = {
     "IndexBackward0": (lambda x: x[rt.tensor([0, 2, 0])], lambda: [_x(3, 4)]),
     "IndexPutBackward0": (_index_put, lambda: [_x(3, 4), _x(4, seed=1)]),
     "LeakyReluBackward0": (lambda x: x.leaky_relu(0.1), lambda: [_x(3, 4)]),
+    "LeakyReluBackward1": (
+        lambda x: rt.nn.functional.leaky_relu(x * 1, 0.1, inplace=True), lambda: [_x(3, 4)]
+    ),
     "Log1PBackward0": (lambda x: x.log1p(), lambda: [_x(3, 4, positive=True)]),
     "LogBackward0": (lambda x: x.log(), lambda: [_x(3, 4, positive=True)]),
     "LogSoftmaxBackward0": (lambda x: x.log_softmax(1), lambda: [_x(3, 4)]),

@@ -28,6 +28,16 @@ crate::simd_dispatch! {
     }
 }
 
+crate::simd_dispatch! {
+    /// `out[i] = f(a[i], b[i], c[i])` over contiguous slices (`where` of same-shape operands).
+    /// Writes every element of `out` when the four slices have the same length.
+    fn zip3_contiguous<A: Element, B: Element, C: Element, D: Element, F: Fn(A, B, C) -> D>(a: &[A], b: &[B], c: &[C], out: &mut [MaybeUninit<D>], f: &F) -> () {
+        out.iter_mut().zip(a.iter().zip(b.iter().zip(c))).for_each(|(o, (&x, (&y, &z)))| {
+            o.write(f(x, y, z));
+        });
+    }
+}
+
 /// `f(a, b)` over two strided operands broadcast to `out_shape`.
 pub fn zip<A: Element, B: Element, C: Element>(
     a: &[A],
@@ -135,9 +145,37 @@ pub fn zip3<A: Element, B: Element, C: Element, D: Element>(
     (b, lb): (&[B], &Layout),
     (c, lc): (&[C], &Layout),
     out_shape: &[usize],
-    f: impl Fn(A, B, C) -> D,
+    f: impl Fn(A, B, C) -> D + Sync,
 ) -> Vec<D> {
     let n = numel(out_shape);
+    if [la, lb, lc]
+        .iter()
+        .all(|l| l.is_contiguous() && l.numel() == n)
+    {
+        let (sa, sb, sc) = (
+            &a[la.offset..la.offset + n],
+            &b[lb.offset..lb.offset + n],
+            &c[lc.offset..lc.offset + n],
+        );
+        // SAFETY: the chunks of `out` cover it and pair with chunks of `sa`, `sb` and `sc`
+        // of the same length, and `zip3_contiguous` writes every element of its chunk.
+        return unsafe {
+            write_new_vec(n, |out| {
+                if n >= PAR_THRESHOLD {
+                    let part = team_part(n);
+                    let parts = out
+                        .chunks_mut(part)
+                        .zip(sa.chunks(part))
+                        .zip(sb.chunks(part).zip(sc.chunks(part)));
+                    team::for_each_part(parts.collect(), |((o, x), (y, z))| {
+                        zip3_contiguous(x, y, z, o, &f)
+                    });
+                } else {
+                    zip3_contiguous(sa, sb, sc, out, &f);
+                }
+            })
+        };
+    }
     let sa = broadcast_strides(&la.shape, &la.strides, out_shape);
     let sb = broadcast_strides(&lb.shape, &lb.strides, out_shape);
     let sc = broadcast_strides(&lc.shape, &lc.strides, out_shape);

@@ -47,22 +47,53 @@ impl Tensor {
                 let x = self.to_dtype(self.dtype().to_float())?;
                 let out = x.map_raw(op)?;
                 if needs_grad(&[&x]) {
-                    record_unary_backward(op, &x, &out);
+                    record_unary_backward(op, &x, &out, false);
                 }
                 Ok(out)
             },
         )
     }
+
+    /// The in-place form of `op` (`relu_()`, `leaky_relu_()`, `sigmoid_()`, …). Where `op`'s
+    /// backward reads only its result (relu, leaky relu, sigmoid, tanh, exp), as PyTorch's
+    /// saves it, the result is computed from `self` and written back with no copy of the
+    /// original kept for backward; the other ops, and every op while tracing, go through
+    /// [`Tensor::apply_inplace`]'s snapshot. As in PyTorch, the backward of an in-place leaky
+    /// relu with a negative slope (which the result cannot undo) raises.
+    pub fn unary_(&self, op: UnaryOp) -> Result<()> {
+        let fits = matches!(op, Relu | Sigmoid | Tanh | Exp | LeakyRelu { .. })
+            && self.dtype().is_float()
+            && needs_grad(&[self])
+            && !crate::ops::trace::tracing();
+        if !fits {
+            return self.apply_inplace(&[], |x| x.unary(op));
+        }
+        self.check_no_internal_overlap()?;
+        self.check_inplace()?;
+        let out = self.detach().map_raw(op)?;
+        record_unary_backward(op, self, &out, true);
+        self.assign_from(&out)
+    }
 }
 
-/// Records the backward of `out = op(x)`. Rules that use the output read it through a saved
-/// tensor filled after the node exists, so higher-order gradients see its history.
-fn record_unary_backward(op: UnaryOp, x: &Tensor, out: &Tensor) {
-    let sx = SavedTensor::new(x);
+/// Records the backward of `out = op(x)`; `by_result` when `x` is about to be overwritten
+/// with `out` (an in-place op whose rule reads only the result), so that `x` is not saved.
+/// Rules that use the output read it through a saved tensor filled after the node exists,
+/// so higher-order gradients see its history.
+fn record_unary_backward(op: UnaryOp, x: &Tensor, out: &Tensor, by_result: bool) {
+    let sx = (!by_result).then(|| SavedTensor::new(x));
+    let input = move || match &sx {
+        Some(sx) => sx.unpack(),
+        None => Err(Error::Runtime(format!(
+            "internal error: {op:?}'s in-place backward reads its input"
+        ))),
+    };
     let so: Arc<OnceLock<SavedTensor>> = Arc::new(OnceLock::new());
     let so2 = so.clone();
     let result = move || so2.get().expect("saved right after recording").unpack();
     let name = match op {
+        Relu if by_result => "ReluBackward0",
+        LeakyRelu { .. } if by_result => "LeakyReluBackward1",
         Exp => "ExpBackward0",
         Log => "LogBackward0",
         Log1p => "Log1PBackward0",
@@ -101,22 +132,22 @@ fn record_unary_backward(op: UnaryOp, x: &Tensor, out: &Tensor) {
     record(name, &[x], out, move |g, _| {
         let d = match op {
             Exp => g.mul(&result()?)?,
-            Log => g.div(&sx.unpack()?)?,
-            Log1p => g.div(&sx.unpack()?.add_scalar(1.0)?)?,
+            Log => g.div(&input()?)?,
+            Log1p => g.div(&input()?.add_scalar(1.0)?)?,
             Expm1 => g.mul(&result()?.add_scalar(1.0)?)?,
             Sqrt => g.div(&result()?.mul_scalar(2.0)?)?,
             Rsqrt => {
                 let r = result()?;
                 g.mul(&r.mul(&r)?.mul(&r)?)?.mul_scalar(-0.5)?
             }
-            Sin => g.mul(&sx.unpack()?.unary(Cos)?)?,
-            Cos => g.mul(&sx.unpack()?.unary(Sin)?)?.neg()?,
+            Sin => g.mul(&input()?.unary(Cos)?)?,
+            Cos => g.mul(&input()?.unary(Sin)?)?.neg()?,
             Tan => {
                 let r = result()?;
                 g.mul(&r.mul(&r)?.add_scalar(1.0)?)?
             }
             Asin | Acos => {
-                let x = sx.unpack()?;
+                let x = input()?;
                 let d = g.mul(&x.mul(&x)?.rsub_scalar(1.0)?.unary(Rsqrt)?)?;
                 if op == Acos {
                     d.neg()?
@@ -125,29 +156,29 @@ fn record_unary_backward(op: UnaryOp, x: &Tensor, out: &Tensor) {
                 }
             }
             Atan => {
-                let x = sx.unpack()?;
+                let x = input()?;
                 g.div(&x.mul(&x)?.add_scalar(1.0)?)?
             }
-            Sinh => g.mul(&sx.unpack()?.unary(Cosh)?)?,
-            Cosh => g.mul(&sx.unpack()?.unary(Sinh)?)?,
+            Sinh => g.mul(&input()?.unary(Cosh)?)?,
+            Cosh => g.mul(&input()?.unary(Sinh)?)?,
             Asinh => {
-                let x = sx.unpack()?;
+                let x = input()?;
                 g.mul(&x.mul(&x)?.add_scalar(1.0)?.unary(Rsqrt)?)?
             }
             Acosh => {
-                let x = sx.unpack()?;
+                let x = input()?;
                 g.mul(&x.mul(&x)?.sub_scalar(1.0)?.unary(Rsqrt)?)?
             }
             Atanh => {
-                let x = sx.unpack()?;
+                let x = input()?;
                 g.div(&x.mul(&x)?.rsub_scalar(1.0)?)?
             }
-            Log2 => g.div(&sx.unpack()?.mul_scalar(std::f64::consts::LN_2)?)?,
-            Log10 => g.div(&sx.unpack()?.mul_scalar(std::f64::consts::LN_10)?)?,
+            Log2 => g.div(&input()?.mul_scalar(std::f64::consts::LN_2)?)?,
+            Log10 => g.div(&input()?.mul_scalar(std::f64::consts::LN_10)?)?,
             Exp2 => g.mul(&result()?.mul_scalar(std::f64::consts::LN_2)?)?,
-            Lgamma => g.mul(&sx.unpack()?.unary(Digamma)?)?,
-            Digamma => g.mul(&sx.unpack()?.unary(Polygamma { n: 1.0 })?)?,
-            Polygamma { n } => g.mul(&sx.unpack()?.unary(Polygamma { n: n + 1.0 })?)?,
+            Lgamma => g.mul(&input()?.unary(Digamma)?)?,
+            Digamma => g.mul(&input()?.unary(Polygamma { n: 1.0 })?)?,
+            Polygamma { n } => g.mul(&input()?.unary(Polygamma { n: n + 1.0 })?)?,
             Tanh => {
                 let r = result()?;
                 g.mul(&r.mul(&r)?.rsub_scalar(1.0)?)?
@@ -157,7 +188,7 @@ fn record_unary_backward(op: UnaryOp, x: &Tensor, out: &Tensor) {
                 g.mul(&r.mul(&r.rsub_scalar(1.0)?)?)?
             }
             Erf => {
-                let x = sx.unpack()?;
+                let x = input()?;
                 g.mul(&x.mul(&x)?.neg()?.unary(Exp)?.mul_scalar(FRAC_2_SQRT_PI)?)?
             }
             Reciprocal => {
@@ -165,7 +196,7 @@ fn record_unary_backward(op: UnaryOp, x: &Tensor, out: &Tensor) {
                 g.mul(&r.mul(&r)?)?.neg()?
             }
             Gelu => {
-                let x = sx.unpack()?;
+                let x = input()?;
                 let cdf = x
                     .mul_scalar(FRAC_1_SQRT_2)?
                     .unary(Erf)?
@@ -179,7 +210,7 @@ fn record_unary_backward(op: UnaryOp, x: &Tensor, out: &Tensor) {
                 g.mul(&cdf.add(&x.mul(&pdf)?)?)?
             }
             GeluTanh => {
-                let x = sx.unpack()?;
+                let x = input()?;
                 let k = (2.0 / PI).sqrt();
                 let x3 = x.mul(&x)?.mul(&x)?;
                 let inner = x.add(&x3.mul_scalar(0.044715)?)?.mul_scalar(k)?;
@@ -197,27 +228,29 @@ fn record_unary_backward(op: UnaryOp, x: &Tensor, out: &Tensor) {
                 g.mul(&left.add(&right)?)?
             }
             Silu => {
-                let x = sx.unpack()?;
+                let x = input()?;
                 let s = x.unary(Sigmoid)?;
                 g.mul(&s.mul(&x.mul(&s.rsub_scalar(1.0)?)?.add_scalar(1.0)?)?)?
             }
             Softplus { beta, threshold } => {
-                let x = sx.unpack()?;
+                let x = input()?;
                 let bx = x.mul_scalar(beta)?;
                 let d = bx.unary(Sigmoid)?;
                 g.mul(&d.where_scalar(&bx.gt_scalar(threshold)?, 1.0)?)?
             }
-            LeakyRelu { slope } => {
-                let x = sx.unpack()?;
-                g.mul(
-                    &x.gt_scalar(0.0)?
-                        .to_dtype(g.dtype())?
-                        .mul_scalar(1.0 - slope)?
-                        .add_scalar(slope)?,
-                )?
+            LeakyRelu { slope } if by_result && slope < 0.0 => {
+                return Err(Error::Runtime(
+                    "In-place leakyReLu backward calculation is triggered with a negative slope which is not supported. This is caused by calling in-place forward function with a negative slope, please call out-of-place version instead.".into(),
+                ))
             }
+            // With a slope ≥ 0 the result is positive where the input is.
+            LeakyRelu { slope } => {
+                let t = if by_result { result()? } else { input()? };
+                g.where_(&t.gt_scalar(0.0)?, &g.mul_scalar(slope)?)?
+            }
+            Relu if by_result => g.threshold_backward(&result()?)?,
             Elu { alpha } => {
-                let x = sx.unpack()?;
+                let x = input()?;
                 let neg = g.mul(&x.unary(Exp)?.mul_scalar(alpha)?)?;
                 g.where_(&x.gt_scalar(0.0)?, &neg)?
             }

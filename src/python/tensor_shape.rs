@@ -28,11 +28,25 @@ macro_rules! unary_inplace_methods {
     };
 }
 
+/// In-place activations whose backward reads their result: `relu_()` writes `relu` into
+/// `self` with no copy of the original kept for backward (see `Tensor::unary_`).
+macro_rules! activation_inplace_methods {
+    ($($name:ident => $op:ident),* $(,)?) => {
+        #[pymethods]
+        impl PyTensor {
+            $(
+                fn $name(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+                    slf.get().inner.unary_(UnaryOp::$op)?;
+                    Ok(slf.clone().into_any().unbind())
+                }
+            )*
+        }
+    };
+}
+
+activation_inplace_methods!(relu_ => Relu, sigmoid_ => Sigmoid, tanh_ => Tanh, exp_ => Exp);
+
 unary_inplace_methods!(
-    relu_ => relu,
-    sigmoid_ => sigmoid,
-    tanh_ => tanh,
-    exp_ => exp,
     sqrt_ => sqrt,
     neg_ => neg,
     abs_ => abs,
@@ -555,7 +569,10 @@ impl PyTensor {
     }
     #[pyo3(signature = (negative_slope=0.01))]
     fn leaky_relu_(slf: &Bound<'_, Self>, negative_slope: f64) -> PyResult<Py<PyAny>> {
-        Self::unary_(slf, |x| x.leaky_relu(negative_slope))
+        slf.get().inner.unary_(UnaryOp::LeakyRelu {
+            slope: negative_slope,
+        })?;
+        Ok(slf.clone().into_any().unbind())
     }
     #[pyo3(signature = (alpha=1.0))]
     fn elu_(slf: &Bound<'_, Self>, alpha: f64) -> PyResult<Py<PyAny>> {
