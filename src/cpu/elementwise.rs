@@ -51,21 +51,12 @@ pub fn zip<A: Element, B: Element, C: Element>(
     let (ca, cb) = (la.is_contiguous(), lb.is_contiguous());
     let (na, nb) = (la.numel(), lb.numel());
     if ca && cb && na == n && nb == n {
-        let (sa, sb) = (&a[la.offset..la.offset + n], &b[lb.offset..lb.offset + n]);
-        // SAFETY: the chunks of `out` cover it and pair with chunks of `sa` and `sb` of the
-        // same length, and `zip_contiguous` writes every element of its output chunk.
+        let (sa, sb) = (&a[la.offset..], &b[lb.offset..]);
+        // SAFETY: `zip_contiguous` writes every element of the chunk it is handed, paired
+        // with as many elements of `sa` and `sb` from the chunk's start.
         return unsafe {
-            write_new_vec(n, |out| {
-                if n >= PAR_THRESHOLD {
-                    let part = team_part(n);
-                    let parts = out
-                        .chunks_mut(part)
-                        .zip(sa.chunks(part))
-                        .zip(sb.chunks(part));
-                    team::for_each_part(parts.collect(), |((o, x), y)| zip_contiguous(x, y, o, &f));
-                } else {
-                    zip_contiguous(sa, sb, out, &f);
-                }
+            new_in_parts(n, |at, o| {
+                zip_contiguous(&sa[at..at + o.len()], &sb[at..at + o.len()], o, &f)
             })
         };
     }
@@ -103,37 +94,51 @@ pub fn zip<A: Element, B: Element, C: Element>(
     // SAFETY: each part walks the indices of its own chunk of `out`, in order, and its runs
     // cover that chunk exactly, so every element is written.
     unsafe {
-        write_new_vec(n, |out| {
-            let part = |start: usize, o: &mut [MaybeUninit<C>]| {
-                let (mut i, range) = (0, start..start + o.len());
-                let offsets = [la.offset, lb.offset];
-                walk_runs(out_shape, [&sa, &sb], offsets, range, |[x, y], len, st| {
-                    let dst = &mut o[i..i + len];
-                    match st {
-                        [1, 1] => zip_contiguous(&a[x..x + len], &b[y..y + len], dst, &f),
-                        [1, 0] => {
-                            let y = b[y];
-                            map_contiguous(&a[x..x + len], dst, &|x| f(x, y));
-                        }
-                        [0, 1] => {
-                            let x = a[x];
-                            map_contiguous(&b[y..y + len], dst, &|y| f(x, y));
-                        }
-                        [sx, sy] => dst.iter_mut().enumerate().for_each(|(j, d)| {
-                            let j = j as isize;
-                            let (x, y) = (x as isize + j * sx, y as isize + j * sy);
-                            d.write(f(a[x as usize], b[y as usize]));
-                        }),
+        new_in_parts(n, |start: usize, o: &mut [MaybeUninit<C>]| {
+            let (mut i, range) = (0, start..start + o.len());
+            let offsets = [la.offset, lb.offset];
+            walk_runs(out_shape, [&sa, &sb], offsets, range, |[x, y], len, st| {
+                let dst = &mut o[i..i + len];
+                match st {
+                    [1, 1] => zip_contiguous(&a[x..x + len], &b[y..y + len], dst, &f),
+                    [1, 0] => {
+                        let y = b[y];
+                        map_contiguous(&a[x..x + len], dst, &|x| f(x, y));
                     }
-                    i += len;
-                });
-            };
+                    [0, 1] => {
+                        let x = a[x];
+                        map_contiguous(&b[y..y + len], dst, &|y| f(x, y));
+                    }
+                    [sx, sy] => dst.iter_mut().enumerate().for_each(|(j, d)| {
+                        let j = j as isize;
+                        let (x, y) = (x as isize + j * sx, y as isize + j * sy);
+                        d.write(f(a[x as usize], b[y as usize]));
+                    }),
+                }
+                i += len;
+            });
+        })
+    }
+}
+
+/// A new vector of `n` elements, each chunk written by `fill(start, chunk)` (`start` its
+/// first index); the chunks shared out between the team when `n` is large.
+///
+/// # Safety
+/// `fill` must write every element of the chunk it is handed.
+unsafe fn new_in_parts<D: Send>(
+    n: usize,
+    fill: impl Fn(usize, &mut [MaybeUninit<D>]) + Sync,
+) -> Vec<D> {
+    // SAFETY: the chunks cover the vector, and the caller vouches that `fill` writes each.
+    unsafe {
+        write_new_vec(n, |out| {
             if n >= PAR_THRESHOLD {
                 let size = team_part(n);
                 let parts = out.chunks_mut(size).enumerate();
-                team::for_each_part(parts.collect(), |(p, o)| part(p * size, o));
+                team::for_each_part(parts.collect(), |(p, o)| fill(p * size, o));
             } else {
-                part(0, out);
+                fill(0, out);
             }
         })
     }
@@ -152,27 +157,13 @@ pub fn zip3<A: Element, B: Element, C: Element, D: Element>(
         .iter()
         .all(|l| l.is_contiguous() && l.numel() == n)
     {
-        let (sa, sb, sc) = (
-            &a[la.offset..la.offset + n],
-            &b[lb.offset..lb.offset + n],
-            &c[lc.offset..lc.offset + n],
-        );
-        // SAFETY: the chunks of `out` cover it and pair with chunks of `sa`, `sb` and `sc`
-        // of the same length, and `zip3_contiguous` writes every element of its chunk.
+        let (sa, sb, sc) = (&a[la.offset..], &b[lb.offset..], &c[lc.offset..]);
+        // SAFETY: `zip3_contiguous` writes every element of the chunk it is handed, paired
+        // with as many elements of `sa`, `sb` and `sc` from the chunk's start.
         return unsafe {
-            write_new_vec(n, |out| {
-                if n >= PAR_THRESHOLD {
-                    let part = team_part(n);
-                    let parts = out
-                        .chunks_mut(part)
-                        .zip(sa.chunks(part))
-                        .zip(sb.chunks(part).zip(sc.chunks(part)));
-                    team::for_each_part(parts.collect(), |((o, x), (y, z))| {
-                        zip3_contiguous(x, y, z, o, &f)
-                    });
-                } else {
-                    zip3_contiguous(sa, sb, sc, out, &f);
-                }
+            new_in_parts(n, |at, o| {
+                let r = at..at + o.len();
+                zip3_contiguous(&sa[r.clone()], &sb[r.clone()], &sc[r], o, &f)
             })
         };
     }
