@@ -180,6 +180,31 @@ def seed() -> _builtins.int:
     return initial_seed()
 
 
+_deterministic = {"mode": False, "warn_only": False}
+
+
+def use_deterministic_algorithms(mode: _builtins.bool, *,
+                                 warn_only: _builtins.bool = False) -> None:
+    """Records the mode, as PyTorch's. Differs: no op raises or warns under it. Every CPU
+    op here is deterministic already; on CUDA, the accumulating index ops (``index_add_``,
+    ``index_put_(accumulate=True)``, scatter-adds) and ``roi_align``'s backward add with
+    atomics, as PyTorch's, which would raise there."""
+    if not isinstance(mode, _builtins.bool):
+        raise TypeError("_set_deterministic_algorithms(): argument 'mode' (position 1) must be "
+                        f"bool, not {type(mode).__name__}")
+    _deterministic.update(mode=mode, warn_only=_builtins.bool(warn_only))
+
+
+def are_deterministic_algorithms_enabled() -> _builtins.bool:
+    """Whether ``use_deterministic_algorithms(True)`` is in effect."""
+    return _deterministic["mode"]
+
+
+def is_deterministic_algorithms_warn_only_enabled() -> _builtins.bool:
+    """Whether the deterministic mode was set with ``warn_only=True``."""
+    return _deterministic["warn_only"]
+
+
 def is_tensor(obj: Any) -> _builtins.bool:
     return isinstance(obj, Tensor)
 

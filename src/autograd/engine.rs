@@ -263,7 +263,15 @@ fn execute(
                     }
                 }
             }
-            node.call(&grads, retain_graph)?
+            // Only the inputs that lead to a destination: `autograd.grad(y, [w])` through a
+            // convolution computes the weight's gradient and not the input's, as PyTorch's
+            // engine does.
+            let needs: Vec<bool> = node
+                .next_edges
+                .iter()
+                .map(|e| e.as_ref().is_some_and(|e| is_needed(&e.node)))
+                .collect();
+            node.call(&grads, &needs, retain_graph)?
         };
         if outs.len() != node.next_edges.len() {
             return Err(Error::Runtime(format!(
@@ -381,4 +389,70 @@ fn accumulate_grad(leaf: &Tensor, mut g: Tensor, create_graph: bool) -> Result<(
         h(leaf)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::autograd::{grad_if, record};
+    use parking_lot::Mutex;
+
+    /// `a · b` recorded by hand, its backward noting which inputs the engine asked for.
+    fn product(a: &Tensor, b: &Tensor) -> (Tensor, Arc<Mutex<Vec<Vec<bool>>>>) {
+        let out = {
+            let _off = GradModeGuard::new(false);
+            a.mul(b).unwrap()
+        };
+        let asked = Arc::new(Mutex::new(vec![]));
+        let (sa, sb, log) = (a.detach(), b.detach(), asked.clone());
+        record("test_product", &[a, b], &out, move |g, needs| {
+            log.lock().push(needs.to_vec());
+            Ok(vec![
+                grad_if(needs[0], || g.mul(&sb))?,
+                grad_if(needs[1], || g.mul(&sa))?,
+            ])
+        });
+        (out, asked)
+    }
+
+    fn leaf(v: f32) -> Tensor {
+        let t = Tensor::from_vec(vec![v], &[1]);
+        t.set_requires_grad(true).unwrap();
+        t
+    }
+
+    #[test]
+    fn a_node_computes_only_the_gradients_that_lead_to_a_destination() {
+        let (a, b) = (leaf(2.0), leaf(3.0));
+        let (y, asked) = product(&a, &b);
+        let ones = Tensor::from_vec(vec![1.0f32], &[1]);
+        // The gradient of `y` w.r.t. `x` alone, and the inputs the node was asked for.
+        let grad_of = |x: &Tensor| {
+            let g = grad(
+                vec![(y.clone(), ones.clone())],
+                std::slice::from_ref(x),
+                true,
+                false,
+                false,
+            )
+            .unwrap();
+            let value = g[0].as_ref().unwrap().to_vec::<f32>().unwrap();
+            (value, asked.lock().pop())
+        };
+        assert_eq!(grad_of(&a), (vec![3.0], Some(vec![true, false])));
+        assert_eq!(grad_of(&b), (vec![2.0], Some(vec![false, true])));
+        // `backward(inputs=[b])` likewise; a plain backward asks for both.
+        y.backward(Some(ones.clone()), true, false, Some(vec![b.clone()]))
+            .unwrap();
+        assert_eq!(asked.lock().pop(), Some(vec![false, true]));
+        assert!(a.grad().is_none());
+        y.backward(Some(ones.clone()), true, false, None).unwrap();
+        assert_eq!(asked.lock().pop(), Some(vec![true, true]));
+        // The gradient w.r.t. the product itself: its node is not run at all.
+        let (z, asked_z) = product(&y, &b);
+        let gy = grad(vec![(z, ones)], &[y], false, false, false).unwrap();
+        assert_eq!(gy[0].as_ref().unwrap().to_vec::<f32>().unwrap(), vec![3.0]);
+        assert_eq!(asked_z.lock().pop(), Some(vec![true, false]));
+        assert!(asked.lock().is_empty());
+    }
 }

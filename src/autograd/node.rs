@@ -144,10 +144,12 @@ impl Node {
         self.post_hooks.lock().push(hook);
     }
 
-    /// Runs the backward closure (released nodes raise PyTorch's second-backward error).
+    /// Runs the backward closure for the inputs flagged in `needs` (released nodes raise
+    /// PyTorch's second-backward error).
     pub(crate) fn call(
         &self,
         grads: &[Option<Tensor>],
+        needs: &[bool],
         retain: bool,
     ) -> Result<Vec<Option<Tensor>>> {
         let mut slot = self.backward.lock();
@@ -156,8 +158,13 @@ impl Node {
                 "Trying to backward through the graph a second time (or directly access saved tensors after they have already been freed). Saved intermediate values of the graph are freed when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to backward through the graph a second time or if you need to access saved tensors after calling backward.".into(),
             )
         })?;
-        let needs: Vec<bool> = self.next_edges.iter().map(|e| e.is_some()).collect();
-        let out = f(grads, &needs);
+        // A node reached only for a gradient it receives (`autograd.grad` w.r.t. its
+        // output) computes nothing.
+        let out = if needs.contains(&true) {
+            f(grads, needs)
+        } else {
+            Ok(vec![None; needs.len()])
+        };
         if !retain {
             *slot = None;
         }

@@ -634,7 +634,7 @@ pub fn max_pool<T: Num>(x: &[T], l: &Layout, w: &Window) -> (Vec<T>, Vec<i64>) {
             }
         }
     };
-    if on > 0 {
+    if on > 0 && planes > 0 {
         // The planes in one contiguous run per thread of the team, as `per_plane`.
         let per = if planes * on >= PAR_THRESHOLD {
             planes.div_ceil(team::parts().min(planes))

@@ -64,7 +64,7 @@ pub fn attention_softmax(
             Ok::<_, Error>(Tensor::from_storage(k, shape.clone()))
         })
         .transpose()?;
-    let ks = 1.0 / (1.0 - dropout_p);
+    let ks = keep_scale(dropout_p);
     let rows_opts = AttnRows {
         rows,
         len,
@@ -209,5 +209,16 @@ fn composite(
     let p = Distribution::Bernoulli { p: 1.0 - dropout_p };
     let keep = Storage::random(scores.device(), numel(shape), DType::Bool, p)?;
     let kept = Tensor::from_storage(keep, shape.to_vec()).to_dtype(y.dtype())?;
-    y.mul(&kept)?.mul_scalar(1.0 / (1.0 - dropout_p))
+    y.mul(&kept)?.mul_scalar(keep_scale(dropout_p))
+}
+
+/// The factor on the weights dropout keeps, `1/(1 − p)`; 0 at `p = 1`, where nothing is kept
+/// (not ∞, whose product with the dropped weights' 0 would be NaN in the gradient; PyTorch's
+/// gradient there is 0).
+fn keep_scale(dropout_p: f64) -> f64 {
+    if dropout_p < 1.0 {
+        1.0 / (1.0 - dropout_p)
+    } else {
+        0.0
+    }
 }

@@ -314,7 +314,7 @@ pub fn binary(op: BinaryOp, a: &Operand, b: &Operand) -> Result<Tensor> {
                     })
                 }
                 FloorDiv => record("FloorDivideBackward0", &[&ta, &tb], &out, move |g, n| {
-                    let z = g.mul_scalar(0.0)?;
+                    let z = crate::ops::creation::zeros_like(g)?;
                     Ok(vec![
                         grad_if(n[0], || fit(z.clone(), &sa, da))?,
                         if n[1] { Some(fit(z, &sb, db)?) } else { None },

@@ -100,6 +100,9 @@ pub fn cross_entropy(
                 Reduction::Mean => g.div(&wsum)?,
                 _ => g.clone(),
             };
+            // Ignored rows pass nothing, also when every row is ignored (the mean's divisor
+            // is then 0 and `g` infinite): PyTorch skips them.
+            let g = g.expand_to(&[n])?.where_scalar(&target.eq(&ignore)?, 0.0)?;
             let eps = label_smoothing;
             if eps == 0.0 && !crate::autograd::is_grad_enabled() {
                 // d loss_i / d x_i = w_i · (softmax(x_i) − onehot(t_i)), with w_i = 0 for
@@ -144,11 +147,7 @@ pub fn cross_entropy(
                 .add(&spread.mul(&valid.unsqueeze(1)?)?)?;
             let coef = dist.sum_dims(Some(&[1]), true, None)?;
             let d = x.softmax(1)?.mul(&coef)?.sub(&dist)?;
-            let g = match reduction {
-                Reduction::None => g.unsqueeze(1)?,
-                _ => g,
-            };
-            Ok(vec![Some(d.mul(&g)?)])
+            Ok(vec![Some(d.mul(&g.unsqueeze(1)?)?)])
         });
     }
     Ok(out)

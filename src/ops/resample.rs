@@ -351,6 +351,13 @@ pub fn grid_sample(
     }
     let [n, c, h, w] = [0, 1, 2, 3].map(|i| input.shape()[i]);
     let (ho, wo) = (grid.shape()[1], grid.shape()[2]);
+    if n * c * ho * wo == 0 {
+        // Nothing to sample: an empty result, still a view of the input for autograd.
+        let flat = input.reshape(&[n as i64, c as i64, (h * w) as i64])?;
+        return flat
+            .narrow(2, 0, 0)?
+            .reshape(&[n as i64, c as i64, ho as i64, wo as i64]);
+    }
     let l = (ho * wo) as i64;
     // Pixel coordinates of the grid points.
     let unnormalise = |i: i64, size: usize| -> Result<Tensor> {

@@ -150,6 +150,20 @@ impl Tensor {
         let out = where_(mask, &Operand::Tensor(v), &Operand::Tensor(self.clone()))?;
         Ok(out)
     }
+    /// Out-of-place `masked_fill(mask, value)` with a 0-d tensor `value`, as PyTorch's: `self`
+    /// broadcast with `mask`, `value` (cast to self's dtype) where `mask`; the gradient
+    /// reaches `value` too.
+    pub fn masked_fill_tensor(&self, mask: &Tensor, value: &Tensor) -> Result<Tensor> {
+        check_fill_value(value)?;
+        if mask.dtype() != DType::Bool {
+            return Err(Error::Runtime(format!(
+                "masked_fill_ only supports boolean masks, but got mask with dtype {}",
+                mask.dtype().name()
+            )));
+        }
+        let v = value.to_dtype(self.dtype())?;
+        where_(mask, &Operand::Tensor(v), &Operand::Tensor(self.clone()))
+    }
     /// `lerp(end, weight)`: `self + weight·(end − self)`.
     pub fn lerp(&self, end: &Tensor, weight: &Operand) -> Result<Tensor> {
         let diff = end.sub(self)?;
@@ -159,4 +173,15 @@ impl Tensor {
         };
         self.add(&step)
     }
+}
+
+/// PyTorch's check on `masked_fill`'s tensor value: 0-d only.
+pub fn check_fill_value(value: &Tensor) -> Result<()> {
+    if value.dim() == 0 {
+        return Ok(());
+    }
+    Err(Error::Runtime(format!(
+        "masked_fill_ only supports a 0-dimensional value tensor, but got tensor with {} dimension(s).",
+        value.dim()
+    )))
 }

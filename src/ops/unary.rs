@@ -340,7 +340,9 @@ impl Tensor {
                         Abs => g.mul(&sx.unpack()?.sign()?)?,
                         // relu passes no gradient at 0 (a `max(x, 0)` rule would pass half).
                         Relu => g.threshold_backward(&sx.unpack()?)?,
-                        _ => g.mul_scalar(0.0)?,
+                        // Zeros, not `g·0`: an infinite or NaN gradient passes nothing, as
+                        // PyTorch's (lp-pooling's `sign(a)·relu(|a|)` at a zero window).
+                        _ => crate::ops::creation::zeros_like(g)?,
                     })])
                 });
             }

@@ -374,11 +374,13 @@ impl PyTensor {
         wrap(self.inner.lerp(&end.inner, &operand(weight)?))
     }
     fn masked_fill(&self, mask: PyRef<'_, PyTensor>, value: &Bound<'_, PyAny>) -> R {
-        let v = match scalar_arg(value) {
-            Some(s) => s,
-            None => Scalar::Float(tensor_arg(value, "masked_fill")?.item_f64()?),
-        };
-        wrap(self.inner.masked_fill(&mask.inner, v))
+        match scalar_arg(value) {
+            Some(v) => wrap(self.inner.masked_fill(&mask.inner, v)),
+            None => wrap(
+                self.inner
+                    .masked_fill_tensor(&mask.inner, &tensor_arg(value, "masked_fill")?),
+            ),
+        }
     }
     #[pyo3(signature = (diagonal=0))]
     fn triu(&self, diagonal: i64) -> R {

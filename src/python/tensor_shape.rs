@@ -469,7 +469,11 @@ impl PyTensor {
         let me = slf.get();
         let v = match scalar_arg(value) {
             Some(s) => s,
-            None => Scalar::Float(tensor_arg(value, "masked_fill_")?.item_f64()?),
+            None => {
+                let t = tensor_arg(value, "masked_fill_")?;
+                crate::ops::ternary::check_fill_value(&t)?;
+                Scalar::Float(t.item_f64()?)
+            }
         };
         me.inner
             .apply_fill_inplace(&[], |x| x.masked_fill(&mask.inner, v))?;

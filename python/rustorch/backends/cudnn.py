@@ -9,7 +9,9 @@ and ``enabled = False`` asks for what already happens.
 
 from __future__ import annotations
 
-from typing import Optional
+import contextlib
+import sys
+from typing import Iterator, Optional
 
 enabled: bool = True
 benchmark: bool = False
@@ -26,3 +28,21 @@ def is_available() -> bool:
 def version() -> Optional[int]:
     """None, as PyTorch answers when cuDNN is unavailable."""
     return None
+
+
+@contextlib.contextmanager
+def flags(enabled: bool = False, benchmark: bool = False, benchmark_limit: int = 10,
+          deterministic: bool = False, allow_tf32: bool = True) -> Iterator[None]:
+    """PyTorch's context manager: sets the five flags (PyTorch's defaults for its arguments)
+    and restores the previous values on exit."""
+    module = sys.modules[__name__]
+    names = ("enabled", "benchmark", "benchmark_limit", "deterministic", "allow_tf32")
+    old = {k: getattr(module, k) for k in names}
+    new = (enabled, benchmark, benchmark_limit, deterministic, allow_tf32)
+    for k, v in zip(names, new):
+        setattr(module, k, v)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            setattr(module, k, v)

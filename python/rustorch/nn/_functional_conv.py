@@ -397,8 +397,13 @@ def max_unpool3d(input: Tensor, indices: Tensor, kernel_size: _Size,
 
 def _lp_pool(n: int, input: Tensor, norm_type: float, kernel_size: _Size,
              stride: Optional[_Size], ceil_mode: bool) -> Tensor:
-    """PyTorch's composition: ``(sign(a)·relu(|a|)·∏k)^(1/p)`` with ``a`` the average of x^p."""
+    """PyTorch's composition: ``(sign(a)·relu(|a|)·∏k)^(1/p)`` with ``a`` the average of x^p;
+    for ``p = ±inf``, as PyTorch, the largest (smallest) ``|x|`` of each window."""
     k = _list(kernel_size, n)
+    if norm_type in (math.inf, -math.inf):
+        sign = 1.0 if norm_type > 0 else -1.0
+        top, _ = _max_pool(n, input.abs() * sign, k, stride, 0, 1, ceil_mode)
+        return top * sign
     out = _avg_pool(n, input.pow(norm_type), k, stride, 0, ceil_mode, True, None)
     size = 1
     for v in k:

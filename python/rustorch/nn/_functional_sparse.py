@@ -113,6 +113,16 @@ def embedding_bag(
             raise ValueError("offsets has to be a 1D Tensor")
         starts = [int(v) for v in offsets.tolist()]
         n = input.size(0)
+        if starts and starts[0] != 0:
+            raise RuntimeError(
+                "offsets[0] has to be 0, i.e., the first sequence in the mini-batch has to start "
+                f"from position 0. However, got {starts[0]}"
+            )
+        if starts and starts[-1] > n:
+            raise RuntimeError(
+                f"offsets[-1] can not be greater than input's length {n} but got offsets[-1] of "
+                f"{starts[-1]}"
+            )
         ends = starts[1:] + [n]
         if include_last_offset:
             starts, ends = starts[:-1], ends[:-1]
@@ -152,7 +162,9 @@ def embedding_bag(
         rows = rows * psw.unsqueeze(-1).to(rows.dtype)
     if mode == "max":
         filled = rows.masked_fill(~valid.unsqueeze(-1), float("-inf"))
-        out = filled.amax(dim=1)
+        # `max` over the bag, not `amax`: its gradient goes to the first largest row only,
+        # as PyTorch's, where `amax` would share it between tied rows.
+        out = filled.max(dim=1).values
         empty = ~valid.any(dim=1, keepdim=True)
         return out.masked_fill(empty, 0.0)
     total = (rows * mask).sum(dim=1)

@@ -450,8 +450,18 @@ def _class_dim(input: Tensor) -> int:
     return 0 if input.dim() == 1 else 1
 
 
-def _check_nll_shapes(input: Tensor, target: Tensor) -> Tensor:
-    """Validate class-index targets against ``input``; returns the target to use."""
+def _check_nll_shapes(input: Tensor, target: Tensor, weight: Optional[Tensor]) -> Tensor:
+    """Validate class-index targets and class weights against ``input``; returns the target
+    to use."""
+    classes = _shape(input)[_class_dim(input)]
+    if weight is not None and _numel(weight) != classes:
+        # PyTorch's two messages: its 1-D/2-D kernel's, and its N-d one's.
+        if input.dim() <= 2:
+            raise RuntimeError(
+                f"weight tensor should be defined either for all {classes} classes or no "
+                f"classes but got weight tensor of shape: {list(_shape(weight))}"
+            )
+        raise RuntimeError("weight tensor should be defined either for all or no classes")
     if input.dim() == 1:
         if target.dim() > 1:
             raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
@@ -493,7 +503,9 @@ def _nll_from_log_probs(
         w = w.masked_fill(ignored, 0.0)
     else:
         w = (target != ignore_index).to(logp.dtype)
-    loss = -picked * w
+    # A select, not only the weight 0: an ignored target passes no gradient even when all
+    # are ignored (the mean's divisor is then 0), as PyTorch's.
+    loss = (-picked * w).masked_fill(ignored, 0.0)
     if reduction == "none":
         return loss, w
     if reduction == "sum":
@@ -608,7 +620,7 @@ def cross_entropy(
                 f"got {_legacy_scalar_name(target)}"
             )
         return _cross_entropy_probs(input, target, weight, label_smoothing, reduction)
-    target = _check_nll_shapes(input, target)
+    target = _check_nll_shapes(input, target, weight)
     return _cross_entropy_indices(input, target, weight, ignore_index, label_smoothing, reduction)
 
 
@@ -627,7 +639,7 @@ def nll_loss(
 ) -> Tensor:
     r"""Negative log likelihood loss on log-probabilities ``input``, as ``F.nll_loss``."""
     reduction = _reduction_name(size_average, reduce, reduction)
-    target = _check_nll_shapes(input, target)
+    target = _check_nll_shapes(input, target, weight)
     loss, _ = _nll_from_log_probs(input, target, weight, ignore_index, reduction)
     return loss
 

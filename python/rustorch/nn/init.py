@@ -26,6 +26,7 @@ __all__ = [
     "ones_",
     "zeros_",
     "eye_",
+    "dirac_",
     "xavier_uniform_",
     "xavier_normal_",
     "kaiming_uniform_",
@@ -182,6 +183,27 @@ def eye_(tensor: Tensor) -> Tensor:
     with rustorch.no_grad():
         eye = rustorch.from_numpy(np.eye(rows, cols, dtype=_np_dtype(tensor)))
         tensor.copy_(eye)
+    return tensor
+
+
+def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
+    r"""Fill a 3-, 4- or 5-dimensional convolution weight with the Dirac delta, as PyTorch's:
+    each of a group's first ``min(out/groups, in)`` output channels passes its input channel
+    through the window's centre; the rest is zero."""
+    dimensions = tensor.dim()
+    if dimensions not in [3, 4, 5]:
+        raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
+    sizes = _shape(tensor)
+    if sizes[0] % groups != 0:
+        raise ValueError("dim 0 must be divisible by groups")
+    per_group = sizes[0] // groups
+    delta = np.zeros(sizes, dtype=_np_dtype(tensor))
+    centre = tuple(v // 2 for v in sizes[2:])
+    for g in range(groups):
+        for d in range(min(per_group, sizes[1])):
+            delta[(g * per_group + d, d) + centre] = 1
+    with rustorch.no_grad():
+        tensor.copy_(rustorch.from_numpy(delta))
     return tensor
 
 

@@ -32,6 +32,7 @@ from .activation import (
 from .batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d
 from .container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
+from .distance import CosineSimilarity, PairwiseDistance
 from .dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d, Dropout3d, FeatureAlphaDropout
 from .flatten import Flatten, Unflatten
 from .fold import Fold, Unfold
@@ -262,6 +263,8 @@ __all__ = [
     "CircularPad3d",
     "Fold",
     "Unfold",
+    "CosineSimilarity",
+    "PairwiseDistance",
     "LazyModuleMixin",
     "LazyLinear",
     "LazyConv1d",

@@ -5,7 +5,10 @@ The layers are PyTorch's Python compositions (attention through
 ``F.multi_head_attention_forward``, feed-forward through ``Linear``, ``LayerNorm`` and
 ``Dropout``), with PyTorch's arguments, submodule and parameter names (so a PyTorch
 ``state_dict`` loads unchanged), initialisation and masks. PyTorch's inference fast path
-(nested tensors) is not taken: results are the same, computed by the general path.
+(nested tensors) is not taken: results are the same, computed by the general path, except
+where ``TransformerEncoder``'s fast path (evaluation, no grad, ``batch_first`` and a
+``src_key_padding_mask``) returns 0 at the padded positions; the general path returns there
+what PyTorch's own general path does.
 """
 
 from __future__ import annotations
@@ -359,6 +362,10 @@ class TransformerEncoder(Module):
         self.layers = _clones(encoder_layer, num_layers)
         self.num_layers = num_layers
         self.norm = norm
+        self.enable_nested_tensor = enable_nested_tensor
+        # The nested-tensor fast path is never taken here (see the module's docstring).
+        self.use_nested_tensor = False
+        self.mask_check = mask_check
 
     def forward(
         self,
