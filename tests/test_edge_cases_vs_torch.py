@@ -247,3 +247,37 @@ def test_grad_of_some_inputs_through_a_convolution():
         want = torch.autograd.grad(ty, theirs, torch.tensor(g), retain_graph=True)
         for a_, b_ in zip(got, want):
             _same(a_, b_)
+
+
+@pytest.mark.parametrize("fn, shape, size", [
+    ("adaptive_avg_pool2d", (1, 2, 4, 4), -1),
+    ("adaptive_avg_pool2d", (1, 2, 4, 4), (2, -1)),
+    ("adaptive_avg_pool1d", (1, 2, 4), -2),
+    ("adaptive_avg_pool3d", (1, 2, 4, 4, 4), -1),
+    ("adaptive_avg_pool2d", (1, 2, 4, 4), (2, 2, 2)),
+    ("adaptive_max_pool2d", (1, 2, 4, 4), (2, 2, 2)),
+    ("adaptive_max_pool2d", (1, 2, 4, 4), -1),
+    ("adaptive_max_pool1d", (1, 2, 4), -1),
+])
+def test_adaptive_pool_rejects_bad_sizes(fn, shape, size):
+    torch = need_torch()
+    with pytest.raises(RuntimeError) as ours:
+        getattr(F, fn)(rt.zeros(*shape), size)
+    with pytest.raises(RuntimeError) as theirs:
+        getattr(torch.nn.functional, fn)(torch.zeros(*shape), size)
+    assert str(ours.value) == str(theirs.value)
+
+
+def test_attention_takes_a_float32_mask_with_any_query():
+    torch = need_torch()
+    a = np.random.default_rng(6).standard_normal((1, 2, 3))
+    m = np.array([[0.0, -1.0], [-2.0, 0.5]], dtype=np.float32)
+    q, tq = _pair(a)
+    y = F.scaled_dot_product_attention(q, q, q, attn_mask=rt.tensor(m))
+    ty = torch.nn.functional.scaled_dot_product_attention(tq, tq, tq, attn_mask=torch.tensor(m))
+    assert y.dtype == rt.float64
+    _same(y, ty)
+    # A float64 mask with a float32 query stays PyTorch's error.
+    with pytest.raises(RuntimeError, match="Expected attn_mask dtype"):
+        q32 = rt.tensor(a, dtype=rt.float32)
+        F.scaled_dot_product_attention(q32, q32, q32, attn_mask=rt.tensor(m, dtype=rt.float64))

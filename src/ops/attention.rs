@@ -164,6 +164,8 @@ fn additive_mask(mask: &Tensor, shape: &[usize], dtype: DType) -> Result<Tensor>
         DType::Bool => crate::ops::creation::zeros(mask.shape(), dtype, mask.device())?
             .masked_fill(&mask.logical_not()?, Scalar::Float(f64::NEG_INFINITY)),
         d if d == dtype => Ok(mask.clone()),
+        // PyTorch takes a float32 mask with any query ("bool or float").
+        DType::F32 => mask.to_dtype(dtype),
         d => Err(Error::Runtime(format!(
             "Expected attn_mask dtype to be bool or float or to match query dtype, but got attn_mask.dtype: {} and  query.dtype: {} instead.",
             d.cpp_name(),

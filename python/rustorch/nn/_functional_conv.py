@@ -277,42 +277,69 @@ def avg_pool3d(input: Tensor, kernel_size: _Size, stride: Optional[_Size] = None
                      divisor_override)
 
 
-def _output_size(v: Union[None, int, Sequence[Optional[int]]], n: int) -> list[int]:
-    """An adaptive pool's output size; ``None`` keeps the input's size (``-1`` to the core)."""
-    return [-1 if x is None else int(x) for x in _ntuple(n)(v)]
+def _output_size(v: Union[None, int, Sequence[Optional[int]]], n: int, input: Tensor,
+                 kind: str) -> list[int]:
+    """An adaptive pool's output size; ``None`` keeps the input's size (``-1`` to the core).
+    A size of the wrong length or below 0 raises PyTorch's error (its 1-d pools run as 2-d
+    ones, and their messages say so)."""
+    sizes = [None if x is None else int(x) for x in _ntuple(n)(v)]
+    name = f"adaptive_{kind}_pool{n}d"
+    if isinstance(v, (list, tuple)) and len(v) != n:
+        raise RuntimeError(f"{name}: output_size must be {n}" if kind == "avg" else
+                           f"{name}(): internal error: output_size.size() must be {n}")
+    if any(x is not None and x < 0 for x in sizes):
+        # What PyTorch's message prints: the 2-d or 3-d sizes (None read as its -1).
+        shown = ([1] if n == 1 else []) + [-1 if x is None else x for x in sizes]
+        if kind == "avg":
+            listed = ", ".join(map(str, shown)) if n < 3 else "{}, {},{}".format(*shown)
+            raise RuntimeError(
+                f"adaptive_avg_pool{max(n, 2)}d: elements of output_size must be greater than "
+                f"or equal to 0 but received {{{listed}}}"
+            )
+        shape = list(input.shape[:-n]) + ([1] if n == 1 else []) + shown[-n:]
+        raise RuntimeError(
+            f"Trying to create tensor with negative dimension {min(shown)}: {shape}"
+        )
+    return [-1 if x is None else x for x in sizes]
 
 
 def adaptive_avg_pool1d(input: Tensor, output_size: _Size) -> Tensor:
     """``torch.nn.functional.adaptive_avg_pool1d``."""
-    return _C._adaptive_avg_pool("adaptive_avg_pool1d", input, _output_size(output_size, 1))
+    size = _output_size(output_size, 1, input, "avg")
+    return _C._adaptive_avg_pool("adaptive_avg_pool1d", input, size)
 
 
 def adaptive_avg_pool2d(input: Tensor, output_size: _Size) -> Tensor:
     """``torch.nn.functional.adaptive_avg_pool2d``; ``None`` entries keep the input size."""
-    return _C._adaptive_avg_pool("adaptive_avg_pool2d", input, _output_size(output_size, 2))
+    size = _output_size(output_size, 2, input, "avg")
+    return _C._adaptive_avg_pool("adaptive_avg_pool2d", input, size)
 
 
 def adaptive_avg_pool3d(input: Tensor, output_size: _Size) -> Tensor:
     """``torch.nn.functional.adaptive_avg_pool3d``."""
-    return _C._adaptive_avg_pool("adaptive_avg_pool3d", input, _output_size(output_size, 3))
+    size = _output_size(output_size, 3, input, "avg")
+    return _C._adaptive_avg_pool("adaptive_avg_pool3d", input, size)
 
 
 def adaptive_max_pool1d_with_indices(input: Tensor, output_size: _Size,
                                      return_indices: bool = False) -> tuple[Tensor, Tensor]:
     """``torch.nn.functional.adaptive_max_pool1d_with_indices``."""
-    return _C._adaptive_max_pool("adaptive_max_pool1d", input, _output_size(output_size, 1))
+    size = _output_size(output_size, 1, input, "max")
+    return _C._adaptive_max_pool("adaptive_max_pool1d", input, size)
 
 
 def adaptive_max_pool2d_with_indices(input: Tensor, output_size: _Size,
                                      return_indices: bool = False) -> tuple[Tensor, Tensor]:
     """``torch.nn.functional.adaptive_max_pool2d_with_indices``."""
-    return _C._adaptive_max_pool("adaptive_max_pool2d", input, _output_size(output_size, 2))
+    size = _output_size(output_size, 2, input, "max")
+    return _C._adaptive_max_pool("adaptive_max_pool2d", input, size)
 
 
 def adaptive_max_pool3d_with_indices(input: Tensor, output_size: _Size,
                                      return_indices: bool = False) -> tuple[Tensor, Tensor]:
     """``torch.nn.functional.adaptive_max_pool3d_with_indices``."""
-    return _C._adaptive_max_pool("adaptive_max_pool3d", input, _output_size(output_size, 3))
+    size = _output_size(output_size, 3, input, "max")
+    return _C._adaptive_max_pool("adaptive_max_pool3d", input, size)
 
 
 def adaptive_max_pool1d(input: Tensor, output_size: _Size,
