@@ -333,6 +333,17 @@ def _backprop(lib, out, seed):
     return True
 
 
+def assert_same_error(call):
+    """``call(lib)`` raises the same exception type with the same message under PyTorch and
+    under the library tested (whose ``Size`` and dtypes print with its own module name)."""
+    torch = need_torch()
+    with pytest.raises(Exception) as want:
+        call(torch)
+    with pytest.raises(type(want.value)) as got:
+        call(rt)
+    assert str(got.value).replace(f"{rt.__name__}.", "torch.") == str(want.value)
+
+
 def check_op(fn, *inputs, dtype=None, grad=False, np_fn=None, layout="contiguous",
              rtol=None, atol=None, out_dtype=None, grad_rtol=None, grad_atol=None, seed=1234):
     """Compare ``fn(lib, *tensors)`` between ``rt`` and references.

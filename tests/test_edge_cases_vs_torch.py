@@ -1,16 +1,18 @@
 """Edge cases of the convolution and sequence families against PyTorch: empty batches
 through max pooling and ``grid_sample``; lp-pooling's zero windows and infinite orders;
 cross-entropy with every target ignored; attention dropout at ``p = 1``; ``masked_fill``
-with a tensor value; ``embedding_bag``'s tied maxima and bad offsets; the deterministic
-and cuDNN switches; ``nn.init.dirac_``; the distance modules. Values and gradients in
-float64, errors by type and message.
+with a tensor value; ``embedding_bag``'s tied maxima and bad offsets; the deterministic,
+cuDNN and oneDNN switches; ``nn.init.dirac_``; the distance modules; ``cosine_similarity``
+below ``eps``; ``MultiheadAttention``'s causal hint; empty pooling inputs, bad unpooling
+indices and targets, and other bad arguments. Values and gradients in float64, errors by
+type and message.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import need_torch, rt, to_np
+from conftest import assert_same_error, need_torch, rt, to_np
 
 F = rt.nn.functional
 
@@ -281,3 +283,138 @@ def test_attention_takes_a_float32_mask_with_any_query():
     with pytest.raises(RuntimeError, match="Expected attn_mask dtype"):
         q32 = rt.tensor(a, dtype=rt.float32)
         F.scaled_dot_product_attention(q32, q32, q32, attn_mask=rt.tensor(m, dtype=rt.float64))
+
+
+@pytest.mark.parametrize("n, shape", [
+    (1, [1, 0, 4]), (1, [0, 4]), (1, [1, 1, 0]), (1, [0, 0, 4]), (1, [1, 0]),
+    (2, [1, 0, 4, 4]), (2, [0, 4, 4]), (2, [1, 1, 4, 0]), (2, [1, 4, 0]), (2, [0, 1, 4, 4]),
+    (3, [1, 0, 4, 4, 4]), (3, [0, 4, 4, 4]), (3, [1, 1, 4, 4, 0]), (3, [0, 0, 4, 4, 4]),
+])
+@pytest.mark.parametrize("kind", ["max_pool", "avg_pool", "adaptive_max_pool",
+                                  "adaptive_avg_pool", "lp_pool"])
+def test_pooling_an_empty_plane(kind, n, shape):
+    """PyTorch refuses zero channels or an empty spatial dim in most pools, each kernel in
+    its own words; ``adaptive_avg_pool1d/2d`` take zero channels, and every pool an empty
+    batch."""
+    torch = need_torch()
+    fn = f"{kind}{n}d"
+    args = (2, 2) if kind == "lp_pool" else (2,)
+
+    def call(lib):
+        return getattr(lib.nn.functional, fn)(lib.ones(shape, dtype=lib.float64), *args)
+
+    try:
+        want = call(torch)
+    except RuntimeError:
+        assert_same_error(call)
+        return
+    assert tuple(call(rt).shape) == tuple(want.shape)
+
+
+@pytest.mark.parametrize("n, x_shape, idx, out", [
+    (1, (1, 1, 2), [[[0, 9]]], None),
+    (2, (1, 1, 2, 2), [[[[0, 1], [2, -1]]]], None),
+    (2, (1, 2, 2), [[[0, 1], [2, 16]]], None),
+    (3, (1, 1, 1, 1, 2), [[[[[0, 99]]]]], [2, 2, 5]),
+])
+def test_max_unpool_names_a_bad_index(n, x_shape, idx, out):
+    assert_same_error(lambda lib: getattr(lib.nn.functional, f"max_unpool{n}d")(
+        lib.ones(x_shape), lib.tensor(idx), 2, output_size=out))
+
+
+@pytest.mark.parametrize("target", [[[0, 1, 2, 5], [0, 0, 0, 0]], [[0, 1, 2, -3], [0, 0, 0, 0]]])
+@pytest.mark.parametrize("fn", ["cross_entropy", "nll_loss"])
+def test_a_target_out_of_range_in_nd_loss(fn, target):
+    assert_same_error(lambda lib: getattr(lib.nn.functional, fn)(lib.zeros(2, 3, 4),
+                                                           lib.tensor(target)))
+
+
+@pytest.mark.parametrize("call", [
+    lambda lib: lib.multinomial(lib.ones(3), -1),
+    lambda lib: lib.nn.utils.rnn.pad_sequence([lib.ones(2), lib.ones(3)], padding_side="up"),
+    lambda lib: lib.nn.functional.layer_norm(lib.ones(2, 5), 5),
+    lambda lib: lib.nn.MultiheadAttention(8, 2)(lib.zeros(3, 1, 8), lib.zeros(4, 1, 8),
+                                                lib.zeros(5, 1, 8)),
+    lambda lib: lib.nn.MultiheadAttention(8, 2, kdim=4, vdim=6)(
+        lib.zeros(3, 1, 8), lib.zeros(4, 1, 4), lib.zeros(5, 1, 6)),
+], ids=["multinomial", "padding_side", "layer_norm_int", "mha_kv", "mha_kv_separate"])
+def test_bad_arguments_raise_torch_errors(call):
+    assert_same_error(call)
+
+
+@pytest.mark.parametrize("first, second", [("int64", "float32"), ("float32", "int64")])
+def test_pad_sequence_keeps_the_first_dtype(first, second):
+    torch = need_torch()
+
+    def call(lib):
+        seqs = [lib.ones(2, dtype=getattr(lib, first)),
+                lib.full((3,), 2.5).to(getattr(lib, second))]
+        return lib.nn.utils.rnn.pad_sequence(seqs, batch_first=True)
+
+    ours, theirs = call(rt), call(torch)
+    assert str(ours.dtype).split(".")[-1] == str(theirs.dtype).split(".")[-1]
+    np.testing.assert_array_equal(to_np(ours), theirs.numpy())
+
+
+@pytest.mark.parametrize("a", [[1e-9, 0.0, 0.0], [0.0, 0.0, 0.0], [3e-9, -4e-9, 0.0],
+                               [1.0, -2.0, 0.5]])
+def test_cosine_similarity_gradient_below_eps(a):
+    torch = need_torch()
+    x, tx = _pair(np.array([a]))
+    y, ty = _pair(np.array([[1.0, 2.0, 0.5]]))
+    out = F.cosine_similarity(x, y)
+    tout = torch.nn.functional.cosine_similarity(tx, ty)
+    _same(out, tout)
+    out.sum().backward()
+    tout.sum().backward()
+    # Gradients of order 1/eps: compared relatively.
+    np.testing.assert_allclose(to_np(x.grad), tx.grad.numpy(), rtol=1e-10, atol=0)
+    np.testing.assert_allclose(to_np(y.grad), ty.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("mask_kind, need_weights, padding", [
+    ("none", False, False), ("none", True, False), ("causal", False, False),
+    ("none", False, True),
+])
+def test_multihead_attention_causal_hint(mask_kind, need_weights, padding):
+    """``is_causal=True`` stands for the mask (a causal one is applied) unless the weights
+    or a padding mask are asked for, as PyTorch's."""
+    torch = need_torch()
+
+    def run(lib):
+        m = lib.nn.MultiheadAttention(4, 2, batch_first=True)
+        with lib.no_grad():
+            for i, (_, p) in enumerate(sorted(m.named_parameters())):
+                v = np.sin(np.arange(p.numel()) * (i + 1.3)).reshape(tuple(p.shape))
+                p.copy_(lib.tensor(v, dtype=lib.float32))
+        x = lib.tensor(np.linspace(-1, 1, 12).reshape(1, 3, 4), dtype=lib.float32)
+        mask = lib.zeros(3, 3, dtype=lib.bool)
+        if mask_kind == "causal":
+            mask = lib.ones(3, 3, dtype=lib.bool).triu(1)
+        kpm = lib.tensor([[False, False, True]]) if padding else None
+        out, _ = m(x, x, x, attn_mask=mask, key_padding_mask=kpm, is_causal=True,
+                   need_weights=need_weights)
+        return out
+
+    np.testing.assert_allclose(to_np(run(rt)), run(torch).detach().numpy(), rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_cudnn_and_mkldnn_switches():
+    torch = need_torch()
+    assert rt.backends.cudnn.is_acceptable(rt.ones(2)) is False
+    assert torch.backends.cudnn.is_acceptable(torch.ones(2)) is False
+    mk = rt.backends.mkldnn
+    # No oneDNN in rustorch: it answers as a PyTorch built without it.
+    assert mk.is_available() is (rt.__name__ == "torch")
+    assert mk.is_acl_available() is False
+    assert mk.enabled is True
+    with mk.flags(enabled=False, deterministic=True):
+        assert mk.enabled is False and mk.deterministic is True
+    assert mk.enabled is True and mk.deterministic is False
+    before = mk.set_flags(_enabled=False)
+    assert before[0] is True and mk.enabled is False
+    mk.set_flags(*before)
+    assert mk.enabled is True
+    with mk.verbose(mk.VERBOSE_ON) as v:
+        assert v is not None

@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import current_device, need_oracle_torch, need_torch, rt
+from conftest import assert_same_error, current_device, need_oracle_torch, need_torch, rt
 
 pytestmark = pytest.mark.usefixtures("device")
 
@@ -157,8 +157,6 @@ def test_grid_sample_errors_match_torch():
                                             align_corners=False, **kw)
         with pytest.raises(ValueError, match=re.escape(str(want.value))):
             F.grid_sample(rt.zeros(1, 1, 2, 2), rt.zeros(1, 2, 2, 2), align_corners=False, **kw)
-    with pytest.raises(RuntimeError, match="Nx2x3"):
-        F.affine_grid(rt.zeros(2, 3, 3), (2, 1, 4, 4), align_corners=False)
 
 
 def test_grid_sample_and_affine_grid_gradcheck():
@@ -177,3 +175,127 @@ def test_grid_sample_and_affine_grid_gradcheck():
     assert rt.autograd.gradcheck(
         lambda t: F.affine_grid(t, (2, 1, 3, 4), align_corners=True), (theta,)
     )
+
+
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_affine_grid_3d_matches_torch(align_corners):
+    torch = need_torch()
+    theta = np.random.default_rng(7).standard_normal((2, 3, 4))
+    t = rt.tensor(theta, device=current_device(), requires_grad=True)
+    tt = torch.tensor(theta, requires_grad=True)
+    g = F.affine_grid(t, (2, 3, 4, 5, 3), align_corners=align_corners)
+    gt = torch.nn.functional.affine_grid(tt, (2, 3, 4, 5, 3), align_corners=align_corners)
+    assert tuple(g.shape) == tuple(gt.shape) == (2, 4, 5, 3, 3)
+    np.testing.assert_allclose(g.detach().cpu().numpy(), gt.detach().numpy(), rtol=1e-12,
+                               atol=1e-12)
+    w = np.random.default_rng(8).standard_normal(tuple(gt.shape))
+    g.backward(rt.tensor(w, device=current_device()))
+    gt.backward(torch.tensor(w))
+    np.testing.assert_allclose(t.grad.cpu().numpy(), tt.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+@pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_grid_sample_3d_matches_torch(mode, padding_mode, align_corners):
+    torch = need_torch()
+    rng = np.random.default_rng(9)
+    arr = rng.standard_normal((2, 3, 4, 5, 6))
+    # Points inside and well outside [-1, 1], away from ties of nearest rounding.
+    grid = rng.uniform(-1.6, 1.6, (2, 3, 2, 4, 3))
+    x = rt.tensor(arr, device=current_device(), requires_grad=True)
+    g = rt.tensor(grid, device=current_device(), requires_grad=True)
+    xt = torch.tensor(arr, requires_grad=True)
+    gt = torch.tensor(grid, requires_grad=True)
+    kw = {"mode": mode, "padding_mode": padding_mode, "align_corners": align_corners}
+    y = F.grid_sample(x, g, **kw)
+    yt = torch.nn.functional.grid_sample(xt, gt, **kw)
+    assert tuple(y.shape) == tuple(yt.shape) == (2, 3, 3, 2, 4)
+    np.testing.assert_allclose(y.detach().cpu().numpy(), yt.detach().numpy(), rtol=1e-10,
+                               atol=1e-12)
+    w = rng.standard_normal(tuple(yt.shape))
+    y.backward(rt.tensor(w, device=current_device()))
+    yt.backward(torch.tensor(w))
+    np.testing.assert_allclose(x.grad.cpu().numpy(), xt.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(g.grad.cpu().numpy(), gt.grad.numpy(), rtol=1e-9, atol=1e-10)
+
+
+def test_grid_sample_3d_gradcheck():
+    rng = np.random.default_rng(10)
+    x = rt.tensor(rng.standard_normal((1, 2, 2, 3, 3)), requires_grad=True)
+    g = rt.tensor(rng.uniform(-1.2, 1.2, (1, 2, 1, 2, 3)), requires_grad=True)
+    for padding_mode in ("zeros", "border", "reflection"):
+        assert rt.autograd.gradcheck(
+            lambda a, b, p=padding_mode: F.grid_sample(
+                a, b, padding_mode=p, align_corners=False
+            ),
+            (x, g),
+        )
+    theta = rt.tensor(rng.standard_normal((1, 3, 4)), requires_grad=True)
+    assert rt.autograd.gradcheck(
+        lambda t: F.affine_grid(t, (1, 1, 2, 3, 2), align_corners=False), (theta,)
+    )
+
+
+@pytest.mark.parametrize("x_shape, g_shape, mode", [
+    ((1, 1, 2, 2, 2), (1, 1, 1, 2), "bilinear"),
+    ((1, 1, 2, 2, 2), (1, 1, 1, 1, 2), "bilinear"),
+    ((1, 1, 2, 2), (1, 1, 1, 3), "bilinear"),
+    ((1, 1, 2, 2, 2), (1, 1, 1, 1, 3), "bicubic"),
+    ((1, 1, 2, 2, 2, 2), (1, 1, 1, 1, 1, 4), "bilinear"),
+    ((1, 1, 2), (1, 1, 1), "bilinear"),
+    ((2, 1, 2, 2, 2), (1, 1, 1, 1, 3), "bilinear"),
+    ((1, 1, 0, 2, 2), (1, 1, 1, 1, 3), "bilinear"),
+    ((1, 1, 3, 0), (1, 1, 1, 2), "nearest"),
+])
+def test_grid_sample_shape_errors_match_torch(x_shape, g_shape, mode):
+    assert_same_error(
+        lambda lib: lib.nn.functional.grid_sample(lib.zeros(x_shape), lib.zeros(g_shape),
+                                                  mode=mode, align_corners=False)
+    )
+
+
+@pytest.mark.parametrize("theta, size", [
+    ((1, 2, 3), [1, 1, 2, 2, 2]),
+    ((1, 3, 4), [1, 1, 2, 2]),
+    ((1, 3, 3), [1, 1, 4, 4]),
+    ((2, 3), [1, 1, 1, 2]),
+    ((1, 3, 4), [1, 1, 2, 2, 2, 2]),
+    ((1, 2, 3), [1, 1, 4]),
+    ((1, 3, 4), [1, 1, 0, 2, 2]),
+    ((1, 2, 3), (1, 1, 0, 2)),
+])
+def test_affine_grid_errors_match_torch(theta, size):
+    def call(lib):
+        return lib.nn.functional.affine_grid(lib.zeros(theta), size, align_corners=False)
+
+    assert_same_error(call)
+    assert_same_error(
+        lambda lib: lib.nn.functional.affine_grid(lib.zeros((1, 2, 3), dtype=lib.int64),
+                                                  [1, 1, 2, 2], align_corners=False)
+    )
+
+
+def test_affine_grid_warns_on_unit_size_with_align_corners():
+    with pytest.warns(UserWarning, match="unit-size grids"):
+        g = F.affine_grid(rt.zeros(1, 2, 3), [1, 1, 1, 2], align_corners=True)
+    assert tuple(g.shape) == (1, 1, 2, 2)
+
+
+@pytest.mark.parametrize("x_shape, grid_shape", [((0, 2, 4, 4), (0, 3, 3, 2)),
+                                                 ((1, 0, 4, 4), (1, 3, 3, 2)),
+                                                 ((1, 2, 4, 4, 4), (1, 0, 3, 3, 3))])
+def test_an_empty_grid_sample_still_reaches_the_grid(x_shape, grid_shape):
+    torch = need_torch()
+    x = rt.zeros(x_shape, dtype=rt.float64, requires_grad=True)
+    g = rt.ones(grid_shape, dtype=rt.float64, requires_grad=True)
+    tx = torch.zeros(x_shape, dtype=torch.float64, requires_grad=True)
+    tg = torch.ones(grid_shape, dtype=torch.float64, requires_grad=True)
+    y = F.grid_sample(x, g, align_corners=False)
+    ty = torch.nn.functional.grid_sample(tx, tg, align_corners=False)
+    assert tuple(y.shape) == tuple(ty.shape)
+    y.sum().backward()
+    ty.sum().backward()
+    for ours, theirs in ((x, tx), (g, tg)):
+        assert ours.grad is not None
+        np.testing.assert_array_equal(ours.grad.numpy(), theirs.grad.numpy())

@@ -91,6 +91,28 @@ class Size(tuple):
     def __repr__(self) -> str:
         return f"rustorch.Size({list(self)})"
 
+    # Slices, concatenation and repetition stay a Size, as PyTorch's.
+    def __getitem__(self, key: Any) -> Any:
+        got = super().__getitem__(key)
+        return Size(got) if isinstance(key, slice) else got
+
+    def __add__(self, other: Any) -> Any:
+        if not isinstance(other, tuple):
+            return NotImplemented
+        return Size(tuple(self) + other)
+
+    def __radd__(self, other: Any) -> Any:
+        if not isinstance(other, tuple):
+            return NotImplemented
+        return Size(other + tuple(self))
+
+    def __mul__(self, n: Any) -> Any:
+        if not isinstance(n, _builtins.int):
+            return NotImplemented
+        return Size(tuple(self) * n)
+
+    __rmul__ = __mul__
+
     def numel(self) -> _builtins.int:
         n = 1
         for s in self:

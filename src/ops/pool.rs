@@ -85,17 +85,52 @@ fn rank_message(name: &str, k: usize, shape: &[usize]) -> String {
     }
 }
 
+/// PyTorch's check that a pool's input is not empty where it must not be, with the
+/// message of the kernel that checks it. The fixed-window pools need channels and every
+/// spatial dim; the adaptive ones every dim after the first, except `adaptive_avg_pool1d`
+/// and `2d`, which need only the spatial dims. The 1d pools that PyTorch runs as 2d ones
+/// report the input with its inserted height of 1.
+fn check_nonempty(name: &str, shape: &[usize], k: usize) -> Result<()> {
+    let as_2d = matches!(name, "avg_pool1d" | "adaptive_avg_pool1d");
+    let shape: Vec<usize> = if as_2d {
+        let mut v = shape.to_vec();
+        v.insert(v.len() - 1, 1);
+        v
+    } else {
+        shape.to_vec()
+    };
+    let k = k + usize::from(as_2d);
+    let first = match name {
+        "adaptive_avg_pool1d" | "adaptive_avg_pool2d" => shape.len() - k,
+        n if n.starts_with("adaptive") => 1,
+        _ => shape.len() - k - 1,
+    };
+    let Some(empty) = (first..shape.len()).find(|&d| shape[d] == 0) else {
+        return Ok(());
+    };
+    let s = fmt_shape(&shape);
+    Err(Error::Runtime(match name {
+        "max_pool1d" => rank_message(name, 1, &shape),
+        "max_pool3d" | "avg_pool3d" => format!(
+            "{}(): Expected input's non-batch dimensions to have positive length, but input has a shape of {s} and non-batch dimension 0 has length zero!",
+            if name == "max_pool3d" { "max_pool3d_with_indices_out_cpu_template" } else { name }
+        ),
+        n if n.starts_with("adaptive") => format!(
+            "{}(): Expected input to have non-zero size for non-batch dimensions, but input has sizes {s} with dimension {empty} being empty",
+            if as_2d { "adaptive_avg_pool2d" } else { name }
+        ),
+        _ => format!(
+            "Expected 3D or 4D (batch mode) tensor with optional 0 dim batch size for input, but got:{s}"
+        ),
+    }))
+}
+
 /// The input with a batch dim (added when unbatched), after PyTorch's rank check.
 fn batched(name: &str, x: &Tensor, k: usize) -> Result<(Tensor, bool)> {
     if x.dim() != k + 1 && x.dim() != k + 2 {
         return Err(Error::Runtime(rank_message(name, k, x.shape())));
     }
-    if x.shape()[x.dim() - k..].contains(&0) {
-        return Err(Error::Runtime(format!(
-            "{name}: Expected input's non-batch dimensions to have positive length, but input has a shape of {}",
-            fmt_shape(x.shape())
-        )));
-    }
+    check_nonempty(name, x.shape(), k)?;
     Ok(if x.dim() == k + 2 {
         (x.clone(), true)
     } else {

@@ -253,23 +253,32 @@ impl GridPadding {
     }
 }
 
-/// `affine_grid(theta [n, 2, 3], size [n, c, h, w], align_corners)`: the `[n, h, w, 2]`
-/// sampling grid of the affine maps, as `base @ thetaᵀ` (differentiable in `theta`).
+/// `affine_grid(theta, size, align_corners)`: for 2-D maps `theta [n, 2, 3]` and `size
+/// [n, c, h, w]`, the `[n, h, w, 2]` sampling grid; for 3-D maps `theta [n, 3, 4]` and `size
+/// [n, c, d, h, w]`, the `[n, d, h, w, 3]` one. Computed as `base @ thetaᵀ`, where `base`
+/// holds each point's normalised `(x, y[, z], 1)` (differentiable in `theta`).
 pub fn affine_grid(theta: &Tensor, size: &[usize], align_corners: bool) -> Result<Tensor> {
-    if size.len() != 4 || theta.dim() != 3 || theta.shape() != [size[0], 2, 3] {
-        return Err(Error::Runtime(format!(
-            "Expected a batch of 2D affine matrices of shape Nx2x3 for size {}. Got {}.",
+    let k = size.len().saturating_sub(2);
+    if !(2..=3).contains(&k) {
+        return Err(Error::NotImplemented(format!(
+            "affine_grid only supports 4D and 5D sizes, for 2D and 3D affine transforms, respectively. Got size {}.",
+            crate::tensor::layout::fmt_shape(size)
+        )));
+    }
+    if theta.shape() != [size[0], k, k + 1] {
+        return Err(Error::Value(format!(
+            "Expected a batch of {k}D affine matrices of shape Nx{k}x{} for size {}. Got {}.",
+            k + 1,
             crate::tensor::layout::fmt_shape(size),
             crate::tensor::layout::fmt_shape(theta.shape())
         )));
     }
     if !theta.dtype().is_float() {
-        return Err(Error::Runtime(format!(
+        return Err(Error::Value(format!(
             "Expected theta to have floating point type, but got {}",
             theta.dtype().name()
         )));
     }
-    let (n, h, w) = (size[0], size[2], size[3]);
     // The normalised coordinates of the pixel centres (or corners), as PyTorch's linspace.
     let coords = |len: usize| -> Vec<f64> {
         (0..len)
@@ -284,18 +293,32 @@ pub fn affine_grid(theta: &Tensor, size: &[usize], align_corners: bool) -> Resul
             })
             .collect()
     };
-    let (xs, ys) = (coords(w), coords(h));
-    let mut base = Vec::with_capacity(h * w * 3);
-    for y in &ys {
-        for x in &xs {
-            base.extend([*x, *y, 1.0]);
+    // Coordinate `j` (x, y, z) runs along size dim `1 + k − j`; the points in row-major
+    // order of `size[2..]`, each `(x, y[, z], 1)`.
+    let spatial = &size[2..];
+    let axes: Vec<Vec<f64>> = (0..k).map(|j| coords(spatial[k - 1 - j])).collect();
+    let points: usize = spatial.iter().product();
+    let mut base = Vec::with_capacity(points * (k + 1));
+    let mut at = vec![0usize; k];
+    for _ in 0..points {
+        base.extend((0..k).map(|j| axes[j][at[k - 1 - j]]));
+        base.push(1.0);
+        // The next point: the last size dim fastest.
+        for d in (0..k).rev() {
+            at[d] += 1;
+            if at[d] < spatial[d] {
+                break;
+            }
+            at[d] = 0;
         }
     }
-    let base = Tensor::from_vec(base, &[1, h * w, 3])
+    let base = Tensor::from_vec(base, &[1, points, k + 1])
         .to_dtype(theta.dtype())?
         .to_device(theta.device())?;
-    base.matmul(&theta.transpose(1, 2)?)?
-        .view(&[n as i64, h as i64, w as i64, 2])
+    let mut shape: Vec<i64> = vec![size[0] as i64];
+    shape.extend(spatial.iter().map(|&v| v as i64));
+    shape.push(k as i64);
+    base.matmul(&theta.transpose(1, 2)?)?.view(&shape)
 }
 
 /// PyTorch's `reflect_coordinates` on a tensor of unnormalised positions, reflecting over
@@ -317,10 +340,11 @@ fn reflect(x: &Tensor, twice_low: f64, twice_high: f64) -> Result<Tensor> {
         .where_(&even, &extra.rsub_scalar(span + min)?)
 }
 
-/// `grid_sample(input [n, c, h, w], grid [n, ho, wo, 2], mode, padding_mode,
-/// align_corners)`: each output reads the input at its grid point (x, y in [-1, 1]);
+/// `grid_sample(input, grid, mode, padding_mode, align_corners)` over 2 spatial dims
+/// (`input [n, c, h, w]`, `grid [n, ho, wo, 2]`) or 3 (`input [n, c, d, h, w]`, `grid [n,
+/// do, ho, wo, 3]`): each output reads the input at its grid point (x, y[, z] in [-1, 1]);
 /// gradients reach both the input (through the gathers) and the grid (through the bilinear
-/// or bicubic weights).
+/// or bicubic weights). Checks in PyTorch's order, with its messages.
 pub fn grid_sample(
     input: &Tensor,
     grid: &Tensor,
@@ -328,19 +352,48 @@ pub fn grid_sample(
     padding: GridPadding,
     align_corners: bool,
 ) -> Result<Tensor> {
-    if input.dim() != 4 || grid.dim() != 4 || grid.shape()[3] != 2 {
-        return Err(Error::Runtime(format!(
-            "grid_sampler(): expected 4D input and grid with same number of dimensions, but got input with sizes {} and grid with sizes {}",
+    let shapes = || {
+        format!(
+            "input with sizes {} and grid with sizes {}",
             crate::tensor::layout::fmt_shape(input.shape()),
             crate::tensor::layout::fmt_shape(grid.shape())
-        )));
+        )
+    };
+    let same_dims = |d: usize| {
+        Error::Runtime(format!(
+            "grid_sampler(): expected {d}D input and grid with same number of dimensions, but got {}",
+            shapes()
+        ))
+    };
+    if input.dim() < 3 || grid.dim() < 3 {
+        return Err(same_dims(if input.dim() == 4 { 4 } else { 5 }));
     }
     if input.shape()[0] != grid.shape()[0] {
         return Err(Error::Runtime(format!(
-            "grid_sampler(): expected grid and input to have same batch size, but got input with sizes {} and grid with sizes {}",
-            crate::tensor::layout::fmt_shape(input.shape()),
+            "grid_sampler(): expected grid and input to have same batch size, but got {}",
+            shapes()
+        )));
+    }
+    let k = input.dim() - 2;
+    if grid.shape()[grid.dim() - 1] != k {
+        return Err(Error::Runtime(format!(
+            "grid_sampler(): expected grid to have size {k} in last dimension, but got grid with sizes {}",
             crate::tensor::layout::fmt_shape(grid.shape())
         )));
+    }
+    if let Some(d) = (2..input.dim()).find(|&d| input.shape()[d] == 0) {
+        return Err(Error::Runtime(format!(
+            "grid_sampler(): expected input to have non-empty spatial dimensions, but input has sizes {} with dimension {d} being empty",
+            crate::tensor::layout::fmt_shape(input.shape())
+        )));
+    }
+    if !(2..=3).contains(&k) || grid.dim() != input.dim() {
+        return Err(same_dims(if k == 2 { 4 } else { 5 }));
+    }
+    if mode == GridMode::Bicubic && k != 2 {
+        return Err(Error::Runtime(
+            "grid_sampler(): bicubic interpolation only supports 4D input".into(),
+        ));
     }
     if grid.dtype() != input.dtype() || !input.dtype().is_float() {
         return Err(Error::Runtime(format!(
@@ -349,20 +402,28 @@ pub fn grid_sample(
             grid.dtype().name()
         )));
     }
-    let [n, c, h, w] = [0, 1, 2, 3].map(|i| input.shape()[i]);
-    let (ho, wo) = (grid.shape()[1], grid.shape()[2]);
-    if n * c * ho * wo == 0 {
-        // Nothing to sample: an empty result, still a view of the input for autograd.
-        let flat = input.reshape(&[n as i64, c as i64, (h * w) as i64])?;
-        return flat
-            .narrow(2, 0, 0)?
-            .reshape(&[n as i64, c as i64, ho as i64, wo as i64]);
+    let (n, c) = (input.shape()[0], input.shape()[1]);
+    let spatial = &input.shape()[2..];
+    let plane: usize = spatial.iter().product();
+    let mut out_shape: Vec<i64> = vec![n as i64, c as i64];
+    out_shape.extend(grid.shape()[1..=k].iter().map(|&v| v as i64));
+    let l: usize = grid.shape()[1..=k].iter().product();
+    let flat = input.reshape(&[n as i64, c as i64, plane as i64])?;
+    if n * c * l == 0 {
+        // Nothing to sample: an empty view of the input, with the grid tied in by a zero
+        // factor so that it gets PyTorch's zero (or empty) gradient too.
+        let tie = grid.sum()?.mul_scalar(0.0)?;
+        return flat.narrow(2, 0, 0)?.reshape(&out_shape)?.add(&tie);
     }
-    let l = (ho * wo) as i64;
-    // Pixel coordinates of the grid points.
-    let unnormalise = |i: i64, size: usize| -> Result<Tensor> {
-        let g = grid.select(3, i)?.reshape(&[n as i64, 1, l])?;
-        let s = size as f64;
+    let l = l as i64;
+    // Coordinate `j` (x, y, z) runs along the input's spatial dim `k − 1 − j`.
+    let size_of = |j: usize| spatial[k - 1 - j];
+    // Pixel coordinates of the grid points along coordinate `j`.
+    let unnormalise = |j: usize| -> Result<Tensor> {
+        let g = grid
+            .select((k + 1) as i64, j as i64)?
+            .reshape(&[n as i64, 1, l])?;
+        let s = size_of(j) as f64;
         if align_corners {
             g.add_scalar(1.0)?.mul_scalar((s - 1.0) / 2.0)
         } else {
@@ -386,71 +447,110 @@ pub fn grid_sample(
             }),
         }
     };
-    let (ix, iy) = (unnormalise(0, w)?, unnormalise(1, h)?);
     // Bilinear and nearest pad the point; bicubic pads each of its taps (as PyTorch).
-    let (ix, iy) = match mode {
-        GridMode::Bicubic => (ix, iy),
-        _ => (pad(ix, w)?, pad(iy, h)?),
-    };
-    let flat = input.reshape(&[n as i64, c as i64, (h * w) as i64])?;
-    // The input at integer positions (x, y) (float tensors), zero outside, times `weight`.
-    let tap = |x: &Tensor, y: &Tensor, weight: Tensor| -> Result<Tensor> {
-        let inside = x
-            .ge_scalar(0.0)?
-            .logical_and(&x.le_scalar(w as f64 - 1.0)?)?
-            .logical_and(&y.ge_scalar(0.0)?)?
-            .logical_and(&y.le_scalar(h as f64 - 1.0)?)?;
-        let xc = x.clamp(
-            Some(Scalar::Float(0.0)),
-            Some(Scalar::Float(w as f64 - 1.0)),
-        )?;
-        let yc = y.clamp(
-            Some(Scalar::Float(0.0)),
-            Some(Scalar::Float(h as f64 - 1.0)),
-        )?;
-        let idx = yc
-            .mul_scalar(w as f64)?
-            .add(&xc)?
+    let pos = (0..k)
+        .map(|j| match mode {
+            GridMode::Bicubic => unnormalise(j),
+            _ => pad(unnormalise(j)?, size_of(j)),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    // The input at integer positions `at` (x, y[, z]; float tensors), zero outside, times
+    // `weight`.
+    let tap = |at: &[Tensor], weight: Tensor| -> Result<Tensor> {
+        let mut inside: Option<Tensor> = None;
+        let mut idx: Option<Tensor> = None;
+        for j in (0..k).rev() {
+            let hi = size_of(j) as f64 - 1.0;
+            let here = at[j].ge_scalar(0.0)?.logical_and(&at[j].le_scalar(hi)?)?;
+            inside = Some(match inside {
+                None => here,
+                Some(a) => a.logical_and(&here)?,
+            });
+            let clamped = at[j].clamp(Some(Scalar::Float(0.0)), Some(Scalar::Float(hi)))?;
+            idx = Some(match idx {
+                None => clamped,
+                Some(i) => i.mul_scalar(size_of(j) as f64)?.add(&clamped)?,
+            });
+        }
+        let idx = idx
+            .expect("two or three coordinates")
             .to_dtype(DType::I64)?
             .expand(&[n as i64, c as i64, l])?;
         let v = flat.gather(2, &idx)?;
-        let mask = inside.to_dtype(input.dtype())?;
+        let mask = inside
+            .expect("two or three coordinates")
+            .to_dtype(input.dtype())?;
         v.mul(&weight.mul(&mask)?)
+    };
+    let sum = |acc: Option<Tensor>, t: Tensor| -> Result<Option<Tensor>> {
+        Ok(Some(match acc {
+            None => t,
+            Some(a) => a.add(&t)?,
+        }))
     };
     let out = match mode {
         GridMode::Bilinear => {
-            let (x0, y0) = (ix.detach().floor()?, iy.detach().floor()?);
-            let (x1, y1) = (x0.add_scalar(1.0)?, y0.add_scalar(1.0)?);
-            let (wx1, wy1) = (ix.sub(&x0)?, iy.sub(&y0)?);
-            let (wx0, wy0) = (wx1.rsub_scalar(1.0)?, wy1.rsub_scalar(1.0)?);
-            tap(&x0, &y0, wx0.mul(&wy0)?)?
-                .add(&tap(&x1, &y0, wx1.mul(&wy0)?)?)?
-                .add(&tap(&x0, &y1, wx0.mul(&wy1)?)?)?
-                .add(&tap(&x1, &y1, wx1.mul(&wy1)?)?)?
+            // The 2^k corners in PyTorch's order (x fastest); each weight the product of
+            // the per-coordinate ones, x first.
+            let lo = pos
+                .iter()
+                .map(|p| p.detach().floor())
+                .collect::<Result<Vec<_>>>()?;
+            let w1 = pos
+                .iter()
+                .zip(&lo)
+                .map(|(p, f)| p.sub(f))
+                .collect::<Result<Vec<_>>>()?;
+            let w0 = w1
+                .iter()
+                .map(|w| w.rsub_scalar(1.0))
+                .collect::<Result<Vec<_>>>()?;
+            let mut acc = None;
+            for corner in 0..1usize << k {
+                let mut at = Vec::with_capacity(k);
+                let mut weight: Option<Tensor> = None;
+                for j in 0..k {
+                    let up = corner >> j & 1 == 1;
+                    at.push(if up {
+                        lo[j].add_scalar(1.0)?
+                    } else {
+                        lo[j].clone()
+                    });
+                    let wj = if up { &w1[j] } else { &w0[j] };
+                    weight = Some(match weight {
+                        None => wj.clone(),
+                        Some(w) => w.mul(wj)?,
+                    });
+                }
+                acc = sum(acc, tap(&at, weight.expect("two or three coordinates"))?)?;
+            }
+            acc.expect("four or eight corners")
         }
         GridMode::Nearest => {
             // Weight 1 still tied to the grid, so the grid gets PyTorch's zero gradient.
-            let one = ix.mul_scalar(0.0)?.add_scalar(1.0)?;
-            tap(&ix.detach().round(0)?, &iy.detach().round(0)?, one)?
+            let one = pos[0].mul_scalar(0.0)?.add_scalar(1.0)?;
+            let at = pos
+                .iter()
+                .map(|p| p.detach().round(0))
+                .collect::<Result<Vec<_>>>()?;
+            tap(&at, one)?
         }
         GridMode::Bicubic => {
+            let (ix, iy) = (&pos[0], &pos[1]);
+            let (h, w) = (spatial[0], spatial[1]);
             let (x0, y0) = (ix.detach().floor()?, iy.detach().floor()?);
             let wx = cubic_weights(&ix.sub(&x0)?)?;
             let wy = cubic_weights(&iy.sub(&y0)?)?;
-            let mut acc: Option<Tensor> = None;
+            let mut acc = None;
             for (j, wyj) in wy.iter().enumerate() {
                 let yj = pad(y0.add_scalar(j as f64 - 1.0)?, h)?;
                 for (i, wxi) in wx.iter().enumerate() {
                     let xi = pad(x0.add_scalar(i as f64 - 1.0)?, w)?;
-                    let t = tap(&xi, &yj, wxi.mul(wyj)?)?;
-                    acc = Some(match acc {
-                        None => t,
-                        Some(a) => a.add(&t)?,
-                    });
+                    acc = sum(acc, tap(&[xi, yj.clone()], wxi.mul(wyj)?)?)?;
                 }
             }
             acc.expect("sixteen taps")
         }
     };
-    out.reshape(&[n as i64, c as i64, ho as i64, wo as i64])
+    out.reshape(&out_shape)
 }

@@ -406,14 +406,17 @@ pub fn rnn_layer(
                     grad_if(need[1], || dg.t()?.mm(&x))?,
                     grad_if(need[2], dw_hh)?,
                 ];
+                // Σ dg: both biases' gradient when the cell has no separate hidden gates
+                // (all but GRU), summed once and copied.
+                let mut db_ih: Option<Tensor> = None;
                 if has_bias.0 {
-                    gs.push(grad_if(need[gs.len()], || {
-                        dg.sum_dims(Some(&[0]), false, None)
-                    })?);
+                    db_ih = grad_if(need[gs.len()], || dg.sum_dims(Some(&[0]), false, None))?;
+                    gs.push(db_ih.clone());
                 }
                 if has_bias.1 {
-                    gs.push(grad_if(need[gs.len()], || {
-                        dgh.sum_dims(Some(&[0]), false, None)
+                    gs.push(grad_if(need[gs.len()], || match &db_ih {
+                        Some(d) if cell != RnnCell::Gru => d.clone_tensor(),
+                        _ => dgh.sum_dims(Some(&[0]), false, None),
                     })?);
                 }
                 gs.push(Some(Tensor::from_storage(g.h0, [batch, hidden])));

@@ -132,12 +132,7 @@ impl Tensor {
     }
     /// `masked_fill(mask, value)` with a PyTorch scalar; the mask must broadcast to self.
     pub fn masked_fill(&self, mask: &Tensor, value: Scalar) -> Result<Tensor> {
-        if mask.dtype() != DType::Bool {
-            return Err(Error::Runtime(format!(
-                "masked_fill_ only supports boolean masks, but got mask with dtype {}",
-                mask.dtype().name()
-            )));
-        }
+        check_fill_mask(mask)?;
         let shape = broadcast_shapes(self.shape(), mask.shape())?;
         if shape != self.shape() {
             return Err(Error::Runtime(format!(
@@ -155,12 +150,7 @@ impl Tensor {
     /// reaches `value` too.
     pub fn masked_fill_tensor(&self, mask: &Tensor, value: &Tensor) -> Result<Tensor> {
         check_fill_value(value)?;
-        if mask.dtype() != DType::Bool {
-            return Err(Error::Runtime(format!(
-                "masked_fill_ only supports boolean masks, but got mask with dtype {}",
-                mask.dtype().name()
-            )));
-        }
+        check_fill_mask(mask)?;
         let v = value.to_dtype(self.dtype())?;
         where_(mask, &Operand::Tensor(v), &Operand::Tensor(self.clone()))
     }
@@ -173,6 +163,17 @@ impl Tensor {
         };
         self.add(&step)
     }
+}
+
+/// PyTorch's check on `masked_fill`'s mask: boolean only.
+fn check_fill_mask(mask: &Tensor) -> Result<()> {
+    if mask.dtype() == DType::Bool {
+        return Ok(());
+    }
+    Err(Error::Runtime(format!(
+        "masked_fill_ only supports boolean masks, but got mask with dtype {}",
+        mask.dtype().name()
+    )))
 }
 
 /// PyTorch's check on `masked_fill`'s tensor value: 0-d only.

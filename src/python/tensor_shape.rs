@@ -518,11 +518,13 @@ impl PyTensor {
     #[pyo3(signature = (num_samples, replacement=false, *, generator=None))]
     fn multinomial(
         &self,
-        num_samples: usize,
+        num_samples: i64,
         replacement: bool,
         generator: Option<&Bound<'_, PyAny>>,
     ) -> R {
         let t = &self.inner;
+        // A count below 1 gets the op's "n_sample <= 0" error.
+        let num_samples = usize::try_from(num_samples).unwrap_or(0);
         let out = drawing_from(generator, t.device(), || {
             Ok(t.multinomial(num_samples, replacement)?)
         })?;

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Iterator, Optional
+import warnings
+from typing import Any, Iterator, Optional
 
 enabled: bool = True
 benchmark: bool = False
@@ -22,6 +23,24 @@ allow_tf32: bool = True
 
 def is_available() -> bool:
     """False: this build does not use cuDNN."""
+    return False
+
+
+def is_acceptable(tensor: Any) -> bool:
+    """Whether cuDNN would take ``tensor``, as PyTorch decides: False when disabled, for a
+    tensor that is not a float16/32/64 CUDA tensor, and (with PyTorch's warning) because
+    this build has no cuDNN."""
+    import rustorch
+
+    if not enabled:
+        return False
+    dtypes = (rustorch.float16, rustorch.float32, rustorch.float64)
+    if tensor.device.type != "cuda" or tensor.dtype not in dtypes:
+        return False
+    warnings.warn(
+        "rustorch does not use cuDNN: convolutions on a GPU run as im2col + cuBLAS products.",
+        stacklevel=2,
+    )
     return False
 
 

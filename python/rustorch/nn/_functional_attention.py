@@ -136,6 +136,20 @@ def multi_head_attention_forward(
             "Need attn_mask if specifying the is_causal hint. You may use the Transformer "
             "module method `generate_square_subsequent_mask` to create this mask."
         )
+    if is_causal and key_padding_mask is None and not need_weights:
+        # As PyTorch: the hint stands for the mask, which is not read (a causal mask is
+        # applied). With a padding mask or the weights asked for, the mask is used instead.
+        attn_mask = None
+    else:
+        is_causal = False
+    if use_separate_proj_weight:
+        if key.shape[:2] != value.shape[:2]:
+            raise AssertionError(
+                f"key's sequence and batch dims {key.shape[:2]} do not match value's "
+                f"{value.shape[:2]}"
+            )
+    elif key.shape != value.shape:
+        raise AssertionError(f"key shape {key.shape} does not match value shape {value.shape}")
 
     # Input projections: one product when query, key and value are the same tensor.
     if not use_separate_proj_weight:
@@ -211,7 +225,7 @@ def multi_head_attention_forward(
     # Returning the weights, PyTorch takes softmax (NaN where every key is masked out);
     # without them, scaled_dot_product_attention's safe softmax (zeros there).
     weights = _C._attention_softmax(
-        scores, attn_mask, False, math.sqrt(1.0 / head_dim), dropout_p, not need_weights
+        scores, attn_mask, is_causal, math.sqrt(1.0 / head_dim), dropout_p, not need_weights
     )
     out = weights.matmul(v)  # (N·H, L, head_dim)
     out = out.transpose(0, 1).reshape(tgt_len * bsz, embed_dim)

@@ -397,7 +397,20 @@ def _max_unpool(n: int, input: Tensor, indices: Tensor, kernel_size: _Size,
         plane *= v
     flat = input.reshape(lead + [-1])
     out = rustorch.zeros(lead + [plane], dtype=input.dtype, device=input.device)
-    out = out.scatter(-1, indices.reshape(lead + [-1]), flat)
+    idx = indices.reshape(lead + [-1])
+    try:
+        out = out.scatter(-1, idx, flat)
+    except RuntimeError:
+        # PyTorch's message names the first index outside the output plane (its 1d
+        # unpooling is the 2d one over a width of 1).
+        bad = idx[(idx < 0) | (idx >= plane)]
+        if bad.numel() == 0:
+            raise
+        dims = "x".join(str(v) for v in (size + [1] if n == 1 else size))
+        raise RuntimeError(
+            f"Found an invalid max index: {bad.reshape(-1)[0].item()} "
+            f"(output volumes are of size {dims})"
+        ) from None
     return out.reshape(lead + size)
 
 
@@ -664,17 +677,41 @@ def _default_align_corners(align_corners: Optional[bool]) -> bool:
 
 def affine_grid(theta: Tensor, size: Sequence[int],
                 align_corners: Optional[bool] = None) -> Tensor:
-    """``torch.nn.functional.affine_grid`` for 2-D maps: ``theta [N, 2, 3]`` and
-    ``size (N, C, H, W)`` to a ``[N, H, W, 2]`` sampling grid."""
-    return _C._affine_grid(theta, [int(v) for v in size],
-                           _default_align_corners(align_corners))
+    """``torch.nn.functional.affine_grid``: 2-D maps ``theta [N, 2, 3]`` and ``size (N, C,
+    H, W)`` give a ``[N, H, W, 2]`` sampling grid, 3-D maps ``theta [N, 3, 4]`` and ``size
+    (N, C, D, H, W)`` a ``[N, D, H, W, 3]`` one. PyTorch's checks, warnings and messages."""
+    align_corners = _default_align_corners(align_corners)
+    if not theta.is_floating_point():
+        raise ValueError(f"Expected theta to have floating point type, but got {theta.dtype}")
+    k = len(size) - 2
+    if k not in (2, 3):
+        raise NotImplementedError(
+            "affine_grid only supports 4D and 5D sizes, for 2D and 3D affine transforms, "
+            f"respectively. Got size {size}."
+        )
+    if theta.dim() != 3 or tuple(theta.shape[-2:]) != (k, k + 1):
+        raise ValueError(
+            f"Expected a batch of {k}D affine matrices of shape Nx{k}x{k + 1} for size "
+            f"{size}. Got {theta.shape}."
+        )
+    if align_corners and min(size[-k:]) == 1:
+        warnings.warn(
+            "Since version 1.3.0, affine_grid behavior has changed for unit-size grids when "
+            "align_corners=True. This is not an intended use case of affine_grid. See the "
+            "documentation of affine_grid for details.",
+            stacklevel=2,
+        )
+    elif min(size) <= 0:
+        raise ValueError(f"Expected non-zero, positive output size. Got {size}")
+    return _C._affine_grid(theta, [int(v) for v in size], align_corners)
 
 
 def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear",
                 padding_mode: str = "zeros", align_corners: Optional[bool] = None) -> Tensor:
     """``torch.nn.functional.grid_sample`` for 4-D inputs with ``bilinear``, ``nearest`` or
     ``bicubic`` sampling (cubic convolution, A = -0.75, each of the 16 taps padded on its own,
-    as PyTorch) and ``zeros``/``border``/``reflection`` padding; differentiable in the input
-    and the grid."""
+    as PyTorch) and for 5-D inputs (a ``[N, D, H, W, 3]`` grid) with ``bilinear`` (that is,
+    trilinear) or ``nearest``; ``zeros``/``border``/``reflection`` padding; differentiable in
+    the input and the grid."""
     return _C._grid_sample(input, grid, mode, padding_mode,
                            _default_align_corners(align_corners))

@@ -127,8 +127,14 @@ def layer_norm(
     """Normalise over the last ``len(normalized_shape)`` dims (``F.layer_norm``).
 
     Biased variance; ``weight`` and ``bias`` (shape ``normalized_shape``) scale and shift
-    element-wise. Shape mismatches raise PyTorch's ``RuntimeError`` messages.
+    element-wise. Shape mismatches raise PyTorch's ``RuntimeError`` messages; a bare int
+    ``normalized_shape`` its ``TypeError`` (``nn.LayerNorm`` takes one, the function not).
     """
+    if isinstance(normalized_shape, int):
+        raise TypeError(
+            "layer_norm(): argument 'normalized_shape' (position 2) must be tuple of ints, "
+            "not int"
+        )
     return _C._layer_norm(input, normalized_shape, weight, bias, eps)
 
 

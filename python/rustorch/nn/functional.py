@@ -278,10 +278,14 @@ def normalize(
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
     r"""Cosine similarity along ``dim`` of ``x1`` and ``x2`` broadcast together
     (``torch.nn.functional.cosine_similarity``): each input is divided by its norm clamped
-    to ``eps`` before the dot product, as ATen does."""
-    n1 = x1.norm(2, dim, keepdim=True).clamp(min=eps)
-    n2 = x2.norm(2, dim, keepdim=True).clamp(min=eps)
-    return ((x1 / n1) * (x2 / n2)).sum(dim)
+    to ``eps`` before the dot product, as ATen does, whose clamp is not differentiated (the
+    gradient goes through the norm itself, also below ``eps``)."""
+
+    def clamped_norm(x: Tensor) -> Tensor:
+        n = x.norm(2, dim, keepdim=True)
+        return n + (n.clamp(min=eps) - n).detach()
+
+    return ((x1 / clamped_norm(x1)) * (x2 / clamped_norm(x2))).sum(dim)
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
@@ -497,7 +501,15 @@ def _nll_from_log_probs(
     class_dim = _class_dim(logp)
     ignored = target == ignore_index
     safe_target = target.masked_fill(ignored, 0)
-    picked = logp.gather(class_dim, safe_target.unsqueeze(class_dim)).squeeze(class_dim)
+    try:
+        picked = logp.gather(class_dim, safe_target.unsqueeze(class_dim)).squeeze(class_dim)
+    except RuntimeError:
+        # PyTorch's error names the first target outside [0, C).
+        n_classes = _shape(logp)[class_dim]
+        outside = safe_target[(safe_target < 0) | (safe_target >= n_classes)]
+        if _numel(outside) == 0:
+            raise
+        raise IndexError(f"Target {outside.reshape(-1)[0].item()} is out of bounds.") from None
     if weight is not None:
         w = weight.gather(0, safe_target.reshape(-1)).reshape(_shape(safe_target))
         w = w.masked_fill(ignored, 0.0)

@@ -244,9 +244,10 @@ def pad_sequence(
     The padding is ``padding_value``.
 
     ``batch_first`` gives ``[B, T, *]``; ``padding_side='left'`` puts the padding first.
+    The result has the first sequence's dtype, as PyTorch's.
     """
     if padding_side not in ("left", "right"):
-        raise ValueError(
+        raise RuntimeError(
             f"Expected padding_side to be one of left or right, but got {padding_side}."
         )
     seqs = list(sequences.unbind(0)) if isinstance(sequences, Tensor) else list(sequences)
@@ -254,11 +255,13 @@ def pad_sequence(
         raise RuntimeError("received an empty list of sequences")
     max_len = max(s.shape[0] for s in seqs)
     trailing = seqs[0].shape[1:]
+    dtype = seqs[0].dtype
     rows = []
     for s in seqs:
+        s = s.to(dtype)
         pad_len = max_len - s.shape[0]
         if pad_len:
-            pad = rustorch.full((pad_len, *trailing), padding_value, dtype=s.dtype, device=s.device)
+            pad = rustorch.full((pad_len, *trailing), padding_value, dtype=dtype, device=s.device)
             s = rustorch.cat([s, pad] if padding_side == "right" else [pad, s], 0)
         rows.append(s)
     return rustorch.stack(rows, 0 if batch_first else 1)
