@@ -109,30 +109,42 @@ def test_interpolate_errors_match_torch(shape, kw):
         F.interpolate(rt.zeros(shape, device=current_device()), **kw)
 
 
+@pytest.mark.parametrize("theta_shape, size", [((2, 2, 3), (2, 3, 4, 5)),
+                                               ((2, 3, 4), (2, 3, 4, 5, 3))])
 @pytest.mark.parametrize("align_corners", [False, True])
-def test_affine_grid_matches_torch(align_corners):
+def test_affine_grid_matches_torch(theta_shape, size, align_corners):
+    """2-D and 3-D grids, values and the gradient w.r.t. theta."""
     torch = need_torch()
-    theta = np.random.default_rng(4).standard_normal((2, 2, 3))
+    theta = np.random.default_rng(4).standard_normal(theta_shape)
     t = rt.tensor(theta, device=current_device(), requires_grad=True)
     tt = torch.tensor(theta, requires_grad=True)
-    g = F.affine_grid(t, (2, 3, 4, 5), align_corners=align_corners)
-    gt = torch.nn.functional.affine_grid(tt, (2, 3, 4, 5), align_corners=align_corners)
+    g = F.affine_grid(t, size, align_corners=align_corners)
+    gt = torch.nn.functional.affine_grid(tt, size, align_corners=align_corners)
+    assert tuple(g.shape) == tuple(gt.shape) == (size[0], *size[2:], len(size) - 2)
     np.testing.assert_allclose(g.detach().cpu().numpy(), gt.detach().numpy(), rtol=1e-12,
                                atol=1e-12)
-    g.sum().backward()
-    gt.sum().backward()
+    w = np.random.default_rng(8).standard_normal(tuple(gt.shape))
+    g.backward(rt.tensor(w, device=current_device()))
+    gt.backward(torch.tensor(w))
     np.testing.assert_allclose(t.grad.cpu().numpy(), tt.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("mode", ["bilinear", "nearest", "bicubic"])
+@pytest.mark.parametrize("x_shape, grid_shape, mode", [
+    ((2, 3, 5, 6), (2, 4, 7, 2), "bilinear"),
+    ((2, 3, 5, 6), (2, 4, 7, 2), "nearest"),
+    ((2, 3, 5, 6), (2, 4, 7, 2), "bicubic"),
+    ((2, 3, 4, 5, 6), (2, 3, 2, 4, 3), "bilinear"),
+    ((2, 3, 4, 5, 6), (2, 3, 2, 4, 3), "nearest"),
+])
 @pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
 @pytest.mark.parametrize("align_corners", [False, True])
-def test_grid_sample_matches_torch(mode, padding_mode, align_corners):
+def test_grid_sample_matches_torch(x_shape, grid_shape, mode, padding_mode, align_corners):
+    """2-D and 3-D sampling, values and both gradients."""
     torch = need_torch()
     rng = np.random.default_rng(5)
-    arr = rng.standard_normal((2, 3, 5, 6))
+    arr = rng.standard_normal(x_shape)
     # Points inside and well outside [-1, 1], away from ties of nearest rounding.
-    grid = rng.uniform(-1.6, 1.6, (2, 4, 7, 2))
+    grid = rng.uniform(-1.6, 1.6, grid_shape)
     x = rt.tensor(arr, device=current_device(), requires_grad=True)
     g = rt.tensor(grid, device=current_device(), requires_grad=True)
     xt = torch.tensor(arr, requires_grad=True)
@@ -140,6 +152,7 @@ def test_grid_sample_matches_torch(mode, padding_mode, align_corners):
     kw = {"mode": mode, "padding_mode": padding_mode, "align_corners": align_corners}
     y = F.grid_sample(x, g, **kw)
     yt = torch.nn.functional.grid_sample(xt, gt, **kw)
+    assert tuple(y.shape) == tuple(yt.shape) == x_shape[:2] + grid_shape[1:-1]
     np.testing.assert_allclose(y.detach().cpu().numpy(), yt.detach().numpy(), rtol=1e-10,
                                atol=1e-12)
     w = rng.standard_normal(tuple(yt.shape))
@@ -175,49 +188,6 @@ def test_grid_sample_and_affine_grid_gradcheck():
     assert rt.autograd.gradcheck(
         lambda t: F.affine_grid(t, (2, 1, 3, 4), align_corners=True), (theta,)
     )
-
-
-@pytest.mark.parametrize("align_corners", [False, True])
-def test_affine_grid_3d_matches_torch(align_corners):
-    torch = need_torch()
-    theta = np.random.default_rng(7).standard_normal((2, 3, 4))
-    t = rt.tensor(theta, device=current_device(), requires_grad=True)
-    tt = torch.tensor(theta, requires_grad=True)
-    g = F.affine_grid(t, (2, 3, 4, 5, 3), align_corners=align_corners)
-    gt = torch.nn.functional.affine_grid(tt, (2, 3, 4, 5, 3), align_corners=align_corners)
-    assert tuple(g.shape) == tuple(gt.shape) == (2, 4, 5, 3, 3)
-    np.testing.assert_allclose(g.detach().cpu().numpy(), gt.detach().numpy(), rtol=1e-12,
-                               atol=1e-12)
-    w = np.random.default_rng(8).standard_normal(tuple(gt.shape))
-    g.backward(rt.tensor(w, device=current_device()))
-    gt.backward(torch.tensor(w))
-    np.testing.assert_allclose(t.grad.cpu().numpy(), tt.grad.numpy(), rtol=1e-10, atol=1e-12)
-
-
-@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
-@pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
-@pytest.mark.parametrize("align_corners", [False, True])
-def test_grid_sample_3d_matches_torch(mode, padding_mode, align_corners):
-    torch = need_torch()
-    rng = np.random.default_rng(9)
-    arr = rng.standard_normal((2, 3, 4, 5, 6))
-    # Points inside and well outside [-1, 1], away from ties of nearest rounding.
-    grid = rng.uniform(-1.6, 1.6, (2, 3, 2, 4, 3))
-    x = rt.tensor(arr, device=current_device(), requires_grad=True)
-    g = rt.tensor(grid, device=current_device(), requires_grad=True)
-    xt = torch.tensor(arr, requires_grad=True)
-    gt = torch.tensor(grid, requires_grad=True)
-    kw = {"mode": mode, "padding_mode": padding_mode, "align_corners": align_corners}
-    y = F.grid_sample(x, g, **kw)
-    yt = torch.nn.functional.grid_sample(xt, gt, **kw)
-    assert tuple(y.shape) == tuple(yt.shape) == (2, 3, 3, 2, 4)
-    np.testing.assert_allclose(y.detach().cpu().numpy(), yt.detach().numpy(), rtol=1e-10,
-                               atol=1e-12)
-    w = rng.standard_normal(tuple(yt.shape))
-    y.backward(rt.tensor(w, device=current_device()))
-    yt.backward(torch.tensor(w))
-    np.testing.assert_allclose(x.grad.cpu().numpy(), xt.grad.numpy(), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(g.grad.cpu().numpy(), gt.grad.numpy(), rtol=1e-9, atol=1e-10)
 
 
 def test_grid_sample_3d_gradcheck():
