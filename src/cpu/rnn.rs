@@ -1,14 +1,16 @@
-//! Recurrent layers on the CPU: the time loop of one layer and direction, with each step's
-//! recurrent product and its cell update done by the same thread for the same rows.
+//! Recurrent layers on the CPU: the time loop of one layer and direction, the batch's rows
+//! shared once between the team's threads.
 //!
-//! A step splits the batch's live rows evenly between the team's threads; each thread
-//! multiplies its rows of the previous hidden state by `W_hhᵀ` (into its rows of the step's
-//! gates) and at once applies the cell to those rows, so a step costs one hand-off, and the
-//! gates a thread just wrote are still in its cache. Backward through time is the same
-//! shape: per step and rows, the cell's backward and then the rows' product with `W_hh`
-//! that carries the gradient to the previous step. `W_hhᵀ` (forward) and `W_hh` (backward)
-//! are packed once per call ([`PackedRhs`]), not at every step. Nothing is allocated per
-//! step; the weight gradients are single products over all steps, left to the op layer.
+//! A row's state depends only on its own previous state (its recurrent product is its
+//! previous hidden state times `W_hhᵀ`), so the rows are independent through time: each
+//! thread runs the whole sequence for its rows, multiplying them by `W_hhᵀ` (into its rows
+//! of the step's gates) and at once applying the cell, with one hand-off per layer rather
+//! than one per step, and the gates a thread just wrote still in its cache. Backward through
+//! time is the same shape: per step and rows, the cell's backward and then the rows' product
+//! with `W_hh` that carries the gradient to the previous step. `W_hhᵀ` (forward) and `W_hh`
+//! (backward) are packed once per call ([`PackedRhs`]), not at every step. Nothing is
+//! allocated per step; the weight gradients are single products over all steps, left to the
+//! op layer.
 //!
 //! The element functions keep PyTorch's formulas (`sigmoid = 1/(1 + e^{−x})`, the cell
 //! updates of `nn.LSTM`, `nn.GRU`, `nn.RNN`), in `simd_dispatch!` loops over a row's units.
@@ -22,27 +24,27 @@ use crate::backend::{RnnCell, RnnGrads, RnnRun};
 use crate::simd_dispatch;
 use std::mem::MaybeUninit;
 
-/// From this many multiply-adds per step's product on, a step's rows are shared between
-/// the team's threads (below, the hand-off costs more than it saves).
+/// From this many multiply-adds per step's product on, the batch's rows are shared between
+/// the team's threads (below, a part's products are too small to run well).
 const SPLIT_FLOPS: usize = 1 << 18;
 /// The fewest rows a part gets.
 const SPLIT_MIN_ROWS: usize = 8;
 
-/// The row ranges `[r0, r1)` the first `live` rows of a step are split into.
-fn row_parts(live: usize, flops_per_row: usize) -> Vec<(usize, usize)> {
-    if live == 0 {
+/// The row ranges `[r0, r1)` the `rows` rows of the batch are split into.
+fn row_parts(rows: usize, flops_per_row: usize) -> Vec<(usize, usize)> {
+    if rows == 0 {
         return Vec::new();
     }
     let threads = team::parts();
-    let parts = if live * flops_per_row >= SPLIT_FLOPS {
-        threads.min(live / SPLIT_MIN_ROWS).max(1)
+    let parts = if rows * flops_per_row >= SPLIT_FLOPS {
+        threads.min(rows / SPLIT_MIN_ROWS).max(1)
     } else {
         1
     };
-    let per = live.div_ceil(parts);
-    (0..live)
+    let per = rows.div_ceil(parts);
+    (0..rows)
         .step_by(per)
-        .map(|r0| (r0, (r0 + per).min(live)))
+        .map(|r0| (r0, (r0 + per).min(rows)))
         .collect()
 }
 
@@ -61,30 +63,54 @@ fn split_rows<'b, T>(
     out
 }
 
-/// Step `t`'s block of `n` elements of `buf`, not yet written, and the block of step
-/// `prev` (or `init` when there is none), readable.
+/// Each part's rows of every step's block: `buf` holds `steps` blocks of the batch's rows,
+/// `width` elements each, and part `i` gets rows `parts[i]` of each block (empty blocks
+/// when `width` is 0: an operand the cell does not have).
+fn part_blocks<'b, X>(
+    buf: &'b mut [X],
+    steps: usize,
+    width: usize,
+    parts: &[(usize, usize)],
+) -> Vec<Vec<&'b mut [X]>> {
+    let mut out: Vec<Vec<&'b mut [X]>> = parts.iter().map(|_| Vec::with_capacity(steps)).collect();
+    if width == 0 {
+        for blocks in &mut out {
+            blocks.extend((0..steps).map(|_| -> &'b mut [X] { &mut [] }));
+        }
+        return out;
+    }
+    let rows = parts.last().map_or(0, |p| p.1);
+    for block in buf.chunks_mut(rows * width).take(steps) {
+        for (blocks, piece) in out.iter_mut().zip(split_rows(block, width, parts)) {
+            blocks.push(piece);
+        }
+    }
+    out
+}
+
+/// Block `t` of `blocks`, not yet written, and block `prev` (or `init` when there is none),
+/// readable.
 ///
 /// # Safety
-/// Step `prev`'s block must have been written.
+/// Block `prev` must have been written.
 unsafe fn step_and_prev<'b, T>(
-    buf: &'b mut [MaybeUninit<T>],
+    blocks: &'b mut [&mut [MaybeUninit<T>]],
     t: usize,
     prev: Option<usize>,
-    n: usize,
     init: &'b [T],
 ) -> (&'b mut [MaybeUninit<T>], &'b [T]) {
-    let (cur, prev) = match prev {
-        None => return (&mut buf[t * n..][..n], init),
+    let (cur, prev): (&mut [MaybeUninit<T>], &[MaybeUninit<T>]) = match prev {
+        None => return (&mut *blocks[t], init),
         Some(p) if p < t => {
-            let (lo, hi) = buf.split_at_mut(t * n);
-            (&mut hi[..n], &lo[p * n..][..n])
+            let (lo, hi) = blocks.split_at_mut(t);
+            (&mut *hi[0], &*lo[p])
         }
         Some(p) => {
-            let (lo, hi) = buf.split_at_mut(p * n);
-            (&mut lo[t * n..][..n], &hi[..n])
+            let (lo, hi) = blocks.split_at_mut(p);
+            (&mut *lo[t], &*hi[0])
         }
     };
-    // SAFETY: the caller vouches that step `prev` wrote its block.
+    // SAFETY: the caller vouches that block `prev` was written.
     (cur, unsafe { assume_init_ref(prev) })
 }
 
@@ -366,6 +392,22 @@ fn head<T>(v: &[T], n: usize) -> &[T] {
     }
 }
 
+/// Rows `r0..r1` (`width` wide) of block `step` of a `[steps, rows, width]` buffer, or of a
+/// `[rows, width]` one when `step` is `None` (an absent, empty operand stays empty).
+fn step_rows<T>(
+    v: &[T],
+    step: Option<usize>,
+    rows: usize,
+    (r0, r1): (usize, usize),
+    width: usize,
+) -> &[T] {
+    match step {
+        _ if v.is_empty() => v,
+        Some(step) => rows_of(&v[step * rows * width..][..rows * width], r0, r1, width),
+        None => rows_of(v, r0, r1, width),
+    }
+}
+
 /// Rows `r0..r1` of a matrix `w` wide (an absent, empty operand stays empty).
 fn rows_of<T>(v: &[T], r0: usize, r1: usize, w: usize) -> &[T] {
     if v.is_empty() {
@@ -423,80 +465,83 @@ pub fn forward<T: Float + Fma>(
     let mut h = uninit_vec(run.steps * bh);
     let keeps_extra = matches!(cell, RnnCell::Lstm | RnnCell::Gru);
     let mut extra = uninit_vec(if keeps_extra { run.steps * bh } else { 0 });
-    // GRU's recurrent product, kept apart from the input projection (its n block is
-    // scaled by r before the sum).
-    let mut hw = vec![T::zero(); if cell == RnnCell::Gru { bh * 3 } else { 0 }];
     let w = pack_w_hh_transposed(w_hh, hd, gh);
-    for t in run.order() {
-        let prev = run.previous(t);
-        let live = run.live(t);
-        // SAFETY: `run.order()` runs step `prev` before step `t`, and every step writes its
-        // whole block (below).
-        let (h_t, h_prev) = unsafe { step_and_prev(&mut h, t, prev, bh, h0) };
-        let (x_t, x_prev) = if keeps_extra {
-            let init = if cell == RnnCell::Lstm { c0 } else { &[][..] };
-            // SAFETY: as for `h`.
-            unsafe { step_and_prev(&mut extra, t, prev, bh, init) }
-        } else {
-            (&mut [][..], &[][..])
-        };
-        let g_t = &mut gates[t * b * gh..][..b * gh];
-        let parts = row_parts(live, gh * hd);
-        let items: Vec<_> = split_rows(g_t, gh, &parts)
-            .into_iter()
-            .zip(split_rows(h_t, hd, &parts))
-            .zip(split_rows(
-                &mut x_t[..],
-                if keeps_extra { hd } else { 0 },
-                &parts,
-            ))
-            .zip(split_rows(
-                &mut hw,
-                if cell == RnnCell::Gru { gh } else { 0 },
-                &parts,
-            ))
-            .zip(&parts)
-            .collect();
-        team::for_each_part(items, |((((g, h), x), hw), &(r0, r1))| {
-            let (h, x) = (zero_init(h), zero_init(x));
-            let m = r1 - r0;
-            let out: &mut [T] = if cell == RnnCell::Gru {
-                &mut *hw
+    let parts = row_parts(b, gh * hd);
+    let items: Vec<_> = part_blocks(gates, run.steps, gh, &parts)
+        .into_iter()
+        .zip(part_blocks(&mut h, run.steps, hd, &parts))
+        .zip(part_blocks(
+            &mut extra,
+            run.steps,
+            if keeps_extra { hd } else { 0 },
+            &parts,
+        ))
+        .zip(&parts)
+        .collect();
+    team::for_each_part(items, |(((mut g, mut h), mut x), &(r0, r1))| {
+        let m = r1 - r0;
+        // GRU's recurrent product, kept apart from the input projection (its n block is
+        // scaled by r before the sum).
+        let mut hw = vec![T::zero(); if cell == RnnCell::Gru { m * gh } else { 0 }];
+        let (h0, c0) = (rows_of(h0, r0, r1, hd), rows_of(c0, r0, r1, hd));
+        for t in run.order() {
+            let prev = run.previous(t);
+            // This part's live rows at step `t` (the batch's live rows come first).
+            let live = run.live(t).saturating_sub(r0).min(m);
+            // SAFETY: `run.order()` runs step `prev` before step `t`, and every step writes
+            // its whole block (below).
+            let (h_t, h_prev) = unsafe { step_and_prev(&mut h, t, prev, h0) };
+            let (x_t, x_prev) = if keeps_extra {
+                let init = if cell == RnnCell::Lstm { c0 } else { &[][..] };
+                // SAFETY: as for `h`.
+                unsafe { step_and_prev(&mut x, t, prev, init) }
             } else {
-                &mut *g
+                (&mut [][..], &[][..])
             };
-            // GRU's product starts from zero, the others add onto the input projections.
-            product(&h_prev[r0 * hd..], hd, m, &w, out, gh, cell != RnnCell::Gru);
-            let cp = if cell == RnnCell::Lstm {
-                &x_prev[r0 * hd..r1 * hd]
-            } else {
-                &[][..]
-            };
-            let hp = if cell == RnnCell::Gru {
-                &h_prev[r0 * hd..r1 * hd]
-            } else {
-                &[][..]
-            };
-            let rows = StepRows {
-                g,
-                hw,
-                b_hh,
-                h_prev: hp,
-                c_prev: cp,
-                h,
-                extra: x,
-            };
-            cell_rows(cell, rows, hd);
-        });
-        // Rows past their sequence's end carry their state through the step.
-        write_copy(&mut h_t[live * hd..], &h_prev[live * hd..]);
-        match cell {
-            RnnCell::Lstm => write_copy(&mut x_t[live * hd..], &x_prev[live * hd..]),
-            RnnCell::Gru => _ = zero_init(&mut x_t[live * hd..]),
-            _ => {}
+            let xw = if keeps_extra { hd } else { 0 };
+            let (h_live, h_rest) = h_t.split_at_mut(live * hd);
+            let (x_live, x_rest) = x_t.split_at_mut(live * xw);
+            if live > 0 {
+                let (h, x) = (zero_init(h_live), zero_init(x_live));
+                let g = &mut g[t][..live * gh];
+                let hw = &mut hw[..if cell == RnnCell::Gru { live * gh } else { 0 }];
+                let out: &mut [T] = if cell == RnnCell::Gru {
+                    &mut *hw
+                } else {
+                    &mut *g
+                };
+                // GRU's product starts from zero, the others add onto the input projections.
+                product(h_prev, hd, live, &w, out, gh, cell != RnnCell::Gru);
+                let rows = StepRows {
+                    g,
+                    hw,
+                    b_hh,
+                    h_prev: if cell == RnnCell::Gru {
+                        &h_prev[..live * hd]
+                    } else {
+                        &[][..]
+                    },
+                    c_prev: if cell == RnnCell::Lstm {
+                        &x_prev[..live * hd]
+                    } else {
+                        &[][..]
+                    },
+                    h,
+                    extra: x,
+                };
+                cell_rows(cell, rows, hd);
+            }
+            // Rows past their sequence's end carry their state through the step.
+            write_copy(h_rest, &h_prev[live * hd..]);
+            match cell {
+                RnnCell::Lstm => write_copy(x_rest, &x_prev[live * hd..]),
+                RnnCell::Gru => _ = zero_init(x_rest),
+                _ => {}
+            }
         }
-    }
-    // SAFETY: `run.order()` visits every step once, and each wrote its whole blocks.
+    });
+    // SAFETY: every part ran every step of `run.order()`, and each wrote its rows of the
+    // step's blocks, which together cover them.
     unsafe {
         Forward {
             h: vec_assume_init(h),
@@ -517,7 +562,7 @@ pub struct Saved<'a, T> {
     pub dc_n: &'a [T],
 }
 
-/// Backward through time of [`forward`].
+/// Backward through time of [`forward`], each part of the batch's rows on its own thread.
 pub fn backward<T: Float + Fma>(
     run: &RnnRun<'_>,
     s: &Saved<'_, T>,
@@ -526,8 +571,8 @@ pub fn backward<T: Float + Fma>(
     let (cell, b, hd) = (run.cell, run.batch, run.hidden);
     let gh = cell.gates() * hd;
     let bh = b * hd;
-    // Each step writes its whole blocks of `dgx` and `dgh`, zeroed by the threads that then
-    // write the live rows (the others stay zero).
+    // Each step writes its whole blocks of `dgx` and `dgh`: the live rows zeroed by the
+    // thread that then writes them, the others zeros.
     let mut dgx = uninit_vec(run.steps * b * gh);
     let mut dgh = uninit_vec(if cell == RnnCell::Gru {
         run.steps * b * gh
@@ -550,90 +595,86 @@ pub fn backward<T: Float + Fma>(
     } else {
         s.dc_n[..bh].to_vec()
     };
-    for t in run.order().collect::<Vec<_>>().into_iter().rev() {
-        let prev = run.previous(t);
-        let live = run.live(t);
-        let h_t = &s.h[t * bh..][..bh];
-        let h_prev = match prev {
-            Some(p) => &s.h[p * bh..][..bh],
-            None => h0,
-        };
-        let (x_t, x_prev) = match cell {
-            RnnCell::Lstm => (
-                &s.extra[t * bh..][..bh],
-                match prev {
-                    Some(p) => &s.extra[p * bh..][..bh],
-                    None => c0,
-                },
-            ),
-            RnnCell::Gru => (&s.extra[t * bh..][..bh], &[][..]),
-            _ => (&[][..], &[][..]),
-        };
-        let dout_t = if dout.is_empty() {
-            &[][..]
-        } else {
-            &dout[t * bh..][..bh]
-        };
-        let g_t = &s.gates[t * b * gh..][..b * gh];
-        let dgx_t = &mut dgx[t * b * gh..][..b * gh];
-        let dgh_t: &mut [MaybeUninit<T>] = if cell == RnnCell::Gru {
-            &mut dgh[t * b * gh..][..b * gh]
-        } else {
-            &mut [][..]
-        };
-        // The rows past the live ones (no part of the split below).
-        zero_init(&mut dgx_t[live * gh..]);
-        if cell == RnnCell::Gru {
-            zero_init(&mut dgh_t[live * gh..]);
-        }
-        let parts = row_parts(live, gh * hd);
-        let items: Vec<_> = split_rows(&mut dh, hd, &parts)
-            .into_iter()
-            .zip(split_rows(
-                if lstm { &mut dc[..] } else { &mut [][..] },
-                if lstm { hd } else { 0 },
-                &parts,
-            ))
-            .zip(split_rows(dgx_t, gh, &parts))
-            .zip(split_rows(
-                dgh_t,
-                if cell == RnnCell::Gru { gh } else { 0 },
-                &parts,
-            ))
-            .zip(&parts)
-            .collect();
-        team::for_each_part(items, |((((dh, dc), dgx), dgh), &(r0, r1))| {
-            let (dgx, dgh) = (zero_init(dgx), zero_init(dgh));
-            let rows = |v, w| rows_of(v, r0, r1, w);
-            let back = StepRowsBack {
-                g: &g_t[r0 * gh..r1 * gh],
-                h: rows(h_t, hd),
-                extra: rows(x_t, hd),
-                extra_prev: rows(x_prev, hd),
-                h_prev: if cell == RnnCell::Gru {
-                    rows(h_prev, hd)
-                } else {
-                    &[][..]
-                },
-                dout: rows(dout_t, hd),
-                dh: &mut *dh,
-                dc,
-                dgx: &mut *dgx,
-                dgh: &mut *dgh,
+    let parts = row_parts(b, gh * hd);
+    let items: Vec<_> = split_rows(&mut dh, hd, &parts)
+        .into_iter()
+        .zip(split_rows(&mut dc, if lstm { hd } else { 0 }, &parts))
+        .zip(part_blocks(&mut dgx, run.steps, gh, &parts))
+        .zip(part_blocks(
+            &mut dgh,
+            run.steps,
+            if cell == RnnCell::Gru { gh } else { 0 },
+            &parts,
+        ))
+        .zip(&parts)
+        .collect();
+    let order: Vec<usize> = run.order().collect();
+    team::for_each_part(items, |((((dh, dc), mut dgx), mut dgh), &(r0, r1))| {
+        let m = r1 - r0;
+        for &t in order.iter().rev() {
+            let prev = run.previous(t);
+            let live = run.live(t).saturating_sub(r0).min(m);
+            let at = |v, step, width| step_rows(v, step, b, (r0, r1), width);
+            let h_prev = match prev {
+                Some(_) => at(s.h, prev, hd),
+                None => at(h0, None, hd),
             };
-            cell_rows_backward(cell, back, hd);
-            let dg: &[T] = if cell == RnnCell::Gru { dgh } else { dgx };
-            // dh_prev (rows) += dg (rows × G·hidden) @ W_hh (G·hidden × hidden).
-            product(dg, gh, r1 - r0, &w, dh, hd, true);
-        });
-        // Rows past their sequence's end passed their state through: so does the gradient.
-        if !dout_t.is_empty() {
-            for (d, &o) in dh[live * hd..].iter_mut().zip(&dout_t[live * hd..]) {
-                *d = d.add(o);
+            let (x_t, x_prev) = match cell {
+                RnnCell::Lstm => (
+                    at(s.extra, Some(t), hd),
+                    match prev {
+                        Some(_) => at(s.extra, prev, hd),
+                        None => at(c0, None, hd),
+                    },
+                ),
+                RnnCell::Gru => (at(s.extra, Some(t), hd), &[][..]),
+                _ => (&[][..], &[][..]),
+            };
+            let dout_t = at(dout, Some(t), hd);
+            let (dgx_live, dgx_rest) = dgx[t].split_at_mut(live * gh);
+            zero_init(dgx_rest);
+            let dgh_w = if cell == RnnCell::Gru { gh } else { 0 };
+            let (dgh_live, dgh_rest) = dgh[t].split_at_mut(live * dgh_w);
+            zero_init(dgh_rest);
+            if live > 0 {
+                let (dgx, dgh) = (zero_init(dgx_live), zero_init(dgh_live));
+                let live_rows = |v| head(v, live * hd);
+                let back = StepRowsBack {
+                    g: &at(s.gates, Some(t), gh)[..live * gh],
+                    h: live_rows(at(s.h, Some(t), hd)),
+                    extra: live_rows(x_t),
+                    extra_prev: live_rows(x_prev),
+                    h_prev: if cell == RnnCell::Gru {
+                        live_rows(h_prev)
+                    } else {
+                        &[][..]
+                    },
+                    dout: live_rows(dout_t),
+                    dh: &mut dh[..live * hd],
+                    dc: if lstm {
+                        &mut dc[..live * hd]
+                    } else {
+                        &mut [][..]
+                    },
+                    dgx: &mut *dgx,
+                    dgh: &mut *dgh,
+                };
+                cell_rows_backward(cell, back, hd);
+                let dg: &[T] = if cell == RnnCell::Gru { dgh } else { dgx };
+                // dh_prev (rows) += dg (rows × G·hidden) @ W_hh (G·hidden × hidden).
+                product(dg, gh, live, &w, &mut dh[..live * hd], hd, true);
+            }
+            // Rows past their sequence's end passed their state through: so does the
+            // gradient.
+            if !dout_t.is_empty() {
+                for (d, &o) in dh[live * hd..].iter_mut().zip(&dout_t[live * hd..]) {
+                    *d = d.add(o);
+                }
             }
         }
-    }
-    // SAFETY: `run.order()` visits every step once, and each wrote its whole blocks.
+    });
+    // SAFETY: every part ran every step, and each wrote its rows of the step's blocks,
+    // which together cover them.
     let (dgx, dgh) = unsafe { (vec_assume_init(dgx), vec_assume_init(dgh)) };
     RnnGrads {
         gates: dgx,
