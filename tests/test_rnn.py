@@ -171,6 +171,20 @@ def test_packed_sequence_matches_torch(mode, enforce_sorted):
     assert r_len.tolist() == t_len.tolist()
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_packed_batch_split_between_threads_matches_torch(mode):
+    """A batch wide enough that the CPU shares its rows between the threads (each running
+    the whole sequence for its rows), with sequences ending at different steps, so that
+    both parts see rows go past their end."""
+    torch = need_torch()
+    lengths = sorted((np.arange(24) % 6 + 1).tolist(), reverse=True)
+    theirs, ours = twin(torch, mode, 3, 128, bidirectional=True)
+    tx, rx = pair(torch, rand(6, len(lengths), 3))
+    tp = torch.nn.utils.rnn.pack_padded_sequence(tx, lengths)
+    rp = rt.nn.utils.rnn.pack_padded_sequence(rx, lengths)
+    compare(theirs, ours, (tp,), (rp,), [tx], [rx], 1e-10)
+
+
 def test_sequence_utilities_match_torch():
     torch = need_torch()
     seqs = [rand(n, 2, seed=n) for n in (3, 5, 1)]
