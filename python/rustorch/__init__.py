@@ -91,10 +91,12 @@ class Size(tuple):
     def __repr__(self) -> str:
         return f"rustorch.Size({list(self)})"
 
-    # Slices, concatenation and repetition stay a Size, as PyTorch's.
-    def __getitem__(self, key: Any) -> Any:
-        got = super().__getitem__(key)
-        return Size(got) if isinstance(key, slice) else got
+    # Slices, concatenation and repetition stay a Size, as PyTorch's. Indexing is on every
+    # op's path: the slice test and tuple's own lookup are bound once (no `super()`).
+    def __getitem__(self, key: Any, _get: Any = tuple.__getitem__, _slice: type = slice) -> Any:
+        if key.__class__ is _slice:
+            return Size(_get(self, key))
+        return _get(self, key)
 
     def __add__(self, other: Any) -> Any:
         if not isinstance(other, tuple):

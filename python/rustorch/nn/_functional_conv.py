@@ -15,6 +15,7 @@ from typing import Callable, Optional, Sequence, Union
 import rustorch
 from rustorch import Tensor
 from rustorch.nn.modules.utils import _ntuple
+from rustorch.utils._misc import first_outside
 
 _C = rustorch._C
 
@@ -403,13 +404,12 @@ def _max_unpool(n: int, input: Tensor, indices: Tensor, kernel_size: _Size,
     except RuntimeError:
         # PyTorch's message names the first index outside the output plane (its 1d
         # unpooling is the 2d one over a width of 1).
-        bad = idx[(idx < 0) | (idx >= plane)]
-        if bad.numel() == 0:
+        bad = first_outside(idx, plane)
+        if bad is None:
             raise
         dims = "x".join(str(v) for v in (size + [1] if n == 1 else size))
         raise RuntimeError(
-            f"Found an invalid max index: {bad.reshape(-1)[0].item()} "
-            f"(output volumes are of size {dims})"
+            f"Found an invalid max index: {bad} (output volumes are of size {dims})"
         ) from None
     return out.reshape(lead + size)
 

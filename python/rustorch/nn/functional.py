@@ -19,7 +19,7 @@ from typing import Optional
 
 import rustorch
 from rustorch import Tensor
-from rustorch.utils._misc import dtype_name
+from rustorch.utils._misc import dtype_name, first_outside
 
 __all__ = [
     "glu",
@@ -505,11 +505,10 @@ def _nll_from_log_probs(
         picked = logp.gather(class_dim, safe_target.unsqueeze(class_dim)).squeeze(class_dim)
     except RuntimeError:
         # PyTorch's error names the first target outside [0, C).
-        n_classes = _shape(logp)[class_dim]
-        outside = safe_target[(safe_target < 0) | (safe_target >= n_classes)]
-        if _numel(outside) == 0:
+        bad = first_outside(safe_target, _shape(logp)[class_dim])
+        if bad is None:
             raise
-        raise IndexError(f"Target {outside.reshape(-1)[0].item()} is out of bounds.") from None
+        raise IndexError(f"Target {bad} is out of bounds.") from None
     if weight is not None:
         w = weight.gather(0, safe_target.reshape(-1)).reshape(_shape(safe_target))
         w = w.masked_fill(ignored, 0.0)

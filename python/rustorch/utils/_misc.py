@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import rustorch
 from rustorch import Tensor
@@ -51,3 +51,10 @@ def randperm_list(n: int, generator: Any = None) -> list[int]:
 def randint_list(high: int, size: int, generator: Any = None) -> list[int]:
     """``randint(0, high, (size,), generator=generator).tolist()``."""
     return rustorch.randint(0, high, (size,), generator=generator).tolist()
+
+
+def first_outside(index: Tensor, size: int) -> Optional[int]:
+    """The first entry of ``index`` outside ``[0, size)``, or None: what an error names
+    after an indexing op refused ``index`` (found only then, off the normal path)."""
+    bad = index[(index < 0) | (index >= size)]
+    return None if bad.numel() == 0 else int(bad.reshape(-1)[0].item())
