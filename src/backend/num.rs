@@ -117,13 +117,15 @@ pub trait Float: Num {
     /// ψ⁽ⁿ⁾(x), `polygamma(n, x)` for n ≥ 1 (`n` a whole number in `Self`).
     fn polygamma(self, n: Self) -> Self;
     fn tanh(self) -> Self;
+    /// The logistic function `1/(1 + e^{−x})`.
+    fn sigmoid(self) -> Self;
     fn erf(self) -> Self;
     fn is_inf(self) -> bool;
     fn lit(v: f64) -> Self;
 }
 
 macro_rules! impl_float {
-    ($t:ty, $erf:path, $lgamma:path, $exp:path, $tanh:path) => {
+    ($t:ty, $erf:path, $lgamma:path, $exp:path, $tanh:path, $sigmoid:path) => {
         impl Num for $t {
             #[inline(always)]
             fn add(self, o: Self) -> Self {
@@ -334,6 +336,10 @@ macro_rules! impl_float {
                 $tanh(self)
             }
             #[inline(always)]
+            fn sigmoid(self) -> Self {
+                $sigmoid(self)
+            }
+            #[inline(always)]
             fn erf(self) -> Self {
                 $erf(self)
             }
@@ -348,8 +354,22 @@ macro_rules! impl_float {
         }
     };
 }
-impl_float!(f32, libm::erff, libm::lgammaf, exp_f32, tanh_f32);
-impl_float!(f64, libm::erf, libm::lgamma, f64::exp, f64::tanh);
+impl_float!(
+    f32,
+    libm::erff,
+    libm::lgammaf,
+    exp_f32,
+    tanh_f32,
+    sigmoid_f32
+);
+impl_float!(
+    f64,
+    libm::erf,
+    libm::lgamma,
+    f64::exp,
+    f64::tanh,
+    sigmoid_f64
+);
 
 /// ψ(x), the digamma function, as PyTorch's: −∞ at 0 (±0), NaN at the negative integers.
 /// Reflection below 0, the recurrence ψ(x) = ψ(x + 1) − 1/x up to x ≥ 6, then the
@@ -470,20 +490,17 @@ macro_rules! impl_bits {
 }
 impl_bits!(bool, u8, i8, i16, i32, i64);
 
-/// `exp` for float32, within about 2 ulp of the correctly rounded result.
-///
-/// Cody–Waite reduction `x = n·ln2 + r` (|r| ≤ ln2/2), a degree-7 Taylor polynomial for
-/// `e^r`, and `2^n` built from exponent bits in two factors so results that are subnormal
-/// in float32 come out right. Every step is a select or an arithmetic op, so loops over it
-/// vectorise.
+/// The shared part of [`exp_f32`] and [`exp_f32_saturating`] for `x` already clamped to
+/// [-104, 89]: `e^r` for the Cody–Waite reduction `x = n·ln2 + r` (|r| ≤ ln2/2), as a
+/// degree-7 Taylor polynomial, and `n`. `n` is read from the low mantissa bits of `x·log2e`
+/// plus 1.5·2^23 (adding and subtracting that rounds to the nearest integer without a libm
+/// call), as `n as i32` would not vectorise (it saturates and maps NaN to 0 lane by lane).
 #[inline(always)]
-pub fn exp_f32(x: f32) -> f32 {
+fn exp_f32_reduced(xc: f32) -> (f32, i32) {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
-    // Adding and subtracting 1.5·2^23 rounds to the nearest integer without a libm call.
     const ROUND: f32 = 12_582_912.0;
-    let xc = x.clamp(-104.0, 89.0);
     let shifted = xc * LOG2E + ROUND;
     let n = shifted - ROUND;
     let r = (xc - n * LN2_HI) - n * LN2_LO;
@@ -495,10 +512,19 @@ pub fn exp_f32(x: f32) -> f32 {
     p = p * r + 0.5;
     p = p * r + 1.0;
     p = p * r + 1.0;
-    // 2^n as two normal factors (n ∈ [-150, 129] after the clamp).
-    // `n` read from the low mantissa bits of `shifted` (an integer plus 1.5·2^23), as
-    // `n as i32` would not vectorise (it saturates and maps NaN to 0 lane by lane).
     let ni = (shifted.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
+    (p, ni)
+}
+
+/// `exp` for float32, within about 2 ulp of the correctly rounded result.
+///
+/// [`exp_f32_reduced`], then `2^n` built from exponent bits in two factors so results that
+/// are subnormal in float32 come out right. Every step is a select or an arithmetic op, so
+/// loops over it vectorise.
+#[inline(always)]
+pub fn exp_f32(x: f32) -> f32 {
+    let (p, ni) = exp_f32_reduced(x.clamp(-104.0, 89.0));
+    // 2^n as two normal factors (n ∈ [-150, 129] after the clamp).
     let n1 = ni >> 1;
     let n2 = ni.wrapping_sub(n1);
     let s1 = f32::from_bits((n1.wrapping_add(127).clamp(0, 255) as u32) << 23);
@@ -511,6 +537,28 @@ pub fn exp_f32(x: f32) -> f32 {
     } else {
         y
     }
+}
+
+/// `e^x` for `x` clamped to [-87.33, 88.3], where the result is a normal float (from about
+/// 1.2e-38 to 2.2e38) and `2^n` is a single factor: half the operations of [`exp_f32`], for
+/// `1/(1 + e)`, where the ends saturate (sigmoid, tanh). NaN stays NaN (the clamp keeps it).
+#[inline(always)]
+fn exp_f32_saturating(x: f32) -> f32 {
+    let (p, ni) = exp_f32_reduced(x.clamp(-87.33, 88.3));
+    p * f32::from_bits((ni.wrapping_add(127) as u32) << 23)
+}
+
+/// The logistic function for float64, as its formula.
+#[inline(always)]
+fn sigmoid_f64(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// The logistic function `1/(1 + e^{−x})` for float32, within about 2 ulp down to 1e-38;
+/// below x ≈ −88.3, where PyTorch's result is subnormal, about 4.5e-39.
+#[inline(always)]
+pub fn sigmoid_f32(x: f32) -> f32 {
+    1.0 / (1.0 + exp_f32_saturating(-x))
 }
 
 /// `tanh` for float32, within about 3 ulp of the correctly rounded result, in selects and
@@ -531,8 +579,8 @@ pub fn tanh_f32(x: f32) -> f32 {
     p = p * a2 - 0.333_332_78;
     p = p * a2 + 1.0;
     let small = a * p;
-    // e^{2a} overflows to infinity from a ≈ 44, and 2/∞ = 0 gives exactly 1.
-    let large = 1.0 - 2.0 / (exp_f32(2.0 * a) + 1.0);
+    // From a ≈ 44, e^{2a} saturates at 2.2e38, and 1 − 2/2.2e38 rounds to exactly 1.
+    let large = 1.0 - 2.0 / (exp_f32_saturating(2.0 * a) + 1.0);
     let t = if a < 0.625 { small } else { large };
     // NaN stays NaN through both branches; copysign keeps tanh(−0) = −0.
     t.copysign(x)
@@ -568,6 +616,26 @@ mod tests {
         assert_eq!(tanh_f32(f32::NEG_INFINITY), -1.0);
         assert!(tanh_f32(-0.0).is_sign_negative());
         assert_eq!(tanh_f32(1e-30), 1e-30);
+    }
+
+    #[test]
+    fn sigmoid_f32_matches_f64_across_the_range() {
+        let mut worst = 0.0f64;
+        let mut x = -88.0f32;
+        while x < 30.0 {
+            let (got, want) = (sigmoid_f32(x) as f64, 1.0 / (1.0 + (-(x as f64)).exp()));
+            let ulp = (want as f32).max(f32::MIN_POSITIVE);
+            let ulp = (f32::from_bits(ulp.to_bits() + 1) - ulp) as f64;
+            worst = worst.max((got - want).abs() / ulp);
+            x += 0.000_71;
+        }
+        assert!(worst <= 3.0, "sigmoid_f32 is {worst} ulp off");
+        assert!(sigmoid_f32(f32::NAN).is_nan());
+        assert_eq!(sigmoid_f32(f32::INFINITY), 1.0);
+        assert_eq!(sigmoid_f32(0.0), 0.5);
+        // Past the saturation point the result stays a tiny positive number, never 0 or NaN.
+        let tail = sigmoid_f32(f32::NEG_INFINITY);
+        assert!(tail > 0.0 && tail < 5e-39, "{tail}");
     }
 
     #[test]

@@ -154,7 +154,7 @@ unary_ops! {
         Lgamma => "lgamma", |x| x.lgamma();
         Digamma => "digamma", |x| x.digamma();
         Tanh => "tanh", |x| x.tanh();
-        Sigmoid => "sigmoid", |x| T::one().div(T::one().add(x.neg().exp()));
+        Sigmoid => "sigmoid", |x| x.sigmoid();
         Erf => "erf", |x| x.erf();
         Reciprocal => "reciprocal", |x| T::one().div(x);
         /// x·Φ(x), Φ the normal CDF.

@@ -121,11 +121,6 @@ fn write_copy<T: Copy>(dst: &mut [MaybeUninit<T>], src: &[T]) {
     }
 }
 
-#[inline(always)]
-fn sigmoid<T: Float>(x: T) -> T {
-    T::one().div(T::one().add(x.neg().exp()))
-}
-
 /// Some rows of one step, for [`cell_rows`]: `g` holds each row's gates with the recurrent
 /// product added (and, for GRU, `hw` that product alone, its n block still without `b_hn`);
 /// `b_hh` is added in the cell. The activated gates go back into `g`, the new state into
@@ -164,7 +159,7 @@ pub struct StepRowsBack<'a, T> {
 #[inline(always)]
 fn sigmoid_all<T: Float>(v: &mut [T]) {
     for x in v {
-        *x = sigmoid(*x);
+        *x = x.sigmoid();
     }
 }
 
