@@ -18,7 +18,7 @@
 use super::conv::Fma;
 use super::matmul::MatRef;
 use super::panel::{product, PackedRhs};
-use super::{assume_init_ref, team, uninit_vec, vec_assume_init, zero_init};
+use super::{assume_init, assume_init_ref, team, uninit_vec, vec_assume_init, zero_init};
 use crate::backend::num::Float;
 use crate::backend::{RnnCell, RnnGrads, RnnRun};
 use crate::simd_dispatch;
@@ -114,34 +114,56 @@ unsafe fn step_and_prev<'b, T>(
     (cur, unsafe { assume_init_ref(prev) })
 }
 
-/// `dst` written with `src` (rows that carry their state through a step).
-fn write_copy<T: Copy>(dst: &mut [MaybeUninit<T>], src: &[T]) {
+/// `dst` written with `src` (as long as each other), as initialised elements.
+fn write_copy<'d, T: Copy>(dst: &'d mut [MaybeUninit<T>], src: &[T]) -> &'d mut [T] {
+    assert_eq!(dst.len(), src.len(), "write_copy: lengths differ");
     for (d, &v) in dst.iter_mut().zip(src) {
         d.write(v);
     }
+    // SAFETY: every element was just written (the lengths agree).
+    unsafe { assume_init(dst) }
+}
+
+/// `dst` written with the first `dst.len()` of `values` (which must have that many), as
+/// initialised elements. `values` is a zip of the operands' slices, so the loop vectorises
+/// (indexing them from a closure left a bounds check per element, and the loop scalar).
+#[inline(always)]
+fn write_iter<T>(dst: &mut [MaybeUninit<T>], values: impl Iterator<Item = T>) -> &mut [T] {
+    let mut written = 0;
+    for (d, v) in dst.iter_mut().zip(values) {
+        d.write(v);
+        written += 1;
+    }
+    assert_eq!(written, dst.len(), "write_iter: too few values");
+    // SAFETY: every element was just written (counted above).
+    unsafe { assume_init(dst) }
 }
 
 /// Some rows of one step, for [`cell_rows`]: `g` holds each row's gates with the recurrent
 /// product added (and, for GRU, `hw` that product alone, its n block still without `b_hn`);
 /// `b_hh` is added in the cell. The activated gates go back into `g`, the new state into
-/// `h` (and LSTM's cell state into `extra`; GRU keeps `h·W_hnᵀ + b_hn` there). `h_prev` is
-/// read by GRU, `c_prev` by LSTM; operands a cell does not use are empty.
+/// `h` (and LSTM's cell state into `extra`; GRU keeps `h·W_hnᵀ + b_hn` there): both are
+/// only written, every element (`extra` empty for the plain cells). `h_prev` is read by
+/// GRU, `c_prev` by LSTM; operands a cell does not use are empty.
 pub struct StepRows<'a, T> {
     pub g: &'a mut [T],
     pub hw: &'a [T],
     pub b_hh: &'a [T],
     pub h_prev: &'a [T],
     pub c_prev: &'a [T],
-    pub h: &'a mut [T],
-    pub extra: &'a mut [T],
+    pub h: &'a mut [MaybeUninit<T>],
+    pub extra: &'a mut [MaybeUninit<T>],
 }
 
 /// Some rows of one step going back, for [`cell_rows_backward`]: the forward's activated
 /// gates `g`, new states `h` and `extra`, the previous `extra_prev` (LSTM) and `h_prev`
 /// (GRU), the output's gradient `dout` (empty when none). `dh` holds the gradient w.r.t.
-/// the rows' new hidden state and becomes the part of the previous state's gradient that
-/// does not go through `W_hh`; `dc` likewise for LSTM's cell state. The gradients w.r.t.
-/// the input projections go into `dgx` and, for GRU, w.r.t. the hidden ones into `dgh`.
+/// the rows' new hidden state; for GRU it becomes the part of the previous state's
+/// gradient that does not go through `W_hh` (the other cells have none, and leave `dh` for
+/// the product with `W_hh` to overwrite); `dc` becomes the gradient w.r.t. LSTM's previous
+/// cell state. The gradients w.r.t. the input projections are written into every element
+/// of `dgx` and, for GRU, w.r.t. the hidden ones into every element of `dgh` (empty for
+/// the others).
 pub struct StepRowsBack<'a, T> {
     pub g: &'a [T],
     pub h: &'a [T],
@@ -151,8 +173,8 @@ pub struct StepRowsBack<'a, T> {
     pub dout: &'a [T],
     pub dh: &'a mut [T],
     pub dc: &'a mut [T],
-    pub dgx: &'a mut [T],
-    pub dgh: &'a mut [T],
+    pub dgx: &'a mut [MaybeUninit<T>],
+    pub dgh: &'a mut [MaybeUninit<T>],
 }
 
 /// `sigmoid` of each element, in place (a one-slice loop, which vectorises).
@@ -175,17 +197,25 @@ fn tanh_all<T: Float>(v: &mut [T]) {
 /// `cp`, and the hidden state `h`. The activations run as one-slice passes (vectorised),
 /// the updates as passes over the row's few operands.
 #[inline(always)]
-fn lstm_units<T: Float>(g: &mut [T], cp: &[T], c: &mut [T], h: &mut [T], hidden: usize) {
+fn lstm_units<T: Float>(
+    g: &mut [T],
+    cp: &[T],
+    c: &mut [MaybeUninit<T>],
+    h: &mut [MaybeUninit<T>],
+    hidden: usize,
+) {
     let (ifg, o) = g.split_at_mut(3 * hidden);
     let (i_f, u) = ifg.split_at_mut(2 * hidden);
     sigmoid_all(i_f);
     tanh_all(u);
     sigmoid_all(o);
     let (i, f) = i_f.split_at(hidden);
-    for ((c, &cp), ((&i, &f), &u)) in c.iter_mut().zip(cp).zip(i.iter().zip(f).zip(&*u)) {
-        *c = f.mul(cp).add(i.mul(u));
-    }
-    h.copy_from_slice(c);
+    let new_c = f.iter().zip(cp).zip(i.iter().zip(&*u));
+    let c = write_iter(
+        &mut c[..hidden],
+        new_c.map(|((&f, &cp), (&i, &u))| f.mul(cp).add(i.mul(u))),
+    );
+    let h = write_copy(&mut h[..hidden], c);
     tanh_all(h);
     for (h, &o) in h.iter_mut().zip(&*o) {
         *h = o.mul(*h);
@@ -201,8 +231,8 @@ fn gru_units<T: Float>(
     hw: &[T],
     b: &[T],
     hp: &[T],
-    hn: &mut [T],
-    h: &mut [T],
+    hn: &mut [MaybeUninit<T>],
+    h: &mut [MaybeUninit<T>],
     hidden: usize,
 ) {
     let (rz, n) = g.split_at_mut(2 * hidden);
@@ -210,30 +240,34 @@ fn gru_units<T: Float>(
         *v = v.add(w).add(b);
     }
     sigmoid_all(rz);
-    for ((o, &w), &b) in hn.iter_mut().zip(&hw[2 * hidden..]).zip(&b[2 * hidden..]) {
-        *o = w.add(b);
-    }
+    let (hw_n, b_n) = (&hw[2 * hidden..], &b[2 * hidden..]);
+    let hn = write_iter(
+        &mut hn[..hidden],
+        hw_n.iter().zip(b_n).map(|(&w, &b)| w.add(b)),
+    );
     let (r, z) = rz.split_at(hidden);
     for ((n, &r), &hn) in n.iter_mut().zip(r).zip(&*hn) {
         *n = n.add(r.mul(hn));
     }
     tanh_all(n);
-    for ((h, &z), (&n, &hp)) in h.iter_mut().zip(z).zip(n.iter().zip(hp)) {
-        *h = T::one().sub(z).mul(n).add(z.mul(hp));
-    }
+    let new_h = z.iter().zip(&*n).zip(hp);
+    write_iter(
+        &mut h[..hidden],
+        new_h.map(|((&z, &n), &hp)| T::one().sub(z).mul(n).add(z.mul(hp))),
+    );
 }
 
 /// One LSTM row back: from the activated gates `g`, the cell states `c` and `cp`, and the
-/// state gradients `dh`, `dc` (in: w.r.t. the new state; out: `dh` zero, `dc` w.r.t. `cp`),
-/// the gate gradients `dgx` (i f g o). In passes of a few operands each.
+/// state gradients `dh` (read) and `dc` (in: w.r.t. the new state; out: w.r.t. `cp`), the
+/// gate gradients `dgx` (i f g o, written). In passes of a few operands each.
 #[inline(always)]
 fn lstm_units_backward<T: Float>(
     g: &[T],
     c: &[T],
     cp: &[T],
-    dh: &mut [T],
+    dh: &[T],
     dc: &mut [T],
-    dgx: &mut [T],
+    dgx: &mut [MaybeUninit<T>],
     hidden: usize,
 ) {
     let one = T::one();
@@ -243,28 +277,34 @@ fn lstm_units_backward<T: Float>(
     let (di, rest) = dgx.split_at_mut(hidden);
     let (df, rest) = rest.split_at_mut(hidden);
     let (dg, d_o) = rest.split_at_mut(hidden);
-    d_o.copy_from_slice(c);
+    let d_o = write_copy(&mut d_o[..hidden], &c[..hidden]);
     tanh_all(d_o);
     // dc += dh·o·(1 − tanh²c), then d_o = dh·tanh(c)·o·(1 − o).
-    for ((dc, &dh), (&o, &tc)) in dc.iter_mut().zip(&*dh).zip(go.iter().zip(&*d_o)) {
+    for ((dc, &dh), (&o, &tc)) in dc.iter_mut().zip(dh).zip(go.iter().zip(&*d_o)) {
         *dc = dc.add(dh.mul(o).mul(one.sub(tc.mul(tc))));
     }
-    for ((d, &dh), &o) in d_o.iter_mut().zip(&*dh).zip(go) {
+    for ((d, &dh), &o) in d_o.iter_mut().zip(dh).zip(go) {
         *d = dh.mul(*d).mul(o).mul(one.sub(o));
     }
-    for ((d, &dc), (&u, &i)) in di.iter_mut().zip(&*dc).zip(gg.iter().zip(gi)) {
-        *d = dc.mul(u).mul(i).mul(one.sub(i));
-    }
-    for ((d, &dc), (&cp, &f)) in df.iter_mut().zip(&*dc).zip(cp.iter().zip(gf)) {
-        *d = dc.mul(cp).mul(f).mul(one.sub(f));
-    }
-    for ((d, &dc), (&i, &u)) in dg.iter_mut().zip(&*dc).zip(gi.iter().zip(gg)) {
-        *d = dc.mul(i).mul(one.sub(u.mul(u)));
-    }
+    let d_c = dc.iter().copied();
+    let d_i = d_c.clone().zip(gg.iter().zip(gi));
+    write_iter(
+        di,
+        d_i.map(|(dc, (&u, &i))| dc.mul(u).mul(i).mul(one.sub(i))),
+    );
+    let d_f = d_c.clone().zip(cp.iter().zip(gf));
+    write_iter(
+        df,
+        d_f.map(|(dc, (&cp, &f))| dc.mul(cp).mul(f).mul(one.sub(f))),
+    );
+    let d_g = d_c.zip(gi.iter().zip(gg));
+    write_iter(
+        dg,
+        d_g.map(|(dc, (&i, &u))| dc.mul(i).mul(one.sub(u.mul(u)))),
+    );
     for (dc, &f) in dc.iter_mut().zip(gf) {
         *dc = dc.mul(f);
     }
-    dh.fill(T::zero());
 }
 
 /// One GRU row back: from the activated gates `g` (r z n), `hn = hw_n + b_hn`, the previous
@@ -276,8 +316,8 @@ fn gru_units_backward<T: Float>(
     hn: &[T],
     hp: &[T],
     dh: &mut [T],
-    dgx: &mut [T],
-    dgh: &mut [T],
+    dgx: &mut [MaybeUninit<T>],
+    dgh: &mut [MaybeUninit<T>],
     hidden: usize,
 ) {
     let one = T::one();
@@ -285,20 +325,29 @@ fn gru_units_backward<T: Float>(
     let (gz, gn) = rest.split_at(hidden);
     let (xr, rest) = dgx.split_at_mut(hidden);
     let (xz, xn) = rest.split_at_mut(hidden);
-    for ((d, &dh), (&z, &n)) in xn.iter_mut().zip(&*dh).zip(gz.iter().zip(gn)) {
-        *d = dh.mul(one.sub(z)).mul(one.sub(n.mul(n)));
-    }
-    for ((d, &dn), (&hn, &r)) in xr.iter_mut().zip(&*xn).zip(hn.iter().zip(gr)) {
-        *d = dn.mul(hn).mul(r).mul(one.sub(r));
-    }
-    for ((d, &dh), ((&hp, &n), &z)) in xz.iter_mut().zip(&*dh).zip(hp.iter().zip(gn).zip(gz)) {
-        *d = dh.mul(hp.sub(n)).mul(z).mul(one.sub(z));
-    }
-    let (hrz, hnn) = dgh.split_at_mut(2 * hidden);
-    hrz.copy_from_slice(&dgx[..2 * hidden]);
-    for ((d, &dn), &r) in hnn.iter_mut().zip(&dgx[2 * hidden..]).zip(gr) {
-        *d = dn.mul(r);
-    }
+    let d_n = dh.iter().zip(gz.iter().zip(gn));
+    let xn = write_iter(
+        &mut xn[..hidden],
+        d_n.map(|(&dh, (&z, &n))| dh.mul(one.sub(z)).mul(one.sub(n.mul(n)))),
+    );
+    let d_r = xn.iter().zip(hn.iter().zip(gr));
+    let xr = write_iter(
+        xr,
+        d_r.map(|(&dn, (&hn, &r))| dn.mul(hn).mul(r).mul(one.sub(r))),
+    );
+    let d_z = dh.iter().zip(hp.iter().zip(gn).zip(gz));
+    let xz = write_iter(
+        xz,
+        d_z.map(|(&dh, ((&hp, &n), &z))| dh.mul(hp.sub(n)).mul(z).mul(one.sub(z))),
+    );
+    let (hr, rest) = dgh.split_at_mut(hidden);
+    let (hz, hnn) = rest.split_at_mut(hidden);
+    write_copy(hr, xr);
+    write_copy(hz, xz);
+    write_iter(
+        &mut hnn[..hidden],
+        xn.iter().zip(gr).map(|(&dn, &r)| dn.mul(r)),
+    );
     for (dh, &z) in dh.iter_mut().zip(gz) {
         *dh = dh.mul(z);
     }
@@ -310,6 +359,7 @@ simd_dispatch! {
         let StepRows { g, hw, b_hh, h_prev, c_prev, h, extra } = rows;
         let gh = cell.gates() * hidden;
         for (r, (g, h)) in g.chunks_exact_mut(gh).zip(h.chunks_exact_mut(hidden)).enumerate() {
+            let g = &mut g[..gh];
             if !b_hh.is_empty() && cell != RnnCell::Gru {
                 for (v, &b) in g.iter_mut().zip(b_hh) {
                     *v = v.add(b);
@@ -318,15 +368,12 @@ simd_dispatch! {
             let row = r * hidden..(r + 1) * hidden;
             match cell {
                 RnnCell::Tanh => {
-                    for (h, &v) in h.iter_mut().zip(g.iter()) {
-                        *h = v.tanh();
-                    }
+                    write_iter(h, g.iter().map(|v| v.tanh()));
                 }
                 RnnCell::Relu => {
-                    for (h, &v) in h.iter_mut().zip(g.iter()) {
-                        // relu(NaN) is NaN, as PyTorch's.
-                        *h = if v > T::zero() || v.is_nan() { v } else { T::zero() };
-                    }
+                    // relu(NaN) is NaN, as PyTorch's.
+                    let relu = |&v: &T| if v > T::zero() || v.is_nan() { v } else { T::zero() };
+                    write_iter(h, g.iter().map(relu));
                 }
                 RnnCell::Lstm => {
                     lstm_units(g, &c_prev[row.clone()], &mut extra[row], h, hidden);
@@ -355,16 +402,17 @@ simd_dispatch! {
             let g = &g[r * gh..][..gh];
             match cell {
                 RnnCell::Tanh | RnnCell::Relu => {
-                    for ((d, dh), &y) in dgx.iter_mut().zip(dh.iter_mut()).zip(&h[row]) {
-                        *d = if cell == RnnCell::Tanh {
+                    let (dh, y) = (&dh[..hidden], &h[row]);
+                    let back = |(&dh, &y): (&T, &T)| {
+                        if cell == RnnCell::Tanh {
                             dh.mul(T::one().sub(y.mul(y)))
                         } else if y > T::zero() {
-                            *dh
+                            dh
                         } else {
                             T::zero()
-                        };
-                        *dh = T::zero();
-                    }
+                        }
+                    };
+                    write_iter(&mut dgx[..hidden], dh.iter().zip(y).map(back));
                 }
                 RnnCell::Lstm => {
                     lstm_units_backward(g, &extra[row.clone()], &extra_prev[row.clone()], dh, &mut dc[row], dgx, hidden);
@@ -497,7 +545,6 @@ pub fn forward<T: Float + Fma>(
             let (h_live, h_rest) = h_t.split_at_mut(live * hd);
             let (x_live, x_rest) = x_t.split_at_mut(live * xw);
             if live > 0 {
-                let (h, x) = (zero_init(h_live), zero_init(x_live));
                 let g = &mut g[t][..live * gh];
                 let hw = &mut hw[..if cell == RnnCell::Gru { live * gh } else { 0 }];
                 let out: &mut [T] = if cell == RnnCell::Gru {
@@ -521,15 +568,15 @@ pub fn forward<T: Float + Fma>(
                     } else {
                         &[][..]
                     },
-                    h,
-                    extra: x,
+                    h: h_live,
+                    extra: x_live,
                 };
                 cell_rows(cell, rows, hd);
             }
             // Rows past their sequence's end carry their state through the step.
-            write_copy(h_rest, &h_prev[live * hd..]);
+            _ = write_copy(h_rest, &h_prev[live * hd..]);
             match cell {
-                RnnCell::Lstm => write_copy(x_rest, &x_prev[live * hd..]),
+                RnnCell::Lstm => _ = write_copy(x_rest, &x_prev[live * hd..]),
                 RnnCell::Gru => _ = zero_init(x_rest),
                 _ => {}
             }
@@ -632,7 +679,6 @@ pub fn backward<T: Float + Fma>(
             let (dgh_live, dgh_rest) = dgh[t].split_at_mut(live * dgh_w);
             zero_init(dgh_rest);
             if live > 0 {
-                let (dgx, dgh) = (zero_init(dgx_live), zero_init(dgh_live));
                 let live_rows = |v| head(v, live * hd);
                 let back = StepRowsBack {
                     g: &at(s.gates, Some(t), gh)[..live * gh],
@@ -651,13 +697,28 @@ pub fn backward<T: Float + Fma>(
                     } else {
                         &mut [][..]
                     },
-                    dgx: &mut *dgx,
-                    dgh: &mut *dgh,
+                    dgx: &mut *dgx_live,
+                    dgh: &mut *dgh_live,
                 };
                 cell_rows_backward(cell, back, hd);
-                let dg: &[T] = if cell == RnnCell::Gru { dgh } else { dgx };
-                // dh_prev (rows) += dg (rows × G·hidden) @ W_hh (G·hidden × hidden).
-                product(dg, gh, live, &w, &mut dh[..live * hd], hd, true);
+                let dg = if cell == RnnCell::Gru {
+                    dgh_live
+                } else {
+                    dgx_live
+                };
+                // SAFETY: the cell's backward writes every element of `dgx` and `dgh`.
+                let dg = unsafe { assume_init_ref(dg) };
+                // dh_prev (rows) = dg (rows × G·hidden) @ W_hh (G·hidden × hidden), added to
+                // GRU's part that bypasses `W_hh` (the other cells have none).
+                product(
+                    dg,
+                    gh,
+                    live,
+                    &w,
+                    &mut dh[..live * hd],
+                    hd,
+                    cell == RnnCell::Gru,
+                );
             }
             // Rows past their sequence's end passed their state through: so does the
             // gradient.
