@@ -191,6 +191,26 @@ def test_same_layout_returns_self_and_copies_keep_the_graph():
         np.testing.assert_array_equal(x.grad.numpy(), np.arange(120.0).reshape(2, 3, 4, 5))
 
 
+@pytest.mark.parametrize("source", list(SOURCES))
+@pytest.mark.parametrize("index", ["select", "narrow", "getitem"])
+def test_a_leafs_gradient_through_an_index_is_laid_out_as_pytorchs(source, index):
+    """An index-like view of a leaf sends back a gradient laid out as the leaf when it is
+    dense (PyTorch's layout contract for a leaf's gradient: a transposed leaf's comes back
+    transposed), and row-major otherwise, with the same values."""
+    views = {
+        "select": lambda x: x.select(0, 1),
+        "narrow": lambda x: x.narrow(0, 1, 1),
+        "getitem": lambda x: x[1:, ..., 0],
+    }
+    grads = []
+    for lib in (torch, rustorch):
+        x = SOURCES[source](lib).detach().requires_grad_()
+        y = views[index](x)
+        (y * lib.arange(float(y.numel())).reshape(y.shape)).sum().backward()
+        grads.append(x.grad)
+    _same(*grads)
+
+
 def test_creation_in_a_format():
     for lib in (torch, rustorch):
         assert lib.empty(2, 3, 4, 5, memory_format=lib.channels_last).stride() == (60, 1, 15, 3)

@@ -377,7 +377,7 @@ fn accumulate_grad(leaf: &Tensor, mut g: Tensor, create_graph: bool) -> Result<(
             let new = if create_graph {
                 g
             } else {
-                g.detach().into_owned_contiguous()?
+                g.detach().into_grad_for(leaf)?
             };
             leaf.0.meta.lock().grad = Some(new);
         }

@@ -122,6 +122,28 @@ impl Tensor {
         }
     }
 
+    /// This gradient as a leaf's first `.grad`: owned (no other handle shares its storage)
+    /// and laid out by PyTorch's contract for a leaf's gradient, as `leaf` is when `leaf` is
+    /// dense (a channels-last weight gets a channels-last gradient, a transposed leaf a
+    /// transposed one), else row-major.
+    pub(crate) fn into_grad_for(self, leaf: &Tensor) -> Result<Tensor> {
+        let layout = leaf.layout();
+        if layout.is_contiguous() || !layout.is_dense() {
+            return self.into_owned_contiguous();
+        }
+        let whole = self.offset() == 0 && self.numel() == self.storage().len();
+        if self.strides() == leaf.strides() && whole && Arc::strong_count(self.storage()) == 1 {
+            return Ok(self);
+        }
+        match layout.copy_layout(MemoryFormat::Preserve)? {
+            Some((order, l)) => {
+                let c = self.ordered(self.shape(), &order).contiguous_copy()?;
+                Ok(Tensor::from_parts(c.storage().clone(), l))
+            }
+            None => self.into_owned_contiguous(),
+        }
+    }
+
     /// `contiguous()`: self when already contiguous.
     pub fn contiguous(&self) -> Result<Tensor> {
         if self.is_contiguous() {

@@ -121,7 +121,7 @@ impl Tensor {
             Ok(vec![outside, inside])
         });
         record("AsStridedBackward0", &[&base], self, move |g, _| {
-            Ok(vec![Some(embed_view(g, &base_shape, view.clone())?)])
+            Ok(vec![Some(embed_view(g, &base_shape, None, view.clone())?)])
         });
         Ok(true)
     }

@@ -7,6 +7,7 @@ use crate::error::{wrap_dim, Error, Result};
 use crate::ops::trace::Attr;
 use crate::tensor::dtype::DType;
 use crate::tensor::layout::{fmt_shape, infer_shape, Layout};
+use crate::tensor::memory_format::MemoryFormat;
 use crate::Tensor;
 use std::sync::Arc;
 
@@ -19,8 +20,23 @@ impl Tensor {
         let out = self.with_layout(f(self.layout())?);
         if needs_grad(&[self]) {
             let shape = self.shape().to_vec();
+            // A dense tensor's gradient is laid out as the tensor is, as PyTorch lays out a
+            // leaf's: a transposed one's comes back transposed, so the op that made it reads
+            // it without a copy (a `batch_first` recurrent layer's output gradient from its
+            // last step). Others get row-major zeros.
+            let layout = self.layout();
+            let grad_layout = if layout.is_contiguous() || !layout.is_dense() {
+                None
+            } else {
+                layout.copy_layout(MemoryFormat::Preserve)?.map(|(_, l)| l)
+            };
             record(name, &[self], &out, move |g, _| {
-                Ok(vec![Some(embed_view(g, &shape, f.clone())?)])
+                Ok(vec![Some(embed_view(
+                    g,
+                    &shape,
+                    grad_layout.as_ref(),
+                    f.clone(),
+                )?)])
             });
         }
         Ok(out)
@@ -712,7 +728,7 @@ impl Tensor {
         } else {
             self.clone()
         };
-        embed_view(&src, &shape, diagonal_view(d1, d2, offset))
+        embed_view(&src, &shape, None, diagonal_view(d1, d2, offset))
     }
 
     /// `diag(diagonal)`: a 1-D tensor on the `diagonal` diagonal of a square matrix, or the
@@ -739,10 +755,22 @@ impl Tensor {
     }
 }
 
-/// The gradient of an index-like view: zeros of the input's shape with `g` written through
-/// the same view. Differentiable: its own backward applies the view to the gradient.
-pub fn embed_view(g: &Tensor, input_shape: &[usize], f: ViewFn) -> Result<Tensor> {
+/// The gradient of an index-like view: zeros of the input's shape (laid out as `layout`, a
+/// dense layout of that shape from offset 0, when given) with `g` written through the same
+/// view.
+/// Differentiable: its own backward applies the view to the gradient.
+pub fn embed_view(
+    g: &Tensor,
+    input_shape: &[usize],
+    layout: Option<&Layout>,
+    f: ViewFn,
+) -> Result<Tensor> {
     let out = crate::ops::creation::zeros(input_shape, g.dtype(), g.device())?;
+    // Zeros are zeros in any order: the same storage, read through `layout`.
+    let out = match layout {
+        Some(l) => Tensor::from_parts(out.storage().clone(), l.clone()),
+        None => out,
+    };
     let dst = f(out.layout())?;
     out.storage().copy_from(&dst, (g.storage(), g.layout()))?;
     if needs_grad(&[g]) {
