@@ -15,6 +15,7 @@ from conftest import (
     dtype_name,
     make_tensor,
     need_nn,
+    need_torch,
     rand_array,
     rt,
     to_np,
@@ -497,6 +498,19 @@ def test_sigmoid_is_stable_for_large_inputs():
     a = np.array([-1000.0, -50.0, 0.0, 50.0, 1000.0], np.float32)
     out = check_op(lambda lib, x: lib.sigmoid(x), a, np_fn=_sigmoid)
     assert np.isfinite(to_np(out)).all()
+
+
+def test_float32_sigmoid_tail_is_pytorchs():
+    """Where ``e^{-x}`` overflows float32 (x below -88.72) PyTorch's sigmoid is exactly 0;
+    just above it the result is a tiny positive number; NaN stays NaN, +inf gives 1."""
+    torch = need_torch()
+    a = np.array([-np.inf, -1e4, -200.0, -100.0, -88.8, -88.5, -87.0, -80.0, 20.0, np.inf,
+                  np.nan], np.float32)
+    ours = rt.sigmoid(rt.tensor(a)).numpy()
+    theirs = torch.sigmoid(torch.tensor(a)).numpy()
+    np.testing.assert_array_equal(ours[:5], theirs[:5])
+    assert (ours[5:7] > 0).all() and (ours[5:7] < 2e-38).all()
+    np.testing.assert_allclose(ours[7:], theirs[7:], rtol=1e-6)
 
 
 # ---------------------------------------------------------------- activations ---------

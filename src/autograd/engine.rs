@@ -377,7 +377,11 @@ fn accumulate_grad(leaf: &Tensor, mut g: Tensor, create_graph: bool) -> Result<(
             let new = if create_graph {
                 g
             } else {
-                g.detach().into_grad_for(leaf)?
+                // `g` goes before the detached handle is laid out, so a gradient nothing
+                // else holds becomes the `.grad` itself instead of a copy.
+                let detached = g.detach();
+                drop(g);
+                detached.into_grad_for(leaf)?
             };
             leaf.0.meta.lock().grad = Some(new);
         }

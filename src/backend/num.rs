@@ -554,11 +554,17 @@ fn sigmoid_f64(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// The logistic function `1/(1 + e^{−x})` for float32, within about 2 ulp down to 1e-38;
-/// below x ≈ −88.3, where PyTorch's result is subnormal, about 4.5e-39.
+/// The logistic function `1/(1 + e^{−x})` for float32, within about 2 ulp down to 1e-38.
+/// Below x = −88.72, where `e^{−x}` overflows, it is 0, as PyTorch's; between that and
+/// −88.3, where PyTorch's result is subnormal (3.0e-39 to 4.5e-39), about 4.5e-39.
 #[inline(always)]
 pub fn sigmoid_f32(x: f32) -> f32 {
-    1.0 / (1.0 + exp_f32_saturating(-x))
+    let y = 1.0 / (1.0 + exp_f32_saturating(-x));
+    if x < -88.722_84 {
+        0.0
+    } else {
+        y
+    }
 }
 
 /// `tanh` for float32, within about 3 ulp of the correctly rounded result, in selects and
@@ -633,8 +639,10 @@ mod tests {
         assert!(sigmoid_f32(f32::NAN).is_nan());
         assert_eq!(sigmoid_f32(f32::INFINITY), 1.0);
         assert_eq!(sigmoid_f32(0.0), 0.5);
-        // Past the saturation point the result stays a tiny positive number, never 0 or NaN.
-        let tail = sigmoid_f32(f32::NEG_INFINITY);
+        // Where e^{−x} overflows PyTorch's result is 0; just above, a tiny positive number.
+        assert_eq!(sigmoid_f32(f32::NEG_INFINITY), 0.0);
+        assert_eq!(sigmoid_f32(-100.0), 0.0);
+        let tail = sigmoid_f32(-88.5);
         assert!(tail > 0.0 && tail < 5e-39, "{tail}");
     }
 

@@ -358,6 +358,8 @@ simd_dispatch! {
     pub fn cell_rows<T: Float>(cell: RnnCell, rows: StepRows<'_, T>, hidden: usize) -> () {
         let StepRows { g, hw, b_hh, h_prev, c_prev, h, extra } = rows;
         let gh = cell.gates() * hidden;
+        // Every row of `h` gets written: as many as there are rows of gates.
+        assert_eq!(g.len() / gh, h.len() / hidden, "cell_rows: gates and states disagree");
         for (r, (g, h)) in g.chunks_exact_mut(gh).zip(h.chunks_exact_mut(hidden)).enumerate() {
             let g = &mut g[..gh];
             if !b_hh.is_empty() && cell != RnnCell::Gru {
@@ -392,6 +394,8 @@ simd_dispatch! {
     pub fn cell_rows_backward<T: Float>(cell: RnnCell, rows: StepRowsBack<'_, T>, hidden: usize) -> () {
         let StepRowsBack { g, h, extra, extra_prev, h_prev, dout, dh, dc, dgx, dgh } = rows;
         let gh = cell.gates() * hidden;
+        // Every row of `dgx` gets written: as many as there are rows of `dh`.
+        assert_eq!(dgx.len() / gh, dh.len() / hidden, "cell_rows_backward: rows disagree");
         for (r, (dgx, dh)) in dgx.chunks_exact_mut(gh).zip(dh.chunks_exact_mut(hidden)).enumerate() {
             let row = r * hidden..(r + 1) * hidden;
             if !dout.is_empty() {
@@ -503,8 +507,8 @@ pub fn forward<T: Float + Fma>(
     let bh = b * hd;
     // Operands may sit at the start of longer storages.
     let (h0, c0) = (head(h0, bh), head(c0, bh));
-    // Each step writes its whole block of `h` and `extra`: the live rows zeroed by the thread
-    // that then runs the cell on them, the others carried over (GRU's `extra`: zeros).
+    // Each step writes its whole block of `h` and `extra`: the live rows by the cell of the
+    // thread that owns them, the others carried over (GRU's `extra`: zeros).
     let mut h = uninit_vec(run.steps * bh);
     let keeps_extra = matches!(cell, RnnCell::Lstm | RnnCell::Gru);
     let mut extra = uninit_vec(if keeps_extra { run.steps * bh } else { 0 });
@@ -613,8 +617,8 @@ pub fn backward<T: Float + Fma>(
     let (cell, b, hd) = (run.cell, run.batch, run.hidden);
     let gh = cell.gates() * hd;
     let bh = b * hd;
-    // Each step writes its whole blocks of `dgx` and `dgh`: the live rows zeroed by the
-    // thread that then writes them, the others zeros.
+    // Each step writes its whole blocks of `dgx` and `dgh`: the live rows by the cell's
+    // backward on the thread that owns them, the others zeros.
     let mut dgx = uninit_vec(run.steps * b * gh);
     let mut dgh = uninit_vec(if cell == RnnCell::Gru {
         run.steps * b * gh
