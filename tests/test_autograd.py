@@ -4,7 +4,7 @@ differences)."""
 
 import numpy as np
 import pytest
-from conftest import assert_values, check_op, make_tensor, rand_array, rt, to_np
+from conftest import assert_values, check_op, make_tensor, need_torch, rand_array, rt, to_np
 
 # Every test here runs on each device of conftest.DEVICES (CUDA runs skip without a GPU).
 pytestmark = pytest.mark.usefixtures("device")
@@ -398,6 +398,32 @@ def test_custom_function_needs_input_grad_and_two_outputs():
     assert_values(to_np(x.grad), 2 * b + 1)
     assert y.grad is None
     assert rt.autograd.gradcheck(MulAdd.apply, (leaf(a), leaf(b)))
+
+
+@pytest.mark.parametrize("materialize", [True, False])
+def test_custom_function_materialize_grads_as_pytorchs(materialize):
+    """An output that got no gradient reaches ``backward`` as zeros, or as None after
+    ``ctx.set_materialize_grads(False)``, as in PyTorch."""
+    torch = need_torch()
+    seen = []
+    for lib in (rt, torch):
+
+        class Two(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.set_materialize_grads(materialize)
+                return x * 2, x * 3
+
+            @staticmethod
+            def backward(ctx, g1, g2):
+                seen.append(None if g2 is None else g2.tolist())
+                return g1 * 2 if g2 is None else g1 * 2 + g2 * 3
+
+        x = lib.tensor([1.0, 2.0], dtype=lib.float64, requires_grad=True)
+        a, _ = Two.apply(x)
+        a.sum().backward()
+        assert x.grad.tolist() == [2.0, 2.0]
+    assert seen[0] == seen[1] == (None if not materialize else [0.0, 0.0])
 
 
 def test_custom_function_forward_runs_without_grad():

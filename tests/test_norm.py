@@ -662,6 +662,37 @@ def test_dropout_gradient_uses_the_same_mask():
     np.testing.assert_allclose(g, np.broadcast_to(kept[..., None] / 0.6, g.shape), rtol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+def test_dropout_survivors_are_scaled_in_the_inputs_dtype_as_pytorchs(dtype):
+    """The survivors of ``x`` are ``x · 1/(1 − p)`` rounded to the dtype, the same values as
+    PyTorch's; the rest are zero, at about the rate ``p``."""
+    torch = need_torch()
+    p = 0.3
+    x = np.linspace(0.5, 3.0, 4000).reshape(40, 100)
+    out = rt.nn.functional.dropout(rt.tensor(x, device=current_device()).to(getattr(rt, dtype)), p)
+    assert out.dtype == getattr(rt, dtype)
+    ours = to_np(out.float())
+    kept = ours != 0
+    assert abs(kept.mean() - 0.7) < 0.04
+    # PyTorch's survivors: the input times its mask's value (dropout of ones), in the dtype.
+    t = getattr(torch, dtype)
+    value = torch.nn.functional.dropout(torch.ones(1000, dtype=t), p).max()
+    survivors = (torch.tensor(x).to(t) * value).float().numpy()
+    np.testing.assert_array_equal(ours[kept], survivors[kept])
+
+
+@pytest.mark.parametrize("dtype", ["int64", "int32", "bool", "uint8"])
+def test_dropout_of_integer_input_raises_pytorchs_error(dtype):
+    torch = need_torch()
+    messages = []
+    for lib in (rt, torch):
+        x = lib.ones(4, 5, dtype=getattr(lib, dtype))
+        with pytest.raises(RuntimeError) as err:
+            lib.nn.functional.dropout(x, 0.5)
+        messages.append(str(err.value))
+    assert messages[0] == messages[1]
+
+
 @pytest.mark.parametrize("feature", [False, True])
 def test_alpha_dropout_values_and_statistics(feature):
     torch = need_torch()

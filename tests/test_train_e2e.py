@@ -32,7 +32,9 @@ def test_one_epoch_on_fashion_mnist_slice(tmp_path):
     train_data = datasets.FashionMNIST(DATA, train=True, transform=ToTensor())
     test_data = datasets.FashionMNIST(DATA, train=False, transform=ToTensor())
     assert len(train_data) == 60000 and len(test_data) == 10000
-    train_loader = DataLoader(Subset(train_data, range(10000)), batch_size=64, shuffle=True)
+    # Batch 32: after one epoch the accuracy is 0.66–0.74 over seeds 0–5, clear of the bound
+    # below (at batch 64 it spread over 0.59–0.70, so the bound hung on the seed's luck).
+    train_loader = DataLoader(Subset(train_data, range(10000)), batch_size=32, shuffle=True)
     test_loader = DataLoader(test_data, batch_size=256)
 
     model = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))

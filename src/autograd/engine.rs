@@ -256,7 +256,7 @@ fn execute(
         let mut outs = if grads.iter().all(|g| g.is_none()) {
             vec![None; node.next_edges.len()]
         } else {
-            if node.num_outputs() > 1 {
+            if node.num_outputs() > 1 && node.materialize_grads {
                 for (g, meta) in grads.iter_mut().zip(&node.outputs) {
                     if g.is_none() {
                         *g = Some(meta.zeros()?);

@@ -81,6 +81,9 @@ pub struct Node {
     /// Each output's shape, dtype and device, to stand in zeros for outputs that got no
     /// gradient.
     pub(crate) outputs: Vec<OutputMeta>,
+    /// Whether the backward of a node with several outputs gets zeros for those that got no
+    /// gradient (`true`, PyTorch's default) or `None` (`ctx.set_materialize_grads(False)`).
+    pub(crate) materialize_grads: bool,
 }
 
 impl Node {
@@ -89,6 +92,18 @@ impl Node {
         next_edges: Vec<Option<Edge>>,
         backward: BackwardFn,
         outputs: Vec<OutputMeta>,
+    ) -> Arc<Node> {
+        Node::build(name, next_edges, backward, outputs, true)
+    }
+
+    /// A node as [`Node::new`]'s, whose backward gets zeros (`materialize_grads`) or `None`
+    /// for outputs that got no gradient.
+    pub fn build(
+        name: impl Into<Cow<'static, str>>,
+        next_edges: Vec<Option<Edge>>,
+        backward: BackwardFn,
+        outputs: Vec<OutputMeta>,
+        materialize_grads: bool,
     ) -> Arc<Node> {
         Arc::new(Node {
             name: name.into(),
@@ -101,6 +116,7 @@ impl Node {
             post_hooks: Mutex::new(vec![]),
             retained: Mutex::new(vec![]),
             outputs,
+            materialize_grads,
         })
     }
 
@@ -116,6 +132,7 @@ impl Node {
             post_hooks: Mutex::new(vec![]),
             retained: Mutex::new(vec![]),
             outputs: vec![OutputMeta::of(leaf)],
+            materialize_grads: true,
         })
     }
 

@@ -140,8 +140,9 @@ pub enum Distribution {
     Normal { mean: f64, std: f64 },
     /// Uniform integers in `[low, high)`; int64.
     RandInt { low: i64, high: i64 },
-    /// `true` with probability `p`; bool.
-    Bernoulli { p: f64 },
+    /// `value` with probability `p`, else 0: in bool, `true` (for a nonzero `value`) or
+    /// `false`; in a float dtype, `value` rounded to it (dropout's scaled mask in one draw).
+    Bernoulli { p: f64, value: f64 },
 }
 
 /// The sliding windows of a convolution or a pooling over the trailing 1–3 spatial dims of

@@ -5,7 +5,9 @@
 //! normals use the Box–Muller transform. Uniform and Bernoulli draws of at least
 //! [`BULK_MIN`] elements come from [`LANES`] xoshiro256** streams run side by side (so that
 //! they vectorise), each seeded through SplitMix64 from one draw of the generator's own
-//! stream; element `i` comes from lane `i mod LANES`. Streams differ from PyTorch's
+//! stream; element `i` of a block of [`BLOCK`] comes from lane `i mod LANES` of the block's
+//! streams, seeded in block order, so the blocks can be drawn on several threads and still
+//! give the same numbers on any number of them. Streams differ from PyTorch's
 //! (mt19937/Philox): a seeded run repeats itself, not PyTorch's numbers.
 
 use crate::backend::Distribution;
@@ -148,6 +150,9 @@ fn mix(mut z: u64) -> u64 {
 pub const LANES: usize = 8;
 /// Uniform and Bernoulli draws of fewer elements come from the generator's own stream.
 pub const BULK_MIN: usize = 256;
+/// Elements drawn from one set of lanes (a multiple of [`LANES`]): a draw of more is split
+/// into blocks that run on the team's threads.
+pub const BLOCK: usize = 1 << 16;
 
 /// [`LANES`] xoshiro256** states, word-major so that a step over the lanes vectorises.
 struct Lanes {
@@ -208,35 +213,59 @@ crate::simd_dispatch! {
 }
 
 crate::simd_dispatch! {
-    /// Fills `out` with Bernoulli draws: `true` when the top 53 bits of the lane's draw are
-    /// below `threshold` (`u < p` for the uniform `u` they make, without the float).
-    fn bernoulli_lanes<T: Element>(l: &mut Lanes, out: &mut [MaybeUninit<T>], threshold: u64) -> () {
+    /// Fills `out` with Bernoulli draws: `on` when the top 53 bits of the lane's draw are
+    /// below `threshold` (`u < p` for the uniform `u` they make, without the float), else
+    /// zero.
+    fn bernoulli_lanes<T: Element>(l: &mut Lanes, out: &mut [MaybeUninit<T>], threshold: u64, on: T) -> () {
+        let off = T::from_bool(false);
         for chunk in out.chunks_mut(LANES) {
             let r = l.next();
             for (o, &x) in chunk.iter_mut().zip(&r) {
-                o.write(T::from_bool((x >> 11) < threshold));
+                o.write(if (x >> 11) < threshold { on } else { off });
             }
         }
     }
+}
+
+/// `n` draws in blocks of [`BLOCK`], each from lanes seeded in block order from `g`, written
+/// by `fill` (which must write every element it is handed); the blocks are shared out
+/// between the team.
+fn bulk<T: Element>(
+    g: &mut Generator,
+    n: usize,
+    fill: impl Fn(&mut Lanes, &mut [MaybeUninit<T>]) + Sync,
+) -> Vec<T> {
+    let mut lanes: Vec<Lanes> = (0..n.div_ceil(BLOCK)).map(|_| Lanes::from(g)).collect();
+    let write = |out: &mut [MaybeUninit<T>]| {
+        let mut blocks: Vec<_> = lanes.iter_mut().zip(out.chunks_mut(BLOCK)).collect();
+        let per_part = blocks.len().div_ceil(super::team::parts());
+        let mut parts = vec![];
+        while !blocks.is_empty() {
+            let rest = blocks.split_off(per_part.min(blocks.len()));
+            parts.push(std::mem::replace(&mut blocks, rest));
+        }
+        super::team::for_each_part(parts, |part| {
+            for (l, o) in part {
+                fill(l, o);
+            }
+        });
+    };
+    // SAFETY: the blocks cover the vector and `fill` writes each element of its block.
+    unsafe { super::write_new_vec(n, write) }
 }
 
 /// `n` samples of `dist` as elements of `T`, from the CPU generator.
 pub fn sample<T: Element>(n: usize, dist: Distribution) -> Vec<T> {
     with_generator(|g| match dist {
         Distribution::Uniform { lo, hi } if n >= BULK_MIN => {
-            let mut lanes = Lanes::from(g);
             let wide = T::DTYPE == DType::F64;
-            // SAFETY: `uniform_lanes` writes every element.
-            unsafe {
-                super::write_new_vec(n, |out| uniform_lanes(&mut lanes, out, lo, hi - lo, wide))
-            }
+            bulk(g, n, |l, out| uniform_lanes(l, out, lo, hi - lo, wide))
         }
-        Distribution::Bernoulli { p } if n >= BULK_MIN => {
-            let mut lanes = Lanes::from(g);
+        Distribution::Bernoulli { p, value } if n >= BULK_MIN => {
             // u = k·2⁻⁵³ < p exactly when the integer k < ⌈p·2⁵³⌉ (p·2⁵³ is exact).
             let threshold = (p.clamp(0.0, 1.0) * (1u64 << 53) as f64).ceil() as u64;
-            // SAFETY: `bernoulli_lanes` writes every element.
-            unsafe { super::write_new_vec(n, |out| bernoulli_lanes(&mut lanes, out, threshold)) }
+            let on = T::from_f64(value);
+            bulk(g, n, |l, out| bernoulli_lanes(l, out, threshold, on))
         }
         Distribution::Uniform { lo, hi } => (0..n)
             .map(|_| {
@@ -268,7 +297,12 @@ pub fn sample<T: Element>(n: usize, dist: Distribution) -> Vec<T> {
                 .map(|_| T::from_i64(low.wrapping_add(g.below(span) as i64)))
                 .collect()
         }
-        Distribution::Bernoulli { p } => (0..n).map(|_| T::from_bool(g.next_f64() < p)).collect(),
+        Distribution::Bernoulli { p, value } => {
+            let (on, off) = (T::from_f64(value), T::from_bool(false));
+            (0..n)
+                .map(|_| if g.next_f64() < p { on } else { off })
+                .collect()
+        }
     })
 }
 
@@ -331,10 +365,31 @@ mod tests {
         }
         let wide: Vec<f64> = sample(n, Distribution::Uniform { lo: -2.0, hi: 3.0 });
         assert!(wide.iter().all(|v| (-2.0..3.0).contains(v)));
+        // A draw of several blocks: its first block is a one-block draw's, the later blocks
+        // differ from it, and the whole looks uniform.
+        let big = using_generator(&seeded(), || sample::<f32>(2 * BLOCK + 100, uniform));
+        let one = using_generator(&seeded(), || sample::<f32>(BLOCK, uniform));
+        assert_eq!(big[..BLOCK], one[..]);
+        assert_ne!(big[BLOCK..2 * BLOCK], one[..]);
+        let mean = big.iter().map(|&v| v as f64).sum::<f64>() / big.len() as f64;
+        assert!((mean - 0.5).abs() < 0.01, "mean {mean}");
         for p in [0.0, 0.1, 0.9, 1.0] {
-            let k: Vec<bool> = sample(n, Distribution::Bernoulli { p });
+            let k: Vec<bool> = sample(n, Distribution::Bernoulli { p, value: 1.0 });
             let rate = k.iter().filter(|&&b| b).count() as f64 / n as f64;
             assert!((rate - p).abs() < 0.01, "p {p}: rate {rate}");
+        }
+        // Dropout's scaled mask: `value` or 0, at the rate `p`, in bulk and one by one; the
+        // same seed gives the mask a bool draw gives.
+        for count in [n, BULK_MIN - 1] {
+            let scale = 1.0 / 0.7;
+            let bernoulli = |value| Distribution::Bernoulli { p: 0.7, value };
+            let m: Vec<f32> = using_generator(&seeded(), || sample(count, bernoulli(scale)));
+            let k: Vec<bool> = using_generator(&seeded(), || sample(count, bernoulli(1.0)));
+            for (&v, &b) in m.iter().zip(&k) {
+                assert_eq!(v, if b { scale as f32 } else { 0.0 });
+            }
+            let rate = k.iter().filter(|&&b| b).count() as f64 / count as f64;
+            assert!((rate - 0.7).abs() < 0.05, "{count}: rate {rate}");
         }
     }
 

@@ -66,7 +66,7 @@ pub fn random(
     match dist {
         Distribution::Uniform { lo, hi } => args.arg(lo).arg(hi),
         Distribution::Normal { mean, std } => args.arg(mean).arg(std),
-        Distribution::Bernoulli { p } => args.arg(p),
+        Distribution::Bernoulli { p, value } => args.arg(p).arg(value),
         Distribution::RandInt { low, high } => args.arg(low).arg(high.wrapping_sub(low) as u64),
     };
     let groups = total.div_ceil(4) as usize;
@@ -112,6 +112,7 @@ mod tests {
     use super::super::host_check::testing::*;
     use super::super::host_check::{available, HostDevice};
     use super::*;
+    use crate::tensor::dtype::Element;
 
     /// Philox4x32-10 in Rust, to check the kernel's stream word for word.
     fn philox(seed: u64, ctr: [u32; 4]) -> [u32; 4] {
@@ -326,7 +327,9 @@ mod tests {
         );
         for dtype in [DType::Bool, DType::F32, DType::F16, DType::F64, DType::BF16] {
             for p in [0.0, 0.3, 1.0] {
-                let v = get(&random(&dev, n, dtype, Distribution::Bernoulli { p }).unwrap());
+                let v = get(
+                    &random(&dev, n, dtype, Distribution::Bernoulli { p, value: 1.0 }).unwrap(),
+                );
                 assert!(v.iter().all(|&x| x == 0.0 || x == 1.0));
                 let (mean, _) = moments(&v);
                 assert!(
@@ -334,6 +337,21 @@ mod tests {
                     "{dtype:?} p={p}: {mean}"
                 );
             }
+        }
+        // Dropout's scaled mask: `value` rounded to the dtype, or 0, at the rate p; the same
+        // seed gives the mask a bool draw gives.
+        let scale = 1.0 / 0.9;
+        for dtype in [DType::F32, DType::F64, DType::F16] {
+            let draw = |value| {
+                dev.manual_seed(5);
+                get(&random(&dev, n, dtype, Distribution::Bernoulli { p: 0.9, value }).unwrap())
+            };
+            let (m, k) = (draw(scale), draw(1.0));
+            let on = crate::with_dtype!(dtype, T, <T as Element>::from_f64(scale).to_f64());
+            assert!(on != 1.0 && (on - scale).abs() < 1e-3, "{dtype:?}: {on}");
+            assert!(m.iter().zip(&k).all(|(&v, &b)| v == b * on), "{dtype:?}");
+            let (mean, _) = moments(&k);
+            assert!(near(mean, 0.9, 0.3, n), "{dtype:?}: {mean}");
         }
     }
 
@@ -369,7 +387,13 @@ mod tests {
                     Distribution::RandInt { low: 0, high: 1000 },
                 )
                 .unwrap()),
-                get(&random(dev, 64, DType::Bool, Distribution::Bernoulli { p: 0.5 }).unwrap()),
+                get(&random(
+                    dev,
+                    64,
+                    DType::Bool,
+                    Distribution::Bernoulli { p: 0.5, value: 1.0 },
+                )
+                .unwrap()),
             ]
         };
         dev.manual_seed(42);

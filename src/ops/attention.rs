@@ -59,7 +59,10 @@ pub fn attention_softmax(
     let rows = numel(&shape[..nd - 1]);
     let keep = (dropout_p > 0.0)
         .then(|| {
-            let p = Distribution::Bernoulli { p: 1.0 - dropout_p };
+            let p = Distribution::Bernoulli {
+                p: 1.0 - dropout_p,
+                value: 1.0,
+            };
             let k = Storage::random(scores.device(), rows * len, DType::Bool, p)?;
             Ok::<_, Error>(Tensor::from_storage(k, shape.clone()))
         })
@@ -142,7 +145,9 @@ pub fn attention_softmax(
     };
     let metas = outputs.iter().map(OutputMeta::of).collect();
     let edges = inputs.iter().map(|t| t.gradient_edge()).collect();
-    let node = Node::new("SoftmaxBackward0", edges, Box::new(backward), metas);
+    // The weights before dropout rarely get a gradient: without zeros standing in for it,
+    // the backward is one kernel pass.
+    let node = Node::build("SoftmaxBackward0", edges, Box::new(backward), metas, false);
     for (i, t) in outputs.iter().enumerate() {
         t.set_history(node.clone(), i);
     }
@@ -208,7 +213,10 @@ fn composite(
     if dropout_p == 0.0 {
         return Ok(y);
     }
-    let p = Distribution::Bernoulli { p: 1.0 - dropout_p };
+    let p = Distribution::Bernoulli {
+        p: 1.0 - dropout_p,
+        value: 1.0,
+    };
     let keep = Storage::random(scores.device(), numel(shape), DType::Bool, p)?;
     let kept = Tensor::from_storage(keep, shape.to_vec()).to_dtype(y.dtype())?;
     y.mul(&kept)?.mul_scalar(keep_scale(dropout_p))

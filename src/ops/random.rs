@@ -49,6 +49,31 @@ pub fn rand(shape: &[usize], dtype: DType, device: Device) -> Result<Tensor> {
     )
 }
 
+/// Dropout's mask: `value` with probability `keep`, else 0, of `shape` in the float
+/// `dtype`. ATen's `_dropout_impl` draws `bernoulli_(1 − p)` and divides it by `1 − p`;
+/// with `keep = 1 − p` and `value = 1/(1 − p)` this is that mask in one pass. An integer or
+/// bool `dtype` gets the error PyTorch's division by `1 − p` gives.
+pub fn dropout_mask(
+    shape: &[usize],
+    keep: f64,
+    value: f64,
+    dtype: DType,
+    device: Device,
+) -> Result<Tensor> {
+    if !dtype.is_float() {
+        return Err(Error::Runtime(format!(
+            "result type Float can't be cast to the desired output type {}",
+            dtype.scalar_name()
+        )));
+    }
+    sample(
+        shape,
+        dtype,
+        device,
+        Distribution::Bernoulli { p: keep, value },
+    )
+}
+
 /// `normal(mean, std)`: one draw from N(mean, std²) per element of the broadcast of the two
 /// (float) tensors. Not differentiable, as PyTorch's (its gradients are zero).
 pub fn normal(mean: &Tensor, std: &Tensor) -> Result<Tensor> {
@@ -168,7 +193,7 @@ impl Tensor {
         } else {
             DType::Bool
         };
-        self.write_samples(dtype, Distribution::Bernoulli { p })
+        self.write_samples(dtype, Distribution::Bernoulli { p, value: 1.0 })
     }
     /// `random_(from, to)`: integers drawn uniformly from `[from, to)`, stored in self's
     /// dtype; `to` defaults to one past the largest integer the dtype holds exactly (2^24

@@ -337,13 +337,15 @@ pub fn _set_inference_mode(on: bool) {
 }
 
 /// Records a Python `Function` call: `outputs` become the outputs of a node whose backward
-/// calls `backward(*grads)` and gets one gradient (or None) per entry of `inputs`.
+/// calls `backward(*grads)` and gets one gradient (or None) per entry of `inputs`. Outputs
+/// that got no gradient reach `backward` as zeros, or as None without `materialize_grads`.
 #[pyfunction]
 pub fn _record_function(
     name: String,
     inputs: &Bound<'_, PyList>,
     outputs: &Bound<'_, PyList>,
     backward: Py<PyAny>,
+    materialize_grads: bool,
 ) -> PyResult<()> {
     let inputs: Vec<Option<Tensor>> = inputs
         .iter()
@@ -399,7 +401,7 @@ pub fn _record_function(
             optional_grads(&items, "backward")
         })
     });
-    let node = Node::new(name, edges, f, meta);
+    let node = Node::build(name, edges, f, meta, materialize_grads);
     for (i, t) in outs.iter().enumerate() {
         t.set_history(node.clone(), i);
     }

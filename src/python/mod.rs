@@ -159,6 +159,7 @@ fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
         functions::result_type,
         functions::_cross_entropy,
         nn::_conv,
+        nn::_dropout_mask,
         nn::_conv_transpose,
         nn::_unfold,
         nn::_fold,

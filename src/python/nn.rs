@@ -1,5 +1,5 @@
 //! `rustorch._C` functions behind `nn.functional`'s convolution, pooling, fold, pad,
-//! recurrent layers and attention weights:
+//! recurrent layers, dropout masks and attention weights:
 //! argument conversion only (Python passes per-dim lists; `name` is the op's PyTorch name
 //! for messages).
 
@@ -376,6 +376,20 @@ pub fn _rnn_layer(
         reverse,
     )?;
     Ok((PyTensor::new(out), PyTensor::new(h), c.map(PyTensor::new)))
+}
+
+/// Dropout's mask for `input`: `value` with probability `keep`, else 0, of `shape`, in
+/// `input`'s dtype and on its device.
+#[pyfunction]
+pub fn _dropout_mask(input: PyRef<'_, PyTensor>, shape: Vec<usize>, keep: f64, value: f64) -> R {
+    let x = &input.inner;
+    Ok(PyTensor::new(crate::ops::random::dropout_mask(
+        &shape,
+        keep,
+        value,
+        x.dtype(),
+        x.device(),
+    )?))
 }
 
 #[pyfunction]

@@ -63,5 +63,6 @@ class Function:
                 r = cls.backward(ctx, *grads)
                 return r if isinstance(r, tuple) else (r,)
 
-            _C._record_function(cls.__name__ + "Backward", inputs, outputs, backward)
+            _C._record_function(cls.__name__ + "Backward", inputs, outputs, backward,
+                                ctx.materialize_grads)
         return tuple(outputs) if isinstance(out, tuple) else outputs[0]

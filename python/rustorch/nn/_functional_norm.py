@@ -195,7 +195,9 @@ def _check_p(p: float) -> None:
 def _masked(input: Tensor, p: float, training: bool, inplace: bool, feature: bool,
             alpha: bool) -> Tensor:
     """ATen's ``_dropout_impl``: a Bernoulli(1-p) mask per element, or per sample and
-    channel (``feature``), scaled by ``1/(1-p)``; ``alpha`` keeps SELU's statistics."""
+    channel (``feature``), scaled by ``1/(1-p)``; ``alpha`` keeps SELU's statistics. The
+    scaled mask is drawn in one pass; an integer or bool input raises PyTorch's cast
+    error."""
     if p == 0.0 or not training or input.numel() == 0:
         return input
     if feature and input.dim() < 2:
@@ -206,10 +208,10 @@ def _masked(input: Tensor, p: float, training: bool, inplace: bool, feature: boo
     shape = tuple(input.shape)
     if feature:
         shape = shape[:2] + (1,) * (len(shape) - 2)
-    keep = (rustorch.rand(shape, device=input.device) < (1.0 - p)).to(input.dtype)
     if not alpha:
-        scale = keep / (1.0 - p)
+        scale = _C._dropout_mask(input, shape, 1.0 - p, 1.0 / (1.0 - p))
         return input.mul_(scale) if inplace else input * scale
+    keep = _C._dropout_mask(input, shape, 1.0 - p, 1.0)
     selu_alpha = 1.7580993408473766
     a = 1.0 / math.sqrt((selu_alpha * selu_alpha * p + 1) * (1 - p))
     b = (keep - 1.0) * (selu_alpha * a) + selu_alpha * a * p

@@ -12,7 +12,7 @@
 //
 //   uniform_<dtype>(out, n, seed, base, lo, hi)           lo + (hi - lo) * u, u in [0, 1)
 //   normal_<dtype>(out, n, seed, base, mean, std)          Box–Muller, two normals a pair
-//   bernoulli_<dtype>(out, n, seed, base, p)               u < p (u with 53 bits), 1 or 0
+//   bernoulli_<dtype>(out, n, seed, base, p, value)        u < p (u with 53 bits): value, or 0
 //   randint_i64(out, n, seed, base, low, span)             low + floor(r * span / 2^64)
 
 // Words per sample of uniform and normal: 2 for float64 (53-bit uniforms), else 1.
@@ -130,16 +130,18 @@ KERNEL(normal)(scalar_t* out, long long n, unsigned long long seed, unsigned lon
 #endif
 
 #if RT_FLOAT || RT_BOOL
-// 1 with probability p (a 53-bit uniform below p), else 0.
+// `value` (rounded to the dtype; true for a nonzero value in bool) with probability p (a
+// 53-bit uniform below p), else 0.
 KERNEL(bernoulli)(scalar_t* out, long long n, unsigned long long seed, unsigned long long base,
-                  double p) {
+                  double p, double value) {
+    const scalar_t on = rt_from_f64(value), off = rt_from_i64(0);
     const long long groups = rt_groups(n, 2);
     RT_GRID_LOOP(g, groups) {
         const RtPhilox r = rt_philox(seed, base + (unsigned long long)g);
 #pragma unroll
         for (int j = 0; j < 2; ++j) {
             const long long i = 2 * g + j;
-            if (i < n) out[i] = rt_from_i64(rt_u53(r.w[2 * j], r.w[2 * j + 1]) < p ? 1 : 0);
+            if (i < n) out[i] = rt_u53(r.w[2 * j], r.w[2 * j + 1]) < p ? on : off;
         }
     }
 }
