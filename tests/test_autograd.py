@@ -400,6 +400,39 @@ def test_custom_function_needs_input_grad_and_two_outputs():
     assert rt.autograd.gradcheck(MulAdd.apply, (leaf(a), leaf(b)))
 
 
+@pytest.mark.parametrize("how", ["chunk", "split", "split_sizes", "unbind"])
+def test_split_pieces_share_one_node_as_pytorchs(how):
+    """``chunk``/``split``/``unbind`` pieces are the outputs of one node with PyTorch's name;
+    its gradient joins the pieces' (zeros for an unused one), hooks see each piece's
+    gradient, and a piece's ``retain_grad`` keeps it, as in PyTorch."""
+    torch = need_torch()
+    a = rand_array((4, 6), "float64", 3)
+    results = []
+    for lib in (rt, torch):
+        x = lib.tensor(a, requires_grad=True)
+        y = x * 1.5
+        if how == "chunk":
+            pieces = y.chunk(3, 1)
+        elif how == "split":
+            pieces = y.split(4, 1)
+        elif how == "split_sizes":
+            pieces = y.split([1, 3, 2], 1)
+        else:
+            pieces = y.unbind(1)
+        seen: list = []
+        pieces[0].register_hook(seen.append)
+        pieces[-1].retain_grad()
+        names = {p.grad_fn.name() for p in pieces}
+        nrs = [p.output_nr for p in pieces]
+        (pieces[0].exp().sum() + (pieces[-1] * 3).sum()).backward()
+        results.append((names, nrs, x.grad.tolist(), seen[0].tolist(), pieces[-1].grad.tolist()))
+    ours, theirs = results
+    assert ours[:2] == theirs[:2]
+    np.testing.assert_allclose(ours[2], theirs[2], rtol=1e-12)
+    np.testing.assert_allclose(ours[3], theirs[3], rtol=1e-12)
+    assert ours[4] == theirs[4]
+
+
 @pytest.mark.parametrize("materialize", [True, False])
 def test_custom_function_materialize_grads_as_pytorchs(materialize):
     """An output that got no gradient reaches ``backward`` as zeros, or as None after

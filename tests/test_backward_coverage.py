@@ -257,6 +257,12 @@ CASES = {
     "SliceBackwardBackward0": (_first_grad(lambda x: x[1:] ** 2), lambda: [_x(3, 4)]),
     "SoftmaxBackward0": (lambda x: x.softmax(1), lambda: [_x(3, 4)]),
     "SoftplusBackward0": (lambda x: x.softplus(), lambda: [_x(3, 4)]),
+    # A piece left unused gets zeros in the joined gradient.
+    "SplitBackward0": (lambda x: x.chunk(3, 1)[0] * 2 + x.chunk(3, 1)[2], lambda: [_x(3, 6)]),
+    "SplitWithSizesBackward0": (
+        lambda x: x.split([1, 3], 0)[1].exp().sum(0) * x.split([1, 3], 0)[0],
+        lambda: [_x(4, 3)],
+    ),
     "SqrtBackward0": (lambda x: x.sqrt(), lambda: [_x(3, 4, positive=True)]),
     "SqueezeBackward0": (lambda x: x.squeeze(), lambda: [_x(3, 1, 4)]),
     "SqueezeBackward1": (lambda x: x.squeeze(1), lambda: [_x(3, 1, 4)]),
@@ -274,6 +280,7 @@ CASES = {
     ),
     "TransposeBackward0": (lambda x: x.transpose(0, 1), lambda: [_x(3, 4)]),
     "TruncBackward0": (lambda x: x.trunc() + x, lambda: [_x(3, 4)]),
+    "UnbindBackward0": (lambda x: x.unbind(1)[2] * x.unbind(1)[0], lambda: [_x(3, 4)]),
     "UnsafeViewBackward0": (lambda x: x.t().reshape(-1), lambda: [_x(3, 4)]),
     "UnsqueezeBackward0": (lambda x: x.unsqueeze(1), lambda: [_x(3, 4)]),
     "VarBackward0": (lambda x: x.var(1), lambda: [_x(3, 4)]),

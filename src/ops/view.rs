@@ -2,7 +2,7 @@
 //! back to the input's shape; index-like views (narrow, select, slicing) share one rule:
 //! the gradient is embedded into zeros through the same view.
 
-use crate::autograd::{needs_grad, record};
+use crate::autograd::{needs_grad, record, GradModeGuard, Node, OutputMeta};
 use crate::error::{wrap_dim, Error, Result};
 use crate::ops::trace::Attr;
 use crate::tensor::dtype::DType;
@@ -388,14 +388,58 @@ impl Tensor {
 
     pub fn unbind(&self, dim: i64) -> Result<Vec<Tensor>> {
         self.require_dims("unbind")?;
-        let d = wrap_dim(dim, self.dim())?;
-        (0..self.shape()[d])
-            .map(|i| self.select(d as i64, i as i64))
-            .collect()
+        let d = wrap_dim(dim, self.dim())? as i64;
+        let n = self.shape()[d as usize] as i64;
+        self.pieces(
+            "UnbindBackward0",
+            |t| (0..n).map(|i| t.select(d, i)).collect(),
+            move |gs| crate::ops::join::stack(gs, d),
+        )
+    }
+
+    /// The views `make(self)` as the outputs of one node, whose backward joins their
+    /// gradients (zeros for those that got none) with `join`: PyTorch's `SplitBackward0`,
+    /// `SplitWithSizesBackward0` and `UnbindBackward0`, one pass over the input's gradient
+    /// where a node per view would each make zeros of the input's size. While an ONNX trace
+    /// records, the views are recorded one by one as they are made.
+    fn pieces(
+        &self,
+        name: &'static str,
+        make: impl FnOnce(&Tensor) -> Result<Vec<Tensor>>,
+        join: impl Fn(&[Tensor]) -> Result<Tensor> + Send + Sync + 'static,
+    ) -> Result<Vec<Tensor>> {
+        if !needs_grad(&[self]) || crate::ops::trace::tracing() {
+            return make(self);
+        }
+        let out = {
+            let _off = GradModeGuard::new(false);
+            make(self)?
+        };
+        let metas = out.iter().map(OutputMeta::of).collect();
+        let backward = move |grads: &[Option<Tensor>], _: &[bool]| {
+            // The engine stands zeros in for pieces that got no gradient.
+            let gs: Vec<Tensor> = grads.iter().flatten().cloned().collect();
+            Ok(vec![Some(join(&gs)?)])
+        };
+        let node = Node::new(name, vec![self.gradient_edge()], Box::new(backward), metas);
+        for (i, t) in out.iter().enumerate() {
+            t.set_history(node.clone(), i);
+        }
+        Ok(out)
     }
 
     /// `split(split_size_or_sections, dim)`.
     pub fn split_sizes(&self, sizes: &[usize], dim: i64) -> Result<Vec<Tensor>> {
+        self.split_with_sizes("SplitWithSizesBackward0", sizes, dim)
+    }
+
+    /// [`Tensor::split_sizes`], its node named `name`.
+    fn split_with_sizes(
+        &self,
+        name: &'static str,
+        sizes: &[usize],
+        dim: i64,
+    ) -> Result<Vec<Tensor>> {
         self.require_dims("split_with_sizes")?;
         let d = wrap_dim(dim, self.dim())?;
         let total: usize = sizes.iter().sum();
@@ -405,13 +449,21 @@ impl Tensor {
                 self.shape()[d]
             )));
         }
-        let mut start = 0;
-        let mut out = Vec::with_capacity(sizes.len());
-        for &s in sizes {
-            out.push(self.narrow(d as i64, start as i64, s)?);
-            start += s;
-        }
-        Ok(out)
+        let d = d as i64;
+        let sizes = sizes.to_vec();
+        self.pieces(
+            name,
+            |t| {
+                let mut start = 0;
+                let mut out = Vec::with_capacity(sizes.len());
+                for &s in &sizes {
+                    out.push(t.narrow(d, start as i64, s)?);
+                    start += s;
+                }
+                Ok(out)
+            },
+            move |gs| crate::ops::join::cat(gs, d),
+        )
     }
 
     pub fn split(&self, size: usize, dim: i64) -> Result<Vec<Tensor>> {
@@ -434,7 +486,7 @@ impl Tensor {
         if sizes.is_empty() {
             sizes.push(0);
         }
-        self.split_sizes(&sizes, d as i64)
+        self.split_with_sizes("SplitBackward0", &sizes, d as i64)
     }
 
     pub fn chunk(&self, chunks: usize, dim: i64) -> Result<Vec<Tensor>> {
@@ -448,7 +500,7 @@ impl Tensor {
         let n = self.shape()[d];
         if n == 0 {
             // PyTorch gives `chunks` empty pieces for an empty dim.
-            return self.split_sizes(&vec![0; chunks], d as i64);
+            return self.split_with_sizes("SplitBackward0", &vec![0; chunks], d as i64);
         }
         self.split(n.div_ceil(chunks), d as i64)
     }
