@@ -237,13 +237,16 @@ fn bulk<T: Element>(
 ) -> Vec<T> {
     let mut lanes: Vec<Lanes> = (0..n.div_ceil(BLOCK)).map(|_| Lanes::from(g)).collect();
     let write = |out: &mut [MaybeUninit<T>]| {
-        let mut blocks: Vec<_> = lanes.iter_mut().zip(out.chunks_mut(BLOCK)).collect();
-        let per_part = blocks.len().div_ceil(super::team::parts());
-        let mut parts = vec![];
-        while !blocks.is_empty() {
-            let rest = blocks.split_off(per_part.min(blocks.len()));
-            parts.push(std::mem::replace(&mut blocks, rest));
-        }
+        let count = lanes.len();
+        let mut blocks = lanes.iter_mut().zip(out.chunks_mut(BLOCK));
+        // Part `p` takes blocks `p·count/parts .. (p + 1)·count/parts`.
+        let n_parts = super::team::parts().clamp(1, count.max(1));
+        let parts: Vec<Vec<_>> = (0..n_parts)
+            .map(|p| {
+                let take = (p + 1) * count / n_parts - p * count / n_parts;
+                blocks.by_ref().take(take).collect()
+            })
+            .collect();
         super::team::for_each_part(parts, |part| {
             for (l, o) in part {
                 fill(l, o);

@@ -49,14 +49,16 @@ pub fn rand(shape: &[usize], dtype: DType, device: Device) -> Result<Tensor> {
     )
 }
 
-/// Dropout's mask: `value` with probability `keep`, else 0, of `shape` in the float
-/// `dtype`. ATen's `_dropout_impl` draws `bernoulli_(1 − p)` and divides it by `1 − p`;
-/// with `keep = 1 − p` and `value = 1/(1 − p)` this is that mask in one pass. An integer or
-/// bool `dtype` gets the error PyTorch's division by `1 − p` gives.
+/// Dropout's mask: with probability `keep` an element is kept, as 1 or, `scaled`, as
+/// `1/keep`; else 0; of `shape` in the float `dtype`. ATen's `_dropout_impl` draws
+/// `bernoulli_(1 − p)` and divides it by `1 − p`; with `keep = 1 − p` this is that mask in
+/// one pass, its `1/keep` computed as that division is: in float64 for float64, else in
+/// float32 (the 16-bit types' arithmetic too), rounded to the dtype. An integer or bool
+/// `dtype` gets the error PyTorch's division gives.
 pub fn dropout_mask(
     shape: &[usize],
     keep: f64,
-    value: f64,
+    scaled: bool,
     dtype: DType,
     device: Device,
 ) -> Result<Tensor> {
@@ -66,6 +68,11 @@ pub fn dropout_mask(
             dtype.scalar_name()
         )));
     }
+    let value = match (scaled, dtype) {
+        (false, _) => 1.0,
+        (true, DType::F64) => 1.0 / keep,
+        (true, _) => (1.0 / keep as f32) as f64,
+    };
     sample(
         shape,
         dtype,

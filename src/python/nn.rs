@@ -378,15 +378,15 @@ pub fn _rnn_layer(
     Ok((PyTensor::new(out), PyTensor::new(h), c.map(PyTensor::new)))
 }
 
-/// Dropout's mask for `input`: `value` with probability `keep`, else 0, of `shape`, in
-/// `input`'s dtype and on its device.
+/// Dropout's mask for `input`: kept with probability `keep` (as 1, or `1/keep` when
+/// `scaled`), else 0, of `shape`, in `input`'s dtype and on its device.
 #[pyfunction]
-pub fn _dropout_mask(input: PyRef<'_, PyTensor>, shape: Vec<usize>, keep: f64, value: f64) -> R {
+pub fn _dropout_mask(input: PyRef<'_, PyTensor>, shape: Vec<usize>, keep: f64, scaled: bool) -> R {
     let x = &input.inner;
     Ok(PyTensor::new(crate::ops::random::dropout_mask(
         &shape,
         keep,
-        value,
+        scaled,
         x.dtype(),
         x.device(),
     )?))

@@ -209,9 +209,9 @@ def _masked(input: Tensor, p: float, training: bool, inplace: bool, feature: boo
     if feature:
         shape = shape[:2] + (1,) * (len(shape) - 2)
     if not alpha:
-        scale = _C._dropout_mask(input, shape, 1.0 - p, 1.0 / (1.0 - p))
+        scale = _C._dropout_mask(input, shape, 1.0 - p, True)
         return input.mul_(scale) if inplace else input * scale
-    keep = _C._dropout_mask(input, shape, 1.0 - p, 1.0)
+    keep = _C._dropout_mask(input, shape, 1.0 - p, False)
     selu_alpha = 1.7580993408473766
     a = 1.0 / math.sqrt((selu_alpha * selu_alpha * p + 1) * (1 - p))
     b = (keep - 1.0) * (selu_alpha * a) + selu_alpha * a * p
