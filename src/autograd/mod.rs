@@ -13,6 +13,7 @@ use crate::Tensor;
 pub use grad_mode::{is_grad_enabled, set_grad_enabled, GradModeGuard};
 pub use node::{BackwardFn, Edge, Hook, Node, OutputMeta, PostAccumulateHook};
 pub use saved::SavedTensor;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// Whether an op on `inputs` must record a graph node.
@@ -46,6 +47,24 @@ where
         vec![OutputMeta::of(output)],
     );
     output.set_history(node, 0);
+}
+
+/// Records an op with several outputs: `outputs[i]` becomes output `i` of one node named
+/// `name`, with `edges` to its inputs, whose backward gets one gradient per output (zeros
+/// for those that got none, or `None` without `materialize_grads`) and returns one optional
+/// gradient per edge.
+pub fn record_outputs(
+    name: impl Into<Cow<'static, str>>,
+    edges: Vec<Option<Edge>>,
+    outputs: &[Tensor],
+    backward: BackwardFn,
+    materialize_grads: bool,
+) {
+    let metas = outputs.iter().map(OutputMeta::of).collect();
+    let node = Node::build(name, edges, backward, metas, materialize_grads);
+    for (i, t) in outputs.iter().enumerate() {
+        t.set_history(node.clone(), i);
+    }
 }
 
 impl Tensor {

@@ -8,7 +8,7 @@
 //! tensor ops. Under an ONNX trace the op runs as its composite, which the exporter maps.
 
 use super::dense;
-use crate::autograd::{grad_if, is_grad_enabled, GradModeGuard, Node, OutputMeta, SavedTensor};
+use crate::autograd::{grad_if, is_grad_enabled, record_outputs, GradModeGuard, SavedTensor};
 use crate::backend::{AttnRows, Distribution};
 use crate::error::{Error, Result};
 use crate::tensor::dtype::{DType, Scalar};
@@ -143,14 +143,16 @@ pub fn attention_softmax(
         }
         Ok(gs)
     };
-    let metas = outputs.iter().map(OutputMeta::of).collect();
     let edges = inputs.iter().map(|t| t.gradient_edge()).collect();
     // The weights before dropout rarely get a gradient: without zeros standing in for it,
     // the backward is one kernel pass.
-    let node = Node::build("SoftmaxBackward0", edges, Box::new(backward), metas, false);
-    for (i, t) in outputs.iter().enumerate() {
-        t.set_history(node.clone(), i);
-    }
+    record_outputs(
+        "SoftmaxBackward0",
+        edges,
+        &outputs,
+        Box::new(backward),
+        false,
+    );
     let _ = saved_y.set(SavedTensor::new(&y));
     Ok(outputs.into_iter().next().expect("the op has an output"))
 }

@@ -17,8 +17,8 @@
 use super::creation;
 use super::join::{cat, stack};
 use crate::autograd::engine;
+use crate::autograd::record_outputs;
 use crate::autograd::{grad_if, is_grad_enabled, needs_grad, GradModeGuard, SavedTensor};
-use crate::autograd::{Node, OutputMeta};
 use crate::backend::{MatBatch, RnnCell, RnnRun, RnnSaved};
 use crate::error::{Error, Result};
 use crate::tensor::dtype::DType;
@@ -317,7 +317,6 @@ pub fn rnn_layer(
             let kept_h = SavedTensor::new(&h_all);
             let mut outputs = vec![out.clone(), h_n.clone()];
             outputs.extend(c_n.clone());
-            let metas: Vec<OutputMeta> = outputs.iter().map(OutputMeta::of).collect();
             let edges = inputs.iter().map(|t| t.gradient_edge()).collect();
             let backward = move |grads: &[Option<Tensor>],
                                  need: &[bool]|
@@ -428,10 +427,13 @@ pub fn rnn_layer(
                     .map(|(g, &dt)| g.map(|g| g.to_dtype(dt)).transpose())
                     .collect()
             };
-            let node = Node::new(rnn_node_name(cell), edges, Box::new(backward), metas);
-            for (i, t) in outputs.iter().enumerate() {
-                t.set_history(node.clone(), i);
-            }
+            record_outputs(
+                rnn_node_name(cell),
+                edges,
+                &outputs,
+                Box::new(backward),
+                true,
+            );
             Ok((out, h_n, c_n))
         },
         |(out, h, c): &RnnOutput| {

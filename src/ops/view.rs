@@ -1,8 +1,9 @@
 //! View ops: new layouts over the same storage, no copy. Each backward maps the gradient
 //! back to the input's shape; index-like views (narrow, select, slicing) share one rule:
-//! the gradient is embedded into zeros through the same view.
+//! the gradient is embedded into zeros through the same view. The pieces of `split`,
+//! `chunk` and `unbind` share one node, whose backward joins their gradients.
 
-use crate::autograd::{needs_grad, record, GradModeGuard, Node, OutputMeta};
+use crate::autograd::{needs_grad, record, record_outputs, GradModeGuard};
 use crate::error::{wrap_dim, Error, Result};
 use crate::ops::trace::Attr;
 use crate::tensor::dtype::DType;
@@ -415,16 +416,18 @@ impl Tensor {
             let _off = GradModeGuard::new(false);
             make(self)?
         };
-        let metas = out.iter().map(OutputMeta::of).collect();
         let backward = move |grads: &[Option<Tensor>], _: &[bool]| {
             // The engine stands zeros in for pieces that got no gradient.
             let gs: Vec<Tensor> = grads.iter().flatten().cloned().collect();
             Ok(vec![Some(join(&gs)?)])
         };
-        let node = Node::new(name, vec![self.gradient_edge()], Box::new(backward), metas);
-        for (i, t) in out.iter().enumerate() {
-            t.set_history(node.clone(), i);
-        }
+        record_outputs(
+            name,
+            vec![self.gradient_edge()],
+            &out,
+            Box::new(backward),
+            true,
+        );
         Ok(out)
     }
 
@@ -450,13 +453,12 @@ impl Tensor {
             )));
         }
         let d = d as i64;
-        let sizes = sizes.to_vec();
         self.pieces(
             name,
             |t| {
                 let mut start = 0;
                 let mut out = Vec::with_capacity(sizes.len());
-                for &s in &sizes {
+                for &s in sizes {
                     out.push(t.narrow(d, start as i64, s)?);
                     start += s;
                 }

@@ -365,7 +365,6 @@ pub fn _record_function(
         .iter()
         .map(|t| t.as_ref().and_then(|t| t.gradient_edge()))
         .collect();
-    let meta = outs.iter().map(ag::OutputMeta::of).collect();
     let n_in = inputs.len();
     let f: ag::BackwardFn = Box::new(move |grads: &[Option<Tensor>], _needs: &[bool]| {
         Python::attach(|py| {
@@ -401,9 +400,6 @@ pub fn _record_function(
             optional_grads(&items, "backward")
         })
     });
-    let node = Node::build(name, edges, f, meta, materialize_grads);
-    for (i, t) in outs.iter().enumerate() {
-        t.set_history(node.clone(), i);
-    }
+    ag::record_outputs(name, edges, &outs, f, materialize_grads);
     Ok(())
 }
