@@ -147,3 +147,140 @@ def test_inplace_leaky_relu_negative_slope_backward_raises_as_torch():
             y.sum().backward()
         messages.append(str(e.value).split(" File an issue")[0])
     assert messages[0] == messages[1]
+
+
+def _piece_of_chunk(m, y):
+    return y.chunk(2)[0]
+
+
+def _piece_of_unbind(m, y):
+    return y.unbind(0)[1]
+
+
+def _view_of_split_piece(m, y):
+    return y.split([1, 3])[0][0]
+
+
+def _transposed_piece(m, y):
+    return y.reshape(2, 2).chunk(2)[1].t()
+
+
+def _piece_of_plain_base_with_grad_written(m, y):
+    # The base needs no grad; the value written does.
+    return m.zeros(4).chunk(2)[0], m.ones(2, requires_grad=True)
+
+
+def _no_grad_view(m, y):
+    with m.no_grad():
+        return y[1:3]
+
+
+def _view_of_no_grad_view(m, y):
+    with m.no_grad():
+        v = y[1:]
+    return v[:2].t()
+
+
+def _no_grad_view_of_leaf(m, y):
+    leaf = m.ones(4, requires_grad=True)
+    with m.no_grad():
+        return leaf[:2]
+
+
+def _inference_mode_view(m, y):
+    with m.inference_mode():
+        return y[:2]
+
+
+REFUSED_VIEWS = [
+    _piece_of_chunk,
+    _piece_of_unbind,
+    _view_of_split_piece,
+    _transposed_piece,
+    _piece_of_plain_base_with_grad_written,
+    _no_grad_view,
+    _no_grad_view_of_leaf,
+    _inference_mode_view,
+]
+WRITES = {
+    "add_": lambda v, w: v.add_(w),
+    "mul_": lambda v, w: v.mul_(w),
+    "copy_": lambda v, w: v.copy_(w),
+    "zero_": lambda v, w: v.zero_(),
+    "clamp_": lambda v, w: v.clamp_(0, 1),
+    "normal_": lambda v, w: v.normal_(),
+}
+
+
+def _refusal(m, make, write):
+    y = m.tensor([0.5, -1.0, 2.0, 3.0], requires_grad=True) * 1
+    made = make(m, y)
+    view, w = made if isinstance(made, tuple) else (made, m.tensor(2.0))
+    try:
+        write(view, w)
+    except RuntimeError as e:
+        return str(e)
+    return None
+
+
+@pytest.mark.skipif(torch is None, reason="needs the PyTorch wheel")
+@pytest.mark.parametrize("write", sorted(WRITES))
+@pytest.mark.parametrize("make", REFUSED_VIEWS, ids=lambda f: f.__name__)
+def test_views_refusing_inplace_give_torch_message(make, write):
+    # PyTorch's CreationMeta: the pieces of chunk/split/unbind and views made with grad
+    # mode off (or in inference mode) of a base that requires grad may not be written
+    # while recording.
+    ours, theirs = (_refusal(m, make, WRITES[write]) for m in (rt, torch))
+    # Over a base that needs no grad, only writing a value that does is refused.
+    takes_value = write in ("add_", "mul_", "copy_")
+    plain_base = make is _piece_of_plain_base_with_grad_written
+    assert (theirs is not None) == (takes_value or not plain_base)
+    assert ours == theirs
+
+
+def test_view_of_no_grad_view_refuses_inplace():
+    # Refused as PyTorch refuses it, in other words: a view made with grad mode off does
+    # not require grad here (PyTorch's does, through its base), so a view of it taken while
+    # recording has no history to name ("Output 0 of T is a view of a view which was
+    # created in no_grad mode ...").
+    y = rt.tensor([0.5, -1.0, 2.0, 3.0], requires_grad=True) * 1
+    v = _view_of_no_grad_view(rt, y)
+    with pytest.raises(
+        RuntimeError,
+        match="^(A view was|Output 0 of T is a view of a view which was) created in no_grad "
+        "mode and is being modified inplace with grad mode enabled. Given that this use case",
+    ):
+        v.add_(1)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [_piece_of_chunk, _no_grad_view, _view_of_no_grad_view, _inference_mode_view],
+    ids=lambda f: f.__name__,
+)
+def test_refused_views_may_be_written_without_recording(make):
+    y = rt.tensor([0.5, -1.0, 2.0, 3.0], requires_grad=True) * 1
+    v = make(rt, y)
+    before = np.array(v.tolist())
+    with rt.no_grad():
+        v.mul_(2)
+    np.testing.assert_array_equal(np.array(v.tolist()), 2 * before)
+    assert float(y.detach().sum().item()) == 4.5 + float(before.sum())
+
+
+def test_pieces_and_plain_views_stay_writable_where_torch_allows():
+    x = rt.zeros(4)
+    a, _ = x.chunk(2)
+    a.add_(1)  # nothing requires grad
+    assert x.tolist() == [1.0, 1.0, 0.0, 0.0]
+    y = rt.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True) * 1
+    p, _ = y.chunk(2)
+    p.detach().add_(1)
+    p.data.mul_(2)
+    assert y.detach().tolist() == [4.0, 6.0, 3.0, 4.0]
+    ints = rt.zeros(4, dtype=rt.int64)
+    ints.chunk(2)[0].add_(1)
+    assert ints.tolist() == [1, 1, 0, 0]
+    v = y[1:]
+    v.mul_(2)  # a view made while recording: CopySlices
+    v.sum().backward()

@@ -24,4 +24,68 @@ pub struct AutogradMeta {
     /// that a view does not keep its base's graph alive: an in-place op on the view rewires
     /// the base's history (see `ops::inplace`).
     pub view_base: Option<Weak<TensorImpl>>,
+    /// For a view, how it was made: whether an in-place op may rewrite its history.
+    pub view_creation: ViewCreation,
+}
+
+/// How a view was made, as PyTorch's `CreationMeta`: an in-place op on a view rewrites its
+/// base's history (see `ops::inplace`), which is refused with grad mode on when the view
+/// came from a function returning several views (`chunk`, `split`, `unbind`), or was made
+/// of a base that requires grad while grad mode was off or in inference mode. A view of
+/// such a view inherits its tag.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ViewCreation {
+    /// Made while recording: its history can be rewritten.
+    #[default]
+    Default,
+    /// One of several views returned by one function.
+    MultiOutput,
+    /// Made with grad mode off, of a base that requires grad.
+    NoGrad,
+    /// Made in inference mode, of a normal base that requires grad.
+    Inference,
+}
+
+impl ViewCreation {
+    /// The tag of a view made as `made` of a view tagged `self` (PyTorch's
+    /// `propagate_creation_meta`): a plain view keeps its parent's tag, and an inference
+    /// tag is never replaced.
+    pub fn then(self, made: ViewCreation) -> ViewCreation {
+        match (self, made) {
+            (parent, ViewCreation::Default) | (parent @ ViewCreation::Inference, _) => parent,
+            (_, made) => made,
+        }
+    }
+
+    /// PyTorch's refusal of an in-place op on a view tagged `self` while grad mode is on,
+    /// where the view has history `grad_fn` (output `output_nr` of it); `None` for a plain
+    /// view.
+    pub fn refusal(self, grad_fn: Option<&str>, output_nr: usize) -> Option<String> {
+        let reason = match self {
+            ViewCreation::Default => return None,
+            ViewCreation::MultiOutput => "This view is the output of a function that returns multiple views. Such functions do not allow the output views to be modified inplace. You should replace the inplace operation by an out-of-place one.",
+            ViewCreation::NoGrad => "Given that this use case is ambiguous and error-prone, it is forbidden. You can clarify your code by moving both the view and the inplace either both inside the no_grad block (if you don't want the inplace to be tracked) or both outside (if you want the inplace to be tracked).",
+            ViewCreation::Inference => "Given that this use case is ambiguous and error-prone, it is forbidden. You can clarify your code by moving both the view and the inplace either both inside the inference_mode block (if you don't want the inplace to be tracked) or both outside (if you want the inplace to be tracked).",
+        };
+        // PyTorch names the op, not its node: `SplitBackward0` is "Split".
+        let op = grad_fn.map(|n| n.trim_end_matches(|c: char| c.is_ascii_digit()));
+        let op = op.map(|n| n.strip_suffix("Backward").unwrap_or(n));
+        let head = match (self, op) {
+            (ViewCreation::MultiOutput, Some(op)) => {
+                format!("Output {output_nr} of {op} is a view and is being modified inplace.")
+            }
+            (_, op) => {
+                let prefix = op.map_or("A view was created in".to_string(), |op| {
+                    format!("Output {output_nr} of {op} is a view of a view which was created in")
+                });
+                let mode = if self == ViewCreation::Inference {
+                    "inference mode and is being modified inplace in normal mode."
+                } else {
+                    "no_grad mode and is being modified inplace with grad mode enabled."
+                };
+                format!("{prefix} {mode}")
+            }
+        };
+        Some(format!("{head} {reason}"))
+    }
 }

@@ -8,6 +8,7 @@ use super::binary::{binary_alpha, BinaryOp};
 use super::optim::run;
 use super::view::{embed_view, ViewFn};
 use super::{Operand, Scalar};
+use crate::autograd::meta::ViewCreation;
 use crate::autograd::{grad_if, is_grad_enabled, needs_grad, record};
 use crate::backend::SgdOptions;
 use crate::error::{Error, Result};
@@ -25,12 +26,36 @@ impl Tensor {
                 "Inplace update to inference tensor outside InferenceMode is not allowed.You can make a clone to get a normal tensor before doing inplace update.See https://github.com/pytorch/rfcs/pull/17 for more details.".into(),
             ));
         }
+        self.check_view_inplace(false)?;
         if is_grad_enabled() && self.requires_grad() && self.is_leaf() {
             return Err(Error::Runtime(
                 "a leaf Variable that requires grad is being used in an in-place operation.".into(),
             ));
         }
         Ok(())
+    }
+
+    /// PyTorch's refusal to write into a view whose history cannot be rewritten (one of
+    /// several views that one function returned, or one made with grad mode off: see
+    /// [`ViewCreation`]) while grad mode is on, when the write takes part in autograd: the
+    /// view, its base or what is written (`written_requires_grad`) requires grad.
+    fn check_view_inplace(&self, written_requires_grad: bool) -> Result<()> {
+        let creation = self.view_creation();
+        if creation == ViewCreation::Default || !is_grad_enabled() || !self.dtype().is_float() {
+            return Ok(());
+        }
+        // A view is tagged as made with grad mode off only where its base required grad
+        // (which the base, no longer alive, may not say).
+        let base_requires_grad = matches!(creation, ViewCreation::NoGrad | ViewCreation::Inference)
+            || self.view_base().is_some_and(|b| b.requires_grad());
+        if !(written_requires_grad || self.requires_grad() || base_requires_grad) {
+            return Ok(());
+        }
+        let grad_fn = self.grad_fn();
+        match creation.refusal(grad_fn.as_ref().map(|f| f.name()), self.output_nr()) {
+            Some(msg) => Err(Error::Runtime(msg)),
+            None => Ok(()),
+        }
     }
 
     /// Writes `new` (same shape) into self and takes over its history.
@@ -76,6 +101,7 @@ impl Tensor {
         if !is_grad_enabled() || !self.dtype().is_float() {
             return Ok(false);
         }
+        self.check_view_inplace(new.requires_grad())?;
         let Some(base) = self.view_base() else {
             return Ok(false);
         };

@@ -3,7 +3,7 @@
 //! the gradient is embedded into zeros through the same view. The pieces of `split`,
 //! `chunk` and `unbind` share one node, whose backward joins their gradients.
 
-use crate::autograd::{needs_grad, record, record_outputs, GradModeGuard};
+use crate::autograd::{is_grad_enabled, needs_grad, record, record_outputs, GradModeGuard};
 use crate::error::{wrap_dim, Error, Result};
 use crate::ops::trace::Attr;
 use crate::tensor::dtype::DType;
@@ -409,13 +409,18 @@ impl Tensor {
         make: impl FnOnce(&Tensor) -> Result<Vec<Tensor>>,
         join: impl Fn(&[Tensor]) -> Result<Tensor> + Send + Sync + 'static,
     ) -> Result<Vec<Tensor>> {
-        if !needs_grad(&[self]) || crate::ops::trace::tracing() {
-            return make(self);
-        }
+        let recorded = needs_grad(&[self]) && !crate::ops::trace::tracing();
         let out = {
-            let _off = GradModeGuard::new(false);
+            let _off = recorded.then(|| GradModeGuard::new(false));
             make(self)?
         };
+        // PyTorch refuses in-place ops on these pieces while recording, even unrecorded.
+        if is_grad_enabled() && self.dtype().is_float() {
+            out.iter().for_each(Tensor::mark_multi_output_view);
+        }
+        if !recorded {
+            return Ok(out);
+        }
         let backward = move |grads: &[Option<Tensor>], _: &[bool]| {
             // The engine stands zeros in for pieces that got no gradient.
             let gs: Vec<Tensor> = grads.iter().flatten().cloned().collect();

@@ -6,7 +6,8 @@ pub mod layout;
 pub mod memory_format;
 pub mod storage;
 
-use crate::autograd::meta::AutogradMeta;
+use crate::autograd::grad_mode;
+use crate::autograd::meta::{AutogradMeta, ViewCreation};
 use crate::error::Result;
 use device::Device;
 use dtype::{cast, DType, Element};
@@ -145,11 +146,43 @@ impl Tensor {
     }
     /// A new handle sharing storage with `self`, viewed through `layout`, no history; it
     /// remembers `self`'s base (or `self`) as its own.
+    /// Its tag says how it was made ([`ViewCreation`]).
     pub(crate) fn with_layout(&self, layout: Layout) -> Tensor {
         let view = Tensor::from_parts_as(self.0.storage.clone(), layout, self.0.inference);
-        let base = self.view_base().unwrap_or_else(|| self.clone());
-        view.0.meta.lock().view_base = Some(Arc::downgrade(&base.0));
+        let (base, parent, requires_grad) = {
+            let m = self.0.meta.lock();
+            let base = m.view_base.as_ref().and_then(|w| w.upgrade()).map(Tensor);
+            (base, m.view_creation, m.requires_grad)
+        };
+        let made = if grad_mode::is_grad_enabled() || !self.dtype().is_float() {
+            ViewCreation::Default
+        } else if !(requires_grad || base.as_ref().is_some_and(|b| b.requires_grad())) {
+            // PyTorch tags these too; here they stay plain, so that an op computing with
+            // grad mode off may return a view of its own result and record history on it.
+            ViewCreation::Default
+        } else if grad_mode::is_inference_mode() && !self.0.inference {
+            ViewCreation::Inference
+        } else {
+            ViewCreation::NoGrad
+        };
+        let base = base.unwrap_or_else(|| self.clone());
+        {
+            let mut m = view.0.meta.lock();
+            m.view_base = Some(Arc::downgrade(&base.0));
+            m.view_creation = parent.then(made);
+        }
         view
+    }
+
+    /// How this view was made ([`ViewCreation::Default`] for a tensor that is no view).
+    pub(crate) fn view_creation(&self) -> ViewCreation {
+        self.0.meta.lock().view_creation
+    }
+
+    /// Tags this view as one of several that one function returned.
+    pub(crate) fn mark_multi_output_view(&self) {
+        let mut m = self.0.meta.lock();
+        m.view_creation = m.view_creation.then(ViewCreation::MultiOutput);
     }
 
     /// The tensor this one is a view of, while it is alive.
