@@ -433,6 +433,36 @@ def test_split_pieces_share_one_node_as_pytorchs(how):
     assert ours[4] == theirs[4]
 
 
+@pytest.mark.parametrize("replace", [False, True])
+def test_hook_on_unused_piece_sees_none_as_pytorchs(replace):
+    """A hook on a piece that got no gradient is called with None, as PyTorch's; returning
+    a tensor for it is refused as PyTorch refuses it."""
+    torch = need_torch()
+    a = rand_array((4, 6), "float64", 4)
+    results = []
+    for lib in (rt, torch):
+        x = lib.tensor(a, requires_grad=True)
+        seen: list = []
+
+        def hook(g, lib=lib, seen=seen):
+            seen.append(g)
+            return lib.full((4, 2), 0.5, dtype=lib.float64) if replace else None
+
+        pieces = (x * 2).chunk(3, 1)
+        pieces[1].register_hook(hook)
+        try:
+            pieces[0].sum().backward()
+            results.append((seen, x.grad.tolist()))
+        except RuntimeError as e:
+            results.append((seen, str(e)))
+    (ours, g_ours), (theirs, g_theirs) = results
+    assert ours == theirs == [None]
+    if replace:
+        assert g_ours == g_theirs == "can't replace a None gradient with a non-None value"
+    else:
+        np.testing.assert_allclose(g_ours, g_theirs, rtol=1e-12)
+
+
 @pytest.mark.parametrize("materialize", [True, False])
 def test_custom_function_materialize_grads_as_pytorchs(materialize):
     """An output that got no gradient reaches ``backward`` as zeros, or as None after

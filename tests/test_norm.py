@@ -683,14 +683,16 @@ def test_dropout_survivors_are_scaled_in_the_inputs_dtype_as_pytorchs(dtype):
         np.testing.assert_array_equal(ours[kept], survivors[kept], err_msg=f"p={p}")
 
 
+@pytest.mark.parametrize("fn", ["dropout", "dropout2d", "alpha_dropout", "feature_alpha_dropout"])
 @pytest.mark.parametrize("dtype", ["int64", "int32", "bool", "uint8"])
-def test_dropout_of_integer_input_raises_pytorchs_error(dtype):
+def test_dropout_of_integer_input_raises_pytorchs_error(dtype, fn):
+    # The alpha dropouts' error names `mask - 1`'s dtype: int64 for a bool input.
     torch = need_torch()
     messages = []
     for lib in (rt, torch):
-        x = lib.ones(4, 5, dtype=getattr(lib, dtype))
+        x = lib.ones(4, 5, 2, 2, dtype=getattr(lib, dtype))
         with pytest.raises(RuntimeError) as err:
-            lib.nn.functional.dropout(x, 0.5)
+            getattr(lib.nn.functional, fn)(x, 0.5, True)
         messages.append(str(err.value))
     assert messages[0] == messages[1]
 

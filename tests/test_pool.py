@@ -622,3 +622,51 @@ def test_pool_errors_match_torch(build):
 )
 def test_pad_and_fold_errors_match_torch(build):
     expect_torch_error(build)
+
+
+# ------------------------------------------------------------------- integer inputs
+
+INT_POOLS = [
+    ("avg_pool1d", 3, dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
+    ("avg_pool1d", 3, dict(kernel_size=3, stride=1, padding=1, count_include_pad=False)),
+    ("avg_pool2d", 4, dict(kernel_size=2)),
+    ("avg_pool2d", 4, dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
+    ("avg_pool2d", 4, dict(kernel_size=2, divisor_override=3)),
+    ("avg_pool3d", 5, dict(kernel_size=2, stride=1, padding=1, count_include_pad=False)),
+    ("adaptive_avg_pool1d", 3, dict(output_size=4)),
+    ("adaptive_avg_pool2d", 4, dict(output_size=(3, 4))),
+    ("adaptive_avg_pool3d", 5, dict(output_size=2)),
+    ("adaptive_max_pool1d", 3, dict(output_size=4)),
+    ("adaptive_max_pool2d", 4, dict(output_size=(3, 4))),
+    ("adaptive_max_pool3d", 5, dict(output_size=2)),
+    ("max_pool2d", 4, dict(kernel_size=2)),
+    ("max_pool3d", 5, dict(kernel_size=2)),
+]
+
+
+@pytest.mark.parametrize("dtype", ["int64", "int32", "uint8", "bool"])
+@pytest.mark.parametrize("fn,dims,kw", INT_POOLS, ids=lambda v: v if isinstance(v, str) else "")
+def test_pools_of_integer_inputs_as_pytorchs(fn, dims, kw, dtype):
+    # PyTorch's CPU average pools take int64 over fixed windows (sums divided toward zero);
+    # the adaptive pools take no integers; the errors name PyTorch's kernels.
+    torch = need_torch()
+    if current_device() != "cpu":
+        pytest.skip("PyTorch's integer pools differ by device; compared on the CPU")
+    shape = (2, 3, 7, 6, 5)[: dims]
+    a = np.random.default_rng(5).integers(-40, 40, size=shape)
+    if dtype in ("uint8", "bool"):
+        a = np.abs(a) % (2 if dtype == "bool" else 256)
+    results = []
+    for lib in (rt, torch):
+        x = lib.tensor(a).to(getattr(lib, dtype))
+        try:
+            out = getattr(lib.nn.functional, fn)(x, **kw)
+            results.append((str(out.dtype).split(".")[-1], np.array(out.tolist())))
+        except (RuntimeError, NotImplementedError) as e:
+            results.append((type(e).__name__, str(e)))
+    (kind, ours), (kind_t, theirs) = results
+    assert kind == kind_t, (ours, theirs)
+    if isinstance(ours, str):
+        assert ours == theirs
+    else:
+        np.testing.assert_array_equal(ours, theirs)

@@ -209,10 +209,13 @@ fn execute(
             .unwrap_or_else(|| vec![None; node.num_outputs()]);
         let tensor_hooks = node.pre_hooks.lock().clone();
         for (nr, hook) in tensor_hooks {
-            if let Some(g) = &grads[nr] {
-                if let Some(new) = hook(g)? {
-                    grads[nr] = Some(new);
+            if let Some(new) = hook(grads[nr].as_ref())? {
+                if grads[nr].is_none() {
+                    return Err(Error::Runtime(
+                        "can't replace a None gradient with a non-None value".into(),
+                    ));
                 }
+                grads[nr] = Some(new);
             }
         }
         let node_hooks = node.node_pre_hooks.lock().clone();
@@ -357,7 +360,7 @@ fn needed_nodes(roots: &[(Edge, Tensor)], targets: &HashSet<NodeId>) -> HashSet<
 fn accumulate_grad(leaf: &Tensor, mut g: Tensor, create_graph: bool) -> Result<()> {
     let hooks = leaf.0.meta.lock().hooks.clone();
     for h in hooks {
-        if let Some(new) = h(&g)? {
+        if let Some(new) = h(Some(&g))? {
             g = new;
         }
     }

@@ -26,6 +26,17 @@ pub struct AutogradMeta {
     pub view_base: Option<Weak<TensorImpl>>,
     /// For a view, how it was made: whether an in-place op may rewrite its history.
     pub view_creation: ViewCreation,
+    /// For a view, its storage's version when its history was set: once the storage moves
+    /// on, the history is regenerated from the base's (see `ops::inplace`).
+    pub view_version: u64,
+}
+
+impl AutogradMeta {
+    /// Whether this view's history predates the last in-place write into `version`'s
+    /// storage.
+    pub fn stale_view(&self, version: u64) -> bool {
+        self.view_base.is_some() && self.view_version != version
+    }
 }
 
 /// How a view was made, as PyTorch's `CreationMeta`: an in-place op on a view rewrites its

@@ -69,7 +69,18 @@ pub fn record_outputs(
 
 impl Tensor {
     pub fn requires_grad(&self) -> bool {
-        self.0.meta.lock().requires_grad
+        self.fresh_meta().requires_grad
+    }
+    /// This tensor's autograd state, a view's history regenerated first where an in-place
+    /// write made it stale ([`Tensor::refresh_view_history`]).
+    fn fresh_meta(&self) -> parking_lot::MutexGuard<'_, meta::AutogradMeta> {
+        let m = self.0.meta.lock();
+        if !m.stale_view(self.0.storage.version()) {
+            return m;
+        }
+        drop(m);
+        self.refresh_view_history();
+        self.0.meta.lock()
     }
     /// `requires_grad_()`: only leaves of floating dtype may change it, as in PyTorch.
     pub fn set_requires_grad(&self, on: bool) -> Result<()> {
@@ -112,20 +123,20 @@ impl Tensor {
         Ok(())
     }
     pub fn grad_fn(&self) -> Option<Arc<Node>> {
-        self.0.meta.lock().grad_fn.clone()
+        self.fresh_meta().grad_fn.clone()
     }
     pub fn output_nr(&self) -> usize {
-        self.0.meta.lock().output_nr
+        self.fresh_meta().output_nr
     }
     pub fn is_leaf(&self) -> bool {
-        self.0.meta.lock().grad_fn.is_none()
+        self.fresh_meta().grad_fn.is_none()
     }
     pub fn retains_grad(&self) -> bool {
         self.0.meta.lock().retains_grad
     }
     /// Keeps the gradient of a non-leaf in `.grad` after backward (no-op on leaves).
     pub fn retain_grad(&self) -> Result<()> {
-        let mut m = self.0.meta.lock();
+        let mut m = self.fresh_meta();
         if !m.requires_grad {
             return Err(Error::Runtime(
                 "can't retain_grad on Tensor that has requires_grad=False".into(),
@@ -163,7 +174,7 @@ impl Tensor {
     }
     /// `register_hook`: runs on this tensor's gradient; may return a replacement.
     pub fn register_hook(&self, hook: Hook) -> Result<()> {
-        let mut m = self.0.meta.lock();
+        let mut m = self.fresh_meta();
         if !m.requires_grad {
             return Err(Error::Runtime(
                 "cannot register a hook on a tensor that doesn't require gradient".into(),
@@ -185,7 +196,7 @@ impl Tensor {
 
     /// The edge a gradient for this tensor flows along (its node, or its leaf accumulator).
     pub(crate) fn gradient_edge(&self) -> Option<Edge> {
-        let m = self.0.meta.lock();
+        let m = self.fresh_meta();
         if let Some(f) = &m.grad_fn {
             return Some(Edge {
                 node: f.clone(),
@@ -213,6 +224,7 @@ impl Tensor {
     /// Makes this tensor output `output_nr` of `node`.
     pub(crate) fn set_history(&self, node: Arc<Node>, output_nr: usize) {
         let mut m = self.0.meta.lock();
+        m.view_version = self.0.storage.version();
         m.requires_grad = true;
         m.grad_fn = Some(node);
         m.output_nr = output_nr;

@@ -15,8 +15,9 @@ use std::sync::{Arc, Weak};
 /// The mask says which inputs need a gradient at all.
 pub type BackwardFn =
     Box<dyn FnMut(&[Option<Tensor>], &[bool]) -> Result<Vec<Option<Tensor>>> + Send>;
-/// A tensor hook: sees the gradient, may return a replacement.
-pub type Hook = Arc<dyn Fn(&Tensor) -> Result<Option<Tensor>> + Send + Sync>;
+/// A tensor hook: sees the gradient, may return a replacement. A hook on one output of a
+/// node with several sees `None` when that output got no gradient, as PyTorch's.
+pub type Hook = Arc<dyn Fn(Option<&Tensor>) -> Result<Option<Tensor>> + Send + Sync>;
 /// A hook called with a leaf once its `.grad` holds the new gradient.
 pub type PostAccumulateHook = Arc<dyn Fn(&Tensor) -> Result<()> + Send + Sync>;
 /// A node's gradients (one per output or per input; `None` where there is none).

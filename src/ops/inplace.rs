@@ -113,22 +113,10 @@ impl Tensor {
                 "a view of a leaf Variable that requires grad is being used in an in-place operation.".into(),
             ));
         }
-        let bl = base.layout();
-        let Some(offset) = self.offset().checked_sub(bl.offset) else {
+        let Some(view) = self.region_in(&base) else {
             return Ok(false);
         };
-        if !bl.is_contiguous() {
-            return Ok(false);
-        }
-        // The region `self` covers, in the coordinates of a contiguous tensor of base's shape.
-        let region = Layout {
-            shape: self.shape().to_vec(),
-            strides: self.strides().to_vec(),
-            offset,
-        };
-        let view: ViewFn = Arc::new(move |_| Ok(region.clone()));
-        let base_shape = base.shape().to_vec();
-        let (in_region, shape) = (view.clone(), base_shape.clone());
+        let (in_region, shape) = (view.clone(), base.shape().to_vec());
         record("CopySlices", &[&base, new], &base, move |g, need| {
             let g = if g.is_contiguous() && g.offset() == 0 {
                 g.clone()
@@ -146,10 +134,56 @@ impl Tensor {
             })?;
             Ok(vec![outside, inside])
         });
-        record("AsStridedBackward0", &[&base], self, move |g, _| {
+        self.record_region_of(&base, view);
+        Ok(true)
+    }
+
+    /// The region this view covers in the coordinates of a contiguous tensor of `base`'s
+    /// shape, as a view function; `None` where `base` is not contiguous (or starts past it).
+    fn region_in(&self, base: &Tensor) -> Option<ViewFn> {
+        let bl = base.layout();
+        let offset = self.offset().checked_sub(bl.offset)?;
+        if !bl.is_contiguous() {
+            return None;
+        }
+        let region = Layout {
+            shape: self.shape().to_vec(),
+            strides: self.strides().to_vec(),
+            offset,
+        };
+        Some(Arc::new(move |_| Ok(region.clone())))
+    }
+
+    /// Makes this view the region `view` of `base`'s present history
+    /// (`AsStridedBackward0`).
+    fn record_region_of(&self, base: &Tensor, view: ViewFn) {
+        let base_shape = base.shape().to_vec();
+        record("AsStridedBackward0", &[base], self, move |g, _| {
             Ok(vec![Some(embed_view(g, &base_shape, None, view.clone())?)])
         });
-        Ok(true)
+    }
+
+    /// PyTorch's regeneration of a view's history where it is read: once its storage was
+    /// written in place since the view's history was set (through its base or another view
+    /// of it), the view's gradient goes through the base's present history
+    /// (`AsStridedBackward0`), so that it sees the write. A view with no history of a base
+    /// that needs no grad stays as it is, as does the view of a base no longer alive or not
+    /// contiguous.
+    pub(crate) fn refresh_view_history(&self) {
+        let had_history = {
+            let mut m = self.0.meta.lock();
+            m.view_version = self.storage().version();
+            m.grad_fn.is_some()
+        };
+        let Some(base) = self.view_base() else {
+            return;
+        };
+        if !self.dtype().is_float() || !(had_history || base.requires_grad()) {
+            return;
+        }
+        if let Some(view) = self.region_in(&base) {
+            self.record_region_of(&base, view);
+        }
     }
 
     /// PyTorch's `assert_no_internal_overlap`: an in-place op whose result differs between

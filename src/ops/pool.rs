@@ -5,6 +5,7 @@
 use crate::autograd::{is_grad_enabled, needs_grad, record};
 use crate::backend::{AvgDivisor, Window};
 use crate::error::{Error, Result};
+use crate::tensor::dtype::DType;
 use crate::tensor::layout::fmt_shape;
 use crate::Tensor;
 
@@ -419,6 +420,7 @@ pub fn max_pool(name: &str, input: &Tensor, o: &PoolOptions) -> Result<(Tensor, 
         || o.trace_attrs(),
         || {
             let (x, is_batched) = batched(name, input, o.kernel.len())?;
+            check_pool_dtype(name, &x)?;
             let w = fixed_window(name, &x, o, true)?;
             let (v, i) = max_pool_window(&x, &w, !is_batched)?;
             indices = Some(i);
@@ -434,6 +436,7 @@ pub fn max_pool(name: &str, input: &Tensor, o: &PoolOptions) -> Result<(Tensor, 
 /// `adaptive_max_pool{k}d(input, output_size, return_indices=True)`.
 pub fn adaptive_max_pool(name: &str, input: &Tensor, output: &[i64]) -> Result<(Tensor, Tensor)> {
     let (x, is_batched) = batched(name, input, output.len())?;
+    check_pool_dtype(name, &x)?;
     let w = adaptive_window(name, &x, output)?;
     max_pool_window(&x, &w, !is_batched)
 }
@@ -441,12 +444,6 @@ pub fn adaptive_max_pool(name: &str, input: &Tensor, output: &[i64]) -> Result<(
 /// Average pooling over `w` of a batched input, differentiable to any order (the backward
 /// kernel is the forward's adjoint, and the adjoint's backward is the forward).
 fn avg_pool_window(x: &Tensor, w: &Window, d: AvgDivisor) -> Result<Tensor> {
-    if !x.dtype().is_float() {
-        return Err(Error::NotImplemented(format!(
-            "\"avg_pool\" not implemented for '{}'",
-            x.dtype().scalar_name()
-        )));
-    }
     let (n, c) = (x.shape()[0], x.shape()[1]);
     let mut shape = vec![n, c];
     shape.extend_from_slice(&w.output);
@@ -475,6 +472,36 @@ fn avg_pool_adjoint(g: &Tensor, w: &Window, d: AvgDivisor) -> Result<Tensor> {
     Ok(out)
 }
 
+/// PyTorch's dtypes for the pools `name` (`avg_pool2d`, `adaptive_max_pool3d`, …): float;
+/// any but bool for the max pools over fixed windows; int64 on the CPU for the average
+/// pools over fixed windows (each window's sum divided by its divisor as integers are,
+/// toward zero; the sum is exact below 2⁵³); no other for the adaptive pools. Its errors
+/// name the kernel: `avg_pool2d` (for 1-D too), `avg_pool3d_out_frame`,
+/// `adaptive_max_pool3d_cpu`, `max_pool3d`, ….
+fn check_pool_dtype(name: &str, x: &Tensor) -> Result<()> {
+    let dt = x.dtype();
+    let ok = match name.split('_').next() {
+        _ if dt.is_float() => true,
+        Some("max") => dt != DType::Bool,
+        Some("avg") => dt == DType::I64 && !x.device().is_cuda(),
+        _ => false,
+    };
+    if ok {
+        return Ok(());
+    }
+    let stem = &name[..name.len().saturating_sub(2)];
+    let kernel = match (name.ends_with("3d"), name.split('_').next()) {
+        (false, _) => format!("{stem}2d"),
+        (true, Some("max")) => name.to_string(),
+        (true, Some("avg")) => format!("{stem}3d_out_frame"),
+        (true, _) => format!("{stem}3d_cpu"),
+    };
+    Err(Error::NotImplemented(format!(
+        "\"{kernel}\" not implemented for '{}'",
+        dt.scalar_name()
+    )))
+}
+
 /// `avg_pool{k}d(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
 /// divisor_override)`.
 pub fn avg_pool(name: &str, input: &Tensor, o: &PoolOptions, d: AvgDivisor) -> Result<Tensor> {
@@ -494,6 +521,7 @@ pub fn avg_pool(name: &str, input: &Tensor, o: &PoolOptions, d: AvgDivisor) -> R
         },
         || {
             let (x, is_batched) = batched(name, input, o.kernel.len())?;
+            check_pool_dtype(name, &x)?;
             if d.divisor_override == Some(0) {
                 return Err(Error::Runtime("divisor must be not zero".into()));
             }
@@ -521,6 +549,7 @@ pub fn adaptive_avg_pool(name: &str, input: &Tensor, output: &[i64]) -> Result<T
         },
         || {
             let (x, is_batched) = batched(name, input, output.len())?;
+            check_pool_dtype(name, &x)?;
             let w = adaptive_window(name, &x, output)?;
             let d = AvgDivisor {
                 count_include_pad: false,

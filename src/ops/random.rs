@@ -5,7 +5,7 @@ use crate::backend::Distribution;
 use crate::error::{Error, Result};
 use crate::tensor::device::Device;
 use crate::tensor::dtype::DType;
-use crate::tensor::layout::numel;
+use crate::tensor::layout::checked_numel;
 use crate::tensor::storage::Storage;
 use crate::Tensor;
 
@@ -35,7 +35,7 @@ fn float_dtype(op: &str, dtype: DType) -> Result<()> {
 }
 
 fn sample(shape: &[usize], dtype: DType, device: Device, dist: Distribution) -> Result<Tensor> {
-    let s = Storage::random(device, numel(shape), dtype, dist)?;
+    let s = Storage::random(device, checked_numel(shape, dtype.size())?, dtype, dist)?;
     Ok(Tensor::from_storage(s, shape))
 }
 
@@ -54,7 +54,8 @@ pub fn rand(shape: &[usize], dtype: DType, device: Device) -> Result<Tensor> {
 /// `bernoulli_(1 − p)` and divides it by `1 − p`; with `keep = 1 − p` this is that mask in
 /// one pass, its `1/keep` computed as that division is: in float64 for float64, else in
 /// float32 (the 16-bit types' arithmetic too), rounded to the dtype. An integer or bool
-/// `dtype` gets the error PyTorch's division gives.
+/// `dtype` gets the error PyTorch's arithmetic on the mask gives: its division, or for the
+/// alpha dropouts (not `scaled`) its `mask − 1` times a float, where a bool mask is int64.
 pub fn dropout_mask(
     shape: &[usize],
     keep: f64,
@@ -63,9 +64,14 @@ pub fn dropout_mask(
     device: Device,
 ) -> Result<Tensor> {
     if !dtype.is_float() {
+        let named = if !scaled && dtype == DType::Bool {
+            DType::I64
+        } else {
+            dtype
+        };
         return Err(Error::Runtime(format!(
             "result type Float can't be cast to the desired output type {}",
-            dtype.scalar_name()
+            named.scalar_name()
         )));
     }
     let value = match (scaled, dtype) {

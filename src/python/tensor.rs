@@ -137,14 +137,13 @@ pub fn py_err_to_rust(e: PyErr) -> crate::Error {
 
 /// A Python callable as an engine hook (called with the GIL).
 pub fn py_hook(f: Py<PyAny>, active: Arc<AtomicBool>) -> Hook {
-    Arc::new(move |g: &Tensor| {
+    Arc::new(move |g: Option<&Tensor>| {
         if !active.load(Ordering::Relaxed) {
             return Ok(None);
         }
         Python::attach(|py| {
-            let r = f
-                .call1(py, (PyTensor::new(g.clone()),))
-                .map_err(py_err_to_rust)?;
+            let g = g.map(|g| PyTensor::new(g.clone()));
+            let r = f.call1(py, (g,)).map_err(py_err_to_rust)?;
             let r = r.bind(py);
             if r.is_none() {
                 Ok(None)

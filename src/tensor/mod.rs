@@ -170,6 +170,7 @@ impl Tensor {
             let mut m = view.0.meta.lock();
             m.view_base = Some(Arc::downgrade(&base.0));
             m.view_creation = parent.then(made);
+            m.view_version = self.0.storage.version();
         }
         view
     }

@@ -200,6 +200,14 @@ pub(super) fn avg_pool(
         let (c, cl) = widen(x, l);
         return Ok(narrow(Cpu::avg_pool(&c, &cl, w, d)?, dtype));
     }
+    if dtype == DType::I64 {
+        return Ok(HostBuffer::from_vec(window::avg_pool(
+            x.as_slice::<i64>(),
+            l,
+            w,
+            d,
+        )));
+    }
     crate::with_float_dtype!(
         dtype,
         T,
