@@ -351,3 +351,85 @@ def test_regenerated_view_history_names_as_torch():
         y.mul_(3)
         names.append((before, v.grad_fn.name(), w.is_leaf, w.requires_grad))
     assert names[0] == names[1]
+
+
+def _chunk_piece_then_base_written(m):
+    y = m.tensor([0.5, -1.0, 2.0, 3.0], requires_grad=True) * 1
+    a, _ = y.chunk(2)
+    y.mul_(2)
+    return a, y
+
+
+def _no_grad_view_then_base_written(m):
+    y = m.tensor([0.5, -1.0, 2.0, 3.0], requires_grad=True) * 1
+    with m.no_grad():
+        v = y[1:]
+    y.mul_(2)
+    return v, y
+
+
+def _no_grad_view_of_parameter_then_step(m):
+    p = m.tensor([0.5, -1.0, 2.0, 3.0], requires_grad=True)
+    with m.no_grad():
+        v = p[1:]
+        p.sub_(0.1)  # an optimizer step
+    return v, p
+
+
+@pytest.mark.skipif(torch is None, reason="needs the PyTorch wheel")
+@pytest.mark.parametrize(
+    "make",
+    [_chunk_piece_then_base_written, _no_grad_view_then_base_written,
+     _no_grad_view_of_parameter_then_step],
+    ids=lambda f: f.__name__,
+)
+def test_refused_view_used_after_its_base_was_written_raises_as_torch(make):
+    # PyTorch refuses such a view where it is next used; here, where a backward pass reaches
+    # it. Either way no gradient goes through it, and the message is PyTorch's. (The base
+    # is kept alive: a view holds its base weakly here, and keeps its old history once the
+    # base is gone.)
+    messages = []
+    for m in (rt, torch):
+        v, _base = make(m)
+        with pytest.raises(RuntimeError) as e:
+            (v * 2).sum().backward()
+        messages.append(str(e.value))
+    assert messages[0] == messages[1]
+    assert "its base or another view of its base has been modified inplace" in messages[0]
+
+
+@pytest.mark.skipif(torch is None, reason="needs the PyTorch wheel")
+def test_stale_view_saved_for_double_backward_as_torch():
+    grads = []
+    for m in (rt, torch):
+        x = m.tensor([1.0, 2.0, 3.0, 4.0], dtype=m.float64, requires_grad=True)
+        w = m.ones(3, dtype=m.float64, requires_grad=True)
+        y = x * 2
+        v = y[1:]
+        y.mul_(3)
+        z = (w * v).sum() + (w * w * x[1:]).sum()
+        (gw,) = m.autograd.grad(z, w, create_graph=True)
+        gw.sum().backward()
+        grads.append((np.array(x.grad.tolist()), np.array(w.grad.tolist())))
+    for ours, theirs in zip(*grads):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+
+
+@pytest.mark.skipif(torch is None, reason="needs the PyTorch wheel")
+@pytest.mark.parametrize("regenerated", [False, True])
+def test_retain_grad_follows_new_history_as_torch(regenerated):
+    # `retain_grad` keeps working after an in-place op on the tensor itself, or on the base
+    # of the view that retains it, as PyTorch moves its retain hook to the new node.
+    results = []
+    for m in (rt, torch):
+        x = m.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+        y = x * 2
+        v = y[1:]
+        v.retain_grad()
+        if regenerated:
+            y.mul_(3)
+        else:
+            v.mul_(3)
+        (v * v).sum().backward()
+        results.append((v.grad.tolist(), x.grad.tolist()))
+    assert results[0] == results[1]

@@ -69,9 +69,15 @@ impl ViewCreation {
     }
 
     /// PyTorch's refusal of an in-place op on a view tagged `self` while grad mode is on,
-    /// where the view has history `grad_fn` (output `output_nr` of it); `None` for a plain
-    /// view.
-    pub fn refusal(self, grad_fn: Option<&str>, output_nr: usize) -> Option<String> {
+    /// where the view has history `grad_fn` (output `output_nr` of it), or, `indirect`, of
+    /// the use of such a view after its base or another view of it was written in place;
+    /// `None` for a plain view.
+    pub fn refusal(
+        self,
+        grad_fn: Option<&str>,
+        output_nr: usize,
+        indirect: bool,
+    ) -> Option<String> {
         let reason = match self {
             ViewCreation::Default => return None,
             ViewCreation::MultiOutput => "This view is the output of a function that returns multiple views. Such functions do not allow the output views to be modified inplace. You should replace the inplace operation by an out-of-place one.",
@@ -81,20 +87,25 @@ impl ViewCreation {
         // PyTorch names the op, not its node: `SplitBackward0` is "Split".
         let op = grad_fn.map(|n| n.trim_end_matches(|c: char| c.is_ascii_digit()));
         let op = op.map(|n| n.strip_suffix("Backward").unwrap_or(n));
+        let modified = if indirect {
+            "its base or another view of its base has been"
+        } else {
+            "is being"
+        };
         let head = match (self, op) {
             (ViewCreation::MultiOutput, Some(op)) => {
-                format!("Output {output_nr} of {op} is a view and is being modified inplace.")
+                format!("Output {output_nr} of {op} is a view and {modified} modified inplace.")
             }
             (_, op) => {
                 let prefix = op.map_or("A view was created in".to_string(), |op| {
                     format!("Output {output_nr} of {op} is a view of a view which was created in")
                 });
-                let mode = if self == ViewCreation::Inference {
-                    "inference mode and is being modified inplace in normal mode."
+                let (mode, now) = if self == ViewCreation::Inference {
+                    ("inference mode", "in normal mode")
                 } else {
-                    "no_grad mode and is being modified inplace with grad mode enabled."
+                    ("no_grad mode", "with grad mode enabled")
                 };
-                format!("{prefix} {mode}")
+                format!("{prefix} {mode} and {modified} modified inplace {now}.")
             }
         };
         Some(format!("{head} {reason}"))

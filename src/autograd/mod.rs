@@ -222,10 +222,21 @@ impl Tensor {
     }
 
     /// Makes this tensor output `output_nr` of `node`.
+    /// A tensor that retains its gradient keeps doing so through its new node, as PyTorch
+    /// moves its retain hook after an in-place op.
     pub(crate) fn set_history(&self, node: Arc<Node>, output_nr: usize) {
         let mut m = self.0.meta.lock();
         m.view_version = self.0.storage.version();
         m.requires_grad = true;
+        if m.retains_grad {
+            if let Some(old) = &m.grad_fn {
+                let me = Arc::downgrade(&self.0);
+                old.retained.lock().retain(|(_, t)| !t.ptr_eq(&me));
+            }
+            node.retained
+                .lock()
+                .push((output_nr, Arc::downgrade(&self.0)));
+        }
         m.grad_fn = Some(node);
         m.output_nr = output_nr;
     }

@@ -19,7 +19,7 @@ pub struct SavedTensor {
 
 impl SavedTensor {
     pub fn new(t: &Tensor) -> SavedTensor {
-        let meta = t.0.meta.lock();
+        let meta = t.fresh_meta();
         let version = t.storage().version();
         match &meta.grad_fn {
             Some(f) => SavedTensor {

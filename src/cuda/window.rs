@@ -515,10 +515,19 @@ mod tests {
         assert!(matches!(fold(&b, &cols, &w), Err(Error::NotImplemented(_))));
         let ints = HostBuffer::from_vec(vec![1i64; 4]);
         let i = put(&dev, &ints);
+        let int32s = HostBuffer::from_vec(vec![1i32; 4]);
         assert_eq!(
-            avg_pool(&i, &l, &w, d).err().map(|e| e.to_string()),
-            Cpu::avg_pool(&ints, &l, &w, d).err().map(as_cuda)
+            avg_pool(&put(&dev, &int32s), &l, &w, d)
+                .err()
+                .map(|e| e.to_string()),
+            Cpu::avg_pool(&int32s, &l, &w, d).err().map(as_cuda)
         );
+        // The CPU averages int64, as PyTorch's; its CUDA kernel, as PyTorch's, does not.
+        assert!(Cpu::avg_pool(&ints, &l, &w, d).is_ok());
+        assert!(matches!(
+            avg_pool(&i, &l, &w, d),
+            Err(Error::NotImplemented(_))
+        ));
         let gl = Layout::contiguous(&[1, 1, 2]);
         assert_eq!(
             avg_pool_backward(&i, &gl, &w, d)

@@ -52,7 +52,7 @@ impl Tensor {
             return Ok(());
         }
         let grad_fn = self.grad_fn();
-        match creation.refusal(grad_fn.as_ref().map(|f| f.name()), self.output_nr()) {
+        match creation.refusal(grad_fn.as_ref().map(|f| f.name()), self.output_nr(), false) {
             Some(msg) => Err(Error::Runtime(msg)),
             None => Ok(()),
         }
@@ -168,20 +168,32 @@ impl Tensor {
     /// of it), the view's gradient goes through the base's present history
     /// (`AsStridedBackward0`), so that it sees the write. A view with no history of a base
     /// that needs no grad stays as it is, as does the view of a base no longer alive or not
-    /// contiguous.
+    /// contiguous. PyTorch refuses to use a view whose history may not be rewritten (see
+    /// [`ViewCreation`]) once its base was written: here such a view's new history raises
+    /// that refusal when a backward pass reaches it.
     pub(crate) fn refresh_view_history(&self) {
-        let had_history = {
+        let (old, creation) = {
             let mut m = self.0.meta.lock();
             m.view_version = self.storage().version();
-            m.grad_fn.is_some()
+            let old = m
+                .grad_fn
+                .as_ref()
+                .map(|f| (f.name().to_string(), m.output_nr));
+            (old, m.view_creation)
         };
         let Some(base) = self.view_base() else {
             return;
         };
-        if !self.dtype().is_float() || !(had_history || base.requires_grad()) {
+        if !self.dtype().is_float() || !(old.is_some() || base.requires_grad()) {
             return;
         }
-        if let Some(view) = self.region_in(&base) {
+        let named = old.as_ref().map(|(name, _)| name.as_str());
+        let nr = old.as_ref().map_or(0, |&(_, nr)| nr);
+        if let Some(msg) = creation.refusal(named, nr, true) {
+            record("AsStridedBackward0", &[&base], self, move |_, _| {
+                Err(Error::Runtime(msg.clone()))
+            });
+        } else if let Some(view) = self.region_in(&base) {
             self.record_region_of(&base, view);
         }
     }
