@@ -64,7 +64,25 @@ def _activations_inplace_by_result(m, x):
     return (y * y).sum() + (z * x.reshape(2, 3).t()).sum() + (w * w).sum() + (r * x).sum() + e.sum()
 
 
+def _write_rows_of_transposed_result(m, x):
+    # The base is laid out transposed (an elementwise op keeps x.t()'s strides, as PyTorch's):
+    # the written regions are found in the base's own layout.
+    y = x.reshape(2, 3).t() * 2
+    y[0].mul_(3)
+    y[1:, 1].exp_()
+    return (y * y).sum()
+
+
+def _write_channels_of_channels_last_result(m, x):
+    y = x.reshape(1, 3, 2, 1).contiguous(memory_format=m.channels_last) * 1.5
+    y[0, 0, 1].mul_(-2)
+    y[:, 1:].tanh_()
+    return (y * y).sum() + y[0, :, 0, 0].sum()
+
+
 CASES = {
+    "write_rows_of_transposed_result": _write_rows_of_transposed_result,
+    "write_channels_of_channels_last_result": _write_channels_of_channels_last_result,
     "activations_inplace_by_result": _activations_inplace_by_result,
     "scale_slice": _scale_slice,
     "exp_row_of_reshaped": _exp_row_of_reshaped,
@@ -316,8 +334,27 @@ def _write_base_twice(m, x):
     return (col * col.sum()).sum()
 
 
+def _write_transposed_base_after_view(m, x):
+    y = x.reshape(2, 3).t() * 2
+    v = y[1:]
+    y.mul_(3)
+    return (v * v).sum()
+
+
+def _view_outlives_its_written_base(m, x):
+    def view_of_scaled(t):
+        y = t * 2
+        v = y[1:5]
+        y.mul_(3)
+        return v  # y is gone: the view keeps its base, as PyTorch's
+
+    v = view_of_scaled(x)
+    return (v * v).sum()
+
+
 STALE_VIEWS = [_write_base_after_view, _write_sibling_view, _write_parent_of_nested_view,
-               _write_base_twice]
+               _write_base_twice, _write_transposed_base_after_view,
+               _view_outlives_its_written_base]
 
 
 @pytest.mark.parametrize("fn", STALE_VIEWS, ids=lambda f: f.__name__)
@@ -433,3 +470,39 @@ def test_retain_grad_follows_new_history_as_torch(regenerated):
         (v * v).sum().backward()
         results.append((v.grad.tolist(), x.grad.tolist()))
     assert results[0] == results[1]
+
+
+class _Hook:
+    def __call__(self, g):
+        return None
+
+
+def _saves_view_of_what_it_writes(y, w):
+    return y.mul_(y.t())
+
+
+def _saves_view_needing_no_grad(y, w):
+    y = y.detach()
+    v = y[:1]
+    y.add_(v.expand(3, 3) * w)  # the product saves the view
+    return y
+
+
+@pytest.mark.parametrize("write", [_saves_view_of_what_it_writes, _saves_view_needing_no_grad])
+def test_saved_view_of_written_tensor_makes_no_cycle(write):
+    # A view keeps its base alive (as PyTorch's); an op saving a view of the tensor it
+    # writes must not make that a cycle: the node, and the hook on it, die with the graph.
+    # (Its backward would refuse the saved view, written since it was saved.)
+    import gc
+    import weakref
+
+    w = rt.rand(3, 3, dtype=rt.float64, requires_grad=True)
+    y = w * 2
+    y = write(y, w)
+    hook = _Hook()
+    y.register_hook(hook)
+    alive = weakref.ref(hook)
+    assert y.grad_fn is not None and alive() is not None
+    del hook, y
+    gc.collect()
+    assert alive() is None

@@ -20,10 +20,13 @@ pub struct AutogradMeta {
     pub hooks: Vec<Hook>,
     /// A leaf's hooks run after its gradient is accumulated (`register_post_accumulate_grad_hook`).
     pub post_accumulate_hooks: Vec<PostAccumulateHook>,
-    /// For a view, the tensor whose storage it views (the root of a chain of views), weak so
-    /// that a view does not keep its base's graph alive: an in-place op on the view rewires
-    /// the base's history (see `ops::inplace`).
-    pub view_base: Option<Weak<TensorImpl>>,
+    /// For a view, the tensor whose storage it views (the root of a chain of views): an
+    /// in-place op on the view rewires the base's history, and a view written through its
+    /// base takes the base's present history (see `ops::inplace`). Held strongly, as
+    /// PyTorch's, so that a view outliving its base still sees a write made through it; a
+    /// saved view is kept detached (`SavedTensor`), so that an op saving a view of the
+    /// tensor it writes makes no cycle.
+    pub view_base: Option<Arc<TensorImpl>>,
     /// For a view, how it was made: whether an in-place op may rewrite its history.
     pub view_creation: ViewCreation,
     /// For a view, its storage's version when its history was set: once the storage moves

@@ -29,8 +29,14 @@ impl SavedTensor {
                 output_nr: meta.output_nr,
                 version,
             },
+            // A view that needs no grad is kept detached: its base may be the tensor whose
+            // history saves it (an in-place op reading a view of what it writes).
             None => SavedTensor {
-                data: t.clone(),
+                data: if meta.requires_grad || meta.view_base.is_none() {
+                    t.clone()
+                } else {
+                    t.detach()
+                },
                 leaf: meta.requires_grad,
                 grad_fn: None,
                 output_nr: 0,

@@ -14,6 +14,7 @@ use crate::backend::SgdOptions;
 use crate::error::{Error, Result};
 use crate::tensor::dtype::{Category, DType};
 use crate::tensor::layout::{fmt_shape, Layout};
+use crate::tensor::memory_format::MemoryFormat;
 use crate::tensor::storage::Storage;
 use crate::Tensor;
 use std::sync::Arc;
@@ -45,7 +46,7 @@ impl Tensor {
             return Ok(());
         }
         // A view is tagged as made with grad mode off only where its base required grad
-        // (which the base, no longer alive, may not say).
+        // (which the base, since detached, may not say).
         let base_requires_grad = matches!(creation, ViewCreation::NoGrad | ViewCreation::Inference)
             || self.view_base().is_some_and(|b| b.requires_grad());
         if !(written_requires_grad || self.requires_grad() || base_requires_grad) {
@@ -113,18 +114,17 @@ impl Tensor {
                 "a view of a leaf Variable that requires grad is being used in an in-place operation.".into(),
             ));
         }
-        let Some(view) = self.region_in(&base) else {
+        let Some(region) = self.region_in(&base) else {
             return Ok(false);
         };
-        let (in_region, shape) = (view.clone(), base.shape().to_vec());
+        let (in_region, layout) = (region.view.clone(), region.grad_layout.clone());
+        let shape = base.shape().to_vec();
         record("CopySlices", &[&base, new], &base, move |g, need| {
-            let g = if g.is_contiguous() && g.offset() == 0 {
-                g.clone()
-            } else {
-                g.contiguous_copy()?
-            };
+            let g = laid_out(g, layout.as_ref())?;
             let outside = grad_if(need[0], || {
-                let mask = crate::ops::creation::ones(&shape, g.dtype(), g.device())?;
+                // Ones are ones in any order: read through the gradient's layout.
+                let ones = crate::ops::creation::ones(&shape, g.dtype(), g.device())?;
+                let mask = Tensor::from_parts(ones.storage().clone(), g.layout().clone());
                 mask.storage()
                     .fill(&in_region(mask.layout())?, Scalar::Int(0))?;
                 g.mul(&mask)
@@ -134,32 +134,48 @@ impl Tensor {
             })?;
             Ok(vec![outside, inside])
         });
-        self.record_region_of(&base, view);
+        self.record_region_of(&base, region);
         Ok(true)
     }
 
-    /// The region this view covers in the coordinates of a contiguous tensor of `base`'s
-    /// shape, as a view function; `None` where `base` is not contiguous (or starts past it).
-    fn region_in(&self, base: &Tensor) -> Option<ViewFn> {
+    /// Where this view lies in `base`, for gradients of `base`'s shape laid out as `base`
+    /// is (PyTorch's `CopySlices` and `AsStridedBackward0` lay out the base's gradient with
+    /// the base's strides); `None` where `base` is not dense (or starts past the view).
+    fn region_in(&self, base: &Tensor) -> Option<Region> {
         let bl = base.layout();
         let offset = self.offset().checked_sub(bl.offset)?;
-        if !bl.is_contiguous() {
-            return None;
-        }
+        let grad_layout = if bl.is_contiguous() {
+            None
+        } else {
+            let (order, l) = bl.copy_layout(MemoryFormat::Preserve).ok()??;
+            if !bl.is_dense() || l.strides != bl.strides {
+                return None;
+            }
+            Some((order, l))
+        };
         let region = Layout {
             shape: self.shape().to_vec(),
             strides: self.strides().to_vec(),
             offset,
         };
-        Some(Arc::new(move |_| Ok(region.clone())))
+        Some(Region {
+            view: Arc::new(move |_| Ok(region.clone())),
+            grad_layout,
+        })
     }
 
-    /// Makes this view the region `view` of `base`'s present history
+    /// Makes this view the region `region` of `base`'s present history
     /// (`AsStridedBackward0`).
-    fn record_region_of(&self, base: &Tensor, view: ViewFn) {
+    fn record_region_of(&self, base: &Tensor, region: Region) {
         let base_shape = base.shape().to_vec();
         record("AsStridedBackward0", &[base], self, move |g, _| {
-            Ok(vec![Some(embed_view(g, &base_shape, None, view.clone())?)])
+            let layout = region.grad_layout.as_ref().map(|(_, l)| l);
+            Ok(vec![Some(embed_view(
+                g,
+                &base_shape,
+                layout,
+                region.view.clone(),
+            )?)])
         });
     }
 
@@ -167,8 +183,7 @@ impl Tensor {
     /// written in place since the view's history was set (through its base or another view
     /// of it), the view's gradient goes through the base's present history
     /// (`AsStridedBackward0`), so that it sees the write. A view with no history of a base
-    /// that needs no grad stays as it is, as does the view of a base no longer alive or not
-    /// contiguous. PyTorch refuses to use a view whose history may not be rewritten (see
+    /// that needs no grad stays as it is, as does the view of a base that is not dense. PyTorch refuses to use a view whose history may not be rewritten (see
     /// [`ViewCreation`]) once its base was written: here such a view's new history raises
     /// that refusal when a backward pass reaches it.
     pub(crate) fn refresh_view_history(&self) {
@@ -193,8 +208,8 @@ impl Tensor {
             record("AsStridedBackward0", &[&base], self, move |_, _| {
                 Err(Error::Runtime(msg.clone()))
             });
-        } else if let Some(view) = self.region_in(&base) {
-            self.record_region_of(&base, view);
+        } else if let Some(region) = self.region_in(&base) {
+            self.record_region_of(&base, region);
         }
     }
 
@@ -450,4 +465,31 @@ fn cat_name(d: DType) -> &'static str {
         Category::Floating if d != DType::F64 => "Float",
         _ => d.scalar_name(),
     }
+}
+
+/// Where a view lies in its base ([`Tensor::region_in`]): `view` maps a gradient of the
+/// base's shape laid out by `grad_layout` (with the order to copy into it; `None` for
+/// row-major) to the view's elements.
+struct Region {
+    view: ViewFn,
+    grad_layout: Option<(Vec<usize>, Layout)>,
+}
+
+/// `g` laid out as `layout` (the dims' copy order and the layout), or row-major for `None`;
+/// `g` itself when it is already, from offset 0.
+fn laid_out(g: &Tensor, layout: Option<&(Vec<usize>, Layout)>) -> Result<Tensor> {
+    let strides_ok = match layout {
+        None => g.is_contiguous(),
+        Some((_, l)) => g.strides() == l.strides.as_slice(),
+    };
+    if strides_ok && g.offset() == 0 {
+        return Ok(g.clone());
+    }
+    Ok(match layout {
+        None => g.contiguous_copy()?,
+        Some((order, l)) => {
+            let c = g.ordered(g.shape(), order).contiguous_copy()?;
+            Tensor::from_parts(c.storage().clone(), l.clone())
+        }
+    })
 }

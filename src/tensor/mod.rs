@@ -151,7 +151,7 @@ impl Tensor {
         let view = Tensor::from_parts_as(self.0.storage.clone(), layout, self.0.inference);
         let (base, parent, requires_grad) = {
             let m = self.0.meta.lock();
-            let base = m.view_base.as_ref().and_then(|w| w.upgrade()).map(Tensor);
+            let base = m.view_base.clone().map(Tensor);
             (base, m.view_creation, m.requires_grad)
         };
         let made = if grad_mode::is_grad_enabled() || !self.dtype().is_float() {
@@ -168,7 +168,7 @@ impl Tensor {
         let base = base.unwrap_or_else(|| self.clone());
         {
             let mut m = view.0.meta.lock();
-            m.view_base = Some(Arc::downgrade(&base.0));
+            m.view_base = Some(base.0.clone());
             m.view_creation = parent.then(made);
             m.view_version = self.0.storage.version();
         }
@@ -186,10 +186,9 @@ impl Tensor {
         m.view_creation = m.view_creation.then(ViewCreation::MultiOutput);
     }
 
-    /// The tensor this one is a view of, while it is alive.
+    /// The tensor this one is a view of.
     pub(crate) fn view_base(&self) -> Option<Tensor> {
-        let m = self.0.meta.lock();
-        m.view_base.as_ref().and_then(|w| w.upgrade()).map(Tensor)
+        self.0.meta.lock().view_base.clone().map(Tensor)
     }
 
     /// The elements converted to `T`, in row-major order, copied to the host. A GPU reports
