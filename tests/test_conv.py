@@ -1055,3 +1055,118 @@ def test_empty_kernel_is_refused_as_torch(name, x_shape, w_shape):
     dev = current_device()
     with pytest.raises(RuntimeError, match=re.escape(str(want.value))):
         getattr(F, name)(rt.zeros(x_shape, device=dev), rt.zeros(w_shape, device=dev))
+
+
+# ---------------------------------------------------------------------------- integer dtypes
+
+INTS = ["int8", "uint8", "int16", "int32", "int64"]
+
+INT_CONV_CASES = [
+    # (op, input shape, weight shape, kwargs, the integer dtypes PyTorch's CPU kernels take:
+    # all at dilation 1, only int64 when dilated or transposed)
+    ("conv1d", (2, 4, 9), (6, 2, 3), dict(stride=2, padding=1, groups=2), INTS),
+    ("conv2d", (2, 3, 7, 6), (4, 3, 3, 2), dict(stride=(1, 2), padding=(1, 0)), INTS),
+    ("conv2d", (3, 7, 7), (4, 3, 2, 2), dict(padding="same"), INTS),
+    ("conv2d", (2, 4, 6, 6), (4, 1, 3, 3), dict(groups=4, padding=1), INTS),
+    ("conv3d", (1, 2, 4, 5, 4), (3, 2, 2, 3, 2), dict(stride=(1, 2, 1)), INTS),
+    ("conv2d", (2, 3, 8, 8), (4, 3, 3, 3), dict(dilation=2, padding=2), ["int64"]),
+    ("conv3d", (1, 2, 4, 5, 4), (3, 2, 2, 2, 2), dict(dilation=(1, 2, 1)), ["int64"]),
+    ("conv_transpose1d", (2, 4, 5), (4, 3, 3), dict(stride=2, padding=1, output_padding=1),
+     ["int64"]),
+    ("conv_transpose2d", (2, 4, 5, 4), (4, 3, 3, 3),
+     dict(stride=2, groups=2, dilation=2, output_padding=1), ["int64"]),
+    ("conv_transpose3d", (1, 2, 3, 3, 2), (2, 3, 2, 2, 2), dict(stride=2, padding=(1, 0, 1)),
+     ["int64"]),
+]
+
+
+def _ints(shape, dtype, seed):
+    rng = np.random.default_rng(seed)
+    # int8 and uint8 products and sums overflow: PyTorch's results wrap, as ours must.
+    lo, hi = (0, 60) if dtype == "uint8" else (-100, 100)
+    return rng.integers(lo, hi, shape)
+
+
+@pytest.mark.parametrize("dtype", INTS)
+@pytest.mark.parametrize("case", INT_CONV_CASES, ids=lambda c: f"{c[0]}-{c[3]}")
+def test_integer_convolutions_as_torch(case, dtype):
+    # PyTorch's CPU convolutions take integers (its slow kernels, wrapping on overflow);
+    # where its kernel for the case refuses the dtype, the message is its.
+    torch = need_torch()
+    name, xs, ws, kw, takes = case
+    cout = ws[1] * kw.get("groups", 1) if "transpose" in name else ws[0]
+    arrays = [_ints(xs, dtype, 0), _ints(ws, dtype, 1), _ints((cout,), dtype, 2)]
+
+    def run(lib, device="cpu"):
+        x, w, b = (lib.tensor(a, dtype=getattr(lib, dtype), device=device) for a in arrays)
+        return getattr(lib.nn.functional, name)(x, w, b, **kw)
+
+    if current_device() != "cpu":
+        # PyTorch's GPU convolutions take floats only.
+        with pytest.raises(NotImplementedError, match="not implemented for"):
+            run(rt, current_device())
+        return
+    if dtype not in takes:
+        expect_torch_error(run)
+        return
+    want, got = run(torch), run(rt)
+    assert str(got.dtype).split(".")[-1] == dtype
+    np.testing.assert_array_equal(to_np(got), want.numpy())
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda lib: lib.nn.functional.conv2d(
+            lib.ones(1, 2, 5, 5, dtype=lib.bool), lib.ones(1, 2, 2, 2, dtype=lib.bool)
+        ),
+        lambda lib: lib.nn.functional.conv1d(
+            lib.ones(1, 2, 5, dtype=lib.bool), lib.ones(1, 2, 2, dtype=lib.bool)
+        ),
+        lambda lib: lib.nn.functional.conv3d(
+            lib.ones(1, 1, 3, 3, 3, dtype=lib.bool), lib.ones(1, 1, 2, 2, 2, dtype=lib.bool)
+        ),
+        lambda lib: lib.nn.functional.conv2d(
+            lib.ones(1, 2, 5, 5, dtype=lib.bool), lib.ones(1, 2, 2, 2, dtype=lib.bool),
+            dilation=2,
+        ),
+        lambda lib: lib.nn.functional.conv_transpose3d(
+            lib.ones(1, 1, 3, 3, 3, dtype=lib.bool), lib.ones(1, 1, 2, 2, 2, dtype=lib.bool)
+        ),
+        # the sizes are checked before the dtype, as PyTorch's
+        lambda lib: lib.nn.functional.conv2d(
+            lib.ones(1, 2, 5, 5, dtype=lib.bool), lib.ones(1, 2, 2, 2, dtype=lib.bool),
+            stride=0,
+        ),
+    ],
+)
+def test_bool_convolutions_refused_as_torch(build):
+    expect_torch_error(build)
+
+
+@pytest.mark.parametrize("dtype", INTS + ["bool"])
+@pytest.mark.parametrize("op", ["unfold", "fold"])
+def test_unfold_and_fold_integers_as_torch(op, dtype):
+    # F.unfold/F.fold (PyTorch's im2col/col2im) take bool but no other integer dtype.
+    torch = need_torch()
+    shape = (1, 2, 4, 4) if op == "unfold" else (1, 8, 9)
+    args = () if op == "unfold" else ((4, 4),)
+
+    def run(lib):
+        x = lib.tensor(_ints(shape, "uint8", 3) % 2, dtype=getattr(lib, dtype))
+        return getattr(lib.nn.functional, op)(x, *args, 2)
+
+    if dtype != "bool":
+        expect_torch_error(run)
+        return
+    np.testing.assert_array_equal(to_np(run(rt)), run(torch).numpy())
+
+
+@pytest.mark.parametrize("bias_dtype", ["int64", "int16", "uint8", "float16", "float64"])
+def test_bias_dtype_mismatch_names_cpp_types_as_torch(bias_dtype):
+    # "Input type (float) and bias type (long int) should be the same"
+    expect_torch_error(
+        lambda lib: lib.nn.functional.conv2d(
+            lib.ones(1, 1, 3, 3), lib.ones(1, 1, 2, 2), lib.ones(1, dtype=getattr(lib, bias_dtype))
+        )
+    )

@@ -439,8 +439,9 @@ fn output_grads<T: Fma>(g: &[T], b: usize, t: usize, cout: usize, plan: Plan, s:
         ..plan
     };
     let strip = plan.strip(t);
+    // Every channel writes the same places: what it leaves (past the output) stays zero.
+    s.plane[..4 * strip.ph].fill(T::zero());
     for k in 0..cout {
-        s.plane[..4 * strip.ph].fill(T::zero());
         for i in 0..t {
             let at = ((b + i) * cout + k) * l;
             let strides = [plan.ow as isize, 1];
@@ -580,7 +581,11 @@ fn inputs<T: Fma>(
     let p = t * plan.blocks();
     let strip = plan.strip(t);
     for c in 0..cin {
-        s.plane[..4 * strip.ph].fill(T::zero());
+        // The padding stays zero from channel to channel where they all write the same
+        // places (their planes' own); each phase of the phases reads its own places.
+        if c == 0 || matches!(source, Source::Phases { .. }) {
+            s.plane[..4 * strip.ph].fill(T::zero());
+        }
         for i in 0..t {
             let image = xl.offset as isize + (b + i) as isize * st[0];
             let col = i * plan.wide();

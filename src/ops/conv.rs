@@ -17,6 +17,7 @@
 use crate::backend::Window;
 use crate::error::{Error, Result};
 use crate::ops::autocast;
+use crate::tensor::dtype::DType;
 use crate::tensor::layout::fmt_shape;
 use crate::Tensor;
 use paths::{conv2d_direct, conv_im2col, conv_tiled, conv_transpose_tiled, unpatched, whole};
@@ -170,8 +171,8 @@ fn check_conv(
             } else {
                 format!(
                     "Input type ({}) and {what} type ({}) should be the same",
-                    input.dtype().scalar_name().to_lowercase(),
-                    t.dtype().scalar_name().to_lowercase()
+                    input.dtype().cpp_name(),
+                    t.dtype().cpp_name()
                 )
             }));
         }
@@ -182,12 +183,6 @@ fn check_conv(
                 t.device()
             )));
         }
-    }
-    if !input.dtype().is_float() {
-        return Err(Error::NotImplemented(format!(
-            "\"{name}\" not implemented for '{}'",
-            input.dtype().scalar_name()
-        )));
     }
     let stride = sizes(&o.stride, 1, "non-positive stride is not supported")?;
     let padding = match &o.padding {
@@ -304,6 +299,7 @@ fn check_conv(
             )));
         }
     }
+    check_conv_dtype(name, &input, transposed, &dilation)?;
     Ok(ConvShape {
         input,
         batched,
@@ -313,6 +309,46 @@ fn check_conv(
         dilation,
         output_padding,
     })
+}
+
+/// PyTorch's dtypes for a convolution, checked after its sizes as its kernels' dispatch
+/// is: any float; on the CPU, integers too, as its slow kernels take them (wrapping on
+/// overflow) — all but bool at dilation 1, only int64 when dilated or transposed — its
+/// refusals naming those kernels. A GPU takes floats only.
+fn check_conv_dtype(
+    name: &str,
+    input: &Tensor,
+    transposed: bool,
+    dilation: &[usize],
+) -> Result<()> {
+    let dt = input.dtype();
+    let three_d = dilation.len() == 3;
+    let kernel = if dt.is_float() {
+        return Ok(());
+    } else if input.device().is_cuda() {
+        name
+    } else if transposed {
+        if three_d {
+            "slow_conv_transpose3d_out_cpu"
+        } else {
+            "slow_conv_transpose2d_out_cpu"
+        }
+    } else if dilation.iter().any(|&d| d > 1) {
+        "slow_conv_dilated<>"
+    } else if dt != DType::Bool {
+        return Ok(());
+    } else if three_d {
+        "compute_columns3d"
+    } else {
+        "slow_conv2d_cpu"
+    };
+    if dt == DType::I64 && !input.device().is_cuda() {
+        return Ok(());
+    }
+    Err(Error::NotImplemented(format!(
+        "\"{kernel}\" not implemented for '{}'",
+        dt.scalar_name()
+    )))
 }
 
 /// `bias` viewed to broadcast over `[n, c, *spatial]` (k spatial dims) and added.

@@ -6,6 +6,7 @@
 use crate::autograd::{needs_grad, record};
 use crate::backend::Window;
 use crate::error::{Error, Result};
+use crate::tensor::dtype::DType;
 use crate::tensor::layout::{fmt_shape, Layout};
 use crate::Tensor;
 
@@ -37,6 +38,10 @@ impl Tensor {
     /// col2im: `[n, c·∏kernel, ∏output]` to `[n, c, *w.input]`, summing where windows
     /// overlap (`F.fold` for two spatial dims).
     pub fn col2im(&self, w: &Window) -> Result<Tensor> {
+        if self.dtype() == DType::Bool {
+            // PyTorch adds bools as `|=` does: true where any window put a true.
+            return self.to_dtype(DType::I64)?.col2im(w)?.to_dtype(DType::Bool);
+        }
         let n = self.shape()[0];
         let c = self.shape()[1] / w.kernel_numel();
         let s = self.storage().fold(self.layout(), w)?;
@@ -152,6 +157,20 @@ fn block_window(
     }
 }
 
+/// PyTorch's dtypes for `F.unfold`/`F.fold` (its `im2col`/`col2im` kernels): floats and
+/// bool, not the other integers (the convolutions' own patches take them).
+fn check_block_dtype(kernel: &str, x: &Tensor) -> Result<()> {
+    let dt = x.dtype();
+    if dt.is_float() || dt == DType::Bool {
+        return Ok(());
+    }
+    let device = if x.device().is_cuda() { "cuda" } else { "cpu" };
+    Err(Error::NotImplemented(format!(
+        "\"{kernel}_out_{device}\" not implemented for '{}'",
+        dt.scalar_name()
+    )))
+}
+
 /// `F.unfold(input, kernel_size, dilation, padding, stride)`: `[n, c, h, w]` (or unbatched
 /// `[c, h, w]`) to `[n, c·kh·kw, L]`.
 pub fn unfold(
@@ -188,6 +207,7 @@ pub fn unfold(
             fmt_tuple(&out)
         )));
     }
+    check_block_dtype("im2col", &x)?;
     let w = block_window(&spatial, &out, kernel, dilation, padding, stride);
     let y = x.im2col(&w)?;
     if batched {
@@ -254,6 +274,7 @@ pub fn fold(
             fmt_tuple(&out)
         )));
     }
+    check_block_dtype("col2im", &x)?;
     let w = block_window(output_size, &out, kernel, dilation, padding, stride);
     let y = x.col2im(&w)?;
     if batched {

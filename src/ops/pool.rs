@@ -477,10 +477,14 @@ fn avg_pool_adjoint(g: &Tensor, w: &Window, d: AvgDivisor) -> Result<Tensor> {
 /// pools over fixed windows (each window's sum divided by its divisor as integers are,
 /// toward zero; the sum is exact below 2⁵³); no other for the adaptive pools. Its errors
 /// name the kernel: `avg_pool2d` (for 1-D too), `avg_pool3d_out_frame`,
-/// `adaptive_max_pool3d_cpu`, `max_pool3d`, ….
+/// `adaptive_max_pool3d_cpu`, `max_pool3d`, …. The CPU's 3-D average pool takes no half
+/// floats either, as PyTorch's.
 fn check_pool_dtype(name: &str, x: &Tensor) -> Result<()> {
     let dt = x.dtype();
+    let half = matches!(dt, DType::F16 | DType::BF16);
     let ok = match name.split('_').next() {
+        // PyTorch's CPU kernel for the 3-D average pool takes no half floats.
+        _ if name == "avg_pool3d" && half && !x.device().is_cuda() => false,
         _ if dt.is_float() => true,
         Some("max") => dt != DType::Bool,
         Some("avg") => dt == DType::I64 && !x.device().is_cuda(),
@@ -549,6 +553,13 @@ pub fn adaptive_avg_pool(name: &str, input: &Tensor, output: &[i64]) -> Result<T
         },
         || {
             let (x, is_batched) = batched(name, input, output.len())?;
+            if output.iter().all(|&v| v == 1) && !x.dtype().is_float() {
+                // PyTorch takes the mean over the planes for an output of ones.
+                return Err(Error::Runtime(format!(
+                    "mean(): could not infer output dtype. Input dtype must be either a floating point or complex dtype. Got: {}",
+                    x.dtype().scalar_name()
+                )));
+            }
             check_pool_dtype(name, &x)?;
             let w = adaptive_window(name, &x, output)?;
             let d = AvgDivisor {
