@@ -508,3 +508,71 @@ def test_saved_view_of_written_tensor_makes_no_cycle(write):
     del hook, y
     gc.collect()
     assert alive() is None
+
+
+def _contiguous_base(m, x):
+    return x + 0
+
+
+def _transposed_base(m, x):
+    return (x.t() * 2).t()  # laid out transposed, as PyTorch's
+
+
+@pytest.mark.skipif(torch is None, reason="needs the PyTorch wheel")
+@pytest.mark.parametrize("make", [_contiguous_base, _transposed_base], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("second", ["transposed", "expanded"])
+def test_double_backward_through_regenerated_view_as_torch(make, second):
+    # The regenerated history's own backward cuts the view's region out of a gradient laid
+    # out as the base is; a transposed or expanded incoming gradient was read with the
+    # base's strides (wrong values, or a panic for an expanded one).
+    grads = []
+    for m in (rt, torch):
+        x = m.arange(12.0, dtype=m.float64).reshape(3, 4).requires_grad_()
+        y = make(m, x)
+        v = y[1]
+        y.add_(1)
+        (g,) = m.autograd.grad((v**3).sum(), x, create_graph=True)
+        if second == "transposed":
+            w = m.arange(12.0, dtype=m.float64).reshape(4, 3).t()
+            (g * w).sum().backward()
+        else:
+            g.sum().backward()
+        grads.append(np.array(x.grad.tolist()))
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-12)
+
+
+@pytest.mark.skipif(LIB_NAME != "rustorch",
+                    reason="PyTorch keeps this cycle: its recurrent node holds the view")
+def test_recurrent_layer_on_a_view_of_what_it_writes_makes_no_cycle():
+    # A recurrent layer's backward keeps its initial state; given a view of a tensor that
+    # its output is then written into, that view (holding its base) must not be kept as a
+    # handle with its base, or the base's history would hold the node holding it.
+    import gc
+    import weakref
+
+    rnn = rt.nn.RNN(3, 4)
+    p = rt.zeros(2, 1, 4, requires_grad=True)
+    h = p * 1
+    _, hn = rnn(rt.randn(5, 1, 3), h[0:1])
+    h[1:2] = hn
+    hook = _Hook()
+    h.register_hook(hook)
+    alive = weakref.ref(hook)
+    del hook, h, hn
+    gc.collect()
+    assert alive() is None
+
+
+def test_write_through_view_of_non_dense_base_raises():
+    # A base that is not dense (a detached column slice) has no dense gradient layout to
+    # place the view in: the write is refused rather than its gradient silently missed,
+    # and a view of it used after a write raises when backward reaches it.
+    x = rt.arange(12.0, dtype=rt.float64).reshape(3, 4).requires_grad_()
+    y = rt.zeros(3, 8, dtype=rt.float64)[:, :4].detach()
+    y.copy_(x * 2)
+    with pytest.raises(RuntimeError, match=r"strides \[8, 1\] \(not dense\)"):
+        y[1].mul_(3)
+    v = y[2]
+    y.mul_(3)
+    with pytest.raises(RuntimeError, match="not dense"):
+        (v * v).sum().backward()

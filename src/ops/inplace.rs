@@ -6,7 +6,7 @@
 
 use super::binary::{binary_alpha, BinaryOp};
 use super::optim::run;
-use super::view::{embed_view, ViewFn};
+use super::view::{embed_view, laid_out, ViewFn};
 use super::{Operand, Scalar};
 use crate::autograd::meta::ViewCreation;
 use crate::autograd::{grad_if, is_grad_enabled, needs_grad, record};
@@ -114,9 +114,7 @@ impl Tensor {
                 "a view of a leaf Variable that requires grad is being used in an in-place operation.".into(),
             ));
         }
-        let Some(region) = self.region_in(&base) else {
-            return Ok(false);
-        };
+        let region = self.region_in(&base)?;
         let (in_region, layout) = (region.view.clone(), region.grad_layout.clone());
         let shape = base.shape().to_vec();
         record("CopySlices", &[&base, new], &base, move |g, need| {
@@ -140,25 +138,32 @@ impl Tensor {
 
     /// Where this view lies in `base`, for gradients of `base`'s shape laid out as `base`
     /// is (PyTorch's `CopySlices` and `AsStridedBackward0` lay out the base's gradient with
-    /// the base's strides); `None` where `base` is not dense (or starts past the view).
-    fn region_in(&self, base: &Tensor) -> Option<Region> {
+    /// the base's strides). An error where `base` is not dense (or starts past the view):
+    /// PyTorch records that too, but here the gradient would miss the write.
+    fn region_in(&self, base: &Tensor) -> Result<Region> {
         let bl = base.layout();
-        let offset = self.offset().checked_sub(bl.offset)?;
-        let grad_layout = if bl.is_contiguous() {
-            None
+        let dense = if bl.is_contiguous() {
+            Some(None)
         } else {
-            let (order, l) = bl.copy_layout(MemoryFormat::Preserve).ok()??;
-            if !bl.is_dense() || l.strides != bl.strides {
-                return None;
+            match bl.copy_layout(MemoryFormat::Preserve)? {
+                Some((_, l)) if bl.is_dense() && l.strides == bl.strides => Some(Some(l)),
+                _ => None,
             }
-            Some((order, l))
+        };
+        let (Some(offset), Some(grad_layout)) = (self.offset().checked_sub(bl.offset), dense)
+        else {
+            return Err(Error::Runtime(format!(
+                "an in-place write through a view of a tensor of shape {} and strides {} (not dense) cannot be recorded by rustorch's autograd; make that tensor contiguous (.contiguous()) before viewing it",
+                fmt_shape(base.shape()),
+                fmt_shape(base.strides())
+            )));
         };
         let region = Layout {
             shape: self.shape().to_vec(),
             strides: self.strides().to_vec(),
             offset,
         };
-        Some(Region {
+        Ok(Region {
             view: Arc::new(move |_| Ok(region.clone())),
             grad_layout,
         })
@@ -169,11 +174,10 @@ impl Tensor {
     fn record_region_of(&self, base: &Tensor, region: Region) {
         let base_shape = base.shape().to_vec();
         record("AsStridedBackward0", &[base], self, move |g, _| {
-            let layout = region.grad_layout.as_ref().map(|(_, l)| l);
             Ok(vec![Some(embed_view(
                 g,
                 &base_shape,
-                layout,
+                region.grad_layout.as_ref(),
                 region.view.clone(),
             )?)])
         });
@@ -183,9 +187,10 @@ impl Tensor {
     /// written in place since the view's history was set (through its base or another view
     /// of it), the view's gradient goes through the base's present history
     /// (`AsStridedBackward0`), so that it sees the write. A view with no history of a base
-    /// that needs no grad stays as it is, as does the view of a base that is not dense. PyTorch refuses to use a view whose history may not be rewritten (see
-    /// [`ViewCreation`]) once its base was written: here such a view's new history raises
-    /// that refusal when a backward pass reaches it.
+    /// that needs no grad stays as it is. PyTorch refuses to use a view whose history may not be
+    /// rewritten (see [`ViewCreation`]) once its base was written: here such a view's new
+    /// history raises that refusal when a backward pass reaches it, as it raises
+    /// [`Tensor::region_in`]'s error for a base that is not dense.
     pub(crate) fn refresh_view_history(&self) {
         let (old, creation) = {
             let mut m = self.0.meta.lock();
@@ -204,12 +209,19 @@ impl Tensor {
         }
         let named = old.as_ref().map(|(name, _)| name.as_str());
         let nr = old.as_ref().map_or(0, |&(_, nr)| nr);
-        if let Some(msg) = creation.refusal(named, nr, true) {
-            record("AsStridedBackward0", &[&base], self, move |_, _| {
-                Err(Error::Runtime(msg.clone()))
-            });
-        } else if let Some(region) = self.region_in(&base) {
-            self.record_region_of(&base, region);
+        let region = match creation.refusal(named, nr, true) {
+            Some(msg) => Err(Error::Runtime(msg)),
+            None => self.region_in(&base),
+        };
+        match region {
+            Ok(region) => self.record_region_of(&base, region),
+            // Raised where a backward pass reaches it.
+            Err(e) => {
+                let msg = e.to_string();
+                record("AsStridedBackward0", &[&base], self, move |_, _| {
+                    Err(Error::Runtime(msg.clone()))
+                });
+            }
         }
     }
 
@@ -468,28 +480,9 @@ fn cat_name(d: DType) -> &'static str {
 }
 
 /// Where a view lies in its base ([`Tensor::region_in`]): `view` maps a gradient of the
-/// base's shape laid out by `grad_layout` (with the order to copy into it; `None` for
-/// row-major) to the view's elements.
+/// base's shape laid out as `grad_layout` (from offset 0; row-major for `None`) to the
+/// view's elements.
 struct Region {
     view: ViewFn,
-    grad_layout: Option<(Vec<usize>, Layout)>,
-}
-
-/// `g` laid out as `layout` (the dims' copy order and the layout), or row-major for `None`;
-/// `g` itself when it is already, from offset 0.
-fn laid_out(g: &Tensor, layout: Option<&(Vec<usize>, Layout)>) -> Result<Tensor> {
-    let strides_ok = match layout {
-        None => g.is_contiguous(),
-        Some((_, l)) => g.strides() == l.strides.as_slice(),
-    };
-    if strides_ok && g.offset() == 0 {
-        return Ok(g.clone());
-    }
-    Ok(match layout {
-        None => g.contiguous_copy()?,
-        Some((order, l)) => {
-            let c = g.ordered(g.shape(), order).contiguous_copy()?;
-            Tensor::from_parts(c.storage().clone(), l.clone())
-        }
-    })
+    grad_layout: Option<Layout>,
 }

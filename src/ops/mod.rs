@@ -103,11 +103,12 @@ impl From<Scalar> for Operand {
     }
 }
 
-/// `t` laid out contiguously from offset 0, as kernels that read raw buffers need it (a
-/// copy outside the graph when it is not).
+/// `t` laid out contiguously from offset 0, as kernels that read raw buffers need it: a
+/// handle outside the graph (a copy when it is not laid out so). Outside the graph, so that
+/// a backward keeping it holds no view's base (which could hold that backward's node).
 pub(crate) fn dense(t: &Tensor) -> crate::error::Result<Tensor> {
     if t.is_contiguous() && t.layout().offset == 0 {
-        return Ok(t.clone());
+        return Ok(t.detach());
     }
     let _off = crate::autograd::GradModeGuard::new(false);
     t.detach().clone_tensor()

@@ -833,11 +833,35 @@ pub fn embed_view(
     let dst = f(out.layout())?;
     out.storage().copy_from(&dst, (g.storage(), g.layout()))?;
     if needs_grad(&[g]) {
+        // `f` is applied to a gradient laid out as `out` is, as it was to `out` (a region of
+        // a base's storage is a fixed layout, not one relative to what it is given).
+        let layout = layout.cloned();
         record("SliceBackwardBackward0", &[g], &out, move |gg, _| {
+            let gg = laid_out(gg, layout.as_ref())?;
             Ok(vec![Some(gg.apply_view("SliceBackward0", f.clone())?)])
         });
     }
     Ok(out)
+}
+
+/// `t` laid out as `layout` (a dense layout of `t`'s shape from offset 0; row-major for
+/// `None`): `t` itself when it already is, else a copy that stays in the graph.
+pub(crate) fn laid_out(t: &Tensor, layout: Option<&Layout>) -> Result<Tensor> {
+    let want = layout.map_or_else(|| Layout::contiguous(t.shape()), Layout::clone);
+    let same = (0..t.dim()).all(|d| t.shape()[d] <= 1 || t.strides()[d] == want.strides[d]);
+    if t.offset() == 0 && same {
+        return Ok(t.clone());
+    }
+    // Dims from the largest stride in: copied row-major in that order, read back in the
+    // tensor's own.
+    let mut order: Vec<usize> = (0..t.dim()).collect();
+    order.sort_by_key(|&d| std::cmp::Reverse(want.strides[d]));
+    let mut back = vec![0i64; order.len()];
+    for (i, &d) in order.iter().enumerate() {
+        back[d] = i as i64;
+    }
+    let order: Vec<i64> = order.into_iter().map(|d| d as i64).collect();
+    t.permute(&order)?.clone_tensor()?.permute(&back)
 }
 
 impl Tensor {
