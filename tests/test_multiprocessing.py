@@ -45,6 +45,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _spawn_on_a_free_port(fn, args_for, nprocs):
+    """``mp.spawn(fn, args=args_for(port), nprocs=nprocs)`` on a free port, again on another
+    when the one found free was taken before rank 0 listened on it (a race with the other
+    processes of the machine, not a failure of the code under test)."""
+    for attempt in range(3):
+        try:
+            return mp.spawn(fn, args=args_for(_free_port()), nprocs=nprocs)
+        except mp.ProcessRaisedException as e:
+            if "Address already in use" not in str(e) or attempt == 2:
+                raise
+
+
 # ---- share_memory_ within one process ---------------------------------------------------
 
 
@@ -217,7 +229,7 @@ def test_spawn_reports_an_exit_code_and_a_signal():
 @pytest.mark.parametrize("world", [2, 3])
 def test_spawned_ranks_train_ddp_in_step(tmp_path, world):
     out = str(tmp_path / "ddp")
-    mp.spawn(mp_workers.ddp_train, args=(world, _free_port(), out), nprocs=world)
+    _spawn_on_a_free_port(mp_workers.ddp_train, lambda port: (world, port, out), world)
     runs = [np.load(f"{out}.{r}.npz") for r in range(world)]
     total = world * (world + 1) / 2
     for r, run in enumerate(runs):
@@ -231,7 +243,7 @@ def test_spawned_ranks_train_ddp_in_step(tmp_path, world):
 def test_rendezvous_times_out_when_a_rank_never_comes():
     with pytest.raises(mp.ProcessRaisedException) as info:
         # rank 0 alone in a world of 2
-        mp.spawn(mp_workers.join_world, args=(_free_port(), 3.0, [2]), nprocs=1)
+        _spawn_on_a_free_port(mp_workers.join_world, lambda port: (port, 3.0, [2]), 1)
     if LIB_NAME == "rustorch":
         assert "timed out waiting for rank(s) 1 to connect" in str(info.value)
 
@@ -239,7 +251,7 @@ def test_rendezvous_times_out_when_a_rank_never_comes():
 @needs_mpi
 def test_rendezvous_world_size_disagreement_raises():
     with pytest.raises(mp.ProcessRaisedException) as info:
-        mp.spawn(mp_workers.join_world, args=(_free_port(), 5.0, [2, 3]), nprocs=2)
+        _spawn_on_a_free_port(mp_workers.join_world, lambda port: (port, 5.0, [2, 3]), 2)
     if LIB_NAME == "rustorch":
         assert "rank 1 expects world_size=3, rank 0 has world_size=2" in str(info.value)
 
@@ -256,7 +268,7 @@ def test_rendezvous_needs_master_addr(monkeypatch):
 @needs_mpi
 def test_spawned_ranks_init_again_after_destroy(tmp_path):
     out = str(tmp_path / "twice")
-    mp.spawn(mp_workers.init_twice, args=(2, _free_port(), out), nprocs=2)
+    _spawn_on_a_free_port(mp_workers.init_twice, lambda port: (2, port, out), 2)
     for r in range(2):
         np.testing.assert_array_equal(np.load(f"{out}.{r}.npy"), [[3.0, 3.0], [5.0, 5.0]])
 
