@@ -342,17 +342,19 @@ def test_tiled_convolutions_match_torch(case, layout):
 
 
 # 3×3 windows at unit stride with at least 16 channels each way, too many input channels
-# for the direct kernels (over 32), and enough images to tile:
-# the CPU runs them by Winograd's F(2×2, 3×3) (forward and input gradient), over odd
+# for the direct kernels (over 32), and enough images to tile (four tiles or more):
+# the CPU runs them by Winograd's F(4×4, 3×3) (forward and input gradient, planes of at
+# least 8×8 outputs) or F(2×2, 3×3) (smaller planes, and the weight gradient), over odd
 # output sizes (a last row or column of blocks cut short), paddings 0–2 (the input gradient
 # pads by 2 − padding), an uneven last tile of images. Padding 3 and a 2-D stride are
 # controls that take im2col.
 WINOGRAD_CASES = [
-    ("conv2d", (8, 33, 30, 30), (16, 33, 3, 3), dict(padding=1)),
-    ("conv2d", (13, 34, 17, 23), (20, 34, 3, 3), {}),
-    ("conv2d", (10, 40, 20, 19), (16, 40, 3, 3), dict(padding=2)),
-    ("conv2d", (12, 33, 21, 20), (18, 33, 3, 3), dict(padding=(2, 0))),
-    ("conv_transpose2d", (8, 16, 24, 24), (16, 36, 3, 3), dict(padding=1)),
+    ("conv2d", (16, 33, 30, 30), (16, 33, 3, 3), dict(padding=1)),
+    ("conv2d", (32, 34, 17, 23), (20, 34, 3, 3), {}),
+    ("conv2d", (28, 40, 20, 19), (16, 40, 3, 3), dict(padding=2)),
+    ("conv2d", (32, 33, 21, 20), (18, 33, 3, 3), dict(padding=(2, 0))),
+    ("conv_transpose2d", (28, 16, 24, 24), (16, 36, 3, 3), dict(padding=1)),
+    ("conv2d", (48, 33, 7, 7), (16, 33, 3, 3), dict(padding=1)),
     ("conv2d", (8, 33, 12, 12), (16, 33, 3, 3), dict(padding=3)),
     ("conv2d", (8, 33, 30, 30), (16, 33, 3, 3), dict(stride=(1, 2))),
     # 4×4 windows at stride 2 (F(2×2, 2×2) over the input's four parity phases), with

@@ -18,6 +18,7 @@ use super::window::zeroed_planes;
 use super::{team, PAR_THRESHOLD};
 use crate::backend::num::Num;
 use crate::simd_dispatch;
+use crate::tensor::dtype::Element;
 use crate::tensor::layout::Layout;
 use planes::{padded, Planes};
 
@@ -31,7 +32,7 @@ const _: () = assert!(BLOCK <= 8);
 
 /// The floats the direct kernels run on: a fused multiply-add (one instruction in the AVX2
 /// and AVX-512 copies, which are the only ones [`fits`] lets run).
-pub trait Fma: Num {
+pub trait Fma: Num + Element {
     /// `self + a·b`, rounded once.
     fn fma(self, a: Self, b: Self) -> Self;
     /// Neither infinite nor NaN.

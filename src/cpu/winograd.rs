@@ -1,16 +1,19 @@
 //! Convolutions by Winograd's minimal filtering (Lavin and Gray, "Fast Algorithms for
-//! Convolutional Neural Networks", 2016): F(2×2, r×r), 2×2 output blocks of an r×r window
-//! at unit stride, for r = 3 and r = 2. Each `(r + 1)²` input tile `d` and r×r filter `g`
-//! go to the transform domain (`Bᵀ·d·B`, `G·g·Gᵀ`). There the convolution is `(r + 1)²`
-//! products, `[cout, cin]` by `[cin, tiles]`, one per transform position. Each product tile
-//! comes back as a 2×2 block of outputs (`Aᵀ·m·A`). For r = 3 that is 16 multiplications
-//! per block where im2col's product makes 36 (2.25× fewer); for r = 2, 9 where it makes 16
-//! (1.78× fewer).
+//! Convolutional Neural Networks", 2016): F(m×m, r×r), m×m output blocks of an r×r window
+//! at unit stride, for F(2×2, 3×3), F(4×4, 3×3) and F(2×2, 2×2). Each `(m + r − 1)²` input
+//! tile `d` and r×r filter `g` go to the transform domain (`Bᵀ·d·B`, `G·g·Gᵀ`). There the
+//! convolution is `(m + r − 1)²` products, `[cout, cin]` by `[cin, tiles]`, one per
+//! transform position. Each product tile comes back as an m×m block of outputs (`Aᵀ·m·A`).
+//! Per output, F(2×2, 3×3) makes 4 multiplications where im2col's product makes 9 (2.25×
+//! fewer), F(4×4, 3×3) 2.25 (4× fewer), and F(2×2, 2×2) 2.25 where it makes 4 (1.78×
+//! fewer).
 //!
-//! 3×3 windows at unit stride take F(2×2, 3×3) directly. 4×4 windows at stride 2 (the
-//! DCGAN's layers, and their transposed convolutions) take F(2×2, 2×2) once the padded input
-//! is split into its four (row, column) parity phases: each phase is a channel of its own,
-//! seen through a 2×2 window at unit stride (space to depth, read in place).
+//! 3×3 windows at unit stride take F(4×4, 3×3) directly on planes of at least 8×8
+//! outputs, F(2×2, 3×3) on smaller ones and for the weight gradient ([`Plan::wider`]).
+//! 4×4 windows at stride 2 (the DCGAN's layers, and their transposed convolutions) take
+//! F(2×2, 2×2) once the padded input is split into its four (row, column) parity phases:
+//! each phase is a channel of its own, seen through a 2×2 window at unit stride (space to
+//! depth, read in place).
 //!
 //! As in [`super::im2col`], a batch runs a tile of images at a time. The tiles are shared
 //! between the threads; each tile's transforms and products run on one thread and stay in
@@ -36,8 +39,8 @@ use std::borrow::Cow;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, Ordering};
 use transforms::{
-    corners_2, corners_3, filter_grads, filters, grad_plane_2, grad_plane_3, input_plane_2,
-    input_plane_3, phases, scatter, Products,
+    corners_2, corners_3, corners_4, filter_grads, filters, grad_plane_2, grad_plane_3,
+    input_plane_2, input_plane_3, input_plane_4, phases, scatter, Products,
 };
 
 /// Both channel counts (the products') at least this. With fewer, the products are too
@@ -50,12 +53,16 @@ const MIN_CHANNELS: usize = 16;
 /// 32×32 took 18 against 24.
 const MIN_PHASE_OUTPUT: usize = 16;
 
-/// One image plane's geometry for F(2×2, r×r): input `h × w`, output `oh × ow`, padding
-/// `py`, `px`, and the 2×2 output blocks, `th × tw` of them. For the 4×4 windows the input
+/// Output sides at least this for F(4×4, 3×3) ([`Plan::wider`]).
+const MIN_WIDE_OUTPUT: usize = 8;
+
+/// One image plane's geometry for F(m×m, r×r): input `h × w`, output `oh × ow`, padding
+/// `py`, `px`, and the m×m output blocks, `th × tw` of them. For the 4×4 windows the input
 /// is the phases, `(oh + 1) × (ow + 1)` unpadded ([`Source::Phases`] says where they are).
 #[derive(Clone, Copy, Debug)]
 struct Plan {
     r: usize,
+    m: usize,
     h: usize,
     w: usize,
     oh: usize,
@@ -67,13 +74,14 @@ struct Plan {
 }
 
 impl Plan {
-    /// The plan of an r×r convolution from `input` to `output` with `padding`, or `None`
-    /// when a padding is over `r − 1` (the input gradient pads by `r − 1 − padding`) or a
-    /// plane is empty.
+    /// The F(2×2, r×r) plan of an r×r convolution from `input` to `output` with `padding`,
+    /// or `None` when a padding is over `r − 1` (the input gradient pads by
+    /// `r − 1 − padding`) or a plane is empty.
     fn new(r: usize, input: &[usize], output: &[usize], padding: &[usize]) -> Option<Plan> {
         let sizes = input.iter().chain(output).all(|&v| v > 0);
         (padding.iter().all(|&p| p < r) && sizes).then(|| Plan {
             r,
+            m: 2,
             h: input[0],
             w: input[1],
             oh: output[0],
@@ -89,21 +97,50 @@ impl Plan {
     /// `r − 1 − padding`.
     fn transposed(&self) -> Plan {
         Plan {
-            r: self.r,
             h: self.oh,
             w: self.ow,
             oh: self.h,
             ow: self.w,
             py: self.r - 1 - self.py,
             px: self.r - 1 - self.px,
-            th: self.h.div_ceil(2),
-            tw: self.w.div_ceil(2),
+            th: self.h.div_ceil(self.m),
+            tw: self.w.div_ceil(self.m),
+            ..*self
         }
     }
 
-    /// Transform positions: the `(r + 1)²` tile.
+    /// The plan with the larger F(4×4, 3×3) blocks where they pay: a 3×3 window over
+    /// planes whose outputs are at least [`MIN_WIDE_OUTPUT`] a side. Its products make 36
+    /// multiplications per 16 outputs where F(2×2, 3×3) makes 64. (The weight gradient keeps
+    /// F(2×2, 3×3): its filter transform back, `Gᵀ·du·G`, would scale the sums' round-off
+    /// by F(4×4)'s larger coefficients.)
+    fn wider(self, source: Source) -> Plan {
+        let sides = self.oh.min(self.ow) >= MIN_WIDE_OUTPUT;
+        if self.r == 3 && sides && matches!(source, Source::Planes) {
+            Plan {
+                m: 4,
+                th: self.oh.div_ceil(4),
+                tw: self.ow.div_ceil(4),
+                ..self
+            }
+        } else {
+            self
+        }
+    }
+
+    /// A tile's side, `m + r − 1`.
+    fn side(&self) -> usize {
+        self.m + self.r - 1
+    }
+
+    /// Transform positions: the tile's.
     fn pos(&self) -> usize {
-        (self.r + 1) * (self.r + 1)
+        self.side() * self.side()
+    }
+
+    /// The phase planes: `m²`.
+    fn phases(&self) -> usize {
+        self.m * self.m
     }
 
     /// Blocks per image as the products see them: `th` rows of `tw + 1`, the last of each
@@ -111,6 +148,17 @@ impl Plan {
     /// plane as one flat loop).
     fn blocks(&self) -> usize {
         self.th * self.wide()
+    }
+
+    /// What a tile of images is cut by ([`Tiles::new`]'s positions per image): the
+    /// blocks, or for F(4×4, 3×3) three times them. Its 36 products per block make a tile's
+    /// working set per block 2.25× F(2×2, 3×3)'s, and tiles of a third as many blocks keep
+    /// the products in the core's cache. The Keras CNN's 32→64 layer on 26×26, batch 64,
+    /// forward and forward + backward, in one build: tiles of half as many blocks 4.5 and
+    /// 18.6–19.3 ms, a third 4.4–4.5 and 16.2–16.6, a quarter 4.3–4.4 and 16.2–16.4
+    /// (F(2×2, 3×3): 4.7 and 19.1).
+    fn tile_blocks(&self) -> usize {
+        self.blocks() * if self.m == 4 { 3 } else { 1 }
     }
 
     /// Blocks per row, the dropped one included.
@@ -227,8 +275,9 @@ fn forward_in<T: GemmElem + Fma>(
     let (n, cin) = (xl.shape[0], xl.shape[1]);
     let cout = w.len() / (win.kernel_numel() * cin).max(1);
     let (plan, source) = plan(win, cin, cout)?;
-    let tiles = tiles(n, plan.blocks())?;
-    let u = filters(&split(w, source), cout, source.channels(cin), false, plan.r)?;
+    let plan = plan.wider(source);
+    let tiles = tiles(n, plan.tile_blocks())?;
+    let u = filters(&split(w, source), cout, source.channels(cin), false, plan)?;
     let products = (source.channels(cin), cout);
     run(x, xl, source, &u, products, plan, bias, tiles)
 }
@@ -256,10 +305,10 @@ fn input_grad_in<T: GemmElem + Fma>(
 ) -> Option<Vec<T>> {
     let cout = w.len() / (win.kernel_numel() * cin).max(1);
     let (forward, source) = plan(win, cin, cout)?;
-    let plan = forward.transposed();
-    let tiles = tiles(n, plan.blocks())?;
+    let plan = forward.transposed().wider(source);
+    let tiles = tiles(n, plan.tile_blocks())?;
     let channels = source.channels(cin);
-    let u = filters(&split(w, source), cout, channels, true, plan.r)?;
+    let u = filters(&split(w, source), cout, channels, true, plan)?;
     let gl = Layout::contiguous(&[n, cout, plan.h, plan.w]);
     let out = run(
         g,
@@ -440,7 +489,7 @@ fn output_grads<T: Fma>(g: &[T], b: usize, t: usize, cout: usize, plan: Plan, s:
     };
     let strip = plan.strip(t);
     // Every channel writes the same places: what it leaves (past the output) stays zero.
-    s.plane[..4 * strip.ph].fill(T::zero());
+    s.plane[..plan.phases() * strip.ph].fill(T::zero());
     for k in 0..cout {
         for i in 0..t {
             let at = ((b + i) * cout + k) * l;
@@ -474,7 +523,7 @@ struct Scratch<T> {
     /// The products, `[pos, cout, blocks]` (or, for the weight gradient, the transformed
     /// output gradients).
     m: Vec<MaybeUninit<T>>,
-    /// A tile's zero-padded input planes of one channel, as four phase planes
+    /// A tile's zero-padded input planes of one channel, as its `m²` phase planes
     /// ([`phases`]).
     plane: Vec<T>,
     /// Rows between the two halves of a transform.
@@ -488,8 +537,8 @@ impl<T: Num> Scratch<T> {
         Scratch {
             v: vec![T::zero(); pos * cin * per * nb],
             m: vec![MaybeUninit::uninit(); pos * cout * per * nb],
-            plane: vec![T::zero(); 4 * plan.strip(per).ph],
-            rows: vec![T::zero(); 8 * (per * nb + 1)],
+            plane: vec![T::zero(); plan.phases() * plan.strip(per).ph],
+            rows: vec![T::zero(); (plan.m * plan.side() + plan.phases()) * (per * nb + 1)],
         }
     }
 }
@@ -538,18 +587,20 @@ fn run<T: GemmElem + Fma>(
                 at: k * p,
                 stride: cout * p,
             };
-            if plan.r == 3 {
-                corners_3(products, p, bv, &mut s.rows);
-            } else {
-                corners_2(products, p, bv, &mut s.rows);
+            match (plan.r, plan.m) {
+                (3, 4) => corners_4(products, p, bv, &mut s.rows),
+                (3, _) => corners_3(products, p, bv, &mut s.rows),
+                _ => corners_2(products, p, bv, &mut s.rows),
             }
             for img in 0..t {
                 let dst = &mut o[(img * cout + k) * l..][..l];
                 let col = img * plan.wide();
-                if !scatter(plan, &s.rows[..4 * p], strip.span, col, dst) {
-                    finite.store(false, Ordering::Relaxed);
-                }
+                scatter(plan, &s.rows[..plan.phases() * p], strip.span, col, dst);
             }
+        }
+        // SAFETY: `scatter` wrote every output of the tile's images.
+        if !all_finite(unsafe { assume_init(o) }) {
+            finite.store(false, Ordering::Relaxed);
         }
     };
     // SAFETY: the chunks cover the output, and each tile writes every element of its chunk
@@ -584,7 +635,7 @@ fn inputs<T: Fma>(
         // The padding stays zero from channel to channel where they all write the same
         // places (their planes' own); each phase of the phases reads its own places.
         if c == 0 || matches!(source, Source::Phases { .. }) {
-            s.plane[..4 * strip.ph].fill(T::zero());
+            s.plane[..plan.phases() * strip.ph].fill(T::zero());
         }
         for i in 0..t {
             let image = xl.offset as isize + (b + i) as isize * st[0];
@@ -615,8 +666,11 @@ fn inputs<T: Fma>(
         }
         let mut rows = s.v[c * p..].chunks_mut(cin * p).map(|row| &mut row[..p]);
         let mut row = || rows.next().expect("a row per position");
-        let plane = &s.plane[..4 * strip.ph];
-        if plan.r == 3 {
+        let plane = &s.plane[..plan.phases() * strip.ph];
+        if plan.m == 4 {
+            let mut dst = std::array::from_fn(|_| row());
+            input_plane_4(plane, strip.ph, strip.span, &mut s.rows, &mut dst);
+        } else if plan.r == 3 {
             let mut dst = std::array::from_fn(|_| row());
             input_plane_3(plane, strip.ph, strip.span, &mut s.rows, &mut dst);
         } else {

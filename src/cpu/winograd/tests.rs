@@ -82,16 +82,25 @@ fn threes(n: usize, _blocks: usize) -> Option<Tiles> {
 
 #[test]
 fn forward_and_input_grad_match_the_direct_convolution() {
+    let mut sizes = std::collections::BTreeSet::new();
     for (n, cin, cout, h, w, pad) in [
         (7, 16, 16, 13, 13, [1, 1]),
         (4, 17, 20, 9, 12, [0, 0]),
         (3, 16, 18, 7, 6, [2, 1]),
         (5, 20, 16, 15, 11, [0, 2]),
+        (2, 16, 17, 10, 19, [1, 0]),
     ] {
         let x = values(n * cin * h * w, 1);
         let wt = values(cout * cin * 9, 2);
         let bias = values(cout, 3);
         let win = window(h, w, pad);
+        // Both block sizes: F(4×4, 3×3) where both output sides reach 8, F(2×2, 3×3) below.
+        let (forward, source) = plan(&win, cin, cout).expect("a plan");
+        for (plan, out) in [(forward, &win.output), (forward.transposed(), &win.input)] {
+            let m = if out[0].min(out[1]) >= 8 { 4 } else { 2 };
+            assert_eq!(plan.wider(source).m, m);
+            sizes.insert(m);
+        }
         let xl = Layout::contiguous(&[n, cin, h, w]);
         let y = forward_in(&x, &xl, &wt, Some(&bias), &win, threes).expect("takes the path");
         close(&y, &naive(&x, [n, cin, h, w], &wt, cout, pad, &bias));
@@ -144,6 +153,7 @@ fn forward_and_input_grad_match_the_direct_convolution() {
         }
         close(&gw, &want);
     }
+    assert_eq!(sizes.into_iter().collect::<Vec<_>>(), [2, 4]);
 }
 
 /// An `[n, cin, h, w]` view of every other element of a twice-as-wide buffer, from offset

@@ -56,19 +56,30 @@ crate::simd_dispatch! {
     }
 }
 
-/// One side of `G·g·Gᵀ`: `G` times a column of `r` taps (the first `r` of `v`), `r + 1`
-/// values (the first of the result). `G`'s rows for r = 3: (1,0,0), ½(1,1,1), ½(1,−1,1),
-/// (0,0,1); for r = 2: (1,0), (1,1), (0,1).
-fn filter_side<T: Num>(r: usize, v: [T; 3], half: T) -> [T; 4] {
-    if r == 3 {
-        [
-            v[0],
-            v[0].add(v[1]).add(v[2]).mul(half),
-            v[0].sub(v[1]).add(v[2]).mul(half),
-            v[2],
-        ]
-    } else {
-        [v[0], v[0].add(v[1]), v[1], T::zero()]
+/// `G` of each algorithm (a tile's side of rows, `r` taps): for F(2×2, 3×3) and
+/// F(2×2, 2×2), Lavin and Gray's; for F(4×4, 3×3), interpolated at 0, 1, −1, 2, −½ and
+/// infinity rather than their 0, ±1, ±2, for a third of the round-off in float32 at a few
+/// more operations in [`input_side_4`]: on the Keras CNN's 32→64 layer the largest error
+/// is 1.6·10⁻⁶ of the largest output and 2.3·10⁻⁶ of the largest input gradient, where
+/// ±2 gave 4.6·10⁻⁶ and 7.8·10⁻⁶ (a float32 simulation of the same sums: F(2×2, 3×3)
+/// 2.4·10⁻⁷, a direct sum 1.5·10⁻⁷).
+fn g_matrix(plan: Plan) -> &'static [[f64; 3]] {
+    match (plan.r, plan.m) {
+        (3, 4) => &[
+            [0.5, 0.0, 0.0],
+            [1.0 / 6.0, 1.0 / 6.0, 1.0 / 6.0],
+            [1.0 / 6.0, -1.0 / 6.0, 1.0 / 6.0],
+            [1.0 / 30.0, 1.0 / 15.0, 2.0 / 15.0],
+            [16.0 / 15.0, -8.0 / 15.0, 4.0 / 15.0],
+            [0.0, 0.0, 0.5],
+        ],
+        (3, _) => &[
+            [1.0, 0.0, 0.0],
+            [0.5, 0.5, 0.5],
+            [0.5, -0.5, 0.5],
+            [0.0, 0.0, 1.0],
+        ],
+        _ => &[[1.0, 0.0, 0.0], [1.0, 1.0, 0.0], [0.0, 1.0, 0.0]],
     }
 }
 
@@ -111,39 +122,41 @@ pub(super) fn filter_grads<T: Num>(du: &[T], cout: usize, cin: usize, r: usize) 
     out
 }
 
-/// The filters in the transform domain, `G·g·Gᵀ`: `[(r + 1)², cout', cin']` where the
-/// primed counts are `w`'s (`[cout, cin, r, r]`), or, `flipped`, the input gradient's: each
+/// The filters in the transform domain, `G·g·Gᵀ`: `[pos, cout', cin']` where the primed
+/// counts are `w`'s (`[cout, cin, r, r]`), or, `flipped`, the input gradient's: each
 /// filter turned 180° and the channel roles swapped. `None` if a weight is not finite.
 pub(super) fn filters<T: Fma>(
     w: &[T],
     cout: usize,
     cin: usize,
     flipped: bool,
-    r: usize,
+    plan: Plan,
 ) -> Option<Vec<T>> {
     if !all_finite(w) {
         return None;
     }
     let (rows, cols) = if flipped { (cin, cout) } else { (cout, cin) };
-    let half = T::one().div(T::one().add(T::one()));
-    let a = r + 1;
+    let (r, a, gm) = (plan.r, plan.side(), g_matrix(plan));
     let mut u = vec![T::zero(); a * a * rows * cols];
     for row in 0..rows {
         for col in 0..cols {
             let (k, ch) = if flipped { (col, row) } else { (row, col) };
             let f = &w[(k * cin + ch) * r * r..][..r * r];
-            let g = |i: usize, j: usize| match (i < r && j < r, flipped) {
-                (false, _) => T::zero(),
-                (true, true) => f[(r - 1 - i) * r + r - 1 - j],
-                (true, false) => f[i * r + j],
+            let g = |i: usize, j: usize| match flipped {
+                true => f[(r - 1 - i) * r + r - 1 - j].to_f64(),
+                false => f[i * r + j].to_f64(),
             };
-            // G·g (a×r) column by column, then (G·g)·Gᵀ (a×a) row by row.
-            let gg: [[T; 4]; 3] =
-                std::array::from_fn(|j| filter_side(r, [g(0, j), g(1, j), g(2, j)], half));
-            for i in 0..a {
-                let t = filter_side(r, [gg[0][i], gg[1][i], gg[2][i]], half);
-                for (j, &v) in t[..a].iter().enumerate() {
-                    u[((i * a + j) * rows + row) * cols + col] = v;
+            // G·g (a×r), then (G·g)·Gᵀ (a×a), in f64: one rounding per value.
+            let gg: [[f64; 3]; 6] = std::array::from_fn(|i| {
+                std::array::from_fn(|j| match i < a && j < r {
+                    true => (0..r).map(|k| gm[i][k] * g(k, j)).sum(),
+                    false => 0.0,
+                })
+            });
+            for (i, ggi) in gg[..a].iter().enumerate() {
+                for (j, gj) in gm.iter().enumerate() {
+                    let v: f64 = (0..r).map(|k| ggi[k] * gj[k]).sum();
+                    u[((i * a + j) * rows + row) * cols + col] = T::from_f64(v);
                 }
             }
         }
@@ -152,45 +165,96 @@ pub(super) fn filters<T: Fma>(
 }
 
 crate::simd_dispatch! {
-    /// The plane at `at` (strides `sy`, `sx`), padded, into its four phase planes (of
-    /// `strip`, zeroed before): phase `(a, b)` holds padded row `2·i + a`, column `2·j + b`
-    /// at `i·span + col + j`, so a block's tile (4×4, or 3×3 for r = 2) is the four phase
-    /// planes read at its index and the next row's and column's.
+    /// The plane at `at` (strides `sy`, `sx`), padded, into its `m²` phase planes (of
+    /// `strip`, zeroed before): phase `(a, b)` holds padded row `m·i + a`, column `m·j + b`
+    /// at `i·span + col + j`, so a block's tile (`m + r − 1` a side, at most `2·m`) is the
+    /// phase planes read at its index and the next row's and column's.
     pub(super) fn phases<T: Fma>(x: &[T], at: isize, strides: [isize; 2], plan: Plan, strip: Strip, col: usize, plane: &mut [T]) -> () {
-        let [sy, sx] = strides;
-        let (ph, wide) = (strip.ph, plan.wide());
-        // Padded columns `lo..hi` hold the input; the blocks read `2·wide` of them.
-        let (lo, hi) = (plan.px, (plan.px + plan.w).min(2 * wide));
-        // Padded rows `py..py + h` hold the input; the blocks read `2·(th + 1)` of them.
-        for y in 0..plan.h.min((2 * plan.th + 2).saturating_sub(plan.py)) {
-            let yy = y + plan.py;
-            let start = at + y as isize * sy;
-            for parity in 0..2 {
-                // Columns `xx = 2·j + parity` in `lo..hi`, read from input column `xx − lo`.
-                let (ja, jb) = ((lo + 1 - parity) / 2, (hi + 1 - parity) / 2);
-                if ja >= jb {
-                    continue;
-                }
-                let first = start + (2 * ja + parity - lo) as isize * sx;
-                let row = (2 * (yy % 2) + parity) * ph + yy / 2 * strip.span + col;
-                let dst = &mut plane[row + ja..row + jb];
-                if sx == 1 {
-                    let src = &x[first as usize..][..2 * (jb - ja) - 1];
-                    dst.iter_mut()
-                        .zip(src.iter().step_by(2))
-                        .for_each(|(d, &v)| *d = v);
-                } else if sx > 0 {
-                    // Strided columns, such as a phase of a phase (`Source::Phases`, every
-                    // fourth element).
-                    let step = 2 * sx as usize;
-                    let src = &x[first as usize..][..step * (jb - ja - 1) + 1];
-                    dst.iter_mut()
-                        .zip(src.iter().step_by(step))
-                        .for_each(|(d, &v)| *d = v);
-                } else {
-                    for (j, d) in dst.iter_mut().enumerate() {
-                        *d = x[(first + 2 * j as isize * sx) as usize];
-                    }
+        if plan.m == 4 {
+            phases_of::<T, 4>(x, at, strides, plan, strip, col, plane);
+        } else {
+            phases_of::<T, 2>(x, at, strides, plan, strip, col, plane);
+        }
+    }
+}
+
+/// A contiguous run `src` of an input row, its first value at padded column `lo`, into
+/// the row's `M` phase planes (`planes`, the first from its place, `ph` apart): padded
+/// column `M·j + p` to phase `p`'s `j`. The whole groups of `M` are split in one pass
+/// that the compiler vectorizes; the ragged ends go one by one.
+#[inline(always)]
+fn deinterleave<T: Fma, const M: usize>(src: &[T], lo: usize, planes: &mut [T], ph: usize) {
+    let head = ((M - lo % M) % M).min(src.len());
+    let whole = (src.len() - head) / M;
+    let j0 = (lo + head) / M;
+    let mut put = |xc: usize| {
+        let xx = xc + lo;
+        planes[xx % M * ph + xx / M] = src[xc];
+    };
+    (0..head)
+        .chain(head + whole * M..src.len())
+        .for_each(&mut put);
+    let body = src[head..].chunks_exact(M);
+    let mut rows = planes.chunks_mut(ph);
+    let mut row = || &mut rows.next().expect("a phase plane per parity")[j0..j0 + whole];
+    if M == 4 {
+        let (a, b, c, d) = (row(), row(), row(), row());
+        for ((((a, b), c), d), v) in a.iter_mut().zip(b).zip(c).zip(d).zip(body) {
+            (*a, *b, *c, *d) = (v[0], v[1], v[2], v[3]);
+        }
+    } else {
+        let (a, b) = (row(), row());
+        for ((a, b), v) in a.iter_mut().zip(b).zip(body) {
+            (*a, *b) = (v[0], v[1]);
+        }
+    }
+}
+
+/// [`phases`] for `m = M`.
+#[inline(always)]
+fn phases_of<T: Fma, const M: usize>(
+    x: &[T],
+    at: isize,
+    strides: [isize; 2],
+    plan: Plan,
+    strip: Strip,
+    col: usize,
+    plane: &mut [T],
+) {
+    let [sy, sx] = strides;
+    let (ph, wide) = (strip.ph, plan.wide());
+    // Padded columns `lo..hi` hold the input; the blocks read `m·wide` of them.
+    let (lo, hi) = (plan.px, (plan.px + plan.w).min(M * wide));
+    // Padded rows `py..py + h` hold the input; the blocks read `m·(th + 1)` of them.
+    for y in 0..plan.h.min((M * plan.th + M).saturating_sub(plan.py)) {
+        let yy = y + plan.py;
+        let start = at + y as isize * sy;
+        // The row's phase planes from its first one's place, `ph` apart.
+        let base = M * (yy % M) * ph + yy / M * strip.span + col;
+        if sx == 1 {
+            deinterleave::<T, M>(&x[start as usize..][..hi - lo], lo, &mut plane[base..], ph);
+            continue;
+        }
+        for parity in 0..M {
+            // Columns `xx = m·j + parity` in `lo..hi`, read from input column `xx − lo`.
+            let (ja, jb) = ((lo + M - 1 - parity) / M, (hi + M - 1 - parity) / M);
+            if ja >= jb {
+                continue;
+            }
+            let first = start + (M * ja + parity - lo) as isize * sx;
+            let row = base + parity * ph;
+            let dst = &mut plane[row + ja..row + jb];
+            if sx > 0 {
+                // Strided columns, such as a phase of a phase (`Source::Phases`, every
+                // fourth element).
+                let step = M * sx as usize;
+                let src = &x[first as usize..][..step * (jb - ja - 1) + 1];
+                dst.iter_mut()
+                    .zip(src.iter().step_by(step))
+                    .for_each(|(d, &v)| *d = v);
+            } else {
+                for (j, d) in dst.iter_mut().enumerate() {
+                    *d = x[(first + (M * j) as isize * sx) as usize];
                 }
             }
         }
@@ -278,6 +342,91 @@ crate::simd_dispatch! {
     }
 }
 
+/// The small integers the F(4×4, 3×3) transforms scale by: 2, 3, 5 and their negatives.
+#[derive(Clone, Copy)]
+struct Ints<T> {
+    two: T,
+    three: T,
+    five: T,
+    neg_two: T,
+    neg_five: T,
+}
+
+impl<T: Fma> Ints<T> {
+    fn new() -> Ints<T> {
+        let two = T::one().add(T::one());
+        let three = two.add(T::one());
+        let five = three.add(two);
+        Ints {
+            two,
+            three,
+            five,
+            neg_two: two.neg(),
+            neg_five: five.neg(),
+        }
+    }
+}
+
+/// `Bᵀ·d` of one side of an F(4×4, 3×3) tile, six values. `Bᵀ`'s rows (for the points of
+/// [`g_matrix`]): (2,3,−4,−3,2,0), (0,2,5,1,−2,0), (0,2,1,−5,2,0), (0,−1,−2,1,2,0),
+/// (0,−2,1,2,−1,0), (0,2,3,−4,−3,2).
+#[inline(always)]
+fn input_side_4<T: Fma>(d: [T; 6], k: Ints<T>) -> [T; 6] {
+    let p = d[0].add(d[4]).fma(k.neg_two, d[2]);
+    let q = d[1].add(d[5]).fma(k.neg_two, d[3]);
+    let (a, b) = (d[3].sub(d[1]), d[4].sub(d[2]));
+    [
+        d[1].sub(d[3]).mul(k.three).fma(k.two, p),
+        d[3].fma(k.five, d[2]).fma(k.two, d[1].sub(d[4])),
+        d[2].fma(k.neg_five, d[3]).fma(k.two, d[1].add(d[4])),
+        a.fma(k.two, b),
+        b.neg().fma(k.two, a),
+        d[2].sub(d[4]).mul(k.three).fma(k.two, q),
+    ]
+}
+
+crate::simd_dispatch! {
+    /// [`input_plane_3`] for F(4×4, 3×3): `Bᵀ·d·B` of every 6×6 tile of `plane` (sixteen
+    /// phase planes of `ph`, rows of `span`) into thirty-six rows of blocks. A tile's rows
+    /// are the four phase rows at its index and the first two of the next row; `Bᵀ`
+    /// combines them, for each of the four column phases, into six rows (in `rows`); then
+    /// `B` combines each of those rows' six columns, the four phases at the block and the
+    /// first two at the next one ([`input_side_4`]).
+    pub(super) fn input_plane_4<T: Fma>(plane: &[T], ph: usize, span: usize, rows: &mut [T], dst: &mut [&mut [T]; 36]) -> () {
+        let nb = dst[0].len();
+        let n1 = nb + 1;
+        let k = Ints::new();
+        for (b, u) in rows.chunks_exact_mut(6 * n1).take(4).enumerate() {
+            let d = |k: usize| &plane[(4 * (k % 4) + b) * ph + k / 4 * span..][..n1];
+            let (d0, d1, d2, d3, d4, d5) = (d(0), d(1), d(2), d(3), d(4), d(5));
+            let (u0, rest) = u.split_at_mut(n1);
+            let (u1, rest) = rest.split_at_mut(n1);
+            let (u2, rest) = rest.split_at_mut(n1);
+            let (u3, rest) = rest.split_at_mut(n1);
+            let (u4, u5) = rest.split_at_mut(n1);
+            let u5 = &mut u5[..n1];
+            for q in 0..n1 {
+                let v = input_side_4([d0[q], d1[q], d2[q], d3[q], d4[q], d5[q]], k);
+                (u0[q], u1[q], u2[q], u3[q], u4[q], u5[q]) = (v[0], v[1], v[2], v[3], v[4], v[5]);
+            }
+        }
+        let rows = &*rows;
+        for (a, out) in dst.chunks_exact_mut(6).enumerate() {
+            let c = |k: usize| &rows[((k % 4) * 6 + a) * n1 + k / 4..][..nb];
+            let (c0, c1, c2, c3, c4, c5) = (c(0), c(1), c(2), c(3), c(4), c(5));
+            let [s0, s1, s2, s3, s4, s5] = out else {
+                unreachable!("rows of six")
+            };
+            let (s0, s1, s2) = (&mut s0[..nb], &mut s1[..nb], &mut s2[..nb]);
+            let (s3, s4, s5) = (&mut s3[..nb], &mut s4[..nb], &mut s5[..nb]);
+            for q in 0..nb {
+                let v = input_side_4([c0[q], c1[q], c2[q], c3[q], c4[q], c5[q]], k);
+                (s0[q], s1[q], s2[q], s3[q], s4[q], s5[q]) = (v[0], v[1], v[2], v[3], v[4], v[5]);
+            }
+        }
+    }
+}
+
 /// One output channel's products for a tile of images: product `pos` of block `q` is
 /// `m[at + pos·stride + q]`.
 #[derive(Clone, Copy)]
@@ -346,31 +495,138 @@ crate::simd_dispatch! {
     }
 }
 
+/// The powers of two [`output_side_4`] scales by: 2, 4, 8, −½, ¼, −⅛.
+#[derive(Clone, Copy)]
+struct Powers<T>([T; 6]);
+
+impl<T: Fma> Powers<T> {
+    fn new() -> Powers<T> {
+        let two = T::one().add(T::one());
+        let (four, half) = (two.add(two), T::one().div(two));
+        let (quarter, eight) = (half.mul(half), four.add(four));
+        Powers([
+            two,
+            four,
+            eight,
+            half.neg(),
+            quarter,
+            quarter.mul(half).neg(),
+        ])
+    }
+}
+
+/// `Aᵀ·m` of one side of an F(4×4, 3×3) tile's products, four values. `Aᵀ`'s rows (for
+/// the points of [`g_matrix`]): (1,1,1,1,1,0), (0,1,−1,2,−½,0), (0,1,1,4,¼,0),
+/// (0,1,−1,8,−⅛,1).
+#[inline(always)]
+fn output_side_4<T: Fma>(m: [T; 6], Powers(k): Powers<T>) -> [T; 4] {
+    let (s, d) = (m[1].add(m[2]), m[1].sub(m[2]));
+    [
+        m[0].add(s).add(m[3]).add(m[4]),
+        d.fma(k[0], m[3]).fma(k[3], m[4]),
+        s.fma(k[1], m[3]).fma(k[4], m[4]),
+        d.fma(k[2], m[3]).fma(k[5], m[4]).add(m[5]),
+    ]
+}
+
+/// [`output_side_4`] over rows of `nb`: the six rows of `src` into the first four of
+/// `dst`, plus `bias`.
+#[inline(always)]
+fn output_rows_4<T: Fma>(src: [&[T]; 6], dst: &mut [T], nb: usize, bias: T, k: Powers<T>) {
+    let [c0, c1, c2, c3, c4, c5] = src.map(|c| &c[..nb]);
+    let (o0, rest) = dst.split_at_mut(nb);
+    let (o1, rest) = rest.split_at_mut(nb);
+    let (o2, o3) = rest.split_at_mut(nb);
+    let o3 = &mut o3[..nb];
+    for q in 0..nb {
+        let v = output_side_4([c0[q], c1[q], c2[q], c3[q], c4[q], c5[q]], k);
+        (o0[q], o1[q], o2[q], o3[q]) = (
+            v[0].add(bias),
+            v[1].add(bias),
+            v[2].add(bias),
+            v[3].add(bias),
+        );
+    }
+}
+
 crate::simd_dispatch! {
-    /// One image's blocks (columns `col..col + tw` of rows of `span`) of the four values
-    /// [`corners_3`] or [`corners_2`] leaves in the four rows of `rows`, interleaved into
-    /// its output plane `dst` (`oh × ow`). Whether every value written was finite.
-    pub(super) fn scatter<T: Fma>(plan: Plan, rows: &[T], span: usize, col: usize, dst: &mut [MaybeUninit<T>]) -> bool {
-        let nb = rows.len() / 4;
-        let (y0, rest) = rows.split_at(nb);
-        let (y1, rest) = rest.split_at(nb);
-        let (y2, y3) = rest.split_at(nb);
-        let (tw, ow) = (plan.tw, plan.ow);
-        let mut finite = true;
-        for (y, row) in dst.chunks_exact_mut(ow).enumerate() {
-            let (ya, yb) = if y % 2 == 0 { (y0, y1) } else { (y2, y3) };
-            let at = y / 2 * span + col;
-            let (ya, yb) = (&ya[at..][..tw], &yb[at..][..ow / 2]);
-            finite &= ya.iter().chain(yb).fold(true, |ok, v| ok & v.finite());
-            let (pairs, rest) = row.split_at_mut(ow / 2 * 2);
-            for ((pair, &a), &b) in pairs.chunks_exact_mut(2).zip(ya).zip(yb) {
-                pair[0].write(a);
-                pair[1].write(b);
-            }
-            if let Some(last) = rest.first_mut() {
-                last.write(ya[tw - 1]);
-            }
+    /// [`corners_3`] for F(4×4, 3×3), from thirty-six products: each block's sixteen
+    /// values, row by row, as the first sixteen rows of `rows`. [`output_side_4`] runs
+    /// down each of the six columns into the next twenty-four rows, then along each of the
+    /// four rows that leaves.
+    pub(super) fn corners_4<T: Fma>(pr: Products<'_, T>, nb: usize, bias: T, rows: &mut [T]) -> () {
+        let k = Powers::new();
+        let (out, tmp) = rows.split_at_mut(16 * nb);
+        for (j, t) in tmp.chunks_exact_mut(4 * nb).take(6).enumerate() {
+            let c = std::array::from_fn(|i| &pr.m[pr.at + (6 * i + j) * pr.stride..]);
+            output_rows_4(c, t, nb, T::zero(), k);
         }
-        finite
+        let tmp = &*tmp;
+        for (a, o) in out.chunks_exact_mut(4 * nb).enumerate() {
+            output_rows_4(std::array::from_fn(|j| &tmp[(4 * j + a) * nb..]), o, nb, bias, k);
+        }
+    }
+}
+
+/// Row `y % m` of one image's blocks' values, `src[c]` holding column `c` of each block
+/// (one per block), interleaved into `row`.
+#[inline(always)]
+fn interleave<T: Fma, const M: usize>(src: [&[T]; M], row: &mut [MaybeUninit<T>]) {
+    let whole = row.len() / M;
+    let (blocks, rest) = row.split_at_mut(whole * M);
+    if M == 4 {
+        let (a, b, c, d) = (
+            &src[0][..whole],
+            &src[1][..whole],
+            &src[2][..whole],
+            &src[3][..whole],
+        );
+        for ((((o, &a), &b), &c), &d) in blocks.chunks_exact_mut(4).zip(a).zip(b).zip(c).zip(d) {
+            o[0].write(a);
+            o[1].write(b);
+            o[2].write(c);
+            o[3].write(d);
+        }
+    } else {
+        let (a, b) = (&src[0][..whole], &src[1][..whole]);
+        for ((o, &a), &b) in blocks.chunks_exact_mut(2).zip(a).zip(b) {
+            o[0].write(a);
+            o[1].write(b);
+        }
+    }
+    for (d, s) in rest.iter_mut().zip(src) {
+        d.write(s[whole]);
+    }
+}
+
+crate::simd_dispatch! {
+    /// One image's blocks (columns `col..col + tw` of rows of `span`) of the `m²` values
+    /// [`corners_4`], [`corners_3`] or [`corners_2`] leaves in the rows of `rows` (row
+    /// `m·a + b` holding each block's value at row `a`, column `b`), interleaved into its
+    /// output plane `dst` (`oh × ow`).
+    pub(super) fn scatter<T: Fma>(plan: Plan, rows: &[T], span: usize, col: usize, dst: &mut [MaybeUninit<T>]) -> () {
+        if plan.m == 4 {
+            scatter_of::<T, 4>(plan, rows, span, col, dst);
+        } else {
+            scatter_of::<T, 2>(plan, rows, span, col, dst);
+        }
+    }
+}
+
+/// [`scatter`] for `m = M`.
+#[inline(always)]
+fn scatter_of<T: Fma, const M: usize>(
+    plan: Plan,
+    rows: &[T],
+    span: usize,
+    col: usize,
+    dst: &mut [MaybeUninit<T>],
+) {
+    let nb = rows.len() / (M * M);
+    let (tw, ow) = (plan.tw, plan.ow);
+    for (y, row) in dst.chunks_exact_mut(ow).enumerate() {
+        let at = y / M * span + col;
+        let src: [&[T]; M] = std::array::from_fn(|c| &rows[((y % M) * M + c) * nb + at..][..tw]);
+        interleave(src, row);
     }
 }
