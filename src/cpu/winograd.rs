@@ -526,7 +526,8 @@ struct Scratch<T> {
     /// A tile's zero-padded input planes of one channel, as its `m²` phase planes
     /// ([`phases`]).
     plane: Vec<T>,
-    /// Rows between the two halves of a transform.
+    /// Rows between the two halves of a transform, and the blocks' outputs before
+    /// [`scatter`] interleaves them.
     rows: Vec<T>,
 }
 

@@ -321,11 +321,12 @@ fn check_conv_dtype(
     transposed: bool,
     dilation: &[usize],
 ) -> Result<()> {
-    let dt = input.dtype();
-    let three_d = dilation.len() == 3;
-    let kernel = if dt.is_float() {
+    let (dt, cuda) = (input.dtype(), input.device().is_cuda());
+    if dt.is_float() || (dt == DType::I64 && !cuda) {
         return Ok(());
-    } else if input.device().is_cuda() {
+    }
+    let three_d = dilation.len() == 3;
+    let kernel = if cuda {
         name
     } else if transposed {
         if three_d {
@@ -342,9 +343,6 @@ fn check_conv_dtype(
     } else {
         "slow_conv2d_cpu"
     };
-    if dt == DType::I64 && !input.device().is_cuda() {
-        return Ok(());
-    }
     Err(Error::NotImplemented(format!(
         "\"{kernel}\" not implemented for '{}'",
         dt.scalar_name()

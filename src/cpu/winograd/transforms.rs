@@ -397,7 +397,7 @@ crate::simd_dispatch! {
         let n1 = nb + 1;
         let k = Ints::new();
         for (b, u) in rows.chunks_exact_mut(6 * n1).take(4).enumerate() {
-            let d = |k: usize| &plane[(4 * (k % 4) + b) * ph + k / 4 * span..][..n1];
+            let d = |i: usize| &plane[(4 * (i % 4) + b) * ph + i / 4 * span..][..n1];
             let (d0, d1, d2, d3, d4, d5) = (d(0), d(1), d(2), d(3), d(4), d(5));
             let (u0, rest) = u.split_at_mut(n1);
             let (u1, rest) = rest.split_at_mut(n1);
