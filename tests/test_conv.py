@@ -235,11 +235,18 @@ def test_conv2d_non_contiguous_inputs(layout, dtype):
 # Stride-1, single-group 2-D convolutions with few channels run on the CPU's direct kernel:
 # LeNet's layers, output rows spanning several vectors with a partial last one, channel
 # blocks with a remainder, a kernel as large as the input, padding on both axes, and a
-# batch large enough to be split between threads (an odd number of images).
+# batch large enough to be split between threads (an odd number of images). Output
+# channels filling one or two vectors (8, 16, 32: float64 and float32 lanes) with 3×3 and
+# 5×5 kernels and at least 64 terms per output take the channel-vector forward and weight
+# gradient, blocks of positions overlapping at the edges of odd-sized outputs.
 DIRECT_CASES = [
     ((3, 3, 32, 32), (6, 3, 5, 5), {}),
     ((33, 4, 13, 15), (10, 4, 3, 5), dict(padding=(1, 2))),
     ((2, 6, 14, 14), (16, 6, 5, 5), {}),
+    ((64, 6, 14, 14), (16, 6, 5, 5), {}),
+    ((3, 8, 11, 13), (16, 8, 3, 3), dict(padding=1)),
+    ((5, 8, 9, 8), (8, 8, 3, 3), {}),
+    ((33, 3, 12, 11), (32, 3, 5, 5), dict(padding=2)),
     ((2, 5, 9, 37), (19, 5, 3, 4), dict(padding=(2, 1))),
     ((1, 1, 5, 3), (3, 1, 5, 3), {}),
     ((2, 2, 6, 17), (4, 2, 1, 1), dict(padding=1)),
@@ -257,16 +264,17 @@ def test_direct_conv2d_matches_torch(case, layout):
     )
 
 
-def test_direct_conv2d_infinite_input_gradients_match_torch():
+@pytest.mark.parametrize("cin,cout", [(3, 4), (8, 16)])
+def test_direct_conv2d_infinite_input_gradients_match_torch(cin, cout):
     """An infinity at the start of an input row: the weight gradient has NaN and infinite
     entries exactly where PyTorch's does (the direct kernel's padded lanes must not spread
-    it)."""
-    x = _arr(2, 3, 12, 12)
+    it), with the positions across the lanes and with the channels."""
+    x = _arr(2, cin, 12, 12)
     x[1, 2, 5, 0] = np.inf
     x[0, 1, 7, 3] = -np.inf
     compare(
         lambda lib, x, w, b: lib.nn.functional.conv2d(x, w, b, padding=(0, 1)),
-        [x, _arr(4, 3, 3, 3, seed=1), _arr(4, seed=2)],
+        [x, _arr(cout, cin, 3, 3, seed=1), _arr(cout, seed=2)],
     )
 
 

@@ -9,8 +9,11 @@
 //! in registers and broadcasts each weight once for all of them. The weight gradient
 //! multiplies the output gradient's rows (zero-padded to whole vectors) with shifted input
 //! rows, image by image, and adds the parts' partial sums in a fixed order, so a run is
-//! repeatable.
+//! repeatable. Layers whose output channels fill one or two whole vectors (LeNet's 6→16)
+//! run the forward and the weight gradient with the channels across the lanes instead
+//! ([`channels`]), where no lane computes padding.
 
+mod channels;
 mod planes;
 
 use super::copy::gather;
@@ -164,7 +167,9 @@ impl Geom {
 ///
 /// The padded input rows are `pitch = w + 2·padding` apart and the output positions are
 /// counted on the same pitch, so one vector of positions runs across rows (the
-/// `kw − 1` positions per row past the output's width are computed and dropped).
+/// `kw − 1` positions per row past the output's width are computed and dropped). Where the
+/// output channels fill whole vectors, they run across the lanes instead
+/// ([`channels::forward`]).
 pub fn forward<T: Fma>(
     x: &[T],
     xl: &Layout,
@@ -181,6 +186,10 @@ pub fn forward<T: Fma>(
     let len = n * cout * oh * ow;
     if len == 0 {
         return Vec::new();
+    }
+    if channels::fits_forward::<T>(cin, cout, [kh, kw], [oh, ow]) {
+        let (w, bias) = (gather(w, wl), bias.map(|(b, l)| gather(b, l)));
+        return channels::forward(x, xl, &w, bias.as_deref(), padding, [cout, kh, kw]);
     }
     let g = Pitched::new(cin, cout, [kh, kw], pitch, rows * pitch, oh, ow)
         .live(padding[0]..padding[0] + h);
@@ -514,7 +523,8 @@ fn store_pitched<T: Num, const V: usize>(plane: &mut [T], a: &[T; V], q: usize, 
 /// padded input row), so each weight's terms are a single dot product of the gradient plane
 /// with the input plane shifted by `ky·pitch + kx`. The gradient's pitch columns beyond the
 /// output are zero, and the input values they meet are multiplied by that zero — exact only
-/// for finite inputs, hence the `None`.
+/// for finite inputs, hence the `None`. Where the output channels fill whole vectors, they
+/// run across the lanes instead ([`channels::weight_grad`], which computes only terms).
 pub fn weight_grad<T: Fma>(
     x: &[T],
     xl: &Layout,
@@ -525,6 +535,9 @@ pub fn weight_grad<T: Fma>(
 ) -> Option<Vec<T>> {
     let wshape = [gl.shape[1], xl.shape[1], kernel[0], kernel[1]];
     let g = Geom::new(&xl.shape, &wshape, padding);
+    if channels::fits::<T>(g.cin, g.cout, g.kh, g.kw) {
+        return Some(channels::weight_grad(x, xl, gr, gl, &g, padding));
+    }
     let pitch = (g.ow + g.kw - 1).div_ceil(LANES) * LANES;
     let slack = weight_grad_slack(pitch, g.kw);
     let plane_x = g.cin * g.ph * pitch;

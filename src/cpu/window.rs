@@ -544,8 +544,9 @@ pub fn max_pool<T: Num>(x: &[T], l: &Layout, w: &Window) -> (Vec<T>, Vec<i64>) {
     let c = l.shape[1];
     let on = w.output_numel();
     let planes = l.shape[0] * c;
-    let mut vals = vec![T::zero(); planes * on];
-    let mut idx = vec![0i64; planes * on];
+    // Zeroed run by run by the thread computing it (most paths read before they write).
+    let mut vals = super::uninit_vec::<T>(planes * on);
+    let mut idx = super::uninit_vec::<i64>(planes * on);
     // Each axis's windows once, not once per output (their divisions dominate small windows).
     let tables: [Vec<(isize, isize, usize, usize)>; 3] =
         std::array::from_fn(|d| (0..a[d].output).map(|o| window_inside(&a[d], o)).collect());
@@ -563,18 +564,15 @@ pub fn max_pool<T: Num>(x: &[T], l: &Layout, w: &Window) -> (Vec<T>, Vec<i64>) {
                     < a[d].input as isize
         })
         && s[2] > 0;
-    let pairs =
-        (1..3).all(|d| a[d].kernel == 2 && a[d].stride == 2 && a[d].dilation == 1) && s[2] == 1;
+    let pairs = (1..3).all(|d| a[d].kernel == 2 && a[d].stride == 2 && a[d].dilation == 1)
+        && s[2] == 1
+        && s[1] >= 0;
     let plane = |p: usize, vo: &mut [T], io: &mut [i64]| {
         let base = l.offset as isize + (p / c) as isize * sn + (p % c) as isize * sc;
         if inside_2d && pairs {
             // 2×2 windows, stride 2, unit-stride rows: each output row from two input rows.
             let (ow, iw) = (a[2].output, a[2].input);
-            for (oy, (vr, ir)) in vo.chunks_mut(ow).zip(io.chunks_mut(ow)).enumerate() {
-                let row = |y: usize| &x[(base + (y as isize) * s[1]) as usize..][..2 * ow];
-                let flat = (2 * oy * iw) as i64;
-                max_pool_pairs(row(2 * oy), row(2 * oy + 1), vr, ir, flat, iw as i64);
-            }
+            max_pool_pairs(&x[base as usize..], s[1] as usize, iw, ow, vo, io);
             return;
         }
         if inside_2d {
@@ -647,12 +645,15 @@ pub fn max_pool<T: Num>(x: &[T], l: &Layout, w: &Window) -> (Vec<T>, Vec<i64>) {
             .enumerate()
             .collect();
         team::for_each_part(runs, |(r, (v, i))| {
+            let (v, i) = (super::zero_init(v), super::zero_init(i));
             for (p, (v, i)) in v.chunks_mut(on).zip(i.chunks_mut(on)).enumerate() {
                 plane(r * per + p, v, i);
             }
         });
     }
-    (vals, idx)
+    // SAFETY: the runs cover both vectors, and each run was zeroed before its planes ran
+    // (with no planes or outputs, both are empty).
+    unsafe { (super::vec_assume_init(vals), super::vec_assume_init(idx)) }
 }
 
 /// The gradient of [`max_pool`]: each output's gradient `g` (view `gl`, `[n, c, *output]`)
@@ -694,24 +695,62 @@ pub fn max_pool_backward<T: Num>(g: &[T], gl: &Layout, idx: &[i64], w: &Window) 
 }
 
 simd_dispatch! {
-    /// A row of 2×2, stride-2 max-pool windows over input rows `r0` and `r1` (at least
-    /// `2·best.len()` long; `r0[0]` at flat index `at0`, rows `w` apart): the maxima and
-    /// their flat indices, positions in scan order (the first maximum wins, the last NaN
-    /// over everything), as [`fold_max`]. Branch-free, so it vectorizes.
-    pub fn max_pool_pairs<T: Num>(r0: &[T], r1: &[T], best: &mut [T], at: &mut [i64], at0: i64, w: i64) -> () {
+    /// The 2×2, stride-2 max-pool windows of one plane (`best.len() / ow` rows of `ow`
+    /// outputs) whose input rows are unit-stride and `rs` apart, from `x[0]` on, flat
+    /// indices counted on a width of `iw`: output row `oy` from input rows `2·oy` and
+    /// `2·oy + 1`, positions in scan order (the first maximum wins, the last NaN over
+    /// everything), as [`fold_max`]. Eight outputs at a time: a group may run past its row
+    /// (into the next row's outputs, which are written after it, and input `x` holds; the
+    /// plane's last group keeps only its outputs); a single output is computed only where a
+    /// group would read past `x`.
+    pub fn max_pool_pairs<T: Num>(x: &[T], rs: usize, iw: usize, ow: usize, best: &mut [T], at: &mut [i64]) -> () {
+        const G: usize = 8;
         let n = best.len();
-        let pairs = r0[..2 * n].chunks_exact(2).zip(r1[..2 * n].chunks_exact(2));
-        for (o, ((b, i), (p0, p1))) in best.iter_mut().zip(at.iter_mut()).zip(pairs).enumerate() {
-            let (mut bv, mut off) = (p0[0], 0);
-            for (v, k) in [(p0[1], 1), (p1[0], w), (p1[1], w + 1)] {
-                let take = (v > bv) | v.is_nan();
-                bv = if take { v } else { bv };
-                off = if take { k } else { off };
+        for oy in 0..n.checked_div(ow).unwrap_or(0) {
+            let mut ox = 0;
+            while ox < ow {
+                let (o, i0) = (oy * ow + ox, 2 * oy * rs + 2 * ox);
+                let at0 = (2 * (oy * iw + ox)) as i64;
+                if i0 + rs + 2 * G <= x.len() {
+                    let (r0, r1) = (&x[i0..][..2 * G], &x[i0 + rs..][..2 * G]);
+                    let (b, a) = pair_maxima::<T, G>(r0, r1, at0, iw as i64);
+                    if o + G <= n {
+                        best[o..o + G].copy_from_slice(&b);
+                        at[o..o + G].copy_from_slice(&a);
+                    } else {
+                        best[o..].copy_from_slice(&b[..n - o]);
+                        at[o..].copy_from_slice(&a[..n - o]);
+                    }
+                    ox += G;
+                } else {
+                    let (r0, r1) = (&x[i0..][..2], &x[i0 + rs..][..2]);
+                    let (b, a) = pair_maxima::<T, 1>(r0, r1, at0, iw as i64);
+                    (best[o], at[o]) = (b[0], a[0]);
+                    ox += 1;
+                }
             }
-            *b = bv;
-            *i = at0 + 2 * o as i64 + off;
         }
     }
+}
+
+/// `N` windows of [`max_pool_pairs`] from rows `r0` and `r1` (`2·N` elements each, `r0[0]`
+/// at flat index `at0`, the rows `w` apart): their maxima and flat indices. Branch-free, so
+/// it vectorises.
+#[inline(always)]
+fn pair_maxima<T: Num, const N: usize>(r0: &[T], r1: &[T], at0: i64, w: i64) -> ([T; N], [i64; N]) {
+    let (mut best, mut at) = ([T::zero(); N], [0i64; N]);
+    let (p0, p1) = (r0.as_chunks::<2>().0, r1.as_chunks::<2>().0);
+    for o in 0..N {
+        let (mut bv, mut off) = (p0[o][0], 0);
+        for (v, k) in [(p0[o][1], 1), (p1[o][0], w), (p1[o][1], w + 1)] {
+            let take = (v > bv) | v.is_nan();
+            bv = if take { v } else { bv };
+            off = if take { k } else { off };
+        }
+        best[o] = bv;
+        at[o] = at0 + 2 * o as i64 + off;
+    }
+    (best, at)
 }
 
 simd_dispatch! {
