@@ -29,8 +29,8 @@ pub(super) fn fits<T>(cin: usize, cout: usize, kh: usize, kw: usize) -> bool {
 /// transposes (of the output gradient, or of the output: an element each, where the terms
 /// are `cin·kh·kw` multiply-adds across the lanes). Measured on 2 AVX-512 cores, batch 64,
 /// float32: LeNet's 6→16 5×5 layer (150 terms) runs its forward in 0.16 ms (0.23 ms with
-/// positions across the lanes), the Keras CNN's 1→32 3×3 layer (9 terms) in 0.9 ms (about
-/// 0.2 ms).
+/// positions across the lanes), the Keras CNN's 1→32 3×3 layer (9 terms) in 0.89 ms (0.63
+/// ms, in a run minutes apart).
 const TERMS: usize = 64;
 
 /// The gradient of [`super::forward`] with respect to its weight, as [`super::weight_grad`]
