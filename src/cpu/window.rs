@@ -259,6 +259,10 @@ impl Padded {
     }
 }
 
+/// The most columns of one parity that [`unfold_taps`] splits a row into: rows of stride-2
+/// windows reaching at most twice this many columns take that path.
+const PARITY_ROW: usize = 40;
+
 simd_dispatch! {
     /// Image `ni[1]` (of `ni[0]`) of one channel's rows of [`unfold`] (`dst`, the channel's
     /// `[∏kernel, n, ∏output]` block), read from its padded plane `buf`. Compiled per
@@ -268,6 +272,32 @@ simd_dispatch! {
         let on = oh * ow;
         let (sy, sx) = (a[1].stride as usize, a[2].stride as usize);
         let (dy, dx) = (a[1].dilation as usize, a[2].dilation as usize);
+        let kw = a[2].kernel;
+        // The columns a row's windows read (all `kw` taps of its `ow` positions).
+        let reach = 2 * ow + kw - 2;
+        if sx == 2 && dx == 1 && reach <= 2 * PARITY_ROW {
+            // Each row's even and odd columns split once; every tap's row is then a run of
+            // one of them (`kx mod 2`) from column `kx div 2`.
+            let mut parity = [[T::default(); PARITY_ROW]; 2];
+            for ky in 0..a[1].kernel {
+                for oy in 0..oh {
+                    let src = &buf[(oy * sy + ky * dy) * pad.w..][..reach];
+                    let (even, odd) = parity.split_at_mut(1);
+                    for ((e, o), p) in even[0].iter_mut().zip(&mut odd[0]).zip(src.chunks_exact(2)) {
+                        (*e, *o) = (p[0], p[1]);
+                    }
+                    if reach % 2 == 1 {
+                        parity[0][reach / 2] = src[reach - 1];
+                    }
+                    for kx in 0..kw {
+                        let k = ky * kw + kx;
+                        let row = &mut dst[(k * ni[0] + ni[1]) * on + oy * ow..][..ow];
+                        copy_row(row, &parity[kx % 2][kx / 2..][..ow]);
+                    }
+                }
+            }
+            return;
+        }
         for ky in 0..a[1].kernel {
             for kx in 0..a[2].kernel {
                 let k = ky * a[2].kernel + kx;

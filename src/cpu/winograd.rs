@@ -13,7 +13,7 @@
 //! 4×4 windows at stride 2 (the DCGAN's layers, and their transposed convolutions) take
 //! F(2×2, 2×2) once the padded input is split into its four (row, column) parity phases:
 //! each phase is a channel of its own, seen through a 2×2 window at unit stride (space to
-//! depth, read in place).
+//! depth: one pass over an input plane fills its four phases' planes).
 //!
 //! As in [`super::im2col`], a batch runs a tile of images at a time. The tiles are shared
 //! between the threads; each tile's transforms and products run on one thread and stay in
@@ -40,7 +40,8 @@ use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, Ordering};
 use transforms::{
     corners_2, corners_3, corners_4, filter_grads, filters, grad_plane_2, grad_plane_3,
-    input_plane_2, input_plane_3, input_plane_4, phases, scatter, Products,
+    input_plane_2, input_plane_3, input_plane_4, parity_phases, parity_plane, phases, scatter,
+    Products,
 };
 
 /// Both channel counts (the products') at least this. With fewer, the products are too
@@ -329,33 +330,25 @@ fn input_grad_in<T: GemmElem + Fma>(
 }
 
 /// Depth to space: the phases' gradients `out` (`[planes, 4, ph, pw]`) as the input's
-/// (`[planes, h, w]`, padded by `py`, `px`). Row `y` of a plane is phase row `(y + py) / 2`
-/// of phase `(y + py) % 2`, and likewise its columns; what no window reaches (past the
-/// phases) keeps a zero gradient.
-fn put_back<T: Num>(
+/// (`[planes, h, w]`, padded by `py`, `px`), a plane at a time ([`parity_plane`]).
+fn put_back<T: Fma>(
     out: &[T],
     planes: usize,
     [ph, pw]: [usize; 2],
     [h, w, py, px]: [usize; 4],
 ) -> Vec<T> {
-    let mut dx = vec![T::zero(); planes * h * w];
-    dx.par_chunks_mut(h * w)
-        .enumerate()
-        .for_each(|(nc, plane)| {
-            for (y, row) in plane.chunks_exact_mut(w).enumerate() {
-                let (i, a) = ((y + py) / 2, (y + py) % 2);
-                if i >= ph {
-                    continue;
-                }
-                for (xx, v) in row.iter_mut().enumerate() {
-                    let (j, b) = ((xx + px) / 2, (xx + px) % 2);
-                    if j < pw {
-                        *v = out[((nc * 4 + 2 * a + b) * ph + i) * pw + j];
-                    }
-                }
-            }
-        });
-    dx
+    let each = 4 * ph * pw;
+    // SAFETY: the chunks cover the result, and `parity_plane` writes every element of its
+    // plane.
+    unsafe {
+        super::write_new_vec(planes * h * w, |dx| {
+            dx.par_chunks_mut(h * w)
+                .enumerate()
+                .for_each(|(nc, plane)| {
+                    parity_plane(&out[nc * each..][..each], [ph, pw, w], [py, px], plane)
+                })
+        })
+    }
 }
 
 /// The weight gradient of [`forward`]: `g` (contiguous `[n, cout, oh, ow]`) against `x`
@@ -391,7 +384,7 @@ fn weight_grad_in<T: GemmElem + Fma>(
     let count = tiles.count();
     let parts = super::team::parts().clamp(1, count);
     let run = |part: usize| {
-        let mut s = Scratch::new(plan, (channels, cout), tiles.per());
+        let mut s = Scratch::new(plan, source, (channels, cout), tiles.per());
         let mut acc = vec![T::zero(); pos * cout * channels];
         for i in (part * count / parts)..((part + 1) * count / parts) {
             let (b, t) = tiles.tile(i);
@@ -524,7 +517,8 @@ struct Scratch<T> {
     /// output gradients).
     m: Vec<MaybeUninit<T>>,
     /// A tile's zero-padded input planes of one channel, as its `m²` phase planes
-    /// ([`phases`]).
+    /// ([`phases`]); for [`Source::Phases`], of an input channel's four parity channels
+    /// ([`parity_phases`]).
     plane: Vec<T>,
     /// Rows between the two halves of a transform, and the blocks' outputs before
     /// [`scatter`] interleaves them.
@@ -532,13 +526,14 @@ struct Scratch<T> {
 }
 
 impl<T: Num> Scratch<T> {
-    /// Room for tiles of `per` images of `plan` with these (the products') channels.
-    fn new(plan: Plan, (cin, cout): (usize, usize), per: usize) -> Scratch<T> {
+    /// Room for tiles of `per` images of `plan` with these (the products') channels, read
+    /// from `source`.
+    fn new(plan: Plan, source: Source, (cin, cout): (usize, usize), per: usize) -> Scratch<T> {
         let (nb, pos) = (plan.blocks(), plan.pos());
         Scratch {
             v: vec![T::zero(); pos * cin * per * nb],
             m: vec![MaybeUninit::uninit(); pos * cout * per * nb],
-            plane: vec![T::zero(); plan.phases() * plan.strip(per).ph],
+            plane: vec![T::zero(); plan.phases() * plan.strip(per).ph * source.channels(1)],
             rows: vec![T::zero(); (plan.m * plan.side() + plan.phases()) * (per * nb + 1)],
         }
     }
@@ -561,7 +556,7 @@ fn run<T: GemmElem + Fma>(
     let l = plan.oh * plan.ow;
     let (nb, pos) = (plan.blocks(), plan.pos());
     let finite = AtomicBool::new(true);
-    let scratch = || Scratch::new(plan, (cin, cout), tiles.per());
+    let scratch = || Scratch::new(plan, source, (cin, cout), tiles.per());
     let tile = |s: &mut Scratch<T>, i: usize, o: &mut [MaybeUninit<T>]| {
         let (b, t) = tiles.tile(i);
         let p = t * nb;
@@ -633,41 +628,40 @@ fn inputs<T: Fma>(
     let p = t * plan.blocks();
     let strip = plan.strip(t);
     for c in 0..cin {
-        // The padding stays zero from channel to channel where they all write the same
-        // places (their planes' own); each phase of the phases reads its own places.
-        if c == 0 || matches!(source, Source::Phases { .. }) {
-            s.plane[..plan.phases() * strip.ph].fill(T::zero());
-        }
-        for i in 0..t {
-            let image = xl.offset as isize + (b + i) as isize * st[0];
-            let col = i * plan.wide();
-            match source {
-                Source::Planes => {
-                    let at = image + c as isize * st[1];
+        // The padding stays zero from channel to channel: they all write the same places.
+        let plane = match source {
+            Source::Planes => {
+                if c == 0 {
+                    s.plane[..plan.phases() * strip.ph].fill(T::zero());
+                }
+                for i in 0..t {
+                    let at = xl.offset as isize + (b + i) as isize * st[0] + c as isize * st[1];
+                    let col = i * plan.wide();
                     phases(x, at, [st[2], st[3]], plan, strip, col, &mut s.plane);
                 }
-                Source::Phases { h, w, py, px } => {
-                    // Rows `2·i + a − py` of the input for `i` from the first that is
-                    // not padding, and likewise the columns.
-                    let (ch, a, bb) = (c / 4, c / 2 % 2, c % 2);
-                    let (y0, pad_y, rows) = phase_run(h, py, a);
-                    let (x0, pad_x, cols) = phase_run(w, px, bb);
-                    let at = image + ch as isize * st[1] + y0 * st[2] + x0 * st[3];
-                    let sub = Plan {
-                        h: rows,
-                        w: cols,
-                        py: pad_y,
-                        px: pad_x,
-                        ..plan
-                    };
-                    let strides = [2 * st[2], 2 * st[3]];
-                    phases(x, at, strides, sub, strip, col, &mut s.plane);
-                }
+                &s.plane[..plan.phases() * strip.ph]
             }
-        }
+            Source::Phases { h, w, py, px } => {
+                // Channel `c` is parity `c mod 4` of the input's channel `c / 4`: the
+                // four are split together, at the first of them.
+                let quad = 4 * plan.phases() * strip.ph;
+                if c % 4 == 0 {
+                    if c == 0 {
+                        s.plane[..quad].fill(T::zero());
+                    }
+                    for i in 0..t {
+                        let image = xl.offset as isize + (b + i) as isize * st[0];
+                        let at = image + (c / 4) as isize * st[1];
+                        let (src, col) = ([h, w, py, px], i * plan.wide());
+                        let place = (at, [st[2], st[3]]);
+                        parity_phases(x, place, src, plan, strip, col, &mut s.plane);
+                    }
+                }
+                &s.plane[c % 4 * quad / 4..][..quad / 4]
+            }
+        };
         let mut rows = s.v[c * p..].chunks_mut(cin * p).map(|row| &mut row[..p]);
         let mut row = || rows.next().expect("a row per position");
-        let plane = &s.plane[..plan.phases() * strip.ph];
         if plan.m == 4 {
             let mut dst = std::array::from_fn(|_| row());
             input_plane_4(plane, strip.ph, strip.span, &mut s.rows, &mut dst);
@@ -679,18 +673,6 @@ fn inputs<T: Fma>(
             input_plane_2(plane, strip.ph, strip.span, &mut s.rows, &mut dst);
         }
     }
-}
-
-/// Entries `2·i + a − pad` of a line of `len` that one parity phase reads: the first one's
-/// index (`≥ 0`), the padding before it (its `i`), and how many there are.
-fn phase_run(len: usize, pad: usize, a: usize) -> (isize, usize, usize) {
-    let before = pad.saturating_sub(a).div_ceil(2);
-    let first = 2 * before + a - pad;
-    (
-        first as isize,
-        before,
-        len.saturating_sub(first).div_ceil(2),
-    )
 }
 
 #[cfg(test)]

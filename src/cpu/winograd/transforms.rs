@@ -210,6 +210,58 @@ fn deinterleave<T: Fma, const M: usize>(src: &[T], lo: usize, planes: &mut [T], 
     }
 }
 
+crate::simd_dispatch! {
+    /// Space to depth and [`phases`] in one pass, for F(2×2, 2×2) over
+    /// [`super::Source::Phases`]: the plane at `place` (its offset and strides `sy`, `sx`;
+    /// `src` is its `h × w` and padding `py`, `px`) into the phase planes of its four
+    /// parity channels (of `strip`, zeroed before; channel `2·a + b`'s four at
+    /// `(2·a + b)·4·ph`). Padded row `Y`, column `X` is parity channel `(Y mod 2, X mod 2)`'s
+    /// row `Y div 2`, column `X div 2`, and so that channel's phase `(Y div 2 mod 2,
+    /// X div 2 mod 2)` at `(Y div 4)·span + col + X div 4`: a row's four column residues
+    /// (mod 4) go to four places.
+    pub(super) fn parity_phases<T: Fma>(x: &[T], place: (isize, [isize; 2]), src: [usize; 4], plan: Plan, strip: Strip, col: usize, planes: &mut [T]) -> () {
+        let ((at, [sy, sx]), [h, w, py, px]) = (place, src);
+        let (ph, span) = (strip.ph, strip.span);
+        // The blocks read padded rows below `4·(th + 1)` and columns below `4·wide`.
+        let (lo, hi) = (px, (px + w).min(4 * plan.wide()));
+        for y in 0..h.min((4 * plan.th + 4).saturating_sub(py)) {
+            let yy = y + py;
+            let base = (yy % 2 * 8 + yy / 2 % 2 * 2) * ph + yy / 4 * span + col;
+            // Column residue `2·q + b`: parity channel `b`, phase column `q`.
+            let (even, odd) = planes[base..].split_at_mut(4 * ph);
+            let (e0, e1) = even.split_at_mut(ph);
+            let (o0, o1) = odd.split_at_mut(ph);
+            let start = at + y as isize * sy;
+            // Padded columns `X ≡ r (mod 4)` in `lo..hi`, from the first, every fourth: a
+            // copy per residue (rows of a few dozen values, where a vector split's setup
+            // and ragged ends cost more than they save).
+            for (r, row) in [e0, o0, e1, o1].into_iter().enumerate() {
+                let first = lo + (r + 4 - lo % 4) % 4;
+                if first >= hi {
+                    continue;
+                }
+                let dst = &mut row[first / 4..][..(hi - first).div_ceil(4)];
+                let from = start + (first - lo) as isize * sx;
+                if sx == 1 {
+                    // A constant step: `step_by`'s length would take a division per run.
+                    let src = x[from as usize..][..4 * dst.len() - 3].chunks(4);
+                    dst.iter_mut().zip(src).for_each(|(d, v)| *d = v[0]);
+                } else if sx > 0 {
+                    let step = 4 * sx as usize;
+                    let src = &x[from as usize..][..step * (dst.len() - 1) + 1];
+                    dst.iter_mut()
+                        .zip(src.iter().step_by(step))
+                        .for_each(|(d, &v)| *d = v);
+                } else {
+                    for (j, d) in dst.iter_mut().enumerate() {
+                        *d = x[(from + (4 * j) as isize * sx) as usize];
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// [`phases`] for `m = M`.
 #[inline(always)]
 fn phases_of<T: Fma, const M: usize>(
@@ -245,8 +297,7 @@ fn phases_of<T: Fma, const M: usize>(
             let row = base + parity * ph;
             let dst = &mut plane[row + ja..row + jb];
             if sx > 0 {
-                // Strided columns, such as a phase of a phase (`Source::Phases`, every
-                // fourth element).
+                // Strided columns (a channels-last input, say).
                 let step = M * sx as usize;
                 let src = &x[first as usize..][..step * (jb - ja - 1) + 1];
                 dst.iter_mut()
@@ -564,6 +615,36 @@ crate::simd_dispatch! {
         let tmp = &*tmp;
         for (a, o) in out.chunks_exact_mut(4 * nb).enumerate() {
             output_rows_4(std::array::from_fn(|j| &tmp[(4 * j + a) * nb..]), o, nb, bias, k);
+        }
+    }
+}
+
+crate::simd_dispatch! {
+    /// Depth to space for one plane's gradient, the inverse of [`parity_phases`]: the four
+    /// parity planes `src` (`[4, ph, pw]`, parity `(a, b)` at `2·a + b`) as the plane `dst`
+    /// (rows of `w`, padded by `py`, `px`; `sides` is `[ph, pw, w]`): row `y` is parity row
+    /// `(y + py) div 2` of parity `(y + py) mod 2`, and likewise its columns. What no parity
+    /// reaches (no window does) is zero.
+    pub(super) fn parity_plane<T: Fma>(src: &[T], sides: [usize; 3], pads: [usize; 2], dst: &mut [MaybeUninit<T>]) -> () {
+        let ([ph, pw, w], [py, px]) = (sides, pads);
+        // Columns below `reach` are in a parity plane; from `px + odd`, in pairs.
+        let reach = w.min((2 * pw).saturating_sub(px));
+        let (odd, j) = (px % 2, px.div_ceil(2));
+        for (y, row) in dst.chunks_exact_mut(w).enumerate() {
+            let (i, a) = ((y + py) / 2, (y + py) % 2);
+            let (row, rest) = row.split_at_mut(if i < ph { reach } else { 0 });
+            rest.iter_mut().for_each(|v| {
+                v.write(T::zero());
+            });
+            if row.is_empty() {
+                continue;
+            }
+            let line = |b: usize| &src[((2 * a + b) * ph + i) * pw..][..pw];
+            let (head, body) = row.split_at_mut(odd.min(row.len()));
+            if let Some(v) = head.first_mut() {
+                v.write(line(1)[px / 2]);
+            }
+            interleave([&line(0)[j..], &line(1)[j..]], body);
         }
     }
 }
