@@ -600,6 +600,10 @@ def test_conv_transpose_is_the_adjoint_of_conv():
             lambda x, w, b: F.conv_transpose1d(x, w, b, stride=2, groups=2, dilation=2),
             [(1, 2, 4), (2, 1, 3), (2,)],
         ),
+        # Output channels filling one and two float64 vectors, with at least 64 terms per
+        # output and outputs of a whole block: the channel-vector kernels on AVX-512 CPUs.
+        (lambda x, w, b: F.conv2d(x, w, b), [(1, 3, 9, 10), (8, 3, 5, 5), (8,)]),
+        (lambda x, w, b: F.conv2d(x, w, b, padding=1), [(1, 8, 6, 7), (16, 8, 3, 3), (16,)]),
     ],
 )
 def test_conv_gradcheck_and_gradgradcheck(fn, shapes):
