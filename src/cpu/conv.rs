@@ -565,15 +565,13 @@ pub fn weight_grad<T: Fma>(
     };
     let mut sums: Vec<Option<Vec<[T; LANES]>>> = vec![None; parts];
     team::for_each_part(sums.iter_mut().enumerate().collect(), |(p, s)| *s = part(p));
-    let mut sums = sums.into_iter().collect::<Option<Vec<_>>>()?.into_iter();
-    let mut dw = sums.next().unwrap_or_else(|| vec![[T::zero(); LANES]; len]);
-    for s in sums {
-        for (d, v) in dw.iter_mut().zip(s) {
-            for i in 0..LANES {
-                d[i] = d[i].add(v[i]);
-            }
+    let sums = sums.into_iter().collect::<Option<Vec<_>>>()?;
+    let dw = team::sum_in_order(sums, |d: &mut [T; LANES], v| {
+        for i in 0..LANES {
+            d[i] = d[i].add(v[i]);
         }
-    }
+    })
+    .unwrap_or_else(|| vec![[T::zero(); LANES]; len]);
     Some(
         dw.iter()
             .map(|v| v.iter().fold(T::zero(), |s, &e| s.add(e)))

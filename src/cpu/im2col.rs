@@ -252,10 +252,6 @@ pub fn weight_grad<T: GemmElem>(
             })
         })
         .collect();
-    let mut sums = sums.into_iter();
-    let mut total = sums.next().unwrap_or_else(|| vec![T::zero(); cout * ck]);
-    for s in sums {
-        total.iter_mut().zip(&s).for_each(|(a, &b)| *a = a.add(b));
-    }
-    total
+    super::team::sum_in_order(sums, |a: &mut T, b| *a = a.add(b))
+        .unwrap_or_else(|| vec![T::zero(); cout * ck])
 }

@@ -260,6 +260,18 @@ pub fn parts() -> usize {
     limit().min(rayon::current_num_threads())
 }
 
+/// The parts' results `parts` added element by element in order of part (`add` adds the
+/// second into the first), so that a total does not depend on which thread finished first;
+/// `None` where there are no parts.
+pub fn sum_in_order<E>(parts: Vec<Vec<E>>, add: impl Fn(&mut E, E)) -> Option<Vec<E>> {
+    let mut parts = parts.into_iter();
+    let mut total = parts.next()?;
+    for part in parts {
+        total.iter_mut().zip(part).for_each(|(t, v)| add(t, v));
+    }
+    Some(total)
+}
+
 /// Runs `f` on each item, item `i` on thread `i` of the team (item 0 on the caller), and
 /// returns when all are done. More items than threads, a team already in use, or a caller
 /// inside rayon work (whose pool is already running the other threads' work: waking the

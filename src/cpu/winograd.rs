@@ -420,14 +420,7 @@ fn weight_grad_in<T: GemmElem + Fma>(
         .into_par_iter()
         .map(|part| super::team::as_part(|| run(part)))
         .collect();
-    let mut sums = sums.into_iter();
-    let mut total = sums.next()?;
-    for part in sums {
-        total
-            .iter_mut()
-            .zip(&part)
-            .for_each(|(a, &b)| *a = a.add(b));
-    }
+    let total = super::team::sum_in_order(sums, |a: &mut T, b| *a = a.add(b))?;
     // A non-finite input or gradient, or an overflowing transform, leaves a non-finite sum
     // (a dropped block's zero gradient times an infinity is NaN).
     let gw = merge(filter_grads(&total, cout, channels, plan.r), source);

@@ -67,12 +67,7 @@ pub(super) fn weight_grad<T: Fma>(
     };
     let mut sums: Vec<Vec<T>> = vec![Vec::new(); parts];
     team::for_each_part(sums.iter_mut().enumerate().collect(), |(p, s)| *s = part(p));
-    let mut sums = sums.into_iter();
-    let mut dw = sums.next().unwrap_or_else(|| vec![T::zero(); len]);
-    for s in sums {
-        dw.iter_mut().zip(s).for_each(|(d, v)| *d = d.add(v));
-    }
-    dw
+    team::sum_in_order(sums, |d: &mut T, v| *d = d.add(v)).unwrap_or_else(|| vec![T::zero(); len])
 }
 
 /// Images `imgs` of the gradient view `gl` (`[n, cout, oh, ow]`) as positions × channels:
