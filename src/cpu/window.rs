@@ -282,8 +282,8 @@ simd_dispatch! {
             for ky in 0..a[1].kernel {
                 for oy in 0..oh {
                     let src = &buf[(oy * sy + ky * dy) * pad.w..][..reach];
-                    let (even, odd) = parity.split_at_mut(1);
-                    for ((e, o), p) in even[0].iter_mut().zip(&mut odd[0]).zip(src.chunks_exact(2)) {
+                    let [even, odd] = &mut parity;
+                    for ((e, o), p) in even.iter_mut().zip(odd.iter_mut()).zip(src.chunks_exact(2)) {
                         (*e, *o) = (p[0], p[1]);
                     }
                     if reach % 2 == 1 {

@@ -241,23 +241,31 @@ crate::simd_dispatch! {
                     continue;
                 }
                 let dst = &mut row[first / 4..][..(hi - first).div_ceil(4)];
-                let from = start + (first - lo) as isize * sx;
-                if sx == 1 {
-                    // A constant step: `step_by`'s length would take a division per run.
-                    let src = x[from as usize..][..4 * dst.len() - 3].chunks(4);
-                    dst.iter_mut().zip(src).for_each(|(d, v)| *d = v[0]);
-                } else if sx > 0 {
-                    let step = 4 * sx as usize;
-                    let src = &x[from as usize..][..step * (dst.len() - 1) + 1];
-                    dst.iter_mut()
-                        .zip(src.iter().step_by(step))
-                        .for_each(|(d, &v)| *d = v);
-                } else {
-                    for (j, d) in dst.iter_mut().enumerate() {
-                        *d = x[(from + (4 * j) as isize * sx) as usize];
-                    }
-                }
+                gather(x, start + (first - lo) as isize * sx, 4 * sx, dst);
             }
+        }
+    }
+}
+
+/// `dst[j] = x[from + j·step]` for each `j` (`step` may be zero or negative).
+#[inline(always)]
+fn gather<T: Copy>(x: &[T], from: isize, step: isize, dst: &mut [T]) {
+    if dst.is_empty() {
+        return;
+    }
+    if step == 4 {
+        // A constant step: `step_by`'s length would take a division per run.
+        let src = x[from as usize..][..4 * dst.len() - 3].chunks(4);
+        dst.iter_mut().zip(src).for_each(|(d, v)| *d = v[0]);
+    } else if step > 0 {
+        let step = step as usize;
+        let src = &x[from as usize..][..step * (dst.len() - 1) + 1];
+        dst.iter_mut()
+            .zip(src.iter().step_by(step))
+            .for_each(|(d, &v)| *d = v);
+    } else {
+        for (j, d) in dst.iter_mut().enumerate() {
+            *d = x[(from + j as isize * step) as usize];
         }
     }
 }
@@ -296,18 +304,8 @@ fn phases_of<T: Fma, const M: usize>(
             let first = start + (M * ja + parity - lo) as isize * sx;
             let row = base + parity * ph;
             let dst = &mut plane[row + ja..row + jb];
-            if sx > 0 {
-                // Strided columns (a channels-last input, say).
-                let step = M * sx as usize;
-                let src = &x[first as usize..][..step * (jb - ja - 1) + 1];
-                dst.iter_mut()
-                    .zip(src.iter().step_by(step))
-                    .for_each(|(d, &v)| *d = v);
-            } else {
-                for (j, d) in dst.iter_mut().enumerate() {
-                    *d = x[(first + (M * j) as isize * sx) as usize];
-                }
-            }
+            // Strided columns (a channels-last input, say).
+            gather(x, first, M as isize * sx, dst);
         }
     }
 }
