@@ -9,7 +9,7 @@
 //! order (each thread its run of tiles, the runs added in order), so runs repeat.
 
 use super::assume_init;
-use super::matmul::{GemmElem, MatRef};
+use super::matmul::{GemmElem, MatRef, SharedLhs};
 use super::window::{fold_into, unfold};
 use crate::backend::Window;
 use crate::tensor::layout::Layout;
@@ -120,11 +120,11 @@ pub fn forward<T: GemmElem>(
     let ck = cin * win.kernel_numel();
     let cout = w.len() / ck.max(1);
     let l = win.output_numel();
+    let filters = SharedLhs::new(w, dense(ck), (cout, ck), tiles.per() * l);
     let tile = |i: usize, o: &mut [MaybeUninit<T>]| {
         let (b, t) = tiles.tile(i);
         let cols = unfold(x, &narrowed(xl, b, t), win);
-        let dims = (cout, t * l, ck);
-        let (wm, cm) = (dense(ck), dense(t * l));
+        let cm = dense(t * l);
         if t == 1 {
             match bias {
                 Some(bias) => {
@@ -135,9 +135,9 @@ pub fn forward<T: GemmElem>(
                     }
                     // SAFETY: every element was just written with its channel's bias.
                     let o = unsafe { assume_init(o) };
-                    T::gemm(w, wm, &cols, cm, o, dims, T::one(), T::one(), 1);
+                    filters.gemm(&cols, cm, o, l, T::one(), T::one());
                 }
-                None => T::gemm_into(w, wm, &cols, cm, o, dims, T::one(), 1),
+                None => filters.gemm_into(&cols, cm, o, l, T::one()),
             }
             return;
         }
@@ -145,7 +145,7 @@ pub fn forward<T: GemmElem>(
         // SAFETY: `gemm_into` writes all `cout·t·l` elements.
         let p = unsafe {
             super::write_new_vec(cout * t * l, |p| {
-                T::gemm_into(w, wm, &cols, cm, p, dims, T::one(), 1)
+                filters.gemm_into(&cols, cm, p, t * l, T::one())
             })
         };
         for (j, dst) in o.chunks_mut(l).enumerate() {
@@ -176,6 +176,13 @@ pub fn input_grad<T: GemmElem>(g: &[T], w: &[T], cin: usize, win: &Window, tiles
     let ck = cin * kn;
     let cout = w.len() / ck.max(1);
     let (l, plane) = (win.output_numel(), cin * win.input_numel());
+    // wᵀ: `[cin·K, cout]`.
+    let wt = MatRef {
+        offset: 0,
+        rs: 1,
+        cs: ck as isize,
+    };
+    let filters = SharedLhs::new(w, wt, (ck, cout), tiles.per * l);
     let mut out = vec![T::zero(); tiles.n * plane];
     out.par_chunks_mut(tiles.per * plane)
         .enumerate()
@@ -184,15 +191,10 @@ pub fn input_grad<T: GemmElem>(g: &[T], w: &[T], cin: usize, win: &Window, tiles
                 let (b, t) = tiles.tile(i);
                 let gt = grad_tile(g, cout, l, b, t);
                 // wᵀ @ g: `[cin·K, t·l]`, read by the fold as `[t, cin·K, l]`.
-                let wt = MatRef {
-                    offset: 0,
-                    rs: 1,
-                    cs: ck as isize,
-                };
                 // SAFETY: `gemm_into` writes all `ck·t·l` elements.
                 let cols = unsafe {
                     super::write_new_vec(ck * t * l, |c| {
-                        T::gemm_into(w, wt, &gt, dense(t * l), c, (ck, t * l, cout), T::one(), 1)
+                        filters.gemm_into(&gt, dense(t * l), c, t * l, T::one())
                     })
                 };
                 let cl = Layout {

@@ -133,6 +133,29 @@ pub trait GemmElem: Num {
         threads: usize,
     );
 
+    /// `a` packed for products of `(m, n, k)` where they run on tile units ([`SharedLhs`]).
+    fn pack_lhs(_a: &[Self], _ma: MatRef, _mnk: (usize, usize, usize)) -> Option<Packed> {
+        None
+    }
+
+    /// [`GemmElem::gemm_raw`] on this thread with a shared left operand.
+    ///
+    /// # Safety
+    /// As [`GemmElem::gemm_raw`], for `lhs`'s `m × k` and `n` columns.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm_shared(
+        lhs: &SharedLhs<'_, Self>,
+        b: &[Self],
+        mb: MatRef,
+        out: *mut Self,
+        n: usize,
+        alpha: Option<Self>,
+        beta: Self,
+    ) {
+        // SAFETY: the caller's promise.
+        unsafe { Self::gemm_raw(lhs.a, lhs.ma, b, mb, out, (lhs.m, n, lhs.k), alpha, beta, 1) }
+    }
+
     /// `out[m×n] = alpha·out + beta·a·b`. The op layer checked the operands' shapes.
     #[allow(clippy::too_many_arguments)]
     fn gemm(
@@ -275,9 +298,229 @@ fn row_major<T: Copy + Default + Send + Sync>(
     out
 }
 
+/// A left operand packed for the AMX tile units ([`super::amx`]).
+#[cfg(target_arch = "x86_64")]
+pub use super::amx::Packed;
+
+/// A left operand packed for tile units (none on this architecture).
+#[cfg(not(target_arch = "x86_64"))]
+#[derive(Debug)]
+pub enum Packed {}
+
+/// A left operand that many products share (a convolution's filters, multiplied by each
+/// tile of images in turn). Where the products run on the AMX tile units it is packed once
+/// here ([`super::amx::Packed`]) rather than by each product.
+#[derive(Debug)]
+pub struct SharedLhs<'a, T> {
+    a: &'a [T],
+    ma: MatRef,
+    m: usize,
+    k: usize,
+    packed: Option<Packed>,
+}
+
+impl<'a, T: GemmElem> SharedLhs<'a, T> {
+    /// `a` (`m × k` through `ma`), for products with right operands of about `n` columns.
+    pub fn new(a: &'a [T], ma: MatRef, (m, k): (usize, usize), n: usize) -> Self {
+        assert!(ma.fits(m, k, a.len()));
+        let packed = T::pack_lhs(a, ma, (m, n, k));
+        SharedLhs {
+            a,
+            ma,
+            m,
+            k,
+            packed,
+        }
+    }
+
+    /// `out[m×n] = alpha·out + beta·a·b`, on this thread.
+    #[allow(clippy::too_many_arguments)]
+    pub fn gemm(&self, b: &[T], mb: MatRef, out: &mut [T], n: usize, alpha: T, beta: T) {
+        assert!(out.len() >= self.m * n && mb.fits(self.k, n, b.len()));
+        // SAFETY: `out` is an initialised, exclusively borrowed slice of at least m·n, and
+        // the operands' elements lie within `a` (checked by `new`) and `b` (asserted).
+        unsafe { T::gemm_shared(self, b, mb, out.as_mut_ptr(), n, Some(alpha), beta) }
+    }
+
+    /// `out[m×n] = beta·a·b`, writing every element of a possibly uninitialised `out`, on
+    /// this thread.
+    pub fn gemm_into(&self, b: &[T], mb: MatRef, out: &mut [MaybeUninit<T>], n: usize, beta: T) {
+        assert!(out.len() >= self.m * n && mb.fits(self.k, n, b.len()));
+        // SAFETY: as in `gemm`; with no `alpha`, `out` is only written.
+        unsafe { T::gemm_shared(self, b, mb, out.as_mut_ptr().cast(), n, None, beta) }
+    }
+}
+
+/// Products on the AMX tile units ([`super::amx`]), for the dtypes and shapes they serve.
+trait TileUnits: Sized {
+    /// Whether [`TileUnits::on_tiles`] takes an `(m, n, k)` product through `ma`, `mb`.
+    fn takes(_ma: MatRef, _mb: MatRef, _mnk: (usize, usize, usize)) -> bool {
+        false
+    }
+
+    /// `a` packed, when its products would take the tile units.
+    fn pack(_a: &[Self], _ma: MatRef, _mnk: (usize, usize, usize)) -> Option<Packed> {
+        None
+    }
+
+    /// `out` (row stride `ldo`) updated as [`GemmElem::gemm_raw`] says, on this thread,
+    /// from `a` or its `packed` form; false (nothing done) where the tile units do not take
+    /// the product.
+    ///
+    /// # Safety
+    /// As [`GemmElem::gemm_raw`], for `m` rows of `out` `ldo` apart; `packed` is `a`'s.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn on_tiles(
+        _a: (&[Self], MatRef, Option<&Packed>),
+        _b: &[Self],
+        _mb: MatRef,
+        _out: *mut Self,
+        _ldo: usize,
+        _mnk: (usize, usize, usize),
+        _alpha: Option<Self>,
+        _beta: Self,
+    ) -> bool {
+        false
+    }
+}
+
+impl TileUnits for f64 {}
+
+#[cfg(not(target_arch = "x86_64"))]
+impl TileUnits for f32 {}
+
+/// The fewest rows and columns (each) of a product on the tile units, and the fewest
+/// multiply-adds: packing the operands costs about as much per element as 128 columns' or
+/// rows' worth of tile products (measured, one thread: `[128, 128] @ [128, 128]` 0.95× the
+/// float32 kernels' rate, `[256, 256] @ [256, 256]` 1.19×, `[256, 2048] @ [2048, 256]`
+/// 1.2–1.35×). A left operand packed once ([`SharedLhs`]) needs 32 columns.
+#[cfg(target_arch = "x86_64")]
+const TILE_MIN: usize = 128;
+
+#[cfg(target_arch = "x86_64")]
+fn unit_stride(r: MatRef) -> bool {
+    r.rs == 1 || r.cs == 1
+}
+
+#[cfg(target_arch = "x86_64")]
+impl TileUnits for f32 {
+    fn takes(ma: MatRef, mb: MatRef, (m, n, k): (usize, usize, usize)) -> bool {
+        m >= TILE_MIN
+            && n >= TILE_MIN
+            && k >= 64
+            && m * n * k >= 1 << 21
+            && unit_stride(ma)
+            && unit_stride(mb)
+            && super::amx::available()
+    }
+
+    fn pack(a: &[f32], ma: MatRef, (m, n, k): (usize, usize, usize)) -> Option<Packed> {
+        let dense_b = MatRef {
+            offset: 0,
+            rs: n as isize,
+            cs: 1,
+        };
+        Self::takes(ma, dense_b, (m, n, k)).then(|| {
+            let op = super::amx::Operand {
+                ptr: a[ma.offset..].as_ptr(),
+                sx: ma.rs,
+                sk: ma.cs,
+            };
+            // SAFETY: the tile units are available (`takes`), and the caller checked that
+            // `a` holds every element `ma` reaches for `m × k`.
+            unsafe { Packed::new(op, m, k) }
+        })
+    }
+
+    unsafe fn on_tiles(
+        (a, ma, packed): (&[f32], MatRef, Option<&Packed>),
+        b: &[f32],
+        mb: MatRef,
+        out: *mut f32,
+        ldo: usize,
+        (m, n, k): (usize, usize, usize),
+        alpha: Option<f32>,
+        beta: f32,
+    ) -> bool {
+        use super::amx;
+        let take = match packed {
+            Some(_) => n >= 32 && unit_stride(mb),
+            None => Self::takes(ma, mb, (m, n, k)),
+        };
+        if !take {
+            return false;
+        }
+        let at = |r: MatRef, i: usize, j: usize| {
+            r.offset as isize + i as isize * r.rs + j as isize * r.cs
+        };
+        // SAFETY (all three): the caller's promise covers every element the operands reach
+        // for `(m, n, k)` and `m` rows of `out`; the blocks lie within them.
+        let op = |s: &[f32], r: MatRef, x: isize, depth: isize| amx::Operand {
+            ptr: unsafe { s.as_ptr().add(r.offset) },
+            sx: x,
+            sk: depth,
+        };
+        let mut fallback = |blk: amx::Block| unsafe {
+            gemm::gemm(
+                blk.rows,
+                blk.cols,
+                blk.kc,
+                out.add(blk.r0 * ldo + blk.c0),
+                1,
+                ldo as isize,
+                !blk.first || alpha.is_some(),
+                a.as_ptr().offset(at(ma, blk.r0, blk.k0)),
+                ma.cs,
+                ma.rs,
+                b.as_ptr().offset(at(mb, blk.k0, blk.c0)),
+                mb.cs,
+                mb.rs,
+                if blk.first { alpha.unwrap_or(0.0) } else { 1.0 },
+                beta,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            )
+        };
+        let lhs = match packed {
+            Some(p) => amx::Lhs::Packed(p),
+            None => amx::Lhs::Plain(op(a, ma, ma.rs, ma.cs)),
+        };
+        unsafe {
+            amx::gemm(
+                (m, n, k),
+                lhs,
+                op(b, mb, mb.cs, mb.rs),
+                out,
+                ldo,
+                amx::Update { alpha, beta },
+                &mut fallback,
+            )
+        };
+        true
+    }
+}
+
 macro_rules! impl_gemm_float {
     ($($t:ty),*) => {$(
         impl GemmElem for $t {
+            fn pack_lhs(a: &[Self], ma: MatRef, mnk: (usize, usize, usize)) -> Option<Packed> {
+                <$t as TileUnits>::pack(a, ma, mnk)
+            }
+
+            unsafe fn gemm_shared(lhs: &SharedLhs<'_, Self>, b: &[Self], mb: MatRef, out: *mut Self, n: usize, alpha: Option<Self>, beta: Self) {
+                let (m, k) = (lhs.m, lhs.k);
+                // SAFETY: the caller's promise (as `gemm_raw`'s).
+                unsafe {
+                    if m == 0 || n == 0
+                        || !<$t as TileUnits>::on_tiles((lhs.a, lhs.ma, lhs.packed.as_ref()), b, mb, out, n, (m, n, k), alpha, beta)
+                    {
+                        Self::gemm_raw(lhs.a, lhs.ma, b, mb, out, (m, n, k), alpha, beta, 1)
+                    }
+                }
+            }
+
             unsafe fn gemm_raw(a: &[Self], ma: MatRef, b: &[Self], mb: MatRef, out: *mut Self, (m, n, k): (usize, usize, usize), alpha: Option<Self>, beta: Self, threads: usize) {
                 if m == 0 || n == 0 {
                     return;
@@ -294,6 +537,11 @@ macro_rules! impl_gemm_float {
                 // SAFETY (for callers): see the trait's contract; the parts below cover
                 // disjoint blocks of `out`.
                 let run = |at: SharedOut<Self>, ma: MatRef, mb: MatRef, rows: usize, cols: usize, par| unsafe {
+                    if matches!(par, gemm::Parallelism::None)
+                        && <$t as TileUnits>::on_tiles((a, ma, None), b, mb, at.0, n, (rows, cols, k), alpha, beta)
+                    {
+                        return;
+                    }
                     gemm::gemm(
                         rows, cols, k,
                         at.0, 1, n as isize, alpha.is_some(),
@@ -303,7 +551,19 @@ macro_rules! impl_gemm_float {
                     )
                 };
                 let base = SharedOut(out);
-                match split_plan(m, n, k, threads) {
+                let plan = split_plan(m, n, k, threads).or_else(|| {
+                    // The tile units' products run on one thread each: a product they take
+                    // that `gemm` would parallelise itself is split here instead.
+                    let big = threads > 1 && m * n * k >= PAR_FLOPS;
+                    (big && <$t as TileUnits>::takes(ma, mb, (m, n, k))).then(|| {
+                        if m >= n {
+                            Split::Rows(m.div_ceil(threads).next_multiple_of(32))
+                        } else {
+                            Split::Cols(n.div_ceil(threads).next_multiple_of(32))
+                        }
+                    })
+                });
+                match plan {
                     Some(Split::Rows(rows)) => {
                         team::for_each_part((0..m.div_ceil(rows)).collect(), |i| {
                             let (r0, r1) = (i * rows, ((i + 1) * rows).min(m));
@@ -334,8 +594,13 @@ macro_rules! impl_gemm_float {
                             let (p0, p1) = (i * depth, ((i + 1) * depth).min(k));
                             let ma = MatRef { offset: (ma.offset as isize + p0 as isize * ma.cs) as usize, ..ma };
                             let mb = MatRef { offset: (mb.offset as isize + p0 as isize * mb.rs) as usize, ..mb };
+                            let alpha_i = if i == 0 { alpha } else { None };
                             // SAFETY: part i writes only block i (`out` for part 0, its own
                             // m·n vector otherwise); p0 < k keeps the operands in bounds.
+                            if unsafe { <$t as TileUnits>::on_tiles((a, ma, None), b, mb, blocks[i].0, n, (m, n, p1 - p0), alpha_i, beta) } {
+                                return;
+                            }
+                            // SAFETY: as above.
                             unsafe {
                                 gemm::gemm(
                                     m, n, p1 - p0,

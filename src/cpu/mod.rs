@@ -1,6 +1,8 @@
 //! The CPU backend ([`Cpu`]) and its kernels. They see slices, layouts and dtypes — never
 //! autograd.
 
+#[cfg(target_arch = "x86_64")]
+mod amx;
 pub mod attention;
 mod backend;
 pub mod conv;

@@ -30,7 +30,7 @@
 use super::assume_init;
 use super::conv::{all_finite, Fma};
 use super::im2col::Tiles;
-use super::matmul::{GemmElem, MatRef};
+use super::matmul::{GemmElem, MatRef, SharedLhs};
 use crate::backend::num::Num;
 use crate::backend::Window;
 use crate::tensor::layout::Layout;
@@ -550,21 +550,16 @@ fn run<T: GemmElem + Fma>(
     let (nb, pos) = (plan.blocks(), plan.pos());
     let finite = AtomicBool::new(true);
     let scratch = || Scratch::new(plan, source, (cin, cout), tiles.per());
+    let filters: Vec<SharedLhs<T>> = (0..pos)
+        .map(|k| SharedLhs::new(u, dense(k * cout * cin, cin), (cout, cin), tiles.per() * nb))
+        .collect();
     let tile = |s: &mut Scratch<T>, i: usize, o: &mut [MaybeUninit<T>]| {
         let (b, t) = tiles.tile(i);
         let p = t * nb;
         inputs(x, xl, source, b, t, cin, plan, s);
-        for k in 0..pos {
-            T::gemm_into(
-                u,
-                dense(k * cout * cin, cin),
-                &s.v,
-                dense(k * cin * p, p),
-                &mut s.m[k * cout * p..][..cout * p],
-                (cout, p, cin),
-                T::one(),
-                1,
-            );
+        for (k, f) in filters.iter().enumerate() {
+            let m = &mut s.m[k * cout * p..][..cout * p];
+            f.gemm_into(&s.v, dense(k * cin * p, p), m, p, T::one());
         }
         // SAFETY: the products wrote the first `pos·cout·p` elements.
         let m = unsafe { assume_init(&mut s.m[..pos * cout * p]) };
