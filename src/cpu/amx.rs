@@ -1,17 +1,23 @@
 //! Float32 products on Intel's AMX tile units (Sapphire Rapids and later), at float32's
-//! accuracy: each operand element is split into three bfloat16 terms, `a = a₁ + a₂ + a₃`
-//! (each the remainder's nearest bfloat16, 8 significant bits, so `|a₂| ≤ 2⁻⁸·|a|`,
-//! `|a₃| ≤ 2⁻¹⁶·|a|`), and `a·b` is made of the six term products down to 2⁻¹⁶ of it:
-//! `a₁b₁ + a₁b₂ + a₂b₁ + a₁b₃ + a₂b₂ + a₃b₁`. Each term product is exact in float32 and the
-//! tiles accumulate in float32 (round to nearest). The terms left out (`a₂b₃`, `a₃b₂`,
-//! `a₃b₃`) and the split's own remainder come to at most about 2⁻²²·|a·b|, a few units of
-//! float32's round-off (2⁻²⁴) per product, the same order as a float32 product's sum
-//! (this is XLA's "bf16_6x"; Henry, Tang and Heinecke, "Leveraging the bfloat16 Artificial
-//! Intelligence Datatype For Higher-Precision Computations", 2019).
+//! accuracy. Each operand element is split exactly into three bfloat16 terms,
+//! `a = a₁ + a₂ + a₃`: `a₁` its nearest bfloat16 (8 significant bits), `a₂` the remainder's
+//! leading 8 bits, `a₃` what is left (at most 8 bits, so exact); `|a₂| ≤ 2⁻⁸·|a|`,
+//! `|a₃| < 2⁻¹⁵·|a|`. `a·b` is made of the six term products down to about 2⁻¹⁶ of it,
+//! `a₁b₁ + a₁b₂ + a₂b₁ + a₁b₃ + a₂b₂ + a₃b₁`; each is exact in float32, and the tiles
+//! accumulate in float32 (round to nearest). The terms left out (`a₂b₃`, `a₃b₂`, `a₃b₃`)
+//! come to under 2⁻²²·|a·b|, a few units of float32's round-off (2⁻²⁴) per product, below
+//! what a float32 sum of many products gathers (XLA's "bf16_6x"; Henry, Tang and Heinecke,
+//! "Leveraging the bfloat16 Artificial Intelligence Datatype For Higher-Precision
+//! Computations", 2019). PyTorch's float32 products on the same CPU stay on the AVX-512
+//! units (its `"highest"` matmul precision); the results differ from them by float32
+//! round-off, as two float32 kernels' do.
 //!
-//! The tiles make 16·16·32 multiply-adds per instruction: about 2 TFLOP/s of bfloat16 on
-//! one core of this project's benchmark machine, where the AVX-512 float32 kernels make
-//! about 150 GFLOP/s. Six products at that rate are still over twice as fast.
+//! The tiles make 16·16·32 multiply-adds per instruction: the micro-kernel runs at about
+//! 2.2–2.3 TFLOP/s of bfloat16 on one core of the benchmark machine, where the AVX-512
+//! float32 kernels make about 150–180 GFLOP/s, so its six products still run at over twice
+//! the float32 rate. Splitting and packing the operands costs about a cycle per element,
+//! and a whole product (`[256, 2048] @ [2048, 256]`, one thread) runs 1.2–1.4× as fast as
+//! the float32 kernel; sides under 128 gain nothing.
 //!
 //! The split is exact only for finite values between 2⁻⁶⁰ and 2¹²⁶ in magnitude (and
 //! zero): the tiles flush subnormal terms, and a value near float32's largest would round
@@ -20,8 +26,9 @@
 //! (`fallback`), so such values give what a float32 product gives.
 //!
 //! Layout (GotoBLAS's): `B` is packed a block of `kc × nc` at a time (three terms, each as
-//! rows of 16 bfloat16 pairs, the tiles' VNNI layout), `A` a panel of 32 rows at a time;
-//! the micro-kernel keeps a 32×32 block of the output in four tiles.
+//! rows of 16 bfloat16 pairs, the tiles' VNNI layout), `A` a panel of 32 rows at a time
+//! (or all of it once, [`Packed`], for a left operand many products share); the
+//! micro-kernel keeps a 32×32 block of the output in four tiles.
 
 use std::arch::asm;
 use std::arch::x86_64::*;
@@ -259,18 +266,20 @@ pub unsafe fn gemm(
                 let kc = KC.min(k - k0);
                 let kcp = kc.next_multiple_of(32) / 2;
                 let first = k0 == 0;
+                // Rows `r0..r0 + rows` of this block of columns and depth.
+                let rows_of = |r0, rows| Block {
+                    r0,
+                    rows,
+                    c0,
+                    cols: nc,
+                    k0,
+                    kc,
+                    first,
+                };
                 // SAFETY: the block lies within `b` (the caller's promise) and `bbuf` holds
                 // `3·kcp·nc` rounded up to whole groups.
                 if unsafe { !pack_b(b, c0, nc, k0, kc, kcp, bbuf) } {
-                    fallback(Block {
-                        r0: 0,
-                        rows: m,
-                        c0,
-                        cols: nc,
-                        k0,
-                        kc,
-                        first,
-                    });
+                    fallback(rows_of(0, m));
                     continue;
                 }
                 for r0 in (0..m).step_by(MR) {
@@ -284,15 +293,7 @@ pub unsafe fn gemm(
                         Lhs::Packed(p) => p.block(k0 / KC, r0 / MR),
                     };
                     if !ok {
-                        fallback(Block {
-                            r0,
-                            rows,
-                            c0,
-                            cols: nc,
-                            k0,
-                            kc,
-                            first,
-                        });
+                        fallback(rows_of(r0, rows));
                         continue;
                     }
                     for (g, c1) in (c0..c0 + nc).step_by(NR).enumerate() {

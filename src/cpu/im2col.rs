@@ -105,9 +105,9 @@ fn grad_tile<T: Copy>(
 }
 
 /// The convolution of `x` (`[n, cin, *input]`, any strides) with `w` (contiguous `[cout,
-/// cin·K]`), plus `bias`: a contiguous `[n, cout, *output]`. With a bias, a one-image tile's
-/// output starts as the bias and the product is added to it; without, the product only
-/// writes it (no zero-fill first).
+/// cin·K]`), plus `bias`: a contiguous `[n, cout, *output]`. Where the products go
+/// straight into the output, an image's output starts as the bias and the product is added
+/// to it; without a bias, the product only writes it (no zero-fill first).
 pub fn forward<T: GemmElem>(
     x: &[T],
     xl: &Layout,
@@ -124,23 +124,33 @@ pub fn forward<T: GemmElem>(
     let tile = |i: usize, o: &mut [MaybeUninit<T>]| {
         let (b, t) = tiles.tile(i);
         let cols = unfold(x, &narrowed(xl, b, t), win);
-        let cm = dense(t * l);
-        if t == 1 {
-            match bias {
-                Some(bias) => {
-                    for (j, dst) in o.chunks_mut(l).enumerate() {
-                        dst.iter_mut().for_each(|v| {
-                            v.write(bias[j]);
-                        });
+        // Image by image, each its columns of the patches into its place in the output:
+        // one image per tile, or filters packed once (each product then costs about what a
+        // tile's does, and no tile-wide result is made and copied out).
+        if t == 1 || filters.packed_for(l) {
+            for (img, o) in o.chunks_mut(cout * l).enumerate() {
+                let cm = MatRef {
+                    offset: img * l,
+                    rs: (t * l) as isize,
+                    cs: 1,
+                };
+                match bias {
+                    Some(bias) => {
+                        for (j, dst) in o.chunks_mut(l).enumerate() {
+                            dst.iter_mut().for_each(|v| {
+                                v.write(bias[j]);
+                            });
+                        }
+                        // SAFETY: every element was just written with its channel's bias.
+                        let o = unsafe { assume_init(o) };
+                        filters.gemm(&cols, cm, o, l, T::one(), T::one());
                     }
-                    // SAFETY: every element was just written with its channel's bias.
-                    let o = unsafe { assume_init(o) };
-                    filters.gemm(&cols, cm, o, l, T::one(), T::one());
+                    None => filters.gemm_into(&cols, cm, o, l, T::one()),
                 }
-                None => filters.gemm_into(&cols, cm, o, l, T::one()),
             }
             return;
         }
+        let cm = dense(t * l);
         // `[cout, t·l]` from the product, copied out image by image.
         // SAFETY: `gemm_into` writes all `cout·t·l` elements.
         let p = unsafe {

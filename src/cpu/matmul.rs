@@ -333,8 +333,13 @@ impl<'a, T: GemmElem> SharedLhs<'a, T> {
         }
     }
 
+    /// Whether products of `n` columns read the operand packed for the tile units: then
+    /// they cost about as much per column however narrow they are.
+    pub fn packed_for(&self, n: usize) -> bool {
+        self.packed.is_some() && n >= TILE_PACKED_MIN
+    }
+
     /// `out[m×n] = alpha·out + beta·a·b`, on this thread.
-    #[allow(clippy::too_many_arguments)]
     pub fn gemm(&self, b: &[T], mb: MatRef, out: &mut [T], n: usize, alpha: T, beta: T) {
         assert!(out.len() >= self.m * n && mb.fits(self.k, n, b.len()));
         // SAFETY: `out` is an initialised, exclusively borrowed slice of at least m·n, and
@@ -393,9 +398,13 @@ impl TileUnits for f32 {}
 /// multiply-adds: packing the operands costs about as much per element as 128 columns' or
 /// rows' worth of tile products (measured, one thread: `[128, 128] @ [128, 128]` 0.95× the
 /// float32 kernels' rate, `[256, 256] @ [256, 256]` 1.19×, `[256, 2048] @ [2048, 256]`
-/// 1.2–1.35×). A left operand packed once ([`SharedLhs`]) needs 32 columns.
+/// 1.2–1.35×). A left operand packed once ([`SharedLhs`]) needs [`TILE_PACKED_MIN`] columns.
 #[cfg(target_arch = "x86_64")]
 const TILE_MIN: usize = 128;
+
+/// The fewest columns of a product whose left operand is packed (the micro-kernel's
+/// block is 32 wide).
+const TILE_PACKED_MIN: usize = 32;
 
 #[cfg(target_arch = "x86_64")]
 fn unit_stride(r: MatRef) -> bool {
@@ -444,7 +453,7 @@ impl TileUnits for f32 {
     ) -> bool {
         use super::amx;
         let take = match packed {
-            Some(_) => n >= 32 && unit_stride(mb),
+            Some(_) => n >= TILE_PACKED_MIN && unit_stride(mb),
             None => Self::takes(ma, mb, (m, n, k)),
         };
         if !take {
