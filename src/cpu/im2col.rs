@@ -199,6 +199,26 @@ pub fn input_grad<T: GemmElem>(g: &[T], w: &[T], cin: usize, win: &Window, tiles
         .for_each(|(i, o)| {
             super::team::as_part(|| {
                 let (b, t) = tiles.tile(i);
+                if filters.packed_for(l) {
+                    // Image by image, straight from `g` (no tile-wide copy of it): wᵀ @ g
+                    // for each, `[t, cin·K, l]` in all.
+                    // SAFETY: each image's `gemm_into` writes its `ck·l` elements.
+                    let cols = unsafe {
+                        super::write_new_vec(ck * t * l, |c| {
+                            for (img, c) in c.chunks_mut(ck * l).enumerate() {
+                                let gm = MatRef {
+                                    offset: (b + img) * cout * l,
+                                    rs: l as isize,
+                                    cs: 1,
+                                };
+                                filters.gemm_into(g, gm, c, l, T::one());
+                            }
+                        })
+                    };
+                    let cl = Layout::contiguous(&[t, ck, l]);
+                    fold_into(&cols, &cl, win, o);
+                    return;
+                }
                 let gt = grad_tile(g, cout, l, b, t);
                 // wᵀ @ g: `[cin·K, t·l]`, read by the fold as `[t, cin·K, l]`.
                 // SAFETY: `gemm_into` writes all `ck·t·l` elements.
