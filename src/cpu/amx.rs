@@ -3,8 +3,9 @@
 //! `a = a₁ + a₂ + a₃`: `a₁` its nearest bfloat16 (8 significant bits), `a₂` the remainder's
 //! leading 8 bits, `a₃` what is left (at most 8 bits, so exact); `|a₂| ≤ 2⁻⁸·|a|`,
 //! `|a₃| < 2⁻¹⁵·|a|`. `a·b` is made of the six term products down to about 2⁻¹⁶ of it,
-//! `a₁b₁ + a₁b₂ + a₂b₁ + a₁b₃ + a₂b₂ + a₃b₁`; each is exact in float32, and the tiles
-//! accumulate in float32 (round to nearest). The terms left out (`a₂b₃`, `a₃b₂`, `a₃b₃`)
+//! `a₁b₁`, `a₁b₂`, `a₂b₁`, `a₁b₃`, `a₂b₂` and `a₃b₁` (summed in the order that shares tile
+//! loads best, see [`kernel`]); each is exact in float32, and the tiles accumulate in
+//! float32 (round to nearest). The terms left out (`a₂b₃`, `a₃b₂`, `a₃b₃`)
 //! come to under 2⁻²²·|a·b|, a few units of float32's round-off (2⁻²⁴) per product, below
 //! what a float32 sum of many products gathers (XLA's "bf16_6x"; Henry, Tang and Heinecke,
 //! "Leveraging the bfloat16 Artificial Intelligence Datatype For Higher-Precision
@@ -19,9 +20,10 @@
 //! and a whole product (`[256, 2048] @ [2048, 256]`, one thread) runs 1.2–1.4× as fast as
 //! the float32 kernel; sides under 128 gain nothing.
 //!
-//! The split is exact only for finite values between 2⁻⁶⁰ and 2¹²⁶ in magnitude (and
-//! zero): the tiles flush subnormal terms, and a value near float32's largest would round
-//! to an infinite first term. A block of an operand holding any other value (an infinity,
+//! The split carries only finite values between 2⁻⁵¹ and 2¹²⁶ in magnitude (and zero):
+//! the tiles flush subnormal term products (two operands of 2⁻⁵¹ keep every term product
+//! above 2⁻¹²⁶ but the dropped ones), and a value near float32's largest would round to an
+//! infinite first term. A block of an operand holding any other value (an infinity,
 //! a NaN, a huge or a tiny value) is multiplied by the caller's float32 kernel instead
 //! (`fallback`), so such values give what a float32 product gives.
 //!
@@ -102,6 +104,8 @@ pub struct Packed {
     data: Vec<Line>,
     splittable: Vec<bool>,
     panels: usize,
+    /// Lines per block.
+    size: usize,
 }
 
 impl Packed {
@@ -112,7 +116,7 @@ impl Packed {
     pub unsafe fn new(a: Operand, m: usize, k: usize) -> Packed {
         let panels = m.div_ceil(MR);
         let count = panels * k.div_ceil(KC);
-        let size = 3 * MR * KC / 2 / 16;
+        let size = Packed::block_lines(k);
         let mut data = vec![Line([0; 16]); size * count];
         let mut splittable = vec![false; count];
         // The blocks shared out between the threads, a run of them each.
@@ -132,7 +136,7 @@ impl Packed {
                 let kc = KC.min(k - k0);
                 let kcp = kc.next_multiple_of(32) / 2;
                 // SAFETY: the caller's promise covers the block; each block has room for
-                // `3·32·KC/2` dwords, at least `3·32·kcp`.
+                // `3·32·kcp` dwords of the longest block's `kcp`.
                 *ok = unsafe { pack_a(a, r0, MR.min(m - r0), k0, kc, kcp, dwords(block)) };
             }
         });
@@ -140,14 +144,20 @@ impl Packed {
             data,
             splittable,
             panels,
+            size,
         }
+    }
+
+    /// Lines per packed block for a depth of `k`: three terms of 32 rows of the longest
+    /// block's depth pairs.
+    fn block_lines(k: usize) -> usize {
+        3 * MR * (KC.min(k.next_multiple_of(32)) / 2) / 16
     }
 
     /// Depth block `kb`'s panel `p`, and whether the split carries it.
     fn block(&self, kb: usize, p: usize) -> (&[u32], bool) {
-        let size = 3 * MR * KC / 2 / 16;
         let i = kb * self.panels + p;
-        let lines = &self.data[i * size..(i + 1) * size];
+        let lines = &self.data[i * self.size..(i + 1) * self.size];
         // SAFETY: as in `dwords`, read-only.
         let d = unsafe { std::slice::from_raw_parts(lines.as_ptr().cast(), 16 * lines.len()) };
         (d, self.splittable[i])
@@ -215,7 +225,9 @@ thread_local! {
 /// # Safety
 /// [`available`] returned true; every element the operands reach for `m`, `n`, `k` is
 /// readable; `out` holds `m` rows of `n` writable elements `ldo` apart, aliasing neither
-/// operand, initialised unless `update.alpha` is `None`. `fallback` computes its block.
+/// operand, initialised unless `update.alpha` is `None`. `fallback` computes its block,
+/// without the tile units (it must not call this function: the tiles hold this product's
+/// state, and the packing buffers are borrowed).
 pub unsafe fn gemm(
     (m, n, k): (usize, usize, usize),
     a: Lhs<'_>,
@@ -595,6 +607,16 @@ unsafe fn block(
 ) -> bool {
     let zero = _mm512_setzero_si512();
     let mut range = Range::new();
+    if xn == 0 || kn == 0 {
+        // Past the operand (a panel's second half): zeros, and no address made into it.
+        for i in 0..3 * 16 {
+            // SAFETY: within the three terms' vectors (the caller's promise).
+            unsafe {
+                _mm512_storeu_si512(dst.add(2 * TILE * (i / 16) + 16 * (i % 16)).cast(), zero)
+            };
+        }
+        return true;
+    }
     let at = |x: usize, k: usize| (x0 + x) as isize * src.sx + (k0 + k) as isize * src.sk;
     // Vectors in the order they are made, stored at once where that is the packed order,
     // else gathered, transposed and then stored.
@@ -613,13 +635,16 @@ unsafe fn block(
         let idx = odd_words();
         let (m0, m1) = (lanes_mask(kn.min(16)), lanes_mask(kn.saturating_sub(16)));
         for x in 0..xn {
-            // SAFETY: the masked lanes are the block's elements at depths `k0..k0 + kn`.
+            // SAFETY: the masked lanes are the block's elements at depths `k0..k0 + kn`
+            // (`kn ≥ 1`), and the second half's address is only made when it has some.
             let (lo, hi) = unsafe {
                 let p = src.ptr.offset(at(x, 0));
-                (
-                    _mm512_maskz_loadu_ps(m0, p),
-                    _mm512_maskz_loadu_ps(m1, p.add(16)),
-                )
+                let hi = if kn > 16 {
+                    _mm512_maskz_loadu_ps(m1, p.add(16))
+                } else {
+                    _mm512_setzero_ps()
+                };
+                (_mm512_maskz_loadu_ps(m0, p), hi)
             };
             range.add(lo);
             range.add(hi);
@@ -726,11 +751,11 @@ impl Range {
     }
 
     /// Whether the split carries every value: finite, below 2¹²⁶ in magnitude, and zero or
-    /// at least 2⁻⁶⁰.
+    /// at least 2⁻⁵¹.
     #[target_feature(enable = "avx512f")]
     fn splittable(&self) -> bool {
         const HUGE: u32 = 253 << 23;
-        const TINY: u32 = 67 << 23;
+        const TINY: u32 = 76 << 23;
         _mm512_reduce_max_epu32(self.max) < HUGE && _mm512_reduce_min_epu32(self.min) >= TINY - 1
     }
 }
@@ -809,7 +834,8 @@ mod tests {
     }
 
     /// Products of every operand orientation, with sides that are not multiples of the
-    /// tiles, several blocks of depth and of columns, written and accumulated, against
+    /// tiles, several blocks of depth and of columns, written and accumulated, the left
+    /// operand packed by the product and once beforehand, against
     /// float64: within 2⁻²⁰ of the terms' size (float32 products of these depths carry
     /// up to about `k·2⁻²⁴`; a lost term or a misplaced tile is off by far more).
     #[test]
@@ -834,16 +860,24 @@ mod tests {
                     sk: brs,
                 };
                 let start = values(m * n, 3);
-                for alpha in [None, Some(0.5f32)] {
+                // SAFETY: as below.
+                let packed = unsafe { Packed::new(a, m, k) };
+                // Written, accumulated (through `store`), and added as a plain sum (the
+                // tiles loading `out`), from `a` packed by the product or once before.
+                let updates = [(None, 2.0), (Some(0.5f32), 2.0), (Some(1.0), 1.0)];
+                for ((alpha, beta), lhs) in updates
+                    .into_iter()
+                    .flat_map(|u| [(u, Lhs::Plain(a)), (u, Lhs::Packed(&packed))])
+                {
                     let mut out = start.clone();
                     let mut fallback = |blk: Block| panic!("no value needs the fallback: {blk:?}");
-                    let update = Update { alpha, beta: 2.0 };
+                    let update = Update { alpha, beta };
                     // SAFETY: the tiles are available; the operands are `m × k` and `k × n`
                     // within `av` and `bv`, and `out` is `m × n`.
                     unsafe {
                         gemm(
                             (m, n, k),
-                            Lhs::Plain(a),
+                            lhs,
                             b,
                             out.as_mut_ptr(),
                             n,
@@ -855,10 +889,10 @@ mod tests {
                         for j in 0..n {
                             let (d, size) = dot((&av, ars, acs), (&bv, brs, bcs), i, j, k);
                             let base = alpha.map_or(0.0, |al| al as f64 * start[i * n + j] as f64);
-                            let err = (out[i * n + j] as f64 - base - 2.0 * d).abs();
+                            let err = (out[i * n + j] as f64 - base - beta as f64 * d).abs();
                             assert!(
                                 err <= 2.0 * size * 2f64.powi(-20) + 1e-7,
-                                "{m}x{n}x{k} ta={ta} tb={tb} {alpha:?} at ({i}, {j}): error {err:e}"
+                                "{m}x{n}x{k} ta={ta} tb={tb} {alpha:?} {lhs:?} at ({i}, {j}): error {err:e}"
                             );
                         }
                     }

@@ -503,7 +503,11 @@ impl TileUnits for f32 {
                 op(b, mb, mb.cs, mb.rs),
                 out,
                 ldo,
-                amx::Update { alpha, beta },
+                // An `alpha` of 0 leaves `out` unread, as `gemm` does.
+                amx::Update {
+                    alpha: alpha.filter(|&a| a != 0.0),
+                    beta,
+                },
                 &mut fallback,
             )
         };
@@ -563,14 +567,13 @@ macro_rules! impl_gemm_float {
                 let plan = split_plan(m, n, k, threads).or_else(|| {
                     // The tile units' products run on one thread each: a product they take
                     // that `gemm` would parallelise itself is split here instead.
+                    // Only where every part is still one they take.
                     let big = threads > 1 && m * n * k >= PAR_FLOPS;
-                    (big && <$t as TileUnits>::takes(ma, mb, (m, n, k))).then(|| {
-                        if m >= n {
-                            Split::Rows(m.div_ceil(threads).next_multiple_of(32))
-                        } else {
-                            Split::Cols(n.div_ceil(threads).next_multiple_of(32))
-                        }
-                    })
+                    let (rows, cols) = (m.div_ceil(threads).next_multiple_of(32), n.div_ceil(threads).next_multiple_of(32));
+                    // The smallest part: the last.
+                    let last = |len: usize, part: usize| len - part * (len.div_ceil(part) - 1);
+                    let split = if m >= n { (Split::Rows(rows), (last(m, rows), n, k)) } else { (Split::Cols(cols), (m, last(n, cols), k)) };
+                    (big && <$t as TileUnits>::takes(ma, mb, split.1)).then_some(split.0)
                 });
                 match plan {
                     Some(Split::Rows(rows)) => {
