@@ -167,6 +167,102 @@ def test_inplace_leaky_relu_negative_slope_backward_raises_as_torch():
     assert messages[0] == messages[1]
 
 
+_IN_PLACE_OPS = {
+    "relu_": lambda m, y: y.relu_(),
+    "sigmoid_": lambda m, y: y.sigmoid_(),
+    "tanh_": lambda m, y: y.tanh_(),
+    "exp_": lambda m, y: y.exp_(),
+    "leaky_relu": lambda m, y: m.nn.functional.leaky_relu(y, 0.1, inplace=True),
+    "sqrt_": lambda m, y: y.abs_().sqrt_(),
+    "sin_": lambda m, y: y.sin_(),
+    "neg_": lambda m, y: y.neg_(),
+}
+
+
+@pytest.mark.skipif(torch is None, reason="needs the PyTorch wheel")
+@pytest.mark.parametrize("name", sorted(_IN_PLACE_OPS))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("size", [6, 70_000])  # one thread, and split between the threads
+def test_inplace_unary_on_a_whole_tensor_matches_torch(name, dtype, size):
+    # A whole contiguous tensor is mapped in place: the values, the storage written and the
+    # gradients are PyTorch's.
+    xs = np.resize(X, size) * np.linspace(0.5, 1.5, size)
+    out = {}
+    for m in (rt, torch):
+        x = m.tensor(xs, dtype=getattr(m, dtype), requires_grad=True)
+        y = x * 1.3 - 0.2
+        ptr = y.data_ptr()
+        r = _IN_PLACE_OPS[name](m, y)
+        assert r is y and y.data_ptr() == ptr and y._version > 0
+        (y * y).sum().backward()
+        out[m] = (np.array(y.tolist()), np.array(x.grad.tolist()))
+        with m.no_grad():
+            z = m.tensor(xs, dtype=getattr(m, dtype))
+            _IN_PLACE_OPS[name](m, z)
+        out[m] += (np.array(z.tolist()),)
+    tol = 1e-12 if dtype == "float64" else 1e-5
+    for a, b in zip(out[rt], out[torch]):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+
+
+def _changed_relu_result(m, x):
+    y = x * 1.0
+    y.relu_()
+    y.mul_(2)
+    return y.sum()
+
+
+def _changed_leaky_relu_result(m, x):
+    y = x * 1.0
+    m.nn.functional.leaky_relu(y, 0.1, inplace=True)
+    y.add_(1)
+    return y.sum()
+
+
+def _changed_saved_leaf(m, x):
+    y = (x * x).sum()
+    with m.no_grad():
+        x.mul_(2)
+    return y
+
+
+@pytest.mark.skipif(torch is None, reason="needs the PyTorch wheel")
+@pytest.mark.parametrize(
+    "make", [_changed_relu_result, _changed_leaky_relu_result, _changed_saved_leaf]
+)
+def test_changing_a_saved_tensor_makes_backward_raise_as_torch(make):
+    # relu_'s backward reads its result, so a later in-place change of it is caught, with
+    # PyTorch's message.
+    messages = []
+    for m in (rt, torch):
+        x = m.tensor(X, requires_grad=True)
+        with pytest.raises(RuntimeError) as e:
+            make(m, x).backward()
+        messages.append(str(e.value))
+    assert messages[0] == messages[1]
+
+
+@pytest.mark.skipif(torch is None, reason="needs the PyTorch wheel")
+def test_inplace_unary_on_other_dtypes_and_leaves_matches_torch():
+    for m in (rt, torch):
+        half = m.tensor(X, dtype=m.float16)
+        half.relu_().exp_()
+        ints = m.tensor([3, -2, 0, 5])
+        ints.neg_().relu_()
+        with pytest.raises(RuntimeError):
+            ints.sqrt_()  # float result into an integer tensor
+        leaf = m.tensor(X, requires_grad=True)
+        with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+            leaf.relu_()
+        with m.no_grad():
+            leaf.tanh_()
+        if m is rt:
+            mine = (half.tolist(), ints.tolist(), leaf.tolist())
+    np.testing.assert_allclose(mine[0], half.tolist(), rtol=1e-3)
+    assert mine[1] == ints.tolist()
+    np.testing.assert_allclose(mine[2], leaf.tolist(), rtol=1e-6)
+
+
 def _piece_of_chunk(m, y):
     return y.chunk(2)[0]
 

@@ -50,14 +50,22 @@ impl SavedTensor {
     pub fn unpack(&self) -> Result<Tensor> {
         let now = self.data.storage().version();
         if now != self.version {
+            // PyTorch names the producer by its node's name less "Backward" ("output 0 of
+            // Mul", "of LeakyRelu1"), and says nothing of a leaf.
             let producer = self
                 .grad_fn
                 .as_ref()
                 .and_then(|w| w.upgrade())
-                .map(|n| format!("output {} of {}", self.output_nr, n.name()))
-                .unwrap_or_else(|| "a leaf".into());
+                .map(|n| {
+                    let name = n.name();
+                    let short = name
+                        .strip_suffix("Backward0")
+                        .map_or_else(|| name.replacen("Backward", "", 1), str::to_string);
+                    format!(", which is output {} of {short},", self.output_nr)
+                })
+                .unwrap_or_default();
             return Err(Error::Runtime(format!(
-                "one of the variables needed for gradient computation has been modified by an inplace operation: [torch.{} {}], which is {}, is at version {}; expected version {} instead. Hint: the backtrace further above shows the operation that failed to compute its gradient. The variable in question was changed in there or anywhere later. Good luck!",
+                "one of the variables needed for gradient computation has been modified by an inplace operation: [torch.{} {}]{} is at version {}; expected version {} instead. Hint: enable anomaly detection to find the operation that failed to compute its gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False).",
                 self.data.dtype().legacy_name(),
                 crate::tensor::layout::fmt_shape(self.data.shape()),
                 producer,

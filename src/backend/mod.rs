@@ -364,6 +364,9 @@ pub trait Backend {
     // ---- elementwise -------------------------------------------------------------------------
     /// `op` of each element of the view (float ops get a float dtype).
     fn unary(x: &Self::Buffer, l: &Layout, op: UnaryOp) -> Result<Self::Buffer>;
+    /// `op` of each element of the contiguous run `x`, written back in place (the in-place
+    /// forms, `relu_()` and friends): a float `x` and an op that keeps its dtype.
+    fn unary_(x: Span<'_, Self::Buffer>, op: UnaryOp) -> Result<()>;
     /// `op` of `a` and `b` (of dtype `dtype`) broadcast to `shape`; comparisons give bool.
     fn binary(
         a: Arg<'_, Self::Buffer>,

@@ -82,6 +82,9 @@ impl Backend for Cuda {
     fn unary(x: &CudaBuffer, _: &Layout, _: UnaryOp) -> Result<CudaBuffer> {
         match *x {}
     }
+    fn unary_(x: Span<'_, CudaBuffer>, _: UnaryOp) -> Result<()> {
+        match *x.buf {}
+    }
     fn binary(
         a: Arg<'_, CudaBuffer>,
         b: Arg<'_, CudaBuffer>,

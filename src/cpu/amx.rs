@@ -618,17 +618,12 @@ unsafe fn block(
         return true;
     }
     let at = |x: usize, k: usize| (x0 + x) as isize * src.sx + (k0 + k) as isize * src.sk;
-    // Vectors in the order they are made, stored at once where that is the packed order,
-    // else gathered, transposed and then stored.
+    // Vectors stored in the order they are made; where that is not the packed order, each
+    // term's 16 are transposed in place at the end.
     let direct = rows == (src.sk == 1);
-    let mut t = [[zero; 16]; 3];
-    let mut put = |term: usize, i: usize, v: __m512i| {
-        if direct {
-            // SAFETY: within the three terms' vectors (the caller's promise).
-            unsafe { _mm512_storeu_si512(dst.add(2 * TILE * term + 16 * i).cast(), v) }
-        } else {
-            t[term][i] = v;
-        }
+    let put = |term: usize, i: usize, v: __m512i| {
+        // SAFETY: within the three terms' vectors (the caller's promise).
+        unsafe { _mm512_storeu_si512(dst.add(2 * TILE * term + 16 * i).cast(), v) }
     };
     let made = if src.sk == 1 {
         // Rows along the depth: 32 values per `x` give one vector over its depth pairs.
@@ -691,11 +686,15 @@ unsafe fn block(
         }
     }
     if !direct {
-        for (term, vs) in t.iter_mut().enumerate() {
-            transpose(vs);
-            for (i, v) in vs.iter().enumerate() {
+        for term in 0..3 {
+            // SAFETY (both): as in `put`.
+            let at = |i: usize| unsafe { dst.add(2 * TILE * term + 16 * i) };
+            let mut vs: [__m512i; 16] =
+                std::array::from_fn(|i| unsafe { _mm512_loadu_si512(at(i).cast()) });
+            transpose(&mut vs);
+            for (i, v) in vs.into_iter().enumerate() {
                 // SAFETY: as in `put`.
-                unsafe { _mm512_storeu_si512(dst.add(2 * TILE * term + 16 * i).cast(), *v) };
+                unsafe { _mm512_storeu_si512(at(i).cast(), v) };
             }
         }
     }

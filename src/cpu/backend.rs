@@ -5,7 +5,7 @@
 //! them and holds the rest, with the helpers they share.
 
 use super::copy::{copy_into, fill, gather, gather_map};
-use super::elementwise::{map, zip, zip3};
+use super::elementwise::{map, map_in_place, zip, zip3};
 use super::{matmul, random, search, sort};
 
 use crate::backend::op::{BinaryKind, MapFn, ZipFn};
@@ -144,6 +144,15 @@ impl<T: Element> MapFn<T> for MapKernel<'_, T> {
     type Out = HostBuffer;
     fn call<F: Fn(T) -> T + Sync + Send + Copy>(self, f: F) -> HostBuffer {
         HostBuffer::from_vec(map(self.data, self.l, f))
+    }
+}
+
+/// Runs a unary element function over a contiguous run, in place.
+struct MapInPlace<'a, T>(&'a mut [T]);
+impl<T: Element> MapFn<T> for MapInPlace<'_, T> {
+    type Out = ();
+    fn call<F: Fn(T) -> T + Sync + Send + Copy>(self, f: F) {
+        map_in_place(self.0, f)
     }
 }
 
@@ -298,6 +307,30 @@ impl Backend for Cpu {
             )
             .ok_or_else(|| not_implemented(op.kernel(), d)),
         }
+    }
+
+    fn unary_(x: Span<'_, HostBuffer>, op: UnaryOp) -> Result<()> {
+        let range = x.offset..x.offset + x.len;
+        match x.buf.dtype() {
+            // SAFETY (both): the op layer hands in a run of a tensor that nothing else reads
+            // or writes while the op runs (an in-place op on it).
+            DType::F32 => op.map_float(MapInPlace(unsafe {
+                &mut x.buf.as_mut_slice::<f32>()[range]
+            })),
+            DType::F64 => op.map_float(MapInPlace(unsafe {
+                &mut x.buf.as_mut_slice::<f64>()[range]
+            })),
+            _ => {
+                // 16-bit floats compute in float32: through a copy.
+                let l = Layout {
+                    offset: x.offset,
+                    ..Layout::contiguous(&[x.len])
+                };
+                let out = Self::unary(x.buf, &l, op)?;
+                return Self::copy_into(x.buf, &l, Arg::Buf(&out, &Layout::contiguous(&[x.len])));
+            }
+        }
+        Ok(())
     }
 
     fn binary(

@@ -18,6 +18,25 @@ pub fn map<A: Element, B: Element>(
     super::copy::gather_map(data, layout, f)
 }
 
+/// `x[i] = f(x[i])` over a contiguous slice (the in-place unary ops), on the threads for
+/// large slices.
+pub fn map_in_place<T: Element>(x: &mut [T], f: impl Fn(T) -> T + Sync) {
+    let n = x.len();
+    if n >= PAR_THRESHOLD {
+        let parts = x.chunks_mut(team_part(n)).collect();
+        team::for_each_part(parts, |p| map_in_place_contiguous(p, &f));
+    } else {
+        map_in_place_contiguous(x, &f);
+    }
+}
+
+crate::simd_dispatch! {
+    /// `x[i] = f(x[i])` over a contiguous slice.
+    fn map_in_place_contiguous<T: Element, F: Fn(T) -> T>(x: &mut [T], f: &F) -> () {
+        x.iter_mut().for_each(|v| *v = f(*v));
+    }
+}
+
 crate::simd_dispatch! {
     /// `out[i] = f(a[i], b[i])` over contiguous slices (the loop every binary op runs).
     /// Writes every element of `out` when the three slices have the same length.

@@ -133,6 +133,11 @@ pub trait GemmElem: Num {
         threads: usize,
     );
 
+    /// Whether products of `(m, n, k)` with contiguous operands run on tile units.
+    fn on_tile_units(_mnk: (usize, usize, usize)) -> bool {
+        false
+    }
+
     /// `a` packed for products of `(m, n, k)` where they run on tile units ([`SharedLhs`]).
     fn pack_lhs(_a: &[Self], _ma: MatRef, _mnk: (usize, usize, usize)) -> Option<Packed> {
         None
@@ -518,6 +523,11 @@ impl TileUnits for f32 {
 macro_rules! impl_gemm_float {
     ($($t:ty),*) => {$(
         impl GemmElem for $t {
+            fn on_tile_units((m, n, k): (usize, usize, usize)) -> bool {
+                let dense = |cols: usize| MatRef { offset: 0, rs: cols as isize, cs: 1 };
+                <$t as TileUnits>::takes(dense(k), dense(n), (m, n, k))
+            }
+
             fn pack_lhs(a: &[Self], ma: MatRef, mnk: (usize, usize, usize)) -> Option<Packed> {
                 <$t as TileUnits>::pack(a, ma, mnk)
             }

@@ -45,6 +45,9 @@ impl Backend for Cuda {
     fn unary(x: &CudaBuffer, l: &Layout, op: UnaryOp) -> Result<CudaBuffer> {
         elementwise::unary(x, l, op)
     }
+    fn unary_(x: Span<'_, CudaBuffer>, op: UnaryOp) -> Result<()> {
+        elementwise::unary_(x, op)
+    }
     fn binary(
         a: Arg<'_, CudaBuffer>,
         b: Arg<'_, CudaBuffer>,

@@ -7,7 +7,7 @@ use super::buffer::CudaBuffer;
 use super::device::{grid_for, Args, DeviceApi, Dims, KScalar, Kernel, View, MAX_DIMS};
 use super::kernels::{BINARY, COPY, UNARY};
 use crate::backend::op::BinaryKind;
-use crate::backend::{Arg, BinaryOp, HostBuffer, UnaryOp};
+use crate::backend::{Arg, BinaryOp, HostBuffer, Span, UnaryOp};
 use crate::error::{Error, Result};
 use crate::tensor::dtype::{DType, Scalar};
 use crate::tensor::layout::{broadcast_strides, coalesce, numel, Layout};
@@ -192,11 +192,27 @@ pub fn download(buf: &CudaBuffer, l: &Layout) -> Result<HostBuffer> {
 
 /// `op` of each element of the view `l` of `x`, contiguous.
 pub fn unary(x: &CudaBuffer, l: &Layout, op: UnaryOp) -> Result<CudaBuffer> {
+    let out = CudaBuffer::alloc(x.dev(), numel(&l.shape), x.dtype())?;
+    launch_unary(x, l, out.device_ptr(), op)?;
+    Ok(out)
+}
+
+/// `op` of each element of the contiguous run `x`, written back in place: each element is
+/// read by the thread that then writes it.
+pub fn unary_(x: Span<'_, CudaBuffer>, op: UnaryOp) -> Result<()> {
+    let l = Layout {
+        offset: x.offset,
+        ..Layout::contiguous(&[x.len])
+    };
+    launch_unary(x.buf, &l, x.buf.ptr_at(x.offset), op)
+}
+
+/// Launches `op`'s kernel from the view `l` of `x` to the contiguous elements at `out`.
+fn launch_unary(x: &CudaBuffer, l: &Layout, out: u64, op: UnaryOp) -> Result<()> {
     let it = iter(op.kernel(), &l.shape, [Some(l)])?;
-    let out = CudaBuffer::alloc(x.dev(), it.n, x.dtype())?;
     let [p0, p1] = op.params();
     let mut args = Args::new();
-    args.arg(out.device_ptr())
+    args.arg(out)
         .arg(x.device_ptr())
         .arg(it.n as i64)
         .arg(it.ndim)
@@ -208,8 +224,7 @@ pub fn unary(x: &CudaBuffer, l: &Layout, op: UnaryOp) -> Result<CudaBuffer> {
         file: &UNARY,
         name: op.kernel(),
     };
-    launch_elementwise(x.dev(), k, x.dtype(), it.n, &mut args)?;
-    Ok(out)
+    launch_elementwise(x.dev(), k, x.dtype(), it.n, &mut args)
 }
 
 /// The device of the first buffer among elementwise operands (one always is).

@@ -2,12 +2,14 @@
 //! rules. Float functions of integer tensors compute in float32, as PyTorch.
 
 use super::binary::{binary_raw, BinaryOp};
+use super::optim::run;
 use super::{result_type, Scalar};
 use crate::autograd::{needs_grad, record, SavedTensor};
 use crate::backend::op::Domain;
 use crate::error::{Error, Result};
 use crate::tensor::dtype::{DType, Element};
 use crate::tensor::memory_format::result_order;
+use crate::tensor::storage::Storage;
 use crate::Tensor;
 use std::f64::consts::{FRAC_1_SQRT_2, FRAC_2_SQRT_PI, PI};
 use std::sync::{Arc, OnceLock};
@@ -54,25 +56,37 @@ impl Tensor {
         )
     }
 
-    /// The in-place form of `op` (`relu_()`, `leaky_relu_()`, `sigmoid_()`, …). Where `op`'s
-    /// backward reads only its result (relu, leaky relu, sigmoid, tanh, exp), as PyTorch's
-    /// saves it, the result is computed from `self` and written back with no copy of the
-    /// original kept for backward; the other ops, and every op while tracing, go through
+    /// The in-place form of `op` (`relu_()`, `leaky_relu_()`, `sigmoid_()`, …). A float
+    /// tensor that is neither a view nor strided is mapped in place; others go through a
+    /// result written back. Where `op`'s backward reads only its result (relu, leaky relu,
+    /// sigmoid, tanh, exp), as PyTorch's saves it, no copy of the original is kept for
+    /// backward, and a later in-place change of the result makes backward raise, as in
+    /// PyTorch; the other ops that need grad, and every op while tracing, go through
     /// [`Tensor::apply_inplace`]'s snapshot. As in PyTorch, the backward of an in-place leaky
     /// relu with a negative slope (which the result cannot undo) raises.
     pub fn unary_(&self, op: UnaryOp) -> Result<()> {
-        let fits = matches!(op, Relu | Sigmoid | Tanh | Exp | LeakyRelu { .. })
-            && self.dtype().is_float()
-            && needs_grad(&[self])
-            && !crate::ops::trace::tracing();
-        if !fits {
+        let by_result = matches!(op, Relu | Sigmoid | Tanh | Exp | LeakyRelu { .. });
+        let grad = needs_grad(&[self]);
+        let float = self.dtype().is_float() && !matches!(op, Clamp { .. });
+        if !float || (grad && !by_result) || crate::ops::trace::tracing() {
             return self.apply_inplace(&[], |x| x.unary(op));
         }
         self.check_no_internal_overlap()?;
         self.check_inplace()?;
-        let out = self.detach().map_raw(op)?;
-        record_unary_backward(op, self, &out, true);
-        self.assign_from(&out)
+        if !self.is_contiguous() || self.view_base().is_some() {
+            let out = self.detach().map_raw(op)?;
+            if grad {
+                record_unary_backward(op, self, &out, true);
+            }
+            return self.assign_from(&out);
+        }
+        Storage::unary_(run(self), op)?;
+        self.storage().bump_version();
+        if grad {
+            // The node's input edge is `self`'s history before the op, its output `self`.
+            record_unary_backward(op, self, self, true);
+        }
+        Ok(())
     }
 }
 

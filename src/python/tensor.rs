@@ -402,6 +402,12 @@ impl PyTensor {
     fn is_leaf(&self) -> bool {
         self.inner.is_leaf()
     }
+    /// `_version`: the count of in-place writes to this tensor's memory (shared with its
+    /// views), which saved tensors check, as PyTorch's version counter.
+    #[getter]
+    fn _version(&self) -> u64 {
+        self.inner.storage().version()
+    }
     /// Whether this is an inference tensor (made in `inference_mode`, or a view of one).
     fn is_inference(&self) -> bool {
         self.inner.is_inference()

@@ -376,6 +376,15 @@ impl Storage {
         map_buffer!(self, b, B => B::unary(b, l, op))
     }
 
+    /// `op` of each element of the contiguous run `x`, written back in place (a float run
+    /// and an op that keeps its dtype).
+    pub fn unary_(x: Run<'_>, op: UnaryOp) -> Result<()> {
+        match &x.0.buffer {
+            Buffer::Cpu(_) => Cpu::unary_(host_span(x), op),
+            Buffer::Cuda(_) => Cuda::unary_(cuda_span(x), op),
+        }
+    }
+
     /// `op` of `a` and `b` (both of `dtype`) broadcast to `shape`.
     #[inline]
     pub fn binary(

@@ -1,6 +1,7 @@
 // Unary ops, one kernel per `UnaryOp` (src/backend/op.rs gives each variant's CPU formula;
 // these are the same formulas, in the same order of operations). The output is
-// contiguous; the input is read through its view:
+// contiguous; the input is read through its view (for the in-place forms, the output
+// itself: each element is read by the thread that then writes it):
 //   NAME_<dtype>(out, in, n, ndim, sizes, in_view, p0, p1)
 // p0 and p1 carry the op's parameters (`UnaryOp::params`). The numeric ops are defined for
 // every numeric dtype, the float ones for the float dtypes (16-bit types compute in float).
