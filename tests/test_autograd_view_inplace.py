@@ -183,13 +183,14 @@ _IN_PLACE_OPS = {
 @pytest.mark.parametrize("name", sorted(_IN_PLACE_OPS))
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("size", [6, 70_000])  # one thread, and split between the threads
-def test_inplace_unary_on_a_whole_tensor_matches_torch(name, dtype, size):
-    # A whole contiguous tensor is mapped in place: the values, the storage written and the
-    # gradients are PyTorch's.
+def test_inplace_unary_on_a_whole_tensor_matches_torch(name, dtype, size, device):
+    # A whole contiguous tensor is mapped in place (on each device): the values, the storage
+    # written and the gradients are PyTorch's (on the CPU).
     xs = np.resize(X, size) * np.linspace(0.5, 1.5, size)
     out = {}
     for m in (rt, torch):
-        x = m.tensor(xs, dtype=getattr(m, dtype), requires_grad=True)
+        on = {"device": device} if m is rt else {}
+        x = m.tensor(xs, dtype=getattr(m, dtype), requires_grad=True, **on)
         y = x * 1.3 - 0.2
         ptr = y.data_ptr()
         r = _IN_PLACE_OPS[name](m, y)
@@ -197,7 +198,7 @@ def test_inplace_unary_on_a_whole_tensor_matches_torch(name, dtype, size):
         (y * y).sum().backward()
         out[m] = (np.array(y.tolist()), np.array(x.grad.tolist()))
         with m.no_grad():
-            z = m.tensor(xs, dtype=getattr(m, dtype))
+            z = m.tensor(xs, dtype=getattr(m, dtype), **on)
             _IN_PLACE_OPS[name](m, z)
         out[m] += (np.array(z.tolist()),)
     tol = 1e-12 if dtype == "float64" else 1e-5

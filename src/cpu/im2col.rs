@@ -73,15 +73,6 @@ fn narrowed(l: &Layout, b: usize, t: usize) -> Layout {
     v
 }
 
-/// A dense row-major matrix with `cols` columns.
-fn dense(cols: usize) -> MatRef {
-    MatRef {
-        offset: 0,
-        rs: cols as isize,
-        cs: 1,
-    }
-}
-
 /// `g` (contiguous `[n, c, l]`) images `b..b + t` as one `[c, t·l]` matrix (a copy when
 /// `t > 1`).
 fn grad_tile<T: Copy>(
@@ -120,7 +111,7 @@ pub fn forward<T: GemmElem>(
     let ck = cin * win.kernel_numel();
     let cout = w.len() / ck.max(1);
     let l = win.output_numel();
-    let filters = SharedLhs::new(w, dense(ck), (cout, ck), tiles.per() * l);
+    let filters = SharedLhs::new(w, MatRef::dense(0, ck), (cout, ck), tiles.per() * l);
     let tile = |i: usize, o: &mut [MaybeUninit<T>]| {
         let (b, t) = tiles.tile(i);
         let cols = unfold(x, &narrowed(xl, b, t), win);
@@ -150,7 +141,7 @@ pub fn forward<T: GemmElem>(
             }
             return;
         }
-        let cm = dense(t * l);
+        let cm = MatRef::dense(0, t * l);
         // `[cout, t·l]` from the product, copied out image by image.
         // SAFETY: `gemm_into` writes all `cout·t·l` elements.
         let p = unsafe {
@@ -224,7 +215,7 @@ pub fn input_grad<T: GemmElem>(g: &[T], w: &[T], cin: usize, win: &Window, tiles
                 // SAFETY: `gemm_into` writes all `ck·t·l` elements.
                 let cols = unsafe {
                     super::write_new_vec(ck * t * l, |c| {
-                        filters.gemm_into(&gt, dense(t * l), c, t * l, T::one())
+                        filters.gemm_into(&gt, MatRef::dense(0, t * l), c, t * l, T::one())
                     })
                 };
                 let cl = Layout {
@@ -270,7 +261,7 @@ pub fn weight_grad<T: GemmElem>(
                     };
                     T::gemm(
                         &gt,
-                        dense(t * l),
+                        MatRef::dense(0, t * l),
                         &cols,
                         ct,
                         &mut acc,

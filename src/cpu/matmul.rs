@@ -18,6 +18,15 @@ pub struct MatRef {
 }
 
 impl MatRef {
+    /// A dense row-major matrix with `cols` columns starting at `offset`.
+    pub fn dense(offset: usize, cols: usize) -> MatRef {
+        MatRef {
+            offset,
+            rs: cols as isize,
+            cs: 1,
+        }
+    }
+
     /// Whether every element of a `rows × cols` matrix read through this reference lies
     /// within a buffer of `len` elements (strides are never negative here).
     fn fits(&self, rows: usize, cols: usize, len: usize) -> bool {
@@ -429,12 +438,7 @@ impl TileUnits for f32 {
     }
 
     fn pack(a: &[f32], ma: MatRef, (m, n, k): (usize, usize, usize)) -> Option<Packed> {
-        let dense_b = MatRef {
-            offset: 0,
-            rs: n as isize,
-            cs: 1,
-        };
-        Self::takes(ma, dense_b, (m, n, k)).then(|| {
+        Self::takes(ma, MatRef::dense(0, n), (m, n, k)).then(|| {
             let op = super::amx::Operand {
                 ptr: a[ma.offset..].as_ptr(),
                 sx: ma.rs,
@@ -524,8 +528,7 @@ macro_rules! impl_gemm_float {
     ($($t:ty),*) => {$(
         impl GemmElem for $t {
             fn on_tile_units((m, n, k): (usize, usize, usize)) -> bool {
-                let dense = |cols: usize| MatRef { offset: 0, rs: cols as isize, cs: 1 };
-                <$t as TileUnits>::takes(dense(k), dense(n), (m, n, k))
+                <$t as TileUnits>::takes(MatRef::dense(0, k), MatRef::dense(0, n), (m, n, k))
             }
 
             fn pack_lhs(a: &[Self], ma: MatRef, mnk: (usize, usize, usize)) -> Option<Packed> {

@@ -412,7 +412,7 @@ fn weight_grad_in<T: GemmElem + Fma>(
                 };
                 T::gemm(
                     dm,
-                    dense(k * cout * p, p),
+                    MatRef::dense(k * cout * p, p),
                     &s.v,
                     vt,
                     &mut acc[k * cout * channels..][..cout * channels],
@@ -502,15 +502,6 @@ fn output_grads<T: Fma>(g: &[T], b: usize, t: usize, cout: usize, plan: Plan, s:
     }
 }
 
-/// A dense row-major matrix with `cols` columns starting at `offset`.
-fn dense(offset: usize, cols: usize) -> MatRef {
-    MatRef {
-        offset,
-        rs: cols as isize,
-        cs: 1,
-    }
-}
-
 /// One thread's working memory, kept from tile to tile.
 struct Scratch<T> {
     /// The transformed inputs, `[pos, cin, blocks]`.
@@ -560,7 +551,14 @@ fn run<T: GemmElem + Fma>(
     let finite = AtomicBool::new(true);
     let scratch = || Scratch::new(plan, source, (cin, cout), tiles.per());
     let filters: Vec<SharedLhs<T>> = (0..pos)
-        .map(|k| SharedLhs::new(u, dense(k * cout * cin, cin), (cout, cin), tiles.per() * nb))
+        .map(|k| {
+            SharedLhs::new(
+                u,
+                MatRef::dense(k * cout * cin, cin),
+                (cout, cin),
+                tiles.per() * nb,
+            )
+        })
         .collect();
     let tile = |s: &mut Scratch<T>, i: usize, o: &mut [MaybeUninit<T>]| {
         let (b, t) = tiles.tile(i);
@@ -568,7 +566,7 @@ fn run<T: GemmElem + Fma>(
         inputs(x, xl, source, b, t, cin, plan, s);
         for (k, f) in filters.iter().enumerate() {
             let m = &mut s.m[k * cout * p..][..cout * p];
-            f.gemm_into(&s.v, dense(k * cin * p, p), m, p, T::one());
+            f.gemm_into(&s.v, MatRef::dense(k * cin * p, p), m, p, T::one());
         }
         // SAFETY: the products wrote the first `pos·cout·p` elements.
         let m = unsafe { assume_init(&mut s.m[..pos * cout * p]) };
