@@ -295,6 +295,32 @@ def test_local_response_norm_of_integers_gives_float():
              np.arange(24).reshape(2, 3, 4))
 
 
+@pytest.mark.parametrize("shape", [(2, 3, 4), (2, 3, 4, 4), (1, 3, 2, 2, 2)])
+@pytest.mark.parametrize("dtype", ["uint8", "int32", "bool"])
+def test_local_response_norm_refuses_the_dtypes_its_average_pool_refuses(shape, dtype):
+    # PyTorch runs the window through avg_pool2d (3-D inputs) or avg_pool3d, whose CPU
+    # kernels take floats and int64 only; its CUDA kernels name themselves otherwise.
+    if current_device() != "cpu":
+        pytest.skip("the CPU kernels' names are in PyTorch's message")
+    same_error(lambda lib: lib.nn.functional.local_response_norm(
+        lib.zeros(shape, dtype=getattr(lib, dtype)), 2))
+
+
+def test_local_response_norm_of_half_floats_in_four_dimensions_raises_on_the_cpu():
+    if current_device() != "cpu":
+        pytest.skip("PyTorch's CUDA avg_pool3d takes half floats")
+    same_error(lambda lib: lib.nn.functional.local_response_norm(
+        lib.ones(2, 3, 2, 2, dtype=lib.float16), 2))
+
+
+def test_local_response_norm_returns_an_empty_input_before_checking_the_size():
+    # PyTorch's F.local_response_norm returns an empty input before its average pool
+    # would refuse a zero-size window.
+    x = rt.zeros(0, 3, 4, device=current_device())
+    out = rt.nn.functional.local_response_norm(x, 0)
+    assert tuple(out.shape) == (0, 3, 4) and out.dtype == x.dtype
+
+
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("shape,size", [((2, 5, 7), 3), ((2, 6, 3, 4), 4), ((1, 4, 2, 2, 3), 1),

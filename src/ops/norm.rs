@@ -754,7 +754,9 @@ fn group_norm_backward_recorded(
 /// `(k + alpha·avg(x²))^beta`, the average over a window of `size` neighbouring channels
 /// (zero-padded `size/2` before and `(size−1)/2` after, divided by `size` as PyTorch's
 /// average pool with padding counted). The window sum adds shifted slices in the pool's
-/// order.
+/// order. An empty input comes back as it is; the dtypes that pool refuses (PyTorch's
+/// `avg_pool2d` for 3-D inputs, `avg_pool3d` for more dimensions) are refused with its
+/// error.
 pub fn local_response_norm(
     input: &Tensor,
     size: usize,
@@ -768,6 +770,9 @@ pub fn local_response_norm(
             "Expected 3D or higher dimensionality                          input (got {nd} dimensions)"
         )));
     }
+    if input.numel() == 0 {
+        return Ok(input.clone());
+    }
     if size == 0 {
         // The message of the average pool PyTorch runs the window through.
         let kernel = if nd == 3 {
@@ -779,9 +784,8 @@ pub fn local_response_norm(
             "kernel size should be greater than zero, but got {kernel}"
         )));
     }
-    if input.numel() == 0 {
-        return Ok(input.clone());
-    }
+    let pool = if nd == 3 { "avg_pool2d" } else { "avg_pool3d" };
+    crate::ops::pool::check_pool_dtype(pool, input)?;
     let channels = input.shape()[1];
     let zeros = |c: usize| {
         let mut shape = input.shape().to_vec();

@@ -479,7 +479,7 @@ fn avg_pool_adjoint(g: &Tensor, w: &Window, d: AvgDivisor) -> Result<Tensor> {
 /// name the kernel: `avg_pool2d` (for 1-D too), `avg_pool3d_out_frame`,
 /// `adaptive_max_pool3d_cpu`, `max_pool3d`, …. The CPU's 3-D average pool takes no half
 /// floats either, as PyTorch's.
-fn check_pool_dtype(name: &str, x: &Tensor) -> Result<()> {
+pub(crate) fn check_pool_dtype(name: &str, x: &Tensor) -> Result<()> {
     let dt = x.dtype();
     let half = matches!(dt, DType::F16 | DType::BF16);
     let ok = match name.split('_').next() {

@@ -180,6 +180,9 @@ def local_response_norm(
 
     Each element is divided by ``(k + alpha * avg(x**2))**beta``, the average taken over
     ``size`` neighbouring channels with zero padding counted, as PyTorch's average pool.
+    As in PyTorch, an empty input is returned as it is, and the dtypes that pool refuses
+    (``avg_pool2d`` for 3-D inputs, ``avg_pool3d`` otherwise: on the CPU, integers other
+    than int64, bool, and half floats beyond 3-D) raise its ``NotImplementedError``.
     """
     return _C._local_response_norm(input, size, alpha, beta, k)
 
