@@ -5,7 +5,7 @@
 //! old data so that what it saved is not the data being overwritten.
 
 use super::binary::{binary_alpha, BinaryOp};
-use super::optim::run;
+use super::run;
 use super::view::{embed_view, laid_out, ViewFn};
 use super::{Operand, Scalar};
 use crate::autograd::meta::ViewCreation;

@@ -103,6 +103,13 @@ impl From<Scalar> for Operand {
     }
 }
 
+/// `t`'s elements as a contiguous run of its storage, (storage, offset, length), for the
+/// kernels that update a tensor in place (the optimizers, the in-place ops): the caller has
+/// checked that `t` is contiguous.
+pub(crate) fn run(t: &Tensor) -> crate::tensor::storage::Run<'_> {
+    (t.storage(), t.offset(), t.numel())
+}
+
 /// `t` laid out contiguously from offset 0, as kernels that read raw buffers need it: a
 /// handle outside the graph (a copy when it is not laid out so). Outside the graph, so that
 /// a backward keeping it holds no view's base (which could hold that backward's node).

@@ -1,8 +1,9 @@
 //! Fused optimizer updates: one call updates every parameter of a group in place, instead
 //! of a Python loop of small tensor ops per parameter (`torch.optim`'s "foreach/fused" idea).
 
+use super::run;
 use crate::error::{Error, Result};
-use crate::tensor::storage::{Run, Storage};
+use crate::tensor::storage::Storage;
 use crate::Tensor;
 
 pub use crate::backend::{AdamOptions, SgdOptions};
@@ -29,11 +30,6 @@ fn check_target(what: &str, t: &Tensor, like: &Tensor, others: &[&Tensor]) -> Re
         )));
     }
     Ok(())
-}
-
-/// `t`'s elements as a contiguous run of its storage: (storage, offset, length).
-pub(crate) fn run(t: &Tensor) -> Run<'_> {
-    (t.storage(), t.offset(), t.numel())
 }
 
 /// SGD over a parameter group. `bufs[i]` is the momentum buffer (None before the first

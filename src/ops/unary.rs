@@ -2,7 +2,7 @@
 //! rules. Float functions of integer tensors compute in float32, as PyTorch.
 
 use super::binary::{binary_raw, BinaryOp};
-use super::optim::run;
+use super::run;
 use super::{result_type, Scalar};
 use crate::autograd::{needs_grad, record, SavedTensor};
 use crate::backend::op::Domain;
