@@ -344,6 +344,27 @@ def assert_same_error(call):
     assert str(got.value).replace(f"{rt.__name__}.", "torch.") == str(want.value)
 
 
+def _outcome(call, lib):
+    """``call(lib)``'s dtype name and values, or its exception's type name and message."""
+    try:
+        out = call(lib)
+    except (RuntimeError, NotImplementedError, ValueError, TypeError) as e:
+        return type(e).__name__, str(e).replace(f"{rt.__name__}.", "torch.")
+    return str(out.dtype).split(".")[-1], np.array(out.cpu().tolist())
+
+
+def assert_same_outcome(call):
+    """``call(lib)`` gives the same dtype and values under PyTorch and under the library
+    tested, or raises the same exception type with the same message."""
+    torch = need_torch()
+    (kind, ours), (kind_t, theirs) = _outcome(call, rt), _outcome(call, torch)
+    assert kind == kind_t, (ours, theirs)
+    if isinstance(ours, str):
+        assert ours == theirs
+    else:
+        np.testing.assert_array_equal(ours, theirs)
+
+
 def check_op(fn, *inputs, dtype=None, grad=False, np_fn=None, layout="contiguous",
              rtol=None, atol=None, out_dtype=None, grad_rtol=None, grad_atol=None, seed=1234):
     """Compare ``fn(lib, *tensors)`` between ``rt`` and references.

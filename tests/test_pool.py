@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import LIB_NAME, current_device, need_torch, rt, to_np
+from conftest import LIB_NAME, assert_same_outcome, current_device, need_torch, rt, to_np
 from test_conv import _arr, _close, _x, compare, expect_torch_error
 
 pytestmark = pytest.mark.usefixtures("device")
@@ -653,28 +653,14 @@ INT_POOLS = [
 def test_pools_of_integer_inputs_as_pytorchs(fn, dims, kw, dtype):
     # PyTorch's CPU average pools take int64 over fixed windows (sums divided toward zero);
     # the adaptive pools take no integers; the errors name PyTorch's kernels.
-    torch = need_torch()
     if current_device() != "cpu":
         pytest.skip("PyTorch's integer pools differ by device; compared on the CPU")
     shape = (2, 3, 7, 6, 5)[: dims]
     a = np.random.default_rng(5).integers(-40, 40, size=shape)
     if dtype in ("uint8", "bool"):
         a = np.abs(a) % (2 if dtype == "bool" else 256)
-    results = []
-    for lib in (rt, torch):
-        x = lib.tensor(a).to(getattr(lib, dtype))
-        try:
-            out = getattr(lib.nn.functional, fn)(x, **kw)
-            results.append((str(out.dtype).split(".")[-1], np.array(out.tolist())))
-        except (RuntimeError, NotImplementedError) as e:
-            results.append((type(e).__name__, str(e)))
-    (kind, ours), (kind_t, theirs) = results
-    assert kind == kind_t, (ours, theirs)
-    if isinstance(ours, str):
-        assert ours == theirs
-    else:
-        np.testing.assert_array_equal(ours, theirs)
-
+    assert_same_outcome(lambda lib: getattr(lib.nn.functional, fn)(
+        lib.tensor(a).to(getattr(lib, dtype)), **kw))
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 @pytest.mark.parametrize("fn,dims", [("avg_pool3d", 5), ("avg_pool2d", 4), ("max_pool3d", 5)])
@@ -698,3 +684,75 @@ def test_half_float_pools_on_the_cpu_as_pytorchs(fn, dims, dtype):
         assert ours == theirs
     else:
         np.testing.assert_array_equal(ours, theirs)
+
+
+def _pooled(lib, shape, dtype, n):
+    """A max pool's indices over a float input of `shape` (window 2), and values of the
+    pooled shape in `dtype`: an unpooling's operands."""
+    x = lib.tensor(_distinct(*shape))
+    _, idx = getattr(lib.nn.functional, f"max_pool{n}d")(x, 2, return_indices=True)
+    vals = np.random.default_rng(3).integers(0, 2 if dtype == "bool" else 90, tuple(idx.shape))
+    return lib.tensor(vals).to(getattr(lib, dtype)), idx
+
+
+GATHER_DTYPES = ["uint8", "int8", "int32", "int64", "bool", "float16", "float32"]
+
+
+@pytest.mark.parametrize("dtype", GATHER_DTYPES)
+@pytest.mark.parametrize("case", [
+    "max_pool1d", "max_pool1d unbatched", "max_pool1d with indices",
+    "max_unpool1d", "max_unpool2d", "max_unpool3d",
+])
+def test_max_pool1d_and_unpooling_take_pytorchs_dtypes(case, dtype):
+    # PyTorch's CPU max_pool1d without indices has a kernel of its own that takes floats
+    # only ("max_pool1d_impl"); with indices it is the 2-D pool (all but bool). Its CPU
+    # unpooling takes floats only ("max_unpool2d" for 1-D and 2-D, "max_unpool3d").
+    if current_device() != "cpu":
+        pytest.skip("PyTorch's pool dtypes differ by device; compared on the CPU")
+    a = np.random.default_rng(4).integers(0, 2 if dtype == "bool" else 90, (2, 3, 8))
+    if case.startswith("max_unpool"):
+        n = int(case[-2])
+        shape = (2, 3, 6, 4, 4)[: n + 2]
+        assert_same_outcome(lambda lib: getattr(lib.nn.functional, case)(
+            *_pooled(lib, shape, dtype, n), 2))
+        return
+    kw = {"return_indices": True} if case.endswith("indices") else {}
+
+    def pool(lib):
+        x = lib.tensor(a[0] if case.endswith("unbatched") else a).to(getattr(lib, dtype))
+        out = lib.nn.functional.max_pool1d(x, 2, **kw)
+        return out[0] if kw else out
+
+    assert_same_outcome(pool)
+
+
+def test_cuda_unpooling_takes_integers_but_not_bool():
+    # PyTorch's CUDA unpooling kernels take every dtype but bool.
+    torch = need_torch()
+    if current_device() != "cuda":
+        pytest.skip("the CUDA unpooling's dtypes; this run's device is the CPU")
+    vals, idx = _pooled(rt, (2, 3, 6, 4), "int32", 2)
+    vals_t, idx_t = _pooled(torch, (2, 3, 6, 4), "int32", 2)
+    out = F.max_unpool2d(vals.to("cuda"), idx.to("cuda"), 2)
+    np.testing.assert_array_equal(
+        np.array(out.cpu().tolist()),
+        np.array(torch.nn.functional.max_unpool2d(vals_t.float(), idx_t, 2).int().tolist()))
+    with pytest.raises(NotImplementedError, match="max_unpooling2d_forward_kernel"):
+        F.max_unpool2d(vals.bool().to("cuda"), idx.to("cuda"), 2)
+
+
+@pytest.mark.parametrize("dtype", ["bool", "uint8", "int32"])
+@pytest.mark.parametrize("dims", [2, 3, 4, 5])
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_pad_modes_take_pytorchs_dtypes(mode, dims, dtype):
+    # PyTorch's reflection and replication pads take every dtype but bool
+    # ("reflection_pad2d" not implemented for 'Bool'), its circular pad (a composite) all.
+    a = np.random.default_rng(5).integers(0, 2 if dtype == "bool" else 90, (2, 3, 4, 5, 3)[:dims])
+    k = max(dims - 2, 1)
+
+    def pad(lib):
+        x = lib.tensor(a).to(getattr(lib, dtype))
+        return lib.nn.functional.pad(x.to(current_device()) if lib is rt else x, (1, 2) * k,
+                                     mode=mode)
+
+    assert_same_outcome(pad)

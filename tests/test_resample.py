@@ -8,7 +8,14 @@ import re
 
 import numpy as np
 import pytest
-from conftest import assert_same_error, current_device, need_oracle_torch, need_torch, rt
+from conftest import (
+    assert_same_error,
+    assert_same_outcome,
+    current_device,
+    need_oracle_torch,
+    need_torch,
+    rt,
+)
 
 pytestmark = pytest.mark.usefixtures("device")
 
@@ -269,3 +276,43 @@ def test_an_empty_grid_sample_still_reaches_the_grid(x_shape, grid_shape):
     for ours, theirs in ((x, tx), (g, tg)):
         assert ours.grad is not None
         np.testing.assert_array_equal(ours.grad.numpy(), theirs.grad.numpy())
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "int32", "int64", "bool", "float16"])
+@pytest.mark.parametrize("dims", [3, 4, 5])
+@pytest.mark.parametrize("mode", ["nearest", "nearest-exact"])
+def test_nearest_takes_pytorchs_dtypes(mode, dims, dtype):
+    # PyTorch's nearest kernels take the floats and uint8; the others raise its CPU
+    # kernels' NotImplementedError ("compute_indices_weights_nearest", and for 4-D inputs
+    # "upsample_nearest2d_channels_last").
+    if current_device() != "cpu" and dtype != "uint8":
+        pytest.skip("PyTorch's error names its CPU kernels; compared on the CPU")
+    a = np.random.default_rng(2).integers(0, 2 if dtype == "bool" else 200, (2, 3, 5, 4, 3)[:dims])
+
+    def call(lib):
+        x = lib.tensor(a).to(getattr(lib, dtype))
+        x = x.to(current_device()) if lib is rt else x
+        return lib.nn.functional.interpolate(x, scale_factor=1.7, mode=mode)
+
+    assert_same_outcome(call)
+
+@pytest.mark.parametrize("x_dtype,grid_dtype", [
+    ("int64", "int64"), ("uint8", "float32"), ("bool", "bool"),
+    ("float32", "float64"), ("float64", "float32"), ("float32", "int64"),
+])
+@pytest.mark.parametrize("dims", [4, 5])
+def test_grid_sample_takes_pytorchs_dtypes(dims, x_dtype, grid_dtype):
+    # Floats only ("grid_sampler_2d_cpu_kernel_impl" not implemented for 'Long'), and the
+    # grid in the input's dtype ("expected scalar type Float but found Double").
+    if current_device() != "cpu" and not x_dtype.startswith("float"):
+        pytest.skip("PyTorch's error names its CPU kernels; compared on the CPU")
+    k = dims - 2
+
+    def call(lib):
+        x = lib.zeros((1, 2) + (3,) * k, dtype=getattr(lib, x_dtype))
+        grid = lib.zeros((1,) + (2,) * k + (k,), dtype=getattr(lib, grid_dtype))
+        if lib is rt:
+            x, grid = x.to(current_device()), grid.to(current_device())
+        return lib.nn.functional.grid_sample(x, grid, align_corners=False)
+
+    assert_same_error(call)

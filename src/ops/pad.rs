@@ -98,7 +98,7 @@ impl Tensor {
                 self.dim()
             )));
         }
-        let mut x = self.clone();
+        let mut taps = Vec::with_capacity(k);
         for p in 0..k {
             let d = self.dim() - 1 - p;
             let (l, r) = (pads[2 * p], pads[2 * p + 1]);
@@ -140,8 +140,23 @@ impl Tensor {
                 ));
             }
             let idx: Vec<i64> = (0..len).map(|i| source(mode, i, l, r, n)).collect();
-            let idx = Tensor::from_vec(idx, &[len as usize]).to_device(x.device())?;
-            x = x.index_select(d as i64, &idx)?;
+            taps.push((d, Tensor::from_vec(idx, &[len as usize])));
+        }
+        // PyTorch's reflection and replication kernels take every dtype but bool (checked,
+        // as there, after the sizes).
+        if self.dtype() == DType::Bool && mode != PadMode::Circular {
+            let kind = if mode == PadMode::Reflect {
+                "reflection"
+            } else {
+                "replication"
+            };
+            return Err(Error::NotImplemented(format!(
+                "\"{kind}_pad{k}d\" not implemented for 'Bool'"
+            )));
+        }
+        let mut x = self.clone();
+        for (d, idx) in taps {
+            x = x.index_select(d as i64, &idx.to_device(x.device())?)?;
         }
         Ok(x)
     }

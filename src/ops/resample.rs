@@ -108,9 +108,18 @@ impl Tensor {
                 self.dim()
             )));
         }
-        if !self.dtype().is_float() && mode != Resample::Nearest && mode != Resample::NearestExact {
+        let nearest = matches!(mode, Resample::Nearest | Resample::NearestExact);
+        // PyTorch's nearest kernels take the floats and uint8 (its other kernels, floats).
+        let takes = self.dtype().is_float() || (nearest && self.dtype() == DType::U8);
+        if !takes {
+            let kernel = match (nearest, self.device().is_cuda(), k) {
+                (false, ..) => "upsample".to_string(),
+                (true, true, _) => format!("upsample_nearest{k}d_out_frame"),
+                (true, false, 2) => "upsample_nearest2d_channels_last".to_string(),
+                (true, false, _) => "compute_indices_weights_nearest".to_string(),
+            };
             return Err(Error::NotImplemented(format!(
-                "\"upsample\" not implemented for '{}'",
+                "\"{kernel}\" not implemented for '{}'",
                 self.dtype().scalar_name()
             )));
         }
@@ -395,11 +404,23 @@ pub fn grid_sample(
             "grid_sampler(): bicubic interpolation only supports 4D input".into(),
         ));
     }
-    if grid.dtype() != input.dtype() || !input.dtype().is_float() {
+    // PyTorch's kernels take the floats only, and the grid in the input's dtype.
+    if !input.dtype().is_float() {
+        let kernel = match (input.device().is_cuda(), k) {
+            (true, _) => format!("grid_sampler_{k}d_cuda"),
+            (false, 2) => "grid_sampler_2d_cpu_kernel_impl".to_string(),
+            (false, _) => "grid_sampler3d_cpu".to_string(),
+        };
+        return Err(Error::NotImplemented(format!(
+            "\"{kernel}\" not implemented for '{}'",
+            input.dtype().scalar_name()
+        )));
+    }
+    if grid.dtype() != input.dtype() {
         return Err(Error::Runtime(format!(
-            "grid_sampler(): expected input and grid to have same dtype, but input has {} and grid has {}",
-            input.dtype().name(),
-            grid.dtype().name()
+            "expected scalar type {} but found {}",
+            input.dtype().scalar_name(),
+            grid.dtype().scalar_name()
         )));
     }
     let (n, c) = (input.shape()[0], input.shape()[1]);

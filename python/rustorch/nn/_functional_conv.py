@@ -223,7 +223,15 @@ def max_pool3d_with_indices(input: Tensor, kernel_size: _Size, stride: Optional[
 def max_pool1d(input: Tensor, kernel_size: _Size, stride: Optional[_Size] = None,
                padding: _Size = 0, dilation: _Size = 1, ceil_mode: bool = False,
                return_indices: bool = False) -> Union[Tensor, tuple[Tensor, Tensor]]:
-    """``torch.nn.functional.max_pool1d``; the indices are flat within each plane."""
+    """``torch.nn.functional.max_pool1d``; the indices are flat within each plane.
+
+    As in PyTorch, the CPU's pool without indices (its own kernel) takes floats only; with
+    ``return_indices`` (the 2-D pool's kernel) any dtype but bool.
+    """
+    if not return_indices and input.device.type == "cpu" and not input.dtype.is_floating_point:
+        raise NotImplementedError(
+            f"\"max_pool1d_impl\" not implemented for '{input.dtype._scalar_name}'"
+        )
     out = _max_pool(1, input, kernel_size, stride, padding, dilation, ceil_mode)
     return out if return_indices else out[0]
 
@@ -391,6 +399,14 @@ def _unpool_size(n: int, input: Tensor, kernel_size: _Size, stride: Optional[_Si
 def _max_unpool(n: int, input: Tensor, indices: Tensor, kernel_size: _Size,
                 stride: Optional[_Size], padding: _Size,
                 output_size: Optional[Sequence[int]]) -> Tensor:
+    # PyTorch's kernels: on the CPU floats only, on CUDA any dtype but bool (its 1-D
+    # unpooling is the 2-D one).
+    cpu = input.device.type == "cpu"
+    if (not input.dtype.is_floating_point and cpu) or input.dtype == rustorch.bool:
+        kernel = f"max_unpool{max(n, 2)}d" if cpu else f"max_unpooling{max(n, 2)}d_forward_kernel"
+        raise NotImplementedError(
+            f"\"{kernel}\" not implemented for '{input.dtype._scalar_name}'"
+        )
     size = _unpool_size(n, input, kernel_size, stride, padding, output_size)
     lead = list(input.shape[:-n])
     plane = 1
