@@ -353,14 +353,17 @@ def _outcome(call, lib):
     return str(out.dtype).split(".")[-1], np.array(out.cpu().tolist())
 
 
-def assert_same_outcome(call):
-    """``call(lib)`` gives the same dtype and values under PyTorch and under the library
-    tested, or raises the same exception type with the same message."""
+def assert_same_outcome(call, rtol=0.0):
+    """``call(lib)`` gives the same dtype and values (equal, or within ``rtol``) under
+    PyTorch and under the library tested, or raises the same exception type with the same
+    message."""
     torch = need_torch()
     (kind, ours), (kind_t, theirs) = _outcome(call, rt), _outcome(call, torch)
     assert kind == kind_t, (ours, theirs)
     if isinstance(ours, str):
         assert ours == theirs
+    elif rtol:
+        np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=0)
     else:
         np.testing.assert_array_equal(ours, theirs)
 

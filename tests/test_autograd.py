@@ -717,3 +717,53 @@ def test_removed_node_hooks_do_not_run_and_wrong_counts_raise():
     y.grad_fn.register_hook(lambda gi, go: (gi[0], gi[0]))
     with pytest.raises(RuntimeError, match="can't replace a None gradient with a non-None value"):
         y.sum().backward(retain_graph=True)
+
+
+ANOMALIES = [
+    # (forward, expected: the function PyTorch names and which output held NaN)
+    lambda lib, x: (x / x).sum(),  # DivBackward0's second output: −g·x/x² at 0
+    lambda lib, x: (x.log() * 0).sum(),  # LogBackward0: 0/0
+    lambda lib, x: x.sqrt().sum() * 0,  # SqrtBackward0: 0/(2·0)
+]
+
+
+@pytest.mark.parametrize("forward", ANOMALIES)
+def test_anomaly_mode_names_the_function_that_returned_nan(forward):
+    import warnings
+
+    torch = need_torch()
+    messages = []
+    for lib in (rt, torch):
+        x = lib.tensor([0.0, 2.0], dtype=lib.float64, requires_grad=True)
+        with pytest.warns(UserWarning, match="Anomaly Detection has been enabled"):
+            mode = lib.autograd.detect_anomaly()
+        with mode, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PyTorch's "Error detected in …" traceback
+            assert lib.is_anomaly_enabled()
+            with pytest.raises(RuntimeError) as err:
+                forward(lib, x).backward()
+        messages.append(str(err.value))
+        assert not lib.is_anomaly_enabled()
+        # Off again: the same backward runs through and leaves NaN in the gradient.
+        x.grad = None
+        forward(lib, x).backward()
+        assert np.isnan(to_np(x.grad)).any()
+    assert messages[0] == messages[1]
+
+
+def test_set_detect_anomaly_as_a_call_and_as_a_context_manager():
+    x = rt.tensor([0.0], requires_grad=True)
+    rt.autograd.set_detect_anomaly(True)
+    try:
+        assert rt.is_anomaly_enabled() and rt.is_anomaly_check_nan_enabled()
+        with pytest.raises(RuntimeError, match="DivBackward0"):
+            (x / x).sum().backward()
+        # Without its NaN check, the mode lets the NaN through.
+        with rt.autograd.set_detect_anomaly(True, check_nan=False):
+            assert not rt.is_anomaly_check_nan_enabled()
+            (x / x).sum().backward()
+        assert rt.is_anomaly_enabled() and rt.is_anomaly_check_nan_enabled()
+    finally:
+        rt.autograd.set_detect_anomaly(False)
+    assert not rt.is_anomaly_enabled()
+    assert np.isnan(to_np(x.grad)).all()

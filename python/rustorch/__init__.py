@@ -306,7 +306,8 @@ index_copy index_fill unique unique_consecutive
 square relu sign floor ceil trunc round isnan isinf isfinite clamp clip lerp masked_fill
 sum mean prod max min amax amin argmax argmin var std norm logsumexp softmax log_softmax
 cumsum cumprod cummax cummin logcumsumexp histc bincount
-all any matmul mm bmm dot outer addmm view_as reshape transpose swapaxes t permute
+all any matmul mm bmm dot outer addmm baddbmm addbmm addmv addr addcmul addcdiv view_as reshape
+transpose swapaxes t permute
 squeeze unsqueeze flatten unflatten narrow select unbind split chunk gather scatter
 scatter_add index_select masked_select nonzero sort argsort topk maximum minimum eq ne lt
 le gt ge equal bitwise_and bitwise_or bitwise_xor bitwise_not logical_not logical_and
@@ -388,6 +389,10 @@ def from_dlpack(ext: Any) -> Tensor:
 
 
 from . import accelerator, autograd, backends, cuda, futures, return_types  # noqa: E402
+from .autograd.anomaly_mode import (  # noqa: E402
+    is_anomaly_check_nan_enabled,
+    is_anomaly_enabled,
+)
 from .autograd.grad_mode import (  # noqa: E402
     enable_grad,
     inference_mode,

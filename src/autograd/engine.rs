@@ -2,7 +2,7 @@
 //! nodes whose gradients are complete, latest-created first, summing gradients that meet
 //! at a node. Iterative throughout, so graph depth is bounded by memory, not the stack.
 
-use super::grad_mode::GradModeGuard;
+use super::grad_mode::{self, GradModeGuard};
 use super::node::{Edge, Node};
 use crate::error::{Error, Result};
 use crate::tensor::layout::fmt_shape;
@@ -291,6 +291,9 @@ fn execute(
                 outs = new;
             }
         }
+        if grad_mode::is_anomaly_enabled() && grad_mode::is_anomaly_check_nan_enabled() {
+            check_nan(&node, &outs)?;
+        }
         for (e, g) in node.next_edges.iter().zip(outs) {
             let Some(e) = e else { continue };
             if !is_needed(&e.node) {
@@ -315,6 +318,21 @@ fn execute(
 }
 
 /// PyTorch's error for a node hook that returned the wrong number of gradients.
+/// Anomaly mode's check of a backward function's gradients: PyTorch's error for the first
+/// that holds NaN.
+fn check_nan(node: &Node, outs: &[Option<Tensor>]) -> Result<()> {
+    for (i, g) in outs.iter().enumerate() {
+        let Some(g) = g else { continue };
+        if g.dtype().is_float() && g.isnan()?.count_nonzero(None)?.item_f64()? > 0.0 {
+            return Err(Error::Runtime(format!(
+                "Function '{}' returned nan values in its {i}th output.",
+                node.name()
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn check_hook_count(kind: &str, got: usize, expected: usize) -> Result<()> {
     if got == expected {
         return Ok(());

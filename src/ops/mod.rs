@@ -4,6 +4,7 @@
 pub mod attention;
 pub mod autocast;
 pub mod binary;
+pub mod blas;
 pub mod conv;
 pub mod convert;
 pub mod creation;

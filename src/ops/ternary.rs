@@ -1,4 +1,5 @@
-//! `where` and the ops composed from it (masked_fill), plus `lerp`.
+//! `where` and the ops composed from it (masked_fill), plus the pointwise ops of three
+//! operands: `lerp`, `addcmul`, `addcdiv`.
 
 use super::{result_type, Operand, Scalar};
 use crate::autograd::{grad_if, needs_grad, record};
@@ -185,4 +186,60 @@ pub fn check_fill_value(value: &Tensor) -> Result<()> {
         "masked_fill_ only supports a 0-dimensional value tensor, but got tensor with {} dimension(s).",
         value.dim()
     )))
+}
+
+impl Tensor {
+    /// `addcmul(self, tensor1, tensor2, value=)`: `self + value·tensor1·tensor2`, the three
+    /// broadcast together and their dtypes promoted; `value` is cast to the result's type
+    /// (truncated for integers), and bool results are refused, as in PyTorch.
+    pub fn addcmul(&self, t1: &Tensor, t2: &Tensor, value: Scalar) -> Result<Tensor> {
+        broadcast_shapes(&broadcast_shapes(self.shape(), t1.shape())?, t2.shape())?;
+        let dtype = result_type(&[self, t1, t2], &[]);
+        if dtype == DType::Bool {
+            return Err(Error::NotImplemented(
+                "\"addcmul_cpu_out\" not implemented for 'Bool'".into(),
+            ));
+        }
+        self.add_scaled(t1, super::binary::BinaryOp::Mul, t2, value, dtype)
+    }
+
+    /// `addcdiv(self, tensor1, tensor2, value=)`: `self + value·tensor1/tensor2` (true
+    /// division); two integer operands are refused with PyTorch's message.
+    pub fn addcdiv(&self, t1: &Tensor, t2: &Tensor, value: Scalar) -> Result<Tensor> {
+        if !t1.dtype().is_float() && !t2.dtype().is_float() {
+            return Err(Error::Runtime(
+                "Integer division with addcdiv is no longer supported, and in a future  release addcdiv will perform a true division of tensor1 and tensor2. The historic addcdiv behavior can be implemented as (input + value * torch.trunc(tensor1 / tensor2)).to(input.dtype) for integer inputs and as (input + value * tensor1 / tensor2) for float inputs. The future addcdiv behavior is just the latter implementation: (input + value * tensor1 / tensor2), for all dtypes.".into(),
+            ));
+        }
+        broadcast_shapes(&broadcast_shapes(self.shape(), t1.shape())?, t2.shape())?;
+        let dtype = result_type(&[self, t1, t2], &[]);
+        self.add_scaled(t1, super::binary::BinaryOp::Div, t2, value, dtype)
+    }
+
+    /// `self + (value·t1) op t2` in `dtype`, rounded in PyTorch's order.
+    fn add_scaled(
+        &self,
+        t1: &Tensor,
+        op: super::binary::BinaryOp,
+        t2: &Tensor,
+        value: Scalar,
+        dtype: DType,
+    ) -> Result<Tensor> {
+        use super::binary::{binary, BinaryOp};
+        let t1 = t1.to_dtype(dtype)?;
+        let scaled = match value.to_f64() {
+            1.0 => t1,
+            _ => binary(
+                BinaryOp::Mul,
+                &Operand::Tensor(t1),
+                &Operand::Scalar(super::blas::coefficient(value, dtype)),
+            )?,
+        };
+        let term = binary(
+            op,
+            &Operand::Tensor(scaled),
+            &Operand::Tensor(t2.to_dtype(dtype)?),
+        )?;
+        self.to_dtype(dtype)?.add(&term)
+    }
 }

@@ -335,6 +335,18 @@ pub fn is_inference_mode_enabled() -> bool {
 pub fn _set_inference_mode(on: bool) {
     ag::grad_mode::set_inference_mode(on)
 }
+#[pyfunction]
+pub fn _set_anomaly_enabled(enabled: bool, check_nan: bool) {
+    ag::grad_mode::set_anomaly_enabled(enabled, check_nan)
+}
+#[pyfunction]
+pub fn is_anomaly_enabled() -> bool {
+    ag::grad_mode::is_anomaly_enabled()
+}
+#[pyfunction]
+pub fn is_anomaly_check_nan_enabled() -> bool {
+    ag::grad_mode::is_anomaly_check_nan_enabled()
+}
 
 /// Records a Python `Function` call: `outputs` become the outputs of a node whose backward
 /// calls `backward(*grads)` and gets one gradient (or None) per entry of `inputs`. Outputs

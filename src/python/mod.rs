@@ -16,6 +16,7 @@ mod shared;
 mod tensor;
 mod tensor_convert;
 mod tensor_math;
+mod tensor_products;
 mod tensor_rearrange;
 mod tensor_scan;
 mod tensor_shape;
@@ -187,6 +188,9 @@ fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
         autograd::is_grad_enabled,
         autograd::_set_grad_enabled,
         autograd::is_inference_mode_enabled,
+        autograd::_set_anomaly_enabled,
+        autograd::is_anomaly_enabled,
+        autograd::is_anomaly_check_nan_enabled,
         autograd::_set_inference_mode,
         autograd::_record_function,
         _use_calling_thread_in_pool,

@@ -576,15 +576,19 @@ impl PyTensor {
     fn outer(&self, o: PyRef<'_, PyTensor>) -> R {
         wrap(self.inner.outer(&o.inner))
     }
-    #[pyo3(signature = (mat1, mat2, *, beta=1.0, alpha=1.0))]
-    fn addmm(
-        &self,
-        mat1: PyRef<'_, PyTensor>,
-        mat2: PyRef<'_, PyTensor>,
-        beta: f64,
-        alpha: f64,
-    ) -> R {
-        wrap(self.inner.addmm(&mat1.inner, &mat2.inner, beta, alpha))
+    fn lerp_(
+        slf: &Bound<'_, Self>,
+        end: PyRef<'_, PyTensor>,
+        weight: &Bound<'_, PyAny>,
+    ) -> PyResult<Py<PyAny>> {
+        let w = operand(weight)?;
+        let e = &end.inner;
+        let mut others = vec![e];
+        if let Operand::Tensor(t) = &w {
+            others.push(t);
+        }
+        slf.get().inner.apply_inplace(&others, |t| t.lerp(e, &w))?;
+        Ok(slf.clone().into_any().unbind())
     }
 }
 

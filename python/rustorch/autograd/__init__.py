@@ -6,7 +6,8 @@ from typing import Any
 
 from .. import _C
 from .._legacy import Variable
-from . import graph
+from . import anomaly_mode, graph
+from .anomaly_mode import detect_anomaly, set_detect_anomaly
 from .function import Function, FunctionCtx
 from .grad_mode import (
     enable_grad,
@@ -53,7 +54,9 @@ __all__ = [
     "Function",
     "Variable",
     "FunctionCtx",
+    "anomaly_mode",
     "backward",
+    "detect_anomaly",
     "enable_grad",
     "grad",
     "gradcheck",
@@ -63,5 +66,6 @@ __all__ = [
     "is_grad_enabled",
     "is_inference_mode_enabled",
     "no_grad",
+    "set_detect_anomaly",
     "set_grad_enabled",
 ]
