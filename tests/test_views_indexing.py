@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 from conftest import (
     DTYPE_NAMES,
+    assert_same_error,
     assert_values,
     build_input,
     check_op,
+    current_device,
     dtype_name,
     make_tensor,
     rand_array,
@@ -467,3 +469,62 @@ def test_setitem_grad_vs_torch(idx, value):
         return y
 
     check_op(fn, a, grad=True, np_fn=np_fn)
+
+
+# (self shape, index arrays, values shape)
+INDEX_PUTS = [
+    ((3, 4), ([0, 2, 0], [1, 1, 1]), ()),  # a repeated place: summed with accumulate
+    ((3, 4), ([0, 2, 0],), (4,)),
+    ((3, 4), ([[0], [2]], [[1, 3]]), (2, 2)),  # index tensors broadcast together
+    ((2, 3, 4), ([1, 0], [2, 2]), (2, 4)),
+]
+
+
+@pytest.mark.parametrize("accumulate", [False, True])
+@pytest.mark.parametrize("shape,index,vshape", INDEX_PUTS)
+def test_index_put_matches_torch(shape, index, vshape, accumulate):
+    # PyTorch's index_put: `self[indices] = values` (or +=, repeated places summed), out of
+    # place, in place and as a function, with gradients for self and the values.
+    if not accumulate and shape == (3, 4) and len(index) == 2 and vshape == ():
+        index = ([0, 2], [1, 3])  # without accumulate, a repeated place's winner is unset
+    x = rand_array(shape, "float64", 1)
+    v = rand_array(vshape, "float64", 2)
+    idx = [np.array(i, dtype=np.int64) for i in index]
+
+    def fn(lib, x, v, *idx):
+        out = x.index_put(tuple(idx), v, accumulate=accumulate)
+        y = x * 1
+        assert y.index_put_(tuple(idx), v, accumulate) is y
+        return lib.index_put(x, tuple(idx), v, accumulate) + out + y
+
+    check_op(fn, x, v, *idx, grad=True)
+
+
+def test_index_put_with_masks_and_int32_indices_matches_torch():
+    x = rand_array((3, 4), "float64", 1)
+    mask = rand_array((3, 4), "float64", 2) > 0
+    check_op(lambda lib, x, m: x.index_put((m,), lib.tensor(7.0, dtype=lib.float64)), x, mask)
+    rows = np.array([2, 0, 2], dtype=np.int32)
+    check_op(lambda lib, x, r: x.index_put((r,), x[0] * 0 + 1, accumulate=True), x, rows)
+
+
+@pytest.mark.parametrize("case", ["dtype", "too many", "float index", "out of range", "shape"])
+def test_index_put_errors_match_torch(case):
+    def call(lib):
+        x = lib.zeros(3, 4)
+        i = lib.tensor([0, 2, 0])
+        if lib is rt:
+            x, i = x.to(current_device()), i.to(current_device())
+        args = {
+            "dtype": ((i,), lib.ones(4, dtype=lib.float64)),
+            "too many": ((i, i, i), lib.ones(1)),
+            "float index": ((i.float(),), lib.ones(1)),
+            "out of range": ((i + 3,), lib.ones(4)),
+            "shape": ((i,), lib.ones(3)),
+        }[case]
+        vals = args[1].to(x.device) if lib is rt else args[1]
+        return x.index_put(args[0], vals)
+
+    if case == "out of range" and current_device() != "cpu":
+        pytest.skip("a device-side index check reports otherwise on CUDA")
+    assert_same_error(call)

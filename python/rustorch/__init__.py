@@ -302,7 +302,7 @@ abs absolute neg negative exp log log1p expm1 sqrt rsqrt sin cos tanh sigmoid er
 tan asin acos atan arcsin arccos arctan sinh cosh asinh acosh atanh arcsinh arccosh arctanh
 log2 log10 exp2 fmod atan2 arctan2 lgamma digamma
 diagonal diag diag_embed trace ravel mv flip fliplr flipud roll rot90 kron cross index_add
-index_copy index_fill unique unique_consecutive
+index_copy index_fill index_put unique unique_consecutive
 square relu sign floor ceil trunc round isnan isinf isfinite clamp clip lerp masked_fill
 sum mean prod max min amax amin argmax argmin var std norm logsumexp softmax log_softmax
 cumsum cumprod cummax cummin logcumsumexp histc bincount

@@ -5,7 +5,7 @@ use super::{Module, StateDict};
 use crate::backend::AvgDivisor;
 use crate::error::Result;
 use crate::ops::conv::{conv, ConvOptions, ConvPadding};
-use crate::ops::index::embedding;
+use crate::ops::gather::embedding;
 use crate::ops::layer_norm::layer_norm;
 use crate::ops::norm::{batch_norm, Affine, RunningStats};
 use crate::ops::pool::{avg_pool, max_pool, PoolOptions};

@@ -62,15 +62,31 @@ fn add_scaled_product(
     )
 }
 
+/// PyTorch's check that both operands of a batched product are 3-D.
+fn check_batches(b1: &Tensor, b2: &Tensor) -> Result<()> {
+    for (name, t) in [("batch1", b1), ("batch2", b2)] {
+        if t.dim() != 3 {
+            return Err(Error::Runtime(format!("{name} must be a 3D tensor")));
+        }
+    }
+    Ok(())
+}
+
+/// PyTorch's refusal of bool by the product kernel it names.
+fn refuse_bool(dtype: DType, kernel: &str) -> Result<()> {
+    if dtype == DType::Bool {
+        return Err(Error::NotImplemented(format!(
+            "\"{kernel}\" not implemented for 'Bool'"
+        )));
+    }
+    Ok(())
+}
+
 impl Tensor {
     /// `baddbmm(self, batch1, batch2, beta=, alpha=)`: `β·self + α·(batch1 @ batch2)` for
     /// batches of matrices, all of one dtype (PyTorch's checks and messages).
     pub fn baddbmm(&self, b1: &Tensor, b2: &Tensor, beta: Scalar, alpha: Scalar) -> Result<Tensor> {
-        for (name, t) in [("batch1", b1), ("batch2", b2)] {
-            if t.dim() != 3 {
-                return Err(Error::Runtime(format!("{name} must be a 3D tensor")));
-            }
-        }
+        check_batches(b1, b2)?;
         let [b, _, k] = [b1.shape()[0], b1.shape()[1], b1.shape()[2]];
         if b2.shape()[..2] != [b, k] {
             return Err(Error::Runtime(format!(
@@ -87,22 +103,14 @@ impl Tensor {
                 b2.dtype().cpp_name()
             )));
         }
-        if self.dtype() == DType::Bool {
-            return Err(Error::NotImplemented(
-                "\"baddbmm\" not implemented for 'Bool'".into(),
-            ));
-        }
+        refuse_bool(self.dtype(), "baddbmm")?;
         add_scaled_product(self, &b1.matmul(b2)?, beta, alpha)
     }
 
     /// `addbmm(self, batch1, batch2, beta=, alpha=)`: `β·self + α·Σᵢ batch1[i] @ batch2[i]`,
     /// the sum over the batch taken inside one product (`[n, b·k] @ [b·k, m]`).
     pub fn addbmm(&self, b1: &Tensor, b2: &Tensor, beta: Scalar, alpha: Scalar) -> Result<Tensor> {
-        for (name, t) in [("batch1", b1), ("batch2", b2)] {
-            if t.dim() != 3 {
-                return Err(Error::Runtime(format!("{name} must be a 3D tensor")));
-            }
-        }
+        check_batches(b1, b2)?;
         let [b, n, k] = [b1.shape()[0], b1.shape()[1], b1.shape()[2]];
         let m = b2.shape()[2];
         if b2.shape()[0] != b {
@@ -125,11 +133,7 @@ impl Tensor {
                 other.dtype().scalar_name()
             )));
         }
-        if self.dtype() == DType::Bool {
-            return Err(Error::NotImplemented(
-                "\"addmm_impl_cpu_\" not implemented for 'Bool'".into(),
-            ));
-        }
+        refuse_bool(self.dtype(), "addmm_impl_cpu_")?;
         let rows = b1
             .permute(&[1, 0, 2])?
             .reshape(&[n as i64, (b * k) as i64])?;
@@ -164,11 +168,7 @@ impl Tensor {
                 vec.dtype().scalar_name()
             )));
         }
-        if self.dtype() == DType::Bool {
-            return Err(Error::NotImplemented(
-                "\"addmv_impl_cpu\" not implemented for 'Bool'".into(),
-            ));
-        }
+        refuse_bool(self.dtype(), "addmv_impl_cpu")?;
         add_scaled_product(self, &mat.matmul(vec)?, beta, alpha)
     }
 

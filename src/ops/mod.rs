@@ -9,6 +9,7 @@ pub mod conv;
 pub mod convert;
 pub mod creation;
 pub mod fold;
+pub mod gather;
 pub mod index;
 pub mod inplace;
 pub mod join;

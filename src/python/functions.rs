@@ -670,7 +670,7 @@ pub fn _embedding(
     padding_idx: Option<i64>,
     scale_grad_by_freq: bool,
 ) -> R {
-    Ok(PyTensor::new(crate::ops::index::embedding(
+    Ok(PyTensor::new(crate::ops::gather::embedding(
         &weight.inner,
         &input.inner,
         padding_idx,

@@ -1,10 +1,11 @@
-//! Bindings of the diagonal, rearranging, `index_*` update and `unique` ops (their math is
-//! in `ops::view`, `ops::rearrange`, `ops::index`, `ops::unique`, `ops::matmul`).
+//! Bindings of the diagonal, rearranging, `index_*` update (`index_put` too) and `unique`
+//! ops (their math is in `ops::view`, `ops::rearrange`, `ops::index`, `ops::gather`,
+//! `ops::unique`, `ops::matmul`).
 
 use super::convert::*;
 use super::tensor::PyTensor;
 use super::tensor_math::wrap;
-use crate::ops::index::IndexUpdate;
+use crate::ops::gather::IndexUpdate;
 use crate::ops::unique::Unique;
 use crate::tensor::dtype::DType;
 use crate::Tensor;
@@ -155,6 +156,32 @@ impl PyTensor {
             self.inner
                 .index_update(IndexUpdate::Add, dim.0, &index.inner, &source.inner, alpha),
         )
+    }
+    #[pyo3(signature = (indices, values, accumulate=false))]
+    fn index_put(
+        &self,
+        indices: Vec<PyRef<'_, PyTensor>>,
+        values: PyRef<'_, PyTensor>,
+        accumulate: bool,
+    ) -> R {
+        let idx: Vec<Tensor> = indices.iter().map(|t| t.inner.clone()).collect();
+        wrap(
+            self.inner
+                .index_put_tensors(&idx, &values.inner, accumulate),
+        )
+    }
+    #[pyo3(signature = (indices, values, accumulate=false))]
+    fn index_put_(
+        slf: &Bound<'_, Self>,
+        indices: Vec<PyRef<'_, PyTensor>>,
+        values: PyRef<'_, PyTensor>,
+        accumulate: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let idx: Vec<Tensor> = indices.iter().map(|t| t.inner.clone()).collect();
+        slf.get().inner.apply_inplace(&[&values.inner], |x| {
+            x.index_put_tensors(&idx, &values.inner, accumulate)
+        })?;
+        Ok(slf.clone().into_any().unbind())
     }
     #[pyo3(signature = (dim, index, source, *, alpha=1.0))]
     fn index_add_(
