@@ -317,7 +317,6 @@ fn execute(
     Ok(captured)
 }
 
-/// PyTorch's error for a node hook that returned the wrong number of gradients.
 /// Anomaly mode's check of a backward function's gradients: PyTorch's error for the first
 /// that holds NaN.
 fn check_nan(node: &Node, outs: &[Option<Tensor>]) -> Result<()> {
@@ -333,6 +332,7 @@ fn check_nan(node: &Node, outs: &[Option<Tensor>]) -> Result<()> {
     Ok(())
 }
 
+/// PyTorch's error for a node hook that returned the wrong number of gradients.
 fn check_hook_count(kind: &str, got: usize, expected: usize) -> Result<()> {
     if got == expected {
         return Ok(());
