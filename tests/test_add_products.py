@@ -236,3 +236,12 @@ def test_in_place_forms_keep_the_input_dtype_as_torch(method):
             return getattr(c, method)(a, b)
 
         assert_same_outcome(call)
+
+
+@pytest.mark.parametrize("op,si,sa,sb", PRODUCTS, ids=IDS)
+def test_products_gradcheck(op, si, sa, sb):
+    args = [rt.tensor(rand_array(s, "float64", i), requires_grad=True,
+                      device=current_device()) for i, s in enumerate((si, sa, sb))]
+    fn = lambda c, a, b: getattr(rt, op)(c, a, b, beta=0.5, alpha=-1.5)  # noqa: E731
+    assert rt.autograd.gradcheck(fn, args)
+    assert rt.autograd.gradgradcheck(fn, args)

@@ -528,3 +528,13 @@ def test_index_put_errors_match_torch(case):
     if case == "out of range" and current_device() != "cpu":
         pytest.skip("a device-side index check reports otherwise on CUDA")
     assert_same_error(call)
+
+
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_index_put_gradcheck(accumulate):
+    x = rt.tensor(rand_array((3, 4), "float64", 1), requires_grad=True, device=current_device())
+    v = rt.tensor(rand_array((2, 4), "float64", 2), requires_grad=True, device=current_device())
+    rows = rt.tensor([2, 0], device=current_device())
+    fn = lambda x, v: x.index_put((rows,), v, accumulate=accumulate)  # noqa: E731
+    assert rt.autograd.gradcheck(fn, (x, v))
+    assert rt.autograd.gradgradcheck(fn, (x, v))

@@ -1,6 +1,8 @@
 //! `where` and the ops composed from it (masked_fill), plus the pointwise ops of three
 //! operands: `lerp`, `addcmul`, `addcdiv`.
 
+use super::binary::{binary, BinaryOp};
+use super::blas::coefficient;
 use super::{result_type, Operand, Scalar};
 use crate::autograd::{grad_if, needs_grad, record};
 use crate::error::{Error, Result};
@@ -200,7 +202,7 @@ impl Tensor {
                 "\"addcmul_cpu_out\" not implemented for 'Bool'".into(),
             ));
         }
-        self.add_scaled(t1, super::binary::BinaryOp::Mul, t2, value, dtype)
+        self.add_scaled(t1, BinaryOp::Mul, t2, value, dtype)
     }
 
     /// `addcdiv(self, tensor1, tensor2, value=)`: `self + value·tensor1/tensor2` (true
@@ -213,26 +215,25 @@ impl Tensor {
         }
         broadcast_shapes(&broadcast_shapes(self.shape(), t1.shape())?, t2.shape())?;
         let dtype = result_type(&[self, t1, t2], &[]);
-        self.add_scaled(t1, super::binary::BinaryOp::Div, t2, value, dtype)
+        self.add_scaled(t1, BinaryOp::Div, t2, value, dtype)
     }
 
     /// `self + (value·t1) op t2` in `dtype`, rounded in PyTorch's order.
     fn add_scaled(
         &self,
         t1: &Tensor,
-        op: super::binary::BinaryOp,
+        op: BinaryOp,
         t2: &Tensor,
         value: Scalar,
         dtype: DType,
     ) -> Result<Tensor> {
-        use super::binary::{binary, BinaryOp};
         let t1 = t1.to_dtype(dtype)?;
         let scaled = match value.to_f64() {
             1.0 => t1,
             _ => binary(
                 BinaryOp::Mul,
                 &Operand::Tensor(t1),
-                &Operand::Scalar(super::blas::coefficient(value, dtype)),
+                &Operand::Scalar(coefficient(value, dtype)),
             )?,
         };
         let term = binary(
