@@ -166,6 +166,58 @@ CASES = {
         ) ** 2),
         lambda: [_x(1, 2, 4, 5)],
     ),
+    "UpsampleNearest1DBackward0": (
+        lambda x: rt.nn.functional.interpolate(x, size=8, mode="nearest"),
+        lambda: [_x(1, 2, 5)],
+    ),
+    "UpsampleNearest2DBackward0": (
+        lambda x: rt.nn.functional.interpolate(x, size=(3, 7), mode="nearest"),
+        lambda: [_x(1, 2, 4, 5)],
+    ),
+    "UpsampleNearest3DBackward0": (
+        lambda x: rt.nn.functional.interpolate(x, scale_factor=1.5, mode="nearest"),
+        lambda: [_x(1, 1, 3, 4, 2)],
+    ),
+    "UpsampleNearestExact1DBackward0": (
+        lambda x: rt.nn.functional.interpolate(x, size=3, mode="nearest-exact"),
+        lambda: [_x(1, 2, 5)],
+    ),
+    "UpsampleNearestExact2DBackward0": (
+        lambda x: rt.nn.functional.interpolate(x, size=(6, 3), mode="nearest-exact"),
+        lambda: [_x(1, 2, 4, 5)],
+    ),
+    "UpsampleNearestExact3DBackward0": (
+        lambda x: rt.nn.functional.interpolate(x, size=(2, 5, 3), mode="nearest-exact"),
+        lambda: [_x(1, 1, 3, 4, 2)],
+    ),
+    "UpsampleLinear1DBackward0": (
+        lambda x: rt.nn.functional.interpolate(x, size=8, mode="linear", align_corners=True),
+        lambda: [_x(1, 2, 5)],
+    ),
+    "UpsampleBilinear2DBackward0": (
+        lambda x: rt.nn.functional.interpolate(x, size=(7, 3), mode="bilinear"),
+        lambda: [_x(1, 2, 4, 5)],
+    ),
+    "UpsampleTrilinear3DBackward0": (
+        lambda x: rt.nn.functional.interpolate(x, size=(5, 2, 3), mode="trilinear"),
+        lambda: [_x(1, 1, 3, 4, 2)],
+    ),
+    "UpsampleBicubic2DBackward0": (
+        lambda x: rt.nn.functional.interpolate(x, size=(7, 3), mode="bicubic"),
+        lambda: [_x(1, 2, 4, 5)],
+    ),
+    "UpsampleBilinear2DAaBackward0": (
+        lambda x: rt.nn.functional.interpolate(x, size=(3, 7), mode="bilinear", antialias=True),
+        lambda: [_x(1, 2, 6, 5)],
+    ),
+    "UpsampleBicubic2DAaBackward0": (
+        lambda x: rt.nn.functional.interpolate(x, size=(3, 7), mode="bicubic", antialias=True),
+        lambda: [_x(1, 2, 6, 5)],
+    ),
+    "UpsampleLanczos2DAaBackward0": (
+        lambda x: rt.nn.functional.interpolate(x, size=(3, 7), mode="lanczos", antialias=True),
+        lambda: [_x(1, 2, 6, 5)],
+    ),
     "NativeBatchNormBackward0": (
         lambda x, w, b: rt.nn.functional.batch_norm(x, None, None, w, b, training=True),
         lambda: [_x(3, 2, 4), _x(2, seed=1), _x(2, seed=2)],

@@ -316,3 +316,159 @@ def test_grid_sample_takes_pytorchs_dtypes(dims, x_dtype, grid_dtype):
         return lib.nn.functional.grid_sample(x, grid, align_corners=False)
 
     assert_same_error(call)
+
+
+# PyTorch's CPU kernels hit an internal assert for 3-channel uint8 images resized to 1 x 1
+# (its AVX2 path's channels-last check), so those shapes are left out.
+U8_RESIZES = [
+    ((2, 1, 7, 9), {"size": (14, 20)}),
+    ((1, 3, 16, 12), {"size": (7, 13)}),
+    ((1, 5, 31, 5), {"size": (60, 41)}),
+    ((2, 3, 7, 9), {"size": (3, 5)}),
+    ((1, 1, 4, 1), {"size": (2, 9)}),
+    ((1, 3, 16, 12), {"scale_factor": (1.7, 2.3)}),
+    ((1, 4, 16, 12), {"scale_factor": (0.3, 1.0)}),
+    ((1, 3, 40, 33), {"scale_factor": 0.25, "recompute_scale_factor": True}),
+    ((1, 2, 9, 9), {"size": (9, 9)}),
+]
+
+
+@pytest.mark.parametrize("shape,kw", U8_RESIZES)
+@pytest.mark.parametrize("mode,antialias,align_corners", [
+    ("bilinear", False, False), ("bilinear", False, True), ("bilinear", True, False),
+    ("bilinear", True, True), ("bicubic", False, False), ("bicubic", False, True),
+    ("bicubic", True, False), ("lanczos", True, False),
+])
+def test_uint8_resizes_give_pytorchs_bytes(shape, kw, mode, antialias, align_corners):
+    # PyTorch's CPU kernels resize uint8 images in fixed point (int16 weights, one pass
+    # per axis rounding to uint8): the same bytes, on every device.
+    a = np.random.default_rng(sum(shape)).integers(0, 256, shape, dtype=np.uint8)
+
+    def call(lib):
+        x = lib.tensor(a)
+        x = x.to(current_device()) if lib is rt else x
+        return lib.nn.functional.interpolate(x, mode=mode, antialias=antialias,
+                                             align_corners=align_corners, **kw)
+
+    assert_same_outcome(call)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("size", [(7, 13), (40, 5), (1, 1), (32, 33)])
+def test_lanczos_matches_torch(dtype, size):
+    torch = need_torch()
+    a = np.random.default_rng(3).standard_normal((2, 3, 17, 23))
+    x = rt.tensor(a, dtype=getattr(rt, dtype), device=current_device(), requires_grad=True)
+    tx = torch.tensor(a, dtype=getattr(torch, dtype), requires_grad=True)
+    y = F.interpolate(x, size=size, mode="lanczos", antialias=True)
+    ty = torch.nn.functional.interpolate(tx, size=size, mode="lanczos", antialias=True)
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(y.detach().cpu().numpy(), ty.detach().numpy(), rtol=tol, atol=tol)
+    g = np.random.default_rng(4).standard_normal(tuple(ty.shape))
+    y.backward(rt.tensor(g, dtype=getattr(rt, dtype), device=current_device()))
+    ty.backward(torch.tensor(g, dtype=getattr(torch, dtype)))
+    np.testing.assert_allclose(x.grad.cpu().numpy(), tx.grad.numpy(), rtol=tol, atol=tol)
+
+
+def test_lanczos_gradcheck():
+    x = rt.tensor(np.random.default_rng(5).standard_normal((1, 2, 6, 7)), dtype=rt.float64,
+                  device=current_device(), requires_grad=True)
+    assert rt.autograd.gradcheck(
+        lambda t: F.interpolate(t, size=(4, 9), mode="lanczos", antialias=True), (x,))
+    assert rt.autograd.gradgradcheck(
+        lambda t: F.interpolate(t, scale_factor=0.6, mode="bicubic", antialias=True), (x,))
+
+
+@pytest.mark.parametrize("shape,kw", [
+    ((1, 1, 5, 5), {"mode": "lanczos", "size": 3}),
+    ((1, 1, 5, 5), {"mode": "lanczos", "size": 3, "antialias": True, "align_corners": True}),
+    ((1, 1, 5), {"mode": "lanczos", "size": 3}),
+    ((1, 1, 5), {"mode": "lanczos", "size": 3, "antialias": True}),
+    ((1, 1, 5, 5, 5), {"mode": "trilinear", "size": 3, "antialias": True}),
+])
+def test_lanczos_errors_match_torch(shape, kw):
+    def call(lib):
+        x = lib.zeros(shape)
+        return lib.nn.functional.interpolate(x.to(current_device()) if lib is rt else x, **kw)
+
+    assert_same_error(call)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "int32", "int64", "bool", "float16",
+                                   "bfloat16"])
+@pytest.mark.parametrize("mode,dims,antialias", [
+    ("linear", 3, False), ("bilinear", 4, False), ("bicubic", 4, False),
+    ("trilinear", 5, False), ("bilinear", 4, True), ("bicubic", 4, True),
+    ("lanczos", 4, True),
+])
+def test_interpolating_modes_take_pytorchs_dtypes(mode, dims, antialias, dtype):
+    # The CPU kernels take the floats, uint8 for bilinear, bicubic and lanczos (4-D), and
+    # for antialiasing float32 and float64 only; the others raise PyTorch's
+    # NotImplementedError naming its kernel ("compute_indices_weights_linear",
+    # "upsample_bilinear2d_channels_last", "compute_indices_weights_cubic",
+    # "compute_index_ranges_weights").
+    if current_device() != "cpu":
+        pytest.skip("PyTorch's errors name its CPU kernels; compared on the CPU")
+    a = np.random.default_rng(2).integers(0, 2 if dtype == "bool" else 100, (2, 3, 5, 4, 3)[:dims])
+
+    def call(lib):
+        x = lib.tensor(a).to(getattr(lib, dtype))
+        return lib.nn.functional.interpolate(x, scale_factor=1.7, mode=mode, antialias=antialias)
+
+    # Half-precision results round differently along the way (a bfloat16 ulp is 2^-7).
+    assert_same_outcome(call, rtol=0.1 if dtype in ("float16", "bfloat16") else 0.0)
+
+
+@pytest.mark.parametrize("shape,kw", [
+    ((1, 1, 4), {"mode": "nearest", "size": 7}),
+    ((1, 1, 4, 5), {"mode": "nearest-exact", "size": 3}),
+    ((1, 1, 4), {"mode": "linear", "size": 9}),
+    ((1, 1, 4, 5), {"mode": "bilinear", "size": (4, 5)}),
+    ((1, 1, 4, 5, 3), {"mode": "trilinear", "scale_factor": 1.5}),
+    ((1, 1, 4, 5), {"mode": "bicubic", "size": 3}),
+    ((1, 1, 4, 5), {"mode": "bilinear", "size": 3, "antialias": True}),
+    ((1, 1, 4, 5), {"mode": "bicubic", "size": (4, 5), "antialias": True}),
+    ((1, 1, 4, 5), {"mode": "lanczos", "size": 3, "antialias": True}),
+])
+def test_interpolate_makes_a_new_tensor_with_pytorchs_grad_fn(shape, kw):
+    # Even at the input's own size the result is a new tensor (writing to it leaves the
+    # input alone), and its grad_fn carries PyTorch's name.
+    torch = need_torch()
+    a = np.random.default_rng(6).standard_normal(shape)
+    x = rt.tensor(a, device=current_device(), requires_grad=True)
+    y = F.interpolate(x, **kw)
+    ty = torch.nn.functional.interpolate(torch.tensor(a, requires_grad=True), **kw)
+    assert y.grad_fn.name() == ty.grad_fn.name()
+    with rt.no_grad():
+        y.add_(1.0)
+    np.testing.assert_array_equal(x.detach().cpu().numpy(), a)
+    u = rt.tensor((np.abs(a) * 40).astype(np.uint8), device=current_device())
+    if kw["mode"] in ("bilinear", "bicubic", "lanczos", "nearest", "nearest-exact"):
+        v = F.interpolate(u, **kw)
+        v.add_(1)
+        np.testing.assert_array_equal(u.cpu().numpy(), (np.abs(a) * 40).astype(np.uint8))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape,kw", [
+    ((2, 3, 9), {"mode": "linear", "size": 4, "align_corners": True}),
+    ((2, 3, 5, 7), {"mode": "bicubic", "scale_factor": 2.5}),
+    ((1, 2, 3, 4, 5), {"mode": "trilinear", "size": (7, 2, 5)}),
+    ((2, 3, 6, 5), {"mode": "nearest", "size": (13, 2)}),
+    ((2, 3, 6, 5), {"mode": "nearest-exact", "scale_factor": 0.7}),
+])
+def test_interpolate_gradients_match_torch(shape, kw, dtype):
+    # Each pass's gradient is the pass over the transposed spans: against PyTorch's
+    # backward kernels, with repeated reads at the edges (cubic, nearest).
+    torch = need_torch()
+    a = np.random.default_rng(7).standard_normal(shape)
+    x = rt.tensor(a, dtype=getattr(rt, dtype), device=current_device(), requires_grad=True)
+    tx = torch.tensor(a, dtype=getattr(torch, dtype), requires_grad=True)
+    y = F.interpolate(x, **kw)
+    ty = torch.nn.functional.interpolate(tx, **kw)
+    g = np.random.default_rng(8).standard_normal(tuple(ty.shape))
+    y.backward(rt.tensor(g, dtype=getattr(rt, dtype), device=current_device()))
+    ty.backward(torch.tensor(g, dtype=getattr(torch, dtype)))
+    tol = 2e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(y.detach().cpu().numpy(), ty.detach().numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(x.grad.cpu().numpy(), tx.grad.numpy(), rtol=tol, atol=tol)

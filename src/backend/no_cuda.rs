@@ -3,8 +3,8 @@
 
 use super::{
     AdamOptions, Arg, AttnRows, AvgDivisor, Backend, BinaryOp, Distribution, HostBuffer,
-    LayerNormGrads, MatBatch, ReduceOp, RnnGrads, RnnRun, RnnSaved, RoiAlign, RoiPool, ScanOp,
-    SgdOptions, Span, UnaryOp, Window,
+    LayerNormGrads, MatBatch, ReduceOp, ResampleAxis, RnnGrads, RnnRun, RnnSaved, RoiAlign,
+    RoiPool, ScanOp, SgdOptions, Span, UnaryOp, Window,
 };
 use crate::error::{Error, Result};
 use crate::tensor::dtype::{DType, Scalar};
@@ -314,6 +314,12 @@ impl Backend for Cuda {
     }
     fn roi_align_backward(g: &CudaBuffer, _: &CudaBuffer, _: &RoiAlign) -> Result<CudaBuffer> {
         match *g {}
+    }
+    fn resample_axis(x: &CudaBuffer, _: &ResampleAxis<f64>) -> Result<CudaBuffer> {
+        match *x {}
+    }
+    fn resample_u8(x: &CudaBuffer, _: &ResampleAxis<i16>, _: u32) -> Result<CudaBuffer> {
+        match *x {}
     }
     fn nms(boxes: &CudaBuffer, _: f64) -> Result<Vec<usize>> {
         match *boxes {}

@@ -11,8 +11,8 @@ use super::{matmul, random, search, sort};
 use crate::backend::op::{BinaryKind, MapFn, ZipFn};
 use crate::backend::{
     check_host_alloc, AdamOptions, Arg, AttnRows, AvgDivisor, Backend, BinaryOp, Distribution,
-    HostBuffer, LayerNormGrads, MatBatch, ReduceOp, RnnGrads, RnnRun, RnnSaved, RoiAlign, RoiPool,
-    ScanOp, SgdOptions, Span, UnaryOp, Window,
+    HostBuffer, LayerNormGrads, MatBatch, ReduceOp, ResampleAxis, RnnGrads, RnnRun, RnnSaved,
+    RoiAlign, RoiPool, ScanOp, SgdOptions, Span, UnaryOp, Window,
 };
 use crate::error::{Error, Result};
 use crate::tensor::dtype::{cast, DType, Element, Scalar};
@@ -737,6 +737,12 @@ impl Backend for Cpu {
     }
     fn roi_align_backward(g: &HostBuffer, rois: &HostBuffer, p: &RoiAlign) -> Result<HostBuffer> {
         window::roi_align_backward(g, rois, p)
+    }
+    fn resample_axis(x: &HostBuffer, p: &ResampleAxis<f64>) -> Result<HostBuffer> {
+        window::resample_axis(x, p)
+    }
+    fn resample_u8(x: &HostBuffer, p: &ResampleAxis<i16>, bits: u32) -> Result<HostBuffer> {
+        window::resample_u8(x, p, bits)
     }
     fn nms(boxes: &HostBuffer, iou_threshold: f64) -> Result<Vec<usize>> {
         window::nms(boxes, iou_threshold)

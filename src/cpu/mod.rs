@@ -17,6 +17,7 @@ pub mod norm;
 pub mod panel;
 pub mod random;
 pub mod reduce;
+pub mod resample;
 pub mod rnn;
 pub mod roi;
 pub mod search;

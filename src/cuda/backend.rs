@@ -8,8 +8,8 @@ use super::{
 };
 use crate::backend::{
     AdamOptions, Arg, AttnRows, AvgDivisor, Backend, BinaryOp, Distribution, HostBuffer,
-    LayerNormGrads, MatBatch, ReduceOp, RnnGrads, RnnRun, RnnSaved, RoiAlign, RoiPool, ScanOp,
-    SgdOptions, Span, UnaryOp, Window,
+    LayerNormGrads, MatBatch, ReduceOp, ResampleAxis, RnnGrads, RnnRun, RnnSaved, RoiAlign,
+    RoiPool, ScanOp, SgdOptions, Span, UnaryOp, Window,
 };
 use crate::error::Result;
 use crate::tensor::dtype::{DType, Scalar};
@@ -295,6 +295,12 @@ impl Backend for Cuda {
     }
     fn nms(boxes: &CudaBuffer, iou_threshold: f64) -> Result<Vec<usize>> {
         roi::nms(boxes, iou_threshold)
+    }
+    fn resample_axis(x: &CudaBuffer, p: &ResampleAxis<f64>) -> Result<CudaBuffer> {
+        window::resample_axis(x, p)
+    }
+    fn resample_u8(x: &CudaBuffer, p: &ResampleAxis<i16>, bits: u32) -> Result<CudaBuffer> {
+        window::resample_u8(x, p, bits)
     }
     fn channel_stats(x: &CudaBuffer, dims: [usize; 3]) -> Result<(CudaBuffer, CudaBuffer)> {
         norm::stats(x, dims)

@@ -1,5 +1,6 @@
 //! Sliding-window kernels on the GPU (`kernels/window.cu`): im2col / col2im, max and average
-//! pooling and its adjoint, with the CPU backend's semantics (`crate::cpu::window`).
+//! pooling and its adjoint, with the CPU backend's semantics (`crate::cpu::window`), and
+//! one axis of uint8 resampling (`crate::cpu::resample`'s, to the byte).
 //!
 //! Design choices:
 //! - One thread per element of the result, over the windows' three spatial dims
@@ -14,11 +15,11 @@
 
 use super::buffer::CudaBuffer;
 use super::device::{Args, Kernel, KernelArg, View};
-use super::elementwise::launch_elementwise;
+use super::elementwise::{launch_elementwise, upload};
 use super::kernels::{self, WINDOW};
-use crate::backend::{AvgDivisor, Window};
+use crate::backend::{AvgDivisor, HostBuffer, ResampleAxis, Window};
 use crate::error::{Error, Result};
-use crate::tensor::dtype::DType;
+use crate::tensor::dtype::{DType, Element};
 use crate::tensor::layout::Layout;
 
 /// The windows over three spatial dims (`struct RtWindow` in `window.cu`).
@@ -242,12 +243,72 @@ pub fn avg_pool_backward(
     Ok(out)
 }
 
+/// The sizes of one resampling axis (`struct RtResample` in `window.cu`).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct ResampleArgs {
+    input: i64,
+    inner: i64,
+    output: i64,
+    taps: i64,
+    bits: i64,
+}
+// SAFETY: `#[repr(C)]` with the fields, order and sizes of `struct RtResample` (five long
+// longs as i64), 8-byte aligned and without pointers.
+unsafe impl KernelArg for ResampleArgs {}
+
+/// Kernel `name` of `window.cu` run over the spans of `p`: one thread per output element,
+/// the spans and weights uploaded first.
+fn resample<W: Element>(
+    name: &'static str,
+    x: &CudaBuffer,
+    p: &ResampleAxis<W>,
+    bits: u32,
+) -> Result<CudaBuffer> {
+    let k = kernel(name, x.dtype())?;
+    let dev = x.dev();
+    let total = p.outer * p.output * p.inner;
+    let out = CudaBuffer::alloc(dev, total, x.dtype())?;
+    let as_i64 = |v: &[usize]| HostBuffer::from_vec(v.iter().map(|&u| u as i64).collect());
+    let start = upload(dev, &as_i64(&p.start))?;
+    let len = upload(dev, &as_i64(&p.len))?;
+    let weights = upload(dev, &HostBuffer::from_vec(p.weights.clone()))?;
+    let a = ResampleArgs {
+        input: p.input as i64,
+        inner: p.inner as i64,
+        output: p.output as i64,
+        taps: p.taps as i64,
+        bits: i64::from(bits),
+    };
+    let mut args = Args::new();
+    args.arg(out.device_ptr())
+        .arg(x.device_ptr())
+        .arg(start.device_ptr())
+        .arg(len.device_ptr())
+        .arg(weights.device_ptr())
+        .arg(a)
+        .arg(total as i64);
+    launch_elementwise(dev, k, x.dtype(), total, &mut args)?;
+    Ok(out)
+}
+
+/// One axis of a separable resampling of the contiguous float `x` (see [`ResampleAxis`]).
+pub fn resample_axis(x: &CudaBuffer, p: &ResampleAxis<f64>) -> Result<CudaBuffer> {
+    resample("resample_axis", x, p, 0)
+}
+
+/// One axis of PyTorch's uint8 resampling of the contiguous uint8 `x`, `bits` of the
+/// weights fractional.
+pub fn resample_u8(x: &CudaBuffer, p: &ResampleAxis<i16>, bits: u32) -> Result<CudaBuffer> {
+    resample("resample_fixed", x, p, bits)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::host_check::testing::*;
     use super::super::host_check::{available, HostDevice};
     use super::*;
-    use crate::backend::{Backend, HostBuffer};
+    use crate::backend::Backend;
     use crate::cpu::Cpu;
     use crate::tensor::layout::numel;
 
@@ -492,6 +553,57 @@ mod tests {
                         tolerance,
                     );
                 }
+            }
+        }
+    }
+
+    /// The geometries both resampling tests run: spans of several lengths, along the last
+    /// axis and a middle one, an output longer and shorter than the input.
+    const RESAMPLES: [(usize, usize, usize, usize); 4] =
+        [(6, 9, 1, 4), (2, 5, 7, 13), (3, 1, 4, 3), (1, 12, 3, 12)];
+
+    /// uint8 fixed point, with weights of both signs large enough to push sums past both
+    /// ends of a byte.
+    #[test]
+    fn uint8_resampling_matches_the_cpu() {
+        if !available("resample_fixed") {
+            return;
+        }
+        let _turn = SERIAL.lock();
+        let dev = HostDevice::open();
+        for (outer, input, inner, output) in RESAMPLES {
+            let p = ResampleAxis::test_case(outer, input, inner, output, 4, |i| {
+                ((i * 37) % 400) as i16 - 120
+            });
+            let host = data(DType::U8, outer * input * inner, 5, false);
+            let got = get(&resample_u8(&put(&dev, &host), &p, 7).unwrap());
+            let want = as_f64(&Cpu::resample_u8(&host, &p, 7).unwrap());
+            assert_eq!(got, want, "{p:?}");
+            assert!(
+                want.contains(&0.0) && want.contains(&255.0),
+                "{p:?}: no clamped sums"
+            );
+        }
+    }
+
+    /// The float kernel, weights of both signs, in every float dtype.
+    #[test]
+    fn float_resampling_matches_the_cpu() {
+        if !available("resample_axis") {
+            return;
+        }
+        let _turn = SERIAL.lock();
+        let dev = HostDevice::open();
+        for (outer, input, inner, output) in RESAMPLES {
+            let p = ResampleAxis::test_case(outer, input, inner, output, 3, |i| {
+                (i % 5) as f64 * 0.3 - 0.4
+            });
+            for dtype in FLOAT_DTYPES {
+                let host = data(dtype, outer * input * inner, 9, false);
+                let got = get(&resample_axis(&put(&dev, &host), &p).unwrap());
+                let want = as_f64(&Cpu::resample_axis(&host, &p).unwrap());
+                let what = format!("resample_axis {dtype:?} {p:?}");
+                assert_close(&what, &got, &want, 4.0 * tol(dtype));
             }
         }
     }

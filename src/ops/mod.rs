@@ -10,6 +10,7 @@ pub mod convert;
 pub mod creation;
 pub mod fold;
 pub mod gather;
+pub mod grid;
 pub mod index;
 pub mod inplace;
 pub mod join;

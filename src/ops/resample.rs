@@ -1,12 +1,18 @@
-//! Resampling (`F.interpolate`): nearest, nearest-exact, linear (1–3 spatial dims) and
-//! bicubic, with PyTorch's source-coordinate rules. Each is separable, so it is applied one
-//! spatial dim at a time as a weighted sum of `index_select`s along that dim (one for
-//! nearest, two for linear, four for cubic): the weights and indices are computed on the
-//! host from the sizes alone, the gradients come from `index_select`'s and `mul`'s rules,
-//! and every backend runs it.
+//! Resampling (`F.interpolate`) with PyTorch's source-coordinate rules.
+//!
+//! Every mode is separable: one spatial dim at a time (the last first), each output
+//! position a weighted sum of a span of consecutive sources along the dim
+//! ([`ResampleAxis`], a backend kernel). The spans and weights are computed on the host from
+//! the sizes alone: nearest (one source), linear (two), cubic (four; Keys, A = −0.75), and
+//! the antialiased filters of bilinear, bicubic (A = −0.5) and lanczos, widened by the step
+//! when downsampling. A pass's gradient is the pass over the transposed spans (recorded the
+//! same way, so gradients of any order follow). uint8 bilinear, bicubic and lanczos run in
+//! PyTorch's fixed point instead, rounding to bytes after each pass.
 
+use crate::autograd::{needs_grad, record};
+use crate::backend::ResampleAxis;
 use crate::error::{Error, Result};
-use crate::ops::Scalar;
+use crate::ops::dense;
 use crate::tensor::dtype::DType;
 use crate::Tensor;
 
@@ -51,6 +57,21 @@ fn step(input: usize, output: usize, align_corners: bool, scale: Option<f64>) ->
     }
 }
 
+/// PyTorch's `area_pixel_compute_source_index`: the source position of output `o`, not
+/// below 0 for linear (cubic reads clamp each tap instead).
+fn source(st: f64, o: usize, align_corners: bool, cubic: bool) -> f64 {
+    if align_corners {
+        st * o as f64
+    } else {
+        let src = st * (o as f64 + 0.5) - 0.5;
+        if cubic {
+            src
+        } else {
+            src.max(0.0)
+        }
+    }
+}
+
 /// The taps of one output position: (source index, weight) pairs.
 fn taps(mode: Resample, o: usize, input: usize, st: f64, align_corners: bool) -> Vec<(i64, f64)> {
     let last = input as i64 - 1;
@@ -58,41 +79,294 @@ fn taps(mode: Resample, o: usize, input: usize, st: f64, align_corners: bool) ->
     match mode {
         Resample::Nearest => vec![(((o as f64 * st).floor() as i64).min(last), 1.0)],
         Resample::NearestExact => vec![((((o as f64 + 0.5) * st).floor() as i64).min(last), 1.0)],
-        Resample::Linear | Resample::Cubic => {
-            let src = if align_corners {
-                st * o as f64
-            } else {
-                st * (o as f64 + 0.5) - 0.5
-            };
-            if mode == Resample::Linear {
-                let src = if align_corners { src } else { src.max(0.0) };
-                let i0 = (src.floor() as i64).min(last);
-                let i1 = (i0 + 1).min(last);
-                let l1 = src - i0 as f64;
-                vec![(i0, 1.0 - l1), (i1, l1)]
-            } else {
-                // Keys' cubic convolution with A = −0.75, taps at ⌊src⌋−1 … ⌊src⌋+2.
-                const A: f64 = -0.75;
-                let near = |x: f64| ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0;
-                let far = |x: f64| ((A * x - 5.0 * A) * x + 8.0 * A) * x - 4.0 * A;
-                let f = src.floor();
-                let t = src - f;
-                let i = f as i64;
-                vec![
-                    (clamp(i - 1), far(t + 1.0)),
-                    (clamp(i), near(t)),
-                    (clamp(i + 1), near(1.0 - t)),
-                    (clamp(i + 2), far(2.0 - t)),
-                ]
-            }
+        Resample::Linear => {
+            let src = source(st, o, align_corners, false);
+            let i0 = (src.floor() as i64).min(last);
+            let i1 = (i0 + 1).min(last);
+            let l1 = src - i0 as f64;
+            vec![(i0, 1.0 - l1), (i1, l1)]
+        }
+        Resample::Cubic => {
+            // Taps at ⌊src⌋−1 … ⌊src⌋+2.
+            let src = source(st, o, align_corners, true);
+            let f = src.floor();
+            let t = src - f;
+            let i = f as i64;
+            let cubic = Filter::KEYS;
+            vec![
+                (clamp(i - 1), cubic.at(t + 1.0)),
+                (clamp(i), cubic.at(t)),
+                (clamp(i + 1), cubic.at(1.0 - t)),
+                (clamp(i + 2), cubic.at(2.0 - t)),
+            ]
         }
     }
+}
+
+/// The kernels of PyTorch's separable resampling (its `aa_filter`s): the triangle for
+/// linear, Keys' cubic convolution with coefficient `a` (−0.75, as OpenCV, for plain
+/// bicubic; −0.5, as PIL, for antialiased), and Lanczos-3, `sinc(x)·sinc(x/3)` (as PIL).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Filter {
+    Triangle,
+    Cubic(f64),
+    Lanczos,
+}
+
+impl Filter {
+    const KEYS: Filter = Filter::Cubic(-0.75);
+
+    /// The filter of an antialiased `mode`: `"bilinear"`, `"bicubic"` or `"lanczos"`.
+    pub fn antialiased(mode: &str) -> Result<Filter> {
+        Ok(match mode {
+            "bilinear" => Filter::Triangle,
+            "bicubic" => Filter::Cubic(-0.5),
+            "lanczos" => Filter::Lanczos,
+            _ => {
+                return Err(Error::Value(
+                    "Anti-alias option is restricted to bilinear, bicubic, and lanczos modes and requires a 4-D tensor as input"
+                        .into(),
+                ))
+            }
+        })
+    }
+
+    /// Its taps without antialiasing (PyTorch's `interp_size`).
+    fn taps(self) -> usize {
+        match self {
+            Filter::Triangle => 2,
+            Filter::Cubic(_) => 4,
+            Filter::Lanczos => 6,
+        }
+    }
+
+    fn at(self, x: f64) -> f64 {
+        let sinc = |x: f64| {
+            if x == 0.0 {
+                1.0
+            } else {
+                let x = x * std::f64::consts::PI;
+                x.sin() / x
+            }
+        };
+        let x = x.abs();
+        match self {
+            Filter::Triangle if x < 1.0 => 1.0 - x,
+            Filter::Cubic(a) if x < 1.0 => ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0,
+            Filter::Cubic(a) if x < 2.0 => ((a * x - 5.0 * a) * x + 8.0 * a) * x - 4.0 * a,
+            Filter::Lanczos if x < 3.0 => sinc(x) * sinc(x / 3.0),
+            _ => 0.0,
+        }
+    }
+}
+
+/// The consecutive source positions one output position reads along an axis: from
+/// `start`, one per weight.
+#[derive(Debug)]
+struct Span {
+    start: usize,
+    weights: Vec<f64>,
+}
+
+/// The spans of every output position along an axis of `input` positions resampled to
+/// `output`, and the largest weight (which sets the uint8 path's fixed-point precision).
+///
+/// Antialiased (PyTorch's `_compute_indices_min_size_weights_aa`): the filter widened by
+/// the step when downsampling, centred on `step·(o + 0.5)`, cut to the input and
+/// normalised to sum 1. Plain (its `_compute_indices_min_size_weights`, for uint8): the
+/// filter's taps around the source position, those past an edge folded onto the edge's
+/// tap; its largest weight is the largest partial sum met while folding, as PyTorch's.
+fn spans(
+    filter: Filter,
+    antialias: bool,
+    input: usize,
+    output: usize,
+    st: f64,
+    align_corners: bool,
+) -> (Vec<Span>, f64) {
+    let n = input as i64;
+    let mut most = 0.0f64;
+    let spans = (0..output)
+        .map(|o| {
+            let size = filter.taps();
+            if antialias {
+                let half = size as f64 * 0.5;
+                let support = if st >= 1.0 { half * st } else { half };
+                let widest = support.ceil() as i64 * 2 + 1;
+                let invscale = if st >= 1.0 { 1.0 / st } else { 1.0 };
+                let center = st * (o as f64 + 0.5);
+                // `as i64` truncates toward zero, as PyTorch's `static_cast`.
+                let start = ((center - support + 0.5) as i64).max(0);
+                let len = (((center + support + 0.5) as i64).min(n) - start).clamp(0, widest);
+                let mut weights: Vec<f64> = (start..start + len)
+                    .map(|i| filter.at((i as f64 - center + 0.5) * invscale))
+                    .collect();
+                let total: f64 = weights.iter().sum();
+                if total != 0.0 {
+                    for w in &mut weights {
+                        *w /= total;
+                        most = most.max(*w);
+                    }
+                }
+                Span {
+                    start: start as usize,
+                    weights,
+                }
+            } else {
+                let src = source(st, o, align_corners, size > 2);
+                let index = (src.floor() as i64).min(n - 1);
+                let lambda = (src - index as f64).clamp(0.0, 1.0);
+                let support = size as i64 / 2;
+                let first = index - support + 1;
+                let start = first.max(0);
+                let len = ((index + support + 1).min(n) - start).clamp(1, size as i64) as usize;
+                let mut weights = vec![0.0; size];
+                let mut at = 0usize;
+                for j in 0..size {
+                    let w = filter.at((j as i64 + 1 - support) as f64 - lambda);
+                    let i = first + j as i64;
+                    if i <= 0 {
+                        at = 0;
+                    } else if i >= n - 1 {
+                        at = len - 1;
+                    }
+                    weights[at] += w;
+                    most = most.max(weights[at]);
+                    at += 1;
+                }
+                weights.truncate(len);
+                Span {
+                    start: start as usize,
+                    weights,
+                }
+            }
+        })
+        .collect();
+    (spans, most)
+}
+
+/// `taps` (source index, weight pairs, indices possibly repeated at an edge) as one span:
+/// from the lowest index to the highest, each weight added at its index.
+fn span_of(taps: &[(i64, f64)]) -> Span {
+    let lo = taps.iter().map(|t| t.0).min().unwrap_or(0);
+    let hi = taps.iter().map(|t| t.0).max().unwrap_or(0);
+    let mut weights = vec![0.0; (hi - lo + 1) as usize];
+    for &(i, w) in taps {
+        weights[(i - lo) as usize] += w;
+    }
+    Span {
+        start: lo as usize,
+        weights,
+    }
+}
+
+/// The adjoint of resampling `input` positions with `spans`: for each input position, the
+/// span of output positions that read it and their weights (the spans' starts and ends
+/// never decrease, so each input's readers are consecutive).
+fn transposed(spans: &[Span], input: usize) -> Vec<Span> {
+    let mut readers: Vec<Vec<(i64, f64)>> = vec![Vec::new(); input];
+    for (o, span) in spans.iter().enumerate() {
+        for (j, &w) in span.weights.iter().enumerate() {
+            readers[span.start + j].push((o as i64, w));
+        }
+    }
+    readers
+        .iter()
+        .map(|r| {
+            if r.is_empty() {
+                Span {
+                    start: 0,
+                    weights: vec![0.0],
+                }
+            } else {
+                span_of(r)
+            }
+        })
+        .collect()
+}
+
+/// The spans of one axis as a backend's [`ResampleAxis`] over the contiguous `shape`
+/// along `dim`, each weight made by `weight`.
+fn axis<W: Copy + Default>(
+    shape: &[usize],
+    dim: usize,
+    spans: &[Span],
+    weight: impl Fn(f64) -> W,
+) -> ResampleAxis<W> {
+    let taps = spans.iter().map(|s| s.weights.len()).max().unwrap_or(0);
+    let mut weights = vec![W::default(); spans.len() * taps];
+    for (row, span) in weights.chunks_exact_mut(taps.max(1)).zip(spans) {
+        for (w, &v) in row.iter_mut().zip(&span.weights) {
+            *w = weight(v);
+        }
+    }
+    ResampleAxis {
+        outer: shape[..dim].iter().product(),
+        input: shape[dim],
+        inner: shape[dim + 1..].iter().product(),
+        output: spans.len(),
+        taps,
+        start: spans.iter().map(|s| s.start).collect(),
+        len: spans.iter().map(|s| s.weights.len()).collect(),
+        weights,
+    }
+}
+
+/// `x` (float) resampled along `dim` with `spans`, recorded as `name` with the adjoint pass
+/// (the transposed spans) as its gradient, so that gradients of any order come from this
+/// same op.
+fn resample_pass(x: &Tensor, dim: usize, spans: &[Span], name: &'static str) -> Result<Tensor> {
+    let xd = dense(x)?;
+    let mut shape = xd.shape().to_vec();
+    let input = shape[dim];
+    let p = axis(&shape, dim, spans, |w| w);
+    shape[dim] = spans.len();
+    let out = Tensor::from_storage(xd.storage().resample_axis(&p)?, shape);
+    if needs_grad(&[x]) {
+        let back = transposed(spans, input);
+        record(name, &[x], &out, move |g, _| {
+            Ok(vec![Some(resample_pass(g, dim, &back, name)?)])
+        });
+    }
+    Ok(out)
+}
+
+/// PyTorch's name of the backward of `interpolate` in `mode` over `k` spatial dims.
+fn backward_name(mode: Resample, k: usize) -> &'static str {
+    const NAMES: [[&str; 3]; 4] = [
+        [
+            "UpsampleNearest1DBackward0",
+            "UpsampleNearest2DBackward0",
+            "UpsampleNearest3DBackward0",
+        ],
+        [
+            "UpsampleNearestExact1DBackward0",
+            "UpsampleNearestExact2DBackward0",
+            "UpsampleNearestExact3DBackward0",
+        ],
+        [
+            "UpsampleLinear1DBackward0",
+            "UpsampleBilinear2DBackward0",
+            "UpsampleTrilinear3DBackward0",
+        ],
+        ["UpsampleBicubic2DBackward0"; 3],
+    ];
+    let m = match mode {
+        Resample::Nearest => 0,
+        Resample::NearestExact => 1,
+        Resample::Linear => 2,
+        Resample::Cubic => 3,
+    };
+    NAMES[m][k - 1]
 }
 
 impl Tensor {
     /// `F.interpolate` over the trailing `output.len()` dims of an `[n, c, *spatial]` input
     /// to `output`, `scales` being the user's scale factors (used for the source mapping,
-    /// as PyTorch does when `recompute_scale_factor` is not set).
+    /// as PyTorch does when `recompute_scale_factor` is not set). Floats resample one axis
+    /// at a time (the last first); uint8 takes the nearest modes (exactly, through float32,
+    /// as PyTorch does) and, over 2 dims, bilinear and bicubic in PyTorch's fixed point (see
+    /// [`Tensor::resample_fixed_point`]).
     pub fn resample(
         &self,
         output: &[i64],
@@ -109,20 +383,199 @@ impl Tensor {
             )));
         }
         let nearest = matches!(mode, Resample::Nearest | Resample::NearestExact);
-        // PyTorch's nearest kernels take the floats and uint8 (its other kernels, floats).
-        let takes = self.dtype().is_float() || (nearest && self.dtype() == DType::U8);
-        if !takes {
-            let kernel = match (nearest, self.device().is_cuda(), k) {
-                (false, ..) => "upsample".to_string(),
-                (true, true, _) => format!("upsample_nearest{k}d_out_frame"),
-                (true, false, 2) => "upsample_nearest2d_channels_last".to_string(),
-                (true, false, _) => "compute_indices_weights_nearest".to_string(),
+        let u8 = self.dtype() == DType::U8;
+        // PyTorch's kernels take the floats, and uint8 for nearest modes and for bilinear
+        // and bicubic.
+        if !(self.dtype().is_float() || (u8 && (nearest || k == 2))) {
+            let kernel = if self.device().is_cuda() {
+                let name = match mode {
+                    Resample::Nearest | Resample::NearestExact => "nearest",
+                    Resample::Linear => ["linear", "bilinear", "trilinear"][k - 1],
+                    Resample::Cubic => "bicubic",
+                };
+                format!("upsample_{name}{k}d_out_frame")
+            } else {
+                match (mode, k) {
+                    (Resample::Nearest | Resample::NearestExact, 2) => {
+                        "upsample_nearest2d_channels_last"
+                    }
+                    (Resample::Nearest | Resample::NearestExact, _) => {
+                        "compute_indices_weights_nearest"
+                    }
+                    (Resample::Linear, 2) => "upsample_bilinear2d_channels_last",
+                    (Resample::Linear, _) => "compute_indices_weights_linear",
+                    (Resample::Cubic, _) => "compute_indices_weights_cubic",
+                }
+                .to_string()
             };
-            return Err(Error::NotImplemented(format!(
-                "\"{kernel}\" not implemented for '{}'",
-                self.dtype().scalar_name()
-            )));
+            return Err(self.unimplemented_for(&kernel));
         }
+        let out = self.check_resample_sizes(output)?;
+        if u8 {
+            if nearest {
+                let x = self.to_dtype(DType::F32)?;
+                return x
+                    .resample(output, scales, mode, align_corners)?
+                    .to_dtype(DType::U8);
+            }
+            let filter = if mode == Resample::Cubic {
+                Filter::KEYS
+            } else {
+                Filter::Triangle
+            };
+            return self.resample_fixed_point(&out, scales, filter, false, align_corners);
+        }
+        let mut passes = Vec::new();
+        for d in (0..k).rev() {
+            let input = self.shape()[2 + d];
+            let st = step(input, out[d], align_corners, scales.map(|s| s[d]));
+            if input == out[d] && st == 1.0 {
+                // Every output position reads its own input position with weight 1.
+                continue;
+            }
+            let spans = (0..out[d])
+                .map(|o| span_of(&taps(mode, o, input, st, align_corners)))
+                .collect();
+            passes.push((2 + d, spans));
+        }
+        self.resample_passes(passes, backward_name(mode, k))
+    }
+
+    /// `x` resampled by each `(dim, spans)` pass in turn; a new tensor even when there is
+    /// none (an identity pass along the last dim), as PyTorch's op always makes one.
+    fn resample_passes(
+        &self,
+        mut passes: Vec<(usize, Vec<Span>)>,
+        name: &'static str,
+    ) -> Result<Tensor> {
+        if passes.is_empty() {
+            let dim = self.dim() - 1;
+            let identity = (0..self.shape()[dim])
+                .map(|i| Span {
+                    start: i,
+                    weights: vec![1.0],
+                })
+                .collect();
+            passes.push((dim, identity));
+        }
+        let mut x = self.clone();
+        for (dim, spans) in &passes {
+            x = resample_pass(&x, *dim, spans, name)?;
+        }
+        Ok(x)
+    }
+
+    /// `F.interpolate(..., antialias=True)` of an `[n, c, h, w]` input to `output` with
+    /// `filter` (bilinear, bicubic or lanczos), as PyTorch's separable antialiased kernels:
+    /// the filter widened by the step when downsampling and normalised per output position,
+    /// one axis at a time, the last first (an axis whose size is unchanged skipped); uint8
+    /// in PyTorch's fixed-point arithmetic. PyTorch's CPU kernels take float32 and float64
+    /// only (its CUDA ones half precision too, and have no lanczos); these take the same on
+    /// the CPU, and every float on CUDA.
+    pub fn resample_antialias(
+        &self,
+        output: &[i64],
+        scales: Option<&[f64]>,
+        filter: Filter,
+        align_corners: bool,
+    ) -> Result<Tensor> {
+        if self.dim() != 4 || output.len() != 2 {
+            return Err(Error::Value(
+                "Anti-alias option is restricted to bilinear, bicubic, and lanczos modes and requires a 4-D tensor as input"
+                    .into(),
+            ));
+        }
+        let dtype = self.dtype();
+        let cuda = self.device().is_cuda();
+        let takes =
+            matches!(dtype, DType::F32 | DType::F64 | DType::U8) || (cuda && dtype.is_float());
+        if !takes {
+            let kernel = match (cuda, filter) {
+                (true, Filter::Triangle) => "upsample_bilinear2d_aa_out_frame",
+                (true, _) => "upsample_bicubic2d_aa_out_frame",
+                (false, _) => "compute_index_ranges_weights",
+            };
+            return Err(self.unimplemented_for(kernel));
+        }
+        let output = self.check_resample_sizes(output)?;
+        if dtype == DType::U8 {
+            return self.resample_fixed_point(&output, scales, filter, true, align_corners);
+        }
+        let mut passes = Vec::new();
+        for d in [1, 0] {
+            let input = self.shape()[2 + d];
+            if input == output[d] {
+                continue;
+            }
+            let st = step(input, output[d], align_corners, scales.map(|s| s[d]));
+            passes.push((
+                2 + d,
+                spans(filter, true, input, output[d], st, align_corners).0,
+            ));
+        }
+        let name = match filter {
+            Filter::Triangle => "UpsampleBilinear2DAaBackward0",
+            Filter::Cubic(_) => "UpsampleBicubic2DAaBackward0",
+            Filter::Lanczos => "UpsampleLanczos2DAaBackward0",
+        };
+        self.resample_passes(passes, name)
+    }
+
+    /// PyTorch's uint8 bilinear, bicubic and lanczos resampling (its separable kernels,
+    /// the generic one and the AVX2 one, which give the same bytes): one pass per axis
+    /// whose size changes, the last axis first, each rounding to uint8. A pass weighs each
+    /// output's span of sources with int16 weights of `p` fractional bits (`p` as large as
+    /// the largest weight allows, at most 22) and gives `clamp((2^(p−1) + Σ wᵢ·xᵢ) >> p, 0,
+    /// 255)` (a backend kernel). On CUDA the same bytes (PyTorch's CUDA kernels instead
+    /// accumulate in float). A new tensor even when no size changes.
+    fn resample_fixed_point(
+        &self,
+        output: &[usize],
+        scales: Option<&[f64]>,
+        filter: Filter,
+        antialias: bool,
+        align_corners: bool,
+    ) -> Result<Tensor> {
+        let mut x = dense(self)?;
+        let mut copied = false;
+        for d in [1, 0] {
+            let dim = 2 + d;
+            let mut shape = x.shape().to_vec();
+            let input = shape[dim];
+            if input == output[d] {
+                continue;
+            }
+            let st = step(input, output[d], align_corners, scales.map(|s| s[d]));
+            let (spans, most) = spans(filter, antialias, input, output[d], st, align_corners);
+            // The most fractional bits that keep the largest weight, doubled, below 2^15.
+            let bits = (0..22)
+                .find(|&p| (0.5 + most * f64::from(1u32 << (p + 1))) as i64 >= 1 << 15)
+                .unwrap_or(22);
+            if bits == 0 {
+                return Err(Error::Runtime(format!(
+                    "interpolate: a uint8 resampling weight of {most} leaves no fractional bits"
+                )));
+            }
+            let scale = f64::from(1u32 << bits);
+            // Rounded half away from zero, as PyTorch's cast to int16.
+            let p = axis(&shape, dim, &spans, |v| {
+                let v = v * scale;
+                (if v < 0.0 { v - 0.5 } else { v + 0.5 }) as i16
+            });
+            shape[dim] = output[d];
+            x = Tensor::from_storage(x.storage().resample_u8(&p, bits)?, shape);
+            copied = true;
+        }
+        if copied {
+            Ok(x)
+        } else {
+            x.clone_tensor()
+        }
+    }
+
+    /// PyTorch's check that no size is zero, and the output sizes as counts.
+    fn check_resample_sizes(&self, output: &[i64]) -> Result<Vec<usize>> {
+        let k = output.len();
         if output.iter().any(|&v| v <= 0) || self.shape()[2..].contains(&0) {
             let names = ["D", "H", "W"];
             let fmt = |v: &mut dyn Iterator<Item = i64>| {
@@ -137,441 +590,14 @@ impl Tensor {
                 fmt(&mut output.iter().copied())
             )));
         }
-        let output: Vec<usize> = output.iter().map(|&v| v as usize).collect();
-        let mut x = self.clone();
-        let device = self.device();
-        let dtype = if self.dtype().is_float() {
-            self.dtype()
-        } else {
-            DType::F32
-        };
-        for d in 0..k {
-            let dim = 2 + d;
-            let input = self.shape()[dim];
-            let st = step(input, output[d], align_corners, scales.map(|s| s[d]));
-            if input == output[d] && st == 1.0 {
-                // Every output position reads its own input position with weight 1.
-                continue;
-            }
-            let all: Vec<Vec<(i64, f64)>> = (0..output[d])
-                .map(|o| taps(mode, o, input, st, align_corners))
-                .collect();
-            // Tap j of every output position: one index_select, times its weights.
-            let mut wshape = vec![1usize; self.dim()];
-            wshape[dim] = output[d];
-            let mut acc: Option<Tensor> = None;
-            for j in 0..all[0].len() {
-                let idx: Vec<i64> = all.iter().map(|t| t[j].0).collect();
-                let idx = Tensor::from_vec(idx, &[output[d]]).to_device(device)?;
-                let picked = x.index_select(dim as i64, &idx)?;
-                let term = if mode == Resample::Nearest || mode == Resample::NearestExact {
-                    picked
-                } else {
-                    let w: Vec<f64> = all.iter().map(|t| t[j].1).collect();
-                    let w = Tensor::from_vec(w, &wshape)
-                        .to_dtype(dtype)?
-                        .to_device(device)?;
-                    picked.mul(&w)?
-                };
-                acc = Some(match acc {
-                    None => term,
-                    Some(a) => a.add(&term)?,
-                });
-            }
-            x = acc.expect("every mode has at least one tap");
-        }
-        x.contiguous()
+        Ok(output.iter().map(|&v| v as usize).collect())
     }
-}
 
-/// How `grid_sample` reads the input at a grid point.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GridMode {
-    Bilinear,
-    Nearest,
-    /// PyTorch's cubic convolution (A = −0.75) over the 4×4 pixels around the point, each
-    /// tap's position put through the padding mode on its own.
-    Bicubic,
-}
-
-impl GridMode {
-    pub fn parse(s: &str) -> Result<GridMode> {
-        Ok(match s {
-            "bilinear" => GridMode::Bilinear,
-            "nearest" => GridMode::Nearest,
-            "bicubic" => GridMode::Bicubic,
-            _ => {
-                return Err(Error::Value(format!(
-                    "nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or 'bicubic', but got: '{s}'"
-                )))
-            }
-        })
-    }
-}
-
-/// The four weights of cubic convolution (PyTorch's `get_cubic_upsample_coefficients`,
-/// A = −0.75) at fractional offsets `t` from the second of four taps.
-fn cubic_weights(t: &Tensor) -> Result<[Tensor; 4]> {
-    const A: f64 = -0.75;
-    // |x| ≤ 1: ((A + 2)·x − (A + 3))·x² + 1
-    let near = |x: &Tensor| -> Result<Tensor> {
-        x.mul_scalar(A + 2.0)?
-            .sub_scalar(A + 3.0)?
-            .mul(x)?
-            .mul(x)?
-            .add_scalar(1.0)
-    };
-    // 1 < |x| < 2: ((A·x − 5A)·x + 8A)·x − 4A
-    let far = |x: &Tensor| -> Result<Tensor> {
-        x.mul_scalar(A)?
-            .sub_scalar(5.0 * A)?
-            .mul(x)?
-            .add_scalar(8.0 * A)?
-            .mul(x)?
-            .sub_scalar(4.0 * A)
-    };
-    let rest = t.rsub_scalar(1.0)?;
-    Ok([
-        far(&t.add_scalar(1.0)?)?,
-        near(t)?,
-        near(&rest)?,
-        far(&rest.add_scalar(1.0)?)?,
-    ])
-}
-
-/// How `grid_sample` treats grid points outside the input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GridPadding {
-    Zeros,
-    Border,
-    Reflection,
-}
-
-impl GridPadding {
-    pub fn parse(s: &str) -> Result<GridPadding> {
-        Ok(match s {
-            "zeros" => GridPadding::Zeros,
-            "border" => GridPadding::Border,
-            "reflection" => GridPadding::Reflection,
-            _ => {
-                return Err(Error::Value(format!(
-                    "nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or 'reflection', but got: '{s}'"
-                )))
-            }
-        })
-    }
-}
-
-/// `affine_grid(theta, size, align_corners)`: for 2-D maps `theta [n, 2, 3]` and `size
-/// [n, c, h, w]`, the `[n, h, w, 2]` sampling grid; for 3-D maps `theta [n, 3, 4]` and `size
-/// [n, c, d, h, w]`, the `[n, d, h, w, 3]` one. Computed as `base @ thetaᵀ`, where `base`
-/// holds each point's normalised `(x, y[, z], 1)` (differentiable in `theta`).
-pub fn affine_grid(theta: &Tensor, size: &[usize], align_corners: bool) -> Result<Tensor> {
-    let k = size.len().saturating_sub(2);
-    if !(2..=3).contains(&k) {
-        return Err(Error::NotImplemented(format!(
-            "affine_grid only supports 4D and 5D sizes, for 2D and 3D affine transforms, respectively. Got size {}.",
-            crate::tensor::layout::fmt_shape(size)
-        )));
-    }
-    if theta.shape() != [size[0], k, k + 1] {
-        return Err(Error::Value(format!(
-            "Expected a batch of {k}D affine matrices of shape Nx{k}x{} for size {}. Got {}.",
-            k + 1,
-            crate::tensor::layout::fmt_shape(size),
-            crate::tensor::layout::fmt_shape(theta.shape())
-        )));
-    }
-    if !theta.dtype().is_float() {
-        return Err(Error::Value(format!(
-            "Expected theta to have floating point type, but got {}",
-            theta.dtype().name()
-        )));
-    }
-    // The normalised coordinates of the pixel centres (or corners), as PyTorch's linspace.
-    let coords = |len: usize| -> Vec<f64> {
-        (0..len)
-            .map(|i| {
-                if len <= 1 {
-                    0.0
-                } else if align_corners {
-                    -1.0 + 2.0 * i as f64 / (len - 1) as f64
-                } else {
-                    (-1.0 + 2.0 * i as f64 / (len - 1) as f64) * (len - 1) as f64 / len as f64
-                }
-            })
-            .collect()
-    };
-    // Coordinate `j` (x, y, z) runs along size dim `1 + k − j`; the points in row-major
-    // order of `size[2..]`, each `(x, y[, z], 1)`.
-    let spatial = &size[2..];
-    let axes: Vec<Vec<f64>> = (0..k).map(|j| coords(spatial[k - 1 - j])).collect();
-    let points: usize = spatial.iter().product();
-    let mut base = Vec::with_capacity(points * (k + 1));
-    let mut at = vec![0usize; k];
-    for _ in 0..points {
-        base.extend((0..k).map(|j| axes[j][at[k - 1 - j]]));
-        base.push(1.0);
-        // The next point: the last size dim fastest.
-        for d in (0..k).rev() {
-            at[d] += 1;
-            if at[d] < spatial[d] {
-                break;
-            }
-            at[d] = 0;
-        }
-    }
-    let base = Tensor::from_vec(base, &[1, points, k + 1])
-        .to_dtype(theta.dtype())?
-        .to_device(theta.device())?;
-    let mut shape: Vec<i64> = vec![size[0] as i64];
-    shape.extend(spatial.iter().map(|&v| v as i64));
-    shape.push(k as i64);
-    base.matmul(&theta.transpose(1, 2)?)?.view(&shape)
-}
-
-/// PyTorch's `reflect_coordinates` on a tensor of unnormalised positions, reflecting over
-/// `[twice_low / 2, twice_high / 2]`.
-fn reflect(x: &Tensor, twice_low: f64, twice_high: f64) -> Result<Tensor> {
-    if twice_low == twice_high {
-        return x.mul_scalar(0.0);
-    }
-    let min = twice_low / 2.0;
-    let span = (twice_high - twice_low) / 2.0;
-    let d = x.sub_scalar(min)?.abs()?;
-    let extra = d.remainder(&Scalar::Float(span).to_tensor(d.dtype()))?;
-    let flips = d.div_scalar(span)?.floor()?;
-    let even = flips
-        .remainder(&Scalar::Float(2.0).to_tensor(d.dtype()))?
-        .eq_scalar(0.0)?;
-    extra
-        .add_scalar(min)?
-        .where_(&even, &extra.rsub_scalar(span + min)?)
-}
-
-/// `grid_sample(input, grid, mode, padding_mode, align_corners)` over 2 spatial dims
-/// (`input [n, c, h, w]`, `grid [n, ho, wo, 2]`) or 3 (`input [n, c, d, h, w]`, `grid [n,
-/// do, ho, wo, 3]`): each output reads the input at its grid point (x, y[, z] in [-1, 1]);
-/// gradients reach both the input (through the gathers) and the grid (through the bilinear
-/// or bicubic weights). Checks in PyTorch's order, with its messages.
-pub fn grid_sample(
-    input: &Tensor,
-    grid: &Tensor,
-    mode: GridMode,
-    padding: GridPadding,
-    align_corners: bool,
-) -> Result<Tensor> {
-    let shapes = || {
-        format!(
-            "input with sizes {} and grid with sizes {}",
-            crate::tensor::layout::fmt_shape(input.shape()),
-            crate::tensor::layout::fmt_shape(grid.shape())
-        )
-    };
-    let same_dims = |d: usize| {
-        Error::Runtime(format!(
-            "grid_sampler(): expected {d}D input and grid with same number of dimensions, but got {}",
-            shapes()
-        ))
-    };
-    if input.dim() < 3 || grid.dim() < 3 {
-        return Err(same_dims(if input.dim() == 4 { 4 } else { 5 }));
-    }
-    if input.shape()[0] != grid.shape()[0] {
-        return Err(Error::Runtime(format!(
-            "grid_sampler(): expected grid and input to have same batch size, but got {}",
-            shapes()
-        )));
-    }
-    let k = input.dim() - 2;
-    if grid.shape()[grid.dim() - 1] != k {
-        return Err(Error::Runtime(format!(
-            "grid_sampler(): expected grid to have size {k} in last dimension, but got grid with sizes {}",
-            crate::tensor::layout::fmt_shape(grid.shape())
-        )));
-    }
-    if let Some(d) = (2..input.dim()).find(|&d| input.shape()[d] == 0) {
-        return Err(Error::Runtime(format!(
-            "grid_sampler(): expected input to have non-empty spatial dimensions, but input has sizes {} with dimension {d} being empty",
-            crate::tensor::layout::fmt_shape(input.shape())
-        )));
-    }
-    if !(2..=3).contains(&k) || grid.dim() != input.dim() {
-        return Err(same_dims(if k == 2 { 4 } else { 5 }));
-    }
-    if mode == GridMode::Bicubic && k != 2 {
-        return Err(Error::Runtime(
-            "grid_sampler(): bicubic interpolation only supports 4D input".into(),
-        ));
-    }
-    // PyTorch's kernels take the floats only, and the grid in the input's dtype.
-    if !input.dtype().is_float() {
-        let kernel = match (input.device().is_cuda(), k) {
-            (true, _) => format!("grid_sampler_{k}d_cuda"),
-            (false, 2) => "grid_sampler_2d_cpu_kernel_impl".to_string(),
-            (false, _) => "grid_sampler3d_cpu".to_string(),
-        };
-        return Err(Error::NotImplemented(format!(
+    /// PyTorch's error for a dtype its `kernel` does not take.
+    fn unimplemented_for(&self, kernel: &str) -> Error {
+        Error::NotImplemented(format!(
             "\"{kernel}\" not implemented for '{}'",
-            input.dtype().scalar_name()
-        )));
+            self.dtype().scalar_name()
+        ))
     }
-    if grid.dtype() != input.dtype() {
-        return Err(Error::Runtime(format!(
-            "expected scalar type {} but found {}",
-            input.dtype().scalar_name(),
-            grid.dtype().scalar_name()
-        )));
-    }
-    let (n, c) = (input.shape()[0], input.shape()[1]);
-    let spatial = &input.shape()[2..];
-    let plane: usize = spatial.iter().product();
-    let mut out_shape: Vec<i64> = vec![n as i64, c as i64];
-    out_shape.extend(grid.shape()[1..=k].iter().map(|&v| v as i64));
-    let l: usize = grid.shape()[1..=k].iter().product();
-    let flat = input.reshape(&[n as i64, c as i64, plane as i64])?;
-    if n * c * l == 0 {
-        // Nothing to sample: an empty view of the input, with the grid tied in by a zero
-        // factor so that it gets PyTorch's zero (or empty) gradient too.
-        let tie = grid.sum()?.mul_scalar(0.0)?;
-        return flat.narrow(2, 0, 0)?.reshape(&out_shape)?.add(&tie);
-    }
-    let l = l as i64;
-    // Coordinate `j` (x, y, z) runs along the input's spatial dim `k − 1 − j`.
-    let size_of = |j: usize| spatial[k - 1 - j];
-    // Pixel coordinates of the grid points along coordinate `j`.
-    let unnormalise = |j: usize| -> Result<Tensor> {
-        let g = grid
-            .select((k + 1) as i64, j as i64)?
-            .reshape(&[n as i64, 1, l])?;
-        let s = size_of(j) as f64;
-        if align_corners {
-            g.add_scalar(1.0)?.mul_scalar((s - 1.0) / 2.0)
-        } else {
-            g.add_scalar(1.0)?
-                .mul_scalar(s)?
-                .sub_scalar(1.0)?
-                .div_scalar(2.0)
-        }
-    };
-    // The padding mode applied to coordinates along a dim of `size` pixels.
-    let pad = |x: Tensor, size: usize| -> Result<Tensor> {
-        let s = size as f64;
-        let clip = |t: Tensor| t.clamp(Some(Scalar::Float(0.0)), Some(Scalar::Float(s - 1.0)));
-        match padding {
-            GridPadding::Zeros => Ok(x),
-            GridPadding::Border => clip(x),
-            GridPadding::Reflection => clip(if align_corners {
-                reflect(&x, 0.0, 2.0 * (s - 1.0))?
-            } else {
-                reflect(&x, -1.0, 2.0 * s - 1.0)?
-            }),
-        }
-    };
-    // Bilinear and nearest pad the point; bicubic pads each of its taps (as PyTorch).
-    let pos = (0..k)
-        .map(|j| match mode {
-            GridMode::Bicubic => unnormalise(j),
-            _ => pad(unnormalise(j)?, size_of(j)),
-        })
-        .collect::<Result<Vec<_>>>()?;
-    // The input at integer positions `at` (x, y[, z]; float tensors), zero outside, times
-    // `weight`.
-    let tap = |at: &[Tensor], weight: Tensor| -> Result<Tensor> {
-        let mut inside: Option<Tensor> = None;
-        let mut idx: Option<Tensor> = None;
-        for j in (0..k).rev() {
-            let hi = size_of(j) as f64 - 1.0;
-            let here = at[j].ge_scalar(0.0)?.logical_and(&at[j].le_scalar(hi)?)?;
-            inside = Some(match inside {
-                None => here,
-                Some(a) => a.logical_and(&here)?,
-            });
-            let clamped = at[j].clamp(Some(Scalar::Float(0.0)), Some(Scalar::Float(hi)))?;
-            idx = Some(match idx {
-                None => clamped,
-                Some(i) => i.mul_scalar(size_of(j) as f64)?.add(&clamped)?,
-            });
-        }
-        let idx = idx
-            .expect("two or three coordinates")
-            .to_dtype(DType::I64)?
-            .expand(&[n as i64, c as i64, l])?;
-        let v = flat.gather(2, &idx)?;
-        let mask = inside
-            .expect("two or three coordinates")
-            .to_dtype(input.dtype())?;
-        v.mul(&weight.mul(&mask)?)
-    };
-    let sum = |acc: Option<Tensor>, t: Tensor| -> Result<Option<Tensor>> {
-        Ok(Some(match acc {
-            None => t,
-            Some(a) => a.add(&t)?,
-        }))
-    };
-    let out = match mode {
-        GridMode::Bilinear => {
-            // The 2^k corners in PyTorch's order (x fastest); each weight the product of
-            // the per-coordinate ones, x first.
-            let lo = pos
-                .iter()
-                .map(|p| p.detach().floor())
-                .collect::<Result<Vec<_>>>()?;
-            let w1 = pos
-                .iter()
-                .zip(&lo)
-                .map(|(p, f)| p.sub(f))
-                .collect::<Result<Vec<_>>>()?;
-            let w0 = w1
-                .iter()
-                .map(|w| w.rsub_scalar(1.0))
-                .collect::<Result<Vec<_>>>()?;
-            let mut acc = None;
-            for corner in 0..1usize << k {
-                let mut at = Vec::with_capacity(k);
-                let mut weight: Option<Tensor> = None;
-                for j in 0..k {
-                    let up = corner >> j & 1 == 1;
-                    at.push(if up {
-                        lo[j].add_scalar(1.0)?
-                    } else {
-                        lo[j].clone()
-                    });
-                    let wj = if up { &w1[j] } else { &w0[j] };
-                    weight = Some(match weight {
-                        None => wj.clone(),
-                        Some(w) => w.mul(wj)?,
-                    });
-                }
-                acc = sum(acc, tap(&at, weight.expect("two or three coordinates"))?)?;
-            }
-            acc.expect("four or eight corners")
-        }
-        GridMode::Nearest => {
-            // Weight 1 still tied to the grid, so the grid gets PyTorch's zero gradient.
-            let one = pos[0].mul_scalar(0.0)?.add_scalar(1.0)?;
-            let at = pos
-                .iter()
-                .map(|p| p.detach().round(0))
-                .collect::<Result<Vec<_>>>()?;
-            tap(&at, one)?
-        }
-        GridMode::Bicubic => {
-            let (ix, iy) = (&pos[0], &pos[1]);
-            let (h, w) = (spatial[0], spatial[1]);
-            let (x0, y0) = (ix.detach().floor()?, iy.detach().floor()?);
-            let wx = cubic_weights(&ix.sub(&x0)?)?;
-            let wy = cubic_weights(&iy.sub(&y0)?)?;
-            let mut acc = None;
-            for (j, wyj) in wy.iter().enumerate() {
-                let yj = pad(y0.add_scalar(j as f64 - 1.0)?, h)?;
-                for (i, wxi) in wx.iter().enumerate() {
-                    let xi = pad(x0.add_scalar(i as f64 - 1.0)?, w)?;
-                    acc = sum(acc, tap(&[xi, yj.clone()], wxi.mul(wyj)?)?)?;
-                }
-            }
-            acc.expect("sixteen taps")
-        }
-    };
-    out.reshape(&out_shape)
 }

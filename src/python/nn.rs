@@ -284,29 +284,36 @@ pub fn pixel_unshuffle(input: PyRef<'_, PyTensor>, downscale_factor: i64) -> R {
 }
 
 /// `interpolate(input, size, ...)` once the output size is known: `scales` are the user's
-/// scale factors when they set the source mapping (PyTorch's `recompute_scale_factor`).
+/// scale factors when they set the source mapping (PyTorch's `recompute_scale_factor`);
+/// with `antialias`, `mode` is bilinear, bicubic or lanczos.
 #[pyfunction]
-#[pyo3(signature = (input, output_size, scales, mode, align_corners))]
+#[pyo3(signature = (input, output_size, scales, mode, align_corners, antialias))]
 pub fn _resample(
     input: PyRef<'_, PyTensor>,
     output_size: Vec<i64>,
     scales: Option<Vec<f64>>,
     mode: &str,
     align_corners: bool,
+    antialias: bool,
 ) -> R {
-    let mode = crate::ops::resample::Resample::parse(mode)?;
-    Ok(PyTensor::new(input.inner.resample(
-        &output_size,
-        scales.as_deref(),
-        mode,
-        align_corners,
-    )?))
+    use crate::ops::resample::{Filter, Resample};
+    let (x, scales) = (&input.inner, scales.as_deref());
+    Ok(PyTensor::new(if antialias {
+        x.resample_antialias(
+            &output_size,
+            scales,
+            Filter::antialiased(mode)?,
+            align_corners,
+        )?
+    } else {
+        x.resample(&output_size, scales, Resample::parse(mode)?, align_corners)?
+    }))
 }
 
 /// `affine_grid(theta, size, align_corners)`.
 #[pyfunction]
 pub fn _affine_grid(theta: PyRef<'_, PyTensor>, size: Vec<usize>, align_corners: bool) -> R {
-    Ok(PyTensor::new(crate::ops::resample::affine_grid(
+    Ok(PyTensor::new(crate::ops::grid::affine_grid(
         &theta.inner,
         &size,
         align_corners,
@@ -322,9 +329,9 @@ pub fn _grid_sample(
     padding_mode: &str,
     align_corners: bool,
 ) -> R {
-    let mode = crate::ops::resample::GridMode::parse(mode)?;
-    let padding = crate::ops::resample::GridPadding::parse(padding_mode)?;
-    Ok(PyTensor::new(crate::ops::resample::grid_sample(
+    let mode = crate::ops::grid::GridMode::parse(mode)?;
+    let padding = crate::ops::grid::GridPadding::parse(padding_mode)?;
+    Ok(PyTensor::new(crate::ops::grid::grid_sample(
         &input.inner,
         &grid.inner,
         mode,

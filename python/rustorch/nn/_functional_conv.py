@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Callable, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
 import rustorch
 from rustorch import Tensor
@@ -521,10 +521,12 @@ def interpolate(input: Tensor, size: Optional[_Size] = None,
                 antialias: bool = False) -> Tensor:
     """``torch.nn.functional.interpolate``: PyTorch's argument rules and source-coordinate
     mapping for ``nearest``, ``nearest-exact``, ``linear``, ``bilinear``, ``bicubic``,
-    ``trilinear`` and ``area`` (adaptive average pooling). ``antialias=True`` (bilinear and
-    bicubic, 4-D floating-point inputs) uses PyTorch's separable antialiased filter; integer
-    inputs with ``antialias=True`` raise ``NotImplementedError`` (PyTorch has a uint8 CPU
-    kernel with fixed-point weights)."""
+    ``trilinear``, ``area`` (adaptive average pooling) and ``lanczos`` (antialiased only).
+    ``antialias=True`` (bilinear, bicubic, lanczos; 4-D inputs) uses PyTorch's separable
+    antialiased filters. uint8 inputs take the nearest modes and, in PyTorch's fixed-point
+    arithmetic (the same bytes as its CPU kernels), bilinear, bicubic and lanczos; PyTorch's
+    CPU kernels refuse half precision with ``antialias=True``, and so does this one (on CUDA
+    every float dtype is taken, lanczos included, which PyTorch's CUDA kernels lack)."""
     if mode in ("nearest", "area", "nearest-exact"):
         if align_corners is not None:
             raise ValueError(
@@ -570,13 +572,18 @@ def interpolate(input: Tensor, size: Optional[_Size] = None,
         if scales is not None:
             output_size = [math.floor(float(input.shape[i + 2]) * scales[i]) for i in range(dim)]
         scales = None
+    if antialias and not (mode in ("bilinear", "bicubic", "lanczos") and input.dim() == 4):
+        raise ValueError(
+            "Anti-alias option is restricted to bilinear, bicubic, and lanczos modes and "
+            "requires a 4-D tensor as input"
+        )
+    if mode == "lanczos" and input.dim() == 4:
+        if align_corners:
+            raise ValueError("Lanczos mode does not support align_corners=True")
+        if not antialias:
+            raise ValueError("Lanczos mode requires antialias=True")
     if antialias:
-        if not (mode in ("bilinear", "bicubic") and input.dim() == 4):
-            raise ValueError(
-                "Anti-alias option is restricted to bilinear and bicubic modes and requires a "
-                "4-D tensor as input"
-            )
-        return _interpolate_antialias(input, output_size, scales, mode, bool(align_corners))
+        return _C._resample(input, output_size, scales, mode, bool(align_corners), True)
     if input.dim() not in (3, 4, 5) or mode not in (
         "nearest", "area", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear"
     ):
@@ -591,73 +598,7 @@ def interpolate(input: Tensor, size: Optional[_Size] = None,
         )
     if mode == "area":
         return _C._adaptive_avg_pool(f"adaptive_avg_pool{dim}d", input, output_size)
-    return _C._resample(input, output_size, scales, mode, bool(align_corners))
-
-
-def _aa_filter(mode: str) -> tuple[int, Callable[[float], float]]:
-    """``(interp_size, filter)`` of PyTorch's antialiased resampling (UpSampleKernel.cpp):
-    the triangle for bilinear, Keys' cubic with ``a = -0.5`` (as PIL) for bicubic."""
-    if mode == "bilinear":
-        return 2, lambda x: max(0.0, 1.0 - abs(x))
-
-    def cubic(x: float, a: float = -0.5) -> float:
-        x = abs(x)
-        if x < 1.0:
-            return ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0
-        if x < 2.0:
-            return ((a * x - 5.0 * a) * x + 8.0 * a) * x - 4.0 * a
-        return 0.0
-
-    return 4, cubic
-
-
-def _aa_weight_rows(in_size: int, out_size: int, align_corners: bool,
-                    scale: Optional[float], mode: str) -> list[list[float]]:
-    """The ``out_size x in_size`` matrix of PyTorch's ``_compute_weights_aa``: the filter is
-    widened by the scale factor when downsampling, centred on ``scale * (i + 0.5)``, cut to
-    ``[xmin, xmin + xsize)`` and normalised to sum 1 per output pixel."""
-    if align_corners:
-        s = (in_size - 1) / (out_size - 1) if out_size > 1 else 0.0
-    elif scale is not None and scale > 0:
-        s = 1.0 / scale
-    else:
-        s = in_size / out_size
-    interp_size, filt = _aa_filter(mode)
-    support = interp_size * 0.5 * s if s >= 1.0 else interp_size * 0.5
-    invscale = 1.0 / s if s >= 1.0 else 1.0
-    rows = []
-    for i in range(out_size):
-        center = s * (i + 0.5)
-        xmin = max(int(center - support + 0.5), 0)
-        xsize = min(int(center + support + 0.5), in_size) - xmin
-        w = [filt((j + xmin - center + 0.5) * invscale) for j in range(xsize)]
-        total = sum(w)
-        if total != 0.0:
-            w = [v / total for v in w]
-        row = [0.0] * in_size
-        row[xmin:xmin + xsize] = w
-        rows.append(row)
-    return rows
-
-
-def _interpolate_antialias(input: Tensor, output_size: list[int], scales: Optional[list[float]],
-                           mode: str, align_corners: bool) -> Tensor:
-    """Separable antialiased resize of an ``N x C x H x W`` tensor: ``Wh @ x @ Ww^T`` with
-    PyTorch's per-axis weight matrices (built from the sizes only), so autograd and every
-    device come from ``matmul``."""
-    if not input.is_floating_point():
-        raise NotImplementedError(
-            f"rustorch: interpolate(antialias=True) supports floating-point inputs only, got "
-            f"{input.dtype}"
-        )
-    h, w = int(input.shape[2]), int(input.shape[3])
-    sh = scales[0] if scales is not None else None
-    sw = scales[1] if scales is not None else None
-    wh = rustorch.tensor(_aa_weight_rows(h, output_size[0], align_corners, sh, mode),
-                         dtype=input.dtype, device=input.device)
-    ww = rustorch.tensor(_aa_weight_rows(w, output_size[1], align_corners, sw, mode),
-                         dtype=input.dtype, device=input.device)
-    return rustorch.matmul(rustorch.matmul(wh, input), ww.t())
+    return _C._resample(input, output_size, scales, mode, bool(align_corners), False)
 
 
 def upsample(input: Tensor, size: Optional[_Size] = None,

@@ -2,8 +2,8 @@
 //! and align, NMS).
 
 use super::{fits_in_memory, narrow, not_implemented, widen, widen_all, Cpu};
-use crate::backend::{AvgDivisor, Backend, HostBuffer, RoiAlign, RoiPool, Window};
-use crate::cpu::{roi, window};
+use crate::backend::{AvgDivisor, Backend, HostBuffer, ResampleAxis, RoiAlign, RoiPool, Window};
+use crate::cpu::{resample, roi, window};
 use crate::error::Result;
 use crate::tensor::dtype::DType;
 use crate::tensor::layout::Layout;
@@ -171,6 +171,35 @@ pub(super) fn roi_align_backward(
         ))),
         Err(not_implemented("roi_align_backward", dtype))
     )
+}
+
+/// [`Backend::resample_axis`](crate::backend::Backend::resample_axis) on host buffers.
+pub(super) fn resample_axis(x: &HostBuffer, p: &ResampleAxis<f64>) -> Result<HostBuffer> {
+    let dtype = x.dtype();
+    if dtype.is_half() {
+        return Ok(narrow(Cpu::resample_axis(&widen_all(x), p)?, dtype));
+    }
+    crate::with_float_dtype!(
+        dtype,
+        T,
+        Ok(HostBuffer::from_vec(resample::resample_axis(
+            x.as_slice::<T>(),
+            p
+        ))),
+        Err(not_implemented("resample_axis", dtype))
+    )
+}
+
+/// [`Backend::resample_u8`](crate::backend::Backend::resample_u8) on host buffers.
+pub(super) fn resample_u8(x: &HostBuffer, p: &ResampleAxis<i16>, bits: u32) -> Result<HostBuffer> {
+    match x.dtype() {
+        DType::U8 => Ok(HostBuffer::from_vec(resample::resample_u8(
+            x.as_slice::<u8>(),
+            p,
+            bits,
+        ))),
+        dtype => Err(not_implemented("resample_u8", dtype)),
+    }
 }
 
 /// [`Backend::nms`](crate::backend::Backend::nms) on host buffers.

@@ -64,6 +64,7 @@ pub const INTEGRAL_BOOL: &[DType] = &[
     DType::I64,
 ];
 pub const INT64: &[DType] = &[DType::I64];
+pub const UINT8: &[DType] = &[DType::U8];
 pub const FLOAT_BOOL: &[DType] = &[DType::Bool, DType::F16, DType::BF16, DType::F32, DType::F64];
 
 /// `kernel_file!(NAME = "file.cu", [DTYPES: "k1", "k2"; OTHER: "k3"])`.
@@ -166,9 +167,13 @@ kernel_file!(
 );
 
 kernel_file!(
-    /// Sliding windows: im2col / col2im, max and average pooling (and its adjoint).
+    /// Sliding windows: im2col / col2im, max and average pooling (and its adjoint), and
+    /// one axis of a separable resampling, in float or in uint8 fixed point (its spans of
+    /// sources are windows too).
     WINDOW = "window.cu",
-    [ALL: "im2col"; NUMERIC: "col2im", "max_pool"; FLOATS: "max_pool_backward", "avg_pool", "avg_pool_backward"]
+    [ALL: "im2col"; NUMERIC: "col2im", "max_pool";
+     FLOATS: "max_pool_backward", "avg_pool", "avg_pool_backward", "resample_axis";
+     UINT8: "resample_fixed"]
 );
 
 kernel_file!(

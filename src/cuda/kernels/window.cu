@@ -24,6 +24,13 @@
 //                     divisor_override)
 //       out [n, c, *input]: the sum of g / divisor over the outputs whose window holds the
 //       element, g read through gv (strides n, c, z, y, x of the [n, c, *output] gradient)
+//   resample_axis(out, x, start, len, weights, a, total)    (floats)
+//       one axis of a separable resampling (ResampleAxis on the Rust side): out [outer,
+//       output, inner] from the contiguous x [outer, input, inner], output position o the
+//       sum over j < len[o] of weights[o*taps + j] * x[start[o] + j], in acc_t
+//   resample_fixed(out, x, start, len, weights, a, total)    (uint8 only)
+//       the same in PyTorch's uint8 fixed point: int16 weights, the int32 sum plus
+//       2^(bits-1) shifted right by bits and clamped to [0, 255]
 //
 // `total` is the result's element count and `channels` its c (c*K rows for col2im's input).
 
@@ -293,3 +300,54 @@ KERNEL(avg_pool_backward)(scalar_t* out, const scalar_t* g, long long total, lon
     }
 }
 #endif  // RT_FLOAT
+
+// ---- resampling -----------------------------------------------------------------------------
+
+// The sizes of one resampling axis (`ResampleArgs` on the Rust side).
+struct RtResample {
+    long long input;
+    long long inner;
+    long long output;
+    long long taps;
+    long long bits;
+};
+
+// Where output element i's sources start in x, and its position o along the axis.
+__device__ __forceinline__ long long rt_resample_src(const RtResample& a, const long long* start,
+                                                     long long i, long long* o) {
+    const long long c = i % a.inner;
+    *o = (i / a.inner) % a.output;
+    const long long b = i / (a.inner * a.output);
+    return (b * a.input + start[*o]) * a.inner + c;
+}
+
+#if RT_FLOAT
+KERNEL(resample_axis)(scalar_t* out, const scalar_t* x, const long long* start,
+                      const long long* len, const double* weights, RtResample a,
+                      long long total) {
+    RT_GRID_LOOP(i, total) {
+        long long o;
+        const scalar_t* src = x + rt_resample_src(a, start, i, &o);
+        const double* w = weights + o * a.taps;
+        acc_t acc = 0;
+        for (long long j = 0; j < len[o]; ++j) acc = acc + (acc_t)w[j] * rt_load(src, j * a.inner);
+        rt_store(out, i, acc);
+    }
+}
+#endif  // RT_FLOAT
+
+#if defined(RT_DTYPE_U8)
+KERNEL(resample_fixed)(scalar_t* out, const scalar_t* x, const long long* start,
+                       const long long* len, const short* weights, RtResample a,
+                       long long total) {
+    RT_GRID_LOOP(i, total) {
+        long long o;
+        const scalar_t* src = x + rt_resample_src(a, start, i, &o);
+        const short* w = weights + o * a.taps;
+        int acc = 1 << (a.bits - 1);
+        for (long long j = 0; j < len[o]; ++j) acc += (int)w[j] * (int)src[j * a.inner];
+        acc >>= a.bits;
+        out[i] = (scalar_t)(acc < 0 ? 0 : (acc > 255 ? 255 : acc));
+    }
+}
+#endif  // RT_DTYPE_U8

@@ -1,7 +1,8 @@
-//! The sliding-window families' dispatch: im2col and col2im, the convolutions, pooling
-//! and the region-of-interest ops (see the parent module).
+//! The sliding-window families' dispatch: im2col and col2im, the convolutions, pooling,
+//! the region-of-interest ops and uint8 resampling (see the parent module).
 
 use super::*;
+use crate::backend::ResampleAxis;
 
 impl Storage {
     /// im2col of the view `l` (`[n, c, *w.input]`): contiguous `[n, c·∏kernel, ∏output]`.
@@ -189,6 +190,18 @@ impl Storage {
                 p,
             )?)),
         })
+    }
+
+    /// One axis of a separable resampling of this contiguous float storage (see
+    /// [`ResampleAxis`]).
+    pub fn resample_axis(&self, p: &ResampleAxis<f64>) -> Result<Storage> {
+        map_buffer!(self, b, B => B::resample_axis(b, p))
+    }
+
+    /// One axis of PyTorch's uint8 resampling of this contiguous uint8 storage, `bits` of
+    /// the weights fractional (see [`Backend::resample_u8`]).
+    pub fn resample_u8(&self, p: &ResampleAxis<i16>, bits: u32) -> Result<Storage> {
+        map_buffer!(self, b, B => B::resample_u8(b, p, bits))
     }
 
     /// Greedy non-maximum suppression of this contiguous `[n, 4]` storage of boxes sorted by
