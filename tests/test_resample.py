@@ -472,3 +472,39 @@ def test_interpolate_gradients_match_torch(shape, kw, dtype):
     tol = 2e-5 if dtype == "float32" else 1e-12
     np.testing.assert_allclose(y.detach().cpu().numpy(), ty.detach().numpy(), rtol=tol, atol=tol)
     np.testing.assert_allclose(x.grad.cpu().numpy(), tx.grad.numpy(), rtol=tol, atol=tol)
+
+
+def _nearest_cases():
+    rng = np.random.default_rng(11)
+    cases = []
+    for dims in (3, 4, 5):
+        for trial in range(24):
+            sizes = tuple(int(v) for v in rng.integers(1, 70 if dims == 4 else 30, dims - 2))
+            if trial % 2:
+                out = tuple(int(v) for v in rng.integers(1, 140 if dims == 4 else 45, dims - 2))
+                cases.append((sizes, {"size": out}))
+            else:
+                scale = float(rng.choice([0.3, 0.7, 0.99, 1.1, 1.5, 2.0, 2.01, 3.3]))
+                if min(int(s * scale) for s in sizes) >= 1:
+                    cases.append((sizes, {"scale_factor": scale}))
+    return cases
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("mode", ["nearest", "nearest-exact"])
+def test_nearest_reads_pytorchs_source_positions(mode, dtype):
+    # PyTorch's CPU kernels round the source position in float32 (float64 inputs: computed
+    # in float64, floored as a float32), and its channels-last kernel, which 4-D outputs
+    # of at most 128 rows plus columns take, copies at equal sizes and halves at double
+    # ones whatever the scale factor. The values are the positions, so any other choice
+    # shows.
+    if current_device() != "cpu":
+        pytest.skip("PyTorch's CPU kernels' rounding; its CUDA ones round in float32 alone")
+    torch = need_torch()
+    for sizes, kw in _nearest_cases():
+        shape = (1, 2) + sizes
+        a = np.arange(np.prod(shape), dtype=np.float64).reshape(shape)
+        y = F.interpolate(rt.tensor(a, dtype=getattr(rt, dtype)), mode=mode, **kw)
+        ty = torch.nn.functional.interpolate(torch.tensor(a, dtype=getattr(torch, dtype)),
+                                             mode=mode, **kw)
+        np.testing.assert_array_equal(y.numpy(), ty.numpy(), err_msg=f"{shape} {kw}")

@@ -14,6 +14,7 @@ use crate::backend::ResampleAxis;
 use crate::error::{Error, Result};
 use crate::ops::dense;
 use crate::tensor::dtype::DType;
+use crate::tensor::memory_format::MemoryFormat;
 use crate::Tensor;
 
 /// How `interpolate` maps and weighs source positions.
@@ -72,35 +73,93 @@ fn source(st: f64, o: usize, align_corners: bool, cubic: bool) -> f64 {
     }
 }
 
-/// The taps of one output position: (source index, weight) pairs.
-fn taps(mode: Resample, o: usize, input: usize, st: f64, align_corners: bool) -> Vec<(i64, f64)> {
+/// The taps of one output position of linear or cubic (`cubic`) resampling: (source
+/// index, weight) pairs.
+fn taps(cubic: bool, o: usize, input: usize, st: f64, align_corners: bool) -> Vec<(i64, f64)> {
     let last = input as i64 - 1;
     let clamp = |i: i64| i.clamp(0, last);
-    match mode {
-        Resample::Nearest => vec![(((o as f64 * st).floor() as i64).min(last), 1.0)],
-        Resample::NearestExact => vec![((((o as f64 + 0.5) * st).floor() as i64).min(last), 1.0)],
-        Resample::Linear => {
-            let src = source(st, o, align_corners, false);
-            let i0 = (src.floor() as i64).min(last);
-            let i1 = (i0 + 1).min(last);
-            let l1 = src - i0 as f64;
-            vec![(i0, 1.0 - l1), (i1, l1)]
-        }
-        Resample::Cubic => {
-            // Taps at ⌊src⌋−1 … ⌊src⌋+2.
-            let src = source(st, o, align_corners, true);
-            let f = src.floor();
-            let t = src - f;
-            let i = f as i64;
-            let cubic = Filter::KEYS;
-            vec![
-                (clamp(i - 1), cubic.at(t + 1.0)),
-                (clamp(i), cubic.at(t)),
-                (clamp(i + 1), cubic.at(1.0 - t)),
-                (clamp(i + 2), cubic.at(2.0 - t)),
-            ]
-        }
+    if !cubic {
+        let src = source(st, o, align_corners, false);
+        let i0 = (src.floor() as i64).min(last);
+        let i1 = (i0 + 1).min(last);
+        let l1 = src - i0 as f64;
+        return vec![(i0, 1.0 - l1), (i1, l1)];
     }
+    // Taps at ⌊src⌋−1 … ⌊src⌋+2.
+    let src = source(st, o, align_corners, true);
+    let f = src.floor();
+    let t = src - f;
+    let i = f as i64;
+    let k = Filter::KEYS;
+    vec![
+        (clamp(i - 1), k.at(t + 1.0)),
+        (clamp(i), k.at(t)),
+        (clamp(i + 1), k.at(1.0 - t)),
+        (clamp(i + 2), k.at(2.0 - t)),
+    ]
+}
+
+/// Which of PyTorch's nearest kernels a call runs, which decides how its source index is
+/// rounded.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum NearestKernel {
+    /// The generic CPU kernel: the position computed in the dtype's math type (float64 for
+    /// float64, float32 for the others), then floored as a float32 (`floorf`).
+    Generic { double: bool },
+    /// The CUDA kernels and the CPU channels-last one: the step in float32; the latter
+    /// (`shortcuts`, nearest only) copies at equal sizes and halves at double ones.
+    Float { shortcuts: bool },
+}
+
+/// The source position output `o` of nearest (or, `exact`, nearest-exact) resampling reads
+/// along an axis of `input` positions resampled to `output`, `scale` the user's factor.
+fn nearest_index(
+    kernel: NearestKernel,
+    exact: bool,
+    o: usize,
+    input: usize,
+    output: usize,
+    scale: Option<f64>,
+) -> usize {
+    let step32 = || match scale {
+        Some(s) if s > 0.0 => (1.0 / s) as f32,
+        _ => input as f32 / output as f32,
+    };
+    let at = match kernel {
+        NearestKernel::Generic { double: true } => {
+            let st = step(input, output, false, scale);
+            let real = if exact {
+                (st * (o as f64 + 0.5) - 0.5).max(0.0) + 0.5
+            } else {
+                st * o as f64
+            };
+            (real as f32).floor()
+        }
+        NearestKernel::Generic { double: false } => {
+            let st = step32();
+            let real = if exact {
+                (st * (o as f32 + 0.5) - 0.5).max(0.0) + 0.5
+            } else {
+                st * o as f32
+            };
+            real.floor()
+        }
+        NearestKernel::Float { shortcuts } => {
+            if shortcuts && !exact && output == input {
+                return o;
+            }
+            if shortcuts && !exact && output == 2 * input {
+                return o / 2;
+            }
+            let st = step32();
+            if exact {
+                ((o as f32 + 0.5) * st).floor()
+            } else {
+                (o as f32 * st).floor()
+            }
+        }
+    };
+    (at as usize).min(input - 1)
 }
 
 /// The kernels of PyTorch's separable resampling (its `aa_filter`s): the triangle for
@@ -262,7 +321,8 @@ fn span_of(taps: &[(i64, f64)]) -> Span {
 
 /// The adjoint of resampling `input` positions with `spans`: for each input position, the
 /// span of output positions that read it and their weights (the spans' starts and ends
-/// never decrease, so each input's readers are consecutive).
+/// never decrease, so each input's readers are consecutive; an input none reads gets an
+/// empty span).
 fn transposed(spans: &[Span], input: usize) -> Vec<Span> {
     let mut readers: Vec<Vec<(i64, f64)>> = vec![Vec::new(); input];
     for (o, span) in spans.iter().enumerate() {
@@ -274,9 +334,11 @@ fn transposed(spans: &[Span], input: usize) -> Vec<Span> {
         .iter()
         .map(|r| {
             if r.is_empty() {
+                // An input no output reads (a downsampling skips it): no terms, a zero
+                // (not `0·g`, which a non-finite gradient would make NaN).
                 Span {
                     start: 0,
-                    weights: vec![0.0],
+                    weights: Vec::new(),
                 }
             } else {
                 span_of(r)
@@ -411,13 +473,7 @@ impl Tensor {
             return Err(self.unimplemented_for(&kernel));
         }
         let out = self.check_resample_sizes(output)?;
-        if u8 {
-            if nearest {
-                let x = self.to_dtype(DType::F32)?;
-                return x
-                    .resample(output, scales, mode, align_corners)?
-                    .to_dtype(DType::U8);
-            }
+        if u8 && !nearest {
             let filter = if mode == Resample::Cubic {
                 Filter::KEYS
             } else {
@@ -425,20 +481,54 @@ impl Tensor {
             };
             return self.resample_fixed_point(&out, scales, filter, false, align_corners);
         }
+        let channels_last = |fmt| self.layout().is_contiguous_as(fmt) && self.shape()[1] > 3;
+        let kernel = if self.device().is_cuda() {
+            NearestKernel::Float { shortcuts: false }
+        } else if (k == 2 && (out[0] + out[1] <= 128 || channels_last(MemoryFormat::ChannelsLast)))
+            || (k == 3 && channels_last(MemoryFormat::ChannelsLast3d))
+        {
+            NearestKernel::Float { shortcuts: true }
+        } else {
+            NearestKernel::Generic {
+                double: self.dtype() == DType::F64,
+            }
+        };
         let mut passes = Vec::new();
         for d in (0..k).rev() {
             let input = self.shape()[2 + d];
-            let st = step(input, out[d], align_corners, scales.map(|s| s[d]));
+            let scale = scales.map(|s| s[d]);
+            let st = step(input, out[d], align_corners, scale);
             if input == out[d] && st == 1.0 {
                 // Every output position reads its own input position with weight 1.
                 continue;
             }
             let spans = (0..out[d])
-                .map(|o| span_of(&taps(mode, o, input, st, align_corners)))
+                .map(|o| match mode {
+                    Resample::Nearest | Resample::NearestExact => Span {
+                        start: nearest_index(
+                            kernel,
+                            mode == Resample::NearestExact,
+                            o,
+                            input,
+                            out[d],
+                            scale,
+                        ),
+                        weights: vec![1.0],
+                    },
+                    _ => span_of(&taps(mode == Resample::Cubic, o, input, st, align_corners)),
+                })
                 .collect();
             passes.push((2 + d, spans));
         }
-        self.resample_passes(passes, backward_name(mode, k))
+        let name = backward_name(mode, k);
+        if u8 {
+            // Exact in float32: one source of weight 1.
+            return self
+                .to_dtype(DType::F32)?
+                .resample_passes(passes, name)?
+                .to_dtype(DType::U8);
+        }
+        self.resample_passes(passes, name)
     }
 
     /// `x` resampled by each `(dim, spans)` pass in turn; a new tensor even when there is
