@@ -508,3 +508,25 @@ def test_nearest_reads_pytorchs_source_positions(mode, dtype):
         ty = torch.nn.functional.interpolate(torch.tensor(a, dtype=getattr(torch, dtype)),
                                              mode=mode, **kw)
         np.testing.assert_array_equal(y.numpy(), ty.numpy(), err_msg=f"{shape} {kw}")
+
+
+@pytest.mark.parametrize("mode,kw", [("linear", {"size": 3}), ("nearest", {"size": 4}),
+                                     ("bicubic", {"size": (2, 3)})])
+def test_skipped_inputs_get_a_zero_gradient(mode, kw):
+    # Inputs a downsampling never reads get exactly 0, also when the output's gradient
+    # holds inf (0·inf would be NaN), as PyTorch's backward kernels scatter only into
+    # what was read.
+    torch = need_torch()
+    shape = (1, 2, 11) if mode != "bicubic" else (1, 1, 9, 12)
+    a = np.random.default_rng(12).standard_normal(shape)
+    x = rt.tensor(a, device=current_device(), requires_grad=True)
+    tx = torch.tensor(a, requires_grad=True)
+    y = F.interpolate(x, mode=mode, **kw)
+    ty = torch.nn.functional.interpolate(tx, mode=mode, **kw)
+    g = np.ones(tuple(ty.shape))
+    g.reshape(-1)[0] = np.inf
+    y.backward(rt.tensor(g, device=current_device()))
+    ty.backward(torch.tensor(g))
+    ours, theirs = x.grad.cpu().numpy(), tx.grad.numpy()
+    assert (theirs == 0).any()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
