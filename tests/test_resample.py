@@ -530,3 +530,31 @@ def test_skipped_inputs_get_a_zero_gradient(mode, kw):
     ours, theirs = x.grad.cpu().numpy(), tx.grad.numpy()
     assert (theirs == 0).any()
     np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype,kw", [
+    ("float32", {"mode": "bilinear", "size": (5, 4)}),
+    ("float32", {"mode": "nearest", "scale_factor": 2}),
+    ("float64", {"mode": "bicubic", "size": (9, 9), "antialias": True}),
+    ("uint8", {"mode": "bilinear", "size": (5, 4)}),
+    ("uint8", {"mode": "nearest-exact", "size": (9, 9)}),
+])
+def test_channels_last_input_gives_channels_last_output(dtype, kw):
+    # PyTorch lays the output out as the input suggests (its suggest_memory_format).
+    torch = need_torch()
+    a = np.random.default_rng(13).integers(0, 200, (2, 5, 8, 9))
+
+    def run(lib):
+        x = lib.tensor(a).to(getattr(lib, dtype)).to(memory_format=lib.channels_last)
+        x = x.to(current_device()) if lib is rt else x
+        return lib.nn.functional.interpolate(x, **kw)
+
+    y, ty = run(rt), run(torch)
+    assert y.is_contiguous(memory_format=rt.channels_last)
+    assert ty.is_contiguous(memory_format=torch.channels_last)
+    np.testing.assert_allclose(y.cpu().numpy(), ty.numpy(), rtol=1e-5, atol=1e-4)
+    if dtype != "uint8":
+        x = rt.tensor(a, dtype=getattr(rt, dtype), device=current_device())
+        x = x.to(memory_format=rt.channels_last).requires_grad_()
+        F.interpolate(x, **kw).sum().backward()
+        assert x.grad.is_contiguous(memory_format=rt.channels_last)

@@ -374,20 +374,27 @@ fn axis<W: Copy + Default>(
     }
 }
 
-/// `x` (float) resampled along `dim` with `spans`, recorded as `name` with the adjoint pass
-/// (the transposed spans) as its gradient, so that gradients of any order come from this
-/// same op.
-fn resample_pass(x: &Tensor, dim: usize, spans: &[Span], name: &'static str) -> Result<Tensor> {
+/// `x` (float) resampled along `dim` with `spans`, laid out in `format`, recorded as `name`
+/// with the adjoint pass (the transposed spans, laid out as `x`) as its gradient, so that
+/// gradients of any order come from this same op.
+fn resample_pass(
+    x: &Tensor,
+    dim: usize,
+    spans: &[Span],
+    name: &'static str,
+    format: MemoryFormat,
+) -> Result<Tensor> {
     let xd = dense(x)?;
     let mut shape = xd.shape().to_vec();
     let input = shape[dim];
     let p = axis(&shape, dim, spans, |w| w);
     shape[dim] = spans.len();
-    let out = Tensor::from_storage(xd.storage().resample_axis(&p)?, shape);
+    let out = Tensor::from_storage(xd.storage().resample_axis(&p)?, shape).contiguous_as(format)?;
     if needs_grad(&[x]) {
         let back = transposed(spans, input);
+        let back_format = x.layout().suggested_format();
         record(name, &[x], &out, move |g, _| {
-            Ok(vec![Some(resample_pass(g, dim, &back, name)?)])
+            Ok(vec![Some(resample_pass(g, dim, &back, name, back_format)?)])
         });
     }
     Ok(out)
@@ -526,13 +533,15 @@ impl Tensor {
             return self
                 .to_dtype(DType::F32)?
                 .resample_passes(passes, name)?
-                .to_dtype(DType::U8);
+                .to_dtype(DType::U8)?
+                .contiguous_as(self.layout().suggested_format());
         }
         self.resample_passes(passes, name)
     }
 
     /// `x` resampled by each `(dim, spans)` pass in turn; a new tensor even when there is
-    /// none (an identity pass along the last dim), as PyTorch's op always makes one.
+    /// none (an identity pass along the last dim), as PyTorch's op always makes one, laid
+    /// out as PyTorch's output (channels-last for a channels-last input).
     fn resample_passes(
         &self,
         mut passes: Vec<(usize, Vec<Span>)>,
@@ -548,9 +557,14 @@ impl Tensor {
                 .collect();
             passes.push((dim, identity));
         }
-        let mut x = self.clone();
-        for (dim, spans) in &passes {
-            x = resample_pass(&x, *dim, spans, name)?;
+        let (mut x, last) = (self.clone(), passes.len() - 1);
+        for (i, (dim, spans)) in passes.iter().enumerate() {
+            let format = if i == last {
+                self.layout().suggested_format()
+            } else {
+                MemoryFormat::Contiguous
+            };
+            x = resample_pass(&x, *dim, spans, name, format)?;
         }
         Ok(x)
     }
@@ -656,10 +670,11 @@ impl Tensor {
             x = Tensor::from_storage(x.storage().resample_u8(&p, bits)?, shape);
             copied = true;
         }
+        let format = self.layout().suggested_format();
         if copied {
-            Ok(x)
+            x.contiguous_as(format)
         } else {
-            x.clone_tensor()
+            x.clone_as(format)
         }
     }
 
