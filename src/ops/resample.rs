@@ -191,7 +191,7 @@ impl Filter {
     }
 
     /// Its taps without antialiasing (PyTorch's `interp_size`).
-    fn taps(self) -> usize {
+    fn width(self) -> usize {
         match self {
             Filter::Triangle => 2,
             Filter::Cubic(_) => 4,
@@ -247,7 +247,7 @@ fn spans(
     let mut most = 0.0f64;
     let spans = (0..output)
         .map(|o| {
-            let size = filter.taps();
+            let size = filter.width();
             if antialias {
                 let half = size as f64 * 0.5;
                 let support = if st >= 1.0 { half * st } else { half };
@@ -444,10 +444,9 @@ impl Tensor {
         align_corners: bool,
     ) -> Result<Tensor> {
         let k = output.len();
-        if self.dim() != k + 2 {
+        if !(1..=3).contains(&k) || self.dim() != k + 2 {
             return Err(Error::Runtime(format!(
-                "interpolate: expected a {}-D input for {k} output sizes, got {}-D",
-                k + 2,
+                "interpolate: expected 1 to 3 output sizes for a 3-D to 5-D input, one per spatial dim, but got {k} output sizes for a {}-D input",
                 self.dim()
             )));
         }
@@ -529,12 +528,12 @@ impl Tensor {
         }
         let name = backward_name(mode, k);
         if u8 {
-            // Exact in float32: one source of weight 1.
-            return self
-                .to_dtype(DType::F32)?
-                .resample_passes(passes, name)?
-                .to_dtype(DType::U8)?
-                .contiguous_as(self.layout().suggested_format());
+            // One source of weight 1: with 1 fractional bit, (1 + 2·x) >> 1 = x exactly.
+            let passes = passes
+                .into_iter()
+                .map(|(dim, spans)| (dim, spans, 1))
+                .collect();
+            return self.fixed_point_passes(passes);
         }
         self.resample_passes(passes, name)
     }
@@ -631,7 +630,7 @@ impl Tensor {
     /// output's span of sources with int16 weights of `p` fractional bits (`p` as large as
     /// the largest weight allows, at most 22) and gives `clamp((2^(p−1) + Σ wᵢ·xᵢ) >> p, 0,
     /// 255)` (a backend kernel). On CUDA the same bytes (PyTorch's CUDA kernels instead
-    /// accumulate in float). A new tensor even when no size changes.
+    /// accumulate in float).
     fn resample_fixed_point(
         &self,
         output: &[usize],
@@ -640,12 +639,9 @@ impl Tensor {
         antialias: bool,
         align_corners: bool,
     ) -> Result<Tensor> {
-        let mut x = dense(self)?;
-        let mut copied = false;
+        let mut passes = Vec::new();
         for d in [1, 0] {
-            let dim = 2 + d;
-            let mut shape = x.shape().to_vec();
-            let input = shape[dim];
+            let input = self.shape()[2 + d];
             if input == output[d] {
                 continue;
             }
@@ -660,22 +656,31 @@ impl Tensor {
                     "interpolate: a uint8 resampling weight of {most} leaves no fractional bits"
                 )));
             }
+            passes.push((2 + d, spans, bits));
+        }
+        self.fixed_point_passes(passes)
+    }
+
+    /// This uint8 tensor resampled by each `(dim, spans, bits)` pass in turn, the weights
+    /// rounded to int16 with `bits` fractional bits (half away from zero, as PyTorch's cast);
+    /// a new tensor even when there is no pass, laid out as the input suggests.
+    fn fixed_point_passes(&self, passes: Vec<(usize, Vec<Span>, u32)>) -> Result<Tensor> {
+        let format = self.layout().suggested_format();
+        if passes.is_empty() {
+            return self.detach().clone_as(format);
+        }
+        let mut x = dense(self)?;
+        for (dim, spans, bits) in passes {
+            let mut shape = x.shape().to_vec();
             let scale = f64::from(1u32 << bits);
-            // Rounded half away from zero, as PyTorch's cast to int16.
             let p = axis(&shape, dim, &spans, |v| {
                 let v = v * scale;
                 (if v < 0.0 { v - 0.5 } else { v + 0.5 }) as i16
             });
-            shape[dim] = output[d];
+            shape[dim] = spans.len();
             x = Tensor::from_storage(x.storage().resample_u8(&p, bits)?, shape);
-            copied = true;
         }
-        let format = self.layout().suggested_format();
-        if copied {
-            x.contiguous_as(format)
-        } else {
-            x.clone_as(format)
-        }
+        x.contiguous_as(format)
     }
 
     /// PyTorch's check that no size is zero, and the output sizes as counts.
@@ -704,5 +709,19 @@ impl Tensor {
             "\"{kernel}\" not implemented for '{}'",
             self.dtype().scalar_name()
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Zero or more than three spatial dims are an error, not a panic.
+    #[test]
+    fn refuses_other_numbers_of_spatial_dims() {
+        let x = Tensor::from_vec(vec![0f32; 4], &[2, 2]);
+        assert!(x.resample(&[], None, Resample::Linear, false).is_err());
+        let y = Tensor::from_vec(vec![0f32; 64], &[1, 1, 2, 2, 2, 2, 2, 2]);
+        assert!(y.resample(&[2; 6], None, Resample::Nearest, false).is_err());
     }
 }
