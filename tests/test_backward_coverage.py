@@ -143,6 +143,18 @@ CASES = {
         lambda x: rt.nn.functional.max_pool2d(x, 3, 2, 1, dilation=1, ceil_mode=True),
         lambda: [_x(1, 2, 6, 5)],
     ),
+    "FractionalMaxPool2DBackward0": (
+        lambda x: rt.nn.functional.fractional_max_pool2d(
+            x, 2, output_size=(3, 2), _random_samples=rt.tensor([[[0.3, 0.8], [0.6, 0.1]]],
+                                                                dtype=rt.float64)),
+        lambda: [_x(1, 2, 6, 5)],
+    ),
+    "FractionalMaxPool3DBackward0": (
+        lambda x: rt.nn.functional.fractional_max_pool3d(
+            x, 2, output_size=(2, 3, 2),
+            _random_samples=rt.tensor([[[0.3, 0.8, 0.5]]], dtype=rt.float64)),
+        lambda: [_x(1, 1, 4, 5, 4)],
+    ),
     "RoiPoolBackward0": (
         lambda x: rt.vision.ops.roi_pool(
             x, rt.tensor([[0, 0.0, 0.0, 3.0, 2.0], [0, 1.0, 1.0, 4.0, 3.0]], dtype=rt.float64), 2

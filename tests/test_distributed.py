@@ -82,8 +82,9 @@ def test_ddp_matches_one_process(tmp_path):
     # MLP (SGD, 200 steps) and LeNet (SGD 200 steps, Adam 50) equal one process training on
     # the concatenated batches; small buckets, no_sync, find_unused_parameters, unused
     # parameters raising, buffers, state_dict keys, DataParallel, DistributedSampler, the
-    # default communication hooks (all-reduce, float16, bfloat16) and the hook contract
-    _assert_all_ok(_job_results("ddp.py", tmp_path), at_least=11)
+    # default communication hooks (all-reduce, float16, bfloat16), the hook contract and
+    # SyncBatchNorm (one batch norm over every rank's batch)
+    _assert_all_ok(_job_results("ddp.py", tmp_path), at_least=13)
 
 
 def _scenario(mode: str, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -437,6 +437,53 @@ def test_batch_norm_module_options(options):
     _steps(ours, theirs, (4, 3, 2, 2), train=False, steps=1)
 
 
+@pytest.mark.parametrize("shape", [(6, 4), (3, 4, 3, 2), (2, 4, 2, 3, 2)])
+def test_sync_batch_norm_without_a_process_group_is_batch_norm(shape):
+    """With no process group (and in eval mode) SyncBatchNorm is ``F.batch_norm``, as
+    PyTorch's: outputs, gradients and running statistics equal PyTorch's step by step. (Its
+    synchronised path runs under ``mpirun`` in tests/distributed/ddp.py.)"""
+    ours, theirs = _pair(lambda lib: lib.nn.SyncBatchNorm(4, momentum=None))
+    assert repr(ours) == repr(theirs)
+    _steps(ours, theirs, shape)
+    _steps(ours, theirs, shape, train=False, steps=1)
+
+
+def test_convert_sync_batchnorm_matches_torch():
+    """Every ``BatchNorm*d`` at any depth becomes a SyncBatchNorm holding the same parameter
+    and buffer objects; reprs and state-dict keys are PyTorch's."""
+    torch = need_torch()
+
+    def build(lib):
+        return lib.nn.Sequential(
+            lib.nn.Conv2d(3, 4, 3),
+            lib.nn.BatchNorm2d(4, eps=1e-3),
+            lib.nn.Sequential(lib.nn.Flatten(), lib.nn.BatchNorm1d(4, affine=False,
+                                                                   momentum=None)),
+        )
+
+    ours, theirs = build(rt), build(torch)
+    ours[1].eval()
+    theirs[1].eval()
+    weight = ours[1].weight
+    conv_ours = rt.nn.SyncBatchNorm.convert_sync_batchnorm(ours)
+    conv_theirs = torch.nn.SyncBatchNorm.convert_sync_batchnorm(theirs)
+    assert repr(conv_ours) == repr(conv_theirs)
+    assert list(conv_ours.state_dict()) == list(conv_theirs.state_dict())
+    assert isinstance(conv_ours[1], rt.nn.SyncBatchNorm) and conv_ours[1].weight is weight
+    assert not conv_ours[1].training and conv_ours[2][1].momentum is None
+    single = rt.nn.SyncBatchNorm.convert_sync_batchnorm(rt.nn.BatchNorm3d(2))
+    assert type(single) is rt.nn.SyncBatchNorm
+
+
+@pytest.mark.parametrize("build", [
+    lambda lib: lib.nn.SyncBatchNorm(3)(lib.zeros(3)),
+    lambda lib: lib.nn.SyncBatchNorm(0)(lib.zeros(2, 0)),
+    lambda lib: lib.nn.SyncBatchNorm(3)(lib.zeros(1, 3)),
+])
+def test_sync_batch_norm_errors_match_torch(build):
+    same_error(build)
+
+
 def test_batch_norm_float32_running_stats_match_torch():
     ours, theirs = _pair(lambda lib: lib.nn.BatchNorm2d(5))
     _steps(ours, theirs, (8, 5, 4, 4), dtype="float32", steps=4)

@@ -756,3 +756,217 @@ def test_pad_modes_take_pytorchs_dtypes(mode, dims, dtype):
                                      mode=mode)
 
     assert_same_outcome(pad)
+
+
+# ---------------------------------------------------------------------------- fractional
+
+
+FRACTIONAL_CASES = [
+    # (spatial dims, input shape, kernel, kwargs)
+    (2, (2, 3, 13, 11), 2, dict(output_size=(7, 6))),
+    (2, (2, 3, 16, 21), (3, 2), dict(output_ratio=(0.5, 0.7))),
+    (2, (2, 17, 9), 3, dict(output_size=(5, 7))),  # unbatched
+    (2, (1, 2, 8, 8), (1, 4), dict(output_size=(8, 1))),  # one window a row: no steps
+    (3, (1, 2, 9, 11, 10), 2, dict(output_size=(4, 6, 5))),
+    (3, (2, 7, 8, 9), (2, 3, 2), dict(output_ratio=(0.6, 0.5, 0.7))),  # unbatched
+]
+
+
+def _samples(lib, x, nd, seed):
+    """Fixed ``_random_samples`` for ``x`` (``[N, C, nd]`` in the input's dtype)."""
+    batch = 1 if x.dim() == nd + 1 else x.shape[0]
+    arr = np.random.default_rng(seed).random((batch, x.shape[-nd - 1], nd))
+    return lib.tensor(arr, dtype=x.dtype, device=x.device)
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "strided"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("case", FRACTIONAL_CASES, ids=lambda c: f"{c[0]}d-{c[1]}-{c[2]}")
+def test_fractional_max_pool_matches_torch(case, dtype, layout):
+    """Values, indices and gradients equal PyTorch's for the same samples: its windows are
+    placed by its CPU kernel's arithmetic in the input's dtype, width from sample 0 in 2-D,
+    time/height/width from samples 0/1/2 in 3-D."""
+    nd, xs, k, kw = case
+    if layout == "channels_last" and len(xs) != nd + 2:
+        pytest.skip("channels-last needs a batch dim")
+
+    def fn(lib, x):
+        pool = getattr(lib.nn.functional, f"fractional_max_pool{nd}d")
+        return pool(x, k, return_indices=True, _random_samples=_samples(lib, x, nd, 3), **kw)
+
+    for seed in range(3):
+        values, indices = compare(fn, [_distinct(*xs, seed=seed)], dtype, layouts=[layout])
+    assert str(indices.dtype).endswith("int64")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+def test_fractional_max_pool_windows_as_pytorchs_in_every_float_type(dtype):
+    """The windows' starts come from arithmetic in the input's own type (each step rounded to
+    float16 or bfloat16 there), so the indices equal PyTorch's on many random sizes."""
+    torch = need_torch()
+    rng = np.random.default_rng(0)
+    for trial in range(40):
+        h, w = (int(v) for v in rng.integers(5, 40, 2))
+        k = tuple(int(v) for v in rng.integers(1, 4, 2))
+        out = (int(rng.integers(1, h - k[0] + 2)), int(rng.integers(1, w - k[1] + 2)))
+        x, s = _distinct(2, 3, h, w, seed=trial), rng.random((2, 3, 2))
+        got = []
+        for lib, dev in ((rt, current_device()), (torch, "cpu")):
+            dt = getattr(lib, dtype)
+            xt = lib.tensor(x, device=dev).to(dt)
+            st = lib.tensor(s, device=dev).to(dt)
+            got.append(to_np(lib.nn.functional.fractional_max_pool2d(
+                xt, k, output_size=out, return_indices=True, _random_samples=st)[1]))
+        np.testing.assert_array_equal(got[0], got[1], err_msg=f"{(h, w, k, out)}")
+
+
+def test_fractional_max_pool_ties_infinities_and_nans():
+    """The first maximum of a window wins a tie, -inf windows keep their first position,
+    and a NaN wins over numbers (PyTorch's ``val > max || isnan(val)``)."""
+    x = np.zeros((1, 2, 6, 6))
+    x[0, 1] = -np.inf
+    x[0, 0, 2, 3] = np.nan
+    x[0, 0, 4:, 4:] = 1.0
+
+    def fn(lib, x):
+        s = lib.tensor([[[0.5, 0.25], [0.75, 0.1]]], dtype=x.dtype, device=x.device)
+        return lib.nn.functional.fractional_max_pool2d(
+            x, 3, output_size=(3, 3), return_indices=True, _random_samples=s
+        )
+
+    compare(fn, [x], grad=False)
+
+
+@pytest.mark.parametrize("nd, shape", [(2, (2, 2, 7, 8)), (3, (1, 2, 5, 6, 5))])
+def test_fractional_max_pool_gradcheck_and_gradgradcheck(nd, shape):
+    x = rt.tensor(
+        _distinct(*shape) * 10, dtype=rt.float64, device=current_device(), requires_grad=True
+    )
+    s = _samples(rt, x, nd, 1)
+    pool = getattr(F, f"fractional_max_pool{nd}d")
+
+    def fn(x):
+        return pool(x, 2, output_size=(3,) * nd, _random_samples=s)
+
+    assert rt.autograd.gradcheck(fn, (x,))
+    assert rt.autograd.gradgradcheck(fn, (x,))
+    assert type(fn(x).grad_fn).__name__ == f"FractionalMaxPool{nd}DBackward0"
+
+
+def test_fractional_max_pool_draws_its_own_steps():
+    """Without ``_random_samples`` each call draws new window positions: every output is
+    its index's input, each index lies in a window of the kernel's size, and the positions
+    vary between calls."""
+    x = rt.tensor(_distinct(4, 3, 25, 25), dtype=rt.float32, device=current_device())
+    seen = set()
+    for _ in range(5):
+        values, indices = F.fractional_max_pool2d(x, 2, output_ratio=0.5, return_indices=True)
+        assert tuple(values.shape) == (4, 3, 12, 12)
+        flat = to_np(x).reshape(4, 3, -1)
+        idx = to_np(indices).reshape(4, 3, -1)
+        np.testing.assert_array_equal(np.take_along_axis(flat, idx, 2).reshape(values.shape),
+                                      to_np(values))
+        rows, cols = idx // 25, idx % 25
+        # consecutive outputs of a row step by 1 or 2 columns (kernel 2, ratio 0.5)
+        steps = np.diff(cols.reshape(4, 3, 12, 12).min(axis=2), axis=-1)
+        assert steps.min() >= 0 and rows.max() < 25
+        seen.add(to_np(indices).tobytes())
+    assert len(seen) > 1
+
+
+def test_fractional_max_pool_modules_match_torch():
+    torch = need_torch()
+    for nd, args, kw, xs in (
+        (2, (3,), dict(output_ratio=(0.5, 0.5)), (2, 3, 12, 13)),
+        (2, ((2, 3),), dict(output_size=5, return_indices=True), (3, 9, 10)),
+        (3, (2,), dict(output_size=(3, 4, 3)), (1, 2, 7, 8, 6)),
+    ):
+        name = f"FractionalMaxPool{nd}d"
+        samples = np.random.default_rng(nd).random((xs[0] if len(xs) == nd + 2 else 1,
+                                                    xs[-nd - 1], nd))
+        ours = getattr(nn, name)(*args, **kw, _random_samples=rt.tensor(samples))
+        theirs = getattr(torch.nn, name)(*args, **kw, _random_samples=torch.tensor(samples))
+        assert repr(ours) == repr(theirs)
+        for attr in ("kernel_size", "output_size", "output_ratio", "return_indices"):
+            assert getattr(ours, attr) == getattr(theirs, attr), (name, attr)
+        assert list(ours.state_dict()) == list(theirs.state_dict()) == ["_random_samples"]
+        ours.to(current_device())
+
+        def fn(lib, x, ours=ours, theirs=theirs):
+            return (ours if lib is rt else theirs)(x)
+
+        compare(fn, [_distinct(*xs)])
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda lib: lib.nn.FractionalMaxPool2d(2),
+        lambda lib: lib.nn.FractionalMaxPool2d(2, output_ratio=1.5),
+        lambda lib: lib.nn.FractionalMaxPool2d(2, output_ratio=(0.5, 1.0)),
+        lambda lib: lib.nn.FractionalMaxPool2d(2, output_size=3, output_ratio=0.5),
+        lambda lib: lib.nn.FractionalMaxPool3d(2, output_ratio=0),
+        lambda lib: lib.nn.FractionalMaxPool3d(0, output_size=2),
+        lambda lib: lib.nn.functional.fractional_max_pool3d(lib.zeros(1, 1, 4, 4, 4), 2),
+    ],
+)
+def test_fractional_max_pool_argument_errors_match_torch(build):
+    expect_torch_error(build, ValueError)
+
+
+def _frac(lib, shape, k, out, samples=None, nd=2, dtype=None):
+    x = lib.zeros(*shape, dtype=dtype or lib.float32)
+    pool = getattr(lib.nn.functional, f"fractional_max_pool{nd}d")
+    return pool(x, k, output_size=out, _random_samples=samples)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        # pool too large for the input
+        lambda lib: _frac(lib, (1, 1, 7, 9), 2, (7, 3)),
+        lambda lib: _frac(lib, (1, 1, 7, 9), (2, 3), (3, 8)),
+        lambda lib: _frac(lib, (1, 1, 6, 7, 8), 2, (6, 3, 3), nd=3),
+        lambda lib: _frac(lib, (1, 1, 6, 7, 8), 2, (3, 7, 3), nd=3),
+        lambda lib: _frac(lib, (1, 1, 6, 7, 8), 2, (3, 3, 8), nd=3),
+        # rank, empty dims, argument lengths
+        lambda lib: _frac(lib, (1, 1, 1, 7, 9), 2, 3),
+        lambda lib: _frac(lib, (1, 1, 1, 6, 7, 8), 2, 3, nd=3),
+        lambda lib: _frac(lib, (1, 0, 7, 9), 2, 3),
+        lambda lib: _frac(lib, (1, 1, 0, 9), 2, 3),
+        lambda lib: _frac(lib, (1, 0, 6, 7, 8), 2, 3, nd=3),
+        lambda lib: _frac(lib, (1, 1, 7, 9), (2, 2, 2), 3),
+        lambda lib: _frac(lib, (1, 1, 7, 9), 2, (3, 3, 3)),
+        lambda lib: _frac(lib, (1, 1, 6, 7, 8), (2, 2), 3, nd=3),
+        lambda lib: _frac(lib, (1, 1, 6, 7, 8), 2, (3, 3), nd=3),
+        # the samples
+        lambda lib: _frac(lib, (1, 1, 7, 9), 2, 3, lib.rand(1, 1, 2, dtype=lib.float64)),
+        lambda lib: _frac(lib, (1, 1, 7, 9), 2, 3, lib.rand(1, 2)),
+        lambda lib: _frac(lib, (1, 1, 7, 9), 2, 3, lib.rand(1, 1, 2, 1)),
+        lambda lib: _frac(lib, (2, 1, 7, 9), 2, 3, lib.rand(1, 1, 2)),
+        lambda lib: _frac(lib, (1, 1, 7, 9), 2, 3, lib.rand(1, 2, 2)),
+        lambda lib: _frac(lib, (1, 1, 7, 9), 2, 3, lib.rand(1, 1, 3)),
+        # dtypes
+        lambda lib: _frac(lib, (1, 1, 7, 9), 2, 3, lib.zeros(1, 1, 2, dtype=lib.int32),
+                          dtype=lib.int32),
+        lambda lib: _frac(lib, (1, 1, 6, 7, 9), 2, 3, lib.zeros(1, 1, 3, dtype=lib.int64),
+                          nd=3, dtype=lib.int64),
+        # an unbatched 2-D input has no channel dim to draw samples for
+        lambda lib: _frac(lib, (7, 9), 2, 3),
+    ],
+)
+def test_fractional_max_pool_errors_match_torch(build):
+    expect_torch_error(build)
+
+
+def test_fractional_max_pool_refuses_what_pytorch_reads_out_of_bounds():
+    """A kernel of 0 (PyTorch returns -inf) or samples outside [0, 1) whose windows would
+    leave the input (PyTorch reads past the plane) raise a clear error instead."""
+    x = rt.zeros(1, 1, 7, 9, device=current_device())
+    with pytest.raises(RuntimeError, match="kernel_size must be greater than zero"):
+        F.fractional_max_pool2d(x, 0, output_size=3)
+    # float16's steps near 3000 are 2 apart: one window would start past the last column
+    x = rt.zeros(1, 1, 6, 6, dtype=rt.float16, device=current_device())
+    s = rt.tensor([[[3000.0, 0.5]]], dtype=rt.float16, device=current_device())
+    with pytest.raises(RuntimeError, match=r"_random_samples must lie in \[0, 1\)"):
+        F.fractional_max_pool2d(x, 1, output_size=5, _random_samples=s)

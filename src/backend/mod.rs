@@ -415,6 +415,17 @@ pub trait Backend {
         idx: &Self::Buffer,
         w: &Window,
     ) -> Result<Self::Buffer>;
+    /// Fractional max pooling of the view `l` (`[n, c, *w.input]`): windows of `w.kernel`
+    /// positions along the three axes of [`Window::to_3d`], their first positions per plane
+    /// in `starts` (plane `p`'s `Σ output` entries from `p · Σ output`, the axes in order;
+    /// every window inside the input). Maxima and indices as [`Backend::max_pool`]; the
+    /// gradient is the indices' scatter-add.
+    fn fractional_max_pool(
+        x: &Self::Buffer,
+        l: &Layout,
+        w: &Window,
+        starts: &[usize],
+    ) -> Result<(Self::Buffer, Self::Buffer)>;
     /// Average pooling of the view `l` (`[n, c, *w.input]`) to a contiguous
     /// `[n, c, *w.output]` buffer, accumulating 16-bit floats in float32.
     fn avg_pool(x: &Self::Buffer, l: &Layout, w: &Window, d: AvgDivisor) -> Result<Self::Buffer>;

@@ -295,6 +295,14 @@ impl Backend for Cuda {
     ) -> Result<CudaBuffer> {
         match *g {}
     }
+    fn fractional_max_pool(
+        x: &CudaBuffer,
+        _: &Layout,
+        _: &Window,
+        _: &[usize],
+    ) -> Result<(CudaBuffer, CudaBuffer)> {
+        match *x {}
+    }
     fn avg_pool(x: &CudaBuffer, _: &Layout, _: &Window, _: AvgDivisor) -> Result<CudaBuffer> {
         match *x {}
     }

@@ -717,6 +717,14 @@ impl Backend for Cpu {
     ) -> Result<HostBuffer> {
         window::max_pool_backward(g, gl, idx, w)
     }
+    fn fractional_max_pool(
+        x: &HostBuffer,
+        l: &Layout,
+        w: &Window,
+        starts: &[usize],
+    ) -> Result<(HostBuffer, HostBuffer)> {
+        window::fractional_max_pool(x, l, w, starts)
+    }
     fn roi_pool(
         x: &HostBuffer,
         rois: &HostBuffer,

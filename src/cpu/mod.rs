@@ -15,6 +15,7 @@ pub mod math;
 pub mod matmul;
 pub mod norm;
 pub mod panel;
+pub mod pool;
 pub mod random;
 pub mod reduce;
 pub mod resample;

@@ -256,6 +256,14 @@ impl Backend for Cuda {
     fn avg_pool(x: &CudaBuffer, l: &Layout, w: &Window, d: AvgDivisor) -> Result<CudaBuffer> {
         window::avg_pool(x, l, w, d)
     }
+    fn fractional_max_pool(
+        x: &CudaBuffer,
+        l: &Layout,
+        w: &Window,
+        starts: &[usize],
+    ) -> Result<(CudaBuffer, CudaBuffer)> {
+        window::fractional_max_pool(x, l, w, starts)
+    }
     fn max_pool_backward(
         g: &CudaBuffer,
         gl: &Layout,

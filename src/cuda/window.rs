@@ -181,6 +181,35 @@ pub fn max_pool(x: &CudaBuffer, l: &Layout, w: &Window) -> Result<(CudaBuffer, C
     Ok((vals, idx))
 }
 
+/// Fractional max pooling of the view `l` (`[n, c, *w.input]`): windows of `w.kernel`
+/// positions from the per-plane first positions `starts` (see
+/// [`Backend::fractional_max_pool`](crate::backend::Backend::fractional_max_pool)), maxima and
+/// indices as [`max_pool`].
+pub fn fractional_max_pool(
+    x: &CudaBuffer,
+    l: &Layout,
+    w: &Window,
+    starts: &[usize],
+) -> Result<(CudaBuffer, CudaBuffer)> {
+    let k = kernel("fractional_max_pool", x.dtype())?;
+    let xv = plane_view("fractional_max_pool", l, w)?;
+    let dev = x.dev();
+    let c = l.shape[1];
+    let total = l.shape[0] * c * w.output_numel();
+    let vals = CudaBuffer::alloc(dev, total, x.dtype())?;
+    let idx = CudaBuffer::alloc(dev, total, DType::I64)?;
+    let firsts = HostBuffer::from_vec(starts.iter().map(|&s| s as i64).collect::<Vec<i64>>());
+    let firsts = upload(dev, &firsts)?;
+    let mut args = Args::new();
+    args.arg(vals.device_ptr())
+        .arg(idx.device_ptr())
+        .arg(x.device_ptr());
+    geometry(&mut args, total, c, w, xv);
+    args.arg(firsts.device_ptr());
+    launch_elementwise(dev, k, x.dtype(), total, &mut args)?;
+    Ok((vals, idx))
+}
+
 /// The gradient of max pooling: each output's gradient (the view `gl`, `[n, c, *w.output]`)
 /// at its window's argmax (`idx`, contiguous, as [`max_pool`] returned it), gathered per
 /// input element in ascending output order.
@@ -604,6 +633,47 @@ mod tests {
                 let want = as_f64(&Cpu::resample_axis(&host, &p).unwrap());
                 let what = format!("resample_axis {dtype:?} {p:?}");
                 assert_close(&what, &got, &want, 4.0 * tol(dtype));
+            }
+        }
+    }
+
+    #[test]
+    fn fractional_max_pool_matches_the_cpu_with_nans_and_ties() {
+        if !available("fractional_max_pool") {
+            return;
+        }
+        let _turn = SERIAL.lock();
+        let dev = HostDevice::open();
+        // (input, output, kernel): 1-3 spatial dims, windows overlapping and not.
+        let cases: [(&[usize], &[usize], &[usize]); 3] = [
+            (&[9, 11], &[4, 5], &[2, 3]),
+            (&[7, 6], &[6, 2], &[2, 3]),
+            (&[5, 6, 7], &[2, 3, 4], &[2, 2, 3]),
+        ];
+        for (input, output, kernel) in cases {
+            let k = input.len();
+            let w = win(input, output, kernel, &vec![1; k], &vec![0; k], &vec![1; k]);
+            let w3 = w.to_3d();
+            // Each plane its own starts: spread over the room each axis leaves.
+            let starts: Vec<usize> = (0..N * C)
+                .flat_map(|p| {
+                    let w3 = &w3;
+                    (0..3).flat_map(move |d| {
+                        let room = w3.input[d] - w3.kernel[d];
+                        (0..w3.output[d])
+                            .map(move |o| (o * room + p) / w3.output[d].max(1) % (room + 1))
+                    })
+                })
+                .collect();
+            for dtype in [DType::F32, DType::F64, DType::F16] {
+                for (l, len) in plane_layouts(input) {
+                    let host = data(dtype, len, 7, true);
+                    let (v, i) = fractional_max_pool(&put(&dev, &host), &l, &w, &starts).unwrap();
+                    let (wv, wi) = Cpu::fractional_max_pool(&host, &l, &w, &starts).unwrap();
+                    let what = format!("fractional_max_pool {dtype:?} {w:?} {l:?}");
+                    assert_close(&what, &get(&v), &as_f64(&wv), 0.0);
+                    assert_close(&what, &get(&i), &as_f64(&wi), 0.0);
+                }
             }
         }
     }

@@ -380,9 +380,8 @@ fn max_pool_window(x: &Tensor, w: &Window, unbatch: bool) -> Result<(Tensor, Ten
     let indices = Tensor::from_storage(i, shape);
     if needs_grad(&[x]) {
         let (in_shape, dtype, device) = (x.shape().to_vec(), x.dtype(), x.device());
-        let planes = (n * c) as i64;
-        let (lin, lout) = (w.input_numel() as i64, w.output_numel() as i64);
-        let idx = indices.reshape(&[planes, lout])?;
+        let (lin, lout) = (w.input_numel(), w.output_numel() as i64);
+        let idx = indices.reshape(&[(n * c) as i64, lout])?;
         let w = w.clone();
         record("MaxPoolBackward0", &[x], &values, move |g, _| {
             // Each output's gradient lands on its window's argmax (summed where windows
@@ -394,12 +393,9 @@ fn max_pool_window(x: &Tensor, w: &Window, unbatch: bool) -> Result<(Tensor, Ten
                     .max_pool_backward(g.layout(), idx.storage(), &w)?;
                 return Ok(vec![Some(Tensor::from_storage(grad, in_shape.clone()))]);
             }
-            let shape: Vec<i64> = in_shape.iter().map(|&v| v as i64).collect();
-            let grad =
-                crate::ops::creation::zeros(&[planes as usize, lin as usize], dtype, device)?
-                    .scatter(1, &idx, &g.reshape(&[planes, lout])?, true)?
-                    .reshape(&shape)?;
-            Ok(vec![Some(grad)])
+            Ok(vec![Some(scatter_to_argmax(
+                g, &idx, &in_shape, lin, dtype, device,
+            )?)])
         });
     }
     if unbatch {
@@ -407,6 +403,29 @@ fn max_pool_window(x: &Tensor, w: &Window, unbatch: bool) -> Result<(Tensor, Ten
     } else {
         Ok((values, indices))
     }
+}
+
+/// The gradient of a max pool as a scatter-add: each output's gradient `g` added at its
+/// argmax `idx` (`[planes, outputs]`) of a zeroed `[planes, lin]`, shaped as the input
+/// `in_shape`. Differentiable (its own backward is a gather) and on every backend.
+fn scatter_to_argmax(
+    g: &Tensor,
+    idx: &Tensor,
+    in_shape: &[usize],
+    lin: usize,
+    dtype: DType,
+    device: crate::Device,
+) -> Result<Tensor> {
+    let planes = idx.shape()[0];
+    let shape: Vec<i64> = in_shape.iter().map(|&v| v as i64).collect();
+    crate::ops::creation::zeros(&[planes, lin], dtype, device)?
+        .scatter(
+            1,
+            idx,
+            &g.reshape(&[planes as i64, idx.shape()[1] as i64])?,
+            true,
+        )?
+        .reshape(&shape)
 }
 
 /// `max_pool{k}d(input, kernel_size, stride, padding, dilation, ceil_mode,
@@ -439,6 +458,206 @@ pub fn adaptive_max_pool(name: &str, input: &Tensor, output: &[i64]) -> Result<(
     check_pool_dtype(name, &x)?;
     let w = adaptive_window(name, &x, output)?;
     max_pool_window(&x, &w, !is_batched)
+}
+
+/// PyTorch's `generate_intervals`: the first input position of each of `output` windows
+/// of `k` positions over `input` positions, from `sample` in `[0, 1)`, computed as PyTorch's
+/// CPU kernel does in the input's float type (`dtype`), each operation rounded to it.
+fn fractional_starts(dtype: DType, sample: f64, input: usize, output: usize, k: usize) -> Vec<i64> {
+    let r = |v: f64| dtype.round(v);
+    let mut seq = Vec::with_capacity(output);
+    if output > 1 {
+        let alpha = r(r((input - k) as f64) / r((output - 1) as f64));
+        let origin = r(sample * alpha).trunc() as i64;
+        for i in 0..output - 1 {
+            seq.push(r(r(r(i as f64) + sample) * alpha).trunc() as i64 - origin);
+        }
+    }
+    if output > 0 {
+        seq.push((input - k) as i64);
+    }
+    seq
+}
+
+/// `fractional_max_pool{k}d(input, kernel_size, output_size, _random_samples)` (`k` 2 or 3), PyTorch's
+/// checks and messages: (maxima, flat indices within each input plane). Plane `(n, c)`'s
+/// windows start where PyTorch puts them from `samples[n, c]` (2-D: width from sample 0,
+/// height from 1; 3-D: time, height, width from 0, 1, 2), computed on the host as its CPU
+/// kernel does, on every device. The gradient goes to each window's argmax.
+pub fn fractional_max_pool(
+    k: usize,
+    input: &Tensor,
+    kernel: &[i64],
+    output: &[i64],
+    samples: &Tensor,
+) -> Result<(Tensor, Tensor)> {
+    if !(2..=3).contains(&k) {
+        crate::bail!("fractional_max_pool: 2 or 3 spatial dims, not {k}");
+    }
+    let (op, prefix, three) = if k == 2 {
+        ("fractional_max_pool2d", "fractional_max_pool2d()", "")
+    } else {
+        (
+            "fractional_max_pool3d",
+            "fractional_max_pool3d_out()",
+            " three",
+        )
+    };
+    let rt = |m: String| Err(Error::Runtime(m));
+    if kernel.len() != k {
+        return rt(format!(
+            "{op}: kernel_size must either be a single Int or tuple of{three} Ints"
+        ));
+    }
+    if output.len() != k {
+        return rt(format!(
+            "{op}: output_size must either be a single Int or tuple of{three} Ints"
+        ));
+    }
+    let shape = input.shape();
+    if shape.len() != k + 1 && shape.len() != k + 2 {
+        return rt(format!(
+            "{prefix}: Expected {}D or {}D tensor, but got: {}",
+            k + 1,
+            k + 2,
+            fmt_shape(shape)
+        ));
+    }
+    if let Some(d) = (1..shape.len()).find(|&d| shape[d] == 0) {
+        return rt(format!(
+            "{prefix}: Expected input to have non-zero size for non-batch dimensions, but got{} with dimension {d} being empty.",
+            fmt_shape(shape)
+        ));
+    }
+    if let Some(&bad) = kernel.iter().find(|&&v| v <= 0) {
+        return rt(format!(
+            "{op}: kernel_size must be greater than zero, but got {bad}"
+        ));
+    }
+    if let Some(&bad) = output.iter().find(|&&v| v < 0) {
+        return rt(format!(
+            "{op}: output_size must be non-negative, but got {bad}"
+        ));
+    }
+    let batched = shape.len() == k + 2;
+    let (batch, channels) = if batched {
+        (shape[0], shape[1])
+    } else {
+        (1, shape[0])
+    };
+    if samples.dtype() != input.dtype() {
+        return rt("Expect _random_samples to have the same dtype as input".into());
+    }
+    if samples.dim() != 3 {
+        return rt(format!(
+            "Expect _random_samples to have 3 dimensions, got {}",
+            samples.dim()
+        ));
+    }
+    let s = samples.shape();
+    if s[0] < batch {
+        return rt("Expect _random_samples.size(0) no less then input batch size.".into());
+    }
+    if s[1] != channels {
+        return rt("Expect _random_samples.size(1) equals to input channel size.".into());
+    }
+    if s[2] != k {
+        return rt(format!(
+            "Expect _random_samples.size(2) equals to {k}; got {}.",
+            s[2]
+        ));
+    }
+    if samples.device() != input.device() {
+        return rt(format!(
+            "{op}: expected _random_samples on {}, the input's device, but got {}",
+            input.device(),
+            samples.device()
+        ));
+    }
+    let spatial = &shape[shape.len() - k..];
+    let names = ["time", "height", "width"];
+    for d in 0..k {
+        if output[d] + kernel[d] - 1 > spatial[d] as i64 {
+            let name = names[3 - k + d];
+            return rt(format!(
+                "{prefix}: pool {name} {} too large relative to input {name} {}",
+                kernel[d], spatial[d]
+            ));
+        }
+    }
+    let dtype = input.dtype();
+    if !dtype.is_float() {
+        return Err(Error::NotImplemented(format!(
+            "\"{op}_out_frame\" not implemented for '{}'",
+            dtype.scalar_name()
+        )));
+    }
+    let x = if batched {
+        input.clone()
+    } else {
+        input.unsqueeze(0)?
+    };
+    let u = |v: &[i64]| v.iter().map(|&x| x as usize).collect::<Vec<_>>();
+    let w = Window {
+        input: spatial.to_vec(),
+        output: u(output),
+        kernel: u(kernel),
+        stride: vec![1; k],
+        padding: vec![0; k],
+        dilation: vec![1; k],
+        adaptive: false,
+    };
+    // Each plane's window starts along the three axes of `Window::to_3d`, from its samples.
+    let w3 = w.to_3d();
+    let values = samples.to_vec::<f64>()?;
+    let mut starts = Vec::with_capacity(batch * channels * w3.output.iter().sum::<usize>());
+    for p in 0..batch * channels {
+        let own = &values[p * k..][..k];
+        for d in 0..3 {
+            // 2-D: width from sample 0, height from sample 1 (axis 0 is a unit one); 3-D: in
+            // order.
+            let sample = if k == 2 {
+                [0.0, own[1], own[0]][d]
+            } else {
+                own[d]
+            };
+            let seq = fractional_starts(dtype, sample, w3.input[d], w3.output[d], w3.kernel[d]);
+            if seq
+                .iter()
+                .any(|&s| s < 0 || s as usize + w3.kernel[d] > w3.input[d])
+            {
+                return rt(format!(
+                    "{prefix}: _random_samples must lie in [0, 1), but got {sample} (its windows would leave the input)"
+                ));
+            }
+            starts.extend(seq.into_iter().map(|s| s as usize));
+        }
+    }
+    let (v, i) = x.storage().fractional_max_pool(x.layout(), &w, &starts)?;
+    let mut out_shape = vec![batch, channels];
+    out_shape.extend_from_slice(&w.output);
+    let values = Tensor::from_storage(v, out_shape.clone());
+    let indices = Tensor::from_storage(i, out_shape);
+    if needs_grad(&[&x]) {
+        let (in_shape, device) = (x.shape().to_vec(), x.device());
+        let idx = indices.reshape(&[(batch * channels) as i64, w.output_numel() as i64])?;
+        let lin = w.input_numel();
+        let node = if k == 2 {
+            "FractionalMaxPool2DBackward0"
+        } else {
+            "FractionalMaxPool3DBackward0"
+        };
+        record(node, &[&x], &values, move |g, _| {
+            Ok(vec![Some(scatter_to_argmax(
+                g, &idx, &in_shape, lin, dtype, device,
+            )?)])
+        });
+    }
+    if batched {
+        Ok((values, indices))
+    } else {
+        Ok((values.squeeze(Some(&[0]))?, indices.squeeze(Some(&[0]))?))
+    }
 }
 
 /// Average pooling over `w` of a batched input, differentiable to any order (the backward

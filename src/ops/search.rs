@@ -24,16 +24,6 @@ fn not_implemented(name: &str, t: &Tensor, dtype: DType) -> Error {
     ))
 }
 
-/// `v` rounded to `dtype`'s precision (as PyTorch holds histc's edges in the input dtype).
-fn round_to(dtype: DType, v: f64) -> f64 {
-    match dtype {
-        DType::F16 => half::f16::from_f64(v).to_f64(),
-        DType::BF16 => half::bf16::from_f64(v).to_f64(),
-        DType::F32 => v as f32 as f64,
-        _ => v,
-    }
-}
-
 /// The options of `searchsorted` besides its two operands.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SearchOptions<'a> {
@@ -217,8 +207,8 @@ impl Tensor {
             ));
         }
         let nb = bins as usize;
-        let (lo, hi) = (round_to(dtype, lo), round_to(dtype, hi));
-        let width = round_to(dtype, hi - lo);
+        let (lo, hi) = (dtype.round(lo), dtype.round(hi));
+        let width = dtype.round(hi - lo);
         let inside = x.ge_scalar(lo)?.logical_and(&x.le_scalar(hi)?)?;
         // In range, the position is in [0, bins] (bins only for `max` itself, which joins
         // the last bin); elements outside go to an extra bin `bins` that is dropped.

@@ -167,6 +167,7 @@ fn rustorch_c(m: &Bound<'_, PyModule>) -> PyResult<()> {
         nn::_max_pool,
         nn::_avg_pool,
         nn::_adaptive_max_pool,
+        nn::_fractional_max_pool,
         nn::_adaptive_avg_pool,
         nn::_pad,
         nn::pixel_shuffle,

@@ -184,6 +184,26 @@ pub fn _avg_pool(
     )?))
 }
 
+/// `fractional_max_pool{k}d(input, kernel_size, output_size, _random_samples)`: (values,
+/// indices).
+#[pyfunction]
+pub fn _fractional_max_pool(
+    dims: usize,
+    input: PyRef<'_, PyTensor>,
+    kernel_size: Vec<i64>,
+    output_size: Vec<i64>,
+    samples: PyRef<'_, PyTensor>,
+) -> R2 {
+    let (v, i) = crate::ops::pool::fractional_max_pool(
+        dims,
+        &input.inner,
+        &kernel_size,
+        &output_size,
+        &samples.inner,
+    )?;
+    Ok((PyTensor::new(v), PyTensor::new(i)))
+}
+
 /// `adaptive_max_pool{k}d(..., return_indices=True)`: (values, indices).
 #[pyfunction]
 pub fn _adaptive_max_pool(name: &str, input: PyRef<'_, PyTensor>, output_size: Vec<i64>) -> R2 {

@@ -151,6 +151,15 @@ impl DType {
     pub fn is_float(self) -> bool {
         matches!(self, DType::F16 | DType::BF16 | DType::F32 | DType::F64)
     }
+    /// `v` rounded to this float dtype's precision (unchanged for float64 and the others).
+    pub fn round(self, v: f64) -> f64 {
+        match self {
+            DType::F16 => half::f16::from_f64(v).to_f64(),
+            DType::BF16 => half::bf16::from_f64(v).to_f64(),
+            DType::F32 => v as f32 as f64,
+            _ => v,
+        }
+    }
     /// The 16-bit float types, which the CPU backend computes in float32.
     pub fn is_half(self) -> bool {
         matches!(self, DType::F16 | DType::BF16)

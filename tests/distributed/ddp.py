@@ -53,9 +53,26 @@ def flat(model: nn.Module) -> torch.Tensor:
     return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
 
 
+def bn_net() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(3, 6, 3),
+        nn.BatchNorm2d(6),
+        nn.ReLU(),
+        nn.Conv2d(6, 4, 3, stride=2),
+        nn.BatchNorm2d(4, momentum=None),
+        nn.Flatten(),
+        nn.Linear(4 * 5 * 5, 10),
+        nn.BatchNorm1d(10, affine=False),
+    )
+
+
+def sync_bn_net() -> nn.Module:
+    return nn.SyncBatchNorm.convert_sync_batchnorm(bn_net())
+
+
 def train_pair(
     make, shape, steps: int, batch_size: int, rank: int, n: int, opt="sgd", hook=None,
-    dtype=torch.float32,
+    dtype=torch.float32, make_ref=None,
 ):
     torch.manual_seed(rank)  # every rank starts elsewhere: DDP must copy rank 0's weights
     model = make().to(dtype)
@@ -63,7 +80,8 @@ def train_pair(
     if hook is not None:
         ddp.register_comm_hook(None, hook)
     torch.manual_seed(0)
-    ref = make().to(dtype)  # rank 0's start, trained by one process on every rank's batches
+    # rank 0's start, trained by one process on every rank's batches
+    ref = (make_ref or make)().to(dtype)
     assert torch.equal(flat(model), flat(ref)), "DDP did not broadcast rank 0's parameters"
 
     def optimizer(params):
@@ -122,6 +140,59 @@ def run(rank: int, n: int) -> dict:
         model, ref = train_pair(lenet, (3, 32, 32), 50, 8, rank, n, opt="adam")
         d = (flat(model) - flat(ref)).abs().max().item()
         assert d < 1e-4, f"max |DDP - one process| = {d}"
+        assert same_everywhere(flat(model))
+
+    @case("sync-batch-norm-is-the-whole-batch")
+    def _():
+        # Each rank's output and input gradient are its slice of one batch norm over every
+        # rank's batch (the loss the sum of the ranks' losses); the weight and bias
+        # gradients, summed over the ranks, are the whole batch's; the running statistics
+        # are the whole batch's.
+        def data(r):
+            g = np.random.default_rng(500 + r)
+            return (torch.from_numpy(g.standard_normal((4, 3, 5, 2))),
+                    torch.from_numpy(g.standard_normal((4, 3, 5, 2))))
+
+        torch.manual_seed(0)
+        sync = nn.SyncBatchNorm(3).double()
+        ref = nn.BatchNorm2d(3).double()
+        with torch.no_grad():
+            for m in (sync, ref):
+                m.weight.copy_(torch.tensor([0.5, -1.5, 2.0], dtype=torch.float64))
+                m.bias.copy_(torch.tensor([0.1, 0.2, -0.3], dtype=torch.float64))
+        x, w = data(rank)
+        x.requires_grad_(True)
+        out = sync(x)
+        assert type(out.grad_fn).__name__ == "SyncBatchNormBackward"
+        (out * w).sum().backward()
+        pairs = [data(r) for r in range(n)]
+        xs = torch.cat([p[0] for p in pairs]).requires_grad_(True)
+        full = ref(xs)
+        (full * torch.cat([p[1] for p in pairs])).sum().backward()
+        mine = slice(4 * rank, 4 * rank + 4)
+        assert torch.allclose(out, full[mine], atol=1e-12), "output"
+        assert torch.allclose(x.grad, xs.grad[mine], atol=1e-12), "input gradient"
+        for name in ("weight", "bias"):
+            g = getattr(sync, name).grad.clone()
+            dist.all_reduce(g)
+            assert torch.allclose(g, getattr(ref, name).grad, atol=1e-12), name
+        assert torch.allclose(sync.running_mean, ref.running_mean, atol=1e-14)
+        assert torch.allclose(sync.running_var, ref.running_var, atol=1e-14)
+        # eval mode normalises with the running statistics, locally
+        sync.eval()
+        ref.eval()
+        assert torch.allclose(sync(x), ref(x), atol=1e-14)
+
+    @case("sync-batch-norm-ddp-training")
+    def _():
+        # A network whose batch norms become SyncBatchNorm trains under DDP as one process
+        # with plain batch norms on the concatenated batches (parameters and running stats)
+        model, ref = train_pair(sync_bn_net, (3, 13, 13), 30, 8, rank, n,
+                                dtype=torch.float64, make_ref=bn_net)
+        d = (flat(model) - flat(ref)).abs().max().item()
+        assert d < 1e-8, f"max |DDP - one process| = {d}"
+        for (name, a), (_, b) in zip(model.state_dict().items(), ref.state_dict().items()):
+            assert torch.allclose(a.double(), b.double(), atol=1e-8), name
         assert same_everywhere(flat(model))
 
     @case("small-buckets")

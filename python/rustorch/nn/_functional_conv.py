@@ -48,6 +48,10 @@ __all__ = [
     "adaptive_max_pool1d_with_indices",
     "adaptive_max_pool2d_with_indices",
     "adaptive_max_pool3d_with_indices",
+    "fractional_max_pool2d",
+    "fractional_max_pool3d",
+    "fractional_max_pool2d_with_indices",
+    "fractional_max_pool3d_with_indices",
     "max_unpool1d",
     "max_unpool2d",
     "max_unpool3d",
@@ -449,6 +453,81 @@ def max_unpool3d(input: Tensor, indices: Tensor, kernel_size: _Size,
                  output_size: Optional[Sequence[int]] = None) -> Tensor:
     """``torch.nn.functional.max_unpool3d``."""
     return _max_unpool(3, input, indices, kernel_size, stride, padding, output_size)
+
+
+_Ratio = Union[float, Sequence[float]]
+
+
+def _fractional_max_pool(n: int, input: Tensor, kernel_size: _Size,
+                         output_size: Optional[_Size], output_ratio: Optional[_Ratio],
+                         _random_samples: Optional[Tensor]) -> tuple[Tensor, Tensor]:
+    name = f"fractional_max_pool{n}d"
+    if output_size is None and output_ratio is None:
+        raise ValueError(f"{name} requires specifying either an output_size or an output_ratio")
+    if output_size is None:
+        ratio = _ntuple(n)(output_ratio)
+        if len(ratio) > n:
+            raise ValueError(
+                f"{name} requires output_ratio to either be a single Int or tuple of Ints."
+            )
+        output_size = [int(input.size(d - n) * ratio[d]) for d in range(n)]
+    if _random_samples is None:
+        n_batch = 1 if input.dim() == n + 1 else input.size(0)
+        _random_samples = rustorch.rand(n_batch, input.size(-n - 1), n, dtype=input.dtype,
+                                        device=input.device)
+    return _C._fractional_max_pool(n, input, _list(kernel_size, n), _list(output_size, n),
+                                   _random_samples)
+
+
+def fractional_max_pool2d_with_indices(
+    input: Tensor, kernel_size: _Size, output_size: Optional[_Size] = None,
+    output_ratio: Optional[_Ratio] = None, return_indices: bool = False,
+    _random_samples: Optional[Tensor] = None,
+) -> tuple[Tensor, Tensor]:
+    """``torch.nn.functional.fractional_max_pool2d_with_indices``: (values, flat indices)."""
+    return _fractional_max_pool(2, input, kernel_size, output_size, output_ratio,
+                                _random_samples)
+
+
+def fractional_max_pool3d_with_indices(
+    input: Tensor, kernel_size: _Size, output_size: Optional[_Size] = None,
+    output_ratio: Optional[_Ratio] = None, return_indices: bool = False,
+    _random_samples: Optional[Tensor] = None,
+) -> tuple[Tensor, Tensor]:
+    """``torch.nn.functional.fractional_max_pool3d_with_indices``: (values, flat indices)."""
+    return _fractional_max_pool(3, input, kernel_size, output_size, output_ratio,
+                                _random_samples)
+
+
+def fractional_max_pool2d(
+    input: Tensor, kernel_size: _Size, output_size: Optional[_Size] = None,
+    output_ratio: Optional[_Ratio] = None, return_indices: bool = False,
+    _random_samples: Optional[Tensor] = None,
+) -> Union[Tensor, tuple[Tensor, Tensor]]:
+    """``torch.nn.functional.fractional_max_pool2d`` (Graham's fractional max pooling).
+
+    Windows of ``kernel_size`` at pseudo-random steps chosen by ``_random_samples`` (``[N,
+    C, 2]`` in ``[0, 1)``, drawn with ``rand`` when not given; width from sample 0, height
+    from 1), placed as PyTorch's CPU kernel places them, on every device. The first maximum
+    of a window wins ties; a NaN wins over numbers. Unlike PyTorch, ``output_ratio`` may be
+    a single float here too (PyTorch's functional form raises ``TypeError`` on it, its
+    module does not).
+    """
+    out = fractional_max_pool2d_with_indices(input, kernel_size, output_size, output_ratio,
+                                             return_indices, _random_samples)
+    return out if return_indices else out[0]
+
+
+def fractional_max_pool3d(
+    input: Tensor, kernel_size: _Size, output_size: Optional[_Size] = None,
+    output_ratio: Optional[_Ratio] = None, return_indices: bool = False,
+    _random_samples: Optional[Tensor] = None,
+) -> Union[Tensor, tuple[Tensor, Tensor]]:
+    """``torch.nn.functional.fractional_max_pool3d``; ``_random_samples`` is ``[N, C, 3]``
+    (time, height, width from samples 0, 1, 2), otherwise as :func:`fractional_max_pool2d`."""
+    out = fractional_max_pool3d_with_indices(input, kernel_size, output_size, output_ratio,
+                                             return_indices, _random_samples)
+    return out if return_indices else out[0]
 
 
 def _lp_pool(n: int, input: Tensor, norm_type: float, kernel_size: _Size,

@@ -3,7 +3,7 @@
 
 use super::{fits_in_memory, narrow, not_implemented, widen, widen_all, Cpu};
 use crate::backend::{AvgDivisor, Backend, HostBuffer, ResampleAxis, RoiAlign, RoiPool, Window};
-use crate::cpu::{resample, roi, window};
+use crate::cpu::{pool, resample, roi, window};
 use crate::error::Result;
 use crate::tensor::dtype::DType;
 use crate::tensor::layout::Layout;
@@ -51,10 +51,36 @@ pub(super) fn max_pool(x: &HostBuffer, l: &Layout, w: &Window) -> Result<(HostBu
         dtype,
         T,
         {
-            let (v, i) = window::max_pool(x.as_slice::<T>(), l, w);
+            let (v, i) = pool::max_pool(x.as_slice::<T>(), l, w);
             Ok((HostBuffer::from_vec(v), HostBuffer::from_vec(i)))
         },
         Err(not_implemented("max_pool", dtype))
+    )
+}
+
+/// [`Backend::fractional_max_pool`](crate::backend::Backend::fractional_max_pool) on host
+/// buffers: float dtypes, as PyTorch's kernel.
+pub(super) fn fractional_max_pool(
+    x: &HostBuffer,
+    l: &Layout,
+    w: &Window,
+    starts: &[usize],
+) -> Result<(HostBuffer, HostBuffer)> {
+    fits_in_memory(&[l.shape[0], l.shape[1], w.output_numel()], DType::I64)?;
+    let dtype = x.dtype();
+    if dtype.is_half() {
+        let (c, cl) = widen(x, l);
+        let (v, i) = Cpu::fractional_max_pool(&c, &cl, w, starts)?;
+        return Ok((narrow(v, dtype), i));
+    }
+    crate::with_float_dtype!(
+        dtype,
+        T,
+        {
+            let (v, i) = pool::fractional_max_pool(x.as_slice::<T>(), l, w, starts);
+            Ok((HostBuffer::from_vec(v), HostBuffer::from_vec(i)))
+        },
+        Err(not_implemented("fractional_max_pool", dtype))
     )
 }
 
@@ -73,7 +99,7 @@ pub(super) fn max_pool_backward(
     crate::with_float_dtype!(
         dtype,
         T,
-        Ok(HostBuffer::from_vec(window::max_pool_backward(
+        Ok(HostBuffer::from_vec(pool::max_pool_backward(
             g.as_slice::<T>(),
             gl,
             idx.as_slice::<i64>(),
@@ -230,7 +256,7 @@ pub(super) fn avg_pool(
         return Ok(narrow(Cpu::avg_pool(&c, &cl, w, d)?, dtype));
     }
     if dtype == DType::I64 {
-        return Ok(HostBuffer::from_vec(window::avg_pool(
+        return Ok(HostBuffer::from_vec(pool::avg_pool(
             x.as_slice::<i64>(),
             l,
             w,
@@ -240,7 +266,7 @@ pub(super) fn avg_pool(
     crate::with_float_dtype!(
         dtype,
         T,
-        Ok(HostBuffer::from_vec(window::avg_pool(
+        Ok(HostBuffer::from_vec(pool::avg_pool(
             x.as_slice::<T>(),
             l,
             w,
@@ -265,7 +291,7 @@ pub(super) fn avg_pool_backward(
     crate::with_float_dtype!(
         dtype,
         T,
-        Ok(HostBuffer::from_vec(window::avg_pool_backward(
+        Ok(HostBuffer::from_vec(pool::avg_pool_backward(
             g.as_slice::<T>(),
             l,
             w,

@@ -172,7 +172,7 @@ kernel_file!(
     /// sources are windows too).
     WINDOW = "window.cu",
     [ALL: "im2col"; NUMERIC: "col2im", "max_pool";
-     FLOATS: "max_pool_backward", "avg_pool", "avg_pool_backward", "resample_axis";
+     FLOATS: "max_pool_backward", "fractional_max_pool", "avg_pool", "avg_pool_backward", "resample_axis";
      UINT8: "resample_fixed"]
 );
 

@@ -15,6 +15,9 @@
 //   max_pool(out, idx, x, total, channels, w, xv)
 //       out [n, c, *output]: each window's maximum (NaN wins: the last one; the first of ties) and its flat
 //       index within the input plane in idx (0 and -1 for a window wholly in the padding)
+//   fractional_max_pool(out, idx, x, total, channels, w, xv, starts)    (floats)
+//       as max_pool over windows of w.k positions (no padding) whose first positions are
+//       per plane: plane p's out[0] + out[1] + out[2] entries of starts from p times that
 //   max_pool_backward(out, g, idx, total, channels, w, gv)
 //       out [n, c, *input]: the sum of g (read through gv) over the outputs whose window
 //       holds the element and whose argmax (idx, contiguous [n, c, *output]) it is
@@ -178,6 +181,27 @@ KERNEL(col2im)(scalar_t* out, const scalar_t* cols, long long total, long long c
     }
 }
 
+// A window's running maximum and its flat index in the input plane, the positions taken in
+// scan order: the first wins ties, the last NaN over everything (PyTorch's
+// `val > max || isnan(val)`); a window with no position keeps 0 and -1.
+struct RtArgmax {
+    scalar_t best{};
+    acc_t value = 0;
+    long long at = -1;
+    __device__ __forceinline__ void take(const scalar_t* x, long long base, const RtView& xv,
+                                         const RtWindow& w, long long z, long long y,
+                                         long long xx) {
+        const scalar_t v =
+            x[base + z * xv.strides.v[2] + y * xv.strides.v[3] + xx * xv.strides.v[4]];
+        const acc_t va = rt_to_acc(v);
+        if (at < 0 || va > value || rt_isnan(va)) {
+            best = v;
+            value = va;
+            at = (z * w.in[1] + y) * w.in[2] + xx;
+        }
+    }
+};
+
 KERNEL(max_pool)(scalar_t* out, long long* idx, const scalar_t* x, long long total,
                  long long channels, RtWindow w, RtView xv) {
     const long long L = w.out[0] * w.out[1] * w.out[2];
@@ -188,9 +212,7 @@ KERNEL(max_pool)(scalar_t* out, long long* idx, const scalar_t* x, long long tot
 #pragma unroll
         for (int d = 0; d < 3; ++d) rt_window(w, d, o[d], &s[d], &st[d], &n[d]);
         const long long base = rt_plane(p, channels, xv);
-        scalar_t best{};
-        acc_t bv = 0;
-        long long bi = -1;
+        RtArgmax m;
         for (long long a = 0; a < n[0]; ++a) {
             const long long z = s[0] + a * st[0];
             if (!rt_inside(z, w.in[0])) continue;
@@ -199,28 +221,39 @@ KERNEL(max_pool)(scalar_t* out, long long* idx, const scalar_t* x, long long tot
                 if (!rt_inside(y, w.in[1])) continue;
                 for (long long e = 0; e < n[2]; ++e) {
                     const long long xx = s[2] + e * st[2];
-                    if (!rt_inside(xx, w.in[2])) continue;
-                    const scalar_t v =
-                        x[base + z * xv.strides.v[2] + y * xv.strides.v[3] + xx * xv.strides.v[4]];
-                    const acc_t va = rt_to_acc(v);
-                    // The first position wins ties, the last NaN over everything (PyTorch's
-                    // `val > max || isnan(val)`).
-                    if (bi < 0 || va > bv || rt_isnan(va)) {
-                        best = v;
-                        bv = va;
-                        bi = (z * w.in[1] + y) * w.in[2] + xx;
-                    }
+                    if (rt_inside(xx, w.in[2])) m.take(x, base, xv, w, z, y, xx);
                 }
             }
         }
-        out[i] = best;
-        idx[i] = bi;
+        out[i] = m.best;
+        idx[i] = m.at;
     }
 }
 
 #endif  // !RT_BOOL
 
 #if RT_FLOAT
+KERNEL(fractional_max_pool)(scalar_t* out, long long* idx, const scalar_t* x, long long total,
+                            long long channels, RtWindow w, RtView xv, const long long* starts) {
+    const long long L = w.out[0] * w.out[1] * w.out[2];
+    const long long per = w.out[0] + w.out[1] + w.out[2];
+    RT_GRID_LOOP(i, total) {
+        const long long p = i / L;
+        long long o[3];
+        rt_coords3(i - p * L, w.out, o);
+        const long long* first = starts + p * per;
+        const long long z0 = first[o[0]], y0 = first[w.out[0] + o[1]];
+        const long long x0 = first[w.out[0] + w.out[1] + o[2]];
+        const long long base = rt_plane(p, channels, xv);
+        RtArgmax m;
+        for (long long z = z0; z < z0 + w.k[0]; ++z)
+            for (long long y = y0; y < y0 + w.k[1]; ++y)
+                for (long long xx = x0; xx < x0 + w.k[2]; ++xx) m.take(x, base, xv, w, z, y, xx);
+        out[i] = m.best;
+        idx[i] = m.at;
+    }
+}
+
 KERNEL(avg_pool)(scalar_t* out, const scalar_t* x, long long total, long long channels,
                  RtWindow w, RtView xv, int count_include_pad, int has_override,
                  long long divisor_override) {

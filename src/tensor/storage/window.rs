@@ -114,6 +114,26 @@ impl Storage {
         })
     }
 
+    /// Fractional max pooling of the view `l` (windows of `w.kernel` positions from the
+    /// per-plane first positions `starts`): (maxima, int64 flat indices within each plane).
+    pub fn fractional_max_pool(
+        &self,
+        l: &Layout,
+        w: &Window,
+        starts: &[usize],
+    ) -> Result<(Storage, Storage)> {
+        Ok(match &self.buffer {
+            Buffer::Cpu(b) => {
+                let (v, i) = Cpu::fractional_max_pool(b, l, w, starts)?;
+                (Storage::from_host(v), Storage::from_host(i))
+            }
+            Buffer::Cuda(b) => {
+                let (v, i) = Cuda::fractional_max_pool(b, l, w, starts)?;
+                (Storage::new(Buffer::Cuda(v)), Storage::new(Buffer::Cuda(i)))
+            }
+        })
+    }
+
     /// The gradient of [`Storage::max_pool`], from the gradient view `l` of its output and
     /// the indices it returned.
     pub fn max_pool_backward(&self, l: &Layout, idx: &Storage, w: &Window) -> Result<Storage> {

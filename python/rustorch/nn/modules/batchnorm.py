@@ -18,7 +18,7 @@ from rustorch.nn.parameter import Parameter
 
 from .module import Module
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm"]
 
 
 def _factory_kwargs(device: Any, dtype: Any) -> dict[str, Any]:
@@ -209,3 +209,102 @@ class BatchNorm3d(_BatchNorm):
     def _check_input_dim(self, input: Tensor) -> None:
         if input.dim() != 5:
             raise ValueError(f"expected 5D input (got {input.dim()}D input)")
+
+
+class SyncBatchNorm(_BatchNorm):
+    r"""Batch normalization whose statistics cover the batches of every rank of a process
+    group (``torch.nn.SyncBatchNorm``), for ``(N, C, +)`` inputs.
+
+    In training, with ``rustorch.distributed`` initialised and more than one rank in
+    ``process_group`` (default: the whole world), the mean and variance are those of all
+    ranks' batches together, and the running statistics are updated with them; otherwise
+    (eval mode, one rank, no process group) it is :func:`F.batch_norm`, as PyTorch's.
+    :meth:`convert_sync_batchnorm` swaps a model's ``BatchNorm*d`` layers for it. Unlike
+    PyTorch's, which takes GPU inputs only, CPU tensors synchronise too (over the process
+    group's Open MPI backend).
+
+    Args:
+        num_features, eps, momentum, affine, track_running_stats, bias: as
+            :class:`BatchNorm1d`
+        process_group: the group whose ranks share statistics (``None``: the world)
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: Optional[float] = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        process_group: Any = None,
+        device: Any = None,
+        dtype: Any = None,
+        *,
+        bias: bool = True,
+    ) -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device,
+                         dtype, bias=bias)
+        self.process_group = process_group
+
+    def _check_input_dim(self, input: Tensor) -> None:
+        if input.dim() < 2:
+            raise ValueError(f"expected at least 2D input (got {input.dim()}D input)")
+
+    def _check_non_zero_input_channels(self, input: Tensor) -> None:
+        if input.size(1) == 0:
+            raise ValueError("SyncBatchNorm number of input channels should be non-zero")
+
+    def forward(self, input: Tensor) -> Tensor:
+        """Normalise ``input`` with the group's batch statistics (training) or as
+        :class:`BatchNorm1d` does."""
+        import rustorch.distributed as dist
+
+        self._check_input_dim(input)
+        self._check_non_zero_input_channels(input)
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:
+                factor = 1.0 / float(self.num_batches_tracked)
+        bn_training = self.training or (self.running_mean is None and self.running_var is None)
+        use_buffers = not self.training or self.track_running_stats
+        running_mean = self.running_mean if use_buffers else None
+        running_var = self.running_var if use_buffers else None
+        need_sync = bn_training and self.training and dist.is_available() and dist.is_initialized()
+        world_size = 1
+        if need_sync:
+            group = self.process_group or dist.group.WORLD
+            world_size = dist.get_world_size(group)
+            need_sync = world_size > 1
+        if not need_sync:
+            return F.batch_norm(input, running_mean, running_var, self.weight, self.bias,
+                                bn_training, factor, self.eps)
+        from ._functions import SyncBatchNorm as _SyncBatchNormFunction
+
+        return _SyncBatchNormFunction.apply(input, self.weight, self.bias, running_mean,
+                                            running_var, self.eps, factor, group, world_size)
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module: Module, process_group: Any = None) -> Module:
+        """``module`` with every ``BatchNorm*d`` layer (at any depth) replaced by a
+        :class:`SyncBatchNorm` sharing its parameters and buffers (a new layer when
+        ``module`` itself is one), as PyTorch's."""
+        output = module
+        if isinstance(module, _BatchNorm):
+            output = cls(module.num_features, module.eps, module.momentum, module.affine,
+                         module.track_running_stats, process_group,
+                         bias=module.bias is not None)
+            if module.affine:
+                with rustorch.no_grad():
+                    output.weight = module.weight
+                    output.bias = module.bias
+            output.running_mean = module.running_mean
+            output.running_var = module.running_var
+            output.num_batches_tracked = module.num_batches_tracked
+            output.training = module.training
+            if hasattr(module, "qconfig"):
+                output.qconfig = module.qconfig
+        for name, child in module.named_children():
+            output.add_module(name, cls.convert_sync_batchnorm(child, process_group))
+        del module
+        return output

@@ -3,7 +3,6 @@
 Constructor signatures, defaults, the attributes they store (kept as given for
 ``MaxPool*d``, ``AvgPool2d/3d``, ``LPPool*d`` and the adaptive pools; normalised to tuples
 for ``AvgPool1d`` and ``MaxUnpool*d``, as PyTorch does) and therefore ``repr`` are PyTorch's.
-Fractional max pooling is not provided.
 """
 
 from __future__ import annotations
@@ -17,6 +16,8 @@ from .module import Module
 from .utils import _pair, _single, _triple
 
 __all__ = [
+    "FractionalMaxPool2d",
+    "FractionalMaxPool3d",
     "MaxPool1d",
     "MaxPool2d",
     "MaxPool3d",
@@ -580,3 +581,60 @@ class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
     def forward(self, input: Tensor) -> Tensor:
         """Adaptive-average-pool ``input``."""
         return F.adaptive_avg_pool3d(input, self.output_size)
+
+
+class _FractionalMaxPoolNd(Module):
+    __constants__ = ["kernel_size", "return_indices", "output_size", "output_ratio"]
+    _n = 2
+
+    def __init__(self, kernel_size: Union[int, tuple[int, ...]],
+                 output_size: Optional[Union[int, tuple[int, ...]]] = None,
+                 output_ratio: Optional[Union[float, tuple[float, ...]]] = None,
+                 return_indices: bool = False, _random_samples: Optional[Tensor] = None) -> None:
+        super().__init__()
+        n = self._n
+        tup = _pair if n == 2 else _triple
+        if n == 3 and ((isinstance(kernel_size, int) and kernel_size <= 0) or (
+                isinstance(kernel_size, (tuple, list)) and not all(k > 0 for k in kernel_size))):
+            raise ValueError(f"kernel_size must be greater than 0, but got {kernel_size}")
+        self.kernel_size = tup(kernel_size)
+        self.return_indices = return_indices
+        self.register_buffer("_random_samples", _random_samples)
+        self.output_size = tup(output_size) if output_size is not None else None
+        self.output_ratio = tup(output_ratio) if output_ratio is not None else None
+        if output_size is None and output_ratio is None:
+            raise ValueError(
+                f"FractionalMaxPool{n}d requires specifying either an output size, or a "
+                "pooling ratio"
+            )
+        if output_size is not None and output_ratio is not None:
+            raise ValueError("only one of output_size and output_ratio may be specified")
+        if self.output_ratio is not None and not all(0 < r < 1 for r in self.output_ratio):
+            raise ValueError(f"output_ratio must be between 0 and 1 (got {output_ratio})")
+
+
+class FractionalMaxPool2d(_FractionalMaxPoolNd):
+    r"""2D fractional max pooling (``torch.nn.FractionalMaxPool2d``), Graham's pooling of
+    ``kernel_size`` windows at pseudo-random steps to ``output_size`` or ``output_ratio`` of
+    the input (in ``(0, 1)``). ``_random_samples`` (a buffer, ``[N, C, 2]``) fixes the steps;
+    without it each call draws new ones. ``repr`` is PyTorch's (``FractionalMaxPool2d()``).
+    """
+
+    def forward(self, input: Tensor) -> Any:
+        """Fractional-max-pool ``input``."""
+        return F.fractional_max_pool2d(input, self.kernel_size, self.output_size,
+                                       self.output_ratio, self.return_indices,
+                                       _random_samples=self._random_samples)
+
+
+class FractionalMaxPool3d(_FractionalMaxPoolNd):
+    r"""3D fractional max pooling (``torch.nn.FractionalMaxPool3d``); ``_random_samples`` is
+    ``[N, C, 3]``, otherwise as :class:`FractionalMaxPool2d`."""
+
+    _n = 3
+
+    def forward(self, input: Tensor) -> Any:
+        """Fractional-max-pool ``input``."""
+        return F.fractional_max_pool3d(input, self.kernel_size, self.output_size,
+                                       self.output_ratio, self.return_indices,
+                                       _random_samples=self._random_samples)
