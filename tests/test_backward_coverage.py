@@ -143,6 +143,18 @@ CASES = {
         lambda x: rt.nn.functional.max_pool2d(x, 3, 2, 1, dilation=1, ceil_mode=True),
         lambda: [_x(1, 2, 6, 5)],
     ),
+    "AddcmulBackward0": (
+        lambda x: rt.addcmul(x, x.sin(), x.cos()[0], value=0.7),
+        lambda: [_x(2, 3)],
+    ),
+    "LerpBackward0": (
+        lambda x: rt.lerp(x, x.exp(), 0.7),
+        lambda: [_x(2, 3)],
+    ),
+    "LerpBackward1": (
+        lambda x: rt.lerp(x, x.exp(), x.sin()),
+        lambda: [_x(2, 3)],
+    ),
     "FractionalMaxPool2DBackward0": (
         lambda x: rt.nn.functional.fractional_max_pool2d(
             x, 2, output_size=(3, 2), _random_samples=rt.tensor([[[0.3, 0.8], [0.6, 0.1]]],

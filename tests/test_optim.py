@@ -151,6 +151,28 @@ def test_sgd_momentum_numpy_reference():
     assert_values(ours, w, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("options", [
+    {}, {"momentum": 0.9}, {"momentum": 0.9, "nesterov": True, "weight_decay": 1e-4},
+    {"momentum": 0.9, "dampening": 0.1, "weight_decay": 1e-2}, {"maximize": True, "momentum": 0.5},
+])
+def test_sgd_steps_equal_pytorchs_to_the_bit(options, dtype):
+    """Given the same gradients, SGD's steps are PyTorch's bit for bit: its ``add_(…,
+    alpha=)`` updates are fused multiply-adds, and so are ours."""
+    torch = need_torch()
+    g = np.random.default_rng(0)
+    p0 = g.standard_normal(1000).astype(dtype)
+    ours, theirs = rt.tensor(p0, requires_grad=True), torch.tensor(p0, requires_grad=True)
+    opt_ours = rt.optim.SGD([ours], lr=0.1, **options)
+    opt_theirs = torch.optim.SGD([theirs], lr=0.1, **options)
+    for _ in range(5):
+        grad = g.standard_normal(1000).astype(dtype)
+        ours.grad, theirs.grad = rt.tensor(grad), torch.tensor(grad)
+        opt_ours.step()
+        opt_theirs.step()
+    np.testing.assert_array_equal(to_np(ours), to_np(theirs))
+
+
 @pytest.mark.parametrize("amsgrad", [False, True])
 @pytest.mark.parametrize("decoupled", [False, True])
 def test_adam_numpy_reference(amsgrad, decoupled):

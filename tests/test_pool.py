@@ -929,6 +929,13 @@ def _frac(lib, shape, k, out, samples=None, nd=2, dtype=None):
         lambda lib: _frac(lib, (1, 1, 6, 7, 8), 2, (6, 3, 3), nd=3),
         lambda lib: _frac(lib, (1, 1, 6, 7, 8), 2, (3, 7, 3), nd=3),
         lambda lib: _frac(lib, (1, 1, 6, 7, 8), 2, (3, 3, 8), nd=3),
+        # the 3-D bound is strict, the 2-D one not
+        lambda lib: _frac(lib, (1, 1, 5, 5, 5), 2, (4, 3, 3), nd=3),
+        lambda lib: _frac(lib, (1, 1, 5, 5, 5), 5, (1, 1, 1), nd=3),
+        # too large and bad samples at once: the size is reported
+        lambda lib: _frac(lib, (1, 1, 6, 6), 2, (6, 3), lib.rand(1, 1, 3)),
+        # samples that require grad
+        lambda lib: _frac(lib, (1, 1, 6, 6), 2, 3, lib.rand(1, 1, 2, requires_grad=True)),
         # rank, empty dims, argument lengths
         lambda lib: _frac(lib, (1, 1, 1, 7, 9), 2, 3),
         lambda lib: _frac(lib, (1, 1, 1, 6, 7, 8), 2, 3, nd=3),
@@ -960,13 +967,17 @@ def test_fractional_max_pool_errors_match_torch(build):
 
 
 def test_fractional_max_pool_refuses_what_pytorch_reads_out_of_bounds():
-    """A kernel of 0 (PyTorch returns -inf) or samples outside [0, 1) whose windows would
-    leave the input (PyTorch reads past the plane) raise a clear error instead."""
+    """A kernel of 0 (PyTorch returns -inf), an output size that overflows, or samples
+    whose windows would leave the input (PyTorch reads past the plane) raise a clear error
+    instead."""
     x = rt.zeros(1, 1, 7, 9, device=current_device())
     with pytest.raises(RuntimeError, match="kernel_size must be greater than zero"):
         F.fractional_max_pool2d(x, 0, output_size=3)
+    # an output size whose sum with the kernel overflows (PyTorch fails allocating it)
+    with pytest.raises(RuntimeError, match="pool height 2 too large relative to input height 7"):
+        F.fractional_max_pool2d(x, 2, output_size=(2**63 - 1, 3))
     # float16's steps near 3000 are 2 apart: one window would start past the last column
     x = rt.zeros(1, 1, 6, 6, dtype=rt.float16, device=current_device())
     s = rt.tensor([[[3000.0, 0.5]]], dtype=rt.float16, device=current_device())
-    with pytest.raises(RuntimeError, match=r"_random_samples must lie in \[0, 1\)"):
+    with pytest.raises(RuntimeError, match=r"windows placed from _random_samples .* would leave"):
         F.fractional_max_pool2d(x, 1, output_size=5, _random_samples=s)

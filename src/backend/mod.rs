@@ -189,6 +189,17 @@ pub trait Backend {
         shape: &[usize],
     ) -> Result<Self::Buffer>;
 
+    /// The [`Fused3`] op of `a`, `b`, `c` (floats of `dtype`) broadcast to `shape`; the
+    /// 16-bit types computed in float32 and rounded once.
+    fn fused3(
+        a: Arg<'_, Self::Buffer>,
+        b: Arg<'_, Self::Buffer>,
+        c: Arg<'_, Self::Buffer>,
+        dtype: DType,
+        shape: &[usize],
+        op: Fused3,
+    ) -> Result<Self::Buffer>;
+
     // ---- rows: `l` is a layout whose last dims hold each row's `len` elements --------------
     /// One value per row (bool for `All`/`Any`, else the input's dtype).
     fn reduce(

@@ -2,7 +2,7 @@
 //! way to make one answers with PyTorch's error for a CPU-only build.
 
 use super::{
-    AdamOptions, Arg, AttnRows, AvgDivisor, Backend, BinaryOp, Distribution, HostBuffer,
+    AdamOptions, Arg, AttnRows, AvgDivisor, Backend, BinaryOp, Distribution, Fused3, HostBuffer,
     LayerNormGrads, MatBatch, ReduceOp, ResampleAxis, RnnGrads, RnnRun, RnnSaved, RoiAlign,
     RoiPool, ScanOp, SgdOptions, Span, UnaryOp, Window,
 };
@@ -104,6 +104,17 @@ impl Backend for Cuda {
     ) -> Result<CudaBuffer> {
         let _ = (never(c), never(a));
         Err(never(b))
+    }
+    fn fused3(
+        a: Arg<'_, CudaBuffer>,
+        b: Arg<'_, CudaBuffer>,
+        c: Arg<'_, CudaBuffer>,
+        _: DType,
+        _: &[usize],
+        _: Fused3,
+    ) -> Result<CudaBuffer> {
+        let _ = (never(a), never(b));
+        Err(never(c))
     }
     fn reduce(x: &CudaBuffer, _: &Layout, _: usize, _: usize, _: ReduceOp) -> Result<CudaBuffer> {
         match *x {}

@@ -257,3 +257,17 @@ impl<W> ResampleAxis<W> {
         }
     }
 }
+
+/// A pointwise op of three float operands rounded as PyTorch's kernels round it: where they
+/// compute a product and a sum, one fused multiply-add (its compilers contract them).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Fused3 {
+    /// `addcmul`: `a + (value·b)·c`, the product `value·b` rounded first.
+    Addcmul(f64),
+    /// `add(a, b, alpha)`: `a + alpha·b` (`sub` passes −alpha); `c` is not read.
+    AddScaled(f64),
+    /// `lerp(a, b, weight=c)`: `a + c·(b − a)` where `|c| < 0.5`, else `b − (b − a)·(1 − c)`;
+    /// with a number, the weight is it (at float32 precision or more, as PyTorch takes a
+    /// number weight of 16-bit operands) and `c` is not read.
+    Lerp(Option<f64>),
+}

@@ -5,14 +5,14 @@
 //! them and holds the rest, with the helpers they share.
 
 use super::copy::{copy_into, fill, gather, gather_map};
-use super::elementwise::{map, map_in_place, zip, zip3};
+use super::elementwise::{fused3, map, map_in_place, zip, zip3};
 use super::{matmul, random, search, sort};
 
 use crate::backend::op::{BinaryKind, MapFn, ZipFn};
 use crate::backend::{
     check_host_alloc, AdamOptions, Arg, AttnRows, AvgDivisor, Backend, BinaryOp, Distribution,
-    HostBuffer, LayerNormGrads, MatBatch, ReduceOp, ResampleAxis, RnnGrads, RnnRun, RnnSaved,
-    RoiAlign, RoiPool, ScanOp, SgdOptions, Span, UnaryOp, Window,
+    Fused3, HostBuffer, LayerNormGrads, MatBatch, ReduceOp, ResampleAxis, RnnGrads, RnnRun,
+    RnnSaved, RoiAlign, RoiPool, ScanOp, SgdOptions, Span, UnaryOp, Window,
 };
 use crate::error::{Error, Result};
 use crate::tensor::dtype::{cast, DType, Element, Scalar};
@@ -436,6 +436,53 @@ impl Backend for Cpu {
                 |c, x, y| if c { x } else { y },
             ))
         ))
+    }
+
+    fn fused3<'a>(
+        a: Arg<'a, HostBuffer>,
+        b: Arg<'a, HostBuffer>,
+        c: Arg<'a, HostBuffer>,
+        dtype: DType,
+        shape: &[usize],
+        op: Fused3,
+    ) -> Result<HostBuffer> {
+        fits_in_memory(shape, dtype)?;
+        if dtype.is_half() {
+            // In float32, rounded once to the 16-bit type, as PyTorch's kernels.
+            let wide = |a: Arg<'a, HostBuffer>| match a {
+                Arg::Buf(b, l) => {
+                    let (wb, wl) = widen(b, l);
+                    (Cow::Owned(wb), Cow::Owned(wl))
+                }
+                Arg::Scalar(_) => materialize(a, DType::F32),
+            };
+            let ((ab, al), (bb, bl), (cb, cl)) = (wide(a), wide(b), wide(c));
+            let out = fused3::<f32>(
+                (ab.as_slice::<f32>(), &al),
+                (bb.as_slice::<f32>(), &bl),
+                (cb.as_slice::<f32>(), &cl),
+                shape,
+                op,
+            );
+            return Ok(narrow(HostBuffer::from_vec(out), dtype));
+        }
+        let (ab, al) = materialize(a, dtype);
+        let (bb, bl) = materialize(b, dtype);
+        let (cb, cl) = materialize(c, dtype);
+        crate::with_float_dtype!(
+            dtype,
+            T,
+            {
+                Ok(HostBuffer::from_vec(fused3::<T>(
+                    (ab.as_slice::<T>(), &al),
+                    (bb.as_slice::<T>(), &bl),
+                    (cb.as_slice::<T>(), &cl),
+                    shape,
+                    op,
+                )))
+            },
+            Err(not_implemented("fused3", dtype))
+        )
     }
 
     fn reduce(

@@ -1,10 +1,12 @@
 //! Elementwise kernels: the numeric traits the kernels are generic over, and the map/zip
 //! drivers with their contiguous, scalar, row-broadcast and general strided paths.
 
+use super::conv::Fma;
 use super::copy::map_contiguous;
 use super::strided::{broadcast_strides, walk, walk_runs};
 use super::team;
 use super::{team_part, write_new_vec, PAR_THRESHOLD};
+use crate::backend::Fused3;
 use crate::tensor::dtype::Element;
 use crate::tensor::layout::{numel, Layout};
 use std::mem::MaybeUninit;
@@ -199,6 +201,46 @@ pub fn zip3<A: Element, B: Element, C: Element, D: Element>(
         },
     );
     out
+}
+
+/// The [`Fused3`] op of three strided operands broadcast to `out_shape`, each product and
+/// sum rounded once (a fused multiply-add), as PyTorch's CPU kernels compute `addcmul` and
+/// `lerp`.
+pub fn fused3<T: Fma>(
+    a: (&[T], &Layout),
+    b: (&[T], &Layout),
+    c: (&[T], &Layout),
+    out_shape: &[usize],
+    op: Fused3,
+) -> Vec<T> {
+    match op {
+        Fused3::Addcmul(value) => {
+            let v = T::from_f64(value);
+            zip3(a, b, c, out_shape, move |x, y, z| x.fma(v.mul(y), z))
+        }
+        Fused3::AddScaled(alpha) => {
+            let alpha = T::from_f64(alpha);
+            zip(a.0, a.1, b.0, b.1, out_shape, move |x, y| x.fma(alpha, y))
+        }
+        Fused3::Lerp(weight) => {
+            let half = T::from_f64(0.5);
+            let lerp = move |x: T, y: T, w: T| {
+                let d = y.sub(x);
+                if w.abs() < half {
+                    x.fma(w, d)
+                } else {
+                    y.fma(T::zero().sub(d), T::one().sub(w))
+                }
+            };
+            match weight {
+                Some(w) => {
+                    let w = T::from_f64(w);
+                    zip(a.0, a.1, b.0, b.1, out_shape, move |x, y| lerp(x, y, w))
+                }
+                None => zip3(a, b, c, out_shape, lerp),
+            }
+        }
+    }
 }
 
 #[cfg(test)]

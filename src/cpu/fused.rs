@@ -1,7 +1,9 @@
 //! Fused kernels for the training loop: optimizer updates (one pass per parameter, in
 //! place) and cross-entropy over logits rows. The formulas keep PyTorch's order of
-//! operations so float32 trajectories match its single-tensor implementations.
+//! operations so float32 trajectories match its single-tensor implementations; SGD's
+//! `add_(…, alpha=)` steps are fused multiply-adds, as PyTorch's kernels compute them.
 
+use super::conv::Fma;
 use super::team;
 use crate::backend::num::Float;
 use crate::backend::{AdamOptions, SgdOptions};
@@ -10,7 +12,13 @@ use std::mem::MaybeUninit;
 
 /// One SGD step on a parameter. `buf` is the momentum buffer; `first` says it has just
 /// been created and must be set to the gradient (as PyTorch clones the first gradient).
-pub fn sgd<T: Float>(p: &mut [T], g: &[T], buf: Option<&mut [T]>, first: bool, o: &SgdOptions) {
+pub fn sgd<T: Float + Fma>(
+    p: &mut [T],
+    g: &[T],
+    buf: Option<&mut [T]>,
+    first: bool,
+    o: &SgdOptions,
+) {
     if let Some(part) = parallel_part(p.len()) {
         let bufs = parts_of(buf, p.len(), part);
         let items = p.chunks_mut(part).zip(g.chunks(part)).zip(bufs).collect();
@@ -21,7 +29,7 @@ pub fn sgd<T: Float>(p: &mut [T], g: &[T], buf: Option<&mut [T]>, first: bool, o
 }
 
 /// [`sgd`] over one contiguous part of a parameter, on the calling thread.
-fn sgd_part<T: Float>(
+fn sgd_part<T: Float + Fma>(
     p: &mut [T],
     g: &[T],
     mut buf: Option<&mut [T]>,
@@ -45,20 +53,20 @@ fn sgd_part<T: Float>(
             for (p, &g) in p.iter_mut().zip(g) {
                 let mut g = if o.maximize { g.neg() } else { g };
                 if o.weight_decay != 0.0 {
-                    g = g.add(wd.mul(*p));
+                    g = g.fma(wd, *p);
                 }
-                *p = p.add(lr.mul(g));
+                *p = p.fma(lr, g);
             }
         }
         Some(buf) => {
             for ((p, &g), b) in p.iter_mut().zip(g).zip(buf.iter_mut()) {
                 let mut g = if o.maximize { g.neg() } else { g };
                 if o.weight_decay != 0.0 {
-                    g = g.add(wd.mul(*p));
+                    g = g.fma(wd, *p);
                 }
-                *b = if first { g } else { b.mul(m).add(damp.mul(g)) };
-                let d = if o.nesterov { g.add(m.mul(*b)) } else { *b };
-                *p = p.add(lr.mul(d));
+                *b = if first { g } else { b.mul(m).fma(damp, g) };
+                let d = if o.nesterov { g.fma(m, *b) } else { *b };
+                *p = p.fma(lr, d);
             }
         }
     }
@@ -174,11 +182,11 @@ crate::simd_dispatch! {
     /// SGD with momentum in its common case (a momentum buffer past its first step, no
     /// weight decay, no Nesterov, no maximize) as one branch-free loop, so it vectorises.
     /// `c` = [momentum, 1 - dampening, -lr].
-    pub fn sgd_momentum_plain<T: Float>(p: &mut [T], g: &[T], buf: &mut [T], c: &[T; 3]) -> () {
+    pub fn sgd_momentum_plain<T: Fma>(p: &mut [T], g: &[T], buf: &mut [T], c: &[T; 3]) -> () {
         let [m, damp, lr] = *c;
         for ((p, &g), b) in p.iter_mut().zip(g).zip(buf.iter_mut()) {
-            *b = b.mul(m).add(damp.mul(g));
-            *p = p.add(lr.mul(*b));
+            *b = b.mul(m).fma(damp, g);
+            *p = p.fma(lr, *b);
         }
     }
 }

@@ -7,7 +7,7 @@ use super::{
     attention, elementwise, fused, index, matmul, norm, random, reduce, rnn, roi, search, window,
 };
 use crate::backend::{
-    AdamOptions, Arg, AttnRows, AvgDivisor, Backend, BinaryOp, Distribution, HostBuffer,
+    AdamOptions, Arg, AttnRows, AvgDivisor, Backend, BinaryOp, Distribution, Fused3, HostBuffer,
     LayerNormGrads, MatBatch, ReduceOp, ResampleAxis, RnnGrads, RnnRun, RnnSaved, RoiAlign,
     RoiPool, ScanOp, SgdOptions, Span, UnaryOp, Window,
 };
@@ -65,6 +65,16 @@ impl Backend for Cuda {
         shape: &[usize],
     ) -> Result<CudaBuffer> {
         elementwise::where_(cond, a, b, dtype, shape)
+    }
+    fn fused3(
+        a: Arg<'_, CudaBuffer>,
+        b: Arg<'_, CudaBuffer>,
+        c: Arg<'_, CudaBuffer>,
+        dtype: DType,
+        shape: &[usize],
+        op: Fused3,
+    ) -> Result<CudaBuffer> {
+        elementwise::fused3(a, b, c, dtype, shape, op)
     }
     fn reduce(
         x: &CudaBuffer,

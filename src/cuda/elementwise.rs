@@ -7,7 +7,7 @@ use super::buffer::CudaBuffer;
 use super::device::{grid_for, Args, DeviceApi, Dims, KScalar, Kernel, View, MAX_DIMS};
 use super::kernels::{BINARY, COPY, UNARY};
 use crate::backend::op::BinaryKind;
-use crate::backend::{Arg, BinaryOp, HostBuffer, Span, UnaryOp};
+use crate::backend::{Arg, BinaryOp, Fused3, HostBuffer, Span, UnaryOp};
 use crate::error::{Error, Result};
 use crate::tensor::dtype::{DType, Scalar};
 use crate::tensor::layout::{broadcast_strides, coalesce, numel, Layout};
@@ -283,6 +283,58 @@ pub fn binary(
     let k = Kernel {
         file: &BINARY,
         name: op.kernel(),
+    };
+    launch_elementwise(dev, k, dtype, it.n, &mut args)?;
+    Ok(out)
+}
+
+/// The [`Fused3`] op of `a`, `b`, `c` (floats; the 16-bit ones in float32) broadcast to
+/// `shape`, with the
+/// CPU's fused multiply-adds (`binary.cu` `fused3`).
+pub fn fused3(
+    a: Arg<'_, CudaBuffer>,
+    b: Arg<'_, CudaBuffer>,
+    c: Arg<'_, CudaBuffer>,
+    dtype: DType,
+    shape: &[usize],
+    op: Fused3,
+) -> Result<CudaBuffer> {
+    let dev = device_of(&[a, b, c])?;
+    let ((pa, la, sa), (pb, lb, sb), (pc, lc, sc)) = (parts(a), parts(b), parts(c));
+    let it = iter(
+        "fused3",
+        shape,
+        [Some(&Layout::contiguous(shape)), la, lb, lc],
+    )?;
+    let out = CudaBuffer::alloc(dev, it.n, dtype)?;
+    let mode =
+        i32::from(la.is_none()) | (i32::from(lb.is_none()) << 1) | (i32::from(lc.is_none()) << 2);
+    let (which, value) = match op {
+        Fused3::Addcmul(v) => (0i32, v),
+        Fused3::Lerp(None) => (1, 0.0),
+        Fused3::Lerp(Some(w)) => (2, w),
+        Fused3::AddScaled(alpha) => (3, alpha),
+    };
+    let mut args = Args::new();
+    args.arg(out.device_ptr())
+        .arg(pa)
+        .arg(pb)
+        .arg(pc)
+        .arg(it.n as i64)
+        .arg(it.ndim)
+        .arg(it.sizes)
+        .arg(it.views[1])
+        .arg(it.views[2])
+        .arg(it.views[3])
+        .arg(sa)
+        .arg(sb)
+        .arg(sc)
+        .arg(mode)
+        .arg(which)
+        .arg(value);
+    let k = Kernel {
+        file: &BINARY,
+        name: "fused3",
     };
     launch_elementwise(dev, k, dtype, it.n, &mut args)?;
     Ok(out)
@@ -590,6 +642,78 @@ mod tests {
         assert_eq!(e.to_string(), "ZeroDivisionError");
         // Reported once: the device works on.
         assert_eq!(get(&a), vec![5.0, 6.0, 7.0]);
+    }
+
+    #[test]
+    fn fused3_matches_the_cpu_to_the_bit() {
+        if !available("fused3") {
+            return;
+        }
+        let dev = HostDevice::open();
+        let (la, lb, lc) = (
+            Layout::contiguous(&[3, 4]),
+            Layout::contiguous(&[4]),
+            Layout::contiguous(&[3, 1]),
+        );
+        for dtype in [DType::F32, DType::F64, DType::F16, DType::BF16] {
+            let (a, b) = (data(dtype, 12, 5, false), data(dtype, 4, 6, false));
+            // weights on both sides of ±0.5 for lerp's two formulas
+            let c = data(dtype, 3, 7, false);
+            let (da, db, dc) = (put(&dev, &a), put(&dev, &b), put(&dev, &c));
+            let ops = [
+                Fused3::Addcmul(0.3),
+                Fused3::Addcmul(1.0),
+                Fused3::Lerp(None),
+                Fused3::Lerp(Some(0.3)),
+                Fused3::Lerp(Some(0.7)),
+                Fused3::AddScaled(-0.3),
+            ];
+            for op in ops {
+                let got = get(&fused3(
+                    Arg::Buf(&da, &la),
+                    Arg::Buf(&db, &lb),
+                    Arg::Buf(&dc, &lc),
+                    dtype,
+                    &[3, 4],
+                    op,
+                )
+                .unwrap());
+                let want = as_f64(
+                    &Cpu::fused3(
+                        Arg::Buf(&a, &la),
+                        Arg::Buf(&b, &lb),
+                        Arg::Buf(&c, &lc),
+                        dtype,
+                        &[3, 4],
+                        op,
+                    )
+                    .unwrap(),
+                );
+                assert_close(&format!("{op:?} {dtype:?}"), &got, &want, 0.0);
+                let w = Scalar::Float(0.75);
+                let got = get(&fused3(
+                    Arg::Buf(&da, &la),
+                    Arg::Buf(&db, &lb),
+                    Arg::Scalar(w),
+                    dtype,
+                    &[3, 4],
+                    op,
+                )
+                .unwrap());
+                let want = as_f64(
+                    &Cpu::fused3(
+                        Arg::Buf(&a, &la),
+                        Arg::Buf(&b, &lb),
+                        Arg::Scalar(w),
+                        dtype,
+                        &[3, 4],
+                        op,
+                    )
+                    .unwrap(),
+                );
+                assert_close(&format!("{op:?} {dtype:?} with a number"), &got, &want, 0.0);
+            }
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use super::{result_type, Operand, Scalar};
 use crate::autograd::{grad_if, needs_grad, record, SavedTensor};
 use crate::backend::op::BinaryKind;
+use crate::backend::Fused3;
 use crate::error::{Error, Result};
 use crate::tensor::device::Device;
 use crate::tensor::dtype::DType;
@@ -335,6 +336,18 @@ pub fn binary_alpha(
     alpha: Option<Scalar>,
 ) -> Result<Tensor> {
     check_sub(op, a, b)?;
+    if let (Some(al), Operand::Tensor(x)) = (alpha, a) {
+        let mut ts = vec![x];
+        let mut ss = vec![];
+        match b {
+            Operand::Tensor(t) => ts.push(t),
+            Operand::Scalar(s) => ss.push(*s),
+        }
+        let dtype = result_type(&ts, &ss);
+        if al.to_f64() != 1.0 && super::ternary::fuses(dtype) {
+            return add_scaled_fused(op, x, b, al, dtype);
+        }
+    }
     let b = match (alpha, b) {
         (None, _) => b.clone(),
         (Some(al), _) if al.to_f64() == 1.0 => b.clone(),
@@ -349,6 +362,43 @@ pub fn binary_alpha(
         }),
     };
     binary(op, a, &b)
+}
+
+/// `a ± alpha·b` for a float result as PyTorch's kernels round it: one fused multiply-add
+/// (`alpha` taken in the result's type, or float32 for the 16-bit ones).
+fn add_scaled_fused(
+    op: BinaryOp,
+    x: &Tensor,
+    b: &Operand,
+    alpha: Scalar,
+    dtype: DType,
+) -> Result<Tensor> {
+    // PyTorch takes alpha in the operands' type (16-bit ones too), the sum in float32.
+    let al = dtype.round(if op == Sub {
+        -alpha.to_f64()
+    } else {
+        alpha.to_f64()
+    });
+    let y = match b {
+        Operand::Tensor(t) => t.clone(),
+        Operand::Scalar(s) => s.to_tensor(dtype),
+    };
+    let out = super::ternary::fused3(x, &y, &y, dtype, Fused3::AddScaled(al))?;
+    if needs_grad(&[x, &y]) {
+        let (sa, sb) = (x.shape().to_vec(), y.shape().to_vec());
+        let name = if op == Sub {
+            "SubBackward0"
+        } else {
+            "AddBackward0"
+        };
+        record(name, &[x, &y], &out, move |g, n| {
+            Ok(vec![
+                grad_if(n[0], || g.sum_to(&sa))?,
+                grad_if(n[1], || g.mul_scalar(al)?.sum_to(&sb))?,
+            ])
+        });
+    }
+    Ok(out)
 }
 
 /// `div(a, b, rounding_mode)`: true division (`None`), or the quotient rounded toward zero

@@ -539,6 +539,25 @@ pub fn fractional_max_pool(
             "{op}: output_size must be non-negative, but got {bad}"
         ));
     }
+    // PyTorch's bounds: output + kernel − 1 ≤ input in 2-D, < input in 3-D (kernel > 0 here,
+    // so the right side cannot overflow).
+    let spatial = &shape[shape.len() - k..];
+    let names = ["time", "height", "width"];
+    for d in 0..k {
+        let room = spatial[d] as i64 - kernel[d] + 1 - i64::from(k == 3);
+        if output[d] > room {
+            let name = names[3 - k + d];
+            return rt(format!(
+                "{prefix}: pool {name} {} too large relative to input {name} {}",
+                kernel[d], spatial[d]
+            ));
+        }
+    }
+    if samples.requires_grad() && crate::autograd::is_grad_enabled() {
+        return rt(format!(
+            "The function '{op}' is not differentiable with respect to argument 'random_samples'. This input cannot have requires_grad True."
+        ));
+    }
     let batched = shape.len() == k + 2;
     let (batch, channels) = if batched {
         (shape[0], shape[1])
@@ -573,17 +592,6 @@ pub fn fractional_max_pool(
             input.device(),
             samples.device()
         ));
-    }
-    let spatial = &shape[shape.len() - k..];
-    let names = ["time", "height", "width"];
-    for d in 0..k {
-        if output[d] + kernel[d] - 1 > spatial[d] as i64 {
-            let name = names[3 - k + d];
-            return rt(format!(
-                "{prefix}: pool {name} {} too large relative to input {name} {}",
-                kernel[d], spatial[d]
-            ));
-        }
     }
     let dtype = input.dtype();
     if !dtype.is_float() {
@@ -627,7 +635,7 @@ pub fn fractional_max_pool(
                 .any(|&s| s < 0 || s as usize + w3.kernel[d] > w3.input[d])
             {
                 return rt(format!(
-                    "{prefix}: _random_samples must lie in [0, 1), but got {sample} (its windows would leave the input)"
+                    "{prefix}: the windows placed from _random_samples ({sample}) would leave the input; samples lie in [0, 1)"
                 ));
             }
             starts.extend(seq.into_iter().map(|s| s as usize));

@@ -5,6 +5,7 @@ use super::binary::{binary, BinaryOp};
 use super::blas::coefficient;
 use super::{result_type, Operand, Scalar};
 use crate::autograd::{grad_if, needs_grad, record};
+use crate::backend::Fused3;
 use crate::error::{Error, Result};
 use crate::tensor::dtype::DType;
 use crate::tensor::layout::broadcast_shapes;
@@ -157,8 +158,41 @@ impl Tensor {
         let v = value.to_dtype(self.dtype())?;
         where_(mask, &Operand::Tensor(v), &Operand::Tensor(self.clone()))
     }
-    /// `lerp(end, weight)`: `self + weight·(end − self)`.
+    /// `lerp(end, weight)`: `self + weight·(end − self)`, for floats as PyTorch's kernels
+    /// compute it (`self + weight·(end − self)` where `|weight| < 0.5`, else
+    /// `end − (end − self)·(1 − weight)`, each a fused multiply-add).
+    /// As PyTorch's, `end` and a weight tensor of one dim or more must have self's dtype, a
+    /// float one.
     pub fn lerp(&self, end: &Tensor, weight: &Operand) -> Result<Tensor> {
+        let dtype = self.dtype();
+        let mismatch = |what: &str, other: DType| {
+            Err(Error::Runtime(format!(
+                "expected dtype {} for `{what}` but got dtype {}",
+                dtype.cpp_name(),
+                other.cpp_name()
+            )))
+        };
+        if end.dtype() != dtype {
+            return mismatch("end", end.dtype());
+        }
+        if let Operand::Tensor(w) = weight {
+            if w.dim() > 0 && w.dtype() != dtype {
+                return mismatch("weight", w.dtype());
+            }
+        }
+        if !dtype.is_float() {
+            let kernel = match weight {
+                Operand::Tensor(_) => "lerp_kernel_tensor",
+                Operand::Scalar(_) => "lerp_kernel_scalar",
+            };
+            return Err(Error::NotImplemented(format!(
+                "\"{kernel}\" not implemented for '{}'",
+                dtype.scalar_name()
+            )));
+        }
+        if fuses(dtype) {
+            return lerp_fused(self, end, weight, dtype);
+        }
         let diff = end.sub(self)?;
         let step = match weight {
             Operand::Tensor(w) => diff.mul(w)?,
@@ -166,6 +200,119 @@ impl Tensor {
         };
         self.add(&step)
     }
+}
+
+/// Whether an op of result type `dtype` takes its fused kernel: floats, except while a trace
+/// records ops for ONNX export, which maps the composite forms (their recorded products and
+/// sums) and has no operator of its own for these.
+pub(crate) fn fuses(dtype: DType) -> bool {
+    dtype.is_float() && !crate::ops::trace::tracing()
+}
+
+/// The [`Fused3`] op of `a`, `b`, `c` (converted to `dtype`) broadcast together, the result
+/// laid out after the operands as PyTorch's (see `result_order`).
+pub(crate) fn fused3(
+    a: &Tensor,
+    b: &Tensor,
+    c: &Tensor,
+    dtype: DType,
+    op: Fused3,
+) -> Result<Tensor> {
+    let (a, b, c) = (a.to_dtype(dtype)?, b.to_dtype(dtype)?, c.to_dtype(dtype)?);
+    let shape = broadcast_shapes(&broadcast_shapes(a.shape(), b.shape())?, c.shape())?;
+    let order = result_order(&shape, &[a.layout(), b.layout(), c.layout()]);
+    let view = |t: &Tensor| match &order {
+        Some(o) => t.ordered(&shape, o),
+        None => t.clone(),
+    };
+    let (va, vb, vc) = (view(&a), view(&b), view(&c));
+    let inner: Vec<usize> = match &order {
+        Some(o) => o.iter().map(|&d| shape[d]).collect(),
+        None => shape.clone(),
+    };
+    let s = Storage::fused3(
+        (va.storage(), va.layout()),
+        (vb.storage(), vb.layout()),
+        (vc.storage(), vc.layout()),
+        dtype,
+        &inner,
+        op,
+    )?;
+    let out = Tensor::from_storage(s, inner);
+    Ok(match &order {
+        Some(o) => out.unordered(o),
+        None => out,
+    })
+}
+
+/// `addcmul` of float operands: one fused multiply-add per element, `self + (value·t1)·t2`,
+/// as PyTorch's kernels (whose compilers contract the sum); the 16-bit types in float32,
+/// rounded once.
+fn addcmul_fused(
+    x: &Tensor,
+    t1: &Tensor,
+    t2: &Tensor,
+    value: Scalar,
+    dtype: DType,
+) -> Result<Tensor> {
+    let v = coefficient(value, dtype).to_f64();
+    let out = fused3(x, t1, t2, dtype, Fused3::Addcmul(v))?;
+    if needs_grad(&[x, t1, t2]) {
+        let shapes = [x.shape().to_vec(), t1.shape().to_vec(), t2.shape().to_vec()];
+        let (a, b) = (t1.clone(), t2.clone());
+        record("AddcmulBackward0", &[x, t1, t2], &out, move |g, n| {
+            Ok(vec![
+                grad_if(n[0], || g.sum_to(&shapes[0]))?,
+                grad_if(n[1], || g.mul(&b)?.mul_scalar(v)?.sum_to(&shapes[1]))?,
+                grad_if(n[2], || g.mul(&a)?.mul_scalar(v)?.sum_to(&shapes[2]))?,
+            ])
+        });
+    }
+    Ok(out)
+}
+
+/// `lerp` of float operands with PyTorch's two formulas (see [`Tensor::lerp`]), the 16-bit
+/// types in float32, rounded once.
+/// Its node is `LerpBackward1` with a tensor weight, `LerpBackward0` with a number.
+fn lerp_fused(x: &Tensor, end: &Tensor, weight: &Operand, dtype: DType) -> Result<Tensor> {
+    // A number weight travels in the op (its precision kept for 16-bit operands); `end`
+    // stands in for the unread third operand.
+    let (w, op) = match weight {
+        Operand::Tensor(w) => (w.clone(), Fused3::Lerp(None)),
+        Operand::Scalar(s) => (s.to_tensor(dtype), Fused3::Lerp(Some(s.to_f64()))),
+    };
+    let third = if matches!(op, Fused3::Lerp(None)) {
+        &w
+    } else {
+        end
+    };
+    let out = fused3(x, end, third, dtype, op)?;
+    let tensor_weight = matches!(weight, Operand::Tensor(_));
+    let inputs: Vec<&Tensor> = if tensor_weight {
+        vec![x, end, &w]
+    } else {
+        vec![x, end]
+    };
+    if needs_grad(&inputs) {
+        let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
+        let (a, b, wt) = (x.clone(), end.clone(), w.clone());
+        let name = if tensor_weight {
+            "LerpBackward1"
+        } else {
+            "LerpBackward0"
+        };
+        record(name, &inputs, &out, move |g, n| {
+            let mut grads = vec![
+                grad_if(n[0], || g.mul(&wt.rsub_scalar(1.0)?)?.sum_to(&shapes[0]))?,
+                grad_if(n[1], || g.mul(&wt)?.sum_to(&shapes[1]))?,
+            ];
+            if n.len() > 2 {
+                grads.push(grad_if(n[2], || g.mul(&b.sub(&a)?)?.sum_to(&shapes[2]))?);
+            }
+            Ok(grads)
+        });
+    }
+    Ok(out)
 }
 
 /// PyTorch's check on `masked_fill`'s mask: boolean only.
@@ -201,6 +348,9 @@ impl Tensor {
             return Err(Error::NotImplemented(
                 "\"addcmul_cpu_out\" not implemented for 'Bool'".into(),
             ));
+        }
+        if fuses(dtype) {
+            return addcmul_fused(self, t1, t2, value, dtype);
         }
         self.add_scaled(t1, BinaryOp::Mul, t2, value, dtype)
     }

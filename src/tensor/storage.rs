@@ -429,6 +429,36 @@ impl Storage {
         }))
     }
 
+    /// The [`Fused3`](crate::backend::Fused3) op of three float views of `dtype`
+    /// broadcast to `shape`.
+    pub fn fused3(
+        a: View<'_>,
+        b: View<'_>,
+        c: View<'_>,
+        dtype: DType,
+        shape: &[usize],
+        op: crate::backend::Fused3,
+    ) -> Result<Storage> {
+        Ok(Storage::new(match elementwise_device(&[a, b, c])? {
+            Device::Cpu => Buffer::Cpu(Cpu::fused3(
+                cpu_arg(a),
+                cpu_arg(b),
+                cpu_arg(c),
+                dtype,
+                shape,
+                op,
+            )?),
+            Device::Cuda(_) => Buffer::Cuda(Cuda::fused3(
+                cuda_arg(a),
+                cuda_arg(b),
+                cuda_arg(c),
+                dtype,
+                shape,
+                op,
+            )?),
+        }))
+    }
+
     // ---- rows --------------------------------------------------------------------------------
 
     pub fn reduce(&self, l: &Layout, rows: usize, len: usize, op: ReduceOp) -> Result<Storage> {

@@ -466,7 +466,7 @@ def _fractional_max_pool(n: int, input: Tensor, kernel_size: _Size,
         raise ValueError(f"{name} requires specifying either an output_size or an output_ratio")
     if output_size is None:
         ratio = _ntuple(n)(output_ratio)
-        if len(ratio) > n:
+        if n == 2 and len(ratio) > n:  # PyTorch checks the 2-D ratio only
             raise ValueError(
                 f"{name} requires output_ratio to either be a single Int or tuple of Ints."
             )

@@ -8,6 +8,10 @@
 // write 0.
 //   where_<dtype>(out, cond, a, b, n, ndim, sizes, c_view, a_view, b_view, cs, as, bs, mode)
 //       out[i] = cond ? a : b; mode bits 1, 2, 4: cond, a, b are scalars.
+//   fused3_<dtype>(out, a, b, c, n, ndim, sizes, a_view, b_view, c_view, as, bs, cs, mode,
+//                  op, value)    (floats)
+//       addcmul (op 0), lerp (op 1; op 2: weight `value`) or add with alpha (op 3) with fused
+//       multiply-adds; mode bits as where's.
 
 #define RT_OPERANDS                                                                            \
     const acc_t x = (mode & 1) ? rt_scalar(as) : rt_load(a, rt_offset(i, ndim, sizes, av));   \
@@ -193,6 +197,34 @@ RT_ARITH(bitwise_and, (acc_t)(x & y))
 RT_ARITH(bitwise_or, (acc_t)(x | y))
 RT_ARITH(bitwise_xor, (acc_t)(x ^ y))
 #endif
+
+#if RT_FLOAT
+// addcmul (op 0: a + (value·b)·c) and lerp (op 1: a + c·(b − a) for |c| < 0.5, else
+// b − (b − a)·(1 − c); op 2: the same with the weight `value`, c unread) and add with alpha
+// (op 3: a + value·b, c unread), each product and sum one fused multiply-add, as PyTorch's
+// kernels.
+KERNEL(fused3)(scalar_t* out, const scalar_t* a, const scalar_t* b, const scalar_t* c,
+               long long n, int ndim, Dims sizes, RtView av, RtView bv, RtView cv, RtScalar as,
+               RtScalar bs, RtScalar cs, int mode, int op, double value) {
+    RT_GRID_LOOP(i, n) {
+        const acc_t x = (mode & 1) ? rt_scalar(as) : rt_to_acc(a[rt_offset(i, ndim, sizes, av)]);
+        const acc_t y = (mode & 2) ? rt_scalar(bs) : rt_to_acc(b[rt_offset(i, ndim, sizes, bv)]);
+        const acc_t z = op >= 2     ? (acc_t)value
+                        : (mode & 4) ? rt_scalar(cs)
+                                     : rt_to_acc(c[rt_offset(i, ndim, sizes, cv)]);
+        acc_t r;
+        if (op == 0) {
+            r = rt_fma((acc_t)value * y, z, x);
+        } else if (op == 3) {
+            r = rt_fma(z, y, x);
+        } else {
+            const acc_t d = y - x;
+            r = (z < (acc_t)0.5 && z > (acc_t)-0.5) ? rt_fma(z, d, x) : rt_fma(-d, (acc_t)1 - z, y);
+        }
+        out[i] = rt_from_acc(r);
+    }
+}
+#endif  // RT_FLOAT
 
 KERNEL(where)(scalar_t* out, const unsigned char* c, const scalar_t* a, const scalar_t* b,
               long long n, int ndim, Dims sizes, RtView cv, RtView av, RtView bv, RtScalar cs,

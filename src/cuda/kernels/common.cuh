@@ -422,6 +422,8 @@ __device__ __forceinline__ float rt_log(float x) { return logf(x); }
 __device__ __forceinline__ double rt_log(double x) { return log(x); }
 __device__ __forceinline__ float rt_log1p(float x) { return log1pf(x); }
 __device__ __forceinline__ double rt_log1p(double x) { return log1p(x); }
+__device__ __forceinline__ float rt_fma(float a, float b, float c) { return fmaf(a, b, c); }
+__device__ __forceinline__ double rt_fma(double a, double b, double c) { return fma(a, b, c); }
 __device__ __forceinline__ float rt_sqrt(float x) { return sqrtf(x); }
 __device__ __forceinline__ double rt_sqrt(double x) { return sqrt(x); }
 __device__ __forceinline__ float rt_sin(float x) { return sinf(x); }

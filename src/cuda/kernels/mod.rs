@@ -102,7 +102,8 @@ kernel_file!(
     [NUMERIC: "add", "sub", "mul", "div", "floor_divide", "remainder", "fmod", "atan2", "pow",
         "maximum", "minimum", "threshold_backward";
      ALL: "eq", "ne", "lt", "le", "gt", "ge", "where";
-     INTEGRAL_BOOL: "bitwise_and", "bitwise_or", "bitwise_xor"]
+     INTEGRAL_BOOL: "bitwise_and", "bitwise_or", "bitwise_xor";
+     FLOATS: "fused3"]
 );
 
 kernel_file!(

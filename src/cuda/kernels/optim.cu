@@ -23,14 +23,15 @@ KERNEL(sgd)(scalar_t* p, const scalar_t* g, scalar_t* buf, long long n, double l
         const acc_t pi = rt_load(p, i);
         acc_t gi = rt_load(g, i);
         if (maximize) gi = -gi;
-        if (weight_decay != 0.0) gi = gi + wd * pi;
+        // PyTorch's add_(…, alpha=) steps, each one fused multiply-add as on the CPU.
+        if (weight_decay != 0.0) gi = rt_fma(wd, pi, gi);
         acc_t d = gi;
         if (buf != nullptr) {
-            const acc_t b = first ? gi : rt_load(buf, i) * m + damp * gi;
+            const acc_t b = first ? gi : rt_fma(damp, gi, rt_load(buf, i) * m);
             rt_store(buf, i, b);
-            d = nesterov ? gi + m * b : b;
+            d = nesterov ? rt_fma(m, b, gi) : b;
         }
-        rt_store(p, i, pi + neg_lr * d);
+        rt_store(p, i, rt_fma(neg_lr, d, pi));
     }
 }
 
