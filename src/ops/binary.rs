@@ -364,8 +364,8 @@ pub fn binary_alpha(
     binary(op, a, &b)
 }
 
-/// `a ± alpha·b` for a float result as PyTorch's kernels round it: one fused multiply-add
-/// (`alpha` taken in the result's type, or float32 for the 16-bit ones).
+/// `a ± alpha·b` for a float result as PyTorch's kernels round it: one fused multiply-add,
+/// `alpha` rounded to the result's type (16-bit ones too; their sum runs in float32).
 fn add_scaled_fused(
     op: BinaryOp,
     x: &Tensor,
@@ -373,7 +373,6 @@ fn add_scaled_fused(
     alpha: Scalar,
     dtype: DType,
 ) -> Result<Tensor> {
-    // PyTorch takes alpha in the operands' type (16-bit ones too), the sum in float32.
     let al = dtype.round(if op == Sub {
         -alpha.to_f64()
     } else {
