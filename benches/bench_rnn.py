@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Recurrent-layer benchmark of rustorch against PyTorch (CPU), side by side in one process.
 
-    python benches/bench_rnn.py [--steps N] [--accuracy] [--lm]
+    python benches/bench_rnn.py [--steps N] [--rounds R] [--accuracy] [--lm]
 
 The documents' RNN over Fashion-MNIST rows (28 steps of 28 features, batch 64, a 2-layer
 recurrent layer of hidden size 128, a linear head on the last step, Adam, cross-entropy) as
-an LSTM, a GRU and an ``nn.RNN``: the mean time of a training step over ``--steps`` batches
-(the best of two blocks), and the projected epoch of 938 batches. Both libraries start
+an LSTM, a GRU and an ``nn.RNN``: the mean time of a training step over a block of
+``--steps`` batches, and the projected epoch of 938 batches. The libraries' blocks
+alternate, ``--rounds`` of each (3 by default), and each keeps its best, so a slow spell
+of this shared machine weighs on both alike. Both libraries start
 from the same weights and see the same batches. Prints a Markdown table with the ratio
 (rustorch ÷ torch, lower is better). ``--accuracy`` then trains the LSTM for one whole
 epoch in both libraries from PyTorch's initial weights over the same batches and prints
@@ -27,15 +29,19 @@ BATCH, STEPS, FEATURES, HIDDEN, CLASSES = 64, 28, 28, 128, 10
 EPOCH_BATCHES = 60000 // BATCH + 1
 
 
-def _best_ms_per_step(run, steps, warm):
-    """Milliseconds per step of `run(steps)`, the better of two passes after `warm` steps."""
-    run(steps[:warm])
-    best = float("inf")
-    for _ in range(2):
-        t0 = time.perf_counter()
-        run(steps)
-        best = min(best, (time.perf_counter() - t0) / len(steps))
-    return best * 1e3
+def interleaved_ms(runs: dict, rounds: int) -> dict:
+    """Each library's best mean milliseconds per step over `rounds` blocks, the libraries'
+    blocks alternating. `runs` maps a name to `(run, steps, warm)`: `run(steps)` trains on
+    the list `steps`, warmed up first on its first `warm` items."""
+    for run, steps, warm in runs.values():
+        run(steps[:warm])
+    best = {name: float("inf") for name in runs}
+    for _ in range(rounds):
+        for name, (run, steps, _) in runs.items():
+            t0 = time.perf_counter()
+            run(steps)
+            best[name] = min(best[name], (time.perf_counter() - t0) / len(steps) * 1e3)
+    return best
 
 
 def batches(n: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -78,8 +84,8 @@ def build(lib, kind: str, state: dict | None):
     return model
 
 
-def step_ms(lib, kind: str, state: dict, data: list) -> float:
-    """Best mean milliseconds of a training step over two blocks of `data`."""
+def step_run(lib, kind: str, state: dict, data: list):
+    """`(run, steps, warm)` for `interleaved_ms`: training steps of the documents' RNN."""
     model = build(lib, kind, state)
     opt = lib.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = lib.nn.CrossEntropyLoss()
@@ -92,7 +98,7 @@ def step_ms(lib, kind: str, state: dict, data: list) -> float:
             loss.backward()
             opt.step()
 
-    return _best_ms_per_step(run, tensors, warm=3)
+    return run, tensors, 3
 
 
 def test_images() -> tuple[np.ndarray, np.ndarray]:
@@ -123,8 +129,9 @@ def same_start_accuracy(lib, state: dict, data: list, test: tuple) -> float:
     return 100.0 * correct / len(test[0])
 
 
-def lm_step_ms(lib, state: dict | None, steps: int):
-    """Mean milliseconds of a word-language-model training step (best of two blocks)."""
+def lm_run(lib, state: dict | None, steps: int):
+    """`(run, steps, warm)` for `interleaved_ms`: word-language-model training steps (with
+    `state` None, the model alone, to take its initial weights from)."""
     nn = lib.nn
     vocab, emb, bptt, batch = 10000, 200, 35, 20
 
@@ -163,7 +170,7 @@ def lm_step_ms(lib, state: dict | None, steps: int):
                     p.add_(p.grad, alpha=-20.0)
 
     model.train()
-    return _best_ms_per_step(run, data, warm=2)
+    return run, data, 2
 
 
 def main() -> None:
@@ -174,6 +181,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--accuracy", action="store_true")
     parser.add_argument("--lm", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3, help="timed blocks of each library")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     data = batches(args.steps)
@@ -183,15 +191,17 @@ def main() -> None:
     for kind in ("LSTM", "GRU", "RNN"):
         torch.manual_seed(0)
         state = {k: v.numpy().copy() for k, v in build(torch, kind, None).state_dict().items()}
-        ours = step_ms(rustorch, kind, state, data)
-        theirs = step_ms(torch, kind, state, data)
+        ms = interleaved_ms({lib.__name__: step_run(lib, kind, state, data)
+                             for lib in (rustorch, torch)}, args.rounds)
+        ours, theirs = ms["rustorch"], ms["torch"]
         print(f"| {kind} | {ours:.2f} ms | {theirs:.2f} ms | {ours * EPOCH_BATCHES / 1e3:.1f} s | "
               f"{theirs * EPOCH_BATCHES / 1e3:.1f} s | {ours / theirs:.2f}× |")
     if args.lm:
         torch.manual_seed(0)
-        state = {k: v.numpy().copy() for k, v in lm_step_ms(torch, None, 0).state_dict().items()}
-        ours = lm_step_ms(rustorch, state, 30)
-        theirs = lm_step_ms(torch, state, 30)
+        state = {k: v.numpy().copy() for k, v in lm_run(torch, None, 0).state_dict().items()}
+        ms = interleaved_ms({lib.__name__: lm_run(lib, state, 30) for lib in (rustorch, torch)},
+                            args.rounds)
+        ours, theirs = ms["rustorch"], ms["torch"]
         print(f"| word LM (LSTM 2×200, 35 steps, batch 20, vocab 10k, tied) | {ours:.2f} ms | "
               f"{theirs:.2f} ms | | | {ours / theirs:.2f}× |")
     if args.accuracy:

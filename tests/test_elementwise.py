@@ -624,6 +624,33 @@ def test_where_scalar_and_grad():
              np_fn=lambda x_, y_: np.where(x_ > 0, x_, y_), grad=True)
 
 
+@pytest.mark.parametrize("case", ["scalar", "one_element", "broadcast", "transposed"])
+def test_where_and_lerp_over_large_broadcast_and_strided_operands(case):
+    """Operands past the size the threads share, in the layouts the three-operand kernel
+    treats apart: a number or a one-element tensor (folded into a two-operand loop), a
+    broadcast column, transposed views (strided runs); values and gradients as PyTorch's."""
+    c = rand_array((96, 400), "bool", seed=1)
+    x = rand_array((96, 400), "float32", seed=2)
+    y = {"scalar": 0.5, "one_element": rand_array((1, 1), "float32", seed=3),
+         "broadcast": rand_array((96, 1), "float32", seed=3),
+         "transposed": rand_array((400, 96), "float32", seed=3)}[case]
+    t = case == "transposed"
+
+    def where(lib, c_, x_, *y_):
+        other = y_[0].t() if t else (y_[0] if y_ else y)
+        return lib.where(c_, x_, other)
+
+    def lerp(lib, x_, *y_):
+        end = y_[0].t() if t else (y_[0] if y_ else lib.full_like(x_, y))
+        return lib.lerp(x_, end.expand_as(x_), lib.full_like(x_, 0.3) if t else 0.7)
+
+    args = () if case == "scalar" else (y,)
+    ref_y = (y.T if t else y) if args else np.float32(y)
+    check_op(where, c, x, *args, np_fn=lambda c_, x_, *_: np.where(c_, x_, ref_y),
+             out_dtype="float32", grad=True, dtype="float32")
+    check_op(lerp, x, *args, out_dtype="float32", grad=True, dtype="float32")
+
+
 def test_where_mixed_dtype_promotes():
     c = rand_array((4,), "bool")
     x = rand_array((4,), "int64")

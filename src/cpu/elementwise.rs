@@ -3,7 +3,7 @@
 
 use super::conv::Fma;
 use super::copy::map_contiguous;
-use super::strided::{broadcast_strides, walk, walk_runs};
+use super::strided::{broadcast_strides, walk_runs};
 use super::team;
 use super::{team_part, write_new_vec, PAR_THRESHOLD};
 use crate::backend::Fused3;
@@ -188,19 +188,53 @@ pub fn zip3<A: Element, B: Element, C: Element, D: Element>(
             })
         };
     }
+    // A single-element operand (a number, as in `where(cond, x, 0.0)` and where's own
+    // gradient) is a constant of the other two operands' zip, with its fast paths.
+    if n > 0 {
+        if lc.numel() == 1 {
+            let z = c[lc.offset];
+            return zip(a, la, b, lb, out_shape, move |x, y| f(x, y, z));
+        }
+        if lb.numel() == 1 {
+            let y = b[lb.offset];
+            return zip(a, la, c, lc, out_shape, move |x, z| f(x, y, z));
+        }
+        if la.numel() == 1 {
+            let x = a[la.offset];
+            return zip(b, lb, c, lc, out_shape, move |y, z| f(x, y, z));
+        }
+    }
     let sa = broadcast_strides(&la.shape, &la.strides, out_shape);
     let sb = broadcast_strides(&lb.shape, &lb.strides, out_shape);
     let sc = broadcast_strides(&lc.shape, &lc.strides, out_shape);
-    let mut out = Vec::with_capacity(n);
-    walk(
-        out_shape,
-        [&sa, &sb, &sc],
-        [la.offset, lb.offset, lc.offset],
-        |[x, y, z]| {
-            out.push(f(a[x], b[y], c[z]));
-        },
-    );
-    out
+    // SAFETY: each part walks the indices of its own chunk of `out`, in order, and its runs
+    // cover that chunk exactly, so every element is written.
+    unsafe {
+        new_in_parts(n, |start: usize, o: &mut [MaybeUninit<D>]| {
+            let (mut i, range) = (0, start..start + o.len());
+            let offsets = [la.offset, lb.offset, lc.offset];
+            walk_runs(
+                out_shape,
+                [&sa, &sb, &sc],
+                offsets,
+                range,
+                |[x, y, z], len, st| {
+                    let dst = &mut o[i..i + len];
+                    match st {
+                        [1, 1, 1] => {
+                            let r = |at: usize| at..at + len;
+                            zip3_contiguous(&a[r(x)], &b[r(y)], &c[r(z)], dst, &f)
+                        }
+                        [sx, sy, sz] => dst.iter_mut().enumerate().for_each(|(j, d)| {
+                            let at = |o: usize, s: isize| (o as isize + j as isize * s) as usize;
+                            d.write(f(a[at(x, sx)], b[at(y, sy)], c[at(z, sz)]));
+                        }),
+                    }
+                    i += len;
+                },
+            );
+        })
+    }
 }
 
 /// The [`Fused3`] op of three strided operands broadcast to `out_shape`, each product and

@@ -32,41 +32,69 @@ pub fn sgd<T: Float + Fma>(
 fn sgd_part<T: Float + Fma>(
     p: &mut [T],
     g: &[T],
-    mut buf: Option<&mut [T]>,
+    buf: Option<&mut [T]>,
     first: bool,
     o: &SgdOptions,
 ) {
-    let (wd, m, damp, lr) = (
+    let c = [
         T::lit(o.weight_decay),
         T::lit(o.momentum),
         T::lit(1.0 - o.dampening),
         T::lit(-o.lr),
-    );
-    if let Some(b) = buf
-        .as_deref_mut()
-        .filter(|_| !first && !o.maximize && !o.nesterov && o.weight_decay == 0.0)
-    {
-        return sgd_momentum_plain(p, g, b, &[m, damp, lr]);
-    }
+    ];
+    let plain = !o.maximize && o.weight_decay == 0.0;
     match buf {
-        None => {
-            for (p, &g) in p.iter_mut().zip(g) {
-                let mut g = if o.maximize { g.neg() } else { g };
-                if o.weight_decay != 0.0 {
-                    g = g.fma(wd, *p);
-                }
-                *p = p.fma(lr, g);
-            }
+        Some(b) if plain && !first && !o.nesterov => {
+            sgd_momentum_plain(p, g, b, &[c[1], c[2], c[3]])
         }
-        Some(buf) => {
-            for ((p, &g), b) in p.iter_mut().zip(g).zip(buf.iter_mut()) {
-                let mut g = if o.maximize { g.neg() } else { g };
-                if o.weight_decay != 0.0 {
-                    g = g.fma(wd, *p);
+        None if plain => sgd_plain(p, g, c[3]),
+        buf => {
+            let flags = [first, o.maximize, o.weight_decay != 0.0, o.nesterov];
+            sgd_general(p, g, buf, &c, flags)
+        }
+    }
+}
+
+crate::simd_dispatch! {
+    /// SGD without momentum, weight decay or maximize: `p += lr·g` as one fused multiply-add
+    /// per element (`lr` negated), in a dispatched copy so it runs as the hardware's vector
+    /// fma (elsewhere `mul_add` is a libm call per element). This is also every
+    /// `add_(g, alpha=)` and every gradient accumulated into a `.grad`.
+    fn sgd_plain<T: Fma>(p: &mut [T], g: &[T], lr: T) -> () {
+        for (p, &g) in p.iter_mut().zip(g) {
+            *p = p.fma(lr, g);
+        }
+    }
+}
+
+crate::simd_dispatch! {
+    /// The other SGD steps, PyTorch's single-tensor update in its order. `c` = [weight
+    /// decay, momentum, 1 - dampening, -lr]; `flags` = [first (the momentum buffer is set to
+    /// the gradient), maximize, weight decay, nesterov].
+    fn sgd_general<T: Fma>(p: &mut [T], g: &[T], buf: Option<&mut [T]>, c: &[T; 4], flags: [bool; 4]) -> () {
+        let [wd, m, damp, lr] = *c;
+        let [first, maximize, decay, nesterov] = flags;
+        let grad = |g: T, p: T| {
+            let g = if maximize { g.neg() } else { g };
+            if decay {
+                g.fma(wd, p)
+            } else {
+                g
+            }
+        };
+        match buf {
+            None => {
+                for (p, &g) in p.iter_mut().zip(g) {
+                    *p = p.fma(lr, grad(g, *p));
                 }
-                *b = if first { g } else { b.mul(m).fma(damp, g) };
-                let d = if o.nesterov { g.fma(m, *b) } else { *b };
-                *p = p.fma(lr, d);
+            }
+            Some(buf) => {
+                for ((p, &g), b) in p.iter_mut().zip(g).zip(buf.iter_mut()) {
+                    let g = grad(g, *p);
+                    *b = if first { g } else { b.mul(m).fma(damp, g) };
+                    let d = if nesterov { g.fma(m, *b) } else { *b };
+                    *p = p.fma(lr, d);
+                }
             }
         }
     }
