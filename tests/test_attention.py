@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import current_device, need_torch, rt, to_np, torch_is_oracle
+from conftest import check_op, current_device, need_torch, rand_array, rt, to_np, torch_is_oracle
 
 pytestmark = [
     pytest.mark.usefixtures("device"),
@@ -84,6 +84,15 @@ def test_triu_tril_match_torch(diagonal):
     assert np.all(np.tril(to_np(y)) == 0)
     with pytest.raises(RuntimeError, match="at least 2 dimensions"):
         rt.triu(rt.zeros(3))
+
+
+@pytest.mark.parametrize("diagonal", [-400, -299, -3, 0, 5, 129, 200, 2**62, -(2**62)])
+@pytest.mark.parametrize("layout", ["contiguous", "transposed"])
+def test_triu_tril_large_and_extreme_diagonals(diagonal, layout):
+    a = rand_array((3, 300, 130), "float32")
+    for name in ("triu", "tril"):
+        check_op(lambda lib, x, n=name: getattr(lib, n)(x, diagonal), a, layout=layout)
+    check_op(lambda lib, x: x.tril(diagonal), rand_array((4, 5), "float64"), grad=True)
 
 
 # ------------------------------------------------------------ scaled_dot_product_attention

@@ -308,6 +308,8 @@ CASES = {
     ),
     "NormBackward1": (lambda x: x.norm(dim=1), lambda: [_x(3, 4)]),
     "PermuteBackward0": (lambda x: x.permute(1, 0), lambda: [_x(3, 4)]),
+    "FlipBackward0": (lambda x: x.flip(0, 2) * x, lambda: [_x(3, 4, 5)]),
+    "RollBackward0": (lambda x: x.roll((1, -2), (0, 1)) * x, lambda: [_x(3, 4)]),
     "PowBackward0": (lambda x: x**3, lambda: [_x(3, 4)]),
     "PowBackward1": (lambda x, y: x**y, lambda: [_x(3, 4, positive=True), _x(3, 4, seed=1)]),
     "ProdBackward0": (lambda x: x.prod(), lambda: [_x(2, 3)]),

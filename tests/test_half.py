@@ -114,3 +114,29 @@ def test_rounding_matches_pytorch():
         got = rt.tensor(vals, dtype=rt.float64).to(getattr(rt, name)).to(rt.float64).tolist()
         want = torch.tensor(vals, dtype=torch.float64).to(getattr(torch, name)).double().tolist()
         assert got == want, name
+
+
+def test_float16_float32_conversion_bits_match_pytorch():
+    # Every float16 bit pattern (NaNs, infinities, subnormals) to float32 and back, and
+    # float32 patterns rounding to float16 (ties, overflow, subnormals, NaN payloads),
+    # contiguous and strided, above the threading threshold.
+    torch = need_torch()
+    h = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
+    got = rt.from_numpy(h).float()
+    want = torch.from_numpy(h).float()
+    np.testing.assert_array_equal(got.numpy().view(np.uint32), want.numpy().view(np.uint32))
+    np.testing.assert_array_equal(got.half().numpy().view(np.uint16),
+                                  want.half().numpy().view(np.uint16))
+    rng = np.random.default_rng(0)
+    bits = rng.integers(0, 1 << 32, 1 << 17, dtype=np.uint64).astype(np.uint32)
+    # Halfway cases between float16 neighbours, and values near the float16 range's ends.
+    halves = (np.arange(1 << 16, dtype=np.uint32) << 13) + (1 << 12)
+    f = np.concatenate([bits, halves, np.float32([65504, 65519.99, 65520, 6e-8, 2.9e-8,
+                                                  -0.0, np.inf, -np.inf]).view(np.uint32)])
+    f = f.view(np.float32)
+    for x_rt, x_t in [(rt.from_numpy(f), torch.from_numpy(f)),
+                      (rt.from_numpy(f)[::3], torch.from_numpy(f)[::3])]:
+        np.testing.assert_array_equal(x_rt.half().numpy().view(np.uint16),
+                                      x_t.half().numpy().view(np.uint16))
+        np.testing.assert_array_equal(x_rt.half().float().numpy().view(np.uint32),
+                                      x_t.half().float().numpy().view(np.uint32))

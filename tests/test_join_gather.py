@@ -47,6 +47,23 @@ def test_cat(shapes, dim, layout):
              np_fn=lambda *xs: np.concatenate(xs, axis=dim))
 
 
+@pytest.mark.parametrize(
+    "shapes, dim",
+    [
+        ([(300, 130), (300, 70)], 1),
+        ([(300, 130), (200, 130)], 0),
+        ([(20, 130, 30), (20, 3, 30), (20, 0, 30), (20, 40, 30)], 1),
+        ([(9, 40, 100), (9, 40, 1)], 2),
+    ],
+)
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "strided", "expanded"])
+def test_cat_large(shapes, dim, layout):
+    # Above the threading threshold, so the output is split over threads mid-row.
+    arrays = [rand_array(s, "float32", seed=i) for i, s in enumerate(shapes)]
+    check_op(lambda lib, *xs: lib.cat(list(xs), dim), *arrays, layout=layout)
+    check_op(lambda lib, *xs: lib.stack(list(xs[:1]) * 3, dim), *arrays, layout=layout)
+
+
 @pytest.mark.parametrize("dtype", ["int64", "int32", "uint8", "bool", "float32"])
 def test_cat_dtypes_and_default_dim(dtype):
     a, b = rand_array((2, 3), dtype, 1), rand_array((1, 3), dtype, 2)

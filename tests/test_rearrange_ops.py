@@ -66,6 +66,42 @@ def test_roll(shifts, dims):
              grad=True)
 
 
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "strided", "expanded"])
+@pytest.mark.parametrize("dims", [(0,), (1,), (0, 1), (-1, 0), ()])
+def test_flip_large_and_strided(dims, layout):
+    # Above the threading threshold (32768 elements), on views of every kind.
+    a = rand_array((300, 130), "float32")
+    check_op(lambda lib, x: x.flip(dims), a, layout=layout)
+    check_op(lambda lib, x: lib.flip(x, dims), rand_array((4, 5, 6), "float64"),
+             layout=layout, grad=True)
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "strided", "expanded"])
+@pytest.mark.parametrize("shifts,dims", [(3, 1), (-5, 0), ((7, 2), (0, 1)), (1000, None),
+                                         ((2, 3), (1, 1)), (130, 1), (-1, -1)])
+def test_roll_large_and_strided(shifts, dims, layout):
+    a = rand_array((300, 130), "float32")
+    check_op(lambda lib, x: lib.roll(x, shifts, dims), a, layout=layout)
+    check_op(lambda lib, x: lib.roll(x, shifts, dims), rand_array((5, 6), "float64"),
+             layout=layout, grad=True)
+
+
+@pytest.mark.parametrize("perm", [(1, 0, 2), (0, 2, 1), (2, 0, 1), (1, 2, 0), (2, 1, 0)])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int8"])
+def test_permuted_contiguous_copy_large(perm, dtype):
+    # Transposing copies gather runs in tiles; odd sizes leave partial tiles.
+    a = rand_array((37, 45, 23), dtype)
+    check_op(lambda lib, x: x.permute(*perm).contiguous(), a)
+    check_op(lambda lib, x: x.permute(*perm).flip(0, 2).contiguous(), a)
+    check_op(lambda lib, x: x[:, 1::2].permute(*perm).contiguous(), a)
+
+
+def test_flip_roll_grad_fn_names():
+    x = rt.ones(2, 3, requires_grad=True)
+    assert x.flip(0).grad_fn.name() == "FlipBackward0"
+    assert x.roll(1, 1).grad_fn.name() == "RollBackward0"
+
+
 @pytest.mark.parametrize("k", [0, 1, 2, 3, -1, 5])
 @pytest.mark.parametrize("dims", [(0, 1), (1, 0), (1, 2)])
 def test_rot90(k, dims):

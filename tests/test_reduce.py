@@ -515,3 +515,88 @@ def test_softmax_rows_with_infinities_match_torch(fn):
                   [1.0, np.nan, 2.0], [np.inf, np.inf, 0.0]], np.float32)
     check_op(lambda lib, x: getattr(x, fn)(-1), a)
     check_op(lambda lib, x: getattr(x, fn)(0), np.ascontiguousarray(a.T))
+
+
+# ------------------------------------ large inputs, dims other than the last --------------
+# Past the kernels' threading threshold (32768 elements), split between threads by rows, by
+# long rows or by columns; reductions over leading or middle dims read in place.
+
+EXTREME_CASES = [((300, 257), 0), ((300, 257), 1), ((5, 40, 300), 1), ((3, 300, 40), (0, 2)),
+                 ((70001,), None), ((300, 257), None), ((2, 3), 0)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64"])
+@pytest.mark.parametrize("shape, dim", EXTREME_CASES, ids=str)
+@pytest.mark.parametrize("name", ["amax", "amin"])
+def test_amax_amin_large_and_leading_dims(name, shape, dim, dtype):
+    a = rand_array(shape, "int64" if dtype == "int64" else "float64", low=-1000, high=1000)
+    kw = {} if dim is None else {"dim": dim}
+    check_op(lambda lib, x: getattr(x, name)(**kw), a, dtype=dtype)
+    if dtype in ("float32", "float64"):
+        # NaN wins wherever it is (ties and NaN in lanes, tails and thread parts).
+        b = a.copy().reshape(-1)
+        b[[3, b.size // 2, b.size - 1]] = np.nan
+        check_op(lambda lib, x: getattr(x, name)(**kw), b.reshape(shape), dtype=dtype)
+        check_op(lambda lib, x: getattr(x, name)(**kw), a, dtype=dtype, layout="transposed")
+
+
+def test_amax_grad_large_dim0():
+    a = np.round(rand_array((200, 170), "float64") * 2)  # ties share the gradient
+    check_op(lambda lib, x: x.amax(0), a, grad=True)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape, dim", [((4096, 67), 1), ((50, 1000), -1), ((300, 257), 0)],
+                         ids=str)
+def test_logsumexp_large(shape, dim, dtype):
+    a = rand_array(shape, dtype) * 5
+    a[0, :] = -np.inf
+    a[1, 3] = np.inf
+    a[2, 5] = np.nan
+    check_op(lambda lib, x: lib.logsumexp(x, dim), a)
+
+
+@pytest.mark.parametrize("fn", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape, dim", [((300, 257), 0), ((4, 300, 33), 1), ((2, 3, 40), 0),
+                                        ((1000, 100), 0), ((3, 5, 16), 1)], ids=str)
+def test_softmax_over_dims_before_the_last(fn, shape, dim, dtype):
+    a = rand_array(shape, "float64") * 4
+    a.reshape(-1)[[0, 7]] = [np.inf, np.nan]  # their columns are NaN throughout
+    a[(slice(None),) * (dim + 1) + (2,)] = -np.inf  # a column all -inf along `dim`
+    check_op(lambda lib, x: getattr(x, fn)(dim), a, dtype=dtype)
+    # A contiguous view with an offset into its storage.
+    check_op(lambda lib, x: getattr(x[1:], fn)(dim), a, dtype=dtype)
+
+
+@pytest.mark.parametrize("fn", ["softmax", "log_softmax"])
+def test_softmax_over_dim0_grad(fn):
+    a = rand_array((60, 40), "float64")
+    check_op(lambda lib, x: getattr(x, fn)(0), a, grad=True)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "int64"])
+@pytest.mark.parametrize("shape, dim", [((300, 257), 0), ((4, 300, 33), 1), ((300, 257), 1),
+                                        ((13, 3001), 1), ((7, 5, 9), 0)], ids=str)
+def test_cumsum_large_and_dims_before_the_last(shape, dim, dtype):
+    a = rand_array(shape, dtype)
+    # PyTorch accumulates a float32 cumsum in float64; this one stays in float32.
+    tol = {"rtol": 1e-4, "atol": 1e-4} if dtype == "float32" else {}
+    check_op(lambda lib, x: x.cumsum(dim), a, **tol)
+    check_op(lambda lib, x: x[1:].cumsum(dim), a, **tol)
+
+
+@pytest.mark.parametrize("fn", ["cumprod", "logcumsumexp"])
+def test_scans_large_rows(fn):
+    # 13 rows: a full group of eight scanned in step and a remainder of five.
+    a = rand_array((13, 3001), "float64", positive=True) ** 0.01
+    check_op(lambda lib, x: getattr(x, fn)(1), a)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_var_std_full_large(dtype):
+    a = rand_array((70001,), dtype) * 3 + 10
+    check_op(lambda lib, x: x.var(), a, rtol=1e-5)
+    check_op(lambda lib, x: x.std(), a, rtol=1e-5)
+    check_op(lambda lib, x: x.reshape(280, -1).std(1), a[:70000], rtol=1e-5)
+    check_op(lambda lib, x: x.norm(), a, rtol=1e-5)

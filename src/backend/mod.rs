@@ -225,6 +225,18 @@ pub trait Backend {
         len: usize,
         op: ScanOp,
     ) -> Result<Self::Buffer>;
+    /// `op` along the middle dim of the contiguous `[outer, len, inner]` (`dims`) view of `x`
+    /// from `offset` — a scan over a dim other than the last — as a contiguous buffer in the
+    /// same order. `None` where this backend has no such kernel for `op` and these sizes:
+    /// the caller then moves the dim last, runs [`Backend::scan`] and moves it back.
+    fn scan_middle(
+        _x: &Self::Buffer,
+        _offset: usize,
+        _dims: [usize; 3],
+        _op: ScanOp,
+    ) -> Result<Option<Self::Buffer>> {
+        Ok(None)
+    }
     /// The input gradient of softmax (`log` false) or log-softmax over rows of `len`
     /// elements, from the op's output `y` and its gradient `g` (contiguous runs of the same
     /// length and dtype): `y·(g − Σ_row g·y)`, or `g − e^y·Σ_row g`, contiguous.

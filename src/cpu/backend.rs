@@ -4,7 +4,9 @@
 //! normalization, recurrent layers) are in the modules beside this file; this file routes to
 //! them and holds the rest, with the helpers they share.
 
-use super::copy::{copy_into, fill, gather, gather_map};
+use super::copy::{
+    convert_gather, copy_into, f16_to_f32_run, f32_to_f16_run, fill, gather, gather_map,
+};
 use super::elementwise::{fused3, map, map_in_place, zip, zip3};
 use super::{matmul, random, search, sort};
 
@@ -59,12 +61,39 @@ fn materialize<'a>(a: Arg<'a, HostBuffer>, dtype: DType) -> (Cow<'a, HostBuffer>
 /// computes the 16-bit types in float32 and rounds each result once, as PyTorch's CPU
 /// kernels do.
 fn widen(x: &HostBuffer, l: &Layout) -> (HostBuffer, Layout) {
-    let w = crate::with_dtype!(
-        x.dtype(),
-        S,
-        HostBuffer::from_vec(gather_map(x.as_slice::<S>(), l, cast::<S, f32>))
-    );
+    let w = match x.dtype() {
+        DType::F16 => f16_to_f32(x, l),
+        d => crate::with_dtype!(
+            d,
+            S,
+            HostBuffer::from_vec(gather_map(x.as_slice::<S>(), l, cast::<S, f32>))
+        ),
+    };
     (w, Layout::contiguous(&l.shape))
+}
+
+/// The float16 view `l` of `x` as a contiguous float32 buffer, converted eight lanes at a
+/// time (F16C) where it is contiguous: bit for bit the per-element `cast`.
+fn f16_to_f32(x: &HostBuffer, l: &Layout) -> HostBuffer {
+    let src = x.as_slice::<half::f16>();
+    HostBuffer::from_vec(convert_gather(
+        src,
+        l,
+        f16_to_f32_run,
+        cast::<half::f16, f32>,
+    ))
+}
+
+/// The float32 view `l` of `x` rounded to a contiguous float16 buffer, as [`f16_to_f32`]
+/// the other way.
+fn f32_to_f16(x: &HostBuffer, l: &Layout) -> HostBuffer {
+    let src = x.as_slice::<f32>();
+    HostBuffer::from_vec(convert_gather(
+        src,
+        l,
+        f32_to_f16_run,
+        cast::<f32, half::f16>,
+    ))
 }
 
 /// A float32 result rounded back to the 16-bit type `dtype` (other results pass through).
@@ -256,6 +285,11 @@ impl Backend for Cpu {
 
     fn cast(x: &HostBuffer, l: &Layout, dtype: DType) -> Result<HostBuffer> {
         fits_in_memory(&l.shape, dtype)?;
+        match (x.dtype(), dtype) {
+            (DType::F32, DType::F16) => return Ok(f32_to_f16(x, l)),
+            (DType::F16, DType::F32) => return Ok(f16_to_f32(x, l)),
+            _ => {}
+        }
         Ok(crate::with_dtype!(dtype, D, {
             crate::with_dtype!(
                 x.dtype(),
@@ -513,6 +547,15 @@ impl Backend for Cpu {
         op: ScanOp,
     ) -> Result<HostBuffer> {
         reduce::scan(x, l, _rows, len, op)
+    }
+
+    fn scan_middle(
+        x: &HostBuffer,
+        offset: usize,
+        dims: [usize; 3],
+        op: ScanOp,
+    ) -> Result<Option<HostBuffer>> {
+        reduce::scan_middle(x, offset, dims, op)
     }
 
     fn softmax_backward(

@@ -21,6 +21,7 @@ pub mod reduce;
 pub mod resample;
 pub mod rnn;
 pub mod roi;
+pub mod scan;
 pub mod search;
 pub mod sort;
 pub mod strided;

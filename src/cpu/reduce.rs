@@ -4,7 +4,6 @@
 use super::PAR_THRESHOLD;
 use crate::backend::num::{Float, Num};
 use crate::tensor::dtype::Element;
-use std::mem::MaybeUninit;
 
 /// Independent partial sums in the base case: four 8-lane vectors, so the adds pipeline
 /// instead of waiting on one accumulator's latency.
@@ -198,39 +197,276 @@ pub fn arg_extreme_rows<T: Num>(data: &[T], len: usize, want_max: bool) -> Vec<(
     })
 }
 
-/// Variance of each row with `correction` (Bessel's when 1), two-pass for accuracy.
+/// `block(d, o)` on each thread's block of whole rows of `data` (`len` each, `len > 0`) and
+/// the matching part of `out` (one value per row); one block on the calling thread when the
+/// work is small.
+fn per_row_block<T: Element, R: Send>(
+    data: &[T],
+    len: usize,
+    out: &mut [R],
+    block: impl Fn(&[T], &mut [R]) + Sync,
+) {
+    if out.is_empty() {
+        return;
+    }
+    let per = thread_block(out.len(), len) / len;
+    let items: Vec<_> = out.chunks_mut(per).zip(data.chunks(per * len)).collect();
+    super::team::for_each_part(items, |(o, d)| block(d, o));
+}
+
+/// Whether `v` replaces the running maximum `best` in [`run_extreme`]: a NaN `best` stays,
+/// a NaN `v` replaces a number, ties keep `best`.
+#[inline(always)]
+fn replaces_max<T: Num>(v: T, best: T) -> bool {
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
+    let not_below = !(v <= best);
+    !best.is_nan() && not_below
+}
+
+/// [`replaces_max`] for the running minimum.
+#[inline(always)]
+fn replaces_min<T: Num>(v: T, best: T) -> bool {
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
+    let not_above = !(v >= best);
+    !best.is_nan() && not_above
+}
+
+/// The extreme of a non-empty run by `replaces`, kept in `MAX_LANES` lanes (a compare and a
+/// blend per vector, where [`arg_extreme_rows`]' index-tracking loop stays scalar), then the
+/// lanes and the tail in order.
+#[inline(always)]
+fn lanes_extreme<T: Num>(r: &[T], replaces: impl Fn(T, T) -> bool) -> T {
+    let pick = |b: T, v: T| if replaces(v, b) { v } else { b };
+    let (chunks, rest) = r.as_chunks::<MAX_LANES>();
+    let Some((first, chunks)) = chunks.split_first() else {
+        return rest[1..].iter().fold(rest[0], |b, &v| pick(b, v));
+    };
+    let mut lanes = *first;
+    for c in chunks {
+        for k in 0..MAX_LANES {
+            lanes[k] = pick(lanes[k], c[k]);
+        }
+    }
+    lanes[1..]
+        .iter()
+        .chain(rest)
+        .fold(lanes[0], |b, &v| pick(b, v))
+}
+
+/// The max (or min) of a non-empty run as PyTorch's `amax`: NaN wins (the run's first NaN,
+/// as [`arg_extreme_rows`] gives).
+#[inline(always)]
+fn run_extreme<T: Num>(r: &[T], want_max: bool) -> T {
+    let best = if want_max {
+        lanes_extreme(r, replaces_max)
+    } else {
+        lanes_extreme(r, replaces_min)
+    };
+    if best.is_nan() {
+        r.iter().copied().find(|v| v.is_nan()).unwrap_or(best)
+    } else {
+        best
+    }
+}
+
+crate::simd_dispatch! {
+    /// The max (or min) of each `len`-long run of `data` into `out` (see [`run_extreme`]).
+    pub fn extreme_block<T: Num>(data: &[T], len: usize, want_max: bool, out: &mut [T]) -> () {
+        for (o, r) in out.iter_mut().zip(data.chunks_exact(len)) {
+            *o = run_extreme(r, want_max);
+        }
+    }
+}
+
+crate::simd_dispatch! {
+    /// Folds each `acc.len()`-long row of `data` into `acc` element by element, the max (or
+    /// min) as [`run_extreme`] takes it, in order: a column's first NaN wins.
+    pub fn extreme_rows_into<T: Num>(data: &[T], want_max: bool, acc: &mut [T]) -> () {
+        if want_max {
+            fold_rows(data, acc, replaces_max)
+        } else {
+            fold_rows(data, acc, replaces_min)
+        }
+    }
+}
+
+/// Folds each `acc.len()`-long row of `data` into `acc` element by element by `replaces`.
+#[inline(always)]
+fn fold_rows<T: Num>(data: &[T], acc: &mut [T], replaces: impl Fn(T, T) -> bool) {
+    for row in data.chunks_exact(acc.len()) {
+        for (a, &v) in acc.iter_mut().zip(row) {
+            *a = if replaces(v, *a) { v } else { *a };
+        }
+    }
+}
+
+/// The max (or min) of each of the `rows` runs of `len > 0` elements (`amax`/`amin`), NaN
+/// winning: vectorised, a block of rows per thread, and one long row split between threads.
+pub fn extreme_rows<T: Num>(data: &[T], rows: usize, len: usize, want_max: bool) -> Vec<T> {
+    if rows == 1 && len >= PAR_THRESHOLD {
+        let chunk = super::team_part(len);
+        let parts = super::team::map_indices(len.div_ceil(chunk), |p| {
+            let part = &data[p * chunk..((p + 1) * chunk).min(len)];
+            let mut best = [T::zero()];
+            extreme_block(part, part.len(), want_max, &mut best);
+            best[0]
+        });
+        // The parts in order, so the first NaN wins as in one pass.
+        let mut best = [parts[0]];
+        extreme_rows_into(&parts[1..], want_max, &mut best);
+        return best.to_vec();
+    }
+    let mut out = vec![T::zero(); rows];
+    per_row_block(data, len, &mut out, |d, o| {
+        extreme_block(d, len, want_max, o)
+    });
+    out
+}
+
+/// The max (or min) over the first and last dims of a row-major `outer × rows × inner`
+/// block (`outer > 0`), read in place: a reduction over leading dims (`inner` 1) folds
+/// whole rows element by element, so it vectorises instead of gathering every column into
+/// a row first. One run of the outer index per thread, folded in order.
+pub fn extreme_middle<T: Num>(
+    data: &[T],
+    outer: usize,
+    rows: usize,
+    inner: usize,
+    want_max: bool,
+) -> Vec<T> {
+    let block = rows * inner;
+    let part = |range: std::ops::Range<usize>| {
+        if inner == 1 {
+            let mut acc = data[range.start * block..][..block].to_vec();
+            extreme_rows_into(
+                &data[(range.start + 1) * block..range.end * block],
+                want_max,
+                &mut acc,
+            );
+            return acc;
+        }
+        let mut acc: Option<Vec<T>> = None;
+        let mut runs = vec![T::zero(); rows];
+        for a in range {
+            extreme_block(&data[a * block..][..block], inner, want_max, &mut runs);
+            match &mut acc {
+                None => acc = Some(runs.clone()),
+                Some(acc) => extreme_rows_into(&runs, want_max, acc),
+            }
+        }
+        acc.unwrap_or(runs)
+    };
+    if block == 0 || data.len() < PAR_THRESHOLD || outer < 2 {
+        return part(0..outer);
+    }
+    let per = outer.div_ceil(super::team::parts());
+    let parts = super::team::map_indices(outer.div_ceil(per), |p| {
+        part(p * per..((p + 1) * per).min(outer))
+    });
+    let mut parts = parts.into_iter();
+    let mut acc = parts.next().unwrap_or_default();
+    for part in parts {
+        extreme_rows_into(&part, want_max, &mut acc);
+    }
+    acc
+}
+
+crate::simd_dispatch! {
+    /// `Σ (x − mean)²` of a run, in `MAX_LANES` partial sums so that it vectorises.
+    pub fn squared_deviations<T: Float>(x: &[T], mean: T) -> T {
+        let mut lanes = [T::zero(); MAX_LANES];
+        let (chunks, rest) = x.as_chunks::<MAX_LANES>();
+        for c in chunks {
+            for k in 0..MAX_LANES {
+                let d = c[k].sub(mean);
+                lanes[k] = lanes[k].add(d.mul(d));
+            }
+        }
+        for &v in rest {
+            let d = v.sub(mean);
+            lanes[0] = lanes[0].add(d.mul(d));
+        }
+        let mut width = MAX_LANES;
+        while width > 1 {
+            width /= 2;
+            for k in 0..width {
+                lanes[k] = lanes[k].add(lanes[k + width]);
+            }
+        }
+        lanes[0]
+    }
+}
+
+/// Variance of each row with `correction` (Bessel's when 1), two-pass for accuracy; both
+/// passes vectorised, and one long row (a full `var()`) split between threads.
 pub fn var_rows<T: Float>(data: &[T], rows: usize, len: usize, correction: f64) -> Vec<T> {
     if len == 0 {
         return vec![T::lit(f64::NAN); rows];
     }
+    let (n, denom) = (
+        T::lit(len as f64),
+        T::lit((len as f64 - correction).max(0.0)),
+    );
+    if rows == 1 && len >= PAR_THRESHOLD {
+        let mean = sum_rows(data, 1, len)[0].div(n);
+        let chunk = super::team_part(len);
+        let parts = super::team::map_indices(len.div_ceil(chunk), |p| {
+            squared_deviations(&data[p * chunk..((p + 1) * chunk).min(len)], mean)
+        });
+        return vec![pairwise_sum(&parts).div(denom)];
+    }
     per_row(data, len, |r| {
-        let mean = pairwise_sum(r).div(T::lit(len as f64));
-        let mut acc = T::zero();
-        for &v in r {
-            let d = v.sub(mean);
-            acc = acc.add(d.mul(d));
-        }
-        let denom = (len as f64 - correction).max(0.0);
-        acc.div(T::lit(denom))
+        squared_deviations(r, pairwise_sum(r).div(n)).div(denom)
     })
 }
 
-/// log(Σ exp(x)) of each row, shifted by the row max so large inputs do not overflow.
+/// log(Σ exp(x)) of each row, shifted by the row max so large inputs do not overflow; a
+/// block of rows per thread (see [`logsumexp_block`]).
 pub fn logsumexp_rows<T: Float>(data: &[T], rows: usize, len: usize) -> Vec<T> {
     if len == 0 {
         return vec![T::lit(f64::NEG_INFINITY); rows];
     }
-    per_row(data, len, |r| {
-        let m = r
-            .iter()
-            .fold(T::lit(f64::NEG_INFINITY), |a, &b| if b > a { b } else { a });
-        if m.is_inf() {
-            // All -inf gives -inf; any +inf gives +inf: no shift (it would make NaN).
-            return r.iter().fold(T::zero(), |a, &b| a.add(b.exp())).ln();
+    let mut out = vec![T::zero(); rows];
+    per_row_block(data, len, &mut out, |d, o| logsumexp_block(d, len, o));
+    out
+}
+
+crate::simd_dispatch! {
+    /// log(Σ exp(x)) of each `len`-long row of `data` into `out`: the row's maximum in
+    /// lanes, then `e^{x − max}` summed in lanes, so both passes vectorise (the scalar
+    /// folds they replace called `exp` one element at a time).
+    pub fn logsumexp_block<T: Float>(data: &[T], len: usize, out: &mut [T]) -> () {
+        for (o, r) in out.iter_mut().zip(data.chunks_exact(len)) {
+            let m = row_max(r);
+            if m.is_inf() {
+                // All -inf gives -inf; any +inf gives +inf: no shift (it would make NaN).
+                *o = r.iter().fold(T::zero(), |a, &b| a.add(b.exp())).ln();
+                continue;
+            }
+            let mut lanes = [T::zero(); MAX_LANES];
+            let (chunks, rest) = r.as_chunks::<MAX_LANES>();
+            for c in chunks {
+                for k in 0..MAX_LANES {
+                    lanes[k] = lanes[k].add(c[k].sub(m).exp());
+                }
+            }
+            for &x in rest {
+                lanes[0] = lanes[0].add(x.sub(m).exp());
+            }
+            *o = m.add(pairwise_sum(&lanes).ln());
         }
-        let s = r.iter().fold(T::zero(), |a, &b| a.add(b.sub(m).exp()));
-        m.add(s.ln())
-    })
+    }
+}
+
+/// The elements in each thread's block of whole rows of `len` (all rows in one block when
+/// the work is small).
+pub(super) fn thread_block(rows: usize, len: usize) -> usize {
+    let parts = if rows * len >= PAR_THRESHOLD {
+        super::team::parts().min(rows).max(1)
+    } else {
+        1
+    };
+    rows.div_ceil(parts) * len
 }
 
 /// Lanes of the running maxima in [`row_max`].
@@ -255,236 +491,6 @@ pub fn row_max<T: Float>(r: &[T]) -> T {
         .iter()
         .chain(rest)
         .fold(T::lit(f64::NEG_INFINITY), |a, &b| if b > a { b } else { a })
-}
-
-/// Rows up to this long sum their exponentials in lanes during the exponential pass; longer
-/// rows sum them pairwise in a pass of their own.
-const FUSED_SUM_LEN: usize = 4096;
-
-crate::simd_dispatch! {
-    /// Softmax (or log-softmax) of the contiguous rows of `data` into `out` (same length,
-    /// every element written): the row's maximum in lanes, `e^{x − max}` in one pass that
-    /// also sums the exponentials in lanes (pairwise in a pass of its own for rows longer
-    /// than [`FUSED_SUM_LEN`]), then the scaling pass; each pass vectorises.
-    pub fn softmax_block<T: Float>(data: &[T], out: &mut [MaybeUninit<T>], len: usize, log: bool) -> () {
-        for (o, r) in out.chunks_exact_mut(len).zip(data.chunks_exact(len)) {
-            let m = row_max(r);
-            if m.is_inf() && m > T::zero() {
-                // A +inf in the row: `inf − inf` makes every result NaN, as in PyTorch.
-                o.iter_mut().for_each(|o| {
-                    o.write(T::lit(f64::NAN));
-                });
-                continue;
-            }
-            // An all −inf row shifts by 0 (its results are NaN all the same).
-            let m = if m.is_inf() { T::zero() } else { m };
-            let mut lanes = [T::zero(); MAX_LANES];
-            let (oc, rc) = (o.chunks_exact_mut(MAX_LANES), r.chunks_exact(MAX_LANES));
-            let tail = rc.remainder().len();
-            for (o, r) in oc.zip(rc) {
-                for k in 0..MAX_LANES {
-                    let e = r[k].sub(m).exp();
-                    o[k].write(e);
-                    lanes[k] = lanes[k].add(e);
-                }
-            }
-            for (o, &x) in o[len - tail..].iter_mut().zip(&r[len - tail..]) {
-                lanes[0] = lanes[0].add(*o.write(x.sub(m).exp()));
-            }
-            // SAFETY: the two loops above wrote every element of the row.
-            let o = unsafe { std::slice::from_raw_parts_mut(o.as_mut_ptr().cast::<T>(), len) };
-            let s = if len <= FUSED_SUM_LEN { pairwise_sum(&lanes) } else { pairwise_sum(o) };
-            if log {
-                // (x − m) − ln s, not x − (m + ln s): the shift cancels exactly first.
-                let ls = s.ln();
-                for (o, &x) in o.iter_mut().zip(r) {
-                    *o = x.sub(m).sub(ls);
-                }
-            } else {
-                let inv = T::one().div(s);
-                for o in o.iter_mut() {
-                    *o = o.mul(inv);
-                }
-            }
-        }
-    }
-}
-
-/// The elements in each thread's block of whole rows of `len` (all rows in one block when
-/// the work is small).
-pub(super) fn thread_block(rows: usize, len: usize) -> usize {
-    let parts = if rows * len >= PAR_THRESHOLD {
-        super::team::parts().min(rows).max(1)
-    } else {
-        1
-    };
-    rows.div_ceil(parts) * len
-}
-
-/// Softmax (or log-softmax) of each contiguous row of `len` elements; large inputs are
-/// split into one block of whole rows per thread.
-pub fn softmax_rows<T: Float>(data: &[T], len: usize, log: bool) -> Vec<T> {
-    let rows = data.len().checked_div(len).unwrap_or(0);
-    if rows == 0 {
-        return vec![T::zero(); data.len()];
-    }
-    let block = thread_block(rows, len);
-    // SAFETY: the blocks cover the output, each paired with the same rows of `data`, and
-    // `softmax_block` writes every element of its block.
-    unsafe {
-        super::write_new_vec(data.len(), |out| {
-            let items: Vec<_> = out.chunks_mut(block).zip(data.chunks(block)).collect();
-            super::team::for_each_part(items, |(o, d)| softmax_block(d, o, len, log));
-        })
-    }
-}
-
-crate::simd_dispatch! {
-    /// The input gradient of softmax (`log` false) or log-softmax over the contiguous rows
-    /// of `len` elements, from the op's output `y` and its gradient `g`, into `out` (same
-    /// length, every element written): `y·(g − Σ g·y)`, or `g − e^y·Σ g`; one pass for the
-    /// row's sum, kept in lanes, and one for the output.
-    pub fn softmax_backward_block<T: Float>(y: &[T], g: &[T], out: &mut [MaybeUninit<T>], len: usize, log: bool) -> () {
-        let rows = out.chunks_exact_mut(len).zip(y.chunks_exact(len).zip(g.chunks_exact(len)));
-        for (o, (y, g)) in rows {
-            let mut lanes = [T::zero(); MAX_LANES];
-            let (yc, gc) = (y.chunks_exact(MAX_LANES), g.chunks_exact(MAX_LANES));
-            let tail = yc.remainder().len();
-            for (y, g) in yc.zip(gc) {
-                for k in 0..MAX_LANES {
-                    lanes[k] = lanes[k].add(if log { g[k] } else { g[k].mul(y[k]) });
-                }
-            }
-            for (&y, &g) in y[len - tail..].iter().zip(&g[len - tail..]) {
-                lanes[0] = lanes[0].add(if log { g } else { g.mul(y) });
-            }
-            let s = pairwise_sum(&lanes);
-            for (o, (&y, &g)) in o.iter_mut().zip(y.iter().zip(g)) {
-                o.write(if log { g.sub(y.exp().mul(s)) } else { y.mul(g.sub(s)) });
-            }
-        }
-    }
-}
-
-/// [`softmax_backward_block`] over `y.len() / len` rows, split into one block of whole rows
-/// per thread when large.
-pub fn softmax_backward_rows<T: Float>(y: &[T], g: &[T], len: usize, log: bool) -> Vec<T> {
-    let rows = y.len().checked_div(len).unwrap_or(0);
-    if rows == 0 {
-        return vec![T::zero(); y.len()];
-    }
-    let block = thread_block(rows, len);
-    // SAFETY: the blocks cover the output, each paired with the same rows of `y` and `g`,
-    // and `softmax_backward_block` writes every element of its block.
-    unsafe {
-        super::write_new_vec(y.len(), |out| {
-            let items: Vec<_> = out
-                .chunks_mut(block)
-                .zip(y.chunks(block).zip(g.chunks(block)))
-                .collect();
-            super::team::for_each_part(items, |(o, (y, g))| {
-                softmax_backward_block(y, g, o, len, log)
-            });
-        })
-    }
-}
-
-/// Inclusive prefix sums of each row.
-pub fn cumsum_rows<T: Num>(data: &[T], len: usize) -> Vec<T> {
-    let mut out = data.to_vec();
-    if len == 0 {
-        return out;
-    }
-    for row in out.chunks_mut(len) {
-        let mut acc = T::zero();
-        for v in row {
-            acc = acc.add(*v);
-            *v = acc;
-        }
-    }
-    out
-}
-
-/// Inclusive prefix products of each row (integers wrap).
-pub fn cumprod_rows<T: Num>(data: &[T], len: usize) -> Vec<T> {
-    let mut out = data.to_vec();
-    if len == 0 {
-        return out;
-    }
-    for row in out.chunks_mut(len) {
-        let mut acc = T::one();
-        for v in row {
-            acc = acc.mul(*v);
-            *v = acc;
-        }
-    }
-    out
-}
-
-/// `log(e^x + e^y)` as PyTorch's `_log_add_exp_helper`: `max + log1p(e^(min − max))`, the
-/// running maximum rescaling the smaller term so nothing overflows. When both are the same
-/// infinity the formula would give `inf − inf` = NaN, so `x` is returned; NaN propagates
-/// (a NaN `y` is taken as both min and max).
-#[inline]
-pub fn log_add_exp<T: Float>(x: T, y: T) -> T {
-    let (lo, hi) = if y.is_nan() {
-        (y, y)
-    } else if y < x {
-        (y, x)
-    } else if x < y {
-        (x, y)
-    } else {
-        // Equal, or `x` NaN (std::min / std::max return their first argument then).
-        (x, x)
-    };
-    if lo != hi || !lo.is_inf() {
-        lo.sub(hi).exp().ln_1p().add(hi)
-    } else {
-        x
-    }
-}
-
-/// `log Σ_{k≤j} e^{x_k}` along each row, from −∞.
-pub fn logcumsumexp_rows<T: Float>(data: &[T], len: usize) -> Vec<T> {
-    let mut out = data.to_vec();
-    if len == 0 {
-        return out;
-    }
-    for row in out.chunks_mut(len) {
-        let mut acc = T::lit(f64::NEG_INFINITY);
-        for v in row {
-            acc = log_add_exp(*v, acc);
-            *v = acc;
-        }
-    }
-    out
-}
-
-/// Running max (or min) of each row and the int64 index it was taken from, as PyTorch's
-/// `cummax_cummin_helper`: an element replaces the running value when it is NaN or, the
-/// running value not being NaN, when it is `>=` (`<=`) it — so ties move the index to the
-/// last equal element, and each NaN moves it to itself.
-pub fn cum_extreme_rows<T: Num>(data: &[T], len: usize, want_max: bool) -> (Vec<T>, Vec<i64>) {
-    let mut vals = data.to_vec();
-    let mut idx = vec![0i64; data.len()];
-    if len == 0 {
-        return (vals, idx);
-    }
-    for (row, irow) in vals.chunks_mut(len).zip(idx.chunks_mut(len)) {
-        let mut best = row[0];
-        let mut at = 0i64;
-        for (j, (v, i)) in row.iter_mut().zip(irow.iter_mut()).enumerate() {
-            let x = *v;
-            let better = if want_max { x >= best } else { x <= best };
-            if x.is_nan() || (!best.is_nan() && better) {
-                best = x;
-                at = j as i64;
-            }
-            *v = best;
-            *i = at;
-        }
-    }
-    (vals, idx)
 }
 
 #[cfg(test)]
@@ -529,21 +535,6 @@ mod tests {
         assert!(r[0].0.is_nan() && r[0].1 == 1);
     }
 
-    #[test]
-    fn softmax_is_stable_for_large_inputs() {
-        let x = [1000.0f32, 1000.0];
-        assert_eq!(softmax_rows(&x, 2, false), [0.5, 0.5]);
-        let o = softmax_rows(&x, 2, true);
-        assert!((o[0] + std::f32::consts::LN_2).abs() < 1e-6);
-        // Rows longer than the fused sum's bound, and rows with a tail past the lanes.
-        for len in [FUSED_SUM_LEN + 3, 37] {
-            let x: Vec<f64> = (0..2 * len).map(|i| (i % 11) as f64 * 0.3).collect();
-            for row in softmax_rows(&x, len, false).chunks(len) {
-                assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-12);
-            }
-        }
-    }
-
     /// Column sums split between threads (a block past the parallel threshold, rows not a
     /// multiple of the thread count) against plain sums.
     #[test]
@@ -558,67 +549,5 @@ mod tests {
                 assert_eq!(g, want, "{rows}x{inner} column {c}");
             }
         }
-    }
-
-    /// The fused backward against the composite formulas, for rows with and without a tail.
-    #[test]
-    fn softmax_backward_matches_the_formulas() {
-        for len in [37usize, 64] {
-            let x: Vec<f64> = (0..3 * len)
-                .map(|i| ((i * 7) % 13) as f64 * 0.25 - 1.0)
-                .collect();
-            let g: Vec<f64> = (0..3 * len)
-                .map(|i| ((i * 5) % 11) as f64 * 0.5 - 2.0)
-                .collect();
-            for log in [false, true] {
-                let y = softmax_rows(&x, len, log);
-                let got = softmax_backward_rows(&y, &g, len, log);
-                for r in 0..3 {
-                    let (y, g, got) = (
-                        &y[r * len..][..len],
-                        &g[r * len..][..len],
-                        &got[r * len..][..len],
-                    );
-                    let s: f64 = if log {
-                        g.iter().sum()
-                    } else {
-                        y.iter().zip(g).map(|(a, b)| a * b).sum()
-                    };
-                    for j in 0..len {
-                        let want = if log {
-                            g[j] - y[j].exp() * s
-                        } else {
-                            y[j] * (g[j] - s)
-                        };
-                        assert!(
-                            (got[j] - want).abs() < 1e-12,
-                            "len {len} log {log} row {r} col {j}"
-                        );
-                    }
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn cumulative_extremes_take_the_last_tie_and_each_nan() {
-        let (v, i) = cum_extreme_rows(&[1.0f64, 3.0, 3.0, 2.0, f64::NAN, 5.0, f64::NAN], 7, true);
-        assert_eq!(&i, &[0, 1, 2, 2, 4, 4, 6]);
-        assert_eq!(&v[..4], &[1.0, 3.0, 3.0, 3.0]);
-        assert!(v[4..].iter().all(|x| x.is_nan()));
-        let (v, i) = cum_extreme_rows(&[2i32, 1, 1, 3, 1], 5, false);
-        assert_eq!((v, i), (vec![2, 1, 1, 1, 1], vec![0, 1, 2, 2, 4]));
-    }
-
-    #[test]
-    fn logcumsumexp_is_stable_and_keeps_infinities() {
-        let inf = f64::INFINITY;
-        let r = logcumsumexp_rows(&[-inf, 1e30, -inf, inf, 1.0], 5);
-        assert_eq!(r, vec![-inf, 1e30, 1e30, inf, inf]);
-        let r = logcumsumexp_rows(&[1000.0f32, 1000.0], 2);
-        assert!((r[1] - 1000.0 - std::f32::consts::LN_2).abs() < 1e-3);
-        assert!(logcumsumexp_rows(&[inf, inf, f64::NAN, 1.0], 4)[2..]
-            .iter()
-            .all(|x| x.is_nan()));
     }
 }

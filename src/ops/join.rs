@@ -4,6 +4,7 @@ use crate::autograd::{needs_grad, Edge, Node, OutputMeta};
 use crate::error::{wrap_dim, Error, Result};
 use crate::tensor::dtype::DType;
 use crate::tensor::layout::fmt_shape;
+use crate::tensor::storage::Storage;
 use crate::Tensor;
 
 /// `cat(tensors, dim)`. Legacy 1-D empty tensors are skipped, as PyTorch does.
@@ -65,14 +66,9 @@ pub fn cat(tensors: &[Tensor], dim: i64) -> Result<Tensor> {
                 }
                 shape[d] += t.shape()[d];
             }
-            let out = crate::ops::creation::zeros(&shape, dtype, first.device())?;
-            let mut start = 0;
-            for t in &parts {
-                let n = t.shape()[d];
-                let dst = out.layout().narrow(d as i64, start as i64, n)?;
-                out.storage().copy_from(&dst, (t.storage(), t.layout()))?;
-                start += n;
-            }
+            let views: Vec<_> = parts.iter().map(|t| (&**t.storage(), t.layout())).collect();
+            let storage = Storage::cat(&views, d, &shape, dtype, first.device())?;
+            let out = Tensor::from_storage(storage, &shape[..]);
             let refs: Vec<&Tensor> = tensors.iter().collect();
             if needs_grad(&refs) {
                 // Legacy empty 1-D inputs took no part; their gradient is an empty tensor.

@@ -1,10 +1,15 @@
 //! Ops that move elements without computing new ones (`flip`, `roll`, `rot90`,
-//! `meshgrid`) and products built from broadcasting (`kron`, `cross`). Each is a
-//! composition of indexing and view ops, so autograd and every device come from those.
+//! `meshgrid`) and products built from broadcasting (`kron`, `cross`). `flip` and `roll`
+//! are single copies of (negatively strided or joined) views with their own backward; the
+//! rest are compositions of indexing and view ops, so autograd and every device come from
+//! those.
 
+use crate::autograd::{needs_grad, record};
 use crate::error::{wrap_dim, Error, Result};
+use crate::tensor::device::Device;
 use crate::tensor::dtype::DType;
 use crate::tensor::layout::fmt_shape;
+use crate::tensor::storage::Storage;
 use crate::Tensor;
 
 /// Wraps a list of dims, PyTorch's error for a repeated one.
@@ -30,23 +35,47 @@ impl Tensor {
     }
 
     /// `flip(dims)`: the elements in reverse order along each of `dims` (a copy, as
-    /// PyTorch's).
+    /// PyTorch's), whose gradient is the output's flipped back (`FlipBackward0`).
     pub fn flip(&self, dims: &[i64]) -> Result<Tensor> {
-        let mut out = self.clone();
         let wrapped = wrap_dims("flip", dims, self.dim())?;
         // A 0-d tensor's dim 0 (or -1) is itself: nothing to reverse.
-        for &d in wrapped.iter().filter(|_| self.dim() > 0) {
-            let n = self.shape()[d];
-            out = out.index_select(d as i64, &self.positions(n, |i| n - 1 - i)?)?;
-        }
-        if dims.is_empty() || self.dim() == 0 {
-            out = out.clone_tensor()?;
+        let wrapped: Vec<usize> = wrapped.into_iter().filter(|_| self.dim() > 0).collect();
+        let out = if self.device() == Device::Cpu {
+            // On the host, one copy of the view read backwards along `dims` (negative
+            // strides): runs reversed as slices, not an index gather per flipped dim.
+            let mut l = self.layout().clone();
+            for &d in &wrapped {
+                if l.shape[d] > 1 {
+                    let last = (l.shape[d] - 1) as isize * l.strides[d];
+                    l.offset = (l.offset as isize + last) as usize;
+                    l.strides[d] = -l.strides[d];
+                }
+            }
+            let storage = self.storage().cast(&l, self.dtype())?;
+            Tensor::from_storage(storage, self.shape())
+        } else {
+            let mut out = self.detach();
+            for &d in &wrapped {
+                let n = self.shape()[d];
+                out = out.index_select(d as i64, &self.positions(n, |i| n - 1 - i)?)?;
+            }
+            if wrapped.is_empty() {
+                out = out.contiguous_copy()?;
+            }
+            out
+        };
+        if needs_grad(&[self]) {
+            let dims = dims.to_vec();
+            record("FlipBackward0", &[self], &out, move |g, _| {
+                Ok(vec![Some(g.flip(&dims)?)])
+            });
         }
         Ok(out)
     }
 
     /// `roll(shifts, dims)`: elements shifted along each dim, wrapping around; with no dims,
-    /// over the flattened tensor (then restored to its shape).
+    /// over the flattened tensor (then restored to its shape). The gradient is the output's
+    /// rolled back (`RollBackward0`).
     pub fn roll(&self, shifts: &[i64], dims: &[i64]) -> Result<Tensor> {
         if self.numel() == 0 {
             // PyTorch returns an empty tensor's copy before reading the arguments.
@@ -76,15 +105,33 @@ impl Tensor {
                 dims[0]
             )));
         }
-        let mut out = self.clone();
+        let mut out = self.detach();
+        // Each (dim, shift in 0..size) applied, to be undone by the backward.
+        let mut applied = vec![];
         for (&s, &d) in shifts.iter().zip(dims) {
             let d = wrap_dim(d, self.dim())?;
             let n = self.shape()[d];
-            if n == 0 {
-                continue;
-            }
             let s = s.rem_euclid(n as i64) as usize;
-            out = out.index_select(d as i64, &self.positions(n, |i| (i + n - s) % n)?)?;
+            // The last `s` along `d`, then the rest: one copy joining the two views.
+            let l = out.layout();
+            let tail = l.narrow(d as i64, (n - s) as i64, s)?;
+            let head = l.narrow(d as i64, 0, n - s)?;
+            let st: &Storage = out.storage();
+            let joined = Storage::cat(
+                &[(st, &tail), (st, &head)],
+                d,
+                self.shape(),
+                self.dtype(),
+                self.device(),
+            )?;
+            out = Tensor::from_storage(joined, self.shape());
+            applied.push((d as i64, (n - s) as i64));
+        }
+        if needs_grad(&[self]) {
+            let (dims, back): (Vec<i64>, Vec<i64>) = applied.into_iter().rev().unzip();
+            record("RollBackward0", &[self], &out, move |g, _| {
+                Ok(vec![Some(g.roll(&back, &dims)?)])
+            });
         }
         Ok(out)
     }

@@ -466,7 +466,8 @@ impl Tensor {
         let x = self.clone();
         let out = {
             let _g = crate::autograd::GradModeGuard::new(false);
-            let a = x.abs()?;
+            // `x·x` needs no `abs` first (the same values, one pass less).
+            let a = if p == 2.0 { x.clone() } else { x.abs()? };
             if p == f64::INFINITY {
                 a.amax_amin(dims, keepdim, true, "AmaxBackward0")?
             } else if p == f64::NEG_INFINITY {
@@ -536,6 +537,19 @@ impl Tensor {
     /// `op` of each row along `dim`, in `self`'s shape (contiguous).
     fn scan_dim(&self, dim: usize, op: ScanOp) -> Result<Tensor> {
         let n = self.dim();
+        if dim + 1 < n && self.is_contiguous() {
+            // Read in place along the dim where the backend can, rather than transposing
+            // the input and the result.
+            let shape = self.shape();
+            let dims = [
+                shape[..dim].iter().product(),
+                shape[dim],
+                shape[dim + 1..].iter().product(),
+            ];
+            if let Some(s) = self.storage().scan_middle(self.offset(), dims, op)? {
+                return Ok(Tensor::from_storage(s, shape));
+            }
+        }
         let mut order: Vec<i64> = (0..n as i64).filter(|&d| d != dim as i64).collect();
         if n > 0 {
             order.push(dim as i64);

@@ -104,15 +104,18 @@ impl Tensor {
             )));
         }
         let (r, c) = (self.shape()[self.dim() - 2], self.shape()[self.dim() - 1]);
-        let pos =
-            |n: usize| crate::ops::creation::arange(0.0, n as f64, 1.0, DType::I64, self.device());
-        // col − row: 0 on the main diagonal, k on the k-th above it.
-        let offset = pos(c)?.unsqueeze(0)?.sub(&pos(r)?.unsqueeze(1)?)?;
-        let mask = if upper {
-            offset.ge_scalar(diagonal as f64)?
-        } else {
-            offset.le_scalar(diagonal as f64)?
+        let pos = |start: i64, n: usize| {
+            let end = (start + n as i64) as f64;
+            crate::ops::creation::arange(start as f64, end, 1.0, DType::I64, self.device())
         };
+        // Column k − row is the diagonal's: compare the columns with row + diagonal (clamped
+        // to the range where it decides anything) broadcast, one pass writing the mask
+        // rather than an int64 tensor of offsets and then a comparison of it.
+        let d = diagonal.clamp(-(r as i64), c as i64);
+        let cols = Operand::Tensor(pos(0, c)?.unsqueeze(0)?);
+        let rows = Operand::Tensor(pos(d, r)?.unsqueeze(1)?);
+        let op = if upper { BinaryOp::Ge } else { BinaryOp::Le };
+        let mask = binary(op, &cols, &rows)?;
         let zero = crate::ops::creation::zeros(&[], self.dtype(), self.device())?;
         where_(
             &mask,

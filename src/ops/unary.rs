@@ -21,7 +21,7 @@ impl Tensor {
     /// `op` of each element with no history, in the tensor's own dtype.
     /// The result is laid out as the input (a transposed or channels-last input gives a
     /// result in its order, computed in memory order), as PyTorch's.
-    fn map_raw(&self, op: UnaryOp) -> Result<Tensor> {
+    pub(crate) fn map_raw(&self, op: UnaryOp) -> Result<Tensor> {
         if let Some(order) = result_order(self.shape(), &[self.layout()]) {
             let v = self.ordered(self.shape(), &order);
             let s = v.storage().unary(v.layout(), op)?;

@@ -337,6 +337,40 @@ impl Storage {
         map_buffer!(self, b, B => B::cast(b, l, dtype))
     }
 
+    /// `parts` (of one device, each cast to `dtype`) joined along `dim` into a new
+    /// contiguous storage of `shape` (`cat`). Host parts already of `dtype` are joined in
+    /// one parallel pass over the output; others are copied one by one into zeros.
+    pub fn cat(
+        parts: &[View<'_>],
+        dim: usize,
+        shape: &[usize],
+        dtype: DType,
+        device: Device,
+    ) -> Result<Storage> {
+        let host: Option<Vec<(&HostBuffer, &Layout)>> = parts
+            .iter()
+            .map(|&(s, l)| s.host().filter(|b| b.dtype() == dtype).map(|b| (b, l)))
+            .collect();
+        if let (Some(host), Device::Cpu) = (host, device) {
+            crate::ops::creation::new_host_elements(shape, dtype)?;
+            return Ok(Storage::from_host(crate::with_dtype!(dtype, T, {
+                let views: Vec<(&[T], &Layout)> =
+                    host.iter().map(|&(b, l)| (b.as_slice::<T>(), l)).collect();
+                HostBuffer::from_vec(crate::cpu::copy::cat(&views, dim, shape))
+            })));
+        }
+        let n = crate::tensor::layout::checked_numel(shape, dtype.size())?;
+        let out = Storage::full(device, n, dtype, Scalar::Int(0))?;
+        let ol = Layout::contiguous(shape);
+        let mut start = 0;
+        for &(s, l) in parts {
+            let len = l.shape[dim];
+            out.copy_from(&ol.narrow(dim as i64, start as i64, len)?, (s, l))?;
+            start += len;
+        }
+        Ok(out)
+    }
+
     /// Writes `src` (broadcast and cast) into the view `dl` of this storage, from any
     /// device. `src` must not alias this storage.
     pub fn copy_from(&self, dl: &Layout, (src, sl): View<'_>) -> Result<()> {
@@ -487,6 +521,23 @@ impl Storage {
 
     pub fn scan(&self, l: &Layout, rows: usize, len: usize, op: ScanOp) -> Result<Storage> {
         map_buffer!(self, b, B => B::scan(b, l, rows, len, op))
+    }
+
+    /// `op` along the middle dim of the contiguous `[outer, len, inner]` (`dims`) view from
+    /// `offset`, in the same order; `None` where the backend has no kernel for it (see
+    /// [`Backend::scan_middle`]).
+    pub fn scan_middle(
+        &self,
+        offset: usize,
+        dims: [usize; 3],
+        op: ScanOp,
+    ) -> Result<Option<Storage>> {
+        Ok(match &self.buffer {
+            Buffer::Cpu(b) => Cpu::scan_middle(b, offset, dims, op)?.map(Storage::from_host),
+            Buffer::Cuda(b) => {
+                Cuda::scan_middle(b, offset, dims, op)?.map(|b| Storage::new(Buffer::Cuda(b)))
+            }
+        })
     }
 
     /// The input gradient of softmax (or log-softmax) over rows of `len`, from its output

@@ -6,7 +6,7 @@ use super::{
 };
 use crate::backend::num::{Float, Num};
 use crate::backend::{Backend, HostBuffer, ReduceOp, ScanOp, Span};
-use crate::cpu::reduce;
+use crate::cpu::{reduce, scan};
 use crate::error::Result;
 use crate::tensor::dtype::{DType, Element};
 use crate::tensor::layout::Layout;
@@ -69,10 +69,17 @@ pub(super) fn reduce(
             }
             ReduceOp::Prod => reduce::prod_rows(&rows_of(data, l), rows, len),
             ReduceOp::Max | ReduceOp::Min => {
-                reduce::arg_extreme_rows(&rows_of(data, l), len, op == ReduceOp::Max)
-                    .into_iter()
-                    .map(|p| p.0)
-                    .collect()
+                let max = op == ReduceOp::Max;
+                match middle_block(l, rows) {
+                    Some((outer, inner)) if outer > 1 => reduce::extreme_middle(
+                        &data[l.offset..l.offset + l.numel()],
+                        outer,
+                        rows,
+                        inner,
+                        max,
+                    ),
+                    _ => reduce::extreme_rows(&rows_of(data, l), rows, len, max),
+                }
             }
             _ => return None,
         })
@@ -154,7 +161,7 @@ pub(super) fn scan(
         ScanOp::Cumsum => crate::with_numeric_dtype!(
             dtype,
             T,
-            Ok(HostBuffer::from_vec(reduce::cumsum_rows(
+            Ok(HostBuffer::from_vec(scan::cumsum_rows(
                 &rows_of(x.as_slice::<T>(), l),
                 len
             ))),
@@ -163,7 +170,7 @@ pub(super) fn scan(
         ScanOp::Cumprod => crate::with_numeric_dtype!(
             dtype,
             T,
-            Ok(HostBuffer::from_vec(reduce::cumprod_rows(
+            Ok(HostBuffer::from_vec(scan::cumprod_rows(
                 &rows_of(x.as_slice::<T>(), l),
                 len
             ))),
@@ -172,7 +179,7 @@ pub(super) fn scan(
         ScanOp::LogCumSumExp => crate::with_float_dtype!(
             dtype,
             T,
-            Ok(HostBuffer::from_vec(reduce::logcumsumexp_rows(
+            Ok(HostBuffer::from_vec(scan::logcumsumexp_rows(
                 &rows_of(x.as_slice::<T>(), l),
                 len
             ))),
@@ -184,11 +191,60 @@ pub(super) fn scan(
             {
                 let rows = rows_of(x.as_slice::<T>(), l);
                 let log = op == ScanOp::LogSoftmax;
-                Ok(HostBuffer::from_vec(reduce::softmax_rows(&rows, len, log)))
+                Ok(HostBuffer::from_vec(scan::softmax_rows(&rows, len, log)))
             },
             Err(not_implemented(op.kernel(), dtype))
         ),
     }
+}
+
+/// [`Backend::scan_middle`](crate::backend::Backend::scan_middle) on host buffers:
+/// softmax, log-softmax and cumsum along the middle dim, read and written in place of order
+/// (see [`scan::softmax_middle`]); `None` for the other scans and for inner sizes too
+/// small to vectorise along.
+pub(super) fn scan_middle(
+    x: &HostBuffer,
+    offset: usize,
+    [outer, len, inner]: [usize; 3],
+    op: ScanOp,
+) -> Result<Option<HostBuffer>> {
+    let dtype = x.dtype();
+    let n = outer * len * inner;
+    let supported = matches!(op, ScanOp::Softmax | ScanOp::LogSoftmax | ScanOp::Cumsum);
+    if !supported || inner < scan::MIN_MIDDLE_INNER || dtype == DType::Bool {
+        return Ok(None);
+    }
+    fits_in_memory(&[n], dtype)?;
+    if dtype.is_half() {
+        let mut l = Layout::contiguous(&[n]);
+        l.offset = offset;
+        let (w, _) = widen(x, &l);
+        let r = scan_middle(&w, 0, [outer, len, inner], op)?;
+        return Ok(r.map(|r| narrow(r, dtype)));
+    }
+    Ok(match op {
+        ScanOp::Cumsum => crate::with_numeric_dtype!(
+            dtype,
+            T,
+            Some(HostBuffer::from_vec(scan::cumsum_middle(
+                &x.as_slice::<T>()[offset..offset + n],
+                len,
+                inner
+            ))),
+            None
+        ),
+        _ => crate::with_float_dtype!(
+            dtype,
+            T,
+            Some(HostBuffer::from_vec(scan::softmax_middle(
+                &x.as_slice::<T>()[offset..offset + n],
+                len,
+                inner,
+                op == ScanOp::LogSoftmax
+            ))),
+            None
+        ),
+    })
 }
 
 /// [`Backend::softmax_backward`](crate::backend::Backend::softmax_backward) on host buffers.
@@ -207,7 +263,7 @@ pub(super) fn softmax_backward(
     crate::with_float_dtype!(
         dtype,
         T,
-        Ok(HostBuffer::from_vec(reduce::softmax_backward_rows(
+        Ok(HostBuffer::from_vec(scan::softmax_backward_rows(
             span::<T>(&y),
             span::<T>(&g),
             len,
@@ -236,7 +292,7 @@ pub(super) fn arg_scan(
         x.dtype(),
         T,
         {
-            let (v, i) = reduce::cum_extreme_rows::<T>(&rows_of(x.as_slice::<T>(), l), len, max);
+            let (v, i) = scan::cum_extreme_rows::<T>(&rows_of(x.as_slice::<T>(), l), len, max);
             Ok((HostBuffer::from_vec(v), HostBuffer::from_vec(i)))
         },
         Err(not_implemented(
