@@ -329,6 +329,31 @@ def test_randn_statistics():
     assert 0.040 < (np.abs(a) > 2).mean() < 0.051
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
+def test_randn_follows_the_normal_distribution(dtype):
+    """Bulk normal draws (Box–Muller over vectorised lanes) pass a Kolmogorov–Smirnov test
+    against N(0, 1), and so do the cosine and sine halves of each 16 apart (the pairs'
+    halves are independent); ``normal_(mean, std)`` scales and shifts them."""
+    stats = pytest.importorskip("scipy.stats")
+    rt.manual_seed(7)
+    a = to_np(rt.randn(300_016, dtype=getattr(rt, dtype)).float()).astype(np.float64)
+    tol = {"float16": 2e-3, "bfloat16": 1e-2}.get(dtype, 0.0)
+    if tol == 0.0:
+        assert stats.kstest(a, "norm").pvalue > 1e-3
+        pairs = a.reshape(-1, 2, 8)
+        assert stats.kstest(pairs[:, 0].ravel(), "norm").pvalue > 1e-3
+        assert stats.kstest(pairs[:, 1].ravel(), "norm").pvalue > 1e-3
+        r = np.corrcoef(pairs[:, 0].ravel(), pairs[:, 1].ravel())[0, 1]
+        assert abs(r) < 0.01
+        r2 = np.corrcoef(pairs[:, 0].ravel() ** 2, pairs[:, 1].ravel() ** 2)[0, 1]
+        assert abs(r2) < 0.01
+    else:  # 16-bit draws: the float32 draws rounded, so only the moments
+        assert abs(a.mean()) < 0.01 + tol and abs(a.std() - 1) < 0.01 + tol
+    assert np.abs(a).max() < 6.5  # r = sqrt(-2 ln u) with u >= 2**-24
+    b = to_np(rt.empty(100_000, dtype=rt.float64).normal_(-3.0, 0.25))
+    assert stats.kstest(b, "norm", args=(-3.0, 0.25)).pvalue > 1e-3
+
+
 @pytest.mark.parametrize(
     "args, lo, hi",
     [((10, (1000,)), 0, 10), ((-3, 4, (50, 40)), -3, 4), ((0, 1, (100,)), 0, 1)],

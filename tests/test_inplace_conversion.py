@@ -89,6 +89,53 @@ def test_parameter_update_in_place_matches_torch(dtype):
     np.testing.assert_allclose(to_np(ours[0].double()), want, rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
+@pytest.mark.parametrize("where", ["whole", "row view", "strided view", "0-d"])
+def test_inplace_with_a_number_matches_torch_to_the_bit(dtype, where):
+    """``add_``/``sub_``/``mul_``/``div_`` with a number (written straight into the storage
+    where nothing records and the tensor is contiguous, else through a result copied back):
+    PyTorch's bits, past the threading threshold, on views too (the base sees the change),
+    the storage kept and the version counter bumped."""
+    torch = need_torch()
+    shape = () if where == "0-d" else (300, 129)
+    a = rand_array(shape, "float64", 5) * 100
+    ours = make_tensor(rt, a).to(getattr(rt, dtype)).to(current_device())
+    theirs = torch.tensor(a).to(getattr(torch, dtype))
+    for x, lib in ((ours, rt), (theirs, torch)):
+        v = {"whole": x, "row view": x[7:200] if x.dim() else x,
+             "strided view": x[:, ::2] if x.dim() else x, "0-d": x}[where]
+        w = lib.ones(v.shape, dtype=x.dtype, device=x.device, requires_grad=True)
+        saved = w * v
+        ptr = x.data_ptr()
+        r = v.mul_(0.7)
+        assert r is v
+        v.add_(3).sub_(1.25).div_(3.1)
+        v *= -2
+        v /= 7
+        assert x.data_ptr() == ptr
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            saved.sum().backward()
+    got, want = to_np(ours.double()), theirs.double().numpy()
+    np.testing.assert_array_equal(got, want)
+
+
+def test_inplace_with_a_number_and_autograd():
+    """Where the op records (a tensor that needs grad) or may not (a leaf that requires
+    grad), the in-place op with a number keeps PyTorch's rules."""
+    x = rt.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        x.mul_(2)
+    with rt.no_grad():
+        x.mul_(2)
+    assert x.requires_grad and x.is_leaf
+    assert_values(to_np(x.detach()), np.array([2.0, 4.0, 6.0]))
+    y = x * 1
+    y.mul_(3).add_(1)
+    assert y.grad_fn is not None
+    y.sum().backward()
+    assert_values(to_np(x.grad), np.array([3.0, 3.0, 3.0]))
+
+
 @pytest.mark.parametrize("dtype", ["int64", "int32", "uint8"])
 def test_inplace_int(dtype):
     a = rand_array((3, 4), dtype, 1, positive=True)

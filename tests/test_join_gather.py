@@ -338,6 +338,30 @@ def test_sort(dim, descending, layout):
     check_op(lambda lib, x: x.argsort(dim, descending), a, np_fn=lambda x: ref(x)[1])
 
 
+@pytest.mark.parametrize("shape, k", [((300, 200), 5), ((300, 200), 40), ((300, 200), 200),
+                                      ((1, 70_000), 7), ((1, 70_000), 70_000), ((2, 3), 1)])
+@pytest.mark.parametrize("descending", [False, True])
+def test_sort_and_topk_large_rows_with_ties_and_nan(shape, k, descending):
+    """Rows shared out between the threads, and one long row sorted in parallel, with many
+    ties and some NaN: the stable order, NaN largest (PyTorch's); ``topk`` selects the
+    first ``k`` of that order."""
+    rng = np.random.default_rng(3)
+    a = rng.integers(-20, 20, size=shape).astype(np.float32)
+    a[rng.random(shape) < 0.01] = np.nan
+    nan, filled = np.isnan(a), np.nan_to_num(a)
+    if descending:
+        order = np.stack([np.lexsort((-f, ~n)) for f, n in zip(filled, nan)])
+    else:
+        order = np.stack([np.lexsort((f, n)) for f, n in zip(filled, nan)])
+    x = make_tensor(rt, a)
+    vals, idx = x.sort(dim=1, descending=descending, stable=True)
+    assert_values(to_np(idx), order)
+    assert_values(to_np(vals), np.take_along_axis(a, order, 1))
+    tv, ti = x.topk(k, dim=1, largest=descending)
+    assert_values(to_np(ti), order[:, :k])
+    assert_values(to_np(tv), np.take_along_axis(a, order[:, :k], 1))
+
+
 @pytest.mark.parametrize("descending", [False, True])
 def test_sort_stable_with_ties(descending):
     a = np.array([3, 1, 2, 3, 1, 2, 3, 0, 1, 2], np.int64)

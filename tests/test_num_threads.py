@@ -39,6 +39,22 @@ def test_one_thread_matches_the_pool(restore_threads):
         np.testing.assert_allclose(s, p, rtol=1e-4, atol=1e-4)
 
 
+def test_seeded_draws_repeat_on_any_thread_count(restore_threads):
+    """Bulk uniform, normal and Bernoulli draws: the same numbers on one thread as on the
+    pool (each block's lanes are seeded in block order)."""
+
+    def draws():
+        rt.manual_seed(11)
+        return [rt.randn(300_001), rt.randn(70_000, dtype=rt.float64), rt.rand(200_000),
+                rt.empty(100_000).normal_(2.0, 3.0),
+                rt.nn.functional.dropout(rt.ones(90_000), 0.3)]
+
+    pooled = [to_np(t) for t in draws()]
+    rt.set_num_threads(1)
+    for p, s in zip(pooled, [to_np(t) for t in draws()]):
+        np.testing.assert_array_equal(s, p)
+
+
 def test_the_setting_reads_back(restore_threads):
     rt.set_num_threads(3)
     assert rt.get_num_threads() == 3

@@ -164,6 +164,28 @@ def test_index_add_copy_fill(dim):
     check_op(lambda lib, x, i: x.clone().index_fill_(dim, i, 2), base, uidx, grad=True)
 
 
+def test_index_updates_of_whole_rows_large():
+    """Whole rows added, copied or put in (one slice operation per index), duplicate
+    indices accumulating in order, past the threading threshold: PyTorch's values."""
+    rng = np.random.default_rng(1)
+    base = rand_array((300, 130), "float32")
+    idx = rng.integers(0, 300, 500)
+    src = rand_array((500, 130), "float32", seed=2)
+    once = rng.permutation(300)[:200]
+    check_op(lambda lib, x, i, s: x.clone().index_add_(0, i, s, alpha=-1.5), base, idx, src)
+    check_op(lambda lib, x, i, s: x.index_add(1, i[:130] % 130, s[:300]), base, idx, src)
+    check_op(lambda lib, x, i, s: x.index_copy(0, i, s[:200]), base, once, src)
+    check_op(lambda lib, x, i, s: x.clone().index_put_((i,), s, accumulate=True), base, idx,
+             src)
+
+    def put(lib, x, i, s):
+        y = x.clone()
+        y[i] = s[:200]
+        return y
+
+    check_op(put, base, once, src)
+
+
 def test_index_updates_ints_and_errors():
     check_op(lambda lib, x, i, s: x.index_add(0, i, s), rand_array((3, 2), "int64"),
              np.array([2, 2], np.int64), rand_array((2, 2), "int64", seed=2))
@@ -181,6 +203,18 @@ def test_unique(dtype):
         for k in range(1 + len(kw)):
             check_op(lambda lib, x, kw=kw, k=k: (lambda r: r[k] if kw else r)(
                 lib.unique(x, **kw)), a)
+
+
+def test_unique_large_matches_torch():
+    """One long row sorted on the threads, then runs marked: PyTorch's values, inverse and
+    counts."""
+    a = np.random.default_rng(4).integers(-300, 300, 120_000)
+    for k in range(3):
+        check_op(lambda lib, x, k=k: lib.unique(x, return_inverse=True, return_counts=True)[k],
+                 a)
+    f = (np.random.default_rng(5).integers(-50, 50, 70_000) / 4).astype(np.float32)
+    f[::997] = np.nan
+    check_op(lambda lib, x: lib.unique(x[~lib.isnan(x)]), f)
 
 
 def test_unique_dim_and_consecutive():

@@ -172,6 +172,10 @@ pub trait Backend {
     /// `op` of each element of the contiguous run `x`, written back in place (the in-place
     /// forms, `relu_()` and friends): a float `x` and an op that keeps its dtype.
     fn unary_(x: Span<'_, Self::Buffer>, op: UnaryOp) -> Result<()>;
+    /// `x op s` for each element of the contiguous run `x`, written back in place (the
+    /// in-place forms with a number: `mul_(0.9)`, `div_(255)`): a float `x`, an arithmetic
+    /// `op`, and the result what [`Backend::binary`] gives with `s` as an operand.
+    fn binary_scalar_(x: Span<'_, Self::Buffer>, s: Scalar, op: BinaryOp) -> Result<()>;
     /// `op` of `a` and `b` (of dtype `dtype`) broadcast to `shape`; comparisons give bool.
     fn binary(
         a: Arg<'_, Self::Buffer>,

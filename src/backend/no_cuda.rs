@@ -85,6 +85,9 @@ impl Backend for Cuda {
     fn unary_(x: Span<'_, CudaBuffer>, _: UnaryOp) -> Result<()> {
         match *x.buf {}
     }
+    fn binary_scalar_(x: Span<'_, CudaBuffer>, _: Scalar, _: BinaryOp) -> Result<()> {
+        match *x.buf {}
+    }
     fn binary(
         a: Arg<'_, CudaBuffer>,
         b: Arg<'_, CudaBuffer>,

@@ -125,7 +125,7 @@ pub trait Float: Num {
 }
 
 macro_rules! impl_float {
-    ($t:ty, $erf:path, $lgamma:path, $exp:path, $tanh:path, $sigmoid:path, $ln:path, $ln_1p:path) => {
+    ($t:ty, $erf:path, $lgamma:path, $exp:path, $exp_m1:path, $tanh:path, $sigmoid:path, $ln:path, $ln_1p:path) => {
         impl Num for $t {
             #[inline(always)]
             fn add(self, o: Self) -> Self {
@@ -257,7 +257,7 @@ macro_rules! impl_float {
             }
             #[inline(always)]
             fn exp_m1(self) -> Self {
-                self.exp_m1()
+                $exp_m1(self)
             }
             #[inline(always)]
             fn sqrt(self) -> Self {
@@ -359,6 +359,7 @@ impl_float!(
     erf_f32,
     libm::lgammaf,
     exp_f32,
+    exp_m1_f32,
     tanh_f32,
     sigmoid_f32,
     ln_f32,
@@ -369,6 +370,7 @@ impl_float!(
     libm::erf,
     libm::lgamma,
     f64::exp,
+    f64::exp_m1,
     f64::tanh,
     sigmoid_f64,
     f64::ln,
@@ -556,6 +558,50 @@ fn exp_f32_saturating(x: f32) -> f32 {
 #[inline(always)]
 fn sigmoid_f64(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
+}
+
+/// `e^x − 1` for float32, within about 2 ulp, in selects and arithmetic only so loops over
+/// it vectorise (ELU, SELU, CELU and `expm1` took a libm call per element). `x = n·ln2 + r`
+/// with `|r| ≤ ln2/2` as in [`exp_f32_reduced`]; `e^r − 1` by its series to `r⁹` (the
+/// remainder is below 1e-11 relative there), so near 0 nothing cancels; then
+/// `e^x − 1 = 2^n·(e^r − 1) + (2^n − 1)`, whose two terms never nearly cancel for
+/// `|r| ≤ ln2/2`. Above 16, `e^x − 1` is [`exp_f32`]'s result less 1; from −17.33 down
+/// it rounds to −1; above 88.72 it is +∞.
+#[inline(always)]
+pub fn exp_m1_f32(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    const ROUND: f32 = 12_582_912.0;
+    let xc = x.clamp(-17.5, 16.5);
+    let shifted = xc * LOG2E + ROUND;
+    let n = shifted - ROUND;
+    let r = (xc - n * LN2_HI) - n * LN2_LO;
+    let mut p = 1.0 / 362_880.0;
+    p = p * r + 1.0 / 40_320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    let em1 = r + (r * r) * p;
+    let ni = (shifted.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
+    // n ∈ [−26, 24]: 2^n is a normal float32, and 2^n − 1 exact.
+    let two_n = f32::from_bits((ni.wrapping_add(127).clamp(1, 254) as u32) << 23);
+    let y = two_n * em1 + (two_n - 1.0);
+    let y = if ni == 0 { em1 } else { y };
+    if x > 16.0 {
+        // (`exp_f32` gives +∞ from 88.72.)
+        exp_f32(x) - 1.0
+    } else if x < -17.328_68 {
+        -1.0
+    } else if x.is_nan() || x == 0.0 {
+        // (−0 stays −0.)
+        x
+    } else {
+        y
+    }
 }
 
 /// The logistic function `1/(1 + e^{−x})` for float32, within about 2 ulp down to 1e-38.
@@ -747,6 +793,23 @@ mod tests {
             x += step;
         }
         worst
+    }
+
+    #[test]
+    fn exp_m1_f32_matches_f64_across_the_range() {
+        let em1 = |x: f64| x.exp_m1();
+        assert!(worst_ulp(exp_m1_f32, em1, -20.0, 88.7, 0.000_37) <= 2.0);
+        assert!(worst_ulp(exp_m1_f32, em1, -1.0, 1.0, 0.000_013) <= 2.0);
+        assert!(worst_ulp(exp_m1_f32, em1, -1e-3, 1e-3, 1.3e-7) <= 2.0);
+        assert!(worst_ulp(exp_m1_f32, em1, 1e-30, 1e-6, 1.7e-10) <= 2.0);
+        assert_eq!(exp_m1_f32(0.0), 0.0);
+        assert!(exp_m1_f32(-0.0).is_sign_negative());
+        assert_eq!(exp_m1_f32(1e-30), 1e-30);
+        assert_eq!(exp_m1_f32(-30.0), -1.0);
+        assert_eq!(exp_m1_f32(f32::NEG_INFINITY), -1.0);
+        assert_eq!(exp_m1_f32(89.0), f32::INFINITY);
+        assert_eq!(exp_m1_f32(f32::INFINITY), f32::INFINITY);
+        assert!(exp_m1_f32(f32::NAN).is_nan());
     }
 
     #[test]

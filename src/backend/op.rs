@@ -87,11 +87,11 @@ macro_rules! unary_ops {
                 match self {
                     $( UnaryOp::$NV $({ $($np),* })? => {
                         $( $( let $np = T::from_f64($np); )* )?
-                        v.call(move |$nx: T| $nf)
+                        v.call(#[inline(always)] move |$nx: T| $nf)
                     } )*
                     $( UnaryOp::$FV $({ $($fp),* })? => {
                         $( $( let $fp = T::from_f64($fp); )* )?
-                        v.call(move |$fx: T| $ff)
+                        v.call(#[inline(always)] move |$fx: T| $ff)
                     } )*
                 }
             }
@@ -102,7 +102,7 @@ macro_rules! unary_ops {
                 match self {
                     $( UnaryOp::$NV $({ $($np),* })? => {
                         $( $( let $np = T::from_f64($np); )* )?
-                        Some(v.call(move |$nx: T| $nf))
+                        Some(v.call(#[inline(always)] move |$nx: T| $nf))
                     } )*
                     _ => None,
                 }
@@ -224,7 +224,7 @@ macro_rules! binary_ops {
             /// The element function of an arithmetic op.
             pub fn map_arith<T: Num, V: ZipFn<T, T>>(self, v: V) -> Option<V::Out> {
                 match self {
-                    $( BinaryOp::$AV => Some(v.call(|$ax: T, $ay: T| $af)), )*
+                    $( BinaryOp::$AV => Some(v.call(#[inline(always)] |$ax: T, $ay: T| $af)), )*
                     _ => None,
                 }
             }
@@ -232,7 +232,7 @@ macro_rules! binary_ops {
             /// The element function of a comparison.
             pub fn map_compare<T: Element, V: ZipFn<T, bool>>(self, v: V) -> Option<V::Out> {
                 match self {
-                    $( BinaryOp::$CV => Some(v.call(|$cx: T, $cy: T| $cf)), )*
+                    $( BinaryOp::$CV => Some(v.call(#[inline(always)] |$cx: T, $cy: T| $cf)), )*
                     _ => None,
                 }
             }
@@ -240,7 +240,7 @@ macro_rules! binary_ops {
             /// The element function of a bitwise op.
             pub fn map_bitwise<T: Bits, V: ZipFn<T, T>>(self, v: V) -> Option<V::Out> {
                 match self {
-                    $( BinaryOp::$BV => Some(v.call(|$bx: T, $by: T| $bf)), )*
+                    $( BinaryOp::$BV => Some(v.call(#[inline(always)] |$bx: T, $by: T| $bf)), )*
                     _ => None,
                 }
             }

@@ -185,6 +185,17 @@ impl<T: Element> MapFn<T> for MapInPlace<'_, T> {
     }
 }
 
+/// Runs a binary element function of each element of a contiguous run and a number, in
+/// place.
+struct ZipScalarInPlace<'a, T>(&'a mut [T], T);
+impl<T: Element> ZipFn<T, T> for ZipScalarInPlace<'_, T> {
+    type Out = ();
+    fn call<F: Fn(T, T) -> T + Sync + Send + Copy>(self, f: F) {
+        let s = self.1;
+        map_in_place(self.0, move |v| f(v, s))
+    }
+}
+
 /// Runs a binary element function over two strided views broadcast to `shape`.
 struct ZipKernel<'a, T> {
     a: (&'a [T], &'a Layout),
@@ -367,6 +378,32 @@ impl Backend for Cpu {
         Ok(())
     }
 
+    fn binary_scalar_(x: Span<'_, HostBuffer>, s: Scalar, op: BinaryOp) -> Result<()> {
+        let range = x.offset..x.offset + x.len;
+        let done = match x.buf.dtype() {
+            // SAFETY (both): as in `unary_`, a run of a tensor that nothing else reads or
+            // writes while the in-place op runs.
+            DType::F32 => op.map_arith(ZipScalarInPlace(
+                unsafe { &mut x.buf.as_mut_slice::<f32>()[range] },
+                s.to_elem(),
+            )),
+            DType::F64 => op.map_arith(ZipScalarInPlace(
+                unsafe { &mut x.buf.as_mut_slice::<f64>()[range] },
+                s.to_elem(),
+            )),
+            d => {
+                // 16-bit floats compute in float32: through a result copied back.
+                let l = Layout {
+                    offset: x.offset,
+                    ..Layout::contiguous(&[x.len])
+                };
+                let out = Self::binary(Arg::Buf(x.buf, &l), Arg::Scalar(s), d, &[x.len], op)?;
+                return Self::copy_into(x.buf, &l, Arg::Buf(&out, &Layout::contiguous(&[x.len])));
+            }
+        };
+        done.ok_or_else(|| not_implemented(op.kernel(), x.buf.dtype()))
+    }
+
     fn binary(
         a: Arg<'_, HostBuffer>,
         b: Arg<'_, HostBuffer>,
@@ -375,10 +412,16 @@ impl Backend for Cpu {
         op: BinaryOp,
     ) -> Result<HostBuffer> {
         fits_in_memory(shape, dtype)?;
-        let (ab, al) = materialize(a, dtype);
-        let (bb, bl) = materialize(b, dtype);
         if dtype.is_half() {
-            let ((wa, wal), (wb, wbl)) = (widen(&ab, &al), widen(&bb, &bl));
+            // A number (or a one-element float32 operand the op layer kept) joins in float32.
+            let wide = |x: Arg<'_, HostBuffer>| match x {
+                Arg::Buf(b, l) => widen(b, l),
+                Arg::Scalar(s) => (
+                    HostBuffer::from_vec(vec![s.to_elem::<f32>()]),
+                    Layout::contiguous(&[]),
+                ),
+            };
+            let ((wa, wal), (wb, wbl)) = (wide(a), wide(b));
             let r = Self::binary(
                 Arg::Buf(&wa, &wal),
                 Arg::Buf(&wb, &wbl),
@@ -388,6 +431,8 @@ impl Backend for Cpu {
             )?;
             return Ok(narrow(r, dtype));
         }
+        let (ab, al) = materialize(a, dtype);
+        let (bb, bl) = materialize(b, dtype);
         let any = shape.iter().all(|&d| d > 0);
         if let (Some(check), false, true) = (op.int_rhs_check(), dtype.is_float(), any) {
             let bad = crate::with_dtype!(dtype, T, {

@@ -147,7 +147,7 @@ pub fn zip<A: Element, B: Element, C: Element>(
 ///
 /// # Safety
 /// `fill` must write every element of the chunk it is handed.
-unsafe fn new_in_parts<D: Send>(
+pub(super) unsafe fn new_in_parts<D: Send>(
     n: usize,
     fill: impl Fn(usize, &mut [MaybeUninit<D>]) + Sync,
 ) -> Vec<D> {

@@ -1,12 +1,13 @@
 //! Indexing kernels: advanced-index gathers and puts, `gather`/`scatter` along a dim, and
 //! `nonzero`. Indices are int64 and bounds-checked here, as the values are read.
 
-use super::strided::{broadcast_strides, walk};
+use super::strided::{broadcast_strides, walk, walk_runs};
 use super::team;
 use crate::error::{Error, Result};
 use crate::tensor::dtype::Element;
 use crate::tensor::layout::Layout;
 use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 fn out_of_bounds(v: i64, dim: usize, size: usize) -> Error {
     Error::Index(format!(
@@ -102,6 +103,30 @@ pub fn put_rows<T: Element>(
     shape.extend_from_slice(&rest.shape);
     let vstr = broadcast_strides(&vl.shape, &vl.strides, &shape);
     let rest_n = rest.numel();
+    let nd = index_shape.len();
+    let value_row = Layout {
+        shape: rest.shape.clone(),
+        strides: vstr[nd..].to_vec(),
+        offset: 0,
+    };
+    if rest.is_contiguous() && value_row.is_contiguous() {
+        // Rows in and out (`index_add_`, `index_copy_`, `x[idx] = v` of whole rows): each
+        // index's row of values put in with one slice operation.
+        let mut b = 0;
+        walk(index_shape, [&vstr[..nd]], [vl.offset], |[so]| {
+            let d = offs[b] as usize;
+            b += 1;
+            let (row, v) = (&mut dst[d..d + rest_n], &vals[so..so + rest_n]);
+            if accumulate {
+                row.iter_mut()
+                    .zip(v)
+                    .for_each(|(x, &v)| *x = add_elem(*x, v));
+            } else {
+                row.copy_from_slice(v);
+            }
+        });
+        return;
+    }
     let mut src_offs = Vec::with_capacity(offs.len() * rest_n);
     walk(&shape, [&vstr], [vl.offset], |[o]| src_offs.push(o));
     for (b, &o) in offs.iter().enumerate() {
@@ -145,29 +170,50 @@ pub fn gather_dim<T: Element>(
     let size = sl.shape.get(dim).copied().unwrap_or(1);
     let stride_d = sl.strides.get(dim).copied().unwrap_or(0);
     let sstr = beside_index(sl, il, dim);
-    let mut v: Vec<T> = Vec::with_capacity(il.numel());
-    let mut bad = None;
-    walk(
-        &il.shape,
-        [&il.strides, &sstr],
-        [il.offset, sl.offset],
-        |[io, so]| {
-            // gather takes no negative indices (unlike indexing), as PyTorch.
-            let i = idx[io];
-            if i < 0 || i >= size as i64 {
-                bad.get_or_insert(i);
-                v.push(T::default());
-            } else {
-                v.push(src[(so as isize + i as isize * stride_d) as usize]);
-            }
-        },
-    );
-    match bad {
-        Some(i) => Err(Error::Runtime(format!(
-            "index {i} is out of bounds for dimension {dim} with size {size}"
-        ))),
-        None => Ok(v),
+    let (strides, offsets) = ([&il.strides[..], &sstr[..]], [il.offset, sl.offset]);
+    // gather takes no negative indices (unlike indexing), as PyTorch.
+    let fits = |i: i64| (0..size as i64).contains(&i);
+    let bad = AtomicBool::new(false);
+    // SAFETY: each part walks its own range of the index's elements in order, and writes
+    // the output element of each.
+    let v = unsafe {
+        super::elementwise::new_in_parts(il.numel(), |start, o: &mut [MaybeUninit<T>]| {
+            let mut j = 0;
+            let range = start..start + o.len();
+            walk_runs(
+                &il.shape,
+                strides,
+                offsets,
+                range,
+                |[io, so], len, [si, ss]| {
+                    for t in 0..len as isize {
+                        let i = idx[(io as isize + t * si) as usize];
+                        o[j].write(if fits(i) {
+                            src[(so as isize + t * ss + i as isize * stride_d) as usize]
+                        } else {
+                            bad.store(true, Ordering::Relaxed);
+                            T::default()
+                        });
+                        j += 1;
+                    }
+                },
+            );
+        })
+    };
+    if !bad.load(Ordering::Relaxed) {
+        return Ok(v);
     }
+    // The first index out of range, in the index's order, for the message.
+    let mut first = None;
+    walk(&il.shape, [&il.strides], [il.offset], |[io]| {
+        if !fits(idx[io]) {
+            first.get_or_insert(idx[io]);
+        }
+    });
+    Err(Error::Runtime(format!(
+        "index {} is out of bounds for dimension {dim} with size {size}",
+        first.unwrap_or_default()
+    )))
 }
 
 /// `dst[..., idx[..., j, ...], ...] = src[..., j, ...]` (or `+=`) along `dim`; `src` is read

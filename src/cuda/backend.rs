@@ -48,6 +48,9 @@ impl Backend for Cuda {
     fn unary_(x: Span<'_, CudaBuffer>, op: UnaryOp) -> Result<()> {
         elementwise::unary_(x, op)
     }
+    fn binary_scalar_(x: Span<'_, CudaBuffer>, s: Scalar, op: BinaryOp) -> Result<()> {
+        elementwise::binary_scalar_(x, s, op)
+    }
     fn binary(
         a: Arg<'_, CudaBuffer>,
         b: Arg<'_, CudaBuffer>,

@@ -254,21 +254,55 @@ pub fn binary(
     op: BinaryOp,
 ) -> Result<CudaBuffer> {
     let dev = device_of(&[a, b])?;
+    let out_dtype = if op.kind() == BinaryKind::Compare {
+        DType::Bool
+    } else {
+        dtype
+    };
+    let out = CudaBuffer::alloc(dev, numel(shape), out_dtype)?;
+    launch_binary(dev, out.device_ptr(), a, b, dtype, shape, op)?;
+    Ok(out)
+}
+
+/// `x op s` for each element of the contiguous run `x`, written back in place: each
+/// element is read by the thread that then writes it.
+pub fn binary_scalar_(x: Span<'_, CudaBuffer>, s: Scalar, op: BinaryOp) -> Result<()> {
+    let l = Layout {
+        offset: x.offset,
+        ..Layout::contiguous(&[x.len])
+    };
+    let (a, b) = (Arg::Buf(x.buf, &l), Arg::Scalar(s));
+    launch_binary(
+        x.buf.dev(),
+        x.buf.ptr_at(x.offset),
+        a,
+        b,
+        x.buf.dtype(),
+        &[x.len],
+        op,
+    )
+}
+
+/// Launches `op`'s kernel from `a` and `b` broadcast to `shape` to the contiguous elements
+/// at `out`.
+fn launch_binary(
+    dev: &Arc<dyn DeviceApi>,
+    out: u64,
+    a: Arg<'_, CudaBuffer>,
+    b: Arg<'_, CudaBuffer>,
+    dtype: DType,
+    shape: &[usize],
+    op: BinaryOp,
+) -> Result<()> {
     let ((pa, la, sa), (pb, lb, sb)) = (parts(a), parts(b));
     let it = iter(
         op.kernel(),
         shape,
         [Some(&Layout::contiguous(shape)), la, lb],
     )?;
-    let out_dtype = if op.kind() == BinaryKind::Compare {
-        DType::Bool
-    } else {
-        dtype
-    };
-    let out = CudaBuffer::alloc(dev, it.n, out_dtype)?;
     let mode = i32::from(la.is_none()) | (i32::from(lb.is_none()) << 1);
     let mut args = Args::new();
-    args.arg(out.device_ptr())
+    args.arg(out)
         .arg(pa)
         .arg(pb)
         .arg(it.n as i64)
@@ -284,8 +318,7 @@ pub fn binary(
         file: &BINARY,
         name: op.kernel(),
     };
-    launch_elementwise(dev, k, dtype, it.n, &mut args)?;
-    Ok(out)
+    launch_elementwise(dev, k, dtype, it.n, &mut args)
 }
 
 /// The [`Fused3`] op of `a`, `b`, `c` (floats; the 16-bit ones in float32) broadcast to

@@ -75,6 +75,19 @@ pub(crate) fn binary_raw(op: BinaryOp, a: &Tensor, b: &Tensor, dtype: DType) -> 
     binary_in_order(op, a, b, dtype)
 }
 
+/// Whether the right operand `b` of `op` in the 16-bit float `dtype` keeps its own value:
+/// PyTorch's CPU add, sub, mul and div take a one-element right operand (a number, a 0-d
+/// tensor) at its value in float32, the type they compute 16-bit floats in, instead of
+/// rounding it to 16 bits first (`x.half() * 0.7` multiplies by 0.7f, not by 0.69971).
+/// Such an operand stays on the host, where the backends read it as a number.
+fn keeps_own_value(op: BinaryOp, b: &Tensor, dtype: DType) -> bool {
+    dtype.is_half()
+        && matches!(op, Add | Sub | Mul | Div)
+        && b.numel() == 1
+        && matches!(b.dtype(), DType::F32 | DType::F64)
+        && b.device() == Device::Cpu
+}
+
 /// [`binary_raw`] with a row-major result.
 fn binary_in_order(op: BinaryOp, a: &Tensor, b: &Tensor, dtype: DType) -> Result<Tensor> {
     let shape = broadcast_shapes(a.shape(), b.shape())?;
@@ -86,7 +99,7 @@ fn binary_in_order(op: BinaryOp, a: &Tensor, b: &Tensor, dtype: DType) -> Result
         ca = a.cast_copy(dtype)?;
         &ca
     };
-    let b = if b.dtype() == dtype {
+    let b = if b.dtype() == dtype || keeps_own_value(op, b, dtype) {
         b
     } else {
         cb = b.cast_copy(dtype)?;
@@ -192,9 +205,11 @@ pub fn binary(op: BinaryOp, a: &Operand, b: &Operand) -> Result<Tensor> {
                     "Integers to negative integer powers are not allowed.".into(),
                 ));
             }
+            // A number beside 16-bit floats is kept in float32 (see `keeps_own_value`).
+            let number = if dtype.is_half() { DType::F32 } else { dtype };
             let as_tensor = |o: &Operand| match o {
                 Operand::Tensor(t) => t.clone(),
-                Operand::Scalar(s) => s.to_tensor(dtype),
+                Operand::Scalar(s) => s.to_tensor(number),
             };
             let (ta, tb) = (as_tensor(a), as_tensor(b));
             let out = match (op, b) {

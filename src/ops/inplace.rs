@@ -1,6 +1,7 @@
 //! In-place ops. Each computes its result out of place, then writes it into `self`'s
-//! storage and bumps the shared version counter (`add_`/`sub_` of a tensor, where nothing
-//! records, write straight into it: [`Tensor::add_scaled_in_place`]); when autograd is
+//! storage and bumps the shared version counter (`add_`/`sub_` of a tensor and the four
+//! arithmetic ops with a number, where nothing records, write straight into it:
+//! [`Tensor::add_scaled_in_place`], [`Tensor::binary_scalar_in_place`]); when autograd is
 //! recording, `self`'s history is rewired to the new node, and the op sees a copy of the
 //! old data so that what it saved is not the data being overwritten.
 
@@ -358,6 +359,11 @@ impl Tensor {
                 return Ok(());
             }
         }
+        if let (Operand::Scalar(s), None) = (other, alpha) {
+            if self.binary_scalar_in_place(op, *s)? {
+                return Ok(());
+            }
+        }
         let others: Vec<&Tensor> = match other {
             Operand::Tensor(t) => vec![t],
             Operand::Scalar(_) => vec![],
@@ -445,6 +451,32 @@ impl Tensor {
             maximize: false,
         };
         Storage::sgd_step(run(self), run(g), None, false, &o)?;
+        self.storage().bump_version();
+        if is_grad_enabled() && !self.is_leaf() {
+            self.detach_();
+        }
+        Ok(true)
+    }
+
+    /// `self op s` in one pass over self's storage, where nothing is recorded and the
+    /// operands allow it: a float, contiguous `self` whose dtype the number keeps, and one
+    /// of the four arithmetic ops (`mul_(0.9)`, `div_(255)`, `add_(1)`), computed by the
+    /// out-of-place op's element function. Returns false, having done nothing, otherwise;
+    /// the general path computes the result out of place and copies it back.
+    fn binary_scalar_in_place(&self, op: BinaryOp, s: Scalar) -> Result<bool> {
+        let fits = matches!(
+            op,
+            BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div
+        ) && self.dtype().is_float()
+            && super::result_type(&[self], &[s]) == self.dtype()
+            && self.is_contiguous()
+            && !needs_grad(&[self])
+            && !crate::ops::trace::tracing();
+        if !fits {
+            return Ok(false);
+        }
+        self.check_inplace()?;
+        Storage::binary_scalar_(run(self), s, op)?;
         self.storage().bump_version();
         if is_grad_enabled() && !self.is_leaf() {
             self.detach_();

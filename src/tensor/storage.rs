@@ -419,6 +419,15 @@ impl Storage {
         }
     }
 
+    /// `x op s` for each element of the contiguous run `x`, written back in place (a float
+    /// run and an arithmetic op).
+    pub fn binary_scalar_(x: Run<'_>, s: Scalar, op: BinaryOp) -> Result<()> {
+        match &x.0.buffer {
+            Buffer::Cpu(_) => Cpu::binary_scalar_(host_span(x), s, op),
+            Buffer::Cuda(_) => Cuda::binary_scalar_(cuda_span(x), s, op),
+        }
+    }
+
     /// `op` of `a` and `b` (both of `dtype`) broadcast to `shape`.
     #[inline]
     pub fn binary(
