@@ -10,9 +10,13 @@
 //! so do these helpers, for [`SPIN`] after their last job (yielding the core now and then so
 //! that other runnable threads are not starved), before they park.
 //!
-//! Because part `i` always runs on the same thread, the same rows of a weight stay in one
-//! core's cache across the forward product, the weight-gradient product and the optimizer
-//! step. A call that finds the team busy (a nested call, or another thread's) runs its parts
+//! Because part `i` runs on the same thread, the same rows of a weight stay in one core's
+//! cache across the forward product, the weight-gradient product and the optimizer step.
+//! The exception is a helper that has not started its part by the time the caller finished
+//! its own and waited [`GRACE`] more: a parked helper's wake-up, or one the system
+//! descheduled for a time slice (4 ms here), would hold the whole op up, so the caller
+//! runs that part itself. Each helper claims its job before it reads it, so a part runs
+//! exactly once whoever takes it. A call that finds the team busy (a nested call, or another thread's) runs its parts
 //! on the rayon pool instead, and so does a call made from inside rayon work: from a pool
 //! worker other than the caller's own thread, or from a closure that a rayon section runs
 //! through [`as_part`] (Python's main thread is the pool's worker 0, so its index alone
@@ -31,6 +35,10 @@ const SPIN: Duration = Duration::from_millis(2);
 /// A helper that has spun this long yields its core between checks.
 const YIELD_AFTER: Duration = Duration::from_micros(50);
 
+/// How long a caller that finished its own part waits for a helper to start its part
+/// before running that part itself.
+const GRACE: Duration = Duration::from_micros(30);
+
 /// Open [`quiet`] sections: while any is, idle helpers park at once instead of spinning.
 static QUIET: AtomicUsize = AtomicUsize::new(0);
 
@@ -43,6 +51,9 @@ struct Slot {
     job: UnsafeCell<Option<Job>>,
     /// Jobs posted so far.
     posted: AtomicU64,
+    /// Jobs claimed so far, by the helper or by the caller in its place: whoever moves it
+    /// from the previous job's number to the posted one runs the job.
+    claimed: AtomicU64,
     /// Jobs finished so far.
     finished: AtomicU64,
     /// Set while the helper is parked (or about to park).
@@ -78,6 +89,7 @@ fn team() -> Option<&'static Team> {
             let slot = Arc::new(Slot {
                 job: UnsafeCell::new(None),
                 posted: AtomicU64::new(0),
+                claimed: AtomicU64::new(0),
                 finished: AtomicU64::new(0),
                 sleeping: AtomicBool::new(false),
                 panic: UnsafeCell::new(None),
@@ -129,17 +141,51 @@ fn helper_loop(slot: &Slot, part: usize) {
             }
         }
         seen = slot.posted.load(Ordering::Acquire);
-        // SAFETY: the caller wrote the job before publishing `posted` (acquired above) and
-        // keeps the closure alive until it sees `finished` reach `seen`.
-        let job = unsafe { (*slot.job.get()).expect("a posted job") };
-        // SAFETY: see above; the closure outlives this call.
-        let result =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { (*job)(part) }));
-        if let Err(payload) = result {
-            // SAFETY: only this helper writes `panic`, before the release store below.
-            unsafe { *slot.panic.get() = Some(payload) };
+        // A failed claim: the caller ran this job itself (or, if more were posted since,
+        // the earlier ones); it never reads the job then.
+        if claim(slot, seen) {
+            run_claimed(slot, part, seen);
         }
-        slot.finished.store(seen, Ordering::Release);
+    }
+}
+
+/// Claims job `ticket` of `slot` (the one just posted): true for the one thread that moves
+/// `claimed` to it.
+fn claim(slot: &Slot, ticket: u64) -> bool {
+    slot.claimed
+        .compare_exchange(ticket - 1, ticket, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+}
+
+/// Runs part `part` of the job `ticket` of `slot`, claimed by the calling thread, keeps a
+/// panic for the caller, and marks the job finished.
+fn run_claimed(slot: &Slot, part: usize, ticket: u64) {
+    // SAFETY: the caller wrote the job before publishing `posted` (a claim reads it after
+    // that store) and keeps the closure alive until it sees `finished` reach `ticket`.
+    let job = unsafe { (*slot.job.get()).expect("a posted job") };
+    // SAFETY: see above; the closure outlives this call.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { (*job)(part) }));
+    if let Err(payload) = result {
+        // SAFETY: only the claimant writes `panic`, before the release store below.
+        unsafe { *slot.panic.get() = Some(payload) };
+    }
+    slot.finished.store(ticket, Ordering::Release);
+}
+
+/// After the caller's own part: each helper's part that its helper has not claimed within
+/// [`GRACE`] is run by the caller.
+fn take_over_late_parts(slots: &[Arc<Slot>], tickets: &[u64]) {
+    let start = Instant::now();
+    for (i, (slot, &t)) in slots.iter().zip(tickets).enumerate() {
+        while slot.claimed.load(Ordering::Acquire) != t {
+            if start.elapsed() > GRACE {
+                if claim(slot, t) {
+                    run_claimed(slot, i + 1, t);
+                }
+                break;
+            }
+            std::hint::spin_loop();
+        }
     }
 }
 
@@ -329,6 +375,7 @@ pub fn for_each_part<I: Send>(items: Vec<I>, f: impl Fn(I) + Sync) {
         }
     }
     job(0);
+    take_over_late_parts(&team.slots[..n - 1], &joined.tickets);
     drop(joined);
 }
 
@@ -379,6 +426,43 @@ mod tests {
                 std::thread::sleep(SPIN * 2);
             }
         }
+    }
+
+    /// With the helpers parked (inside `quiet`, idle helpers park at once), a caller whose
+    /// own part is instant mostly runs the helpers' parts itself: each part still runs
+    /// exactly once, helpers that wake late find nothing left, a panic in a part the
+    /// caller took reaches the caller, and the team keeps working.
+    #[test]
+    fn parts_taken_over_from_late_helpers_run_once() {
+        let n = parts().max(2);
+        quiet(|| {
+            for round in 0..500 {
+                let hits: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
+                for_each_part((0..n).collect(), |i| {
+                    hits[i].fetch_add(1, Ordering::Relaxed);
+                    if round % 7 == 0 && i > 0 {
+                        std::thread::sleep(Duration::from_micros(50));
+                    }
+                });
+                assert!(
+                    hits.iter().all(|h| h.load(Ordering::Relaxed) == 1),
+                    "{round}"
+                );
+            }
+            let r = std::panic::catch_unwind(|| {
+                for_each_part((0..n).collect(), |i| {
+                    if i == n - 1 {
+                        panic!("part {i} fails");
+                    }
+                })
+            });
+            assert!(r.is_err());
+        });
+        let sum = AtomicUsize::new(0);
+        for_each_part((0..n).collect(), |i| {
+            sum.fetch_add(i + 1, Ordering::Relaxed);
+        });
+        assert_eq!(sum.load(Ordering::Relaxed), n * (n + 1) / 2);
     }
 
     #[test]
