@@ -496,13 +496,13 @@ macro_rules! impl_bits {
 }
 impl_bits!(bool, u8, i8, i16, i32, i64);
 
-/// The shared part of [`exp_f32`] and [`exp_f32_saturating`] for `x` already clamped to
-/// [-104, 89]: `e^r` for the Cody–Waite reduction `x = n·ln2 + r` (|r| ≤ ln2/2), as a
-/// degree-7 Taylor polynomial, and `n`. `n` is read from the low mantissa bits of `x·log2e`
+/// The Cody–Waite reduction `x = n·ln2 + r` (|r| ≤ ln2/2, ln2 in two parts so `n·ln2_hi` is
+/// exact) of [`exp_f32`], [`exp_f32_saturating`] and [`exp_m1_f32`], for `x` already
+/// clamped to [-104, 89]: `r` and `n`. `n` is read from the low mantissa bits of `x·log2e`
 /// plus 1.5·2^23 (adding and subtracting that rounds to the nearest integer without a libm
 /// call), as `n as i32` would not vectorise (it saturates and maps NaN to 0 lane by lane).
 #[inline(always)]
-fn exp_f32_reduced(xc: f32) -> (f32, i32) {
+fn ln2_reduced(xc: f32) -> (f32, i32) {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
@@ -510,6 +510,15 @@ fn exp_f32_reduced(xc: f32) -> (f32, i32) {
     let shifted = xc * LOG2E + ROUND;
     let n = shifted - ROUND;
     let r = (xc - n * LN2_HI) - n * LN2_LO;
+    let ni = (shifted.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
+    (r, ni)
+}
+
+/// The shared part of [`exp_f32`] and [`exp_f32_saturating`] for `x` already clamped to
+/// [-104, 89]: `e^r` for [`ln2_reduced`]'s `r`, as a degree-7 Taylor polynomial, and `n`.
+#[inline(always)]
+fn exp_f32_reduced(xc: f32) -> (f32, i32) {
+    let (r, ni) = ln2_reduced(xc);
     let mut p = 1.0 / 5040.0;
     p = p * r + 1.0 / 720.0;
     p = p * r + 1.0 / 120.0;
@@ -518,7 +527,6 @@ fn exp_f32_reduced(xc: f32) -> (f32, i32) {
     p = p * r + 0.5;
     p = p * r + 1.0;
     p = p * r + 1.0;
-    let ni = (shifted.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
     (p, ni)
 }
 
@@ -562,21 +570,14 @@ fn sigmoid_f64(x: f64) -> f64 {
 
 /// `e^x − 1` for float32, within about 2 ulp, in selects and arithmetic only so loops over
 /// it vectorise (ELU, SELU, CELU and `expm1` took a libm call per element). `x = n·ln2 + r`
-/// with `|r| ≤ ln2/2` as in [`exp_f32_reduced`]; `e^r − 1` by its series to `r⁹` (the
+/// by [`ln2_reduced`]; `e^r − 1` by its series to `r⁹` (the
 /// remainder is below 1e-11 relative there), so near 0 nothing cancels; then
 /// `e^x − 1 = 2^n·(e^r − 1) + (2^n − 1)`, whose two terms never nearly cancel for
 /// `|r| ≤ ln2/2`. Above 16, `e^x − 1` is [`exp_f32`]'s result less 1; from −17.33 down
 /// it rounds to −1; above 88.72 it is +∞.
 #[inline(always)]
 pub fn exp_m1_f32(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_145_75;
-    const LN2_LO: f32 = 1.428_606_8e-6;
-    const ROUND: f32 = 12_582_912.0;
-    let xc = x.clamp(-17.5, 16.5);
-    let shifted = xc * LOG2E + ROUND;
-    let n = shifted - ROUND;
-    let r = (xc - n * LN2_HI) - n * LN2_LO;
+    let (r, ni) = ln2_reduced(x.clamp(-17.5, 16.5));
     let mut p = 1.0 / 362_880.0;
     p = p * r + 1.0 / 40_320.0;
     p = p * r + 1.0 / 5040.0;
@@ -586,7 +587,6 @@ pub fn exp_m1_f32(x: f32) -> f32 {
     p = p * r + 1.0 / 6.0;
     p = p * r + 0.5;
     let em1 = r + (r * r) * p;
-    let ni = (shifted.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
     // n ∈ [−26, 24]: 2^n is a normal float32, and 2^n − 1 exact.
     let two_n = f32::from_bits((ni.wrapping_add(127).clamp(1, 254) as u32) << 23);
     let y = two_n * em1 + (two_n - 1.0);

@@ -429,9 +429,9 @@ mod tests {
     }
 
     /// With the helpers parked (inside `quiet`, idle helpers park at once), a caller whose
-    /// own part is instant mostly runs the helpers' parts itself: each part still runs
-    /// exactly once, helpers that wake late find nothing left, a panic in a part the
-    /// caller took reaches the caller, and the team keeps working.
+    /// own part is instant may run the helpers' parts itself, and some helpers start late
+    /// (a sleep): each part still runs exactly once, and helpers that wake late find
+    /// nothing left to run.
     #[test]
     fn parts_taken_over_from_late_helpers_run_once() {
         let n = parts().max(2);
@@ -449,20 +449,7 @@ mod tests {
                     "{round}"
                 );
             }
-            let r = std::panic::catch_unwind(|| {
-                for_each_part((0..n).collect(), |i| {
-                    if i == n - 1 {
-                        panic!("part {i} fails");
-                    }
-                })
-            });
-            assert!(r.is_err());
         });
-        let sum = AtomicUsize::new(0);
-        for_each_part((0..n).collect(), |i| {
-            sum.fetch_add(i + 1, Ordering::Relaxed);
-        });
-        assert_eq!(sum.load(Ordering::Relaxed), n * (n + 1) / 2);
     }
 
     #[test]
