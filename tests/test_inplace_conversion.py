@@ -129,6 +129,8 @@ def test_inplace_with_a_number_and_autograd():
         x.mul_(2)
     assert x.requires_grad and x.is_leaf
     assert_values(to_np(x.detach()), np.array([2.0, 4.0, 6.0]))
+    with pytest.raises(RuntimeError, match="Subtraction, the `-` operator, with a bool"):
+        rt.ones(3).sub_(True)
     y = x * 1
     y.mul_(3).add_(1)
     assert y.grad_fn is not None

@@ -184,6 +184,9 @@ def test_index_updates_of_whole_rows_large():
         return y
 
     check_op(put, base, once, src)
+    # rows of no elements: nothing to put, nothing read
+    check_op(lambda lib, x, i, s: x.index_put((i,), s[:, :0]), base[:, :0], idx, src)
+    check_op(lambda lib, x, i, s: x.index_add(0, i, s[:, :0]), base[:, :0], idx, src)
 
 
 def test_index_updates_ints_and_errors():

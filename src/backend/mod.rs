@@ -176,7 +176,9 @@ pub trait Backend {
     /// in-place forms with a number: `mul_(0.9)`, `div_(255)`): a float `x`, an arithmetic
     /// `op`, and the result what [`Backend::binary`] gives with `s` as an operand.
     fn binary_scalar_(x: Span<'_, Self::Buffer>, s: Scalar, op: BinaryOp) -> Result<()>;
-    /// `op` of `a` and `b` (of dtype `dtype`) broadcast to `shape`; comparisons give bool.
+    /// `op` of `a` and `b` (of dtype `dtype`; for a 16-bit float `dtype`, a one-element right
+    /// operand may be a float32 or float64 buffer on the host, taken at its own value)
+    /// broadcast to `shape`; comparisons give bool.
     fn binary(
         a: Arg<'_, Self::Buffer>,
         b: Arg<'_, Self::Buffer>,

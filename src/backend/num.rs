@@ -573,11 +573,11 @@ fn sigmoid_f64(x: f64) -> f64 {
 /// by [`ln2_reduced`]; `e^r − 1` by its series to `r⁹` (the
 /// remainder is below 1e-11 relative there), so near 0 nothing cancels; then
 /// `e^x − 1 = 2^n·(e^r − 1) + (2^n − 1)`, whose two terms never nearly cancel for
-/// `|r| ≤ ln2/2`. Above 16, `e^x − 1` is [`exp_f32`]'s result less 1; from −17.33 down
-/// it rounds to −1; above 88.72 it is +∞.
+/// `|r| ≤ ln2/2`. Above 16 and below −9, where nothing cancels, `e^x − 1` is
+/// [`exp_f32`]'s result less 1 (−1 from −17.33 down, +∞ from 88.72).
 #[inline(always)]
 pub fn exp_m1_f32(x: f32) -> f32 {
-    let (r, ni) = ln2_reduced(x.clamp(-17.5, 16.5));
+    let (r, ni) = ln2_reduced(x.clamp(-9.5, 16.5));
     let mut p = 1.0 / 362_880.0;
     p = p * r + 1.0 / 40_320.0;
     p = p * r + 1.0 / 5040.0;
@@ -587,15 +587,12 @@ pub fn exp_m1_f32(x: f32) -> f32 {
     p = p * r + 1.0 / 6.0;
     p = p * r + 0.5;
     let em1 = r + (r * r) * p;
-    // n ∈ [−26, 24]: 2^n is a normal float32, and 2^n − 1 exact.
+    // n ∈ [−14, 24]: 2^n is a normal float32, and 2^n − 1 exact.
     let two_n = f32::from_bits((ni.wrapping_add(127).clamp(1, 254) as u32) << 23);
     let y = two_n * em1 + (two_n - 1.0);
     let y = if ni == 0 { em1 } else { y };
-    if x > 16.0 {
-        // (`exp_f32` gives +∞ from 88.72.)
+    if !(-9.0..=16.0).contains(&x) && !x.is_nan() {
         exp_f32(x) - 1.0
-    } else if x < -17.328_68 {
-        -1.0
     } else if x.is_nan() || x == 0.0 {
         // (−0 stays −0.)
         x

@@ -109,7 +109,7 @@ pub fn put_rows<T: Element>(
         strides: vstr[nd..].to_vec(),
         offset: 0,
     };
-    if rest.is_contiguous() && value_row.is_contiguous() {
+    if rest_n > 0 && rest.is_contiguous() && value_row.is_contiguous() {
         // Rows in and out (`index_add_`, `index_copy_`, `x[idx] = v` of whole rows): each
         // index's row of values put in with one slice operation.
         let mut b = 0;

@@ -230,8 +230,9 @@ crate::simd_dispatch! {
 }
 
 /// `sin 2πu` and `cos 2πu` for `u = q/4 + f/4`, `q` the quadrant (0–3) and `f` in [0, 1):
-/// Taylor polynomials of the angle `φ = f·π/2` within its quadrant (to `φ¹³`/`φ¹⁴` for
-/// float32, `φ²¹`/`φ²²` for float64, whose remainders at π/2 are below half an ulp), then
+/// Taylor polynomials of the angle `φ = f·π/2` within its quadrant (`terms` of each: to
+/// `φ¹⁵`/`φ¹⁴` for float32, `φ²³`/`φ²²` for float64, whose remainders at π/2 are below
+/// half an ulp), then
 /// the quadrant's turn by selects, so a loop over it vectorises. `f64` math with `wide`,
 /// else `f32`.
 macro_rules! sincos_turn {
@@ -261,7 +262,7 @@ crate::simd_dispatch! {
     /// lane steps by Box–Muller, `z = r·cos θ` (the first [`LANES`]) and `r·sin θ` (the
     /// next), `r = √(−2·ln u₁)` with `u₁ ∈ (0, 1]` from the first step and `θ = 2π·u₂` from
     /// the second (its top two bits the quadrant, the rest the fraction within it). A
-    /// final odd chunk takes the cosines alone. Float64 (`wide`) takes 53-bit uniforms and
+    /// final shorter chunk takes the first of them. Float64 (`wide`) takes 53-bit uniforms and
     /// computes in float64; the other types compute in float32 from 24-bit ones.
     fn normal_lanes<T: Element>(l: &mut Lanes, out: &mut [MaybeUninit<T>], mean: f64, std: f64, wide: bool) -> () {
         for chunk in out.chunks_mut(2 * LANES) {

@@ -65,10 +65,10 @@ struct Slot {
 }
 
 // SAFETY: `job` is written only by the caller that holds the team (`busy`) before it
-// publishes the job with a release store of `posted`, and read only by the helper after it
-// sees that store (acquire); `panic` is written by the helper before its release store of
-// `finished`, and read by the caller after it sees that store. No two threads touch either
-// cell at the same time.
+// publishes the job with a release store of `posted`, and read only by the one thread that
+// claims that job (the helper, after it saw that store, or the caller itself); `panic` is
+// written by that claimant before its release store of `finished`, and read by the caller
+// after it sees that store. No two threads touch either cell at the same time.
 unsafe impl Sync for Slot {}
 // SAFETY: as above; the raw job pointer is only dereferenced while the caller keeps the
 // closure alive (it waits for `finished` before returning).

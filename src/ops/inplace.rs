@@ -468,6 +468,7 @@ impl Tensor {
             op,
             BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div
         ) && self.dtype().is_float()
+            && !matches!(s, Scalar::Bool(_)) // (`sub_(True)` raises on the general path)
             && super::result_type(&[self], &[s]) == self.dtype()
             && self.is_contiguous()
             && !needs_grad(&[self])

@@ -428,7 +428,8 @@ impl Storage {
         }
     }
 
-    /// `op` of `a` and `b` (both of `dtype`) broadcast to `shape`.
+    /// `op` of `a` and `b` (both of `dtype`, but for a one-element float right operand
+    /// of a 16-bit float op, kept on the host) broadcast to `shape`.
     #[inline]
     pub fn binary(
         a: View<'_>,
