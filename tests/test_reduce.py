@@ -277,6 +277,35 @@ def test_max_propagates_nan():
     check_op(lambda lib, x: x.sum(dim=1), a, np_fn=lambda x: np.sum(x, axis=1))
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32"])
+@pytest.mark.parametrize("length", [1, 15, 16, 63, 64, 65, 130, 257, 4100])
+def test_row_reductions_across_lane_runs(dtype, length):
+    """Row sums and extremes whose rows end inside and past the kernels' runs of lanes (16,
+    64) and the pairwise base (4096), with enough rows to run on the threads."""
+    rows = max(3, 200_000 // length)
+    a = rand_array((rows, length), dtype, low=-1000 if dtype == "int32" else None,
+                   high=1000 if dtype == "int32" else None)
+    for name in ("sum", "amax", "amin"):
+        call, ref = REDUCTIONS[name]
+        check_op(lambda lib, x, call=call: call(lib, x, dim=1), a,
+                 np_fn=lambda x, ref=ref: ref(x, 1, False),
+                 out_dtype="int64" if dtype == "int32" and name == "sum" else None)
+
+
+@pytest.mark.parametrize("length", [5, 64, 100, 300])
+def test_row_extremes_take_nan_anywhere_in_the_row(length):
+    """A NaN in any lane of a row (first element, inside the wide lanes, in the tail) makes
+    that row's amax and amin NaN, and rows without one keep their number."""
+    rows = max(4, 100_000 // length)
+    a = rand_array((rows, length), "float32")
+    at = np.random.default_rng(3).integers(0, length, rows)
+    a[::3][:, 0] = np.nan
+    a[1::3, :][np.arange(len(a[1::3])), at[1::3]] = np.nan
+    for fn in (np.max, np.min):
+        check_op(lambda lib, x, f=fn: (x.amax(1) if f is np.max else x.amin(1)), a,
+                 np_fn=lambda x, f=fn: f(x, axis=1))
+
+
 @pytest.mark.parametrize("name, np_fn", [("argmax", np.argmax), ("argmin", np.argmin)])
 @pytest.mark.parametrize("dim", [None, 0, 1, -1])
 @pytest.mark.parametrize("keepdim", [False, True])

@@ -4,8 +4,9 @@
 //! No patch matrix of the whole batch is made, and the products write the `[n, c, …]`
 //! layout directly instead of a `[c, n, …]` one that needs a permuting copy.
 //!
-//! A tile holds enough images for its product to be [`MIN_COLS`] columns wide (one image
-//! when its output has that many positions). The weight gradient sums its tiles in a fixed
+//! A tile holds enough images for its product to be about [`MIN_COLS`] columns wide (one
+//! image when its output has that many positions), the count of tiles a multiple of the
+//! threads'. The weight gradient sums its tiles in a fixed
 //! order (each thread its run of tiles, the runs added in order), so runs repeat.
 
 use super::assume_init;
@@ -31,10 +32,15 @@ impl Tiles {
     /// too few to keep every thread busy (the whole-batch product is then faster) or the
     /// kernels may use one thread only.
     pub fn new(n: usize, l: usize) -> Option<Tiles> {
-        let per = MIN_COLS.div_ceil(l.max(1)).clamp(1, n.max(1));
-        let count = n.div_ceil(per);
         let threads = super::team::parts();
-        (l > 0 && threads > 1 && count >= 2 * threads).then_some(Tiles { n, per })
+        if n == 0 || l == 0 || threads < 2 {
+            return None;
+        }
+        // As many tiles for every thread: the count rounded up to a multiple of the
+        // threads, then the images spread over that many.
+        let wide = MIN_COLS.div_ceil(l).min(n);
+        let per = n.div_ceil(n.div_ceil(wide).next_multiple_of(threads));
+        (n.div_ceil(per) >= 2 * threads).then_some(Tiles { n, per })
     }
 
     /// Tiles of `per` images over `n`, whatever the thread count.
@@ -277,4 +283,26 @@ pub fn weight_grad<T: GemmElem>(
         .collect();
     super::team::sum_in_order(sums, |a: &mut T, b| *a = a.add(b))
         .unwrap_or_else(|| vec![T::zero(); cout * ck])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Tiles, MIN_COLS};
+
+    #[test]
+    fn tiles_cover_the_batch_and_decline_empty_ones() {
+        let threads = crate::cpu::team::parts();
+        for l in [0, 1, 4, 16, 20, 64, 300] {
+            assert!(Tiles::new(0, l).is_none());
+            for n in 1..70 {
+                let Some(t) = Tiles::new(n, l) else {
+                    continue;
+                };
+                assert!(l > 0 && t.count() >= 2 * threads);
+                assert!(t.per() <= MIN_COLS.div_ceil(l));
+                let (b, last) = t.tile(t.count() - 1);
+                assert!(last > 0 && b + last == n, "n {n}, l {l}: {t:?}");
+            }
+        }
+    }
 }

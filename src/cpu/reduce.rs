@@ -11,34 +11,57 @@ const LANES: usize = 64;
 
 crate::simd_dispatch! {
     /// Pairwise summation: error grows with log(n), not n, so float32 sums of 10^7 terms stay
-    /// accurate. The base case keeps `LANES` partial sums, which the compiler vectorises.
+    /// accurate. The base case ([`lanes_sum`]) keeps `LANES` partial sums, which the
+    /// compiler vectorises.
     pub fn pairwise_sum<T: Num>(x: &[T]) -> T {
-        const BASE: usize = 4096;
-        if x.len() <= BASE {
-            let mut acc = [T::zero(); LANES];
-            let chunks = x.chunks_exact(LANES);
-            let rest = chunks.remainder();
-            for c in chunks {
-                for k in 0..LANES {
-                    acc[k] = acc[k].add(c[k]);
-                }
-            }
-            let mut width = LANES;
-            while width > 1 {
-                width /= 2;
-                for k in 0..width {
-                    acc[k] = acc[k].add(acc[k + width]);
-                }
-            }
-            let mut s = acc[0];
-            for &v in rest {
-                s = s.add(v);
-            }
-            return s;
+        if x.len() <= PAIRWISE_BASE {
+            return lanes_sum(x);
         }
         // Split on a multiple of LANES so the halves keep the vector-friendly base case.
         let mid = (x.len() / 2).div_ceil(LANES) * LANES;
         pairwise_sum(&x[..mid]).add(pairwise_sum(&x[mid..]))
+    }
+}
+
+/// The longest run [`pairwise_sum`] sums in one pass of [`lanes_sum`].
+const PAIRWISE_BASE: usize = 4096;
+
+/// The base case of [`pairwise_sum`]: `LANES` partial sums over whole chunks, added in a
+/// tree, then the tail in order (a run shorter than `LANES` is summed in order from zero,
+/// which is what the tree of zeros would give).
+#[inline(always)]
+fn lanes_sum<T: Num>(x: &[T]) -> T {
+    let (chunks, rest) = x.as_chunks::<LANES>();
+    let mut s = T::zero();
+    if !chunks.is_empty() {
+        let mut acc = [T::zero(); LANES];
+        for c in chunks {
+            for k in 0..LANES {
+                acc[k] = acc[k].add(c[k]);
+            }
+        }
+        let mut width = LANES;
+        while width > 1 {
+            width /= 2;
+            for k in 0..width {
+                acc[k] = acc[k].add(acc[k + width]);
+            }
+        }
+        s = acc[0];
+    }
+    for &v in rest {
+        s = s.add(v);
+    }
+    s
+}
+
+crate::simd_dispatch! {
+    /// [`pairwise_sum`] of each `len`-long run of `data` into `out`: a block of rows in one
+    /// call, so that short rows cost no call and dispatch each.
+    pub fn sum_block<T: Num>(data: &[T], len: usize, out: &mut [T]) -> () {
+        for (o, r) in out.iter_mut().zip(data.chunks_exact(len)) {
+            *o = if len <= PAIRWISE_BASE { lanes_sum(r) } else { pairwise_sum(r) };
+        }
     }
 }
 
@@ -72,7 +95,9 @@ pub fn sum_rows<T: Num>(data: &[T], rows: usize, len: usize) -> Vec<T> {
         });
         return vec![pairwise_sum(&parts)];
     }
-    per_row(data, len, pairwise_sum)
+    let mut out = vec![T::zero(); rows];
+    per_row_block(data, len, &mut out, |d, o| sum_block(d, len, o));
+    out
 }
 
 /// Column sums of a row-major `n × inner` block, summing whole rows at a time so the inner
@@ -231,26 +256,53 @@ fn replaces_min<T: Num>(v: T, best: T) -> bool {
     !best.is_nan() && not_above
 }
 
-/// The extreme of a non-empty run by `replaces`, kept in `MAX_LANES` lanes (a compare and a
-/// blend per vector, where [`arg_extreme_rows`]' index-tracking loop stays scalar), then the
-/// lanes and the tail in order.
+/// The extreme of a non-empty run by `replaces`, kept in lanes (a compare and a blend per
+/// vector, where [`arg_extreme_rows`]' index-tracking loop stays scalar), then the tail in
+/// order. Which of two equal values (±0) wins depends on their lanes.
 #[inline(always)]
 fn lanes_extreme<T: Num>(r: &[T], replaces: impl Fn(T, T) -> bool) -> T {
     let pick = |b: T, v: T| if replaces(v, b) { v } else { b };
+    // `WIDE` lanes over whole runs of them (four vectors of float32, so that four compares
+    // are in flight where one set of `MAX_LANES` waits on each), folded to `MAX_LANES`.
+    const WIDE: usize = 4 * MAX_LANES;
+    let (wide, r) = r.as_chunks::<WIDE>();
+    let mut lanes: Option<[T; MAX_LANES]> = None;
+    if let Some((first, wide)) = wide.split_first() {
+        let mut all = *first;
+        for c in wide {
+            for k in 0..WIDE {
+                all[k] = pick(all[k], c[k]);
+            }
+        }
+        let mut one: [T; MAX_LANES] = std::array::from_fn(|k| all[k]);
+        for set in 1..4 {
+            for k in 0..MAX_LANES {
+                one[k] = pick(one[k], all[set * MAX_LANES + k]);
+            }
+        }
+        lanes = Some(one);
+    }
     let (chunks, rest) = r.as_chunks::<MAX_LANES>();
-    let Some((first, chunks)) = chunks.split_first() else {
-        return rest[1..].iter().fold(rest[0], |b, &v| pick(b, v));
+    let mut chunks = chunks.iter();
+    let mut lanes = match lanes.or_else(|| chunks.next().copied()) {
+        Some(lanes) => lanes,
+        None => return rest[1..].iter().fold(rest[0], |b, &v| pick(b, v)),
     };
-    let mut lanes = *first;
     for c in chunks {
         for k in 0..MAX_LANES {
             lanes[k] = pick(lanes[k], c[k]);
         }
     }
-    lanes[1..]
-        .iter()
-        .chain(rest)
-        .fold(lanes[0], |b, &v| pick(b, v))
+    // The lanes in halves (a few vector steps where a chain through them is scalar), then
+    // the tail in order.
+    let mut width = MAX_LANES;
+    while width > 1 {
+        width /= 2;
+        for k in 0..width {
+            lanes[k] = pick(lanes[k], lanes[k + width]);
+        }
+    }
+    rest.iter().fold(lanes[0], |b, &v| pick(b, v))
 }
 
 /// The max (or min) of a non-empty run as PyTorch's `amax`: NaN wins (the run's first NaN,

@@ -35,7 +35,6 @@ use crate::backend::num::Num;
 use crate::backend::Window;
 use crate::tensor::layout::Layout;
 use rayon::prelude::*;
-use std::borrow::Cow;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, Ordering};
 use transforms::{
@@ -278,7 +277,8 @@ fn forward_in<T: GemmElem + Fma>(
     let (plan, source) = plan(win, cin, cout)?;
     let plan = plan.wider(source);
     let tiles = tiles(n, plan.tile_blocks())?;
-    let u = filters(&split(w, source), cout, source.channels(cin), false, plan)?;
+    let phased = matches!(source, Source::Phases { .. });
+    let u = filters(w, (cout, source.channels(cin)), false, phased, plan)?;
     let products = (source.channels(cin), cout);
     run(x, xl, source, &u, products, plan, bias, tiles)
 }
@@ -318,7 +318,8 @@ fn input_grad_in<T: GemmElem + Fma>(
     let plan = forward.transposed().wider(source);
     let tiles = tiles(n, plan.tile_blocks())?;
     let channels = source.channels(cin);
-    let u = filters(&split(w, source), cout, channels, true, plan)?;
+    let phased = matches!(source, Source::Phases { .. });
+    let u = filters(w, (cout, channels), true, phased, plan)?;
     let gl = Layout::contiguous(&[n, cout, plan.h, plan.w]);
     let out = run(
         g,
@@ -432,39 +433,9 @@ fn weight_grad_in<T: GemmElem + Fma>(
     let total = super::team::sum_in_order(sums, |a: &mut T, b| *a = a.add(b))?;
     // A non-finite input or gradient, or an overflowing transform, leaves a non-finite sum
     // (a dropped block's zero gradient times an infinity is NaN).
-    let gw = merge(filter_grads(&total, cout, channels, plan.r), source);
+    let phased = matches!(source, Source::Phases { .. });
+    let gw = filter_grads(&total, (cout, channels), plan.r, phased);
     all_finite(&gw).then_some(gw)
-}
-
-/// The filters `w` (`[cout, cin, 4, 4]`) as the phases see them, `[cout, 4·cin, 2, 2]`
-/// (tap `(2·u + a, 2·v + b)` of channel `c` is tap `(u, v)` of channel `4·c + 2·a + b`),
-/// for [`Source::Phases`]; as they are for [`Source::Planes`].
-fn split<T: Copy>(w: &[T], source: Source) -> Cow<'_, [T]> {
-    match source {
-        Source::Planes => Cow::Borrowed(w),
-        Source::Phases { .. } => Cow::Owned(
-            (0..w.len())
-                .map(|e| {
-                    let (kc, ab, u, v) = (e / 16, e / 4 % 4, e / 2 % 2, e % 2);
-                    w[kc * 16 + (2 * u + ab / 2) * 4 + 2 * v + ab % 2]
-                })
-                .collect(),
-        ),
-    }
-}
-
-/// The inverse of [`split`]: phase filters `[cout, 4·cin, 2, 2]` back to `[cout, cin, 4,
-/// 4]`.
-fn merge<T: Copy>(ws: Vec<T>, source: Source) -> Vec<T> {
-    match source {
-        Source::Planes => ws,
-        Source::Phases { .. } => (0..ws.len())
-            .map(|e| {
-                let (kc, ty, tx) = (e / 16, e / 4 % 4, e % 4);
-                ws[kc * 16 + (ty % 2 * 2 + tx % 2) * 4 + ty / 2 * 2 + tx / 2]
-            })
-            .collect(),
-    }
 }
 
 /// Transforms the output gradients of images `b..b + t` (`g`, contiguous `[n, cout, oh,
@@ -532,7 +503,7 @@ impl<T: Num> Scratch<T> {
     }
 }
 
-/// The convolution by the transformed filters `u` (`[pos, cout, cin]`) of `x` (`[n, cin,
+/// The convolution by the transformed filters `u` (`[cout, pos, cin]`) of `x` (`[n, cin,
 /// plan.h, plan.w]` as `source` reads it, any strides), plus `bias`, tile by tile of
 /// images; `None` if the result is not all finite. `cin` and `cout` are the products'.
 #[allow(clippy::too_many_arguments)]
@@ -554,7 +525,11 @@ fn run<T: GemmElem + Fma>(
         .map(|k| {
             SharedLhs::new(
                 u,
-                MatRef::dense(k * cout * cin, cin),
+                MatRef {
+                    offset: k * cin,
+                    rs: (pos * cin) as isize,
+                    cs: 1,
+                },
                 (cout, cin),
                 tiles.per() * nb,
             )

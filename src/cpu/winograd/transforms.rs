@@ -5,6 +5,7 @@
 use super::{Plan, Strip};
 use crate::backend::num::Num;
 use crate::cpu::conv::{all_finite, Fma};
+use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
 crate::simd_dispatch! {
@@ -95,73 +96,141 @@ fn grad_side<T: Num>(r: usize, v: [T; 4], half: T) -> [T; 3] {
     }
 }
 
-/// The weight gradient from its transform-domain sums `du` (`[(r + 1)², cout, cin]`):
-/// `Gᵀ·du·G` per filter, a contiguous `[cout, cin, r, r]`.
-pub(super) fn filter_grads<T: Num>(du: &[T], cout: usize, cin: usize, r: usize) -> Vec<T> {
+/// The weight gradient from its transform-domain sums `du` (`[(r + 1)², cout, cin]`, the
+/// products' channels): `Gᵀ·du·G` per filter, a contiguous `[cout, cin, r, r]`, or with
+/// `phases` the filters the phases came from, `[cout, cin / 4, 4, 4]` (the inverse of
+/// [`filters`]' space to depth). Output channels run on the threads.
+pub(super) fn filter_grads<T: Num>(
+    du: &[T],
+    (cout, cin): (usize, usize),
+    r: usize,
+    phases: bool,
+) -> Vec<T> {
     let half = T::one().div(T::one().add(T::one()));
     let a = r + 1;
     let mut out = vec![T::zero(); cout * cin * r * r];
-    for (kc, f) in out.chunks_exact_mut(r * r).enumerate() {
-        let at = |i: usize, j: usize| {
-            if i < a && j < a {
-                du[(i * a + j) * cout * cin + kc]
-            } else {
-                T::zero()
+    out.par_chunks_mut((cin * r * r).max(1))
+        .enumerate()
+        .for_each(|(k, fk)| {
+            for ch in 0..cin {
+                let at = |i: usize, j: usize| {
+                    if i < a && j < a {
+                        du[((i * a + j) * cout + k) * cin + ch]
+                    } else {
+                        T::zero()
+                    }
+                };
+                // du·G: each row to `r` columns, then Gᵀ·(du·G) down each column.
+                let rows: [[T; 3]; 4] = std::array::from_fn(|i| {
+                    grad_side(r, [at(i, 0), at(i, 1), at(i, 2), at(i, 3)], half)
+                });
+                for j in 0..r {
+                    let col = grad_side(r, rows.map(|row| row[j]), half);
+                    for (i, &v) in col[..r].iter().enumerate() {
+                        let place = if phases {
+                            let (c, pa, pb) = (ch / 4, ch % 4 / 2, ch % 2);
+                            c * 16 + (2 * i + pa) * 4 + 2 * j + pb
+                        } else {
+                            (ch * r + i) * r + j
+                        };
+                        fk[place] = v;
+                    }
+                }
             }
-        };
-        // du·G: each row to `r` columns, then Gᵀ·(du·G) down each column.
-        let rows: [[T; 3]; 4] =
-            std::array::from_fn(|i| grad_side(r, [at(i, 0), at(i, 1), at(i, 2), at(i, 3)], half));
-        for j in 0..r {
-            let col = grad_side(r, [rows[0][j], rows[1][j], rows[2][j], rows[3][j]], half);
-            for (i, &v) in col[..r].iter().enumerate() {
-                f[i * r + j] = v;
-            }
-        }
-    }
+        });
     out
 }
 
-/// The filters in the transform domain, `G·g·Gᵀ`: `[pos, cout', cin']` where the primed
-/// counts are `w`'s (`[cout, cin, r, r]`), or, `flipped`, the input gradient's: each
-/// filter turned 180° and the channel roles swapped. `None` if a weight is not finite.
+/// The filters in the transform domain, `G·g·Gᵀ`: `[rows, pos, cols]`, where `(rows,
+/// cols)` are the products' channels `(cout, cin)`, or, `flipped`, the input gradient's
+/// `(cin, cout)`: each filter turned 180° and the channel roles swapped. With `phases`,
+/// `w` is `[cout, cin / 4, 4, 4]` and product channel `4·c + 2·a + b` is its channel `c`
+/// at the taps of row parity `a`, column parity `b` (space to depth); otherwise `w` is
+/// `[cout, cin, r, r]`. `None` if a weight is not finite. Rows run on the threads.
 pub(super) fn filters<T: Fma>(
     w: &[T],
-    cout: usize,
-    cin: usize,
+    (cout, cin): (usize, usize),
     flipped: bool,
+    phases: bool,
     plan: Plan,
 ) -> Option<Vec<T>> {
     if !all_finite(w) {
         return None;
     }
-    let (rows, cols) = if flipped { (cin, cout) } else { (cout, cin) };
-    let (r, a, gm) = (plan.r, plan.side(), g_matrix(plan));
-    let mut u = vec![T::zero(); a * a * rows * cols];
-    for row in 0..rows {
+    let rows = if flipped { cin } else { cout };
+    let each = plan.pos() * (cout * cin / rows.max(1));
+    let mut u = vec![T::zero(); rows * each];
+    let gm = g_matrix(plan);
+    let filter = Filters {
+        w,
+        cin,
+        flipped,
+        phases,
+        gm,
+    };
+    u.par_chunks_mut(each.max(1))
+        .enumerate()
+        .for_each(|(row, out)| match (plan.r, plan.side()) {
+            (3, 6) => filter.row::<3, 6>(row, out),
+            (3, _) => filter.row::<3, 4>(row, out),
+            _ => filter.row::<2, 3>(row, out),
+        });
+    Some(u)
+}
+
+/// What [`filters`] reads: the weights, the products' input channels, and `G`.
+struct Filters<'a, T> {
+    w: &'a [T],
+    cin: usize,
+    flipped: bool,
+    phases: bool,
+    gm: &'static [[f64; 3]],
+}
+
+impl<T: Fma> Filters<'_, T> {
+    /// Row `row` of [`filters`] (its `[pos, cols]`) for r = `R` and a tile's side `A`: the
+    /// sizes fixed, so that both products unroll.
+    fn row<const R: usize, const A: usize>(&self, row: usize, out: &mut [T]) {
+        let cols = out.len() / (A * A);
         for col in 0..cols {
-            let (k, ch) = if flipped { (col, row) } else { (row, col) };
-            let f = &w[(k * cin + ch) * r * r..][..r * r];
-            let g = |i: usize, j: usize| match flipped {
-                true => f[(r - 1 - i) * r + r - 1 - j].to_f64(),
-                false => f[i * r + j].to_f64(),
-            };
-            // G·g (a×r), then (G·g)·Gᵀ (a×a), in f64: one rounding per value.
-            let gg: [[f64; 3]; 6] = std::array::from_fn(|i| {
-                std::array::from_fn(|j| match i < a && j < r {
-                    true => (0..r).map(|k| gm[i][k] * g(k, j)).sum(),
-                    false => 0.0,
-                })
+            let (k, ch) = if self.flipped { (col, row) } else { (row, col) };
+            let g = self.taps::<R>(k, ch);
+            // G·g (A×R), then (G·g)·Gᵀ (A×A), in f64: one rounding per value.
+            let gg: [[f64; R]; A] = std::array::from_fn(|i| {
+                std::array::from_fn(|j| (0..R).map(|l| self.gm[i][l] * g[l][j]).sum())
             });
-            for (i, ggi) in gg[..a].iter().enumerate() {
-                for (j, gj) in gm.iter().enumerate() {
-                    let v: f64 = (0..r).map(|k| ggi[k] * gj[k]).sum();
-                    u[((i * a + j) * rows + row) * cols + col] = T::from_f64(v);
+            for (i, ggi) in gg.iter().enumerate() {
+                for (j, gj) in self.gm[..A].iter().enumerate() {
+                    let v: f64 = (0..R).map(|l| ggi[l] * gj[l]).sum();
+                    out[(i * A + j) * cols + col] = T::from_f64(v);
                 }
             }
         }
     }
-    Some(u)
+
+    /// Filter `(k, ch)`'s taps as the products see them, turned 180° when flipped.
+    fn taps<const R: usize>(&self, k: usize, ch: usize) -> [[f64; R]; R] {
+        let (i0, j0) = if self.flipped { (R - 1, R - 1) } else { (0, 0) };
+        let turn = |i: usize, j: usize| (i0.abs_diff(i), j0.abs_diff(j));
+        if self.phases {
+            let (c, a, b) = (ch / 4, ch % 4 / 2, ch % 2);
+            let f = &self.w[(k * (self.cin / 4) + c) * 16..][..16];
+            std::array::from_fn(|i| {
+                std::array::from_fn(|j| {
+                    let (u, v) = turn(i, j);
+                    f[(2 * u + a) * 4 + 2 * v + b].to_f64()
+                })
+            })
+        } else {
+            let f = &self.w[(k * self.cin + ch) * R * R..][..R * R];
+            std::array::from_fn(|i| {
+                std::array::from_fn(|j| {
+                    let (u, v) = turn(i, j);
+                    f[u * R + v].to_f64()
+                })
+            })
+        }
+    }
 }
 
 crate::simd_dispatch! {
