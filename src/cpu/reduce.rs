@@ -9,6 +9,9 @@ use crate::tensor::dtype::Element;
 /// instead of waiting on one accumulator's latency.
 const LANES: usize = 64;
 
+// The tree in `lanes_sum` halves from this width.
+const _: () = assert!(LANES == 64);
+
 crate::simd_dispatch! {
     /// Pairwise summation: error grows with log(n), not n, so float32 sums of 10^7 terms stay
     /// accurate. The base case ([`lanes_sum`]) keeps `LANES` partial sums, which the
@@ -40,9 +43,9 @@ fn lanes_sum<T: Num>(x: &[T]) -> T {
                 acc[k] = acc[k].add(c[k]);
             }
         }
-        let mut width = LANES;
-        while width > 1 {
-            width /= 2;
+        // Constant widths, so that every index is known and the partial sums stay in
+        // registers through the loop above (a computed width kept them on the stack).
+        for width in [32, 16, 8, 4, 2, 1] {
             for k in 0..width {
                 acc[k] = acc[k].add(acc[k + width]);
             }
