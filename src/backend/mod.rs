@@ -645,13 +645,14 @@ pub trait Backend {
 
     // ---- recurrent layers ------------------------------------------------------------------
 
-    /// One recurrent layer over a whole sequence. `gates` (consumed) holds the input
-    /// projections `x·W_ihᵀ + b_ih` of every step (`[steps, batch, G·hidden]`); each step
-    /// adds `h·W_hhᵀ + b_hh` (`w_hh` contiguous `[G·hidden, hidden]`) and applies the cell,
-    /// starting from `h0` (and LSTM's `c0`), each `[batch, hidden]`.
+    /// One recurrent layer over a whole sequence. Each step's gates are its input projection
+    /// `x_t·W_ihᵀ + b_ih` plus `h·W_hhᵀ + b_hh` (`w_hh` contiguous `[G·hidden, hidden]`),
+    /// to which the cell is applied, starting from `h0` (and LSTM's `c0`), each
+    /// `[batch, hidden]`. Where and when the projections are made is the backend's choice
+    /// (the CPU makes each step's in its time loop, while the step's gates are in cache).
     fn rnn_forward(
         run: &RnnRun<'_>,
-        gates: Self::Buffer,
+        input: RnnInput<&Self::Buffer>,
         w_hh: &Self::Buffer,
         b_hh: Option<&Self::Buffer>,
         h0: &Self::Buffer,

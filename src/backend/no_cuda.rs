@@ -3,8 +3,8 @@
 
 use super::{
     AdamOptions, Arg, AttnRows, AvgDivisor, Backend, BinaryOp, Distribution, Fused3, HostBuffer,
-    LayerNormGrads, MatBatch, ReduceOp, ResampleAxis, RnnGrads, RnnRun, RnnSaved, RoiAlign,
-    RoiPool, ScanOp, SgdOptions, Span, UnaryOp, Window,
+    LayerNormGrads, MatBatch, ReduceOp, ResampleAxis, RnnGrads, RnnInput, RnnRun, RnnSaved,
+    RoiAlign, RoiPool, ScanOp, SgdOptions, Span, UnaryOp, Window,
 };
 use crate::error::{Error, Result};
 use crate::tensor::dtype::{DType, Scalar};
@@ -394,13 +394,13 @@ impl Backend for Cuda {
     }
     fn rnn_forward(
         _: &RnnRun<'_>,
-        gates: CudaBuffer,
+        input: RnnInput<&CudaBuffer>,
         _: &CudaBuffer,
         _: Option<&CudaBuffer>,
         _: &CudaBuffer,
         _: Option<&CudaBuffer>,
     ) -> Result<RnnSaved<CudaBuffer>> {
-        match gates {}
+        match *input.x {}
     }
     fn rnn_backward(
         _: &RnnRun<'_>,

@@ -159,6 +159,17 @@ impl RnnRun<'_> {
     }
 }
 
+/// A recurrent layer's input and the operands of its input projection `x·W_ihᵀ + b_ih`:
+/// `x` is `[steps·batch, features]`, `w_ih` `[G·hidden, features]` and `b_ih` `[G·hidden]`,
+/// each contiguous from its first element.
+#[derive(Clone, Copy)]
+pub struct RnnInput<B> {
+    pub x: B,
+    pub w_ih: B,
+    pub b_ih: Option<B>,
+    pub features: usize,
+}
+
 /// Layer norm's backward: the input's gradient, and (when asked for) the weight's and the
 /// bias's.
 pub type LayerNormGrads<B> = (B, Option<(B, B)>);

@@ -13,8 +13,8 @@ use super::{matmul, random, search, sort};
 use crate::backend::op::{BinaryKind, MapFn, ZipFn};
 use crate::backend::{
     check_host_alloc, AdamOptions, Arg, AttnRows, AvgDivisor, Backend, BinaryOp, Distribution,
-    Fused3, HostBuffer, LayerNormGrads, MatBatch, ReduceOp, ResampleAxis, RnnGrads, RnnRun,
-    RnnSaved, RoiAlign, RoiPool, ScanOp, SgdOptions, Span, UnaryOp, Window,
+    Fused3, HostBuffer, LayerNormGrads, MatBatch, ReduceOp, ResampleAxis, RnnGrads, RnnInput,
+    RnnRun, RnnSaved, RoiAlign, RoiPool, ScanOp, SgdOptions, Span, UnaryOp, Window,
 };
 use crate::error::{Error, Result};
 use crate::tensor::dtype::{cast, DType, Element, Scalar};
@@ -1003,13 +1003,13 @@ impl Backend for Cpu {
 
     fn rnn_forward(
         run: &RnnRun<'_>,
-        gates: HostBuffer,
+        input: RnnInput<&HostBuffer>,
         w_hh: &HostBuffer,
         b_hh: Option<&HostBuffer>,
         h0: &HostBuffer,
         c0: Option<&HostBuffer>,
     ) -> Result<RnnSaved<HostBuffer>> {
-        rnn::rnn_forward(run, gates, w_hh, b_hh, h0, c0)
+        rnn::rnn_forward(run, input, w_hh, b_hh, h0, c0)
     }
     fn rnn_backward(
         run: &RnnRun<'_>,

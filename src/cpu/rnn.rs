@@ -3,14 +3,16 @@
 //!
 //! A row's state depends only on its own previous state (its recurrent product is its
 //! previous hidden state times `W_hhᵀ`), so the rows are independent through time: each
-//! thread runs the whole sequence for its rows, multiplying them by `W_hhᵀ` (into its rows
-//! of the step's gates) and at once applying the cell, with one hand-off per layer rather
-//! than one per step, and the gates a thread just wrote still in its cache. Backward through
-//! time is the same shape: per step and rows, the cell's backward and then the rows' product
-//! with `W_hh` that carries the gradient to the previous step. `W_hhᵀ` (forward) and `W_hh`
-//! (backward) are packed once per call ([`PackedRhs`]), not at every step. Nothing is
-//! allocated per step; the weight gradients are single products over all steps, left to the
-//! op layer.
+//! thread runs the whole sequence for its rows, writing its rows of the step's gates (the
+//! bias, the input projection `x_t·W_ihᵀ` and the product with `W_hhᵀ` added in turn) and
+//! at once applying the cell, with one hand-off per layer rather than one per step, and
+//! the gates a thread just wrote still in its cache. (Projecting every step at once
+//! beforehand, as one large product, wrote the gates out to memory and read them back in
+//! the loop.) Backward through time is the same shape: per step and rows, the cell's
+//! backward and then the rows' product with `W_hh` that carries the gradient to the
+//! previous step. `W_ihᵀ` and `W_hhᵀ` (forward) and `W_hh` (backward) are packed once per
+//! call ([`PackedRhs`]), not at every step. Nothing is allocated per step; the weight
+//! gradients are single products over all steps, left to the op layer.
 //!
 //! The element functions keep PyTorch's formulas (`sigmoid = 1/(1 + e^{−x})`, the cell
 //! updates of `nn.LSTM`, `nn.GRU`, `nn.RNN`), in `simd_dispatch!` loops over a row's units.
@@ -215,11 +217,10 @@ fn lstm_units<T: Float>(
         &mut c[..hidden],
         new_c.map(|((&f, &cp), (&i, &u))| f.mul(cp).add(i.mul(u))),
     );
-    let h = write_copy(&mut h[..hidden], c);
-    tanh_all(h);
-    for (h, &o) in h.iter_mut().zip(&*o) {
-        *h = o.mul(*h);
-    }
+    write_iter(
+        &mut h[..hidden],
+        c.iter().zip(&*o).map(|(&c, &o)| o.mul(c.tanh())),
+    );
 }
 
 /// One GRU row: `g` (r z n input projections) activated in place with the recurrent
@@ -277,8 +278,7 @@ fn lstm_units_backward<T: Float>(
     let (di, rest) = dgx.split_at_mut(hidden);
     let (df, rest) = rest.split_at_mut(hidden);
     let (dg, d_o) = rest.split_at_mut(hidden);
-    let d_o = write_copy(&mut d_o[..hidden], &c[..hidden]);
-    tanh_all(d_o);
+    let d_o = write_iter(&mut d_o[..hidden], c.iter().map(|v| v.tanh()));
     // dc += dh·o·(1 − tanh²c), then d_o = dh·tanh(c)·o·(1 − o).
     for ((dc, &dh), (&o, &tc)) in dc.iter_mut().zip(dh).zip(go.iter().zip(&*d_o)) {
         *dc = dc.add(dh.mul(o).mul(one.sub(tc.mul(tc))));
@@ -464,15 +464,15 @@ fn rows_of<T>(v: &[T], r0: usize, r1: usize, w: usize) -> &[T] {
     }
 }
 
-/// `W_hh` (`[G·hidden, hidden]`, row-major) packed as the `hidden × G·hidden` matrix
-/// `W_hhᵀ`, the forward's right operand.
-fn pack_w_hh_transposed<T: Fma>(w_hh: &[T], hidden: usize, gh: usize) -> PackedRhs<T> {
+/// A weight `w` (`[G·hidden, k]`, row-major: `W_ih` or `W_hh`) packed as the `k × G·hidden`
+/// matrix `wᵀ`, a right operand of the forward's products.
+fn pack_transposed<T: Fma>(w: &[T], k: usize, gh: usize) -> PackedRhs<T> {
     let mb = MatRef {
         offset: 0,
         rs: 1,
-        cs: hidden as isize,
+        cs: k as isize,
     };
-    PackedRhs::new(w_hh, mb, hidden, gh)
+    PackedRhs::new(w, mb, k, gh)
 }
 
 /// `W_hh` packed as it is, the backward's right operand (`G·hidden × hidden`).
@@ -485,18 +485,54 @@ fn pack_w_hh<T: Fma>(w_hh: &[T], hidden: usize, gh: usize) -> PackedRhs<T> {
     PackedRhs::new(w_hh, mb, gh, hidden)
 }
 
-/// What [`forward`] writes: the activated gates in place of the projections, the hidden
-/// state of every step, and LSTM's cell states or GRU's `h·W_hnᵀ + b_hn`.
+/// A layer's input `x` (`[steps, batch, features]`) and its projection's `W_ih`
+/// (`[G·hidden, features]`) and `b_ih` (`[G·hidden]`, empty when there is none).
+pub struct Input<'a, T> {
+    pub x: &'a [T],
+    pub w_ih: &'a [T],
+    pub b_ih: &'a [T],
+    pub features: usize,
+}
+
+/// What [`forward`] writes: the activated gates of every step, the hidden state of every
+/// step, and LSTM's cell states or GRU's `h·W_hnᵀ + b_hn`.
 pub struct Forward<T> {
+    pub gates: Vec<T>,
     pub h: Vec<T>,
     pub extra: Option<Vec<T>>,
 }
 
-/// One layer over the whole sequence: `gates` (`[steps, batch, G·hidden]`) holds the input
-/// projections and receives the activated gates.
+/// `g` (some rows of a step's gates, `gh` wide) written with the rows' input projections
+/// `x·W_ihᵀ + b_ih` (`x`: the same rows of the step's input): the bias, then the product
+/// added to it, while the rows are in this core's cache.
+fn project<'g, T: Float + Fma>(
+    g: &'g mut [MaybeUninit<T>],
+    x: &[T],
+    input: &Input<'_, T>,
+    w_ih: &PackedRhs<T>,
+    gh: usize,
+) -> &'g mut [T] {
+    let rows = g.len() / gh;
+    let g = if input.b_ih.is_empty() {
+        zero_init(g)
+    } else {
+        for row in g.chunks_exact_mut(gh) {
+            write_copy(row, &input.b_ih[..gh]);
+        }
+        // SAFETY: every row, and so every element (`g` holds whole rows), was just written.
+        unsafe { assume_init(g) }
+    };
+    if input.features > 0 {
+        product(x, input.features, rows, w_ih, g, gh, true);
+    }
+    g
+}
+
+/// One layer over the whole sequence, from its input: each step's gates are its input
+/// projection plus the recurrent product, made in the time loop.
 pub fn forward<T: Float + Fma>(
     run: &RnnRun<'_>,
-    gates: &mut [T],
+    input: &Input<'_, T>,
     w_hh: &[T],
     b_hh: &[T],
     h0: &[T],
@@ -504,17 +540,22 @@ pub fn forward<T: Float + Fma>(
 ) -> Forward<T> {
     let (cell, b, hd) = (run.cell, run.batch, run.hidden);
     let gh = cell.gates() * hd;
-    let bh = b * hd;
+    let (bh, f) = (b * hd, input.features);
     // Operands may sit at the start of longer storages.
     let (h0, c0) = (head(h0, bh), head(c0, bh));
+    let x_in = head(input.x, run.steps * b * f);
+    // Each step writes its whole block of the gates: the live rows' projections, the
+    // other rows zeros (never read).
+    let mut gates = uninit_vec(run.steps * b * gh);
     // Each step writes its whole block of `h` and `extra`: the live rows by the cell of the
     // thread that owns them, the others carried over (GRU's `extra`: zeros).
     let mut h = uninit_vec(run.steps * bh);
     let keeps_extra = matches!(cell, RnnCell::Lstm | RnnCell::Gru);
     let mut extra = uninit_vec(if keeps_extra { run.steps * bh } else { 0 });
-    let w = pack_w_hh_transposed(w_hh, hd, gh);
-    let parts = row_parts(b, gh * hd);
-    let items: Vec<_> = part_blocks(gates, run.steps, gh, &parts)
+    let w = pack_transposed(w_hh, hd, gh);
+    let w_ih = pack_transposed(&input.w_ih[..gh * f], f, gh);
+    let parts = row_parts(b, gh * (hd + f));
+    let items: Vec<_> = part_blocks(&mut gates, run.steps, gh, &parts)
         .into_iter()
         .zip(part_blocks(&mut h, run.steps, hd, &parts))
         .zip(part_blocks(
@@ -548,8 +589,11 @@ pub fn forward<T: Float + Fma>(
             let xw = if keeps_extra { hd } else { 0 };
             let (h_live, h_rest) = h_t.split_at_mut(live * hd);
             let (x_live, x_rest) = x_t.split_at_mut(live * xw);
+            let (g_live, g_rest) = g[t].split_at_mut(live * gh);
+            zero_init(g_rest);
             if live > 0 {
-                let g = &mut g[t][..live * gh];
+                let x_rows = &x_in[(t * b + r0) * f..][..live * f];
+                let g = project(g_live, x_rows, input, &w_ih, gh);
                 let hw = &mut hw[..if cell == RnnCell::Gru { live * gh } else { 0 }];
                 let out: &mut [T] = if cell == RnnCell::Gru {
                     &mut *hw
@@ -590,6 +634,7 @@ pub fn forward<T: Float + Fma>(
     // step's blocks, which together cover them.
     unsafe {
         Forward {
+            gates: vec_assume_init(gates),
             h: vec_assume_init(h),
             extra: keeps_extra.then(|| vec_assume_init(extra)),
         }

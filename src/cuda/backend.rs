@@ -8,8 +8,8 @@ use super::{
 };
 use crate::backend::{
     AdamOptions, Arg, AttnRows, AvgDivisor, Backend, BinaryOp, Distribution, Fused3, HostBuffer,
-    LayerNormGrads, MatBatch, ReduceOp, ResampleAxis, RnnGrads, RnnRun, RnnSaved, RoiAlign,
-    RoiPool, ScanOp, SgdOptions, Span, UnaryOp, Window,
+    LayerNormGrads, MatBatch, ReduceOp, ResampleAxis, RnnGrads, RnnInput, RnnRun, RnnSaved,
+    RoiAlign, RoiPool, ScanOp, SgdOptions, Span, UnaryOp, Window,
 };
 use crate::error::Result;
 use crate::tensor::dtype::{DType, Scalar};
@@ -363,13 +363,13 @@ impl Backend for Cuda {
     }
     fn rnn_forward(
         run: &RnnRun<'_>,
-        gates: CudaBuffer,
+        input: RnnInput<&CudaBuffer>,
         w_hh: &CudaBuffer,
         b_hh: Option<&CudaBuffer>,
         h0: &CudaBuffer,
         c0: Option<&CudaBuffer>,
     ) -> Result<RnnSaved<CudaBuffer>> {
-        rnn::forward(run, gates, w_hh, b_hh, h0, c0)
+        rnn::forward(run, input, w_hh, b_hh, h0, c0)
     }
     fn rnn_backward(
         run: &RnnRun<'_>,

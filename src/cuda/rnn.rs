@@ -15,7 +15,7 @@ use super::device::{Args, DeviceApi, Kernel};
 use super::elementwise::{cast, full, launch_elementwise, upload};
 use super::kernels::{self, RNN};
 use super::matmul::{launch_gemm, matmul_into, GemmOperands};
-use crate::backend::{HostBuffer, MatBatch, RnnCell, RnnGrads, RnnRun, RnnSaved};
+use crate::backend::{HostBuffer, MatBatch, RnnCell, RnnGrads, RnnInput, RnnRun, RnnSaved};
 use crate::error::{Error, Result};
 use crate::tensor::dtype::{DType, Scalar};
 use crate::tensor::layout::Layout;
@@ -149,20 +149,52 @@ impl StepProducts {
     }
 }
 
+/// Every step's input projection `x·W_ihᵀ + b_ih` (`[steps·batch, G·hidden]`), as one
+/// product: the bias broadcast over the rows, then the product added to it.
+fn projections(input: &RnnInput<&CudaBuffer>, rows: usize, gh: usize) -> Result<CudaBuffer> {
+    let (x, f) = (input.x, input.features);
+    let gates = match input.b_ih {
+        Some(bias) => {
+            let rows_of_bias = Layout::contiguous(&[1, gh]).expand(&[rows as i64, gh as i64])?;
+            cast(bias, &rows_of_bias, x.dtype())?
+        }
+        None => CudaBuffer::alloc(x.dev(), rows * gh, x.dtype())?,
+    };
+    let whole = |rs: usize, cs: usize| MatBatch {
+        offsets: vec![0],
+        rs: rs as isize,
+        cs: cs as isize,
+    };
+    // W_ih ([G·hidden, features], row-major) read as W_ihᵀ.
+    let (mx, mw) = (whole(f, 1), whole(1, f));
+    matmul_into(
+        x,
+        &mx,
+        input.w_ih,
+        &mw,
+        (rows, gh, f),
+        1.0,
+        input.b_ih.is_some(),
+        &gates,
+    )?;
+    Ok(gates)
+}
+
 /// See [`crate::backend::Backend::rnn_forward`].
 pub fn forward(
     run: &RnnRun<'_>,
-    gates: CudaBuffer,
+    input: RnnInput<&CudaBuffer>,
     w_hh: &CudaBuffer,
     b_hh: Option<&CudaBuffer>,
     h0: &CudaBuffer,
     c0: Option<&CudaBuffer>,
 ) -> Result<RnnSaved<CudaBuffer>> {
     let (cell, b, hd) = (run.cell, run.batch, run.hidden);
-    let dtype = gates.dtype();
+    let dtype = input.x.dtype();
     let k = kernel("rnn_cell_forward", dtype)?;
-    let dev = gates.dev().clone();
+    let dev = input.x.dev().clone();
     let (gh, bh) = (cell.gates() * hd, b * hd);
+    let gates = projections(&input, run.steps * b, gh)?;
     let h = CudaBuffer::alloc(&dev, run.steps * bh, dtype)?;
     let extra = match cell {
         RnnCell::Lstm | RnnCell::Gru => Some(CudaBuffer::alloc(&dev, run.steps * bh, dtype)?),
@@ -307,17 +339,45 @@ mod tests {
                     };
                     let gh = cell.gates() * hd;
                     let (bh, lstm) = (batch * hd, cell == RnnCell::Lstm);
-                    let gates = small(steps * batch * gh, 1);
+                    let features = 3;
+                    let (x, w_ih, b_ih) = (
+                        small(steps * batch * features, 1),
+                        small(gh * features, 9),
+                        small(gh, 10),
+                    );
                     let (w, b, h0, c0) =
                         (small(gh * hd, 2), small(gh, 3), small(bh, 4), small(bh, 5));
                     let (dout, dh, dc) = (small(steps * bh, 6), small(bh, 7), small(bh, 8));
                     let c0c = lstm.then_some(&c0);
-                    let want =
-                        Cpu::rnn_forward(&run, gates.clone(), &w, Some(&b), &h0, c0c).unwrap();
+                    fn input<B>(x: B, w_ih: B, b_ih: B, features: usize) -> RnnInput<B> {
+                        RnnInput {
+                            x,
+                            w_ih,
+                            b_ih: Some(b_ih),
+                            features,
+                        }
+                    }
+                    let want = Cpu::rnn_forward(
+                        &run,
+                        input(&x, &w_ih, &b_ih, features),
+                        &w,
+                        Some(&b),
+                        &h0,
+                        c0c,
+                    )
+                    .unwrap();
                     let d = |h: &HostBuffer| put(&dev, h);
                     let (wd, bd, h0d, c0d) = (d(&w), d(&b), d(&h0), d(&c0));
-                    let got = forward(&run, d(&gates), &wd, Some(&bd), &h0d, lstm.then_some(&c0d))
-                        .unwrap();
+                    let (xd, w_ihd, b_ihd) = (d(&x), d(&w_ih), d(&b_ih));
+                    let got = forward(
+                        &run,
+                        input(&xd, &w_ihd, &b_ihd, features),
+                        &wd,
+                        Some(&bd),
+                        &h0d,
+                        lstm.then_some(&c0d),
+                    )
+                    .unwrap();
                     let tolerance = 16.0 * tol(dtype);
                     assert_close(
                         &format!("h {what}"),

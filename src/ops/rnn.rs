@@ -1,10 +1,12 @@
 //! Recurrent layers (`nn.RNN`, `nn.LSTM`, `nn.GRU`): one layer and direction over a whole
 //! sequence is one op and one graph node.
 //!
-//! The forward is the input projection of every step as one product (`x·W_ihᵀ + b`, with
-//! `b_hh` folded in where the cell allows), then the backend's time loop
-//! ([`Backend::rnn_forward`](crate::backend::Backend::rnn_forward): per step the recurrent
-//! product and a fused cell update). The backward is the backend's loop back through time,
+//! The forward is the backend's time loop
+//! ([`Backend::rnn_forward`](crate::backend::Backend::rnn_forward)), given the input and
+//! the projection's `W_ih` and bias (`b_hh` folded in where the cell allows): per step the
+//! input projection `x_t·W_ihᵀ + b`, the recurrent product and a fused cell update (the CPU
+//! makes each step's projection in the loop, a GPU every step's as one product first). The
+//! backward is the backend's loop back through time,
 //! which gives the gradients w.r.t. the projections and the initial states; the input and
 //! weight gradients are then single products over all steps. A backward that is itself
 //! recorded (`create_graph=True`) differentiates the composite form of the layer
@@ -19,7 +21,7 @@ use super::join::{cat, stack};
 use crate::autograd::engine;
 use crate::autograd::record_outputs;
 use crate::autograd::{grad_if, is_grad_enabled, needs_grad, GradModeGuard, SavedTensor};
-use crate::backend::{MatBatch, RnnCell, RnnRun, RnnSaved};
+use crate::backend::{RnnCell, RnnInput, RnnRun, RnnSaved};
 use crate::error::{Error, Result};
 use crate::tensor::dtype::DType;
 use crate::tensor::layout::fmt_shape;
@@ -152,37 +154,6 @@ fn dense_in(t: &Tensor, dtype: DType) -> Result<Tensor> {
     super::dense(&t.to_dtype(dtype)?)
 }
 
-/// A 2-D tensor's single matrix as a product operand.
-fn mat(t: &Tensor) -> MatBatch {
-    MatBatch {
-        offsets: vec![t.offset()],
-        rs: t.strides()[0],
-        cs: t.strides()[1],
-    }
-}
-
-/// `x·W_ihᵀ + bias` for every step (`x` dense `[steps·batch, input]`): a fresh storage the
-/// backend's loop then owns.
-fn projection(x: &Tensor, w_ih: &Tensor, bias: Option<Tensor>) -> Result<Storage> {
-    let (m, k) = (x.shape()[0], x.shape()[1]);
-    let n = w_ih.shape()[0];
-    let acc = match bias {
-        Some(b) => {
-            let b = b.expand_to(&[m, n])?;
-            Some(b.storage().cast(b.layout(), x.dtype())?)
-        }
-        None => None,
-    };
-    let wt = w_ih.t()?;
-    Storage::matmul(
-        (x.storage(), &mat(x)),
-        (wt.storage(), &mat(&wt)),
-        (m, n, k),
-        1.0,
-        acc,
-    )
-}
-
 /// One layer and direction of a recurrent network over `input` (`[steps, batch, input]`),
 /// starting from `h0` (and LSTM's `c0`), each `[batch, hidden]`. With `batch_sizes` (a
 /// packed sequence's, sorted longest first), only the first `batch_sizes[t]` rows are live
@@ -256,7 +227,7 @@ pub fn rnn_layer(
             };
             let _off = GradModeGuard::new(false);
             let x = dense_in(input, cdt)?.reshape(&[(steps * batch) as i64, features as i64])?;
-            let w_ih = w.w_ih.to_dtype(cdt)?;
+            let w_ih = dense_in(w.w_ih, cdt)?;
             let w_hh = dense_in(w.w_hh, cdt)?;
             let b_ih = w.b_ih.map(|b| b.to_dtype(cdt)).transpose()?;
             let b_hh = w.b_hh.map(|b| dense_in(b, cdt)).transpose()?;
@@ -270,12 +241,18 @@ pub fn rnn_layer(
                 (_, Some(bi), Some(bh)) => (Some(bi.add(&bh)?), None),
                 (_, bi, bh) => (bi.or(bh), None),
             };
-            let gates = projection(&x, &w_ih, bias)?;
+            let bias = bias.map(|b| dense_in(&b, cdt)).transpose()?;
             let h0d = dense_in(h0, cdt)?;
             let c0d = c0.map(|c| dense_in(c, cdt)).transpose()?;
+            let projection = RnnInput {
+                x: x.storage().as_ref(),
+                w_ih: w_ih.storage().as_ref(),
+                b_ih: bias.as_ref().map(|b| b.storage().as_ref()),
+                features,
+            };
             let saved = Storage::rnn_forward(
                 &run,
-                gates,
+                projection,
                 w_hh.storage(),
                 step_bias.as_ref().map(|b| b.storage().as_ref()),
                 h0d.storage(),

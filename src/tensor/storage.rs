@@ -15,8 +15,8 @@ use super::dtype::{DType, Element, Scalar};
 use super::layout::Layout;
 use crate::backend::{
     AdamOptions, Arg, AttnRows, AvgDivisor, Backend, BinaryOp, Cuda, CudaBuffer, Distribution,
-    HostBuffer, LayerNormGrads, MatBatch, ReduceOp, RnnGrads, RnnRun, RnnSaved, RoiAlign, RoiPool,
-    ScanOp, SgdOptions, Span, UnaryOp, Window,
+    HostBuffer, LayerNormGrads, MatBatch, ReduceOp, RnnGrads, RnnInput, RnnRun, RnnSaved, RoiAlign,
+    RoiPool, ScanOp, SgdOptions, Span, UnaryOp, Window,
 };
 use crate::cpu::Cpu;
 use crate::error::{Error, Result};

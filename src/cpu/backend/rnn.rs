@@ -1,40 +1,44 @@
 //! Recurrent layers on host buffers: a layer's forward and its backward through time.
 
 use super::{not_implemented, or_empty};
-use crate::backend::{HostBuffer, RnnGrads, RnnRun, RnnSaved};
+use crate::backend::{HostBuffer, RnnGrads, RnnInput, RnnRun, RnnSaved};
 use crate::cpu::rnn;
 use crate::error::Result;
 
 /// [`Backend::rnn_forward`](crate::backend::Backend::rnn_forward) on host buffers.
 pub(super) fn rnn_forward(
     run: &RnnRun<'_>,
-    gates: HostBuffer,
+    input: RnnInput<&HostBuffer>,
     w_hh: &HostBuffer,
     b_hh: Option<&HostBuffer>,
     h0: &HostBuffer,
     c0: Option<&HostBuffer>,
 ) -> Result<RnnSaved<HostBuffer>> {
     crate::with_float_dtype!(
-        gates.dtype(),
+        input.x.dtype(),
         T,
         {
-            // SAFETY: `gates` was handed over by value: no other slice of it exists.
-            let g = unsafe { gates.as_mut_slice::<T>() };
+            let input = rnn::Input {
+                x: input.x.as_slice::<T>(),
+                w_ih: input.w_ih.as_slice(),
+                b_ih: or_empty(input.b_ih),
+                features: input.features,
+            };
             let f = rnn::forward(
                 run,
-                g,
+                &input,
                 w_hh.as_slice(),
-                b_hh.map_or(&[][..], |b| b.as_slice()),
+                or_empty(b_hh),
                 h0.as_slice(),
-                c0.map_or(&[][..], |c| c.as_slice()),
+                or_empty(c0),
             );
             Ok(RnnSaved {
-                gates,
+                gates: HostBuffer::from_vec(f.gates),
                 h: HostBuffer::from_vec(f.h),
                 extra: f.extra.map(HostBuffer::from_vec),
             })
         },
-        Err(not_implemented("rnn", gates.dtype()))
+        Err(not_implemented("rnn", input.x.dtype()))
     )
 }
 

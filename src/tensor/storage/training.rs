@@ -134,24 +134,33 @@ impl Storage {
 
     // ---- recurrent layers (contiguous storages from offset 0; see `Backend`) ----------------
 
-    /// One recurrent layer over a sequence; `gates` (the input projections) is consumed.
+    /// One recurrent layer over a sequence, from its input and the input projection's
+    /// operands.
     pub fn rnn_forward(
         run: &RnnRun<'_>,
-        gates: Storage,
+        input: RnnInput<&Storage>,
         w_hh: &Storage,
         b_hh: Option<&Storage>,
         h0: &Storage,
         c0: Option<&Storage>,
     ) -> Result<RnnSaved<Storage>> {
-        let mut all = vec![&gates, w_hh, h0];
+        let mut all = vec![input.x, input.w_ih, w_hh, h0];
+        all.extend(input.b_ih);
         all.extend(b_hh);
         all.extend(c0);
         same_device(&all)?;
-        Ok(match gates.buffer {
-            Buffer::Cpu(g) => {
+        let features = input.features;
+        Ok(match &input.x.buffer {
+            Buffer::Cpu(x) => {
+                let input = RnnInput {
+                    x,
+                    w_ih: host_of(input.w_ih),
+                    b_ih: input.b_ih.map(host_of),
+                    features,
+                };
                 let r = Cpu::rnn_forward(
                     run,
-                    g,
+                    input,
                     host_of(w_hh),
                     b_hh.map(host_of),
                     host_of(h0),
@@ -159,10 +168,16 @@ impl Storage {
                 )?;
                 saved_storages(r, Buffer::Cpu)
             }
-            Buffer::Cuda(g) => {
+            Buffer::Cuda(x) => {
+                let input = RnnInput {
+                    x,
+                    w_ih: cuda_of(input.w_ih),
+                    b_ih: input.b_ih.map(cuda_of),
+                    features,
+                };
                 let r = Cuda::rnn_forward(
                     run,
-                    g,
+                    input,
                     cuda_of(w_hh),
                     b_hh.map(cuda_of),
                     cuda_of(h0),
