@@ -157,6 +157,8 @@ unary_ops! {
         Sigmoid => "sigmoid", |x| x.sigmoid();
         Erf => "erf", |x| x.erf();
         Reciprocal => "reciprocal", |x| T::one().div(x);
+        /// `x ** 3` as PyTorch computes it, `(x·x)·x`, in one pass.
+        Cube => "cube", |x| x.mul(x).mul(x);
         /// x·Φ(x), Φ the normal CDF.
         Gelu => "gelu", |x| T::lit(0.5).mul(x).mul(T::one().add(x.mul(T::lit(std::f64::consts::FRAC_1_SQRT_2)).erf()));
         /// GELU's tanh approximation.

@@ -135,6 +135,7 @@ fn record_unary_backward(op: UnaryOp, x: &Tensor, out: &Tensor, by_result: bool)
         Sigmoid => "SigmoidBackward0",
         Erf => "ErfBackward0",
         Reciprocal => "ReciprocalBackward0",
+        Cube => "PowBackward0",
         Gelu | GeluTanh => "GeluBackward0",
         Silu => "SiluBackward0",
         Softplus { .. } => "SoftplusBackward0",
@@ -208,6 +209,10 @@ fn record_unary_backward(op: UnaryOp, x: &Tensor, out: &Tensor, by_result: bool)
             Reciprocal => {
                 let r = result()?;
                 g.mul(&r.mul(&r)?)?.neg()?
+            }
+            Cube => {
+                let x = input()?;
+                g.mul(&x.mul(&x)?.mul_scalar(3.0)?)?
             }
             Gelu => {
                 let x = input()?;

@@ -96,6 +96,15 @@ fn grad_side<T: Num>(r: usize, v: [T; 4], half: T) -> [T; 3] {
     }
 }
 
+/// Where tap `(i, j)` of product channel `ch` sits among one output channel's phase
+/// filters (`[cin / 4, 4, 4]`, the 4×4 filters the phases come from): channel
+/// `ch = 4·c + 2·a + b` holds filter channel `c`'s taps of row parity `a` and column parity
+/// `b` (space to depth), so its tap `(i, j)` is the filter's tap `(2i + a, 2j + b)`.
+fn phase_tap(ch: usize, i: usize, j: usize) -> usize {
+    let (c, a, b) = (ch / 4, ch % 4 / 2, ch % 2);
+    c * 16 + (2 * i + a) * 4 + 2 * j + b
+}
+
 /// The weight gradient from its transform-domain sums `du` (`[(r + 1)², cout, cin]`, the
 /// products' channels): `Gᵀ·du·G` per filter, a contiguous `[cout, cin, r, r]`, or with
 /// `phases` the filters the phases came from, `[cout, cin / 4, 4, 4]` (the inverse of
@@ -128,8 +137,7 @@ pub(super) fn filter_grads<T: Num>(
                     let col = grad_side(r, rows.map(|row| row[j]), half);
                     for (i, &v) in col[..r].iter().enumerate() {
                         let place = if phases {
-                            let (c, pa, pb) = (ch / 4, ch % 4 / 2, ch % 2);
-                            c * 16 + (2 * i + pa) * 4 + 2 * j + pb
+                            phase_tap(ch, i, j)
                         } else {
                             (ch * r + i) * r + j
                         };
@@ -213,12 +221,11 @@ impl<T: Fma> Filters<'_, T> {
         let (i0, j0) = if self.flipped { (R - 1, R - 1) } else { (0, 0) };
         let turn = |i: usize, j: usize| (i0.abs_diff(i), j0.abs_diff(j));
         if self.phases {
-            let (c, a, b) = (ch / 4, ch % 4 / 2, ch % 2);
-            let f = &self.w[(k * (self.cin / 4) + c) * 16..][..16];
+            let f = &self.w[k * (self.cin / 4) * 16..][..(self.cin / 4) * 16];
             std::array::from_fn(|i| {
                 std::array::from_fn(|j| {
                     let (u, v) = turn(i, j);
-                    f[(2 * u + a) * 4 + 2 * v + b].to_f64()
+                    f[phase_tap(ch, u, v)].to_f64()
                 })
             })
         } else {

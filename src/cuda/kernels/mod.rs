@@ -93,7 +93,7 @@ kernel_file!(
      FLOATS: "exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "sin", "cos", "tan", "asin",
         "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "log2", "log10", "exp2", "lgamma",
         "digamma",
-        "tanh", "sigmoid", "erf", "reciprocal", "gelu", "gelu_tanh", "silu", "softplus", "leaky_relu", "elu", "polygamma"]
+        "tanh", "sigmoid", "erf", "reciprocal", "cube", "gelu", "gelu_tanh", "silu", "softplus", "leaky_relu", "elu", "polygamma"]
 );
 
 kernel_file!(

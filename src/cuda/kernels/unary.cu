@@ -84,6 +84,7 @@ RT_UNARY(tanh, rt_tanh(x))
 RT_UNARY(sigmoid, ONE / (ONE + rt_exp(-x)))
 RT_UNARY(erf, rt_erf(x))
 RT_UNARY(reciprocal, ONE / x)
+RT_UNARY(cube, x * x * x)
 RT_UNARY(gelu, RT_HALF_C * x * (ONE + rt_erf(x * RT_FRAC_1_SQRT_2)))
 RT_UNARY(gelu_tanh,
          RT_HALF_C * x * (ONE + rt_tanh(RT_SQRT_2_OVER_PI * (x + (acc_t)0.044715 * x * x * x))))
