@@ -4,7 +4,8 @@
     python benches/bench_ops.py [--rows N] [--only OP,OP,...] [--rounds R]
 
 Each op runs on float32 tensors of ``[N, 512]`` (N = 4096 by default: 2M elements, past
-every threading threshold), forward only, as user code calls it. Each library's time is
+every threading threshold), forward only as user code calls it, except the rows named
+``fwd+bwd`` (the op and its gradient). Each library's time is
 its best block of repeated calls over ``--rounds`` blocks (3 by default), the two
 libraries' blocks alternating. Prints a Markdown table sorted by the ratio (rustorch ÷
 torch time, lower is better), slowest first: the sweep is a regression net for ops that
@@ -20,6 +21,13 @@ import time
 
 import numpy as np
 
+
+def _grad(lib, f, a, g):
+    """`d f(a) / d a` for the upstream gradient `g` (a detached copy of `a` records)."""
+    x = a.detach().requires_grad_()
+    return lib.autograd.grad(f(x), [x], g)[0]
+
+
 # name -> f(lib, a, b, row, col, idx): `a`, `b` [N, 512]; `row` [512]; `col` [N, 1];
 # `idx` 4096 row indices.
 OPS = {
@@ -32,6 +40,11 @@ OPS = {
     "gelu": lambda L, a, b, r, c, i: L.nn.functional.gelu(a),
     "gelu (tanh)": lambda L, a, b, r, c, i: L.nn.functional.gelu(a, approximate="tanh"),
     "silu": lambda L, a, b, r, c, i: L.nn.functional.silu(a),
+    # the activation and its gradient for the upstream gradient `b`
+    "gelu fwd+bwd": lambda L, a, b, r, c, i: _grad(L, L.nn.functional.gelu, a, b),
+    "gelu (tanh) fwd+bwd": lambda L, a, b, r, c, i: _grad(
+        L, lambda x: L.nn.functional.gelu(x, approximate="tanh"), a, b),
+    "silu fwd+bwd": lambda L, a, b, r, c, i: _grad(L, L.nn.functional.silu, a, b),
     "erf": lambda L, a, b, r, c, i: a.erf(),
     "softplus": lambda L, a, b, r, c, i: L.nn.functional.softplus(a),
     "sqrt": lambda L, a, b, r, c, i: b.sqrt(),

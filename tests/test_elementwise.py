@@ -558,6 +558,37 @@ def test_nn_functional_activations(name, kwargs, ref, dtype):
                  grad=True)
 
 
+GRAD_ACTIVATIONS = [("gelu", {}), ("gelu", {"approximate": "tanh"}), ("silu", {})]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "bfloat16"])
+@pytest.mark.parametrize("name, kwargs", GRAD_ACTIVATIONS,
+                         ids=[f"{a[0]}{a[1]}" for a in GRAD_ACTIVATIONS])
+def test_activation_gradients_match_pytorch(name, kwargs, dtype, device):
+    """GELU's and SiLU's backward (one fused pass, as PyTorch's `gelu_backward` and
+    `silu_backward`) over the whole range, with a transposed input and a gradient broadcast
+    from one row; and their second derivatives (`create_graph=True` takes the tensor-op
+    form), against PyTorch's."""
+    torch = need_torch()
+    x = np.concatenate([np.linspace(-12, 12, 97), rand_array((95,), "float64", seed=3) * 3])
+    x = x.reshape(8, 24).T  # [24, 8], transposed in memory
+    g = rand_array((1, 8), "float64", seed=4)
+    grads = {}
+    for lib in (rt, torch):
+        dev = device if lib is rt else "cpu"
+        xt = make_tensor(lib, np.ascontiguousarray(x.T), dtype).to(dev).t().requires_grad_()
+        gt = make_tensor(lib, g, dtype).to(dev).expand(24, 8)
+        f = getattr(lib.nn.functional, name)
+        (dx,) = lib.autograd.grad(f(xt, **kwargs), [xt], gt)
+        grads[lib] = [dx]
+        if dtype == "float64":
+            (dx2,) = lib.autograd.grad(f(xt, **kwargs), [xt], gt, create_graph=True)
+            grads[lib] += [dx2.detach(), lib.autograd.grad(dx2.sum(), [xt])[0]]
+    tol = {"float32": (1e-5, 1e-6), "float64": (1e-10, 1e-12), "bfloat16": (1e-2, 1e-2)}[dtype]
+    for ours, theirs in zip(grads[rt], grads[torch]):
+        assert_matches_torch(ours.cpu(), theirs.detach(), rtol=tol[0], atol=tol[1])
+
+
 # ---------------------------------------------------------------- clamp & co ----------
 
 CLAMP = [

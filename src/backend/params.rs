@@ -269,8 +269,9 @@ impl<W> ResampleAxis<W> {
     }
 }
 
-/// A pointwise op of three float operands rounded as PyTorch's kernels round it: where they
-/// compute a product and a sum, one fused multiply-add (its compilers contract them).
+/// A pointwise op of up to three float operands rounded as PyTorch's kernels round it:
+/// where they compute a product and a sum, one fused multiply-add (its compilers contract
+/// them).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Fused3 {
     /// `addcmul`: `a + (value·b)·c`, the product `value·b` rounded first.
@@ -281,4 +282,10 @@ pub enum Fused3 {
     /// with a number, the weight is it (at float32 precision or more, as PyTorch takes a
     /// number weight of 16-bit operands) and `c` is not read.
     Lerp(Option<f64>),
+    /// GELU's backward, PyTorch's `gelu_backward`: the gradient `a` times the derivative of
+    /// `gelu(b)` (with `tanh`, of its tanh approximation), `Φ(b) + b·φ(b)`; `c` is not read.
+    GeluBackward { tanh: bool },
+    /// SiLU's backward, PyTorch's `silu_backward`: `a·σ(b)·(1 + b·(1 − σ(b)))`; `c` is not
+    /// read.
+    SiluBackward,
 }

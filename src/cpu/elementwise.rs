@@ -6,6 +6,7 @@ use super::copy::map_contiguous;
 use super::strided::{broadcast_strides, walk_runs};
 use super::team;
 use super::{team_part, write_new_vec, PAR_THRESHOLD};
+use crate::backend::num::Float;
 use crate::backend::Fused3;
 use crate::tensor::dtype::Element;
 use crate::tensor::layout::{numel, Layout};
@@ -237,10 +238,10 @@ pub fn zip3<A: Element, B: Element, C: Element, D: Element>(
     }
 }
 
-/// The [`Fused3`] op of three strided operands broadcast to `out_shape`, each product and
-/// sum rounded once (a fused multiply-add), as PyTorch's CPU kernels compute `addcmul` and
-/// `lerp`.
-pub fn fused3<T: Fma>(
+/// The [`Fused3`] op of three strided operands broadcast to `out_shape`: for `addcmul`,
+/// `add` with alpha and `lerp`, each product and sum rounded once (a fused multiply-add), as
+/// PyTorch's CPU kernels compute them; the activations' backward in one pass, as PyTorch's.
+pub fn fused3<T: Fma + Float>(
     a: (&[T], &Layout),
     b: (&[T], &Layout),
     c: (&[T], &Layout),
@@ -274,7 +275,65 @@ pub fn fused3<T: Fma>(
                 None => zip3(a, b, c, out_shape, lerp),
             }
         }
+        Fused3::GeluBackward { tanh: false } => zip(
+            a.0,
+            a.1,
+            b.0,
+            b.1,
+            out_shape,
+            #[inline(always)]
+            |g, x| g.mul(gelu_grad(x)),
+        ),
+        Fused3::GeluBackward { tanh: true } => zip(
+            a.0,
+            a.1,
+            b.0,
+            b.1,
+            out_shape,
+            #[inline(always)]
+            |g, x| g.mul(gelu_tanh_grad(x)),
+        ),
+        Fused3::SiluBackward => zip(
+            a.0,
+            a.1,
+            b.0,
+            b.1,
+            out_shape,
+            #[inline(always)]
+            |g, x| {
+                let s = x.sigmoid();
+                g.mul(s).mul(T::one().add(x.mul(T::one().sub(s))))
+            },
+        ),
     }
+}
+
+/// `d gelu(x) / dx = Φ(x) + x·φ(x)`, as PyTorch's `gelu_backward` computes it.
+#[inline(always)]
+fn gelu_grad<T: Float>(x: T) -> T {
+    let half = T::lit(0.5);
+    let cdf = half.mul(T::one().add(x.mul(T::lit(std::f64::consts::FRAC_1_SQRT_2)).erf()));
+    // 1/√(2π)
+    let k = T::lit(0.398_942_280_401_432_7);
+    let pdf = k.mul(x.mul(x).mul(T::lit(-0.5)).exp());
+    cdf.add(x.mul(pdf))
+}
+
+/// The derivative of GELU's tanh approximation `x/2·(1 + tanh(k·(x + c·x³)))`, with
+/// `k = √(2/π)`, `c = 0.044715`, as PyTorch's `gelu_backward(approximate='tanh')`.
+#[inline(always)]
+fn gelu_tanh_grad<T: Float>(x: T) -> T {
+    let (k, c) = (
+        T::lit((2.0 / std::f64::consts::PI).sqrt()),
+        T::lit(0.044715),
+    );
+    let (half, one) = (T::lit(0.5), T::one());
+    let x2 = x.mul(x);
+    let t = k.mul(x.add(c.mul(x2).mul(x))).tanh();
+    let left = half.mul(one.add(t));
+    let inner_grad = k.mul(one.add(T::lit(3.0).mul(c).mul(x2)));
+    let right = half.mul(x).mul(one.sub(t.mul(t))).mul(inner_grad);
+    left.add(right)
 }
 
 #[cfg(test)]

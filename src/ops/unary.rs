@@ -6,6 +6,7 @@ use super::run;
 use super::{result_type, Scalar};
 use crate::autograd::{needs_grad, record, SavedTensor};
 use crate::backend::op::Domain;
+use crate::backend::Fused3;
 use crate::error::{Error, Result};
 use crate::tensor::dtype::{DType, Element};
 use crate::tensor::memory_format::result_order;
@@ -213,6 +214,20 @@ fn record_unary_backward(op: UnaryOp, x: &Tensor, out: &Tensor, by_result: bool)
             Cube => {
                 let x = input()?;
                 g.mul(&x.mul(&x)?.mul_scalar(3.0)?)?
+            }
+            // One pass, as PyTorch's `gelu_backward` and `silu_backward`; a recorded backward
+            // (`create_graph=True`) takes the tensor-op forms below, which differentiate again.
+            Gelu | GeluTanh | Silu
+                if !crate::autograd::is_grad_enabled() && super::ternary::fuses(g.dtype()) =>
+            {
+                let x = input()?;
+                let grad = match op {
+                    Silu => Fused3::SiluBackward,
+                    _ => Fused3::GeluBackward {
+                        tanh: op == GeluTanh,
+                    },
+                };
+                super::ternary::fused3(g, &x, &x, x.dtype(), grad)?
             }
             Gelu => {
                 let x = input()?;

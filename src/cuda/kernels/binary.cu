@@ -11,7 +11,8 @@
 //   fused3_<dtype>(out, a, b, c, n, ndim, sizes, a_view, b_view, c_view, as, bs, cs, mode,
 //                  op, value)    (floats)
 //       addcmul (op 0), lerp (op 1; op 2: weight `value`) or add with alpha (op 3) with fused
-//       multiply-adds; mode bits as where's.
+//       multiply-adds, or GELU's backward (op 4; op 5: its tanh form) or SiLU's (op 6), a the
+//       gradient and b the input; mode bits as where's.
 
 #define RT_OPERANDS                                                                            \
     const acc_t x = (mode & 1) ? rt_scalar(as) : rt_load(a, rt_offset(i, ndim, sizes, av));   \
@@ -202,7 +203,8 @@ RT_ARITH(bitwise_xor, (acc_t)(x ^ y))
 // addcmul (op 0: a + (value·b)·c) and lerp (op 1: a + c·(b − a) for |c| < 0.5, else
 // b − (b − a)·(1 − c); op 2: the same with the weight `value`, c unread) and add with alpha
 // (op 3: a + value·b, c unread), each product and sum one fused multiply-add, as PyTorch's
-// kernels.
+// kernels; GELU's backward (op 4, exact; op 5, tanh form: a·gelu'(b), c unread) and SiLU's
+// (op 6: a·silu'(b), c unread).
 KERNEL(fused3)(scalar_t* out, const scalar_t* a, const scalar_t* b, const scalar_t* c,
                long long n, int ndim, Dims sizes, RtView av, RtView bv, RtView cv, RtScalar as,
                RtScalar bs, RtScalar cs, int mode, int op, double value) {
@@ -217,6 +219,23 @@ KERNEL(fused3)(scalar_t* out, const scalar_t* a, const scalar_t* b, const scalar
             r = rt_fma((acc_t)value * y, z, x);
         } else if (op == 3) {
             r = rt_fma(z, y, x);
+        } else if (op == 4) {
+            // x·(Φ(y) + y·φ(y)): GELU's backward at y for the gradient x.
+            const acc_t cdf = (acc_t)0.5 * ((acc_t)1 + rt_erf(y * (acc_t)0.70710678118654752440));
+            const acc_t pdf = (acc_t)0.39894228040143267794 * rt_exp(y * y * (acc_t)-0.5);
+            r = x * (cdf + y * pdf);
+        } else if (op == 5) {
+            // The same for GELU's tanh approximation, k = √(2/π), c = 0.044715.
+            const acc_t k = (acc_t)0.79788456080286535588, c = (acc_t)0.044715;
+            const acc_t y2 = y * y;
+            const acc_t t = rt_tanh(k * (y + c * y2 * y));
+            const acc_t left = (acc_t)0.5 * ((acc_t)1 + t);
+            const acc_t inner = k * ((acc_t)1 + (acc_t)3 * c * y2);
+            r = x * (left + (acc_t)0.5 * y * ((acc_t)1 - t * t) * inner);
+        } else if (op == 6) {
+            // SiLU's backward: x·σ(y)·(1 + y·(1 − σ(y))).
+            const acc_t s = (acc_t)1 / ((acc_t)1 + rt_exp(-y));
+            r = x * s * ((acc_t)1 + y * ((acc_t)1 - s));
         } else {
             const acc_t d = y - x;
             r = (z < (acc_t)0.5 && z > (acc_t)-0.5) ? rt_fma(z, d, x) : rt_fma(-d, (acc_t)1 - z, y);
