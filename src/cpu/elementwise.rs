@@ -322,7 +322,8 @@ fn times_derivative<T: Float>(
     )
 }
 
-/// `d silu(x) / dx = σ(x)·(1 + x·(1 − σ(x)))`, as PyTorch's `silu_backward` computes it.
+/// `d silu(x) / dx = σ(x)·(1 + x·(1 − σ(x)))`, PyTorch's `silu_backward` formula. PyTorch
+/// multiplies the gradient by `σ(x)` first; the product here can differ in the last place.
 #[inline(always)]
 fn silu_grad<T: Float>(x: T) -> T {
     let s = x.sigmoid();
