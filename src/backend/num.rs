@@ -89,6 +89,36 @@ macro_rules! impl_num_int {
 }
 impl_num_int!(i64, i32, i16, i8, u8);
 
+/// How a kernel multiplies and adds in the float32 polynomials of [`Float::tanh_with`] and
+/// [`Float::sigmoid_with`]: [`Fused`] in the copies `simd_dispatch!` compiles for CPUs with
+/// FMA, where `a·b + c` rounded once is one instruction, [`Separate`] everywhere else,
+/// where `f32::mul_add` would be a library call per element. `simd_dispatch!` names its
+/// copy's kind `CopyMulAdd`.
+pub trait MulAdd {
+    /// `a·b + c`.
+    fn mul_add(a: f32, b: f32, c: f32) -> f32;
+}
+
+/// `a·b + c` rounded once (see [`MulAdd`]).
+pub struct Fused;
+
+/// `a·b + c` as a product and a sum, each rounded (see [`MulAdd`]).
+pub struct Separate;
+
+impl MulAdd for Fused {
+    #[inline(always)]
+    fn mul_add(a: f32, b: f32, c: f32) -> f32 {
+        a.mul_add(b, c)
+    }
+}
+
+impl MulAdd for Separate {
+    #[inline(always)]
+    fn mul_add(a: f32, b: f32, c: f32) -> f32 {
+        a * b + c
+    }
+}
+
 /// Transcendental and rounding functions of the floating dtypes.
 pub trait Float: Num {
     fn exp(self) -> Self;
@@ -116,16 +146,27 @@ pub trait Float: Num {
     fn digamma(self) -> Self;
     /// ψ⁽ⁿ⁾(x), `polygamma(n, x)` for n ≥ 1 (`n` a whole number in `Self`).
     fn polygamma(self, n: Self) -> Self;
-    fn tanh(self) -> Self;
-    /// The logistic function `1/(1 + e^{−x})`.
-    fn sigmoid(self) -> Self;
+    /// `tanh`, multiplying and adding as [`Separate`] does.
+    #[inline(always)]
+    fn tanh(self) -> Self {
+        self.tanh_with::<Separate>()
+    }
+    /// `tanh`, with the multiply-adds of `M` (a `simd_dispatch!` copy's `CopyMulAdd`).
+    fn tanh_with<M: MulAdd>(self) -> Self;
+    /// The logistic function `1/(1 + e^{−x})`, multiplying and adding as [`Separate`] does.
+    #[inline(always)]
+    fn sigmoid(self) -> Self {
+        self.sigmoid_with::<Separate>()
+    }
+    /// The logistic function, with the multiply-adds of `M`.
+    fn sigmoid_with<M: MulAdd>(self) -> Self;
     fn erf(self) -> Self;
     fn is_inf(self) -> bool;
     fn lit(v: f64) -> Self;
 }
 
 macro_rules! impl_float {
-    ($t:ty, $erf:path, $lgamma:path, $exp:path, $exp_m1:path, $tanh:path, $sigmoid:path, $ln:path, $ln_1p:path) => {
+    ($t:ty, $erf:path, $lgamma:path, $exp:path, $exp_m1:path, $tanh:ident, $sigmoid:ident, $ln:path, $ln_1p:path) => {
         impl Num for $t {
             #[inline(always)]
             fn add(self, o: Self) -> Self {
@@ -332,12 +373,12 @@ macro_rules! impl_float {
                 polygamma_f64(n as f64, self as f64) as $t
             }
             #[inline(always)]
-            fn tanh(self) -> Self {
-                $tanh(self)
+            fn tanh_with<M: MulAdd>(self) -> Self {
+                $tanh::<M>(self)
             }
             #[inline(always)]
-            fn sigmoid(self) -> Self {
-                $sigmoid(self)
+            fn sigmoid_with<M: MulAdd>(self) -> Self {
+                $sigmoid::<M>(self)
             }
             #[inline(always)]
             fn erf(self) -> Self {
@@ -371,7 +412,7 @@ impl_float!(
     libm::lgamma,
     f64::exp,
     f64::exp_m1,
-    f64::tanh,
+    tanh_f64,
     sigmoid_f64,
     f64::ln,
     f64::ln_1p
@@ -502,14 +543,14 @@ impl_bits!(bool, u8, i8, i16, i32, i64);
 /// plus 1.5·2^23 (adding and subtracting that rounds to the nearest integer without a libm
 /// call), as `n as i32` would not vectorise (it saturates and maps NaN to 0 lane by lane).
 #[inline(always)]
-fn ln2_reduced(xc: f32) -> (f32, i32) {
+fn ln2_reduced<M: MulAdd>(xc: f32) -> (f32, i32) {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
     const ROUND: f32 = 12_582_912.0;
-    let shifted = xc * LOG2E + ROUND;
+    let shifted = M::mul_add(xc, LOG2E, ROUND);
     let n = shifted - ROUND;
-    let r = (xc - n * LN2_HI) - n * LN2_LO;
+    let r = M::mul_add(-n, LN2_LO, M::mul_add(-n, LN2_HI, xc));
     let ni = (shifted.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
     (r, ni)
 }
@@ -517,16 +558,20 @@ fn ln2_reduced(xc: f32) -> (f32, i32) {
 /// The shared part of [`exp_f32`] and [`exp_f32_saturating`] for `x` already clamped to
 /// [-104, 89]: `e^r` for [`ln2_reduced`]'s `r`, as a degree-7 Taylor polynomial, and `n`.
 #[inline(always)]
-fn exp_f32_reduced(xc: f32) -> (f32, i32) {
-    let (r, ni) = ln2_reduced(xc);
+fn exp_f32_reduced<M: MulAdd>(xc: f32) -> (f32, i32) {
+    let (r, ni) = ln2_reduced::<M>(xc);
     let mut p = 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
+    for c in [
+        1.0 / 720.0,
+        1.0 / 120.0,
+        1.0 / 24.0,
+        1.0 / 6.0,
+        0.5,
+        1.0,
+        1.0,
+    ] {
+        p = M::mul_add(p, r, c);
+    }
     (p, ni)
 }
 
@@ -537,7 +582,7 @@ fn exp_f32_reduced(xc: f32) -> (f32, i32) {
 /// loops over it vectorise.
 #[inline(always)]
 pub fn exp_f32(x: f32) -> f32 {
-    let (p, ni) = exp_f32_reduced(x.clamp(-104.0, 89.0));
+    let (p, ni) = exp_f32_reduced::<Separate>(x.clamp(-104.0, 89.0));
     // 2^n as two normal factors (n ∈ [-150, 129] after the clamp).
     let n1 = ni >> 1;
     let n2 = ni.wrapping_sub(n1);
@@ -557,15 +602,24 @@ pub fn exp_f32(x: f32) -> f32 {
 /// 1.2e-38 to 2.2e38) and `2^n` is a single factor: half the operations of [`exp_f32`], for
 /// `1/(1 + e)`, where the ends saturate (sigmoid, tanh). NaN stays NaN (the clamp keeps it).
 #[inline(always)]
-fn exp_f32_saturating(x: f32) -> f32 {
-    let (p, ni) = exp_f32_reduced(x.clamp(-87.33, 88.3));
+fn exp_f32_saturating<M: MulAdd>(x: f32) -> f32 {
+    let (p, ni) = exp_f32_reduced::<M>(x.clamp(-87.33, 88.3));
     p * f32::from_bits((ni.wrapping_add(127) as u32) << 23)
 }
 
-/// The logistic function for float64, as its formula.
+/// The logistic function for float64, as its formula. (Like [`tanh_f64`], it has no
+/// polynomial of its own, so `M` goes unused: the parameter keeps `impl_float!` uniform.)
 #[inline(always)]
-fn sigmoid_f64(x: f64) -> f64 {
+#[allow(clippy::extra_unused_type_parameters)]
+fn sigmoid_f64<M: MulAdd>(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
+}
+
+/// `tanh` for float64: the library's (`M` unused, as for [`sigmoid_f64`]).
+#[inline(always)]
+#[allow(clippy::extra_unused_type_parameters)]
+fn tanh_f64<M: MulAdd>(x: f64) -> f64 {
+    x.tanh()
 }
 
 /// `e^x − 1` for float32, within about 2 ulp, in selects and arithmetic only so loops over
@@ -577,7 +631,7 @@ fn sigmoid_f64(x: f64) -> f64 {
 /// [`exp_f32`]'s result less 1 (−1 from −17.33 down, +∞ from 88.72).
 #[inline(always)]
 pub fn exp_m1_f32(x: f32) -> f32 {
-    let (r, ni) = ln2_reduced(x.clamp(-9.5, 16.5));
+    let (r, ni) = ln2_reduced::<Separate>(x.clamp(-9.5, 16.5));
     let mut p = 1.0 / 362_880.0;
     p = p * r + 1.0 / 40_320.0;
     p = p * r + 1.0 / 5040.0;
@@ -605,8 +659,8 @@ pub fn exp_m1_f32(x: f32) -> f32 {
 /// Below x = −88.72, where `e^{−x}` overflows, it is 0, as PyTorch's; between that and
 /// −88.3, where PyTorch's result is subnormal (3.0e-39 to 4.5e-39), about 4.5e-39.
 #[inline(always)]
-pub fn sigmoid_f32(x: f32) -> f32 {
-    let y = 1.0 / (1.0 + exp_f32_saturating(-x));
+pub fn sigmoid_f32<M: MulAdd>(x: f32) -> f32 {
+    let y = 1.0 / (1.0 + exp_f32_saturating::<M>(-x));
     if x < -88.722_84 {
         0.0
     } else {
@@ -622,18 +676,22 @@ pub fn sigmoid_f32(x: f32) -> f32 {
 /// (1.7 ulp); above, `1 − 2/(e^{2|x|} + 1)`, whose result is at least 0.55 so the
 /// subtraction loses nothing; the sign is put back at the end.
 #[inline(always)]
-pub fn tanh_f32(x: f32) -> f32 {
+pub fn tanh_f32<M: MulAdd>(x: f32) -> f32 {
     let a = x.abs();
     let a2 = a * a;
     let mut p = -0.005_709_965_5_f32;
-    p = p * a2 + 0.020_642_255;
-    p = p * a2 - 0.053_739_844;
-    p = p * a2 + 0.133_314_19;
-    p = p * a2 - 0.333_332_78;
-    p = p * a2 + 1.0;
+    for c in [
+        0.020_642_255,
+        -0.053_739_844,
+        0.133_314_19,
+        -0.333_332_78,
+        1.0,
+    ] {
+        p = M::mul_add(p, a2, c);
+    }
     let small = a * p;
     // From a ≈ 44, e^{2a} saturates at 2.2e38, and 1 − 2/2.2e38 rounds to exactly 1.
-    let large = 1.0 - 2.0 / (exp_f32_saturating(2.0 * a) + 1.0);
+    let large = 1.0 - 2.0 / (exp_f32_saturating::<M>(2.0 * a) + 1.0);
     let t = if a < 0.625 { small } else { large };
     // NaN stays NaN through both branches; copysign keeps tanh(−0) = −0.
     t.copysign(x)
@@ -751,7 +809,7 @@ pub fn erf_f32(x: f32) -> f32 {
     let small = a * horner(&P, a * a);
     let ac = a.min(3.92);
     let t = 1.0 / (1.0 + 0.5 * ac);
-    let large = 1.0 - exp_f32_saturating(-(ac * ac)) * horner(&Q, t);
+    let large = 1.0 - exp_f32_saturating::<Separate>(-(ac * ac)) * horner(&Q, t);
     let e = if a < 0.875 {
         small
     } else if a < 3.92 {
@@ -811,13 +869,21 @@ mod tests {
 
     #[test]
     fn tanh_f32_matches_std_across_the_range() {
-        let worst = worst_ulp(tanh_f32, f64::tanh, -20.0, 20.0, 0.000_37);
+        tanh_f32_within::<Separate>();
+        tanh_f32_within::<Fused>();
+    }
+
+    /// `tanh_f32` with the multiply-adds of `M` (`Fused` runs here as the library's `fmaf`,
+    /// the same values as the FMA copies' instruction).
+    fn tanh_f32_within<M: MulAdd>() {
+        let tanh = tanh_f32::<M>;
+        let worst = worst_ulp(tanh, f64::tanh, -20.0, 20.0, 0.000_37);
         assert!(worst <= 4.0, "tanh_f32 is {worst} ulp off");
-        assert!(tanh_f32(f32::NAN).is_nan());
-        assert_eq!(tanh_f32(f32::INFINITY), 1.0);
-        assert_eq!(tanh_f32(f32::NEG_INFINITY), -1.0);
-        assert!(tanh_f32(-0.0).is_sign_negative());
-        assert_eq!(tanh_f32(1e-30), 1e-30);
+        assert!(tanh(f32::NAN).is_nan());
+        assert_eq!(tanh(f32::INFINITY), 1.0);
+        assert_eq!(tanh(f32::NEG_INFINITY), -1.0);
+        assert!(tanh(-0.0).is_sign_negative());
+        assert_eq!(tanh(1e-30), 1e-30);
     }
 
     #[test]
@@ -859,15 +925,21 @@ mod tests {
 
     #[test]
     fn sigmoid_f32_matches_f64_across_the_range() {
-        let worst = worst_ulp(sigmoid_f32, sigmoid_f64, -88.0, 30.0, 0.000_71);
+        sigmoid_f32_within::<Separate>();
+        sigmoid_f32_within::<Fused>();
+    }
+
+    fn sigmoid_f32_within<M: MulAdd>() {
+        let sigmoid = sigmoid_f32::<M>;
+        let worst = worst_ulp(sigmoid, sigmoid_f64::<M>, -88.0, 30.0, 0.000_71);
         assert!(worst <= 3.0, "sigmoid_f32 is {worst} ulp off");
-        assert!(sigmoid_f32(f32::NAN).is_nan());
-        assert_eq!(sigmoid_f32(f32::INFINITY), 1.0);
-        assert_eq!(sigmoid_f32(0.0), 0.5);
+        assert!(sigmoid(f32::NAN).is_nan());
+        assert_eq!(sigmoid(f32::INFINITY), 1.0);
+        assert_eq!(sigmoid(0.0), 0.5);
         // Where e^{−x} overflows PyTorch's result is 0; just above, a tiny positive number.
-        assert_eq!(sigmoid_f32(f32::NEG_INFINITY), 0.0);
-        assert_eq!(sigmoid_f32(-100.0), 0.0);
-        let tail = sigmoid_f32(-88.5);
+        assert_eq!(sigmoid(f32::NEG_INFINITY), 0.0);
+        assert_eq!(sigmoid(-100.0), 0.0);
+        let tail = sigmoid(-88.5);
         assert!(tail > 0.0 && tail < 5e-39, "{tail}");
     }
 

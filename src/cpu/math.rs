@@ -5,7 +5,10 @@
 /// wheel targets plain x86-64, so this is how hot loops get wide vectors.
 ///
 /// The copies compute the same values: Rust never contracts `a * b + c` into a fused
-/// multiply-add on its own, so only the vector width differs.
+/// multiply-add on its own, so only the vector width differs. A body that wants the fused
+/// form where it is one instruction names `CopyMulAdd`, which each copy defines: `Fused` in
+/// the AVX2+FMA and AVX-512 copies, `Separate` in the baseline one (see
+/// [`MulAdd`](crate::backend::num::MulAdd)); those bodies' copies differ in the last place.
 #[macro_export]
 macro_rules! simd_dispatch {
     (
@@ -17,9 +20,17 @@ macro_rules! simd_dispatch {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-                unsafe fn avx512<$($g: $bound),*>($($arg: $ty),*) -> $ret $body
+                unsafe fn avx512<$($g: $bound),*>($($arg: $ty),*) -> $ret {
+                    #[allow(dead_code)]
+                    type CopyMulAdd = $crate::backend::num::Fused;
+                    $body
+                }
                 #[target_feature(enable = "avx2,fma")]
-                unsafe fn avx2<$($g: $bound),*>($($arg: $ty),*) -> $ret $body
+                unsafe fn avx2<$($g: $bound),*>($($arg: $ty),*) -> $ret {
+                    #[allow(dead_code)]
+                    type CopyMulAdd = $crate::backend::num::Fused;
+                    $body
+                }
                 if $crate::cpu::math::has_avx512() {
                     // SAFETY: the CPU was checked to support every feature `avx512` enables.
                     return unsafe { avx512::<$($g),*>($($arg),*) };
@@ -29,7 +40,11 @@ macro_rules! simd_dispatch {
                     return unsafe { avx2::<$($g),*>($($arg),*) };
                 }
             }
-            fn base<$($g: $bound),*>($($arg: $ty),*) -> $ret $body
+            fn base<$($g: $bound),*>($($arg: $ty),*) -> $ret {
+                #[allow(dead_code)]
+                type CopyMulAdd = $crate::backend::num::Separate;
+                $body
+            }
             base::<$($g),*>($($arg),*)
         }
     };

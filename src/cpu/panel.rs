@@ -22,23 +22,33 @@ pub struct PackedRhs<T> {
 impl<T: Fma> PackedRhs<T> {
     /// Packs the `k × n` matrix read from `b` through `mb`.
     pub fn new(b: &[T], mb: MatRef, k: usize, n: usize) -> Self {
+        Self::stacked(&[(b, mb, k)], n)
+    }
+
+    /// Packs the matrices `(b, mb, k)` (each `k × n`, read from `b` through `mb`) stacked
+    /// one above the next: a product by it is the sum of the products by each, for a left
+    /// operand whose rows hold the parts' rows side by side.
+    pub fn stacked(parts: &[(&[T], MatRef, usize)], n: usize) -> Self {
         let width = 2 * registers::<T>().1;
         let panels = n.div_ceil(width);
-        let (rs, cs) = (mb.rs as usize, mb.cs as usize);
+        let k = parts.iter().map(|p| p.2).sum();
         // Written in order, panel row by panel row. The reads are a piece of one row of `b`
         // (`W_hh`, the backward's operand), or one element of each of `width` columns (for
         // `W_hhᵀ`, the forward's: rows of `W_hh`), whose cache lines the next rows reuse.
         let mut data = Vec::with_capacity(panels * k * width);
         for p in 0..panels {
             let cols = p * width..((p + 1) * width).min(n);
-            for kk in 0..k {
-                let row = &b[mb.offset + kk * rs + cols.start * cs..];
-                if cs == 1 {
-                    data.extend_from_slice(&row[..cols.len()]);
-                } else {
-                    data.extend(row.iter().step_by(cs).take(cols.len()));
+            for &(b, mb, k) in parts {
+                let (rs, cs) = (mb.rs as usize, mb.cs as usize);
+                for kk in 0..k {
+                    let row = &b[mb.offset + kk * rs + cols.start * cs..];
+                    if cs == 1 {
+                        data.extend_from_slice(&row[..cols.len()]);
+                    } else {
+                        data.extend(row.iter().step_by(cs).take(cols.len()));
+                    }
+                    data.resize(data.len() + width - cols.len(), T::zero());
                 }
-                data.resize(data.len() + width - cols.len(), T::zero());
             }
         }
         Self { data, k, n, width }
@@ -206,6 +216,42 @@ mod tests {
                         };
                         assert_eq!(c[r * ldc + j], want, "rows {rows}, ({r}, {j})");
                     }
+                }
+            }
+        }
+    }
+
+    /// Two matrices (different `k`, one read by rows and one by columns) packed stacked,
+    /// by rows holding both parts side by side: the sum of the two products, added to the
+    /// output, against a plain loop.
+    #[test]
+    fn stacked_parts_sum() {
+        let (k1, k2, n) = (5, 19, 37);
+        let w1: Vec<f64> = (0..k1 * n).map(|i| ((i * 3) % 7) as f64 - 3.0).collect();
+        // `w2` read transposed (element (kk, j) at j·k2 + kk), as the forward reads `W_hh`.
+        let w2: Vec<f64> = (0..k2 * n).map(|i| ((i * 11) % 9) as f64 - 4.0).collect();
+        let by_rows = MatRef {
+            offset: 0,
+            rs: n as isize,
+            cs: 1,
+        };
+        let by_columns = MatRef {
+            offset: 0,
+            rs: 1,
+            cs: k2 as isize,
+        };
+        let packed = PackedRhs::stacked(&[(&w1, by_rows, k1), (&w2, by_columns, k2)], n);
+        let k = k1 + k2;
+        for rows in 1..=11 {
+            let a: Vec<f64> = (0..rows * k).map(|i| ((i * 5) % 11) as f64 - 5.0).collect();
+            let mut c: Vec<f64> = (0..rows * n).map(|i| i as f64).collect();
+            product(&a, k, rows, &packed, &mut c, n, true);
+            for r in 0..rows {
+                for j in 0..n {
+                    let d1: f64 = (0..k1).map(|kk| a[r * k + kk] * w1[kk * n + j]).sum();
+                    let d2: f64 = (0..k2).map(|kk| a[r * k + k1 + kk] * w2[j * k2 + kk]).sum();
+                    let want = (r * n + j) as f64 + d1 + d2;
+                    assert_eq!(c[r * n + j], want, "rows {rows}, ({r}, {j})");
                 }
             }
         }

@@ -4,9 +4,9 @@
 //! A row's state depends only on its own previous state (its recurrent product is its
 //! previous hidden state times `W_hhᵀ`), so the rows are independent through time: each
 //! thread runs the whole sequence for its rows, writing its rows of the step's gates (the
-//! bias, the input projection `x_t·W_ihᵀ` and the product with `W_hhᵀ` added in turn) and
-//! at once applying the cell, with one hand-off per layer rather than one per step, and
-//! the gates a thread just wrote still in its cache. (Projecting every step at once
+//! bias, then the input projection `x_t·W_ihᵀ` and the product with `W_hhᵀ` added in one
+//! product by `[x_t, h_{t−1}]`) and at once applying the cell, with one hand-off per layer
+//! rather than one per step, and the gates a thread just wrote still in its cache. (Projecting every step at once
 //! beforehand, as one large product, wrote the gates out to memory and read them back in
 //! the loop.) Backward through time is the same shape: per step and rows, the cell's
 //! backward and then the rows' product with `W_hh` that carries the gradient to the
@@ -15,13 +15,14 @@
 //! gradients are single products over all steps, left to the op layer.
 //!
 //! The element functions keep PyTorch's formulas (`sigmoid = 1/(1 + e^{−x})`, the cell
-//! updates of `nn.LSTM`, `nn.GRU`, `nn.RNN`), in `simd_dispatch!` loops over a row's units.
+//! updates of `nn.LSTM`, `nn.GRU`, `nn.RNN`), in `simd_dispatch!` loops over a row's units,
+//! whose `sigmoid` and `tanh` polynomials use fused multiply-adds where the CPU has them.
 
 use super::conv::Fma;
 use super::matmul::MatRef;
 use super::panel::{product, PackedRhs};
 use super::{assume_init, assume_init_ref, team, uninit_vec, vec_assume_init, zero_init};
-use crate::backend::num::Float;
+use crate::backend::num::{Float, MulAdd};
 use crate::backend::{RnnCell, RnnGrads, RnnRun};
 use crate::simd_dispatch;
 use std::mem::MaybeUninit;
@@ -181,25 +182,25 @@ pub struct StepRowsBack<'a, T> {
 
 /// `sigmoid` of each element, in place (a one-slice loop, which vectorises).
 #[inline(always)]
-fn sigmoid_all<T: Float>(v: &mut [T]) {
+fn sigmoid_all<T: Float, M: MulAdd>(v: &mut [T]) {
     for x in v {
-        *x = x.sigmoid();
+        *x = x.sigmoid_with::<M>();
     }
 }
 
 /// `tanh` of each element, in place.
 #[inline(always)]
-fn tanh_all<T: Float>(v: &mut [T]) {
+fn tanh_all<T: Float, M: MulAdd>(v: &mut [T]) {
     for x in v {
-        *x = x.tanh();
+        *x = x.tanh_with::<M>();
     }
 }
 
 /// One LSTM row: the gates `g` (i f g o) activated in place, the new cell state `c` from
 /// `cp`, and the hidden state `h`. The activations run as one-slice passes (vectorised),
-/// the updates as passes over the row's few operands.
+/// the updates as passes over the row's few operands; `M` is the copy's multiply-add.
 #[inline(always)]
-fn lstm_units<T: Float>(
+fn lstm_units<T: Float, M: MulAdd>(
     g: &mut [T],
     cp: &[T],
     c: &mut [MaybeUninit<T>],
@@ -208,9 +209,9 @@ fn lstm_units<T: Float>(
 ) {
     let (ifg, o) = g.split_at_mut(3 * hidden);
     let (i_f, u) = ifg.split_at_mut(2 * hidden);
-    sigmoid_all(i_f);
-    tanh_all(u);
-    sigmoid_all(o);
+    sigmoid_all::<T, M>(i_f);
+    tanh_all::<T, M>(u);
+    sigmoid_all::<T, M>(o);
     let (i, f) = i_f.split_at(hidden);
     let new_c = f.iter().zip(cp).zip(i.iter().zip(&*u));
     let c = write_iter(
@@ -219,7 +220,7 @@ fn lstm_units<T: Float>(
     );
     write_iter(
         &mut h[..hidden],
-        c.iter().zip(&*o).map(|(&c, &o)| o.mul(c.tanh())),
+        c.iter().zip(&*o).map(|(&c, &o)| o.mul(c.tanh_with::<M>())),
     );
 }
 
@@ -227,7 +228,7 @@ fn lstm_units<T: Float>(
 /// product `hw` and `b_hh`, `hn = hw_n + b_hn` kept for backward, the new state `h` from
 /// `hp`. In passes of a few operands each, which vectorise.
 #[inline(always)]
-fn gru_units<T: Float>(
+fn gru_units<T: Float, M: MulAdd>(
     g: &mut [T],
     hw: &[T],
     b: &[T],
@@ -240,7 +241,7 @@ fn gru_units<T: Float>(
     for ((v, &w), &b) in rz.iter_mut().zip(&hw[..2 * hidden]).zip(&b[..2 * hidden]) {
         *v = v.add(w).add(b);
     }
-    sigmoid_all(rz);
+    sigmoid_all::<T, M>(rz);
     let (hw_n, b_n) = (&hw[2 * hidden..], &b[2 * hidden..]);
     let hn = write_iter(
         &mut hn[..hidden],
@@ -250,7 +251,7 @@ fn gru_units<T: Float>(
     for ((n, &r), &hn) in n.iter_mut().zip(r).zip(&*hn) {
         *n = n.add(r.mul(hn));
     }
-    tanh_all(n);
+    tanh_all::<T, M>(n);
     let new_h = z.iter().zip(&*n).zip(hp);
     write_iter(
         &mut h[..hidden],
@@ -262,7 +263,7 @@ fn gru_units<T: Float>(
 /// state gradients `dh` (read) and `dc` (in: w.r.t. the new state; out: w.r.t. `cp`), the
 /// gate gradients `dgx` (i f g o, written). In passes of a few operands each.
 #[inline(always)]
-fn lstm_units_backward<T: Float>(
+fn lstm_units_backward<T: Float, M: MulAdd>(
     g: &[T],
     c: &[T],
     cp: &[T],
@@ -278,7 +279,7 @@ fn lstm_units_backward<T: Float>(
     let (di, rest) = dgx.split_at_mut(hidden);
     let (df, rest) = rest.split_at_mut(hidden);
     let (dg, d_o) = rest.split_at_mut(hidden);
-    let d_o = write_iter(&mut d_o[..hidden], c.iter().map(|v| v.tanh()));
+    let d_o = write_iter(&mut d_o[..hidden], c.iter().map(|v| v.tanh_with::<M>()));
     // dc += dh·o·(1 − tanh²c), then d_o = dh·tanh(c)·o·(1 − o).
     for ((dc, &dh), (&o, &tc)) in dc.iter_mut().zip(dh).zip(go.iter().zip(&*d_o)) {
         *dc = dc.add(dh.mul(o).mul(one.sub(tc.mul(tc))));
@@ -370,7 +371,7 @@ simd_dispatch! {
             let row = r * hidden..(r + 1) * hidden;
             match cell {
                 RnnCell::Tanh => {
-                    write_iter(h, g.iter().map(|v| v.tanh()));
+                    write_iter(h, g.iter().map(|v| v.tanh_with::<CopyMulAdd>()));
                 }
                 RnnCell::Relu => {
                     // relu(NaN) is NaN, as PyTorch's.
@@ -378,11 +379,11 @@ simd_dispatch! {
                     write_iter(h, g.iter().map(relu));
                 }
                 RnnCell::Lstm => {
-                    lstm_units(g, &c_prev[row.clone()], &mut extra[row], h, hidden);
+                    lstm_units::<T, CopyMulAdd>(g, &c_prev[row.clone()], &mut extra[row], h, hidden);
                 }
                 RnnCell::Gru => {
                     let hw = &hw[r * gh..][..gh];
-                    gru_units(g, hw, b_hh, &h_prev[row.clone()], &mut extra[row], h, hidden);
+                    gru_units::<T, CopyMulAdd>(g, hw, b_hh, &h_prev[row.clone()], &mut extra[row], h, hidden);
                 }
             }
         }
@@ -419,7 +420,7 @@ simd_dispatch! {
                     write_iter(&mut dgx[..hidden], dh.iter().zip(y).map(back));
                 }
                 RnnCell::Lstm => {
-                    lstm_units_backward(g, &extra[row.clone()], &extra_prev[row.clone()], dh, &mut dc[row], dgx, hidden);
+                    lstm_units_backward::<T, CopyMulAdd>(g, &extra[row.clone()], &extra_prev[row.clone()], dh, &mut dc[row], dgx, hidden);
                 }
                 RnnCell::Gru => {
                     let dgh = &mut dgh[r * gh..][..gh];
@@ -464,15 +465,34 @@ fn rows_of<T>(v: &[T], r0: usize, r1: usize, w: usize) -> &[T] {
     }
 }
 
-/// A weight `w` (`[G·hidden, k]`, row-major: `W_ih` or `W_hh`) packed as the `k × G·hidden`
-/// matrix `wᵀ`, a right operand of the forward's products.
-fn pack_transposed<T: Fma>(w: &[T], k: usize, gh: usize) -> PackedRhs<T> {
-    let mb = MatRef {
-        offset: 0,
-        rs: 1,
-        cs: k as isize,
-    };
-    PackedRhs::new(w, mb, k, gh)
+/// `g` (whole rows of a step's gates, `gh` wide) written with `b_ih` (zeros when there is
+/// none).
+fn bias_rows<'g, T: Float>(g: &'g mut [MaybeUninit<T>], b_ih: &[T], gh: usize) -> &'g mut [T] {
+    if b_ih.is_empty() {
+        return zero_init(g);
+    }
+    for row in g.chunks_exact_mut(gh) {
+        write_copy(row, &b_ih[..gh]);
+    }
+    // SAFETY: every row, and so every element (`g` holds whole rows), was just written.
+    unsafe { assume_init(g) }
+}
+
+/// Weights `w` (each `[G·hidden, k]`, row-major: `W_ih`, `W_hh`) packed as their
+/// `k × G·hidden` transposes stacked, the right operand of the forward's products.
+fn pack_transposed<T: Fma>(ws: &[(&[T], usize)], gh: usize) -> PackedRhs<T> {
+    let parts: Vec<_> = ws
+        .iter()
+        .map(|&(w, k)| {
+            let mb = MatRef {
+                offset: 0,
+                rs: 1,
+                cs: k as isize,
+            };
+            (w, mb, k)
+        })
+        .collect();
+    PackedRhs::stacked(&parts, gh)
 }
 
 /// `W_hh` packed as it is, the backward's right operand (`G·hidden × hidden`).
@@ -502,32 +522,6 @@ pub struct Forward<T> {
     pub extra: Option<Vec<T>>,
 }
 
-/// `g` (some rows of a step's gates, `gh` wide) written with the rows' input projections
-/// `x·W_ihᵀ + b_ih` (`x`: the same rows of the step's input): the bias, then the product
-/// added to it, while the rows are in this core's cache.
-fn project<'g, T: Float + Fma>(
-    g: &'g mut [MaybeUninit<T>],
-    x: &[T],
-    input: &Input<'_, T>,
-    w_ih: &PackedRhs<T>,
-    gh: usize,
-) -> &'g mut [T] {
-    let rows = g.len() / gh;
-    let g = if input.b_ih.is_empty() {
-        zero_init(g)
-    } else {
-        for row in g.chunks_exact_mut(gh) {
-            write_copy(row, &input.b_ih[..gh]);
-        }
-        // SAFETY: every row, and so every element (`g` holds whole rows), was just written.
-        unsafe { assume_init(g) }
-    };
-    if input.features > 0 {
-        product(x, input.features, rows, w_ih, g, gh, true);
-    }
-    g
-}
-
 /// One layer over the whole sequence, from its input: each step's gates are its input
 /// projection plus the recurrent product, made in the time loop.
 pub fn forward<T: Float + Fma>(
@@ -552,8 +546,15 @@ pub fn forward<T: Float + Fma>(
     let mut h = uninit_vec(run.steps * bh);
     let keeps_extra = matches!(cell, RnnCell::Lstm | RnnCell::Gru);
     let mut extra = uninit_vec(if keeps_extra { run.steps * bh } else { 0 });
-    let w = pack_transposed(w_hh, hd, gh);
-    let w_ih = pack_transposed(&input.w_ih[..gh * f], f, gh);
+    // GRU's products apart (its recurrent product's n block is scaled by r before the sum);
+    // the others' `W_ihᵀ` and `W_hhᵀ` stacked, for one product by `[x_t, h_{t−1}]`.
+    let w_ih = &input.w_ih[..gh * f];
+    let (w, w_ih) = if cell == RnnCell::Gru {
+        let w_ih = pack_transposed(&[(w_ih, f)], gh);
+        (pack_transposed(&[(w_hh, hd)], gh), Some(w_ih))
+    } else {
+        (pack_transposed(&[(w_ih, f), (w_hh, hd)], gh), None)
+    };
     let parts = row_parts(b, gh * (hd + f));
     let items: Vec<_> = part_blocks(&mut gates, run.steps, gh, &parts)
         .into_iter()
@@ -571,6 +572,9 @@ pub fn forward<T: Float + Fma>(
         // GRU's recurrent product, kept apart from the input projection (its n block is
         // scaled by r before the sum).
         let mut hw = vec![T::zero(); if cell == RnnCell::Gru { m * gh } else { 0 }];
+        // The others' rows of `[x_t, h_{t−1}]`, the left operand of their one product.
+        let xh_w = f + hd;
+        let mut xh = vec![T::zero(); if cell == RnnCell::Gru { 0 } else { m * xh_w }];
         let (h0, c0) = (rows_of(h0, r0, r1, hd), rows_of(c0, r0, r1, hd));
         for t in run.order() {
             let prev = run.previous(t);
@@ -593,15 +597,29 @@ pub fn forward<T: Float + Fma>(
             zero_init(g_rest);
             if live > 0 {
                 let x_rows = &x_in[(t * b + r0) * f..][..live * f];
-                let g = project(g_live, x_rows, input, &w_ih, gh);
-                let hw = &mut hw[..if cell == RnnCell::Gru { live * gh } else { 0 }];
-                let out: &mut [T] = if cell == RnnCell::Gru {
-                    &mut *hw
-                } else {
-                    &mut *g
+                // The rows' gates: `b_ih` written (a streaming copy into the buffer, which
+                // is out of cache: the product's stores of fresh lines cost more), then the
+                // input projection `x_t·W_ihᵀ` and the recurrent product added, in one pass
+                // of the product's register blocks (but for GRU), while the rows are in this
+                // core's cache.
+                let g = bias_rows(g_live, input.b_ih, gh);
+                let hw = match &w_ih {
+                    Some(w_ih) => {
+                        let hw = &mut hw[..live * gh];
+                        product(h_prev, hd, live, &w, hw, gh, false);
+                        product(x_rows, f, live, w_ih, g, gh, true);
+                        &*hw
+                    }
+                    None => {
+                        let xh = &mut xh[..live * xh_w];
+                        for (r, row) in xh.chunks_exact_mut(xh_w).enumerate() {
+                            row[..f].copy_from_slice(&x_rows[r * f..][..f]);
+                            row[f..].copy_from_slice(&h_prev[r * hd..][..hd]);
+                        }
+                        product(xh, xh_w, live, &w, g, gh, true);
+                        &[][..]
+                    }
                 };
-                // GRU's product starts from zero, the others add onto the input projections.
-                product(h_prev, hd, live, &w, out, gh, cell != RnnCell::Gru);
                 let rows = StepRows {
                     g,
                     hw,
