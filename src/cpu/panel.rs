@@ -169,6 +169,11 @@ impl<T: Fma> Block<'_, T> {
 mod tests {
     use super::*;
 
+    /// A matrix from the start of its storage, with row step `rs` and column step `cs`.
+    fn strided(rs: isize, cs: isize) -> MatRef {
+        MatRef { offset: 0, rs, cs }
+    }
+
     /// Every row count up to two blocks and a ragged last panel, with and without
     /// accumulation, the operand read by rows and by columns, against a plain triple loop.
     #[test]
@@ -177,16 +182,8 @@ mod tests {
         let b: Vec<f64> = (0..k * n).map(|i| ((i * 7) % 13) as f64 - 6.0).collect();
         // `b` read transposed (element (kk, j) at j·k + kk), and `bt`, its transpose, as it is.
         let bt: Vec<f64> = (0..k * n).map(|i| b[(i % n) * k + i / n]).collect();
-        let by_columns = MatRef {
-            offset: 0,
-            rs: 1,
-            cs: k as isize,
-        };
-        let by_rows = MatRef {
-            offset: 0,
-            rs: n as isize,
-            cs: 1,
-        };
+        let by_columns = strided(1, k as isize);
+        let by_rows = strided(n as isize, 1);
         for packed in [
             PackedRhs::new(&b, by_columns, k, n),
             PackedRhs::new(&bt, by_rows, k, n),
@@ -230,16 +227,8 @@ mod tests {
         let w1: Vec<f64> = (0..k1 * n).map(|i| ((i * 3) % 7) as f64 - 3.0).collect();
         // `w2` read transposed (element (kk, j) at j·k2 + kk), as the forward reads `W_hh`.
         let w2: Vec<f64> = (0..k2 * n).map(|i| ((i * 11) % 9) as f64 - 4.0).collect();
-        let by_rows = MatRef {
-            offset: 0,
-            rs: n as isize,
-            cs: 1,
-        };
-        let by_columns = MatRef {
-            offset: 0,
-            rs: 1,
-            cs: k2 as isize,
-        };
+        let by_rows = strided(n as isize, 1);
+        let by_columns = strided(1, k2 as isize);
         let packed = PackedRhs::stacked(&[(&w1, by_rows, k1), (&w2, by_columns, k2)], n);
         let k = k1 + k2;
         for rows in 1..=11 {
