@@ -218,29 +218,42 @@ mod tests {
         }
     }
 
-    /// Two matrices (different `k`, one read by rows and one by columns) packed stacked,
-    /// by rows holding both parts side by side: the sum of the two products, added to the
-    /// output, against a plain loop.
+    /// Three matrices (different `k`; read by rows, by columns, and with both steps past 1)
+    /// packed stacked, by rows holding the parts side by side: the sum of the products,
+    /// added to the output, against a plain loop: a small case and a larger one (more
+    /// panels, a ragged last one).
     #[test]
     fn stacked_parts_sum() {
-        let (k1, k2, n) = (5, 19, 37);
-        let w1: Vec<f64> = (0..k1 * n).map(|i| ((i * 3) % 7) as f64 - 3.0).collect();
-        // `w2` read transposed (element (kk, j) at j·k2 + kk), as the forward reads `W_hh`.
-        let w2: Vec<f64> = (0..k2 * n).map(|i| ((i * 11) % 9) as f64 - 4.0).collect();
-        let by_rows = strided(n as isize, 1);
-        let by_columns = strided(1, k2 as isize);
-        let packed = PackedRhs::stacked(&[(&w1, by_rows, k1), (&w2, by_columns, k2)], n);
-        let k = k1 + k2;
-        for rows in 1..=11 {
-            let a: Vec<f64> = (0..rows * k).map(|i| ((i * 5) % 11) as f64 - 5.0).collect();
-            let mut c: Vec<f64> = (0..rows * n).map(|i| i as f64).collect();
-            product(&a, k, rows, &packed, &mut c, n, true);
-            for r in 0..rows {
-                for j in 0..n {
-                    let d1: f64 = (0..k1).map(|kk| a[r * k + kk] * w1[kk * n + j]).sum();
-                    let d2: f64 = (0..k2).map(|kk| a[r * k + k1 + kk] * w2[j * k2 + kk]).sum();
-                    let want = (r * n + j) as f64 + d1 + d2;
-                    assert_eq!(c[r * n + j], want, "rows {rows}, ({r}, {j})");
+        for (k1, k2, k3, n) in [(5, 19, 3, 37), (40, 150, 7, 301)] {
+            let w1: Vec<f64> = (0..k1 * n).map(|i| ((i * 3) % 7) as f64 - 3.0).collect();
+            // `w2` read transposed (element (kk, j) at j·k2 + kk), as the forward reads `W_hh`.
+            let w2: Vec<f64> = (0..k2 * n).map(|i| ((i * 11) % 9) as f64 - 4.0).collect();
+            // `w3`: element (kk, j) at kk·2n + 2j.
+            let w3: Vec<f64> = (0..k3 * 2 * n)
+                .map(|i| ((i * 7) % 5) as f64 - 2.0)
+                .collect();
+            let parts = [
+                (&w1[..], strided(n as isize, 1), k1),
+                (&w2[..], strided(1, k2 as isize), k2),
+                (&w3[..], strided(2 * n as isize, 2), k3),
+            ];
+            let packed = PackedRhs::stacked(&parts, n);
+            let k = k1 + k2 + k3;
+            for rows in 1..=11 {
+                let a: Vec<f64> = (0..rows * k).map(|i| ((i * 5) % 11) as f64 - 5.0).collect();
+                let mut c: Vec<f64> = (0..rows * n).map(|i| i as f64).collect();
+                product(&a, k, rows, &packed, &mut c, n, true);
+                for r in 0..rows {
+                    for j in 0..n {
+                        let a = &a[r * k..];
+                        let d1: f64 = (0..k1).map(|kk| a[kk] * w1[kk * n + j]).sum();
+                        let d2: f64 = (0..k2).map(|kk| a[k1 + kk] * w2[j * k2 + kk]).sum();
+                        let d3: f64 = (0..k3)
+                            .map(|kk| a[k1 + k2 + kk] * w3[kk * 2 * n + 2 * j])
+                            .sum();
+                        let want = (r * n + j) as f64 + d1 + d2 + d3;
+                        assert_eq!(c[r * n + j], want, "n {n}, rows {rows}, ({r}, {j})");
+                    }
                 }
             }
         }
