@@ -1,4 +1,4 @@
-"""``multinomial`` and ``Tensor.random_``: the frequencies of many draws against the
+"""``multinomial``, ``bernoulli`` and ``Tensor.random_``: the frequencies of many draws against the
 distribution, the shapes, ranges and the errors against PyTorch, on every device."""
 
 from __future__ import annotations
@@ -49,6 +49,88 @@ def test_errors_match_torch():
         with pytest.raises(RuntimeError) as ours:
             make(rt)
         assert str(ours.value).replace(LIB_NAME + ".", "torch.") == str(theirs.value)
+
+
+# ---------------------------------------------------------------- bernoulli --------------
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_bernoulli_draws_each_element_with_its_probability(dtype):
+    torch = need_torch()
+    rt.manual_seed(0)
+    probs = [0.0, 0.05, 0.3, 0.5, 0.9, 1.0]
+    p = rt.tensor([probs] * 20000, dtype=getattr(rt, dtype)).to(current_device())
+    drawn = rt.bernoulli(p)
+    theirs = torch.bernoulli(torch.tensor([probs] * 4, dtype=getattr(torch, dtype)))
+    assert drawn.dtype == p.dtype and str(theirs.dtype).endswith(dtype)
+    assert drawn.device == p.device and tuple(drawn.shape) == (20000, 6)
+    values = to_np(drawn)
+    assert set(np.unique(values)) <= {0.0, 1.0}
+    # Four standard errors of a frequency near 0.5 over 20000 draws is 0.0142.
+    np.testing.assert_allclose(values.mean(0), probs, atol=0.0142)
+    assert values[:, 0].max() == 0.0 and values[:, -1].min() == 1.0
+    # The method, strided probabilities (a transposed view) and an empty tensor.
+    assert to_np(p.t().bernoulli()).shape == (6, 20000)
+    assert tuple(rt.bernoulli(p[:0]).shape) == (0, 6)
+
+
+def test_bernoulli_with_a_number_and_in_place_with_a_tensor_of_probabilities():
+    torch = need_torch()
+    rt.manual_seed(1)
+    dev = current_device()
+    x = rt.zeros(40000, dtype=rt.float64).to(dev)
+    for drawn in (rt.bernoulli(x, 0.3), x.bernoulli(0.3)):
+        assert drawn.dtype == rt.float64 and abs(float(drawn.mean()) - 0.3) < 0.01
+    assert float(x.abs().sum()) == 0.0  # the input is left alone
+    # In place, with probabilities that broadcast over the rows.
+    y = rt.empty(20000, 3).to(dev)
+    assert y.bernoulli_(rt.tensor([0.0, 0.5, 1.0]).to(dev)) is y
+    np.testing.assert_allclose(to_np(y).mean(0), [0.0, 0.5, 1.0], atol=0.0142)
+    # Into an integer tensor, as PyTorch's.
+    for lib in (torch, rt):
+        z = lib.zeros(5, dtype=lib.long)
+        z.bernoulli_(lib.full((5,), 1.0))
+        assert z.dtype == lib.long and z.tolist() == [1] * 5
+    # out=
+    out = rt.empty(3, 2).to(dev)
+    assert rt.bernoulli(rt.ones(3, 2).to(dev), out=out) is out and to_np(out).min() == 1.0
+
+
+def test_bernoulli_gradient_is_zero_as_pytorch():
+    torch = need_torch()
+    grads, names = [], []
+    for lib in (torch, rt):
+        p = lib.full((4, 3), 0.5, requires_grad=True)
+        drawn = lib.bernoulli(p)
+        assert drawn.requires_grad
+        names.append(drawn.grad_fn.name())
+        (drawn * lib.arange(12.0).reshape(4, 3)).sum().backward()
+        grads.append(to_np(p.grad))
+    assert names[1] == names[0] == "BernoulliBackward0"
+    np.testing.assert_array_equal(grads[1], grads[0])
+    assert not grads[1].any()
+    with rt.no_grad():
+        assert not rt.bernoulli(rt.full((2,), 0.5, requires_grad=True)).requires_grad
+
+
+def test_bernoulli_errors_match_pytorch():
+    torch = need_torch()
+    dev = current_device()
+    bad = [[0.2, 1.5], [-0.1, 0.5], [0.5, float("nan")]]
+    for p in bad:
+        with pytest.raises(RuntimeError, match="Expected p_in >= 0 && p_in <= 1"):
+            torch.bernoulli(torch.tensor(p))
+        with pytest.raises(RuntimeError, match="Expected p_in >= 0 && p_in <= 1"):
+            rt.bernoulli(rt.tensor(p).to(dev))
+    with pytest.raises(RuntimeError, match=r"but got p=1.5"):
+        torch.bernoulli(torch.rand(3), 1.5)
+    with pytest.raises(RuntimeError, match=r"but got p=1.5"):
+        rt.bernoulli(rt.rand(3).to(dev), 1.5)
+    for lib in (torch, rt):
+        with pytest.raises(NotImplementedError,
+                           match="\"bernoulli_tensor_cpu_p_\" not implemented for 'Long'"):
+            lib.bernoulli(lib.tensor([1, 0]))
+        # Probabilities that do not broadcast to the filled tensor.
+        with pytest.raises(RuntimeError, match="expanded size"):
+            lib.rand(3).bernoulli_(lib.rand(4))
 
 
 # ---------------------------------------------------------------- random_ ----------------
@@ -110,6 +192,9 @@ _DRAWS = {
     "uniform_": lambda g: rt.empty(5).uniform_(-1, 1, generator=g),
     "normal_": lambda g: rt.empty(5).normal_(2.0, 0.5, generator=g),
     "bernoulli_": lambda g: rt.empty(8).bernoulli_(0.5, generator=g),
+    "bernoulli_tensor_p_": lambda g: rt.empty(8).bernoulli_(rt.full((8,), 0.5), generator=g),
+    "bernoulli": lambda g: rt.bernoulli(rt.full((8,), 0.5), generator=g),
+    "bernoulli_number_p": lambda g: rt.bernoulli(rt.zeros(8), 0.5, generator=g),
     "random_": lambda g: rt.empty(6).random_(0, 10, generator=g),
     "multinomial": lambda g: rt.multinomial(rt.ones(6), 4, generator=g),
 }

@@ -312,7 +312,7 @@ squeeze unsqueeze flatten unflatten narrow select unbind split chunk gather scat
 scatter_add index_select masked_select nonzero sort argsort topk maximum minimum eq ne lt
 le gt ge equal bitwise_and bitwise_or bitwise_xor bitwise_not logical_not logical_and
 logical_or floor_divide remainder true_divide div divide mul multiply sub subtract
-clone detach numpy_unsupported silu gelu softplus triu tril multinomial
+clone detach numpy_unsupported silu gelu softplus triu tril multinomial bernoulli
 movedim moveaxis count_nonzero take
 """.split()
 for _name in _METHOD_FUNCTIONS:

@@ -1,8 +1,10 @@
 //! Random sampling ops. Each device has its own seeded generator (see `cpu::random` for the
 //! CPU's algorithm); `manual_seed` seeds them all, as PyTorch's does.
 
+use crate::autograd::{grad_if, needs_grad, record};
 use crate::backend::Distribution;
 use crate::error::{Error, Result};
+use crate::ops::Operand;
 use crate::tensor::device::Device;
 use crate::tensor::dtype::DType;
 use crate::tensor::layout::checked_numel;
@@ -27,9 +29,9 @@ fn float_dtype(op: &str, dtype: DType) -> Result<()> {
     if dtype.is_float() {
         Ok(())
     } else {
-        Err(Error::Runtime(format!(
+        Err(Error::NotImplemented(format!(
             "\"{op}\" not implemented for '{}'",
-            dtype.name()
+            dtype.scalar_name()
         )))
     }
 }
@@ -109,6 +111,50 @@ pub fn normal(mean: &Tensor, std: &Tensor) -> Result<Tensor> {
         )));
     }
     randn(&shape, dtype, mean.device())?.mul(&std)?.add(&mean)
+}
+
+/// `torch.bernoulli(p)`: each element 1 with probability `p`'s element (each in `[0, 1]`),
+/// else 0, in `p`'s (floating) dtype and on its device: a uniform draw compared with `p`.
+/// As PyTorch's, the result takes part in autograd when `p` requires grad, with a zero
+/// gradient (`BernoulliBackward0`).
+pub fn bernoulli(p: &Tensor) -> Result<Tensor> {
+    float_dtype("bernoulli_tensor_cpu_p_", p.dtype())?;
+    let probs = p.detach();
+    if probs.numel() > 0 {
+        let least = probs
+            .amax_amin(None, false, false, "AminBackward0")?
+            .item_f64()?;
+        let most = probs
+            .amax_amin(None, false, true, "AmaxBackward0")?
+            .item_f64()?;
+        // NaN fails both comparisons, as PyTorch's check.
+        if !(least >= 0.0 && most <= 1.0) {
+            return Err(Error::Runtime(
+                "bernoulli: expected every element of p in [0, 1] (Expected p_in >= 0 && p_in <= 1 to be true, but got false.)".into(),
+            ));
+        }
+    }
+    let u = sample(
+        probs.shape(),
+        probs.dtype(),
+        probs.device(),
+        Distribution::Uniform { lo: 0.0, hi: 1.0 },
+    )?;
+    let drawn = crate::ops::binary::binary(
+        crate::ops::binary::BinaryOp::Lt,
+        &Operand::Tensor(u),
+        &Operand::Tensor(probs),
+    )?
+    .to_dtype(p.dtype())?;
+    if needs_grad(&[p]) {
+        let (shape, dtype, device) = (p.shape().to_vec(), p.dtype(), p.device());
+        record("BernoulliBackward0", &[p], &drawn, move |_, need| {
+            Ok(vec![grad_if(need[0], || {
+                crate::ops::creation::zeros(&shape, dtype, device)
+            })?])
+        });
+    }
+    Ok(drawn)
 }
 
 pub fn randn(shape: &[usize], dtype: DType, device: Device) -> Result<Tensor> {

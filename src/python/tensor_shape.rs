@@ -563,15 +563,47 @@ impl PyTensor {
         drawing_from(generator, t.device(), || Ok(t.random_(from, to)?))?;
         Ok(slf.clone().into_any().unbind())
     }
-    #[pyo3(signature = (p=0.5, *, generator=None))]
+    /// `bernoulli_(p=0.5, *, generator=None)`: `p` a number, or a tensor of probabilities
+    /// that broadcasts to self's shape.
+    #[pyo3(signature = (p=None, *, generator=None))]
     fn bernoulli_(
         slf: &Bound<'_, Self>,
-        p: f64,
+        p: Option<&Bound<'_, PyAny>>,
         generator: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let t = &slf.get().inner;
-        drawing_from(generator, t.device(), || Ok(t.bernoulli_(p)?))?;
+        match p.map(|p| p.cast::<PyTensor>()) {
+            Some(Ok(p)) => {
+                let p = p.get().inner.expand_to(t.shape())?;
+                let drawn = drawing_from(generator, t.device(), || {
+                    Ok(crate::ops::random::bernoulli(&p.detach())?)
+                })?;
+                t.copy_(&drawn)?;
+            }
+            _ => {
+                let p = p.map(|p| p.extract::<f64>()).transpose()?.unwrap_or(0.5);
+                drawing_from(generator, t.device(), || Ok(t.bernoulli_(p)?))?;
+            }
+        }
         Ok(slf.clone().into_any().unbind())
+    }
+    /// `bernoulli(*, generator=None)`: each element 1 with probability self's, else 0
+    /// (`torch.bernoulli(input)`); `bernoulli(p)`: a tensor like self, each element 1 with
+    /// probability `p`.
+    #[pyo3(signature = (p=None, *, generator=None))]
+    fn bernoulli(&self, p: Option<f64>, generator: Option<&Bound<'_, PyAny>>) -> R {
+        let t = &self.inner;
+        let out = drawing_from(generator, t.device(), || {
+            Ok(match p {
+                None => crate::ops::random::bernoulli(t)?,
+                Some(p) => {
+                    let out = crate::ops::creation::zeros_like(t)?;
+                    out.bernoulli_(p)?;
+                    out
+                }
+            })
+        })?;
+        wrap(Ok(out))
     }
     #[pyo3(signature = (negative_slope=0.01))]
     fn leaky_relu_(slf: &Bound<'_, Self>, negative_slope: f64) -> PyResult<Py<PyAny>> {
