@@ -254,6 +254,19 @@ impl Tensor {
         };
         self.write_samples(dtype, Distribution::Bernoulli { p, value: 1.0 })
     }
+    /// `bernoulli(p)` with a number: a tensor of self's shape, dtype and device, each
+    /// element 1 with probability `p`.
+    pub fn bernoulli_like(&self, p: f64) -> Result<Tensor> {
+        let out = crate::ops::creation::zeros_like(self)?;
+        out.bernoulli_(p)?;
+        Ok(out)
+    }
+    /// `bernoulli_(p)` with a tensor of probabilities that broadcasts to self's shape: each
+    /// element 1 with its probability, else 0, written in self's dtype.
+    pub fn bernoulli_tensor_(&self, p: &Tensor) -> Result<()> {
+        let drawn = bernoulli(&p.expand_to(self.shape())?.detach())?;
+        self.copy_(&drawn)
+    }
     /// `random_(from, to)`: integers drawn uniformly from `[from, to)`, stored in self's
     /// dtype; `to` defaults to one past the largest integer the dtype holds exactly (2^24
     /// for float32, 2^53 for float64, 2^11 for float16, 2^8 for bfloat16, the type's maximum

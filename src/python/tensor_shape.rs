@@ -574,11 +574,8 @@ impl PyTensor {
         let t = &slf.get().inner;
         match p.map(|p| p.cast::<PyTensor>()) {
             Some(Ok(p)) => {
-                let p = p.get().inner.expand_to(t.shape())?;
-                let drawn = drawing_from(generator, t.device(), || {
-                    Ok(crate::ops::random::bernoulli(&p.detach())?)
-                })?;
-                t.copy_(&drawn)?;
+                let p = &p.get().inner;
+                drawing_from(generator, t.device(), || Ok(t.bernoulli_tensor_(p)?))?;
             }
             _ => {
                 let p = p.map(|p| p.extract::<f64>()).transpose()?.unwrap_or(0.5);
@@ -596,11 +593,7 @@ impl PyTensor {
         let out = drawing_from(generator, t.device(), || {
             Ok(match p {
                 None => crate::ops::random::bernoulli(t)?,
-                Some(p) => {
-                    let out = crate::ops::creation::zeros_like(t)?;
-                    out.bernoulli_(p)?;
-                    out
-                }
+                Some(p) => t.bernoulli_like(p)?,
             })
         })?;
         wrap(Ok(out))
