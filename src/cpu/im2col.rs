@@ -43,8 +43,18 @@ impl Tiles {
         (n.div_ceil(per) >= 2 * threads).then_some(Tiles { n, per })
     }
 
+    /// [`Tiles::new`], or where that would give too few tiles of [`MIN_COLS`] columns,
+    /// two narrower ones per thread (for products whose columns per image are few but
+    /// each worth more than im2col's, as Winograd's blocks are).
+    pub fn shared(n: usize, l: usize) -> Option<Tiles> {
+        let threads = super::team::parts();
+        Tiles::new(n, l).or_else(|| {
+            let per = n / (2 * threads).max(1);
+            (threads >= 2 && l > 0 && per > 0).then_some(Tiles { n, per })
+        })
+    }
+
     /// Tiles of `per` images over `n`, whatever the thread count.
-    #[cfg(test)]
     pub fn fixed(n: usize, per: usize) -> Tiles {
         Tiles { n, per }
     }

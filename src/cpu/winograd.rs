@@ -17,7 +17,9 @@
 //!
 //! As in [`super::im2col`], a batch runs a tile of images at a time. The tiles are shared
 //! between the threads; each tile's transforms and products run on one thread and stay in
-//! its cache. The input gradient is the same algorithm: the output gradient convolved with
+//! its cache. The transforms run over whole rows of blocks plus one past each row, and that
+//! block is dropped before the products (on the DCGAN's 8×8 and 4×4 outputs it would be a
+//! quarter and a half of their work). The input gradient is the same algorithm: the output gradient convolved with
 //! the filters flipped and transposed, padded by `r − 1 − padding`; for the 4×4 windows
 //! that gives the phases' gradients, put back in place (depth to space).
 //!
@@ -47,11 +49,25 @@ use transforms::{
 /// thin for the transforms to pay, and the direct kernel or im2col is faster.
 const MIN_CHANNELS: usize = 16;
 
-/// Output sides at least this for a 4×4 window at stride 2. On smaller planes the
-/// transforms' work per plane outweighs the products saved: 128→256 channels on 16×16
-/// inputs (8×8 outputs), batch 64, took 31 ms forward against im2col's 24, where 64→128 on
-/// 32×32 took 18 against 24.
-const MIN_PHASE_OUTPUT: usize = 16;
+/// Output sides at least these for a 4×4 window at stride 2 to take the phases, by what
+/// is computed ([`Pass`]). The DCGAN's layers at batch 64
+/// (one-off script, a quick build, im2col's time beside each):
+/// - forward: 128→256 on 16×16 (8×8 outputs) 15.8–17.0 ms against 22.2, 256→512 on 8×8
+///   18.2–18.5 against 21.9–23.0;
+/// - weight gradient: 128→256 on 16×16 21.9–22.1 against 24.6–26.5; 256→512 on 8×8
+///   (four blocks an image, so its products sum over few columns) 35 against 25.7;
+/// - input gradient: its blocks cover the phases' `(o + 1)²` gradients, so on an 8×8
+///   output it makes 25 blocks of nine products (900 per pair of channels) where im2col
+///   makes 1 024: the transposed 256→128 from 8×8 took 26.8–27.1 ms against 25.4–25.6.
+const MIN_PHASE_OUTPUT: [usize; 3] = [4, 8, 16];
+
+/// What a convolution computes: the forward, the weight gradient or the input gradient.
+#[derive(Clone, Copy, Debug)]
+enum Pass {
+    Forward = 0,
+    Weight = 1,
+    Input = 2,
+}
 
 /// Output sides at least this for F(4×4, 3×3) ([`Plan::wider`]).
 const MIN_WIDE_OUTPUT: usize = 8;
@@ -143,10 +159,15 @@ impl Plan {
         self.m * self.m
     }
 
-    /// Blocks per image as the products see them: `th` rows of `tw + 1`, the last of each
-    /// row past the output (computed and dropped, so every transform runs over a whole
-    /// plane as one flat loop).
+    /// Blocks per image as the products see them: `th × tw`.
     fn blocks(&self) -> usize {
+        self.th * self.tw
+    }
+
+    /// Blocks per image as the transforms make them: `th` rows of `tw + 1`, the last of
+    /// each row past the output, so that every transform runs over a whole plane as one
+    /// flat loop ([`pack`] drops it before the products).
+    fn spread(&self) -> usize {
         self.th * self.wide()
     }
 
@@ -215,9 +236,9 @@ impl Source {
 /// The plan of `win` with `cin` → `cout` channels and where its inputs come from, when it
 /// takes this path: a 2-D window at dilation 1 that is 3×3 at unit stride padded by at
 /// most 2, or 4×4 at stride 2 padded by at most 3 with outputs of at least
-/// [`MIN_PHASE_OUTPUT`] a side, and both of the products' channel counts at least
+/// [`MIN_PHASE_OUTPUT`] a side for `pass`, and both of the products' channel counts at least
 /// [`MIN_CHANNELS`].
-fn plan(win: &Window, cin: usize, cout: usize) -> Option<(Plan, Source)> {
+fn plan(win: &Window, cin: usize, cout: usize, pass: Pass) -> Option<(Plan, Source)> {
     if win.input.len() != 2 || win.dilation != [1, 1] || win.adaptive {
         return None;
     }
@@ -229,7 +250,10 @@ fn plan(win: &Window, cin: usize, cout: usize) -> Option<(Plan, Source)> {
     } else if win.kernel == [4, 4]
         && win.stride == [2, 2]
         && win.padding.iter().all(|&p| p < 4)
-        && win.output.iter().all(|&o| o >= MIN_PHASE_OUTPUT)
+        && win
+            .output
+            .iter()
+            .all(|&o| o >= MIN_PHASE_OUTPUT[pass as usize])
     {
         // The 2×2 windows over the phases: one more phase row and column than outputs.
         let (oh, ow) = (win.output[0], win.output[1]);
@@ -260,23 +284,23 @@ pub fn forward<T: GemmElem + Fma>(
     bias: Option<&[T]>,
     win: &Window,
 ) -> Option<Vec<T>> {
-    forward_in(x, xl, w, bias, win, Tiles::new)
+    forward_in(x, xl, w, bias, win, batch_tiles)
 }
 
-/// [`forward`] with the batch cut by `tiles(n, blocks per image)`.
+/// [`forward`] with the batch cut by `tiles(n, blocks per image, source)`.
 fn forward_in<T: GemmElem + Fma>(
     x: &[T],
     xl: &Layout,
     w: &[T],
     bias: Option<&[T]>,
     win: &Window,
-    tiles: fn(usize, usize) -> Option<Tiles>,
+    tiles: Cut,
 ) -> Option<Vec<T>> {
     let (n, cin) = (xl.shape[0], xl.shape[1]);
     let cout = w.len() / (win.kernel_numel() * cin).max(1);
-    let (plan, source) = plan(win, cin, cout)?;
+    let (plan, source) = plan(win, cin, cout, Pass::Forward)?;
     let plan = plan.wider(source);
-    let tiles = tiles(n, plan.tile_blocks())?;
+    let tiles = tiles(n, plan.tile_blocks(), source)?;
     let phased = matches!(source, Source::Phases { .. });
     let u = filters(w, (cout, source.channels(cin)), false, phased, plan)?;
     let products = (source.channels(cin), cout);
@@ -293,20 +317,20 @@ pub fn input_grad<T: GemmElem + Fma>(
     cin: usize,
     win: &Window,
 ) -> Option<Vec<T>> {
-    input_grad_in(g, n, w, cin, win, Tiles::new)
+    input_grad_in(g, n, w, cin, win, batch_tiles)
 }
 
-/// [`input_grad`] with the batch cut by `tiles(n, blocks per image)`.
+/// [`input_grad`] with the batch cut by `tiles(n, blocks per image, source)`.
 fn input_grad_in<T: GemmElem + Fma>(
     g: &[T],
     n: usize,
     w: &[T],
     cin: usize,
     win: &Window,
-    tiles: fn(usize, usize) -> Option<Tiles>,
+    tiles: Cut,
 ) -> Option<Vec<T>> {
     let cout = w.len() / (win.kernel_numel() * cin).max(1);
-    let (forward, source) = plan(win, cin, cout)?;
+    let (forward, source) = plan(win, cin, cout, Pass::Input)?;
     // Where im2col's products (per image: `[cin·k², cout] @ [cout, oh·ow]`) run on tile
     // units, they beat the phases' transforms: the DCGAN's 64→128 layer on 32×32, batch 64,
     // took 12.1–13.0 ms against 15.2–16.6 (its transposed 128→64 forward 10.6–11.1 against
@@ -316,7 +340,7 @@ fn input_grad_in<T: GemmElem + Fma>(
         return None;
     }
     let plan = forward.transposed().wider(source);
-    let tiles = tiles(n, plan.tile_blocks())?;
+    let tiles = tiles(n, plan.tile_blocks(), source)?;
     let channels = source.channels(cin);
     let phased = matches!(source, Source::Phases { .. });
     let u = filters(w, (cout, channels), true, phased, plan)?;
@@ -374,29 +398,66 @@ pub fn weight_grad<T: GemmElem + Fma>(
     cout: usize,
     win: &Window,
 ) -> Option<Vec<T>> {
-    weight_grad_in(x, xl, g, cout, win, Tiles::new)
+    weight_grad_in(x, xl, g, cout, win, grad_tiles)
 }
 
-/// [`weight_grad`] with the batch cut by `tiles(n, blocks per image)`.
+/// Columns (images × blocks) a tile of the weight gradient's products sums over, at most.
+/// A thread's first tile writes its `pos × cout × cin` sums and each later one reads and
+/// adds to them. The DCGAN's 128→256 layer on 16×16 took 21.9–22.1 ms with tiles of 256
+/// columns, 24.6–25.3 with 512 and 25.6–26.6 with one tile per thread; its 64→128 layer
+/// on 32×32 21.0–21.2, 23.1–25.2 and 25.6–27.4.
+const GRAD_COLS: usize = 256;
+
+/// How a batch of `n` images of `blocks` blocks each is cut into tiles, by where the
+/// products' inputs come from; `None` for im2col.
+type Cut = fn(usize, usize, Source) -> Option<Tiles>;
+
+/// The forward's and the input gradient's tiles. The phases take [`Tiles::shared`]: the
+/// DCGAN's 256→512 layer on 8×8 has four blocks an image, too few for tiles of
+/// [`Tiles::new`]'s width to give every thread two. 3×3 windows keep [`Tiles::new`]: a
+/// batch too small for it takes im2col, whose float32 round-off is below F(4×4, 3×3)'s on
+/// wide layers (128→128 channels on 14×14: 2.4·10⁻⁶ of the largest output, over the tests'
+/// 2·10⁻⁶).
+fn batch_tiles(n: usize, blocks: usize, source: Source) -> Option<Tiles> {
+    match source {
+        Source::Phases { .. } => Tiles::shared(n, blocks),
+        Source::Planes => Tiles::new(n, blocks),
+    }
+}
+
+/// The weight gradient's tiles: for the phases, of at most [`GRAD_COLS`] columns (and at
+/// most one per thread's share of the batch), or `None` where the kernels may use one
+/// thread only; 3×3 windows as [`batch_tiles`].
+fn grad_tiles(n: usize, blocks: usize, source: Source) -> Option<Tiles> {
+    if matches!(source, Source::Planes) {
+        return Tiles::new(n, blocks);
+    }
+    let threads = super::team::parts();
+    let per = (GRAD_COLS / blocks.max(1)).clamp(1, n.div_ceil(threads.max(1)).max(1));
+    (threads >= 2 && n > 0 && blocks > 0).then(|| Tiles::fixed(n, per))
+}
+
+/// [`weight_grad`] with the batch cut by `tiles(n, blocks per image, source)`.
 fn weight_grad_in<T: GemmElem + Fma>(
     x: &[T],
     xl: &Layout,
     g: &[T],
     cout: usize,
     win: &Window,
-    tiles: fn(usize, usize) -> Option<Tiles>,
+    tiles: Cut,
 ) -> Option<Vec<T>> {
     let (n, cin) = (xl.shape[0], xl.shape[1]);
-    let (plan, source) = plan(win, cin, cout)?;
-    let tiles = tiles(n, plan.blocks())?;
+    let (plan, source) = plan(win, cin, cout, Pass::Weight)?;
+    let tiles = tiles(n, plan.blocks(), source)?;
     let channels = source.channels(cin);
     let (nb, pos) = (plan.blocks(), plan.pos());
     let count = tiles.count();
     let parts = super::team::parts().clamp(1, count);
     let run = |part: usize| {
         let mut s = Scratch::new(plan, source, (channels, cout), tiles.per());
-        let mut acc = vec![T::zero(); pos * cout * channels];
-        for i in (part * count / parts)..((part + 1) * count / parts) {
+        let mut acc = super::uninit_vec(pos * cout * channels);
+        let first = part * count / parts;
+        for i in first..((part + 1) * count / parts) {
             let (b, t) = tiles.tile(i);
             let p = t * nb;
             inputs(x, xl, source, b, t, channels, plan, &mut s);
@@ -405,26 +466,29 @@ fn weight_grad_in<T: GemmElem + Fma>(
             let dm = unsafe { assume_init(&mut s.m[..pos * cout * p]) };
             for k in 0..pos {
                 // `[cout, p] @ [p, channels]`: the gradients' blocks by the inputs'
-                // transposed.
+                // transposed, written by the part's first tile and added to by the rest.
                 let vt = MatRef {
                     offset: k * channels * p,
                     rs: 1,
                     cs: p as isize,
                 };
-                T::gemm(
-                    dm,
-                    MatRef::dense(k * cout * p, p),
-                    &s.v,
-                    vt,
+                let lhs = MatRef::dense(k * cout * p, p);
+                let (dst, mnk) = (
                     &mut acc[k * cout * channels..][..cout * channels],
                     (cout, channels, p),
-                    T::one(),
-                    T::one(),
-                    1,
                 );
+                if i == first {
+                    T::gemm_into(dm, lhs, &s.v, vt, dst, mnk, T::one(), 1);
+                } else {
+                    // SAFETY: the part's first tile wrote every element.
+                    let dst = unsafe { assume_init(dst) };
+                    T::gemm(dm, lhs, &s.v, vt, dst, mnk, T::one(), T::one(), 1);
+                }
             }
         }
-        acc
+        // SAFETY: every part has a tile (`parts` is at most `count`), whose products wrote
+        // all of `acc`.
+        unsafe { super::vec_assume_init(acc) }
     };
     let sums: Vec<Vec<T>> = (0..parts)
         .into_par_iter()
@@ -432,7 +496,7 @@ fn weight_grad_in<T: GemmElem + Fma>(
         .collect();
     let total = super::team::sum_in_order(sums, |a: &mut T, b| *a = a.add(b))?;
     // A non-finite input or gradient, or an overflowing transform, leaves a non-finite sum
-    // (a dropped block's zero gradient times an infinity is NaN).
+    // (a zero gradient past the output times an infinity is NaN).
     let phased = matches!(source, Source::Phases { .. });
     let gw = filter_grads(&total, (cout, channels), plan.r, phased);
     all_finite(&gw).then_some(gw)
@@ -442,8 +506,7 @@ fn weight_grad_in<T: GemmElem + Fma>(
 /// ow]`) into `s.m` (`[pos, cout, t·blocks]`): `A·dy·Aᵀ` of each 2×2 block, zeros past the
 /// output.
 fn output_grads<T: Fma>(g: &[T], b: usize, t: usize, cout: usize, plan: Plan, s: &mut Scratch<T>) {
-    let nb = plan.blocks();
-    let (p, l) = (t * nb, plan.oh * plan.ow);
+    let (p, wide, l) = (t * plan.blocks(), t * plan.spread(), plan.oh * plan.ow);
     // The output planes read as unpadded inputs: phase (a, b) holds row 2·i + a, column
     // 2·j + b of the gradient, a block's four values at its index.
     let unpadded = Plan {
@@ -463,12 +526,18 @@ fn output_grads<T: Fma>(g: &[T], b: usize, t: usize, cout: usize, plan: Plan, s:
             let col = i * plan.wide();
             phases(g, at as isize, strides, unpadded, strip, col, &mut s.plane);
         }
-        let mut rows = s.m[k * p..].chunks_mut(cout * p).map(|row| &mut row[..p]);
+        let mut rows = s.spread.chunks_exact_mut(wide);
         let mut row = || rows.next().expect("a row per position");
         if plan.r == 3 {
             grad_plane_3(&s.plane, strip.ph, &mut std::array::from_fn(|_| row()));
         } else {
             grad_plane_2(&s.plane, strip.ph, &mut std::array::from_fn(|_| row()));
+        }
+        let dst = s.m[k * p..].chunks_mut(cout * p).map(|row| &mut row[..p]);
+        for (src, dst) in s.spread.chunks_exact(wide).zip(dst) {
+            pack(src, plan.wide(), dst, |d, v| {
+                d.write(v);
+            });
         }
     }
 }
@@ -487,18 +556,33 @@ struct Scratch<T> {
     /// Rows between the two halves of a transform, and the blocks' outputs before
     /// [`scatter`] interleaves them.
     rows: Vec<T>,
+    /// One channel's transform, `[pos, t·spread]`, before [`pack`] drops the blocks past
+    /// each row.
+    spread: Vec<T>,
 }
 
 impl<T: Num> Scratch<T> {
     /// Room for tiles of `per` images of `plan` with these (the products') channels, read
     /// from `source`.
     fn new(plan: Plan, source: Source, (cin, cout): (usize, usize), per: usize) -> Scratch<T> {
-        let (nb, pos) = (plan.blocks(), plan.pos());
+        let (nb, pos, spread) = (plan.blocks(), plan.pos(), per * plan.spread());
         Scratch {
             v: vec![T::zero(); pos * cin * per * nb],
             m: vec![MaybeUninit::uninit(); pos * cout * per * nb],
             plane: vec![T::zero(); plan.phases() * plan.strip(per).ph * source.channels(1)],
-            rows: vec![T::zero(); (plan.m * plan.side() + plan.phases()) * (per * nb + 1)],
+            rows: vec![T::zero(); (plan.m * plan.side() + plan.phases()) * (spread + 1)],
+            spread: vec![T::zero(); pos * spread],
+        }
+    }
+}
+
+/// `src`, rows of `wide` blocks (the transforms' layout), without the last block of each
+/// row, into `dst` (the products' layout), each value through `put`.
+fn pack<T: Copy, D>(src: &[T], wide: usize, dst: &mut [D], put: impl Fn(&mut D, T)) {
+    let tw = wide - 1;
+    for (s, d) in src.chunks_exact(wide).zip(dst.chunks_exact_mut(tw)) {
+        for (d, &v) in d.iter_mut().zip(&s[..tw]) {
+            put(d, v);
         }
     }
 }
@@ -545,7 +629,6 @@ fn run<T: GemmElem + Fma>(
         }
         // SAFETY: the products wrote the first `pos·cout·p` elements.
         let m = unsafe { assume_init(&mut s.m[..pos * cout * p]) };
-        let strip = plan.strip(t);
         for k in 0..cout {
             let bv = bias.map_or(T::zero(), |b| b[k]);
             let products = Products {
@@ -560,8 +643,8 @@ fn run<T: GemmElem + Fma>(
             }
             for img in 0..t {
                 let dst = &mut o[(img * cout + k) * l..][..l];
-                let col = img * plan.wide();
-                scatter(plan, &s.rows[..plan.phases() * p], strip.span, col, dst);
+                let col = img * plan.tw;
+                scatter(plan, &s.rows[..plan.phases() * p], t * plan.tw, col, dst);
             }
         }
         // SAFETY: `scatter` wrote every output of the tile's images.
@@ -595,7 +678,7 @@ fn inputs<T: Fma>(
     s: &mut Scratch<T>,
 ) {
     let st = &xl.strides;
-    let p = t * plan.blocks();
+    let (p, wide) = (t * plan.blocks(), t * plan.spread());
     let strip = plan.strip(t);
     for c in 0..cin {
         // The padding stays zero from channel to channel: they all write the same places.
@@ -630,7 +713,7 @@ fn inputs<T: Fma>(
                 &s.plane[c % 4 * quad / 4..][..quad / 4]
             }
         };
-        let mut rows = s.v[c * p..].chunks_mut(cin * p).map(|row| &mut row[..p]);
+        let mut rows = s.spread.chunks_exact_mut(wide);
         let mut row = || rows.next().expect("a row per position");
         if plan.m == 4 {
             let mut dst = std::array::from_fn(|_| row());
@@ -641,6 +724,10 @@ fn inputs<T: Fma>(
         } else {
             let mut dst = std::array::from_fn(|_| row());
             input_plane_2(plane, strip.ph, strip.span, &mut s.rows, &mut dst);
+        }
+        let dst = s.v[c * p..].chunks_mut(cin * p).map(|row| &mut row[..p]);
+        for (src, dst) in s.spread.chunks_exact(wide).zip(dst) {
+            pack(src, plan.wide(), dst, |d, v| *d = v);
         }
     }
 }

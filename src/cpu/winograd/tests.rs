@@ -76,7 +76,7 @@ fn close(a: &[f64], b: &[f64]) {
 }
 
 /// Tiles of three images (the last one shorter), whatever the thread count.
-fn threes(n: usize, _blocks: usize) -> Option<Tiles> {
+fn threes(n: usize, _blocks: usize, _source: Source) -> Option<Tiles> {
     Some(Tiles::fixed(n, 3))
 }
 
@@ -95,7 +95,7 @@ fn forward_and_input_grad_match_the_direct_convolution() {
         let bias = values(cout, 3);
         let win = window(h, w, pad);
         // Both block sizes: F(4×4, 3×3) where both output sides reach 8, F(2×2, 3×3) below.
-        let (forward, source) = plan(&win, cin, cout).expect("a plan");
+        let (forward, source) = plan(&win, cin, cout, Pass::Forward).expect("a plan");
         for (plan, out) in [(forward, &win.output), (forward.transposed(), &win.input)] {
             let m = if out[0].min(out[1]) >= 8 { 4 } else { 2 };
             assert_eq!(plan.wider(source).m, m);
@@ -294,11 +294,38 @@ fn stride_two_windows_match_the_direct_convolution() {
             &gw,
         );
     }
-    // Outputs under 16 a side, or too few channels: declined.
+    // Outputs under 16 a side: the forward from 4, the weight gradient from 8, the input
+    // gradient declined. Blocks of four and two a row, and a ragged last one.
+    for (n, cin, cout, h, w, pad) in [
+        (5, 8, 16, 16, 17, [1, 1]),
+        (4, 6, 18, 11, 10, [1, 0]),
+        (3, 5, 16, 28, 28, [1, 1]),
+    ] {
+        let x = values(n * cin * h * w, 19);
+        let wt = values(cout * cin * 16, 20);
+        let win = window_stride2(h, w, pad);
+        let g = values(n * cout * win.output_numel(), 21);
+        let [y, _, gw] = naive_stride2(&x, [n, cin, h, w], &wt, cout, pad, &g);
+        let xl = Layout::contiguous(&[n, cin, h, w]);
+        let small = *win.output.iter().min().expect("two sides");
+        assert!(small < 16);
+        close(
+            &forward_in(&x, &xl, &wt, None, &win, threes).expect("takes the path"),
+            &y,
+        );
+        let weight = weight_grad_in(&x, &xl, &g, cout, &win, threes);
+        assert_eq!(weight.is_some(), small >= 8);
+        if let Some(weight) = weight {
+            close(&weight, &gw);
+        }
+        assert!(input_grad_in(&g, n, &wt, cin, &win, threes).is_none());
+    }
+    // Outputs under 4 a side, or too few channels: declined.
     let x = values(4 * 4 * 28 * 28, 14);
-    let xl = Layout::contiguous(&[4, 4, 28, 28]);
+    let xl = Layout::contiguous(&[4, 4, 6, 6]);
     let wt = values(16 * 4 * 16, 15);
-    assert!(forward_in(&x, &xl, &wt, None, &window_stride2(28, 28, [1, 1]), threes).is_none());
+    let x6 = &x[..4 * 4 * 6 * 6];
+    assert!(forward_in(x6, &xl, &wt, None, &window_stride2(6, 6, [1, 1]), threes).is_none());
     let xl = Layout::contiguous(&[4, 3, 32, 32]);
     let wt = values(16 * 3 * 16, 15);
     let win = window_stride2(32, 32, [1, 1]);
